@@ -1,0 +1,180 @@
+// Package ir is the compiled, intermediate form of a Tollgate policy.
+//
+// The IR is the single source of names: the xDS translator, the ext_authz
+// table and the rate-limit table all read route, cluster and listener names
+// from here, so Envoy's configuration and the services' tables cannot drift.
+//
+// Contract:
+//   - A Config is immutable once built: no caller may modify it or anything it
+//     points to. Share it freely between goroutines.
+//   - Every slice is sorted deterministically (see the field comments), so two
+//     policies that mean the same thing compile to equal IRs and equal hashes,
+//     whatever the order of the YAML.
+//   - It is plain data (JSON-serializable) and imports nothing of Envoy or
+//     go-control-plane.
+package ir
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Config is one compiled policy version.
+type Config struct {
+	// Gateways sorted by Name.
+	Gateways []Gateway `json:"gateways"`
+	// Backends sorted by Name. Holds every backend of the policy, referenced
+	// or not; a gateway's snapshot only carries the ones its routes use.
+	Backends []Backend `json:"backends"`
+}
+
+// Gateway is one Envoy fleet: every Envoy whose node.cluster equals Name
+// gets this gateway's listeners, routes and the clusters they reference.
+type Gateway struct {
+	Name string `json:"name"`
+	// Listeners sorted by Name.
+	Listeners []Listener `json:"listeners"`
+	// VirtualHosts sorted by Name; the catch-all "*" host is always present.
+	VirtualHosts []VirtualHost `json:"virtualHosts"`
+}
+
+// Listener is one address Envoy binds for a gateway. All listeners of a
+// gateway serve the gateway's virtual hosts.
+type Listener struct {
+	// Name is unique within the gateway; it is also the Envoy listener name,
+	// the RouteConfiguration name and the HCM stat prefix.
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Port    uint32 `json:"port"`
+}
+
+// VirtualHost groups the routes that Envoy may pick for a set of Host
+// header values. Host-less routes appear in every virtual host, so a request
+// to a named host still reaches them.
+type VirtualHost struct {
+	// Name is the Envoy virtual host name: the host itself, or "any" for "*".
+	Name string `json:"name"`
+	// Domains as Envoy matches them ("api.example.com", "*.example.com", "*").
+	Domains []string `json:"domains"`
+	// Routes in match precedence order: Envoy picks the first that matches.
+	// Order: exact path, then regex, then prefix (longest first); ties go to
+	// the route with a host, then more header and method conditions, then name.
+	Routes []Route `json:"routes"`
+}
+
+// Route is one policy route as Envoy evaluates it.
+type Route struct {
+	// Name is the policy's route name, unique in the policy, and the Envoy
+	// route name (it appears in stats, access logs and ext_authz context).
+	Name  string `json:"name"`
+	Match Match  `json:"match"`
+	// Backend is the name of the Backend (and Envoy cluster) to route to.
+	Backend string `json:"backend"`
+	// PrefixRewrite replaces the matched path prefix when RewritePrefix is true.
+	RewritePrefix bool   `json:"rewritePrefix,omitempty"`
+	PrefixRewrite string `json:"prefixRewrite,omitempty"`
+	// Timeout of the whole upstream exchange; 0 disables it.
+	Timeout time.Duration `json:"timeout"`
+}
+
+// Match is the request condition of a route. Exactly one of Path, PathPrefix
+// and PathRegex is set.
+type Match struct {
+	Path       string `json:"path,omitempty"`
+	PathPrefix string `json:"pathPrefix,omitempty"`
+	// PathRegex is RE2 syntax and must match the whole path.
+	PathRegex string `json:"pathRegex,omitempty"`
+	// Methods, upper case and sorted; empty means any method.
+	Methods []string `json:"methods,omitempty"`
+	// Headers sorted by Name, then by value; all must match.
+	Headers []HeaderMatch `json:"headers,omitempty"`
+}
+
+// HeaderMatch is one header condition. Exactly one of Exact, Prefix, Regex
+// and Present is set.
+type HeaderMatch struct {
+	// Name is lower case.
+	Name    string `json:"name"`
+	Exact   string `json:"exact,omitempty"`
+	Prefix  string `json:"prefix,omitempty"`
+	Regex   string `json:"regex,omitempty"`
+	Present bool   `json:"present,omitempty"`
+}
+
+// LoadBalancing names a load-balancing policy.
+type LoadBalancing string
+
+// The load-balancing policies the IR knows.
+const (
+	RoundRobin   LoadBalancing = "round_robin"
+	LeastRequest LoadBalancing = "least_request"
+	Random       LoadBalancing = "random"
+)
+
+// Backend is one upstream service: an Envoy cluster with its endpoints.
+type Backend struct {
+	// Name is the policy's backend name and the Envoy cluster name. It is the
+	// backend's stable identity: reordering routes never renames a cluster.
+	Name           string        `json:"name"`
+	Endpoints      []Endpoint    `json:"endpoints"` // sorted by Host, then Port
+	LoadBalancing  LoadBalancing `json:"loadBalancing"`
+	ConnectTimeout time.Duration `json:"connectTimeout"`
+}
+
+// Endpoint is one upstream instance, an IP address and a port.
+type Endpoint struct {
+	Host string `json:"host"`
+	Port uint32 `json:"port"`
+}
+
+// Hash returns a short content hash of the config: equal configs have equal
+// hashes, so it serves as the policy version.
+func (c *Config) Hash() string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// Config holds only strings, numbers and slices: Marshal cannot fail.
+		panic("ir: marshal config: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// Gateway returns the gateway named name, or false.
+func (c *Config) Gateway(name string) (Gateway, bool) {
+	for _, g := range c.Gateways {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return Gateway{}, false
+}
+
+// Backend returns the backend named name, or false.
+func (c *Config) Backend(name string) (Backend, bool) {
+	for _, b := range c.Backends {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Backend{}, false
+}
+
+// BackendNames returns the sorted, distinct names of the backends that the
+// gateway's routes reference: the clusters its Envoys need.
+func (g *Gateway) BackendNames() []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, vh := range g.VirtualHosts {
+		for _, r := range vh.Routes {
+			if !seen[r.Backend] {
+				seen[r.Backend] = true
+				names = append(names, r.Backend)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
