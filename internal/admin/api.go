@@ -1,0 +1,39 @@
+// Package admin is the control plane's HTTP+JSON admin API and its client.
+//
+// Every /v1 endpoint needs "Authorization: Bearer <token>" when a token is
+// configured; without one the server must listen on loopback only (the
+// serve command enforces that). /healthz and /readyz are open: they say
+// nothing but "up".
+package admin
+
+import (
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/policy"
+)
+
+// PolicyRequest carries policy files to push, validate or diff.
+type PolicyRequest struct {
+	Files []store.File `json:"files"`
+	// Source says who pushes (user@host, a CI job); it lands in the history.
+	Source string `json:"source,omitempty"`
+}
+
+// RollbackRequest names the stored version to serve again.
+type RollbackRequest struct {
+	Version string `json:"version"`
+	Source  string `json:"source,omitempty"`
+}
+
+// ValidateResponse is the answer to a valid policy.
+type ValidateResponse struct {
+	Version     string             `json:"version"`
+	Diagnostics policy.Diagnostics `json:"diagnostics,omitempty"`
+}
+
+// ErrorResponse is the body of every non-2xx answer.
+type ErrorResponse struct {
+	Error       string             `json:"error"`
+	Diagnostics policy.Diagnostics `json:"diagnostics,omitempty"`
+	// Result is set when a push reached the proxies and was rolled back.
+	Result any `json:"result,omitempty"`
+}

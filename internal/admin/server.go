@@ -1,0 +1,205 @@
+package admin
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tollgate/tollgate/internal/controlplane"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/xds"
+)
+
+// maxBody bounds a request body: policies are text, 8 MiB is plenty.
+const maxBody = 8 << 20
+
+// Server serves the admin API for one Controller.
+type Server struct {
+	log   *slog.Logger
+	ctl   *controlplane.Controller
+	token string
+	gath  prometheus.Gatherer
+	ready atomic.Bool
+}
+
+// NewServer returns the admin API. token "" disables authentication (the
+// caller must then bind to loopback).
+func NewServer(log *slog.Logger, ctl *controlplane.Controller, token string, gath prometheus.Gatherer) *Server {
+	return &Server{log: log, ctl: ctl, token: token, gath: gath}
+}
+
+// SetReady marks the control plane ready (its policy restored).
+func (s *Server) SetReady() { s.ready.Store(true) }
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.gath, promhttp.HandlerOpts{})))
+	mux.Handle("POST /v1/policy", s.auth(http.HandlerFunc(s.push)))
+	mux.Handle("POST /v1/policy/validate", s.auth(http.HandlerFunc(s.validate)))
+	mux.Handle("POST /v1/policy/diff", s.auth(http.HandlerFunc(s.diff)))
+	mux.Handle("GET /v1/policy", s.auth(http.HandlerFunc(s.current)))
+	mux.Handle("GET /v1/policy/versions/{id}", s.auth(http.HandlerFunc(s.version)))
+	mux.Handle("GET /v1/history", s.auth(http.HandlerFunc(s.history)))
+	mux.Handle("POST /v1/rollback", s.auth(http.HandlerFunc(s.rollback)))
+	mux.Handle("GET /v1/status", s.auth(http.HandlerFunc(s.status)))
+	return mux
+}
+
+// auth checks the bearer token in constant time.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.token == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate-admin"`)
+			writeJSON(w, http.StatusUnauthorized, ErrorResponse{Error: "missing or wrong admin token (send Authorization: Bearer <token>; the CLI reads --token or TOLLGATE_TOKEN)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: "restoring policy"})
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *Server) push(w http.ResponseWriter, r *http.Request) {
+	var req PolicyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := s.ctl.Push(r.Context(), req.Files, "push", req.Source)
+	s.answer(w, res, err)
+}
+
+func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+	var req PolicyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := s.ctl.DryRun(req.Files)
+	if err != nil {
+		s.answer(w, nil, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ValidateResponse{Version: res.Version, Diagnostics: res.Diagnostics})
+}
+
+func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
+	var req PolicyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := s.ctl.DryRun(req.Files)
+	s.answer(w, res, err)
+}
+
+func (s *Server) current(w http.ResponseWriter, _ *http.Request) {
+	v := s.ctl.Current()
+	if v == nil {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: "no policy has been pushed yet"})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	v, err := s.ctl.Version(r.PathValue("id"))
+	if err != nil {
+		s.answer(w, nil, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) history(w http.ResponseWriter, _ *http.Request) {
+	h, err := s.ctl.History()
+	if err != nil {
+		s.answer(w, nil, err)
+		return
+	}
+	if h == nil {
+		h = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	var req RollbackRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := s.ctl.Rollback(r.Context(), req.Version, req.Source)
+	s.answer(w, res, err)
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.ctl.Status())
+}
+
+// answer maps a controller outcome to a status code: 422 for an invalid
+// policy, 409 for a push the proxies rejected, 404 for an unknown version.
+func (s *Server) answer(w http.ResponseWriter, res *controlplane.PushResult, err error) {
+	var rej *controlplane.RejectedError
+	var nack *xds.NackError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, res)
+	case errors.As(err, &rej):
+		writeJSON(w, http.StatusUnprocessableEntity, ErrorResponse{Error: err.Error(), Diagnostics: rej.Diagnostics})
+	case errors.As(err, &nack):
+		writeJSON(w, http.StatusConflict, ErrorResponse{Error: err.Error(), Result: res})
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: err.Error()})
+	default:
+		s.log.Error("admin request failed", "err", err)
+		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: err.Error()})
+	}
+}
+
+// decode reads a JSON body, answering 400 itself on failure.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "bad request body: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// IsLoopback reports whether addr (host:port) binds only loopback.
+func IsLoopback(addr string) bool {
+	host := addr
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		host = addr[:i]
+	}
+	host = strings.Trim(host, "[]")
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}

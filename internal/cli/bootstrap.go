@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate/tollgate/envoy"
+)
+
+func newBootstrapCmd() *cobra.Command {
+	var o envoy.BootstrapOptions
+	var protocol, output string
+	var adminPort uint32
+	cmd := &cobra.Command{
+		Use:   "bootstrap --gateway NAME --node-id ID [--xds HOST:PORT]",
+		Short: "Print an Envoy bootstrap that fetches a gateway's configuration from tollgate",
+		Long: "Bootstrap prints a complete Envoy 1.40 bootstrap: node id and cluster (the gateway), a loopback admin interface, " +
+			"and one ADS stream (delta by default) over HTTP/2 to the control plane. Start Envoy with: envoy -c bootstrap.yaml",
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Gateway == "" || o.NodeID == "" {
+				return &UsageError{fmt.Errorf("--gateway and --node-id are required")}
+			}
+			o.APIType, o.AdminPort = envoy.APIType(protocol), adminPort
+			var b []byte
+			var err error
+			switch output {
+			case "yaml":
+				b, err = envoy.BootstrapYAML(o)
+			case "json":
+				b, err = envoy.BootstrapJSON(o)
+			default:
+				return &UsageError{fmt.Errorf("unknown output format %q: use yaml or json", output)}
+			}
+			if err != nil {
+				return &UsageError{err}
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Gateway, "gateway", "", "gateway name (node.cluster): which gateway of the policy this Envoy serves")
+	fl.StringVar(&o.NodeID, "node-id", "", "unique id of this Envoy instance (node.id), e.g. the pod name")
+	fl.StringVar(&o.XDSAddress, "xds", defaultXDS, "control plane xDS address, HOST:PORT")
+	fl.StringVar(&o.AdminAddress, "admin-address", envoy.DefaultAdminAddress, "Envoy admin listener address (loopback only: Envoy's admin API has no authentication)")
+	fl.Uint32Var(&adminPort, "admin-port", envoy.DefaultAdminPort, "Envoy admin listener port")
+	fl.StringVar(&protocol, "xds-protocol", string(envoy.APIDelta), "xDS variant: delta or sotw")
+	fl.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
+	return cmd
+}

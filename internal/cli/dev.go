@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/upstream"
+)
+
+//go:embed devpolicy.yaml
+var devPolicy []byte
+
+// devUpstreams are the demo services of devpolicy.yaml.
+var devUpstreams = []struct{ addr, name string }{
+	{"127.0.0.1:9001", "users-1"}, {"127.0.0.1:9002", "users-2"}, {"127.0.0.1:9003", "orders-1"},
+}
+
+func newDevCmd() *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything locally: control plane, a real Envoy and demo upstreams on the embedded demo policy",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDev(ctx, cmd.OutOrStdout(), dataDir, newLogger(cmd, "info", "text"))
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "policy store directory (default: a new temporary directory)")
+	return cmd
+}
+
+// runDev starts the demo upstreams, the control plane and Envoy, prints
+// what to try, and stops everything when ctx ends.
+func runDev(ctx context.Context, out io.Writer, dataDir string, log *slog.Logger) error {
+	bin, err := envoy.FindBinary()
+	if err != nil {
+		return fmt.Errorf("%w (run 'make tools' first)", err)
+	}
+	dir, err := devDir(dataDir)
+	if err != nil {
+		return err
+	}
+	for _, u := range devUpstreams {
+		if _, err := upstream.Serve(ctx, u.addr, u.name); err != nil {
+			return err
+		}
+	}
+	policyPath := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyPath, devPolicy, 0o600); err != nil {
+		return fmt.Errorf("write demo policy: %w", err)
+	}
+	o := serveOptions{policyPath: policyPath, xdsAddr: defaultXDS, adminAddr: defaultAdmin, dataDir: filepath.Join(dir, "store"), ackTimeout: 5 * time.Second}
+	cp, err := startControlPlane(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer cp.stop()
+	proxy, err := startDevEnvoy(ctx, bin, dir)
+	if err != nil {
+		return err
+	}
+	defer stopProcess(proxy)
+	if err := waitEnvoyReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/ready", envoy.DefaultAdminPort), 30*time.Second); err != nil {
+		return fmt.Errorf("envoy did not become ready (log: %s): %w", filepath.Join(dir, "envoy.log"), err)
+	}
+	printDevHelp(out, dir, policyPath)
+	<-ctx.Done()
+	return nil
+}
+
+func devDir(dataDir string) (string, error) {
+	if dataDir != "" {
+		return dataDir, os.MkdirAll(dataDir, 0o700)
+	}
+	d, err := os.MkdirTemp("", "tollgate-dev-")
+	if err != nil {
+		return "", fmt.Errorf("create dev directory: %w", err)
+	}
+	return d, nil
+}
+
+// startDevEnvoy writes the dev gateway's bootstrap and starts Envoy on it,
+// logging to envoy.log in dir.
+func startDevEnvoy(ctx context.Context, bin, dir string) (*exec.Cmd, error) {
+	boot, err := envoy.BootstrapYAML(envoy.BootstrapOptions{NodeID: "dev-envoy-0", Gateway: "dev", XDSAddress: defaultXDS})
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "envoy.yaml")
+	if err := os.WriteFile(path, boot, 0o600); err != nil {
+		return nil, fmt.Errorf("write bootstrap: %w", err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "envoy.log"))
+	if err != nil {
+		return nil, fmt.Errorf("create envoy log: %w", err)
+	}
+	cmd := exec.Command(bin, "-c", path, "--use-dynamic-base-id", "--drain-time-s", "1", "--log-level", "info")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start envoy %s: %w", bin, err)
+	}
+	return cmd, nil
+}
+
+// stopProcess sends SIGTERM to cmd's process group and waits, killing it
+// after five seconds.
+func stopProcess(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+func printDevHelp(w io.Writer, dir, policyPath string) {
+	fmt.Fprintf(w, `
+Tollgate dev is running (Ctrl-C stops everything).
+  Envoy gateway "dev"   http://127.0.0.1:8080   (admin http://127.0.0.1:%d)
+  tollgate admin API    http://127.0.0.1:9900   (xDS on %s)
+  demo policy           %s
+  logs and store        %s
+
+Try:
+  curl -s http://127.0.0.1:8080/api/users/42            # round robin over users-1 and users-2
+  curl -s http://127.0.0.1:8080/api/orders/7            # rewritten to /7 on orders-1
+  curl -s -H 'x-api-version: 2' http://127.0.0.1:8080/api/orders/7   # rewritten to /v2/7
+  curl -si http://127.0.0.1:8080/nowhere                # 404: no route
+  ./bin/tollgate status
+  ./bin/tollgate get
+  # edit a copy of the policy, then:
+  ./bin/tollgate diff my-policy.yaml && ./bin/tollgate push my-policy.yaml
+`, envoy.DefaultAdminPort, defaultXDS, policyPath, dir)
+}

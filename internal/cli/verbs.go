@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate/tollgate/internal/admin"
+	"github.com/tollgate/tollgate/internal/controlplane"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+func newPushCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "push FILE|DIR",
+		Short: "Validate a policy and make the server serve it",
+		Long:  "Push sends a policy to the server, which validates it, applies it to every gateway make-before-break and waits for the proxies to acknowledge it. A rejected policy changes nothing.",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return pushOrDiff(cmd, &f, a[0], true)
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newDiffCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "diff FILE|DIR",
+		Short: "Show what pushing a policy would change, resource by resource",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return pushOrDiff(cmd, &f, a[0], false)
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func pushOrDiff(cmd *cobra.Command, f *clientFlags, path string, push bool) error {
+	c, ctx, cancel, err := f.client(cmd)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	files, err := readPolicy(path)
+	if err != nil {
+		return err
+	}
+	req := admin.PolicyRequest{Files: files, Source: source()}
+	var res *controlplane.PushResult
+	if push {
+		res, err = c.Push(ctx, req)
+	} else {
+		res, err = c.Diff(ctx, req)
+	}
+	if err != nil {
+		return reportAPIError(cmd.ErrOrStderr(), err)
+	}
+	return render(cmd.OutOrStdout(), f.output, res, func(w io.Writer) { printPush(w, res, push) })
+}
+
+func printPush(w io.Writer, res *controlplane.PushResult, push bool) {
+	printDiagnostics(w, res.Diagnostics)
+	switch {
+	case res.Unchanged:
+		fmt.Fprintf(w, "unchanged: version %s is already served\n", res.Version)
+		return
+	case push:
+		fmt.Fprintf(w, "applied version %s (previous %s)\n", res.Version, orNone(res.Previous))
+	default:
+		fmt.Fprintf(w, "version %s would replace %s\n", res.Version, orNone(res.Previous))
+	}
+	for _, g := range res.Gateways {
+		fmt.Fprintf(w, "  gateway %s: version %s, %d/%d proxies acknowledged in %s\n",
+			g.Gateway, g.Version, len(g.Nodes)-len(g.Pending), len(g.Nodes), g.Elapsed.Round(1e6))
+		if len(g.Pending) > 0 {
+			fmt.Fprintf(w, "    not acknowledged yet: %s\n", strings.Join(g.Pending, ", "))
+		}
+	}
+	printChanges(w, res.Changes)
+}
+
+func printChanges(w io.Writer, cs []controlplane.Change) {
+	marks := map[string]string{"added": "+", "removed": "-", "changed": "~"}
+	for _, c := range cs {
+		fmt.Fprintf(w, "%s %s %s/%s\n", marks[c.Action], c.Type, c.Gateway, c.Name)
+		for _, l := range strings.Split(strings.TrimRight(c.Diff, "\n"), "\n") {
+			if l != "" {
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func newGetCmd() *cobra.Command {
+	var f clientFlags
+	var version string
+	cmd := &cobra.Command{
+		Use:   "get",
+		Short: "Print the served policy (or a stored version with --version)",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ctx, cancel, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			var v *store.Version
+			if version != "" {
+				v, err = c.Version(ctx, version)
+			} else {
+				v, err = c.Current(ctx)
+			}
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), err)
+			}
+			return render(cmd.OutOrStdout(), f.output, v, func(w io.Writer) { printVersion(w, v) })
+		},
+	}
+	cmd.Flags().StringVar(&version, "version", "", "a stored version instead of the served one")
+	f.add(cmd)
+	return cmd
+}
+
+func printVersion(w io.Writer, v *store.Version) {
+	for _, file := range v.Files {
+		if len(v.Files) > 1 {
+			fmt.Fprintf(w, "# --- %s\n", file.Name)
+		}
+		fmt.Fprint(w, file.Content)
+		if !strings.HasSuffix(file.Content, "\n") {
+			fmt.Fprintln(w)
+		}
+	}
+}

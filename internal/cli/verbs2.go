@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate/tollgate/internal/admin"
+	"github.com/tollgate/tollgate/internal/controlplane"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/xds"
+)
+
+func newHistoryCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "List pushed, rolled back and rejected policy versions, oldest first",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ctx, cancel, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			h, err := c.History(ctx)
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), err)
+			}
+			return render(cmd.OutOrStdout(), f.output, h, func(w io.Writer) { printHistory(w, h) })
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func printHistory(w io.Writer, h []store.Event) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tVERSION\tACTION\tOUTCOME\tAT\tSOURCE\tMESSAGE")
+	for _, e := range h {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Version, e.Action, e.Outcome,
+			e.At.Format("2006-01-02T15:04:05Z"), e.Source, e.Message)
+	}
+	tw.Flush()
+}
+
+func newRollbackCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "rollback VERSION",
+		Short: "Serve a stored policy version again (see 'tollgate history')",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, ctx, cancel, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			res, err := c.Rollback(ctx, admin.RollbackRequest{Version: a[0], Source: source()})
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), err)
+			}
+			return render(cmd.OutOrStdout(), f.output, res, func(w io.Writer) { printPush(w, res, true) })
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the served version and every connected proxy: what it ACKed, any NACK",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ctx, cancel, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			st, err := c.Status(ctx)
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), err)
+			}
+			return render(cmd.OutOrStdout(), f.output, st, func(w io.Writer) { printStatus(w, st) })
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func printStatus(w io.Writer, st *controlplane.Status) {
+	fmt.Fprintf(w, "policy version: %s\n", orNone(st.Version))
+	for _, g := range st.Gateways {
+		fmt.Fprintf(w, "gateway %s: %d proxies, %d in sync\n", g.Name, g.Proxies, g.Synced)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tGATEWAY\tPROTOCOL\tSYNCED\tACKED\tPROBLEM")
+	for _, n := range st.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", n.ID, n.Gateway, n.Protocol, n.Synced, ackedSummary(n.Acked), n.Problem)
+	}
+	tw.Flush()
+	for _, n := range st.Nodes {
+		for _, nk := range n.Nacks {
+			fmt.Fprintf(w, "NACK from %s: %s version %s at %s: %s\n", n.ID, nk.Type, nk.Version, nk.At.Format("15:04:05"), nk.Message)
+		}
+	}
+}
+
+// ackedSummary lists type=version pairs, e.g. "cluster=ab12 listener=cd34".
+func ackedSummary(m map[string]xds.Ack) string {
+	parts := make([]string, 0, len(m))
+	for t, a := range m {
+		parts = append(parts, t+"="+a.Version)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}

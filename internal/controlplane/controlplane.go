@@ -1,0 +1,169 @@
+// Package controlplane turns policy pushes into served configuration: it
+// validates, compiles and translates a policy, stores it, applies it to the
+// xDS server and keeps the history.
+//
+// Contract: a push is all-or-nothing. A policy that fails validation
+// changes nothing; one that a proxy rejects (NACK) is rolled back on every
+// gateway and recorded as rejected; the store's current version is always
+// the one being served, so a restart never serves an older or empty one.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/policy/ir"
+	"github.com/tollgate/tollgate/xds"
+	"github.com/tollgate/tollgate/xds/translator"
+)
+
+// Applier serves translated resources to proxies: *xds.Server.
+type Applier interface {
+	Apply(ctx context.Context, desired map[string]*translator.Resources) ([]xds.GatewayResult, error)
+	Status() []xds.NodeStatus
+}
+
+// Controller owns the served policy.
+type Controller struct {
+	log   *slog.Logger
+	store *store.Dir
+	xds   Applier
+	now   func() time.Time
+
+	mu  sync.Mutex // serialises changes
+	cur atomic.Pointer[served]
+}
+
+// served is the policy version being served, with what it compiled to.
+type served struct {
+	version   *store.Version
+	cfg       *ir.Config
+	resources map[string]*translator.Resources
+}
+
+// New returns a Controller serving nothing yet; call Restore first.
+func New(log *slog.Logger, st *store.Dir, applier Applier) *Controller {
+	return &Controller{log: log, store: st, xds: applier, now: time.Now}
+}
+
+// RejectedError is a policy that failed validation; nothing changed.
+type RejectedError struct{ Diagnostics policy.Diagnostics }
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("policy rejected: %d error(s)", len(e.Diagnostics.Errors()))
+}
+
+// compiled is a validated policy ready to apply.
+type compiled struct {
+	version   *store.Version
+	cfg       *ir.Config
+	resources map[string]*translator.Resources
+	diags     policy.Diagnostics
+}
+
+// compile validates files and translates them for every gateway.
+func (c *Controller) compile(files []store.File) (*compiled, error) {
+	pf := make([]policy.File, len(files))
+	for i, f := range files {
+		pf[i] = policy.File{Name: f.Name, Content: []byte(f.Content)}
+	}
+	cfg, diags := policy.Build(pf)
+	if diags.HasErrors() {
+		return nil, &RejectedError{Diagnostics: diags}
+	}
+	res, err := translateAll(cfg)
+	if err != nil {
+		// The policy validated, so Envoy must accept it: this is our bug.
+		return nil, fmt.Errorf("translate policy (a bug in tollgate, please report it): %w", err)
+	}
+	v := &store.Version{ID: cfg.Hash(), Files: files, CreatedAt: c.now().UTC()}
+	return &compiled{version: v, cfg: cfg, resources: res, diags: diags}, nil
+}
+
+// translateAll translates and validates every gateway of cfg.
+func translateAll(cfg *ir.Config) (map[string]*translator.Resources, error) {
+	out := make(map[string]*translator.Resources, len(cfg.Gateways))
+	for _, g := range cfg.Gateways {
+		r, err := translator.Translate(cfg, g.Name)
+		if err != nil {
+			return nil, fmt.Errorf("gateway %s: %w", g.Name, err)
+		}
+		if err := translator.Validate(r); err != nil {
+			return nil, fmt.Errorf("gateway %s: %w", g.Name, err)
+		}
+		out[g.Name] = r
+	}
+	return out, nil
+}
+
+// Current returns the served version, or nil before the first policy.
+func (c *Controller) Current() *store.Version {
+	if s := c.cur.Load(); s != nil {
+		return s.version
+	}
+	return nil
+}
+
+// Config returns the served IR, or nil before the first policy. The
+// ext_authz and rate-limit tables are built from it.
+func (c *Controller) Config() *ir.Config {
+	if s := c.cur.Load(); s != nil {
+		return s.cfg
+	}
+	return nil
+}
+
+// History returns the stored history, oldest first.
+func (c *Controller) History() ([]store.Event, error) { return c.store.History() }
+
+// Restore serves the store's current version, or, when the store is empty
+// and seed is not, pushes seed. It runs before the xDS server listens, so
+// proxies never see an empty configuration after a restart.
+func (c *Controller) Restore(ctx context.Context, seed []store.File, source string) error {
+	v, err := c.store.Current()
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		if len(seed) == 0 {
+			c.log.Warn("no policy yet: proxies wait until the first push")
+			return nil
+		}
+		_, err := c.Push(ctx, seed, "seed", source)
+		return err
+	}
+	if len(seed) > 0 {
+		c.warnIfDiffers(seed, v)
+	}
+	cp, err := c.compile(v.Files)
+	if err != nil {
+		return fmt.Errorf("stored policy %s no longer compiles: %w", v.ID, err)
+	}
+	if _, err := c.xds.Apply(ctx, cp.resources); err != nil {
+		return fmt.Errorf("serve stored policy %s: %w", v.ID, err)
+	}
+	c.cur.Store(&served{version: v, cfg: cp.cfg, resources: cp.resources})
+	c.log.Info("serving stored policy", "version", v.ID)
+	return nil
+}
+
+// warnIfDiffers tells the operator that --policy is ignored in favour of
+// the stored, later-pushed version.
+func (c *Controller) warnIfDiffers(seed []store.File, v *store.Version) {
+	cp, err := c.compile(seed)
+	var rej *RejectedError
+	switch {
+	case errors.As(err, &rej):
+		c.log.Warn("the --policy file does not validate; serving the stored policy", "stored", v.ID)
+	case err == nil && cp.version.ID != v.ID:
+		c.log.Warn("the --policy file differs from the stored policy, which was pushed later and is served; use 'tollgate push' to change it",
+			"stored", v.ID, "file", cp.version.ID)
+	}
+}

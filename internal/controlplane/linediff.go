@@ -1,0 +1,69 @@
+package controlplane
+
+import "strings"
+
+// maxDiffCells bounds the LCS table; beyond it the diff says the resource
+// changed too much to show line by line.
+const maxDiffCells = 4_000_000
+
+// lineDiff returns the changed lines between a and b, "-" for removed and
+// "+" for added lines, with one line of context around each change.
+func lineDiff(a, b []string) string {
+	if len(a)*len(b) > maxDiffCells {
+		return "(too large to show line by line)"
+	}
+	ops := lcsOps(a, b)
+	var sb strings.Builder
+	for i, op := range ops {
+		if op.kind != ' ' || near(ops, i) {
+			sb.WriteByte(op.kind)
+			sb.WriteString(op.line)
+			sb.WriteByte('\n')
+		}
+	}
+	return sb.String()
+}
+
+type diffOp struct {
+	kind byte
+	line string
+}
+
+// near reports whether a change is next to ops[i].
+func near(ops []diffOp, i int) bool {
+	return (i > 0 && ops[i-1].kind != ' ') || (i+1 < len(ops) && ops[i+1].kind != ' ')
+}
+
+// lcsOps computes an edit script through the longest common subsequence.
+func lcsOps(a, b []string) []diffOp {
+	n, m := len(a), len(b)
+	lcs := make([][]int, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var ops []diffOp
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && a[i] == b[j]:
+			ops = append(ops, diffOp{' ', a[i]})
+			i, j = i+1, j+1
+		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
+			ops = append(ops, diffOp{'+', b[j]})
+			j++
+		default:
+			ops = append(ops, diffOp{'-', a[i]})
+			i++
+		}
+	}
+	return ops
+}

@@ -1,0 +1,143 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/xds"
+)
+
+// PushResult tells what a push, rollback or dry run did.
+type PushResult struct {
+	Version     string              `json:"version"`
+	Previous    string              `json:"previous,omitempty"`
+	Unchanged   bool                `json:"unchanged"`
+	Applied     bool                `json:"applied"`
+	Event       *store.Event        `json:"event,omitempty"`
+	Diagnostics policy.Diagnostics  `json:"diagnostics,omitempty"`
+	Changes     []Change            `json:"changes"`
+	Gateways    []xds.GatewayResult `json:"gateways,omitempty"`
+}
+
+// Push validates files and, if they are valid and differ from the served
+// policy, serves them. action is "push", "rollback" or "seed"; source says
+// who pushed. A validation failure returns a *RejectedError; a proxy's
+// rejection returns an *xds.NackError after restoring the previous version.
+func (c *Controller) Push(ctx context.Context, files []store.File, action, source string) (*PushResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp, err := c.compile(files)
+	if err != nil {
+		return nil, err
+	}
+	prev := c.cur.Load()
+	res := &PushResult{Version: cp.version.ID, Diagnostics: cp.diags, Changes: diffServed(prev, cp)}
+	if prev != nil {
+		res.Previous = prev.version.ID
+		if prev.version.ID == cp.version.ID {
+			res.Unchanged = true
+			return res, nil
+		}
+	}
+	if err := c.store.Put(cp.version); err != nil {
+		return nil, err
+	}
+	if err := c.store.SetCurrent(cp.version.ID); err != nil {
+		return nil, err
+	}
+	res.Gateways, err = c.xds.Apply(ctx, cp.resources)
+	if err != nil {
+		return res, c.failed(prev, cp, action, source, err)
+	}
+	c.cur.Store(&served{version: cp.version, cfg: cp.cfg, resources: cp.resources})
+	ev, err := c.store.Append(store.Event{Version: cp.version.ID, Action: action, Outcome: store.Applied, Source: source, At: c.now().UTC()})
+	res.Applied, res.Event = true, &ev
+	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", action, "changes", len(res.Changes))
+	return res, err
+}
+
+// failed records a push the proxies rejected and makes the previous version
+// current again (the xDS server already serves it again).
+func (c *Controller) failed(prev *served, cp *compiled, action, source string, cause error) error {
+	if prev != nil {
+		if err := c.store.SetCurrent(prev.version.ID); err != nil {
+			return errors.Join(cause, err)
+		}
+	}
+	var nack *xds.NackError
+	outcome := "failed"
+	if errors.As(cause, &nack) {
+		outcome = store.Rejected
+	}
+	_, err := c.store.Append(store.Event{Version: cp.version.ID, Action: action, Outcome: outcome,
+		Message: cause.Error(), Source: source, At: c.now().UTC()})
+	c.log.Warn("policy push failed; previous version kept", "version", cp.version.ID, "err", cause)
+	return errors.Join(cause, err)
+}
+
+// DryRun validates files and returns what pushing them would change.
+func (c *Controller) DryRun(files []store.File) (*PushResult, error) {
+	cp, err := c.compile(files)
+	if err != nil {
+		return nil, err
+	}
+	prev := c.cur.Load()
+	res := &PushResult{Version: cp.version.ID, Diagnostics: cp.diags, Changes: diffServed(prev, cp)}
+	if prev != nil {
+		res.Previous = prev.version.ID
+		res.Unchanged = prev.version.ID == cp.version.ID
+	}
+	return res, nil
+}
+
+// Rollback serves the stored version id again.
+func (c *Controller) Rollback(ctx context.Context, id, source string) (*PushResult, error) {
+	v, err := c.store.Get(id)
+	if err != nil {
+		return nil, fmt.Errorf("rollback: %w", err)
+	}
+	return c.Push(ctx, v.Files, "rollback", source)
+}
+
+// Status is the control plane's view of the fleet.
+type Status struct {
+	Version  string           `json:"version,omitempty"`
+	Gateways []GatewayStatus  `json:"gateways"`
+	Nodes    []xds.NodeStatus `json:"nodes"`
+}
+
+// GatewayStatus is one gateway of the served policy.
+type GatewayStatus struct {
+	Name    string `json:"name"`
+	Proxies int    `json:"proxies"`
+	Synced  int    `json:"synced"`
+}
+
+// Status returns the served version and the connected proxies.
+func (c *Controller) Status() Status {
+	st := Status{Nodes: c.xds.Status()}
+	s := c.cur.Load()
+	if s == nil {
+		return st
+	}
+	st.Version = s.version.ID
+	for _, g := range s.cfg.Gateways {
+		gs := GatewayStatus{Name: g.Name}
+		for _, n := range st.Nodes {
+			if n.Gateway == g.Name {
+				gs.Proxies++
+				if n.Synced {
+					gs.Synced++
+				}
+			}
+		}
+		st.Gateways = append(st.Gateways, gs)
+	}
+	return st
+}
+
+// Version returns a stored version.
+func (c *Controller) Version(id string) (*store.Version, error) { return c.store.Get(id) }

@@ -1,0 +1,213 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Dir stores versions in a local directory:
+//
+//	current            id of the current version
+//	history.json       events, oldest first
+//	versions/<id>.json one Version each
+//
+// Versions no longer named by the last Keep events, other than the current
+// one, are deleted.
+type Dir struct {
+	path string
+	keep int
+	mu   sync.Mutex
+}
+
+var versionID = regexp.MustCompile(`^[0-9a-f]{6,64}$`)
+
+// OpenDir opens (creating it if needed) a store in path that keeps the
+// versions of the last keep events (default 50).
+func OpenDir(path string, keep int) (*Dir, error) {
+	if keep <= 0 {
+		keep = 50
+	}
+	if err := os.MkdirAll(filepath.Join(path, "versions"), 0o700); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Dir{path: path, keep: keep}, nil
+}
+
+// Current returns the current version, or nil when the store is empty.
+func (d *Dir) Current() (*Version, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b, err := os.ReadFile(filepath.Join(d.path, "current"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read current version: %w", err)
+	}
+	return d.get(strings.TrimSpace(string(b)))
+}
+
+// Get returns the version id.
+func (d *Dir) Get(id string) (*Version, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.get(id)
+}
+
+func (d *Dir) get(id string) (*Version, error) {
+	if !versionID.MatchString(id) {
+		return nil, fmt.Errorf("version %q: %w", id, ErrNotFound)
+	}
+	b, err := os.ReadFile(d.versionPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("version %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read version %s: %w", id, err)
+	}
+	var v Version
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("decode version %s: %w", id, err)
+	}
+	return &v, nil
+}
+
+// History returns the events, oldest first.
+func (d *Dir) History() ([]Event, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.history()
+}
+
+func (d *Dir) history() ([]Event, error) {
+	b, err := os.ReadFile(filepath.Join(d.path, "history.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	var h []Event
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("decode history: %w", err)
+	}
+	return h, nil
+}
+
+// Put stores v. It does not make v current.
+func (d *Dir) Put(v *Version) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !versionID.MatchString(v.ID) {
+		return fmt.Errorf("store version: bad id %q", v.ID)
+	}
+	if err := writeJSON(d.versionPath(v.ID), v); err != nil {
+		return fmt.Errorf("store version %s: %w", v.ID, err)
+	}
+	return nil
+}
+
+// SetCurrent makes the stored version id current.
+func (d *Dir) SetCurrent(id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := os.Stat(d.versionPath(id)); err != nil {
+		return fmt.Errorf("set current version %s: %w", id, ErrNotFound)
+	}
+	if err := writeFile(filepath.Join(d.path, "current"), []byte(id+"\n")); err != nil {
+		return fmt.Errorf("store current version: %w", err)
+	}
+	return nil
+}
+
+// Append adds ev to the history, numbering it, and prunes versions that
+// fell out of it. It returns ev with its sequence number.
+func (d *Dir) Append(ev Event) (Event, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h, err := d.history()
+	if err != nil {
+		return ev, err
+	}
+	ev.Seq = 1
+	if len(h) > 0 {
+		ev.Seq = h[len(h)-1].Seq + 1
+	}
+	h = append(h, ev)
+	if len(h) > d.keep {
+		h = h[len(h)-d.keep:]
+	}
+	if err := writeJSON(filepath.Join(d.path, "history.json"), h); err != nil {
+		return ev, fmt.Errorf("store history: %w", err)
+	}
+	return ev, d.prune(h)
+}
+
+// prune deletes stored versions that neither the history nor current names.
+func (d *Dir) prune(h []Event) error {
+	keep := map[string]bool{}
+	for _, e := range h {
+		keep[e.Version] = true
+	}
+	if b, err := os.ReadFile(filepath.Join(d.path, "current")); err == nil {
+		keep[strings.TrimSpace(string(b))] = true
+	}
+	entries, err := os.ReadDir(filepath.Join(d.path, "versions"))
+	if err != nil {
+		return fmt.Errorf("prune versions: %w", err)
+	}
+	for _, e := range entries {
+		id := strings.TrimSuffix(e.Name(), ".json")
+		if !keep[id] {
+			_ = os.Remove(filepath.Join(d.path, "versions", e.Name()))
+		}
+	}
+	return nil
+}
+
+func (d *Dir) versionPath(id string) string {
+	return filepath.Join(d.path, "versions", id+".json")
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(path, b)
+}
+
+// writeFile replaces path atomically: temp file, fsync, rename, fsync dir.
+func writeFile(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}

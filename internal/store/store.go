@@ -1,0 +1,48 @@
+// Package store persists accepted policy versions and their history.
+//
+// Contract: every file is replaced atomically (written to a temporary name,
+// synced and renamed), so a crash leaves the old or the new file, never a
+// torn one. The control plane stores a version and makes it current before
+// it pushes it, so a crash mid-push restarts on the newer version. The
+// control plane reads Current before it serves xDS, so a restarted control
+// plane serves the last accepted policy, never an empty or older one.
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// File is one policy source file.
+type File struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// Version is one stored policy version: its source and identity.
+type Version struct {
+	// ID is the policy's content hash.
+	ID        string    `json:"id"`
+	Files     []File    `json:"files"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Event is one entry of the history, newest last.
+type Event struct {
+	Seq     int       `json:"seq"`
+	Version string    `json:"version"`
+	Action  string    `json:"action"` // push, rollback, seed, restore
+	Outcome string    `json:"outcome"`
+	Message string    `json:"message,omitempty"`
+	Source  string    `json:"source,omitempty"` // who or what pushed (CLI host, file)
+	At      time.Time `json:"at"`
+}
+
+// Outcomes of an event.
+const (
+	Applied  = "applied"
+	Rejected = "rejected"
+)
+
+// ErrNotFound is returned for an unknown version.
+var ErrNotFound = errors.New("version not found")

@@ -1,0 +1,142 @@
+package xds
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tollgate/tollgate/xds/translator"
+)
+
+// The xDS types a gateway snapshot carries, in the order Envoy must apply
+// them (clusters and endpoints before the listeners and routes that use them).
+var (
+	clusterTypes  = []resource.Type{resource.ClusterType, resource.EndpointType}
+	listenerTypes = []resource.Type{resource.ListenerType, resource.RouteType}
+)
+
+// allTypes lists every type a gateway snapshot carries.
+func allTypes() []resource.Type {
+	return append(append([]resource.Type{}, clusterTypes...), listenerTypes...)
+}
+
+// typeSet is one gateway's resources of each xDS type with the content hash
+// of each type's resources. It is immutable once built.
+type typeSet struct {
+	items    map[resource.Type][]types.Resource
+	versions map[resource.Type]string
+}
+
+// newTypeSet hashes r's resources per type. A type's version is the hash of
+// the deterministic encoding of its resources (sorted by name by the
+// translator), so an unchanged type keeps its version and Envoy is not asked
+// to reload it.
+func newTypeSet(r *translator.Resources) (*typeSet, error) {
+	ts := &typeSet{items: r.ByType(), versions: map[resource.Type]string{}}
+	for _, t := range allTypes() {
+		v, err := hashResources(ts.items[t])
+		if err != nil {
+			return nil, fmt.Errorf("hash %s: %w", shortType(t), err)
+		}
+		ts.versions[t] = v
+	}
+	return ts, nil
+}
+
+// hashResources returns a short hex digest of rs' deterministic encoding.
+func hashResources(rs []types.Resource) (string, error) {
+	h := sha256.New()
+	opts := proto.MarshalOptions{Deterministic: true}
+	for _, r := range rs {
+		b, err := opts.Marshal(r)
+		if err != nil {
+			return "", fmt.Errorf("marshal %s: %w", cache.GetResourceName(r), err)
+		}
+		fmt.Fprintf(h, "%d:%s:", len(b), cache.GetResourceName(r))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+// mix returns a typeSet whose types in from come from other and the rest
+// from ts: the building block of a make-before-break push.
+func (ts *typeSet) mix(other *typeSet, from []resource.Type) *typeSet {
+	out := &typeSet{items: map[resource.Type][]types.Resource{}, versions: map[resource.Type]string{}}
+	for _, t := range allTypes() {
+		out.items[t], out.versions[t] = ts.items[t], ts.versions[t]
+	}
+	for _, t := range from {
+		out.items[t], out.versions[t] = other.items[t], other.versions[t]
+	}
+	return out
+}
+
+// union returns ts with other's clusters and endpoints added where ts has no
+// resource of that name, so routes of either version find their cluster.
+func (ts *typeSet) union(other *typeSet) (*typeSet, error) {
+	out := ts.mix(ts, nil)
+	for _, t := range clusterTypes {
+		merged := mergeByName(ts.items[t], other.items[t])
+		v, err := hashResources(merged)
+		if err != nil {
+			return nil, err
+		}
+		out.items[t], out.versions[t] = merged, v
+	}
+	return out, nil
+}
+
+// mergeByName returns a followed by b's resources whose names a lacks,
+// sorted by name.
+func mergeByName(a, b []types.Resource) []types.Resource {
+	seen := make(map[string]bool, len(a))
+	out := append([]types.Resource{}, a...)
+	for _, r := range a {
+		seen[cache.GetResourceName(r)] = true
+	}
+	for _, r := range b {
+		if !seen[cache.GetResourceName(r)] {
+			out = append(out, r)
+		}
+	}
+	sortByName(out)
+	return out
+}
+
+// version is the gateway snapshot version: a hash of the per-type versions.
+func (ts *typeSet) version() string {
+	h := sha256.New()
+	for _, t := range allTypes() {
+		fmt.Fprintf(h, "%s=%s;", t, ts.versions[t])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// snapshot builds the go-control-plane snapshot, each type with its own
+// version, and checks it is consistent: with ADS, an EDS or RDS set that does
+// not match the references exactly leaves Envoy waiting forever.
+func (ts *typeSet) snapshot() (*cache.Snapshot, error) {
+	s := &cache.Snapshot{}
+	for _, t := range allTypes() {
+		s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.versions[t], ts.items[t])
+	}
+	if err := s.Consistent(); err != nil {
+		return nil, fmt.Errorf("inconsistent snapshot: %w", err)
+	}
+	return s, nil
+}
+
+// changed reports the types whose version differs between ts and other.
+func (ts *typeSet) changed(other *typeSet, among []resource.Type) bool {
+	for _, t := range among {
+		if other == nil || ts.versions[t] != other.versions[t] {
+			return true
+		}
+	}
+	return false
+}
