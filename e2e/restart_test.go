@@ -24,8 +24,9 @@ func TestControlPlaneRestartKeepsServing(t *testing.T) {
 	listenersBefore := listenerVersions(t, e)
 
 	stop, failures := loadLoop(t, port, "/new")
-	if err := s.cp.Kill(); err != nil {
-		t.Fatal(err)
+	_ = s.cp.Kill() // reports "signal: killed": the point
+	if !s.cp.Exited() {
+		t.Fatal("control plane still running after SIGKILL")
 	}
 	if err := harness.WaitFor(ctx, func() (bool, error) {
 		n, _, err := e.Stat(ctx, "control_plane.connected_state")

@@ -40,6 +40,11 @@ func (c *callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) e
 		c.s.onNack(node, gw, req.GetTypeUrl(), req.GetErrorDetail().GetMessage())
 	}
 	c.s.onRequest(node, gw, first)
+	if req.GetResponseNonce() == "" {
+		// A reconnecting proxy names the version it has; if that is current
+		// the cache stays silent and there will be no ACK to wait for.
+		c.s.tracker.claim(node, req.GetTypeUrl(), req.GetVersionInfo())
+	}
 	return nil
 }
 
@@ -54,6 +59,9 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 		c.s.onNack(node, gw, req.GetTypeUrl(), req.GetErrorDetail().GetMessage())
 	}
 	c.s.onRequest(node, gw, first)
+	if req.GetResponseNonce() == "" && len(req.GetInitialResourceVersions()) > 0 {
+		c.s.claimDelta(node, gw, req.GetTypeUrl(), req.GetInitialResourceVersions())
+	}
 	return nil
 }
 
@@ -72,6 +80,17 @@ func (s *Server) onRequest(node, gateway string, first bool) {
 	s.log.Info("proxy connected", "node", node, "gateway", gateway)
 	s.assign(node, gateway)
 	s.opts.Metrics.setConnected(s.tracker.gatewayCounts())
+}
+
+// claimDelta records a reconnecting delta proxy as holding a type when the
+// resource versions it announces are exactly the current ones.
+func (s *Server) claimDelta(node, gateway, typeURL string, initial map[string]string) {
+	s.snapMu.Lock()
+	ts := s.gateways[gateway]
+	s.snapMu.Unlock()
+	if ts != nil && ts.holds(typeURL, initial) {
+		s.tracker.claim(node, typeURL, ts.versions[typeURL])
+	}
 }
 
 // onNack logs and counts a rejection. Envoy's message names the resource.

@@ -179,6 +179,19 @@ func (t *tracker) gatewayCounts() map[string]int {
 	return out
 }
 
+// claim records that node already holds version of typeURL, which it said
+// when it (re)connected: the server sends nothing then, so no ACK comes.
+func (t *tracker) claim(nodeID, typeURL, version string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if nd := t.nodes[nodeID]; nd != nil && version != "" {
+		if _, ok := nd.acked[typeURL]; !ok {
+			nd.acked[typeURL] = Ack{Version: version, At: t.now()}
+			t.wake()
+		}
+	}
+}
+
 // rejectedVersion returns the version of the last response of typeURL that
 // node rejected, or "".
 func (t *tracker) rejectedVersion(nodeID, typeURL string) string {

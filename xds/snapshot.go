@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -26,10 +27,15 @@ func allTypes() []resource.Type {
 }
 
 // typeSet is one gateway's resources of each xDS type with the content hash
-// of each type's resources. It is immutable once built.
+// of each type's resources. It is immutable once built, and so is the one
+// snapshot object built from it, which every node of the gateway shares.
 type typeSet struct {
 	items    map[resource.Type][]types.Resource
 	versions map[resource.Type]string
+
+	once sync.Once
+	snap *cache.Snapshot
+	err  error
 }
 
 // newTypeSet hashes r's resources per type. A type's version is the hash of
@@ -117,18 +123,50 @@ func (ts *typeSet) version() string {
 	return hex.EncodeToString(h.Sum(nil)[:6])
 }
 
-// snapshot builds the go-control-plane snapshot, each type with its own
-// version, and checks it is consistent: with ADS, an EDS or RDS set that does
-// not match the references exactly leaves Envoy waiting forever.
+// snapshot returns the go-control-plane snapshot, each type with its own
+// version, built once. It checks the snapshot is consistent (with ADS, an
+// EDS or RDS set that does not match the references exactly leaves Envoy
+// waiting forever) and computes its per-resource version map up front: the
+// cache would otherwise build it lazily on the first delta watch, and two
+// nodes sharing the snapshot would race doing so.
 func (ts *typeSet) snapshot() (*cache.Snapshot, error) {
-	s := &cache.Snapshot{}
-	for _, t := range allTypes() {
-		s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.versions[t], ts.items[t])
+	ts.once.Do(func() {
+		s := &cache.Snapshot{}
+		for _, t := range allTypes() {
+			s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.versions[t], ts.items[t])
+		}
+		if err := s.Consistent(); err != nil {
+			ts.err = fmt.Errorf("inconsistent snapshot: %w", err)
+			return
+		}
+		if err := s.ConstructVersionMap(); err != nil {
+			ts.err = fmt.Errorf("snapshot version map: %w", err)
+			return
+		}
+		ts.snap = s
+	})
+	return ts.snap, ts.err
+}
+
+// holds reports whether a proxy that says it has the resources in initial
+// (name → version, as a delta request's initial_resource_versions carries
+// them) has every resource of type t in ts: then the server sends nothing
+// and the proxy will not ACK, yet it is in sync.
+func (ts *typeSet) holds(t resource.Type, initial map[string]string) bool {
+	snap, err := ts.snapshot()
+	if err != nil || len(initial) == 0 {
+		return false
 	}
-	if err := s.Consistent(); err != nil {
-		return nil, fmt.Errorf("inconsistent snapshot: %w", err)
+	want := snap.GetVersionMap(t)
+	if len(want) != len(initial) {
+		return false
 	}
-	return s, nil
+	for name, v := range want {
+		if initial[name] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // changed reports the types whose version differs between ts and other.

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/upstream"
+	"github.com/tollgate/tollgate/xds"
+)
+
+// convergenceRow pushes `pushes` policy changes to a real Envoy serving n
+// routes and times each from the start of the push until Envoy serves the
+// route it added.
+func convergenceRow(n, pushes int) (string, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir, err := os.MkdirTemp("", "tollgate-bench-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	up, err := upstream.Start("", "bench")
+	if err != nil {
+		return "", err
+	}
+	defer up.Close()
+	srv := xds.New(ctx, xds.Options{Logger: quiet(), AckTimeout: 10 * time.Second})
+	ctl, err := newController(filepath.Join(dir, "store"), srv)
+	if err != nil {
+		return "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	push := func(probes int) (*time.Time, error) {
+		files := []store.File{{Name: "bench.yaml", Content: policyYAML(n, port, up.Addr(), probes)}}
+		start := time.Now()
+		_, err := ctl.Push(ctx, files, "push", "bench")
+		return &start, err
+	}
+	if _, err := push(0); err != nil {
+		return "", err
+	}
+	xdsAddr, stopGRPC, err := serveXDS(srv)
+	if err != nil {
+		return "", err
+	}
+	defer stopGRPC()
+	proxy, err := startEnvoy(ctx, dir, xdsAddr)
+	if err != nil {
+		return "", err
+	}
+	defer stopEnvoy(proxy)
+	client := &http.Client{Timeout: 5 * time.Second}
+	if err := waitServed(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/svc0/r0", port), 60*time.Second); err != nil {
+		return "", fmt.Errorf("envoy never served the initial policy: %w", err)
+	}
+	var served, acked []time.Duration
+	for k := 1; k <= pushes; k++ {
+		startAt, err := push(k)
+		if err != nil {
+			return "", err
+		}
+		acked = append(acked, time.Since(*startAt))
+		if err := waitServed(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/probe-%d/x", port, k-1), 30*time.Second); err != nil {
+			return "", err
+		}
+		served = append(served, time.Since(*startAt))
+	}
+	return fmt.Sprintf("| %d | %d | %s | %s | %s |", n, pushes, ms(median(served)), ms(maxOf(served)), ms(median(acked))), nil
+}
+
+// serveXDS serves srv on a free loopback port.
+func serveXDS(srv *xds.Server) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	go func() { _ = g.Serve(ln) }()
+	return ln.Addr().String(), g.Stop, nil
+}
+
+func startEnvoy(ctx context.Context, dir, xdsAddr string) (*exec.Cmd, error) {
+	bin, err := envoy.FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	adminPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	boot, err := envoy.BootstrapYAML(envoy.BootstrapOptions{NodeID: "bench-0", Gateway: "bench", XDSAddress: xdsAddr, AdminPort: uint32(adminPort)})
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "envoy.yaml")
+	if err := os.WriteFile(path, boot, 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "envoy.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "-c", path, "--use-dynamic-base-id", "--concurrency", "1", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return cmd, cmd.Start()
+}
+
+func stopEnvoy(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+}
+
+// waitServed polls url until it answers 200.
+func waitServed(ctx context.Context, c *http.Client, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(time.Millisecond) // tight poll: the measured quantity is this latency
+	}
+	return fmt.Errorf("%s not served within %s", url, timeout)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,146 @@
+// Command convergence measures the control plane against a real Envoy:
+// policy compile and snapshot build time for 10, 1k and 10k routes, and
+// push-to-served convergence (from the start of a push until Envoy serves
+// the new route) for 100 and 1k routes. It prints Markdown tables; `make
+// bench` runs it, and bench/README.md keeps the results.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/controlplane"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/xds"
+	"github.com/tollgate/tollgate/xds/translator"
+)
+
+func main() {
+	pushes := flag.Int("pushes", 7, "pushes per size for the convergence table")
+	flag.Parse()
+	if err := run(os.Stdout, *pushes); err != nil {
+		fmt.Fprintln(os.Stderr, "convergence:", err)
+		os.Exit(1)
+	}
+}
+
+func run(w io.Writer, pushes int) error {
+	fmt.Fprintf(w, "machine: %s/%s, %d CPUs, %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
+	fmt.Fprintln(w, "| routes | policy load+validate+compile | translate+validate (xDS) | snapshot build (apply, no proxies) | total |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+	for _, n := range []int{10, 1000, 10000} {
+		row, err := compileRow(n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w, row)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| routes | pushes | push→served median | push→served max | push→ACKed median |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+	for _, n := range []int{100, 1000} {
+		row, err := convergenceRow(n, pushes)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w, row)
+	}
+	return nil
+}
+
+// compileRow times each stage for n routes, median of 5 runs.
+func compileRow(n int) (string, error) {
+	files := []policy.File{{Name: "bench.yaml", Content: []byte(policyYAML(n, 18080, "127.0.0.1:9", 0))}}
+	var build, trans, snap []time.Duration
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		cfg, diags := policy.Build(files)
+		if diags.HasErrors() {
+			return "", fmt.Errorf("bench policy invalid: %v", diags.Errors())
+		}
+		t1 := time.Now()
+		res, err := translator.Translate(cfg, "bench")
+		if err == nil {
+			err = translator.Validate(res)
+		}
+		if err != nil {
+			return "", err
+		}
+		t2 := time.Now()
+		srv := xds.New(context.Background(), xds.Options{Logger: quiet()})
+		if _, err := srv.Apply(context.Background(), map[string]*translator.Resources{"bench": res}); err != nil {
+			return "", err
+		}
+		t3 := time.Now()
+		build, trans, snap = append(build, t1.Sub(t0)), append(trans, t2.Sub(t1)), append(snap, t3.Sub(t2))
+	}
+	b, t, s := median(build), median(trans), median(snap)
+	return fmt.Sprintf("| %d | %s | %s | %s | %s |", n, ms(b), ms(t), ms(s), ms(b+t+s)), nil
+}
+
+// policyYAML renders a gateway with n prefix routes over 10 backends, plus
+// extra probe routes /probe-0 … /probe-(probes-1).
+func policyYAML(n, port int, endpoint string, probes int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\ngateways:\n  - name: bench\n    listeners: [{name: http, port: %d, address: 127.0.0.1}]\nroutes:\n", port)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  - {name: r%d, match: {pathPrefix: /svc%d/r%d}, backend: b%d}\n", i, i%10, i, i%10)
+	}
+	for i := 0; i < probes; i++ {
+		fmt.Fprintf(&b, "  - {name: probe-%d, match: {pathPrefix: /probe-%d}, backend: b0}\n", i, i)
+	}
+	b.WriteString("backends:\n")
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&b, "  - {name: b%d, endpoints: [%q]}\n", i, endpoint)
+	}
+	return b.String()
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func maxOf(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newController returns a controller on a fresh store in dir.
+func newController(dir string, srv *xds.Server) (*controlplane.Controller, error) {
+	st, err := store.OpenDir(dir, 0)
+	if err != nil {
+		return nil, err
+	}
+	return controlplane.New(quiet(), st, srv), nil
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			return strings.TrimSpace(l[strings.Index(l, ":")+1:])
+		}
+	}
+	return "unknown CPU"
+}

@@ -1,0 +1,31 @@
+package translator
+
+import (
+	"fmt"
+	"slices"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// listenersAndRoutes returns, for each IR listener, an Envoy listener whose
+// HTTP connection manager (stat prefix = listener name) fetches over RDS the
+// route configuration named after the listener, and that route
+// configuration, holding vhosts.
+func listenersAndRoutes(in []ir.Listener, vhosts []*routev3.VirtualHost) ([]*listenerv3.Listener, []*routev3.RouteConfiguration, error) {
+	listeners := make([]*listenerv3.Listener, 0, len(in))
+	routes := make([]*routev3.RouteConfiguration, 0, len(in))
+	for _, l := range in {
+		hcm := envoy.HTTPConnectionManager(l.Name, l.Name)
+		filter, err := envoy.HTTPConnectionManagerFilter(hcm)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listener %q: %w", l.Name, err)
+		}
+		listeners = append(listeners, envoy.Listener(l.Name, l.Address, l.Port, filter))
+		routes = append(routes, envoy.RouteConfiguration(l.Name, slices.Clone(vhosts)...))
+	}
+	return listeners, routes, nil
+}

@@ -1,0 +1,137 @@
+package translator
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// virtualHosts translates the gateway's virtual hosts, keeping the IR order
+// of hosts and of the routes in each host (Envoy picks the first matching
+// route).
+func virtualHosts(in []ir.VirtualHost) ([]*routev3.VirtualHost, error) {
+	out := make([]*routev3.VirtualHost, 0, len(in))
+	for _, vh := range in {
+		routes := make([]*routev3.Route, 0, len(vh.Routes))
+		for _, r := range vh.Routes {
+			er, err := route(r)
+			if err != nil {
+				return nil, fmt.Errorf("virtual host %q: route %q: %w", vh.Name, r.Name, err)
+			}
+			routes = append(routes, er)
+		}
+		out = append(out, envoy.VirtualHost(vh.Name, vh.Domains, routes...))
+	}
+	return out, nil
+}
+
+// route translates one IR route: its match, and an action forwarding to the
+// cluster named after the backend with the route's timeout and rewrite.
+func route(r ir.Route) (*routev3.Route, error) {
+	match, err := routeMatch(r.Match)
+	if err != nil {
+		return nil, err
+	}
+	if r.Backend == "" {
+		return nil, errors.New("no backend")
+	}
+	if r.Timeout < 0 {
+		return nil, fmt.Errorf("negative timeout %s", r.Timeout)
+	}
+	action := envoy.RouteToCluster(r.Backend, r.Timeout)
+	if r.RewritePrefix {
+		rewritePrefix(action, r.Match, r.PrefixRewrite)
+	}
+	return envoy.Route(r.Name, match, action), nil
+}
+
+// routeMatch translates the path condition (exactly one of path, prefix,
+// regex) and the method and header conditions, methods first.
+func routeMatch(m ir.Match) (*routev3.RouteMatch, error) {
+	headers, err := headerMatchers(m)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case countSet(m.Path != "", m.PathPrefix != "", m.PathRegex != "") != 1:
+		return nil, errors.New("want exactly one of path, path prefix and path regex")
+	case m.Path != "":
+		return envoy.RouteMatchPath(m.Path, headers...), nil
+	case m.PathPrefix != "":
+		return envoy.RouteMatchPrefix(m.PathPrefix, headers...), nil
+	default:
+		return envoy.RouteMatchRegex(m.PathRegex, headers...), nil
+	}
+}
+
+// headerMatchers returns the :method matcher, if the route restricts
+// methods, followed by one matcher per header condition in IR order.
+func headerMatchers(m ir.Match) ([]*routev3.HeaderMatcher, error) {
+	out := make([]*routev3.HeaderMatcher, 0, len(m.Headers)+1)
+	if len(m.Methods) > 0 {
+		out = append(out, envoy.HeaderMatchMethods(m.Methods...))
+	}
+	for _, h := range m.Headers {
+		hm, err := headerMatcher(h)
+		if err != nil {
+			return nil, fmt.Errorf("header %q: %w", h.Name, err)
+		}
+		out = append(out, hm)
+	}
+	return out, nil
+}
+
+// headerMatcher translates one header condition. A condition with no value
+// set at all is an exact match on the empty value.
+func headerMatcher(h ir.HeaderMatch) (*routev3.HeaderMatcher, error) {
+	switch {
+	case countSet(h.Exact != "", h.Prefix != "", h.Regex != "", h.Present) > 1:
+		return nil, errors.New("want at most one of exact, prefix, regex and present")
+	case h.Present:
+		return envoy.HeaderMatchPresent(h.Name), nil
+	case h.Prefix != "":
+		return envoy.HeaderMatchPrefix(h.Name, h.Prefix), nil
+	case h.Regex != "":
+		return envoy.HeaderMatchRegex(h.Name, h.Regex), nil
+	default:
+		return envoy.HeaderMatchExact(h.Name, h.Exact), nil
+	}
+}
+
+// rewritePrefix sets the action's path rewrite: the matched prefix (for a
+// path or regex match, the whole path) becomes with. Envoy ignores an empty
+// prefix_rewrite, so an empty with is done as a regex rewrite that strips
+// the matched part and the slashes after it, leaving at least "/"
+// ("/api" on "/api/users" gives "/users", on "/api" gives "/").
+func rewritePrefix(action *routev3.RouteAction, m ir.Match, with string) {
+	if with != "" {
+		action.PrefixRewrite = with
+		return
+	}
+	var pattern string
+	switch {
+	case m.PathRegex != "":
+		pattern = "^(?:" + m.PathRegex + ")$"
+	case m.Path != "":
+		pattern = "^" + regexp.QuoteMeta(m.Path) + "/*"
+	default:
+		pattern = "^" + regexp.QuoteMeta(m.PathPrefix) + "/*"
+	}
+	action.RegexRewrite = envoy.RegexRewrite(pattern, "/")
+}
+
+// countSet returns how many of conds are true.
+func countSet(conds ...bool) int {
+	n := 0
+	for _, c := range conds {
+		if c {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,226 @@
+package translator
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/tollgate/tollgate/envoy"
+)
+
+// Validate reports every problem that would make Envoy reject r, or leave
+// it waiting, as far as it can be checked without Envoy:
+//   - each resource satisfies its PGV rules, including the unpacked contents
+//     of every Any inside it (envoy.Validate);
+//   - names are non-empty and unique per type, and no two listeners bind the
+//     same address and port;
+//   - the RDS names the listeners' HTTP connection managers reference equal
+//     the route configuration names: none missing, none orphaned;
+//   - the EDS service names of the EDS clusters equal the
+//     ClusterLoadAssignment names, exactly one CLA each, none orphaned (the
+//     exact-match rule of go-control-plane's Snapshot.Consistent);
+//   - every cluster a route forwards to exists, and no two virtual hosts of
+//     a route configuration share a domain (compared case-insensitively, as
+//     Envoy does).
+//
+// Each error names the resource type and name; all problems are joined.
+func Validate(r *Resources) error {
+	if r == nil {
+		return errors.New("validate: nil resources")
+	}
+	v := envoy.NewValidator()
+	var errs []error
+	errs = append(errs, validateEach(v, "listener", r.Listeners, (*listenerv3.Listener).GetName)...)
+	errs = append(errs, validateEach(v, "route configuration", r.Routes, (*routev3.RouteConfiguration).GetName)...)
+	errs = append(errs, validateEach(v, "cluster", r.Clusters, (*clusterv3.Cluster).GetName)...)
+	errs = append(errs, validateEach(v, "cluster load assignment", r.Endpoints, claName)...)
+	errs = append(errs, checkListenerAddresses(r.Listeners)...)
+	errs = append(errs, checkRDSReferences(r)...)
+	errs = append(errs, checkEDSReferences(r)...)
+	errs = append(errs, checkRouteTables(r)...)
+	return errors.Join(errs...)
+}
+
+// validateEach runs v on every resource and checks that names are non-empty
+// and unique.
+func validateEach[T proto.Message](v *envoy.Validator, kind string, resources []T, name func(T) string) []error {
+	var errs []error
+	seen := make(map[string]bool, len(resources))
+	for _, res := range resources {
+		n := name(res)
+		switch {
+		case n == "":
+			errs = append(errs, fmt.Errorf("%s with an empty name", kind))
+		case seen[n]:
+			errs = append(errs, fmt.Errorf("%s %q: duplicate name", kind, n))
+		}
+		seen[n] = true
+		if err := v.Validate(res); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", kind, n, err))
+		}
+	}
+	return errs
+}
+
+// checkListenerAddresses reports listeners that bind an address another
+// listener already binds.
+func checkListenerAddresses(listeners []*listenerv3.Listener) []error {
+	var errs []error
+	bound := make(map[string]string, len(listeners))
+	for _, l := range listeners {
+		sa := l.GetAddress().GetSocketAddress()
+		if sa == nil {
+			continue
+		}
+		addr := net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
+		if other, ok := bound[addr]; ok {
+			errs = append(errs, fmt.Errorf("listener %q: address %s already bound by listener %q", l.GetName(), addr, other))
+			continue
+		}
+		bound[addr] = l.GetName()
+	}
+	return errs
+}
+
+// checkRDSReferences checks that the route configurations are exactly the
+// ones the listeners reference.
+func checkRDSReferences(r *Resources) []error {
+	var errs []error
+	have := make(map[string]bool, len(r.Routes))
+	for _, rc := range r.Routes {
+		have[rc.GetName()] = true
+	}
+	referenced := map[string]bool{}
+	for _, l := range r.Listeners {
+		names, err := rdsNames(l)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listener %q: %w", l.GetName(), err))
+		}
+		for _, n := range names {
+			referenced[n] = true
+			if !have[n] {
+				errs = append(errs, fmt.Errorf("listener %q: route configuration %q not found", l.GetName(), n))
+			}
+		}
+	}
+	for _, rc := range r.Routes {
+		if !referenced[rc.GetName()] {
+			errs = append(errs, fmt.Errorf("route configuration %q: not referenced by any listener", rc.GetName()))
+		}
+	}
+	return errs
+}
+
+// rdsNames returns the RDS route configuration names referenced by the HTTP
+// connection managers of l's filter chains, default chain included.
+func rdsNames(l *listenerv3.Listener) ([]string, error) {
+	chains := l.GetFilterChains()
+	if dc := l.GetDefaultFilterChain(); dc != nil {
+		chains = append(chains[:len(chains):len(chains)], dc)
+	}
+	var names []string
+	for _, fc := range chains {
+		for _, f := range fc.GetFilters() {
+			a := f.GetTypedConfig()
+			if !a.MessageIs((*hcmv3.HttpConnectionManager)(nil)) {
+				continue
+			}
+			hcm := &hcmv3.HttpConnectionManager{}
+			if err := anypb.UnmarshalTo(a, hcm, proto.UnmarshalOptions{}); err != nil {
+				return names, fmt.Errorf("filter %q: %w", f.GetName(), err)
+			}
+			if rds := hcm.GetRds(); rds != nil {
+				names = append(names, rds.GetRouteConfigName())
+			}
+		}
+	}
+	return names, nil
+}
+
+// checkEDSReferences checks that the ClusterLoadAssignments are exactly the
+// ones the EDS clusters reference (service name, or cluster name if empty).
+func checkEDSReferences(r *Resources) []error {
+	var errs []error
+	have := make(map[string]bool, len(r.Endpoints))
+	for _, cla := range r.Endpoints {
+		have[cla.GetClusterName()] = true
+	}
+	referenced := make(map[string]bool, len(r.Clusters))
+	for _, c := range r.Clusters {
+		if c.GetType() != clusterv3.Cluster_EDS {
+			continue
+		}
+		n := c.GetEdsClusterConfig().GetServiceName()
+		if n == "" {
+			n = c.GetName()
+		}
+		referenced[n] = true
+		if !have[n] {
+			errs = append(errs, fmt.Errorf("cluster %q: cluster load assignment %q not found", c.GetName(), n))
+		}
+	}
+	for _, cla := range r.Endpoints {
+		if !referenced[cla.GetClusterName()] {
+			errs = append(errs, fmt.Errorf("cluster load assignment %q: not referenced by any EDS cluster", cla.GetClusterName()))
+		}
+	}
+	return errs
+}
+
+// checkRouteTables checks that every cluster a route forwards to exists and
+// that no domain is served by two virtual hosts of one route configuration.
+func checkRouteTables(r *Resources) []error {
+	clusters := make(map[string]bool, len(r.Clusters))
+	for _, c := range r.Clusters {
+		clusters[c.GetName()] = true
+	}
+	var errs []error
+	for _, rc := range r.Routes {
+		domains := map[string]string{}
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, d := range vh.GetDomains() {
+				d = strings.ToLower(d) // Envoy compares domains case-insensitively
+				if other, ok := domains[d]; ok {
+					errs = append(errs, fmt.Errorf("route configuration %q: virtual host %q: domain %q already served by virtual host %q",
+						rc.GetName(), vh.GetName(), d, other))
+				}
+				domains[d] = vh.GetName()
+			}
+			for _, rt := range vh.GetRoutes() {
+				for _, c := range routeClusters(rt) {
+					if !clusters[c] {
+						errs = append(errs, fmt.Errorf("route configuration %q: virtual host %q: route %q: cluster %q not found",
+							rc.GetName(), vh.GetName(), rt.GetName(), c))
+					}
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// routeClusters returns the clusters a route forwards to by name.
+func routeClusters(rt *routev3.Route) []string {
+	action := rt.GetRoute()
+	if c := action.GetCluster(); c != "" {
+		return []string{c}
+	}
+	var names []string
+	for _, wc := range action.GetWeightedClusters().GetClusters() {
+		names = append(names, wc.GetName())
+	}
+	return names
+}
+
+// claName returns the name of a ClusterLoadAssignment.
+func claName(cla *endpointv3.ClusterLoadAssignment) string { return cla.GetClusterName() }
