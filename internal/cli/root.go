@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -39,6 +40,10 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 	root := NewRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		// cobra reports unknown commands with a plain error.
+		err = &UsageError{err}
+	}
 	var usage *UsageError
 	switch {
 	case err == nil:
