@@ -1,0 +1,151 @@
+package xds
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/tollgate/tollgate/policy/ir"
+	"github.com/tollgate/tollgate/xds/translator"
+)
+
+// gatewayTo returns one gateway's resources with a catch-all route per
+// (path prefix → backend) pair.
+func gatewayTo(t *testing.T, routes map[string]string) *typeSet {
+	t.Helper()
+	cfg := &ir.Config{Gateways: []ir.Gateway{{Name: "g", Listeners: []ir.Listener{{Name: "http", Address: "127.0.0.1", Port: 8080}}}}}
+	vh := ir.VirtualHost{Name: "any", Domains: []string{"*"}}
+	seen := map[string]bool{}
+	var prefixes []string
+	for p := range routes {
+		prefixes = append(prefixes, p)
+	}
+	sort.Strings(prefixes)
+	for _, p := range prefixes {
+		b := routes[p]
+		vh.Routes = append(vh.Routes, ir.Route{Name: "r" + b, Match: ir.Match{PathPrefix: p}, Backend: b, Timeout: time.Second})
+		if !seen[b] {
+			seen[b] = true
+			cfg.Backends = append(cfg.Backends, ir.Backend{Name: b, Endpoints: []ir.Endpoint{{Host: "127.0.0.1", Port: 9000}}, LoadBalancing: ir.RoundRobin, ConnectTimeout: time.Second})
+		}
+	}
+	sort.Slice(cfg.Backends, func(i, j int) bool { return cfg.Backends[i].Name < cfg.Backends[j].Name })
+	cfg.Gateways[0].VirtualHosts = []ir.VirtualHost{vh}
+	r, err := translator.Translate(cfg, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := newTypeSet(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func names(ts *typeSet, typ resource.Type) []string {
+	var out []string
+	for _, r := range ts.items[typ] {
+		out = append(out, cache.GetResourceName(r))
+	}
+	return out
+}
+
+func TestPlanGatewayMakeBeforeBreak(t *testing.T) {
+	prev := gatewayTo(t, map[string]string{"/": "a"})
+	next := gatewayTo(t, map[string]string{"/": "b"})
+	p, err := planGateway("g", prev, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.steps) != 3 {
+		t.Fatalf("%d steps, want 3 (add b, switch routes, remove a)", len(p.steps))
+	}
+	want := []struct {
+		clusters   []string
+		routesLike *typeSet
+	}{
+		{[]string{"a", "b"}, prev},
+		{[]string{"a", "b"}, next},
+		{[]string{"b"}, next},
+	}
+	for i, w := range want {
+		st := p.steps[i].set
+		if got := names(st, resource.ClusterType); !slices.Equal(got, w.clusters) {
+			t.Errorf("step %d clusters = %v, want %v", i+1, got, w.clusters)
+		}
+		if st.versions[resource.RouteType] != w.routesLike.versions[resource.RouteType] {
+			t.Errorf("step %d routes are not the expected version", i+1)
+		}
+		if _, err := st.snapshot(); err != nil {
+			t.Errorf("step %d is not a consistent snapshot: %v", i+1, err)
+		}
+	}
+}
+
+func TestPlanGatewaySkipsNoOpSteps(t *testing.T) {
+	base := gatewayTo(t, map[string]string{"/": "a"})
+	tests := []struct {
+		name      string
+		next      *typeSet
+		wantSteps int
+	}{
+		{"unchanged", gatewayTo(t, map[string]string{"/": "a"}), 0},
+		{"route change only", gatewayTo(t, map[string]string{"/": "a", "/x": "a"}), 1},
+		{"cluster added, none removed", gatewayTo(t, map[string]string{"/": "a", "/x": "b"}), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := planGateway("g", base, tt.next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.steps) != tt.wantSteps {
+				t.Fatalf("%d steps, want %d", len(p.steps), tt.wantSteps)
+			}
+		})
+	}
+}
+
+func TestApplyWithoutProxiesSetsGateways(t *testing.T) {
+	s := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a := gatewayTo(t, map[string]string{"/": "a"})
+	res, err := s.Apply(context.Background(), map[string]*translator.Resources{"g": resourcesOf(a)})
+	if err != nil || len(res) != 1 || res[0].Version != a.version() {
+		t.Fatalf("Apply = %+v, %v", res, err)
+	}
+	if v := s.GatewayVersions()["g"]; v != a.version() {
+		t.Fatalf("gateway version %q, want %q", v, a.version())
+	}
+	// A gateway the next policy lacks is dropped.
+	if _, err := s.Apply(context.Background(), map[string]*translator.Resources{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.GatewayVersions()["g"]; ok {
+		t.Fatal("removed gateway still served")
+	}
+}
+
+// resourcesOf turns a typeSet back into translator resources.
+func resourcesOf(ts *typeSet) *translator.Resources {
+	r := &translator.Resources{}
+	for _, x := range ts.items[resource.ListenerType] {
+		r.Listeners = append(r.Listeners, x.(*listenerT))
+	}
+	for _, x := range ts.items[resource.RouteType] {
+		r.Routes = append(r.Routes, x.(*routeT))
+	}
+	for _, x := range ts.items[resource.ClusterType] {
+		r.Clusters = append(r.Clusters, x.(*clusterT))
+	}
+	for _, x := range ts.items[resource.EndpointType] {
+		r.Endpoints = append(r.Endpoints, x.(*endpointT))
+	}
+	return r
+}
