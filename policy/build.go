@@ -1,0 +1,35 @@
+package policy
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// Build loads, validates and compiles files. The config is nil when the
+// diagnostics hold an error; warnings come with a non-nil config. The
+// diagnostics are sorted by file (in the order given), line and column.
+func Build(files []File) (*ir.Config, Diagnostics) {
+	p, ds := Load(files)
+	ds = append(ds, p.Validate()...)
+	sortDiagnostics(ds, files)
+	if ds.HasErrors() {
+		return nil, ds
+	}
+	return Compile(p), ds
+}
+
+func sortDiagnostics(ds Diagnostics, files []File) {
+	order := make(map[string]int, len(files))
+	for i, f := range files {
+		order[f.Name] = i
+	}
+	slices.SortStableFunc(ds, func(a, b Diagnostic) int {
+		return cmp.Or(
+			cmp.Compare(order[a.Range.File], order[b.Range.File]),
+			cmp.Compare(a.Range.Line, b.Range.Line),
+			cmp.Compare(a.Range.Column, b.Range.Column),
+		)
+	})
+}

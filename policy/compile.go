@@ -1,0 +1,266 @@
+package policy
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// catchAll is the virtual host that serves requests for any host.
+const catchAll = "any"
+
+// Compile turns a valid policy into its IR, applying defaults and sorting
+// everything as package ir requires. The result does not depend on the
+// order of the policy's lists. Compile must only be called on a policy
+// whose Validate reported no errors; on an invalid one its output is
+// unspecified.
+func Compile(p *Policy) *ir.Config {
+	routes := rankRoutes(p.Routes)
+	cfg := &ir.Config{
+		Gateways: make([]ir.Gateway, 0, len(p.Gateways)),
+		Backends: make([]ir.Backend, 0, len(p.Backends)),
+	}
+	for _, g := range p.Gateways {
+		cfg.Gateways = append(cfg.Gateways, compileGateway(g, routes))
+	}
+	for _, b := range p.Backends {
+		cfg.Backends = append(cfg.Backends, compileBackend(b))
+	}
+	slices.SortFunc(cfg.Gateways, func(a, b ir.Gateway) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(cfg.Backends, func(a, b ir.Backend) int { return strings.Compare(a.Name, b.Name) })
+	return cfg
+}
+
+func compileGateway(g Gateway, routes []rankedRoute) ir.Gateway {
+	ls := make([]ir.Listener, 0, len(g.Listeners))
+	for _, l := range g.Listeners {
+		ls = append(ls, ir.Listener{Name: l.Name, Address: normalAddress(l.Address), Port: uint32(l.Port)})
+	}
+	slices.SortFunc(ls, func(a, b ir.Listener) int { return strings.Compare(a.Name, b.Name) })
+	return ir.Gateway{Name: g.Name, Listeners: ls, VirtualHosts: virtualHosts(g.Name, routes)}
+}
+
+// normalAddress applies the default and writes the address canonically
+// ("::0" → "::"), so equal policies compile to equal IRs.
+func normalAddress(s string) string {
+	if s == "" {
+		return DefaultAddress
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return s // unreachable on a validated policy
+	}
+	return a.String()
+}
+
+// virtualHosts builds a gateway's virtual hosts from routes, which are in
+// precedence order: one per distinct host, holding the routes that name it
+// and every host-less route, plus the catch-all holding the host-less
+// routes. Each host's list merges two index lists that are already in
+// precedence order, so nothing is sorted twice.
+func virtualHosts(gateway string, routes []rankedRoute) []ir.VirtualHost {
+	hostless := []int{}
+	byHost := make(map[string][]int)
+	for i, r := range routes {
+		switch {
+		case r.gateway != "" && r.gateway != gateway:
+		case len(r.hosts) == 0:
+			hostless = append(hostless, i)
+		default:
+			for _, h := range r.hosts {
+				byHost[h] = append(byHost[h], i)
+			}
+		}
+	}
+	vhs := make([]ir.VirtualHost, 0, len(byHost)+1)
+	for h, own := range byHost {
+		vhs = append(vhs, ir.VirtualHost{Name: h, Domains: []string{h}, Routes: mergeRoutes(routes, own, hostless)})
+	}
+	vhs = append(vhs, ir.VirtualHost{Name: catchAll, Domains: []string{"*"}, Routes: mergeRoutes(routes, hostless, nil)})
+	slices.SortFunc(vhs, func(a, b ir.VirtualHost) int { return strings.Compare(a.Name, b.Name) })
+	return vhs
+}
+
+// mergeRoutes returns the routes at the ascending indices a and b, in index
+// (precedence) order. The result is never nil.
+func mergeRoutes(routes []rankedRoute, a, b []int) []ir.Route {
+	out := make([]ir.Route, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || len(a) > 0 && a[0] < b[0] {
+			out = append(out, routes[a[0]].route)
+			a = a[1:]
+			continue
+		}
+		out = append(out, routes[b[0]].route)
+		b = b[1:]
+	}
+	return out
+}
+
+// rankedRoute is a compiled route with what virtualHosts needs to place it.
+type rankedRoute struct {
+	route   ir.Route
+	gateway string
+	hosts   []string
+}
+
+// rankRoutes compiles routes and sorts them in match precedence order. It
+// sorts small keys rather than whole routes.
+func rankRoutes(routes []Route) []rankedRoute {
+	keys := make([]precedence, len(routes))
+	for i, r := range routes {
+		keys[i] = precedenceOf(i, r)
+	}
+	slices.SortFunc(keys, comparePrecedence)
+	out := make([]rankedRoute, len(routes))
+	for i, k := range keys {
+		r := routes[k.index]
+		out[i] = rankedRoute{route: compileRoute(r), gateway: r.Gateway, hosts: r.Match.Hosts}
+	}
+	return out
+}
+
+// precedence is what a route's place in a virtual host depends on.
+type precedence struct {
+	index      int // in the policy's routes
+	kind       int // kindExact, kindRegex or kindPrefix
+	length     int // of the regex or prefix
+	hasHosts   bool
+	headers    int
+	hasMethods bool
+	name       string
+}
+
+// Path condition kinds, in precedence order.
+const (
+	kindExact = iota
+	kindRegex
+	kindPrefix
+)
+
+func precedenceOf(i int, r Route) precedence {
+	p := precedence{
+		index: i, kind: kindPrefix, length: len(DefaultPathPrefix), name: r.Name,
+		hasHosts: len(r.Match.Hosts) > 0, headers: len(r.Match.Headers), hasMethods: len(r.Match.Methods) > 0,
+	}
+	switch m := r.Match; {
+	case m.Path != "":
+		p.kind, p.length = kindExact, 0 // exact paths never overlap: no length order
+	case m.PathRegex != "":
+		p.kind, p.length = kindRegex, len(m.PathRegex)
+	case m.PathPrefix != "":
+		p.length = len(m.PathPrefix)
+	}
+	return p
+}
+
+// comparePrecedence orders routes as Envoy must try them: exact path, then
+// regex (longer first), then prefix (longer first); ties go to the route
+// with hosts, then with more header conditions, then with methods, then to
+// the smaller name.
+func comparePrecedence(a, b precedence) int {
+	return cmp.Or(
+		cmp.Compare(a.kind, b.kind),
+		cmp.Compare(b.length, a.length),
+		-compareBool(a.hasHosts, b.hasHosts),
+		cmp.Compare(b.headers, a.headers),
+		-compareBool(a.hasMethods, b.hasMethods),
+		strings.Compare(a.name, b.name),
+	)
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
+}
+
+func compileRoute(r Route) ir.Route {
+	out := ir.Route{
+		Name:    r.Name,
+		Match:   compileMatch(r.Match),
+		Backend: r.Backend,
+		Timeout: durationOr(r.Timeout, DefaultTimeout),
+	}
+	if r.Rewrite != nil {
+		out.RewritePrefix = true
+		out.PrefixRewrite = r.Rewrite.PathPrefix
+	}
+	return out
+}
+
+// compileMatch normalizes a match: default path prefix, upper-case sorted
+// methods, lower-case header names sorted by name and value.
+func compileMatch(m Match) ir.Match {
+	out := ir.Match{Path: m.Path, PathPrefix: m.PathPrefix, PathRegex: m.PathRegex}
+	if out.Path == "" && out.PathRegex == "" && out.PathPrefix == "" {
+		out.PathPrefix = DefaultPathPrefix
+	}
+	for _, meth := range m.Methods {
+		out.Methods = append(out.Methods, strings.ToUpper(meth))
+	}
+	slices.Sort(out.Methods)
+	for _, h := range m.Headers {
+		out.Headers = append(out.Headers, ir.HeaderMatch{
+			Name: strings.ToLower(h.Name), Exact: h.Exact, Prefix: h.Prefix, Regex: h.Regex, Present: h.Present,
+		})
+	}
+	slices.SortFunc(out.Headers, compareHeaders)
+	return out
+}
+
+func compareHeaders(a, b ir.HeaderMatch) int {
+	return cmp.Or(
+		strings.Compare(a.Name, b.Name),
+		strings.Compare(a.Exact, b.Exact),
+		strings.Compare(a.Prefix, b.Prefix),
+		strings.Compare(a.Regex, b.Regex),
+		compareBool(a.Present, b.Present),
+	)
+}
+
+func compileBackend(b Backend) ir.Backend {
+	eps := make([]ir.Endpoint, 0, len(b.Endpoints))
+	for _, s := range b.Endpoints {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			continue // unreachable on a validated policy
+		}
+		eps = append(eps, ir.Endpoint{Host: ap.Addr().String(), Port: uint32(ap.Port())})
+	}
+	slices.SortFunc(eps, func(x, y ir.Endpoint) int {
+		return cmp.Or(strings.Compare(x.Host, y.Host), cmp.Compare(x.Port, y.Port))
+	})
+	lb := b.LoadBalancing
+	if lb == "" {
+		lb = DefaultLoadBalancing
+	}
+	return ir.Backend{
+		Name:           b.Name,
+		Endpoints:      eps,
+		LoadBalancing:  ir.LoadBalancing(lb),
+		ConnectTimeout: durationOr(b.ConnectTimeout, DefaultConnectTimeout),
+	}
+}
+
+// durationOr parses s, or returns def when s is empty.
+func durationOr(s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return def // unreachable on a validated policy
+	}
+	return d
+}

@@ -1,0 +1,198 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
+
+func buildValid(t *testing.T, files []File) *ir.Config {
+	t.Helper()
+	cfg, ds := Build(files)
+	if len(ds) != 0 {
+		t.Fatalf("diagnostics: %s", render(ds))
+	}
+	return cfg
+}
+
+func TestCompileGolden(t *testing.T) {
+	cfg := buildValid(t, readFiles(t, "testdata/valid.yaml"))
+	got, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const golden = "testdata/valid.golden.json"
+	if *update {
+		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := mustRead(t, golden); !bytes.Equal(append(got, '\n'), want) {
+		t.Errorf("IR differs from %s (run go test -update to see the diff in git):\n%s", golden, got)
+	}
+}
+
+func TestCompileIgnoresYAMLOrder(t *testing.T) {
+	a := buildValid(t, readFiles(t, "testdata/valid.yaml"))
+	b := buildValid(t, readFiles(t, "testdata/valid_reordered.yaml"))
+	if a.Hash() != b.Hash() {
+		t.Errorf("hash %s != %s for the reordered policy", a.Hash(), b.Hash())
+	}
+}
+
+func TestCompileIgnoresListOrder(t *testing.T) {
+	p, ds := Load([]File{{Name: "p.yaml", Content: genPolicy(300)}})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	want := Compile(p).Hash()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 5 {
+		rng.Shuffle(len(p.Routes), func(i, j int) { p.Routes[i], p.Routes[j] = p.Routes[j], p.Routes[i] })
+		rng.Shuffle(len(p.Backends), func(i, j int) { p.Backends[i], p.Backends[j] = p.Backends[j], p.Backends[i] })
+		rng.Shuffle(len(p.Gateways), func(i, j int) { p.Gateways[i], p.Gateways[j] = p.Gateways[j], p.Gateways[i] })
+		if got := Compile(p).Hash(); got != want {
+			t.Fatalf("hash %s after shuffling, want %s", got, want)
+		}
+	}
+}
+
+func TestCompilePrecedence(t *testing.T) {
+	src := base + `routes:
+  - {name: root, backend: be}
+  - {name: api, backend: be, match: {pathPrefix: /api}}
+  - {name: api-users, backend: be, match: {pathPrefix: /api/users}}
+  - {name: re-short, backend: be, match: {pathRegex: /a.*}}
+  - {name: re-long, backend: be, match: {pathRegex: /api/.*/x}}
+  - {name: exact-b, backend: be, match: {path: /b}}
+  - {name: exact-a, backend: be, match: {path: /zzz}}
+  - {name: t-plain, backend: be, match: {pathPrefix: /t}}
+  - {name: t-methods, backend: be, match: {pathPrefix: /t, methods: [GET]}}
+  - {name: t-one-header, backend: be, match: {pathPrefix: /t, headers: [{name: a, present: true}]}}
+  - {name: t-two-headers, backend: be, match: {pathPrefix: /t, headers: [{name: a, present: true}, {name: b, present: true}]}}
+  - {name: t-host, backend: be, match: {pathPrefix: /t, hosts: [x.com]}}
+  - {name: u-b, backend: be, match: {pathPrefix: /u}}
+  - {name: u-a, backend: be, match: {pathPrefix: /v}}
+`
+	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
+	gw, _ := cfg.Gateway("gw")
+	tests := []struct {
+		vhost string
+		want  []string
+	}{
+		{vhost: "x.com", want: []string{
+			"exact-a", "exact-b", "re-long", "re-short", "api-users", "api",
+			"t-host", "t-two-headers", "t-one-header", "t-methods", "t-plain", "u-a", "u-b", "root",
+		}},
+		{vhost: "any", want: []string{
+			"exact-a", "exact-b", "re-long", "re-short", "api-users", "api",
+			"t-two-headers", "t-one-header", "t-methods", "t-plain", "u-a", "u-b", "root",
+		}},
+	}
+	vhosts := map[string]ir.VirtualHost{}
+	for _, vh := range gw.VirtualHosts {
+		vhosts[vh.Name] = vh
+	}
+	for _, tt := range tests {
+		t.Run(tt.vhost, func(t *testing.T) {
+			var got []string
+			for _, r := range vhosts[tt.vhost].Routes {
+				got = append(got, r.Name)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("order:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileVirtualHostsAndGateways(t *testing.T) {
+	src := `version: 1
+gateways:
+  - {name: pub, listeners: [{name: http, port: 80}]}
+  - {name: int, listeners: [{name: http, port: 80}]}
+backends: [{name: be, endpoints: ["10.0.0.1:80"]}]
+routes:
+  - {name: everywhere, backend: be}
+  - {name: pub-only, gateway: pub, backend: be, match: {hosts: [b.com, a.com], path: /p}}
+`
+	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
+	type vhost struct {
+		name    string
+		domains []string
+		routes  []string
+	}
+	summarize := func(g ir.Gateway) []vhost {
+		var out []vhost
+		for _, vh := range g.VirtualHosts {
+			var names []string
+			for _, r := range vh.Routes {
+				names = append(names, r.Name)
+			}
+			out = append(out, vhost{vh.Name, vh.Domains, names})
+		}
+		return out
+	}
+	tests := []struct {
+		gateway string
+		want    []vhost
+	}{
+		{gateway: "int", want: []vhost{{"any", []string{"*"}, []string{"everywhere"}}}},
+		{gateway: "pub", want: []vhost{
+			{"a.com", []string{"a.com"}, []string{"pub-only", "everywhere"}},
+			{"any", []string{"*"}, []string{"everywhere"}},
+			{"b.com", []string{"b.com"}, []string{"pub-only", "everywhere"}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.gateway, func(t *testing.T) {
+			g, _ := cfg.Gateway(tt.gateway)
+			got := summarize(g)
+			if !slices.EqualFunc(got, tt.want, func(a, b vhost) bool {
+				return a.name == b.name && slices.Equal(a.domains, b.domains) && slices.Equal(a.routes, b.routes)
+			}) {
+				t.Errorf("virtual hosts:\n got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileEmptyCatchAll(t *testing.T) {
+	src := base + "routes: [{name: r, backend: be, match: {hosts: [a.com]}}]\n"
+	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
+	vhs := cfg.Gateways[0].VirtualHosts
+	if len(vhs) != 2 || vhs[1].Name != "any" || vhs[1].Routes == nil || len(vhs[1].Routes) != 0 {
+		t.Errorf("virtual hosts = %+v, want a.com and an empty catch-all", vhs)
+	}
+}
+
+func TestCompileDefaults(t *testing.T) {
+	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(base + "routes: [{name: r, backend: be}]\n")}})
+	want := &ir.Config{
+		Gateways: []ir.Gateway{{
+			Name:      "gw",
+			Listeners: []ir.Listener{{Name: "http", Address: "0.0.0.0", Port: 8080}},
+			VirtualHosts: []ir.VirtualHost{{Name: "any", Domains: []string{"*"}, Routes: []ir.Route{{
+				Name: "r", Match: ir.Match{PathPrefix: "/"}, Backend: "be", Timeout: 15 * time.Second,
+			}}}},
+		}},
+		Backends: []ir.Backend{{
+			Name: "be", Endpoints: []ir.Endpoint{{Host: "10.0.0.1", Port: 80}},
+			LoadBalancing: ir.RoundRobin, ConnectTimeout: 5 * time.Second,
+		}},
+	}
+	if cfg.Hash() != want.Hash() {
+		got, _ := json.Marshal(cfg)
+		wantJSON, _ := json.Marshal(want)
+		t.Errorf("config:\n got %s\nwant %s", got, wantJSON)
+	}
+}

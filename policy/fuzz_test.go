@@ -1,0 +1,41 @@
+package policy
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzLoad checks that no input makes Load, Validate or Compile panic, and
+// that every diagnostic names its file and a known severity.
+func FuzzLoad(f *testing.F) {
+	seeds, err := filepath.Glob("testdata/*.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	more, err := filepath.Glob("testdata/invalid/*.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, path := range append(seeds, more...) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("a: &a [*a]\nb: &b *b\n"))
+	f.Add([]byte("version: 1\n---\nversion: 1\nroutes: [{name: r, backend: *x}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, ds := Load([]File{{Name: "f.yaml", Content: data}})
+		ds = append(ds, p.Validate()...)
+		for _, d := range ds {
+			if d.Range.File != "f.yaml" || d.Severity.String() == "invalid" || d.Summary == "" {
+				t.Fatalf("malformed diagnostic %#v", d)
+			}
+		}
+		if !ds.HasErrors() {
+			Compile(p)
+		}
+	})
+}

@@ -1,0 +1,334 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Load parses files, in order, into one Policy: their lists are
+// concatenated, so an index in a diagnostic path counts across files.
+//
+// Load checks the shape strictly: YAML syntax (one error per broken file;
+// the other files are still read), unknown fields (with the allowed ones and
+// a did-you-mean), wrong value types, duplicate keys, empty strings, missing
+// required fields and the version of each file. It does not check values;
+// that is Validate's job.
+//
+// The Policy is never nil: it holds whatever could be read, and remembers the
+// position of every field and which fields failed, so that Validate can
+// point at file:line:col and stay quiet about what Load already reported.
+func Load(files []File) (*Policy, Diagnostics) {
+	p := &Policy{src: newSource()}
+	parsed := parseFiles(files)
+	s := newSchema()
+	var ds Diagnostics
+	for i, f := range files {
+		p.src.files = append(p.src.files, f.Name)
+		ds = append(ds, loadFile(p, s, f.Name, parsed[i])...)
+	}
+	return p, ds
+}
+
+type parseResult struct {
+	file *ast.File
+	err  error
+}
+
+// parseFiles parses every file, concurrently: parsing dominates Load's cost.
+func parseFiles(files []File) []parseResult {
+	out := make([]parseResult, len(files))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i].file, out[i].err = parseYAML(f.Content)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// parseYAML parses content to an AST, keeping duplicate keys so the walk can
+// report them with the rest. A panic in the parser becomes an error: a
+// policy file must never crash the control plane.
+func parseYAML(content []byte) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("YAML parser failed: %v", r)
+		}
+	}()
+	return parser.ParseBytes(content, 0, parser.AllowDuplicateMapKey())
+}
+
+func loadFile(p *Policy, s *schema, name string, res parseResult) Diagnostics {
+	if res.err != nil {
+		p.src.partial = true
+		return Diagnostics{syntaxDiagnostic(name, res.err)}
+	}
+	l := &loader{p: p, schema: s, file: name}
+	empty := true
+	for _, doc := range res.file.Docs {
+		if doc == nil || isNil(doc.Body) {
+			continue
+		}
+		empty = false
+		l.anchors = make(map[string]ast.Node)
+		mapping(l, "", doc.Body, p, s.document)
+	}
+	if empty {
+		l.diags = append(l.diags, Diagnostic{
+			Severity: SeverityWarning,
+			Summary:  "file has no policy content",
+			Detail:   "add policy content or remove the file",
+			Range:    Range{File: name, Line: 1, Column: 1},
+		})
+	}
+	return l.diags
+}
+
+func syntaxDiagnostic(file string, err error) Diagnostic {
+	d := Diagnostic{
+		Severity: SeverityError,
+		Summary:  "invalid YAML: " + err.Error(),
+		Detail:   "fix the YAML syntax; nothing else in this file was checked",
+		Range:    Range{File: file},
+	}
+	var yerr yaml.Error
+	if errors.As(err, &yerr) {
+		d.Summary = "invalid YAML: " + yerr.GetMessage()
+		d.Range = tokenRange(file, yerr.GetToken())
+	}
+	return d
+}
+
+// loader walks one file's AST into the Policy.
+type loader struct {
+	p       *Policy
+	schema  *schema
+	file    string
+	anchors map[string]ast.Node // anchors of the current document
+	diags   Diagnostics
+}
+
+// field is one allowed key of a mapping that loads into a T.
+type field[T any] struct {
+	name     string
+	required bool
+	hint     string // how to fix a missing required field
+	load     func(l *loader, dst *T, path string, n ast.Node)
+}
+
+// schema holds the allowed fields of every mapping in a policy. It is built
+// once per Load, so walking a mapping allocates no field tables.
+type schema struct {
+	document []field[Policy]
+	gateway  []field[Gateway]
+	listener []field[Listener]
+	route    []field[Route]
+	match    []field[Match]
+	header   []field[HeaderMatch]
+	rewrite  []field[Rewrite]
+	backend  []field[Backend]
+}
+
+func newSchema() *schema {
+	return &schema{
+		document: documentFields(),
+		gateway:  gatewayFields(),
+		listener: listenerFields(),
+		route:    routeFields(),
+		match:    matchFields(),
+		header:   headerFields(),
+		rewrite:  rewriteFields(),
+		backend:  backendFields(),
+	}
+}
+
+func documentFields() []field[Policy] {
+	return []field[Policy]{
+		{name: "version", required: true, hint: "add `version: 1` at the top of the file", load: loadVersion},
+		{name: "gateways", load: func(l *loader, p *Policy, path string, n ast.Node) {
+			p.Gateways = appendList(l, path, n, p.Gateways, l.schema.gateway)
+		}},
+		{name: "routes", load: func(l *loader, p *Policy, path string, n ast.Node) {
+			p.Routes = appendList(l, path, n, p.Routes, l.schema.route)
+		}},
+		{name: "backends", load: func(l *loader, p *Policy, path string, n ast.Node) {
+			p.Backends = appendList(l, path, n, p.Backends, l.schema.backend)
+		}},
+	}
+}
+
+func loadVersion(l *loader, p *Policy, path string, n ast.Node) {
+	v, ok := l.integer(path, n)
+	if !ok {
+		return
+	}
+	if v != KnownVersion {
+		l.fail(path, n, fmt.Sprintf("unsupported version %d", v),
+			fmt.Sprintf("set `version: %d`, the only version this Tollgate knows", KnownVersion))
+		return
+	}
+	p.Version = v
+}
+
+func gatewayFields() []field[Gateway] {
+	return []field[Gateway]{
+		{name: "name", required: true, hint: "add `name: <gateway name>`", load: func(l *loader, g *Gateway, path string, n ast.Node) {
+			g.Name = l.str(path, n)
+		}},
+		{name: "listeners", required: true, hint: "add `listeners:` with at least one listener", load: func(l *loader, g *Gateway, path string, n ast.Node) {
+			g.Listeners = appendList(l, path, n, []Listener{}, l.schema.listener)
+		}},
+	}
+}
+
+func listenerFields() []field[Listener] {
+	return []field[Listener]{
+		{name: "name", required: true, hint: "add `name: <listener name>`", load: func(l *loader, ln *Listener, path string, n ast.Node) {
+			ln.Name = l.str(path, n)
+		}},
+		{name: "port", required: true, hint: "add `port: <1..65535>`", load: func(l *loader, ln *Listener, path string, n ast.Node) {
+			ln.Port, _ = l.integer(path, n)
+		}},
+		{name: "address", load: func(l *loader, ln *Listener, path string, n ast.Node) {
+			ln.Address = l.str(path, n)
+		}},
+	}
+}
+
+func routeFields() []field[Route] {
+	return []field[Route]{
+		{name: "name", required: true, hint: "add `name: <route name>`", load: func(l *loader, r *Route, path string, n ast.Node) {
+			r.Name = l.str(path, n)
+		}},
+		{name: "gateway", load: func(l *loader, r *Route, path string, n ast.Node) {
+			r.Gateway = l.str(path, n)
+		}},
+		{name: "match", load: func(l *loader, r *Route, path string, n ast.Node) {
+			mapping(l, path, n, &r.Match, l.schema.match)
+		}},
+		{name: "backend", required: true, hint: "add `backend: <backend name>`", load: func(l *loader, r *Route, path string, n ast.Node) {
+			r.Backend = l.str(path, n)
+		}},
+		{name: "rewrite", load: func(l *loader, r *Route, path string, n ast.Node) {
+			r.Rewrite = &Rewrite{}
+			mapping(l, path, n, r.Rewrite, l.schema.rewrite)
+		}},
+		{name: "timeout", load: func(l *loader, r *Route, path string, n ast.Node) {
+			r.Timeout = l.str(path, n)
+		}},
+	}
+}
+
+func matchFields() []field[Match] {
+	return []field[Match]{
+		{name: "hosts", load: func(l *loader, m *Match, path string, n ast.Node) {
+			m.Hosts = l.strings(path, n)
+		}},
+		{name: "path", load: func(l *loader, m *Match, path string, n ast.Node) {
+			m.Path = l.str(path, n)
+		}},
+		{name: "pathPrefix", load: func(l *loader, m *Match, path string, n ast.Node) {
+			m.PathPrefix = l.str(path, n)
+		}},
+		{name: "pathRegex", load: func(l *loader, m *Match, path string, n ast.Node) {
+			m.PathRegex = l.str(path, n)
+		}},
+		{name: "methods", load: func(l *loader, m *Match, path string, n ast.Node) {
+			m.Methods = l.strings(path, n)
+		}},
+		{name: "headers", load: func(l *loader, m *Match, path string, n ast.Node) {
+			m.Headers = appendList(l, path, n, []HeaderMatch{}, l.schema.header)
+		}},
+	}
+}
+
+func headerFields() []field[HeaderMatch] {
+	return []field[HeaderMatch]{
+		{name: "name", required: true, hint: "add `name: <header name>`", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+			h.Name = l.str(path, n)
+		}},
+		{name: "exact", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+			h.Exact = l.str(path, n)
+		}},
+		{name: "prefix", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+			h.Prefix = l.str(path, n)
+		}},
+		{name: "regex", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+			h.Regex = l.str(path, n)
+		}},
+		{name: "present", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+			h.Present = l.boolean(path, n)
+		}},
+	}
+}
+
+func rewriteFields() []field[Rewrite] {
+	return []field[Rewrite]{
+		{name: "pathPrefix", required: true, hint: "add `pathPrefix: /<new prefix>`", load: func(l *loader, rw *Rewrite, path string, n ast.Node) {
+			rw.PathPrefix = l.str(path, n)
+		}},
+	}
+}
+
+func backendFields() []field[Backend] {
+	return []field[Backend]{
+		{name: "name", required: true, hint: "add `name: <backend name>`", load: func(l *loader, b *Backend, path string, n ast.Node) {
+			b.Name = l.str(path, n)
+		}},
+		{name: "endpoints", required: true, hint: "add `endpoints: [\"10.0.0.1:8080\"]`", load: func(l *loader, b *Backend, path string, n ast.Node) {
+			b.Endpoints = l.strings(path, n)
+		}},
+		{name: "loadBalancing", load: func(l *loader, b *Backend, path string, n ast.Node) {
+			b.LoadBalancing = l.str(path, n)
+		}},
+		{name: "connectTimeout", load: func(l *loader, b *Backend, path string, n ast.Node) {
+			b.ConnectTimeout = l.str(path, n)
+		}},
+	}
+}
+
+// fail reports an error at n and marks path as failed so Validate does not
+// report it again. A failure that may hide a name makes the policy partial.
+func (l *loader) fail(path string, n ast.Node, summary, detail string) {
+	l.p.src.markFailed(path)
+	if hidesNames(path) {
+		l.p.src.partial = true
+	}
+	l.errorAt(path, l.rangeOf(n), summary, detail)
+}
+
+func (l *loader) errorAt(path string, r Range, summary, detail string) {
+	l.diags = append(l.diags, Diagnostic{
+		Severity: SeverityError, Summary: summary, Detail: detail, Path: path, Range: r,
+	})
+}
+
+// record remembers where path's value is.
+func (l *loader) record(path string, n ast.Node) {
+	r := l.rangeOf(n)
+	l.p.src.add(path, r.Line, r.Column)
+}
+
+// hidesNames reports whether a failure at path may drop a gateway, route or
+// backend name: a whole top-level list, one of its entries, or its name.
+func hidesNames(path string) bool {
+	top, rest, _ := strings.Cut(path, "[")
+	switch top {
+	case "", "gateways", "routes", "backends":
+	default:
+		return false
+	}
+	_, after, _ := strings.Cut(rest, "]")
+	return after == "" || after == ".name"
+}

@@ -1,0 +1,93 @@
+// Package policy turns a user's declarative gateway policy (YAML) into the
+// compiled IR (package policy/ir) that the control plane serves to Envoy.
+//
+// The pipeline is Load (parse, strict shape checks) → Validate (semantic
+// checks) → Compile; Build runs all three. Every problem is reported as a
+// Diagnostic naming the file, line, column and field path, and all problems
+// are reported at once.
+package policy
+
+import "time"
+
+// KnownVersion is the only policy format version this package understands.
+const KnownVersion = 1
+
+// Defaults applied by Compile to fields the policy leaves out.
+const (
+	DefaultAddress        = "0.0.0.0"
+	DefaultPathPrefix     = "/"
+	DefaultTimeout        = 15 * time.Second
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultLoadBalancing  = "round_robin"
+)
+
+// Policy is the user's policy as written, merged over all its files: list
+// entries keep file order, then order within the file. An empty string or a
+// nil slice means the field was left out (Load rejects explicit empty values).
+type Policy struct {
+	Version  int
+	Gateways []Gateway
+	Routes   []Route
+	Backends []Backend
+
+	src *source // nil for a policy built in Go code
+}
+
+// Gateway is one Envoy fleet, selected by node.cluster == Name.
+type Gateway struct {
+	Name      string
+	Listeners []Listener
+}
+
+// Listener is one address a gateway binds. Address defaults to 0.0.0.0.
+type Listener struct {
+	Name    string
+	Port    int
+	Address string
+}
+
+// Route sends matching requests to a backend. Gateway empty means every
+// gateway; Timeout is a Go duration string, empty meaning the default.
+type Route struct {
+	Name    string
+	Gateway string
+	Match   Match
+	Backend string
+	Rewrite *Rewrite
+	Timeout string
+}
+
+// Match is a route's request condition. At most one of Path, PathPrefix and
+// PathRegex is set; none means PathPrefix "/".
+type Match struct {
+	Hosts      []string
+	Path       string
+	PathPrefix string
+	PathRegex  string
+	Methods    []string
+	Headers    []HeaderMatch
+}
+
+// HeaderMatch is one header condition: exactly one of Exact, Prefix, Regex
+// and Present (true) is set.
+type HeaderMatch struct {
+	Name    string
+	Exact   string
+	Prefix  string
+	Regex   string
+	Present bool
+}
+
+// Rewrite replaces the matched path prefix (or exact path) with PathPrefix.
+type Rewrite struct {
+	PathPrefix string
+}
+
+// Backend is an upstream service. Endpoints are "ip:port" or "[ipv6]:port";
+// LoadBalancing and ConnectTimeout are empty when left to their defaults.
+type Backend struct {
+	Name           string
+	Endpoints      []string
+	LoadBalancing  string
+	ConnectTimeout string
+}

@@ -1,0 +1,351 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"regexp/syntax"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// maxRegexInstructions bounds a regex's compiled program (regexp/syntax,
+// simplified): Envoy's RE2 rejects programs over its size limit, so a regex
+// that is too big must fail here, not at xDS push time.
+const maxRegexInstructions = 1000
+
+const hostRule = `use a lower-case DNS name without port, optionally starting with "*.", e.g. api.example.com or *.example.com`
+
+// nameSet is the names of one kind of policy object, for reference checks.
+type nameSet struct {
+	list []string // distinct, in policy order
+	set  map[string]bool
+}
+
+func newNameSet[T any](items []T, name func(T) string) nameSet {
+	ns := nameSet{set: make(map[string]bool, len(items))}
+	for _, it := range items {
+		n := name(it)
+		if n != "" && !ns.set[n] {
+			ns.set[n] = true
+			ns.list = append(ns.list, n)
+		}
+	}
+	return ns
+}
+
+func (c *checker) routes(p *Policy) {
+	gateways := newNameSet(p.Gateways, func(g Gateway) string { return g.Name })
+	backends := newNameSet(p.Backends, func(b Backend) string { return b.Name })
+	seen := make(map[string]string, len(p.Routes))
+	firstMatch := make(map[gatewayMatch]int, len(p.Routes))
+	for i, r := range p.Routes {
+		path := indexPath("routes", i)
+		if c.src.isFailed(path) {
+			continue // not a route at all; Load said why
+		}
+		c.name(fieldPath(path, "name"), "route", r.Name, seen)
+		gwOK := c.ref(path, "gateway", r.Gateway, gateways, false)
+		c.ref(path, "backend", r.Backend, backends, true)
+		matchOK := c.match(fieldPath(path, "match"), r.Match)
+		if r.Rewrite != nil {
+			c.rewrite(fieldPath(path, "rewrite"), r)
+		}
+		if r.Timeout != "" {
+			c.timeout(fieldPath(path, "timeout"), r.Timeout)
+		}
+		if gwOK && matchOK {
+			c.duplicateMatch(p.Routes, i, gateways.list, firstMatch)
+		}
+	}
+}
+
+// ref checks that the route at path refers, in its field kind, to a defined
+// gateway or backend. It returns whether the reference is usable (an unset
+// optional one is).
+func (c *checker) ref(route, kind, name string, known nameSet, required bool) bool {
+	path := fieldPath(route, kind)
+	if name == "" {
+		if required {
+			c.errorf(path, fmt.Sprintf("add `%s: <name>`", kind), "route has no %s", kind)
+		}
+		return !required
+	}
+	if c.src.isPartial() || known.set[name] {
+		return true
+	}
+	summary := fmt.Sprintf("%s %q is not defined", kind, name)
+	if s, ok := closest(name, known.list); ok {
+		summary += fmt.Sprintf("; did you mean %q?", s)
+	}
+	c.errorf(path, fmt.Sprintf("define %s %q under `%ss:`, or fix the name", kind, name, kind), "%s", summary)
+	return false
+}
+
+// match checks a route's match and reports whether it is sound enough to
+// compare with other routes' matches.
+func (c *checker) match(path string, m Match) bool {
+	before := len(c.diags)
+	if len(m.Hosts) > 0 {
+		c.hosts(fieldPath(path, "hosts"), m.Hosts)
+	}
+	c.pathCondition(path, m)
+	if len(m.Methods) > 0 {
+		c.methods(fieldPath(path, "methods"), m.Methods)
+	}
+	if len(m.Headers) > 0 {
+		c.headers(fieldPath(path, "headers"), m.Headers)
+	}
+	return len(c.diags) == before && !c.src.isTainted(path)
+}
+
+func (c *checker) hosts(path string, hosts []string) {
+	seen := make(map[string]string, len(hosts))
+	for i, h := range hosts {
+		hp := indexPath(path, i)
+		if problem := hostProblem(h); problem != "" {
+			c.errorf(hp, hostRule, "invalid host %q: %s", h, problem)
+			continue
+		}
+		if first, dup := seen[h]; dup {
+			c.errorf(hp, "remove the duplicate", "duplicate host %q; first listed at %s", h, c.where(first))
+			continue
+		}
+		seen[h] = hp
+	}
+}
+
+// hostProblem says what is wrong with a match host, or "" if nothing.
+func hostProblem(h string) string {
+	switch {
+	case h == "":
+		return "empty host"
+	case h == "*":
+		return `a bare "*" is not allowed; leave out hosts to match any host`
+	case strings.Contains(h, ":"):
+		return "a host must not include a port"
+	case h != strings.ToLower(h):
+		return "a host must be lower case"
+	case h == "any":
+		return `"any" is the name of the catch-all virtual host; use a fully qualified name`
+	}
+	name := strings.TrimPrefix(h, "*.")
+	if strings.Contains(name, "*") {
+		return `only a leading "*." wildcard is allowed`
+	}
+	if len(name) > 253 {
+		return "longer than 253 characters"
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if !validLabel(label) {
+			return fmt.Sprintf("label %q is not a DNS label (1-63 letters, digits and '-', not starting or ending with '-')", label)
+		}
+	}
+	return ""
+}
+
+func validLabel(s string) bool {
+	return len(s) > 0 && len(s) <= 63 && s[0] != '-' && s[len(s)-1] != '-' &&
+		!strings.ContainsFunc(s, func(r rune) bool { return r > 127 || !isNameByte(byte(r)) })
+}
+
+// pathCondition checks path, pathPrefix and pathRegex: at most one, and
+// each well formed.
+func (c *checker) pathCondition(path string, m Match) {
+	var set []string
+	for _, f := range []struct{ name, value string }{
+		{"path", m.Path}, {"pathPrefix", m.PathPrefix}, {"pathRegex", m.PathRegex},
+	} {
+		if f.value != "" {
+			set = append(set, f.name)
+		}
+	}
+	if len(set) > 1 {
+		c.errorf(path, "keep exactly one of them", "more than one path condition: %s", strings.Join(set, ", "))
+	}
+	c.slashPath(path, "path", m.Path)
+	c.slashPath(path, "pathPrefix", m.PathPrefix)
+	if m.PathRegex != "" {
+		c.regex(fieldPath(path, "pathRegex"), m.PathRegex, "it must match the whole path")
+	}
+}
+
+// slashPath checks that the field of match, if set, starts with "/".
+func (c *checker) slashPath(match, field, value string) {
+	if value != "" && !strings.HasPrefix(value, "/") {
+		c.errorf(fieldPath(match, field), fmt.Sprintf("write %q", "/"+value), "%s %q must start with \"/\"", field, value)
+	}
+}
+
+// regex checks that re is valid RE2 and small enough for Envoy; note says
+// what it must match, for the fix.
+func (c *checker) regex(path, re, note string) {
+	parsed, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		c.errorf(path, "write valid RE2 syntax (github.com/google/re2/wiki/Syntax); "+note, "invalid regex %q: %s", re, regexProblem(err))
+		return
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		c.errorf(path, "simplify the regex", "invalid regex %q: %s", re, regexProblem(err))
+		return
+	}
+	if n := len(prog.Inst); n > maxRegexInstructions {
+		c.errorf(path, "simplify the regex, e.g. use smaller repetition counts",
+			"regex %q is too complex: %d instructions, Envoy's limit is %d", re, n, maxRegexInstructions)
+	}
+}
+
+// regexProblem is the reason part of a regexp/syntax error and the part of
+// the regex it is about.
+func regexProblem(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s: `%s`", se.Code, se.Expr)
+	}
+	return err.Error()
+}
+
+func (c *checker) methods(path string, methods []string) {
+	const fix = "use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE or CONNECT"
+	known := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+	seen := make(map[string]string, len(methods))
+	for i, m := range methods {
+		mp := indexPath(path, i)
+		up := strings.ToUpper(m)
+		if !slices.Contains(known, up) {
+			summary := fmt.Sprintf("unknown HTTP method %q", m)
+			if s, ok := closest(up, known); ok {
+				summary += fmt.Sprintf("; did you mean %q?", s)
+			}
+			c.errorf(mp, fix, "%s", summary)
+			continue
+		}
+		if first, dup := seen[up]; dup {
+			c.errorf(mp, "remove the duplicate", "duplicate method %q; first listed at %s", m, c.where(first))
+			continue
+		}
+		seen[up] = mp
+	}
+}
+
+func (c *checker) headers(path string, headers []HeaderMatch) {
+	for i, h := range headers {
+		hp := indexPath(path, i)
+		c.headerName(fieldPath(hp, "name"), h.Name)
+		set := 0
+		for _, on := range []bool{h.Exact != "", h.Prefix != "", h.Regex != "", h.Present} {
+			if on {
+				set++
+			}
+		}
+		if set != 1 && !c.src.isTainted(hp) {
+			c.errorf(hp, "set exactly one of them", "header condition needs exactly one of exact, prefix, regex or present: true; %d set", set)
+		}
+		if h.Regex != "" {
+			c.regex(fieldPath(hp, "regex"), h.Regex, "it must match the whole header value")
+		}
+	}
+}
+
+func (c *checker) headerName(path, name string) {
+	switch {
+	case name == "":
+		c.errorf(path, "add `name: <header name>`", "header name is required")
+	case strings.HasPrefix(name, ":"):
+		c.errorf(path, "use match.methods for :method, match.hosts for :authority, and path, pathPrefix or pathRegex for :path",
+			"pseudo-header %q cannot be matched as a header", name)
+	case strings.ContainsFunc(name, func(r rune) bool { return !isTokenRune(r) }):
+		c.errorf(path, "use letters, digits and !#$%&'*+-.^_`|~ only", "invalid header name %q", name)
+	}
+}
+
+// isTokenRune reports whether r may appear in an HTTP header name (an
+// RFC 9110 token character).
+func isTokenRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}
+
+func (c *checker) rewrite(path string, r Route) {
+	if r.Match.PathRegex != "" {
+		c.errorf(path, "use a path or pathPrefix match, or remove rewrite",
+			"rewrite cannot be used with match.pathRegex")
+	}
+	pp := fieldPath(path, "pathPrefix")
+	switch v := r.Rewrite.PathPrefix; {
+	case v == "":
+		c.errorf(pp, "add `pathPrefix: /<new prefix>`", "rewrite.pathPrefix is required")
+	case !strings.HasPrefix(v, "/"):
+		c.errorf(pp, fmt.Sprintf("write %q", "/"+v), "rewrite.pathPrefix %q must start with \"/\"", v)
+	}
+}
+
+func (c *checker) timeout(path, s string) {
+	if d, ok := c.duration(path, s); ok && d < 0 {
+		c.errorf(path, `use a positive duration, or "0s" to disable the timeout`, "timeout must not be negative, got %s", s)
+	}
+}
+
+// gatewayMatch identifies a match condition on one gateway.
+type gatewayMatch struct {
+	gateway string
+	match   string // matchKey
+}
+
+// duplicateMatch reports route i if an earlier route has the very same
+// match on one of the gateways it shares with it. first maps gateway+match
+// keys to the earliest route index; lookups are O(1), so the whole check is
+// linear in routes × gateways.
+func (c *checker) duplicateMatch(routes []Route, i int, allGateways []string, first map[gatewayMatch]int) {
+	r := routes[i]
+	targets := allGateways
+	if r.Gateway != "" {
+		targets = []string{r.Gateway}
+	}
+	key := matchKey(r.Match)
+	for _, gw := range targets {
+		k := gatewayMatch{gateway: gw, match: key}
+		j, dup := first[k]
+		if !dup {
+			first[k] = i
+			continue
+		}
+		if j != i {
+			c.errorf(fieldPath(indexPath("routes", i), "match"),
+				"make the matches differ (hosts, path, methods or headers), or remove one of the routes",
+				"route %q has the same match as route %q at %s on gateway %q: one of them is never reached",
+				r.Name, routes[j].Name, c.where(indexPath("routes", j)), gw)
+			return
+		}
+	}
+}
+
+// matchKey is a canonical, unambiguous encoding of a match: two matches
+// have equal keys exactly when Envoy would treat them as the same condition.
+func matchKey(m Match) string {
+	cm := compileMatch(m)
+	b := make([]byte, 0, 64)
+	field := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	hosts := slices.Sorted(slices.Values(m.Hosts))
+	field(strings.Join(hosts, ","))
+	field(cm.Path)
+	field(cm.PathPrefix)
+	field(cm.PathRegex)
+	field(strings.Join(cm.Methods, ","))
+	for _, h := range cm.Headers {
+		field(h.Name)
+		field(h.Exact)
+		field(h.Prefix)
+		field(h.Regex)
+		field(strconv.FormatBool(h.Present))
+	}
+	return string(b)
+}
