@@ -56,6 +56,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ENVOY_BIN
 
+# github.com/lestrrat-go/jwx/v4 (JWT verification in extauthz/jwt) is built
+# on encoding/json/v2, which Go 1.26 ships behind GOEXPERIMENT=jsonv2 (Go
+# 1.27 ships it by default). Every go command of this module needs it; the
+# targets below export it. Running go directly: export GOEXPERIMENT=jsonv2.
+GOEXPERIMENT ?= jsonv2
+export GOEXPERIMENT
+
 .PHONY: all tools tools-envoy tools-redis tools-govulncheck build test \
 	test-unit test-e2e vet vuln vuln-soft bench dev lint fmt-check clean distclean
 

@@ -17,7 +17,7 @@ gateways:
       - {name: http, port: %d, address: 127.0.0.1}
 %s
 routes:
-  - {name: old, match: {pathPrefix: /old}, backend: one}
+  - {name: old, match: {pathPrefix: /old}, backend: one, auth: none}
 backends:
   - {name: one, endpoints: [%q]}
 `

@@ -17,7 +17,7 @@ gateways:
   - name: public
     listeners: [{name: http, port: %d, address: 127.0.0.1}]
 routes:
-  - {name: old, match: {pathPrefix: /old}, backend: one}
+  - {name: old, match: {pathPrefix: /old}, backend: one, auth: none}
 %s
 backends:
   - {name: one, endpoints: [%q]}
@@ -51,7 +51,7 @@ func TestPushIsServedWithoutRestartingEnvoy(t *testing.T) {
 	}
 	// Traffic on the old route runs throughout: the push must not drop it.
 	stop, failures := loadLoop(t, port, "/old")
-	next := pushPolicy(port, us["one"].Addr(), us["two"].Addr(), "  - {name: new, match: {pathPrefix: /new}, backend: two}")
+	next := pushPolicy(port, us["one"].Addr(), us["two"].Addr(), "  - {name: new, match: {pathPrefix: /new}, backend: two, auth: none}")
 	start := time.Now()
 	out := s.cli(0, "push", writeFile(t, "next.yaml", next))
 	var first time.Duration
@@ -126,7 +126,7 @@ gateways:
   - name: public
     listeners: [{name: http, port: 70000}]
 routes:
-  - {name: bad, match: {pathRegex: "(unclosed"}, backend: missing}
+  - {name: bad, match: {pathRegex: "(unclosed"}, backend: missing, auth: none}
 backends:
   - {name: one, endpoints: ["127.0.0.1:1"]}
 `

@@ -18,7 +18,7 @@ func TestControlPlaneRestartKeepsServing(t *testing.T) {
 	// Push a second version so the store's current differs from --policy:
 	// a restart must serve the pushed version, not the seed file.
 	s.cli(0, "push", writeFile(t, "v2.yaml", pushPolicy(port, us["one"].Addr(), us["two"].Addr(),
-		"  - {name: new, match: {pathPrefix: /new}, backend: two}")))
+		"  - {name: new, match: {pathPrefix: /new}, backend: two, auth: none}")))
 	before := s.waitSynced("restart-0")
 	ctx := testCtx(t, 60*time.Second)
 	listenersBefore := listenerVersions(t, e)

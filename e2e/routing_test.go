@@ -35,16 +35,17 @@ gateways:
   - name: public
     listeners: [{name: http, port: %d, address: 127.0.0.1}]
 routes:
-  - {name: users, match: {pathPrefix: /api/users}, backend: users}
+  - {name: users, match: {pathPrefix: /api/users}, backend: users, auth: none}
   - name: users-v2
     match: {pathPrefix: /api/users, headers: [{name: x-api-version, exact: "2"}]}
     backend: users-v2
-  - {name: exact, match: {path: /exact}, backend: exact}
-  - {name: items, match: {pathRegex: "/items/[0-9]+"}, backend: items}
-  - {name: host, match: {hosts: [api.example.com], pathPrefix: /}, backend: host}
-  - {name: submit-post, match: {path: /submit, methods: [POST]}, backend: post}
-  - {name: submit-get, match: {path: /submit, methods: [GET]}, backend: get}
-  - {name: rewrite, match: {pathPrefix: /rw/}, backend: exact, rewrite: {pathPrefix: /inner/}}
+    auth: none
+  - {name: exact, match: {path: /exact}, backend: exact, auth: none}
+  - {name: items, match: {pathRegex: "/items/[0-9]+"}, backend: items, auth: none}
+  - {name: host, match: {hosts: [api.example.com], pathPrefix: /}, backend: host, auth: none}
+  - {name: submit-post, match: {path: /submit, methods: [POST]}, backend: post, auth: none}
+  - {name: submit-get, match: {path: /submit, methods: [GET]}, backend: get, auth: none}
+  - {name: rewrite, match: {pathPrefix: /rw/}, backend: exact, rewrite: {pathPrefix: /inner/}, auth: none}
 `
 
 func TestRoutingAgainstRealEnvoy(t *testing.T) {
@@ -108,7 +109,7 @@ gateways:
   - name: public
     listeners: [{name: http, port: %d, address: 127.0.0.1}]
 routes:
-  - {name: all, backend: pool}
+  - {name: all, backend: pool, auth: none}
 backends:
   - name: pool
     endpoints: [%q, %q, %q]

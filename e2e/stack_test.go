@@ -23,19 +23,34 @@ type stack struct {
 	bin       string
 	dataDir   string
 	xdsAddr   string
+	authzAddr string
 	adminAddr string
+	opts      stackOptions
 	cp        *harness.Process
+}
+
+// stackOptions are extra settings of `tollgate serve`.
+type stackOptions struct {
+	args []string // extra flags
+	env  []string // extra environment
 }
 
 // startStack starts `tollgate serve` seeded with policy (may be "").
 func startStack(t *testing.T, policy string) *stack {
+	return startStackWith(t, policy, stackOptions{})
+}
+
+// startStackWith starts `tollgate serve` with extra options.
+func startStackWith(t *testing.T, policy string, opts stackOptions) *stack {
 	t.Helper()
 	s := &stack{
 		t:         t,
 		bin:       harness.BuildTollgate(t),
 		dataDir:   filepath.Join(t.TempDir(), "store"),
 		xdsAddr:   fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
+		authzAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		adminAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
+		opts:      opts,
 	}
 	s.startServe(policy)
 	return s
@@ -44,12 +59,13 @@ func startStack(t *testing.T, policy string) *stack {
 // startServe (re)starts the control plane on the stack's ports and store.
 func (s *stack) startServe(policy string) {
 	s.t.Helper()
-	args := []string{"serve", "--xds-addr", s.xdsAddr, "--admin-addr", s.adminAddr,
+	args := []string{"serve", "--xds-addr", s.xdsAddr, "--authz-addr", s.authzAddr, "--admin-addr", s.adminAddr,
 		"--admin-token", testToken, "--data-dir", s.dataDir, "--log-level", "debug"}
 	if policy != "" {
 		args = append(args, "--policy", writeFile(s.t, "policy.yaml", policy))
 	}
-	s.cp = harness.StartProcess(s.t, "tollgate-serve", s.bin, args...)
+	args = append(args, s.opts.args...)
+	s.cp = harness.StartProcessSpec(s.t, harness.ProcessSpec{Name: "tollgate-serve", Bin: s.bin, Args: args, Env: s.opts.env})
 	ctx := testCtx(s.t, 30*time.Second)
 	err := harness.WaitFor(ctx, func() (bool, error) {
 		resp, err := harness.HTTPGet(ctx, "http://"+s.adminAddr+"/readyz", "", nil)

@@ -3,9 +3,7 @@ package envoy
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -130,15 +128,9 @@ func (t APIType) apiConfigSourceType() (corev3.ApiConfigSource_ApiType, error) {
 
 // xdsCluster returns the HTTP/2 cluster of the control plane at hostport.
 func xdsCluster(hostport string) (*clusterv3.Cluster, error) {
-	host, portText, err := net.SplitHostPort(hostport)
+	c, err := GRPCCluster(XDSClusterName, hostport, xdsConnectTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap: xDS address: %w", err)
+		return nil, fmt.Errorf("bootstrap: xDS %w", err)
 	}
-	port, err := strconv.ParseUint(portText, 10, 16)
-	if err != nil || port == 0 || host == "" {
-		return nil, fmt.Errorf("bootstrap: xDS address %q: want host:port with a port in 1-65535", hostport)
-	}
-	c := StaticCluster(XDSClusterName, xdsConnectTimeout, LbEndpoint(host, uint32(port)))
-	c.TypedExtensionProtocolOptions = HTTP2ProtocolOptions()
 	return c, nil
 }

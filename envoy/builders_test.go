@@ -8,7 +8,10 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -149,3 +152,156 @@ func TestRenderingStable(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestHeaderMutationFilter(t *testing.T) {
+	f, err := HeaderMutationFilter("X-User-Id", "x-tenant-id", "", "x-user-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(f); err != nil {
+		t.Fatal(err)
+	}
+	hm := &headermutationv3.HeaderMutation{}
+	if f.GetName() != HeaderMutationName || f.GetTypedConfig().UnmarshalTo(hm) != nil {
+		t.Fatalf("filter = %v", f)
+	}
+	var removed []string
+	for _, m := range hm.GetMutations().GetRequestMutations() {
+		removed = append(removed, m.GetRemove())
+	}
+	if want := []string{"x-tenant-id", "x-user-id"}; !slices.Equal(removed, want) {
+		t.Errorf("removed = %v, want %v (lower case, sorted, distinct)", removed, want)
+	}
+	if len(hm.GetMutations().GetResponseMutations()) != 0 {
+		t.Error("response mutations set")
+	}
+}
+
+func TestExtAuthz(t *testing.T) {
+	tests := []struct {
+		name        string
+		opts        ExtAuthzOptions
+		wantTimeout time.Duration
+		wantStatus  typev3.StatusCode
+		wantAllowed []string
+		wantRegex   string
+	}{
+		{
+			name:        "defaults",
+			opts:        ExtAuthzOptions{Cluster: "authz"},
+			wantTimeout: DefaultExtAuthzTimeout, wantStatus: typev3.StatusCode_Forbidden,
+		},
+		{
+			name: "explicit",
+			opts: ExtAuthzOptions{
+				Cluster: "authz", Timeout: time.Second, StatusOnError: 503,
+				AllowedHeaders: []string{"origin", "Authorization", "authorization"},
+				MutableHeaders: []string{"x-user-id", "x.dotted"},
+			},
+			wantTimeout: time.Second, wantStatus: typev3.StatusCode_ServiceUnavailable,
+			wantAllowed: []string{"authorization", "origin"},
+			wantRegex:   `^(x-user-id|x\.dotted)$`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := ExtAuthzFilter(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Validate(f); err != nil {
+				t.Fatal(err)
+			}
+			ea := ExtAuthz(tt.opts)
+			if f.GetName() != ExtAuthzName || ea.GetGrpcService().GetEnvoyGrpc().GetClusterName() != "authz" ||
+				ea.GetTransportApiVersion().String() != "V3" || ea.GetFailureModeAllow() || !ea.GetValidateMutations() ||
+				ea.GetIncludePeerCertificate() || ea.GetClearRouteCache() || !ea.GetEmitFilterStateStats() {
+				t.Errorf("ext_authz = %v", ea)
+			}
+			if got := ea.GetGrpcService().GetTimeout().AsDuration(); got != tt.wantTimeout {
+				t.Errorf("timeout = %v, want %v", got, tt.wantTimeout)
+			}
+			if got := ea.GetStatusOnError().GetCode(); got != tt.wantStatus {
+				t.Errorf("status_on_error = %v, want %v", got, tt.wantStatus)
+			}
+			var allowed []string
+			for _, p := range ea.GetAllowedHeaders().GetPatterns() {
+				allowed = append(allowed, p.GetExact())
+			}
+			if !slices.Equal(allowed, tt.wantAllowed) {
+				t.Errorf("allowed_headers = %v, want %v", allowed, tt.wantAllowed)
+			}
+			rules := ea.GetDecoderHeaderMutationRules()
+			if !rules.GetDisallowAll().GetValue() || !rules.GetDisallowSystem().GetValue() || !rules.GetDisallowIsError().GetValue() ||
+				rules.GetAllowExpression().GetRegex() != tt.wantRegex {
+				t.Errorf("decoder_header_mutation_rules = %v, want allow %q", rules, tt.wantRegex)
+			}
+		})
+	}
+}
+
+func TestExtAuthzPerRoute(t *testing.T) {
+	r := Route("r", RouteMatchPrefix("/"), RouteToCluster("c", 0))
+	if err := SetRouteFilterConfig(r, ExtAuthzName, ExtAuthzPerRouteCheck(map[string]string{"route": "r"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetRouteFilterConfig(r, "other", ExtAuthzPerRouteDisabled()); err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(r); err != nil {
+		t.Fatal(err)
+	}
+	check, disabled := &extauthzv3.ExtAuthzPerRoute{}, &extauthzv3.ExtAuthzPerRoute{}
+	if err := r.GetTypedPerFilterConfig()[ExtAuthzName].UnmarshalTo(check); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.GetTypedPerFilterConfig()["other"].UnmarshalTo(disabled); err != nil {
+		t.Fatal(err)
+	}
+	if check.GetCheckSettings().GetContextExtensions()["route"] != "r" || !disabled.GetDisabled() {
+		t.Errorf("per-route configs = %v, %v", check, disabled)
+	}
+	// ExtAuthzPerRoute requires one of its oneof fields.
+	if err := Validate(&extauthzv3.ExtAuthzPerRoute{}); err == nil {
+		t.Error("empty ExtAuthzPerRoute passes validation")
+	}
+}
+
+func TestGRPCCluster(t *testing.T) {
+	tests := []struct {
+		addr     string
+		wantType clusterv3.Cluster_DiscoveryType
+		wantErr  bool
+	}{
+		{addr: "127.0.0.1:9191", wantType: clusterv3.Cluster_STATIC},
+		{addr: "[::1]:9191", wantType: clusterv3.Cluster_STATIC},
+		{addr: "authz.svc:9191", wantType: clusterv3.Cluster_STRICT_DNS},
+		{addr: "authz.svc", wantErr: true},
+		{addr: ":9191", wantErr: true},
+		{addr: "authz:70000", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			c, err := GRPCCluster("authz", tt.addr, time.Second)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("GRPCCluster(%q) succeeded", tt.addr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Validate(c); err != nil {
+				t.Fatal(err)
+			}
+			if c.GetType() != tt.wantType || c.GetTypedExtensionProtocolOptions()[HTTPProtocolOptionsName] == nil ||
+				c.GetLoadAssignment().GetClusterName() != "authz" || c.GetConnectTimeout().AsDuration() != time.Second {
+				t.Errorf("cluster = %v", c)
+			}
+		})
+	}
+	if s := GRPCService("c", 0); s.GetTimeout() != nil {
+		t.Errorf("GRPCService timeout 0 = %v, want unset", s.GetTimeout())
+	}
+}

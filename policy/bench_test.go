@@ -17,15 +17,20 @@ func genPolicy(n int) []byte {
 }
 
 // genFiles returns a valid policy with n routes split over parts route
-// files, after one file with two gateways and n/10 backends. Every tenth
-// route is host-less (the others use ten hosts), every third is bound to
-// one gateway, every fifth restricts methods and headers.
+// files, after one file with two gateways, n/10 backends and an auth
+// section (API keys and a JWT provider). Every tenth route is host-less
+// (the others use ten hosts), every third is bound to one gateway, every
+// fifth restricts methods and headers; every seventh is public, every
+// fourth other one requires a JWT with a role, the rest accept any
+// configured method.
 func genFiles(n, parts int) []File {
 	backends := max(1, n/10)
 	var b strings.Builder
 	b.WriteString("version: 1\ngateways:\n")
 	b.WriteString("  - name: public\n    listeners:\n      - {name: http, port: 8080}\n      - {name: admin, port: 9901, address: 127.0.0.1}\n")
 	b.WriteString("  - name: internal\n    listeners:\n      - {name: http, port: 8081}\n")
+	b.WriteString("auth:\n  apiKeys: {}\n  jwt:\n")
+	b.WriteString("    - {name: corp, issuer: https://idp.example.com/, jwksUri: https://idp.example.com/jwks.json}\n")
 	b.WriteString("backends:\n")
 	for i := range backends {
 		fmt.Fprintf(&b, "  - name: backend-%d\n    endpoints: [\"10.0.%d.%d:8080\", \"10.1.%d.%d:8080\"]\n",
@@ -59,6 +64,12 @@ func genRoutes(from, to, backends int) []byte {
 			b.WriteString("      methods: [GET, POST]\n      headers: [{name: x-version, exact: \"2\"}]\n")
 		}
 		fmt.Fprintf(&b, "    backend: backend-%d\n    timeout: 5s\n", i%backends)
+		switch {
+		case i%7 == 0:
+			b.WriteString("    auth: none\n")
+		case i%4 == 0:
+			b.WriteString("    auth: {methods: [jwt], roles: [user]}\n")
+		}
 	}
 	return []byte(b.String())
 }

@@ -23,7 +23,7 @@ func TestBuildDirectoryPointsAtTheRightFile(t *testing.T) {
 
 func TestBuildBrokenFileStillChecksTheOthers(t *testing.T) {
 	files := []File{
-		{Name: "a.yaml", Content: []byte(base + "routes: [{name: r, backend: be, timeout: never}]\n")},
+		{Name: "a.yaml", Content: []byte(base + "routes: [{name: r, backend: be, timeout: never, auth: none}]\n")},
 		{Name: "b.yaml", Content: mustRead(t, "testdata/invalid/syntax.yaml")},
 	}
 	_, ds := Build(files)
@@ -44,8 +44,8 @@ func TestBuildShapeFile(t *testing.T) {
 		`10:5 error routes[0].name: duplicate field "name" (first set at line 9)`,
 		`13:14 error routes[0].match.hosts: expected a list, got string "api.example.com"`,
 		`14:38 error routes[0].match.headers[0].present: expected true or false, got string "yes"`,
-		`18:5 error backends[0].connectTimeout: field "connectTimeout" has no value`,
-		`19:1 error extra: unknown field "extra"`,
+		`19:5 error backends[0].connectTimeout: field "connectTimeout" has no value`,
+		`20:1 error extra: unknown field "extra"`,
 	}
 	if got := render(ds); !slices.Equal(got, want) {
 		t.Errorf("diagnostics:\n got %q\nwant %q", got, want)

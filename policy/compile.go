@@ -19,10 +19,11 @@ const catchAll = "any"
 // whose Validate reported no errors; on an invalid one its output is
 // unspecified.
 func Compile(p *Policy) *ir.Config {
-	routes := rankRoutes(p.Routes)
+	routes := rankRoutes(p.Routes, p.Auth.methods())
 	cfg := &ir.Config{
 		Gateways: make([]ir.Gateway, 0, len(p.Gateways)),
 		Backends: make([]ir.Backend, 0, len(p.Backends)),
+		Auth:     compileAuth(p.Auth),
 	}
 	for _, g := range p.Gateways {
 		cfg.Gateways = append(cfg.Gateways, compileGateway(g, routes))
@@ -41,7 +42,7 @@ func compileGateway(g Gateway, routes []rankedRoute) ir.Gateway {
 		ls = append(ls, ir.Listener{Name: l.Name, Address: normalAddress(l.Address), Port: uint32(l.Port)})
 	}
 	slices.SortFunc(ls, func(a, b ir.Listener) int { return strings.Compare(a.Name, b.Name) })
-	return ir.Gateway{Name: g.Name, Listeners: ls, VirtualHosts: virtualHosts(g.Name, routes)}
+	return ir.Gateway{Name: g.Name, Listeners: ls, VirtualHosts: virtualHosts(g.Name, routes), Auth: compileGatewayAuth(g.Auth)}
 }
 
 // normalAddress applies the default and writes the address canonically
@@ -109,8 +110,9 @@ type rankedRoute struct {
 }
 
 // rankRoutes compiles routes and sorts them in match precedence order. It
-// sorts small keys rather than whole routes.
-func rankRoutes(routes []Route) []rankedRoute {
+// sorts small keys rather than whole routes. methods are the configured
+// auth methods.
+func rankRoutes(routes []Route, methods []string) []rankedRoute {
 	keys := make([]precedence, len(routes))
 	for i, r := range routes {
 		keys[i] = precedenceOf(i, r)
@@ -119,7 +121,7 @@ func rankRoutes(routes []Route) []rankedRoute {
 	out := make([]rankedRoute, len(routes))
 	for i, k := range keys {
 		r := routes[k.index]
-		out[i] = rankedRoute{route: compileRoute(r), gateway: r.Gateway, hosts: r.Match.Hosts}
+		out[i] = rankedRoute{route: compileRoute(r, methods), gateway: r.Gateway, hosts: r.Match.Hosts}
 	}
 	return out
 }
@@ -185,12 +187,13 @@ func compareBool(a, b bool) int {
 	}
 }
 
-func compileRoute(r Route) ir.Route {
+func compileRoute(r Route, methods []string) ir.Route {
 	out := ir.Route{
 		Name:    r.Name,
 		Match:   compileMatch(r.Match),
 		Backend: r.Backend,
 		Timeout: durationOr(r.Timeout, DefaultTimeout),
+		Auth:    compileRouteAuth(r.Auth, methods),
 	}
 	if r.Rewrite != nil {
 		out.RewritePrefix = true

@@ -25,19 +25,23 @@ func buildValid(t *testing.T, files []File) *ir.Config {
 }
 
 func TestCompileGolden(t *testing.T) {
-	cfg := buildValid(t, readFiles(t, "testdata/valid.yaml"))
-	got, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const golden = "testdata/valid.golden.json"
-	if *update {
-		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if want := mustRead(t, golden); !bytes.Equal(append(got, '\n'), want) {
-		t.Errorf("IR differs from %s (run go test -update to see the diff in git):\n%s", golden, got)
+	for _, name := range []string{"valid", "valid_auth"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := buildValid(t, readFiles(t, "testdata/"+name+".yaml"))
+			got, err := json.MarshalIndent(cfg, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := "testdata/" + name + ".golden.json"
+			if *update {
+				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want := mustRead(t, golden); !bytes.Equal(append(got, '\n'), want) {
+				t.Errorf("IR differs from %s (run go test -update to see the diff in git):\n%s", golden, got)
+			}
+		})
 	}
 }
 
@@ -68,20 +72,20 @@ func TestCompileIgnoresListOrder(t *testing.T) {
 
 func TestCompilePrecedence(t *testing.T) {
 	src := base + `routes:
-  - {name: root, backend: be}
-  - {name: api, backend: be, match: {pathPrefix: /api}}
-  - {name: api-users, backend: be, match: {pathPrefix: /api/users}}
-  - {name: re-short, backend: be, match: {pathRegex: /a.*}}
-  - {name: re-long, backend: be, match: {pathRegex: /api/.*/x}}
-  - {name: exact-b, backend: be, match: {path: /b}}
-  - {name: exact-a, backend: be, match: {path: /zzz}}
-  - {name: t-plain, backend: be, match: {pathPrefix: /t}}
-  - {name: t-methods, backend: be, match: {pathPrefix: /t, methods: [GET]}}
-  - {name: t-one-header, backend: be, match: {pathPrefix: /t, headers: [{name: a, present: true}]}}
-  - {name: t-two-headers, backend: be, match: {pathPrefix: /t, headers: [{name: a, present: true}, {name: b, present: true}]}}
-  - {name: t-host, backend: be, match: {pathPrefix: /t, hosts: [x.com]}}
-  - {name: u-b, backend: be, match: {pathPrefix: /u}}
-  - {name: u-a, backend: be, match: {pathPrefix: /v}}
+  - {name: root, backend: be, auth: none}
+  - {name: api, backend: be, match: {pathPrefix: /api}, auth: none}
+  - {name: api-users, backend: be, match: {pathPrefix: /api/users}, auth: none}
+  - {name: re-short, backend: be, match: {pathRegex: /a.*}, auth: none}
+  - {name: re-long, backend: be, match: {pathRegex: /api/.*/x}, auth: none}
+  - {name: exact-b, backend: be, match: {path: /b}, auth: none}
+  - {name: exact-a, backend: be, match: {path: /zzz}, auth: none}
+  - {name: t-plain, backend: be, match: {pathPrefix: /t}, auth: none}
+  - {name: t-methods, backend: be, match: {pathPrefix: /t, methods: [GET]}, auth: none}
+  - {name: t-one-header, backend: be, match: {pathPrefix: /t, headers: [{name: a, present: true}]}, auth: none}
+  - {name: t-two-headers, backend: be, match: {pathPrefix: /t, headers: [{name: a, present: true}, {name: b, present: true}]}, auth: none}
+  - {name: t-host, backend: be, match: {pathPrefix: /t, hosts: [x.com]}, auth: none}
+  - {name: u-b, backend: be, match: {pathPrefix: /u}, auth: none}
+  - {name: u-a, backend: be, match: {pathPrefix: /v}, auth: none}
 `
 	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
 	gw, _ := cfg.Gateway("gw")
@@ -122,8 +126,8 @@ gateways:
   - {name: int, listeners: [{name: http, port: 80}]}
 backends: [{name: be, endpoints: ["10.0.0.1:80"]}]
 routes:
-  - {name: everywhere, backend: be}
-  - {name: pub-only, gateway: pub, backend: be, match: {hosts: [b.com, a.com], path: /p}}
+  - {name: everywhere, backend: be, auth: none}
+  - {name: pub-only, gateway: pub, backend: be, match: {hosts: [b.com, a.com], path: /p}, auth: none}
 `
 	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
 	type vhost struct {
@@ -167,7 +171,7 @@ routes:
 }
 
 func TestCompileEmptyCatchAll(t *testing.T) {
-	src := base + "routes: [{name: r, backend: be, match: {hosts: [a.com]}}]\n"
+	src := base + "routes: [{name: r, backend: be, match: {hosts: [a.com]}, auth: none}]\n"
 	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
 	vhs := cfg.Gateways[0].VirtualHosts
 	if len(vhs) != 2 || vhs[1].Name != "any" || vhs[1].Routes == nil || len(vhs[1].Routes) != 0 {
@@ -176,18 +180,23 @@ func TestCompileEmptyCatchAll(t *testing.T) {
 }
 
 func TestCompileDefaults(t *testing.T) {
-	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(base + "routes: [{name: r, backend: be}]\n")}})
+	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(base + "routes: [{name: r, backend: be, auth: none}]\n")}})
 	want := &ir.Config{
 		Gateways: []ir.Gateway{{
 			Name:      "gw",
 			Listeners: []ir.Listener{{Name: "http", Address: "0.0.0.0", Port: 8080}},
 			VirtualHosts: []ir.VirtualHost{{Name: "any", Domains: []string{"*"}, Routes: []ir.Route{{
 				Name: "r", Match: ir.Match{PathPrefix: "/"}, Backend: "be", Timeout: 15 * time.Second,
+				Auth: ir.RouteAuth{Public: true},
 			}}}},
+			Auth: ir.GatewayAuth{StatusOnError: 403, Timeout: 200 * time.Millisecond},
 		}},
 		Backends: []ir.Backend{{
 			Name: "be", Endpoints: []ir.Endpoint{{Host: "10.0.0.1", Port: 80}},
 			LoadBalancing: ir.RoundRobin, ConnectTimeout: 5 * time.Second,
+		}},
+		Auth: ir.Auth{IdentityHeaders: ir.IdentityHeaders{
+			UserID: "x-user-id", Roles: "x-user-roles", Tenant: "x-tenant-id", Tier: "x-consumer-tier",
 		}},
 	}
 	if cfg.Hash() != want.Hash() {

@@ -26,6 +26,12 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte("a: &a [*a]\nb: &b *b\n"))
 	f.Add([]byte("version: 1\n---\nversion: 1\nroutes: [{name: r, backend: *x}]\n"))
+	f.Add([]byte("{version: 1, gateways: [{name: g, listeners: [{name: l, port: 1}], auth: {statusOnError: 503}}], " +
+		"backends: [{name: b, endpoints: [\"[::1]:1\"]}], auth: {apiKeys: {}, identityHeaders: {tier: x-t}, " +
+		"jwt: [{name: j, issuer: i, algorithms: [HS256], hmacSecretEnv: S, jwks: {keys: &k [{kty: oct, x: *k}]}}], " +
+		"oauth2: [{name: o, introspectionUrl: \"http://o/i\", clientId: c, clientSecretEnv: S}]}, " +
+		"routes: [{name: r, backend: b, auth: {methods: [jwt, apiKey], scopes: [a:b]}}, " +
+		"{name: p, backend: b, auth: none, match: {path: /p}}]}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, ds := Load([]File{{Name: "f.yaml", Content: data}})
 		ds = append(ds, p.Validate()...)

@@ -138,6 +138,7 @@ type schema struct {
 	header   []field[HeaderMatch]
 	rewrite  []field[Rewrite]
 	backend  []field[Backend]
+	auth     authSchema
 }
 
 func newSchema() *schema {
@@ -150,6 +151,7 @@ func newSchema() *schema {
 		header:   headerFields(),
 		rewrite:  rewriteFields(),
 		backend:  backendFields(),
+		auth:     newAuthSchema(),
 	}
 }
 
@@ -165,6 +167,7 @@ func documentFields() []field[Policy] {
 		{name: "backends", load: func(l *loader, p *Policy, path string, n ast.Node) {
 			p.Backends = appendList(l, path, n, p.Backends, l.schema.backend)
 		}},
+		{name: "auth", load: loadAuth},
 	}
 }
 
@@ -188,6 +191,10 @@ func gatewayFields() []field[Gateway] {
 		}},
 		{name: "listeners", required: true, hint: "add `listeners:` with at least one listener", load: func(l *loader, g *Gateway, path string, n ast.Node) {
 			g.Listeners = appendList(l, path, n, []Listener{}, l.schema.listener)
+		}},
+		{name: "auth", load: func(l *loader, g *Gateway, path string, n ast.Node) {
+			g.Auth = &GatewayAuth{}
+			mapping(l, path, n, g.Auth, l.schema.auth.gateway)
 		}},
 	}
 }
@@ -227,6 +234,7 @@ func routeFields() []field[Route] {
 		{name: "timeout", load: func(l *loader, r *Route, path string, n ast.Node) {
 			r.Timeout = l.str(path, n)
 		}},
+		{name: "auth", load: loadRouteAuth},
 	}
 }
 

@@ -13,17 +13,17 @@ func TestLoadShapeErrors(t *testing.T) {
 	}{
 		{
 			name: "unknown field suggests the closest",
-			src:  base + "routes:\n  - {name: r, backend: be, timeot: 5s}\n",
+			src:  base + "routes:\n  - {name: r, backend: be, timeot: 5s, auth: none}\n",
 			want: []string{`5:28 error routes[0].timeot: unknown field "timeot"; did you mean "timeout"?`},
 		},
 		{
 			name: "unknown field suggests case-insensitively",
-			src:  base + "routes:\n  - name: r\n    backend: be\n    match:\n      pathprefix: /api\n",
+			src:  base + "routes:\n  - name: r\n    backend: be\n    match:\n      pathprefix: /api\n    auth: none\n",
 			want: []string{`8:7 error routes[0].match.pathprefix: unknown field "pathprefix"; did you mean "pathPrefix"?`},
 		},
 		{
 			name: "unknown field without a close name",
-			src:  base + "routes:\n  - {name: r, backend: be, colour: red}\n",
+			src:  base + "routes:\n  - {name: r, backend: be, colour: red, auth: none}\n",
 			want: []string{`5:28 error routes[0].colour: unknown field "colour"`},
 		},
 		{
@@ -33,57 +33,57 @@ func TestLoadShapeErrors(t *testing.T) {
 		},
 		{
 			name: "integer where a string belongs",
-			src:  base + "routes:\n  - {name: r, backend: be, timeout: 5}\n",
+			src:  base + "routes:\n  - {name: r, backend: be, timeout: 5, auth: none}\n",
 			want: []string{`5:37 error routes[0].timeout: expected a string, got integer 5`},
 		},
 		{
 			name: "scalar where a list belongs",
-			src:  base + "routes:\n  - {name: r, backend: be, match: {hosts: a.com}}\n",
+			src:  base + "routes:\n  - {name: r, backend: be, match: {hosts: a.com}, auth: none}\n",
 			want: []string{`5:43 error routes[0].match.hosts: expected a list, got string "a.com"`},
 		},
 		{
 			name: "list where a mapping belongs",
-			src:  base + "routes:\n  - {name: r, backend: be, match: [a]}\n",
+			src:  base + "routes:\n  - {name: r, backend: be, match: [a], auth: none}\n",
 			want: []string{`5:35 error routes[0].match: expected a mapping, got a list`},
 		},
 		{
 			name: "no value",
-			src:  base + "routes:\n  - name: r\n    backend: be\n    gateway:\n",
+			src:  base + "routes:\n  - name: r\n    backend: be\n    gateway:\n    auth: none\n",
 			want: []string{`7:5 error routes[0].gateway: field "gateway" has no value`},
 		},
 		{
 			name: "empty string",
-			src:  base + "routes:\n  - {name: r, backend: be, gateway: \"\"}\n",
+			src:  base + "routes:\n  - {name: r, backend: be, gateway: \"\", auth: none}\n",
 			want: []string{`5:37 error routes[0].gateway: empty string`},
 		},
 		{
 			name: "string where a boolean belongs",
-			src:  base + "routes:\n  - {name: r, backend: be, match: {headers: [{name: x, present: \"yes\"}]}}\n",
+			src:  base + "routes:\n  - {name: r, backend: be, match: {headers: [{name: x, present: \"yes\"}]}, auth: none}\n",
 			want: []string{`5:65 error routes[0].match.headers[0].present: expected true or false, got string "yes"`},
 		},
 		{
 			name: "duplicate key",
-			src:  base + "routes:\n  - name: r\n    backend: be\n    name: s\n",
+			src:  base + "routes:\n  - name: r\n    backend: be\n    name: s\n    auth: none\n",
 			want: []string{`7:5 error routes[0].name: duplicate field "name" (first set at line 5)`},
 		},
 		{
 			name: "missing required field points at the mapping",
-			src:  base + "routes:\n  - name: r\n    timeout: 1s\n",
+			src:  base + "routes:\n  - name: r\n    timeout: 1s\n    auth: none\n",
 			want: []string{`5:5 error routes[0].backend: missing required field "backend"`},
 		},
 		{
 			name: "merge keys are rejected",
-			src:  base + "routes:\n  - <<: {timeout: 1s}\n    name: r\n    backend: be\n",
+			src:  base + "routes:\n  - <<: {timeout: 1s}\n    name: r\n    backend: be\n    auth: none\n",
 			want: []string{`5:5 error routes[0]: YAML merge keys (<<) are not supported`},
 		},
 		{
 			name: "tags are rejected",
-			src:  base + "routes:\n  - {name: r, backend: !!str be}\n",
+			src:  base + "routes:\n  - {name: r, backend: !!str be, auth: none}\n",
 			want: []string{`5:24 error routes[0].backend: YAML tag !!str is not supported`},
 		},
 		{
 			name: "unknown alias",
-			src:  base + "routes:\n  - {name: r, backend: *nope}\n",
+			src:  base + "routes:\n  - {name: r, backend: *nope, auth: none}\n",
 			want: []string{`5:24 error routes[0].backend: unknown alias "nope"`},
 		},
 		{
@@ -113,7 +113,7 @@ func TestLoadShapeErrors(t *testing.T) {
 		},
 		{
 			name: "every shape error at once",
-			src:  base + "routes:\n  - {name: r, backend: be, timeot: 5s, match: {pathprefix: /}, gateway: 1}\n",
+			src:  base + "routes:\n  - {name: r, backend: be, timeot: 5s, match: {pathprefix: /}, gateway: 1, auth: none}\n",
 			want: []string{
 				`5:28 error routes[0].timeot: unknown field "timeot"; did you mean "timeout"?`,
 				`5:48 error routes[0].match.pathprefix: unknown field "pathprefix"; did you mean "pathPrefix"?`,
@@ -182,8 +182,8 @@ backends:
   - {name: a, endpoints: &eps ["10.0.0.1:80", "10.0.0.2:80"]}
   - {name: b, endpoints: *eps}
 routes:
-  - {name: ra, backend: a, match: {pathPrefix: /a}}
-  - {name: rb, backend: b, match: {pathPrefix: /b}}
+  - {name: ra, backend: a, match: {pathPrefix: /a}, auth: none}
+  - {name: rb, backend: b, match: {pathPrefix: /b}, auth: none}
 `
 	cfg, ds := Build([]File{{Name: "p.yaml", Content: []byte(src)}})
 	if len(ds) != 0 {
@@ -195,7 +195,7 @@ routes:
 }
 
 func TestLoadMultiDocumentIndicesContinue(t *testing.T) {
-	src := base + "routes: [{name: a, backend: be}]\n---\nversion: 1\nroutes: [{name: b, backend: nope, match: {path: /b}}]\n"
+	src := base + "routes: [{name: a, backend: be, auth: none}]\n---\nversion: 1\nroutes: [{name: b, backend: nope, match: {path: /b}, auth: none}]\n"
 	want := []string{`7:29 error routes[1].backend: backend "nope" is not defined`}
 	if got := render(buildString(src)); !slices.Equal(got, want) {
 		t.Errorf("diagnostics:\n got %q\nwant %q", got, want)
@@ -204,7 +204,7 @@ func TestLoadMultiDocumentIndicesContinue(t *testing.T) {
 
 func TestLoadEmptyFileWarns(t *testing.T) {
 	files := []File{
-		{Name: "a.yaml", Content: []byte(base + "routes: [{name: a, backend: be}]\n")},
+		{Name: "a.yaml", Content: []byte(base + "routes: [{name: a, backend: be, auth: none}]\n")},
 		{Name: "b.yaml", Content: []byte("# nothing yet\n")},
 	}
 	cfg, ds := Build(files)
@@ -215,7 +215,7 @@ func TestLoadEmptyFileWarns(t *testing.T) {
 }
 
 func TestLoadBrokenEntryIsNotComparedWithOthers(t *testing.T) {
-	src := base + "routes:\n  - foo\n  - {name: r, backend: be}\n"
+	src := base + "routes:\n  - foo\n  - {name: r, backend: be, auth: none}\n"
 	want := []string{`5:5 error routes[0]: expected a mapping, got string "foo"`}
 	if got := render(buildString(src)); !slices.Equal(got, want) {
 		t.Errorf("diagnostics:\n got %q\nwant %q", got, want)

@@ -29,6 +29,8 @@ type Policy struct {
 	Gateways []Gateway
 	Routes   []Route
 	Backends []Backend
+	// Auth is nil when no file has an auth section.
+	Auth *Auth
 
 	src *source // nil for a policy built in Go code
 }
@@ -37,6 +39,7 @@ type Policy struct {
 type Gateway struct {
 	Name      string
 	Listeners []Listener
+	Auth      *GatewayAuth // nil: the defaults
 }
 
 // Listener is one address a gateway binds. Address defaults to 0.0.0.0.
@@ -47,7 +50,8 @@ type Listener struct {
 }
 
 // Route sends matching requests to a backend. Gateway empty means every
-// gateway; Timeout is a Go duration string, empty meaning the default.
+// gateway; Timeout is a Go duration string, empty meaning the default. Auth
+// nil means the route accepts every configured auth method.
 type Route struct {
 	Name    string
 	Gateway string
@@ -55,6 +59,7 @@ type Route struct {
 	Backend string
 	Rewrite *Rewrite
 	Timeout string
+	Auth    *RouteAuth
 }
 
 // Match is a route's request condition. At most one of Path, PathPrefix and

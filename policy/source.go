@@ -159,3 +159,16 @@ func parentPath(path string) string {
 func lastSegment(path string) string {
 	return path[strings.LastIndexAny(path, ".[")+1:]
 }
+
+// firstRange returns where path was first recorded. Unlike rangeOf it
+// scans the records, so Load may call it while it still adds records.
+func (s *source) firstRange(path string) Range {
+	for _, chunk := range s.records {
+		for _, rec := range chunk {
+			if rec.path == path {
+				return Range{File: s.fileName(rec.file), Line: int(rec.line), Column: int(rec.column)}
+			}
+		}
+	}
+	return Range{}
+}

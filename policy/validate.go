@@ -18,12 +18,15 @@ const nameRule = "use 1-63 lower-case letters, digits and '-', starting and endi
 // positions refer to the merged policy as Load read it. Fields that Load
 // already reported as broken are not reported again, and when Load could
 // not read every name, checks that need all names (references, unused
-// backends, "no gateways") are skipped.
+// backends, "no gateways") are skipped; so are the checks of the routes'
+// auth methods when Load could not read which methods the policy
+// configures.
 func (p *Policy) Validate() Diagnostics {
 	c := &checker{src: p.src}
 	c.version(p.Version)
 	c.gateways(p.Gateways)
 	c.backends(p.Backends)
+	c.auth(p.Auth)
 	c.routes(p)
 	c.unusedBackends(p)
 	return c.diags
@@ -100,6 +103,9 @@ func (c *checker) gateways(gws []Gateway) {
 		path := indexPath("gateways", i)
 		c.name(fieldPath(path, "name"), "gateway", g.Name, seen)
 		c.listeners(fieldPath(path, "listeners"), g)
+		if g.Auth != nil {
+			c.gatewayAuth(fieldPath(path, "auth"), *g.Auth)
+		}
 	}
 }
 

@@ -37,6 +37,7 @@ func newNameSet[T any](items []T, name func(T) string) nameSet {
 func (c *checker) routes(p *Policy) {
 	gateways := newNameSet(p.Gateways, func(g Gateway) string { return g.Name })
 	backends := newNameSet(p.Backends, func(b Backend) string { return b.Name })
+	methods := c.authMethods(p.Auth)
 	seen := make(map[string]string, len(p.Routes))
 	firstMatch := make(map[gatewayMatch]int, len(p.Routes))
 	for i, r := range p.Routes {
@@ -54,6 +55,7 @@ func (c *checker) routes(p *Policy) {
 		if r.Timeout != "" {
 			c.timeout(fieldPath(path, "timeout"), r.Timeout)
 		}
+		c.routeAuth(path, r, methods)
 		if gwOK && matchOK {
 			c.duplicateMatch(p.Routes, i, gateways.list, firstMatch)
 		}

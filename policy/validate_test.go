@@ -14,7 +14,7 @@ func TestValidateTopLevel(t *testing.T) {
 	}{
 		{
 			name: "no gateways",
-			src:  "version: 1\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"]}]\nroutes: [{name: r, backend: be}]\n",
+			src:  "version: 1\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"]}]\nroutes: [{name: r, backend: be, auth: none}]\n",
 			want: []string{`1:1 error gateways: no gateways defined`},
 		},
 		{
@@ -80,7 +80,7 @@ func TestValidateTopLevel(t *testing.T) {
 }
 
 func TestValidateBackends(t *testing.T) {
-	routes := "routes: [{name: r, backend: be}]\n"
+	routes := "routes: [{name: r, backend: be, auth: none}]\n"
 	tests := []struct {
 		name     string
 		backends string
@@ -155,7 +155,7 @@ func TestValidateRoutes(t *testing.T) {
 	}{
 		{
 			name:   "dangling references suggest the closest name",
-			routes: "  - {name: r, gateway: gw2, backend: bee}\n",
+			routes: "  - {name: r, gateway: gw2, backend: bee, auth: none}\n",
 			want: []string{
 				`3:13 warning backends[0]: backend "be" is not used by any route`,
 				`5:24 error routes[0].gateway: gateway "gw2" is not defined; did you mean "gw"?`,
@@ -164,27 +164,27 @@ func TestValidateRoutes(t *testing.T) {
 		},
 		{
 			name:   "duplicate route names",
-			routes: "  - {name: r, backend: be, match: {path: /a}}\n  - {name: r, backend: be, match: {path: /b}}\n",
+			routes: "  - {name: r, backend: be, match: {path: /a}, auth: none}\n  - {name: r, backend: be, match: {path: /b}, auth: none}\n",
 			want:   []string{`6:12 error routes[1].name: duplicate route name "r"; first defined at routes[0].name (p.yaml:5:12)`},
 		},
 		{
 			name:   "invalid regex",
-			routes: "  - {name: r, backend: be, match: {pathRegex: \"(\"}}\n",
+			routes: "  - {name: r, backend: be, match: {pathRegex: \"(\"}, auth: none}\n",
 			want:   []string{`5:47 error routes[0].match.pathRegex: invalid regex "(": missing closing ): ` + "`(`"},
 		},
 		{
 			name:   "regex too big for Envoy",
-			routes: "  - {name: r, backend: be, match: {pathRegex: \"[a-z]{500}[0-9]{600}\"}}\n",
+			routes: "  - {name: r, backend: be, match: {pathRegex: \"[a-z]{500}[0-9]{600}\"}, auth: none}\n",
 			want:   []string{`5:47 error routes[0].match.pathRegex: regex "[a-z]{500}[0-9]{600}" is too complex: 1102 instructions, Envoy's limit is 1000`},
 		},
 		{
 			name:   "more than one path condition",
-			routes: "  - {name: r, backend: be, match: {path: /a, pathPrefix: /b}}\n",
+			routes: "  - {name: r, backend: be, match: {path: /a, pathPrefix: /b}, auth: none}\n",
 			want:   []string{`5:36 error routes[0].match: more than one path condition: path, pathPrefix`},
 		},
 		{
 			name:   "paths start with a slash",
-			routes: "  - {name: r, backend: be, match: {pathPrefix: api}}\n  - {name: s, backend: be, match: {path: api}}\n",
+			routes: "  - {name: r, backend: be, match: {pathPrefix: api}, auth: none}\n  - {name: s, backend: be, match: {path: api}, auth: none}\n",
 			want: []string{
 				`5:48 error routes[0].match.pathPrefix: pathPrefix "api" must start with "/"`,
 				`6:42 error routes[1].match.path: path "api" must start with "/"`,
@@ -192,7 +192,7 @@ func TestValidateRoutes(t *testing.T) {
 		},
 		{
 			name:   "invalid hosts",
-			routes: "  - {name: r, backend: be, match: {hosts: [A.com, \"a.com:80\", \"*\", \"a.*.com\", any, -a.com, b.com, b.com]}}\n",
+			routes: "  - {name: r, backend: be, match: {hosts: [A.com, \"a.com:80\", \"*\", \"a.*.com\", any, -a.com, b.com, b.com]}, auth: none}\n",
 			want: []string{
 				`5:44 error routes[0].match.hosts[0]: invalid host "A.com": a host must be lower case`,
 				`5:51 error routes[0].match.hosts[1]: invalid host "a.com:80": a host must not include a port`,
@@ -205,7 +205,7 @@ func TestValidateRoutes(t *testing.T) {
 		},
 		{
 			name:   "methods",
-			routes: "  - {name: r, backend: be, match: {methods: [GET, FETCH, get]}}\n",
+			routes: "  - {name: r, backend: be, match: {methods: [GET, FETCH, get]}, auth: none}\n",
 			want: []string{
 				`5:51 error routes[0].match.methods[1]: unknown HTTP method "FETCH"; did you mean "PATCH"?`,
 				`5:58 error routes[0].match.methods[2]: duplicate method "get"; first listed at routes[0].match.methods[0] (p.yaml:5:46)`,
@@ -215,7 +215,7 @@ func TestValidateRoutes(t *testing.T) {
 			name: "headers",
 			routes: "  - name: r\n    backend: be\n    match:\n      headers:\n        - {name: \":path\", exact: /}\n" +
 				"        - {name: \"x a\", exact: b}\n        - {name: x-b}\n        - {name: x-c, exact: a, prefix: b}\n" +
-				"        - {name: x-d, regex: \"[\"}\n        - {name: x-e, present: false}\n",
+				"        - {name: x-d, regex: \"[\"}\n        - {name: x-e, present: false}\n    auth: none\n",
 			want: []string{
 				`9:18 error routes[0].match.headers[0].name: pseudo-header ":path" cannot be matched as a header`,
 				`10:18 error routes[0].match.headers[1].name: invalid header name "x a"`,
@@ -227,17 +227,17 @@ func TestValidateRoutes(t *testing.T) {
 		},
 		{
 			name:   "rewrite on a regex match",
-			routes: "  - {name: r, backend: be, match: {pathRegex: /a.*}, rewrite: {pathPrefix: /}}\n",
+			routes: "  - {name: r, backend: be, match: {pathRegex: /a.*}, rewrite: {pathPrefix: /}, auth: none}\n",
 			want:   []string{`5:64 error routes[0].rewrite: rewrite cannot be used with match.pathRegex`},
 		},
 		{
 			name:   "rewrite prefix starts with a slash",
-			routes: "  - {name: r, backend: be, rewrite: {pathPrefix: v2}}\n",
+			routes: "  - {name: r, backend: be, rewrite: {pathPrefix: v2}, auth: none}\n",
 			want:   []string{`5:50 error routes[0].rewrite.pathPrefix: rewrite.pathPrefix "v2" must start with "/"`},
 		},
 		{
 			name:   "timeouts",
-			routes: "  - {name: r, backend: be, timeout: -1s, match: {path: /a}}\n  - {name: s, backend: be, timeout: soon}\n",
+			routes: "  - {name: r, backend: be, timeout: -1s, match: {path: /a}, auth: none}\n  - {name: s, backend: be, timeout: soon, auth: none}\n",
 			want: []string{
 				`5:37 error routes[0].timeout: timeout must not be negative, got -1s`,
 				`6:37 error routes[1].timeout: invalid duration "soon"`,
@@ -245,18 +245,18 @@ func TestValidateRoutes(t *testing.T) {
 		},
 		{
 			name: "identical match is never reached, whatever the order of its lists",
-			routes: "  - {name: a, backend: be, match: {hosts: [x.com, y.com], pathPrefix: /p, methods: [GET, POST]}}\n" +
-				"  - {name: b, backend: be, match: {hosts: [y.com, x.com], pathPrefix: /p, methods: [post, GET]}}\n",
+			routes: "  - {name: a, backend: be, match: {hosts: [x.com, y.com], pathPrefix: /p, methods: [GET, POST]}, auth: none}\n" +
+				"  - {name: b, backend: be, match: {hosts: [y.com, x.com], pathPrefix: /p, methods: [post, GET]}, auth: none}\n",
 			want: []string{`6:36 error routes[1].match: route "b" has the same match as route "a" at routes[0] (p.yaml:5:6) on gateway "gw": one of them is never reached`},
 		},
 		{
 			name:   "a gateway-less route collides with a gateway-bound one",
-			routes: "  - {name: a, backend: be, gateway: gw}\n  - {name: b, backend: be}\n",
+			routes: "  - {name: a, backend: be, gateway: gw, auth: none}\n  - {name: b, backend: be, auth: none}\n",
 			want:   []string{`6:6 error routes[1].match: route "b" has the same match as route "a" at routes[0] (p.yaml:5:6) on gateway "gw": one of them is never reached`},
 		},
 		{
 			name:   "matches that differ only in headers are both reachable",
-			routes: "  - {name: a, backend: be, match: {headers: [{name: x, exact: \"1\"}]}}\n  - {name: b, backend: be, match: {headers: [{name: x, exact: \"2\"}]}}\n",
+			routes: "  - {name: a, backend: be, match: {headers: [{name: x, exact: \"1\"}]}, auth: none}\n  - {name: b, backend: be, match: {headers: [{name: x, exact: \"2\"}]}, auth: none}\n",
 			want:   []string{},
 		},
 	}
@@ -273,7 +273,7 @@ func TestValidateRoutes(t *testing.T) {
 func TestValidateSameMatchOnDifferentGateways(t *testing.T) {
 	src := "version: 1\ngateways:\n  - {name: a, listeners: [{name: http, port: 80}]}\n  - {name: b, listeners: [{name: http, port: 80}]}\n" +
 		"backends: [{name: be, endpoints: [\"10.0.0.1:80\"]}]\n" +
-		"routes:\n  - {name: x, gateway: a, backend: be}\n  - {name: y, gateway: b, backend: be}\n"
+		"routes:\n  - {name: x, gateway: a, backend: be, auth: none}\n  - {name: y, gateway: b, backend: be, auth: none}\n"
 	if ds := buildString(src); len(ds) != 0 {
 		t.Errorf("diagnostics: %q, want none", render(ds))
 	}
@@ -283,7 +283,7 @@ func TestValidateProgrammaticPolicy(t *testing.T) {
 	p := &Policy{
 		Version:  1,
 		Gateways: []Gateway{{Name: "gw", Listeners: []Listener{{Name: "http", Port: 8080}}}},
-		Routes:   []Route{{Name: "r"}},
+		Routes:   []Route{{Name: "r", Auth: &RouteAuth{Public: true}}},
 		Backends: []Backend{{Name: "be", Endpoints: []string{"10.0.0.1:80"}}},
 	}
 	want := []string{
@@ -306,19 +306,25 @@ func TestInvalidNameSaysWhy(t *testing.T) {
 }
 
 func TestValidateReportsEveryMistake(t *testing.T) {
-	files := readFiles(t, "testdata/invalid/mistakes.yaml")
-	_, ds := Build(files)
-	// mistakes.yaml marks each mistake with a "mistake N" comment.
-	marked := strings.Count(string(files[0].Content), "# mistake ")
-	errs := ds.Errors()
-	if len(errs) != marked || len(ds) != len(errs) {
-		t.Fatalf("got %d errors and %d warnings, want %d errors:\n%s", len(errs), len(ds.Warnings()), marked, ds.Err())
-	}
-	// Each error is on a line marked as a mistake.
-	lines := strings.Split(string(files[0].Content), "\n")
-	for _, d := range errs {
-		if !strings.Contains(lines[d.Range.Line-1], "# mistake") {
-			t.Errorf("error on unmarked line %d: %s", d.Range.Line, d)
-		}
+	for _, path := range []string{"testdata/invalid/mistakes.yaml", "testdata/invalid/auth_mistakes.yaml"} {
+		t.Run(path, func(t *testing.T) {
+			files := readFiles(t, path)
+			_, ds := Build(files)
+			// Each file marks each mistake with a "mistake N" comment.
+			marked := strings.Count(string(files[0].Content), "# mistake ")
+			errs := ds.Errors()
+			if len(errs) != marked || len(ds) != len(errs) {
+				t.Fatalf("got %d errors and %d warnings, want %d errors:\n%s", len(errs), len(ds.Warnings()), marked, ds.Err())
+			}
+			// Each error is on a line marked as a mistake, one per line.
+			lines := strings.Split(string(files[0].Content), "\n")
+			seen := map[int]bool{}
+			for _, d := range errs {
+				if !strings.Contains(lines[d.Range.Line-1], "# mistake") || seen[d.Range.Line] {
+					t.Errorf("error on unmarked or already reported line %d: %s", d.Range.Line, d)
+				}
+				seen[d.Range.Line] = true
+			}
+		})
 	}
 }

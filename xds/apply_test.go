@@ -30,7 +30,7 @@ func gatewayTo(t *testing.T, routes map[string]string) *typeSet {
 	sort.Strings(prefixes)
 	for _, p := range prefixes {
 		b := routes[p]
-		vh.Routes = append(vh.Routes, ir.Route{Name: "r" + b, Match: ir.Match{PathPrefix: p}, Backend: b, Timeout: time.Second})
+		vh.Routes = append(vh.Routes, ir.Route{Name: "r" + b, Match: ir.Match{PathPrefix: p}, Backend: b, Timeout: time.Second, Auth: ir.RouteAuth{Public: true}})
 		if !seen[b] {
 			seen[b] = true
 			cfg.Backends = append(cfg.Backends, ir.Backend{Name: b, Endpoints: []ir.Endpoint{{Host: "127.0.0.1", Port: 9000}}, LoadBalancing: ir.RoundRobin, ConnectTimeout: time.Second})
@@ -38,7 +38,7 @@ func gatewayTo(t *testing.T, routes map[string]string) *typeSet {
 	}
 	sort.Slice(cfg.Backends, func(i, j int) bool { return cfg.Backends[i].Name < cfg.Backends[j].Name })
 	cfg.Gateways[0].VirtualHosts = []ir.VirtualHost{vh}
-	r, err := translator.Translate(cfg, "g")
+	r, err := translator.Translate(cfg, "g", translator.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

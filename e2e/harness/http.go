@@ -53,6 +53,16 @@ func (c *HTTPClient) Close() { c.c.CloseIdleConnections() }
 // is sent as the Host header. A ctx without deadline gets a 10s one.
 func (c *HTTPClient) Do(ctx context.Context, method, url, host string,
 	headers map[string]string, body []byte) (*HTTPResponse, error) {
+	h := http.Header{}
+	for k, v := range headers {
+		h.Set(k, v)
+	}
+	return c.DoHeader(ctx, method, url, host, h, body)
+}
+
+// DoHeader is Do with a full header, for repeated header lines.
+func (c *HTTPClient) DoHeader(ctx context.Context, method, url, host string,
+	header http.Header, body []byte) (*HTTPResponse, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, requestTimeout)
@@ -69,9 +79,7 @@ func (c *HTTPClient) Do(ctx context.Context, method, url, host string,
 	if host != "" {
 		req.Host = host
 	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
+	req.Header = header
 	resp, err := c.c.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, url, err)

@@ -31,7 +31,7 @@ func newTestAPI(t *testing.T, token string) *httptest.Server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := NewServer(log, controlplane.New(log, st, nopApplier{}), token, prometheus.NewRegistry())
+	s := NewServer(log, controlplane.New(log, st, nopApplier{}, controlplane.Options{}), nil, token, prometheus.NewRegistry())
 	s.SetReady()
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -43,7 +43,7 @@ gateways:
   - name: public
     listeners: [{name: http, port: 8080}]
 routes:
-  - {name: r, backend: b}
+  - {name: r, backend: b, auth: none}
 backends:
   - {name: b, endpoints: ["127.0.0.1:9001"]}
   - {name: unused, endpoints: ["127.0.0.1:9002"]}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -136,4 +138,22 @@ func apiError(code int, b []byte) error {
 		e.Raw = raw.Result
 	}
 	return e
+}
+
+// CreateKey creates an API key; the response holds the key, shown once.
+func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (*CreateKeyResponse, error) {
+	var out CreateKeyResponse
+	return &out, c.do(ctx, http.MethodPost, "/v1/keys", req, &out)
+}
+
+// ListKeys lists a consumer's keys (never the keys themselves).
+func (c *Client) ListKeys(ctx context.Context, consumer string) ([]apikey.Record, error) {
+	var out []apikey.Record
+	return out, c.do(ctx, http.MethodGet, "/v1/keys?consumer="+url.QueryEscape(consumer), nil, &out)
+}
+
+// RevokeKey revokes the key with id.
+func (c *Client) RevokeKey(ctx context.Context, id string) error {
+	var out map[string]string
+	return c.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(id), nil, &out)
 }

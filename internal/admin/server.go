@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/xds"
@@ -25,15 +26,16 @@ const maxBody = 8 << 20
 type Server struct {
 	log   *slog.Logger
 	ctl   *controlplane.Controller
+	keys  apikey.Store
 	token string
 	gath  prometheus.Gatherer
 	ready atomic.Bool
 }
 
 // NewServer returns the admin API. token "" disables authentication (the
-// caller must then bind to loopback).
-func NewServer(log *slog.Logger, ctl *controlplane.Controller, token string, gath prometheus.Gatherer) *Server {
-	return &Server{log: log, ctl: ctl, token: token, gath: gath}
+// caller must then bind to loopback). keys may be nil: no key endpoints.
+func NewServer(log *slog.Logger, ctl *controlplane.Controller, keys apikey.Store, token string, gath prometheus.Gatherer) *Server {
+	return &Server{log: log, ctl: ctl, keys: keys, token: token, gath: gath}
 }
 
 // SetReady marks the control plane ready (its policy restored).
@@ -53,6 +55,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/history", s.auth(http.HandlerFunc(s.history)))
 	mux.Handle("POST /v1/rollback", s.auth(http.HandlerFunc(s.rollback)))
 	mux.Handle("GET /v1/status", s.auth(http.HandlerFunc(s.status)))
+	mux.Handle("POST /v1/keys", s.keysOrUnavailable(s.createKey))
+	mux.Handle("GET /v1/keys", s.keysOrUnavailable(s.listKeys))
+	mux.Handle("DELETE /v1/keys/{id}", s.keysOrUnavailable(s.revokeKey))
 	return mux
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/internal/upstream"
 )
 
@@ -63,12 +64,17 @@ func runDev(ctx context.Context, out io.Writer, dataDir string, log *slog.Logger
 	if err := os.WriteFile(policyPath, devPolicy, 0o600); err != nil {
 		return fmt.Errorf("write demo policy: %w", err)
 	}
-	o := serveOptions{policyPath: policyPath, xdsAddr: defaultXDS, adminAddr: defaultAdmin, dataDir: filepath.Join(dir, "store"), ackTimeout: 5 * time.Second}
+	o := serveOptions{policyPath: policyPath, xdsAddr: defaultXDS, authzAddr: defaultAuthz, adminAddr: defaultAdmin,
+		dataDir: filepath.Join(dir, "store"), ackTimeout: 5 * time.Second}
 	cp, err := startControlPlane(ctx, o, log)
 	if err != nil {
 		return err
 	}
 	defer cp.stop()
+	key, _, err := cp.keys.Create(ctx, apikey.Record{Consumer: "demo", Tier: "free", Roles: []string{"user"}, CreatedAt: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("create the demo API key: %w", err)
+	}
 	proxy, err := startDevEnvoy(ctx, bin, dir)
 	if err != nil {
 		return err
@@ -77,7 +83,7 @@ func runDev(ctx context.Context, out io.Writer, dataDir string, log *slog.Logger
 	if err := waitEnvoyReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/ready", envoy.DefaultAdminPort), 30*time.Second); err != nil {
 		return fmt.Errorf("envoy did not become ready (log: %s): %w", filepath.Join(dir, "envoy.log"), err)
 	}
-	printDevHelp(out, dir, policyPath)
+	printDevHelp(out, dir, policyPath, key)
 	<-ctx.Done()
 	return nil
 }
@@ -131,7 +137,7 @@ func stopProcess(cmd *exec.Cmd) {
 	}
 }
 
-func printDevHelp(w io.Writer, dir, policyPath string) {
+func printDevHelp(w io.Writer, dir, policyPath, key string) {
 	fmt.Fprintf(w, `
 Tollgate dev is running (Ctrl-C stops everything).
   Envoy gateway "dev"   http://127.0.0.1:8080   (admin http://127.0.0.1:%d)
@@ -139,14 +145,19 @@ Tollgate dev is running (Ctrl-C stops everything).
   demo policy           %s
   logs and store        %s
 
+  demo API key          %s   (consumer "demo", role user)
+
 Try:
-  curl -s http://127.0.0.1:8080/api/users/42            # round robin over users-1 and users-2
-  curl -s http://127.0.0.1:8080/api/orders/7            # rewritten to /7 on orders-1
-  curl -s -H 'x-api-version: 2' http://127.0.0.1:8080/api/orders/7   # rewritten to /v2/7
-  curl -si http://127.0.0.1:8080/nowhere                # 404: no route
+  curl -si http://127.0.0.1:8080/api/users/42                          # 401: no credentials
+  curl -s  -H 'x-api-key: %s' http://127.0.0.1:8080/api/users/42   # round robin over users-1 and users-2; see x-user-id
+  curl -s  -H 'x-api-key: %s' http://127.0.0.1:8080/api/orders/7   # rewritten to /7 on orders-1
+  curl -s  -H 'x-api-key: %s' -H 'x-api-version: 2' http://127.0.0.1:8080/api/orders/7   # rewritten to /v2/7
+  curl -s  -H 'x-user-id: spoofed' http://127.0.0.1:8080/healthz      # public route; the upstream never sees x-user-id
+  curl -si http://127.0.0.1:8080/nowhere                               # 404: no route
+  ./bin/tollgate keys create --consumer alice --tier pro --roles user
   ./bin/tollgate status
   ./bin/tollgate get
   # edit a copy of the policy, then:
   ./bin/tollgate diff my-policy.yaml && ./bin/tollgate push my-policy.yaml
-`, envoy.DefaultAdminPort, defaultXDS, policyPath, dir)
+`, envoy.DefaultAdminPort, defaultXDS, policyPath, dir, key, key, key, key)
 }

@@ -24,6 +24,8 @@ const (
 	envAdminTok  = "TOLLGATE_ADMIN_TOKEN"
 	defaultAdmin = "127.0.0.1:9900"
 	defaultXDS   = "127.0.0.1:18000"
+	defaultAuthz = "127.0.0.1:18001"
+	envPepper    = "TOLLGATE_KEY_PEPPER"
 )
 
 // UsageError is a command line mistake (exit code 2).
@@ -75,7 +77,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(), newDevCmd(), newValidateCmd(), newBootstrapCmd(),
 		newPushCmd(), newDiffCmd(), newGetCmd(), newHistoryCmd(), newRollbackCmd(), newStatusCmd(),
-		newVersionCmd(), newDemoUpstreamCmd(),
+		newVersionCmd(), newDemoUpstreamCmd(), newKeysCmd(),
 	)
 	return root
 }

@@ -18,15 +18,20 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/tollgate/tollgate/extauthz"
+	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/xds"
+	"github.com/tollgate/tollgate/xds/translator"
 )
 
 // serveOptions are serve's flags.
 type serveOptions struct {
 	policyPath, xdsAddr, adminAddr, adminToken, dataDir string
+	authzAddr, authzAdvertise, redisURL, keyPepper      string
+	only                                                string
 	keep                                                int
 	ackTimeout                                          time.Duration
 	logLevel, logFormat                                 string
@@ -54,6 +59,11 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&o.dataDir, "data-dir", "tollgate-data", "directory of the policy store")
 	fl.IntVar(&o.keep, "history", 50, "policy versions to keep")
 	fl.DurationVar(&o.ackTimeout, "ack-timeout", 5*time.Second, "how long each push step waits for proxies to ACK")
+	fl.StringVar(&o.authzAddr, "authz-addr", defaultAuthz, "ext_authz gRPC listen address")
+	fl.StringVar(&o.authzAdvertise, "authz-advertise-addr", "", "ext_authz address as Envoys reach it, HOST:PORT (default: --authz-addr)")
+	fl.StringVar(&o.redisURL, "redis", "", "Redis URL for API keys, e.g. redis://127.0.0.1:6379/0 (default: an in-memory store, for one process only)")
+	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
+	fl.StringVar(&o.only, "only", "", "run one part only: \"authz\" serves ext_authz from the store in --data-dir (default: everything)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -67,6 +77,13 @@ func runServe(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	if o.adminToken == "" && !admin.IsLoopback(o.adminAddr) {
 		return &UsageError{fmt.Errorf("refusing to serve the admin API on %s without a token: set --admin-token (or %s), or listen on 127.0.0.1", o.adminAddr, envAdminTok)}
 	}
+	switch o.only {
+	case "":
+	case "authz":
+		return runAuthzOnly(ctx, o, log)
+	default:
+		return &UsageError{fmt.Errorf("--only %q: the only part that runs alone is authz", o.only)}
+	}
 	cp, err := startControlPlane(ctx, o, log)
 	if err != nil {
 		return err
@@ -79,11 +96,15 @@ func runServe(ctx context.Context, o serveOptions, log *slog.Logger) error {
 
 // controlPlane is a running control plane.
 type controlPlane struct {
-	ctl   *controlplane.Controller
-	grpc  *grpc.Server
-	http  *http.Server
-	xds   net.Addr
-	admin net.Addr
+	ctl       *controlplane.Controller
+	keys      apikey.Store
+	authz     *extauthz.Service
+	grpc      *grpc.Server // xDS
+	authzGRPC *grpc.Server
+	http      *http.Server
+	xds       net.Addr
+	admin     net.Addr
+	authzAt   net.Addr
 }
 
 // startControlPlane restores the policy, then starts the xDS and admin
@@ -96,20 +117,37 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
-	ctl := controlplane.New(log, st, xsrv)
-	if err := restore(ctx, ctl, o.policyPath); err != nil {
+	keys, err := openKeyStore(ctx, o, log)
+	if err != nil {
 		return nil, err
 	}
-	cp := &controlPlane{ctl: ctl, grpc: newGRPCServer()}
+	cp := &controlPlane{keys: keys, grpc: newGRPCServer(), authzGRPC: newGRPCServer()}
+	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
+	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
+	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
+		Translate: translator.Options{AuthzAddress: advertised(o)},
+		Services:  []controlplane.TableSwapper{cp.authz},
+	})
+	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {
+		return nil, err
+	}
 	xsrv.Register(cp.grpc)
-	api := admin.NewServer(log, ctl, o.adminToken, reg)
+	cp.authz.Register(cp.authzGRPC)
+	api := admin.NewServer(log, cp.ctl, keys, o.adminToken, reg)
 	if err := cp.listen(o, api.Handler(), log); err != nil {
 		return nil, err
 	}
 	api.SetReady()
-	log.Info("control plane ready", "xds", cp.xds.String(), "admin", cp.admin.String(), "policy", versionOf(ctl))
+	log.Info("control plane ready", "xds", cp.xds.String(), "authz", cp.authzAt.String(), "admin", cp.admin.String(), "policy", versionOf(cp.ctl))
 	return cp, nil
+}
+
+// advertised is the ext_authz address Envoys are given.
+func advertised(o serveOptions) string {
+	if o.authzAdvertise != "" {
+		return o.authzAdvertise
+	}
+	return o.authzAddr
 }
 
 // restore serves the stored policy, seeding the store from path if empty.
@@ -132,34 +170,41 @@ func restore(ctx context.Context, ctl *controlplane.Controller, path string) err
 }
 
 func (cp *controlPlane) listen(o serveOptions, h http.Handler, log *slog.Logger) error {
-	xl, err := net.Listen("tcp", o.xdsAddr)
-	if err != nil {
-		return fmt.Errorf("listen xds %s: %w", o.xdsAddr, err)
-	}
-	al, err := net.Listen("tcp", o.adminAddr)
-	if err != nil {
-		xl.Close()
-		return fmt.Errorf("listen admin %s: %w", o.adminAddr, err)
-	}
-	cp.xds, cp.admin = xl.Addr(), al.Addr()
-	cp.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := cp.grpc.Serve(xl); err != nil {
-			log.Error("xds server stopped", "err", err)
+	var ls []net.Listener
+	for _, addr := range []string{o.xdsAddr, o.authzAddr, o.adminAddr} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, prev := range ls {
+				prev.Close()
+			}
+			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
-	}()
+		ls = append(ls, l)
+	}
+	cp.xds, cp.authzAt, cp.admin = ls[0].Addr(), ls[1].Addr(), ls[2].Addr()
+	cp.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go serveGRPC(cp.grpc, ls[0], "xds", log)
+	go serveGRPC(cp.authzGRPC, ls[1], "authz", log)
 	go func() {
-		if err := cp.http.Serve(al); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := cp.http.Serve(ls[2]); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin server stopped", "err", err)
 		}
 	}()
 	return nil
 }
 
+func serveGRPC(g *grpc.Server, l net.Listener, name string, log *slog.Logger) {
+	if err := g.Serve(l); err != nil {
+		log.Error("grpc server stopped", "server", name, "err", err)
+	}
+}
+
 // stop ends both servers. xDS streams never end by themselves, so the gRPC
 // server is stopped, not drained; Envoy keeps its config and reconnects.
 func (cp *controlPlane) stop() {
 	cp.grpc.Stop()
+	cp.authzGRPC.GracefulStop() // Check calls are short: let them finish
+	cp.authz.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = cp.http.Shutdown(ctx)

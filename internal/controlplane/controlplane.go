@@ -30,11 +30,28 @@ type Applier interface {
 	Status() []xds.NodeStatus
 }
 
+// TableSwapper is a service whose table follows the policy, such as the
+// ext_authz service. Swap activates the table of cfg and returns a function
+// that puts the previous one back.
+type TableSwapper interface {
+	Swap(cfg *ir.Config) (restore func(), err error)
+}
+
+// Options configure a Controller.
+type Options struct {
+	// Translate is passed to the translator (the ext_authz address).
+	Translate translator.Options
+	// Services get the new policy's tables before Envoy gets its snapshot,
+	// so a route never reaches a service that does not know it yet.
+	Services []TableSwapper
+}
+
 // Controller owns the served policy.
 type Controller struct {
 	log   *slog.Logger
 	store *store.Dir
 	xds   Applier
+	opts  Options
 	now   func() time.Time
 
 	mu  sync.Mutex // serialises changes
@@ -49,8 +66,8 @@ type served struct {
 }
 
 // New returns a Controller serving nothing yet; call Restore first.
-func New(log *slog.Logger, st *store.Dir, applier Applier) *Controller {
-	return &Controller{log: log, store: st, xds: applier, now: time.Now}
+func New(log *slog.Logger, st *store.Dir, applier Applier, opts Options) *Controller {
+	return &Controller{log: log, store: st, xds: applier, opts: opts, now: time.Now}
 }
 
 // RejectedError is a policy that failed validation; nothing changed.
@@ -78,7 +95,7 @@ func (c *Controller) compile(files []store.File) (*compiled, error) {
 	if diags.HasErrors() {
 		return nil, &RejectedError{Diagnostics: diags}
 	}
-	res, err := translateAll(cfg)
+	res, err := translateAll(cfg, c.opts.Translate)
 	if err != nil {
 		// The policy validated, so Envoy must accept it: this is our bug.
 		return nil, fmt.Errorf("translate policy (a bug in tollgate, please report it): %w", err)
@@ -88,10 +105,10 @@ func (c *Controller) compile(files []store.File) (*compiled, error) {
 }
 
 // translateAll translates and validates every gateway of cfg.
-func translateAll(cfg *ir.Config) (map[string]*translator.Resources, error) {
+func translateAll(cfg *ir.Config, opts translator.Options) (map[string]*translator.Resources, error) {
 	out := make(map[string]*translator.Resources, len(cfg.Gateways))
 	for _, g := range cfg.Gateways {
-		r, err := translator.Translate(cfg, g.Name)
+		r, err := translator.Translate(cfg, g.Name, opts)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g.Name, err)
 		}
@@ -146,6 +163,9 @@ func (c *Controller) Restore(ctx context.Context, seed []store.File, source stri
 	if err != nil {
 		return fmt.Errorf("stored policy %s no longer compiles: %w", v.ID, err)
 	}
+	if _, err := c.swapTables(cp.cfg); err != nil {
+		return fmt.Errorf("serve stored policy %s: %w", v.ID, err)
+	}
 	if _, err := c.xds.Apply(ctx, cp.resources); err != nil {
 		return fmt.Errorf("serve stored policy %s: %w", v.ID, err)
 	}
@@ -166,4 +186,24 @@ func (c *Controller) warnIfDiffers(seed []store.File, v *store.Version) {
 		c.log.Warn("the --policy file differs from the stored policy, which was pushed later and is served; use 'tollgate push' to change it",
 			"stored", v.ID, "file", cp.version.ID)
 	}
+}
+
+// swapTables gives every service the tables of cfg. If one fails, the ones
+// already swapped go back and the error says what could not be served.
+func (c *Controller) swapTables(cfg *ir.Config) (restore func(), err error) {
+	var undo []func()
+	restore = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	for _, svc := range c.opts.Services {
+		u, err := svc.Swap(cfg)
+		if err != nil {
+			restore()
+			return nil, err
+		}
+		undo = append(undo, u)
+	}
+	return restore, nil
 }

@@ -36,7 +36,7 @@ gateways:
   - name: public
     listeners: [{name: http, port: %d}]
 routes:
-  - {name: r, backend: b}
+  - {name: r, backend: b, auth: none}
 backends:
   - {name: b, endpoints: ["127.0.0.1:9001"]}
 `, port)}}
@@ -48,7 +48,7 @@ func newTestController(t *testing.T, dir string, f *fakeApplier) *Controller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(slog.New(slog.NewTextHandler(io.Discard, nil)), st, f)
+	return New(slog.New(slog.NewTextHandler(io.Discard, nil)), st, f, Options{})
 }
 
 func TestPushThenSamePushIsUnchanged(t *testing.T) {

@@ -42,14 +42,21 @@ func (c *Controller) Push(ctx context.Context, files []store.File, action, sourc
 			return res, nil
 		}
 	}
+	restore, err := c.swapTables(cp.cfg)
+	if err != nil {
+		return nil, unservable(err)
+	}
 	if err := c.store.Put(cp.version); err != nil {
+		restore()
 		return nil, err
 	}
 	if err := c.store.SetCurrent(cp.version.ID); err != nil {
+		restore()
 		return nil, err
 	}
 	res.Gateways, err = c.xds.Apply(ctx, cp.resources)
 	if err != nil {
+		restore()
 		return res, c.failed(prev, cp, action, source, err)
 	}
 	c.cur.Store(&served{version: cp.version, cfg: cp.cfg, resources: cp.resources})
@@ -141,3 +148,15 @@ func (c *Controller) Status() Status {
 
 // Version returns a stored version.
 func (c *Controller) Version(id string) (*store.Version, error) { return c.store.Get(id) }
+
+// unservable turns a service's refusal of a valid policy (an inline JWKS
+// that does not parse, a secret missing from the environment) into a
+// rejection: nothing changed, and the operator sees why.
+func unservable(err error) error {
+	return &RejectedError{Diagnostics: policy.Diagnostics{{
+		Severity: policy.SeverityError,
+		Summary:  "the policy cannot be served: " + err.Error(),
+		Detail:   "fix the provider configuration or the service's environment, then push again",
+		Path:     "auth",
+	}}}
+}

@@ -29,6 +29,10 @@ type Config struct {
 	// Backends sorted by Name. Holds every backend of the policy, referenced
 	// or not; a gateway's snapshot only carries the ones its routes use.
 	Backends []Backend `json:"backends"`
+	// Auth holds the identity providers (none when the policy has none)
+	// and the identity headers, which always have their defaults: Envoy
+	// strips them on every route.
+	Auth Auth `json:"auth"`
 }
 
 // Gateway is one Envoy fleet: every Envoy whose node.cluster equals Name
@@ -39,6 +43,8 @@ type Gateway struct {
 	Listeners []Listener `json:"listeners"`
 	// VirtualHosts sorted by Name; the catch-all "*" host is always present.
 	VirtualHosts []VirtualHost `json:"virtualHosts"`
+	// Auth is how the gateway calls the ext_authz service.
+	Auth GatewayAuth `json:"auth"`
 }
 
 // Listener is one address Envoy binds for a gateway. All listeners of a
@@ -78,6 +84,8 @@ type Route struct {
 	PrefixRewrite string `json:"prefixRewrite,omitempty"`
 	// Timeout of the whole upstream exchange; 0 disables it.
 	Timeout time.Duration `json:"timeout"`
+	// Auth is the route's authentication requirement.
+	Auth RouteAuth `json:"auth"`
 }
 
 // Match is the request condition of a route. Exactly one of Path, PathPrefix
@@ -177,4 +185,19 @@ func (g *Gateway) BackendNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+func sortStrings(s []string) { slices.Sort(s) }
+
+// NeedsAuthz reports whether any route of the gateway calls the ext_authz
+// service, so its Envoys need the ext_authz filter and cluster.
+func (g *Gateway) NeedsAuthz() bool {
+	for _, vh := range g.VirtualHosts {
+		for _, r := range vh.Routes {
+			if !r.Auth.Public {
+				return true
+			}
+		}
+	}
+	return false
 }

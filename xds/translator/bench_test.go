@@ -18,7 +18,7 @@ func BenchmarkTranslate(b *testing.B) {
 			cfg := benchConfig(routes)
 			b.ReportAllocs()
 			for b.Loop() {
-				r, err := Translate(cfg, "bench")
+				r, err := Translate(cfg, "bench", Options{AuthzAddress: "10.255.0.1:9191"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -64,9 +64,14 @@ func benchConfig(n int) *ir.Config {
 }
 
 // benchRoute returns route i: by turns an exact path with a method, a
-// regex with a header, and a rewriting prefix with two methods.
+// regex with a header, and a rewriting prefix with two methods; one route in
+// ten is public, the others need an API key or a JWT and a role.
 func benchRoute(i int, backend string) ir.Route {
 	r := ir.Route{Name: fmt.Sprintf("route-%05d", i), Backend: backend, Timeout: 15 * time.Second}
+	r.Auth = ir.RouteAuth{Methods: []string{ir.MethodAPIKey, ir.MethodJWT}, Roles: []string{"admin", "reader"}}
+	if i%10 == 0 {
+		r.Auth = ir.RouteAuth{Public: true}
+	}
 	switch i % 3 {
 	case 0:
 		r.Match = ir.Match{Path: fmt.Sprintf("/svc/%d/status", i), Methods: []string{"GET"}}

@@ -6,6 +6,7 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
@@ -14,12 +15,12 @@ import (
 // listenersAndRoutes returns, for each IR listener, an Envoy listener whose
 // HTTP connection manager (stat prefix = listener name) fetches over RDS the
 // route configuration named after the listener, and that route
-// configuration, holding vhosts.
-func listenersAndRoutes(in []ir.Listener, vhosts []*routev3.VirtualHost) ([]*listenerv3.Listener, []*routev3.RouteConfiguration, error) {
+// configuration, holding vhosts. httpFilters run before the router.
+func listenersAndRoutes(in []ir.Listener, vhosts []*routev3.VirtualHost, httpFilters []*hcmv3.HttpFilter) ([]*listenerv3.Listener, []*routev3.RouteConfiguration, error) {
 	listeners := make([]*listenerv3.Listener, 0, len(in))
 	routes := make([]*routev3.RouteConfiguration, 0, len(in))
 	for _, l := range in {
-		hcm := envoy.HTTPConnectionManager(l.Name, l.Name)
+		hcm := envoy.HTTPConnectionManager(l.Name, l.Name, httpFilters...)
 		filter, err := envoy.HTTPConnectionManagerFilter(hcm)
 		if err != nil {
 			return nil, nil, fmt.Errorf("listener %q: %w", l.Name, err)

@@ -76,7 +76,7 @@ func TestTranslateErrors(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(&tc.Config)
 			}
-			_, err := Translate(&tc.Config, tt.gateway)
+			_, err := Translate(&tc.Config, tt.gateway, tc.options())
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Translate error = %v, want it to contain %q", err, tt.wantErr)
 			}
@@ -88,7 +88,7 @@ func TestTranslateErrors(t *testing.T) {
 func firstRoute(c *ir.Config) *ir.Route { return &c.Gateways[0].VirtualHosts[0].Routes[0] }
 
 func TestTranslateNilConfig(t *testing.T) {
-	if _, err := Translate(nil, "public"); err == nil {
+	if _, err := Translate(nil, "public", Options{}); err == nil {
 		t.Fatal("Translate(nil) succeeded")
 	}
 }
@@ -100,13 +100,13 @@ func TestTranslateDeterministic(t *testing.T) {
 	for _, name := range caseNames(t) {
 		t.Run(name, func(t *testing.T) {
 			tc := loadCase(t, name)
-			want := encodeAll(t, &tc.Config, tc.Gateway)
+			want := encodeAll(t, &tc.Config, tc.Gateway, tc.options())
 			for i := range 20 {
 				cfg := &tc.Config
 				if i%2 == 1 {
 					cfg = copyConfig(t, cfg)
 				}
-				if got := encodeAll(t, cfg, tc.Gateway); !bytes.Equal(got, want) {
+				if got := encodeAll(t, cfg, tc.Gateway, tc.options()); !bytes.Equal(got, want) {
 					t.Fatalf("translation %d differs from the first", i)
 				}
 			}
@@ -116,9 +116,9 @@ func TestTranslateDeterministic(t *testing.T) {
 
 // encodeAll translates cfg and concatenates the deterministic encoding of
 // every resource, in Resources order.
-func encodeAll(t *testing.T, cfg *ir.Config, gateway string) []byte {
+func encodeAll(t *testing.T, cfg *ir.Config, gateway string, opts Options) []byte {
 	t.Helper()
-	r, err := Translate(cfg, gateway)
+	r, err := Translate(cfg, gateway, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestServiceNameFollowsClusterSettings(t *testing.T) {
 	serviceName := func(mutate func(b *ir.Backend)) string {
 		tc := loadCase(t, "minimal")
 		mutate(&tc.Config.Backends[0])
-		r, err := Translate(&tc.Config, tc.Gateway)
+		r, err := Translate(&tc.Config, tc.Gateway, tc.options())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,9 +37,25 @@ type Resources struct {
 	Endpoints []*endpointv3.ClusterLoadAssignment
 }
 
+// Options are the deployment facts the IR does not hold.
+type Options struct {
+	// AuthzAddress is host:port of Tollgate's ext_authz gRPC service as the
+	// gateway's Envoys reach it (an IP address gives a STATIC cluster, a
+	// host name a STRICT_DNS one). Required when a gateway has a route that
+	// is not public (ir.Gateway.NeedsAuthz).
+	AuthzAddress string
+}
+
 // Translate returns the Envoy resources of the gateway named gateway in cfg:
 //   - one Listener and one RouteConfiguration per IR listener, both named
 //     after it, each route table holding all of the gateway's virtual hosts;
+//     every HTTP connection manager runs the HTTP filters header_mutation
+//     (strips the identity headers from every request), ext_authz (only
+//     when the gateway needs authz) and router, in that order;
+//   - when the gateway needs authz, per-route ext_authz settings (disabled
+//     on public routes, the route's requirement as context extensions on
+//     the others) and the STATIC or STRICT_DNS HTTP/2 cluster
+//     contract.ClusterName of the ext_authz service at opts.AuthzAddress;
 //   - one EDS Cluster per backend the gateway's routes reference, named
 //     after the backend, and its ClusterLoadAssignment, named by the
 //     cluster's EDS service name "<backend>~<8 hex digits>": a hash of the
@@ -47,9 +63,10 @@ type Resources struct {
 //     assignment instead of warming until its initial_fetch_timeout.
 //
 // It fails if the gateway is unknown, a route references an unknown backend,
-// or the IR breaks one of its documented invariants. It does not validate
+// the gateway needs authz but opts.AuthzAddress is empty or malformed, or
+// the IR breaks one of its documented invariants. It does not validate
 // the result against Envoy's rules: call Validate for that.
-func Translate(cfg *ir.Config, gateway string) (*Resources, error) {
+func Translate(cfg *ir.Config, gateway string, opts Options) (*Resources, error) {
 	if cfg == nil {
 		return nil, errors.New("translate: nil config")
 	}
@@ -57,21 +74,43 @@ func Translate(cfg *ir.Config, gateway string) (*Resources, error) {
 	if !ok {
 		return nil, fmt.Errorf("translate: unknown gateway %q", gateway)
 	}
-	vhosts, err := virtualHosts(gw.VirtualHosts)
+	r, err := translateGateway(cfg, &gw, opts)
 	if err != nil {
 		return nil, fmt.Errorf("translate gateway %q: %w", gateway, err)
 	}
-	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts)
+	r.sort()
+	return r, nil
+}
+
+// translateGateway builds the unsorted resources of gw.
+func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources, error) {
+	authz, err := newAuthz(cfg, gw, opts)
 	if err != nil {
-		return nil, fmt.Errorf("translate gateway %q: %w", gateway, err)
+		return nil, err
+	}
+	vhosts, err := virtualHosts(gw.VirtualHosts, authz)
+	if err != nil {
+		return nil, err
+	}
+	filters, err := authz.httpFilters()
+	if err != nil {
+		return nil, err
+	}
+	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters)
+	if err != nil {
+		return nil, err
 	}
 	clusters, endpoints, err := clustersAndEndpoints(cfg.Backends, gw.BackendNames())
 	if err != nil {
-		return nil, fmt.Errorf("translate gateway %q: %w", gateway, err)
+		return nil, err
 	}
-	r := &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints}
-	r.sort()
-	return r, nil
+	if authz.cluster != nil {
+		if slices.Contains(gw.BackendNames(), authz.cluster.GetName()) {
+			return nil, fmt.Errorf("backend %q: the name is reserved for the ext_authz service cluster", authz.cluster.GetName())
+		}
+		clusters = append(clusters, authz.cluster)
+	}
+	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints}, nil
 }
 
 // ByType returns the resources keyed by xDS type URL, the form

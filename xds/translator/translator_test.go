@@ -20,9 +20,15 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ou
 
 // testCase is one testdata/in/<case>.json file.
 type testCase struct {
-	Gateway string    `json:"gateway"`
-	Config  ir.Config `json:"config"`
+	Gateway string `json:"gateway"`
+	// AuthzAddress is Options.AuthzAddress; cases whose gateway needs
+	// authz set it.
+	AuthzAddress string    `json:"authzAddress,omitempty"`
+	Config       ir.Config `json:"config"`
 }
+
+// options returns the translation options of the case.
+func (tc testCase) options() Options { return Options{AuthzAddress: tc.AuthzAddress} }
 
 // loadCase reads testdata/in/<name>.json.
 func loadCase(t testing.TB, name string) testCase {
@@ -58,7 +64,7 @@ func caseNames(t testing.TB) []string {
 func translateCase(t testing.TB, name string) *Resources {
 	t.Helper()
 	tc := loadCase(t, name)
-	r, err := Translate(&tc.Config, tc.Gateway)
+	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
 	if err != nil {
 		t.Fatalf("Translate: %v", err)
 	}

@@ -31,7 +31,11 @@ import (
 //     exact-match rule of go-control-plane's Snapshot.Consistent);
 //   - every cluster a route forwards to exists, and no two virtual hosts of
 //     a route configuration share a domain (compared case-insensitively, as
-//     Envoy does).
+//     Envoy does);
+//   - the gRPC cluster of every ext_authz filter exists (Envoy accepts a
+//     missing one and fails every request), and every per-filter config of
+//     a virtual host or route is keyed by the name of an HTTP filter of the
+//     connection managers using the table (Envoy silently ignores others).
 //
 // Each error names the resource type and name; all problems are joined.
 func Validate(r *Resources) error {
@@ -48,6 +52,7 @@ func Validate(r *Resources) error {
 	errs = append(errs, checkRDSReferences(r)...)
 	errs = append(errs, checkEDSReferences(r)...)
 	errs = append(errs, checkRouteTables(r)...)
+	errs = append(errs, checkHTTPFilters(r)...)
 	return errors.Join(errs...)
 }
 
@@ -124,11 +129,26 @@ func checkRDSReferences(r *Resources) []error {
 // rdsNames returns the RDS route configuration names referenced by the HTTP
 // connection managers of l's filter chains, default chain included.
 func rdsNames(l *listenerv3.Listener) ([]string, error) {
+	hcms, err := connectionManagers(l)
+	var names []string
+	for _, hcm := range hcms {
+		if rds := hcm.GetRds(); rds != nil {
+			names = append(names, rds.GetRouteConfigName())
+		}
+	}
+	return names, err
+}
+
+// connectionManagers returns the HTTP connection managers of l's filter
+// chains, default chain included, in order. Like go-control-plane's
+// consistency check it recognises them by type, whatever the filter name.
+// On an error it returns the ones decoded so far.
+func connectionManagers(l *listenerv3.Listener) ([]*hcmv3.HttpConnectionManager, error) {
 	chains := l.GetFilterChains()
 	if dc := l.GetDefaultFilterChain(); dc != nil {
 		chains = append(chains[:len(chains):len(chains)], dc)
 	}
-	var names []string
+	var out []*hcmv3.HttpConnectionManager
 	for _, fc := range chains {
 		for _, f := range fc.GetFilters() {
 			a := f.GetTypedConfig()
@@ -137,14 +157,12 @@ func rdsNames(l *listenerv3.Listener) ([]string, error) {
 			}
 			hcm := &hcmv3.HttpConnectionManager{}
 			if err := anypb.UnmarshalTo(a, hcm, proto.UnmarshalOptions{}); err != nil {
-				return names, fmt.Errorf("filter %q: %w", f.GetName(), err)
+				return out, fmt.Errorf("filter %q: %w", f.GetName(), err)
 			}
-			if rds := hcm.GetRds(); rds != nil {
-				names = append(names, rds.GetRouteConfigName())
-			}
+			out = append(out, hcm)
 		}
 	}
-	return names, nil
+	return out, nil
 }
 
 // checkEDSReferences checks that the ClusterLoadAssignments are exactly the

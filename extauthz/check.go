@@ -1,0 +1,152 @@
+package extauthz
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/extauthz/jwt"
+	"github.com/tollgate/tollgate/extauthz/oauth2"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// verdict is the outcome of one Check: status 0 allows.
+type verdict struct {
+	status int
+	reason string
+	id     *identity
+	req    requirement
+	token  bool // a credential was presented (for WWW-Authenticate)
+}
+
+// Check implements envoy.service.auth.v3.Authorization. It never returns an
+// error: every failure is a denial with a status.
+func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
+	t := s.table.Load()
+	v := s.decide(ctx, t, req)
+	s.opts.Metrics.check(v, time.Since(start))
+	if v.status != 0 {
+		return denied(v), nil
+	}
+	return allowed(t, v), nil
+}
+
+// decide authenticates and authorizes one request.
+func (s *Service) decide(ctx context.Context, t *Table, req *authv3.CheckRequest) verdict {
+	if t == nil {
+		return verdict{status: 503, reason: "not_ready"}
+	}
+	attrs := req.GetAttributes()
+	rq, ok := parseRequirement(attrs.GetContextExtensions())
+	if !ok {
+		return verdict{status: 403, reason: "no_route_requirement"}
+	}
+	httpReq := attrs.GetRequest().GetHttp()
+	headers := httpReq.GetHeaders()
+	if isPreflight(httpReq.GetMethod(), headers) {
+		return verdict{req: rq, id: &identity{}}
+	}
+	kind, cred := credential(headers, t.keyHeader)
+	v := verdict{req: rq, token: kind != credNone}
+	switch kind {
+	case credNone:
+		v.status, v.reason = 401, "missing_credentials"
+	case credAmbiguous:
+		v.status, v.reason = 401, "ambiguous_credentials"
+	case credUnsupported:
+		v.status, v.reason = 401, "unsupported_scheme"
+	case credBearer:
+		v.id, v.status, v.reason = s.bearer(ctx, t, rq, cred)
+	case credAPIKey:
+		v.id, v.status, v.reason = s.apiKey(ctx, t, rq, cred)
+	}
+	if v.status == 0 {
+		v.status, v.reason = rq.authorize(v.id)
+	}
+	return v
+}
+
+// bearer authenticates a bearer token: a JWT when it has the JWS shape and
+// the route accepts JWTs, otherwise an opaque OAuth 2.0 token.
+func (s *Service) bearer(ctx context.Context, t *Table, rq requirement, tok string) (*identity, int, string) {
+	if looksLikeJWT(tok) && rq.allows(ir.MethodJWT) && t.jwt != nil {
+		return s.verifyJWT(ctx, t, tok)
+	}
+	if rq.allows(ir.MethodOAuth2) && len(t.oauth2) > 0 {
+		return s.introspect(ctx, t, tok)
+	}
+	return nil, 401, "method_not_allowed"
+}
+
+func (s *Service) verifyJWT(ctx context.Context, t *Table, tok string) (*identity, int, string) {
+	id, err := t.jwt.Verify(ctx, tok)
+	if err != nil {
+		var je *jwt.Error
+		if errors.As(err, &je) {
+			if je.Reason == "jwks_unavailable" {
+				return nil, 503, je.Reason
+			}
+			return nil, 401, je.Reason
+		}
+		return nil, 401, "invalid_token"
+	}
+	return &identity{method: ir.MethodJWT, userID: id.UserID, consumer: id.UserID, roles: id.Roles,
+		scopes: id.Scopes, tenant: id.Tenant, tier: id.Tier}, 0, ""
+}
+
+// introspect asks the OAuth 2.0 providers in turn; the first that knows
+// the token as active wins. An unreachable provider denies with 503.
+func (s *Service) introspect(ctx context.Context, t *Table, tok string) (*identity, int, string) {
+	status, reason := 401, "inactive_token"
+	for _, in := range t.oauth2 {
+		res, err := in.Introspect(ctx, tok)
+		switch {
+		case err == nil:
+			user := firstOf(res.Subject, res.Username, res.ClientID)
+			return &identity{method: ir.MethodOAuth2, userID: user, consumer: firstOf(res.ClientID, user), roles: res.Roles,
+				scopes: res.Scopes, tenant: res.Tenant, tier: res.Tier}, 0, ""
+		case errors.Is(err, oauth2.ErrUnavailable):
+			status, reason = 503, "introspection_unavailable"
+		case errors.Is(err, oauth2.ErrAudience) && status != 503:
+			reason = "bad_audience"
+		}
+	}
+	return nil, status, reason
+}
+
+// apiKey authenticates an API key against the key store.
+func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key string) (*identity, int, string) {
+	if !rq.allows(ir.MethodAPIKey) || t.keyHeader == "" {
+		return nil, 401, "method_not_allowed"
+	}
+	rec, err := s.opts.Keys.Lookup(ctx, key)
+	switch {
+	case err == nil:
+		return &identity{method: ir.MethodAPIKey, userID: rec.Consumer, consumer: rec.Consumer, roles: rec.Roles,
+			tenant: rec.Tenant, tier: rec.Tier}, 0, ""
+	case errors.Is(err, apikey.ErrMalformed):
+		return nil, 401, "malformed_key"
+	case errors.Is(err, apikey.ErrNotFound):
+		return nil, 401, "unknown_key"
+	case errors.Is(err, apikey.ErrExpired):
+		return nil, 401, "expired_key"
+	case errors.Is(err, apikey.ErrRevoked):
+		return nil, 401, "revoked_key"
+	}
+	s.log.Warn("api key store unavailable", "err", err)
+	return nil, 503, "key_store_unavailable"
+}
+
+// firstOf returns the first non-empty string.
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

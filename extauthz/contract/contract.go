@@ -1,0 +1,36 @@
+// Package contract holds the names that Tollgate's xDS translator and its
+// ext_authz service must agree on: the Envoy cluster through which Envoys
+// reach the service, and the keys of the per-route context extensions that
+// carry a route's authentication requirement in every CheckRequest
+// (AttributeContext.context_extensions), so the service never re-matches
+// request paths against the policy.
+//
+// It imports nothing, so both sides can depend on it without depending on
+// each other.
+package contract
+
+// ClusterName is the Envoy cluster of the ext_authz gRPC service.
+const ClusterName = "tollgate_authz"
+
+// Context extension keys set on every route that calls the service. List
+// values are comma-joined, in the IR's (sorted) order, without spaces.
+const (
+	// KeyRoute is the policy route name. Always set.
+	KeyRoute = "route"
+	// KeyMethods lists the accepted authentication methods ("jwt",
+	// "apiKey", "oauth2"). Always set.
+	KeyMethods = "methods"
+	// KeyRoles lists the roles of which the caller needs one; absent when
+	// any authenticated caller is allowed.
+	KeyRoles = "roles"
+	// KeyScopes lists the scopes the caller needs all of; absent when none
+	// are required.
+	KeyScopes = "scopes"
+	// KeyForwardCredentials is "true" when the route keeps Authorization and
+	// the API-key header on the upstream request; absent otherwise (the
+	// service then removes them).
+	KeyForwardCredentials = "forward_credentials"
+)
+
+// ListSeparator joins the values of the list keys.
+const ListSeparator = ","

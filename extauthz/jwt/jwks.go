@@ -1,0 +1,280 @@
+package jwt
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v4/jwa"
+	"github.com/lestrrat-go/jwx/v4/jwk"
+)
+
+const (
+	// fetchTimeout bounds one JWKS download.
+	fetchTimeout = 5 * time.Second
+	// maxJWKSBytes caps a downloaded JWKS document.
+	maxJWKSBytes = 1 << 20
+	// maxJWKSKeys caps the entries of a JWKS that are parsed at all.
+	maxJWKSKeys = 1000
+)
+
+var (
+	errRefreshRateLimited = errors.New("jwks refresh rate-limited")
+	errClosed             = errors.New("verifier closed")
+)
+
+// pubKey is one verification key of a provider's JWKS.
+type pubKey struct {
+	kid string
+	alg string // the JWK's "alg"; "" when the key is not restricted to one
+	kty string // "RSA", "EC" or "OKP"
+	crv string // "P-256", "P-384", "P-521" or "Ed25519"; "" for RSA
+	key any    // *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
+}
+
+// fits reports whether k may verify a signature made with alg.
+func (k *pubKey) fits(alg string) bool {
+	if k.alg != "" && k.alg != alg {
+		return false
+	}
+	req, ok := algorithmKey(alg)
+	return ok && !req.hmac && req.kty == k.kty && req.crv == k.crv
+}
+
+// keySet is an immutable parsed JWKS.
+type keySet struct {
+	all   []*pubKey
+	byKid map[string][]*pubKey
+}
+
+// candidates returns the keys to try for a token with kid and alg (each
+// still to be checked with fits), and whether the set knows the token's key
+// at all: a key with that kid, or for a token without kid any key that fits
+// alg.
+func (s *keySet) candidates(kid, alg string) ([]*pubKey, bool) {
+	if kid != "" {
+		keys, ok := s.byKid[kid]
+		return keys, ok
+	}
+	return s.all, slices.ContainsFunc(s.all, func(k *pubKey) bool { return k.fits(alg) })
+}
+
+// withdrawn reports whether a key of s is missing from next, by kid and
+// key material.
+func (s *keySet) withdrawn(next *keySet) bool {
+	for _, k := range s.all {
+		still := slices.ContainsFunc(next.all, func(n *pubKey) bool {
+			eq, ok := n.key.(interface{ Equal(crypto.PublicKey) bool })
+			return n.kid == k.kid && ok && eq.Equal(k.key)
+		})
+		if !still {
+			return true
+		}
+	}
+	return false
+}
+
+// parseKeySet parses a JWKS (or a single JWK) and keeps the keys that can
+// verify one of the algorithms allowed: public RSA, EC and Ed25519 keys
+// whose "use" is "sig" or absent and whose "key_ops", if any, include
+// "verify". Other entries (symmetric keys above all: HS* tokens are only
+// ever verified with the configured secret) are skipped.
+func parseKeySet(data []byte, allowed map[string]jwa.SignatureAlgorithm) (*keySet, error) {
+	set, err := jwk.Parse(data, jwk.WithMaxKeys(maxJWKSKeys))
+	if err != nil {
+		return nil, fmt.Errorf("parse jwks: %w", err)
+	}
+	ks := &keySet{byKid: make(map[string][]*pubKey)}
+	for _, k := range set.All() {
+		pk := toPubKey(k)
+		if pk == nil || !fitsAny(pk, allowed) {
+			continue
+		}
+		ks.all = append(ks.all, pk)
+		if pk.kid != "" {
+			ks.byKid[pk.kid] = append(ks.byKid[pk.kid], pk)
+		}
+	}
+	if len(ks.all) == 0 {
+		return nil, errors.New("jwks has no usable signature verification key")
+	}
+	return ks, nil
+}
+
+func fitsAny(k *pubKey, allowed map[string]jwa.SignatureAlgorithm) bool {
+	for alg := range allowed {
+		if k.fits(alg) {
+			return true
+		}
+	}
+	return false
+}
+
+// toPubKey converts a JWK to a verification key, nil when it is not one.
+func toPubKey(k jwk.Key) *pubKey {
+	if jwk.IsUnsupportedKey(k) {
+		return nil
+	}
+	if use, ok := k.KeyUsage(); ok && use != string(jwk.ForSignature) {
+		return nil
+	}
+	if ops, ok := k.KeyOps(); ok && !slices.Contains(ops, jwk.KeyOpVerify) {
+		return nil
+	}
+	raw, err := jwk.PublicRawKeyOf(k)
+	if err != nil {
+		return nil
+	}
+	pk := &pubKey{key: raw}
+	switch key := raw.(type) {
+	case *rsa.PublicKey:
+		pk.kty = "RSA"
+	case *ecdsa.PublicKey:
+		pk.kty, pk.crv = "EC", key.Curve.Params().Name
+	case ed25519.PublicKey:
+		pk.kty, pk.crv = "OKP", "Ed25519"
+	default:
+		return nil // symmetric keys, X25519 and the like
+	}
+	pk.kid, _ = k.KeyID()
+	if alg, ok := k.Algorithm(); ok {
+		pk.alg = alg.String()
+	}
+	return pk
+}
+
+// remoteJWKS is the fetch state of a provider whose JWKS is served at uri.
+type remoteJWKS struct {
+	uri string
+
+	mu     sync.Mutex
+	flight *flight   // the fetch under way, nil when none
+	last   time.Time // when the last fetch started
+}
+
+// flight is one JWKS fetch that concurrent callers share.
+type flight struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// refresh fetches p's JWKS or joins the fetch under way, and waits for it
+// or for ctx. Unless force is set (the periodic refresh), a new fetch
+// starts at most once per MinRefreshGap: within the gap refresh returns
+// errRefreshRateLimited at once.
+func (v *Verifier) refresh(ctx context.Context, p *provider, force bool) error {
+	r := p.remote
+	r.mu.Lock()
+	f := r.flight
+	if f == nil {
+		now := v.now()
+		if !force && !r.last.IsZero() && now.Sub(r.last) < v.minRefreshGap {
+			r.mu.Unlock()
+			return errRefreshRateLimited
+		}
+		f = &flight{done: make(chan struct{})}
+		// The fetch runs on its own goroutine so that a caller whose
+		// context ends does not cut it short for the others.
+		if !v.spawn(func() { v.runFlight(p, f) }) {
+			r.mu.Unlock()
+			return errClosed
+		}
+		r.flight, r.last = f, now
+	}
+	r.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (v *Verifier) runFlight(p *provider, f *flight) {
+	f.err = v.fetch(p)
+	p.remote.mu.Lock()
+	p.remote.flight = nil
+	p.remote.mu.Unlock()
+	close(f.done)
+}
+
+// fetch downloads and installs p's JWKS. On failure p keeps its keys.
+func (v *Verifier) fetch(p *provider) error {
+	ctx, cancel := context.WithTimeout(v.life, fetchTimeout)
+	defer cancel()
+	body, err := v.download(ctx, p.remote.uri)
+	var ks *keySet
+	if err == nil {
+		ks, err = parseKeySet(body, p.algs)
+	}
+	v.metrics.JWKSRefresh(p.name, err == nil)
+	if err != nil {
+		v.log.Warn("jwt: JWKS refresh failed; keeping the cached keys", "provider", p.name, "error", err)
+		return fmt.Errorf("jwks of provider %s: %w", p.name, err)
+	}
+	if old := p.keys.Swap(ks); old != nil && old.withdrawn(ks) {
+		// Tokens verified with a withdrawn key must not outlive it.
+		v.cache.purge()
+	}
+	v.log.Debug("jwt: JWKS refreshed", "provider", p.name, "keys", len(ks.all))
+	return nil
+}
+
+func (v *Verifier) download(ctx context.Context, uri string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, fmt.Errorf("new request: %w", err)
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("get: status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if len(body) > maxJWKSBytes {
+		return nil, fmt.Errorf("jwks larger than %d bytes", maxJWKSBytes)
+	}
+	return body, nil
+}
+
+// refreshLoop fetches p's JWKS now and then every RefreshInterval until
+// ctx or the verifier ends. After a failure it retries sooner: after
+// MinRefreshGap, doubling up to RefreshInterval.
+func (v *Verifier) refreshLoop(ctx context.Context, p *provider) {
+	failures := 0
+	for {
+		wait := v.refreshInterval
+		if err := v.refresh(ctx, p, true); err != nil {
+			failures++
+			wait = min(wait, v.minRefreshGap<<min(failures-1, 16))
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-v.life.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

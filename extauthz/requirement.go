@@ -1,0 +1,73 @@
+package extauthz
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/tollgate/tollgate/extauthz/contract"
+)
+
+// requirement is a route's authentication requirement as Envoy passes it
+// in the route's context extensions.
+type requirement struct {
+	route         string
+	methods       []string
+	roles, scopes []string
+	forwardCreds  bool
+}
+
+// parseRequirement reads the context extensions; ok is false when Envoy
+// sent none (a route the translator did not mark), which denies.
+func parseRequirement(ext map[string]string) (requirement, bool) {
+	r := requirement{route: ext[contract.KeyRoute]}
+	if r.route == "" {
+		return r, false
+	}
+	r.methods = splitList(ext[contract.KeyMethods])
+	r.roles = splitList(ext[contract.KeyRoles])
+	r.scopes = splitList(ext[contract.KeyScopes])
+	r.forwardCreds = ext[contract.KeyForwardCredentials] == "true"
+	return r, len(r.methods) > 0
+}
+
+func (r requirement) allows(method string) bool { return slices.Contains(r.methods, method) }
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// authorize checks roles (any one) and scopes (all).
+func (r requirement) authorize(id *identity) (status int, reason string) {
+	if len(r.roles) > 0 && !anyIn(r.roles, id.roles) {
+		return 403, "missing_role"
+	}
+	for _, s := range r.scopes {
+		if !slices.Contains(id.scopes, s) {
+			return 403, "insufficient_scope"
+		}
+	}
+	return 0, ""
+}
+
+func anyIn(want, have []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// identity is an authenticated caller.
+type identity struct {
+	method   string // ir.MethodJWT, ir.MethodAPIKey, ir.MethodOAuth2
+	userID   string
+	consumer string
+	roles    []string
+	scopes   []string
+	tenant   string
+	tier     string
+}

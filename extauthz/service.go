@@ -1,0 +1,112 @@
+// Package extauthz is Envoy's external authorization service
+// (envoy.service.auth.v3.Authorization/Check): it authenticates a request
+// with a JWT, an API key or an OAuth 2.0 access token, checks the route's
+// roles and scopes, and hands the caller's identity to the upstream in
+// headers it can trust.
+//
+// Contract:
+//   - Check reads one immutable Table through an atomic pointer: no locks;
+//     the only I/O is the one lookup a credential needs (a Redis round trip
+//     for an uncached API key, an introspection for an uncached token).
+//   - It fails closed: any error denies, with a CheckResponse carrying the
+//     status (401, 403 or 503), never a gRPC error that Envoy might treat
+//     per its failure mode.
+//   - The route's requirement comes from Envoy (per-route context
+//     extensions written by the translator), so the service never re-matches
+//     paths and cannot disagree with Envoy about the route.
+package extauthz
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+
+	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// Options configure a Service.
+type Options struct {
+	Logger *slog.Logger
+	// Keys is the API-key store; nil when API keys are not used.
+	Keys apikey.Store
+	// HTTPClient fetches JWKS and calls introspection endpoints.
+	HTTPClient *http.Client
+	// Getenv reads the secrets policies name by environment variable.
+	Getenv  func(string) string
+	Metrics *Metrics
+}
+
+// Service is the ext_authz gRPC service.
+type Service struct {
+	authv3.UnimplementedAuthorizationServer
+	opts  Options
+	log   *slog.Logger
+	ctx   context.Context
+	table atomic.Pointer[Table]
+
+	mu   sync.Mutex // serialises Swap
+	prev *Table
+}
+
+// New returns a Service that denies everything until the first Swap. ctx
+// bounds the background work of its tables (JWKS refreshes).
+func New(ctx context.Context, opts Options) *Service {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{}
+	}
+	return &Service{opts: opts, log: opts.Logger, ctx: ctx}
+}
+
+// Register adds the service to g.
+func (s *Service) Register(g *grpc.Server) { authv3.RegisterAuthorizationServer(g, s) }
+
+// Swap builds the table of cfg and makes it the one Check reads. It returns
+// a function that puts the previous table back, for a push that fails
+// after the swap. Building fails (and nothing changes) when a provider
+// cannot be set up, e.g. an inline JWKS that does not parse or a missing
+// secret.
+func (s *Service) Swap(cfg *ir.Config) (restore func(), err error) {
+	t, err := newTable(s.ctx, cfg, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.table.Swap(t)
+	if s.prev != nil && s.prev != old {
+		s.prev.close()
+	}
+	s.prev = old
+	return func() { s.restore(old, t) }, nil
+}
+
+// restore makes old current again and discards t.
+func (s *Service) restore(old, t *Table) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.table.CompareAndSwap(t, old) {
+		t.close()
+	}
+}
+
+// Close stops the background work of the current tables.
+func (s *Service) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.table.Swap(nil); t != nil {
+		t.close()
+	}
+	if s.prev != nil {
+		s.prev.close()
+		s.prev = nil
+	}
+}

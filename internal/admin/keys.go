@@ -1,0 +1,107 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/tollgate/tollgate/extauthz/apikey"
+)
+
+// CreateKeyRequest asks for a new API key.
+type CreateKeyRequest struct {
+	Consumer string   `json:"consumer"`
+	Tenant   string   `json:"tenant,omitempty"`
+	Tier     string   `json:"tier,omitempty"`
+	Roles    []string `json:"roles,omitempty"`
+	// ExpiresIn is a Go duration ("720h"); empty means the key never expires.
+	ExpiresIn string `json:"expiresIn,omitempty"`
+}
+
+// CreateKeyResponse carries the key, shown this once: only its HMAC is stored.
+type CreateKeyResponse struct {
+	Key    string        `json:"key"`
+	Record apikey.Record `json:"record"`
+}
+
+var consumerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+	var req CreateKeyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	rec, msg := keyRecord(req, time.Now())
+	if msg != "" {
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: msg})
+		return
+	}
+	key, rec, err := s.keys.Create(r.Context(), rec)
+	if err != nil {
+		s.log.Error("create api key", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: "key store: " + err.Error()})
+		return
+	}
+	s.log.Info("api key created", "id", rec.ID, "consumer", rec.Consumer, "tier", rec.Tier)
+	writeJSON(w, http.StatusCreated, CreateKeyResponse{Key: key, Record: rec})
+}
+
+// keyRecord validates a create request; msg says what is wrong.
+func keyRecord(req CreateKeyRequest, now time.Time) (apikey.Record, string) {
+	rec := apikey.Record{Consumer: req.Consumer, Tenant: req.Tenant, Tier: req.Tier, Roles: req.Roles, CreatedAt: now.UTC()}
+	if !consumerName.MatchString(req.Consumer) {
+		return rec, "consumer must be 1-128 characters: letters, digits, '.', '_', '@', '-'"
+	}
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 {
+			return rec, "expiresIn must be a positive duration such as 720h"
+		}
+		rec.ExpiresAt = now.Add(d).UTC()
+	}
+	return rec, ""
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	consumer := r.URL.Query().Get("consumer")
+	if consumer == "" {
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "the consumer query parameter is required"})
+		return
+	}
+	recs, err := s.keys.List(r.Context(), consumer)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: "key store: " + err.Error()})
+		return
+	}
+	if recs == nil {
+		recs = []apikey.Record{}
+	}
+	writeJSON(w, http.StatusOK, recs)
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := s.keys.Revoke(r.Context(), id)
+	switch {
+	case errors.Is(err, apikey.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: "no key with id " + id})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: "key store: " + err.Error()})
+	default:
+		s.log.Info("api key revoked", "id", id)
+		writeJSON(w, http.StatusOK, map[string]string{"revoked": id})
+	}
+}
+
+// keysOrUnavailable wraps the key handlers: without a key store the
+// endpoints answer 404 with a hint.
+func (s *Server) keysOrUnavailable(h http.HandlerFunc) http.Handler {
+	return s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.keys == nil {
+			writeJSON(w, http.StatusNotFound, ErrorResponse{Error: "this server has no API key store"})
+			return
+		}
+		h(w, r)
+	}))
+}

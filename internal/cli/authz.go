@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/extauthz"
+	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/policy"
+)
+
+// openKeyStore returns the API-key store: Redis when --redis is set (the
+// pepper is then required, so every replica computes the same HMACs), or an
+// in-memory store with a random pepper for a single process.
+func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey.Store, error) {
+	pepper := o.keyPepper
+	if pepper == "" {
+		pepper = os.Getenv(envPepper)
+	}
+	if o.redisURL == "" {
+		if pepper == "" {
+			b := make([]byte, 32)
+			if _, err := rand.Read(b); err != nil {
+				return nil, fmt.Errorf("generate key pepper: %w", err)
+			}
+			pepper = string(b)
+		}
+		log.Warn("API keys are kept in memory: they are lost on restart and not shared between processes; use --redis in production")
+		return apikey.NewMemoryStore([]byte(pepper)), nil
+	}
+	if len(pepper) < 16 {
+		return nil, &UsageError{fmt.Errorf("--redis needs a key pepper of at least 16 bytes: set --key-pepper or %s", envPepper)}
+	}
+	opts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return nil, &UsageError{fmt.Errorf("--redis %q: %w", o.redisURL, err)}
+	}
+	// Honour each Check's deadline instead of the client's read timeout.
+	opts.ContextTimeoutEnabled = true
+	st, err := apikey.NewRedisStore(ctx, redis.NewClient(opts), []byte(pepper), apikey.RedisOptions{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open API key store: %w", err)
+	}
+	return st, nil
+}
+
+// runAuthzOnly serves ext_authz alone, so it scales apart from the control
+// plane: it follows the store in --data-dir (the control plane's current
+// version) and swaps its table when the version changes.
+func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
+	st, err := store.OpenDir(o.dataDir, o.keep)
+	if err != nil {
+		return err
+	}
+	keys, err := openKeyStore(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	svc := extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
+	defer svc.Close()
+	g := newGRPCServer()
+	svc.Register(g)
+	l, err := net.Listen("tcp", o.authzAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.authzAddr, err)
+	}
+	go serveGRPC(g, l, "authz", log)
+	defer g.GracefulStop()
+	stopHTTP, err := serveMetrics(o.adminAddr, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+	log.Info("authz service ready", "authz", l.Addr().String(), "store", o.dataDir)
+	follow(ctx, st, svc, log)
+	return nil
+}
+
+// follow swaps svc's table whenever the store's current version changes,
+// checking every second until ctx ends.
+func follow(ctx context.Context, st *store.Dir, svc *extauthz.Service, log *slog.Logger) {
+	served := ""
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		v, err := st.Current()
+		switch {
+		case err != nil:
+			log.Warn("read policy store", "err", err)
+		case v != nil && v.ID != served:
+			if err := swapVersion(svc, v); err != nil {
+				log.Error("cannot serve policy version", "version", v.ID, "err", err)
+			} else {
+				served = v.ID
+				log.Info("serving policy version", "version", v.ID)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func swapVersion(svc *extauthz.Service, v *store.Version) error {
+	files := make([]policy.File, len(v.Files))
+	for i, f := range v.Files {
+		files[i] = policy.File{Name: f.Name, Content: []byte(f.Content)}
+	}
+	cfg, diags := policy.Build(files)
+	if diags.HasErrors() {
+		return diags.Err()
+	}
+	_, err := svc.Swap(cfg)
+	return err
+}
+
+// serveMetrics serves /metrics and /healthz on addr.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
+}

@@ -1,0 +1,433 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// authSchema holds the allowed fields of the auth mappings: the top-level
+// auth section, a gateway's auth and a route's auth.
+type authSchema struct {
+	auth     []field[Auth]
+	jwt      []field[JWTProvider]
+	claims   []field[ClaimMap]
+	apiKeys  []field[APIKeys]
+	oauth2   []field[OAuth2Provider]
+	identity []field[IdentityHeaders]
+	gateway  []field[GatewayAuth]
+	route    []field[RouteAuth]
+}
+
+func newAuthSchema() authSchema {
+	return authSchema{
+		auth:     authFields(),
+		jwt:      jwtFields(),
+		claims:   claimFields(),
+		apiKeys:  apiKeysFields(),
+		oauth2:   oauth2Fields(),
+		identity: identityHeaderFields(),
+		gateway:  gatewayAuthFields(),
+		route:    routeAuthFields(),
+	}
+}
+
+// loadAuth loads a top-level auth section. Several sections (in several
+// files or documents) add up: their provider lists are concatenated, but
+// apiKeys and identityHeaders may be set in one of them only.
+func loadAuth(l *loader, p *Policy, path string, n ast.Node) {
+	if p.Auth == nil {
+		p.Auth = &Auth{}
+	}
+	mapping(l, path, n, p.Auth, l.schema.auth.auth)
+}
+
+func authFields() []field[Auth] {
+	return []field[Auth]{
+		{name: "jwt", load: func(l *loader, a *Auth, path string, n ast.Node) {
+			a.JWT = appendList(l, path, n, a.JWT, l.schema.auth.jwt)
+		}},
+		{name: "apiKeys", load: func(l *loader, a *Auth, path string, n ast.Node) {
+			if !l.setTwice(path, n, a.APIKeys != nil) {
+				a.APIKeys = &APIKeys{}
+				mapping(l, path, n, a.APIKeys, l.schema.auth.apiKeys)
+			}
+		}},
+		{name: "oauth2", load: func(l *loader, a *Auth, path string, n ast.Node) {
+			a.OAuth2 = appendList(l, path, n, a.OAuth2, l.schema.auth.oauth2)
+		}},
+		{name: "identityHeaders", load: func(l *loader, a *Auth, path string, n ast.Node) {
+			if !l.setTwice(path, n, a.IdentityHeaders != nil) {
+				a.IdentityHeaders = &IdentityHeaders{}
+				mapping(l, path, n, a.IdentityHeaders, l.schema.auth.identity)
+			}
+		}},
+	}
+}
+
+// setTwice reports, when set, that a second auth section sets path again,
+// and returns set. The first value is kept.
+func (l *loader) setTwice(path string, n ast.Node, set bool) bool {
+	if set {
+		l.errorAt(path, l.rangeOf(n),
+			fmt.Sprintf("duplicate field %q (first set at %s)", lastSegment(path), l.p.src.firstRange(path)),
+			"set it in one auth section only; only the first was read")
+	}
+	return set
+}
+
+func jwtFields() []field[JWTProvider] {
+	return []field[JWTProvider]{
+		requiredString("name", "add `name: <provider name>`", func(j *JWTProvider) *string { return &j.Name }),
+		requiredString("issuer", "add `issuer: <the tokens' \"iss\" claim>`", func(j *JWTProvider) *string { return &j.Issuer }),
+		stringsField("audiences", func(j *JWTProvider) *[]string { return &j.Audiences }),
+		stringField("jwksUri", func(j *JWTProvider) *string { return &j.JWKSURI }),
+		{name: "jwks", load: loadJWKS},
+		stringsField("algorithms", func(j *JWTProvider) *[]string { return &j.Algorithms }),
+		stringField("hmacSecretEnv", func(j *JWTProvider) *string { return &j.HMACSecretEnv }),
+		stringField("clockSkew", func(j *JWTProvider) *string { return &j.ClockSkew }),
+		stringField("maxLifetime", func(j *JWTProvider) *string { return &j.MaxLifetime }),
+		{name: "claims", load: func(l *loader, j *JWTProvider, path string, n ast.Node) {
+			mapping(l, path, n, &j.Claims, l.schema.auth.claims)
+		}},
+	}
+}
+
+func claimFields() []field[ClaimMap] {
+	return []field[ClaimMap]{
+		stringField("userId", func(c *ClaimMap) *string { return &c.UserID }),
+		stringField("roles", func(c *ClaimMap) *string { return &c.Roles }),
+		stringField("tenant", func(c *ClaimMap) *string { return &c.Tenant }),
+		stringField("tier", func(c *ClaimMap) *string { return &c.Tier }),
+	}
+}
+
+func apiKeysFields() []field[APIKeys] {
+	return []field[APIKeys]{
+		stringField("header", func(k *APIKeys) *string { return &k.Header }),
+	}
+}
+
+func oauth2Fields() []field[OAuth2Provider] {
+	return []field[OAuth2Provider]{
+		requiredString("name", "add `name: <provider name>`", func(o *OAuth2Provider) *string { return &o.Name }),
+		requiredString("introspectionUrl", "add `introspectionUrl: https://<idp>/<introspection endpoint>`",
+			func(o *OAuth2Provider) *string { return &o.IntrospectionURL }),
+		requiredString("clientId", "add `clientId: <client id at the identity provider>`",
+			func(o *OAuth2Provider) *string { return &o.ClientID }),
+		requiredString("clientSecretEnv", "add `clientSecretEnv: <NAME of the environment variable holding the client secret>`",
+			func(o *OAuth2Provider) *string { return &o.ClientSecretEnv }),
+		stringsField("audiences", func(o *OAuth2Provider) *[]string { return &o.Audiences }),
+		stringField("cacheTtl", func(o *OAuth2Provider) *string { return &o.CacheTTL }),
+	}
+}
+
+func identityHeaderFields() []field[IdentityHeaders] {
+	return []field[IdentityHeaders]{
+		stringField("userId", func(h *IdentityHeaders) *string { return &h.UserID }),
+		stringField("roles", func(h *IdentityHeaders) *string { return &h.Roles }),
+		stringField("tenant", func(h *IdentityHeaders) *string { return &h.Tenant }),
+		stringField("tier", func(h *IdentityHeaders) *string { return &h.Tier }),
+	}
+}
+
+func gatewayAuthFields() []field[GatewayAuth] {
+	return []field[GatewayAuth]{
+		{name: "statusOnError", load: func(l *loader, g *GatewayAuth, path string, n ast.Node) {
+			v, ok := l.integer(path, n)
+			if !ok {
+				return
+			}
+			if v == 0 {
+				// 0 would read as "left out": reject it here, as Validate cannot.
+				summary, fix := statusOnErrorProblem(v)
+				l.fail(path, n, summary, fix)
+				return
+			}
+			g.StatusOnError = v
+		}},
+		stringField("timeout", func(g *GatewayAuth) *string { return &g.Timeout }),
+	}
+}
+
+func routeAuthFields() []field[RouteAuth] {
+	return []field[RouteAuth]{
+		stringsField("methods", func(r *RouteAuth) *[]string { return &r.Methods }),
+		stringsField("roles", func(r *RouteAuth) *[]string { return &r.Roles }),
+		stringsField("scopes", func(r *RouteAuth) *[]string { return &r.Scopes }),
+		{name: "forwardCredentials", load: func(l *loader, r *RouteAuth, path string, n ast.Node) {
+			r.ForwardCredentials = l.boolean(path, n)
+		}},
+	}
+}
+
+// stringField is an optional string field that loads into *dst(t).
+func stringField[T any](name string, dst func(*T) *string) field[T] {
+	return field[T]{name: name, load: func(l *loader, t *T, path string, n ast.Node) {
+		*dst(t) = l.str(path, n)
+	}}
+}
+
+// requiredString is a required string field; hint says how to add it.
+func requiredString[T any](name, hint string, dst func(*T) *string) field[T] {
+	f := stringField(name, dst)
+	f.required, f.hint = true, hint
+	return f
+}
+
+// stringsField is an optional list-of-strings field whose entries may
+// hold a colon (see colonStrings).
+func stringsField[T any](name string, dst func(*T) *[]string) field[T] {
+	return field[T]{name: name, load: func(l *loader, t *T, path string, n ast.Node) {
+		*dst(t) = l.colonStrings(path, n)
+	}}
+}
+
+// colonStrings is l.strings for auth lists, whose entries often hold a
+// colon: scopes such as orders:read, URN audiences. goccy/go-yaml splits a
+// plain a:b in a flow sequence inside a flow mapping (`{scopes:
+// [orders:read]}`) into the mapping {a: b}, where YAML reads the string
+// "a:b"; such an entry is read as the string it is.
+func (l *loader) colonStrings(path string, n ast.Node) []string {
+	seq, ok := l.sequence(path, n)
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(seq.Values))
+	for i, item := range seq.Values {
+		ip := indexPath(path, i)
+		l.record(ip, item)
+		if s, split := colonScalar(item); split {
+			out = append(out, s)
+			continue
+		}
+		out = append(out, l.str(ip, item))
+	}
+	return out
+}
+
+// colonScalar returns the plain scalar "a:b" that the parser split into
+// the one-entry mapping {a: b}: plain key, colon and plain value adjacent
+// on one line. A real mapping has a space or a quote around its colon.
+func colonScalar(n ast.Node) (string, bool) {
+	m, ok := n.(*ast.MappingNode)
+	if !ok || len(m.Values) != 1 || m.Values[0] == nil {
+		return "", false
+	}
+	k, v := m.Values[0].Key, m.Values[0].Value
+	kt, ct, vt := nodeToken(k), nodeToken(m), nodeToken(v)
+	if kt == nil || ct == nil || vt == nil || kt.Position == nil || ct.Position == nil || vt.Position == nil ||
+		!isScalar(v) && !isPlainString(v) || !isPlainString(k) {
+		return "", false
+	}
+	kp, cp, vp := kt.Position, ct.Position, vt.Position
+	adjacent := kp.Line == cp.Line && cp.Line == vp.Line &&
+		cp.Column == kp.Column+utf8.RuneCountInString(kt.Value) && vp.Column == cp.Column+1
+	if !adjacent {
+		return "", false
+	}
+	return kt.Value + ":" + vt.Value, true
+}
+
+// isPlainString reports whether n is an unquoted string scalar.
+func isPlainString(n ast.Node) bool {
+	_, ok := n.(*ast.StringNode)
+	return ok && !isQuoted(n)
+}
+
+// routeAuthForm is the fix for a route auth that is neither "none" nor a
+// mapping.
+const routeAuthForm = "write `auth: none` for a public route, or a mapping such as `auth: {methods: [jwt], roles: [user]}`"
+
+// loadRouteAuth loads a route's auth: the string "none" for a public route,
+// or a mapping.
+func loadRouteAuth(l *loader, r *Route, path string, n ast.Node) {
+	v, ok := l.resolve(path, n)
+	if !ok {
+		return
+	}
+	if _, isMap := v.(*ast.MappingNode); isMap {
+		r.Auth = &RouteAuth{}
+		mapping(l, path, v, r.Auth, l.schema.auth.route)
+		return
+	}
+	if s, isString := v.(*ast.StringNode); isString && s.Value == "none" {
+		r.Auth = &RouteAuth{Public: true}
+		return
+	}
+	got, _ := describe(v)
+	summary := fmt.Sprintf(`expected "none" or a mapping, got %s`, got)
+	fix := routeAuthForm
+	if s, isString := v.(*ast.StringNode); isString {
+		if m, isMethod := closestMethod(s.Value); isMethod {
+			fix = fmt.Sprintf("write `auth: {methods: [%s]}` to accept only %s, or `auth: none` for a public route", m, m)
+		} else if _, near := closest(s.Value, []string{"none"}); near {
+			summary += `; did you mean "none"?`
+		}
+	}
+	l.fail(path, v, summary, fix)
+}
+
+// closestMethod returns the auth method s names, ignoring case.
+func closestMethod(s string) (string, bool) {
+	for _, m := range authMethodNames {
+		if strings.EqualFold(s, m) {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+// loadJWKS loads an inline JSON Web Key Set: JSON text, or a YAML mapping
+// that is stored as compact JSON. A key set that cannot be written as JSON
+// marks the field failed, so Validate does not also miss it.
+func loadJWKS(l *loader, j *JWTProvider, path string, n ast.Node) {
+	v, ok := l.resolve(path, n)
+	if !ok {
+		return
+	}
+	switch v.(type) {
+	case *ast.MappingNode:
+		w := jsonWriter{l: l, path: path, node: v}
+		if !w.value(path, v, 0) {
+			l.p.src.markFailed(path)
+			return
+		}
+		j.JWKS = string(w.buf)
+	case *ast.StringNode, *ast.LiteralNode:
+		j.JWKS = l.str(path, v)
+	default:
+		got, _ := describe(v)
+		l.fail(path, v, "expected a string or a mapping, got "+got,
+			"give the key set as a mapping `{keys: [...]}` or as JSON text")
+	}
+}
+
+// jsonWriter writes a YAML value as compact JSON, in the order of the
+// YAML. It follows aliases, within a budget of values and depth so that an
+// alias cycle or an alias bomb cannot hang Load; going over the budget is
+// reported at the root, path and node.
+type jsonWriter struct {
+	l      *loader
+	path   string
+	node   ast.Node
+	buf    []byte
+	values int
+}
+
+func (w *jsonWriter) value(path string, n ast.Node, depth int) bool {
+	w.values++
+	switch {
+	case w.values > maxJWKSNodes:
+		w.l.fail(w.path, w.node, fmt.Sprintf("the key set has more than %d values", maxJWKSNodes),
+			"write a smaller key set, without aliases, or give it by jwksUri")
+		return false
+	case depth > maxJWKSDepth:
+		w.l.fail(w.path, w.node, fmt.Sprintf("the key set is nested more than %d levels deep", maxJWKSDepth),
+			"write the keys out without aliases")
+		return false
+	}
+	v, ok := w.l.resolve(path, n)
+	if !ok {
+		return false
+	}
+	switch v := v.(type) {
+	case *ast.MappingNode:
+		return w.object(path, v, depth)
+	case *ast.SequenceNode:
+		return w.array(path, v, depth)
+	}
+	return w.scalar(path, v)
+}
+
+func (w *jsonWriter) object(path string, m *ast.MappingNode, depth int) bool {
+	w.buf = append(w.buf, '{')
+	seen := make(map[string]bool, len(m.Values))
+	for _, kv := range m.Values {
+		if kv == nil {
+			continue
+		}
+		key, ok := w.l.key(path, kv.Key)
+		if !ok {
+			return false
+		}
+		if seen[key] {
+			w.l.duplicateKey(fieldPath(path, key), kv.Key, firstKey(m, key))
+			return false
+		}
+		if len(seen) > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		seen[key] = true
+		w.buf = appendJSON(w.buf, key)
+		w.buf = append(w.buf, ':')
+		if !w.value(fieldPath(path, key), kv.Value, depth+1) {
+			return false
+		}
+	}
+	w.buf = append(w.buf, '}')
+	return true
+}
+
+func (w *jsonWriter) array(path string, s *ast.SequenceNode, depth int) bool {
+	w.buf = append(w.buf, '[')
+	for i, item := range s.Values {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		if !w.value(indexPath(path, i), item, depth+1) {
+			return false
+		}
+	}
+	w.buf = append(w.buf, ']')
+	return true
+}
+
+// scalar writes a YAML scalar as its JSON equivalent; infinities, NaN and
+// the like have none.
+func (w *jsonWriter) scalar(path string, n ast.Node) bool {
+	x, ok := scalarValue(n)
+	var b []byte
+	var err error
+	if ok {
+		b, err = json.Marshal(x)
+	}
+	if !ok || err != nil {
+		got, _ := describe(n)
+		w.l.fail(path, n, got+" has no JSON equivalent", fmt.Sprintf("quote the value: %q", tokenText(n)))
+		return false
+	}
+	w.buf = append(w.buf, b...)
+	return true
+}
+
+// scalarValue returns the Go value of a YAML scalar that JSON can hold.
+func scalarValue(n ast.Node) (any, bool) {
+	switch v := n.(type) {
+	case *ast.StringNode:
+		return v.Value, true
+	case *ast.LiteralNode:
+		if v.Value == nil {
+			return "", true
+		}
+		return v.Value.Value, true
+	case *ast.IntegerNode:
+		return v.Value, true
+	case *ast.FloatNode:
+		return v.Value, true
+	case *ast.BoolNode:
+		return v.Value, true
+	case *ast.NullNode:
+		return nil, true
+	}
+	return nil, false
+}
+
+// appendJSON appends s as a JSON string.
+func appendJSON(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
+}

@@ -1,0 +1,114 @@
+package policy
+
+import "time"
+
+// Defaults applied by Compile to the auth fields the policy leaves out.
+const (
+	DefaultAPIKeyHeader      = "x-api-key"
+	DefaultUserIDClaim       = "sub"
+	DefaultClockSkew         = 30 * time.Second
+	DefaultMaxLifetime       = 24 * time.Hour
+	DefaultCacheTTL          = 30 * time.Second
+	DefaultAuthStatusOnError = 403
+	DefaultAuthTimeout       = 200 * time.Millisecond
+
+	DefaultUserIDHeader = "x-user-id"
+	DefaultRolesHeader  = "x-user-roles"
+	DefaultTenantHeader = "x-tenant-id"
+	DefaultTierHeader   = "x-consumer-tier"
+)
+
+// Limits of the auth durations and statuses Validate accepts.
+const (
+	maxClockSkew    = 5 * time.Minute
+	maxCacheTTL     = 10 * time.Minute
+	minAuthTimeout  = 10 * time.Millisecond
+	maxAuthTimeout  = 5 * time.Second
+	altAuthStatus   = 503 // the only statusOnError besides the default 403
+	maxJWKSNodes    = 10000
+	maxJWKSDepth    = 32
+	defaultAlgsText = "ES256, ES384, EdDSA, PS256, PS384, RS256, RS384, RS512"
+)
+
+// defaultAlgorithms is the JWT allow-list when a provider leaves out
+// algorithms, sorted. It holds no HS* algorithm: those need a secret.
+var defaultAlgorithms = []string{"ES256", "ES384", "EdDSA", "PS256", "PS384", "RS256", "RS384", "RS512"}
+
+// Auth is the policy's authentication section, merged over all its files:
+// the JWT and OAuth2 provider lists are concatenated; APIKeys and
+// IdentityHeaders may be set in one place only.
+type Auth struct {
+	JWT             []JWTProvider
+	APIKeys         *APIKeys // nil: API keys are not accepted
+	OAuth2          []OAuth2Provider
+	IdentityHeaders *IdentityHeaders // nil: the defaults
+}
+
+// JWTProvider is one issuer of JSON Web Tokens. Exactly one of JWKSURI and
+// JWKS is set; JWKS is JSON text (Load writes a YAML mapping as compact
+// JSON). Algorithms nil means the default allow-list; ClockSkew and
+// MaxLifetime are Go duration strings, empty meaning the default.
+type JWTProvider struct {
+	Name          string
+	Issuer        string
+	Audiences     []string
+	JWKSURI       string
+	JWKS          string
+	Algorithms    []string
+	HMACSecretEnv string
+	ClockSkew     string
+	MaxLifetime   string
+	Claims        ClaimMap
+}
+
+// ClaimMap names the token claims identity comes from; UserID empty means
+// "sub".
+type ClaimMap struct {
+	UserID string
+	Roles  string
+	Tenant string
+	Tier   string
+}
+
+// APIKeys enables API-key authentication; Header empty means x-api-key.
+type APIKeys struct {
+	Header string
+}
+
+// OAuth2Provider checks opaque access tokens by introspection (RFC 7662).
+// CacheTTL is a Go duration string, empty meaning the default.
+type OAuth2Provider struct {
+	Name             string
+	IntrospectionURL string
+	ClientID         string
+	ClientSecretEnv  string
+	Audiences        []string
+	CacheTTL         string
+}
+
+// IdentityHeaders names the headers that carry the caller's identity to
+// upstreams; an empty field means its default.
+type IdentityHeaders struct {
+	UserID string
+	Roles  string
+	Tenant string
+	Tier   string
+}
+
+// GatewayAuth is how a gateway's Envoys call the ext_authz service:
+// StatusOnError 0 and Timeout "" mean the defaults.
+type GatewayAuth struct {
+	StatusOnError int
+	Timeout       string
+}
+
+// RouteAuth is a route's requirement: Public for "auth: none", otherwise
+// the accepted Methods (nil: every configured one), the Roles of which the
+// caller needs one, and the Scopes it needs all of.
+type RouteAuth struct {
+	Public             bool
+	Methods            []string
+	Roles              []string
+	Scopes             []string
+	ForwardCredentials bool
+}

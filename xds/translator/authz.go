@@ -1,0 +1,145 @@
+package translator
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/extauthz/contract"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// authzConnectTimeout is the connect timeout of the ext_authz cluster.
+const authzConnectTimeout = time.Second
+
+// Request headers the ext_authz service reads besides the API-key header:
+// credentials, and the two that mark a CORS preflight request.
+const (
+	headerAuthorization = "authorization"
+	headerOrigin        = "origin"
+	headerACRM          = "access-control-request-method"
+)
+
+// defaultIdentityHeaders are stripped when the IR names no identity header.
+var defaultIdentityHeaders = []string{"x-consumer-tier", "x-tenant-id", "x-user-id", "x-user-roles"}
+
+// authz is how one gateway's Envoys treat authentication: the identity
+// headers every request loses, and, when the gateway needs authz, the
+// ext_authz filter settings and the service's cluster.
+type authz struct {
+	identityHeaders []string
+	// enabled is false when every route of the gateway is public: no
+	// ext_authz filter, per-route config or cluster.
+	enabled bool
+	filter  envoy.ExtAuthzOptions
+	cluster *clusterv3.Cluster
+}
+
+// newAuthz derives the gateway's authz settings from the IR and opts.
+func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options) (*authz, error) {
+	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names()}
+	if len(a.identityHeaders) == 0 {
+		a.identityHeaders = defaultIdentityHeaders
+	}
+	if !gw.NeedsAuthz() {
+		return a, nil
+	}
+	if opts.AuthzAddress == "" {
+		return nil, errors.New("routes require authentication but no ext_authz service address is set: start the control plane with --authz-addr")
+	}
+	if err := checkGatewayAuth(gw.Auth); err != nil {
+		return nil, err
+	}
+	c, err := envoy.GRPCCluster(contract.ClusterName, opts.AuthzAddress, authzConnectTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("ext_authz service: %w", err)
+	}
+	credentials := []string{headerAuthorization}
+	if k := cfg.Auth.APIKeys; k != nil && k.Header != "" {
+		credentials = append(credentials, k.Header)
+	}
+	a.enabled, a.cluster = true, c
+	a.filter = envoy.ExtAuthzOptions{
+		Cluster:        contract.ClusterName,
+		Timeout:        gw.Auth.Timeout,
+		StatusOnError:  gw.Auth.StatusOnError,
+		AllowedHeaders: append([]string{headerOrigin, headerACRM}, credentials...),
+		MutableHeaders: append(credentials, a.identityHeaders...),
+	}
+	return a, nil
+}
+
+// checkGatewayAuth rejects a negative timeout and a status on error that is
+// not an HTTP error status (0 means the default).
+func checkGatewayAuth(ga ir.GatewayAuth) error {
+	if ga.Timeout < 0 {
+		return fmt.Errorf("negative ext_authz timeout %s", ga.Timeout)
+	}
+	if s := ga.StatusOnError; s != 0 && (s < 400 || s > 599) {
+		return fmt.Errorf("ext_authz status on error %d is not an HTTP error status", s)
+	}
+	return nil
+}
+
+// httpFilters returns the gateway's HTTP filters before the router:
+// header_mutation first, always, then ext_authz when enabled.
+func (a *authz) httpFilters() ([]*hcmv3.HttpFilter, error) {
+	strip, err := envoy.HeaderMutationFilter(a.identityHeaders...)
+	if err != nil {
+		return nil, err
+	}
+	if !a.enabled {
+		return []*hcmv3.HttpFilter{strip}, nil
+	}
+	check, err := envoy.ExtAuthzFilter(a.filter)
+	if err != nil {
+		return nil, err
+	}
+	return []*hcmv3.HttpFilter{strip, check}, nil
+}
+
+// configureRoute sets the route's ext_authz per-route config when the
+// gateway runs ext_authz: disabled on a public route, otherwise the route's
+// requirement as context extensions.
+func (a *authz) configureRoute(er *routev3.Route, ra ir.RouteAuth, name string) error {
+	if !a.enabled {
+		return nil
+	}
+	if ra.Public {
+		return envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteDisabled())
+	}
+	for _, list := range [][]string{ra.Methods, ra.Roles, ra.Scopes} {
+		for _, v := range list {
+			if v == "" || strings.Contains(v, contract.ListSeparator) {
+				return fmt.Errorf("auth: %q cannot be passed to the ext_authz service (empty or contains %q)", v, contract.ListSeparator)
+			}
+		}
+	}
+	return envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteCheck(contextExtensions(ra, name)))
+}
+
+// contextExtensions encodes a route's requirement with the contract's keys:
+// route and methods always, roles and scopes when not empty,
+// forward_credentials only when true.
+func contextExtensions(ra ir.RouteAuth, name string) map[string]string {
+	ext := map[string]string{
+		contract.KeyRoute:   name,
+		contract.KeyMethods: strings.Join(ra.Methods, contract.ListSeparator),
+	}
+	if len(ra.Roles) > 0 {
+		ext[contract.KeyRoles] = strings.Join(ra.Roles, contract.ListSeparator)
+	}
+	if len(ra.Scopes) > 0 {
+		ext[contract.KeyScopes] = strings.Join(ra.Scopes, contract.ListSeparator)
+	}
+	if ra.ForwardCredentials {
+		ext[contract.KeyForwardCredentials] = "true"
+	}
+	return ext
+}
