@@ -145,8 +145,10 @@ vuln-soft: $(GOVULNCHECK)
 ## ---------------------------------------------------------------- bench
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./xds/...
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./xds/... ./extauthz/jwt/ ./extauthz/apikey/
 	$(GO) run ./bench/convergence
+	$(GO) test -run '^$$' -bench BenchmarkCheck -benchmem ./extauthz/
+	$(GO) run ./bench/authz
 
 ## ---------------------------------------------------------------- dev
 
