@@ -68,6 +68,9 @@ func (s *stack) startServe(policy string) {
 	s.cp = harness.StartProcessSpec(s.t, harness.ProcessSpec{Name: "tollgate-serve", Bin: s.bin, Args: args, Env: s.opts.env})
 	ctx := testCtx(s.t, 30*time.Second)
 	err := harness.WaitFor(ctx, func() (bool, error) {
+		if s.cp.Exited() {
+			return false, harness.Permanent(fmt.Errorf("tollgate serve exited with code %d", s.cp.ExitCode()))
+		}
 		resp, err := harness.HTTPGet(ctx, "http://"+s.adminAddr+"/readyz", "", nil)
 		return err == nil && resp.Status == 200, nil
 	})

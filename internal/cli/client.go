@@ -86,3 +86,18 @@ func printDiagnostics(w io.Writer, ds policy.Diagnostics) {
 		fmt.Fprintf(w, "  %s\n", d)
 	}
 }
+
+// call runs one admin API call with the verb's flags and renders its
+// result: the text form by text, or JSON/YAML.
+func call[T any](cmd *cobra.Command, f *clientFlags, do func(context.Context, *admin.Client) (T, error), text func(io.Writer, T)) error {
+	c, ctx, cancel, err := f.client(cmd)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	v, err := do(ctx, c)
+	if err != nil {
+		return reportAPIError(cmd.ErrOrStderr(), err)
+	}
+	return render(cmd.OutOrStdout(), f.output, v, func(w io.Writer) { text(w, v) })
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -37,16 +38,9 @@ func newKeysCreateCmd() *cobra.Command {
 			if roles != "" {
 				req.Roles = strings.Split(roles, ",")
 			}
-			c, ctx, cancel, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			res, err := c.CreateKey(ctx, req)
-			if err != nil {
-				return reportAPIError(cmd.ErrOrStderr(), err)
-			}
-			return render(cmd.OutOrStdout(), f.output, res, func(w io.Writer) {
+			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*admin.CreateKeyResponse, error) {
+				return c.CreateKey(ctx, req)
+			}, func(w io.Writer, res *admin.CreateKeyResponse) {
 				fmt.Fprintf(w, "%s\n# id %s, consumer %s: store the key now, it is not shown again\n", res.Key, res.Record.ID, res.Record.Consumer)
 			})
 		},
@@ -72,16 +66,9 @@ func newKeysListCmd() *cobra.Command {
 			if consumer == "" {
 				return &UsageError{fmt.Errorf("--consumer is required")}
 			}
-			c, ctx, cancel, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			recs, err := c.ListKeys(ctx, consumer)
-			if err != nil {
-				return reportAPIError(cmd.ErrOrStderr(), err)
-			}
-			return render(cmd.OutOrStdout(), f.output, recs, func(w io.Writer) { printKeys(w, recs) })
+			return call(cmd, &f, func(ctx context.Context, c *admin.Client) ([]apikey.Record, error) {
+				return c.ListKeys(ctx, consumer)
+			}, printKeys)
 		},
 	}
 	cmd.Flags().StringVar(&consumer, "consumer", "", "consumer whose keys to list (required)")
@@ -110,16 +97,9 @@ func newKeysRevokeCmd() *cobra.Command {
 		Short: "Revoke a key; every authz replica rejects it within a second",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, ctx, cancel, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			if err := c.RevokeKey(ctx, a[0]); err != nil {
-				return reportAPIError(cmd.ErrOrStderr(), err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", a[0])
-			return nil
+			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (map[string]string, error) {
+				return map[string]string{"revoked": a[0]}, c.RevokeKey(ctx, a[0])
+			}, func(w io.Writer, _ map[string]string) { fmt.Fprintf(w, "revoked %s\n", a[0]) })
 		},
 	}
 	f.add(cmd)

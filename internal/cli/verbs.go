@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -112,21 +113,12 @@ func newGetCmd() *cobra.Command {
 		Short: "Print the served policy (or a stored version with --version)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			var v *store.Version
-			if version != "" {
-				v, err = c.Version(ctx, version)
-			} else {
-				v, err = c.Current(ctx)
-			}
-			if err != nil {
-				return reportAPIError(cmd.ErrOrStderr(), err)
-			}
-			return render(cmd.OutOrStdout(), f.output, v, func(w io.Writer) { printVersion(w, v) })
+			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*store.Version, error) {
+				if version != "" {
+					return c.Version(ctx, version)
+				}
+				return c.Current(ctx)
+			}, printVersion)
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", "a stored version instead of the served one")

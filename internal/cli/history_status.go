@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -22,16 +23,7 @@ func newHistoryCmd() *cobra.Command {
 		Short: "List pushed, rolled back and rejected policy versions, oldest first",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			h, err := c.History(ctx)
-			if err != nil {
-				return reportAPIError(cmd.ErrOrStderr(), err)
-			}
-			return render(cmd.OutOrStdout(), f.output, h, func(w io.Writer) { printHistory(w, h) })
+			return call(cmd, &f, func(ctx context.Context, c *admin.Client) ([]store.Event, error) { return c.History(ctx) }, printHistory)
 		},
 	}
 	f.add(cmd)
@@ -55,16 +47,9 @@ func newRollbackCmd() *cobra.Command {
 		Short: "Serve a stored policy version again (see 'tollgate history')",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, ctx, cancel, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			res, err := c.Rollback(ctx, admin.RollbackRequest{Version: a[0], Source: source()})
-			if err != nil {
-				return reportAPIError(cmd.ErrOrStderr(), err)
-			}
-			return render(cmd.OutOrStdout(), f.output, res, func(w io.Writer) { printPush(w, res, true) })
+			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*controlplane.PushResult, error) {
+				return c.Rollback(ctx, admin.RollbackRequest{Version: a[0], Source: source()})
+			}, func(w io.Writer, res *controlplane.PushResult) { printPush(w, res, true) })
 		},
 	}
 	f.add(cmd)
@@ -78,16 +63,7 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the served version and every connected proxy: what it ACKed, any NACK",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			st, err := c.Status(ctx)
-			if err != nil {
-				return reportAPIError(cmd.ErrOrStderr(), err)
-			}
-			return render(cmd.OutOrStdout(), f.output, st, func(w io.Writer) { printStatus(w, st) })
+			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*controlplane.Status, error) { return c.Status(ctx) }, printStatus)
 		},
 	}
 	f.add(cmd)
