@@ -33,6 +33,8 @@ type Config struct {
 	// and the identity headers, which always have their defaults: Envoy
 	// strips them on every route.
 	Auth Auth `json:"auth"`
+	// RateLimits holds the consumer tiers and anonymous limits.
+	RateLimits RateLimits `json:"rateLimits"`
 }
 
 // Gateway is one Envoy fleet: every Envoy whose node.cluster equals Name
@@ -86,6 +88,8 @@ type Route struct {
 	Timeout time.Duration `json:"timeout"`
 	// Auth is the route's authentication requirement.
 	Auth RouteAuth `json:"auth"`
+	// RateLimit is the route's rate limiting.
+	RateLimit RouteRateLimit `json:"rateLimit"`
 }
 
 // Match is the request condition of a route. Exactly one of Path, PathPrefix
@@ -188,6 +192,19 @@ func (g *Gateway) BackendNames() []string {
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
+
+// NeedsRateLimit reports whether any route of the gateway is rate limited,
+// so its Envoys need the rate-limit filter and cluster.
+func (g *Gateway) NeedsRateLimit() bool {
+	for _, vh := range g.VirtualHosts {
+		for _, r := range vh.Routes {
+			if r.RateLimit.Enabled {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // NeedsAuthz reports whether any route of the gateway calls the ext_authz
 // service, so its Envoys need the ext_authz filter and cluster.

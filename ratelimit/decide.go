@@ -1,0 +1,225 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	commonrl "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+
+	"github.com/tollgate/tollgate/policy/ir"
+	"github.com/tollgate/tollgate/ratelimit/counter"
+)
+
+// caller is what one descriptor says about a request.
+type caller struct {
+	route, consumer, tier, ip string
+	headers                   map[string]string
+}
+
+// parseDescriptor reads the entries Envoy built from the route's actions.
+func parseDescriptor(d *commonrl.RateLimitDescriptor) caller {
+	var c caller
+	for _, e := range d.GetEntries() {
+		switch k := e.GetKey(); {
+		case k == ir.DescriptorRoute:
+			c.route = e.GetValue()
+		case k == ir.DescriptorConsumer:
+			c.consumer = e.GetValue()
+		case k == ir.DescriptorTier:
+			c.tier = e.GetValue()
+		case k == ir.DescriptorClientIP:
+			c.ip = e.GetValue()
+		case strings.HasPrefix(k, ir.DescriptorHeaderPrefix):
+			if c.headers == nil {
+				c.headers = map[string]string{}
+			}
+			c.headers[k] = e.GetValue()
+		}
+	}
+	return c
+}
+
+// limitRef is one limit applied to a request, with its counter key.
+type limitRef struct {
+	name string // for the RateLimit headers: the tier, "anonymous" or the route
+	lim  ir.Limit
+	tag  string // Redis hash tag: limits of one tag are taken in one script
+	key  string
+}
+
+// limitsFor returns the limits that apply to c on route rr.
+func limitsFor(t *Table, rr ir.RouteRateLimit, c caller) []limitRef {
+	var refs []limitRef
+	if rr.Consumer && c.consumer != "" {
+		if tier, ok := t.tier(c.tier); ok && !tier.Unlimited {
+			tag := "c:" + c.consumer
+			for _, l := range tier.Limits {
+				refs = append(refs, limitRef{name: tier.Name, lim: l, tag: tag, key: "{" + tag + "}:tier:" + window(l)})
+			}
+		}
+	}
+	if rr.Anonymous && c.ip != "" {
+		tag := "ip:" + c.ip
+		for _, l := range t.anonymous {
+			refs = append(refs, limitRef{name: "anonymous", lim: l, tag: tag, key: "{" + tag + "}:anon:" + window(l)})
+		}
+	}
+	if len(rr.Extra) > 0 {
+		parts := keyParts(rr.By, c)
+		for _, l := range rr.Extra {
+			key := "{" + parts[0] + "}:route:" + c.route + ":" + strings.Join(parts[1:], ":") + ":" + window(l)
+			refs = append(refs, limitRef{name: c.route, lim: l, tag: parts[0], key: key})
+		}
+	}
+	return refs
+}
+
+// keyParts turns the route's By list into key parts; a missing value
+// becomes "-" so such requests share one counter rather than none.
+func keyParts(by []string, c caller) []string {
+	if len(by) == 0 {
+		by = []string{"consumer"}
+	}
+	parts := make([]string, 0, len(by))
+	for _, b := range by {
+		v := ""
+		switch {
+		case b == "consumer":
+			v = "c:" + c.consumer
+		case b == "clientIP":
+			v = "ip:" + c.ip
+		default:
+			v = "h:" + strings.TrimPrefix(b, ir.DescriptorHeaderPrefix) + "=" + c.headers[b]
+		}
+		if strings.HasSuffix(v, ":") || strings.HasSuffix(v, "=") {
+			v += "-"
+		}
+		parts = append(parts, v)
+	}
+	return parts
+}
+
+// window names a limit in its counter key; a changed limit starts afresh.
+func window(l ir.Limit) string {
+	return strconv.FormatUint(l.Requests, 10) + "r" + strconv.FormatInt(int64(l.Per.Seconds()), 10) + "s" +
+		strconv.FormatUint(l.Burst, 10) + "b"
+}
+
+// decision is the outcome of one ShouldRateLimit.
+type decision struct {
+	route, tier string
+	refs        []limitRef
+	results     []counter.Result
+	allowed     bool
+	shadowed    bool // over the limit, admitted because the route is in shadow mode
+	descriptors int
+	unknown     bool // admitted without counting (backend down, failure mode open)
+	err         error
+}
+
+// decide takes the request's limits from the backend. Limits of one hash
+// tag are taken atomically in one call (the usual case: everything keyed
+// on the consumer); several tags mean one call each.
+func (s *Service) decide(ctx context.Context, t *Table, req *rlsv3.RateLimitRequest) decision {
+	d := decision{allowed: true, descriptors: len(req.GetDescriptors())}
+	shadow := false
+	for _, desc := range req.GetDescriptors() {
+		c := parseDescriptor(desc)
+		rr, ok := t.routes[c.route]
+		if !ok {
+			continue
+		}
+		d.route, d.tier, shadow = c.route, c.tier, shadow || rr.Shadow
+		d.refs = append(d.refs, limitsFor(t, rr, c)...)
+	}
+	for _, group := range byTag(d.refs) {
+		allowed, results, err := s.take(ctx, t, counterLimits(d.refs, group))
+		if err != nil {
+			d.err = fmt.Errorf("take %d limits: %w", len(group), err)
+			return d
+		}
+		d.allowed = d.allowed && allowed
+		d.unknown = d.unknown || results == nil
+		d.results = placeResults(d.results, len(d.refs), group, results)
+	}
+	if !d.allowed && shadow {
+		d.allowed, d.shadowed = true, true
+	}
+	return d
+}
+
+// byTag groups ref indices by hash tag, in first-seen order.
+func byTag(refs []limitRef) [][]int {
+	var groups [][]int
+	index := map[string]int{}
+	for i, r := range refs {
+		g, ok := index[r.tag]
+		if !ok {
+			g = len(groups)
+			index[r.tag] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
+}
+
+func counterLimits(refs []limitRef, group []int) []counter.Limit {
+	out := make([]counter.Limit, len(group))
+	for i, j := range group {
+		l := refs[j].lim
+		out[i] = counter.Limit{Key: refs[j].key, Requests: l.Requests, Per: l.Per, Burst: l.Burst}
+	}
+	return out
+}
+
+func placeResults(all []counter.Result, n int, group []int, results []counter.Result) []counter.Result {
+	if all == nil {
+		all = make([]counter.Result, n)
+	}
+	for i, j := range group {
+		if i < len(results) {
+			all[j] = results[i]
+		}
+	}
+	return all
+}
+
+// backoff is how long the backend is skipped after it failed.
+const backoff = 500 * time.Millisecond
+
+// take asks the backend, applying the policy's failure mode when it
+// cannot answer: open admits without counting (results nil), closed
+// returns the error (Envoy denies with 503), local counts in memory. The
+// backend is tried again after backoff, so service recovers by itself.
+func (s *Service) take(ctx context.Context, t *Table, limits []counter.Limit) (bool, []counter.Result, error) {
+	var err error
+	if until := s.downUntil.Load(); until == 0 || time.Now().UnixNano() >= until {
+		var ok bool
+		var res []counter.Result
+		if ok, res, err = s.opts.Backend.Take(ctx, limits); err == nil {
+			s.downUntil.Store(0)
+			return ok, res, nil
+		}
+		s.downUntil.Store(time.Now().Add(backoff).UnixNano())
+		s.opts.Metrics.backendError()
+		s.log.Warn("rate limit backend failed; applying the failure mode", "mode", t.failureMode, "err", err)
+	}
+	switch {
+	case t.failureMode == ir.FailClosed:
+		if err == nil {
+			err = errBackendDown
+		}
+		return false, nil, err
+	case t.failureMode == ir.FailLocal && s.opts.Local != nil:
+		return s.opts.Local.Take(ctx, limits)
+	}
+	return true, nil, nil
+}
+
+var errBackendDown = errors.New("rate limit backend down (retrying shortly)")

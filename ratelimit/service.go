@@ -1,0 +1,95 @@
+// Package ratelimit is Envoy's global rate-limit service
+// (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit).
+//
+// Envoy builds one descriptor per rate-limited request from the route name,
+// the consumer and tier that the ext_authz service published, the client
+// address and any request headers the route keys on (see ir.Descriptor*).
+// The service turns it into limits from its table (the caller's tier, the
+// route's extra limits, the anonymous limits), takes one request from all
+// of them at once in the counter backend (one Redis round trip, GCRA; see
+// package counter), and answers OK or OVER_LIMIT with Retry-After, the
+// X-RateLimit-* headers and the IETF RateLimit and RateLimit-Policy headers.
+//
+// Contract: ShouldRateLimit answers OK or OVER_LIMIT, or a gRPC error when
+// the backend cannot decide and the failure mode is closed (Envoy then
+// denies with 503). Unlimited tiers never reach the backend. The table is
+// read through an atomic pointer and swapped before Envoy gets a new
+// snapshot.
+package ratelimit
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tollgate/tollgate/policy/ir"
+	"github.com/tollgate/tollgate/ratelimit/counter"
+)
+
+// Options configure a Service.
+type Options struct {
+	Logger *slog.Logger
+	// Backend holds the counters: Redis, or memory for one process.
+	Backend counter.Backend
+	// Local counts in memory when Backend fails and the policy's failure
+	// mode is "local"; nil behaves like "open".
+	Local   counter.Backend
+	Metrics *Metrics
+}
+
+// Service is the rate-limit gRPC service.
+type Service struct {
+	rlsv3.UnimplementedRateLimitServiceServer
+	opts  Options
+	log   *slog.Logger
+	table atomic.Pointer[Table]
+	mu    sync.Mutex // serialises Swap
+	// downUntil (unix ns): after a backend error the backend is skipped
+	// for a moment, so an outage costs one timeout, not one per request.
+	downUntil atomic.Int64
+}
+
+// New returns a Service that refuses to decide until the first Swap.
+func New(opts Options) *Service {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Service{opts: opts, log: opts.Logger}
+}
+
+// Register adds the service to g.
+func (s *Service) Register(g *grpc.Server) { rlsv3.RegisterRateLimitServiceServer(g, s) }
+
+// Swap makes cfg's limits current and returns a function that restores the
+// previous table.
+func (s *Service) Swap(cfg *ir.Config) (restore func(), err error) {
+	t := newTable(cfg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.table.Swap(t)
+	return func() { s.table.CompareAndSwap(t, old) }, nil
+}
+
+// ShouldRateLimit implements the RLS protocol.
+func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitRequest) (*rlsv3.RateLimitResponse, error) {
+	t := s.table.Load()
+	if t == nil {
+		return nil, status.Error(codes.Unavailable, "no policy yet")
+	}
+	if req.GetDomain() != ir.RateLimitDomain {
+		return &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK}, nil
+	}
+	d := s.decide(ctx, t, req)
+	s.opts.Metrics.decision(d)
+	if d.err != nil {
+		s.log.Warn("rate limit backend failed; the failure mode applies", "err", d.err)
+		return nil, status.Error(codes.Unavailable, "rate limit backend unavailable")
+	}
+	return d.response(), nil
+}
