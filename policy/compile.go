@@ -19,11 +19,12 @@ const catchAll = "any"
 // whose Validate reported no errors; on an invalid one its output is
 // unspecified.
 func Compile(p *Policy) *ir.Config {
-	routes := rankRoutes(p.Routes, p.Auth.methods())
+	routes := rankRoutes(p.Routes, routeDefaults{methods: p.Auth.methods(), limits: p.RateLimits.routeDefaults()})
 	cfg := &ir.Config{
-		Gateways: make([]ir.Gateway, 0, len(p.Gateways)),
-		Backends: make([]ir.Backend, 0, len(p.Backends)),
-		Auth:     compileAuth(p.Auth),
+		Gateways:   make([]ir.Gateway, 0, len(p.Gateways)),
+		Backends:   make([]ir.Backend, 0, len(p.Backends)),
+		Auth:       compileAuth(p.Auth),
+		RateLimits: compileRateLimits(p.RateLimits),
 	}
 	for _, g := range p.Gateways {
 		cfg.Gateways = append(cfg.Gateways, compileGateway(g, routes))
@@ -109,10 +110,16 @@ type rankedRoute struct {
 	hosts   []string
 }
 
+// routeDefaults is what the compiled routes' defaults depend on: the
+// configured auth methods and the rate-limit setup.
+type routeDefaults struct {
+	methods []string
+	limits  routeLimitDefaults
+}
+
 // rankRoutes compiles routes and sorts them in match precedence order. It
-// sorts small keys rather than whole routes. methods are the configured
-// auth methods.
-func rankRoutes(routes []Route, methods []string) []rankedRoute {
+// sorts small keys rather than whole routes.
+func rankRoutes(routes []Route, d routeDefaults) []rankedRoute {
 	keys := make([]precedence, len(routes))
 	for i, r := range routes {
 		keys[i] = precedenceOf(i, r)
@@ -121,7 +128,7 @@ func rankRoutes(routes []Route, methods []string) []rankedRoute {
 	out := make([]rankedRoute, len(routes))
 	for i, k := range keys {
 		r := routes[k.index]
-		out[i] = rankedRoute{route: compileRoute(r, methods), gateway: r.Gateway, hosts: r.Match.Hosts}
+		out[i] = rankedRoute{route: compileRoute(r, d), gateway: r.Gateway, hosts: r.Match.Hosts}
 	}
 	return out
 }
@@ -187,13 +194,14 @@ func compareBool(a, b bool) int {
 	}
 }
 
-func compileRoute(r Route, methods []string) ir.Route {
+func compileRoute(r Route, d routeDefaults) ir.Route {
 	out := ir.Route{
-		Name:    r.Name,
-		Match:   compileMatch(r.Match),
-		Backend: r.Backend,
-		Timeout: durationOr(r.Timeout, DefaultTimeout),
-		Auth:    compileRouteAuth(r.Auth, methods),
+		Name:      r.Name,
+		Match:     compileMatch(r.Match),
+		Backend:   r.Backend,
+		Timeout:   durationOr(r.Timeout, DefaultTimeout),
+		Auth:      compileRouteAuth(r.Auth, d.methods),
+		RateLimit: compileRouteRateLimit(r, d.limits),
 	}
 	if r.Rewrite != nil {
 		out.RewritePrefix = true

@@ -25,7 +25,7 @@ func buildValid(t *testing.T, files []File) *ir.Config {
 }
 
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"valid", "valid_auth"} {
+	for _, name := range []string{"valid", "valid_auth", "valid_ratelimit"} {
 		t.Run(name, func(t *testing.T) {
 			cfg := buildValid(t, readFiles(t, "testdata/"+name+".yaml"))
 			got, err := json.MarshalIndent(cfg, "", "  ")
@@ -198,6 +198,7 @@ func TestCompileDefaults(t *testing.T) {
 		Auth: ir.Auth{IdentityHeaders: ir.IdentityHeaders{
 			UserID: "x-user-id", Roles: "x-user-roles", Tenant: "x-tenant-id", Tier: "x-consumer-tier",
 		}},
+		RateLimits: ir.RateLimits{FailureMode: ir.FailOpen},
 	}
 	if cfg.Hash() != want.Hash() {
 		got, _ := json.Marshal(cfg)

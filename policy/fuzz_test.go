@@ -32,6 +32,11 @@ func FuzzLoad(f *testing.F) {
 		"oauth2: [{name: o, introspectionUrl: \"http://o/i\", clientId: c, clientSecretEnv: S}]}, " +
 		"routes: [{name: r, backend: b, auth: {methods: [jwt, apiKey], scopes: [a:b]}}, " +
 		"{name: p, backend: b, auth: none, match: {path: /p}}]}"))
+	f.Add([]byte("{version: 1, gateways: [{name: g, listeners: [{name: l, port: 1}]}], backends: [{name: b, endpoints: [\"10.0.0.1:1\"]}], " +
+		"auth: {apiKeys: {}}, rateLimits: {tiers: {free: &l [{requests: 1, per: minute, burst: 2}], pro: *l, max: unlimited}, " +
+		"defaultTier: free, anonymous: [{requests: 1, per: month}], failureMode: local}, " +
+		"routes: [{name: r, backend: b, rateLimit: {consumer: false, extra: [{requests: 1, per: second}], by: [header:x-t, consumer], shadow: true}}, " +
+		"{name: p, backend: b, auth: none, match: {path: /p}}, {name: n, backend: b, rateLimit: none, match: {path: /n}}]}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, ds := Load([]File{{Name: "f.yaml", Content: data}})
 		ds = append(ds, p.Validate()...)

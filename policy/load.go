@@ -139,6 +139,7 @@ type schema struct {
 	rewrite  []field[Rewrite]
 	backend  []field[Backend]
 	auth     authSchema
+	limits   rateLimitSchema
 }
 
 func newSchema() *schema {
@@ -152,6 +153,7 @@ func newSchema() *schema {
 		rewrite:  rewriteFields(),
 		backend:  backendFields(),
 		auth:     newAuthSchema(),
+		limits:   newRateLimitSchema(),
 	}
 }
 
@@ -168,6 +170,7 @@ func documentFields() []field[Policy] {
 			p.Backends = appendList(l, path, n, p.Backends, l.schema.backend)
 		}},
 		{name: "auth", load: loadAuth},
+		{name: "rateLimits", load: loadRateLimits},
 	}
 }
 
@@ -235,6 +238,7 @@ func routeFields() []field[Route] {
 			r.Timeout = l.str(path, n)
 		}},
 		{name: "auth", load: loadRouteAuth},
+		{name: "rateLimit", load: loadRouteRateLimit},
 	}
 }
 

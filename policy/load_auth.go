@@ -68,13 +68,14 @@ func authFields() []field[Auth] {
 	}
 }
 
-// setTwice reports, when set, that a second auth section sets path again,
-// and returns set. The first value is kept.
+// setTwice reports, when set, that a second section (auth, rateLimits)
+// sets path again, and returns set. The first value is kept.
 func (l *loader) setTwice(path string, n ast.Node, set bool) bool {
 	if set {
+		section, _, _ := strings.Cut(path, ".")
 		l.errorAt(path, l.rangeOf(n),
 			fmt.Sprintf("duplicate field %q (first set at %s)", lastSegment(path), l.p.src.firstRange(path)),
-			"set it in one auth section only; only the first was read")
+			fmt.Sprintf("set it in one %s section only; only the first was read", section))
 	}
 	return set
 }

@@ -31,6 +31,8 @@ type Policy struct {
 	Backends []Backend
 	// Auth is nil when no file has an auth section.
 	Auth *Auth
+	// RateLimits is nil when no file has a rateLimits section.
+	RateLimits *RateLimits
 
 	src *source // nil for a policy built in Go code
 }
@@ -51,15 +53,17 @@ type Listener struct {
 
 // Route sends matching requests to a backend. Gateway empty means every
 // gateway; Timeout is a Go duration string, empty meaning the default. Auth
-// nil means the route accepts every configured auth method.
+// nil means the route accepts every configured auth method; RateLimit nil
+// means the rate-limit defaults (see RouteRateLimit).
 type Route struct {
-	Name    string
-	Gateway string
-	Match   Match
-	Backend string
-	Rewrite *Rewrite
-	Timeout string
-	Auth    *RouteAuth
+	Name      string
+	Gateway   string
+	Match     Match
+	Backend   string
+	Rewrite   *Rewrite
+	Timeout   string
+	Auth      *RouteAuth
+	RateLimit *RouteRateLimit
 }
 
 // Match is a route's request condition. At most one of Path, PathPrefix and

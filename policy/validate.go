@@ -20,15 +20,18 @@ const nameRule = "use 1-63 lower-case letters, digits and '-', starting and endi
 // not read every name, checks that need all names (references, unused
 // backends, "no gateways") are skipped; so are the checks of the routes'
 // auth methods when Load could not read which methods the policy
-// configures.
+// configures, and the checks that need every tier name when Load could
+// not read them all.
 func (p *Policy) Validate() Diagnostics {
 	c := &checker{src: p.src}
 	c.version(p.Version)
 	c.gateways(p.Gateways)
 	c.backends(p.Backends)
 	c.auth(p.Auth)
+	c.rateLimits(p.RateLimits)
 	c.routes(p)
 	c.unusedBackends(p)
+	c.unusedAnonymous(p)
 	return c.diags
 }
 

@@ -38,6 +38,7 @@ func (c *checker) routes(p *Policy) {
 	gateways := newNameSet(p.Gateways, func(g Gateway) string { return g.Name })
 	backends := newNameSet(p.Backends, func(b Backend) string { return b.Name })
 	methods := c.authMethods(p.Auth)
+	limits := c.rateLimitSetup(p.RateLimits)
 	seen := make(map[string]string, len(p.Routes))
 	firstMatch := make(map[gatewayMatch]int, len(p.Routes))
 	for i, r := range p.Routes {
@@ -56,6 +57,7 @@ func (c *checker) routes(p *Policy) {
 			c.timeout(fieldPath(path, "timeout"), r.Timeout)
 		}
 		c.routeAuth(path, r, methods)
+		c.routeRateLimit(path, r, limits)
 		if gwOK && matchOK {
 			c.duplicateMatch(p.Routes, i, gateways.list, firstMatch)
 		}
