@@ -24,6 +24,7 @@ type stack struct {
 	dataDir   string
 	xdsAddr   string
 	authzAddr string
+	rlAddr    string
 	adminAddr string
 	opts      stackOptions
 	cp        *harness.Process
@@ -49,6 +50,7 @@ func startStackWith(t *testing.T, policy string, opts stackOptions) *stack {
 		dataDir:   filepath.Join(t.TempDir(), "store"),
 		xdsAddr:   fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		authzAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
+		rlAddr:    fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		adminAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		opts:      opts,
 	}
@@ -59,7 +61,7 @@ func startStackWith(t *testing.T, policy string, opts stackOptions) *stack {
 // startServe (re)starts the control plane on the stack's ports and store.
 func (s *stack) startServe(policy string) {
 	s.t.Helper()
-	args := []string{"serve", "--xds-addr", s.xdsAddr, "--authz-addr", s.authzAddr, "--admin-addr", s.adminAddr,
+	args := []string{"serve", "--xds-addr", s.xdsAddr, "--authz-addr", s.authzAddr, "--ratelimit-addr", s.rlAddr, "--admin-addr", s.adminAddr,
 		"--admin-token", testToken, "--data-dir", s.dataDir, "--log-level", "debug"}
 	if policy != "" {
 		args = append(args, "--policy", writeFile(s.t, "policy.yaml", policy))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/policy"
 )
@@ -60,7 +61,7 @@ func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey
 // plane: it follows the store in --data-dir (the control plane's current
 // version) and swaps its table when the version changes.
 func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
-	st, err := store.OpenDir(o.dataDir, o.keep)
+	st, err := openStore(o)
 	if err != nil {
 		return err
 	}
@@ -89,9 +90,12 @@ func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	return nil
 }
 
+// openStore opens the policy store of --data-dir.
+func openStore(o serveOptions) (*store.Dir, error) { return store.OpenDir(o.dataDir, o.keep) }
+
 // follow swaps svc's table whenever the store's current version changes,
 // checking every second until ctx ends.
-func follow(ctx context.Context, st *store.Dir, svc *extauthz.Service, log *slog.Logger) {
+func follow(ctx context.Context, st *store.Dir, svc controlplane.TableSwapper, log *slog.Logger) {
 	served := ""
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -116,7 +120,7 @@ func follow(ctx context.Context, st *store.Dir, svc *extauthz.Service, log *slog
 	}
 }
 
-func swapVersion(svc *extauthz.Service, v *store.Version) error {
+func swapVersion(svc controlplane.TableSwapper, v *store.Version) error {
 	files := make([]policy.File, len(v.Files))
 	for i, f := range v.Files {
 		files[i] = policy.File{Name: f.Name, Content: []byte(f.Content)}

@@ -64,7 +64,7 @@ func runDev(ctx context.Context, out io.Writer, dataDir string, log *slog.Logger
 	if err := os.WriteFile(policyPath, devPolicy, 0o600); err != nil {
 		return fmt.Errorf("write demo policy: %w", err)
 	}
-	o := serveOptions{policyPath: policyPath, xdsAddr: defaultXDS, authzAddr: defaultAuthz, adminAddr: defaultAdmin,
+	o := serveOptions{policyPath: policyPath, xdsAddr: defaultXDS, authzAddr: defaultAuthz, ratelimitAddr: defaultRateLimit, adminAddr: defaultAdmin,
 		dataDir: filepath.Join(dir, "store"), ackTimeout: 5 * time.Second}
 	cp, err := startControlPlane(ctx, o, log)
 	if err != nil {

@@ -16,16 +16,17 @@ import (
 
 // Exit codes.
 const (
-	ExitOK       = 0
-	ExitFailed   = 1 // rejected or failed
-	ExitUsage    = 2
-	envServer    = "TOLLGATE_SERVER"
-	envToken     = "TOLLGATE_TOKEN"
-	envAdminTok  = "TOLLGATE_ADMIN_TOKEN"
-	defaultAdmin = "127.0.0.1:9900"
-	defaultXDS   = "127.0.0.1:18000"
-	defaultAuthz = "127.0.0.1:18001"
-	envPepper    = "TOLLGATE_KEY_PEPPER"
+	ExitOK           = 0
+	ExitFailed       = 1 // rejected or failed
+	ExitUsage        = 2
+	envServer        = "TOLLGATE_SERVER"
+	envToken         = "TOLLGATE_TOKEN"
+	envAdminTok      = "TOLLGATE_ADMIN_TOKEN"
+	defaultAdmin     = "127.0.0.1:9900"
+	defaultXDS       = "127.0.0.1:18000"
+	defaultAuthz     = "127.0.0.1:18001"
+	defaultRateLimit = "127.0.0.1:18002"
+	envPepper        = "TOLLGATE_KEY_PEPPER"
 )
 
 // UsageError is a command line mistake (exit code 2).

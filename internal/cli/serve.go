@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/ratelimit"
 	"github.com/tollgate/tollgate/xds"
 	"github.com/tollgate/tollgate/xds/translator"
 )
@@ -31,6 +33,7 @@ import (
 type serveOptions struct {
 	policyPath, xdsAddr, adminAddr, adminToken, dataDir string
 	authzAddr, authzAdvertise, redisURL, keyPepper      string
+	ratelimitAddr, ratelimitAdvertise                   string
 	only                                                string
 	keep                                                int
 	ackTimeout                                          time.Duration
@@ -61,9 +64,11 @@ func newServeCmd() *cobra.Command {
 	fl.DurationVar(&o.ackTimeout, "ack-timeout", 5*time.Second, "how long each push step waits for proxies to ACK")
 	fl.StringVar(&o.authzAddr, "authz-addr", defaultAuthz, "ext_authz gRPC listen address")
 	fl.StringVar(&o.authzAdvertise, "authz-advertise-addr", "", "ext_authz address as Envoys reach it, HOST:PORT (default: --authz-addr)")
+	fl.StringVar(&o.ratelimitAddr, "ratelimit-addr", defaultRateLimit, "rate-limit (RLS) gRPC listen address")
+	fl.StringVar(&o.ratelimitAdvertise, "ratelimit-advertise-addr", "", "rate-limit address as Envoys reach it, HOST:PORT (default: --ratelimit-addr)")
 	fl.StringVar(&o.redisURL, "redis", "", "Redis URL for API keys, e.g. redis://127.0.0.1:6379/0 (default: an in-memory store, for one process only)")
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
-	fl.StringVar(&o.only, "only", "", "run one part only: \"authz\" serves ext_authz from the store in --data-dir (default: everything)")
+	fl.StringVar(&o.only, "only", "", "run one part only, following the store in --data-dir: \"authz\" or \"ratelimit\" (default: everything)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -81,8 +86,10 @@ func runServe(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	case "":
 	case "authz":
 		return runAuthzOnly(ctx, o, log)
+	case "ratelimit":
+		return runRateLimitOnly(ctx, o, log)
 	default:
-		return &UsageError{fmt.Errorf("--only %q: the only part that runs alone is authz", o.only)}
+		return &UsageError{fmt.Errorf("--only %q: the parts that run alone are authz and ratelimit", o.only)}
 	}
 	cp, err := startControlPlane(ctx, o, log)
 	if err != nil {
@@ -99,12 +106,15 @@ type controlPlane struct {
 	ctl       *controlplane.Controller
 	keys      apikey.Store
 	authz     *extauthz.Service
+	ratelimit *ratelimit.Service
 	grpc      *grpc.Server // xDS
 	authzGRPC *grpc.Server
+	rlGRPC    *grpc.Server
 	http      *http.Server
 	xds       net.Addr
 	admin     net.Addr
 	authzAt   net.Addr
+	rlAt      net.Addr
 }
 
 // startControlPlane restores the policy, then starts the xDS and admin
@@ -121,34 +131,37 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	cp := &controlPlane{keys: keys, grpc: newGRPCServer(), authzGRPC: newGRPCServer()}
+	cp := &controlPlane{keys: keys, grpc: newGRPCServer(), authzGRPC: newGRPCServer(), rlGRPC: newGRPCServer()}
 	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
+	if cp.ratelimit, err = newRateLimiter(o, log, reg); err != nil {
+		return nil, err
+	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
 		Translate: translator.Options{AuthzAddress: advertised(o)},
-		Services:  []controlplane.TableSwapper{cp.authz},
+		Services:  []controlplane.TableSwapper{cp.authz, cp.ratelimit},
 	})
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {
 		return nil, err
 	}
 	xsrv.Register(cp.grpc)
 	cp.authz.Register(cp.authzGRPC)
+	cp.ratelimit.Register(cp.rlGRPC)
 	api := admin.NewServer(log, cp.ctl, keys, o.adminToken, reg)
 	if err := cp.listen(o, api.Handler(), log); err != nil {
 		return nil, err
 	}
 	api.SetReady()
-	log.Info("control plane ready", "xds", cp.xds.String(), "authz", cp.authzAt.String(), "admin", cp.admin.String(), "policy", versionOf(cp.ctl))
+	log.Info("control plane ready", "xds", cp.xds.String(), "authz", cp.authzAt.String(), "ratelimit", cp.rlAt.String(),
+		"admin", cp.admin.String(), "policy", versionOf(cp.ctl))
 	return cp, nil
 }
 
 // advertised is the ext_authz address Envoys are given.
-func advertised(o serveOptions) string {
-	if o.authzAdvertise != "" {
-		return o.authzAdvertise
-	}
-	return o.authzAddr
-}
+func advertised(o serveOptions) string { return cmp.Or(o.authzAdvertise, o.authzAddr) }
+
+// advertisedRateLimit is the rate-limit address Envoys are given.
+func advertisedRateLimit(o serveOptions) string { return cmp.Or(o.ratelimitAdvertise, o.ratelimitAddr) }
 
 // restore serves the stored policy, seeding the store from path if empty.
 func restore(ctx context.Context, ctl *controlplane.Controller, path string) error {
@@ -171,7 +184,7 @@ func restore(ctx context.Context, ctl *controlplane.Controller, path string) err
 
 func (cp *controlPlane) listen(o serveOptions, h http.Handler, log *slog.Logger) error {
 	var ls []net.Listener
-	for _, addr := range []string{o.xdsAddr, o.authzAddr, o.adminAddr} {
+	for _, addr := range []string{o.xdsAddr, o.authzAddr, o.ratelimitAddr, o.adminAddr} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			for _, prev := range ls {
@@ -181,12 +194,13 @@ func (cp *controlPlane) listen(o serveOptions, h http.Handler, log *slog.Logger)
 		}
 		ls = append(ls, l)
 	}
-	cp.xds, cp.authzAt, cp.admin = ls[0].Addr(), ls[1].Addr(), ls[2].Addr()
+	cp.xds, cp.authzAt, cp.rlAt, cp.admin = ls[0].Addr(), ls[1].Addr(), ls[2].Addr(), ls[3].Addr()
 	cp.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go serveGRPC(cp.grpc, ls[0], "xds", log)
 	go serveGRPC(cp.authzGRPC, ls[1], "authz", log)
+	go serveGRPC(cp.rlGRPC, ls[2], "ratelimit", log)
 	go func() {
-		if err := cp.http.Serve(ls[2]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := cp.http.Serve(ls[3]); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin server stopped", "err", err)
 		}
 	}()
@@ -204,6 +218,7 @@ func serveGRPC(g *grpc.Server, l net.Listener, name string, log *slog.Logger) {
 func (cp *controlPlane) stop() {
 	cp.grpc.Stop()
 	cp.authzGRPC.GracefulStop() // Check calls are short: let them finish
+	cp.rlGRPC.GracefulStop()
 	cp.authz.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

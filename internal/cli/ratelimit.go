@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/ratelimit"
+	"github.com/tollgate/tollgate/ratelimit/counter"
+)
+
+// newRateLimiter returns the rate-limit service: counters in Redis when
+// --redis is set (with an in-memory twin for the "local" failure mode),
+// otherwise in memory for one process.
+func newRateLimiter(o serveOptions, log *slog.Logger, reg prometheus.Registerer) (*ratelimit.Service, error) {
+	local := counter.NewMemory(time.Now)
+	opts := ratelimit.Options{Logger: log, Backend: local, Local: local, Metrics: ratelimit.NewMetrics(reg)}
+	if o.redisURL != "" {
+		ro, err := redis.ParseURL(o.redisURL)
+		if err != nil {
+			return nil, &UsageError{fmt.Errorf("--redis %q: %w", o.redisURL, err)}
+		}
+		ro.ContextTimeoutEnabled = true
+		opts.Backend = counter.NewRedis(redis.NewClient(ro), counter.RedisOptions{})
+	}
+	return ratelimit.New(opts), nil
+}
+
+// runRateLimitOnly serves the rate-limit service alone, following the
+// store in --data-dir like the authz-only mode.
+func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
+	st, err := openStore(o)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := newRateLimiter(o, log, reg)
+	if err != nil {
+		return err
+	}
+	g := newGRPCServer()
+	svc.Register(g)
+	l, err := net.Listen("tcp", o.ratelimitAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.ratelimitAddr, err)
+	}
+	go serveGRPC(g, l, "ratelimit", log)
+	defer g.GracefulStop()
+	stopHTTP, err := serveMetrics(o.adminAddr, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+	log.Info("rate limit service ready", "ratelimit", l.Addr().String(), "store", o.dataDir)
+	follow(ctx, st, svc, log)
+	return nil
+}
