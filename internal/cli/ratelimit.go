@@ -26,7 +26,9 @@ func newRateLimiter(o serveOptions, log *slog.Logger, reg prometheus.Registerer)
 			return nil, &UsageError{fmt.Errorf("--redis %q: %w", o.redisURL, err)}
 		}
 		ro.ContextTimeoutEnabled = true
-		opts.Backend = counter.NewRedis(redis.NewClient(ro), counter.RedisOptions{})
+		// Keys over their limit are answered locally until they can be
+		// admitted again, which sheds Redis load during abuse.
+		opts.Backend = counter.NewOverLimitCache(counter.NewRedis(redis.NewClient(ro), counter.RedisOptions{Logger: log}), time.Now)
 	}
 	return ratelimit.New(opts), nil
 }

@@ -1,38 +1,96 @@
 package counter
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
-// gcra is one limit's parameters in microseconds: the emission interval T
-// (Per/Requests) and the burst tolerance tau (T × (Burst − 1)).
-type gcra struct{ t, tau int64 }
+// maxCapacity bounds a limit's bucket, Burst × T, in microseconds (about
+// 71 years). It keeps every time the Lua script handles (now + capacity)
+// an exact integer in a Lua double (< 2^53), and the quotient
+// (capacity − d) / T exact enough that floor never rounds up.
+const maxCapacity = int64(1) << 51
 
-func params(l Limit) gcra {
-	burst := l.Burst
-	if burst < l.Requests {
-		burst = l.Requests
-	}
-	t := l.Per.Microseconds() / int64(max(l.Requests, 1))
-	t = max(t, 1)
-	return gcra{t: t, tau: t * int64(max(burst, 1)-1)}
+// ErrInvalidLimit wraps the error of a Take whose limits cannot be
+// enforced (no requests, a window under a microsecond, a huge bucket). It
+// is a configuration error, not a backend failure.
+var ErrInvalidLimit = errors.New("counter: invalid limit")
+
+// gcra is one limit in the units both backends compute in: microseconds.
+type gcra struct {
+	interval  int64 // T = Per / Requests, at least 1 µs
+	tolerance int64 // τ = T × (max(Burst, Requests) − 1)
 }
 
-// admits reports whether a limit whose theoretical arrival time is tat
-// admits a request at now: the request conforms when max(tat, now) − now ≤ tau.
-func (g gcra) admits(tat, now int64) bool { return max(tat, now)-now <= g.tau }
-
-// result is the limit's state at now given tat (before this request) and
-// whether the request was charged.
-func (g gcra) result(tat, now int64, charged bool) Result {
-	tat = max(tat, now)
-	if charged {
-		next := tat + g.t
-		return Result{Remaining: uint64((now + g.tau - tat) / g.t), ResetAfter: us(next - now)}
+// newGCRA checks l and returns its parameters.
+func newGCRA(l Limit) (gcra, error) {
+	per := l.Per.Microseconds()
+	if l.Requests == 0 || per <= 0 {
+		return gcra{}, fmt.Errorf("%w: %q: %d per %v", ErrInvalidLimit, l.Key, l.Requests, l.Per)
 	}
-	if tat-now > g.tau {
-		return Result{ResetAfter: us(tat - now), RetryAfter: us(tat - now - g.tau)}
+	// A Burst of 0 (or, against the contract, below Requests) is Requests.
+	burst := max(l.Burst, l.Requests)
+	// A rate above one per microsecond is capped there.
+	interval := int64(1)
+	if l.Requests < uint64(per) {
+		interval = per / int64(l.Requests)
 	}
-	// Conforming, but another limit of the request refused it.
-	return Result{Remaining: uint64((now+g.tau-tat)/g.t) + 1, ResetAfter: us(tat - now)}
+	if burst > uint64(maxCapacity/interval) {
+		return gcra{}, fmt.Errorf("%w: %q: a bucket of %d over %v is too large", ErrInvalidLimit, l.Key, burst, l.Per)
+	}
+	return gcra{interval: interval, tolerance: interval * int64(burst-1)}, nil
 }
 
-func us(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+// gcraParams converts limits into buf (reused when large enough).
+func gcraParams(limits []Limit, buf []gcra) ([]gcra, error) {
+	gs := buf[:0]
+	for _, l := range limits {
+		g, err := newGCRA(l)
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	return gs, nil
+}
+
+// admits reports whether a request at now conforms to a limit whose
+// stored theoretical arrival time is tat (0 when there is none): with
+// TAT' = max(TAT, now) + T, TAT' − now ≤ τ + T, i.e. max(TAT, now) − now ≤ τ.
+func (g gcra) admits(tat, now int64) bool {
+	return max(tat, now)-now <= g.tolerance
+}
+
+// result describes a limit whose TAT is tat at now, after the Take:
+//
+//	d          = max(TAT, now) − now         (ResetAfter: the bucket is full again)
+//	Remaining  = floor((τ + T − d) / T), ≥ 0 (requests admitted right now)
+//	RetryAfter = max(0, d − τ)               (until admits holds again)
+func (g gcra) result(tat, now int64) Result {
+	d := max(tat, now) - now
+	return Result{
+		Remaining:  uint64(max(0, (g.tolerance+g.interval-d)/g.interval)),
+		ResetAfter: time.Duration(d) * time.Microsecond,
+		RetryAfter: time.Duration(max(0, d-g.tolerance)) * time.Microsecond,
+	}
+}
+
+// takeAll is one request against every limit, all or nothing: tats holds
+// the stored TATs (0 when absent) and, when every limit admits the
+// request, receives the new ones, TAT' = max(TAT, now) + T. All TATs are
+// read before any is written, exactly as the Lua script does.
+func takeAll(gs []gcra, tats []int64, now int64) bool {
+	for i, g := range gs {
+		if !g.admits(tats[i], now) {
+			return false
+		}
+	}
+	for i, g := range gs {
+		tats[i] = max(tats[i], now) + g.interval
+	}
+	return true
+}
+
+// micros converts t to the backends' clock, microseconds since the epoch.
+func micros(t time.Time) int64 { return t.UnixMicro() }

@@ -2,60 +2,67 @@ package counter
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
-// Memory is the in-memory backend: the same GCRA as Redis, for one process
-// (make dev, and the "local" failure mode). One mutex makes a Take over
-// several limits atomic; expired keys are dropped as the map is swept.
-type Memory struct {
-	now func() time.Time
+// smallTake is the number of limits a Take handles without allocating
+// scratch space (results aside).
+const smallTake = 4
 
-	mu    sync.Mutex
-	tats  map[string]int64 // key → theoretical arrival time, µs
-	sweep int64            // next sweep, µs
+// tat is a stored theoretical arrival time (µs). Once it has passed, the
+// bucket is full, which is the same as no entry at all.
+type tat int64
+
+func (t tat) expired(now int64) bool { return int64(t) <= now }
+
+// MemoryBackend is a Backend in this process's memory: the same GCRA as
+// RedisBackend, on the clock now. It is exact for one replica (tests, a
+// single instance, or the local failure mode). It is safe for concurrent
+// use.
+type MemoryBackend struct {
+	now  func() time.Time
+	tats *shardedMap[tat]
 }
 
-var _ Backend = (*Memory)(nil)
+var _ Backend = (*MemoryBackend)(nil)
 
-// NewMemory returns an empty in-memory backend reading time from now.
-func NewMemory(now func() time.Time) *Memory {
-	return &Memory{now: now, tats: map[string]int64{}}
+// NewMemory returns an empty MemoryBackend reading the time from now
+// (time.Now when nil).
+func NewMemory(now func() time.Time) *MemoryBackend {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryBackend{now: now, tats: newShardedMap[tat]()}
 }
 
-// Take implements Backend.
-func (m *Memory) Take(_ context.Context, limits []Limit) (bool, []Result, error) {
-	now := m.now().UnixMicro()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.maybeSweep(now)
-	allowed := true
+// Take implements Backend. It fails only for invalid limits.
+func (m *MemoryBackend) Take(_ context.Context, limits []Limit) (bool, []Result, error) {
+	if len(limits) == 0 {
+		return true, []Result{}, nil
+	}
+	var gbuf [smallTake]gcra
+	gs, err := gcraParams(limits, gbuf[:])
+	if err != nil {
+		return false, nil, err
+	}
+	var tbuf [smallTake]int64
+	tats := tbuf[:0]
+	now := micros(m.now())
+	set := m.tats.lock(limits)
 	for _, l := range limits {
-		if !params(l).admits(m.tats[l.Key], now) {
-			allowed = false
+		v, _ := m.tats.get(l.Key, now)
+		tats = append(tats, int64(v))
+	}
+	allowed := takeAll(gs, tats, now)
+	if allowed {
+		for i, l := range limits {
+			m.tats.put(l.Key, tat(tats[i]))
 		}
 	}
+	m.tats.unlock(set, now)
 	results := make([]Result, len(limits))
-	for i, l := range limits {
-		g, tat := params(l), m.tats[l.Key]
-		results[i] = g.result(tat, now, allowed)
-		if allowed {
-			m.tats[l.Key] = max(tat, now) + g.t
-		}
+	for i, g := range gs {
+		results[i] = g.result(tats[i], now)
 	}
 	return allowed, results, nil
-}
-
-// maybeSweep drops keys whose bucket is full again, at most once a minute.
-func (m *Memory) maybeSweep(now int64) {
-	if now < m.sweep {
-		return
-	}
-	for k, tat := range m.tats {
-		if tat <= now {
-			delete(m.tats, k)
-		}
-	}
-	m.sweep = now + time.Minute.Microseconds()
 }
