@@ -138,7 +138,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
-		Translate: translator.Options{AuthzAddress: advertised(o)},
+		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o)},
 		Services:  []controlplane.TableSwapper{cp.authz, cp.ratelimit},
 	})
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {

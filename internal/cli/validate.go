@@ -65,7 +65,7 @@ func validatePath(path string) (*validateResult, error) {
 		return res, nil
 	}
 	for _, g := range cfg.Gateways {
-		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz})
+		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit})
 		if err == nil {
 			err = translator.Validate(r)
 		}

@@ -73,6 +73,7 @@ func TestHTTPFilterOrder(t *testing.T) {
 		{"routing", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"multi-gateway", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"auth", []string{envoy.HeaderMutationName, envoy.ExtAuthzName, envoy.RouterName}},
+		{"ratelimit", []string{envoy.HeaderMutationName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := translateCase(t, tt.name)
@@ -84,6 +85,10 @@ func TestHTTPFilterOrder(t *testing.T) {
 			hasAuthz := slices.ContainsFunc(r.Clusters, func(c *clusterv3.Cluster) bool { return c.GetName() == contract.ClusterName })
 			if want := slices.Contains(tt.want, envoy.ExtAuthzName); hasAuthz != want {
 				t.Errorf("authz cluster present = %v, want %v", hasAuthz, want)
+			}
+			hasRateLimit := slices.ContainsFunc(r.Clusters, func(c *clusterv3.Cluster) bool { return c.GetName() == RateLimitClusterName })
+			if want := slices.Contains(tt.want, envoy.RateLimitName); hasRateLimit != want {
+				t.Errorf("rate-limit cluster present = %v, want %v", hasRateLimit, want)
 			}
 		})
 	}

@@ -13,8 +13,9 @@ import (
 
 // virtualHosts translates the gateway's virtual hosts, keeping the IR order
 // of hosts and of the routes in each host (Envoy picks the first matching
-// route), with each route's ext_authz settings from authz.
-func virtualHosts(in []ir.VirtualHost, authz *authz) ([]*routev3.VirtualHost, error) {
+// route), with each route's ext_authz settings from authz and rate limits
+// from rl.
+func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit) ([]*routev3.VirtualHost, error) {
 	out := make([]*routev3.VirtualHost, 0, len(in))
 	for _, vh := range in {
 		routes := make([]*routev3.Route, 0, len(vh.Routes))
@@ -22,6 +23,9 @@ func virtualHosts(in []ir.VirtualHost, authz *authz) ([]*routev3.VirtualHost, er
 			er, err := route(r)
 			if err == nil {
 				err = authz.configureRoute(er, r.Auth, r.Name)
+			}
+			if err == nil {
+				err = rl.configureRoute(er, r.RateLimit, r.Name)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("virtual host %q: route %q: %w", vh.Name, r.Name, err)

@@ -44,6 +44,11 @@ type Options struct {
 	// host name a STRICT_DNS one). Required when a gateway has a route that
 	// is not public (ir.Gateway.NeedsAuthz).
 	AuthzAddress string
+	// RateLimitAddress is host:port of Tollgate's rate-limit (RLS) gRPC
+	// service as the gateway's Envoys reach it, with the same rules.
+	// Required when a gateway has a rate-limited route
+	// (ir.Gateway.NeedsRateLimit).
+	RateLimitAddress string
 }
 
 // Translate returns the Envoy resources of the gateway named gateway in cfg:
@@ -51,11 +56,19 @@ type Options struct {
 //     after it, each route table holding all of the gateway's virtual hosts;
 //     every HTTP connection manager runs the HTTP filters header_mutation
 //     (strips the identity headers from every request), ext_authz (only
-//     when the gateway needs authz) and router, in that order;
+//     when the gateway needs authz), ratelimit (only when the gateway needs
+//     rate limiting; after ext_authz, whose dynamic metadata it reads) and
+//     router, in that order;
 //   - when the gateway needs authz, per-route ext_authz settings (disabled
 //     on public routes, the route's requirement as context extensions on
 //     the others) and the STATIC or STRICT_DNS HTTP/2 cluster
 //     contract.ClusterName of the ext_authz service at opts.AuthzAddress;
+//   - when the gateway needs rate limiting, the rate_limits of each
+//     rate-limited route's action (one descriptor: route, consumer, tier,
+//     client IP and headers as the route's limits need them, with the
+//     ir.Descriptor* keys, in domain ir.RateLimitDomain) and the STATIC or
+//     STRICT_DNS HTTP/2 cluster RateLimitClusterName of the rate-limit
+//     service at opts.RateLimitAddress;
 //   - one EDS Cluster per backend the gateway's routes reference, named
 //     after the backend, and its ClusterLoadAssignment, named by the
 //     cluster's EDS service name "<backend>~<8 hex digits>": a hash of the
@@ -63,9 +76,10 @@ type Options struct {
 //     assignment instead of warming until its initial_fetch_timeout.
 //
 // It fails if the gateway is unknown, a route references an unknown backend,
-// the gateway needs authz but opts.AuthzAddress is empty or malformed, or
-// the IR breaks one of its documented invariants. It does not validate
-// the result against Envoy's rules: call Validate for that.
+// the gateway needs authz but opts.AuthzAddress is empty or malformed, the
+// gateway needs rate limiting but opts.RateLimitAddress is empty or
+// malformed, or the IR breaks one of its documented invariants. It does not
+// validate the result against Envoy's rules: call Validate for that.
 func Translate(cfg *ir.Config, gateway string, opts Options) (*Resources, error) {
 	if cfg == nil {
 		return nil, errors.New("translate: nil config")
@@ -88,7 +102,11 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	vhosts, err := virtualHosts(gw.VirtualHosts, authz)
+	rl, err := newRateLimit(cfg, gw, opts)
+	if err != nil {
+		return nil, err
+	}
+	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +114,11 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
+	rlFilters, err := rl.httpFilters()
+	if err != nil {
+		return nil, err
+	}
+	filters = append(filters, rlFilters...) // after ext_authz: reads its metadata
 	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters)
 	if err != nil {
 		return nil, err
@@ -109,6 +132,12 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 			return nil, fmt.Errorf("backend %q: the name is reserved for the ext_authz service cluster", authz.cluster.GetName())
 		}
 		clusters = append(clusters, authz.cluster)
+	}
+	if rl.cluster != nil {
+		if slices.Contains(gw.BackendNames(), rl.cluster.GetName()) {
+			return nil, fmt.Errorf("backend %q: the name is reserved for the rate-limit service cluster", rl.cluster.GetName())
+		}
+		clusters = append(clusters, rl.cluster)
 	}
 	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints}, nil
 }

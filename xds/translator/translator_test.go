@@ -23,12 +23,17 @@ type testCase struct {
 	Gateway string `json:"gateway"`
 	// AuthzAddress is Options.AuthzAddress; cases whose gateway needs
 	// authz set it.
-	AuthzAddress string    `json:"authzAddress,omitempty"`
-	Config       ir.Config `json:"config"`
+	AuthzAddress string `json:"authzAddress,omitempty"`
+	// RateLimitAddress is Options.RateLimitAddress; cases whose gateway
+	// needs rate limiting set it.
+	RateLimitAddress string    `json:"rateLimitAddress,omitempty"`
+	Config           ir.Config `json:"config"`
 }
 
 // options returns the translation options of the case.
-func (tc testCase) options() Options { return Options{AuthzAddress: tc.AuthzAddress} }
+func (tc testCase) options() Options {
+	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress}
+}
 
 // loadCase reads testdata/in/<name>.json.
 func loadCase(t testing.TB, name string) testCase {

@@ -32,10 +32,13 @@ import (
 //   - every cluster a route forwards to exists, and no two virtual hosts of
 //     a route configuration share a domain (compared case-insensitively, as
 //     Envoy does);
-//   - the gRPC cluster of every ext_authz filter exists (Envoy accepts a
-//     missing one and fails every request), and every per-filter config of
-//     a virtual host or route is keyed by the name of an HTTP filter of the
-//     connection managers using the table (Envoy silently ignores others).
+//   - the gRPC cluster of every ext_authz and ratelimit filter exists
+//     (Envoy accepts a missing one and fails, or for a fail-open ratelimit
+//     filter admits, every request), every per-filter config of a virtual
+//     host or route is keyed by the name of an HTTP filter of the
+//     connection managers using the table (Envoy silently ignores others),
+//     and route tables with rate_limits are only used by connection
+//     managers that run a ratelimit filter (Envoy silently never limits).
 //
 // Each error names the resource type and name; all problems are joined.
 func Validate(r *Resources) error {
