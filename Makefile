@@ -145,10 +145,13 @@ vuln-soft: $(GOVULNCHECK)
 ## ---------------------------------------------------------------- bench
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./xds/... ./extauthz/jwt/ ./extauthz/apikey/
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./xds/... ./extauthz/jwt/ ./extauthz/apikey/ ./ratelimit/...
 	$(GO) run ./bench/convergence
 	$(GO) test -run '^$$' -bench BenchmarkCheck -benchmem ./extauthz/
 	$(GO) run ./bench/authz
+	@[ -x "$(TOOLS_BIN)/ratelimit" ] || GOBIN="$(TOOLS_BIN)" $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@latest
+	@[ -x "$(TOOLS_BIN)/ratelimit" ] || mv "$(TOOLS_BIN)/service_cmd" "$(TOOLS_BIN)/ratelimit"
+	RATELIMIT_REF_BIN="$(TOOLS_BIN)/ratelimit" $(GO) run ./bench/ratelimit
 
 ## ---------------------------------------------------------------- dev
 
