@@ -152,6 +152,7 @@ bench:
 	@[ -x "$(TOOLS_BIN)/ratelimit" ] || GOBIN="$(TOOLS_BIN)" $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@latest
 	@[ -x "$(TOOLS_BIN)/ratelimit" ] || mv "$(TOOLS_BIN)/service_cmd" "$(TOOLS_BIN)/ratelimit"
 	RATELIMIT_REF_BIN="$(TOOLS_BIN)/ratelimit" $(GO) run ./bench/ratelimit
+	$(GO) run ./bench/pipeline
 
 ## ---------------------------------------------------------------- dev
 

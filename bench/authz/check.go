@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/extauthz/contract"
 	"github.com/tollgate/tollgate/internal/jwttest"
+	"github.com/tollgate/tollgate/internal/loadgen"
 )
 
 // checkTable measures Check() in-process from 2×GOMAXPROCS goroutines.
@@ -47,13 +48,13 @@ func checkTable(w io.Writer, svc *extauthz.Service, iss *jwttest.Issuer, keys ap
 		{"API key, memory store", "apiKey", func(int) map[string]string { return map[string]string{"x-api-key": key} }, 0},
 	}
 	for _, r := range rows {
-		fmt.Fprintln(w, measure(svc, r.methods, r.hdr, r.n).checkRow(r.name))
+		fmt.Fprintln(w, checkRow(measure(svc, r.methods, r.hdr, r.n), r.name))
 	}
 	return nil
 }
 
 // measure calls Check for 2 s from 4 goroutines (or n calls in all when n > 0).
-func measure(svc *extauthz.Service, methods string, hdr func(i int) map[string]string, n int) loadResult {
+func measure(svc *extauthz.Service, methods string, hdr func(i int) map[string]string, n int) loadgen.Result {
 	const g = 4
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -79,7 +80,7 @@ func measure(svc *extauthz.Service, methods string, hdr func(i int) map[string]s
 	wg.Wait()
 	elapsed := time.Since(start)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return loadResult{rps: float64(len(lat)) / elapsed.Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], ok: len(lat)}
+	return loadgen.Result{RPS: float64(len(lat)) / elapsed.Seconds(), P50: lat[len(lat)/2], P99: lat[len(lat)*99/100], OK: len(lat)}
 }
 
 func request(methods string, headers map[string]string) *authv3.CheckRequest {
@@ -89,6 +90,6 @@ func request(methods string, headers map[string]string) *authv3.CheckRequest {
 	}}
 }
 
-func (r loadResult) checkRow(name string) string {
-	return fmt.Sprintf("| %s | %.0f | %s | %s |", name, r.rps, us(r.p50), us(r.p99))
+func checkRow(r loadgen.Result, name string) string {
+	return fmt.Sprintf("| %s | %.0f | %s | %s |", name, r.RPS, loadgen.Micros(r.P50), loadgen.Micros(r.P99))
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/internal/jwttest"
+	"github.com/tollgate/tollgate/internal/loadgen"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -98,7 +99,7 @@ func envoyTable(w io.Writer, svc *extauthz.Service, iss *jwttest.Issuer) error {
 		port int
 		h    func(int) string
 	}{{"no auth", p.plain, func(int) string { return "" }}, {"tollgate ext_authz (JWT)", p.extAuthz, bearer}, {"Envoy jwt_authn (JWT)", p.jwtAuthn, bearer}} {
-		fmt.Fprintln(w, load(fmt.Sprintf("http://127.0.0.1:%d/x", s.port), s.h, conns, time.Second, 5*time.Second).row(s.name))
+		fmt.Fprintln(w, loadgen.Run(fmt.Sprintf("http://127.0.0.1:%d/x", s.port), s.h, conns, time.Second, 5*time.Second).Row(s.name))
 	}
 	return nil
 }

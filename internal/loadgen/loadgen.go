@@ -1,4 +1,7 @@
-package main
+// Package loadgen is a small closed-loop HTTP load generator for the
+// benchmark drivers: fixed keep-alive connections, a warm-up, latency
+// percentiles of the 200 responses.
+package loadgen
 
 import (
 	"fmt"
@@ -9,16 +12,17 @@ import (
 	"time"
 )
 
-// loadResult is one closed-loop load run.
-type loadResult struct {
-	rps      float64
-	p50, p99 time.Duration
-	ok, bad  int
+// Result is one closed-loop load run.
+type Result struct {
+	RPS      float64
+	P50, P99 time.Duration
+	OK, Bad  int
 }
 
-// load runs conns closed-loop clients, each on its own keep-alive
-// connection, for d after a warm-up, and measures 200 responses.
-func load(url string, headers func(i int) string, conns int, warm, d time.Duration) loadResult {
+// Run runs conns closed-loop clients, each on its own keep-alive
+// connection, for d after a warm-up, and measures 200 responses. headers
+// returns the Authorization value of request i ("" for none).
+func Run(url string, headers func(i int) string, conns int, warm, d time.Duration) Result {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var ok, bad int
@@ -37,9 +41,9 @@ func load(url string, headers func(i int) string, conns int, warm, d time.Durati
 	}
 	wg.Wait()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	r := loadResult{ok: ok, bad: bad, rps: float64(ok) / d.Seconds()}
+	r := Result{OK: ok, Bad: bad, RPS: float64(ok) / d.Seconds()}
 	if len(lat) > 0 {
-		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+		r.P50, r.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	}
 	return r
 }
@@ -75,8 +79,10 @@ func client(url string, headers func(i int) string, c int, from, end time.Time) 
 	return lat, ok, bad
 }
 
-func (r loadResult) row(name string) string {
-	return fmt.Sprintf("| %s | %.0f | %s | %s | %d |", name, r.rps, us(r.p50), us(r.p99), r.bad)
+// Row formats the result as a Markdown table row.
+func (r Result) Row(name string) string {
+	return fmt.Sprintf("| %s | %.0f | %s | %s | %d |", name, r.RPS, Micros(r.P50), Micros(r.P99), r.Bad)
 }
 
-func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
+// Micros formats d in whole microseconds.
+func Micros(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
