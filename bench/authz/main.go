@@ -123,7 +123,7 @@ func startBackends(svc *extauthz.Service) (ports, func(), error) {
 	go func() { _ = g.Serve(az) }()
 	p.upstream, p.authz = up.Addr().(*net.TCPAddr).Port, az.Addr().(*net.TCPAddr).Port
 	for _, q := range []*int{&p.admin, &p.plain, &p.extAuthz, &p.jwtAuthn} {
-		if *q, err = freePort(); err != nil {
+		if *q, err = loadgen.FreePort(); err != nil {
 			return p, nil, err
 		}
 	}
@@ -161,52 +161,22 @@ func startEnvoy(dir string, p ports, iss *jwttest.Issuer) (*exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return cmd, waitReady(fmt.Sprintf("http://127.0.0.1:%d/ready", p.admin), 30*time.Second)
+	return cmd, loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/ready", p.admin), "", 30*time.Second)
 }
 
 // sanity checks both auth listeners refuse a missing token and accept ours.
 func sanity(p ports, tok string) error {
 	for _, port := range []int{p.extAuthz, p.jwtAuthn} {
 		url := fmt.Sprintf("http://127.0.0.1:%d/x", port)
-		if c := status(url, ""); c != http.StatusUnauthorized {
+		if c := loadgen.Status(url, ""); c != http.StatusUnauthorized {
 			return fmt.Errorf("listener %d without a token: %d, want 401", port, c)
 		}
-		if c := status(url, "Bearer "+tok); c != http.StatusOK {
+		if c := loadgen.Status(url, "Bearer "+tok); c != http.StatusOK {
 			return fmt.Errorf("listener %d with a valid token: %d, want 200", port, c)
 		}
 	}
 	return nil
 }
 
-func status(url, authz string) int {
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
 
-func waitReady(url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if status(url, "") == http.StatusOK {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval of a bounded wait
-	}
-	return fmt.Errorf("%s not ready after %s", url, timeout)
-}
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/loadgen"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/upstream"
 	"github.com/tollgate/tollgate/xds"
@@ -40,7 +41,7 @@ func convergenceRow(n, pushes int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	port, err := freePort()
+	port, err := loadgen.FreePort()
 	if err != nil {
 		return "", err
 	}
@@ -99,7 +100,7 @@ func startEnvoy(ctx context.Context, dir, xdsAddr string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := freePort()
+	adminPort, err := loadgen.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -142,11 +143,3 @@ func waitServed(ctx context.Context, c *http.Client, url string, timeout time.Du
 	return fmt.Errorf("%s not served within %s", url, timeout)
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}

@@ -110,7 +110,7 @@ type stack struct {
 
 // setup starts redis, an upstream, tollgate serve and Envoy.
 func setup(dir string, ps *procs) (*stack, error) {
-	ports, err := freePorts(7)
+	ports, err := loadgen.FreePorts(7)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func setup(dir string, ps *procs) (*stack, error) {
 		return nil, err
 	}
 	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
-	if err := waitTCP(addr(redisPort)); err != nil {
+	if err := loadgen.WaitTCP(addr(redisPort), 10*time.Second); err != nil {
 		return nil, err
 	}
 	if err := ps.start(dir, "tollgate", bin, []string{"serve", "--policy", pf, "--data-dir", filepath.Join(dir, "store"),
@@ -143,13 +143,13 @@ func setup(dir string, ps *procs) (*stack, error) {
 		"--redis", "redis://" + addr(redisPort) + "/0", "--key-pepper", "bench-pepper-0123456789", "--log-level", "warn"}); err != nil {
 		return nil, err
 	}
-	if err := waitHTTP("http://"+addr(adminP)+"/readyz", ""); err != nil {
+	if err := loadgen.WaitHTTP("http://"+addr(adminP)+"/readyz", "", 30*time.Second); err != nil {
 		return nil, err
 	}
 	if err := startEnvoy(dir, ps, bin, addr(xdsP), envoyAdmin); err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(fmt.Sprintf("http://127.0.0.1:%d/plain/x", listener), ""); err != nil {
+	if err := loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/plain/x", listener), "", 30*time.Second); err != nil {
 		return nil, err
 	}
 	return credentials(addr(adminP), iss, listener)
@@ -167,7 +167,7 @@ func credentials(adminAddr string, iss *jwttest.Issuer, port int) (*stack, error
 	}
 	st := &stack{port: port, key: k.Key, token: tok}
 	for path, h := range map[string]string{"/key/x": "ApiKey " + st.key, "/jwt/x": "Bearer " + st.token} {
-		if err := waitHTTP(fmt.Sprintf("http://127.0.0.1:%d%s", port, path), h); err != nil {
+		if err := loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d%s", port, path), h, 30*time.Second); err != nil {
 			return nil, err
 		}
 	}
@@ -191,7 +191,7 @@ func startEnvoy(dir string, ps *procs, bin, xds string, adminPort int) error {
 	if err := ps.start(dir, "envoy", envoyBin, []string{"-c", boot, "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"}); err != nil {
 		return err
 	}
-	return waitHTTP(fmt.Sprintf("http://127.0.0.1:%d/ready", adminPort), "")
+	return loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/ready", adminPort), "", 30*time.Second)
 }
 
 func upstream() (string, error) {
@@ -205,52 +205,5 @@ func upstream() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// waitHTTP polls url (with an Authorization value) until it answers 200.
-func waitHTTP(url, authz string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if authz != "" {
-			req.Header.Set("Authorization", authz)
-		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval of a bounded wait
-	}
-	return fmt.Errorf("%s never answered 200", url)
-}
 
-func waitTCP(addr string) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval of a bounded wait
-	}
-	return fmt.Errorf("%s not accepting", addr)
-}
 
-func freePorts(n int) ([]int, error) {
-	var out []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
-}

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
+	"github.com/tollgate/tollgate/internal/loadgen"
 	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/ratelimit"
 	"github.com/tollgate/tollgate/ratelimit/counter"
@@ -131,7 +132,7 @@ func refRow(bin, dir, redisAddr string, limits int) (string, error) {
 
 // startRedis runs a throwaway redis-server on a free loopback port.
 func startRedis(dir string) (string, func(), error) {
-	port, err := freePort()
+	port, err := loadgen.FreePort()
 	if err != nil {
 		return "", nil, err
 	}
@@ -142,30 +143,11 @@ func startRedis(dir string) (string, func(), error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	stop := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }
-	if err := waitTCP(addr, 10*time.Second); err != nil {
+	if err := loadgen.WaitTCP(addr, 10*time.Second); err != nil {
 		stop()
 		return "", nil, err
 	}
 	return addr, stop, nil
 }
 
-func waitTCP(addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval of a bounded wait
-	}
-	return fmt.Errorf("%s not accepting after %s", addr, timeout)
-}
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/loadgen"
 )
 
 // startRef writes the reference service's configuration (the same limits
@@ -23,7 +25,7 @@ func startRef(bin, dir, redisAddr string, limits int, requests uint64) (string, 
 	}
 	ports := make([]int, 3)
 	for i := range ports {
-		p, err := freePort()
+		p, err := loadgen.FreePort()
 		if err != nil {
 			return "", nil, err
 		}
@@ -45,7 +47,7 @@ func startRef(bin, dir, redisAddr string, limits int, requests uint64) (string, 
 	}
 	stop := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	if err := waitTCP(addr, 15*time.Second); err != nil {
+	if err := loadgen.WaitTCP(addr, 15*time.Second); err != nil {
 		stop()
 		return "", nil, err
 	}
