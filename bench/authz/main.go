@@ -177,6 +177,3 @@ func sanity(p ports, tok string) error {
 	}
 	return nil
 }
-
-
-

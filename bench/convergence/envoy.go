@@ -142,4 +142,3 @@ func waitServed(ctx context.Context, c *http.Client, url string, timeout time.Du
 	}
 	return fmt.Errorf("%s not served within %s", url, timeout)
 }
-

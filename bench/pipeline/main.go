@@ -204,6 +204,3 @@ func upstream() (string, error) {
 	}()
 	return l.Addr().String(), nil
 }
-
-
-

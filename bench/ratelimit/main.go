@@ -149,5 +149,3 @@ func startRedis(dir string) (string, func(), error) {
 	}
 	return addr, stop, nil
 }
-
-
