@@ -202,7 +202,10 @@ func (s *Service) take(ctx context.Context, t *Table, limits []counter.Limit) (b
 	if until := s.downUntil.Load(); until == 0 || time.Now().UnixNano() >= until {
 		var ok bool
 		var res []counter.Result
-		if ok, res, err = s.opts.Backend.Take(ctx, limits); err == nil {
+		start := time.Now()
+		ok, res, err = s.opts.Backend.Take(ctx, limits)
+		s.opts.Metrics.backendTime(time.Since(start))
+		if err == nil {
 			s.downUntil.Store(0)
 			return ok, res, nil
 		}

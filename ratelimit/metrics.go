@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -8,6 +10,7 @@ import (
 type Metrics struct {
 	decisions *prometheus.CounterVec
 	errors    prometheus.Counter
+	backend   prometheus.Histogram
 }
 
 // NewMetrics registers the rate-limit metrics with reg.
@@ -18,9 +21,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"route", "tier", "decision"}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_ratelimit_backend_errors_total",
 			Help: "Decisions the counter backend could not make (the failure mode applied)."}),
+		backend: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tollgate_ratelimit_backend_duration_seconds",
+			Help:    "Time of one counter backend call (one Redis round trip with the Redis backend).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}}),
 	}
-	reg.MustRegister(m.decisions, m.errors)
+	reg.MustRegister(m.decisions, m.errors, m.backend)
 	return m
+}
+
+func (m *Metrics) backendTime(d time.Duration) {
+	if m != nil {
+		m.backend.Observe(d.Seconds())
+	}
 }
 
 func (m *Metrics) backendError() {

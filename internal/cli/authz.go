@@ -44,13 +44,11 @@ func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey
 	if len(pepper) < 16 {
 		return nil, &UsageError{fmt.Errorf("--redis needs a key pepper of at least 16 bytes: set --key-pepper or %s", envPepper)}
 	}
-	opts, err := redis.ParseURL(o.redisURL)
+	opts, err := redisOptions(o.redisURL)
 	if err != nil {
-		return nil, &UsageError{fmt.Errorf("--redis %q: %w", o.redisURL, err)}
+		return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
 	}
-	// Honour each Check's deadline instead of the client's read timeout.
-	opts.ContextTimeoutEnabled = true
-	st, err := apikey.NewRedisStore(ctx, redis.NewClient(opts), []byte(pepper), apikey.RedisOptions{Logger: log})
+	st, err := apikey.NewRedisStore(ctx, redis.NewUniversalClient(opts), []byte(pepper), apikey.RedisOptions{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open API key store: %w", err)
 	}

@@ -21,14 +21,13 @@ func newRateLimiter(o serveOptions, log *slog.Logger, reg prometheus.Registerer)
 	local := counter.NewMemory(time.Now)
 	opts := ratelimit.Options{Logger: log, Backend: local, Local: local, Metrics: ratelimit.NewMetrics(reg)}
 	if o.redisURL != "" {
-		ro, err := redis.ParseURL(o.redisURL)
+		ro, err := redisOptions(o.redisURL)
 		if err != nil {
-			return nil, &UsageError{fmt.Errorf("--redis %q: %w", o.redisURL, err)}
+			return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
 		}
-		ro.ContextTimeoutEnabled = true
 		// Keys over their limit are answered locally until they can be
 		// admitted again, which sheds Redis load during abuse.
-		opts.Backend = counter.NewOverLimitCache(counter.NewRedis(redis.NewClient(ro), counter.RedisOptions{Logger: log}), time.Now)
+		opts.Backend = counter.NewOverLimitCache(counter.NewRedis(redis.NewUniversalClient(ro), counter.RedisOptions{Logger: log}), time.Now)
 	}
 	return ratelimit.New(opts), nil
 }
