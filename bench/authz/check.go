@@ -50,7 +50,7 @@ func checkTable(w io.Writer, svc *extauthz.Service, iss *jwttest.Issuer, keys ap
 	for _, r := range rows {
 		fmt.Fprintln(w, checkRow(measure(svc, r.methods, r.hdr, r.n), r.name))
 	}
-	return nil
+	return redisRows(w, iss)
 }
 
 // measure calls Check for 2 s from 4 goroutines (or n calls in all when n > 0).
