@@ -1,179 +1,240 @@
-// Command authz benchmarks the ext_authz service: Check() latency
-// in-process, and requests per second through one real Envoy with no
-// auth, with our ext_authz JWT check, and with Envoy's native jwt_authn
-// filter on the same JWKS, side by side. `make bench` runs it; results go
-// to bench/README.md.
+// Command authz benchmarks Tollgate's ext_authz service and prints
+// Markdown tables:
+//
+//  1. Check() in-process, from 2×GOMAXPROCS goroutines for a fixed time
+//     per row: decisions/s, p50 and p99 for a JWT seen for the first time
+//     (an RS256 signature verification each), a cached JWT, and API keys
+//     in Redis (lookup cache off, and the default cache) and in memory.
+//  2. End to end through one real Envoy 1.40 started from a static
+//     bootstrap built here (no xDS) with three listeners to one Go
+//     upstream: no auth, Tollgate's ext_authz (configured with the envoy
+//     package builders as the xDS translator configures it), and Envoy's
+//     native jwt_authn filter on the same JWKS. A Go closed-loop load
+//     generator drives each listener with one token for every request and
+//     then with a token never seen before on every request; the last table
+//     compares ours with native.
+//
+// `make bench` runs it; bench/README.md keeps results. Envoy and
+// redis-server run in their own process groups and are killed on every
+// exit path (and by the kernel if this process dies).
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/apikey"
-	"github.com/tollgate/tollgate/internal/jwttest"
-	"github.com/tollgate/tollgate/internal/loadgen"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
+// Identity provider and key-store settings shared by every scenario.
+const (
+	benchIssuer   = "https://idp.bench.tollgate/"
+	benchAudience = "api.bench"
+	benchPepper   = "bench-pepper-0123456789"
+	benchRole     = "user"
+	apiKeyHeader  = "x-api-key"
+)
+
+// config holds the driver's knobs; the defaults keep a full run around
+// 80 s on 2 cores.
+type config struct {
+	checkDur  time.Duration // per Check() row
+	checkWarm time.Duration // unrecorded calls before each Check() row
+	loadWarm  time.Duration // per Envoy row, before measuring
+	loadDur   time.Duration // per Envoy row
+	conns     int           // keep-alive connections of the load generator
+	workers   []int         // Envoy --concurrency values, one Envoy run each
+	pool      int           // distinct tokens minted for the "first seen" rows
+}
+
 func main() {
-	if err := run(os.Stdout); err != nil {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authz bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = run(ctx, os.Stdout, cfg)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "authz bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(w io.Writer) error {
-	iss, err := jwttest.New("https://idp.bench/", "api.bench")
+func parseFlags(args []string) (config, error) {
+	fs := flag.NewFlagSet("authz", flag.ContinueOnError)
+	var cfg config
+	fs.DurationVar(&cfg.checkDur, "check-duration", 3*time.Second, "measured time of each Check() row")
+	fs.DurationVar(&cfg.checkWarm, "check-warmup", 200*time.Millisecond, "unrecorded Check() calls before each row")
+	fs.DurationVar(&cfg.loadWarm, "warmup", time.Second, "warm-up of each Envoy row")
+	fs.DurationVar(&cfg.loadDur, "duration", 5*time.Second, "measured time of each Envoy row")
+	fs.IntVar(&cfg.conns, "conns", 16, "keep-alive connections of the load generator")
+	fs.IntVar(&cfg.pool, "tokens", 4096, "distinct RS256 tokens minted for the first-seen rows")
+	workers := fs.String("concurrency", "1,2", "comma-separated Envoy --concurrency values, one Envoy run each")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	for _, s := range strings.Split(*workers, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil || n < 1 {
+			return config{}, fmt.Errorf("-concurrency: bad value %q", s)
+		}
+		cfg.workers = append(cfg.workers, n)
+	}
+	if cfg.conns < 1 || cfg.pool < 8*cfg.conns || cfg.pool < 64 {
+		return config{}, errors.New("-conns must be at least 1, and -tokens at least 64 and 8×conns")
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, w io.Writer, cfg config) error {
+	bin, err := envoy.FindBinary()
+	if err != nil {
+		return fmt.Errorf("find envoy: %w", err)
+	}
+	toks, err := mintTokens(cfg.pool)
 	if err != nil {
 		return err
 	}
-	keys := apikey.NewMemoryStore([]byte("bench-pepper-0123456789"))
-	svc := extauthz.New(context.Background(), extauthz.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Keys: keys})
-	defer svc.Close()
-	if _, err := svc.Swap(policy(iss)); err != nil {
-		return err
+	fmt.Fprintf(w, "machine: %s/%s, %d CPUs (GOMAXPROCS %d), %s; %s; Envoy %s; %s\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(),
+		runtime.Version(), envoyVersion(ctx, bin), redisVersion(ctx))
+	if err := checkSection(ctx, w, cfg, toks); err != nil {
+		return fmt.Errorf("Check() section: %w", err)
 	}
-	fmt.Fprintf(w, "machine: %s/%s, %d CPUs (GOMAXPROCS %d)\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	if err := checkTable(w, svc, iss, keys); err != nil {
-		return err
+	if err := envoySection(ctx, w, cfg, bin, toks); err != nil {
+		return fmt.Errorf("Envoy section: %w", err)
 	}
-	return envoyTable(w, svc, iss)
+	return nil
 }
 
-// policy is one JWT provider with the issuer's inline JWKS, and API keys.
-func policy(iss *jwttest.Issuer) *ir.Config {
+// policy is what `tollgate serve` would compile for one JWT provider with
+// an inline JWKS, API keys in a header, and the default identity headers.
+func policy(jwks string) *ir.Config {
 	return &ir.Config{Auth: ir.Auth{
-		JWT: []ir.JWTProvider{{Name: "corp", Issuer: iss.Issuer, Audiences: []string{iss.Audience}, JWKS: iss.JWKS(),
+		JWT: []ir.JWTProvider{{
+			Name: "corp", Issuer: benchIssuer, Audiences: []string{benchAudience}, JWKS: jwks,
 			Algorithms: []string{"RS256"}, ClockSkew: 30 * time.Second, MaxLifetime: 24 * time.Hour,
-			Claims: ir.ClaimMap{UserID: "sub", Roles: "roles"}}},
-		APIKeys:         &ir.APIKeys{Header: "x-api-key"},
+			Claims: ir.ClaimMap{UserID: "sub", Roles: "roles"},
+		}},
+		APIKeys:         &ir.APIKeys{Header: apiKeyHeader},
 		IdentityHeaders: ir.IdentityHeaders{UserID: "x-user-id", Roles: "x-user-roles", Tenant: "x-tenant-id", Tier: "x-consumer-tier"},
 	}}
 }
 
-// envoyTable runs the three listeners of one Envoy under the same load.
-func envoyTable(w io.Writer, svc *extauthz.Service, iss *jwttest.Issuer) error {
-	dir, err := os.MkdirTemp("", "tollgate-authz-bench-")
-	if err != nil {
-		return err
+// authzService is an ext_authz service as `tollgate serve` runs it (with
+// its Prometheus metrics, here on a registry of its own) on keys, with
+// policy(jwks) swapped in.
+type authzService struct {
+	*extauthz.Service
+	reg  *prometheus.Registry
+	jwks string
+}
+
+func newAuthzService(ctx context.Context, keys apikey.Store, jwks string) (*authzService, error) {
+	reg := prometheus.NewRegistry()
+	svc := extauthz.New(ctx, extauthz.Options{Logger: quietLogger(), Keys: keys, Metrics: extauthz.NewMetrics(reg)})
+	s := &authzService{Service: svc, reg: reg, jwks: jwks}
+	if err := s.reset(); err != nil {
+		svc.Close()
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	p, stop, err := startBackends(svc)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	cmd, err := startEnvoy(dir, p, iss)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
-	tok, err := iss.Token("alice", []string{"user"}, time.Hour, 0)
-	if err != nil {
-		return err
-	}
-	if err := sanity(p, tok); err != nil {
-		return err
-	}
-	const conns = 16
-	fmt.Fprintf(w, "\nEnvoy 1.40 (--concurrency 1), %d keep-alive connections, 1 s warm-up + 5 s per row, one valid RS256 token:\n\n", conns)
-	fmt.Fprintln(w, "| listener | requests/s | p50 | p99 | errors |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
-	bearer := func(int) string { return "Bearer " + tok }
-	for _, s := range []struct {
-		name string
-		port int
-		h    func(int) string
-	}{{"no auth", p.plain, func(int) string { return "" }}, {"tollgate ext_authz (JWT)", p.extAuthz, bearer}, {"Envoy jwt_authn (JWT)", p.jwtAuthn, bearer}} {
-		fmt.Fprintln(w, loadgen.Run(fmt.Sprintf("http://127.0.0.1:%d/x", s.port), s.h, conns, time.Second, 5*time.Second).Row(s.name))
+	return s, nil
+}
+
+// reset swaps in a fresh table of the same policy: an empty JWT
+// verification cache.
+func (s *authzService) reset() error {
+	if _, err := s.Swap(policy(s.jwks)); err != nil {
+		return fmt.Errorf("swap bench policy: %w", err)
 	}
 	return nil
 }
 
-// startBackends starts the upstream and the authz gRPC server.
-func startBackends(svc *extauthz.Service) (ports, func(), error) {
-	var p ports
-	up, err := net.Listen("tcp", "127.0.0.1:0")
+// jwtCache returns the verification cache's hit and miss counts so far.
+func (s *authzService) jwtCache(context.Context) (hits, misses int64, err error) {
+	mfs, err := s.reg.Gather()
 	if err != nil {
-		return p, nil, err
+		return 0, 0, fmt.Errorf("gather authz metrics: %w", err)
 	}
-	az, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		up.Close()
-		return p, nil, err
-	}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })}
-	go func() { _ = hs.Serve(up) }()
-	g := grpc.NewServer()
-	svc.Register(g)
-	go func() { _ = g.Serve(az) }()
-	p.upstream, p.authz = up.Addr().(*net.TCPAddr).Port, az.Addr().(*net.TCPAddr).Port
-	for _, q := range []*int{&p.admin, &p.plain, &p.extAuthz, &p.jwtAuthn} {
-		if *q, err = loadgen.FreePort(); err != nil {
-			return p, nil, err
+	for _, mf := range mfs {
+		if mf.GetName() != "tollgate_authz_jwt_cache_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch {
+				case l.GetName() == "result" && l.GetValue() == "hit":
+					hits = int64(m.GetCounter().GetValue())
+				case l.GetName() == "result" && l.GetValue() == "miss":
+					misses = int64(m.GetCounter().GetValue())
+				}
+			}
 		}
 	}
-	return p, func() { g.Stop(); hs.Close() }, nil
+	return hits, misses, nil
 }
 
-// startEnvoy writes, validates and starts the bootstrap, then waits for /ready.
-func startEnvoy(dir string, p ports, iss *jwttest.Issuer) (*exec.Cmd, error) {
-	bin, err := envoy.FindBinary()
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
-		return nil, err
+		return "unknown CPU"
 	}
-	b, err := bootstrap(p, iss.Issuer, iss.Audience, iss.JWKS())
-	if err != nil {
-		return nil, err
+	for _, l := range strings.Split(string(b), "\n") {
+		if name, ok := strings.CutPrefix(l, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
 	}
-	js, err := envoy.JSON(b)
-	if err != nil {
-		return nil, err
-	}
-	path := filepath.Join(dir, "envoy.json")
-	if err := os.WriteFile(path, js, 0o600); err != nil {
-		return nil, err
-	}
-	if out, err := envoy.ValidateConfigFile(context.Background(), bin, path); err != nil {
-		return nil, fmt.Errorf("envoy rejected the bench bootstrap: %w\n%s", err, out)
-	}
-	logf, err := os.Create(filepath.Join(dir, "envoy.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "-c", path, "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return cmd, loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/ready", p.admin), "", 30*time.Second)
+	return "unknown CPU"
 }
 
-// sanity checks both auth listeners refuse a missing token and accept ours.
-func sanity(p ports, tok string) error {
-	for _, port := range []int{p.extAuthz, p.jwtAuthn} {
-		url := fmt.Sprintf("http://127.0.0.1:%d/x", port)
-		if c := loadgen.Status(url, ""); c != http.StatusUnauthorized {
-			return fmt.Errorf("listener %d without a token: %d, want 401", port, c)
-		}
-		if c := loadgen.Status(url, "Bearer "+tok); c != http.StatusOK {
-			return fmt.Errorf("listener %d with a valid token: %d, want 200", port, c)
+// envoyVersion returns the version field of `envoy --version`
+// (".../1.40.0/Clean/RELEASE/BoringSSL" → "1.40.0").
+func envoyVersion(ctx context.Context, bin string) string {
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return "unknown version"
+	}
+	_, v, _ := strings.Cut(string(out), "version:")
+	if parts := strings.Split(strings.TrimSpace(v), "/"); len(parts) > 1 {
+		return parts[1]
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// redisVersion returns "redis-server 7.0.15", or says it is missing.
+func redisVersion(ctx context.Context) string {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "no redis-server on PATH"
+	}
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return "redis-server (unknown version)"
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if v, ok := strings.CutPrefix(f, "v="); ok {
+			return "redis-server " + v
 		}
 	}
-	return nil
+	return "redis-server (unknown version)"
 }

@@ -2,71 +2,74 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os/exec"
-	"syscall"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tollgate/tollgate/extauthz"
-	"github.com/tollgate/tollgate/extauthz/apikey"
-	"github.com/tollgate/tollgate/internal/jwttest"
 	"github.com/tollgate/tollgate/internal/loadgen"
 )
 
-// redisRows measures API-key Checks against a real redis-server: with the
-// lookup cache off (one Redis round trip per Check) and with the default
-// cache.
-func redisRows(w io.Writer, iss *jwttest.Issuer) error {
-	addr, stop, err := startRedis()
-	if err != nil {
-		return err
-	}
-	defer stop()
-	for _, row := range []struct {
-		name  string
-		cache int
-	}{{"API key, Redis (lookup cache off: one round trip)", -1}, {"API key, Redis (default 5 s lookup cache)", 0}} {
-		c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 16, ContextTimeoutEnabled: true})
-		st, err := apikey.NewRedisStore(context.Background(), c, []byte("bench-pepper-0123456789"), apikey.RedisOptions{CacheSize: row.cache})
-		if err != nil {
-			return err
-		}
-		svc := extauthz.New(context.Background(), extauthz.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Keys: st})
-		if _, err := svc.Swap(policy(iss)); err != nil {
-			return err
-		}
-		key, _, err := st.Create(context.Background(), apikey.Record{Consumer: "acme", Roles: []string{"user"}, CreatedAt: time.Now()})
-		if err != nil {
-			return err
-		}
-		h := map[string]string{"x-api-key": key}
-		fmt.Fprintln(w, checkRow(measure(svc, "apiKey", func(int) map[string]string { return h }, 0), row.name))
-		svc.Close()
-		st.Close()
-		c.Close()
-	}
-	return nil
+// errNoRedis reports that redis-server is not installed: the Redis rows are
+// skipped.
+var errNoRedis = errors.New("redis-server not on PATH (make tools)")
+
+// redisServer is a throwaway redis-server without persistence.
+type redisServer struct {
+	proc   *proc
+	client *redis.Client
 }
 
-func startRedis() (string, func(), error) {
+// startRedis starts redis-server on a free loopback port, with its files
+// in dir, and waits until it answers PING.
+func startRedis(ctx context.Context, dir string) (*redisServer, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errNoRedis
+	}
 	port, err := loadgen.FreePort()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start redis-server: %w", err)
+	p, err := startProc("redis-server", filepath.Join(dir, "redis.log"), bin,
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	if err != nil {
+		return nil, err
 	}
-	stop := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if err := loadgen.WaitTCP(addr, 10*time.Second); err != nil {
-		stop()
-		return "", nil, err
+	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	r := &redisServer{proc: p, client: client}
+	if err := waitFor(ctx, p, 10*time.Second, func(ctx context.Context) error { return client.Ping(ctx).Err() }); err != nil {
+		r.stop()
+		return nil, err
 	}
-	return addr, stop, nil
+	return r, nil
+}
+
+// stop closes the client and kills the server.
+func (r *redisServer) stop() {
+	_ = r.client.Close()
+	r.proc.stop()
+}
+
+// commands returns the server's total_commands_processed (INFO stats).
+func (r *redisServer) commands(ctx context.Context) (int64, error) {
+	info, err := r.client.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis INFO stats: %w", err)
+	}
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "total_commands_processed:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("redis total_commands_processed %q: %w", v, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, errors.New("redis INFO stats has no total_commands_processed")
 }
