@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/internal/loadgen"
 )
 
 // Auth filter of a listener, and how its requests carry tokens.
@@ -206,26 +207,9 @@ func sanity(ctx context.Context, p ports, toks *tokens) error {
 	}
 	for _, c := range checks {
 		url := "http://127.0.0.1:" + strconv.Itoa(c.port) + "/orders/42"
-		if got := status(ctx, url, c.authz); got != c.want {
+		if got := loadgen.Status(url, c.authz); got != c.want {
 			return fmt.Errorf("sanity: GET %s with token %t: status %d, want %d", url, c.authz != "", got, c.want)
 		}
 	}
 	return nil
-}
-
-// status returns the status of GET url with an Authorization value, or 0.
-func status(ctx context.Context, url, authz string) int {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0
-	}
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
