@@ -16,9 +16,16 @@ import (
 
 // The xDS types a gateway snapshot carries, in the order Envoy must apply
 // them (clusters and endpoints before the listeners and routes that use them).
+//
+// SDS secrets move with the listeners: Envoy subscribes to a secret by name
+// only once a listener or cluster references it, so a secret pushed ahead of
+// its listener would never be ACKed (the step would wait out the ACK
+// timeout). A new listener warms until its secret arrives in the same
+// snapshot, the old one serving meanwhile; a rotation (same names, new
+// content) is a single step that changes only the secrets' version.
 var (
 	clusterTypes  = []resource.Type{resource.ClusterType, resource.EndpointType}
-	listenerTypes = []resource.Type{resource.ListenerType, resource.RouteType}
+	listenerTypes = []resource.Type{resource.ListenerType, resource.RouteType, resource.SecretType}
 )
 
 // allTypes lists every type a gateway snapshot carries.

@@ -105,8 +105,10 @@ func pendingTypes(nd *node, target *typeSet, among []resource.Type) []resource.T
 	return out
 }
 
-// skipEmpty reports whether t is a type Envoy requests by name (routes and
-// endpoints) and target has none of it, so there is nothing to ACK.
+// skipEmpty reports whether t is a type Envoy requests by name (routes,
+// endpoints and secrets) and target has none of it, so there is nothing to
+// ACK.
 func skipEmpty(target *typeSet, t resource.Type) bool {
-	return (t == resource.EndpointType || t == resource.RouteType) && len(target.items[t]) == 0
+	byName := t == resource.EndpointType || t == resource.RouteType || t == resource.SecretType
+	return byName && len(target.items[t]) == 0
 }

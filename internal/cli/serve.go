@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/internal/admin"
+	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/ratelimit"
@@ -37,6 +38,7 @@ type serveOptions struct {
 	only                                                string
 	keep                                                int
 	ackTimeout                                          time.Duration
+	certPoll                                            time.Duration
 	logLevel, logFormat                                 string
 }
 
@@ -62,6 +64,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&o.dataDir, "data-dir", "tollgate-data", "directory of the policy store")
 	fl.IntVar(&o.keep, "history", 50, "policy versions to keep")
 	fl.DurationVar(&o.ackTimeout, "ack-timeout", 5*time.Second, "how long each push step waits for proxies to ACK")
+	fl.DurationVar(&o.certPoll, "cert-poll", time.Second, "how often the certificate files the policy names are checked for changes (by content hash)")
 	fl.StringVar(&o.authzAddr, "authz-addr", defaultAuthz, "ext_authz gRPC listen address")
 	fl.StringVar(&o.authzAdvertise, "authz-advertise-addr", "", "ext_authz address as Envoys reach it, HOST:PORT (default: --authz-addr)")
 	fl.StringVar(&o.ratelimitAddr, "ratelimit-addr", defaultRateLimit, "rate-limit (RLS) gRPC listen address")
@@ -107,6 +110,7 @@ type controlPlane struct {
 	keys      apikey.Store
 	authz     *extauthz.Service
 	ratelimit *ratelimit.Service
+	certs     *certs.Store // certificate material; run-time sources (ACME) call certs.Set
 	grpc      *grpc.Server // xDS
 	authzGRPC *grpc.Server
 	rlGRPC    *grpc.Server
@@ -137,13 +141,15 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		return nil, err
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
+	cp.certs = certs.NewStore(log)
 	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
-		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o)},
+		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.certs},
 		Services:  []controlplane.TableSwapper{cp.authz, cp.ratelimit},
 	})
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {
 		return nil, err
 	}
+	go cp.ctl.WatchCertificates(ctx, cp.certs, o.certPoll)
 	xsrv.Register(cp.grpc)
 	cp.authz.Register(cp.authzGRPC)
 	cp.ratelimit.Register(cp.rlGRPC)

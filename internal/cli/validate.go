@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/xds/translator"
@@ -65,7 +66,7 @@ func validatePath(path string) (*validateResult, error) {
 		return res, nil
 	}
 	for _, g := range cfg.Gateways {
-		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit})
+		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit, Certs: certs.NewStore(nil)})
 		if err == nil {
 			err = translator.Validate(r)
 		}

@@ -47,6 +47,14 @@ type Gateway struct {
 	VirtualHosts []VirtualHost `json:"virtualHosts"`
 	// Auth is how the gateway calls the ext_authz service.
 	Auth GatewayAuth `json:"auth"`
+	// Secrets sorted by Name: every SDS secret the gateway's listeners and
+	// the TLS of its backends reference (see tls.go).
+	Secrets []Secret `json:"secrets,omitempty"`
+	// RedirectHTTPS makes the gateway's plaintext listeners answer every
+	// request with a 301 to https.
+	RedirectHTTPS bool `json:"redirectHTTPS,omitempty"`
+	// HSTS, when set, is added to responses on the TLS listeners.
+	HSTS *HSTS `json:"hsts,omitempty"`
 }
 
 // Listener is one address Envoy binds for a gateway. All listeners of a
@@ -57,6 +65,8 @@ type Listener struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
 	Port    uint32 `json:"port"`
+	// TLS is nil on a plaintext listener.
+	TLS *ListenerTLS `json:"tls,omitempty"`
 }
 
 // VirtualHost groups the routes that Envoy may pick for a set of Host
@@ -134,6 +144,8 @@ type Backend struct {
 	Endpoints      []Endpoint    `json:"endpoints"` // sorted by Host, then Port
 	LoadBalancing  LoadBalancing `json:"loadBalancing"`
 	ConnectTimeout time.Duration `json:"connectTimeout"`
+	// TLS is nil for plaintext upstreams.
+	TLS *BackendTLS `json:"tls,omitempty"`
 }
 
 // Endpoint is one upstream instance, an IP address and a port.

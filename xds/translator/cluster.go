@@ -58,6 +58,9 @@ func clusterFor(b *ir.Backend) (*clusterv3.Cluster, error) {
 		return nil, fmt.Errorf("negative connect timeout %s", b.ConnectTimeout)
 	}
 	c := envoy.EDSCluster(b.Name, "", b.ConnectTimeout, lb)
+	if c.TransportSocket, err = backendTransportSocket(b); err != nil {
+		return nil, err
+	}
 	hash, err := settingsHash(c)
 	if err != nil {
 		return nil, err

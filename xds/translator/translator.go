@@ -18,6 +18,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
@@ -35,6 +36,7 @@ type Resources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	Secrets   []*tlsv3.Secret
 }
 
 // Options are the deployment facts the IR does not hold.
@@ -49,6 +51,9 @@ type Options struct {
 	// Required when a gateway has a rate-limited route
 	// (ir.Gateway.NeedsRateLimit).
 	RateLimitAddress string
+	// Certs supplies the PEM of the gateway's SDS secrets (see tls.go).
+	// Required when a gateway has TLS listeners or TLS backends.
+	Certs CertSource
 }
 
 // Translate returns the Envoy resources of the gateway named gateway in cfg:
@@ -73,7 +78,11 @@ type Options struct {
 //     after the backend, and its ClusterLoadAssignment, named by the
 //     cluster's EDS service name "<backend>~<8 hex digits>": a hash of the
 //     cluster's settings, so that a changed cluster asks for a fresh
-//     assignment instead of warming until its initial_fetch_timeout.
+//     assignment instead of warming until its initial_fetch_timeout;
+//   - TLS (see applyListenerTLS and tls.go): transport sockets on TLS
+//     listeners and TLS backends' clusters referencing SDS secrets by name,
+//     the secrets themselves with the material opts.Certs supplies, the
+//     HTTPS redirect on plaintext listeners and the HSTS header.
 //
 // It fails if the gateway is unknown, a route references an unknown backend,
 // the gateway needs authz but opts.AuthzAddress is empty or malformed, the
@@ -123,6 +132,13 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
+	if err := applyListenerTLS(gw, listeners, routes); err != nil {
+		return nil, err
+	}
+	secrets, err := secrets(gw, opts.Certs)
+	if err != nil {
+		return nil, err
+	}
 	clusters, endpoints, err := clustersAndEndpoints(cfg.Backends, gw.BackendNames())
 	if err != nil {
 		return nil, err
@@ -139,7 +155,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		}
 		clusters = append(clusters, rl.cluster)
 	}
-	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints}, nil
+	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets}, nil
 }
 
 // ByType returns the resources keyed by xDS type URL, the form
@@ -150,6 +166,7 @@ func (r *Resources) ByType() map[resource.Type][]types.Resource {
 		resource.RouteType:    asResources(r.Routes),
 		resource.ClusterType:  asResources(r.Clusters),
 		resource.EndpointType: asResources(r.Endpoints),
+		resource.SecretType:   asResources(r.Secrets),
 	}
 }
 
@@ -161,6 +178,7 @@ func (r *Resources) sort() {
 	slices.SortFunc(r.Endpoints, func(a, b *endpointv3.ClusterLoadAssignment) int {
 		return cmp.Compare(a.GetClusterName(), b.GetClusterName())
 	})
+	slices.SortFunc(r.Secrets, func(a, b *tlsv3.Secret) int { return cmp.Compare(a.GetName(), b.GetName()) })
 }
 
 // asResources converts a slice of typed resources to cache resources.

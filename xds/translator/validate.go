@@ -12,6 +12,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -38,7 +39,9 @@ import (
 //     host or route is keyed by the name of an HTTP filter of the
 //     connection managers using the table (Envoy silently ignores others),
 //     and route tables with rate_limits are only used by connection
-//     managers that run a ratelimit filter (Envoy silently never limits).
+//     managers that run a ratelimit filter (Envoy silently never limits);
+//   - every SDS secret a TLS context references exists, and every secret
+//     is referenced (checkSDSReferences).
 //
 // Each error names the resource type and name; all problems are joined.
 func Validate(r *Resources) error {
@@ -56,6 +59,8 @@ func Validate(r *Resources) error {
 	errs = append(errs, checkEDSReferences(r)...)
 	errs = append(errs, checkRouteTables(r)...)
 	errs = append(errs, checkHTTPFilters(r)...)
+	errs = append(errs, validateEach(v, "secret", r.Secrets, (*tlsv3.Secret).GetName)...)
+	errs = append(errs, checkSDSReferences(r)...)
 	return errors.Join(errs...)
 }
 
