@@ -32,6 +32,7 @@ func Compile(p *Policy) *ir.Config {
 	for _, b := range p.Backends {
 		cfg.Backends = append(cfg.Backends, compileBackend(b))
 	}
+	compileTLS(cfg, p)
 	slices.SortFunc(cfg.Gateways, func(a, b ir.Gateway) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(cfg.Backends, func(a, b ir.Backend) int { return strings.Compare(a.Name, b.Name) })
 	return cfg

@@ -140,6 +140,7 @@ type schema struct {
 	backend  []field[Backend]
 	auth     authSchema
 	limits   rateLimitSchema
+	tls      tlsSchema
 }
 
 func newSchema() *schema {
@@ -154,6 +155,7 @@ func newSchema() *schema {
 		backend:  backendFields(),
 		auth:     newAuthSchema(),
 		limits:   newRateLimitSchema(),
+		tls:      newTLSSchema(),
 	}
 }
 
@@ -199,6 +201,10 @@ func gatewayFields() []field[Gateway] {
 			g.Auth = &GatewayAuth{}
 			mapping(l, path, n, g.Auth, l.schema.auth.gateway)
 		}},
+		{name: "redirectHTTPS", load: func(l *loader, g *Gateway, path string, n ast.Node) {
+			g.RedirectHTTPS = l.boolean(path, n)
+		}},
+		{name: "hsts", load: loadGatewayHSTS},
 	}
 }
 
@@ -213,6 +219,7 @@ func listenerFields() []field[Listener] {
 		{name: "address", load: func(l *loader, ln *Listener, path string, n ast.Node) {
 			ln.Address = l.str(path, n)
 		}},
+		{name: "tls", load: loadListenerTLS},
 	}
 }
 
@@ -307,6 +314,7 @@ func backendFields() []field[Backend] {
 		{name: "connectTimeout", load: func(l *loader, b *Backend, path string, n ast.Node) {
 			b.ConnectTimeout = l.str(path, n)
 		}},
+		{name: "tls", load: loadBackendTLS},
 	}
 }
 

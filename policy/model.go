@@ -42,6 +42,9 @@ type Gateway struct {
 	Name      string
 	Listeners []Listener
 	Auth      *GatewayAuth // nil: the defaults
+	// RedirectHTTPS makes plaintext listeners answer 301 to https.
+	RedirectHTTPS bool
+	HSTS          *HSTS // nil: no Strict-Transport-Security header
 }
 
 // Listener is one address a gateway binds. Address defaults to 0.0.0.0.
@@ -49,6 +52,7 @@ type Listener struct {
 	Name    string
 	Port    int
 	Address string
+	TLS     *ListenerTLS // nil: plaintext
 }
 
 // Route sends matching requests to a backend. Gateway empty means every
@@ -99,4 +103,5 @@ type Backend struct {
 	Endpoints      []string
 	LoadBalancing  string
 	ConnectTimeout string
+	TLS            *BackendTLS // nil: plaintext upstream
 }
