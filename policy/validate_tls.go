@@ -2,7 +2,6 @@ package policy
 
 import (
 	"crypto/x509"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -173,7 +172,7 @@ func (c *checker) readPEM(path, v string) ([]byte, bool) {
 	}
 	b, err := os.ReadFile(v)
 	if err != nil {
-		c.errorf(path, pemFix, "cannot read %s", fmt.Sprint(err))
+		c.errorf(path, pemFix, "cannot read the file: %v", err)
 		return nil, false
 	}
 	return b, true

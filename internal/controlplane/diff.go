@@ -16,7 +16,7 @@ import (
 // Change is one Envoy resource a push adds, removes or modifies.
 type Change struct {
 	Gateway string `json:"gateway"`
-	Type    string `json:"type"` // listener, route, cluster, endpoint
+	Type    string `json:"type"` // listener, route, cluster, endpoint, secret
 	Name    string `json:"name"`
 	Action  string `json:"action"` // added, removed, changed
 	// Diff is a line diff of the resource's JSON for changed resources.
@@ -31,6 +31,7 @@ var typeNames = []struct {
 	{resource.RouteType, "route"},
 	{resource.ClusterType, "cluster"},
 	{resource.EndpointType, "endpoint"},
+	{resource.SecretType, "secret"}, // listed, never rendered: see diffResource
 }
 
 // diffServed compares what is served with what cp would serve.
@@ -67,6 +68,9 @@ func diffGateway(g string, a, b *translator.Resources) []Change {
 		}
 		for _, n := range sortedNames(names) {
 			if c, ok := diffResource(before[n], after[n]); ok {
+				if tn.url == resource.SecretType {
+					c.Diff = "" // key material is never shown
+				}
 				c.Gateway, c.Type, c.Name = g, tn.name, n
 				out = append(out, c)
 			}

@@ -87,6 +87,7 @@ func staticBootstrap(t *testing.T, r *Resources) *bootstrapv3.Bootstrap {
 			LoadAssignment:       proto.CloneOf(cla),
 		})
 	}
+	staticSecrets(t, b, r)
 	return b
 }
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -32,7 +33,7 @@ type testCase struct {
 
 // options returns the translation options of the case.
 func (tc testCase) options() Options {
-	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress}
+	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress, Certs: certs.NewStore(nil)}
 }
 
 // loadCase reads testdata/in/<name>.json.
@@ -106,6 +107,9 @@ func TestTranslateGolden(t *testing.T) {
 				"routes":    renderList(t, r.Routes),
 				"clusters":  renderList(t, r.Clusters),
 				"endpoints": renderList(t, r.Endpoints),
+			}
+			if len(r.Secrets) > 0 { // test-only keys (testdata/in/tls-test-only)
+				rendered["secrets"] = renderList(t, r.Secrets)
 			}
 			for typ, got := range rendered {
 				compareGolden(t, filepath.Join("testdata", "out", name+"."+typ+".json"), got)
