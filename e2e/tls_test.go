@@ -55,8 +55,16 @@ type tlsEnv struct {
 	render                func(wwwCert, wwwKey []byte) string
 }
 
+// TestTLS runs every TLS check against a real Envoy, once per xDS protocol
+// (SDS over delta and over state-of-the-world ADS).
 func TestTLS(t *testing.T) {
-	env := startTLS(t)
+	for _, protocol := range []string{"delta", "sotw"} {
+		t.Run(protocol, func(t *testing.T) { testTLS(t, protocol) })
+	}
+}
+
+func testTLS(t *testing.T, protocol string) {
+	env := startTLS(t, protocol)
 	t.Run("versions", env.testVersions)
 	t.Run("sni", env.testSNI)
 	t.Run("redirect-and-hsts", env.testRedirectHSTS)
@@ -92,7 +100,7 @@ func (env *tlsEnv) testSDSOnly(t *testing.T) {
 	}
 }
 
-func startTLS(t *testing.T) *tlsEnv {
+func startTLS(t *testing.T, protocol string) *tlsEnv {
 	ca := newTestCA(t, "tollgate test CA")
 	env := &tlsEnv{ca: ca, httpP: harness.FreePort(t), httpsP: harness.FreePort(t), strict: harness.FreePort(t)}
 	apiCert, apiKey := ca.leaf(t, 1001, "api.example.com")
@@ -108,7 +116,7 @@ func startTLS(t *testing.T) *tlsEnv {
 			caFile, echo.Addr(), secure, ccFile, ckFile)
 	}
 	env.s = startStack(t, env.render(wwwCert, wwwKey))
-	env.e = env.s.envoy("public", "tls-0", "delta")
+	env.e = env.s.envoy("public", "tls-"+protocol, protocol)
 	return env
 }
 

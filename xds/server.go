@@ -66,14 +66,15 @@ func New(ctx context.Context, opts Options) *Server {
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = 5 * time.Second
 	}
+	sds := newSDSCache(cacheLogger{opts.Logger})
 	s := &Server{
 		log:      opts.Logger,
 		opts:     opts,
-		cache:    cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{opts.Logger}),
+		cache:    sds,
 		tracker:  newTracker(time.Now),
 		gateways: map[string]*typeSet{},
 	}
-	s.xds = server.NewServer(ctx, s.cache, &callbacks{s: s}, sotw.WithOrderedADS())
+	s.xds = server.NewServer(ctx, sds.mux(), &callbacks{s: s}, sotw.WithOrderedADS())
 	return s
 }
 
