@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,6 +95,9 @@ func (env *tlsEnv) testSDSOnly(t *testing.T) {
 	}
 	if strings.Contains(string(listeners), env.apiCert) || strings.Contains(string(listeners), "filename") {
 		t.Error("a listener references a certificate file")
+	}
+	if strings.Contains(string(secrets), "PRIVATE KEY") {
+		t.Error("Envoy's config dump shows a private key")
 	}
 	if log := env.s.cp.LogTail(100000); strings.Contains(log, "PRIVATE KEY") || strings.Contains(log, "BEGIN CERTIFICATE") {
 		t.Error("the control plane logged PEM material")
@@ -329,6 +333,24 @@ func (env *tlsEnv) rotate(t *testing.T, host string, want int64, change func()) 
 			okN.Add(1)
 		}
 	}()
+	// A connection opened before the rotation must survive it.
+	kept := env.httpsClient(env.httpsP, true)
+	reused := 0
+	keptGet := func() {
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+			if i.Reused {
+				reused++
+			}
+		}}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "https://"+host+"/kept", nil)
+		resp, err := kept.Do(req)
+		if err != nil {
+			t.Fatalf("kept-alive connection: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	keptGet()
 	start := time.Now()
 	change()
 	ctx := testCtx(t, 20*time.Second)
@@ -348,6 +370,10 @@ func (env *tlsEnv) rotate(t *testing.T, host string, want int64, change func()) 
 	t.Logf("rotation of %s visible after %s; %d requests ok, %d failed", host, took.Round(time.Millisecond), okN.Load(), failN.Load())
 	if failN.Load() != 0 {
 		t.Errorf("%d requests failed during the rotation, last: %v", failN.Load(), lastErr.Load())
+	}
+	keptGet()
+	if reused != 1 {
+		t.Errorf("the connection opened before the rotation was not reused after it (reused %d)", reused)
 	}
 	if after := env.listenerModified(t); after != before {
 		t.Errorf("listener_modified went from %d to %d: the rotation changed a listener", before, after)

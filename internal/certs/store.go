@@ -29,12 +29,14 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/tollgate/tollgate/policy/ir"
 )
@@ -137,6 +139,9 @@ func (s *Store) PEM(sec ir.Secret) (cert, key []byte, err error) {
 		}
 		return nil, nil, err
 	}
+	if prev, ok := s.lastGood[sec.Name]; !ok || !bytes.Equal(prev.Cert, m.Cert) {
+		s.warnExpiry(sec.Name, m.Cert)
+	}
 	s.lastGood[sec.Name] = m
 	return m.Cert, m.Key, nil
 }
@@ -174,6 +179,20 @@ func (s *Store) source(p ir.PEMSource) ([]byte, error) {
 		return b, nil
 	}
 	return nil, errors.New("no material: neither a file nor inline PEM, and none installed at run time")
+}
+
+// warnExpiry logs a warning when a certificate of certPEM expires within
+// ExpiryWarning or has expired (it names the secret, never the material).
+func (s *Store) warnExpiry(name string, certPEM []byte) {
+	chain, err := ParseChain(certPEM)
+	if err != nil {
+		return
+	}
+	for _, c := range chain {
+		if msg, _ := Expiry(c, time.Now()); msg != "" {
+			s.log.Warn("certificate expiry", "secret", name, "detail", msg)
+		}
+	}
 }
 
 // check verifies m: a certificate and matching key, or a CA bundle.
