@@ -16,7 +16,7 @@ const pemFix = "give a readable file path or inline PEM (starting with -----BEGI
 // CAs, the gateways' redirect and HSTS, the backends' upstream TLS. It reads
 // the certificate files named in the policy (the control plane reads the
 // same paths), parses every PEM, checks that keys match certificates and
-// warns about certificates that expire within 30 days.
+// warns about certificates that expire within 30 days or have expired.
 func (c *checker) tls(p *Policy) {
 	now := time.Now()
 	for i, g := range p.Gateways {
@@ -156,7 +156,9 @@ func (c *checker) expiry(path string, cert *x509.Certificate, now time.Time) {
 	msg, expired := certs.Expiry(cert, now)
 	switch {
 	case expired:
-		c.errorf(path, "renew the certificate", "%s", msg)
+		// A warning, not an error: a certificate that expired while served
+		// must not stop a restarted control plane from serving the policy.
+		c.warnf(path, "renew the certificate: clients reject an expired one", "%s", msg)
 	case msg != "":
 		c.warnf(path, "renew the certificate soon", "%s", msg)
 	}

@@ -154,11 +154,11 @@ func TestValidateTLS(t *testing.T) {
 			want: []string{"error gateways[0].listeners[0].tls.certificates[0]: invalid certificate: certificate: no PEM CERTIFICATE block found"},
 		},
 		{
-			name: "expiry: a warning within 30 days, an error once expired",
+			name: "expiry: a warning within 30 days and once expired",
 			src:  tlsPolicy("", tlsListener("certificates: ["+cert("soon", f.soonCert, f.soonKey)+", "+cert("old", f.oldCert, f.oldKey)+"]"), ""),
 			want: []string{
 				"warning gateways[0].listeners[0].tls.certificates[0].cert: certificate \"soon.example.com\" expires on ",
-				"error gateways[0].listeners[0].tls.certificates[1].cert: certificate \"old.example.com\" expired on ",
+				"warning gateways[0].listeners[0].tls.certificates[1].cert: certificate \"old.example.com\" expired on ",
 			},
 		},
 		{

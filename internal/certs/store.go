@@ -206,7 +206,8 @@ func check(m Material) error {
 }
 
 // Poll re-reads every file PEM has read and reports whether any content
-// changed (or became unreadable) since; it signals Changed if so.
+// changed (or became unreadable) since the last PEM or Poll; it signals
+// Changed if so.
 func (s *Store) Poll() bool {
 	s.mu.Lock()
 	paths := make(map[string][sha256.Size]byte, len(s.fileHash))
@@ -216,9 +217,15 @@ func (s *Store) Poll() bool {
 	s.mu.Unlock()
 	changed := false
 	for p, h := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil || sha256.Sum256(b) != h {
+		var now [sha256.Size]byte // an unreadable file hashes to zero: reported once
+		if b, err := os.ReadFile(p); err == nil {
+			now = sha256.Sum256(b)
+		}
+		if now != h {
 			changed = true
+			s.mu.Lock()
+			s.fileHash[p] = now
+			s.mu.Unlock()
 		}
 	}
 	if changed {

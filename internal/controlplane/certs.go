@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tollgate/tollgate/xds/translator"
 )
 
 // CertWatcher is where certificate material changes come from:
@@ -54,10 +58,30 @@ func (c *Controller) RefreshSecrets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refresh secrets of %s: %w", s.version.ID, err)
 	}
+	if !secretsChanged(s.resources, res) {
+		return nil
+	}
 	if _, err := c.xds.Apply(ctx, res); err != nil {
 		return fmt.Errorf("refresh secrets of %s: %w", s.version.ID, err)
 	}
 	c.cur.Store(&served{version: s.version, cfg: s.cfg, resources: res})
 	c.log.Info("certificates refreshed", "version", s.version.ID)
 	return nil
+}
+
+// secretsChanged reports whether any gateway's secrets differ between a and
+// b (same gateways: the policy did not change).
+func secretsChanged(a, b map[string]*translator.Resources) bool {
+	for g, rb := range b {
+		ra := a[g]
+		if ra == nil || len(ra.Secrets) != len(rb.Secrets) {
+			return true
+		}
+		for i := range rb.Secrets {
+			if !proto.Equal(ra.Secrets[i], rb.Secrets[i]) {
+				return true
+			}
+		}
+	}
+	return false
 }
