@@ -39,11 +39,15 @@ gateways:
 routes:
   - {name: echo, match: {pathPrefix: /}, backend: echo, auth: none}
   - {name: secure, match: {pathPrefix: /secure}, backend: secure, auth: none}
+  - {name: wrong, match: {pathPrefix: /wrong-name}, backend: wrong-name, auth: none}
 backends:
   - {name: echo, endpoints: [%[9]q]}
   - name: secure
     endpoints: [%[10]q]
     tls: {sni: secure.internal, ca: %[8]q, clientCert: {cert: %[11]q, key: %[12]q}}
+  - name: wrong-name
+    endpoints: [%[10]q]
+    tls: {sni: other.internal, ca: %[8]q, clientCert: {cert: %[11]q, key: %[12]q}}
 `
 
 // tlsEnv is the TLS test's stack: files, certificates and ports.
@@ -289,22 +293,36 @@ func (env *tlsEnv) testUpstreamMTLS(t *testing.T) {
 	if sni, cn := resp.Header.Get("X-SNI"), resp.Header.Get("X-Client-CN"); sni != "secure.internal" || cn != "envoy.internal" {
 		t.Errorf("upstream saw SNI %q and client %q, want secure.internal and envoy.internal", sni, cn)
 	}
-}
-
-// listenerModified returns Envoy's listener_manager.listener_modified.
-func (env *tlsEnv) listenerModified(t *testing.T) int64 {
-	v, _, err := env.e.Stat(testCtx(t, 5*time.Second), "listener_manager.listener_modified")
+	// The upstream's certificate does not name other.internal: refused.
+	resp, err = env.httpsClient(env.httpsP, false).Get("https://api.example.com/wrong-name")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("upstream whose certificate does not match the SNI: %d, want 503", resp.StatusCode)
+	}
+}
+
+// listenerChurn returns Envoy's listener_manager.listener_modified and
+// listener_manager.lds.update_success: a rotation must move neither.
+func (env *tlsEnv) listenerChurn(t *testing.T) [2]int64 {
+	var out [2]int64
+	for i, name := range []string{"listener_manager.listener_modified", "listener_manager.lds.update_success"} {
+		v, _, err := env.e.Stat(testCtx(t, 5*time.Second), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = v
+	}
+	return out
 }
 
 // rotate runs change while a client loop makes new TLS connections, waits
 // until host is served the certificate with serial want, and checks that no
 // request failed and no listener changed.
 func (env *tlsEnv) rotate(t *testing.T, host string, want int64, change func()) {
-	before := env.listenerModified(t)
+	before := env.listenerChurn(t)
 	var okN, failN atomic.Int64
 	var lastErr atomic.Value
 	stop := make(chan struct{})
@@ -375,8 +393,8 @@ func (env *tlsEnv) rotate(t *testing.T, host string, want int64, change func()) 
 	if reused != 1 {
 		t.Errorf("the connection opened before the rotation was not reused after it (reused %d)", reused)
 	}
-	if after := env.listenerModified(t); after != before {
-		t.Errorf("listener_modified went from %d to %d: the rotation changed a listener", before, after)
+	if after := env.listenerChurn(t); after != before {
+		t.Errorf("listener_modified, lds.update_success went from %v to %v: the rotation touched the listeners", before, after)
 	}
 }
 
