@@ -318,6 +318,28 @@ func (env *tlsEnv) listenerChurn(t *testing.T) [2]int64 {
 	return out
 }
 
+// keptAlive returns a function that GETs host over one kept-alive
+// connection, and the count of requests that reused it.
+func (env *tlsEnv) keptAlive(t *testing.T, host string) (get func(), reused *int) {
+	kept := env.httpsClient(env.httpsP, true)
+	reused = new(int)
+	get = func() {
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+			if i.Reused {
+				*reused++
+			}
+		}}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "https://"+host+"/kept", nil)
+		resp, err := kept.Do(req)
+		if err != nil {
+			t.Fatalf("kept-alive connection: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return get, reused
+}
+
 // rotate runs change while a client loop makes new TLS connections, waits
 // until host is served the certificate with serial want, and checks that no
 // request failed and no listener changed.
@@ -351,23 +373,7 @@ func (env *tlsEnv) rotate(t *testing.T, host string, want int64, change func()) 
 			okN.Add(1)
 		}
 	}()
-	// A connection opened before the rotation must survive it.
-	kept := env.httpsClient(env.httpsP, true)
-	reused := 0
-	keptGet := func() {
-		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
-			if i.Reused {
-				reused++
-			}
-		}}
-		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "https://"+host+"/kept", nil)
-		resp, err := kept.Do(req)
-		if err != nil {
-			t.Fatalf("kept-alive connection: %v", err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	keptGet, reused := env.keptAlive(t, host)
 	keptGet()
 	start := time.Now()
 	change()
@@ -390,8 +396,8 @@ func (env *tlsEnv) rotate(t *testing.T, host string, want int64, change func()) 
 		t.Errorf("%d requests failed during the rotation, last: %v", failN.Load(), lastErr.Load())
 	}
 	keptGet()
-	if reused != 1 {
-		t.Errorf("the connection opened before the rotation was not reused after it (reused %d)", reused)
+	if *reused != 1 {
+		t.Errorf("the connection opened before the rotation was not reused after it (reused %d)", *reused)
 	}
 	if after := env.listenerChurn(t); after != before {
 		t.Errorf("listener_modified, lds.update_success went from %v to %v: the rotation touched the listeners", before, after)
