@@ -1,0 +1,197 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/tollgate/tollgate/transform/contract"
+)
+
+// DefaultMaxBodyBytes bounds a converted body when the route sets no bound:
+// 1 MiB, Envoy's default buffer limit.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Directions of a body.
+const (
+	dirRequest  = "request"
+	dirResponse = "response"
+)
+
+// Options configure a Service.
+type Options struct {
+	Logger  *slog.Logger // nil: slog.Default()
+	Metrics *Metrics     // nil: no metrics
+}
+
+// Service is the body transformation external processor. Each stream is one
+// HTTP request of a route with a transform; the route's settings arrive as
+// the stream's gRPC metadata (contract.MetadataKey). It keeps no state
+// between streams.
+type Service struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Service{log: o.Logger, metrics: o.Metrics}
+}
+
+// Register adds the service to g.
+func (s *Service) Register(g *grpc.Server) { extprocv3.RegisterExternalProcessorServer(g, s) }
+
+// exchange is the state of one stream: the route's settings and the content
+// types of the request and the response.
+type exchange struct {
+	settings                  contract.Settings
+	requestType, responseType string
+}
+
+// Process answers one stream's messages in order until Envoy closes it.
+func (s *Service) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	s.metrics.stream()
+	settings, err := settingsOf(stream.Context())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "transform settings: %v", err)
+	}
+	x := &exchange{settings: settings}
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(s.answer(x, req)); err != nil {
+			return err
+		}
+	}
+}
+
+// settingsOf reads the route's settings from the stream metadata.
+func settingsOf(ctx context.Context) (contract.Settings, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(contract.MetadataKey)
+	if len(vals) == 0 {
+		return contract.Settings{}, errors.New("no " + contract.MetadataKey + " metadata: is the route configured by Tollgate?")
+	}
+	return contract.Decode(vals[0])
+}
+
+// answer returns the response to one message.
+func (s *Service) answer(x *exchange, req *extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse {
+	switch r := req.GetRequest().(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		x.requestType = contentType(r.RequestHeaders.GetHeaders())
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{}}}
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		x.responseType = contentType(r.ResponseHeaders.GetHeaders())
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{}}}
+	case *extprocv3.ProcessingRequest_RequestBody:
+		res, body := s.body(dirRequest, x.settings.Request, x.requestType, r.RequestBody.GetBody(), x.settings)
+		if res != nil {
+			return res
+		}
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: body}}
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		res, body := s.body(dirResponse, x.settings.Response, x.responseType, r.ResponseBody.GetBody(), x.settings)
+		if res != nil {
+			return res
+		}
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{ResponseBody: body}}
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
+	}
+	// Anything else (a message kind newer than this service) is left alone.
+	return &extprocv3.ProcessingResponse{}
+}
+
+// body converts one buffered body. It returns either an immediate response
+// (an error answer to the client) or the body response: unchanged when the
+// body is empty or not of the conversion's source type, else the converted
+// body with its content-type and content-length.
+func (s *Service) body(dir, conversion, ctype string, in []byte, st contract.Settings) (*extprocv3.ProcessingResponse, *extprocv3.BodyResponse) {
+	if conversion == "" || len(in) == 0 || !sourceType(conversion, ctype) {
+		s.metrics.body(dir, conversion, outcomePassthrough, 0)
+		return nil, &extprocv3.BodyResponse{}
+	}
+	limit := st.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	if len(in) > limit {
+		s.metrics.body(dir, conversion, outcomeTooLarge, 0)
+		return tooLarge(dir, len(in), limit), nil
+	}
+	start := time.Now()
+	out, outType, err := convert(conversion, in, st.Root)
+	if err != nil {
+		s.metrics.body(dir, conversion, outcomeMalformed, 0)
+		s.log.Debug("transform: body not converted", "direction", dir, "conversion", conversion, "err", err)
+		return malformed(dir, conversion, err), nil
+	}
+	s.metrics.body(dir, conversion, outcomeConverted, time.Since(start))
+	return nil, convertedBody(out, outType)
+}
+
+// convert runs a conversion and returns the body and its content type.
+func convert(conversion string, in []byte, root string) ([]byte, string, error) {
+	if conversion == contract.JSONToXML {
+		out, err := JSONToXML(in, root)
+		return out, XMLContentType, err
+	}
+	out, err := XMLToJSON(in)
+	return out, JSONContentType, err
+}
+
+// Content types of converted bodies.
+const (
+	XMLContentType  = "application/xml; charset=utf-8"
+	JSONContentType = "application/json"
+)
+
+// sourceType reports whether a body of content type ctype is the source of
+// conversion: application/json or application/*+json for json-to-xml;
+// application/xml, text/xml or application/*+xml for xml-to-json.
+func sourceType(conversion, ctype string) bool {
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		return false
+	}
+	if conversion == contract.JSONToXML {
+		return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+	}
+	return mt == "application/xml" || mt == "text/xml" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+xml")
+}
+
+// contentType returns the content-type header of h, or "".
+func contentType(h *corev3.HeaderMap) string {
+	for _, hv := range h.GetHeaders() {
+		if strings.EqualFold(hv.GetKey(), "content-type") {
+			if len(hv.GetRawValue()) > 0 {
+				return string(hv.GetRawValue())
+			}
+			return hv.GetValue()
+		}
+	}
+	return ""
+}
