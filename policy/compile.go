@@ -203,6 +203,7 @@ func compileRoute(r Route, d routeDefaults) ir.Route {
 		Timeout:   durationOr(r.Timeout, DefaultTimeout),
 		Auth:      compileRouteAuth(r.Auth, d.methods),
 		RateLimit: compileRouteRateLimit(r, d.limits),
+		Transform: compileRouteTransform(r.Transform),
 	}
 	if r.Rewrite != nil {
 		out.RewritePrefix = true

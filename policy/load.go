@@ -246,6 +246,7 @@ func routeFields() []field[Route] {
 		}},
 		{name: "auth", load: loadRouteAuth},
 		{name: "rateLimit", load: loadRouteRateLimit},
+		{name: "transform", load: loadRouteTransform},
 	}
 }
 

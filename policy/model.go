@@ -68,6 +68,7 @@ type Route struct {
 	Timeout   string
 	Auth      *RouteAuth
 	RateLimit *RouteRateLimit
+	Transform *RouteTransform // nil: bodies pass untouched
 }
 
 // Match is a route's request condition. At most one of Path, PathPrefix and

@@ -58,6 +58,7 @@ func (c *checker) routes(p *Policy) {
 		}
 		c.routeAuth(path, r, methods)
 		c.routeRateLimit(path, r, limits)
+		c.routeTransform(path, r.Transform)
 		if gwOK && matchOK {
 			c.duplicateMatch(p.Routes, i, gateways.list, firstMatch)
 		}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/tollgate/tollgate/transform/contract"
 )
 
 // Names of the mapping (see the package documentation).
@@ -64,7 +66,7 @@ func JSONToXML(in []byte, root string) ([]byte, error) {
 	if root == "" {
 		root = DefaultRoot
 	}
-	if !plainName(root) {
+	if !contract.PlainName(root) {
 		return nil, inputErrorf("root element name %q is not an XML name", root)
 	}
 	c := &jsonToXML{dec: jsontext.NewDecoder(bytes.NewReader(in))}
@@ -150,7 +152,7 @@ func (c *jsonToXML) object(name, attrs string, depth int) error {
 // one element otherwise.
 func (c *jsonToXML) member(key string, depth int) error {
 	name, attrs := key, ""
-	if !plainName(key) {
+	if !contract.PlainName(key) {
 		if err := checkXMLText(key); err != nil {
 			return err
 		}
@@ -249,25 +251,6 @@ func invalidJSON(err error) error {
 		return inputErrorf("invalid JSON: unexpected end of input")
 	}
 	return inputErrorf("invalid JSON: %v", err)
-}
-
-// plainName reports whether s is used as an element name as is: an ASCII
-// letter or "_", then ASCII letters, digits, "_", "-" or ".", not starting
-// with "xml" in any case (reserved by XML).
-func plainName(s string) bool {
-	if s == "" || len(s) >= 3 && strings.EqualFold(s[:3], "xml") {
-		return false
-	}
-	for i := range len(s) {
-		ch := s[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch == '_':
-		case i > 0 && (ch >= '0' && ch <= '9' || ch == '-' || ch == '.'):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // checkXMLText rejects characters XML 1.0 cannot hold, even escaped.

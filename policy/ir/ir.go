@@ -100,6 +100,8 @@ type Route struct {
 	Auth RouteAuth `json:"auth"`
 	// RateLimit is the route's rate limiting.
 	RateLimit RouteRateLimit `json:"rateLimit"`
+	// Transform converts the route's bodies; nil: none.
+	Transform *RouteTransform `json:"transform,omitempty"`
 }
 
 // Match is the request condition of a route. Exactly one of Path, PathPrefix

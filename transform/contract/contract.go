@@ -84,3 +84,23 @@ func Decode(v string) (Settings, error) {
 	}
 	return s, nil
 }
+
+// PlainName reports whether s is used as an XML element name as is: an
+// ASCII letter or "_", then ASCII letters, digits, "_", "-" or ".", not
+// starting with "xml" in any case (reserved by XML). Root element names
+// must be plain names.
+func PlainName(s string) bool {
+	if s == "" || len(s) >= 3 && strings.EqualFold(s[:3], "xml") {
+		return false
+	}
+	for i := range len(s) {
+		ch := s[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch == '_':
+		case i > 0 && (ch >= '0' && ch <= '9' || ch == '-' || ch == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
