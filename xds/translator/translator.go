@@ -54,6 +54,11 @@ type Options struct {
 	// Certs supplies the PEM of the gateway's SDS secrets (see tls.go).
 	// Required when a gateway has TLS listeners or TLS backends.
 	Certs CertSource
+	// ExtProcAddress is host:port of Tollgate's body transformation
+	// (ext_proc) gRPC service as the gateway's Envoys reach it, with the
+	// same rules. Required when a gateway has a route with a transform
+	// (ir.Gateway.NeedsTransform).
+	ExtProcAddress string
 }
 
 // Translate returns the Envoy resources of the gateway named gateway in cfg:
@@ -74,6 +79,13 @@ type Options struct {
 //     ir.Descriptor* keys, in domain ir.RateLimitDomain) and the STATIC or
 //     STRICT_DNS HTTP/2 cluster RateLimitClusterName of the rate-limit
 //     service at opts.RateLimitAddress;
+//   - when a route has a transform, the ext_proc filter last before the
+//     router (doing nothing by default), on each route either
+//     ExtProcPerRoute disabled or overrides asking only for the headers and
+//     BUFFERED body of the directions the route converts, with the route's
+//     settings as gRPC metadata (package transform/contract), and the
+//     STATIC or STRICT_DNS HTTP/2 cluster contract.ClusterName of the
+//     service at opts.ExtProcAddress;
 //   - one EDS Cluster per backend the gateway's routes reference, named
 //     after the backend, and its ClusterLoadAssignment, named by the
 //     cluster's EDS service name "<backend>~<8 hex digits>": a hash of the
@@ -128,6 +140,15 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	filters = append(filters, rlFilters...) // after ext_authz: reads its metadata
+	tf, err := newTransform(gw, opts)
+	if err != nil {
+		return nil, err
+	}
+	tfFilters, err := tf.apply(gw.VirtualHosts, vhosts)
+	if err != nil {
+		return nil, err
+	}
+	filters = append(filters, tfFilters...) // ext_proc: last before the router
 	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters)
 	if err != nil {
 		return nil, err
@@ -155,6 +176,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		}
 		clusters = append(clusters, rl.cluster)
 	}
+	clusters = append(clusters, tf.clusters()...)
 	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets}, nil
 }
 

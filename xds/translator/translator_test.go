@@ -27,13 +27,15 @@ type testCase struct {
 	AuthzAddress string `json:"authzAddress,omitempty"`
 	// RateLimitAddress is Options.RateLimitAddress; cases whose gateway
 	// needs rate limiting set it.
-	RateLimitAddress string    `json:"rateLimitAddress,omitempty"`
-	Config           ir.Config `json:"config"`
+	RateLimitAddress string `json:"rateLimitAddress,omitempty"`
+	// ExtProcAddress is Options.ExtProcAddress; cases with a transform set it.
+	ExtProcAddress string    `json:"extProcAddress,omitempty"`
+	Config         ir.Config `json:"config"`
 }
 
 // options returns the translation options of the case.
 func (tc testCase) options() Options {
-	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress, Certs: certs.NewStore(nil)}
+	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress, Certs: certs.NewStore(nil), ExtProcAddress: tc.ExtProcAddress}
 }
 
 // loadCase reads testdata/in/<name>.json.

@@ -6,6 +6,7 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
@@ -66,7 +67,7 @@ func httpFilterNames(hcm *hcmv3.HttpConnectionManager, clusters map[string]bool)
 	return names, nil
 }
 
-// grpcCluster returns the Envoy gRPC cluster an ext_authz or ratelimit
+// grpcCluster returns the Envoy gRPC cluster an ext_authz, ratelimit or ext_proc
 // filter calls, or "" for other filters (and for a ratelimit filter without
 // a service, which admits every request).
 func grpcCluster(f *hcmv3.HttpFilter) (string, error) {
@@ -84,6 +85,12 @@ func grpcCluster(f *hcmv3.HttpFilter) (string, error) {
 			return "", err
 		}
 		return rl.GetRateLimitService().GetGrpcService().GetEnvoyGrpc().GetClusterName(), nil
+	case a.MessageIs((*extprocv3.ExternalProcessor)(nil)):
+		ep := &extprocv3.ExternalProcessor{}
+		if err := anypb.UnmarshalTo(a, ep, proto.UnmarshalOptions{}); err != nil {
+			return "", err
+		}
+		return ep.GetGrpcService().GetEnvoyGrpc().GetClusterName(), nil
 	}
 	return "", nil
 }
