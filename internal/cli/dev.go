@@ -65,6 +65,7 @@ func runDev(ctx context.Context, out io.Writer, dataDir string, log *slog.Logger
 		return fmt.Errorf("write demo policy: %w", err)
 	}
 	o := serveOptions{policyPath: policyPath, xdsAddr: defaultXDS, authzAddr: defaultAuthz, ratelimitAddr: defaultRateLimit, adminAddr: defaultAdmin,
+		extproc: extProcOptions{addr: defaultExtProc},
 		dataDir: filepath.Join(dir, "store"), ackTimeout: 5 * time.Second}
 	cp, err := startControlPlane(ctx, o, log)
 	if err != nil {

@@ -35,6 +35,7 @@ type serveOptions struct {
 	policyPath, xdsAddr, adminAddr, adminToken, dataDir string
 	authzAddr, authzAdvertise, redisURL, keyPepper      string
 	ratelimitAddr, ratelimitAdvertise                   string
+	extproc                                             extProcOptions
 	only                                                string
 	keep                                                int
 	ackTimeout                                          time.Duration
@@ -71,7 +72,8 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&o.ratelimitAdvertise, "ratelimit-advertise-addr", "", "rate-limit address as Envoys reach it, HOST:PORT (default: --ratelimit-addr)")
 	fl.StringVar(&o.redisURL, "redis", "", "Redis URL for API keys, e.g. redis://127.0.0.1:6379/0 (default: an in-memory store, for one process only)")
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
-	fl.StringVar(&o.only, "only", "", "run one part only, following the store in --data-dir: \"authz\" or \"ratelimit\" (default: everything)")
+	addExtProcFlags(cmd, &o.extproc)
+	fl.StringVar(&o.only, "only", "", "run one part only, following the store in --data-dir: \"authz\", \"ratelimit\" or \"extproc\" (default: everything)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -91,8 +93,10 @@ func runServe(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		return runAuthzOnly(ctx, o, log)
 	case "ratelimit":
 		return runRateLimitOnly(ctx, o, log)
+	case "extproc":
+		return runExtProcOnly(ctx, o, log)
 	default:
-		return &UsageError{fmt.Errorf("--only %q: the parts that run alone are authz and ratelimit", o.only)}
+		return &UsageError{fmt.Errorf("--only %q: the parts that run alone are authz, ratelimit and extproc", o.only)}
 	}
 	cp, err := startControlPlane(ctx, o, log)
 	if err != nil {
@@ -114,6 +118,7 @@ type controlPlane struct {
 	grpc      *grpc.Server // xDS
 	authzGRPC *grpc.Server
 	rlGRPC    *grpc.Server
+	extproc   *extProcServer
 	http      *http.Server
 	xds       net.Addr
 	admin     net.Addr
@@ -143,7 +148,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	cp.certs = certs.NewStore(log)
 	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
-		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.certs},
+		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.certs, ExtProcAddress: advertisedExtProc(o)},
 		Services:  []controlplane.TableSwapper{cp.authz, cp.ratelimit},
 	})
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {
@@ -153,13 +158,17 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	xsrv.Register(cp.grpc)
 	cp.authz.Register(cp.authzGRPC)
 	cp.ratelimit.Register(cp.rlGRPC)
+	if cp.extproc, err = startExtProc(o, log, reg); err != nil {
+		return nil, err
+	}
 	api := admin.NewServer(log, cp.ctl, keys, o.adminToken, reg)
 	if err := cp.listen(o, api.Handler(), log); err != nil {
+		cp.extproc.stop()
 		return nil, err
 	}
 	api.SetReady()
 	log.Info("control plane ready", "xds", cp.xds.String(), "authz", cp.authzAt.String(), "ratelimit", cp.rlAt.String(),
-		"admin", cp.admin.String(), "policy", versionOf(cp.ctl))
+		"extproc", cp.extproc.addr.String(), "admin", cp.admin.String(), "policy", versionOf(cp.ctl))
 	return cp, nil
 }
 
@@ -225,6 +234,7 @@ func (cp *controlPlane) stop() {
 	cp.grpc.Stop()
 	cp.authzGRPC.GracefulStop() // Check calls are short: let them finish
 	cp.rlGRPC.GracefulStop()
+	cp.extproc.stop()
 	cp.authz.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

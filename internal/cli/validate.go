@@ -66,7 +66,7 @@ func validatePath(path string) (*validateResult, error) {
 		return res, nil
 	}
 	for _, g := range cfg.Gateways {
-		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit, Certs: certs.NewStore(nil)})
+		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit, Certs: certs.NewStore(nil), ExtProcAddress: defaultExtProc})
 		if err == nil {
 			err = translator.Validate(r)
 		}

@@ -12,7 +12,8 @@ const module = "github.com/tollgate/tollgate"
 // transitive dependencies of each package pattern:
 //   - the policy and its IR know nothing of Envoy or go-control-plane;
 //   - the envoy builders know nothing of the policy;
-//   - the ext_authz and rate-limit services never import the xDS server.
+//   - the ext_authz, rate-limit and transformation services never import
+//     the xDS server (nor, for the last, the policy).
 func TestDependencyRules(t *testing.T) {
 	tests := []struct {
 		pattern   string
@@ -23,6 +24,7 @@ func TestDependencyRules(t *testing.T) {
 		{"./envoy/...", 10, []string{module + "/policy", module + "/xds"}},
 		{"./extauthz/...", 0, []string{module + "/xds"}},
 		{"./ratelimit/...", 0, []string{module + "/xds"}},
+		{"./transform/...", 0, []string{module + "/xds", module + "/policy"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern, func(t *testing.T) {
