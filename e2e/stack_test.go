@@ -25,6 +25,7 @@ type stack struct {
 	xdsAddr   string
 	authzAddr string
 	rlAddr    string
+	epAddr    string // the ext_proc (body transformation) service
 	adminAddr string
 	opts      stackOptions
 	cp        *harness.Process
@@ -51,6 +52,7 @@ func startStackWith(t *testing.T, policy string, opts stackOptions) *stack {
 		xdsAddr:   fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		authzAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		rlAddr:    fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
+		epAddr:    fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		adminAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		opts:      opts,
 	}
@@ -61,8 +63,8 @@ func startStackWith(t *testing.T, policy string, opts stackOptions) *stack {
 // startServe (re)starts the control plane on the stack's ports and store.
 func (s *stack) startServe(policy string) {
 	s.t.Helper()
-	args := []string{"serve", "--xds-addr", s.xdsAddr, "--authz-addr", s.authzAddr, "--ratelimit-addr", s.rlAddr, "--admin-addr", s.adminAddr,
-		"--admin-token", testToken, "--data-dir", s.dataDir, "--log-level", "debug"}
+	args := []string{"serve", "--xds-addr", s.xdsAddr, "--authz-addr", s.authzAddr, "--ratelimit-addr", s.rlAddr, "--extproc-addr", s.epAddr,
+		"--admin-addr", s.adminAddr, "--admin-token", testToken, "--data-dir", s.dataDir, "--log-level", "debug"}
 	if policy != "" {
 		args = append(args, "--policy", writeFile(s.t, "policy.yaml", policy))
 	}

@@ -1,0 +1,286 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json/jsontext"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/e2e/harness"
+	"github.com/tollgate/tollgate/transform"
+)
+
+const transformPolicy = `version: 1
+gateways:
+  - name: public
+    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+routes:
+  - {name: xml, match: {pathPrefix: /xml/}, backend: app, auth: none, transform: {response: json-to-xml, rootElement: doc}}
+  - {name: upload, match: {pathPrefix: /upload/}, backend: app, auth: none, transform: {request: xml-to-json}}
+  - {name: roundtrip, match: {pathPrefix: /roundtrip/}, backend: app, auth: none, transform: {request: json-to-xml, response: xml-to-json}}
+  - {name: small, match: {pathPrefix: /small/}, backend: app, auth: none, transform: {request: xml-to-json, maxBodyBytes: 64}}
+  - {name: lenient, match: {pathPrefix: /lenient/}, backend: app, auth: none, transform: {response: json-to-xml, failureMode: open}}
+  - {name: plain, match: {pathPrefix: /plain/}, backend: app, auth: none}
+backends:
+  - {name: app, endpoints: [%q]}
+`
+
+// docJSON is what the upstream answers on .../data.
+const docJSON = `{"id":42,"name":"Ann <&> \"B\"","tags":["a","b"],"one":[1.50],"none":[],"nested":{"ok":true,"nil":null,"empty":{}},"weird key":"x","text":"line1\nline2\ttab"}`
+
+// seen is what the app upstream received last.
+type seen struct {
+	body          []byte
+	contentType   string
+	contentLength int64
+}
+
+// appUpstream answers GET .../data with docJSON, .../bad with malformed
+// JSON, .../text with plain text, and echoes any other request's body with
+// its content type, remembering what it received.
+type appUpstream struct {
+	mu   sync.Mutex
+	last seen
+	addr string
+}
+
+func startAppUpstream(t *testing.T) *appUpstream {
+	t.Helper()
+	u := &appUpstream{}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.addr = l.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(u.serve), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return u
+}
+
+func (u *appUpstream) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.last = seen{body: body, contentType: r.Header.Get("Content-Type"), contentLength: r.ContentLength}
+	u.mu.Unlock()
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/data"):
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, docJSON)
+	case strings.HasSuffix(r.URL.Path, "/bad"):
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"a":`)
+	case strings.HasSuffix(r.URL.Path, "/text"):
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "not {json}")
+	default:
+		w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+		w.Write(body)
+	}
+}
+
+func (u *appUpstream) lastSeen() seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.last
+}
+
+// transformStack is a gateway whose routes transform bodies.
+type transformStack struct {
+	*stack
+	app  *appUpstream
+	base string
+	http *harness.HTTPClient
+}
+
+func startTransformStack(t *testing.T, opts stackOptions) *transformStack {
+	t.Helper()
+	app := startAppUpstream(t)
+	port := harness.FreePort(t)
+	s := startStackWith(t, fmt.Sprintf(transformPolicy, port, app.addr), opts)
+	s.envoy("public", "tf-0", "delta")
+	c := harness.NewHTTPClient(true)
+	t.Cleanup(c.Close)
+	return &transformStack{stack: s, app: app, base: fmt.Sprintf("http://127.0.0.1:%d", port), http: c}
+}
+
+func (ts *transformStack) do(t *testing.T, method, path, ctype string, body []byte) *harness.HTTPResponse {
+	t.Helper()
+	h := map[string]string{}
+	if ctype != "" {
+		h["Content-Type"] = ctype
+	}
+	resp, err := ts.http.Do(testCtx(t, 10*time.Second), method, ts.base+path, "", h, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// TestTransformThroughEnvoy runs every conversion through a real Envoy and
+// the service inside `tollgate serve`.
+func TestTransformThroughEnvoy(t *testing.T) {
+	ts := startTransformStack(t, stackOptions{})
+
+	t.Run("json upstream response arrives as xml", func(t *testing.T) {
+		resp := ts.do(t, "GET", "/xml/data", "", nil)
+		want, err := transform.JSONToXML([]byte(docJSON), "doc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 200 || !bytes.Equal(resp.Body, want) {
+			t.Fatalf("GET /xml/data = %d %s\nwant 200 %s", resp.Status, resp.Body, want)
+		}
+		checkBodyHeaders(t, resp.Header, transform.XMLContentType, len(want))
+	})
+	t.Run("xml request body arrives as json", func(t *testing.T) {
+		in := `<order><id json:type="number" xmlns:json="urn:tollgate:json">7</id><item>a</item><item>b</item></order>`
+		resp := ts.do(t, "POST", "/upload/echo", "application/xml", []byte(in))
+		got := ts.app.lastSeen()
+		want := `{"id":7,"item":["a","b"]}`
+		if resp.Status != 200 || string(got.body) != want {
+			t.Fatalf("upstream received %q (status %d), want %s", got.body, resp.Status, want)
+		}
+		if got.contentType != transform.JSONContentType || got.contentLength != int64(len(want)) {
+			t.Errorf("upstream content-type %q length %d, want %q %d", got.contentType, got.contentLength, transform.JSONContentType, len(want))
+		}
+	})
+	t.Run("json to xml to json round trip", func(t *testing.T) {
+		resp := ts.do(t, "POST", "/roundtrip/echo", "application/json", []byte(docJSON))
+		if got := ts.app.lastSeen(); !strings.HasPrefix(got.contentType, "application/xml") || !bytes.HasPrefix(got.body, []byte("<?xml")) {
+			t.Fatalf("upstream received %s %q, want XML", got.contentType, got.body)
+		}
+		if resp.Status != 200 || !bytes.Equal(canonicalJSON(t, resp.Body), canonicalJSON(t, []byte(docJSON))) {
+			t.Fatalf("round trip = %d %s\nwant %s", resp.Status, resp.Body, docJSON)
+		}
+		checkBodyHeaders(t, resp.Header, transform.JSONContentType, len(resp.Body))
+	})
+	t.Run("other content types pass untouched", func(t *testing.T) {
+		resp := ts.do(t, "GET", "/xml/text", "", nil)
+		if resp.Status != 200 || string(resp.Body) != "not {json}" || resp.Header.Get("Content-Type") != "text/plain" {
+			t.Fatalf("GET /xml/text = %d %q %q", resp.Status, resp.Header.Get("Content-Type"), resp.Body)
+		}
+		resp = ts.do(t, "POST", "/upload/echo", "application/json", []byte(`{"k":1}`))
+		if got := ts.app.lastSeen(); resp.Status != 200 || string(got.body) != `{"k":1}` {
+			t.Fatalf("json on an xml-to-json route: upstream got %q (status %d)", got.body, resp.Status)
+		}
+	})
+	t.Run("malformed bodies", func(t *testing.T) {
+		resp := ts.do(t, "GET", "/xml/bad", "", nil)
+		checkJSONError(t, resp, 502, "bad_upstream_body")
+		resp = ts.do(t, "POST", "/upload/echo", "application/xml", []byte(`<a><b></a>`))
+		checkJSONError(t, resp, 400, "invalid_body")
+	})
+	t.Run("body over the route bound", func(t *testing.T) {
+		resp := ts.do(t, "POST", "/small/echo", "application/xml", []byte("<a>"+strings.Repeat("x", 100)+"</a>"))
+		checkJSONError(t, resp, 413, "body_too_large")
+	})
+	t.Run("a route without transform never calls the service", func(t *testing.T) {
+		before := ts.transformStreams(t)
+		for range 20 {
+			if resp := ts.do(t, "POST", "/plain/echo", "application/json", []byte(docJSON)); resp.Status != 200 || string(resp.Body) != docJSON {
+				t.Fatalf("plain route = %d %s", resp.Status, resp.Body)
+			}
+		}
+		if after := ts.transformStreams(t); after != before {
+			t.Fatalf("service streams went from %d to %d on a route without transform", before, after)
+		}
+		ts.do(t, "GET", "/xml/data", "", nil)
+		if after := ts.transformStreams(t); after != before+1 {
+			t.Fatalf("service streams went from %d to %d after one transformed request, want +1", before, after)
+		}
+	})
+}
+
+// TestTransformServiceDown: Envoys reach a separate `serve --only extproc`;
+// while it runs, bodies convert; once it is gone, transform routes fail
+// closed with 503, failureMode open routes pass bodies unconverted, and
+// routes without transform are unaffected.
+func TestTransformServiceDown(t *testing.T) {
+	bin := harness.BuildTollgate(t)
+	epAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	ep := harness.StartProcess(t, "tollgate-extproc", bin, "serve", "--only", "extproc", "--extproc-addr", epAddr,
+		"--admin-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)))
+	if err := harness.WaitPort(testCtx(t, 20*time.Second), epAddr); err != nil {
+		t.Fatalf("extproc replica not listening: %v\n%s", err, ep.LogTail(20))
+	}
+	ts := startTransformStack(t, stackOptions{args: []string{"--extproc-advertise-addr", epAddr}})
+	if resp := ts.do(t, "GET", "/xml/data", "", nil); resp.Status != 200 || !bytes.HasPrefix(resp.Body, []byte("<?xml")) {
+		t.Fatalf("with the replica up: %d %s", resp.Status, resp.Body)
+	}
+	if err := ep.Kill(); err != nil && !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("kill the replica: %v", err)
+	}
+	var resp *harness.HTTPResponse
+	err := harness.WaitFor(testCtx(t, 15*time.Second), func() (bool, error) {
+		resp = ts.do(t, "GET", "/xml/data", "", nil)
+		return resp.Status == 503, nil
+	})
+	if err != nil {
+		t.Fatalf("transform route with the service down: %d %s, want 503", resp.Status, resp.Body)
+	}
+	if resp := ts.do(t, "GET", "/lenient/data", "", nil); resp.Status != 200 || string(resp.Body) != docJSON {
+		t.Fatalf("failureMode open route with the service down = %d %s, want the unconverted body", resp.Status, resp.Body)
+	}
+	if resp := ts.do(t, "GET", "/plain/data", "", nil); resp.Status != 200 || string(resp.Body) != docJSON {
+		t.Fatalf("plain route with the service down = %d %s", resp.Status, resp.Body)
+	}
+}
+
+// transformStreams reads tollgate_transform_streams_total from /metrics.
+func (s *stack) transformStreams(t *testing.T) int {
+	t.Helper()
+	resp, err := harness.HTTPGet(testCtx(t, 10*time.Second), "http://"+s.adminAddr+"/metrics", "", map[string]string{"Authorization": "Bearer " + testToken})
+	if err != nil || resp.Status != 200 {
+		t.Fatalf("GET /metrics: %v %v", err, resp)
+	}
+	m := regexp.MustCompile(`(?m)^tollgate_transform_streams_total (\d+)$`).FindSubmatch(resp.Body)
+	if m == nil {
+		t.Fatalf("no tollgate_transform_streams_total in /metrics")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// checkBodyHeaders checks a converted body's content-type and that its
+// content-length, when sent, is the body's length.
+func checkBodyHeaders(t *testing.T, h http.Header, ctype string, n int) {
+	t.Helper()
+	if got := h.Get("Content-Type"); got != ctype {
+		t.Errorf("content-type = %q, want %q", got, ctype)
+	}
+	if cl := h.Get("Content-Length"); cl != strconv.Itoa(n) {
+		t.Errorf("content-length = %q, want %d (transfer-encoding %q)", cl, n, h.Get("Transfer-Encoding"))
+	}
+}
+
+func checkJSONError(t *testing.T, resp *harness.HTTPResponse, status int, code string) {
+	t.Helper()
+	var e struct{ Error, Message string }
+	if resp.Status != status || resp.JSON(&e) != nil || e.Error != code || e.Message == "" {
+		t.Fatalf("got %d %s, want %d with error %q", resp.Status, resp.Body, status, code)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != transform.JSONContentType {
+		t.Errorf("error content-type = %q", ct)
+	}
+}
+
+// canonicalJSON re-encodes a JSON document compactly (member order and
+// number literals kept).
+func canonicalJSON(t *testing.T, in []byte) []byte {
+	t.Helper()
+	v := jsontext.Value(bytes.Clone(in))
+	if err := v.Compact(); err != nil {
+		t.Fatalf("invalid JSON %s: %v", in, err)
+	}
+	return v
+}
+
