@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/e2e/harness"
+	"github.com/tollgate/tollgate/internal/loadgen"
 	"github.com/tollgate/tollgate/transform"
 )
 
@@ -284,3 +286,22 @@ func canonicalJSON(t *testing.T, in []byte) []byte {
 	return v
 }
 
+// TestTransformLatency measures a transformed route against a plain one
+// through the same Envoy and upstream (closed loop, internal/loadgen). It
+// runs only with TOLLGATE_TRANSFORM_LATENCY=1: it takes ~25 s and its
+// numbers mean something only on an otherwise idle machine.
+func TestTransformLatency(t *testing.T) {
+	if os.Getenv("TOLLGATE_TRANSFORM_LATENCY") != "1" {
+		t.Skip("set TOLLGATE_TRANSFORM_LATENCY=1 to measure")
+	}
+	ts := startTransformStack(t, stackOptions{})
+	for _, conns := range []int{1, 4} {
+		for _, path := range []string{"/plain/data", "/xml/data", "/plain/data", "/xml/data"} {
+			r := loadgen.Run(ts.base+path, func(int) string { return "" }, conns, time.Second, 4*time.Second)
+			if r.OK == 0 || r.Bad > 0 {
+				t.Fatalf("%s: %d ok, %d bad", path, r.OK, r.Bad)
+			}
+			t.Logf("%-12s conns=%d  rps=%8.0f  p50=%8s  p99=%8s", path, conns, r.RPS, r.P50, r.P99)
+		}
+	}
+}
