@@ -288,7 +288,7 @@ func canonicalJSON(t *testing.T, in []byte) []byte {
 
 // TestTransformLatency measures a transformed route against a plain one
 // through the same Envoy and upstream (closed loop, internal/loadgen). It
-// runs only with TOLLGATE_TRANSFORM_LATENCY=1: it takes ~25 s and its
+// runs only with TOLLGATE_TRANSFORM_LATENCY=1: it takes ~45 s and its
 // numbers mean something only on an otherwise idle machine.
 func TestTransformLatency(t *testing.T) {
 	if os.Getenv("TOLLGATE_TRANSFORM_LATENCY") != "1" {
