@@ -80,6 +80,9 @@ func (u *appUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(r.URL.Path, "/bad"):
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"a":`)
+	case strings.HasSuffix(r.URL.Path, "/big"):
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"s":"`+strings.Repeat("x", 1200<<10)+`"}`)
 	case strings.HasSuffix(r.URL.Path, "/text"):
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "not {json}")
@@ -184,6 +187,15 @@ func TestTransformThroughEnvoy(t *testing.T) {
 	t.Run("body over the route bound", func(t *testing.T) {
 		resp := ts.do(t, "POST", "/small/echo", "application/xml", []byte("<a>"+strings.Repeat("x", 100)+"</a>"))
 		checkJSONError(t, resp, 413, "body_too_large")
+	})
+	t.Run("bodies over Envoy's 1 MiB buffer", func(t *testing.T) {
+		big := []byte("<a>" + strings.Repeat("x", 1200<<10) + "</a>")
+		if resp := ts.do(t, "POST", "/upload/echo", "application/xml", big); resp.Status != 413 {
+			t.Errorf("1.2 MB request = %d %.200s, want 413 from Envoy", resp.Status, resp.Body)
+		}
+		if resp := ts.do(t, "GET", "/xml/big", "", nil); resp.Status != 500 {
+			t.Errorf("1.2 MB response = %d %.200s, want 500 from Envoy", resp.Status, resp.Body)
+		}
 	})
 	t.Run("a route without transform never calls the service", func(t *testing.T) {
 		before := ts.transformStreams(t)

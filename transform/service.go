@@ -99,10 +99,10 @@ func settingsOf(ctx context.Context) (contract.Settings, error) {
 func (s *Service) answer(x *exchange, req *extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse {
 	switch r := req.GetRequest().(type) {
 	case *extprocv3.ProcessingRequest_RequestHeaders:
-		x.requestType = contentType(r.RequestHeaders.GetHeaders())
+		x.requestType = convertibleType(r.RequestHeaders.GetHeaders())
 		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{}}}
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
-		x.responseType = contentType(r.ResponseHeaders.GetHeaders())
+		x.responseType = convertibleType(r.ResponseHeaders.GetHeaders())
 		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{}}}
 	case *extprocv3.ProcessingRequest_RequestBody:
 		res, body := s.body(dirRequest, x.settings.Request, x.requestType, r.RequestBody.GetBody(), x.settings)
@@ -183,10 +183,20 @@ func sourceType(conversion, ctype string) bool {
 	return mt == "application/xml" || mt == "text/xml" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+xml")
 }
 
-// contentType returns the content-type header of h, or "".
-func contentType(h *corev3.HeaderMap) string {
+// convertibleType returns the content-type of the message with headers h,
+// or "" when its body is encoded (a content-encoding other than identity:
+// compressed bytes are passed on untouched).
+func convertibleType(h *corev3.HeaderMap) string {
+	if enc := header(h, "content-encoding"); enc != "" && !strings.EqualFold(strings.TrimSpace(enc), "identity") {
+		return ""
+	}
+	return header(h, "content-type")
+}
+
+// header returns the value of the header name in h, or "".
+func header(h *corev3.HeaderMap, name string) string {
 	for _, hv := range h.GetHeaders() {
-		if strings.EqualFold(hv.GetKey(), "content-type") {
+		if strings.EqualFold(hv.GetKey(), name) {
 			if len(hv.GetRawValue()) > 0 {
 				return string(hv.GetRawValue())
 			}

@@ -151,6 +151,11 @@ func TestServiceAnswers(t *testing.T) {
 		{"malformed request is 400", "request=xml-to-json", []*extprocv3.ProcessingRequest{reqHeaders("application/xml"), reqBody(`<a>`)}, 400, codeInvalidBody},
 		{"large request is 413", "request=json-to-xml;max=4", []*extprocv3.ProcessingRequest{reqHeaders("application/json"), reqBody(`"12345"`)}, 413, codeBodyTooLarge},
 		{"large response is 502", "response=xml-to-json;max=4", []*extprocv3.ProcessingRequest{respHeaders("application/xml"), respBody(`<a>1</a>`)}, 502, codeUpstreamTooLarge},
+		{"compressed body passes", "response=json-to-xml", []*extprocv3.ProcessingRequest{
+			{Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocv3.HttpHeaders{
+				Headers: headers(":status", "200", "content-type", "application/json", "content-encoding", "gzip")}}},
+			respBody("\x1f\x8b not json"),
+		}, 0, ""},
 		{"request body on a response-only route passes", "response=json-to-xml", []*extprocv3.ProcessingRequest{reqHeaders("application/json"), reqBody(`{`)}, 0, ""},
 	}
 	c, _ := startService(t)
