@@ -169,6 +169,7 @@ func TestTransformThroughEnvoy(t *testing.T) {
 		checkBodyHeaders(t, resp.Header, transform.JSONContentType, len(resp.Body))
 	})
 	t.Run("other content types pass untouched", func(t *testing.T) {
+		bodiesBefore := ts.transformMetric(t, "tollgate_transform_bodies_total")
 		resp := ts.do(t, "GET", "/xml/text", "", nil)
 		if resp.Status != 200 || string(resp.Body) != "not {json}" || resp.Header.Get("Content-Type") != "text/plain" {
 			t.Fatalf("GET /xml/text = %d %q %q", resp.Status, resp.Header.Get("Content-Type"), resp.Body)
@@ -176,6 +177,9 @@ func TestTransformThroughEnvoy(t *testing.T) {
 		resp = ts.do(t, "POST", "/upload/echo", "application/json", []byte(`{"k":1}`))
 		if got := ts.app.lastSeen(); resp.Status != 200 || string(got.body) != `{"k":1}` {
 			t.Fatalf("json on an xml-to-json route: upstream got %q (status %d)", got.body, resp.Status)
+		}
+		if after := ts.transformMetric(t, "tollgate_transform_bodies_total"); after != bodiesBefore {
+			t.Errorf("the service saw %d bodies it does not convert, want none (the header answer skips them)", after-bodiesBefore)
 		}
 	})
 	t.Run("malformed bodies", func(t *testing.T) {
@@ -252,16 +256,22 @@ func TestTransformServiceDown(t *testing.T) {
 // transformStreams reads tollgate_transform_streams_total from /metrics.
 func (s *stack) transformStreams(t *testing.T) int {
 	t.Helper()
+	return s.transformMetric(t, "tollgate_transform_streams_total")
+}
+
+// transformMetric sums the samples of a counter on /metrics (0 if none).
+func (s *stack) transformMetric(t *testing.T, name string) int {
+	t.Helper()
 	resp, err := harness.HTTPGet(testCtx(t, 10*time.Second), "http://"+s.adminAddr+"/metrics", "", map[string]string{"Authorization": "Bearer " + testToken})
 	if err != nil || resp.Status != 200 {
 		t.Fatalf("GET /metrics: %v %v", err, resp)
 	}
-	m := regexp.MustCompile(`(?m)^tollgate_transform_streams_total (\d+)$`).FindSubmatch(resp.Body)
-	if m == nil {
-		t.Fatalf("no tollgate_transform_streams_total in /metrics")
+	sum := 0
+	for _, m := range regexp.MustCompile(`(?m)^`+name+`(?:\{[^}]*\})? (\d+)$`).FindAllSubmatch(resp.Body, -1) {
+		n, _ := strconv.Atoi(string(m[1]))
+		sum += n
 	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return sum
 }
 
 // checkBodyHeaders checks a converted body's content-type and that its

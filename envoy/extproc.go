@@ -48,7 +48,9 @@ type ExtProcOptions struct {
 // false: an unreachable or failing service answers StatusOnError), lets the
 // service mutate only o.MutableHeaders, keeps the content-length header
 // the service sets with a body it replaces (allow_content_length_header),
-// and never clears the route cache.
+// lets the service's header answers change the processing mode (so it can
+// skip a body it will not convert: allow_mode_override), and never clears
+// the route cache.
 func ExtProc(o ExtProcOptions) *extprocv3.ExternalProcessor {
 	timeout := o.MessageTimeout
 	if timeout <= 0 {
@@ -66,6 +68,7 @@ func ExtProc(o ExtProcOptions) *extprocv3.ExternalProcessor {
 		MutationRules:            onlyHeaders(o.MutableHeaders),
 		StatusOnError:            &typev3.HttpStatus{Code: typev3.StatusCode(status)},
 		AllowContentLengthHeader: true,
+		AllowModeOverride:        true,
 		RouteCacheAction:         extprocv3.ExternalProcessor_RETAIN,
 	}
 }

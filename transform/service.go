@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	procmodev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -85,6 +86,41 @@ func (s *Service) Process(stream extprocv3.ExternalProcessor_ProcessServer) erro
 	}
 }
 
+// skipBody returns, when the body announced by headers of content type
+// ctype will not be converted, the processing mode that stops Envoy from
+// buffering and sending it (the route's mode with that body NONE); nil
+// otherwise. Envoy replaces its whole mode with an override, so the other
+// direction keeps the route's settings.
+func (x *exchange) skipBody(conversion, ctype string, request bool) *procmodev3.ProcessingMode {
+	if conversion != "" && sourceType(conversion, ctype) {
+		return nil
+	}
+	m := RouteMode(x.settings)
+	if request {
+		m.RequestBodyMode = procmodev3.ProcessingMode_NONE
+	} else {
+		m.ResponseBodyMode = procmodev3.ProcessingMode_NONE
+	}
+	return m
+}
+
+// RouteMode is the processing mode Tollgate's translator gives a route
+// with settings s: headers and the buffered body of each converted
+// direction, nothing else (the translator's tests check they agree).
+func RouteMode(s contract.Settings) *procmodev3.ProcessingMode {
+	m := &procmodev3.ProcessingMode{
+		RequestHeaderMode: procmodev3.ProcessingMode_SKIP, ResponseHeaderMode: procmodev3.ProcessingMode_SKIP,
+		RequestTrailerMode: procmodev3.ProcessingMode_SKIP, ResponseTrailerMode: procmodev3.ProcessingMode_SKIP,
+	}
+	if s.Request != "" {
+		m.RequestHeaderMode, m.RequestBodyMode = procmodev3.ProcessingMode_SEND, procmodev3.ProcessingMode_BUFFERED
+	}
+	if s.Response != "" {
+		m.ResponseHeaderMode, m.ResponseBodyMode = procmodev3.ProcessingMode_SEND, procmodev3.ProcessingMode_BUFFERED
+	}
+	return m
+}
+
 // settingsOf reads the route's settings from the stream metadata.
 func settingsOf(ctx context.Context) (contract.Settings, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -100,10 +136,16 @@ func (s *Service) answer(x *exchange, req *extprocv3.ProcessingRequest) *extproc
 	switch r := req.GetRequest().(type) {
 	case *extprocv3.ProcessingRequest_RequestHeaders:
 		x.requestType = convertibleType(r.RequestHeaders.GetHeaders())
-		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{}}}
+		return &extprocv3.ProcessingResponse{
+			Response:     &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{}},
+			ModeOverride: x.skipBody(x.settings.Request, x.requestType, true),
+		}
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
 		x.responseType = convertibleType(r.ResponseHeaders.GetHeaders())
-		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{}}}
+		return &extprocv3.ProcessingResponse{
+			Response:     &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{}},
+			ModeOverride: x.skipBody(x.settings.Response, x.responseType, false),
+		}
 	case *extprocv3.ProcessingRequest_RequestBody:
 		res, body := s.body(dirRequest, x.settings.Request, x.requestType, r.RequestBody.GetBody(), x.settings)
 		if res != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	procmodev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -181,6 +182,27 @@ func TestServiceAnswers(t *testing.T) {
 				t.Fatalf("immediate response body %s headers %v, want a JSON error %q", ir.GetBody(), ir.GetHeaders(), tt.wantError)
 			}
 		})
+	}
+}
+
+// TestServiceSkipsBodiesItWillNotConvert: a header answer overrides the
+// processing mode to NONE for a body of another type, keeping the rest of
+// the route's mode; a convertible body keeps the route's mode.
+func TestServiceSkipsBodiesItWillNotConvert(t *testing.T) {
+	c, _ := startService(t)
+	settings := "request=xml-to-json;response=json-to-xml"
+	got := exchangeMsgs(t, c, settings, reqHeaders("text/plain"), respHeaders("application/json"))
+	m := got[0].GetModeOverride()
+	if m.GetRequestBodyMode() != procmodev3.ProcessingMode_NONE || m.GetResponseBodyMode() != procmodev3.ProcessingMode_BUFFERED ||
+		m.GetResponseHeaderMode() != procmodev3.ProcessingMode_SEND {
+		t.Errorf("request headers of text/plain: mode override %v", m)
+	}
+	if got[1].GetModeOverride() != nil {
+		t.Errorf("response headers of application/json: mode override %v, want none", got[1].GetModeOverride())
+	}
+	got = exchangeMsgs(t, c, "request=xml-to-json", respHeaders("application/json"))
+	if m := got[0].GetModeOverride(); m.GetResponseBodyMode() != procmodev3.ProcessingMode_NONE || m.GetRequestBodyMode() != procmodev3.ProcessingMode_BUFFERED {
+		t.Errorf("response headers on a request-only route: mode override %v", m)
 	}
 }
 

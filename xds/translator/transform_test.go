@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
+	transformsvc "github.com/tollgate/tollgate/transform"
 	"github.com/tollgate/tollgate/transform/contract"
 )
 
@@ -83,6 +84,16 @@ func TestTransformOnlyWhereAsked(t *testing.T) {
 			if m, ok := modes[r.GetName()]; ok && !proto.Equal(got.GetOverrides().GetProcessingMode(), m) {
 				t.Errorf("route %s: processing mode %v, want %v", r.GetName(), got.GetOverrides().GetProcessingMode(), m)
 			}
+		}
+	}
+}
+
+// TestTransformModesAgree: the mode the service restores in its mode
+// overrides is the mode the translator gives the route.
+func TestTransformModesAgree(t *testing.T) {
+	for _, s := range []contract.Settings{{Request: contract.XMLToJSON}, {Response: contract.JSONToXML}, {Request: contract.JSONToXML, Response: contract.XMLToJSON}} {
+		if got, want := transformsvc.RouteMode(s), envoy.ExtProcMode(s.Request != "", s.Response != ""); !proto.Equal(got, want) {
+			t.Errorf("settings %+v: service mode %v, translator mode %v", s, got, want)
 		}
 	}
 }
