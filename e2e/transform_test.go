@@ -76,6 +76,7 @@ func (u *appUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/data"):
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("ETag", `"v1"`)
 		io.WriteString(w, docJSON)
 	case strings.HasSuffix(r.URL.Path, "/bad"):
 		w.Header().Set("Content-Type", "application/json")
@@ -145,6 +146,9 @@ func TestTransformThroughEnvoy(t *testing.T) {
 			t.Fatalf("GET /xml/data = %d %s\nwant 200 %s", resp.Status, resp.Body, want)
 		}
 		checkBodyHeaders(t, resp.Header, transform.XMLContentType, len(want))
+		if etag := resp.Header.Get("ETag"); etag != "" {
+			t.Errorf("converted response kept the upstream's ETag %s", etag)
+		}
 	})
 	t.Run("xml request body arrives as json", func(t *testing.T) {
 		in := `<order><id json:type="number" xmlns:json="urn:tollgate:json">7</id><item>a</item><item>b</item></order>`
@@ -207,6 +211,9 @@ func TestTransformThroughEnvoy(t *testing.T) {
 			if resp := ts.do(t, "POST", "/plain/echo", "application/json", []byte(docJSON)); resp.Status != 200 || string(resp.Body) != docJSON {
 				t.Fatalf("plain route = %d %s", resp.Status, resp.Body)
 			}
+		}
+		if resp := ts.do(t, "GET", "/plain/data", "", nil); resp.Header.Get("ETag") != `"v1"` || string(resp.Body) != docJSON {
+			t.Fatalf("plain route = %d %v %s, want the upstream's answer untouched", resp.Status, resp.Header, resp.Body)
 		}
 		if after := ts.transformStreams(t); after != before {
 			t.Fatalf("service streams went from %d to %d on a route without transform", before, after)

@@ -19,13 +19,19 @@ const (
 	codeUpstreamTooLarge = "upstream_too_large" // 502: the upstream's body is over the route's bound
 )
 
-// convertedBody replaces the body, its content-type and its content-length.
-func convertedBody(body []byte, ctype string) *extprocv3.BodyResponse {
+// convertedBody replaces the body, its content-type and its content-length;
+// on a response it also removes the upstream's etag, which names the
+// unconverted representation.
+func convertedBody(body []byte, ctype string, response bool) *extprocv3.BodyResponse {
+	mutation := &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
+		setHeader("content-type", ctype),
+		setHeader("content-length", strconv.Itoa(len(body))),
+	}}
+	if response {
+		mutation.RemoveHeaders = []string{"etag"}
+	}
 	return &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{
-		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
-			setHeader("content-type", ctype),
-			setHeader("content-length", strconv.Itoa(len(body))),
-		}},
+		HeaderMutation: mutation,
 		BodyMutation: &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: body}},
 	}}
 }

@@ -142,6 +142,9 @@ func (s *Service) answer(x *exchange, req *extprocv3.ProcessingRequest) *extproc
 		}
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
 		x.responseType = convertibleType(r.ResponseHeaders.GetHeaders())
+		if header(r.ResponseHeaders.GetHeaders(), ":status") == "206" {
+			x.responseType = "" // a byte range is not a document
+		}
 		return &extprocv3.ProcessingResponse{
 			Response:     &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{}},
 			ModeOverride: x.skipBody(x.settings.Response, x.responseType, false),
@@ -192,7 +195,7 @@ func (s *Service) body(dir, conversion, ctype string, in []byte, st contract.Set
 		return malformed(dir, conversion, err), nil
 	}
 	s.metrics.body(dir, conversion, outcomeConverted, time.Since(start))
-	return nil, convertedBody(out, outType)
+	return nil, convertedBody(out, outType, dir == dirResponse)
 }
 
 // convert runs a conversion and returns the body and its content type.

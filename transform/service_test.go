@@ -119,6 +119,9 @@ func TestServiceConvertsResponse(t *testing.T) {
 	if cl := headerValue(cr.GetHeaderMutation(), "content-length"); cl != strconv.Itoa(len(want)) {
 		t.Errorf("content-length = %q, body length %d", cl, len(want))
 	}
+	if rm := cr.GetHeaderMutation().GetRemoveHeaders(); len(rm) != 1 || rm[0] != "etag" {
+		t.Errorf("removed headers %v, want [etag]", rm)
+	}
 	if n := testutil.ToFloat64(m.streams); n != 1 {
 		t.Errorf("streams = %v, want 1", n)
 	}
@@ -152,6 +155,11 @@ func TestServiceAnswers(t *testing.T) {
 		{"malformed request is 400", "request=xml-to-json", []*extprocv3.ProcessingRequest{reqHeaders("application/xml"), reqBody(`<a>`)}, 400, codeInvalidBody},
 		{"large request is 413", "request=json-to-xml;max=4", []*extprocv3.ProcessingRequest{reqHeaders("application/json"), reqBody(`"12345"`)}, 413, codeBodyTooLarge},
 		{"large response is 502", "response=xml-to-json;max=4", []*extprocv3.ProcessingRequest{respHeaders("application/xml"), respBody(`<a>1</a>`)}, 502, codeUpstreamTooLarge},
+		{"partial content passes", "response=json-to-xml", []*extprocv3.ProcessingRequest{
+			{Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocv3.HttpHeaders{
+				Headers: headers(":status", "206", "content-type", "application/json")}}},
+			respBody(`{"a":`),
+		}, 0, ""},
 		{"compressed body passes", "response=json-to-xml", []*extprocv3.ProcessingRequest{
 			{Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocv3.HttpHeaders{
 				Headers: headers(":status", "200", "content-type", "application/json", "content-encoding", "gzip")}}},

@@ -18,8 +18,9 @@ import (
 // extProcConnectTimeout is the connect timeout of the ext_proc cluster.
 const extProcConnectTimeout = time.Second
 
-// transformHeaders are the only headers the transformation service sets.
-var transformHeaders = []string{"content-length", "content-type"}
+// transformHeaders are the only headers the transformation service sets
+// (or, for etag, removes).
+var transformHeaders = []string{"content-length", "content-type", "etag"}
 
 // transform is how one gateway's Envoys call the body transformation
 // service (an external processor).
