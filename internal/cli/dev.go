@@ -153,6 +153,7 @@ Try:
   curl -s  -H 'x-api-key: %s' http://127.0.0.1:8080/api/users/42   # round robin over users-1 and users-2; see x-user-id
   curl -s  -H 'x-api-key: %s' http://127.0.0.1:8080/api/orders/7   # rewritten to /7 on orders-1
   curl -s  -H 'x-api-key: %s' -H 'x-api-version: 2' http://127.0.0.1:8080/api/orders/7   # rewritten to /v2/7
+  curl -si -H 'x-api-key: %s' http://127.0.0.1:8080/xml/orders/7   # the orders-1 answer converted to XML (transform)
   curl -s  -H 'x-user-id: spoofed' http://127.0.0.1:8080/healthz      # public route; the upstream never sees x-user-id
   curl -si http://127.0.0.1:8080/nowhere                               # 404: no route
   ./bin/tollgate keys create --consumer alice --tier pro --roles user
@@ -160,5 +161,5 @@ Try:
   ./bin/tollgate get
   # edit a copy of the policy, then:
   ./bin/tollgate diff my-policy.yaml && ./bin/tollgate push my-policy.yaml
-`, envoy.DefaultAdminPort, defaultXDS, policyPath, dir, key, key, key, key)
+`, envoy.DefaultAdminPort, defaultXDS, policyPath, dir, key, key, key, key, key)
 }
