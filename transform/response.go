@@ -32,7 +32,7 @@ func convertedBody(body []byte, ctype string, response bool) *extprocv3.BodyResp
 	}
 	return &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{
 		HeaderMutation: mutation,
-		BodyMutation: &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: body}},
+		BodyMutation:   &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: body}},
 	}}
 }
 
