@@ -44,7 +44,7 @@ func TestValidateTransform(t *testing.T) {
 		},
 		{
 			name: "max body bytes in range",
-			src:  "routes:\n  - {name: a, backend: be, auth: none, transform: {response: json-to-xml, maxBodyBytes: 2000000}}\n" +
+			src: "routes:\n  - {name: a, backend: be, auth: none, transform: {response: json-to-xml, maxBodyBytes: 2000000}}\n" +
 				"  - {name: b, match: {path: /b}, backend: be, auth: none, transform: {response: json-to-xml, maxBodyBytes: 0}}\n",
 			want: []string{
 				`5:89 error routes[0].transform.maxBodyBytes: maxBodyBytes 2000000 is out of range`,

@@ -116,4 +116,3 @@ func configureTransformRoute(er *routev3.Route, tr *ir.RouteTransform) error {
 	return envoy.SetRouteFilterConfig(er, envoy.ExtProcName,
 		envoy.ExtProcPerRouteOverrides(mode, contract.MetadataKey, settings.Encode(), tr.FailOpen))
 }
-
