@@ -11,7 +11,6 @@ import (
 	procmodev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,9 +21,10 @@ import (
 )
 
 // startService serves a Service on a loopback port and returns a client.
-func startService(t *testing.T) (extprocv3.ExternalProcessorClient, *Metrics) {
+func startService(t *testing.T) (extprocv3.ExternalProcessorClient, *prometheus.Registry) {
 	t.Helper()
-	m := NewMetrics(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
 	g := grpc.NewServer()
 	New(Options{Metrics: m}).Register(g)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,7 +38,36 @@ func startService(t *testing.T) (extprocv3.ExternalProcessorClient, *Metrics) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return extprocv3.NewExternalProcessorClient(conn), m
+	return extprocv3.NewExternalProcessorClient(conn), reg
+}
+
+// counter returns the value of the counter name whose labels include
+// labels (name=value pairs), 0 if there is none.
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 // exchange opens a stream with settings and sends msgs, returning the
@@ -103,7 +132,7 @@ func headerValue(m *extprocv3.HeaderMutation, name string) string {
 }
 
 func TestServiceConvertsResponse(t *testing.T) {
-	c, m := startService(t)
+	c, reg := startService(t)
 	got := exchangeMsgs(t, c, "response=json-to-xml;root=order", respHeaders("application/json; charset=utf-8"), respBody(`{"id":1}`))
 	if got[0].GetResponseHeaders() == nil {
 		t.Fatalf("headers answer = %v, want a ResponseHeaders answer", got[0])
@@ -122,10 +151,10 @@ func TestServiceConvertsResponse(t *testing.T) {
 	if rm := cr.GetHeaderMutation().GetRemoveHeaders(); len(rm) != 1 || rm[0] != "etag" {
 		t.Errorf("removed headers %v, want [etag]", rm)
 	}
-	if n := testutil.ToFloat64(m.streams); n != 1 {
+	if n := counter(t, reg, "tollgate_transform_streams_total"); n != 1 {
 		t.Errorf("streams = %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(m.bodies.WithLabelValues("response", "json-to-xml", "converted")); n != 1 {
+	if n := counter(t, reg, "tollgate_transform_bodies_total", "direction", "response", "conversion", "json-to-xml", "outcome", "converted"); n != 1 {
 		t.Errorf("converted bodies = %v, want 1", n)
 	}
 }
