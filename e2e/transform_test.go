@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+
 	"github.com/tollgate/tollgate/e2e/harness"
 	"github.com/tollgate/tollgate/internal/loadgen"
 	"github.com/tollgate/tollgate/transform"
@@ -257,6 +260,45 @@ func TestTransformServiceDown(t *testing.T) {
 	}
 	if resp := ts.do(t, "GET", "/plain/data", "", nil); resp.Status != 200 || string(resp.Body) != docJSON {
 		t.Fatalf("plain route with the service down = %d %s", resp.Status, resp.Body)
+	}
+}
+
+// silentProcessor is an ext_proc server that reads messages and never
+// answers them.
+type silentProcessor struct {
+	extprocv3.UnimplementedExternalProcessorServer
+}
+
+func (silentProcessor) Process(s extprocv3.ExternalProcessor_ProcessServer) error {
+	for {
+		if _, err := s.Recv(); err != nil {
+			return nil
+		}
+	}
+}
+
+// TestTransformServiceSilent: a service that accepts the stream but never
+// answers fails a transform route with 504 (Envoy's timeout answer; the
+// filter's status_on_error covers the other failures) after the 1 s
+// message timeout, and a failureMode open route passes the body
+// unconverted.
+func TestTransformServiceSilent(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(g, silentProcessor{})
+	go g.Serve(l)
+	t.Cleanup(g.Stop)
+	ts := startTransformStack(t, stackOptions{args: []string{"--extproc-advertise-addr", l.Addr().String()}})
+	start := time.Now()
+	resp := ts.do(t, "GET", "/xml/data", "", nil)
+	if took := time.Since(start); resp.Status != 504 || took < 900*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("transform route with a silent service: %d after %s, want 504 after the 1 s message timeout", resp.Status, took)
+	}
+	if resp := ts.do(t, "GET", "/lenient/data", "", nil); resp.Status != 200 || string(resp.Body) != docJSON {
+		t.Fatalf("failureMode open route with a silent service = %d %s, want the unconverted body", resp.Status, resp.Body)
 	}
 }
 

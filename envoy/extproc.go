@@ -34,8 +34,10 @@ type ExtProcOptions struct {
 	// MessageTimeout limits each message's answer; 0 means
 	// DefaultExtProcMessageTimeout.
 	MessageTimeout time.Duration
-	// StatusOnError is the status of a request whose processing failed; 0
-	// means DefaultExtProcStatusOnError.
+	// StatusOnError is the status of a request whose processing failed
+	// (the service unreachable or erring); 0 means
+	// DefaultExtProcStatusOnError. A message timeout answers 504 whatever
+	// this is (measured with Envoy 1.40).
 	StatusOnError int
 	// MutableHeaders are the only headers the service may set or remove;
 	// any other mutation fails the request. Empty allows none.

@@ -30,7 +30,8 @@ type RouteTransform struct {
 	RootElement string
 	// MaxBodyBytes bounds a converted body (1 MiB, also the maximum).
 	MaxBodyBytes int
-	// FailureMode is what Envoy does when the service cannot be reached:
-	// "closed" (503, the default) or "open" (the body passes unconverted).
+	// FailureMode is what Envoy does when the service cannot be reached
+	// or fails: "closed" (503, or 504 when it does not answer in time; the
+	// default) or "open" (the body passes unconverted).
 	FailureMode string
 }

@@ -29,7 +29,7 @@ func (c *checker) routeTransform(path string, t *RouteTransform) {
 	}
 	if t.FailureMode != "" && !slices.Contains(transformFailureModes, t.FailureMode) {
 		c.errorf(fieldPath(tp, "failureMode"), withSuggestion(t.FailureMode, transformFailureModes,
-			"use closed (the default: 503 when the service is unreachable) or open (bodies pass unconverted)"),
+			"use closed (the default: 503 when the service is unreachable, 504 when it times out) or open (bodies pass unconverted)"),
 			"unknown failureMode %q", t.FailureMode)
 	}
 }
