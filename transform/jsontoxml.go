@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/tollgate/tollgate/transform/contract"
 )
@@ -72,7 +71,7 @@ func JSONToXML(in []byte, root string) ([]byte, error) {
 	c := &jsonToXML{dec: jsontext.NewDecoder(bytes.NewReader(in))}
 	c.out.Grow(len(in) + len(in)/2 + 64)
 	c.out.WriteString(xmlHeader)
-	if err := c.element(root, ` xmlns:json="`+NamespaceURI+`"`, 0); err != nil {
+	if err := c.element(tag{name: root, root: true}, 0); err != nil {
 		return nil, err
 	}
 	if _, err := c.dec.ReadToken(); err != io.EOF {
@@ -83,21 +82,31 @@ func JSONToXML(in []byte, root string) ([]byte, error) {
 
 // jsonToXML converts a JSON token stream to XML.
 type jsonToXML struct {
-	dec *jsontext.Decoder
-	out bytes.Buffer
+	dec     *jsontext.Decoder
+	out     bytes.Buffer
+	scratch []byte // unquoted string values
 }
 
-// element writes the next JSON value as the element name with the
-// attributes attrs (already formatted, each with a leading space).
-func (c *jsonToXML) element(name, attrs string, depth int) error {
+// tag is an element about to be written: its name and the attributes that
+// do not depend on its value.
+type tag struct {
+	name  string
+	root  bool   // declares the hint namespace
+	key   string // json:key, when keyed
+	keyed bool
+	array bool // json:array="true"
+}
+
+// element writes the next JSON value as the element t.
+func (c *jsonToXML) element(t tag, depth int) error {
 	if depth > MaxDepth {
 		return inputErrorf("JSON nested deeper than %d levels", MaxDepth)
 	}
 	switch c.dec.PeekKind() {
 	case '{':
-		return c.object(name, attrs, depth)
+		return c.object(t, depth)
 	case '[':
-		return c.array(name, attrs, depth)
+		return c.array(t, depth)
 	}
 	v, err := c.dec.ReadValue()
 	if err != nil {
@@ -105,33 +114,33 @@ func (c *jsonToXML) element(name, attrs string, depth int) error {
 	}
 	switch v.Kind() {
 	case '"':
-		s, err := jsontext.AppendUnquote(nil, v)
-		if err != nil {
+		var err error
+		if c.scratch, err = jsontext.AppendUnquote(c.scratch[:0], v); err != nil {
 			return invalidJSON(err)
 		}
-		return c.leaf(name, attrs, string(s))
+		return c.leaf(t, "", c.scratch)
 	case '0':
-		return c.leaf(name, attrs+hint(typeAttr, typeNumber), string(v))
+		return c.leaf(t, typeNumber, v)
 	case 't', 'f':
-		return c.leaf(name, attrs+hint(typeAttr, typeBoolean), string(v))
+		return c.leaf(t, typeBoolean, v)
 	default: // 'n'
-		c.empty(name, attrs+hint(typeAttr, typeNull))
+		c.empty(t, typeNull)
 		return nil
 	}
 }
 
 // object writes a JSON object: one child per member, or an empty element
 // marked as an object.
-func (c *jsonToXML) object(name, attrs string, depth int) error {
+func (c *jsonToXML) object(t tag, depth int) error {
 	if _, err := c.dec.ReadToken(); err != nil {
 		return invalidJSON(err)
 	}
 	if c.dec.PeekKind() == '}' {
 		c.dec.ReadToken()
-		c.empty(name, attrs+hint(typeAttr, typeObject))
+		c.empty(t, typeObject)
 		return nil
 	}
-	c.open(name, attrs)
+	c.open(t, "")
 	for c.dec.PeekKind() != '}' {
 		key, err := c.dec.ReadToken()
 		if err != nil {
@@ -144,33 +153,34 @@ func (c *jsonToXML) object(name, attrs string, depth int) error {
 	if _, err := c.dec.ReadToken(); err != nil {
 		return invalidJSON(err)
 	}
-	c.close(name)
+	c.close(t.name)
 	return nil
 }
 
 // member writes one object member: repeated elements for an array value,
 // one element otherwise.
 func (c *jsonToXML) member(key string, depth int) error {
-	name, attrs := key, ""
+	t := tag{name: key}
 	if !contract.PlainName(key) {
 		if err := checkXMLText(key); err != nil {
 			return err
 		}
-		name, attrs = memberName, hint(keyAttr, key)
+		t = tag{name: memberName, key: key, keyed: true}
 	}
 	if c.dec.PeekKind() != '[' {
-		return c.element(name, attrs, depth)
+		return c.element(t, depth)
 	}
 	if _, err := c.dec.ReadToken(); err != nil {
 		return invalidJSON(err)
 	}
 	if c.dec.PeekKind() == ']' {
 		c.dec.ReadToken()
-		c.empty(name, attrs+hint(typeAttr, typeArray))
+		c.empty(t, typeArray)
 		return nil
 	}
+	t.array = true
 	for c.dec.PeekKind() != ']' {
-		if err := c.element(name, attrs+hint(arrayAttr, "true"), depth+1); err != nil {
+		if err := c.element(t, depth+1); err != nil {
 			return err
 		}
 	}
@@ -180,66 +190,77 @@ func (c *jsonToXML) member(key string, depth int) error {
 
 // array writes an array that is not a member value: an element marked as
 // an array, holding one "item" child per item.
-func (c *jsonToXML) array(name, attrs string, depth int) error {
+func (c *jsonToXML) array(t tag, depth int) error {
 	if _, err := c.dec.ReadToken(); err != nil {
 		return invalidJSON(err)
 	}
-	attrs += hint(typeAttr, typeArray)
 	if c.dec.PeekKind() == ']' {
 		c.dec.ReadToken()
-		c.empty(name, attrs)
+		c.empty(t, typeArray)
 		return nil
 	}
-	c.open(name, attrs)
+	c.open(t, typeArray)
 	for c.dec.PeekKind() != ']' {
-		if err := c.element(itemName, "", depth+1); err != nil {
+		if err := c.element(tag{name: itemName}, depth+1); err != nil {
 			return err
 		}
 	}
 	if _, err := c.dec.ReadToken(); err != nil {
 		return invalidJSON(err)
 	}
-	c.close(name)
+	c.close(t.name)
 	return nil
 }
 
-func (c *jsonToXML) leaf(name, attrs, text string) error {
+// leaf writes an element holding text, with the type hint typ ("" for a
+// string).
+func (c *jsonToXML) leaf(t tag, typ string, text []byte) error {
 	if err := checkXMLText(text); err != nil {
 		return err
 	}
-	c.open(name, attrs)
-	xml.EscapeText(&c.out, []byte(text)) // writes to a bytes.Buffer: no error
-	c.close(name)
+	c.open(t, typ)
+	xml.EscapeText(&c.out, text) // writes to a bytes.Buffer: no error
+	c.close(t.name)
 	return nil
 }
 
-func (c *jsonToXML) open(name, attrs string) {
-	c.out.WriteByte('<')
-	c.out.WriteString(name)
-	c.out.WriteString(attrs)
+func (c *jsonToXML) open(t tag, typ string) {
+	c.startTag(t, typ)
 	c.out.WriteByte('>')
+}
+
+func (c *jsonToXML) empty(t tag, typ string) {
+	c.startTag(t, typ)
+	c.out.WriteString("/>")
+}
+
+// startTag writes "<name" and the attributes: the namespace declaration
+// on the root, then json:key, json:array and json:type as they apply.
+func (c *jsonToXML) startTag(t tag, typ string) {
+	c.out.WriteByte('<')
+	c.out.WriteString(t.name)
+	if t.root {
+		c.out.WriteString(` xmlns:` + hintPrefix + `="` + NamespaceURI + `"`)
+	}
+	if t.keyed {
+		c.out.WriteString(` ` + hintPrefix + `:` + keyAttr + `="`)
+		xml.EscapeText(&c.out, []byte(t.key))
+		c.out.WriteByte('"')
+	}
+	if t.array {
+		c.out.WriteString(` ` + hintPrefix + `:` + arrayAttr + `="true"`)
+	}
+	if typ != "" {
+		c.out.WriteString(` ` + hintPrefix + `:` + typeAttr + `="`)
+		c.out.WriteString(typ)
+		c.out.WriteByte('"')
+	}
 }
 
 func (c *jsonToXML) close(name string) {
 	c.out.WriteString("</")
 	c.out.WriteString(name)
 	c.out.WriteByte('>')
-}
-
-func (c *jsonToXML) empty(name, attrs string) {
-	c.out.WriteByte('<')
-	c.out.WriteString(name)
-	c.out.WriteString(attrs)
-	c.out.WriteString("/>")
-}
-
-// hint formats the attribute json:name="value", value escaped.
-func hint(name, value string) string {
-	var b strings.Builder
-	b.WriteString(" " + hintPrefix + ":" + name + `="`)
-	xml.EscapeText(&b, []byte(value)) // a strings.Builder never fails
-	b.WriteByte('"')
-	return b.String()
 }
 
 // invalidJSON turns a decoder error into an InputError; nil stays nil.
@@ -254,8 +275,8 @@ func invalidJSON(err error) error {
 }
 
 // checkXMLText rejects characters XML 1.0 cannot hold, even escaped.
-func checkXMLText(s string) error {
-	for _, r := range s {
+func checkXMLText[T string | []byte](s T) error {
+	for _, r := range string(s) {
 		if !xmlChar(r) {
 			return inputErrorf("character %U cannot be represented in XML 1.0", r)
 		}

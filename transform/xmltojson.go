@@ -13,7 +13,10 @@ import (
 type node struct {
 	name     string
 	attrs    []xml.Attr // the document's own attributes (no hints, no xmlns)
-	hints    map[string]string
+	typ      string     // json:type
+	key      string     // json:key
+	keyed    bool
+	array    bool // json:array="true"
 	children []*node
 	text     strings.Builder
 }
@@ -89,10 +92,7 @@ func newNode(t xml.StartElement) *node {
 		switch {
 		case a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns":
 		case a.Name.Space == NamespaceURI || a.Name.Space == hintPrefix:
-			if n.hints == nil {
-				n.hints = map[string]string{}
-			}
-			n.hints[a.Name.Local] = a.Value
+			n.setHint(a.Name.Local, a.Value)
 		default:
 			n.attrs = append(n.attrs, a)
 		}
@@ -100,10 +100,22 @@ func newNode(t xml.StartElement) *node {
 	return n
 }
 
+// setHint records one type hint; unknown hint names are ignored.
+func (n *node) setHint(name, value string) {
+	switch name {
+	case typeAttr:
+		n.typ = value
+	case keyAttr:
+		n.key, n.keyed = value, true
+	case arrayAttr:
+		n.array = value == "true"
+	}
+}
+
 // writeValue writes n's JSON value.
 func writeValue(enc *jsontext.Encoder, n *node) error {
 	text := n.text.String()
-	switch typ := n.hints[typeAttr]; typ {
+	switch typ := n.typ; typ {
 	case "":
 		if len(n.children) == 0 && len(n.attrs) == 0 {
 			return enc.WriteToken(jsontext.String(text))
@@ -155,7 +167,7 @@ func writeObject(enc *jsontext.Encoder, n *node) error {
 			return encodeError(err)
 		}
 		var err error
-		if len(g) > 1 || g[0].hints[arrayAttr] == "true" {
+		if len(g) > 1 || g[0].array {
 			err = writeArray(enc, g)
 		} else {
 			err = writeValue(enc, g[0])
@@ -179,8 +191,8 @@ func groupChildren(children []*node) ([]string, map[string][]*node) {
 	groups := make(map[string][]*node, len(children))
 	for _, c := range children {
 		key := c.name
-		if k, ok := c.hints[keyAttr]; ok {
-			key = k
+		if c.keyed {
+			key = c.key
 		}
 		if _, seen := groups[key]; !seen {
 			order = append(order, key)
