@@ -209,6 +209,7 @@ func compileRoute(r Route, d routeDefaults) ir.Route {
 		out.RewritePrefix = true
 		out.PrefixRewrite = r.Rewrite.PathPrefix
 	}
+	compileRouteTraffic(r, &out)
 	return out
 }
 
@@ -243,27 +244,18 @@ func compareHeaders(a, b ir.HeaderMatch) int {
 }
 
 func compileBackend(b Backend) ir.Backend {
-	eps := make([]ir.Endpoint, 0, len(b.Endpoints))
-	for _, s := range b.Endpoints {
-		ap, err := netip.ParseAddrPort(s)
-		if err != nil {
-			continue // unreachable on a validated policy
-		}
-		eps = append(eps, ir.Endpoint{Host: ap.Addr().String(), Port: uint32(ap.Port())})
-	}
-	slices.SortFunc(eps, func(x, y ir.Endpoint) int {
-		return cmp.Or(strings.Compare(x.Host, y.Host), cmp.Compare(x.Port, y.Port))
-	})
 	lb := b.LoadBalancing
 	if lb == "" {
 		lb = DefaultLoadBalancing
 	}
-	return ir.Backend{
+	out := ir.Backend{
 		Name:           b.Name,
-		Endpoints:      eps,
+		Endpoints:      compileEndpoints(b),
 		LoadBalancing:  ir.LoadBalancing(lb),
 		ConnectTimeout: durationOr(b.ConnectTimeout, DefaultConnectTimeout),
 	}
+	compileBackendTraffic(b, &out)
+	return out
 }
 
 // durationOr parses s, or returns def when s is empty.

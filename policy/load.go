@@ -141,6 +141,7 @@ type schema struct {
 	auth     authSchema
 	limits   rateLimitSchema
 	tls      tlsSchema
+	traffic  trafficSchema
 }
 
 func newSchema() *schema {
@@ -156,6 +157,7 @@ func newSchema() *schema {
 		auth:     newAuthSchema(),
 		limits:   newRateLimitSchema(),
 		tls:      newTLSSchema(),
+		traffic:  newTrafficSchema(),
 	}
 }
 
@@ -224,7 +226,7 @@ func listenerFields() []field[Listener] {
 }
 
 func routeFields() []field[Route] {
-	return []field[Route]{
+	return append([]field[Route]{
 		{name: "name", required: true, hint: "add `name: <route name>`", load: func(l *loader, r *Route, path string, n ast.Node) {
 			r.Name = l.str(path, n)
 		}},
@@ -234,7 +236,7 @@ func routeFields() []field[Route] {
 		{name: "match", load: func(l *loader, r *Route, path string, n ast.Node) {
 			mapping(l, path, n, &r.Match, l.schema.match)
 		}},
-		{name: "backend", required: true, hint: "add `backend: <backend name>`", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "backend", load: func(l *loader, r *Route, path string, n ast.Node) {
 			r.Backend = l.str(path, n)
 		}},
 		{name: "rewrite", load: func(l *loader, r *Route, path string, n ast.Node) {
@@ -247,7 +249,7 @@ func routeFields() []field[Route] {
 		{name: "auth", load: loadRouteAuth},
 		{name: "rateLimit", load: loadRouteRateLimit},
 		{name: "transform", load: loadRouteTransform},
-	}
+	}, routeTrafficFields()...)
 }
 
 func matchFields() []field[Match] {
@@ -302,21 +304,17 @@ func rewriteFields() []field[Rewrite] {
 }
 
 func backendFields() []field[Backend] {
-	return []field[Backend]{
+	return append([]field[Backend]{
 		{name: "name", required: true, hint: "add `name: <backend name>`", load: func(l *loader, b *Backend, path string, n ast.Node) {
 			b.Name = l.str(path, n)
 		}},
-		{name: "endpoints", required: true, hint: "add `endpoints: [\"10.0.0.1:8080\"]`", load: func(l *loader, b *Backend, path string, n ast.Node) {
-			b.Endpoints = l.strings(path, n)
-		}},
-		{name: "loadBalancing", load: func(l *loader, b *Backend, path string, n ast.Node) {
-			b.LoadBalancing = l.str(path, n)
-		}},
+		{name: "endpoints", load: loadEndpoints},
+		{name: "loadBalancing", load: loadLoadBalancing},
 		{name: "connectTimeout", load: func(l *loader, b *Backend, path string, n ast.Node) {
 			b.ConnectTimeout = l.str(path, n)
 		}},
 		{name: "tls", load: loadBackendTLS},
-	}
+	}, backendTrafficFields()...)
 }
 
 // fail reports an error at n and marks path as failed so Validate does not

@@ -69,7 +69,7 @@ func TestLoadShapeErrors(t *testing.T) {
 		{
 			name: "missing required field points at the mapping",
 			src:  base + "routes:\n  - name: r\n    timeout: 1s\n    auth: none\n",
-			want: []string{`5:5 error routes[0].backend: missing required field "backend"`},
+			want: []string{`5:5 error routes[0].backend: route has no backend`},
 		},
 		{
 			name: "merge keys are rejected",

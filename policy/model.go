@@ -69,6 +69,11 @@ type Route struct {
 	Auth      *RouteAuth
 	RateLimit *RouteRateLimit
 	Transform *RouteTransform // nil: bodies pass untouched
+	// Backends replaces Backend with a weighted split (model_traffic.go).
+	Backends    []WeightedBackend
+	Retries     *Retries
+	IdleTimeout string
+	Mirror      *Mirror
 }
 
 // Match is a route's request condition. At most one of Path, PathPrefix and
@@ -105,4 +110,12 @@ type Backend struct {
 	LoadBalancing  string
 	ConnectTimeout string
 	TLS            *BackendTLS // nil: plaintext upstream
+	// EndpointMeta is nil when every endpoint is a plain string, else
+	// parallel to Endpoints (model_traffic.go).
+	EndpointMeta     []EndpointMeta
+	DNS              string
+	HashOn           *HashOn
+	HealthCheck      *HealthCheck
+	OutlierDetection *OutlierDetection
+	CircuitBreakers  *CircuitBreakers
 }

@@ -193,6 +193,7 @@ func (c *checker) backends(bs []Backend) {
 		c.name(fieldPath(path, "name"), "backend", b.Name, seen)
 		c.endpoints(fieldPath(path, "endpoints"), b)
 		c.loadBalancing(fieldPath(path, "loadBalancing"), b.LoadBalancing)
+		c.backendTraffic(path, b)
 		if d, ok := c.duration(fieldPath(path, "connectTimeout"), b.ConnectTimeout); ok && d <= 0 {
 			c.errorf(fieldPath(path, "connectTimeout"), "use a positive duration such as 1s",
 				"connectTimeout must be greater than 0, got %s", b.ConnectTimeout)
@@ -201,8 +202,11 @@ func (c *checker) backends(bs []Backend) {
 }
 
 func (c *checker) endpoints(path string, b Backend) {
+	if b.DNS != "" {
+		return // validate_traffic.go
+	}
 	if len(b.Endpoints) == 0 {
-		c.errorf(path, "add at least one endpoint, e.g. `endpoints: [\"10.0.0.1:8080\"]`", "backend %q has no endpoints", b.Name)
+		c.errorf(path, "add at least one endpoint, e.g. `endpoints: [\"10.0.0.1:8080\"]`, or `dns: host:port`", "backend %q has no endpoints", b.Name)
 	}
 	seen := make(map[netip.AddrPort]string, len(b.Endpoints))
 	for i, ep := range b.Endpoints {
@@ -233,8 +237,8 @@ func (c *checker) endpoint(path, s string) (netip.AddrPort, bool) {
 	case err != nil:
 		c.errorf(path, form, "endpoint %q is not ip:port", s)
 	case !isIP(host):
-		c.errorf(path, "use an IP address; DNS endpoints are planned",
-			"endpoint %q uses the DNS name %q, which is not supported yet", s, host)
+		c.errorf(path, "use an IP address, or replace `endpoints:` with `dns: "+s+"` to have Envoy resolve the name",
+			"endpoint %q uses the DNS name %q", s, host)
 	case !validPort(port):
 		c.errorf(path, form, "endpoint %q has an invalid port %q (want 1..65535)", s, port)
 	default:
@@ -255,11 +259,11 @@ func validPort(s string) bool {
 
 func (c *checker) loadBalancing(path, lb string) {
 	switch lb {
-	case "", "round_robin", "least_request", "random":
+	case "", "round_robin", "least_request", "random", "ring_hash", "maglev":
 		return
 	}
-	fix := "use round_robin (the default), least_request or random"
-	if s, ok := closest(lb, []string{"round_robin", "least_request", "random"}); ok {
+	fix := "use round_robin (the default), least_request, random, ring_hash or maglev"
+	if s, ok := closest(lb, []string{"round_robin", "least_request", "random", "ring_hash", "maglev"}); ok {
 		fix = fmt.Sprintf("did you mean %q? ", s) + fix
 	}
 	c.errorf(path, fix, "unknown loadBalancing %q", lb)
@@ -285,10 +289,13 @@ func (c *checker) unusedBackends(p *Policy) {
 	}
 	used := make(map[string]bool, len(p.Backends))
 	for i, r := range p.Routes {
-		if r.Backend == "" && c.src.isFailed(fieldPath(indexPath("routes", i), "backend")) {
+		rp := indexPath("routes", i)
+		if r.Backend == "" && r.Backends == nil || c.src.isTainted(fieldPath(rp, "backend")) || c.src.isTainted(fieldPath(rp, "backends")) || c.src.isTainted(fieldPath(rp, "mirror")) {
 			return // that route may use any backend
 		}
-		used[r.Backend] = true
+		for _, b := range routeTargets(r) {
+			used[b] = true
+		}
 	}
 	for i, b := range p.Backends {
 		if b.Name != "" && !used[b.Name] {

@@ -48,7 +48,8 @@ func (c *checker) routes(p *Policy) {
 		}
 		c.name(fieldPath(path, "name"), "route", r.Name, seen)
 		gwOK := c.ref(path, "gateway", r.Gateway, gateways, false)
-		c.ref(path, "backend", r.Backend, backends, true)
+		c.ref(path, "backend", r.Backend, backends, r.Backends == nil)
+		c.routeTraffic(path, r, backends)
 		matchOK := c.match(fieldPath(path, "match"), r.Match)
 		if r.Rewrite != nil {
 			c.rewrite(fieldPath(path, "rewrite"), r)

@@ -92,9 +92,9 @@ func TestValidateBackends(t *testing.T) {
 			want:     []string{`3:34 error backends[0].endpoints: backend "be" has no endpoints`},
 		},
 		{
-			name:     "DNS endpoints are not supported yet",
+			name:     "DNS names in endpoints point to dns",
 			backends: `backends: [{name: be, endpoints: ["users.svc:80"]}]`,
-			want:     []string{`3:35 error backends[0].endpoints[0]: endpoint "users.svc:80" uses the DNS name "users.svc", which is not supported yet`},
+			want:     []string{`3:35 error backends[0].endpoints[0]: endpoint "users.svc:80" uses the DNS name "users.svc"`},
 		},
 		{
 			name:     "malformed endpoints",

@@ -89,7 +89,8 @@ type Route struct {
 	// route name (it appears in stats, access logs and ext_authz context).
 	Name  string `json:"name"`
 	Match Match  `json:"match"`
-	// Backend is the name of the Backend (and Envoy cluster) to route to.
+	// Backend is the name of the Backend (and Envoy cluster) to route to;
+	// empty when Split is set.
 	Backend string `json:"backend"`
 	// PrefixRewrite replaces the matched path prefix when RewritePrefix is true.
 	RewritePrefix bool   `json:"rewritePrefix,omitempty"`
@@ -102,6 +103,12 @@ type Route struct {
 	RateLimit RouteRateLimit `json:"rateLimit"`
 	// Transform converts the route's bodies; nil: none.
 	Transform *RouteTransform `json:"transform,omitempty"`
+	// Split, sorted by Name, replaces Backend: requests go to its backends
+	// in proportion to their weights.
+	Split       []WeightedBackend `json:"split,omitempty"`
+	Retry       *Retry            `json:"retry,omitempty"`
+	IdleTimeout time.Duration     `json:"idleTimeout,omitempty"`
+	Mirror      *Mirror           `json:"mirror,omitempty"`
 }
 
 // Match is the request condition of a route. Exactly one of Path, PathPrefix
@@ -148,12 +155,22 @@ type Backend struct {
 	ConnectTimeout time.Duration `json:"connectTimeout"`
 	// TLS is nil for plaintext upstreams.
 	TLS *BackendTLS `json:"tls,omitempty"`
+	// HashOn is set for ring_hash and maglev backends with session affinity.
+	HashOn *HashOn `json:"hashOn,omitempty"`
+	// DNS, when set, replaces Endpoints: Envoy resolves the host itself.
+	DNS              *DNSTarget        `json:"dns,omitempty"`
+	HealthCheck      *HealthCheck      `json:"healthCheck,omitempty"`
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	CircuitBreakers  *CircuitBreakers  `json:"circuitBreakers,omitempty"`
 }
 
-// Endpoint is one upstream instance, an IP address and a port.
+// Endpoint is one upstream instance, an IP address and a port, with its
+// load-balancing weight (0 means 1) and zone ("" for none).
 type Endpoint struct {
-	Host string `json:"host"`
-	Port uint32 `json:"port"`
+	Host   string `json:"host"`
+	Port   uint32 `json:"port"`
+	Weight uint32 `json:"weight,omitempty"`
+	Zone   string `json:"zone,omitempty"`
 }
 
 // Hash returns a short content hash of the config: equal configs have equal
@@ -189,15 +206,18 @@ func (c *Config) Backend(name string) (Backend, bool) {
 }
 
 // BackendNames returns the sorted, distinct names of the backends that the
-// gateway's routes reference: the clusters its Envoys need.
+// gateway's routes reference (as backend, split target or mirror): the
+// clusters its Envoys need.
 func (g *Gateway) BackendNames() []string {
 	seen := map[string]bool{}
 	var names []string
 	for _, vh := range g.VirtualHosts {
 		for _, r := range vh.Routes {
-			if !seen[r.Backend] {
-				seen[r.Backend] = true
-				names = append(names, r.Backend)
+			for _, b := range r.Targets() {
+				if !seen[b] {
+					seen[b] = true
+					names = append(names, b)
+				}
 			}
 		}
 	}
