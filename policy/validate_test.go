@@ -288,7 +288,6 @@ func TestValidateProgrammaticPolicy(t *testing.T) {
 	}
 	want := []string{
 		`0:0 error routes[0].backend: route has no backend`,
-		`0:0 warning backends[0]: backend "be" is not used by any route`,
 	}
 	if got := render(p.Validate()); !slices.Equal(got, want) {
 		t.Errorf("diagnostics:\n got %q\nwant %q", got, want)
