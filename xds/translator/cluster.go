@@ -37,7 +37,9 @@ func clustersAndEndpoints(backends []ir.Backend, names []string) ([]*clusterv3.C
 			return nil, nil, fmt.Errorf("backend %q: %w", name, err)
 		}
 		clusters = append(clusters, c)
-		endpoints = append(endpoints, loadAssignment(c.GetEdsClusterConfig().GetServiceName(), b.Endpoints))
+		if !b.UsesDNS() {
+			endpoints = append(endpoints, loadAssignment(c.GetEdsClusterConfig().GetServiceName(), b.Endpoints))
+		}
 	}
 	return clusters, endpoints, nil
 }
@@ -57,8 +59,14 @@ func clusterFor(b *ir.Backend) (*clusterv3.Cluster, error) {
 	if b.ConnectTimeout < 0 {
 		return nil, fmt.Errorf("negative connect timeout %s", b.ConnectTimeout)
 	}
+	if b.UsesDNS() {
+		return dnsCluster(b, lb)
+	}
 	c := envoy.EDSCluster(b.Name, "", b.ConnectTimeout, lb)
 	if c.TransportSocket, err = backendTransportSocket(b); err != nil {
+		return nil, err
+	}
+	if err := configureCluster(c, b); err != nil {
 		return nil, err
 	}
 	hash, err := settingsHash(c)
@@ -79,6 +87,10 @@ func lbPolicy(lb ir.LoadBalancing) (clusterv3.Cluster_LbPolicy, error) {
 		return clusterv3.Cluster_LEAST_REQUEST, nil
 	case ir.Random:
 		return clusterv3.Cluster_RANDOM, nil
+	case ir.RingHash:
+		return clusterv3.Cluster_RING_HASH, nil
+	case ir.Maglev:
+		return clusterv3.Cluster_MAGLEV, nil
 	}
 	return 0, fmt.Errorf("unknown load balancing policy %q", lb)
 }

@@ -15,12 +15,12 @@ import (
 // of hosts and of the routes in each host (Envoy picks the first matching
 // route), with each route's ext_authz settings from authz and rate limits
 // from rl.
-func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit) ([]*routev3.VirtualHost, error) {
+func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit, tr *traffic) ([]*routev3.VirtualHost, error) {
 	out := make([]*routev3.VirtualHost, 0, len(in))
 	for _, vh := range in {
 		routes := make([]*routev3.Route, 0, len(vh.Routes))
 		for _, r := range vh.Routes {
-			er, err := route(r)
+			er, err := route(r, tr)
 			if err == nil {
 				err = authz.configureRoute(er, r.Auth, r.Name)
 			}
@@ -39,18 +39,18 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit) ([]*routev3.
 
 // route translates one IR route: its match, and an action forwarding to the
 // cluster named after the backend with the route's timeout and rewrite.
-func route(r ir.Route) (*routev3.Route, error) {
+func route(r ir.Route, tr *traffic) (*routev3.Route, error) {
 	match, err := routeMatch(r.Match)
 	if err != nil {
 		return nil, err
 	}
-	if r.Backend == "" {
-		return nil, errors.New("no backend")
-	}
 	if r.Timeout < 0 {
 		return nil, fmt.Errorf("negative timeout %s", r.Timeout)
 	}
-	action := envoy.RouteToCluster(r.Backend, r.Timeout)
+	action, err := tr.routeAction(r)
+	if err != nil {
+		return nil, err
+	}
 	if r.RewritePrefix {
 		rewritePrefix(action, r.Match, r.PrefixRewrite)
 	}

@@ -31,8 +31,8 @@ func TestTranslateErrors(t *testing.T) {
 		},
 		{
 			name:    "unknown load balancing",
-			mutate:  func(c *ir.Config) { c.Backends[0].LoadBalancing = "ring_hash" },
-			wantErr: `backend "web": unknown load balancing policy "ring_hash"`,
+			mutate:  func(c *ir.Config) { c.Backends[0].LoadBalancing = "bogus" },
+			wantErr: `backend "web": unknown load balancing policy "bogus"`,
 		},
 		{
 			name:    "negative connect timeout",

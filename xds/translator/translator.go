@@ -127,7 +127,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl)
+	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl, newTraffic(cfg.Backends))
 	if err != nil {
 		return nil, err
 	}

@@ -238,12 +238,15 @@ func checkRouteTables(r *Resources) []error {
 // routeClusters returns the clusters a route forwards to by name.
 func routeClusters(rt *routev3.Route) []string {
 	action := rt.GetRoute()
-	if c := action.GetCluster(); c != "" {
-		return []string{c}
-	}
 	var names []string
+	if c := action.GetCluster(); c != "" {
+		names = append(names, c)
+	}
 	for _, wc := range action.GetWeightedClusters().GetClusters() {
 		names = append(names, wc.GetName())
+	}
+	for _, m := range action.GetRequestMirrorPolicies() {
+		names = append(names, m.GetCluster())
 	}
 	return names
 }
