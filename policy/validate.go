@@ -211,6 +211,9 @@ func (c *checker) endpoints(path string, b Backend) {
 	seen := make(map[netip.AddrPort]string, len(b.Endpoints))
 	for i, ep := range b.Endpoints {
 		ip := indexPath(path, i)
+		if ep == "" {
+			continue // Load reported it
+		}
 		ap, ok := c.endpoint(ip, ep)
 		if !ok {
 			continue

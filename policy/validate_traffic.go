@@ -191,7 +191,7 @@ func (c *checker) split(path string, r Route, backends nameSet) {
 		return
 	}
 	seen := map[string]string{}
-	total := 0
+	total, invalid := 0, false
 	for i, wb := range r.Backends {
 		ip := indexPath(sp, i)
 		if c.backendRef(fieldPath(ip, "name"), wb.Name, backends) {
@@ -202,11 +202,12 @@ func (c *checker) split(path string, r Route, backends nameSet) {
 		}
 		if wb.Weight < 0 || wb.Weight > maxSplitWeight {
 			c.errorf(fieldPath(ip, "weight"), fmt.Sprintf("use a weight from 0 to %d", maxSplitWeight), "weight %d is out of range", wb.Weight)
+			invalid = true
 			continue
 		}
 		total += wb.Weight
 	}
-	if total == 0 {
+	if total == 0 && !invalid {
 		c.errorf(sp, "give at least one backend a weight above 0", "the weights of backends add up to 0")
 	}
 }
