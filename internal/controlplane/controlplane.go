@@ -95,7 +95,11 @@ func (c *Controller) compile(files []store.File) (*compiled, error) {
 	if diags.HasErrors() {
 		return nil, &RejectedError{Diagnostics: diags}
 	}
-	res, err := translateAll(cfg, c.opts.Translate)
+	overrides, err := c.store.EndpointOverrides()
+	if err != nil {
+		return nil, err
+	}
+	res, err := translateAll(withOverrides(cfg, overrides), c.opts.Translate) // endpoints.go
 	if err != nil {
 		// The policy validated, so Envoy must accept it: this is our bug.
 		return nil, fmt.Errorf("translate policy (a bug in tollgate, please report it): %w", err)

@@ -60,6 +60,9 @@ func (c *Controller) Push(ctx context.Context, files []store.File, action, sourc
 		return res, c.failed(prev, cp, action, source, err)
 	}
 	c.cur.Store(&served{version: cp.version, cfg: cp.cfg, resources: cp.resources})
+	if err := c.pruneOverrides(cp.cfg); err != nil {
+		c.log.Warn("could not forget ended endpoint overrides", "err", err)
+	}
 	ev, err := c.store.Append(store.Event{Version: cp.version.ID, Action: action, Outcome: store.Applied, Source: source, At: c.now().UTC()})
 	res.Applied, res.Event = true, &ev
 	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", action, "changes", len(res.Changes))
