@@ -78,7 +78,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(), newDevCmd(), newValidateCmd(), newBootstrapCmd(),
 		newPushCmd(), newDiffCmd(), newGetCmd(), newHistoryCmd(), newRollbackCmd(), newStatusCmd(),
-		newVersionCmd(), newDemoUpstreamCmd(), newKeysCmd(),
+		newVersionCmd(), newDemoUpstreamCmd(), newKeysCmd(), newEndpointsCmd(),
 	)
 	return root
 }
