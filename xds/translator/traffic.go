@@ -140,6 +140,7 @@ func configureCluster(c *clusterv3.Cluster, b *ir.Backend) error {
 			HealthyThreshold: h.HealthyThreshold, UnhealthyThreshold: h.UnhealthyThreshold,
 			ExpectedStatuses: h.ExpectedStatuses,
 		}))
+		c.CommonLbConfig = envoy.HealthCheckLbConfig(h.Interval)
 	}
 	if o := b.OutlierDetection; o != nil {
 		c.OutlierDetection = envoy.OutlierDetection(o.Consecutive5xx, o.Interval, o.BaseEjectionTime, o.MaxEjectionPercent)
