@@ -200,8 +200,8 @@ func testCookieAffinity(t *testing.T, ts *trafficStack) {
 		}
 		seen[first] = true
 	}
-	// Envoy derives the cookie it generates from the client's address, so
-	// one client gets one value; other values spread over the endpoints.
+	// Envoy generated one cookie value for this client (it derives it from the
+	// connection); other values must spread over the endpoints.
 	for i := range 30 {
 		_, up, _ := ts.get(t, "/sticky", map[string]string{"Cookie": fmt.Sprintf("tg-sticky=client-%d", i)})
 		seen[up] = true

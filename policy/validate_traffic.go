@@ -165,11 +165,7 @@ func (c *checker) routeTraffic(path string, r Route, backends nameSet) {
 	if r.Retries != nil {
 		c.retries(fieldPath(path, "retries"), r)
 	}
-	if r.IdleTimeout != "" {
-		if d, ok := c.duration(fieldPath(path, "idleTimeout"), r.IdleTimeout); ok && d < 0 {
-			c.errorf(fieldPath(path, "idleTimeout"), `use a positive duration, or "0s" to disable it`, "idleTimeout must not be negative, got %s", r.IdleTimeout)
-		}
-	}
+	c.positiveDuration(fieldPath(path, "idleTimeout"), r.IdleTimeout, 0)
 	if r.Mirror != nil {
 		mp := fieldPath(path, "mirror")
 		c.ref(mp, "backend", r.Mirror.Backend, backends, true)
