@@ -196,6 +196,10 @@ func (c *checker) split(path string, r Route, backends nameSet) {
 			}
 			seen[wb.Name] = ip
 		}
+		if c.src.isFailed(fieldPath(ip, "weight")) {
+			invalid = true // Load reported it
+			continue
+		}
 		if wb.Weight < 0 || wb.Weight > maxSplitWeight {
 			c.errorf(fieldPath(ip, "weight"), fmt.Sprintf("use a weight from 0 to %d", maxSplitWeight), "weight %d is out of range", wb.Weight)
 			invalid = true

@@ -59,6 +59,62 @@ func TestValidateTrafficMessages(t *testing.T) {
 			want: []string{`4:36: error: backends[0].endpoints[0].address: missing required field "address"`},
 		},
 		{
+			name: "endpoint of the wrong type",
+			src:  base + "routes: [{name: r, backend: be, auth: none}]\nbackends: [{name: be, endpoints: [8080]}]\n",
+			want: []string{`4:35: error: backends[0].endpoints[0]: expected a string, got integer 8080`},
+		},
+		{
+			name: "unknown loadBalancing field",
+			src:  base + "routes: [{name: r, backend: be, auth: none}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"], loadBalancing: {policy: maglev, hash: {}}}]\n",
+			want: []string{`4:67: warning: backends[0].loadBalancing: maglev without hashOn picks endpoints at random`,
+				`4:83: error: backends[0].loadBalancing.hash: unknown field "hash"; did you mean "hashOn"?`},
+		},
+		{
+			name: "loadBalancing mapping needs a policy",
+			src:  base + "routes: [{name: r, backend: be, auth: none}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"], loadBalancing: {hashOn: {clientIP: true}}}]\n",
+			want: []string{`4:67: error: backends[0].loadBalancing.policy: missing required field "policy"`},
+		},
+		{
+			name: "unknown policy name",
+			src:  base + "routes: [{name: r, backend: be, auth: none}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"], loadBalancing: maglv}]\n",
+			want: []string{`4:66: error: backends[0].loadBalancing: unknown loadBalancing "maglv"`},
+		},
+		{
+			name: "cookie needs a name",
+			src:  base + "routes: [{name: r, backend: be, auth: none}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"], loadBalancing: {policy: maglev, hashOn: {cookie: {ttl: 1h}}}}]\n",
+			want: []string{`4:101: error: backends[0].loadBalancing.hashOn.cookie.name: missing required field "name"`},
+		},
+		{
+			name: "split entry needs a weight",
+			src:  base + "routes: [{name: r, backends: [{name: be}], auth: none}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"]}]\n",
+			want: []string{`3:32: error: routes[0].backends[0].weight: missing required field "weight"`},
+		},
+		{
+			name: "empty split",
+			src:  base + "routes: [{name: r, backends: [], auth: none}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"]}]\n",
+			want: []string{`3:30: error: routes[0].backends: backends is empty`, `4:13: warning: backends[0]: backend "be" is not used by any route`},
+		},
+		{
+			name: "retries on empty, backoff without base",
+			src:  base + "routes: [{name: r, backend: be, auth: none, retries: {on: [], backoff: {max: 1s}}}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"]}]\n",
+			want: []string{`3:59: error: routes[0].retries.on: on is empty`, `3:73: error: routes[0].retries.backoff.base: missing required field "base"`},
+		},
+		{
+			name: "mirror needs a backend",
+			src:  base + "routes: [{name: r, backend: be, auth: none, mirror: {percent: 5}}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"]}]\n",
+			want: []string{`3:54: error: routes[0].mirror.backend: missing required field "backend"`},
+		},
+		{
+			name: "health check statuses empty, interval not a duration",
+			src:  base + "routes: [{name: r, backend: be, auth: none}]\nbackends: [{name: be, endpoints: [\"10.0.0.1:80\"], healthCheck: {path: /h, interval: soon, expectedStatuses: []}}]\n",
+			want: []string{`4:85: error: backends[0].healthCheck.interval: invalid duration "soon"`, `4:109: error: backends[0].healthCheck.expectedStatuses: expectedStatuses is empty`},
+		},
+		{
+			name: "dns wildcard and bad port",
+			src:  base + "routes: [{name: r, backend: be, auth: none}, {name: s, backend: bf, auth: none, match: {pathPrefix: /s}}]\nbackends: [{name: be, dns: \"*.x.internal:80\"}, {name: bf, dns: \"x.internal:0\"}]\n",
+			want: []string{`4:28: error: backends[0].dns: dns "*.x.internal:80": a wildcard cannot be resolved`, `4:64: error: backends[1].dns: dns "x.internal:0" has an invalid port "0" (want 1..65535)`},
+		},
+		{
 			name: "neither endpoints nor dns",
 			src:  base + "routes: [{name: r, backend: be, auth: none}]\nbackends: [{name: be}]\n",
 			want: []string{`4:13: error: backends[0].endpoints: backend "be" has no endpoints`},
