@@ -39,6 +39,8 @@ routes:
   - {name: hc, match: {pathPrefix: /hc}, backend: hc, auth: none}
   - {name: outlier, match: {pathPrefix: /outlier}, backend: outlier, auth: none}
   - {name: eds, match: {pathPrefix: /eds}, backend: eds, auth: none}
+  - {name: cb, match: {pathPrefix: /cb}, backend: cb, auth: none}
+  - {name: idle, match: {pathPrefix: /idle}, backend: cb, idleTimeout: 100ms, auth: none}
 backends:
   - {name: rr, endpoints: ["{u1}", "{u2}", "{u3}"]}
   - {name: lr, endpoints: ["{u1}", "{u2}", "{u3}"], loadBalancing: least_request}
@@ -61,6 +63,7 @@ backends:
     endpoints: ["{o1}", "{o2}"]
     outlierDetection: {consecutive5xx: 3, interval: 200ms, baseEjectionTime: 30s, maxEjectionPercent: 50}
   - {name: eds, endpoints: ["{eds}"]}
+  - {name: cb, endpoints: ["{cb}"], circuitBreakers: {maxConnections: 1, maxPendingRequests: 1, maxRequests: 1}}
 `
 
 // trafficStack is the stack, its Envoy and the upstreams of trafficPolicy.
@@ -109,7 +112,7 @@ func (ts *trafficStack) spread(t *testing.T, path string, n int) map[string]int 
 func TestTrafficAgainstRealEnvoy(t *testing.T) {
 	ts := &trafficStack{port: harness.FreePort(t), ups: map[string]*trafficUpstream{}, client: harness.NewHTTPClient(true)}
 	defer ts.client.Close()
-	for _, n := range []string{"u1", "u2", "u3", "sa", "sb", "main", "shadow", "dns", "good", "bad", "h1", "h2", "o1", "o2", "e1", "e2", "e3"} {
+	for _, n := range []string{"u1", "u2", "u3", "sa", "sb", "main", "shadow", "dns", "good", "bad", "h1", "h2", "o1", "o2", "e1", "e2", "e3", "cb"} {
 		ts.ups[n] = startTrafficUpstream(t, n)
 	}
 	ts.ups["bad"].failing.Store(true)
@@ -160,6 +163,14 @@ func TestTrafficAgainstRealEnvoy(t *testing.T) {
 	})
 	t.Run("health checks remove and restore", func(t *testing.T) { testHealthChecks(t, ts) })
 	t.Run("outlier detection ejects", func(t *testing.T) { testOutlier(t, ts) })
+	t.Run("circuit breakers", func(t *testing.T) { testCircuitBreakers(t, ts) })
+	t.Run("idle timeout", func(t *testing.T) {
+		start := time.Now()
+		code, _, _ := ts.get(t, "/idle/slow", nil)
+		if took := time.Since(start); code != http.StatusGatewayTimeout || took > 350*time.Millisecond {
+			t.Fatalf("GET /idle/slow (upstream silent for 400ms, idleTimeout 100ms) = %d after %v, want 504 after ~100ms", code, took)
+		}
+	})
 	t.Run("endpoints set is EDS only", func(t *testing.T) { testEndpointsSet(t, ts) })
 }
 
@@ -255,7 +266,7 @@ func testHealthChecks(t *testing.T, ts *trafficStack) {
 	t.Logf("unhealthy endpoint removed after %v", removed)
 	// Two failed checks 200ms apart: at least one interval, at most
 	// interval × threshold + one interval until the next check + timeout.
-	if removed < 150*time.Millisecond || removed > 900*time.Millisecond {
+	if removed < 120*time.Millisecond || removed > 900*time.Millisecond {
 		t.Errorf("removal took %v, want 200ms..750ms (interval × unhealthyThreshold, give or take one check)", removed)
 	}
 	h2.unhealth.Store(false)
@@ -287,6 +298,37 @@ func testOutlier(t *testing.T, ts *trafficStack) {
 	}
 	if got := ts.ups["o2"].served.Load(); got > 10 {
 		t.Errorf("the failing endpoint served %d requests before its ejection, want about 3", got)
+	}
+}
+
+// testCircuitBreakers sends 6 concurrent slow requests to a backend that
+// allows one connection, one request and one pending request: the others
+// overflow at once with a 503.
+func testCircuitBreakers(t *testing.T, ts *trafficStack) {
+	codes := make(chan int, 6)
+	for range 6 {
+		go func() {
+			c := harness.NewHTTPClient(false)
+			defer c.Close()
+			resp, err := c.Get(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d/cb/slow", ts.port), "", nil)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			codes <- resp.Status
+		}()
+	}
+	counts := map[int]int{}
+	for range 6 {
+		counts[<-codes]++
+	}
+	t.Logf("6 concurrent requests: %v", counts)
+	if counts[200] < 1 || counts[503] < 3 || counts[200]+counts[503] != 6 {
+		t.Errorf("want at least one 200 and the overflow as 503s, got %v", counts)
+	}
+	overflow, _, err := ts.envoy.Stat(testCtx(t, 5*time.Second), "cluster.cb.upstream_rq_pending_overflow")
+	if err != nil || overflow < 3 {
+		t.Errorf("cluster.cb.upstream_rq_pending_overflow = %d (%v), want ≥ 3", overflow, err)
 	}
 }
 

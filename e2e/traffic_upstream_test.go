@@ -13,7 +13,8 @@ import (
 
 // trafficUpstream is an upstream whose health and failures the test
 // switches: /healthz answers 200 while healthy (503 otherwise); every other
-// path answers 503 while failing, else 200. Every answer names it in
+// path answers 503 while failing, else 200 (paths ending in /slow after
+// 400ms). Every answer names it in
 // X-Upstream. It counts the requests it served (health checks apart) and
 // the mirrored copies (whose Host ends in "-shadow").
 type trafficUpstream struct {
@@ -55,6 +56,12 @@ func (u *trafficUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.served.Add(1)
+	if r.URL.Path == "/slow" || strings.HasSuffix(r.URL.Path, "/slow") {
+		select {
+		case <-time.After(400 * time.Millisecond):
+		case <-r.Context().Done():
+		}
+	}
 	if strings.HasSuffix(r.Host, "-shadow") {
 		u.shadowed.Add(1)
 	}
