@@ -14,6 +14,8 @@ import (
 // trafficPolicy exercises every load-balancing and traffic feature on one
 // gateway; {name} placeholders are upstream addresses (or ports).
 const trafficPolicy = `version: 1
+auth:
+  apiKeys: {}
 gateways:
   - name: public
     listeners: [{name: http, port: {port}, address: 127.0.0.1}]
@@ -40,6 +42,14 @@ routes:
   - {name: outlier, match: {pathPrefix: /outlier}, backend: outlier, auth: none}
   - {name: eds, match: {pathPrefix: /eds}, backend: eds, auth: none}
   - {name: cb, match: {pathPrefix: /cb}, backend: cb, auth: none}
+  - name: split-auth
+    match: {pathPrefix: /sauth}
+    backends: [{name: split-a, weight: 1}, {name: split-b, weight: 1}]
+  - name: split-limited
+    match: {pathPrefix: /slimit}
+    backends: [{name: split-a, weight: 1}, {name: split-b, weight: 1}]
+    auth: none
+    rateLimit: {extra: [{requests: 3, per: minute}]}
   - {name: idle, match: {pathPrefix: /idle}, backend: cb, idleTimeout: 100ms, auth: none}
 backends:
   - {name: rr, endpoints: ["{u1}", "{u2}", "{u3}"]}
@@ -147,6 +157,19 @@ func TestTrafficAgainstRealEnvoy(t *testing.T) {
 		c := ts.spread(t, "/split", 1000)
 		if a := c["sa"]; a < 750 || a > 850 {
 			t.Errorf("split-a got %d of 1000, want 800±50: %v", a, c)
+		}
+	})
+	t.Run("auth and rate limits apply to a split", func(t *testing.T) {
+		if code, _, _ := ts.get(t, "/sauth", nil); code != http.StatusUnauthorized {
+			t.Errorf("GET /sauth without a key = %d, want 401 from ext_authz", code)
+		}
+		var codes []int
+		for range 5 {
+			code, _, _ := ts.get(t, "/slimit", nil)
+			codes = append(codes, code)
+		}
+		if fmt.Sprint(codes) != "[200 200 200 429 429]" {
+			t.Errorf("5 requests against a limit of 3 per minute: %v", codes)
 		}
 	})
 	t.Run("mirror reaches the shadow", func(t *testing.T) { testMirror(t, ts) })
