@@ -129,36 +129,7 @@ func TestTrafficAgainstRealEnvoy(t *testing.T) {
 	ts.s = startStack(t, ts.policy("e1"))
 	ts.envoy = ts.s.envoy("public", "traffic-0", "delta")
 
-	t.Run("round robin is even", func(t *testing.T) {
-		for name, n := range ts.spread(t, "/rr", 300) {
-			if n < 90 || n > 110 {
-				t.Errorf("%s got %d of 300, want 100±10", name, n)
-			}
-		}
-	})
-	for _, path := range []string{"/lr", "/rnd"} {
-		t.Run(path+" reaches every endpoint", func(t *testing.T) {
-			if c := ts.spread(t, path, 150); len(c) != 3 {
-				t.Errorf("reached %d endpoints, want 3: %v", len(c), c)
-			}
-		})
-	}
-	for _, path := range []string{"/ring", "/maglev"} {
-		t.Run(path+" same header same endpoint", func(t *testing.T) { testConsistentHash(t, ts, path) })
-	}
-	t.Run("cookie affinity", func(t *testing.T) { testCookieAffinity(t, ts) })
-	t.Run("endpoint weights", func(t *testing.T) {
-		c := ts.spread(t, "/weighted", 400)
-		if share := float64(c["u1"]) / 400; share < 0.70 || share > 0.80 {
-			t.Errorf("weight-3 endpoint got %.2f of the requests, want 0.75±0.05: %v", share, c)
-		}
-	})
-	t.Run("weighted split within 5 percent", func(t *testing.T) {
-		c := ts.spread(t, "/split", 1000)
-		if a := c["sa"]; a < 750 || a > 850 {
-			t.Errorf("split-a got %d of 1000, want 800±50: %v", a, c)
-		}
-	})
+	testBalancing(t, ts)
 	t.Run("auth and rate limits apply to a split", func(t *testing.T) {
 		if code, _, _ := ts.get(t, "/sauth", nil); code != http.StatusUnauthorized {
 			t.Errorf("GET /sauth without a key = %d, want 401 from ext_authz", code)
@@ -195,6 +166,41 @@ func TestTrafficAgainstRealEnvoy(t *testing.T) {
 		}
 	})
 	t.Run("endpoints set is EDS only", func(t *testing.T) { testEndpointsSet(t, ts) })
+}
+
+// testBalancing checks every load-balancing policy, affinity, endpoint
+// weights and the weighted split.
+func testBalancing(t *testing.T, ts *trafficStack) {
+	t.Run("round robin is even", func(t *testing.T) {
+		for name, n := range ts.spread(t, "/rr", 300) {
+			if n < 90 || n > 110 {
+				t.Errorf("%s got %d of 300, want 100±10", name, n)
+			}
+		}
+	})
+	for _, path := range []string{"/lr", "/rnd"} {
+		t.Run(path+" reaches every endpoint", func(t *testing.T) {
+			if c := ts.spread(t, path, 150); len(c) != 3 {
+				t.Errorf("reached %d endpoints, want 3: %v", len(c), c)
+			}
+		})
+	}
+	for _, path := range []string{"/ring", "/maglev"} {
+		t.Run(path+" same header same endpoint", func(t *testing.T) { testConsistentHash(t, ts, path) })
+	}
+	t.Run("cookie affinity", func(t *testing.T) { testCookieAffinity(t, ts) })
+	t.Run("endpoint weights", func(t *testing.T) {
+		c := ts.spread(t, "/weighted", 400)
+		if share := float64(c["u1"]) / 400; share < 0.70 || share > 0.80 {
+			t.Errorf("weight-3 endpoint got %.2f of the requests, want 0.75±0.05: %v", share, c)
+		}
+	})
+	t.Run("weighted split within 5 percent", func(t *testing.T) {
+		c := ts.spread(t, "/split", 1000)
+		if a := c["sa"]; a < 750 || a > 850 {
+			t.Errorf("split-a got %d of 1000, want 800±50: %v", a, c)
+		}
+	})
 }
 
 func testConsistentHash(t *testing.T, ts *trafficStack, path string) {

@@ -90,7 +90,13 @@ type Options struct {
 //     after the backend, and its ClusterLoadAssignment, named by the
 //     cluster's EDS service name "<backend>~<8 hex digits>": a hash of the
 //     cluster's settings, so that a changed cluster asks for a fresh
-//     assignment instead of warming until its initial_fetch_timeout;
+//     assignment instead of warming until its initial_fetch_timeout. The
+//     traffic settings (traffic.go) add health checks, outlier detection
+//     and circuit breakers to the cluster, hash policies, retries, idle
+//     timeouts, weighted splits and mirrors to the route actions; a backend
+//     that names a DNS host gets a DNS cluster with inline endpoints and no
+//     ClusterLoadAssignment. Split and mirror targets get clusters like any
+//     other backend;
 //   - TLS (see applyListenerTLS and tls.go): transport sockets on TLS
 //     listeners and TLS backends' clusters referencing SDS secrets by name,
 //     the secrets themselves with the material opts.Certs supplies, the
