@@ -377,9 +377,11 @@ func otherTypeUpdates(t *testing.T, e *harness.Envoy) map[string]int64 {
 func testEndpointsSet(t *testing.T, ts *trafficStack) {
 	before := otherTypeUpdates(t, ts.envoy)
 	edsBefore, _, _ := ts.envoy.Stat(testCtx(t, 5*time.Second), "cluster.eds.update_success")
+	start := time.Now()
 	out := ts.s.cli(0, "endpoints", "set", "eds", ts.ups["e2"].addr)
-	t.Logf("tollgate endpoints set:\n%s", out)
+	acked := time.Since(start)
 	untilOnly(t, ts, "/eds", "e2", 5, 5*time.Second)
+	t.Logf("tollgate endpoints set returned (proxies ACKed) after %v, traffic moved after %v:\n%s", acked, time.Since(start), out)
 	if after := otherTypeUpdates(t, ts.envoy); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("LDS/CDS/RDS updated by endpoints set:\nbefore %v\nafter  %v", before, after)
 	}
