@@ -161,6 +161,11 @@ func dnsCluster(b *ir.Backend, lb clusterv3.Cluster_LbPolicy) (*clusterv3.Cluste
 		return nil, errors.New("both endpoints and a DNS host")
 	}
 	c := envoy.DNSCluster(b.Name, b.DNS.Host, b.DNS.Port, b.ConnectTimeout, lb)
+	ts, err := backendTransportSocket(b)
+	if err != nil {
+		return nil, err
+	}
+	c.TransportSocket = ts
 	return c, configureCluster(c, b)
 }
 
