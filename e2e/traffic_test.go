@@ -68,7 +68,7 @@ backends:
   - {name: flaky, endpoints: ["{good}", "{bad}"]}
   - name: hc
     endpoints: ["{h1}", "{h2}"]
-    healthCheck: {path: /healthz, interval: 200ms, timeout: 150ms, healthyThreshold: 1, unhealthyThreshold: 2}
+    healthCheck: {path: /healthz, interval: 300ms, timeout: 300ms, healthyThreshold: 1, unhealthyThreshold: 2}
   - name: outlier
     endpoints: ["{o1}", "{o2}"]
     outlierDetection: {consecutive5xx: 3, interval: 200ms, baseEjectionTime: 30s, maxEjectionPercent: 50}
@@ -289,14 +289,14 @@ func testHealthChecks(t *testing.T, ts *trafficStack) {
 	h2 := ts.ups["h2"]
 	start := time.Now()
 	h2.unhealth.Store(true)
-	// interval 200ms × unhealthyThreshold 2 = 400ms, plus up to one
+	// interval 300ms × unhealthyThreshold 2 = 600ms, plus up to one
 	// interval until the next check starts and a check timeout.
 	removed := untilOnly(t, ts, "/hc", "h1", 15, 3*time.Second).Sub(start)
 	t.Logf("unhealthy endpoint removed after %v", removed)
-	// Two failed checks 200ms apart: at least one interval, at most
+	// Two failed checks 300ms apart: at least one interval, at most
 	// interval × threshold + one interval until the next check + timeout.
-	if removed < 120*time.Millisecond || removed > 900*time.Millisecond {
-		t.Errorf("removal took %v, want 200ms..750ms (interval × unhealthyThreshold, give or take one check)", removed)
+	if removed < 220*time.Millisecond || removed > 1500*time.Millisecond {
+		t.Errorf("removal took %v, want 300ms..1.2s (interval × unhealthyThreshold, give or take one check)", removed)
 	}
 	h2.unhealth.Store(false)
 	start = time.Now()
@@ -313,8 +313,9 @@ func testHealthChecks(t *testing.T, ts *trafficStack) {
 	}
 	restored := time.Since(start)
 	t.Logf("endpoint restored after %v", restored)
-	if restored > 900*time.Millisecond {
-		t.Errorf("restoring took %v, want about interval × healthyThreshold (200ms)", restored)
+	// One good check (≤ 300ms) plus the 300ms merge window.
+	if restored > 1200*time.Millisecond {
+		t.Errorf("restoring took %v, want about interval × healthyThreshold + one merge window (600ms)", restored)
 	}
 }
 
@@ -330,12 +331,13 @@ func testOutlier(t *testing.T, ts *trafficStack) {
 	}
 }
 
-// testCircuitBreakers sends 6 concurrent slow requests to a backend that
+// testCircuitBreakers sends 8 concurrent slow requests to a backend that
 // allows one connection, one request and one pending request: the others
 // overflow at once with a 503.
 func testCircuitBreakers(t *testing.T, ts *trafficStack) {
-	codes := make(chan int, 6)
-	for range 6 {
+	const n = 8
+	codes := make(chan int, n)
+	for range n {
 		go func() {
 			c := harness.NewHTTPClient(false)
 			defer c.Close()
@@ -348,16 +350,16 @@ func testCircuitBreakers(t *testing.T, ts *trafficStack) {
 		}()
 	}
 	counts := map[int]int{}
-	for range 6 {
+	for range n {
 		counts[<-codes]++
 	}
-	t.Logf("6 concurrent requests: %v", counts)
-	if counts[200] < 1 || counts[503] < 3 || counts[200]+counts[503] != 6 {
-		t.Errorf("want at least one 200 and the overflow as 503s, got %v", counts)
+	t.Logf("%d concurrent requests: %v", n, counts)
+	if counts[200] < 1 || counts[503] < 1 || counts[200]+counts[503] != n {
+		t.Errorf("want 200s for the admitted requests and 503s for the overflow, got %v", counts)
 	}
 	overflow, _, err := ts.envoy.Stat(testCtx(t, 5*time.Second), "cluster.cb.upstream_rq_pending_overflow")
-	if err != nil || overflow < 3 {
-		t.Errorf("cluster.cb.upstream_rq_pending_overflow = %d (%v), want ≥ 3", overflow, err)
+	if err != nil || overflow != int64(counts[503]) {
+		t.Errorf("cluster.cb.upstream_rq_pending_overflow = %d (%v), want %d (one per 503)", overflow, err, counts[503])
 	}
 }
 
