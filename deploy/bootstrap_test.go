@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,7 +62,11 @@ func envoyValidate(t *testing.T, file string, extra ...string) {
 		}
 		return
 	}
-	args := append([]string{"--mode", "validate", "-c", path, "--disable-hot-restart"}, extra...)
+	args := []string{"--mode", "validate", "-c", path}
+	if !slices.Contains(extra, "--disable-hot-restart") {
+		args = append(args, "--disable-hot-restart") // no shared memory left behind by the test
+	}
+	args = append(args, extra...)
 	if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
 		t.Errorf("envoy %v: %v\n%s", args, err, out)
 	}
