@@ -228,4 +228,3 @@ func equalLabels(a, b map[string]string) bool {
 	}
 	return true
 }
-
