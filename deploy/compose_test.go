@@ -138,6 +138,7 @@ func TestComposeCommandLines(t *testing.T) {
 		}
 		n++
 		checkTollgateArgs(t, "compose service "+name, s.Command)
+		checkComposeServeMounts(t, name, s)
 		if hc := s.HealthCheck; hc != nil && len(hc.Test) > 2 && hc.Test[0] == "CMD" {
 			if hc.Test[1] != "/usr/local/bin/tollgate" {
 				t.Errorf("service %s: health check runs %s; the distroless image has only /usr/local/bin/tollgate", name, hc.Test[1])
@@ -374,4 +375,23 @@ func keys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkComposeServeMounts: serve's --policy is a bind-mounted file and its
+// --data-dir a named volume, so the store survives restarts.
+func checkComposeServeMounts(t *testing.T, name string, s types.ServiceConfig) {
+	t.Helper()
+	if len(s.Command) == 0 || s.Command[0] != "serve" {
+		return
+	}
+	want := map[string]string{flagValue(s.Command, "--policy"): types.VolumeTypeBind, flagValue(s.Command, "--data-dir"): types.VolumeTypeVolume}
+	for path, typ := range want {
+		found := false
+		for _, v := range s.Volumes {
+			found = found || (v.Target == path && v.Type == typ)
+		}
+		if !found {
+			t.Errorf("service %s: %s is not a %s mount", name, path, typ)
+		}
+	}
 }

@@ -291,7 +291,9 @@ func checkTollgateContainerArgs(t *testing.T, m *manifests) {
 			if len(c.Command) != 0 {
 				t.Errorf("deployment %s: the tollgate image's entrypoint is the binary; set args, not command", name)
 			}
-			checkTollgateArgs(t, "deployment "+name, expandVars(c.Args))
+			args := expandVars(c.Args)
+			checkTollgateArgs(t, "deployment "+name, args)
+			checkServeMounts(t, m, name, d.Spec.Template.Spec, c, args)
 		}
 	}
 	if n == 0 {
@@ -315,4 +317,25 @@ func keysOf[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// checkServeMounts: serve's --policy is a key of the policy ConfigMap
+// mounted in the container, and --data-dir a writable volume (the root file
+// system is read-only).
+func checkServeMounts(t *testing.T, m *manifests, name string, spec corev1.PodSpec, c corev1.Container, args []string) {
+	t.Helper()
+	if len(args) == 0 || args[0] != "serve" {
+		return
+	}
+	cm := m.configMaps["tollgate-policy"]
+	if key, ok := mountedConfigMapFile(spec, c, cm.Name, flagValue(args, "--policy")); !ok || cm.Data[key] == "" {
+		t.Errorf("deployment %s: --policy %q is not a key of ConfigMap %s mounted in the container", name, flagValue(args, "--policy"), cm.Name)
+	}
+	dataDir := flagValue(args, "--data-dir")
+	for _, vm := range c.VolumeMounts {
+		if vm.MountPath == dataDir && !vm.ReadOnly {
+			return
+		}
+	}
+	t.Errorf("deployment %s: --data-dir %q is not a writable volume mount", name, dataDir)
 }
