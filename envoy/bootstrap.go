@@ -50,6 +50,10 @@ type BootstrapOptions struct {
 	AdminPort uint32
 	// APIType is the ADS variant, default APIDelta.
 	APIType APIType
+	// StatsPort, when not 0, adds a listener on 0.0.0.0:StatsPort serving
+	// only GET /ready and /stats/prometheus from the admin interface
+	// (bootstrap_stats.go).
+	StatsPort uint32
 }
 
 // Bootstrap returns the bootstrap configuration of an Envoy that receives
@@ -73,7 +77,7 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bootstrapv3.Bootstrap{
+	return withStats(&bootstrapv3.Bootstrap{
 		Node:  &corev3.Node{Id: opts.NodeID, Cluster: opts.Gateway},
 		Admin: &bootstrapv3.Admin{Address: SocketAddress(opts.AdminAddress, opts.AdminPort)},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
@@ -85,7 +89,7 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			Clusters: []*clusterv3.Cluster{xds},
 		},
 		LayeredRuntime: RuntimeLayers(),
-	}, nil
+	}, opts)
 }
 
 // withDefaults fills the defaults and checks the required options.

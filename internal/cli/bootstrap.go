@@ -46,6 +46,7 @@ func newBootstrapCmd() *cobra.Command {
 	fl.StringVar(&o.XDSAddress, "xds", defaultXDS, "control plane xDS address, HOST:PORT")
 	fl.StringVar(&o.AdminAddress, "admin-address", envoy.DefaultAdminAddress, "Envoy admin listener address (loopback only: Envoy's admin API has no authentication)")
 	fl.Uint32Var(&adminPort, "admin-port", envoy.DefaultAdminPort, "Envoy admin listener port")
+	fl.Uint32Var(&o.StatsPort, "stats-port", 0, "also serve GET /ready and /stats/prometheus of the admin interface on 0.0.0.0:PORT (for probes and Prometheus; 0: off)")
 	fl.StringVar(&protocol, "xds-protocol", string(envoy.APIDelta), "xDS variant: delta or sotw")
 	fl.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	return cmd

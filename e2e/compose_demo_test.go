@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/e2e/harness"
+	"github.com/tollgate/tollgate/internal/upstream"
+)
+
+// TestComposeDemoCredentials runs what the README's "Run with docker
+// compose" curl lines do, without Docker: the compose demo policy (its
+// listener and the demo upstreams' fixed addresses mapped to loopback), a
+// real Redis, the demo-key service's own command line, and the committed
+// demo JWT, through a real Envoy.
+func TestComposeDemoCredentials(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	decodeFile(t, filepath.Join(root, "docker-compose.yml"), &compose)
+	src, err := os.ReadFile(filepath.Join(root, "deploy/compose/policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := os.ReadFile(filepath.Join(root, "deploy/compose/demo.jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := harness.FreePort(t)
+	repl := []string{"port: 8080, address: 0.0.0.0", fmt.Sprintf("port: %d, address: 127.0.0.1", port)}
+	for _, u := range []struct{ name, fixed string }{{"users-1", "172.30.80.11:9001"}, {"users-2", "172.30.80.12:9001"}, {"orders-1", "172.30.80.13:9001"}} {
+		if !strings.Contains(string(src), u.fixed) {
+			t.Fatalf("the compose policy no longer names %s at %s", u.name, u.fixed)
+		}
+		repl = append(repl, u.fixed, harness.StartUpstream(t, u.name).Addr())
+	}
+	policy := strings.NewReplacer(repl...).Replace(string(src))
+	redisAddr := harness.StartRedis(t)
+	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}})
+	s.envoy("public", "compose-0", "delta")
+
+	keyCmd := compose.Services["demo-key"].Command
+	for i, a := range keyCmd {
+		if strings.HasPrefix(a, "--server=") {
+			keyCmd[i] = "--server=http://" + s.adminAddr
+		}
+	}
+	key := strings.Fields(s.cli(0, keyCmd...))[0]
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	client := harness.NewHTTPClient(false)
+	defer client.Close()
+	call := func(path string, headers map[string]string) (int, *upstream.Echo) {
+		resp, err := client.Get(testCtx(t, 10*time.Second), base+path, "", headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Get("X-Upstream") == "" || !strings.HasPrefix(string(resp.Body), "{") { // the upstreams answer /healthz with "ok"
+			return resp.Status, nil
+		}
+		var echo upstream.Echo
+		if err := resp.JSON(&echo); err != nil {
+			t.Fatal(err)
+		}
+		return resp.Status, &echo
+	}
+	apiKey := map[string]string{"x-api-key": key}
+	jwt := map[string]string{"Authorization": "Bearer " + strings.TrimSpace(string(token))}
+	tests := []struct {
+		name, path   string
+		headers      map[string]string
+		wantStatus   int
+		wantUpstream string // prefix
+		wantUser     string
+	}{
+		{"no credentials", "/api/users/42", nil, 401, "", ""},
+		{"demo API key", "/api/users/42", apiKey, 200, "users-", "demo"},
+		{"demo JWT", "/api/users/42", jwt, 200, "users-", "demo-user"},
+		{"orders, rewritten", "/api/orders/7", apiKey, 200, "orders-1", "demo"},
+		{"public health", "/healthz", nil, 200, "", ""},
+		{"no route", "/nowhere", nil, 404, "", ""},
+	}
+	used := 0 // requests charged to the demo key's consumer
+	for _, tt := range tests {
+		status, echo := call(tt.path, tt.headers)
+		if tt.headers != nil && tt.headers["x-api-key"] != "" {
+			used++
+		}
+		if status != tt.wantStatus || (tt.wantUpstream != "") != (echo != nil) {
+			t.Errorf("%s: %d (upstream %v), want %d", tt.name, status, echo, tt.wantStatus)
+			continue
+		}
+		if echo != nil && (!strings.HasPrefix(echo.Upstream, tt.wantUpstream) || echo.Headers["X-User-Id"] != tt.wantUser) {
+			t.Errorf("%s: reached %s as user %q, want %s… as %q", tt.name, echo.Upstream, echo.Headers["X-User-Id"], tt.wantUpstream, tt.wantUser)
+		}
+	}
+	// The free tier admits 60 requests a minute per consumer.
+	admitted, limited := used, 0
+	for range 70 - used {
+		switch status, _ := call("/api/users/1", apiKey); status {
+		case 200:
+			admitted++
+		case 429:
+			limited++
+		default:
+			t.Fatalf("rate-limited route answered %d", status)
+		}
+	}
+	if admitted != 60 || limited != 70-60 {
+		t.Errorf("free tier: %d admitted, %d limited of 70; want 60 and 10", admitted, limited)
+	}
+}
