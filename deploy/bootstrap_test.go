@@ -23,7 +23,9 @@ var bootstraps = []struct {
 }{
 	{"deploy/envoy/compose.yaml", []string{"--gateway", "public", "--node-id", "compose-envoy-0", "--xds", "tollgate:18000", "--stats-port", "9902"}},
 	// node.id is overridden per pod with Envoy's --service-node $(POD_NAME).
-	{"deploy/kubernetes/base/envoy/bootstrap.yaml", []string{"--gateway", "public", "--node-id", "envoy", "--xds", "tollgate-xds:18000", "--stats-port", "9902"}},
+	// The overload manager's heap limit is 768 MiB, below the pod's 1 GiB
+	// memory limit, so Envoy sheds load before the OOM killer strikes.
+	{"deploy/kubernetes/base/envoy/bootstrap.yaml", []string{"--gateway", "public", "--node-id", "envoy", "--xds", "tollgate-xds:18000", "--stats-port", "9902", "--max-heap-bytes", "805306368"}},
 }
 
 // TestBootstrapsAreGenerated regenerates every committed bootstrap with

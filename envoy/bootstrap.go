@@ -54,6 +54,10 @@ type BootstrapOptions struct {
 	// only GET /ready and /stats/prometheus from the admin interface
 	// (bootstrap_stats.go).
 	StatsPort uint32
+	// MaxHeapBytes, when > 0, adds an overload manager (OverloadManager)
+	// with this heap limit and MaxDownstreamConnections.
+	MaxHeapBytes             uint64
+	MaxDownstreamConnections int64
 }
 
 // Bootstrap returns the bootstrap configuration of an Envoy that receives
@@ -77,7 +81,7 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withStats(&bootstrapv3.Bootstrap{
+	b := &bootstrapv3.Bootstrap{
 		Node:  &corev3.Node{Id: opts.NodeID, Cluster: opts.Gateway},
 		Admin: &bootstrapv3.Admin{Address: SocketAddress(opts.AdminAddress, opts.AdminPort)},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
@@ -89,7 +93,11 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			Clusters: []*clusterv3.Cluster{xds},
 		},
 		LayeredRuntime: RuntimeLayers(),
-	}, opts)
+	}
+	if opts.MaxHeapBytes > 0 {
+		b.OverloadManager = OverloadManager(opts.MaxHeapBytes, opts.MaxDownstreamConnections)
+	}
+	return withStats(b, opts)
 }
 
 // withDefaults fills the defaults and checks the required options.

@@ -3,8 +3,10 @@ package envoy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +194,37 @@ func TestBootstrapErrors(t *testing.T) {
 				t.Fatalf("Bootstrap error = %v, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestBootstrapOverloadManager(t *testing.T) {
+	opts := BootstrapOptions{NodeID: "n", Gateway: "g", XDSAddress: "127.0.0.1:18000"}
+	b, err := Bootstrap(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.GetOverloadManager() != nil {
+		t.Errorf("MaxHeapBytes 0: overload manager %v, want none", b.GetOverloadManager())
+	}
+	opts.MaxHeapBytes, opts.MaxDownstreamConnections = 512<<20, 1000
+	if b, err = Bootstrap(opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(b); err != nil {
+		t.Fatal(err)
+	}
+	om := b.GetOverloadManager()
+	var monitors, actions []string
+	for _, m := range om.GetResourceMonitors() {
+		monitors = append(monitors, m.GetName())
+	}
+	for _, a := range om.GetActions() {
+		actions = append(actions, fmt.Sprintf("%s@%.2f", a.GetName(), a.GetTriggers()[0].GetThreshold().GetValue()))
+	}
+	wantMonitors := []string{"envoy.resource_monitors.fixed_heap", "envoy.resource_monitors.global_downstream_max_connections"}
+	wantActions := []string{"envoy.overload_actions.shrink_heap@0.90", "envoy.overload_actions.disable_http_keepalive@0.95",
+		"envoy.overload_actions.stop_accepting_requests@0.98"}
+	if !slices.Equal(monitors, wantMonitors) || !slices.Equal(actions, wantActions) {
+		t.Errorf("overload manager: monitors %v actions %v", monitors, actions)
 	}
 }

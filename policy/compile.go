@@ -44,7 +44,12 @@ func compileGateway(g Gateway, routes []rankedRoute) ir.Gateway {
 		ls = append(ls, ir.Listener{Name: l.Name, Address: normalAddress(l.Address), Port: uint32(l.Port)})
 	}
 	slices.SortFunc(ls, func(a, b ir.Listener) int { return strings.Compare(a.Name, b.Name) })
-	return ir.Gateway{Name: g.Name, Listeners: ls, VirtualHosts: virtualHosts(g.Name, routes), Auth: compileGatewayAuth(g.Auth)}
+	vhs := virtualHosts(g.Name, routes)
+	applyGatewayHTTP(g, vhs, ownHTTP(routes))
+	return ir.Gateway{
+		Name: g.Name, Listeners: ls, VirtualHosts: vhs, Auth: compileGatewayAuth(g.Auth),
+		HTTP: compileGatewayHTTP(g), Edge: compileEdge(g.Edge),
+	}
 }
 
 // normalAddress applies the default and writes the address canonically
@@ -109,6 +114,7 @@ type rankedRoute struct {
 	route   ir.Route
 	gateway string
 	hosts   []string
+	http    RouteHTTP // the policy's, for the gateway defaults
 }
 
 // routeDefaults is what the compiled routes' defaults depend on: the
@@ -129,7 +135,7 @@ func rankRoutes(routes []Route, d routeDefaults) []rankedRoute {
 	out := make([]rankedRoute, len(routes))
 	for i, k := range keys {
 		r := routes[k.index]
-		out[i] = rankedRoute{route: compileRoute(r, d), gateway: r.Gateway, hosts: r.Match.Hosts}
+		out[i] = rankedRoute{route: compileRoute(r, d), gateway: r.Gateway, hosts: r.Match.Hosts, http: r.RouteHTTP}
 	}
 	return out
 }
@@ -204,8 +210,12 @@ func compileRoute(r Route, d routeDefaults) ir.Route {
 		Auth:      compileRouteAuth(r.Auth, d.methods),
 		RateLimit: compileRouteRateLimit(r, d.limits),
 		Transform: compileRouteTransform(r.Transform),
+		HTTP:      compileRouteHTTP(r),
 	}
-	if r.Rewrite != nil {
+	if r.DirectResponse != nil || r.Redirect != nil {
+		out.RateLimit = ir.RouteRateLimit{} // Envoy answers itself: route rate limits need a backend
+	}
+	if r.Rewrite != nil && r.Rewrite.PathPrefix != "" {
 		out.RewritePrefix = true
 		out.PrefixRewrite = r.Rewrite.PathPrefix
 	}

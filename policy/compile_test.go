@@ -25,7 +25,7 @@ func buildValid(t *testing.T, files []File) *ir.Config {
 }
 
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"valid", "valid_auth", "valid_ratelimit"} {
+	for _, name := range []string{"valid", "valid_auth", "valid_ratelimit", "valid_http"} {
 		t.Run(name, func(t *testing.T) {
 			cfg := buildValid(t, readFiles(t, "testdata/"+name+".yaml"))
 			got, err := json.MarshalIndent(cfg, "", "  ")
@@ -190,6 +190,10 @@ func TestCompileDefaults(t *testing.T) {
 				Auth: ir.RouteAuth{Public: true},
 			}}}},
 			Auth: ir.GatewayAuth{StatusOnError: 403, Timeout: 200 * time.Millisecond},
+			Edge: ir.Edge{
+				StripInternalHeaders: true, MaxRequestHeadersKB: 60, MaxHeadersCount: 100,
+				RequestHeadersTimeout: 10 * time.Second, StreamIdleTimeout: 5 * time.Minute, IdleTimeout: time.Hour,
+			},
 		}},
 		Backends: []ir.Backend{{
 			Name: "be", Endpoints: []ir.Endpoint{{Host: "10.0.0.1", Port: 80}},

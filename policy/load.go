@@ -142,6 +142,7 @@ type schema struct {
 	limits   rateLimitSchema
 	tls      tlsSchema
 	traffic  trafficSchema
+	http     httpSchema
 }
 
 func newSchema() *schema {
@@ -158,6 +159,7 @@ func newSchema() *schema {
 		limits:   newRateLimitSchema(),
 		tls:      newTLSSchema(),
 		traffic:  newTrafficSchema(),
+		http:     newHTTPSchema(),
 	}
 }
 
@@ -192,7 +194,7 @@ func loadVersion(l *loader, p *Policy, path string, n ast.Node) {
 }
 
 func gatewayFields() []field[Gateway] {
-	return []field[Gateway]{
+	return append([]field[Gateway]{
 		{name: "name", required: true, hint: "add `name: <gateway name>`", load: func(l *loader, g *Gateway, path string, n ast.Node) {
 			g.Name = l.str(path, n)
 		}},
@@ -207,7 +209,7 @@ func gatewayFields() []field[Gateway] {
 			g.RedirectHTTPS = l.boolean(path, n)
 		}},
 		{name: "hsts", load: loadGatewayHSTS},
-	}
+	}, gatewayHTTPFields()...)
 }
 
 func listenerFields() []field[Listener] {
@@ -249,7 +251,7 @@ func routeFields() []field[Route] {
 		{name: "auth", load: loadRouteAuth},
 		{name: "rateLimit", load: loadRouteRateLimit},
 		{name: "transform", load: loadRouteTransform},
-	}, routeTrafficFields()...)
+	}, append(routeTrafficFields(), routeHTTPFields()...)...)
 }
 
 func matchFields() []field[Match] {
@@ -296,11 +298,11 @@ func headerFields() []field[HeaderMatch] {
 }
 
 func rewriteFields() []field[Rewrite] {
-	return []field[Rewrite]{
-		{name: "pathPrefix", required: true, hint: "add `pathPrefix: /<new prefix>`", load: func(l *loader, rw *Rewrite, path string, n ast.Node) {
+	return append([]field[Rewrite]{
+		{name: "pathPrefix", load: func(l *loader, rw *Rewrite, path string, n ast.Node) {
 			rw.PathPrefix = l.str(path, n)
 		}},
-	}
+	}, rewriteHTTPFields()...)
 }
 
 func backendFields() []field[Backend] {

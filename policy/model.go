@@ -45,6 +45,7 @@ type Gateway struct {
 	// RedirectHTTPS makes plaintext listeners answer 301 to https.
 	RedirectHTTPS bool
 	HSTS          *HSTS // nil: no Strict-Transport-Security header
+	GatewayHTTP
 }
 
 // Listener is one address a gateway binds. Address defaults to 0.0.0.0.
@@ -74,6 +75,7 @@ type Route struct {
 	Retries     *Retries
 	IdleTimeout string
 	Mirror      *Mirror
+	RouteHTTP
 }
 
 // Match is a route's request condition. At most one of Path, PathPrefix and
@@ -97,9 +99,21 @@ type HeaderMatch struct {
 	Present bool
 }
 
-// Rewrite replaces the matched path prefix (or exact path) with PathPrefix.
+// Rewrite replaces the matched path prefix (or exact path) with PathPrefix,
+// or rewrites the path with PathRegex, and replaces the Host header with
+// Host or (HostFromBackend) the chosen endpoint's host.
 type Rewrite struct {
-	PathPrefix string
+	PathPrefix      string
+	PathRegex       *RegexRewrite
+	Host            string
+	HostFromBackend bool
+}
+
+// RegexRewrite replaces the matches of Pattern in the path with
+// Substitution.
+type RegexRewrite struct {
+	Pattern      string
+	Substitution string
 }
 
 // Backend is an upstream service. Endpoints are "ip:port" or "[ipv6]:port";

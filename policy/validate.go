@@ -31,6 +31,7 @@ func (p *Policy) Validate() Diagnostics {
 	c.rateLimits(p.RateLimits)
 	c.tls(p)
 	c.routes(p)
+	c.httpFeatures(p)
 	c.unusedBackends(p)
 	c.unusedAnonymous(p)
 	return c.diags

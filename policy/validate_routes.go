@@ -48,7 +48,7 @@ func (c *checker) routes(p *Policy) {
 		}
 		c.name(fieldPath(path, "name"), "route", r.Name, seen)
 		gwOK := c.ref(path, "gateway", r.Gateway, gateways, false)
-		c.ref(path, "backend", r.Backend, backends, r.Backends == nil)
+		c.ref(path, "backend", r.Backend, backends, r.Backends == nil && r.DirectResponse == nil && r.Redirect == nil)
 		c.routeTraffic(path, r, backends)
 		matchOK := c.match(fieldPath(path, "match"), r.Match)
 		if r.Rewrite != nil {
@@ -73,7 +73,11 @@ func (c *checker) ref(route, kind, name string, known nameSet, required bool) bo
 	path := fieldPath(route, kind)
 	if name == "" {
 		if required {
-			c.errorf(path, fmt.Sprintf("add `%s: <name>`", kind), "route has no %s", kind)
+			fix := fmt.Sprintf("add `%s: <name>`", kind)
+			if kind == "backend" {
+				fix += ", or answer without one with `directResponse` or `redirect`"
+			}
+			c.errorf(path, fix, "route has no %s", kind)
 		}
 		return !required
 	}
@@ -277,17 +281,15 @@ func isTokenRune(r rune) bool {
 }
 
 func (c *checker) rewrite(path string, r Route) {
-	if r.Match.PathRegex != "" {
-		c.errorf(path, "use a path or pathPrefix match, or remove rewrite",
-			"rewrite cannot be used with match.pathRegex")
-	}
 	pp := fieldPath(path, "pathPrefix")
-	switch v := r.Rewrite.PathPrefix; {
-	case v == "":
-		c.errorf(pp, "add `pathPrefix: /<new prefix>`", "rewrite.pathPrefix is required")
-	case !strings.HasPrefix(v, "/"):
+	if r.Match.PathRegex != "" && r.Rewrite.PathPrefix != "" {
+		c.errorf(pp, "use a path or pathPrefix match, or rewrite.pathRegex",
+			"rewrite.pathPrefix cannot be used with match.pathRegex")
+	}
+	if v := r.Rewrite.PathPrefix; v != "" && !strings.HasPrefix(v, "/") {
 		c.errorf(pp, fmt.Sprintf("write %q", "/"+v), "rewrite.pathPrefix %q must start with \"/\"", v)
 	}
+	c.httpRewrite(path, r)
 }
 
 func (c *checker) timeout(path, s string) {

@@ -228,7 +228,7 @@ func TestValidateRoutes(t *testing.T) {
 		{
 			name:   "rewrite on a regex match",
 			routes: "  - {name: r, backend: be, match: {pathRegex: /a.*}, rewrite: {pathPrefix: /}, auth: none}\n",
-			want:   []string{`5:64 error routes[0].rewrite: rewrite cannot be used with match.pathRegex`},
+			want:   []string{`5:76 error routes[0].rewrite.pathPrefix: rewrite.pathPrefix cannot be used with match.pathRegex`},
 		},
 		{
 			name:   "rewrite prefix starts with a slash",

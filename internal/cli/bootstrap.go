@@ -49,5 +49,9 @@ func newBootstrapCmd() *cobra.Command {
 	fl.Uint32Var(&o.StatsPort, "stats-port", 0, "also serve GET /ready and /stats/prometheus of the admin interface on 0.0.0.0:PORT (for probes and Prometheus; 0: off)")
 	fl.StringVar(&protocol, "xds-protocol", string(envoy.APIDelta), "xDS variant: delta or sotw")
 	fl.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
+	fl.Uint64Var(&o.MaxHeapBytes, "max-heap-bytes", envoy.DefaultMaxHeapBytes,
+		"overload manager heap limit in bytes (shrink heap at 90%, no keep-alive at 95%, 503 for new requests at 98%); 0 disables the overload manager")
+	fl.Int64Var(&o.MaxDownstreamConnections, "max-connections", envoy.DefaultMaxDownstreamConnections,
+		"overload manager cap on downstream connections over all listeners (with --max-heap-bytes > 0)")
 	return cmd
 }

@@ -20,23 +20,36 @@ type validateResult struct {
 	Routes      int                `json:"routes"`
 	Backends    int                `json:"backends"`
 	Diagnostics policy.Diagnostics `json:"diagnostics"`
+	// Envoy holds the --with-envoy results, one per gateway.
+	Envoy []envoyCheck `json:"envoy,omitempty"`
 }
 
 func newValidateCmd() *cobra.Command {
-	var output string
+	var output, envoyBin string
+	var withEnvoy bool
 	cmd := &cobra.Command{
-		Use:   "validate FILE|DIR",
+		Use:   "validate FILE|DIR [--with-envoy]",
 		Short: "Check a policy offline: every error at once, with file:line and field path",
 		Long: "Validate loads a policy file (or every .yaml/.yml file of a directory), reports every error with its file, line and field path, " +
-			"and translates it to Envoy configuration exactly as the server would. Exit code 1 when the policy is invalid.",
+			"and translates it to Envoy configuration exactly as the server would. With --with-envoy it also runs the real Envoy in validate mode " +
+			"(envoy --mode validate) on every gateway's configuration, which catches what only Envoy knows, such as a Lua syntax error. " +
+			"Exit code 1 when the policy is invalid.",
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			res, err := validatePath(a[0])
+			res, cfg, err := validatePath(a[0])
 			if err != nil {
 				return err
+			}
+			if withEnvoy && res.Valid {
+				if res.Envoy, err = validateWithEnvoy(cmd.Context(), cfg, envoyBin); err != nil {
+					return err
+				}
+				for _, c := range res.Envoy {
+					res.Valid = res.Valid && c.OK
+				}
 			}
 			if err := render(cmd.OutOrStdout(), output, res, func(w io.Writer) { printValidate(w, res) }); err != nil {
 				return err
@@ -48,14 +61,17 @@ func newValidateCmd() *cobra.Command {
 		},
 	}
 	addOutputFlag(cmd, &output)
+	cmd.Flags().BoolVar(&withEnvoy, "with-envoy", false, "also run `envoy --mode validate` on every gateway's translated configuration")
+	cmd.Flags().StringVar(&envoyBin, "envoy-bin", "", "Envoy binary for --with-envoy (default: $ENVOY_BIN, .tools/bin/envoy, or envoy on $PATH)")
 	return cmd
 }
 
-// validatePath builds the policy at path and translates every gateway.
-func validatePath(path string) (*validateResult, error) {
+// validatePath builds the policy at path and translates every gateway; it
+// returns the IR when the policy is valid.
+func validatePath(path string) (*validateResult, *ir.Config, error) {
 	files, err := policy.ReadPath(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg, diags := policy.Build(files)
 	res := &validateResult{Diagnostics: diags}
@@ -63,7 +79,7 @@ func validatePath(path string) (*validateResult, error) {
 		res.Diagnostics = policy.Diagnostics{}
 	}
 	if cfg == nil {
-		return res, nil
+		return res, nil, nil
 	}
 	for _, g := range cfg.Gateways {
 		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit, Certs: certs.NewStore(nil), ExtProcAddress: defaultExtProc})
@@ -71,12 +87,12 @@ func validatePath(path string) (*validateResult, error) {
 			err = translator.Validate(r)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("policy is valid but its Envoy configuration is not (a bug in tollgate, please report it): %w", err)
+			return nil, nil, fmt.Errorf("policy is valid but its Envoy configuration is not (a bug in tollgate, please report it): %w", err)
 		}
 	}
 	res.Valid, res.Version = true, cfg.Hash()
 	res.Gateways, res.Routes, res.Backends = len(cfg.Gateways), countRoutes(cfg), len(cfg.Backends)
-	return res, nil
+	return res, cfg, nil
 }
 
 // countRoutes counts distinct route names across gateways.
@@ -94,6 +110,17 @@ func countRoutes(cfg *ir.Config) int {
 
 func printValidate(w io.Writer, res *validateResult) {
 	printDiagnostics(w, res.Diagnostics)
+	for _, c := range res.Envoy {
+		if c.OK {
+			fmt.Fprintf(w, "  gateway %s: envoy --mode validate: OK\n", c.Gateway)
+		} else {
+			fmt.Fprintf(w, "  gateway %s: error: Envoy rejects the configuration: %s\n", c.Gateway, c.Error)
+		}
+	}
+	if !res.Valid && len(res.Diagnostics.Errors()) == 0 {
+		fmt.Fprintln(w, "invalid: rejected by Envoy")
+		return
+	}
 	if !res.Valid {
 		fmt.Fprintf(w, "invalid: %d error(s)\n", len(res.Diagnostics.Errors()))
 		return

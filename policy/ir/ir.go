@@ -55,6 +55,9 @@ type Gateway struct {
 	RedirectHTTPS bool `json:"redirectHTTPS,omitempty"`
 	// HSTS, when set, is added to responses on the TLS listeners.
 	HSTS *HSTS `json:"hsts,omitempty"`
+	// HTTP is the gateway's own header mutations; Edge its hardening.
+	HTTP GatewayHTTP `json:"http,omitzero"`
+	Edge Edge        `json:"edge"`
 }
 
 // Listener is one address Envoy binds for a gateway. All listeners of a
@@ -90,7 +93,7 @@ type Route struct {
 	Name  string `json:"name"`
 	Match Match  `json:"match"`
 	// Backend is the name of the Backend (and Envoy cluster) to route to;
-	// empty when Split is set.
+	// empty when Split is set, or for a direct response or a redirect (see HTTP).
 	Backend string `json:"backend"`
 	// PrefixRewrite replaces the matched path prefix when RewritePrefix is true.
 	RewritePrefix bool   `json:"rewritePrefix,omitempty"`
@@ -109,6 +112,9 @@ type Route struct {
 	Retry       *Retry            `json:"retry,omitempty"`
 	IdleTimeout time.Duration     `json:"idleTimeout,omitempty"`
 	Mirror      *Mirror           `json:"mirror,omitempty"`
+	// HTTP is the route's header, query and path changes, answers without
+	// a backend, CORS, compression and Lua.
+	HTTP RouteHTTP `json:"http,omitzero"`
 }
 
 // Match is the request condition of a route. Exactly one of Path, PathPrefix

@@ -34,6 +34,8 @@ var defaultIdentityHeaders = []string{"x-consumer-tier", "x-tenant-id", "x-user-
 // ext_authz filter settings and the service's cluster.
 type authz struct {
 	identityHeaders []string
+	// stripInternal also removes Server and x-envoy-* from responses.
+	stripInternal bool
 	// enabled is false when every route of the gateway is public: no
 	// ext_authz filter, per-route config or cluster.
 	enabled bool
@@ -43,7 +45,7 @@ type authz struct {
 
 // newAuthz derives the gateway's authz settings from the IR and opts.
 func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options) (*authz, error) {
-	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names()}
+	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names(), stripInternal: gw.Edge.StripInternalHeaders}
 	if len(a.identityHeaders) == 0 {
 		a.identityHeaders = defaultIdentityHeaders
 	}
@@ -90,7 +92,7 @@ func checkGatewayAuth(ga ir.GatewayAuth) error {
 // httpFilters returns the gateway's HTTP filters before the router:
 // header_mutation first, always, then ext_authz when enabled.
 func (a *authz) httpFilters() ([]*hcmv3.HttpFilter, error) {
-	strip, err := envoy.HeaderMutationFilter(a.identityHeaders...)
+	strip, err := envoy.EdgeHeaderMutationFilter(a.identityHeaders, a.stripInternal)
 	if err != nil {
 		return nil, err
 	}

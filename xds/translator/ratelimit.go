@@ -132,6 +132,9 @@ func (rl *rateLimit) configureRoute(er *routev3.Route, rr ir.RouteRateLimit, nam
 	for _, h := range headers {
 		actions = append(actions, envoy.RateLimitActionRequestHeaders(h, ir.DescriptorHeaderPrefix+h))
 	}
+	if er.GetRoute() == nil {
+		return errors.New("rate limit on a route without a backend")
+	}
 	er.GetRoute().RateLimits = []*routev3.RateLimit{envoy.RouteRateLimit(actions...)}
 	return nil
 }

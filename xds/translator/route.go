@@ -15,7 +15,7 @@ import (
 // of hosts and of the routes in each host (Envoy picks the first matching
 // route), with each route's ext_authz settings from authz and rate limits
 // from rl.
-func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit, tr *traffic) ([]*routev3.VirtualHost, error) {
+func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit, tr *traffic, hf *httpFeatures) ([]*routev3.VirtualHost, error) {
 	out := make([]*routev3.VirtualHost, 0, len(in))
 	for _, vh := range in {
 		routes := make([]*routev3.Route, 0, len(vh.Routes))
@@ -26,6 +26,9 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit, tr *traffic)
 			}
 			if err == nil {
 				err = rl.configureRoute(er, r.RateLimit, r.Name)
+			}
+			if err == nil {
+				err = hf.configureRoute(er, r)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("virtual host %q: route %q: %w", vh.Name, r.Name, err)
@@ -44,6 +47,12 @@ func route(r ir.Route, tr *traffic) (*routev3.Route, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.HTTP.DirectResponse != nil || r.HTTP.Redirect != nil {
+		if r.Backend != "" || len(r.Split) > 0 {
+			return nil, errors.New("a backend and a direct response or redirect are exclusive")
+		}
+		return answerRoute(r, match)
+	}
 	if r.Timeout < 0 {
 		return nil, fmt.Errorf("negative timeout %s", r.Timeout)
 	}
@@ -53,6 +62,9 @@ func route(r ir.Route, tr *traffic) (*routev3.Route, error) {
 	}
 	if r.RewritePrefix {
 		rewritePrefix(action, r.Match, r.PrefixRewrite)
+	}
+	if err := rewriteAction(action, r.HTTP); err != nil {
+		return nil, err
 	}
 	return envoy.Route(r.Name, match, action), nil
 }

@@ -117,6 +117,7 @@ func terminateTLS(gw *ir.Gateway, l ir.Listener, lis *listenerv3.Listener, rc *r
 // redirects to https.
 func redirectListener(gw *ir.Gateway, l ir.Listener) (*listenerv3.Listener, *routev3.RouteConfiguration, error) {
 	hcm := envoy.HTTPConnectionManager(l.Name, l.Name)
+	envoy.ApplyEdge(hcm, edgeOptions(gw.Edge))
 	filter, err := envoy.HTTPConnectionManagerFilter(hcm)
 	if err != nil {
 		return nil, nil, err

@@ -66,6 +66,56 @@ func TestTranslateErrors(t *testing.T) {
 			mutate:  func(c *ir.Config) { firstRoute(c).Backend = "" },
 			wantErr: `route "web": no backend`,
 		},
+		{
+			name: "direct response and redirect",
+			mutate: func(c *ir.Config) {
+				r := firstRoute(c)
+				r.Backend = ""
+				r.HTTP.DirectResponse = &ir.DirectResponse{Status: 200}
+				r.HTTP.Redirect = &ir.Redirect{Status: 301, Path: "/"}
+			},
+			wantErr: `route "web": a direct response and a redirect are exclusive`,
+		},
+		{
+			name: "direct response status",
+			mutate: func(c *ir.Config) {
+				r := firstRoute(c)
+				r.Backend, r.HTTP.DirectResponse = "", &ir.DirectResponse{Status: 42}
+			},
+			wantErr: `route "web": direct response status 42 out of range`,
+		},
+		{
+			name: "redirect status",
+			mutate: func(c *ir.Config) {
+				r := firstRoute(c)
+				r.Backend, r.HTTP.Redirect = "", &ir.Redirect{Status: 200, Path: "/"}
+			},
+			wantErr: `route "web": redirect status 200 is not 301, 302, 303, 307 or 308`,
+		},
+		{
+			name: "prefix and regex rewrite",
+			mutate: func(c *ir.Config) {
+				r := firstRoute(c)
+				r.RewritePrefix, r.PrefixRewrite = true, "/x"
+				r.HTTP.RegexRewrite = &ir.RegexRewrite{Pattern: "a", Substitution: "b"}
+			},
+			wantErr: `route "web": a regex rewrite and a prefix rewrite are exclusive`,
+		},
+		{
+			name: "literal and automatic host rewrite",
+			mutate: func(c *ir.Config) {
+				r := firstRoute(c)
+				r.HTTP.HostRewrite, r.HTTP.AutoHostRewrite = "a.example", true
+			},
+			wantErr: `route "web": a literal and an automatic host rewrite are exclusive`,
+		},
+		{
+			name: "unknown compression algorithm",
+			mutate: func(c *ir.Config) {
+				firstRoute(c).HTTP.Compression = &ir.Compression{Algorithms: []string{"zstd"}}
+			},
+			wantErr: `route "web": unknown compression algorithm "zstd"`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

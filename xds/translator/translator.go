@@ -133,19 +133,18 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl, newTraffic(cfg.Backends))
+	hf, err := newHTTPFeatures(gw)
 	if err != nil {
 		return nil, err
 	}
-	filters, err := authz.httpFilters()
+	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl, newTraffic(cfg.Backends), hf)
 	if err != nil {
 		return nil, err
 	}
-	rlFilters, err := rl.httpFilters()
+	filters, err := httpFilterChain(authz, rl, hf)
 	if err != nil {
 		return nil, err
 	}
-	filters = append(filters, rlFilters...) // after ext_authz: reads its metadata
 	tf, err := newTransform(gw, opts)
 	if err != nil {
 		return nil, err
@@ -155,10 +154,11 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	filters = append(filters, tfFilters...) // ext_proc: last before the router
-	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters)
+	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters, gw.Edge)
 	if err != nil {
 		return nil, err
 	}
+	hf.configureRouteConfigs(routes)
 	if err := applyListenerTLS(gw, listeners, routes); err != nil {
 		return nil, err
 	}
@@ -170,6 +170,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
+	hf.configureEndpoints(endpoints)
 	if authz.cluster != nil {
 		if slices.Contains(gw.BackendNames(), authz.cluster.GetName()) {
 			return nil, fmt.Errorf("backend %q: the name is reserved for the ext_authz service cluster", authz.cluster.GetName())

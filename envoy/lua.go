@@ -1,0 +1,29 @@
+package envoy
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	luav3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/lua/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+)
+
+// LuaName is the name of the Lua HTTP filter.
+const LuaName = "envoy.filters.http.lua"
+
+// LuaFilter returns the Lua HTTP filter without code of its own: routes
+// bring their script as per-route config (LuaPerRouteSource) and every
+// other route turns it off (LuaPerRouteDisabled).
+func LuaFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: LuaName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: MustAny(&luav3.Lua{})}}
+}
+
+// LuaPerRouteSource runs the inline script source on a route.
+func LuaPerRouteSource(source string) *luav3.LuaPerRoute {
+	return &luav3.LuaPerRoute{Override: &luav3.LuaPerRoute_SourceCode{SourceCode: &corev3.DataSource{
+		Specifier: &corev3.DataSource_InlineString{InlineString: source},
+	}}}
+}
+
+// LuaPerRouteDisabled turns the Lua filter off on a route.
+func LuaPerRouteDisabled() *luav3.LuaPerRoute {
+	return &luav3.LuaPerRoute{Override: &luav3.LuaPerRoute_Disabled{Disabled: true}}
+}
