@@ -89,6 +89,7 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			Clusters: []*clusterv3.Cluster{xds},
 		},
 		LayeredRuntime: RuntimeLayers(),
+		StatsConfig:    StatsConfig(), // stats.go: latency buckets
 	}, opts)
 }
 

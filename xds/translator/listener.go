@@ -16,11 +16,14 @@ import (
 // HTTP connection manager (stat prefix = listener name) fetches over RDS the
 // route configuration named after the listener, and that route
 // configuration, holding vhosts. httpFilters run before the router.
-func listenersAndRoutes(in []ir.Listener, vhosts []*routev3.VirtualHost, httpFilters []*hcmv3.HttpFilter) ([]*listenerv3.Listener, []*routev3.RouteConfiguration, error) {
+func listenersAndRoutes(in []ir.Listener, vhosts []*routev3.VirtualHost, httpFilters []*hcmv3.HttpFilter,
+	decorate func(*hcmv3.HttpConnectionManager),
+) ([]*listenerv3.Listener, []*routev3.RouteConfiguration, error) {
 	listeners := make([]*listenerv3.Listener, 0, len(in))
 	routes := make([]*routev3.RouteConfiguration, 0, len(in))
 	for _, l := range in {
 		hcm := envoy.HTTPConnectionManager(l.Name, l.Name, httpFilters...)
+		decorate(hcm) // access log, tracing: observability.go
 		filter, err := envoy.HTTPConnectionManagerFilter(hcm)
 		if err != nil {
 			return nil, nil, fmt.Errorf("listener %q: %w", l.Name, err)

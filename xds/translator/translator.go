@@ -133,7 +133,11 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl, newTraffic(cfg.Backends))
+	obs, err := newObservability(cfg, gw)
+	if err != nil {
+		return nil, err
+	}
+	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl, newTraffic(cfg.Backends), obs)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +159,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	filters = append(filters, tfFilters...) // ext_proc: last before the router
-	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters)
+	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters, obs.decorate)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +185,9 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 			return nil, fmt.Errorf("backend %q: the name is reserved for the rate-limit service cluster", rl.cluster.GetName())
 		}
 		clusters = append(clusters, rl.cluster)
+	}
+	if clusters, err = obs.appendClusters(clusters, gw); err != nil {
+		return nil, err
 	}
 	clusters = append(clusters, tf.clusters()...)
 	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets}, nil
