@@ -22,6 +22,7 @@ func TestObservability(t *testing.T) {
 	t.Run("denied call is logged with its status and no user", o.testAccessLogDenied)
 	t.Run("one line per request and the route counter reads N", o.testRouteCounter)
 	t.Run("route with accessLog off is counted but not logged", o.testAccessLogOff)
+	t.Run("route sampled at 50% logs about half its requests", o.testAccessLogSampled)
 	t.Run("gRPC access-log service gets the entries with the identity", o.testGRPCAccessLog)
 	t.Run("trace: edge span, upstream traceparent, authz and rate-limit spans", o.testTrace)
 	t.Run("incoming traceparent is continued", o.testTraceContinued)
@@ -240,5 +241,25 @@ func (o *obsStack) testGRPCAccessLog(t *testing.T) {
 	}
 	if n := len(o.als.find("/quiet")); n != 0 {
 		t.Errorf("%d entries for route quiet (accessLog: off), want none", n)
+	}
+}
+
+// testAccessLogSampled checks: route sampled at 50% logs about half its
+// requests. Envoy decides from the random request ID, so the count is
+// binomial(60, 0.5): outside 10..50 with a probability below 1e-6.
+func (o *obsStack) testAccessLogSampled(t *testing.T) {
+	const n = 60
+	for i := range n {
+		if code, _ := o.get(t, fmt.Sprintf("/sampled/%d", i), nil); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	o.waitCounter(t, "envoy_vhost_route_upstream_rq_total", map[string]string{"envoy_route": "sampled"}, n)
+	_, echo := o.get(t, "/open/flush-sampled", nil) // a later line: the log is flushed past the sampled calls
+	o.waitAccessLines(t, 1, func(m map[string]any) bool { return m["request_id"] == echo.Headers["X-Request-Id"] })
+	if got := len(o.accessLines(routeIs("sampled"))); got < 10 || got > 50 {
+		t.Fatalf("%d of %d requests of route sampled logged, want about half", got, n)
+	} else {
+		t.Logf("%d of %d requests logged at 50%%", got, n)
 	}
 }

@@ -34,6 +34,7 @@ routes:
   - {name: api, match: {pathPrefix: /api}, backend: echo}
   - {name: open, match: {pathPrefix: /open}, backend: echo, auth: none, rateLimit: none}
   - {name: quiet, match: {pathPrefix: /quiet}, backend: echo, auth: none, rateLimit: none, accessLog: off}
+  - {name: sampled, match: {pathPrefix: /sampled}, backend: echo, auth: none, rateLimit: none, accessLog: {sample: 50%%}}
 backends:
   - {name: echo, endpoints: [%q]}
 `
