@@ -93,6 +93,7 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			Clusters: []*clusterv3.Cluster{xds},
 		},
 		LayeredRuntime: RuntimeLayers(),
+		StatsConfig:    StatsConfig(), // stats.go: latency buckets
 	}
 	if opts.MaxHeapBytes > 0 {
 		b.OverloadManager = OverloadManager(opts.MaxHeapBytes, opts.MaxDownstreamConnections)

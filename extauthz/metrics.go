@@ -21,7 +21,8 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_authz_checks_total",
-			Help: "ext_authz decisions by decision (allow, deny), HTTP status, reason and method."}, []string{"decision", "status", "reason", "method"}),
+			Help: "ext_authz decisions by policy route, decision (allow, deny), HTTP status, reason and method."},
+			[]string{"route", "decision", "status", "reason", "method"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tollgate_authz_check_duration_seconds",
 			Help: "Time to decide one Check.", Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}},
 			[]string{"decision"}),
@@ -49,7 +50,7 @@ func (m *Metrics) check(v verdict, d time.Duration) {
 	if v.status != 0 {
 		status = strconv.Itoa(v.status)
 	}
-	m.checks.WithLabelValues(decision, status, v.reason, method).Inc()
+	m.checks.WithLabelValues(v.req.route, decision, status, v.reason, method).Inc()
 	m.latency.WithLabelValues(decision).Observe(d.Seconds())
 }
 

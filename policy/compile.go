@@ -21,10 +21,11 @@ const catchAll = "any"
 func Compile(p *Policy) *ir.Config {
 	routes := rankRoutes(p.Routes, routeDefaults{methods: p.Auth.methods(), limits: p.RateLimits.routeDefaults()})
 	cfg := &ir.Config{
-		Gateways:   make([]ir.Gateway, 0, len(p.Gateways)),
-		Backends:   make([]ir.Backend, 0, len(p.Backends)),
-		Auth:       compileAuth(p.Auth),
-		RateLimits: compileRateLimits(p.RateLimits),
+		Gateways:      make([]ir.Gateway, 0, len(p.Gateways)),
+		Backends:      make([]ir.Backend, 0, len(p.Backends)),
+		Auth:          compileAuth(p.Auth),
+		RateLimits:    compileRateLimits(p.RateLimits),
+		Observability: compileObservability(p.Observability),
 	}
 	for _, g := range p.Gateways {
 		cfg.Gateways = append(cfg.Gateways, compileGateway(g, routes))
@@ -209,6 +210,7 @@ func compileRoute(r Route, d routeDefaults) ir.Route {
 		Timeout:   durationOr(r.Timeout, DefaultTimeout),
 		Auth:      compileRouteAuth(r.Auth, d.methods),
 		RateLimit: compileRouteRateLimit(r, d.limits),
+		AccessLog: compileRouteAccessLog(r.AccessLog),
 		Transform: compileRouteTransform(r.Transform),
 		HTTP:      compileRouteHTTP(r),
 	}

@@ -25,7 +25,7 @@ func buildValid(t *testing.T, files []File) *ir.Config {
 }
 
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"valid", "valid_auth", "valid_ratelimit", "valid_http"} {
+	for _, name := range []string{"valid", "valid_auth", "valid_ratelimit", "valid_http", "valid_observability"} {
 		t.Run(name, func(t *testing.T) {
 			cfg := buildValid(t, readFiles(t, "testdata/"+name+".yaml"))
 			got, err := json.MarshalIndent(cfg, "", "  ")

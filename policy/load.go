@@ -140,6 +140,7 @@ type schema struct {
 	backend  []field[Backend]
 	auth     authSchema
 	limits   rateLimitSchema
+	obs      observabilitySchema
 	tls      tlsSchema
 	traffic  trafficSchema
 	http     httpSchema
@@ -157,6 +158,7 @@ func newSchema() *schema {
 		backend:  backendFields(),
 		auth:     newAuthSchema(),
 		limits:   newRateLimitSchema(),
+		obs:      newObservabilitySchema(),
 		tls:      newTLSSchema(),
 		traffic:  newTrafficSchema(),
 		http:     newHTTPSchema(),
@@ -177,6 +179,7 @@ func documentFields() []field[Policy] {
 		}},
 		{name: "auth", load: loadAuth},
 		{name: "rateLimits", load: loadRateLimits},
+		{name: "observability", load: loadObservability},
 	}
 }
 
@@ -250,6 +253,7 @@ func routeFields() []field[Route] {
 		}},
 		{name: "auth", load: loadRouteAuth},
 		{name: "rateLimit", load: loadRouteRateLimit},
+		{name: "accessLog", load: loadRouteAccessLog},
 		{name: "transform", load: loadRouteTransform},
 	}, append(routeTrafficFields(), routeHTTPFields()...)...)
 }

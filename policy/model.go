@@ -33,6 +33,8 @@ type Policy struct {
 	Auth *Auth
 	// RateLimits is nil when no file has a rateLimits section.
 	RateLimits *RateLimits
+	// Observability is nil when no file has an observability section.
+	Observability *Observability
 
 	src *source // nil for a policy built in Go code
 }
@@ -69,6 +71,7 @@ type Route struct {
 	Timeout   string
 	Auth      *RouteAuth
 	RateLimit *RouteRateLimit
+	AccessLog *RouteAccessLog // nil: the policy-wide access log
 	Transform *RouteTransform // nil: bodies pass untouched
 	// Backends replaces Backend with a weighted split (model_traffic.go).
 	Backends    []WeightedBackend

@@ -29,6 +29,7 @@ func (p *Policy) Validate() Diagnostics {
 	c.backends(p.Backends)
 	c.auth(p.Auth)
 	c.rateLimits(p.RateLimits)
+	c.observability(p.Observability)
 	c.tls(p)
 	c.routes(p)
 	c.httpFeatures(p)

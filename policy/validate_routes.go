@@ -59,6 +59,7 @@ func (c *checker) routes(p *Policy) {
 		}
 		c.routeAuth(path, r, methods)
 		c.routeRateLimit(path, r, limits)
+		c.routeAccessLog(path, r.AccessLog)
 		c.routeTransform(path, r.Transform)
 		if gwOK && matchOK {
 			c.duplicateMatch(p.Routes, i, gateways.list, firstMatch)

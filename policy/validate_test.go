@@ -307,6 +307,7 @@ func TestInvalidNameSaysWhy(t *testing.T) {
 func TestValidateReportsEveryMistake(t *testing.T) {
 	for _, path := range []string{
 		"testdata/invalid/mistakes.yaml", "testdata/invalid/auth_mistakes.yaml", "testdata/invalid/ratelimit_mistakes.yaml",
+		"testdata/invalid/observability_mistakes.yaml",
 	} {
 		t.Run(path, func(t *testing.T) {
 			files := readFiles(t, path)

@@ -45,16 +45,21 @@ func (m *Metrics) decision(d decision) {
 	if m == nil || d.err != nil {
 		return
 	}
-	kind := "ok"
+	m.decisions.WithLabelValues(d.route, d.tier, d.kind()).Inc()
+}
+
+// kind names the decision: ok, over_limit, shadow_over_limit, unlimited or
+// not_counted. It is the metrics label and the access log's rate_limit.
+func (d decision) kind() string {
 	switch {
 	case d.shadowed:
-		kind = "shadow_over_limit"
+		return "shadow_over_limit"
 	case !d.allowed:
-		kind = "over_limit"
+		return "over_limit"
 	case len(d.refs) == 0:
-		kind = "unlimited"
+		return "unlimited"
 	case d.unknown:
-		kind = "not_counted"
+		return "not_counted"
 	}
-	m.decisions.WithLabelValues(d.route, d.tier, kind).Inc()
+	return "ok"
 }

@@ -21,7 +21,7 @@ func (d decision) response() *rlsv3.RateLimitResponse {
 	if !d.allowed {
 		code = rlsv3.RateLimitResponse_OVER_LIMIT
 	}
-	resp := &rlsv3.RateLimitResponse{OverallCode: code}
+	resp := &rlsv3.RateLimitResponse{OverallCode: code, DynamicMetadata: d.metadata()}
 	if len(d.refs) == 0 || d.unknown {
 		return resp
 	}

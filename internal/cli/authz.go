@@ -70,7 +70,12 @@ func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	svc := extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
 	defer svc.Close()
-	g := newGRPCServer()
+	tracer, err := newTracer(ctx, o, "tollgate-authz")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracer(tracer)
+	g := newGRPCServer(tracer.ServerOptions()...)
 	svc.Register(g)
 	l, err := net.Listen("tcp", o.authzAddr)
 	if err != nil {

@@ -44,7 +44,12 @@ func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	g := newGRPCServer()
+	tracer, err := newTracer(ctx, o, "tollgate-ratelimit")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracer(tracer)
+	g := newGRPCServer(tracer.ServerOptions()...)
 	svc.Register(g)
 	l, err := net.Listen("tcp", o.ratelimitAddr)
 	if err != nil {

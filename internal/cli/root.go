@@ -80,6 +80,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newPushCmd(), newDiffCmd(), newGetCmd(), newHistoryCmd(), newRollbackCmd(), newStatusCmd(),
 		newVersionCmd(), newDemoUpstreamCmd(), newKeysCmd(), newEndpointsCmd(),
 		newProbeCmd(),
+		newTopCmd(),
 	)
 	return root
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/tracing"
 	"github.com/tollgate/tollgate/ratelimit"
 	"github.com/tollgate/tollgate/xds"
 	"github.com/tollgate/tollgate/xds/translator"
@@ -41,6 +42,7 @@ type serveOptions struct {
 	ackTimeout                                          time.Duration
 	certPoll                                            time.Duration
 	logLevel, logFormat                                 string
+	tracingOTLP                                         string // tracing.go
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,6 +78,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&o.only, "only", "", "run one part only, following the store in --data-dir: \"authz\", \"ratelimit\" or \"extproc\" (default: everything)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	addTracingFlags(fl, &o)
 	return cmd
 }
 
@@ -119,6 +122,7 @@ type controlPlane struct {
 	authzGRPC *grpc.Server
 	rlGRPC    *grpc.Server
 	extproc   *extProcServer
+	tracer    *tracing.Tracer // nil: tracing off
 	http      *http.Server
 	xds       net.Addr
 	admin     net.Addr
@@ -140,17 +144,25 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	cp := &controlPlane{keys: keys, grpc: newGRPCServer(), authzGRPC: newGRPCServer(), rlGRPC: newGRPCServer()}
+	tracer, err := newTracer(ctx, o, "tollgate")
+	if err != nil {
+		return nil, err
+	}
+	cp := &controlPlane{keys: keys, grpc: newGRPCServer(), authzGRPC: newGRPCServer(tracer.ServerOptions()...),
+		rlGRPC: newGRPCServer(tracer.ServerOptions()...), tracer: tracer}
 	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
 	if cp.ratelimit, err = newRateLimiter(o, log, reg); err != nil {
 		return nil, err
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	cp.certs = certs.NewStore(log)
+	cpMetrics := controlplane.NewMetrics()
 	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
+		Metrics:   cpMetrics,
 		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.certs, ExtProcAddress: advertisedExtProc(o)},
 		Services:  []controlplane.TableSwapper{cp.authz, cp.ratelimit},
 	})
+	cpMetrics.Register(reg, cp.ctl)
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {
 		return nil, err
 	}
@@ -239,16 +251,17 @@ func (cp *controlPlane) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = cp.http.Shutdown(ctx)
+	_ = cp.tracer.Shutdown(ctx)
 }
 
 // newGRPCServer returns a gRPC server tuned for long-lived xDS streams.
-func newGRPCServer() *grpc.Server {
-	return grpc.NewServer(
-		grpc.MaxConcurrentStreams(1<<20),
-		grpc.MaxRecvMsgSize(32<<20),
+func newGRPCServer(extra ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append([]grpc.ServerOption{
+		grpc.MaxConcurrentStreams(1 << 20),
+		grpc.MaxRecvMsgSize(32 << 20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
-	)
+	}, extra...)...)
 }
 
 func versionOf(ctl *controlplane.Controller) string {

@@ -44,6 +44,8 @@ type Options struct {
 	// Services get the new policy's tables before Envoy gets its snapshot,
 	// so a route never reaches a service that does not know it yet.
 	Services []TableSwapper
+	// Metrics records snapshot build times; nil records nothing.
+	Metrics *Metrics
 }
 
 // Controller owns the served policy.
@@ -86,7 +88,8 @@ type compiled struct {
 }
 
 // compile validates files and translates them for every gateway.
-func (c *Controller) compile(files []store.File) (*compiled, error) {
+func (c *Controller) compile(files []store.File) (cp *compiled, err error) {
+	defer c.opts.Metrics.timeBuild(time.Now(), &err)
 	pf := make([]policy.File, len(files))
 	for i, f := range files {
 		pf[i] = policy.File{Name: f.Name, Content: []byte(f.Content)}

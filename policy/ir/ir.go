@@ -35,6 +35,8 @@ type Config struct {
 	Auth Auth `json:"auth"`
 	// RateLimits holds the consumer tiers and anonymous limits.
 	RateLimits RateLimits `json:"rateLimits"`
+	// Observability holds the access-log and tracing settings.
+	Observability Observability `json:"observability,omitzero"`
 }
 
 // Gateway is one Envoy fleet: every Envoy whose node.cluster equals Name
@@ -104,6 +106,8 @@ type Route struct {
 	Auth RouteAuth `json:"auth"`
 	// RateLimit is the route's rate limiting.
 	RateLimit RouteRateLimit `json:"rateLimit"`
+	// AccessLog overrides the access log for this route; nil: the default.
+	AccessLog *RouteAccessLog `json:"accessLog,omitempty"`
 	// Transform converts the route's bodies; nil: none.
 	Transform *RouteTransform `json:"transform,omitempty"`
 	// Split, sorted by Name, replaces Backend: requests go to its backends

@@ -15,7 +15,7 @@ import (
 // of hosts and of the routes in each host (Envoy picks the first matching
 // route), with each route's ext_authz settings from authz and rate limits
 // from rl.
-func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit, tr *traffic, hf *httpFeatures) ([]*routev3.VirtualHost, error) {
+func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit, tr *traffic, hf *httpFeatures, obs *observability) ([]*routev3.VirtualHost, error) {
 	out := make([]*routev3.VirtualHost, 0, len(in))
 	for _, vh := range in {
 		routes := make([]*routev3.Route, 0, len(vh.Routes))
@@ -33,9 +33,10 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit, tr *traffic,
 			if err != nil {
 				return nil, fmt.Errorf("virtual host %q: route %q: %w", vh.Name, r.Name, err)
 			}
+			obs.configureRoute(er, r.Name)
 			routes = append(routes, er)
 		}
-		out = append(out, envoy.VirtualHost(vh.Name, vh.Domains, routes...))
+		out = append(out, envoy.VirtualHost(envoy.StatName(vh.Name), vh.Domains, routes...))
 	}
 	return out, nil
 }

@@ -137,7 +137,11 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl, newTraffic(cfg.Backends), hf)
+	obs, err := newObservability(cfg, gw)
+	if err != nil {
+		return nil, err
+	}
+	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl, newTraffic(cfg.Backends), hf, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +158,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	filters = append(filters, tfFilters...) // ext_proc: last before the router
-	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters, gw.Edge)
+	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters, gw.Edge, obs.decorate)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +186,9 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 			return nil, fmt.Errorf("backend %q: the name is reserved for the rate-limit service cluster", rl.cluster.GetName())
 		}
 		clusters = append(clusters, rl.cluster)
+	}
+	if clusters, err = obs.appendClusters(clusters, gw); err != nil {
+		return nil, err
 	}
 	clusters = append(clusters, tf.clusters()...)
 	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets}, nil

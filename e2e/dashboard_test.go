@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// dashboardPath is the Grafana dashboard docker compose provisions.
+const dashboardPath = "../deploy/observability/grafana/dashboards/tollgate.json"
+
+// dashboard is the part of a Grafana dashboard the test reads.
+type dashboard struct {
+	UID        string  `json:"uid"`
+	Title      string  `json:"title"`
+	Panels     []panel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name       string `json:"name"`
+			Definition string `json:"definition"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type panel struct {
+	ID         int             `json:"id"`
+	Type       string          `json:"type"`
+	Title      string          `json:"title"`
+	Datasource json.RawMessage `json:"datasource"`
+	GridPos    struct{ H, W, X, Y int }
+	Targets    []struct {
+		RefID string `json:"refId"`
+		Expr  string `json:"expr"`
+	} `json:"targets"`
+}
+
+var (
+	metricRef  = regexp.MustCompile(`\b((?:envoy|tollgate)_[A-Za-z0-9_]+)(\{[^}]*\})?`)
+	matcherKey = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	byClause   = regexp.MustCompile(`\bby\s*\(([^)]*)\)`)
+	// labelArg is label_values' label argument.
+	labelArg = regexp.MustCompile(`,\s*[A-Za-z_][A-Za-z0-9_]*\s*\)`)
+)
+
+// checkDashboard checks the dashboard JSON: valid, every panel placed and
+// queried, and every query (and template variable) naming only metrics,
+// and labels of them, that fams (a real run's scrapes) hold.
+func checkDashboard(t *testing.T, scrapes ...map[string]*dto.MetricFamily) {
+	t.Helper()
+	fams := map[string]*dto.MetricFamily{}
+	for _, s := range scrapes {
+		for k, v := range s {
+			fams[k] = v
+		}
+	}
+	b, err := os.ReadFile(dashboardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", dashboardPath, err)
+	}
+	if d.UID == "" || d.Title == "" || len(d.Panels) == 0 {
+		t.Fatalf("dashboard needs a uid, a title and panels: %+v", d)
+	}
+	queries := 0
+	for _, p := range d.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		if p.Title == "" || len(p.Datasource) == 0 || p.GridPos.W <= 0 || p.GridPos.H <= 0 || len(p.Targets) == 0 {
+			t.Errorf("panel %d %q: needs a title, a datasource, a size and targets", p.ID, p.Title)
+		}
+		for _, tg := range p.Targets {
+			queries++
+			checkQuery(t, p.Title, tg.Expr, fams)
+		}
+	}
+	for _, v := range d.Templating.List {
+		if v.Definition != "" {
+			checkQuery(t, "variable "+v.Name, v.Definition, fams)
+		}
+	}
+	t.Logf("%d panels, %d queries checked against %d exported metric families", len(d.Panels), queries, len(fams))
+}
+
+// checkQuery checks that expr names at least one metric, and that each
+// metric and each label it filters or groups by was exported.
+func checkQuery(t *testing.T, where, expr string, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	// Metric names, each with its {matchers}; label names in by (...) and
+	// label_values(metric, label) are not metrics.
+	refs := metricRef.FindAllStringSubmatch(labelArg.ReplaceAllString(byClause.ReplaceAllString(expr, ""), ")"), -1)
+	if len(refs) == 0 {
+		t.Errorf("%s: query %q names no envoy_ or tollgate_ metric", where, expr)
+		return
+	}
+	var used []*dto.MetricFamily
+	for _, r := range refs {
+		f := family(fams, r[1])
+		if f == nil {
+			t.Errorf("%s: metric %s was not exported by the test run", where, r[1])
+			continue
+		}
+		used = append(used, f)
+		for _, m := range matcherKey.FindAllStringSubmatch(r[2], -1) {
+			if !hasLabel(f, m[1]) {
+				t.Errorf("%s: %s has no label %q", where, r[1], m[1])
+			}
+		}
+	}
+	for _, by := range byClause.FindAllStringSubmatch(expr, -1) {
+		for _, l := range strings.Split(by[1], ",") {
+			l = strings.TrimSpace(l)
+			if l == "le" || l == "" {
+				continue
+			}
+			found := false
+			for _, f := range used {
+				found = found || hasLabel(f, l)
+			}
+			if !found {
+				t.Errorf("%s: grouping label %q is on none of the query's metrics", where, l)
+			}
+		}
+	}
+}
+
+// family returns the family of a series name: the name itself, or a
+// histogram's _bucket, _count or _sum.
+func family(fams map[string]*dto.MetricFamily, name string) *dto.MetricFamily {
+	if f, ok := fams[name]; ok {
+		return f
+	}
+	for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if f, ok := fams[base]; ok && f.GetType() == dto.MetricType_HISTOGRAM {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+func hasLabel(f *dto.MetricFamily, name string) bool {
+	for _, m := range f.GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == name {
+				return true
+			}
+		}
+	}
+	return false
+}
