@@ -78,20 +78,20 @@ func checkDashboard(t *testing.T, scrapes ...map[string]*dto.MetricFamily) {
 		}
 		for _, tg := range p.Targets {
 			queries++
-			checkQuery(t, p.Title, tg.Expr, fams)
+			checkDashboardQuery(t, p.Title, tg.Expr, fams)
 		}
 	}
 	for _, v := range d.Templating.List {
 		if v.Definition != "" {
-			checkQuery(t, "variable "+v.Name, v.Definition, fams)
+			checkDashboardQuery(t, "variable "+v.Name, v.Definition, fams)
 		}
 	}
 	t.Logf("%d panels, %d queries checked against %d exported metric families", len(d.Panels), queries, len(fams))
 }
 
-// checkQuery checks that expr names at least one metric, and that each
+// checkDashboardQuery checks that expr names at least one metric, and that each
 // metric and each label it filters or groups by was exported.
-func checkQuery(t *testing.T, where, expr string, fams map[string]*dto.MetricFamily) {
+func checkDashboardQuery(t *testing.T, where, expr string, fams map[string]*dto.MetricFamily) {
 	t.Helper()
 	// Metric names, each with its {matchers}; label names in by (...) and
 	// label_values(metric, label) are not metrics.
