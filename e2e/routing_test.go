@@ -46,6 +46,7 @@ routes:
   - {name: submit-post, match: {path: /submit, methods: [POST]}, backend: post, auth: none}
   - {name: submit-get, match: {path: /submit, methods: [GET]}, backend: get, auth: none}
   - {name: rewrite, match: {pathPrefix: /rw/}, backend: exact, rewrite: {pathPrefix: /inner/}, auth: none}
+  - {name: strip, match: {pathPrefix: /strip/me}, backend: exact, rewrite: {pathPrefix: /}, auth: none}
 `
 
 func TestRoutingAgainstRealEnvoy(t *testing.T) {
@@ -89,19 +90,27 @@ func TestRoutingAgainstRealEnvoy(t *testing.T) {
 			}
 		})
 	}
-	t.Run("rewrite", func(t *testing.T) {
-		resp, err := client.Get(testCtx(t, 10*time.Second), base+"/rw/a/b?q=1", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var echo upstream.Echo
-		if err := resp.JSON(&echo); err != nil {
-			t.Fatal(err)
-		}
-		if resp.Status != http.StatusOK || echo.Path != "/inner/a/b" {
-			t.Fatalf("rewrite: status %d, upstream saw path %q, want /inner/a/b", resp.Status, echo.Path)
-		}
-	})
+	rewrites := []struct{ path, want string }{
+		{"/rw/a/b?q=1", "/inner/a/b"},
+		{"/strip/me/a/b", "/a/b"}, // "/" on a prefix without a trailing slash: no "//a/b"
+		{"/strip/me//a", "/a"},    // the slashes after the prefix are swallowed
+		{"/strip/me", "/"},
+	}
+	for _, rw := range rewrites {
+		t.Run("rewrite "+rw.path, func(t *testing.T) {
+			resp, err := client.Get(testCtx(t, 10*time.Second), base+rw.path, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var echo upstream.Echo
+			if err := resp.JSON(&echo); err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != http.StatusOK || echo.Path != rw.want {
+				t.Fatalf("GET %s: status %d, upstream saw path %q, want %q", rw.path, resp.Status, echo.Path, rw.want)
+			}
+		})
+	}
 }
 
 const roundRobinPolicy = `version: 1

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
@@ -128,9 +129,18 @@ func headerMatcher(h ir.HeaderMatch) (*routev3.HeaderMatcher, error) {
 // prefix_rewrite, so an empty with is done as a regex rewrite that strips
 // the matched part and the slashes after it, leaving at least "/"
 // ("/api" on "/api/users" gives "/users", on "/api" gives "/").
+//
+// A with ending in "/" on a prefix that does not would double the slash
+// ("/api" → "/" on "/api/users" gives "//users"), so that case is a regex
+// rewrite too, swallowing the slashes after the prefix.
 func rewritePrefix(action *routev3.RouteAction, m ir.Match, with string) {
-	if with != "" {
+	slashJoin := strings.HasSuffix(with, "/") && m.PathPrefix != "" && !strings.HasSuffix(m.PathPrefix, "/")
+	if with != "" && !slashJoin {
 		action.PrefixRewrite = with
+		return
+	}
+	if slashJoin {
+		action.RegexRewrite = envoy.RegexRewrite("^"+regexp.QuoteMeta(m.PathPrefix)+"/*", with)
 		return
 	}
 	var pattern string
