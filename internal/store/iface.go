@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is a policy store shared by the control plane's replicas: a local
+// directory (Dir, one replica) or Redis (Redis, any number of replicas).
+type Store interface {
+	// Current returns the current version, or nil when the store is empty.
+	Current() (*Version, error)
+	// Get returns a stored version (ErrNotFound when unknown).
+	Get(id string) (*Version, error)
+	// History returns the events, oldest first.
+	History() ([]Event, error)
+	// Put stores v without making it current.
+	Put(v *Version) error
+	// SetCurrent makes the stored version id current unconditionally.
+	SetCurrent(id string) error
+	// SwapCurrent makes the stored version id current if the current
+	// version is still old ("" for an empty store); otherwise it returns a
+	// *ConflictError and changes nothing.
+	SwapCurrent(old, id string) error
+	// Append adds ev to the history, numbering it.
+	Append(ev Event) (Event, error)
+	// Lock takes the store's push lock for at most ttl, so pushes through
+	// different replicas are serialised and the history stays linear. A
+	// lock held by another push gives a *ConflictError.
+	Lock(ctx context.Context, ttl time.Duration) (unlock func(), err error)
+	// Changes returns a channel that receives when the current version may
+	// have been changed by another replica, or nil when the store cannot
+	// tell (callers poll Current).
+	Changes(ctx context.Context) <-chan struct{}
+}
+
+// ErrConflict is wrapped by every *ConflictError.
+var ErrConflict = errors.New("conflict")
+
+// ConflictError is a change refused because another replica changed the
+// store first (or is changing it right now).
+type ConflictError struct {
+	// Expected is the current version the change was based on.
+	Expected string
+	// Current is the store's current version ("" when unknown).
+	Current string
+	// Reason says what happened.
+	Reason string
+}
+
+func (e *ConflictError) Error() string {
+	msg := fmt.Sprintf("conflict: %s", e.Reason)
+	if e.Expected != "" || e.Current != "" {
+		msg += fmt.Sprintf(" (expected current version %s, the store has %s)", orNone(e.Expected), orNone(e.Current))
+	}
+	return msg + "; fetch the current policy (tollgate get) and push again"
+}
+
+// Unwrap lets errors.Is(err, ErrConflict) match.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// appendScript numbers the event (ARGV[1], JSON without seq), appends it
+// and trims the history to ARGV[2] events, atomically. It returns the
+// sequence number and the events trimmed away.
+var appendScript = redis.NewScript(`
+local seq = redis.call('INCR', KEYS[2])
+local ev = cjson.decode(ARGV[1])
+ev['seq'] = seq
+redis.call('RPUSH', KEYS[1], cjson.encode(ev))
+local n = redis.call('LLEN', KEYS[1])
+local keep = tonumber(ARGV[2])
+local dropped = {}
+if n > keep then
+  dropped = redis.call('LRANGE', KEYS[1], 0, n - keep - 1)
+  redis.call('LTRIM', KEYS[1], n - keep, -1)
+end
+return {seq, dropped}
+`)
+
+// Append adds ev to the history, numbering it, and deletes versions that
+// fell out of it (unless current or still named by a kept event).
+func (r *Redis) Append(ev Event) (Event, error) {
+	ev.Seq = 0
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return ev, fmt.Errorf("store history: %w", err)
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	res, err := appendScript.Run(ctx, r.rdb, []string{r.key("history"), r.key("seq")}, string(b), r.keep).Slice()
+	if err != nil {
+		return ev, fmt.Errorf("store history: %w", err)
+	}
+	seq, _ := res[0].(int64)
+	ev.Seq = int(seq)
+	if dropped, _ := res[1].([]any); len(dropped) > 0 {
+		return ev, r.prune(ctx, dropped)
+	}
+	return ev, nil
+}
+
+// prune deletes the versions of dropped events that neither the kept
+// history nor the current pointer names.
+func (r *Redis) prune(ctx context.Context, dropped []any) error {
+	h, err := r.History()
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, e := range h {
+		keep[e.Version] = true
+	}
+	if cur, err := r.rdb.Get(ctx, r.key("current")).Result(); err == nil {
+		keep[cur] = true
+	}
+	for _, d := range dropped {
+		s, _ := d.(string)
+		var ev Event
+		if json.Unmarshal([]byte(s), &ev) != nil || keep[ev.Version] || !versionID.MatchString(ev.Version) {
+			continue
+		}
+		keep[ev.Version] = true // delete once
+		if err := r.rdb.Del(ctx, r.key("version:"+ev.Version)).Err(); err != nil {
+			return fmt.Errorf("prune version %s: %w", ev.Version, err)
+		}
+	}
+	return nil
+}
+
+// unlockScript deletes the lock only if it still holds our token.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Lock takes the push lock (SET NX with a TTL, so a crashed replica's lock
+// expires). A held lock is a *ConflictError: another push is under way.
+func (r *Redis) Lock(ctx context.Context, ttl time.Duration) (func(), error) {
+	token, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	ok, err := r.rdb.SetNX(ctx, r.key("lock"), token, ttl).Result()
+	if err != nil {
+		return nil, fmt.Errorf("take the push lock: %w", err)
+	}
+	if !ok {
+		return nil, &ConflictError{Reason: "another push is in progress on another replica"}
+	}
+	return func() {
+		ctx, cancel := r.ctx()
+		defer cancel()
+		if err := unlockScript.Run(ctx, r.rdb, []string{r.key("lock")}, token).Err(); err != nil {
+			r.log.Warn("release the push lock (it expires by itself)", "err", err)
+		}
+	}, nil
+}
+
+// Changes subscribes to the change channel. The channel it returns gets a
+// value (coalesced) whenever another replica moves the current pointer;
+// callers still poll now and then, since pub/sub drops messages while
+// disconnected.
+func (r *Redis) Changes(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	sub := r.rdb.Subscribe(ctx, r.key("changed"))
+	go func() {
+		defer sub.Close()
+		ch := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-ch:
+				if !ok {
+					return
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out
+}
