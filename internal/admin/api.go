@@ -16,6 +16,9 @@ type PolicyRequest struct {
 	Files []store.File `json:"files"`
 	// Source says who pushes (user@host, a CI job); it lands in the history.
 	Source string `json:"source,omitempty"`
+	// ExpectVersion, when set, makes the push fail with 409 (conflict)
+	// unless it is the current version (compare-and-set).
+	ExpectVersion string `json:"expectVersion,omitempty"`
 }
 
 // RollbackRequest names the stored version to serve again.

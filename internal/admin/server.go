@@ -92,7 +92,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	res, err := s.ctl.Push(r.Context(), req.Files, "push", req.Source)
+	res, err := s.ctl.PushExpect(r.Context(), req.Files, "push", req.Source, req.ExpectVersion)
 	s.answer(w, res, err)
 }
 
@@ -162,7 +162,8 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 }
 
 // answer maps a controller outcome to a status code: 422 for an invalid
-// policy, 409 for a push the proxies rejected, 404 for an unknown version.
+// policy, 409 for a push the proxies rejected or a conflict with another
+// replica's push, 404 for an unknown version.
 func (s *Server) answer(w http.ResponseWriter, res *controlplane.PushResult, err error) {
 	var rej *controlplane.RejectedError
 	var nack *xds.NackError
@@ -171,6 +172,8 @@ func (s *Server) answer(w http.ResponseWriter, res *controlplane.PushResult, err
 		writeJSON(w, http.StatusOK, res)
 	case errors.As(err, &rej):
 		writeJSON(w, http.StatusUnprocessableEntity, ErrorResponse{Error: err.Error(), Diagnostics: rej.Diagnostics})
+	case errors.Is(err, store.ErrConflict):
+		writeJSON(w, http.StatusConflict, ErrorResponse{Error: err.Error()})
 	case errors.As(err, &nack):
 		writeJSON(w, http.StatusConflict, ErrorResponse{Error: err.Error(), Result: res})
 	case errors.Is(err, store.ErrNotFound):

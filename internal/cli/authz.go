@@ -59,7 +59,7 @@ func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey
 // plane: it follows the store in --data-dir (the control plane's current
 // version) and swaps its table when the version changes.
 func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
-	st, err := openStore(o)
+	st, err := openStore(ctx, o, log)
 	if err != nil {
 		return err
 	}
@@ -82,26 +82,29 @@ func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", o.authzAddr, err)
 	}
 	go serveGRPC(g, l, "authz", log)
-	defer g.GracefulStop()
+	defer stopGRPC(g, o.ha.grace)
 	stopHTTP, err := serveMetrics(o.adminAddr, reg, log)
 	if err != nil {
 		return err
 	}
 	defer stopHTTP()
-	log.Info("authz service ready", "authz", l.Addr().String(), "store", o.dataDir)
+	log.Info("authz service ready", "authz", l.Addr().String(), "store", describeStore(o))
 	follow(ctx, st, svc, log)
 	return nil
 }
 
-// openStore opens the policy store of --data-dir.
-func openStore(o serveOptions) (*store.Dir, error) { return store.OpenDir(o.dataDir, o.keep) }
+// openStore opens the policy store (--store, or the directory --data-dir).
+func openStore(ctx context.Context, o serveOptions, log *slog.Logger) (store.Store, error) {
+	return openPolicyStore(ctx, o, log)
+}
 
 // follow swaps svc's table whenever the store's current version changes,
-// checking every second until ctx ends.
-func follow(ctx context.Context, st *store.Dir, svc controlplane.TableSwapper, log *slog.Logger) {
+// on the store's change notifications and every second, until ctx ends.
+func follow(ctx context.Context, st store.Store, svc controlplane.TableSwapper, log *slog.Logger) {
 	served := ""
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	changes := st.Changes(ctx)
 	for {
 		v, err := st.Current()
 		switch {
@@ -119,6 +122,7 @@ func follow(ctx context.Context, st *store.Dir, svc controlplane.TableSwapper, l
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-changes:
 		}
 	}
 }

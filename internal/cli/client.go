@@ -20,6 +20,7 @@ import (
 type clientFlags struct {
 	server, token, output string
 	timeout               time.Duration
+	tls                   clientTLS // ha_client.go
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
@@ -27,6 +28,7 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.token, "token", "", "admin API bearer token (env "+envToken+")")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", time.Minute, "how long to wait for the server")
 	addOutputFlag(cmd, &f.output)
+	f.tls.register(cmd)
 }
 
 // client returns an API client and a context bounded by --timeout.
@@ -38,8 +40,12 @@ func (f *clientFlags) client(cmd *cobra.Command) (*admin.Client, context.Context
 	if token == "" {
 		token = os.Getenv(envToken)
 	}
+	c, err := f.tls.apply(admin.NewClient(f.server, token))
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-	return admin.NewClient(f.server, token), ctx, cancel, nil
+	return c, ctx, cancel, nil
 }
 
 // readPolicy reads a policy file or directory into request files.

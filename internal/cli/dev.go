@@ -71,7 +71,7 @@ func runDev(ctx context.Context, out io.Writer, dataDir string, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	defer cp.stop()
+	defer cp.stop(5 * time.Second)
 	key, _, err := cp.keys.Create(ctx, apikey.Record{Consumer: "demo", Tier: "free", Roles: []string{"user"}, CreatedAt: time.Now().UTC()})
 	if err != nil {
 		return fmt.Errorf("create the demo API key: %w", err)

@@ -35,7 +35,7 @@ func newRateLimiter(o serveOptions, log *slog.Logger, reg prometheus.Registerer)
 // runRateLimitOnly serves the rate-limit service alone, following the
 // store in --data-dir like the authz-only mode.
 func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
-	st, err := openStore(o)
+	st, err := openStore(ctx, o, log)
 	if err != nil {
 		return err
 	}
@@ -56,13 +56,13 @@ func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) err
 		return fmt.Errorf("listen on %s: %w", o.ratelimitAddr, err)
 	}
 	go serveGRPC(g, l, "ratelimit", log)
-	defer g.GracefulStop()
+	defer stopGRPC(g, o.ha.grace)
 	stopHTTP, err := serveMetrics(o.adminAddr, reg, log)
 	if err != nil {
 		return err
 	}
 	defer stopHTTP()
-	log.Info("rate limit service ready", "ratelimit", l.Addr().String(), "store", o.dataDir)
+	log.Info("rate limit service ready", "ratelimit", l.Addr().String(), "store", describeStore(o))
 	follow(ctx, st, svc, log)
 	return nil
 }

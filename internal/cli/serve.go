@@ -43,6 +43,7 @@ type serveOptions struct {
 	certPoll                                            time.Duration
 	logLevel, logFormat                                 string
 	tracingOTLP                                         string // tracing.go
+	ha                                                  haOptions // serve_ha.go
 }
 
 func newServeCmd() *cobra.Command {
@@ -79,6 +80,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	addTracingFlags(fl, &o)
+	o.ha.register(fl)
 	return cmd
 }
 
@@ -107,7 +109,7 @@ func runServe(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
-	cp.stop()
+	cp.stop(o.ha.grace)
 	return nil
 }
 
@@ -134,7 +136,11 @@ type controlPlane struct {
 // servers. The policy is restored before the xDS port opens, so no proxy can
 // connect to a control plane that has nothing (or something older) to say.
 func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*controlPlane, error) {
-	st, err := store.OpenDir(o.dataDir, o.keep)
+	st, err := openPolicyStore(ctx, o, log)
+	if err != nil {
+		return nil, err
+	}
+	xdsOpts, err := o.ha.xdsServerOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +154,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	cp := &controlPlane{keys: keys, grpc: newGRPCServer(), authzGRPC: newGRPCServer(tracer.ServerOptions()...),
+	cp := &controlPlane{keys: keys, grpc: newGRPCServer(xdsOpts...), authzGRPC: newGRPCServer(tracer.ServerOptions()...),
 		rlGRPC: newGRPCServer(tracer.ServerOptions()...), tracer: tracer}
 	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
 	if cp.ratelimit, err = newRateLimiter(o, log, reg); err != nil {
@@ -179,6 +185,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		return nil, err
 	}
 	api.SetReady()
+	go cp.ctl.Follow(ctx, o.ha.follow)
 	log.Info("control plane ready", "xds", cp.xds.String(), "authz", cp.authzAt.String(), "ratelimit", cp.rlAt.String(),
 		"extproc", cp.extproc.addr.String(), "admin", cp.admin.String(), "policy", versionOf(cp.ctl))
 	return cp, nil
@@ -222,12 +229,19 @@ func (cp *controlPlane) listen(o serveOptions, h http.Handler, log *slog.Logger)
 		ls = append(ls, l)
 	}
 	cp.xds, cp.authzAt, cp.rlAt, cp.admin = ls[0].Addr(), ls[1].Addr(), ls[2].Addr(), ls[3].Addr()
+	adminL, err := o.ha.adminListener(ls[3])
+	if err != nil {
+		for _, l := range ls {
+			l.Close()
+		}
+		return err
+	}
 	cp.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go serveGRPC(cp.grpc, ls[0], "xds", log)
 	go serveGRPC(cp.authzGRPC, ls[1], "authz", log)
 	go serveGRPC(cp.rlGRPC, ls[2], "ratelimit", log)
 	go func() {
-		if err := cp.http.Serve(ls[3]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := cp.http.Serve(adminL); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin server stopped", "err", err)
 		}
 	}()
@@ -240,19 +254,24 @@ func serveGRPC(g *grpc.Server, l net.Listener, name string, log *slog.Logger) {
 	}
 }
 
-// stop ends both servers. xDS streams never end by themselves, so the gRPC
-// server is stopped, not drained; Envoy keeps its config and reconnects.
-func (cp *controlPlane) stop() {
-	cp.grpc.Stop()
-	cp.authzGRPC.GracefulStop() // Check calls are short: let them finish
-	cp.rlGRPC.GracefulStop()
+// stop ends the servers. xDS streams never end by themselves, so the xDS
+// server gets a GOAWAY and a short drain, then is closed; Envoy keeps its
+// config and reconnects. In-flight Check and ShouldRateLimit calls and
+// admin requests may finish within grace.
+func (cp *controlPlane) stop(grace time.Duration) {
+	stopGRPC(cp.grpc, xdsDrain)
+	stopGRPC(cp.authzGRPC, grace)
+	stopGRPC(cp.rlGRPC, grace)
 	cp.extproc.stop()
 	cp.authz.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	_ = cp.http.Shutdown(ctx)
 	_ = cp.tracer.Shutdown(ctx)
 }
+
+// xdsDrain is how long xDS streams get after the GOAWAY.
+const xdsDrain = 200 * time.Millisecond
 
 // newGRPCServer returns a gRPC server tuned for long-lived xDS streams.
 func newGRPCServer(extra ...grpc.ServerOption) *grpc.Server {

@@ -52,7 +52,7 @@ func pushOrDiff(cmd *cobra.Command, f *clientFlags, path string, push bool) erro
 	if err != nil {
 		return err
 	}
-	req := admin.PolicyRequest{Files: files, Source: source()}
+	req := admin.PolicyRequest{Files: files, Source: source(), ExpectVersion: f.tls.expect}
 	var res *controlplane.PushResult
 	if push {
 		res, err = c.Push(ctx, req)

@@ -51,13 +51,16 @@ type Options struct {
 // Controller owns the served policy.
 type Controller struct {
 	log   *slog.Logger
-	store *store.Dir
+	store store.Store
 	xds   Applier
 	opts  Options
 	now   func() time.Time
 
 	mu  sync.Mutex // serialises changes
 	cur atomic.Pointer[served]
+	// refused is a version another replica made current that this replica
+	// could not serve (see follow.go); it is not retried until it changes.
+	refused string
 }
 
 // served is the policy version being served, with what it compiled to.
@@ -68,7 +71,7 @@ type served struct {
 }
 
 // New returns a Controller serving nothing yet; call Restore first.
-func New(log *slog.Logger, st *store.Dir, applier Applier, opts Options) *Controller {
+func New(log *slog.Logger, st store.Store, applier Applier, opts Options) *Controller {
 	return &Controller{log: log, store: st, xds: applier, opts: opts, now: time.Now}
 }
 

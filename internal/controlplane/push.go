@@ -27,13 +27,27 @@ type PushResult struct {
 // who pushed. A validation failure returns a *RejectedError; a proxy's
 // rejection returns an *xds.NackError after restoring the previous version.
 func (c *Controller) Push(ctx context.Context, files []store.File, action, source string) (*PushResult, error) {
+	return c.PushExpect(ctx, files, action, source, "")
+}
+
+// PushExpect is Push that, when expect is not empty, refuses with a
+// *store.ConflictError unless expect is the current version (see ha.go).
+func (c *Controller) PushExpect(ctx context.Context, files []store.File, action, source, expect string) (*PushResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	unlock, err := c.lockStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	cp, err := c.compile(files)
 	if err != nil {
 		return nil, err
 	}
 	prev := c.cur.Load()
+	if err := checkExpected(prev, expect); err != nil {
+		return nil, err
+	}
 	res := &PushResult{Version: cp.version.ID, Diagnostics: cp.diags, Changes: diffServed(prev, cp)}
 	if prev != nil {
 		res.Previous = prev.version.ID
@@ -50,7 +64,7 @@ func (c *Controller) Push(ctx context.Context, files []store.File, action, sourc
 		restore()
 		return nil, err
 	}
-	if err := c.store.SetCurrent(cp.version.ID); err != nil {
+	if err := c.store.SwapCurrent(servedID(prev), cp.version.ID); err != nil {
 		restore()
 		return nil, err
 	}
@@ -73,7 +87,8 @@ func (c *Controller) Push(ctx context.Context, files []store.File, action, sourc
 // current again (the xDS server already serves it again).
 func (c *Controller) failed(prev *served, cp *compiled, action, source string, cause error) error {
 	if prev != nil {
-		if err := c.store.SetCurrent(prev.version.ID); err != nil {
+		// Only if nobody moved on meanwhile (the lock makes that unlikely).
+		if err := c.store.SwapCurrent(cp.version.ID, prev.version.ID); err != nil && !errors.Is(err, store.ErrConflict) {
 			return errors.Join(cause, err)
 		}
 	}

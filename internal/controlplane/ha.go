@@ -1,0 +1,122 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// pushLockTTL bounds how long a crashed replica's push lock blocks others.
+// A push takes at most three ACK waits; the compare-and-set on the current
+// version still protects the store if a push outlives its lock.
+const pushLockTTL = time.Minute
+
+// lockStore takes the store's push lock (a no-op for a directory store),
+// then catches up with the store, so a push is based on the version every
+// replica serves. Another replica's push in progress is a conflict.
+func (c *Controller) lockStore(ctx context.Context) (func(), error) {
+	unlock, err := c.store.Lock(ctx, pushLockTTL)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.syncLocked(ctx); err != nil {
+		c.log.Warn("catch up with the store before a push", "err", err)
+	}
+	return unlock, nil
+}
+
+// checkExpected refuses a push based on a version that is no longer the
+// served one.
+func checkExpected(prev *served, expect string) error {
+	if expect == "" || expect == servedID(prev) {
+		return nil
+	}
+	return &store.ConflictError{Expected: expect, Current: servedID(prev), Reason: "the policy changed since the version the push was based on"}
+}
+
+// servedID is the id of s's version, or "" for none.
+func servedID(s *served) string {
+	if s == nil {
+		return ""
+	}
+	return s.version.ID
+}
+
+// Follow keeps this replica serving the store's current version when other
+// replicas change it: on every change notification of the store (Redis
+// pub/sub) and every interval (reconciliation, for lost notifications and
+// directory stores), until ctx ends.
+//
+// A version learned this way is compiled, given to the services and applied
+// to this replica's proxies; the history is not written again (the replica
+// that pushed it wrote it). If this replica cannot serve it — it does not
+// compile here, a service refuses it, or this replica's proxies NACK it —
+// the replica keeps serving its previous version, logs the error and does
+// not retry that version until the store's current version changes again.
+// The pushing replica's own proxies receive the same snapshot, so a policy
+// Envoy rejects is normally rolled back by the pusher, and every replica
+// follows that rollback.
+func (c *Controller) Follow(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	changes := c.store.Changes(ctx)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-changes:
+		}
+		if err := c.Sync(ctx); err != nil {
+			c.log.Error("cannot serve the store's current version; keeping the previous one", "err", err)
+		}
+	}
+}
+
+// Sync serves the store's current version if this replica serves another.
+func (c *Controller) Sync(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.syncLocked(ctx)
+}
+
+func (c *Controller) syncLocked(ctx context.Context) error {
+	v, err := c.store.Current()
+	if err != nil || v == nil {
+		return err
+	}
+	prev := c.cur.Load()
+	if servedID(prev) == v.ID || c.refused == v.ID {
+		return nil
+	}
+	if err := c.adopt(ctx, v); err != nil {
+		c.refused = v.ID
+		return fmt.Errorf("version %s (made current by another replica): %w", v.ID, err)
+	}
+	c.refused = ""
+	c.log.Info("serving the version another replica pushed", "version", v.ID, "previous", servedID(prev))
+	return nil
+}
+
+// adopt serves v without touching the store or the history.
+func (c *Controller) adopt(ctx context.Context, v *store.Version) error {
+	cp, err := c.compile(v.Files)
+	if err != nil {
+		return err
+	}
+	restore, err := c.swapTables(cp.cfg)
+	if err != nil {
+		return unservable(err)
+	}
+	if _, err := c.xds.Apply(ctx, cp.resources); err != nil {
+		restore()
+		return err
+	}
+	c.cur.Store(&served{version: v, cfg: cp.cfg, resources: cp.resources})
+	return nil
+}
