@@ -58,6 +58,8 @@ type BootstrapOptions struct {
 	// with this heap limit and MaxDownstreamConnections.
 	MaxHeapBytes             uint64
 	MaxDownstreamConnections int64
+	// XDSTLS, when set, secures the xDS connection (bootstrap_xdstls.go).
+	XDSTLS *XDSTLS
 }
 
 // Bootstrap returns the bootstrap configuration of an Envoy that receives
@@ -79,6 +81,9 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	}
 	xds, err := xdsCluster(opts.XDSAddress)
 	if err != nil {
+		return nil, err
+	}
+	if err := withXDSTLS(xds, opts.XDSTLS, opts.XDSAddress); err != nil {
 		return nil, err
 	}
 	b := &bootstrapv3.Bootstrap{

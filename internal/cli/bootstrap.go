@@ -53,5 +53,6 @@ func newBootstrapCmd() *cobra.Command {
 		"overload manager heap limit in bytes (shrink heap at 90%, no keep-alive at 95%, 503 for new requests at 98%); 0 disables the overload manager")
 	fl.Int64Var(&o.MaxDownstreamConnections, "max-connections", envoy.DefaultMaxDownstreamConnections,
 		"overload manager cap on downstream connections over all listeners (with --max-heap-bytes > 0)")
+	registerXDSTLSFlags(fl, &o) // bootstrap_tls.go
 	return cmd
 }
