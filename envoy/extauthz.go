@@ -47,6 +47,9 @@ type ExtAuthzOptions struct {
 	// append or remove; any other mutation fails the request with 500.
 	// Empty allows none.
 	MutableHeaders []string
+	// Retry, when set, retries a Check that failed to reach a replica on
+	// another one (GRPCRetryPolicy; grpcretry.go).
+	Retry *corev3.RetryPolicy
 }
 
 // ExtAuthz returns a fail-closed ext_authz filter config calling the gRPC
@@ -73,7 +76,7 @@ func ExtAuthz(o ExtAuthzOptions) *extauthzv3.ExtAuthz {
 		status = DefaultExtAuthzStatusOnError
 	}
 	return &extauthzv3.ExtAuthz{
-		Services:                   &extauthzv3.ExtAuthz_GrpcService{GrpcService: GRPCService(o.Cluster, timeout)},
+		Services:                   &extauthzv3.ExtAuthz_GrpcService{GrpcService: withRetry(GRPCService(o.Cluster, timeout), o.Retry)},
 		TransportApiVersion:        corev3.ApiVersion_V3,
 		FailureModeAllow:           false,
 		StatusOnError:              &typev3.HttpStatus{Code: typev3.StatusCode(status)},

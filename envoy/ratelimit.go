@@ -46,6 +46,9 @@ type RateLimitOptions struct {
 	// StatusOnError is the HTTP status of such a rejection; 0 means
 	// DefaultRateLimitStatusOnError. Ignored unless FailureModeDeny.
 	StatusOnError int
+	// Retry, when set, retries a call that failed to reach a replica on
+	// another one (GRPCRetryPolicy; grpcretry.go).
+	Retry *corev3.RetryPolicy
 }
 
 // RateLimit returns a global rate-limit filter config calling the gRPC
@@ -75,7 +78,7 @@ func RateLimit(o RateLimitOptions) *ratelimitv3.RateLimit {
 		RateLimitService: &ratelimitconfigv3.RateLimitServiceConfig{
 			// The filter's timeout bounds the call; the gRPC service's own
 			// timeout is not used by the rate-limit client.
-			GrpcService:         GRPCService(o.Cluster, 0),
+			GrpcService:         withRetry(GRPCService(o.Cluster, 0), o.Retry),
 			TransportApiVersion: corev3.ApiVersion_V3,
 		},
 		FailureModeDeny:                o.FailureModeDeny,

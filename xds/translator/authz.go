@@ -58,7 +58,7 @@ func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options) (*authz, error) {
 	if err := checkGatewayAuth(gw.Auth); err != nil {
 		return nil, err
 	}
-	c, err := envoy.GRPCCluster(contract.ClusterName, opts.AuthzAddress, authzConnectTimeout)
+	c, err := envoy.GRPCClusterAddrs(contract.ClusterName, opts.AuthzAddress, authzConnectTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("ext_authz service: %w", err)
 	}
@@ -73,6 +73,7 @@ func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options) (*authz, error) {
 		StatusOnError:  gw.Auth.StatusOnError,
 		AllowedHeaders: append([]string{headerOrigin, headerACRM}, credentials...),
 		MutableHeaders: append(credentials, a.identityHeaders...),
+		Retry:          replicaRetry(opts.AuthzAddress),
 	}
 	return a, nil
 }

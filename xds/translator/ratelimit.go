@@ -58,7 +58,7 @@ func newRateLimit(cfg *ir.Config, gw *ir.Gateway, opts Options) (*rateLimit, err
 	if opts.RateLimitAddress == "" {
 		return nil, errors.New("routes are rate limited but no rate-limit service address is set: start the control plane with --ratelimit-addr")
 	}
-	c, err := envoy.GRPCCluster(RateLimitClusterName, opts.RateLimitAddress, rateLimitConnectTimeout)
+	c, err := envoy.GRPCClusterAddrs(RateLimitClusterName, opts.RateLimitAddress, rateLimitConnectTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("rate-limit service: %w", err)
 	}
@@ -71,6 +71,7 @@ func newRateLimit(cfg *ir.Config, gw *ir.Gateway, opts Options) (*rateLimit, err
 			Timeout:         rateLimitTimeout,
 			FailureModeDeny: cfg.RateLimits.FailureMode == ir.FailClosed,
 			StatusOnError:   rateLimitStatusOnError,
+			Retry:           replicaRetry(opts.RateLimitAddress),
 		},
 	}, nil
 }

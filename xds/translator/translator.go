@@ -44,7 +44,8 @@ type Options struct {
 	// AuthzAddress is host:port of Tollgate's ext_authz gRPC service as the
 	// gateway's Envoys reach it (an IP address gives a STATIC cluster, a
 	// host name a STRICT_DNS one). Required when a gateway has a route that
-	// is not public (ir.Gateway.NeedsAuthz).
+	// is not public (ir.Gateway.NeedsAuthz). A comma-separated list names
+	// several replicas (one cluster, retried; replicas.go).
 	AuthzAddress string
 	// RateLimitAddress is host:port of Tollgate's rate-limit (RLS) gRPC
 	// service as the gateway's Envoys reach it, with the same rules.

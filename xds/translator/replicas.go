@@ -1,0 +1,20 @@
+package translator
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/tollgate/tollgate/envoy"
+)
+
+// replicaRetry is the retry policy of a side service's gRPC calls: with
+// several replicas ("h1:p1,h2:p2") a call that cannot reach one (it is
+// restarting: connection refused, stream refused or reset, UNAVAILABLE) is
+// retried at once on another, so a rolling restart of the ext_authz or
+// rate-limit replicas costs no request. One replica gets no retries (there
+// is nowhere else to go), which keeps single-replica output unchanged.
+func replicaRetry(addrs string) *corev3.RetryPolicy {
+	if !envoy.IsAddrList(addrs) {
+		return nil
+	}
+	return envoy.GRPCRetryPolicy()
+}
