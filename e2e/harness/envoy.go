@@ -30,6 +30,8 @@ type EnvoyOptions struct {
 	// StartTimeout bounds the wait for the admin address; zero means
 	// DefaultTimeout.
 	StartTimeout time.Duration
+	// HotRestart, when set, enables hot restart (envoy_hotrestart.go).
+	HotRestart *HotRestart
 }
 
 // Envoy is a running Envoy process. Its admin endpoint is the one the
@@ -82,15 +84,14 @@ func envoyArgs(configPath, adminPath string, opts EnvoyOptions) []string {
 	if level == "" {
 		level = "info"
 	}
-	args := []string{
-		"-c", configPath,
-		"--use-dynamic-base-id",
-		"--disable-hot-restart",
+	args := append([]string{
+		"-c", configPath}, opts.HotRestart.args()...)
+	args = append(args,
 		"--concurrency", "1",
 		"--drain-time-s", "1",
 		"-l", level,
 		"--admin-address-path", adminPath,
-	}
+	)
 	if opts.ComponentLogLevel != "" {
 		args = append(args, "--component-log-level", opts.ComponentLogLevel)
 	}

@@ -77,6 +77,9 @@ func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	defer shutdownTracer(tracer)
 	g := newGRPCServer(tracer.ServerOptions()...)
 	svc.Register(g)
+	// Load the policy before listening: a restarted replica must never
+	// answer a Check without knowing the routes.
+	served := syncTable(st, svc, "", log)
 	l, err := net.Listen("tcp", o.authzAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.authzAddr, err)
@@ -89,7 +92,7 @@ func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	}
 	defer stopHTTP()
 	log.Info("authz service ready", "authz", l.Addr().String(), "store", describeStore(o))
-	follow(ctx, st, svc, log)
+	follow(ctx, st, svc, log, served)
 	return nil
 }
 
@@ -100,24 +103,12 @@ func openStore(ctx context.Context, o serveOptions, log *slog.Logger) (store.Sto
 
 // follow swaps svc's table whenever the store's current version changes,
 // on the store's change notifications and every second, until ctx ends.
-func follow(ctx context.Context, st store.Store, svc controlplane.TableSwapper, log *slog.Logger) {
-	served := ""
+func follow(ctx context.Context, st store.Store, svc controlplane.TableSwapper, log *slog.Logger, served string) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	changes := st.Changes(ctx)
 	for {
-		v, err := st.Current()
-		switch {
-		case err != nil:
-			log.Warn("read policy store", "err", err)
-		case v != nil && v.ID != served:
-			if err := swapVersion(svc, v); err != nil {
-				log.Error("cannot serve policy version", "version", v.ID, "err", err)
-			} else {
-				served = v.ID
-				log.Info("serving policy version", "version", v.ID)
-			}
-		}
+		served = syncTable(st, svc, served, log)
 		select {
 		case <-ctx.Done():
 			return
@@ -125,6 +116,24 @@ func follow(ctx context.Context, st store.Store, svc controlplane.TableSwapper, 
 		case <-changes:
 		}
 	}
+}
+
+// syncTable swaps svc's table to the store's current version unless it is
+// served already, and returns the served version.
+func syncTable(st store.Store, svc controlplane.TableSwapper, served string, log *slog.Logger) string {
+	v, err := st.Current()
+	switch {
+	case err != nil:
+		log.Warn("read policy store", "err", err)
+	case v != nil && v.ID != served:
+		if err := swapVersion(svc, v); err != nil {
+			log.Error("cannot serve policy version", "version", v.ID, "err", err)
+		} else {
+			served = v.ID
+			log.Info("serving policy version", "version", v.ID)
+		}
+	}
+	return served
 }
 
 func swapVersion(svc controlplane.TableSwapper, v *store.Version) error {

@@ -51,6 +51,7 @@ func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) err
 	defer shutdownTracer(tracer)
 	g := newGRPCServer(tracer.ServerOptions()...)
 	svc.Register(g)
+	served := syncTable(st, svc, "", log) // before listening, as in runAuthzOnly
 	l, err := net.Listen("tcp", o.ratelimitAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.ratelimitAddr, err)
@@ -63,6 +64,6 @@ func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) err
 	}
 	defer stopHTTP()
 	log.Info("rate limit service ready", "ratelimit", l.Addr().String(), "store", describeStore(o))
-	follow(ctx, st, svc, log)
+	follow(ctx, st, svc, log, served)
 	return nil
 }
