@@ -163,8 +163,7 @@ func (c *Controller) Restore(ctx context.Context, seed []store.File, source stri
 			c.log.Warn("no policy yet: proxies wait until the first push")
 			return nil
 		}
-		_, err := c.Push(ctx, seed, "seed", source)
-		return err
+		return c.seed(ctx, seed, source) // ha.go
 	}
 	if len(seed) > 0 {
 		c.warnIfDiffers(seed, v)

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,9 +28,49 @@ func (c *Controller) lockStore(ctx context.Context) (func(), error) {
 	return unlock, nil
 }
 
+// expectEmpty as the expected version means "only into an empty store".
+const expectEmpty = "\x00empty"
+
+// Seeding retries: replicas that start together race to seed the store.
+const (
+	seedRetries = 50
+	seedBackoff = 200 * time.Millisecond
+)
+
+// seed pushes files into an empty store. A replica that loses the race to
+// another one seeding (or pushing) waits for it and then serves the store's
+// version: --policy only ever seeds an empty store.
+func (c *Controller) seed(ctx context.Context, files []store.File, source string) error {
+	for tries := 0; ; tries++ {
+		_, err := c.PushExpect(ctx, files, "seed", source, expectEmpty)
+		if !errors.Is(err, store.ErrConflict) || tries == seedRetries {
+			return err
+		}
+		c.log.Info("another replica is writing the empty store; waiting for its version", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(seedBackoff):
+		}
+		v, err := c.store.Current()
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			return c.Restore(ctx, files, source)
+		}
+	}
+}
+
 // checkExpected refuses a push based on a version that is no longer the
 // served one.
 func checkExpected(prev *served, expect string) error {
+	if expect == expectEmpty {
+		if prev == nil {
+			return nil
+		}
+		return &store.ConflictError{Current: servedID(prev), Reason: "another replica seeded the store first"}
+	}
 	if expect == "" || expect == servedID(prev) {
 		return nil
 	}

@@ -3,8 +3,14 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/e2e/harness"
 	"github.com/tollgate/tollgate/internal/store"
 )
 
@@ -60,5 +66,47 @@ func TestSyncDoesNotRetryAVersionItsProxiesRejected(t *testing.T) {
 	}
 	if h, _ := a.History(); len(h) != 1 || h[0].Outcome != store.Applied {
 		t.Fatalf("a follower's NACK wrote history: %+v", h)
+	}
+}
+
+// Two replicas start together on an empty Redis store with different
+// --policy files: the one that loses the push lock waits and serves the
+// winner's version; its own file seeds nothing.
+func TestSeedRaceServesTheWinnersVersion(t *testing.T) {
+	addr := harness.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	open := func() *store.Redis {
+		r, err := store.OpenRedis(ctx, rdb, store.RedisOptions{Prefix: "seed:"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, b := New(log, open(), &fakeApplier{}, Options{}), New(log, open(), &fakeApplier{}, Options{})
+	// a holds the lock as if it were mid-seed when b starts.
+	unlock, err := open().Lock(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Restore(ctx, policyFiles(9090), "file:b.yaml") }()
+	time.Sleep(3 * seedBackoff) // let b hit the held lock and retry (a unit test of a retry loop)
+	unlock()
+	if err := a.Restore(ctx, policyFiles(8080), "file:a.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("b.Restore: %v", err)
+	}
+	if a.Current() == nil || b.Current() == nil || a.Current().ID != b.Current().ID {
+		t.Fatalf("a serves %v, b serves %v; want one seeded version", a.Current(), b.Current())
+	}
+	// Usually a seeds; b's retry may win the race after the unlock instead.
+	// Either way exactly one seed is recorded.
+	if h, _ := a.History(); len(h) != 1 || h[0].Action != "seed" || h[0].Version != a.Current().ID {
+		t.Fatalf("history %+v, want exactly one seed, of the served version", h)
 	}
 }
