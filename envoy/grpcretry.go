@@ -8,6 +8,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -49,8 +50,9 @@ func withRetry(s *corev3.GrpcService, r *corev3.RetryPolicy) *corev3.GrpcService
 }
 
 // GRPCClusterAddrs is GRPCCluster for a comma-separated list of replicas
-// ("h1:p1,h2:p2"), balanced round robin. A single address gives exactly
-// GRPCCluster's cluster.
+// ("h1:p1,h2:p2"), balanced round robin, with a retry budget
+// (replicaRetryBudget). A single address gives exactly GRPCCluster's
+// cluster.
 func GRPCClusterAddrs(name, hostports string, connectTimeout time.Duration) (*clusterv3.Cluster, error) {
 	addrs := strings.Split(hostports, ",")
 	c, err := GRPCCluster(name, strings.TrimSpace(addrs[0]), connectTimeout)
@@ -69,7 +71,22 @@ func GRPCClusterAddrs(name, hostports string, connectTimeout time.Duration) (*cl
 		eps = append(eps, LbEndpoint(host, port))
 	}
 	c.LoadAssignment = ClusterLoadAssignment(name, eps...)
+	c.CircuitBreakers = replicaRetryBudget()
 	return c, nil
+}
+
+// replicaRetryBudget replaces Envoy's default of 3 concurrent retries per
+// cluster, which a stall of a few milliseconds at a few hundred calls a
+// second overflows (the overflowing call then fails): retries may be half
+// of the active calls, and at least 64 at a time. A retry is only ever a
+// second or third attempt of a call that could not reach a replica.
+func replicaRetryBudget() *clusterv3.CircuitBreakers {
+	return &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+		RetryBudget: &clusterv3.CircuitBreakers_Thresholds_RetryBudget{
+			BudgetPercent:       &typev3.Percent{Value: 50},
+			MinRetryConcurrency: wrapperspb.UInt32(64),
+		},
+	}}}
 }
 
 // IsAddrList reports whether hostports names several replicas.
