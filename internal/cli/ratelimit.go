@@ -27,7 +27,9 @@ func newRateLimiter(o serveOptions, log *slog.Logger, reg prometheus.Registerer)
 		}
 		// Keys over their limit are answered locally until they can be
 		// admitted again, which sheds Redis load during abuse.
-		opts.Backend = counter.NewOverLimitCache(counter.NewRedis(redis.NewUniversalClient(ro), counter.RedisOptions{Logger: log}), time.Now)
+		rdb := redis.NewUniversalClient(ro)
+		warmRedis(rdb, log) // serve_ha.go
+		opts.Backend = counter.NewOverLimitCache(counter.NewRedis(rdb, counter.RedisOptions{Logger: log}), time.Now)
 	}
 	return ratelimit.New(opts), nil
 }

@@ -120,6 +120,29 @@ func loadCAs(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// warmRedisConns is how many connections warmRedis opens.
+const warmRedisConns = 8
+
+// warmRedis opens a few pooled connections to Redis before the rate-limit
+// service takes calls: a replica that starts (or restarts) under load must
+// not spend its first calls' 50 ms Redis budget on dialling, or it would
+// apply its failure mode to them. A Redis that does not answer is only
+// logged: the service's own failure mode covers it.
+func warmRedis(rdb redis.UniversalClient, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	errs := make(chan error, warmRedisConns)
+	for range warmRedisConns {
+		go func() { errs <- rdb.Ping(ctx).Err() }()
+	}
+	for range warmRedisConns {
+		if err := <-errs; err != nil {
+			log.Warn("Redis does not answer yet; the rate-limit failure mode applies until it does", "err", err)
+			return
+		}
+	}
+}
+
 // stopGRPC drains g (no new calls; in-flight calls finish) for at most
 // grace, then closes what is left.
 func stopGRPC(g *grpc.Server, grace time.Duration) {
