@@ -59,8 +59,10 @@ type Controller struct {
 	mu  sync.Mutex // serialises changes
 	cur atomic.Pointer[served]
 	// refused is a version another replica made current that this replica
-	// could not serve (see follow.go); it is not retried until it changes.
+	// could not serve (ha.go); it is not retried until it changes.
 	refused string
+	// overridesSeen is the endpoint overrides (JSON) last served (ha.go).
+	overridesSeen string
 }
 
 // served is the policy version being served, with what it compiled to.

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -131,17 +132,45 @@ func (c *Controller) syncLocked(ctx context.Context) error {
 	if err != nil || v == nil {
 		return err
 	}
+	ov, err := c.overridesKey()
+	if err != nil {
+		return err
+	}
 	prev := c.cur.Load()
-	if servedID(prev) == v.ID || c.refused == v.ID {
+	same := servedID(prev) == v.ID
+	if same && (c.overridesSeen == "" || c.overridesSeen == ov) {
+		c.overridesSeen = ov
+		return nil
+	}
+	if !same && c.refused == v.ID {
 		return nil
 	}
 	if err := c.adopt(ctx, v); err != nil {
-		c.refused = v.ID
+		if same {
+			c.overridesSeen = ov // not retried until the overrides change again
+		} else {
+			c.refused = v.ID
+		}
 		return fmt.Errorf("version %s (made current by another replica): %w", v.ID, err)
 	}
-	c.refused = ""
-	c.log.Info("serving the version another replica pushed", "version", v.ID, "previous", servedID(prev))
+	c.refused, c.overridesSeen = "", ov
+	if same {
+		c.log.Info("serving the endpoint overrides in the store", "version", v.ID)
+	} else {
+		c.log.Info("serving the version another replica pushed", "version", v.ID, "previous", servedID(prev))
+	}
 	return nil
+}
+
+// overridesKey is the stored endpoint overrides as canonical JSON (map
+// keys sorted), to notice another replica's `tollgate endpoints set`.
+func (c *Controller) overridesKey() (string, error) {
+	m, err := c.store.EndpointOverrides()
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
 }
 
 // adopt serves v without touching the store or the history.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,47 @@ func TestSeedRaceServesTheWinnersVersion(t *testing.T) {
 	// Either way exactly one seed is recorded.
 	if h, _ := a.History(); len(h) != 1 || h[0].Action != "seed" || h[0].Version != a.Current().ID {
 		t.Fatalf("history %+v, want exactly one seed, of the served version", h)
+	}
+}
+
+// An endpoint override set through one replica reaches the other replica's
+// proxies (an override changes no version, so the follower compares the
+// stored overrides too).
+func TestSyncFollowsEndpointOverrides(t *testing.T) {
+	addr := harness.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	open := func() *store.Redis {
+		r, err := store.OpenRedis(ctx, rdb, store.RedisOptions{Prefix: "eps:"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	fa, fb := &fakeApplier{}, &fakeApplier{}
+	a, b := New(log, open(), fa, Options{}), New(log, open(), fb, Options{})
+	if err := a.Restore(ctx, policyFiles(8080), "seed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Restore(ctx, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(ctx); err != nil || len(fb.applied) != 1 {
+		t.Fatalf("b.Sync before any override: %v, %d applies; want no new apply", err, len(fb.applied))
+	}
+	if _, err := a.SetEndpoints(ctx, "b", []string{"127.0.0.1:9002"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(ctx); err != nil || len(fb.applied) != 2 {
+		t.Fatalf("b.Sync after a's override: %v, %d applies; want a second apply", err, len(fb.applied))
+	}
+	cla := fb.applied[1]["public"].Endpoints
+	if len(cla) != 1 || !strings.Contains(cla[0].String(), "9002") {
+		t.Fatalf("b serves endpoints %v, want the override 127.0.0.1:9002", cla)
+	}
+	if err := b.Sync(ctx); err != nil || len(fb.applied) != 2 {
+		t.Fatalf("b.Sync again: %v, %d applies; want none", err, len(fb.applied))
 	}
 }

@@ -26,6 +26,11 @@ type Store interface {
 	SwapCurrent(old, id string) error
 	// Append adds ev to the history, numbering it.
 	Append(ev Event) (Event, error)
+	// EndpointOverrides returns the endpoint overrides by backend.
+	EndpointOverrides() (map[string]EndpointOverride, error)
+	// SetEndpointOverrides replaces them (and, for Redis, tells the other
+	// replicas through Changes).
+	SetEndpointOverrides(m map[string]EndpointOverride) error
 	// Lock takes the store's push lock for at most ttl, so pushes through
 	// different replicas are serialised and the history stays linear. A
 	// lock held by another push gives a *ConflictError.
