@@ -75,7 +75,7 @@ func TestXDSMutualTLS(t *testing.T) {
 	port := harness.FreePort(t)
 	s := startStackWith(t, pushPolicy(port, us["one"].Addr(), us["two"].Addr(), ""), stackOptions{args: []string{
 		"--xds-tls-cert", pki.serverCert, "--xds-tls-key", pki.serverKey, "--xds-client-ca", pki.ca}})
-	good := s.envoyWith("public", "mtls-good", "--xds-ca", pki.ca, "--xds-tls-cert", pki.clientCert, "--xds-tls-key", pki.clientKey)
+	good := s.envoyTLS("public", "mtls-good", "--xds-ca", pki.ca, "--xds-tls-cert", pki.clientCert, "--xds-tls-key", pki.clientKey)
 	ctx := testCtx(t, 30*time.Second)
 	if err := good.WaitReady(ctx); err != nil {
 		t.Fatalf("the Envoy with a client certificate never got its configuration: %v", err)
@@ -86,7 +86,7 @@ func TestXDSMutualTLS(t *testing.T) {
 		t.Fatalf("GET /old through the mTLS Envoy = %d %q", code, up)
 	}
 
-	bad := s.envoyWith("public", "mtls-nocert", "--xds-ca", pki.ca)
+	bad := s.envoyTLS("public", "mtls-nocert", "--xds-ca", pki.ca)
 	// Wait until the control plane has refused it (TLS 1.3: the handshake
 	// completes on Envoy's side, then the server's alert arrives; Envoy's
 	// next attempt comes after a jittered back-off, so one is enough).
@@ -138,9 +138,9 @@ func checkAdminTLS(t *testing.T, s *stack, pki testPKI) {
 	}
 }
 
-// envoyWith starts an Envoy whose bootstrap gets extra flags, without
+// envoyTLS starts an Envoy whose bootstrap gets extra flags, without
 // waiting for it to be ready.
-func (s *stack) envoyWith(gateway, nodeID string, extra ...string) *harness.Envoy {
+func (s *stack) envoyTLS(gateway, nodeID string, extra ...string) *harness.Envoy {
 	s.t.Helper()
 	args := append([]string{"bootstrap", "--gateway", gateway, "--node-id", nodeID, "--xds", s.xdsAddr,
 		"--admin-port", fmt.Sprint(harness.FreePort(s.t))}, extra...)

@@ -42,7 +42,7 @@ type serveOptions struct {
 	ackTimeout                                          time.Duration
 	certPoll                                            time.Duration
 	logLevel, logFormat                                 string
-	tracingOTLP                                         string // tracing.go
+	tracingOTLP                                         string    // tracing.go
 	ha                                                  haOptions // serve_ha.go
 }
 
