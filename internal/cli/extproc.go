@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -51,10 +52,11 @@ func startExtProc(o serveOptions, log *slog.Logger, reg prometheus.Registerer) (
 	return &extProcServer{grpc: g, addr: l.Addr()}, nil
 }
 
-// stop lets the open streams (one per HTTP request) finish.
-func (s *extProcServer) stop() {
+// stop lets the open streams (one per HTTP request) finish within grace,
+// then closes the rest.
+func (s *extProcServer) stop(grace time.Duration) {
 	if s != nil {
-		s.grpc.GracefulStop()
+		stopGRPC(s.grpc, grace)
 	}
 }
 
@@ -66,7 +68,7 @@ func runExtProcOnly(ctx context.Context, o serveOptions, log *slog.Logger) error
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.stop(o.ha.grace)
 	stopHTTP, err := serveMetrics(o.adminAddr, reg, log)
 	if err != nil {
 		return err

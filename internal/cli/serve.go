@@ -181,7 +181,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	}
 	api := admin.NewServer(log, cp.ctl, keys, o.adminToken, reg)
 	if err := cp.listen(o, api.Handler(), log); err != nil {
-		cp.extproc.stop()
+		cp.extproc.stop(o.ha.grace)
 		return nil, err
 	}
 	api.SetReady()
@@ -262,7 +262,7 @@ func (cp *controlPlane) stop(grace time.Duration) {
 	stopGRPC(cp.grpc, xdsDrain)
 	stopGRPC(cp.authzGRPC, grace)
 	stopGRPC(cp.rlGRPC, grace)
-	cp.extproc.stop()
+	cp.extproc.stop(grace)
 	cp.authz.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
