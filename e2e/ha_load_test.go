@@ -18,13 +18,10 @@ import (
 )
 
 // haLoadPolicy is an API-key route with tier rate limits plus one
-// generated route that every push changes. Two settings keep the test about
-// HA rather than about a busy shared 2-core test machine: the rate limits
-// fail open (the rate-limit service's own 50 ms Redis bound and Envoy's
-// 100 ms call timeout trip when the machine stalls; the test logs Envoy's
-// rate-limit outcomes), and the authorization timeout is 1 s instead of
-// 200 ms (ext_authz always fails closed, so every failed Check is a failed
-// request and is counted).
+// generated route that every push changes. Both checks run with the
+// production defaults: ext_authz fails closed with its 200 ms timeout and the
+// rate limits fail closed too, so every failed Check or ShouldRateLimit is a
+// failed request and is counted.
 const haLoadPolicy = `version: 1
 auth:
   apiKeys: {header: x-api-key}
@@ -32,11 +29,10 @@ rateLimits:
   tiers:
     free: [{requests: 1000000, per: minute}]
   defaultTier: free
-  failureMode: open
+  failureMode: closed
 gateways:
   - name: public
     listeners: [{name: http, port: %d, address: 127.0.0.1}]
-    auth: {timeout: 1s}
 routes:
   - {name: api, match: {pathPrefix: /api}, backend: one, auth: {methods: [apiKey], roles: [user]}}
   - {name: gen-%d, match: {pathPrefix: /gen-%d}, backend: one, auth: none}
