@@ -1,0 +1,198 @@
+package acme
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Storage keeps ACME accounts and certificates in a local directory, every
+// file written atomically (temp file, fsync, rename, fsync of the
+// directory) with mode 0600, directories 0700:
+//
+//	accounts/<id>.json          one per (directory URL, email): the URL, the
+//	                            email, the account URL and the account's
+//	                            private key (PEM)
+//	certificates/<name>.pem     one per (directory URL, domains): the
+//	                            certificate's private key, then its chain
+//
+// It is safe for concurrent use; Managers that share a directory URL and an
+// email share one account.
+type Storage struct {
+	dir string
+
+	mu       sync.Mutex
+	accounts map[string]*account // by id
+}
+
+// OpenStorage opens (creating it if needed) the storage in dir.
+func OpenStorage(dir string) (*Storage, error) {
+	for _, sub := range []string{"accounts", "certificates"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("open acme storage %s: %w", dir, err)
+		}
+	}
+	return &Storage{dir: dir, accounts: map[string]*account{}}, nil
+}
+
+// Dir is the storage's directory.
+func (s *Storage) Dir() string { return s.dir }
+
+// accountFile is the JSON of an account.
+type accountFile struct {
+	Directory string `json:"directory"`
+	Email     string `json:"email,omitempty"`
+	Location  string `json:"location,omitempty"` // the account URL; empty until registered
+	KeyPEM    string `json:"keyPem"`
+}
+
+// account returns the account of (directory, email), loading it or creating
+// its key (unregistered) on first use.
+func (s *Storage) account(directory, email string) (*account, error) {
+	id := shortHash(directory + "\n" + email)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.accounts[id]; ok {
+		return a, nil
+	}
+	path := filepath.Join(s.dir, "accounts", id+".json")
+	a, err := loadAccount(path)
+	if errors.Is(err, os.ErrNotExist) {
+		a, err = newAccount(path, directory, email)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.accounts[id] = a
+	return a, nil
+}
+
+func loadAccount(path string) (*account, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f accountFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("read acme account %s: %w", path, err)
+	}
+	key, err := parseECKey([]byte(f.KeyPEM))
+	if err != nil {
+		return nil, fmt.Errorf("read acme account %s: %w", path, err)
+	}
+	return &account{path: path, file: f, key: key}, nil
+}
+
+func newAccount(path, directory, email string) (*account, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate acme account key: %w", err)
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode acme account key: %w", err)
+	}
+	a := &account{path: path, key: key, file: accountFile{
+		Directory: directory, Email: email,
+		KeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})),
+	}}
+	if err := a.save(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func parseECKey(b []byte) (*ecdsa.PrivateKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM private key")
+	}
+	return x509.ParseECPrivateKey(blk.Bytes)
+}
+
+// certPath is the file of the certificate for domains from directory.
+func (s *Storage) certPath(directory string, domains []string) string {
+	name := strings.ReplaceAll(safeName.ReplaceAllString(domains[0], "_"), "*", "_")
+	return filepath.Join(s.dir, "certificates", name+"-"+shortHash(directory+"\n"+strings.Join(domains, ","))+".pem")
+}
+
+var safeName = regexp.MustCompile(`[^a-zA-Z0-9.-]`)
+
+// loadCertificate returns the stored certificate for domains, or nil if
+// there is none.
+func (s *Storage) loadCertificate(directory string, domains []string) (*Certificate, error) {
+	path := s.certPath(directory, domains)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read certificate: %w", err)
+	}
+	keyBlk, rest := pem.Decode(b)
+	if keyBlk == nil {
+		return nil, fmt.Errorf("read certificate %s: no private key", path)
+	}
+	c, err := ParseCertificate(rest, pem.EncodeToMemory(keyBlk))
+	if err != nil {
+		return nil, fmt.Errorf("read certificate %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// saveCertificate stores c as the certificate for domains.
+func (s *Storage) saveCertificate(directory string, domains []string, c *Certificate) error {
+	b := slices.Concat(c.KeyPEM, c.CertPEM)
+	if err := writeFile(s.certPath(directory, domains), b); err != nil {
+		return fmt.Errorf("store certificate: %w", err)
+	}
+	return nil
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:6])
+}
+
+// writeFile replaces path atomically with mode 0600: temp file, fsync,
+// rename, fsync of the directory.
+func writeFile(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
