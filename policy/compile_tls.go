@@ -54,6 +54,11 @@ func compileListenerTLS(gateway, listener string, t ListenerTLS) (*ir.ListenerTL
 		out.CertificateSecrets = append(out.CertificateSecrets, name)
 		secrets = append(secrets, ir.Secret{Name: name, Kind: ir.SecretCertificate, Cert: pemSource(c.Cert), Key: pemSource(c.Key)})
 	}
+	if t.ACME != nil {
+		out.ACME = compileACME(gateway, listener, *t.ACME)
+		out.CertificateSecrets = append(out.CertificateSecrets, out.ACME.Secret)
+		secrets = append(secrets, ir.Secret{Name: out.ACME.Secret, Kind: ir.SecretCertificate}) // material at run time
+	}
 	if t.ClientCA != "" {
 		out.ClientCASecret = ir.ListenerClientCASecretName(gateway, listener)
 		secrets = append(secrets, ir.Secret{Name: out.ClientCASecret, Kind: ir.SecretCA, Cert: pemSource(t.ClientCA)})

@@ -43,7 +43,7 @@ func loadBackendTLS(l *loader, b *Backend, path string, n ast.Node) {
 
 func listenerTLSFields() []field[ListenerTLS] {
 	return []field[ListenerTLS]{
-		{name: "certificates", required: true, hint: "add `certificates: [{name: main, cert: /etc/tollgate/tls.crt, key: /etc/tollgate/tls.key}]`",
+		{name: "certificates", hint: "add `certificates: [{name: main, cert: /etc/tollgate/tls.crt, key: /etc/tollgate/tls.key}]`",
 			load: func(l *loader, t *ListenerTLS, path string, n ast.Node) {
 				t.Certificates = appendList(l, path, n, []Certificate{}, l.schema.tls.cert)
 			}},
@@ -53,6 +53,7 @@ func listenerTLSFields() []field[ListenerTLS] {
 		{name: "clientCA", load: func(l *loader, t *ListenerTLS, path string, n ast.Node) {
 			t.ClientCA = l.str(path, n)
 		}},
+		{name: "acme", load: loadACME},
 	}
 }
 

@@ -17,6 +17,9 @@ type ListenerTLS struct {
 	MinVersion string
 	// ClientCA, when set, requires client certificates chaining to it.
 	ClientCA string
+	// ACME, when set, obtains the listener's certificate from an ACME CA
+	// instead of Certificates (see model_acme.go).
+	ACME *ACME
 }
 
 // Certificate is a named certificate chain and its private key.

@@ -27,6 +27,7 @@ func (c *checker) tls(p *Policy) {
 			}
 		}
 		c.gatewayTLS(gp, g)
+		c.gatewayACME(gp, g)
 	}
 	for i, b := range p.Backends {
 		if b.TLS != nil {
@@ -37,8 +38,11 @@ func (c *checker) tls(p *Policy) {
 
 func (c *checker) listenerTLS(path string, t ListenerTLS, now time.Time) {
 	cp := fieldPath(path, "certificates")
-	if len(t.Certificates) == 0 {
-		c.errorf(cp, "add a certificate, e.g. `{name: main, cert: tls.crt, key: tls.key}`", "a TLS listener needs at least one certificate")
+	if len(t.Certificates) == 0 && t.ACME == nil {
+		c.errorf(cp, "add a certificate, e.g. `{name: main, cert: tls.crt, key: tls.key}`, or `acme: {domains: [api.example.com]}`", "a TLS listener needs at least one certificate")
+	}
+	if t.ACME != nil {
+		c.acmeListener(path, t)
 	}
 	seen := map[string]string{}
 	for i, cert := range t.Certificates {

@@ -37,6 +37,7 @@ type serveOptions struct {
 	authzAddr, authzAdvertise, redisURL, keyPepper      string
 	ratelimitAddr, ratelimitAdvertise                   string
 	extproc                                             extProcOptions
+	acmeAddr, acmeAdvertise, acmeCAFile                 string
 	only                                                string
 	keep                                                int
 	ackTimeout                                          time.Duration
@@ -76,6 +77,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&o.redisURL, "redis", "", "Redis URL for API keys, e.g. redis://127.0.0.1:6379/0 (default: an in-memory store, for one process only)")
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
 	addExtProcFlags(cmd, &o.extproc)
+	addACMEFlags(fl, &o)
 	fl.StringVar(&o.only, "only", "", "run one part only, following the store in --data-dir: \"authz\", \"ratelimit\" or \"extproc\" (default: everything)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -120,6 +122,7 @@ type controlPlane struct {
 	authz     *extauthz.Service
 	ratelimit *ratelimit.Service
 	certs     *certs.Store // certificate material; run-time sources (ACME) call certs.Set
+	acme      *acmeRuntime
 	grpc      *grpc.Server // xDS
 	authzGRPC *grpc.Server
 	rlGRPC    *grpc.Server
@@ -162,11 +165,15 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	cp.certs = certs.NewStore(log)
+	if cp.acme, err = newACME(ctx, o, log, cp.certs); err != nil {
+		return nil, err
+	}
 	cpMetrics := controlplane.NewMetrics()
 	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
-		Metrics:   cpMetrics,
-		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.certs, ExtProcAddress: advertisedExtProc(o)},
-		Services:  []controlplane.TableSwapper{cp.authz, cp.ratelimit},
+		Metrics: cpMetrics,
+		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.acme.source,
+			ExtProcAddress: advertisedExtProc(o), ACMEAddress: advertisedACME(o)},
+		Services: []controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.acme},
 	})
 	cpMetrics.Register(reg, cp.ctl)
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {
@@ -264,6 +271,7 @@ func (cp *controlPlane) stop(grace time.Duration) {
 	stopGRPC(cp.rlGRPC, grace)
 	cp.extproc.stop(grace)
 	cp.authz.Close()
+	cp.acme.close()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	_ = cp.http.Shutdown(ctx)

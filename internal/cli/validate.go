@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tollgate/tollgate/internal/acme"
 	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/policy/ir"
@@ -82,7 +83,8 @@ func validatePath(path string) (*validateResult, *ir.Config, error) {
 		return res, nil, nil
 	}
 	for _, g := range cfg.Gateways {
-		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit, Certs: certs.NewStore(nil), ExtProcAddress: defaultExtProc})
+		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit,
+			Certs: &acme.PendingSource{Next: certs.NewStore(nil)}, ExtProcAddress: defaultExtProc, ACMEAddress: defaultACME})
 		if err == nil {
 			err = translator.Validate(r)
 		}

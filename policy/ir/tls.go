@@ -57,6 +57,9 @@ type ListenerTLS struct {
 	// ClientCASecret, when set, names the CA secret that client
 	// certificates must chain to; a client certificate is then required.
 	ClientCASecret string `json:"clientCASecret,omitempty"`
+	// ACME, when set, says the certificate secret is issued by an ACME CA
+	// (see acme.go).
+	ACME *ACME `json:"acme,omitempty"`
 }
 
 // BackendTLS originates TLS to a backend's endpoints.

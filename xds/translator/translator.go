@@ -60,6 +60,10 @@ type Options struct {
 	// same rules. Required when a gateway has a route with a transform
 	// (ir.Gateway.NeedsTransform).
 	ExtProcAddress string
+	// ACMEAddress is host:port of the control plane's ACME HTTP-01
+	// challenge responder as the gateway's Envoys reach it (see acme.go).
+	// Required when a gateway has a listener with ACME.
+	ACMEAddress string
 }
 
 // Translate returns the Envoy resources of the gateway named gateway in cfg:
@@ -167,6 +171,10 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err := applyListenerTLS(gw, listeners, routes); err != nil {
 		return nil, err
 	}
+	acmeCluster, err := acmeChallenges(gw, routes, authz, opts)
+	if err != nil {
+		return nil, err
+	}
 	secrets, err := secrets(gw, opts.Certs)
 	if err != nil {
 		return nil, err
@@ -192,6 +200,9 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	clusters = append(clusters, tf.clusters()...)
+	if acmeCluster != nil {
+		clusters = append(clusters, acmeCluster)
+	}
 	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets}, nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/envoy"
-	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -29,13 +28,17 @@ type testCase struct {
 	// needs rate limiting set it.
 	RateLimitAddress string `json:"rateLimitAddress,omitempty"`
 	// ExtProcAddress is Options.ExtProcAddress; cases with a transform set it.
-	ExtProcAddress string    `json:"extProcAddress,omitempty"`
-	Config         ir.Config `json:"config"`
+	ExtProcAddress string `json:"extProcAddress,omitempty"`
+	// ACMEAddress is Options.ACMEAddress; cases with ACME listeners set
+	// it (see acme_test.go for their certificates).
+	ACMEAddress string    `json:"acmeAddress,omitempty"`
+	Config      ir.Config `json:"config"`
 }
 
 // options returns the translation options of the case.
 func (tc testCase) options() Options {
-	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress, Certs: certs.NewStore(nil), ExtProcAddress: tc.ExtProcAddress}
+	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress, Certs: tc.certs(),
+		ExtProcAddress: tc.ExtProcAddress, ACMEAddress: tc.ACMEAddress}
 }
 
 // loadCase reads testdata/in/<name>.json.

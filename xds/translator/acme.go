@@ -1,0 +1,78 @@
+package translator
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// ACME HTTP-01 challenge routing.
+const (
+	acmeChallengePrefix    = "/.well-known/acme-challenge/"
+	acmeChallengeRouteName = "acme-challenge"
+	acmeConnectTimeout     = time.Second
+	acmeRouteTimeout       = 10 * time.Second
+)
+
+// acmeChallenges, when gw has ACME listeners, puts a route for
+// /.well-known/acme-challenge/ to the control plane's HTTP-01 responder at
+// opts.ACMEAddress first in every virtual host of gw's plaintext listeners
+// (ext_authz disabled on it; before the HTTPS redirect too), adding a
+// catch-all virtual host holding only that route where none serves "*", and
+// returns the responder's cluster ir.ACMEChallengeClusterName. routes are in
+// the order of gw.Listeners. It returns nil when gw has no ACME listener.
+func acmeChallenges(gw *ir.Gateway, routes []*routev3.RouteConfiguration, a *authz, opts Options) (*clusterv3.Cluster, error) {
+	if len(gw.ACMEListeners()) == 0 {
+		return nil, nil
+	}
+	if opts.ACMEAddress == "" {
+		return nil, errors.New("listeners get certificates over ACME but no HTTP-01 challenge responder address is set: start the control plane with --acme-addr")
+	}
+	if slices.Contains(gw.BackendNames(), ir.ACMEChallengeClusterName) {
+		return nil, fmt.Errorf("backend %q: the name is reserved for the ACME challenge responder cluster", ir.ACMEChallengeClusterName)
+	}
+	c, err := envoy.HTTPCluster(ir.ACMEChallengeClusterName, opts.ACMEAddress, acmeConnectTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("acme challenge responder: %w", err)
+	}
+	for i, l := range gw.Listeners {
+		if l.TLS != nil {
+			continue
+		}
+		route := envoy.Route(acmeChallengeRouteName, envoy.RouteMatchPrefix(acmeChallengePrefix),
+			envoy.RouteToCluster(ir.ACMEChallengeClusterName, acmeRouteTimeout))
+		if a.enabled && !gw.RedirectHTTPS { // a redirect listener runs the router only
+			if err := envoy.SetRouteFilterConfig(route, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteDisabled()); err != nil {
+				return nil, err
+			}
+		}
+		routes[i].VirtualHosts = withFirstRoute(routes[i].GetVirtualHosts(), route)
+	}
+	return c, nil
+}
+
+// withFirstRoute returns copies of vhosts with route first in each (the
+// virtual hosts may be shared by several route tables), plus a catch-all
+// virtual host with route alone if none serves "*".
+func withFirstRoute(vhosts []*routev3.VirtualHost, route *routev3.Route) []*routev3.VirtualHost {
+	out := make([]*routev3.VirtualHost, 0, len(vhosts)+1)
+	catchAll := false
+	for _, vh := range vhosts {
+		c := proto.Clone(vh).(*routev3.VirtualHost)
+		c.Routes = append([]*routev3.Route{proto.Clone(route).(*routev3.Route)}, c.Routes...)
+		out = append(out, c)
+		catchAll = catchAll || slices.Contains(vh.GetDomains(), "*")
+	}
+	if !catchAll {
+		out = append(out, envoy.VirtualHost(acmeChallengeRouteName, []string{"*"}, route))
+	}
+	return out
+}
