@@ -44,7 +44,7 @@ func TestValidateACME(t *testing.T) {
 		},
 		{
 			name: "acme and certificates are exclusive",
-			src: tlsPolicy("", port80+tlsListener(fmt.Sprintf(`acme: {domains: [api.example.com]}, certificates: [{name: a, cert: %q, key: %q}]`, f.cert, f.key)), ""),
+			src:  tlsPolicy("", port80+tlsListener(fmt.Sprintf(`acme: {domains: [api.example.com]}, certificates: [{name: a, cert: %q, key: %q}]`, f.cert, f.key)), ""),
 			want: []string{"error gateways[0].listeners[1].tls.acme: a listener gets its certificate either from `certificates` or from `acme`, not both"},
 		},
 		{

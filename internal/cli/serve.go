@@ -40,7 +40,7 @@ type serveOptions struct {
 	acmeAddr, acmeAdvertise, acmeCAFile                 string
 	only                                                string
 	keep                                                int
-	ackTimeout                                          time.Duration
+	ackTimeout, acmeRetry                               time.Duration
 	certPoll                                            time.Duration
 	logLevel, logFormat                                 string
 	tracingOTLP                                         string    // tracing.go

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -14,8 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"context"
-
+	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/spf13/pflag"
 
 	"github.com/tollgate/tollgate/internal/acme"
@@ -31,6 +31,7 @@ func addACMEFlags(fl *pflag.FlagSet, o *serveOptions) {
 	fl.StringVar(&o.acmeAddr, "acme-addr", defaultACME, "ACME HTTP-01 challenge responder listen address (opened when a listener uses tls.acme)")
 	fl.StringVar(&o.acmeAdvertise, "acme-advertise-addr", "", "challenge responder address as Envoys reach it, HOST:PORT (default: --acme-addr)")
 	fl.StringVar(&o.acmeCAFile, "acme-ca-file", "", "PEM file of extra root CAs trusted for the ACME directory's HTTPS (a private or test CA), besides the system roots")
+	fl.DurationVar(&o.acmeRetry, "acme-retry", time.Minute, "wait after a failed ACME attempt, doubling after each further failure up to 1h")
 }
 
 // advertisedACME is the challenge responder address Envoys are given.
@@ -68,8 +69,9 @@ func newACME(ctx context.Context, o serveOptions, log *slog.Logger, installer in
 	rt := &acmeRuntime{resp: acme.NewResponder(), addr: o.acmeAddr, log: log, source: &acme.PendingSource{Next: installer}}
 	rt.sup = acme.NewSupervisor(ctx, acme.SupervisorOptions{
 		Storage: st, Responder: rt.resp, Installer: installer, HTTPClient: client, Logger: log,
-		RetryMin: 2 * time.Second, RetryMax: 30 * time.Minute,
+		RetryMin: o.acmeRetry, RetryMax: time.Hour,
 	})
+	legolog.SetDefault(log.With("component", "lego")) // lego logs through its package-level logger
 	return rt, nil
 }
 
