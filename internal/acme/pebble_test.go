@@ -30,9 +30,10 @@ type pebbleRig struct {
 	broken  atomic.Bool // the challenge server answers 404
 	storage *Storage
 	logs    *lockedBuffer
+	port    int // of the challenge server
 }
 
-func newPebbleRig(t *testing.T, validity time.Duration) *pebbleRig {
+func newPebbleRig(t *testing.T, opts acmetest.Options) *pebbleRig {
 	r := &pebbleRig{resp: NewResponder(), logs: &lockedBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -48,8 +49,9 @@ func newPebbleRig(t *testing.T, validity time.Duration) *pebbleRig {
 	}))
 	t.Cleanup(chal.Close)
 	_, port, _ := net.SplitHostPort(chal.Listener.Addr().String())
-	p, _ := strconv.Atoi(port)
-	r.pebble = acmetest.Start(t, acmetest.Options{HTTPPort: p, Validity: validity})
+	r.port, _ = strconv.Atoi(port)
+	opts.HTTPPort = r.port
+	r.pebble = acmetest.Start(t, opts)
 	var err error
 	if r.storage, err = OpenStorage(filepath.Join(t.TempDir(), "acme")); err != nil {
 		t.Fatal(err)
@@ -80,7 +82,7 @@ func (r *pebbleRig) start(t *testing.T, renewBefore time.Duration, domains ...st
 }
 
 func TestManagerIssuesRenewsAndKeepsLastGoodWithPebble(t *testing.T) {
-	r := newPebbleRig(t, 9*time.Second)
+	r := newPebbleRig(t, acmetest.Options{Validity: 9 * time.Second})
 	// The threshold is above the lifetime: renewal at a third of it (3 s).
 	m, got, _ := r.start(t, time.Hour, "www.example.com", "api.example.com")
 
@@ -125,7 +127,7 @@ func TestManagerIssuesRenewsAndKeepsLastGoodWithPebble(t *testing.T) {
 }
 
 func TestManagerRestartUsesStoredCertificateAndAccount(t *testing.T) {
-	r := newPebbleRig(t, 0) // Pebble's default 90 days: no renewal during the test
+	r := newPebbleRig(t, acmetest.Options{}) // Pebble's default 90 days: no renewal during the test
 	_, got, stop := r.start(t, 0, "api.example.com")
 	first := receive(t, got, 30*time.Second)
 	stop()
@@ -152,6 +154,47 @@ func TestManagerRestartUsesStoredCertificateAndAccount(t *testing.T) {
 		t.Fatalf("%d account files; Pebble log says a second account was registered: %v", len(accounts),
 			strings.Contains(r.pebble.Log(), "There are now 2 accounts"))
 	}
+}
+
+func TestManagerRegistersAgainWhenTheCAForgetsTheAccount(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	r := newPebbleRig(t, acmetest.Options{Addr: addr})
+	_, got, stop := r.start(t, 0, "api.example.com")
+	receive(t, got, 30*time.Second)
+	stop()
+	accountURL := func() string {
+		b, _ := os.ReadFile(r.accountFile(t))
+		return string(b)
+	}
+	before := accountURL()
+
+	// A fresh CA at the same directory URL knows no account.
+	r.pebble.Close()
+	r.pebble = acmetest.Start(t, acmetest.Options{Addr: addr, HTTPPort: r.port})
+	_, got2, _ := r.start(t, 0, "new.example.com")
+	c := receive(t, got2, 30*time.Second)
+	checkChain(t, c, r.pebble.Roots(), "new.example.com")
+	if !strings.Contains(r.logs.String(), "registered again") {
+		t.Errorf("no failure naming the re-registration in the log:\n%s", r.logs.String())
+	}
+	if after := accountURL(); after == before {
+		t.Error("the stored account did not change")
+	}
+}
+
+// accountFile returns the only account file.
+func (r *pebbleRig) accountFile(t *testing.T) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(r.storage.Dir(), "accounts", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("%d account files, want 1", len(files))
+	}
+	return files[0]
 }
 
 func receive(t *testing.T, ch <-chan *Certificate, within time.Duration) *Certificate {

@@ -34,6 +34,10 @@ type Options struct {
 	// Validity of issued certificates (default Pebble's 90 days; at least
 	// one second).
 	Validity time.Duration
+	// Addr is the ACME API's listen address (default a free loopback
+	// port); a fixed one lets a test replace the CA by a fresh one at the
+	// same directory URL.
+	Addr string
 }
 
 // Pebble is a running in-process Pebble.
@@ -46,8 +50,10 @@ type Pebble struct {
 	// another process).
 	APICertPEM []byte
 
-	ca  *ca.CAImpl
-	log *syncBuffer
+	ca    *ca.CAImpl
+	log   *syncBuffer
+	srv   *httptest.Server
+	close sync.Once
 }
 
 // Start runs Pebble until the test ends. Every order is validated afresh
@@ -65,21 +71,35 @@ func Start(t testing.TB, opts Options) *Pebble {
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
 	validator := va.New(logger, opts.HTTPPort, 0, false, dnsAddr, store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 1, 1)
-	srv := httptest.NewTLSServer(fastPolling(front.Handler()))
-	t.Cleanup(func() {
-		srv.Close()
-		if t.Failed() {
-			t.Logf("pebble log:\n%s", buf.String())
+	srv := httptest.NewUnstartedServer(fastPolling(front.Handler()))
+	if opts.Addr != "" {
+		l, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			t.Fatalf("pebble listen: %v", err)
 		}
-	})
-	return &Pebble{
+		srv.Listener.Close()
+		srv.Listener = l
+	}
+	srv.StartTLS()
+	p := &Pebble{
 		DirectoryURL: srv.URL + wfe.DirectoryPath,
 		Client:       srv.Client(),
 		APICertPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}),
 		ca:           authority,
 		log:          buf,
+		srv:          srv,
 	}
+	t.Cleanup(func() {
+		p.Close()
+		if t.Failed() {
+			t.Logf("pebble log:\n%s", buf.String())
+		}
+	})
+	return p
 }
+
+// Close stops the ACME API (Pebble forgets everything).
+func (p *Pebble) Close() { p.close.Do(p.srv.Close) }
 
 // fastPolling adds "Retry-After: 1" to Pebble's challenge responses, which
 // carry none (lego then waits 5 s before polling the authorization).
