@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +88,57 @@ func TestACME(t *testing.T) {
 		t.Errorf("the rotation updated listeners (LDS updates %d → %d); it must change only the secret", ldsBefore, ldsAfter)
 	}
 	checkEchoOverTLS(t, httpsP, roots)
+	t.Run("restart", func(t *testing.T) { testACMERestart(t, s, e, httpsP) })
+}
+
+// testACMERestart kills and restarts the control plane while a client
+// keeps handshaking with Envoy: the restarted control plane's first
+// snapshot already carries the stored certificate, so Envoy never serves
+// the placeholder.
+func testACMERestart(t *testing.T, s *stack, e *harness.Envoy, port int) {
+	ctx, cancelLoop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelLoop()
+	done := make(chan struct{})
+	var seen, placeholders atomic.Int64
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+			c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: "api.example.com", InsecureSkipVerify: true})
+			if err != nil {
+				continue
+			}
+			seen.Add(1)
+			if leaf := c.ConnectionState().PeerCertificates[0]; len(leaf.DNSNames) == 0 || leaf.DNSNames[0] != "api.example.com" {
+				placeholders.Add(1)
+			}
+			c.Close()
+		}
+	}()
+	_ = s.cp.Kill()
+	if err := harness.WaitFor(ctx, func() (bool, error) {
+		n, _, err := e.Stat(ctx, "control_plane.connected_state")
+		return err == nil && n == 0, nil
+	}); err != nil {
+		t.Fatalf("envoy never noticed the control plane was gone: %v", err)
+	}
+	s.startServe("")
+	if err := harness.WaitFor(ctx, func() (bool, error) {
+		n, _, err := e.Stat(ctx, "control_plane.connected_state")
+		return err == nil && n == 1, nil
+	}); err != nil {
+		t.Fatalf("envoy did not reconnect: %v", err)
+	}
+	s.waitSynced("acme")
+	after := seen.Load()
+	if err := harness.WaitFor(ctx, func() (bool, error) { return seen.Load() >= after+30, nil }); err != nil {
+		t.Fatalf("handshakes stopped after the restart: %v", err)
+	}
+	cancelLoop()
+	<-done
+	if placeholders.Load() != 0 {
+		t.Fatalf("%d of %d handshakes across the restart presented a certificate other than api.example.com's", placeholders.Load(), seen.Load())
+	}
 }
 
 // acmeHandshake connects to Envoy's TLS listener for api.example.com,

@@ -25,12 +25,15 @@ type CertSource interface {
 
 // PendingSource is the control plane's CertSource with ACME in mind: a
 // certificate secret that has no material in the policy (an ACME
-// listener's) and none installed yet gets a self-signed placeholder for
-// PlaceholderName, so the listener comes up — and the plaintext listeners
-// answer the CA's challenges — before the first certificate is issued.
-// Every other secret, and an ACME secret once installed, comes from Next.
+// listener's) and none installed yet gets the certificate Storage holds for
+// it (after a restart, before its Manager has run) or else a self-signed
+// placeholder for PlaceholderName, so the listener comes up — and the
+// plaintext listeners answer the CA's challenges — before the first
+// certificate is issued. Every other secret, and an ACME secret once
+// installed, comes from Next.
 type PendingSource struct {
-	Next CertSource
+	Next    CertSource
+	Storage *Storage // optional
 
 	mu    sync.Mutex
 	cache map[string][2][]byte // by secret name
@@ -41,6 +44,11 @@ func (p *PendingSource) PEM(s ir.Secret) (cert, key []byte, err error) {
 	cert, key, err = p.Next.PEM(s)
 	if err == nil || s.Kind != ir.SecretCertificate || s.Cert != (ir.PEMSource{}) || s.Key != (ir.PEMSource{}) {
 		return cert, key, err
+	}
+	if p.Storage != nil {
+		if c, err := p.Storage.SecretCertificate(s.Name); err == nil && c != nil {
+			return c.CertPEM, c.KeyPEM, nil
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

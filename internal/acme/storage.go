@@ -196,3 +196,67 @@ func writeFile(path string, b []byte) error {
 	defer dir.Close()
 	return dir.Sync()
 }
+
+// secretIndex is acme/secrets.json: which certificate each SDS secret
+// serves, so a restarted control plane can serve a stored certificate in
+// its very first snapshot (PendingSource), before any Manager ran.
+type secretIndex map[string]secretEntry
+
+type secretEntry struct {
+	Directory string   `json:"directory"`
+	Domains   []string `json:"domains"`
+}
+
+// recordSecret notes that secret serves the certificate for domains from
+// directory.
+func (s *Storage) recordSecret(secret, directory string, domains []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		idx = secretIndex{} // unreadable: rebuilt as Managers start
+	}
+	if e, ok := idx[secret]; ok && e.Directory == directory && slices.Equal(e.Domains, domains) {
+		return nil
+	}
+	idx[secret] = secretEntry{Directory: directory, Domains: domains}
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(s.dir, "secrets.json"), b); err != nil {
+		return fmt.Errorf("store acme secret index: %w", err)
+	}
+	return nil
+}
+
+func (s *Storage) readIndex() (secretIndex, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "secrets.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return secretIndex{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	idx := secretIndex{}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, err
+	}
+	return idx, nil
+}
+
+// SecretCertificate returns the stored certificate the secret served last,
+// or nil if there is none.
+func (s *Storage) SecretCertificate(secret string) (*Certificate, error) {
+	s.mu.Lock()
+	idx, err := s.readIndex()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("read acme secret index: %w", err)
+	}
+	e, ok := idx[secret]
+	if !ok || len(e.Domains) == 0 {
+		return nil, nil
+	}
+	return s.loadCertificate(e.Directory, e.Domains)
+}

@@ -112,6 +112,9 @@ func (s *Supervisor) start(a ir.ACME) (*managed, error) {
 		RetryMin: s.opts.RetryMin, RetryMax: s.opts.RetryMax,
 		Logger: s.opts.Logger.With("secret", a.Secret),
 		OnCertificate: func(c *Certificate) error {
+			if err := s.opts.Storage.recordSecret(a.Secret, a.Directory, c.Domains); err != nil {
+				return err
+			}
 			return s.opts.Installer.Set(a.Secret, c.CertPEM, c.KeyPEM)
 		},
 	})

@@ -101,3 +101,36 @@ func TestPendingSource(t *testing.T) {
 		}
 	}
 }
+
+func TestPendingSourceServesTheStoredCertificateAfterARestart(t *testing.T) {
+	st, err := OpenStorage(filepath.Join(t.TempDir(), "acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := selfSigned("api.example.com", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseCertificate(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dir, secret = "https://ca.test/dir", "tls/gw/https/acme"
+	if err := st.saveCertificate(dir, c.Domains, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.recordSecret(secret, dir, c.Domains); err != nil {
+		t.Fatal(err)
+	}
+	// A new process: fresh Storage and source on the same directory.
+	st2, _ := OpenStorage(st.Dir())
+	p := &PendingSource{Next: failingSource{}, Storage: st2}
+	got, key, err := p.PEM(ir.Secret{Name: secret, Kind: ir.SecretCertificate})
+	if err != nil || string(got) != string(certPEM) || string(key) != string(keyPEM) {
+		t.Fatalf("PEM = %v; want the stored certificate, not a placeholder", err)
+	}
+	other, _, err := p.PEM(ir.Secret{Name: "tls/gw/other/acme", Kind: ir.SecretCertificate})
+	if err != nil || string(other) == string(certPEM) {
+		t.Fatalf("an unrecorded secret got %v / the stored certificate", err)
+	}
+}

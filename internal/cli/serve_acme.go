@@ -66,7 +66,7 @@ func newACME(ctx context.Context, o serveOptions, log *slog.Logger, installer in
 	if err != nil {
 		return nil, err
 	}
-	rt := &acmeRuntime{resp: acme.NewResponder(), addr: o.acmeAddr, log: log, source: &acme.PendingSource{Next: installer}}
+	rt := &acmeRuntime{resp: acme.NewResponder(), addr: o.acmeAddr, log: log, source: &acme.PendingSource{Next: installer, Storage: st}}
 	rt.sup = acme.NewSupervisor(ctx, acme.SupervisorOptions{
 		Storage: st, Responder: rt.resp, Installer: installer, HTTPClient: client, Logger: log,
 		RetryMin: o.acmeRetry, RetryMax: time.Hour,
