@@ -25,11 +25,12 @@ const (
 // acmeChallenges, when gw has ACME listeners, puts a route for
 // /.well-known/acme-challenge/ to the control plane's HTTP-01 responder at
 // opts.ACMEAddress first in every virtual host of gw's plaintext listeners
-// (ext_authz disabled on it; before the HTTPS redirect too), adding a
+// (every optional HTTP filter disabled on it, see challengeFiltersOff;
+// before the HTTPS redirect too), adding a
 // catch-all virtual host holding only that route where none serves "*", and
 // returns the responder's cluster ir.ACMEChallengeClusterName. routes are in
 // the order of gw.Listeners. It returns nil when gw has no ACME listener.
-func acmeChallenges(gw *ir.Gateway, routes []*routev3.RouteConfiguration, a *authz, opts Options) (*clusterv3.Cluster, error) {
+func acmeChallenges(gw *ir.Gateway, routes []*routev3.RouteConfiguration, off map[string]proto.Message, opts Options) (*clusterv3.Cluster, error) {
 	if len(gw.ACMEListeners()) == 0 {
 		return nil, nil
 	}
@@ -49,9 +50,11 @@ func acmeChallenges(gw *ir.Gateway, routes []*routev3.RouteConfiguration, a *aut
 		}
 		route := envoy.Route(acmeChallengeRouteName, envoy.RouteMatchPrefix(acmeChallengePrefix),
 			envoy.RouteToCluster(ir.ACMEChallengeClusterName, acmeRouteTimeout))
-		if a.enabled && !gw.RedirectHTTPS { // a redirect listener runs the router only
-			if err := envoy.SetRouteFilterConfig(route, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteDisabled()); err != nil {
-				return nil, err
+		if !gw.RedirectHTTPS { // a redirect listener runs the router only
+			for name, cfg := range off {
+				if err := envoy.SetRouteFilterConfig(route, name, cfg); err != nil {
+					return nil, err
+				}
 			}
 		}
 		routes[i].VirtualHosts = withFirstRoute(routes[i].GetVirtualHosts(), route)
@@ -75,4 +78,19 @@ func withFirstRoute(vhosts []*routev3.VirtualHost, route *routev3.Route) []*rout
 		out = append(out, envoy.VirtualHost(acmeChallengeRouteName, []string{"*"}, route))
 	}
 	return out
+}
+
+// challengeFiltersOff returns the per-route configs that turn off, on the
+// challenge route, each optional HTTP filter the gateway's listeners run
+// (keyed by filter name): the CA's fetch needs no authentication, and no
+// body transformation. A new optional filter adds its line here.
+func challengeFiltersOff(a *authz, tf *transform) map[string]proto.Message {
+	off := map[string]proto.Message{}
+	if a.enabled {
+		off[envoy.ExtAuthzName] = envoy.ExtAuthzPerRouteDisabled()
+	}
+	if tf.enabled {
+		off[envoy.ExtProcName] = envoy.ExtProcPerRouteDisabled()
+	}
+	return off
 }

@@ -95,7 +95,9 @@ func TestACMETranslateErrors(t *testing.T) {
 		{"bad responder address", func(tc *testCase) { tc.ACMEAddress = "nope" }, "acme challenge responder"},
 		{"reserved backend name", func(tc *testCase) {
 			tc.Config.Backends[0].Name = ir.ACMEChallengeClusterName
-			tc.Config.Gateways[0].VirtualHosts[0].Routes[0].Backend = ir.ACMEChallengeClusterName
+			for i := range tc.Config.Gateways[0].VirtualHosts[0].Routes {
+				tc.Config.Gateways[0].VirtualHosts[0].Routes[i].Backend = ir.ACMEChallengeClusterName
+			}
 		}, "reserved"},
 	}
 	for _, tt := range tests {
@@ -128,4 +130,26 @@ func hasCluster(r *Resources, name string) bool {
 		}
 	}
 	return false
+}
+
+func TestACMEChallengeRouteSkipsTransform(t *testing.T) {
+	tc := loadCase(t, "acme")
+	tc.ExtProcAddress = "127.0.0.1:18004"
+	tc.Config.Gateways[0].VirtualHosts[0].Routes[0].Transform = &ir.RouteTransform{Request: "json-to-xml", MaxBodyBytes: 1 << 20}
+	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(r); err != nil {
+		t.Fatal(err)
+	}
+	for _, vh := range routeConfig(t, r, "http").GetVirtualHosts() {
+		cfg := vh.GetRoutes()[0].GetTypedPerFilterConfig()
+		if _, ok := cfg[envoy.ExtProcName]; !ok {
+			t.Errorf("virtual host %s: ext_proc is not disabled on the challenge route", vh.GetName())
+		}
+		if _, ok := cfg[envoy.ExtAuthzName]; !ok {
+			t.Errorf("virtual host %s: ext_authz is not disabled on the challenge route", vh.GetName())
+		}
+	}
 }
