@@ -84,9 +84,11 @@ func (r *pebbleRig) start(t *testing.T, renewBefore time.Duration, domains ...st
 func TestManagerIssuesRenewsAndKeepsLastGoodWithPebble(t *testing.T) {
 	r := newPebbleRig(t, acmetest.Options{Validity: 9 * time.Second})
 	// The threshold is above the lifetime: renewal at a third of it (3 s).
+	started := time.Now()
 	m, got, _ := r.start(t, time.Hour, "www.example.com", "api.example.com")
 
 	first := receive(t, got, 30*time.Second)
+	t.Logf("first certificate (registration, order, 2 HTTP-01 validations, finalize) after %v", time.Since(started).Round(time.Millisecond))
 	checkChain(t, first, r.pebble.Roots(), "api.example.com", "www.example.com")
 	for _, d := range []string{"api.example.com", "www.example.com"} {
 		if r.pebble.ValidationsOf(d) == 0 {
@@ -96,6 +98,7 @@ func TestManagerIssuesRenewsAndKeepsLastGoodWithPebble(t *testing.T) {
 	checkFilesPrivate(t, r.storage.Dir())
 
 	second := receive(t, got, 15*time.Second)
+	t.Logf("renewal delivered %v after the first certificate's NotBefore (due at a third of 9 s)", time.Since(first.NotBefore).Round(time.Millisecond))
 	if second.Serial == first.Serial {
 		t.Fatalf("renewal kept serial %s", first.Serial)
 	}
