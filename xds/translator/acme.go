@@ -82,12 +82,20 @@ func withFirstRoute(vhosts []*routev3.VirtualHost, route *routev3.Route) []*rout
 
 // challengeFiltersOff returns the per-route configs that turn off, on the
 // challenge route, each optional HTTP filter the gateway's listeners run
-// (keyed by filter name): the CA's fetch needs no authentication, and no
-// body transformation. A new optional filter adds its line here.
-func challengeFiltersOff(a *authz, tf *transform) map[string]proto.Message {
+// (keyed by filter name): the CA's fetch needs no authentication, no
+// compression, no Lua and no body transformation (CORS and rate limits act
+// only on routes that configure them). A new optional filter adds its line
+// here.
+func challengeFiltersOff(a *authz, hf *httpFeatures, tf *transform) map[string]proto.Message {
 	off := map[string]proto.Message{}
 	if a.enabled {
 		off[envoy.ExtAuthzName] = envoy.ExtAuthzPerRouteDisabled()
+	}
+	for _, c := range hf.compressors {
+		off[c.opts.Name] = envoy.CompressorPerRouteDisabled()
+	}
+	if hf.lua {
+		off[envoy.LuaName] = envoy.LuaPerRouteDisabled()
 	}
 	if tf.enabled {
 		off[envoy.ExtProcName] = envoy.ExtProcPerRouteDisabled()

@@ -132,10 +132,13 @@ func hasCluster(r *Resources, name string) bool {
 	return false
 }
 
-func TestACMEChallengeRouteSkipsTransform(t *testing.T) {
+func TestACMEChallengeRouteTurnsOffOptionalFilters(t *testing.T) {
 	tc := loadCase(t, "acme")
 	tc.ExtProcAddress = "127.0.0.1:18004"
-	tc.Config.Gateways[0].VirtualHosts[0].Routes[0].Transform = &ir.RouteTransform{Request: "json-to-xml", MaxBodyBytes: 1 << 20}
+	routes := tc.Config.Gateways[0].VirtualHosts[0].Routes
+	routes[0].Transform = &ir.RouteTransform{Request: "json-to-xml", MaxBodyBytes: 1 << 20}
+	routes[1].HTTP.Compression = &ir.Compression{Algorithms: []string{ir.Gzip}, MinLength: 100}
+	routes[1].HTTP.Lua = "function envoy_on_request(h) end"
 	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
 	if err != nil {
 		t.Fatal(err)
@@ -145,11 +148,19 @@ func TestACMEChallengeRouteSkipsTransform(t *testing.T) {
 	}
 	for _, vh := range routeConfig(t, r, "http").GetVirtualHosts() {
 		cfg := vh.GetRoutes()[0].GetTypedPerFilterConfig()
-		if _, ok := cfg[envoy.ExtProcName]; !ok {
-			t.Errorf("virtual host %s: ext_proc is not disabled on the challenge route", vh.GetName())
+		for _, name := range []string{envoy.ExtProcName, envoy.ExtAuthzName, envoy.LuaName} {
+			if _, ok := cfg[name]; !ok {
+				t.Errorf("virtual host %s: %s is not disabled on the challenge route", vh.GetName(), name)
+			}
 		}
-		if _, ok := cfg[envoy.ExtAuthzName]; !ok {
-			t.Errorf("virtual host %s: ext_authz is not disabled on the challenge route", vh.GetName())
+		compressors := 0
+		for name := range cfg {
+			if strings.HasPrefix(name, envoy.CompressorName) {
+				compressors++
+			}
+		}
+		if compressors != 1 {
+			t.Errorf("virtual host %s: %d compressors disabled on the challenge route, want the one", vh.GetName(), compressors)
 		}
 	}
 }

@@ -171,7 +171,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err := applyListenerTLS(gw, listeners, routes); err != nil {
 		return nil, err
 	}
-	acmeCluster, err := acmeChallenges(gw, routes, challengeFiltersOff(authz, tf), opts)
+	acmeCluster, err := acmeChallenges(gw, routes, challengeFiltersOff(authz, hf, tf), opts)
 	if err != nil {
 		return nil, err
 	}
