@@ -24,7 +24,7 @@ import (
 
 // defaultACME is the default listen address of the ACME HTTP-01 challenge
 // responder.
-const defaultACME = "127.0.0.1:18003"
+const defaultACME = "127.0.0.1:18004"
 
 // addACMEFlags registers serve's ACME flags.
 func addACMEFlags(fl *pflag.FlagSet, o *serveOptions) {
