@@ -64,9 +64,8 @@ func runDev(ctx context.Context, out io.Writer, dataDir string, log *slog.Logger
 	if err := os.WriteFile(policyPath, devPolicy, 0o600); err != nil {
 		return fmt.Errorf("write demo policy: %w", err)
 	}
-	o := serveOptions{policyPath: policyPath, xdsAddr: defaultXDS, authzAddr: defaultAuthz, ratelimitAddr: defaultRateLimit, adminAddr: defaultAdmin,
-		extproc: extProcOptions{addr: defaultExtProc},
-		dataDir: filepath.Join(dir, "store"), ackTimeout: 5 * time.Second}
+	o := defaultServeOptions()
+	o.policyPath, o.dataDir = policyPath, filepath.Join(dir, "store")
 	cp, err := startControlPlane(ctx, o, log)
 	if err != nil {
 		return err

@@ -48,19 +48,33 @@ type serveOptions struct {
 }
 
 func newServeCmd() *cobra.Command {
-	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control plane: xDS for Envoy and the admin API",
 		Long: "Serve restores the last accepted policy from --data-dir (or, on an empty store, loads --policy), " +
 			"then serves it to Envoy over ADS (delta and state of the world) and runs the admin API.",
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runServe(ctx, o, newLogger(cmd, o.logLevel, o.logFormat))
-		},
 	}
+	o := bindServeFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runServe(ctx, *o, newLogger(cmd, o.logLevel, o.logFormat))
+	}
+	return cmd
+}
+
+// defaultServeOptions returns serve's options with every flag at its
+// default: the base of `tollgate dev`, so a new serve flag can never be left
+// at a zero value there.
+func defaultServeOptions() serveOptions {
+	return *bindServeFlags(&cobra.Command{})
+}
+
+// bindServeFlags registers serve's flags on cmd and returns the options they
+// fill (already holding the defaults).
+func bindServeFlags(cmd *cobra.Command) *serveOptions {
+	o := &serveOptions{}
 	fl := cmd.Flags()
 	fl.StringVar(&o.policyPath, "policy", "", "policy file or directory; used only when the store is empty (pushes win after that)")
 	fl.StringVar(&o.xdsAddr, "xds-addr", defaultXDS, "xDS gRPC listen address")
@@ -77,13 +91,13 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&o.redisURL, "redis", "", "Redis URL for API keys, e.g. redis://127.0.0.1:6379/0 (default: an in-memory store, for one process only)")
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
 	addExtProcFlags(cmd, &o.extproc)
-	addACMEFlags(fl, &o)
+	addACMEFlags(fl, o)
 	fl.StringVar(&o.only, "only", "", "run one part only, following the store in --data-dir: \"authz\", \"ratelimit\" or \"extproc\" (default: everything)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
-	addTracingFlags(fl, &o)
+	addTracingFlags(fl, o)
 	o.ha.register(fl)
-	return cmd
+	return o
 }
 
 // runServe runs the control plane until ctx ends.

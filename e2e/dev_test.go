@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/e2e/harness"
+)
+
+// devPorts are the fixed ports `tollgate dev` binds (README: make dev).
+var devPorts = []string{"8080", "9900", "9901", "18000", "18001", "18002", "18003", "9001", "9002", "9003"}
+
+// TestDevRunsTheReadmeCommands starts `tollgate dev` (what `make dev` runs)
+// and tries the requests its help text prints: the README's first command
+// must work on a fresh machine. It skips when one of dev's fixed ports is
+// taken.
+func TestDevRunsTheReadmeCommands(t *testing.T) {
+	for _, p := range devPorts {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+p)
+		if err != nil {
+			t.Skipf("port %s is in use; tollgate dev needs it", p)
+		}
+		ln.Close()
+	}
+	dev := harness.StartProcessSpec(t, harness.ProcessSpec{Name: "dev", Bin: harness.BuildTollgate(t),
+		Args: []string{"dev", "--data-dir", t.TempDir()}})
+	if err := dev.WaitLog(testCtx(t, 60*time.Second), "Try:"); err != nil {
+		t.Fatalf("tollgate dev did not come up: %v\n%s", err, dev.LogTail(40))
+	}
+	key := regexp.MustCompile(`demo API key\s+(tg_\S+)`).FindStringSubmatch(dev.Logs())
+	if key == nil {
+		t.Fatalf("no demo API key in the dev output:\n%s", dev.LogTail(40))
+	}
+	checkDevRequests(t, key[1])
+	if err := dev.StopWithin(10 * time.Second); err != nil {
+		t.Errorf("tollgate dev did not stop cleanly on SIGTERM: %v\n%s", err, dev.LogTail(20))
+	}
+}
+
+func checkDevRequests(t *testing.T, key string) {
+	const base = "http://127.0.0.1:8080"
+	withKey := map[string]string{"x-api-key": key}
+	tests := []struct {
+		name, path string
+		headers    map[string]string
+		status     int
+		bodyHas    string
+	}{
+		{"no credentials", "/api/users/42", nil, 401, ""},
+		{"api key", "/api/users/42", withKey, 200, `"x-user-id"`},
+		{"rewrite", "/api/orders/7", withKey, 200, `"/7"`},
+		{"transform to XML", "/xml/orders/7", withKey, 200, "<"},
+		{"public route", "/healthz", map[string]string{"x-user-id": "spoofed"}, 200, ""},
+		{"no route", "/nowhere", nil, 404, ""},
+	}
+	client := harness.NewHTTPClient(false)
+	for _, tt := range tests {
+		resp, err := client.Get(testCtx(t, 10*time.Second), base+tt.path, "", tt.headers)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		body := string(resp.Body)
+		if resp.Status != tt.status || !strings.Contains(strings.ToLower(body), strings.ToLower(tt.bodyHas)) || strings.Contains(body, "spoofed") {
+			t.Errorf("%s: GET %s = %d %s, want %d containing %q", tt.name, tt.path, resp.Status, body, tt.status, tt.bodyHas)
+		}
+	}
+}
