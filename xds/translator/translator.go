@@ -184,26 +184,43 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	hf.configureEndpoints(endpoints)
-	if authz.cluster != nil {
-		if slices.Contains(gw.BackendNames(), authz.cluster.GetName()) {
-			return nil, fmt.Errorf("backend %q: the name is reserved for the ext_authz service cluster", authz.cluster.GetName())
-		}
-		clusters = append(clusters, authz.cluster)
-	}
-	if rl.cluster != nil {
-		if slices.Contains(gw.BackendNames(), rl.cluster.GetName()) {
-			return nil, fmt.Errorf("backend %q: the name is reserved for the rate-limit service cluster", rl.cluster.GetName())
-		}
-		clusters = append(clusters, rl.cluster)
-	}
-	if clusters, err = obs.appendClusters(clusters, gw); err != nil {
+	services, err := serviceClusters(gw, authz, rl, obs, tf, acmeCluster)
+	if err != nil {
 		return nil, err
 	}
-	clusters = append(clusters, tf.clusters()...)
-	if acmeCluster != nil {
-		clusters = append(clusters, acmeCluster)
-	}
+	clusters = append(clusters, services...)
 	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets}, nil
+}
+
+// serviceClusters returns the clusters of Tollgate's own services the
+// gateway's Envoys call (ext_authz, rate limit, tracing and access-log
+// sinks, ext_proc, the ACME responder), refusing a backend that takes the
+// name of the ext_authz or rate-limit cluster.
+func serviceClusters(gw *ir.Gateway, authz *authz, rl *rateLimit, obs *observability, tf *transform,
+	acmeCluster *clusterv3.Cluster,
+) ([]*clusterv3.Cluster, error) {
+	var out []*clusterv3.Cluster
+	for _, svc := range []struct {
+		c    *clusterv3.Cluster
+		what string
+	}{{authz.cluster, "ext_authz"}, {rl.cluster, "rate-limit"}} {
+		if svc.c == nil {
+			continue
+		}
+		if slices.Contains(gw.BackendNames(), svc.c.GetName()) {
+			return nil, fmt.Errorf("backend %q: the name is reserved for the %s service cluster", svc.c.GetName(), svc.what)
+		}
+		out = append(out, svc.c)
+	}
+	out, err := obs.appendClusters(out, gw)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, tf.clusters()...)
+	if acmeCluster != nil {
+		out = append(out, acmeCluster)
+	}
+	return out, nil
 }
 
 // ByType returns the resources keyed by xDS type URL, the form
