@@ -8,7 +8,7 @@ const (
 
 // ListenerTLS terminates TLS on a listener. Every PEM field (Cert, Key,
 // ClientCA) is either a file path the control plane reads and watches, or
-// inline PEM (text starting with "-----BEGIN").
+// inline PEM (text holding a "-----BEGIN" block or a line break).
 type ListenerTLS struct {
 	// Certificates in policy order: Envoy serves the one whose SANs match
 	// the client's SNI, the first when none matches.

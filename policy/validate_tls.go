@@ -10,7 +10,7 @@ import (
 )
 
 // pemFix is the fix shown for unreadable or invalid PEM.
-const pemFix = "give a readable file path or inline PEM (starting with -----BEGIN)"
+const pemFix = "give a readable file path or inline PEM (text holding a -----BEGIN block)"
 
 // tls checks every TLS option: listeners' certificates, versions and client
 // CAs, the gateways' redirect and HSTS, the backends' upstream TLS. It reads

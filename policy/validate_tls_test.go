@@ -126,6 +126,11 @@ func TestValidateTLS(t *testing.T) {
 				fmt.Sprintf("{sni: be.internal, ca: %q, clientCert: {cert: %q, key: %q}}", f.ca, f.cert, f.key)),
 		},
 		{
+			name: "inline PEM after openssl's Bag Attributes lines is PEM, not a path (never quoted in an error)",
+			src: tlsPolicy("", tlsListener("certificates: ["+
+				cert("api", "Bag Attributes\n    localKeyID: 01\n"+f.inlineCert, "Bag Attributes\n    localKeyID: 01\n"+f.inlineKey)+"]"), ""),
+		},
+		{
 			name: "TLS 1.0 and 1.1 are refused, unknown versions too",
 			src: tlsPolicy("", tlsListener(good+", minVersion: 1.1")+
 				"      - {name: h2, port: 8444, tls: {"+good+", minVersion: \"1.0\"}}\n"+

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -10,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -17,9 +17,11 @@ import (
 const ExpiryWarning = 30 * 24 * time.Hour
 
 // IsInlinePEM reports whether a policy value is PEM text rather than a file
-// path: it starts (after blanks) with "-----BEGIN".
+// path: it holds "-----BEGIN" or a line break anywhere. Not only a prefix:
+// `openssl pkcs12 -nodes` output starts with "Bag Attributes" lines, and
+// taking such text for a path would quote the key in "cannot open" errors.
 func IsInlinePEM(v string) bool {
-	return bytes.HasPrefix(bytes.TrimSpace([]byte(v)), []byte("-----BEGIN"))
+	return strings.Contains(v, "-----BEGIN") || strings.ContainsAny(v, "\r\n")
 }
 
 // ParseChain parses the CERTIFICATE blocks of certPEM, leaf first. Errors
