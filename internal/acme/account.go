@@ -17,7 +17,8 @@ import (
 // account is one ACME account: a key and, once registered, its URL. It
 // implements lego's registration.User.
 type account struct {
-	path string
+	kv   KV
+	path string // its entry in kv
 	key  *ecdsa.PrivateKey
 
 	regMu sync.Mutex // serialises registrations
@@ -44,7 +45,7 @@ func (a *account) save() error {
 	if err != nil {
 		return fmt.Errorf("encode acme account: %w", err)
 	}
-	if err := writeFile(a.path, b); err != nil {
+	if err := a.kv.Put(a.path, b, 0); err != nil {
 		return fmt.Errorf("store acme account: %w", err)
 	}
 	return nil

@@ -57,6 +57,11 @@ type Options struct {
 	// every new one, from the Manager's goroutine. An error is logged and
 	// the certificate is offered again on the next attempt's schedule.
 	OnCertificate func(*Certificate) error
+	// Poll is how often, with a shared Storage (NewSharedStorage), the
+	// Manager re-reads the stored certificate to adopt one another replica
+	// obtained, and retries when another replica holds the order lock
+	// (default 1 s; unused with a local directory).
+	Poll time.Duration
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -70,9 +75,20 @@ type Manager struct {
 	domains []string // sorted, lower case
 	log     *slog.Logger
 
+	// undelivered: cur has not reached OnCertificate yet (Run's goroutine
+	// only).
+	undelivered bool
+
 	mu  sync.Mutex
 	cur *Certificate
 }
+
+// errBusy: another replica is ordering with the same account.
+var errBusy = errors.New("another replica is ordering a certificate")
+
+// orderLockTTL bounds how long a crashed replica's order lock blocks the
+// others; the holder renews it while ordering.
+const orderLockTTL = 30 * time.Second
 
 // New checks opts and returns a Manager; Run starts it.
 func New(opts Options) (*Manager, error) {
@@ -93,6 +109,7 @@ func New(opts Options) (*Manager, error) {
 	opts.RenewBefore = orDefault(opts.RenewBefore, DefaultRenewBefore)
 	opts.RetryMin = orDefault(opts.RetryMin, DefaultRetryMin)
 	opts.RetryMax = max(orDefault(opts.RetryMax, DefaultRetryMax), opts.RetryMin)
+	opts.Poll = orDefault(opts.Poll, time.Second)
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -116,37 +133,84 @@ func (m *Manager) Current() *Certificate {
 
 // Run keeps the certificate valid until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
-	delivered := m.loadStored()
+	m.undelivered = !m.loadStored()
 	failures := 0
 	for {
 		cur := m.Current()
-		if cur != nil && delivered && time.Now().Before(cur.RenewAt(m.opts.RenewBefore)) {
+		if cur != nil && !m.undelivered && time.Now().Before(cur.RenewAt(m.opts.RenewBefore)) {
 			failures = 0
-			if !sleep(ctx, min(time.Until(cur.RenewAt(m.opts.RenewBefore)), maxSleep)) {
+			if !m.wait(ctx, min(time.Until(cur.RenewAt(m.opts.RenewBefore)), maxSleep)) {
 				return
 			}
 			continue
 		}
 		var err error
-		if cur != nil && !delivered {
+		if cur != nil && m.undelivered {
 			err = m.deliver(cur)
 		} else {
 			err = m.renew(ctx)
 		}
-		if err == nil {
-			delivered = true
+		switch {
+		case err == nil:
+			m.undelivered = false
 			continue
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return
+		case errors.Is(err, errBusy):
+			if !m.wait(ctx, m.opts.Poll) {
+				return
+			}
+			continue
 		}
 		failures++
 		wait := m.backoff(failures)
 		m.log.Error("acme: certificate not obtained; keeping the previous one, retrying", "err", err, "retry_in", wait, "failures", failures)
-		if !sleep(ctx, wait) {
+		if !m.wait(ctx, wait) {
 			return
 		}
 	}
+}
+
+// wait sleeps d or until ctx ends (reporting whether ctx is still alive);
+// with a shared Storage it wakes every Poll to adopt a newer certificate
+// another replica stored, and returns early when it did.
+func (m *Manager) wait(ctx context.Context, d time.Duration) bool {
+	if m.opts.Storage.locker() == nil {
+		return sleep(ctx, d)
+	}
+	deadline := time.Now().Add(d)
+	for {
+		if !sleep(ctx, min(time.Until(deadline), m.opts.Poll)) {
+			return false
+		}
+		if m.adoptNewer() || !time.Now().Before(deadline) {
+			return true
+		}
+	}
+}
+
+// adoptNewer makes the stored certificate current when it covers the
+// Manager's domains and outlives the current one (another replica obtained
+// it), and delivers it; it reports whether it did.
+func (m *Manager) adoptNewer() bool {
+	c, err := m.opts.Storage.loadCertificate(m.opts.Directory, m.domains)
+	if err != nil {
+		m.log.Warn("acme: shared certificate unreadable", "err", err)
+		return false
+	}
+	cur := m.Current()
+	if c == nil || !c.covers(m.domains) || (cur != nil && !c.NotAfter.After(cur.NotAfter)) {
+		return false
+	}
+	m.set(c)
+	m.log.Info("acme: using the certificate another replica obtained", "not_after", c.NotAfter, "serial", c.Serial)
+	m.undelivered = true
+	if err := m.deliver(c); err != nil {
+		m.log.Error("acme: certificate not installed", "err", err)
+		return true
+	}
+	m.undelivered = false
+	return true
 }
 
 // loadStored makes the stored certificate current (if it names the
@@ -182,7 +246,26 @@ func (m *Manager) deliver(c *Certificate) error {
 }
 
 // renew obtains a certificate, stores it, makes it current and delivers it.
+// With a shared Storage it first takes the account's order lock (errBusy
+// when another replica holds it) and adopts a certificate another replica
+// stored meanwhile instead of ordering one.
 func (m *Manager) renew(ctx context.Context) error {
+	unlock, held, err := m.opts.Storage.lockAccount(m.opts.Directory, m.opts.Email, orderLockTTL)
+	if err != nil {
+		return err
+	}
+	if !held {
+		return errBusy
+	}
+	defer unlock()
+	if m.opts.Storage.locker() != nil && m.adoptNewer() {
+		if cur := m.Current(); time.Now().Before(cur.RenewAt(m.opts.RenewBefore)) {
+			if m.undelivered {
+				return errors.New("install the certificate another replica obtained: failed")
+			}
+			return nil
+		}
+	}
 	c, err := m.obtain(ctx)
 	if err != nil {
 		return err

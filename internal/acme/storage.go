@@ -11,17 +11,20 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
-// Storage keeps ACME accounts and certificates in a local directory, every
-// file written atomically (temp file, fsync, rename, fsync of the
-// directory) with mode 0600, directories 0700:
+// Storage keeps ACME accounts and certificates in a KV: a local directory
+// (OpenStorage; every file written atomically — temp file, fsync, rename,
+// fsync of the directory — with mode 0600, directories 0700) or a store
+// shared by replicas (NewSharedStorage). Entries:
 //
 //	accounts/<id>.json          one per (directory URL, email): the URL, the
 //	                            email, the account URL and the account's
@@ -32,7 +35,8 @@ import (
 // It is safe for concurrent use; Managers that share a directory URL and an
 // email share one account.
 type Storage struct {
-	dir string
+	dir string // "" for a shared store
+	kv  KV
 
 	mu       sync.Mutex
 	accounts map[string]*account // by id
@@ -45,10 +49,39 @@ func OpenStorage(dir string) (*Storage, error) {
 			return nil, fmt.Errorf("open acme storage %s: %w", dir, err)
 		}
 	}
-	return &Storage{dir: dir, accounts: map[string]*account{}}, nil
+	return &Storage{dir: dir, kv: dirKV(dir), accounts: map[string]*account{}}, nil
 }
 
-// Dir is the storage's directory.
+// NewSharedStorage returns a Storage in kv, a store shared by several
+// control-plane replicas. When kv is a Locker, one replica at a time orders
+// certificates for an account, and the others adopt what it stores.
+func NewSharedStorage(kv KV) *Storage {
+	return &Storage{kv: kv, accounts: map[string]*account{}}
+}
+
+// locker returns the shared store's Locker, or nil.
+func (s *Storage) locker() Locker {
+	l, _ := s.kv.(Locker)
+	return l
+}
+
+// lockAccount takes the shared store's lock of the account of (directory,
+// email) for ttl (renewed until unlock); held is false when another
+// replica orders with it right now. Without a shared store it always
+// succeeds.
+func (s *Storage) lockAccount(directory, email string, ttl time.Duration) (unlock func(), held bool, err error) {
+	l := s.locker()
+	if l == nil {
+		return func() {}, true, nil
+	}
+	unlock, held, err = l.TryLock("locks/account-"+shortHash(directory+"\n"+email), ttl)
+	if err != nil {
+		return nil, false, fmt.Errorf("take the acme order lock: %w", err)
+	}
+	return unlock, held, nil
+}
+
+// Dir is the storage's directory ("" for a shared store).
 func (s *Storage) Dir() string { return s.dir }
 
 // accountFile is the JSON of an account.
@@ -68,10 +101,10 @@ func (s *Storage) account(directory, email string) (*account, error) {
 	if a, ok := s.accounts[id]; ok {
 		return a, nil
 	}
-	path := filepath.Join(s.dir, "accounts", id+".json")
-	a, err := loadAccount(path)
-	if errors.Is(err, os.ErrNotExist) {
-		a, err = newAccount(path, directory, email)
+	name := "accounts/" + id + ".json"
+	a, err := loadAccount(s.kv, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		a, err = newAccount(s.kv, name, directory, email)
 	}
 	if err != nil {
 		return nil, err
@@ -80,8 +113,8 @@ func (s *Storage) account(directory, email string) (*account, error) {
 	return a, nil
 }
 
-func loadAccount(path string) (*account, error) {
-	b, err := os.ReadFile(path)
+func loadAccount(kv KV, path string) (*account, error) {
+	b, err := kv.Get(path)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +126,10 @@ func loadAccount(path string) (*account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read acme account %s: %w", path, err)
 	}
-	return &account{path: path, file: f, key: key}, nil
+	return &account{kv: kv, path: path, file: f, key: key}, nil
 }
 
-func newAccount(path, directory, email string) (*account, error) {
+func newAccount(kv KV, path, directory, email string) (*account, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate acme account key: %w", err)
@@ -105,7 +138,7 @@ func newAccount(path, directory, email string) (*account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode acme account key: %w", err)
 	}
-	a := &account{path: path, key: key, file: accountFile{
+	a := &account{kv: kv, path: path, key: key, file: accountFile{
 		Directory: directory, Email: email,
 		KeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})),
 	}}
@@ -123,10 +156,10 @@ func parseECKey(b []byte) (*ecdsa.PrivateKey, error) {
 	return x509.ParseECPrivateKey(blk.Bytes)
 }
 
-// certPath is the file of the certificate for domains from directory.
+// certPath is the entry of the certificate for domains from directory.
 func (s *Storage) certPath(directory string, domains []string) string {
 	name := strings.ReplaceAll(safeName.ReplaceAllString(domains[0], "_"), "*", "_")
-	return filepath.Join(s.dir, "certificates", name+"-"+shortHash(directory+"\n"+strings.Join(domains, ","))+".pem")
+	return "certificates/" + name + "-" + shortHash(directory+"\n"+strings.Join(domains, ",")) + ".pem"
 }
 
 var safeName = regexp.MustCompile(`[^a-zA-Z0-9.-]`)
@@ -135,8 +168,8 @@ var safeName = regexp.MustCompile(`[^a-zA-Z0-9.-]`)
 // there is none.
 func (s *Storage) loadCertificate(directory string, domains []string) (*Certificate, error) {
 	path := s.certPath(directory, domains)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := s.kv.Get(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
@@ -156,7 +189,7 @@ func (s *Storage) loadCertificate(directory string, domains []string) (*Certific
 // saveCertificate stores c as the certificate for domains.
 func (s *Storage) saveCertificate(directory string, domains []string, c *Certificate) error {
 	b := slices.Concat(c.KeyPEM, c.CertPEM)
-	if err := writeFile(s.certPath(directory, domains), b); err != nil {
+	if err := s.kv.Put(s.certPath(directory, domains), b, 0); err != nil {
 		return fmt.Errorf("store certificate: %w", err)
 	}
 	return nil
@@ -165,36 +198,6 @@ func (s *Storage) saveCertificate(directory string, domains []string, c *Certifi
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:6])
-}
-
-// writeFile replaces path atomically with mode 0600: temp file, fsync,
-// rename, fsync of the directory.
-func writeFile(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }
 
 // secretIndex is acme/secrets.json: which certificate each SDS secret
@@ -224,15 +227,15 @@ func (s *Storage) recordSecret(secret, directory string, domains []string) error
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(s.dir, "secrets.json"), b); err != nil {
+	if err := s.kv.Put("secrets.json", b, 0); err != nil {
 		return fmt.Errorf("store acme secret index: %w", err)
 	}
 	return nil
 }
 
 func (s *Storage) readIndex() (secretIndex, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, "secrets.json"))
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := s.kv.Get("secrets.json")
+	if errors.Is(err, fs.ErrNotExist) {
 		return secretIndex{}, nil
 	}
 	if err != nil {

@@ -27,7 +27,9 @@ type SupervisorOptions struct {
 	HTTPClient *http.Client
 	// RetryMin and RetryMax bound the Managers' backoff (0: defaults).
 	RetryMin, RetryMax time.Duration
-	Logger             *slog.Logger
+	// Poll is the Managers' Options.Poll (shared storage only).
+	Poll   time.Duration
+	Logger *slog.Logger
 }
 
 // Supervisor runs one Manager per ACME listener of the served policy and
@@ -109,7 +111,7 @@ func (s *Supervisor) start(a ir.ACME) (*managed, error) {
 	mgr, err := New(Options{
 		Directory: a.Directory, Email: a.Email, Domains: a.Domains, RenewBefore: a.RenewBefore,
 		Storage: s.opts.Storage, Responder: s.opts.Responder, HTTPClient: s.opts.HTTPClient,
-		RetryMin: s.opts.RetryMin, RetryMax: s.opts.RetryMax,
+		RetryMin: s.opts.RetryMin, RetryMax: s.opts.RetryMax, Poll: s.opts.Poll,
 		Logger: s.opts.Logger.With("secret", a.Secret),
 		OnCertificate: func(c *Certificate) error {
 			if err := s.opts.Storage.recordSecret(a.Secret, a.Directory, c.Domains); err != nil {

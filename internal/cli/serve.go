@@ -179,7 +179,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	cp.certs = certs.NewStore(log)
-	if cp.acme, err = newACME(ctx, o, log, cp.certs); err != nil {
+	if cp.acme, err = newACME(ctx, o, log, st, cp.certs); err != nil {
 		return nil, err
 	}
 	cpMetrics := controlplane.NewMetrics()

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tollgate/tollgate/internal/acme"
+	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -53,12 +54,14 @@ type acmeRuntime struct {
 }
 
 // newACME prepares serve's ACME part; certificates go to installer (and
-// from there to Envoy over SDS), stored under <data-dir>/acme.
-func newACME(ctx context.Context, o serveOptions, log *slog.Logger, installer interface {
+// from there to Envoy over SDS), stored under <data-dir>/acme or, when the
+// policy store is Redis, in Redis, shared with the other replicas (with
+// the challenge tokens and the order lock).
+func newACME(ctx context.Context, o serveOptions, log *slog.Logger, policyStore store.Store, installer interface {
 	acme.Installer
 	acme.CertSource
 }) (*acmeRuntime, error) {
-	st, err := acme.OpenStorage(filepath.Join(o.dataDir, "acme"))
+	st, resp, err := openACMEStorage(o, policyStore)
 	if err != nil {
 		return nil, err
 	}
@@ -66,13 +69,28 @@ func newACME(ctx context.Context, o serveOptions, log *slog.Logger, installer in
 	if err != nil {
 		return nil, err
 	}
-	rt := &acmeRuntime{resp: acme.NewResponder(), addr: o.acmeAddr, log: log, source: &acme.PendingSource{Next: installer, Storage: st}}
+	rt := &acmeRuntime{resp: resp, addr: o.acmeAddr, log: log, source: &acme.PendingSource{Next: installer, Storage: st}}
 	rt.sup = acme.NewSupervisor(ctx, acme.SupervisorOptions{
 		Storage: st, Responder: rt.resp, Installer: installer, HTTPClient: client, Logger: log,
-		RetryMin: o.acmeRetry, RetryMax: time.Hour,
+		RetryMin: o.acmeRetry, RetryMax: time.Hour, Poll: o.ha.follow,
 	})
 	legolog.SetDefault(log.With("component", "lego")) // lego logs through its package-level logger
 	return rt, nil
+}
+
+// openACMEStorage returns the ACME storage and responder: shared through
+// Redis when the policy store is Redis, else <data-dir>/acme and a
+// process-local responder.
+func openACMEStorage(o serveOptions, policyStore store.Store) (*acme.Storage, *acme.Responder, error) {
+	if r, ok := policyStore.(*store.Redis); ok {
+		kv := r.ACME()
+		return acme.NewSharedStorage(kv), acme.NewSharedResponder(kv), nil
+	}
+	st, err := acme.OpenStorage(filepath.Join(o.dataDir, "acme"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, acme.NewResponder(), nil
 }
 
 // Swap opens the challenge responder when cfg has an ACME listener, then

@@ -13,7 +13,9 @@ const module = "github.com/tollgate/tollgate"
 //   - the policy and its IR know nothing of Envoy or go-control-plane;
 //   - the envoy builders know nothing of the policy;
 //   - the ext_authz, rate-limit and transformation services never import
-//     the xDS server (nor, for the last, the policy).
+//     the xDS server (nor, for the last, the policy);
+//   - internal/acme reaches the shared Redis store only through its KV and
+//     Locker interfaces (no import of internal/store or go-redis).
 func TestDependencyRules(t *testing.T) {
 	tests := []struct {
 		pattern   string
@@ -25,6 +27,7 @@ func TestDependencyRules(t *testing.T) {
 		{"./extauthz/...", 0, []string{module + "/xds"}},
 		{"./ratelimit/...", 0, []string{module + "/xds"}},
 		{"./transform/...", 0, []string{module + "/xds", module + "/policy"}},
+		{"./internal/acme", 10, []string{module + "/internal/store", "github.com/redis/"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern, func(t *testing.T) {
