@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +29,14 @@ type KV interface {
 // called; held is false when another holder has it.
 type Locker interface {
 	TryLock(name string, ttl time.Duration) (unlock func(), held bool, err error)
+}
+
+// Watcher is implemented by a shared KV that announces changes: Changes
+// receives (coalesced) after any replica replaced a durable entry (a new
+// certificate, say), until ctx ends. Pub/sub may drop messages, so Managers
+// also poll.
+type Watcher interface {
+	Changes(ctx context.Context) <-chan struct{}
 }
 
 // dirKV is a KV in a local directory: every file written atomically with

@@ -62,6 +62,9 @@ type Options struct {
 	// obtained, and retries when another replica holds the order lock
 	// (default 1 s; unused with a local directory).
 	Poll time.Duration
+	// Wake, with a shared Storage, makes the Manager re-read the stored
+	// certificate now (a change notification from the store; nil: none).
+	Wake <-chan struct{}
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -78,6 +81,9 @@ type Manager struct {
 	// undelivered: cur has not reached OnCertificate yet (Run's goroutine
 	// only).
 	undelivered bool
+	// readFailing: the last read of the shared certificate failed (Run's
+	// goroutine only).
+	readFailing bool
 
 	mu  sync.Mutex
 	cur *Certificate
@@ -172,16 +178,22 @@ func (m *Manager) Run(ctx context.Context) {
 }
 
 // wait sleeps d or until ctx ends (reporting whether ctx is still alive);
-// with a shared Storage it wakes every Poll to adopt a newer certificate
-// another replica stored, and returns early when it did.
+// with a shared Storage it wakes every Poll, and on Wake, to adopt a newer
+// certificate another replica stored, and returns early when it did.
 func (m *Manager) wait(ctx context.Context, d time.Duration) bool {
 	if m.opts.Storage.locker() == nil {
 		return sleep(ctx, d)
 	}
 	deadline := time.Now().Add(d)
 	for {
-		if !sleep(ctx, min(time.Until(deadline), m.opts.Poll)) {
+		t := time.NewTimer(max(min(time.Until(deadline), m.opts.Poll), 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return false
+		case <-t.C:
+		case <-m.opts.Wake:
+			t.Stop()
 		}
 		if m.adoptNewer() || !time.Now().Before(deadline) {
 			return true
@@ -195,9 +207,13 @@ func (m *Manager) wait(ctx context.Context, d time.Duration) bool {
 func (m *Manager) adoptNewer() bool {
 	c, err := m.opts.Storage.loadCertificate(m.opts.Directory, m.domains)
 	if err != nil {
-		m.log.Warn("acme: shared certificate unreadable", "err", err)
+		if !m.readFailing { // once per outage, not every Poll
+			m.log.Warn("acme: shared certificate unreadable; retrying", "err", err)
+		}
+		m.readFailing = true
 		return false
 	}
+	m.readFailing = false
 	cur := m.Current()
 	if c == nil || !c.covers(m.domains) || (cur != nil && !c.NotAfter.After(cur.NotAfter)) {
 		return false

@@ -20,6 +20,7 @@ import (
 
 // replica is one control plane's ACME part on the shared Redis store.
 type replica struct {
+	kv      *store.RedisACME
 	storage *Storage
 	resp    *Responder
 	got     chan *Certificate
@@ -34,22 +35,30 @@ func newReplica(t *testing.T, redisAddr string) *replica {
 		t.Fatal(err)
 	}
 	kv := st.ACME()
-	return &replica{storage: NewSharedStorage(kv), resp: NewSharedResponder(kv), got: make(chan *Certificate, 16), logs: &lockedBuffer{}}
+	return &replica{kv: kv, storage: NewSharedStorage(kv), resp: NewSharedResponder(kv), got: make(chan *Certificate, 16), logs: &lockedBuffer{}}
 }
 
-// run starts the replica's Manager until the test ends.
-func (r *replica) run(t *testing.T, p *acmetest.Pebble, client *http.Client) {
+// run starts the replica's Manager until the test ends; it re-reads the
+// shared certificate every poll and, with wake, on the store's change
+// notifications.
+func (r *replica) run(t *testing.T, p *acmetest.Pebble, client *http.Client, poll time.Duration, wake bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var changes <-chan struct{}
+	if wake {
+		changes = r.kv.Changes(ctx)
+	}
 	m, err := New(Options{
+		Wake:      changes,
 		Directory: p.DirectoryURL, Email: "ops@example.com", Domains: []string{"api.example.com"},
 		Storage: r.storage, Responder: r.resp, HTTPClient: client, RenewBefore: time.Hour,
-		RetryMin: 200 * time.Millisecond, RetryMax: time.Second, Poll: 100 * time.Millisecond,
+		RetryMin: 200 * time.Millisecond, RetryMax: time.Second, Poll: poll,
 		OnCertificate: func(c *Certificate) error { r.got <- c; return nil },
 		Logger:        slog.New(slog.NewTextHandler(r.logs, nil)),
 	})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -79,8 +88,8 @@ func sharedRig(t *testing.T) (a, b *replica, p *acmetest.Pebble) {
 // tokens from Redis; B adopts A's certificate and its renewal.
 func TestSharedStorageOrderFromAValidatedThroughB(t *testing.T) {
 	a, b, p := sharedRig(t)
-	a.run(t, p, p.Client)
-	b.run(t, p, &http.Client{Timeout: 2 * time.Second}) // system roots: Pebble's TLS fails
+	a.run(t, p, p.Client, 100*time.Millisecond, false)
+	b.run(t, p, &http.Client{Timeout: 2 * time.Second}, 100*time.Millisecond, false) // system roots: Pebble's TLS fails
 	fromA, fromB := receive(t, a.got, 30*time.Second), receive(t, b.got, 10*time.Second)
 	if fromA.Serial != fromB.Serial {
 		t.Fatalf("replicas serve serials %s and %s, want A's certificate on both", fromA.Serial, fromB.Serial)
@@ -98,11 +107,13 @@ func TestSharedStorageOrderFromAValidatedThroughB(t *testing.T) {
 // TestSharedStorageOneOrderPerRound: with both replicas able to order, the
 // order lock lets one of them obtain each certificate and the other adopts
 // it: the replicas deliver one distinct serial for the first certificate
-// and one more for the renewal, never two at once.
+// and one more for the renewal, never two at once. They poll only once a
+// minute: the waiting replica learns of the new certificate from the
+// store's change notification.
 func TestSharedStorageOneOrderPerRound(t *testing.T) {
 	a, b, p := sharedRig(t)
-	a.run(t, p, p.Client)
-	b.run(t, p, p.Client)
+	a.run(t, p, p.Client, time.Minute, true)
+	b.run(t, p, p.Client, time.Minute, true)
 	var mu sync.Mutex
 	serials := map[string]bool{}
 	collect := func(ch <-chan *Certificate) *Certificate {

@@ -48,15 +48,35 @@ type managed struct {
 	cfg    ir.ACME
 	cancel context.CancelFunc
 	done   chan struct{}
+	wake   chan struct{} // Options.Wake
 }
 
 // NewSupervisor returns a Supervisor whose Managers run until ctx ends or
-// Close.
+// Close. When the storage's store is a Watcher, its change notifications
+// wake every Manager.
 func NewSupervisor(ctx context.Context, opts SupervisorOptions) *Supervisor {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Supervisor{ctx: ctx, opts: opts, running: map[string]*managed{}}
+	s := &Supervisor{ctx: ctx, opts: opts, running: map[string]*managed{}}
+	if w, ok := opts.Storage.kv.(Watcher); ok {
+		go s.relay(w.Changes(ctx))
+	}
+	return s
+}
+
+// relay wakes every running Manager on each change notification.
+func (s *Supervisor) relay(changes <-chan struct{}) {
+	for range changes {
+		s.mu.Lock()
+		for _, m := range s.running {
+			select {
+			case m.wake <- struct{}{}:
+			default:
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // Swap starts a Manager for every ACME listener of cfg that has none (or
@@ -108,7 +128,9 @@ func (s *Supervisor) apply(want map[string]ir.ACME) error {
 
 // start runs a Manager for a.
 func (s *Supervisor) start(a ir.ACME) (*managed, error) {
+	wake := make(chan struct{}, 1)
 	mgr, err := New(Options{
+		Wake:      wake,
 		Directory: a.Directory, Email: a.Email, Domains: a.Domains, RenewBefore: a.RenewBefore,
 		Storage: s.opts.Storage, Responder: s.opts.Responder, HTTPClient: s.opts.HTTPClient,
 		RetryMin: s.opts.RetryMin, RetryMax: s.opts.RetryMax, Poll: s.opts.Poll,
@@ -124,7 +146,7 @@ func (s *Supervisor) start(a ir.ACME) (*managed, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	m := &managed{cfg: a, cancel: cancel, done: make(chan struct{})}
+	m := &managed{cfg: a, cancel: cancel, done: make(chan struct{}), wake: wake}
 	go func() { defer close(m.done); mgr.Run(ctx) }()
 	return m, nil
 }

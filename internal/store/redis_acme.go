@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +20,7 @@ import (
 //	<prefix>{acme}:secrets.json              which certificate each SDS secret serves
 //	<prefix>{acme}:challenges/<token>        pending HTTP-01 answer (10 min TTL)
 //	<prefix>{acme}:locks/account-<id>        order lock (token, 30 s TTL, renewed)
+//	<prefix>{acme}:changed                   pub/sub: the name of every durable entry replaced
 //
 // The private keys are stored in clear: whoever can read these keys (any
 // client of this Redis database with the password/ACL that allows it) can
@@ -47,14 +49,50 @@ func (a *RedisACME) Get(name string) ([]byte, error) {
 	return b, nil
 }
 
-// Put replaces the entry name; ttl > 0 makes it expire.
+// Put replaces the entry name; ttl > 0 makes it expire. A durable entry
+// (ttl 0: an account, a certificate) is announced on <prefix>{acme}:changed
+// in the same transaction.
 func (a *RedisACME) Put(name string, b []byte, ttl time.Duration) error {
 	ctx, cancel := a.r.ctx()
 	defer cancel()
-	if err := a.r.rdb.Set(ctx, a.prefix+name, b, ttl).Err(); err != nil {
+	_, err := a.r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, a.prefix+name, b, ttl)
+		if ttl <= 0 {
+			p.Publish(ctx, a.prefix+"changed", name)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store acme %s: %w", name, err)
 	}
 	return nil
+}
+
+// Changes receives (coalesced) whenever a replica replaced a durable entry,
+// until ctx ends (acme.Watcher).
+func (a *RedisACME) Changes(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	sub := a.r.rdb.Subscribe(ctx, a.prefix+"changed")
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		ch := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-ch:
+				if !ok {
+					return
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // Delete removes the entry name.

@@ -11,8 +11,9 @@ import (
 )
 
 var (
-	_ acme.KV     = (*RedisACME)(nil)
-	_ acme.Locker = (*RedisACME)(nil)
+	_ acme.KV      = (*RedisACME)(nil)
+	_ acme.Locker  = (*RedisACME)(nil)
+	_ acme.Watcher = (*RedisACME)(nil)
 )
 
 func TestRedisACMEEntries(t *testing.T) {
@@ -83,5 +84,43 @@ func TestRedisACMELock(t *testing.T) {
 			t.Fatal("a crashed holder's lock never expired")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRedisACMEChangesAnnounceDurableEntries(t *testing.T) {
+	r := openTestRedis(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch := r.ACME().Changes(ctx)
+	// The subscription is asynchronous: publish until one arrives.
+	other := r.ACME()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for got := false; !got; {
+		if err := other.Put("certificates/x.pem", []byte("pem"), 0); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ch:
+			got = true
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("no change notification for a stored certificate")
+		}
+	}
+	// A token (with a TTL) is not announced.
+	for len(ch) > 0 {
+		<-ch
+	}
+	if err := other.Put("challenges/tok", []byte("x"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+		t.Fatal("a challenge token was announced")
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	for range ch { // closed once ctx ends
 	}
 }
