@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/tollgate/tollgate/internal/controlplane"
+	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/xds"
 )
 
@@ -46,7 +47,8 @@ func (s *Server) resetEndpoints(w http.ResponseWriter, r *http.Request) {
 }
 
 // answerEndpoints maps an endpoint change's outcome: 404 for an unknown
-// backend, 422 for a refused change, 409 when a proxy rejected it.
+// backend, 422 for a refused change, 409 when a proxy rejected it or
+// another replica's change held the store's lock too long.
 func (s *Server) answerEndpoints(w http.ResponseWriter, v *controlplane.EndpointsView, err error) {
 	var epErr *controlplane.EndpointsError
 	var nack *xds.NackError
@@ -57,7 +59,7 @@ func (s *Server) answerEndpoints(w http.ResponseWriter, v *controlplane.Endpoint
 		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: err.Error()})
 	case errors.As(err, &epErr):
 		writeJSON(w, http.StatusUnprocessableEntity, ErrorResponse{Error: err.Error()})
-	case errors.As(err, &nack):
+	case errors.As(err, &nack), errors.Is(err, store.ErrConflict):
 		writeJSON(w, http.StatusConflict, ErrorResponse{Error: err.Error()})
 	default:
 		s.log.Error("endpoints request failed", "err", err)

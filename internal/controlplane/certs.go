@@ -42,8 +42,8 @@ func (c *Controller) WatchCertificates(ctx context.Context, w CertWatcher, inter
 	}
 }
 
-// RefreshSecrets re-translates the served policy with the current
-// certificate material and applies the result. Only SDS secrets can differ
+// RefreshSecrets re-translates the served policy, with the stored endpoint
+// overrides, with the current certificate material and applies the result. Only SDS secrets can differ
 // (the policy did not change), so Apply moves each gateway in one step that
 // updates the secrets' content and version: listeners and clusters, which
 // reference the secrets by their stable names, are untouched.
@@ -54,7 +54,11 @@ func (c *Controller) RefreshSecrets(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
-	res, err := translateAll(s.cfg, c.opts.Translate)
+	overrides, err := c.store.EndpointOverrides()
+	if err != nil {
+		return fmt.Errorf("refresh secrets of %s: %w", s.version.ID, err)
+	}
+	res, err := translateAll(withOverrides(s.cfg, overrides), c.opts.Translate) // endpoints.go
 	if err != nil {
 		return fmt.Errorf("refresh secrets of %s: %w", s.version.ID, err)
 	}

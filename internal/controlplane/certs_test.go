@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,5 +128,49 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A certificate rotation re-serves the policy with the stored endpoint
+// overrides: Envoy keeps the override `tollgate endpoints get` reports.
+func TestCertificateRotationKeepsEndpointOverrides(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
+	c1, k1 := selfSignedPair(t, "api.example.com")
+	writeAll(t, map[string][]byte{certFile: c1, keyFile: k1})
+	f := &lockedApplier{}
+	st := certs.NewStore(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ds, err := store.OpenDir(filepath.Join(dir, "store"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(slog.New(slog.NewTextHandler(io.Discard, nil)), ds, f, Options{Translate: translator.Options{Certs: st}})
+	policy := fmt.Sprintf("version: 1\ngateways:\n  - name: public\n    listeners: [{name: https, port: 8443, tls: {certificates: [{name: api, cert: %q, key: %q}]}}]\n"+
+		"routes: [{name: r, backend: b, auth: none}]\nbackends: [{name: b, endpoints: [\"127.0.0.1:9001\"]}]\n", certFile, keyFile)
+	ctx := context.Background()
+	if _, err := c.Push(ctx, []store.File{{Name: "p.yaml", Content: policy}}, "push", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetEndpoints(ctx, "b", []string{"127.0.0.1:7001"}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	before := f.last()["public"]
+	c2, k2 := selfSignedPair(t, "api.example.com")
+	writeAll(t, map[string][]byte{certFile: c2, keyFile: k2})
+	if !st.Poll() {
+		t.Fatal("Poll did not notice the new certificate")
+	}
+	if err := c.RefreshSecrets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := f.last()["public"]
+	if after == before {
+		t.Fatal("RefreshSecrets applied nothing after the certificate changed")
+	}
+	if len(after.Endpoints) != 1 || !strings.Contains(after.Endpoints[0].String(), "7001") {
+		t.Errorf("after a certificate rotation Envoy gets endpoints %v, want the override 127.0.0.1:7001", after.Endpoints)
+	}
+	if v, err := c.Endpoints("b"); err != nil || !v.Overridden || v.Endpoints[0] != "127.0.0.1:7001" {
+		t.Errorf("endpoints get after the rotation = %+v, %v; want the override", v, err)
 	}
 }

@@ -8,12 +8,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/xds"
 )
+
+// overridesLockWait bounds how long an endpoint change waits for another
+// replica's push or endpoint change to release the store's lock.
+const overridesLockWait = 10 * time.Second
 
 // ErrUnknownBackend is returned for a backend the served policy lacks.
 var ErrUnknownBackend = errors.New("unknown backend")
@@ -57,12 +62,26 @@ func (c *Controller) Endpoints(backend string) (*EndpointsView, error) {
 // gets an EDS update and nothing else. The override is stored before Envoy
 // sees it and lasts until a push changes the backend's endpoints in the
 // policy (or ResetEndpoints). eps nil removes the override.
+//
+// The change runs under the store's lock, after catching up with the
+// store (as a push does), so it serialises with pushes and with endpoint
+// changes through other replicas: none is lost, and the history stays
+// linear.
 func (c *Controller) SetEndpoints(ctx context.Context, backend string, eps []string, source string) (*EndpointsView, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	unlock, current, err := c.lockStore(ctx, overridesLockWait) // ha.go
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	s := c.cur.Load()
 	if s == nil {
 		return nil, fmt.Errorf("backend %q: %w (no policy served yet)", backend, ErrUnknownBackend)
+	}
+	if s.version.ID != current {
+		return nil, &store.ConflictError{Expected: s.version.ID, Current: current,
+			Reason: "this replica could not serve the store's current version (see its log), so its endpoints cannot be changed through it; push a fixed policy or use another replica"}
 	}
 	b, err := edsBackend(s.cfg, backend)
 	if err != nil {

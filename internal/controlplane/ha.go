@@ -16,17 +16,61 @@ import (
 const pushLockTTL = time.Minute
 
 // lockStore takes the store's push lock (a no-op for a directory store),
-// then catches up with the store, so a push is based on the version every
-// replica serves. Another replica's push in progress is a conflict.
-func (c *Controller) lockStore(ctx context.Context) (func(), error) {
-	unlock, err := c.store.Lock(ctx, pushLockTTL)
+// waiting up to wait while another replica holds it, then catches up with
+// the store, so a change is based on the version every replica serves. It
+// returns the store's current version id ("" for an empty store), read
+// under the lock: a push compare-and-sets against it, not against the
+// version this replica serves, which is older if its proxies refused the
+// current one (ha.go's Follow).
+func (c *Controller) lockStore(ctx context.Context, wait time.Duration) (unlock func(), current string, err error) {
+	unlock, err = c.takeLock(ctx, wait)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := c.syncLocked(ctx); err != nil {
-		c.log.Warn("catch up with the store before a push", "err", err)
+		c.log.Warn("catch up with the store before a change", "err", err)
 	}
-	return unlock, nil
+	v, err := c.store.Current()
+	if err != nil {
+		unlock()
+		return nil, "", fmt.Errorf("read the current version: %w", err)
+	}
+	if v != nil {
+		current = v.ID
+	}
+	return unlock, current, nil
+}
+
+// lockRetry is how often a change waiting for the store's lock tries again.
+const lockRetry = 20 * time.Millisecond
+
+// takeLock takes the store's lock, trying again every lockRetry for up to
+// wait while another replica holds it; then the conflict is returned.
+func (c *Controller) takeLock(ctx context.Context, wait time.Duration) (func(), error) {
+	deadline := time.Now().Add(wait)
+	for {
+		unlock, err := c.store.Lock(ctx, pushLockTTL)
+		if err == nil || !errors.Is(err, store.ErrConflict) || !time.Now().Before(deadline) {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(lockRetry):
+		}
+	}
+}
+
+// casBase is the version a push compare-and-sets against: the one the
+// caller expected, if any, otherwise the store's current version.
+func casBase(expect, current string) string {
+	switch expect {
+	case "":
+		return current
+	case expectEmpty:
+		return ""
+	}
+	return expect
 }
 
 // expectEmpty as the expected version means "only into an empty store".

@@ -35,7 +35,7 @@ func (c *Controller) Push(ctx context.Context, files []store.File, action, sourc
 func (c *Controller) PushExpect(ctx context.Context, files []store.File, action, source, expect string) (*PushResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	unlock, err := c.lockStore(ctx)
+	unlock, current, err := c.lockStore(ctx, 0) // ha.go
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (c *Controller) PushExpect(ctx context.Context, files []store.File, action,
 	res := &PushResult{Version: cp.version.ID, Diagnostics: cp.diags, Changes: diffServed(prev, cp)}
 	if prev != nil {
 		res.Previous = prev.version.ID
-		if prev.version.ID == cp.version.ID {
+		if prev.version.ID == cp.version.ID && current == cp.version.ID {
 			res.Unchanged = true
 			return res, nil
 		}
@@ -64,16 +64,18 @@ func (c *Controller) PushExpect(ctx context.Context, files []store.File, action,
 		restore()
 		return nil, err
 	}
-	if err := c.store.SwapCurrent(servedID(prev), cp.version.ID); err != nil {
+	base := casBase(expect, current)
+	if err := c.store.SwapCurrent(base, cp.version.ID); err != nil {
 		restore()
 		return nil, err
 	}
 	res.Gateways, err = c.xds.Apply(ctx, cp.resources)
 	if err != nil {
 		restore()
-		return res, c.failed(prev, cp, action, source, err)
+		return res, c.failed(base, cp, action, source, err)
 	}
 	c.cur.Store(&served{version: cp.version, cfg: cp.cfg, resources: cp.resources})
+	c.refused = ""
 	if err := c.pruneOverrides(cp.cfg); err != nil {
 		c.log.Warn("could not forget ended endpoint overrides", "err", err)
 	}
@@ -83,12 +85,13 @@ func (c *Controller) PushExpect(ctx context.Context, files []store.File, action,
 	return res, err
 }
 
-// failed records a push the proxies rejected and makes the previous version
-// current again (the xDS server already serves it again).
-func (c *Controller) failed(prev *served, cp *compiled, action, source string, cause error) error {
-	if prev != nil {
+// failed records a push the proxies rejected and makes base, the store's
+// previous current version, current again (the xDS server already serves
+// this replica's previous version again).
+func (c *Controller) failed(base string, cp *compiled, action, source string, cause error) error {
+	if base != "" {
 		// Only if nobody moved on meanwhile (the lock makes that unlikely).
-		if err := c.store.SwapCurrent(cp.version.ID, prev.version.ID); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := c.store.SwapCurrent(cp.version.ID, base); err != nil && !errors.Is(err, store.ErrConflict) {
 			return errors.Join(cause, err)
 		}
 	}

@@ -95,7 +95,7 @@ func (r *Redis) Lock(ctx context.Context, ttl time.Duration) (func(), error) {
 		return nil, fmt.Errorf("take the push lock: %w", err)
 	}
 	if !ok {
-		return nil, &ConflictError{Reason: "another push is in progress on another replica"}
+		return nil, &ConflictError{Reason: "another push or endpoint change is in progress on another replica"}
 	}
 	return func() {
 		ctx, cancel := r.ctx()
