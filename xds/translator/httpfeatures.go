@@ -42,8 +42,9 @@ func (t *httpFeatures) corsFilters() []*hcmv3.HttpFilter {
 	return []*hcmv3.HttpFilter{envoy.CORSFilter()}
 }
 
-// lateFilters returns the compressors, then the Lua filter and the identity
-// guard right after it: they run after ext_authz and ratelimit.
+// lateFilters returns the compressors, then the Lua filter between the
+// identity snapshot and the identity guard: they run after ext_authz and
+// ratelimit.
 func (t *httpFeatures) lateFilters() ([]*hcmv3.HttpFilter, error) {
 	var out []*hcmv3.HttpFilter
 	for _, c := range t.compressors {
@@ -53,14 +54,15 @@ func (t *httpFeatures) lateFilters() ([]*hcmv3.HttpFilter, error) {
 		}
 		out = append(out, f)
 	}
-	if t.lua {
-		out = append(out, envoy.LuaFilter())
-	}
-	guard, err := t.guard.httpFilters()
+	before, after, err := t.guard.around()
 	if err != nil {
 		return nil, err
 	}
-	return append(out, guard...), nil
+	out = append(out, before...)
+	if t.lua {
+		out = append(out, envoy.LuaFilter())
+	}
+	return append(out, after...), nil
 }
 
 // configureRoute sets the route's header mutations and its per-route

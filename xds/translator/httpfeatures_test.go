@@ -37,7 +37,7 @@ func TestHTTPFilterOrderWithHTTPFeatures(t *testing.T) {
 	want := []string{
 		envoy.HeaderMutationName, envoy.CORSName, envoy.ExtAuthzName, envoy.RateLimitName,
 		envoy.CompressorName + ".brotli", envoy.CompressorName + ".gzip", envoy.CompressorName + ".gzip",
-		envoy.LuaName, envoy.IdentityGuardName, envoy.RouterName,
+		envoy.IdentitySnapshotName, envoy.LuaName, envoy.IdentityGuardName, envoy.RouterName,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("filters\n got %q\nwant %q", got, want)
@@ -53,7 +53,7 @@ func TestHTTPFeatureFiltersOnlyWhenUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range hcms[0].GetHttpFilters() {
-		if n := f.GetName(); n == envoy.CORSName || n == envoy.LuaName || n == envoy.IdentityGuardName || strings.HasPrefix(n, envoy.CompressorName) {
+		if n := f.GetName(); n == envoy.CORSName || n == envoy.LuaName || n == envoy.IdentityGuardName || n == envoy.IdentitySnapshotName || strings.HasPrefix(n, envoy.CompressorName) {
 			t.Errorf("gateway without transformations has filter %q", n)
 		}
 	}
@@ -88,8 +88,9 @@ func TestCompressorsPerRoute(t *testing.T) {
 	}
 }
 
-// TestIdentityGuardOnlyOnLuaRoutes checks that the identity guard runs on
-// the routes with a Lua script and is turned off on every other route.
+// TestIdentityGuardOnlyOnLuaRoutes checks that the identity snapshot and
+// guard run on the routes with a Lua script and are turned off on every
+// other route.
 func TestIdentityGuardOnlyOnLuaRoutes(t *testing.T) {
 	tc := loadCase(t, "http-features")
 	res, err := Translate(&tc.Config, tc.Gateway, Options{AuthzAddress: "127.0.0.1:18001"})
@@ -99,9 +100,10 @@ func TestIdentityGuardOnlyOnLuaRoutes(t *testing.T) {
 	lua := map[string]bool{}
 	tc.Config.Gateways[0].EachRoute(func(r *ir.Route) { lua[r.Name] = r.HTTP.Lua != "" })
 	for _, rt := range res.Routes[0].GetVirtualHosts()[0].GetRoutes() {
-		_, off := rt.GetTypedPerFilterConfig()[envoy.IdentityGuardName]
-		if off == lua[rt.GetName()] {
-			t.Errorf("route %q (lua %v): identity guard turned off = %v", rt.GetName(), lua[rt.GetName()], off)
+		for _, name := range []string{envoy.IdentitySnapshotName, envoy.IdentityGuardName} {
+			if _, off := rt.GetTypedPerFilterConfig()[name]; off == lua[rt.GetName()] {
+				t.Errorf("route %q (lua %v): %s turned off = %v", rt.GetName(), lua[rt.GetName()], name, off)
+			}
 		}
 	}
 }

@@ -19,11 +19,13 @@ const (
 	metadataTenant = "tenant"
 )
 
-// identityGuard is the header mutation that runs right after the Lua
-// filter, on gateways with a Lua route: it removes every identity header a
-// script may have set and sets each again from what ext_authz decided, so
-// that no script can forge an identity, whatever the policy's textual
-// check missed. Routes without a script turn it off: nothing between the
+// identityGuard is, on gateways with a Lua route, a set_filter_state filter
+// right before the Lua filter that snapshots ext_authz's identity metadata
+// into filter state (which Lua cannot write, while it can write any dynamic
+// metadata), and a header mutation right after the Lua filter that removes
+// every identity header a script may have set and sets each again from the
+// snapshot: no script can forge an identity, whatever the policy's textual
+// check missed. Routes without a script turn both off: nothing between the
 // identity strip and the guard but Lua can set those headers.
 type identityGuard struct {
 	enabled bool
@@ -42,22 +44,33 @@ func newIdentityGuard(h ir.IdentityHeaders, lua bool) *identityGuard {
 	}}
 }
 
-// httpFilters returns the guard when enabled: append it right after Lua.
-func (g *identityGuard) httpFilters() ([]*hcmv3.HttpFilter, error) {
+// around returns, when enabled, the snapshot filter to put right before the
+// Lua filter and the guard to put right after it.
+func (g *identityGuard) around() (before, after []*hcmv3.HttpFilter, err error) {
 	if !g.enabled {
-		return nil, nil
+		return nil, nil, nil
 	}
-	f, err := envoy.IdentityGuardFilter(g.sources)
+	snap, err := envoy.IdentitySnapshotFilter(g.sources)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return []*hcmv3.HttpFilter{f}, nil
+	guard, err := envoy.IdentityGuardFilter(g.sources)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []*hcmv3.HttpFilter{snap}, []*hcmv3.HttpFilter{guard}, nil
 }
 
-// configureRoute turns the guard off on a route without a Lua script.
+// configureRoute turns the snapshot and the guard off on a route without a
+// Lua script.
 func (g *identityGuard) configureRoute(er *routev3.Route, r ir.Route) error {
 	if !g.enabled || r.HTTP.Lua != "" {
 		return nil
 	}
-	return envoy.SetRouteFilterConfig(er, envoy.IdentityGuardName, envoy.FilterDisabled())
+	for _, name := range []string{envoy.IdentitySnapshotName, envoy.IdentityGuardName} {
+		if err := envoy.SetRouteFilterConfig(er, name, envoy.FilterDisabled()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
