@@ -52,7 +52,10 @@ func header(name, value string) *corev3.HeaderValueOption {
 	}
 }
 
-// metadata is the identity as the ext_authz filter's dynamic metadata.
+// metadata is the identity as the ext_authz filter's dynamic metadata: every
+// value an identity header carries has a key here (user_id, roles, tenant,
+// tier), so that the gateway's identity guard can rebuild the headers after
+// a Lua script ran.
 func metadata(v verdict) *structpb.Struct {
 	f := map[string]*structpb.Value{"route": structpb.NewStringValue(v.req.route)}
 	if id := v.id; id != nil && id.method != "" {
@@ -61,6 +64,9 @@ func metadata(v verdict) *structpb.Struct {
 		f["user_id"] = structpb.NewStringValue(id.userID)
 		f["tenant"] = structpb.NewStringValue(id.tenant)
 		f["tier"] = structpb.NewStringValue(id.tier)
+		// roles exactly as the roles header (same order, comma-joined): the
+		// gateway's identity guard rebuilds that header from it.
+		f["roles"] = structpb.NewStringValue(strings.Join(id.roles, ","))
 	}
 	return &structpb.Struct{Fields: f}
 }

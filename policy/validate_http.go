@@ -194,6 +194,12 @@ func (c *checker) hostValue(path, h string) {
 	}
 }
 
+// lua checks a route's script. The identity header check is only an early
+// warning for an obvious mistake: a script can build a name at run time
+// ("x-user" .. "-id") or take it from a client header. The guarantee is
+// Envoy's: on a gateway with Lua, an identity guard after the Lua filter
+// rebuilds every identity header from what ext_authz decided (see
+// xds/translator/identityguard.go).
 func (c *checker) lua(path, src string, ids identitySet) {
 	lower := strings.ToLower(src)
 	for _, id := range slices.Sorted(maps.Keys(ids)) {

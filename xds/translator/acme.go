@@ -96,6 +96,8 @@ func challengeFiltersOff(a *authz, hf *httpFeatures, tf *transform) map[string]p
 	}
 	if hf.lua {
 		off[envoy.LuaName] = envoy.LuaPerRouteDisabled()
+		off[envoy.IdentitySnapshotName] = envoy.FilterDisabled()
+		off[envoy.IdentityGuardName] = envoy.FilterDisabled()
 	}
 	if tf.enabled {
 		off[envoy.ExtProcName] = envoy.ExtProcPerRouteDisabled()

@@ -26,8 +26,10 @@ func edgeOptions(e ir.Edge) envoy.EdgeOptions {
 
 // httpFilterChain returns the gateway's HTTP filters before the router, in
 // the agreed decode order: header_mutation (identity headers; always) →
-// cors → ext_authz → ratelimit → compressors → lua. Each but the first is
-// present only when a route uses it.
+// cors → ext_authz → ratelimit → compressors → lua → identity guard (a
+// second header_mutation that rebuilds the identity headers from ext_authz's
+// metadata, present with lua). Each but the first is present only when a
+// route uses it.
 func httpFilterChain(authz *authz, rl *rateLimit, hf *httpFeatures) ([]*hcmv3.HttpFilter, error) {
 	authzFilters, err := authz.httpFilters() // header_mutation first, then ext_authz when enabled
 	if err != nil {

@@ -20,14 +20,17 @@ type httpFeatures struct {
 	cors        bool
 	lua         bool
 	compressors []compressor
+	// guard rebuilds the identity headers after Lua (identityguard.go).
+	guard *identityGuard
 }
 
-func newHTTPFeatures(gw *ir.Gateway) (*httpFeatures, error) {
+func newHTTPFeatures(gw *ir.Gateway, identity ir.IdentityHeaders) (*httpFeatures, error) {
 	comps, err := compressorsOf(gw)
 	if err != nil {
 		return nil, err
 	}
-	return &httpFeatures{gw: gw, cors: gw.NeedsCORS(), lua: gw.NeedsLua(), compressors: comps}, nil
+	lua := gw.NeedsLua()
+	return &httpFeatures{gw: gw, cors: gw.NeedsCORS(), lua: lua, compressors: comps, guard: newIdentityGuard(identity, lua)}, nil
 }
 
 // corsFilters returns the CORS filter when a route has a CORS policy; it
@@ -39,8 +42,9 @@ func (t *httpFeatures) corsFilters() []*hcmv3.HttpFilter {
 	return []*hcmv3.HttpFilter{envoy.CORSFilter()}
 }
 
-// lateFilters returns the compressors, then the Lua filter: they run after
-// ext_authz and ratelimit.
+// lateFilters returns the compressors, then the Lua filter between the
+// identity snapshot and the identity guard: they run after ext_authz and
+// ratelimit.
 func (t *httpFeatures) lateFilters() ([]*hcmv3.HttpFilter, error) {
 	var out []*hcmv3.HttpFilter
 	for _, c := range t.compressors {
@@ -50,10 +54,15 @@ func (t *httpFeatures) lateFilters() ([]*hcmv3.HttpFilter, error) {
 		}
 		out = append(out, f)
 	}
+	before, after, err := t.guard.around()
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, before...)
 	if t.lua {
 		out = append(out, envoy.LuaFilter())
 	}
-	return out, nil
+	return append(out, after...), nil
 }
 
 // configureRoute sets the route's header mutations and its per-route
@@ -78,6 +87,9 @@ func (t *httpFeatures) configureRoute(er *routev3.Route, r ir.Route) error {
 	}
 	if !t.lua {
 		return nil
+	}
+	if err := t.guard.configureRoute(er, r); err != nil {
+		return err
 	}
 	if tr.Lua != "" {
 		return envoy.SetRouteFilterConfig(er, envoy.LuaName, envoy.LuaPerRouteSource(tr.Lua))

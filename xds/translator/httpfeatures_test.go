@@ -10,7 +10,8 @@ import (
 )
 
 // TestHTTPFilterOrder checks the agreed decode order: header_mutation →
-// cors → ext_authz → ratelimit → compressors → lua → router.
+// cors → ext_authz → ratelimit → compressors → lua → identity guard →
+// router.
 func TestHTTPFilterOrderWithHTTPFeatures(t *testing.T) {
 	tc := loadCase(t, "http-features")
 	r := &tc.Config.Gateways[0].VirtualHosts[0].Routes[3] // users, forwarded to a backend
@@ -36,7 +37,7 @@ func TestHTTPFilterOrderWithHTTPFeatures(t *testing.T) {
 	want := []string{
 		envoy.HeaderMutationName, envoy.CORSName, envoy.ExtAuthzName, envoy.RateLimitName,
 		envoy.CompressorName + ".brotli", envoy.CompressorName + ".gzip", envoy.CompressorName + ".gzip",
-		envoy.LuaName, envoy.RouterName,
+		envoy.IdentitySnapshotName, envoy.LuaName, envoy.IdentityGuardName, envoy.RouterName,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("filters\n got %q\nwant %q", got, want)
@@ -52,7 +53,7 @@ func TestHTTPFeatureFiltersOnlyWhenUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range hcms[0].GetHttpFilters() {
-		if n := f.GetName(); n == envoy.CORSName || n == envoy.LuaName || strings.HasPrefix(n, envoy.CompressorName) {
+		if n := f.GetName(); n == envoy.CORSName || n == envoy.LuaName || n == envoy.IdentityGuardName || n == envoy.IdentitySnapshotName || strings.HasPrefix(n, envoy.CompressorName) {
 			t.Errorf("gateway without transformations has filter %q", n)
 		}
 	}
@@ -83,6 +84,26 @@ func TestCompressorsPerRoute(t *testing.T) {
 		}
 		if !slices.Equal(enabled, want) {
 			t.Errorf("route %q: compressors %v enabled, want %v", rt.GetName(), enabled, want)
+		}
+	}
+}
+
+// TestIdentityGuardOnlyOnLuaRoutes checks that the identity snapshot and
+// guard run on the routes with a Lua script and are turned off on every
+// other route.
+func TestIdentityGuardOnlyOnLuaRoutes(t *testing.T) {
+	tc := loadCase(t, "http-features")
+	res, err := Translate(&tc.Config, tc.Gateway, Options{AuthzAddress: "127.0.0.1:18001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lua := map[string]bool{}
+	tc.Config.Gateways[0].EachRoute(func(r *ir.Route) { lua[r.Name] = r.HTTP.Lua != "" })
+	for _, rt := range res.Routes[0].GetVirtualHosts()[0].GetRoutes() {
+		for _, name := range []string{envoy.IdentitySnapshotName, envoy.IdentityGuardName} {
+			if _, off := rt.GetTypedPerFilterConfig()[name]; off == lua[rt.GetName()] {
+				t.Errorf("route %q (lua %v): %s turned off = %v", rt.GetName(), lua[rt.GetName()], name, off)
+			}
 		}
 	}
 }

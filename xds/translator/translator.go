@@ -138,7 +138,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	hf, err := newHTTPFeatures(gw)
+	hf, err := newHTTPFeatures(gw, cfg.Auth.IdentityHeaders)
 	if err != nil {
 		return nil, err
 	}
