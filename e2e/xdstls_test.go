@@ -116,7 +116,8 @@ func checkAdminTLS(t *testing.T, s *stack, pki testPKI) {
 		"--data-dir", filepath.Join(t.TempDir(), "store"), "--admin-addr", admin, "--admin-token", testToken,
 		"--admin-tls-cert", pki.serverCert, "--admin-tls-key", pki.serverKey,
 		"--xds-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)), "--authz-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
-		"--ratelimit-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))}})
+		"--ratelimit-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
+		"--extproc-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))}})
 	ctx := testCtx(t, 20*time.Second)
 	var out string
 	err := harness.WaitFor(ctx, func() (bool, error) {

@@ -110,11 +110,11 @@ type stack struct {
 
 // setup starts redis, an upstream, tollgate serve and Envoy.
 func setup(dir string, ps *procs) (*stack, error) {
-	ports, err := loadgen.FreePorts(7)
+	ports, err := loadgen.FreePorts(8)
 	if err != nil {
 		return nil, err
 	}
-	redisPort, listener, xdsP, authzP, rlP, adminP, envoyAdmin := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
+	redisPort, listener, xdsP, authzP, rlP, adminP, envoyAdmin, epP := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7]
 	if err := ps.start(dir, "redis", "redis-server", []string{"--port", fmt.Sprint(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}); err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func setup(dir string, ps *procs) (*stack, error) {
 	}
 	if err := ps.start(dir, "tollgate", bin, []string{"serve", "--policy", pf, "--data-dir", filepath.Join(dir, "store"),
 		"--xds-addr", addr(xdsP), "--authz-addr", addr(authzP), "--ratelimit-addr", addr(rlP), "--admin-addr", addr(adminP),
-		"--redis", "redis://" + addr(redisPort) + "/0", "--key-pepper", "bench-pepper-0123456789", "--log-level", "warn"}); err != nil {
+		"--extproc-addr", addr(epP), "--redis", "redis://" + addr(redisPort) + "/0", "--key-pepper", "bench-pepper-0123456789", "--log-level", "warn"}); err != nil {
 		return nil, err
 	}
 	if err := loadgen.WaitHTTP("http://"+addr(adminP)+"/readyz", "", 30*time.Second); err != nil {
