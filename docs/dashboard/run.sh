@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Renders docs/dashboard.png from a real run: the tollgate binary, a real
 # Envoy, four demo upstreams, Debian's Prometheus 2.42 scraping Envoy and
-# tollgate every 5 s, and traffic.py for RUN_SECONDS; then render.py draws
-# the panels of deploy/observability/grafana/dashboards/tollgate.json from
-# that Prometheus (query_range per panel target) as HTML/SVG, and headless
-# Chromium screenshots it. It is not Grafana: Grafana is not packaged for
-# Debian or PyPI. Needs: go, python3, prometheus, chromium, ENVOY_BIN or
-# .tools/bin/envoy. Uses loopback ports 18080 and 19101-19205.
+# tollgate every 5 s, and docs/dashboard/traffic for RUN_SECONDS; then
+# docs/dashboard/render draws the panels of
+# deploy/observability/grafana/dashboards/tollgate.json from that Prometheus
+# (query_range per panel target) as HTML/SVG, and headless Chromium
+# screenshots it. It is not Grafana: Grafana is not packaged for Debian.
+# traffic and render are small Go programs (standard library), run with
+# `go run`. Needs: go, prometheus, chromium, ENVOY_BIN or .tools/bin/envoy.
+# Uses loopback ports 18080 and 19101-19205. Also rewrites
+# docs/dashboard/top.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN_SECONDS=${RUN_SECONDS:-360}
 OUT=${OUT:-docs/dashboard.png}
+case $OUT in /*) ;; *) OUT="$PWD/$OUT" ;; esac
 ENVOY=${ENVOY_BIN:-.tools/bin/envoy}
 work=$(mktemp -d)
 pids=()
@@ -30,6 +34,7 @@ waitfor() { # url [header]
 
 export GOEXPERIMENT=jsonv2
 go build -o "$work/tollgate" ./cmd/tollgate
+go build ./docs/dashboard/traffic ./docs/dashboard/render # compiled now, so `go run` starts at once below
 T="$work/tollgate"
 names=(users-1 users-2 search-1 orders-1)
 for i in 1 2 3 4; do
@@ -42,7 +47,8 @@ sed "s|ACCESS_LOG|$work/access.log|" docs/dashboard/policy.yaml >"$work/policy.y
 pids+=($!)
 waitfor http://127.0.0.1:19203/readyz
 export TOLLGATE_SERVER=http://127.0.0.1:19203 TOLLGATE_TOKEN=screenshot
-key() { "$T" keys create --consumer "$1" --tier "$2" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'; }
+# The text output's first line is the key (the second is a comment).
+key() { "$T" keys create --consumer "$1" --tier "$2" -o text | sed -n 1p; }
 pro=$(key alice pro)
 trial=$(key bob trial)
 "$T" bootstrap --gateway public --node-id screenshot-0 --xds 127.0.0.1:19200 --admin-port 19204 >"$work/envoy.yaml"
@@ -74,12 +80,12 @@ toppid=$!
 	sleep $((RUN_SECONDS / 3)) && sed 's|timeout: 5s|timeout: 4s|' "$work/policy2.yaml" >"$work/policy3.yaml" &&
 	"$T" push "$work/policy3.yaml" >>"$work/push.log" 2>&1) &
 pushpid=$!
-python3 docs/dashboard/traffic.py http://127.0.0.1:18080 "$pro" "$trial" "$RUN_SECONDS"
+go run ./docs/dashboard/traffic http://127.0.0.1:18080 "$pro" "$trial" "$RUN_SECONDS"
 wait "$toppid" "$pushpid"
 sleep 6 # one more scrape
-python3 docs/dashboard/render.py --prometheus http://127.0.0.1:19205 \
+go run ./docs/dashboard/render --prometheus http://127.0.0.1:19205 \
 	--dashboard deploy/observability/grafana/dashboards/tollgate.json --start "$start" --end "$(date +%s)" \
 	--html "$work/dashboard.html" --height-file "$work/height"
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --force-device-scale-factor=1 \
-	--window-size="1440,$(cat "$work/height")" --screenshot="$PWD/$OUT" "file://$work/dashboard.html" 2>"$work/chromium.log"
+	--window-size="1440,$(cat "$work/height")" --screenshot="$OUT" "file://$work/dashboard.html" 2>"$work/chromium.log"
 echo "wrote $OUT (work dir $work)"
