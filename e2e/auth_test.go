@@ -256,7 +256,11 @@ func TestAuthAPIKeys(t *testing.T) {
 		if code != 401 || !strings.Contains(body, "malformed_key") {
 			t.Fatalf("status %d, body %s", code, body)
 		}
-		wrongSum := created.Key[:len(created.Key)-1] + "x"
+		last := "x"
+		if strings.HasSuffix(created.Key, last) { // the key itself may end in "x"
+			last = "y"
+		}
+		wrongSum := created.Key[:len(created.Key)-1] + last
 		if code, _, _ := a.call(t, "/users/1", map[string]string{"x-api-key": wrongSum}); code != 401 {
 			t.Fatalf("key with a bad checksum: %d", code)
 		}
