@@ -29,7 +29,8 @@ func allowed(t *Table, v verdict) *authv3.CheckResponse {
 		ok.Headers = append(ok.Headers, header(name, value))
 	}
 	set(t.identity.UserID, id.userID)
-	set(t.identity.Roles, strings.Join(id.roles, ","))
+	roles := strings.Join(id.roles, ",")
+	set(t.identity.Roles, roles)
 	set(t.identity.Tenant, id.tenant)
 	set(t.identity.Tier, id.tier)
 	if !v.req.forwardCreds {
@@ -41,7 +42,7 @@ func allowed(t *Table, v verdict) *authv3.CheckResponse {
 	return &authv3.CheckResponse{
 		Status:          &rpcstatus.Status{Code: int32(code.Code_OK)},
 		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
-		DynamicMetadata: metadata(v),
+		DynamicMetadata: metadata(v, roles),
 	}
 }
 
@@ -55,8 +56,8 @@ func header(name, value string) *corev3.HeaderValueOption {
 // metadata is the identity as the ext_authz filter's dynamic metadata: every
 // value an identity header carries has a key here (user_id, roles, tenant,
 // tier), so that the gateway's identity guard can rebuild the headers after
-// a Lua script ran.
-func metadata(v verdict) *structpb.Struct {
+// a Lua script ran. roles is the roles header's value.
+func metadata(v verdict, roles string) *structpb.Struct {
 	f := map[string]*structpb.Value{"route": structpb.NewStringValue(v.req.route)}
 	if id := v.id; id != nil && id.method != "" {
 		f["method"] = structpb.NewStringValue(id.method)
@@ -64,9 +65,9 @@ func metadata(v verdict) *structpb.Struct {
 		f["user_id"] = structpb.NewStringValue(id.userID)
 		f["tenant"] = structpb.NewStringValue(id.tenant)
 		f["tier"] = structpb.NewStringValue(id.tier)
-		// roles exactly as the roles header (same order, comma-joined): the
-		// gateway's identity guard rebuilds that header from it.
-		f["roles"] = structpb.NewStringValue(strings.Join(id.roles, ","))
+		// roles exactly as the roles header: the gateway's identity guard
+		// rebuilds that header from it.
+		f["roles"] = structpb.NewStringValue(roles)
 	}
 	return &structpb.Struct{Fields: f}
 }

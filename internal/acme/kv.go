@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/atomicfile"
 )
 
 // KV is where Storage keeps its entries, by slash-separated name
@@ -52,7 +54,7 @@ func (d dirKV) Put(name string, b []byte, _ time.Duration) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	return writeFile(p, b)
+	return atomicfile.Write(p, b)
 }
 
 func (d dirKV) Delete(name string) error {
@@ -60,34 +62,4 @@ func (d dirKV) Delete(name string) error {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}
 	return nil
-}
-
-// writeFile replaces path atomically with mode 0600: temp file, fsync,
-// rename, fsync of the directory.
-func writeFile(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }

@@ -113,7 +113,10 @@ func follow(ctx context.Context, st store.Store, svc controlplane.TableSwapper, 
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-changes:
+		case _, open := <-changes:
+			if !open { // closed: ctx ended
+				return
+			}
 		}
 	}
 }

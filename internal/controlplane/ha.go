@@ -156,7 +156,10 @@ func (c *Controller) Follow(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-changes:
+		case _, open := <-changes:
+			if !open { // closed: ctx ended
+				return
+			}
 		}
 		if err := c.Sync(ctx); err != nil {
 			c.log.Error("cannot serve the store's current version; keeping the previous one", "err", err)

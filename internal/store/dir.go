@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/tollgate/tollgate/internal/atomicfile"
 )
 
 // Dir stores versions in a local directory:
@@ -120,7 +122,7 @@ func (d *Dir) SetCurrent(id string) error {
 	if _, err := os.Stat(d.versionPath(id)); err != nil {
 		return fmt.Errorf("set current version %s: %w", id, ErrNotFound)
 	}
-	if err := writeFile(filepath.Join(d.path, "current"), []byte(id+"\n")); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.path, "current"), []byte(id+"\n")); err != nil {
 		return fmt.Errorf("store current version: %w", err)
 	}
 	return nil
@@ -180,34 +182,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(path, b)
-}
-
-// writeFile replaces path atomically: temp file, fsync, rename, fsync dir.
-func writeFile(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+	return atomicfile.Write(path, b)
 }

@@ -36,8 +36,8 @@ type Store interface {
 	// lock held by another push gives a *ConflictError.
 	Lock(ctx context.Context, ttl time.Duration) (unlock func(), err error)
 	// Changes returns a channel that receives when the current version may
-	// have been changed by another replica, or nil when the store cannot
-	// tell (callers poll Current).
+	// have been changed by another replica and is closed once ctx ends, or
+	// nil when the store cannot tell (callers poll Current).
 	Changes(ctx context.Context) <-chan struct{}
 }
 

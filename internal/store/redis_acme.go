@@ -71,28 +71,7 @@ func (a *RedisACME) Put(name string, b []byte, ttl time.Duration) error {
 // Changes receives (coalesced) whenever a replica replaced a durable entry,
 // until ctx ends (acme.Watcher).
 func (a *RedisACME) Changes(ctx context.Context) <-chan struct{} {
-	out := make(chan struct{}, 1)
-	sub := a.r.rdb.Subscribe(ctx, a.prefix+"changed")
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		ch := sub.Channel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, ok := <-ch:
-				if !ok {
-					return
-				}
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
-	return out
+	return a.r.subscribe(ctx, a.prefix+"changed")
 }
 
 // Delete removes the entry name.

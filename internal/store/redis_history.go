@@ -111,9 +111,17 @@ func (r *Redis) Lock(ctx context.Context, ttl time.Duration) (func(), error) {
 // callers still poll now and then, since pub/sub drops messages while
 // disconnected.
 func (r *Redis) Changes(ctx context.Context) <-chan struct{} {
+	return r.subscribe(ctx, r.key("changed"))
+}
+
+// subscribe returns a channel that gets a value (coalesced: at most one
+// pending) for every message on the Redis channel, and is closed once ctx
+// ends.
+func (r *Redis) subscribe(ctx context.Context, channel string) <-chan struct{} {
 	out := make(chan struct{}, 1)
-	sub := r.rdb.Subscribe(ctx, r.key("changed"))
+	sub := r.rdb.Subscribe(ctx, channel)
 	go func() {
+		defer close(out)
 		defer sub.Close()
 		ch := sub.Channel()
 		for {
