@@ -41,6 +41,15 @@ backends:
 // docJSON is what the upstream answers on .../data.
 const docJSON = `{"id":42,"name":"Ann <&> \"B\"","tags":["a","b"],"one":[1.50],"none":[],"nested":{"ok":true,"nil":null,"empty":{}},"weird key":"x","text":"line1\nline2\ttab"}`
 
+// amplifyingJSON (64 KB) is what the upstream answers on .../amplify: one
+// 1000-byte member name repeated per item of its array, 64 MB as XML
+// without the output bound (issue 12).
+var amplifyingJSON = []byte(`{"` + strings.Repeat("k", 1000) + `":[0` + strings.Repeat(",0", 32<<10) + `]}`)
+
+// manyElementsXML (800 KB, 200 000 elements) is what the upstream answers
+// on .../manyxml: within the 1 MiB body bound, over the element bound.
+var manyElementsXML = []byte("<r>" + strings.Repeat("<a/>", 200_000) + "</r>")
+
 // seen is what the app upstream received last.
 type seen struct {
 	body          []byte
@@ -87,6 +96,12 @@ func (u *appUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(r.URL.Path, "/big"):
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"s":"`+strings.Repeat("x", 1200<<10)+`"}`)
+	case strings.HasSuffix(r.URL.Path, "/amplify"):
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(amplifyingJSON)
+	case strings.HasSuffix(r.URL.Path, "/manyxml"):
+		w.Header().Set("Content-Type", "application/xml")
+		w.Write(manyElementsXML)
 	case strings.HasSuffix(r.URL.Path, "/text"):
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "not {json}")
@@ -226,6 +241,79 @@ func TestTransformThroughEnvoy(t *testing.T) {
 			t.Fatalf("service streams went from %d to %d after one transformed request, want +1", before, after)
 		}
 	})
+}
+
+// TestTransformAmplificationBounded is the regression test of issue 12
+// item 2 through a real Envoy: bodies within the route's input bound whose
+// conversion would amplify (JSON → XML: a member name repeated per array
+// item) or build a tree of too many elements (XML → JSON) are refused with
+// 413 on the request side (the upstream never sees them) and 502 on the
+// response side, the service inside `tollgate serve` keeps working, and its
+// peak RSS grows by less than 96 MiB (it grew by 326 MiB before the bounds,
+// by 38 MiB after).
+func TestTransformAmplificationBounded(t *testing.T) {
+	ts := startTransformStack(t, stackOptions{})
+	if resp := ts.do(t, "GET", "/xml/data", "", nil); resp.Status != 200 {
+		t.Fatalf("warm-up GET /xml/data = %d %s", resp.Status, resp.Body)
+	}
+	hwmBefore := vmHWM(t, ts.cp.Pid())
+
+	tests := []struct {
+		name, method, path, ctype string
+		body                      []byte
+		status                    int
+		code                      string
+	}{
+		{"json-to-xml request", "POST", "/roundtrip/echo", "application/json", amplifyingJSON, 413, "body_too_large"},
+		{"xml-to-json request", "POST", "/upload/echo", "application/xml", manyElementsXML, 413, "body_too_large"},
+		{"json-to-xml response", "GET", "/xml/amplify", "", nil, 502, "upstream_too_large"},
+		{"xml-to-json response", "GET", "/roundtrip/manyxml", "", nil, 502, "upstream_too_large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts.do(t, "GET", "/plain/data", "", nil) // the upstream's last body is now empty
+			resp := ts.do(t, tt.method, tt.path, tt.ctype, tt.body)
+			checkJSONError(t, resp, tt.status, tt.code)
+			if got := ts.app.lastSeen(); tt.method == "POST" && len(got.body) > 0 {
+				t.Errorf("the upstream received %d bytes of a refused request body", len(got.body))
+			}
+		})
+	}
+
+	if ts.cp.Exited() {
+		t.Fatalf("tollgate exited:\n%s", ts.cp.LogTail(20))
+	}
+	want, err := transform.JSONToXML([]byte(docJSON), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := ts.do(t, "GET", "/xml/data", "", nil); resp.Status != 200 || !bytes.Equal(resp.Body, want) {
+		t.Fatalf("GET /xml/data after the refused bodies = %d %.200s", resp.Status, resp.Body)
+	}
+	if resp := ts.do(t, "POST", "/roundtrip/echo", "application/json", []byte(docJSON)); resp.Status != 200 {
+		t.Fatalf("round trip after the refused bodies = %d %.200s", resp.Status, resp.Body)
+	}
+	hwmAfter := vmHWM(t, ts.cp.Pid())
+	t.Logf("tollgate VmHWM %d MiB before, %d MiB after", hwmBefore>>20, hwmAfter>>20)
+	if hwmAfter-hwmBefore > 96<<20 {
+		t.Errorf("tollgate's peak RSS grew by %d MiB (from %d MiB), want less than 96", (hwmAfter-hwmBefore)>>20, hwmBefore>>20)
+	}
+}
+
+// vmHWM returns the peak resident set size of process pid in bytes, from
+// /proc/<pid>/status (the test is skipped where there is none).
+func vmHWM(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc status for tollgate: %v", err)
+	}
+	m := regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB$`).FindSubmatch(b)
+	if m == nil {
+		t.Skipf("no VmHWM in /proc/%d/status", pid)
+	}
+	kb, _ := strconv.Atoi(string(m[1]))
+	return kb << 10
 }
 
 // TestTransformServiceDown: Envoys reach a separate `serve --only extproc`;

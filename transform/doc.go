@@ -57,5 +57,24 @@
 // same order, same number literals (FuzzRoundTrip checks it). Duplicate
 // member names and invalid UTF-8 are malformed JSON.
 //
-// Both directions reject nesting deeper than MaxDepth.
+// Both directions reject nesting deeper than MaxDepth (an InputError).
+//
+// # Bounds
+//
+// A conversion never uses more than a fixed amount of memory, whatever the
+// input: both directions read their input token by token and write their
+// output into a buffer that refuses to grow past the output bound, and
+// stop with a LimitError at the first bound crossed (Limits, LimitsFor).
+// For a route whose bodies are bounded by maxBodyBytes (1 MiB by default
+// and at most), the converted body is at most OutputFactor (4) times
+// maxBodyBytes; a JSON member name, an XML element or attribute name and a
+// json:key are at most MaxNameBytes (1024) bytes; a conversion writes or
+// reads at most MaxElements (131072) elements, XML attributes that become
+// "@name" members included. JSON → XML would otherwise amplify without
+// limit (a member name is repeated for every item of its array value);
+// XML → JSON builds a tree, about 160 bytes of heap per element, so at
+// most about 20 MiB.
+//
+// The service answers a body over a bound like a body over maxBodyBytes:
+// 413 body_too_large for a request, 502 upstream_too_large for a response.
 package transform

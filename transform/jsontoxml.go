@@ -58,33 +58,58 @@ func IsInputError(err error) bool {
 }
 
 // JSONToXML converts one JSON document to XML with the root element root
-// ("" means DefaultRoot). It fails with an InputError when in is not
-// exactly one valid JSON value (duplicate member names and invalid UTF-8
-// included) or holds what XML cannot, and when root is not an XML name.
+// ("" means DefaultRoot), within LimitsFor(DefaultMaxBodyBytes). It fails
+// with an InputError when in is not exactly one valid JSON value
+// (duplicate member names and invalid UTF-8 included) or holds what XML
+// cannot, and when root is not an XML name; with a LimitError when the
+// conversion crosses a limit.
 func JSONToXML(in []byte, root string) ([]byte, error) {
+	return LimitsFor(DefaultMaxBodyBytes).JSONToXML(in, root)
+}
+
+// JSONToXML converts like the package's JSONToXML within l. The output is
+// written token by token into a buffer that never holds more than
+// l.MaxOutputBytes; the conversion stops with a LimitError at the first
+// element after a bound is crossed.
+func (l Limits) JSONToXML(in []byte, root string) ([]byte, error) {
+	out, err := l.jsonToXML(in, root)
+	if err != nil {
+		return nil, err
+	}
+	return out.buf, nil
+}
+
+// jsonToXML converts in into the returned buffer, which holds what was
+// written when the conversion failed.
+func (l Limits) jsonToXML(in []byte, root string) (*boundedBuffer, error) {
 	if root == "" {
 		root = DefaultRoot
 	}
+	out := newBoundedBuffer(l.MaxOutputBytes, 0, "XML", len(in)+len(in)/2+64)
 	if !contract.PlainName(root) {
-		return nil, inputErrorf("root element name %q is not an XML name", root)
+		return out, inputErrorf("root element name %q is not an XML name", root)
 	}
-	c := &jsonToXML{dec: jsontext.NewDecoder(bytes.NewReader(in))}
-	c.out.Grow(len(in) + len(in)/2 + 64)
+	c := &jsonToXML{dec: jsontext.NewDecoder(bytes.NewReader(in)), out: out, lim: l}
 	c.out.WriteString(xmlHeader)
 	if err := c.element(tag{name: root, root: true}, 0); err != nil {
-		return nil, err
+		return out, err
+	}
+	if c.out.err != nil {
+		return out, c.out.err
 	}
 	if _, err := c.dec.ReadToken(); err != io.EOF {
-		return nil, inputErrorf("invalid JSON: unexpected data after the top-level value")
+		return out, inputErrorf("invalid JSON: unexpected data after the top-level value")
 	}
-	return c.out.Bytes(), nil
+	return out, nil
 }
 
 // jsonToXML converts a JSON token stream to XML.
 type jsonToXML struct {
-	dec     *jsontext.Decoder
-	out     bytes.Buffer
-	scratch []byte // unquoted string values
+	dec      *jsontext.Decoder
+	out      *boundedBuffer
+	lim      Limits
+	elements int    // elements written
+	scratch  []byte // unquoted string values
 }
 
 // tag is an element about to be written: its name and the attributes that
@@ -99,6 +124,9 @@ type tag struct {
 
 // element writes the next JSON value as the element t.
 func (c *jsonToXML) element(t tag, depth int) error {
+	if c.out.err != nil {
+		return c.out.err
+	}
 	if depth > MaxDepth {
 		return inputErrorf("JSON nested deeper than %d levels", MaxDepth)
 	}
@@ -160,6 +188,9 @@ func (c *jsonToXML) object(t tag, depth int) error {
 // member writes one object member: repeated elements for an array value,
 // one element otherwise.
 func (c *jsonToXML) member(key string, depth int) error {
+	if err := checkName("a member name", key, c.lim.MaxNameBytes); err != nil {
+		return err
+	}
 	t := tag{name: key}
 	if !contract.PlainName(key) {
 		if err := checkXMLText(key); err != nil {
@@ -219,7 +250,7 @@ func (c *jsonToXML) leaf(t tag, typ string, text []byte) error {
 		return err
 	}
 	c.open(t, typ)
-	xml.EscapeText(&c.out, text) // writes to a bytes.Buffer: no error
+	xml.EscapeText(c.out, text) // an error stays in c.out.err
 	c.close(t.name)
 	return nil
 }
@@ -237,6 +268,9 @@ func (c *jsonToXML) empty(t tag, typ string) {
 // startTag writes "<name" and the attributes: the namespace declaration
 // on the root, then json:key, json:array and json:type as they apply.
 func (c *jsonToXML) startTag(t tag, typ string) {
+	if c.elements++; c.elements > c.lim.MaxElements {
+		c.out.fail(limitErrorf("the converted body would have more than %d XML elements", c.lim.MaxElements))
+	}
 	c.out.WriteByte('<')
 	c.out.WriteString(t.name)
 	if t.root {
@@ -244,7 +278,7 @@ func (c *jsonToXML) startTag(t tag, typ string) {
 	}
 	if t.keyed {
 		c.out.WriteString(` ` + hintPrefix + `:` + keyAttr + `="`)
-		xml.EscapeText(&c.out, []byte(t.key))
+		xml.EscapeText(c.out, []byte(t.key))
 		c.out.WriteByte('"')
 	}
 	if t.array {

@@ -14,9 +14,9 @@ import (
 // body).
 const (
 	codeInvalidBody      = "invalid_body"       // 400: the client's body could not be converted
-	codeBodyTooLarge     = "body_too_large"     // 413: the client's body is over the route's bound
+	codeBodyTooLarge     = "body_too_large"     // 413: the client's body, or its conversion, is over a bound
 	codeBadUpstreamBody  = "bad_upstream_body"  // 502: the upstream's body could not be converted
-	codeUpstreamTooLarge = "upstream_too_large" // 502: the upstream's body is over the route's bound
+	codeUpstreamTooLarge = "upstream_too_large" // 502: the upstream's body, or its conversion, is over a bound
 )
 
 // convertedBody replaces the body, its content-type and its content-length;
@@ -52,6 +52,16 @@ func tooLarge(dir string, size, limit int) *extprocv3.ProcessingResponse {
 		return errorResponse(413, codeBodyTooLarge, fmt.Sprintf("the request body has %d bytes, more than the %d this route converts", size, limit))
 	}
 	return errorResponse(502, codeUpstreamTooLarge, fmt.Sprintf("the upstream response body has %d bytes, more than the %d this route converts", size, limit))
+}
+
+// overLimit answers a body whose conversion crossed one of its Limits
+// (output size, element count, name length): 413 for a request body, 502
+// for a response body, with the codes of a body over the input bound.
+func overLimit(dir, conversion string, err error) *extprocv3.ProcessingResponse {
+	if dir == dirRequest {
+		return errorResponse(413, codeBodyTooLarge, fmt.Sprintf("the request body is too large to convert (%s): %v", conversion, err))
+	}
+	return errorResponse(502, codeUpstreamTooLarge, fmt.Sprintf("the upstream response body is too large to convert (%s): %v", conversion, err))
 }
 
 // errorResponse is an immediate answer with a JSON error body.

@@ -179,17 +179,19 @@ func (s *Service) body(dir, conversion, ctype string, in []byte, st contract.Set
 		s.metrics.body(dir, conversion, outcomePassthrough, 0)
 		return nil, &extprocv3.BodyResponse{}
 	}
-	limit := st.MaxBodyBytes
-	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
-	}
+	limit := routeLimit(st.MaxBodyBytes)
 	if len(in) > limit {
 		s.metrics.body(dir, conversion, outcomeTooLarge, 0)
 		return tooLarge(dir, len(in), limit), nil
 	}
 	start := time.Now()
-	out, outType, err := convert(conversion, in, st.Root)
-	if err != nil {
+	out, outType, err := convert(conversion, in, st.Root, LimitsFor(limit))
+	switch {
+	case IsLimitError(err):
+		s.metrics.body(dir, conversion, outcomeTooLarge, 0)
+		s.log.Debug("transform: body over a conversion limit", "direction", dir, "conversion", conversion, "err", err)
+		return overLimit(dir, conversion, err), nil
+	case err != nil:
 		s.metrics.body(dir, conversion, outcomeMalformed, 0)
 		s.log.Debug("transform: body not converted", "direction", dir, "conversion", conversion, "err", err)
 		return malformed(dir, conversion, err), nil
@@ -198,13 +200,25 @@ func (s *Service) body(dir, conversion, ctype string, in []byte, st contract.Set
 	return nil, convertedBody(out, outType, dir == dirResponse)
 }
 
-// convert runs a conversion and returns the body and its content type.
-func convert(conversion string, in []byte, root string) ([]byte, string, error) {
+// routeLimit is the bound of a route's bodies: its maxBodyBytes, never more
+// than DefaultMaxBodyBytes (the policy's ceiling, enforced here too so that
+// the output bound, OutputFactor times this, stays fixed), and
+// DefaultMaxBodyBytes when the route sets none.
+func routeLimit(maxBodyBytes int) int {
+	if maxBodyBytes <= 0 || maxBodyBytes > DefaultMaxBodyBytes {
+		return DefaultMaxBodyBytes
+	}
+	return maxBodyBytes
+}
+
+// convert runs a conversion within l and returns the body and its content
+// type.
+func convert(conversion string, in []byte, root string, l Limits) ([]byte, string, error) {
 	if conversion == contract.JSONToXML {
-		out, err := JSONToXML(in, root)
+		out, err := l.JSONToXML(in, root)
 		return out, XMLContentType, err
 	}
-	out, err := XMLToJSON(in)
+	out, err := l.XMLToJSON(in)
 	return out, JSONContentType, err
 }
 

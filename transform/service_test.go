@@ -184,6 +184,12 @@ func TestServiceAnswers(t *testing.T) {
 		{"malformed request is 400", "request=xml-to-json", []*extprocv3.ProcessingRequest{reqHeaders("application/xml"), reqBody(`<a>`)}, 400, codeInvalidBody},
 		{"large request is 413", "request=json-to-xml;max=4", []*extprocv3.ProcessingRequest{reqHeaders("application/json"), reqBody(`"12345"`)}, 413, codeBodyTooLarge},
 		{"large response is 502", "response=xml-to-json;max=4", []*extprocv3.ProcessingRequest{respHeaders("application/xml"), respBody(`<a>1</a>`)}, 502, codeUpstreamTooLarge},
+		// Issue 12: bodies within the input bound whose conversion would
+		// amplify (14 KB of JSON into 13 MB of XML) or hold too many elements.
+		{"amplifying request is 413", "request=json-to-xml", []*extprocv3.ProcessingRequest{reqHeaders("application/json"), reqBody(string(amplifyingJSON(1000, 14<<10)))}, 413, codeBodyTooLarge},
+		{"amplifying response is 502", "response=json-to-xml", []*extprocv3.ProcessingRequest{respHeaders("application/json"), respBody(string(amplifyingJSON(1000, 14<<10)))}, 502, codeUpstreamTooLarge},
+		{"request with too many elements is 413", "request=xml-to-json", []*extprocv3.ProcessingRequest{reqHeaders("application/xml"), reqBody(string(manyElementsXML(200_000)))}, 413, codeBodyTooLarge},
+		{"response with too many elements is 502", "response=xml-to-json", []*extprocv3.ProcessingRequest{respHeaders("application/xml"), respBody(string(manyElementsXML(200_000)))}, 502, codeUpstreamTooLarge},
 		{"partial content passes", "response=json-to-xml", []*extprocv3.ProcessingRequest{
 			{Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocv3.HttpHeaders{
 				Headers: headers(":status", "206", "content-type", "application/json")}}},

@@ -22,28 +22,54 @@ type node struct {
 }
 
 // XMLToJSON converts one XML document to JSON (see the package
-// documentation for the mapping). It fails with an InputError when in is
-// not a single well-formed UTF-8 XML document, nests deeper than MaxDepth,
-// or carries a type hint its content contradicts.
+// documentation for the mapping) within LimitsFor(DefaultMaxBodyBytes).
+// It fails with an InputError when in is not a single well-formed UTF-8
+// XML document, nests deeper than MaxDepth, or carries a type hint its
+// content contradicts; with a LimitError when the conversion crosses a
+// limit.
 func XMLToJSON(in []byte) ([]byte, error) {
-	root, err := parseXML(in)
+	return LimitsFor(DefaultMaxBodyBytes).XMLToJSON(in)
+}
+
+// XMLToJSON converts like the package's XMLToJSON within l. The document is
+// read token by token into a tree of at most l.MaxElements elements and
+// attributes, then encoded into a buffer that never holds more than
+// l.MaxOutputBytes; the conversion stops with a LimitError at the first
+// bound crossed.
+func (l Limits) XMLToJSON(in []byte) ([]byte, error) {
+	out, err := l.xmlToJSON(in)
 	if err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
-	out.Grow(len(in))
-	enc := jsontext.NewEncoder(&out)
-	if err := writeValue(enc, root); err != nil {
-		return nil, encodeError(err)
-	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+	return bytes.TrimSuffix(out.buf, []byte("\n")), nil
 }
 
-// parseXML reads the document's root element into a tree.
-func parseXML(in []byte) (*node, error) {
+// xmlToJSON converts in into the returned buffer (ending with a newline),
+// which holds what was written when the conversion failed.
+func (l Limits) xmlToJSON(in []byte) (*boundedBuffer, error) {
+	// One byte of slack: the encoder ends the document with a newline,
+	// which XMLToJSON trims.
+	out := newBoundedBuffer(l.MaxOutputBytes, 1, "JSON", len(in))
+	root, err := parseXML(in, l)
+	if err != nil {
+		return out, err
+	}
+	if err := writeValue(jsontext.NewEncoder(out), root); err != nil {
+		if out.err != nil {
+			return out, out.err
+		}
+		return out, encodeError(err)
+	}
+	return out, nil
+}
+
+// parseXML reads the document's root element into a tree, within l's
+// element count and name length.
+func parseXML(in []byte, l Limits) (*node, error) {
 	dec := xml.NewDecoder(bytes.NewReader(in))
 	var stack []*node
 	var root *node
+	count := 0
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -60,7 +86,13 @@ func parseXML(in []byte) (*node, error) {
 			if len(stack) >= MaxDepth {
 				return nil, inputErrorf("XML nested deeper than %d levels", MaxDepth)
 			}
-			n := newNode(t)
+			n, err := newNode(t, l.MaxNameBytes)
+			if err != nil {
+				return nil, err
+			}
+			if count += 1 + len(n.attrs); count > l.MaxElements {
+				return nil, limitErrorf("the body has more than %d XML elements and attributes", l.MaxElements)
+			}
 			if len(stack) > 0 {
 				parent := stack[len(stack)-1]
 				parent.children = append(parent.children, n)
@@ -86,18 +118,34 @@ func parseXML(in []byte) (*node, error) {
 
 // newNode keeps the element's local name, its own attributes and its type
 // hints (attributes in NamespaceURI, or with an undeclared "json" prefix).
-func newNode(t xml.StartElement) *node {
+// It fails with a LimitError when a name it keeps (the element's, an
+// attribute's, json:key) is longer than maxName bytes.
+func newNode(t xml.StartElement, maxName int) (*node, error) {
 	n := &node{name: t.Name.Local}
+	if err := checkName("an element name", n.name, maxName); err != nil {
+		return nil, err
+	}
 	for _, a := range t.Attr {
 		switch {
 		case a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns":
 		case a.Name.Space == NamespaceURI || a.Name.Space == hintPrefix:
 			n.setHint(a.Name.Local, a.Value)
 		default:
+			if err := checkName("an attribute name", a.Name.Local, maxName); err != nil {
+				return nil, err
+			}
 			n.attrs = append(n.attrs, a)
 		}
 	}
-	return n
+	return n, checkName("a json:key", n.key, maxName)
+}
+
+// checkName fails with a LimitError when name is longer than max bytes.
+func checkName(what, name string, max int) error {
+	if len(name) > max {
+		return limitErrorf("%s has %d bytes, more than %d", what, len(name), max)
+	}
+	return nil
 }
 
 // setHint records one type hint; unknown hint names are ignored.
