@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,8 +29,9 @@ func TestDevRunsTheReadmeCommands(t *testing.T) {
 		}
 		ln.Close()
 	}
-	dev := harness.StartProcessSpec(t, harness.ProcessSpec{Name: "dev", Bin: harness.BuildTollgate(t),
-		Args: []string{"dev", "--data-dir", t.TempDir()}})
+	bin, cfg := harness.BuildTollgate(t), t.TempDir()
+	dev := harness.StartProcessSpec(t, harness.ProcessSpec{Name: "dev", Bin: bin,
+		Args: []string{"dev", "--data-dir", t.TempDir()}, Env: devCLIEnv(cfg)})
 	if err := dev.WaitLog(testCtx(t, 60*time.Second), "Try:"); err != nil {
 		t.Fatalf("tollgate dev did not come up: %v\n%s", err, dev.LogTail(40))
 	}
@@ -35,6 +40,7 @@ func TestDevRunsTheReadmeCommands(t *testing.T) {
 		t.Fatalf("no demo API key in the dev output:\n%s", dev.LogTail(40))
 	}
 	checkDevRequests(t, key[1])
+	checkDevCLI(t, bin, cfg, dev.Logs())
 	if err := dev.StopWithin(10 * time.Second); err != nil {
 		t.Errorf("tollgate dev did not stop cleanly on SIGTERM: %v\n%s", err, dev.LogTail(20))
 	}
@@ -65,6 +71,35 @@ func checkDevRequests(t *testing.T, key string) {
 		body := string(resp.Body)
 		if resp.Status != tt.status || !strings.Contains(strings.ToLower(body), strings.ToLower(tt.bodyHas)) || strings.Contains(body, "spoofed") {
 			t.Errorf("%s: GET %s = %d %s, want %d containing %q", tt.name, tt.path, resp.Status, body, tt.status, tt.bodyHas)
+		}
+	}
+}
+
+// devCLIEnv is the environment of dev and of the CLI lines it prints: no
+// admin token anywhere but the file dev generates in the config dir cfg.
+func devCLIEnv(cfg string) []string {
+	return []string{"XDG_CONFIG_HOME=" + cfg, "TOLLGATE_TOKEN=", "TOLLGATE_ADMIN_TOKEN=", "TOLLGATE_TOKEN_FILE=", "TOLLGATE_SERVER="}
+}
+
+// checkDevCLI runs the ./bin/tollgate lines of dev's help text as printed
+// (no token flag or variable: the CLI finds the token dev generated), and
+// checks the help names the token file.
+func checkDevCLI(t *testing.T, bin, cfg, help string) {
+	tokenFile := filepath.Join(cfg, "tollgate", "admin-token")
+	if !strings.Contains(help, "admin token file      "+tokenFile) {
+		t.Errorf("the dev help does not name the admin token file %s:\n%s", tokenFile, help)
+	}
+	lines := regexp.MustCompile(`(?m)^  \./bin/tollgate ([a-z][^&#\n]*)$`).FindAllStringSubmatch(help, -1)
+	if len(lines) < 3 {
+		t.Fatalf("want at least 3 CLI lines in the dev help, found %v", lines)
+	}
+	for _, l := range lines {
+		cmd := exec.CommandContext(testCtx(t, 30*time.Second), bin, strings.Fields(l[1])...)
+		cmd.Env = append(os.Environ(), devCLIEnv(cfg)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Errorf("./bin/tollgate %s: %v\n%s", l[1], err, out.String())
 		}
 	}
 }

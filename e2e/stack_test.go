@@ -27,6 +27,7 @@ type stack struct {
 	rlAddr    string
 	epAddr    string // the ext_proc (body transformation) service
 	adminAddr string
+	configDir string // XDG_CONFIG_HOME of serve and the CLI: never the real ~/.config
 	opts      stackOptions
 	cp        *harness.Process
 }
@@ -35,6 +36,10 @@ type stack struct {
 type stackOptions struct {
 	args []string // extra flags
 	env  []string // extra environment
+	// generatedToken starts serve without --admin-token: it generates the
+	// token into the config dir, where the CLI (without TOLLGATE_TOKEN)
+	// finds it.
+	generatedToken bool
 }
 
 // startStack starts `tollgate serve` seeded with policy (may be "").
@@ -54,6 +59,7 @@ func startStackWith(t *testing.T, policy string, opts stackOptions) *stack {
 		rlAddr:    fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		epAddr:    fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		adminAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
+		configDir: t.TempDir(),
 		opts:      opts,
 	}
 	s.startServe(policy)
@@ -64,12 +70,18 @@ func startStackWith(t *testing.T, policy string, opts stackOptions) *stack {
 func (s *stack) startServe(policy string) {
 	s.t.Helper()
 	args := []string{"serve", "--xds-addr", s.xdsAddr, "--authz-addr", s.authzAddr, "--ratelimit-addr", s.rlAddr, "--extproc-addr", s.epAddr,
-		"--admin-addr", s.adminAddr, "--admin-token", testToken, "--data-dir", s.dataDir, "--log-level", "debug"}
+		"--admin-addr", s.adminAddr, "--data-dir", s.dataDir, "--log-level", "debug"}
+	env := append([]string{"XDG_CONFIG_HOME=" + s.configDir}, s.opts.env...)
+	if s.opts.generatedToken {
+		env = append(env, "TOLLGATE_ADMIN_TOKEN=") // empty wins over the caller's (exec keeps the last)
+	} else {
+		args = append(args, "--admin-token", testToken)
+	}
 	if policy != "" {
 		args = append(args, "--policy", writeFile(s.t, "policy.yaml", policy))
 	}
 	args = append(args, s.opts.args...)
-	s.cp = harness.StartProcessSpec(s.t, harness.ProcessSpec{Name: "tollgate-serve", Bin: s.bin, Args: args, Env: s.opts.env})
+	s.cp = harness.StartProcessSpec(s.t, harness.ProcessSpec{Name: "tollgate-serve", Bin: s.bin, Args: args, Env: env})
 	ctx := testCtx(s.t, 30*time.Second)
 	err := harness.WaitFor(ctx, func() (bool, error) {
 		if s.cp.Exited() {
@@ -112,7 +124,12 @@ func (s *stack) cli(wantCode int, args ...string) string {
 func (s *stack) run(args ...string) (stdout, stderr string, code int) {
 	ctx := testCtx(s.t, time.Minute)
 	cmd := exec.CommandContext(ctx, s.bin, args...)
-	cmd.Env = append(os.Environ(), "TOLLGATE_SERVER=http://"+s.adminAddr, "TOLLGATE_TOKEN="+testToken)
+	cmd.Env = append(os.Environ(), "TOLLGATE_SERVER=http://"+s.adminAddr, "XDG_CONFIG_HOME="+s.configDir)
+	if s.opts.generatedToken {
+		cmd.Env = append(cmd.Env, "TOLLGATE_TOKEN=", "TOLLGATE_ADMIN_TOKEN=", "TOLLGATE_TOKEN_FILE=")
+	} else {
+		cmd.Env = append(cmd.Env, "TOLLGATE_TOKEN="+testToken)
+	}
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

@@ -26,16 +26,22 @@ func (nopApplier) Status() []xds.NodeStatus { return nil }
 
 func newTestAPI(t *testing.T, token string) *httptest.Server {
 	t.Helper()
+	srv := httptest.NewServer(newTestServer(t, Access{Token: token}).Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newTestServer returns a ready admin API over an empty directory store.
+func newTestServer(t *testing.T, access Access) *Server {
+	t.Helper()
 	st, err := store.OpenDir(t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := NewServer(log, controlplane.New(log, st, nopApplier{}, controlplane.Options{}), nil, token, prometheus.NewRegistry())
+	s := NewServer(log, controlplane.New(log, st, nopApplier{}, controlplane.Options{}), nil, access, prometheus.NewRegistry())
 	s.SetReady()
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return srv
+	return s
 }
 
 const validPolicy = `version: 1
@@ -100,9 +106,9 @@ func TestAdminPushRoundTrip(t *testing.T) {
 }
 
 func TestAdminRejectsInvalidPolicyWithDiagnostics(t *testing.T) {
-	srv := newTestAPI(t, "")
+	srv := newTestAPI(t, "tok")
 	bad := "version: 1\ngateways:\n  - name: public\n    listeners: [{name: http, port: 0}]\nroutes:\n  - {name: r, backend: nope}\n"
-	_, err := NewClient(srv.URL, "").Push(context.Background(), PolicyRequest{Files: []store.File{{Name: "bad.yaml", Content: bad}}})
+	_, err := NewClient(srv.URL, "tok").Push(context.Background(), PolicyRequest{Files: []store.File{{Name: "bad.yaml", Content: bad}}})
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("err = %v, want a 422", err)
@@ -118,8 +124,8 @@ func TestAdminRejectsInvalidPolicyWithDiagnostics(t *testing.T) {
 }
 
 func TestAdminUnknownVersionIs404(t *testing.T) {
-	srv := newTestAPI(t, "")
-	_, err := NewClient(srv.URL, "").Rollback(context.Background(), RollbackRequest{Version: "abcdef012345"})
+	srv := newTestAPI(t, "tok")
+	_, err := NewClient(srv.URL, "tok").Rollback(context.Background(), RollbackRequest{Version: "abcdef012345"})
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
 		t.Fatalf("err = %v, want 404", err)

@@ -1,9 +1,10 @@
 // Package admin is the control plane's HTTP+JSON admin API and its client.
 //
-// Every /v1 endpoint needs "Authorization: Bearer <token>" when a token is
-// configured; without one the server must listen on loopback only (the
-// serve command enforces that). /healthz and /readyz are open: they say
-// nothing but "up".
+// Every /v1 endpoint and /metrics needs "Authorization: Bearer <token>":
+// there is no unauthenticated mode (tollgate serve generates a token when
+// none is configured). Every request, /healthz and /readyz included, must
+// name an allowed Host, must not come from a web page unless its origin is
+// allowed, and must send a body as application/json (see Access).
 package admin
 
 import (

@@ -21,7 +21,7 @@ import (
 
 func TestEndpointsAPI(t *testing.T) {
 	ctx := context.Background()
-	c := NewClient(newTestAPI(t, "").URL, "")
+	c := NewClient(newTestAPI(t, "tok").URL, "tok")
 	if _, err := c.Push(ctx, PolicyRequest{Files: []store.File{{Name: "p.yaml", Content: validPolicy}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +82,11 @@ func TestEndpointsAPIConflictOnReplicaBehindTheStore(t *testing.T) {
 		return controlplane.New(log, st, a, controlplane.Options{})
 	}
 	mine, other := &nackApplier{}, controller(nopApplier{})
-	s := NewServer(log, controller(mine), nil, "", prometheus.NewRegistry())
+	s := NewServer(log, controller(mine), nil, Access{Token: "tok"}, prometheus.NewRegistry())
 	s.SetReady()
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	c := NewClient(srv.URL, "")
+	c := NewClient(srv.URL, "tok")
 	if _, err := c.Push(ctx, PolicyRequest{Files: []store.File{{Name: "p.yaml", Content: validPolicy}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,24 +23,24 @@ const maxBody = 8 << 20
 
 // Server serves the admin API for one Controller.
 type Server struct {
-	log   *slog.Logger
-	ctl   *controlplane.Controller
-	keys  apikey.Store
-	token string
-	gath  prometheus.Gatherer
-	ready atomic.Bool
+	log    *slog.Logger
+	ctl    *controlplane.Controller
+	keys   apikey.Store
+	access Access
+	gath   prometheus.Gatherer
+	ready  atomic.Bool
 }
 
-// NewServer returns the admin API. token "" disables authentication (the
-// caller must then bind to loopback). keys may be nil: no key endpoints.
-func NewServer(log *slog.Logger, ctl *controlplane.Controller, keys apikey.Store, token string, gath prometheus.Gatherer) *Server {
-	return &Server{log: log, ctl: ctl, keys: keys, token: token, gath: gath}
+// NewServer returns the admin API, guarded as access says (an empty token
+// refuses every authenticated call). keys may be nil: no key endpoints.
+func NewServer(log *slog.Logger, ctl *controlplane.Controller, keys apikey.Store, access Access, gath prometheus.Gatherer) *Server {
+	return &Server{log: log, ctl: ctl, keys: keys, access: access, gath: gath}
 }
 
 // SetReady marks the control plane ready (its policy restored).
 func (s *Server) SetReady() { s.ready.Store(true) }
 
-// Handler returns the API's routes.
+// Handler returns the API's routes behind the checks of Access.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -59,24 +58,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/keys", s.keysOrUnavailable(s.listKeys))
 	mux.Handle("DELETE /v1/keys/{id}", s.keysOrUnavailable(s.revokeKey))
 	s.endpointRoutes(mux)
-	return mux
-}
-
-// auth checks the bearer token in constant time.
-func (s *Server) auth(next http.Handler) http.Handler {
-	if s.token == "" {
-		return next
-	}
-	want := []byte("Bearer " + s.token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate-admin"`)
-			writeJSON(w, http.StatusUnauthorized, ErrorResponse{Error: "missing or wrong admin token (send Authorization: Bearer <token>; the CLI reads --token or TOLLGATE_TOKEN)"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return s.access.guard(mux)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

@@ -19,13 +19,15 @@ import (
 // clientFlags are the flags of every verb that talks to a server.
 type clientFlags struct {
 	server, token, output string
+	tokenFile             string
 	timeout               time.Duration
 	tls                   clientTLS // ha_client.go
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.server, "server", envOr(envServer, "http://"+defaultAdmin), "admin API URL of the tollgate server (env "+envServer+")")
-	cmd.Flags().StringVar(&f.token, "token", "", "admin API bearer token (env "+envToken+")")
+	cmd.Flags().StringVar(&f.token, "token", "", "admin API bearer token (env "+envToken+" or "+envAdminTok+"; default: read from --token-file)")
+	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the admin API token (env "+envTokenFile+"; default: the file tollgate serve generates, <user config dir>/tollgate/"+admin.TokenFileName+")")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", time.Minute, "how long to wait for the server")
 	addOutputFlag(cmd, &f.output)
 	f.tls.register(cmd)
@@ -36,9 +38,9 @@ func (f *clientFlags) client(cmd *cobra.Command) (*admin.Client, context.Context
 	if err := checkOutput(f.output); err != nil {
 		return nil, nil, nil, err
 	}
-	token := f.token
-	if token == "" {
-		token = os.Getenv(envToken)
+	token, err := f.adminToken()
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	c, err := f.tls.apply(admin.NewClient(f.server, token))
 	if err != nil {

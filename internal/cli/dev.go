@@ -83,7 +83,7 @@ func runDev(ctx context.Context, out io.Writer, dataDir string, log *slog.Logger
 	if err := waitEnvoyReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/ready", envoy.DefaultAdminPort), 30*time.Second); err != nil {
 		return fmt.Errorf("envoy did not become ready (log: %s): %w", filepath.Join(dir, "envoy.log"), err)
 	}
-	printDevHelp(out, dir, policyPath, key)
+	printDevHelp(out, dir, policyPath, cp.tokenFile, key)
 	<-ctx.Done()
 	return nil
 }
@@ -137,11 +137,15 @@ func stopProcess(cmd *exec.Cmd) {
 	}
 }
 
-func printDevHelp(w io.Writer, dir, policyPath, key string) {
+func printDevHelp(w io.Writer, dir, policyPath, tokenFile, key string) {
+	if tokenFile == "" {
+		tokenFile = "none: the token is " + envAdminTok
+	}
 	fmt.Fprintf(w, `
 Tollgate dev is running (Ctrl-C stops everything).
   Envoy gateway "dev"   http://127.0.0.1:8080   (admin http://127.0.0.1:%d)
   tollgate admin API    http://127.0.0.1:9900   (xDS on %s)
+  admin token file      %s   (the CLI below reads it)
   demo policy           %s
   logs and store        %s
 
@@ -160,5 +164,5 @@ Try:
   ./bin/tollgate get
   # edit a copy of the policy, then:
   ./bin/tollgate diff my-policy.yaml && ./bin/tollgate push my-policy.yaml
-`, envoy.DefaultAdminPort, defaultXDS, policyPath, dir, key, key, key, key, key)
+`, envoy.DefaultAdminPort, defaultXDS, tokenFile, policyPath, dir, key, key, key, key, key)
 }

@@ -22,6 +22,8 @@ const (
 	envServer        = "TOLLGATE_SERVER"
 	envToken         = "TOLLGATE_TOKEN"
 	envAdminTok      = "TOLLGATE_ADMIN_TOKEN"
+	envTokenFile     = "TOLLGATE_TOKEN_FILE"
+	defaultDataDir   = "tollgate-data"
 	defaultAdmin     = "127.0.0.1:9900"
 	defaultXDS       = "127.0.0.1:18000"
 	defaultAuthz     = "127.0.0.1:18001"

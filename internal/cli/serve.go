@@ -33,18 +33,19 @@ import (
 
 // serveOptions are serve's flags.
 type serveOptions struct {
-	policyPath, xdsAddr, adminAddr, adminToken, dataDir string
-	authzAddr, authzAdvertise, redisURL, keyPepper      string
-	ratelimitAddr, ratelimitAdvertise                   string
-	extproc                                             extProcOptions
-	acmeAddr, acmeAdvertise, acmeCAFile                 string
-	only                                                string
-	keep                                                int
-	ackTimeout, acmeRetry                               time.Duration
-	certPoll                                            time.Duration
-	logLevel, logFormat                                 string
-	tracingOTLP                                         string    // tracing.go
-	ha                                                  haOptions // serve_ha.go
+	policyPath, xdsAddr, adminAddr, dataDir        string
+	admin                                          adminOptions // serve_admin.go
+	authzAddr, authzAdvertise, redisURL, keyPepper string
+	ratelimitAddr, ratelimitAdvertise              string
+	extproc                                        extProcOptions
+	acmeAddr, acmeAdvertise, acmeCAFile            string
+	only                                           string
+	keep                                           int
+	ackTimeout, acmeRetry                          time.Duration
+	certPoll                                       time.Duration
+	logLevel, logFormat                            string
+	tracingOTLP                                    string    // tracing.go
+	ha                                             haOptions // serve_ha.go
 }
 
 func newServeCmd() *cobra.Command {
@@ -79,8 +80,8 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 	fl.StringVar(&o.policyPath, "policy", "", "policy file or directory; used only when the store is empty (pushes win after that)")
 	fl.StringVar(&o.xdsAddr, "xds-addr", defaultXDS, "xDS gRPC listen address")
 	fl.StringVar(&o.adminAddr, "admin-addr", defaultAdmin, "admin API listen address")
-	fl.StringVar(&o.adminToken, "admin-token", "", "admin API bearer token (env "+envAdminTok+"); required unless --admin-addr is loopback")
-	fl.StringVar(&o.dataDir, "data-dir", "tollgate-data", "directory of the policy store")
+	o.admin.register(fl)
+	fl.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the policy store")
 	fl.IntVar(&o.keep, "history", 50, "policy versions to keep")
 	fl.DurationVar(&o.ackTimeout, "ack-timeout", 5*time.Second, "how long each push step waits for proxies to ACK")
 	fl.DurationVar(&o.certPoll, "cert-poll", time.Second, "how often the certificate files the policy names are checked for changes (by content hash)")
@@ -102,10 +103,7 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 
 // runServe runs the control plane until ctx ends.
 func runServe(ctx context.Context, o serveOptions, log *slog.Logger) error {
-	if o.adminToken == "" {
-		o.adminToken = os.Getenv(envAdminTok)
-	}
-	if o.adminToken == "" && !admin.IsLoopback(o.adminAddr) {
+	if o.admin.configuredToken() == "" && !admin.IsLoopback(o.adminAddr) {
 		return &UsageError{fmt.Errorf("refusing to serve the admin API on %s without a token: set --admin-token (or %s), or listen on 127.0.0.1", o.adminAddr, envAdminTok)}
 	}
 	switch o.only {
@@ -142,6 +140,7 @@ type controlPlane struct {
 	rlGRPC    *grpc.Server
 	extproc   *extProcServer
 	tracer    *tracing.Tracer // nil: tracing off
+	tokenFile string          // the generated admin token's file; "" when configured
 	http      *http.Server
 	xds       net.Addr
 	admin     net.Addr
@@ -153,6 +152,10 @@ type controlPlane struct {
 // servers. The policy is restored before the xDS port opens, so no proxy can
 // connect to a control plane that has nothing (or something older) to say.
 func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*controlPlane, error) {
+	access, tokenFile, err := o.admin.access(o, log) // serve_admin.go
+	if err != nil {
+		return nil, err
+	}
 	st, err := openPolicyStore(ctx, o, log)
 	if err != nil {
 		return nil, err
@@ -171,7 +174,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	cp := &controlPlane{keys: keys, grpc: newGRPCServer(xdsOpts...), authzGRPC: newGRPCServer(tracer.ServerOptions()...),
+	cp := &controlPlane{keys: keys, tokenFile: tokenFile, grpc: newGRPCServer(xdsOpts...), authzGRPC: newGRPCServer(tracer.ServerOptions()...),
 		rlGRPC: newGRPCServer(tracer.ServerOptions()...), tracer: tracer}
 	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
 	if cp.ratelimit, err = newRateLimiter(o, log, reg); err != nil {
@@ -200,7 +203,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	if cp.extproc, err = startExtProc(o, log, reg); err != nil {
 		return nil, err
 	}
-	api := admin.NewServer(log, cp.ctl, keys, o.adminToken, reg)
+	api := admin.NewServer(log, cp.ctl, keys, access, reg)
 	if err := cp.listen(o, api.Handler(), log); err != nil {
 		cp.extproc.stop(o.ha.grace)
 		return nil, err
