@@ -135,12 +135,16 @@ func setup(dir string, ps *procs) (*stack, error) {
 		return nil, err
 	}
 	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	adminToken, err := admin.NewToken()
+	if err != nil {
+		return nil, err
+	}
 	if err := loadgen.WaitTCP(addr(redisPort), 10*time.Second); err != nil {
 		return nil, err
 	}
 	if err := ps.start(dir, "tollgate", bin, []string{"serve", "--policy", pf, "--data-dir", filepath.Join(dir, "store"),
 		"--xds-addr", addr(xdsP), "--authz-addr", addr(authzP), "--ratelimit-addr", addr(rlP), "--admin-addr", addr(adminP),
-		"--extproc-addr", addr(epP), "--redis", "redis://" + addr(redisPort) + "/0", "--key-pepper", "bench-pepper-0123456789", "--log-level", "warn"}); err != nil {
+		"--admin-token", adminToken, "--extproc-addr", addr(epP), "--redis", "redis://" + addr(redisPort) + "/0", "--key-pepper", "bench-pepper-0123456789", "--log-level", "warn"}); err != nil {
 		return nil, err
 	}
 	if err := loadgen.WaitHTTP("http://"+addr(adminP)+"/readyz", "", 30*time.Second); err != nil {
@@ -152,12 +156,12 @@ func setup(dir string, ps *procs) (*stack, error) {
 	if err := loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/plain/x", listener), "", 30*time.Second); err != nil {
 		return nil, err
 	}
-	return credentials(addr(adminP), iss, listener)
+	return credentials(admin.NewClient(addr(adminP), adminToken), iss, listener)
 }
 
 // credentials creates an API key and a token and checks both are accepted.
-func credentials(adminAddr string, iss *jwttest.Issuer, port int) (*stack, error) {
-	k, err := admin.NewClient(adminAddr, "").CreateKey(context.Background(), admin.CreateKeyRequest{Consumer: "bench", Tier: "bench"})
+func credentials(api *admin.Client, iss *jwttest.Issuer, port int) (*stack, error) {
+	k, err := api.CreateKey(context.Background(), admin.CreateKeyRequest{Consumer: "bench", Tier: "bench"})
 	if err != nil {
 		return nil, err
 	}
