@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -20,42 +21,97 @@ import (
 // deadline (ContextTimeoutEnabled), so a slow Redis cannot stall a request
 // past its budget.
 func redisOptions(raw string) (*redis.UniversalOptions, error) {
+	shown := redactURL(raw) // errors never quote the password
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("parse %q: %w", raw, err)
+		// url.Error quotes the whole URL, and its reason may quote a part
+		// of the password (an unescaped ":" or "/" in it makes a bad port).
+		var uerr *url.Error
+		if errors.As(err, &uerr) && !strings.Contains(raw, "@") {
+			return nil, fmt.Errorf("parse %q: %w", shown, uerr.Err)
+		}
+		return nil, fmt.Errorf("parse %q: not a valid URL (percent-encode special characters of the user name and password)", shown)
 	}
 	scheme, mode, _ := strings.Cut(u.Scheme, "+")
 	if scheme != "redis" && scheme != "rediss" {
-		return nil, fmt.Errorf("%q: the scheme must be redis, rediss, redis+cluster or redis+sentinel", raw)
+		return nil, fmt.Errorf("%q: the scheme must be redis, rediss, redis+cluster or redis+sentinel", shown)
 	}
 	o := &redis.UniversalOptions{Addrs: strings.Split(u.Host, ","), ContextTimeoutEnabled: true}
 	if u.User != nil {
 		o.Username = u.User.Username()
 		o.Password, _ = u.User.Password()
 	}
-	path := strings.Trim(u.Path, "/")
-	switch mode {
-	case "":
-		if path != "" {
-			if o.DB, err = strconv.Atoi(path); err != nil {
-				return nil, fmt.Errorf("%q: the path must be a database number", raw)
-			}
-		}
-	case "cluster":
-		o.IsClusterMode = true
-	case "sentinel":
-		if path == "" {
-			return nil, fmt.Errorf("%q: name the sentinel master in the path, e.g. redis+sentinel://h1:26379,h2:26379/mymaster", raw)
-		}
-		o.MasterName = path
-	default:
-		return nil, fmt.Errorf("%q: unknown Redis mode %q (use cluster or sentinel)", raw, mode)
+	if err := setRedisMode(o, mode, strings.Trim(u.Path, "/"), shown); err != nil {
+		return nil, err
 	}
 	if scheme == "rediss" {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if len(o.Addrs) == 0 || o.Addrs[0] == "" {
-		return nil, fmt.Errorf("%q: no Redis address", raw)
+		return nil, fmt.Errorf("%q: no Redis address", shown)
 	}
 	return o, nil
+}
+
+// setRedisMode applies the scheme's mode (after "+") and the URL's path:
+// a database number, or the sentinel master's name. shown is the redacted
+// URL for errors.
+func setRedisMode(o *redis.UniversalOptions, mode, path, shown string) error {
+	switch mode {
+	case "":
+		if path != "" {
+			db, err := strconv.Atoi(path)
+			if err != nil {
+				return fmt.Errorf("%q: the path must be a database number", shown)
+			}
+			o.DB = db
+		}
+	case "cluster":
+		o.IsClusterMode = true
+	case "sentinel":
+		if path == "" {
+			return fmt.Errorf("%q: name the sentinel master in the path, e.g. redis+sentinel://h1:26379,h2:26379/mymaster", shown)
+		}
+		o.MasterName = path
+	default:
+		return fmt.Errorf("%q: unknown Redis mode %q (use cluster or sentinel)", shown, mode)
+	}
+	return nil
+}
+
+// redactURL returns raw fit for errors and logs: a password becomes
+// "xxxxx" (URL.Redacted), and so do a user name without password (the
+// legacy redis://secret@host form) and a query (?password=...). A URL that
+// does not parse, or has an "@" outside its user info (an unescaped "/" in
+// a password), loses everything between "://" and its last "@".
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.User == nil && strings.Contains(raw, "@")) {
+		return redactUserinfo(raw)
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); !has {
+			u.User = url.User("xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "xxxxx"
+	}
+	return u.Redacted()
+}
+
+// redactUserinfo hides what precedes raw's last "@" (after the scheme),
+// then its query.
+func redactUserinfo(raw string) string {
+	if at := strings.LastIndex(raw, "@"); at >= 0 {
+		start := 0
+		if i := strings.Index(raw, "://"); i >= 0 && i < at {
+			start = i + len("://")
+		}
+		raw = raw[:start] + "xxxxx" + raw[at:]
+	}
+	if q := strings.Index(raw, "?"); q >= 0 {
+		raw = raw[:q] + "?xxxxx"
+	}
+	return raw
 }
