@@ -262,6 +262,17 @@ func TestValidateRateLimitFixes(t *testing.T) {
 			src:  base + "routes: [{name: p, backend: be, auth: none, rateLimit: {extra: [{requests: 1, per: second}], by: [X-Key]}}]\n",
 			want: `write "header:x-key" to key by the request header X-Key`,
 		},
+		{
+			name: "a credential header as a key",
+			src:  base + "auth: {apiKeys: {}}\nroutes: [{name: r, backend: be, rateLimit: {extra: [{requests: 1, per: second}], by: [header:x-api-key]}}]\n",
+			want: "write `by: [consumer]` to limit each authenticated caller (on a public route, `by: [clientIP]`)",
+		},
+		{
+			name: "an identity header in a route match",
+			src:  base + "routes: [{name: r, backend: be, auth: none, match: {headers: [{name: x-consumer-tier, exact: enterprise}]}}]\n",
+			want: "match on hosts, path or methods instead, and restrict the route with auth (methods, roles, scopes); " +
+				"tier limits come from rateLimits.tiers, not from route matches",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
