@@ -4,8 +4,10 @@
 #                (Debian) and govulncheck into .tools/ (idempotent, fast
 #                when everything is already there)
 #   make build   build bin/tollgate with the version stamped in
-#   make test    tools + go vet + unit tests with -race + e2e tests + a
-#                best-effort govulncheck (see "vuln" below)
+#   make test    tools + go vet + unit tests with -race + short fuzz runs
+#                (FUZZTIME_SHORT per target) + e2e tests + a best-effort
+#                govulncheck (see "vuln" below)
+#   make fuzz    every Go fuzz target of the module for FUZZTIME each
 #   make vuln    strict govulncheck: fails when the vulnerability database
 #                cannot be reached
 #   make bench   micro-benchmarks of policy/ and xds/ + the xDS convergence
@@ -52,6 +54,16 @@ E2E_PKGS = $(shell $(GO) list ./e2e/... 2>/dev/null)
 TEST_TIMEOUT ?= 14m
 RACE ?= -race
 
+# Native Go fuzzing: `make fuzz` runs every Fuzz* function of the module
+# for FUZZTIME, `make test` for FUZZTIME_SHORT (test-fuzz). Targets are
+# found by grep, so new ones take part without a Makefile change. go test
+# fuzzes one target of one package per run. FUZZFLAGS adds go test flags,
+# e.g. FUZZFLAGS=-parallel=1 on a busy machine. A failing input is written
+# to the package's testdata/fuzz/<target>/ and replays in every go test.
+FUZZTIME ?= 60s
+FUZZTIME_SHORT ?= 5s
+FUZZFLAGS ?=
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ENVOY_BIN
@@ -64,7 +76,7 @@ GOEXPERIMENT ?= jsonv2
 export GOEXPERIMENT
 
 .PHONY: all tools tools-envoy tools-redis tools-govulncheck build test \
-	test-unit test-e2e vet vuln vuln-soft bench dev lint fmt-check clean distclean
+	test-unit test-fuzz test-e2e fuzz vet vuln vuln-soft bench dev lint fmt-check clean distclean
 
 all: lint build test
 
@@ -114,7 +126,7 @@ build:
 
 ## ---------------------------------------------------------------- test
 
-test: tools vet test-unit test-e2e vuln-soft
+test: tools vet test-unit test-fuzz test-e2e vuln-soft
 
 vet:
 	$(GO) vet ./...
@@ -125,6 +137,25 @@ test-unit:
 test-e2e:
 	@if [ -z "$(E2E_PKGS)" ]; then echo "no e2e packages"; else \
 		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(E2E_PKGS); fi
+
+test-fuzz:
+	$(call run-fuzz,$(FUZZTIME_SHORT))
+
+fuzz:
+	$(call run-fuzz,$(FUZZTIME))
+
+# run-fuzz fuzzes every target for $(1): "./pkg/dir FuzzName" pairs from
+# the test files' `func Fuzz...` lines, one go test run each.
+define run-fuzz
+	@targets="$$(grep -r --include='*_test.go' --exclude-dir=.git --exclude-dir=.tools \
+		--exclude-dir=testdata --exclude-dir=vendor -o '^func Fuzz[A-Za-z0-9_]*' . | \
+		sed -E 's|^(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)$$|\1 \2|' | sort -u)"; \
+	if [ -z "$$targets" ]; then echo "no fuzz targets"; exit 0; fi; \
+	while read -r dir name; do \
+		echo "fuzz: $$dir $$name for $(1)"; \
+		$(GO) test $(FUZZFLAGS) -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) "$$dir" </dev/null; \
+	done <<<"$$targets"
+endef
 
 # Strict: any failure, including an unreachable database, fails.
 vuln: $(GOVULNCHECK)

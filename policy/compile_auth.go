@@ -53,6 +53,7 @@ func compileAuth(a *Auth) ir.Auth {
 			ClientSecretEnv:  o.ClientSecretEnv,
 			Audiences:        sortedCopy(o.Audiences),
 			CacheTTL:         durationOr(o.CacheTTL, DefaultCacheTTL),
+			Insecure:         o.Insecure,
 		})
 	}
 	slices.SortFunc(out.OAuth2, func(x, y ir.OAuth2Provider) int { return strings.Compare(x.Name, y.Name) })
@@ -80,6 +81,7 @@ func compileJWT(j JWTProvider) ir.JWTProvider {
 			Tenant: j.Claims.Tenant,
 			Tier:   j.Claims.Tier,
 		},
+		Insecure: j.Insecure,
 	}
 }
 

@@ -3,11 +3,17 @@ package policy
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
-// FuzzLoad checks that no input makes Load, Validate or Compile panic, and
-// that every diagnostic names its file and a known severity.
+// FuzzLoad checks that no input makes Load, Validate or Compile panic,
+// that every diagnostic names its file and a known severity, and that a
+// policy without errors compiles to limits the counters enforce. Seeds:
+// the policies under testdata/ and testdata/invalid/, the ones below, and
+// the corpus in testdata/fuzz/FuzzLoad (failing inputs land there too).
 func FuzzLoad(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*.yaml")
 	if err != nil {
@@ -46,7 +52,29 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		if !ds.HasErrors() {
-			Compile(p)
+			checkEnforceable(t, Compile(p))
 		}
 	})
+}
+
+// checkEnforceable fails when a validated policy holds a limit the
+// rate-limit counters would refuse (ir.CheckLimit).
+func checkEnforceable(t *testing.T, cfg *ir.Config) {
+	t.Helper()
+	limits := slices.Clone(cfg.RateLimits.Anonymous)
+	for _, tier := range cfg.RateLimits.Tiers {
+		limits = append(limits, tier.Limits...)
+	}
+	for _, g := range cfg.Gateways {
+		for _, vh := range g.VirtualHosts {
+			for _, r := range vh.Routes {
+				limits = append(limits, r.RateLimit.Extra...)
+			}
+		}
+	}
+	for _, l := range limits {
+		if _, err := ir.CheckLimit(l.Requests, l.Per, l.Burst); err != nil {
+			t.Fatalf("a validated policy holds an unenforceable limit: %v", err)
+		}
+	}
 }

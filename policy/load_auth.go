@@ -94,6 +94,9 @@ func jwtFields() []field[JWTProvider] {
 		{name: "claims", load: func(l *loader, j *JWTProvider, path string, n ast.Node) {
 			mapping(l, path, n, &j.Claims, l.schema.auth.claims)
 		}},
+		{name: "insecure", load: func(l *loader, j *JWTProvider, path string, n ast.Node) {
+			j.Insecure = l.boolean(path, n)
+		}},
 	}
 }
 
@@ -123,6 +126,9 @@ func oauth2Fields() []field[OAuth2Provider] {
 			func(o *OAuth2Provider) *string { return &o.ClientSecretEnv }),
 		stringsField("audiences", func(o *OAuth2Provider) *[]string { return &o.Audiences }),
 		stringField("cacheTtl", func(o *OAuth2Provider) *string { return &o.CacheTTL }),
+		{name: "insecure", load: func(l *loader, o *OAuth2Provider, path string, n ast.Node) {
+			o.Insecure = l.boolean(path, n)
+		}},
 	}
 }
 

@@ -59,6 +59,9 @@ type JWTProvider struct {
 	ClockSkew     string
 	MaxLifetime   string
 	Claims        ClaimMap
+	// Insecure allows a plain http:// JWKSURI on a host other than
+	// loopback (Validate warns).
+	Insecure bool
 }
 
 // ClaimMap names the token claims identity comes from; UserID empty means
@@ -84,6 +87,9 @@ type OAuth2Provider struct {
 	ClientSecretEnv  string
 	Audiences        []string
 	CacheTTL         string
+	// Insecure allows a plain http:// IntrospectionURL on a host other
+	// than loopback (Validate warns).
+	Insecure bool
 }
 
 // IdentityHeaders names the headers that carry the caller's identity to

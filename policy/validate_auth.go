@@ -111,6 +111,7 @@ func (c *checker) keySource(path string, j JWTProvider) {
 	if j.JWKSURI != "" {
 		c.httpURL(uriPath, "jwksUri", j.JWKSURI)
 	}
+	c.plainHTTP(path, "jwksUri", j.JWKSURI, j.Insecure)
 	if j.JWKS != "" {
 		c.jwks(setPath, j.JWKS)
 	}
@@ -321,6 +322,7 @@ func (c *checker) oauth2Providers(ps []OAuth2Provider) {
 		if c.present(path, "introspectionUrl", o.Name, o.IntrospectionURL) {
 			c.httpURL(fieldPath(path, "introspectionUrl"), "introspectionUrl", o.IntrospectionURL)
 		}
+		c.plainHTTP(path, "introspectionUrl", o.IntrospectionURL, o.Insecure)
 		c.present(path, "clientId", o.Name, o.ClientID)
 		if c.present(path, "clientSecretEnv", o.Name, o.ClientSecretEnv) {
 			c.envName(fieldPath(path, "clientSecretEnv"), o.ClientSecretEnv)

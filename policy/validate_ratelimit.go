@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // unitsText lists the limit units, for fixes.
@@ -118,7 +120,32 @@ func (c *checker) limit(path string, lim Limit) {
 	if lim.Burst != 0 && lim.Requests > 0 && lim.Burst < lim.Requests {
 		c.errorf(fieldPath(path, "burst"), burstFix(fmt.Sprint(lim.Requests)+" (requests)"),
 			"burst %d is below the rate of %d requests", lim.Burst, lim.Requests)
+		return
 	}
+	c.enforceable(path, lim)
+}
+
+// enforceable checks that the counters can enforce lim (once its requests
+// and unit are sound): its bucket, the burst or else the requests, spans
+// at most ir.MaxBucket. The bound is ir.CheckLimit's, which the counters
+// call too: a limit that passes here never fails a Take.
+func (c *checker) enforceable(path string, lim Limit) {
+	if _, ok := unitWindow(lim.Per); !ok || lim.Requests <= 0 {
+		return
+	}
+	l := compileLimit(lim)
+	if _, err := ir.CheckLimit(l.Requests, l.Per, l.Burst); err == nil {
+		return
+	}
+	field, value := "requests", l.Requests
+	if l.Burst != 0 {
+		field, value = "burst", l.Burst
+	}
+	most := ir.MaxBurst(l.Requests, l.Per)
+	c.errorf(fieldPath(path, field), fmt.Sprintf("use a %s of at most %d at this rate", field, most),
+		"%s %d is more than the rate-limit counters can enforce at %d requests per %s: "+
+			"a bucket may take at most 2^51 µs (about 71 years) to refill, %d requests at this rate",
+		field, value, l.Requests, lim.Per, most)
 }
 
 func (c *checker) unit(path, unit string) {

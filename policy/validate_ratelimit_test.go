@@ -53,6 +53,19 @@ func TestValidateRateLimits(t *testing.T) {
 			want: []string{`7:53 error rateLimits.tiers.free[0].burst: burst 5 is below the rate of 10 requests`},
 		},
 		{
+			name: "a bucket is within what the counters enforce",
+			src: "  tiers: {free: [{requests: 1, per: month, burst: 1000000000}, {requests: 1, per: day, burst: 26063}, " +
+				"{requests: 3000000000000000, per: second}], pro: [{requests: 1, per: month, burst: 868}]}\n  defaultTier: free\n",
+			want: []string{
+				`7:51 error rateLimits.tiers.free[0].burst: burst 1000000000 is more than the rate-limit counters can enforce at 1 requests per month: ` +
+					`a bucket may take at most 2^51 µs (about 71 years) to refill, 868 requests at this rate`,
+				`7:95 error rateLimits.tiers.free[1].burst: burst 26063 is more than the rate-limit counters can enforce at 1 requests per day: ` +
+					`a bucket may take at most 2^51 µs (about 71 years) to refill, 26062 requests at this rate`,
+				`7:114 error rateLimits.tiers.free[2].requests: requests 3000000000000000 is more than the rate-limit counters can enforce at 3000000000000000 requests per second: ` +
+					`a bucket may take at most 2^51 µs (about 71 years) to refill, 2251799813685248 requests at this rate`,
+			},
+		},
+		{
 			name: "one limit per unit",
 			src:  "  tiers:\n    free:\n      - {requests: 10, per: minute}\n      - {requests: 20, per: minute}\n  defaultTier: free\n",
 			want: []string{`10:29 error rateLimits.tiers.free[1].per: duplicate unit "minute"; first used at rateLimits.tiers.free[0].per (p.yaml:9:29)`},
@@ -230,6 +243,11 @@ func TestValidateRateLimitFixes(t *testing.T) {
 			want: "set burst to at least 10 (requests), or remove burst to use the rate as the burst",
 		},
 		{
+			name: "a burst beyond what the counters enforce",
+			src:  rlBase + "  tiers: {free: [{requests: 1, per: month, burst: 1000000000}]}\n  defaultTier: free\n",
+			want: "use a burst of at most 868 at this rate",
+		},
+		{
 			name: "one limit per unit",
 			src:  rlBase + "  tiers: {free: [{requests: 10, per: day}, {requests: 20, per: day}]}\n  defaultTier: free\n",
 			want: "keep one of the two limits: two limits per day are ambiguous",
@@ -243,6 +261,17 @@ func TestValidateRateLimitFixes(t *testing.T) {
 			name: "a header name without header:",
 			src:  base + "routes: [{name: p, backend: be, auth: none, rateLimit: {extra: [{requests: 1, per: second}], by: [X-Key]}}]\n",
 			want: `write "header:x-key" to key by the request header X-Key`,
+		},
+		{
+			name: "a credential header as a key",
+			src:  base + "auth: {apiKeys: {}}\nroutes: [{name: r, backend: be, rateLimit: {extra: [{requests: 1, per: second}], by: [header:x-api-key]}}]\n",
+			want: "write `by: [consumer]` to limit each authenticated caller (on a public route, `by: [clientIP]`)",
+		},
+		{
+			name: "an identity header in a route match",
+			src:  base + "routes: [{name: r, backend: be, auth: none, match: {headers: [{name: x-consumer-tier, exact: enterprise}]}}]\n",
+			want: "match on hosts, path or methods instead, and restrict the route with auth (methods, roles, scopes); " +
+				"tier limits come from rateLimits.tiers, not from route matches",
 		},
 	}
 	for _, tt := range tests {

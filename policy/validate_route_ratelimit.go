@@ -13,10 +13,12 @@ type rateLimitSetup struct {
 	// known is false when Load could not read all tier names or the
 	// anonymous limits: then the checks that depend on them are skipped.
 	known bool
+	// guarded are the headers that may not key limits (credentials).
+	guarded guardedHeaders
 }
 
-func (c *checker) rateLimitSetup(r *RateLimits) rateLimitSetup {
-	s := rateLimitSetup{known: c.tiersKnown() && !c.src.isFailed("rateLimits.anonymous")}
+func (c *checker) rateLimitSetup(r *RateLimits, g guardedHeaders) rateLimitSetup {
+	s := rateLimitSetup{known: c.tiersKnown() && !c.src.isFailed("rateLimits.anonymous"), guarded: g}
 	if r != nil {
 		s.tiers, s.anonymous = len(r.Tiers) > 0, len(r.Anonymous) > 0
 	}
@@ -41,7 +43,7 @@ func (c *checker) routeRateLimit(path string, r Route, s rateLimitSetup) {
 		c.limitList(fieldPath(rp, "extra"), "extra", "remove extra", rl.Extra)
 	}
 	if rl.By != nil {
-		c.byKeys(fieldPath(rp, "by"), rl.By, public)
+		c.byKeys(fieldPath(rp, "by"), rl.By, public, s.guarded)
 	}
 	if len(c.diags) == before && s.known && authKnown && !c.src.isTainted(rp) {
 		c.rateLimitEffect(rp, r, s)
@@ -62,16 +64,17 @@ func (c *checker) routeConsumer(path string, public bool, s rateLimitSetup) {
 }
 
 // byKeys checks the keys of a route's extra limits: consumer, clientIP or
-// header:<name>, each once (header names compare case-insensitively), and
-// no consumer on a public route.
-func (c *checker) byKeys(path string, by []string, public bool) {
+// header:<name> of a header that carries no credentials (see
+// guardedHeaders), each once (header names compare case-insensitively),
+// and no consumer on a public route.
+func (c *checker) byKeys(path string, by []string, public bool, g guardedHeaders) {
 	if len(by) == 0 {
 		c.errorf(path, "list at least one key, or remove by to key by the consumer (the client IP on public routes)", "by is empty")
 	}
 	seen := make(map[string]string, len(by))
 	for i, b := range by {
 		bp := indexPath(path, i)
-		key, ok := c.byKey(bp, b)
+		key, ok := c.byKey(bp, b, g)
 		switch {
 		case !ok:
 		case key == byConsumer && public:
@@ -87,7 +90,7 @@ func (c *checker) byKeys(path string, by []string, public bool) {
 
 // byKey returns the canonical form of a by entry (header names lower
 // case), or reports why it is none.
-func (c *checker) byKey(path, b string) (string, bool) {
+func (c *checker) byKey(path, b string, g guardedHeaders) (string, bool) {
 	const fix = "use consumer, clientIP or header:<name>, e.g. header:x-tenant-id"
 	lower := strings.ToLower(b)
 	switch {
@@ -97,6 +100,9 @@ func (c *checker) byKey(path, b string) (string, bool) {
 		name := strings.TrimPrefix(b, byHeaderPrefix)
 		if problem := byHeaderProblem(name); problem != "" {
 			c.errorf(path, fix, "invalid key %q: %s", b, problem)
+			return "", false
+		}
+		if !c.rateLimitKeyHeader(path, b, name, g) {
 			return "", false
 		}
 		return byHeaderPrefix + strings.ToLower(name), true

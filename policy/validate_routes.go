@@ -38,7 +38,8 @@ func (c *checker) routes(p *Policy) {
 	gateways := newNameSet(p.Gateways, func(g Gateway) string { return g.Name })
 	backends := newNameSet(p.Backends, func(b Backend) string { return b.Name })
 	methods := c.authMethods(p.Auth)
-	limits := c.rateLimitSetup(p.RateLimits)
+	guarded := newGuardedHeaders(p.Auth)
+	limits := c.rateLimitSetup(p.RateLimits, guarded)
 	seen := make(map[string]string, len(p.Routes))
 	firstMatch := make(map[gatewayMatch]int, len(p.Routes))
 	for i, r := range p.Routes {
@@ -50,7 +51,7 @@ func (c *checker) routes(p *Policy) {
 		gwOK := c.ref(path, "gateway", r.Gateway, gateways, false)
 		c.ref(path, "backend", r.Backend, backends, r.Backends == nil && r.DirectResponse == nil && r.Redirect == nil)
 		c.routeTraffic(path, r, backends)
-		matchOK := c.match(fieldPath(path, "match"), r.Match)
+		matchOK := c.match(fieldPath(path, "match"), r.Match, guarded)
 		if r.Rewrite != nil {
 			c.rewrite(fieldPath(path, "rewrite"), r)
 		}
@@ -94,8 +95,9 @@ func (c *checker) ref(route, kind, name string, known nameSet, required bool) bo
 }
 
 // match checks a route's match and reports whether it is sound enough to
-// compare with other routes' matches.
-func (c *checker) match(path string, m Match) bool {
+// compare with other routes' matches. It refuses header conditions on the
+// guarded headers (identity, credentials): see guardedHeaders.
+func (c *checker) match(path string, m Match, g guardedHeaders) bool {
 	before := len(c.diags)
 	if len(m.Hosts) > 0 {
 		c.hosts(fieldPath(path, "hosts"), m.Hosts)
@@ -105,7 +107,7 @@ func (c *checker) match(path string, m Match) bool {
 		c.methods(fieldPath(path, "methods"), m.Methods)
 	}
 	if len(m.Headers) > 0 {
-		c.headers(fieldPath(path, "headers"), m.Headers)
+		c.headers(fieldPath(path, "headers"), m.Headers, g)
 	}
 	return len(c.diags) == before && !c.src.isTainted(path)
 }
@@ -240,10 +242,12 @@ func (c *checker) methods(path string, methods []string) {
 	}
 }
 
-func (c *checker) headers(path string, headers []HeaderMatch) {
+func (c *checker) headers(path string, headers []HeaderMatch, g guardedHeaders) {
 	for i, h := range headers {
 		hp := indexPath(path, i)
-		c.headerName(fieldPath(hp, "name"), h.Name)
+		if c.headerName(fieldPath(hp, "name"), h.Name) {
+			c.matchHeader(fieldPath(hp, "name"), h.Name, g)
+		}
 		set := 0
 		for _, on := range []bool{h.Exact != "", h.Prefix != "", h.Regex != "", h.Present} {
 			if on {
@@ -259,7 +263,9 @@ func (c *checker) headers(path string, headers []HeaderMatch) {
 	}
 }
 
-func (c *checker) headerName(path, name string) {
+// headerName checks the name of a header condition and reports whether it
+// is a valid one.
+func (c *checker) headerName(path, name string) bool {
 	switch {
 	case name == "":
 		c.errorf(path, "add `name: <header name>`", "header name is required")
@@ -268,7 +274,10 @@ func (c *checker) headerName(path, name string) {
 			"pseudo-header %q cannot be matched as a header", name)
 	case strings.ContainsFunc(name, func(r rune) bool { return !isTokenRune(r) }):
 		c.errorf(path, "use letters, digits and !#$%&'*+-.^_`|~ only", "invalid header name %q", name)
+	default:
+		return true
 	}
+	return false
 }
 
 // isTokenRune reports whether r may appear in an HTTP header name (an

@@ -205,9 +205,12 @@ func (s *Service) take(ctx context.Context, t *Table, limits []counter.Limit) (b
 		start := time.Now()
 		ok, res, err = s.opts.Backend.Take(ctx, limits)
 		s.opts.Metrics.backendTime(time.Since(start))
-		if err == nil {
+		switch {
+		case err == nil:
 			s.downUntil.Store(0)
 			return ok, res, nil
+		case errors.Is(err, counter.ErrInvalidLimit):
+			return s.invalidTake(err)
 		}
 		s.downUntil.Store(time.Now().Add(backoff).UnixNano())
 		s.opts.Metrics.backendError()
@@ -226,3 +229,14 @@ func (s *Service) take(ctx context.Context, t *Table, limits []counter.Limit) (b
 }
 
 var errBackendDown = errors.New("rate limit backend down (retrying shortly)")
+
+// invalidTake answers a Take the backend refused for an invalid limit.
+// newTable leaves out every limit ir.CheckLimit refuses, and the counters
+// check with that very function, so this only happens with a backend of
+// its own bounds. It is a configuration error of these limits, not an
+// outage: the backend is not skipped, the failure mode does not apply, and
+// the request is admitted without being counted, as a skipped limit is.
+func (s *Service) invalidTake(err error) (bool, []counter.Result, error) {
+	s.log.Error("rate limit skipped: the counters cannot enforce it; fix it in the policy", "err", err)
+	return true, nil, nil
+}

@@ -11,6 +11,7 @@ type Metrics struct {
 	decisions *prometheus.CounterVec
 	errors    prometheus.Counter
 	backend   prometheus.Histogram
+	invalid   prometheus.Gauge
 }
 
 // NewMetrics registers the rate-limit metrics with reg.
@@ -24,14 +25,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		backend: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tollgate_ratelimit_backend_duration_seconds",
 			Help:    "Time of one counter backend call (one Redis round trip with the Redis backend).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}}),
+		invalid: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollgate_ratelimit_invalid_limits",
+			Help: "Limits of the current policy the counters cannot enforce; they are skipped (the log names them)."}),
 	}
-	reg.MustRegister(m.decisions, m.errors, m.backend)
+	reg.MustRegister(m.decisions, m.errors, m.backend, m.invalid)
 	return m
 }
 
 func (m *Metrics) backendTime(d time.Duration) {
 	if m != nil {
 		m.backend.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) invalidLimits(n int) {
+	if m != nil {
+		m.invalid.Set(float64(n))
 	}
 }
 

@@ -12,7 +12,10 @@
 //
 // Contract: ShouldRateLimit answers OK or OVER_LIMIT, or a gRPC error when
 // the backend cannot decide and the failure mode is closed (Envoy then
-// denies with 503). Unlimited tiers never reach the backend. The table is
+// denies with 503). Unlimited tiers never reach the backend. A limit the
+// counters cannot enforce is a configuration error of its tier or route,
+// never a backend outage: it is skipped (logged and counted at Swap), the
+// other limits apply, and no other route or consumer is affected. The table is
 // read through an atomic pointer and swapped before Envoy gets a new
 // snapshot.
 package ratelimit
@@ -67,9 +70,15 @@ func New(opts Options) *Service {
 func (s *Service) Register(g *grpc.Server) { rlsv3.RegisterRateLimitServiceServer(g, s) }
 
 // Swap makes cfg's limits current and returns a function that restores the
-// previous table.
+// previous table. Limits the counters cannot enforce (ir.CheckLimit) are
+// skipped: each is logged once here and counted in the invalid-limits
+// gauge, and the other limits of its tier or route still apply.
 func (s *Service) Swap(cfg *ir.Config) (restore func(), err error) {
-	t := newTable(cfg)
+	t, bad := newTable(cfg)
+	for _, b := range bad {
+		s.log.Error("rate limit skipped: the counters cannot enforce it; fix it in the policy", "limit", b.where, "err", b.err)
+	}
+	s.opts.Metrics.invalidLimits(len(bad))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.table.Swap(t)
@@ -88,7 +97,7 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	d := s.decide(ctx, t, req)
 	s.opts.Metrics.decision(d)
 	if d.err != nil {
-		s.log.Warn("rate limit backend failed; the failure mode applies", "err", d.err)
+		s.log.Warn("rate limit not decided; the failure mode applies", "err", d.err)
 		return nil, status.Error(codes.Unavailable, "rate limit backend unavailable")
 	}
 	return d.response(), nil

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	commonrl "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/ratelimit/counter"
@@ -240,5 +243,60 @@ func TestNoPolicyIsAnError(t *testing.T) {
 	s := New(Options{Backend: counter.NewMemory(time.Now)})
 	if _, err := s.ShouldRateLimit(context.Background(), request("route", "r")); err == nil {
 		t.Fatal("decided without a policy")
+	}
+}
+
+// TestInvalidLimitIsThatLimitsProblem: a limit the counters cannot enforce
+// (a bucket of a billion at one request per month) is skipped; it neither
+// fails its own route nor trips the backoff for the others, in any failure
+// mode. Before ir.CheckLimit was applied at Swap, every Take on the broken
+// route failed, and in closed mode every other route was denied too.
+func TestInvalidLimitIsThatLimitsProblem(t *testing.T) {
+	for _, mode := range []string{ir.FailOpen, ir.FailClosed} {
+		t.Run(mode, func(t *testing.T) {
+			s, b, _ := newTestService(t)
+			cfg := testConfig()
+			cfg.RateLimits.FailureMode = mode
+			huge := ir.Limit{Requests: 1, Per: 30 * 24 * time.Hour, Unit: "month", Burst: 1_000_000_000}
+			vh := &cfg.Gateways[0].VirtualHosts[0]
+			vh.Routes = append(vh.Routes, ir.Route{Name: "broken", RateLimit: ir.RouteRateLimit{Enabled: true, Consumer: true,
+				Extra: []ir.Limit{huge, {Requests: 4, Per: time.Second, Unit: "second"}}, By: []string{"consumer"}}})
+			s.opts.Metrics = NewMetrics(prometheus.NewRegistry())
+			if _, err := s.Swap(cfg); err != nil {
+				t.Fatal(err)
+			}
+			// The broken route keeps its free tier (3/minute) and its valid extra limit.
+			if ok := admitted(t, s, 5, "route", "broken", "consumer", "x", "tier", "free"); ok != 3 {
+				t.Fatalf("broken route admitted %d of 5, want 3 (its tier limit)", ok)
+			}
+			if ok := admitted(t, s, 5, "route", "tiered", "consumer", "y", "tier", "free"); ok != 3 {
+				t.Fatalf("other route admitted %d of 5, want 3", ok)
+			}
+			if b.takes != 10 || s.downUntil.Load() != 0 {
+				t.Fatalf("backend takes %d (want 10), downUntil %d (want 0: no backoff)", b.takes, s.downUntil.Load())
+			}
+			var m dto.Metric
+			if err := s.opts.Metrics.invalid.Write(&m); err != nil || m.GetGauge().GetValue() != 1 {
+				t.Errorf("invalid limits gauge = %v (%v), want 1", m.GetGauge().GetValue(), err)
+			}
+		})
+	}
+}
+
+// TestInvalidLimitErrorIsNoOutage: should a backend still refuse a limit
+// as invalid, that request is admitted uncounted and the backend is not
+// skipped: the next request of another route reaches it.
+func TestInvalidLimitErrorIsNoOutage(t *testing.T) {
+	s, b, _ := newTestService(t)
+	cfg := testConfig()
+	cfg.RateLimits.FailureMode = ir.FailClosed
+	s.Swap(cfg)
+	b.fail = fmt.Errorf("%w: stricter backend", counter.ErrInvalidLimit)
+	if ok := admitted(t, s, 1, "route", "tiered", "consumer", "x", "tier", "free"); ok != 1 {
+		t.Fatal("a Take refused for an invalid limit was not admitted")
+	}
+	b.fail = nil
+	if ok := admitted(t, s, 4, "route", "open", "remote_address", "10.0.0.9"); ok != 2 || b.takes != 5 {
+		t.Fatalf("after an invalid-limit error: admitted %d of 4 (want 2), takes %d (want 5)", ok, b.takes)
 	}
 }

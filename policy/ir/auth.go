@@ -41,6 +41,9 @@ type JWTProvider struct {
 	// MaxLifetime caps exp - iat (or exp - now without iat).
 	MaxLifetime time.Duration `json:"maxLifetime"`
 	Claims      ClaimMap      `json:"claims"`
+	// Insecure: JWKSURI may be plain http on a host other than loopback
+	// (the policy said so explicitly).
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // ClaimMap names the token claims identity comes from.
@@ -68,6 +71,9 @@ type OAuth2Provider struct {
 	ClientSecretEnv string        `json:"clientSecretEnv"`
 	Audiences       []string      `json:"audiences,omitempty"`
 	CacheTTL        time.Duration `json:"cacheTtl"`
+	// Insecure: IntrospectionURL may be plain http on a host other than
+	// loopback (the policy said so explicitly).
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // IdentityHeaders are the request headers (lower case) that carry the

@@ -1,6 +1,9 @@
 package ir
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // RateLimits is the policy's rate limiting: consumer tiers, the limit for
 // anonymous callers, and what happens when the counter store is down.
@@ -74,4 +77,59 @@ type RouteRateLimit struct {
 	By []string `json:"by,omitempty"`
 	// Shadow counts and reports but never rejects.
 	Shadow bool `json:"shadow,omitempty"`
+}
+
+// MaxBucket bounds a limit's bucket, max(Burst, Requests) × T with
+// T = Per / Requests (at least 1 µs), in microseconds: 2^51 µs, about 71
+// years. The counters (ratelimit/counter) enforce exactly the limits
+// CheckLimit accepts: the bound keeps every time their Lua script handles
+// an exact integer in a Lua double (< 2^53), and the quotient
+// (capacity − d) / T exact enough that floor never rounds up.
+const MaxBucket = int64(1) << 51
+
+// GCRA is a limit in the units the counters compute in, microseconds:
+// Interval T = Per / Requests (at least 1 µs; a faster rate is capped at
+// one request per µs) and Tolerance τ = T × (max(Burst, Requests) − 1).
+type GCRA struct {
+	Interval  int64
+	Tolerance int64
+}
+
+// CheckLimit returns the GCRA parameters of requests per per with a
+// bucket of burst (0, or below requests, means requests), or an error
+// saying why the counters cannot enforce it: no requests, a window under a
+// microsecond, or a bucket over MaxBucket (see MaxBurst). It is the one
+// definition of an enforceable limit: the policy validator and the
+// counters both call it.
+func CheckLimit(requests uint64, per time.Duration, burst uint64) (GCRA, error) {
+	micros := per.Microseconds()
+	if requests == 0 || micros <= 0 {
+		return GCRA{}, fmt.Errorf("%d per %v: no requests or a window under a microsecond", requests, per)
+	}
+	interval := limitInterval(requests, micros)
+	bucket := max(burst, requests)
+	if bucket > uint64(MaxBucket/interval) {
+		return GCRA{}, fmt.Errorf("%d per %v with a bucket of %d: the bucket exceeds the largest the counters enforce (%d)",
+			requests, per, bucket, MaxBucket/interval)
+	}
+	return GCRA{Interval: interval, Tolerance: interval * int64(bucket-1)}, nil
+}
+
+// MaxBurst is the largest bucket (burst, or requests without one) the
+// counters enforce at requests per per; 0 when no bucket is enforceable
+// (no requests, a window under a microsecond).
+func MaxBurst(requests uint64, per time.Duration) uint64 {
+	micros := per.Microseconds()
+	if requests == 0 || micros <= 0 {
+		return 0
+	}
+	return uint64(MaxBucket / limitInterval(requests, micros))
+}
+
+// limitInterval is T = micros / requests, at least 1 µs.
+func limitInterval(requests uint64, micros int64) int64 {
+	if requests < uint64(micros) {
+		return micros / int64(requests)
+	}
+	return 1
 }

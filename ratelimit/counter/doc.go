@@ -67,5 +67,7 @@
 //	NewFallback(NewOverLimitCache(NewRedis(client, opts), time.Now), NewMemory(time.Now), mode, hook)
 //
 // Time is in microseconds throughout, so results are exact to the
-// microsecond; a bucket (Burst × T) is at most 2^51 µs (about 71 years).
+// microsecond; a bucket (Burst × T) is at most ir.MaxBucket, 2^51 µs (about
+// 71 years): ir.CheckLimit, which the policy validator calls too, defines
+// the limits the backends accept.
 package counter

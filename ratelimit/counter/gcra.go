@@ -4,13 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// maxCapacity bounds a limit's bucket, Burst × T, in microseconds (about
-// 71 years). It keeps every time the Lua script handles (now + capacity)
-// an exact integer in a Lua double (< 2^53), and the quotient
-// (capacity − d) / T exact enough that floor never rounds up.
-const maxCapacity = int64(1) << 51
+	"github.com/tollgate/tollgate/policy/ir"
+)
 
 // ErrInvalidLimit wraps the error of a Take whose limits cannot be
 // enforced (no requests, a window under a microsecond, a huge bucket). It
@@ -23,23 +19,15 @@ type gcra struct {
 	tolerance int64 // τ = T × (max(Burst, Requests) − 1)
 }
 
-// newGCRA checks l and returns its parameters.
+// newGCRA checks l and returns its parameters. The bounds are
+// ir.CheckLimit's, the very function the policy validator calls, so a
+// validated policy never has a limit the counters refuse.
 func newGCRA(l Limit) (gcra, error) {
-	per := l.Per.Microseconds()
-	if l.Requests == 0 || per <= 0 {
-		return gcra{}, fmt.Errorf("%w: %q: %d per %v", ErrInvalidLimit, l.Key, l.Requests, l.Per)
+	g, err := ir.CheckLimit(l.Requests, l.Per, l.Burst)
+	if err != nil {
+		return gcra{}, fmt.Errorf("%w: %q: %w", ErrInvalidLimit, l.Key, err)
 	}
-	// A Burst of 0 (or, against the contract, below Requests) is Requests.
-	burst := max(l.Burst, l.Requests)
-	// A rate above one per microsecond is capped there.
-	interval := int64(1)
-	if l.Requests < uint64(per) {
-		interval = per / int64(l.Requests)
-	}
-	if burst > uint64(maxCapacity/interval) {
-		return gcra{}, fmt.Errorf("%w: %q: a bucket of %d over %v is too large", ErrInvalidLimit, l.Key, burst, l.Per)
-	}
-	return gcra{interval: interval, tolerance: interval * int64(burst-1)}, nil
+	return gcra{interval: g.Interval, tolerance: g.Tolerance}, nil
 }
 
 // gcraParams converts limits into buf (reused when large enough).
