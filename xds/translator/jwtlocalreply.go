@@ -30,9 +30,11 @@ var jwtDenials = []jwtDenial{
 	{detailsJwtAuthn, "Audiences_in_Jwt_are_not_allowed", 401, "bad_audience"},
 	{detailsJwtAuthn, "Jwt_issuer_is_not_configured", 401, "unknown_issuer"},
 	{detailsJwtAuthn, "Jwks_doesn't_have_key_to_match_kid_or_alg", 401, "unknown_kid"},
+	// jwt_authn also reports a missing exp and a lifetime over max_lifetime
+	// as "Jwt verification fails": those refusals say bad_signature.
 	{detailsJwtAuthn, "Jwt_verification_fails", 401, "bad_signature"},
-	{detailsJwtAuthn, "exp", 401, "no_exp"},
-	{detailsJwtAuthn, "lifetime", 401, "lifetime_too_long"},
+	{detailsJwtAuthn, "[exp]", 401, "no_exp"},
+	{detailsJwtAuthn, "Jwt_payload_[", 401, "bad_claim"},
 	{detailsJwtAuthn, "fetch", 503, "jwks_unavailable"},
 	{detailsJwtAuthn, "", 401, "malformed"},
 	{detailsRBAC, policyAmbiguous, 401, "ambiguous_credentials"},

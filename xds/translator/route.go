@@ -23,13 +23,13 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, native *nativeJWT, rl *rate
 		for _, r := range vh.Routes {
 			er, err := route(r, tr)
 			if err == nil {
-				err = configureRouteAuth(er, r, authz, native)
-			}
-			if err == nil {
 				err = rl.configureRoute(er, r.RateLimit, r.Name)
 			}
 			if err == nil {
 				err = hf.configureRoute(er, r)
+			}
+			if err == nil { // after hf: appends to the route's header removals
+				err = configureRouteAuth(er, r, authz, native)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("virtual host %q: route %q: %w", vh.Name, r.Name, err)
