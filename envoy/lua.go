@@ -27,3 +27,25 @@ func LuaPerRouteSource(source string) *luav3.LuaPerRoute {
 func LuaPerRouteDisabled() *luav3.LuaPerRoute {
 	return &luav3.LuaPerRoute{Override: &luav3.LuaPerRoute_Disabled{Disabled: true}}
 }
+
+// LuaNamedSourcesFilter returns a Lua HTTP filter named name that runs
+// nothing by default and holds the named scripts sources (name → code):
+// routes pick one with LuaPerRouteName, others turn it off with
+// LuaPerRouteDisabled. One Lua state per worker serves every route that
+// picks a script, instead of one per route with inline code.
+func LuaNamedSourcesFilter(name string, sources map[string]string) (*hcmv3.HttpFilter, error) {
+	codes := make(map[string]*corev3.DataSource, len(sources))
+	for k, src := range sources {
+		codes[k] = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: src}}
+	}
+	a, err := Any(&luav3.Lua{SourceCodes: codes})
+	if err != nil {
+		return nil, err
+	}
+	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
+}
+
+// LuaPerRouteName runs the filter's script named name on a route.
+func LuaPerRouteName(name string) *luav3.LuaPerRoute {
+	return &luav3.LuaPerRoute{Override: &luav3.LuaPerRoute_Name{Name: name}}
+}

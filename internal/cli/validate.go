@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +25,9 @@ type validateResult struct {
 	Diagnostics policy.Diagnostics `json:"diagnostics"`
 	// Envoy holds the --with-envoy results, one per gateway.
 	Envoy []envoyCheck `json:"envoy,omitempty"`
+	// AuthPaths says, per gateway and route, whether Envoy decides the
+	// route's authentication itself or calls ext_authz, and why.
+	AuthPaths map[string][]translator.RouteAuthPath `json:"authPaths,omitempty"`
 }
 
 func newValidateCmd() *cobra.Command {
@@ -82,7 +87,9 @@ func validatePath(path string) (*validateResult, *ir.Config, error) {
 	if cfg == nil {
 		return res, nil, nil
 	}
+	res.AuthPaths = map[string][]translator.RouteAuthPath{}
 	for _, g := range cfg.Gateways {
+		res.AuthPaths[g.Name] = translator.AuthPaths(cfg, &g)
 		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit,
 			Certs: &acme.PendingSource{Next: certs.NewStore(nil)}, ExtProcAddress: defaultExtProc, ACMEAddress: defaultACME})
 		if err == nil {
@@ -112,6 +119,7 @@ func countRoutes(cfg *ir.Config) int {
 
 func printValidate(w io.Writer, res *validateResult) {
 	printDiagnostics(w, res.Diagnostics)
+	printAuthPaths(w, res.AuthPaths)
 	for _, c := range res.Envoy {
 		if c.OK {
 			fmt.Fprintf(w, "  gateway %s: envoy --mode validate: OK\n", c.Gateway)
@@ -128,4 +136,19 @@ func printValidate(w io.Writer, res *validateResult) {
 		return
 	}
 	fmt.Fprintf(w, "valid: version %s (%d gateways, %d routes, %d backends)\n", res.Version, res.Gateways, res.Routes, res.Backends)
+}
+
+// printAuthPaths prints one line per protected route: decided in Envoy, or
+// through ext_authz and why.
+func printAuthPaths(w io.Writer, paths map[string][]translator.RouteAuthPath) {
+	for _, gw := range slices.Sorted(maps.Keys(paths)) {
+		for _, p := range paths[gw] {
+			switch p.Path {
+			case translator.AuthPathEnvoy:
+				fmt.Fprintf(w, "  gateway %s route %s: auth in Envoy (jwt_authn, rbac)\n", gw, p.Route)
+			case translator.AuthPathExtAuthz:
+				fmt.Fprintf(w, "  gateway %s route %s: auth via ext_authz: %s\n", gw, p.Route, p.Reason)
+			}
+		}
+	}
 }

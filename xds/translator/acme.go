@@ -86,10 +86,15 @@ func withFirstRoute(vhosts []*routev3.VirtualHost, route *routev3.Route) []*rout
 // compression, no Lua and no body transformation (CORS and rate limits act
 // only on routes that configure them). A new optional filter adds its line
 // here.
-func challengeFiltersOff(a *authz, hf *httpFeatures, tf *transform) map[string]proto.Message {
+func challengeFiltersOff(a *authz, n *nativeJWT, hf *httpFeatures, tf *transform) map[string]proto.Message {
 	off := map[string]proto.Message{}
 	if a.enabled {
 		off[envoy.ExtAuthzName] = envoy.ExtAuthzPerRouteDisabled()
+	}
+	if n.enabled {
+		off[envoy.JwtAuthnName] = envoy.JwtPerRouteDisabled()
+		off[envoy.RBACName] = envoy.RBACPerRouteDisabled()
+		off[jwtIdentityFilter] = envoy.LuaPerRouteDisabled()
 	}
 	for _, c := range hf.compressors {
 		off[c.opts.Name] = envoy.CompressorPerRouteDisabled()

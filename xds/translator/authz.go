@@ -44,12 +44,12 @@ type authz struct {
 }
 
 // newAuthz derives the gateway's authz settings from the IR and opts.
-func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options) (*authz, error) {
+func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (*authz, error) {
 	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names(), stripInternal: gw.Edge.StripInternalHeaders}
 	if len(a.identityHeaders) == 0 {
 		a.identityHeaders = defaultIdentityHeaders
 	}
-	if !gw.NeedsAuthz() {
+	if !native.needsExtAuthz(gw) {
 		return a, nil
 	}
 	if opts.AuthzAddress == "" {

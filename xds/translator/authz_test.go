@@ -72,7 +72,7 @@ func TestHTTPFilterOrder(t *testing.T) {
 		{"minimal", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"routing", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"multi-gateway", []string{envoy.HeaderMutationName, envoy.RouterName}},
-		{"auth", []string{envoy.HeaderMutationName, envoy.ExtAuthzName, envoy.RouterName}},
+		{"auth", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, jwtIdentityFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RouterName}},
 		{"ratelimit", []string{envoy.HeaderMutationName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +116,8 @@ func TestIdentityHeadersStripped(t *testing.T) {
 func TestExtAuthzFilterSettings(t *testing.T) {
 	extAuthz := func(mutate func(tc *testCase)) *extauthzv3.ExtAuthz {
 		hcm := decodeHCM(t, translateAuth(t, mutate).Listeners[0])
-		return unpack(t, hcm.GetHttpFilters()[1], &extauthzv3.ExtAuthz{})
+		i := slices.IndexFunc(hcm.GetHttpFilters(), func(f *hcmv3.HttpFilter) bool { return f.GetName() == envoy.ExtAuthzName })
+		return unpack(t, hcm.GetHttpFilters()[i], &extauthzv3.ExtAuthz{})
 	}
 	ea := extAuthz(nil)
 	if ea.GetGrpcService().GetEnvoyGrpc().GetClusterName() != contract.ClusterName ||
@@ -184,13 +185,13 @@ func TestAuthzPerRoute(t *testing.T) {
 	want := map[string]map[string]string{
 		"health":   nil, // disabled
 		"web":      nil,
-		"admin":    {"route": "admin", "methods": "jwt", "roles": "admin", "scopes": "admin:read,admin:write"},
+		"admin":    nil, // JWT only: decided in Envoy (jwtauthn_test.go), ext_authz disabled
 		"orders":   {"route": "orders", "methods": "apiKey,jwt,oauth2", "roles": "buyer,support"},
 		"partners": {"route": "partners", "methods": "apiKey", "forward_credentials": "true"},
 	}
 	for _, rt := range r.Routes[0].GetVirtualHosts()[0].GetRoutes() {
 		a := rt.GetTypedPerFilterConfig()[envoy.ExtAuthzName]
-		if a == nil || len(rt.GetTypedPerFilterConfig()) != 1 {
+		if a == nil || (len(rt.GetTypedPerFilterConfig()) != 1 && rt.GetName() != "admin") {
 			t.Fatalf("route %q: per-filter config %v", rt.GetName(), rt.GetTypedPerFilterConfig())
 		}
 		pr := &extauthzv3.ExtAuthzPerRoute{}
@@ -250,8 +251,8 @@ func TestTranslateAuthErrors(t *testing.T) {
 			tc.Config.Gateways[0].VirtualHosts[0].Routes[1].Backend = contract.ClusterName
 		}, "reserved for the ext_authz service cluster"},
 		{"role with a comma", func(tc *testCase) {
-			tc.Config.Gateways[0].VirtualHosts[0].Routes[1].Auth.Roles = []string{"a,b"}
-		}, `route "admin": auth: "a,b"`},
+			tc.Config.Gateways[0].VirtualHosts[0].Routes[2].Auth.Roles = []string{"a,b"}
+		}, `route "orders": auth: "a,b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

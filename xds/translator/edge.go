@@ -26,11 +26,13 @@ func edgeOptions(e ir.Edge) envoy.EdgeOptions {
 
 // httpFilterChain returns the gateway's HTTP filters before the router, in
 // the agreed decode order: header_mutation (identity headers; always) →
-// cors → ext_authz → ratelimit → compressors → lua → identity guard (a
+// cors → jwt_authn → jwt identity (Lua) → rbac (those three when a route
+// is decided natively, jwtauthn.go) → ext_authz → ratelimit → compressors
+// → lua → identity guard (a
 // second header_mutation that rebuilds the identity headers from ext_authz's
 // metadata, present with lua). Each but the first is present only when a
 // route uses it.
-func httpFilterChain(authz *authz, rl *rateLimit, hf *httpFeatures) ([]*hcmv3.HttpFilter, error) {
+func httpFilterChain(authz *authz, native *nativeJWT, rl *rateLimit, hf *httpFeatures) ([]*hcmv3.HttpFilter, error) {
 	authzFilters, err := authz.httpFilters() // header_mutation first, then ext_authz when enabled
 	if err != nil {
 		return nil, err
@@ -43,9 +45,14 @@ func httpFilterChain(authz *authz, rl *rateLimit, hf *httpFeatures) ([]*hcmv3.Ht
 	if err != nil {
 		return nil, err
 	}
+	jwtFilters, err := native.httpFilters() // jwt_authn, identity, rbac
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*hcmv3.HttpFilter, 0, len(authzFilters)+len(rlFilters)+len(late)+1)
 	out = append(out, authzFilters[0])
 	out = append(out, hf.corsFilters()...)
+	out = append(out, jwtFilters...)
 	out = append(out, authzFilters[1:]...)
 	out = append(out, rlFilters...) // after ext_authz: reads its metadata
 	return append(out, late...), nil

@@ -16,20 +16,20 @@ import (
 // of hosts and of the routes in each host (Envoy picks the first matching
 // route), with each route's ext_authz settings from authz and rate limits
 // from rl.
-func virtualHosts(in []ir.VirtualHost, authz *authz, rl *rateLimit, tr *traffic, hf *httpFeatures, obs *observability) ([]*routev3.VirtualHost, error) {
+func virtualHosts(in []ir.VirtualHost, authz *authz, native *nativeJWT, rl *rateLimit, tr *traffic, hf *httpFeatures, obs *observability) ([]*routev3.VirtualHost, error) {
 	out := make([]*routev3.VirtualHost, 0, len(in))
 	for _, vh := range in {
 		routes := make([]*routev3.Route, 0, len(vh.Routes))
 		for _, r := range vh.Routes {
 			er, err := route(r, tr)
 			if err == nil {
-				err = authz.configureRoute(er, r.Auth, r.Name)
-			}
-			if err == nil {
 				err = rl.configureRoute(er, r.RateLimit, r.Name)
 			}
 			if err == nil {
 				err = hf.configureRoute(er, r)
+			}
+			if err == nil { // after hf: appends to the route's header removals
+				err = configureRouteAuth(er, r, authz, native)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("virtual host %q: route %q: %w", vh.Name, r.Name, err)

@@ -130,7 +130,11 @@ func Translate(cfg *ir.Config, gateway string, opts Options) (*Resources, error)
 
 // translateGateway builds the unsorted resources of gw.
 func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources, error) {
-	authz, err := newAuthz(cfg, gw, opts)
+	native, err := newNativeJWT(cfg, gw)
+	if err != nil {
+		return nil, err
+	}
+	authz, err := newAuthz(cfg, gw, opts, native)
 	if err != nil {
 		return nil, err
 	}
@@ -146,11 +150,11 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	vhosts, err := virtualHosts(gw.VirtualHosts, authz, rl, newTraffic(cfg.Backends), hf, obs)
+	vhosts, err := virtualHosts(gw.VirtualHosts, authz, native, rl, newTraffic(cfg.Backends), hf, obs)
 	if err != nil {
 		return nil, err
 	}
-	filters, err := httpFilterChain(authz, rl, hf)
+	filters, err := httpFilterChain(authz, native, rl, hf)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +167,11 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	filters = append(filters, tfFilters...) // ext_proc: last before the router
-	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters, gw.Edge, obs.decorate)
+	decorate, err := native.decorate(obs.decorate)
+	if err != nil {
+		return nil, err
+	}
+	listeners, routes, err := listenersAndRoutes(gw.Listeners, vhosts, filters, gw.Edge, decorate)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +179,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err := applyListenerTLS(gw, listeners, routes); err != nil {
 		return nil, err
 	}
-	acmeCluster, err := acmeChallenges(gw, routes, challengeFiltersOff(authz, hf, tf), opts)
+	acmeCluster, err := acmeChallenges(gw, routes, challengeFiltersOff(authz, native, hf, tf), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +192,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	hf.configureEndpoints(endpoints)
-	services, err := serviceClusters(gw, authz, rl, obs, tf, acmeCluster)
+	services, err := serviceClusters(gw, authz, rl, obs, tf, acmeCluster, native.clusters)
 	if err != nil {
 		return nil, err
 	}
@@ -197,13 +205,18 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 // sinks, ext_proc, the ACME responder), refusing a backend that takes the
 // name of the ext_authz or rate-limit cluster.
 func serviceClusters(gw *ir.Gateway, authz *authz, rl *rateLimit, obs *observability, tf *transform,
-	acmeCluster *clusterv3.Cluster,
+	acmeCluster *clusterv3.Cluster, jwks []*clusterv3.Cluster,
 ) ([]*clusterv3.Cluster, error) {
 	var out []*clusterv3.Cluster
-	for _, svc := range []struct {
+	type svc struct {
 		c    *clusterv3.Cluster
 		what string
-	}{{authz.cluster, "ext_authz"}, {rl.cluster, "rate-limit"}} {
+	}
+	svcs := []svc{{authz.cluster, "ext_authz"}, {rl.cluster, "rate-limit"}}
+	for _, c := range jwks {
+		svcs = append(svcs, svc{c, "JWKS"})
+	}
+	for _, svc := range svcs {
 		if svc.c == nil {
 			continue
 		}

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/e2e/harness"
+)
+
+// jwtNativePolicy has only JWT-only routes: every one is decided by Envoy's
+// own filters (jwt_authn, the identity script, rbac), none by ext_authz.
+const jwtNativePolicy = `version: 1
+auth:
+  jwt:
+    - name: corp
+      issuer: %q
+      audiences: [%q]
+      jwksUri: %q
+      algorithms: [RS256]
+      claims: {userId: sub, roles: roles, tenant: tid, tier: plan}
+rateLimits:
+  tiers:
+    pro: [{requests: 1000, per: minute}]
+    tiny: [{requests: 10, per: minute}, {requests: 3, per: day}]
+  defaultTier: pro
+gateways:
+  - name: public
+    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+routes:
+  - {name: users, match: {pathPrefix: /users}, backend: echo, auth: {methods: [jwt], roles: [user]}}
+  - {name: admin, match: {pathPrefix: /admin}, backend: echo, auth: {methods: [jwt], roles: [admin]}}
+  - {name: orders, match: {pathPrefix: /orders}, backend: echo, auth: {methods: [jwt], scopes: ["orders:read"]}}
+  - {name: raw, match: {pathPrefix: /raw}, backend: echo, auth: {methods: [jwt], forwardCredentials: true}}
+backends:
+  - {name: echo, endpoints: [%q]}
+`
+
+func startJWTNativeStack(t *testing.T) *authStack {
+	p := newIDP(t)
+	up := harness.StartUpstream(t, "echo")
+	redisAddr := harness.StartRedis(t)
+	port := harness.FreePort(t)
+	policy := fmt.Sprintf(jwtNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr())
+	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}})
+	s.envoy("public", "jwt-native-0", "delta")
+	return &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}
+}
+
+// rs256Header signs claims with the IdP's RSA key kid (or a stranger's key
+// when kid is unknown to the IdP) under a header with extra members.
+func (p *idp) rs256Header(kid string, extra map[string]any, claims map[string]any) string {
+	p.mu.Lock()
+	k := p.keys[kid]
+	p.mu.Unlock()
+	if k == nil {
+		var err error
+		if k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	h := map[string]any{"alg": "RS256", "typ": "JWT", "kid": kid}
+	for n, v := range extra {
+		h[n] = v
+	}
+	in := signingInput(h, claims)
+	d := sha256.Sum256([]byte(in))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, d[:])
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return in + "." + b64(sig)
+}
+
+// authzChecks is the ext_authz service's Check count.
+func (a *authStack) authzChecks(t *testing.T) int {
+	return a.transformMetric(t, "tollgate_authz_checks_total")
+}
+
+func TestJWTNativeAdmitsWithoutExtAuthz(t *testing.T) {
+	a := startJWTNativeStack(t)
+	before := a.authzChecks(t)
+	valid := a.idp.claims("alice", "user", "ops")
+	t.Run("valid token: identity headers from the claims, spoofed ones gone, token stripped", func(t *testing.T) {
+		h := bearer(a.idp.rs256("k1", valid))
+		h["X-User-ID"], h["X-User-Roles"], h["X-Consumer-Tier"] = "mallory", "admin", "enterprise"
+		code, echo, body := a.call(t, "/users/1", h)
+		if code != 200 || echo == nil {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+		want := map[string]string{"x-user-id": "alice", "x-user-roles": "user,ops", "x-tenant-id": "acme", "x-consumer-tier": "pro", "authorization": ""}
+		for k, v := range want {
+			if got := hdr(echo, k); got != v {
+				t.Errorf("upstream header %s = %q, want %q (all: %v)", k, got, v, echo.Headers)
+			}
+		}
+	})
+	t.Run("roles as a space and comma separated string", func(t *testing.T) {
+		code, echo, body := a.call(t, "/admin/x", bearer(a.idp.rs256("k1", with(valid, "roles", "user, admin"))))
+		if code != 200 || hdr(echo, "x-user-roles") != "user,admin" {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+	})
+	t.Run("forwardCredentials keeps Authorization", func(t *testing.T) {
+		tok := a.idp.rs256("k1", valid)
+		code, echo, _ := a.call(t, "/raw/x", bearer(tok))
+		if code != 200 || hdr(echo, "authorization") != "Bearer "+tok {
+			t.Fatalf("status %d, upstream authorization %q", code, hdr(echo, "authorization"))
+		}
+	})
+	t.Run("scope string and scp list grant, a missing scope is 403", func(t *testing.T) {
+		for _, tc := range []struct {
+			claims map[string]any
+			code   int
+		}{
+			{with(valid, "scope", "profile orders:read"), 200},
+			{with(valid, "scp", []string{"orders:read"}), 200},
+			{with(valid, "scope", "profile orders:readx"), 403},
+			{with(with(valid, "scope", "profile"), "scp", []string{"orders:read"}), 403},
+			{valid, 403},
+		} {
+			code, _, body := a.call(t, "/orders/1", bearer(a.idp.rs256("k1", tc.claims)))
+			if code != tc.code || (code == 403 && body != `{"error":"forbidden","reason":"insufficient_scope"}`) {
+				t.Errorf("claims %v: status %d body %s, want %d", tc.claims, code, body, tc.code)
+			}
+		}
+	})
+	t.Run("missing role is 403 with ext_authz's body", func(t *testing.T) {
+		code, _, body := a.call(t, "/admin/x", bearer(a.idp.rs256("k1", valid)))
+		if code != 403 || body != `{"error":"forbidden","reason":"missing_role"}` {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+	})
+	if after := a.authzChecks(t); after != before {
+		t.Errorf("ext_authz served %d Check calls for native JWT routes, want 0", after-before)
+	}
+}
+
+func TestJWTNativeRefusesAttacks(t *testing.T) {
+	a := startJWTNativeStack(t)
+	valid := a.idp.claims("alice", "user")
+	now := time.Now()
+	rejected := []struct {
+		name, token, reason string
+	}{
+		{"expired", a.idp.rs256("k1", with(valid, "exp", now.Add(-time.Hour).Unix())), "expired"},
+		{"not yet valid", a.idp.rs256("k1", with(valid, "nbf", now.Add(time.Hour).Unix())), "not_yet_valid"},
+		{"wrong issuer", a.idp.rs256("k1", with(valid, "iss", "https://evil.test/")), "unknown_issuer"},
+		{"wrong audience", a.idp.rs256("k1", with(valid, "aud", "other")), "bad_audience"},
+		// jwt_authn reports these two as "Jwt verification fails" (reason
+		// bad_signature), unlike ext_authz's no_exp and lifetime_too_long.
+		{"no exp", a.idp.rs256("k1", with(valid, "exp", nil)), ""},
+		{"exp null", a.idp.rs256("k1", with(valid, "exp", "x")), "no_exp"},
+		{"lifetime over the provider's max", a.idp.rs256("k1", with(valid, "exp", now.Add(48*time.Hour).Unix())), ""},
+		{"bad signature", a.idp.rs256("k1", valid)[:len(a.idp.rs256("k1", valid))-4] + "AAAA", "bad_signature"},
+		{"alg none", none(valid), ""},
+		{"HS256 signed with the RSA public key", a.idp.hs256WithPublicKey("k1", valid), ""},
+		{"ES256 outside the provider's allow-list", a.idp.es256(valid), "alg_not_allowed"},
+		{"jku pointing at the attacker's keys", a.idp.rs256Header("evil", map[string]any{"jku": "http://127.0.0.1:1/jwks"}, valid), "unknown_kid"},
+		{"x5u pointing at the attacker's cert", a.idp.rs256Header("evil", map[string]any{"x5u": "http://127.0.0.1:1/cert"}, valid), "unknown_kid"},
+		{"user id claim not a string", a.idp.rs256("k1", with(valid, "sub", 42)), "bad_claim"},
+		{"garbage", "not-a-token", ""},
+	}
+	for _, tt := range rejected {
+		t.Run("401 "+tt.name, func(t *testing.T) {
+			resp, err := a.client.Get(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d/users/1", a.port), "", bearer(tt.token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := string(resp.Body)
+			if resp.Status != 401 || resp.Header.Get("X-Upstream") != "" || !strings.HasPrefix(body, `{"error":"unauthorized","reason":"`) ||
+				(tt.reason != "" && body != `{"error":"unauthorized","reason":"`+tt.reason+`"}`) {
+				t.Fatalf("status %d, body %s, want 401 reason %q", resp.Status, body, tt.reason)
+			}
+			if ch := resp.Header.Get("WWW-Authenticate"); ch != `Bearer realm="tollgate", error="invalid_token"` {
+				t.Errorf("WWW-Authenticate %q", ch)
+			}
+		})
+	}
+	t.Run("no credentials is 401 missing_credentials with a bare challenge", func(t *testing.T) {
+		resp, err := a.client.Get(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d/users/1", a.port), "", nil)
+		if err != nil || resp.Status != 401 || string(resp.Body) != `{"error":"unauthorized","reason":"missing_credentials"}` ||
+			resp.Header.Get("WWW-Authenticate") != `Bearer realm="tollgate"` || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("resp %+v err %v", resp, err)
+		}
+	})
+	t.Run("unknown kid flood fetches the JWKS a bounded number of times", func(t *testing.T) {
+		before := a.idp.fetches.Load()
+		for i := range 40 {
+			tok := a.idp.rs256Header(fmt.Sprintf("flood-%d", i), nil, valid)
+			if code, _, _ := a.call(t, "/users/1", bearer(tok)); code != 401 {
+				t.Fatalf("unknown kid %d: status %d", i, code)
+			}
+		}
+		if n := a.idp.fetches.Load() - before; n > 2 {
+			t.Fatalf("40 unknown-kid tokens caused %d JWKS fetches, want ≤ 2", n)
+		}
+	})
+}
+
+func TestJWTNativeTierLimits(t *testing.T) {
+	a := startJWTNativeStack(t)
+	before := a.authzChecks(t)
+	tok := a.idp.rs256("k1", with(a.idp.claims("tiny-1", "user"), "plan", "tiny"))
+	codes := map[int]int{}
+	for range 6 {
+		code, _, _ := a.call(t, "/users/1", bearer(tok))
+		codes[code]++
+	}
+	if codes[200] != 3 || codes[429] != 3 {
+		t.Fatalf("tiny tier (3/day) over 6 requests: %v, want 3×200 and 3×429", codes)
+	}
+	other := a.idp.rs256("k1", with(a.idp.claims("tiny-2", "user"), "plan", "tiny"))
+	if code, _, _ := a.call(t, "/users/1", bearer(other)); code != 200 {
+		t.Fatalf("another consumer of the same tier got %d: the limit must be per consumer", code)
+	}
+	if after := a.authzChecks(t); after != before {
+		t.Errorf("ext_authz served %d Check calls, want 0", after-before)
+	}
+}

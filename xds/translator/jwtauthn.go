@@ -1,0 +1,374 @@
+package translator
+
+import (
+	"cmp"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// Native JWT path settings (see nativeJWT).
+const (
+	// jwtRequirement is the one jwt_authn requirement: any provider.
+	jwtRequirement = "tollgate_jwt"
+	// jwtIdentityFilter is the Lua filter running jwtIdentityScript, and
+	// jwtIdentityScriptName the script's name in it.
+	jwtIdentityFilter     = "tollgate.jwt_identity"
+	jwtIdentityScriptName = "jwt_identity"
+	// jwksClusterPrefix + provider name is the cluster of a remote JWKS.
+	jwksClusterPrefix = "tollgate_jwks_"
+	// jwtCacheSize is each provider's verified-token cache (Envoy's
+	// default is 100), the ext_authz verifier's default size.
+	jwtCacheSize = 10000
+	// jwtMaxCachedTokenBytes: longer tokens are verified every time.
+	jwtMaxCachedTokenBytes = 8192
+	// jwksCacheDuration is how long a fetched JWKS is used before the
+	// background refresh replaces it (the ext_authz verifier's interval).
+	jwksCacheDuration = 5 * time.Minute
+	jwksFetchTimeout  = 5 * time.Second
+	jwksConnTimeout   = 2 * time.Second
+)
+
+// RBAC policy names on native routes; Envoy reports the first match in
+// lexical order, so the prefix orders them like the ext_authz service's
+// checks (credentials, then roles, then scopes).
+const (
+	policyAmbiguous = "a_ambiguous_credentials"
+	policyRole      = "b_missing_role"
+	policyScope     = "c_insufficient_scope"
+)
+
+// jwtPayloadKey and jwtHeaderKey name where jwt_authn writes a provider's
+// verified payload and JOSE header in its metadata namespace.
+func jwtPayloadKey(provider string) string { return "payload:" + provider }
+func jwtHeaderKey(provider string) string  { return "header:" + provider }
+
+// RouteAuthPath says how one route is authenticated: Path is "none"
+// (public), "envoy" (jwt_authn, Lua identity and rbac inside Envoy: no
+// ext_authz call) or "ext_authz"; Reason says why a protected route is
+// not decided in Envoy.
+type RouteAuthPath struct {
+	Route  string `json:"route"`
+	Path   string `json:"path"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Paths of RouteAuthPath.
+const (
+	AuthPathNone     = "none"
+	AuthPathEnvoy    = "envoy"
+	AuthPathExtAuthz = "ext_authz"
+)
+
+// AuthPaths returns the path of every route of gateway gw in cfg, in IR
+// order.
+func AuthPaths(cfg *ir.Config, gw *ir.Gateway) []RouteAuthPath {
+	var out []RouteAuthPath
+	for _, vh := range gw.VirtualHosts {
+		for _, r := range vh.Routes {
+			out = append(out, routeAuthPath(cfg, r))
+		}
+	}
+	return out
+}
+
+func routeAuthPath(cfg *ir.Config, r ir.Route) RouteAuthPath {
+	switch reason := nativeJWTReason(cfg, r); {
+	case r.Auth.Public:
+		return RouteAuthPath{Route: r.Name, Path: AuthPathNone}
+	case reason == "":
+		return RouteAuthPath{Route: r.Name, Path: AuthPathEnvoy}
+	default:
+		return RouteAuthPath{Route: r.Name, Path: AuthPathExtAuthz, Reason: reason}
+	}
+}
+
+// nativeJWTReason returns "" when r can be decided by Envoy's own filters,
+// else why not.
+func nativeJWTReason(cfg *ir.Config, r ir.Route) string {
+	switch {
+	case r.Auth.Public:
+		return "public"
+	case !slices.Equal(r.Auth.Methods, []string{ir.MethodJWT}):
+		return fmt.Sprintf("accepts %s (only a JWT-only route is decided in Envoy)", strings.Join(r.Auth.Methods, ", "))
+	case r.HTTP.Lua != "":
+		return "runs a Lua script (its identity guard reads ext_authz's metadata)"
+	case len(cfg.Auth.JWT) == 0:
+		return "no JWT provider"
+	}
+	for _, p := range cfg.Auth.JWT {
+		if reason := providerNativeReason(p); reason != "" {
+			return fmt.Sprintf("jwt provider %s %s", p.Name, reason)
+		}
+	}
+	return ""
+}
+
+// providerNativeReason returns "" when jwt_authn can verify p's tokens as
+// strictly as the ext_authz service, else why not.
+func providerNativeReason(p ir.JWTProvider) string {
+	switch {
+	case p.HMACSecretEnv != "" || slices.ContainsFunc(p.Algorithms, func(a string) bool { return strings.HasPrefix(a, "HS") }):
+		return "uses HMAC (its secret would have to be in Envoy's configuration)"
+	case p.ClockSkew < time.Second:
+		return "has a clock skew below 1s (jwt_authn counts whole seconds, 0 meaning 60)"
+	case p.ClockSkew%time.Second != 0:
+		return "has a clock skew that is not whole seconds"
+	case p.JWKSURI == "" && p.JWKS == "":
+		return "has no JWKS"
+	case p.Issuer == "":
+		return "has no issuer"
+	}
+	if p.JWKSURI != "" {
+		if _, err := envoy.JWKSCluster("check", p.JWKSURI, 0); err != nil {
+			return "has a jwksUri jwt_authn cannot fetch"
+		}
+	}
+	return ""
+}
+
+// nativeJWT is the gateway's native JWT path: routes that accept only
+// JWTs, from providers jwt_authn can verify as strictly as the ext_authz
+// service, are decided by jwt_authn (signature, iss, aud, exp/nbf with the
+// provider's skew, max lifetime), a Lua script (alg allow-list, claim
+// types, identity headers and metadata; jwtidentity.go) and rbac (roles,
+// scopes), with no ext_authz call.
+type nativeJWT struct {
+	enabled   bool
+	cfg       *ir.Config
+	keyHeader string // the API-key header, "" without API keys
+	providers map[string]*jwtauthnv3.JwtProvider
+	names     []string // provider names, sorted
+	clusters  []*clusterv3.Cluster
+	script    string
+}
+
+// newNativeJWT derives the native path of gw.
+func newNativeJWT(cfg *ir.Config, gw *ir.Gateway) (*nativeJWT, error) {
+	n := &nativeJWT{cfg: cfg}
+	for _, rp := range AuthPaths(cfg, gw) {
+		n.enabled = n.enabled || rp.Path == AuthPathEnvoy
+	}
+	if !n.enabled {
+		return n, nil
+	}
+	if k := cfg.Auth.APIKeys; k != nil {
+		n.keyHeader = k.Header
+	}
+	n.providers = map[string]*jwtauthnv3.JwtProvider{}
+	for _, p := range cfg.Auth.JWT {
+		jp, err := n.provider(p)
+		if err != nil {
+			return nil, err
+		}
+		n.providers[p.Name] = jp
+		n.names = append(n.names, p.Name)
+	}
+	slices.Sort(n.names)
+	n.script = jwtIdentityScript(cfg.Auth.JWT, identityHeadersOrDefault(cfg.Auth.IdentityHeaders))
+	return n, nil
+}
+
+// provider builds p's jwt_authn provider and, for a remote JWKS, its
+// cluster.
+func (n *nativeJWT) provider(p ir.JWTProvider) (*jwtauthnv3.JwtProvider, error) {
+	o := envoy.JwtProviderOptions{
+		Issuer: p.Issuer, Audiences: p.Audiences, InlineJWKS: p.JWKS, RemoteJWKSURI: p.JWKSURI,
+		JWKSCacheDuration: jwksCacheDuration, JWKSFetchTimeout: jwksFetchTimeout,
+		ClockSkew: p.ClockSkew, MaxLifetime: cmp.Or(p.MaxLifetime, 24*time.Hour),
+		TokenHeader: headerAuthorization, TokenPrefix: "Bearer ",
+		PayloadKey: jwtPayloadKey(p.Name), HeaderKey: jwtHeaderKey(p.Name),
+		SpaceDelimitedClaims: []string{"scope", "scp"},
+		CacheSize:            jwtCacheSize, MaxCachedTokenBytes: jwtMaxCachedTokenBytes,
+	}
+	if p.JWKSURI != "" {
+		o.JWKSCluster = jwksClusterPrefix + p.Name
+		c, err := envoy.JWKSCluster(o.JWKSCluster, p.JWKSURI, jwksConnTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("jwt provider %q: %w", p.Name, err)
+		}
+		n.clusters = append(n.clusters, c)
+	}
+	jp, err := envoy.JwtProvider(o)
+	if err != nil {
+		return nil, fmt.Errorf("jwt provider %q: %w", p.Name, err)
+	}
+	return jp, nil
+}
+
+// identityHeadersOrDefault fills the identity header names the IR leaves
+// empty with the defaults the ext_authz service uses.
+func identityHeadersOrDefault(h ir.IdentityHeaders) ir.IdentityHeaders {
+	return ir.IdentityHeaders{
+		UserID: cmp.Or(h.UserID, "x-user-id"), Roles: cmp.Or(h.Roles, "x-user-roles"),
+		Tenant: cmp.Or(h.Tenant, "x-tenant-id"), Tier: cmp.Or(h.Tier, "x-consumer-tier"),
+	}
+}
+
+// native reports whether r is decided in Envoy.
+func (n *nativeJWT) native(r ir.Route) bool { return n.enabled && nativeJWTReason(n.cfg, r) == "" }
+
+// httpFilters returns jwt_authn, the identity script and rbac, in that
+// order, when enabled (they go right after the identity strip and CORS).
+func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
+	if !n.enabled {
+		return nil, nil
+	}
+	jwt, err := envoy.JwtAuthnFilter(envoy.JwtAuthentication(n.providers, map[string][]string{jwtRequirement: n.names}))
+	if err != nil {
+		return nil, err
+	}
+	lua, err := envoy.LuaNamedSourcesFilter(jwtIdentityFilter, map[string]string{jwtIdentityScriptName: n.script})
+	if err != nil {
+		return nil, err
+	}
+	rbac, err := envoy.RBACFilter()
+	if err != nil {
+		return nil, err
+	}
+	return []*hcmv3.HttpFilter{jwt, lua, rbac}, nil
+}
+
+// configureRoute sets a native route's jwt_authn requirement, identity
+// script and rbac rules, and removes the credentials before the upstream
+// unless the route forwards them. Other routes are left alone: without a
+// per-route config the three filters do nothing.
+func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
+	if !n.native(r) {
+		return nil
+	}
+	if err := envoy.SetRouteFilterConfig(er, envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(jwtRequirement)); err != nil {
+		return err
+	}
+	if err := envoy.SetRouteFilterConfig(er, jwtIdentityFilter, envoy.LuaPerRouteName(jwtIdentityScriptName)); err != nil {
+		return err
+	}
+	if err := envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(n.policies(r.Auth))); err != nil {
+		return err
+	}
+	if !r.Auth.ForwardCredentials {
+		er.RequestHeadersToRemove = append(er.RequestHeadersToRemove, headerAuthorization)
+		if n.keyHeader != "" {
+			er.RequestHeadersToRemove = append(er.RequestHeadersToRemove, n.keyHeader)
+		}
+	}
+	return nil
+}
+
+// policies returns the route's deny policies: two credentials (an API key
+// besides the token, or a repeated Authorization header, which Envoy's
+// matcher sees joined with a comma), a missing role (one needed), a
+// missing scope (all needed).
+func (n *nativeJWT) policies(ra ir.RouteAuth) map[string]*rbacconfigv3.Principal {
+	ambiguous := []*rbacconfigv3.Principal{headerPrincipal(envoy.HeaderMatchRegex(headerAuthorization, ".*,.*"))}
+	if n.keyHeader != "" {
+		ambiguous = append(ambiguous, headerPrincipal(envoy.HeaderMatchPresent(n.keyHeader)))
+	}
+	out := map[string]*rbacconfigv3.Principal{policyAmbiguous: envoy.PrincipalOr(ambiguous...)}
+	if len(ra.Roles) > 0 {
+		out[policyRole] = envoy.PrincipalNot(n.anyRole(ra.Roles))
+	}
+	var missing []*rbacconfigv3.Principal
+	for _, s := range ra.Scopes {
+		missing = append(missing, envoy.PrincipalNot(n.hasScope(s)))
+	}
+	if len(missing) > 0 {
+		out[policyScope] = envoy.PrincipalOr(missing...)
+	}
+	return out
+}
+
+func headerPrincipal(h *routev3.HeaderMatcher) *rbacconfigv3.Principal {
+	return &rbacconfigv3.Principal{Identifier: &rbacconfigv3.Principal_Header{Header: h}}
+}
+
+// anyRole matches a verified payload whose roles claim (a list, or a
+// string split at spaces and commas) holds one of roles. A provider
+// without a roles claim never matches.
+func (n *nativeJWT) anyRole(roles []string) *rbacconfigv3.Principal {
+	var any []*rbacconfigv3.Principal
+	for _, p := range n.cfg.Auth.JWT {
+		if p.Claims.Roles == "" {
+			continue
+		}
+		path := []string{jwtPayloadKey(p.Name), p.Claims.Roles}
+		for _, role := range roles {
+			any = append(any,
+				envoy.PrincipalMetadata(envoy.JwtAuthnName, path, envoy.ValueListContains(role)),
+				envoy.PrincipalMetadata(envoy.JwtAuthnName, path, envoy.ValueStringRegex(`(.*[ ,])?`+regexp.QuoteMeta(role)+`([ ,].*)?`)))
+		}
+	}
+	if len(any) == 0 {
+		return envoy.PrincipalNot(&rbacconfigv3.Principal{Identifier: &rbacconfigv3.Principal_Any{Any: true}})
+	}
+	return envoy.PrincipalOr(any...)
+}
+
+// hasScope matches a verified payload granting scope: in "scope" (jwt_authn
+// turns a space-separated string into a list), or, without "scope", in
+// "scp" — the ext_authz service's rule.
+func (n *nativeJWT) hasScope(scope string) *rbacconfigv3.Principal {
+	var any []*rbacconfigv3.Principal
+	for _, name := range n.names {
+		k := jwtPayloadKey(name)
+		any = append(any,
+			envoy.PrincipalMetadata(envoy.JwtAuthnName, []string{k, "scope"}, envoy.ValueListContains(scope)),
+			envoy.PrincipalAnd(
+				envoy.PrincipalNot(envoy.PrincipalMetadata(envoy.JwtAuthnName, []string{k, "scope"}, envoy.ValuePresent())),
+				envoy.PrincipalMetadata(envoy.JwtAuthnName, []string{k, "scp"}, envoy.ValueListContains(scope))))
+	}
+	return envoy.PrincipalOr(any...)
+}
+
+// needsExtAuthz reports whether a protected route of gw is not decided in
+// Envoy, so the gateway needs the ext_authz filter and cluster.
+func (n *nativeJWT) needsExtAuthz(gw *ir.Gateway) bool {
+	for _, rp := range AuthPaths(n.cfg, gw) {
+		if rp.Path == AuthPathExtAuthz {
+			return true
+		}
+	}
+	return false
+}
+
+// decorate returns next followed, when enabled, by setting the local
+// reply mappers that give native refusals ext_authz's answers.
+func (n *nativeJWT) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcmv3.HttpConnectionManager), error) {
+	if !n.enabled {
+		return next, nil
+	}
+	lr, err := jwtLocalReplies()
+	if err != nil {
+		return nil, err
+	}
+	return func(m *hcmv3.HttpConnectionManager) {
+		next(m)
+		m.LocalReplyConfig = lr
+	}, nil
+}
+
+// configureRouteAuth sets a route's authentication: the native filters on a
+// native route (with ext_authz turned off there when the gateway runs it),
+// the ext_authz settings on every other.
+func configureRouteAuth(er *routev3.Route, r ir.Route, a *authz, n *nativeJWT) error {
+	if !n.native(r) {
+		return a.configureRoute(er, r.Auth, r.Name)
+	}
+	if a.enabled {
+		if err := envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteDisabled()); err != nil {
+			return err
+		}
+	}
+	return n.configureRoute(er, r)
+}

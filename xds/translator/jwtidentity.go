@@ -1,0 +1,123 @@
+package translator
+
+import (
+	"cmp"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// jwtIdentityScript is the Lua script that runs on native JWT routes right
+// after jwt_authn verified the token. For the provider that verified it, it
+//   - refuses (401, the ext_authz service's body) a token whose "alg" is
+//     outside the provider's allow-list (alg_not_allowed), whose user id
+//     claim is not a non-empty string, whose tenant or tier claim is not a
+//     string, or whose roles claim is neither a string nor a list of strings
+//     (bad_claim): exactly the ext_authz service's rules (extauthz/jwt);
+//   - sets the identity headers (which the strip filter removed before any
+//     filter ran) from the claims, removing those without a value; roles
+//     split at spaces and commas and joined with ",";
+//   - publishes the identity as the ext_authz filter's dynamic metadata
+//     (method, consumer, user_id, roles, tenant, tier), so rate-limit
+//     descriptors, access logs and the identity guard read one namespace
+//     whichever path authenticated the request.
+//
+// The script is generated from the IR: providers in IR order (sorted by
+// name), every string quoted with %q (a Lua-compatible escape for the
+// printable ASCII the policy's names and claims use).
+func jwtIdentityScript(providers []ir.JWTProvider, h ir.IdentityHeaders) string {
+	var b strings.Builder
+	b.WriteString("local P = {\n")
+	for _, p := range providers {
+		fmt.Fprintf(&b, "  {payload=%s, header=%s, user=%s", luaQuote(jwtPayloadKey(p.Name)), luaQuote(jwtHeaderKey(p.Name)),
+			luaQuote(cmp.Or(p.Claims.UserID, "sub")))
+		for _, kv := range [][2]string{{"roles", p.Claims.Roles}, {"tenant", p.Claims.Tenant}, {"tier", p.Claims.Tier}} {
+			if kv[1] != "" {
+				fmt.Fprintf(&b, ", %s=%s", kv[0], luaQuote(kv[1]))
+			}
+		}
+		b.WriteString(", algs={")
+		for _, a := range p.Algorithms {
+			fmt.Fprintf(&b, "[%s]=true, ", luaQuote(a))
+		}
+		b.WriteString("}},\n")
+	}
+	b.WriteString("}\nlocal H = {")
+	for _, kv := range [][2]string{{"user", h.UserID}, {"roles", h.Roles}, {"tenant", h.Tenant}, {"tier", h.Tier}} {
+		if kv[1] != "" {
+			fmt.Fprintf(&b, "%s=%s, ", kv[0], luaQuote(kv[1]))
+		}
+	}
+	fmt.Fprintf(&b, "}\nlocal JWT, AUTHZ = %s, %s\n", luaQuote(envoy.JwtAuthnName), luaQuote(envoy.ExtAuthzName))
+	b.WriteString(jwtIdentityBody)
+	return b.String()
+}
+
+// luaQuote quotes s as a Lua string literal.
+func luaQuote(s string) string { return strconv.Quote(s) }
+
+// jwtIdentityBody is the fixed part of jwtIdentityScript.
+const jwtIdentityBody = `
+local function deny(h, reason)
+  h:respond({[":status"]="401", ["content-type"]="application/json", ["cache-control"]="no-store",
+    ["www-authenticate"]='Bearer realm="tollgate", error="invalid_token"'},
+    '{"error":"unauthorized","reason":"' .. reason .. '"}')
+end
+
+local function optional(v)
+  if v == nil then return "" end
+  if type(v) ~= "string" then return nil end
+  return v
+end
+
+local function roles(v)
+  if v == nil then return "" end
+  local out = {}
+  if type(v) == "string" then
+    for r in string.gmatch(v, "[^ ,]+") do out[#out+1] = r end
+  elseif type(v) == "table" then
+    for _, r in ipairs(v) do
+      if type(r) ~= "string" then return nil end
+      if r ~= "" then out[#out+1] = r end
+    end
+  else
+    return nil
+  end
+  return table.concat(out, ",")
+end
+
+local function identity(h, p, c, hd)
+  if hd == nil or not p.algs[hd.alg] then return deny(h, "alg_not_allowed") end
+  local user = c[p.user]
+  if type(user) ~= "string" or user == "" then return deny(h, "bad_claim") end
+  local id = {user=user, roles="", tenant="", tier=""}
+  if p.roles then id.roles = roles(c[p.roles]) end
+  if p.tenant then id.tenant = optional(c[p.tenant]) end
+  if p.tier then id.tier = optional(c[p.tier]) end
+  if id.roles == nil or id.tenant == nil or id.tier == nil then return deny(h, "bad_claim") end
+  local hs = h:headers()
+  for k, name in pairs(H) do
+    if id[k] ~= "" then hs:replace(name, id[k]) else hs:remove(name) end
+  end
+  local m = h:streamInfo():dynamicMetadata()
+  m:set(AUTHZ, "method", "jwt")
+  m:set(AUTHZ, "consumer", user)
+  m:set(AUTHZ, "user_id", user)
+  m:set(AUTHZ, "roles", id.roles)
+  m:set(AUTHZ, "tenant", id.tenant)
+  m:set(AUTHZ, "tier", id.tier)
+end
+
+function envoy_on_request(h)
+  local md = h:streamInfo():dynamicMetadata():get(JWT)
+  if md == nil then return end
+  for _, p in ipairs(P) do
+    local c = md[p.payload]
+    if c ~= nil then return identity(h, p, c, md[p.header]) end
+  end
+  return deny(h, "invalid_token")
+end
+`
