@@ -61,14 +61,3 @@ func parseAuthorization(v string) (credKind, string) {
 // looksLikeJWT reports whether a bearer token has the compact JWS shape
 // (three dot-separated parts); opaque OAuth 2.0 tokens do not.
 func looksLikeJWT(tok string) bool { return strings.Count(tok, ".") == 2 }
-
-// isPreflight reports a CORS preflight, which auth must not block: the
-// browser sends it without credentials.
-func isPreflight(method string, headers map[string]string) bool {
-	if method != "OPTIONS" {
-		return false
-	}
-	_, origin := headers["origin"]
-	_, acrm := headers["access-control-request-method"]
-	return origin && acrm
-}
