@@ -1,6 +1,8 @@
 package envoy
 
 import (
+	"slices"
+
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
@@ -16,11 +18,20 @@ const (
 	internalHeaderPref = "x-envoy-"
 )
 
-// EdgeHeaderMutationFilter is HeaderMutationFilter(removeRequestHeaders...)
-// that, when stripInternal, also removes the Server header and every
-// x-envoy-* header from every response. As the first filter of the chain it
-// is the last to see a response, local replies of later filters included.
+// OriginalPathHeader is where Envoy's router records the path a route
+// rewrote (the access log's path prefers it). Only Envoy may set it: the
+// edge filter removes a client's copy, so neither the upstream nor the
+// access log can be fooled by a forged one.
+const OriginalPathHeader = "x-envoy-original-path"
+
+// EdgeHeaderMutationFilter is HeaderMutationFilter(removeRequestHeaders...,
+// OriginalPathHeader) that, when stripInternal, also removes the Server
+// header and every x-envoy-* header from every response. As the first
+// filter of the chain it is the first to see a request (nothing before it
+// reads a client's copy of those headers) and the last to see a response,
+// local replies of later filters included.
 func EdgeHeaderMutationFilter(removeRequestHeaders []string, stripInternal bool) (*hcmv3.HttpFilter, error) {
+	removeRequestHeaders = append(slices.Clip(removeRequestHeaders), OriginalPathHeader)
 	if !stripInternal {
 		return HeaderMutationFilter(removeRequestHeaders...)
 	}
@@ -38,11 +49,25 @@ func EdgeHeaderMutationFilter(removeRequestHeaders []string, stripInternal bool)
 	return &hcmv3.HttpFilter{Name: HeaderMutationName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
 }
 
-// HeaderMutationPerRouteQuery returns the per-route config of the header
-// mutation filter that changes the request's query parameters: add appends
-// a value, set replaces the parameter's values, remove drops it. The
-// filter's own mutations still apply.
-func HeaderMutationPerRouteQuery(c HeaderChanges) *headermutationv3.HeaderMutationPerRoute {
+// HeaderMutationPerRoute returns the per-route config of the header
+// mutation filter that removes removeRequestHeaders from the request and
+// changes its query parameters as c says (add appends a value, set replaces
+// the parameter's values, remove drops it), or nil when there is nothing
+// to change. The filter's own mutations still apply.
+func HeaderMutationPerRoute(removeRequestHeaders []string, c HeaderChanges) *headermutationv3.HeaderMutationPerRoute {
+	names := headerNames(removeRequestHeaders)
+	if len(names) == 0 && len(c.Add)+len(c.Set)+len(c.Remove) == 0 {
+		return nil
+	}
+	m := &headermutationv3.Mutations{QueryParameterMutations: queryMutations(c)}
+	for _, n := range names {
+		m.RequestMutations = append(m.RequestMutations, &mutationrulesv3.HeaderMutation{Action: &mutationrulesv3.HeaderMutation_Remove{Remove: n}})
+	}
+	return &headermutationv3.HeaderMutationPerRoute{Mutations: m}
+}
+
+// queryMutations returns the query parameter mutations of c.
+func queryMutations(c HeaderChanges) []*corev3.KeyValueMutation {
 	var ms []*corev3.KeyValueMutation
 	kv := func(h Header, action corev3.KeyValueAppend_KeyValueAppendAction) *corev3.KeyValueMutation {
 		return &corev3.KeyValueMutation{Append: &corev3.KeyValueAppend{
@@ -59,7 +84,5 @@ func HeaderMutationPerRouteQuery(c HeaderChanges) *headermutationv3.HeaderMutati
 	for _, n := range c.Remove {
 		ms = append(ms, &corev3.KeyValueMutation{Remove: n})
 	}
-	return &headermutationv3.HeaderMutationPerRoute{
-		Mutations: &headermutationv3.Mutations{QueryParameterMutations: ms},
-	}
+	return ms
 }

@@ -112,14 +112,16 @@ func TestACMETranslateErrors(t *testing.T) {
 	}
 }
 
-func routeConfig(t *testing.T, r *Resources, name string) *routev3.RouteConfiguration {
+// routeConfig returns the route configuration of the listener named
+// listener ("<listener>_<filter hash>", bindRouteConfig).
+func routeConfig(t *testing.T, r *Resources, listener string) *routev3.RouteConfiguration {
 	t.Helper()
 	for _, rc := range r.Routes {
-		if rc.GetName() == name {
+		if l, _, _ := strings.Cut(rc.GetName(), routeConfigSeparator); l == listener {
 			return rc
 		}
 	}
-	t.Fatalf("no route configuration %s", name)
+	t.Fatalf("no route configuration of listener %s", listener)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package translator
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,13 +19,10 @@ import (
 // authzConnectTimeout is the connect timeout of the ext_authz cluster.
 const authzConnectTimeout = time.Second
 
-// Request headers the ext_authz service reads besides the API-key header:
-// credentials, and the two that mark a CORS preflight request.
-const (
-	headerAuthorization = "authorization"
-	headerOrigin        = "origin"
-	headerACRM          = "access-control-request-method"
-)
+// headerAuthorization is the request header the ext_authz service reads
+// besides the API-key header. It reads nothing else: CORS preflights are
+// answered by Envoy's CORS filter, never by the service.
+const headerAuthorization = "authorization"
 
 // defaultIdentityHeaders are stripped when the IR names no identity header.
 var defaultIdentityHeaders = []string{"x-consumer-tier", "x-tenant-id", "x-user-id", "x-user-roles"}
@@ -34,6 +32,8 @@ var defaultIdentityHeaders = []string{"x-consumer-tier", "x-tenant-id", "x-user-
 // ext_authz filter settings and the service's cluster.
 type authz struct {
 	identityHeaders []string
+	// keyHeader is the policy's API-key header, "" without API keys.
+	keyHeader string
 	// stripInternal also removes Server and x-envoy-* from responses.
 	stripInternal bool
 	// enabled is false when every route of the gateway is public: no
@@ -46,6 +46,9 @@ type authz struct {
 // newAuthz derives the gateway's authz settings from the IR and opts.
 func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (*authz, error) {
 	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names(), stripInternal: gw.Edge.StripInternalHeaders}
+	if k := cfg.Auth.APIKeys; k != nil {
+		a.keyHeader = k.Header
+	}
 	if len(a.identityHeaders) == 0 {
 		a.identityHeaders = defaultIdentityHeaders
 	}
@@ -63,15 +66,15 @@ func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (
 		return nil, fmt.Errorf("ext_authz service: %w", err)
 	}
 	credentials := []string{headerAuthorization}
-	if k := cfg.Auth.APIKeys; k != nil && k.Header != "" {
-		credentials = append(credentials, k.Header)
+	if a.keyHeader != "" {
+		credentials = append(credentials, a.keyHeader)
 	}
 	a.enabled, a.cluster = true, c
 	a.filter = envoy.ExtAuthzOptions{
 		Cluster:        contract.ClusterName,
 		Timeout:        gw.Auth.Timeout,
 		StatusOnError:  gw.Auth.StatusOnError,
-		AllowedHeaders: append([]string{headerOrigin, headerACRM}, credentials...),
+		AllowedHeaders: slices.Clone(credentials),
 		MutableHeaders: append(credentials, a.identityHeaders...),
 		Retry:          replicaRetry(opts.AuthzAddress),
 	}
@@ -105,6 +108,22 @@ func (a *authz) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		return nil, err
 	}
 	return []*hcmv3.HttpFilter{strip, check}, nil
+}
+
+// stripOnRoute returns the client request headers the edge filter removes
+// on a route with auth ra, before any other filter runs: on a public route
+// the API-key header, a credential for the gateway that the route's
+// upstream has no business seeing (on other routes ext_authz reads it and
+// removes it unless the route forwards credentials, and a public route
+// cannot). Authorization is kept on public routes: it is the standard
+// header an upstream's own authentication reads (HTTP Basic on a token
+// endpoint, a service checking its own bearer tokens), and a public route
+// has no way to ask for it back.
+func (a *authz) stripOnRoute(ra ir.RouteAuth) []string {
+	if !ra.Public || ra.ForwardCredentials || a.keyHeader == "" {
+		return nil
+	}
+	return []string{a.keyHeader}
 }
 
 // configureRoute sets the route's ext_authz per-route config when the

@@ -66,14 +66,15 @@ func (t *httpFeatures) lateFilters() ([]*hcmv3.HttpFilter, error) {
 }
 
 // configureRoute sets the route's header mutations and its per-route
-// configs of the header mutation (query parameters), CORS, compressor and
-// Lua filters.
-func (t *httpFeatures) configureRoute(er *routev3.Route, r ir.Route) error {
+// configs of the header mutation (the client's request headers in strip,
+// removed first thing, and query parameters), CORS, compressor and Lua
+// filters.
+func (t *httpFeatures) configureRoute(er *routev3.Route, r ir.Route, strip []string) error {
 	tr := r.HTTP
 	envoy.SetRouteHeaders(er, headerChanges(tr.Headers.Request), headerChanges(tr.Headers.Response))
-	if !tr.Query.Empty() {
-		q := envoy.HeaderChanges{Add: headers(tr.Query.Add), Set: headers(tr.Query.Set), Remove: tr.Query.Remove}
-		if err := envoy.SetRouteFilterConfig(er, envoy.HeaderMutationName, envoy.HeaderMutationPerRouteQuery(q)); err != nil {
+	q := envoy.HeaderChanges{Add: headers(tr.Query.Add), Set: headers(tr.Query.Set), Remove: tr.Query.Remove}
+	if hm := envoy.HeaderMutationPerRoute(strip, q); hm != nil {
+		if err := envoy.SetRouteFilterConfig(er, envoy.HeaderMutationName, hm); err != nil {
 			return err
 		}
 	}

@@ -26,7 +26,7 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, native *nativeJWT, rl *rate
 				err = rl.configureRoute(er, r.RateLimit, r.Name)
 			}
 			if err == nil {
-				err = hf.configureRoute(er, r)
+				err = hf.configureRoute(er, r, authz.stripOnRoute(r.Auth))
 			}
 			if err == nil { // after hf: appends to the route's header removals
 				err = configureRouteAuth(er, r, authz, native)

@@ -118,12 +118,16 @@ func terminateTLS(gw *ir.Gateway, l ir.Listener, lis *listenerv3.Listener, rc *r
 func redirectListener(gw *ir.Gateway, l ir.Listener) (*listenerv3.Listener, *routev3.RouteConfiguration, error) {
 	hcm := envoy.HTTPConnectionManager(l.Name, l.Name)
 	envoy.ApplyEdge(hcm, edgeOptions(gw.Edge))
+	rcName, err := bindRouteConfig(l.Name, hcm)
+	if err != nil {
+		return nil, nil, err
+	}
 	filter, err := envoy.HTTPConnectionManagerFilter(hcm)
 	if err != nil {
 		return nil, nil, err
 	}
 	vh := envoy.VirtualHost("redirect-https", []string{"*"}, envoy.HTTPSRedirectRoute("redirect-https", httpsPort(gw)))
-	return envoy.Listener(l.Name, l.Address, l.Port, filter), envoy.RouteConfiguration(l.Name, vh), nil
+	return envoy.Listener(l.Name, l.Address, l.Port, filter), envoy.RouteConfiguration(rcName, vh), nil
 }
 
 // httpsPort is the port a redirect sends clients to: 443 if a TLS listener

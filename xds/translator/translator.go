@@ -67,8 +67,11 @@ type Options struct {
 }
 
 // Translate returns the Envoy resources of the gateway named gateway in cfg:
-//   - one Listener and one RouteConfiguration per IR listener, both named
-//     after it, each route table holding all of the gateway's virtual hosts;
+//   - one Listener and one RouteConfiguration per IR listener, the listener
+//     named after it, the route table "<listener>_<hash of the listener's
+//     HTTP filters>" (bindRouteConfig: a changed filter chain never meets
+//     the routes of another one), each route table holding all of the
+//     gateway's virtual hosts;
 //     every HTTP connection manager runs the HTTP filters header_mutation
 //     (strips the identity headers from every request), ext_authz (only
 //     when the gateway needs authz), ratelimit (only when the gateway needs

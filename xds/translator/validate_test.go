@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,14 +51,14 @@ func TestValidate(t *testing.T) {
 					TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/tollgate.NoSuchFilter"},
 				}
 			},
-			wantErr: []string{`listener "http"`, "tollgate.NoSuchFilter", `route configuration "http": not referenced`},
+			wantErr: []string{`listener "http"`, "tollgate.NoSuchFilter", `route configuration "RC": not referenced`},
 		},
 		{
 			name: "resource fails PGV",
 			mutate: func(_ *testing.T, r *Resources) {
 				r.Routes[0].VirtualHosts[0].Domains = nil // min_items 1
 			},
-			wantErr: []string{`route configuration "http"`, "Domains"},
+			wantErr: []string{`route configuration "RC"`, "Domains"},
 		},
 		{
 			name: "orphan cluster load assignment",
@@ -85,7 +86,7 @@ func TestValidate(t *testing.T) {
 			mutate: func(_ *testing.T, r *Resources) {
 				r.Routes = nil
 			},
-			wantErr: []string{`listener "http": route configuration "http" not found`},
+			wantErr: []string{`listener "http": route configuration "RC" not found`},
 		},
 		{
 			name: "orphan route configuration",
@@ -99,7 +100,7 @@ func TestValidate(t *testing.T) {
 			mutate: func(_ *testing.T, r *Resources) {
 				r.Routes[0].VirtualHosts[0].Routes[0].GetRoute().ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: "nope"}
 			},
-			wantErr: []string{`route configuration "http": virtual host "any": route "web": cluster "nope" not found`},
+			wantErr: []string{`route configuration "RC": virtual host "any": route "web": cluster "nope" not found`},
 		},
 		{
 			name: "domain served twice",
@@ -107,7 +108,7 @@ func TestValidate(t *testing.T) {
 				rc := r.Routes[0]
 				rc.VirtualHosts = append(rc.VirtualHosts, envoy.VirtualHost("other", []string{"*"}, rc.VirtualHosts[0].Routes...))
 			},
-			wantErr: []string{`route configuration "http": virtual host "other": domain "*" already served by virtual host "any"`},
+			wantErr: []string{`route configuration "RC": virtual host "other": domain "*" already served by virtual host "any"`},
 		},
 		{
 			name: "domain served twice, differing in case",
@@ -142,6 +143,7 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := translateCase(t, "minimal")
+			rc := r.Routes[0].GetName() // RC in wantErr: "http_<filter hash>"
 			tt.mutate(t, r)
 			err := Validate(r)
 			if len(tt.wantErr) == 0 {
@@ -155,6 +157,7 @@ func TestValidate(t *testing.T) {
 			}
 			t.Logf("Validate: %v", err)
 			for _, want := range tt.wantErr {
+				want = strings.ReplaceAll(want, `"RC"`, strconv.Quote(rc))
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("Validate error %q\ndoes not contain %q", err, want)
 				}
