@@ -310,11 +310,28 @@ func TestAuthPublicRouteAndFailClosed(t *testing.T) {
 			t.Errorf("client-sent %s=%q reached the upstream of a public route", h, v)
 		}
 	}
-	t.Run("CORS preflight is not blocked", func(t *testing.T) {
+	t.Run("the API-key header does not reach a public route's upstream, Authorization does", func(t *testing.T) {
+		code, echo, body := a.call(t, "/health", map[string]string{"X-Api-Key": otherKey(t), "Authorization": "Basic dTpw"})
+		if code != 200 || echo == nil {
+			t.Fatalf("public route: %d %s", code, body)
+		}
+		if v := hdr(echo, "x-api-key"); v != "" {
+			t.Errorf("the gateway's API-key header reached a public route's upstream: %q", v)
+		}
+		if v := hdr(echo, "authorization"); v != "Basic dTpw" {
+			t.Errorf("Authorization on a public route = %q, want it forwarded", v)
+		}
+	})
+	t.Run("a fake CORS preflight on a route without cors needs credentials", func(t *testing.T) {
+		// Envoy answers preflights itself on routes with a CORS policy
+		// (TestCORSThroughEnvoy); anywhere else an OPTIONS is a request.
 		resp, err := a.client.Do(testCtx(t, 10*time.Second), "OPTIONS", fmt.Sprintf("http://127.0.0.1:%d/users/1", a.port), "",
-			map[string]string{"Origin": "https://app.test", "Access-Control-Request-Method": "GET"}, nil)
-		if err != nil || resp.Status == 401 || resp.Status == 403 {
-			t.Fatalf("preflight: %+v %v", resp, err)
+			map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 401 || resp.Header.Get("X-Upstream") != "" {
+			t.Fatalf("fake preflight without credentials: %d from upstream %q, want 401", resp.Status, resp.Header.Get("X-Upstream"))
 		}
 	})
 	// The authz service goes away (with the control plane): Envoy keeps its

@@ -85,6 +85,7 @@ routes:
       allowCredentials: true
       maxAge: 10m
   - {name: cors-private, match: {pathPrefix: /private}, backend: app, cors: *cors}
+  - {name: no-cors-private, match: {pathPrefix: /nocors}, backend: app}
   - name: compress
     match: {pathPrefix: /compress}
     backend: app
@@ -403,6 +404,15 @@ func TestCORSThroughEnvoy(t *testing.T) {
 				resp.Header.Get("access-control-expose-headers"))
 		}
 	})
+	t.Run("a preflight to a protected route without cors needs credentials", func(t *testing.T) {
+		before := ts.app.hits.Load()
+		if resp := preflight(t, "/nocors", "https://app.example.com"); resp.Status != 401 {
+			t.Errorf("preflight to /nocors without credentials = %d, want 401", resp.Status)
+		}
+		if n := ts.app.hits.Load() - before; n != 0 {
+			t.Errorf("a preflight to a protected route without cors reached the upstream (%d requests)", n)
+		}
+	})
 	t.Run("private route still needs credentials", func(t *testing.T) {
 		resp, err := ts.client.Get(testCtx(t, 10*time.Second), ts.public+"/private", "", map[string]string{"Origin": "https://app.example.com"})
 		if err != nil {
@@ -515,6 +525,29 @@ func TestEdgeDefaults(t *testing.T) {
 	t.Run("request headers larger than 60 KiB", func(t *testing.T) { checkHeaderSize(t, ts) })
 	t.Run("overload manager watches the heap", func(t *testing.T) { checkOverloadStats(t, ts) })
 	t.Run("client IP with 0 and 1 trusted hops", func(t *testing.T) { checkClientIP(t, ts) })
+	t.Run("a client's x-envoy-original-path never reaches the upstream", func(t *testing.T) { checkOriginalPathStripped(t, ts) })
+}
+
+// checkOriginalPathStripped sends x-envoy-original-path (where Envoy's
+// router records a rewritten path) from clients Envoy treats as external
+// and as internal (an RFC 1918 address behind the lb gateway's trusted
+// hop, which Envoy's own sanitizing of edge requests leaves alone): the
+// edge filter removes it for every client.
+func checkOriginalPathStripped(t *testing.T, ts *featureStack) {
+	for _, c := range []struct{ name, base, xff string }{
+		{"external client", ts.public, ""},
+		{"external client behind a trusted hop", ts.lb, "203.0.113.7"},
+		{"internal client behind a trusted hop", ts.lb, "10.1.2.3"},
+		{"loopback client behind a trusted hop", ts.lb, "127.0.0.1"},
+	} {
+		h := map[string]string{"X-Envoy-Original-Path": "/forged"}
+		if c.xff != "" {
+			h["X-Forwarded-For"] = c.xff
+		}
+		if _, e := ts.echo(t, "GET", c.base+"/public/real", h); e.Headers["x-envoy-original-path"] != "" {
+			t.Errorf("%s: the upstream got x-envoy-original-path %q", c.name, e.Headers["x-envoy-original-path"])
+		}
+	}
 }
 
 func checkPathTricks(t *testing.T, ts *featureStack) {

@@ -30,6 +30,7 @@ func TestObservability(t *testing.T) {
 	t.Run("tollgate top shows the route's traffic", o.testTop)
 	t.Run("a push is acknowledged and measured", o.testPushMeasured)
 	t.Run("dashboard queries name exported metrics", o.testDashboard)
+	t.Run("a client's x-envoy-original-path reaches neither the upstream nor the access log", o.testForgedOriginalPath)
 	if dir := os.Getenv("TOLLGATE_OBS_DUMP"); dir != "" {
 		o.dump(t, dir)
 	}
@@ -261,5 +262,32 @@ func (o *obsStack) testAccessLogSampled(t *testing.T) {
 		t.Fatalf("%d of %d requests of route sampled logged, want about half", got, n)
 	} else {
 		t.Logf("%d of %d requests logged at 50%%", got, n)
+	}
+}
+
+// testForgedOriginalPath checks: a client's x-envoy-original-path (where
+// Envoy records a rewritten path, which the access log prefers) reaches
+// neither the upstream nor the access log, whether the request is
+// forwarded or denied by ext_authz.
+func (o *obsStack) testForgedOriginalPath(t *testing.T) {
+	forged := map[string]string{"x-envoy-original-path": "/forged"}
+	code, echo := o.get(t, "/open/real?q=1", forged)
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if v, ok := echo.Headers["X-Envoy-Original-Path"]; ok {
+		t.Errorf("the upstream got the client's x-envoy-original-path %q", v)
+	}
+	for path, want := range map[string]int{"/open/real?q=1": 200, "/api/real": 401} {
+		resp, err := harness.HTTPGet(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d%s", o.port, path), "", forged)
+		if err != nil || resp.Status != want {
+			t.Fatalf("GET %s: %v %v, want %d", path, resp, err, want)
+		}
+		rid := resp.Header.Get("X-Request-Id")
+		line := o.waitAccessLines(t, 1, func(m map[string]any) bool { return m["request_id"] == rid })[0]
+		if line["path"] != path {
+			t.Errorf("GET %s (status %d): access log path %v, want the real path", path, resp.Status, line["path"])
+		}
+		t.Logf("GET %s: status %d, logged path %v", path, resp.Status, line["path"])
 	}
 }

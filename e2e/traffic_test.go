@@ -363,10 +363,11 @@ func testCircuitBreakers(t *testing.T, ts *trafficStack) {
 	}
 }
 
-// otherTypeUpdates returns the LDS, CDS and RDS update counters.
+// otherTypeUpdates returns the LDS, CDS and RDS update counters (the route
+// configuration is named after the listener and its filters' hash).
 func otherTypeUpdates(t *testing.T, e *harness.Envoy) map[string]int64 {
 	t.Helper()
-	stats, err := e.Stats(testCtx(t, 5*time.Second), `^(listener_manager\.lds|cluster_manager\.cds|http\.http\.rds\.http)\.update_(attempt|success)$`)
+	stats, err := e.Stats(testCtx(t, 5*time.Second), `^(listener_manager\.lds|cluster_manager\.cds|http\.http\.rds\.http_[0-9a-f]{8})\.update_(attempt|success)$`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,9 @@ type EnvoyOptions struct {
 	StartTimeout time.Duration
 	// HotRestart, when set, enables hot restart (envoy_hotrestart.go).
 	HotRestart *HotRestart
+	// DrainTime is Envoy's --drain-time-s (whole seconds): how long the
+	// connections of a replaced listener keep being served. Zero means 1s.
+	DrainTime time.Duration
 }
 
 // Envoy is a running Envoy process. Its admin endpoint is the one the
@@ -44,7 +47,7 @@ type Envoy struct {
 }
 
 // StartEnvoy writes bootstrapYAML to a temporary directory and runs Envoy on
-// it with one worker thread, a 1s drain time and hot restart disabled. It
+// it with one worker thread, a 1s drain time (opts.DrainTime) and hot restart disabled. It
 // returns once Envoy has bound its admin port; use WaitReady to wait for
 // the server to be LIVE. The test fails when Envoy is missing (run `make
 // tools`), or exits or stays silent before binding its admin port.
@@ -88,7 +91,7 @@ func envoyArgs(configPath, adminPath string, opts EnvoyOptions) []string {
 		"-c", configPath}, opts.HotRestart.args()...)
 	args = append(args,
 		"--concurrency", "1",
-		"--drain-time-s", "1",
+		"--drain-time-s", strconv.Itoa(max(1, int(opts.DrainTime/time.Second))),
 		"-l", level,
 		"--admin-address-path", adminPath,
 	)
