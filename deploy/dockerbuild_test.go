@@ -15,7 +15,7 @@ import (
 // excludes, with the stage's ENV: the context holds every package the
 // binary needs, the version ldflags reach internal/version, and the binary
 // is static (no ELF interpreter), as the distroless static image requires.
-// It does not run Docker: the golang:1.26 image, `go mod download` and the
+// It does not run Docker: the golang:1.27 image, `go mod download` and the
 // runtime stage are not exercised.
 //
 // Opt in with DEPLOY_BUILD_TEST=1: CGO_ENABLED=0 and -trimpath share no

@@ -60,10 +60,11 @@ func parseDockerfile(t *testing.T, src string) []instruction {
 	return out
 }
 
-// TestDockerfile checks the tollgate image's build: a pinned golang:1.26
-// builder with CGO off, jsonv2 and the version ldflags, a distroless static
-// nonroot runtime that runs as nonroot, and COPY sources that exist (in the
-// build context, which .dockerignore must not hide).
+// TestDockerfile checks the tollgate image's build: a pinned golang:1.27
+// builder (the release go.mod's go line names: the image's Go does not
+// download toolchains) with CGO off and the version ldflags, a distroless
+// static nonroot runtime that runs as nonroot, and COPY sources that exist
+// (in the build context, which .dockerignore must not hide).
 func TestDockerfile(t *testing.T) {
 	ins := parseDockerfile(t, string(readFile(t, "Dockerfile")))
 	var froms, copies []instruction
@@ -89,7 +90,7 @@ func TestDockerfile(t *testing.T) {
 			}
 		}
 	}
-	wantFroms := []string{"golang:1.26 AS build", "gcr.io/distroless/static-debian12:nonroot"}
+	wantFroms := []string{"golang:1.27 AS build", "gcr.io/distroless/static-debian12:nonroot"}
 	if len(froms) != len(wantFroms) {
 		t.Fatalf("%d stages, want %d: %v", len(froms), len(wantFroms), froms)
 	}
@@ -98,13 +99,16 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile:%d: FROM %s, want FROM %s", f.line, f.args, wantFroms[i])
 		}
 	}
+	if want := "golang:" + goModRelease(t) + " AS build"; froms[0].args != want {
+		t.Errorf("Dockerfile:%d: FROM %s, but go.mod's go line needs FROM %s", froms[0].line, froms[0].args, want)
+	}
 	if user != "nonroot:nonroot" {
 		t.Errorf("the last USER is %q, want nonroot:nonroot", user)
 	}
 	if entrypoint != `["/usr/local/bin/tollgate"]` {
 		t.Errorf("ENTRYPOINT %s, want [\"/usr/local/bin/tollgate\"] (compose health checks call that path)", entrypoint)
 	}
-	for _, kv := range []string{"CGO_ENABLED=0", "GOEXPERIMENT=jsonv2"} {
+	for _, kv := range []string{"CGO_ENABLED=0"} {
 		if !env[kv] {
 			t.Errorf("the builder does not set ENV %s", kv)
 		}
@@ -115,6 +119,17 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	checkCopies(t, copies)
+}
+
+// goModRelease returns the Go release (major.minor, e.g. 1.27) of go.mod's
+// go line.
+func goModRelease(t *testing.T) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(readFile(t, "go.mod"))
+	if m == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	return string(m[1])
 }
 
 // checkCopies checks that COPY from the context names files that exist and

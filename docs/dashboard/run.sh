@@ -32,7 +32,7 @@ waitfor() { # url [header]
 	return 1
 }
 
-export GOEXPERIMENT=jsonv2
+export GOTOOLCHAIN=auto # go.mod's toolchain (Go 1.27), downloaded if the go on PATH is older, as in the Makefile
 go build -o "$work/tollgate" ./cmd/tollgate
 go build ./docs/dashboard/traffic ./docs/dashboard/render # compiled now, so `go run` starts at once below
 T="$work/tollgate"
