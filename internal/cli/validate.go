@@ -68,7 +68,7 @@ func newValidateCmd() *cobra.Command {
 	}
 	addOutputFlag(cmd, &output)
 	cmd.Flags().BoolVar(&withEnvoy, "with-envoy", false, "also run `envoy --mode validate` on every gateway's translated configuration")
-	cmd.Flags().StringVar(&envoyBin, "envoy-bin", "", "Envoy binary for --with-envoy (default: $ENVOY_BIN, .tools/bin/envoy, or envoy on $PATH)")
+	cmd.Flags().StringVar(&envoyBin, "envoy-bin", "", "Envoy binary for --with-envoy (default: $ENVOY_BIN, .tools/bin/envoy in the working directory or a parent, envoy next to tollgate or .tools/bin/envoy above it, envoy on $PATH)")
 	return cmd
 }
 
@@ -90,8 +90,7 @@ func validatePath(path string) (*validateResult, *ir.Config, error) {
 	res.AuthPaths = map[string][]translator.RouteAuthPath{}
 	for _, g := range cfg.Gateways {
 		res.AuthPaths[g.Name] = translator.AuthPaths(cfg, &g)
-		r, err := translator.Translate(cfg, g.Name, translator.Options{AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit,
-			Certs: &acme.PendingSource{Next: certs.NewStore(nil)}, ExtProcAddress: defaultExtProc, ACMEAddress: defaultACME})
+		r, err := translator.Translate(cfg, g.Name, offlineTranslateOptions())
 		if err == nil {
 			err = translator.Validate(r)
 		}
@@ -102,6 +101,20 @@ func validatePath(path string) (*validateResult, *ir.Config, error) {
 	res.Valid, res.Version = true, cfg.Hash()
 	res.Gateways, res.Routes, res.Backends = len(cfg.Gateways), countRoutes(cfg), len(cfg.Backends)
 	return res, cfg, nil
+}
+
+// offlineTranslateOptions are the translator options of an offline check
+// (validate, validate --with-envoy): the default addresses stand in for the
+// services a running control plane would advertise (ext_authz, rate limit,
+// ext_proc, ACME responder), and an ACME listener gets the self-signed
+// placeholder certificate it serves before its first issuance. Envoy in
+// validate mode connects to none of them.
+func offlineTranslateOptions() translator.Options {
+	return translator.Options{
+		AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit,
+		ExtProcAddress: defaultExtProc, ACMEAddress: defaultACME,
+		Certs: &acme.PendingSource{Next: certs.NewStore(nil)},
+	}
 }
 
 // countRoutes counts distinct route names across gateways.

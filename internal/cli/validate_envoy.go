@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/envoy"
-	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/xds/translator"
 )
@@ -56,9 +55,7 @@ func validateWithEnvoy(ctx context.Context, cfg *ir.Config, bin string) ([]envoy
 }
 
 func validateGatewayWithEnvoy(ctx context.Context, cfg *ir.Config, gateway, bin, dir string) (envoyCheck, error) {
-	r, err := translator.Translate(cfg, gateway, translator.Options{
-		AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit, Certs: certs.NewStore(nil),
-	})
+	r, err := translator.Translate(cfg, gateway, offlineTranslateOptions())
 	if err != nil {
 		return envoyCheck{}, fmt.Errorf("gateway %q: %w", gateway, err)
 	}
