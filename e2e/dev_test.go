@@ -14,7 +14,7 @@ import (
 	"github.com/tollgate/tollgate/e2e/harness"
 )
 
-// devPorts are the fixed ports `tollgate dev` binds (README: make dev).
+// devPorts are the fixed ports `tollgate dev` binds (README and docs/tutorials/quick-start.md: make dev).
 var devPorts = []string{"8080", "9900", "9901", "18000", "18001", "18002", "18003", "9001", "9002", "9003"}
 
 // TestDevRunsTheReadmeCommands starts `tollgate dev` (what `make dev` runs)

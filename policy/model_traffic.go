@@ -2,7 +2,7 @@ package policy
 
 import "time"
 
-// Defaults of the traffic settings (README "Load balancing and health").
+// Defaults of the traffic settings (docs/policy/traffic.md).
 const (
 	DefaultHealthInterval            = 5 * time.Second
 	DefaultHealthTimeout             = time.Second

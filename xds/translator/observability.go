@@ -38,7 +38,7 @@ const accessLogSampleRuntimeKey = "tollgate.access_log.sample_percent_x10000."
 
 // AccessLogFields returns the access log's JSON keys and the Envoy command
 // operators that fill them. Durations are milliseconds; empty values are
-// left out of the line. README "Access log" documents each key. The path is
+// left out of the line. docs/reference/access-log.md documents each key. The path is
 // the one before any rewrite: x-envoy-original-path, if present, is the
 // router's own record, as the edge filter removes a client's copy
 // (envoy.OriginalPathHeader).
