@@ -83,6 +83,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(), newDemoUpstreamCmd(), newKeysCmd(), newEndpointsCmd(),
 		newProbeCmd(),
 		newTopCmd(),
+		newSchemaCmd(), newDocsCmd(),
 	)
 	return root
 }
