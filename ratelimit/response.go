@@ -43,7 +43,9 @@ func (d Decision) response() *rlsv3.RateLimitResponse {
 
 // counted reports whether limits applied and the backend counted them:
 // only then are there headers to report.
-func (d Decision) counted() bool { return len(d.refs) > 0 && !d.unknown && len(d.results) == len(d.refs) }
+func (d Decision) counted() bool {
+	return len(d.refs) > 0 && !d.unknown && len(d.results) == len(d.refs)
+}
 
 // Allowed reports whether the request may proceed (shadow mode admits
 // requests over the limit). It is false when Err is not nil.
