@@ -21,10 +21,8 @@ type RateLimiter interface {
 	Decide(ctx context.Context, req ratelimit.Request) ratelimit.Decision
 }
 
-// MetadataRateLimit is the key of the rate-limit decision's kind (ok,
-// over_limit, …) in the ext_authz dynamic metadata of a route whose limits
-// the Check took; the access log's rate_limit reads it.
-const MetadataRateLimit = "rate_limit"
+// MetadataRateLimit is contract.MetadataRateLimit.
+const MetadataRateLimit = contract.MetadataRateLimit
 
 // respond builds the answer to an authenticated request (v.status 0): the
 // OK response, or, on a route whose limits the Check takes (one hop), the

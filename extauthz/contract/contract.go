@@ -39,6 +39,11 @@ const (
 // RateLimitExact is the value of KeyRateLimit: exact, per-request counting.
 const RateLimitExact = "exact"
 
+// MetadataRateLimit is the key of the rate-limit decision's kind (ok,
+// over_limit, shadow_over_limit, unlimited, not_counted) in the ext_authz
+// dynamic metadata of a KeyRateLimit route; the access log reads it.
+const MetadataRateLimit = "rate_limit"
+
 // HeaderClientIP is the request header in which the gateway's first HTTP
 // filter puts Envoy's trusted client address (the value of the remote_address
 // rate-limit action: the peer, or the address xffTrustedHops selects),
