@@ -24,7 +24,7 @@ func TestObservability(t *testing.T) {
 	t.Run("route with accessLog off is counted but not logged", o.testAccessLogOff)
 	t.Run("route sampled at 50% logs about half its requests", o.testAccessLogSampled)
 	t.Run("gRPC access-log service gets the entries with the identity", o.testGRPCAccessLog)
-	t.Run("trace: edge span, upstream traceparent, authz and rate-limit spans", o.testTrace)
+	t.Run("trace: edge span, upstream traceparent, authz span, no rate-limit hop", o.testTrace)
 	t.Run("incoming traceparent is continued", o.testTraceContinued)
 	t.Run("tollgate metrics parse and name the policy's routes", o.testTollgateMetrics)
 	t.Run("tollgate top shows the route's traffic", o.testTop)
@@ -116,7 +116,9 @@ func (o *obsStack) testAccessLogOff(t *testing.T) {
 	}
 }
 
-// testTrace checks: trace: edge span, upstream traceparent, authz and rate-limit spans.
+// testTrace checks: trace: edge span, upstream traceparent, authz span and,
+// the api route taking its rate limits in the ext_authz call, no rate-limit
+// service span.
 func (o *obsStack) testTrace(t *testing.T) {
 	_, echo := o.get(t, "/api/traced", map[string]string{"x-api-key": o.apiKey})
 	traceID := traceIDOf(echo.Headers["Traceparent"])
@@ -132,8 +134,11 @@ func (o *obsStack) testTrace(t *testing.T) {
 		rl = o.otlp.find(traceID, func(s receivedSpan) bool {
 			return s.service == "tollgate" && s.name == "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"
 		})
-		return len(edge) > 0 && len(authz) > 0 && len(rl) > 0, nil
+		return len(edge) > 0 && len(authz) > 0, nil
 	})
+	if err == nil && len(rl) > 0 {
+		err = fmt.Errorf("%d rate-limit service spans, want none (one hop)", len(rl))
+	}
 	if err != nil {
 		t.Fatalf("trace %s: edge %v, authz %v, ratelimit %v; all spans: %v", traceID, edge, authz, rl, o.otlp.all())
 	}

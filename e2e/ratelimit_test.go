@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	commonrl "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -39,6 +41,7 @@ routes:
   - {name: api, match: {pathPrefix: /api}, backend: echo}
   - {name: shadowed, match: {pathPrefix: /shadow}, backend: echo, rateLimit: {shadow: true}}
   - {name: open, match: {pathPrefix: /open}, backend: echo, auth: none}
+  - {name: perip, match: {pathPrefix: /perip}, backend: echo, rateLimit: {consumer: false, extra: [{requests: 3, per: minute}], by: [clientIP]}}
 backends:
   - {name: echo, endpoints: [%q]}
 `
@@ -49,6 +52,7 @@ type rlStack struct {
 	redis *redisServer
 	port  int
 	up    string
+	proxy *harness.Envoy
 }
 
 func startRateLimitStack(t *testing.T, failureMode string) *rlStack {
@@ -58,8 +62,8 @@ func startRateLimitStack(t *testing.T, failureMode string) *rlStack {
 	s := startStackWith(t, fmt.Sprintf(rateLimitPolicy, failureMode, port, up.Addr()), stackOptions{
 		args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
 	})
-	s.envoy("public", "rl-0", "delta")
-	return &rlStack{stack: s, redis: r, port: port, up: up.Addr()}
+	e := s.envoy("public", "rl-0", "delta")
+	return &rlStack{stack: s, redis: r, port: port, up: up.Addr(), proxy: e}
 }
 
 // key creates an API key of tier for a new consumer.
@@ -316,4 +320,107 @@ func TestRateLimitExactAcrossReplicas(t *testing.T) {
 	if admitted.Load() != 100 || errs.Load() != 0 {
 		t.Fatalf("admitted %d of 500 (errors %d), want exactly 100", admitted.Load(), errs.Load())
 	}
+}
+
+// TestRateLimitInOneHop: an API-key route takes its limits inside the
+// ext_authz call. Through the real Envoy: a burst of 150 from a free key
+// gives exactly 100×200 and 50×429 with Retry-After, while Envoy makes 150
+// ext_authz calls and not one call to the rate-limit service (its cluster
+// and its filter's stats stay at 0); a cached key costs exactly one Redis
+// command per request (the GCRA script); a client cannot choose the
+// client IP a per-IP limit counts (x-tollgate-client-ip is Envoy's).
+func TestRateLimitInOneHop(t *testing.T) {
+	r := startRateLimitStack(t, "open")
+	ctx := testCtx(t, 30*time.Second)
+	stat := func(name string) int64 {
+		v, _, err := r.proxy.Stat(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	rlsCalls := func() int64 {
+		return stat("cluster.tollgate_ratelimit.upstream_rq_total") + stat("cluster.echo.ratelimit.ok") +
+			stat("cluster.echo.ratelimit.over_limit") + stat("cluster.echo.ratelimit.error")
+	}
+	key := map[string]string{"x-api-key": r.key(t, "onehop-1", "free")}
+	rlsBefore, authzBefore := rlsCalls(), stat("cluster.tollgate_authz.upstream_rq_total")
+	codes, retry := r.burst(t, 150, 10, "/api/x", key)
+	if codes[200] != 100 || codes[429] != 50 || len(retry) != 50 {
+		t.Fatalf("statuses %v (%d Retry-After), want exactly 100×200 and 50×429 with Retry-After", codes, len(retry))
+	}
+	for _, ra := range retry {
+		if ra < 1 || ra > 60 {
+			t.Fatalf("Retry-After %d out of range (1..60)", ra)
+		}
+	}
+	rls, authz := rlsCalls()-rlsBefore, stat("cluster.tollgate_authz.upstream_rq_total")-authzBefore
+	t.Logf("150 requests: %d ext_authz calls, %d rate-limit service calls", authz, rls)
+	if rls != 0 || authz != 150 {
+		t.Errorf("ext_authz calls %d, rate-limit service calls %d; want 150 and 0 (one hop per request)", authz, rls)
+	}
+
+	t.Run("a cached key costs one Redis command", func(t *testing.T) {
+		key := map[string]string{"x-api-key": r.key(t, "onehop-2", "pro")}
+		r.burst(t, 1, 1, "/api/x", key) // caches the key
+		before := redisCommandStats(t, r.redis.addr)
+		const n = 20
+		if codes, _ := r.burst(t, n, 1, "/api/x", key); codes[200] != n {
+			t.Fatalf("statuses %v", codes)
+		}
+		after := redisCommandStats(t, r.redis.addr)
+		// commandstats also counts the calls a script makes (the GCRA
+		// script: TIME, GET and SET once per limit; pro has one limit).
+		inScript := map[string]bool{"time": true, "get": true, "set": true}
+		scripts, other := int64(0), map[string]int64{}
+		for cmd, v := range after {
+			switch d := v - before[cmd]; {
+			case d == 0 || cmd == "info" || cmd == "ping" || cmd == "publish" || cmd == "hello" || cmd == "client":
+			case cmd == "evalsha" || cmd == "eval":
+				scripts += d
+			case inScript[cmd] && d == n:
+			default:
+				other[cmd] = d
+			}
+		}
+		t.Logf("%d requests with a cached key: %d scripts, other commands %v", n, scripts, other)
+		if scripts != n || len(other) != 0 {
+			t.Errorf("%d requests ran %d scripts and other commands %v; want exactly one script each and nothing else", n, scripts, other)
+		}
+	})
+
+	t.Run("the client IP is Envoy's", func(t *testing.T) {
+		spoofed := 0
+		for i := 0; i < 6; i++ {
+			h := map[string]string{"x-api-key": key["x-api-key"], "x-tollgate-client-ip": fmt.Sprintf("10.9.9.%d", i)}
+			if codes, _ := r.burst(t, 1, 1, "/perip/x", h); codes[200] == 1 {
+				spoofed++
+			}
+		}
+		if spoofed != 3 {
+			t.Fatalf("admitted %d of 6 with a different x-tollgate-client-ip each, want 3 (one counter: the peer)", spoofed)
+		}
+	})
+}
+
+// redisCommandStats returns the calls of every command Redis has run.
+func redisCommandStats(t *testing.T, addr string) map[string]int64 {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, l := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(l, "cmdstat_"), ":calls=")
+		if !ok || !strings.HasPrefix(l, "cmdstat_") {
+			continue
+		}
+		var n int64
+		fmt.Sscan(strings.SplitN(rest, ",", 2)[0], &n)
+		out[name] = n
+	}
+	return out
 }

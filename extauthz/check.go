@@ -28,11 +28,13 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	start := time.Now()
 	t := s.table.Load()
 	v := s.decide(ctx, t, req)
-	s.opts.Metrics.check(v, time.Since(start))
 	if v.status != 0 {
+		s.opts.Metrics.check(v, time.Since(start))
 		return denied(v), nil
 	}
-	return allowed(t, v), nil
+	resp := s.respond(ctx, t, v, req.GetAttributes().GetRequest().GetHttp().GetHeaders()) // ratelimit.go
+	s.opts.Metrics.check(v, time.Since(start))
+	return resp, nil
 }
 
 // decide authenticates and authorizes one request.

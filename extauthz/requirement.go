@@ -14,6 +14,8 @@ type requirement struct {
 	methods       []string
 	roles, scopes []string
 	forwardCreds  bool
+	// rateLimit: the service takes the route's rate limits in the Check.
+	rateLimit bool
 }
 
 // parseRequirement reads the context extensions; ok is false when Envoy
@@ -27,6 +29,7 @@ func parseRequirement(ext map[string]string) (requirement, bool) {
 	r.roles = splitList(ext[contract.KeyRoles])
 	r.scopes = splitList(ext[contract.KeyScopes])
 	r.forwardCreds = ext[contract.KeyForwardCredentials] == "true"
+	r.rateLimit = ext[contract.KeyRateLimit] == contract.RateLimitExact
 	return r, len(r.methods) > 0
 }
 

@@ -7,7 +7,15 @@
 // Contract:
 //   - Check reads one immutable Table through an atomic pointer: no locks;
 //     the only I/O is the one lookup a credential needs (a Redis round trip
-//     for an uncached API key, an introspection for an uncached token).
+//     for an uncached API key, an introspection for an uncached token) and,
+//     on routes that take their limits in the Check, the rate-limit script.
+//   - On a route marked contract.KeyRateLimit, an authenticated request's
+//     rate limits are taken in the same Check through Options.RateLimit
+//     (one Redis script; the route makes no call to the rate-limit
+//     service): over the limit it is a 429 with the rate-limit service's
+//     body and headers, allowed it carries the rate-limit headers for the
+//     client (response_headers_to_add); when the limits cannot be taken
+//     and the failure mode is closed, a 503.
 //   - It fails closed: any error denies, with a CheckResponse carrying the
 //     status (401, 403 or 503), never a gRPC error that Envoy might treat
 //     per its failure mode.
@@ -40,6 +48,9 @@ type Options struct {
 	// Getenv reads the secrets policies name by environment variable.
 	Getenv  func(string) string
 	Metrics *Metrics
+	// RateLimit takes the limits of routes marked to take them in the
+	// Check (contract.KeyRateLimit); nil denies such routes with 503.
+	RateLimit RateLimiter
 }
 
 // Service is the ext_authz gRPC service.

@@ -110,8 +110,9 @@ func window(l ir.Limit) string {
 		strconv.FormatUint(l.Burst, 10) + "b"
 }
 
-// decision is the outcome of one ShouldRateLimit.
-type decision struct {
+// Decision is the outcome of one rate-limit decision (ShouldRateLimit or
+// Decide).
+type Decision struct {
 	route, tier string
 	refs        []limitRef
 	results     []counter.Result
@@ -122,14 +123,23 @@ type decision struct {
 	err         error
 }
 
-// decide takes the request's limits from the backend. Limits of one hash
-// tag are taken atomically in one call (the usual case: everything keyed
-// on the consumer); several tags mean one call each.
-func (s *Service) decide(ctx context.Context, t *Table, req *rlsv3.RateLimitRequest) decision {
-	d := decision{allowed: true, descriptors: len(req.GetDescriptors())}
+// callers reads the descriptors of an RLS request.
+func callers(req *rlsv3.RateLimitRequest) []caller {
+	out := make([]caller, len(req.GetDescriptors()))
+	for i, desc := range req.GetDescriptors() {
+		out[i] = parseDescriptor(desc)
+	}
+	return out
+}
+
+// decide takes the limits of the callers (one per descriptor) from the
+// backend. Limits of one hash tag are taken atomically in one call (the
+// usual case: everything keyed on the consumer); several tags mean one call
+// each. Both entry points, ShouldRateLimit and Decide, go through here.
+func (s *Service) decide(ctx context.Context, t *Table, cs []caller) Decision {
+	d := Decision{allowed: true, descriptors: len(cs)}
 	shadow := false
-	for _, desc := range req.GetDescriptors() {
-		c := parseDescriptor(desc)
+	for _, c := range cs {
 		rr, ok := t.routes[c.route]
 		if !ok {
 			continue

@@ -50,7 +50,7 @@ func (m *Metrics) backendError() {
 	}
 }
 
-func (m *Metrics) decision(d decision) {
+func (m *Metrics) decision(d Decision) {
 	if m == nil || d.err != nil {
 		return
 	}
@@ -59,7 +59,7 @@ func (m *Metrics) decision(d decision) {
 
 // kind names the decision: ok, over_limit, shadow_over_limit, unlimited or
 // not_counted. It is the metrics label and the access log's rate_limit.
-func (d decision) kind() string {
+func (d Decision) kind() string {
 	switch {
 	case d.shadowed:
 		return "shadow_over_limit"

@@ -94,7 +94,7 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	if req.GetDomain() != ir.RateLimitDomain {
 		return &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK}, nil
 	}
-	d := s.decide(ctx, t, req)
+	d := s.decide(ctx, t, callers(req))
 	s.opts.Metrics.decision(d)
 	if d.err != nil {
 		s.log.Warn("rate limit not decided; the failure mode applies", "err", d.err)

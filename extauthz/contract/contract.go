@@ -30,7 +30,28 @@ const (
 	// the API-key header on the upstream request; absent otherwise (the
 	// service then removes them).
 	KeyForwardCredentials = "forward_credentials"
+	// KeyRateLimit is RateLimitExact on a rate-limited route whose limits
+	// the service takes inside the Check (one hop: the route has no
+	// rate_limits for Envoy's ratelimit filter); absent otherwise.
+	KeyRateLimit = "rate_limit"
 )
+
+// RateLimitExact is the value of KeyRateLimit: exact, per-request counting.
+const RateLimitExact = "exact"
+
+// MetadataRateLimit is the key of the rate-limit decision's kind (ok,
+// over_limit, shadow_over_limit, unlimited, not_counted) in the ext_authz
+// dynamic metadata of a KeyRateLimit route; the access log reads it.
+const MetadataRateLimit = "rate_limit"
+
+// HeaderClientIP is the request header in which the gateway's first HTTP
+// filter puts Envoy's trusted client address (the value of the remote_address
+// rate-limit action: the peer, or the address xffTrustedHops selects),
+// overwriting any value the client sent, on every gateway with a
+// KeyRateLimit route; the translator adds it to the ext_authz filter's
+// allowed and mutable headers. The service reads it only on such routes
+// and removes it from every request it allows.
+const HeaderClientIP = "x-tollgate-client-ip"
 
 // ListSeparator joins the values of the list keys.
 const ListSeparator = ","

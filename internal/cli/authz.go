@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // openKeyStore returns the API-key store: Redis when --redis is set (the
@@ -68,15 +69,23 @@ func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	svc := extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
-	defer svc.Close()
+	// Routes on ext_authz take their rate limits in the Check: the replica
+	// counts them itself, on the same Redis as the rate-limit service.
+	limiter, err := newRateLimiter(o, log, reg)
+	if err != nil {
+		return err
+	}
+	authz := extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg),
+		RateLimit: limiter})
+	defer authz.Close()
+	svc := swappers{limiter, authz}
 	tracer, err := newTracer(ctx, o, "tollgate-authz")
 	if err != nil {
 		return err
 	}
 	defer shutdownTracer(tracer)
 	g := newGRPCServer(tracer.ServerOptions()...)
-	svc.Register(g)
+	authz.Register(g)
 	// Load the policy before listening: a restarted replica must never
 	// answer a Check without knowing the routes.
 	served := syncTable(st, svc, "", log)
@@ -94,6 +103,29 @@ func runAuthzOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	log.Info("authz service ready", "authz", l.Addr().String(), "store", describeStore(o))
 	follow(ctx, st, svc, log, served)
 	return nil
+}
+
+// swappers swaps the tables of several services as one: all or none.
+type swappers []controlplane.TableSwapper
+
+// Swap swaps each service's table in order; when one fails, the ones
+// already swapped are restored.
+func (ss swappers) Swap(cfg *ir.Config) (restore func(), err error) {
+	var restores []func()
+	undo := func() {
+		for i := len(restores) - 1; i >= 0; i-- {
+			restores[i]()
+		}
+	}
+	for _, s := range ss {
+		r, err := s.Swap(cfg)
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		restores = append(restores, r)
+	}
+	return undo, nil
 }
 
 // openStore opens the policy store (--store, or the directory --data-dir).

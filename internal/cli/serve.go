@@ -176,10 +176,13 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	}
 	cp := &controlPlane{keys: keys, tokenFile: tokenFile, grpc: newGRPCServer(xdsOpts...), authzGRPC: newGRPCServer(tracer.ServerOptions()...),
 		rlGRPC: newGRPCServer(tracer.ServerOptions()...), tracer: tracer}
-	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg)})
 	if cp.ratelimit, err = newRateLimiter(o, log, reg); err != nil {
 		return nil, err
 	}
+	// Routes on ext_authz take their rate limits in the Check, through the
+	// same rate-limit service (one hop; xds/translator/ratelimit_check.go).
+	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg),
+		RateLimit: cp.ratelimit})
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	cp.certs = certs.NewStore(log)
 	if cp.acme, err = newACME(ctx, o, log, st, cp.certs); err != nil {

@@ -34,6 +34,12 @@ type authz struct {
 	identityHeaders []string
 	// keyHeader is the policy's API-key header, "" without API keys.
 	keyHeader string
+	// native decides which protected routes Envoy's jwt_authn serves.
+	native *nativeJWT
+	// clientIP: the edge filter puts the trusted client address in
+	// contract.HeaderClientIP, for routes that take their rate limits in
+	// the ext_authz Check (ratelimit_check.go).
+	clientIP bool
 	// stripInternal also removes Server and x-envoy-* from responses.
 	stripInternal bool
 	// enabled is false when every route of the gateway is public: no
@@ -45,7 +51,7 @@ type authz struct {
 
 // newAuthz derives the gateway's authz settings from the IR and opts.
 func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (*authz, error) {
-	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names(), stripInternal: gw.Edge.StripInternalHeaders}
+	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names(), stripInternal: gw.Edge.StripInternalHeaders, native: native}
 	if k := cfg.Auth.APIKeys; k != nil {
 		a.keyHeader = k.Header
 	}
@@ -70,12 +76,18 @@ func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (
 		credentials = append(credentials, a.keyHeader)
 	}
 	a.enabled, a.cluster = true, c
+	limitHeaders := a.checkLimitHeaders(gw) // ratelimit_check.go
+	a.clientIP = len(limitHeaders) > 0
+	mutable := append(credentials, a.identityHeaders...)
+	if a.clientIP {
+		mutable = append(mutable, contract.HeaderClientIP)
+	}
 	a.filter = envoy.ExtAuthzOptions{
 		Cluster:        contract.ClusterName,
 		Timeout:        gw.Auth.Timeout,
 		StatusOnError:  gw.Auth.StatusOnError,
-		AllowedHeaders: slices.Clone(credentials),
-		MutableHeaders: append(credentials, a.identityHeaders...),
+		AllowedHeaders: append(slices.Clone(credentials), limitHeaders...),
+		MutableHeaders: mutable,
 		Retry:          replicaRetry(opts.AuthzAddress),
 	}
 	return a, nil
@@ -97,6 +109,9 @@ func checkGatewayAuth(ga ir.GatewayAuth) error {
 // header_mutation first, always, then ext_authz when enabled.
 func (a *authz) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	strip, err := envoy.EdgeHeaderMutationFilter(a.identityHeaders, a.stripInternal)
+	if err == nil && a.clientIP {
+		err = envoy.SetClientAddressHeader(strip, contract.HeaderClientIP)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +143,9 @@ func (a *authz) stripOnRoute(ra ir.RouteAuth) []string {
 
 // configureRoute sets the route's ext_authz per-route config when the
 // gateway runs ext_authz: disabled on a public route, otherwise the route's
-// requirement as context extensions.
-func (a *authz) configureRoute(er *routev3.Route, ra ir.RouteAuth, name string) error {
+// requirement as context extensions, marked to take the route's rate
+// limits in the Check when limits is true.
+func (a *authz) configureRoute(er *routev3.Route, ra ir.RouteAuth, name string, limits bool) error {
 	if !a.enabled {
 		return nil
 	}
@@ -143,13 +159,14 @@ func (a *authz) configureRoute(er *routev3.Route, ra ir.RouteAuth, name string) 
 			}
 		}
 	}
-	return envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteCheck(contextExtensions(ra, name)))
+	return envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteCheck(contextExtensions(ra, name, limits)))
 }
 
 // contextExtensions encodes a route's requirement with the contract's keys:
 // route and methods always, roles and scopes when not empty,
-// forward_credentials only when true.
-func contextExtensions(ra ir.RouteAuth, name string) map[string]string {
+// forward_credentials only when true, rate_limit "exact" when the Check
+// takes the route's rate limits.
+func contextExtensions(ra ir.RouteAuth, name string, limits bool) map[string]string {
 	ext := map[string]string{
 		contract.KeyRoute:   name,
 		contract.KeyMethods: strings.Join(ra.Methods, contract.ListSeparator),
@@ -162,6 +179,9 @@ func contextExtensions(ra ir.RouteAuth, name string) map[string]string {
 	}
 	if ra.ForwardCredentials {
 		ext[contract.KeyForwardCredentials] = "true"
+	}
+	if limits {
+		ext[contract.KeyRateLimit] = contract.RateLimitExact
 	}
 	return ext
 }

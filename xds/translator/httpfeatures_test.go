@@ -16,7 +16,9 @@ func TestHTTPFilterOrderWithHTTPFeatures(t *testing.T) {
 	tc := loadCase(t, "http-features")
 	r := &tc.Config.Gateways[0].VirtualHosts[0].Routes[3] // users, forwarded to a backend
 	r.Auth = ir.RouteAuth{Methods: []string{ir.MethodAPIKey}}
-	r.RateLimit = ir.RouteRateLimit{Enabled: true, Consumer: true}
+	r.RateLimit = ir.RouteRateLimit{Enabled: true, Consumer: true} // taken in the ext_authz Check
+	// A public rate-limited route keeps the ratelimit filter.
+	tc.Config.Gateways[0].VirtualHosts[0].Routes[1].RateLimit = ir.RouteRateLimit{Enabled: true, Anonymous: true}
 	opts := Options{AuthzAddress: "127.0.0.1:18001", RateLimitAddress: "127.0.0.1:18002"}
 	res, err := Translate(&tc.Config, tc.Gateway, opts)
 	if err != nil {

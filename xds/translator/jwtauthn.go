@@ -363,7 +363,7 @@ func (n *nativeJWT) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcm
 // the ext_authz settings on every other.
 func configureRouteAuth(er *routev3.Route, r ir.Route, a *authz, n *nativeJWT) error {
 	if !n.native(r) {
-		return a.configureRoute(er, r.Auth, r.Name)
+		return a.configureRoute(er, r.Auth, r.Name, a.takesLimits(r))
 	}
 	if a.enabled {
 		if err := envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteDisabled()); err != nil {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/extauthz/contract"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -67,8 +68,13 @@ func AccessLogFields() map[string]string {
 		"tenant":               "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:tenant)%",
 		"tier":                 "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:tier)%",
 		"auth_method":          "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:method)%",
-		"rate_limit":           "%DYNAMIC_METADATA(envoy.filters.http.ratelimit:decision)%",
-		"trace_id":             "%TRACE_ID%",
+		// The decision of Envoy's ratelimit filter (the rate-limit service),
+		// or of the ext_authz Check on routes that take their limits there
+		// (ratelimit_check.go): one of the two is set, omit_empty_values
+		// drops the other.
+		"rate_limit": "%DYNAMIC_METADATA(envoy.filters.http.ratelimit:decision)%" +
+			"%DYNAMIC_METADATA(envoy.filters.http.ext_authz:" + contract.MetadataRateLimit + ")%",
+		"trace_id": "%TRACE_ID%",
 	}
 }
 

@@ -50,9 +50,10 @@ type rateLimit struct {
 }
 
 // newRateLimit derives the gateway's rate-limit settings from the IR and
-// opts.
-func newRateLimit(cfg *ir.Config, gw *ir.Gateway, opts Options) (*rateLimit, error) {
-	if !gw.NeedsRateLimit() {
+// opts: the ratelimit filter and the rate-limit service's cluster only when
+// a rate-limited route does not take its limits in the ext_authz Check.
+func newRateLimit(cfg *ir.Config, gw *ir.Gateway, opts Options, a *authz) (*rateLimit, error) {
+	if !a.needsRateLimitFilter(gw) {
 		return &rateLimit{}, nil
 	}
 	if opts.RateLimitAddress == "" {

@@ -22,6 +22,33 @@ func translateRateLimit(t *testing.T, mutate func(tc *testCase)) *Resources {
 	if mutate != nil {
 		mutate(&tc)
 	}
+	return translateTestCase(t, tc)
+}
+
+// translateRLS translates the ratelimit case with every route public, so
+// that every rate-limited route keeps Envoy's ratelimit filter (routes on
+// ext_authz take their limits in the Check: ratelimit_check_test.go),
+// after mutate.
+func translateRLS(t *testing.T, mutate func(tc *testCase)) *Resources {
+	t.Helper()
+	return translateRateLimit(t, func(tc *testCase) {
+		allPublic(tc)
+		if mutate != nil {
+			mutate(tc)
+		}
+	})
+}
+
+// allPublic makes every route of the case public.
+func allPublic(tc *testCase) {
+	routes := tc.Config.Gateways[0].VirtualHosts[0].Routes
+	for i := range routes {
+		routes[i].Auth = ir.RouteAuth{Public: true}
+	}
+}
+
+func translateTestCase(t *testing.T, tc testCase) *Resources {
+	t.Helper()
 	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
 	if err != nil {
 		t.Fatalf("Translate: %v", err)
@@ -105,14 +132,14 @@ func TestRateLimitFilterSettings(t *testing.T) {
 }
 
 func TestRateLimitRouteActions(t *testing.T) {
-	const ns = envoy.ExtAuthzName
+	const ns = envoy.ExtAuthzName // native JWT routes publish there too
 	want := map[string][][]string{
 		"health": nil,
 		"orders": {{"generic:route=orders", "metadata:consumer=" + ns + "/consumer", "metadata:tier=" + ns + "/tier", "header:header:x-client-id=x-client-id"}},
 		"search": {{"generic:route=search", "metadata:consumer=" + ns + "/consumer", "remote_address"}},
 		"web":    {{"generic:route=web", "remote_address"}},
 	}
-	r := translateRateLimit(t, nil)
+	r := translateRLS(t, nil)
 	for _, rt := range r.Routes[0].GetVirtualHosts()[0].GetRoutes() {
 		w, ok := want[rt.GetName()]
 		if !ok {
@@ -144,7 +171,7 @@ func TestRateLimitRouteActionsByKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := translateRateLimit(t, func(tc *testCase) { tc.Config.Gateways[0].VirtualHosts[0].Routes[1].RateLimit = tt.rl })
+			r := translateRLS(t, func(tc *testCase) { tc.Config.Gateways[0].VirtualHosts[0].Routes[1].RateLimit = tt.rl })
 			rt := r.Routes[0].GetVirtualHosts()[0].GetRoutes()[1]
 			if got := describe(rt); len(got) != 1 || !slices.Equal(got[0], tt.want) {
 				t.Errorf("rate limits = %q, want [%q]", got, tt.want)
@@ -181,13 +208,7 @@ func TestNoRateLimitWhenNotNeeded(t *testing.T) {
 // TestRateLimitWithoutAuthz checks the filter order of a gateway whose
 // routes are all public but rate limited.
 func TestRateLimitWithoutAuthz(t *testing.T) {
-	r := translateRateLimit(t, func(tc *testCase) {
-		tc.AuthzAddress = ""
-		routes := tc.Config.Gateways[0].VirtualHosts[0].Routes
-		for i := range routes {
-			routes[i].Auth = ir.RouteAuth{Public: true}
-		}
-	})
+	r := translateRLS(t, func(tc *testCase) { tc.AuthzAddress = "" })
 	want := []string{envoy.HeaderMutationName, envoy.RateLimitName, envoy.RouterName}
 	if got := filterNames(decodeHCM(t, r.Listeners[0])); !slices.Equal(got, want) {
 		t.Errorf("filters = %v, want %v", got, want)
@@ -246,6 +267,7 @@ func TestTranslateRateLimitErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tc := loadCase(t, "ratelimit")
+			allPublic(&tc) // the RLS path
 			tt.mutate(&tc)
 			_, err := Translate(&tc.Config, tc.Gateway, tc.options())
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -265,7 +287,7 @@ func TestValidateRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("rate limits without the filter", func(t *testing.T) {
-		r := translateRateLimit(t, nil)
+		r := translateRLS(t, nil)
 		hcm := decodeHCM(t, r.Listeners[0])
 		hcm.HttpFilters = slices.DeleteFunc(hcm.HttpFilters, func(f *hcmv3.HttpFilter) bool { return f.GetName() == envoy.RateLimitName })
 		setFilter(t, r.Listeners[0], hcm)

@@ -22,7 +22,7 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, native *nativeJWT, rl *rate
 		routes := make([]*routev3.Route, 0, len(vh.Routes))
 		for _, r := range vh.Routes {
 			er, err := route(r, tr)
-			if err == nil {
+			if err == nil && !authz.takesLimits(r) { // else ext_authz takes them
 				err = rl.configureRoute(er, r.RateLimit, r.Name)
 			}
 			if err == nil {

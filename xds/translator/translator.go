@@ -141,7 +141,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	rl, err := newRateLimit(cfg, gw, opts)
+	rl, err := newRateLimit(cfg, gw, opts, authz)
 	if err != nil {
 		return nil, err
 	}
