@@ -57,3 +57,20 @@ const (
 // Quota reports whether the policy enforces its limits in Envoy (RLQS and
 // the local backstop) rather than per request through the RLS.
 func (r RateLimits) Quota() bool { return r.Mode == RateLimitQuota }
+
+// Tier returns the named tier, or the default tier for an empty or unknown
+// name (as the rate-limit service resolves it); ok is false when there is
+// neither.
+func (r RateLimits) Tier(name string) (Tier, bool) {
+	var def Tier
+	found := false
+	for _, t := range r.Tiers {
+		if t.Name == name {
+			return t, true
+		}
+		if t.Name == r.DefaultTier {
+			def, found = t, true
+		}
+	}
+	return def, found
+}

@@ -29,8 +29,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func TestCombine(t *testing.T) {
 	tests := []struct {
-		name     string
-		ws       []window
+		name      string
+		ws        []window
 		cap, rate float64
 	}{
 		{"one window", []window{{per: time.Minute, cap: 80, rate: 4.0 / 3}}, 80, 4.0 / 3},
@@ -57,7 +57,7 @@ func TestTokenBucketWholeSecondsAndAtLeastOne(t *testing.T) {
 		intervalSeconds int64
 	}{
 		{100, 100.0 / 60, time.Minute, 100, 100, 60},
-		{0, 0, time.Minute, 1, 1, 60},     // exhausted: one token, one per fill
+		{0, 0, time.Minute, 1, 1, 60}, // exhausted: one token, one per fill
 		{80.9, 0.8 * 100 / 60, time.Minute, 80, 80, 60},
 		{5, 1, 1500 * time.Millisecond, 5, 1, 1}, // never a sub-second interval
 		{1e12, 1e12, time.Hour, math.MaxUint32, math.MaxUint32, 3600},
