@@ -135,7 +135,7 @@ type controlPlane struct {
 	authz     *extauthz.Service
 	ratelimit *ratelimit.Service
 	quota     *quota.Server // RLQS, on the rate-limit gRPC server
-	certs     *certs.Store // certificate material; run-time sources (ACME) call certs.Set
+	certs     *certs.Store  // certificate material; run-time sources (ACME) call certs.Set
 	acme      *acmeRuntime
 	grpc      *grpc.Server // xDS
 	authzGRPC *grpc.Server
