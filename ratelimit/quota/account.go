@@ -28,10 +28,16 @@ type KeyState struct {
 	// Remaining is what the limit admits right now over all participants,
 	// after Used was charged: floor((τ + T − d) / T), ≥ 0 (counter's GCRA).
 	Remaining uint64
-	// Share is the fraction of the limit (its burst and its rate) granted
-	// to the participant, in [0, 1]; the shares of one key never add up to
-	// more than 1.
+	// Share is the fraction of the limit's rate granted to the
+	// participant, in [0, 1]; the shares of one key never add up to more
+	// than 1.
 	Share float64
+	// Grant is the number of requests the participant may admit at once
+	// from now on (its bucket, refilled at Share of the rate):
+	// min(Share·Remaining, Remaining − Σ others' holdings), where another
+	// participant holds its last grant plus its share of the refill since
+	// (it may have spent them without reporting yet). ≥ 0.
+	Grant float64
 }
 
 // Account is the shared truth behind the assignments: a GCRA per limit key
@@ -64,6 +70,21 @@ type participant struct {
 	share   float64
 	demand  float64
 	expires int64 // µs
+	grant   float64
+	at      int64 // µs: when grant was given
+}
+
+// holding is what a participant may have admitted since its last
+// settlement without reporting it: its grant and its share of the refill
+// (interval T µs) since, up to now.
+func (p participant) holding(now, interval int64) float64 {
+	return p.grant + p.share*float64(max(0, now-p.at))/float64(interval)
+}
+
+// grantOf is a participant's grant (see KeyState.Grant) with remaining
+// requests left and others' holdings.
+func grantOf(share float64, remaining uint64, others float64) float64 {
+	return max(0, min(share*float64(remaining), float64(remaining)-others))
 }
 
 // grant computes the participant's new share among parts (which includes

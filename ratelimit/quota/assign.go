@@ -106,19 +106,51 @@ func tokenBucket(capacity, rate float64, fill time.Duration) *typev3.TokenBucket
 }
 
 // windows returns the participant's windows of b from the account's key
-// states (one per limit, in order) and the bucket's fixed fill interval.
+// states (one per limit, in order): each window's cap is the grant, what
+// the participant may admit at once, and its rate the share of the
+// limit's rate; and the bucket's fixed fill interval.
 func windows(b bucket, states []KeyState) (ws []window, fill time.Duration) {
 	ws = make([]window, len(b.limits))
 	for i, l := range b.limits {
-		s := states[i]
 		ws[i] = window{
 			per:  l.Limit.Per,
-			cap:  s.Share * float64(s.Remaining),
-			rate: s.Share * float64(l.Limit.Requests) / l.Limit.Per.Seconds(),
+			cap:  states[i].Grant,
+			rate: states[i].Share * float64(l.Limit.Requests) / l.Limit.Per.Seconds(),
 		}
 		fill = max(fill, l.Limit.Per)
 	}
 	return ws, fill
+}
+
+// assignment returns the actions that give a participant a bucket of
+// capacity tokens now, refilled at rate, given whether Envoy holds a token
+// bucket for it already (held):
+//   - capacity ≥ 1: ALLOW_ALL then the token bucket, in one response.
+//     Envoy rescales a changed bucket at its old fill ratio, but builds a
+//     bucket that replaces a blanket rule full; both actions are applied
+//     before the workers see the result, so the bucket holds exactly
+//     ⌊capacity⌋ tokens, and whatever the old one had left returns to the
+//     account (it was never charged);
+//   - capacity < 1 with a bucket of heldMax tokens held: the same size, so
+//     Envoy keeps the tokens it has (an unchanged bucket is kept, one with
+//     a new rate rescaled at the same size); it refills at rate. Shrinking
+//     it would throw away the refill under way;
+//   - capacity < 1 and no bucket held: DENY_ALL when rate is 0, otherwise
+//     a one-token bucket, which Envoy builds full: one request beyond the
+//     grant, once per participant.
+func assignment(id *rlqsv3.BucketId, capacity, rate float64, fill time.Duration, heldMax uint32) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	tb := tokenBucket(capacity, rate, fill)
+	switch {
+	case capacity >= 1:
+		return []*rlqsv3.RateLimitQuotaResponse_BucketAction{
+			blanketAction(id, typev3.RateLimitStrategy_ALLOW_ALL, AssignmentTTL), assignAction(id, tb, AssignmentTTL)}
+	case heldMax > 0:
+		tb.MaxTokens = heldMax
+		return []*rlqsv3.RateLimitQuotaResponse_BucketAction{assignAction(id, tb, AssignmentTTL)}
+	case rate*fill.Seconds() >= 1:
+		return []*rlqsv3.RateLimitQuotaResponse_BucketAction{assignAction(id, tb, AssignmentTTL)}
+	}
+	return []*rlqsv3.RateLimitQuotaResponse_BucketAction{blanketAction(id, typev3.RateLimitStrategy_DENY_ALL, AssignmentTTL)}
 }
 
 // assignAction is a token-bucket assignment for id.

@@ -50,7 +50,17 @@ func (m *MemoryAccount) Settle(_ context.Context, s Settlement) ([]KeyState, err
 		me := parts[s.Participant]
 		me.demand, me.expires = s.Demand, now+s.Hold.Microseconds()
 		parts[s.Participant] = me
-		out[i] = KeyState{Remaining: rem, Share: grant(parts, s.Participant)}
+		share := grant(parts, s.Participant)
+		others := 0.0
+		for id, p := range parts {
+			if id != s.Participant {
+				others += p.holding(now, gs[i].interval)
+			}
+		}
+		me = parts[s.Participant]
+		me.grant, me.at = grantOf(share, rem, others), now
+		parts[s.Participant] = me
+		out[i] = KeyState{Remaining: rem, Share: share, Grant: me.grant}
 	}
 	return out, nil
 }

@@ -50,8 +50,8 @@ func (s *Server) recoverStreams(ctx context.Context) {
 			if !bs.degraded {
 				continue
 			}
-			if a := s.decide(ctx, t, st.id+"|"+key, bs); a != nil && !bs.degraded {
-				resp.BucketAction = append(resp.BucketAction, a)
+			if as := s.decide(ctx, t, st.id+"|"+key, bs); !bs.degraded {
+				resp.BucketAction = append(resp.BucketAction, as...)
 			}
 		}
 		st.mu.Unlock()

@@ -76,17 +76,17 @@ func (r *RedisAccount) settleGroup(ctx context.Context, s Settlement, gs []gcraP
 	if err != nil {
 		return fmt.Errorf("quota: settle %d limits: %w", len(group), err)
 	}
-	if len(reply) != 2*len(group) {
-		return fmt.Errorf("quota: settle: %d values in the reply, want %d", len(reply), 2*len(group))
+	if len(reply) != 3*len(group) {
+		return fmt.Errorf("quota: settle: %d values in the reply, want %d", len(reply), 3*len(group))
 	}
 	for j, i := range group {
-		rem, ok := reply[2*j].(int64)
-		str, ok2 := reply[2*j+1].(string)
-		share, err := strconv.ParseFloat(str, 64)
-		if !ok || !ok2 || err != nil {
+		rem, ok := reply[3*j].(int64)
+		share, err1 := parseFloat(reply[3*j+1])
+		grant, err2 := parseFloat(reply[3*j+2])
+		if !ok || err1 != nil || err2 != nil {
 			return fmt.Errorf("quota: settle: malformed reply %v", reply)
 		}
-		out[i] = KeyState{Remaining: uint64(max(0, rem)), Share: share}
+		out[i] = KeyState{Remaining: uint64(max(0, rem)), Share: share, Grant: grant}
 	}
 	return nil
 }
@@ -112,4 +112,12 @@ func byTag(limits []counter.Limit) [][]int {
 		groups[g] = append(groups[g], i)
 	}
 	return groups
+}
+
+func parseFloat(v any) (float64, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("not a string: %v", v)
+	}
+	return strconv.ParseFloat(s, 64)
 }

@@ -83,6 +83,9 @@ type bucketState struct {
 	pending uint64
 	// degraded: the last answer applied the failure mode.
 	degraded bool
+	// heldMax: the size of the token bucket Envoy holds, 0 for none (see
+	// assignment).
+	heldMax uint32
 }
 
 // StreamRateLimitQuotas implements the RLQS protocol: every usage report
@@ -142,11 +145,8 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		elapsed := max(1, u.GetTimeElapsed().AsDuration().Seconds())
 		bs.demand = float64(u.GetNumRequestsAllowed()+u.GetNumRequestsDenied()) / elapsed
 		bs.pending += u.GetNumRequestsAllowed()
-		a := s.decide(ctx, t, st.id+"|"+key, bs)
+		resp.BucketAction = append(resp.BucketAction, s.decide(ctx, t, st.id+"|"+key, bs)...)
 		st.mu.Unlock()
-		if a != nil {
-			resp.BucketAction = append(resp.BucketAction, a)
-		}
 	}
 	if len(resp.BucketAction) == 0 {
 		return nil
@@ -154,26 +154,27 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 	return resp
 }
 
-// decide returns the assignment of one bucket of participant (whose usage
-// since the last settlement is bs.pending), or nil for a bucket Tollgate
-// did not build. Called with the stream's lock held.
-func (s *Server) decide(ctx context.Context, t *ratelimit.Table, participant string, bs *bucketState) *rlqsv3.RateLimitQuotaResponse_BucketAction {
+// decide returns the actions assigning one bucket of participant (whose
+// usage since the last settlement is bs.pending), or none for a bucket
+// Tollgate did not build. Called with the stream's lock held.
+func (s *Server) decide(ctx context.Context, t *ratelimit.Table, participant string, bs *bucketState) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
 	b, ok := parseBucket(t, bs.id.GetBucket())
 	switch {
 	case !ok:
 		s.log.Debug("rlqs: unknown bucket, not answered", "bucket", bs.id.GetBucket())
 		return nil
 	case b.kind == ir.BucketKindDeny:
-		return blanketAction(bs.id, typev3.RateLimitStrategy_DENY_ALL, BlanketTTL)
+		return s.blanket(bs, typev3.RateLimitStrategy_DENY_ALL, BlanketTTL)
 	case len(b.limits) == 0:
 		bs.pending = 0
-		return blanketAction(bs.id, typev3.RateLimitStrategy_ALLOW_ALL, BlanketTTL)
+		return s.blanket(bs, typev3.RateLimitStrategy_ALLOW_ALL, BlanketTTL)
 	}
 	limits := make([]counter.Limit, len(b.limits))
 	for i, l := range b.limits {
 		limits[i] = l.Counter()
 	}
-	states, local, err := s.settle(ctx, t, Settlement{Participant: participant, Limits: limits, Used: bs.pending,
+	used := bs.pending
+	states, local, err := s.settle(ctx, t, Settlement{Participant: participant, Limits: limits, Used: used,
 		Demand: bs.demand, Hold: AssignmentTTL + holdMargin})
 	if err != nil {
 		bs.degraded = true
@@ -181,12 +182,22 @@ func (s *Server) decide(ctx context.Context, t *ratelimit.Table, participant str
 		if t.FailureMode() == ir.FailClosed {
 			rule = typev3.RateLimitStrategy_DENY_ALL
 		}
-		return blanketAction(bs.id, rule, FailureTTL)
+		return s.blanket(bs, rule, FailureTTL)
 	}
 	bs.pending, bs.degraded = 0, local
 	ws, fill := windows(b, states)
 	c, r := combine(ws, AssignmentTTL)
-	return assignAction(bs.id, tokenBucket(c, r, fill), AssignmentTTL)
+	actions := assignment(bs.id, c, r, fill, bs.heldMax)
+	bs.heldMax = actions[len(actions)-1].GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket().GetMaxTokens()
+	s.log.Debug("rlqs: assignment", "participant", participant, "used", used, "demand", bs.demand,
+		"share", states[0].Share, "remaining", states[0].Remaining, "grant", c, "rate", r, "actions", len(actions))
+	return actions
+}
+
+// blanket answers bs with a blanket rule.
+func (s *Server) blanket(bs *bucketState, rule typev3.RateLimitStrategy_BlanketRule, ttl time.Duration) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	bs.heldMax = 0
+	return []*rlqsv3.RateLimitQuotaResponse_BucketAction{blanketAction(bs.id, rule, ttl)}
 }
 
 // backoff is how long the account is skipped after it failed.

@@ -8,8 +8,8 @@
 -- ARGV[3]     its demand (req/s)      ARGV[4] how long its share is held (us)
 -- ARGV[3+2i]  T of limit i (us)       ARGV[4+2i] tau of limit i (us)
 --
--- A shares hash maps participant -> "share demand expires_us".
--- Reply: per limit, remaining (integer) then the granted share (string).
+-- A shares hash maps participant -> "share demand expires_us grant grant_at_us".
+-- Reply: per limit, remaining (integer), the share and the grant (strings).
 
 if redis.replicate_commands then
   redis.replicate_commands()
@@ -34,17 +34,19 @@ for i = 1, #KEYS / 2 do
   end
   reply[#reply + 1] = math.max(0, math.floor((tau + t - (tat - now)) / t))
 
+  local rem = reply[#reply]
   local all = redis.call('HGETALL', KEYS[2 * i])
-  local total, others, count = demand, 0, 1
+  local total, others, count, held = demand, 0, 1, 0
   for j = 1, #all, 2 do
     if all[j] ~= me then
-      local s, d, e = string.match(all[j + 1], '^(%S+) (%S+) (%S+)$')
+      local s, d, e, g, at = string.match(all[j + 1], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
       if s == nil or tonumber(e) <= now then
         redis.call('HDEL', KEYS[2 * i], all[j])
       else
         total = total + tonumber(d)
         others = others + tonumber(s)
         count = count + 1
+        held = held + tonumber(g) + tonumber(s) * math.max(0, now - tonumber(at)) / t
       end
     end
   end
@@ -55,8 +57,10 @@ for i = 1, #KEYS / 2 do
     target = target + 0.9 / count
   end
   local share = math.max(0, math.min(target, 1 - others))
-  redis.call('HSET', KEYS[2 * i], me, string.format('%.17g %.17g %d', share, demand, now + hold))
+  local grant = math.max(0, math.min(share * rem, rem - held))
+  redis.call('HSET', KEYS[2 * i], me, string.format('%.17g %.17g %d %.17g %d', share, demand, now + hold, grant, now))
   redis.call('PEXPIRE', KEYS[2 * i], string.format('%d', math.ceil(hold / 1000)))
   reply[#reply + 1] = string.format('%.17g', share)
+  reply[#reply + 1] = string.format('%.17g', grant)
 end
 return reply

@@ -16,19 +16,20 @@ import (
 )
 
 // Quota mode (rateLimits.mode: quota): Envoy enforces the limits without a
-// call per request. Three filters run right after authentication:
+// call per request. Three filters run right after authentication, in this
+// order:
 //   - envoy.QuotaStateName (set_filter_state) writes the bucket keys
 //     (ir.QuotaState*): the route name, the consumer and tier the
 //     authentication filter published (identitySource), the client
 //     address. The client cannot write filter state, and the identity
 //     headers it sent were stripped before;
-//   - the local_ratelimit backstop: per route, one bucket per consumer (or
-//     client address) and window, of the full limit, so that one Envoy
-//     alone never exceeds a limit, whatever RLQS does (cold start, server
-//     or Redis down, an expired assignment);
 //   - rate_limit_quota (RLQS): one bucket per route, tier and consumer (or
 //     client address), whose token bucket the quota server (package
-//     ratelimit/quota) assigns as this Envoy's share of the limits.
+//     ratelimit/quota) assigns as this Envoy's share of the limits;
+//   - the local_ratelimit backstop: per route, one bucket per consumer (or
+//     client address) and window, of the full limit, so that one Envoy
+//     alone never exceeds a limit, whatever RLQS admits (cold start, server
+//     or Redis down, an expired assignment).
 //
 // The bucket matcher maps every rate-limited route: a route whose key is
 // missing (no consumer value) goes to a deny bucket, never to no bucket,
@@ -104,7 +105,10 @@ func (q *quota) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*hcmv3.HttpFilter{state, local, rlqs}, nil
+	// RLQS before the backstop: RLQS must see (and report) the whole
+	// demand to share the limit by it, and the backstop must count only
+	// what RLQS admitted.
+	return []*hcmv3.HttpFilter{state, rlqs, local}, nil
 }
 
 // stateValues are the filter state objects the matchers read. With
