@@ -109,21 +109,29 @@ func TestAccountContract(t *testing.T) {
 				return st[0]
 			}
 			first := settle("A", 1, 1)
-			if first.Remaining != 99 || first.Share != 1 {
-				t.Fatalf("first report: %+v, want 99 remaining and the whole share", first)
+			if first.Remaining != 99 || first.Share != 1 || first.Grant != 99 {
+				t.Fatalf("first report: %+v, want 99 remaining, the whole share, a grant of 99", first)
 			}
 			// B arrives while A holds everything: nothing is left for it yet.
-			if b := settle("B", 0, 2); b.Share != 0 {
-				t.Fatalf("B's share while A holds all: %v", b.Share)
+			if b := settle("B", 0, 2); b.Share != 0 || b.Grant != 0 {
+				t.Fatalf("B while A holds all: %+v", b)
 			}
 			// A reports 80% of the demand: it keeps 0.9×0.8+0.05 = 0.77.
 			a1 := settle("A", 19, 8)
 			if a1.Remaining != 80 || math.Abs(a1.Share-0.77) > 1e-9 {
 				t.Fatalf("A after 20 used: %+v, want 80 remaining, share 0.77", a1)
 			}
+			// A's grant is its share of what is left: 0.77 × 80.
+			if math.Abs(a1.Grant-0.77*80) > 1e-6 {
+				t.Fatalf("A's grant %v, want %v", a1.Grant, 0.77*80)
+			}
 			b1 := settle("B", 0, 2)
 			if math.Abs(b1.Share-0.23) > 1e-9 {
 				t.Fatalf("B's share: %v, want 0.23", b1.Share)
+			}
+			// B gets at most what A cannot be holding: 80 − 61.6 − refill.
+			if b1.Grant > 80-a1.Grant+1e-6 || b1.Grant+a1.Grant > 80+1e-6 {
+				t.Fatalf("grants %v + %v exceed the 80 left", a1.Grant, b1.Grant)
 			}
 			if sum := a1.Share + b1.Share; sum > 1+1e-9 {
 				t.Fatalf("shares add up to %v", sum)
@@ -159,4 +167,15 @@ func TestByTag(t *testing.T) {
 	if got != "[[0 2] [1]]" {
 		t.Fatalf("byTag = %s", got)
 	}
+}
+
+// redisAccount is a RedisAccount on a throw-away redis-server, or skips.
+func redisAccount(tb testing.TB) Account {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		tb.Skip("redis-server not installed")
+	}
+	client := redis.NewClient(&redis.Options{Addr: harness.StartRedis(tb), ContextTimeoutEnabled: true})
+	tb.Cleanup(func() { _ = client.Close() })
+	return NewRedisAccount(client, "", time.Second)
 }
