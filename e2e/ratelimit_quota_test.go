@@ -23,7 +23,7 @@ rateLimits:
     busy: [{requests: 600, per: minute}]
     enterprise: unlimited
   defaultTier: tiny
-  anonymous: [{requests: 5, per: minute}]
+  anonymous: [{requests: %d, per: minute}]
   failureMode: %s
 gateways:
   - name: public
@@ -35,11 +35,11 @@ backends:
   - {name: echo, endpoints: [%q]}
 `
 
-func startQuotaStack(t *testing.T, failureMode string) *rlStack {
+func startQuotaStack(t *testing.T, failureMode string, anonymous int) *rlStack {
 	up := harness.StartUpstream(t, "echo")
 	r := startRedisServer(t, harness.FreePort(t))
 	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(quotaPolicy, failureMode, port, up.Addr()), stackOptions{
+	s := startStackWith(t, fmt.Sprintf(quotaPolicy, anonymous, failureMode, port, up.Addr()), stackOptions{
 		args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
 	})
 	s.envoy("public", "rlq-0", "delta")
@@ -52,7 +52,7 @@ func startQuotaStack(t *testing.T, failureMode string) *rlStack {
 // limit refills at its rate); an unlimited tier is never limited and never
 // counted in Redis.
 func TestQuotaColdStartBurstIsExact(t *testing.T) {
-	r := startQuotaStack(t, "open")
+	r := startQuotaStack(t, "open", 5)
 	key := map[string]string{"x-api-key": r.key(t, "q-tiny-1", "tiny")}
 	codes, retry := r.burst(t, 20, 10, "/api/x", key)
 	t.Logf("cold-start burst of 20 (limit 10/minute): %v", codes)
@@ -222,4 +222,56 @@ func TestQuotaTwoEnvoysShareOneLimit(t *testing.T) {
 	if t.Failed() {
 		t.Logf("control plane log:\n%s", p.cp.LogTail(80))
 	}
+}
+
+// TestQuotaRedisOutage: with Redis down the server answers every report
+// with the failure mode (closed: DENY_ALL; open: ALLOW_ALL, the backstop
+// still bounding each Envoy), seen per second on a public route (API keys
+// live in Redis too); once Redis is back the server pushes fresh
+// assignments without waiting for Envoy's next report: requests are
+// admitted by exact shares again within 2 s.
+func TestQuotaRedisOutage(t *testing.T) {
+	for _, tt := range []struct {
+		mode       string
+		wantDuring int
+	}{{"closed", 429}, {"open", 200}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			r := startQuotaStack(t, tt.mode, 600)
+			if codes, _ := r.burst(t, 5, 1, "/open/x", nil); codes[200] != 5 {
+				t.Fatalf("before the outage: %v", codes)
+			}
+			r.redis.kill(t)
+			down := time.Now()
+			var seconds secondCounts
+			for time.Since(down) < 8*time.Second { // the next report (≤ 5 s) meets the dead Redis
+				codes, _ := r.burst(t, 1, 1, "/open/x", nil)
+				seconds.add(time.Since(down), firstStatus(codes))
+				time.Sleep(200 * time.Millisecond)
+			}
+			t.Logf("%s: statuses per second since Redis died: %v", tt.mode, seconds.by)
+			if last := seconds.by[7]; last[tt.wantDuring] == 0 || len(last) != 1 {
+				t.Fatalf("failure mode %s: 7 s into the outage got %v, want only %d", tt.mode, last, tt.wantDuring)
+			}
+			r.redis.restart(t)
+			back := time.Now()
+			ctx := testCtx(t, 20*time.Second)
+			if err := harness.WaitFor(ctx, func() (bool, error) {
+				codes, _ := r.burst(t, 1, 1, "/open/x", nil)
+				return codes[200] == 1, nil
+			}); err != nil {
+				t.Fatalf("not admitted after Redis came back: %v", err)
+			}
+			t.Logf("%s: admitted again %s after Redis came back", tt.mode, time.Since(back).Round(10*time.Millisecond))
+			if time.Since(back) > 2*time.Second {
+				t.Errorf("admitted again only after %s, want within 2 s", time.Since(back))
+			}
+		})
+	}
+}
+
+func firstStatus(codes map[int]int) int {
+	for c := range codes {
+		return c
+	}
+	return 0
 }

@@ -198,4 +198,3 @@ func BenchmarkServerReports(b *testing.B) {
 		})
 	}
 }
-
