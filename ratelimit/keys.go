@@ -23,8 +23,12 @@ func (l KeyedLimit) Counter() counter.Limit {
 	return counter.Limit{Key: l.Key, Requests: l.Limit.Requests, Per: l.Limit.Per, Burst: l.Limit.Burst}
 }
 
-// NewTable indexes cfg's rate limits as the service does.
-func NewTable(cfg *ir.Config) *Table { return newTable(cfg) }
+// NewTable indexes cfg's rate limits as the service does: limits the
+// counters cannot enforce are left out (the service logs them).
+func NewTable(cfg *ir.Config) *Table {
+	t, _ := newTable(cfg)
+	return t
+}
 
 // Route returns the rate limiting of the route named name, if it is
 // rate limited.
