@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -92,9 +91,6 @@ func TestQuotaColdStartBurstIsExact(t *testing.T) {
 		}
 	})
 }
-
-// retryAfterOf parses a Retry-After header value (seconds).
-func retryAfterOf(v string) int { n, _ := strconv.Atoi(v); return n }
 
 // twoGatewayQuotaPolicy has two gateways (one Envoy each) sharing the route
 // api, so one consumer's bucket is shared by two Envoys.
