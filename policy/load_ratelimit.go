@@ -46,6 +46,11 @@ func rateLimitsFields() []field[RateLimits] {
 				r.FailureMode = l.str(path, n)
 			}
 		}},
+		{name: "mode", load: func(l *loader, r *RateLimits, path string, n ast.Node) {
+			if !l.setTwice(path, n, r.Mode != "") {
+				r.Mode = l.str(path, n)
+			}
+		}},
 	}
 }
 

@@ -56,6 +56,8 @@ type RateLimits struct {
 	Anonymous []Limit
 	// FailureMode is open, closed or local; empty means open.
 	FailureMode string
+	// Mode is exact or quota; empty means exact (see ir.RateLimitExact).
+	Mode string
 }
 
 // Tier is a named set of limits for consumers: the string "unlimited"

@@ -32,6 +32,7 @@ func (p *Policy) Validate() Diagnostics {
 	c.observability(p.Observability)
 	c.tls(p)
 	c.routes(p)
+	c.quotaRoutes(p) // validate_ratelimit_mode.go
 	c.httpFeatures(p)
 	c.unusedBackends(p)
 	c.unusedAnonymous(p)

@@ -24,6 +24,7 @@ func (c *checker) rateLimits(r *RateLimits) {
 	if r.FailureMode != "" {
 		c.failureMode("rateLimits.failureMode", r.FailureMode)
 	}
+	c.rateLimitMode(r) // validate_ratelimit_mode.go
 }
 
 // tiersKnown reports whether Load read every tier name, so that references

@@ -27,6 +27,7 @@ import (
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/tracing"
 	"github.com/tollgate/tollgate/ratelimit"
+	"github.com/tollgate/tollgate/ratelimit/quota"
 	"github.com/tollgate/tollgate/xds"
 	"github.com/tollgate/tollgate/xds/translator"
 )
@@ -133,7 +134,8 @@ type controlPlane struct {
 	keys      apikey.Store
 	authz     *extauthz.Service
 	ratelimit *ratelimit.Service
-	certs     *certs.Store // certificate material; run-time sources (ACME) call certs.Set
+	quota     *quota.Server // RLQS, on the rate-limit gRPC server
+	certs     *certs.Store  // certificate material; run-time sources (ACME) call certs.Set
 	acme      *acmeRuntime
 	grpc      *grpc.Server // xDS
 	authzGRPC *grpc.Server
@@ -183,6 +185,9 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	// same rate-limit service (one hop; xds/translator/ratelimit_check.go).
 	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg),
 		RateLimit: cp.ratelimit})
+	if cp.quota, err = newQuotaServer(ctx, o, log); err != nil {
+		return nil, err
+	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	cp.certs = certs.NewStore(log)
 	if cp.acme, err = newACME(ctx, o, log, st, cp.certs); err != nil {
@@ -193,7 +198,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		Metrics: cpMetrics,
 		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.acme.source,
 			ExtProcAddress: advertisedExtProc(o), ACMEAddress: advertisedACME(o)},
-		Services: []controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.acme},
+		Services: []controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.quota, cp.acme},
 	})
 	cpMetrics.Register(reg, cp.ctl)
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {
@@ -203,6 +208,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	xsrv.Register(cp.grpc)
 	cp.authz.Register(cp.authzGRPC)
 	cp.ratelimit.Register(cp.rlGRPC)
+	cp.quota.Register(cp.rlGRPC)
 	if cp.extproc, err = startExtProc(o, log, reg); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,9 @@ type RateLimits struct {
 	// FailureMode when Redis is down or slow: FailOpen, FailClosed or
 	// FailLocal (per-replica in-memory counting).
 	FailureMode string `json:"failureMode,omitempty"`
+	// Mode is RateLimitQuota, or empty for RateLimitExact (the default;
+	// empty so that exact-mode IRs stay as they were).
+	Mode string `json:"mode,omitempty"`
 }
 
 // Failure modes.

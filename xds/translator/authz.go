@@ -40,6 +40,9 @@ type authz struct {
 	// contract.HeaderClientIP, for routes that take their rate limits in
 	// the ext_authz Check (ratelimit_check.go).
 	clientIP bool
+	// quota: the policy's limits are enforced in Envoy (rateLimits.mode
+	// quota), so no route takes them in the ext_authz Check.
+	quota bool
 	// stripInternal also removes Server and x-envoy-* from responses.
 	stripInternal bool
 	// enabled is false when every route of the gateway is public: no
@@ -51,7 +54,8 @@ type authz struct {
 
 // newAuthz derives the gateway's authz settings from the IR and opts.
 func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (*authz, error) {
-	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names(), stripInternal: gw.Edge.StripInternalHeaders, native: native}
+	a := &authz{identityHeaders: cfg.Auth.IdentityHeaders.Names(), stripInternal: gw.Edge.StripInternalHeaders, native: native,
+		quota: cfg.RateLimits.Quota()}
 	if k := cfg.Auth.APIKeys; k != nil {
 		a.keyHeader = k.Header
 	}

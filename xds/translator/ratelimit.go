@@ -47,6 +47,9 @@ type rateLimit struct {
 	enabled bool
 	filter  envoy.RateLimitOptions
 	cluster *clusterv3.Cluster
+	// quota, in quota mode, replaces the ratelimit filter and route
+	// actions (ratelimit_quota.go); the cluster is the same service.
+	quota *quota
 }
 
 // newRateLimit derives the gateway's rate-limit settings from the IR and
@@ -63,9 +66,14 @@ func newRateLimit(cfg *ir.Config, gw *ir.Gateway, opts Options, a *authz) (*rate
 	if err != nil {
 		return nil, fmt.Errorf("rate-limit service: %w", err)
 	}
+	var q *quota
+	if cfg.RateLimits.Quota() {
+		q = newQuota(cfg, RateLimitClusterName)
+	}
 	return &rateLimit{
 		enabled: true,
 		cluster: c,
+		quota:   q,
 		filter: envoy.RateLimitOptions{
 			Domain:          ir.RateLimitDomain,
 			Cluster:         RateLimitClusterName,
@@ -82,6 +90,9 @@ func newRateLimit(cfg *ir.Config, gw *ir.Gateway, opts Options, a *authz) (*rate
 func (rl *rateLimit) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if !rl.enabled {
 		return nil, nil
+	}
+	if rl.quota != nil {
+		return rl.quota.httpFilters()
 	}
 	f, err := envoy.RateLimitFilter(rl.filter)
 	if err != nil {
@@ -105,6 +116,9 @@ func (rl *rateLimit) httpFilters() ([]*hcmv3.HttpFilter, error) {
 func (rl *rateLimit) configureRoute(er *routev3.Route, rr ir.RouteRateLimit, name string) error {
 	if !rl.enabled || !rr.Enabled {
 		return nil
+	}
+	if rl.quota != nil {
+		return rl.quota.configureRoute(er, ir.Route{Name: name, RateLimit: rr})
 	}
 	by := map[string]bool{}
 	var headers []string

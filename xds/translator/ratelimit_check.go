@@ -29,9 +29,10 @@ import (
 // filter and no rate-limit cluster.
 
 // takesLimits reports whether route r takes its rate limits in the
-// ext_authz Check: it is rate limited and served by ext_authz.
+// ext_authz Check: it is rate limited, counted exactly (not rateLimits.mode
+// quota) and served by ext_authz.
 func (a *authz) takesLimits(r ir.Route) bool {
-	return a.enabled && r.RateLimit.Enabled && !r.Auth.Public && !a.native.native(r)
+	return a.enabled && !a.quota && r.RateLimit.Enabled && !r.Auth.Public && !a.native.native(r)
 }
 
 // checkLimitHeaders returns the request headers the ext_authz service needs

@@ -134,3 +134,15 @@ func regexpMatches(t *testing.T, re, s string) bool {
 	}
 	return ok
 }
+
+// TestQuotaModeTakesNoLimitsInCheck: with rateLimits.mode quota, Envoy
+// enforces every limit, so no route on ext_authz is marked to take its
+// limits in the Check as well (they would be counted twice).
+func TestQuotaModeTakesNoLimitsInCheck(t *testing.T) {
+	r := translateRateLimit(t, func(tc *testCase) { tc.Config.RateLimits.Mode = ir.RateLimitQuota })
+	for _, rt := range r.Routes[0].GetVirtualHosts()[0].GetRoutes() {
+		if routeExtensions(t, rt)[contract.KeyRateLimit] != "" {
+			t.Errorf("route %q takes its limits in the Check in quota mode", rt.GetName())
+		}
+	}
+}

@@ -1,0 +1,32 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/ratelimit/quota"
+)
+
+// newQuotaServer returns the RLQS server (rateLimits.mode: quota), served
+// on the rate-limit gRPC server: shares and usage in Redis when --redis is
+// set (with an in-memory account for the "local" failure mode), otherwise
+// in memory for one process. It pushes fresh assignments after an outage
+// until ctx ends.
+func newQuotaServer(ctx context.Context, o serveOptions, log *slog.Logger) (*quota.Server, error) {
+	local := quota.NewMemoryAccount(time.Now)
+	opts := quota.Options{Logger: log, Account: local, Local: local}
+	if o.redisURL != "" {
+		ro, err := redisOptions(o.redisURL)
+		if err != nil {
+			return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
+		}
+		opts.Account = quota.NewRedisAccount(redis.NewUniversalClient(ro), "", 0)
+	}
+	s := quota.New(opts)
+	go s.Run(ctx)
+	return s, nil
+}

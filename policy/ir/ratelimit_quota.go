@@ -1,0 +1,76 @@
+package ir
+
+// Rate-limit modes (RateLimits.Mode).
+//
+//   - RateLimitExact: every rate-limited request asks Tollgate's rate-limit
+//     service (RLS), which counts it in Redis: exact across Envoys and
+//     replicas, one gRPC round trip per request.
+//   - RateLimitQuota: Envoy decides in-process. A per-Envoy local_ratelimit
+//     backstop (each Envoy alone never exceeds a limit) and Envoy's
+//     rate_limit_quota filter (RLQS), whose token buckets Tollgate assigns
+//     from the shares recorded in Redis, bound the sum over all Envoys
+//     (see package ratelimit/quota for the guarantees). No RPC per request.
+const (
+	RateLimitExact = "exact"
+	RateLimitQuota = "quota"
+)
+
+// RateLimitQuotaDomain is the RLQS domain of every Tollgate bucket.
+const RateLimitQuotaDomain = "tollgate"
+
+// Keys of the RLQS bucket ids Envoy builds (BucketId.bucket), the contract
+// between the translator's bucket matchers and the quota server's table.
+const (
+	BucketKeyKind     = "kind"      // one of the BucketKind* values
+	BucketKeyRoute    = "route"     // the route name
+	BucketKeyTier     = "tier"      // the tier whose limits apply
+	BucketKeyConsumer = "consumer"  // the authenticated consumer
+	BucketKeyClientIP = "client_ip" // the client address (anonymous limits)
+)
+
+// Bucket kinds (BucketKeyKind).
+const (
+	// BucketKindConsumer: a consumer on an authenticated route (tier and
+	// extra limits keyed by consumer).
+	BucketKindConsumer = "consumer"
+	// BucketKindAnonymous: a client address on a public route (anonymous
+	// and extra limits keyed by client IP).
+	BucketKindAnonymous = "anonymous"
+	// BucketKindUnlimited: one bucket per route and Envoy for consumers of
+	// an unlimited tier; the server answers ALLOW_ALL and counts nothing.
+	BucketKindUnlimited = "unlimited"
+	// BucketKindDeny: a request of a limited route whose key is missing
+	// (no consumer value); the server answers DENY_ALL.
+	BucketKindDeny = "deny"
+)
+
+// Filter state keys that the edge writes (set_filter_state, after the
+// identity headers are stripped and authentication ran) and the RLQS
+// bucket matchers read: the client cannot set any of them.
+const (
+	QuotaStateRoute    = "tollgate.rlq.route"
+	QuotaStateConsumer = "tollgate.rlq.consumer"
+	QuotaStateTier     = "tollgate.rlq.tier"
+	QuotaStateClientIP = "tollgate.rlq.client_ip"
+)
+
+// Quota reports whether the policy enforces its limits in Envoy (RLQS and
+// the local backstop) rather than per request through the RLS.
+func (r RateLimits) Quota() bool { return r.Mode == RateLimitQuota }
+
+// Tier returns the named tier, or the default tier for an empty or unknown
+// name (as the rate-limit service resolves it); ok is false when there is
+// neither.
+func (r RateLimits) Tier(name string) (Tier, bool) {
+	var def Tier
+	found := false
+	for _, t := range r.Tiers {
+		if t.Name == name {
+			return t, true
+		}
+		if t.Name == r.DefaultTier {
+			def, found = t, true
+		}
+	}
+	return def, found
+}

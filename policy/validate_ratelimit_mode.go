@@ -1,0 +1,60 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// rateLimitModes are the values of rateLimits.mode.
+var rateLimitModes = []string{ir.RateLimitExact, ir.RateLimitQuota}
+
+// rateLimitMode checks rateLimits.mode: exact or quota.
+func (c *checker) rateLimitMode(r *RateLimits) {
+	if r.Mode == "" || slices.Contains(rateLimitModes, r.Mode) {
+		return
+	}
+	summary := fmt.Sprintf("unknown mode %q", r.Mode)
+	if s, ok := closest(r.Mode, rateLimitModes); ok {
+		summary += fmt.Sprintf("; did you mean %q?", s)
+	}
+	c.errorf("rateLimits.mode", "use exact (the default: every request is counted in Redis through the rate-limit "+
+		"service) or quota (Envoy enforces server-assigned shares in-process, no call per request)", "%s", summary)
+}
+
+// quotaRoutes checks, when rateLimits.mode is quota, that every route's
+// rate limiting can be enforced in Envoy: limits keyed by a request header
+// and shadow mode need the per-request service.
+func (c *checker) quotaRoutes(p *Policy) {
+	if p.RateLimits == nil || p.RateLimits.Mode != ir.RateLimitQuota {
+		return
+	}
+	for i, r := range p.Routes {
+		rl := r.RateLimit
+		rp := fieldPath(indexPath("routes", i), "rateLimit")
+		if rl == nil || rl.None || c.src.isFailed(rp) {
+			continue
+		}
+		if rl.Shadow {
+			c.errorf(fieldPath(rp, "shadow"), "remove shadow, or use `rateLimits.mode: exact`",
+				"shadow limits are not available with rateLimits.mode quota")
+		}
+		for j, b := range rl.By {
+			if strings.HasPrefix(b, byHeaderPrefix) {
+				c.errorf(indexPath(fieldPath(rp, "by"), j), "key the limit by consumer or clientIP, or use `rateLimits.mode: exact`",
+					"limits keyed by a request header are not available with rateLimits.mode quota")
+			}
+		}
+	}
+}
+
+// compileRateLimitMode returns the IR mode: ir.RateLimitQuota, or empty
+// for exact (the default).
+func compileRateLimitMode(mode string) string {
+	if mode == ir.RateLimitQuota {
+		return ir.RateLimitQuota
+	}
+	return ""
+}

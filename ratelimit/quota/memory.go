@@ -1,0 +1,83 @@
+package quota
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/ratelimit/counter"
+)
+
+// MemoryAccount is an Account in one process: for tests, one replica, and
+// the "local" failure mode. It is safe for concurrent use.
+type MemoryAccount struct {
+	now   func() time.Time
+	mu    sync.Mutex
+	tats  map[string]int64
+	parts map[string]map[string]participant
+}
+
+var _ Account = (*MemoryAccount)(nil)
+
+// NewMemoryAccount returns an empty MemoryAccount on the clock now.
+func NewMemoryAccount(now func() time.Time) *MemoryAccount {
+	return &MemoryAccount{now: now, tats: map[string]int64{}, parts: map[string]map[string]participant{}}
+}
+
+// Settle implements Account with the same math as the Redis script.
+func (m *MemoryAccount) Settle(_ context.Context, s Settlement) ([]KeyState, error) {
+	gs, err := params(s.Limits)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now().UnixMicro()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]KeyState, len(s.Limits))
+	for i, l := range s.Limits {
+		tat, rem := charge(m.tats[l.Key], now, gs[i].interval, gs[i].tolerance, s.Used)
+		m.tats[l.Key] = tat
+		parts := m.parts[l.Key]
+		if parts == nil {
+			parts = map[string]participant{}
+			m.parts[l.Key] = parts
+		}
+		for id, p := range parts {
+			if p.expires <= now {
+				delete(parts, id)
+			}
+		}
+		me := parts[s.Participant]
+		me.demand, me.expires = s.Demand, now+s.Hold.Microseconds()
+		parts[s.Participant] = me
+		share := grant(parts, s.Participant)
+		others := 0.0
+		for id, p := range parts {
+			if id != s.Participant {
+				others += p.holding(now, gs[i].interval)
+			}
+		}
+		me = parts[s.Participant]
+		me.grant, me.at = grantOf(share, rem, others), now
+		parts[s.Participant] = me
+		out[i] = KeyState{Remaining: rem, Share: share, Grant: me.grant}
+	}
+	return out, nil
+}
+
+// gcraParams are one limit's interval T and tolerance τ in µs.
+type gcraParams struct{ interval, tolerance int64 }
+
+// params converts limits with the counter package's rules (T = Per /
+// Requests, at least 1 µs; τ = T × (max(Burst, Requests) − 1)).
+func params(limits []counter.Limit) ([]gcraParams, error) {
+	out := make([]gcraParams, len(limits))
+	for i, l := range limits {
+		t, tau, err := counter.Params(l)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = gcraParams{interval: t, tolerance: tau}
+	}
+	return out, nil
+}

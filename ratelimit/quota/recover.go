@@ -1,0 +1,64 @@
+package quota
+
+import (
+	"context"
+	"time"
+
+	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
+)
+
+// RecoverInterval is how often Run looks for buckets answered with the
+// failure mode, to push fresh assignments once the account is back.
+const RecoverInterval = 500 * time.Millisecond
+
+// Run pushes fresh assignments, until ctx ends, to every stream holding a
+// bucket that was last answered with the failure mode, as soon as the
+// account settles again: Envoy would otherwise wait for its next report
+// (up to 5 s) to be limited exactly again.
+func (s *Server) Run(ctx context.Context) {
+	tick := time.NewTicker(RecoverInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.recoverStreams(ctx)
+		}
+	}
+}
+
+// recoverStreams re-settles the degraded buckets of every stream.
+func (s *Server) recoverStreams(ctx context.Context) {
+	t := s.table.Load()
+	if t == nil {
+		return
+	}
+	if until := s.downUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return
+	}
+	s.mu.Lock()
+	streams := make([]*stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		streams = append(streams, st)
+	}
+	s.mu.Unlock()
+	for _, st := range streams {
+		resp := &rlqsv3.RateLimitQuotaResponse{}
+		st.mu.Lock()
+		for key, bs := range st.buckets {
+			if !bs.degraded {
+				continue
+			}
+			if as := s.decide(ctx, t, st.id+"|"+key, bs); !bs.degraded {
+				resp.BucketAction = append(resp.BucketAction, as...)
+			}
+		}
+		st.mu.Unlock()
+		if len(resp.BucketAction) > 0 {
+			if err := st.sendLocked(resp); err != nil {
+				s.log.Debug("rlqs: push after recovery failed", "err", err)
+			}
+		}
+	}
+}

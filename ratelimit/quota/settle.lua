@@ -1,0 +1,66 @@
+-- Settle one participant's usage report against the limits of a bucket
+-- (see account.go for the contract; memory.go runs the same math).
+--
+-- KEYS[2i-1]  the TAT key of limit i (the counter package's key: exact and
+--             quota mode share one account), KEYS[2i] its shares hash;
+--             all keys share one hash slot.
+-- ARGV[1]     the participant id      ARGV[2] requests used since the last report
+-- ARGV[3]     its demand (req/s)      ARGV[4] how long its share is held (us)
+-- ARGV[3+2i]  T of limit i (us)       ARGV[4+2i] tau of limit i (us)
+--
+-- A shares hash maps participant -> "share demand expires_us grant grant_at_us".
+-- Reply: per limit, remaining (integer), the share and the grant (strings).
+
+if redis.replicate_commands then
+  redis.replicate_commands()
+end
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local me = ARGV[1]
+local used = tonumber(ARGV[2])
+local demand = tonumber(ARGV[3])
+local hold = tonumber(ARGV[4])
+local reply = {}
+
+for i = 1, #KEYS / 2 do
+  local t = tonumber(ARGV[3 + 2 * i])
+  local tau = tonumber(ARGV[4 + 2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[2 * i - 1])) or now
+  tat = math.min(math.max(tat, now) + used * t, now + 2 * (tau + t))
+  if tat > now then
+    redis.call('SET', KEYS[2 * i - 1], string.format('%d', tat),
+      'PX', string.format('%d', math.ceil((tat - now) / 1000)))
+  end
+  reply[#reply + 1] = math.max(0, math.floor((tau + t - (tat - now)) / t))
+
+  local rem = reply[#reply]
+  local all = redis.call('HGETALL', KEYS[2 * i])
+  local total, others, count, held = demand, 0, 1, 0
+  for j = 1, #all, 2 do
+    if all[j] ~= me then
+      local s, d, e, g, at = string.match(all[j + 1], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
+      if s == nil or tonumber(e) <= now then
+        redis.call('HDEL', KEYS[2 * i], all[j])
+      else
+        total = total + tonumber(d)
+        others = others + tonumber(s)
+        count = count + 1
+        held = held + tonumber(g) + tonumber(s) * math.max(0, now - tonumber(at)) / t
+      end
+    end
+  end
+  local target = 0.1 / count
+  if total > 0 then
+    target = target + 0.9 * demand / total
+  else
+    target = target + 0.9 / count
+  end
+  local share = math.max(0, math.min(target, 1 - others))
+  local grant = math.max(0, math.min(share * rem, rem - held))
+  redis.call('HSET', KEYS[2 * i], me, string.format('%.17g %.17g %d %.17g %d', share, demand, now + hold, grant, now))
+  redis.call('PEXPIRE', KEYS[2 * i], string.format('%d', math.ceil(hold / 1000)))
+  reply[#reply + 1] = string.format('%.17g', share)
+  reply[#reply + 1] = string.format('%.17g', grant)
+end
+return reply
