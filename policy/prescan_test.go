@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 )
 
 // TestLoadRefusesBeyondLimits checks that Load refuses, before parsing,
@@ -20,7 +19,7 @@ func TestLoadRefusesBeyondLimits(t *testing.T) {
 	listOf := func(n int) string { return "[" + strings.Repeat("a,", n-1) + "a]" }
 	tests := []struct {
 		name, content, want string
-		line, col         int
+		line, col           int
 	}{
 		{"nested flow lists", "version: 1\nroutes: " + strings.Repeat("[", 40000) + strings.Repeat("]", 40000) + "\n",
 			"nested more than 32 levels deep", 2, 40},
@@ -222,4 +221,3 @@ func astSize(n ast.Node) (depth, nodes int) {
 	return 0, 1
 }
 
-var _ = parser.ParseBytes
