@@ -220,4 +220,3 @@ func astSize(n ast.Node) (depth, nodes int) {
 	}
 	return 0, 1
 }
-
