@@ -188,6 +188,7 @@ func (s *prescanner) blockEntry(col int, seq bool) {
 		if top.seq == seq {
 			top.items++
 			s.checkItems(top.items)
+			s.addNode() // the entry (its value may be an implicit null)
 			return
 		}
 		if top.seq { // a key at a list's column ends an indentless list

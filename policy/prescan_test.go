@@ -38,7 +38,7 @@ func TestLoadRefusesBeyondLimits(t *testing.T) {
 			"more than 100000 entries", 2, 200009},
 		{"long block list", "version: 1\nroutes:\n" + strings.Repeat("- a\n", lim.MaxItems+1),
 			"more than 100000 entries", 100003, 1},
-		{"too many nodes", "version: 1\n" + manyLists(11, 99999), "more than 1000000 values", 11, 199978},
+		{"too many nodes", "version: 1\n" + manyLists(11, 99999), "more than 1000000 values", 11, 199958},
 		{"too large", "version: 1\n#" + strings.Repeat("x", lim.MaxBytes) + "\n", "larger than the limit of 8388608 bytes", 1, 1},
 		{"invalid UTF-8", "version: 1\nroutes: [{name: \"a\xffb\"}]\n", "invalid UTF-8 byte 0xff", 2, 19},
 		{"bare CR", "version: 1\r\nroutes: []\r# x\n", "carriage return", 2, 11},
