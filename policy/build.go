@@ -9,11 +9,13 @@ import (
 
 // Build loads, validates and compiles files. The config is nil when the
 // diagnostics hold an error; warnings come with a non-nil config. The
-// diagnostics are sorted by file (in the order given), line and column.
+// diagnostics are sorted by file (in the order given), line and column, and
+// capped at MaxShownDiagnostics (see Diagnostics.Capped).
 func Build(files []File) (*ir.Config, Diagnostics) {
 	p, ds := Load(files)
 	ds = append(ds, p.Validate()...)
 	sortDiagnostics(ds, files)
+	ds = ds.Capped(MaxShownDiagnostics)
 	if ds.HasErrors() {
 		return nil, ds
 	}

@@ -67,6 +67,9 @@ type Diagnostic struct {
 	Detail   string   `json:"detail,omitempty"`
 	Path     string   `json:"path,omitempty"`
 	Range    Range    `json:"range"`
+	// Omitted is set on the entries that end a capped list (see Capped):
+	// how many more diagnostics of this severity were found but left out.
+	Omitted int `json:"omitted,omitempty"`
 }
 
 // String formats the diagnostic on one line, compiler style:
@@ -105,6 +108,69 @@ func (ds Diagnostics) HasErrors() bool {
 	return false
 }
 
+// Count returns how many diagnostics of severity s were found, counting
+// those a capped list left out.
+func (ds Diagnostics) Count(s Severity) int {
+	n := 0
+	for _, d := range ds {
+		if d.Severity == s {
+			n += max(1, d.Omitted)
+		}
+	}
+	return n
+}
+
+// MaxShownDiagnostics is how many diagnostics Build returns at most, plus
+// one entry per severity saying how many more it left out.
+const MaxShownDiagnostics = 100
+
+// Capped returns ds when it holds at most n diagnostics. Otherwise it keeps
+// n of them, in order, errors first (the first n errors, then the first
+// warnings while room is left), and appends one entry per severity with
+// omissions, whose Omitted says how many were left out and whose Range is
+// the first left-out one's.
+func (ds Diagnostics) Capped(n int) Diagnostics {
+	if len(ds) <= n {
+		return ds
+	}
+	room := map[Severity]int{SeverityError: n}
+	room[SeverityWarning] = max(0, n-len(ds.Errors()))
+	out := make(Diagnostics, 0, n+2)
+	var left [2]*Diagnostic
+	omitted := [2]int{}
+	for i, d := range ds {
+		if room[d.Severity] > 0 && len(out) < n {
+			room[d.Severity]--
+			out = append(out, d)
+			continue
+		}
+		k := 0
+		if d.Severity != SeverityError {
+			k = 1
+		}
+		if left[k] == nil {
+			left[k] = &ds[i]
+		}
+		omitted[k]++
+	}
+	for k, first := range left {
+		if first != nil {
+			out = append(out, omittedEntry(*first, omitted[k]))
+		}
+	}
+	return out
+}
+
+func omittedEntry(first Diagnostic, n int) Diagnostic {
+	return Diagnostic{
+		Severity: first.Severity,
+		Summary:  fmt.Sprintf("%d more %ss not shown (only the first %d diagnostics are)", n, first.Severity, MaxShownDiagnostics),
+		Detail:   "fix the ones shown and validate again",
+		Range:    first.Range,
+		Omitted:  n,
+	}
+}
+
 // Errors returns the error diagnostics only.
 func (ds Diagnostics) Errors() Diagnostics {
 	return ds.filter(SeverityError)
@@ -136,7 +202,7 @@ func (ds Diagnostics) Err() error {
 		return errors.New(errs[0].String())
 	}
 	lines := make([]string, 0, len(errs)+1)
-	lines = append(lines, fmt.Sprintf("policy has %d errors:", len(errs)))
+	lines = append(lines, fmt.Sprintf("policy has %d errors:", errs.Count(SeverityError)))
 	for _, d := range errs {
 		lines = append(lines, "  "+d.String())
 	}

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -96,4 +98,63 @@ func errString(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
+}
+
+// TestBuildCapsDiagnostics checks that Build returns at most
+// MaxShownDiagnostics diagnostics plus a count of the rest, errors first
+// (issue 14 fault 5: 200,000 diagnostics printed 32 MB).
+func TestBuildCapsDiagnostics(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\nroutes:\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "  - {name: r%d, backend: b, nope: 1, auth: none}\n", i)
+	}
+	_, ds := Build([]File{{Name: "p.yaml", Content: []byte(b.String())}})
+	if len(ds) > MaxShownDiagnostics+2 {
+		t.Fatalf("Build returned %d diagnostics, want at most %d", len(ds), MaxShownDiagnostics+2)
+	}
+	if n := ds.Count(SeverityError); n < 5000 {
+		t.Errorf("Count(error) = %d, want at least 5000 (the omitted ones included)", n)
+	}
+	last := ds[len(ds)-1]
+	if last.Omitted == 0 || !strings.Contains(last.Summary, "more errors not shown") || last.Range.File != "p.yaml" {
+		t.Errorf("last diagnostic %+v, want the count of the omitted errors", last)
+	}
+}
+
+func TestDiagnosticsCapped(t *testing.T) {
+	e := Diagnostic{Severity: SeverityError, Summary: "e"}
+	w := Diagnostic{Severity: SeverityWarning, Summary: "w"}
+	tests := []struct {
+		name                    string
+		ds                      Diagnostics
+		want                    string // severities of the result, "E"/"W", then omitted counts
+		errors, warnings, shown int
+	}{
+		{"under the cap", Diagnostics{w, e}, "WE", 1, 1, 2},
+		{"errors first", Diagnostics{w, w, e, w, e}, "EE W3", 2, 3, 2},
+		{"room for warnings", Diagnostics{w, e, w, w}, "WE W2", 1, 3, 2},
+		{"too many errors", Diagnostics{e, e, e, w}, "EE E1 W1", 3, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.ds.Capped(2)
+			var b strings.Builder
+			for i, d := range got {
+				if i == tt.shown {
+					b.WriteString(" ")
+				}
+				b.WriteString(strings.ToUpper(d.Severity.String()[:1]))
+				if d.Omitted > 0 {
+					fmt.Fprintf(&b, "%d ", d.Omitted)
+				}
+			}
+			if s := strings.TrimSpace(b.String()); s != tt.want {
+				t.Errorf("Capped(2) = %q, want %q", s, tt.want)
+			}
+			if got.Count(SeverityError) != tt.errors || got.Count(SeverityWarning) != tt.warnings {
+				t.Errorf("counts %d errors %d warnings, want %d %d", got.Count(SeverityError), got.Count(SeverityWarning), tt.errors, tt.warnings)
+			}
+		})
+	}
 }

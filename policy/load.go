@@ -24,13 +24,27 @@ import (
 // The Policy is never nil: it holds whatever could be read, and remembers the
 // position of every field and which fields failed, so that Validate can
 // point at file:line:col and stay quiet about what Load already reported.
+//
+// Before parsing, Load checks each file's bytes against DefaultLimits (size,
+// nesting depth, node count, scalar size, list length) and that it is UTF-8
+// text without NUL bytes; a file that fails is reported and not parsed.
 func Load(files []File) (*Policy, Diagnostics) {
+	return loadLimited(files, DefaultLimits())
+}
+
+func loadLimited(files []File, lim Limits) (*Policy, Diagnostics) {
 	p := &Policy{src: newSource()}
-	parsed := parseFiles(files)
+	refused := checkLimits(files, lim)
+	parsed := parseFiles(files, refused)
 	s := newSchema()
 	var ds Diagnostics
 	for i, f := range files {
 		p.src.files = append(p.src.files, f.Name)
+		if refused[i] != nil {
+			p.src.partial = true
+			ds = append(ds, *refused[i])
+			continue
+		}
 		ds = append(ds, loadFile(p, s, f.Name, parsed[i])...)
 	}
 	return p, ds
@@ -41,12 +55,16 @@ type parseResult struct {
 	err  error
 }
 
-// parseFiles parses every file, concurrently: parsing dominates Load's cost.
-func parseFiles(files []File) []parseResult {
+// parseFiles parses every file not refused, concurrently: parsing
+// dominates Load's cost.
+func parseFiles(files []File, refused []*Diagnostic) []parseResult {
 	out := make([]parseResult, len(files))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, f := range files {
+		if refused[i] != nil {
+			continue
+		}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()

@@ -275,15 +275,27 @@ func (c *checker) loadBalancing(path, lb string) {
 	c.errorf(path, fix, "unknown loadBalancing %q", lb)
 }
 
+// maxDuration is the longest duration a policy may give. Envoy refuses
+// longer ones ("Duration out-of-range": it converts durations to int64
+// milliseconds and nanoseconds); 2562047h is the longest whole number of
+// hours Envoy 1.40 accepts, checked with envoy --mode validate.
+const maxDuration = 2562047 * time.Hour
+
 // duration parses a Go duration; empty means "use the default" (false,
-// without error).
+// without error). A duration above maxDuration, which Envoy refuses, is an
+// error; the callers check the lower bounds.
 func (c *checker) duration(path, s string) (time.Duration, bool) {
 	if s == "" {
 		return 0, false
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
+	switch {
+	case err != nil:
 		c.errorf(path, "use a Go duration such as 500ms, 5s or 1m30s", "invalid duration %q", s)
+		return 0, false
+	case d > maxDuration:
+		c.errorf(path, fmt.Sprintf("use at most %s (Envoy refuses longer durations)", maxDuration),
+			"duration %q is out of Envoy's range", s)
 		return 0, false
 	}
 	return d, true

@@ -183,11 +183,36 @@ func (c *checker) pathCondition(path string, m Match) {
 	}
 }
 
-// slashPath checks that the field of match, if set, starts with "/".
+// slashPath checks that the field of match, if set, starts with "/" and
+// is text a request path can hold.
 func (c *checker) slashPath(match, field, value string) {
 	if value != "" && !strings.HasPrefix(value, "/") {
 		c.errorf(fieldPath(match, field), fmt.Sprintf("write %q", "/"+value), "%s %q must start with \"/\"", field, value)
 	}
+	c.matchText(fieldPath(match, field), value)
+}
+
+// matchText checks a path or header value a request is matched against:
+// at most maxHeaderValue bytes (Envoy refuses longer request headers, so it
+// could never match), no control characters (no request carries them) and
+// no bidirectional-text controls (they make a policy read differently from
+// what it matches).
+func (c *checker) matchText(path, v string) {
+	switch {
+	case len(v) > maxHeaderValue:
+		c.errorf(path, fmt.Sprintf("shorten it to at most %d bytes", maxHeaderValue), "value is %d bytes long; no request can match it", len(v))
+	case strings.ContainsFunc(v, isControl):
+		c.errorf(path, "remove the control characters (a NUL, a line break, a tab...)", "value %q contains a control character", v)
+	case strings.ContainsFunc(v, isBidiControl):
+		c.errorf(path, "remove the bidirectional-text control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)",
+			"value %q contains a bidirectional-text control character", v)
+	}
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+func isBidiControl(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
 // regex checks that re is valid RE2 and small enough for Envoy; note says
@@ -260,6 +285,8 @@ func (c *checker) headers(path string, headers []HeaderMatch, g guardedHeaders) 
 		if h.Regex != "" {
 			c.regex(fieldPath(hp, "regex"), h.Regex, "it must match the whole header value")
 		}
+		c.matchText(fieldPath(hp, "exact"), h.Exact)
+		c.matchText(fieldPath(hp, "prefix"), h.Prefix)
 	}
 }
 
@@ -298,6 +325,9 @@ func (c *checker) rewrite(path string, r Route) {
 	}
 	if v := r.Rewrite.PathPrefix; v != "" && !strings.HasPrefix(v, "/") {
 		c.errorf(pp, fmt.Sprintf("write %q", "/"+v), "rewrite.pathPrefix %q must start with \"/\"", v)
+	}
+	if v := r.Rewrite.PathPrefix; v != "" {
+		c.matchText(pp, v)
 	}
 	c.httpRewrite(path, r)
 }

@@ -168,6 +168,29 @@ func TestValidateRoutes(t *testing.T) {
 			want:   []string{`6:12 error routes[1].name: duplicate route name "r"; first defined at routes[0].name (p.yaml:5:12)`},
 		},
 		{
+			name: "durations Envoy refuses (issue 14 fault 4)",
+			routes: "  - {name: r, backend: be, timeout: 9223372036854775807ns, auth: none}\n" +
+				"  - {name: s, backend: be, timeout: 2562047h1s, match: {path: /s}, auth: none}\n" +
+				"  - {name: u, backend: be, timeout: 2562047h, match: {path: /u}, auth: none}\n",
+			want: []string{
+				`5:37 error routes[0].timeout: duration "9223372036854775807ns" is out of Envoy's range`,
+				`6:37 error routes[1].timeout: duration "2562047h1s" is out of Envoy's range`,
+			},
+		},
+		{
+			name: "match text no request can carry (issue 14 fault 4)",
+			routes: "  - {name: r, backend: be, match: {path: \"/a\\0b\"}, auth: none}\n" +
+				"  - {name: s, backend: be, match: {pathPrefix: \"/a\\u202eb\"}, auth: none}\n" +
+				"  - {name: t, backend: be, match: {path: /t, headers: [{name: x, exact: " + strings.Repeat("v", 8193) + "}]}, auth: none}\n" +
+				"  - {name: u, backend: be, match: {path: /u, headers: [{name: x, prefix: \"a\\nb\"}]}, auth: none}\n",
+			want: []string{
+				`5:42 error routes[0].match.path: value "/a\x00b" contains a control character`,
+				`6:48 error routes[1].match.pathPrefix: value "/a\u202eb" contains a bidirectional-text control character`,
+				`7:73 error routes[2].match.headers[0].exact: value is 8193 bytes long; no request can match it`,
+				`8:74 error routes[3].match.headers[0].prefix: value "a\nb" contains a control character`,
+			},
+		},
+		{
 			name:   "invalid regex",
 			routes: "  - {name: r, backend: be, match: {pathRegex: \"(\"}, auth: none}\n",
 			want:   []string{`5:47 error routes[0].match.pathRegex: invalid regex "(": missing closing ): ` + "`(`"},

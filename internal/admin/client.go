@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/internal/controlplane"
@@ -31,6 +32,11 @@ func NewClient(base, token string) *Client {
 	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
 }
 
+// maxResponse bounds an answer the client reads: a stored policy (up to
+// maxBody of YAML) grows when JSON escapes it. A longer answer is an error,
+// never a truncated one.
+const maxResponse = 4 * maxBody
+
 // APIError is a non-2xx answer.
 type APIError struct {
 	Status int
@@ -46,19 +52,39 @@ func (e *APIError) Error() string {
 // Push pushes files.
 func (c *Client) Push(ctx context.Context, req PolicyRequest) (*controlplane.PushResult, error) {
 	var out controlplane.PushResult
+	if err := checkUTF8(req); err != nil {
+		return nil, err
+	}
 	return &out, c.do(ctx, http.MethodPost, "/v1/policy", req, &out)
 }
 
 // Validate validates files on the server.
 func (c *Client) Validate(ctx context.Context, req PolicyRequest) (*ValidateResponse, error) {
 	var out ValidateResponse
+	if err := checkUTF8(req); err != nil {
+		return nil, err
+	}
 	return &out, c.do(ctx, http.MethodPost, "/v1/policy/validate", req, &out)
 }
 
 // Diff returns what pushing files would change.
 func (c *Client) Diff(ctx context.Context, req PolicyRequest) (*controlplane.PushResult, error) {
 	var out controlplane.PushResult
+	if err := checkUTF8(req); err != nil {
+		return nil, err
+	}
 	return &out, c.do(ctx, http.MethodPost, "/v1/policy/diff", req, &out)
+}
+
+// checkUTF8 refuses files that are not UTF-8: encoding them to JSON would
+// silently turn a bad byte into U+FFFD.
+func checkUTF8(req PolicyRequest) error {
+	for _, f := range req.Files {
+		if !utf8.ValidString(f.Content) {
+			return fmt.Errorf("policy file %s is not valid UTF-8: save it as UTF-8 (tollgate validate shows where)", f.Name)
+		}
+	}
+	return nil
 }
 
 // Current returns the served policy.
@@ -113,9 +139,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("reach tollgate server %s: %w", c.BaseURL, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return fmt.Errorf("read response: %w", err)
+	}
+	if len(b) > maxResponse {
+		return fmt.Errorf("read response: HTTP %d answer larger than %d bytes", resp.StatusCode, maxResponse)
 	}
 	if resp.StatusCode/100 != 2 {
 		return apiError(resp.StatusCode, b)

@@ -1,13 +1,16 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/internal/controlplane"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/xds"
 )
 
@@ -166,15 +170,60 @@ func (s *Server) answer(w http.ResponseWriter, res *controlplane.PushResult, err
 	}
 }
 
-// decode reads a JSON body, answering 400 itself on failure.
+// decode reads a JSON body holding exactly one value, answering itself on
+// failure: 413 when the body is larger than maxBody, 400 when it is not
+// UTF-8 (JSON decoding would silently turn a bad byte into U+FFFD) or not
+// one JSON value of v's shape (trailing data included: a request must mean
+// exactly what it says).
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if r.ContentLength > maxBody {
+		tooLarge(w)
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var big *http.MaxBytesError
+	switch {
+	case errors.As(err, &big):
+		tooLarge(w)
+		return false
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "read request body: " + err.Error()})
+		return false
+	case !utf8.Valid(body):
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "bad request body: not valid UTF-8"})
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err = dec.Decode(v)
+	if err == nil {
+		err = expectEOF(dec)
+	}
+	if err != nil {
 		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "bad request body: " + err.Error()})
 		return false
 	}
 	return true
+}
+
+// expectEOF returns an error if anything but white space follows the
+// decoded value.
+func expectEOF(dec *json.Decoder) error {
+	_, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return fmt.Errorf("after the JSON value: %w", err)
+	}
+	return errors.New("data after the JSON value")
+}
+
+func tooLarge(w http.ResponseWriter) {
+	writeJSON(w, http.StatusRequestEntityTooLarge, ErrorResponse{
+		Error: fmt.Sprintf("request body larger than %d bytes; a policy is limited to %d bytes (see policy.DefaultLimits)",
+			maxBody, policy.DefaultLimits().MaxBytes),
+	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

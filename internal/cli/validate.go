@@ -145,7 +145,7 @@ func printValidate(w io.Writer, res *validateResult) {
 		return
 	}
 	if !res.Valid {
-		fmt.Fprintf(w, "invalid: %d error(s)\n", len(res.Diagnostics.Errors()))
+		fmt.Fprintf(w, "invalid: %d error(s)\n", res.Diagnostics.Count(policy.SeverityError))
 		return
 	}
 	fmt.Fprintf(w, "valid: version %s (%d gateways, %d routes, %d backends)\n", res.Version, res.Gateways, res.Routes, res.Backends)
