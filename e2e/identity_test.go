@@ -23,6 +23,7 @@ auth:
       audiences: [%q]
       jwksUri: %q
       claims: {roles: roles}
+  apiKeys: {}
 rateLimits:
   tiers:
     tiny: [{requests: 3, per: minute}]
@@ -32,13 +33,14 @@ gateways:
     listeners: [{name: http, port: %d, address: 127.0.0.1}]
 routes:
   - {name: api, match: {pathPrefix: /api}, backend: echo, auth: {methods: [jwt], roles: [user]}}
+  - {name: mixed, match: {pathPrefix: /mixed}, backend: echo, auth: {methods: [apiKey, jwt], roles: [user]}}
 backends:
   - {name: echo, endpoints: [%q]}
 `
 
 // TestIdentityNamespacedByProvider: a partner IdP's sub=alice is not corp's
-// alice. Through Envoy, the two get different x-user-id values and
-// separate rate-limit quotas (before namespacing, the partner's alice
+// alice. Through Envoy, on the native JWT path and the ext_authz path, the
+// two get different x-user-id values and separate rate-limit quotas (before namespacing, the partner's alice
 // reached the upstream as "alice" and drew on corp alice's quota). A role
 // value holding a comma is dropped instead of reading as two roles in
 // x-user-roles.
@@ -54,28 +56,40 @@ func TestIdentityNamespacedByProvider(t *testing.T) {
 	s.envoy("public", "identity-0", "delta")
 	a := &authStack{stack: s, port: port, client: harness.NewHTTPClient(false)}
 
-	corpAlice := bearer(corp.rs256("k1", corp.claims("alice", "user", "admin,root")))
+	// JWT-only routes are decided in Envoy (jwt_authn and the Lua identity
+	// script), routes that accept API keys too by the ext_authz service:
+	// both must namespace. Each path uses its own user, as tier quotas are
+	// per consumer across routes.
+	for _, tt := range []struct{ path, user string }{{"/api/x", "alice"}, {"/mixed/x", "bob"}} {
+		t.Run(tt.path, func(t *testing.T) { checkNamespaced(t, a, corp, partner, tt.path, tt.user) })
+	}
+}
+
+// checkNamespaced sends corp's user until the tier's quota is spent, then
+// partner's user of the same sub.
+func checkNamespaced(t *testing.T, a *authStack, corp, partner *idp, path, user string) {
+	corpUser := bearer(corp.rs256("k1", corp.claims(user, "user", "admin,root", "r\u00e9dacteur", "tab\there")))
 	for i := range 3 {
-		code, echo, body := a.call(t, "/api/x", corpAlice)
+		code, echo, body := a.call(t, path, corpUser)
 		if code != 200 {
-			t.Fatalf("corp alice, request %d: %d %s", i+1, code, body)
+			t.Fatalf("corp %s, request %d: %d %s", user, i+1, code, body)
 		}
-		if got := hdr(echo, "x-user-id"); got != "corp:alice" {
-			t.Errorf("corp alice reached the upstream as x-user-id %q, want corp:alice", got)
+		if got := hdr(echo, "x-user-id"); got != "corp:"+user {
+			t.Errorf("corp %s reached the upstream as x-user-id %q, want corp:%s", user, got, user)
 		}
 		if got := hdr(echo, "x-user-roles"); got != "user" {
-			t.Errorf("x-user-roles = %q, want user (the role \"admin,root\" must not read as admin and root)", got)
+			t.Errorf("x-user-roles = %q, want user (\"admin,root\" must not read as two roles; non-ASCII and control characters are dropped too)", got)
 		}
 	}
-	if code, _, _ := a.call(t, "/api/x", corpAlice); code != 429 {
-		t.Fatalf("corp alice's 4th request: %d, want 429 (tier tiny: 3 a minute)", code)
+	if code, _, _ := a.call(t, path, corpUser); code != 429 {
+		t.Fatalf("corp %s's 4th request: %d, want 429 (tier tiny: 3 a minute)", user, code)
 	}
-	code, echo, body := a.call(t, "/api/x", bearer(partner.rs256("k1", partner.claims("alice", "user"))))
+	code, echo, body := a.call(t, path, bearer(partner.rs256("k1", partner.claims(user, "user"))))
 	if code != 200 {
-		t.Fatalf("partner alice after corp alice used her quota: %d %s, want 200 (a quota of her own)", code, body)
+		t.Fatalf("partner %s after corp %s used the quota: %d %s, want 200 (a quota of its own)", user, user, code, body)
 	}
-	if got := hdr(echo, "x-user-id"); got != "partner:alice" {
-		t.Errorf("partner alice reached the upstream as x-user-id %q, want partner:alice", got)
+	if got := hdr(echo, "x-user-id"); got != "partner:"+user {
+		t.Errorf("partner %s reached the upstream as x-user-id %q, want partner:%s", user, got, user)
 	}
 }
 

@@ -5,11 +5,9 @@
 // (AttributeContext.context_extensions), so the service never re-matches
 // request paths against the policy.
 //
-// It imports only the standard library, so both sides can depend on it
-// without depending on each other.
+// It imports nothing, so both sides can depend on it without depending on
+// each other.
 package contract
-
-import "unicode"
 
 // ClusterName is the Envoy cluster of the ext_authz gRPC service.
 const ClusterName = "tollgate_authz"
@@ -59,17 +57,19 @@ const HeaderClientIP = "x-tollgate-client-ip"
 const ListSeparator = ","
 
 // ValidRole reports whether a role value may reach the roles identity
-// header, whose values are joined with ListSeparator: a non-empty, valid
-// UTF-8 value without the separator, whitespace or control characters, so that an
+// header, whose values are joined with ListSeparator: one or more visible
+// ASCII characters (0x21-0x7e) other than the separator, so that an
 // upstream splitting the header on commas (and trimming spaces) sees
-// exactly the caller's roles. Roles from tokens that fail it are dropped;
-// API keys with such roles are refused when created.
+// exactly the caller's roles. ASCII only, so that Envoy's Lua identity
+// script on native JWT routes applies the same rule byte for byte. Roles
+// from tokens that fail it are dropped; API keys with such roles are
+// refused when created.
 func ValidRole(role string) bool {
 	if role == "" {
 		return false
 	}
-	for _, r := range role {
-		if r <= ' ' || r == 0x7f || r == ',' || (r >= 0x80 && (unicode.IsSpace(r) || unicode.IsControl(r))) || r == unicode.ReplacementChar {
+	for i := range len(role) {
+		if c := role[i]; c <= ' ' || c >= 0x7f || c == ',' {
 			return false
 		}
 	}
