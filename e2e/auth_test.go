@@ -99,7 +99,8 @@ func TestAuthJWT(t *testing.T) {
 		if code != 200 || echo == nil {
 			t.Fatalf("status %d, body %s", code, body)
 		}
-		want := map[string]string{"x-user-id": "alice", "x-user-roles": "user", "x-tenant-id": "acme", "x-consumer-tier": "pro"}
+		// Identities are namespaced by provider: corp's sub=alice is corp:alice.
+		want := map[string]string{"x-user-id": "corp:alice", "x-user-roles": "user", "x-tenant-id": "acme", "x-consumer-tier": "pro"}
 		for k, v := range want {
 			if hdr(echo, k) != v {
 				t.Errorf("upstream header %s = %q, want %q (all: %v)", k, hdr(echo, k), v, echo.Headers)
@@ -210,7 +211,7 @@ func TestAuthOAuth2Introspection(t *testing.T) {
 			if code != tt.wantCode {
 				t.Fatalf("status %d, want %d; body %s", code, tt.wantCode, body)
 			}
-			if code == 200 && hdr(echo, "x-user-id") != "partner-app" {
+			if code == 200 && hdr(echo, "x-user-id") != "partner:partner-app" {
 				t.Errorf("upstream x-user-id = %q", hdr(echo, "x-user-id"))
 			}
 		})
@@ -236,6 +237,7 @@ func TestAuthAPIKeys(t *testing.T) {
 	key := map[string]string{"x-api-key": created.Key}
 	t.Run("valid key", func(t *testing.T) {
 		code, echo, body := a.call(t, "/users/1", map[string]string{"x-api-key": created.Key, "x-consumer-tier": "enterprise"})
+		// API keys are the gateway's own identities: bare, without a namespace.
 		if code != 200 || hdr(echo, "x-user-id") != "acme" || hdr(echo, "x-consumer-tier") != "pro" {
 			t.Fatalf("status %d, body %s", code, body)
 		}

@@ -93,7 +93,7 @@ func TestJWTNativeAdmitsWithoutExtAuthz(t *testing.T) {
 		if code != 200 || echo == nil {
 			t.Fatalf("status %d, body %s", code, body)
 		}
-		want := map[string]string{"x-user-id": "alice", "x-user-roles": "user,ops", "x-tenant-id": "acme", "x-consumer-tier": "pro", "authorization": ""}
+		want := map[string]string{"x-user-id": "corp:alice", "x-user-roles": "user,ops", "x-tenant-id": "acme", "x-consumer-tier": "pro", "authorization": ""}
 		for k, v := range want {
 			if got := hdr(echo, k); got != v {
 				t.Errorf("upstream header %s = %q, want %q (all: %v)", k, got, v, echo.Headers)

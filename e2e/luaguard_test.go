@@ -101,7 +101,7 @@ func TestLuaCannotForgeIdentityThroughEnvoy(t *testing.T) {
 			if hdr(lua, "x-lua-ran") != "yes" {
 				t.Fatalf("the script did not run: %v", lua.Headers)
 			}
-			want := map[string]string{"x-user-id": "alice", "x-user-roles": "user,ops,admin-reader", "x-tenant-id": "acme", "x-consumer-tier": "pro"}
+			want := map[string]string{"x-user-id": "corp:alice", "x-user-roles": "user,ops,admin-reader", "x-tenant-id": "acme", "x-consumer-tier": "pro"}
 			for _, k := range identity {
 				if hdr(plain, k) != want[k] || hdr(lua, k) != hdr(plain, k) {
 					t.Errorf("%s: without Lua %q, with Lua %q, want %q", k, hdr(plain, k), hdr(lua, k), want[k])
@@ -130,8 +130,8 @@ func TestLuaCannotForgeIdentityThroughEnvoy(t *testing.T) {
 			}
 		}
 		echo = get(t, "/lua-meta-jwt", bearer(p.rs256("k1", p.claims("alice", "user"))))
-		if hdr(echo, "x-user-id") != "alice" || hdr(echo, "x-user-roles") != "user" || hdr(echo, "x-lua-ran") != "yes" {
-			t.Errorf("JWT route: upstream headers %v, want x-user-id alice and x-user-roles user", echo.Headers)
+		if hdr(echo, "x-user-id") != "corp:alice" || hdr(echo, "x-user-roles") != "user" || hdr(echo, "x-lua-ran") != "yes" {
+			t.Errorf("JWT route: upstream headers %v, want x-user-id corp:alice and x-user-roles user", echo.Headers)
 		}
 	})
 	t.Run("JWT route, caller without roles: no roles header", func(t *testing.T) {
@@ -141,8 +141,8 @@ func TestLuaCannotForgeIdentityThroughEnvoy(t *testing.T) {
 		if v, ok := hdrPresent(echo, "x-user-roles"); ok {
 			t.Errorf("upstream saw x-user-roles = %q, want none", v)
 		}
-		if hdr(echo, "x-user-id") != "bob" {
-			t.Errorf("x-user-id = %q, want bob", hdr(echo, "x-user-id"))
+		if hdr(echo, "x-user-id") != "corp:bob" {
+			t.Errorf("x-user-id = %q, want corp:bob", hdr(echo, "x-user-id"))
 		}
 	})
 }

@@ -95,28 +95,47 @@ func (s *Service) verifyJWT(ctx context.Context, t *Table, tok string) (*identit
 		}
 		return nil, 401, "invalid_token"
 	}
-	return &identity{method: ir.MethodJWT, userID: id.UserID, consumer: id.UserID, roles: id.Roles,
-		scopes: id.Scopes, tenant: id.Tenant, tier: id.Tier}, 0, ""
+	user := namespaced(id.Namespace, id.UserID)
+	return &identity{method: ir.MethodJWT, provider: id.Provider, userID: user, consumer: user,
+		roles: s.roles(t, id.Provider, id.Roles), scopes: id.Scopes, tenant: id.Tenant, tier: id.Tier}, 0, ""
 }
 
-// introspect asks the OAuth 2.0 providers in turn; the first that knows
-// the token as active wins. An unreachable provider denies with 503.
+// introspect asks the one OAuth 2.0 provider whose token prefix the token
+// has; no other provider ever sees it. An unreachable or saturated
+// provider denies with 503; an active answer naming no subject with 401.
 func (s *Service) introspect(ctx context.Context, t *Table, tok string) (*identity, int, string) {
-	status, reason := 401, "inactive_token"
-	for _, in := range t.oauth2 {
-		res, err := in.Introspect(ctx, tok)
-		switch {
-		case err == nil:
-			user := firstOf(res.Subject, res.Username, res.ClientID)
-			return &identity{method: ir.MethodOAuth2, userID: user, consumer: firstOf(res.ClientID, user), roles: res.Roles,
-				scopes: res.Scopes, tenant: res.Tenant, tier: res.Tier}, 0, ""
-		case errors.Is(err, oauth2.ErrUnavailable):
-			status, reason = 503, "introspection_unavailable"
-		case errors.Is(err, oauth2.ErrAudience) && status != 503:
-			reason = "bad_audience"
-		}
+	in := t.introspector(tok)
+	if in == nil {
+		return nil, 401, "unknown_token_prefix"
 	}
-	return nil, status, reason
+	res, err := in.Introspect(ctx, tok)
+	switch {
+	case err == nil:
+		return s.oauth2Identity(t, in, res)
+	case errors.Is(err, oauth2.ErrOverloaded):
+		s.opts.Metrics.introspectionRefused(in.Name())
+		return nil, 503, "introspection_overloaded"
+	case errors.Is(err, oauth2.ErrUnavailable):
+		return nil, 503, "introspection_unavailable"
+	case errors.Is(err, oauth2.ErrAudience):
+		return nil, 401, "bad_audience"
+	}
+	return nil, 401, "inactive_token"
+}
+
+// oauth2Identity is the identity of an active token: the user is its sub,
+// username or client_id (the first present), the consumer its client_id
+// or else the user, both in the provider's namespace. A token naming none
+// of them is refused: it would be an identity without a name.
+func (s *Service) oauth2Identity(t *Table, in *oauth2.Introspector, res *oauth2.Result) (*identity, int, string) {
+	user := firstOf(res.Subject, res.Username, res.ClientID)
+	if user == "" {
+		return nil, 401, "no_subject"
+	}
+	ns := in.Namespace()
+	return &identity{method: ir.MethodOAuth2, provider: in.Name(), userID: namespaced(ns, user),
+		consumer: namespaced(ns, firstOf(res.ClientID, user)), roles: s.roles(t, in.Name(), res.Roles),
+		scopes: res.Scopes, tenant: res.Tenant, tier: res.Tier}, 0, ""
 }
 
 // apiKey authenticates an API key against the key store.
@@ -127,8 +146,12 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 	rec, err := s.opts.Keys.Lookup(ctx, key)
 	switch {
 	case err == nil:
-		return &identity{method: ir.MethodAPIKey, userID: rec.Consumer, consumer: rec.Consumer, roles: rec.Roles,
-			tenant: rec.Tenant, tier: rec.Tier}, 0, ""
+		consumer := rec.Consumer
+		if t.keyNamespace != "" {
+			consumer = namespaced(t.keyNamespace, consumer)
+		}
+		return &identity{method: ir.MethodAPIKey, provider: apiKeyProvider, userID: consumer, consumer: consumer,
+			roles: s.roles(t, apiKeyProvider, rec.Roles), tenant: rec.Tenant, tier: rec.Tier}, 0, ""
 	case errors.Is(err, apikey.ErrMalformed):
 		return nil, 401, "malformed_key"
 	case errors.Is(err, apikey.ErrNotFound):
@@ -141,6 +164,11 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 	s.log.Warn("api key store unavailable", "err", err)
 	return nil, 503, "key_store_unavailable"
 }
+
+// namespaced is the identity id in namespace ns: "<ns>:<id>". Namespaces
+// are policy names, which never contain ':', so the namespace is always
+// the part before the first ':'.
+func namespaced(ns, id string) string { return ns + ":" + id }
 
 // firstOf returns the first non-empty string.
 func firstOf(s ...string) string {

@@ -15,6 +15,8 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	jwks     *prometheus.CounterVec
 	jwtCache *prometheus.CounterVec
+	refused  *prometheus.CounterVec
+	dropped  *prometheus.CounterVec
 }
 
 // NewMetrics registers the authz metrics with reg.
@@ -30,8 +32,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "JWKS fetches by provider and outcome (ok, error)."}, []string{"provider", "outcome"}),
 		jwtCache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_authz_jwt_cache_total",
 			Help: "JWT verification cache lookups by result (hit, miss)."}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_authz_introspection_refused_total",
+			Help: "Tokens refused (503) because the OAuth2 provider had maxConcurrent introspections in flight."},
+			[]string{"provider"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_authz_roles_dropped_total",
+			Help: "Role values dropped because they hold a comma, whitespace or a control character, by provider."},
+			[]string{"provider"}),
 	}
-	reg.MustRegister(m.checks, m.latency, m.jwks, m.jwtCache)
+	reg.MustRegister(m.checks, m.latency, m.jwks, m.jwtCache, m.refused, m.dropped)
 	return m
 }
 
@@ -52,6 +60,18 @@ func (m *Metrics) check(v verdict, d time.Duration) {
 	}
 	m.checks.WithLabelValues(v.req.route, decision, status, v.reason, method).Inc()
 	m.latency.WithLabelValues(decision).Observe(d.Seconds())
+}
+
+func (m *Metrics) introspectionRefused(provider string) {
+	if m != nil {
+		m.refused.WithLabelValues(provider).Inc()
+	}
+}
+
+func (m *Metrics) rolesDropped(provider string, n int) {
+	if m != nil {
+		m.dropped.WithLabelValues(provider).Add(float64(n))
+	}
 }
 
 // jwtHooks adapts the metrics to the JWT verifier's hooks.

@@ -64,9 +64,12 @@ func anyIn(want, have []string) bool {
 	return false
 }
 
-// identity is an authenticated caller.
+// identity is an authenticated caller. userID and consumer are
+// namespaced ("<namespace>:<id>", see namespaced) except for API keys
+// without a namespace, whose consumers never contain ':'.
 type identity struct {
 	method   string // ir.MethodJWT, ir.MethodAPIKey, ir.MethodOAuth2
+	provider string // the provider's name; apiKeyProvider for API keys
 	userID   string
 	consumer string
 	roles    []string

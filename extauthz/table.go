@@ -3,6 +3,8 @@ package extauthz
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/tollgate/tollgate/extauthz/jwt"
 	"github.com/tollgate/tollgate/extauthz/oauth2"
@@ -12,10 +14,16 @@ import (
 // Table is what Check needs of one policy version. It is immutable; its
 // JWKS caches refresh in the background until close.
 type Table struct {
-	jwt       *jwt.Verifier
-	oauth2    []*oauth2.Introspector
-	keyHeader string // "" when API keys are not configured
-	identity  ir.IdentityHeaders
+	jwt *jwt.Verifier
+	// oauth2 providers; their token prefixes are prefix-free (and set
+	// when there are several), so a token matches one at most.
+	oauth2       []*oauth2.Introspector
+	keyHeader    string // "" when API keys are not configured
+	keyNamespace string // "" keeps API-key consumers bare
+	identity     ir.IdentityHeaders
+	// droppedRolesLogged holds the providers whose invalid roles were
+	// logged, so each is logged once per policy version.
+	droppedRolesLogged sync.Map
 	// strip lists the identity header names, precomputed for responses.
 	strip  []string
 	cancel context.CancelFunc
@@ -31,6 +39,7 @@ func newTable(parent context.Context, cfg *ir.Config, opts Options) (*Table, err
 			return nil, fmt.Errorf("the policy configures API keys but the service has no key store")
 		}
 		t.keyHeader = cfg.Auth.APIKeys.Header
+		t.keyNamespace = cfg.Auth.APIKeys.Namespace
 	}
 	if err := t.buildProviders(ctx, cfg, opts); err != nil {
 		cancel()
@@ -55,6 +64,37 @@ func (t *Table) buildProviders(ctx context.Context, cfg *ir.Config, opts Options
 			return fmt.Errorf("oauth2 provider %s: %w", p.Name, err)
 		}
 		t.oauth2 = append(t.oauth2, in)
+	}
+	return checkPrefixes(t.oauth2)
+}
+
+// checkPrefixes refuses OAuth2 providers a token could match several of
+// (policy validation refuses them first): with more than one provider,
+// each needs a prefix, and none may start another.
+func checkPrefixes(ins []*oauth2.Introspector) error {
+	if len(ins) < 2 {
+		return nil
+	}
+	for i, a := range ins {
+		if a.TokenPrefix() == "" {
+			return fmt.Errorf("oauth2 provider %s: several oauth2 providers need a tokenPrefix each", a.Name())
+		}
+		for _, b := range ins[i+1:] {
+			if strings.HasPrefix(a.TokenPrefix(), b.TokenPrefix()) || strings.HasPrefix(b.TokenPrefix(), a.TokenPrefix()) {
+				return fmt.Errorf("oauth2 providers %s and %s: token prefixes %q and %q overlap",
+					a.Name(), b.Name(), a.TokenPrefix(), b.TokenPrefix())
+			}
+		}
+	}
+	return nil
+}
+
+// introspector returns the one OAuth2 provider that accepts tok, or nil.
+func (t *Table) introspector(tok string) *oauth2.Introspector {
+	for _, in := range t.oauth2 {
+		if in.Accepts(tok) {
+			return in
+		}
 	}
 	return nil
 }

@@ -43,17 +43,21 @@ func compileAuth(a *Auth) ir.Auth {
 	}
 	slices.SortFunc(out.JWT, func(x, y ir.JWTProvider) int { return strings.Compare(x.Name, y.Name) })
 	if a.APIKeys != nil {
-		out.APIKeys = &ir.APIKeys{Header: strings.ToLower(cmp.Or(a.APIKeys.Header, DefaultAPIKeyHeader))}
+		out.APIKeys = &ir.APIKeys{Header: strings.ToLower(cmp.Or(a.APIKeys.Header, DefaultAPIKeyHeader)),
+			Namespace: a.APIKeys.Namespace}
 	}
 	for _, o := range a.OAuth2 {
 		out.OAuth2 = append(out.OAuth2, ir.OAuth2Provider{
 			Name:             o.Name,
+			Namespace:        cmp.Or(o.Namespace, o.Name),
+			TokenPrefix:      o.TokenPrefix,
 			IntrospectionURL: o.IntrospectionURL,
 			ClientID:         o.ClientID,
 			ClientSecretEnv:  o.ClientSecretEnv,
 			Audiences:        sortedCopy(o.Audiences),
 			CacheTTL:         durationOr(o.CacheTTL, DefaultCacheTTL),
 			Insecure:         o.Insecure,
+			MaxConcurrent:    cmp.Or(o.MaxConcurrent, DefaultMaxConcurrent),
 		})
 	}
 	slices.SortFunc(out.OAuth2, func(x, y ir.OAuth2Provider) int { return strings.Compare(x.Name, y.Name) })
@@ -67,6 +71,7 @@ func compileJWT(j JWTProvider) ir.JWTProvider {
 	}
 	return ir.JWTProvider{
 		Name:          j.Name,
+		Namespace:     cmp.Or(j.Namespace, j.Name),
 		Issuer:        j.Issuer,
 		Audiences:     sortedCopy(j.Audiences),
 		JWKSURI:       j.JWKSURI,

@@ -20,13 +20,14 @@ routes: [{name: r, backend: be}]
 	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
 	want := ir.Auth{
 		JWT: []ir.JWTProvider{{
-			Name: "corp", Issuer: "https://idp/", JWKSURI: "https://idp/k",
+			Name: "corp", Namespace: "corp", Issuer: "https://idp/", JWKSURI: "https://idp/k",
 			Algorithms: []string{"ES256", "ES384", "EdDSA", "PS256", "PS384", "RS256", "RS384", "RS512"},
 			ClockSkew:  30 * time.Second, MaxLifetime: 24 * time.Hour, Claims: ir.ClaimMap{UserID: "sub"},
 		}},
 		APIKeys: &ir.APIKeys{Header: "x-api-key"},
 		OAuth2: []ir.OAuth2Provider{{
-			Name: "p", IntrospectionURL: "https://p/i", ClientID: "c", ClientSecretEnv: "S", CacheTTL: 30 * time.Second,
+			Name: "p", Namespace: "p", IntrospectionURL: "https://p/i", ClientID: "c", ClientSecretEnv: "S", CacheTTL: 30 * time.Second,
+			MaxConcurrent: 64,
 		}},
 		IdentityHeaders: ir.IdentityHeaders{UserID: "x-user-id", Roles: "x-user-roles", Tenant: "x-tenant-id", Tier: "x-consumer-tier"},
 	}

@@ -84,6 +84,7 @@ func jwtFields() []field[JWTProvider] {
 	return []field[JWTProvider]{
 		requiredString("name", "add `name: <provider name>`", func(j *JWTProvider) *string { return &j.Name }),
 		requiredString("issuer", "add `issuer: <the tokens' \"iss\" claim>`", func(j *JWTProvider) *string { return &j.Issuer }),
+		stringField("namespace", func(j *JWTProvider) *string { return &j.Namespace }),
 		stringsField("audiences", func(j *JWTProvider) *[]string { return &j.Audiences }),
 		stringField("jwksUri", func(j *JWTProvider) *string { return &j.JWKSURI }),
 		{name: "jwks", load: loadJWKS},
@@ -112,6 +113,7 @@ func claimFields() []field[ClaimMap] {
 func apiKeysFields() []field[APIKeys] {
 	return []field[APIKeys]{
 		stringField("header", func(k *APIKeys) *string { return &k.Header }),
+		stringField("namespace", func(k *APIKeys) *string { return &k.Namespace }),
 	}
 }
 
@@ -128,6 +130,18 @@ func oauth2Fields() []field[OAuth2Provider] {
 		stringField("cacheTtl", func(o *OAuth2Provider) *string { return &o.CacheTTL }),
 		{name: "insecure", load: func(l *loader, o *OAuth2Provider, path string, n ast.Node) {
 			o.Insecure = l.boolean(path, n)
+		}},
+		stringField("namespace", func(o *OAuth2Provider) *string { return &o.Namespace }),
+		stringField("tokenPrefix", func(o *OAuth2Provider) *string { return &o.TokenPrefix }),
+		{name: "maxConcurrent", load: func(l *loader, o *OAuth2Provider, path string, n ast.Node) {
+			v, ok := l.integer(path, n)
+			if ok && v == 0 {
+				// 0 would read as "left out": reject it here, as Validate cannot.
+				l.fail(path, n, "maxConcurrent must be at least 1, got 0",
+					fmt.Sprintf("use a bound from 1 to %d, or remove it for the default %d", maxConcurrent, DefaultMaxConcurrent))
+				return
+			}
+			o.MaxConcurrent = v
 		}},
 	}
 }

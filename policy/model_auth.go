@@ -11,6 +11,9 @@ const (
 	DefaultCacheTTL          = 30 * time.Second
 	DefaultAuthStatusOnError = 403
 	DefaultAuthTimeout       = 200 * time.Millisecond
+	// DefaultMaxConcurrent bounds one OAuth2 provider's introspections in
+	// flight when the provider leaves out maxConcurrent.
+	DefaultMaxConcurrent = 64
 
 	DefaultUserIDHeader = "x-user-id"
 	DefaultRolesHeader  = "x-user-roles"
@@ -27,6 +30,8 @@ const (
 	altAuthStatus   = 503 // the only statusOnError besides the default 403
 	maxJWKSNodes    = 10000
 	maxJWKSDepth    = 32
+	maxConcurrent   = 10000 // the largest maxConcurrent of an OAuth2 provider
+	maxTokenPrefix  = 64    // the longest tokenPrefix of an OAuth2 provider
 	defaultAlgsText = "ES256, ES384, EdDSA, PS256, PS384, RS256, RS384, RS512"
 )
 
@@ -48,8 +53,11 @@ type Auth struct {
 // JWKS is set; JWKS is JSON text (Load writes a YAML mapping as compact
 // JSON). Algorithms nil means the default allow-list; ClockSkew and
 // MaxLifetime are Go duration strings, empty meaning the default.
+// Namespace is the identity namespace of its callers ("" means Name): the
+// consumer and user id are "<namespace>:<user id claim>".
 type JWTProvider struct {
 	Name          string
+	Namespace     string
 	Issuer        string
 	Audiences     []string
 	JWKSURI       string
@@ -74,14 +82,23 @@ type ClaimMap struct {
 }
 
 // APIKeys enables API-key authentication; Header empty means x-api-key.
+// Namespace "" keeps the keys' consumers bare (the gateway's own names,
+// which never contain ':'); otherwise they are "<namespace>:<consumer>".
 type APIKeys struct {
-	Header string
+	Header    string
+	Namespace string
 }
 
 // OAuth2Provider checks opaque access tokens by introspection (RFC 7662).
-// CacheTTL is a Go duration string, empty meaning the default.
+// CacheTTL is a Go duration string, empty meaning the default. Namespace
+// is as for JWTProvider. TokenPrefix selects the provider of an opaque
+// token (required when there are several providers: a token goes to the
+// one endpoint whose prefix it starts with, never to another).
+// MaxConcurrent bounds its introspections in flight (0: the default).
 type OAuth2Provider struct {
 	Name             string
+	Namespace        string
+	TokenPrefix      string
 	IntrospectionURL string
 	ClientID         string
 	ClientSecretEnv  string
@@ -89,7 +106,8 @@ type OAuth2Provider struct {
 	CacheTTL         string
 	// Insecure allows a plain http:// IntrospectionURL on a host other
 	// than loopback (Validate warns).
-	Insecure bool
+	Insecure      bool
+	MaxConcurrent int
 }
 
 // IdentityHeaders names the headers that carry the caller's identity to

@@ -149,13 +149,18 @@ func authShape() *Shape {
 			"claims": object("ClaimMap", "Claims of the user id, roles, tenant and tier.", claimFields(), map[string]*Shape{
 				"userId": sString("Default sub."), "roles": sString(""), "tenant": sString(""), "tier": sString(""),
 			}),
-			"insecure": sBool("Allow a plain-http jwksUri beyond loopback (a warning)."),
+			"insecure":  sBool("Allow a plain-http jwksUri beyond loopback (a warning)."),
+			"namespace": sName("Identity namespace of its callers, \"<namespace>:<sub>\" (default: the provider name); name another provider's to share identities."),
 		})),
-		"apiKeys": object("APIKeys", "API keys (stored hashed in Redis or memory).", apiKeysFields(), map[string]*Shape{"header": sString("Header carrying keys (default x-api-key).")}),
+		"apiKeys": object("APIKeys", "API keys (stored hashed in Redis or memory).", apiKeysFields(), map[string]*Shape{"header": sString("Header carrying keys (default x-api-key)."),
+			"namespace": sName("Identity namespace of the keys' consumers, \"<namespace>:<consumer>\" (default: none, bare consumers).")}),
 		"oauth2": sList("OAuth 2.0 introspection (RFC 7662) providers.", object("OAuth2Provider", "One introspection endpoint.", oauth2Fields(), map[string]*Shape{
 			"name": sName("Provider name."), "introspectionUrl": sString("Introspection endpoint URL."), "clientId": sString("Client id."),
 			"clientSecretEnv": sString("Environment variable holding the client secret."), "audiences": sStrings("Required aud (default: any)."),
 			"cacheTtl": sDuration("Result cache time (default 30s)."), "insecure": sBool("Allow a plain-http URL beyond loopback."),
+			"namespace":     sName("Identity namespace of its callers (default: the provider name)."),
+			"tokenPrefix":   sString("Only tokens starting with it go to this endpoint; required, and prefix-free, with several providers."),
+			"maxConcurrent": sInt("Introspections in flight; beyond it a token gets 503 at once (default 64).", 1, 10000),
 		})),
 		"identityHeaders": object("IdentityHeaders", "Headers carrying the identity upstream; stripped from every request.", identityHeaderFields(), map[string]*Shape{
 			"userId": sString("Default x-user-id."), "roles": sString("Default x-user-roles."), "tenant": sString("Default x-tenant-id."), "tier": sString("Default x-consumer-tier."),

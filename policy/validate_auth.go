@@ -31,6 +31,8 @@ func (c *checker) auth(a *Auth) {
 			"use a dedicated header such as x-api-key; `Authorization: ApiKey <key>` is accepted anyway")
 	}
 	c.oauth2Providers(a.OAuth2)
+	c.tokenPrefixes(a.OAuth2)
+	c.identityNamespaces(a)
 	c.identityHeaders(a)
 }
 

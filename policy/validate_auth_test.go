@@ -228,9 +228,9 @@ func TestValidateOAuth2(t *testing.T) {
 	}{
 		{
 			name: "names follow the name rule and are unique",
-			src: "  oauth2:\n    - {name: p.1, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S}\n" +
-				"    - {name: p, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S}\n" +
-				"    - {name: p, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S}\n",
+			src: "  oauth2:\n    - {name: p.1, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S, tokenPrefix: x_}\n" +
+				"    - {name: p, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S, tokenPrefix: y_}\n" +
+				"    - {name: p, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S, tokenPrefix: z_}\n",
 			want: []string{
 				`7:14 error auth.oauth2[0].name: invalid oauth2 provider name "p.1"`,
 				`9:14 error auth.oauth2[2].name: duplicate oauth2 provider name "p"; first defined at auth.oauth2[1].name (p.yaml:8:14)`,
@@ -238,8 +238,8 @@ func TestValidateOAuth2(t *testing.T) {
 		},
 		{
 			name: "introspectionUrl is an absolute http(s) URL",
-			src: "  oauth2:\n    - {name: a, introspectionUrl: /introspect, clientId: c, clientSecretEnv: S}\n" +
-				"    - {name: b, introspectionUrl: \"grpc://idp/i\", clientId: c, clientSecretEnv: S}\n",
+			src: "  oauth2:\n    - {name: a, introspectionUrl: /introspect, clientId: c, clientSecretEnv: S, tokenPrefix: a_}\n" +
+				"    - {name: b, introspectionUrl: \"grpc://idp/i\", clientId: c, clientSecretEnv: S, tokenPrefix: b_}\n",
 			want: []string{
 				`7:35 error auth.oauth2[0].introspectionUrl: invalid introspectionUrl "/introspect": not an absolute URL: it needs http:// or https://`,
 				`8:35 error auth.oauth2[1].introspectionUrl: invalid introspectionUrl "grpc://idp/i": scheme "grpc" is not http or https`,
@@ -247,8 +247,8 @@ func TestValidateOAuth2(t *testing.T) {
 		},
 		{
 			name: "clientSecretEnv is an environment variable name",
-			src: "  oauth2:\n    - {name: a, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: my-secret}\n" +
-				"    - {name: b, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: 1SECRET}\n",
+			src: "  oauth2:\n    - {name: a, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: my-secret, tokenPrefix: a_}\n" +
+				"    - {name: b, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: 1SECRET, tokenPrefix: b_}\n",
 			want: []string{
 				`7:78 error auth.oauth2[0].clientSecretEnv: invalid environment variable name "my-secret"`,
 				`8:78 error auth.oauth2[1].clientSecretEnv: invalid environment variable name "1SECRET"`,
@@ -256,8 +256,8 @@ func TestValidateOAuth2(t *testing.T) {
 		},
 		{
 			name: "cacheTtl range",
-			src: "  oauth2:\n    - {name: a, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S, cacheTtl: 11m}\n" +
-				"    - {name: b, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S, cacheTtl: 0s}\n",
+			src: "  oauth2:\n    - {name: a, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S, cacheTtl: 11m, tokenPrefix: a_}\n" +
+				"    - {name: b, introspectionUrl: https://a/i, clientId: c, clientSecretEnv: S, cacheTtl: 0s, tokenPrefix: b_}\n",
 			want: []string{`7:91 error auth.oauth2[0].cacheTtl: cacheTtl must be between 0s and 10m, got 11m`},
 		},
 	})

@@ -154,7 +154,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if len(key) != keyLen || key[idStart:idEnd] != id || !strings.HasPrefix(key, keyPrefix) {
+		if len(key) != keyLen || key[idStart:idEnd] != id || !strings.HasPrefix(key, keyPrefix) || !validID(id) {
 			t.Fatalf("Parse accepted %q with id %q", key, id)
 		}
 		if crc32.ChecksumIEEE([]byte(key[:bodyLen])) != decodeBase62(t, key[secretEnd+1:]) {

@@ -55,3 +55,23 @@ const HeaderClientIP = "x-tollgate-client-ip"
 
 // ListSeparator joins the values of the list keys.
 const ListSeparator = ","
+
+// ValidRole reports whether a role value may reach the roles identity
+// header, whose values are joined with ListSeparator: one or more visible
+// ASCII characters (0x21-0x7e) other than the separator, so that an
+// upstream splitting the header on commas (and trimming spaces) sees
+// exactly the caller's roles. ASCII only, so that Envoy's Lua identity
+// script on native JWT routes applies the same rule byte for byte. Roles
+// from tokens that fail it are dropped; API keys with such roles are
+// refused when created.
+func ValidRole(role string) bool {
+	if role == "" {
+		return false
+	}
+	for i := range len(role) {
+		if c := role[i]; c <= ' ' || c >= 0x7f || c == ',' {
+			return false
+		}
+	}
+	return true
+}

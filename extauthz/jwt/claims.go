@@ -167,7 +167,7 @@ func (p *provider) validateAudience(c claimSet) *Error {
 
 // identity maps the verified claims to an Identity.
 func (p *provider) identity(c claimSet, exp time.Time) (*Identity, *Error) {
-	id := &Identity{Provider: p.name, Expiry: exp}
+	id := &Identity{Provider: p.name, Namespace: p.namespace, Expiry: exp}
 	var ok bool
 	var err error
 	if id.Subject, _, err = c.str("sub"); err != nil {

@@ -1,6 +1,7 @@
 package jwt
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -65,6 +66,7 @@ func algorithmKey(alg string) (keyRequirement, bool) {
 // provider is one configured issuer, ready for verification.
 type provider struct {
 	name        string
+	namespace   string
 	issuer      string
 	audiences   []string
 	algs        map[string]jwa.SignatureAlgorithm // the allow-list
@@ -87,7 +89,7 @@ func newProvider(cfg ir.JWTProvider, getenv func(string) string) (*provider, err
 		return nil, errors.New("clockSkew and maxLifetime must not be negative")
 	}
 	p := &provider{
-		name: cfg.Name, issuer: cfg.Issuer, audiences: cfg.Audiences,
+		name: cfg.Name, namespace: cmp.Or(cfg.Namespace, cfg.Name), issuer: cfg.Issuer, audiences: cfg.Audiences,
 		skew: cfg.ClockSkew, maxLifetime: cfg.MaxLifetime, claims: cfg.Claims,
 	}
 	if p.maxLifetime == 0 {

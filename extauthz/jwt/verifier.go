@@ -53,13 +53,17 @@ const (
 // its slices) as read-only.
 type Identity struct {
 	Provider string // the provider's Name
-	Subject  string // "sub", "" when absent
-	UserID   string // the ClaimMap.UserID claim (default "sub"), never ""
-	Roles    []string
-	Scopes   []string // "scope" (space separated) or else "scp"
-	Tenant   string
-	Tier     string
-	Expiry   time.Time // "exp"
+	// Namespace is the provider's identity namespace (its Namespace, or
+	// its Name when that is empty): callers name the identity
+	// "<Namespace>:<UserID>".
+	Namespace string
+	Subject   string // "sub", "" when absent
+	UserID    string // the ClaimMap.UserID claim (default "sub"), never ""
+	Roles     []string
+	Scopes    []string // "scope" (space separated) or else "scp"
+	Tenant    string
+	Tier      string
+	Expiry    time.Time // "exp"
 }
 
 // Metrics receives the Verifier's events. Its methods are called on the

@@ -20,11 +20,17 @@ type call struct {
 
 // do returns fn's answer for k, running fn unless a call for k is already
 // in flight. fn runs in its own goroutine and is not cancelled with ctx;
-// a caller whose ctx ends stops waiting and gets ctx's error.
-func (f *flight) do(ctx context.Context, k tokenHash, fn func() (*Result, error)) (*Result, error) {
+// a caller whose ctx ends stops waiting and gets ctx's error. A new call
+// starts only when acquire grants it a slot (fn must release it);
+// otherwise do fails at once with ErrOverloaded.
+func (f *flight) do(ctx context.Context, k tokenHash, acquire func() bool, fn func() (*Result, error)) (*Result, error) {
 	f.mu.Lock()
 	c, ok := f.calls[k]
 	if !ok {
+		if !acquire() {
+			f.mu.Unlock()
+			return nil, ErrOverloaded
+		}
 		c = &call{done: make(chan struct{})}
 		f.calls[k] = c
 		go f.run(k, c, fn)

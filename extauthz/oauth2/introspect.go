@@ -8,11 +8,18 @@
 // error, timeout, non-200 status, bad response). Every error denies; only
 // ErrUnavailable means "could not tell" and is never cached.
 //
+// An Introspector has at most MaxConcurrent requests in flight (concurrent
+// callers for one token share one). A token that would need another is
+// refused at once with an error wrapping both ErrUnavailable and
+// ErrOverloaded, never queued: the requests run detached from their
+// callers, so queueing would let a burst pile up work nobody waits for.
+//
 // Tokens and the client secret are never logged; the cache is keyed by
 // the token's SHA-256.
 package oauth2
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -21,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/policy/ir"
@@ -31,6 +39,9 @@ const (
 	DefaultNegativeTTL = 5 * time.Second
 	DefaultCacheSize   = 10000
 	DefaultTimeout     = 2 * time.Second
+	// DefaultMaxConcurrent bounds the requests in flight when the provider
+	// sets no MaxConcurrent.
+	DefaultMaxConcurrent = 64
 	// maxResponseBytes caps the introspection response read.
 	maxResponseBytes = 1 << 20
 )
@@ -40,6 +51,9 @@ var (
 	ErrInactive    = errors.New("oauth2: token inactive")
 	ErrAudience    = errors.New("oauth2: token not issued for this audience")
 	ErrUnavailable = errors.New("oauth2: introspection unavailable")
+	// ErrOverloaded: MaxConcurrent requests are already in flight. It comes
+	// wrapped together with ErrUnavailable.
+	ErrOverloaded = errors.New("oauth2: too many introspections in flight")
 )
 
 // Options configure an Introspector. The zero value is usable.
@@ -68,6 +82,8 @@ type Options struct {
 // concurrent use.
 type Introspector struct {
 	name      string
+	namespace string
+	prefix    string
 	endpoint  string
 	user      string // client id and secret, form-encoded (RFC 6749 §2.3.1)
 	password  string
@@ -80,12 +96,14 @@ type Introspector struct {
 	log       *slog.Logger
 	cache     *cache // nil: no cache
 	flight    flight
+	slots     chan struct{} // one token per request in flight
 }
 
 // NewIntrospector returns an Introspector of p. It fails when p is
 // incomplete or its client secret is not set in the environment.
 // p.CacheTTL bounds how long an active token is trusted without asking
 // again (never past its exp); zero disables positive caching.
+// p.MaxConcurrent bounds the requests in flight (0: DefaultMaxConcurrent).
 func NewIntrospector(p ir.OAuth2Provider, opts Options) (*Introspector, error) {
 	opts = opts.withDefaults()
 	if err := checkEndpoint(p.IntrospectionURL); err != nil {
@@ -98,10 +116,15 @@ func NewIntrospector(p ir.OAuth2Provider, opts Options) (*Introspector, error) {
 	if secret == "" {
 		return nil, fmt.Errorf("oauth2: the client secret variable %s is not set", p.ClientSecretEnv)
 	}
+	if p.MaxConcurrent < 0 {
+		return nil, fmt.Errorf("oauth2: maxConcurrent must not be negative, got %d", p.MaxConcurrent)
+	}
 	client := *opts.HTTPClient
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	in := &Introspector{
 		name:      p.Name,
+		namespace: cmp.Or(p.Namespace, p.Name),
+		prefix:    p.TokenPrefix,
 		endpoint:  p.IntrospectionURL,
 		user:      url.QueryEscape(p.ClientID),
 		password:  url.QueryEscape(secret),
@@ -113,6 +136,7 @@ func NewIntrospector(p ir.OAuth2Provider, opts Options) (*Introspector, error) {
 		now:       opts.Now,
 		log:       opts.Logger,
 		flight:    flight{calls: make(map[tokenHash]*call)},
+		slots:     make(chan struct{}, cmp.Or(p.MaxConcurrent, DefaultMaxConcurrent)),
 	}
 	if opts.CacheSize > 0 {
 		in.cache = newCache(opts.CacheSize)
@@ -159,6 +183,30 @@ func checkEndpoint(raw string) error {
 // Name returns the provider's name.
 func (in *Introspector) Name() string { return in.name }
 
+// Namespace returns the provider's identity namespace (its Namespace, or
+// its Name when that is empty).
+func (in *Introspector) Namespace() string { return in.namespace }
+
+// Accepts reports whether token starts with the provider's token prefix
+// (every token does when it has none). Introspect does not check it: the
+// caller picks the one provider a token goes to.
+func (in *Introspector) Accepts(token string) bool { return strings.HasPrefix(token, in.prefix) }
+
+// TokenPrefix returns the provider's token prefix, "" for none.
+func (in *Introspector) TokenPrefix() string { return in.prefix }
+
+// acquire takes a request slot if one is free, without waiting.
+func (in *Introspector) acquire() bool {
+	select {
+	case in.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (in *Introspector) release() { <-in.slots }
+
 // Introspect checks token. Concurrent calls for the same token share one
 // request; answers are cached (see Options and NewIntrospector).
 func (in *Introspector) Introspect(ctx context.Context, token string) (*Result, error) {
@@ -171,7 +219,13 @@ func (in *Introspector) Introspect(ctx context.Context, token string) (*Result, 
 			return in.check(res, in.now())
 		}
 	}
-	res, err := in.flight.do(ctx, k, func() (*Result, error) { return in.introspect(ctx, k, token) })
+	res, err := in.flight.do(ctx, k, in.acquire, func() (*Result, error) {
+		defer in.release()
+		return in.introspect(ctx, k, token)
+	})
+	if errors.Is(err, ErrOverloaded) {
+		return nil, fmt.Errorf("%w (provider %s): %w", ErrUnavailable, in.name, err)
+	}
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			return nil, err

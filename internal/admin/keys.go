@@ -2,11 +2,13 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"time"
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/extauthz/contract"
 )
 
 // CreateKeyRequest asks for a new API key.
@@ -53,6 +55,9 @@ func keyRecord(req CreateKeyRequest, now time.Time) (apikey.Record, string) {
 	if !consumerName.MatchString(req.Consumer) {
 		return rec, "consumer must be 1-128 characters: letters, digits, '.', '_', '@', '-'"
 	}
+	if msg := rolesProblem(req.Roles); msg != "" {
+		return rec, msg
+	}
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
@@ -61,6 +66,19 @@ func keyRecord(req CreateKeyRequest, now time.Time) (apikey.Record, string) {
 		rec.ExpiresAt = now.Add(d).UTC()
 	}
 	return rec, ""
+}
+
+// rolesProblem says why roles cannot be a key's roles, "" if they can:
+// each reaches upstreams in the comma-joined roles header, so a role with a
+// comma, whitespace or a control character would read as other roles.
+func rolesProblem(roles []string) string {
+	for i, r := range roles {
+		if !contract.ValidRole(r) {
+			return fmt.Sprintf("roles[%d] %q: a role must be non-empty, without commas, whitespace or control characters "+
+				"(roles reach upstreams joined with commas)", i, r)
+		}
+	}
+	return ""
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {

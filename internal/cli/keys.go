@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/extauthz/contract"
 	"github.com/tollgate/tollgate/internal/admin"
 )
 
@@ -37,6 +38,9 @@ func newKeysCreateCmd() *cobra.Command {
 			}
 			if roles != "" {
 				req.Roles = strings.Split(roles, ",")
+				if err := checkRoles(req.Roles); err != nil {
+					return &UsageError{err}
+				}
 			}
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*admin.CreateKeyResponse, error) {
 				return c.CreateKey(ctx, req)
@@ -104,4 +108,17 @@ func newKeysRevokeCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// checkRoles refuses what the admin API would refuse, before calling it:
+// roles reach upstreams joined with commas, so each must be non-empty and
+// hold no comma, whitespace or control character.
+func checkRoles(roles []string) error {
+	for _, r := range roles {
+		if !contract.ValidRole(r) {
+			return fmt.Errorf("--roles: invalid role %q: give non-empty roles without spaces or control characters, "+
+				"separated by commas (e.g. --roles user,admin)", r)
+		}
+	}
+	return nil
 }

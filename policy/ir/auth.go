@@ -25,7 +25,10 @@ const (
 
 // JWTProvider is one issuer of JSON Web Tokens.
 type JWTProvider struct {
-	Name      string   `json:"name"`
+	Name string `json:"name"`
+	// Namespace prefixes its callers' identities: consumer and user id are
+	// "<Namespace>:<user id claim>". Compile defaults it to Name.
+	Namespace string   `json:"namespace"`
 	Issuer    string   `json:"issuer"`
 	Audiences []string `json:"audiences,omitempty"` // sorted; a token must name one
 	// Exactly one of JWKSURI and JWKS (an inline JSON Web Key Set) is set.
@@ -59,11 +62,22 @@ type APIKeys struct {
 	// Header carrying the key (lower case); "Authorization: ApiKey <key>"
 	// is accepted too.
 	Header string `json:"header"`
+	// Namespace prefixes the keys' consumers ("<Namespace>:<consumer>");
+	// "" keeps them bare. A key's consumer never contains ':', so a bare
+	// consumer never equals a provider's namespaced one.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // OAuth2Provider checks opaque access tokens by introspection.
 type OAuth2Provider struct {
-	Name             string `json:"name"`
+	Name string `json:"name"`
+	// Namespace is as for JWTProvider (default Name).
+	Namespace string `json:"namespace"`
+	// TokenPrefix: only tokens starting with it are introspected by this
+	// provider. Validation makes the providers' prefixes prefix-free (and
+	// requires them when there are several), so an opaque token goes to
+	// at most one endpoint.
+	TokenPrefix      string `json:"tokenPrefix,omitempty"`
 	IntrospectionURL string `json:"introspectionUrl"`
 	ClientID         string `json:"clientId"`
 	// ClientSecretEnv names the environment variable holding the client
@@ -74,6 +88,9 @@ type OAuth2Provider struct {
 	// Insecure: IntrospectionURL may be plain http on a host other than
 	// loopback (the policy said so explicitly).
 	Insecure bool `json:"insecure,omitempty"`
+	// MaxConcurrent bounds the introspection requests in flight; beyond
+	// it a token is refused at once (503) rather than queued.
+	MaxConcurrent int `json:"maxConcurrent"`
 }
 
 // IdentityHeaders are the request headers (lower case) that carry the

@@ -18,8 +18,11 @@ import (
 //     string, or whose roles claim is neither a string nor a list of strings
 //     (bad_claim): exactly the ext_authz service's rules (extauthz/jwt);
 //   - sets the identity headers (which the strip filter removed before any
-//     filter ran) from the claims, removing those without a value; roles
-//     split at spaces and commas and joined with ",";
+//     filter ran) from the claims, removing those without a value; the
+//     user id is "<provider namespace>:<user id claim>" (as the ext_authz
+//     service's); roles split at spaces and commas and joined with ",",
+//     after dropping role values that are not visible ASCII without a
+//     comma (contract.ValidRole), logged once per Envoy worker;
 //   - publishes the identity as the ext_authz filter's dynamic metadata
 //     (method, consumer, user_id, roles, tenant, tier), so rate-limit
 //     descriptors, access logs and the identity guard read one namespace
@@ -32,8 +35,8 @@ func jwtIdentityScript(providers []ir.JWTProvider, h ir.IdentityHeaders) string 
 	var b strings.Builder
 	b.WriteString("local P = {\n")
 	for _, p := range providers {
-		fmt.Fprintf(&b, "  {payload=%s, header=%s, user=%s", luaQuote(jwtPayloadKey(p.Name)), luaQuote(jwtHeaderKey(p.Name)),
-			luaQuote(cmp.Or(p.Claims.UserID, "sub")))
+		fmt.Fprintf(&b, "  {name=%s, ns=%s, payload=%s, header=%s, user=%s", luaQuote(p.Name), luaQuote(cmp.Or(p.Namespace, p.Name)),
+			luaQuote(jwtPayloadKey(p.Name)), luaQuote(jwtHeaderKey(p.Name)), luaQuote(cmp.Or(p.Claims.UserID, "sub")))
 		for _, kv := range [][2]string{{"roles", p.Claims.Roles}, {"tenant", p.Claims.Tenant}, {"tier", p.Claims.Tier}} {
 			if kv[1] != "" {
 				fmt.Fprintf(&b, ", %s=%s", kv[0], luaQuote(kv[1]))
@@ -73,18 +76,32 @@ local function optional(v)
   return v
 end
 
-local function roles(v)
+-- A role reaches the comma-joined roles header only as visible ASCII
+-- without a comma (contract.ValidRole); other values are dropped.
+local function valid(r) return string.find(r, "^[!-+%-.-~]+$") ~= nil end
+
+local logged = false -- one warning per worker
+
+local function roles(h, p, v)
   if v == nil then return "" end
-  local out = {}
+  local out, dropped = {}, 0
+  local function add(r)
+    if valid(r) then out[#out+1] = r else dropped = dropped + 1 end
+  end
   if type(v) == "string" then
-    for r in string.gmatch(v, "[^ ,]+") do out[#out+1] = r end
+    for r in string.gmatch(v, "[^ ,]+") do add(r) end
   elseif type(v) == "table" then
     for _, r in ipairs(v) do
       if type(r) ~= "string" then return nil end
-      if r ~= "" then out[#out+1] = r end
+      if r ~= "" then add(r) end
     end
   else
     return nil
+  end
+  if dropped > 0 and not logged then
+    logged = true
+    h:logWarn("tollgate: dropped role values of provider " .. p.name ..
+      " holding a comma, whitespace, a control or a non-ASCII character (logged once per worker)")
   end
   return table.concat(out, ",")
 end
@@ -93,8 +110,8 @@ local function identity(h, p, c, hd)
   if hd == nil or not p.algs[hd.alg] then return deny(h, "alg_not_allowed") end
   local user = c[p.user]
   if type(user) ~= "string" or user == "" then return deny(h, "bad_claim") end
-  local id = {user=user, roles="", tenant="", tier=""}
-  if p.roles then id.roles = roles(c[p.roles]) end
+  local id = {user=p.ns .. ":" .. user, roles="", tenant="", tier=""}
+  if p.roles then id.roles = roles(h, p, c[p.roles]) end
   if p.tenant then id.tenant = optional(c[p.tenant]) end
   if p.tier then id.tier = optional(c[p.tier]) end
   if id.roles == nil or id.tenant == nil or id.tier == nil then return deny(h, "bad_claim") end
@@ -104,8 +121,8 @@ local function identity(h, p, c, hd)
   end
   local m = h:streamInfo():dynamicMetadata()
   m:set(AUTHZ, "method", "jwt")
-  m:set(AUTHZ, "consumer", user)
-  m:set(AUTHZ, "user_id", user)
+  m:set(AUTHZ, "consumer", id.user)
+  m:set(AUTHZ, "user_id", id.user)
   m:set(AUTHZ, "roles", id.roles)
   m:set(AUTHZ, "tenant", id.tenant)
   m:set(AUTHZ, "tier", id.tier)
