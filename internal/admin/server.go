@@ -74,7 +74,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	res, err := s.ctl.PushExpect(r.Context(), req.Files, "push", req.Source, req.ExpectVersion)
+	o := controlplane.Origin{Action: "push", Source: req.Source, Reason: req.Message}
+	res, err := s.ctl.PushWith(r.Context(), req.Files, o, req.ExpectVersion)
 	s.answer(w, res, err)
 }
 
@@ -135,7 +136,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	res, err := s.ctl.Rollback(r.Context(), req.Version, req.Source)
+	res, err := s.ctl.RollbackWith(r.Context(), req.Version, controlplane.Origin{Source: req.Source, Reason: req.Message})
 	s.answer(w, res, err)
 }
 
