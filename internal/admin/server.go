@@ -57,6 +57,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/keys", s.keysOrUnavailable(s.createKey))
 	mux.Handle("GET /v1/keys", s.keysOrUnavailable(s.listKeys))
 	mux.Handle("DELETE /v1/keys/{id}", s.keysOrUnavailable(s.revokeKey))
+	mux.Handle("PATCH /v1/keys/{id}", s.keysOrUnavailable(s.updateKey)) // keys_update.go
 	s.endpointRoutes(mux)
 	return s.access.guard(mux)
 }
