@@ -31,7 +31,7 @@ func newEndpointsCmd() *cobra.Command {
 func newEndpointsGetCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "get BACKEND",
+		Use:     "get BACKEND",
 		Short:   "Print a backend's served endpoints and whether they override the policy's",
 		Example: `  tollgate endpoints get users -o json`,
 		Args:    args(cobra.ExactArgs(1)),
@@ -48,7 +48,7 @@ func newEndpointsGetCmd() *cobra.Command {
 func newEndpointsSetCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "set BACKEND IP:PORT...",
+		Use:     "set BACKEND IP:PORT...",
 		Short:   "Replace a backend's endpoints (EDS only) and wait for the proxies' ACKs",
 		Example: `  tollgate endpoints set users 10.0.0.7:8080 10.0.0.8:8080   # e.g. drain 10.0.0.6`,
 		Args:    args(cobra.MinimumNArgs(2)),
@@ -65,7 +65,7 @@ func newEndpointsSetCmd() *cobra.Command {
 func newEndpointsResetCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "reset BACKEND",
+		Use:     "reset BACKEND",
 		Short:   "Drop a backend's override: serve the policy's endpoints again",
 		Example: `  tollgate endpoints reset users`,
 		Args:    args(cobra.ExactArgs(1)),

@@ -104,8 +104,8 @@ func printKeys(w io.Writer, recs []apikey.Record) {
 func newKeysRevokeCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke a key; every authz replica rejects it within a second",
+		Use:     "revoke ID",
+		Short:   "Revoke a key; every authz replica rejects it within a second",
 		Example: `  tollgate keys revoke 27rPErmv   # the id from 'keys list' (the 8 characters after tg_)`,
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {

@@ -70,9 +70,9 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 // NewRoot builds the command tree.
 func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "tollgate",
-		Short:         "Tollgate: an API gateway with Envoy as the data plane",
-		Long:          "Tollgate serves Envoy its configuration from one declarative policy, and authenticates and rate-limits requests at the edge.",
+		Use:   "tollgate",
+		Short: "Tollgate: an API gateway with Envoy as the data plane",
+		Long:  "Tollgate serves Envoy its configuration from one declarative policy, and authenticates and rate-limits requests at the edge.",
 		Example: `  tollgate dev                        # try it: Envoy, demo services, API key and JWT
   tollgate validate policy.yaml
   tollgate push policy.yaml -m "why"
@@ -107,7 +107,7 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
+		Use:     "version",
 		Short:   "Print the version, and the Envoy release it is built and tested for",
 		Example: `  tollgate version`,
 		Args:    args(cobra.NoArgs),

@@ -14,7 +14,7 @@ import (
 func newDemoUpstreamCmd() *cobra.Command {
 	var addr, name string
 	cmd := &cobra.Command{
-		Use:   "demo-upstream",
+		Use:     "demo-upstream",
 		Short:   "Run a demo HTTP service that echoes each request as JSON",
 		Example: `  tollgate demo-upstream --addr 127.0.0.1:9001 --name users-1`,
 		Args:    args(cobra.NoArgs),
