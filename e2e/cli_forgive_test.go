@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -21,8 +20,6 @@ func TestCLIPushMessageHistoryAndRollback(t *testing.T) {
 	port := harness.FreePort(t)
 	s := startStack(t, pushPolicy(port, us["one"].Addr(), us["two"].Addr(), ""))
 	s.envoy("public", "cli-0", "delta")
-	client := harness.NewHTTPClient(false)
-	ctx := testCtx(t, 60*time.Second)
 	next := writeFile(t, "next.yaml", pushPolicy(port, us["one"].Addr(), us["two"].Addr(),
 		"  - {name: new, match: {pathPrefix: /new}, backend: two, auth: none}"))
 	diff := s.cli(0, "diff", next)
@@ -38,13 +35,13 @@ func TestCLIPushMessageHistoryAndRollback(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\*\s+2\s+` + pushed + `\s+push\s+applied.*add the new route$`).MatchString(h) {
 		t.Errorf("history does not star the pushed version with its message:\n%s", h)
 	}
-	waitStatus(t, ctx, client, port, "/new", 200)
+	waitStatus(t, port, "/new", 200)
 	back := versionOf(t, s.cli(0, "rollback", "--previous", "-m", "undo"))
-	waitStatus(t, ctx, client, port, "/new", 404)
+	waitStatus(t, port, "/new", 404)
 	if again := versionOf(t, s.cli(0, "rollback", pushed[:6])); again != pushed || back == pushed {
 		t.Fatalf("rollback by prefix %s served %s (after --previous served %s)", pushed[:6], again, back)
 	}
-	waitStatus(t, ctx, client, port, "/new", 200)
+	waitStatus(t, port, "/new", 200)
 	var events []struct{ Version, Action, Reason string }
 	if err := json.Unmarshal([]byte(s.cli(0, "history", "-o", "json")), &events); err != nil || len(events) != 4 ||
 		events[2].Action != "rollback" || events[2].Reason != "undo" || events[1].Reason != "add the new route" {
@@ -63,17 +60,6 @@ func versionOf(t *testing.T, out string) string {
 		t.Fatalf("no applied version in:\n%s", out)
 	}
 	return m[1]
-}
-
-func waitStatus(t *testing.T, ctx context.Context, client *harness.HTTPClient, port int, path string, want int) {
-	t.Helper()
-	err := harness.WaitFor(ctx, func() (bool, error) {
-		code, _ := get(ctx, client, port, path)
-		return code == want, nil
-	})
-	if err != nil {
-		t.Fatalf("GET %s never answered %d: %v", path, want, err)
-	}
 }
 
 // TestCLIKeysTierAndUpdate: a typo in --tier is an error naming the
