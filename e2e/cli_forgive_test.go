@@ -36,6 +36,9 @@ func TestCLIPushMessageHistoryAndRollback(t *testing.T) {
 		t.Errorf("history does not star the pushed version with its message:\n%s", h)
 	}
 	waitStatus(t, port, "/new", 200)
+	if got := s.cli(0, "get", "--version", pushed[:6]); !strings.Contains(got, "name: new") {
+		t.Errorf("get --version %s (a prefix):\n%s", pushed[:6], got)
+	}
 	back := versionOf(t, s.cli(0, "rollback", "--previous", "-m", "undo"))
 	waitStatus(t, port, "/new", 404)
 	if again := versionOf(t, s.cli(0, "rollback", pushed[:6])); again != pushed || back == pushed {

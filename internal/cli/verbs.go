@@ -123,18 +123,26 @@ func newGetCmd() *cobra.Command {
 		Use:   "get",
 		Short: "Print the served policy (or a stored version with --version)",
 		Example: `  tollgate get > served.yaml
-  tollgate get --version 3f2a9c1e0b7d`,
+  tollgate get --version 3f2a9c`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*store.Version, error) {
 				if version != "" {
-					return c.Version(ctx, version)
+					h, err := c.History(ctx)
+					if err != nil {
+						return nil, err
+					}
+					id, err := resolveVersion(h, version) // history.go
+					if err != nil {
+						return nil, err
+					}
+					return c.Version(ctx, id)
 				}
 				return c.Current(ctx)
 			}, printVersion)
 		},
 	}
-	cmd.Flags().StringVar(&version, "version", "", "a stored version instead of the served one")
+	cmd.Flags().StringVar(&version, "version", "", "a stored version (any unique prefix of its id) instead of the served one")
 	f.add(cmd)
 	return cmd
 }
