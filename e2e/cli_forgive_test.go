@@ -23,7 +23,7 @@ func TestCLIPushMessageHistoryAndRollback(t *testing.T) {
 	next := writeFile(t, "next.yaml", pushPolicy(port, us["one"].Addr(), us["two"].Addr(),
 		"  - {name: new, match: {pathPrefix: /new}, backend: two, auth: none}"))
 	diff := s.cli(0, "diff", next)
-	if !regexp.MustCompile(`(?m)^gateway public:\n(  [+~-] .*\n)*  ~ route http\S* \(\+new\)$`).MatchString(diff) ||
+	if !regexp.MustCompile(`(?m)^changes to gateway public:\n(  [+~-] .*\n)*  ~ route http\S* \(\+new\)$`).MatchString(diff) ||
 		!strings.Contains(diff, "  + cluster two") || strings.Contains(diff, "\"name\"") {
 		t.Errorf("diff summary:\n%s\nwant per-gateway lines such as '~ route http (+new)' and no JSON", diff)
 	}

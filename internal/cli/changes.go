@@ -13,7 +13,7 @@ var changeMarks = map[string]string{"added": "+", "removed": "-", "changed": "~"
 
 // printChanges prints the changes per gateway, one line per resource:
 //
-//	gateway public:
+//	changes to gateway public:
 //	  + listener https
 //	  ~ cluster users (connectTimeout)
 //	  ~ route http (+api-v2, ~users)
@@ -25,7 +25,7 @@ func printChanges(w io.Writer, cs []controlplane.Change, full bool) {
 	for i, c := range cs {
 		if i == 0 || c.Gateway != gateway {
 			gateway = c.Gateway
-			fmt.Fprintf(w, "gateway %s:\n", gateway)
+			fmt.Fprintf(w, "changes to gateway %s:\n", gateway)
 		}
 		fmt.Fprintf(w, "  %s %s %s%s\n", changeMarks[c.Action], c.Type, c.Name, fieldSummary(c.Fields))
 		if full {

@@ -93,9 +93,9 @@ func TestPrintChangesSummaryAndFull(t *testing.T) {
 	}
 	var sum, full bytes.Buffer
 	printChanges(&sum, cs, false)
-	want := `gateway internal:
+	want := `changes to gateway internal:
   - listener old
-gateway public:
+changes to gateway public:
   ~ route http (+api-v2, ~users)
   ~ cluster users (connectTimeout)
   + cluster api-v2
