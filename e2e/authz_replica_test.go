@@ -18,7 +18,7 @@ import (
 // TestAuthzOnlyReplica runs a second authz replica with `serve --only
 // authz` on the same store and Redis: it serves the control plane's policy,
 // and a key revoked through the control plane is refused by the replica
-// within a second.
+// within a second, as is a key's update (keys update).
 func TestAuthzOnlyReplica(t *testing.T) {
 	a := startAuthStack(t)
 	var created struct {
@@ -59,6 +59,20 @@ func TestAuthzOnlyReplica(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	if err := harness.WaitFor(ctx, func() (bool, error) { return check() == 200, nil }); err != nil {
 		t.Fatalf("the replica never allowed a valid key (it must follow the store's policy): %v", err)
+	}
+	// keys update reaches the replica's cache like a revocation does.
+	for _, step := range []struct {
+		roles string
+		want  int
+	}{{"auditor", 403}, {"user", 200}} {
+		a.cli(0, "keys", "update", created.Record.ID, "--roles", step.roles)
+		start := time.Now()
+		if err := harness.WaitFor(testCtx(t, 2*time.Second), func() (bool, error) { return check() == step.want, nil }); err != nil {
+			t.Fatalf("roles %s: the replica still answers as before %s after keys update: %v", step.roles, time.Since(start), err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("roles %s: the update reached the replica after %s, want under 1 s", step.roles, d)
+		}
 	}
 	a.cli(0, "keys", "revoke", created.Record.ID)
 	start := time.Now()

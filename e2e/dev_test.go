@@ -15,7 +15,7 @@ import (
 )
 
 // devPorts are the fixed ports `tollgate dev` binds (README and docs/tutorials/quick-start.md: make dev).
-var devPorts = []string{"8080", "9900", "9901", "18000", "18001", "18002", "18003", "9001", "9002", "9003"}
+var devPorts = []string{"8080", "9900", "9901", "18000", "18001", "18002", "18003", "9001", "9002", "9003", "9004"}
 
 // TestDevRunsTheReadmeCommands starts `tollgate dev` (what `make dev` runs)
 // and tries the requests its help text prints: the README's first command
@@ -29,9 +29,11 @@ func TestDevRunsTheReadmeCommands(t *testing.T) {
 		}
 		ln.Close()
 	}
-	bin, cfg := harness.BuildTollgate(t), t.TempDir()
+	bin, cfg, tmp := harness.BuildTollgate(t), t.TempDir(), t.TempDir()
+	// No --data-dir: dev works in a temporary directory (under tmp) that
+	// it must remove on exit.
 	dev := harness.StartProcessSpec(t, harness.ProcessSpec{Name: "dev", Bin: bin,
-		Args: []string{"dev", "--data-dir", t.TempDir()}, Env: devCLIEnv(cfg)})
+		Args: []string{"dev"}, Env: append(devCLIEnv(cfg), "TMPDIR="+tmp)})
 	if err := dev.WaitLog(testCtx(t, 60*time.Second), "Try:"); err != nil {
 		t.Fatalf("tollgate dev did not come up: %v\n%s", err, dev.LogTail(40))
 	}
@@ -40,9 +42,13 @@ func TestDevRunsTheReadmeCommands(t *testing.T) {
 		t.Fatalf("no demo API key in the dev output:\n%s", dev.LogTail(40))
 	}
 	checkDevRequests(t, key[1])
+	checkDevJWT(t, dev.Logs())
 	checkDevCLI(t, bin, cfg, dev.Logs())
 	if err := dev.StopWithin(10 * time.Second); err != nil {
 		t.Errorf("tollgate dev did not stop cleanly on SIGTERM: %v\n%s", err, dev.LogTail(20))
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "tollgate-dev-*")); len(left) > 0 {
+		t.Errorf("tollgate dev left its temporary directory behind: %v", left)
 	}
 }
 
@@ -100,6 +106,42 @@ func checkDevCLI(t *testing.T, bin, cfg, help string) {
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
 			t.Errorf("./bin/tollgate %s: %v\n%s", l[1], err, out.String())
+		}
+	}
+}
+
+// checkDevJWT runs the JWT curl line of dev's help text: the printed token
+// of dev's own issuer authenticates on the JWT routes, at once.
+func checkDevJWT(t *testing.T, help string) {
+	line := regexp.MustCompile(`curl -s\s+-H 'Authorization: Bearer (\S+)' (http://\S+)`).FindStringSubmatch(help)
+	if line == nil {
+		t.Fatalf("no JWT curl line in the dev help:\n%s", help)
+	}
+	token, url := line[1], line[2]
+	if !strings.Contains(help, "dev JWT               "+token) {
+		t.Errorf("the dev help does not print the token on its own line")
+	}
+	client := harness.NewHTTPClient(false)
+	tests := []struct {
+		name, url, auth string
+		status          int
+	}{
+		{"the printed line", url, "Bearer " + token, 200},
+		{"the token on the users route", "http://127.0.0.1:8080/api/users/1", "Bearer " + token, 200},
+		{"no token", url, "", 401},
+		{"a tampered token", url, "Bearer " + token[:len(token)-4] + "AAAA", 401},
+	}
+	for _, tt := range tests {
+		h := map[string]string{}
+		if tt.auth != "" {
+			h["Authorization"] = tt.auth
+		}
+		resp, err := client.Get(testCtx(t, 10*time.Second), tt.url, "", h)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if resp.Status != tt.status || (tt.status == 200 && !strings.Contains(string(resp.Body), "dev-user")) {
+			t.Errorf("%s: GET %s = %d %s, want %d (as dev-user)", tt.name, tt.url, resp.Status, resp.Body, tt.status)
 		}
 	}
 }

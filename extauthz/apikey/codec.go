@@ -12,8 +12,9 @@ const (
 	idKeyPrefix       = "tollgate:apikey:id:"
 	consumerKeyPrefix = "tollgate:consumer:"
 	consumerKeySuffix = ":keys"
-	// RevokedChannel is the pub/sub channel on which a revocation is
-	// announced; the message is the revoked key's HMAC (hex).
+	// RevokedChannel is the pub/sub channel on which a revocation or an
+	// update is announced; the message is the key's HMAC (hex), and every
+	// replica drops that key from its cache.
 	RevokedChannel = "tollgate:apikey:revoked"
 )
 

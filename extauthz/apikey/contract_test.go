@@ -53,6 +53,7 @@ func testContract(t *testing.T, open backend) {
 		{"malformed keys", contractMalformed},
 		{"expiry", contractExpiry},
 		{"revoke", contractRevoke},
+		{"update", contractUpdate}, // update_test.go
 		{"list by consumer", contractList},
 		{"other pepper", contractOtherPepper},
 		{"invalid records", contractInvalidRecords},

@@ -55,6 +55,12 @@ type Store interface {
 	// List returns the records of consumer's keys, revoked and expired
 	// ones included, oldest first.
 	List(ctx context.Context, consumer string) ([]Record, error)
+	// Update changes the tier, roles or expiry of the key with the given
+	// id without reissuing it, and returns the changed record
+	// (ErrNotFound when there is none, ErrRevoked for a revoked key). A
+	// change takes effect like a revocation: at once on this store, and
+	// within a second on every replica of a shared store.
+	Update(ctx context.Context, id string, ch Change) (Record, error)
 }
 
 // hasher computes HMAC-SHA256(pepper, key) in hex, the index under which

@@ -88,7 +88,7 @@ func TestAdminPushRoundTrip(t *testing.T) {
 	srv := newTestAPI(t, "tok")
 	c := NewClient(srv.URL, "tok")
 	ctx := context.Background()
-	res, err := c.Push(ctx, PolicyRequest{Files: []store.File{{Name: "p.yaml", Content: validPolicy}}, Source: "test"})
+	res, err := c.Push(ctx, PolicyRequest{Files: []store.File{{Name: "p.yaml", Content: validPolicy}}, Source: "test", Message: "first cut"})
 	if err != nil || !res.Applied {
 		t.Fatalf("push = %+v, %v", res, err)
 	}
@@ -100,7 +100,7 @@ func TestAdminPushRoundTrip(t *testing.T) {
 		t.Fatalf("current = %+v, %v", cur, err)
 	}
 	h, err := c.History(ctx)
-	if err != nil || len(h) != 1 || h[0].Source != "test" {
+	if err != nil || len(h) != 1 || h[0].Source != "test" || h[0].Reason != "first cut" {
 		t.Fatalf("history = %+v, %v", h, err)
 	}
 }

@@ -20,12 +20,16 @@ type PolicyRequest struct {
 	// ExpectVersion, when set, makes the push fail with 409 (conflict)
 	// unless it is the current version (compare-and-set).
 	ExpectVersion string `json:"expectVersion,omitempty"`
+	// Message says why (push -m); it is stored with the history event.
+	Message string `json:"message,omitempty"`
 }
 
 // RollbackRequest names the stored version to serve again.
 type RollbackRequest struct {
 	Version string `json:"version"`
 	Source  string `json:"source,omitempty"`
+	// Message says why (rollback -m); it is stored with the history event.
+	Message string `json:"message,omitempty"`
 }
 
 // ValidateResponse is the answer to a valid policy.

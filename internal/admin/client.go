@@ -186,3 +186,9 @@ func (c *Client) RevokeKey(ctx context.Context, id string) error {
 	var out map[string]string
 	return c.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(id), nil, &out)
 }
+
+// UpdateKey changes the tier, roles or expiry of the key with id.
+func (c *Client) UpdateKey(ctx context.Context, id string, req UpdateKeyRequest) (*apikey.Record, error) {
+	var out apikey.Record
+	return &out, c.do(ctx, http.MethodPatch, "/v1/keys/"+url.PathEscape(id), req, &out)
+}

@@ -35,6 +35,9 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, msg := keyRecord(req, time.Now())
+	if msg == "" {
+		msg = s.checkTier(req.Tier)
+	}
 	if msg != "" {
 		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: msg})
 		return

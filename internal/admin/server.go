@@ -61,6 +61,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/keys", s.keysOrUnavailable(s.createKey))
 	mux.Handle("GET /v1/keys", s.keysOrUnavailable(s.listKeys))
 	mux.Handle("DELETE /v1/keys/{id}", s.keysOrUnavailable(s.revokeKey))
+	mux.Handle("PATCH /v1/keys/{id}", s.keysOrUnavailable(s.updateKey)) // keys_update.go
 	s.endpointRoutes(mux)
 	return s.access.guard(mux)
 }
@@ -78,7 +79,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	res, err := s.ctl.PushExpect(r.Context(), req.Files, "push", req.Source, req.ExpectVersion)
+	o := controlplane.Origin{Action: "push", Source: req.Source, Reason: req.Message}
+	res, err := s.ctl.PushWith(r.Context(), req.Files, o, req.ExpectVersion)
 	s.answer(w, res, err)
 }
 
@@ -139,7 +141,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	res, err := s.ctl.Rollback(r.Context(), req.Version, req.Source)
+	res, err := s.ctl.RollbackWith(r.Context(), req.Version, controlplane.Origin{Source: req.Source, Reason: req.Message})
 	s.answer(w, res, err)
 }
 

@@ -19,6 +19,9 @@ func newEndpointsCmd() *cobra.Command {
 		Long: "endpoints set replaces a backend's endpoints on every gateway through EDS alone: no listener, route or " +
 			"cluster changes. The override is stored with the policy, survives restarts, and lasts until a push " +
 			"changes that backend's endpoints in the policy, or until endpoints reset.",
+		Example: `  tollgate endpoints get users
+  tollgate endpoints set users 10.0.0.7:8080 10.0.0.8:8080
+  tollgate endpoints reset users`,
 		Args: args(cobra.NoArgs),
 	}
 	cmd.AddCommand(newEndpointsGetCmd(), newEndpointsSetCmd(), newEndpointsResetCmd())
@@ -28,9 +31,10 @@ func newEndpointsCmd() *cobra.Command {
 func newEndpointsGetCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "get BACKEND",
-		Short: "Print a backend's served endpoints and whether they override the policy's",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:     "get BACKEND",
+		Short:   "Print a backend's served endpoints and whether they override the policy's",
+		Example: `  tollgate endpoints get users -o json`,
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*controlplane.EndpointsView, error) {
 				return c.Endpoints(ctx, a[0])
@@ -44,9 +48,10 @@ func newEndpointsGetCmd() *cobra.Command {
 func newEndpointsSetCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "set BACKEND IP:PORT...",
-		Short: "Replace a backend's endpoints (EDS only) and wait for the proxies' ACKs",
-		Args:  args(cobra.MinimumNArgs(2)),
+		Use:     "set BACKEND IP:PORT...",
+		Short:   "Replace a backend's endpoints (EDS only) and wait for the proxies' ACKs",
+		Example: `  tollgate endpoints set users 10.0.0.7:8080 10.0.0.8:8080   # e.g. drain 10.0.0.6`,
+		Args:    args(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*controlplane.EndpointsView, error) {
 				return c.SetEndpoints(ctx, a[0], admin.EndpointsRequest{Endpoints: a[1:], Source: source()})
@@ -60,9 +65,10 @@ func newEndpointsSetCmd() *cobra.Command {
 func newEndpointsResetCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "reset BACKEND",
-		Short: "Drop a backend's override: serve the policy's endpoints again",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:     "reset BACKEND",
+		Short:   "Drop a backend's override: serve the policy's endpoints again",
+		Example: `  tollgate endpoints reset users`,
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*controlplane.EndpointsView, error) {
 				return c.ResetEndpoints(ctx, a[0], source())

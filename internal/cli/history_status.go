@@ -12,56 +12,17 @@ import (
 
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/controlplane"
-	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/xds"
 )
-
-func newHistoryCmd() *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "history",
-		Short: "List pushed, rolled back and rejected policy versions, oldest first",
-		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return call(cmd, &f, func(ctx context.Context, c *admin.Client) ([]store.Event, error) { return c.History(ctx) }, printHistory)
-		},
-	}
-	f.add(cmd)
-	return cmd
-}
-
-func printHistory(w io.Writer, h []store.Event) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tVERSION\tACTION\tOUTCOME\tAT\tSOURCE\tMESSAGE")
-	for _, e := range h {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Version, e.Action, e.Outcome,
-			e.At.Format("2006-01-02T15:04:05Z"), e.Source, e.Message)
-	}
-	tw.Flush()
-}
-
-func newRollbackCmd() *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "rollback VERSION",
-		Short: "Serve a stored policy version again (see 'tollgate history')",
-		Args:  args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*controlplane.PushResult, error) {
-				return c.Rollback(ctx, admin.RollbackRequest{Version: a[0], Source: source()})
-			}, func(w io.Writer, res *controlplane.PushResult) { printPush(w, res, true) })
-		},
-	}
-	f.add(cmd)
-	return cmd
-}
 
 func newStatusCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the served version and every connected proxy: what it ACKed, any NACK",
-		Args:  args(cobra.NoArgs),
+		Example: `  tollgate status
+  tollgate status -o json | jq '.nodes[] | select(.synced | not)'`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*controlplane.Status, error) { return c.Status(ctx) }, printStatus)
 		},

@@ -17,10 +17,14 @@ import (
 func newKeysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Create, list and revoke API keys (the server stores only their HMAC)",
-		Args:  args(cobra.NoArgs),
+		Short: "Create, list, update and revoke API keys (the server stores only their HMAC)",
+		Example: `  tollgate keys create --consumer alice --tier pro --roles user
+  tollgate keys list --consumer alice
+  tollgate keys update 27rPErmv --tier enterprise
+  tollgate keys revoke 27rPErmv`,
+		Args: args(cobra.NoArgs),
 	}
-	cmd.AddCommand(newKeysCreateCmd(), newKeysListCmd(), newKeysRevokeCmd())
+	cmd.AddCommand(newKeysCreateCmd(), newKeysListCmd(), newKeysUpdateCmd(), newKeysRevokeCmd())
 	return cmd
 }
 
@@ -31,7 +35,12 @@ func newKeysCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create --consumer NAME [--tier T] [--tenant T] [--roles a,b] [--expires 720h]",
 		Short: "Create an API key and print it once",
-		Args:  args(cobra.NoArgs),
+		Long: "Create issues an API key for a consumer and prints it once: the server keeps only its HMAC. " +
+			"The text output's first line is the key alone (KEY=$(tollgate keys create ... | head -n 1)); -o json gives {\"key\", \"record\"}. " +
+			"--tier must be one of the served policy's rate-limit tiers.",
+		Example: `  tollgate keys create --consumer alice --tier pro --roles user,admin
+  tollgate keys create --consumer ci-bot --expires 720h -o json`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Consumer == "" {
 				return &UsageError{fmt.Errorf("--consumer is required")}
@@ -45,13 +54,13 @@ func newKeysCreateCmd() *cobra.Command {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*admin.CreateKeyResponse, error) {
 				return c.CreateKey(ctx, req)
 			}, func(w io.Writer, res *admin.CreateKeyResponse) {
-				fmt.Fprintf(w, "%s\n# id %s, consumer %s: store the key now, it is not shown again\n", res.Key, res.Record.ID, res.Record.Consumer)
+				printCreatedKey(w, res)
 			})
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&req.Consumer, "consumer", "", "consumer the key identifies (required)")
-	fl.StringVar(&req.Tier, "tier", "", "rate-limit tier of the consumer")
+	fl.StringVar(&req.Tier, "tier", "", "rate-limit tier of the consumer: one of the served policy's tiers (default: its default tier)")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant of the consumer")
 	fl.StringVar(&roles, "roles", "", "comma-separated roles")
 	fl.StringVar(&req.ExpiresIn, "expires", "", "lifetime, e.g. 720h (default: never expires)")
@@ -65,7 +74,9 @@ func newKeysListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list --consumer NAME",
 		Short: "List a consumer's keys (ids and metadata, never the keys)",
-		Args:  args(cobra.NoArgs),
+		Example: `  tollgate keys list --consumer alice
+  tollgate keys list --consumer alice -o json | jq -r '.[] | select(.revoked | not) | .id'`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if consumer == "" {
 				return &UsageError{fmt.Errorf("--consumer is required")}
@@ -97,9 +108,10 @@ func printKeys(w io.Writer, recs []apikey.Record) {
 func newKeysRevokeCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke a key; every authz replica rejects it within a second",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:     "revoke ID",
+		Short:   "Revoke a key; every authz replica rejects it within a second",
+		Example: `  tollgate keys revoke 27rPErmv   # the id from 'keys list' (the 8 characters after tg_)`,
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (map[string]string, error) {
 				return map[string]string{"revoked": a[0]}, c.RevokeKey(ctx, a[0])
@@ -121,4 +133,18 @@ func checkRoles(roles []string) error {
 		}
 	}
 	return nil
+}
+
+// printCreatedKey prints the key alone on the first line, then says so.
+func printCreatedKey(w io.Writer, res *admin.CreateKeyResponse) {
+	fmt.Fprintln(w, res.Key)
+	fmt.Fprintf(w, "# ^ the line above is the API key (id %s, consumer %s, tier %s): store it now, it is not shown again\n",
+		res.Record.ID, res.Record.Consumer, orDefault(res.Record.Tier))
+}
+
+func orDefault(tier string) string {
+	if tier == "" {
+		return "the policy's default"
+	}
+	return tier
 }

@@ -19,3 +19,15 @@ func TestKeysCreateRefusesRolesThatSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysUpdateRefusesRolesThatSplit: keys update checks roles like keys
+// create, before any call.
+func TestKeysUpdateRefusesRolesThatSplit(t *testing.T) {
+	for _, roles := range []string{"user, admin", "user,,admin", "ops\tx"} {
+		var out, errOut bytes.Buffer
+		code := Execute([]string{"keys", "update", "27rPErmv", "--roles", roles, "--server", "http://127.0.0.1:1"}, &out, &errOut)
+		if all := out.String() + errOut.String(); code != ExitUsage || !strings.Contains(all, "--roles: invalid role") {
+			t.Errorf("--roles %q: exit %d, output %q; want a usage error naming the role", roles, code, all)
+		}
+	}
+}

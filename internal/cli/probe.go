@@ -15,9 +15,10 @@ import (
 func newProbeCmd() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "probe URL",
-		Short: "GET an http:// URL and exit 0 if it answers 2xx (a health check for shell-less images)",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:     "probe URL",
+		Short:   "GET an http:// URL and exit 0 if it answers 2xx (a health check for shell-less images)",
+		Example: `  tollgate probe http://127.0.0.1:9900/readyz --timeout 2s`,
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()

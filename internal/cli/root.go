@@ -44,17 +44,20 @@ var ErrReported = errors.New("failed")
 func Execute(args []string, stdout, stderr io.Writer) int {
 	root := NewRoot(stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
 		// cobra reports unknown commands with a plain error.
 		err = &UsageError{err}
+	}
+	if cmd == nil {
+		cmd = root
 	}
 	var usage *UsageError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "error: %v\nRun '%s --help' for usage.\n", err, root.Name())
+		fmt.Fprintf(stderr, "error: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return ExitUsage
 	case errors.Is(err, ErrReported):
 		return ExitFailed
@@ -67,9 +70,13 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 // NewRoot builds the command tree.
 func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "tollgate",
-		Short:         "Tollgate: an API gateway with Envoy as the data plane",
-		Long:          "Tollgate serves Envoy its configuration from one declarative policy, and authenticates and rate-limits requests at the edge.",
+		Use:   "tollgate",
+		Short: "Tollgate: an API gateway with Envoy as the data plane",
+		Long:  "Tollgate serves Envoy its configuration from one declarative policy, and authenticates and rate-limits requests at the edge.",
+		Example: `  tollgate dev                        # try it: Envoy, demo services, API key and JWT
+  tollgate validate policy.yaml
+  tollgate push policy.yaml -m "why"
+  tollgate history && tollgate rollback --previous`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version.String(),
@@ -100,9 +107,10 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  args(cobra.NoArgs),
+		Use:     "version",
+		Short:   "Print the version, and the Envoy release it is built and tested for",
+		Example: `  tollgate version`,
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintln(cmd.OutOrStdout(), version.String())
 			return nil

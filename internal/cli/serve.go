@@ -55,6 +55,9 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the control plane: xDS for Envoy and the admin API",
 		Long: "Serve restores the last accepted policy from --data-dir (or, on an empty store, loads --policy), " +
 			"then serves it to Envoy over ADS (delta and state of the world) and runs the admin API.",
+		Example: `  tollgate serve --policy policy.yaml
+  tollgate serve --policy policy.yaml --data-dir /var/lib/tollgate --redis redis://127.0.0.1:6379/0
+  tollgate serve --only authz --data-dir /var/lib/tollgate --redis redis://redis:6379/0   # an extra authz replica`,
 		Args: args(cobra.NoArgs),
 	}
 	o := bindServeFlags(cmd)

@@ -31,6 +31,8 @@ func newTopCmd() *cobra.Command {
 		Long: "Top scrapes an Envoy's admin /stats/prometheus every --interval and shows, per policy route, the " +
 			"request rate, the 4xx and 5xx shares and the p50/p99 upstream latency over the last interval. Envoy " +
 			"merges latency histograms at its stats flush (every 5 s by default), so keep --interval at 5s or more.",
+		Example: `  tollgate top
+  tollgate top --envoy http://127.0.0.1:9901 --interval 10s`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(o.output); err != nil {

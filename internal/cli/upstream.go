@@ -14,9 +14,10 @@ import (
 func newDemoUpstreamCmd() *cobra.Command {
 	var addr, name string
 	cmd := &cobra.Command{
-		Use:   "demo-upstream",
-		Short: "Run a demo HTTP service that echoes each request as JSON",
-		Args:  args(cobra.NoArgs),
+		Use:     "demo-upstream",
+		Short:   "Run a demo HTTP service that echoes each request as JSON",
+		Example: `  tollgate demo-upstream --addr 127.0.0.1:9001 --name users-1`,
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

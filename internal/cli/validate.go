@@ -39,15 +39,21 @@ func newValidateCmd() *cobra.Command {
 		Long: "Validate loads a policy file (or every .yaml/.yml file of a directory), reports every error with its file, line and field path, " +
 			"and translates it to Envoy configuration exactly as the server would. With --with-envoy it also runs the real Envoy in validate mode " +
 			"(envoy --mode validate) on every gateway's configuration, which catches what only Envoy knows, such as a Lua syntax error. " +
-			"Exit code 1 when the policy is invalid.",
+			"Exit code 1 when the policy is invalid. -o json prints {valid, version, diagnostics: [{severity, summary, detail, path, range}]}, also for a file that cannot be read.",
+		Example: `  tollgate validate policy.yaml
+  tollgate validate policies/ --with-envoy
+  tollgate validate policy.yaml -o json | jq '.diagnostics[] | select(.severity == "error")'`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
 			res, cfg, err := validatePath(a[0])
-			if err != nil {
+			if err != nil && output == "text" {
 				return err
+			}
+			if err != nil {
+				res = failedValidation(a[0], err) // machine output even now
 			}
 			if withEnvoy && res.Valid {
 				if res.Envoy, err = validateWithEnvoy(cmd.Context(), cfg, envoyBin); err != nil {
@@ -164,4 +170,16 @@ func printAuthPaths(w io.Writer, paths map[string][]translator.RouteAuthPath) {
 			}
 		}
 	}
+}
+
+// failedValidation is validate's result for a policy it could not check
+// (a file that cannot be read), so -o json and -o yaml always print JSON
+// or YAML.
+func failedValidation(path string, err error) *validateResult {
+	return &validateResult{Diagnostics: policy.Diagnostics{{
+		Severity: policy.SeverityError,
+		Summary:  err.Error(),
+		Detail:   "check that the path names a readable .yaml/.yml file or a directory of them",
+		Range:    policy.Range{File: path},
+	}}}
 }

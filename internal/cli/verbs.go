@@ -13,36 +13,59 @@ import (
 	"github.com/tollgate/tollgate/internal/store"
 )
 
+// pushFlags are push's and diff's flags.
+type pushFlags struct {
+	clientFlags
+	message string
+	full    bool
+}
+
+func (f *pushFlags) add(cmd *cobra.Command, push bool) {
+	f.clientFlags.add(cmd)
+	cmd.Flags().BoolVar(&f.full, "full", false, "also print the full line diff of every changed Envoy resource (-o json always has it)")
+	if push {
+		cmd.Flags().StringVarP(&f.message, "message", "m", "", "why: recorded with the push in the history (tollgate history)")
+	}
+}
+
 func newPushCmd() *cobra.Command {
-	var f clientFlags
+	var f pushFlags
 	cmd := &cobra.Command{
 		Use:   "push FILE|DIR",
 		Short: "Validate a policy and make the server serve it",
-		Long:  "Push sends a policy to the server, which validates it, applies it to every gateway make-before-break and waits for the proxies to acknowledge it. A rejected policy changes nothing.",
-		Args:  args(cobra.ExactArgs(1)),
+		Long: "Push sends a policy to the server, which validates it, applies it to every gateway make-before-break and waits for the proxies to acknowledge it. " +
+			"A rejected policy changes nothing. It prints one line per Envoy resource it adds (+), changes (~) or removes (-), per gateway; --full adds the line diffs.",
+		Example: `  tollgate push policy.yaml -m "raise the pro tier to 2000/min"
+  tollgate push policies/ --full
+  tollgate push policy.yaml --expect-version 3f2a9c1e0b7d   # only if nobody pushed meanwhile`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return pushOrDiff(cmd, &f, a[0], true)
 		},
 	}
-	f.add(cmd)
+	f.add(cmd, true)
 	return cmd
 }
 
 func newDiffCmd() *cobra.Command {
-	var f clientFlags
+	var f pushFlags
 	cmd := &cobra.Command{
 		Use:   "diff FILE|DIR",
 		Short: "Show what pushing a policy would change, resource by resource",
-		Args:  args(cobra.ExactArgs(1)),
+		Long:  "Diff validates a policy on the server and prints, per gateway, the Envoy resources a push would add (+), change (~, with what changed) or remove (-). --full adds the line diffs of the resources' JSON. Nothing is applied.",
+		Example: `  tollgate diff policy.yaml
+  tollgate diff policy.yaml --full
+  tollgate diff policy.yaml -o json | jq '.changes[] | select(.action == "changed")'`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return pushOrDiff(cmd, &f, a[0], false)
 		},
 	}
-	f.add(cmd)
+	f.add(cmd, false)
 	return cmd
 }
 
-func pushOrDiff(cmd *cobra.Command, f *clientFlags, path string, push bool) error {
+func pushOrDiff(cmd *cobra.Command, f *pushFlags, path string, push bool) error {
 	c, ctx, cancel, err := f.client(cmd)
 	if err != nil {
 		return err
@@ -52,7 +75,7 @@ func pushOrDiff(cmd *cobra.Command, f *clientFlags, path string, push bool) erro
 	if err != nil {
 		return err
 	}
-	req := admin.PolicyRequest{Files: files, Source: source(), ExpectVersion: f.tls.expect}
+	req := admin.PolicyRequest{Files: files, Source: source(), ExpectVersion: f.tls.expect, Message: f.message}
 	var res *controlplane.PushResult
 	if push {
 		res, err = c.Push(ctx, req)
@@ -62,10 +85,10 @@ func pushOrDiff(cmd *cobra.Command, f *clientFlags, path string, push bool) erro
 	if err != nil {
 		return reportAPIError(cmd.ErrOrStderr(), err)
 	}
-	return render(cmd.OutOrStdout(), f.output, res, func(w io.Writer) { printPush(w, res, push) })
+	return render(cmd.OutOrStdout(), f.output, res, func(w io.Writer) { printPush(w, res, push, f.full) })
 }
 
-func printPush(w io.Writer, res *controlplane.PushResult, push bool) {
+func printPush(w io.Writer, res *controlplane.PushResult, push, full bool) {
 	printDiagnostics(w, res.Diagnostics)
 	switch {
 	case res.Unchanged:
@@ -83,19 +106,7 @@ func printPush(w io.Writer, res *controlplane.PushResult, push bool) {
 			fmt.Fprintf(w, "    not acknowledged yet: %s\n", strings.Join(g.Pending, ", "))
 		}
 	}
-	printChanges(w, res.Changes)
-}
-
-func printChanges(w io.Writer, cs []controlplane.Change) {
-	marks := map[string]string{"added": "+", "removed": "-", "changed": "~"}
-	for _, c := range cs {
-		fmt.Fprintf(w, "%s %s %s/%s\n", marks[c.Action], c.Type, c.Gateway, c.Name)
-		for _, l := range strings.Split(strings.TrimRight(c.Diff, "\n"), "\n") {
-			if l != "" {
-				fmt.Fprintf(w, "    %s\n", l)
-			}
-		}
-	}
+	printChanges(w, res.Changes, full) // changes.go
 }
 
 func orNone(s string) string {
@@ -111,17 +122,27 @@ func newGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get",
 		Short: "Print the served policy (or a stored version with --version)",
-		Args:  args(cobra.NoArgs),
+		Example: `  tollgate get > served.yaml
+  tollgate get --version 3f2a9c`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (*store.Version, error) {
 				if version != "" {
-					return c.Version(ctx, version)
+					h, err := c.History(ctx)
+					if err != nil {
+						return nil, err
+					}
+					id, err := resolveVersion(h, version) // history.go
+					if err != nil {
+						return nil, err
+					}
+					return c.Version(ctx, id)
 				}
 				return c.Current(ctx)
 			}, printVersion)
 		},
 	}
-	cmd.Flags().StringVar(&version, "version", "", "a stored version instead of the served one")
+	cmd.Flags().StringVar(&version, "version", "", "a stored version (any unique prefix of its id) instead of the served one")
 	f.add(cmd)
 	return cmd
 }

@@ -19,6 +19,10 @@ type Change struct {
 	Type    string `json:"type"` // listener, route, cluster, endpoint, secret
 	Name    string `json:"name"`
 	Action  string `json:"action"` // added, removed, changed
+	// Fields summarises a changed resource: its top-level fields that
+	// differ, or for a route configuration its routes ("+new", "-old",
+	// "~changed"); see changedFields.
+	Fields []string `json:"fields,omitempty"`
 	// Diff is a line diff of the resource's JSON for changed resources.
 	Diff string `json:"diff,omitempty"`
 }
@@ -88,7 +92,7 @@ func diffResource(a, b types.Resource) (Change, bool) {
 	case proto.Equal(a, b):
 		return Change{}, false
 	}
-	return Change{Action: "changed", Diff: lineDiff(render(a), render(b))}, true
+	return Change{Action: "changed", Fields: changedFields(a, b), Diff: lineDiff(render(a), render(b))}, true
 }
 
 func byName(r *translator.Resources, t resource.Type) map[string]types.Resource {

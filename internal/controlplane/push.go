@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/policy"
@@ -33,6 +34,25 @@ func (c *Controller) Push(ctx context.Context, files []store.File, action, sourc
 // PushExpect is Push that, when expect is not empty, refuses with a
 // *store.ConflictError unless expect is the current version (see ha.go).
 func (c *Controller) PushExpect(ctx context.Context, files []store.File, action, source, expect string) (*PushResult, error) {
+	return c.PushWith(ctx, files, Origin{Action: action, Source: source}, expect)
+}
+
+// Origin says how a policy change came about; it lands in the history.
+type Origin struct {
+	Action string // push, rollback, seed, restore
+	Source string // who: user@host, a CI job
+	// Reason says why, as the pusher wrote it (push -m); "" for none.
+	Reason string
+}
+
+// event returns the history event of o for version, at now.
+func (o Origin) event(version, outcome, message string, now time.Time) store.Event {
+	return store.Event{Version: version, Action: o.Action, Outcome: outcome, Message: message,
+		Reason: o.Reason, Source: o.Source, At: now.UTC()}
+}
+
+// PushWith is PushExpect with the origin's reason recorded in the history.
+func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin, expect string) (*PushResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	unlock, current, err := c.lockStore(ctx, 0) // ha.go
@@ -72,23 +92,23 @@ func (c *Controller) PushExpect(ctx context.Context, files []store.File, action,
 	res.Gateways, err = c.xds.Apply(ctx, cp.resources)
 	if err != nil {
 		restore()
-		return res, c.failed(base, cp, action, source, err)
+		return res, c.failed(base, cp, o, err)
 	}
 	c.cur.Store(&served{version: cp.version, cfg: cp.cfg, resources: cp.resources})
 	c.refused = ""
 	if err := c.pruneOverrides(cp.cfg); err != nil {
 		c.log.Warn("could not forget ended endpoint overrides", "err", err)
 	}
-	ev, err := c.store.Append(store.Event{Version: cp.version.ID, Action: action, Outcome: store.Applied, Source: source, At: c.now().UTC()})
+	ev, err := c.store.Append(o.event(cp.version.ID, store.Applied, "", c.now()))
 	res.Applied, res.Event = true, &ev
-	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", action, "changes", len(res.Changes))
+	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", o.Action, "changes", len(res.Changes))
 	return res, err
 }
 
 // failed records a push the proxies rejected and makes base, the store's
 // previous current version, current again (the xDS server already serves
 // this replica's previous version again).
-func (c *Controller) failed(base string, cp *compiled, action, source string, cause error) error {
+func (c *Controller) failed(base string, cp *compiled, o Origin, cause error) error {
 	if base != "" {
 		// Only if nobody moved on meanwhile (the lock makes that unlikely).
 		if err := c.store.SwapCurrent(cp.version.ID, base); err != nil && !errors.Is(err, store.ErrConflict) {
@@ -100,8 +120,7 @@ func (c *Controller) failed(base string, cp *compiled, action, source string, ca
 	if errors.As(cause, &nack) {
 		outcome = store.Rejected
 	}
-	_, err := c.store.Append(store.Event{Version: cp.version.ID, Action: action, Outcome: outcome,
-		Message: cause.Error(), Source: source, At: c.now().UTC()})
+	_, err := c.store.Append(o.event(cp.version.ID, outcome, cause.Error(), c.now()))
 	c.log.Warn("policy push failed; previous version kept", "version", cp.version.ID, "err", cause)
 	return errors.Join(cause, err)
 }
@@ -123,11 +142,18 @@ func (c *Controller) DryRun(files []store.File) (*PushResult, error) {
 
 // Rollback serves the stored version id again.
 func (c *Controller) Rollback(ctx context.Context, id, source string) (*PushResult, error) {
+	return c.RollbackWith(ctx, id, Origin{Source: source})
+}
+
+// RollbackWith is Rollback recording o's source and reason (its action is
+// always "rollback").
+func (c *Controller) RollbackWith(ctx context.Context, id string, o Origin) (*PushResult, error) {
 	v, err := c.store.Get(id)
 	if err != nil {
 		return nil, fmt.Errorf("rollback: %w", err)
 	}
-	return c.Push(ctx, v.Files, "rollback", source)
+	o.Action = "rollback"
+	return c.PushWith(ctx, v.Files, o, "")
 }
 
 // Status is the control plane's view of the fleet.

@@ -29,13 +29,16 @@ type Version struct {
 
 // Event is one entry of the history, newest last.
 type Event struct {
-	Seq     int       `json:"seq"`
-	Version string    `json:"version"`
-	Action  string    `json:"action"` // push, rollback, seed, restore
-	Outcome string    `json:"outcome"`
-	Message string    `json:"message,omitempty"`
-	Source  string    `json:"source,omitempty"` // who or what pushed (CLI host, file)
-	At      time.Time `json:"at"`
+	Seq     int    `json:"seq"`
+	Version string `json:"version"`
+	Action  string `json:"action"` // push, rollback, seed, restore
+	Outcome string `json:"outcome"`
+	Message string `json:"message,omitempty"` // what went wrong, or what an endpoints change did
+	// Reason says why, in the pusher's words (push -m); it is stored with
+	// the event in every store.
+	Reason string    `json:"reason,omitempty"`
+	Source string    `json:"source,omitempty"` // who or what pushed (CLI host, file)
+	At     time.Time `json:"at"`
 }
 
 // Outcomes of an event.

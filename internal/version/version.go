@@ -11,8 +11,15 @@ import (
 // -ldflags "-X github.com/tollgate/tollgate/internal/version.Version=...".
 var Version = "dev"
 
+// EnvoyVersion is the Envoy release this tollgate was built and tested
+// for: the configuration it generates uses that release's API. It must
+// equal the Makefile's ENVOY_VERSION (checked by TestEnvoyVersionMatchesMakefile),
+// the Envoy that `make tools` installs and the e2e tests run.
+const EnvoyVersion = "1.40.0"
+
 // String returns a one-line description of the binary: its version, the Go
-// toolchain that built it and, when the build recorded it, the VCS commit.
+// toolchain that built it, when the build recorded it the VCS commit, and
+// the Envoy version it is built for.
 func String() string {
 	s := fmt.Sprintf("tollgate %s (%s", Version, runtime.Version())
 	if commit, modified := vcsInfo(); commit != "" {
@@ -21,7 +28,7 @@ func String() string {
 			s += "-dirty"
 		}
 	}
-	return s + ")"
+	return s + ", for Envoy " + EnvoyVersion + ")"
 }
 
 // vcsInfo returns the VCS revision recorded in the build info, shortened to
