@@ -18,7 +18,7 @@ type EndpointsRequest struct {
 }
 
 // endpointRoutes registers the endpoint override API on mux.
-func (s *Server) endpointRoutes(mux *http.ServeMux) {
+func (s *Server) endpointRoutes(mux *routeMux) {
 	mux.Handle("GET /v1/endpoints/{backend}", s.auth(http.HandlerFunc(s.getEndpoints)))
 	mux.Handle("PUT /v1/endpoints/{backend}", s.auth(http.HandlerFunc(s.setEndpoints)))
 	mux.Handle("DELETE /v1/endpoints/{backend}", s.auth(http.HandlerFunc(s.resetEndpoints)))

@@ -46,7 +46,12 @@ func (s *Server) SetReady() { s.ready.Store(true) }
 
 // Handler returns the API's routes behind the checks of Access.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	return s.access.guard(s.routes())
+}
+
+// routes registers every route of the API on a new mux.
+func (s *Server) routes() *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.gath, promhttp.HandlerOpts{})))
@@ -63,7 +68,31 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /v1/keys/{id}", s.keysOrUnavailable(s.revokeKey))
 	mux.Handle("PATCH /v1/keys/{id}", s.keysOrUnavailable(s.updateKey)) // keys_update.go
 	s.endpointRoutes(mux)
-	return s.access.guard(mux)
+	return mux
+}
+
+// routeMux is a ServeMux that remembers the patterns registered on it.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// Handle registers h for pattern ("METHOD /path") and records pattern.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	m.patterns = append(m.patterns, pattern)
+}
+
+// HandleFunc registers h for pattern and records pattern.
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// Routes returns the "METHOD /path" patterns the API serves, in
+// registration order (docs/reference/admin-api.yaml documents each).
+func Routes() []string {
+	s := NewServer(nil, nil, nil, Access{}, prometheus.NewRegistry())
+	return s.routes().patterns
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
