@@ -189,6 +189,31 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 			t.Fatalf("resp %+v err %v", resp, err)
 		}
 	})
+	t.Run("a fake CORS preflight needs a token on routes without cors", func(t *testing.T) {
+		// No route here has cors, so no filter may treat an OPTIONS with
+		// Origin and Access-Control-Request-Method as a preflight.
+		for _, path := range []string{"/users/1", "/admin/x", "/orders/7"} {
+			resp, err := a.client.Do(testCtx(t, 10*time.Second), "OPTIONS", fmt.Sprintf("http://127.0.0.1:%d%s", a.port, path), "",
+				map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != 401 || resp.Header.Get("X-Upstream") != "" {
+				t.Errorf("fake preflight to %s without a token: %d from upstream %q, want 401", path, resp.Status, resp.Header.Get("X-Upstream"))
+			}
+		}
+		// With a token lacking the role, the preflight is still a request.
+		tok := a.idp.rs256("k1", a.idp.claims("alice", "user"))
+		hdr := bearer(tok)
+		hdr["Origin"], hdr["Access-Control-Request-Method"] = "https://evil.example", "POST"
+		resp, err := a.client.Do(testCtx(t, 10*time.Second), "OPTIONS", fmt.Sprintf("http://127.0.0.1:%d/admin/x", a.port), "", hdr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 403 || resp.Header.Get("X-Upstream") != "" {
+			t.Errorf("fake preflight to /admin/x with a user token: %d from upstream %q, want 403", resp.Status, resp.Header.Get("X-Upstream"))
+		}
+	})
 	t.Run("unknown kid flood fetches the JWKS a bounded number of times", func(t *testing.T) {
 		before := a.idp.fetches.Load()
 		for i := range 40 {

@@ -104,13 +104,15 @@ func remoteJWKS(o JwtProviderOptions) *jwtauthnv3.RemoteJwks {
 // JwtAuthentication returns the filter config: providers by name, and one
 // named requirement per entry of requirements (name → the providers any of
 // which may verify the token). No rule applies to a route by default:
-// routes opt in with JwtPerRouteRequirement. CORS preflights pass.
+// routes opt in with JwtPerRouteRequirement. CORS preflights get no exception:
+// on a route with cors the CORS filter, earlier in the chain, answers them;
+// anywhere else an OPTIONS is an ordinary request that needs a token.
 func JwtAuthentication(providers map[string]*jwtauthnv3.JwtProvider, requirements map[string][]string) *jwtauthnv3.JwtAuthentication {
 	reqs := make(map[string]*jwtauthnv3.JwtRequirement, len(requirements))
 	for name, any := range requirements {
 		reqs[name] = requiresAny(any)
 	}
-	return &jwtauthnv3.JwtAuthentication{Providers: providers, RequirementMap: reqs, BypassCorsPreflight: true}
+	return &jwtauthnv3.JwtAuthentication{Providers: providers, RequirementMap: reqs}
 }
 
 // requiresAny is the requirement that one of providers verifies the token.

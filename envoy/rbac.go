@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -29,13 +28,13 @@ func RBACFilter() (*hcmv3.HttpFilter, error) {
 // principal of one of policies (name → principal) is denied with 403 and
 // the response code details "rbac_access_denied_matched_policy[<name>]"
 // (Envoy evaluates the names in lexical order and reports the first
-// match). CORS preflights (OPTIONS with Origin and
-// Access-Control-Request-Method) match no policy.
+// match). A CORS preflight is a request like any other here: on routes
+// with cors the CORS filter answers it before RBAC runs.
 func RBACPerRouteDeny(policies map[string]*rbacconfigv3.Principal) *rbacv3.RBACPerRoute {
 	ps := make(map[string]*rbacconfigv3.Policy, len(policies))
 	for name, p := range policies {
 		ps[name] = &rbacconfigv3.Policy{
-			Permissions: []*rbacconfigv3.Permission{notCORSPreflight()},
+			Permissions: []*rbacconfigv3.Permission{{Rule: &rbacconfigv3.Permission_Any{Any: true}}},
 			Principals:  []*rbacconfigv3.Principal{p},
 		}
 	}
@@ -44,20 +43,6 @@ func RBACPerRouteDeny(policies map[string]*rbacconfigv3.Principal) *rbacv3.RBACP
 
 // RBACPerRouteDisabled turns the RBAC filter off on a route.
 func RBACPerRouteDisabled() *rbacv3.RBACPerRoute { return &rbacv3.RBACPerRoute{} }
-
-// notCORSPreflight matches every request but a CORS preflight.
-func notCORSPreflight() *rbacconfigv3.Permission {
-	header := func(h *routev3.HeaderMatcher) *rbacconfigv3.Permission {
-		return &rbacconfigv3.Permission{Rule: &rbacconfigv3.Permission_Header{Header: h}}
-	}
-	preflight := &rbacconfigv3.Permission{Rule: &rbacconfigv3.Permission_AndRules{AndRules: &rbacconfigv3.Permission_Set{
-		Rules: []*rbacconfigv3.Permission{
-			header(HeaderMatchExact(MethodHeader, "OPTIONS")),
-			header(HeaderMatchPresent("origin")),
-			header(HeaderMatchPresent("access-control-request-method")),
-		}}}}
-	return &rbacconfigv3.Permission{Rule: &rbacconfigv3.Permission_NotRule{NotRule: preflight}}
-}
 
 // PrincipalNot matches when p does not.
 func PrincipalNot(p *rbacconfigv3.Principal) *rbacconfigv3.Principal {
