@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-
 	"github.com/tollgate/tollgate/ratelimit/quota"
 )
 
