@@ -20,7 +20,17 @@ import (
 // Redis. Both replicas' Envoys then present the Pebble-issued certificate,
 // and a renewal reaches both.
 func TestACMEReplicasShareRedis(t *testing.T) {
-	rd := harness.StartRedis(t)
+	testACMEReplicasShare(t, "redis://"+harness.StartRedis(t)+"/0")
+}
+
+// TestACMEReplicasShareRedisCluster is TestACMEReplicasShareRedis on a
+// Redis Cluster of three masters and three replicas: accounts,
+// certificates, challenge tokens, the order lock and the change channel.
+func TestACMEReplicasShareRedisCluster(t *testing.T) {
+	testACMEReplicasShare(t, harness.StartRedisCluster(t).URL())
+}
+
+func testACMEReplicasShare(t *testing.T, storeURL string) {
 	httpP, httpsP := harness.FreePort(t), harness.FreePort(t)
 	pebble := acmetest.Start(t, acmetest.Options{HTTPPort: httpP, Validity: 9 * time.Second})
 	echo := harness.StartUpstream(t, "echo")
@@ -32,8 +42,8 @@ func TestACMEReplicasShareRedis(t *testing.T) {
 		}
 		return args
 	}
-	a := startReplica(t, rd, fmt.Sprintf(acmePolicy, httpP, httpsP, pebble.DirectoryURL, echo.Addr()), acmeArgs(true)...)
-	b := startReplica(t, rd, "", acmeArgs(false)...)
+	a := startReplicaURL(t, storeURL, fmt.Sprintf(acmePolicy, httpP, httpsP, pebble.DirectoryURL, echo.Addr()), acmeArgs(true)...)
+	b := startReplicaURL(t, storeURL, "", acmeArgs(false)...)
 	eb := b.envoy("public", "acme-b", "delta")
 	roots := pebble.Roots()
 	ctx := testCtx(t, 40*time.Second)

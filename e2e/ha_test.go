@@ -18,7 +18,14 @@ const haPrefix = "ha-e2e:"
 // redisAddr (seeding it with policy when the store is empty).
 func startReplica(t *testing.T, redisAddr, policy string, extra ...string) *stack {
 	t.Helper()
-	args := append([]string{"--store", "redis://" + redisAddr + "/0", "--store-prefix", haPrefix}, extra...)
+	return startReplicaURL(t, "redis://"+redisAddr+"/0", policy, extra...)
+}
+
+// startReplicaURL starts `tollgate serve` on the Redis policy store at
+// storeURL (any --store URL form).
+func startReplicaURL(t *testing.T, storeURL, policy string, extra ...string) *stack {
+	t.Helper()
+	args := append([]string{"--store", storeURL, "--store-prefix", haPrefix}, extra...)
 	return startStackWith(t, policy, stackOptions{args: args})
 }
 

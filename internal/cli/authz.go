@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/apikey"
@@ -49,7 +48,7 @@ func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey
 	if err != nil {
 		return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
 	}
-	st, err := apikey.NewRedisStore(ctx, redis.NewUniversalClient(opts), []byte(pepper), apikey.RedisOptions{Logger: log})
+	st, err := apikey.NewRedisStore(ctx, newRedisClient(opts), []byte(pepper), apikey.RedisOptions{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open API key store: %w", err)
 	}

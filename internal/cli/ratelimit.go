@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/ratelimit"
 	"github.com/tollgate/tollgate/ratelimit/counter"
@@ -27,7 +26,7 @@ func newRateLimiter(o serveOptions, log *slog.Logger, reg prometheus.Registerer)
 		}
 		// Keys over their limit are answered locally until they can be
 		// admitted again, which sheds Redis load during abuse.
-		rdb := redis.NewUniversalClient(ro)
+		rdb := newRedisClient(ro)
 		warmRedis(rdb, log) // serve_ha.go
 		opts.Backend = counter.NewOverLimitCache(counter.NewRedis(rdb, counter.RedisOptions{Logger: log}), time.Now)
 	}

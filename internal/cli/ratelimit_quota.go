@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tollgate/tollgate/ratelimit/quota"
 )
 
@@ -24,7 +22,7 @@ func newQuotaServer(ctx context.Context, o serveOptions, log *slog.Logger) (*quo
 		if err != nil {
 			return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
 		}
-		opts.Account = quota.NewRedisAccount(redis.NewUniversalClient(ro), "", 0)
+		opts.Account = quota.NewRedisAccount(newRedisClient(ro), "", 0)
 	}
 	s := quota.New(opts)
 	go s.Run(ctx)

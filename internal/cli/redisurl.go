@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -51,6 +52,28 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 		return nil, fmt.Errorf("%q: no Redis address", shown)
 	}
 	return o, nil
+}
+
+// clusterStateReload bounds how long a Redis Cluster client keeps routing a
+// slot to the master it last learnt. go-redis re-reads the slot map on a
+// MOVED reply, but a master that died answers nothing: every command for
+// its slots fails to connect and no MOVED comes, so with go-redis's default
+// (60 s) a failed-over master kept its slots' rate limits, key lookups and
+// policy store down for up to a minute after the cluster had promoted its
+// replica (TestRedisClusterFailoverUnderLoad). The re-read is one CLUSTER
+// SLOTS per interval per client, only while commands are sent.
+const clusterStateReload = time.Second
+
+// newRedisClient returns the client o describes, as
+// redis.NewUniversalClient does, with Cluster clients re-reading the slot
+// map every clusterStateReload.
+func newRedisClient(o *redis.UniversalOptions) redis.UniversalClient {
+	if o.MasterName == "" && (o.IsClusterMode || len(o.Addrs) > 1) {
+		co := o.Cluster()
+		co.ClusterStateReloadInterval = clusterStateReload
+		return redis.NewClusterClient(co)
+	}
+	return redis.NewUniversalClient(o)
 }
 
 // setRedisMode applies the scheme's mode (after "+") and the URL's path:

@@ -3,9 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestRedisOptions(t *testing.T) {
@@ -129,6 +132,41 @@ func TestServeRedisFlagsNeverPrintPassword(t *testing.T) {
 			}
 			if strings.Contains(all, "s3cret") {
 				t.Fatalf("the output quotes the Redis password:\n%s", all)
+			}
+		})
+	}
+}
+
+// TestNewRedisClientReloadsClusterSlots checks that a cluster client
+// re-reads the slot map every clusterStateReload (go-redis's default, 60 s,
+// kept a dead master's slots down for a minute after a failover), and
+// that the other URL forms keep their client types.
+func TestNewRedisClientReloadsClusterSlots(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string
+	}{
+		{"redis+cluster://127.0.0.1:1,127.0.0.1:2", "*redis.ClusterClient"},
+		{"redis+cluster://127.0.0.1:1", "*redis.ClusterClient"},
+		{"redis://127.0.0.1:1,127.0.0.1:2", "*redis.ClusterClient"},
+		{"redis+sentinel://127.0.0.1:1,127.0.0.1:2/m", "*redis.Client"},
+		{"redis://127.0.0.1:1/0", "*redis.Client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			o, err := redisOptions(tt.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newRedisClient(o)
+			defer c.Close()
+			if got := fmt.Sprintf("%T", c); got != tt.want {
+				t.Fatalf("client %s, want %s", got, tt.want)
+			}
+			if cc, ok := c.(*redis.ClusterClient); ok {
+				if got := cc.Options().ClusterStateReloadInterval; got != clusterStateReload {
+					t.Fatalf("ClusterStateReloadInterval %s, want %s", got, clusterStateReload)
+				}
 			}
 		})
 	}

@@ -50,7 +50,7 @@ func openPolicyStore(ctx context.Context, o serveOptions, log *slog.Logger) (sto
 	if err != nil {
 		return nil, &UsageError{fmt.Errorf("--store: %w", err)}
 	}
-	return store.OpenRedis(ctx, redis.NewUniversalClient(ro), store.RedisOptions{Prefix: o.ha.storePrefix, Keep: o.keep, Logger: log})
+	return store.OpenRedis(ctx, newRedisClient(ro), store.RedisOptions{Prefix: o.ha.storePrefix, Keep: o.keep, Logger: log})
 }
 
 // describeStore names the store for logs.
