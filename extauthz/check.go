@@ -161,7 +161,9 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 	case errors.Is(err, apikey.ErrRevoked):
 		return nil, 401, "revoked_key"
 	}
-	s.log.Warn("api key store unavailable", "err", err)
+	// Per request at debug level only: the store logs its outages once
+	// (apikey.RedisStore's circuit breaker), not once per request.
+	s.log.Debug("api key store unavailable", "err", err)
 	return nil, 503, "key_store_unavailable"
 }
 

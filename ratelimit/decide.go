@@ -200,37 +200,37 @@ func placeResults(all []counter.Result, n int, group []int, results []counter.Re
 	return all
 }
 
-// backoff is how long the backend is skipped after it failed.
-const backoff = 500 * time.Millisecond
-
 // take asks the backend, applying the policy's failure mode when it
 // cannot answer: open admits without counting (results nil), closed
-// returns the error (Envoy denies with 503), local counts in memory. The
-// backend is tried again after backoff, so service recovers by itself.
+// returns the error (Envoy denies with 503), local counts in memory.
+// After a failure the breaker skips the backend for a moment, then lets
+// one request probe it, so service recovers by itself.
 func (s *Service) take(ctx context.Context, t *Table, limits []counter.Limit) (bool, []counter.Result, error) {
-	var err error
-	if until := s.downUntil.Load(); until == 0 || time.Now().UnixNano() >= until {
+	tk, err := s.guard.Allow()
+	if err == nil {
+		start := time.Now()
 		var ok bool
 		var res []counter.Result
-		start := time.Now()
 		ok, res, err = s.opts.Backend.Take(ctx, limits)
 		s.opts.Metrics.backendTime(time.Since(start))
 		switch {
 		case err == nil:
-			s.downUntil.Store(0)
+			tk.Success()
 			return ok, res, nil
 		case errors.Is(err, counter.ErrInvalidLimit):
+			tk.Ignore()
 			return s.invalidTake(err)
+		case ctx.Err() != nil: // Envoy gave up: nothing learnt about the backend
+			tk.Ignore()
+		default:
+			tk.Failure(err)
 		}
-		s.downUntil.Store(time.Now().Add(backoff).UnixNano())
 		s.opts.Metrics.backendError()
-		s.log.Warn("rate limit backend failed; applying the failure mode", "mode", t.failureMode, "err", err)
+	} else {
+		err = errBackendDown
 	}
 	switch {
 	case t.failureMode == ir.FailClosed:
-		if err == nil {
-			err = errBackendDown
-		}
 		return false, nil, err
 	case t.failureMode == ir.FailLocal && s.opts.Local != nil:
 		return s.opts.Local.Take(ctx, limits)

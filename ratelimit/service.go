@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tollgate/tollgate/internal/breaker"
 	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/ratelimit/counter"
 )
@@ -44,6 +45,11 @@ type Options struct {
 	// mode is "local"; nil behaves like "open".
 	Local   counter.Backend
 	Metrics *Metrics
+	// Breaker tunes the circuit breaker in front of Backend (its Name and
+	// Logger are the service's; Threshold defaults to 1 and OpenFor to
+	// 500 ms): while it is open the failure mode applies without asking
+	// the backend, so an outage costs one timeout, not one per request.
+	Breaker breaker.Options
 }
 
 // Service is the rate-limit gRPC service.
@@ -53,9 +59,7 @@ type Service struct {
 	log   *slog.Logger
 	table atomic.Pointer[Table]
 	mu    sync.Mutex // serialises Swap
-	// downUntil (unix ns): after a backend error the backend is skipped
-	// for a moment, so an outage costs one timeout, not one per request.
-	downUntil atomic.Int64
+	guard *breaker.Breaker
 }
 
 // New returns a Service that refuses to decide until the first Swap.
@@ -63,7 +67,12 @@ func New(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{opts: opts, log: opts.Logger}
+	b := opts.Breaker
+	b.Name, b.Logger = "rate limit backend", opts.Logger
+	if b.Threshold <= 0 {
+		b.Threshold = 1
+	}
+	return &Service{opts: opts, log: opts.Logger, guard: breaker.New(b)}
 }
 
 // Register adds the service to g.
@@ -97,7 +106,8 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	d := s.decide(ctx, t, callers(req))
 	s.opts.Metrics.decision(d)
 	if d.err != nil {
-		s.log.Warn("rate limit not decided; the failure mode applies", "err", d.err)
+		// Per request at debug level only: the breaker logs outages.
+		s.log.Debug("rate limit not decided; the failure mode applies", "err", d.err)
 		return nil, status.Error(codes.Unavailable, "rate limit backend unavailable")
 	}
 	return d.response(), nil

@@ -272,8 +272,8 @@ func TestInvalidLimitIsThatLimitsProblem(t *testing.T) {
 			if ok := admitted(t, s, 5, "route", "tiered", "consumer", "y", "tier", "free"); ok != 3 {
 				t.Fatalf("other route admitted %d of 5, want 3", ok)
 			}
-			if b.takes != 10 || s.downUntil.Load() != 0 {
-				t.Fatalf("backend takes %d (want 10), downUntil %d (want 0: no backoff)", b.takes, s.downUntil.Load())
+			if b.takes != 10 || s.guard.Open() {
+				t.Fatalf("backend takes %d (want 10), breaker open %v (want closed: no backoff)", b.takes, s.guard.Open())
 			}
 			var m dto.Metric
 			if err := s.opts.Metrics.invalid.Write(&m); err != nil || m.GetGauge().GetValue() != 1 {

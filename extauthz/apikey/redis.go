@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/internal/breaker"
 )
 
 // Defaults of RedisOptions.
@@ -17,6 +19,9 @@ const (
 	DefaultCacheTTL     = 5 * time.Second
 	DefaultCacheSize    = 10000
 	DefaultMaxStaleness = time.Second
+	// DefaultLookupTimeout bounds a lookup whose context has no deadline:
+	// 3/4 of Envoy's default ext_authz timeout (200 ms).
+	DefaultLookupTimeout = 150 * time.Millisecond
 	// MinPepperLen is the shortest pepper NewRedisStore accepts.
 	MinPepperLen = 16
 )
@@ -48,6 +53,14 @@ type RedisOptions struct {
 	// DefaultMaxStaleness): the cache is bypassed while the subscription
 	// cannot vouch for it.
 	MaxStaleness time.Duration
+	// LookupTimeout bounds a Lookup's Redis round trip when its context
+	// has no deadline (default DefaultLookupTimeout). With a deadline, the
+	// round trip gets the time left minus a margin (lookupContext).
+	LookupTimeout time.Duration
+	// Breaker tunes the circuit breaker of Lookup (its Name and Logger
+	// are the store's): failures open it, and lookups then fail fast with
+	// ErrUnavailable until a probe succeeds.
+	Breaker breaker.Options
 }
 
 // RedisStore is a Store in Redis (standalone, Sentinel or Cluster), shared
@@ -62,6 +75,10 @@ type RedisStore struct {
 	cache  *cache      // nil: no cache
 	sub    *subscriber // nil: no cache
 	cancel context.CancelFunc
+	// guard fails lookups fast while Redis is down; timeout is
+	// RedisOptions.LookupTimeout.
+	guard   *breaker.Breaker
+	timeout time.Duration
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -79,7 +96,8 @@ func NewRedisStore(ctx context.Context, client redis.UniversalClient, pepper []b
 	}
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
-	s := &RedisStore{client: client, hash: newHasher(pepper), now: opts.Now, rand: opts.Rand, cancel: cancel}
+	s := &RedisStore{client: client, hash: newHasher(pepper), now: opts.Now, rand: opts.Rand, cancel: cancel,
+		guard: breaker.New(opts.Breaker), timeout: opts.LookupTimeout}
 	if opts.CacheSize >= 0 {
 		s.cache = newCache(opts.CacheSize, opts.CacheTTL)
 		s.sub = startSubscriber(ctx, client, s.cache, opts.Logger, opts.MaxStaleness)
@@ -105,6 +123,13 @@ func (o RedisOptions) withDefaults() RedisOptions {
 	}
 	if o.MaxStaleness <= 0 {
 		o.MaxStaleness = DefaultMaxStaleness
+	}
+	if o.LookupTimeout <= 0 {
+		o.LookupTimeout = DefaultLookupTimeout
+	}
+	o.Breaker.Name, o.Breaker.Logger = "API key store (Redis)", o.Logger
+	if o.Breaker.Fatal == nil {
+		o.Breaker.Fatal = refused
 	}
 	return o
 }
@@ -197,7 +222,7 @@ func (s *RedisStore) Lookup(ctx context.Context, key string) (*Record, error) {
 
 // fetch reads the record stored under h; nil when there is none.
 func (s *RedisStore) fetch(ctx context.Context, h, id string) (*Record, error) {
-	fields, err := s.client.HGetAll(ctx, recordKey(h)).Result()
+	fields, err := s.hgetall(ctx, h)
 	if err != nil {
 		return nil, fmt.Errorf("apikey: look up key %s: %w", id, err)
 	}
@@ -209,6 +234,33 @@ func (s *RedisStore) fetch(ctx context.Context, h, id string) (*Record, error) {
 		return nil, fmt.Errorf("apikey: look up key %s: the record found is that of key %s", id, rec.ID)
 	}
 	return rec, nil
+}
+
+// hgetall reads the record hash under h through the breaker, within
+// lookupContext's budget. Its errors wrap ErrUnavailable, except when
+// ctx itself ended.
+func (s *RedisStore) hgetall(ctx context.Context, h string) (map[string]string, error) {
+	tk, err := s.guard.Allow()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	lctx, cancel, ok := lookupContext(ctx, s.timeout)
+	defer cancel()
+	if !ok {
+		tk.Ignore()
+		return nil, fmt.Errorf("%w: no time left for a lookup", ErrUnavailable)
+	}
+	fields, err := s.client.HGetAll(lctx, recordKey(h)).Result()
+	switch {
+	case err == nil:
+		tk.Success()
+		return fields, nil
+	case ctx.Err() != nil: // the caller gave up: nothing learnt about Redis
+		tk.Ignore()
+		return nil, err
+	}
+	tk.Failure(err)
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // Revoke implements Store: it marks the record revoked, drops it from this

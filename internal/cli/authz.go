@@ -44,7 +44,7 @@ func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey
 	if len(pepper) < 16 {
 		return nil, &UsageError{fmt.Errorf("--redis needs a key pepper of at least 16 bytes: set --key-pepper or %s", envPepper)}
 	}
-	opts, err := redisOptions(o.redisURL)
+	opts, err := hotPathRedisOptions(o.redisURL)
 	if err != nil {
 		return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
 	}

@@ -20,7 +20,7 @@ func newRateLimiter(o serveOptions, log *slog.Logger, reg prometheus.Registerer)
 	local := counter.NewMemory(time.Now)
 	opts := ratelimit.Options{Logger: log, Backend: local, Local: local, Metrics: ratelimit.NewMetrics(reg)}
 	if o.redisURL != "" {
-		ro, err := redisOptions(o.redisURL)
+		ro, err := hotPathRedisOptions(o.redisURL)
 		if err != nil {
 			return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
 		}

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -74,6 +76,44 @@ func newRedisClient(o *redis.UniversalOptions) redis.UniversalClient {
 		return redis.NewClusterClient(co)
 	}
 	return redis.NewUniversalClient(o)
+}
+
+// Ceilings of the Redis clients on request paths (API-key lookups, rate
+// limit counters): go-redis's defaults (5 s dial tried 5 times 100 ms
+// apart, 3 s read, 4 s pool wait, 3 command retries with backoffs up to
+// 512 ms) would hold a call far past Envoy's ext_authz (200 ms) and
+// rate-limit (100 ms) timeouts. Each call is cut earlier still by its own
+// context deadline (ContextTimeoutEnabled); a refused dial fails at once
+// and the callers' circuit breakers do the retrying.
+const (
+	hotRedisTimeout      = time.Second
+	hotRedisRetries      = 1 // one command retry: a pooled connection may be stale after a restart
+	hotRedisDialAttempts = 1
+	hotRedisRetryBackoff = 32 * time.Millisecond
+)
+
+// hotPathRedisOptions returns redisOptions(raw) for a client on a request
+// path, with bounded dial, read, write and pool-wait timeouts and short
+// retry backoffs. A dead server is then detected by the callers' circuit
+// breakers well within Envoy's timeouts.
+func hotPathRedisOptions(raw string) (*redis.UniversalOptions, error) {
+	o, err := redisOptions(raw)
+	if err != nil {
+		return nil, err
+	}
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = hotRedisTimeout, hotRedisTimeout, hotRedisTimeout, hotRedisTimeout
+	o.MaxRetries, o.DialerRetries, o.MaxRetryBackoff = hotRedisRetries, hotRedisDialAttempts, hotRedisRetryBackoff
+	return o, nil
+}
+
+// redisLogger forwards go-redis's own messages (one per failed dial,
+// among others) to the serve logger at debug level: an outage is reported
+// once by the callers' circuit breakers, not per connection attempt.
+type redisLogger struct{ log *slog.Logger }
+
+// Printf implements go-redis's internal.Logging.
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
 
 // setRedisMode applies the scheme's mode (after "+") and the URL's path:

@@ -171,3 +171,25 @@ func TestNewRedisClientReloadsClusterSlots(t *testing.T) {
 		})
 	}
 }
+
+// TestHotPathRedisOptionsAreBounded: the clients on request paths never
+// wait longer than hotRedisTimeout for a dial, a reply or a pooled
+// connection, dial once and retry a command once.
+func TestHotPathRedisOptionsAreBounded(t *testing.T) {
+	for _, raw := range []string{"redis://127.0.0.1:6379/0", "redis+cluster://h1:1,h2:2", "redis+sentinel://h1:1/m"} {
+		o, err := hotPathRedisOptions(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, d := range map[string]time.Duration{"dial": o.DialTimeout, "read": o.ReadTimeout,
+			"write": o.WriteTimeout, "pool": o.PoolTimeout} {
+			if d <= 0 || d > hotRedisTimeout {
+				t.Errorf("%s: %s timeout %v, want in (0, %v]", raw, name, d, hotRedisTimeout)
+			}
+		}
+		if !o.ContextTimeoutEnabled || o.MaxRetries != 1 || o.DialerRetries != 1 || o.MaxRetryBackoff > 32*time.Millisecond {
+			t.Errorf("%s: context %v, retries %d, dial attempts %d, backoff %v", raw, o.ContextTimeoutEnabled,
+				o.MaxRetries, o.DialerRetries, o.MaxRetryBackoff)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -109,6 +110,9 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 func runServe(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	if o.admin.configuredToken() == "" && !admin.IsLoopback(o.adminAddr) {
 		return &UsageError{fmt.Errorf("refusing to serve the admin API on %s without a token: set --admin-token (or %s), or listen on 127.0.0.1", o.adminAddr, envAdminTok)}
+	}
+	if o.redisURL != "" {
+		redis.SetLogger(redisLogger{log}) // go-redis's logger is process-wide
 	}
 	switch o.only {
 	case "":
