@@ -164,6 +164,12 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 		{"jku pointing at the attacker's keys", a.idp.rs256Header("evil", map[string]any{"jku": "http://127.0.0.1:1/jwks"}, valid), "unknown_kid"},
 		{"x5u pointing at the attacker's cert", a.idp.rs256Header("evil", map[string]any{"x5u": "http://127.0.0.1:1/cert"}, valid), "unknown_kid"},
 		{"user id claim not a string", a.idp.rs256("k1", with(valid, "sub", 42)), "bad_claim"},
+		// Envoy cuts a Lua string at NUL: "alice\x00x" reached the upstream
+		// (x-user-id) and the rate-limit key as corp:alice, another caller.
+		{"user id with a NUL (another identity once cut)", a.idp.rs256("k1", with(valid, "sub", "alice\x00x")), "bad_claim"},
+		{"tier with a NUL", a.idp.rs256("k1", with(valid, "plan", "pro\x00x")), "bad_claim"},
+		{"tenant with a NUL", a.idp.rs256("k1", with(valid, "tid", "acme\x00x")), "bad_claim"},
+		{"user id with a line feed", a.idp.rs256("k1", with(valid, "sub", "alice\nx-user-roles: admin")), "bad_claim"},
 		{"garbage", "not-a-token", ""},
 	}
 	for _, tt := range rejected {

@@ -17,6 +17,9 @@ import (
 //     claim is not a non-empty string, whose tenant or tier claim is not a
 //     string, or whose roles claim is neither a string nor a list of strings
 //     (bad_claim): exactly the ext_authz service's rules (extauthz/jwt);
+//     and a user id, tenant or tier holding a control character other
+//     than a tab (bad_claim): Envoy would cut the value at a NUL, turning
+//     "alice\0x" into another caller's identity, or fail on CR/LF;
 //   - sets the identity headers (which the strip filter removed before any
 //     filter ran) from the claims, removing those without a value; the
 //     user id is "<provider namespace>:<user id claim>" (as the ext_authz
@@ -70,9 +73,14 @@ local function deny(h, reason)
     '{"error":"unauthorized","reason":"' .. reason .. '"}')
 end
 
+-- A control character (NUL, CR, LF, DEL...) cannot be in a header value:
+-- Envoy cuts a Lua string at NUL (so "alice\0x" would reach the upstream
+-- and the rate-limit key as "alice", another identity) and refuses CR/LF.
+local function clean(v) return string.find(v, "[%z\1-\8\10-\31\127]") == nil end
+
 local function optional(v)
   if v == nil then return "" end
-  if type(v) ~= "string" then return nil end
+  if type(v) ~= "string" or not clean(v) then return nil end
   return v
 end
 
@@ -109,7 +117,7 @@ end
 local function identity(h, p, c, hd)
   if hd == nil or not p.algs[hd.alg] then return deny(h, "alg_not_allowed") end
   local user = c[p.user]
-  if type(user) ~= "string" or user == "" then return deny(h, "bad_claim") end
+  if type(user) ~= "string" or user == "" or not clean(user) then return deny(h, "bad_claim") end
   local id = {user=p.ns .. ":" .. user, roles="", tenant="", tier=""}
   if p.roles then id.roles = roles(h, p, c[p.roles]) end
   if p.tenant then id.tenant = optional(c[p.tenant]) end
