@@ -34,7 +34,14 @@ func startedVerifier(t *testing.T, srv *jwksServer, clock *fakeClock, opts Optio
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	v.Start(ctx)
-	waitFor(t, "the initial JWKS fetch", func() bool { return v.providers[0].keys.Load() != nil })
+	// Keys are installed before the fetch's flight ends: wait for both, or a
+	// test's own refresh could join the initial (successful) flight.
+	waitFor(t, "the initial JWKS fetch", func() bool {
+		r := v.providers[0].remote
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return v.providers[0].keys.Load() != nil && r.flight == nil
+	})
 	return v
 }
 
