@@ -214,7 +214,7 @@ bench: toolchain
 	@[ -x "$(TOOLS_BIN)/ratelimit" ] || GOBIN="$(TOOLS_BIN)" $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@latest
 	@[ -x "$(TOOLS_BIN)/ratelimit" ] || mv "$(TOOLS_BIN)/service_cmd" "$(TOOLS_BIN)/ratelimit"
 	RATELIMIT_REF_BIN="$(TOOLS_BIN)/ratelimit" $(GO) run ./bench/ratelimit
-	$(GO) run ./bench/pipeline
+	ENVOY_BIN="$(ENVOY_BIN)" RATELIMIT_REF_BIN="$(TOOLS_BIN)/ratelimit" $(GO) run ./bench/pipeline
 
 ## ---------------------------------------------------------------- dev
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 )
@@ -40,12 +39,7 @@ func Run(url string, headers func(i int) string, conns int, warm, d time.Duratio
 		}(c)
 	}
 	wg.Wait()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	r := Result{OK: ok, Bad: bad, RPS: float64(ok) / d.Seconds()}
-	if len(lat) > 0 {
-		r.P50, r.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
-	return r
+	return result(lat, ok, bad, d)
 }
 
 // client is one connection's loop.
@@ -56,20 +50,12 @@ func client(url string, headers func(i int) string, c int, from, end time.Time) 
 	lat := make([]time.Duration, 0, 1<<16)
 	ok, bad := 0, 0
 	for i := c << 24; time.Now().Before(end); i++ {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if h := headers(i); h != "" {
-			req.Header.Set("Authorization", h)
-		}
 		t0 := time.Now()
-		resp, err := hc.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
+		status := get(hc, url, headers(i))
 		if t0.Before(from) {
 			continue
 		}
-		if err != nil || resp.StatusCode != http.StatusOK {
+		if status != http.StatusOK {
 			bad++
 			continue
 		}
@@ -77,6 +63,25 @@ func client(url string, headers func(i int) string, c int, from, end time.Time) 
 		lat = append(lat, time.Since(t0))
 	}
 	return lat, ok, bad
+}
+
+// get sends GET url with the Authorization value authz (none when empty)
+// and returns the status, or 0 on a transport error.
+func get(hc *http.Client, url, authz string) int {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // Row formats the result as a Markdown table row.
