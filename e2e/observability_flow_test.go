@@ -295,4 +295,16 @@ func (o *obsStack) testForgedOriginalPath(t *testing.T) {
 		}
 		t.Logf("GET %s: status %d, logged path %v", path, resp.Status, line["path"])
 	}
+	// Envoy answers an escaped slash with a redirect before any filter runs
+	// (UNESCAPE_AND_REDIRECT): the client's copy is still in the request.
+	const escaped = "/open/a%2Fb?forged=1"
+	resp, err := harness.HTTPGet(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d%s", o.port, escaped), "", forged)
+	if err != nil || resp.Status != 307 {
+		t.Fatalf("GET %s: %v %v, want Envoy's 307", escaped, resp, err)
+	}
+	// Envoy has unescaped the path when it answers; that is the path logged.
+	line := o.waitAccessLines(t, 1, func(m map[string]any) bool { return m["status"] == float64(307) })[0]
+	if line["path"] != "/open/a/b?forged=1" {
+		t.Errorf("GET %s (Envoy's 307): access log path %v, want the real (unescaped) path /open/a/b?forged=1", escaped, line["path"])
+	}
 }

@@ -9,6 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	celv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/filters/cel/v3"
+	celformatv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/formatter/cel/v3"
 	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	"google.golang.org/protobuf/proto"
@@ -20,6 +21,7 @@ const (
 	StdoutAccessLogName = "envoy.access_loggers.stdout"
 	FileAccessLogName   = "envoy.access_loggers.file"
 	celFilterName       = "envoy.access_loggers.extension_filters.cel"
+	celFormatterName    = "envoy.formatter.cel"
 )
 
 // JSONAccessLog returns an access log that writes one JSON object per
@@ -35,9 +37,15 @@ func JSONAccessLog(path string, fields map[string]string, filter *accesslogv3.Ac
 	if err != nil {
 		return nil, fmt.Errorf("access log format: %w", err)
 	}
+	cel, err := Any(&celformatv3.Cel{})
+	if err != nil {
+		return nil, fmt.Errorf("access log CEL formatter: %w", err)
+	}
+	// The CEL formatter makes %CEL(expression)% available to fields.
 	format := &corev3.SubstitutionFormatString{
 		Format:          &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: st},
 		OmitEmptyValues: true,
+		Formatters:      []*corev3.TypedExtensionConfig{{Name: celFormatterName, TypedConfig: cel}},
 	}
 	var name string
 	var cfg proto.Message

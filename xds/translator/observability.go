@@ -37,18 +37,24 @@ const RouteTagName = "tollgate.route"
 // share through Envoy's runtime without a push.
 const accessLogSampleRuntimeKey = "tollgate.access_log.sample_percent_x10000."
 
+// accessLogPath is the access log's path: the one before any rewrite.
+// x-envoy-original-path is the router's own record once a route was
+// selected (the edge filter removed a client's copy before that); a
+// request Envoy answers before any filter runs (a path-normalisation
+// redirect) has no route and may still carry the client's copy, so its
+// :path is logged instead.
+const accessLogPath = "%CEL(has(xds.route_name) && 'x-envoy-original-path' in request.headers ? " +
+	"request.headers['x-envoy-original-path'] : request.path)%"
+
 // AccessLogFields returns the access log's JSON keys and the Envoy command
 // operators that fill them. Durations are milliseconds; empty values are
-// left out of the line. docs/reference/access-log.md documents each key. The path is
-// the one before any rewrite: x-envoy-original-path, if present, is the
-// router's own record, as the edge filter removes a client's copy
-// (envoy.OriginalPathHeader).
+// left out of the line. docs/reference/access-log.md documents each key.
 func AccessLogFields() map[string]string {
 	return map[string]string{
 		"timestamp":            "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%",
 		"request_id":           "%REQ(X-REQUEST-ID)%",
 		"method":               "%REQ(:METHOD)%",
-		"path":                 "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+		"path":                 accessLogPath,
 		"authority":            "%REQ(:AUTHORITY)%",
 		"protocol":             "%PROTOCOL%",
 		"route":                "%ROUTE_NAME%",
