@@ -37,7 +37,10 @@ func (d *Dir) Begin(old string, ev Event) (Event, error) {
 	if cur != old {
 		return ev, &ConflictError{Expected: old, Current: cur, Reason: "the current version changed"}
 	}
-	if _, err := os.Stat(d.versionPath(ev.Version)); err != nil || !versionID.MatchString(ev.Version) {
+	if !versionID.MatchString(ev.Version) {
+		return ev, fmt.Errorf("set current version %q: %w", ev.Version, ErrNotFound)
+	}
+	if _, err := os.Stat(d.versionPath(ev.Version)); err != nil {
 		return ev, fmt.Errorf("set current version %s: %w", ev.Version, ErrNotFound)
 	}
 	h, err := d.history()
