@@ -186,3 +186,22 @@ func TestDevDirIsRemovedUnlessGiven(t *testing.T) {
 		t.Errorf("--data-dir %s removed on exit: %v", given, err)
 	}
 }
+
+// A pending push (its proxies are applying it, or its control plane
+// stopped) is the served one and says so; an interrupted one is not.
+func TestHistoryShowsPendingAndInterrupted(t *testing.T) {
+	h := append(testHistory[:5:5],
+		store.Event{Seq: 6, Version: "cccc3333", Action: "push", Outcome: store.Interrupted, Message: "version aaaa1111 stayed current"},
+		store.Event{Seq: 7, Version: "dddd4444", Action: "push", Outcome: store.Pending, Reason: "new limits"})
+	var out bytes.Buffer
+	printHistory(&out, h, "dddd4444")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if !strings.HasPrefix(lines[7], "*") || strings.HasPrefix(lines[6], "*") {
+		t.Errorf("want only the pending event starred:\n%s", out.String())
+	}
+	for _, want := range []string{"interrupted", "new limits — current; the proxies are applying it", "* served now: version dddd4444"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("history does not show %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -20,6 +20,10 @@ func newHistoryCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history",
 		Short: "List pushed, rolled back and rejected policy versions, oldest first; * marks the served one",
+		Long: "History lists the policy changes, oldest first. OUTCOME is applied, rejected (a proxy refused the version; the previous one " +
+			"stayed), failed, pending (the version is current and the proxies are applying it) or interrupted (the control plane stopped " +
+			"during the push before the version was served; the message names the version that stayed current). A push whose control " +
+			"plane stopped after its version became current is settled as applied when it restarts.",
 		Example: `  tollgate history
   tollgate history -o json | jq '.[] | select(.outcome == "rejected")'`,
 		Args: args(cobra.NoArgs),
@@ -62,21 +66,28 @@ func printHistory(w io.Writer, h []store.Event, current string) {
 	}
 }
 
-// currentEvent is the index of the newest applied event of version
-// current, or -1.
+// currentEvent is the index of the newest applied (or pending: its proxies
+// are applying it) event of version current, or -1.
 func currentEvent(h []store.Event, current string) int {
 	for i := len(h) - 1; i >= 0; i-- {
-		if current != "" && h[i].Version == current && h[i].Outcome == store.Applied {
+		if current != "" && h[i].Version == current && (h[i].Outcome == store.Applied || h[i].Outcome == store.Pending) {
 			return i
 		}
 	}
 	return -1
 }
 
+// pendingNote explains a pending event without a message.
+const pendingNote = "current; the proxies are applying it (settled when the push ends, or when a stopped control plane restarts)"
+
 // eventMessage is the pusher's reason, then what happened, if anything.
 func eventMessage(e store.Event) string {
+	msg := e.Message
+	if e.Outcome == store.Pending && msg == "" {
+		msg = pendingNote
+	}
 	parts := make([]string, 0, 2)
-	for _, s := range []string{e.Reason, e.Message} {
+	for _, s := range []string{e.Reason, msg} {
 		if s != "" {
 			parts = append(parts, strings.ReplaceAll(s, "\n", " "))
 		}

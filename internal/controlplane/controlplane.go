@@ -163,6 +163,7 @@ func (c *Controller) Restore(ctx context.Context, seed []store.File, source stri
 	if v == nil {
 		if len(seed) == 0 {
 			c.log.Warn("no policy yet: proxies wait until the first push")
+			c.SettleOrphans(ctx) // a first push that stopped before its version became current
 			return nil
 		}
 		return c.seed(ctx, seed, source) // ha.go
@@ -182,6 +183,7 @@ func (c *Controller) Restore(ctx context.Context, seed []store.File, source stri
 	}
 	c.cur.Store(&served{version: v, cfg: cp.cfg, resources: cp.resources})
 	c.log.Info("serving stored policy", "version", v.ID)
+	c.SettleOrphans(ctx) // recover.go
 	return nil
 }
 

@@ -30,6 +30,7 @@ func (c *Controller) lockStore(ctx context.Context, wait time.Duration) (unlock 
 	if err := c.syncLocked(ctx); err != nil {
 		c.log.Warn("catch up with the store before a change", "err", err)
 	}
+	c.settleOrphansLocked() // recover.go
 	v, err := c.store.Current()
 	if err != nil {
 		unlock()
@@ -164,6 +165,7 @@ func (c *Controller) Follow(ctx context.Context, interval time.Duration) {
 		if err := c.Sync(ctx); err != nil {
 			c.log.Error("cannot serve the store's current version; keeping the previous one", "err", err)
 		}
+		c.SettleOrphans(ctx) // recover.go
 	}
 }
 

@@ -84,44 +84,43 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 		restore()
 		return nil, err
 	}
+	// The version becomes current with a pending event in one step, so a
+	// crash during the ACK wait leaves a history that explains it.
 	base := casBase(expect, current)
-	if err := c.store.SwapCurrent(base, cp.version.ID); err != nil {
+	pending, err := c.store.Begin(base, o.event(cp.version.ID, store.Pending, "", c.now()))
+	if err != nil {
 		restore()
 		return nil, err
 	}
 	res.Gateways, err = c.xds.Apply(ctx, cp.resources)
 	if err != nil {
 		restore()
-		return res, c.failed(base, cp, o, err)
+		return res, c.failed(base, pending, err)
 	}
 	c.cur.Store(&served{version: cp.version, cfg: cp.cfg, resources: cp.resources})
 	c.refused = ""
 	if err := c.pruneOverrides(cp.cfg); err != nil {
 		c.log.Warn("could not forget ended endpoint overrides", "err", err)
 	}
-	ev, err := c.store.Append(o.event(cp.version.ID, store.Applied, "", c.now()))
+	ev, err := c.store.Resolve(store.Resolution{Seq: pending.Seq, Outcome: store.Applied})
 	res.Applied, res.Event = true, &ev
 	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", o.Action, "changes", len(res.Changes))
 	return res, err
 }
 
-// failed records a push the proxies rejected and makes base, the store's
-// previous current version, current again (the xDS server already serves
-// this replica's previous version again).
-func (c *Controller) failed(base string, cp *compiled, o Origin, cause error) error {
-	if base != "" {
-		// Only if nobody moved on meanwhile (the lock makes that unlikely).
-		if err := c.store.SwapCurrent(cp.version.ID, base); err != nil && !errors.Is(err, store.ErrConflict) {
-			return errors.Join(cause, err)
-		}
-	}
+// failed settles the pending event of a push the proxies rejected (or that
+// failed otherwise) and, in the same store step, makes base, the store's
+// previous current version, current again if nobody moved on meanwhile
+// (the xDS server already serves this replica's previous version again).
+func (c *Controller) failed(base string, pending store.Event, cause error) error {
 	var nack *xds.NackError
-	outcome := "failed"
+	outcome := store.Failed
 	if errors.As(cause, &nack) {
 		outcome = store.Rejected
 	}
-	_, err := c.store.Append(o.event(cp.version.ID, outcome, cause.Error(), c.now()))
-	c.log.Warn("policy push failed; previous version kept", "version", cp.version.ID, "err", cause)
+	_, err := c.store.Resolve(store.Resolution{Seq: pending.Seq, Outcome: outcome, Message: cause.Error(),
+		Revert: true, Previous: base})
+	c.log.Warn("policy push failed; previous version kept", "version", pending.Version, "err", cause)
 	return errors.Join(cause, err)
 }
 

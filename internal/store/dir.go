@@ -25,6 +25,9 @@ type Dir struct {
 	path string
 	keep int
 	mu   sync.Mutex
+	// stopAfter names a step of Begin or Resolve after which they stop, as
+	// a crash would (tests only; "" never stops).
+	stopAfter string
 }
 
 var versionID = regexp.MustCompile(`^[0-9a-f]{6,64}$`)
@@ -122,6 +125,11 @@ func (d *Dir) SetCurrent(id string) error {
 	if _, err := os.Stat(d.versionPath(id)); err != nil {
 		return fmt.Errorf("set current version %s: %w", id, ErrNotFound)
 	}
+	return d.writeCurrent(id)
+}
+
+// writeCurrent replaces the current pointer with id.
+func (d *Dir) writeCurrent(id string) error {
 	if err := atomicfile.Write(filepath.Join(d.path, "current"), []byte(id+"\n")); err != nil {
 		return fmt.Errorf("store current version: %w", err)
 	}
@@ -137,14 +145,7 @@ func (d *Dir) Append(ev Event) (Event, error) {
 	if err != nil {
 		return ev, err
 	}
-	ev.Seq = 1
-	if len(h) > 0 {
-		ev.Seq = h[len(h)-1].Seq + 1
-	}
-	h = append(h, ev)
-	if len(h) > d.keep {
-		h = h[len(h)-d.keep:]
-	}
+	h, ev = d.appended(h, ev)
 	if err := writeJSON(filepath.Join(d.path, "history.json"), h); err != nil {
 		return ev, fmt.Errorf("store history: %w", err)
 	}

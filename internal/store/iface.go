@@ -26,6 +26,18 @@ type Store interface {
 	SwapCurrent(old, id string) error
 	// Append adds ev to the history, numbering it.
 	Append(ev Event) (Event, error)
+	// Begin makes the stored version ev.Version current if the current
+	// version is still old ("" for an empty store) and appends ev (whose
+	// outcome should be Pending), numbered, in the same crash-safe step: a
+	// crash never leaves ev.Version current without ev in the history. A
+	// stale old gives a *ConflictError, an unknown version ErrNotFound; in
+	// both cases nothing changes.
+	Begin(old string, ev Event) (Event, error)
+	// Resolve settles the Pending event r.Seq (ErrNotPending when it is not
+	// pending, or no longer in the history) and, if r.Revert and its
+	// version is still current, makes r.Previous current again first, in
+	// the same crash-safe step. It returns the settled event.
+	Resolve(r Resolution) (Event, error)
 	// EndpointOverrides returns the endpoint overrides by backend.
 	EndpointOverrides() (map[string]EndpointOverride, error)
 	// SetEndpointOverrides replaces them (and, for Redis, tells the other

@@ -6,6 +6,18 @@
 // it pushes it, so a crash mid-push restarts on the newer version. The
 // control plane reads Current before it serves xDS, so a restarted control
 // plane serves the last accepted policy, never an empty or older one.
+//
+// The history always explains the current version: a push makes its
+// version current and records a Pending event in one step (Begin), and
+// settles that event once the proxies answered (Resolve), reverting the
+// current pointer in the same step when they refused it. A crash in
+// between leaves the Pending event at the head of the history;
+// ResolveOrphans settles it after a restart (Applied when its version is
+// still current, Interrupted otherwise). So the current version is always
+// the one of the newest Applied or Pending event that moved it; the only
+// exception, a directory store stopped between its two writes, leaves a
+// Pending event whose version is not current (the Applied event before it
+// names the current one), and that event is settled as Interrupted.
 package store
 
 import (
@@ -45,6 +57,16 @@ type Event struct {
 const (
 	Applied  = "applied"
 	Rejected = "rejected"
+	// Failed is a push that could not be applied for another reason than
+	// a proxy's rejection (the ACK wait ended, for one).
+	Failed = "failed"
+	// Pending is a push or rollback whose version is current while the
+	// proxies apply it; it is resolved to another outcome when the push
+	// ends, or by ResolveOrphans after its control plane died.
+	Pending = "pending"
+	// Interrupted is a pending event whose control plane died before the
+	// version was served: another version stayed current.
+	Interrupted = "interrupted"
 )
 
 // ErrNotFound is returned for an unknown version.
