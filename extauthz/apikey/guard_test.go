@@ -159,7 +159,9 @@ func checkOutage(t *testing.T, results []lookupResult) {
 			t.Fatalf("lookup at %v: %v, want ErrUnavailable", r.start, r.err)
 		}
 		worst = max(worst, r.took)
-		if r.took > envoyTimeout*4/5 {
+		// The store answers at 3/4 of the deadline; the rest is slack for a
+		// loaded machine (tests run in parallel under -race on 2 cores).
+		if r.took > envoyTimeout*19/20 {
 			t.Errorf("lookup at %v took %v: Envoy (timeout %v) would answer its own 403", r.start, r.took, envoyTimeout)
 		}
 		if r.start > 2*envoyTimeout && r.took > 10*time.Millisecond {
