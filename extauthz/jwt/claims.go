@@ -193,7 +193,23 @@ func (p *provider) identity(c claimSet, exp time.Time) (*Identity, *Error) {
 	if id.Tier, err = p.optionalString(c, p.claims.Tier); err != nil {
 		return nil, rejectf(ReasonBadClaim, err)
 	}
+	if err := headerSafe(map[string]string{p.claims.UserID: id.UserID, p.claims.Tenant: id.Tenant, p.claims.Tier: id.Tier}); err != nil {
+		return nil, rejectf(ReasonBadClaim, err)
+	}
 	return id, nil
+}
+
+// headerSafe refuses claim values (claim name → value) that cannot travel
+// in a header: a control character other than tab (NUL, CR, LF, DEL...).
+// Envoy would refuse such a header (an opaque 500) or, on the native path,
+// cut a value at NUL; both paths answer 401 bad_claim instead.
+func headerSafe(values map[string]string) error {
+	for name, v := range values {
+		if i := strings.IndexFunc(v, func(r rune) bool { return r != '\t' && (r < 0x20 || r == 0x7f) }); i >= 0 {
+			return fmt.Errorf("claim %q holds a control character at byte %d", name, i)
+		}
+	}
+	return nil
 }
 
 // optionalString returns the string claim name, "" when name is "" (not

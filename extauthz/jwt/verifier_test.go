@@ -49,6 +49,10 @@ func TestVerify(t *testing.T) {
 		{"escaped strings accepted", signRawHeader(t, "RS256", k.rsa, `{"alg":"RS\u0032\u00356","kid":"rsa\u002d1"}`, valid("sub", "user\u002d1")), ""},
 		{"unknown header member accepted", sign(t, "RS256", k.rsa, withHdr("x5t", "abc"), valid()), ""},
 
+		{"user id with a NUL", sign(t, "RS256", k.rsa, rsaKid, valid("sub", "alice\x00x")), ReasonBadClaim},
+		{"user id with a line feed", sign(t, "RS256", k.rsa, rsaKid, valid("sub", "alice\nx")), ReasonBadClaim},
+		{"user id with DEL", sign(t, "RS256", k.rsa, rsaKid, valid("sub", "alice\x7f")), ReasonBadClaim},
+
 		{"garbage", "not a token", ReasonMalformed},
 		{"empty", "", ReasonMalformed},
 		{"two segments", parts[0] + "." + parts[1], ReasonMalformed},
