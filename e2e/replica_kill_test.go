@@ -49,9 +49,10 @@ backends:
 // (make soak) runs N cycles instead.
 const replicaKillCycles = 6
 
-// A cycle of the kill loop: a replica is down for replicaDown, with the
-// push replicaDownBeforePush after the kill (its Envoys have reconnected to
-// a survivor by then), then all three run for replicaUp.
+// A cycle of the kill loop: a replica is down for replicaDown, then all
+// three run for replicaUp. Odd cycles push right after the kill (while the
+// dead replica's Envoys reconnect), even ones replicaDownBeforePush after
+// it (they have reconnected to a survivor by then).
 const (
 	replicaDown           = 1500 * time.Millisecond
 	replicaDownBeforePush = 500 * time.Millisecond
@@ -160,12 +161,12 @@ func (f *replicaFleet) createKeys() []string {
 	return keys
 }
 
-// killPushRestart runs cycle i: SIGKILL replica (i-1)%3; after
-// replicaDownBeforePush, push policy i through one of the two survivors
-// (alternating) and wait until all four Envoys serve it; restart the killed
-// replica replicaDown after the kill and let the load run on three replicas
-// for replicaUp. It returns the pushed version and how long the Envoys took
-// to serve it after the push returned.
+// killPushRestart runs cycle i: SIGKILL replica (i-1)%3; at once (odd i)
+// or after replicaDownBeforePush (even i), push policy i through one of
+// the two survivors (alternating) and wait until all four Envoys serve it;
+// restart the killed replica replicaDown after the kill and let the load
+// run on three replicas for replicaUp. It returns the pushed version and
+// how long the Envoys took to serve it after the push returned.
 func (f *replicaFleet) killPushRestart(load *loadRun, i int) (string, time.Duration) {
 	f.t.Helper()
 	dead := (i - 1) % 3
@@ -176,7 +177,9 @@ func (f *replicaFleet) killPushRestart(load *loadRun, i int) (string, time.Durat
 	if err := f.replicas[dead].cp.Kill(); err != nil && !strings.Contains(err.Error(), "killed") {
 		f.t.Logf("replica %d (SIGKILL): %v", dead, err)
 	}
-	load.pace(replicaDownBeforePush)
+	if i%2 == 0 {
+		load.pace(replicaDownBeforePush)
+	}
 	var res struct{ Version string }
 	out := f.replicas[via].cli(0, "push", writeFile(f.t, fmt.Sprintf("p%d.yaml", i), f.policy(i)), "-o", "json")
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Version == "" {

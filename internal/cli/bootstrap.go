@@ -18,7 +18,8 @@ func newBootstrapCmd() *cobra.Command {
 		Long: "Bootstrap prints a complete Envoy 1.40 bootstrap: node id and cluster (the gateway), a loopback admin interface, " +
 			"and one ADS stream (delta by default) over HTTP/2 to the control plane. Start Envoy with: envoy -c bootstrap.yaml",
 		Example: `  tollgate bootstrap --gateway public --node-id public-0 > bootstrap.yaml && envoy -c bootstrap.yaml
-  tollgate bootstrap --gateway public --node-id public-1 --xds tollgate.internal:18000`,
+  tollgate bootstrap --gateway public --node-id public-1 --xds tollgate.internal:18000
+  tollgate bootstrap --gateway public --node-id public-2 --xds cp-0:18000,cp-1:18000,cp-2:18000`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Gateway == "" || o.NodeID == "" {
