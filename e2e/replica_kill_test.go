@@ -107,7 +107,26 @@ func TestReplicaKillLoop(t *testing.T) {
 	t.Logf("%d cycles in %s; push → served by all 4 Envoys: min %s, median %s, max %s", cycles, loop.Round(100*time.Millisecond),
 		converge[0].Round(time.Millisecond), converge[len(converge)/2].Round(time.Millisecond), converge[len(converge)-1].Round(time.Millisecond))
 	f.logEnvoyStats()
+	if t.Failed() {
+		f.logFailedAccess()
+	}
 	f.checkHistories(pushed)
+}
+
+// logFailedAccess logs the access-log lines of answers other than 200 from
+// every Envoy (at most 20), with their response flags and details, and each
+// Envoy's non-zero side-service failure and retry counters.
+func (f *replicaFleet) logFailedAccess() {
+	var lines []string
+	for n, e := range f.envoys {
+		for _, l := range strings.Split(e.Logs(), "\n") {
+			if strings.Contains(l, `"status":`) && !strings.Contains(l, `"status":200`) && len(lines) < 20 {
+				lines = append(lines, f.names[n]+": "+l)
+			}
+		}
+		logSideServiceStats(f.t, e)
+	}
+	f.t.Logf("answers other than 200 in the Envoys' access logs:\n%s", strings.Join(lines, "\n"))
 }
 
 // startReplicaFleet starts Redis, an upstream, the three replicas (the
