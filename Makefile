@@ -92,7 +92,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ENVOY_BIN
 
-.PHONY: all toolchain tools tools-envoy tools-redis tools-govulncheck build test \
+.PHONY: all toolchain tools tools-envoy tools-redis tools-govulncheck build test soak \
 	test-unit test-fuzz test-e2e fuzz vet vuln vuln-soft bench dev lint fmt-check clean distclean
 
 all: lint build test
@@ -168,6 +168,12 @@ test-unit: toolchain
 test-e2e: toolchain
 	@if [ -z "$(E2E_PKGS)" ]; then echo "no e2e packages"; else \
 		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(E2E_PKGS); fi
+
+# soak: the control-plane replica kill loop (TestReplicaKillLoop) for
+# $(SOAK_CYCLES) cycles of ~3.5 s instead of the 6 of `make test`.
+SOAK_CYCLES ?= 100
+soak: toolchain
+	TOLLGATE_REPLICA_SOAK=$(SOAK_CYCLES) $(GO) test -count=1 -timeout 60m -run '^TestReplicaKillLoop$$' -v ./e2e
 
 test-fuzz: toolchain
 	$(call run-fuzz,$(FUZZTIME_SHORT))

@@ -9,6 +9,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // APIType selects the xDS protocol variant of the ADS stream.
@@ -29,6 +30,11 @@ const (
 	DefaultAdminAddress = "127.0.0.1"
 	DefaultAdminPort    = 9901
 	xdsConnectTimeout   = time.Second
+	// xdsRetryBaseBackOff and xdsRetryMaxBackOff bound the wait before an
+	// ADS stream to a list of replicas is re-established (Envoy's jittered
+	// exponential back-off; its default is 500 ms up to 30 s).
+	xdsRetryBaseBackOff = 100 * time.Millisecond
+	xdsRetryMaxBackOff  = 2 * time.Second
 )
 
 // BootstrapOptions describes one Envoy instance of a gateway.
@@ -40,7 +46,11 @@ type BootstrapOptions struct {
 	// serves. Required.
 	Gateway string
 	// XDSAddress is the control plane's gRPC address, host:port. An IP host
-	// gives a STATIC xds_cluster, a host name a STRICT_DNS one. Required.
+	// gives a STATIC xds_cluster, a host name a STRICT_DNS one. A
+	// comma-separated list ("h1:p1,h2:p2,h3:p3") names several control-plane
+	// replicas: the cluster holds all of them (round robin) and a broken ADS
+	// stream is re-established within xdsRetryMaxBackOff, on the next replica
+	// (xdsReplicaCluster). Required.
 	XDSAddress string
 	// AdminAddress is the admin listener's IP address, default 127.0.0.1.
 	// It must be a loopback address: Envoy's admin API has no
@@ -90,7 +100,7 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		Node:  &corev3.Node{Id: opts.NodeID, Cluster: opts.Gateway},
 		Admin: &bootstrapv3.Admin{Address: SocketAddress(opts.AdminAddress, opts.AdminPort)},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
-			AdsConfig: APIConfigSourceADS(apiType, XDSClusterName),
+			AdsConfig: adsConfig(apiType, opts.XDSAddress),
 			CdsConfig: ConfigSourceADSWaitForever(),
 			LdsConfig: ConfigSourceADSWaitForever(),
 		},
@@ -144,11 +154,33 @@ func (t APIType) apiConfigSourceType() (corev3.ApiConfigSource_ApiType, error) {
 	return 0, fmt.Errorf("bootstrap: unknown xDS API type %q (want %q or %q)", t, APIDelta, APISotW)
 }
 
-// xdsCluster returns the HTTP/2 cluster of the control plane at hostport.
+// xdsCluster returns the HTTP/2 cluster of the control plane at hostport,
+// or of every replica of a comma-separated list (round robin).
 func xdsCluster(hostport string) (*clusterv3.Cluster, error) {
-	c, err := GRPCCluster(XDSClusterName, hostport, xdsConnectTimeout)
+	c, err := GRPCClusterAddrs(XDSClusterName, hostport, xdsConnectTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: xDS %w", err)
 	}
+	if IsAddrList(hostport) {
+		c.CircuitBreakers = nil // the ADS stream is one call: no retry budget
+	}
 	return c, nil
+}
+
+// adsConfig is the ADS config source on the xds cluster. For a list of
+// replicas, the stream's re-establishment back-off is shortened to
+// xdsRetryBaseBackOff–xdsRetryMaxBackOff: when the replica an Envoy is
+// connected to dies, the next attempt goes to the next replica (round
+// robin), and one that picks a dead replica is retried soon after.
+func adsConfig(apiType corev3.ApiConfigSource_ApiType, hostport string) *corev3.ApiConfigSource {
+	src := APIConfigSourceADS(apiType, XDSClusterName)
+	if IsAddrList(hostport) {
+		src.GetGrpcServices()[0].GetEnvoyGrpc().RetryPolicy = &corev3.RetryPolicy{
+			RetryBackOff: &corev3.BackoffStrategy{
+				BaseInterval: durationpb.New(xdsRetryBaseBackOff),
+				MaxInterval:  durationpb.New(xdsRetryMaxBackOff),
+			},
+		}
+	}
+	return src
 }

@@ -181,6 +181,11 @@ func TestBootstrapErrors(t *testing.T) {
 		{"xDS port 0", func(o *BootstrapOptions) { o.XDSAddress = "127.0.0.1:0" }, "port in 1-65535"},
 		{"xDS port too large", func(o *BootstrapOptions) { o.XDSAddress = "127.0.0.1:70000" }, "port in 1-65535"},
 		{"xDS without host", func(o *BootstrapOptions) { o.XDSAddress = ":18000" }, "port in 1-65535"},
+		{"xDS list with a bad entry", func(o *BootstrapOptions) { o.XDSAddress = "127.0.0.1:18000,127.0.0.2" }, "xDS address"},
+		{"xDS list with an empty entry", func(o *BootstrapOptions) { o.XDSAddress = "127.0.0.1:18000," }, "xDS address"},
+		{"xDS TLS to replicas on different hosts without SNI", func(o *BootstrapOptions) {
+			o.XDSAddress, o.XDSTLS = "cp-0:18000,cp-1:18000", &XDSTLS{CAFile: "/ca.pem"}
+		}, "needs --xds-sni"},
 		{"admin on all addresses", func(o *BootstrapOptions) { o.AdminAddress = "0.0.0.0" }, "not a loopback IP address"},
 		{"admin host name", func(o *BootstrapOptions) { o.AdminAddress = "localhost" }, "not a loopback IP address"},
 		{"unknown API type", func(o *BootstrapOptions) { o.APIType = "rest" }, `unknown xDS API type "rest"`},

@@ -3,6 +3,7 @@ package envoy
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -90,7 +91,7 @@ func withXDSTLS(c *clusterv3.Cluster, t *XDSTLS, hostport string) error {
 	if t == nil {
 		return nil
 	}
-	host, _, err := splitHostPort(hostport)
+	host, err := xdsTLSHost(t, hostport)
 	if err != nil {
 		return err
 	}
@@ -100,4 +101,25 @@ func withXDSTLS(c *clusterv3.Cluster, t *XDSTLS, hostport string) error {
 	}
 	c.TransportSocket = ts
 	return nil
+}
+
+// xdsTLSHost returns the host whose name the control plane's certificate
+// must carry when t.SNI is empty: the xDS host. A list of replicas with
+// different hosts needs an explicit SNI (one name on every replica's
+// certificate), since Envoy sends and verifies one name per cluster.
+func xdsTLSHost(t *XDSTLS, hostports string) (string, error) {
+	var first string
+	for i, hp := range strings.Split(hostports, ",") {
+		host, _, err := splitHostPort(strings.TrimSpace(hp))
+		if err != nil {
+			return "", err
+		}
+		if i == 0 {
+			first = host
+		} else if host != first && t.SNI == "" {
+			return "", fmt.Errorf("bootstrap: xDS TLS to replicas on different hosts (%s, %s) needs --xds-sni: "+
+				"a name every replica's certificate carries", first, host)
+		}
+	}
+	return first, nil
 }

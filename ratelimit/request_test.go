@@ -142,8 +142,9 @@ func TestDecideFailureModes(t *testing.T) {
 					ok++
 				}
 			}
-			if ok != tt.wantOK || (errs > 0) != tt.wantErr || b.takes != 1 {
-				t.Fatalf("ok %d errors %d backend calls %d; want ok %d, errors %v, 1 call (backoff)", ok, errs, b.takes, tt.wantOK, tt.wantErr)
+			if ok != tt.wantOK || (errs > 0) != tt.wantErr || b.takes != 2 {
+				t.Fatalf("ok %d errors %d backend calls %d; want ok %d, errors %v, 2 calls (two failures in a row open the breaker)",
+					ok, errs, b.takes, tt.wantOK, tt.wantErr)
 			}
 		})
 	}

@@ -22,7 +22,9 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 
@@ -46,9 +48,13 @@ type Options struct {
 	Local   counter.Backend
 	Metrics *Metrics
 	// Breaker tunes the circuit breaker in front of Backend (its Name and
-	// Logger are the service's; Threshold defaults to 1 and OpenFor to
-	// 500 ms): while it is open the failure mode applies without asking
-	// the backend, so an outage costs one timeout, not one per request.
+	// Logger are the service's; by default Threshold is 2 with
+	// CountOverlapsOnce, a refused connection opens it at once, and OpenFor
+	// is 500 ms): while it is open the failure mode applies without asking
+	// the backend, so an outage costs two timeouts in a row, not one per
+	// request. Calls that time out together (one stall of this process or
+	// of Redis) count once: a single stall does not make the replica refuse
+	// its share of calls for OpenFor.
 	Breaker breaker.Options
 }
 
@@ -70,7 +76,10 @@ func New(opts Options) *Service {
 	b := opts.Breaker
 	b.Name, b.Logger = "rate limit backend", opts.Logger
 	if b.Threshold <= 0 {
-		b.Threshold = 1
+		b.Threshold, b.CountOverlapsOnce = 2, true
+	}
+	if b.Fatal == nil {
+		b.Fatal = dialFailed
 	}
 	return &Service{opts: opts, log: opts.Logger, guard: breaker.New(b)}
 }
@@ -111,4 +120,11 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		return nil, status.Error(codes.Unavailable, "rate limit backend unavailable")
 	}
 	return d.response(), nil
+}
+
+// dialFailed reports a failure to connect (a refused connection): Redis is
+// down, not slow, so the breaker opens at once.
+func dialFailed(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,8 +234,8 @@ func TestFailureModes(t *testing.T) {
 			if ok != tt.wantOK || (errs > 0) != tt.wantErr {
 				t.Fatalf("ok %d errors %d; want ok %d, errors %v", ok, errs, tt.wantOK, tt.wantErr)
 			}
-			if b.takes != 1 {
-				t.Errorf("backend tried %d times during the backoff, want 1", b.takes)
+			if b.takes != 2 {
+				t.Errorf("backend tried %d times, want 2 (two failures in a row open the breaker)", b.takes)
 			}
 		})
 	}
@@ -298,5 +300,71 @@ func TestInvalidLimitErrorIsNoOutage(t *testing.T) {
 	b.fail = nil
 	if ok := admitted(t, s, 4, "route", "open", "remote_address", "10.0.0.9"); ok != 2 || b.takes != 5 {
 		t.Fatalf("after an invalid-limit error: admitted %d of 4 (want 2), takes %d (want 5)", ok, b.takes)
+	}
+}
+
+// stallBackend blocks every Take until release is closed, then fails it
+// with err (nil: answers from the memory backend).
+type stallBackend struct {
+	counter.Backend
+	mu      sync.Mutex
+	takes   int
+	started chan struct{}
+	release chan struct{}
+	err     error
+}
+
+func (b *stallBackend) Take(ctx context.Context, l []counter.Limit) (bool, []counter.Result, error) {
+	b.mu.Lock()
+	b.takes++
+	release, err := b.release, b.err
+	b.mu.Unlock()
+	if release != nil {
+		b.started <- struct{}{}
+		<-release
+		return false, nil, err
+	}
+	return b.Backend.Take(ctx, l)
+}
+
+// TestOneStallDoesNotOpenTheBreaker: three calls in flight together that
+// all time out (one stall of the process or of Redis) count as one
+// failure, so the next call goes to the backend and is counted; before,
+// the first timeout opened the breaker and the replica answered every call
+// with the failure mode for 500 ms (26 refused 503s in a replica kill-loop
+// soak). Two failures in a row, or one refused connection, still open it.
+func TestOneStallDoesNotOpenTheBreaker(t *testing.T) {
+	b := &stallBackend{Backend: counter.NewMemory(time.Now), started: make(chan struct{}), release: make(chan struct{}),
+		err: fmt.Errorf("counter: redis take: %w", context.DeadlineExceeded)}
+	s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Backend: b})
+	cfg := testConfig()
+	cfg.RateLimits.FailureMode = ir.FailClosed
+	if _, err := s.Swap(cfg); err != nil {
+		t.Fatal(err)
+	}
+	req := request("route", "tiered", "consumer", "c", "tier", "free")
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { _, _ = s.ShouldRateLimit(context.Background(), req) })
+		<-b.started
+	}
+	close(b.release)
+	wg.Wait()
+	b.mu.Lock()
+	b.release = nil
+	b.mu.Unlock()
+	resp, err := s.ShouldRateLimit(context.Background(), req)
+	if err != nil || resp.GetOverallCode() != rlsv3.RateLimitResponse_OK || b.takes != 4 {
+		t.Fatalf("after one stall: %v %v, backend takes %d; want OK from the backend (4 takes)", resp.GetOverallCode(), err, b.takes)
+	}
+	for _, fail := range []error{context.DeadlineExceeded, &net.OpError{Op: "dial", Err: errors.New("connection refused")}} {
+		s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Backend: &recordingBackend{fail: fail}})
+		s.Swap(cfg)
+		for range 5 {
+			_, _ = s.ShouldRateLimit(context.Background(), req)
+		}
+		if !s.guard.Open() {
+			t.Errorf("backend failing with %v on every call: breaker closed, want open", fail)
+		}
 	}
 }

@@ -4,7 +4,8 @@
 //
 // Contract: while closed, every call goes to the dependency; Threshold
 // consecutive failures (or one failure Fatal says is conclusive, such as a
-// refused connection) open it. While open, calls fail fast with ErrOpen
+// refused connection) open it; with CountOverlapsOnce, failures of calls
+// that were in flight together count once. While open, calls fail fast with ErrOpen
 // for OpenFor; then exactly one call, the probe, goes to the dependency
 // (half-open) while the others keep failing fast. The probe's success
 // closes the breaker, its failure opens it for another OpenFor.
@@ -13,7 +14,7 @@
 // (with the error), one WARN summary per SummaryEvery while it stays open
 // (calls refused and probes failed since the last line), one INFO when it
 // closes (outage length, calls refused). A Breaker is safe for concurrent
-// use; the closed path costs two atomic loads.
+// use; the closed path costs three atomic loads.
 package breaker
 
 import (
@@ -48,6 +49,13 @@ type Options struct {
 	// SummaryEvery is the interval of the "still unavailable" summary
 	// (default DefaultSummaryEvery).
 	SummaryEvery time.Duration
+	// CountOverlapsOnce counts a failure toward Threshold only if its call
+	// started after the last counted failure: one stall (a GC pause, a
+	// CPU-starved process, one slow reply) that times out every call in
+	// flight at once is one failure, not an outage. A dependency that keeps
+	// failing still opens the breaker after Threshold calls, each started
+	// after the previous one failed (Threshold timeouts in a row).
+	CountOverlapsOnce bool
 	// Fatal reports failures that open the breaker at once (e.g. a refused
 	// connection); nil: none.
 	Fatal func(error) bool
@@ -90,6 +98,7 @@ type Breaker struct {
 	opts     Options
 	state    atomic.Int32
 	failures atomic.Int32 // consecutive failures while closed
+	gen      atomic.Int64 // failures counted so far (CountOverlapsOnce)
 	refused  atomic.Int64 // calls refused since the last log line
 
 	mu          sync.Mutex // guards the transitions and the fields below
@@ -110,18 +119,19 @@ func New(opts Options) *Breaker {
 type Ticket struct {
 	b     *Breaker
 	probe bool
+	gen   int64 // b.gen when the call started
 }
 
 // Allow returns a ticket to call the dependency, or ErrOpen.
 func (b *Breaker) Allow() (Ticket, error) {
 	if b.state.Load() == closed {
-		return Ticket{b: b}, nil
+		return Ticket{b: b, gen: b.gen.Load()}, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.state.Load() {
 	case closed:
-		return Ticket{b: b}, nil
+		return Ticket{b: b, gen: b.gen.Load()}, nil
 	case open:
 		if now := b.opts.Now(); !now.Before(b.probeAt) {
 			b.state.Store(halfOpen)
@@ -164,7 +174,11 @@ func (t Ticket) Failure(err error) {
 	if !t.probe && b.state.Load() != closed {
 		return // the breaker opened meanwhile
 	}
-	if !t.probe && b.failures.Add(1) < int32(b.opts.Threshold) && !b.opts.Fatal(err) {
+	fatal := b.opts.Fatal(err)
+	if !t.probe && !fatal && b.opts.CountOverlapsOnce && !b.gen.CompareAndSwap(t.gen, t.gen+1) {
+		return // in flight with a failure already counted: the same stall
+	}
+	if !t.probe && b.failures.Add(1) < int32(b.opts.Threshold) && !fatal {
 		return
 	}
 	b.mu.Lock()

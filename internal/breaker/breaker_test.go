@@ -3,6 +3,7 @@ package breaker
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -19,9 +20,17 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newTest(t *testing.T, threshold int) (*Breaker, *clock, *bytes.Buffer) {
 	t.Helper()
+	return newTestWith(t, Options{Threshold: threshold})
+}
+
+// newTestWith is newTest with opts (Threshold, CountOverlapsOnce) on top
+// of the test's clock, logger and Fatal.
+func newTestWith(t *testing.T, opts Options) (*Breaker, *clock, *bytes.Buffer) {
+	t.Helper()
 	c := &clock{t: time.Unix(1_000_000, 0)}
 	var logs bytes.Buffer
-	b := New(Options{Name: "dep", Threshold: threshold, OpenFor: 500 * time.Millisecond, SummaryEvery: 10 * time.Second,
+	b := New(Options{Name: "dep", Threshold: opts.Threshold, CountOverlapsOnce: opts.CountOverlapsOnce,
+		OpenFor: 500 * time.Millisecond, SummaryEvery: 10 * time.Second,
 		Fatal:  func(err error) bool { return strings.Contains(err.Error(), "refused") },
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: c.now})
 	return b, c, &logs
@@ -127,5 +136,59 @@ func TestOutageLogsStateChangesAndSummaries(t *testing.T) {
 	}
 	if !strings.Contains(lines[1], "probesFailed=20") {
 		t.Errorf("the first summary does not count 20 failed probes: %s", lines[1])
+	}
+}
+
+// TestOverlappingFailuresCountOnce: with CountOverlapsOnce, calls in flight
+// together that fail together (one stall timing out all of them) are one
+// failure; the breaker opens after Threshold failures of calls each
+// started after the previous counted failure, or at once on a Fatal one.
+// Without the option every failure counts.
+func TestOverlappingFailuresCountOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		// steps: "a<i>" allows ticket i, "f<i>" fails it, "r<i>" fails it
+		// with a refused connection.
+		steps               []string
+		wantOpen, wantPlain bool // with and without CountOverlapsOnce
+	}{
+		{"three overlapping timeouts", []string{"a0", "a1", "a2", "f0", "f1", "f2"}, false, true},
+		{"ten overlapping timeouts", []string{"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9",
+			"f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"}, false, true},
+		{"two stalls", []string{"a0", "a1", "f0", "f1", "a2", "a3", "f2", "f3"}, false, true},
+		{"three in a row", []string{"a0", "f0", "a1", "f1", "a2", "f2"}, true, true},
+		{"three stalls", []string{"a0", "a1", "f0", "f1", "a2", "a3", "f3", "f2", "a4", "f4"}, true, true},
+		{"a call started after a counted failure counts", []string{"a0", "a1", "f0", "a2", "f1", "f2", "a3", "f3"}, true, true},
+		{"a refused connection opens at once", []string{"a0", "a1", "f0", "r1"}, true, true},
+	}
+	for _, tt := range tests {
+		for _, overlaps := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/overlaps=%v", tt.name, overlaps), func(t *testing.T) {
+				b, _, _ := newTestWith(t, Options{Threshold: 3, CountOverlapsOnce: overlaps})
+				tickets := map[byte]Ticket{}
+			steps:
+				for _, st := range tt.steps {
+					switch st[0] {
+					case 'a':
+						tk, err := b.Allow()
+						if err != nil {
+							break steps // open already
+						}
+						tickets[st[1]] = tk
+					case 'f':
+						tickets[st[1]].Failure(errDown)
+					case 'r':
+						tickets[st[1]].Failure(errors.New("dial: connection refused"))
+					}
+				}
+				want := tt.wantPlain
+				if overlaps {
+					want = tt.wantOpen
+				}
+				if b.Open() != want {
+					t.Errorf("open = %v, want %v", b.Open(), want)
+				}
+			})
+		}
 	}
 }

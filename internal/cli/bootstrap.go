@@ -18,7 +18,8 @@ func newBootstrapCmd() *cobra.Command {
 		Long: "Bootstrap prints a complete Envoy 1.40 bootstrap: node id and cluster (the gateway), a loopback admin interface, " +
 			"and one ADS stream (delta by default) over HTTP/2 to the control plane. Start Envoy with: envoy -c bootstrap.yaml",
 		Example: `  tollgate bootstrap --gateway public --node-id public-0 > bootstrap.yaml && envoy -c bootstrap.yaml
-  tollgate bootstrap --gateway public --node-id public-1 --xds tollgate.internal:18000`,
+  tollgate bootstrap --gateway public --node-id public-1 --xds tollgate.internal:18000
+  tollgate bootstrap --gateway public --node-id public-2 --xds cp-0:18000,cp-1:18000,cp-2:18000`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Gateway == "" || o.NodeID == "" {
@@ -45,7 +46,7 @@ func newBootstrapCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&o.Gateway, "gateway", "", "gateway name (node.cluster): which gateway of the policy this Envoy serves")
 	fl.StringVar(&o.NodeID, "node-id", "", "unique id of this Envoy instance (node.id), e.g. the pod name")
-	fl.StringVar(&o.XDSAddress, "xds", defaultXDS, "control plane xDS address, HOST:PORT")
+	fl.StringVar(&o.XDSAddress, "xds", defaultXDS, "control plane xDS address, HOST:PORT, or a comma-separated list of control-plane replicas (round robin; a broken stream reconnects to the next within 2 s)")
 	fl.StringVar(&o.AdminAddress, "admin-address", envoy.DefaultAdminAddress, "Envoy admin listener address (loopback only: Envoy's admin API has no authentication)")
 	fl.Uint32Var(&adminPort, "admin-port", envoy.DefaultAdminPort, "Envoy admin listener port")
 	fl.Uint32Var(&o.StatsPort, "stats-port", 0, "also serve GET /ready and /stats/prometheus of the admin interface on 0.0.0.0:PORT (for probes and Prometheus; 0: off)")
