@@ -84,7 +84,7 @@ func TestComposeDemoCredentials(t *testing.T) {
 	}{
 		{"no credentials", "/api/users/42", nil, 401, "", ""},
 		{"demo API key", "/api/users/42", apiKey, 200, "users-", "demo"},
-		{"demo JWT", "/api/users/42", jwt, 200, "users-", "demo-user"},
+		{"demo JWT", "/api/users/42", jwt, 200, "users-", "demo:demo-user"}, // namespaced by provider
 		{"orders, rewritten", "/api/orders/7", apiKey, 200, "orders-1", "demo"},
 		{"public health", "/healthz", nil, 200, "", ""},
 		{"no route", "/nowhere", nil, 404, "", ""},
