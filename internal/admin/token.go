@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tollgate/tollgate/internal/atomicfile"
 )
 
 // TokenFileName is the name of a stored admin token file.
@@ -75,7 +77,7 @@ func LoadOrCreateTokenFile(path string) (token string, created bool, err error) 
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", false, fmt.Errorf("create the admin token's directory: %w", err)
 	}
-	switch err := linkNewFile(path, []byte(tok+"\n")); {
+	switch err := atomicfile.Create(path, []byte(tok+"\n")); {
 	case errors.Is(err, fs.ErrExist): // another process was faster
 		tok, err = ReadTokenFile(path)
 		return tok, false, err
@@ -83,26 +85,4 @@ func LoadOrCreateTokenFile(path string) (token string, created bool, err error) 
 		return "", false, fmt.Errorf("store the admin token in %s: %w", path, err)
 	}
 	return tok, true, nil
-}
-
-// linkNewFile creates path with content b and mode 0600, failing with
-// fs.ErrExist when path exists; a reader never sees a partial file.
-func linkNewFile(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".admin-token-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Link(f.Name(), path)
 }

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,5 +33,24 @@ func TestWriteReplacesWithMode0600AndLeavesNoTemporaryFile(t *testing.T) {
 func TestWriteFailsInAMissingDirectory(t *testing.T) {
 	if err := Write(filepath.Join(t.TempDir(), "missing", "f"), []byte("x")); err == nil {
 		t.Fatal("Write into a missing directory succeeded")
+	}
+}
+
+// TestCreateOnlyOnce: Create writes a new file 0600 and refuses, with
+// fs.ErrExist, to replace one that exists.
+func TestCreateOnlyOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if err := Create(path, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(path, []byte("two")); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second Create: %v, want fs.ErrExist", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != "one" {
+		t.Fatalf("content %q, %v; want the first write", b, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
 }
