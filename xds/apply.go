@@ -199,6 +199,7 @@ func (s *Server) run(ctx context.Context, plans []plan, start time.Time) ([]Gate
 		results[i] = GatewayResult{Gateway: p.gateway}
 	}
 	for i := 0; ; i++ {
+		stepStart := time.Now()
 		var active []int
 		for j, p := range plans {
 			if i >= len(p.steps) {
@@ -214,6 +215,9 @@ func (s *Server) run(ctx context.Context, plans []plan, start time.Time) ([]Gate
 		}
 		if err := s.awaitStep(ctx, plans, active, i, start, results); err != nil {
 			return results, err
+		}
+		if s.opts.OnStep != nil {
+			s.opts.OnStep(i, time.Since(stepStart))
 		}
 	}
 }

@@ -38,6 +38,10 @@ type Options struct {
 	// that neither ACKs nor NACKs by then is reported as pending.
 	AckTimeout time.Duration
 	Metrics    *Metrics
+	// OnStep, when set, is called after each make-before-break step of an
+	// Apply (the step's snapshots set on every gateway it moves and their
+	// ACKs awaited) with the step's index from 0 and how long it took.
+	OnStep func(step int, elapsed time.Duration)
 }
 
 // Server is the xDS control plane for every gateway of the policy.

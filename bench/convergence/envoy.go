@@ -23,7 +23,7 @@ import (
 // convergenceRow pushes `pushes` policy changes to a real Envoy serving n
 // routes and times each from the start of the push until Envoy serves the
 // route it added.
-func convergenceRow(n, pushes int) (string, error) {
+func convergenceRow(n, pushes int, m *measure) (string, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "tollgate-bench-")
@@ -36,8 +36,9 @@ func convergenceRow(n, pushes int) (string, error) {
 		return "", err
 	}
 	defer up.Close()
-	srv := xds.New(ctx, xds.Options{Logger: quiet(), AckTimeout: 10 * time.Second})
-	ctl, err := newController(filepath.Join(dir, "store"), srv)
+	srv := xds.New(ctx, xds.Options{Logger: quiet(), AckTimeout: 10 * time.Second,
+		OnStep: func(_ int, d time.Duration) { m.addStep(d) }})
+	ctl, err := newController(filepath.Join(dir, "store"), srv, m)
 	if err != nil {
 		return "", err
 	}
@@ -47,6 +48,7 @@ func convergenceRow(n, pushes int) (string, error) {
 	}
 	push := func(probes int) (*time.Time, error) {
 		files := []store.File{{Name: "bench.yaml", Content: policyYAML(n, port, up.Addr(), probes)}}
+		m.reset()
 		start := time.Now()
 		_, err := ctl.Push(ctx, files, "push", "bench")
 		return &start, err
@@ -68,6 +70,10 @@ func convergenceRow(n, pushes int) (string, error) {
 	if err := waitServed(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/svc0/r0", port), 60*time.Second); err != nil {
 		return "", fmt.Errorf("envoy never served the initial policy: %w", err)
 	}
+	m.rssServed, _ = memStatus()
+	if m.onFirst != nil {
+		m.onFirst()
+	}
 	var served, acked []time.Duration
 	for k := 1; k <= pushes; k++ {
 		startAt, err := push(k)
@@ -79,8 +85,10 @@ func convergenceRow(n, pushes int) (string, error) {
 			return "", err
 		}
 		served = append(served, time.Since(*startAt))
+		m.done(acked[len(acked)-1], served[len(served)-1])
 	}
-	return fmt.Sprintf("| %d | %d | %s | %s | %s |", n, pushes, ms(median(served)), ms(maxOf(served)), ms(median(acked))), nil
+	m.rssAfter, m.hw = memStatus()
+	return fmt.Sprintf("| %d | %d | %s | %s | %s | %s |", n, pushes, ms(median(served)), ms(maxOf(served)), ms(median(acked)), m.rss()), nil
 }
 
 // serveXDS serves srv on a free loopback port.

@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate/tollgate/internal/controlplane"
-	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/xds"
 	"github.com/tollgate/tollgate/xds/translator"
@@ -26,15 +24,35 @@ import (
 
 func main() {
 	pushes := flag.Int("pushes", 7, "pushes per size for the convergence table")
+	row := flag.Int("row", 0, "internal: measure one convergence row of this many routes and print it")
+	sizes := flag.String("sizes", "100,1000,10000", "route counts of the convergence table")
+	compile := flag.Bool("compile", true, "print the compile table")
+	cpuProfile := flag.String("cpuprofile", "", "with -row: write a CPU profile of the pushes to this file")
 	flag.Parse()
-	if err := run(os.Stdout, *pushes); err != nil {
+	var err error
+	if *row > 0 {
+		err = printRow(os.Stdout, *row, *pushes, *cpuProfile)
+	} else {
+		err = run(os.Stdout, *pushes, *sizes, *compile)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "convergence:", err)
 		os.Exit(1)
 	}
 }
 
-func run(w io.Writer, pushes int) error {
+func run(w io.Writer, pushes int, sizes string, compile bool) error {
 	fmt.Fprintf(w, "machine: %s/%s, %d CPUs, %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
+	fmt.Fprintf(w, "load average at start: %s\n\n", loadAvg())
+	if compile {
+		if err := compileTable(w); err != nil {
+			return err
+		}
+	}
+	return convergenceTable(w, pushes, sizes)
+}
+
+func compileTable(w io.Writer) error {
 	fmt.Fprintln(w, "| routes | YAML load (parse, shape) | validate+compile (IR) | translate+validate (xDS) | snapshot build | compile total (IR→snapshot) | total from YAML |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
 	for _, n := range []int{10, 1000, 10000} {
@@ -45,15 +63,6 @@ func run(w io.Writer, pushes int) error {
 		fmt.Fprintln(w, row)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| routes | pushes | push→served median | push→served max | push→ACKed median |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
-	for _, n := range []int{100, 1000} {
-		row, err := convergenceRow(n, pushes)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(w, row)
-	}
 	return nil
 }
 
@@ -126,15 +135,6 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Micros
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// newController returns a controller on a fresh store in dir.
-func newController(dir string, srv *xds.Server) (*controlplane.Controller, error) {
-	st, err := store.OpenDir(dir, 0)
-	if err != nil {
-		return nil, err
-	}
-	return controlplane.New(quiet(), st, srv, controlplane.Options{}), nil
-}
-
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
@@ -146,4 +146,17 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages of the machine.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

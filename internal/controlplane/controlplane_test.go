@@ -42,7 +42,7 @@ backends:
 `, port)}}
 }
 
-func newTestController(t *testing.T, dir string, f *fakeApplier) *Controller {
+func newTestController(t testing.TB, dir string, f *fakeApplier) *Controller {
 	t.Helper()
 	st, err := store.OpenDir(dir, 0)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tollgate/tollgate/xds/translator"
 )
@@ -92,7 +93,79 @@ func diffResource(a, b types.Resource) (Change, bool) {
 	case proto.Equal(a, b):
 		return Change{}, false
 	}
-	return Change{Action: "changed", Fields: changedFields(a, b), Diff: lineDiff(render(a), render(b))}, true
+	c := Change{Action: "changed", Fields: changedFields(a, b)}
+	if tooManyLines(a, b) {
+		// lineDiff would refuse; rendering a route configuration of
+		// thousands of routes to know it costs more than the rest of a push.
+		c.Diff = tooLarge
+	} else {
+		c.Diff = lineDiff(render(a), render(b))
+	}
+	return c, true
+}
+
+// tooManyLines reports, without rendering them, that lineDiff would find
+// render(a) and render(b) too large to compare: a lower bound of their
+// line counts already exceeds maxDiffCells. It counts no further than it
+// must (about 2,000 fields of each for a large route configuration).
+func tooManyLines(a, b types.Resource) bool {
+	root := isqrt(maxDiffCells) + 1
+	la, lb := minLines(a, root), minLines(b, root)
+	switch {
+	case la >= root && lb >= root:
+		return true
+	case la < root:
+		return la*minLines(b, maxDiffCells/max(la, 1)+1) > maxDiffCells
+	default:
+		return lb*minLines(a, maxDiffCells/max(lb, 1)+1) > maxDiffCells
+	}
+}
+
+func isqrt(n int) int {
+	r := 0
+	for (r+1)*(r+1) <= n {
+		r++
+	}
+	return r
+}
+
+// minLines is a lower bound of the number of lines render(m) returns,
+// counted without encoding: every populated field starts a line of its
+// own, and so does every element of a list or map. It stops counting once
+// it reaches limit.
+func minLines(m types.Resource, limit int) int {
+	n := 0
+	countLines(m.ProtoReflect(), &n, limit)
+	return n
+}
+
+func countLines(m protoreflect.Message, n *int, limit int) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		*n++
+		switch {
+		case fd.IsMap():
+			*n += v.Map().Len()
+		case fd.IsList():
+			l := v.List()
+			*n += l.Len()
+			if expands(fd) {
+				for i := 0; i < l.Len() && *n < limit; i++ {
+					countLines(l.Get(i).Message(), n, limit)
+				}
+			}
+		case expands(fd):
+			countLines(v.Message(), n, limit)
+		}
+		return *n < limit
+	})
+}
+
+// expands reports whether protojson prints a field's message values as an
+// object of their fields. Well-known types (Any, Duration, Struct, the
+// wrappers) print otherwise, so they are counted as one line.
+func expands(fd protoreflect.FieldDescriptor) bool {
+	md := fd.Message()
+	return md != nil && md.ParentFile().Package() != "google.protobuf"
 }
 
 func byName(r *translator.Resources, t resource.Type) map[string]types.Resource {

@@ -6,11 +6,14 @@ import "strings"
 // changed too much to show line by line.
 const maxDiffCells = 4_000_000
 
+// tooLarge is the diff of a resource that changed too much to show.
+const tooLarge = "(too large to show line by line)"
+
 // lineDiff returns the changed lines between a and b, "-" for removed and
 // "+" for added lines, with one line of context around each change.
 func lineDiff(a, b []string) string {
 	if len(a)*len(b) > maxDiffCells {
-		return "(too large to show line by line)"
+		return tooLarge
 	}
 	ops := lcsOps(a, b)
 	var sb strings.Builder

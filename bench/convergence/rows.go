@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/controlplane"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/xds"
+)
+
+// convergenceTable prints the push-to-served table and its breakdown. Each
+// size runs in a child process of its own (this binary with -row), so the
+// resident memory measured is that of a control plane serving that size
+// alone.
+func convergenceTable(w io.Writer, pushes int, sizes string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var rows, parts []string
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("-sizes: %w", err)
+		}
+		var out bytes.Buffer
+		cmd := exec.Command(exe, "-row", strconv.Itoa(n), "-pushes", strconv.Itoa(pushes))
+		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%d routes: %w", n, err)
+		}
+		lines := strings.SplitN(strings.TrimSpace(out.String()), "\n", 2)
+		if len(lines) != 2 {
+			return fmt.Errorf("%d routes: unexpected output %q", n, out.String())
+		}
+		rows, parts = append(rows, lines[0]), append(parts, lines[1])
+	}
+	fmt.Fprintln(w, "| routes | pushes | push→served median | push→served max | push→ACKed median | control-plane RSS served / after pushes / peak |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, strings.Join(rows, "\n"))
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Where a push's time goes (medians):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| routes | compile (YAML→xDS, validated) | store (put, swap current, history) | apply step 1 set+ACK | step 2 | step 3 | ACK→served |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, strings.Join(parts, "\n"))
+	fmt.Fprintf(w, "\nload average at end: %s\n", loadAvg())
+	return nil
+}
+
+// printRow measures n routes (the child side of convergenceTable): the
+// table row, then the breakdown row.
+func printRow(w io.Writer, n, pushes int, cpuProfile string) error {
+	var stop func()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		stop = pprof.StopCPUProfile
+		m := &measure{onFirst: func() { _ = pprof.StartCPUProfile(f) }}
+		return emit(w, n, pushes, m, stop)
+	}
+	return emit(w, n, pushes, &measure{}, nil)
+}
+
+func emit(w io.Writer, n, pushes int, m *measure, stop func()) error {
+	row, err := convergenceRow(n, pushes, m)
+	if stop != nil {
+		stop()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, row)
+	fmt.Fprintln(w, m.breakdown(n))
+	return nil
+}
+
+// measure collects the stages of each push.
+type measure struct {
+	onFirst func() // called before the first measured push
+
+	mu                      sync.Mutex
+	store, compile, served  []time.Duration
+	steps                   [3][]time.Duration
+	cur                     pushTimes
+	rssServed, rssAfter, hw int64
+}
+
+// pushTimes are the stages of the push in progress.
+type pushTimes struct {
+	store time.Duration
+	steps []time.Duration
+}
+
+func (m *measure) addStore(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cur.store += d
+}
+
+func (m *measure) addStep(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cur.steps = append(m.cur.steps, d)
+}
+
+// reset starts measuring a push.
+func (m *measure) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cur = pushTimes{}
+}
+
+// done records a push that took total until ACKed and served until served.
+func (m *measure) done(total, served time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var apply time.Duration
+	for i, d := range m.cur.steps {
+		apply += d
+		if i < 3 {
+			m.steps[i] = append(m.steps[i], d)
+		}
+	}
+	m.store = append(m.store, m.cur.store)
+	m.compile = append(m.compile, total-apply-m.cur.store)
+	m.served = append(m.served, served-total)
+}
+
+func (m *measure) breakdown(n int) string {
+	step := func(i int) string {
+		if len(m.steps[i]) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%s (%d/%d pushes)", ms(median(m.steps[i])), len(m.steps[i]), len(m.store))
+	}
+	return fmt.Sprintf("| %d | %s | %s | %s | %s | %s | %s |", n, ms(median(m.compile)), ms(median(m.store)),
+		step(0), step(1), step(2), ms(median(m.served)))
+}
+
+func (m *measure) rss() string {
+	return fmt.Sprintf("%s / %s / %s", mb(m.rssServed), mb(m.rssAfter), mb(m.hw))
+}
+
+func mb(kb int64) string { return fmt.Sprintf("%.0f MB", float64(kb)/1024) }
+
+// memStatus returns VmRSS and VmHWM of this process in kB.
+func memStatus() (rss, hwm int64) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(fs[1], 10, 64)
+		switch fs[0] {
+		case "VmRSS:":
+			rss = v
+		case "VmHWM:":
+			hwm = v
+		}
+	}
+	return rss, hwm
+}
+
+// timedStore times the writes a push makes.
+type timedStore struct {
+	store.Store
+	m *measure
+}
+
+func (s timedStore) Put(v *store.Version) error {
+	defer s.time(time.Now())
+	return s.Store.Put(v)
+}
+
+func (s timedStore) SwapCurrent(old, id string) error {
+	defer s.time(time.Now())
+	return s.Store.SwapCurrent(old, id)
+}
+
+func (s timedStore) Append(ev store.Event) (store.Event, error) {
+	defer s.time(time.Now())
+	return s.Store.Append(ev)
+}
+
+func (s timedStore) time(start time.Time) { s.m.addStore(time.Since(start)) }
+
+// newController returns a controller on a fresh store in dir whose store
+// writes m times.
+func newController(dir string, srv *xds.Server, m *measure) (*controlplane.Controller, error) {
+	st, err := store.OpenDir(dir, 0)
+	if err != nil {
+		return nil, err
+	}
+	return controlplane.New(quiet(), timedStore{Store: st, m: m}, srv, controlplane.Options{}), nil
+}
