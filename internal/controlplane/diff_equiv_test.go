@@ -168,4 +168,3 @@ func jsonNamedRoutes(vhs json.RawMessage) map[string]json.RawMessage {
 	}
 	return out
 }
-
