@@ -20,6 +20,7 @@ func compileObservability(o *Observability) ir.Observability {
 		out.AccessLogPercent = percentOrZero(a.Sample)
 		out.AccessLogGRPC = a.GRPC
 	}
+	out.RouteStatsOff = o.RouteStats != nil && !*o.RouteStats
 	if t := o.Tracing; t != nil {
 		host, port, _ := net.SplitHostPort(t.OTLP)
 		p, _ := strconv.ParseUint(port, 10, 32)

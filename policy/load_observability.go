@@ -55,6 +55,12 @@ func observabilityFields() []field[Observability] {
 				mapping(l, path, n, o.AccessLog, l.schema.obs.accessLog)
 			}
 		}},
+		{name: "routeStats", load: func(l *loader, o *Observability, path string, n ast.Node) {
+			if !l.setTwice(path, n, o.RouteStats != nil) {
+				on := l.boolean(path, n)
+				o.RouteStats = &on
+			}
+		}},
 		{name: "tracing", load: func(l *loader, o *Observability, path string, n ast.Node) {
 			if !l.setTwice(path, n, o.Tracing != nil) {
 				o.Tracing = &Tracing{}

@@ -8,6 +8,11 @@ type Observability struct {
 	AccessLog *AccessLog
 	// Tracing nil means tracing is off.
 	Tracing *Tracing
+	// RouteStats nil means on: every route has Envoy stats of its own
+	// (vhost.<vhost>.route.<route>.*). Envoy rebuilds them for every route
+	// on each push that changes a route, so policies of thousands of
+	// routes may turn them off (written `routeStats: false`).
+	RouteStats *bool
 }
 
 // AccessLog configures Envoy's JSON access log. Off turns it off

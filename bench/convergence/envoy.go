@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,7 +25,7 @@ import (
 // convergenceRow pushes `pushes` policy changes to a real Envoy serving n
 // routes and times each from the start of the push until Envoy serves the
 // route it added.
-func convergenceRow(n, pushes int, m *measure) (string, error) {
+func convergenceRow(n, pushes int, routeStats bool, m *measure) (string, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "tollgate-bench-")
@@ -47,7 +49,7 @@ func convergenceRow(n, pushes int, m *measure) (string, error) {
 		return "", err
 	}
 	push := func(probes int) (*time.Time, error) {
-		files := []store.File{{Name: "bench.yaml", Content: policyYAML(n, port, up.Addr(), probes)}}
+		files := []store.File{{Name: "bench.yaml", Content: policyYAML(n, port, up.Addr(), probes, routeStats)}}
 		m.reset()
 		start := time.Now()
 		_, err := ctl.Push(ctx, files, "push", "bench")
@@ -76,6 +78,7 @@ func convergenceRow(n, pushes int, m *measure) (string, error) {
 	}
 	var served, acked []time.Duration
 	for k := 1; k <= pushes; k++ {
+		cpu0 := procCPU(proxy.Process.Pid)
 		startAt, err := push(k)
 		if err != nil {
 			return "", err
@@ -85,10 +88,10 @@ func convergenceRow(n, pushes int, m *measure) (string, error) {
 			return "", err
 		}
 		served = append(served, time.Since(*startAt))
-		m.done(acked[len(acked)-1], served[len(served)-1])
+		m.done(acked[len(acked)-1], served[len(served)-1], procCPU(proxy.Process.Pid)-cpu0)
 	}
 	m.rssAfter, m.hw = memStatus()
-	return fmt.Sprintf("| %d | %d | %s | %s | %s | %s |", n, pushes, ms(median(served)), ms(maxOf(served)), ms(median(acked)), m.rss()), nil
+	return fmt.Sprintf("| %s | %d | %s | %s | %s | %s |", label(n, routeStats), pushes, ms(median(served)), ms(maxOf(served)), ms(median(acked)), m.rss()), nil
 }
 
 // serveXDS serves srv on a free loopback port.
@@ -149,4 +152,21 @@ func waitServed(ctx context.Context, c *http.Client, url string, timeout time.Du
 		time.Sleep(time.Millisecond) // tight poll: the measured quantity is this latency
 	}
 	return fmt.Errorf("%s not served within %s", url, timeout)
+}
+
+// procCPU returns the CPU time (user and system, all threads) process pid
+// used so far, at the kernel's clock-tick resolution (10 ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

@@ -25,13 +25,15 @@ import (
 func main() {
 	pushes := flag.Int("pushes", 7, "pushes per size for the convergence table")
 	row := flag.Int("row", 0, "internal: measure one convergence row of this many routes and print it")
-	sizes := flag.String("sizes", "100,1000,10000", "route counts of the convergence table")
+	noStats := flag.Bool("nostats", false, "internal: with -row, the policy turns route stats off")
+	sizes := flag.String("sizes", "100,1000,10000,1000-nostats,10000-nostats",
+		"route counts of the convergence table; -nostats: with observability.routeStats false")
 	compile := flag.Bool("compile", true, "print the compile table")
 	cpuProfile := flag.String("cpuprofile", "", "with -row: write a CPU profile of the pushes to this file")
 	flag.Parse()
 	var err error
 	if *row > 0 {
-		err = printRow(os.Stdout, *row, *pushes, *cpuProfile)
+		err = printRow(os.Stdout, *row, *pushes, !*noStats, *cpuProfile)
 	} else {
 		err = run(os.Stdout, *pushes, *sizes, *compile)
 	}
@@ -68,7 +70,7 @@ func compileTable(w io.Writer) error {
 
 // compileRow times each stage for n routes, median of 5 runs.
 func compileRow(n int) (string, error) {
-	files := []policy.File{{Name: "bench.yaml", Content: []byte(policyYAML(n, 18080, "127.0.0.1:9", 0))}}
+	files := []policy.File{{Name: "bench.yaml", Content: []byte(policyYAML(n, 18080, "127.0.0.1:9", 0, true))}}
 	var load, comp, trans, snap []time.Duration
 	for i := 0; i < 5; i++ {
 		t0 := time.Now()
@@ -100,8 +102,9 @@ func compileRow(n int) (string, error) {
 }
 
 // policyYAML renders a gateway with n prefix routes over 10 backends, plus
-// extra probe routes /probe-0 … /probe-(probes-1).
-func policyYAML(n, port int, endpoint string, probes int) string {
+// extra probe routes /probe-0 … /probe-(probes-1); routeStats false turns
+// Envoy's per-route stats off.
+func policyYAML(n, port int, endpoint string, probes int, routeStats bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 1\ngateways:\n  - name: bench\n    listeners: [{name: http, port: %d, address: 127.0.0.1}]\nroutes:\n", port)
 	for i := 0; i < n; i++ {
@@ -109,6 +112,9 @@ func policyYAML(n, port int, endpoint string, probes int) string {
 	}
 	for i := 0; i < probes; i++ {
 		fmt.Fprintf(&b, "  - {name: probe-%d, match: {pathPrefix: /probe-%d}, backend: b0, auth: none}\n", i, i)
+	}
+	if !routeStats {
+		b.WriteString("observability: {routeStats: false}\n")
 	}
 	b.WriteString("backends:\n")
 	for i := 0; i < 10; i++ {

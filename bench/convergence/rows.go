@@ -29,12 +29,13 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 	}
 	var rows, parts []string
 	for _, f := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
+		size, noStats := strings.CutSuffix(strings.TrimSpace(f), "-nostats")
+		n, err := strconv.Atoi(size)
 		if err != nil {
 			return fmt.Errorf("-sizes: %w", err)
 		}
 		var out bytes.Buffer
-		cmd := exec.Command(exe, "-row", strconv.Itoa(n), "-pushes", strconv.Itoa(pushes))
+		cmd := exec.Command(exe, "-row", strconv.Itoa(n), "-pushes", strconv.Itoa(pushes), "-nostats="+strconv.FormatBool(noStats))
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("%d routes: %w", n, err)
@@ -51,8 +52,8 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Where a push's time goes (medians):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| routes | compile (YAML→xDS, validated) | store (put, swap current, history) | apply step 1 set+ACK | step 2 | step 3 | ACK→served |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| routes | compile (YAML→xDS, validated) | store (put, swap current, history) | apply step 1 set+ACK | step 2 | step 3 | ACK→served | Envoy CPU per push |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|")
 	fmt.Fprintln(w, strings.Join(parts, "\n"))
 	fmt.Fprintf(w, "\nload average at end: %s\n", loadAvg())
 	return nil
@@ -60,7 +61,7 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 
 // printRow measures n routes (the child side of convergenceTable): the
 // table row, then the breakdown row.
-func printRow(w io.Writer, n, pushes int, cpuProfile string) error {
+func printRow(w io.Writer, n, pushes int, routeStats bool, cpuProfile string) error {
 	var stop func()
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
@@ -70,13 +71,13 @@ func printRow(w io.Writer, n, pushes int, cpuProfile string) error {
 		defer f.Close()
 		stop = pprof.StopCPUProfile
 		m := &measure{onFirst: func() { _ = pprof.StartCPUProfile(f) }}
-		return emit(w, n, pushes, m, stop)
+		return emit(w, n, pushes, routeStats, m, stop)
 	}
-	return emit(w, n, pushes, &measure{}, nil)
+	return emit(w, n, pushes, routeStats, &measure{}, nil)
 }
 
-func emit(w io.Writer, n, pushes int, m *measure, stop func()) error {
-	row, err := convergenceRow(n, pushes, m)
+func emit(w io.Writer, n, pushes int, routeStats bool, m *measure, stop func()) error {
+	row, err := convergenceRow(n, pushes, routeStats, m)
 	if stop != nil {
 		stop()
 	}
@@ -84,7 +85,7 @@ func emit(w io.Writer, n, pushes int, m *measure, stop func()) error {
 		return err
 	}
 	fmt.Fprintln(w, row)
-	fmt.Fprintln(w, m.breakdown(n))
+	fmt.Fprintln(w, m.breakdown(label(n, routeStats)))
 	return nil
 }
 
@@ -94,6 +95,7 @@ type measure struct {
 
 	mu                      sync.Mutex
 	store, compile, served  []time.Duration
+	envoyCPU                []time.Duration
 	steps                   [3][]time.Duration
 	cur                     pushTimes
 	rssServed, rssAfter, hw int64
@@ -124,8 +126,9 @@ func (m *measure) reset() {
 	m.cur = pushTimes{}
 }
 
-// done records a push that took total until ACKed and served until served.
-func (m *measure) done(total, served time.Duration) {
+// done records a push that took total until ACKed and served until
+// served, during which Envoy used envoyCPU of CPU time.
+func (m *measure) done(total, served, envoyCPU time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var apply time.Duration
@@ -138,17 +141,26 @@ func (m *measure) done(total, served time.Duration) {
 	m.store = append(m.store, m.cur.store)
 	m.compile = append(m.compile, total-apply-m.cur.store)
 	m.served = append(m.served, served-total)
+	m.envoyCPU = append(m.envoyCPU, envoyCPU)
 }
 
-func (m *measure) breakdown(n int) string {
+// label names a row: its route count, and whether route stats are off.
+func label(n int, routeStats bool) string {
+	if routeStats {
+		return strconv.Itoa(n)
+	}
+	return fmt.Sprintf("%d, routeStats: false", n)
+}
+
+func (m *measure) breakdown(n string) string {
 	step := func(i int) string {
 		if len(m.steps[i]) == 0 {
 			return "–"
 		}
 		return fmt.Sprintf("%s (%d/%d pushes)", ms(median(m.steps[i])), len(m.steps[i]), len(m.store))
 	}
-	return fmt.Sprintf("| %d | %s | %s | %s | %s | %s | %s |", n, ms(median(m.compile)), ms(median(m.store)),
-		step(0), step(1), step(2), ms(median(m.served)))
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", n, ms(median(m.compile)), ms(median(m.store)),
+		step(0), step(1), step(2), ms(median(m.served)), ms(median(m.envoyCPU)))
 }
 
 func (m *measure) rss() string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
@@ -68,7 +69,11 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 	if err := checkExpected(prev, expect); err != nil {
 		return nil, err
 	}
-	res := &PushResult{Version: cp.version.ID, Diagnostics: cp.diags, Changes: diffServed(prev, cp)}
+	res := &PushResult{Version: cp.version.ID, Diagnostics: cp.diags}
+	// Describing the changes only informs the pusher: it runs while the
+	// push is stored and applied, and is waited for before returning.
+	changes := describe(prev, cp)
+	defer func() { res.Changes = changes() }()
 	if prev != nil {
 		res.Previous = prev.version.ID
 		if prev.version.ID == cp.version.ID && current == cp.version.ID {
@@ -104,7 +109,7 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 	}
 	ev, err := c.store.Resolve(store.Resolution{Seq: pending.Seq, Outcome: store.Applied})
 	res.Applied, res.Event = true, &ev
-	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", o.Action, "changes", len(res.Changes))
+	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", o.Action, "changes", len(changes()))
 	return res, err
 }
 
@@ -122,6 +127,14 @@ func (c *Controller) failed(base string, pending store.Event, cause error) error
 		Revert: true, Previous: base})
 	c.log.Warn("policy push failed; previous version kept", "version", pending.Version, "err", cause)
 	return errors.Join(cause, err)
+}
+
+// describe starts diffServed(prev, cp) and returns a function that waits
+// for its result.
+func describe(prev *served, cp *compiled) func() []Change {
+	done := make(chan []Change, 1)
+	go func() { done <- diffServed(prev, cp) }()
+	return sync.OnceValue(func() []Change { return <-done })
 }
 
 // DryRun validates files and returns what pushing them would change.

@@ -16,6 +16,9 @@ type Observability struct {
 	AccessLogGRPC string `json:"accessLogGrpc,omitempty"`
 	// Tracing is nil when tracing is off.
 	Tracing *Tracing `json:"tracing,omitempty"`
+	// RouteStatsOff leaves routes without stats of their own (no
+	// stat_prefix): Envoy then has no per-route stats to rebuild on a push.
+	RouteStatsOff bool `json:"routeStatsOff,omitempty"`
 }
 
 // Tracing is Envoy's OpenTelemetry tracer setup: spans go over OTLP/gRPC to

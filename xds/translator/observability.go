@@ -216,11 +216,13 @@ func (o *observability) decorate(hcm *hcmv3.HttpConnectionManager) {
 }
 
 // configureRoute gives a route its per-route stats (stat_prefix = the
-// policy's route name: vhost.<vhost>.route.<name>.upstream_rq_*) and, with
-// tracing, a span named after the route with a tollgate.route tag, sampled
-// at the policy's share.
+// policy's route name: vhost.<vhost>.route.<name>.upstream_rq_*) unless the
+// policy turned them off and, with tracing, a span named after the route
+// with a tollgate.route tag, sampled at the policy's share.
 func (o *observability) configureRoute(er *routev3.Route, name string) {
-	er.StatPrefix = name
+	if !o.cfg.RouteStatsOff {
+		er.StatPrefix = name
+	}
 	t := o.cfg.Tracing
 	if t == nil {
 		return

@@ -87,3 +87,32 @@ func TestAccessLogFieldsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteStatsOff: routes carry their policy name as stat_prefix (per-route
+// stats) unless the policy turned route stats off.
+func TestRouteStatsOff(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		tc := loadCase(t, "minimal")
+		tc.Config.Observability.RouteStatsOff = off
+		r, err := Translate(&tc.Config, tc.Gateway, tc.options())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Validate(r); err != nil {
+			t.Fatal(err)
+		}
+		want := "web"
+		if off {
+			want = ""
+		}
+		for _, rc := range r.Routes {
+			for _, vh := range rc.GetVirtualHosts() {
+				for _, rt := range vh.GetRoutes() {
+					if rt.GetStatPrefix() != want {
+						t.Errorf("routeStatsOff=%v: route %q stat_prefix = %q, want %q", off, rt.GetName(), rt.GetStatPrefix(), want)
+					}
+				}
+			}
+		}
+	}
+}
