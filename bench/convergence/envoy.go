@@ -72,6 +72,7 @@ func convergenceRow(n, pushes int, routeStats bool, m *measure) (string, error) 
 	if err := waitServed(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/svc0/r0", port), 60*time.Second); err != nil {
 		return "", fmt.Errorf("envoy never served the initial policy: %w", err)
 	}
+	time.Sleep(settle)
 	m.rssServed, _ = memStatus()
 	if m.onFirst != nil {
 		m.onFirst()
@@ -90,7 +91,11 @@ func convergenceRow(n, pushes int, routeStats bool, m *measure) (string, error) 
 		served = append(served, time.Since(*startAt))
 		m.done(acked[len(acked)-1], served[len(served)-1], procCPU(proxy.Process.Pid)-cpu0)
 	}
+	time.Sleep(settle)
 	m.rssAfter, m.hw = memStatus()
+	if m.afterPushes != nil {
+		m.afterPushes()
+	}
 	return fmt.Sprintf("| %s | %d | %s | %s | %s | %s |", label(n, routeStats), pushes, ms(median(served)), ms(maxOf(served)), ms(median(acked)), m.rss()), nil
 }
 
@@ -170,3 +175,7 @@ func procCPU(pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
+
+// settle is how long after the last push its resident memory is measured:
+// the controller returns a push's memory to the system 2 s after it.
+const settle = 3 * time.Second

@@ -30,10 +30,11 @@ func main() {
 		"route counts of the convergence table; -nostats: with observability.routeStats false")
 	compile := flag.Bool("compile", true, "print the compile table")
 	cpuProfile := flag.String("cpuprofile", "", "with -row: write a CPU profile of the pushes to this file")
+	memProfile := flag.String("memprofile", "", "with -row: write a heap profile after the pushes to this file")
 	flag.Parse()
 	var err error
 	if *row > 0 {
-		err = printRow(os.Stdout, *row, *pushes, !*noStats, *cpuProfile)
+		err = printRow(os.Stdout, *row, *pushes, !*noStats, *cpuProfile, *memProfile)
 	} else {
 		err = run(os.Stdout, *pushes, *sizes, *compile)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -46,7 +47,7 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 		}
 		rows, parts = append(rows, lines[0]), append(parts, lines[1])
 	}
-	fmt.Fprintln(w, "| routes | pushes | push→served median | push→served max | push→ACKed median | control-plane RSS served / after pushes / peak |")
+	fmt.Fprintln(w, "| routes | pushes | push→served median | push→served max | push→ACKed median | control-plane RSS: served, settled / 3 s after the pushes / peak |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
 	fmt.Fprintln(w, strings.Join(rows, "\n"))
 	fmt.Fprintln(w)
@@ -61,7 +62,11 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 
 // printRow measures n routes (the child side of convergenceTable): the
 // table row, then the breakdown row.
-func printRow(w io.Writer, n, pushes int, routeStats bool, cpuProfile string) error {
+func printRow(w io.Writer, n, pushes int, routeStats bool, cpuProfile, memProfile string) error {
+	if memProfile != "" {
+		m := &measure{afterPushes: func() { writeHeap(memProfile) }}
+		return emit(w, n, pushes, routeStats, m, nil)
+	}
 	var stop func()
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
@@ -91,7 +96,8 @@ func emit(w io.Writer, n, pushes int, routeStats bool, m *measure, stop func()) 
 
 // measure collects the stages of each push.
 type measure struct {
-	onFirst func() // called before the first measured push
+	onFirst     func() // called before the first measured push
+	afterPushes func() // called after the last one, Envoy still serving
 
 	mu                      sync.Mutex
 	store, compile, served  []time.Duration
@@ -224,4 +230,18 @@ func newController(dir string, srv *xds.Server, m *measure) (*controlplane.Contr
 		return nil, err
 	}
 	return controlplane.New(quiet(), timedStore{Store: st, m: m}, srv, controlplane.Options{}), nil
+}
+
+// writeHeap writes a heap profile of the live objects to path.
+func writeHeap(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+	}
 }

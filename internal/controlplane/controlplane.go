@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,8 @@ type Controller struct {
 	refused string
 	// overridesSeen is the endpoint overrides (JSON) last served (ha.go).
 	overridesSeen string
+	// release returns memory to the system after pushes (releaseMemory).
+	release *time.Timer
 }
 
 // served is the policy version being served, with what it compiled to.
@@ -219,4 +222,24 @@ func (c *Controller) swapTables(cfg *ir.Config) (restore func(), err error) {
 		undo = append(undo, u)
 	}
 	return restore, nil
+}
+
+// releaseDelay is how long after the last push its memory is returned to
+// the operating system: a burst of pushes reuses the memory instead of
+// faulting it back in for each push.
+const releaseDelay = 2 * time.Second
+
+// releaseMemory returns the memory pushes used to the operating system,
+// releaseDelay after the last one (c.mu held). Compiling a large policy
+// allocates several times what the served policy keeps (10,000 routes of
+// YAML: ~190 MB allocated, ~20 MB kept) and the Go runtime would hand it
+// back only over minutes; meanwhile the control plane's resident memory
+// would stay that of its largest push. The forced collection costs a few
+// milliseconds of CPU, off any push's path.
+func (c *Controller) releaseMemory() {
+	if c.release == nil {
+		c.release = time.AfterFunc(releaseDelay, debug.FreeOSMemory)
+		return
+	}
+	c.release.Reset(releaseDelay)
 }

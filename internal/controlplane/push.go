@@ -110,6 +110,7 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 	ev, err := c.store.Resolve(store.Resolution{Seq: pending.Seq, Outcome: store.Applied})
 	res.Applied, res.Event = true, &ev
 	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", o.Action, "changes", len(changes()))
+	c.releaseMemory()
 	return res, err
 }
 
