@@ -38,7 +38,23 @@ func near(ops []diffOp, i int) bool {
 }
 
 // lcsOps computes an edit script through the longest common subsequence.
+// The common prefix is matched line by line without the table (the table's
+// walk would match it the same way), so adding a route to a large route
+// configuration does not cost a table of all its lines.
 func lcsOps(a, b []string) []diffOp {
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	ops := make([]diffOp, 0, max(len(a), len(b)))
+	for _, l := range a[:p] {
+		ops = append(ops, diffOp{' ', l})
+	}
+	return append(ops, lcsTable(a[p:], b[p:])...)
+}
+
+// lcsTable is lcsOps through the full table.
+func lcsTable(a, b []string) []diffOp {
 	n, m := len(a), len(b)
 	lcs := make([][]int, n+1)
 	for i := range lcs {

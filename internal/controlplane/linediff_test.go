@@ -1,6 +1,8 @@
 package controlplane
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,5 +25,27 @@ func TestLineDiff(t *testing.T) {
 				t.Errorf("lineDiff() =\n%q\nwant\n%q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLCSOpsSkipsCommonPrefixIdentically: matching the common prefix
+// without the table gives exactly the edit script of the full table.
+func TestLCSOpsSkipsCommonPrefixIdentically(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"a", "b", "c", "{", "}"}
+	pick := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = words[rng.IntN(len(words))]
+		}
+		return out
+	}
+	for i := 0; i < 2000; i++ {
+		prefix := pick(rng.IntN(5))
+		a := append(append([]string{}, prefix...), pick(rng.IntN(8))...)
+		b := append(append([]string{}, prefix...), pick(rng.IntN(8))...)
+		if got, want := lcsOps(a, b), lcsTable(a, b); !slices.Equal(got, want) {
+			t.Fatalf("lcsOps(%q, %q) = %v, full table gives %v", a, b, got, want)
+		}
 	}
 }
