@@ -79,11 +79,12 @@ func convergenceRow(n, pushes int, routeStats bool, m *measure) (string, error) 
 	}
 	var served, acked []time.Duration
 	for k := 1; k <= pushes; k++ {
-		cpu0 := procCPU(proxy.Process.Pid)
+		cpu0, self0 := procCPU(proxy.Process.Pid), procCPU(os.Getpid())
 		startAt, err := push(k)
 		if err != nil {
 			return "", err
 		}
+		m.selfCPU = append(m.selfCPU, procCPU(os.Getpid())-self0)
 		acked = append(acked, time.Since(*startAt))
 		if err := waitServed(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/probe-%d/x", port, k-1), 30*time.Second); err != nil {
 			return "", err

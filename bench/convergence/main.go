@@ -1,8 +1,12 @@
 // Command convergence measures the control plane against a real Envoy:
 // policy compile and snapshot build time for 10, 1k and 10k routes, and
 // push-to-served convergence (from the start of a push until Envoy serves
-// the new route) for 100 and 1k routes. It prints Markdown tables; `make
-// bench` runs it, and bench/README.md keeps the results.
+// the new route) for 100, 1k and 10k routes, with and without per-route
+// stats, with where each push's time goes (compile, store, each
+// make-before-break step, Envoy's CPU) and the control plane's resident
+// memory (each size runs in a child process of its own). It prints
+// Markdown tables; `make bench` runs it, and bench/README.md keeps the
+// results.
 package main
 
 import (
