@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,4 +271,29 @@ func firstStatus(codes map[int]int) int {
 		return c
 	}
 	return 0
+}
+
+// TestQuotaUnknownTierIsBounded: a key issued for a tier that a later
+// policy no longer defines is limited as the default tier by Envoy's local
+// backstop too, not only by RLQS: a cold-start burst of twice the default
+// tier's limit admits exactly that limit (RLQS admits everything before its
+// first assignment, so without the backstop the whole burst passed).
+func TestQuotaUnknownTierIsBounded(t *testing.T) {
+	r := startQuotaStack(t, "open", 5)
+	current := fmt.Sprintf(quotaPolicy, 5, "open", r.port, r.up)
+	withLegacy := strings.Replace(current, "enterprise: unlimited", "enterprise: unlimited\n    legacy: [{requests: 1000, per: minute}]", 1)
+	r.cli(0, "push", writeFile(t, "legacy.yaml", withLegacy))
+	key := r.key(t, "q-legacy-1", "legacy")
+	r.cli(0, "push", writeFile(t, "current.yaml", current))
+	codes, _ := r.burst(t, 20, 10, "/api/x", map[string]string{"x-api-key": key})
+	t.Logf("cold-start burst of 20 from a key of a removed tier (default tier: 10/minute): %v", codes)
+	if codes[200] != 10 || codes[429] != 10 {
+		t.Fatalf("statuses %v, want exactly 10×200 and 10×429 (the default tier)", codes)
+	}
+	// A known tier never falls into those buckets: busy (600/minute) admits
+	// the same burst whole.
+	busy := map[string]string{"x-api-key": r.key(t, "q-busy-1", "busy")}
+	if codes, _ := r.burst(t, 20, 10, "/api/x", busy); codes[200] != 20 {
+		t.Fatalf("a busy key's burst of 20: %v, want 20×200", codes)
+	}
 }

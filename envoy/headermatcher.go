@@ -34,6 +34,14 @@ func HeaderMatchRegex(name, regex string) *routev3.HeaderMatcher {
 	})
 }
 
+// HeaderMatchNotRegex matches when header name is absent or its whole value
+// does not match the RE2 expression regex.
+func HeaderMatchNotRegex(name, regex string) *routev3.HeaderMatcher {
+	m := HeaderMatchRegex(name, regex)
+	m.InvertMatch = true
+	return m
+}
+
 // HeaderMatchPresent matches when header name is present, whatever its value.
 func HeaderMatchPresent(name string) *routev3.HeaderMatcher {
 	return &routev3.HeaderMatcher{

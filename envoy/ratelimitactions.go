@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -52,6 +53,21 @@ func RateLimitActionMetadata(descriptorKey, namespace string, path ...string) *r
 				MetadataKey:   &metadatav3.MetadataKey{Key: namespace, Path: segments},
 				Source:        routev3.RateLimit_Action_MetaData_DYNAMIC,
 				SkipIfAbsent:  true,
+			},
+		},
+	}
+}
+
+// RateLimitActionHeaderValueMatch returns the action adding the entry
+// (descriptorKey, value) when the request's headers match every one of
+// headers; otherwise the whole rate limit it belongs to is skipped (no
+// descriptor), which makes that rate limit conditional.
+func RateLimitActionHeaderValueMatch(descriptorKey, value string, headers ...*routev3.HeaderMatcher) *routev3.RateLimit_Action {
+	return &routev3.RateLimit_Action{
+		ActionSpecifier: &routev3.RateLimit_Action_HeaderValueMatch_{
+			HeaderValueMatch: &routev3.RateLimit_Action_HeaderValueMatch{
+				DescriptorKey: descriptorKey, DescriptorValue: value,
+				ExpectMatch: wrapperspb.Bool(true), Headers: headers,
 			},
 		},
 	}

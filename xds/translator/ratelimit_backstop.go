@@ -1,8 +1,11 @@
 package translator
 
 import (
+	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -45,6 +48,9 @@ func (q *quota) backstop(route string, rr ir.RouteRateLimit, src identitySource)
 				envoy.RateLimitActionMetadataDefault(localKeyTier, src.Namespace, src.TierKey, q.cfg.RateLimits.DefaultTier),
 				envoy.RateLimitActionMetadata(localKeyConsumer, src.Namespace, src.ConsumerKey)))
 		}
+		if def, ok := q.cfg.RateLimits.Tier(q.cfg.RateLimits.DefaultTier); ok && !def.Unlimited {
+			add([]envoy.DescriptorEntry{{Key: localKeyUnknown, Value: "1"}, {Key: localKeyConsumer}}, def.Limits, q.unknownTier(src))
+		}
 	}
 	if rr.Anonymous {
 		add([]envoy.DescriptorEntry{{Key: localKeyAnon, Value: "1"}, {Key: localKeyClientIP}}, q.cfg.RateLimits.Anonymous,
@@ -58,6 +64,27 @@ func (q *quota) backstop(route string, rr ir.RouteRateLimit, src identitySource)
 		add(key, rr.Extra, act)
 	}
 	return descs, actions
+}
+
+// unknownTier returns the actions of the default tier's backstop buckets
+// for a consumer whose tier the policy does not know (a tier removed after
+// its keys were issued, a claim naming another tier): RLQS counts such a
+// consumer in the default tier, and without these buckets nothing would
+// bound it before its first assignment or while RLQS is down. The rate
+// limit applies only when the gateway-set tier header is present and names
+// no known tier; the tier descriptor above then matches no bucket.
+func (q *quota) unknownTier(src identitySource) func(string) []*routev3.RateLimit_Action {
+	header := cmp.Or(q.cfg.Auth.IdentityHeaders.Tier, "x-consumer-tier")
+	known := make([]string, 0, len(q.cfg.RateLimits.Tiers))
+	for _, t := range q.cfg.RateLimits.Tiers {
+		known = append(known, regexp.QuoteMeta(t.Name))
+	}
+	return func(w string) []*routev3.RateLimit_Action {
+		return []*routev3.RateLimit_Action{envoy.RateLimitActionGenericKey(localKeyWindow, w),
+			envoy.RateLimitActionHeaderValueMatch(localKeyUnknown, "1",
+				envoy.HeaderMatchPresent(header), envoy.HeaderMatchNotRegex(header, "("+strings.Join(known, "|")+")")),
+			envoy.RateLimitActionMetadata(localKeyConsumer, src.Namespace, src.ConsumerKey)}
+	}
 }
 
 // extraKey is the descriptor key and actions of a route's extra limits:

@@ -55,6 +55,7 @@ const quotaExpiredFor = 24 * time.Hour
 const (
 	localKeyWindow   = "window"
 	localKeyTier     = "tier"
+	localKeyUnknown  = "unknown_tier"
 	localKeyConsumer = "consumer"
 	localKeyAnon     = "anonymous"
 	localKeyExtra    = "extra"
