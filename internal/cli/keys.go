@@ -136,10 +136,12 @@ func checkRoles(roles []string) error {
 }
 
 // printCreatedKey prints the key alone on the first line, then says so.
+// Both lines go out in one write, so that `| head -n 1` has read them
+// before it exits and never leaves tollgate writing into a closed pipe
+// (SIGPIPE, exit 141 under pipefail).
 func printCreatedKey(w io.Writer, res *admin.CreateKeyResponse) {
-	fmt.Fprintln(w, res.Key)
-	fmt.Fprintf(w, "# ^ the line above is the API key (id %s, consumer %s, tier %s): store it now, it is not shown again\n",
-		res.Record.ID, res.Record.Consumer, orDefault(res.Record.Tier))
+	fmt.Fprintf(w, "%s\n# ^ the line above is the API key (id %s, consumer %s, tier %s): store it now, it is not shown again\n",
+		res.Key, res.Record.ID, res.Record.Consumer, orDefault(res.Record.Tier))
 }
 
 func orDefault(tier string) string {
