@@ -13,19 +13,29 @@ import (
 // and trims the history to ARGV[2] events, atomically. It returns the
 // sequence number and the events trimmed away.
 var appendScript = redis.NewScript(`
-local seq = redis.call('INCR', KEYS[2])
-local ev = cjson.decode(ARGV[1])
-ev['seq'] = seq
-redis.call('RPUSH', KEYS[1], cjson.encode(ev))
-local n = redis.call('LLEN', KEYS[1])
-local keep = tonumber(ARGV[2])
-local dropped = {}
-if n > keep then
-  dropped = redis.call('LRANGE', KEYS[1], 0, n - keep - 1)
-  redis.call('LTRIM', KEYS[1], n - keep, -1)
-end
+local history, counter, event, keep = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+` + appendEventLua + `
 return {seq, dropped}
 `)
+
+// appendEventLua is the Lua shared by appendScript and beginScript: it
+// numbers the JSON event (from the counter key), appends it to the history
+// list and trims the list to keep events, leaving seq and dropped (the
+// events trimmed away) set. The script defines history, counter, event and
+// keep first.
+const appendEventLua = `
+local seq = redis.call('INCR', counter)
+local ev = cjson.decode(event)
+ev['seq'] = seq
+redis.call('RPUSH', history, cjson.encode(ev))
+local n = redis.call('LLEN', history)
+keep = tonumber(keep)
+local dropped = {}
+if n > keep then
+  dropped = redis.call('LRANGE', history, 0, n - keep - 1)
+  redis.call('LTRIM', history, n - keep, -1)
+end
+`
 
 // Append adds ev to the history, numbering it, and deletes versions that
 // fell out of it (unless current or still named by a kept event).

@@ -18,17 +18,8 @@ var beginScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1]) or ''
 if cur ~= ARGV[1] then return {0, cur, 0, {}} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {2, cur, 0, {}} end
-local seq = redis.call('INCR', KEYS[5])
-local ev = cjson.decode(ARGV[3])
-ev['seq'] = seq
-redis.call('RPUSH', KEYS[4], cjson.encode(ev))
-local n = redis.call('LLEN', KEYS[4])
-local keep = tonumber(ARGV[4])
-local dropped = {}
-if n > keep then
-  dropped = redis.call('LRANGE', KEYS[4], 0, n - keep - 1)
-  redis.call('LTRIM', KEYS[4], n - keep, -1)
-end
+local history, counter, event, keep = KEYS[4], KEYS[5], ARGV[3], ARGV[4]
+` + appendEventLua + `
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('PUBLISH', KEYS[3], ARGV[2])
 return {1, cur, seq, dropped}
