@@ -59,12 +59,13 @@
 // map, for one replica, tests, and the local failure mode. It drops full
 // buckets lazily and in periodic sweeps, so its memory stays bounded.
 //
-// Fallback applies the policy's failure mode (ir.FailOpen, FailClosed,
-// FailLocal) when the primary fails, and skips the primary for a backoff
-// after an error. OverLimitCache remembers rejected limits until their
-// RetryAfter and rejects them without a round trip. A typical stack:
+// OverLimitCache remembers rejected limits until their RetryAfter and
+// rejects them without a round trip:
 //
-//	NewFallback(NewOverLimitCache(NewRedis(client, opts), time.Now), NewMemory(time.Now), mode, hook)
+//	NewOverLimitCache(NewRedis(client, opts), time.Now)
+//
+// The policy's failure mode (ir.FailOpen, FailClosed, FailLocal) is applied
+// by the caller (package ratelimit), which knows the route and the answer.
 //
 // Time is in microseconds throughout, so results are exact to the
 // microsecond; a bucket (Burst × T) is at most ir.MaxBucket, 2^51 µs (about
