@@ -24,10 +24,13 @@ const (
 	fieldConsumer  = "consumer"
 	fieldTenant    = "tenant"
 	fieldTier      = "tier"
-	fieldRoles     = "roles"      // JSON array of strings
-	fieldCreatedAt = "created_at" // RFC 3339 UTC with nanoseconds
-	fieldExpiresAt = "expires_at" // RFC 3339, "" for never
-	fieldRevoked   = "revoked"    // "1" or "0"
+	fieldRoles     = "roles"            // JSON array of strings
+	fieldCreatedAt = "created_at"       // RFC 3339 UTC with nanoseconds
+	fieldExpiresAt = "expires_at"       // RFC 3339, "" for never
+	fieldRevoked   = "revoked"          // "1" or "0"
+	fieldFormat    = "format"           // "signed" or "opaque"; absent in old records (opaque)
+	fieldTokenExp  = "token_expires_at" // RFC 3339, "" for none
+	fieldRev       = "rev"              // revision, bumped by every Update (HINCRBY)
 )
 
 // A key's HMAC is 64 hex digits, so "tollgate:apikey:<hmac>" can never be
@@ -36,7 +39,8 @@ func recordKey(h string) string          { return recordKeyPrefix + h }
 func idKey(id string) string             { return idKeyPrefix + id }
 func consumerKey(consumer string) string { return consumerKeyPrefix + consumer + consumerKeySuffix }
 
-// encodeRecord returns the fields of rec's hash, as HSET arguments.
+// encodeRecord returns the fields of rec's hash, as HSET arguments. Only
+// a signed key's record has the format and token_expires_at fields.
 func encodeRecord(rec Record) ([]any, error) {
 	roles := rec.Roles
 	if roles == nil {
@@ -46,15 +50,12 @@ func encodeRecord(rec Record) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode roles: %w", err)
 	}
-	expires := ""
-	if !rec.ExpiresAt.IsZero() {
-		expires = rec.ExpiresAt.UTC().Format(time.RFC3339Nano)
-	}
+	expires := formatTime(rec.ExpiresAt)
 	revoked := "0"
 	if rec.Revoked {
 		revoked = "1"
 	}
-	return []any{
+	fields := []any{
 		fieldID, rec.ID,
 		fieldConsumer, rec.Consumer,
 		fieldTenant, rec.Tenant,
@@ -63,7 +64,11 @@ func encodeRecord(rec Record) ([]any, error) {
 		fieldCreatedAt, rec.CreatedAt.UTC().Format(time.RFC3339Nano),
 		fieldExpiresAt, expires,
 		fieldRevoked, revoked,
-	}, nil
+	}
+	if rec.Format == FormatSigned { // an opaque key's record stays as it always was
+		fields = append(fields, fieldFormat, rec.Format, fieldTokenExp, formatTime(rec.TokenExpiresAt))
+	}
+	return fields, nil
 }
 
 // decodeRecord parses a record hash (HGETALL's reply); an empty hash is no
@@ -78,6 +83,10 @@ func decodeRecord(f map[string]string) (*Record, error) {
 		Tenant:   f[fieldTenant],
 		Tier:     f[fieldTier],
 		Revoked:  f[fieldRevoked] == "1",
+		Format:   f[fieldFormat],
+	}
+	if rec.Format == "" {
+		rec.Format = FormatOpaque
 	}
 	if rec.ID == "" || rec.Consumer == "" {
 		return nil, fmt.Errorf("record without %s or %s", fieldID, fieldConsumer)
@@ -97,7 +106,18 @@ func decodeRecord(f map[string]string) (*Record, error) {
 	if rec.ExpiresAt, err = parseTime(f[fieldExpiresAt]); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", fieldExpiresAt, err)
 	}
+	if rec.TokenExpiresAt, err = parseTime(f[fieldTokenExp]); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", fieldTokenExp, err)
+	}
 	return rec, nil
+}
+
+// formatTime formats t as RFC 3339 UTC with nanoseconds; "" for zero.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // parseTime parses an RFC 3339 time; "" is the zero time.

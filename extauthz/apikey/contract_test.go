@@ -15,16 +15,32 @@ import (
 // backend can (Redis), whatever their pepper.
 type backend func(t *testing.T, pepper []byte, clock *fakeClock) Store
 
-func memoryBackend(_ *testing.T, pepper []byte, clock *fakeClock) Store {
-	s := NewMemoryStore(pepper)
-	s.now = clock.Now
-	return s
+// testSigner returns the signer of pepper when signed, else nil.
+func testSigner(t testing.TB, pepper []byte, signed bool) *Signer {
+	t.Helper()
+	if !signed {
+		return nil
+	}
+	sig, err := NewSigner(pepper)
+	if err != nil {
+		t.Fatalf("NewSigner: %v", err)
+	}
+	return sig
 }
 
-func redisBackend(addr string, cacheSize int) backend {
+func memoryBackend(signed bool) backend {
+	return func(t *testing.T, pepper []byte, clock *fakeClock) Store {
+		s := NewMemoryStoreWithSigner(pepper, testSigner(t, pepper, signed))
+		s.now = clock.Now
+		return s
+	}
+}
+
+func redisBackend(addr string, cacheSize int, signed bool) backend {
 	return func(t *testing.T, pepper []byte, clock *fakeClock) Store {
 		c, _ := newRedisClient(t, addr)
-		s := newRedisStore(t, c, pepper, RedisOptions{Now: clock.Now, CacheSize: cacheSize})
+		s := newRedisStore(t, c, pepper, RedisOptions{Now: clock.Now, CacheSize: cacheSize,
+			Signer: testSigner(t, pepper, signed)})
 		if cacheSize >= 0 {
 			waitFresh(t, s) // so the suite exercises the cache
 		}
@@ -32,14 +48,34 @@ func redisBackend(addr string, cacheSize int) backend {
 	}
 }
 
-func TestMemoryStoreContract(t *testing.T) { testContract(t, memoryBackend) }
+func TestMemoryStoreContract(t *testing.T) { testContract(t, memoryBackend(false)) }
+
+func TestMemoryStoreContractSigned(t *testing.T) { testContract(t, memoryBackend(true)) }
 
 func TestRedisStoreContract(t *testing.T) {
-	testContract(t, redisBackend(harness.StartRedis(t), 0))
+	testContract(t, redisBackend(harness.StartRedis(t), 0, false))
+}
+
+func TestRedisStoreContractSigned(t *testing.T) {
+	testContract(t, redisBackend(harness.StartRedis(t), 0, true))
 }
 
 func TestRedisStoreContractWithoutCache(t *testing.T) {
-	testContract(t, redisBackend(harness.StartRedis(t), -1))
+	testContract(t, redisBackend(harness.StartRedis(t), -1, false))
+}
+
+// expected returns rec as s stores it: a signed key's record has whole
+// seconds and carries its token's expiry.
+func expected(s Store, rec Record) Record {
+	if SignerOf(s) == nil {
+		rec.Format = FormatOpaque
+		return rec
+	}
+	rec.Format = FormatSigned
+	rec.CreatedAt = rec.CreatedAt.Truncate(time.Second)
+	rec.ExpiresAt = rec.ExpiresAt.Truncate(time.Second)
+	rec.TokenExpiresAt = rec.ExpiresAt
+	return rec
 }
 
 // testContract runs the behaviour every Store must have.
@@ -77,8 +113,8 @@ func contractCreateLookup(t *testing.T, open backend) {
 	if err != nil {
 		t.Fatalf("Create returned a key that does not parse: %v", err)
 	}
-	want := Record{ID: id, Consumer: t.Name(), Tenant: "acme", Tier: "gold", Roles: []string{"admin", "reader"},
-		CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
+	want := expected(s, Record{ID: id, Consumer: t.Name(), Tenant: "acme", Tier: "gold", Roles: []string{"admin", "reader"},
+		CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)})
 	if !reflect.DeepEqual(stored, want) {
 		t.Fatalf("Create stored %+v, want %+v", stored, want)
 	}
@@ -111,7 +147,7 @@ func contractUnknownKey(t *testing.T, open backend) {
 func contractMalformed(t *testing.T, open backend) {
 	s := open(t, testPepper, newFakeClock())
 	key, _ := mustCreate(t, s, Record{Consumer: t.Name()})
-	for _, bad := range []string{"", "tg_", key[:len(key)-1], key + "x", key[:20] + "!" + key[21:],
+	for _, bad := range []string{"", "tg_", "tg.", key[:len(key)-1], key + "x", key[:20] + "!" + key[21:],
 		key[:keyLen-6] + "000000", "Bearer " + key} {
 		if _, err := s.Lookup(testContext(t), bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Lookup(%q) = %v, want ErrMalformed", bad, err)

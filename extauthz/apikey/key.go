@@ -56,9 +56,16 @@ func Generate(rand io.Reader) (key string, id string, err error) {
 	return string(buf), string(chars[:idLen]), nil
 }
 
-// Parse checks the syntax and checksum of key and returns its id. It does
-// no I/O. Errors wrap ErrMalformed and never contain the key.
+// Parse checks the syntax of key and returns its id. It does no I/O.
+// An opaque key's checksum is checked; a signed key ("tg." + JWS, see
+// SignedKeyPrefix) must be at most MaxSignedKeyLen bytes, an EdDSA JWS
+// whose claims hold iss SignedKeyIssuer, a sub and a valid jti (its id),
+// but its signature is not verified here. Errors wrap ErrMalformed and
+// never contain the key.
 func Parse(key string) (id string, err error) {
+	if IsSigned(key) {
+		return parseSigned(key)
+	}
 	if len(key) != keyLen {
 		return "", fmt.Errorf("%w: length %d, want %d", ErrMalformed, len(key), keyLen)
 	}

@@ -21,29 +21,53 @@ var errIDSpace = errors.New("apikey: no free key id after several attempts")
 // dev`): keys are lost on restart and not shared. Revocation is
 // immediate. It is safe for concurrent use.
 type MemoryStore struct {
-	hash *hasher
-	now  func() time.Time
-	rand io.Reader
+	hash   *hasher
+	signer *Signer // nil: opaque keys only
+	now    func() time.Time
+	rand   io.Reader
 
 	mu         sync.RWMutex
 	byHash     map[string]*Record
 	hashByID   map[string]string
 	byConsumer map[string][]string // ids in creation order
+	exc        map[string]memException
+	excVersion int64
 }
 
-var _ Store = (*MemoryStore)(nil)
+// memException is an exceptions-table entry and its prune time (unix s, 0
+// = never).
+type memException struct {
+	entry   exceptionEntry
+	pruneAt int64
+}
+
+var (
+	_ Store           = (*MemoryStore)(nil)
+	_ ExceptionSource = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty store whose index is keyed with pepper.
-func NewMemoryStore(pepper []byte) *MemoryStore {
+// It issues opaque keys only.
+func NewMemoryStore(pepper []byte) *MemoryStore { return NewMemoryStoreWithSigner(pepper, nil) }
+
+// NewMemoryStoreWithSigner returns an empty store whose index is keyed
+// with pepper and which issues signed keys with signer by default (opaque
+// keys only when signer is nil).
+func NewMemoryStoreWithSigner(pepper []byte, signer *Signer) *MemoryStore {
 	return &MemoryStore{
 		hash:       newHasher(pepper),
+		signer:     signer,
 		now:        time.Now,
 		rand:       rand.Reader,
 		byHash:     make(map[string]*Record),
 		hashByID:   make(map[string]string),
 		byConsumer: make(map[string][]string),
+		exc:        make(map[string]memException),
 	}
 }
+
+// Signer returns the store's signer, nil when it issues opaque keys only.
+func (s *MemoryStore) Signer() *Signer { return s.signer }
 
 // Create implements Store.
 func (s *MemoryStore) Create(_ context.Context, rec Record) (string, Record, error) {
@@ -51,13 +75,14 @@ func (s *MemoryStore) Create(_ context.Context, rec Record) (string, Record, err
 	if err != nil {
 		return "", Record{}, err
 	}
+	if base, err = withFormat(base, s.signer); err != nil {
+		return "", Record{}, err
+	}
 	for range maxIDAttempts {
-		key, id, err := Generate(s.rand)
+		key, stored, err := mint(s.rand, s.signer, base)
 		if err != nil {
 			return "", Record{}, err
 		}
-		stored := cloneRecord(base)
-		stored.ID = id
 		if s.insert(s.hash.sum(key), &stored) {
 			return key, stored, nil
 		}
@@ -105,7 +130,60 @@ func (s *MemoryStore) Revoke(_ context.Context, id string) error {
 	rec := *s.byHash[h]
 	rec.Revoked = true
 	s.byHash[h] = &rec
+	s.putException(rec)
 	return nil
+}
+
+// putException records the state of a signed key in the exceptions table
+// (nothing for an opaque key); a revoked entry is final. s.mu is held.
+func (s *MemoryStore) putException(rec Record) {
+	if rec.Format != FormatSigned {
+		return
+	}
+	if cur, ok := s.exc[rec.ID]; ok && cur.entry.Revoked {
+		return
+	}
+	s.exc[rec.ID] = memException{entry: exceptionOf(rec, 0), pruneAt: pruneAt(rec)}
+	s.excVersion++
+	s.pruneLocked()
+}
+
+// pruneLocked drops the entries whose token expired long enough ago; s.mu
+// is held.
+func (s *MemoryStore) pruneLocked() {
+	now, pruned := s.now().Unix(), false
+	for id, e := range s.exc {
+		if e.pruneAt != 0 && e.pruneAt <= now {
+			delete(s.exc, id)
+			pruned = true
+		}
+	}
+	if pruned {
+		s.excVersion++
+	}
+}
+
+// Exceptions implements ExceptionSource.
+func (s *MemoryStore) Exceptions(_ context.Context) (Exceptions, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneLocked()
+	if len(s.exc) > MaxExceptions {
+		return Exceptions{}, fmt.Errorf("%w: %d entries, bound %d", ErrTooManyExceptions, len(s.exc), MaxExceptions)
+	}
+	out := Exceptions{Version: s.excVersion, Items: make([]Exception, 0, len(s.exc))}
+	for id, e := range s.exc {
+		out.Items = append(out.Items, e.entry.exception(id))
+	}
+	sortExceptions(out.Items)
+	return out, nil
+}
+
+// Version implements ExceptionSource.
+func (s *MemoryStore) Version(_ context.Context) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.excVersion, nil
 }
 
 // List implements Store.

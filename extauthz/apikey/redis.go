@@ -61,6 +61,9 @@ type RedisOptions struct {
 	// are the store's): failures open it, and lookups then fail fast with
 	// ErrUnavailable until a probe succeeds.
 	Breaker breaker.Options
+	// Signer signs the keys Create issues by default (nil: opaque keys
+	// only). Build it with NewSigner from the same pepper.
+	Signer *Signer
 }
 
 // RedisStore is a Store in Redis (standalone, Sentinel or Cluster), shared
@@ -70,6 +73,7 @@ type RedisOptions struct {
 type RedisStore struct {
 	client redis.UniversalClient
 	hash   *hasher
+	signer *Signer // nil: opaque keys only
 	now    func() time.Time
 	rand   io.Reader
 	cache  *cache      // nil: no cache
@@ -81,7 +85,10 @@ type RedisStore struct {
 	timeout time.Duration
 }
 
-var _ Store = (*RedisStore)(nil)
+var (
+	_ Store           = (*RedisStore)(nil)
+	_ ExceptionSource = (*RedisStore)(nil)
+)
 
 // NewRedisStore returns a store that keeps its records in Redis through
 // client, indexed by HMAC-SHA256(pepper, key). Its cache invalidation
@@ -96,8 +103,8 @@ func NewRedisStore(ctx context.Context, client redis.UniversalClient, pepper []b
 	}
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
-	s := &RedisStore{client: client, hash: newHasher(pepper), now: opts.Now, rand: opts.Rand, cancel: cancel,
-		guard: breaker.New(opts.Breaker), timeout: opts.LookupTimeout}
+	s := &RedisStore{client: client, hash: newHasher(pepper), signer: opts.Signer, now: opts.Now, rand: opts.Rand,
+		cancel: cancel, guard: breaker.New(opts.Breaker), timeout: opts.LookupTimeout}
 	if opts.CacheSize >= 0 {
 		s.cache = newCache(opts.CacheSize, opts.CacheTTL)
 		s.sub = startSubscriber(ctx, client, s.cache, opts.Logger, opts.MaxStaleness)
@@ -134,6 +141,9 @@ func (o RedisOptions) withDefaults() RedisOptions {
 	return o
 }
 
+// Signer returns the store's signer, nil when it issues opaque keys only.
+func (s *RedisStore) Signer() *Signer { return s.signer }
+
 // Close stops the invalidation subscription. Lookups keep working,
 // without the cache.
 func (s *RedisStore) Close() error {
@@ -154,21 +164,22 @@ func (s *RedisStore) Create(ctx context.Context, rec Record) (string, Record, er
 	if err != nil {
 		return "", Record{}, err
 	}
+	if base, err = withFormat(base, s.signer); err != nil {
+		return "", Record{}, err
+	}
 	for range maxIDAttempts {
-		key, id, err := Generate(s.rand)
+		key, stored, err := mint(s.rand, s.signer, base)
 		if err != nil {
 			return "", Record{}, err
 		}
 		h := s.hash.sum(key)
-		ok, err := s.client.SetNX(ctx, idKey(id), h, 0).Result()
+		ok, err := s.client.SetNX(ctx, idKey(stored.ID), h, 0).Result()
 		if err != nil {
 			return "", Record{}, fmt.Errorf("apikey: reserve key id: %w", err)
 		}
 		if !ok {
 			continue
 		}
-		stored := cloneRecord(base)
-		stored.ID = id
 		if err := s.write(ctx, h, stored); err != nil {
 			return "", Record{}, err
 		}
@@ -267,7 +278,9 @@ func (s *RedisStore) hgetall(ctx context.Context, h string) (map[string]string, 
 // store's cache and announces the revocation on RevokedChannel. If the
 // announcement fails, the key is revoked in Redis but other replicas may
 // serve it from their caches for up to CacheTTL: Revoke returns the error
-// so the caller retries (Revoke is idempotent).
+// so the caller retries (Revoke is idempotent). A signed key is revoked in
+// the exceptions table first: should the record's update fail after it,
+// Envoy already refuses the key, and the retry completes the revocation.
 func (s *RedisStore) Revoke(ctx context.Context, id string) error {
 	if !validID(id) {
 		return fmt.Errorf("%w (id %q)", ErrNotFound, id)
@@ -278,6 +291,9 @@ func (s *RedisStore) Revoke(ctx context.Context, id string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("apikey: revoke key %s: %w", id, err)
+	}
+	if err := s.revokeException(ctx, h, id); err != nil {
+		return err
 	}
 	n, err := revokeScript.Run(ctx, s.client, []string{recordKey(h)}, fieldRevoked).Int()
 	if err != nil {
@@ -293,6 +309,24 @@ func (s *RedisStore) Revoke(ctx context.Context, id string) error {
 		return fmt.Errorf("apikey: key %s revoked, but announcing it failed: %w", id, err)
 	}
 	return nil
+}
+
+// revokeException records the revocation of the key stored under h in the
+// exceptions table when it is a signed key.
+func (s *RedisStore) revokeException(ctx context.Context, h, id string) error {
+	fields, err := s.client.HGetAll(ctx, recordKey(h)).Result()
+	if err != nil {
+		return fmt.Errorf("apikey: revoke key %s: %w", id, err)
+	}
+	rec, err := decodeRecord(fields)
+	if err != nil {
+		return fmt.Errorf("apikey: revoke key %s: %w", id, err)
+	}
+	if rec == nil || rec.ID != id {
+		return nil // no record: ErrNotFound below
+	}
+	rec.Revoked = true
+	return s.putException(ctx, *rec, 0)
 }
 
 // List implements Store, in three round trips: the consumer's ids, their

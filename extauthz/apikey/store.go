@@ -35,6 +35,13 @@ type Record struct {
 	CreatedAt time.Time `json:"createdAt"`
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 	Revoked   bool      `json:"revoked"`
+	// Format is FormatSigned or FormatOpaque (records stored before
+	// signed keys existed read as opaque). Given to Create, "" means
+	// signed when the store has a Signer, opaque otherwise.
+	Format string `json:"format,omitempty"`
+	// TokenExpiresAt is the exp claim of a signed key (zero: none). Envoy
+	// enforces it, so ExpiresAt can never be later.
+	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
 }
 
 // Store keeps API-key records, indexed by an HMAC of the key: the
@@ -42,7 +49,10 @@ type Record struct {
 type Store interface {
 	// Create issues a new key for rec. It assigns rec.ID, sets CreatedAt
 	// to now when it is zero and clears Revoked; rec.Consumer is required.
-	// It returns the key (shown this once) and the stored record.
+	// rec.Format picks the key's form (see Record.Format; ErrFormat when
+	// the store cannot issue it); a signed key's times are cut to whole
+	// seconds, as in its token. It returns the key (shown this once) and
+	// the stored record.
 	Create(ctx context.Context, rec Record) (key string, stored Record, err error)
 	// Lookup authenticates key. It returns an error wrapping ErrMalformed
 	// (checked before any I/O), ErrNotFound, ErrExpired or ErrRevoked, or
@@ -59,7 +69,10 @@ type Store interface {
 	// id without reissuing it, and returns the changed record
 	// (ErrNotFound when there is none, ErrRevoked for a revoked key). A
 	// change takes effect like a revocation: at once on this store, and
-	// within a second on every replica of a shared store.
+	// within a second on every replica of a shared store. A signed key's
+	// expiry can only be shortened (ErrSignedExpiry): its token's exp
+	// cannot change. Revoke and Update of a signed key record its new
+	// state in the exceptions table (see Exceptions).
 	Update(ctx context.Context, id string, ch Change) (Record, error)
 }
 

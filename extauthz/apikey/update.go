@@ -80,26 +80,34 @@ func (s *MemoryStore) Update(_ context.Context, id string, ch Change) (Record, e
 	if !ok {
 		return Record{}, fmt.Errorf("%w (id %s)", ErrNotFound, id)
 	}
-	if s.byHash[h].Revoked {
+	cur := s.byHash[h]
+	if cur.Revoked {
 		return Record{}, fmt.Errorf("%w (id %s): a revoked key cannot be changed", ErrRevoked, id)
 	}
-	rec, err := ch.apply(*s.byHash[h])
+	ch, err := signedChange(*cur, ch)
+	if err != nil {
+		return Record{}, err
+	}
+	rec, err := ch.apply(*cur)
 	if err != nil {
 		return Record{}, err
 	}
 	// Replace rather than mutate: readers may hold the old pointer.
 	s.byHash[h] = &rec
+	s.putException(rec)
 	return cloneRecord(rec), nil
 }
 
 // updateScript writes the changed fields (ARGV, name/value pairs) of a
-// record that exists and is not revoked: 1, or 0 for no record, -1 for a
+// record that exists and is not revoked, bumps its revision and returns
+// {revision, the whole record (HGETALL)}; {0} for no record, {-1} for a
 // revoked one. It touches one key, so it is valid on Redis Cluster.
 var updateScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HGET', KEYS[1], 'revoked') == '1' then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+if redis.call('HGET', KEYS[1], 'revoked') == '1' then return {-1} end
 redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1`)
+local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
+return {rev, redis.call('HGETALL', KEYS[1])}`)
 
 // Update implements Store: it writes the changed fields, drops the key from
 // this store's cache and announces the change on RevokedChannel, so every
@@ -107,10 +115,16 @@ return 1`)
 // message is lost, as for a revocation). If the announcement fails, the
 // change is stored but other replicas may serve the old record for up to
 // CacheTTL: Update returns the error so the caller retries (Update is
-// idempotent).
+// idempotent). A signed key's new state then goes to the exceptions
+// table, tagged with the record's revision so that concurrent updates
+// leave the state of the last one there; should that write fail, Update
+// returns the error and its retry writes it.
 func (s *RedisStore) Update(ctx context.Context, id string, ch Change) (Record, error) {
 	h, rec, err := s.current(ctx, id)
 	if err != nil {
+		return Record{}, err
+	}
+	if ch, err = signedChange(*rec, ch); err != nil {
 		return Record{}, err
 	}
 	next, err := ch.apply(*rec)
@@ -121,16 +135,47 @@ func (s *RedisStore) Update(ctx context.Context, id string, ch Change) (Record, 
 	if err != nil || len(fields) == 0 {
 		return next, err
 	}
-	n, err := updateScript.Run(ctx, s.client, []string{recordKey(h)}, fields...).Int()
-	switch {
-	case err != nil:
-		return Record{}, fmt.Errorf("apikey: update key %s: %w", id, err)
-	case n == 0:
-		return Record{}, fmt.Errorf("%w (id %s)", ErrNotFound, id)
-	case n < 0:
-		return Record{}, fmt.Errorf("%w (id %s): a revoked key cannot be changed", ErrRevoked, id)
+	rev, stored, err := s.updateRecord(ctx, h, id, fields)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := s.putException(ctx, stored, rev); err != nil {
+		return Record{}, fmt.Errorf("apikey: key %s updated, but %w", id, err)
 	}
 	return next, s.announce(ctx, id, h, "updated")
+}
+
+// updateRecord runs updateScript and returns the record's new revision and
+// content.
+func (s *RedisStore) updateRecord(ctx context.Context, h, id string, fields []any) (int64, Record, error) {
+	res, err := updateScript.Run(ctx, s.client, []string{recordKey(h)}, fields...).Slice()
+	if err != nil {
+		return 0, Record{}, fmt.Errorf("apikey: update key %s: %w", id, err)
+	}
+	if len(res) == 0 {
+		return 0, Record{}, fmt.Errorf("apikey: update key %s: empty reply", id)
+	}
+	n, _ := res[0].(int64)
+	switch {
+	case n == 0:
+		return 0, Record{}, fmt.Errorf("%w (id %s)", ErrNotFound, id)
+	case n < 0:
+		return 0, Record{}, fmt.Errorf("%w (id %s): a revoked key cannot be changed", ErrRevoked, id)
+	case len(res) != 2:
+		return 0, Record{}, fmt.Errorf("apikey: update key %s: unexpected reply", id)
+	}
+	raw, err := pairs(res[1])
+	if err != nil {
+		return 0, Record{}, fmt.Errorf("apikey: update key %s: %w", id, err)
+	}
+	rec, err := decodeRecord(raw)
+	switch {
+	case err != nil:
+		return 0, Record{}, fmt.Errorf("apikey: update key %s: decode the updated record: %w", id, err)
+	case rec == nil:
+		return 0, Record{}, fmt.Errorf("%w (id %s)", ErrNotFound, id)
+	}
+	return n, *rec, nil
 }
 
 // current returns the HMAC and the stored record of the key with id.

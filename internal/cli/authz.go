@@ -24,7 +24,9 @@ import (
 
 // openKeyStore returns the API-key store: Redis when --redis is set (the
 // pepper is then required, so every replica computes the same HMACs), or an
-// in-memory store with a random pepper for a single process.
+// in-memory store with a random pepper for a single process. Either signs
+// new keys with a Signer derived from the pepper (apikey.NewSigner), so
+// every replica sharing the pepper verifies them alike.
 func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey.Store, error) {
 	pepper := o.keyPepper
 	if pepper == "" {
@@ -39,7 +41,11 @@ func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey
 			pepper = string(b)
 		}
 		log.Warn("API keys are kept in memory: they are lost on restart and not shared between processes; use --redis in production")
-		return apikey.NewMemoryStore([]byte(pepper)), nil
+		signer, err := apikey.NewSigner([]byte(pepper))
+		if err != nil { // a short pepper given for the memory store: keep it working, opaque keys only
+			log.Warn("the key pepper is too short to sign API keys: new keys are opaque", "err", err)
+		}
+		return apikey.NewMemoryStoreWithSigner([]byte(pepper), signer), nil
 	}
 	if len(pepper) < 16 {
 		return nil, &UsageError{fmt.Errorf("--redis needs a key pepper of at least 16 bytes: set --key-pepper or %s", envPepper)}
@@ -48,7 +54,11 @@ func openKeyStore(ctx context.Context, o serveOptions, log *slog.Logger) (apikey
 	if err != nil {
 		return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
 	}
-	st, err := apikey.NewRedisStore(ctx, newRedisClient(opts), []byte(pepper), apikey.RedisOptions{Logger: log})
+	signer, err := apikey.NewSigner([]byte(pepper))
+	if err != nil {
+		return nil, &UsageError{fmt.Errorf("key pepper: %w", err)}
+	}
+	st, err := apikey.NewRedisStore(ctx, newRedisClient(opts), []byte(pepper), apikey.RedisOptions{Logger: log, Signer: signer})
 	if err != nil {
 		return nil, fmt.Errorf("open API key store: %w", err)
 	}
