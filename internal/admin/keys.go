@@ -19,6 +19,10 @@ type CreateKeyRequest struct {
 	Roles    []string `json:"roles,omitempty"`
 	// ExpiresIn is a Go duration ("720h"); empty means the key never expires.
 	ExpiresIn string `json:"expiresIn,omitempty"`
+	// Format is "signed" (a token Envoy can verify itself) or "opaque"
+	// (tg_<id>_<secret>_<checksum>); empty means signed when the server can
+	// sign keys, opaque otherwise.
+	Format string `json:"format,omitempty"`
 }
 
 // CreateKeyResponse carries the key, shown this once: only its HMAC is stored.
@@ -43,6 +47,10 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, rec, err := s.keys.Create(r.Context(), rec)
+	if errors.Is(err, apikey.ErrFormat) {
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "format: " + err.Error() + `; use format "opaque"`})
+		return
+	}
 	if err != nil {
 		s.log.Error("create api key", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: "key store: " + err.Error()})
@@ -54,9 +62,13 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 
 // keyRecord validates a create request; msg says what is wrong.
 func keyRecord(req CreateKeyRequest, now time.Time) (apikey.Record, string) {
-	rec := apikey.Record{Consumer: req.Consumer, Tenant: req.Tenant, Tier: req.Tier, Roles: req.Roles, CreatedAt: now.UTC()}
+	rec := apikey.Record{Consumer: req.Consumer, Tenant: req.Tenant, Tier: req.Tier, Roles: req.Roles, CreatedAt: now.UTC(),
+		Format: req.Format}
 	if !consumerName.MatchString(req.Consumer) {
 		return rec, "consumer must be 1-128 characters: letters, digits, '.', '_', '@', '-'"
+	}
+	if req.Format != "" && req.Format != apikey.FormatSigned && req.Format != apikey.FormatOpaque {
+		return rec, fmt.Sprintf("format %q: want %q or %q", req.Format, apikey.FormatSigned, apikey.FormatOpaque)
 	}
 	if msg := rolesProblem(req.Roles); msg != "" {
 		return rec, msg

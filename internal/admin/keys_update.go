@@ -44,6 +44,8 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: "no key with id " + id})
 	case errors.Is(err, apikey.ErrRevoked):
 		writeJSON(w, http.StatusConflict, ErrorResponse{Error: "key " + id + " is revoked: create a new one"})
+	case errors.Is(err, apikey.ErrSignedExpiry):
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "expiresIn: " + err.Error()})
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: "key store: " + err.Error()})
 	default:

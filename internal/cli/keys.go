@@ -33,17 +33,24 @@ func newKeysCreateCmd() *cobra.Command {
 	var req admin.CreateKeyRequest
 	var roles string
 	cmd := &cobra.Command{
-		Use:   "create --consumer NAME [--tier T] [--tenant T] [--roles a,b] [--expires 720h]",
+		Use:   "create --consumer NAME [--tier T] [--tenant T] [--roles a,b] [--expires 720h] [--format signed|opaque]",
 		Short: "Create an API key and print it once",
 		Long: "Create issues an API key for a consumer and prints it once: the server keeps only its HMAC. " +
 			"The text output's first line is the key alone (KEY=$(tollgate keys create ... | head -n 1)); -o json gives {\"key\", \"record\"}. " +
-			"--tier must be one of the served policy's rate-limit tiers.",
+			"--tier must be one of the served policy's rate-limit tiers. " +
+			"--format signed (default) issues a signed token (tg.<JWS>, about 230 characters) that Envoy can verify itself; " +
+			"its claims (consumer, tenant, tier, roles, expiry) are readable by whoever holds the key. " +
+			"--format opaque issues tg_<id>_<secret>_<checksum> (49 characters), checked by the authz service.",
 		Example: `  tollgate keys create --consumer alice --tier pro --roles user,admin
-  tollgate keys create --consumer ci-bot --expires 720h -o json`,
+  tollgate keys create --consumer ci-bot --expires 720h -o json
+  tollgate keys create --consumer legacy-client --format opaque`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Consumer == "" {
 				return &UsageError{fmt.Errorf("--consumer is required")}
+			}
+			if req.Format != apikey.FormatSigned && req.Format != apikey.FormatOpaque {
+				return &UsageError{fmt.Errorf("--format %q: want signed or opaque", req.Format)}
 			}
 			if roles != "" {
 				req.Roles = strings.Split(roles, ",")
@@ -64,6 +71,7 @@ func newKeysCreateCmd() *cobra.Command {
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant of the consumer")
 	fl.StringVar(&roles, "roles", "", "comma-separated roles")
 	fl.StringVar(&req.ExpiresIn, "expires", "", "lifetime, e.g. 720h (default: never expires)")
+	fl.StringVar(&req.Format, "format", apikey.FormatSigned, "key format: signed (verified by Envoy itself) or opaque (tg_<id>_<secret>_<checksum>)")
 	f.add(cmd)
 	return cmd
 }
@@ -110,7 +118,7 @@ func newKeysRevokeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "revoke ID",
 		Short:   "Revoke a key; every authz replica rejects it within a second",
-		Example: `  tollgate keys revoke 27rPErmv   # the id from 'keys list' (the 8 characters after tg_)`,
+		Example: `  tollgate keys revoke 27rPErmv   # the id from 'keys list' or 'keys create' (also the 8 characters after tg_ of an opaque key)`,
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return call(cmd, &f, func(ctx context.Context, c *admin.Client) (map[string]string, error) {

@@ -19,7 +19,8 @@ func newKeysUpdateCmd() *cobra.Command {
 		Use:   "update ID [--tier T] [--roles a,b] [--expires 720h|never]",
 		Short: "Change a key's tier, roles or expiry without reissuing it",
 		Long: "Update changes the tier, roles or expiry of an existing key; the key itself stays the same. " +
-			"Like a revocation, the change reaches every authz replica within a second. Flags not given keep their value.",
+			"Like a revocation, the change reaches every authz replica within a second. Flags not given keep their value. " +
+			"A signed key's expiry can only be shortened (its token carries the expiry Envoy enforces): to extend it, create a new key.",
 		Example: `  tollgate keys update 27rPErmv --tier enterprise
   tollgate keys update 27rPErmv --roles user,admin --expires 2160h
   tollgate keys update 27rPErmv --roles "" --expires never   # no roles, never expires`,
