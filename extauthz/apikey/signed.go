@@ -169,6 +169,10 @@ func mint(rnd io.Reader, sig *Signer, rec Record) (string, Record, error) {
 		if key, err = sig.sign(rec); err != nil {
 			return "", Record{}, err
 		}
+		if len(key) > MaxSignedKeyLen {
+			return "", Record{}, fmt.Errorf("%w: the signed key would be %d bytes, more than %d: "+
+				"give fewer or shorter roles, a shorter tenant, or use the opaque format", ErrFormat, len(key), MaxSignedKeyLen)
+		}
 	}
 	return key, rec, nil
 }

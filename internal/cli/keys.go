@@ -38,9 +38,9 @@ func newKeysCreateCmd() *cobra.Command {
 		Long: "Create issues an API key for a consumer and prints it once: the server keeps only its HMAC. " +
 			"The text output's first line is the key alone (KEY=$(tollgate keys create ... | head -n 1)); -o json gives {\"key\", \"record\"}. " +
 			"--tier must be one of the served policy's rate-limit tiers. " +
-			"--format signed (default) issues a signed token (tg.<JWS>, about 230 characters) that Envoy can verify itself; " +
+			"--format signed (default) issues a signed token (tg.<JWS>, 230 to 400 characters) that Envoy can verify itself; " +
 			"its claims (consumer, tenant, tier, roles, expiry) are readable by whoever holds the key. " +
-			"--format opaque issues tg_<id>_<secret>_<checksum> (49 characters), checked by the authz service.",
+			"--format opaque issues tg_<id>_<secret>_<checksum> (51 characters), checked by the authz service.",
 		Example: `  tollgate keys create --consumer alice --tier pro --roles user,admin
   tollgate keys create --consumer ci-bot --expires 720h -o json
   tollgate keys create --consumer legacy-client --format opaque`,
