@@ -77,10 +77,11 @@ func TestCLIKeysTierAndUpdate(t *testing.T) {
 	}
 	out := r.cli(0, "keys", "create", "--consumer", "upgrader", "--tier", "tiny")
 	lines := strings.Split(out, "\n")
-	if !strings.HasPrefix(lines[0], "tg_") || !strings.Contains(lines[1], "the line above is the API key") {
-		t.Fatalf("keys create text output:\n%s", out)
+	m := regexp.MustCompile(`the line above is the API key \(id ([0-9A-Za-z]{8}),`).FindStringSubmatch(lines[1])
+	if !strings.HasPrefix(lines[0], "tg.") || m == nil {
+		t.Fatalf("keys create text output (a signed key, then the note naming its id):\n%s", out)
 	}
-	key, id := lines[0], strings.Split(lines[0], "_")[1]
+	key, id := lines[0], m[1]
 	hdr := map[string]string{"x-api-key": key}
 	codes, _ := r.burst(t, 4, 1, "/api/x", hdr) // tiny: 3 a day
 	if codes[200] != 3 || codes[429] != 1 {

@@ -37,7 +37,7 @@ func TestDevRunsTheReadmeCommands(t *testing.T) {
 	if err := dev.WaitLog(testCtx(t, 60*time.Second), "Try:"); err != nil {
 		t.Fatalf("tollgate dev did not come up: %v\n%s", err, dev.LogTail(40))
 	}
-	key := regexp.MustCompile(`demo API key\s+(tg_\S+)`).FindStringSubmatch(dev.Logs())
+	key := regexp.MustCompile(`demo API key\s+(tg[._]\S+)`).FindStringSubmatch(dev.Logs())
 	if key == nil {
 		t.Fatalf("no demo API key in the dev output:\n%s", dev.LogTail(40))
 	}
