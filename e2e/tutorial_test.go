@@ -139,7 +139,7 @@ var (
 	// codesLine is a comment line listing the codes of the loop above it.
 	codesLine = regexp.MustCompile(`^#\s*((?:\d{3}\s*)+)`)
 	// keyPlaceholder is the line where the reader pastes the demo key.
-	keyPlaceholder = regexp.MustCompile(`^KEY=tg_\.\.\.`)
+	keyPlaceholder = regexp.MustCompile(`^KEY=tg[._]`)
 )
 
 // tutorialScript turns a block into bash that checks the status codes its

@@ -9,9 +9,22 @@
 //	tg_27rPErmv_CMeFbET4B3Dwza7yUxQawqTycmfUq0On_3WwyLt
 //
 // with an 8-character base62 id (public), a 32-character base62 secret
-// and a 6-character base62 CRC-32 of everything before it. Parse checks
-// the shape and the checksum without any I/O, so garbage never reaches
-// the store.
+// and a 6-character base62 CRC-32 of everything before it (an opaque
+// key), or
+//
+//	tg.<header>.<claims>.<signature>
+//
+// a signed key: "tg." and a compact JWS signed with Ed25519 by a Signer
+// whose key pair is derived from the pepper, so that Envoy can verify it
+// itself against Signer.JWKS (claims iss, sub, jti = the id, iat, exp,
+// tnt, tier, roles; readable by whoever holds the key). Parse checks the
+// shape (and an opaque key's checksum) without any I/O, so garbage never
+// reaches the store. Both forms are stored alike, so Lookup accepts both.
+//
+// A signed key's state after creation (revoked, new tier, roles or a
+// shorter expiry) cannot change its claims: Revoke and Update record it
+// in an exceptions table (see Exceptions, WatchExceptions) that the
+// control plane pushes to Envoy. Its expiry can only be shortened.
 //
 // # Storage
 //
@@ -31,13 +44,20 @@
 //	tollgate:apikey:id:<id>            string <hmac>, for Revoke and List
 //	tollgate:consumer:<consumer>:keys  set    ids of the consumer's keys
 //	tollgate:apikey:revoked            pub/sub channel; message = <hmac>
+//	tollgate:apikey:{exceptions}       hash   id → JSON entry of a signed key
+//	tollgate:apikey:{exceptions}:version  string, INCR on every change
+//	tollgate:apikey:{exceptions}:prune    zset   id → unix time it may go
 //
-// No key carries a hash tag. On Redis Cluster the three keys of one API
+// Only the three exceptions keys carry a hash tag, the same one, so the
+// scripts that change them together run in one Cluster slot. On Redis Cluster the three keys of one API
 // key live in different slots, so no operation spans them in one command:
 // Lookup is a single HGETALL, Create three single-key commands (SET NX on
 // the id, SADD, HSET — the record last, so a crash never leaves a usable
 // key that List does not show), Revoke a GET and a single-key script.
-// Tagging the keys with {consumer} would co-locate a consumer's data but
+// Revoking or updating a signed key therefore writes the exceptions
+// table and the record in two steps (the table first on Revoke, so a
+// failure half-way leaves the key refused by Envoy; the error makes the
+// caller retry). Tagging the keys with {consumer} would co-locate a consumer's data but
 // make the record unreachable from the HMAC alone, which is all Lookup
 // has. Nothing expires in Redis; expiry is decided at lookup time.
 //
