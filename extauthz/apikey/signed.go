@@ -126,8 +126,9 @@ func signedRecord(rec Record) (Record, error) {
 // the exp claim of the token, which cannot change.
 var ErrSignedExpiry = errors.New("apikey: a signed key's expiry can only be shortened; create a new key")
 
-// ErrFormat refuses a Create whose Record.Format is unknown, or signed on a
-// store without a Signer.
+// ErrFormat refuses a Create whose Record.Format is unknown, signed on a
+// store without a Signer, or signed with claims too long for
+// MaxSignedKeyLen.
 var ErrFormat = errors.New("apikey: unsupported key format")
 
 // withFormat resolves rec.Format for Create: "" means signed when the
@@ -147,11 +148,11 @@ func withFormat(rec Record, sig *Signer) (Record, error) {
 		rec.Format = FormatOpaque
 		return rec, nil
 	case format == FormatSigned && sig != nil:
-		rec, err := signedRecord(rec)
-		rec.TokenExpiresAt = rec.ExpiresAt
-		return rec, err
+		signed, err := signedRecord(rec)
+		signed.TokenExpiresAt = signed.ExpiresAt
+		return signed, err
 	case format == FormatSigned:
-		return Record{}, fmt.Errorf("%w: this store cannot sign keys (no signer)", ErrFormat)
+		return Record{}, fmt.Errorf("%w: this store cannot sign keys (no signer): use the opaque format", ErrFormat)
 	}
 	return Record{}, fmt.Errorf("%w %q: want %q or %q", ErrFormat, format, FormatSigned, FormatOpaque)
 }

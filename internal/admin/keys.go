@@ -48,7 +48,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	key, rec, err := s.keys.Create(r.Context(), rec)
 	if errors.Is(err, apikey.ErrFormat) {
-		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "format: " + err.Error() + `; use format "opaque"`})
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "format: " + err.Error()})
 		return
 	}
 	if err != nil {
