@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/e2e/harness"
 )
 
@@ -256,5 +258,34 @@ func TestRedisExceptionsLayout(t *testing.T) {
 	res, err := excReadScript.Run(ctx, client, excKeys(), time.Now().Unix(), 0, maxPrunePerCall).Slice()
 	if err != nil || len(res) != 2 || res[0] != int64(-1) || res[1] != int64(1) {
 		t.Errorf("read with bound 0 = %v, %v; want [-1 1]", res, err)
+	}
+}
+
+// TestRedisClusterExceptions: on Redis Cluster, the scripts that touch the
+// three exceptions keys run (one slot: no CROSSSLOT error), next to the
+// untagged record keys in other slots.
+func TestRedisClusterExceptions(t *testing.T) {
+	cluster := harness.StartRedisCluster(t)
+	addrs := make([]string, len(cluster.Nodes))
+	for i, n := range cluster.Nodes {
+		addrs[i] = n.Addr
+	}
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = client.Close() })
+	s := newRedisStore(t, client, testPepper, RedisOptions{Signer: mustSigner(t, testPepper), CacheSize: -1})
+	key, rec := mustCreate(t, s, Record{Consumer: "c", Tier: "free", ExpiresAt: time.Now().Add(time.Hour)})
+	pro := "pro"
+	if _, err := s.Update(testContext(t), rec.ID, Change{Tier: &pro}); err != nil {
+		t.Fatalf("Update on Cluster: %v", err)
+	}
+	if err := s.Revoke(testContext(t), rec.ID); err != nil {
+		t.Fatalf("Revoke on Cluster: %v", err)
+	}
+	got := readExceptions(t, s)
+	if len(got.Items) != 1 || !got.Items[0].Revoked || got.Items[0].Tier != pro || got.Version != 2 {
+		t.Fatalf("Exceptions on Cluster = %+v, want one revoked entry of tier pro at version 2", got)
+	}
+	if _, err := s.Lookup(testContext(t), key); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Lookup after Revoke on Cluster = %v, want ErrRevoked", err)
 	}
 }
