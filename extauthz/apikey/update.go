@@ -140,7 +140,7 @@ func (s *RedisStore) Update(ctx context.Context, id string, ch Change) (Record, 
 		return Record{}, err
 	}
 	if err := s.putException(ctx, stored, rev); err != nil {
-		return Record{}, fmt.Errorf("apikey: key %s updated, but %w", id, err)
+		return Record{}, fmt.Errorf("%w (the record was updated: retry the update)", err)
 	}
 	return next, s.announce(ctx, id, h, "updated")
 }
