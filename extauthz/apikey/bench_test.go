@@ -18,6 +18,13 @@ func BenchmarkLookup(b *testing.B) {
 	key, _ := mustCreate(b, cached, Record{Consumer: "bench", Roles: []string{"reader", "writer"}, Tier: "gold"})
 	mem := NewMemoryStore(testPepper)
 	memKey, _ := mustCreate(b, mem, Record{Consumer: "bench", Roles: []string{"reader", "writer"}, Tier: "gold"})
+	signer, err := NewSigner(testPepper)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signedStore := newRedisStore(b, client, testPepper, RedisOptions{Signer: signer})
+	waitFresh(b, signedStore)
+	signedKey, _ := mustCreate(b, signedStore, Record{Consumer: "bench", Roles: []string{"reader", "writer"}, Tier: "gold"})
 	benchmarks := []struct {
 		name    string
 		store   Store
@@ -27,6 +34,7 @@ func BenchmarkLookup(b *testing.B) {
 		{"cached", cached, key, false},
 		{"redis", uncached, key, false},
 		{"memory", mem, memKey, false},
+		{"cached signed", signedStore, signedKey, false},
 		{"malformed", cached, key[:keyLen-1] + "!", true},
 	}
 	for _, bm := range benchmarks {
