@@ -10,10 +10,14 @@ import (
 	"github.com/tollgate/tollgate/internal/store"
 )
 
-// pushLockTTL bounds how long a crashed replica's push lock blocks others.
-// A push takes at most three ACK waits; the compare-and-set on the current
-// version still protects the store if a push outlives its lock.
-const pushLockTTL = time.Minute
+// pushLockTTL is the lease of the store's push lock: the holder renews it
+// every third of it for as long as its push runs (however long the ACK
+// waits last), so it bounds how long a crashed replica's lock blocks the
+// others — the survivors settle its pending event and can push within
+// pushLockTTL plus one Follow interval. A holder paused past its lease
+// while another replica took the lock cannot write when it resumes: the
+// store fences its writes (store.Redis.Lock).
+const pushLockTTL = 3 * time.Second
 
 // lockStore takes the store's push lock (a no-op for a directory store),
 // waiting up to wait while another replica holds it, then catches up with

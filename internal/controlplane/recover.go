@@ -13,8 +13,9 @@ import (
 // otherwise. It runs after Restore, on every Follow tick and, under the
 // push lock, before every change. It only acts when it can take the
 // store's push lock at once: a live push on another replica holds that
-// lock for as long as its event is pending (and a crashed replica's lock
-// expires after pushLockTTL, so its orphan is settled by then). Errors are
+// lock for as long as its event is pending (renewing its lease), and a
+// crashed replica's lock expires pushLockTTL after its last renewal, so its
+// orphan is settled on the first Follow tick after that. Errors are
 // logged: the pending event stays and explains the current version.
 func (c *Controller) SettleOrphans(ctx context.Context) {
 	c.mu.Lock() // this replica's own pushes settle their events themselves

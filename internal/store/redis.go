@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,10 +23,12 @@ import (
 //	<prefix>{policy}:history       list    events as JSON, oldest first
 //	<prefix>{policy}:seq           string  last event number
 //	<prefix>{policy}:lock          string  push lock (token, with a TTL)
+//	<prefix>{policy}:lockseq       string  push lock acquisitions (fencing tokens)
 //	<prefix>{policy}:changed       pub/sub the new current id, on every change
 //
 // The current pointer changes only through a Lua script that compares it
-// first (SwapCurrent) and publishes the change in the same step.
+// first (SwapCurrent) and publishes the change in the same step. Writes
+// made while this process holds the push lock are fenced (redis_lease.go).
 type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -33,6 +36,11 @@ type Redis struct {
 	log    *slog.Logger
 	// timeout bounds one Redis round trip.
 	timeout time.Duration
+	// renewEvery overrides how often a held push lock is renewed (default
+	// a third of its TTL); tests make it long to play a paused holder.
+	renewEvery time.Duration
+	mu         sync.Mutex
+	held       *lease // this process's push lock lease, nil when not held
 }
 
 // RedisOptions configure a Redis store.
@@ -148,7 +156,7 @@ func (r *Redis) Put(v *Version) error {
 // unconditionally when ARGV[3] is "1") and the version exists, then
 // publishes the new id. It returns {status, previous current}: status 1
 // done, 0 conflict, 2 unknown version.
-var swapScript = redis.NewScript(`
+var swapScript = fencedScript(`
 local cur = redis.call('GET', KEYS[1]) or ''
 if ARGV[3] ~= '1' and cur ~= ARGV[1] then return {0, cur} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {2, cur} end
@@ -173,9 +181,13 @@ func (r *Redis) swap(old, id string, force bool) error {
 	if force {
 		f = "1"
 	}
-	res, err := swapScript.Run(ctx, r.rdb, []string{r.key("current"), r.key("version:" + id), r.key("changed")}, old, id, f).Slice()
+	keys, args := r.fence([]string{r.key("current"), r.key("version:" + id), r.key("changed")}, old, id, f)
+	res, err := swapScript.Run(ctx, r.rdb, keys, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("set current version %s: %w", id, err)
+	}
+	if staleFence(res) {
+		return errLeaseLost("set current version " + id)
 	}
 	status, _ := res[0].(int64)
 	cur, _ := res[1].(string)

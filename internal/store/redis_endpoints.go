@@ -27,8 +27,16 @@ func (r *Redis) EndpointOverrides() (map[string]EndpointOverride, error) {
 	return out, nil
 }
 
+// setOverridesScript stores the overrides (KEYS[1] = ARGV[1]) and
+// publishes "endpoints" on the change channel (KEYS[2]), fenced.
+var setOverridesScript = fencedScript(`
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', KEYS[2], 'endpoints')
+return {1}
+`)
+
 // SetEndpointOverrides replaces the overrides and publishes "endpoints" on
-// the change channel in one transaction, so every replica re-applies them.
+// the change channel in one script, so every replica re-applies them.
 func (r *Redis) SetEndpointOverrides(m map[string]EndpointOverride) error {
 	if m == nil {
 		m = map[string]EndpointOverride{}
@@ -39,13 +47,13 @@ func (r *Redis) SetEndpointOverrides(m map[string]EndpointOverride) error {
 	}
 	ctx, cancel := r.ctx()
 	defer cancel()
-	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.key("endpoints"), b, 0)
-		p.Publish(ctx, r.key("changed"), "endpoints")
-		return nil
-	})
+	keys, args := r.fence([]string{r.key("endpoints"), r.key("changed")}, string(b))
+	res, err := setOverridesScript.Run(ctx, r.rdb, keys, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("store endpoint overrides: %w", err)
+	}
+	if staleFence(res) {
+		return errLeaseLost("store endpoint overrides")
 	}
 	return nil
 }

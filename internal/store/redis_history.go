@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // appendScript numbers the event (ARGV[1], JSON without seq), appends it
 // and trims the history to ARGV[2] events, atomically. It returns the
 // sequence number and the events trimmed away.
-var appendScript = redis.NewScript(`
+var appendScript = fencedScript(`
 local history, counter, event, keep = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 ` + appendEventLua + `
 return {seq, dropped}
@@ -47,9 +44,13 @@ func (r *Redis) Append(ev Event) (Event, error) {
 	}
 	ctx, cancel := r.ctx()
 	defer cancel()
-	res, err := appendScript.Run(ctx, r.rdb, []string{r.key("history"), r.key("seq")}, string(b), r.keep).Slice()
+	keys, args := r.fence([]string{r.key("history"), r.key("seq")}, string(b), r.keep)
+	res, err := appendScript.Run(ctx, r.rdb, keys, args...).Slice()
 	if err != nil {
 		return ev, fmt.Errorf("store history: %w", err)
+	}
+	if staleFence(res) {
+		return ev, errLeaseLost("store history")
 	}
 	seq, _ := res[0].(int64)
 	ev.Seq = int(seq)
@@ -85,35 +86,6 @@ func (r *Redis) prune(ctx context.Context, dropped []any) error {
 		}
 	}
 	return nil
-}
-
-// unlockScript deletes the lock only if it still holds our token.
-var unlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
-
-// Lock takes the push lock (SET NX with a TTL, so a crashed replica's lock
-// expires). A held lock is a *ConflictError: another push is under way.
-func (r *Redis) Lock(ctx context.Context, ttl time.Duration) (func(), error) {
-	token, err := randomToken()
-	if err != nil {
-		return nil, err
-	}
-	ok, err := r.rdb.SetNX(ctx, r.key("lock"), token, ttl).Result()
-	if err != nil {
-		return nil, fmt.Errorf("take the push lock: %w", err)
-	}
-	if !ok {
-		return nil, &ConflictError{Reason: "another push or endpoint change is in progress on another replica"}
-	}
-	return func() {
-		ctx, cancel := r.ctx()
-		defer cancel()
-		if err := unlockScript.Run(ctx, r.rdb, []string{r.key("lock")}, token).Err(); err != nil {
-			r.log.Warn("release the push lock (it expires by itself)", "err", err)
-		}
-	}, nil
 }
 
 // Changes subscribes to the change channel. The channel it returns gets a

@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // beginScript is swapScript and appendScript in one atomic step: if the
@@ -14,7 +12,7 @@ import (
 // ARGV[4] events and publishes the new id (KEYS[3]). It returns {status,
 // previous current, seq, trimmed events}: status 1 done, 0 conflict, 2
 // unknown version.
-var beginScript = redis.NewScript(`
+var beginScript = fencedScript(`
 local cur = redis.call('GET', KEYS[1]) or ''
 if cur ~= ARGV[1] then return {0, cur, 0, {}} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {2, cur, 0, {}} end
@@ -39,9 +37,13 @@ func (r *Redis) Begin(old string, ev Event) (Event, error) {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	keys := []string{r.key("current"), r.key("version:" + ev.Version), r.key("changed"), r.key("history"), r.key("seq")}
-	res, err := beginScript.Run(ctx, r.rdb, keys, old, ev.Version, string(b), r.keep).Slice()
+	keys, args := r.fence(keys, old, ev.Version, string(b), r.keep)
+	res, err := beginScript.Run(ctx, r.rdb, keys, args...).Slice()
 	if err != nil {
 		return ev, fmt.Errorf("set current version %s: %w", ev.Version, err)
+	}
+	if staleFence(res) {
+		return ev, errLeaseLost("set current version " + ev.Version)
 	}
 	status, _ := res[0].(int64)
 	cur, _ := res[1].(string)
@@ -65,7 +67,7 @@ func (r *Redis) Begin(old string, ev Event) (Event, error) {
 // current (KEYS[2]), the current pointer becomes ARGV[5] first and the
 // change is published (KEYS[3]). It returns {1, settled event JSON}, or
 // {0, ""} when the event is not pending or not in the history.
-var resolveScript = redis.NewScript(`
+var resolveScript = fencedScript(`
 local seq = tonumber(ARGV[1])
 local n = redis.call('LLEN', KEYS[1])
 for i = n - 1, 0, -1 do
@@ -99,9 +101,13 @@ func (r *Redis) Resolve(res Resolution) (Event, error) {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	keys := []string{r.key("history"), r.key("current"), r.key("changed")}
-	out, err := resolveScript.Run(ctx, r.rdb, keys, res.Seq, res.Outcome, res.Message, revert, res.Previous).Slice()
+	keys, args := r.fence(keys, res.Seq, res.Outcome, res.Message, revert, res.Previous)
+	out, err := resolveScript.Run(ctx, r.rdb, keys, args...).Slice()
 	if err != nil {
 		return Event{}, fmt.Errorf("resolve event %d: %w", res.Seq, err)
+	}
+	if staleFence(out) {
+		return Event{}, errLeaseLost(fmt.Sprintf("resolve event %d", res.Seq))
 	}
 	if ok, _ := out[0].(int64); ok != 1 {
 		return Event{}, fmt.Errorf("resolve event %d: %w", res.Seq, ErrNotPending)
