@@ -36,6 +36,7 @@ func (p *Policy) Validate() Diagnostics {
 	c.httpFeatures(p)
 	c.unusedBackends(p)
 	c.unusedAnonymous(p)
+	c.envoyBounds(p) // validate_bounds.go
 	return c.diags
 }
 
@@ -290,6 +291,10 @@ func (c *checker) duration(path, s string) (time.Duration, bool) {
 	}
 	d, err := time.ParseDuration(s)
 	switch {
+	case err != nil && wellFormedDuration(s): // well formed, beyond int64 nanoseconds
+		c.errorf(path, fmt.Sprintf("use at most %s (Envoy refuses longer durations)", maxDuration),
+			"duration %q is out of Envoy's range", s)
+		return 0, false
 	case err != nil:
 		c.errorf(path, "use a Go duration such as 500ms, 5s or 1m30s", "invalid duration %q", s)
 		return 0, false

@@ -34,7 +34,7 @@ func (c *checker) compression(path string, p Compression) {
 		seen[a] = true
 	}
 	if p.MinLength != nil && (*p.MinLength < 0 || *p.MinLength > math.MaxUint32) {
-		c.errorf(fieldPath(path, "minLength"), "use a byte count from 0 up", "minLength %d is out of range", *p.MinLength)
+		c.errorf(fieldPath(path, "minLength"), "use a byte count from 0 to 4294967295", "minLength %d is out of range", *p.MinLength)
 	}
 	for i, ct := range p.ContentTypes {
 		typ, sub, ok := strings.Cut(ct, "/")
