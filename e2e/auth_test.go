@@ -340,13 +340,14 @@ func TestAuthPublicRouteAndFailClosed(t *testing.T) {
 		}
 	})
 	// The authz service goes away (with the control plane): Envoy keeps its
-	// configuration and fails closed on protected routes only.
+	// configuration and fails closed on protected routes only, with the
+	// documented 503 body.
 	_ = a.cp.Kill()
 	tok := a.idp.rs256("k1", a.idp.claims("alice", "user"))
 	ctx := testCtx(t, 20*time.Second)
 	if err := harness.WaitFor(ctx, func() (bool, error) {
-		code, echo, _ := a.call(t, "/users/1", bearer(tok))
-		return code == 403 && echo == nil, nil
+		code, echo, body := a.call(t, "/users/1", bearer(tok))
+		return code == 503 && echo == nil && body == authzUnavailableBody, nil
 	}); err != nil {
 		t.Fatalf("with the authz service down, a protected route did not fail closed: %v", err)
 	}

@@ -189,16 +189,16 @@ func TestExtAuthz(t *testing.T) {
 		{
 			name:        "defaults",
 			opts:        ExtAuthzOptions{Cluster: "authz"},
-			wantTimeout: DefaultExtAuthzTimeout, wantStatus: typev3.StatusCode_Forbidden,
+			wantTimeout: DefaultExtAuthzTimeout, wantStatus: typev3.StatusCode_ServiceUnavailable,
 		},
 		{
 			name: "explicit",
 			opts: ExtAuthzOptions{
-				Cluster: "authz", Timeout: time.Second, StatusOnError: 503,
+				Cluster: "authz", Timeout: time.Second, StatusOnError: 403,
 				AllowedHeaders: []string{"origin", "Authorization", "authorization"},
 				MutableHeaders: []string{"x-user-id", "x.dotted"},
 			},
-			wantTimeout: time.Second, wantStatus: typev3.StatusCode_ServiceUnavailable,
+			wantTimeout: time.Second, wantStatus: typev3.StatusCode_Forbidden,
 			wantAllowed: []string{"authorization", "origin"},
 			wantRegex:   `^(x-user-id|x\.dotted)$`,
 		},

@@ -25,8 +25,9 @@ const (
 	// Never send 0: since Envoy 1.38 it means no limit at all.
 	DefaultExtAuthzTimeout = 200 * time.Millisecond
 	// DefaultExtAuthzStatusOnError is returned when the service fails or
-	// cannot be reached (Envoy's own default, made explicit).
-	DefaultExtAuthzStatusOnError = 403
+	// cannot be reached: an outage, not a denial (Envoy's own default is
+	// 403).
+	DefaultExtAuthzStatusOnError = 503
 )
 
 // ExtAuthzOptions configure the ext_authz filter.

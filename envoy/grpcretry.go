@@ -14,26 +14,39 @@ import (
 )
 
 // gRPC side-service retry settings: a replica that is restarting refuses
-// connections or resets streams; the call moves to another replica at once.
+// connections or resets streams, one that is starved (or stopped) answers
+// late; the call moves to another replica.
 const (
-	grpcRetryOn          = "connect-failure,refused-stream,reset,unavailable"
+	grpcRetryOn          = "connect-failure,refused-stream,reset,unavailable,gateway-error"
 	grpcRetries          = 2
 	grpcRetryBaseBackOff = 5 * time.Millisecond
-	grpcRetryMaxBackOff  = 25 * time.Millisecond
+	// grpcMinPerTry is the shortest per-try timeout (see GRPCRetryPolicy).
+	grpcMinPerTry = 25 * time.Millisecond
 )
 
 // GRPCRetryPolicy returns the retry policy of a side service with several
-// replicas (GrpcService.retry_policy, honoured by Envoy's own gRPC client):
-// up to 2 retries on connect failure, refused or reset streams and gRPC
-// UNAVAILABLE, each on a host not tried yet (previous_hosts), after a 5–25
-// ms back-off so the retries fit in the call's timeout.
-func GRPCRetryPolicy() *corev3.RetryPolicy {
+// replicas (GrpcService.retry_policy, honoured by Envoy's own gRPC client)
+// whose calls time out after callTimeout: up to 2 retries, each on a host
+// not tried yet (previous_hosts), on connect failure, refused or reset
+// streams, gRPC UNAVAILABLE and a try that timed out (gateway-error).
+//
+// Envoy turns this policy into a route retry policy whose per-try timeout
+// is the back-off's max_interval (Http::Utility::convertCoreToRouteRetryPolicy),
+// so max_interval is half the call's timeout (at least 25 ms): a replica
+// too slow to answer within it is left for another, and the retry still
+// has the other half of the call's time. The back-off itself stays short:
+// Envoy's jittered back-off waits less than base × 2^n (5–10 ms, then
+// 10–20 ms) long before it reaches max_interval. Before, max_interval was
+// 25 ms, so every try of a 200 ms ext_authz call timed out after 25 ms, and
+// a try that timed out was not retried (only gateway-error or 5xx retry
+// one): under CPU saturation, calls failed in 25–70 ms.
+func GRPCRetryPolicy(callTimeout time.Duration) *corev3.RetryPolicy {
 	return &corev3.RetryPolicy{
 		RetryOn:    grpcRetryOn,
 		NumRetries: wrapperspb.UInt32(grpcRetries),
 		RetryBackOff: &corev3.BackoffStrategy{
 			BaseInterval: durationpb.New(grpcRetryBaseBackOff),
-			MaxInterval:  durationpb.New(grpcRetryMaxBackOff),
+			MaxInterval:  durationpb.New(max(callTimeout/2, grpcMinPerTry)),
 		},
 		RetryHostPredicate: []*corev3.RetryPolicy_RetryHostPredicate{{
 			Name:       "envoy.retry_host_predicates.previous_hosts",

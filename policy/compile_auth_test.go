@@ -37,7 +37,7 @@ routes: [{name: r, backend: be}]
 		t.Errorf("auth:\n got %s\nwant %s", got, wantJSON)
 	}
 	gw := cfg.Gateways[0]
-	if want := (ir.GatewayAuth{StatusOnError: 403, Timeout: 200 * time.Millisecond}); gw.Auth != want {
+	if want := (ir.GatewayAuth{StatusOnError: 503, Timeout: 200 * time.Millisecond}); gw.Auth != want {
 		t.Errorf("gateway auth = %+v, want %+v", gw.Auth, want)
 	}
 	route := gw.VirtualHosts[0].Routes[0]

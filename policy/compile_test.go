@@ -189,7 +189,7 @@ func TestCompileDefaults(t *testing.T) {
 				Name: "r", Match: ir.Match{PathPrefix: "/"}, Backend: "be", Timeout: 15 * time.Second,
 				Auth: ir.RouteAuth{Public: true},
 			}}}},
-			Auth: ir.GatewayAuth{StatusOnError: 403, Timeout: 200 * time.Millisecond},
+			Auth: ir.GatewayAuth{StatusOnError: 503, Timeout: 200 * time.Millisecond},
 			Edge: ir.Edge{
 				StripInternalHeaders: true, MaxRequestHeadersKB: 60, MaxHeadersCount: 100,
 				RequestHeadersTimeout: 10 * time.Second, StreamIdleTimeout: 5 * time.Minute, IdleTimeout: time.Hour,

@@ -9,7 +9,7 @@ const (
 	DefaultClockSkew         = 30 * time.Second
 	DefaultMaxLifetime       = 24 * time.Hour
 	DefaultCacheTTL          = 30 * time.Second
-	DefaultAuthStatusOnError = 403
+	DefaultAuthStatusOnError = 503
 	DefaultAuthTimeout       = 200 * time.Millisecond
 	// DefaultMaxConcurrent bounds one OAuth2 provider's introspections in
 	// flight when the provider leaves out maxConcurrent.
@@ -27,7 +27,7 @@ const (
 	maxCacheTTL     = 10 * time.Minute
 	minAuthTimeout  = 10 * time.Millisecond
 	maxAuthTimeout  = 5 * time.Second
-	altAuthStatus   = 503 // the only statusOnError besides the default 403
+	altAuthStatus   = 403 // the only statusOnError besides the default 503
 	maxJWKSNodes    = 10000
 	maxJWKSDepth    = 32
 	maxConcurrent   = 10000 // the largest maxConcurrent of an OAuth2 provider

@@ -2,7 +2,7 @@ package policy
 
 func gatewayAuthProps() map[string]*Shape {
 	return map[string]*Shape{
-		"statusOnError": &Shape{Type: "integer", Doc: "Envoy's answer when the authorization service is unreachable (default 403).", Enum: []string{"403", "503"}},
+		"statusOnError": &Shape{Type: "integer", Doc: "Envoy's answer when the authorization service is unreachable or too slow (default 503), with a JSON body naming authz_unavailable.", Enum: []string{"403", "503"}},
 		"timeout":       sDuration("Deadline of one authorization call (default 200ms)."),
 	}
 }

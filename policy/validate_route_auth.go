@@ -139,6 +139,6 @@ func statusOnErrorProblem(status int) (summary, fix string) {
 	if status == DefaultAuthStatusOnError || status == altAuthStatus {
 		return "", ""
 	}
-	return fmt.Sprintf("statusOnError must be %d or %d, got %d", DefaultAuthStatusOnError, altAuthStatus, status),
-		fmt.Sprintf("use %d (the default) to deny the request, or %d to report the outage", DefaultAuthStatusOnError, altAuthStatus)
+	return fmt.Sprintf("statusOnError must be %d or %d, got %d", altAuthStatus, DefaultAuthStatusOnError, status),
+		fmt.Sprintf("use %d (the default) to report the outage, or %d to deny the request", DefaultAuthStatusOnError, altAuthStatus)
 }

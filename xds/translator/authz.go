@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -92,7 +93,7 @@ func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (
 		StatusOnError:  gw.Auth.StatusOnError,
 		AllowedHeaders: append(slices.Clone(credentials), limitHeaders...),
 		MutableHeaders: mutable,
-		Retry:          replicaRetry(opts.AuthzAddress),
+		Retry:          replicaRetry(opts.AuthzAddress, cmp.Or(gw.Auth.Timeout, envoy.DefaultExtAuthzTimeout)),
 	}
 	return a, nil
 }

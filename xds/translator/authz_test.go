@@ -145,8 +145,8 @@ func TestExtAuthzFilterSettings(t *testing.T) {
 		tc.Config.Gateways[0].Auth = ir.GatewayAuth{}
 		tc.Config.Auth.APIKeys = nil
 	})
-	if ea.GetGrpcService().GetTimeout().AsDuration() != 200*time.Millisecond || ea.GetStatusOnError().GetCode() != 403 {
-		t.Errorf("defaults: timeout %v, status %v; want 200ms, 403", ea.GetGrpcService().GetTimeout(), ea.GetStatusOnError())
+	if ea.GetGrpcService().GetTimeout().AsDuration() != 200*time.Millisecond || ea.GetStatusOnError().GetCode() != 503 {
+		t.Errorf("defaults: timeout %v, status %v; want 200ms, 503", ea.GetGrpcService().GetTimeout(), ea.GetStatusOnError())
 	}
 	if got := len(ea.GetAllowedHeaders().GetPatterns()); got != 1 {
 		t.Errorf("without API keys: %d allowed headers, want 1", got)

@@ -80,7 +80,7 @@ func newRateLimit(cfg *ir.Config, gw *ir.Gateway, opts Options, a *authz) (*rate
 			Timeout:         rateLimitTimeout,
 			FailureModeDeny: cfg.RateLimits.FailureMode == ir.FailClosed,
 			StatusOnError:   rateLimitStatusOnError,
-			Retry:           replicaRetry(opts.RateLimitAddress),
+			Retry:           replicaRetry(opts.RateLimitAddress, rateLimitTimeout),
 		},
 	}, nil
 }

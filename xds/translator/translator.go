@@ -171,6 +171,9 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	}
 	filters = append(filters, tfFilters...) // ext_proc: last before the router
 	decorate, err := native.decorate(obs.decorate)
+	if err == nil {
+		decorate, err = authz.decorate(decorate) // authzlocalreply.go
+	}
 	if err != nil {
 		return nil, err
 	}
