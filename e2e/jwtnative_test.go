@@ -157,6 +157,7 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 		{"no exp", a.idp.rs256("k1", with(valid, "exp", nil)), "no_exp"},
 		{"exp null", a.idp.rs256("k1", with(valid, "exp", "x")), "no_exp"},
 		{"lifetime over the provider's max", a.idp.rs256("k1", with(valid, "exp", now.Add(48*time.Hour).Unix())), "lifetime_too_long"},
+		{"lifetime over the max without iat (exp - now)", a.idp.rs256("k1", with(with(valid, "iat", nil), "exp", now.Add(48*time.Hour).Unix())), "lifetime_too_long"},
 		{"lifetime over the max from iat", a.idp.rs256("k1", with(with(valid, "iat", now.Add(-47*time.Hour).Unix()), "exp", now.Add(2*time.Hour).Unix())), "lifetime_too_long"},
 		// A roles object was read as no roles and admitted; ext_authz
 		// refuses it (neither a string nor an array of strings).
@@ -193,6 +194,11 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a token without iat within the lifetime is admitted", func(t *testing.T) {
+		if code, _, body := a.call(t, "/users/1", bearer(a.idp.rs256("k1", with(valid, "iat", nil)))); code != 200 {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+	})
 	t.Run("no credentials is 401 missing_credentials with a bare challenge", func(t *testing.T) {
 		resp, err := a.client.Get(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d/users/1", a.port), "", nil)
 		if err != nil || resp.Status != 401 || string(resp.Body) != `{"error":"unauthorized","reason":"missing_credentials"}` ||
