@@ -75,8 +75,10 @@
 // process serving RLQS for 15 s under 20 req/s against 5/s: open admits 5/s
 // throughout (the last assignment, then ALLOW_ALL under the backstop);
 // closed admits 5/s until the assignment expires, then nothing until the
-// restarted process assigns (1.0 s after its start there, at most the 5 s
-// tick); a consumer first seen during the outage gets exactly its limit.
+// restarted process assigns: 1.0 s after its start when it came 1 s before
+// Envoy's report tick, 4.7 s when it came just after one (the tick is the
+// bound: 5 s); a consumer first seen during the outage gets exactly its
+// limit.
 //
 // Denials are static (deny_response_settings: Envoy 1.40 cannot vary them
 // per request): 429, a JSON body and, for the bucket's binding limit b (the
