@@ -152,11 +152,17 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 		{"not yet valid", a.idp.rs256("k1", with(valid, "nbf", now.Add(time.Hour).Unix())), "not_yet_valid"},
 		{"wrong issuer", a.idp.rs256("k1", with(valid, "iss", "https://evil.test/")), "unknown_issuer"},
 		{"wrong audience", a.idp.rs256("k1", with(valid, "aud", "other")), "bad_audience"},
-		// jwt_authn reports these two as "Jwt verification fails" (reason
-		// bad_signature), unlike ext_authz's no_exp and lifetime_too_long.
-		{"no exp", a.idp.rs256("k1", with(valid, "exp", nil)), ""},
+		// ext_authz's answers (extauthz/jwt): jwt_authn alone called both
+		// "Jwt verification fails", answered as bad_signature.
+		{"no exp", a.idp.rs256("k1", with(valid, "exp", nil)), "no_exp"},
 		{"exp null", a.idp.rs256("k1", with(valid, "exp", "x")), "no_exp"},
-		{"lifetime over the provider's max", a.idp.rs256("k1", with(valid, "exp", now.Add(48*time.Hour).Unix())), ""},
+		{"lifetime over the provider's max", a.idp.rs256("k1", with(valid, "exp", now.Add(48*time.Hour).Unix())), "lifetime_too_long"},
+		{"lifetime over the max without iat (exp - now)", a.idp.rs256("k1", with(with(valid, "iat", nil), "exp", now.Add(48*time.Hour).Unix())), "lifetime_too_long"},
+		{"lifetime over the max from iat", a.idp.rs256("k1", with(with(valid, "iat", now.Add(-47*time.Hour).Unix()), "exp", now.Add(2*time.Hour).Unix())), "lifetime_too_long"},
+		// A roles object was read as no roles and admitted; ext_authz
+		// refuses it (neither a string nor an array of strings).
+		{"roles claim a JSON object", a.idp.rs256("k1", with(valid, "roles", map[string]any{"user": true})), "bad_claim"},
+		{"roles claim an object with index keys", a.idp.rs256("k1", with(valid, "roles", map[string]any{"1": "user"})), "bad_claim"},
 		{"bad signature", a.idp.rs256("k1", valid)[:len(a.idp.rs256("k1", valid))-4] + "AAAA", "bad_signature"},
 		{"alg none", none(valid), ""},
 		{"HS256 signed with the RSA public key", a.idp.hs256WithPublicKey("k1", valid), ""},
@@ -188,6 +194,11 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a token without iat within the lifetime is admitted", func(t *testing.T) {
+		if code, _, body := a.call(t, "/users/1", bearer(a.idp.rs256("k1", with(valid, "iat", nil)))); code != 200 {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+	})
 	t.Run("no credentials is 401 missing_credentials with a bare challenge", func(t *testing.T) {
 		resp, err := a.client.Get(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d/users/1", a.port), "", nil)
 		if err != nil || resp.Status != 401 || string(resp.Body) != `{"error":"unauthorized","reason":"missing_credentials"}` ||
@@ -252,5 +263,56 @@ func TestJWTNativeTierLimits(t *testing.T) {
 	}
 	if after := a.authzChecks(t); after != before {
 		t.Errorf("ext_authz served %d Check calls, want 0", after-before)
+	}
+}
+
+// TestJWTNativeJWKSOutage: the native path answers a JWKS outage as the
+// ext_authz service does (extauthz/check.go: 503 jwks_unavailable).
+//   - The JWKS endpoint is down when Envoy starts (never fetched): a valid
+//     token is refused with 503 {"error":"unavailable","reason":"jwks_unavailable"},
+//     never admitted and never a 401 that tells the client its token is bad;
+//   - once the endpoint is back, Envoy's background refetch (every 1 s
+//     after a failure) picks the keys up and the token is admitted;
+//   - when the endpoint goes down again, keys already fetched keep
+//     verifying tokens, new ones too (Envoy's async fetch keeps the last
+//     JWKS past its 5-minute cache duration while refetches fail, as the
+//     ext_authz service keeps its keys; checked outside this test with a
+//     4 s cache and a 12 s outage).
+func TestJWTNativeJWKSOutage(t *testing.T) {
+	p := newIDP(t)
+	p.down.Store(true)
+	up := harness.StartUpstream(t, "echo")
+	redisAddr := harness.StartRedis(t)
+	port := harness.FreePort(t)
+	policy := fmt.Sprintf(jwtNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr())
+	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}})
+	s.envoy("public", "jwt-native-jwks", "delta")
+	a := &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}
+	valid := p.claims("alice", "user")
+	for i := range 3 {
+		code, _, body := a.call(t, "/users/1", bearer(p.rs256("k1", valid)))
+		if code != 503 || body != `{"error":"unavailable","reason":"jwks_unavailable"}` {
+			t.Fatalf("JWKS never fetched, request %d: %d %s, want 503 jwks_unavailable", i+1, code, body)
+		}
+	}
+	p.down.Store(false)
+	back := time.Now()
+	ctx := testCtx(t, 20*time.Second)
+	if err := harness.WaitFor(ctx, func() (bool, error) {
+		code, _, _ := a.call(t, "/users/1", bearer(p.rs256("k1", valid)))
+		return code == 200, nil
+	}); err != nil {
+		t.Fatalf("JWKS endpoint back: token still refused after %s", time.Since(back))
+	}
+	t.Logf("JWKS endpoint back: admitted after %s", time.Since(back).Round(10*time.Millisecond))
+	p.down.Store(true)
+	fetches := p.fetches.Load()
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		if code, _, body := a.call(t, "/users/1", bearer(p.rs256("k1", p.claims("bob", "user")))); code != 200 {
+			t.Fatalf("JWKS endpoint down after a fetch: a new token got %d %s, want 200 (cached keys)", code, body)
+		}
+	}
+	if n := p.fetches.Load() - fetches; n != 0 {
+		t.Errorf("%d JWKS fetches while down", n)
 	}
 }

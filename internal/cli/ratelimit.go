@@ -34,7 +34,9 @@ func newRateLimiter(o serveOptions, log *slog.Logger, reg prometheus.Registerer)
 }
 
 // runRateLimitOnly serves the rate-limit service alone, following the
-// store in --data-dir like the authz-only mode.
+// store in --data-dir like the authz-only mode, with the RLQS server of
+// quota mode on the same gRPC server (Envoy's tollgate_ratelimit cluster
+// carries both), so a split deployment can use either mode.
 func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	st, err := openStore(ctx, o, log)
 	if err != nil {
@@ -45,6 +47,10 @@ func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	rlqs, err := newQuotaServer(ctx, o, log, reg)
+	if err != nil {
+		return err
+	}
 	tracer, err := newTracer(ctx, o, "tollgate-ratelimit")
 	if err != nil {
 		return err
@@ -52,7 +58,9 @@ func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) err
 	defer shutdownTracer(tracer)
 	g := newGRPCServer(tracer.ServerOptions()...)
 	svc.Register(g)
-	served := syncTable(st, svc, "", log) // before listening, as in runAuthzOnly
+	rlqs.Register(g)
+	both := swappers{svc, rlqs}
+	served := syncTable(st, both, "", log) // before listening, as in runAuthzOnly
 	l, err := net.Listen("tcp", o.ratelimitAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.ratelimitAddr, err)
@@ -64,7 +72,7 @@ func runRateLimitOnly(ctx context.Context, o serveOptions, log *slog.Logger) err
 		return err
 	}
 	defer stopHTTP()
-	log.Info("rate limit service ready", "ratelimit", l.Addr().String(), "store", describeStore(o))
-	follow(ctx, st, svc, log, served)
+	log.Info("rate limit service ready (RLS and RLQS)", "ratelimit", l.Addr().String(), "store", describeStore(o))
+	follow(ctx, st, both, log, served)
 	return nil
 }

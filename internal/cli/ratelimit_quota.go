@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tollgate/tollgate/ratelimit/quota"
 )
 
@@ -13,10 +15,10 @@ import (
 // on the rate-limit gRPC server: shares and usage in Redis when --redis is
 // set (with an in-memory account for the "local" failure mode), otherwise
 // in memory for one process. It pushes fresh assignments after an outage
-// until ctx ends.
-func newQuotaServer(ctx context.Context, o serveOptions, log *slog.Logger) (*quota.Server, error) {
+// until ctx ends. Its metrics (tollgate_rlqs_*) are registered with reg.
+func newQuotaServer(ctx context.Context, o serveOptions, log *slog.Logger, reg prometheus.Registerer) (*quota.Server, error) {
 	local := quota.NewMemoryAccount(time.Now)
-	opts := quota.Options{Logger: log, Account: local, Local: local}
+	opts := quota.Options{Logger: log, Account: local, Local: local, Metrics: quota.NewMetrics(reg)}
 	if o.redisURL != "" {
 		ro, err := redisOptions(o.redisURL)
 		if err != nil {

@@ -192,7 +192,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	// same rate-limit service (one hop; xds/translator/ratelimit_check.go).
 	cp.authz = extauthz.New(ctx, extauthz.Options{Logger: log, Keys: keys, Getenv: os.Getenv, Metrics: extauthz.NewMetrics(reg),
 		RateLimit: cp.ratelimit})
-	if cp.quota, err = newQuotaServer(ctx, o, log); err != nil {
+	if cp.quota, err = newQuotaServer(ctx, o, log, reg); err != nil {
 		return nil, err
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})

@@ -71,14 +71,58 @@
 // (ALLOW_ALL). Run pushes fresh assignments as soon as the account is back
 // (TestQuotaRedisOutage: within 1 s); a restarted server is reached again
 // on Envoy's 5 s report tick, and usage counted while the stream was down
-// is lost (Envoy 1.40 drops it).
+// is lost (Envoy 1.40 drops it). TestQuotaRLQSServerRestart kills the
+// process serving RLQS for 15 s under 20 req/s against 5/s: open admits 5/s
+// throughout (the last assignment, then ALLOW_ALL under the backstop);
+// closed admits 5/s until the assignment expires, then nothing until the
+// restarted process assigns: 1.0 s after its start when it came 1 s before
+// Envoy's report tick, 4.7 s when it came just after one (the tick is the
+// bound: 5 s); a consumer first seen during the outage gets exactly its
+// limit.
 //
-// Denials are static (deny_response_settings): 429, a JSON body and a
-// Retry-After of the bucket's slowest emission interval Per/Requests, after
-// which one more request fits every limit; honest for a client on one
-// Envoy, optimistic when an Envoy's share of the rate is small. The
-// backstop's own denials carry a per-bucket Retry-After and every response
-// the X-RateLimit-* headers (draft 03) of the backstop, which are this
-// Envoy's view. The IETF RateLimit/RateLimit-Policy headers are not sent in
-// quota mode.
+// Denials are static (deny_response_settings: Envoy 1.40 cannot vary them
+// per request): 429, a JSON body and, for the bucket's binding limit b (the
+// longest emission interval T = Per/Requests), Retry-After ⌈T_b⌉,
+// X-RateLimit-Limit (b's requests), X-RateLimit-Remaining 0,
+// X-RateLimit-Reset ⌈T_b⌉, RateLimit-Policy (every limit of the bucket, as
+// exact mode) and RateLimit (b, r=0, t=⌈T_b⌉) (xds/translator quotaDenial).
+// For a consumer on one Envoy Retry-After is never early (late by less
+// than ⌈T_b⌉: exact mode says when the binding limit admits, ≤ T_b); with
+// k Envoys it may be early by up to the assignment's token interval
+// fill_interval/tokens_per_fill − ⌈T_b⌉, below the bucket's longest
+// window. The backstop's own denials (local_rate_limited, text) carry its
+// per-bucket Retry-After and X-RateLimit-* (draft 03), and every admitted
+// response the backstop's X-RateLimit-* — this Envoy's view of the full
+// limit: exact with one Envoy, above the truth by what other Envoys
+// admitted otherwise. Admitted responses carry neither RateLimit nor
+// RateLimit-Policy in quota mode (nothing in 1.40 can write a per-request,
+// per-tier value there without a call).
+//
+// Known issues with several windows (measured; not fixed here):
+//   - requests RLQS admits under a blanket ALLOW_ALL (the ~1 ms before a
+//     participant's first assignment, an expired assignment, failure mode
+//     open) that the backstop then refuses are reported as admitted and
+//     charged: a concurrent cold-start burst of 10 against 2/s, 4/minute,
+//     5/hour was charged 10 for 2 admitted, and the assignments fell to
+//     the hour's rate;
+//   - Envoy 1.40's local_ratelimit takes a token from every matched
+//     descriptor even when another refuses the request: a request the
+//     minute refuses still spends an hour token (alone in Envoy, 4/minute
+//     and 5/hour: after 4 admitted and 6 refused, the request after the
+//     minute refilled was refused, the hour bucket empty). A burst beyond
+//     the shortest window drains the longer windows' backstop buckets on
+//     that Envoy, which then holds the consumer to the longest window's
+//     refill rate. One local_ratelimit filter per window, shortest first,
+//     would avoid it (a request refused by a shorter window never reaches
+//     a longer one).
+//
+// e2e TestQuotaMultiWindow sends its first request alone and bursts no
+// larger than RLQS's grant, so neither shows there; a single-window bucket
+// has neither (an exhausted participant keeps refilling at its share of
+// the rate).
+//
+// Metrics (tollgate_rlqs_*, metrics.go): open streams and reported
+// buckets, reports and reported requests, assignments by strategy,
+// unknown buckets, settle latency and errors, answers per failure mode,
+// recovery pushes.
 package quota

@@ -56,7 +56,8 @@ func (s *Server) recoverStreams(ctx context.Context) {
 		}
 		st.mu.Unlock()
 		if len(resp.BucketAction) > 0 {
-			if err := st.sendLocked(resp); err != nil {
+			s.opts.Metrics.recoveryPush()
+			if err := s.sendLocked(st, resp); err != nil {
 				s.log.Debug("rlqs: push after recovery failed", "err", err)
 			}
 		}

@@ -28,6 +28,8 @@ type Options struct {
 	// Local settles in memory when Account fails and the failure mode is
 	// "local"; nil behaves like "open".
 	Local Account
+	// Metrics, nil for none.
+	Metrics *Metrics
 }
 
 // Server is the RLQS server. It is safe for concurrent use.
@@ -99,10 +101,14 @@ func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLi
 	s.mu.Lock()
 	s.streams[n] = st
 	s.mu.Unlock()
+	s.opts.Metrics.streamOpened()
 	defer func() {
 		s.mu.Lock()
 		delete(s.streams, n)
 		s.mu.Unlock()
+		st.mu.Lock()
+		s.opts.Metrics.streamClosed(len(st.buckets))
+		st.mu.Unlock()
 	}()
 	for {
 		reports, err := gs.Recv()
@@ -113,14 +119,16 @@ func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLi
 			continue
 		}
 		if resp := s.answer(gs.Context(), st, reports); resp != nil {
-			if err := st.sendLocked(resp); err != nil {
+			if err := s.sendLocked(st, resp); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func (st *stream) sendLocked(resp *rlqsv3.RateLimitQuotaResponse) error {
+// sendLocked sends resp on the stream (serialised with other sends).
+func (s *Server) sendLocked(st *stream, resp *rlqsv3.RateLimitQuotaResponse) error {
+	s.opts.Metrics.sent(resp)
 	st.sendMu.Lock()
 	defer st.sendMu.Unlock()
 	return st.send(resp)
@@ -141,7 +149,9 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		if bs == nil {
 			bs = &bucketState{id: u.GetBucketId()}
 			st.buckets[key] = bs
+			s.opts.Metrics.newBucket()
 		}
+		s.opts.Metrics.report(u.GetNumRequestsAllowed(), u.GetNumRequestsDenied())
 		elapsed := max(1, u.GetTimeElapsed().AsDuration().Seconds())
 		bs.demand = float64(u.GetNumRequestsAllowed()+u.GetNumRequestsDenied()) / elapsed
 		bs.pending += u.GetNumRequestsAllowed()
@@ -162,6 +172,7 @@ func (s *Server) decide(ctx context.Context, t *ratelimit.Table, participant str
 	switch {
 	case !ok:
 		s.log.Debug("rlqs: unknown bucket, not answered", "bucket", bs.id.GetBucket())
+		s.opts.Metrics.unknownBucket()
 		return nil
 	case b.kind == ir.BucketKindDeny:
 		return s.blanket(bs, typev3.RateLimitStrategy_DENY_ALL, BlanketTTL)
@@ -182,7 +193,13 @@ func (s *Server) decide(ctx context.Context, t *ratelimit.Table, participant str
 		if t.FailureMode() == ir.FailClosed {
 			rule = typev3.RateLimitStrategy_DENY_ALL
 		}
+		if !errors.Is(err, counter.ErrInvalidLimit) {
+			s.opts.Metrics.failureMode(t.FailureMode())
+		}
 		return s.blanket(bs, rule, FailureTTL)
+	}
+	if local {
+		s.opts.Metrics.failureMode(ir.FailLocal)
 	}
 	bs.pending, bs.degraded = 0, local
 	ws, fill := windows(b, states)
@@ -211,7 +228,9 @@ var errAccountDown = errors.New("quota account down (retrying shortly)")
 // account is still to be settled with once it is back).
 func (s *Server) settle(ctx context.Context, t *ratelimit.Table, st Settlement) (states []KeyState, local bool, err error) {
 	if until := s.downUntil.Load(); until == 0 || time.Now().UnixNano() >= until {
+		start := time.Now()
 		states, e := s.opts.Account.Settle(ctx, st)
+		s.opts.Metrics.settled(time.Since(start), e)
 		if e == nil {
 			s.downUntil.Store(0)
 			return states, false, nil

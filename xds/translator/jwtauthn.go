@@ -186,7 +186,7 @@ func (n *nativeJWT) provider(p ir.JWTProvider) (*jwtauthnv3.JwtProvider, error) 
 	o := envoy.JwtProviderOptions{
 		Issuer: p.Issuer, Audiences: p.Audiences, InlineJWKS: p.JWKS, RemoteJWKSURI: p.JWKSURI,
 		JWKSCacheDuration: jwksCacheDuration, JWKSFetchTimeout: jwksFetchTimeout,
-		ClockSkew: p.ClockSkew, MaxLifetime: cmp.Or(p.MaxLifetime, 24*time.Hour),
+		ClockSkew:   p.ClockSkew,
 		TokenHeader: headerAuthorization, TokenPrefix: "Bearer ",
 		PayloadKey: jwtPayloadKey(p.Name), HeaderKey: jwtHeaderKey(p.Name),
 		SpaceDelimitedClaims: []string{"scope", "scp"},
@@ -204,8 +204,15 @@ func (n *nativeJWT) provider(p ir.JWTProvider) (*jwtauthnv3.JwtProvider, error) 
 	if err != nil {
 		return nil, fmt.Errorf("jwt provider %q: %w", p.Name, err)
 	}
+	// exp and the lifetime are required by the identity script, which
+	// answers no_exp and lifetime_too_long (jwt_authn: bad_signature);
+	// jwt_authn still refuses an expired or not yet valid token.
+	jp.RequireExpiration = false
 	return jp, nil
 }
+
+// jwtMaxLifetime is the longest exp - iat a token of p may have.
+func jwtMaxLifetime(p ir.JWTProvider) time.Duration { return cmp.Or(p.MaxLifetime, 24*time.Hour) }
 
 // identityHeadersOrDefault fills the identity header names the IR leaves
 // empty with the defaults the ext_authz service uses.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
@@ -12,6 +13,10 @@ import (
 
 // jwtIdentityScript is the Lua script that runs on native JWT routes right
 // after jwt_authn verified the token. For the provider that verified it, it
+//   - refuses (401) a token without a numeric "exp" (no_exp) or whose
+//     lifetime exp - iat (exp - now without iat) exceeds the provider's
+//     maximum (lifetime_too_long): jwt_authn, which checks exp, nbf and the
+//     signature, would say bad_signature for both;
 //   - refuses (401, the ext_authz service's body) a token whose "alg" is
 //     outside the provider's allow-list (alg_not_allowed), whose user id
 //     claim is not a non-empty string, whose tenant or tier claim is not a
@@ -38,8 +43,9 @@ func jwtIdentityScript(providers []ir.JWTProvider, h ir.IdentityHeaders) string 
 	var b strings.Builder
 	b.WriteString("local P = {\n")
 	for _, p := range providers {
-		fmt.Fprintf(&b, "  {name=%s, ns=%s, payload=%s, header=%s, user=%s", luaQuote(p.Name), luaQuote(cmp.Or(p.Namespace, p.Name)),
-			luaQuote(jwtPayloadKey(p.Name)), luaQuote(jwtHeaderKey(p.Name)), luaQuote(cmp.Or(p.Claims.UserID, "sub")))
+		fmt.Fprintf(&b, "  {name=%s, ns=%s, payload=%s, header=%s, user=%s, maxlife=%d", luaQuote(p.Name), luaQuote(cmp.Or(p.Namespace, p.Name)),
+			luaQuote(jwtPayloadKey(p.Name)), luaQuote(jwtHeaderKey(p.Name)), luaQuote(cmp.Or(p.Claims.UserID, "sub")),
+			int64(jwtMaxLifetime(p)/time.Second))
 		for _, kv := range [][2]string{{"roles", p.Claims.Roles}, {"tenant", p.Claims.Tenant}, {"tier", p.Claims.Tier}} {
 			if kv[1] != "" {
 				fmt.Fprintf(&b, ", %s=%s", kv[0], luaQuote(kv[1]))
@@ -99,6 +105,12 @@ local function roles(h, p, v)
   if type(v) == "string" then
     for r in string.gmatch(v, "[^ ,]+") do add(r) end
   elseif type(v) == "table" then
+    -- A JSON array arrives as a table with keys 1..n, an object with string
+    -- keys: an object is refused (bad_claim), like the ext_authz service.
+    -- (An empty object cannot be told from an empty array: no roles.)
+    for k in pairs(v) do
+      if type(k) ~= "number" then return nil end
+    end
     for _, r in ipairs(v) do
       if type(r) ~= "string" then return nil end
       if r ~= "" then add(r) end
@@ -114,8 +126,22 @@ local function roles(h, p, v)
   return table.concat(out, ",")
 end
 
+-- jwt_authn checks exp when present but does not require it here: it
+-- would refuse a token without exp as "Jwt verification fails", the words
+-- of a bad signature. The script requires it (no_exp) and bounds the
+-- lifetime exp - iat, or exp - now without iat (lifetime_too_long), as the
+-- ext_authz service does.
+local function lifetime(h, p, c)
+  if type(c.exp) ~= "number" then return deny(h, "no_exp") end
+  local start = c.iat
+  if type(start) ~= "number" then start = os.time() end
+  if c.exp - start > p.maxlife then return deny(h, "lifetime_too_long") end
+  return true
+end
+
 local function identity(h, p, c, hd)
   if hd == nil or not p.algs[hd.alg] then return deny(h, "alg_not_allowed") end
+  if not lifetime(h, p, c) then return end
   local user = c[p.user]
   if type(user) ~= "string" or user == "" or not clean(user) then return deny(h, "bad_claim") end
   local id = {user=p.ns .. ":" .. user, roles="", tenant="", tier=""}

@@ -30,8 +30,9 @@ var jwtDenials = []jwtDenial{
 	{detailsJwtAuthn, "Audiences_in_Jwt_are_not_allowed", 401, "bad_audience"},
 	{detailsJwtAuthn, "Jwt_issuer_is_not_configured", 401, "unknown_issuer"},
 	{detailsJwtAuthn, "Jwks_doesn't_have_key_to_match_kid_or_alg", 401, "unknown_kid"},
-	// jwt_authn also reports a missing exp and a lifetime over max_lifetime
-	// as "Jwt verification fails": those refusals say bad_signature.
+	// A missing exp and a lifetime over the maximum are the identity
+	// script's refusals (no_exp, lifetime_too_long): jwt_authn, which would
+	// call both "Jwt verification fails", does not require exp.
 	{detailsJwtAuthn, "Jwt_verification_fails", 401, "bad_signature"},
 	{detailsJwtAuthn, "[exp]", 401, "no_exp"},
 	{detailsJwtAuthn, "Jwt_payload_[", 401, "bad_claim"},

@@ -2,9 +2,7 @@ package translator
 
 import (
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"time"
 
 	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
@@ -154,7 +152,7 @@ func (q *quota) configureRoute(er *routev3.Route, r ir.Route) error {
 // missing key goes to the deny bucket.
 func (q *quota) routeMatcher(route string, rr ir.RouteRateLimit) (*xdsmatcherv3.Matcher, error) {
 	deny, err := envoy.QuotaBucketAction(q.bucket(map[string]string{ir.BucketKeyKind: ir.BucketKindDeny, ir.BucketKeyRoute: route},
-		nil, "unidentified", time.Second, envoy.DenyAll))
+		nil, "unidentified", nil, envoy.DenyAll))
 	if err != nil {
 		return nil, err
 	}
@@ -199,18 +197,18 @@ func (q *quota) tierMatcher(route string, rr ir.RouteRateLimit) (*xdsmatcherv3.M
 
 // bucketFor is the bucket action of kind on route for tier ("" for none).
 func (q *quota) bucketFor(route string, rr ir.RouteRateLimit, kind, tier string) (*xdsmatcherv3.Matcher_OnMatch, error) {
-	limits := slices.Clone(rr.Extra)
+	limits := named(route, rr.Extra) // exact mode's order: tier, anonymous, extra
 	name := route
 	if tier != "" {
 		t, _ := q.cfg.RateLimits.Tier(tier)
 		if t.Unlimited && len(rr.Extra) == 0 {
 			return envoy.QuotaBucketAction(q.bucket(map[string]string{ir.BucketKeyKind: ir.BucketKindUnlimited, ir.BucketKeyRoute: route},
-				nil, tier, time.Second, envoy.AllowAll))
+				nil, tier, nil, envoy.AllowAll))
 		}
-		limits, name = append(limits, t.Limits...), tier
+		limits, name = append(named(tier, t.Limits), limits...), tier
 	}
 	if kind == ir.BucketKindAnonymous {
-		limits, name = append(limits, q.cfg.RateLimits.Anonymous...), "anonymous"
+		limits, name = append(named("anonymous", q.cfg.RateLimits.Anonymous), limits...), "anonymous"
 	}
 	static := map[string]string{ir.BucketKeyKind: kind, ir.BucketKeyRoute: route}
 	fromState := map[string]string{}
@@ -223,38 +221,30 @@ func (q *quota) bucketFor(route string, rr ir.RouteRateLimit, kind, tier string)
 	if kind == ir.BucketKindAnonymous || slices.Contains(rr.By, byClientIP) {
 		fromState[ir.BucketKeyClientIP] = ir.QuotaStateClientIP
 	}
-	return envoy.QuotaBucketAction(q.bucket(static, fromState, name, retryAfter(limits), envoy.AllowAll))
+	return envoy.QuotaBucketAction(q.bucket(static, fromState, name, limits, envoy.AllowAll))
 }
 
-// bucket is the settings of one bucket: denials are 429 with Retry-After
-// (see retryAfter), before the first assignment noAssignment applies, and
-// after an assignment expired unrenewed the failure mode's blanket rule.
-func (q *quota) bucket(static, fromState map[string]string, name string, retry time.Duration, noAssignment envoy.BlanketRule) envoy.QuotaBucket {
+// named names each of limits name.
+func named(name string, limits []ir.Limit) []namedLimit {
+	out := make([]namedLimit, len(limits))
+	for i, l := range limits {
+		out[i] = namedLimit{name: name, Limit: l}
+	}
+	return out
+}
+
+// bucket is the settings of one bucket of limits: denials are 429 with
+// Retry-After and the rate-limit headers (see quotaDenial), before the first
+// assignment noAssignment applies, and after an assignment expired
+// unrenewed the failure mode's blanket rule.
+func (q *quota) bucket(static, fromState map[string]string, name string, limits []namedLimit, noAssignment envoy.BlanketRule) envoy.QuotaBucket {
 	expired := envoy.AllowAll
 	if q.cfg.RateLimits.FailureMode == ir.FailClosed || noAssignment == envoy.DenyAll {
 		expired = envoy.DenyAll
 	}
-	secs := int64(retry / time.Second)
+	body, headers := quotaDenial(limits, name)
 	return envoy.QuotaBucket{
 		Static: static, FromState: fromState, NoAssignment: noAssignment, Expired: expired, ExpiredFor: quotaExpiredFor,
-		DenyStatus: 429,
-		DenyBody:   fmt.Sprintf(`{"error":"rate_limited","limit":%q,"retryAfter":%d}`, name, secs),
-		DenyHeaders: []envoy.Header{{Name: "retry-after", Value: strconv.FormatInt(secs, 10)},
-			{Name: "content-type", Value: "application/json"}},
+		DenyStatus: 429, DenyBody: body, DenyHeaders: headers,
 	}
-}
-
-// retryAfter is the static Retry-After of a bucket's denials: the longest
-// emission interval Per/Requests among its limits, in whole seconds
-// rounded up. One more request fits in every limit after it (GCRA), so a
-// client alone on one Envoy that waits that long is admitted; with
-// several Envoys sharing a consumer, an Envoy's share refills more slowly.
-func retryAfter(limits []ir.Limit) time.Duration {
-	d := time.Second
-	for _, l := range limits {
-		if l.Requests > 0 {
-			d = max(d, time.Duration(math.Ceil(l.Per.Seconds()/float64(l.Requests)))*time.Second)
-		}
-	}
-	return d
 }

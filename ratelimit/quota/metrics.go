@@ -1,0 +1,130 @@
+package quota
+
+import (
+	"time"
+
+	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the RLQS server's metrics (tollgate_rlqs_*); nil records
+// nothing.
+type Metrics struct {
+	streams     prometheus.Gauge
+	buckets     prometheus.Gauge
+	reports     prometheus.Counter
+	requests    *prometheus.CounterVec
+	assignments *prometheus.CounterVec
+	unknown     prometheus.Counter
+	settle      prometheus.Histogram
+	errors      prometheus.Counter
+	failure     *prometheus.CounterVec
+	recoveries  prometheus.Counter
+}
+
+// NewMetrics registers the RLQS metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollgate_rlqs_streams",
+			Help: "Open RLQS streams (one per Envoy and domain, opened at its first quota-mode request)."}),
+		buckets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollgate_rlqs_buckets",
+			Help: "Buckets (route, tier and consumer or client address) the open streams have reported."}),
+		reports: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_reports_total",
+			Help: "Bucket usage reports received (one per bucket per report: at once for a new bucket, then every 5 s)."}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_rlqs_reported_requests_total",
+			Help: "Requests Envoys reported, by what Envoy did (allowed, denied)."}, []string{"outcome"}),
+		assignments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_rlqs_assignments_total",
+			Help: "Bucket assignments sent, by strategy (token_bucket, allow_all, deny_all)."}, []string{"strategy"}),
+		unknown: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_unknown_buckets_total",
+			Help: "Bucket reports left unanswered: an id Tollgate did not build or a route no longer limited."}),
+		settle: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tollgate_rlqs_settle_duration_seconds",
+			Help:    "Time of one settlement with the shared account (one Redis round trip with Redis).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_settle_errors_total",
+			Help: "Settlements the shared account (Redis) failed; the failure mode applied."}),
+		failure: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_rlqs_failure_mode_total",
+			Help: "Bucket answers that applied the failure mode (closed: DENY_ALL, open: ALLOW_ALL, local: settled in memory)."},
+			[]string{"mode"}),
+		recoveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_recovery_pushes_total",
+			Help: "Responses pushed without a report once the account was back (fresh assignments after the failure mode)."}),
+	}
+	reg.MustRegister(m.streams, m.buckets, m.reports, m.requests, m.assignments, m.unknown, m.settle, m.errors,
+		m.failure, m.recoveries)
+	return m
+}
+
+func (m *Metrics) streamOpened() {
+	if m != nil {
+		m.streams.Inc()
+	}
+}
+
+// streamClosed forgets a stream and the buckets it had reported.
+func (m *Metrics) streamClosed(buckets int) {
+	if m != nil {
+		m.streams.Dec()
+		m.buckets.Sub(float64(buckets))
+	}
+}
+
+func (m *Metrics) newBucket() {
+	if m != nil {
+		m.buckets.Inc()
+	}
+}
+
+func (m *Metrics) report(allowed, denied uint64) {
+	if m != nil {
+		m.reports.Inc()
+		m.requests.WithLabelValues("allowed").Add(float64(allowed))
+		m.requests.WithLabelValues("denied").Add(float64(denied))
+	}
+}
+
+func (m *Metrics) unknownBucket() {
+	if m != nil {
+		m.unknown.Inc()
+	}
+}
+
+// sent counts the assignments of a response.
+func (m *Metrics) sent(resp *rlqsv3.RateLimitQuotaResponse) {
+	if m != nil {
+		for _, a := range resp.GetBucketAction() {
+			m.assignments.WithLabelValues(strategyName(a.GetQuotaAssignmentAction().GetRateLimitStrategy())).Inc()
+		}
+	}
+}
+
+func (m *Metrics) settled(d time.Duration, err error) {
+	if m != nil {
+		m.settle.Observe(d.Seconds())
+		if err != nil {
+			m.errors.Inc()
+		}
+	}
+}
+
+func (m *Metrics) failureMode(mode string) {
+	if m != nil {
+		m.failure.WithLabelValues(mode).Inc()
+	}
+}
+
+func (m *Metrics) recoveryPush() {
+	if m != nil {
+		m.recoveries.Inc()
+	}
+}
+
+// strategyName is the assignments label of a strategy.
+func strategyName(s *typev3.RateLimitStrategy) string {
+	switch {
+	case s.GetTokenBucket() != nil:
+		return "token_bucket"
+	case s.GetBlanketRule() == typev3.RateLimitStrategy_DENY_ALL:
+		return "deny_all"
+	}
+	return "allow_all"
+}
