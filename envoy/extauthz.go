@@ -12,6 +12,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -51,6 +52,11 @@ type ExtAuthzOptions struct {
 	// Retry, when set, retries a Check that failed to reach a replica on
 	// another one (GRPCRetryPolicy; grpcretry.go).
 	Retry *corev3.RetryPolicy
+	// SkipWhen, when set, turns the filter off for a request whose
+	// dynamic metadata it matches (filter_enabled_metadata with the
+	// matcher inverted): no Check call at all. Another filter must have
+	// authenticated such a request.
+	SkipWhen *matcherv3.MetadataMatcher
 }
 
 // ExtAuthz returns a fail-closed ext_authz filter config calling the gRPC
@@ -87,7 +93,18 @@ func ExtAuthz(o ExtAuthzOptions) *extauthzv3.ExtAuthz {
 		DecoderHeaderMutationRules: onlyHeaders(o.MutableHeaders),
 		ClearRouteCache:            false,
 		EmitFilterStateStats:       true,
+		FilterEnabledMetadata:      invertedMatcher(o.SkipWhen),
 	}
+}
+
+// invertedMatcher returns a copy of m matching what m does not, or nil.
+func invertedMatcher(m *matcherv3.MetadataMatcher) *matcherv3.MetadataMatcher {
+	if m == nil {
+		return nil
+	}
+	out := proto.Clone(m).(*matcherv3.MetadataMatcher)
+	out.Invert = !m.GetInvert()
+	return out
 }
 
 // ExtAuthzFilter wraps ExtAuthz(o) as the HTTP filter named ExtAuthzName.

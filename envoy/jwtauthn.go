@@ -8,6 +8,7 @@ import (
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // JwtAuthnName is the name of the JWT authentication HTTP filter, the key
@@ -41,10 +42,13 @@ type JwtProviderOptions struct {
 	// CacheSize is the verified-token cache size (0: Envoy's default 100);
 	// MaxCachedTokenBytes bounds a cached token (0: Envoy's 4096).
 	CacheSize, MaxCachedTokenBytes uint32
+	// OptionalExpiration accepts a token without exp (one with exp is
+	// still refused once expired); by default exp is required.
+	OptionalExpiration bool
 }
 
-// JwtProvider returns the provider o describes. Expiration is always
-// required and the token is kept on the request (forward: true): the route
+// JwtProvider returns the provider o describes. Expiration is required
+// unless o.OptionalExpiration, and the token is kept on the request (forward: true): the route
 // removes it before the upstream (RouteAction request_headers_to_remove)
 // unless it forwards credentials. Only TokenHeader is read: no query
 // parameter, no cookie.
@@ -56,7 +60,7 @@ func JwtProvider(o JwtProviderOptions) (*jwtauthnv3.JwtProvider, error) {
 	p := &jwtauthnv3.JwtProvider{
 		Issuer:            o.Issuer,
 		Audiences:         o.Audiences,
-		RequireExpiration: true,
+		RequireExpiration: !o.OptionalExpiration,
 		Forward:           true,
 		FromHeaders:       []*jwtauthnv3.JwtHeader{{Name: o.TokenHeader, ValuePrefix: o.TokenPrefix}},
 		PayloadInMetadata: o.PayloadKey,
@@ -113,6 +117,22 @@ func JwtAuthentication(providers map[string]*jwtauthnv3.JwtProvider, requirement
 		reqs[name] = requiresAny(any)
 	}
 	return &jwtauthnv3.JwtAuthentication{Providers: providers, RequirementMap: reqs}
+}
+
+// AddOptionalRequirement adds to cfg the requirement name: a token the
+// provider reads must verify, and a request without one (none of the
+// provider's headers carrying its prefix) passes unverified
+// (requires_any: [provider, allow_missing]). A token that is present but
+// fails still refuses the request.
+func AddOptionalRequirement(cfg *jwtauthnv3.JwtAuthentication, name, provider string) {
+	if cfg.RequirementMap == nil {
+		cfg.RequirementMap = map[string]*jwtauthnv3.JwtRequirement{}
+	}
+	cfg.RequirementMap[name] = &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_RequiresAny{
+		RequiresAny: &jwtauthnv3.JwtRequirementOrList{Requirements: []*jwtauthnv3.JwtRequirement{
+			requiresAny([]string{provider}),
+			{RequiresType: &jwtauthnv3.JwtRequirement_AllowMissing{AllowMissing: &emptypb.Empty{}}},
+		}}}}
 }
 
 // requiresAny is the requirement that one of providers verifies the token.

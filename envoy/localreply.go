@@ -17,6 +17,9 @@ import (
 // with DetailsPrefix and contain DetailsContain (when not empty).
 type LocalReplyRewrite struct {
 	DetailsPrefix, DetailsContain string
+	// Condition, when set, is a further CEL expression the reply must
+	// match (e.g. on request.headers).
+	Condition string
 	// Status replaces the status; 0 keeps it.
 	Status uint32
 	// Body replaces the body, sent with ContentType. It must not contain
@@ -45,6 +48,9 @@ func localReplyMapper(r LocalReplyRewrite) (*hcmv3.ResponseMapper, error) {
 	expr := fmt.Sprintf("response.code_details.startsWith(%q)", r.DetailsPrefix)
 	if r.DetailsContain != "" {
 		expr += fmt.Sprintf(" && response.code_details.contains(%q)", r.DetailsContain)
+	}
+	if r.Condition != "" {
+		expr += " && (" + r.Condition + ")"
 	}
 	cel, err := Any(&celv3.ExpressionFilter{Expression: expr})
 	if err != nil {

@@ -34,15 +34,21 @@ func LuaPerRouteDisabled() *luav3.LuaPerRoute {
 // LuaPerRouteDisabled. One Lua state per worker serves every route that
 // picks a script, instead of one per route with inline code.
 func LuaNamedSourcesFilter(name string, sources map[string]string) (*hcmv3.HttpFilter, error) {
-	codes := make(map[string]*corev3.DataSource, len(sources))
-	for k, src := range sources {
-		codes[k] = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: src}}
-	}
-	a, err := Any(&luav3.Lua{SourceCodes: codes})
+	a, err := Any(LuaNamedSources(sources))
 	if err != nil {
 		return nil, err
 	}
 	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
+}
+
+// LuaNamedSources is the Lua filter config holding the named scripts
+// sources (name → code) and no default script.
+func LuaNamedSources(sources map[string]string) *luav3.Lua {
+	codes := make(map[string]*corev3.DataSource, len(sources))
+	for k, src := range sources {
+		codes[k] = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: src}}
+	}
+	return &luav3.Lua{SourceCodes: codes}
 }
 
 // LuaPerRouteName runs the filter's script named name on a route.

@@ -100,3 +100,14 @@ func RateLimitActionRequestHeaders(headerName, descriptorKey string) *routev3.Ra
 		},
 	}
 }
+
+// RateLimitActionMetadataRequired is RateLimitActionMetadata except that a
+// request without the value gets no descriptor at all from the rate limit
+// configuration holding the action (skip_if_absent false): Envoy makes no
+// rate-limit call for it. It gates a configuration on what an earlier
+// filter published.
+func RateLimitActionMetadataRequired(descriptorKey, namespace string, path ...string) *routev3.RateLimit_Action {
+	a := RateLimitActionMetadata(descriptorKey, namespace, path...)
+	a.GetMetadata().SkipIfAbsent = false
+	return a
+}

@@ -77,6 +77,12 @@ func PrincipalMetadata(namespace string, path []string, v *matcherv3.ValueMatche
 	}}}
 }
 
+// MetadataMatch matches the dynamic metadata value at path in namespace
+// against v.
+func MetadataMatch(namespace string, path []string, v *matcherv3.ValueMatcher) *matcherv3.MetadataMatcher {
+	return PrincipalMetadata(namespace, path, v).GetSourcedMetadata().GetMetadataMatcher()
+}
+
 // ValueStringExact matches a string value equal to s.
 func ValueStringExact(s string) *matcherv3.ValueMatcher {
 	return &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{

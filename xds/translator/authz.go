@@ -95,6 +95,9 @@ func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (
 		MutableHeaders: mutable,
 		Retry:          replicaRetry(opts.AuthzAddress, cmp.Or(gw.Auth.Timeout, envoy.DefaultExtAuthzTimeout)),
 	}
+	if native.keys {
+		a.filter.SkipWhen = keyVerifiedMatcher() // a verified signed key: no Check
+	}
 	return a, nil
 }
 

@@ -72,19 +72,30 @@ const (
 )
 
 // AuthPaths returns the path of every route of gateway gw in cfg, in IR
-// order.
-func AuthPaths(cfg *ir.Config, gw *ir.Gateway) []RouteAuthPath {
+// order, as `tollgate serve` translates it (it always has an API-key
+// signer, derived from the key pepper).
+func AuthPaths(cfg *ir.Config, gw *ir.Gateway) []RouteAuthPath { return authPaths(cfg, gw, true) }
+
+// authPaths is AuthPaths; signed says the control plane has a key signer.
+func authPaths(cfg *ir.Config, gw *ir.Gateway, signed bool) []RouteAuthPath {
 	var out []RouteAuthPath
 	for _, vh := range gw.VirtualHosts {
 		for _, r := range vh.Routes {
-			out = append(out, routeAuthPath(cfg, r))
+			out = append(out, routeAuthPath(cfg, r, signed))
 		}
 	}
 	return out
 }
 
-func routeAuthPath(cfg *ir.Config, r ir.Route) RouteAuthPath {
-	switch reason := nativeJWTReason(cfg, r); {
+func routeAuthPath(cfg *ir.Config, r ir.Route, signed bool) RouteAuthPath {
+	reason := nativeJWTReason(cfg, r)
+	if slices.Contains(r.Auth.Methods, ir.MethodAPIKey) {
+		reason = nativeKeyReason(cfg, r, signed)
+		if reason == "" {
+			return RouteAuthPath{Route: r.Name, Path: AuthPathEnvoyKey, Reason: keyPathNote}
+		}
+	}
+	switch {
 	case r.Auth.Public:
 		return RouteAuthPath{Route: r.Name, Path: AuthPathNone}
 	case reason == "":
@@ -146,7 +157,14 @@ func providerNativeReason(p ir.JWTProvider) string {
 // scopes), with no ext_authz call.
 type nativeJWT struct {
 	enabled   bool
-	cfg       *ir.Config
+	jwtRoutes bool // a route is on the native JWT path
+	// keys: a route is on the native key path (apikeynative.go), whose
+	// signed keys verify against keyJWKS and whose identity and
+	// exceptions table keyIdentity builds.
+	keys        bool
+	keyJWKS     string
+	keyIdentity *KeyIdentity
+	cfg         *ir.Config
 	keyHeader string // the API-key header, "" without API keys
 	providers map[string]*jwtauthnv3.JwtProvider
 	names     []string // provider names, sorted
@@ -154,12 +172,15 @@ type nativeJWT struct {
 	script    string
 }
 
-// newNativeJWT derives the native path of gw.
-func newNativeJWT(cfg *ir.Config, gw *ir.Gateway) (*nativeJWT, error) {
-	n := &nativeJWT{cfg: cfg}
-	for _, rp := range AuthPaths(cfg, gw) {
-		n.enabled = n.enabled || rp.Path == AuthPathEnvoy
+// newNativeJWT derives the native paths of gw; keyJWKS is the API-key
+// signer's public JWKS ("" without a signer: no native key path).
+func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, error) {
+	n := &nativeJWT{cfg: cfg, keyJWKS: keyJWKS}
+	for _, rp := range authPaths(cfg, gw, keyJWKS != "") {
+		n.jwtRoutes = n.jwtRoutes || rp.Path == AuthPathEnvoy
+		n.keys = n.keys || rp.Path == AuthPathEnvoyKey
 	}
+	n.enabled = n.jwtRoutes || n.keys
 	if !n.enabled {
 		return n, nil
 	}
@@ -167,6 +188,17 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway) (*nativeJWT, error) {
 		n.keyHeader = k.Header
 	}
 	n.providers = map[string]*jwtauthnv3.JwtProvider{}
+	if n.keys {
+		kp, err := keyProviderConfig(n.keyHeader, keyJWKS)
+		if err != nil {
+			return nil, fmt.Errorf("api key signer: %w", err)
+		}
+		n.providers[keyProvider] = kp
+		n.keyIdentity = newKeyIdentity(cfg)
+	}
+	if !n.jwtRoutes {
+		return n, nil
+	}
 	for _, p := range cfg.Auth.JWT {
 		jp, err := n.provider(p)
 		if err != nil {
@@ -226,25 +258,46 @@ func identityHeadersOrDefault(h ir.IdentityHeaders) ir.IdentityHeaders {
 // native reports whether r is decided in Envoy.
 func (n *nativeJWT) native(r ir.Route) bool { return n.enabled && nativeJWTReason(n.cfg, r) == "" }
 
-// httpFilters returns jwt_authn, the identity script and rbac, in that
-// order, when enabled (they go right after the identity strip and CORS).
+// httpFilters returns jwt_authn, the JWT identity script (with native JWT
+// routes), the key identity filter (with native key routes) and rbac, in
+// that order, when enabled (they go right after the identity strip and
+// CORS).
 func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if !n.enabled {
 		return nil, nil
 	}
-	jwt, err := envoy.JwtAuthnFilter(envoy.JwtAuthentication(n.providers, map[string][]string{jwtRequirement: n.names}))
+	reqs := map[string][]string{}
+	if n.jwtRoutes {
+		reqs[jwtRequirement] = n.names
+	}
+	cfg := envoy.JwtAuthentication(n.providers, reqs)
+	if n.keys {
+		envoy.AddOptionalRequirement(cfg, keyRequirement, keyProvider)
+	}
+	jwt, err := envoy.JwtAuthnFilter(cfg)
 	if err != nil {
 		return nil, err
 	}
-	lua, err := envoy.LuaNamedSourcesFilter(jwtIdentityFilter, map[string]string{jwtIdentityScriptName: n.script})
-	if err != nil {
-		return nil, err
+	out := []*hcmv3.HttpFilter{jwt}
+	if n.jwtRoutes {
+		lua, err := envoy.LuaNamedSourcesFilter(jwtIdentityFilter, map[string]string{jwtIdentityScriptName: n.script})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lua)
+	}
+	if n.keys {
+		kf, err := n.keyIdentity.filter()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, kf)
 	}
 	rbac, err := envoy.RBACFilter()
 	if err != nil {
 		return nil, err
 	}
-	return []*hcmv3.HttpFilter{jwt, lua, rbac}, nil
+	return append(out, rbac), nil
 }
 
 // configureRoute sets a native route's jwt_authn requirement, identity
@@ -341,8 +394,8 @@ func (n *nativeJWT) hasScope(scope string) *rbacconfigv3.Principal {
 // needsExtAuthz reports whether a protected route of gw is not decided in
 // Envoy, so the gateway needs the ext_authz filter and cluster.
 func (n *nativeJWT) needsExtAuthz(gw *ir.Gateway) bool {
-	for _, rp := range AuthPaths(n.cfg, gw) {
-		if rp.Path == AuthPathExtAuthz {
+	for _, rp := range authPaths(n.cfg, gw, n.keyJWKS != "") {
+		if rp.Path == AuthPathExtAuthz || rp.Path == AuthPathEnvoyKey {
 			return true
 		}
 	}
@@ -355,7 +408,7 @@ func (n *nativeJWT) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcm
 	if !n.enabled {
 		return next, nil
 	}
-	lr, err := jwtLocalReplies()
+	lr, err := jwtLocalReplies(n.keys, n.keyHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -366,11 +419,15 @@ func (n *nativeJWT) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcm
 }
 
 // configureRouteAuth sets a route's authentication: the native filters on a
-// native route (with ext_authz turned off there when the gateway runs it),
-// the ext_authz settings on every other.
+// native JWT route (with ext_authz turned off there when the gateway runs
+// it), the native key filters and the ext_authz settings (for opaque keys)
+// on a native key route, the ext_authz settings on every other.
 func configureRouteAuth(er *routev3.Route, r ir.Route, a *authz, n *nativeJWT) error {
 	if !n.native(r) {
-		return a.configureRoute(er, r.Auth, r.Name, a.takesLimits(r))
+		if err := a.configureRoute(er, r.Auth, r.Name, a.takesLimits(r)); err != nil || !n.nativeKey(r) {
+			return err
+		}
+		return n.configureKeyRoute(er, r)
 	}
 	if a.enabled {
 		if err := envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteDisabled()); err != nil {

@@ -38,6 +38,8 @@ var jwtDenials = []jwtDenial{
 	{detailsJwtAuthn, "Jwt_payload_[", 401, "bad_claim"},
 	{detailsJwtAuthn, "fetch", 503, "jwks_unavailable"},
 	{detailsJwtAuthn, "", 401, "malformed"},
+	{detailsRBAC, policyKeyAmbiguous, 401, "ambiguous_credentials"},
+	{detailsRBAC, policyKeyUnchecked, 503, "key_store_unavailable"},
 	{detailsRBAC, policyAmbiguous, 401, "ambiguous_credentials"},
 	{detailsRBAC, policyRole, 403, "missing_role"},
 	{detailsRBAC, policyScope, 403, "insufficient_scope"},
@@ -49,9 +51,18 @@ var jwtDenials = []jwtDenial{
 // (extauthz/response.go): the same status, JSON body, cache-control and
 // WWW-Authenticate challenge. ext_authz's own denials carry other details
 // and pass unchanged.
-func jwtLocalReplies() (*hcmv3.LocalReplyConfig, error) {
+//
+// With native key routes, jwt_authn's refusals of a signed key and the key
+// rbac policies come first, with ext_authz's API-key answers.
+func jwtLocalReplies(keys bool, keyHeader string) (*hcmv3.LocalReplyConfig, error) {
 	rewrites := make([]envoy.LocalReplyRewrite, 0, len(jwtDenials))
+	if keys {
+		rewrites = append(rewrites, keyLocalReplies(keyHeader)...)
+	}
 	for _, d := range jwtDenials {
+		if !keys && (d.contains == policyKeyAmbiguous || d.contains == policyKeyUnchecked) {
+			continue
+		}
 		word, headers := "forbidden", map[string]string{"cache-control": "no-store"}
 		switch d.status {
 		case 401:
@@ -59,6 +70,9 @@ func jwtLocalReplies() (*hcmv3.LocalReplyConfig, error) {
 			headers["www-authenticate"] = `Bearer realm="tollgate", error="invalid_token"`
 			if d.reason == "missing_credentials" {
 				headers["www-authenticate"] = `Bearer realm="tollgate"`
+			}
+			if d.contains == policyKeyAmbiguous {
+				headers["www-authenticate"] = keyChallenge
 			}
 		case 503:
 			word = "unavailable"

@@ -112,8 +112,10 @@ func (rl *rateLimit) httpFilters() ([]*hcmv3.HttpFilter, error) {
 //     limits or an extra limit is keyed by client IP;
 //   - ("header:<name>", the header's value) for each header key of By.
 //
-// Absent metadata or headers drop their entry, never the descriptor.
-func (rl *rateLimit) configureRoute(er *routev3.Route, rr ir.RouteRateLimit, name string) error {
+// Absent metadata or headers drop their entry, never the descriptor. A
+// gate, when not nil, is the first action: one that can drop the whole
+// descriptor (keyRateLimitGate).
+func (rl *rateLimit) configureRoute(er *routev3.Route, rr ir.RouteRateLimit, name string, gate *routev3.RateLimit_Action) error {
 	if !rl.enabled || !rr.Enabled {
 		return nil
 	}
@@ -135,7 +137,11 @@ func (rl *rateLimit) configureRoute(er *routev3.Route, rr ir.RouteRateLimit, nam
 	if len(rr.Extra) > 0 && len(rr.By) == 0 {
 		by[byConsumer] = true // the rate-limit service's default key
 	}
-	actions := []*routev3.RateLimit_Action{envoy.RateLimitActionGenericKey(ir.DescriptorRoute, name)}
+	var actions []*routev3.RateLimit_Action
+	if gate != nil {
+		actions = append(actions, gate)
+	}
+	actions = append(actions, envoy.RateLimitActionGenericKey(ir.DescriptorRoute, name))
 	if rr.Consumer || by[byConsumer] {
 		actions = append(actions, envoy.RateLimitActionMetadata(ir.DescriptorConsumer, envoy.ExtAuthzName, metadataConsumer))
 	}

@@ -22,8 +22,12 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, native *nativeJWT, rl *rate
 		routes := make([]*routev3.Route, 0, len(vh.Routes))
 		for _, r := range vh.Routes {
 			er, err := route(r, tr)
-			if err == nil && !authz.takesLimits(r) { // else ext_authz takes them
-				err = rl.configureRoute(er, r.RateLimit, r.Name)
+			switch {
+			case err != nil:
+			case native.nativeKey(r) && authz.takesLimits(r): // signed keys here, opaque ones in the Check
+				err = rl.configureRoute(er, r.RateLimit, r.Name, keyRateLimitGate())
+			case !authz.takesLimits(r): // else ext_authz takes them
+				err = rl.configureRoute(er, r.RateLimit, r.Name, nil)
 			}
 			if err == nil {
 				err = hf.configureRoute(er, r, authz.stripOnRoute(r.Auth))

@@ -37,6 +37,11 @@ type Resources struct {
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
 	Secrets   []*tlsv3.Secret
+	// KeyIdentity, when the gateway has native key routes, builds the ECDS
+	// resource of the key identity filter from the key store's exceptions
+	// table, which the xDS server supplies (it changes without a policy
+	// push).
+	KeyIdentity *KeyIdentity
 }
 
 // Options are the deployment facts the IR does not hold.
@@ -64,6 +69,11 @@ type Options struct {
 	// challenge responder as the gateway's Envoys reach it (see acme.go).
 	// Required when a gateway has a listener with ACME.
 	ACMEAddress string
+	// KeyJWKS is the public JWKS of the API-key signer (inline JSON): the
+	// key that signs API keys, which Envoy verifies natively on
+	// API-key-only routes (apikeynative.go). Empty: every API-key route
+	// calls ext_authz.
+	KeyJWKS string
 }
 
 // Translate returns the Envoy resources of the gateway named gateway in cfg:
@@ -133,7 +143,7 @@ func Translate(cfg *ir.Config, gateway string, opts Options) (*Resources, error)
 
 // translateGateway builds the unsorted resources of gw.
 func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources, error) {
-	native, err := newNativeJWT(cfg, gw)
+	native, err := newNativeJWT(cfg, gw, opts.KeyJWKS)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +213,8 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 		return nil, err
 	}
 	clusters = append(clusters, services...)
-	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets}, nil
+	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets,
+		KeyIdentity: native.keyIdentity}, nil
 }
 
 // serviceClusters returns the clusters of Tollgate's own services the

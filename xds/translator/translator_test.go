@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/envoy"
@@ -31,14 +32,16 @@ type testCase struct {
 	ExtProcAddress string `json:"extProcAddress,omitempty"`
 	// ACMEAddress is Options.ACMEAddress; cases with ACME listeners set
 	// it (see acme_test.go for their certificates).
-	ACMEAddress string    `json:"acmeAddress,omitempty"`
-	Config      ir.Config `json:"config"`
+	ACMEAddress string `json:"acmeAddress,omitempty"`
+	// KeyJWKS is Options.KeyJWKS (the native API-key path).
+	KeyJWKS string    `json:"keyJWKS,omitempty"`
+	Config  ir.Config `json:"config"`
 }
 
 // options returns the translation options of the case.
 func (tc testCase) options() Options {
 	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress, Certs: tc.certs(),
-		ExtProcAddress: tc.ExtProcAddress, ACMEAddress: tc.ACMEAddress}
+		ExtProcAddress: tc.ExtProcAddress, ACMEAddress: tc.ACMEAddress, KeyJWKS: tc.KeyJWKS}
 }
 
 // loadCase reads testdata/in/<name>.json.
@@ -112,6 +115,9 @@ func TestTranslateGolden(t *testing.T) {
 				"routes":    renderList(t, r.Routes),
 				"clusters":  renderList(t, r.Clusters),
 				"endpoints": renderList(t, r.Endpoints),
+			}
+			if r.KeyIdentity != nil { // the ECDS resource with a sample table
+				rendered["extensions"] = renderList(t, []*corev3.TypedExtensionConfig{sampleKeyExtension(t, r.KeyIdentity)})
 			}
 			if len(r.Secrets) > 0 { // test-only keys (testdata/in/tls-test-only)
 				rendered["secrets"] = renderList(t, r.Secrets)

@@ -1,0 +1,210 @@
+package translator
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/extauthz/contract"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// KeyExceptions is the API-key store's exceptions table as the gateway's
+// Envoys enforce it on signed keys: the keys revoked or updated since they
+// were signed. The zero value (not Loaded) refuses every signed key, as
+// does a table that is not Fresh.
+type KeyExceptions struct {
+	// Loaded is false until the control plane read the table once.
+	Loaded bool
+	// Fresh is false when the table could not be refreshed within the
+	// store's max staleness (Redis unreachable): signed keys are then
+	// refused with 503 key_store_unavailable, like opaque ones.
+	Fresh bool
+	// Items, one per key id (the key's jti).
+	Items []KeyException
+}
+
+// KeyException is one key whose signed claims no longer hold: revoked, or
+// holding the key's current tier, roles and expiry, which replace the
+// signed ones.
+type KeyException struct {
+	ID        string
+	Revoked   bool
+	Tier      string
+	Roles     []string
+	ExpiresAt time.Time // zero: no expiry besides the signed exp
+}
+
+// KeyIdentity builds the key identity filter of one gateway: a Lua filter
+// whose config (the script with the exceptions table inlined) Envoy
+// receives by ECDS, so a changed table reloads that filter alone, never a
+// listener or a route table.
+type KeyIdentity struct {
+	namespace string
+	headers   ir.IdentityHeaders
+}
+
+// newKeyIdentity returns the key identity of cfg's API keys.
+func newKeyIdentity(cfg *ir.Config) *KeyIdentity {
+	return &KeyIdentity{namespace: cfg.Auth.APIKeys.Namespace, headers: identityHeadersOrDefault(cfg.Auth.IdentityHeaders)}
+}
+
+// Extension returns the ECDS resource (named KeyIdentityFilter) enforcing
+// x. The same x always gives byte-identical resources.
+func (k *KeyIdentity) Extension(x KeyExceptions) (*corev3.TypedExtensionConfig, error) {
+	return envoy.ExtensionConfig(KeyIdentityFilter, envoy.LuaNamedSources(map[string]string{keyIdentityScriptName: k.script(x)}))
+}
+
+// filter returns the HTTP filter taking its config from ECDS; until the
+// first table arrives it runs with a table that is not loaded (every
+// signed key refused), without holding the listener back.
+func (k *KeyIdentity) filter() (*hcmv3.HttpFilter, error) {
+	return envoy.DiscoveredHTTPFilter(KeyIdentityFilter, envoy.LuaNamedSources(map[string]string{keyIdentityScriptName: k.script(KeyExceptions{})}))
+}
+
+// script is the key identity script enforcing x: its settings and table,
+// then the fixed body (keyIdentityBody).
+func (k *KeyIdentity) script(x KeyExceptions) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "local FRESH = %t\nlocal NS = %s\nlocal H = {", x.Loaded && x.Fresh, luaString(k.namespace))
+	for _, kv := range [][2]string{{"user", k.headers.UserID}, {"roles", k.headers.Roles}, {"tenant", k.headers.Tenant}, {"tier", k.headers.Tier}} {
+		fmt.Fprintf(&b, "%s=%s, ", kv[0], luaString(kv[1]))
+	}
+	fmt.Fprintf(&b, "}\nlocal JWT, AUTHZ, PAYLOAD, CHECKED = %s, %s, %s, %s\nlocal X = {\n", luaString(envoy.JwtAuthnName),
+		luaString(envoy.ExtAuthzName), luaString(jwtPayloadKey(keyProvider)), luaString(keyCheckedKey))
+	items := slices.Clone(x.Items)
+	slices.SortFunc(items, func(a, b KeyException) int { return cmp.Compare(a.ID, b.ID) })
+	for _, it := range items {
+		b.WriteString(luaException(it))
+	}
+	b.WriteString("}\n")
+	b.WriteString(keyIdentityBody)
+	return b.String()
+}
+
+// luaException is one table entry: revoked, or the current tier and
+// (valid, comma-joined) roles and the expiry in Unix seconds.
+func luaException(it KeyException) string {
+	if it.Revoked {
+		return fmt.Sprintf("[%s]={revoked=true},\n", luaString(it.ID))
+	}
+	roles := make([]string, 0, len(it.Roles))
+	for _, r := range it.Roles {
+		if contract.ValidRole(r) {
+			roles = append(roles, r)
+		}
+	}
+	exp := ""
+	if !it.ExpiresAt.IsZero() {
+		exp = ", exp=" + strconv.FormatInt(it.ExpiresAt.Unix(), 10)
+	}
+	return fmt.Sprintf("[%s]={tier=%s, roles=%s%s},\n", luaString(it.ID), luaString(it.Tier), luaString(strings.Join(roles, ",")), exp)
+}
+
+// luaString quotes s as a Lua string literal; every byte outside
+// printable ASCII, and the quote and backslash, as a decimal escape.
+func luaString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			fmt.Fprintf(&b, "\\%03d", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// keyIdentityBody is the fixed part of the key identity script. For a
+// request whose signed key jwt_authn verified it
+//   - refuses it with 503 key_store_unavailable when the table is not
+//     fresh (fail closed, as ext_authz during a Redis outage);
+//   - refuses a revoked key (401 revoked_key) and a key whose current
+//     expiry passed (401 expired_key), with ext_authz's bodies;
+//   - takes tier and roles from the table entry when there is one, else
+//     from the signed claims (tier, roles), tenant from tnt;
+//   - refuses claims of the wrong type or holding a control character
+//     (401 malformed_key);
+//   - sets the identity headers (the strip filter removed the client's)
+//     and publishes the identity as the ext_authz filter's metadata
+//     (method apiKey, consumer, user_id, roles, tenant, tier, key_id), so
+//     rate limits, access logs and rbac read what ext_authz would publish.
+const keyIdentityBody = `
+local function deny(h, status, reason)
+  local word, hs = "unavailable", {[":status"]=status, ["content-type"]="application/json", ["cache-control"]="no-store"}
+  if status == "401" then
+    word = "unauthorized"
+    hs["www-authenticate"] = 'ApiKey realm="tollgate"'
+  end
+  h:respond(hs, '{"error":"' .. word .. '","reason":"' .. reason .. '"}')
+end
+
+local function clean(v) return string.find(v, "[%z\1-\8\10-\31\127]") == nil end
+
+local function str(v)
+  if v == nil then return "" end
+  if type(v) ~= "string" or not clean(v) then return nil end
+  return v
+end
+
+local function valid(r) return string.find(r, "^[!-+%-.-~]+$") ~= nil end
+
+local function roles(v)
+  if v == nil then return "" end
+  local out = {}
+  if type(v) == "string" then
+    for r in string.gmatch(v, "[^ ,]+") do if valid(r) then out[#out+1] = r end end
+  elseif type(v) == "table" then
+    for _, r in ipairs(v) do
+      if type(r) ~= "string" then return nil end
+      if valid(r) then out[#out+1] = r end
+    end
+  else
+    return nil
+  end
+  return table.concat(out, ",")
+end
+
+function envoy_on_request(h)
+  local md = h:streamInfo():dynamicMetadata():get(JWT)
+  if md == nil then return end
+  local c = md[PAYLOAD]
+  if c == nil then return end
+  if not FRESH then return deny(h, "503", "key_store_unavailable") end
+  local kid, sub = c.jti, c.sub
+  if type(kid) ~= "string" or kid == "" or type(sub) ~= "string" or sub == "" or not clean(sub) then
+    return deny(h, "401", "malformed_key")
+  end
+  local id = {user=sub, tier=str(c.tier), tenant=str(c.tnt), roles=roles(c.roles)}
+  local x = X[kid]
+  if x ~= nil then
+    if x.revoked then return deny(h, "401", "revoked_key") end
+    if x.exp ~= nil and os.time() >= x.exp then return deny(h, "401", "expired_key") end
+    id.tier, id.roles = x.tier, x.roles
+  end
+  if id.tier == nil or id.tenant == nil or id.roles == nil then return deny(h, "401", "malformed_key") end
+  if NS ~= "" then id.user = NS .. ":" .. id.user end
+  local hs = h:headers()
+  for k, name in pairs(H) do
+    if id[k] ~= "" then hs:replace(name, id[k]) else hs:remove(name) end
+  end
+  local m = h:streamInfo():dynamicMetadata()
+  m:set(AUTHZ, "method", "apiKey")
+  m:set(AUTHZ, "consumer", id.user)
+  m:set(AUTHZ, "user_id", id.user)
+  m:set(AUTHZ, "roles", id.roles)
+  m:set(AUTHZ, "tenant", id.tenant)
+  m:set(AUTHZ, "tier", id.tier)
+  m:set(AUTHZ, CHECKED, kid)
+end
+`

@@ -1,0 +1,101 @@
+package translator
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// sampleKeyTable is the exceptions table of the golden ECDS resources.
+var sampleKeyTable = KeyExceptions{Loaded: true, Fresh: true, Items: []KeyException{
+	{ID: "k2", Tier: "pro", Roles: []string{"reader", "bad,role"}, ExpiresAt: time.Unix(1900000000, 0)},
+	{ID: "k1", Revoked: true},
+}}
+
+func sampleKeyExtension(t *testing.T, k *KeyIdentity) *corev3.TypedExtensionConfig {
+	t.Helper()
+	e, err := k.Extension(sampleKeyTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestKeyExtensionDeterministic(t *testing.T) {
+	r := translateCase(t, "apikey-native")
+	if r.KeyIdentity == nil {
+		t.Fatal("no key identity on a gateway with native key routes")
+	}
+	reordered := sampleKeyTable
+	reordered.Items = []KeyException{sampleKeyTable.Items[1], sampleKeyTable.Items[0]}
+	a, b := sampleKeyExtension(t, r.KeyIdentity), sampleKeyExtension(t, r.KeyIdentity)
+	c, err := r.KeyIdentity.Extension(reordered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := proto.MarshalOptions{Deterministic: true}
+	ab, _ := opts.Marshal(a)
+	bb, _ := opts.Marshal(b)
+	cb, _ := opts.Marshal(c)
+	if !bytes.Equal(ab, bb) || !bytes.Equal(ab, cb) {
+		t.Fatal("the same table gave different ECDS resources")
+	}
+	if a.GetName() != KeyIdentityFilter {
+		t.Fatalf("ECDS resource name %q, want %q", a.GetName(), KeyIdentityFilter)
+	}
+}
+
+func TestKeyScriptTable(t *testing.T) {
+	k := &KeyIdentity{headers: identityHeadersOrDefault(ir.IdentityHeaders{})}
+	cases := []struct {
+		name string
+		x    KeyExceptions
+		want []string
+	}{
+		{"not loaded refuses", KeyExceptions{Fresh: true}, []string{"local FRESH = false"}},
+		{"stale refuses", KeyExceptions{Loaded: true}, []string{"local FRESH = false"}},
+		{"fresh", KeyExceptions{Loaded: true, Fresh: true}, []string{"local FRESH = true"}},
+		{"revoked", KeyExceptions{Loaded: true, Fresh: true, Items: []KeyException{{ID: "a", Revoked: true}}},
+			[]string{`["a"]={revoked=true}`}},
+		{"invalid role dropped, expiry in seconds", sampleKeyTable,
+			[]string{`["k2"]={tier="pro", roles="reader", exp=1900000000}`}},
+		{"quoted", KeyExceptions{Loaded: true, Fresh: true, Items: []KeyException{{ID: "a\"\n\\é", Tier: "t"}}},
+			[]string{`["a\034\010\092\195\169"]={tier="t", roles=""}`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := k.script(tc.x)
+			for _, w := range tc.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("script lacks %q:\n%s", w, s[:min(len(s), 600)])
+				}
+			}
+		})
+	}
+}
+
+func TestAuthPathsKeyNative(t *testing.T) {
+	tc := loadCase(t, "apikey-native")
+	gw, _ := tc.Config.Gateway(tc.Gateway)
+	got := map[string]RouteAuthPath{}
+	for _, p := range authPaths(&tc.Config, &gw, true) {
+		got[p.Route] = p
+	}
+	if p := got["search"]; p.Path != AuthPathEnvoyKey {
+		t.Errorf("search (apiKey only): %+v, want %s", p, AuthPathEnvoyKey)
+	}
+	if p := got["orders"]; p.Path != AuthPathExtAuthz || !strings.Contains(p.Reason, "stay on ext_authz") {
+		t.Errorf("orders (apiKey, jwt): %+v, want ext_authz with the reason", p)
+	}
+	for _, p := range authPaths(&tc.Config, &gw, false) {
+		if p.Path == AuthPathEnvoyKey {
+			t.Errorf("%s on the native key path without a signer", p.Route)
+		}
+	}
+}
