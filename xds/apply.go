@@ -100,6 +100,7 @@ func (s *Server) current() map[string]*typeSet {
 // plan builds the steps for every gateway, old or new, sorted by name.
 func (s *Server) plan(desired map[string]*translator.Resources) ([]plan, error) {
 	old := s.current()
+	keys := s.keyExceptions()
 	names := map[string]bool{}
 	for g := range desired {
 		names[g] = true
@@ -113,7 +114,7 @@ func (s *Server) plan(desired map[string]*translator.Resources) ([]plan, error) 
 		if r == nil {
 			r = &translator.Resources{}
 		}
-		next, err := newTypeSet(r)
+		next, err := newTypeSet(r, keys)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g, err)
 		}
@@ -131,7 +132,7 @@ func (s *Server) plan(desired map[string]*translator.Resources) ([]plan, error) 
 func planGateway(g string, prev, next *typeSet) (plan, error) {
 	p := plan{gateway: g}
 	if prev == nil {
-		p.steps = []step{{set: next, wait: allTypes()}}
+		p.steps = []step{{set: next, wait: ackTypes(allTypes())}}
 		return p, nil
 	}
 	both, err := unionClusters(next, prev)
@@ -140,8 +141,8 @@ func planGateway(g string, prev, next *typeSet) (plan, error) {
 	}
 	candidates := []step{
 		{set: both.mix(prev, listenerTypes), wait: clusterTypes},
-		{set: both, wait: listenerTypes},
-		{set: next, wait: allTypes()},
+		{set: both, wait: ackTypes(listenerTypes)},
+		{set: next, wait: ackTypes(allTypes())},
 	}
 	last := prev.version()
 	for _, c := range candidates {
@@ -243,13 +244,18 @@ func (s *Server) awaitStep(ctx context.Context, plans []plan, active []int, i in
 	return nil
 }
 
-// setGateway makes ts the gateway's snapshot for every connected node.
+// setGateway makes ts, with the current API-key exceptions table, the
+// gateway's snapshot for every connected node.
 func (s *Server) setGateway(gateway string, ts *typeSet) error {
-	if _, err := ts.snapshot(); err != nil {
-		return fmt.Errorf("gateway %s: %w", gateway, err)
-	}
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
+	ts, err := ts.withKeys(s.keys)
+	if err == nil {
+		_, err = ts.snapshot()
+	}
+	if err != nil {
+		return fmt.Errorf("gateway %s: %w", gateway, err)
+	}
 	s.gateways[gateway] = ts
 	for _, id := range s.tracker.nodesOf(gateway) {
 		s.setNode(id, ts)
@@ -262,7 +268,7 @@ func (s *Server) setGateway(gateway string, ts *typeSet) error {
 func (s *Server) restore(old map[string]*typeSet, desired map[string]*translator.Resources) {
 	for g := range desired {
 		if _, ok := old[g]; !ok {
-			empty, _ := newTypeSet(&translator.Resources{})
+			empty, _ := newTypeSet(&translator.Resources{}, translator.KeyExceptions{})
 			old[g] = empty
 		}
 	}

@@ -42,7 +42,7 @@ func gatewayTo(t *testing.T, routes map[string]string) *typeSet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := newTypeSet(r)
+	ts, err := newTypeSet(r, translator.KeyExceptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/xds/translator"
 )
 
 // withSecret returns ts's resources plus a certificate secret holding cert.
@@ -15,7 +16,7 @@ func withSecret(t *testing.T, ts *typeSet, cert string) *typeSet {
 	t.Helper()
 	r := resourcesOf(ts)
 	r.Secrets = []*tlsv3.Secret{envoy.TLSCertificateSecret("tls/g/https/api", []byte(cert), []byte("key"))}
-	out, err := newTypeSet(r)
+	out, err := newTypeSet(r, translator.KeyExceptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,8 @@ func shortType(t string) string {
 		return "endpoint"
 	case resource.SecretType:
 		return "secret"
+	case resource.ExtensionConfigType:
+		return "extension"
 	}
 	return t[strings.LastIndex(t, ".")+1:]
 }

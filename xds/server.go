@@ -29,6 +29,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	server "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+
+	"github.com/tollgate/tollgate/xds/translator"
 )
 
 // Options configure a Server.
@@ -57,6 +59,9 @@ type Server struct {
 	// never a stale one after the new.
 	snapMu   sync.Mutex
 	gateways map[string]*typeSet
+	// keys is the API-key exceptions table every gateway with native key
+	// routes enforces (SetKeyExceptions); guarded by snapMu.
+	keys translator.KeyExceptions
 
 	// applyMu serialises Apply.
 	applyMu sync.Mutex

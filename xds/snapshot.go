@@ -23,10 +23,29 @@ import (
 // timeout). A new listener warms until its secret arrives in the same
 // snapshot, the old one serving meanwhile; a rotation (same names, new
 // content) is a single step that changes only the secrets' version.
+//
+// The key identity filter's ECDS resource (the API-key exceptions table)
+// moves with the listeners too, for the same reason: Envoy subscribes to it
+// once a listener references it. Its filter has a default config that
+// refuses every signed key, so the listener never waits for it. The table
+// also changes on its own (SetKeyExceptions), changing that resource alone.
 var (
 	clusterTypes  = []resource.Type{resource.ClusterType, resource.EndpointType}
-	listenerTypes = []resource.Type{resource.ListenerType, resource.RouteType, resource.SecretType}
+	listenerTypes = []resource.Type{resource.ListenerType, resource.RouteType, resource.SecretType, resource.ExtensionConfigType}
 )
+
+// ackTypes are the types an Apply step waits for: the exceptions table
+// is left out, as it changes between and during pushes (a step's set
+// would name an older table than the one the proxies were sent).
+func ackTypes(among []resource.Type) []resource.Type {
+	var out []resource.Type
+	for _, t := range among {
+		if t != resource.ExtensionConfigType {
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 // allTypes lists every type a gateway snapshot carries.
 func allTypes() []resource.Type {
@@ -39,18 +58,29 @@ func allTypes() []resource.Type {
 type typeSet struct {
 	items    map[resource.Type][]types.Resource
 	versions map[resource.Type]string
+	// keys builds the ExtensionConfigType resources from the API-key
+	// exceptions table (nil: the gateway has no native key route).
+	keys *translator.KeyIdentity
 
 	once sync.Once
 	snap *cache.Snapshot
 	err  error
 }
 
-// newTypeSet hashes r's resources per type. A type's version is the hash of
-// the deterministic encoding of its resources (sorted by name by the
-// translator), so an unchanged type keeps its version and Envoy is not asked
-// to reload it.
-func newTypeSet(r *translator.Resources) (*typeSet, error) {
-	ts := &typeSet{items: r.ByType(), versions: map[resource.Type]string{}}
+// newTypeSet hashes r's resources per type, with x as the exceptions
+// table of a gateway with native key routes. A type's version is the hash
+// of the deterministic encoding of its resources (sorted by name by the
+// translator), so an unchanged type keeps its version and Envoy is not
+// asked to reload it.
+func newTypeSet(r *translator.Resources, x translator.KeyExceptions) (*typeSet, error) {
+	ts := &typeSet{items: r.ByType(), versions: map[resource.Type]string{}, keys: r.KeyIdentity}
+	if ts.keys != nil {
+		e, err := ts.keys.Extension(x)
+		if err != nil {
+			return nil, err
+		}
+		ts.items[resource.ExtensionConfigType] = []types.Resource{e}
+	}
 	for _, t := range allTypes() {
 		v, err := hashResources(ts.items[t])
 		if err != nil {
@@ -79,14 +109,41 @@ func hashResources(rs []types.Resource) (string, error) {
 // mix returns a typeSet whose types in from come from other and the rest
 // from ts: the building block of a make-before-break push.
 func (ts *typeSet) mix(other *typeSet, from []resource.Type) *typeSet {
-	out := &typeSet{items: map[resource.Type][]types.Resource{}, versions: map[resource.Type]string{}}
+	out := &typeSet{items: map[resource.Type][]types.Resource{}, versions: map[resource.Type]string{}, keys: ts.keys}
 	for _, t := range allTypes() {
 		out.items[t], out.versions[t] = ts.items[t], ts.versions[t]
 	}
 	for _, t := range from {
 		out.items[t], out.versions[t] = other.items[t], other.versions[t]
+		if t == resource.ExtensionConfigType {
+			out.keys = other.keys
+		}
 	}
 	return out
+}
+
+// withKeys returns ts enforcing the exceptions table x: ts itself when it
+// has no native key route or already enforces x (same resource version),
+// else a copy whose ExtensionConfigType resource alone changed.
+func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
+	if ts.keys == nil {
+		return ts, nil
+	}
+	e, err := ts.keys.Extension(x)
+	if err != nil {
+		return nil, err
+	}
+	items := []types.Resource{e}
+	v, err := hashResources(items)
+	if err != nil {
+		return nil, err
+	}
+	if v == ts.versions[resource.ExtensionConfigType] {
+		return ts, nil
+	}
+	out := ts.mix(ts, nil)
+	out.items[resource.ExtensionConfigType], out.versions[resource.ExtensionConfigType] = items, v
+	return out, nil
 }
 
 // union returns ts with other's clusters and endpoints added where ts has no

@@ -109,6 +109,6 @@ func pendingTypes(nd *node, target *typeSet, among []resource.Type) []resource.T
 // endpoints and secrets) and target has none of it, so there is nothing to
 // ACK.
 func skipEmpty(target *typeSet, t resource.Type) bool {
-	byName := t == resource.EndpointType || t == resource.RouteType || t == resource.SecretType
+	byName := t == resource.EndpointType || t == resource.RouteType || t == resource.SecretType || t == resource.ExtensionConfigType
 	return byName && len(target.items[t]) == 0
 }

@@ -165,11 +165,11 @@ type nativeJWT struct {
 	keyJWKS     string
 	keyIdentity *KeyIdentity
 	cfg         *ir.Config
-	keyHeader string // the API-key header, "" without API keys
-	providers map[string]*jwtauthnv3.JwtProvider
-	names     []string // provider names, sorted
-	clusters  []*clusterv3.Cluster
-	script    string
+	keyHeader   string // the API-key header, "" without API keys
+	providers   map[string]*jwtauthnv3.JwtProvider
+	names       []string // provider names, sorted
+	clusters    []*clusterv3.Cluster
+	script      string
 }
 
 // newNativeJWT derives the native paths of gw; keyJWKS is the API-key

@@ -1,0 +1,71 @@
+package xds
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/tollgate/tollgate/policy/ir"
+	"github.com/tollgate/tollgate/xds/translator"
+)
+
+// keyGateway translates a gateway with one native key route.
+func keyGateway(t *testing.T) *translator.Resources {
+	t.Helper()
+	cfg := &ir.Config{
+		Auth: ir.Auth{APIKeys: &ir.APIKeys{Header: "x-api-key"}},
+		Gateways: []ir.Gateway{{Name: "g", Listeners: []ir.Listener{{Name: "http", Address: "127.0.0.1", Port: 8080}},
+			VirtualHosts: []ir.VirtualHost{{Name: "any", Domains: []string{"*"}, Routes: []ir.Route{{
+				Name: "keys", Match: ir.Match{PathPrefix: "/"}, Backend: "b", Timeout: time.Second,
+				Auth: ir.RouteAuth{Methods: []string{ir.MethodAPIKey}},
+			}}}}}},
+		Backends: []ir.Backend{{Name: "b", Endpoints: []ir.Endpoint{{Host: "127.0.0.1", Port: 9000}}, LoadBalancing: ir.RoundRobin, ConnectTimeout: time.Second}},
+	}
+	r, err := translator.Translate(cfg, "g", translator.Options{AuthzAddress: "127.0.0.1:9191",
+		KeyJWKS: `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.KeyIdentity == nil {
+		t.Fatal("no native key route")
+	}
+	return r
+}
+
+// TestSetKeyExceptionsChangesOnlyTheExtension: a new table changes the
+// ECDS resource's version and no other type's; the same table again
+// changes nothing; an Apply after it serves the current table.
+func TestSetKeyExceptionsChangesOnlyTheExtension(t *testing.T) {
+	s := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AckTimeout: time.Second})
+	r := keyGateway(t)
+	if _, err := s.Apply(context.Background(), map[string]*translator.Resources{"g": r}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.current()["g"]
+	if len(before.items[resource.ExtensionConfigType]) != 1 {
+		t.Fatalf("%d ECDS resources, want 1", len(before.items[resource.ExtensionConfigType]))
+	}
+	table := translator.KeyExceptions{Loaded: true, Fresh: true, Items: []translator.KeyException{{ID: "k", Revoked: true}}}
+	s.SetKeyExceptions(table)
+	after := s.current()["g"]
+	for _, typ := range allTypes() {
+		changed := before.versions[typ] != after.versions[typ]
+		if changed != (typ == resource.ExtensionConfigType) {
+			t.Errorf("%s: version changed %t", shortType(typ), changed)
+		}
+	}
+	s.SetKeyExceptions(table)
+	if again := s.current()["g"]; again != after {
+		t.Fatal("the same table made a new snapshot")
+	}
+	if _, err := s.Apply(context.Background(), map[string]*translator.Resources{"g": r}); err != nil {
+		t.Fatal(err)
+	}
+	if v := s.current()["g"].versions[resource.ExtensionConfigType]; v != after.versions[resource.ExtensionConfigType] {
+		t.Fatal("an Apply served another table than the current one")
+	}
+}
