@@ -32,8 +32,10 @@ type JwtProviderOptions struct {
 	// Envoy's default of 60 s, so it must be at least 1 s).
 	ClockSkew   time.Duration
 	MaxLifetime time.Duration // 0: none
-	// TokenHeader is read with the prefix TokenPrefix (e.g. "Bearer ").
+	// TokenHeader is read with the prefix TokenPrefix (e.g. "Bearer "),
+	// then AlsoFrom (header name → prefix), in name order.
 	TokenHeader, TokenPrefix string
+	AlsoFrom                 map[string]string
 	// PayloadKey and HeaderKey name where the verified payload and JOSE
 	// header land in the JwtAuthnName metadata namespace.
 	PayloadKey, HeaderKey string
@@ -50,8 +52,8 @@ type JwtProviderOptions struct {
 // JwtProvider returns the provider o describes. Expiration is required
 // unless o.OptionalExpiration, and the token is kept on the request (forward: true): the route
 // removes it before the upstream (RouteAction request_headers_to_remove)
-// unless it forwards credentials. Only TokenHeader is read: no query
-// parameter, no cookie.
+// unless it forwards credentials. Only TokenHeader and AlsoFrom are read:
+// no query parameter, no cookie.
 func JwtProvider(o JwtProviderOptions) (*jwtauthnv3.JwtProvider, error) {
 	skew := o.ClockSkew / time.Second
 	if skew < 1 || skew > 1<<31 {
@@ -66,6 +68,9 @@ func JwtProvider(o JwtProviderOptions) (*jwtauthnv3.JwtProvider, error) {
 		PayloadInMetadata: o.PayloadKey,
 		HeaderInMetadata:  o.HeaderKey,
 		ClockSkewSeconds:  uint32(skew),
+	}
+	for _, name := range sortedKeys(o.AlsoFrom) {
+		p.FromHeaders = append(p.FromHeaders, &jwtauthnv3.JwtHeader{Name: name, ValuePrefix: o.AlsoFrom[name]})
 	}
 	if o.MaxLifetime > 0 {
 		p.MaxLifetime = durationpb.New(o.MaxLifetime)

@@ -196,6 +196,10 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		return nil, err
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
+	nk, err := openNativeKeys(o, log) // keynative.go
+	if err != nil {
+		return nil, err
+	}
 	cp.certs = certs.NewStore(log)
 	if cp.acme, err = newACME(ctx, o, log, st, cp.certs); err != nil {
 		return nil, err
@@ -204,7 +208,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
 		Metrics: cpMetrics,
 		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.acme.source,
-			ExtProcAddress: advertisedExtProc(o), ACMEAddress: advertisedACME(o)},
+			ExtProcAddress: advertisedExtProc(o), ACMEAddress: advertisedACME(o), KeyJWKS: nk.jwks},
 		Services: []controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.quota, cp.acme},
 	})
 	cpMetrics.Register(reg, cp.ctl)
@@ -212,6 +216,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		return nil, err
 	}
 	go cp.ctl.WatchCertificates(ctx, cp.certs, o.certPoll)
+	nk.serveKeyExceptions(ctx, xsrv.SetKeyExceptions, log)
 	xsrv.Register(cp.grpc)
 	cp.authz.Register(cp.authzGRPC)
 	cp.ratelimit.Register(cp.rlGRPC)

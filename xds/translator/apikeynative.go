@@ -36,8 +36,12 @@ const (
 	// its optional requirement.
 	keyProvider    = "tollgate_keys"
 	keyRequirement = "tollgate_keys_optional"
-	// keyTokenPrefix starts a signed key in the key header.
-	keyTokenPrefix = "tg."
+	// keyTokenPrefix starts a signed key in the key header;
+	// keyAuthorizationPrefix in the Authorization header (ext_authz also
+	// takes "ApiKey <key>" there, its scheme in any case: other spellings
+	// go to ext_authz).
+	keyTokenPrefix         = "tg."
+	keyAuthorizationPrefix = "ApiKey tg."
 	// keyIdentityScriptName is the key identity filter's script.
 	keyIdentityScriptName = "key_identity"
 	// keyCheckedKey is the ext_authz-namespace metadata key the key
@@ -82,12 +86,14 @@ func nativeKeyReason(cfg *ir.Config, r ir.Route, signed bool) string {
 }
 
 // keyProviderConfig returns the jwt_authn provider of signed keys: the
-// signer's inline JWKS, the key header with prefix "tg.", exp honoured when
+// signer's inline JWKS, the key header with prefix "tg." (or Authorization
+// with "ApiKey tg."), exp honoured when
 // present but not required, no audience, the payload in metadata.
 func keyProviderConfig(keyHeader, jwks string) (*jwtauthnv3.JwtProvider, error) {
 	return envoy.JwtProvider(envoy.JwtProviderOptions{
 		Issuer: KeyIssuer, InlineJWKS: jwks, ClockSkew: time.Second,
 		TokenHeader: keyHeader, TokenPrefix: keyTokenPrefix, PayloadKey: jwtPayloadKey(keyProvider),
+		AlsoFrom: map[string]string{headerAuthorization: keyAuthorizationPrefix},
 		CacheSize: jwtCacheSize, MaxCachedTokenBytes: jwtMaxCachedTokenBytes, OptionalExpiration: true,
 	})
 }
@@ -122,7 +128,7 @@ func (n *nativeJWT) configureKeyRoute(er *routev3.Route, r ir.Route) error {
 	if err := envoy.SetRouteFilterConfig(er, KeyIdentityFilter, envoy.LuaPerRouteName(keyIdentityScriptName)); err != nil {
 		return err
 	}
-	if err := envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(keyPolicies(r.Auth))); err != nil {
+	if err := envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(n.keyPolicies(r.Auth))); err != nil {
 		return err
 	}
 	if !r.Auth.ForwardCredentials {
@@ -137,11 +143,12 @@ func (n *nativeJWT) configureKeyRoute(er *routev3.Route, r ir.Route) error {
 // ext_authz), a key the key identity script did not accept (the script
 // did not run: fail closed), a missing role (one needed), any scope (API
 // keys carry none).
-func keyPolicies(ra ir.RouteAuth) map[string]*rbacconfigv3.Principal {
+func (n *nativeJWT) keyPolicies(ra ir.RouteAuth) map[string]*rbacconfigv3.Principal {
 	v := keyVerified()
 	checked := envoy.PrincipalMetadata(envoy.ExtAuthzName, []string{keyCheckedKey}, envoy.ValuePresent())
 	out := map[string]*rbacconfigv3.Principal{
-		policyKeyAmbiguous: envoy.PrincipalAnd(v, headerPrincipal(envoy.HeaderMatchPresent(headerAuthorization))),
+		policyKeyAmbiguous: envoy.PrincipalAnd(v, headerPrincipal(envoy.HeaderMatchPresent(headerAuthorization)),
+			headerPrincipal(envoy.HeaderMatchPresent(n.keyHeader))),
 		policyKeyUnchecked: envoy.PrincipalAnd(v, envoy.PrincipalNot(checked)),
 	}
 	if len(ra.Roles) > 0 {
@@ -167,10 +174,11 @@ func keyRateLimitGate() *routev3.RateLimit_Action {
 }
 
 // keyLocalReplies maps jwt_authn's refusals of a signed key (a request
-// carrying the key header and no Authorization header) to ext_authz's
-// API-key answers.
+// carrying the key header and no Authorization header, or an
+// Authorization header "ApiKey tg.…") to ext_authz's API-key answers.
 func keyLocalReplies(keyHeader string) []envoy.LocalReplyRewrite {
-	cond := fmt.Sprintf(`%q in request.headers && !(%q in request.headers)`, keyHeader, headerAuthorization)
+	cond := fmt.Sprintf(`(%q in request.headers && !(%q in request.headers)) || (%q in request.headers && request.headers[%q].startsWith(%q))`,
+		keyHeader, headerAuthorization, headerAuthorization, headerAuthorization, keyAuthorizationPrefix)
 	var out []envoy.LocalReplyRewrite
 	for _, d := range []struct{ contains, reason string }{
 		{"Jwt_is_expired", "expired_key"},
