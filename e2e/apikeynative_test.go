@@ -1,0 +1,386 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/e2e/harness"
+)
+
+// keyNativePolicy has API-key-only routes (the native key path) on two
+// gateways (one Envoy each in the replica test), and a JWT provider whose
+// tokens must never pass as keys.
+const keyNativePolicy = `version: 1
+auth:
+  apiKeys: {header: x-api-key}
+  jwt:
+    - name: corp
+      issuer: %q
+      audiences: [%q]
+      jwksUri: %q
+      algorithms: [RS256]
+      claims: {userId: sub, roles: roles, tenant: tid, tier: plan}
+rateLimits:
+  tiers:
+    pro: [{requests: 1000, per: minute}]
+    tiny: [{requests: 3, per: day}]
+  defaultTier: pro
+gateways:
+  - name: public
+    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+  - name: second
+    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+routes:
+  - {name: keys, match: {pathPrefix: /keys}, backend: echo, auth: {methods: [apiKey]}}
+  - {name: admin, match: {pathPrefix: /admin}, backend: echo, auth: {methods: [apiKey], roles: [admin]}}
+  - {name: raw, match: {pathPrefix: /raw}, backend: echo, auth: {methods: [apiKey], forwardCredentials: true}}
+backends:
+  - {name: echo, endpoints: [%q]}
+`
+
+// keyPepper is the stacks' key pepper: the control plane derives its key
+// signer from it, and so does the test (signedKey).
+const keyPepper = "e2e-pepper-0123456789"
+
+// keyStack is a control plane (or two) with the native key path, an
+// Envoy per gateway and the Redis holding keys and exceptions.
+type keyStack struct {
+	*authStack
+	redis      *redisServer
+	secondPort int
+	proxy      *harness.Envoy
+}
+
+func startKeyNativeStack(t *testing.T) *keyStack {
+	p := newIDP(t)
+	up := harness.StartUpstream(t, "echo")
+	r := startRedisServer(t, harness.FreePort(t))
+	port, second := harness.FreePort(t), harness.FreePort(t)
+	policy := fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, second, up.Addr())
+	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}})
+	e := s.envoy("public", "key-native-0", "delta")
+	return &keyStack{authStack: &authStack{stack: s, idp: p, redis: r.addr, port: port, client: harness.NewHTTPClient(false)},
+		redis: r, secondPort: second, proxy: e}
+}
+
+// keySigner is the Ed25519 key the control plane derives from pepper
+// (HKDF-SHA256, info "tollgate api-key signing v1") and its kid.
+func keySigner(t *testing.T, pepper string) (ed25519.PrivateKey, string) {
+	seed, err := hkdf.Key(sha256.New, []byte(pepper), nil, "tollgate api-key signing v1", ed25519.SeedSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := ed25519.NewKeyFromSeed(seed)
+	sum := sha256.Sum256(k.Public().(ed25519.PublicKey))
+	return k, b64(sum[:9])
+}
+
+// keyClaims are a signed key's claims for consumer with key id jti.
+func keyClaims(consumer, jti, tier string, roles ...string) map[string]any {
+	c := map[string]any{"iss": "tollgate:keys", "sub": consumer, "jti": jti, "iat": time.Now().Unix(), "tnt": "t1", "tier": tier}
+	if len(roles) > 0 {
+		c["roles"] = roles
+	}
+	return c
+}
+
+// signKey returns "tg." + the JWS of claims signed by k under kid.
+func signKey(k ed25519.PrivateKey, kid string, claims map[string]any) string {
+	in := signingInput(map[string]any{"alg": "EdDSA", "kid": kid}, claims)
+	return "tg." + in + "." + b64(ed25519.Sign(k, []byte(in)))
+}
+
+// signedKey signs claims with the stacks' signer.
+func signedKey(t *testing.T, claims map[string]any) string {
+	k, kid := keySigner(t, keyPepper)
+	return signKey(k, kid, claims)
+}
+
+// setException writes one entry of the exceptions table in Redis the way
+// the key store does (hash entry, then version bump).
+func setException(t *testing.T, addr, id string, e map[string]any) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	b, _ := json.Marshal(e)
+	ctx := testCtx(t, 5*time.Second)
+	if err := rdb.HSet(ctx, "tollgate:apikey:{exceptions}", id, string(b)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Incr(ctx, "tollgate:apikey:{exceptions}:version").Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// get sends GET path to the Envoy listening on port.
+func (k *keyStack) get(t *testing.T, port int, path string, headers map[string]string) *harness.HTTPResponse {
+	t.Helper()
+	resp, err := k.client.Get(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d%s", port, path), "", headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// waitKeyTable waits until a signed key is served (the first exceptions
+// table reached Envoy).
+func (k *keyStack) waitKeyTable(t *testing.T, port int) {
+	t.Helper()
+	key := signedKey(t, keyClaims("warmup", "warmup00", "pro"))
+	if err := harness.WaitFor(testCtx(t, 10*time.Second), func() (bool, error) {
+		return k.get(t, port, "/keys/x", map[string]string{"x-api-key": key}).Status == 200, nil
+	}); err != nil {
+		t.Fatalf("a signed key was never accepted: %v", err)
+	}
+}
+
+func TestAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T) {
+	k := startKeyNativeStack(t)
+	k.waitKeyTable(t, k.port)
+	before := k.authzChecks(t)
+	key := signedKey(t, keyClaims("acme", "key00001", "pro", "user", "admin"))
+	t.Run("signed key: identity from the claims, spoofed headers and the key gone", func(t *testing.T) {
+		code, echo, body := k.call(t, "/keys/1", map[string]string{"x-api-key": key,
+			"X-User-ID": "mallory", "X-User-Roles": "root", "X-Consumer-Tier": "enterprise", "X-Tenant-ID": "evil"})
+		if code != 200 || echo == nil {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+		want := map[string]string{"x-user-id": "acme", "x-user-roles": "user,admin", "x-tenant-id": "t1", "x-consumer-tier": "pro", "x-api-key": ""}
+		for h, v := range want {
+			if got := hdr(echo, h); got != v {
+				t.Errorf("upstream header %s = %q, want %q", h, got, v)
+			}
+		}
+	})
+	t.Run("Authorization: ApiKey form", func(t *testing.T) {
+		code, echo, body := k.call(t, "/admin/1", map[string]string{"Authorization": "ApiKey " + key})
+		if code != 200 || hdr(echo, "authorization") != "" {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+	})
+	t.Run("forwardCredentials keeps the key", func(t *testing.T) {
+		code, echo, _ := k.call(t, "/raw/1", map[string]string{"x-api-key": key})
+		if code != 200 || hdr(echo, "x-api-key") != key {
+			t.Fatalf("status %d, upstream key %q", code, hdr(echo, "x-api-key"))
+		}
+	})
+	t.Run("missing role is 403 with ext_authz's body", func(t *testing.T) {
+		code, _, body := k.call(t, "/admin/1", map[string]string{"x-api-key": signedKey(t, keyClaims("bob", "key00002", "pro", "user"))})
+		if code != 403 || body != `{"error":"forbidden","reason":"missing_role"}` {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+	})
+	after := k.authzChecks(t)
+	t.Logf("ext_authz Check calls for signed keys: %d", after-before)
+	if after != before {
+		t.Errorf("ext_authz served %d Check calls for signed keys, want 0", after-before)
+	}
+	t.Run("opaque key still works, through ext_authz", func(t *testing.T) {
+		var created struct{ Key string }
+		out := k.cli(0, "keys", "create", "--consumer", "legacy", "--tier", "pro", "--roles", "admin", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.Key, "tg_") {
+			t.Skipf("keys create made no opaque key (%v): %s", err, out)
+		}
+		code, echo, body := k.call(t, "/admin/1", map[string]string{"x-api-key": created.Key})
+		if code != 200 || hdr(echo, "x-user-id") != "legacy" {
+			t.Fatalf("status %d, body %s", code, body)
+		}
+		if k.authzChecks(t) != after+1 {
+			t.Errorf("an opaque key made %d Check calls, want 1", k.authzChecks(t)-after)
+		}
+	})
+}
+
+func TestAPIKeyNativeRefusesAttacks(t *testing.T) {
+	k := startKeyNativeStack(t)
+	k.waitKeyTable(t, k.port)
+	valid := keyClaims("acme", "key00001", "pro", "admin")
+	good := signedKey(t, valid)
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+	_, kid := keySigner(t, keyPepper)
+	idpToken := k.idp.rs256("k1", k.idp.claims("alice", "admin"))
+	rejected := []struct{ name, key, reason string }{
+		{"forged signature", good[:len(good)-6] + "AAAAAA", "unknown_key"},
+		{"alg none", "tg." + none(valid), ""},
+		{"a valid JWT from another issuer", "tg." + idpToken, ""},
+		{"a valid JWT from another issuer, without the prefix", idpToken, "malformed_key"},
+		{"signed by another Ed25519 key", signKey(stranger, kid, valid), "unknown_key"},
+		{"expired", signedKey(t, with(valid, "exp", time.Now().Add(-time.Minute).Unix())), "expired_key"},
+		{"garbage after the prefix", "tg.not-a-key", "malformed_key"},
+		{"wrong issuer", signedKey(t, with(valid, "iss", "tollgate:other")), "unknown_key"},
+		{"sub not a string", signedKey(t, with(valid, "sub", 42)), "malformed_key"},
+		{"sub with a NUL", signedKey(t, with(valid, "sub", "acme\x00x")), "malformed_key"},
+	}
+	for _, tt := range rejected {
+		t.Run("401 "+tt.name, func(t *testing.T) {
+			resp := k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": tt.key})
+			body := string(resp.Body)
+			if resp.Status != 401 || resp.Header.Get("X-Upstream") != "" || !strings.HasPrefix(body, `{"error":"unauthorized","reason":"`) ||
+				(tt.reason != "" && body != `{"error":"unauthorized","reason":"`+tt.reason+`"}`) {
+				t.Fatalf("status %d, body %s, want 401 %q", resp.Status, body, tt.reason)
+			}
+			if ch := resp.Header.Get("WWW-Authenticate"); ch != `ApiKey realm="tollgate"` {
+				t.Errorf("WWW-Authenticate %q", ch)
+			}
+		})
+	}
+	t.Run("no key is ext_authz's 401", func(t *testing.T) {
+		resp := k.get(t, k.port, "/keys/1", nil)
+		if resp.Status != 401 || string(resp.Body) != `{"error":"unauthorized","reason":"missing_credentials"}` {
+			t.Fatalf("status %d, body %s", resp.Status, resp.Body)
+		}
+	})
+	t.Run("a signed key and a bearer token are ambiguous", func(t *testing.T) {
+		resp := k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": good, "Authorization": "Bearer " + idpToken})
+		if resp.Status != 401 || string(resp.Body) != `{"error":"unauthorized","reason":"ambiguous_credentials"}` {
+			t.Fatalf("status %d, body %s", resp.Status, resp.Body)
+		}
+	})
+	t.Run("a fake CORS preflight needs a key", func(t *testing.T) {
+		resp, err := k.client.Do(testCtx(t, 10*time.Second), "OPTIONS", fmt.Sprintf("http://127.0.0.1:%d/keys/1", k.port), "",
+			map[string]string{"Origin": "https://evil.test", "Access-Control-Request-Method": "DELETE"}, nil)
+		if err != nil || resp.Status != 401 || resp.Header.Get("X-Upstream") != "" {
+			t.Fatalf("preflight: %+v %v", resp, err)
+		}
+	})
+}
+
+// TestAPIKeyNativeExceptions: a revocation, a tier update and a Redis
+// outage reach Envoy through the exceptions table (ECDS) alone.
+func TestAPIKeyNativeExceptions(t *testing.T) {
+	k := startKeyNativeStack(t)
+	k.waitKeyTable(t, k.port)
+	e := k.proxy
+	lds := envoyVersions(t, e)
+	t.Run("revoked within a second, no listener or route change", func(t *testing.T) {
+		key := signedKey(t, keyClaims("acme", "revoke01", "pro"))
+		if resp := k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": key}); resp.Status != 200 {
+			t.Fatalf("before the revocation: %d %s", resp.Status, resp.Body)
+		}
+		setException(t, k.redis.addr, "revoke01", map[string]any{"revoked": true})
+		took := waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"revoked_key"}`, time.Second)
+		t.Logf("revocation → 401 on the Envoy: %s", took.Round(time.Millisecond))
+		if after := envoyVersions(t, e); after != lds {
+			t.Errorf("listener/route/cluster versions changed with the table: %s → %s", lds, after)
+		}
+	})
+	t.Run("tier update applies the new tier's limit without a new key", func(t *testing.T) {
+		key := signedKey(t, keyClaims("tiered", "tier0001", "pro"))
+		for range 5 {
+			if resp := k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": key}); resp.Status != 200 {
+				t.Fatalf("pro tier: %d", resp.Status)
+			}
+		}
+		setException(t, k.redis.addr, "tier0001", map[string]any{"tier": "tiny"})
+		waitUpstreamTier(t, k, key, "tiny")
+		codes := map[int]int{}
+		for range 5 {
+			codes[k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": key}).Status]++
+		}
+		if codes[429] == 0 || codes[200] > 3 {
+			t.Fatalf("tiny tier (3/day) after the update: %v, want at most 3×200 and the rest 429", codes)
+		}
+	})
+	t.Run("expiry update refuses the key", func(t *testing.T) {
+		key := signedKey(t, keyClaims("exp", "expire01", "pro"))
+		setException(t, k.redis.addr, "expire01", map[string]any{"tier": "pro", "expiresAt": time.Now().Add(-time.Second).UTC()})
+		waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"expired_key"}`, time.Second)
+	})
+	t.Run("Redis down past maxStale: 503 key_store_unavailable, back: 200", func(t *testing.T) {
+		key := signedKey(t, keyClaims("acme", "outage01", "pro"))
+		k.redis.kill(t)
+		waitKeyStatus(t, k, k.port, key, 503, `{"error":"unavailable","reason":"key_store_unavailable"}`, 5*time.Second)
+		k.redis.restart(t)
+		waitKeyStatus(t, k, k.port, key, 200, "", 10*time.Second)
+	})
+}
+
+// TestAPIKeyNativeRevokeAcrossReplicas: two control-plane replicas on one
+// Redis, an Envoy on each; a revocation written once reaches both.
+func TestAPIKeyNativeRevokeAcrossReplicas(t *testing.T) {
+	p := newIDP(t)
+	up := harness.StartUpstream(t, "echo")
+	r := startRedisServer(t, harness.FreePort(t))
+	portA, portB := harness.FreePort(t), harness.FreePort(t)
+	policy := fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), portA, portB, up.Addr())
+	args := []string{"--store", "redis://" + r.addr + "/0", "--store-prefix", haPrefix, "--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}
+	a := startStackWith(t, policy, stackOptions{args: args})
+	b := startStackWith(t, policy, stackOptions{args: args})
+	a.envoy("public", "key-a", "delta")
+	b.envoy("second", "key-b", "sotw")
+	k := &keyStack{authStack: &authStack{stack: a, idp: p, client: harness.NewHTTPClient(false)}, redis: r}
+	k.waitKeyTable(t, portA)
+	k.waitKeyTable(t, portB)
+	key := signedKey(t, keyClaims("acme", "replica1", "pro"))
+	setException(t, r.addr, "replica1", map[string]any{"revoked": true})
+	done := make(chan string, 2)
+	for _, port := range []int{portA, portB} {
+		go func() {
+			took := waitKeyStatus(t, k, port, key, 401, `{"error":"unauthorized","reason":"revoked_key"}`, time.Second)
+			done <- fmt.Sprintf("port %d: %s", port, took.Round(time.Millisecond))
+		}()
+	}
+	t.Logf("revocation → 401: %s; %s", <-done, <-done)
+}
+
+// waitKeyStatus polls a signed key until Envoy answers status (and body,
+// when not empty), failing after within; it returns how long it took.
+func waitKeyStatus(t *testing.T, k *keyStack, port int, key string, status int, body string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last *harness.HTTPResponse
+	err := harness.WaitFor(testCtx(t, within), func() (bool, error) {
+		resp, err := k.client.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/keys/1", port), "", map[string]string{"x-api-key": key})
+		if err != nil {
+			return false, nil
+		}
+		last = resp
+		return resp.Status == status && (body == "" || string(resp.Body) == body), nil
+	})
+	if err != nil {
+		t.Fatalf("no %d %s within %s: last %+v", status, body, within, last)
+	}
+	return time.Since(start)
+}
+
+// waitUpstreamTier waits until the upstream sees key's tier as tier.
+func waitUpstreamTier(t *testing.T, k *keyStack, key, tier string) {
+	t.Helper()
+	if err := harness.WaitFor(testCtx(t, 2*time.Second), func() (bool, error) {
+		_, echo, _ := k.call(t, "/keys/1", map[string]string{"x-api-key": key})
+		return hdr(echo, "x-consumer-tier") == tier, nil
+	}); err != nil {
+		t.Fatalf("tier never became %s: %v", tier, err)
+	}
+}
+
+// envoyVersions returns the LDS, CDS and RDS versions Envoy holds.
+func envoyVersions(t *testing.T, e *harness.Envoy) string {
+	t.Helper()
+	st, err := e.Stats(testCtx(t, 5*time.Second), "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for name, v := range st {
+		if strings.HasPrefix(name, "listener_manager.lds.version") || strings.HasPrefix(name, "cluster_manager.cds.version") ||
+			(strings.Contains(name, ".rds.") && strings.HasSuffix(name, ".version")) {
+			parts = append(parts, fmt.Sprintf("%s=%d", name, v))
+		}
+	}
+	if len(parts) == 0 {
+		t.Fatal("no xDS version stats")
+	}
+	return strings.Join(slices.Sorted(slices.Values(parts)), " ")
+}
