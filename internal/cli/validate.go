@@ -165,6 +165,8 @@ func printAuthPaths(w io.Writer, paths map[string][]translator.RouteAuthPath) {
 			switch p.Path {
 			case translator.AuthPathEnvoy:
 				fmt.Fprintf(w, "  gateway %s route %s: auth in Envoy (jwt_authn, rbac)\n", gw, p.Route)
+			case translator.AuthPathEnvoyKey:
+				fmt.Fprintf(w, "  gateway %s route %s: signed API keys in Envoy (jwt_authn, key table, rbac); opaque keys via ext_authz\n", gw, p.Route)
 			case translator.AuthPathExtAuthz:
 				fmt.Fprintf(w, "  gateway %s route %s: auth via ext_authz: %s\n", gw, p.Route, p.Reason)
 			}
