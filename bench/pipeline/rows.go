@@ -42,6 +42,10 @@ func buildRows(stacks map[string]*stack, ts *tokenSet) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
+	signed, err := signedKeys(active)
+	if err != nil {
+		return nil, err
+	}
 	none := func(int) string { return "" }
 	rows := []row{
 		{"plain proxying", ex, "/plain", none},
@@ -51,6 +55,8 @@ func buildRows(stacks map[string]*stack, ts *tokenSet) ([]row, error) {
 		{"JWT + rate limit, exact, all fresh", ex, "/jwt", cycle("Bearer ", ts.fresh)},
 		{"API key + rate limit, exact", ex, "/key", cycle("ApiKey ", keysEx)},
 		{"API key + rate limit, quota", qu, "/key", cycle("ApiKey ", keysQu)},
+		{"signed API key + rate limit, exact", ex, "/key", cycle("ApiKey ", signed)},
+		{"signed API key + rate limit, quota", qu, "/key", cycle("ApiKey ", signed)},
 	}
 	if eg := stacks["eg"]; eg != nil {
 		rows = append(rows, row{"Envoy Gateway shape (jwt_authn + envoyproxy/ratelimit)", eg, "/jwt", cycle("Bearer ", ts.active)},
@@ -130,4 +136,19 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// onlyRows returns plain proxying (the first row, the ratio's base) and the
+// rows whose name contains sub; every row when sub is empty.
+func onlyRows(rows []row, sub string) []row {
+	if sub == "" {
+		return rows
+	}
+	out := rows[:1:1]
+	for _, r := range rows[1:] {
+		if strings.Contains(r.name, sub) {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -113,7 +113,7 @@ func startTollgate(sh *shared, ps *procs, mode string, db int) (*stack, error) {
 	tg, err := ps.start(dir, "tollgate", sh.bin, []string{"serve", "--policy", pf, "--data-dir", filepath.Join(dir, "store"),
 		"--xds-addr", addr(xdsP), "--authz-addr", addr(authzP), "--ratelimit-addr", addr(rlP), "--admin-addr", addr(adminP),
 		"--admin-token", token, "--extproc-addr", addr(epP), "--redis", fmt.Sprintf("redis://%s/%d", addr(sh.redisPort), db),
-		"--key-pepper", "bench-pepper-0123456789", "--log-level", "warn"})
+		"--key-pepper", benchPepper, "--log-level", "warn"})
 	if err != nil {
 		return nil, err
 	}
