@@ -62,12 +62,16 @@ type keyStack struct {
 	proxy      *harness.Envoy
 }
 
-func startKeyNativeStack(t *testing.T) *keyStack {
+func startKeyNativeStack(t *testing.T) *keyStack { return startKeyNativeStackMode(t, "exact") }
+
+// startKeyNativeStackMode is startKeyNativeStack with rateLimits.mode.
+func startKeyNativeStackMode(t *testing.T, mode string) *keyStack {
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	r := startRedisServer(t, harness.FreePort(t))
 	port, second := harness.FreePort(t), harness.FreePort(t)
 	policy := fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, second, up.Addr())
+	policy = strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
 	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}})
 	e := s.envoy("public", "key-native-0", "delta")
 	return &keyStack{authStack: &authStack{stack: s, idp: p, redis: r.addr, port: port, client: harness.NewHTTPClient(false)},
@@ -392,4 +396,32 @@ func envoyVersions(t *testing.T, e *harness.Envoy) string {
 		t.Fatal("no xDS version stats")
 	}
 	return strings.Join(slices.Sorted(slices.Values(parts)), " ")
+}
+
+// TestAPIKeyNativeQuotaTiers: in quota mode a signed key's tier (signed,
+// then updated through the table) picks its bucket like ext_authz's
+// identity does, with no ext_authz call.
+func TestAPIKeyNativeQuotaTiers(t *testing.T) {
+	k := startKeyNativeStackMode(t, "quota")
+	k.waitKeyTable(t, k.port)
+	before := k.authzChecks(t)
+	burst := func(key string) map[int]int {
+		codes := map[int]int{}
+		for range 6 {
+			codes[k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": key}).Status]++
+		}
+		return codes
+	}
+	if codes := burst(signedKey(t, keyClaims("tiny-1", "quota001", "tiny"))); codes[200] != 3 || codes[429] != 3 {
+		t.Fatalf("signed tiny tier (3/day) over 6 requests: %v, want 3×200 and 3×429", codes)
+	}
+	key := signedKey(t, keyClaims("tiny-2", "quota002", "pro"))
+	setException(t, k.redis.addr, "quota002", map[string]any{"tier": "tiny"})
+	waitUpstreamTier(t, k, key, "tiny")
+	if codes := burst(key); codes[200] > 2 || codes[429] < 4 {
+		t.Fatalf("updated to tiny (3/day, one used while waiting) over 6 requests: %v", codes)
+	}
+	if after := k.authzChecks(t); after != before {
+		t.Errorf("ext_authz served %d Check calls for signed keys, want 0", after-before)
+	}
 }
