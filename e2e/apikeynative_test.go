@@ -272,11 +272,22 @@ func TestAPIKeyNativeExceptions(t *testing.T) {
 		if resp := k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": key}); resp.Status != 200 {
 			t.Fatalf("before the revocation: %d %s", resp.Status, resp.Body)
 		}
+		first := keyTableReloads(t, e)
 		setException(t, k.redis.addr, "revoke01", map[string]any{"revoked": true})
 		took := waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"revoked_key"}`, time.Second)
 		t.Logf("revocation → 401 on the Envoy: %s", took.Round(time.Millisecond))
 		if after := envoyVersions(t, e); after != lds {
 			t.Errorf("listener/route/cluster versions changed with the table: %s → %s", lds, after)
+		}
+		// The watcher polls every 200 ms: an unchanged table is not pushed
+		// again (the filter is not reloaded).
+		reloads := keyTableReloads(t, e)
+		if reloads <= first {
+			t.Fatalf("the revocation reached Envoy without an ECDS reload (%d → %d)", first, reloads)
+		}
+		time.Sleep(time.Second)
+		if again := keyTableReloads(t, e); again != reloads {
+			t.Errorf("an unchanged table reloaded the key identity filter %d times in 1s", again-reloads)
 		}
 	})
 	t.Run("tier update applies the new tier's limit without a new key", func(t *testing.T) {
@@ -424,4 +435,21 @@ func TestAPIKeyNativeQuotaTiers(t *testing.T) {
 	if after := k.authzChecks(t); after != before {
 		t.Errorf("ext_authz served %d Check calls for signed keys, want 0", after-before)
 	}
+}
+
+// keyTableReloads is how often Envoy loaded the key identity filter's
+// config over ECDS.
+func keyTableReloads(t *testing.T, e *harness.Envoy) int64 {
+	t.Helper()
+	st, err := e.Stats(testCtx(t, 5*time.Second), "extension_config_discovery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range st {
+		if strings.HasSuffix(name, "tollgate.key_identity.config_reload") {
+			return v
+		}
+	}
+	t.Fatalf("no ECDS reload stat for the key identity filter: %v", st)
+	return 0
 }
