@@ -368,12 +368,15 @@ func TestRateLimitInOneHop(t *testing.T) {
 	t.Run("a cached key costs one Redis command", func(t *testing.T) {
 		key := map[string]string{"x-api-key": r.key(t, "onehop-2", "pro")}
 		r.burst(t, 1, 1, "/api/x", key) // caches the key
-		before := redisCommandStats(t, r.redis.addr)
+		before, start := redisCommandStats(t, r.redis.addr), time.Now()
 		const n = 20
 		if codes, _ := r.burst(t, n, 1, "/api/x", key); codes[200] != n {
 			t.Fatalf("statuses %v", codes)
 		}
 		after := redisCommandStats(t, r.redis.addr)
+		// The API-key exceptions watcher polls its table's version (one GET
+		// every 200 ms) whatever the requests do.
+		polls := int64(time.Since(start)/(200*time.Millisecond)) + 1
 		// commandstats also counts the calls a script makes (the GCRA
 		// script: TIME, GET and SET once per limit; pro has one limit).
 		inScript := map[string]bool{"time": true, "get": true, "set": true}
@@ -384,6 +387,7 @@ func TestRateLimitInOneHop(t *testing.T) {
 			case cmd == "evalsha" || cmd == "eval":
 				scripts += d
 			case inScript[cmd] && d == n:
+			case cmd == "get" && d >= n && d <= n+polls:
 			default:
 				other[cmd] = d
 			}
