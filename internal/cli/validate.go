@@ -115,11 +115,18 @@ func validatePath(path string) (*validateResult, *ir.Config, error) {
 // ext_proc, ACME responder), and an ACME listener gets the self-signed
 // placeholder certificate it serves before its first issuance. Envoy in
 // validate mode connects to none of them.
+// offlineKeyJWKS stands for the API-key signer's public JWKS (serve
+// derives it from the key pepper), so the native key path is validated as
+// served.
+const offlineKeyJWKS = `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"offline",` +
+	`"x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`
+
 func offlineTranslateOptions() translator.Options {
 	return translator.Options{
 		AuthzAddress: defaultAuthz, RateLimitAddress: defaultRateLimit,
 		ExtProcAddress: defaultExtProc, ACMEAddress: defaultACME,
-		Certs: &acme.PendingSource{Next: certs.NewStore(nil)},
+		Certs:   &acme.PendingSource{Next: certs.NewStore(nil)},
+		KeyJWKS: offlineKeyJWKS,
 	}
 }
 
