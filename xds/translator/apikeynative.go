@@ -93,7 +93,7 @@ func keyProviderConfig(keyHeader, jwks string) (*jwtauthnv3.JwtProvider, error) 
 	return envoy.JwtProvider(envoy.JwtProviderOptions{
 		Issuer: KeyIssuer, InlineJWKS: jwks, ClockSkew: time.Second,
 		TokenHeader: keyHeader, TokenPrefix: keyTokenPrefix, PayloadKey: jwtPayloadKey(keyProvider),
-		AlsoFrom: map[string]string{headerAuthorization: keyAuthorizationPrefix},
+		AlsoFrom:  map[string]string{headerAuthorization: keyAuthorizationPrefix},
 		CacheSize: jwtCacheSize, MaxCachedTokenBytes: jwtMaxCachedTokenBytes, OptionalExpiration: true,
 	})
 }
