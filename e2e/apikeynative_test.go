@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tollgate/tollgate/e2e/harness"
 )
 
@@ -111,20 +109,22 @@ func signedKey(t *testing.T, claims map[string]any) string {
 	return signKey(k, kid, claims)
 }
 
-// setException writes one entry of the exceptions table in Redis the way
-// the key store does (hash entry, then version bump).
-func setException(t *testing.T, addr, id string, e map[string]any) {
+// createKey creates a signed key through the admin API of s and returns
+// it with its id.
+func createKey(t *testing.T, s *stack, consumer, tier string, extra ...string) (key, id string) {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	b, _ := json.Marshal(e)
-	ctx := testCtx(t, 5*time.Second)
-	if err := rdb.HSet(ctx, "tollgate:apikey:{exceptions}", id, string(b)).Err(); err != nil {
-		t.Fatal(err)
+	var created struct {
+		Key    string `json:"key"`
+		Record struct {
+			ID string `json:"id"`
+		} `json:"record"`
 	}
-	if err := rdb.Incr(ctx, "tollgate:apikey:{exceptions}:version").Err(); err != nil {
-		t.Fatal(err)
+	args := append([]string{"keys", "create", "--consumer", consumer, "--tier", tier, "-o", "json"}, extra...)
+	out := s.cli(0, args...)
+	if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.Key, "tg.") {
+		t.Fatalf("keys create made no signed key (%v): %s", err, out)
 	}
+	return created.Key, created.Record.ID
 }
 
 // get sends GET path to the Envoy listening on port.
@@ -185,6 +185,13 @@ func TestAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T) {
 			t.Fatalf("status %d, body %s", code, body)
 		}
 	})
+	t.Run("a key from keys create (signed) with tenant and roles", func(t *testing.T) {
+		created, _ := createKey(t, k.stack, "made", "pro", "--tenant", "t9", "--roles", "admin,ops")
+		code, echo, body := k.call(t, "/admin/1", map[string]string{"x-api-key": created})
+		if code != 200 || hdr(echo, "x-user-id") != "made" || hdr(echo, "x-tenant-id") != "t9" || hdr(echo, "x-user-roles") != "admin,ops" {
+			t.Fatalf("status %d, body %s, upstream %v", code, body, echo)
+		}
+	})
 	after := k.authzChecks(t)
 	t.Logf("ext_authz Check calls for signed keys: %d", after-before)
 	if after != before {
@@ -192,7 +199,7 @@ func TestAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T) {
 	}
 	t.Run("opaque key still works, through ext_authz", func(t *testing.T) {
 		var created struct{ Key string }
-		out := k.cli(0, "keys", "create", "--consumer", "legacy", "--tier", "pro", "--roles", "admin", "-o", "json")
+		out := k.cli(0, "keys", "create", "--consumer", "legacy", "--tier", "pro", "--roles", "admin", "-o", "json", "--format", "opaque")
 		if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.Key, "tg_") {
 			t.Skipf("keys create made no opaque key (%v): %s", err, out)
 		}
@@ -268,12 +275,12 @@ func TestAPIKeyNativeExceptions(t *testing.T) {
 	e := k.proxy
 	lds := envoyVersions(t, e)
 	t.Run("revoked within a second, no listener or route change", func(t *testing.T) {
-		key := signedKey(t, keyClaims("acme", "revoke01", "pro"))
+		key, id := createKey(t, k.stack, "acme", "pro")
 		if resp := k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": key}); resp.Status != 200 {
 			t.Fatalf("before the revocation: %d %s", resp.Status, resp.Body)
 		}
 		first := keyTableReloads(t, e)
-		setException(t, k.redis.addr, "revoke01", map[string]any{"revoked": true})
+		k.cli(0, "keys", "revoke", id)
 		took := waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"revoked_key"}`, time.Second)
 		t.Logf("revocation → 401 on the Envoy: %s", took.Round(time.Millisecond))
 		if after := envoyVersions(t, e); after != lds {
@@ -291,13 +298,13 @@ func TestAPIKeyNativeExceptions(t *testing.T) {
 		}
 	})
 	t.Run("tier update applies the new tier's limit without a new key", func(t *testing.T) {
-		key := signedKey(t, keyClaims("tiered", "tier0001", "pro"))
+		key, id := createKey(t, k.stack, "tiered", "pro")
 		for range 5 {
 			if resp := k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": key}); resp.Status != 200 {
 				t.Fatalf("pro tier: %d", resp.Status)
 			}
 		}
-		setException(t, k.redis.addr, "tier0001", map[string]any{"tier": "tiny"})
+		k.cli(0, "keys", "update", id, "--tier", "tiny")
 		waitUpstreamTier(t, k, key, "tiny")
 		codes := map[int]int{}
 		for range 5 {
@@ -308,9 +315,9 @@ func TestAPIKeyNativeExceptions(t *testing.T) {
 		}
 	})
 	t.Run("expiry update refuses the key", func(t *testing.T) {
-		key := signedKey(t, keyClaims("exp", "expire01", "pro"))
-		setException(t, k.redis.addr, "expire01", map[string]any{"tier": "pro", "expiresAt": time.Now().Add(-time.Second).UTC()})
-		waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"expired_key"}`, time.Second)
+		key, id := createKey(t, k.stack, "exp", "pro", "--expires", "1h")
+		k.cli(0, "keys", "update", id, "--expires", "1s")
+		waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"expired_key"}`, 3*time.Second)
 	})
 	t.Run("Redis down past maxStale: 503 key_store_unavailable, back: 200", func(t *testing.T) {
 		key := signedKey(t, keyClaims("acme", "outage01", "pro"))
@@ -337,8 +344,9 @@ func TestAPIKeyNativeRevokeAcrossReplicas(t *testing.T) {
 	k := &keyStack{authStack: &authStack{stack: a, idp: p, client: harness.NewHTTPClient(false)}, redis: r}
 	k.waitKeyTable(t, portA)
 	k.waitKeyTable(t, portB)
-	key := signedKey(t, keyClaims("acme", "replica1", "pro"))
-	setException(t, r.addr, "replica1", map[string]any{"revoked": true})
+	key, id := createKey(t, b, "acme", "pro") // created through replica B
+	k.waitKeyTable(t, portA)
+	a.cli(0, "keys", "revoke", id) // revoked through replica A
 	start := time.Now()
 	took := map[int]time.Duration{}
 	for len(took) < 2 && time.Since(start) < time.Second {
@@ -426,8 +434,8 @@ func TestAPIKeyNativeQuotaTiers(t *testing.T) {
 	if codes := burst(signedKey(t, keyClaims("tiny-1", "quota001", "tiny"))); codes[200] != 3 || codes[429] != 3 {
 		t.Fatalf("signed tiny tier (3/day) over 6 requests: %v, want 3×200 and 3×429", codes)
 	}
-	key := signedKey(t, keyClaims("tiny-2", "quota002", "pro"))
-	setException(t, k.redis.addr, "quota002", map[string]any{"tier": "tiny"})
+	key, id := createKey(t, k.stack, "tiny-2", "pro")
+	k.cli(0, "keys", "update", id, "--tier", "tiny")
 	waitUpstreamTier(t, k, key, "tiny")
 	if codes := burst(key); codes[200] > 2 || codes[429] < 4 {
 		t.Fatalf("updated to tiny (3/day, one used while waiting) over 6 requests: %v", codes)

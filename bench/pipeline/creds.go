@@ -64,8 +64,9 @@ func mintAll(iss *jwttest.Issuer) (*tokenSet, error) {
 	return &ts, err
 }
 
-// createKeys creates the active population of API keys, one consumer
-// each, through the admin API.
+// createKeys creates the active population of opaque API keys (the
+// ext_authz rows; signedKeys makes the signed ones), one consumer each,
+// through the admin API.
 func createKeys(api *admin.Client) ([]string, error) {
 	keys := make([]string, active)
 	errs := make([]error, 8)
@@ -73,7 +74,7 @@ func createKeys(api *admin.Client) ([]string, error) {
 	for w := range errs {
 		wg.Go(func() {
 			for i := w; i < active; i += len(errs) {
-				k, err := api.CreateKey(context.Background(), admin.CreateKeyRequest{Consumer: fmt.Sprintf("consumer-%d", i), Tier: "bench"})
+				k, err := api.CreateKey(context.Background(), admin.CreateKeyRequest{Consumer: fmt.Sprintf("consumer-%d", i), Tier: "bench", Format: "opaque"})
 				if err != nil {
 					errs[w] = fmt.Errorf("create key %d: %w", i, err)
 					return

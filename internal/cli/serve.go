@@ -196,10 +196,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		return nil, err
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
-	nk, err := openNativeKeys(o, log) // keynative.go
-	if err != nil {
-		return nil, err
-	}
+	nk := openNativeKeys(keys, log) // keynative_apikey.go
 	cp.certs = certs.NewStore(log)
 	if cp.acme, err = newACME(ctx, o, log, st, cp.certs); err != nil {
 		return nil, err
