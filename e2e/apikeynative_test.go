@@ -229,7 +229,7 @@ func TestAPIKeyNativeRefusesAttacks(t *testing.T) {
 		{"signed by another Ed25519 key", signKey(stranger, kid, valid), "unknown_key"},
 		{"expired", signedKey(t, with(valid, "exp", time.Now().Add(-time.Minute).Unix())), "expired_key"},
 		{"garbage after the prefix", "tg.not-a-key", "malformed_key"},
-		{"wrong issuer", signedKey(t, with(valid, "iss", "tollgate:other")), "unknown_key"},
+		{"wrong issuer", signedKey(t, with(valid, "iss", "tollgate:other")), "malformed_key"},
 		{"sub not a string", signedKey(t, with(valid, "sub", 42)), "malformed_key"},
 		{"sub with a NUL", signedKey(t, with(valid, "sub", "acme\x00x")), "malformed_key"},
 	}

@@ -183,7 +183,7 @@ func keyLocalReplies(keyHeader string) []envoy.LocalReplyRewrite {
 	for _, d := range []struct{ contains, reason string }{
 		{"Jwt_is_expired", "expired_key"},
 		{"Jwt_verification_fails", "unknown_key"},
-		{"Jwt_issuer_is_not_configured", "unknown_key"},
+		{"Jwt_issuer_is_not_configured", "malformed_key"}, // ext_authz: claims lack iss tollgate:keys
 		{"Jwks_doesn't_have_key_to_match_kid_or_alg", "unknown_key"},
 		{"Jwt_not_yet_valid", "unknown_key"},
 		{"", "malformed_key"},
