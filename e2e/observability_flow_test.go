@@ -118,9 +118,10 @@ func (o *obsStack) testAccessLogOff(t *testing.T) {
 
 // testTrace checks: trace: edge span, upstream traceparent, authz span and,
 // the api route taking its rate limits in the ext_authz call, no rate-limit
-// service span.
+// service span. The key is opaque: a signed one is decided in Envoy, with
+// no ext_authz call (TestAPIKeyNativeAdmitsWithoutExtAuthz).
 func (o *obsStack) testTrace(t *testing.T) {
-	_, echo := o.get(t, "/api/traced", map[string]string{"x-api-key": o.apiKey})
+	_, echo := o.get(t, "/api/traced", map[string]string{"x-api-key": o.key(t, "tracer", "--format", "opaque")})
 	traceID := traceIDOf(echo.Headers["Traceparent"])
 	if traceID == "" {
 		t.Fatalf("upstream saw no traceparent: %v", echo.Headers)

@@ -207,10 +207,11 @@ func traceIDOf(traceparent string) string {
 	return parts[1]
 }
 
-// key creates an API key of tier free for consumer.
-func (o *obsStack) key(t *testing.T, consumer string) string {
+// key creates an API key of tier free for consumer (extra: more keys
+// create flags, e.g. --format opaque).
+func (o *obsStack) key(t *testing.T, consumer string, extra ...string) string {
 	var created struct{ Key string }
-	out := o.cli(0, "keys", "create", "--consumer", consumer, "--tier", "free", "-o", "json")
+	out := o.cli(0, append([]string{"keys", "create", "--consumer", consumer, "--tier", "free", "-o", "json"}, extra...)...)
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Key == "" {
 		t.Fatalf("keys create: %v %s", err, out)
 	}

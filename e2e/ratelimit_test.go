@@ -66,10 +66,11 @@ func startRateLimitStack(t *testing.T, failureMode string) *rlStack {
 	return &rlStack{stack: s, redis: r, port: port, up: up.Addr(), proxy: e}
 }
 
-// key creates an API key of tier for a new consumer.
-func (r *rlStack) key(t *testing.T, consumer, tier string) string {
+// key creates an API key of tier for a new consumer (extra: more keys
+// create flags, e.g. --format opaque).
+func (r *rlStack) key(t *testing.T, consumer, tier string, extra ...string) string {
 	var created struct{ Key string }
-	out := r.cli(0, "keys", "create", "--consumer", consumer, "--tier", tier, "-o", "json")
+	out := r.cli(0, append([]string{"keys", "create", "--consumer", consumer, "--tier", tier, "-o", "json"}, extra...)...)
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Key == "" {
 		t.Fatalf("keys create: %v %s", err, out)
 	}
@@ -348,7 +349,10 @@ func TestRateLimitInOneHop(t *testing.T) {
 		return stat("cluster.tollgate_ratelimit.upstream_rq_total") + stat("cluster.echo.ratelimit.ok") +
 			stat("cluster.echo.ratelimit.over_limit") + stat("cluster.echo.ratelimit.error")
 	}
-	key := map[string]string{"x-api-key": r.key(t, "onehop-1", "free")}
+	// Opaque keys go to ext_authz, which takes the limits; signed keys are
+	// decided in Envoy and take them from the rate-limit service: one hop
+	// either way.
+	key := map[string]string{"x-api-key": r.key(t, "onehop-1", "free", "--format", "opaque")}
 	rlsBefore, authzBefore := rlsCalls(), stat("cluster.tollgate_authz.upstream_rq_total")
 	codes, retry := r.burst(t, 150, 10, "/api/x", key)
 	if codes[200] != 100 || codes[429] != 50 || len(retry) != 50 {
@@ -365,8 +369,21 @@ func TestRateLimitInOneHop(t *testing.T) {
 		t.Errorf("ext_authz calls %d, rate-limit service calls %d; want 150 and 0 (one hop per request)", authz, rls)
 	}
 
+	t.Run("a signed key: one rate-limit service call, no ext_authz call", func(t *testing.T) {
+		key := map[string]string{"x-api-key": r.key(t, "onehop-signed", "free")}
+		rlsBefore, authzBefore := stat("cluster.tollgate_ratelimit.upstream_rq_total"), stat("cluster.tollgate_authz.upstream_rq_total")
+		if codes, _ := r.burst(t, 150, 10, "/api/x", key); codes[200] != 100 || codes[429] != 50 {
+			t.Fatalf("statuses %v, want exactly 100×200 and 50×429", codes)
+		}
+		rls := stat("cluster.tollgate_ratelimit.upstream_rq_total") - rlsBefore
+		authz := stat("cluster.tollgate_authz.upstream_rq_total") - authzBefore
+		if rls != 150 || authz != 0 {
+			t.Errorf("signed key: ext_authz calls %d, rate-limit service calls %d; want 0 and 150", authz, rls)
+		}
+	})
+
 	t.Run("a cached key costs one Redis command", func(t *testing.T) {
-		key := map[string]string{"x-api-key": r.key(t, "onehop-2", "pro")}
+		key := map[string]string{"x-api-key": r.key(t, "onehop-2", "pro", "--format", "opaque")}
 		r.burst(t, 1, 1, "/api/x", key) // caches the key
 		before, start := redisCommandStats(t, r.redis.addr), time.Now()
 		const n = 20
