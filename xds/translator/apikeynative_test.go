@@ -9,6 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -98,4 +99,44 @@ func TestAuthPathsKeyNative(t *testing.T) {
 			t.Errorf("%s on the native key path without a signer", p.Route)
 		}
 	}
+}
+
+// TestKeyRouteFailsClosed: on a native key route rbac refuses a verified
+// key the key identity script did not accept (the script did not run:
+// fail closed with 503), and ext_authz is skipped only for a verified key.
+func TestKeyRouteFailsClosed(t *testing.T) {
+	n := &nativeJWT{keyHeader: "x-api-key"}
+	ps := n.keyPolicies(ir.RouteAuth{Methods: []string{ir.MethodAPIKey}, Roles: []string{"admin"}})
+	for _, name := range []string{policyKeyAmbiguous, policyKeyUnchecked, policyRole} {
+		p, ok := ps[name]
+		if !ok {
+			t.Fatalf("no %s policy", name)
+		}
+		// Every policy applies to a verified key only: opaque keys and
+		// requests without a key go on to ext_authz, which decides them.
+		if first := p.GetAndIds().GetIds()[0]; !proto.Equal(first, keyVerified()) {
+			t.Errorf("%s does not start with the verified-key condition: %v", name, p)
+		}
+	}
+	m := keyVerifiedMatcher()
+	if m.GetInvert() || m.GetFilter() != "envoy.filters.http.jwt_authn" {
+		t.Fatalf("verified-key matcher %v", m)
+	}
+	r := translateCase(t, "apikey-native")
+	if !strings.Contains(renderedListeners(t, r), `"filter_enabled_metadata"`) {
+		t.Fatal("ext_authz has no filter_enabled_metadata on a gateway with native key routes")
+	}
+}
+
+func renderedListeners(t *testing.T, r *Resources) string {
+	t.Helper()
+	var b strings.Builder
+	for _, l := range r.Listeners {
+		j, err := envoy.JSON(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(j)
+	}
+	return b.String()
 }
