@@ -77,24 +77,27 @@ func (k *KeyIdentity) script(x KeyExceptions) string {
 	for _, kv := range [][2]string{{"user", k.headers.UserID}, {"roles", k.headers.Roles}, {"tenant", k.headers.Tenant}, {"tier", k.headers.Tier}} {
 		fmt.Fprintf(&b, "%s=%s, ", kv[0], luaString(kv[1]))
 	}
-	fmt.Fprintf(&b, "}\nlocal JWT, AUTHZ, PAYLOAD, CHECKED = %s, %s, %s, %s\nlocal X = {\n", luaString(envoy.JwtAuthnName),
+	fmt.Fprintf(&b, "}\nlocal JWT, AUTHZ, PAYLOAD, CHECKED = %s, %s, %s, %s\n", luaString(envoy.JwtAuthnName),
 		luaString(envoy.ExtAuthzName), luaString(jwtPayloadKey(keyProvider)), luaString(keyCheckedKey))
 	items := slices.Clone(x.Items)
 	slices.SortFunc(items, func(a, b KeyException) int { return cmp.Compare(a.ID, b.ID) })
+	var raw strings.Builder
 	for _, it := range items {
-		b.WriteString(luaException(it))
+		raw.WriteString(tableLine(it))
 	}
-	b.WriteString("}\n")
+	// One string constant, parsed when the script loads: a table
+	// constructor would need a constant per key, and LuaJIT allows 65,536
+	// per function.
+	fmt.Fprintf(&b, "local RAW = %s\n", luaString(raw.String()))
 	b.WriteString(keyIdentityBody)
 	return b.String()
 }
 
-// luaException is one table entry: revoked, or the current tier and
-// (valid, comma-joined) roles and the expiry in Unix seconds.
-func luaException(it KeyException) string {
-	if it.Revoked {
-		return fmt.Sprintf("[%s]={revoked=true},\n", luaString(it.ID))
-	}
+// tableLine is one entry of the table as keyIdentityBody parses it: five
+// tab-separated fields and a newline: id, kind ("r" revoked, "u" updated,
+// "m" unusable: a field holds a control character), tier, roles (the
+// valid ones, comma-joined), expiry in Unix seconds ("" for none).
+func tableLine(it KeyException) string {
 	roles := make([]string, 0, len(it.Roles))
 	for _, r := range it.Roles {
 		if contract.ValidRole(r) {
@@ -103,9 +106,24 @@ func luaException(it KeyException) string {
 	}
 	exp := ""
 	if !it.ExpiresAt.IsZero() {
-		exp = ", exp=" + strconv.FormatInt(it.ExpiresAt.Unix(), 10)
+		exp = strconv.FormatInt(it.ExpiresAt.Unix(), 10)
 	}
-	return fmt.Sprintf("[%s]={tier=%s, roles=%s%s},\n", luaString(it.ID), luaString(it.Tier), luaString(strings.Join(roles, ",")), exp)
+	kind := "u"
+	switch {
+	case hasControl(it.ID):
+		return "" // never a key id (base62): no key can name it
+	case it.Revoked:
+		kind = "r"
+	case hasControl(it.Tier):
+		return it.ID + "\tm\t\t\t\n"
+	}
+	return it.ID + "\t" + kind + "\t" + it.Tier + "\t" + strings.Join(roles, ",") + "\t" + exp + "\n"
+}
+
+// hasControl reports whether s holds a control character (tab and
+// newline included), which a header value or the table cannot carry.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // luaString quotes s as a Lua string literal; every byte outside
@@ -129,8 +147,9 @@ func luaString(s string) string {
 // request whose signed key jwt_authn verified it
 //   - refuses it with 503 key_store_unavailable when the table is not
 //     fresh (fail closed, as ext_authz during a Redis outage);
-//   - refuses a revoked key (401 revoked_key) and a key whose current
-//     expiry passed (401 expired_key), with ext_authz's bodies;
+//   - refuses a revoked key (401 revoked_key), a key whose current
+//     expiry passed (401 expired_key) and a key whose entry is unusable
+//     (401 malformed_key), with ext_authz's bodies;
 //   - takes tier and roles from the table entry when there is one, else
 //     from the signed claims (tier, roles), tenant from tnt;
 //   - refuses claims of the wrong type or holding a control character
@@ -175,6 +194,12 @@ local function roles(v)
   return table.concat(out, ",")
 end
 
+-- X: key id -> {kind, tier, roles, exp}, parsed from RAW once per load.
+local X = {}
+for id, kind, tier, roles, exp in string.gmatch(RAW, "([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\n") do
+  X[id] = {kind=kind, tier=tier, roles=roles, exp=tonumber(exp)}
+end
+
 function envoy_on_request(h)
   local md = h:streamInfo():dynamicMetadata():get(JWT)
   if md == nil then return end
@@ -188,7 +213,8 @@ function envoy_on_request(h)
   local id = {user=sub, tier=str(c.tier), tenant=str(c.tnt), roles=roles(c.roles)}
   local x = X[kid]
   if x ~= nil then
-    if x.revoked then return deny(h, "401", "revoked_key") end
+    if x.kind == "r" then return deny(h, "401", "revoked_key") end
+    if x.kind ~= "u" then return deny(h, "401", "malformed_key") end
     if x.exp ~= nil and os.time() >= x.exp then return deny(h, "401", "expired_key") end
     id.tier, id.roles = x.tier, x.roles
   end

@@ -63,11 +63,15 @@ func TestKeyScriptTable(t *testing.T) {
 		{"stale refuses", KeyExceptions{Loaded: true}, []string{"local FRESH = false"}},
 		{"fresh", KeyExceptions{Loaded: true, Fresh: true}, []string{"local FRESH = true"}},
 		{"revoked", KeyExceptions{Loaded: true, Fresh: true, Items: []KeyException{{ID: "a", Revoked: true}}},
-			[]string{`["a"]={revoked=true}`}},
+			[]string{`local RAW = "a\009r\009\009\009\010"`}},
 		{"invalid role dropped, expiry in seconds", sampleKeyTable,
-			[]string{`["k2"]={tier="pro", roles="reader", exp=1900000000}`}},
-		{"quoted", KeyExceptions{Loaded: true, Fresh: true, Items: []KeyException{{ID: "a\"\n\\é", Tier: "t"}}},
-			[]string{`["a\034\010\092\195\169"]={tier="t", roles=""}`}},
+			[]string{`k2\009u\009pro\009reader\0091900000000\010`}},
+		{"a tier with a control character makes the entry unusable", KeyExceptions{Loaded: true, Fresh: true,
+			Items: []KeyException{{ID: "a", Tier: "p\nro"}}}, []string{`local RAW = "a\009m\009\009\009\010"`}},
+		{"an id with a control character is left out", KeyExceptions{Loaded: true, Fresh: true,
+			Items: []KeyException{{ID: "a\tb", Revoked: true}}}, []string{`local RAW = ""`}},
+		{"quoted", KeyExceptions{Loaded: true, Fresh: true, Items: []KeyException{{ID: "a\"\\é", Tier: "t"}}},
+			[]string{`a\034\092\195\169\009u\009t\009\009\010`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
