@@ -249,7 +249,7 @@ func (s *Server) awaitStep(ctx context.Context, plans []plan, active []int, i in
 func (s *Server) setGateway(gateway string, ts *typeSet) error {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
-	ts, err := ts.withKeys(s.keys)
+	ts, err := s.withCurrentKeys(gateway, ts)
 	if err == nil {
 		_, err = ts.snapshot()
 	}

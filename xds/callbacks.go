@@ -5,6 +5,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
 // callbacks feeds go-control-plane's stream events into the tracker. They
@@ -97,4 +98,7 @@ func (s *Server) claimDelta(node, gateway, typeURL string, initial map[string]st
 func (s *Server) onNack(node, gateway, typeURL, msg string) {
 	s.log.Warn("proxy rejected configuration", "node", node, "gateway", gateway, "type", shortType(typeURL), "error", msg)
 	s.opts.Metrics.nack(gateway, shortType(typeURL))
+	if typeURL == resource.ExtensionConfigType {
+		go s.keyTableRejected(gateway) // not on the stream goroutine: it sets snapshots
+	}
 }

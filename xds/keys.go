@@ -18,7 +18,7 @@ func (s *Server) SetKeyExceptions(x translator.KeyExceptions) {
 	defer s.snapMu.Unlock()
 	s.keys = x
 	for g, ts := range s.gateways {
-		next, err := ts.withKeys(x)
+		next, err := s.withCurrentKeys(g, ts)
 		if err == nil && next != ts {
 			_, err = next.snapshot()
 		}
@@ -36,6 +36,49 @@ func (s *Server) SetKeyExceptions(x translator.KeyExceptions) {
 		s.log.Debug("API-key exceptions table served", "gateway", g, "items", len(x.Items), "fresh", x.Fresh,
 			"version", next.versions[resource.ExtensionConfigType])
 	}
+}
+
+// withCurrentKeys returns ts enforcing the current table, or refusing every
+// signed key when a proxy of gateway refused that table's resource.
+// Callers hold snapMu.
+func (s *Server) withCurrentKeys(gateway string, ts *typeSet) (*typeSet, error) {
+	next, err := ts.withKeys(s.keys)
+	if err != nil || next.keys == nil || next.versions[resource.ExtensionConfigType] != s.keysRejected[gateway] {
+		return next, err
+	}
+	return ts.withKeys(translator.KeyExceptions{})
+}
+
+// keyTableRejected handles a proxy's refusal of gateway's exceptions table
+// (a table Envoy cannot load, e.g. too large): Envoy would go on enforcing
+// its previous table, missing every revocation since, so the gateway is
+// served a table that refuses every signed key (503 key_store_unavailable)
+// until the table changes again.
+func (s *Server) keyTableRejected(gateway string) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	ts := s.gateways[gateway]
+	if ts == nil || ts.keys == nil {
+		return
+	}
+	if s.keysRejected == nil {
+		s.keysRejected = map[string]string{}
+	}
+	s.keysRejected[gateway] = ts.versions[resource.ExtensionConfigType]
+	next, err := s.withCurrentKeys(gateway, ts)
+	if err == nil && next != ts {
+		_, err = next.snapshot()
+	}
+	if err != nil || next == ts {
+		s.log.Error("refuse signed keys after a rejected exceptions table", "gateway", gateway, "err", err)
+		return
+	}
+	s.gateways[gateway] = next
+	for _, id := range s.tracker.nodesOf(gateway) {
+		s.setNode(id, next)
+	}
+	s.log.Error("a proxy rejected the API-key exceptions table: signed keys are refused (503) until the table changes",
+		"gateway", gateway, "items", len(s.keys.Items))
 }
 
 // keyExceptions returns the current exceptions table.

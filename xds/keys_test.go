@@ -69,3 +69,40 @@ func TestSetKeyExceptionsChangesOnlyTheExtension(t *testing.T) {
 		t.Fatal("an Apply served another table than the current one")
 	}
 }
+
+// TestRejectedKeyTableFailsClosed: when a proxy refuses the exceptions
+// table, the gateway is served the table that refuses every signed key,
+// until the table changes.
+func TestRejectedKeyTableFailsClosed(t *testing.T) {
+	s := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AckTimeout: time.Second})
+	r := keyGateway(t)
+	if _, err := s.Apply(context.Background(), map[string]*translator.Resources{"g": r}); err != nil {
+		t.Fatal(err)
+	}
+	version := func(x translator.KeyExceptions) string {
+		ts, err := newTypeSet(r, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts.versions[resource.ExtensionConfigType]
+	}
+	served := func() string { return s.current()["g"].versions[resource.ExtensionConfigType] }
+	table := translator.KeyExceptions{Loaded: true, Fresh: true, Items: []translator.KeyException{{ID: "k", Revoked: true}}}
+	s.SetKeyExceptions(table)
+	if served() != version(table) {
+		t.Fatal("the table is not served")
+	}
+	s.keyTableRejected("g")
+	if served() != version(translator.KeyExceptions{}) {
+		t.Fatal("a rejected table is not replaced by the one refusing every signed key")
+	}
+	s.SetKeyExceptions(table)
+	if served() != version(translator.KeyExceptions{}) {
+		t.Fatal("the rejected table was served again")
+	}
+	next := translator.KeyExceptions{Loaded: true, Fresh: true}
+	s.SetKeyExceptions(next)
+	if served() != version(next) {
+		t.Fatal("a new table is not tried")
+	}
+}
