@@ -397,52 +397,26 @@ func waitUpstreamTier(t *testing.T, k *keyStack, key, tier string) {
 	}
 }
 
-// envoyVersions returns the LDS, CDS and RDS versions Envoy holds.
+// envoyVersions returns the LDS, CDS and RDS versions Envoy holds (the raw
+// text: a version gauge is a uint64 hash, often beyond int64).
 func envoyVersions(t *testing.T, e *harness.Envoy) string {
 	t.Helper()
-	st, err := e.Stats(testCtx(t, 5*time.Second), "version")
-	if err != nil {
-		t.Fatal(err)
+	code, body, err := e.Admin(testCtx(t, 5*time.Second), "/stats?filter=version$")
+	if err != nil || code != 200 {
+		t.Fatalf("stats: %d %v", code, err)
 	}
 	var parts []string
-	for name, v := range st {
-		if strings.HasPrefix(name, "listener_manager.lds.version") || strings.HasPrefix(name, "cluster_manager.cds.version") ||
+	for _, line := range strings.Split(string(body), "\n") {
+		name, _, _ := strings.Cut(line, ": ")
+		if name == "listener_manager.lds.version" || name == "cluster_manager.cds.version" ||
 			(strings.Contains(name, ".rds.") && strings.HasSuffix(name, ".version")) {
-			parts = append(parts, fmt.Sprintf("%s=%d", name, v))
+			parts = append(parts, line)
 		}
 	}
-	if len(parts) == 0 {
-		t.Fatal("no xDS version stats")
+	if len(parts) < 3 {
+		t.Fatalf("xDS version stats missing: %v", parts)
 	}
 	return strings.Join(slices.Sorted(slices.Values(parts)), " ")
-}
-
-// TestAPIKeyNativeQuotaTiers: in quota mode a signed key's tier (signed,
-// then updated through the table) picks its bucket like ext_authz's
-// identity does, with no ext_authz call.
-func TestAPIKeyNativeQuotaTiers(t *testing.T) {
-	k := startKeyNativeStackMode(t, "quota")
-	k.waitKeyTable(t, k.port)
-	before := k.authzChecks(t)
-	burst := func(key string) map[int]int {
-		codes := map[int]int{}
-		for range 6 {
-			codes[k.get(t, k.port, "/keys/1", map[string]string{"x-api-key": key}).Status]++
-		}
-		return codes
-	}
-	if codes := burst(signedKey(t, keyClaims("tiny-1", "quota001", "tiny"))); codes[200] != 3 || codes[429] != 3 {
-		t.Fatalf("signed tiny tier (3/day) over 6 requests: %v, want 3×200 and 3×429", codes)
-	}
-	key, id := createKey(t, k.stack, "tiny-2", "pro")
-	k.cli(0, "keys", "update", id, "--tier", "tiny")
-	waitUpstreamTier(t, k, key, "tiny")
-	if codes := burst(key); codes[200] > 2 || codes[429] < 4 {
-		t.Fatalf("updated to tiny (3/day, one used while waiting) over 6 requests: %v", codes)
-	}
-	if after := k.authzChecks(t); after != before {
-		t.Errorf("ext_authz served %d Check calls for signed keys, want 0", after-before)
-	}
 }
 
 // keyTableReloads is how often Envoy loaded the key identity filter's
