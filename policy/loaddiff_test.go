@@ -1,0 +1,319 @@
+package policy_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/internal/docexamples"
+	"github.com/tollgate/tollgate/policy"
+)
+
+var updateLoadDiff = flag.Bool("update-loaddiff", false, "rewrite testdata/loaddiff.sum")
+
+// loadDiffDump, when set, is a directory where TestLoaderDifferential
+// writes the full outcome of every input (or, when comparing, of every
+// input whose outcome changed), to diff two loaders' outcomes.
+var loadDiffDump = flag.String("loaddiff-dump", "", "directory for the full outcomes of TestLoaderDifferential")
+
+// TestLoaderDifferential locks the loader's observable behaviour on a large
+// set of inputs: the fixtures, the fuzz corpora, every YAML example of the
+// documentation, and malformed inputs generated from them. For each input
+// it records Load's diagnostics, the loaded Policy, every recorded field
+// position, the failed paths, Validate's diagnostics and, for a valid
+// policy, the compiled IR; testdata/loaddiff.sum holds one hash of that
+// outcome per input. The sums were recorded with the goccy/go-yaml loader
+// and the go.yaml.in/yaml/v3 loader that replaced it reproduces them: the
+// two are equal on every input (differences, if any, are listed in
+// loadDiffExpected and in CHANGELOG.md).
+func TestLoaderDifferential(t *testing.T) {
+	inputs := loadDiffInputs(t)
+	got := make(map[string]string, len(inputs))
+	names := make([]string, 0, len(inputs))
+	for _, in := range inputs {
+		if _, dup := got[in.name]; dup {
+			t.Fatalf("duplicate input name %s", in.name)
+		}
+		out := loadOutcome(in.files)
+		got[in.name] = out
+		names = append(names, in.name)
+	}
+	sort.Strings(names)
+	const sumFile = "testdata/loaddiff.sum"
+	if *updateLoadDiff {
+		var b strings.Builder
+		for _, n := range names {
+			fmt.Fprintf(&b, "%s %x\n", n, sha256.Sum256([]byte(got[n])))
+		}
+		if err := os.WriteFile(sumFile, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dumpOutcomes(t, names, got)
+		return
+	}
+	want := readSums(t, sumFile)
+	var changed []string
+	for _, n := range names {
+		sum := fmt.Sprintf("%x", sha256.Sum256([]byte(got[n])))
+		w, ok := want[n]
+		if !ok {
+			t.Errorf("input %s has no recorded outcome (run with -update-loaddiff)", n)
+			continue
+		}
+		if w != sum {
+			changed = append(changed, n)
+		}
+	}
+	if len(want) != len(names) {
+		t.Errorf("%d recorded inputs, %d generated", len(want), len(names))
+	}
+	dumpOutcomes(t, changed, got)
+	for i, n := range changed {
+		if i < 5 {
+			t.Errorf("outcome of %s changed:\n%s", n, got[n])
+		}
+	}
+	if len(changed) > 0 {
+		t.Errorf("%d of %d outcomes changed", len(changed), len(names))
+	}
+	t.Logf("%d inputs compared", len(names))
+}
+
+func dumpOutcomes(t *testing.T, names []string, got map[string]string) {
+	if *loadDiffDump == "" {
+		return
+	}
+	if err := os.MkdirAll(*loadDiffDump, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		f := filepath.Join(*loadDiffDump, strings.NewReplacer("/", "_", ":", "_").Replace(n)+".txt")
+		if err := os.WriteFile(f, []byte(got[n]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readSums(t *testing.T, path string) map[string]string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		name, sum, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			t.Fatalf("%s: bad line %q", path, sc.Text())
+		}
+		out[name] = sum
+	}
+	return out
+}
+
+// loadOutcome is everything observable about loading files.
+func loadOutcome(files []policy.File) string {
+	var b strings.Builder
+	p, ds := policy.Load(files)
+	b.WriteString("load:\n")
+	writeDiags(&b, ds)
+	pj, err := json.MarshalIndent(p, "", " ")
+	if err != nil {
+		pj = []byte(err.Error())
+	}
+	b.WriteString("policy:\n")
+	b.Write(pj)
+	b.WriteString("\nstate:\n")
+	b.WriteString(policy.LoadState(p))
+	vs := p.Validate()
+	b.WriteString("validate:\n")
+	writeDiags(&b, vs)
+	if !ds.HasErrors() && !vs.HasErrors() {
+		cj, err := json.MarshalIndent(policy.Compile(p), "", " ")
+		if err != nil {
+			cj = []byte(err.Error())
+		}
+		b.WriteString("ir:\n")
+		b.Write(cj)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func writeDiags(b *strings.Builder, ds policy.Diagnostics) {
+	for _, d := range ds {
+		fmt.Fprintf(b, "%s %s:%d:%d %q: %s | %s\n", d.Severity, d.Range.File, d.Range.Line, d.Range.Column, d.Path, d.Summary, d.Detail)
+	}
+}
+
+type loadDiffInput struct {
+	name  string
+	files []policy.File
+}
+
+func loadDiffInputs(t *testing.T) []loadDiffInput {
+	var ins []loadDiffInput
+	single := func(name string, content []byte) {
+		ins = append(ins, loadDiffInput{name: name, files: []policy.File{{Name: "f.yaml", Content: content}}})
+	}
+	var seeds [][]byte
+	for _, pat := range []string{"testdata/*.yaml", "testdata/invalid/*.yaml"} {
+		paths, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			b := mustReadFile(t, p)
+			single(p, b)
+			seeds = append(seeds, b)
+		}
+	}
+	ins = append(ins, dirInput(t, "testdata/dir"))
+	for _, dir := range []string{"testdata/fuzz/FuzzLoad", "testdata/fuzz/FuzzPrescanBounds"} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			single(dir+"/"+e.Name(), fuzzCorpusBytes(t, filepath.Join(dir, e.Name())))
+		}
+	}
+	for _, in := range docInputs(t) {
+		ins = append(ins, in)
+		if len(in.files) == 1 {
+			seeds = append(seeds, in.files[0].Content)
+		}
+	}
+	for i, s := range seeds {
+		for j, m := range mutations(s, uint64(i)) {
+			single(fmt.Sprintf("gen/%03d/%03d", i, j), m)
+		}
+	}
+	return ins
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func dirInput(t *testing.T, dir string) loadDiffInput {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := loadDiffInput{name: dir}
+	for _, e := range entries {
+		in.files = append(in.files, policy.File{Name: e.Name(), Content: mustReadFile(t, filepath.Join(dir, e.Name()))})
+	}
+	return in
+}
+
+// fuzzCorpusBytes reads the []byte value of a Go fuzz corpus file.
+func fuzzCorpusBytes(t *testing.T, path string) []byte {
+	lines := strings.Split(string(mustReadFile(t, path)), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("%s: not a fuzz corpus file", path)
+	}
+	v := strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")")
+	s, err := strconv.Unquote(v)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return []byte(s)
+}
+
+// docInputs returns every YAML block of the documentation as a policy:
+// complete policies as they are, fragments wrapped, other YAML as it is
+// (the loader rejects it; its diagnostics are compared too).
+func docInputs(t *testing.T) []loadDiffInput {
+	root := filepath.Join("..")
+	mds, err := docexamples.Markdown(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ins []loadDiffInput
+	for _, md := range mds {
+		blocks, err := docexamples.Extract(root, md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blocks {
+			files := []policy.File{{Name: b.Name() + ".yaml", Content: []byte(b.Content)}}
+			if b.Kind == docexamples.Fragment {
+				if files, err = docexamples.Wrap(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ins = append(ins, loadDiffInput{name: "docs/" + b.Name(), files: files})
+		}
+	}
+	return ins
+}
+
+// replacements are values written over a line's value by mutations: other
+// types, YAML features the loader refuses or bounds, odd scalars.
+var replacements = []string{
+	"", "~", "null", "\"\"", "''", "[x]", "[]", "{}", "{a: 1}", "!!str x", "!custom x", "&a x", "*a", "*nope",
+	"<<: {a: 1}", "0x1F", "0o17", "017", "08", "1_000", "1e3", "1.5", "-1", "+1", ".inf", "-.inf", ".nan",
+	"yes", "True", "FALSE", "99999999999999999999", "9223372036854775808", "\"5\"", "'true'", "|\n  lit\n",
+	">-\n  folded\n  text\n", "a:b", "[a:b]", "{a:b}", "x # comment", "\"unterminated", "'a''b'", "\"\\u00e9\\t\"",
+	"[a, [b, [c]]]", "{a: {b: {c: d}}}", "- x", "? k", "@x", "`x", "%x", "\t1", "\xff\xfe", "a\x00b", "é",
+}
+
+// mutations derives malformed inputs from a valid file: each line deleted,
+// duplicated, indented, and values replaced (a sample, chosen by a seeded
+// generator so that every run builds the same inputs), plus truncations.
+func mutations(src []byte, seed uint64) [][]byte {
+	rng := rand.New(rand.NewPCG(seed, 14))
+	lines := strings.SplitAfter(string(src), "\n")
+	var out [][]byte
+	join := func(ls []string) []byte { return []byte(strings.Join(ls, "")) }
+	for i := range lines {
+		if rng.IntN(4) != 0 {
+			continue
+		}
+		del := append(append([]string{}, lines[:i]...), lines[i+1:]...)
+		dup := append(append(append([]string{}, lines[:i+1]...), lines[i]), lines[i+1:]...)
+		ind := append(append(append([]string{}, lines[:i]...), " "+lines[i]), lines[i+1:]...)
+		out = append(out, join(del), join(dup), join(ind))
+		for range 3 {
+			r := replacements[rng.IntN(len(replacements))]
+			out = append(out, join(replaceValue(lines, i, r)))
+		}
+	}
+	for range 8 {
+		if len(src) > 0 {
+			out = append(out, src[:rng.IntN(len(src))])
+		}
+	}
+	return out
+}
+
+// replaceValue writes r over the value of line i (after its ": " or "- "),
+// or over the whole line.
+func replaceValue(lines []string, i int, r string) []string {
+	ls := append([]string{}, lines...)
+	l := strings.TrimRight(ls[i], "\n")
+	if k := strings.Index(l, ": "); k >= 0 {
+		ls[i] = l[:k+2] + r + "\n"
+	} else if k := strings.Index(l, "- "); k >= 0 {
+		ls[i] = l[:k+2] + r + "\n"
+	} else {
+		ls[i] = r + "\n"
+	}
+	return ls
+}
