@@ -7,9 +7,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
+	"go.yaml.in/yaml/v3"
 )
 
 // Load parses files, in order, into one Policy: their lists are
@@ -45,13 +45,13 @@ func loadLimited(files []File, lim Limits) (*Policy, Diagnostics) {
 			ds = append(ds, *refused[i])
 			continue
 		}
-		ds = append(ds, loadFile(p, s, f.Name, parsed[i])...)
+		ds = append(ds, loadFile(p, s, f, parsed[i])...)
 	}
 	return p, ds
 }
 
 type parseResult struct {
-	file *ast.File
+	docs []*yaml.Node // one body per document; nil for an empty one
 	err  error
 }
 
@@ -68,39 +68,28 @@ func parseFiles(files []File, refused []*Diagnostic) []parseResult {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i].file, out[i].err = parseYAML(f.Content)
+			out[i].docs, out[i].err = parseYAML(f.Content)
 		})
 	}
 	wg.Wait()
 	return out
 }
 
-// parseYAML parses content to an AST, keeping duplicate keys so the walk can
-// report them with the rest. A panic in the parser becomes an error: a
-// policy file must never crash the control plane.
-func parseYAML(content []byte) (f *ast.File, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("YAML parser failed: %v", r)
-		}
-	}()
-	return parser.ParseBytes(content, 0, parser.AllowDuplicateMapKey())
-}
-
-func loadFile(p *Policy, s *schema, name string, res parseResult) Diagnostics {
+func loadFile(p *Policy, s *schema, f File, res parseResult) Diagnostics {
+	name := f.Name
 	if res.err != nil {
 		p.src.partial = true
-		return Diagnostics{syntaxDiagnostic(name, res.err)}
+		return Diagnostics{syntaxDiagnostic(name, f.Content, res.err)}
 	}
 	l := &loader{p: p, schema: s, file: name}
 	empty := true
-	for _, doc := range res.file.Docs {
-		if doc == nil || isNil(doc.Body) {
+	for _, body := range res.docs {
+		if body == nil || isEmptyDocument(body) {
 			continue
 		}
 		empty = false
-		l.anchors = make(map[string]ast.Node)
-		mapping(l, "", doc.Body, p, s.document)
+		l.anchors = make(map[string]*yaml.Node)
+		mapping(l, "", body, p, s.document)
 	}
 	if empty {
 		l.diags = append(l.diags, Diagnostic{
@@ -113,19 +102,51 @@ func loadFile(p *Policy, s *schema, name string, res parseResult) Diagnostics {
 	return l.diags
 }
 
-func syntaxDiagnostic(file string, err error) Diagnostic {
+// syntaxDiagnostic reports a file the YAML parser refused. It words the
+// error as goccy/go-yaml does, when that parser refuses the file too: it
+// points at the offending token (line and column), where yaml.v3 names
+// only the line of the enclosing collection. Only a broken file pays for
+// this second parse.
+func syntaxDiagnostic(file string, content []byte, err error) Diagnostic {
 	d := Diagnostic{
 		Severity: SeverityError,
-		Summary:  "invalid YAML: " + err.Error(),
 		Detail:   "fix the YAML syntax; nothing else in this file was checked",
 		Range:    Range{File: file},
 	}
-	var yerr yaml.Error
-	if errors.As(err, &yerr) {
-		d.Summary = "invalid YAML: " + yerr.GetMessage()
-		d.Range = tokenRange(file, yerr.GetToken())
+	if msg, r, ok := goccySyntaxError(file, content); ok {
+		d.Summary, d.Range = "invalid YAML: "+msg, r
+		return d
 	}
+	msg, line := syntaxError(err)
+	d.Summary = "invalid YAML: " + msg
+	d.Range.Line = line
 	return d
+}
+
+// goccySyntaxError returns goccy/go-yaml's syntax error for content, if
+// that parser refuses it.
+func goccySyntaxError(file string, content []byte) (msg string, r Range, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_, err := goccyparser.ParseBytes(content, 0, goccyparser.AllowDuplicateMapKey())
+	var yerr goccy.Error
+	if !errors.As(err, &yerr) {
+		return "", Range{}, false
+	}
+	r = Range{File: file}
+	if tk := yerr.GetToken(); tk != nil && tk.Position != nil {
+		r.Line, r.Column = tk.Position.Line, tk.Position.Column
+	}
+	return yerr.GetMessage(), r, true
+}
+
+// isEmptyDocument reports whether a document's body is nothing at all
+// (not even an explicit null).
+func isEmptyDocument(body *yaml.Node) bool {
+	return body.Kind == yaml.ScalarNode && body.Style == 0 && body.Value == ""
 }
 
 // loader walks one file's AST into the Policy.
@@ -133,7 +154,7 @@ type loader struct {
 	p       *Policy
 	schema  *schema
 	file    string
-	anchors map[string]ast.Node // anchors of the current document
+	anchors map[string]*yaml.Node // anchors of the current document
 	diags   Diagnostics
 }
 
@@ -142,7 +163,7 @@ type field[T any] struct {
 	name     string
 	required bool
 	hint     string // how to fix a missing required field
-	load     func(l *loader, dst *T, path string, n ast.Node)
+	load     func(l *loader, dst *T, path string, n *yaml.Node)
 }
 
 // schema holds the allowed fields of every mapping in a policy. It is built
@@ -186,13 +207,13 @@ func newSchema() *schema {
 func documentFields() []field[Policy] {
 	return []field[Policy]{
 		{name: "version", required: true, hint: "add `version: 1` at the top of the file", load: loadVersion},
-		{name: "gateways", load: func(l *loader, p *Policy, path string, n ast.Node) {
+		{name: "gateways", load: func(l *loader, p *Policy, path string, n *yaml.Node) {
 			p.Gateways = appendList(l, path, n, p.Gateways, l.schema.gateway)
 		}},
-		{name: "routes", load: func(l *loader, p *Policy, path string, n ast.Node) {
+		{name: "routes", load: func(l *loader, p *Policy, path string, n *yaml.Node) {
 			p.Routes = appendList(l, path, n, p.Routes, l.schema.route)
 		}},
-		{name: "backends", load: func(l *loader, p *Policy, path string, n ast.Node) {
+		{name: "backends", load: func(l *loader, p *Policy, path string, n *yaml.Node) {
 			p.Backends = appendList(l, path, n, p.Backends, l.schema.backend)
 		}},
 		{name: "auth", load: loadAuth},
@@ -201,7 +222,7 @@ func documentFields() []field[Policy] {
 	}
 }
 
-func loadVersion(l *loader, p *Policy, path string, n ast.Node) {
+func loadVersion(l *loader, p *Policy, path string, n *yaml.Node) {
 	v, ok := l.integer(path, n)
 	if !ok {
 		return
@@ -216,17 +237,17 @@ func loadVersion(l *loader, p *Policy, path string, n ast.Node) {
 
 func gatewayFields() []field[Gateway] {
 	return append([]field[Gateway]{
-		{name: "name", required: true, hint: "add `name: <gateway name>`", load: func(l *loader, g *Gateway, path string, n ast.Node) {
+		{name: "name", required: true, hint: "add `name: <gateway name>`", load: func(l *loader, g *Gateway, path string, n *yaml.Node) {
 			g.Name = l.str(path, n)
 		}},
-		{name: "listeners", required: true, hint: "add `listeners:` with at least one listener", load: func(l *loader, g *Gateway, path string, n ast.Node) {
+		{name: "listeners", required: true, hint: "add `listeners:` with at least one listener", load: func(l *loader, g *Gateway, path string, n *yaml.Node) {
 			g.Listeners = appendList(l, path, n, []Listener{}, l.schema.listener)
 		}},
-		{name: "auth", load: func(l *loader, g *Gateway, path string, n ast.Node) {
+		{name: "auth", load: func(l *loader, g *Gateway, path string, n *yaml.Node) {
 			g.Auth = &GatewayAuth{}
 			mapping(l, path, n, g.Auth, l.schema.auth.gateway)
 		}},
-		{name: "redirectHTTPS", load: func(l *loader, g *Gateway, path string, n ast.Node) {
+		{name: "redirectHTTPS", load: func(l *loader, g *Gateway, path string, n *yaml.Node) {
 			g.RedirectHTTPS = l.boolean(path, n)
 		}},
 		{name: "hsts", load: loadGatewayHSTS},
@@ -235,13 +256,13 @@ func gatewayFields() []field[Gateway] {
 
 func listenerFields() []field[Listener] {
 	return []field[Listener]{
-		{name: "name", required: true, hint: "add `name: <listener name>`", load: func(l *loader, ln *Listener, path string, n ast.Node) {
+		{name: "name", required: true, hint: "add `name: <listener name>`", load: func(l *loader, ln *Listener, path string, n *yaml.Node) {
 			ln.Name = l.str(path, n)
 		}},
-		{name: "port", required: true, hint: "add `port: <1..65535>`", load: func(l *loader, ln *Listener, path string, n ast.Node) {
+		{name: "port", required: true, hint: "add `port: <1..65535>`", load: func(l *loader, ln *Listener, path string, n *yaml.Node) {
 			ln.Port, _ = l.integer(path, n)
 		}},
-		{name: "address", load: func(l *loader, ln *Listener, path string, n ast.Node) {
+		{name: "address", load: func(l *loader, ln *Listener, path string, n *yaml.Node) {
 			ln.Address = l.str(path, n)
 		}},
 		{name: "tls", load: loadListenerTLS},
@@ -250,23 +271,23 @@ func listenerFields() []field[Listener] {
 
 func routeFields() []field[Route] {
 	return append([]field[Route]{
-		{name: "name", required: true, hint: "add `name: <route name>`", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "name", required: true, hint: "add `name: <route name>`", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			r.Name = l.str(path, n)
 		}},
-		{name: "gateway", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "gateway", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			r.Gateway = l.str(path, n)
 		}},
-		{name: "match", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "match", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			mapping(l, path, n, &r.Match, l.schema.match)
 		}},
-		{name: "backend", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "backend", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			r.Backend = l.str(path, n)
 		}},
-		{name: "rewrite", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "rewrite", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			r.Rewrite = &Rewrite{}
 			mapping(l, path, n, r.Rewrite, l.schema.rewrite)
 		}},
-		{name: "timeout", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "timeout", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			r.Timeout = l.str(path, n)
 		}},
 		{name: "auth", load: loadRouteAuth},
@@ -278,22 +299,22 @@ func routeFields() []field[Route] {
 
 func matchFields() []field[Match] {
 	return []field[Match]{
-		{name: "hosts", load: func(l *loader, m *Match, path string, n ast.Node) {
+		{name: "hosts", load: func(l *loader, m *Match, path string, n *yaml.Node) {
 			m.Hosts = l.strings(path, n)
 		}},
-		{name: "path", load: func(l *loader, m *Match, path string, n ast.Node) {
+		{name: "path", load: func(l *loader, m *Match, path string, n *yaml.Node) {
 			m.Path = l.str(path, n)
 		}},
-		{name: "pathPrefix", load: func(l *loader, m *Match, path string, n ast.Node) {
+		{name: "pathPrefix", load: func(l *loader, m *Match, path string, n *yaml.Node) {
 			m.PathPrefix = l.str(path, n)
 		}},
-		{name: "pathRegex", load: func(l *loader, m *Match, path string, n ast.Node) {
+		{name: "pathRegex", load: func(l *loader, m *Match, path string, n *yaml.Node) {
 			m.PathRegex = l.str(path, n)
 		}},
-		{name: "methods", load: func(l *loader, m *Match, path string, n ast.Node) {
+		{name: "methods", load: func(l *loader, m *Match, path string, n *yaml.Node) {
 			m.Methods = l.strings(path, n)
 		}},
-		{name: "headers", load: func(l *loader, m *Match, path string, n ast.Node) {
+		{name: "headers", load: func(l *loader, m *Match, path string, n *yaml.Node) {
 			m.Headers = appendList(l, path, n, []HeaderMatch{}, l.schema.header)
 		}},
 	}
@@ -301,19 +322,19 @@ func matchFields() []field[Match] {
 
 func headerFields() []field[HeaderMatch] {
 	return []field[HeaderMatch]{
-		{name: "name", required: true, hint: "add `name: <header name>`", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+		{name: "name", required: true, hint: "add `name: <header name>`", load: func(l *loader, h *HeaderMatch, path string, n *yaml.Node) {
 			h.Name = l.str(path, n)
 		}},
-		{name: "exact", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+		{name: "exact", load: func(l *loader, h *HeaderMatch, path string, n *yaml.Node) {
 			h.Exact = l.str(path, n)
 		}},
-		{name: "prefix", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+		{name: "prefix", load: func(l *loader, h *HeaderMatch, path string, n *yaml.Node) {
 			h.Prefix = l.str(path, n)
 		}},
-		{name: "regex", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+		{name: "regex", load: func(l *loader, h *HeaderMatch, path string, n *yaml.Node) {
 			h.Regex = l.str(path, n)
 		}},
-		{name: "present", load: func(l *loader, h *HeaderMatch, path string, n ast.Node) {
+		{name: "present", load: func(l *loader, h *HeaderMatch, path string, n *yaml.Node) {
 			h.Present = l.boolean(path, n)
 		}},
 	}
@@ -321,7 +342,7 @@ func headerFields() []field[HeaderMatch] {
 
 func rewriteFields() []field[Rewrite] {
 	return append([]field[Rewrite]{
-		{name: "pathPrefix", load: func(l *loader, rw *Rewrite, path string, n ast.Node) {
+		{name: "pathPrefix", load: func(l *loader, rw *Rewrite, path string, n *yaml.Node) {
 			rw.PathPrefix = l.str(path, n)
 		}},
 	}, rewriteHTTPFields()...)
@@ -329,12 +350,12 @@ func rewriteFields() []field[Rewrite] {
 
 func backendFields() []field[Backend] {
 	return append([]field[Backend]{
-		{name: "name", required: true, hint: "add `name: <backend name>`", load: func(l *loader, b *Backend, path string, n ast.Node) {
+		{name: "name", required: true, hint: "add `name: <backend name>`", load: func(l *loader, b *Backend, path string, n *yaml.Node) {
 			b.Name = l.str(path, n)
 		}},
 		{name: "endpoints", load: loadEndpoints},
 		{name: "loadBalancing", load: loadLoadBalancing},
-		{name: "connectTimeout", load: func(l *loader, b *Backend, path string, n ast.Node) {
+		{name: "connectTimeout", load: func(l *loader, b *Backend, path string, n *yaml.Node) {
 			b.ConnectTimeout = l.str(path, n)
 		}},
 		{name: "tls", load: loadBackendTLS},
@@ -343,7 +364,7 @@ func backendFields() []field[Backend] {
 
 // fail reports an error at n and marks path as failed so Validate does not
 // report it again. A failure that may hide a name makes the policy partial.
-func (l *loader) fail(path string, n ast.Node, summary, detail string) {
+func (l *loader) fail(path string, n *yaml.Node, summary, detail string) {
 	l.p.src.markFailed(path)
 	if hidesNames(path) {
 		l.p.src.partial = true
@@ -358,7 +379,7 @@ func (l *loader) errorAt(path string, r Range, summary, detail string) {
 }
 
 // record remembers where path's value is.
-func (l *loader) record(path string, n ast.Node) {
+func (l *loader) record(path string, n *yaml.Node) {
 	r := l.rangeOf(n)
 	l.p.src.add(path, r.Line, r.Column)
 }

@@ -4,9 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/goccy/go-yaml/ast"
+	"go.yaml.in/yaml/v3"
 )
 
 // authSchema holds the allowed fields of the auth mappings: the top-level
@@ -38,7 +37,7 @@ func newAuthSchema() authSchema {
 // loadAuth loads a top-level auth section. Several sections (in several
 // files or documents) add up: their provider lists are concatenated, but
 // apiKeys and identityHeaders may be set in one of them only.
-func loadAuth(l *loader, p *Policy, path string, n ast.Node) {
+func loadAuth(l *loader, p *Policy, path string, n *yaml.Node) {
 	if p.Auth == nil {
 		p.Auth = &Auth{}
 	}
@@ -47,19 +46,19 @@ func loadAuth(l *loader, p *Policy, path string, n ast.Node) {
 
 func authFields() []field[Auth] {
 	return []field[Auth]{
-		{name: "jwt", load: func(l *loader, a *Auth, path string, n ast.Node) {
+		{name: "jwt", load: func(l *loader, a *Auth, path string, n *yaml.Node) {
 			a.JWT = appendList(l, path, n, a.JWT, l.schema.auth.jwt)
 		}},
-		{name: "apiKeys", load: func(l *loader, a *Auth, path string, n ast.Node) {
+		{name: "apiKeys", load: func(l *loader, a *Auth, path string, n *yaml.Node) {
 			if !l.setTwice(path, n, a.APIKeys != nil) {
 				a.APIKeys = &APIKeys{}
 				mapping(l, path, n, a.APIKeys, l.schema.auth.apiKeys)
 			}
 		}},
-		{name: "oauth2", load: func(l *loader, a *Auth, path string, n ast.Node) {
+		{name: "oauth2", load: func(l *loader, a *Auth, path string, n *yaml.Node) {
 			a.OAuth2 = appendList(l, path, n, a.OAuth2, l.schema.auth.oauth2)
 		}},
-		{name: "identityHeaders", load: func(l *loader, a *Auth, path string, n ast.Node) {
+		{name: "identityHeaders", load: func(l *loader, a *Auth, path string, n *yaml.Node) {
 			if !l.setTwice(path, n, a.IdentityHeaders != nil) {
 				a.IdentityHeaders = &IdentityHeaders{}
 				mapping(l, path, n, a.IdentityHeaders, l.schema.auth.identity)
@@ -70,7 +69,7 @@ func authFields() []field[Auth] {
 
 // setTwice reports, when set, that a second section (auth, rateLimits)
 // sets path again, and returns set. The first value is kept.
-func (l *loader) setTwice(path string, n ast.Node, set bool) bool {
+func (l *loader) setTwice(path string, n *yaml.Node, set bool) bool {
 	if set {
 		section, _, _ := strings.Cut(path, ".")
 		l.errorAt(path, l.rangeOf(n),
@@ -92,10 +91,10 @@ func jwtFields() []field[JWTProvider] {
 		stringField("hmacSecretEnv", func(j *JWTProvider) *string { return &j.HMACSecretEnv }),
 		stringField("clockSkew", func(j *JWTProvider) *string { return &j.ClockSkew }),
 		stringField("maxLifetime", func(j *JWTProvider) *string { return &j.MaxLifetime }),
-		{name: "claims", load: func(l *loader, j *JWTProvider, path string, n ast.Node) {
+		{name: "claims", load: func(l *loader, j *JWTProvider, path string, n *yaml.Node) {
 			mapping(l, path, n, &j.Claims, l.schema.auth.claims)
 		}},
-		{name: "insecure", load: func(l *loader, j *JWTProvider, path string, n ast.Node) {
+		{name: "insecure", load: func(l *loader, j *JWTProvider, path string, n *yaml.Node) {
 			j.Insecure = l.boolean(path, n)
 		}},
 	}
@@ -128,12 +127,12 @@ func oauth2Fields() []field[OAuth2Provider] {
 			func(o *OAuth2Provider) *string { return &o.ClientSecretEnv }),
 		stringsField("audiences", func(o *OAuth2Provider) *[]string { return &o.Audiences }),
 		stringField("cacheTtl", func(o *OAuth2Provider) *string { return &o.CacheTTL }),
-		{name: "insecure", load: func(l *loader, o *OAuth2Provider, path string, n ast.Node) {
+		{name: "insecure", load: func(l *loader, o *OAuth2Provider, path string, n *yaml.Node) {
 			o.Insecure = l.boolean(path, n)
 		}},
 		stringField("namespace", func(o *OAuth2Provider) *string { return &o.Namespace }),
 		stringField("tokenPrefix", func(o *OAuth2Provider) *string { return &o.TokenPrefix }),
-		{name: "maxConcurrent", load: func(l *loader, o *OAuth2Provider, path string, n ast.Node) {
+		{name: "maxConcurrent", load: func(l *loader, o *OAuth2Provider, path string, n *yaml.Node) {
 			v, ok := l.integer(path, n)
 			if ok && v == 0 {
 				// 0 would read as "left out": reject it here, as Validate cannot.
@@ -157,7 +156,7 @@ func identityHeaderFields() []field[IdentityHeaders] {
 
 func gatewayAuthFields() []field[GatewayAuth] {
 	return []field[GatewayAuth]{
-		{name: "statusOnError", load: func(l *loader, g *GatewayAuth, path string, n ast.Node) {
+		{name: "statusOnError", load: func(l *loader, g *GatewayAuth, path string, n *yaml.Node) {
 			v, ok := l.integer(path, n)
 			if !ok {
 				return
@@ -179,7 +178,7 @@ func routeAuthFields() []field[RouteAuth] {
 		stringsField("methods", func(r *RouteAuth) *[]string { return &r.Methods }),
 		stringsField("roles", func(r *RouteAuth) *[]string { return &r.Roles }),
 		stringsField("scopes", func(r *RouteAuth) *[]string { return &r.Scopes }),
-		{name: "forwardCredentials", load: func(l *loader, r *RouteAuth, path string, n ast.Node) {
+		{name: "forwardCredentials", load: func(l *loader, r *RouteAuth, path string, n *yaml.Node) {
 			r.ForwardCredentials = l.boolean(path, n)
 		}},
 	}
@@ -187,7 +186,7 @@ func routeAuthFields() []field[RouteAuth] {
 
 // stringField is an optional string field that loads into *dst(t).
 func stringField[T any](name string, dst func(*T) *string) field[T] {
-	return field[T]{name: name, load: func(l *loader, t *T, path string, n ast.Node) {
+	return field[T]{name: name, load: func(l *loader, t *T, path string, n *yaml.Node) {
 		*dst(t) = l.str(path, n)
 	}}
 }
@@ -202,61 +201,16 @@ func requiredString[T any](name, hint string, dst func(*T) *string) field[T] {
 // stringsField is an optional list-of-strings field whose entries may
 // hold a colon (see colonStrings).
 func stringsField[T any](name string, dst func(*T) *[]string) field[T] {
-	return field[T]{name: name, load: func(l *loader, t *T, path string, n ast.Node) {
+	return field[T]{name: name, load: func(l *loader, t *T, path string, n *yaml.Node) {
 		*dst(t) = l.colonStrings(path, n)
 	}}
 }
 
 // colonStrings is l.strings for auth lists, whose entries often hold a
-// colon: scopes such as orders:read, URN audiences. goccy/go-yaml splits a
-// plain a:b in a flow sequence inside a flow mapping (`{scopes:
-// [orders:read]}`) into the mapping {a: b}, where YAML reads the string
-// "a:b"; such an entry is read as the string it is.
-func (l *loader) colonStrings(path string, n ast.Node) []string {
-	seq, ok := l.sequence(path, n)
-	if !ok {
-		return nil
-	}
-	out := make([]string, 0, len(seq.Values))
-	for i, item := range seq.Values {
-		ip := indexPath(path, i)
-		l.record(ip, item)
-		if s, split := colonScalar(item); split {
-			out = append(out, s)
-			continue
-		}
-		out = append(out, l.str(ip, item))
-	}
-	return out
-}
-
-// colonScalar returns the plain scalar "a:b" that the parser split into
-// the one-entry mapping {a: b}: plain key, colon and plain value adjacent
-// on one line. A real mapping has a space or a quote around its colon.
-func colonScalar(n ast.Node) (string, bool) {
-	m, ok := n.(*ast.MappingNode)
-	if !ok || len(m.Values) != 1 || m.Values[0] == nil {
-		return "", false
-	}
-	k, v := m.Values[0].Key, m.Values[0].Value
-	kt, ct, vt := nodeToken(k), nodeToken(m), nodeToken(v)
-	if kt == nil || ct == nil || vt == nil || kt.Position == nil || ct.Position == nil || vt.Position == nil ||
-		!isScalar(v) && !isPlainString(v) || !isPlainString(k) {
-		return "", false
-	}
-	kp, cp, vp := kt.Position, ct.Position, vt.Position
-	adjacent := kp.Line == cp.Line && cp.Line == vp.Line &&
-		cp.Column == kp.Column+utf8.RuneCountInString(kt.Value) && vp.Column == cp.Column+1
-	if !adjacent {
-		return "", false
-	}
-	return kt.Value + ":" + vt.Value, true
-}
-
-// isPlainString reports whether n is an unquoted string scalar.
-func isPlainString(n ast.Node) bool {
-	_, ok := n.(*ast.StringNode)
-	return ok && !isQuoted(n)
+// colon: scopes such as orders:read, URN audiences. The YAML parser reads
+// a plain a:b in a flow sequence as the string it is.
+func (l *loader) colonStrings(path string, n *yaml.Node) []string {
+	return l.strings(path, n)
 }
 
 // routeAuthForm is the fix for a route auth that is neither "none" nor a
@@ -265,27 +219,27 @@ const routeAuthForm = "write `auth: none` for a public route, or a mapping such 
 
 // loadRouteAuth loads a route's auth: the string "none" for a public route,
 // or a mapping.
-func loadRouteAuth(l *loader, r *Route, path string, n ast.Node) {
+func loadRouteAuth(l *loader, r *Route, path string, n *yaml.Node) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return
 	}
-	if _, isMap := v.(*ast.MappingNode); isMap {
+	if isMap(v) {
 		r.Auth = &RouteAuth{}
 		mapping(l, path, v, r.Auth, l.schema.auth.route)
 		return
 	}
-	if s, isString := v.(*ast.StringNode); isString && s.Value == "none" {
+	if s, isString := plainString(v); isString && s == "none" {
 		r.Auth = &RouteAuth{Public: true}
 		return
 	}
 	got, _ := describe(v)
 	summary := fmt.Sprintf(`expected "none" or a mapping, got %s`, got)
 	fix := routeAuthForm
-	if s, isString := v.(*ast.StringNode); isString {
-		if m, isMethod := closestMethod(s.Value); isMethod {
+	if s, isString := plainString(v); isString {
+		if m, isMethod := closestMethod(s); isMethod {
 			fix = fmt.Sprintf("write `auth: {methods: [%s]}` to accept only %s, or `auth: none` for a public route", m, m)
-		} else if _, near := closest(s.Value, []string{"none"}); near {
+		} else if _, near := closest(s, []string{"none"}); near {
 			summary += `; did you mean "none"?`
 		}
 	}
@@ -305,20 +259,20 @@ func closestMethod(s string) (string, bool) {
 // loadJWKS loads an inline JSON Web Key Set: JSON text, or a YAML mapping
 // that is stored as compact JSON. A key set that cannot be written as JSON
 // marks the field failed, so Validate does not also miss it.
-func loadJWKS(l *loader, j *JWTProvider, path string, n ast.Node) {
+func loadJWKS(l *loader, j *JWTProvider, path string, n *yaml.Node) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return
 	}
-	switch v.(type) {
-	case *ast.MappingNode:
+	switch kindOfNode(v) {
+	case kindMapping:
 		w := jsonWriter{l: l, path: path, node: v}
 		if !w.value(path, v, 0) {
 			l.p.src.markFailed(path)
 			return
 		}
 		j.JWKS = string(w.buf)
-	case *ast.StringNode, *ast.LiteralNode:
+	case kindString, kindLiteral:
 		j.JWKS = l.str(path, v)
 	default:
 		got, _ := describe(v)
@@ -334,12 +288,12 @@ func loadJWKS(l *loader, j *JWTProvider, path string, n ast.Node) {
 type jsonWriter struct {
 	l      *loader
 	path   string
-	node   ast.Node
+	node   *yaml.Node
 	buf    []byte
 	values int
 }
 
-func (w *jsonWriter) value(path string, n ast.Node, depth int) bool {
+func (w *jsonWriter) value(path string, n *yaml.Node, depth int) bool {
 	w.values++
 	switch {
 	case w.values > maxJWKSNodes:
@@ -355,28 +309,26 @@ func (w *jsonWriter) value(path string, n ast.Node, depth int) bool {
 	if !ok {
 		return false
 	}
-	switch v := v.(type) {
-	case *ast.MappingNode:
+	switch v.Kind {
+	case yaml.MappingNode:
 		return w.object(path, v, depth)
-	case *ast.SequenceNode:
+	case yaml.SequenceNode:
 		return w.array(path, v, depth)
 	}
 	return w.scalar(path, v)
 }
 
-func (w *jsonWriter) object(path string, m *ast.MappingNode, depth int) bool {
+func (w *jsonWriter) object(path string, m *yaml.Node, depth int) bool {
 	w.buf = append(w.buf, '{')
-	seen := make(map[string]bool, len(m.Values))
-	for _, kv := range m.Values {
-		if kv == nil {
-			continue
-		}
-		key, ok := w.l.key(path, kv.Key)
+	seen := make(map[string]bool, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		key, ok := w.l.key(path, k)
 		if !ok {
 			return false
 		}
 		if seen[key] {
-			w.l.duplicateKey(fieldPath(path, key), kv.Key, firstKey(m, key))
+			w.l.duplicateKey(fieldPath(path, key), k, firstKey(m, key))
 			return false
 		}
 		if len(seen) > 0 {
@@ -385,7 +337,7 @@ func (w *jsonWriter) object(path string, m *ast.MappingNode, depth int) bool {
 		seen[key] = true
 		w.buf = appendJSON(w.buf, key)
 		w.buf = append(w.buf, ':')
-		if !w.value(fieldPath(path, key), kv.Value, depth+1) {
+		if !w.value(fieldPath(path, key), v, depth+1) {
 			return false
 		}
 	}
@@ -393,9 +345,9 @@ func (w *jsonWriter) object(path string, m *ast.MappingNode, depth int) bool {
 	return true
 }
 
-func (w *jsonWriter) array(path string, s *ast.SequenceNode, depth int) bool {
+func (w *jsonWriter) array(path string, s *yaml.Node, depth int) bool {
 	w.buf = append(w.buf, '[')
-	for i, item := range s.Values {
+	for i, item := range s.Content {
 		if i > 0 {
 			w.buf = append(w.buf, ',')
 		}
@@ -409,7 +361,7 @@ func (w *jsonWriter) array(path string, s *ast.SequenceNode, depth int) bool {
 
 // scalar writes a YAML scalar as its JSON equivalent; infinities, NaN and
 // the like have none.
-func (w *jsonWriter) scalar(path string, n ast.Node) bool {
+func (w *jsonWriter) scalar(path string, n *yaml.Node) bool {
 	x, ok := scalarValue(n)
 	var b []byte
 	var err error
@@ -426,22 +378,16 @@ func (w *jsonWriter) scalar(path string, n ast.Node) bool {
 }
 
 // scalarValue returns the Go value of a YAML scalar that JSON can hold.
-func scalarValue(n ast.Node) (any, bool) {
-	switch v := n.(type) {
-	case *ast.StringNode:
-		return v.Value, true
-	case *ast.LiteralNode:
-		if v.Value == nil {
-			return "", true
-		}
-		return v.Value.Value, true
-	case *ast.IntegerNode:
-		return v.Value, true
-	case *ast.FloatNode:
-		return v.Value, true
-	case *ast.BoolNode:
-		return v.Value, true
-	case *ast.NullNode:
+func scalarValue(n *yaml.Node) (any, bool) {
+	switch kindOfNode(n) {
+	case kindString, kindLiteral:
+		return n.Value, true
+	case kindInteger, kindFloat:
+		num, _, _ := parseNumber(n.Value)
+		return num, true
+	case kindBool:
+		return n.Value[0] == 't' || n.Value[0] == 'T', true
+	case kindNull:
 		return nil, true
 	}
 	return nil, false

@@ -3,12 +3,10 @@ package policy
 import (
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
 	"strings"
 
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/token"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxAliasHops bounds alias-to-alias chains, so `&a *a` cannot loop.
@@ -16,21 +14,18 @@ const maxAliasHops = 16
 
 // mapping loads the mapping n into dst: each key must be one of fields, at
 // most once, and every required field must be present.
-func mapping[T any](l *loader, path string, n ast.Node, dst *T, fields []field[T]) {
-	v, ok := l.resolve(path, n)
+func mapping[T any](l *loader, path string, n *yaml.Node, dst *T, fields []field[T]) {
+	m, ok := l.resolve(path, n)
 	if !ok {
 		return
 	}
-	m, ok := v.(*ast.MappingNode)
-	if !ok {
-		l.wrongType(path, v, "a mapping")
+	if m.Kind != yaml.MappingNode {
+		l.wrongType(path, m, "a mapping")
 		return
 	}
 	var seen uint64 // bit i: fields[i] was set; schemas have < 64 fields
-	for _, kv := range m.Values {
-		if kv != nil {
-			seen |= entry(l, path, m, kv, dst, fields, seen)
-		}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		seen |= entry(l, path, m, m.Content[i], m.Content[i+1], dst, fields, seen)
 	}
 	for i, f := range fields {
 		if f.required && seen&(1<<i) == 0 {
@@ -41,47 +36,56 @@ func mapping[T any](l *loader, path string, n ast.Node, dst *T, fields []field[T
 
 // entry loads one key: value pair of m and returns the bit of the field it
 // set, or 0.
-func entry[T any](l *loader, path string, m *ast.MappingNode, kv *ast.MappingValueNode, dst *T, fields []field[T], seen uint64) uint64 {
-	key, ok := l.key(path, kv.Key)
+func entry[T any](l *loader, path string, m, k, v *yaml.Node, dst *T, fields []field[T], seen uint64) uint64 {
+	key, ok := l.key(path, k)
 	if !ok {
 		return 0
 	}
 	i := slices.IndexFunc(fields, func(f field[T]) bool { return f.name == key })
 	if i < 0 {
-		l.unknownField(path, key, kv.Key, fieldNames(fields))
+		l.unknownField(path, key, k, fieldNames(fields))
 		return 0
 	}
 	fp := fieldPath(path, key)
 	if seen&(1<<i) != 0 {
-		l.duplicateKey(fp, kv.Key, firstKey(m, key))
+		l.duplicateKey(fp, k, firstKey(m, key))
 		return 0
 	}
-	if isNull(kv.Value) {
+	if isNull(v) {
 		// An empty value has no position of its own: point at the key.
-		l.record(fp, kv.Key)
-		l.fail(fp, kv.Key, fmt.Sprintf("field %q has no value", key), "give a value, or remove the field")
+		l.record(fp, k)
+		l.fail(fp, k, fmt.Sprintf("field %q has no value", key), "give a value, or remove the field")
 		return 1 << i
 	}
-	l.record(fp, kv.Value)
-	fields[i].load(l, dst, fp, kv.Value)
+	l.record(fp, v)
+	fields[i].load(l, dst, fp, v)
 	return 1 << i
 }
 
-func isNull(n ast.Node) bool {
-	_, null := n.(*ast.NullNode)
-	return null || isNil(n)
+// plainString returns n's value when n is a (plain or quoted) string.
+func plainString(n *yaml.Node) (string, bool) {
+	if n.Kind == yaml.ScalarNode && scalarKind(n) == kindString {
+		return n.Value, true
+	}
+	return "", false
+}
+
+func isMap(n *yaml.Node) bool { return n.Kind == yaml.MappingNode }
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || n.Kind == yaml.ScalarNode && scalarKind(n) == kindNull
 }
 
 // appendList loads the sequence n of mappings, appending each to dst. Item
 // indices in paths continue from len(dst), so lists merge across files.
-func appendList[T any](l *loader, path string, n ast.Node, dst []T, fields []field[T]) []T {
+func appendList[T any](l *loader, path string, n *yaml.Node, dst []T, fields []field[T]) []T {
 	seq, ok := l.sequence(path, n)
 	if !ok {
 		return dst
 	}
 	offset := len(dst)
-	dst = slices.Grow(dst, len(seq.Values))
-	for i, item := range seq.Values {
+	dst = slices.Grow(dst, len(seq.Content))
+	for i, item := range seq.Content {
 		ip := indexPath(path, offset+i)
 		l.record(ip, item)
 		var t T
@@ -99,38 +103,34 @@ func fieldNames[T any](fields []field[T]) []string {
 	return names
 }
 
-// firstKey returns the first key of m spelled key.
-func firstKey(m *ast.MappingNode, key string) ast.Node {
-	for _, kv := range m.Values {
-		if kv != nil && tokenText(kv.Key) == key {
-			return kv.Key
+// firstKey returns the first key of the mapping m spelled key.
+func firstKey(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; tokenText(k) == key {
+			return k
 		}
 	}
 	return nil
 }
 
-// key returns the text of a mapping key, which must be a plain scalar.
-func (l *loader) key(path string, k ast.MapKeyNode) (string, bool) {
-	switch k := k.(type) {
-	case *ast.StringNode:
+// key returns the text of a mapping key, which must be a scalar.
+func (l *loader) key(path string, k *yaml.Node) (string, bool) {
+	switch kd := kindOfNode(k); kd {
+	case kindString:
 		return k.Value, true
-	case *ast.MergeKeyNode:
+	case kindMergeKey:
 		l.errorAt(path, l.rangeOf(k), "YAML merge keys (<<) are not supported",
 			"write the fields out in full")
 		return "", false
-	case ast.ScalarNode:
-		if tk := nodeToken(k); tk != nil {
-			return tk.Value, true
-		}
-	}
-	if isNil(k) {
-		return "", false
+	case kindMapping, kindSequence, kindExplicitKey:
+	default:
+		return tokenText(k), true
 	}
 	l.errorAt(path, l.rangeOf(k), "a mapping key must be a plain field name", "use one of the allowed field names")
 	return "", false
 }
 
-func (l *loader) unknownField(parent, key string, k ast.Node, names []string) {
+func (l *loader) unknownField(parent, key string, k *yaml.Node, names []string) {
 	summary := fmt.Sprintf("unknown field %q", key)
 	if s, ok := closest(key, names); ok {
 		summary += fmt.Sprintf("; did you mean %q?", s)
@@ -147,7 +147,7 @@ func (l *loader) unknownField(parent, key string, k ast.Node, names []string) {
 		fmt.Sprintf("fields allowed %s: %s", where, strings.Join(names, ", ")))
 }
 
-func (l *loader) duplicateKey(path string, k, first ast.Node) {
+func (l *loader) duplicateKey(path string, k, first *yaml.Node) {
 	if path == "gateways" || path == "routes" || path == "backends" {
 		// A second top-level list is dropped, and its names with it.
 		l.p.src.partial = true
@@ -157,28 +157,27 @@ func (l *loader) duplicateKey(path string, k, first ast.Node) {
 }
 
 // sequence resolves n to a sequence, or reports why it is not one.
-func (l *loader) sequence(path string, n ast.Node) (*ast.SequenceNode, bool) {
+func (l *loader) sequence(path string, n *yaml.Node) (*yaml.Node, bool) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return nil, false
 	}
-	seq, ok := v.(*ast.SequenceNode)
-	if !ok {
+	if v.Kind != yaml.SequenceNode {
 		l.wrongType(path, v, "a list")
 		return nil, false
 	}
-	return seq, true
+	return v, true
 }
 
 // strings loads a list of non-empty strings; an explicit empty list is
 // non-nil.
-func (l *loader) strings(path string, n ast.Node) []string {
+func (l *loader) strings(path string, n *yaml.Node) []string {
 	seq, ok := l.sequence(path, n)
 	if !ok {
 		return nil
 	}
-	out := make([]string, 0, len(seq.Values))
-	for i, item := range seq.Values {
+	out := make([]string, 0, len(seq.Content))
+	for i, item := range seq.Content {
 		ip := indexPath(path, i)
 		l.record(ip, item)
 		out = append(out, l.str(ip, item))
@@ -187,42 +186,35 @@ func (l *loader) strings(path string, n ast.Node) []string {
 }
 
 // str loads a non-empty string; "" means it failed (and was reported).
-func (l *loader) str(path string, n ast.Node) string {
+func (l *loader) str(path string, n *yaml.Node) string {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return ""
 	}
-	var s string
-	switch v := v.(type) {
-	case *ast.StringNode:
-		s = v.Value
-	case *ast.LiteralNode:
-		if v.Value == nil {
-			break
-		}
-		s = v.Value.Value
+	switch kindOfNode(v) {
+	case kindString, kindLiteral:
 	default:
 		l.wrongType(path, v, "a string")
 		return ""
 	}
-	if s == "" {
+	if v.Value == "" {
 		l.fail(path, v, "empty string", "give a value, or remove the field to use its default")
 	}
-	return s
+	return v.Value
 }
 
 // integer loads an integer that fits in an int.
-func (l *loader) integer(path string, n ast.Node) (int, bool) {
+func (l *loader) integer(path string, n *yaml.Node) (int, bool) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return 0, false
 	}
-	in, ok := v.(*ast.IntegerNode)
-	if !ok {
+	if kindOfNode(v) != kindInteger {
 		l.wrongType(path, v, "an integer")
 		return 0, false
 	}
-	switch x := in.Value.(type) {
+	num, _, _ := parseNumber(v.Value)
+	switch x := num.(type) {
 	case int64:
 		if x >= math.MinInt && x <= math.MaxInt {
 			return int(x), true
@@ -236,37 +228,36 @@ func (l *loader) integer(path string, n ast.Node) (int, bool) {
 	return 0, false
 }
 
-func (l *loader) boolean(path string, n ast.Node) bool {
+func (l *loader) boolean(path string, n *yaml.Node) bool {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return false
 	}
-	b, ok := v.(*ast.BoolNode)
-	if !ok {
+	if kindOfNode(v) != kindBool {
 		l.wrongType(path, v, "true or false")
 		return false
 	}
-	return b.Value
+	return v.Value[0] == 't' || v.Value[0] == 'T'
 }
 
 // resolve follows anchors and aliases to the node holding the value. Tags
-// and unknown aliases are errors.
-func (l *loader) resolve(path string, n ast.Node) (ast.Node, bool) {
+// and aliases to anchors the loader has not read are errors.
+func (l *loader) resolve(path string, n *yaml.Node) (*yaml.Node, bool) {
 	for range maxAliasHops {
-		switch v := n.(type) {
-		case *ast.AnchorNode:
-			l.anchors[tokenText(v.Name)] = v.Value
-			n = v.Value
-		case *ast.AliasNode:
-			target, ok := l.anchors[tokenText(v.Value)]
+		switch n.Kind {
+		case anchorNode:
+			l.anchors[n.Value] = n.Content[0]
+			n = n.Content[0]
+		case yaml.AliasNode:
+			target, ok := l.anchors[n.Value]
 			if !ok {
-				l.fail(path, v, fmt.Sprintf("unknown alias %q", tokenText(v.Value)),
+				l.fail(path, n, fmt.Sprintf("unknown alias %q", n.Value),
 					"define the anchor (&name) earlier in the same document, in a field Tollgate reads")
 				return nil, false
 			}
 			n = target
-		case *ast.TagNode:
-			l.fail(path, v, fmt.Sprintf("YAML tag %s is not supported", tokenText(v)), "remove the tag")
+		case tagNode:
+			l.fail(path, n, fmt.Sprintf("YAML tag %s is not supported", n.Value), "remove the tag")
 			return nil, false
 		default:
 			return n, true
@@ -276,9 +267,9 @@ func (l *loader) resolve(path string, n ast.Node) (ast.Node, bool) {
 	return nil, false
 }
 
-func (l *loader) wrongType(path string, n ast.Node, want string) {
+func (l *loader) wrongType(path string, n *yaml.Node, want string) {
 	got, detail := describe(n)
-	_, isString := n.(*ast.StringNode)
+	isString := kindOfNode(n) == kindString
 	switch {
 	case want == "a string" && isScalar(n):
 		detail = fmt.Sprintf("quote the value: %q", tokenText(n))
@@ -290,9 +281,8 @@ func (l *loader) wrongType(path string, n ast.Node, want string) {
 	l.fail(path, n, fmt.Sprintf("expected %s, got %s", want, got), detail)
 }
 
-func isQuoted(n ast.Node) bool {
-	tk := nodeToken(n)
-	return tk != nil && (tk.Type == token.SingleQuoteType || tk.Type == token.DoubleQuoteType)
+func isQuoted(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
 }
 
 func isDigits(s string) bool {
@@ -300,71 +290,47 @@ func isDigits(s string) bool {
 }
 
 // describe names the kind of value n holds, with a generic fix.
-func describe(n ast.Node) (kind, fix string) {
+func describe(n *yaml.Node) (kind, fix string) {
 	const fix1 = "give a value of the expected type"
-	if isNil(n) {
+	switch k := kindOfNode(n); k {
+	case kindNull:
 		return "no value", "give a value, or remove the field"
-	}
-	switch n.Type() {
-	case ast.NullType:
-		return "no value", "give a value, or remove the field"
-	case ast.MappingType:
+	case kindMapping:
 		return "a mapping", fix1
-	case ast.SequenceType:
+	case kindSequence:
 		return "a list", fix1
-	case ast.StringType, ast.LiteralType:
+	case kindString, kindLiteral:
 		return fmt.Sprintf("string %q", tokenText(n)), fix1
 	default:
-		return fmt.Sprintf("%s %s", strings.ToLower(n.Type().String()), tokenText(n)), fix1
+		return fmt.Sprintf("%s %s", strings.ToLower(k.String()), tokenText(n)), fix1
 	}
 }
 
-func isScalar(n ast.Node) bool {
-	switch n.(type) {
-	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+// isScalar reports whether n is a number, a boolean, an infinity or NaN.
+func isScalar(n *yaml.Node) bool {
+	switch kindOfNode(n) {
+	case kindInteger, kindFloat, kindBool, kindInfinity, kindNan:
 		return true
 	}
 	return false
 }
 
 // rangeOf returns where n starts; for a mapping, where its first key is.
-func (l *loader) rangeOf(n ast.Node) Range {
-	if m, ok := n.(*ast.MappingNode); ok && m != nil && len(m.Values) > 0 && m.Values[0] != nil && !isNil(m.Values[0].Key) {
-		n = m.Values[0].Key
+func (l *loader) rangeOf(n *yaml.Node) Range {
+	if n == nil {
+		return Range{File: l.file}
 	}
-	return tokenRange(l.file, nodeToken(n))
+	if n.Kind == yaml.MappingNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	return Range{File: l.file, Line: n.Line, Column: n.Column}
 }
 
-func tokenRange(file string, tk *token.Token) Range {
-	if tk == nil || tk.Position == nil {
-		return Range{File: file}
-	}
-	return Range{File: file, Line: tk.Position.Line, Column: tk.Position.Column}
-}
-
-// nodeToken returns n's token, or nil when n (or its token) is missing.
-func nodeToken(n ast.Node) *token.Token {
-	if isNil(n) {
-		return nil
-	}
-	return n.GetToken()
-}
-
-// tokenText is the source text of n's token, for messages.
-func tokenText(n ast.Node) string {
-	tk := nodeToken(n)
-	if tk == nil {
+// tokenText is n's text, for messages: a scalar's value, an alias's or an
+// anchor's name, a tag.
+func tokenText(n *yaml.Node) string {
+	if n == nil {
 		return ""
 	}
-	return tk.Value
-}
-
-// isNil reports whether n is nil or a typed nil pointer; goccy's AST may
-// hold either for a missing node.
-func isNil(n ast.Node) bool {
-	if n == nil {
-		return true
-	}
-	v := reflect.ValueOf(n)
-	return v.Kind() == reflect.Pointer && v.IsNil()
+	return n.Value
 }

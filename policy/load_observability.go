@@ -3,7 +3,7 @@ package policy
 import (
 	"fmt"
 
-	"github.com/goccy/go-yaml/ast"
+	"go.yaml.in/yaml/v3"
 )
 
 // accessLogOff is the scalar that turns an access log off.
@@ -29,13 +29,13 @@ func newObservabilitySchema() observabilitySchema {
 		section:   observabilityFields(),
 		accessLog: accessLogFields(),
 		tracing:   tracingFields(),
-		route:     []field[RouteAccessLog]{{name: "sample", load: func(l *loader, r *RouteAccessLog, path string, n ast.Node) { r.Sample = l.str(path, n) }}},
+		route:     []field[RouteAccessLog]{{name: "sample", load: func(l *loader, r *RouteAccessLog, path string, n *yaml.Node) { r.Sample = l.str(path, n) }}},
 	}
 }
 
 // loadObservability loads the top-level observability section; its
 // accessLog and tracing may each be set in one file only.
-func loadObservability(l *loader, p *Policy, path string, n ast.Node) {
+func loadObservability(l *loader, p *Policy, path string, n *yaml.Node) {
 	if p.Observability == nil {
 		p.Observability = &Observability{}
 	}
@@ -44,7 +44,7 @@ func loadObservability(l *loader, p *Policy, path string, n ast.Node) {
 
 func observabilityFields() []field[Observability] {
 	return []field[Observability]{
-		{name: "accessLog", load: func(l *loader, o *Observability, path string, n ast.Node) {
+		{name: "accessLog", load: func(l *loader, o *Observability, path string, n *yaml.Node) {
 			if l.setTwice(path, n, o.AccessLog != nil) {
 				return
 			}
@@ -55,13 +55,13 @@ func observabilityFields() []field[Observability] {
 				mapping(l, path, n, o.AccessLog, l.schema.obs.accessLog)
 			}
 		}},
-		{name: "routeStats", load: func(l *loader, o *Observability, path string, n ast.Node) {
+		{name: "routeStats", load: func(l *loader, o *Observability, path string, n *yaml.Node) {
 			if !l.setTwice(path, n, o.RouteStats != nil) {
 				on := l.boolean(path, n)
 				o.RouteStats = &on
 			}
 		}},
-		{name: "tracing", load: func(l *loader, o *Observability, path string, n ast.Node) {
+		{name: "tracing", load: func(l *loader, o *Observability, path string, n *yaml.Node) {
 			if !l.setTwice(path, n, o.Tracing != nil) {
 				o.Tracing = &Tracing{}
 				mapping(l, path, n, o.Tracing, l.schema.obs.tracing)
@@ -72,23 +72,23 @@ func observabilityFields() []field[Observability] {
 
 func accessLogFields() []field[AccessLog] {
 	return []field[AccessLog]{
-		{name: "path", load: func(l *loader, a *AccessLog, path string, n ast.Node) { a.Path = l.str(path, n) }},
-		{name: "sample", load: func(l *loader, a *AccessLog, path string, n ast.Node) { a.Sample = l.str(path, n) }},
-		{name: "grpc", load: func(l *loader, a *AccessLog, path string, n ast.Node) { a.GRPC = l.str(path, n) }},
+		{name: "path", load: func(l *loader, a *AccessLog, path string, n *yaml.Node) { a.Path = l.str(path, n) }},
+		{name: "sample", load: func(l *loader, a *AccessLog, path string, n *yaml.Node) { a.Sample = l.str(path, n) }},
+		{name: "grpc", load: func(l *loader, a *AccessLog, path string, n *yaml.Node) { a.GRPC = l.str(path, n) }},
 	}
 }
 
 func tracingFields() []field[Tracing] {
 	return []field[Tracing]{
 		{name: "otlp", required: true, hint: "add `otlp: <collector host:port>` (OTLP over gRPC, usually port 4317)",
-			load: func(l *loader, t *Tracing, path string, n ast.Node) { t.OTLP = l.str(path, n) }},
-		{name: "sampling", load: func(l *loader, t *Tracing, path string, n ast.Node) { t.Sampling = l.str(path, n) }},
-		{name: "serviceName", load: func(l *loader, t *Tracing, path string, n ast.Node) { t.ServiceName = l.str(path, n) }},
+			load: func(l *loader, t *Tracing, path string, n *yaml.Node) { t.OTLP = l.str(path, n) }},
+		{name: "sampling", load: func(l *loader, t *Tracing, path string, n *yaml.Node) { t.Sampling = l.str(path, n) }},
+		{name: "serviceName", load: func(l *loader, t *Tracing, path string, n *yaml.Node) { t.ServiceName = l.str(path, n) }},
 	}
 }
 
 // loadRouteAccessLog loads a route's accessLog: `off` or a mapping.
-func loadRouteAccessLog(l *loader, r *Route, path string, n ast.Node) {
+func loadRouteAccessLog(l *loader, r *Route, path string, n *yaml.Node) {
 	r.AccessLog = &RouteAccessLog{}
 	if off, isMap := offOrMapping(l, path, n, routeAccessLogForm); off {
 		r.AccessLog.Off = true
@@ -99,20 +99,20 @@ func loadRouteAccessLog(l *loader, r *Route, path string, n ast.Node) {
 
 // offOrMapping tells whether n is the scalar `off` (or `false`) or a
 // mapping. Anything else is reported as an error with the fix form.
-func offOrMapping(l *loader, path string, n ast.Node, form string) (off, isMap bool) {
+func offOrMapping(l *loader, path string, n *yaml.Node, form string) (off, isMap bool) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return false, false
 	}
-	switch v := v.(type) {
-	case *ast.MappingNode:
+	switch kindOfNode(v) {
+	case kindMapping:
 		return false, true
-	case *ast.StringNode:
+	case kindString:
 		if v.Value == accessLogOff {
 			return true, false
 		}
-	case *ast.BoolNode:
-		if !v.Value {
+	case kindBool:
+		if v.Value[0] == 'f' || v.Value[0] == 'F' {
 			return true, false
 		}
 	}

@@ -3,7 +3,7 @@ package policy
 import (
 	"fmt"
 
-	"github.com/goccy/go-yaml/ast"
+	"go.yaml.in/yaml/v3"
 )
 
 // rateLimitSchema holds the allowed fields of the rate-limit mappings: the
@@ -21,7 +21,7 @@ func newRateLimitSchema() rateLimitSchema {
 // loadRateLimits loads a top-level rateLimits section. Several sections
 // (in several files or documents) add up: their tiers are merged, but
 // defaultTier, anonymous and failureMode may be set in one of them only.
-func loadRateLimits(l *loader, p *Policy, path string, n ast.Node) {
+func loadRateLimits(l *loader, p *Policy, path string, n *yaml.Node) {
 	if p.RateLimits == nil {
 		p.RateLimits = &RateLimits{}
 	}
@@ -31,22 +31,22 @@ func loadRateLimits(l *loader, p *Policy, path string, n ast.Node) {
 func rateLimitsFields() []field[RateLimits] {
 	return []field[RateLimits]{
 		{name: "tiers", load: loadTiers},
-		{name: "defaultTier", load: func(l *loader, r *RateLimits, path string, n ast.Node) {
+		{name: "defaultTier", load: func(l *loader, r *RateLimits, path string, n *yaml.Node) {
 			if !l.setTwice(path, n, r.DefaultTier != "") {
 				r.DefaultTier = l.str(path, n)
 			}
 		}},
-		{name: "anonymous", load: func(l *loader, r *RateLimits, path string, n ast.Node) {
+		{name: "anonymous", load: func(l *loader, r *RateLimits, path string, n *yaml.Node) {
 			if !l.setTwice(path, n, r.Anonymous != nil) {
 				r.Anonymous = appendList(l, path, n, []Limit{}, l.schema.limits.limit)
 			}
 		}},
-		{name: "failureMode", load: func(l *loader, r *RateLimits, path string, n ast.Node) {
+		{name: "failureMode", load: func(l *loader, r *RateLimits, path string, n *yaml.Node) {
 			if !l.setTwice(path, n, r.FailureMode != "") {
 				r.FailureMode = l.str(path, n)
 			}
 		}},
-		{name: "mode", load: func(l *loader, r *RateLimits, path string, n ast.Node) {
+		{name: "mode", load: func(l *loader, r *RateLimits, path string, n *yaml.Node) {
 			if !l.setTwice(path, n, r.Mode != "") {
 				r.Mode = l.str(path, n)
 			}
@@ -59,37 +59,34 @@ func rateLimitsFields() []field[RateLimits] {
 // defined twice (here or in another section) is reported and dropped. When
 // a name cannot be read, the whole tiers field is marked failed: the set of
 // tier names is then unknown.
-func loadTiers(l *loader, r *RateLimits, path string, n ast.Node) {
+func loadTiers(l *loader, r *RateLimits, path string, n *yaml.Node) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return
 	}
-	m, ok := v.(*ast.MappingNode)
-	if !ok {
+	if !isMap(v) {
 		got, _ := describe(v)
 		l.fail(path, v, "expected a mapping, got "+got,
 			"map each tier name to its limits, e.g. `tiers: {free: [{requests: 100, per: minute}], pro: unlimited}`")
 		return
 	}
-	for _, kv := range m.Values {
-		if kv == nil {
-			continue
-		}
-		name, ok := l.key(path, kv.Key)
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		name, ok := l.key(path, k)
 		if !ok {
 			l.p.src.markFailed(path)
 			continue
 		}
 		tp := fieldPath(path, name)
-		if l.tierDefined(r, tp, name, kv.Key) {
+		if l.tierDefined(r, tp, name, k) {
 			continue
 		}
-		l.record(tp, kv.Key)
+		l.record(tp, k)
 		t := Tier{Name: name}
-		if isNull(kv.Value) {
-			l.fail(tp, kv.Key, fmt.Sprintf("tier %q has no value", name), tierForm(name))
+		if isNull(val) {
+			l.fail(tp, k, fmt.Sprintf("tier %q has no value", name), tierForm(name))
 		} else {
-			loadTier(l, &t, tp, kv.Value)
+			loadTier(l, &t, tp, val)
 		}
 		r.Tiers = append(r.Tiers, t)
 	}
@@ -97,7 +94,7 @@ func loadTiers(l *loader, r *RateLimits, path string, n ast.Node) {
 
 // tierDefined reports, when r already has a tier called name, that the key
 // k defines it again.
-func (l *loader) tierDefined(r *RateLimits, path, name string, k ast.Node) bool {
+func (l *loader) tierDefined(r *RateLimits, path, name string, k *yaml.Node) bool {
 	for _, t := range r.Tiers {
 		if t.Name == name {
 			l.errorAt(path, l.rangeOf(k), fmt.Sprintf("duplicate tier %q (first defined at %s)", name, l.p.src.firstRange(path)),
@@ -115,16 +112,16 @@ func tierForm(name string) string {
 
 // loadTier loads a tier's value: a list of limits, or the string
 // "unlimited".
-func loadTier(l *loader, t *Tier, path string, n ast.Node) {
+func loadTier(l *loader, t *Tier, path string, n *yaml.Node) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return
 	}
-	switch v := v.(type) {
-	case *ast.SequenceNode:
+	switch kindOfNode(v) {
+	case kindSequence:
 		t.Limits = appendList(l, path, v, []Limit{}, l.schema.limits.limit)
 		return
-	case *ast.StringNode:
+	case kindString:
 		if v.Value == unlimitedTier {
 			t.Unlimited = true
 			return
@@ -136,7 +133,7 @@ func loadTier(l *loader, t *Tier, path string, n ast.Node) {
 
 func limitFields() []field[Limit] {
 	return []field[Limit]{
-		{name: "requests", required: true, hint: "add `requests: <number of requests per unit>`", load: func(l *loader, lim *Limit, path string, n ast.Node) {
+		{name: "requests", required: true, hint: "add `requests: <number of requests per unit>`", load: func(l *loader, lim *Limit, path string, n *yaml.Node) {
 			lim.Requests, _ = l.integer(path, n)
 		}},
 		requiredString("per", "add `per: minute` (or second, hour, day, month)", func(lim *Limit) *string { return &lim.Per }),
@@ -146,7 +143,7 @@ func limitFields() []field[Limit] {
 
 // loadBurst loads a limit's burst. 0 would read as "left out": it is
 // rejected here, as Validate cannot tell.
-func loadBurst(l *loader, lim *Limit, path string, n ast.Node) {
+func loadBurst(l *loader, lim *Limit, path string, n *yaml.Node) {
 	v, ok := l.integer(path, n)
 	if !ok {
 		return
@@ -170,17 +167,17 @@ const routeRateLimitForm = "write `rateLimit: none` for a route that is not rate
 
 // loadRouteRateLimit loads a route's rateLimit: the string "none" for a
 // route that is not rate limited, or a mapping.
-func loadRouteRateLimit(l *loader, r *Route, path string, n ast.Node) {
+func loadRouteRateLimit(l *loader, r *Route, path string, n *yaml.Node) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return
 	}
-	if _, isMap := v.(*ast.MappingNode); isMap {
+	if isMap(v) {
 		r.RateLimit = &RouteRateLimit{}
 		mapping(l, path, v, r.RateLimit, l.schema.limits.route)
 		return
 	}
-	if s, isString := v.(*ast.StringNode); isString && s.Value == noRateLimit {
+	if s, isString := plainString(v); isString && s == noRateLimit {
 		r.RateLimit = &RouteRateLimit{None: true}
 		return
 	}
@@ -190,15 +187,15 @@ func loadRouteRateLimit(l *loader, r *Route, path string, n ast.Node) {
 
 func routeRateLimitFields() []field[RouteRateLimit] {
 	return []field[RouteRateLimit]{
-		{name: "consumer", load: func(l *loader, r *RouteRateLimit, path string, n ast.Node) {
+		{name: "consumer", load: func(l *loader, r *RouteRateLimit, path string, n *yaml.Node) {
 			consumer := l.boolean(path, n)
 			r.Consumer = &consumer
 		}},
-		{name: "extra", load: func(l *loader, r *RouteRateLimit, path string, n ast.Node) {
+		{name: "extra", load: func(l *loader, r *RouteRateLimit, path string, n *yaml.Node) {
 			r.Extra = appendList(l, path, n, []Limit{}, l.schema.limits.limit)
 		}},
 		stringsField("by", func(r *RouteRateLimit) *[]string { return &r.By }),
-		{name: "shadow", load: func(l *loader, r *RouteRateLimit, path string, n ast.Node) {
+		{name: "shadow", load: func(l *loader, r *RouteRateLimit, path string, n *yaml.Node) {
 			r.Shadow = l.boolean(path, n)
 		}},
 	}
@@ -206,19 +203,19 @@ func routeRateLimitFields() []field[RouteRateLimit] {
 
 // kindOf names the kind of value n holds, for "expected ..., got ..."
 // summaries.
-func kindOf(n ast.Node) string {
+func kindOf(n *yaml.Node) string {
 	kind, _ := describe(n)
 	return kind
 }
 
 // didYouMeanWord is a "did you mean" suffix when n is a string close to
 // word, e.g. "Unlimited" or "nne"; "" otherwise.
-func didYouMeanWord(n ast.Node, word string) string {
-	s, ok := n.(*ast.StringNode)
+func didYouMeanWord(n *yaml.Node, word string) string {
+	s, ok := plainString(n)
 	if !ok {
 		return ""
 	}
-	if _, near := closest(s.Value, []string{word}); !near {
+	if _, near := closest(s, []string{word}); !near {
 		return ""
 	}
 	return fmt.Sprintf("; did you mean %q?", word)

@@ -3,7 +3,7 @@ package policy
 import (
 	"fmt"
 
-	"github.com/goccy/go-yaml/ast"
+	"go.yaml.in/yaml/v3"
 )
 
 // trafficSchema holds the allowed fields of the traffic mappings: a
@@ -37,15 +37,15 @@ func newTrafficSchema() trafficSchema {
 func backendTrafficFields() []field[Backend] {
 	return []field[Backend]{
 		stringField("dns", func(b *Backend) *string { return &b.DNS }),
-		{name: "healthCheck", load: func(l *loader, b *Backend, path string, n ast.Node) {
+		{name: "healthCheck", load: func(l *loader, b *Backend, path string, n *yaml.Node) {
 			b.HealthCheck = &HealthCheck{}
 			mapping(l, path, n, b.HealthCheck, l.schema.traffic.health)
 		}},
-		{name: "outlierDetection", load: func(l *loader, b *Backend, path string, n ast.Node) {
+		{name: "outlierDetection", load: func(l *loader, b *Backend, path string, n *yaml.Node) {
 			b.OutlierDetection = &OutlierDetection{}
 			mapping(l, path, n, b.OutlierDetection, l.schema.traffic.outlier)
 		}},
-		{name: "circuitBreakers", load: func(l *loader, b *Backend, path string, n ast.Node) {
+		{name: "circuitBreakers", load: func(l *loader, b *Backend, path string, n *yaml.Node) {
 			b.CircuitBreakers = &CircuitBreakers{}
 			mapping(l, path, n, b.CircuitBreakers, l.schema.traffic.breakers)
 		}},
@@ -55,15 +55,15 @@ func backendTrafficFields() []field[Backend] {
 // routeTrafficFields are the route fields of traffic management.
 func routeTrafficFields() []field[Route] {
 	return []field[Route]{
-		{name: "backends", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "backends", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			r.Backends = appendList(l, path, n, []WeightedBackend{}, l.schema.traffic.weighted)
 		}},
-		{name: "retries", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "retries", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			r.Retries = &Retries{}
 			mapping(l, path, n, r.Retries, l.schema.traffic.retries)
 		}},
 		stringField("idleTimeout", func(r *Route) *string { return &r.IdleTimeout }),
-		{name: "mirror", load: func(l *loader, r *Route, path string, n ast.Node) {
+		{name: "mirror", load: func(l *loader, r *Route, path string, n *yaml.Node) {
 			r.Mirror = &Mirror{}
 			mapping(l, path, n, r.Mirror, l.schema.traffic.mirror)
 		}},
@@ -79,15 +79,15 @@ type endpointEntry struct {
 // loadEndpoints loads a backend's endpoints: each a "host:port" string or
 // a mapping {address, weight, zone}. EndpointMeta stays nil when every
 // entry is a string.
-func loadEndpoints(l *loader, b *Backend, path string, n ast.Node) {
+func loadEndpoints(l *loader, b *Backend, path string, n *yaml.Node) {
 	seq, ok := l.sequence(path, n)
 	if !ok {
 		return
 	}
-	b.Endpoints = make([]string, 0, len(seq.Values))
-	meta := make([]EndpointMeta, 0, len(seq.Values))
+	b.Endpoints = make([]string, 0, len(seq.Content))
+	meta := make([]EndpointMeta, 0, len(seq.Content))
 	mapped := false
-	for i, item := range seq.Values {
+	for i, item := range seq.Content {
 		ip := indexPath(path, i)
 		l.record(ip, item)
 		v, ok := l.resolve(ip, item)
@@ -96,7 +96,7 @@ func loadEndpoints(l *loader, b *Backend, path string, n ast.Node) {
 			continue
 		}
 		var e endpointEntry
-		if _, isMap := v.(*ast.MappingNode); isMap {
+		if isMap(v) {
 			mapped = true
 			mapping(l, ip, v, &e, l.schema.traffic.endpoint)
 		} else {
@@ -124,15 +124,15 @@ const lbForm = "write `loadBalancing: round_robin` (or least_request, random, ri
 
 // loadLoadBalancing loads a backend's loadBalancing: a policy name, or a
 // mapping {policy, hashOn}.
-func loadLoadBalancing(l *loader, b *Backend, path string, n ast.Node) {
+func loadLoadBalancing(l *loader, b *Backend, path string, n *yaml.Node) {
 	v, ok := l.resolve(path, n)
 	if !ok {
 		return
 	}
-	switch v := v.(type) {
-	case *ast.MappingNode:
+	switch kindOfNode(v) {
+	case kindMapping:
 		mapping(l, path, v, b, l.schema.traffic.lb)
-	case *ast.StringNode:
+	case kindString:
 		b.LoadBalancing = l.str(path, v)
 	default:
 		l.fail(path, v, "expected a policy name or a mapping, got "+kindOf(v), lbForm)
@@ -143,7 +143,7 @@ func lbFields() []field[Backend] {
 	return []field[Backend]{
 		requiredString("policy", "add `policy: ring_hash` (or maglev, round_robin, least_request, random)",
 			func(b *Backend) *string { return &b.LoadBalancing }),
-		{name: "hashOn", load: func(l *loader, b *Backend, path string, n ast.Node) {
+		{name: "hashOn", load: func(l *loader, b *Backend, path string, n *yaml.Node) {
 			b.HashOn = &HashOn{}
 			mapping(l, path, n, b.HashOn, l.schema.traffic.hashOn)
 		}},
@@ -153,11 +153,11 @@ func lbFields() []field[Backend] {
 func hashOnFields() []field[HashOn] {
 	return []field[HashOn]{
 		stringField("header", func(h *HashOn) *string { return &h.Header }),
-		{name: "cookie", load: func(l *loader, h *HashOn, path string, n ast.Node) {
+		{name: "cookie", load: func(l *loader, h *HashOn, path string, n *yaml.Node) {
 			h.Cookie = &HashCookie{}
 			mapping(l, path, n, h.Cookie, l.schema.traffic.cookie)
 		}},
-		{name: "clientIP", load: func(l *loader, h *HashOn, path string, n ast.Node) {
+		{name: "clientIP", load: func(l *loader, h *HashOn, path string, n *yaml.Node) {
 			h.ClientIP = l.boolean(path, n)
 		}},
 	}
@@ -177,7 +177,7 @@ func healthFields() []field[HealthCheck] {
 		stringField("timeout", func(h *HealthCheck) *string { return &h.Timeout }),
 		positiveInt("healthyThreshold", func(h *HealthCheck) *int { return &h.HealthyThreshold }),
 		positiveInt("unhealthyThreshold", func(h *HealthCheck) *int { return &h.UnhealthyThreshold }),
-		{name: "expectedStatuses", load: func(l *loader, h *HealthCheck, path string, n ast.Node) {
+		{name: "expectedStatuses", load: func(l *loader, h *HealthCheck, path string, n *yaml.Node) {
 			h.ExpectedStatuses = l.integers(path, n)
 		}},
 	}
@@ -204,7 +204,7 @@ func breakerFields() []field[CircuitBreakers] {
 func weightedFields() []field[WeightedBackend] {
 	return []field[WeightedBackend]{
 		requiredString("name", "add `name: <backend name>`", func(w *WeightedBackend) *string { return &w.Name }),
-		{name: "weight", required: true, hint: "add `weight: <share of the requests>`", load: func(l *loader, w *WeightedBackend, path string, n ast.Node) {
+		{name: "weight", required: true, hint: "add `weight: <share of the requests>`", load: func(l *loader, w *WeightedBackend, path string, n *yaml.Node) {
 			w.Weight, _ = l.integer(path, n)
 		}},
 	}
@@ -213,11 +213,11 @@ func weightedFields() []field[WeightedBackend] {
 func retriesFields() []field[Retries] {
 	return []field[Retries]{
 		positiveInt("attempts", func(r *Retries) *int { return &r.Attempts }),
-		{name: "on", load: func(l *loader, r *Retries, path string, n ast.Node) {
+		{name: "on", load: func(l *loader, r *Retries, path string, n *yaml.Node) {
 			r.On = l.strings(path, n)
 		}},
 		stringField("perTryTimeout", func(r *Retries) *string { return &r.PerTryTimeout }),
-		{name: "backoff", load: func(l *loader, r *Retries, path string, n ast.Node) {
+		{name: "backoff", load: func(l *loader, r *Retries, path string, n *yaml.Node) {
 			r.Backoff = &Backoff{}
 			mapping(l, path, n, r.Backoff, l.schema.traffic.backoff)
 		}},
@@ -241,7 +241,7 @@ func mirrorFields() []field[Mirror] {
 // positiveInt is an optional integer field that must be at least 1; 0 is
 // rejected here, as Validate reads 0 as "left out".
 func positiveInt[T any](name string, dst func(*T) *int) field[T] {
-	return field[T]{name: name, load: func(l *loader, t *T, path string, n ast.Node) {
+	return field[T]{name: name, load: func(l *loader, t *T, path string, n *yaml.Node) {
 		v, ok := l.integer(path, n)
 		if !ok {
 			return
@@ -255,13 +255,13 @@ func positiveInt[T any](name string, dst func(*T) *int) field[T] {
 }
 
 // integers loads a list of integers.
-func (l *loader) integers(path string, n ast.Node) []int {
+func (l *loader) integers(path string, n *yaml.Node) []int {
 	seq, ok := l.sequence(path, n)
 	if !ok {
 		return nil
 	}
-	out := make([]int, 0, len(seq.Values))
-	for i, item := range seq.Values {
+	out := make([]int, 0, len(seq.Content))
+	for i, item := range seq.Content {
 		ip := indexPath(path, i)
 		l.record(ip, item)
 		v, _ := l.integer(ip, item)

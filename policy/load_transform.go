@@ -1,18 +1,18 @@
 package policy
 
 import (
-	"github.com/goccy/go-yaml/ast"
+	"go.yaml.in/yaml/v3"
 )
 
 // loadRouteTransform loads a route's transform mapping.
-func loadRouteTransform(l *loader, r *Route, path string, n ast.Node) {
+func loadRouteTransform(l *loader, r *Route, path string, n *yaml.Node) {
 	r.Transform = &RouteTransform{}
 	mapping(l, path, n, r.Transform, transformFields())
 }
 
 func transformFields() []field[RouteTransform] {
 	str := func(name string, dst func(*RouteTransform) *string) field[RouteTransform] {
-		return field[RouteTransform]{name: name, load: func(l *loader, t *RouteTransform, path string, n ast.Node) {
+		return field[RouteTransform]{name: name, load: func(l *loader, t *RouteTransform, path string, n *yaml.Node) {
 			*dst(t) = l.str(path, n)
 		}}
 	}
@@ -20,7 +20,7 @@ func transformFields() []field[RouteTransform] {
 		str("request", func(t *RouteTransform) *string { return &t.Request }),
 		str("response", func(t *RouteTransform) *string { return &t.Response }),
 		str("rootElement", func(t *RouteTransform) *string { return &t.RootElement }),
-		{name: "maxBodyBytes", load: func(l *loader, t *RouteTransform, path string, n ast.Node) {
+		{name: "maxBodyBytes", load: func(l *loader, t *RouteTransform, path string, n *yaml.Node) {
 			if v, ok := l.integer(path, n); ok {
 				if v == 0 {
 					l.fail(path, n, "maxBodyBytes must be greater than 0, got 0",

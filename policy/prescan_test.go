@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goccy/go-yaml/ast"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestLoadRefusesBeyondLimits checks that Load refuses, before parsing,
@@ -173,8 +173,8 @@ func FuzzPrescanBounds(f *testing.F) {
 			t.Fatalf("prescan failed: %v", e)
 		}
 		var depth, nodes int
-		for _, doc := range file.Docs {
-			d, n := astSize(doc.Body)
+		for _, doc := range file {
+			d, n := astSize(doc)
 			depth, nodes = max(depth, d), nodes+n
 		}
 		if 2*s.maxDepth+2 < depth {
@@ -188,35 +188,19 @@ func FuzzPrescanBounds(f *testing.F) {
 
 // astSize returns the nesting depth of lists and mappings under n and its
 // number of scalars and collections.
-func astSize(n ast.Node) (depth, nodes int) {
-	switch v := n.(type) {
-	case nil:
+func astSize(n *yaml.Node) (depth, nodes int) {
+	if n == nil {
 		return 0, 0
-	case *ast.MappingNode:
-		for _, kv := range v.Values {
-			kd, kn := astSize(kv.Key)
-			vd, vn := astSize(kv.Value)
-			depth, nodes = max(depth, kd, vd), nodes+kn+vn
+	}
+	switch n.Kind {
+	case yaml.MappingNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			d, k := astSize(c)
+			depth, nodes = max(depth, d), nodes+k
 		}
 		return depth + 1, nodes + 1
-	case *ast.MappingValueNode:
-		kd, kn := astSize(v.Key)
-		vd, vn := astSize(v.Value)
-		return max(kd, vd) + 1, kn + vn + 1
-	case *ast.SequenceNode:
-		for _, item := range v.Values {
-			d, c := astSize(item)
-			depth, nodes = max(depth, d), nodes+c
-		}
-		return depth + 1, nodes + 1
-	case *ast.AnchorNode:
-		return astSize(v.Value)
-	case *ast.TagNode:
-		return astSize(v.Value)
-	case *ast.MappingKeyNode:
-		return astSize(v.Value)
-	case *ast.CommentGroupNode:
-		return 0, 0
+	case anchorNode, tagNode, explicitKeyNode:
+		return astSize(n.Content[0])
 	}
 	return 0, 1
 }

@@ -1,0 +1,275 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The loader reads the tree that go.yaml.in/yaml/v3 builds (yaml.Node),
+// with three kinds of node of its own that parseYAML adds, so that the
+// tree says what the policy's diagnostics need: a node's properties and an
+// explicit key are nodes of their own, each at its own position, wrapping
+// the value, which is then at the position of its content.
+const (
+	// anchorNode is `&name value`: Value is the name, Content[0] the value.
+	anchorNode yaml.Kind = 100 + iota
+	// tagNode is `!tag value`: Value is the tag as written, Content[0] the
+	// value.
+	tagNode
+	// explicitKeyNode is a key written after "?": Content[0] is the key.
+	explicitKeyNode
+)
+
+// parseYAML parses content to one node per document, keeping duplicate
+// keys so the walk can report them with the rest. A panic in the parser
+// becomes an error: a policy file must never crash the control plane.
+func parseYAML(content []byte) (docs []*yaml.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			docs, err = nil, fmt.Errorf("YAML parser failed: %v", r)
+		}
+	}()
+	for range maxUnknownAliases {
+		docs, err = parseDocs(content)
+		name, ok := unknownAnchor(err)
+		if !ok {
+			return docs, err
+		}
+		if content, ok = markAlias(content, name); !ok {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// maxUnknownAliases bounds how many unknown aliases parseYAML marks
+// (each costs a parse) before it reports the parser's error.
+const maxUnknownAliases = 8
+
+func parseDocs(content []byte) ([]*yaml.Node, error) {
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	src := newSourceText(content)
+	for {
+		doc := new(yaml.Node)
+		err := dec.Decode(doc)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var body *yaml.Node
+		if len(doc.Content) > 0 {
+			body = src.wrap(doc.Content[0], false)
+		}
+		docs = append(docs, body)
+	}
+}
+
+// The parser refuses an alias to an anchor it has not seen; the loader
+// reports it, at the alias, as it reports an alias to an anchor in a field
+// it does not read. parseYAML parses again with each such alias `*name`
+// rewritten to the plain scalar aliasMark+"name" (as many characters, so
+// every position stays), which wrap turns back into an alias node.
+const aliasMark = "\uE000"
+
+var unknownAnchorErr = regexp.MustCompile(`unknown anchor '([^']*)' referenced`)
+
+func unknownAnchor(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	m := unknownAnchorErr.FindStringSubmatch(err.Error())
+	if m == nil || m[1] == "" {
+		return "", false
+	}
+	return m[1], true
+}
+
+// markAlias rewrites each alias `*name` of content (at a token's start) to
+// aliasMark+"name", in a copy; false when there is none.
+func markAlias(content []byte, name string) ([]byte, bool) {
+	alias := "*" + name
+	var out []byte
+	for i := 0; i < len(content); {
+		j := bytes.Index(content[i:], []byte(alias))
+		if j < 0 {
+			break
+		}
+		j += i
+		end := j + len(alias)
+		startOK := j == 0 || strings.IndexByte(" \t\n[{,:-?", content[j-1]) >= 0
+		endOK := end == len(content) || strings.IndexByte(" \t\r\n,]}", content[end]) >= 0
+		if startOK && endOK {
+			if out == nil {
+				out = slices.Clone(content)
+			}
+			out = slices.Replace(out, j+len(out)-len(content), j+len(out)-len(content)+1, []byte(aliasMark)...)
+		}
+		i = end
+	}
+	return out, out != nil
+}
+
+// syntaxLine matches where the parser says a syntax error is.
+var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// syntaxError splits a parser error into its message and line (0 when the
+// parser does not say).
+func syntaxError(err error) (msg string, line int) {
+	msg = err.Error()
+	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		return msg[len(m[0]):], line
+	}
+	return strings.TrimPrefix(msg, "yaml: "), 0
+}
+
+// sourceText finds byte offsets of the parser's line:column positions
+// (columns count characters) in one file's content.
+type sourceText struct {
+	b          []byte
+	lineStarts []int // built on first use
+}
+
+func newSourceText(b []byte) *sourceText { return &sourceText{b: b} }
+
+func (s *sourceText) offset(line, col int) int {
+	if s.lineStarts == nil {
+		s.lineStarts = []int{0}
+		for i, c := range s.b {
+			if c == '\n' {
+				s.lineStarts = append(s.lineStarts, i+1)
+			}
+		}
+	}
+	if line < 1 || line > len(s.lineStarts) {
+		return len(s.b)
+	}
+	i := s.lineStarts[line-1]
+	for c := 1; c < col && i < len(s.b); c++ {
+		if s.b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		_, size := utf8.DecodeRune(s.b[i:])
+		i += size
+	}
+	return i
+}
+
+// position returns the line:column of offset i.
+func (s *sourceText) position(i int) (line, col int) {
+	j := sort.SearchInts(s.lineStarts, i+1) - 1 // the last line starting at or before i
+	j = max(j, 0)
+	return j + 1, utf8.RuneCount(s.b[s.lineStarts[j]:i]) + 1
+}
+
+// wrap adds the loader's own nodes to n's tree (see anchorNode) and returns
+// n, or the node that now stands for it.
+func (s *sourceText) wrap(n *yaml.Node, isKey bool) *yaml.Node {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := range n.Content {
+			n.Content[i] = s.wrap(n.Content[i], i%2 == 0)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			if item.Kind == yaml.ScalarNode && item.Style == 0 && item.Value == "" {
+				item.Column++ // an empty item is after its "- "
+			}
+			n.Content[i] = s.wrap(item, false)
+		}
+	}
+	if n.Kind == yaml.ScalarNode && n.Style == 0 && strings.HasPrefix(n.Value, aliasMark) {
+		name, _, _ := strings.Cut(n.Value[len(aliasMark):], " ")
+		n.Kind, n.Value = yaml.AliasNode, name
+	}
+	out := n
+	if n.Anchor != "" || n.Style&yaml.TaggedStyle != 0 {
+		out = s.properties(n)
+	}
+	if isKey && s.explicitKey(out) {
+		out = &yaml.Node{Kind: explicitKeyNode, Line: out.Line, Column: out.Column, Content: []*yaml.Node{out}}
+		s.moveBack(out)
+	}
+	return out
+}
+
+// properties wraps n in an anchorNode and a tagNode, in the order they
+// are written, and moves n to where its content starts.
+func (s *sourceText) properties(n *yaml.Node) *yaml.Node {
+	i := s.offset(n.Line, n.Column)
+	var props []*yaml.Node
+	for i < len(s.b) && (s.b[i] == '&' || s.b[i] == '!') {
+		end := i
+		for end < len(s.b) && !isSpaceByte(s.b[end]) && !(s.b[end] == ',' || s.b[end] == ']' || s.b[end] == '}') {
+			end++
+		}
+		line, col := s.position(i)
+		p := &yaml.Node{Kind: tagNode, Value: string(s.b[i:end]), Line: line, Column: col}
+		if s.b[i] == '&' {
+			p.Kind, p.Value = anchorNode, n.Anchor
+		}
+		props = append(props, p)
+		i = s.skipSpace(end)
+	}
+	if len(props) == 0 {
+		return n
+	}
+	n.Line, n.Column = s.position(i)
+	inner := n
+	for j := len(props) - 1; j >= 0; j-- {
+		props[j].Content = []*yaml.Node{inner}
+		inner = props[j]
+	}
+	return inner
+}
+
+// skipSpace skips spaces, line ends and comments from i.
+func (s *sourceText) skipSpace(i int) int {
+	for i < len(s.b) {
+		switch c := s.b[i]; {
+		case isSpaceByte(c):
+			i++
+		case c == '#':
+			for i < len(s.b) && s.b[i] != '\n' {
+				i++
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// explicitKey reports whether the key n is written after a "?".
+func (s *sourceText) explicitKey(n *yaml.Node) bool {
+	i := s.offset(n.Line, n.Column) - 1
+	for i >= 0 && isSpaceByte(s.b[i]) {
+		i--
+	}
+	return i >= 0 && s.b[i] == '?' && (i == 0 || isSpaceByte(s.b[i-1]) || s.b[i-1] == '{' || s.b[i-1] == ',')
+}
+
+// moveBack moves the explicit key node k to its "?".
+func (s *sourceText) moveBack(k *yaml.Node) {
+	i := s.offset(k.Line, k.Column) - 1
+	for i >= 0 && s.b[i] != '?' {
+		i--
+	}
+	k.Line, k.Column = s.position(i)
+}
