@@ -25,7 +25,7 @@ func Compile(p *Policy) *ir.Config {
 		Backends:      make([]ir.Backend, 0, len(p.Backends)),
 		Auth:          compileAuth(p.Auth),
 		RateLimits:    compileRateLimits(p.RateLimits),
-		Observability: compileObservability(p.Observability),
+		Observability: compileObservability(p.Observability, len(p.Routes)),
 	}
 	for _, g := range p.Gateways {
 		cfg.Gateways = append(cfg.Gateways, compileGateway(g, routes))

@@ -7,10 +7,12 @@ import (
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
-// compileObservability compiles the observability section; sampling shares
-// of 100% compile to the zero value (the default).
-func compileObservability(o *Observability) ir.Observability {
+// compileObservability compiles the observability section of a policy of
+// routes routes; sampling shares of 100% compile to the zero value (the
+// default).
+func compileObservability(o *Observability, routes int) ir.Observability {
 	var out ir.Observability
+	out.RouteStatsOff = !routeStatsOn(o, routes)
 	if o == nil {
 		return out
 	}
@@ -20,7 +22,6 @@ func compileObservability(o *Observability) ir.Observability {
 		out.AccessLogPercent = percentOrZero(a.Sample)
 		out.AccessLogGRPC = a.GRPC
 	}
-	out.RouteStatsOff = o.RouteStats != nil && !*o.RouteStats
 	if t := o.Tracing; t != nil {
 		host, port, _ := net.SplitHostPort(t.OTLP)
 		p, _ := strconv.ParseUint(port, 10, 32)

@@ -1,12 +1,62 @@
 package policy
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
-// TestRouteStats: observability.routeStats is on unless written false, and
-// takes only a boolean.
+// TestRouteStatsDefault: without a routeStats setting, per-route stats
+// are on up to RouteStatsDefaultMaxRoutes routes and off above, with a
+// warning naming the route count; an explicit setting wins either way and
+// silences the warning.
+func TestRouteStatsDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		routes   int
+		section  string
+		wantOff  bool
+		wantWarn bool
+	}{
+		{"at the bound: on", RouteStatsDefaultMaxRoutes, "", false, false},
+		{"above the bound: off, warned", RouteStatsDefaultMaxRoutes + 1, "", true, true},
+		{"above the bound, explicitly on", RouteStatsDefaultMaxRoutes + 1, "observability: {routeStats: true}\n", false, false},
+		{"above the bound, explicitly off", RouteStatsDefaultMaxRoutes + 1, "observability: {routeStats: false}\n", true, false},
+		{"small, explicitly off", 1, "observability: {routeStats: false}\n", true, false},
+		{"other observability settings keep the default", RouteStatsDefaultMaxRoutes + 1, "observability: {accessLog: off}\n", true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString(base + tt.section + "routes:\n")
+			for i := range tt.routes {
+				fmt.Fprintf(&b, "  - {name: r%d, backend: be, auth: none, match: {pathPrefix: /r%d}}\n", i, i)
+			}
+			cfg, ds := Build([]File{{Name: "p.yaml", Content: []byte(b.String())}})
+			if ds.HasErrors() {
+				t.Fatalf("diagnostics: %s", render(ds))
+			}
+			if cfg.Observability.RouteStatsOff != tt.wantOff {
+				t.Errorf("RouteStatsOff = %v, want %v", cfg.Observability.RouteStatsOff, tt.wantOff)
+			}
+			var want, got []string
+			if tt.wantWarn {
+				want = []string{fmt.Sprintf("observability.routeStats: per-route Envoy stats are off: the policy has %d routes, more than %d",
+					tt.routes, RouteStatsDefaultMaxRoutes)}
+			}
+			for _, d := range ds.Warnings() {
+				got = append(got, d.Path+": "+d.Summary)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("warnings = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestRouteStats: observability.routeStats is on by default for a small
+// policy and when written true, off when written false, and takes only a
+// boolean.
 func TestRouteStats(t *testing.T) {
 	routes := "routes: [{name: r, backend: be, auth: none}]\n"
 	for _, tt := range []struct {

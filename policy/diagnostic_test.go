@@ -105,7 +105,7 @@ func errString(err error) string {
 // (issue 14 fault 5: 200,000 diagnostics printed 32 MB).
 func TestBuildCapsDiagnostics(t *testing.T) {
 	var b strings.Builder
-	b.WriteString("version: 1\nroutes:\n")
+	b.WriteString("version: 1\nobservability: {routeStats: false}\nroutes:\n")
 	for i := range 5000 {
 		fmt.Fprintf(&b, "  - {name: r%d, backend: b, nope: 1, auth: none}\n", i)
 	}

@@ -8,11 +8,28 @@ type Observability struct {
 	AccessLog *AccessLog
 	// Tracing nil means tracing is off.
 	Tracing *Tracing
-	// RouteStats nil means on: every route has Envoy stats of its own
-	// (vhost.<vhost>.route.<route>.*). Envoy rebuilds them for every route
-	// on each push that changes a route, so policies of thousands of
-	// routes may turn them off (written `routeStats: false`).
+	// RouteStats nil means the default: every route has Envoy stats of its
+	// own (vhost.<vhost>.route.<route>.*) when the policy has at most
+	// RouteStatsDefaultMaxRoutes routes, none above. Envoy rebuilds them for
+	// every route on each push that changes a route (about 25 µs of Envoy
+	// CPU per route), so large policies go without unless they set
+	// `routeStats: true`.
 	RouteStats *bool
+}
+
+// RouteStatsDefaultMaxRoutes is the largest number of routes for which
+// per-route stats are on by default. Above it a push would cost Envoy more
+// than about 50 ms of rebuilding stats (bench/README.md, "Push at scale").
+const RouteStatsDefaultMaxRoutes = 2000
+
+// routeStatsOn reports whether routes get stats of their own: as o says,
+// or by default when the policy has at most RouteStatsDefaultMaxRoutes
+// routes.
+func routeStatsOn(o *Observability, routes int) bool {
+	if o != nil && o.RouteStats != nil {
+		return *o.RouteStats
+	}
+	return routes <= RouteStatsDefaultMaxRoutes
 }
 
 // AccessLog configures Envoy's JSON access log. Off turns it off

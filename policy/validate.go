@@ -30,6 +30,7 @@ func (p *Policy) Validate() Diagnostics {
 	c.auth(p.Auth)
 	c.rateLimits(p.RateLimits)
 	c.observability(p.Observability)
+	c.routeStatsDefault(p)
 	c.tls(p)
 	c.routes(p)
 	c.quotaRoutes(p) // validate_ratelimit_mode.go

@@ -33,6 +33,18 @@ func (c *checker) observability(o *Observability) {
 	}
 }
 
+// routeStatsDefault warns when per-route stats are off only because the
+// policy has more than RouteStatsDefaultMaxRoutes routes, so that
+// dashboards that read them do not go blank unexplained.
+func (c *checker) routeStatsDefault(p *Policy) {
+	if routeStatsOn(p.Observability, len(p.Routes)) || p.Observability != nil && p.Observability.RouteStats != nil {
+		return
+	}
+	c.warnf("observability.routeStats",
+		"set `observability: {routeStats: false}` to confirm, or `routeStats: true` to keep them (each push then costs Envoy about 25 µs per route)",
+		"per-route Envoy stats are off: the policy has %d routes, more than %d", len(p.Routes), RouteStatsDefaultMaxRoutes)
+}
+
 // routeAccessLog checks the accessLog of the route at path.
 func (c *checker) routeAccessLog(route string, a *RouteAccessLog) {
 	if a != nil && !a.Off {
