@@ -162,11 +162,9 @@ func unionClusters(next, prev *typeSet) (*typeSet, error) {
 	cla := mergeByName(next.items[resource.EndpointType], prev.items[resource.EndpointType])
 	cla = referenced(clusters, cla)
 	for t, items := range map[resource.Type][]types.Resource{resource.ClusterType: clusters, resource.EndpointType: cla} {
-		v, err := hashResources(items)
-		if err != nil {
+		if err := out.set(t, items); err != nil {
 			return nil, err
 		}
-		out.items[t], out.versions[t] = items, v
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"testing"
@@ -148,4 +149,36 @@ func resourcesOf(ts *typeSet) *translator.Resources {
 		r.Endpoints = append(r.Endpoints, x.(*endpointT))
 	}
 	return r
+}
+
+// TestSnapshotVersionMapIsTheCaches checks that the per-resource versions
+// the typeSet computes while hashing (so that a push encodes each resource
+// once, not twice) are the ones go-control-plane's ConstructVersionMap
+// would compute, for every step of a make-before-break plan.
+func TestSnapshotVersionMapIsTheCaches(t *testing.T) {
+	prev := gatewayTo(t, map[string]string{"/": "a", "/x": "c"})
+	next := gatewayTo(t, map[string]string{"/": "b", "/x": "c"})
+	p, err := planGateway("g", prev, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range append(p.steps, step{set: prev}) {
+		snap, err := st.set.snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := &cache.Snapshot{Resources: snap.Resources}
+		if err := fresh.ConstructVersionMap(); err != nil {
+			t.Fatal(err)
+		}
+		for _, typ := range allTypes() {
+			got, want := snap.GetVersionMap(typ), fresh.GetVersionMap(typ)
+			if len(want) == 0 && len(got) == 0 {
+				continue
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("step %d, %s: version map %v, go-control-plane computes %v", i, typ, got, want)
+			}
+		}
+	}
 }

@@ -61,6 +61,10 @@ type typeSet struct {
 	// keys builds the ExtensionConfigType resources from the API-key
 	// exceptions table (nil: the gateway has no native key route).
 	keys *translator.KeyIdentity
+	// resources holds each resource's version by type and name: the
+	// snapshot's version map, computed from the encoding hashed for
+	// versions rather than by encoding every resource again.
+	resources map[resource.Type]map[string]string
 
 	once sync.Once
 	snap *cache.Snapshot
@@ -73,7 +77,8 @@ type typeSet struct {
 // translator), so an unchanged type keeps its version and Envoy is not
 // asked to reload it.
 func newTypeSet(r *translator.Resources, x translator.KeyExceptions) (*typeSet, error) {
-	ts := &typeSet{items: r.ByType(), versions: map[resource.Type]string{}, keys: r.KeyIdentity}
+	ts := &typeSet{items: r.ByType(), versions: map[resource.Type]string{}, keys: r.KeyIdentity,
+		resources: map[resource.Type]map[string]string{}}
 	if ts.keys != nil {
 		e, err := ts.keys.Extension(x)
 		if err != nil {
@@ -82,39 +87,55 @@ func newTypeSet(r *translator.Resources, x translator.KeyExceptions) (*typeSet, 
 		ts.items[resource.ExtensionConfigType] = []types.Resource{e}
 	}
 	for _, t := range allTypes() {
-		v, err := hashResources(ts.items[t])
-		if err != nil {
+		if err := ts.set(t, ts.items[t]); err != nil {
 			return nil, fmt.Errorf("hash %s: %w", shortType(t), err)
 		}
-		ts.versions[t] = v
 	}
 	return ts, nil
 }
 
-// hashResources returns a short hex digest of rs' deterministic encoding.
-func hashResources(rs []types.Resource) (string, error) {
-	h := sha256.New()
-	opts := proto.MarshalOptions{Deterministic: true}
-	for _, r := range rs {
-		b, err := opts.Marshal(r)
-		if err != nil {
-			return "", fmt.Errorf("marshal %s: %w", cache.GetResourceName(r), err)
-		}
-		fmt.Fprintf(h, "%d:%s:", len(b), cache.GetResourceName(r))
-		h.Write(b)
+// set makes rs ts's resources of type t, with their versions.
+func (ts *typeSet) set(t resource.Type, rs []types.Resource) error {
+	v, each, err := hashResources(rs)
+	if err != nil {
+		return err
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+	ts.items[t], ts.versions[t], ts.resources[t] = rs, v, each
+	return nil
+}
+
+// hashResources returns a short hex digest of rs' deterministic encoding,
+// and each resource's version by name as go-control-plane computes it
+// (cache.HashResource of cache.MarshalResource), from one encoding.
+func hashResources(rs []types.Resource) (string, map[string]string, error) {
+	h := sha256.New()
+	each := make(map[string]string, len(rs))
+	opts := proto.MarshalOptions{Deterministic: true}
+	var buf []byte
+	for _, r := range rs {
+		b, err := opts.MarshalAppend(buf[:0], r)
+		if err != nil {
+			return "", nil, fmt.Errorf("marshal %s: %w", cache.GetResourceName(r), err)
+		}
+		buf = b
+		name := cache.GetResourceName(r)
+		fmt.Fprintf(h, "%d:%s:", len(b), name)
+		h.Write(b)
+		each[name] = cache.HashResource(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), each, nil
 }
 
 // mix returns a typeSet whose types in from come from other and the rest
 // from ts: the building block of a make-before-break push.
 func (ts *typeSet) mix(other *typeSet, from []resource.Type) *typeSet {
-	out := &typeSet{items: map[resource.Type][]types.Resource{}, versions: map[resource.Type]string{}, keys: ts.keys}
+	out := &typeSet{items: map[resource.Type][]types.Resource{}, versions: map[resource.Type]string{}, keys: ts.keys,
+		resources: map[resource.Type]map[string]string{}}
 	for _, t := range allTypes() {
-		out.items[t], out.versions[t] = ts.items[t], ts.versions[t]
+		out.items[t], out.versions[t], out.resources[t] = ts.items[t], ts.versions[t], ts.resources[t]
 	}
 	for _, t := range from {
-		out.items[t], out.versions[t] = other.items[t], other.versions[t]
+		out.items[t], out.versions[t], out.resources[t] = other.items[t], other.versions[t], other.resources[t]
 		if t == resource.ExtensionConfigType {
 			out.keys = other.keys
 		}
@@ -134,7 +155,7 @@ func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
 		return nil, err
 	}
 	items := []types.Resource{e}
-	v, err := hashResources(items)
+	v, each, err := hashResources(items)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +163,8 @@ func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
 		return ts, nil
 	}
 	out := ts.mix(ts, nil)
-	out.items[resource.ExtensionConfigType], out.versions[resource.ExtensionConfigType] = items, v
+	t := resource.ExtensionConfigType
+	out.items[t], out.versions[t], out.resources[t] = items, v, each
 	return out, nil
 }
 
@@ -151,12 +173,9 @@ func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
 func (ts *typeSet) union(other *typeSet) (*typeSet, error) {
 	out := ts.mix(ts, nil)
 	for _, t := range clusterTypes {
-		merged := mergeByName(ts.items[t], other.items[t])
-		v, err := hashResources(merged)
-		if err != nil {
+		if err := out.set(t, mergeByName(ts.items[t], other.items[t])); err != nil {
 			return nil, err
 		}
-		out.items[t], out.versions[t] = merged, v
 	}
 	return out, nil
 }
@@ -203,7 +222,11 @@ func (ts *typeSet) snapshot() (*cache.Snapshot, error) {
 			ts.err = fmt.Errorf("inconsistent snapshot: %w", err)
 			return
 		}
-		if err := s.ConstructVersionMap(); err != nil {
+		s.VersionMap = make(map[string]map[string]string, len(ts.resources))
+		for t, each := range ts.resources {
+			s.VersionMap[t] = each
+		}
+		if err := s.ConstructVersionMap(); err != nil { // a no-op now that VersionMap is set
 			ts.err = fmt.Errorf("snapshot version map: %w", err)
 			return
 		}
