@@ -52,6 +52,9 @@ func loadLimited(files []File, lim Limits) (*Policy, Diagnostics) {
 
 type parseResult struct {
 	docs []*yaml.Node // one body per document; nil for an empty one
+	// anchors is set when a node has an anchor: an alias may then read a
+	// part of the tree twice, so the loader must not release any of it.
+	anchors bool
 	err  error
 }
 
@@ -68,7 +71,7 @@ func parseFiles(files []File, refused []*Diagnostic) []parseResult {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i].docs, out[i].err = parseYAML(f.Content)
+			out[i].docs, out[i].anchors, out[i].err = parseYAML(f.Content)
 		})
 	}
 	wg.Wait()
@@ -81,7 +84,7 @@ func loadFile(p *Policy, s *schema, f File, res parseResult) Diagnostics {
 		p.src.partial = true
 		return Diagnostics{syntaxDiagnostic(name, f.Content, res.err)}
 	}
-	l := &loader{p: p, schema: s, file: name}
+	l := &loader{p: p, schema: s, file: name, keepTree: res.anchors}
 	empty := true
 	for _, body := range res.docs {
 		if body == nil || isEmptyDocument(body) {
@@ -155,6 +158,9 @@ type loader struct {
 	schema  *schema
 	file    string
 	anchors map[string]*yaml.Node // anchors of the current document
+	// keepTree is set when the file has anchors: appendList then leaves
+	// the tree whole (see there).
+	keepTree bool
 	diags   Diagnostics
 }
 

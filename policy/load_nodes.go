@@ -85,12 +85,20 @@ func appendList[T any](l *loader, path string, n *yaml.Node, dst []T, fields []f
 	}
 	offset := len(dst)
 	dst = slices.Grow(dst, len(seq.Content))
+	release := !l.keepTree
 	for i, item := range seq.Content {
 		ip := indexPath(path, offset+i)
 		l.record(ip, item)
 		var t T
 		mapping(l, ip, item, &t, fields)
 		dst = append(dst, t)
+		if release {
+			// The item is read, and without anchors nothing reads it
+			// again: let the collector have its nodes while the rest of a
+			// long list is loaded, so that a large policy does not hold
+			// its whole YAML tree and its Policy at once.
+			seq.Content[i] = nil
+		}
 	}
 	return dst
 }

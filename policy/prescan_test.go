@@ -163,7 +163,7 @@ func FuzzPrescanBounds(f *testing.F) {
 		if len(data) > 4096 || checkText(File{Content: data}) != nil {
 			return // Load refuses these before the prescan
 		}
-		file, err := parseYAML(data)
+		file, _, err := parseYAML(data)
 		if err != nil {
 			return
 		}

@@ -31,32 +31,33 @@ const (
 )
 
 // parseYAML parses content to one node per document, keeping duplicate
-// keys so the walk can report them with the rest. A panic in the parser
+// keys so the walk can report them with the rest, and reports whether any
+// node has an anchor. A panic in the parser
 // becomes an error: a policy file must never crash the control plane.
-func parseYAML(content []byte) (docs []*yaml.Node, err error) {
+func parseYAML(content []byte) (docs []*yaml.Node, anchors bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			docs, err = nil, fmt.Errorf("YAML parser failed: %v", r)
 		}
 	}()
 	for range maxUnknownAliases {
-		docs, err = parseDocs(content)
+		docs, anchors, err = parseDocs(content)
 		name, ok := unknownAnchor(err)
 		if !ok {
-			return docs, err
+			return docs, anchors, err
 		}
 		if content, ok = markAlias(content, name); !ok {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return nil, err
+	return nil, false, err
 }
 
 // maxUnknownAliases bounds how many unknown aliases parseYAML marks
 // (each costs a parse) before it reports the parser's error.
 const maxUnknownAliases = 8
 
-func parseDocs(content []byte) ([]*yaml.Node, error) {
+func parseDocs(content []byte) ([]*yaml.Node, bool, error) {
 	var docs []*yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(content))
 	src := newSourceText(content)
@@ -64,10 +65,10 @@ func parseDocs(content []byte) ([]*yaml.Node, error) {
 		doc := new(yaml.Node)
 		err := dec.Decode(doc)
 		if errors.Is(err, io.EOF) {
-			return docs, nil
+			return docs, src.anchors, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		var body *yaml.Node
 		if len(doc.Content) > 0 {
@@ -141,6 +142,7 @@ func syntaxError(err error) (msg string, line int) {
 type sourceText struct {
 	b          []byte
 	lineStarts []int // built on first use
+	anchors    bool  // some node has an anchor
 }
 
 func newSourceText(b []byte) *sourceText { return &sourceText{b: b} }
@@ -197,6 +199,7 @@ func (s *sourceText) wrap(n *yaml.Node, isKey bool) *yaml.Node {
 		n.Kind, n.Value = yaml.AliasNode, name
 	}
 	out := n
+	s.anchors = s.anchors || n.Anchor != ""
 	if n.Anchor != "" || n.Style&yaml.TaggedStyle != 0 {
 		out = s.properties(n)
 	}

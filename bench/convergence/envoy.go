@@ -25,7 +25,7 @@ import (
 // convergenceRow pushes `pushes` policy changes to a real Envoy serving n
 // routes and times each from the start of the push until Envoy serves the
 // route it added.
-func convergenceRow(n, pushes int, routeStats bool, m *measure) (string, error) {
+func convergenceRow(n, pushes int, stats string, m *measure) (string, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "tollgate-bench-")
@@ -49,7 +49,7 @@ func convergenceRow(n, pushes int, routeStats bool, m *measure) (string, error) 
 		return "", err
 	}
 	push := func(probes int) (*time.Time, error) {
-		files := []store.File{{Name: "bench.yaml", Content: policyYAML(n, port, up.Addr(), probes, routeStats)}}
+		files := []store.File{{Name: "bench.yaml", Content: policyYAML(n, port, up.Addr(), probes, stats)}}
 		m.reset()
 		start := time.Now()
 		_, err := ctl.Push(ctx, files, "push", "bench")
@@ -97,7 +97,7 @@ func convergenceRow(n, pushes int, routeStats bool, m *measure) (string, error) 
 	if m.afterPushes != nil {
 		m.afterPushes()
 	}
-	return fmt.Sprintf("| %s | %d | %s | %s | %s | %s |", label(n, routeStats), pushes, ms(median(served)), ms(maxOf(served)), ms(median(acked)), m.rss()), nil
+	return fmt.Sprintf("| %s | %d | %s | %s | %s | %s |", label(n, stats), pushes, ms(median(served)), ms(maxOf(served)), ms(median(acked)), m.rss()), nil
 }
 
 // serveXDS serves srv on a free loopback port.

@@ -29,16 +29,16 @@ import (
 func main() {
 	pushes := flag.Int("pushes", 7, "pushes per size for the convergence table")
 	row := flag.Int("row", 0, "internal: measure one convergence row of this many routes and print it")
-	noStats := flag.Bool("nostats", false, "internal: with -row, the policy turns route stats off")
-	sizes := flag.String("sizes", "100,1000,10000,1000-nostats,10000-nostats",
-		"route counts of the convergence table; -nostats: with observability.routeStats false")
+	stats := flag.String("stats", "", "internal: with -row, the policy's observability.routeStats: true, false or empty (the default)")
+	sizes := flag.String("sizes", "100,1000,10000,1000-nostats,10000-stats",
+		"route counts of the convergence table; -stats, -nostats: with observability.routeStats true, false (else the default)")
 	compile := flag.Bool("compile", true, "print the compile table")
 	cpuProfile := flag.String("cpuprofile", "", "with -row: write a CPU profile of the pushes to this file")
 	memProfile := flag.String("memprofile", "", "with -row: write a heap profile after the pushes to this file")
 	flag.Parse()
 	var err error
 	if *row > 0 {
-		err = printRow(os.Stdout, *row, *pushes, !*noStats, *cpuProfile, *memProfile)
+		err = printRow(os.Stdout, *row, *pushes, *stats, *cpuProfile, *memProfile)
 	} else {
 		err = run(os.Stdout, *pushes, *sizes, *compile)
 	}
@@ -75,7 +75,7 @@ func compileTable(w io.Writer) error {
 
 // compileRow times each stage for n routes, median of 5 runs.
 func compileRow(n int) (string, error) {
-	files := []policy.File{{Name: "bench.yaml", Content: []byte(policyYAML(n, 18080, "127.0.0.1:9", 0, true))}}
+	files := []policy.File{{Name: "bench.yaml", Content: []byte(policyYAML(n, 18080, "127.0.0.1:9", 0, ""))}}
 	var load, comp, trans, snap []time.Duration
 	for i := 0; i < 5; i++ {
 		t0 := time.Now()
@@ -107,9 +107,10 @@ func compileRow(n int) (string, error) {
 }
 
 // policyYAML renders a gateway with n prefix routes over 10 backends, plus
-// extra probe routes /probe-0 … /probe-(probes-1); routeStats false turns
+// extra probe routes /probe-0 … /probe-(probes-1); stats "true" or "false"
+// sets observability.routeStats (empty leaves the default), which turns
 // Envoy's per-route stats off.
-func policyYAML(n, port int, endpoint string, probes int, routeStats bool) string {
+func policyYAML(n, port int, endpoint string, probes int, stats string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 1\ngateways:\n  - name: bench\n    listeners: [{name: http, port: %d, address: 127.0.0.1}]\nroutes:\n", port)
 	for i := 0; i < n; i++ {
@@ -118,8 +119,8 @@ func policyYAML(n, port int, endpoint string, probes int, routeStats bool) strin
 	for i := 0; i < probes; i++ {
 		fmt.Fprintf(&b, "  - {name: probe-%d, match: {pathPrefix: /probe-%d}, backend: b0, auth: none}\n", i, i)
 	}
-	if !routeStats {
-		b.WriteString("observability: {routeStats: false}\n")
+	if stats != "" {
+		fmt.Fprintf(&b, "observability: {routeStats: %s}\n", stats)
 	}
 	b.WriteString("backends:\n")
 	for i := 0; i < 10; i++ {

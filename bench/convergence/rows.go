@@ -30,13 +30,18 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 	}
 	var rows, parts []string
 	for _, f := range strings.Split(sizes, ",") {
-		size, noStats := strings.CutSuffix(strings.TrimSpace(f), "-nostats")
+		size, stats := strings.TrimSpace(f), ""
+		if s, ok := strings.CutSuffix(size, "-nostats"); ok {
+			size, stats = s, "false"
+		} else if s, ok := strings.CutSuffix(size, "-stats"); ok {
+			size, stats = s, "true"
+		}
 		n, err := strconv.Atoi(size)
 		if err != nil {
 			return fmt.Errorf("-sizes: %w", err)
 		}
 		var out bytes.Buffer
-		cmd := exec.Command(exe, "-row", strconv.Itoa(n), "-pushes", strconv.Itoa(pushes), "-nostats="+strconv.FormatBool(noStats))
+		cmd := exec.Command(exe, "-row", strconv.Itoa(n), "-pushes", strconv.Itoa(pushes), "-stats="+stats)
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("%d routes: %w", n, err)
@@ -62,10 +67,10 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 
 // printRow measures n routes (the child side of convergenceTable): the
 // table row, then the breakdown row.
-func printRow(w io.Writer, n, pushes int, routeStats bool, cpuProfile, memProfile string) error {
+func printRow(w io.Writer, n, pushes int, stats string, cpuProfile, memProfile string) error {
 	if memProfile != "" {
 		m := &measure{afterPushes: func() { writeHeap(memProfile) }}
-		return emit(w, n, pushes, routeStats, m, nil)
+		return emit(w, n, pushes, stats, m, nil)
 	}
 	var stop func()
 	if cpuProfile != "" {
@@ -76,13 +81,13 @@ func printRow(w io.Writer, n, pushes int, routeStats bool, cpuProfile, memProfil
 		defer f.Close()
 		stop = pprof.StopCPUProfile
 		m := &measure{onFirst: func() { _ = pprof.StartCPUProfile(f) }}
-		return emit(w, n, pushes, routeStats, m, stop)
+		return emit(w, n, pushes, stats, m, stop)
 	}
-	return emit(w, n, pushes, routeStats, &measure{}, nil)
+	return emit(w, n, pushes, stats, &measure{}, nil)
 }
 
-func emit(w io.Writer, n, pushes int, routeStats bool, m *measure, stop func()) error {
-	row, err := convergenceRow(n, pushes, routeStats, m)
+func emit(w io.Writer, n, pushes int, stats string, m *measure, stop func()) error {
+	row, err := convergenceRow(n, pushes, stats, m)
 	if stop != nil {
 		stop()
 	}
@@ -90,7 +95,7 @@ func emit(w io.Writer, n, pushes int, routeStats bool, m *measure, stop func()) 
 		return err
 	}
 	fmt.Fprintln(w, row)
-	fmt.Fprintln(w, m.breakdown(label(n, routeStats)))
+	fmt.Fprintln(w, m.breakdown(label(n, stats)))
 	return nil
 }
 
@@ -151,12 +156,12 @@ func (m *measure) done(total, served, envoyCPU time.Duration) {
 	m.envoyCPU = append(m.envoyCPU, envoyCPU)
 }
 
-// label names a row: its route count, and whether route stats are off.
-func label(n int, routeStats bool) string {
-	if routeStats {
+// label names a row: its route count, and its routeStats setting if any.
+func label(n int, stats string) string {
+	if stats == "" {
 		return strconv.Itoa(n)
 	}
-	return fmt.Sprintf("%d, routeStats: false", n)
+	return fmt.Sprintf("%d, routeStats: %s", n, stats)
 }
 
 func (m *measure) breakdown(n string) string {
