@@ -55,7 +55,7 @@ type parseResult struct {
 	// anchors is set when a node has an anchor: an alias may then read a
 	// part of the tree twice, so the loader must not release any of it.
 	anchors bool
-	err  error
+	err     error
 }
 
 // parseFiles parses every file not refused, concurrently: parsing
@@ -161,7 +161,7 @@ type loader struct {
 	// keepTree is set when the file has anchors: appendList then leaves
 	// the tree whole (see there).
 	keepTree bool
-	diags   Diagnostics
+	diags    Diagnostics
 }
 
 // field is one allowed key of a mapping that loads into a T.
