@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -203,4 +204,24 @@ func astSize(n *yaml.Node) (depth, nodes int) {
 		return astSize(n.Content[0])
 	}
 	return 0, 1
+}
+
+// TestLoadLongLineIsLinear checks that a policy written as one long flow
+// line, with non-ASCII text, loads in time linear in its size: the loader
+// maps the parser's line:column positions to offsets (explicit keys,
+// anchors, tags), and walking each line from its start made a 700 KB line
+// take tens of seconds (FuzzLoad hung on such inputs). The bound is ten
+// times what a loaded 2-core machine needs.
+func TestLoadLongLineIsLinear(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{version: 1, routes: [")
+	for i := range 10000 {
+		fmt.Fprintf(&b, "{name: r%d, backend: b, auth: none, match: {pathPrefix: /é%d}}, ", i, i)
+	}
+	b.WriteString("]}\n")
+	start := time.Now()
+	Load([]File{{Name: "p.yaml", Content: []byte(b.String())}})
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("loading a %d-byte line took %v", b.Len(), d)
+	}
 }

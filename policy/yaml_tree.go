@@ -138,44 +138,86 @@ func syntaxError(err error) (msg string, line int) {
 }
 
 // sourceText finds byte offsets of the parser's line:column positions
-// (columns count characters) in one file's content.
+// (columns count characters) in one file's content, and back, in constant
+// time on ASCII lines and logarithmic time on others, so that a policy
+// written on one long line costs no more than one written on many.
 type sourceText struct {
 	b          []byte
-	lineStarts []int // built on first use
-	anchors    bool  // some node has an anchor
+	lineStarts []int         // offset of each line's first byte; built on first use
+	nonASCII   map[int]bool  // lines (0-based) holding a byte >= 0x80
+	runeStarts map[int][]int // for such a line, the offset of each of its characters
+	anchors    bool          // some node has an anchor
 }
 
 func newSourceText(b []byte) *sourceText { return &sourceText{b: b} }
 
-func (s *sourceText) offset(line, col int) int {
-	if s.lineStarts == nil {
-		s.lineStarts = []int{0}
-		for i, c := range s.b {
-			if c == '\n' {
-				s.lineStarts = append(s.lineStarts, i+1)
-			}
+// index builds lineStarts and nonASCII.
+func (s *sourceText) index() {
+	if s.lineStarts != nil {
+		return
+	}
+	s.lineStarts, s.nonASCII = []int{0}, map[int]bool{}
+	for i, c := range s.b {
+		switch {
+		case c == '\n':
+			s.lineStarts = append(s.lineStarts, i+1)
+		case c >= utf8.RuneSelf:
+			s.nonASCII[len(s.lineStarts)-1] = true
 		}
 	}
-	if line < 1 || line > len(s.lineStarts) {
-		return len(s.b)
+}
+
+// runes returns the offsets of the characters of the non-ASCII line j.
+func (s *sourceText) runes(j int) []int {
+	if r, ok := s.runeStarts[j]; ok {
+		return r
 	}
-	i := s.lineStarts[line-1]
-	for c := 1; c < col && i < len(s.b); c++ {
-		if s.b[i] < utf8.RuneSelf {
-			i++
-			continue
-		}
-		_, size := utf8.DecodeRune(s.b[i:])
+	if s.runeStarts == nil {
+		s.runeStarts = map[int][]int{}
+	}
+	end := len(s.b)
+	if j+1 < len(s.lineStarts) {
+		end = s.lineStarts[j+1]
+	}
+	var r []int
+	for i := s.lineStarts[j]; i < end; {
+		r = append(r, i)
+		_, size := utf8.DecodeRune(s.b[i:end])
 		i += size
 	}
-	return i
+	s.runeStarts[j] = r
+	return r
+}
+
+// offset returns the byte offset of line:col (both 1-based).
+func (s *sourceText) offset(line, col int) int {
+	s.index()
+	if line < 1 || line > len(s.lineStarts) || col < 1 {
+		return len(s.b)
+	}
+	j := line - 1
+	if !s.nonASCII[j] {
+		return min(s.lineStarts[j]+col-1, len(s.b))
+	}
+	r := s.runes(j)
+	if col-1 < len(r) {
+		return r[col-1]
+	}
+	end := len(s.b)
+	if j+1 < len(s.lineStarts) {
+		end = s.lineStarts[j+1]
+	}
+	return end
 }
 
 // position returns the line:column of offset i.
 func (s *sourceText) position(i int) (line, col int) {
-	j := sort.SearchInts(s.lineStarts, i+1) - 1 // the last line starting at or before i
-	j = max(j, 0)
-	return j + 1, utf8.RuneCount(s.b[s.lineStarts[j]:i]) + 1
+	s.index()
+	j := max(sort.SearchInts(s.lineStarts, i+1)-1, 0) // the last line starting at or before i
+	if !s.nonASCII[j] {
+		return j + 1, i - s.lineStarts[j] + 1
+	}
+	return j + 1, sort.SearchInts(s.runes(j), i) + 1
 }
 
 // wrap adds the loader's own nodes to n's tree (see anchorNode) and returns
