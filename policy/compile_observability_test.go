@@ -80,3 +80,36 @@ func TestRouteStats(t *testing.T) {
 		t.Errorf("diagnostics = %q, want %q", got, want)
 	}
 }
+
+// TestRouteStatsDefaultBrokenSetting: a routeStats that failed to load is
+// reported once, without the default's warning on top.
+func TestRouteStatsDefaultBrokenSetting(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(base + "observability: {routeStats: none}\nroutes:\n")
+	for i := range RouteStatsDefaultMaxRoutes + 1 {
+		fmt.Fprintf(&b, "  - {name: r%d, backend: be, auth: none, match: {pathPrefix: /r%d}}\n", i, i)
+	}
+	_, ds := Build([]File{{Name: "p.yaml", Content: []byte(b.String())}})
+	if n := ds.Count(SeverityError); n != 1 || len(ds.Warnings()) != 0 {
+		t.Errorf("diagnostics %q, want the one error", render(ds))
+	}
+}
+
+// TestRouteStatsWarningBuildsNoIndex: the default's warning comes with
+// every push of a large valid policy, so placing it must not build the
+// path index of every field (~20 ms and megabytes at 10,000 routes).
+func TestRouteStatsWarningBuildsNoIndex(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(base + "routes:\n")
+	for i := range RouteStatsDefaultMaxRoutes + 1 {
+		fmt.Fprintf(&b, "  - {name: r%d, backend: be, auth: none, match: {pathPrefix: /r%d}}\n", i, i)
+	}
+	p, ds := Load([]File{{Name: "p.yaml", Content: []byte(b.String())}})
+	ds = append(ds, p.Validate()...)
+	if len(ds) != 1 || ds[0].Severity != SeverityWarning || ds[0].Range.Line != 1 {
+		t.Fatalf("diagnostics %q, want the routeStats warning at 1:1", render(ds))
+	}
+	if p.src.index != nil {
+		t.Error("placing the warning built the path index")
+	}
+}

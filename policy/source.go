@@ -81,6 +81,23 @@ func (s *source) rangeOf(path string) Range {
 	return Range{File: s.files[0], Line: 1, Column: 1}
 }
 
+// scanRange is rangeOf for one top-level path, found by scanning the
+// records instead of building the index: for a diagnostic of a valid
+// policy, which would otherwise pay for the index.
+func (s *source) scanRange(path string) Range {
+	if s == nil || len(s.files) == 0 {
+		return Range{}
+	}
+	for _, chunk := range s.records {
+		for _, rec := range chunk {
+			if rec.path == path {
+				return Range{File: s.fileName(rec.file), Line: int(rec.line), Column: int(rec.column)}
+			}
+		}
+	}
+	return Range{File: s.files[0], Line: 1, Column: 1}
+}
+
 func (s *source) buildIndex() {
 	s.index = make(map[string]record, s.count)
 	for _, chunk := range s.records {
