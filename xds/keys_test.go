@@ -106,3 +106,22 @@ func TestRejectedKeyTableFailsClosed(t *testing.T) {
 		t.Fatal("a new table is not tried")
 	}
 }
+
+// TestKeySnapshotVersionMapIsTheCaches: a gateway with native key routes,
+// and the copy that serves another exceptions table, carry the version map
+// go-control-plane would compute, the key identity extension included.
+func TestKeySnapshotVersionMapIsTheCaches(t *testing.T) {
+	ts, err := newTypeSet(keyGateway(t), translator.KeyExceptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVersionMap(t, "no table", ts)
+	other, err := ts.withKeys(translator.KeyExceptions{Loaded: true, Fresh: true, Items: []translator.KeyException{{ID: "k", Revoked: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other == ts {
+		t.Fatal("another table made no new type set")
+	}
+	checkVersionMap(t, "a table", other)
+}
