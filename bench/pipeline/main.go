@@ -26,8 +26,22 @@ const (
 
 func main() {
 	only := flag.String("only", "", "measure only the rows whose name contains this, besides plain proxying (a smoke run; skips the arrivals table)")
+	var o ablateOpts
+	ab := flag.Bool("ablate", false, "measure Envoy CPU per request of the JWT quota path with one feature removed at a time (bench/README.md, hot path)")
+	flag.Float64Var(&o.rate, "rate", 1000, "-ablate: fixed request rate (0: closed loop at saturation, 16 connections)")
+	flag.DurationVar(&o.dur, "for", 4*time.Second, "-ablate: duration of one measurement")
+	flag.IntVar(&o.reps, "reps", 3, "-ablate: measurements per variant (the median is reported)")
+	flag.StringVar(&o.dumpOnly, "dump", "", "-ablate: write the static Envoy configuration to this file and stop")
+	flag.StringVar(&o.only, "variants", "", "-ablate: comma-separated variants to measure besides the full configuration (default all)")
+	flag.BoolVar(&o.callgrind, "callgrind", false, "-ablate: count Envoy's instructions per request under valgrind (one variant at a time)")
 	flag.Parse()
-	if err := run(os.Stdout, *only); err != nil {
+	err := error(nil)
+	if *ab {
+		err = runAblation(os.Stdout, o)
+	} else {
+		err = run(os.Stdout, *only)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline bench:", err)
 		os.Exit(1)
 	}

@@ -79,10 +79,11 @@ type shared struct {
 // Envoy Gateway shape, envoyproxy/ratelimit) and the processes whose CPU
 // its rows count.
 type stack struct {
-	name string
-	port int // Envoy's listener
-	pids map[string]int
-	api  *admin.Client // nil for the Envoy Gateway shape
+	name       string
+	port       int // Envoy's listener
+	envoyAdmin int // Envoy's admin port
+	pids       map[string]int
+	api        *admin.Client // nil for the Envoy Gateway shape
 }
 
 // upPort is the upstream's port.
@@ -129,7 +130,7 @@ func startTollgate(sh *shared, ps *procs, mode string, db int) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stack{name: mode, port: listener, pids: map[string]int{"envoy": ev, "tollgate": tg}, api: admin.NewClient(addr(adminP), token)}, nil
+	return &stack{name: mode, port: listener, envoyAdmin: envoyAdmin, pids: map[string]int{"envoy": ev, "tollgate": tg}, api: admin.NewClient(addr(adminP), token)}, nil
 }
 
 // startEnvoy runs Envoy (ENVOY_BIN, --concurrency 1) on the bootstrap and
