@@ -26,6 +26,9 @@ const (
 	// jwtIdentityScriptName the script's name in it.
 	jwtIdentityFilter     = "tollgate.jwt_identity"
 	jwtIdentityScriptName = "jwt_identity"
+	// jwtIdentityMetadataFilter (header_to_metadata) publishes the
+	// identity headers the script set as ext_authz's metadata.
+	jwtIdentityMetadataFilter = "tollgate.jwt_identity_metadata"
 	// jwksClusterPrefix + provider name is the cluster of a remote JWKS.
 	jwksClusterPrefix = "tollgate_jwks_"
 	// jwtCacheSize is each provider's verified-token cache (Envoy's
@@ -258,8 +261,8 @@ func identityHeadersOrDefault(h ir.IdentityHeaders) ir.IdentityHeaders {
 // native reports whether r is decided in Envoy.
 func (n *nativeJWT) native(r ir.Route) bool { return n.enabled && nativeJWTReason(n.cfg, r) == "" }
 
-// httpFilters returns jwt_authn, the JWT identity script (with native JWT
-// routes), the key identity filter (with native key routes) and rbac, in
+// httpFilters returns jwt_authn, the JWT identity script and its metadata
+// filter (with native JWT routes), the key identity filter (with native key routes) and rbac, in
 // that order, when enabled (they go right after the identity strip and
 // CORS).
 func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
@@ -284,7 +287,11 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, lua)
+		meta, err := envoy.HeaderToMetadataFilter(jwtIdentityMetadataFilter)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lua, meta)
 	}
 	if n.keys {
 		kf, err := n.keyIdentity.filter()
@@ -300,6 +307,24 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	return append(out, rbac), nil
 }
 
+// identityMetadata is the header_to_metadata rules of a native JWT route:
+// the identity headers the script set (it removed the empty ones) become
+// ext_authz's metadata keys, method "jwt" with the user id. One metadata
+// update per request instead of one per key from Lua. The consumer key is
+// the script's own write (jwtidentity.go): header_to_metadata drops values
+// of 8 KiB or more, and the rate-limit key must never be missing.
+func (n *nativeJWT) identityMetadata() []envoy.HeaderMetadata {
+	h := identityHeadersOrDefault(n.cfg.Auth.IdentityHeaders)
+	ns := envoy.ExtAuthzName
+	return []envoy.HeaderMetadata{
+		{Header: h.UserID, Namespace: ns, Key: "method", Value: ir.MethodJWT},
+		{Header: h.UserID, Namespace: ns, Key: metadataUserID},
+		{Header: h.Roles, Namespace: ns, Key: metadataRoles},
+		{Header: h.Tenant, Namespace: ns, Key: metadataTenant},
+		{Header: h.Tier, Namespace: ns, Key: metadataTier},
+	}
+}
+
 // configureRoute sets a native route's jwt_authn requirement, identity
 // script and rbac rules, and removes the credentials before the upstream
 // unless the route forwards them. Other routes are left alone: without a
@@ -312,6 +337,9 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 		return err
 	}
 	if err := envoy.SetRouteFilterConfig(er, jwtIdentityFilter, envoy.LuaPerRouteName(jwtIdentityScriptName)); err != nil {
+		return err
+	}
+	if err := envoy.SetRouteFilterConfig(er, jwtIdentityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata())); err != nil {
 		return err
 	}
 	if err := envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(n.policies(r.Auth))); err != nil {
@@ -331,7 +359,9 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 // matcher sees joined with a comma), a missing role (one needed), a
 // missing scope (all needed).
 func (n *nativeJWT) policies(ra ir.RouteAuth) map[string]*rbacconfigv3.Principal {
-	ambiguous := []*rbacconfigv3.Principal{headerPrincipal(envoy.HeaderMatchRegex(headerAuthorization, ".*,.*"))}
+	// A token holds no comma: a comma means several values, which Envoy's
+	// matcher sees joined with ",". contains, not a regex over the token.
+	ambiguous := []*rbacconfigv3.Principal{headerPrincipal(envoy.HeaderMatchContains(headerAuthorization, ","))}
 	if n.keyHeader != "" {
 		ambiguous = append(ambiguous, headerPrincipal(envoy.HeaderMatchPresent(n.keyHeader)))
 	}
