@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -42,14 +43,74 @@ backends:
 `
 
 func startJWTNativeStack(t *testing.T) *authStack {
+	a, _ := startJWTNativeStackEnvoy(t)
+	return a
+}
+
+// startJWTNativeStackEnvoy is startJWTNativeStack, also returning the Envoy
+// (its access log).
+func startJWTNativeStackEnvoy(t *testing.T) (*authStack, *harness.Envoy) {
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	redisAddr := harness.StartRedis(t)
 	port := harness.FreePort(t)
 	policy := fmt.Sprintf(jwtNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr())
 	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}})
-	s.envoy("public", "jwt-native-0", "delta")
-	return &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}
+	e := s.envoy("public", "jwt-native-0", "delta")
+	return &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}, e
+}
+
+// TestJWTNativeAccessLogIdentity: a request decided in Envoy logs the
+// identity as one decided by ext_authz does (auth_method, user_id and
+// consumer the namespaced user id, tenant, tier from the verified claims,
+// never from the client's headers); a token without tenant and tier
+// claims logs neither.
+func TestJWTNativeAccessLogIdentity(t *testing.T) {
+	a, e := startJWTNativeStackEnvoy(t)
+	valid := a.idp.claims("alice", "user")
+	noTier := a.idp.claims("bob", "user")
+	delete(noTier, "tid")
+	delete(noTier, "plan")
+	for _, tc := range []struct {
+		claims map[string]any
+		want   map[string]any
+	}{
+		{valid, map[string]any{"auth_method": "jwt", "user_id": "corp:alice", "consumer": "corp:alice", "tenant": "acme", "tier": "pro"}},
+		{noTier, map[string]any{"auth_method": "jwt", "user_id": "corp:bob", "consumer": "corp:bob", "tenant": nil, "tier": nil}},
+	} {
+		h := bearer(a.idp.rs256("k1", tc.claims))
+		h["X-User-ID"], h["X-Tenant-ID"], h["X-Consumer-Tier"] = "mallory", "evil", "enterprise"
+		code, echo, body := a.call(t, "/users/1", h)
+		if code != 200 || echo == nil {
+			t.Fatalf("%s: status %d, body %s", tc.want["user_id"], code, body)
+		}
+		rid := hdr(echo, "x-request-id")
+		var line map[string]any
+		err := harness.WaitFor(testCtx(t, 10*time.Second), func() (bool, error) {
+			line = accessLine(e.Logs(), "request_id", rid)
+			return line != nil, nil
+		})
+		if err != nil {
+			t.Fatalf("no access log line with request_id %s: %v", rid, err)
+		}
+		for k, v := range tc.want {
+			if line[k] != v {
+				t.Errorf("%s: access log %s = %v, want %v (line %v)", tc.want["user_id"], k, line[k], v, line)
+			}
+		}
+	}
+}
+
+// accessLine returns the first JSON access log line in logs whose key
+// holds value, or nil.
+func accessLine(logs, key, value string) map[string]any {
+	for _, l := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &m) == nil && m[key] == value {
+			return m
+		}
+	}
+	return nil
 }
 
 // rs256Header signs claims with the IdP's RSA key kid (or a stranger's key
