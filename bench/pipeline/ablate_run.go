@@ -108,6 +108,15 @@ func variants() []variant {
 			_ = json.Unmarshal([]byte(strings.Replace(string(b), `"safe_regex":{"regex":".*,.*"}`, `"contains":","`, 1)), &m)
 			route(h, "jwt")["typed_per_filter_config"].(map[string]any)["envoy.filters.http.rbac"] = m
 		}},
+		{"-log-metadata", "access log without its DYNAMIC_METADATA fields", "/jwt", func(h map[string]any) {
+			logFields(h, func(k, v string) bool { return !strings.Contains(v, "DYNAMIC_METADATA") })
+		}},
+		{"log-metadata-only", "access log with only its DYNAMIC_METADATA fields", "/jwt", func(h map[string]any) {
+			logFields(h, func(k, v string) bool { return strings.Contains(v, "DYNAMIC_METADATA") })
+		}},
+		{"log-one-field", "access log with only the status", "/jwt", func(h map[string]any) {
+			logFields(h, func(k, v string) bool { return k == "status" })
+		}},
 		{"none-again", "JWT route, full configuration (repeatability)", "/jwt", func(map[string]any) {}},
 	}
 }
@@ -115,6 +124,18 @@ func variants() []variant {
 func noLimits(h map[string]any) {
 	for _, f := range []string{"envoy.filters.http.rate_limit_quota", "tollgate.quota_state", "envoy.filters.http.local_ratelimit"} {
 		dropFilter(h, f)
+	}
+}
+
+// logFields keeps the access log's JSON fields for which keep is true.
+func logFields(hcm map[string]any, keep func(k, v string) bool) {
+	for _, al := range list(hcm["access_log"]) {
+		f := get(al, "typed_config", "log_format", "json_format").(map[string]any)
+		for k, v := range f {
+			if s, _ := v.(string); !keep(k, s) {
+				delete(f, k)
+			}
+		}
 	}
 }
 
