@@ -80,6 +80,7 @@ func staticConfig(adminPort int) (map[string]any, error) {
 	var listeners, clusters []any
 	routes := map[string]any{}
 	eps := map[string]any{}
+	ecds := map[string]any{} // filter configs Envoy got over ECDS
 	for _, c := range dump.Configs {
 		for _, l := range list(c["dynamic_listeners"]) {
 			listeners = append(listeners, get(l, "active_state", "listener"))
@@ -94,6 +95,11 @@ func staticConfig(adminPort int) (map[string]any, error) {
 			rc := get(r, "route_config").(map[string]any)
 			delete(rc, "@type")
 			routes[rc["name"].(string)] = rc
+		}
+		for _, e := range list(c["ecds_filters"]) {
+			if m, ok := get(e, "ecds_filter").(map[string]any); ok {
+				ecds[fmt.Sprint(m["name"])] = m["typed_config"]
+			}
 		}
 		for _, e := range list(c["dynamic_endpoint_configs"]) {
 			la := get(e, "endpoint_config").(map[string]any)
@@ -114,6 +120,7 @@ func staticConfig(adminPort int) (map[string]any, error) {
 		m := l.(map[string]any)
 		delete(m, "@type")
 		for _, hcm := range hcms(m) {
+			staticFilters(hcm, ecds)
 			if rds, ok := hcm["rds"].(map[string]any); ok {
 				hcm["route_config"] = routes[rds["route_config_name"].(string)]
 				delete(hcm, "rds")
@@ -121,6 +128,24 @@ func staticConfig(adminPort int) (map[string]any, error) {
 		}
 	}
 	return map[string]any{"static_resources": map[string]any{"listeners": listeners, "clusters": clusters}}, nil
+}
+
+// staticFilters replaces the HTTP filters configured over ECDS with the
+// configuration Envoy received (or their default).
+func staticFilters(hcm map[string]any, ecds map[string]any) {
+	for _, f := range list(hcm["http_filters"]) {
+		m := f.(map[string]any)
+		cd, ok := m["config_discovery"].(map[string]any)
+		if !ok {
+			continue
+		}
+		tc := ecds[fmt.Sprint(m["name"])]
+		if tc == nil {
+			tc = cd["default_config"]
+		}
+		m["typed_config"] = tc
+		delete(m, "config_discovery")
+	}
 }
 
 // hcms returns the http_connection_manager configs of a listener.

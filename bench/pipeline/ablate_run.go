@@ -117,6 +117,18 @@ func variants() []variant {
 		{"log-one-field", "access log with only the status", "/jwt", func(h map[string]any) {
 			logFields(h, func(k, v string) bool { return k == "status" })
 		}},
+		{"-limits,-accesslog", "no rate limits, no access log", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			delete(h, "access_log")
+		}},
+		{"-limits,-log-metadata", "no rate limits, access log without its DYNAMIC_METADATA fields", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			logFields(h, func(k, v string) bool { return !strings.Contains(v, "DYNAMIC_METADATA") })
+		}},
+		{"-limits,log-one-field", "no rate limits, access log with only the status", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			logFields(h, func(k, v string) bool { return k == "status" })
+		}},
 		{"none-again", "JWT route, full configuration (repeatability)", "/jwt", func(map[string]any) {}},
 	}
 }
