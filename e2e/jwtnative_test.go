@@ -86,7 +86,8 @@ func TestJWTNativeAccessLogIdentity(t *testing.T) {
 		}
 		rid := hdr(echo, "x-request-id")
 		var line map[string]any
-		err := harness.WaitFor(testCtx(t, 10*time.Second), func() (bool, error) {
+		// Envoy flushes its access log on a timer; a loaded machine delays it.
+		err := harness.WaitFor(testCtx(t, 30*time.Second), func() (bool, error) {
 			line = accessLine(e.Logs(), "request_id", rid)
 			return line != nil, nil
 		})
