@@ -258,6 +258,24 @@ func TestAPIKeyNativeRefusesAttacks(t *testing.T) {
 			t.Fatalf("status %d, body %s", resp.Status, resp.Body)
 		}
 	})
+	// jwt_authn finds "tg." anywhere in the header value (and joins
+	// repeated headers with commas): a key that is not the whole value is
+	// refused as ext_authz refuses it, not admitted with ext_authz skipped.
+	for _, h := range []map[string]string{
+		{"x-api-key": "junk" + good},
+		{"x-api-key": "tg_x," + good},
+		{"Authorization": "Bearer junkApiKey " + good},
+		{"Authorization": "Basic ApiKey " + good},
+	} {
+		t.Run("401 a signed key inside other text", func(t *testing.T) {
+			resp := k.get(t, k.port, "/keys/1", h)
+			if resp.Status != 401 || resp.Header.Get("X-Upstream") != "" ||
+				string(resp.Body) != `{"error":"unauthorized","reason":"malformed_key"}` ||
+				resp.Header.Get("WWW-Authenticate") != `ApiKey realm="tollgate"` {
+				t.Fatalf("status %d, body %s, want 401 malformed_key", resp.Status, resp.Body)
+			}
+		})
+	}
 	t.Run("a fake CORS preflight needs a key", func(t *testing.T) {
 		resp, err := k.client.Do(testCtx(t, 10*time.Second), "OPTIONS", fmt.Sprintf("http://127.0.0.1:%d/keys/1", k.port), "",
 			map[string]string{"Origin": "https://evil.test", "Access-Control-Request-Method": "DELETE"}, nil)

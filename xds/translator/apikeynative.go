@@ -56,6 +56,17 @@ const (
 const (
 	policyKeyAmbiguous = "a_ambiguous_key"
 	policyKeyUnchecked = "a_key_unchecked"
+	policyKeyMalformed = "a_key_malformed"
+)
+
+// keyWholeValue is the whole value of a key header holding one signed
+// key, and keyWholeAuthorization of an Authorization header holding one.
+// jwt_authn finds its prefix anywhere in a header value (and joins
+// repeated headers with a comma), so it verifies "junktg.<key>",
+// "tg_x,tg.<key>" or "Bearer xApiKey tg.<key>", which ext_authz refuses.
+const (
+	keyWholeValue         = `tg\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`
+	keyWholeAuthorization = `ApiKey ` + keyWholeValue
 )
 
 // AuthPathEnvoyKey is the RouteAuthPath of an API-key-only route whose
@@ -140,7 +151,8 @@ func (n *nativeJWT) configureKeyRoute(er *routev3.Route, r ir.Route) error {
 // keyPolicies returns a native key route's deny policies, each only for a
 // request whose signed key was verified (others go on to ext_authz, which
 // decides them): an Authorization header besides the key (ambiguous, as
-// ext_authz), a key the key identity script did not accept (the script
+// ext_authz), a key that is not the whole value of its header (ext_authz
+// refuses it as malformed), a key the key identity script did not accept (the script
 // did not run: fail closed), a missing role (one needed), any scope (API
 // keys carry none).
 func (n *nativeJWT) keyPolicies(ra ir.RouteAuth) map[string]*rbacconfigv3.Principal {
@@ -150,6 +162,9 @@ func (n *nativeJWT) keyPolicies(ra ir.RouteAuth) map[string]*rbacconfigv3.Princi
 		policyKeyAmbiguous: envoy.PrincipalAnd(v, headerPrincipal(envoy.HeaderMatchPresent(headerAuthorization)),
 			headerPrincipal(envoy.HeaderMatchPresent(n.keyHeader))),
 		policyKeyUnchecked: envoy.PrincipalAnd(v, envoy.PrincipalNot(checked)),
+		policyKeyMalformed: envoy.PrincipalAnd(v, envoy.PrincipalNot(envoy.PrincipalOr(
+			headerPrincipal(envoy.HeaderMatchRegex(n.keyHeader, keyWholeValue)),
+			headerPrincipal(envoy.HeaderMatchRegex(headerAuthorization, keyWholeAuthorization))))),
 	}
 	if len(ra.Roles) > 0 {
 		var any []*rbacconfigv3.Principal

@@ -40,6 +40,7 @@ var jwtDenials = []jwtDenial{
 	{detailsJwtAuthn, "", 401, "malformed"},
 	{detailsRBAC, policyKeyAmbiguous, 401, "ambiguous_credentials"},
 	{detailsRBAC, policyKeyUnchecked, 503, "key_store_unavailable"},
+	{detailsRBAC, policyKeyMalformed, 401, "malformed_key"},
 	{detailsRBAC, policyAmbiguous, 401, "ambiguous_credentials"},
 	{detailsRBAC, policyRole, 403, "missing_role"},
 	{detailsRBAC, policyScope, 403, "insufficient_scope"},
@@ -60,7 +61,7 @@ func jwtLocalReplies(keys bool, keyHeader string) (*hcmv3.LocalReplyConfig, erro
 		rewrites = append(rewrites, keyLocalReplies(keyHeader)...)
 	}
 	for _, d := range jwtDenials {
-		if !keys && (d.contains == policyKeyAmbiguous || d.contains == policyKeyUnchecked) {
+		if !keys && (d.contains == policyKeyAmbiguous || d.contains == policyKeyUnchecked || d.contains == policyKeyMalformed) {
 			continue
 		}
 		word, headers := "forbidden", map[string]string{"cache-control": "no-store"}
@@ -71,7 +72,7 @@ func jwtLocalReplies(keys bool, keyHeader string) (*hcmv3.LocalReplyConfig, erro
 			if d.reason == "missing_credentials" {
 				headers["www-authenticate"] = `Bearer realm="tollgate"`
 			}
-			if d.contains == policyKeyAmbiguous {
+			if d.contains == policyKeyAmbiguous || d.contains == policyKeyMalformed {
 				headers["www-authenticate"] = keyChallenge
 			}
 		case 503:
