@@ -3,6 +3,7 @@ package translator
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"regexp"
 	"slices"
 	"strings"
@@ -81,19 +82,27 @@ func AuthPaths(cfg *ir.Config, gw *ir.Gateway) []RouteAuthPath { return authPath
 
 // authPaths is AuthPaths; signed says the control plane has a key signer.
 func authPaths(cfg *ir.Config, gw *ir.Gateway, signed bool) []RouteAuthPath {
-	var out []RouteAuthPath
-	for _, vh := range gw.VirtualHosts {
-		for _, r := range vh.Routes {
-			out = append(out, routeAuthPath(cfg, r, signed))
-		}
-	}
-	return out
+	return slices.Collect(eachAuthPath(cfg, gw, signed))
 }
 
-func routeAuthPath(cfg *ir.Config, r ir.Route, signed bool) RouteAuthPath {
-	reason := nativeJWTReason(cfg, r)
+// eachAuthPath yields authPaths' elements without building the list (a
+// translation asks twice per gateway, and most questions stop early).
+func eachAuthPath(cfg *ir.Config, gw *ir.Gateway, signed bool) iter.Seq[RouteAuthPath] {
+	return func(yield func(RouteAuthPath) bool) {
+		for _, vh := range gw.VirtualHosts {
+			for i := range vh.Routes {
+				if !yield(routeAuthPath(cfg, &vh.Routes[i], signed)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func routeAuthPath(cfg *ir.Config, r *ir.Route, signed bool) RouteAuthPath {
+	reason := nativeJWTReason(cfg, *r)
 	if slices.Contains(r.Auth.Methods, ir.MethodAPIKey) {
-		reason = nativeKeyReason(cfg, r, signed)
+		reason = nativeKeyReason(cfg, *r, signed)
 		if reason == "" {
 			return RouteAuthPath{Route: r.Name, Path: AuthPathEnvoyKey, Reason: keyPathNote}
 		}
@@ -179,9 +188,12 @@ type nativeJWT struct {
 // signer's public JWKS ("" without a signer: no native key path).
 func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, error) {
 	n := &nativeJWT{cfg: cfg, keyJWKS: keyJWKS}
-	for _, rp := range authPaths(cfg, gw, keyJWKS != "") {
+	for rp := range eachAuthPath(cfg, gw, keyJWKS != "") {
 		n.jwtRoutes = n.jwtRoutes || rp.Path == AuthPathEnvoy
 		n.keys = n.keys || rp.Path == AuthPathEnvoyKey
+		if n.jwtRoutes && n.keys {
+			break
+		}
 	}
 	n.enabled = n.jwtRoutes || n.keys
 	if !n.enabled {
@@ -424,7 +436,7 @@ func (n *nativeJWT) hasScope(scope string) *rbacconfigv3.Principal {
 // needsExtAuthz reports whether a protected route of gw is not decided in
 // Envoy, so the gateway needs the ext_authz filter and cluster.
 func (n *nativeJWT) needsExtAuthz(gw *ir.Gateway) bool {
-	for _, rp := range authPaths(n.cfg, gw, n.keyJWKS != "") {
+	for rp := range eachAuthPath(n.cfg, gw, n.keyJWKS != "") {
 		if rp.Path == AuthPathExtAuthz || rp.Path == AuthPathEnvoyKey {
 			return true
 		}
