@@ -140,6 +140,23 @@ func AddOptionalRequirement(cfg *jwtauthnv3.JwtAuthentication, name, provider st
 		}}}}
 }
 
+// AddAnyOrMissingRequirement adds to cfg the requirement name: a token one
+// of providers reads must verify (requires_any of each provider), and a
+// request in which none of them finds a token passes unverified
+// (allow_missing). A token that is present but fails every provider that
+// read it refuses the request.
+func AddAnyOrMissingRequirement(cfg *jwtauthnv3.JwtAuthentication, name string, providers []string) {
+	if cfg.RequirementMap == nil {
+		cfg.RequirementMap = map[string]*jwtauthnv3.JwtRequirement{}
+	}
+	or := &jwtauthnv3.JwtRequirementOrList{}
+	for _, p := range providers {
+		or.Requirements = append(or.Requirements, requiresAny([]string{p}))
+	}
+	or.Requirements = append(or.Requirements, &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_AllowMissing{AllowMissing: &emptypb.Empty{}}})
+	cfg.RequirementMap[name] = &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_RequiresAny{RequiresAny: or}}
+}
+
 // requiresAny is the requirement that one of providers verifies the token.
 func requiresAny(providers []string) *jwtauthnv3.JwtRequirement {
 	if len(providers) == 1 {

@@ -174,6 +174,8 @@ func printAuthPaths(w io.Writer, paths map[string][]translator.RouteAuthPath) {
 				fmt.Fprintf(w, "  gateway %s route %s: auth in Envoy (jwt_authn, rbac)\n", gw, p.Route)
 			case translator.AuthPathEnvoyKey:
 				fmt.Fprintf(w, "  gateway %s route %s: signed API keys in Envoy (jwt_authn, key table, rbac); opaque keys via ext_authz\n", gw, p.Route)
+			case translator.AuthPathEnvoyMixed:
+				fmt.Fprintf(w, "  gateway %s route %s: JWTs and signed API keys in Envoy (jwt_authn, key table, rbac); opaque keys via ext_authz\n", gw, p.Route)
 			case translator.AuthPathExtAuthz:
 				fmt.Fprintf(w, "  gateway %s route %s: auth via ext_authz: %s\n", gw, p.Route, p.Reason)
 			}

@@ -77,8 +77,8 @@ func (k *KeyIdentity) script(x KeyExceptions) string {
 	for _, kv := range [][2]string{{"user", k.headers.UserID}, {"roles", k.headers.Roles}, {"tenant", k.headers.Tenant}, {"tier", k.headers.Tier}} {
 		fmt.Fprintf(&b, "%s=%s, ", kv[0], luaString(kv[1]))
 	}
-	fmt.Fprintf(&b, "}\nlocal JWT, AUTHZ, PAYLOAD, CHECKED = %s, %s, %s, %s\n", luaString(envoy.JwtAuthnName),
-		luaString(envoy.ExtAuthzName), luaString(jwtPayloadKey(keyProvider)), luaString(keyCheckedKey))
+	fmt.Fprintf(&b, "}\nlocal JWT, AUTHZ, PAYLOAD, CHECKED, NATIVE = %s, %s, %s, %s, %s\n", luaString(envoy.JwtAuthnName),
+		luaString(envoy.ExtAuthzName), luaString(jwtPayloadKey(keyProvider)), luaString(keyCheckedKey), luaString(nativeMarkerKey))
 	items := slices.Clone(x.Items)
 	slices.SortFunc(items, func(a, b KeyException) int { return cmp.Compare(a.ID, b.ID) })
 	var raw strings.Builder
@@ -157,13 +157,18 @@ func luaString(s string) string {
 //   - sets the identity headers (the strip filter removed the client's)
 //     and publishes the identity as the ext_authz filter's metadata
 //     (method apiKey, consumer, user_id, roles, tenant, tier, key_id), so
-//     rate limits, access logs and rbac read what ext_authz would publish.
+//     rate limits, access logs and rbac read what ext_authz would publish,
+//     and the native marker (nativeMarkerKey) that switches ext_authz off;
+//   - answers 401s with the challenge the route's metadata names under
+//     the filter's name (a mixed route: mixedChallenge), else ext_authz's
+//     API-key challenge.
 const keyIdentityBody = `
 local function deny(h, status, reason)
   local word, hs = "unavailable", {[":status"]=status, ["content-type"]="application/json", ["cache-control"]="no-store"}
   if status == "401" then
     word = "unauthorized"
-    hs["www-authenticate"] = 'ApiKey realm="tollgate"'
+    -- A mixed route names its challenge in the route metadata.
+    hs["www-authenticate"] = h:metadata():get("challenge") or 'ApiKey realm="tollgate"'
   end
   h:respond(hs, '{"error":"' .. word .. '","reason":"' .. reason .. '"}')
 end
@@ -232,5 +237,6 @@ function envoy_on_request(h)
   m:set(AUTHZ, "tenant", id.tenant)
   m:set(AUTHZ, "tier", id.tier)
   m:set(AUTHZ, CHECKED, kid)
+  m:set(AUTHZ, NATIVE, "apiKey")
 end
 `

@@ -10,7 +10,6 @@ import (
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
@@ -24,8 +23,9 @@ import (
 // expired keys, applies updated tiers and roles and sets the identity;
 // rbac checks roles. A request without a signed key (an opaque "tg_" key,
 // no key) passes jwt_authn (allow_missing) and goes to ext_authz as
-// before; a request with a verified signed key makes no ext_authz call
-// (the ext_authz filter's filter_enabled_metadata).
+// before; a request with a signed key the key identity filter accepted
+// makes no ext_authz call (the ext_authz filter's filter_enabled_metadata
+// on the native marker, mixednative.go).
 const (
 	// KeyIssuer is the iss of every signed API key.
 	KeyIssuer = "tollgate:keys"
@@ -84,8 +84,8 @@ func nativeKeyReason(cfg *ir.Config, r ir.Route, signed bool) string {
 	case r.Auth.Public:
 		return "public"
 	case !slices.Equal(r.Auth.Methods, []string{ir.MethodAPIKey}):
-		return fmt.Sprintf("accepts %s (only an API-key-only route verifies signed keys in Envoy; "+
-			"routes that also accept other credentials stay on ext_authz for now)", strings.Join(r.Auth.Methods, ", "))
+		return fmt.Sprintf("accepts %s (signed keys are verified in Envoy on routes accepting apiKey alone or "+
+			"exactly apiKey and jwt; routes that also accept oauth2 stay on ext_authz)", strings.Join(r.Auth.Methods, ", "))
 	case r.HTTP.Lua != "":
 		return "runs a Lua script (its identity guard reads ext_authz's metadata)"
 	case cfg.Auth.APIKeys == nil:
@@ -115,12 +115,6 @@ func keyVerifiedPath() []string { return []string{jwtPayloadKey(keyProvider), "i
 // keyVerified matches a request whose signed key jwt_authn verified.
 func keyVerified() *rbacconfigv3.Principal {
 	return envoy.PrincipalMetadata(envoy.JwtAuthnName, keyVerifiedPath(), envoy.ValueStringExact(KeyIssuer))
-}
-
-// keyVerifiedMatcher is keyVerified as a metadata matcher (for ext_authz's
-// filter_enabled_metadata).
-func keyVerifiedMatcher() *matcherv3.MetadataMatcher {
-	return envoy.MetadataMatch(envoy.JwtAuthnName, keyVerifiedPath(), envoy.ValueStringExact(KeyIssuer))
 }
 
 // nativeKey reports whether r's signed keys are decided in Envoy.

@@ -95,8 +95,8 @@ func TestAuthPathsKeyNative(t *testing.T) {
 	if p := got["search"]; p.Path != AuthPathEnvoyKey {
 		t.Errorf("search (apiKey only): %+v, want %s", p, AuthPathEnvoyKey)
 	}
-	if p := got["orders"]; p.Path != AuthPathExtAuthz || !strings.Contains(p.Reason, "stay on ext_authz") {
-		t.Errorf("orders (apiKey, jwt): %+v, want ext_authz with the reason", p)
+	if p := got["orders"]; p.Path != AuthPathExtAuthz || p.Reason != "accepts apiKey, jwt: no JWT provider" {
+		t.Errorf("orders (apiKey, jwt, no JWT provider): %+v, want ext_authz with the reason", p)
 	}
 	for _, p := range authPaths(&tc.Config, &gw, false) {
 		if p.Path == AuthPathEnvoyKey {
@@ -107,7 +107,8 @@ func TestAuthPathsKeyNative(t *testing.T) {
 
 // TestKeyRouteFailsClosed: on a native key route rbac refuses a verified
 // key the key identity script did not accept (the script did not run:
-// fail closed with 503), and ext_authz is skipped only for a verified key.
+// fail closed with 503), and ext_authz is skipped only for a request whose
+// credential an identity script accepted (the native marker).
 func TestKeyRouteFailsClosed(t *testing.T) {
 	n := &nativeJWT{keyHeader: "x-api-key"}
 	ps := n.keyPolicies(ir.RouteAuth{Methods: []string{ir.MethodAPIKey}, Roles: []string{"admin"}})
@@ -122,9 +123,9 @@ func TestKeyRouteFailsClosed(t *testing.T) {
 			t.Errorf("%s does not start with the verified-key condition: %v", name, p)
 		}
 	}
-	m := keyVerifiedMatcher()
-	if m.GetInvert() || m.GetFilter() != "envoy.filters.http.jwt_authn" {
-		t.Fatalf("verified-key matcher %v", m)
+	m := nativeMarkerMatcher()
+	if m.GetInvert() || m.GetFilter() != "envoy.filters.http.ext_authz" || m.GetPath()[0].GetKey() != nativeMarkerKey {
+		t.Fatalf("native marker matcher %v", m)
 	}
 	r := translateCase(t, "apikey-native")
 	if !strings.Contains(renderedListeners(t, r), `"filter_enabled_metadata"`) {

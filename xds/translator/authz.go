@@ -95,8 +95,8 @@ func newAuthz(cfg *ir.Config, gw *ir.Gateway, opts Options, native *nativeJWT) (
 		MutableHeaders: mutable,
 		Retry:          replicaRetry(opts.AuthzAddress, cmp.Or(gw.Auth.Timeout, envoy.DefaultExtAuthzTimeout)),
 	}
-	if native.keys {
-		a.filter.SkipWhen = keyVerifiedMatcher() // a verified signed key: no Check
+	if native.keys || native.mixed {
+		a.filter.SkipWhen = nativeMarkerMatcher() // a credential decided in Envoy: no Check
 	}
 	return a, nil
 }

@@ -106,6 +106,11 @@ func routeAuthPath(cfg *ir.Config, r *ir.Route, signed bool) RouteAuthPath {
 		if reason == "" {
 			return RouteAuthPath{Route: r.Name, Path: AuthPathEnvoyKey, Reason: keyPathNote}
 		}
+		if isMixed(r.Auth.Methods) {
+			if reason = nativeMixedReason(cfg, *r, signed); reason == "" {
+				return RouteAuthPath{Route: r.Name, Path: AuthPathEnvoyMixed, Reason: mixedPathNote}
+			}
+		}
 	}
 	switch {
 	case r.Auth.Public:
@@ -173,7 +178,9 @@ type nativeJWT struct {
 	// keys: a route is on the native key path (apikeynative.go), whose
 	// signed keys verify against keyJWKS and whose identity and
 	// exceptions table keyIdentity builds.
-	keys        bool
+	keys bool
+	// mixed: a route is on the native mixed path (mixednative.go).
+	mixed       bool
 	keyJWKS     string
 	keyIdentity *KeyIdentity
 	cfg         *ir.Config
@@ -181,7 +188,8 @@ type nativeJWT struct {
 	providers   map[string]*jwtauthnv3.JwtProvider
 	names       []string // provider names, sorted
 	clusters    []*clusterv3.Cluster
-	script      string
+	// scripts are the JWT identity filter's named scripts.
+	scripts map[string]string
 }
 
 // newNativeJWT derives the native paths of gw; keyJWKS is the API-key
@@ -191,11 +199,12 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, e
 	for rp := range eachAuthPath(cfg, gw, keyJWKS != "") {
 		n.jwtRoutes = n.jwtRoutes || rp.Path == AuthPathEnvoy
 		n.keys = n.keys || rp.Path == AuthPathEnvoyKey
-		if n.jwtRoutes && n.keys {
+		n.mixed = n.mixed || rp.Path == AuthPathEnvoyMixed
+		if n.jwtRoutes && n.keys && n.mixed {
 			break
 		}
 	}
-	n.enabled = n.jwtRoutes || n.keys
+	n.enabled = n.jwtRoutes || n.keys || n.mixed
 	if !n.enabled {
 		return n, nil
 	}
@@ -203,7 +212,7 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, e
 		n.keyHeader = k.Header
 	}
 	n.providers = map[string]*jwtauthnv3.JwtProvider{}
-	if n.keys {
+	if n.keys || n.mixed {
 		kp, err := keyProviderConfig(n.keyHeader, keyJWKS)
 		if err != nil {
 			return nil, fmt.Errorf("api key signer: %w", err)
@@ -211,7 +220,7 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, e
 		n.providers[keyProvider] = kp
 		n.keyIdentity = newKeyIdentity(cfg)
 	}
-	if !n.jwtRoutes {
+	if !n.jwtRoutes && !n.mixed {
 		return n, nil
 	}
 	for _, p := range cfg.Auth.JWT {
@@ -223,7 +232,14 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, e
 		n.names = append(n.names, p.Name)
 	}
 	slices.Sort(n.names)
-	n.script = jwtIdentityScript(cfg.Auth.JWT, identityHeadersOrDefault(cfg.Auth.IdentityHeaders))
+	h := identityHeadersOrDefault(cfg.Auth.IdentityHeaders)
+	n.scripts = map[string]string{}
+	if n.jwtRoutes {
+		n.scripts[jwtIdentityScriptName] = jwtIdentityScript(cfg.Auth.JWT, h, false)
+	}
+	if n.mixed {
+		n.scripts[jwtIdentityMixedScriptName] = jwtIdentityScript(cfg.Auth.JWT, h, true)
+	}
 	return n, nil
 }
 
@@ -289,13 +305,16 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if n.keys {
 		envoy.AddOptionalRequirement(cfg, keyRequirement, keyProvider)
 	}
+	if n.mixed {
+		envoy.AddAnyOrMissingRequirement(cfg, mixedRequirement, append(slices.Clone(n.names), keyProvider))
+	}
 	jwt, err := envoy.JwtAuthnFilter(cfg)
 	if err != nil {
 		return nil, err
 	}
 	out := []*hcmv3.HttpFilter{jwt}
-	if n.jwtRoutes {
-		lua, err := envoy.LuaNamedSourcesFilter(jwtIdentityFilter, map[string]string{jwtIdentityScriptName: n.script})
+	if n.jwtRoutes || n.mixed {
+		lua, err := envoy.LuaNamedSourcesFilter(jwtIdentityFilter, n.scripts)
 		if err != nil {
 			return nil, err
 		}
@@ -305,7 +324,7 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		}
 		out = append(out, lua, meta)
 	}
-	if n.keys {
+	if n.keys || n.mixed {
 		kf, err := n.keyIdentity.filter()
 		if err != nil {
 			return nil, err
@@ -437,7 +456,7 @@ func (n *nativeJWT) hasScope(scope string) *rbacconfigv3.Principal {
 // Envoy, so the gateway needs the ext_authz filter and cluster.
 func (n *nativeJWT) needsExtAuthz(gw *ir.Gateway) bool {
 	for rp := range eachAuthPath(n.cfg, gw, n.keyJWKS != "") {
-		if rp.Path == AuthPathExtAuthz || rp.Path == AuthPathEnvoyKey {
+		if rp.Path == AuthPathExtAuthz || rp.Path == AuthPathEnvoyKey || rp.Path == AuthPathEnvoyMixed {
 			return true
 		}
 	}
@@ -450,7 +469,7 @@ func (n *nativeJWT) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcm
 	if !n.enabled {
 		return next, nil
 	}
-	lr, err := jwtLocalReplies(n.keys, n.keyHeader)
+	lr, err := jwtLocalReplies(n.keys, n.mixed, n.keyHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -462,14 +481,21 @@ func (n *nativeJWT) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcm
 
 // configureRouteAuth sets a route's authentication: the native filters on a
 // native JWT route (with ext_authz turned off there when the gateway runs
-// it), the native key filters and the ext_authz settings (for opaque keys)
-// on a native key route, the ext_authz settings on every other.
+// it), the native key (or mixed) filters and the ext_authz settings (for
+// opaque keys) on a native key (or mixed) route, the ext_authz settings on
+// every other.
 func configureRouteAuth(er *routev3.Route, r ir.Route, a *authz, n *nativeJWT) error {
 	if !n.native(r) {
-		if err := a.configureRoute(er, r.Auth, r.Name, a.takesLimits(r)); err != nil || !n.nativeKey(r) {
+		err := a.configureRoute(er, r.Auth, r.Name, a.takesLimits(r))
+		switch {
+		case err != nil:
 			return err
+		case n.nativeKey(r):
+			return n.configureKeyRoute(er, r)
+		case n.nativeMixed(r):
+			return n.configureMixedRoute(er, r)
 		}
-		return n.configureKeyRoute(er, r)
+		return nil
 	}
 	if a.enabled {
 		if err := envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteDisabled()); err != nil {

@@ -41,7 +41,13 @@ import (
 // The script is generated from the IR: providers in IR order (sorted by
 // name), every string quoted with %q (a Lua-compatible escape for the
 // printable ASCII the policy's names and claims use).
-func jwtIdentityScript(providers []ir.JWTProvider, h ir.IdentityHeaders) string {
+//
+// With mixed (the script of a native mixed route, mixednative.go) a request
+// without a verified JWT passes untouched (a signed key's or an opaque
+// key's, decided further on), refusals carry the mixed route's challenge,
+// and an accepted token also sets the native marker (nativeMarkerKey) that
+// switches ext_authz off for the request.
+func jwtIdentityScript(providers []ir.JWTProvider, h ir.IdentityHeaders, mixed bool) string {
 	var b strings.Builder
 	b.WriteString("local P = {\n")
 	for _, p := range providers {
@@ -64,9 +70,18 @@ func jwtIdentityScript(providers []ir.JWTProvider, h ir.IdentityHeaders) string 
 	// are filled with defaults, so none is empty today).
 	fmt.Fprintf(&b, "local H_USER, H_ROLES, H_TENANT, H_TIER = %s, %s, %s, %s\n", luaQuote(h.UserID), luaQuote(h.Roles), luaQuote(h.Tenant), luaQuote(h.Tier))
 	fmt.Fprintf(&b, "local JWT, AUTHZ = %s, %s\n", luaQuote(envoy.JwtAuthnName), luaQuote(envoy.ExtAuthzName))
+	challenge := jwtChallenge
+	if mixed {
+		challenge = mixedChallenge
+	}
+	fmt.Fprintf(&b, "local CHALLENGE, MIXED, NATIVE = %s, %t, %s\n", luaQuote(challenge), mixed, luaQuote(nativeMarkerKey))
 	b.WriteString(jwtIdentityBody)
 	return b.String()
 }
+
+// jwtChallenge is ext_authz's WWW-Authenticate for a refused token on a
+// JWT-only route.
+const jwtChallenge = `Bearer realm="tollgate", error="invalid_token"`
 
 // luaQuote quotes s as a Lua string literal.
 func luaQuote(s string) string { return strconv.Quote(s) }
@@ -75,7 +90,7 @@ func luaQuote(s string) string { return strconv.Quote(s) }
 const jwtIdentityBody = `
 local function deny(h, reason)
   h:respond({[":status"]="401", ["content-type"]="application/json", ["cache-control"]="no-store",
-    ["www-authenticate"]='Bearer realm="tollgate", error="invalid_token"'},
+    ["www-authenticate"]=CHALLENGE},
     '{"error":"unauthorized","reason":"' .. reason .. '"}')
 end
 
@@ -168,6 +183,7 @@ local function identity(h, m, p, c, hd)
   setHeader(hs, H_TENANT, tenant)
   setHeader(hs, H_TIER, tier)
   m:set(AUTHZ, "consumer", user)
+  if MIXED then m:set(AUTHZ, NATIVE, "jwt") end
 end
 
 function envoy_on_request(h)
@@ -179,6 +195,7 @@ function envoy_on_request(h)
     local c = md[p.payload]
     if c ~= nil then return identity(h, m, p, c, md[p.header]) end
   end
+  if MIXED then return end
   return deny(h, "invalid_token")
 end
 `

@@ -53,13 +53,25 @@ var jwtDenials = []jwtDenial{
 // WWW-Authenticate challenge. ext_authz's own denials carry other details
 // and pass unchanged.
 //
-// With native key routes, jwt_authn's refusals of a signed key and the key
-// rbac policies come first, with ext_authz's API-key answers.
-func jwtLocalReplies(keys bool, keyHeader string) (*hcmv3.LocalReplyConfig, error) {
-	rewrites := make([]envoy.LocalReplyRewrite, 0, len(jwtDenials))
+// With native mixed routes their mappers come first (mixedLocalReplies);
+// with native key routes, jwt_authn's refusals of a signed key and the key
+// rbac policies come next, with ext_authz's API-key answers.
+func jwtLocalReplies(keys, mixed bool, keyHeader string) (*hcmv3.LocalReplyConfig, error) {
+	var rewrites []envoy.LocalReplyRewrite
+	if mixed {
+		rewrites = append(rewrites, mixedLocalReplies(keyHeader)...)
+	}
 	if keys {
 		rewrites = append(rewrites, keyLocalReplies(keyHeader)...)
 	}
+	return envoy.LocalReplyConfig(append(rewrites, denialRewrites(keys || mixed, false)...))
+}
+
+// denialRewrites returns a rewrite per jwtDenials entry (without the key
+// policies' unless keys), with the JWT path's challenges, or the mixed
+// path's when mixed.
+func denialRewrites(keys, mixed bool) []envoy.LocalReplyRewrite {
+	rewrites := make([]envoy.LocalReplyRewrite, 0, len(jwtDenials))
 	for _, d := range jwtDenials {
 		if !keys && (d.contains == policyKeyAmbiguous || d.contains == policyKeyUnchecked || d.contains == policyKeyMalformed) {
 			continue
@@ -68,13 +80,7 @@ func jwtLocalReplies(keys bool, keyHeader string) (*hcmv3.LocalReplyConfig, erro
 		switch d.status {
 		case 401:
 			word = "unauthorized"
-			headers["www-authenticate"] = `Bearer realm="tollgate", error="invalid_token"`
-			if d.reason == "missing_credentials" {
-				headers["www-authenticate"] = `Bearer realm="tollgate"`
-			}
-			if d.contains == policyKeyAmbiguous || d.contains == policyKeyMalformed {
-				headers["www-authenticate"] = keyChallenge
-			}
+			headers["www-authenticate"] = denialChallenge(d, mixed)
 		case 503:
 			word = "unavailable"
 		}
@@ -84,5 +90,21 @@ func jwtLocalReplies(keys bool, keyHeader string) (*hcmv3.LocalReplyConfig, erro
 			Headers: headers,
 		})
 	}
-	return envoy.LocalReplyConfig(rewrites)
+	return rewrites
+}
+
+// denialChallenge is ext_authz's WWW-Authenticate for the 401 refusal d,
+// on a native mixed route when mixed.
+func denialChallenge(d jwtDenial, mixed bool) string {
+	switch {
+	case mixed && d.reason == "missing_credentials":
+		return mixedMissingChallenge
+	case mixed:
+		return mixedChallenge
+	case d.reason == "missing_credentials":
+		return `Bearer realm="tollgate"`
+	case d.contains == policyKeyAmbiguous || d.contains == policyKeyMalformed:
+		return keyChallenge
+	}
+	return jwtChallenge
 }

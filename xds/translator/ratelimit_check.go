@@ -64,7 +64,7 @@ func (a *authz) checkLimitHeaders(gw *ir.Gateway) []string {
 func (a *authz) needsRateLimitFilter(gw *ir.Gateway) bool {
 	for _, vh := range gw.VirtualHosts {
 		for _, r := range vh.Routes {
-			if r.RateLimit.Enabled && (!a.takesLimits(r) || a.native.nativeKey(r)) {
+			if r.RateLimit.Enabled && (!a.takesLimits(r) || a.native.nativeKey(r) || a.native.nativeMixed(r)) {
 				return true
 			}
 		}

@@ -26,6 +26,8 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, native *nativeJWT, rl *rate
 			case err != nil:
 			case native.nativeKey(r) && authz.takesLimits(r): // signed keys here, opaque ones in the Check
 				err = rl.configureRoute(er, r.RateLimit, r.Name, keyRateLimitGate())
+			case native.nativeMixed(r) && authz.takesLimits(r): // native decisions here, the others in the Check
+				err = rl.configureRoute(er, r.RateLimit, r.Name, mixedRateLimitGate())
 			case !authz.takesLimits(r): // else ext_authz takes them
 				err = rl.configureRoute(er, r.RateLimit, r.Name, nil)
 			}
