@@ -25,7 +25,9 @@ const authzUnavailableBody = `{"error":"unavailable","reason":"authz_unavailable
 func TestAuthzTimeoutAnswersDocumented503(t *testing.T) {
 	a := startAuthStack(t)
 	var created struct{ Key string }
-	if err := json.Unmarshal([]byte(a.cli(0, "keys", "create", "--consumer", "stall", "--roles", "user", "-o", "json")), &created); err != nil {
+	// An opaque key: a signed one is decided in Envoy on /users (it
+	// accepts JWTs and API keys), without ext_authz.
+	if err := json.Unmarshal([]byte(a.cli(0, "keys", "create", "--consumer", "stall", "--roles", "user", "-o", "json", "--format", "opaque")), &created); err != nil {
 		t.Fatal(err)
 	}
 	key := map[string]string{"x-api-key": created.Key}

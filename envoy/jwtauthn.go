@@ -140,12 +140,12 @@ func AddOptionalRequirement(cfg *jwtauthnv3.JwtAuthentication, name, provider st
 		}}}}
 }
 
-// AddAnyOrMissingRequirement adds to cfg the requirement name: a token one
-// of providers reads must verify (requires_any of each provider), and a
-// request in which none of them finds a token passes unverified
-// (allow_missing). A token that is present but fails every provider that
-// read it refuses the request.
-func AddAnyOrMissingRequirement(cfg *jwtauthnv3.JwtAuthentication, name string, providers []string) {
+// AddAnyOrUnverifiedRequirement adds to cfg the requirement name:
+// requires_any of each of providers, or allow_missing_or_failed. A token
+// one of them verifies leaves its payload in the metadata; every other
+// request (no token, or one that fails) passes on unverified, for a later
+// filter to decide: jwt_authn itself refuses nothing.
+func AddAnyOrUnverifiedRequirement(cfg *jwtauthnv3.JwtAuthentication, name string, providers []string) {
 	if cfg.RequirementMap == nil {
 		cfg.RequirementMap = map[string]*jwtauthnv3.JwtRequirement{}
 	}
@@ -153,7 +153,8 @@ func AddAnyOrMissingRequirement(cfg *jwtauthnv3.JwtAuthentication, name string, 
 	for _, p := range providers {
 		or.Requirements = append(or.Requirements, requiresAny([]string{p}))
 	}
-	or.Requirements = append(or.Requirements, &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_AllowMissing{AllowMissing: &emptypb.Empty{}}})
+	or.Requirements = append(or.Requirements, &jwtauthnv3.JwtRequirement{
+		RequiresType: &jwtauthnv3.JwtRequirement_AllowMissingOrFailed{AllowMissingOrFailed: &emptypb.Empty{}}})
 	cfg.RequirementMap[name] = &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_RequiresAny{RequiresAny: or}}
 }
 

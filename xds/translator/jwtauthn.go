@@ -306,7 +306,7 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		envoy.AddOptionalRequirement(cfg, keyRequirement, keyProvider)
 	}
 	if n.mixed {
-		envoy.AddAnyOrMissingRequirement(cfg, mixedRequirement, append(slices.Clone(n.names), keyProvider))
+		envoy.AddAnyOrUnverifiedRequirement(cfg, mixedRequirement, append(slices.Clone(n.names), keyProvider))
 	}
 	jwt, err := envoy.JwtAuthnFilter(cfg)
 	if err != nil {

@@ -59,7 +59,7 @@ var jwtDenials = []jwtDenial{
 func jwtLocalReplies(keys, mixed bool, keyHeader string) (*hcmv3.LocalReplyConfig, error) {
 	var rewrites []envoy.LocalReplyRewrite
 	if mixed {
-		rewrites = append(rewrites, mixedLocalReplies(keyHeader)...)
+		rewrites = append(rewrites, mixedLocalReplies()...)
 	}
 	if keys {
 		rewrites = append(rewrites, keyLocalReplies(keyHeader)...)

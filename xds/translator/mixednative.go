@@ -15,14 +15,17 @@ import (
 
 // The native mixed path. A protected route whose methods are exactly
 // apiKey and jwt (either order) is decided in Envoy when the request
-// carries a JWT of a configured provider (Authorization: Bearer) or a
-// signed API key (the key header, or Authorization: ApiKey tg.…), and goes
-// to ext_authz, as before, otherwise (an opaque key, no credential, a token
-// of an unknown issuer):
+// carries a JWT that a configured provider verifies (Authorization:
+// Bearer) or a signed API key that the signer's key verifies (the key
+// header, or Authorization: ApiKey tg.…); every other request (an opaque
+// key, no credential, a token or key that fails verification) goes to
+// ext_authz exactly as before, which answers it with its own rules:
 //   - jwt_authn's requirement mixedRequirement is requires_any of every
-//     JWT provider and the key provider, or allow_missing: a token one of
-//     them reads must verify, a request none of them finds a token in
-//     passes on unverified to ext_authz;
+//     JWT provider and the key provider, or allow_missing_or_failed:
+//     jwt_authn refuses nothing on these routes, it only leaves a verified
+//     payload in its metadata. (A failed token goes to ext_authz, which
+//     refetches the JWKS on an unknown kid and answers with its reason:
+//     today's semantics for rotated keys, alg none, malformed tokens.)
 //   - the JWT identity script (its mixed variant) checks a verified JWT
 //     and sets the identity, the key identity script a verified key, each
 //     then setting the native marker (nativeMarkerKey, in ext_authz's
@@ -31,11 +34,11 @@ import (
 //     a verified JWT or key a missing role or scope (mixedPolicies);
 //   - the ext_authz filter skips a request with the marker
 //     (filter_enabled_metadata, inverted); rate limits of such a request go
-//     through Envoy's ratelimit filter (gate on the marker), the others'
+//     through Envoy's ratelimit filter (gated on the marker), the others'
 //     in the Check.
 //
-// Every refusal carries ext_authz's answer on such a route, whose 401
-// challenge names both schemes (mixedChallenge).
+// Every refusal made in Envoy carries ext_authz's answer on such a route,
+// whose 401 challenge names both schemes (mixedChallenge).
 const (
 	// AuthPathEnvoyMixed is the RouteAuthPath of a native mixed route.
 	AuthPathEnvoyMixed = "envoy_mixed"
@@ -205,47 +208,32 @@ func (n *nativeJWT) mixedPolicies(ra ir.RouteAuth) map[string]*rbacconfigv3.Prin
 	return out
 }
 
-// mixedLocalReplies gives jwt_authn's and rbac's refusals on native mixed
-// routes (recognised by their route metadata) ext_authz's answers there,
-// each with the mixed challenge. They go before every other mapper. In
-// ext_authz's order (extauthz.credential):
-//   - two credentials, or a repeated header (joined with a comma), of
-//     which jwt_authn refused one: ambiguous_credentials;
-//   - a bearer token without the JWT shape (two dots: a signed key, or a
-//     key inside other text) that jwt_authn or the key rules refused:
-//     method_not_allowed (ext_authz takes it for an OAuth 2.0 token the
-//     route does not accept); a key inside another scheme:
-//     unsupported_scheme;
-//   - a refused signed key: the key answers; a refused JWT: the JWT ones.
-func mixedLocalReplies(keyHeader string) []envoy.LocalReplyRewrite {
+// mixedLocalReplies gives rbac's refusals on native mixed routes
+// (recognised by their route metadata) ext_authz's answers there, each
+// with the mixed challenge; jwt_authn refuses nothing there. They go
+// before every other mapper. A signed key found inside another
+// Authorization scheme (jwt_authn finds its prefix anywhere) is
+// method_not_allowed after "Bearer " (ext_authz takes the value for an
+// OAuth 2.0 token, which the route does not accept: the key's dots never
+// make the JWT shape) and unsupported_scheme after another scheme.
+func mixedLocalReplies() []envoy.LocalReplyRewrite {
 	onMixed := fmt.Sprintf(`%q in xds.route_metadata.filter_metadata`, KeyIdentityFilter)
-	has := func(h string) string { return fmt.Sprintf(`%q in request.headers`, h) }
-	val := func(h string) string { return fmt.Sprintf(`request.headers[%q]`, h) }
-	az := headerAuthorization
-	ambiguous := fmt.Sprintf(`(%s && %s) || (%s && %s.contains(",")) || (%s && %s.contains(","))`,
-		has(keyHeader), has(az), has(az), val(az), has(keyHeader), val(keyHeader))
-	bearer := fmt.Sprintf(`%s && %s.startsWith("Bearer ")`, has(az), val(az))
-	notJWT := fmt.Sprintf(`!%s.matches("^Bearer +[^.]*[.][^.]*[.][^.]*$")`, val(az))
-	otherScheme := fmt.Sprintf(`%s && !%s.startsWith("ApiKey ") && !%s.startsWith("Bearer ")`, has(az), val(az), val(az))
-	reply := func(prefix, contains, cond, reason string) envoy.LocalReplyRewrite {
-		return envoy.LocalReplyRewrite{DetailsPrefix: prefix, DetailsContain: contains, Condition: onMixed + " && (" + cond + ")",
-			Status: 401, Body: `{"error":"unauthorized","reason":"` + reason + `"}`, ContentType: "application/json",
+	az := fmt.Sprintf(`%q in request.headers`, headerAuthorization)
+	val := fmt.Sprintf(`request.headers[%q]`, headerAuthorization)
+	bearer := fmt.Sprintf(`%s && %s.startsWith("Bearer ")`, az, val)
+	otherScheme := fmt.Sprintf(`%s && !%s.startsWith("ApiKey ") && !%s.startsWith("Bearer ")`, az, val, val)
+	reply := func(cond, reason string) envoy.LocalReplyRewrite {
+		return envoy.LocalReplyRewrite{DetailsPrefix: detailsRBAC, DetailsContain: policyKeyMalformed,
+			Condition: onMixed + " && (" + cond + ")", Status: 401,
+			Body: `{"error":"unauthorized","reason":"` + reason + `"}`, ContentType: "application/json",
 			Headers: map[string]string{"cache-control": "no-store", "www-authenticate": mixedChallenge}}
 	}
-	out := []envoy.LocalReplyRewrite{
-		reply(detailsJwtAuthn, "", ambiguous, "ambiguous_credentials"),
-		reply(detailsJwtAuthn, "", bearer+" && "+notJWT, "method_not_allowed"),
-		reply(detailsRBAC, policyKeyMalformed, bearer, "method_not_allowed"),
-		reply(detailsRBAC, policyKeyMalformed, otherScheme, "unsupported_scheme"),
-	}
-	for _, r := range keyLocalReplies(keyHeader) {
-		r.Condition = onMixed + " && (" + r.Condition + ")"
-		r.Headers = map[string]string{"cache-control": "no-store", "www-authenticate": mixedChallenge}
-		out = append(out, r)
-	}
+	out := []envoy.LocalReplyRewrite{reply(bearer, "method_not_allowed"), reply(otherScheme, "unsupported_scheme")}
 	for _, r := range denialRewrites(true, true) {
-		r.Condition = onMixed
-		out = append(out, r)
+		if r.DetailsPrefix == detailsRBAC {
+			r.Condition = onMixed
+			out = append(out, r)
+		}
 	}
 	return out
 }

@@ -101,7 +101,7 @@ func TestMixedLocalRepliesFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mixed := len(mixedLocalReplies("x-api-key"))
+	mixed := len(mixedLocalReplies())
 	for i, m := range lr.GetMappers() {
 		j, _ := envoy.JSON(m)
 		onMixed := strings.Contains(string(j), "xds.route_metadata.filter_metadata")
