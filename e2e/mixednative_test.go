@@ -61,11 +61,17 @@ backends:
 // (key pepper, Redis), the IdP and one Envoy, and waits until a signed key
 // is admitted on /m (the first exceptions table reached Envoy).
 func startMixedNativeStack(t *testing.T) (*authStack, string) {
+	return startMixedNativeStackMode(t, "exact")
+}
+
+// startMixedNativeStackMode is startMixedNativeStack with rateLimits.mode.
+func startMixedNativeStackMode(t *testing.T, mode string) (*authStack, string) {
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	r := startRedisServer(t, harness.FreePort(t))
 	port := harness.FreePort(t)
 	policy := fmt.Sprintf(mixedNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr())
+	policy = strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
 	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}})
 	s.envoy("public", "mixed-native-0", "delta")
 	a := &authStack{stack: s, idp: p, redis: r.addr, port: port, client: harness.NewHTTPClient(false)}
@@ -278,31 +284,35 @@ func TestMixedNativeRefusesAsExtAuthz(t *testing.T) {
 // TestMixedNativeTierLimits: a tier's limit holds on a mixed route for each
 // kind of credential, counted once: in Envoy's ratelimit filter for a JWT
 // or a signed key (no Check), in the Check for an opaque key (not again by
-// the filter).
+// the filter); in quota mode, by Envoy's quota filter for all three.
 func TestMixedNativeTierLimits(t *testing.T) {
-	a, _ := startMixedNativeStack(t)
-	signed, _ := createKey(t, a.stack, "signed-tiny", "tiny")
-	var created struct{ Key string }
-	out := a.cli(0, "keys", "create", "--consumer", "opaque-tiny", "--tier", "tiny", "-o", "json", "--format", "opaque")
-	if err := json.Unmarshal([]byte(out), &created); err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		name    string
-		headers map[string]string
-	}{
-		{"JWT", bearer(a.idp.rs256("k1", with(a.idp.claims("tiny-user"), "plan", "tiny")))},
-		{"signed key", map[string]string{"x-api-key": signed}},
-		{"opaque key", map[string]string{"x-api-key": created.Key}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			codes := make([]int, 0, 5)
-			for range 5 {
-				code, _, _ := a.call(t, "/m/1", tt.headers)
-				codes = append(codes, code)
+	for _, mode := range []string{"exact", "quota"} {
+		t.Run(mode, func(t *testing.T) {
+			a, _ := startMixedNativeStackMode(t, mode)
+			signed, _ := createKey(t, a.stack, "signed-tiny", "tiny")
+			var created struct{ Key string }
+			out := a.cli(0, "keys", "create", "--consumer", "opaque-tiny", "--tier", "tiny", "-o", "json", "--format", "opaque")
+			if err := json.Unmarshal([]byte(out), &created); err != nil {
+				t.Fatal(err)
 			}
-			if want := []int{200, 200, 200, 429, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
-				t.Fatalf("tiny tier (3/day): %v, want %v", codes, want)
+			for _, tt := range []struct {
+				name    string
+				headers map[string]string
+			}{
+				{"JWT", bearer(a.idp.rs256("k1", with(a.idp.claims("tiny-user"), "plan", "tiny")))},
+				{"signed key", map[string]string{"x-api-key": signed}},
+				{"opaque key", map[string]string{"x-api-key": created.Key}},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					codes := make([]int, 0, 5)
+					for range 5 {
+						code, _, _ := a.call(t, "/m/1", tt.headers)
+						codes = append(codes, code)
+					}
+					if want := []int{200, 200, 200, 429, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+						t.Fatalf("tiny tier (3/day): %v, want %v", codes, want)
+					}
+				})
 			}
 		})
 	}
