@@ -8,6 +8,7 @@ import (
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
@@ -137,29 +138,18 @@ func mixedRateLimitGate() *routev3.RateLimit_Action {
 // credentials before the upstream unless the route forwards them. The
 // route's ext_authz settings are set by the caller.
 func (n *nativeJWT) configureMixedRoute(er *routev3.Route, r ir.Route) error {
-	settings := []struct {
+	for _, c := range []struct {
 		filter string
-		set    func() error
+		cfg    proto.Message
 	}{
-		{envoy.JwtAuthnName, func() error {
-			return envoy.SetRouteFilterConfig(er, envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(mixedRequirement))
-		}},
-		{jwtIdentityFilter, func() error {
-			return envoy.SetRouteFilterConfig(er, jwtIdentityFilter, envoy.LuaPerRouteName(jwtIdentityMixedScriptName))
-		}},
-		{jwtIdentityMetadataFilter, func() error {
-			return envoy.SetRouteFilterConfig(er, jwtIdentityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata()))
-		}},
-		{KeyIdentityFilter, func() error {
-			return envoy.SetRouteFilterConfig(er, KeyIdentityFilter, envoy.LuaPerRouteName(keyIdentityScriptName))
-		}},
-		{envoy.RBACName, func() error {
-			return envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(n.mixedPolicies(r.Auth)))
-		}},
-	}
-	for _, s := range settings {
-		if err := s.set(); err != nil {
-			return fmt.Errorf("%s: %w", s.filter, err)
+		{envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(mixedRequirement)},
+		{jwtIdentityFilter, envoy.LuaPerRouteName(jwtIdentityMixedScriptName)},
+		{jwtIdentityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata())},
+		{KeyIdentityFilter, envoy.LuaPerRouteName(keyIdentityScriptName)},
+		{envoy.RBACName, envoy.RBACPerRouteDeny(n.mixedPolicies(r.Auth))},
+	} {
+		if err := envoy.SetRouteFilterConfig(er, c.filter, c.cfg); err != nil {
+			return fmt.Errorf("%s: %w", c.filter, err)
 		}
 	}
 	envoy.SetRouteFilterMetadata(er, KeyIdentityFilter, map[string]string{mixedChallengeField: mixedChallenge})
