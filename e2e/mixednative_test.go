@@ -271,6 +271,8 @@ func TestMixedNativeRefusesAsExtAuthz(t *testing.T) {
 		{"Authorization": "Bearer junkApiKey " + good},
 		{"Authorization": "Bearer " + good},
 		{"Authorization": "Basic ApiKey " + good},
+		{"Authorization": "bearer junkApiKey " + good},
+		{"Authorization": "apikey junkApiKey " + good},
 	} {
 		t.Run("a signed key inside other text", func(t *testing.T) {
 			got, ref := a.refusal(t, "/m/1", h), a.refusal(t, "/x/1", h)

@@ -210,8 +210,9 @@ func mixedLocalReplies() []envoy.LocalReplyRewrite {
 	onMixed := fmt.Sprintf(`%q in xds.route_metadata.filter_metadata`, KeyIdentityFilter)
 	az := fmt.Sprintf(`%q in request.headers`, headerAuthorization)
 	val := fmt.Sprintf(`request.headers[%q]`, headerAuthorization)
-	bearer := fmt.Sprintf(`%s && %s.startsWith("Bearer ")`, az, val)
-	otherScheme := fmt.Sprintf(`%s && !%s.startsWith("ApiKey ") && !%s.startsWith("Bearer ")`, az, val, val)
+	// Schemes in any case, as ext_authz reads them.
+	bearer := fmt.Sprintf(`%s && %s.matches("^(?i)bearer ")`, az, val)
+	otherScheme := fmt.Sprintf(`%s && !%s.matches("^(?i)(apikey|bearer) ")`, az, val)
 	reply := func(cond, reason string) envoy.LocalReplyRewrite {
 		return envoy.LocalReplyRewrite{DetailsPrefix: detailsRBAC, DetailsContain: policyKeyMalformed,
 			Condition: onMixed + " && (" + cond + ")", Status: 401,
