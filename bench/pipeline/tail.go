@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -133,6 +135,7 @@ func pause(quota []*stack, keep *stack) {
 func tailRun(w io.Writer, rep int, r row, redisPID int, o tailOpts) {
 	pids := maps.Clone(r.st.pids)
 	pids["redis"], pids["bench"] = redisPID, os.Getpid()
+	ecds := ecdsReloads(r.st.envoyAdmin)
 	stop := make(chan struct{})
 	done := make(chan *cpuTrace)
 	start := time.Now()
@@ -159,7 +162,8 @@ func tailRun(w io.Writer, rep int, r row, redisPID int, o tailOpts) {
 	run, wait := tr.window(o.warm, o.dur)
 	fmt.Fprintf(w, "\n## rep %d, %s: %d requests, %d bad, p50 %s p99 %s p99.9 %s max %s; load %s\n", rep, r.name, len(lat), bad,
 		ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)*999/1000]), ms(lat[len(lat)-1]), loadavg())
-	fmt.Fprintf(w, "CPU ms in the run: %s; run-queue wait ms: %s\n", groupCells(run), groupCells(wait))
+	fmt.Fprintf(w, "CPU ms in the run: %s; run-queue wait ms: %s; ECDS reloads in Envoy: %d\n", groupCells(run), groupCells(wait),
+		ecdsReloads(r.st.envoyAdmin)-ecds)
 	tailWindows(w, samples, tr, o)
 	if o.csvDir != "" {
 		if err := tailCSV(filepath.Join(o.csvDir, fmt.Sprintf("%d-%s.csv", rep, strings.ReplaceAll(r.name, " ", "_"))), samples, tr, o); err != nil {
@@ -197,6 +201,25 @@ func tailCSV(path string, samples []loadgen.Sample, tr *cpuTrace, o tailOpts) er
 		b.WriteString("\n")
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// ecdsReloads is the number of extension configs (ECDS) Envoy has
+// reloaded, from its admin stats.
+func ecdsReloads(adminPort int) int {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats?filter=extension_config_discovery.*config_reload$", adminPort))
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, v, ok := strings.Cut(l, ": "); ok {
+			k, _ := strconv.Atoi(v)
+			n += k
+		}
+	}
+	return n
 }
 
 // tailWindows prints the o.top windows with the slowest requests and the
