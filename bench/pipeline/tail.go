@@ -49,45 +49,9 @@ func runTail(w io.Writer, o tailOpts) error {
 	if err != nil {
 		return err
 	}
-	ex, err := startTollgate(sh, &ps, "exact", 1)
+	rows, quota, err := tailRows(sh, &ps, o.before)
 	if err != nil {
 		return err
-	}
-	qu, err := startTollgate(sh, &ps, "quota", 2)
-	if err != nil {
-		return err
-	}
-	toks, err := mint(sh.iss, active, func(i int) string { return fmt.Sprintf("user-%d", i) })
-	if err != nil {
-		return err
-	}
-	signed, err := signedKeys(active)
-	if err != nil {
-		return err
-	}
-	rows := []row{
-		{"plain", ex, "/plain", func(int) string { return "" }},
-		{"JWT quota", qu, "/jwt", cycle("Bearer ", toks)},
-		{"signed key quota", qu, "/key", cycle("ApiKey ", signed)},
-	}
-	if o.before != "" {
-		bq, err := startBefore(sh, &ps, o.before)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, row{"JWT quota (before)", bq, "/jwt", cycle("Bearer ", toks)},
-			row{"signed key quota (before)", bq, "/key", cycle("ApiKey ", signed)})
-		rows[1], rows[2], rows[3] = rows[3], rows[1], rows[2] // plain, JWT before, JWT, signed, signed before
-	}
-	for _, r := range rows {
-		if err := loadgen.WaitHTTP(r.url(), r.auth(0), 30*time.Second); err != nil {
-			return fmt.Errorf("%s: %w", r.name, err)
-		}
-		loadgen.Run(r.url(), r.auth, satConns, 0, time.Second) // every bucket exists
-	}
-	quota := []*stack{qu}
-	if o.before != "" {
-		quota = append(quota, rows[1].st)
 	}
 	fmt.Fprintln(w, machine())
 	fmt.Fprintf(w, "open loop %.0f req/s, %d connections, %s per run (first %s not counted), windows of %s\n",
@@ -100,6 +64,49 @@ func runTail(w io.Writer, o tailOpts) error {
 	}
 	fmt.Fprintln(w, "\nload after:", loadavg())
 	return nil
+}
+
+// tailRows starts the stacks (exact for plain proxying, quota, and the
+// before stack when before names a binary), lists the rows in the order
+// they run and warms each up; quota are the quota stacks.
+func tailRows(sh *shared, ps *procs, before string) (rows []row, quota []*stack, err error) {
+	ex, err := startTollgate(sh, ps, "exact", 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	qu, err := startTollgate(sh, ps, "quota", 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	toks, err := mint(sh.iss, active, func(i int) string { return fmt.Sprintf("user-%d", i) })
+	if err != nil {
+		return nil, nil, err
+	}
+	signed, err := signedKeys(active)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows = []row{{"plain", ex, "/plain", func(int) string { return "" }}}
+	quota = []*stack{qu}
+	if before != "" {
+		bq, err := startBefore(sh, ps, before)
+		if err != nil {
+			return nil, nil, err
+		}
+		quota = append(quota, bq)
+		rows = append(rows, row{"JWT quota (before)", bq, "/jwt", cycle("Bearer ", toks)})
+	}
+	rows = append(rows, row{"JWT quota", qu, "/jwt", cycle("Bearer ", toks)}, row{"signed key quota", qu, "/key", cycle("ApiKey ", signed)})
+	if before != "" {
+		rows = append(rows, row{"signed key quota (before)", quota[1], "/key", cycle("ApiKey ", signed)})
+	}
+	for _, r := range rows {
+		if err := loadgen.WaitHTTP(r.url(), r.auth(0), 30*time.Second); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", r.name, err)
+		}
+		loadgen.Run(r.url(), r.auth, satConns, 0, time.Second) // every bucket exists
+	}
+	return rows, quota, nil
 }
 
 // startBefore starts a quota stack on the tollgate binary bin.
