@@ -155,3 +155,26 @@ func TestServerSettlesAReportInOneBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisSettleBatchStopsWhenRedisIsDown: with Redis unreachable the
+// first round trip fails and the rest of the batch gets its error without
+// being sent (one timeout per report, not one per chunk).
+func TestRedisSettleBatchStopsWhenRedisIsDown(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(harness.FreePort(t)), MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	var trips tripCounter
+	client.AddHook(&trips)
+	ss := make([]Settlement, 3*batchChunk)
+	for i := range ss {
+		ss[i] = Settlement{Participant: "p" + strconv.Itoa(i), Limits: []counter.Limit{minuteLimit}, Used: 1, Demand: 1, Hold: time.Minute}
+	}
+	_, errs := NewRedisAccount(client, "", time.Second).SettleBatch(context.Background(), ss)
+	for i, err := range errs {
+		if err == nil {
+			t.Fatalf("settlement %d: no error with Redis down", i)
+		}
+	}
+	if n := trips.pipelines.Load(); n != 1 {
+		t.Fatalf("%d round trips with Redis down, want 1", n)
+	}
+}

@@ -17,8 +17,10 @@
 // one pipelined round trip per 128 buckets, not one per bucket: a report
 // of 1,000 buckets cost 60-90 ms of server CPU and 60-75 ms of Redis CPU in
 // 150-170 ms of wall time one by one, a burst every 5 s that Envoy's
-// worker felt as a p99 tail; batched 7-12 ms, 18-20 ms and 26-66 ms,
-// BenchmarkServerReport1000):
+// worker felt as a p99 tail; batched 7-10 ms, 18-20 ms and 28-45 ms,
+// BenchmarkServerReport1000; the round trips of a batch are paced, each
+// followed by a pause as long as itself, so the batch takes about twice
+// that wall time at half the intensity):
 //
 //   - the admitted requests are charged to the limit's TAT (Redis time), so
 //     Redis holds what every Envoy admitted, and R, what the limit has left;

@@ -1,8 +1,10 @@
 package quota
 
 import (
+	"cmp"
 	"context"
 	_ "embed" // the Lua script
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -82,11 +84,30 @@ func (r *RedisAccount) SettleBatch(ctx context.Context, ss []Settlement) ([][]Ke
 		hi := min(len(ss), lo+batchChunk)
 		start := time.Now()
 		r.settleChunk(ctx, ss[lo:hi], states[lo:hi], errs[lo:hi])
+		if err := chunkFailed(errs[lo:hi]); err != nil {
+			for i := hi; i < len(ss); i++ {
+				errs[i] = err // Redis is unreachable: don't wait a timeout per chunk
+			}
+			break
+		}
 		if hi < len(ss) {
 			pause(ctx, min(time.Since(start), maxPause))
 		}
 	}
 	return states, errs
+}
+
+// chunkFailed returns the error of a chunk whose every settlement failed
+// for a reason other than its limits (Redis down, a timeout), or nil.
+func chunkFailed(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil || errors.Is(err, counter.ErrInvalidLimit) {
+			return nil
+		}
+		first = cmp.Or(first, err)
+	}
+	return first
 }
 
 // maxPause bounds the wait between two round trips of a batch.
