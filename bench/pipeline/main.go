@@ -34,9 +34,18 @@ func main() {
 	flag.StringVar(&o.dumpOnly, "dump", "", "-ablate: write the static Envoy configuration to this file and stop")
 	flag.StringVar(&o.only, "variants", "", "-ablate: comma-separated variants to measure besides the full configuration (default all)")
 	flag.BoolVar(&o.callgrind, "callgrind", false, "-ablate: count Envoy's instructions per request under valgrind (one variant at a time)")
+	tail := flag.Bool("tail", false, "trace the latency tail at a fixed rate (-rate, -for, -reps): plain and the quota rows alternately, with per-thread CPU of every process per window")
+	var t tailOpts
+	flag.DurationVar(&t.win, "window", 100*time.Millisecond, "-tail: window of the slow-window table")
+	flag.IntVar(&t.top, "top", 6, "-tail: slowest windows printed per run")
+	flag.StringVar(&t.csvDir, "csv", "", "-tail: write every window of every run to CSV files in this directory")
+	flag.StringVar(&t.before, "before", "", "-tail: a tollgate binary (e.g. built from main) for a second quota stack measured alternately")
 	flag.Parse()
 	err := error(nil)
-	if *ab {
+	if *tail {
+		t.rate, t.dur, t.reps, t.warm = o.rate, o.dur, o.reps, time.Second
+		err = runTail(os.Stdout, t)
+	} else if *ab {
 		err = runAblation(os.Stdout, o)
 	} else {
 		err = run(os.Stdout, *only)

@@ -57,6 +57,20 @@ type Account interface {
 	Settle(ctx context.Context, s Settlement) ([]KeyState, error)
 }
 
+// BatchAccount is an Account that settles many settlements at once: the
+// server hands it every bucket of a usage report (Envoy reports all its
+// buckets every 5 s), so an Envoy with n active consumers costs one
+// batch, not n round trips.
+//
+// Contract: SettleBatch settles each of ss as Settle would (in order, each
+// seeing the ones before it) and returns, for each, its key states or its
+// error (errs[i] for ss[i]); one settlement's error does not fail the
+// others.
+type BatchAccount interface {
+	Account
+	SettleBatch(ctx context.Context, ss []Settlement) (states [][]KeyState, errs []error)
+}
+
 // Share parameters (see Account).
 const (
 	demandWeight = 0.9

@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		unknown: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_unknown_buckets_total",
 			Help: "Bucket reports left unanswered: an id Tollgate did not build or a route no longer limited."}),
 		settle: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tollgate_rlqs_settle_duration_seconds",
-			Help:    "Time of one settlement with the shared account (one Redis round trip with Redis).",
+			Help:    "Time to settle a bucket with the shared account: the batch of its usage report (with Redis, one pipelined round trip per 128 buckets), observed per bucket.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_settle_errors_total",
 			Help: "Settlements the shared account (Redis) failed; the failure mode applied."}),

@@ -46,12 +46,16 @@ func (s *Server) recoverStreams(ctx context.Context) {
 	for _, st := range streams {
 		resp := &rlqsv3.RateLimitQuotaResponse{}
 		st.mu.Lock()
-		for key, bs := range st.buckets {
-			if !bs.degraded {
-				continue
+		var degraded []*bucketState
+		for _, bs := range st.buckets {
+			if bs.degraded {
+				degraded = append(degraded, bs)
 			}
-			if as := s.decide(ctx, t, st.id+"|"+key, bs); !bs.degraded {
-				resp.BucketAction = append(resp.BucketAction, as...)
+		}
+		for _, a := range s.decideAll(ctx, t, degraded) {
+			// only buckets settled with the shared account again
+			if bs := st.buckets[bucketKey(a.GetBucketId())]; bs != nil && !bs.degraded {
+				resp.BucketAction = append(resp.BucketAction, a)
 			}
 		}
 		st.mu.Unlock()

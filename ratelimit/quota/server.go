@@ -78,8 +78,11 @@ type stream struct {
 
 // bucketState is what the server remembers of one bucket of a stream.
 type bucketState struct {
-	id     *rlqsv3.BucketId
-	demand float64
+	id *rlqsv3.BucketId
+	// participant is the bucket's participant id in the account (the
+	// stream's id and the bucket key).
+	participant string
+	demand      float64
 	// pending usage that could not be charged (account down): charged
 	// with the next settlement.
 	pending uint64
@@ -88,6 +91,27 @@ type bucketState struct {
 	// heldMax: the size of the token bucket Envoy holds, 0 for none (see
 	// assignment).
 	heldMax uint32
+	// parsed is the bucket as table parsedIn reads it (ok: Tollgate built
+	// it), and limits its counter limits: parsed once per table, not per
+	// report.
+	parsedIn *ratelimit.Table
+	parsed   bucket
+	ok       bool
+	limits   []counter.Limit
+}
+
+// parse returns what t says of the bucket, parsing it again only when t
+// is not the table it was last parsed in.
+func (bs *bucketState) parse(t *ratelimit.Table) (bucket, []counter.Limit, bool) {
+	if bs.parsedIn != t {
+		bs.parsed, bs.ok = parseBucket(t, bs.id.GetBucket())
+		bs.limits = make([]counter.Limit, len(bs.parsed.limits))
+		for i, l := range bs.parsed.limits {
+			bs.limits[i] = l.Counter()
+		}
+		bs.parsedIn = t
+	}
+	return bs.parsed, bs.limits, bs.ok
 }
 
 // StreamRateLimitQuotas implements the RLQS protocol: every usage report
@@ -135,19 +159,23 @@ func (s *Server) sendLocked(st *stream, resp *rlqsv3.RateLimitQuotaResponse) err
 }
 
 // answer settles every bucket of a report and returns the response, or
-// nil when there is nothing to say.
+// nil when there is nothing to say. The report's settlements go to the
+// account together (one pipelined round trip per chunk with Redis), not
+// one round trip per bucket.
 func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLimitQuotaUsageReports) *rlqsv3.RateLimitQuotaResponse {
 	t := s.table.Load()
 	if t == nil {
 		return nil
 	}
-	resp := &rlqsv3.RateLimitQuotaResponse{}
-	for _, u := range reports.GetBucketQuotaUsages() {
+	usages := reports.GetBucketQuotaUsages()
+	bss := make([]*bucketState, 0, len(usages))
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, u := range usages {
 		key := bucketKey(u.GetBucketId())
-		st.mu.Lock()
 		bs := st.buckets[key]
 		if bs == nil {
-			bs = &bucketState{id: u.GetBucketId()}
+			bs = &bucketState{id: u.GetBucketId(), participant: st.id + "|" + key}
 			st.buckets[key] = bs
 			s.opts.Metrics.newBucket()
 		}
@@ -155,59 +183,79 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		elapsed := max(1, u.GetTimeElapsed().AsDuration().Seconds())
 		bs.demand = float64(u.GetNumRequestsAllowed()+u.GetNumRequestsDenied()) / elapsed
 		bs.pending += u.GetNumRequestsAllowed()
-		resp.BucketAction = append(resp.BucketAction, s.decide(ctx, t, st.id+"|"+key, bs)...)
-		st.mu.Unlock()
+		bss = append(bss, bs)
 	}
-	if len(resp.BucketAction) == 0 {
+	actions := s.decideAll(ctx, t, bss)
+	if len(actions) == 0 {
 		return nil
 	}
-	return resp
+	return &rlqsv3.RateLimitQuotaResponse{BucketAction: actions}
 }
 
-// decide returns the actions assigning one bucket of participant (whose
-// usage since the last settlement is bs.pending), or none for a bucket
-// Tollgate did not build. Called with the stream's lock held.
-func (s *Server) decide(ctx context.Context, t *ratelimit.Table, participant string, bs *bucketState) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
-	b, ok := parseBucket(t, bs.id.GetBucket())
-	switch {
-	case !ok:
-		s.log.Debug("rlqs: unknown bucket, not answered", "bucket", bs.id.GetBucket())
-		s.opts.Metrics.unknownBucket()
-		return nil
-	case b.kind == ir.BucketKindDeny:
-		return s.blanket(bs, typev3.RateLimitStrategy_DENY_ALL, BlanketTTL)
-	case len(b.limits) == 0:
-		bs.pending = 0
-		return s.blanket(bs, typev3.RateLimitStrategy_ALLOW_ALL, BlanketTTL)
+// decideAll returns the actions assigning the buckets bss of one stream,
+// in order (none for a bucket Tollgate did not build), settling every
+// bucket with limits in one batch. Called with the stream's lock held.
+func (s *Server) decideAll(ctx context.Context, t *ratelimit.Table, bss []*bucketState) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	per := make([][]*rlqsv3.RateLimitQuotaResponse_BucketAction, len(bss))
+	var sts []Settlement
+	var settled []int
+	for i, bs := range bss {
+		b, limits, ok := bs.parse(t)
+		switch {
+		case !ok:
+			s.log.Debug("rlqs: unknown bucket, not answered", "bucket", bs.id.GetBucket())
+			s.opts.Metrics.unknownBucket()
+		case b.kind == ir.BucketKindDeny:
+			per[i] = s.blanket(bs, typev3.RateLimitStrategy_DENY_ALL, BlanketTTL)
+		case len(limits) == 0:
+			bs.pending = 0
+			per[i] = s.blanket(bs, typev3.RateLimitStrategy_ALLOW_ALL, BlanketTTL)
+		default:
+			sts = append(sts, Settlement{Participant: bs.participant, Limits: limits, Used: bs.pending,
+				Demand: bs.demand, Hold: AssignmentTTL + holdMargin})
+			settled = append(settled, i)
+		}
 	}
-	limits := make([]counter.Limit, len(b.limits))
-	for i, l := range b.limits {
-		limits[i] = l.Counter()
+	results := s.settleAll(ctx, t, sts)
+	n := 0
+	for j, i := range settled {
+		per[i] = s.assign(t, bss[i], sts[j].Used, results[j])
+		n += len(per[i])
 	}
-	used := bs.pending
-	states, local, err := s.settle(ctx, t, Settlement{Participant: participant, Limits: limits, Used: used,
-		Demand: bs.demand, Hold: AssignmentTTL + holdMargin})
-	if err != nil {
+	out := make([]*rlqsv3.RateLimitQuotaResponse_BucketAction, 0, n+len(bss)-len(settled))
+	for _, as := range per {
+		out = append(out, as...)
+	}
+	return out
+}
+
+// assign returns the actions for a settled bucket bs whose settlement
+// charged used: its token bucket, or the failure mode's blanket rule.
+func (s *Server) assign(t *ratelimit.Table, bs *bucketState, used uint64, r settleResult) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	if r.err != nil {
 		bs.degraded = true
 		rule := typev3.RateLimitStrategy_ALLOW_ALL
 		if t.FailureMode() == ir.FailClosed {
 			rule = typev3.RateLimitStrategy_DENY_ALL
 		}
-		if !errors.Is(err, counter.ErrInvalidLimit) {
+		if !errors.Is(r.err, counter.ErrInvalidLimit) {
 			s.opts.Metrics.failureMode(t.FailureMode())
 		}
 		return s.blanket(bs, rule, FailureTTL)
 	}
-	if local {
+	if r.local {
 		s.opts.Metrics.failureMode(ir.FailLocal)
 	}
-	bs.pending, bs.degraded = 0, local
-	ws, fill := windows(b, states)
-	c, r := combine(ws, AssignmentTTL)
-	actions := assignment(bs.id, c, r, fill, bs.heldMax)
+	bs.pending -= min(bs.pending, used)
+	bs.degraded = r.local
+	ws, fill := windows(bs.parsed, r.states)
+	c, rate := combine(ws, AssignmentTTL)
+	actions := assignment(bs.id, c, rate, fill, bs.heldMax)
 	bs.heldMax = actions[len(actions)-1].GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket().GetMaxTokens()
-	s.log.Debug("rlqs: assignment", "participant", participant, "used", used, "demand", bs.demand,
-		"share", states[0].Share, "remaining", states[0].Remaining, "grant", c, "rate", r, "actions", len(actions))
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("rlqs: assignment", "participant", bs.participant, "used", used, "demand", bs.demand,
+			"share", r.states[0].Share, "remaining", r.states[0].Remaining, "grant", c, "rate", rate, "actions", len(actions))
+	}
 	return actions
 }
 
@@ -222,31 +270,68 @@ const backoff = 500 * time.Millisecond
 
 var errAccountDown = errors.New("quota account down (retrying shortly)")
 
-// settle asks the account, applying the failure mode when it cannot
-// answer: an error for open and closed (the caller answers with a blanket
-// rule), the local account's states for local (local true: the shared
-// account is still to be settled with once it is back).
-func (s *Server) settle(ctx context.Context, t *ratelimit.Table, st Settlement) (states []KeyState, local bool, err error) {
+// settleResult is one settlement's outcome: the key states, local when
+// they come from the local account (the shared one is still to be settled
+// with once it is back), or err (the caller applies the failure mode).
+type settleResult struct {
+	states []KeyState
+	local  bool
+	err    error
+}
+
+// settleAll settles sts with the account (in one batch when it is a
+// BatchAccount), applying the failure mode to the settlements it cannot
+// answer: an error for open and closed, the local account's states for
+// local.
+func (s *Server) settleAll(ctx context.Context, t *ratelimit.Table, sts []Settlement) []settleResult {
+	out := make([]settleResult, len(sts))
+	if len(sts) == 0 {
+		return out
+	}
+	var err error
 	if until := s.downUntil.Load(); until == 0 || time.Now().UnixNano() >= until {
 		start := time.Now()
-		states, e := s.opts.Account.Settle(ctx, st)
-		s.opts.Metrics.settled(time.Since(start), e)
-		if e == nil {
+		states, errs := settleBatch(ctx, s.opts.Account, sts)
+		took := time.Since(start)
+		for i := range sts {
+			s.opts.Metrics.settled(took, errs[i])
+			out[i] = settleResult{states: states[i], err: errs[i]}
+			if errs[i] != nil && !errors.Is(errs[i], counter.ErrInvalidLimit) {
+				err = errs[i]
+			}
+		}
+		if err == nil {
 			s.downUntil.Store(0)
-			return states, false, nil
+			return out
 		}
-		if errors.Is(e, counter.ErrInvalidLimit) {
-			return nil, false, e
-		}
-		err = e
 		s.downUntil.Store(time.Now().Add(backoff).UnixNano())
 		s.log.Warn("rlqs: quota account failed; applying the failure mode", "mode", t.FailureMode(), "err", err)
 	}
-	if t.FailureMode() == ir.FailLocal && s.opts.Local != nil {
-		states, err := s.opts.Local.Settle(ctx, st)
-		return states, true, err
+	for i := range out {
+		if out[i].states != nil || errors.Is(out[i].err, counter.ErrInvalidLimit) {
+			continue
+		}
+		if t.FailureMode() == ir.FailLocal && s.opts.Local != nil {
+			states, e := s.opts.Local.Settle(ctx, sts[i])
+			out[i] = settleResult{states: states, local: true, err: e}
+			continue
+		}
+		out[i] = settleResult{err: cmpErr(err)}
 	}
-	return nil, false, cmpErr(err)
+	return out
+}
+
+// settleBatch settles sts with a, in one batch when a is a BatchAccount,
+// else one by one; errs[i] is sts[i]'s error.
+func settleBatch(ctx context.Context, a Account, sts []Settlement) ([][]KeyState, []error) {
+	if b, ok := a.(BatchAccount); ok {
+		return b.SettleBatch(ctx, sts)
+	}
+	states, errs := make([][]KeyState, len(sts)), make([]error, len(sts))
+	for i, st := range sts {
+		states[i], errs[i] = a.Settle(ctx, st)
+	}
+	return states, errs
 }
 
 func cmpErr(err error) error {
