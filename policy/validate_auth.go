@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // jwtAlgorithms are the JWT signature algorithms a provider may allow.
@@ -63,6 +65,11 @@ func (c *checker) issuer(path string, j JWTProvider, seen map[string]string) {
 	ip := fieldPath(path, "issuer")
 	if j.Issuer == "" {
 		c.errorf(ip, "add `issuer: <the tokens' \"iss\" claim>`", "jwt provider %q has no issuer", j.Name)
+		return
+	}
+	if j.Issuer == ir.SignedKeyIssuer {
+		c.errorf(ip, "use the issuer of your identity provider (its tokens' \"iss\" claim); signed API keys need no jwt provider: "+
+			"they are verified with auth.apiKeys", "issuer %q is reserved for Tollgate's signed API keys", j.Issuer)
 		return
 	}
 	if first, dup := seen[j.Issuer]; dup {

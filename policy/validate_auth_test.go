@@ -547,3 +547,36 @@ func TestValidateAuthFixes(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateReservesSignedKeyIssuer: no jwt provider may claim the
+// issuer or the jwt_authn provider name of Tollgate's signed API keys
+// (ir.SignedKeyIssuer, provider tollgate_keys): a provider with that
+// issuer would accept tokens as keys or keys as tokens.
+func TestValidateReservesSignedKeyIssuer(t *testing.T) {
+	for _, tt := range []struct {
+		name, src, path, summary, fix string
+	}{
+		{
+			name: "issuer", src: "  jwt: [{name: corp, issuer: 'tollgate:keys', jwksUri: https://idp/k}]\n",
+			path: "auth.jwt[0].issuer", summary: `issuer "tollgate:keys" is reserved for Tollgate's signed API keys`,
+			fix: "use the issuer of your identity provider (its tokens' \"iss\" claim); signed API keys need no jwt provider: " +
+				"they are verified with auth.apiKeys",
+		},
+		{
+			name: "provider name", src: "  jwt: [{name: tollgate_keys, issuer: https://idp/, jwksUri: https://idp/k}]\n",
+			path: "auth.jwt[0].name", summary: `invalid jwt provider name "tollgate_keys"`,
+			fix: nameRule + `, e.g. "tollgate-keys"`,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := buildString(authBase + tt.src)
+			i := slices.IndexFunc(ds, func(d Diagnostic) bool { return d.Path == tt.path })
+			if i < 0 || !ds.HasErrors() {
+				t.Fatalf("no error at %s: %q", tt.path, render(ds))
+			}
+			if d := ds[i]; d.Severity != SeverityError || d.Summary != tt.summary || d.Detail != tt.fix {
+				t.Errorf("got %s %q fix %q,\nwant error %q fix %q", d.Severity, d.Summary, d.Detail, tt.summary, tt.fix)
+			}
+		})
+	}
+}

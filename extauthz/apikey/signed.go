@@ -11,6 +11,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // Signed keys.
@@ -25,8 +27,9 @@ const (
 	// SignedKeyPrefix starts every signed key. Opaque keys ("tg_…", base62)
 	// never contain it.
 	SignedKeyPrefix = "tg."
-	// SignedKeyIssuer is the iss claim of every signed key.
-	SignedKeyIssuer = "tollgate:keys"
+	// SignedKeyIssuer is the iss claim of every signed key, which no jwt
+	// provider of a policy may use.
+	SignedKeyIssuer = ir.SignedKeyIssuer
 	// MaxSignedKeyLen bounds the length of a signed key Parse accepts.
 	MaxSignedKeyLen = 1024
 

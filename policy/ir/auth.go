@@ -23,6 +23,11 @@ const (
 	MethodOAuth2 = "oauth2"
 )
 
+// SignedKeyIssuer is the iss claim of every signed API key ("tg." + a
+// JWS the control plane signs). It is reserved: no jwt provider of a
+// policy may use it as its issuer.
+const SignedKeyIssuer = "tollgate:keys"
+
 // JWTProvider is one issuer of JSON Web Tokens.
 type JWTProvider struct {
 	Name string `json:"name"`

@@ -27,8 +27,9 @@ import (
 // makes no ext_authz call (the ext_authz filter's filter_enabled_metadata
 // on the native marker, mixednative.go).
 const (
-	// KeyIssuer is the iss of every signed API key.
-	KeyIssuer = "tollgate:keys"
+	// KeyIssuer is the iss of every signed API key (reserved by policy
+	// validation).
+	KeyIssuer = ir.SignedKeyIssuer
 	// KeyIdentityFilter names the key identity filter and its ECDS
 	// resource.
 	KeyIdentityFilter = "tollgate.key_identity"
