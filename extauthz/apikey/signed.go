@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/extauthz/contract"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -30,8 +31,9 @@ const (
 	// SignedKeyIssuer is the iss claim of every signed key, which no jwt
 	// provider of a policy may use.
 	SignedKeyIssuer = ir.SignedKeyIssuer
-	// MaxSignedKeyLen bounds the length of a signed key Parse accepts.
-	MaxSignedKeyLen = 1024
+	// MaxSignedKeyLen bounds the length of a signed key Parse accepts
+	// (Envoy's key identity script refuses a longer one too).
+	MaxSignedKeyLen = contract.MaxSignedKeyLen
 
 	// Formats of Record.Format.
 	FormatSigned = "signed"

@@ -75,3 +75,46 @@ func ValidRole(role string) bool {
 	}
 	return true
 }
+
+// MaxSignedKeyLen bounds a signed API key ("tg." and its JWS) in bytes:
+// the key store refuses a longer key as malformed, and so does Envoy's key
+// identity script on routes whose signed keys are decided in Envoy.
+const MaxSignedKeyLen = 1024
+
+// MaxConsumerLen bounds an API key's consumer in bytes (ValidConsumer).
+const MaxConsumerLen = 128
+
+// ValidConsumer reports whether s may be an API key's consumer (the user
+// id an upstream receives): 1-MaxConsumerLen ASCII letters, digits, '.',
+// '_', '@' and '-', starting with a letter or digit. The admin API
+// creates no key for another consumer, and Envoy's key identity script
+// refuses a signed key claiming one (ASCII only, so that the script
+// applies the same rule byte for byte).
+func ValidConsumer(s string) bool {
+	if s == "" || len(s) > MaxConsumerLen || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '@' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// HeaderSafe reports whether s can travel in an identity header as it is:
+// no control character other than tab (NUL, CR, LF, DEL...). Envoy
+// refuses such a header value from ext_authz (an opaque 500) and the key
+// identity script refuses such a claim.
+func HeaderSafe(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}

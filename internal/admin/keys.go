@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
@@ -30,8 +29,6 @@ type CreateKeyResponse struct {
 	Key    string        `json:"key"`
 	Record apikey.Record `json:"record"`
 }
-
-var consumerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	var req CreateKeyRequest
@@ -64,8 +61,12 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 func keyRecord(req CreateKeyRequest, now time.Time) (apikey.Record, string) {
 	rec := apikey.Record{Consumer: req.Consumer, Tenant: req.Tenant, Tier: req.Tier, Roles: req.Roles, CreatedAt: now.UTC(),
 		Format: req.Format}
-	if !consumerName.MatchString(req.Consumer) {
+	if !contract.ValidConsumer(req.Consumer) {
 		return rec, "consumer must be 1-128 characters: letters, digits, '.', '_', '@', '-'"
+	}
+	if !contract.HeaderSafe(req.Tenant) {
+		return rec, fmt.Sprintf("tenant %q holds a control character (CR, LF, NUL, DEL...): "+
+			"it reaches upstreams in the tenant identity header; remove it", req.Tenant)
 	}
 	if req.Format != "" && req.Format != apikey.FormatSigned && req.Format != apikey.FormatOpaque {
 		return rec, fmt.Sprintf("format %q: want %q or %q", req.Format, apikey.FormatSigned, apikey.FormatOpaque)
