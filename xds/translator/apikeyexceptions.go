@@ -48,12 +48,14 @@ type KeyException struct {
 // listener or a route table.
 type KeyIdentity struct {
 	namespace string
+	keyHeader string
 	headers   ir.IdentityHeaders
 }
 
 // newKeyIdentity returns the key identity of cfg's API keys.
 func newKeyIdentity(cfg *ir.Config) *KeyIdentity {
-	return &KeyIdentity{namespace: cfg.Auth.APIKeys.Namespace, headers: identityHeadersOrDefault(cfg.Auth.IdentityHeaders)}
+	return &KeyIdentity{namespace: cfg.Auth.APIKeys.Namespace, keyHeader: strings.ToLower(cfg.Auth.APIKeys.Header),
+		headers: identityHeadersOrDefault(cfg.Auth.IdentityHeaders)}
 }
 
 // Extension returns the ECDS resource (named KeyIdentityFilter) enforcing
@@ -79,6 +81,7 @@ func (k *KeyIdentity) script(x KeyExceptions) string {
 	}
 	fmt.Fprintf(&b, "}\nlocal JWT, AUTHZ, PAYLOAD, CHECKED, NATIVE = %s, %s, %s, %s, %s\n", luaString(envoy.JwtAuthnName),
 		luaString(envoy.ExtAuthzName), luaString(jwtPayloadKey(keyProvider)), luaString(keyCheckedKey), luaString(nativeMarkerKey))
+	fmt.Fprintf(&b, "local KEYH, MAXKEY, MAXSUB = %s, %d, %d\n", luaString(k.keyHeader), contract.MaxSignedKeyLen, contract.MaxConsumerLen)
 	items := slices.Clone(x.Items)
 	slices.SortFunc(items, func(a, b KeyException) int { return cmp.Compare(a.ID, b.ID) })
 	var raw strings.Builder
@@ -145,15 +148,20 @@ func luaString(s string) string {
 
 // keyIdentityBody is the fixed part of the key identity script. For a
 // request whose signed key jwt_authn verified it
+//   - refuses with 401 malformed_key, as ext_authz does, a key longer than
+//     contract.MaxSignedKeyLen, and claims the control plane never signs:
+//     a jti or sub missing, a sub outside contract.ValidConsumer, a tier
+//     that is not a tier name (the policy's name rule), claims of the
+//     wrong type, a tenant holding a control character;
 //   - refuses it with 503 key_store_unavailable when the table is not
 //     fresh (fail closed, as ext_authz during a Redis outage);
 //   - refuses a revoked key (401 revoked_key), a key whose current
 //     expiry passed (401 expired_key) and a key whose entry is unusable
 //     (401 malformed_key), with ext_authz's bodies;
 //   - takes tier and roles from the table entry when there is one, else
-//     from the signed claims (tier, roles), tenant from tnt;
-//   - refuses claims of the wrong type or holding a control character
-//     (401 malformed_key);
+//     from the signed claims (tier, roles; roles outside
+//     contract.ValidRole dropped, as ext_authz drops them), tenant from
+//     tnt;
 //   - sets the identity headers (the strip filter removed the client's)
 //     and publishes the identity as the ext_authz filter's metadata
 //     (method apiKey, consumer, user_id, roles, tenant, tier, key_id), so
@@ -162,6 +170,10 @@ func luaString(s string) string {
 //   - answers 401s with the challenge the route's metadata names under
 //     the filter's name (a mixed route: mixedChallenge), else ext_authz's
 //     API-key challenge.
+//
+// A request with both the key header and Authorization skips the length
+// check: rbac refuses it as ambiguous (native key and mixed routes), as
+// ext_authz does first.
 const keyIdentityBody = `
 local function deny(h, status, reason)
   local word, hs = "unavailable", {[":status"]=status, ["content-type"]="application/json", ["cache-control"]="no-store"}
@@ -183,6 +195,22 @@ end
 
 local function valid(r) return string.find(r, "^[!-+%-.-~]+$") ~= nil end
 
+local function consumer(v)
+  return #v <= MAXSUB and string.find(v, "^[A-Za-z0-9][A-Za-z0-9._@%-]*$") ~= nil
+end
+
+local function tiername(v)
+  return v == "" or (#v <= 63 and string.find(v, "^[a-z0-9][a-z0-9%-]*$") ~= nil and string.sub(v, -1) ~= "-")
+end
+
+-- toolong: the key in its header is longer than the key store accepts.
+local function toolong(hs)
+  local kv, av = hs:get(KEYH), hs:get("authorization")
+  if kv ~= nil and av ~= nil then return false end
+  if kv ~= nil then return #kv > MAXKEY end
+  return av ~= nil and #av - 7 > MAXKEY
+end
+
 local function roles(v)
   if v == nil then return "" end
   local out = {}
@@ -199,6 +227,16 @@ local function roles(v)
   return table.concat(out, ",")
 end
 
+-- identity returns the key id and the identity the claims c sign, or nil
+-- when the control plane never signs such a key.
+local function identity(c, hs)
+  local kid, sub = c.jti, c.sub
+  if toolong(hs) or type(kid) ~= "string" or kid == "" or type(sub) ~= "string" or not consumer(sub) then return nil end
+  local id = {user=sub, tier=str(c.tier), tenant=str(c.tnt), roles=roles(c.roles)}
+  if id.tier == nil or id.tenant == nil or id.roles == nil or not tiername(id.tier) then return nil end
+  return kid, id
+end
+
 -- X: key id -> {kind, tier, roles, exp}, parsed from RAW once per load.
 local X = {}
 for id, kind, tier, roles, exp in string.gmatch(RAW, "([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\n") do
@@ -210,12 +248,10 @@ function envoy_on_request(h)
   if md == nil then return end
   local c = md[PAYLOAD]
   if c == nil then return end
+  local hs = h:headers()
+  local kid, id = identity(c, hs)
+  if kid == nil then return deny(h, "401", "malformed_key") end
   if not FRESH then return deny(h, "503", "key_store_unavailable") end
-  local kid, sub = c.jti, c.sub
-  if type(kid) ~= "string" or kid == "" or type(sub) ~= "string" or sub == "" or not clean(sub) then
-    return deny(h, "401", "malformed_key")
-  end
-  local id = {user=sub, tier=str(c.tier), tenant=str(c.tnt), roles=roles(c.roles)}
   local x = X[kid]
   if x ~= nil then
     if x.kind == "r" then return deny(h, "401", "revoked_key") end
@@ -223,9 +259,7 @@ function envoy_on_request(h)
     if x.exp ~= nil and os.time() >= x.exp then return deny(h, "401", "expired_key") end
     id.tier, id.roles = x.tier, x.roles
   end
-  if id.tier == nil or id.tenant == nil or id.roles == nil then return deny(h, "401", "malformed_key") end
   if NS ~= "" then id.user = NS .. ":" .. id.user end
-  local hs = h:headers()
   for k, name in pairs(H) do
     if id[k] ~= "" then hs:replace(name, id[k]) else hs:remove(name) end
   end
