@@ -175,11 +175,12 @@ func TestAPIKeyNativeTenantAsExtAuthz(t *testing.T) {
 	}
 }
 
-// createFormatKey creates a key of format through the CLI.
-func createFormatKey(t *testing.T, k *keyStack, consumer, tenant, format string) string {
+// createFormatKey creates a key of format through the CLI, of tier (or
+// pro).
+func createFormatKey(t *testing.T, k *keyStack, consumer, tenant, format string, tier ...string) string {
 	t.Helper()
 	var created struct{ Key string }
-	out := k.cli(0, "keys", "create", "--consumer", consumer, "--tier", "pro", "--tenant", tenant, "--format", format, "-o", "json")
+	out := k.cli(0, "keys", "create", "--consumer", consumer, "--tier", append(tier, "pro")[0], "--tenant", tenant, "--format", format, "-o", "json")
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Key == "" {
 		t.Fatalf("keys create: %v: %s", err, out)
 	}

@@ -58,22 +58,30 @@ type keyStack struct {
 	redis      *redisServer
 	secondPort int
 	proxy      *harness.Envoy
+	policy     string // the policy it started with
 }
 
 func startKeyNativeStack(t *testing.T) *keyStack { return startKeyNativeStackMode(t, "exact") }
 
 // startKeyNativeStackMode is startKeyNativeStack with rateLimits.mode.
 func startKeyNativeStackMode(t *testing.T, mode string) *keyStack {
+	return startKeyNativeStackPolicy(t, func(policy string) string {
+		return strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
+	})
+}
+
+// startKeyNativeStackPolicy is startKeyNativeStack with keyNativePolicy
+// changed by edit; the stack's policy field holds the result.
+func startKeyNativeStackPolicy(t *testing.T, edit func(string) string) *keyStack {
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	r := startRedisServer(t, harness.FreePort(t))
 	port, second := harness.FreePort(t), harness.FreePort(t)
-	policy := fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, second, up.Addr())
-	policy = strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
+	policy := edit(fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, second, up.Addr()))
 	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}})
 	e := s.envoy("public", "key-native-0", "delta")
 	return &keyStack{authStack: &authStack{stack: s, idp: p, redis: r.addr, port: port, client: harness.NewHTTPClient(false)},
-		redis: r, secondPort: second, proxy: e}
+		redis: r, secondPort: second, proxy: e, policy: policy}
 }
 
 // keySigner is the Ed25519 key the control plane derives from pepper

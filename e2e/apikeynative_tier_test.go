@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestAPIKeyNativeUnknownTier: a signed key whose tier the policy does not
+// define — removed from the policy after the key was issued, or never in
+// it — is treated as ext_authz treats an opaque key of that tier (the
+// documented rule: "defaultTier: for consumers without a tier or with an
+// unknown one"): admitted, limited as the default tier (counted apart from
+// its old tier's counter), its own tier name in the tier header, the same
+// 429 body naming the default tier.
+func TestAPIKeyNativeUnknownTier(t *testing.T) {
+	withGold := func(p string) string {
+		p = strings.Replace(p, "tiny: [{requests: 3, per: day}]\n", "tiny: [{requests: 3, per: day}]\n    gold: [{requests: 1000, per: minute}]\n", 1)
+		return strings.Replace(p, "defaultTier: pro", "defaultTier: tiny", 1)
+	}
+	k := startKeyNativeStackPolicy(t, withGold)
+	k.waitKeyTable(t, k.port)
+	keys := map[string]string{ // name -> key
+		"signed gold": createFormatKey(t, k, "u-signed", "t1", "signed", "gold"),
+		"opaque gold": createFormatKey(t, k, "u-opaque", "t1", "opaque", "gold"),
+	}
+	for name, key := range keys {
+		if got := keyRun(t, k, key, 1); got != "200 gold" {
+			t.Fatalf("%s key while gold is defined: %s", name, got)
+		}
+	}
+	removed := strings.Replace(k.policy, "    gold: [{requests: 1000, per: minute}]\n", "", 1)
+	k.cli(0, "push", writeFile(t, "removed.yaml", removed))
+	k.waitSynced("key-native-0")
+	keys["signed, tier never defined"] = signedKey(t, keyClaims("u-never", "nevertier", "platinum"))
+	want := "200 gold, 200 gold, 200 gold, 429 " + limited // the default tier tiny (3/day), counted apart from gold
+	got := map[string]string{}
+	for name, key := range keys {
+		got[name] = keyRun(t, k, key, 4)
+	}
+	t.Logf("after gold was removed: %v", got)
+	if got["signed gold"] != want || got["opaque gold"] != want {
+		t.Errorf("gold removed: signed key %q, opaque key (ext_authz) %q, want both %q", got["signed gold"], got["opaque gold"], want)
+	}
+	if never := "200 platinum, 200 platinum, 200 platinum, 429 " + limited; got["signed, tier never defined"] != never {
+		t.Errorf("tier never defined: %q, want %q", got["signed, tier never defined"], never)
+	}
+}
+
+// limited is the body of a request over the default tier's limit, without
+// its retryAfter.
+const limited = `{"error":"rate_limited","limit":"tiny"}`
+
+// keyRun sends n requests with key and returns each answer's status,
+// with the upstream's tier header when it reached the upstream, else the
+// body.
+func keyRun(t *testing.T, k *keyStack, key string, n int) string {
+	t.Helper()
+	retryAfter := regexp.MustCompile(`,"retryAfter":\d+`)
+	var out []string
+	for range n {
+		code, echo, body := k.call(t, "/keys/1", map[string]string{"x-api-key": key})
+		if echo != nil {
+			out = append(out, fmt.Sprintf("%d %s", code, hdr(echo, "x-consumer-tier")))
+		} else {
+			out = append(out, fmt.Sprintf("%d %s", code, retryAfter.ReplaceAllString(body, "")))
+		}
+	}
+	return strings.Join(out, ", ")
+}
