@@ -25,12 +25,13 @@ func signRawKey(t *testing.T, payload string) string {
 	return "tg." + in + "." + b64(ed25519.Sign(k, []byte(in)))
 }
 
-// rawClaims is a signed key's JSON payload with field (sub, tnt, tier or
-// roles) replaced by the raw JSON value v, under key id jti.
+// rawClaims is a signed key's JSON payload with field (jti, sub, tnt,
+// tier or roles) replaced by the raw JSON value v, under key id jti
+// unless field is jti.
 func rawClaims(jti, field, v string) string {
-	c := map[string]string{"sub": `"acme"`, "tnt": `"t1"`, "tier": `"pro"`, "roles": `["user"]`}
+	c := map[string]string{"jti": `"` + jti + `"`, "sub": `"acme"`, "tnt": `"t1"`, "tier": `"pro"`, "roles": `["user"]`}
 	c[field] = v
-	return `{"iss":"tollgate:keys","sub":` + c["sub"] + `,"jti":"` + jti + `","iat":` + strconv.FormatInt(time.Now().Unix(), 10) +
+	return `{"iss":"tollgate:keys","sub":` + c["sub"] + `,"jti":` + c["jti"] + `,"iat":` + strconv.FormatInt(time.Now().Unix(), 10) +
 		`,"tnt":` + c["tnt"] + `,"tier":` + c["tier"] + `,"roles":` + c["roles"] + `}`
 }
 
@@ -48,13 +49,14 @@ var oddValues = []struct {
 	{"zero width space", "a\u200bb", false}, {"BOM", "a\ufeffb", false}, {"invalid UTF-8", "a\xffb", true},
 	{"overlong UTF-8", "a\xc0\xafb", true}, {"lone surrogate", `a\ud800b`, true}, {"129 bytes", strings.Repeat("c", 129), false},
 	{"key over 1024 bytes", strings.Repeat("x", 1100), false}, {"40 KB", strings.Repeat("y", 40000), false},
-	{"uppercase", "Pro", false},
+	{"uppercase", "Pro", false}, {"8 characters, not base62", "abc-def_", false},
 }
 
 // TestAPIKeyNativeOddClaims: a signed key longer than the key store's
 // bound, whose claims are not UTF-8, or whose consumer (sub) or tier is
 // one the admin API never signs (control, C1, bidi or other non-ASCII
-// characters, too long), is refused with 401 malformed_key, as ext_authz
+// characters, too long), or whose key id (jti) is not one the key store
+// issues (8 base62 characters; it could never be revoked), is refused with 401 malformed_key, as ext_authz
 // refuses it, and never reaches the upstream; a tenant reaches it as
 // ext_authz sends it (TestAPIKeyNativeTenantAsExtAuthz) unless it holds a
 // control character (401); a role outside the role rule is dropped, as
@@ -63,7 +65,7 @@ func TestAPIKeyNativeOddClaims(t *testing.T) {
 	k := startKeyNativeStack(t)
 	k.waitKeyTable(t, k.port)
 	n := 0
-	for _, field := range []string{"sub", "tier", "tnt", "roles"} {
+	for _, field := range []string{"jti", "sub", "tier", "tnt", "roles"} {
 		for _, v := range oddValues {
 			n++
 			raw := `"` + v.raw + `"`
@@ -118,6 +120,8 @@ func oddRefused(field, decoded string, badUTF8 bool, keyLen int) bool {
 	switch {
 	case badUTF8 || keyLen > contract.MaxSignedKeyLen:
 		return true
+	case field == "jti":
+		return !regexp.MustCompile(`^[A-Za-z0-9]{8}$`).MatchString(decoded)
 	case field == "sub":
 		return !contract.ValidConsumer(decoded)
 	case field == "tier":

@@ -33,7 +33,7 @@ func TestAPIKeyNativeUnknownTier(t *testing.T) {
 	removed := strings.Replace(k.policy, "    gold: [{requests: 1000, per: minute}]\n", "", 1)
 	k.cli(0, "push", writeFile(t, "removed.yaml", removed))
 	k.waitSynced("key-native-0")
-	keys["signed, tier never defined"] = signedKey(t, keyClaims("u-never", "nevertier", "platinum"))
+	keys["signed, tier never defined"] = signedKey(t, keyClaims("u-never", "nevertr1", "platinum"))
 	want := "200 gold, 200 gold, 200 gold, 429 " + limited // the default tier tiny (3/day), counted apart from gold
 	got := map[string]string{}
 	for name, key := range keys {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/tollgate/tollgate/extauthz/contract"
 )
 
 // Key format:
@@ -18,7 +20,7 @@ import (
 // Parse reject typos and garbage without any I/O; it is not a secret.
 const (
 	keyPrefix   = "tg_"
-	idLen       = 8
+	idLen       = contract.KeyIDLen
 	secretLen   = 32
 	checksumLen = 6
 

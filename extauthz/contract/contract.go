@@ -81,6 +81,11 @@ func ValidRole(role string) bool {
 // identity script on routes whose signed keys are decided in Envoy.
 const MaxSignedKeyLen = 1024
 
+// KeyIDLen is the length of an API key's id (the jti of a signed key):
+// base62 characters. Envoy's key identity script refuses a signed key with
+// another id, as the key store does.
+const KeyIDLen = 8
+
 // MaxConsumerLen bounds an API key's consumer in bytes (ValidConsumer).
 const MaxConsumerLen = 128
 

@@ -81,7 +81,8 @@ func (k *KeyIdentity) script(x KeyExceptions) string {
 	}
 	fmt.Fprintf(&b, "}\nlocal JWT, AUTHZ, PAYLOAD, CHECKED, NATIVE = %s, %s, %s, %s, %s\n", luaString(envoy.JwtAuthnName),
 		luaString(envoy.ExtAuthzName), luaString(jwtPayloadKey(keyProvider)), luaString(keyCheckedKey), luaString(nativeMarkerKey))
-	fmt.Fprintf(&b, "local KEYH, MAXKEY, MAXSUB = %s, %d, %d\n", luaString(k.keyHeader), contract.MaxSignedKeyLen, contract.MaxConsumerLen)
+	fmt.Fprintf(&b, "local KEYH, MAXKEY, MAXSUB, KIDLEN = %s, %d, %d, %d\n", luaString(k.keyHeader), contract.MaxSignedKeyLen,
+		contract.MaxConsumerLen, contract.KeyIDLen)
 	items := slices.Clone(x.Items)
 	slices.SortFunc(items, func(a, b KeyException) int { return cmp.Compare(a.ID, b.ID) })
 	var raw strings.Builder
@@ -150,7 +151,8 @@ func luaString(s string) string {
 // request whose signed key jwt_authn verified it
 //   - refuses with 401 malformed_key, as ext_authz does, a key longer than
 //     contract.MaxSignedKeyLen, and claims the control plane never signs:
-//     a jti or sub missing, a sub outside contract.ValidConsumer, a tier
+//     a jti that is not contract.KeyIDLen base62 characters (no table
+//     entry could ever name it), a sub outside contract.ValidConsumer, a tier
 //     that is not a tier name (the policy's name rule), claims of the
 //     wrong type, a tenant holding a control character;
 //   - refuses it with 503 key_store_unavailable when the table is not
@@ -195,6 +197,10 @@ end
 
 local function valid(r) return string.find(r, "^[!-+%-.-~]+$") ~= nil end
 
+local function keyid(v)
+  return type(v) == "string" and #v == KIDLEN and string.find(v, "^[A-Za-z0-9]+$") ~= nil
+end
+
 local function consumer(v)
   return #v <= MAXSUB and string.find(v, "^[A-Za-z0-9][A-Za-z0-9._@%-]*$") ~= nil
 end
@@ -231,7 +237,7 @@ end
 -- when the control plane never signs such a key.
 local function identity(c, hs)
   local kid, sub = c.jti, c.sub
-  if toolong(hs) or type(kid) ~= "string" or kid == "" or type(sub) ~= "string" or not consumer(sub) then return nil end
+  if toolong(hs) or not keyid(kid) or type(sub) ~= "string" or not consumer(sub) then return nil end
   local id = {user=sub, tier=str(c.tier), tenant=str(c.tnt), roles=roles(c.roles)}
   if id.tier == nil or id.tenant == nil or id.roles == nil or not tiername(id.tier) then return nil end
   return kid, id
