@@ -163,21 +163,28 @@ func follow(ctx context.Context, st store.Store, svc controlplane.TableSwapper, 
 }
 
 // syncTable swaps svc's table to the store's current version unless it is
-// served already, and returns the served version.
+// served already, and returns the served version. It reads the current
+// version's id each time and the version itself only when the id changed.
 func syncTable(st store.Store, svc controlplane.TableSwapper, served string, log *slog.Logger) string {
-	v, err := st.Current()
-	switch {
-	case err != nil:
+	id, err := st.CurrentID()
+	if err != nil {
 		log.Warn("read policy store", "err", err)
-	case v != nil && v.ID != served:
-		if err := swapVersion(svc, v); err != nil {
-			log.Error("cannot serve policy version", "version", v.ID, "err", err)
-		} else {
-			served = v.ID
-			log.Info("serving policy version", "version", v.ID)
-		}
+		return served
 	}
-	return served
+	if id == "" || id == served {
+		return served
+	}
+	v, err := st.Get(id)
+	if err != nil {
+		log.Warn("read policy store", "err", err)
+		return served
+	}
+	if err := swapVersion(svc, v); err != nil {
+		log.Error("cannot serve policy version", "version", v.ID, "err", err)
+		return served
+	}
+	log.Info("serving policy version", "version", v.ID)
+	return v.ID
 }
 
 func swapVersion(svc controlplane.TableSwapper, v *store.Version) error {

@@ -35,13 +35,10 @@ func (c *Controller) lockStore(ctx context.Context, wait time.Duration) (unlock 
 		c.log.Warn("catch up with the store before a change", "err", err)
 	}
 	c.settleOrphansLocked() // recover.go
-	v, err := c.store.Current()
+	current, err = c.store.CurrentID()
 	if err != nil {
 		unlock()
 		return nil, "", fmt.Errorf("read the current version: %w", err)
-	}
-	if v != nil {
-		current = v.ID
 	}
 	return unlock, current, nil
 }
@@ -180,9 +177,11 @@ func (c *Controller) Sync(ctx context.Context) error {
 	return c.syncLocked(ctx)
 }
 
+// syncLocked is Sync with c.mu held. It reads the current version's id
+// only, and the version itself only when it has something to serve.
 func (c *Controller) syncLocked(ctx context.Context) error {
-	v, err := c.store.Current()
-	if err != nil || v == nil {
+	id, err := c.store.CurrentID()
+	if err != nil || id == "" {
 		return err
 	}
 	ov, err := c.overridesKey()
@@ -190,27 +189,31 @@ func (c *Controller) syncLocked(ctx context.Context) error {
 		return err
 	}
 	prev := c.cur.Load()
-	same := servedID(prev) == v.ID
+	same := servedID(prev) == id
 	if same && (c.overridesSeen == "" || c.overridesSeen == ov) {
 		c.overridesSeen = ov
 		return nil
 	}
-	if !same && c.refused == v.ID {
+	if !same && c.refused == id {
 		return nil
+	}
+	v, err := c.store.Get(id)
+	if err != nil {
+		return err // a read error: tried again on the next tick
 	}
 	if err := c.adopt(ctx, v); err != nil {
 		if same {
 			c.overridesSeen = ov // not retried until the overrides change again
 		} else {
-			c.refused = v.ID
+			c.refused = id
 		}
-		return fmt.Errorf("version %s (made current by another replica): %w", v.ID, err)
+		return fmt.Errorf("version %s (made current by another replica): %w", id, err)
 	}
 	c.refused, c.overridesSeen = "", ov
 	if same {
-		c.log.Info("serving the endpoint overrides in the store", "version", v.ID)
+		c.log.Info("serving the endpoint overrides in the store", "version", id)
 	} else {
-		c.log.Info("serving the version another replica pushed", "version", v.ID, "previous", servedID(prev))
+		c.log.Info("serving the version another replica pushed", "version", id, "previous", servedID(prev))
 	}
 	return nil
 }

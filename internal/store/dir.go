@@ -58,6 +58,18 @@ func (d *Dir) Current() (*Version, error) {
 	return d.get(strings.TrimSpace(string(b)))
 }
 
+// CurrentID returns the id of the current version, or "" when the store
+// is empty, reading only the current pointer.
+func (d *Dir) CurrentID() (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id, err := d.currentID()
+	if err != nil {
+		return "", fmt.Errorf("read current version: %w", err)
+	}
+	return id, nil
+}
+
 // Get returns the version id.
 func (d *Dir) Get(id string) (*Version, error) {
 	d.mu.Lock()

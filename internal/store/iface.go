@@ -12,6 +12,12 @@ import (
 type Store interface {
 	// Current returns the current version, or nil when the store is empty.
 	Current() (*Version, error)
+	// CurrentID returns the id of the current version, or "" when the
+	// store is empty, without reading the version itself: a push or a
+	// follower that only compares ids does not pay for decoding the
+	// version's files (several MB for a large policy). The id is not
+	// checked against the stored versions; Get does that.
+	CurrentID() (string, error)
 	// Get returns a stored version (ErrNotFound when unknown).
 	Get(id string) (*Version, error)
 	// History returns the events, oldest first.

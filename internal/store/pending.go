@@ -78,16 +78,12 @@ func lastMove(later []Event) bool {
 // settleHead is the resolution of the newest pending event e: Applied when
 // its version is current, Interrupted otherwise.
 func settleHead(st Store, e Event) (Resolution, error) {
-	cur, err := st.Current()
+	id, err := st.CurrentID()
 	if err != nil {
 		return Resolution{}, fmt.Errorf("resolve pending event %d: %w", e.Seq, err)
 	}
-	if cur != nil && cur.ID == e.Version {
+	if id != "" && id == e.Version {
 		return Resolution{Seq: e.Seq, Outcome: Applied, Message: recoveredMessage}, nil
-	}
-	id := ""
-	if cur != nil {
-		id = cur.ID
 	}
 	return Resolution{Seq: e.Seq, Outcome: Interrupted, Message: fmt.Sprintf(interruptedMessage, orNone(id))}, nil
 }

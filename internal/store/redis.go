@@ -80,16 +80,26 @@ func (r *Redis) ctx() (context.Context, context.CancelFunc) {
 
 // Current returns the current version, or nil when the store is empty.
 func (r *Redis) Current() (*Version, error) {
+	id, err := r.CurrentID()
+	if err != nil || id == "" {
+		return nil, err
+	}
+	return r.Get(id)
+}
+
+// CurrentID returns the id of the current version, or "" when the store
+// is empty, reading only the current pointer (one GET).
+func (r *Redis) CurrentID() (string, error) {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	id, err := r.rdb.Get(ctx, r.key("current")).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, nil
+		return "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read current version: %w", err)
+		return "", fmt.Errorf("read current version: %w", err)
 	}
-	return r.Get(id)
+	return id, nil
 }
 
 // Get returns the version id.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -142,5 +143,57 @@ func TestRedisChangesNotifies(t *testing.T) {
 			t.Fatal("no change notification within 5s")
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// TestStoresCurrentID checks, on both stores, that CurrentID names the
+// current version ("" for an empty store) and reads only the pointer: it
+// answers even when the version's record is unreadable, where Current
+// fails.
+func TestStoresCurrentID(t *testing.T) {
+	path := t.TempDir()
+	dir, err := OpenDir(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := openTestRedis(t, 0)
+	corrupt := map[string]func(id string) error{
+		"dir": func(id string) error { return os.WriteFile(dir.versionPath(id), []byte("{not json"), 0o600) },
+		"redis": func(id string) error {
+			return rs.rdb.Set(context.Background(), rs.key("version:"+id), "{not json", 0).Err()
+		},
+	}
+	for name, st := range map[string]Store{"dir": dir, "redis": rs} {
+		t.Run(name, func(t *testing.T) {
+			if id, err := st.CurrentID(); err != nil || id != "" {
+				t.Fatalf("empty store: CurrentID() = %q, %v; want \"\", nil", id, err)
+			}
+			for _, v := range []*Version{version("aaaaaa", "a"), version("bbbbbb", "b")} {
+				if err := st.Put(v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, id := range []string{"aaaaaa", "bbbbbb"} {
+				if err := st.SetCurrent(id); err != nil {
+					t.Fatal(err)
+				}
+				cur, err := st.Current()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := st.CurrentID(); err != nil || got != id || got != cur.ID {
+					t.Fatalf("CurrentID() = %q, %v; want %s (Current's)", got, err, id)
+				}
+			}
+			if err := corrupt[name]("bbbbbb"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Current(); err == nil {
+				t.Fatal("Current() of an unreadable version: no error")
+			}
+			if got, err := st.CurrentID(); err != nil || got != "bbbbbb" {
+				t.Fatalf("CurrentID() with an unreadable version = %q, %v; want bbbbbb (the pointer only)", got, err)
+			}
+		})
 	}
 }
