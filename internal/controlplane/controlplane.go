@@ -96,27 +96,59 @@ type compiled struct {
 }
 
 // compile validates files and translates them for every gateway.
-func (c *Controller) compile(files []store.File) (cp *compiled, err error) {
-	defer c.opts.Metrics.timeBuild(time.Now(), &err)
+func (c *Controller) compile(files []store.File) (*compiled, error) {
+	cp, translated, err := c.startCompile(files)
+	if err != nil {
+		return nil, err
+	}
+	if err := translated(); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// startCompile validates files and computes their version id while it
+// translates them on another goroutine: cp.resources is set once
+// translated returns nil (it waits for the translation; call it before
+// reading cp.resources, and before returning, so that no translation
+// outlives its push). A policy that does not validate gives a
+// *RejectedError and no translation.
+func (c *Controller) startCompile(files []store.File) (cp *compiled, translated func() error, err error) {
+	start := time.Now()
+	defer func() {
+		if err != nil {
+			c.opts.Metrics.timeBuild(start, &err)
+		}
+	}()
 	pf := make([]policy.File, len(files))
 	for i, f := range files {
 		pf[i] = policy.File{Name: f.Name, Content: []byte(f.Content)}
 	}
 	cfg, diags := policy.Build(pf)
 	if diags.HasErrors() {
-		return nil, &RejectedError{Diagnostics: diags}
+		return nil, nil, &RejectedError{Diagnostics: diags}
 	}
 	overrides, err := c.store.EndpointOverrides()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	res, err := translateAll(withOverrides(cfg, overrides), c.opts.Translate) // endpoints.go
-	if err != nil {
-		// The policy validated, so Envoy must accept it: this is our bug.
-		return nil, fmt.Errorf("translate policy (a bug in tollgate, please report it): %w", err)
-	}
-	v := &store.Version{ID: cfg.Hash(), Files: files, CreatedAt: c.now().UTC()}
-	return &compiled{version: v, cfg: cfg, resources: res, diags: diags}, nil
+	cp = &compiled{cfg: cfg, diags: diags}
+	done := make(chan error, 1)
+	go func() { // cfg is immutable: the hash below reads it meanwhile
+		res, err := translateAll(withOverrides(cfg, overrides), c.opts.Translate) // endpoints.go
+		cp.resources = res
+		done <- err
+	}()
+	cp.version = &store.Version{ID: cfg.Hash(), Files: files, CreatedAt: c.now().UTC()}
+	translated = sync.OnceValue(func() (err error) {
+		defer c.opts.Metrics.timeBuild(start, &err)
+		if err := <-done; err != nil {
+			// The policy validated, so Envoy must accept it: this is our bug.
+			return fmt.Errorf("translate policy (a bug in tollgate, please report it): %w", err)
+		}
+		return nil
+	})
+	return cp, translated, nil
 }
 
 // translateAll translates and validates every gateway of cfg.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/tollgate/tollgate/internal/store"
@@ -140,5 +141,41 @@ func TestRollbackServesStoredVersion(t *testing.T) {
 	}
 	if _, err := c.Rollback(context.Background(), "ffffffffffff", "test"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("rollback to unknown version: %v, want ErrNotFound", err)
+	}
+}
+
+// TestUntranslatablePushChangesNothing: the version of a push is stored
+// while its policy is translated; when the translation fails (here: a
+// route needs ext_authz and the controller has no ext_authz address) the
+// push fails before any history event, the store's current version and
+// the served one stay the previous, and a restart serves the previous.
+func TestUntranslatablePushChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	f := &fakeApplier{}
+	c := newTestController(t, dir, f)
+	first, err := c.Push(context.Background(), policyFiles(8080), "push", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := policyFiles(8080)
+	files[0].Content += "auth: {apiKeys: {}}\n"
+	files[0].Content = strings.Replace(files[0].Content, "auth: none", "auth: {methods: [apiKey]}", 1)
+	_, err = c.Push(context.Background(), files, "push", "test")
+	if err == nil || !strings.Contains(err.Error(), "translate policy") {
+		t.Fatalf("err = %v, want the translation's failure", err)
+	}
+	if len(f.applied) != 1 || c.Current().ID != first.Version {
+		t.Fatalf("applies %d, current %s; want 1 and the previous %s", len(f.applied), c.Current().ID, first.Version)
+	}
+	if h, _ := c.History(); len(h) != 1 || h[0].Version != first.Version {
+		t.Fatalf("history = %+v, want only the first push", h)
+	}
+	f2 := &fakeApplier{}
+	c2 := newTestController(t, dir, f2)
+	if err := c2.Restore(context.Background(), nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if c2.Current().ID != first.Version {
+		t.Fatalf("restored %s, want %s", c2.Current().ID, first.Version)
 	}
 }

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,33 +62,37 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 		return nil, err
 	}
 	defer unlock()
-	cp, err := c.compile(files)
+	cp, translated, err := c.startCompile(files)
 	if err != nil {
 		return nil, err
 	}
 	prev := c.cur.Load()
 	if err := checkExpected(prev, expect); err != nil {
-		return nil, err
+		return nil, cmp.Or(translated(), err)
 	}
 	res := &PushResult{Version: cp.version.ID, Diagnostics: cp.diags}
-	// Describing the changes only informs the pusher: it runs while the
-	// push is stored and applied, and is waited for before returning.
-	changes := describe(prev, cp)
-	defer func() { res.Changes = changes() }()
 	if prev != nil {
 		res.Previous = prev.version.ID
-		if prev.version.ID == cp.version.ID && current == cp.version.ID {
-			res.Unchanged = true
-			return res, nil
-		}
+		res.Unchanged = prev.version.ID == cp.version.ID && current == cp.version.ID
+	}
+	// The version is stored while the policy is translated: a version
+	// stored for a push that fails is not current and is never served.
+	if !res.Unchanged {
+		err = c.store.Put(cp.version)
+	}
+	if err := cmp.Or(translated(), err); err != nil {
+		return nil, err
+	}
+	// Describing the changes only informs the pusher: it runs while the
+	// push is applied, and is waited for before returning.
+	changes := describe(prev, cp)
+	defer func() { res.Changes = changes() }()
+	if res.Unchanged {
+		return res, nil
 	}
 	restore, err := c.swapTables(cp.cfg)
 	if err != nil {
 		return nil, unservable(err)
-	}
-	if err := c.store.Put(cp.version); err != nil {
-		restore()
-		return nil, err
 	}
 	// The version becomes current with a pending event in one step, so a
 	// crash during the ACK wait leaves a history that explains it.
