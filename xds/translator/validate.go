@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/parallel"
 )
 
 // Validate reports every problem that would make Envoy reject r, or leave
@@ -44,14 +45,26 @@ import (
 //     is referenced (checkSDSReferences).
 //
 // Each error names the resource type and name; all problems are joined.
+//
+// A large route table's routes are checked on GOMAXPROCS goroutines
+// (envoy.ValidateRouteTable); the result is the same.
 func Validate(r *Resources) error {
+	return validate(r, func(routes int) int { return parallel.Workers(routes, envoy.ValidateRoutesMin) })
+}
+
+// validate is Validate checking a route table of n routes on workers(n)
+// goroutines.
+func validate(r *Resources, workers func(n int) int) error {
 	if r == nil {
 		return errors.New("validate: nil resources")
 	}
 	v := envoy.NewValidator()
 	var errs []error
 	errs = append(errs, validateEach(v, "listener", r.Listeners, (*listenerv3.Listener).GetName)...)
-	errs = append(errs, validateEach(v, "route configuration", r.Routes, (*routev3.RouteConfiguration).GetName)...)
+	errs = append(errs, validateEachWith("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName,
+		func(rc *routev3.RouteConfiguration) error {
+			return envoy.ValidateRouteTable(v, rc, workers(routeCount(rc)))
+		})...)
 	errs = append(errs, validateEach(v, "cluster", r.Clusters, (*clusterv3.Cluster).GetName)...)
 	errs = append(errs, validateEach(v, "cluster load assignment", r.Endpoints, claName)...)
 	errs = append(errs, checkListenerAddresses(r.Listeners)...)
@@ -67,6 +80,11 @@ func Validate(r *Resources) error {
 // validateEach runs v on every resource and checks that names are non-empty
 // and unique.
 func validateEach[T proto.Message](v *envoy.Validator, kind string, resources []T, name func(T) string) []error {
+	return validateEachWith(kind, resources, name, func(res T) error { return v.Validate(res) })
+}
+
+// validateEachWith is validateEach validating each resource with check.
+func validateEachWith[T proto.Message](kind string, resources []T, name func(T) string, check func(T) error) []error {
 	var errs []error
 	seen := make(map[string]bool, len(resources))
 	for _, res := range resources {
@@ -78,7 +96,7 @@ func validateEach[T proto.Message](v *envoy.Validator, kind string, resources []
 			errs = append(errs, fmt.Errorf("%s %q: duplicate name", kind, n))
 		}
 		seen[n] = true
-		if err := v.Validate(res); err != nil {
+		if err := check(res); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", kind, n, err))
 		}
 	}
@@ -249,6 +267,15 @@ func routeClusters(rt *routev3.Route) []string {
 		names = append(names, m.GetCluster())
 	}
 	return names
+}
+
+// routeCount is the number of routes in rc's virtual hosts.
+func routeCount(rc *routev3.RouteConfiguration) int {
+	n := 0
+	for _, vh := range rc.GetVirtualHosts() {
+		n += len(vh.GetRoutes())
+	}
+	return n
 }
 
 // claName returns the name of a ClusterLoadAssignment.

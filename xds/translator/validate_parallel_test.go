@@ -1,0 +1,56 @@
+package translator
+
+import (
+	"testing"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// TestValidateSpreadIsValidate checks that validating a route table's
+// routes on several goroutines (envoy.ValidateRouteTable) gives exactly
+// the sequential result: nil for a valid table, the same error, word for
+// word, for tables broken in a route, in several routes, in a route's
+// per-filter Any, or in a virtual host itself.
+func TestValidateSpreadIsValidate(t *testing.T) {
+	route := func(r *Resources, i int) *routev3.Route {
+		vhs := r.Routes[0].GetVirtualHosts()
+		vh := vhs[i%len(vhs)]
+		return vh.GetRoutes()[i/len(vhs)%len(vh.GetRoutes())]
+	}
+	tests := []struct {
+		name   string
+		mutate func(r *Resources)
+	}{
+		{name: "valid", mutate: func(*Resources) {}},
+		{name: "a route without a match", mutate: func(r *Resources) { route(r, 1500).Match = nil }},
+		{name: "routes without a match in several chunks", mutate: func(r *Resources) {
+			for _, i := range []int{7, 1501, 2998} {
+				route(r, i).Match = nil
+			}
+		}},
+		{name: "a route's per-filter Any of an unknown type", mutate: func(r *Resources) {
+			route(r, 2100).TypedPerFilterConfig = map[string]*anypb.Any{"x": {TypeUrl: "type.googleapis.com/tollgate.NoSuch"}}
+		}},
+		{name: "a virtual host without domains", mutate: func(r *Resources) { r.Routes[0].VirtualHosts[3].Domains = nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Translate(benchConfig(3000), "bench", Options{AuthzAddress: "10.255.0.1:9191"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.mutate(r)
+			seq := validate(r, func(int) int { return 1 })
+			for _, workers := range []int{2, 3, 8} {
+				spread := validate(r, func(int) int { return workers })
+				if (seq == nil) != (spread == nil) || (seq != nil && seq.Error() != spread.Error()) {
+					t.Fatalf("%d workers: %v\nsequential: %v", workers, spread, seq)
+				}
+			}
+			if (seq == nil) != (tt.name == "valid") {
+				t.Fatalf("sequential: %v", seq)
+			}
+		})
+	}
+}
