@@ -9,6 +9,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/parallel"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -16,12 +17,16 @@ import (
 // of hosts and of the routes in each host (Envoy picks the first matching
 // route), with each route's ext_authz settings from authz and rate limits
 // from rl.
-func virtualHosts(in []ir.VirtualHost, authz *authz, native *nativeJWT, rl *rateLimit, tr *traffic, hf *httpFeatures, obs *observability) ([]*routev3.VirtualHost, error) {
+//
+// built holds each route's match and action (builtRoutes, which may run
+// on several goroutines); the per-route settings added here, some of which
+// collect gateway-wide state in route order, are applied on this one.
+func virtualHosts(in []ir.VirtualHost, built [][]builtRoute, authz *authz, native *nativeJWT, rl *rateLimit, hf *httpFeatures, obs *observability) ([]*routev3.VirtualHost, error) {
 	out := make([]*routev3.VirtualHost, 0, len(in))
-	for _, vh := range in {
+	for vi, vh := range in {
 		routes := make([]*routev3.Route, 0, len(vh.Routes))
-		for _, r := range vh.Routes {
-			er, err := route(r, tr)
+		for ri, r := range vh.Routes {
+			er, err := built[vi][ri].route, built[vi][ri].err
 			switch {
 			case err != nil:
 			case native.nativeKey(r) && authz.takesLimits(r): // signed keys here, opaque ones in the Check
@@ -46,6 +51,46 @@ func virtualHosts(in []ir.VirtualHost, authz *authz, native *nativeJWT, rl *rate
 		out = append(out, envoy.VirtualHost(envoy.StatName(vh.Name), vh.Domains, routes...))
 	}
 	return out, nil
+}
+
+// translateRoutesMin is the route count from which a gateway's routes are
+// built on several goroutines.
+const translateRoutesMin = 1024
+
+// builtRoute is route's result for one IR route.
+type builtRoute struct {
+	route *routev3.Route
+	err   error
+}
+
+// builtRoutes returns route(r, tr) for every route of every virtual host
+// of in, indexed like in, computed on workers goroutines.
+func builtRoutes(in []ir.VirtualHost, tr *traffic, workers int) [][]builtRoute {
+	type at struct{ vh, route int }
+	flat := make([]at, 0, routeTotal(in))
+	out := make([][]builtRoute, len(in))
+	for vi, vh := range in {
+		out[vi] = make([]builtRoute, len(vh.Routes))
+		for ri := range vh.Routes {
+			flat = append(flat, at{vi, ri})
+		}
+	}
+	parallel.Chunks(len(flat), workers, func(_, lo, hi int) {
+		for _, a := range flat[lo:hi] {
+			b := &out[a.vh][a.route]
+			b.route, b.err = route(in[a.vh].Routes[a.route], tr)
+		}
+	})
+	return out
+}
+
+// routeTotal is the number of routes of the virtual hosts in.
+func routeTotal(in []ir.VirtualHost) int {
+	n := 0
+	for _, vh := range in {
+		n += len(vh.Routes)
+	}
+	return n
 }
 
 // route translates one IR route: its match, and an action forwarding to the

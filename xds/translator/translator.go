@@ -22,6 +22,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/tollgate/tollgate/internal/parallel"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -74,6 +75,18 @@ type Options struct {
 	// API-key-only routes (apikeynative.go). Empty: every API-key route
 	// calls ext_authz.
 	KeyJWKS string
+
+	// workers, when set, replaces parallel.Workers in choosing how many
+	// goroutines build n routes (tests force the parallel path with it).
+	workers func(n, minItems int) int
+}
+
+// routeWorkers is how many goroutines build n routes.
+func (o Options) routeWorkers(n int) int {
+	if o.workers != nil {
+		return o.workers(n, translateRoutesMin)
+	}
+	return parallel.Workers(n, translateRoutesMin)
 }
 
 // Translate returns the Envoy resources of the gateway named gateway in cfg:
@@ -163,7 +176,8 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	vhosts, err := virtualHosts(gw.VirtualHosts, authz, native, rl, newTraffic(cfg.Backends), hf, obs)
+	built := builtRoutes(gw.VirtualHosts, newTraffic(cfg.Backends), opts.routeWorkers(routeTotal(gw.VirtualHosts)))
+	vhosts, err := virtualHosts(gw.VirtualHosts, built, authz, native, rl, hf, obs)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,119 @@
+package translator
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// TestValidateSpreadIsValidate checks that validating a route table's
+// routes on several goroutines (envoy.ValidateRouteTable) gives exactly
+// the sequential result: nil for a valid table, the same error, word for
+// word, for tables broken in a route, in several routes, in a route's
+// per-filter Any, or in a virtual host itself.
+func TestValidateSpreadIsValidate(t *testing.T) {
+	route := func(r *Resources, i int) *routev3.Route {
+		vhs := r.Routes[0].GetVirtualHosts()
+		vh := vhs[i%len(vhs)]
+		return vh.GetRoutes()[i/len(vhs)%len(vh.GetRoutes())]
+	}
+	tests := []struct {
+		name   string
+		mutate func(r *Resources)
+	}{
+		{name: "valid", mutate: func(*Resources) {}},
+		{name: "a route without a match", mutate: func(r *Resources) { route(r, 1500).Match = nil }},
+		{name: "routes without a match in several chunks", mutate: func(r *Resources) {
+			for _, i := range []int{7, 1501, 2998} {
+				route(r, i).Match = nil
+			}
+		}},
+		{name: "a route's per-filter Any of an unknown type", mutate: func(r *Resources) {
+			route(r, 2100).TypedPerFilterConfig = map[string]*anypb.Any{"x": {TypeUrl: "type.googleapis.com/tollgate.NoSuch"}}
+		}},
+		{name: "a virtual host without domains", mutate: func(r *Resources) { r.Routes[0].VirtualHosts[3].Domains = nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Translate(benchConfig(3000), "bench", Options{AuthzAddress: "10.255.0.1:9191"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.mutate(r)
+			seq := validate(r, func(int) int { return 1 })
+			for _, workers := range []int{2, 3, 8} {
+				spread := validate(r, func(int) int { return workers })
+				if (seq == nil) != (spread == nil) || (seq != nil && seq.Error() != spread.Error()) {
+					t.Fatalf("%d workers: %v\nsequential: %v", workers, spread, seq)
+				}
+			}
+			if (seq == nil) != (tt.name == "valid") {
+				t.Fatalf("sequential: %v", seq)
+			}
+		})
+	}
+}
+
+// TestTranslateSpreadIsSequential translates every golden case and a
+// 3,000-route gateway with the routes built on one goroutine and, several
+// times, on several: the resources are byte-identical (deterministic
+// protobuf encoding) and validate alike.
+func TestTranslateSpreadIsSequential(t *testing.T) {
+	type input struct {
+		cfg     *ir.Config
+		gateway string
+		opts    Options
+	}
+	inputs := map[string]input{"bench-3000": {benchConfig(3000), "bench", Options{AuthzAddress: "10.255.0.1:9191"}}}
+	for _, name := range caseNames(t) {
+		tc := loadCase(t, name)
+		inputs[name] = input{&tc.Config, tc.Gateway, tc.options()}
+	}
+	for name, in := range inputs {
+		t.Run(name, func(t *testing.T) {
+			seq := in.opts
+			seq.workers = func(int, int) int { return 1 }
+			want, wantErr := translateEncoded(t, in.cfg, in.gateway, seq)
+			for _, workers := range []int{2, 3, 7, 2, 3, 7} {
+				spread := in.opts
+				spread.workers = func(int, int) int { return workers }
+				got, err := translateEncoded(t, in.cfg, in.gateway, spread)
+				if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+					t.Fatalf("%d workers: error %v, sequential %v", workers, err, wantErr)
+				}
+				if !slices.EqualFunc(got, want, bytes.Equal) {
+					t.Fatalf("%d workers: resources differ from the sequential translation", workers)
+				}
+			}
+		})
+	}
+}
+
+// translateEncoded translates and validates, and returns every resource's
+// deterministic encoding in Resources order, and the error.
+func translateEncoded(t *testing.T, cfg *ir.Config, gateway string, opts Options) ([][]byte, error) {
+	t.Helper()
+	r, err := Translate(cfg, gateway, opts)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, typ := range []resource.Type{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType, resource.SecretType} {
+		for _, res := range r.ByType()[typ] {
+			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b)
+		}
+	}
+	return out, validate(r, func(int) int { return opts.workers(0, 0) })
+}
