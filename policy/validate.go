@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/parallel"
 )
 
 // nameRule is the fix shown for an invalid name.
@@ -22,8 +24,17 @@ const nameRule = "use 1-63 lower-case letters, digits and '-', starting and endi
 // auth methods when Load could not read which methods the policy
 // configures, and the checks that need every tier name when Load could
 // not read them all.
+//
+// The checks of each route on its own run on GOMAXPROCS goroutines for a
+// policy of many routes; the diagnostics and their order are the same.
 func (p *Policy) Validate() Diagnostics {
-	c := &checker{src: p.src}
+	return p.validate(parallel.Workers)
+}
+
+// validate is Validate spreading n items over workers(n, minItems)
+// goroutines (tests force the parallel path with it).
+func (p *Policy) validate(workers func(n, minItems int) int) Diagnostics {
+	c := &checker{src: p.src, spread: workers}
 	c.version(p.Version)
 	c.gateways(p.Gateways)
 	c.backends(p.Backends)
@@ -45,6 +56,8 @@ func (p *Policy) Validate() Diagnostics {
 type checker struct {
 	src   *source
 	diags Diagnostics
+	// spread says how many goroutines check n items (parallel.Workers).
+	spread func(n, minItems int) int
 }
 
 func (c *checker) errorf(path, fix, format string, args ...any) {

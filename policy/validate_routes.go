@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate/tollgate/internal/parallel"
 )
 
 // maxRegexInstructions bounds a regex's compiled program (regexp/syntax,
@@ -34,38 +36,90 @@ func newNameSet[T any](items []T, name func(T) string) nameSet {
 	return ns
 }
 
+// checkRoutesMin is the route count from which the routes' own checks
+// run on several goroutines (routeChecks).
+const checkRoutesMin = 512
+
 func (c *checker) routes(p *Policy) {
 	gateways := newNameSet(p.Gateways, func(g Gateway) string { return g.Name })
-	backends := newNameSet(p.Backends, func(b Backend) string { return b.Name })
-	methods := c.authMethods(p.Auth)
-	guarded := newGuardedHeaders(p.Auth)
-	limits := c.rateLimitSetup(p.RateLimits, guarded)
+	checks := c.routeChecks(p, gateways)
 	seen := make(map[string]string, len(p.Routes))
 	firstMatch := make(map[gatewayMatch]int, len(p.Routes))
 	for i, r := range p.Routes {
-		path := indexPath("routes", i)
-		if c.src.isFailed(path) {
+		rc := checks[i]
+		if rc.skip {
 			continue // not a route at all; Load said why
 		}
-		c.name(fieldPath(path, "name"), "route", r.Name, seen)
-		gwOK := c.ref(path, "gateway", r.Gateway, gateways, false)
-		c.ref(path, "backend", r.Backend, backends, r.Backends == nil && r.DirectResponse == nil && r.Redirect == nil)
-		c.routeTraffic(path, r, backends)
-		matchOK := c.match(fieldPath(path, "match"), r.Match, guarded)
-		if r.Rewrite != nil {
-			c.rewrite(fieldPath(path, "rewrite"), r)
-		}
-		if r.Timeout != "" {
-			c.timeout(fieldPath(path, "timeout"), r.Timeout)
-		}
-		c.routeAuth(path, r, methods)
-		c.routeRateLimit(path, r, limits)
-		c.routeAccessLog(path, r.AccessLog)
-		c.routeTransform(path, r.Transform)
-		if gwOK && matchOK {
-			c.duplicateMatch(p.Routes, i, gateways.list, firstMatch)
+		c.name(fieldPath(indexPath("routes", i), "name"), "route", r.Name, seen)
+		c.diags = append(c.diags, rc.diags...)
+		if rc.gwOK && rc.matchOK {
+			c.duplicateMatch(p.Routes, i, rc.matchKey, gateways.list, firstMatch)
 		}
 	}
+}
+
+// routeCheck is what checking one route on its own found.
+type routeCheck struct {
+	skip     bool // the route failed to load as a whole
+	diags    Diagnostics
+	gwOK     bool   // its gateway reference is usable
+	matchOK  bool   // its match is sound enough to compare with others
+	matchKey string // matchKey of its match, when both are
+}
+
+// routeChecks checks each route on its own (everything but the name and
+// duplicate-match checks, which compare routes), on several goroutines
+// for many routes: each route reports into a checker of its own, which
+// only reads the shared state (the source, the name sets), and the caller
+// merges the reports in route order, so the diagnostics are those of a
+// sequential run, in the same order.
+func (c *checker) routeChecks(p *Policy, gateways nameSet) []routeCheck {
+	env := routeEnv{
+		gateways: gateways,
+		backends: newNameSet(p.Backends, func(b Backend) string { return b.Name }),
+		methods:  c.authMethods(p.Auth),
+		guarded:  newGuardedHeaders(p.Auth),
+	}
+	env.limits = c.rateLimitSetup(p.RateLimits, env.guarded)
+	return parallel.Map(len(p.Routes), c.spread(len(p.Routes), checkRoutesMin), func(i int) routeCheck {
+		return c.routeOwn(indexPath("routes", i), p.Routes[i], &env)
+	})
+}
+
+// routeEnv is what the checks of one route read about the whole policy.
+type routeEnv struct {
+	gateways, backends nameSet
+	methods            authMethods
+	guarded            guardedHeaders
+	limits             rateLimitSetup
+}
+
+// routeOwn runs the checks of the route r at path that need no other
+// route, reporting into a checker of its own.
+func (c *checker) routeOwn(path string, r Route, env *routeEnv) routeCheck {
+	if c.src.isFailed(path) {
+		return routeCheck{skip: true}
+	}
+	rc := &checker{src: c.src}
+	out := routeCheck{gwOK: rc.ref(path, "gateway", r.Gateway, env.gateways, false)}
+	rc.ref(path, "backend", r.Backend, env.backends, r.Backends == nil && r.DirectResponse == nil && r.Redirect == nil)
+	rc.routeTraffic(path, r, env.backends)
+	out.matchOK = rc.match(fieldPath(path, "match"), r.Match, env.guarded)
+	if r.Rewrite != nil {
+		rc.rewrite(fieldPath(path, "rewrite"), r)
+	}
+	if r.Timeout != "" {
+		rc.timeout(fieldPath(path, "timeout"), r.Timeout)
+	}
+	rc.routeAuth(path, r, env.methods)
+	rc.routeRateLimit(path, r, env.limits)
+	rc.routeAccessLog(path, r.AccessLog)
+	rc.routeTransform(path, r.Transform)
+	if out.gwOK && out.matchOK {
+		out.matchKey = matchKey(r.Match)
+	}
+	out.diags = rc.diags
+	return out
 }
 
 // ref checks that the route at path refers, in its field kind, to a defined
@@ -344,17 +398,17 @@ type gatewayMatch struct {
 	match   string // matchKey
 }
 
-// duplicateMatch reports route i if an earlier route has the very same
-// match on one of the gateways it shares with it. first maps gateway+match
+// duplicateMatch reports route i, whose match has the matchKey key, if an
+// earlier route has the very same match on one of the gateways it shares
+// with it. first maps gateway+match
 // keys to the earliest route index; lookups are O(1), so the whole check is
 // linear in routes × gateways.
-func (c *checker) duplicateMatch(routes []Route, i int, allGateways []string, first map[gatewayMatch]int) {
+func (c *checker) duplicateMatch(routes []Route, i int, key string, allGateways []string, first map[gatewayMatch]int) {
 	r := routes[i]
 	targets := allGateways
 	if r.Gateway != "" {
 		targets = []string{r.Gateway}
 	}
-	key := matchKey(r.Match)
 	for _, gw := range targets {
 		k := gatewayMatch{gateway: gw, match: key}
 		j, dup := first[k]

@@ -1,0 +1,84 @@
+package policy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// manyMistakes returns a policy of n routes of which most are wrong in
+// one or more ways Validate reports (unknown backends and gateways, bad
+// paths, methods and hosts, duplicate names and matches, bad timeouts and
+// auth), spread over the whole list.
+func manyMistakes(n int) []File {
+	var b strings.Builder
+	b.WriteString("version: 1\ngateways:\n  - {name: gw, listeners: [{name: http, port: 8080}]}\n")
+	b.WriteString("  - {name: gw2, listeners: [{name: http, port: 8081}]}\nroutes:\n")
+	for i := range n {
+		name, backend, path, extra := fmt.Sprintf("r%d", i), "b", fmt.Sprintf("/p%d", i), ""
+		switch i % 11 {
+		case 1:
+			backend = "nope"
+		case 2:
+			path = fmt.Sprintf("p%d", i)
+		case 3:
+			name = fmt.Sprintf("r%d", i-1)
+		case 4:
+			path = fmt.Sprintf("/p%d", i-1)
+		case 5:
+			extra = ", methods: [GETT, GET, get]"
+		case 6:
+			extra = ", hosts: [Bad.Example, '*']"
+		case 7:
+			extra = "}, timeout: -3s, gateway: gw3, auth: {methods: [nope]"
+		case 8:
+			name = "Bad_Name"
+		}
+		fmt.Fprintf(&b, "  - {name: %s, backend: %s, match: {pathPrefix: %q%s}}\n", name, backend, path, extra)
+	}
+	b.WriteString("backends:\n  - {name: b, endpoints: [\"10.0.0.1:80\"]}\n  - {name: unused, endpoints: [\"10.0.0.2:80\"]}\n")
+	return []File{{Name: "mistakes.yaml", Content: []byte(b.String())}}
+}
+
+// parallelInputs are the policies the parallel checks are compared on:
+// the valid and invalid fixtures, a large valid policy over three files and
+// a large policy with mistakes in most routes.
+func parallelInputs(t *testing.T) map[string][]File {
+	t.Helper()
+	in := map[string][]File{"routes-3000": genFiles(3000, 3), "mistakes-2000": manyMistakes(2000)}
+	paths, _ := filepath.Glob("testdata/*.yaml")
+	invalid, _ := filepath.Glob("testdata/invalid/*.yaml")
+	for _, p := range append(paths, invalid...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in[p] = []File{{Name: filepath.Base(p), Content: b}}
+	}
+	return in
+}
+
+// TestValidateSpreadIsSequential checks that Validate gives the very same
+// diagnostics, in the same order, whether the routes are checked on one
+// goroutine or on several (forced, whatever the route count), again and
+// again; and that the policy with many mistakes has many.
+func TestValidateSpreadIsSequential(t *testing.T) {
+	for name, files := range parallelInputs(t) {
+		t.Run(name, func(t *testing.T) {
+			p, _ := Load(files)
+			want := p.validate(func(int, int) int { return 1 })
+			if name == "mistakes-2000" && len(want.Errors()) < 1000 {
+				t.Fatalf("%d errors, want over 1,000", len(want.Errors()))
+			}
+			for _, workers := range []int{2, 3, 8, 2, 3, 8} {
+				got := p.validate(func(int, int) int { return workers })
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("%d workers: %d diagnostics differ from the sequential %d", workers, len(got), len(want))
+				}
+			}
+		})
+	}
+}
