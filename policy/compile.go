@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/parallel"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -18,8 +19,22 @@ const catchAll = "any"
 // order of the policy's lists. Compile must only be called on a policy
 // whose Validate reported no errors; on an invalid one its output is
 // unspecified.
+//
+// A policy of many routes has them compiled on GOMAXPROCS goroutines; the
+// IR is the same.
 func Compile(p *Policy) *ir.Config {
-	routes := rankRoutes(p.Routes, routeDefaults{methods: p.Auth.methods(), limits: p.RateLimits.routeDefaults()})
+	return compile(p, parallel.Workers)
+}
+
+// compileRoutesMin is the route count from which routes are compiled on
+// several goroutines.
+const compileRoutesMin = 512
+
+// compile is Compile spreading n routes over workers(n, compileRoutesMin)
+// goroutines (tests force the parallel path with it).
+func compile(p *Policy, workers func(n, minItems int) int) *ir.Config {
+	routes := rankRoutes(p.Routes, routeDefaults{methods: p.Auth.methods(), limits: p.RateLimits.routeDefaults()},
+		workers(len(p.Routes), compileRoutesMin))
 	cfg := &ir.Config{
 		Gateways:      make([]ir.Gateway, 0, len(p.Gateways)),
 		Backends:      make([]ir.Backend, 0, len(p.Backends)),
@@ -126,18 +141,19 @@ type routeDefaults struct {
 }
 
 // rankRoutes compiles routes and sorts them in match precedence order. It
-// sorts small keys rather than whole routes.
-func rankRoutes(routes []Route, d routeDefaults) []rankedRoute {
-	keys := make([]precedence, len(routes))
-	for i, r := range routes {
-		keys[i] = precedenceOf(i, r)
-	}
+// sorts small keys rather than whole routes. The keys are computed and the
+// routes compiled on workers goroutines (each route on its own; the sort
+// is one).
+func rankRoutes(routes []Route, d routeDefaults, workers int) []rankedRoute {
+	keys := parallel.Map(len(routes), workers, func(i int) precedence { return precedenceOf(i, routes[i]) })
 	slices.SortFunc(keys, comparePrecedence)
 	out := make([]rankedRoute, len(routes))
-	for i, k := range keys {
-		r := routes[k.index]
-		out[i] = rankedRoute{route: compileRoute(r, d), gateway: r.Gateway, hosts: r.Match.Hosts, http: r.RouteHTTP}
-	}
+	parallel.Chunks(len(keys), workers, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := routes[keys[i].index]
+			out[i] = rankedRoute{route: compileRoute(r, d), gateway: r.Gateway, hosts: r.Match.Hosts, http: r.RouteHTTP}
+		}
+	})
 	return out
 }
 

@@ -82,3 +82,24 @@ func TestValidateSpreadIsSequential(t *testing.T) {
 		})
 	}
 }
+
+// TestCompileSpreadIsSequential checks that Compile gives the very same IR
+// and version (ir.Config.Hash) whether the routes are compiled on one
+// goroutine or on several, again and again, for every valid input.
+func TestCompileSpreadIsSequential(t *testing.T) {
+	for name, files := range parallelInputs(t) {
+		p, ds := Load(files)
+		if ds = append(ds, p.Validate()...); ds.HasErrors() {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			want := compile(p, func(int, int) int { return 1 })
+			for _, workers := range []int{2, 3, 8, 2, 3, 8} {
+				got := compile(p, func(int, int) int { return workers })
+				if !reflect.DeepEqual(got, want) || got.Hash() != want.Hash() {
+					t.Fatalf("%d workers: IR %s differs from the sequential %s", workers, got.Hash(), want.Hash())
+				}
+			}
+		})
+	}
+}
