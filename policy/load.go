@@ -10,6 +10,8 @@ import (
 	goccy "github.com/goccy/go-yaml"
 	goccyparser "github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate/tollgate/internal/parallel"
 )
 
 // Load parses files, in order, into one Policy: their lists are
@@ -33,6 +35,13 @@ func Load(files []File) (*Policy, Diagnostics) {
 }
 
 func loadLimited(files []File, lim Limits) (*Policy, Diagnostics) {
+	return loadSpread(files, lim, parallel.Workers)
+}
+
+// loadSpread is loadLimited loading a long routes list over workers(n,
+// minItems) goroutines (load_routes.go; tests force the parallel path with
+// it).
+func loadSpread(files []File, lim Limits, workers func(n, minItems int) int) (*Policy, Diagnostics) {
 	p := &Policy{src: newSource()}
 	refused := checkLimits(files, lim)
 	parsed := parseFiles(files, refused)
@@ -45,7 +54,7 @@ func loadLimited(files []File, lim Limits) (*Policy, Diagnostics) {
 			ds = append(ds, *refused[i])
 			continue
 		}
-		ds = append(ds, loadFile(p, s, f, parsed[i])...)
+		ds = append(ds, loadFile(p, s, f, parsed[i], workers)...)
 	}
 	return p, ds
 }
@@ -78,13 +87,13 @@ func parseFiles(files []File, refused []*Diagnostic) []parseResult {
 	return out
 }
 
-func loadFile(p *Policy, s *schema, f File, res parseResult) Diagnostics {
+func loadFile(p *Policy, s *schema, f File, res parseResult, workers func(n, minItems int) int) Diagnostics {
 	name := f.Name
 	if res.err != nil {
 		p.src.partial = true
 		return Diagnostics{syntaxDiagnostic(name, f.Content, res.err)}
 	}
-	l := &loader{p: p, schema: s, file: name, keepTree: res.anchors}
+	l := &loader{p: p, schema: s, file: name, keepTree: res.anchors, spread: workers}
 	empty := true
 	for _, body := range res.docs {
 		if body == nil || isEmptyDocument(body) {
@@ -162,6 +171,8 @@ type loader struct {
 	// the tree whole (see there).
 	keepTree bool
 	diags    Diagnostics
+	// spread says how many goroutines load n list items (load_routes.go).
+	spread func(n, minItems int) int
 }
 
 // field is one allowed key of a mapping that loads into a T.
@@ -217,7 +228,7 @@ func documentFields() []field[Policy] {
 			p.Gateways = appendList(l, path, n, p.Gateways, l.schema.gateway)
 		}},
 		{name: "routes", load: func(l *loader, p *Policy, path string, n *yaml.Node) {
-			p.Routes = appendList(l, path, n, p.Routes, l.schema.route)
+			p.Routes = appendRoutes(l, path, n, p.Routes) // load_routes.go
 		}},
 		{name: "backends", load: func(l *loader, p *Policy, path string, n *yaml.Node) {
 			p.Backends = appendList(l, path, n, p.Backends, l.schema.backend)

@@ -85,22 +85,28 @@ func appendList[T any](l *loader, path string, n *yaml.Node, dst []T, fields []f
 	}
 	offset := len(dst)
 	dst = slices.Grow(dst, len(seq.Content))
-	release := !l.keepTree
-	for i, item := range seq.Content {
-		ip := indexPath(path, offset+i)
-		l.record(ip, item)
+	for i := range seq.Content {
 		var t T
-		mapping(l, ip, item, &t, fields)
+		loadItem(l, path, seq, offset, i, &t, fields)
 		dst = append(dst, t)
-		if release {
-			// The item is read, and without anchors nothing reads it
-			// again: let the collector have its nodes while the rest of a
-			// long list is loaded, so that a large policy does not hold
-			// its whole YAML tree and its Policy at once.
-			seq.Content[i] = nil
-		}
 	}
 	return dst
+}
+
+// loadItem loads item i of the sequence seq, which appendList appends at
+// offset+i of the list at path, into dst.
+func loadItem[T any](l *loader, path string, seq *yaml.Node, offset, i int, dst *T, fields []field[T]) {
+	item := seq.Content[i]
+	ip := indexPath(path, offset+i)
+	l.record(ip, item)
+	mapping(l, ip, item, dst, fields)
+	if !l.keepTree {
+		// The item is read, and without anchors nothing reads it again:
+		// let the collector have its nodes while the rest of a long list
+		// is loaded, so that a large policy does not hold its whole YAML
+		// tree and its Policy at once.
+		seq.Content[i] = nil
+	}
 }
 
 func fieldNames[T any](fields []field[T]) []string {

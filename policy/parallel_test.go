@@ -43,12 +43,45 @@ func manyMistakes(n int) []File {
 	return []File{{Name: "mistakes.yaml", Content: []byte(b.String())}}
 }
 
+// shapeMistakes returns a policy of n routes of which most Load refuses in
+// part: unknown fields, values of the wrong type, missing and empty
+// values, a route that is not a mapping, tags and unknown aliases.
+func shapeMistakes(n int) []File {
+	var b strings.Builder
+	b.WriteString("version: 1\ngateways:\n  - {name: gw, listeners: [{name: http, port: 8080}]}\nroutes:\n")
+	for i := range n {
+		switch i % 9 {
+		case 1:
+			fmt.Fprintf(&b, "  - {nme: r%d, backend: b}\n", i)
+		case 2:
+			fmt.Fprintf(&b, "  - {name: %d, backend: b}\n", i)
+		case 3:
+			fmt.Fprintf(&b, "  - {name: r%d, backend: b, match: [x]}\n", i)
+		case 4:
+			fmt.Fprintf(&b, "  - {name: r%d, backend: b, timeout: }\n", i)
+		case 5:
+			fmt.Fprintf(&b, "  - r%d\n", i)
+		case 6:
+			fmt.Fprintf(&b, "  - {name: r%d, backend: !!str b, match: {pathPrefix: \"\"}}\n", i)
+		case 7:
+			fmt.Fprintf(&b, "  - {name: r%d, backend: *nope, match: {methods: GET}}\n", i)
+		default:
+			fmt.Fprintf(&b, "  - {name: r%d, backend: b, match: {pathPrefix: /p%d}}\n", i, i)
+		}
+	}
+	b.WriteString("backends:\n  - {name: b, endpoints: [\"10.0.0.1:80\"]}\n")
+	return []File{{Name: "shape.yaml", Content: []byte(b.String())}}
+}
+
 // parallelInputs are the policies the parallel checks are compared on:
 // the valid and invalid fixtures, a large valid policy over three files and
 // a large policy with mistakes in most routes.
 func parallelInputs(t *testing.T) map[string][]File {
 	t.Helper()
-	in := map[string][]File{"routes-3000": genFiles(3000, 3), "mistakes-2000": manyMistakes(2000)}
+	in := map[string][]File{
+		"routes-3000": genFiles(3000, 3), "mistakes-2000": manyMistakes(2000), "shape-2000": shapeMistakes(2000),
+		"shape-and-mistakes": append(shapeMistakes(1500), manyMistakes(1500)...),
+	}
 	paths, _ := filepath.Glob("testdata/*.yaml")
 	invalid, _ := filepath.Glob("testdata/invalid/*.yaml")
 	for _, p := range append(paths, invalid...) {
@@ -98,6 +131,33 @@ func TestCompileSpreadIsSequential(t *testing.T) {
 				got := compile(p, func(int, int) int { return workers })
 				if !reflect.DeepEqual(got, want) || got.Hash() != want.Hash() {
 					t.Fatalf("%d workers: IR %s differs from the sequential %s", workers, got.Hash(), want.Hash())
+				}
+			}
+		})
+	}
+}
+
+// TestLoadSpreadIsSequential checks that Load gives the very same Policy
+// (positions, failed paths and partial included) and diagnostics, in the
+// same order, whether long routes lists are loaded on one goroutine or on
+// several, again and again; and that Validate then reports the same.
+func TestLoadSpreadIsSequential(t *testing.T) {
+	one := func(int, int) int { return 1 }
+	for name, files := range parallelInputs(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, workers := range []int{2, 3, 8, 2, 3, 8} {
+				spread := func(int, int) int { return workers }
+				want, wantDs := loadSpread(files, DefaultLimits(), one)
+				got, ds := loadSpread(files, DefaultLimits(), spread)
+				if !reflect.DeepEqual(got, want) { // before Validate builds the position index
+					t.Fatalf("%d workers: the Policy differs from the sequential load's", workers)
+				}
+				wantDs = append(wantDs, want.validate(one)...)
+				if strings.HasPrefix(name, "shape") && len(wantDs.Errors()) < 1000 {
+					t.Fatalf("%d errors, want over 1,000", len(wantDs.Errors()))
+				}
+				if ds = append(ds, got.validate(spread)...); !reflect.DeepEqual(ds, wantDs) {
+					t.Fatalf("%d workers: %d diagnostics differ from the sequential %d", workers, len(ds), len(wantDs))
 				}
 			}
 		})
