@@ -93,20 +93,21 @@ type observability struct {
 	cfg        ir.Observability
 }
 
-// newObservability builds gw's access log (unless off) and, when the
-// policy traces, its tracer and collector cluster.
-func newObservability(cfg *ir.Config, gw *ir.Gateway) (*observability, error) {
+// newObservability builds gw's access logs (unless off; see
+// jsonAccessLogs) and, when the policy traces, its tracer and collector
+// cluster.
+func newObservability(cfg *ir.Config, gw *ir.Gateway, a *authz) (*observability, error) {
 	o := &observability{cfg: cfg.Observability}
 	if !o.cfg.AccessLogOff {
 		filter, err := accessLogFilter(&o.cfg, gw)
 		if err != nil {
 			return nil, err
 		}
-		al, err := envoy.JSONAccessLog(o.cfg.AccessLogPath, AccessLogFields(), filter)
+		logs, err := jsonAccessLogs(o.cfg.AccessLogPath, identityHeadersOrDefault(cfg.Auth.IdentityHeaders), metadataRoutes(gw, a), filter)
 		if err != nil {
 			return nil, err
 		}
-		o.accessLogs = []*accesslogv3.AccessLog{al}
+		o.accessLogs = logs
 		if err := o.addGRPCAccessLog(gw.Name, filter); err != nil {
 			return nil, err
 		}
