@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/loadgen"
@@ -57,10 +58,23 @@ func runAblation(w io.Writer, o ablateOpts) error {
 		b, _ := json.MarshalIndent(cfg, "", " ")
 		return os.WriteFile(o.dumpOnly, b, 0o644)
 	}
-	if o.callgrind {
-		return ablateCallgrind(w, dir, &ps, sh, cfg, auth, o)
+	keys, err := signedKeys(active)
+	if err != nil {
+		return err
 	}
-	return ablate(w, dir, &ps, sh, cfg, auth, o)
+	keyAuth := cycle("ApiKey ", keys)
+	// authFor gives the JWT route's variants tokens and the signed-key
+	// route's (path /key) signed API keys.
+	authFor := func(path string) func(int) string {
+		if strings.HasPrefix(path, "/key") {
+			return keyAuth
+		}
+		return auth
+	}
+	if o.callgrind {
+		return ablateCallgrind(w, dir, &ps, sh, cfg, authFor, o)
+	}
+	return ablate(w, dir, &ps, sh, cfg, authFor, o)
 }
 
 // staticConfig reads an Envoy's config dump (with endpoints) and returns

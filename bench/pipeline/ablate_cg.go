@@ -25,7 +25,7 @@ const cgRequests = 2000
 // one at a time, and prints the instructions Envoy executed per request
 // (all threads, user space): deterministic where CPU time on a shared
 // machine is not.
-func ablateCallgrind(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, auth func(int) string, o ablateOpts) error {
+func ablateCallgrind(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, authFor func(string) func(int) string, o ablateOpts) error {
 	fmt.Fprintf(w, "callgrind: %d requests per variant after %d of warm-up, 4 connections\n\n| variant | what | Envoy instructions/request | Δ vs full |\n|---|---|---:|---:|\n",
 		cgRequests, cgRequests)
 	base := 0.0
@@ -33,7 +33,7 @@ func ablateCallgrind(w io.Writer, dir string, ps *procs, sh *shared, cfg map[str
 		if v.name != "none" && o.only != "" && !strings.Contains(","+o.only+",", ","+v.name+",") {
 			continue
 		}
-		ir, err := callgrindVariant(dir, ps, sh, cfg, v, auth)
+		ir, err := callgrindVariant(dir, ps, sh, cfg, v, authFor(v.path))
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", v.name, err)
 		}

@@ -129,6 +129,78 @@ func variants() []variant {
 			noLimits(h)
 			logFields(h, func(k, v string) bool { return k == "status" })
 		}},
+		{"-limits,log-id-headers", "no rate limits, access log user_id/tenant/tier from the identity headers", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			editLogFields(h, map[string]string{"user_id": "%REQ(x-user-id)%", "tenant": "%REQ(x-tenant-id)%", "tier": "%REQ(x-consumer-tier)%"})
+		}},
+		{"-limits,log-id-headers-all", "no rate limits, access log identity from headers only (consumer = x-user-id, no auth_method)", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			editLogFields(h, map[string]string{"user_id": "%REQ(x-user-id)%", "tenant": "%REQ(x-tenant-id)%", "tier": "%REQ(x-consumer-tier)%",
+				"consumer": "%REQ(x-user-id)%", "auth_method": ""})
+		}},
+		{"-limits,log-id-cel", "no rate limits, access log user_id/tenant/tier from headers through a CEL guard", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			cel := func(hd string) string {
+				return "%CEL(has(xds.route_name) && '" + hd + "' in request.headers ? request.headers['" + hd + "'] : '')%"
+			}
+			editLogFields(h, map[string]string{"user_id": cel("x-user-id"), "tenant": cel("x-tenant-id"), "tier": cel("x-consumer-tier")})
+		}},
+		{"-limits,log-ns-once", "no rate limits, access log identity as one DYNAMIC_METADATA of the whole namespace", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			editLogFields(h, map[string]string{"user_id": "", "tenant": "", "tier": "", "consumer": "", "auth_method": "",
+				"authz": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%"})
+		}},
+		{"-limits,log-md-two", "no rate limits, access log consumer and auth_method from metadata, the other identity fields absent", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			editLogFields(h, map[string]string{"user_id": "", "tenant": "", "tier": ""})
+		}},
+		{"-limits,log-no-ratelimit", "no rate limits, access log without its (empty) rate_limit field", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			editLogFields(h, map[string]string{"rate_limit": ""})
+		}},
+		{"-limits,claims-native", "no rate limits, no identity script: jwt_authn claim_to_headers sets x-user-id and x-user-roles", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			dropFilter(h, "tollgate.jwt_identity")
+			for _, f := range list(h["http_filters"]) {
+				if get(f, "name") != "envoy.filters.http.jwt_authn" {
+					continue
+				}
+				for _, p := range get(f, "typed_config", "providers").(map[string]any) {
+					p.(map[string]any)["claim_to_headers"] = []any{
+						map[string]any{"header_name": "x-user-id", "claim_name": "sub"},
+						map[string]any{"header_name": "x-user-roles", "claim_name": "roles"},
+					}
+				}
+			}
+		}},
+		{"-limits,log-split-md", "no rate limits, two access logs split on ext_authz's consumer metadata: identity from headers (consumer, auth_method from metadata) or no identity", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			splitLog(h, map[string]string{"user_id": "%REQ(x-user-id)%", "tenant": "%REQ(x-tenant-id)%", "tier": "%REQ(x-consumer-tier)%"})
+		}},
+		{"-limits,log-split-md-hdr", "as -limits,log-split-md, consumer also from x-user-id, no auth_method (cost floor)", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			splitLog(h, map[string]string{"user_id": "%REQ(x-user-id)%", "tenant": "%REQ(x-tenant-id)%", "tier": "%REQ(x-consumer-tier)%",
+				"consumer": "%REQ(x-user-id)%", "auth_method": ""})
+		}},
+		{"-limits,log-no-user-id", "no rate limits, access log without user_id (a filled metadata field)", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			editLogFields(h, map[string]string{"user_id": ""})
+		}},
+		{"-limits,log-no-tenant", "no rate limits, access log without tenant (an empty metadata field)", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			editLogFields(h, map[string]string{"tenant": ""})
+		}},
+		{"-limits,log-no-consumer", "no rate limits, access log without consumer (a filled metadata field)", "/jwt", func(h map[string]any) {
+			noLimits(h)
+			editLogFields(h, map[string]string{"consumer": ""})
+		}},
+		{"key", "signed-key route, full configuration", "/key", func(map[string]any) {}},
+		{"key-limits", "signed-key route, no rate limits (RLQS, its filter state, backstop)", "/key", noLimits},
+		{"key-accesslog", "signed-key route, no access log", "/key", func(h map[string]any) { delete(h, "access_log") }},
+		{"key-limits-accesslog", "signed-key route, no rate limits, no access log", "/key", func(h map[string]any) {
+			noLimits(h)
+			delete(h, "access_log")
+		}},
 		{"none-again", "JWT route, full configuration (repeatability)", "/jwt", func(map[string]any) {}},
 	}
 }
@@ -149,6 +221,54 @@ func logFields(hcm map[string]any, keep func(k, v string) bool) {
 			}
 		}
 	}
+}
+
+// editLogFields sets the access log's JSON fields in set; an empty value
+// removes the field.
+func editLogFields(hcm map[string]any, set map[string]string) {
+	for _, al := range list(hcm["access_log"]) {
+		f := get(al, "typed_config", "log_format", "json_format").(map[string]any)
+		for k, v := range set {
+			if v == "" {
+				delete(f, k)
+			} else {
+				f[k] = v
+			}
+		}
+	}
+}
+
+// splitLog replaces each access log by two: one for requests with
+// ext_authz's consumer metadata (fields edited by set), one for the
+// others (without the identity fields).
+func splitLog(hcm map[string]any, set map[string]string) {
+	var out []any
+	md := func(invert bool) map[string]any {
+		return map[string]any{"metadata_filter": map[string]any{"match_if_key_not_found": invert, "matcher": map[string]any{
+			"filter": "envoy.filters.http.ext_authz", "path": []any{map[string]any{"key": "consumer"}},
+			"value": map[string]any{"present_match": true}, "invert": invert}}}
+	}
+	for _, al := range list(hcm["access_log"]) {
+		var with, without map[string]any
+		b, _ := json.Marshal(al)
+		_ = json.Unmarshal(b, &with)
+		_ = json.Unmarshal(b, &without)
+		with["filter"], without["filter"] = md(false), md(true)
+		f := get(with, "typed_config", "log_format", "json_format").(map[string]any)
+		for k, v := range set {
+			if v == "" {
+				delete(f, k)
+			} else {
+				f[k] = v
+			}
+		}
+		f = get(without, "typed_config", "log_format", "json_format").(map[string]any)
+		for _, k := range []string{"user_id", "tenant", "tier", "consumer", "auth_method"} {
+			delete(f, k)
+		}
+		out = append(out, with, without)
+	}
+	hcm["access_log"] = out
 }
 
 // editLua edits the identity script's source.
@@ -222,7 +342,7 @@ type variantEnvoy struct {
 // ablate starts one Envoy per selected variant (all at once), warms each
 // up, then measures them round-robin o.reps times at o.rate and prints
 // the median Envoy CPU per request of each.
-func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, auth func(int) string, o ablateOpts) error {
+func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, authFor func(string) func(int) string, o ablateOpts) error {
 	var envs []*variantEnvoy
 	for _, v := range variants() {
 		if v.name != "none" && o.only != "" && !strings.Contains(","+o.only+",", ","+v.name+",") {
@@ -235,15 +355,15 @@ func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, 
 		envs = append(envs, ve)
 	}
 	for _, ve := range envs { // every token verified and every bucket made
-		loadgen.Open(ve.url, auth, 1000, openConns, 0, 2*time.Second)
+		loadgen.Open(ve.url, authFor(ve.v.path), 1000, openConns, 0, 2*time.Second)
 	}
 	fmt.Fprintf(w, "machine: %s\nablation: %.0f req/s open loop, %s per measurement, %d rounds; load before: %s\n", machine(), o.rate, o.dur, o.reps, loadavg())
 	one := func(ve *variantEnvoy) [2]float64 {
 		s := measure(map[string]int{"envoy": ve.pid}, func() loadgen.Result {
 			if o.rate == 0 {
-				return loadgen.Run(ve.url, auth, satConns, 0, o.dur)
+				return loadgen.Run(ve.url, authFor(ve.v.path), satConns, 0, o.dur)
 			}
-			return loadgen.Open(ve.url, auth, o.rate, openConns, 0, o.dur)
+			return loadgen.Open(ve.url, authFor(ve.v.path), o.rate, openConns, 0, o.dur)
 		})
 		if s.res.Bad > 0 {
 			fmt.Fprintf(w, "variant %s: %d non-200 answers\n", ve.v.name, s.res.Bad)
