@@ -43,6 +43,9 @@ routes:
   - {name: authz, match: {pathPrefix: /authz}, backend: echo, auth: {methods: [jwt, apiKey], roles: [user]}}
   - {name: authz-nolimit, match: {pathPrefix: /anolimit}, backend: echo, auth: {methods: [jwt, apiKey], roles: [user]}, rateLimit: none}
   - {name: authz-admin, match: {pathPrefix: /aadmin}, backend: echo, auth: {methods: [jwt, apiKey], roles: [admin]}}
+  - {name: keys, match: {pathPrefix: /keys}, backend: echo, auth: {methods: [apiKey], roles: [user]}}
+  - {name: keys-nolimit, match: {pathPrefix: /knolimit}, backend: echo, auth: {methods: [apiKey], roles: [user]}, rateLimit: none}
+  - {name: keys-admin, match: {pathPrefix: /kadmin}, backend: echo, auth: {methods: [apiKey], roles: [admin]}, rateLimit: none}
   - {name: open, match: {pathPrefix: /open}, backend: echo, auth: none, rateLimit: none}
 backends:
   - {name: echo, endpoints: [%q]}
@@ -62,14 +65,15 @@ var forgedIdentity = map[string]string{"X-User-ID": "mallory", "X-Tenant-ID": "e
 // ext_authz, 503 with ext_authz down), a request Envoy answers before any
 // filter runs (path-normalisation redirect), and, with the caller's own
 // identity, on admitted requests, a 403 from rbac after the identity
-// script, and 429s from the ratelimit filter and from the ext_authz Check.
+// script, and 429s from the ratelimit filter and from the ext_authz Check;
+// signed API keys (decided in Envoy) likewise.
 func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	redisAddr := harness.StartRedis(t)
 	port := harness.FreePort(t)
 	s := startStackWith(t, fmt.Sprintf(accessLogIdentityPolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr()),
-		stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}})
+		stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", keyPepper}})
 	e := s.envoyWith("public", "alid-0", harness.EnvoyOptions{Args: []string{"--file-flush-interval-msec", "100"}})
 	a := &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}
 	tok := func(sub, plan string) string {
@@ -81,6 +85,15 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 	delete(noExp, "exp")
 	id := func(sub, tier string) map[string]any {
 		return map[string]any{"user_id": "corp:" + sub, "consumer": "corp:" + sub, "tenant": "acme", "tier": tier, "auth_method": "jwt"}
+	}
+	key := map[string]string{"x-api-key": signedKey(t, keyClaims("kim", "key00001", "pro", "user"))}
+	keyID := map[string]any{"user_id": "kim", "consumer": "kim", "tenant": "t1", "tier": "pro", "auth_method": "apiKey"}
+	// The key identity script answers 503 until its table arrives over ECDS.
+	if err := harness.WaitFor(testCtx(t, 30*time.Second), func() (bool, error) {
+		code, _, _ := a.call(t, "/knolimit/0", key)
+		return code == 200, nil
+	}); err != nil {
+		t.Fatalf("signed keys never admitted: %v", err)
 	}
 	cases := []alidCase{
 		{name: "public route", path: "/open/x", status: 200},
@@ -98,6 +111,10 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 		{name: "ext_authz route, role refused", path: "/aadmin/1", status: 403, token: tok("alice", "pro")},
 		{name: "ext_authz route, first call of a tiny tier", path: "/authz/1", status: 200, token: tok("carol", "tiny"), want: id("carol", "tiny")},
 		{name: "ext_authz route, over the limit (in the Check)", path: "/authz/1", status: 429, token: tok("carol", "tiny"), want: id("carol", "tiny")},
+		{name: "signed key, admitted (identity read from the headers)", path: "/knolimit/1", status: 200, headers: key, want: keyID},
+		{name: "signed key, admitted (limits in Envoy or the Check: metadata)", path: "/keys/1", status: 200, headers: key, want: keyID},
+		{name: "signed key, rbac refuses the role", path: "/kadmin/1", status: 403, headers: key, want: keyID},
+		{name: "garbled signed key", path: "/knolimit/1", status: 401, headers: map[string]string{"x-api-key": "tg.x.y.z"}},
 		// Envoy answers an escaped slash with a redirect before any filter
 		// runs: the client's identity headers are still in the request.
 		{name: "redirect before any filter", path: "/open/a%2Fb", status: 307},
