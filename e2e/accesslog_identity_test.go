@@ -11,10 +11,10 @@ import (
 )
 
 // accessLogIdentityPolicy has every way a request gets (or does not get)
-// an identity: routes decided in Envoy (jwt_authn, the identity script,
-// rbac, the RLS hop), routes decided by ext_authz with their limits in
-// Envoy's ratelimit filter or in the Check (one hop), a CORS preflight, a
-// public route.
+// an identity: JWT-only, API-key-only and mixed routes decided in Envoy
+// (jwt_authn, the identity scripts, rbac, the RLS hop) for JWTs and signed
+// keys, opaque keys decided by ext_authz with their limits in the Check
+// (one hop) or none, a CORS preflight, a public route.
 const accessLogIdentityPolicy = `version: 1
 auth:
   jwt:
@@ -42,7 +42,7 @@ routes:
   - {name: native-admin, match: {pathPrefix: /nadmin}, backend: echo, auth: {methods: [jwt], roles: [admin]}}
   - {name: authz, match: {pathPrefix: /authz}, backend: echo, auth: {methods: [jwt, apiKey], roles: [user]}}
   - {name: authz-nolimit, match: {pathPrefix: /anolimit}, backend: echo, auth: {methods: [jwt, apiKey], roles: [user]}, rateLimit: none}
-  - {name: authz-admin, match: {pathPrefix: /aadmin}, backend: echo, auth: {methods: [jwt, apiKey], roles: [admin]}}
+  - {name: authz-admin, match: {pathPrefix: /aadmin}, backend: echo, auth: {methods: [jwt, apiKey], roles: [admin]}, rateLimit: none}
   - {name: keys, match: {pathPrefix: /keys}, backend: echo, auth: {methods: [apiKey], roles: [user]}}
   - {name: keys-nolimit, match: {pathPrefix: /knolimit}, backend: echo, auth: {methods: [apiKey], roles: [user]}, rateLimit: none}
   - {name: keys-admin, match: {pathPrefix: /kadmin}, backend: echo, auth: {methods: [apiKey], roles: [admin]}, rateLimit: none}
@@ -88,6 +88,30 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 	}
 	key := map[string]string{"x-api-key": signedKey(t, keyClaims("kim", "key00001", "pro", "user"))}
 	keyID := map[string]any{"user_id": "kim", "consumer": "kim", "tenant": "t1", "tier": "pro", "auth_method": "apiKey"}
+	opaqueKeys := map[string]string{}
+	// opaque returns the headers of an opaque key (decided by ext_authz)
+	// of consumer, with role user, created once.
+	opaque := func(consumer, tier string) map[string]string {
+		if opaqueKeys[consumer] == "" {
+			var created struct{ Key string }
+			out := s.cli(0, "keys", "create", "--consumer", consumer, "--tier", tier, "--roles", "user", "-o", "json", "--format", "opaque")
+			if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.Key, "tg_") {
+				t.Fatalf("keys create --format opaque: %v: %s", err, out)
+			}
+			opaqueKeys[consumer] = created.Key
+		}
+		return map[string]string{"x-api-key": opaqueKeys[consumer]}
+	}
+	// An opaque key's record has no tenant: ext_authz publishes "", which
+	// a header-read route leaves out and a metadata-read route (limits in
+	// the Check) logs as "".
+	opaqueID := func(consumer, tier string, metadataRoute bool) map[string]any {
+		id := map[string]any{"user_id": consumer, "consumer": consumer, "tier": tier, "auth_method": "apiKey"}
+		if metadataRoute {
+			id["tenant"] = ""
+		}
+		return id
+	}
 	// The key identity script answers 503 until its table arrives over ECDS.
 	if err := harness.WaitFor(testCtx(t, 30*time.Second), func() (bool, error) {
 		code, _, _ := a.call(t, "/knolimit/0", key)
@@ -106,11 +130,15 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 		{name: "native route, rbac refuses the role", path: "/nadmin/1", status: 403, token: tok("alice", "pro"), want: id("alice", "pro")},
 		{name: "native route, first call of a tiny tier", path: "/native/1", status: 200, token: tok("dave", "tiny"), want: id("dave", "tiny")},
 		{name: "native route, over the limit (ratelimit filter)", path: "/native/1", status: 429, token: tok("dave", "tiny"), want: id("dave", "tiny")},
-		{name: "ext_authz route, admitted", path: "/anolimit/1", status: 200, token: tok("alice", "pro"), want: id("alice", "pro")},
-		{name: "ext_authz route, no credentials", path: "/authz/1", status: 401},
-		{name: "ext_authz route, role refused", path: "/aadmin/1", status: 403, token: tok("alice", "pro")},
-		{name: "ext_authz route, first call of a tiny tier", path: "/authz/1", status: 200, token: tok("carol", "tiny"), want: id("carol", "tiny")},
-		{name: "ext_authz route, over the limit (in the Check)", path: "/authz/1", status: 429, token: tok("carol", "tiny"), want: id("carol", "tiny")},
+		{name: "mixed route, JWT admitted", path: "/anolimit/1", status: 200, token: tok("alice", "pro"), want: id("alice", "pro")},
+		{name: "mixed route, JWT refused the role by rbac", path: "/aadmin/1", status: 403, token: tok("alice", "pro"), want: id("alice", "pro")},
+		{name: "mixed route, first call of a tiny tier (JWT)", path: "/authz/1", status: 200, token: tok("carol", "tiny"), want: id("carol", "tiny")},
+		{name: "mixed route, JWT over the limit", path: "/authz/1", status: 429, token: tok("carol", "tiny"), want: id("carol", "tiny")},
+		{name: "ext_authz (opaque key), no credentials", path: "/authz/1", status: 401},
+		{name: "ext_authz (opaque key), admitted", path: "/anolimit/1", status: 200, headers: opaque("olga", "pro"), want: opaqueID("olga", "pro", false)},
+		{name: "ext_authz (opaque key), role refused", path: "/aadmin/1", status: 403, headers: opaque("olga", "pro")},
+		{name: "ext_authz (opaque key), first call of a tiny tier", path: "/authz/1", status: 200, headers: opaque("tina", "tiny"), want: opaqueID("tina", "tiny", true)},
+		{name: "ext_authz (opaque key), over the limit (in the Check)", path: "/authz/1", status: 429, headers: opaque("tina", "tiny"), want: opaqueID("tina", "tiny", true)},
 		{name: "signed key, admitted (identity read from the headers)", path: "/knolimit/1", status: 200, headers: key, want: keyID},
 		{name: "signed key, admitted (limits in Envoy or the Check: metadata)", path: "/keys/1", status: 200, headers: key, want: keyID},
 		{name: "signed key, rbac refuses the role", path: "/kadmin/1", status: 403, headers: key, want: keyID},
@@ -124,7 +152,7 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 	}
 	t.Run("ext_authz down: 503", func(t *testing.T) {
 		_ = a.cp.Kill()
-		c := alidCase{name: "ext_authz down", path: "/anolimit/1", status: 503, token: tok("alice", "pro")}
+		c := alidCase{name: "ext_authz down", path: "/anolimit/1", status: 503, headers: opaque("olga", "pro")}
 		err := harness.WaitFor(testCtx(t, 20*time.Second), func() (bool, error) {
 			return c.send(t, a, len(cases)) == 503, nil
 		})
