@@ -54,7 +54,11 @@ type Exceptions struct {
 	// Version changes on every change of the table (Redis INCR); 0 means
 	// the table never changed.
 	Version int64
-	Items   []Exception // sorted by ID
+	// Epoch is the key store's epoch (see EpochLen): a signed key whose
+	// ep claim differs must be refused as unknown. Never empty in a table
+	// an ExceptionSource returns.
+	Epoch string
+	Items []Exception // sorted by ID
 }
 
 // ExceptionSource is what WatchExceptions polls; RedisStore and
@@ -62,8 +66,9 @@ type Exceptions struct {
 type ExceptionSource interface {
 	// Exceptions returns the table and its version, read atomically.
 	Exceptions(ctx context.Context) (Exceptions, error)
-	// Version returns the table's current version, cheaply.
-	Version(ctx context.Context) (int64, error)
+	// Version returns the table's current version and the store's epoch
+	// ("" when it has none: Exceptions creates it), cheaply.
+	Version(ctx context.Context) (Stamp, error)
 }
 
 // exceptionEntry is an Exception as stored (JSON): rev is the record's

@@ -43,8 +43,9 @@ func readExceptions(t *testing.T, s Store) Exceptions {
 	if err != nil {
 		t.Fatalf("Exceptions: %v", err)
 	}
-	if v, err := src.Version(testContext(t)); err != nil || v != exc.Version {
-		t.Fatalf("Version = %d, %v; Exceptions said %d", v, err, exc.Version)
+	want := Stamp{Version: exc.Version, Epoch: exc.Epoch}
+	if v, err := src.Version(testContext(t)); err != nil || v != want || v.Epoch == "" {
+		t.Fatalf("Version = %+v, %v; Exceptions said %+v", v, err, want)
 	}
 	return exc
 }

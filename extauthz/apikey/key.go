@@ -65,9 +65,22 @@ func Generate(rand io.Reader) (key string, id string, err error) {
 // but its signature is not verified here. Errors wrap ErrMalformed and
 // never contain the key.
 func Parse(key string) (id string, err error) {
+	id, _, err = parse(key)
+	return id, err
+}
+
+// parse is Parse, also returning a signed key's epoch ("" for an opaque
+// key, or a signed key without one).
+func parse(key string) (id, ep string, err error) {
 	if IsSigned(key) {
 		return parseSigned(key)
 	}
+	id, err = parseOpaque(key)
+	return id, "", err
+}
+
+// parseOpaque is Parse for a key that is not signed.
+func parseOpaque(key string) (id string, err error) {
 	if len(key) != keyLen {
 		return "", fmt.Errorf("%w: length %d, want %d", ErrMalformed, len(key), keyLen)
 	}

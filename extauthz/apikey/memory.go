@@ -25,6 +25,7 @@ type MemoryStore struct {
 	signer *Signer // nil: opaque keys only
 	now    func() time.Time
 	rand   io.Reader
+	epoch  string // never changes: the store never loses its records
 
 	mu         sync.RWMutex
 	byHash     map[string]*Record
@@ -54,7 +55,9 @@ func NewMemoryStore(pepper []byte) *MemoryStore { return NewMemoryStoreWithSigne
 // with pepper and which issues signed keys with signer by default (opaque
 // keys only when signer is nil).
 func NewMemoryStoreWithSigner(pepper []byte, signer *Signer) *MemoryStore {
+	ep, _ := newEpoch(rand.Reader) // crypto/rand.Reader never fails
 	return &MemoryStore{
+		epoch:      ep,
 		hash:       newHasher(pepper),
 		signer:     signer,
 		now:        time.Now,
@@ -79,7 +82,7 @@ func (s *MemoryStore) Create(_ context.Context, rec Record) (string, Record, err
 		return "", Record{}, err
 	}
 	for range maxIDAttempts {
-		key, stored, err := mint(s.rand, s.signer, base)
+		key, stored, err := mint(s.rand, s.signer, base, s.epoch)
 		if err != nil {
 			return "", Record{}, err
 		}
@@ -105,9 +108,14 @@ func (s *MemoryStore) insert(h string, rec *Record) bool {
 
 // Lookup implements Store.
 func (s *MemoryStore) Lookup(_ context.Context, key string) (*Record, error) {
-	id, err := Parse(key)
+	id, ep, err := parse(key)
 	if err != nil {
 		return nil, err
+	}
+	if IsSigned(key) {
+		if err := checkEpoch(id, ep, s.epoch); err != nil {
+			return nil, err
+		}
 	}
 	h := s.hash.sum(key)
 	s.mu.RLock()
@@ -171,7 +179,7 @@ func (s *MemoryStore) Exceptions(_ context.Context) (Exceptions, error) {
 	if len(s.exc) > MaxExceptions {
 		return Exceptions{}, fmt.Errorf("%w: %d entries, bound %d", ErrTooManyExceptions, len(s.exc), MaxExceptions)
 	}
-	out := Exceptions{Version: s.excVersion, Items: make([]Exception, 0, len(s.exc))}
+	out := Exceptions{Version: s.excVersion, Epoch: s.epoch, Items: make([]Exception, 0, len(s.exc))}
 	for id, e := range s.exc {
 		out.Items = append(out.Items, e.entry.exception(id))
 	}
@@ -180,10 +188,10 @@ func (s *MemoryStore) Exceptions(_ context.Context) (Exceptions, error) {
 }
 
 // Version implements ExceptionSource.
-func (s *MemoryStore) Version(_ context.Context) (int64, error) {
+func (s *MemoryStore) Version(_ context.Context) (Stamp, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.excVersion, nil
+	return Stamp{Version: s.excVersion, Epoch: s.epoch}, nil
 }
 
 // List implements Store.

@@ -12,46 +12,49 @@ import (
 const ed25519SigB64Len = 86
 
 // parseSigned checks the syntax of a signed key and returns its id (the
-// jti claim). It does not verify the signature: the store finds the key
+// jti claim) and its epoch (the ep claim, "" when absent or not a string:
+// such a key is refused as unknown by checkEpoch, not as malformed). It does not verify the signature: the store finds the key
 // by its HMAC, which no altered key matches, and Envoy verifies the
 // signature itself. Errors wrap ErrMalformed and never contain the key or
 // its claims.
-func parseSigned(key string) (string, error) {
+func parseSigned(key string) (id, ep string, err error) {
 	if len(key) > MaxSignedKeyLen {
-		return "", fmt.Errorf("%w: signed key longer than %d bytes", ErrMalformed, MaxSignedKeyLen)
+		return "", "", fmt.Errorf("%w: signed key longer than %d bytes", ErrMalformed, MaxSignedKeyLen)
 	}
 	rest := key[len(SignedKeyPrefix):]
 	header, rest, ok1 := strings.Cut(rest, ".")
 	payload, sig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 {
-		return "", fmt.Errorf("%w: a signed key has three dot-separated parts after %q", ErrMalformed, SignedKeyPrefix)
+		return "", "", fmt.Errorf("%w: a signed key has three dot-separated parts after %q", ErrMalformed, SignedKeyPrefix)
 	}
 	for i, part := range [3]string{header, payload, sig} {
 		if !isBase64URL(part) {
-			return "", fmt.Errorf("%w: part %d of the signed key is not unpadded base64url", ErrMalformed, i+1)
+			return "", "", fmt.Errorf("%w: part %d of the signed key is not unpadded base64url", ErrMalformed, i+1)
 		}
 	}
 	if len(sig) != ed25519SigB64Len {
-		return "", fmt.Errorf("%w: signature of length %d, want %d", ErrMalformed, len(sig), ed25519SigB64Len)
+		return "", "", fmt.Errorf("%w: signature of length %d, want %d", ErrMalformed, len(sig), ed25519SigB64Len)
 	}
 	var h struct {
 		Alg string `json:"alg"`
 	}
 	if err := decodeSegment(header, &h); err != nil || h.Alg != "EdDSA" {
-		return "", fmt.Errorf("%w: the signed key's header is not an EdDSA JWS header", ErrMalformed)
+		return "", "", fmt.Errorf("%w: the signed key's header is not an EdDSA JWS header", ErrMalformed)
 	}
 	var c struct {
 		Iss string `json:"iss"`
 		Sub string `json:"sub"`
 		Jti string `json:"jti"`
+		Ep  any    `json:"ep"`
 	}
 	if err := decodeSegment(payload, &c); err != nil {
-		return "", fmt.Errorf("%w: the signed key's claims are not a JSON object", ErrMalformed)
+		return "", "", fmt.Errorf("%w: the signed key's claims are not a JSON object", ErrMalformed)
 	}
 	if c.Iss != SignedKeyIssuer || c.Sub == "" || !validID(c.Jti) {
-		return "", fmt.Errorf("%w: the signed key's claims lack iss %q, sub or a valid jti", ErrMalformed, SignedKeyIssuer)
+		return "", "", fmt.Errorf("%w: the signed key's claims lack iss %q, sub or a valid jti", ErrMalformed, SignedKeyIssuer)
 	}
-	return c.Jti, nil
+	ep, _ = c.Ep.(string)
+	return c.Jti, ep, nil
 }
 
 // decodeSegment decodes one base64url JWS segment as JSON into v.

@@ -83,6 +83,7 @@ type RedisStore struct {
 	// RedisOptions.LookupTimeout.
 	guard   *breaker.Breaker
 	timeout time.Duration
+	epochs  epochCache // the epoch last read, for Lookup
 }
 
 var (
@@ -167,8 +168,14 @@ func (s *RedisStore) Create(ctx context.Context, rec Record) (string, Record, er
 	if base, err = withFormat(base, s.signer); err != nil {
 		return "", Record{}, err
 	}
+	ep := ""
+	if base.Format == FormatSigned {
+		if ep, err = s.ensureEpoch(ctx); err != nil {
+			return "", Record{}, fmt.Errorf("apikey: create key: %w", err)
+		}
+	}
 	for range maxIDAttempts {
-		key, stored, err := mint(s.rand, s.signer, base)
+		key, stored, err := mint(s.rand, s.signer, base, ep)
 		if err != nil {
 			return "", Record{}, err
 		}
@@ -203,11 +210,22 @@ func (s *RedisStore) write(ctx context.Context, h string, rec Record) error {
 }
 
 // Lookup implements Store. A malformed key costs no Redis command; a
-// cached one none either; otherwise one HGETALL.
+// cached one none either; otherwise one HGETALL. A signed key from
+// another key-store epoch than the current one (read at most
+// epochCheckInterval ago: a GET at most that often) is ErrNotFound.
 func (s *RedisStore) Lookup(ctx context.Context, key string) (*Record, error) {
-	id, err := Parse(key)
+	id, ep, err := parse(key)
 	if err != nil {
 		return nil, err
+	}
+	if IsSigned(key) {
+		cur, err := s.currentEpoch(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("apikey: look up key %s: %w", id, err)
+		}
+		if err := checkEpoch(id, ep, cur); err != nil {
+			return nil, err
+		}
 	}
 	h := s.hash.sum(key)
 	c := s.cache

@@ -5,21 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // Redis keys of the exceptions table. They share the hash tag
-// {exceptions}, so the scripts below, which touch all three, are valid
-// on Redis Cluster (one slot); no other key of the package is tagged.
+// {exceptions} with the epoch (excEpochKey), so the scripts below, which
+// touch all four, are valid on Redis Cluster (one slot); no other key of
+// the package is tagged.
 const (
 	excHashKey    = "tollgate:apikey:{exceptions}"         // hash: id → JSON entry
 	excVersionKey = "tollgate:apikey:{exceptions}:version" // string: INCR on every change
 	excPruneKey   = "tollgate:apikey:{exceptions}:prune"   // zset: id → unix time it may go
 )
 
-func excKeys() []string { return []string{excHashKey, excVersionKey, excPruneKey} }
+func excKeys() []string { return []string{excHashKey, excVersionKey, excPruneKey, excEpochKey} }
 
 // excPrune is the Lua fragment that removes up to ARGV[1]'s limit of
 // entries due at the unix time now; it returns how many it removed.
@@ -54,14 +55,21 @@ end
 if prune(ARGV[6], ARGV[7]) > 0 or wrote == 1 then redis.call('INCR', KEYS[2]) end
 return wrote`)
 
-// excReadScript prunes, then returns {version, entries (HGETALL)}, or
-// {-1, count} when the table holds more than ARGV[2] entries.
+// excReadScript prunes, then returns {version, entries (HGETALL), epoch},
+// or {-1, count} when the table holds more than ARGV[2] entries. When the
+// store has no epoch (new, or its data was lost) it stores ARGV[4] as the
+// epoch first: atomically, so racing replicas agree on one.
 var excReadScript = redis.NewScript(excPrune + `
+local ep = redis.call('GET', KEYS[4])
+if not ep then
+  ep = ARGV[4]
+  redis.call('SET', KEYS[4], ep)
+end
 if prune(ARGV[1], ARGV[3]) > 0 then redis.call('INCR', KEYS[2]) end
 local n = redis.call('HLEN', KEYS[1])
 if n > tonumber(ARGV[2]) then return {-1, n} end
 local v = tonumber(redis.call('GET', KEYS[2]) or '0')
-return {v, redis.call('HGETALL', KEYS[1])}`)
+return {v, redis.call('HGETALL', KEYS[1]), ep}`)
 
 // putException records the state of a signed key (record rec at revision
 // rev) in the exceptions table; nothing for an opaque key.
@@ -85,14 +93,22 @@ func (s *RedisStore) putException(ctx context.Context, rec Record, rev int64) er
 	return nil
 }
 
-// Exceptions implements ExceptionSource: one script that prunes the
-// entries whose token expired ExceptionPruneGrace ago and reads the
-// version and the entries together. It fails with ErrTooManyExceptions
-// above MaxExceptions entries, before reading them.
+// Exceptions implements ExceptionSource: one script that creates the
+// store's epoch when it has none, prunes the entries whose token expired
+// ExceptionPruneGrace ago and reads the epoch, the version and the
+// entries together. It fails with ErrTooManyExceptions above
+// MaxExceptions entries, before reading them.
 func (s *RedisStore) Exceptions(ctx context.Context) (Exceptions, error) {
-	res, err := excReadScript.Run(ctx, s.client, excKeys(), s.now().Unix(), MaxExceptions, maxPrunePerCall).Slice()
+	cand, err := newEpoch(s.rand)
+	if err != nil {
+		return Exceptions{}, err
+	}
+	res, err := excReadScript.Run(ctx, s.client, excKeys(), s.now().Unix(), MaxExceptions, maxPrunePerCall, cand).Slice()
 	if err != nil {
 		return Exceptions{}, fmt.Errorf("apikey: read exceptions: %w", err)
+	}
+	if len(res) == 3 {
+		return s.decodeTable(res)
 	}
 	if len(res) != 2 {
 		return Exceptions{}, fmt.Errorf("apikey: read exceptions: unexpected reply of %d elements", len(res))
@@ -101,11 +117,27 @@ func (s *RedisStore) Exceptions(ctx context.Context) (Exceptions, error) {
 	if v < 0 {
 		return Exceptions{}, fmt.Errorf("%w: %v entries, bound %d", ErrTooManyExceptions, res[1], MaxExceptions)
 	}
+	return Exceptions{}, fmt.Errorf("apikey: read exceptions: unexpected reply of version %d", v)
+}
+
+// decodeTable decodes excReadScript's {version, entries, epoch}.
+func (s *RedisStore) decodeTable(res []any) (Exceptions, error) {
+	v, _ := res[0].(int64)
+	ep, _ := res[2].(string)
+	if ep == "" {
+		return Exceptions{}, fmt.Errorf("%w: read exceptions: no epoch in the reply", ErrNoEpoch)
+	}
 	raw, err := pairs(res[1])
 	if err != nil {
 		return Exceptions{}, fmt.Errorf("apikey: read exceptions: %w", err)
 	}
-	return decodeExceptions(v, raw)
+	exc, err := decodeExceptions(v, raw)
+	if err != nil {
+		return Exceptions{}, err
+	}
+	exc.Epoch = ep
+	s.epochs.set(ep, time.Now())
+	return exc, nil
 }
 
 // pairs turns an HGETALL reply inside a script's reply (RESP2: a flat
@@ -139,20 +171,4 @@ func pairs(reply any) (map[string]string, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("unexpected reply %T", reply)
-}
-
-// Version implements ExceptionSource: one GET.
-func (s *RedisStore) Version(ctx context.Context) (int64, error) {
-	v, err := s.client.Get(ctx, excVersionKey).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("apikey: read exceptions version: %w", err)
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("apikey: read exceptions version: %w", err)
-	}
-	return n, nil
 }

@@ -96,12 +96,14 @@ type claims struct {
 	Tnt   string   `json:"tnt,omitempty"`
 	Tier  string   `json:"tier,omitempty"`
 	Roles []string `json:"roles,omitempty"`
+	Ep    string   `json:"ep"`
 }
 
-// sign returns the signed key of rec (whose ID is set).
-func (s *Signer) sign(rec Record) (string, error) {
+// sign returns the signed key of rec (whose ID is set) in the key-store
+// epoch ep.
+func (s *Signer) sign(rec Record, ep string) (string, error) {
 	c := claims{Iss: SignedKeyIssuer, Sub: rec.Consumer, Jti: rec.ID, Iat: rec.CreatedAt.Unix(),
-		Tnt: rec.Tenant, Tier: rec.Tier, Roles: rec.Roles}
+		Tnt: rec.Tenant, Tier: rec.Tier, Roles: rec.Roles, Ep: ep}
 	if !rec.ExpiresAt.IsZero() {
 		c.Exp = rec.ExpiresAt.Unix()
 	}
@@ -163,8 +165,8 @@ func withFormat(rec Record, sig *Signer) (Record, error) {
 }
 
 // mint returns a new key for rec (whose Format is resolved) with a fresh
-// id, and the record to store.
-func mint(rnd io.Reader, sig *Signer, rec Record) (string, Record, error) {
+// id, and the record to store; a signed key carries the epoch ep.
+func mint(rnd io.Reader, sig *Signer, rec Record, ep string) (string, Record, error) {
 	key, id, err := Generate(rnd)
 	if err != nil {
 		return "", Record{}, err
@@ -172,7 +174,7 @@ func mint(rnd io.Reader, sig *Signer, rec Record) (string, Record, error) {
 	rec = cloneRecord(rec)
 	rec.ID = id
 	if rec.Format == FormatSigned {
-		if key, err = sig.sign(rec); err != nil {
+		if key, err = sig.sign(rec, ep); err != nil {
 			return "", Record{}, err
 		}
 		if len(key) > MaxSignedKeyLen {

@@ -24,7 +24,8 @@ type ExceptionsView struct {
 }
 
 // WatchExceptions polls src's version every interval, reloads the table
-// when the version changes, and calls onChange (from this goroutine only)
+// when the version or the epoch changes (an epoch gone — the store lost
+// its data — is recreated by that reload, and reported as a new one), and calls onChange (from this goroutine only)
 // with the current view whenever the version or the freshness changes. It
 // blocks until ctx is done and starts no goroutine.
 //
@@ -100,7 +101,7 @@ func (w *watcher) poll(ctx context.Context) bool {
 	defer cancel()
 	v, err := w.src.Version(pctx)
 	changed := false
-	if err == nil && (!w.loaded || v != w.view.Version) {
+	if err == nil && (!w.loaded || v != (Stamp{Version: w.view.Version, Epoch: w.view.Epoch})) {
 		var exc Exceptions
 		if exc, err = w.src.Exceptions(pctx); err == nil {
 			w.view.Exceptions, w.loaded, changed = exc, true, true

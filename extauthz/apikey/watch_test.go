@@ -29,16 +29,16 @@ func (f *fakeSource) state() (error, bool) {
 	return f.err, f.hang
 }
 
-func (f *fakeSource) Version(ctx context.Context) (int64, error) {
+func (f *fakeSource) Version(ctx context.Context) (Stamp, error) {
 	err, hang := f.state()
 	if hang {
 		<-ctx.Done()
-		return 0, ctx.Err()
+		return Stamp{}, ctx.Err()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.versions++
-	return f.exc.Version, err
+	return Stamp{Version: f.exc.Version, Epoch: f.exc.Epoch}, err
 }
 
 func (f *fakeSource) Exceptions(ctx context.Context) (Exceptions, error) {

@@ -26,7 +26,7 @@ func openNativeKeys(keys apikey.Store, log *slog.Logger) nativeKeys {
 
 // keyTable is the translator's form of an exceptions view.
 func keyTable(v apikey.ExceptionsView) translator.KeyExceptions {
-	out := translator.KeyExceptions{Loaded: true, Fresh: v.Fresh, Items: make([]translator.KeyException, len(v.Items))}
+	out := translator.KeyExceptions{Loaded: true, Fresh: v.Fresh, Epoch: v.Epoch, Items: make([]translator.KeyException, len(v.Items))}
 	for i, e := range v.Items {
 		out.Items[i] = translator.KeyException{ID: e.ID, Revoked: e.Revoked, Tier: e.Tier, Roles: e.Roles, ExpiresAt: e.ExpiresAt}
 	}

@@ -27,6 +27,11 @@ type KeyExceptions struct {
 	// store's max staleness (Redis unreachable): signed keys are then
 	// refused with 503 key_store_unavailable, like opaque ones.
 	Fresh bool
+	// Epoch is the key store's epoch: a signed key whose ep claim is not
+	// Epoch was minted before the store lost its data (its revocations
+	// with it) and is refused as unknown (401 unknown_key), as ext_authz
+	// refuses a key whose record is gone. Empty refuses every signed key.
+	Epoch string
 	// Items, one per key id (the key's jti).
 	Items []KeyException
 }
@@ -75,7 +80,8 @@ func (k *KeyIdentity) filter() (*hcmv3.HttpFilter, error) {
 // then the fixed body (keyIdentityBody).
 func (k *KeyIdentity) script(x KeyExceptions) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "local FRESH = %t\nlocal NS = %s\nlocal H = {", x.Loaded && x.Fresh, luaString(k.namespace))
+	fmt.Fprintf(&b, "local FRESH = %t\nlocal EPOCH = %s\nlocal NS = %s\nlocal H = {", x.Loaded && x.Fresh,
+		luaString(x.Epoch), luaString(k.namespace))
 	for _, kv := range [][2]string{{"user", k.headers.UserID}, {"roles", k.headers.Roles}, {"tenant", k.headers.Tenant}, {"tier", k.headers.Tier}} {
 		fmt.Fprintf(&b, "%s=%s, ", kv[0], luaString(kv[1]))
 	}
@@ -157,6 +163,9 @@ func luaString(s string) string {
 //     wrong type, a tenant holding a control character;
 //   - refuses it with 503 key_store_unavailable when the table is not
 //     fresh (fail closed, as ext_authz during a Redis outage);
+//   - refuses it with 401 unknown_key, as ext_authz does, when its ep
+//     claim is not the key store's current epoch (EPOCH): it was minted
+//     before the store lost its data, revocations included;
 //   - refuses a revoked key (401 revoked_key), a key whose current
 //     expiry passed (401 expired_key) and a key whose entry is unusable
 //     (401 malformed_key), with ext_authz's bodies;
@@ -258,6 +267,7 @@ function envoy_on_request(h)
   local kid, id = identity(c, hs)
   if kid == nil then return deny(h, "401", "malformed_key") end
   if not FRESH then return deny(h, "503", "key_store_unavailable") end
+  if EPOCH == "" or c.ep ~= EPOCH then return deny(h, "401", "unknown_key") end
   local x = X[kid]
   if x ~= nil then
     if x.kind == "r" then return deny(h, "401", "revoked_key") end

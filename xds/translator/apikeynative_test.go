@@ -14,7 +14,7 @@ import (
 )
 
 // sampleKeyTable is the exceptions table of the golden ECDS resources.
-var sampleKeyTable = KeyExceptions{Loaded: true, Fresh: true, Items: []KeyException{
+var sampleKeyTable = KeyExceptions{Loaded: true, Fresh: true, Epoch: "Ep0chEp0chEp0ch0", Items: []KeyException{
 	{ID: "k2", Tier: "pro", Roles: []string{"reader", "bad,role"}, ExpiresAt: time.Unix(1900000000, 0)},
 	{ID: "k1", Revoked: true},
 }}
