@@ -76,6 +76,7 @@ func startKeyNativeStackPolicy(t *testing.T, edit func(string) string) *keyStack
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	r := startRedisServer(t, harness.FreePort(t))
+	seedKeyEpoch(t, r.addr)
 	port, second := harness.FreePort(t), harness.FreePort(t)
 	policy := edit(fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, second, up.Addr()))
 	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}})
@@ -96,9 +97,11 @@ func keySigner(t *testing.T, pepper string) (ed25519.PrivateKey, string) {
 	return k, b64(sum[:9])
 }
 
-// keyClaims are a signed key's claims for consumer with key id jti.
+// keyClaims are a signed key's claims for consumer with key id jti, in
+// the epoch keyEpoch.
 func keyClaims(consumer, jti, tier string, roles ...string) map[string]any {
-	c := map[string]any{"iss": "tollgate:keys", "sub": consumer, "jti": jti, "iat": time.Now().Unix(), "tnt": "t1", "tier": tier}
+	c := map[string]any{"iss": "tollgate:keys", "sub": consumer, "jti": jti, "iat": time.Now().Unix(), "tnt": "t1", "tier": tier,
+		"ep": keyEpoch}
 	if len(roles) > 0 {
 		c["roles"] = roles
 	}
@@ -345,12 +348,16 @@ func TestAPIKeyNativeExceptions(t *testing.T) {
 		k.cli(0, "keys", "update", id, "--expires", "1s")
 		waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"expired_key"}`, 3*time.Second)
 	})
-	t.Run("Redis down past maxStale: 503 key_store_unavailable, back: 200", func(t *testing.T) {
+	t.Run("Redis down past maxStale: 503 key_store_unavailable; back without its data: 401 unknown_key, new keys 200", func(t *testing.T) {
 		key := signedKey(t, keyClaims("acme", "outage01", "pro"))
 		k.redis.kill(t)
 		waitKeyStatus(t, k, k.port, key, 503, `{"error":"unavailable","reason":"key_store_unavailable"}`, 5*time.Second)
+		// The Redis comes back empty (no persistence): every revocation is
+		// lost, so every key of the old epoch is unknown, as on ext_authz.
 		k.redis.restart(t)
-		waitKeyStatus(t, k, k.port, key, 200, "", 10*time.Second)
+		waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"unknown_key"}`, 10*time.Second)
+		fresh, _ := createKey(t, k.stack, "acme", "pro")
+		waitKeyStatus(t, k, k.port, fresh, 200, "", 5*time.Second)
 	})
 }
 
@@ -360,6 +367,7 @@ func TestAPIKeyNativeRevokeAcrossReplicas(t *testing.T) {
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	r := startRedisServer(t, harness.FreePort(t))
+	seedKeyEpoch(t, r.addr)
 	portA, portB := harness.FreePort(t), harness.FreePort(t)
 	policy := fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), portA, portB, up.Addr())
 	args := []string{"--store", "redis://" + r.addr + "/0", "--store-prefix", haPrefix, "--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}

@@ -69,6 +69,7 @@ func startMixedNativeStackMode(t *testing.T, mode string) (*authStack, string) {
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	r := startRedisServer(t, harness.FreePort(t))
+	seedKeyEpoch(t, r.addr)
 	port := harness.FreePort(t)
 	policy := fmt.Sprintf(mixedNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr())
 	policy = strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
