@@ -24,7 +24,10 @@
 // A signed key's state after creation (revoked, new tier, roles or a
 // shorter expiry) cannot change its claims: Revoke and Update record it
 // in an exceptions table (see Exceptions, WatchExceptions) that the
-// control plane pushes to Envoy. Its expiry can only be shortened.
+// control plane pushes to Envoy. Its expiry can only be shortened. A
+// signed key also carries the key store's epoch (claim ep): when the store
+// loses its data, revocations included, a new epoch makes every signed
+// key minted before unknown, on both paths (see EpochLen).
 //
 // # Storage
 //
@@ -47,8 +50,10 @@
 //	tollgate:apikey:{exceptions}       hash   id → JSON entry of a signed key
 //	tollgate:apikey:{exceptions}:version  string, INCR on every change
 //	tollgate:apikey:{exceptions}:prune    zset   id → unix time it may go
+//	tollgate:apikey:{exceptions}:epoch    string the key-store epoch (see
+//	                                          EpochLen), claim ep of signed keys
 //
-// Only the three exceptions keys carry a hash tag, the same one, so the
+// Only the exceptions keys and the epoch carry a hash tag, the same one, so the
 // scripts that change them together run in one Cluster slot. On Redis Cluster the three keys of one API
 // key live in different slots, so no operation spans them in one command:
 // Lookup is a single HGETALL, Create three single-key commands (SET NX on

@@ -56,8 +56,10 @@ type Store interface {
 	Create(ctx context.Context, rec Record) (key string, stored Record, err error)
 	// Lookup authenticates key. It returns an error wrapping ErrMalformed
 	// (checked before any I/O), ErrNotFound, ErrExpired or ErrRevoked, or
-	// another error when the store cannot answer. The record returned is
-	// the caller's to keep.
+	// another error when the store cannot answer. A signed key minted in
+	// another key-store epoch than the current one is ErrNotFound, as if
+	// its record were gone (see EpochLen). The record returned is the
+	// caller's to keep.
 	Lookup(ctx context.Context, key string) (*Record, error)
 	// Revoke marks the key with the given id revoked (ErrNotFound when
 	// there is none). Revoking twice is not an error.
