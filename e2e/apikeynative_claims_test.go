@@ -27,12 +27,12 @@ func signRawKey(t *testing.T, payload string) string {
 
 // rawClaims is a signed key's JSON payload with field (jti, sub, tnt,
 // tier or roles) replaced by the raw JSON value v, under key id jti
-// unless field is jti.
+// unless field is jti, in the epoch keyEpoch.
 func rawClaims(jti, field, v string) string {
 	c := map[string]string{"jti": `"` + jti + `"`, "sub": `"acme"`, "tnt": `"t1"`, "tier": `"pro"`, "roles": `["user"]`}
 	c[field] = v
 	return `{"iss":"tollgate:keys","sub":` + c["sub"] + `,"jti":` + c["jti"] + `,"iat":` + strconv.FormatInt(time.Now().Unix(), 10) +
-		`,"tnt":` + c["tnt"] + `,"tier":` + c["tier"] + `,"roles":` + c["roles"] + `}`
+		`,"tnt":` + c["tnt"] + `,"tier":` + c["tier"] + `,"roles":` + c["roles"] + `,"ep":"` + keyEpoch + `"}`
 }
 
 // oddValues are JSON string bodies (between the quotes); badUTF8 marks

@@ -146,7 +146,7 @@ func staticClusters(clusters []*clusterv3.Cluster, clas []*endpointv3.ClusterLoa
 func keyIdentityConfig(t *testing.T, r *translator.Resources, script string) *anypb.Any {
 	t.Helper()
 	if script == "real" {
-		ext, err := r.KeyIdentity.Extension(translator.KeyExceptions{Loaded: true, Fresh: true})
+		ext, err := r.KeyIdentity.Extension(translator.KeyExceptions{Loaded: true, Fresh: true, Epoch: keyEpoch})
 		if err != nil {
 			t.Fatal(err)
 		}
