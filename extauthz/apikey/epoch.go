@@ -30,8 +30,11 @@ const (
 	// last one; short, since every signed key carries it).
 	EpochLen = 12
 	// epochCheckInterval bounds how long the ext_authz path (Lookup)
-	// trusts the epoch it last read before reading it again.
-	epochCheckInterval = 200 * time.Millisecond
+	// trusts the epoch it last read before reading it again (one GET).
+	// It exceeds DefaultExceptionsInterval: where the exceptions watcher
+	// runs on the same store (`tollgate serve`), its polls keep the epoch
+	// current and Lookup seldom reads it itself.
+	epochCheckInterval = 250 * time.Millisecond
 	// excEpochKey holds the epoch; tagged {exceptions} so the table's
 	// read script reads (or creates) it atomically with the table.
 	excEpochKey = "tollgate:apikey:{exceptions}:epoch"
