@@ -71,6 +71,7 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 	p := newIDP(t)
 	up := harness.StartUpstream(t, "echo")
 	redisAddr := harness.StartRedis(t)
+	seedKeyEpoch(t, redisAddr)
 	port := harness.FreePort(t)
 	s := startStackWith(t, fmt.Sprintf(accessLogIdentityPolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr()),
 		stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", keyPepper}})

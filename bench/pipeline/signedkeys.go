@@ -15,6 +15,10 @@ import (
 // v1", Ed25519), and so does signedKeys.
 const benchPepper = "bench-pepper-0123456789"
 
+// benchEpoch is the key-store epoch the shared Redis is seeded with
+// (seedEpoch); signedKeys' keys carry it (claim ep).
+const benchEpoch = "benchEpoch01"
+
 // signedKeys mints the active population of signed API keys ("tg." + an
 // EdDSA JWS, iss tollgate:keys), one consumer each, tier bench, as the key
 // store would: Envoy verifies them natively, with no ext_authz call.
@@ -30,7 +34,7 @@ func signedKeys(n int) ([]string, error) {
 	out := make([]string, n)
 	for i := range out {
 		c, err := json.Marshal(map[string]any{"iss": "tollgate:keys", "sub": fmt.Sprintf("signed-%d", i),
-			"jti": fmt.Sprintf("s%07d", i), "iat": time.Now().Unix(), "tier": "bench"})
+			"jti": fmt.Sprintf("s%07d", i), "iat": time.Now().Unix(), "tier": "bench", "ep": benchEpoch})
 		if err != nil {
 			return nil, err
 		}

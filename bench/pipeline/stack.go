@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/jwttest"
@@ -182,7 +185,25 @@ func startShared(dir string, ps *procs) (*shared, error) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/tollgate").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build tollgate: %w\n%s", err, out)
 	}
-	return &shared{dir: dir, bin: bin, up: up, upAddr: upAddr, redisPort: port, redisPID: pid, iss: iss}, loadgen.WaitTCP(addr(port), 10*time.Second)
+	sh := &shared{dir: dir, bin: bin, up: up, upAddr: upAddr, redisPort: port, redisPID: pid, iss: iss}
+	if err := loadgen.WaitTCP(addr(port), 10*time.Second); err != nil {
+		return sh, err
+	}
+	return sh, seedEpoch(addr(port))
+}
+
+// seedEpoch stores benchEpoch as the API-key store's epoch in the Redis at
+// a, before any control plane starts (which then keeps it), so the keys
+// signedKeys mints are of the current epoch.
+func seedEpoch(a string) error {
+	c := redis.NewClient(&redis.Options{Addr: a})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Set(ctx, "tollgate:apikey:{exceptions}:epoch", benchEpoch, 0).Err(); err != nil {
+		return fmt.Errorf("seed the key-store epoch: %w", err)
+	}
+	return nil
 }
 
 func upstream() (string, error) {
