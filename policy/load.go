@@ -68,19 +68,29 @@ type parseResult struct {
 }
 
 // parseFiles parses every file not refused, concurrently: parsing
-// dominates Load's cost.
+// dominates Load's cost. A large file may be parsed by several goroutines
+// (see parseYAML): as many as its share of the bytes to parse is of
+// GOMAXPROCS, rounded up.
 func parseFiles(files []File, refused []*Diagnostic) []parseResult {
 	out := make([]parseResult, len(files))
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	procs := runtime.GOMAXPROCS(0)
+	sem := make(chan struct{}, procs)
+	total := 0
+	for i, f := range files {
+		if refused[i] == nil {
+			total += len(f.Content)
+		}
+	}
 	var wg sync.WaitGroup
 	for i, f := range files {
 		if refused[i] != nil {
 			continue
 		}
+		workers := max(1, (procs*len(f.Content)+total-1)/max(total, 1))
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i].docs, out[i].anchors, out[i].err = parseYAML(f.Content)
+			out[i].docs, out[i].anchors, out[i].err = parseYAML(f.Content, workers)
 		})
 	}
 	wg.Wait()

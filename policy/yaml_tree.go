@@ -34,14 +34,19 @@ const (
 // keys so the walk can report them with the rest, and reports whether any
 // node has an anchor. A panic in the parser
 // becomes an error: a policy file must never crash the control plane.
-func parseYAML(content []byte) (docs []*yaml.Node, anchors bool, err error) {
+// With workers > 1, a file of splitMinBytes or more may be parsed by that
+// many goroutines (see parseSplit); the result is the same.
+func parseYAML(content []byte, workers int) (docs []*yaml.Node, anchors bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			docs, err = nil, fmt.Errorf("YAML parser failed: %v", r)
 		}
 	}()
+	if len(content) < splitMinBytes {
+		workers = 1
+	}
 	for range maxUnknownAliases {
-		docs, anchors, err = parseDocs(content)
+		docs, anchors, err = parseDocs(content, workers)
 		name, ok := unknownAnchor(err)
 		if !ok {
 			return docs, anchors, err
@@ -57,10 +62,15 @@ func parseYAML(content []byte) (docs []*yaml.Node, anchors bool, err error) {
 // (each costs a parse) before it reports the parser's error.
 const maxUnknownAliases = 8
 
-func parseDocs(content []byte) ([]*yaml.Node, bool, error) {
+// parseDocs parses content as parseYAML does, in parallel when workers >
+// 1 and parseSplit can (whatever content's size), else sequentially.
+func parseDocs(content []byte, workers int) ([]*yaml.Node, bool, error) {
+	src := newSourceText(content)
+	if doc, ok := parseSplit(content, workers); ok {
+		return []*yaml.Node{src.wrap(doc.Content[0], false)}, src.anchors, nil
+	}
 	var docs []*yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(content))
-	src := newSourceText(content)
 	for {
 		doc := new(yaml.Node)
 		err := dec.Decode(doc)
