@@ -35,54 +35,65 @@ import (
 //	         anything more indented.
 //
 // The rest (prefix, one placeholder item "- x" at indentation n, suffix) is
-// parsed as one document; each chunk is parsed alone (it keeps its
-// indentation, so every column is the file's). The result is used only if
-// every part parses, the rest has the key at its line and column in its
-// root mapping, with the placeholder as its block sequence's only item at
-// the first item's position, each chunk is one block sequence at line 1,
-// column n+1, and no part holds an anchor, alias or explicit tag.
+// parsed as one document; each chunk is parsed alone, after one line break
+// (see (4)), keeping its indentation, so every column is the file's. The
+// result is used only if every part parses, the rest has the key at its
+// line in its root mapping (at column 0) with the placeholder as its block
+// sequence's only item, at the first item's position, each chunk is one
+// block sequence at indentation n, and no part holds an anchor, an alias
+// or an explicit tag. Lines are then shifted back to the file's: a chunk's
+// by the line it starts at, the suffix's by the lines the placeholder
+// stands for.
 //
 // Why this is the sequential parse. The parser is a left-to-right state
-// machine whose look-ahead never crosses a line end outside a flow
-// collection or a quoted scalar (a simple key must fit on one line).
+// machine whose look-ahead never crosses a line end in block context (a
+// simple key must fit on one line).
 // (1) The prefix is the same bytes in the file and in the rest, up to the
 // "- " of the first item, so the parser is in the same state there: the
-// checks on the rest prove it is then inside the key's block sequence,
-// about to read an item at indentation n. (2) Inside that sequence, a line
-// of n spaces and "- " starts the next item unless the line belongs to a
-// flow collection or a quoted scalar still open: a block scalar or a
-// multi-line plain scalar inside an item is more indented than n and ends
-// at a line of indentation n, and a comment ends at its line's end. A
-// chunk that leaves a flow collection or a quoted scalar open fails to
-// parse (unexpected end of stream); a chunk that starts inside one is the
-// end of a chunk that leaves it open, as all chunks are contiguous from
-// the first item, whose start (1) proves. So when every chunk parses, each
-// cut is between two items in the sequential parse, in the same block
-// context (flow level 0, no pending simple key, indentation n), and the
-// parser reads each chunk's items exactly as it does standalone: no token
-// of a chunk is less indented than n (else the chunk's root sequence would
-// end early and the chunk would not be one sequence), so the indentation
-// levels above n, which differ, are never consulted. (3) The suffix starts
-// with a line less indented than the items (or at column 0 and not an
-// item when n is 0), after content in both texts, so it closes the
-// sequence and the parser continues from the same state in the rest and
-// in the file. (4) Comments: yaml.v3 attaches a comment to the tokens
-// around it and by the blank lines between; the line before each cut and
-// the last line of the sequence must be content without "#", each cut line
+// checks on the rest prove it is then inside the key's block sequence, in
+// block context, about to read an item at indentation n.
+// (2) In that state, a line of n spaces and "- " starts the next item
+// unless the line belongs to a flow collection or a quoted scalar still
+// open: a block scalar or a multi-line plain scalar inside an item is more
+// indented than n and ends at a line of indentation n, and a comment ends
+// at its line's end. By induction on the chunks: if chunk i starts at an
+// item (chunk 0 does, by (1)), the parser reads its text as it reads the
+// chunk alone (no token of the chunk is less indented than n, else the
+// chunk would not be one sequence at n, so the indentation levels below n,
+// which differ, are never consulted); a chunk that leaves a flow
+// collection or a quoted scalar open fails (unexpected end of stream), so
+// a chunk that parses ends between two items, and chunk i+1 starts at an
+// item.
+// (3) The suffix starts with a line less indented than the items (or at
+// column 0 and not an item when n is 0), after a complete item in both
+// texts, so it closes the sequence and the parser goes on from the same
+// state in the rest and in the file.
+// (4) Comments: yaml.v3 attaches a comment to the tokens around it, by
+// their indentation and the blank lines between. The line before each cut
+// and the sequence's last line must be content without "#", a cut line
 // must hold no "#", the lines between the key and the first item and
 // between the last item and the suffix must be blank, and the chunks' root
-// sequences and documents, the rest's sequence and placeholder must have no
-// comment, so every comment lies between two tokens of one part and
-// attaches as it does in the file. (5) Anchors and tags are refused: an
-// alias could name an anchor of another part, and a %TAG directive applies
-// to the whole document. Several documents, directives or document markers
-// after the key, tabs, line breaks other than LF and CRLF, and byte order
-// marks after the first byte are refused too: they change how lines count
-// or what a line means.
+// sequences and documents, the rest's sequence, key and placeholder must
+// have no comment; so every comment lies between two tokens of one part,
+// and attaches there as in the file. The scanner treats a comment after a
+// token of a stream's first line apart, and counts the line breaks before
+// a token: each chunk is parsed after one line break, as its first item
+// follows one in the file.
+// (5) Positions: every node is at its first token, except an empty node,
+// at its indicator ("-", ":"), or at the next token for an explicit key
+// ("? k") without a value, which could be the next chunk's: files with an
+// explicit key are refused.
+// (6) Anchors and tags are refused: an alias could name an anchor of
+// another part, and a %TAG directive applies to the whole document.
+// Several documents, directives or document markers after the key, tabs,
+// line breaks other than LF and CRLF (the parser counts lines by them),
+// NUL and byte order marks after the first byte are refused too.
 //
 // TestParseSplitDifferential and FuzzParseSplit check this against the
-// sequential parse on every input of the loader's differential corpus and
-// on generated large files.
+// sequential parse, at every cut, on every input of the loader's
+// differential corpus, on generated large files and on fuzzed inputs;
+// without the explicit-key refusal, the leading line break or the comment
+// rules of (4), they fail.
 
 // splitMinBytes is the size from which parseYAML parses a file in
 // parallel: below it the gain is under a millisecond and the extra work
