@@ -59,8 +59,9 @@ func TestParseSplitDifferential(t *testing.T) {
 
 // TestParseSplitTakesLargeFiles checks that the generated files that hold
 // nothing parseSplit refuses are split (so that the differential test
-// compares something), and that Load gives the same outcome on them with
-// one and two threads, above the size where Load splits.
+// compares something), and that Load gives the same outcome (diagnostics,
+// policy, positions) with one and two threads on a file above the size
+// where Load splits, valid or not.
 func TestParseSplitTakesLargeFiles(t *testing.T) {
 	for _, g := range splitGenerated() {
 		t.Run(g.name, func(t *testing.T) {
@@ -77,14 +78,24 @@ func TestParseSplitTakesLargeFiles(t *testing.T) {
 	if len(big) < policy.SplitMinBytes {
 		t.Fatalf("generated %d bytes, want at least %d", len(big), policy.SplitMinBytes)
 	}
-	files := []policy.File{{Name: "f.yaml", Content: []byte(big)}}
-	prev := runtime.GOMAXPROCS(1)
-	one := loadOutcome(files)
-	runtime.GOMAXPROCS(max(prev, 2))
-	two := loadOutcome(files)
-	runtime.GOMAXPROCS(prev)
-	if one != two {
-		t.Fatal("Load's outcome differs between one and two threads")
+	if split, err := policy.CompareSplitParse([]byte(big), 2); !split || err != nil {
+		t.Fatalf("large file: split %v, %v", split, err)
+	}
+	at := strings.Index(big[len(big)*3/4:], "\n  - name:") + len(big)*3/4 + 1
+	for name, text := range map[string]string{
+		"valid shape":   big,
+		"syntax error":  big[:at] + "  - {unclosed: [\n" + big[at:],
+		"unknown field": big[:at] + "  - nmae: r\n" + big[at:],
+	} {
+		files := []policy.File{{Name: "f.yaml", Content: []byte(text)}}
+		prev := runtime.GOMAXPROCS(1)
+		one := loadOutcome(files)
+		runtime.GOMAXPROCS(max(prev, 2))
+		two := loadOutcome(files)
+		runtime.GOMAXPROCS(prev)
+		if one != two {
+			t.Errorf("%s: Load's outcome differs between one and two threads", name)
+		}
 	}
 }
 
