@@ -321,23 +321,22 @@ func sequenceAt(b []byte, lines []int, k int) (seqSpan, bool) {
 		return s, false
 	}
 	s.cuts = append(s.cuts, s.first)
-	last, prevClean := s.first, true
+	last, prev := s.first, first
 	for s.stop = s.first + 1; s.stop < len(lines); s.stop++ {
 		l := lineAt(b, lines, s.stop)
 		ind, blank, comment := lineKind(l)
 		if blank || comment {
-			prevClean = false
+			prev = nil
 			continue
 		}
-		item := isItemLine(l, s.indent)
+		item := ind == s.indent && l[ind] == '-' && (len(l) == ind+1 || l[ind+1] == ' ')
 		if ind < s.indent || ind == s.indent && !item {
 			break
 		}
-		clean := bytes.IndexByte(l, '#') < 0
-		if item && clean && prevClean {
+		if item && prev != nil && bytes.IndexByte(prev, '#') < 0 && bytes.IndexByte(l, '#') < 0 {
 			s.cuts = append(s.cuts, s.stop)
 		}
-		last, prevClean = s.stop, clean
+		last, prev = s.stop, l
 	}
 	return s, bytes.IndexByte(lineAt(b, lines, last), '#') < 0 && blankBetween(b, lines, last+1, s.stop)
 }
