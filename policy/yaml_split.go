@@ -135,9 +135,9 @@ func parseSplit(content []byte, workers int) (doc *yaml.Node, ok bool) {
 
 // splittableText refuses text whose lines the parser counts otherwise
 // than by "\n" (lone CR, NEL, LS, PS), byte order marks after the start,
-// tabs (indentation or separation), NUL, and text with signs of an
-// anchor, alias or tag (the parts are checked too; this only spares a
-// parse that would be thrown away).
+// tabs (indentation or separation), NUL, explicit keys, and text with
+// signs of an anchor, alias or tag (the parts' trees are checked for
+// those; this only spares a parse that would be thrown away).
 func splittableText(b []byte) bool {
 	if bytes.IndexByte(b, '\t') >= 0 || bytes.IndexByte(b, 0) >= 0 || loneCR(b) {
 		return false
@@ -147,7 +147,8 @@ func splittableText(b []byte) bool {
 			return false
 		}
 	}
-	if len(b) > 0 && bytes.Contains(b[1:], []byte("\uFEFF")) {
+	b = bytes.TrimPrefix(b, []byte("\uFEFF"))
+	if bytes.Contains(b, []byte("\uFEFF")) {
 		return false
 	}
 	return !hasPropertySign(b, '&') && !hasPropertySign(b, '*') && !hasPropertySign(b, '!') && !hasExplicitKey(b)
@@ -155,7 +156,10 @@ func splittableText(b []byte) bool {
 
 // hasExplicitKey reports a "?" where an explicit key's indicator could be:
 // at a line's start or after a space or a flow indicator, followed by a
-// space or the line's end.
+// space or the line's end. In block context (all that matters, see (5)
+// above) the indicator starts a token, after indentation, "- ", "? " or
+// ": ", and is followed by a space, a tab or a line break; tabs and lone
+// CRs are refused before, so this finds every one.
 func hasExplicitKey(b []byte) bool {
 	for i := 0; i < len(b); {
 		j := bytes.IndexByte(b[i:], '?')
