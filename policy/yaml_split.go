@@ -96,9 +96,14 @@ import (
 // rules of (4), they fail.
 
 // splitMinBytes is the size from which parseYAML parses a file in
-// parallel: below it the gain is under a millisecond and the extra work
-// (indexing lines, copying the rest, shifting lines) is not worth it
-// (see BenchmarkParseSplit; a 1,000-route policy is ~140 KiB).
+// parallel. Measured (callgrind, BenchmarkParseSplit): split in two, the
+// parse's critical path is ~55% of the sequential parse's instructions at
+// any size (1,000 routes: 61M of 109M; 10,000: 611M of 1,100M), for ~4%
+// more instructions in all; the time it saves needs an idle core, and is
+// at most a few milliseconds below this size (a 1,000-route policy is
+// 74-161 KiB), where on a busy 2-core host the split parse was not faster.
+// At 256 KiB, 1,000-route pushes keep the sequential parse, and files from
+// ~1,600 routes of BenchmarkBuild's shape are split.
 const splitMinBytes = 256 << 10
 
 // placeholder is the item the rest holds instead of the sequence.
