@@ -279,9 +279,22 @@ func (s *prescanner) property(c byte) {
 	if c != '!' && s.i < len(s.src) && strings.IndexByte("\"'[]{}?-|>!&*:#,", s.src[s.i]) >= 0 {
 		return
 	}
-	for ; s.i < len(s.src) && !s.spaceAfter(s.i) && !(len(s.flow) > 0 && s.flowIndicatorAt(s.i)); s.i++ {
+	if c == '!' {
+		for ; s.i < len(s.src) && !s.spaceAfter(s.i) && !(len(s.flow) > 0 && s.flowIndicatorAt(s.i)); s.i++ {
+		}
+	} else {
+		// The scanner ends an anchor's or alias's name at the first byte
+		// that is not [0-9A-Za-z_-] ("&a:" is the anchor a, then ":").
+		for ; s.i < len(s.src) && isAnchorByte(s.src[s.i]); s.i++ {
+		}
 	}
 	s.propLine = c != '*' && s.blankAt(s.i)
+}
+
+// isAnchorByte reports whether b may be part of an anchor's or alias's
+// name, by the parser's rule.
+func isAnchorByte(b byte) bool {
+	return b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b == '_' || b == '-'
 }
 
 // blockScalar skips a literal (|) or folded (>) scalar: its header line,
