@@ -62,6 +62,7 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 		return nil, err
 	}
 	defer unlock()
+	defer tightenGC()()
 	cp, translated, err := c.startCompile(files)
 	if err != nil {
 		return nil, err
