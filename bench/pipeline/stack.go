@@ -110,6 +110,9 @@ func startTollgate(sh *shared, ps *procs, mode string, db int) (*stack, error) {
 	if err := os.WriteFile(pf, []byte(fmt.Sprintf(policy, sh.iss.Issuer, sh.iss.Audience, sh.iss.JWKS(), mode, listener, sh.up)), 0o600); err != nil {
 		return nil, err
 	}
+	if err := seedEpoch(addr(sh.redisPort), db); err != nil {
+		return nil, err
+	}
 	token, err := admin.NewToken()
 	if err != nil {
 		return nil, err
@@ -189,14 +192,14 @@ func startShared(dir string, ps *procs) (*shared, error) {
 	if err := loadgen.WaitTCP(addr(port), 10*time.Second); err != nil {
 		return sh, err
 	}
-	return sh, seedEpoch(addr(port))
+	return sh, nil
 }
 
-// seedEpoch stores benchEpoch as the API-key store's epoch in the Redis at
-// a, before any control plane starts (which then keeps it), so the keys
-// signedKeys mints are of the current epoch.
-func seedEpoch(a string) error {
-	c := redis.NewClient(&redis.Options{Addr: a})
+// seedEpoch stores benchEpoch as the API-key store's epoch in database db
+// of the Redis at a, before the stack's control plane starts (which then
+// keeps it), so the keys signedKeys mints are of the current epoch.
+func seedEpoch(a string, db int) error {
+	c := redis.NewClient(&redis.Options{Addr: a, DB: db})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
