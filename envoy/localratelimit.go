@@ -15,20 +15,33 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// LocalRateLimitName is the name of the per-Envoy backstop of quota mode.
+// LocalRateLimitName is the name of the per-Envoy backstop of quota mode
+// (its first filter: see LocalRateLimitFilterName).
 const LocalRateLimitName = "envoy.filters.http.local_ratelimit"
+
+// LocalRateLimitFilterName is the name of the backstop's filter of rank i
+// (0 first): LocalRateLimitName for rank 0, then LocalRateLimitName
+// ".rank<i>". Envoy finds per-route configs by filter name, so each rank
+// is its own filter with its own buckets.
+func LocalRateLimitFilterName(i int) string {
+	if i == 0 {
+		return LocalRateLimitName
+	}
+	return fmt.Sprintf("%s.rank%d", LocalRateLimitName, i)
+}
 
 // localStatPrefix is the stat prefix of the backstop.
 const localStatPrefix = "tollgate_backstop"
 
-// LocalRateLimitFilter returns the local_ratelimit filter, disabled unless
-// a route's config (LocalRateLimitRoute) turns it on.
-func LocalRateLimitFilter() (*hcmv3.HttpFilter, error) {
+// LocalRateLimitFilter returns the local_ratelimit filter of rank i
+// (named LocalRateLimitFilterName(i)), disabled unless a route's config
+// (LocalRateLimitRoute) turns it on.
+func LocalRateLimitFilter(i int) (*hcmv3.HttpFilter, error) {
 	a, err := Any(&localrlv3.LocalRateLimit{StatPrefix: localStatPrefix})
 	if err != nil {
 		return nil, fmt.Errorf("local_ratelimit filter: %w", err)
 	}
-	return &hcmv3.HttpFilter{Name: LocalRateLimitName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
+	return &hcmv3.HttpFilter{Name: LocalRateLimitFilterName(i), ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
 }
 
 // LocalDescriptor is one token bucket of the backstop: the entries a
@@ -48,11 +61,15 @@ type DescriptorEntry struct{ Key, Value string }
 // LocalRateLimitRoute returns the per-route local_ratelimit config of the
 // backstop: enabled and enforced for every request, the descriptors built
 // by actions (one RateLimit per descriptor) checked against descriptors,
-// at most maxDynamic buckets per wildcard descriptor, a default bucket that
-// is never consumed, 429 with Retry-After (seconds until the rejecting
-// bucket has a token) and the X-RateLimit-* headers (draft 03) of the
-// tightest bucket on every response.
-func LocalRateLimitRoute(descriptors []LocalDescriptor, actions []*routev3.RateLimit, maxDynamic uint32) *localrlv3.LocalRateLimit {
+// at most maxDynamic buckets per wildcard descriptor, a default bucket of
+// 2^32-1 tokens a second (consumed only by a request that matches no
+// descriptor), 429 with Retry-After (seconds until the rejecting bucket
+// has a token) and, when xHeaders, the X-RateLimit-* headers (draft 03) on
+// every response the filter saw: of the rejecting bucket on a 429 it sent,
+// else of the matched bucket Envoy reports (Envoy 1.40: the one with the
+// smallest fill rate). Several such filters on one route would each add a
+// set, so a caller enables xHeaders on one of them only.
+func LocalRateLimitRoute(descriptors []LocalDescriptor, actions []*routev3.RateLimit, maxDynamic uint32, xHeaders bool) *localrlv3.LocalRateLimit {
 	ds := make([]*commonrlv3.LocalRateLimitDescriptor, 0, len(descriptors))
 	for _, d := range descriptors {
 		entries := make([]*commonrlv3.RateLimitDescriptor_Entry, 0, len(d.Entries))
@@ -64,6 +81,10 @@ func LocalRateLimitRoute(descriptors []LocalDescriptor, actions []*routev3.RateL
 			TokensPerFill: wrapperspb.UInt32(max(1, d.TokensPerFill)),
 			FillInterval:  durationpb.New(max(time.Second, d.FillInterval.Truncate(time.Second))),
 		}})
+	}
+	headers := commonrlv3.XRateLimitHeadersRFCVersion_OFF
+	if xHeaders {
+		headers = commonrlv3.XRateLimitHeadersRFCVersion_DRAFT_VERSION_03
 	}
 	all := &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{Numerator: 100, Denominator: typev3.FractionalPercent_HUNDRED}}
 	return &localrlv3.LocalRateLimit{
@@ -77,7 +98,7 @@ func LocalRateLimitRoute(descriptors []LocalDescriptor, actions []*routev3.RateL
 		RateLimits:                      actions,
 		AlwaysConsumeDefaultTokenBucket: wrapperspb.Bool(false),
 		MaxDynamicDescriptors:           wrapperspb.UInt32(max(1, maxDynamic)),
-		EnableXRatelimitHeaders:         commonrlv3.XRateLimitHeadersRFCVersion_DRAFT_VERSION_03,
+		EnableXRatelimitHeaders:         headers,
 		EnableRetryAfterHeader:          true,
 	}
 }

@@ -63,6 +63,27 @@ type Limit struct {
 	Burst uint64 `json:"burst,omitempty"`
 }
 
+// Backstop is l's bucket in the per-Envoy local_ratelimit backstop of
+// quota mode (xds/translator) and the bound the quota server charges by
+// (ratelimit/quota): maxTokens, the whole burst (max(Requests, Burst)),
+// refilled tokensPerFill every fill, the finest whole-second steps that
+// keep the rate exact (Requests and Per in seconds, at least 1, divided by
+// their greatest common divisor). Envoy 1.40 refills such a bucket
+// continuously at tokensPerFill/fill.
+func (l Limit) Backstop() (maxTokens, tokensPerFill uint32, fill time.Duration) {
+	secs := uint64(max(1, l.Per/time.Second))
+	g := gcd(l.Requests, secs)
+	return uint32(min(1<<32-1, max(l.Requests, l.Burst, 1))), uint32(min(1<<32-1, max(1, l.Requests/g))),
+		time.Duration(secs/g) * time.Second
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return max(a, 1)
+}
+
 // RouteRateLimit is a route's rate limiting.
 type RouteRateLimit struct {
 	// Enabled is false when the route is not rate limited at all (no tiers

@@ -21,6 +21,7 @@ type Metrics struct {
 	errors      prometheus.Counter
 	failure     *prometheus.CounterVec
 	recoveries  prometheus.Counter
+	uncharged   prometheus.Counter
 }
 
 // NewMetrics registers the RLQS metrics with reg.
@@ -48,9 +49,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"mode"}),
 		recoveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_recovery_pushes_total",
 			Help: "Responses pushed without a report once the account was back (fresh assignments after the failure mode)."}),
+		uncharged: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_uncharged_requests_total",
+			Help: "Requests reported as allowed but not charged: more than the Envoy's backstop can have admitted (it refused them after RLQS let them through)."}),
 	}
 	reg.MustRegister(m.streams, m.buckets, m.reports, m.requests, m.assignments, m.unknown, m.settle, m.errors,
-		m.failure, m.recoveries)
+		m.failure, m.recoveries, m.uncharged)
 	return m
 }
 
@@ -79,6 +82,13 @@ func (m *Metrics) report(allowed, denied uint64) {
 		m.reports.Inc()
 		m.requests.WithLabelValues("allowed").Add(float64(allowed))
 		m.requests.WithLabelValues("denied").Add(float64(denied))
+	}
+}
+
+// notCharged counts reported allowed requests left uncharged.
+func (m *Metrics) notCharged(n uint64) {
+	if m != nil && n > 0 {
+		m.uncharged.Add(float64(n))
 	}
 }
 

@@ -98,6 +98,24 @@ type bucketState struct {
 	parsed   bucket
 	ok       bool
 	limits   []counter.Limit
+	// backstop bounds what is charged by what the Envoy's backstop can
+	// have admitted (nil until the first report of a table's bucket).
+	backstop   *backstopBound
+	backstopIn *ratelimit.Table
+}
+
+// chargeable returns how much of the allowed requests of a report seen at
+// now to charge: all of them, but no more than the Envoy's backstop can
+// have admitted (backstopBound; a new table starts a full bound).
+func (bs *bucketState) chargeable(t *ratelimit.Table, allowed uint64, now time.Time) uint64 {
+	b, _, ok := bs.parse(t)
+	if !ok || len(b.limits) == 0 {
+		return allowed
+	}
+	if bs.backstopIn != t {
+		bs.backstop, bs.backstopIn = newBackstopBound(b.limits, now), t
+	}
+	return bs.backstop.charge(allowed, now)
 }
 
 // parse returns what t says of the bucket, parsing it again only when t
@@ -169,6 +187,7 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 	}
 	usages := reports.GetBucketQuotaUsages()
 	bss := make([]*bucketState, 0, len(usages))
+	now := time.Now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, u := range usages {
@@ -179,10 +198,13 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 			st.buckets[key] = bs
 			s.opts.Metrics.newBucket()
 		}
-		s.opts.Metrics.report(u.GetNumRequestsAllowed(), u.GetNumRequestsDenied())
+		allowed := u.GetNumRequestsAllowed()
+		s.opts.Metrics.report(allowed, u.GetNumRequestsDenied())
 		elapsed := max(1, u.GetTimeElapsed().AsDuration().Seconds())
-		bs.demand = float64(u.GetNumRequestsAllowed()+u.GetNumRequestsDenied()) / elapsed
-		bs.pending += u.GetNumRequestsAllowed()
+		bs.demand = float64(allowed+u.GetNumRequestsDenied()) / elapsed
+		charged := bs.chargeable(t, allowed, now)
+		s.opts.Metrics.notCharged(allowed - charged)
+		bs.pending += charged
 		bss = append(bss, bs)
 	}
 	actions := s.decideAll(ctx, t, bss)

@@ -14,43 +14,49 @@ import (
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
-// backstop returns the local_ratelimit descriptors and actions of a route
-// in quota mode: per window, one descriptor built by the actions, and for
-// every tier (and the anonymous and extra limits) a bucket of the full
-// limit per consumer (or client address). A consumer without a tier value
-// gets the default tier; a tier value the policy does not know matches no
-// bucket here (the RLQS matcher still applies the default tier).
-func (q *quota) backstop(route string, rr ir.RouteRateLimit, src identitySource) ([]envoy.LocalDescriptor, []*routev3.RateLimit) {
-	var descs []envoy.LocalDescriptor
-	var actions []*routev3.RateLimit
-	// add appends a bucket per limit, and with act one descriptor (act's
-	// actions) per limit: limits of one list have distinct windows.
+// backstopRank is the backstop of one route in one local_ratelimit
+// filter: the buckets of the limits that are the rank-th shortest of
+// their list (a tier's, the anonymous, the route's extra limits), and the
+// actions that build their descriptors.
+type backstopRank struct {
+	descs   []envoy.LocalDescriptor
+	actions []*routev3.RateLimit
+}
+
+// backstop returns the local_ratelimit buckets and actions of a route in
+// quota mode, by rank: rank i holds the i-th shortest window of each
+// limit list, and each rank is its own filter, shortest first. Envoy 1.40's
+// local_ratelimit spends a token of every matched bucket it checks before
+// one refuses (smallest fill rate first), so windows of one list in one
+// filter would let a request the minute refuses spend an hour token; with
+// a filter per rank a request a window refuses never reaches a longer
+// window of its list. For every tier (and the anonymous and extra limits)
+// a bucket holds the full limit per consumer (or client address). A
+// consumer without a tier value gets the default tier; a tier value the
+// policy does not know matches no tier bucket here but the unknown-tier
+// buckets (the RLQS matcher applies the default tier too).
+func (q *quota) backstop(route string, rr ir.RouteRateLimit, src identitySource) []backstopRank {
+	var ranks []backstopRank
+	at := func(i int) *backstopRank {
+		for len(ranks) <= i {
+			ranks = append(ranks, backstopRank{})
+		}
+		return &ranks[i]
+	}
+	// add appends a bucket per limit at its rank, and with act one
+	// descriptor (act's actions) per limit: limits of one list have
+	// distinct windows.
 	add := func(key []envoy.DescriptorEntry, limits []ir.Limit, act func(w string) []*routev3.RateLimit_Action) {
-		for _, l := range limits {
-			w := windowName(l.Per)
-			descs = append(descs, localDescriptor(append([]envoy.DescriptorEntry{{Key: localKeyWindow, Value: w}}, key...), l))
+		for i, l := range byWindow(limits) {
+			w, r := windowName(l.Per), at(i)
+			r.descs = append(r.descs, localDescriptor(append([]envoy.DescriptorEntry{{Key: localKeyWindow, Value: w}}, key...), l))
 			if act != nil {
-				actions = append(actions, envoy.RouteRateLimit(act(w)...))
+				r.actions = append(r.actions, envoy.RouteRateLimit(act(w)...))
 			}
 		}
 	}
 	if rr.Consumer {
-		windows := map[time.Duration]bool{}
-		for _, t := range q.cfg.RateLimits.Tiers {
-			add([]envoy.DescriptorEntry{{Key: localKeyTier, Value: t.Name}, {Key: localKeyConsumer}}, t.Limits, nil)
-			for _, l := range t.Limits {
-				windows[l.Per] = true
-			}
-		}
-		for _, per := range sortedWindows(windows) {
-			actions = append(actions, envoy.RouteRateLimit(
-				envoy.RateLimitActionGenericKey(localKeyWindow, windowName(per)),
-				envoy.RateLimitActionMetadataDefault(localKeyTier, src.Namespace, src.TierKey, q.cfg.RateLimits.DefaultTier),
-				envoy.RateLimitActionMetadata(localKeyConsumer, src.Namespace, src.ConsumerKey)))
-		}
-		if def, ok := q.cfg.RateLimits.Tier(q.cfg.RateLimits.DefaultTier); ok && !def.Unlimited {
-			add([]envoy.DescriptorEntry{{Key: localKeyUnknown, Value: "1"}, {Key: localKeyConsumer}}, def.Limits, q.unknownTier(src))
-		}
+		q.tierBackstop(at, add, src)
 	}
 	if rr.Anonymous {
 		add([]envoy.DescriptorEntry{{Key: localKeyAnon, Value: "1"}, {Key: localKeyClientIP}}, q.cfg.RateLimits.Anonymous,
@@ -63,7 +69,43 @@ func (q *quota) backstop(route string, rr ir.RouteRateLimit, src identitySource)
 		key, act := extraKey(route, rr, src)
 		add(key, rr.Extra, act)
 	}
-	return descs, actions
+	return ranks
+}
+
+// tierBackstop adds (through add) every tier's buckets and, per rank, one
+// action per window among the tiers' limits of that rank (the tier comes
+// from the identity, so one action serves every tier with that window),
+// then the unknown-tier buckets of the default tier.
+func (q *quota) tierBackstop(at func(int) *backstopRank, add func([]envoy.DescriptorEntry, []ir.Limit, func(string) []*routev3.RateLimit_Action), src identitySource) {
+	var windows []map[time.Duration]bool
+	for _, t := range q.cfg.RateLimits.Tiers {
+		add([]envoy.DescriptorEntry{{Key: localKeyTier, Value: t.Name}, {Key: localKeyConsumer}}, t.Limits, nil)
+		for i, l := range byWindow(t.Limits) {
+			for len(windows) <= i {
+				windows = append(windows, map[time.Duration]bool{})
+			}
+			windows[i][l.Per] = true
+		}
+	}
+	for i, ws := range windows {
+		r := at(i)
+		for _, per := range sortedWindows(ws) {
+			r.actions = append(r.actions, envoy.RouteRateLimit(
+				envoy.RateLimitActionGenericKey(localKeyWindow, windowName(per)),
+				envoy.RateLimitActionMetadataDefault(localKeyTier, src.Namespace, src.TierKey, q.cfg.RateLimits.DefaultTier),
+				envoy.RateLimitActionMetadata(localKeyConsumer, src.Namespace, src.ConsumerKey)))
+		}
+	}
+	if def, ok := q.cfg.RateLimits.Tier(q.cfg.RateLimits.DefaultTier); ok && !def.Unlimited {
+		add([]envoy.DescriptorEntry{{Key: localKeyUnknown, Value: "1"}, {Key: localKeyConsumer}}, def.Limits, q.unknownTier(src))
+	}
+}
+
+// byWindow returns limits sorted by window, shortest first.
+func byWindow(limits []ir.Limit) []ir.Limit {
+	out := slices.Clone(limits)
+	slices.SortStableFunc(out, func(a, b ir.Limit) int { return cmp.Compare(a.Per, b.Per) })
+	return out
 }
 
 // unknownTier returns the actions of the default tier's backstop buckets
@@ -111,25 +153,10 @@ func extraKey(route string, rr ir.RouteRateLimit, src identitySource) ([]envoy.D
 	}
 }
 
-// localDescriptor is the backstop bucket of limit l: the whole burst, and
-// the rate in the finest whole-second steps that keep it exact (Requests
-// and the window divided by their greatest common divisor).
+// localDescriptor is the backstop bucket of limit l (ir.Limit.Backstop).
 func localDescriptor(entries []envoy.DescriptorEntry, l ir.Limit) envoy.LocalDescriptor {
-	secs := uint64(max(1, l.Per/time.Second))
-	g := gcd(l.Requests, secs)
-	return envoy.LocalDescriptor{
-		Entries:       entries,
-		MaxTokens:     uint32(min(1<<32-1, max(l.Requests, l.Burst))),
-		TokensPerFill: uint32(min(1<<32-1, l.Requests/g)),
-		FillInterval:  time.Duration(secs/g) * time.Second,
-	}
-}
-
-func gcd(a, b uint64) uint64 {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return max(a, 1)
+	maxTokens, perFill, fill := l.Backstop()
+	return envoy.LocalDescriptor{Entries: entries, MaxTokens: maxTokens, TokensPerFill: perFill, FillInterval: fill}
 }
 
 func windowName(per time.Duration) string { return fmt.Sprintf("%ds", int64(per/time.Second)) }

@@ -27,7 +27,8 @@ import (
 //   - the local_ratelimit backstop: per route, one bucket per consumer (or
 //     client address) and window, of the full limit, so that one Envoy
 //     alone never exceeds a limit, whatever RLQS admits (cold start, server
-//     or Redis down, an expired assignment).
+//     or Redis down, an expired assignment). One filter per rank of window
+//     (shortest first; see backstop), X-RateLimit-* from the first only.
 //
 // The bucket matcher maps every rate-limited route: a route whose key is
 // missing (no consumer value) goes to a deny bucket, never to no bucket,
@@ -80,6 +81,9 @@ type quota struct {
 	cluster string
 	routes  map[string]*xdsmatcherv3.Matcher_OnMatch
 	sources []identitySource
+	// ranks is the number of backstop filters: the most windows of one
+	// limit list on a route.
+	ranks int
 }
 
 func newQuota(cfg *ir.Config, cluster string) *quota {
@@ -92,9 +96,13 @@ func (q *quota) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	local, err := envoy.LocalRateLimitFilter()
-	if err != nil {
-		return nil, err
+	locals := make([]*hcmv3.HttpFilter, max(1, q.ranks))
+	for i := range locals {
+		f, err := envoy.LocalRateLimitFilter(i)
+		if err != nil {
+			return nil, err
+		}
+		locals[i] = f
 	}
 	tree, err := envoy.QuotaMatchState(ir.QuotaStateRoute, q.routes, nil)
 	if err != nil {
@@ -106,8 +114,11 @@ func (q *quota) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	}
 	// RLQS before the backstop: RLQS must see (and report) the whole
 	// demand to share the limit by it, and the backstop must count only
-	// what RLQS admitted.
-	return []*hcmv3.HttpFilter{state, rlqs, local}, nil
+	// what RLQS admitted (else requests RLQS refuses would spend the
+	// backstop's tokens). What RLQS admitted and the backstop refused is
+	// reported as admitted; the server charges it only up to what the
+	// backstop can have admitted (package ratelimit/quota).
+	return append([]*hcmv3.HttpFilter{state, rlqs}, locals...), nil
 }
 
 // stateValues are the filter state objects the matchers read. With
@@ -143,8 +154,18 @@ func (q *quota) configureRoute(er *routev3.Route, r ir.Route) error {
 		return fmt.Errorf("rate limit quota: %w", err)
 	}
 	q.routes[r.Name] = envoy.QuotaOnMatcher(m)
-	descs, actions := q.backstop(r.Name, rr, src)
-	return envoy.SetRouteFilterConfig(er, envoy.LocalRateLimitName, envoy.LocalRateLimitRoute(descs, actions, quotaMaxConsumers))
+	ranks := q.backstop(r.Name, rr, src)
+	q.ranks = max(q.ranks, len(ranks))
+	for i, rk := range ranks {
+		// X-RateLimit-* from rank 0 only (the shortest window of each
+		// list): every request the backstop sees passes it, so every
+		// response it sees gets exactly one set.
+		cfg := envoy.LocalRateLimitRoute(rk.descs, rk.actions, quotaMaxConsumers, i == 0)
+		if err := envoy.SetRouteFilterConfig(er, envoy.LocalRateLimitFilterName(i), cfg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // routeMatcher puts a request of route into its bucket: by consumer (and

@@ -1,0 +1,81 @@
+package quota
+
+import (
+	"math"
+	"time"
+
+	"github.com/tollgate/tollgate/ratelimit"
+)
+
+// backstopTolerance is how much earlier than the server saw a report the
+// Envoy may have admitted its requests (the spread of report latencies):
+// the bound is computed that much later, so that it never falls below
+// what the backstop admitted.
+const backstopTolerance = 250 * time.Millisecond
+
+// backstopBound bounds what one Envoy's local_ratelimit backstop can have
+// admitted for one bucket. RLQS runs before the backstop and reports as
+// admitted every request it let through, including those the backstop
+// then refused (a blanket ALLOW_ALL before the first assignment, in
+// failure mode open, after an expiry). The backstop holds one token
+// bucket per limit of the bucket (ir.Limit.Backstop: the burst, refilled
+// continuously at the limit's rate), so between two reports it admitted
+// at most, for every limit, the tokens it held at the first plus the
+// refill since. The bound keeps for each limit the level of a bucket that
+// admitted exactly what was charged, starting full (a real bucket is
+// never fuller), and charges a report min(admitted, ⌊level + refill⌋) of
+// the tightest limit.
+//
+// It never charges less than the backstop admitted: whenever it cuts a
+// report, some limit's modelled bucket is empty, and since that bucket was
+// last full it has been charged its burst plus its refill, which is as
+// much as the real bucket can have admitted over that span (reports are
+// timed by the server, within backstopTolerance of Envoy's clock).
+// It may charge more than was admitted (at most what the binding limit
+// could have refilled within one report interval beyond the admissions),
+// never more than any single limit admits: a burst refused by the backstop
+// costs at most what that Envoy could have admitted, not the whole burst.
+// A backstop bucket reset on Envoy (a restart, a route configuration
+// update, its LRU evicting the consumer) can admit up to one more burst
+// than the bound while RLQS is on a blanket rule.
+type backstopBound struct {
+	levels []float64 // tokens per limit, as of at
+	rates  []float64 // tokens per second per limit
+	bursts []float64
+	at     time.Time
+}
+
+// newBackstopBound returns the bound of a bucket with limits, full at now.
+func newBackstopBound(limits []ratelimit.KeyedLimit, now time.Time) *backstopBound {
+	b := &backstopBound{levels: make([]float64, len(limits)), rates: make([]float64, len(limits)),
+		bursts: make([]float64, len(limits)), at: now}
+	for i, l := range limits {
+		maxTokens, perFill, fill := l.Limit.Backstop()
+		b.bursts[i] = float64(maxTokens)
+		b.rates[i] = float64(perFill) / fill.Seconds()
+		b.levels[i] = b.bursts[i]
+	}
+	return b
+}
+
+// charge returns how much of admitted (what RLQS reports as allowed) to
+// charge at now, and records it.
+func (b *backstopBound) charge(admitted uint64, now time.Time) uint64 {
+	if len(b.levels) == 0 {
+		return admitted
+	}
+	elapsed := max(0, now.Sub(b.at).Seconds())
+	limit := math.Inf(1)
+	for i := range b.levels {
+		limit = min(limit, b.levels[i]+b.rates[i]*(elapsed+backstopTolerance.Seconds()))
+	}
+	c := admitted
+	if limit < float64(admitted) {
+		c = uint64(max(0, math.Floor(limit)))
+	}
+	for i := range b.levels {
+		b.levels[i] = min(b.bursts[i], b.levels[i]+b.rates[i]*elapsed-float64(c))
+	}
+	b.at = now
+	return c
+}
