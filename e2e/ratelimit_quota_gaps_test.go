@@ -117,13 +117,11 @@ backends:
 // admitted within 12 s (two report intervals) and the 5th once the minute
 // refilled, within 35 s.
 //
-// The first request is sent alone and no burst exceeds RLQS's grant: a
-// concurrent cold-start burst passes RLQS (ALLOW_ALL until the first
-// assignment, ~1 ms), is charged in full although the backstop refused
-// most of it, and the refused requests drain the backstop's hour bucket
-// (Envoy's local_ratelimit spends every matched window's token): a burst
-// of 10 admitted 2 and then nothing for the rest of the run (known issues
-// in ratelimit/quota's package documentation).
+// The first request is sent alone and no burst exceeds RLQS's grant, so
+// RLQS's assignments do the limiting here; TestQuotaBackstopWindows covers
+// the backstop alone (one filter per window, so a refused burst no longer
+// drains the longer windows) and what is charged for requests RLQS let
+// through under ALLOW_ALL that the backstop refused.
 func TestQuotaMultiWindow(t *testing.T) {
 	up := harness.StartUpstream(t, "echo")
 	rd := startRedisServer(t, harness.FreePort(t))

@@ -69,7 +69,8 @@
 // or two report intervals (5–10 s) to follow a change of demand; until
 // then an Envoy may admit less than its demand would earn, never more than
 // its share. Requests the backstop refuses after RLQS admitted them are
-// charged as admitted (the account errs towards refusing).
+// reported by Envoy as admitted; they are charged only up to what that
+// Envoy's backstop can have admitted (backstopBound, below).
 //
 // Failure modes, when the account (Redis) cannot settle: closed answers
 // DENY_ALL, open ALLOW_ALL (the backstop still bounds each Envoy to the
@@ -98,36 +99,40 @@
 // than ⌈T_b⌉: exact mode says when the binding limit admits, ≤ T_b); with
 // k Envoys it may be early by up to the assignment's token interval
 // fill_interval/tokens_per_fill − ⌈T_b⌉, below the bucket's longest
-// window. The backstop's own denials (local_rate_limited, text) carry its
-// per-bucket Retry-After and X-RateLimit-* (draft 03), and every admitted
-// response the backstop's X-RateLimit-* — this Envoy's view of the full
-// limit: exact with one Envoy, above the truth by what other Envoys
-// admitted otherwise. Admitted responses carry neither RateLimit nor
+// window. The backstop's own denials (local_rate_limited, text) carry the
+// refusing bucket's Retry-After, and every response the backstop saw one
+// set of X-RateLimit-* (draft 03) from its first filter, the shortest
+// window's bucket — this Envoy's view of the full limit: exact with one
+// Envoy, above the truth by what other Envoys admitted otherwise. Admitted responses carry neither RateLimit nor
 // RateLimit-Policy in quota mode (nothing in 1.40 can write a per-request,
 // per-tier value there without a call).
 //
-// Known issues with several windows (measured; not fixed here):
-//   - requests RLQS admits under a blanket ALLOW_ALL (the ~1 ms before a
-//     participant's first assignment, an expired assignment, failure mode
-//     open) that the backstop then refuses are reported as admitted and
-//     charged: a concurrent cold-start burst of 10 against 2/s, 4/minute,
-//     5/hour was charged 10 for 2 admitted, and the assignments fell to
-//     the hour's rate;
-//   - Envoy 1.40's local_ratelimit takes a token from every matched
-//     descriptor even when another refuses the request: a request the
-//     minute refuses still spends an hour token (alone in Envoy, 4/minute
-//     and 5/hour: after 4 admitted and 6 refused, the request after the
-//     minute refilled was refused, the hour bucket empty). A burst beyond
-//     the shortest window drains the longer windows' backstop buckets on
-//     that Envoy, which then holds the consumer to the longest window's
-//     refill rate. One local_ratelimit filter per window, shortest first,
-//     would avoid it (a request refused by a shorter window never reaches
-//     a longer one).
+// # Several windows and the backstop
 //
-// e2e TestQuotaMultiWindow sends its first request alone and bursts no
-// larger than RLQS's grant, so neither shows there; a single-window bucket
-// has neither (an exhausted participant keeps refilling at its share of
-// the rate).
+// The translator gives the backstop one local_ratelimit filter per window
+// rank, shortest first (Envoy 1.40 spends a token of every bucket it
+// checked before one refuses, so windows of one list in one filter let a
+// request the minute refused spend an hour token); only the first filter
+// writes X-RateLimit-*, so each response carries one set, of the shortest
+// window. e2e TestQuotaBackstopWindows: with Redis down, 2/s, 4/minute and
+// 5/hour, a refused burst leaves the longer windows (2 of 3 admitted 1.1 s
+// later; 0 with one filter).
+//
+// RLQS runs before the backstop, so requests RLQS let through under a
+// blanket ALLOW_ALL (the ~1 ms before a participant's first assignment,
+// failure mode open, an expired assignment) and the backstop refused are
+// reported as admitted. The server charges each report no more than the
+// backstop can have admitted since the bucket's previous report
+// (backstopBound: per limit, a bucket of the limit's burst refilled at its
+// rate, charged what was charged): never less than the backstop admitted,
+// at most the binding limit's refill over one report interval more, and
+// never more than any single limit admits. Cut requests are counted in
+// tollgate_rlqs_uncharged_requests_total. TestQuotaBackstopWindows: 14
+// let through by RLQS during the outage, 4 admitted, 4 charged (14
+// before); TestBackstopBound and TestBackstopBoundNeverBelowAdmitted
+// (unit). A backstop bucket reset on Envoy meanwhile (restart, route
+// configuration update, LRU eviction) can admit one more burst uncharged
+// while RLQS is on a blanket rule.
 //
 // Metrics (tollgate_rlqs_*, metrics.go): open streams and reported
 // buckets, reports and reported requests, assignments by strategy,
