@@ -20,6 +20,7 @@ func TestObservability(t *testing.T) {
 	o.apiKey = o.key(t, "alice")
 	t.Run("access log line of an authenticated call", o.testAccessLogAuthenticated)
 	t.Run("denied call is logged with its status and no user", o.testAccessLogDenied)
+	t.Run("a route without limits logs no rate_limit", o.testAccessLogNoLimits)
 	t.Run("one line per request and the route counter reads N", o.testRouteCounter)
 	t.Run("route with accessLog off is counted but not logged", o.testAccessLogOff)
 	t.Run("route sampled at 50% logs about half its requests", o.testAccessLogSampled)
@@ -79,6 +80,34 @@ func (o *obsStack) testAccessLogDenied(t *testing.T) {
 	line := o.waitAccessLines(t, 1, func(m map[string]any) bool { return m["path"] == "/api/denied" })[0]
 	if line["status"] != 401.0 || line["route"] != "api" || line["user_id"] != nil || line["response_flags"] != "UAEX" {
 		t.Fatalf("line %v", line)
+	}
+}
+
+// testAccessLogNoLimits checks: a route without rate limits (rateLimit:
+// none) logs no rate_limit key (docs/reference/access-log.md: absent on
+// routes without limits), not an empty string; a limited route logs it.
+func (o *obsStack) testAccessLogNoLimits(t *testing.T) {
+	_, echo := o.get(t, "/open/no-limits", nil)
+	line := o.waitAccessLines(t, 1, func(m map[string]any) bool { return m["request_id"] == echo.Headers["X-Request-Id"] })[0]
+	if v, ok := line["rate_limit"]; ok {
+		t.Errorf("route open (rateLimit: none) logged rate_limit %#v, want no key; line %v", v, line)
+	}
+	// A signed key's limits come from Envoy's ratelimit filter, an opaque
+	// key's from the ext_authz Check: both decisions are logged.
+	for _, key := range []string{o.apiKey, o.key(t, "bob", "--format", "opaque")} {
+		_, echo = o.get(t, "/api/limited", map[string]string{"x-api-key": key})
+		line = o.waitAccessLines(t, 1, func(m map[string]any) bool { return m["request_id"] == echo.Headers["X-Request-Id"] })[0]
+		if line["rate_limit"] != "ok" {
+			t.Errorf("route api, key %.6s…: logged rate_limit %#v, want \"ok\"", key, line["rate_limit"])
+		}
+	}
+	// Refused before its limits (no key): no decision, no key.
+	if code, _ := o.get(t, "/api/no-key", nil); code != 401 {
+		t.Fatalf("no key: %d, want 401", code)
+	}
+	line = o.waitAccessLines(t, 1, func(m map[string]any) bool { return m["path"] == "/api/no-key" })[0]
+	if v, ok := line["rate_limit"]; ok {
+		t.Errorf("a 401 on route api logged rate_limit %#v, want no key", v)
 	}
 }
 

@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"maps"
 	"slices"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
@@ -28,10 +29,11 @@ import (
 // every %DYNAMIC_METADATA(...)% field of a JSON log (~15,000 instructions
 // each on a JWT route), while %REQ(...)% is a header lookup.
 
-// EdgeAccessLogFields is AccessLogFields with the identity (but the auth
-// method) read from the identity headers h (lower case, defaults filled).
-func EdgeAccessLogFields(h ir.IdentityHeaders) map[string]string {
-	f := AccessLogFields()
+// EdgeAccessLogFields is fields (AccessLogFields) with the identity (but
+// the auth method) read from the identity headers h (lower case, defaults
+// filled).
+func EdgeAccessLogFields(fields map[string]string, h ir.IdentityHeaders) map[string]string {
+	f := maps.Clone(fields)
 	f["user_id"] = "%REQ(" + h.UserID + ")%"
 	f["consumer"] = "%REQ(" + h.UserID + ")%"
 	f["tenant"] = "%REQ(" + h.Tenant + ")%"
@@ -63,7 +65,7 @@ func metadataRoutes(gw *ir.Gateway, a *authz) []string {
 // requests on a route outside mdRoutes, one reading ext_authz's metadata
 // for the others (CEL on xds.route_name; the two selections are exact
 // complements, so each request is logged once).
-func jsonAccessLogs(path string, h ir.IdentityHeaders, mdRoutes []string, filter *accesslogv3.AccessLogFilter) ([]*accesslogv3.AccessLog, error) {
+func jsonAccessLogs(path string, fields map[string]string, h ir.IdentityHeaders, mdRoutes []string, filter *accesslogv3.AccessLogFilter) ([]*accesslogv3.AccessLog, error) {
 	edgeExpr, mdExpr := "has(xds.route_name)", "!has(xds.route_name)"
 	if len(mdRoutes) > 0 {
 		list := envoy.CELStringList(mdRoutes)
@@ -78,11 +80,11 @@ func jsonAccessLogs(path string, h ir.IdentityHeaders, mdRoutes []string, filter
 	if err != nil {
 		return nil, err
 	}
-	edge, err := envoy.JSONAccessLog(path, EdgeAccessLogFields(h), andFilter(edgeSel, filter))
+	edge, err := envoy.JSONAccessLog(path, EdgeAccessLogFields(fields, h), andFilter(edgeSel, filter))
 	if err != nil {
 		return nil, err
 	}
-	md, err := envoy.JSONAccessLog(path, AccessLogFields(), andFilter(mdSel, filter))
+	md, err := envoy.JSONAccessLog(path, fields, andFilter(mdSel, filter))
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func TestJSONAccessLogsSplit(t *testing.T) {
 			`has(xds.route_name) && !(xds.route_name in ["a", "b"])`, `!has(xds.route_name) || xds.route_name in ["a", "b"]`},
 	}
 	for _, tt := range tests {
-		logs, err := jsonAccessLogs("", h, tt.md, tt.filter)
+		logs, err := jsonAccessLogs("", AccessLogFields(), h, tt.md, tt.filter)
 		if err != nil || len(logs) != 2 {
 			t.Fatalf("%s: %d logs, %v", tt.name, len(logs), err)
 		}

@@ -46,11 +46,53 @@ const accessLogSampleRuntimeKey = "tollgate.access_log.sample_percent_x10000."
 const accessLogPath = "%CEL(has(xds.route_name) && 'x-envoy-original-path' in request.headers ? " +
 	"request.headers['x-envoy-original-path'] : request.path)%"
 
+// rateLimitLog says where a gateway's requests publish their rate-limit
+// decision: Envoy's ratelimit filter (the rate-limit service's answer)
+// and/or the ext_authz Check on routes that take their limits there
+// (ratelimit_check.go). Quota mode publishes none.
+type rateLimitLog struct{ filter, check bool }
+
+// Dynamic metadata of the two decisions.
+const (
+	rateLimitFilterDecision = "%DYNAMIC_METADATA(envoy.filters.http.ratelimit:decision)%"
+	rateLimitCheckDecision  = "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:" + contract.MetadataRateLimit + ")%"
+	// rateLimitEitherDecision is whichever is set (a request sees one
+	// at most), nothing when neither is: two operators in one JSON value
+	// would write "" for a request without a decision (omit_empty_values
+	// drops only a value that is a single absent operator), and a CEL
+	// error leaves the key out.
+	rateLimitEitherDecision = "%CEL('envoy.filters.http.ratelimit' in metadata.filter_metadata ? " +
+		"metadata.filter_metadata['envoy.filters.http.ratelimit'].decision : " +
+		"metadata.filter_metadata['envoy.filters.http.ext_authz']." + contract.MetadataRateLimit + ")%"
+)
+
+// operator returns the rate_limit field's operator, "" for no field.
+func (l rateLimitLog) operator() string {
+	switch {
+	case l.filter && l.check:
+		return rateLimitEitherDecision
+	case l.filter:
+		return rateLimitFilterDecision
+	case l.check:
+		return rateLimitCheckDecision
+	}
+	return ""
+}
+
 // AccessLogFields returns the access log's JSON keys and the Envoy command
-// operators that fill them. Durations are milliseconds; empty values are
-// left out of the line. docs/reference/access-log.md documents each key.
+// operators that fill them, rate_limit from both decisions (see
+// accessLogFields). Durations are milliseconds; empty values are left out
+// of the line. docs/reference/access-log.md documents each key.
 func AccessLogFields() map[string]string {
-	return map[string]string{
+	return accessLogFields(rateLimitLog{filter: true, check: true})
+}
+
+// accessLogFields is AccessLogFields with the rate_limit field of rl: a
+// request without a decision (a route without limits, a request refused
+// before them) has no rate_limit key, and a gateway without either source
+// no field.
+func accessLogFields(rl rateLimitLog) map[string]string {
+	f := map[string]string{
 		"timestamp":            "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%",
 		"request_id":           "%REQ(X-REQUEST-ID)%",
 		"method":               "%REQ(:METHOD)%",
@@ -74,14 +116,12 @@ func AccessLogFields() map[string]string {
 		"tenant":               "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:tenant)%",
 		"tier":                 "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:tier)%",
 		"auth_method":          "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:method)%",
-		// The decision of Envoy's ratelimit filter (the rate-limit service),
-		// or of the ext_authz Check on routes that take their limits there
-		// (ratelimit_check.go): one of the two is set, omit_empty_values
-		// drops the other.
-		"rate_limit": "%DYNAMIC_METADATA(envoy.filters.http.ratelimit:decision)%" +
-			"%DYNAMIC_METADATA(envoy.filters.http.ext_authz:" + contract.MetadataRateLimit + ")%",
-		"trace_id": "%TRACE_ID%",
+		"trace_id":             "%TRACE_ID%",
 	}
+	if op := rl.operator(); op != "" {
+		f["rate_limit"] = op
+	}
+	return f
 }
 
 // observability holds a gateway's access logs, tracing setup and the
@@ -96,14 +136,15 @@ type observability struct {
 // newObservability builds gw's access logs (unless off; see
 // jsonAccessLogs) and, when the policy traces, its tracer and collector
 // cluster.
-func newObservability(cfg *ir.Config, gw *ir.Gateway, a *authz) (*observability, error) {
+func newObservability(cfg *ir.Config, gw *ir.Gateway, a *authz, rl *rateLimit) (*observability, error) {
 	o := &observability{cfg: cfg.Observability}
 	if !o.cfg.AccessLogOff {
 		filter, err := accessLogFilter(&o.cfg, gw)
 		if err != nil {
 			return nil, err
 		}
-		logs, err := jsonAccessLogs(o.cfg.AccessLogPath, identityHeadersOrDefault(cfg.Auth.IdentityHeaders), metadataRoutes(gw, a), filter)
+		rlLog := rateLimitLog{filter: rl.enabled && rl.quota == nil, check: len(a.checkLimitHeaders(gw)) > 0}
+		logs, err := jsonAccessLogs(o.cfg.AccessLogPath, accessLogFields(rlLog), identityHeadersOrDefault(cfg.Auth.IdentityHeaders), metadataRoutes(gw, a), filter)
 		if err != nil {
 			return nil, err
 		}

@@ -172,7 +172,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	obs, err := newObservability(cfg, gw, authz)
+	obs, err := newObservability(cfg, gw, authz, rl)
 	if err != nil {
 		return nil, err
 	}
