@@ -28,3 +28,27 @@ func TestHashIsMarshalSum(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitBackstop: the backstop bucket holds the whole burst and refills
+// at exactly Requests per Per in the finest whole-second steps, clamped to
+// what Envoy's uint32 fields hold.
+func TestLimitBackstop(t *testing.T) {
+	for _, tc := range []struct {
+		l              Limit
+		maxTokens, per uint32
+		fill           time.Duration
+	}{
+		{Limit{Requests: 2, Per: time.Second}, 2, 2, time.Second},
+		{Limit{Requests: 4, Per: time.Minute}, 4, 1, 15 * time.Second},
+		{Limit{Requests: 5, Per: time.Hour}, 5, 1, 720 * time.Second},
+		{Limit{Requests: 1000, Per: 24 * time.Hour}, 1000, 5, 432 * time.Second},
+		{Limit{Requests: 60, Per: time.Minute, Burst: 100}, 100, 1, time.Second},
+		{Limit{Requests: 7, Per: 500 * time.Millisecond}, 7, 7, time.Second},
+		{Limit{Requests: 1 << 40, Per: time.Second}, 1<<32 - 1, 1<<32 - 1, time.Second},
+	} {
+		maxTokens, per, fill := tc.l.Backstop()
+		if maxTokens != tc.maxTokens || per != tc.per || fill != tc.fill {
+			t.Errorf("%+v: %d tokens, %d per %s; want %d, %d per %s", tc.l, maxTokens, per, fill, tc.maxTokens, tc.per, tc.fill)
+		}
+	}
+}
