@@ -31,10 +31,12 @@ const backstopTolerance = 250 * time.Millisecond
 // last full it has been charged its burst plus its refill, which is as
 // much as the real bucket can have admitted over that span (reports are
 // timed by the server, within backstopTolerance of Envoy's clock).
-// It may charge more than was admitted (at most what the binding limit
-// could have refilled within one report interval beyond the admissions),
-// never more than any single limit admits: a burst refused by the backstop
-// costs at most what that Envoy could have admitted, not the whole burst.
+// It may charge more than was admitted (the bound cannot tell a burst
+// refused at once from requests spread over the interval), but never more
+// than the tightest modelled bucket held plus its refill since the
+// previous report, and over any span never more than one limit admits: a
+// burst refused by the backstop costs at most what that Envoy could have
+// admitted, not the whole burst.
 // A backstop bucket reset on Envoy (a restart, a route configuration
 // update, its LRU evicting the consumer) can admit up to one more burst
 // than the bound while RLQS is on a blanket rule.

@@ -124,9 +124,10 @@
 // reported as admitted. The server charges each report no more than the
 // backstop can have admitted since the bucket's previous report
 // (backstopBound: per limit, a bucket of the limit's burst refilled at its
-// rate, charged what was charged): never less than the backstop admitted,
-// at most the binding limit's refill over one report interval more, and
-// never more than any single limit admits. Cut requests are counted in
+// rate, charged what was charged): never less than the backstop admitted;
+// at most what the tightest modelled bucket held plus its refill since
+// the previous report, and over any span never more than one limit admits
+// (its burst plus its refill). Cut requests are counted in
 // tollgate_rlqs_uncharged_requests_total. TestQuotaBackstopWindows: 14
 // let through by RLQS during the outage, 4 admitted, 4 charged (14
 // before); TestBackstopBound and TestBackstopBoundNeverBelowAdmitted
