@@ -37,9 +37,13 @@ const backstopTolerance = 250 * time.Millisecond
 // previous report, and over any span never more than one limit admits: a
 // burst refused by the backstop costs at most what that Envoy could have
 // admitted, not the whole burst.
-// A backstop bucket reset on Envoy (a restart, a route configuration
-// update, its LRU evicting the consumer) can admit up to one more burst
-// than the bound while RLQS is on a blanket rule.
+// A new bound (a bucket's first report on a stream: a new Envoy, a
+// reconnected one) starts full when the report's time_elapsed began, so
+// it allows that report the burst plus the refill of the whole interval.
+// A backstop bucket reset on Envoy that the bound does not see (its LRU
+// evicting the consumer, a push applied late: see chargeAfterPushes) can
+// admit up to one more burst than the bound while RLQS is on a blanket
+// rule.
 type backstopBound struct {
 	levels []float64 // tokens per limit, as of at
 	rates  []float64 // tokens per second per limit
@@ -60,6 +64,17 @@ func newBackstopBound(limits []ratelimit.KeyedLimit, now time.Time) *backstopBou
 	return b
 }
 
+// allowance is the most the bound lets a report seen at now charge: the
+// tightest limit's level plus its refill since the previous report.
+func (b *backstopBound) allowance(now time.Time) float64 {
+	elapsed := max(0, now.Sub(b.at).Seconds())
+	limit := math.Inf(1)
+	for i := range b.levels {
+		limit = min(limit, b.levels[i]+b.rates[i]*(elapsed+backstopTolerance.Seconds()))
+	}
+	return limit
+}
+
 // charge returns how much of admitted (what RLQS reports as allowed) to
 // charge at now, and records it.
 func (b *backstopBound) charge(admitted uint64, now time.Time) uint64 {
@@ -67,17 +82,45 @@ func (b *backstopBound) charge(admitted uint64, now time.Time) uint64 {
 		return admitted
 	}
 	elapsed := max(0, now.Sub(b.at).Seconds())
-	limit := math.Inf(1)
-	for i := range b.levels {
-		limit = min(limit, b.levels[i]+b.rates[i]*(elapsed+backstopTolerance.Seconds()))
-	}
-	c := admitted
-	if limit < float64(admitted) {
-		c = uint64(max(0, math.Floor(limit)))
-	}
+	c := capAt(admitted, b.allowance(now))
 	for i := range b.levels {
 		b.levels[i] = min(b.bursts[i], b.levels[i]+b.rates[i]*elapsed-float64(c))
 	}
 	b.at = now
 	return c
+}
+
+// capAt returns admitted, or ⌊limit⌋ when that is less.
+func capAt(admitted uint64, limit float64) uint64 {
+	if limit < float64(admitted) {
+		return uint64(max(0, math.Floor(limit)))
+	}
+	return admitted
+}
+
+// chargeAfterPushes returns how much of admitted to charge for a report
+// seen at now, covering elapsed, when pushes (≥ 1) policy pushes came since
+// the bucket's previous report (old's), and the bound for the next reports
+// (of limits, the new table's). Envoy 1.40 rebuilds a route's
+// local_ratelimit buckets, full, on every route configuration update
+// (e2e TestQuotaBackstopResetByPush), so the backstop can have admitted
+// what old allows plus, for each push, a fresh burst, plus the refill
+// since: the charge is capped at that. The next bound starts full at now
+// (the last fresh bucket may not have been charged anything).
+//
+// A push whose route configuration reaches the Envoy after the bucket's
+// next report (an Envoy slow to apply it, or cut off from xDS) resets the
+// backstop without the bound knowing: up to one burst admitted uncharged
+// while RLQS is on a blanket rule.
+func chargeAfterPushes(old *backstopBound, limits []ratelimit.KeyedLimit, pushes, admitted uint64, elapsed time.Duration, now time.Time) (uint64, *backstopBound) {
+	next := newBackstopBound(limits, now)
+	if len(limits) == 0 {
+		return admitted, next
+	}
+	span := max(elapsed, now.Sub(old.at), 0).Seconds() + backstopTolerance.Seconds()
+	fresh := math.Inf(1)
+	for i := range next.levels {
+		fresh = min(fresh, float64(pushes)*next.bursts[i]+next.rates[i]*span)
+	}
+	return capAt(admitted, old.allowance(now)+fresh), next
 }

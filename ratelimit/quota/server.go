@@ -35,9 +35,12 @@ type Options struct {
 // Server is the RLQS server. It is safe for concurrent use.
 type Server struct {
 	rlqsv3.UnimplementedRateLimitQuotaServiceServer
-	opts   Options
-	log    *slog.Logger
-	table  atomic.Pointer[ratelimit.Table]
+	opts  Options
+	log   *slog.Logger
+	table atomic.Pointer[ratelimit.Table]
+	// pushes counts table swaps (each may reset the Envoys' backstops):
+	// incremented before the table changes.
+	pushes atomic.Uint64
 	nextID atomic.Uint64
 	mu     sync.Mutex
 	// streams are the open streams, for pushing fresh assignments when
@@ -63,8 +66,12 @@ func (s *Server) Register(g *grpc.Server) { rlqsv3.RegisterRateLimitQuotaService
 // previous table (controlplane.TableSwapper).
 func (s *Server) Swap(cfg *ir.Config) (restore func(), err error) {
 	t := ratelimit.NewTable(cfg)
+	s.pushes.Add(1)
 	old := s.table.Swap(t)
-	return func() { s.table.CompareAndSwap(t, old) }, nil
+	return func() {
+		s.pushes.Add(1)
+		s.table.CompareAndSwap(t, old)
+	}, nil
 }
 
 // stream is one Envoy's RLQS stream and the buckets it reported.
@@ -99,22 +106,33 @@ type bucketState struct {
 	ok       bool
 	limits   []counter.Limit
 	// backstop bounds what is charged by what the Envoy's backstop can
-	// have admitted (nil until the first report of a table's bucket).
+	// have admitted (nil until the bucket's first report with limits), as
+	// of the Server's push count backstopAt.
 	backstop   *backstopBound
-	backstopIn *ratelimit.Table
+	backstopAt uint64
 }
 
 // chargeable returns how much of the allowed requests of a report seen at
-// now to charge: all of them, but no more than the Envoy's backstop can
-// have admitted (backstopBound; a new table starts a full bound).
-func (bs *bucketState) chargeable(t *ratelimit.Table, allowed uint64, now time.Time) uint64 {
+// now, covering elapsed, to charge when the server has had pushes table
+// swaps: all of them, but no more than the Envoy's backstop can have
+// admitted (backstopBound: a bucket's first bound starts full when the
+// report's interval began; pushes since the previous report each allow a
+// fresh burst, chargeAfterPushes).
+func (bs *bucketState) chargeable(t *ratelimit.Table, pushes, allowed uint64, elapsed time.Duration, now time.Time) uint64 {
 	b, _, ok := bs.parse(t)
 	if !ok || len(b.limits) == 0 {
 		return allowed
 	}
-	if bs.backstopIn != t {
-		bs.backstop, bs.backstopIn = newBackstopBound(b.limits, now), t
+	switch {
+	case bs.backstop == nil:
+		bs.backstop = newBackstopBound(b.limits, now.Add(-max(0, elapsed)))
+	case bs.backstopAt != pushes:
+		var c uint64
+		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, pushes-bs.backstopAt, allowed, elapsed, now)
+		bs.backstopAt = pushes
+		return c
 	}
+	bs.backstopAt = pushes
 	return bs.backstop.charge(allowed, now)
 }
 
@@ -185,6 +203,7 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 	if t == nil {
 		return nil
 	}
+	pushes := s.pushes.Load() // after t: counts t's swap
 	usages := reports.GetBucketQuotaUsages()
 	bss := make([]*bucketState, 0, len(usages))
 	now := time.Now()
@@ -200,9 +219,9 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		}
 		allowed := u.GetNumRequestsAllowed()
 		s.opts.Metrics.report(allowed, u.GetNumRequestsDenied())
-		elapsed := max(1, u.GetTimeElapsed().AsDuration().Seconds())
-		bs.demand = float64(allowed+u.GetNumRequestsDenied()) / elapsed
-		charged := bs.chargeable(t, allowed, now)
+		covers := u.GetTimeElapsed().AsDuration()
+		bs.demand = float64(allowed+u.GetNumRequestsDenied()) / max(1, covers.Seconds())
+		charged := bs.chargeable(t, pushes, allowed, covers, now)
 		s.opts.Metrics.notCharged(allowed - charged)
 		bs.pending += charged
 		bss = append(bss, bs)

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/e2e/harness"
+)
+
+// resetPolicy limits anonymous clients of a public route to 3/minute in
+// quota mode, failure mode open; timeout varies an unrelated setting of
+// the route (a route configuration push that changes no limit).
+const resetPolicy = `version: 1
+rateLimits:
+  mode: quota
+  anonymous: [{requests: 3, per: minute}]
+  failureMode: open
+gateways:
+  - name: public
+    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+routes:
+  - {name: open, match: {pathPrefix: /open}, backend: echo, auth: none, timeout: %s}
+backends:
+  - {name: echo, endpoints: [%q]}
+`
+
+// TestQuotaBackstopResetByPush: with Redis down (failure mode open: RLQS
+// admits everything), every policy push (here a route timeout: no limit
+// changes) gives the backstop a fresh burst (Envoy 1.40 rebuilds a route's
+// local_ratelimit buckets, full, with the route configuration), so 3 are
+// admitted per push; once Redis is back the account is charged at least
+// what was admitted (the server allows a report a fresh burst per push
+// since the previous one: ratelimit/quota chargeAfterPushes). Before,
+// 9 admitted were charged 4.
+func TestQuotaBackstopResetByPush(t *testing.T) {
+	up := harness.StartUpstream(t, "echo")
+	rd := startRedisServer(t, harness.FreePort(t))
+	port := harness.FreePort(t)
+	s := startStackWith(t, fmt.Sprintf(resetPolicy, port, "10s", up.Addr()), stackOptions{
+		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
+	})
+	s.envoy("public", "rlq-reset", "delta")
+	rd.kill(t)
+	c := harness.NewHTTPClient(true)
+	defer c.Close()
+	burst := func(n int) int {
+		t.Helper()
+		ok := 0
+		for i := 0; i < n; i++ {
+			resp, err := c.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/open/x", port), "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status == 200 {
+				ok++
+			}
+		}
+		return ok
+	}
+	start := time.Now()
+	admitted := []int{burst(5)}
+	for i, timeout := range []string{"11s", "12s"} {
+		s.cli(0, "push", writeFile(t, fmt.Sprintf("p%d.yaml", i), fmt.Sprintf(resetPolicy, port, timeout, up.Addr())))
+		s.waitSynced("rlq-reset")
+		admitted = append(admitted, burst(5))
+	}
+	total := 0
+	for _, a := range admitted {
+		total += a
+	}
+	t.Logf("3/minute, Redis down: admitted per burst of 5 (pushes between): %v (%s)", admitted, time.Since(start).Round(10*time.Millisecond))
+	time.Sleep(time.Until(start.Add(5500 * time.Millisecond)))
+	rd.restart(t)
+	var used []int
+	charged := 0
+	_ = harness.WaitFor(testCtx(t, 8*time.Second), func() (bool, error) {
+		used, charged = rlqsCharges(s.cp.Logs()), 0
+		for _, u := range used {
+			charged += u
+		}
+		return charged >= total, nil
+	})
+	t.Logf("admitted %d, charged %d (settlements %v)", total, charged, used)
+	if total > 3*len(admitted) {
+		t.Errorf("admitted %d with a limit of 3/minute and %d pushes, want at most a burst per push", total, len(admitted)-1)
+	}
+	if charged < total {
+		t.Errorf("charged %d for %d admitted", charged, total)
+	}
+}

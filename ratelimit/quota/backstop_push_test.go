@@ -1,0 +1,92 @@
+package quota
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// usedAccount records what each settlement charged.
+type usedAccount struct {
+	Account
+	mu   sync.Mutex
+	used []uint64
+}
+
+func (a *usedAccount) Settle(ctx context.Context, s Settlement) ([]KeyState, error) {
+	a.mu.Lock()
+	a.used = append(a.used, s.Used)
+	a.mu.Unlock()
+	return a.Account.Settle(ctx, s)
+}
+
+// TestBackstopChargeAcrossPushesAndStreams: the charge cap follows what the
+// Envoy's backstop can really have admitted when the server's model of it
+// starts again (a new stream, a new table) or when the backstop itself
+// starts again (Envoy 1.40 rebuilds a route's local_ratelimit buckets, full,
+// on every route configuration update: e2e TestQuotaBackstopResetByPush).
+//   - a bucket first seen in a report covering 5 s (a reconnected Envoy, a
+//     restarted server) at 100/s can have admitted 100 + 500, not 100;
+//   - a push between two reports (same limits) does not empty the model:
+//     the backstop admitted 500 over 5 s at its rate;
+//   - each push may give the backstop a fresh burst: 3/minute, 1 charged,
+//     then one push: 2 left + 3 fresh = 5; two pushes: 2 + 3 + 3 = 8.
+func TestBackstopChargeAcrossPushesAndStreams(t *testing.T) {
+	fast := ir.Limit{Requests: 100, Per: time.Second, Unit: "second"}
+	type report struct {
+		pushes  int // policy pushes before the report
+		allowed uint64
+		elapsed time.Duration // the report's time_elapsed
+	}
+	for _, tc := range []struct {
+		name    string
+		limit   ir.Limit
+		reports []report
+		want    []uint64
+	}{
+		{name: "first report of a stream covers 5 s", limit: fast,
+			reports: []report{{0, 500, 5 * time.Second}}, want: []uint64{500}},
+		{name: "a push between reports at the backstop's rate", limit: fast,
+			reports: []report{{0, 1, 0}, {1, 500, 5 * time.Second}}, want: []uint64{1, 500}},
+		{name: "one push, one fresh burst", limit: ir.Limit{Requests: 3, Per: time.Minute, Unit: "minute"},
+			reports: []report{{0, 1, 0}, {1, 9, 5 * time.Second}}, want: []uint64{1, 5}},
+		{name: "two pushes, two fresh bursts", limit: ir.Limit{Requests: 3, Per: time.Minute, Unit: "minute"},
+			reports: []report{{0, 1, 0}, {2, 14, 5 * time.Second}}, want: []uint64{1, 8}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(ir.FailOpen)
+			cfg.RateLimits.Anonymous = []ir.Limit{tc.limit}
+			acct := &usedAccount{Account: NewMemoryAccount(time.Now)}
+			s := New(Options{Account: acct})
+			if _, err := s.Swap(cfg); err != nil {
+				t.Fatal(err)
+			}
+			st := &stream{id: "e1", buckets: map[string]*bucketState{}}
+			id := map[string]string{ir.BucketKeyKind: ir.BucketKindAnonymous, ir.BucketKeyRoute: "open", ir.BucketKeyClientIP: "192.0.2.1"}
+			for _, r := range tc.reports {
+				for range r.pushes {
+					if _, err := s.Swap(cfg); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s.answer(context.Background(), st, &rlqsv3.RateLimitQuotaUsageReports{Domain: ir.RateLimitQuotaDomain,
+					BucketQuotaUsages: []*rlqsv3.RateLimitQuotaUsageReports_BucketQuotaUsage{{BucketId: &rlqsv3.BucketId{Bucket: id},
+						TimeElapsed: durationpb.New(r.elapsed), NumRequestsAllowed: r.allowed}}})
+			}
+			if len(acct.used) != len(tc.want) {
+				t.Fatalf("settled %v, want %v", acct.used, tc.want)
+			}
+			for i := range tc.want {
+				if acct.used[i] != tc.want[i] {
+					t.Fatalf("charged %v, want %v", acct.used, tc.want)
+				}
+			}
+		})
+	}
+}
