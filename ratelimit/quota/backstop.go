@@ -13,6 +13,10 @@ import (
 // what the backstop admitted.
 const backstopTolerance = 250 * time.Millisecond
 
+// envoyElapsedStep: Envoy 1.40 reports time_elapsed in whole seconds,
+// rounded down, so a report covers less than time_elapsed plus this.
+const envoyElapsedStep = time.Second
+
 // backstopBound bounds what one Envoy's local_ratelimit backstop can have
 // admitted for one bucket. RLQS runs before the backstop and reports as
 // admitted every request it let through, including those the backstop
@@ -64,27 +68,36 @@ func newBackstopBound(limits []ratelimit.KeyedLimit, now time.Time) *backstopBou
 	return b
 }
 
-// allowance is the most the bound lets a report seen at now charge: the
-// tightest limit's level plus its refill since the previous report.
-func (b *backstopBound) allowance(now time.Time) float64 {
-	elapsed := max(0, now.Sub(b.at).Seconds())
+// span is how long the bound refills for a report seen at now that
+// covers reported (Envoy's time_elapsed since its previous report of the
+// bucket): the longer of the server's and Envoy's intervals, so that a
+// report the server saw late (a slow settlement ahead of it on the stream,
+// a pause) does not shorten the next one's refill below Envoy's.
+func (b *backstopBound) span(reported time.Duration, now time.Time) float64 {
+	return max(0, now.Sub(b.at).Seconds(), reported.Seconds())
+}
+
+// allowance is the most the bound lets a report charge: the tightest
+// limit's level plus its refill over span (and the tolerance).
+func (b *backstopBound) allowance(span float64) float64 {
 	limit := math.Inf(1)
 	for i := range b.levels {
-		limit = min(limit, b.levels[i]+b.rates[i]*(elapsed+backstopTolerance.Seconds()))
+		limit = min(limit, b.levels[i]+b.rates[i]*(span+backstopTolerance.Seconds()))
 	}
 	return limit
 }
 
 // charge returns how much of admitted (what RLQS reports as allowed) to
-// charge at now, and records it.
-func (b *backstopBound) charge(admitted uint64, now time.Time) uint64 {
+// charge for a report seen at now covering reported (Envoy's
+// time_elapsed), and records it.
+func (b *backstopBound) charge(admitted uint64, reported time.Duration, now time.Time) uint64 {
 	if len(b.levels) == 0 {
 		return admitted
 	}
-	elapsed := max(0, now.Sub(b.at).Seconds())
-	c := capAt(admitted, b.allowance(now))
+	span := b.span(reported, now)
+	c := capAt(admitted, b.allowance(span))
 	for i := range b.levels {
-		b.levels[i] = min(b.bursts[i], b.levels[i]+b.rates[i]*elapsed-float64(c))
+		b.levels[i] = min(b.bursts[i], b.levels[i]+b.rates[i]*span-float64(c))
 	}
 	b.at = now
 	return c
@@ -117,10 +130,10 @@ func chargeAfterPushes(old *backstopBound, limits []ratelimit.KeyedLimit, pushes
 	if len(limits) == 0 {
 		return admitted, next
 	}
-	span := max(elapsed, now.Sub(old.at), 0).Seconds() + backstopTolerance.Seconds()
+	span := old.span(elapsed+envoyElapsedStep, now)
 	fresh := math.Inf(1)
 	for i := range next.levels {
-		fresh = min(fresh, float64(pushes)*next.bursts[i]+next.rates[i]*span)
+		fresh = min(fresh, float64(pushes)*next.bursts[i]+next.rates[i]*(span+backstopTolerance.Seconds()))
 	}
-	return capAt(admitted, old.allowance(now)+fresh), next
+	return capAt(admitted, old.allowance(span)+fresh), next
 }

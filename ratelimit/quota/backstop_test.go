@@ -51,7 +51,7 @@ func TestBackstopBound(t *testing.T) {
 			b := newBackstopBound(limits, start)
 			var got []uint64
 			for _, r := range tc.reports {
-				got = append(got, b.charge(r.allowed, start.Add(r.at)))
+				got = append(got, b.charge(r.allowed, 0, start.Add(r.at)))
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("charged %v, want %v", got, tc.want)
@@ -86,11 +86,11 @@ func TestBackstopBoundNeverBelowAdmitted(t *testing.T) {
 		last := time.Duration(0)
 		for at := time.Duration(0); at < 10*time.Minute; at += time.Duration(1+next(400)) * time.Millisecond {
 			for i := range levels {
-				levels[i] = min(float64(limits[i].Requests), levels[i]+rates[i]*(at-last).Seconds())
+				levels[i] = min(float64(max(limits[i].Requests, limits[i].Burst)), levels[i]+rates[i]*(at-last).Seconds())
 			}
 			last = at
 			allowed++
-			if slices.Min(levels) >= 1 {
+			if levels[0] >= 1 && levels[1] >= 1 {
 				admitted++
 				for i := range levels {
 					levels[i]--
@@ -98,7 +98,7 @@ func TestBackstopBoundNeverBelowAdmitted(t *testing.T) {
 			}
 			if at/(5*time.Second) != (at+time.Millisecond)/(5*time.Second) || next(50) == 0 {
 				late := time.Duration(next(200)) * time.Millisecond
-				charged += b.charge(allowed, start.Add(at+late))
+				charged += b.charge(allowed, 0, start.Add(at+late))
 				allowed = 0
 				if charged < admitted {
 					t.Fatalf("seed %d at %s: charged %d < admitted %d", seed, at, charged, admitted)
@@ -106,4 +106,100 @@ func TestBackstopBoundNeverBelowAdmitted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBackstopBoundReportSeenLate: a report the server sees late (a slow
+// settlement ahead of it on the stream, Redis slow, a pause) must not make
+// the next report's bound smaller than what the backstop admitted: the
+// refill counts at least the interval Envoy reports (time_elapsed). 10/s,
+// full: report A sent at 0 and seen at 1 s, meanwhile and until Envoy's
+// next report (5 s later, seen at once) the backstop admits its burst and
+// its refill, 10 + 50.
+func TestBackstopBoundReportSeenLate(t *testing.T) {
+	limits := []ratelimit.KeyedLimit{{Limit: ir.Limit{Requests: 10, Per: time.Second}}}
+	start := time.Unix(1_700_000_000, 0)
+	for _, tc := range []struct {
+		name string
+		late time.Duration
+		want uint64
+	}{
+		{name: "seen 1 s late", late: time.Second, want: 60},
+		{name: "seen 3 s late", late: 3 * time.Second, want: 60},
+		{name: "seen on time", want: 60},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBackstopBound(limits, start)
+			chargeReport(b, 0, 0, start.Add(tc.late))
+			if got := chargeReport(b, 60, 5*time.Second, start.Add(5*time.Second)); got != tc.want {
+				t.Fatalf("charged %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// chargeReport charges a report of admitted covering reported (Envoy's
+// time_elapsed) seen at now.
+func chargeReport(b *backstopBound, admitted uint64, reported time.Duration, now time.Time) uint64 {
+	return b.charge(admitted, reported, now)
+}
+
+// TestBackstopBoundNeverBelowAdmittedWithStalls: Envoy reports every 5 s
+// (plus up to 50 ms of timer jitter), time_elapsed in whole seconds
+// rounded down; the server sees each report 0-3 s late, in order. The
+// charges never fall below what a backstop of 10/s (burst 20) and 6000/hour
+// admitted of requests in bursts above the rate between idle spells.
+func TestBackstopBoundNeverBelowAdmittedWithStalls(t *testing.T) {
+	limits := []ir.Limit{{Requests: 10, Per: time.Second, Burst: 20}, {Requests: 6000, Per: time.Hour}}
+	keyed := []ratelimit.KeyedLimit{{Limit: limits[0]}, {Limit: limits[1]}}
+	for seed := uint64(1); seed <= 50; seed++ {
+		rng := seed
+		next := func(n uint64) uint64 { // xorshift
+			rng ^= rng << 13
+			rng ^= rng >> 7
+			rng ^= rng << 17
+			return rng % n
+		}
+		start := time.Unix(1_700_000_000, 0)
+		levels, rates := []float64{20, 6000}, []float64{10, 6000.0 / 3600}
+		b := newBackstopBound(keyed, start)
+		var admitted, charged, allowed uint64
+		last, lastReport, seen := time.Duration(0), time.Duration(0), start
+		tick := 5*time.Second + time.Duration(next(50))*time.Millisecond
+		gap := func() time.Duration { // mostly bursts above the rate, now and then an idle spell
+			if next(200) == 0 {
+				return time.Duration(2000+next(8000)) * time.Millisecond
+			}
+			return time.Duration(1+next(100)) * time.Millisecond
+		}
+		for at := time.Duration(0); at < 5*time.Minute; at += gap() {
+			for at >= tick { // Envoy's report, sent at tick
+				elapsed := (tick - lastReport).Truncate(time.Second)
+				seen = maxTime(seen, start.Add(tick+time.Duration(next(3000))*time.Millisecond))
+				charged += b.charge(allowed, elapsed, seen)
+				if charged < admitted {
+					t.Fatalf("seed %d at %s: charged %d < admitted %d", seed, tick, charged, admitted)
+				}
+				allowed, lastReport = 0, tick
+				tick += 5*time.Second + time.Duration(next(50))*time.Millisecond
+			}
+			for i := range levels {
+				levels[i] = min(float64(max(limits[i].Requests, limits[i].Burst)), levels[i]+rates[i]*(at-last).Seconds())
+			}
+			last = at
+			allowed++
+			if levels[0] >= 1 && levels[1] >= 1 {
+				admitted++
+				for i := range levels {
+					levels[i]--
+				}
+			}
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

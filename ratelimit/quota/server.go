@@ -125,7 +125,7 @@ func (bs *bucketState) chargeable(t *ratelimit.Table, pushes, allowed uint64, el
 	}
 	switch {
 	case bs.backstop == nil:
-		bs.backstop = newBackstopBound(b.limits, now.Add(-max(0, elapsed)))
+		bs.backstop = newBackstopBound(b.limits, now.Add(-max(0, elapsed)-envoyElapsedStep))
 	case bs.backstopAt != pushes:
 		var c uint64
 		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, pushes-bs.backstopAt, allowed, elapsed, now)
@@ -133,7 +133,7 @@ func (bs *bucketState) chargeable(t *ratelimit.Table, pushes, allowed uint64, el
 		return c
 	}
 	bs.backstopAt = pushes
-	return bs.backstop.charge(allowed, now)
+	return bs.backstop.charge(allowed, elapsed, now)
 }
 
 // parse returns what t says of the bucket, parsing it again only when t
