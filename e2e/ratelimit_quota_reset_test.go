@@ -90,3 +90,70 @@ func TestQuotaBackstopResetByPush(t *testing.T) {
 		t.Errorf("charged %d for %d admitted", charged, total)
 	}
 }
+
+// twoListenersPolicy is resetPolicy's route on a gateway with two
+// listeners (say HTTP and HTTPS): Envoy gets one route configuration per
+// listener.
+const twoListenersPolicy = `version: 1
+rateLimits:
+  mode: quota
+  anonymous: [{requests: 3, per: minute}]
+  failureMode: open
+gateways:
+  - name: public
+    listeners: [{name: a, port: %d, address: 127.0.0.1}, {name: b, port: %d, address: 127.0.0.1}]
+routes:
+  - {name: open, match: {pathPrefix: /open}, backend: echo, auth: none}
+backends:
+  - {name: echo, endpoints: [%q]}
+`
+
+// TestQuotaBackstopTwoListeners: with Redis down (failure mode open), a
+// client of a gateway with two listeners on one Envoy gets the backstop's
+// burst on each listener (each route configuration has its own
+// local_ratelimit buckets) but one RLQS bucket: once Redis is back the
+// account is charged at least what was admitted.
+func TestQuotaBackstopTwoListeners(t *testing.T) {
+	up := harness.StartUpstream(t, "echo")
+	rd := startRedisServer(t, harness.FreePort(t))
+	pa, pb := harness.FreePort(t), harness.FreePort(t)
+	s := startStackWith(t, fmt.Sprintf(twoListenersPolicy, pa, pb, up.Addr()), stackOptions{
+		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
+	})
+	s.envoy("public", "rlq-two", "delta")
+	rd.kill(t)
+	c := harness.NewHTTPClient(true)
+	defer c.Close()
+	burst := func(port, n int) int {
+		t.Helper()
+		ok := 0
+		for i := 0; i < n; i++ {
+			resp, err := c.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/open/x", port), "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status == 200 {
+				ok++
+			}
+		}
+		return ok
+	}
+	start := time.Now()
+	a, b := burst(pa, 5), burst(pb, 5)
+	t.Logf("3/minute, Redis down: admitted %d of 5 on listener a, %d of 5 on listener b", a, b)
+	time.Sleep(time.Until(start.Add(5500 * time.Millisecond)))
+	rd.restart(t)
+	var used []int
+	charged := 0
+	_ = harness.WaitFor(testCtx(t, 8*time.Second), func() (bool, error) {
+		used, charged = rlqsCharges(s.cp.Logs()), 0
+		for _, u := range used {
+			charged += u
+		}
+		return charged >= a+b, nil
+	})
+	t.Logf("admitted %d, charged %d (settlements %v)", a+b, charged, used)
+	if charged < a+b {
+		t.Errorf("charged %d for %d admitted", charged, a+b)
+	}
+}

@@ -13,6 +13,8 @@ type Table struct {
 	anonymous   []ir.Limit
 	routes      map[string]ir.RouteRateLimit
 	failureMode string
+	// listeners: per route, the most listeners of one gateway serving it.
+	listeners map[string]int
 }
 
 // invalidLimit is a limit of the policy that the counters cannot enforce
@@ -31,7 +33,7 @@ type invalidLimit struct {
 func newTable(cfg *ir.Config) (*Table, []invalidLimit) {
 	var bad []invalidLimit
 	t := &Table{tiers: map[string]ir.Tier{}, routes: map[string]ir.RouteRateLimit{},
-		defaultTier: cfg.RateLimits.DefaultTier, failureMode: cfg.RateLimits.FailureMode}
+		defaultTier: cfg.RateLimits.DefaultTier, failureMode: cfg.RateLimits.FailureMode, listeners: map[string]int{}}
 	t.anonymous = enforceable("anonymous limits", cfg.RateLimits.Anonymous, &bad)
 	for _, tier := range cfg.RateLimits.Tiers {
 		tier.Limits = enforceable(fmt.Sprintf("tier %q", tier.Name), tier.Limits, &bad)
@@ -44,12 +46,19 @@ func newTable(cfg *ir.Config) (*Table, []invalidLimit) {
 					rl := r.RateLimit
 					rl.Extra = enforceable(fmt.Sprintf("route %q extra", r.Name), rl.Extra, &bad)
 					t.routes[r.Name] = rl
+					t.listeners[r.Name] = max(t.listeners[r.Name], len(g.Listeners))
 				}
 			}
 		}
 	}
 	return t, bad
 }
+
+// Listeners returns the most listeners of one gateway that serve route
+// (at least 1). Envoy keeps one route configuration per listener (the
+// translator's), each with its own per-route filter state: in quota mode a
+// client meets that many backstops on one Envoy.
+func (t *Table) Listeners(route string) int { return max(1, t.listeners[route]) }
 
 // enforceable returns the limits the counters can enforce, appending the
 // others to bad. It never modifies limits (the IR is shared): it returns

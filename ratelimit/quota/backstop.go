@@ -55,14 +55,16 @@ type backstopBound struct {
 	at     time.Time
 }
 
-// newBackstopBound returns the bound of a bucket with limits, full at now.
-func newBackstopBound(limits []ratelimit.KeyedLimit, now time.Time) *backstopBound {
+// newBackstopBound returns the bound of a bucket with limits, full at now,
+// met on copies backstops (route configurations: Table.Listeners) of one
+// Envoy: each limit's burst and rate count copies times.
+func newBackstopBound(limits []ratelimit.KeyedLimit, copies int, now time.Time) *backstopBound {
 	b := &backstopBound{levels: make([]float64, len(limits)), rates: make([]float64, len(limits)),
 		bursts: make([]float64, len(limits)), at: now}
 	for i, l := range limits {
 		maxTokens, perFill, fill := l.Limit.Backstop()
-		b.bursts[i] = float64(maxTokens)
-		b.rates[i] = float64(perFill) / fill.Seconds()
+		b.bursts[i] = float64(copies) * float64(maxTokens)
+		b.rates[i] = float64(copies) * float64(perFill) / fill.Seconds()
 		b.levels[i] = b.bursts[i]
 	}
 	return b
@@ -114,7 +116,7 @@ func capAt(admitted uint64, limit float64) uint64 {
 // chargeAfterPushes returns how much of admitted to charge for a report
 // seen at now, covering elapsed, when pushes (≥ 1) policy pushes came since
 // the bucket's previous report (old's), and the bound for the next reports
-// (of limits, the new table's). Envoy 1.40 rebuilds a route's
+// (of limits met on copies backstops, the new table's). Envoy 1.40 rebuilds a route's
 // local_ratelimit buckets, full, on every route configuration update
 // (e2e TestQuotaBackstopResetByPush), so the backstop can have admitted
 // what old allows plus, for each push, a fresh burst, plus the refill
@@ -125,8 +127,8 @@ func capAt(admitted uint64, limit float64) uint64 {
 // next report (an Envoy slow to apply it, or cut off from xDS) resets the
 // backstop without the bound knowing: up to one burst admitted uncharged
 // while RLQS is on a blanket rule.
-func chargeAfterPushes(old *backstopBound, limits []ratelimit.KeyedLimit, pushes, admitted uint64, elapsed time.Duration, now time.Time) (uint64, *backstopBound) {
-	next := newBackstopBound(limits, now)
+func chargeAfterPushes(old *backstopBound, limits []ratelimit.KeyedLimit, copies int, pushes, admitted uint64, elapsed time.Duration, now time.Time) (uint64, *backstopBound) {
+	next := newBackstopBound(limits, copies, now)
 	if len(limits) == 0 {
 		return admitted, next
 	}

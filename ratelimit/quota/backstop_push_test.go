@@ -90,3 +90,30 @@ func TestBackstopChargeAcrossPushesAndStreams(t *testing.T) {
 		})
 	}
 }
+
+// TestBackstopChargeSeveralListeners: an Envoy keeps one route
+// configuration per listener of its gateway, each with its own backstop
+// buckets, but one RLQS bucket per route and client: a client of both
+// listeners of a gateway is admitted the burst on each (e2e
+// TestQuotaBackstopTwoListeners: 3 + 3 against 3/minute with Redis down),
+// and is charged for both.
+func TestBackstopChargeSeveralListeners(t *testing.T) {
+	cfg := testConfig(ir.FailOpen)
+	cfg.RateLimits.Anonymous = []ir.Limit{{Requests: 3, Per: time.Minute, Unit: "minute"}}
+	cfg.Gateways[0].Listeners = []ir.Listener{{Name: "a", Port: 80}, {Name: "b", Port: 8080}}
+	acct := &usedAccount{Account: NewMemoryAccount(time.Now)}
+	s := New(Options{Account: acct})
+	if _, err := s.Swap(cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := &stream{id: "e1", buckets: map[string]*bucketState{}}
+	id := map[string]string{ir.BucketKeyKind: ir.BucketKindAnonymous, ir.BucketKeyRoute: "open", ir.BucketKeyClientIP: "192.0.2.1"}
+	for _, allowed := range []uint64{1, 9} {
+		s.answer(context.Background(), st, &rlqsv3.RateLimitQuotaUsageReports{Domain: ir.RateLimitQuotaDomain,
+			BucketQuotaUsages: []*rlqsv3.RateLimitQuotaUsageReports_BucketQuotaUsage{{BucketId: &rlqsv3.BucketId{Bucket: id},
+				TimeElapsed: durationpb.New(0), NumRequestsAllowed: allowed}}})
+	}
+	if len(acct.used) != 2 || acct.used[0]+acct.used[1] < 6 {
+		t.Fatalf("charged %v, want at least 6 in all (3 admitted on each listener)", acct.used)
+	}
+}

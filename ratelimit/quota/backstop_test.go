@@ -48,7 +48,7 @@ func TestBackstopBound(t *testing.T) {
 				limits[i] = ratelimit.KeyedLimit{Limit: l}
 			}
 			start := time.Unix(1_700_000_000, 0)
-			b := newBackstopBound(limits, start)
+			b := newBackstopBound(limits, 1, start)
 			var got []uint64
 			for _, r := range tc.reports {
 				got = append(got, b.charge(r.allowed, 0, start.Add(r.at)))
@@ -81,7 +81,7 @@ func TestBackstopBoundNeverBelowAdmitted(t *testing.T) {
 		start := time.Unix(1_700_000_000, 0)
 		levels := []float64{2, 4, 50}
 		rates := []float64{2, 4.0 / 60, 50.0 / 3600}
-		b := newBackstopBound(keyed, start)
+		b := newBackstopBound(keyed, 1, start)
 		var admitted, charged, allowed uint64
 		last := time.Duration(0)
 		for at := time.Duration(0); at < 10*time.Minute; at += time.Duration(1+next(400)) * time.Millisecond {
@@ -128,7 +128,7 @@ func TestBackstopBoundReportSeenLate(t *testing.T) {
 		{name: "seen on time", want: 60},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBackstopBound(limits, start)
+			b := newBackstopBound(limits, 1, start)
 			chargeReport(b, 0, 0, start.Add(tc.late))
 			if got := chargeReport(b, 60, 5*time.Second, start.Add(5*time.Second)); got != tc.want {
 				t.Fatalf("charged %d, want %d", got, tc.want)
@@ -161,7 +161,7 @@ func TestBackstopBoundNeverBelowAdmittedWithStalls(t *testing.T) {
 		}
 		start := time.Unix(1_700_000_000, 0)
 		levels, rates := []float64{20, 6000}, []float64{10, 6000.0 / 3600}
-		b := newBackstopBound(keyed, start)
+		b := newBackstopBound(keyed, 1, start)
 		var admitted, charged, allowed uint64
 		last, lastReport, seen := time.Duration(0), time.Duration(0), start
 		tick := 5*time.Second + time.Duration(next(50))*time.Millisecond

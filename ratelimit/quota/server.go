@@ -125,10 +125,10 @@ func (bs *bucketState) chargeable(t *ratelimit.Table, pushes, allowed uint64, el
 	}
 	switch {
 	case bs.backstop == nil:
-		bs.backstop = newBackstopBound(b.limits, now.Add(-max(0, elapsed)-envoyElapsedStep))
+		bs.backstop = newBackstopBound(b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), now.Add(-max(0, elapsed)-envoyElapsedStep))
 	case bs.backstopAt != pushes:
 		var c uint64
-		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, pushes-bs.backstopAt, allowed, elapsed, now)
+		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), pushes-bs.backstopAt, allowed, elapsed, now)
 		bs.backstopAt = pushes
 		return c
 	}
