@@ -49,7 +49,7 @@ func parseBucket(t *ratelimit.Table, id map[string]string) (bucket, bool) {
 		if _, ok := t.Route(route); !ok || id[ir.BucketKeyConsumer] == "" {
 			return bucket{}, false
 		}
-		return bucket{kind: kind, limits: t.Limits(route, id[ir.BucketKeyConsumer], id[ir.BucketKeyTier], "")}, true
+		return bucket{kind: kind, limits: t.Limits(route, id[ir.BucketKeyConsumer], id[ir.BucketKeyTier], id[ir.BucketKeyClientIP])}, true
 	case ir.BucketKindAnonymous:
 		if _, ok := t.Route(route); !ok || id[ir.BucketKeyClientIP] == "" {
 			return bucket{}, false

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tollgate/tollgate/policy/ir"
+	"github.com/tollgate/tollgate/ratelimit"
 )
 
 // usedAccount records what each settlement charged.
@@ -115,5 +117,25 @@ func TestBackstopChargeSeveralListeners(t *testing.T) {
 	}
 	if len(acct.used) != 2 || acct.used[0]+acct.used[1] < 6 {
 		t.Fatalf("charged %v, want at least 6 in all (3 admitted on each listener)", acct.used)
+	}
+}
+
+// TestConsumerBucketKeyedByClientIP: on an authenticated route whose extra
+// limit is keyed by client IP the translator puts the client address in
+// the consumer's bucket id; the extra limit is counted per address (as in
+// exact mode), not in one counter that every consumer and address of the
+// route shares ("ip:-").
+func TestConsumerBucketKeyedByClientIP(t *testing.T) {
+	cfg := testConfig(ir.FailOpen)
+	cfg.Gateways[0].VirtualHosts[0].Routes[0].RateLimit = ir.RouteRateLimit{Enabled: true, Consumer: true,
+		Extra: []ir.Limit{{Requests: 2, Per: time.Minute, Unit: "minute"}}, By: []string{"clientIP"}}
+	id := consumerBucket("tiny")
+	id[ir.BucketKeyClientIP] = "192.0.2.7"
+	b, ok := parseBucket(ratelimit.NewTable(cfg), id)
+	if !ok || len(b.limits) != 2 {
+		t.Fatalf("parsed %+v, %v", b, ok)
+	}
+	if key := b.limits[1].Key; !strings.Contains(key, "ip:192.0.2.7") {
+		t.Fatalf("extra limit key %q, want it keyed by the client address", key)
 	}
 }
