@@ -131,9 +131,32 @@
 // tollgate_rlqs_uncharged_requests_total. TestQuotaBackstopWindows: 14
 // let through by RLQS during the outage, 4 admitted, 4 charged (14
 // before); TestBackstopBound and TestBackstopBoundNeverBelowAdmitted
-// (unit). A backstop bucket reset on Envoy meanwhile (restart, route
-// configuration update, LRU eviction) can admit one more burst uncharged
-// while RLQS is on a blanket rule.
+// (unit).
+//
+// What the bound allows follows what the backstops can really hold:
+//
+//   - a bucket's first bound on a stream (a new or reconnected Envoy, a
+//     restarted server) starts full when the report's interval began
+//     (time_elapsed, whole seconds, plus one): its first report may carry
+//     the burst plus 5 s of refill, not just the burst (500 at 100/s were
+//     charged 125);
+//   - every refill counts at least the interval Envoy reports, so a report
+//     the server saw late does not shorten the next one's
+//     (TestBackstopBoundReportSeenLate, ...WithStalls);
+//   - Envoy 1.40 rebuilds a route's local_ratelimit buckets, full, on every
+//     route configuration update, so the first report after policy pushes
+//     may also carry one fresh burst per push (chargeAfterPushes; e2e
+//     TestQuotaBackstopResetByPush: 3 admitted per push against 3/minute
+//     with Redis down, 9 charged for 9, 4 before);
+//   - each listener of a gateway has its own route configuration and so
+//     its own backstop, but one RLQS bucket: the bound counts one backstop
+//     per listener (ratelimit.Table.Listeners; e2e
+//     TestQuotaBackstopTwoListeners: 6 admitted, 6 charged, 3 before).
+//
+// A backstop reset the server cannot see (the LRU of 100,000 descriptors
+// per route and window rank evicting a client, a push applied by an Envoy
+// after its next report) can still admit one burst uncharged while RLQS
+// is on a blanket rule.
 //
 // Metrics (tollgate_rlqs_*, metrics.go): open streams and reported
 // buckets, reports and reported requests, assignments by strategy,
