@@ -33,8 +33,10 @@ const envoyElapsedStep = time.Second
 // It never charges less than the backstop admitted: whenever it cuts a
 // report, some limit's modelled bucket is empty, and since that bucket was
 // last full it has been charged its burst plus its refill, which is as
-// much as the real bucket can have admitted over that span (reports are
-// timed by the server, within backstopTolerance of Envoy's clock).
+// much as the real bucket can have admitted over that span (each refill
+// counts the longer of the server's interval between the reports, plus
+// backstopTolerance, and the interval Envoy reports: a report the server
+// saw late does not shorten the next one's refill).
 // It may charge more than was admitted (the bound cannot tell a burst
 // refused at once from requests spread over the interval), but never more
 // than the tightest modelled bucket held plus its refill since the
@@ -42,8 +44,9 @@ const envoyElapsedStep = time.Second
 // burst refused by the backstop costs at most what that Envoy could have
 // admitted, not the whole burst.
 // A new bound (a bucket's first report on a stream: a new Envoy, a
-// reconnected one) starts full when the report's time_elapsed began, so
-// it allows that report the burst plus the refill of the whole interval.
+// reconnected one, a restarted server) starts full when the report's
+// interval began (time_elapsed plus envoyElapsedStep), so it allows that
+// report the burst plus the refill of the whole interval.
 // A backstop bucket reset on Envoy that the bound does not see (its LRU
 // evicting the consumer, a push applied late: see chargeAfterPushes) can
 // admit up to one more burst than the bound while RLQS is on a blanket
