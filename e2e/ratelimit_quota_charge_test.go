@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -155,5 +157,70 @@ func TestQuotaBackstopTwoListeners(t *testing.T) {
 	t.Logf("admitted %d, charged %d (settlements %v)", a+b, charged, used)
 	if charged < a+b {
 		t.Errorf("charged %d for %d admitted", charged, a+b)
+	}
+}
+
+// byIPPolicy has an authenticated route whose extra limit is keyed by
+// client IP, in quota mode.
+const byIPPolicy = `version: 1
+auth:
+  apiKeys: {header: x-api-key}
+rateLimits:
+  mode: quota
+  tiers:
+    busy: [{requests: 600, per: minute}]
+  defaultTier: busy
+  failureMode: open
+gateways:
+  - name: public
+    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+routes:
+  - {name: api, match: {pathPrefix: /api}, backend: echo, rateLimit: {extra: [{requests: 5, per: minute}], by: [clientIP]}}
+backends:
+  - {name: echo, endpoints: [%q]}
+`
+
+// TestQuotaExtraLimitByClientIP: an extra limit keyed by client IP on an
+// authenticated route counts per address in quota mode, as in exact mode:
+// a consumer that spent its 5 from 127.0.0.1 leaves another consumer's 5
+// from 127.0.0.2 (before, the quota server charged every consumer and
+// address of the route to one counter: the second got 1, under ALLOW_ALL
+// before its first assignment).
+func TestQuotaExtraLimitByClientIP(t *testing.T) {
+	up := harness.StartUpstream(t, "echo")
+	rd := startRedisServer(t, harness.FreePort(t))
+	port := harness.FreePort(t)
+	s := startStackWith(t, fmt.Sprintf(byIPPolicy, port, up.Addr()), stackOptions{
+		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
+	})
+	s.envoy("public", "rlq-ip", "delta")
+	r := &rlStack{stack: s, redis: rd, port: port, up: up.Addr()}
+	from := func(ip, key string, n int) int {
+		t.Helper()
+		tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		ok := 0
+		for i := 0; i < n; i++ {
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/api/x", port), nil)
+			req.Header.Set("x-api-key", key)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				ok++
+			}
+			time.Sleep(100 * time.Millisecond) // each after the previous one's report is answered
+		}
+		return ok
+	}
+	a, b := r.key(t, "ip-a", "busy"), r.key(t, "ip-b", "busy")
+	first := from("127.0.0.1", a, 7)
+	second := from("127.0.0.2", b, 7)
+	t.Logf("5/minute per client address: consumer a from 127.0.0.1 admitted %d of 7, consumer b from 127.0.0.2 %d of 7", first, second)
+	if first != 5 || second != 5 {
+		t.Fatalf("admitted %d and %d, want 5 and 5", first, second)
 	}
 }
