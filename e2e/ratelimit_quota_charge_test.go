@@ -12,8 +12,8 @@ import (
 )
 
 // resetPolicy limits anonymous clients of a public route to 3/minute in
-// quota mode, failure mode open; timeout varies an unrelated setting of
-// the route (a route configuration push that changes no limit).
+// quota mode, failure mode open; timeout varies another route's timeout (a
+// route configuration push that changes nothing of the limited route).
 const resetPolicy = `version: 1
 rateLimits:
   mode: quota
@@ -23,14 +23,15 @@ gateways:
   - name: public
     listeners: [{name: http, port: %d, address: 127.0.0.1}]
 routes:
-  - {name: open, match: {pathPrefix: /open}, backend: echo, auth: none, timeout: %s}
+  - {name: open, match: {pathPrefix: /open}, backend: echo, auth: none}
+  - {name: other, match: {pathPrefix: /other}, backend: echo, auth: none, rateLimit: none, timeout: %s}
 backends:
   - {name: echo, endpoints: [%q]}
 `
 
 // TestQuotaBackstopResetByPush: with Redis down (failure mode open: RLQS
-// admits everything), every policy push (here a route timeout: no limit
-// changes) gives the backstop a fresh burst (Envoy 1.40 rebuilds a route's
+// admits everything), every policy push (here another route's timeout)
+// gives the backstop a fresh burst (Envoy 1.40 rebuilds a route's
 // local_ratelimit buckets, full, with the route configuration), so 3 are
 // admitted per push; once Redis is back the account is charged at least
 // what was admitted (the server allows a report a fresh burst per push
