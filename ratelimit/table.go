@@ -46,7 +46,7 @@ func newTable(cfg *ir.Config) (*Table, []invalidLimit) {
 					rl := r.RateLimit
 					rl.Extra = enforceable(fmt.Sprintf("route %q extra", r.Name), rl.Extra, &bad)
 					t.routes[r.Name] = rl
-					t.listeners[r.Name] = max(t.listeners[r.Name], len(g.Listeners))
+					t.listeners[r.Name] = max(t.listeners[r.Name], servingListeners(g))
 				}
 			}
 		}
@@ -59,6 +59,19 @@ func newTable(cfg *ir.Config) (*Table, []invalidLimit) {
 // translator's), each with its own per-route filter state: in quota mode a
 // client meets that many backstops on one Envoy.
 func (t *Table) Listeners(route string) int { return max(1, t.listeners[route]) }
+
+// servingListeners is how many of g's listeners serve its routes: all but
+// the plaintext ones of a gateway that redirects them to HTTPS (their
+// route table only redirects).
+func servingListeners(g ir.Gateway) int {
+	n := 0
+	for _, l := range g.Listeners {
+		if l.TLS != nil || !g.RedirectHTTPS {
+			n++
+		}
+	}
+	return n
+}
 
 // enforceable returns the limits the counters can enforce, appending the
 // others to bad. It never modifies limits (the IR is shared): it returns
