@@ -82,6 +82,14 @@ func (b *backstopBound) span(reported time.Duration, now time.Time) float64 {
 	return max(0, now.Sub(b.at).Seconds(), reported.Seconds())
 }
 
+// addBursts lets the bound's next report charge n more bursts of every
+// limit (backstops rebuilt full by pushes within its interval).
+func (b *backstopBound) addBursts(n int) {
+	for i := range b.levels {
+		b.levels[i] += float64(n) * b.bursts[i]
+	}
+}
+
 // allowance is the most the bound lets a report charge: the tightest
 // limit's level plus its refill over span (and the tolerance).
 func (b *backstopBound) allowance(span float64) float64 {

@@ -38,7 +38,8 @@ func (a *usedAccount) Settle(ctx context.Context, s Settlement) ([]KeyState, err
 //   - a push between two reports (same limits) does not empty the model:
 //     the backstop admitted 500 over 5 s at its rate;
 //   - each push may give the backstop a fresh burst: 3/minute, 1 charged,
-//     then one push: 2 left + 3 fresh = 5; two pushes: 2 + 3 + 3 = 8.
+//     then one push: 2 left + 3 fresh = 5; two pushes: 2 + 3 + 3 = 8; a
+//     push within a new stream's first report: 3 + 3.
 func TestBackstopChargeAcrossPushesAndStreams(t *testing.T) {
 	fast := ir.Limit{Requests: 100, Per: time.Second, Unit: "second"}
 	type report struct {
@@ -60,6 +61,10 @@ func TestBackstopChargeAcrossPushesAndStreams(t *testing.T) {
 			reports: []report{{0, 1, 0}, {1, 9, 5 * time.Second}}, want: []uint64{1, 5}},
 		{name: "two pushes, two fresh bursts", limit: ir.Limit{Requests: 3, Per: time.Minute, Unit: "minute"},
 			reports: []report{{0, 1, 0}, {2, 14, 5 * time.Second}}, want: []uint64{1, 8}},
+		// A new stream (a reconnected Envoy, a restarted server) whose first
+		// report covers a push: the old bucket's burst and a fresh one.
+		{name: "a push within a new stream's first report", limit: ir.Limit{Requests: 3, Per: time.Minute, Unit: "minute"},
+			reports: []report{{1, 14, 5 * time.Second}}, want: []uint64{6}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(ir.FailOpen)
@@ -69,6 +74,7 @@ func TestBackstopChargeAcrossPushesAndStreams(t *testing.T) {
 			if _, err := s.Swap(cfg); err != nil {
 				t.Fatal(err)
 			}
+			s.swaps.at = nil // the policy was loaded long before
 			st := &stream{id: "e1", buckets: map[string]*bucketState{}}
 			id := map[string]string{ir.BucketKeyKind: ir.BucketKindAnonymous, ir.BucketKeyRoute: "open", ir.BucketKeyClientIP: "192.0.2.1"}
 			for _, r := range tc.reports {

@@ -39,8 +39,9 @@ type Server struct {
 	log   *slog.Logger
 	table atomic.Pointer[ratelimit.Table]
 	// pushes counts table swaps (each may reset the Envoys' backstops):
-	// incremented before the table changes.
+	// incremented before the table changes; swaps holds their recent times.
 	pushes atomic.Uint64
+	swaps  swapLog
 	nextID atomic.Uint64
 	mu     sync.Mutex
 	// streams are the open streams, for pushing fresh assignments when
@@ -66,12 +67,45 @@ func (s *Server) Register(g *grpc.Server) { rlqsv3.RegisterRateLimitQuotaService
 // previous table (controlplane.TableSwapper).
 func (s *Server) Swap(cfg *ir.Config) (restore func(), err error) {
 	t := ratelimit.NewTable(cfg)
+	s.swaps.add(time.Now())
 	s.pushes.Add(1)
 	old := s.table.Swap(t)
 	return func() {
+		s.swaps.add(time.Now())
 		s.pushes.Add(1)
 		s.table.CompareAndSwap(t, old)
 	}, nil
+}
+
+// swapLog keeps the times of the last swapLogSize table swaps.
+type swapLog struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+const swapLogSize = 64
+
+func (l *swapLog) add(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.at) == swapLogSize {
+		l.at = append(l.at[:0], l.at[1:]...)
+	}
+	l.at = append(l.at, now)
+}
+
+// since returns how many swaps came after t (all that are kept when the
+// oldest kept one did: a safe over-count).
+func (l *swapLog) since(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, at := range l.at {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // stream is one Envoy's RLQS stream and the buckets it reported.
@@ -116,16 +150,19 @@ type bucketState struct {
 // now, covering elapsed, to charge when the server has had pushes table
 // swaps: all of them, but no more than the Envoy's backstop can have
 // admitted (backstopBound: a bucket's first bound starts full when the
-// report's interval began; pushes since the previous report each allow a
-// fresh burst, chargeAfterPushes).
-func (bs *bucketState) chargeable(t *ratelimit.Table, pushes, allowed uint64, elapsed time.Duration, now time.Time) uint64 {
+// report's interval began, plus a fresh burst per swap within it, of
+// swaps; pushes since the previous report each allow a fresh burst,
+// chargeAfterPushes).
+func (bs *bucketState) chargeable(t *ratelimit.Table, pushes uint64, swaps *swapLog, allowed uint64, elapsed time.Duration, now time.Time) uint64 {
 	b, _, ok := bs.parse(t)
 	if !ok || len(b.limits) == 0 {
 		return allowed
 	}
 	switch {
 	case bs.backstop == nil:
-		bs.backstop = newBackstopBound(b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), now.Add(-max(0, elapsed)-envoyElapsedStep))
+		start := now.Add(-max(0, elapsed) - envoyElapsedStep)
+		bs.backstop = newBackstopBound(b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), start)
+		bs.backstop.addBursts(swaps.since(start.Add(-backstopTolerance)))
 	case bs.backstopAt != pushes:
 		var c uint64
 		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), pushes-bs.backstopAt, allowed, elapsed, now)
@@ -221,7 +258,7 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		s.opts.Metrics.report(allowed, u.GetNumRequestsDenied())
 		covers := u.GetTimeElapsed().AsDuration()
 		bs.demand = float64(allowed+u.GetNumRequestsDenied()) / max(1, covers.Seconds())
-		charged := bs.chargeable(t, pushes, allowed, covers, now)
+		charged := bs.chargeable(t, pushes, &s.swaps, allowed, covers, now)
 		s.opts.Metrics.notCharged(allowed - charged)
 		bs.pending += charged
 		bss = append(bss, bs)
