@@ -162,7 +162,9 @@ func (bs *bucketState) chargeable(t *ratelimit.Table, pushes uint64, swaps *swap
 	case bs.backstop == nil:
 		start := now.Add(-max(0, elapsed) - envoyElapsedStep)
 		bs.backstop = newBackstopBound(b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), start)
-		bs.backstop.addBursts(swaps.since(start.Add(-backstopTolerance)))
+		if elapsed > 0 { // else Envoy's first report of a bucket it just built, full
+			bs.backstop.addBursts(swaps.since(start.Add(-backstopTolerance)))
+		}
 	case bs.backstopAt != pushes:
 		var c uint64
 		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), pushes-bs.backstopAt, allowed, elapsed, now)
