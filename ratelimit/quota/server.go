@@ -141,9 +141,10 @@ type bucketState struct {
 	limits   []counter.Limit
 	// backstop bounds what is charged by what the Envoy's backstop can
 	// have admitted (nil until the bucket's first report with limits), as
-	// of the Server's push count backstopAt.
+	// of the Server's push count backstopAt and table backstopIn.
 	backstop   *backstopBound
 	backstopAt uint64
+	backstopIn *ratelimit.Table
 }
 
 // chargeable returns how much of the allowed requests of a report seen at
@@ -165,13 +166,14 @@ func (bs *bucketState) chargeable(t *ratelimit.Table, pushes uint64, swaps *swap
 		if elapsed > 0 { // else Envoy's first report of a bucket it just built, full
 			bs.backstop.addBursts(swaps.since(start.Add(-backstopTolerance)))
 		}
-	case bs.backstopAt != pushes:
+	case bs.backstopAt != pushes || bs.backstopIn != t: // a report racing a swap may see its count, not yet its table
 		var c uint64
-		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), pushes-bs.backstopAt, allowed, elapsed, now)
-		bs.backstopAt = pushes
+		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]),
+			max(1, pushes-bs.backstopAt), allowed, elapsed, now)
+		bs.backstopAt, bs.backstopIn = pushes, t
 		return c
 	}
-	bs.backstopAt = pushes
+	bs.backstopAt, bs.backstopIn = pushes, t
 	return bs.backstop.charge(allowed, elapsed, now)
 }
 
