@@ -145,3 +145,32 @@ func TestConsumerBucketKeyedByClientIP(t *testing.T) {
 		t.Fatalf("extra limit key %q, want it keyed by the client address", key)
 	}
 }
+
+// TestBackstopChargeReportRacingASwap: a report that saw a swap's push
+// count but still the old table must not leave the bucket's bound on the
+// old limits: after the limit rose from 3 to 100 a minute, a report of
+// 100 admitted by the new backstop is charged 100.
+func TestBackstopChargeReportRacingASwap(t *testing.T) {
+	cfg := func(n uint64) *ratelimit.Table {
+		c := testConfig(ir.FailOpen)
+		c.RateLimits.Anonymous = []ir.Limit{{Requests: n, Per: time.Minute, Unit: "minute"}}
+		return ratelimit.NewTable(c)
+	}
+	before, after := cfg(3), cfg(100)
+	bs := &bucketState{id: &rlqsv3.BucketId{Bucket: map[string]string{ir.BucketKeyKind: ir.BucketKindAnonymous,
+		ir.BucketKeyRoute: "open", ir.BucketKeyClientIP: "192.0.2.1"}}}
+	now := time.Unix(1_700_000_000, 0)
+	var swaps swapLog
+	var got []uint64
+	for _, r := range []struct {
+		t       *ratelimit.Table
+		pushes  uint64
+		allowed uint64
+		at      time.Duration
+	}{{before, 1, 1, 0}, {before, 2, 1, 5 * time.Second}, {after, 2, 100, 10 * time.Second}} {
+		got = append(got, bs.chargeable(r.t, r.pushes, &swaps, r.allowed, 5*time.Second, now.Add(r.at)))
+	}
+	if got[2] != 100 {
+		t.Fatalf("charged %v, want the last report's 100", got)
+	}
+}
