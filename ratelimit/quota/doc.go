@@ -137,15 +137,16 @@
 //
 //   - a bucket's first bound on a stream (a new or reconnected Envoy, a
 //     restarted server) starts full when the report's interval began
-//     (time_elapsed, whole seconds, plus one): its first report may carry
-//     the burst plus 5 s of refill, not just the burst (500 at 100/s were
-//     charged 125);
+//     (time_elapsed, whole seconds, plus one), with a fresh burst per push
+//     within that interval: its first report may carry the burst plus 5 s
+//     of refill, not just the burst (500 at 100/s were charged 125);
 //   - every refill counts at least the interval Envoy reports, so a report
 //     the server saw late does not shorten the next one's
 //     (TestBackstopBoundReportSeenLate, ...WithStalls);
 //   - Envoy 1.40 rebuilds a route's local_ratelimit buckets, full, on every
 //     route configuration update, so the first report after policy pushes
-//     may also carry one fresh burst per push (chargeAfterPushes; e2e
+//     may also carry one fresh burst per push (chargeAfterPushes, also when
+//     a report races a swap: TestBackstopChargeReportRacingASwap; e2e
 //     TestQuotaBackstopResetByPush: 3 admitted per push against 3/minute
 //     with Redis down, 9 charged for 9, 4 before);
 //   - each listener of a gateway has its own route configuration and so
