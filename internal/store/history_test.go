@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -41,5 +43,49 @@ func TestStoresKeepTheReason(t *testing.T) {
 				t.Errorf("History()[0] = %+v, want %+v", h[0], want)
 			}
 		})
+	}
+}
+
+// TestStoresPruneVersionsOfFailedPushes: a version stored by a push that
+// failed before Begin (validated, then stopped by translation, a conflict
+// or a lost lease) is named by no event; the next pushes delete it, so a
+// store does not grow with failed pushes. Both stores keep 2 events here:
+// what remains is the two pushed versions.
+func TestStoresPruneVersionsOfFailedPushes(t *testing.T) {
+	dir, err := OpenDir(t.TempDir(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := openTestRedis(t, 2)
+	failed := []string{"f00001", "f00002", "f00003", "f00004"}
+	for name, st := range map[string]Store{"dir": dir, "redis": rs} {
+		t.Run(name, func(t *testing.T) {
+			push := func(old, id string) {
+				t.Helper()
+				ev, err := begin(t, st, old, id)
+				if err == nil {
+					_, err = st.Resolve(Resolution{Seq: ev.Seq, Outcome: Applied})
+				}
+				if err != nil {
+					t.Fatalf("push %s: %v", id, err)
+				}
+			}
+			push("", "aaaaaa")
+			mustPut(t, st, failed...) // each push failed after Put
+			push("aaaaaa", "bbbbbb")
+			for _, id := range failed {
+				if _, err := st.Get(id); !errors.Is(err, ErrNotFound) {
+					t.Errorf("version %s of a failed push: %v, want ErrNotFound (pruned)", id, err)
+				}
+			}
+			for _, id := range []string{"aaaaaa", "bbbbbb"} {
+				if _, err := st.Get(id); err != nil {
+					t.Errorf("version %s named by the history: %v", id, err)
+				}
+			}
+		})
+	}
+	if n, err := rs.rdb.SCard(context.Background(), rs.key("versions")).Result(); err != nil || n != 2 {
+		t.Errorf("Redis set of stored versions: %d ids, %v; want 2", n, err)
 	}
 }

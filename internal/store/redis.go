@@ -19,6 +19,7 @@ import (
 // slot, for Redis Cluster):
 //
 //	<prefix>{policy}:version:<id>  string  a Version as JSON
+//	<prefix>{policy}:versions      set     ids of the stored versions
 //	<prefix>{policy}:current       string  id of the current version
 //	<prefix>{policy}:history       list    events as JSON, oldest first
 //	<prefix>{policy}:seq           string  last event number
@@ -145,7 +146,9 @@ func (r *Redis) History() ([]Event, error) {
 	return h, nil
 }
 
-// Put stores v. It does not make v current.
+// Put stores v and adds its id to the set of stored versions, in one
+// transaction. It does not make v current; a version that never becomes
+// current nor enters the history is deleted by a later prune.
 func (r *Redis) Put(v *Version) error {
 	if !versionID.MatchString(v.ID) {
 		return fmt.Errorf("store version: bad id %q", v.ID)
@@ -156,7 +159,12 @@ func (r *Redis) Put(v *Version) error {
 	}
 	ctx, cancel := r.ctx()
 	defer cancel()
-	if err := r.rdb.Set(ctx, r.key("version:"+v.ID), b, 0).Err(); err != nil {
+	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.key("version:"+v.ID), b, 0)
+		p.SAdd(ctx, r.key("versions"), v.ID)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store version %s: %w", v.ID, err)
 	}
 	return nil

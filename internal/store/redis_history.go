@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // appendScript numbers the event (ARGV[1], JSON without seq), appends it
@@ -54,14 +56,32 @@ func (r *Redis) Append(ev Event) (Event, error) {
 	}
 	seq, _ := res[0].(int64)
 	ev.Seq = int(seq)
-	if dropped, _ := res[1].([]any); len(dropped) > 0 {
-		return ev, r.prune(ctx, dropped)
-	}
-	return ev, nil
+	dropped, _ := res[1].([]any)
+	return ev, r.pruneAfter(ctx, dropped)
 }
 
-// prune deletes the versions of dropped events that neither the kept
-// history nor the current pointer names.
+// pruneAfter prunes after an event was appended: when the append trimmed
+// events (dropped), or when more versions are stored than the history and
+// the current pointer can name (keep + 1), which happens when pushes failed
+// after storing their version and before Begin (validation passed, then
+// translation, a conflict or a lost lease stopped them). So at most keep + 1
+// versions remain after every Begin or Append.
+func (r *Redis) pruneAfter(ctx context.Context, dropped []any) error {
+	if len(dropped) == 0 {
+		n, err := r.rdb.SCard(ctx, r.key("versions")).Result()
+		if err != nil {
+			return fmt.Errorf("count stored versions: %w", err)
+		}
+		if n <= int64(r.keep)+1 {
+			return nil
+		}
+	}
+	return r.prune(ctx, dropped)
+}
+
+// prune deletes the stored versions, and those of dropped events, that
+// neither the kept history nor the current pointer names. It runs while
+// the push lock is held, so no other replica is between its Put and Begin.
 func (r *Redis) prune(ctx context.Context, dropped []any) error {
 	h, err := r.History()
 	if err != nil {
@@ -74,16 +94,39 @@ func (r *Redis) prune(ctx context.Context, dropped []any) error {
 	if cur, err := r.rdb.Get(ctx, r.key("current")).Result(); err == nil {
 		keep[cur] = true
 	}
-	for _, d := range dropped {
+	stored, err := r.rdb.SMembers(ctx, r.key("versions")).Result()
+	if err != nil {
+		return fmt.Errorf("list stored versions: %w", err)
+	}
+	for _, d := range dropped { // versions stored before the set existed
 		s, _ := d.(string)
 		var ev Event
-		if json.Unmarshal([]byte(s), &ev) != nil || keep[ev.Version] || !versionID.MatchString(ev.Version) {
+		if json.Unmarshal([]byte(s), &ev) == nil {
+			stored = append(stored, ev.Version)
+		}
+	}
+	for _, id := range stored {
+		if keep[id] || !versionID.MatchString(id) {
 			continue
 		}
-		keep[ev.Version] = true // delete once
-		if err := r.rdb.Del(ctx, r.key("version:"+ev.Version)).Err(); err != nil {
-			return fmt.Errorf("prune version %s: %w", ev.Version, err)
+		keep[id] = true // delete once
+		if err := r.deleteVersion(ctx, id); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// deleteVersion deletes version id and its entry in the set of stored
+// versions, in one transaction.
+func (r *Redis) deleteVersion(ctx context.Context, id string) error {
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, r.key("version:"+id))
+		p.SRem(ctx, r.key("versions"), id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("prune version %s: %w", id, err)
 	}
 	return nil
 }

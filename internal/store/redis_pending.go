@@ -55,10 +55,8 @@ func (r *Redis) Begin(old string, ev Event) (Event, error) {
 	}
 	seq, _ := res[2].(int64)
 	ev.Seq = int(seq)
-	if dropped, _ := res[3].([]any); len(dropped) > 0 {
-		return ev, r.prune(ctx, dropped)
-	}
-	return ev, nil
+	dropped, _ := res[3].([]any)
+	return ev, r.pruneAfter(ctx, dropped)
 }
 
 // resolveScript settles the pending event number ARGV[1] of the history
