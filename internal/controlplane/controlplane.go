@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,8 +63,9 @@ type Controller struct {
 	refused string
 	// overridesSeen is the endpoint overrides (JSON) last served (ha.go).
 	overridesSeen string
-	// release returns memory to the system after pushes (releaseMemory).
-	release *time.Timer
+	// mem sets the collector's target during pushes and returns their
+	// memory to the system after them (gc.go).
+	mem pushMemory
 }
 
 // served is the policy version being served, with what it compiled to.
@@ -97,7 +97,8 @@ type compiled struct {
 
 // compile validates files and translates them for every gateway.
 func (c *Controller) compile(files []store.File) (*compiled, error) {
-	defer tightenGC()()
+	c.mem.enter()
+	defer c.mem.done()
 	cp, translated, err := c.startCompile(files)
 	if err != nil {
 		return nil, err
@@ -255,46 +256,4 @@ func (c *Controller) swapTables(cfg *ir.Config) (restore func(), err error) {
 		undo = append(undo, u)
 	}
 	return restore, nil
-}
-
-// compileGCPercent is the collector's target while a policy compiles and
-// a push is applied. Compiling allocates several times what it keeps
-// (10,000 routes: ~90 MB per push; the YAML tree, the Policy, the IR and
-// the Envoy resources of both versions are live at the peak), and at Go's
-// default target of 100 the heap may grow to twice that live peak before
-// a collection: 121-123 MB of resident memory at 10,000 routes. At 75 the
-// peak was 111 MB in the same quiet run, the push as fast (219 against
-// 222-242 ms; bench/README.md).
-const compileGCPercent = 75
-
-// tightenGC lowers the collector's target to compileGCPercent and returns
-// the function that restores the previous one. A target already as low
-// (GOGC) or off is left alone.
-func tightenGC() (restore func()) {
-	prev := debug.SetGCPercent(compileGCPercent)
-	if prev < 0 || prev <= compileGCPercent {
-		debug.SetGCPercent(prev)
-		return func() {}
-	}
-	return func() { debug.SetGCPercent(prev) }
-}
-
-// releaseDelay is how long after the last push its memory is returned to
-// the operating system: a burst of pushes reuses the memory instead of
-// faulting it back in for each push.
-const releaseDelay = 2 * time.Second
-
-// releaseMemory returns the memory pushes used to the operating system,
-// releaseDelay after the last one (c.mu held). Compiling a large policy
-// allocates several times what the served policy keeps (10,000 routes of
-// YAML: ~190 MB allocated, ~20 MB kept) and the Go runtime would hand it
-// back only over minutes; meanwhile the control plane's resident memory
-// would stay that of its largest push. The forced collection costs a few
-// milliseconds of CPU, off any push's path.
-func (c *Controller) releaseMemory() {
-	if c.release == nil {
-		c.release = time.AfterFunc(releaseDelay, debug.FreeOSMemory)
-		return
-	}
-	c.release.Reset(releaseDelay)
 }

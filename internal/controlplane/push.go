@@ -62,7 +62,8 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 		return nil, err
 	}
 	defer unlock()
-	defer tightenGC()()
+	c.mem.enter()
+	defer c.mem.done()
 	cp, translated, err := c.startCompile(files)
 	if err != nil {
 		return nil, err
@@ -116,7 +117,6 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 	ev, err := c.store.Resolve(store.Resolution{Seq: pending.Seq, Outcome: store.Applied})
 	res.Applied, res.Event = true, &ev
 	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", o.Action, "changes", len(changes()))
-	c.releaseMemory()
 	return res, err
 }
 
