@@ -99,12 +99,12 @@ import (
 // parallel. Measured (callgrind, BenchmarkParseSplit): split in two, the
 // parse's critical path is ~55% of the sequential parse's instructions at
 // any size (1,000 routes: 61M of 109M; 10,000: 611M of 1,100M), for ~4%
-// more instructions in all; the time it saves needs an idle core, and is
-// at most a few milliseconds below this size (a 1,000-route policy is
-// 74-161 KiB), where on a busy 2-core host the split parse was not faster.
-// At 256 KiB, 1,000-route pushes keep the sequential parse, and files from
-// ~1,600 routes of BenchmarkBuild's shape are split.
-const splitMinBytes = 256 << 10
+// more instructions in all. The time it saves needs an idle core, which a
+// push has while it compiles (the proxies are idle then): at 1,000 routes
+// (74-161 KiB) it is ~4 ms of a ~60 ms push on an idle 2-core host, where
+// a busy host gains nothing and pays the 4%. Below 64 KiB (~850 routes of
+// the bench's shape) the parse takes a few milliseconds and is left alone.
+const splitMinBytes = 64 << 10
 
 // placeholder is the item the rest holds instead of the sequence.
 const placeholder = "- x\n"
