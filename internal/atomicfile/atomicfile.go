@@ -21,26 +21,58 @@ func Create(path string, b []byte) error { return place(path, b, os.Link) }
 // place writes b to a synced temporary file beside path, moves it there
 // with move (rename or link) and syncs the directory.
 func place(path string, b []byte, move func(oldpath, newpath string) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*") // mode 0600
+	s, err := Stage(path, b)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
+	defer s.Discard()
+	return s.commit(move)
+}
+
+// Staged is content written and synced to a temporary file beside its
+// destination, not yet in place: what Write does before it renames. A
+// crash leaves at most the temporary file (named .tmp-*), which no reader
+// of path sees. Staging lets a caller sync several files at once and still
+// put them in place in the order it needs, each rename made durable before
+// the next.
+type Staged struct {
+	tmp, path string
+}
+
+// Stage writes b to a synced temporary file (mode 0600) in path's
+// directory. Commit puts it at path; Discard removes it.
+func Stage(path string, b []byte) (*Staged, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*") // mode 0600
+	if err != nil {
+		return nil, err
+	}
+	s := &Staged{tmp: f.Name(), path: path}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.Discard()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Commit replaces path with the staged content (rename) and syncs the
+// directory, as Write does after its fsync.
+func (s *Staged) Commit() error { return s.commit(os.Rename) }
+
+// Discard removes the temporary file if it was not committed.
+func (s *Staged) Discard() { _ = os.Remove(s.tmp) }
+
+func (s *Staged) commit(move func(oldpath, newpath string) error) error {
+	if err := move(s.tmp, s.path); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := move(f.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
+	dir, err := os.Open(filepath.Dir(s.path))
 	if err != nil {
 		return err
 	}

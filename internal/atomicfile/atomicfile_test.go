@@ -54,3 +54,36 @@ func TestCreateOnlyOnce(t *testing.T) {
 		t.Fatalf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
 }
+
+// TestStageCommitDiscard: staged content is invisible at path until
+// Commit; Discard leaves path as it was and no temporary file behind.
+func TestStageCommitDiscard(t *testing.T) {
+	for _, commit := range []bool{true, false} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "f")
+		if err := Write(path, []byte("old")); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Stage(path, []byte("new"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(path); string(b) != "old" {
+			t.Fatalf("staged content visible before Commit: %q", b)
+		}
+		want := "old"
+		if commit {
+			if err := s.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			want = "new"
+		}
+		s.Discard()
+		if b, err := os.ReadFile(path); err != nil || string(b) != want {
+			t.Errorf("commit %v: content %q, %v; want %q", commit, b, err, want)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("commit %v: directory holds %d entries, want only the file", commit, len(entries))
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tollgate/tollgate/internal/atomicfile"
 )
 
 // errStopped is a Begin or Resolve stopped by Dir.stopAfter (tests).
@@ -26,7 +28,10 @@ func (d *Dir) stop(step string) error {
 // Begin makes ev.Version current if old is current and appends ev. It
 // writes the history first and the current pointer second, each replaced
 // atomically and synced: a crash between them leaves a pending event whose
-// version is not current, which ResolveOrphans settles as Interrupted.
+// version is not current, which ResolveOrphans settles as Interrupted. The
+// new pointer is written to its temporary file and synced while the
+// history is written (one fsync less on the push's path); it replaces the
+// pointer only once the history's rename is durable.
 func (d *Dir) Begin(old string, ev Event) (Event, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -48,16 +53,44 @@ func (d *Dir) Begin(old string, ev Event) (Event, error) {
 		return ev, err
 	}
 	h, ev = d.appended(h, ev)
-	if err := writeJSON(filepath.Join(d.path, "history.json"), h); err != nil {
+	staged := d.stageCurrent(ev.Version)
+	err = writeJSON(filepath.Join(d.path, "history.json"), h)
+	next, serr := staged()
+	if next != nil {
+		defer next.Discard()
+	}
+	if err != nil {
 		return ev, fmt.Errorf("store history: %w", err)
 	}
 	if err := d.stop(stepBeginHistory); err != nil {
 		return ev, err
 	}
-	if err := d.writeCurrent(ev.Version); err != nil {
-		return ev, err
+	if serr == nil {
+		serr = next.Commit()
+	}
+	if serr != nil {
+		return ev, fmt.Errorf("store current version: %w", serr)
 	}
 	return ev, d.prune(h)
+}
+
+// stageCurrent starts staging the current pointer id (written and synced
+// to a temporary file, not in place) and returns the function that waits
+// for it.
+func (d *Dir) stageCurrent(id string) func() (*atomicfile.Staged, error) {
+	type result struct {
+		s   *atomicfile.Staged
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := atomicfile.Stage(filepath.Join(d.path, "current"), []byte(id+"\n"))
+		done <- result{s, err}
+	}()
+	return func() (*atomicfile.Staged, error) {
+		r := <-done
+		return r.s, r.err
+	}
 }
 
 // appended is h with ev appended, numbered, and trimmed to d.keep events.
