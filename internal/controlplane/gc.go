@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -28,8 +29,7 @@ const compileGCPercent = 75
 const pushHeapFloor = 32 << 20
 
 // maxPushGCPercent bounds the target pushHeapFloor raises it to, so a
-// nearly empty heap (a small policy) does not set a target of thousands
-// of percent that a collection during the push would keep.
+// nearly empty heap does not set a target of thousands of percent.
 const maxPushGCPercent = 400
 
 // releaseDelay is how long after the last push its memory is returned to
@@ -46,14 +46,26 @@ const releaseDelay = 2 * time.Second
 // collection of the push's garbage right away, while the proxies are
 // still taking the new configuration into service (1,000 routes: ACK →
 // first 200 went from ~1.5 to ~5 ms). The release collects anyway.
+//
+// A raised target lasts until the first collection after enter: the floor
+// spares a small heap collections, and a heap that grows past it (a large
+// policy pushed to a control plane that served a small one, or none) is
+// collected at compileGCPercent from then on, as before, instead of at a
+// raised target of a much larger live heap.
 type pushMemory struct {
 	mu sync.Mutex
 	// prev is the target before the first push since the last release,
 	// and changed says that a push set another.
 	prev    int
 	changed bool
+	// raised counts the pushes that raised the target; the cleanup that
+	// lowers it after a collection acts only for the latest.
+	raised  int
 	release *time.Timer
 }
+
+// collected is the object whose cleanup tells that a collection ran.
+type collected struct{ _ *int }
 
 // enter sets the collector's target for a push: pushGCPercent of the live
 // heap. A target already at or below compileGCPercent (GOGC), or off, is
@@ -65,15 +77,29 @@ func (m *pushMemory) enter() {
 	if m.release != nil {
 		m.release.Stop() // no release during a push
 	}
-	prev := debug.SetGCPercent(pushGCPercent(liveHeap()))
-	if m.changed {
-		return // prev is an earlier push's target
-	}
-	if prev < 0 || prev <= compileGCPercent {
+	pct := pushGCPercent(liveHeap())
+	prev := debug.SetGCPercent(pct)
+	if !m.changed && (prev < 0 || prev <= compileGCPercent) {
 		debug.SetGCPercent(prev)
 		return
 	}
-	m.prev, m.changed = prev, true
+	if !m.changed {
+		m.prev, m.changed = prev, true
+	}
+	if pct > compileGCPercent {
+		m.raised++
+		runtime.AddCleanup(&collected{}, m.collected, m.raised)
+	}
+}
+
+// collected lowers a raised target to compileGCPercent once a collection
+// ran after the push that raised it (and no later push raised it again).
+func (m *pushMemory) collected(raised int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.changed && m.raised == raised {
+		debug.SetGCPercent(compileGCPercent)
+	}
 }
 
 // done schedules the release, releaseDelay after the last push: the

@@ -1,8 +1,10 @@
 package controlplane
 
 import (
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 // TestPushMemory: a push runs at pushGCPercent of the live heap, and the
@@ -42,6 +44,33 @@ func TestPushMemory(t *testing.T) {
 		if got := gcPercent(); got != tt.before {
 			t.Errorf("GOGC %d: %d after the release, want it back", tt.before, got)
 		}
+	}
+}
+
+// TestPushMemoryRaisesUntilACollection: a target raised for a small heap
+// drops to compileGCPercent once a collection ran, so a heap that grows
+// past the floor is collected as before.
+func TestPushMemoryRaisesUntilACollection(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	var m pushMemory
+	m.enter()
+	if got := gcPercent(); got <= compileGCPercent {
+		t.Skipf("target %d: the test's heap is too large to be raised", got)
+	}
+	runtime.GC()
+	deadline := time.Now().Add(5 * time.Second)
+	for gcPercent() != compileGCPercent && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := gcPercent(); got != compileGCPercent {
+		t.Errorf("target %d after a collection, want %d", got, compileGCPercent)
+	}
+	m.done()
+	m.release.Stop()
+	m.restore()
+	if got := gcPercent(); got != 100 {
+		t.Errorf("target %d after the release, want 100 back", got)
 	}
 }
 
