@@ -63,13 +63,13 @@ func convergenceRow(n, pushes int, stats string, m *measure) (string, error) {
 		return "", err
 	}
 	defer stopGRPC()
-	proxy, err := startEnvoy(ctx, dir, xdsAddr)
+	proxy, cgOut, err := startEnvoy(ctx, dir, xdsAddr, m.envoy)
 	if err != nil {
 		return "", err
 	}
 	defer stopEnvoy(proxy)
 	client := &http.Client{Timeout: 5 * time.Second}
-	if err := waitServed(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/svc0/r0", port), 60*time.Second); err != nil {
+	if err := waitServed(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/svc0/r0", port), m.envoy.startTimeout()); err != nil {
 		return "", fmt.Errorf("envoy never served the initial policy: %w", err)
 	}
 	time.Sleep(settle)
@@ -78,6 +78,9 @@ func convergenceRow(n, pushes int, stats string, m *measure) (string, error) {
 		m.onFirst()
 	}
 	var served, acked []time.Duration
+	if err := m.envoy.zero(proxy.Process.Pid); err != nil {
+		return "", err
+	}
 	for k := 1; k <= pushes; k++ {
 		cpu0, self0 := procCPU(proxy.Process.Pid), procCPU(os.Getpid())
 		startAt, err := push(k)
@@ -91,6 +94,13 @@ func convergenceRow(n, pushes int, stats string, m *measure) (string, error) {
 		}
 		served = append(served, time.Since(*startAt))
 		m.done(acked[len(acked)-1], served[len(served)-1], procCPU(proxy.Process.Pid)-cpu0)
+	}
+	if cgOut != "" {
+		ir, err := m.envoy.instructions(proxy.Process.Pid, cgOut)
+		if err != nil {
+			return "", err
+		}
+		m.envoyIr = ir / int64(pushes)
 	}
 	time.Sleep(settle)
 	m.rssAfter, m.hw = memStatus()
@@ -112,31 +122,40 @@ func serveXDS(srv *xds.Server) (string, func(), error) {
 	return ln.Addr().String(), g.Stop, nil
 }
 
-func startEnvoy(ctx context.Context, dir, xdsAddr string) (*exec.Cmd, error) {
+// startEnvoy starts Envoy with Tollgate's bootstrap (as o changes it) and
+// returns it, with the file callgrind writes to when o runs it under
+// callgrind.
+func startEnvoy(ctx context.Context, dir, xdsAddr string, o envoyOptions) (*exec.Cmd, string, error) {
 	bin, err := envoy.FindBinary()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	adminPort, err := loadgen.FreePort()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	boot, err := envoy.BootstrapYAML(envoy.BootstrapOptions{NodeID: "bench-0", Gateway: "bench", XDSAddress: xdsAddr, AdminPort: uint32(adminPort)})
+	b, err := envoy.Bootstrap(envoy.BootstrapOptions{NodeID: "bench-0", Gateway: "bench", XDSAddress: xdsAddr, AdminPort: uint32(adminPort)})
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	o.bootstrap(b)
+	boot, err := envoy.YAML(b)
+	if err != nil {
+		return nil, "", err
 	}
 	path := filepath.Join(dir, "envoy.yaml")
 	if err := os.WriteFile(path, boot, 0o600); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	logf, err := os.Create(filepath.Join(dir, "envoy.log"))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	cmd := exec.CommandContext(ctx, bin, "-c", path, "--use-dynamic-base-id", "--concurrency", "1", "--log-level", "warn")
+	args, cgOut := o.wrap(dir, []string{bin, "-c", path, "--use-dynamic-base-id", "--concurrency", "1", "--log-level", "warn"})
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	return cmd, cmd.Start()
+	return cmd, cgOut, cmd.Start()
 }
 
 func stopEnvoy(cmd *exec.Cmd) {

@@ -67,9 +67,9 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 
 // printRow measures n routes (the child side of convergenceTable): the
 // table row, then the breakdown row.
-func printRow(w io.Writer, n, pushes int, stats string, cpuProfile, memProfile string) error {
+func printRow(w io.Writer, n, pushes int, stats string, cpuProfile, memProfile string, eo envoyOptions) error {
 	if memProfile != "" {
-		m := &measure{afterPushes: func() { writeHeap(memProfile) }}
+		m := &measure{afterPushes: func() { writeHeap(memProfile) }, envoy: eo}
 		return emit(w, n, pushes, stats, m, nil)
 	}
 	var stop func()
@@ -80,10 +80,10 @@ func printRow(w io.Writer, n, pushes int, stats string, cpuProfile, memProfile s
 		}
 		defer f.Close()
 		stop = pprof.StopCPUProfile
-		m := &measure{onFirst: func() { _ = pprof.StartCPUProfile(f) }}
+		m := &measure{onFirst: func() { _ = pprof.StartCPUProfile(f) }, envoy: eo}
 		return emit(w, n, pushes, stats, m, stop)
 	}
-	return emit(w, n, pushes, stats, &measure{}, nil)
+	return emit(w, n, pushes, stats, &measure{envoy: eo}, nil)
 }
 
 func emit(w io.Writer, n, pushes int, stats string, m *measure, stop func()) error {
@@ -96,6 +96,9 @@ func emit(w io.Writer, n, pushes int, stats string, m *measure, stop func()) err
 	}
 	fmt.Fprintln(w, row)
 	fmt.Fprintln(w, m.breakdown(label(n, stats)))
+	if l := m.instructionsLine(); l != "" {
+		fmt.Fprintln(w, l)
+	}
 	return nil
 }
 
@@ -103,6 +106,8 @@ func emit(w io.Writer, n, pushes int, stats string, m *measure, stop func()) err
 type measure struct {
 	onFirst     func() // called before the first measured push
 	afterPushes func() // called after the last one, Envoy still serving
+	envoy       envoyOptions
+	envoyIr     int64 // Envoy's instructions per push (callgrind), else 0
 
 	mu                      sync.Mutex
 	store, compile, served  []time.Duration
@@ -162,6 +167,14 @@ func label(n int, stats string) string {
 		return strconv.Itoa(n)
 	}
 	return fmt.Sprintf("%d, routeStats: %s", n, stats)
+}
+
+// instructionsLine is the line printed after a row run under callgrind.
+func (m *measure) instructionsLine() string {
+	if m.envoyIr == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Envoy instructions per push (callgrind): %dM", m.envoyIr/1_000_000)
 }
 
 func (m *measure) breakdown(n string) string {
