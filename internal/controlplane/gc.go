@@ -58,10 +58,24 @@ type pushMemory struct {
 	// and changed says that a push set another.
 	prev    int
 	changed bool
+	// set is the target enter set last; restore and the cleanup change
+	// the target only while it is still set's (another Controller in the
+	// process, as in tests, may have set its own since).
+	set int
 	// raised counts the pushes that raised the target; the cleanup that
 	// lowers it after a collection acts only for the latest.
 	raised  int
 	release *time.Timer
+	// setPercent replaces debug.SetGCPercent in tests.
+	setPercent func(int) int
+}
+
+// setGC sets the collector's target and returns the previous one.
+func (m *pushMemory) setGC(pct int) int {
+	if m.setPercent != nil {
+		return m.setPercent(pct)
+	}
+	return debug.SetGCPercent(pct)
 }
 
 // collected is the object whose cleanup tells that a collection ran.
@@ -78,14 +92,15 @@ func (m *pushMemory) enter() {
 		m.release.Stop() // no release during a push
 	}
 	pct := pushGCPercent(liveHeap())
-	prev := debug.SetGCPercent(pct)
+	prev := m.setGC(pct)
 	if !m.changed && (prev < 0 || prev <= compileGCPercent) {
-		debug.SetGCPercent(prev)
+		m.setGC(prev)
 		return
 	}
 	if !m.changed {
 		m.prev, m.changed = prev, true
 	}
+	m.set = pct
 	if pct > compileGCPercent {
 		m.raised++
 		runtime.AddCleanup(&collected{}, m.collected, m.raised)
@@ -97,9 +112,19 @@ func (m *pushMemory) enter() {
 func (m *pushMemory) collected(raised int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.changed && m.raised == raised {
-		debug.SetGCPercent(compileGCPercent)
+	if m.changed && m.raised == raised && m.replace(compileGCPercent) {
+		m.set = compileGCPercent
 	}
+}
+
+// replace sets the target pct if it is still m.set, and tells whether it
+// did (m.mu held).
+func (m *pushMemory) replace(pct int) bool {
+	if cur := m.setGC(pct); cur != m.set {
+		m.setGC(cur)
+		return false
+	}
+	return true
 }
 
 // done schedules the release, releaseDelay after the last push: the
@@ -125,7 +150,7 @@ func (m *pushMemory) done() {
 func (m *pushMemory) restore() {
 	m.mu.Lock()
 	if m.changed {
-		debug.SetGCPercent(m.prev)
+		m.replace(m.prev)
 		m.changed = false
 	}
 	m.mu.Unlock()

@@ -2,17 +2,37 @@ package controlplane
 
 import (
 	"runtime"
-	"runtime/debug"
+	"sync"
 	"testing"
 	"time"
 )
+
+// fakeGC is a collector target register for pushMemory.setPercent: the
+// process's own target is shared with every other Controller of a test
+// binary, whose releases fire whenever.
+type fakeGC struct {
+	mu  sync.Mutex
+	pct int
+}
+
+func (f *fakeGC) set(pct int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.pct
+	f.pct = pct
+	return old
+}
+
+func (f *fakeGC) get() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pct
+}
 
 // TestPushMemory: a push runs at pushGCPercent of the live heap, and the
 // target before the first push of a burst comes back at the release; a
 // lower target or none (off) is kept.
 func TestPushMemory(t *testing.T) {
-	orig := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(orig)
 	tests := []struct {
 		before, pushes int
 		during         bool // pushGCPercent during the pushes, else before
@@ -23,25 +43,23 @@ func TestPushMemory(t *testing.T) {
 		{before: -1, pushes: 1},
 	}
 	for _, tt := range tests {
-		debug.SetGCPercent(tt.before)
+		gc := &fakeGC{pct: tt.before}
+		m := pushMemory{setPercent: gc.set}
 		want := tt.before
 		if tt.during {
 			want = pushGCPercent(liveHeap())
 		}
-		var m pushMemory
 		for range tt.pushes {
 			m.enter()
-			if got := gcPercent(); got != want {
+			// A collection meanwhile may lower a raised target (the next test).
+			if got := gc.get(); got != want && (!tt.during || got != compileGCPercent) {
 				t.Errorf("GOGC %d: %d during a push, want %d", tt.before, got, want)
 			}
 			m.done()
 		}
-		if got := gcPercent(); got != want {
-			t.Errorf("GOGC %d: %d after the pushes, want %d until the release", tt.before, got, want)
-		}
 		m.release.Stop()
 		m.restore()
-		if got := gcPercent(); got != tt.before {
+		if got := gc.get(); got != tt.before {
 			t.Errorf("GOGC %d: %d after the release, want it back", tt.before, got)
 		}
 	}
@@ -49,36 +67,44 @@ func TestPushMemory(t *testing.T) {
 
 // TestPushMemoryRaisesUntilACollection: a target raised for a small heap
 // drops to compileGCPercent once a collection ran, so a heap that grows
-// past the floor is collected as before.
+// past the floor is collected as before; the release restores the target
+// from before the push.
 func TestPushMemoryRaisesUntilACollection(t *testing.T) {
-	orig := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(orig)
-	var m pushMemory
+	gc := &fakeGC{pct: 100}
+	m := pushMemory{setPercent: gc.set}
 	m.enter()
-	if got := gcPercent(); got <= compileGCPercent {
+	if got := gc.get(); got <= compileGCPercent {
 		t.Skipf("target %d: the test's heap is too large to be raised", got)
 	}
 	runtime.GC()
 	deadline := time.Now().Add(5 * time.Second)
-	for gcPercent() != compileGCPercent && time.Now().Before(deadline) {
+	for gc.get() != compileGCPercent && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if got := gcPercent(); got != compileGCPercent {
+	if got := gc.get(); got != compileGCPercent {
 		t.Errorf("target %d after a collection, want %d", got, compileGCPercent)
 	}
 	m.done()
 	m.release.Stop()
 	m.restore()
-	if got := gcPercent(); got != 100 {
+	if got := gc.get(); got != 100 {
 		t.Errorf("target %d after the release, want 100 back", got)
 	}
 }
 
-// gcPercent returns the collector's target.
-func gcPercent() int {
-	p := debug.SetGCPercent(-1)
-	debug.SetGCPercent(p)
-	return p
+// TestPushMemoryLeavesOthersTargets: the release and the cleanup change
+// the target only while it is still the one this pushMemory set.
+func TestPushMemoryLeavesOthersTargets(t *testing.T) {
+	gc := &fakeGC{pct: 100}
+	m := pushMemory{setPercent: gc.set}
+	m.enter()
+	m.done()
+	gc.set(123) // another Controller's
+	m.release.Stop()
+	m.restore()
+	if got := gc.get(); got != 123 {
+		t.Errorf("target %d after the release, want 123 (not this one's)", got)
+	}
 }
 
 // TestPushGCPercent: a small live heap may grow to pushHeapFloor before a
