@@ -101,6 +101,7 @@ func (s *Server) current() map[string]*typeSet {
 func (s *Server) plan(desired map[string]*translator.Resources) ([]plan, error) {
 	old := s.current()
 	keys := s.keyExceptions()
+	prep := s.takePrepared()
 	names := map[string]bool{}
 	for g := range desired {
 		names[g] = true
@@ -114,7 +115,11 @@ func (s *Server) plan(desired map[string]*translator.Resources) ([]plan, error) 
 		if r == nil {
 			r = &translator.Resources{}
 		}
-		next, err := newTypeSet(r, keys)
+		h, err := prep.hashGateway(r)
+		if err != nil {
+			return nil, fmt.Errorf("gateway %s: %w", g, err)
+		}
+		next, err := h.typeSet(r.KeyIdentity, keys)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g, err)
 		}

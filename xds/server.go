@@ -69,6 +69,10 @@ type Server struct {
 
 	// applyMu serialises Apply.
 	applyMu sync.Mutex
+
+	// prepMu guards prepared, the hashing the latest Prepare started.
+	prepMu   sync.Mutex
+	prepared *prepared
 }
 
 // New returns a Server. ctx bounds the lifetime of its xDS streams.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -77,19 +78,54 @@ type typeSet struct {
 // translator), so an unchanged type keeps its version and Envoy is not
 // asked to reload it.
 func newTypeSet(r *translator.Resources, x translator.KeyExceptions) (*typeSet, error) {
-	ts := &typeSet{items: r.ByType(), versions: map[resource.Type]string{}, keys: r.KeyIdentity,
-		resources: map[resource.Type]map[string]string{}}
-	if ts.keys != nil {
-		e, err := ts.keys.Extension(x)
+	h, err := hashTypes(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.typeSet(r.KeyIdentity, x)
+}
+
+// hashed is a gateway's resources hashed per type, all types but the
+// exceptions table's (ExtensionConfigType), which is built from the table
+// when the resources are applied. Prepare computes it ahead of Apply.
+type hashed struct {
+	items     map[resource.Type][]types.Resource
+	versions  map[resource.Type]string
+	resources map[resource.Type]map[string]string
+}
+
+// hashTypes hashes r's resources of every type but ExtensionConfigType.
+func hashTypes(r *translator.Resources) (*hashed, error) {
+	h := &hashed{items: r.ByType(), versions: map[resource.Type]string{}, resources: map[resource.Type]map[string]string{}}
+	for _, t := range allTypes() {
+		if t == resource.ExtensionConfigType {
+			continue
+		}
+		v, each, err := hashResources(h.items[t])
+		if err != nil {
+			return nil, fmt.Errorf("hash %s: %w", shortType(t), err)
+		}
+		h.versions[t], h.resources[t] = v, each
+	}
+	return h, nil
+}
+
+// typeSet completes h with the exceptions table's resource (x, for a
+// gateway with native key routes: keys not nil; none otherwise). h is not
+// changed: a typeSet gets maps of its own.
+func (h *hashed) typeSet(keys *translator.KeyIdentity, x translator.KeyExceptions) (*typeSet, error) {
+	ts := &typeSet{items: maps.Clone(h.items), versions: maps.Clone(h.versions), keys: keys,
+		resources: maps.Clone(h.resources)}
+	var ext []types.Resource
+	if keys != nil {
+		e, err := keys.Extension(x)
 		if err != nil {
 			return nil, err
 		}
-		ts.items[resource.ExtensionConfigType] = []types.Resource{e}
+		ext = []types.Resource{e}
 	}
-	for _, t := range allTypes() {
-		if err := ts.set(t, ts.items[t]); err != nil {
-			return nil, fmt.Errorf("hash %s: %w", shortType(t), err)
-		}
+	if err := ts.set(resource.ExtensionConfigType, ext); err != nil {
+		return nil, fmt.Errorf("hash %s: %w", shortType(resource.ExtensionConfigType), err)
 	}
 	return ts, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/xds"
+	"github.com/tollgate/tollgate/xds/translator"
 )
 
 // PushResult tells what a push, rollback or dry run did.
@@ -85,6 +86,7 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 	if err := cmp.Or(translated(), err); err != nil {
 		return nil, err
 	}
+	defer c.prepare(cp.resources)() // hashed for Apply while the push is stored
 	// Describing the changes only informs the pusher: it runs while the
 	// push is applied, and is waited for before returning.
 	changes := describe(prev, cp)
@@ -118,6 +120,22 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 	res.Applied, res.Event = true, &ev
 	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", o.Action, "changes", len(changes()))
 	return res, err
+}
+
+// preparer is an Applier that can hash resources ahead of Apply
+// (*xds.Server).
+type preparer interface {
+	Prepare(desired map[string]*translator.Resources) (discard func())
+}
+
+// prepare starts hashing res for the Apply that follows (xds.Server's
+// Prepare) and returns the function that drops the result if no Apply
+// took it.
+func (c *Controller) prepare(res map[string]*translator.Resources) (discard func()) {
+	if p, ok := c.xds.(preparer); ok {
+		return p.Prepare(res)
+	}
+	return func() {}
 }
 
 // failed settles the pending event of a push the proxies rejected (or that
