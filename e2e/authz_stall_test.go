@@ -34,10 +34,13 @@ func TestAuthzTimeoutAnswersDocumented503(t *testing.T) {
 	if code, _, body := a.call(t, "/users/1", key); code != 200 {
 		t.Fatalf("before the stall: %d %s", code, body)
 	}
-	if err := a.cp.Signal(syscall.SIGSTOP); err != nil {
+	// Pause, not Signal(SIGSTOP): kill(2) returns before the process has
+	// stopped, and on a loaded machine its other threads answered the next
+	// Check with 200 (harness.Process.Pause).
+	t.Cleanup(func() { _ = a.cp.Resume() })
+	if err := a.cp.Pause(testCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = a.cp.Signal(syscall.SIGCONT) })
 	for i := 0; i < 3; i++ {
 		start := time.Now()
 		resp, err := a.client.Do(testCtx(t, 10*time.Second), "GET", fmt.Sprintf("http://127.0.0.1:%d/users/1", a.port), "", key, nil)
@@ -92,12 +95,12 @@ func TestSlowAuthzReplicasCostNoRequest(t *testing.T) {
 	load.pace(3 * time.Second)
 	stopThrottle()
 	load.phase("both running", time.Second)
-	if err := replicas[1].Signal(syscall.SIGSTOP); err != nil {
+	t.Cleanup(func() { _ = replicas[1].Resume() })
+	if err := replicas[1].Pause(testCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = replicas[1].Signal(syscall.SIGCONT) })
 	load.phase("one replica SIGSTOPped", 2*time.Second)
-	if err := replicas[1].Signal(syscall.SIGCONT); err != nil {
+	if err := replicas[1].Resume(); err != nil {
 		t.Fatal(err)
 	}
 	load.phase("resumed", 2*time.Second)
