@@ -75,7 +75,7 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 	port := harness.FreePort(t)
 	s := startStackWith(t, fmt.Sprintf(accessLogIdentityPolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr()),
 		stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", keyPepper}})
-	e := s.envoyWith("public", "alid-0", harness.EnvoyOptions{Args: []string{"--file-flush-interval-msec", "100"}})
+	e := s.envoyWith("public", "alid-0", harness.EnvoyOptions{})
 	a := &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}
 	tok := func(sub, plan string) string {
 		c := p.claims(sub, "user")

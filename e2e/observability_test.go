@@ -39,6 +39,17 @@ backends:
   - {name: echo, endpoints: [%q]}
 `
 
+// obsEnvoyTimers shortens two Envoy timers the tests wait for, from 5 s
+// each: the stats flush, which merges the latency histograms, and the
+// OpenTelemetry tracer's span export (a runtime key, in a layer after the
+// bootstrap's own). What is logged, counted and traced stays the same.
+const obsEnvoyTimers = `stats_flush_interval: 0.5s
+layered_runtime:
+  layers:
+    - name: e2e-timers
+      static_layer: {tracing.opentelemetry.flush_interval_ms: 200}
+`
+
 // obsStack is a gateway with auth, rate limits, tracing to an in-test
 // collector and the default access log (Envoy's stdout).
 type obsStack struct {
@@ -59,7 +70,7 @@ func startObservabilityStack(t *testing.T) *obsStack {
 	policy := fmt.Sprintf(observabilityPolicy, als.addr, otlp.addr, port, up.Addr())
 	s := startStackWith(t, policy,
 		stackOptions{args: []string{"--tracing-otlp", otlp.addr}})
-	e := s.envoyWith("public", "obs-0", harness.EnvoyOptions{Args: []string{"--file-flush-interval-msec", "100"}})
+	e := s.envoyWith("public", "obs-0", harness.EnvoyOptions{ConfigYAML: obsEnvoyTimers})
 	return &obsStack{stack: s, envoy: e, otlp: otlp, als: als, port: port, policy: policy}
 }
 
@@ -218,8 +229,8 @@ func (o *obsStack) key(t *testing.T, consumer string, extra ...string) string {
 	return created.Key
 }
 
-// envoyWith is stack.envoy (delta xDS) with Envoy options: here a 100 ms
-// access-log flush interval instead of Envoy's 10 s default.
+// envoyWith is stack.envoy with Envoy options opts and the bootstrap's
+// default xDS protocol.
 func (s *stack) envoyWith(gateway, nodeID string, opts harness.EnvoyOptions) *harness.Envoy {
 	s.t.Helper()
 	out := s.cli(0, "bootstrap", "--gateway", gateway, "--node-id", nodeID, "--xds", s.xdsAddr,

@@ -35,7 +35,20 @@ type EnvoyOptions struct {
 	// DrainTime is Envoy's --drain-time-s (whole seconds): how long the
 	// connections of a replaced listener keep being served. Zero means 1s.
 	DrainTime time.Duration
+	// FileFlushInterval is Envoy's --file-flush-interval-msec: how often
+	// it writes its buffered access log (stdout included). Zero means
+	// DefaultFileFlushInterval, not Envoy's own 10 s default, so a test
+	// reading the access log waits a tenth of a second, not ten.
+	FileFlushInterval time.Duration
+	// ConfigYAML, if set, is Envoy's --config-yaml: bootstrap fields merged
+	// over the bootstrap file (repeated fields are appended), e.g. a
+	// shorter stats_flush_interval.
+	ConfigYAML string
 }
+
+// DefaultFileFlushInterval is the access-log flush interval of the Envoys
+// StartEnvoy runs (EnvoyOptions.FileFlushInterval).
+const DefaultFileFlushInterval = 100 * time.Millisecond
 
 // Envoy is a running Envoy process. Its admin endpoint is the one the
 // bootstrap configures; a port of 0 there is fine, StartEnvoy learns the
@@ -47,7 +60,9 @@ type Envoy struct {
 }
 
 // StartEnvoy writes bootstrapYAML to a temporary directory and runs Envoy on
-// it with one worker thread, a 1s drain time (opts.DrainTime) and hot restart disabled. It
+// it with one worker thread, a 1s drain time (opts.DrainTime), a 100 ms
+// access-log flush interval (opts.FileFlushInterval) and hot restart
+// disabled. It
 // returns once Envoy has bound its admin port; use WaitReady to wait for
 // the server to be LIVE. The test fails when Envoy is missing (run `make
 // tools`), or exits or stays silent before binding its admin port.
@@ -92,13 +107,25 @@ func envoyArgs(configPath, adminPath string, opts EnvoyOptions) []string {
 	args = append(args,
 		"--concurrency", "1",
 		"--drain-time-s", strconv.Itoa(max(1, int(opts.DrainTime/time.Second))),
+		"--file-flush-interval-msec", strconv.FormatInt(flushInterval(opts.FileFlushInterval).Milliseconds(), 10),
 		"-l", level,
 		"--admin-address-path", adminPath,
 	)
 	if opts.ComponentLogLevel != "" {
 		args = append(args, "--component-log-level", opts.ComponentLogLevel)
 	}
+	if opts.ConfigYAML != "" {
+		args = append(args, "--config-yaml", opts.ConfigYAML)
+	}
 	return append(args, opts.Args...)
+}
+
+// flushInterval is d, or DefaultFileFlushInterval when d is not positive.
+func flushInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultFileFlushInterval
+	}
+	return d
 }
 
 func orDefault(d time.Duration) time.Duration {
