@@ -5,7 +5,8 @@
 #                when everything is already there)
 #   make toolchain  print the Go toolchain the targets use (see below)
 #   make build   build bin/tollgate with the version stamped in
-#   make test    tools + go vet + unit tests with -race + short fuzz runs
+#   make test    tools + go vet + unit tests with -race (and the policy
+#                package's differential tests once more without it) + short fuzz runs
 #                (FUZZTIME_SHORT per target) + e2e tests + a best-effort
 #                govulncheck (see "vuln" below)
 #   make fuzz    every Go fuzz target of the module for FUZZTIME each
@@ -162,8 +163,18 @@ test: tools vet test-unit test-fuzz test-e2e vuln-soft
 vet: toolchain
 	$(GO) vet ./...
 
+# Under the race detector the policy package's differential tests of its
+# parallel paths check a sample of their inputs (policy.RaceSample: they
+# are 10-20 times slower there and made policy the unit stage's longest
+# package, 115 s); test-unit then runs them in full without it.
+POLICY_FULL_TESTS := ^(TestParseSplitDifferential|TestParseSplitTakesLargeFiles|TestLoadSpreadIsSequential|TestCompileSpreadIsSequential|TestValidateSpreadIsSequential)$$
+
 test-unit: toolchain
 	$(GO) test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(UNIT_PKGS)
+	@if [ -n "$(RACE)" ]; then \
+		echo "$(GO) test -count=1 -run '$(POLICY_FULL_TESTS)' ./policy"; \
+		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(POLICY_FULL_TESTS)' ./policy; \
+	fi
 
 test-e2e: toolchain
 	@if [ -z "$(E2E_PKGS)" ]; then echo "no e2e packages"; else \

@@ -94,6 +94,16 @@ func parallelInputs(t *testing.T) map[string][]File {
 	return in
 }
 
+// spreadWorkers returns the worker counts the spread tests compare with
+// one worker, each twice ("again and again"); under the race detector
+// (RaceSample) 2 and 8 once each.
+func spreadWorkers() []int {
+	if raceDetector {
+		return []int{2, 8}
+	}
+	return []int{2, 3, 8, 2, 3, 8}
+}
+
 // TestValidateSpreadIsSequential checks that Validate gives the very same
 // diagnostics, in the same order, whether the routes are checked on one
 // goroutine or on several (forced, whatever the route count), again and
@@ -106,7 +116,7 @@ func TestValidateSpreadIsSequential(t *testing.T) {
 			if name == "mistakes-2000" && len(want.Errors()) < 1000 {
 				t.Fatalf("%d errors, want over 1,000", len(want.Errors()))
 			}
-			for _, workers := range []int{2, 3, 8, 2, 3, 8} {
+			for _, workers := range spreadWorkers() {
 				got := p.validate(func(int, int) int { return workers })
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("%d workers: %d diagnostics differ from the sequential %d", workers, len(got), len(want))
@@ -127,7 +137,7 @@ func TestCompileSpreadIsSequential(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			want := compile(p, func(int, int) int { return 1 })
-			for _, workers := range []int{2, 3, 8, 2, 3, 8} {
+			for _, workers := range spreadWorkers() {
 				got := compile(p, func(int, int) int { return workers })
 				if !reflect.DeepEqual(got, want) || got.Hash() != want.Hash() {
 					t.Fatalf("%d workers: IR %s differs from the sequential %s", workers, got.Hash(), want.Hash())
@@ -145,7 +155,7 @@ func TestLoadSpreadIsSequential(t *testing.T) {
 	one := func(int, int) int { return 1 }
 	for name, files := range parallelInputs(t) {
 		t.Run(name, func(t *testing.T) {
-			for _, workers := range []int{2, 3, 8, 2, 3, 8} {
+			for _, workers := range spreadWorkers() {
 				spread := func(int, int) int { return workers }
 				want, wantDs := loadSpread(files, DefaultLimits(), one)
 				got, ds := loadSpread(files, DefaultLimits(), spread)

@@ -19,7 +19,8 @@ import (
 // generated files with many items in the shapes YAML allows (comments,
 // block and multi-line scalars, flow collections, blank lines, nested
 // sequences, odd indentations, items at the key's indentation, CRLF) and
-// on malformed variants of those.
+// on malformed variants of those. Under the race detector it checks a
+// sample of the inputs (policy.RaceSample).
 func TestParseSplitDifferential(t *testing.T) {
 	var contents [][]byte
 	for _, in := range loadDiffInputs(t) {
@@ -37,6 +38,8 @@ func TestParseSplitDifferential(t *testing.T) {
 			contents = append(contents, m)
 		}
 	}
+	all := len(contents)
+	contents = policy.RaceSample(contents)
 	splits, cuts := 0, 0
 	for i, c := range contents {
 		n, err := policy.CompareEachCut(c, 24)
@@ -54,14 +57,15 @@ func TestParseSplitDifferential(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d inputs (%d from the loader's corpus), %d parses split and equal, %d single cuts equal", len(contents), corpus, splits, cuts)
+	t.Logf("%d of %d inputs (%d from the loader's corpus), %d parses split and equal, %d single cuts equal", len(contents), all, corpus, splits, cuts)
 }
 
 // TestParseSplitTakesLargeFiles checks that the generated files that hold
 // nothing parseSplit refuses are split (so that the differential test
 // compares something), and that Load gives the same outcome (diagnostics,
 // policy, positions) with one and two threads on a file above the size
-// where Load splits, valid or not.
+// where Load splits, valid or not (under the race detector the valid one
+// only: policy.RaceSample).
 func TestParseSplitTakesLargeFiles(t *testing.T) {
 	for _, g := range splitGenerated() {
 		t.Run(g.name, func(t *testing.T) {
@@ -82,19 +86,19 @@ func TestParseSplitTakesLargeFiles(t *testing.T) {
 		t.Fatalf("large file: split %v, %v", split, err)
 	}
 	at := strings.Index(big[len(big)*3/4:], "\n  - name:") + len(big)*3/4 + 1
-	for name, text := range map[string]string{
-		"valid shape":   big,
-		"syntax error":  big[:at] + "  - {unclosed: [\n" + big[at:],
-		"unknown field": big[:at] + "  - nmae: r\n" + big[at:],
-	} {
-		files := []policy.File{{Name: "f.yaml", Content: []byte(text)}}
+	for _, v := range policy.RaceSample([]struct{ name, text string }{
+		{"valid shape", big},
+		{"syntax error", big[:at] + "  - {unclosed: [\n" + big[at:]},
+		{"unknown field", big[:at] + "  - nmae: r\n" + big[at:]},
+	}) {
+		files := []policy.File{{Name: "f.yaml", Content: []byte(v.text)}}
 		prev := runtime.GOMAXPROCS(1)
 		one := loadOutcome(files)
 		runtime.GOMAXPROCS(max(prev, 2))
 		two := loadOutcome(files)
 		runtime.GOMAXPROCS(prev)
 		if one != two {
-			t.Errorf("%s: Load's outcome differs between one and two threads", name)
+			t.Errorf("%s: Load's outcome differs between one and two threads", v.name)
 		}
 	}
 }
