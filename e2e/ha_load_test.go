@@ -139,6 +139,25 @@ func TestHAZeroFailedRequests(t *testing.T) {
 	}
 	logSideServiceStats(t, e2)
 	load.report(t)
+	if t.Failed() {
+		logAccessNon200(t, map[string]*harness.Envoy{"e1": e1, "e2": e2})
+	}
+}
+
+// logAccessNon200 logs the access-log lines of answers other than 200 of
+// each Envoy (at most 20 in all): their response flags and details say
+// which filter answered and why.
+func logAccessNon200(t *testing.T, envoys map[string]*harness.Envoy) {
+	t.Helper()
+	var lines []string
+	for name, e := range envoys {
+		for _, l := range strings.Split(e.Logs(), "\n") {
+			if strings.Contains(l, `"status":`) && !strings.Contains(l, `"status":200`) && len(lines) < 20 {
+				lines = append(lines, name+": "+l)
+			}
+		}
+	}
+	t.Logf("answers other than 200 in the Envoys' access logs:\n%s", strings.Join(lines, "\n"))
 }
 
 // logSideServiceStats logs the new Envoy's ext_authz and rate-limit
