@@ -20,6 +20,7 @@ import (
 // Redis. Both replicas' Envoys then present the Pebble-issued certificate,
 // and a renewal reaches both.
 func TestACMEReplicasShareRedis(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	testACMEReplicasShare(t, "redis://"+harness.StartRedis(t)+"/0")
 }
 
@@ -27,6 +28,7 @@ func TestACMEReplicasShareRedis(t *testing.T) {
 // Redis Cluster of three masters and three replicas: accounts,
 // certificates, challenge tokens, the order lock and the change channel.
 func TestACMEReplicasShareRedisCluster(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	testACMEReplicasShare(t, harness.StartRedisCluster(t).URL())
 }
 

@@ -40,6 +40,7 @@ backends:
 // that Envoy's TLS listener then presents it (chaining to Pebble's root),
 // and that a renewal rotates it over SDS without a listener update.
 func TestACME(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	httpP, httpsP, acmeP := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
 	// 9 s certificates, renewBefore 1h: each is renewed a third into its
 	// lifetime, about 3 s after it was issued.

@@ -143,6 +143,7 @@ func validTierName(s string) bool {
 // from an opaque key (decided by ext_authz); a tenant holding a control
 // character is refused when the key is created, whatever its format.
 func TestAPIKeyNativeTenantAsExtAuthz(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	k := startKeyNativeStack(t)
 	k.waitKeyTable(t, k.port)
 	type seen struct{ rid, header string }

@@ -23,6 +23,7 @@ import (
 // admin output (stats, Prometheus, config dump, clusters, listeners), or
 // tollgate's /metrics, status, history and key listing.
 func TestAPIKeyNativeLogsHoldNoKeys(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	k := startKeyNativeStack(t)
 	k.waitKeyTable(t, k.port)
 	used := keyTraffic(t, k)

@@ -16,6 +16,7 @@ import (
 // answer is 401 revoked_key or 503 key_store_unavailable; a key that was
 // not revoked gets 503 during the outage and 200 after it.
 func TestAPIKeyNativeRevokedWhileStale(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	k := startKeyNativeStack(t)
 	k.waitKeyTable(t, k.port)
 	revoked, id := createKey(t, k.stack, "gone", "pro")

@@ -169,6 +169,7 @@ func TestAuthJWT(t *testing.T) {
 }
 
 func TestAuthJWKSRotationAndOutage(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	a := startAuthStack(t)
 	// The IdP rotates: a token signed with a new kid is accepted after the
 	// service refreshes the JWKS (on demand, rate-limited), no restart.

@@ -27,6 +27,7 @@ backends:
 // fails to bind it and NACKs; the push fails, the previous version is
 // served again, and status shows Envoy's message.
 func TestNackIsDetectedAndRolledBack(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	for _, protocol := range []string{"delta", "sotw"} {
 		t.Run(protocol, func(t *testing.T) { testNack(t, protocol) })
 	}
