@@ -10,10 +10,12 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -56,13 +58,35 @@ type Pebble struct {
 	close sync.Once
 }
 
+// pebbleEnv is the environment Pebble reads its test settings from: every
+// order is validated afresh and the VA does not sleep before validating.
+func pebbleEnv() map[string]string {
+	return map[string]string{"PEBBLE_AUTHZREUSE": "0", "PEBBLE_VA_NOSLEEP": "1"}
+}
+
+// SetProcessEnv sets Pebble's environment (see Start) for the whole test
+// process, for a TestMain whose tests call Start in parallel.
+func SetProcessEnv() error {
+	for k, v := range pebbleEnv() {
+		if err := os.Setenv(k, v); err != nil {
+			return fmt.Errorf("acmetest: set %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
 // Start runs Pebble until the test ends. Every order is validated afresh
 // (PEBBLE_AUTHZREUSE=0) and the VA does not sleep before validating
-// (PEBBLE_VA_NOSLEEP=1); it uses t.Setenv, so the test cannot be parallel.
+// (PEBBLE_VA_NOSLEEP=1). The environment is the process's: Start sets it
+// with t.Setenv, so the test cannot be parallel, unless it already holds
+// these values (SetProcessEnv in TestMain).
 func Start(t testing.TB, opts Options) *Pebble {
 	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_AUTHZREUSE", "0")
+	for k, v := range pebbleEnv() {
+		if os.Getenv(k) != v {
+			t.Setenv(k, v)
+		}
+	}
 	dnsAddr := startDNS(t)
 	buf := &syncBuffer{}
 	logger := log.New(buf, "pebble ", log.Lmicroseconds)
