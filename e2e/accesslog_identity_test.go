@@ -17,13 +17,7 @@ import (
 // (one hop) or none, a CORS preflight, a public route.
 const accessLogIdentityPolicy = `version: 1
 auth:
-  jwt:
-    - name: corp
-      issuer: %q
-      audiences: [%q]
-      jwksUri: %q
-      algorithms: [RS256]
-      claims: {userId: sub, roles: roles, tenant: tid, tier: plan}
+{{.JWT}}
   apiKeys: {header: x-api-key}
 rateLimits:
   tiers:
@@ -32,7 +26,7 @@ rateLimits:
   defaultTier: pro
 gateways:
   - name: public
-    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+    listeners: [{name: http, port: {{.Port}}, address: 127.0.0.1}]
 routes:
   - name: native
     match: {pathPrefix: /native}
@@ -48,7 +42,7 @@ routes:
   - {name: keys-admin, match: {pathPrefix: /kadmin}, backend: echo, auth: {methods: [apiKey], roles: [admin]}, rateLimit: none}
   - {name: open, match: {pathPrefix: /open}, backend: echo, auth: none, rateLimit: none}
 backends:
-  - {name: echo, endpoints: [%q]}
+  - {name: echo, endpoints: [{{.Upstream}}]}
 `
 
 // identityKeys are the access log's identity keys.
@@ -68,15 +62,12 @@ var forgedIdentity = map[string]string{"X-User-ID": "mallory", "X-Tenant-ID": "e
 // script, and 429s from the ratelimit filter and from the ext_authz Check;
 // signed API keys (decided in Envoy) likewise.
 func TestAccessLogIdentityNeverFromClient(t *testing.T) {
-	p := newIDP(t)
-	up := harness.StartUpstream(t, "echo")
-	redisAddr := harness.StartRedis(t)
-	seedKeyEpoch(t, redisAddr)
+	n := startNativeEnv(t)
+	p := n.idp
 	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(accessLogIdentityPolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr()),
-		stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", keyPepper}})
+	s := n.stack(t, n.policy(t, accessLogIdentityPolicy, port))
 	e := s.envoyWith("public", "alid-0", harness.EnvoyOptions{})
-	a := &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}
+	a := n.authStack(s, port)
 	tok := func(sub, plan string) string {
 		c := p.claims(sub, "user")
 		c["plan"] = plan

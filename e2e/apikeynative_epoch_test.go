@@ -95,8 +95,7 @@ func TestAPIKeyNativeEpochFlush(t *testing.T) {
 		}
 	}
 	a.cli(0, "keys", "revoke", idA)
-	revoked := `{"error":"unauthorized","reason":"revoked_key"}`
-	waitAnswers(t, a, paths, map[string]string{"A": keyA}, revoked, 2*time.Second)
+	waitAnswers(t, a, paths, map[string]string{"A": keyA}, revokedKeyBody, 2*time.Second)
 	redisDo(t, a.redis, func(ctx context.Context, c *redis.Client) error { return c.FlushAll(ctx).Err() })
 	flushed := time.Now()
 	took := waitAnswers(t, a, paths, map[string]string{"A (revoked)": keyA, "B": keyB}, unknownKey, 3*time.Second)
@@ -158,20 +157,8 @@ func waitAnswers(t *testing.T, a *authStack, paths []string, keys map[string]str
 // and a key minted through either is admitted by both Envoys, steadily
 // (no flapping between epochs).
 func TestAPIKeyNativeEpochReplicas(t *testing.T) {
-	p := newIDP(t)
-	up := harness.StartUpstream(t, "echo")
-	r := startRedisServer(t, harness.FreePort(t))
-	seedKeyEpoch(t, r.addr)
-	portA, portB := harness.FreePort(t), harness.FreePort(t)
-	policy := fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), portA, portB, up.Addr())
-	args := []string{"--store", "redis://" + r.addr + "/0", "--store-prefix", haPrefix, "--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}
-	sa := startStackWith(t, policy, stackOptions{args: args})
-	sb := startStackWith(t, policy, stackOptions{args: args})
-	sa.envoy("public", "epoch-a", "delta")
-	sb.envoy("second", "epoch-b", "sotw")
-	k := &keyStack{authStack: &authStack{stack: sa, idp: p, client: harness.NewHTTPClient(false)}, redis: r}
-	k.waitKeyTable(t, portA)
-	k.waitKeyTable(t, portB)
+	k, sa, sb := startKeyReplicas(t, "epoch")
+	r, portA, portB := k.redis, k.port, k.secondPort
 	old, _ := createKey(t, sb, "acme", "pro")
 	// Only the key records go (the control plane's own state, under its
 	// prefix, stays): as a lost key store would.

@@ -21,8 +21,7 @@ func TestAPIKeyNativeRevokedWhileStale(t *testing.T) {
 	k.waitKeyTable(t, k.port)
 	revoked, id := createKey(t, k.stack, "gone", "pro")
 	live, _ := createKey(t, k.stack, "live", "pro")
-	k.cli(0, "keys", "revoke", id)
-	waitKeyStatus(t, k, k.port, revoked, 401, `{"error":"unauthorized","reason":"revoked_key"}`, 2*time.Second)
+	revokeAndWait(t, k, k.stack, id, revoked, 2*time.Second)
 
 	if err := k.redis.proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -46,7 +45,7 @@ func TestAPIKeyNativeRevokedWhileStale(t *testing.T) {
 	cont()
 	k.startServe(k.policy)
 	t.Logf("both back, 3 s: %v", pollRevoked(t, k, revoked, 3*time.Second))
-	waitKeyStatus(t, k, k.port, revoked, 401, `{"error":"unauthorized","reason":"revoked_key"}`, 5*time.Second)
+	waitKeyStatus(t, k, k.port, revoked, 401, revokedKeyBody, 5*time.Second)
 	waitKeyStatus(t, k, k.port, live, 200, "", 5*time.Second)
 }
 
@@ -56,7 +55,7 @@ func TestAPIKeyNativeRevokedWhileStale(t *testing.T) {
 func pollRevoked(t *testing.T, k *keyStack, key string, d time.Duration) map[string]int {
 	t.Helper()
 	ok := map[string]bool{
-		`401 {"error":"unauthorized","reason":"revoked_key"}`:          true,
+		"401 " + revokedKeyBody: true,
 		`503 {"error":"unavailable","reason":"key_store_unavailable"}`: true,
 	}
 	seen := map[string]int{}

@@ -22,13 +22,7 @@ import (
 const keyNativePolicy = `version: 1
 auth:
   apiKeys: {header: x-api-key}
-  jwt:
-    - name: corp
-      issuer: %q
-      audiences: [%q]
-      jwksUri: %q
-      algorithms: [RS256]
-      claims: {userId: sub, roles: roles, tenant: tid, tier: plan}
+{{.JWT}}
 rateLimits:
   tiers:
     pro: [{requests: 1000, per: minute}]
@@ -36,15 +30,15 @@ rateLimits:
   defaultTier: pro
 gateways:
   - name: public
-    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+    listeners: [{name: http, port: {{.Port}}, address: 127.0.0.1}]
   - name: second
-    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+    listeners: [{name: http, port: {{.Second}}, address: 127.0.0.1}]
 routes:
   - {name: keys, match: {pathPrefix: /keys}, backend: echo, auth: {methods: [apiKey]}}
   - {name: admin, match: {pathPrefix: /admin}, backend: echo, auth: {methods: [apiKey], roles: [admin]}}
   - {name: raw, match: {pathPrefix: /raw}, backend: echo, auth: {methods: [apiKey], forwardCredentials: true}}
 backends:
-  - {name: echo, endpoints: [%q]}
+  - {name: echo, endpoints: [{{.Upstream}}]}
 `
 
 // keyPepper is the stacks' key pepper: the control plane derives its key
@@ -73,16 +67,33 @@ func startKeyNativeStackMode(t *testing.T, mode string) *keyStack {
 // startKeyNativeStackPolicy is startKeyNativeStack with keyNativePolicy
 // changed by edit; the stack's policy field holds the result.
 func startKeyNativeStackPolicy(t *testing.T, edit func(string) string) *keyStack {
-	p := newIDP(t)
-	up := harness.StartUpstream(t, "echo")
-	r := startRedisServer(t, harness.FreePort(t))
-	seedKeyEpoch(t, r.addr)
+	n := startNativeEnv(t)
 	port, second := harness.FreePort(t), harness.FreePort(t)
-	policy := edit(fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, second, up.Addr()))
-	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}})
+	policy := edit(n.policy(t, keyNativePolicy, port, second))
+	s := n.stack(t, policy)
 	e := s.envoy("public", "key-native-0", "delta")
-	return &keyStack{authStack: &authStack{stack: s, idp: p, redis: r.addr, port: port, client: harness.NewHTTPClient(false)},
-		redis: r, secondPort: second, proxy: e, policy: policy}
+	return &keyStack{authStack: n.authStack(s, port), redis: n.redis, secondPort: second, proxy: e, policy: policy}
+}
+
+// startKeyReplicas starts two control-plane replicas (a, b) on one Redis
+// policy and key store with keyNativePolicy, an Envoy of gateway public
+// on a (node prefix-a, delta xDS) and one of gateway second on b
+// (prefix-b, state of the world), and waits until both Envoys hold the
+// exceptions table. k is a's stack; k.port and k.secondPort are the
+// listeners of the Envoys on a and on b.
+func startKeyReplicas(t *testing.T, prefix string) (k *keyStack, a, b *stack) {
+	t.Helper()
+	n := startNativeEnv(t)
+	portA, portB := harness.FreePort(t), harness.FreePort(t)
+	policy := n.policy(t, keyNativePolicy, portA, portB)
+	store := []string{"--store", "redis://" + n.redis.addr + "/0", "--store-prefix", haPrefix}
+	a, b = n.stack(t, policy, store...), n.stack(t, policy, store...)
+	a.envoy("public", prefix+"-a", "delta")
+	b.envoy("second", prefix+"-b", "sotw")
+	k = &keyStack{authStack: n.authStack(a, portA), redis: n.redis, secondPort: portB, policy: policy}
+	k.waitKeyTable(t, portA)
+	k.waitKeyTable(t, portB)
+	return k, a, b
 }
 
 // keySigner is the Ed25519 key the control plane derives from pepper
@@ -309,8 +320,7 @@ func TestAPIKeyNativeExceptions(t *testing.T) {
 			t.Fatalf("before the revocation: %d %s", resp.Status, resp.Body)
 		}
 		first := keyTableReloads(t, e)
-		k.cli(0, "keys", "revoke", id)
-		took := waitKeyStatus(t, k, k.port, key, 401, `{"error":"unauthorized","reason":"revoked_key"}`, time.Second)
+		took := revokeAndWait(t, k, k.stack, id, key, time.Second)
 		t.Logf("revocation → 401 on the Envoy: %s", took.Round(time.Millisecond))
 		if after := envoyVersions(t, e); after != lds {
 			t.Errorf("listener/route/cluster versions changed with the table: %s → %s", lds, after)
@@ -364,20 +374,8 @@ func TestAPIKeyNativeExceptions(t *testing.T) {
 // TestAPIKeyNativeRevokeAcrossReplicas: two control-plane replicas on one
 // Redis, an Envoy on each; a revocation written once reaches both.
 func TestAPIKeyNativeRevokeAcrossReplicas(t *testing.T) {
-	p := newIDP(t)
-	up := harness.StartUpstream(t, "echo")
-	r := startRedisServer(t, harness.FreePort(t))
-	seedKeyEpoch(t, r.addr)
-	portA, portB := harness.FreePort(t), harness.FreePort(t)
-	policy := fmt.Sprintf(keyNativePolicy, idpIssuer, idpAudience, p.jwksURL(), portA, portB, up.Addr())
-	args := []string{"--store", "redis://" + r.addr + "/0", "--store-prefix", haPrefix, "--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}
-	a := startStackWith(t, policy, stackOptions{args: args})
-	b := startStackWith(t, policy, stackOptions{args: args})
-	a.envoy("public", "key-a", "delta")
-	b.envoy("second", "key-b", "sotw")
-	k := &keyStack{authStack: &authStack{stack: a, idp: p, client: harness.NewHTTPClient(false)}, redis: r}
-	k.waitKeyTable(t, portA)
-	k.waitKeyTable(t, portB)
+	k, a, b := startKeyReplicas(t, "key")
+	portA, portB := k.port, k.secondPort
 	key, id := createKey(t, b, "acme", "pro") // created through replica B
 	k.waitKeyTable(t, portA)
 	a.cli(0, "keys", "revoke", id) // revoked through replica A
@@ -389,7 +387,7 @@ func TestAPIKeyNativeRevokeAcrossReplicas(t *testing.T) {
 				continue
 			}
 			resp, err := k.client.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/keys/1", port), "", map[string]string{"x-api-key": key})
-			if err == nil && resp.Status == 401 && string(resp.Body) == `{"error":"unauthorized","reason":"revoked_key"}` {
+			if err == nil && resp.Status == 401 && string(resp.Body) == revokedKeyBody {
 				took[port] = time.Since(start)
 			}
 		}
@@ -398,6 +396,19 @@ func TestAPIKeyNativeRevokeAcrossReplicas(t *testing.T) {
 	if len(took) < 2 {
 		t.Fatalf("revoked key still accepted after 1s by an Envoy (refused by: %v)", took)
 	}
+}
+
+// revokedKeyBody is the answer to a revoked key, on the native path and
+// from ext_authz.
+const revokedKeyBody = `{"error":"unauthorized","reason":"revoked_key"}`
+
+// revokeAndWait revokes key (id) through the admin API of via and waits
+// until k's Envoy (k.port) refuses it with 401 revoked_key, within
+// within; it returns how long that took.
+func revokeAndWait(t *testing.T, k *keyStack, via *stack, id, key string, within time.Duration) time.Duration {
+	t.Helper()
+	via.cli(0, "keys", "revoke", id)
+	return waitKeyStatus(t, k, k.port, key, 401, revokedKeyBody, within)
 }
 
 // waitKeyStatus polls a signed key until Envoy answers status (and body,

@@ -18,13 +18,7 @@ import (
 // own filters (jwt_authn, the identity script, rbac), none by ext_authz.
 const jwtNativePolicy = `version: 1
 auth:
-  jwt:
-    - name: corp
-      issuer: %q
-      audiences: [%q]
-      jwksUri: %q
-      algorithms: [RS256]
-      claims: {userId: sub, roles: roles, tenant: tid, tier: plan}
+{{.JWT}}
 rateLimits:
   tiers:
     pro: [{requests: 1000, per: minute}]
@@ -32,14 +26,14 @@ rateLimits:
   defaultTier: pro
 gateways:
   - name: public
-    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+    listeners: [{name: http, port: {{.Port}}, address: 127.0.0.1}]
 routes:
   - {name: users, match: {pathPrefix: /users}, backend: echo, auth: {methods: [jwt], roles: [user]}}
   - {name: admin, match: {pathPrefix: /admin}, backend: echo, auth: {methods: [jwt], roles: [admin]}}
   - {name: orders, match: {pathPrefix: /orders}, backend: echo, auth: {methods: [jwt], scopes: ["orders:read"]}}
   - {name: raw, match: {pathPrefix: /raw}, backend: echo, auth: {methods: [jwt], forwardCredentials: true}}
 backends:
-  - {name: echo, endpoints: [%q]}
+  - {name: echo, endpoints: [{{.Upstream}}]}
 `
 
 func startJWTNativeStack(t *testing.T) *authStack {
@@ -50,14 +44,11 @@ func startJWTNativeStack(t *testing.T) *authStack {
 // startJWTNativeStackEnvoy is startJWTNativeStack, also returning the Envoy
 // (its access log).
 func startJWTNativeStackEnvoy(t *testing.T) (*authStack, *harness.Envoy) {
-	p := newIDP(t)
-	up := harness.StartUpstream(t, "echo")
-	redisAddr := harness.StartRedis(t)
+	n := startNativeEnv(t)
 	port := harness.FreePort(t)
-	policy := fmt.Sprintf(jwtNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr())
-	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}})
+	s := n.stack(t, n.policy(t, jwtNativePolicy, port))
 	e := s.envoy("public", "jwt-native-0", "delta")
-	return &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}, e
+	return n.authStack(s, port), e
 }
 
 // TestJWTNativeAccessLogIdentity: a request decided in Envoy logs the
@@ -341,15 +332,13 @@ func TestJWTNativeTierLimits(t *testing.T) {
 //     ext_authz service keeps its keys; checked outside this test with a
 //     4 s cache and a 12 s outage).
 func TestJWTNativeJWKSOutage(t *testing.T) {
-	p := newIDP(t)
+	n := startNativeEnv(t)
+	p := n.idp
 	p.down.Store(true)
-	up := harness.StartUpstream(t, "echo")
-	redisAddr := harness.StartRedis(t)
 	port := harness.FreePort(t)
-	policy := fmt.Sprintf(jwtNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr())
-	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}})
+	s := n.stack(t, n.policy(t, jwtNativePolicy, port))
 	s.envoy("public", "jwt-native-jwks", "delta")
-	a := &authStack{stack: s, idp: p, redis: redisAddr, port: port, client: harness.NewHTTPClient(false)}
+	a := n.authStack(s, port)
 	valid := p.claims("alice", "user")
 	for i := range 3 {
 		code, _, body := a.call(t, "/users/1", bearer(p.rs256("k1", valid)))

@@ -18,17 +18,11 @@ import (
 // mixed path: /m, /ma with a role, /d without an auth block, which
 // defaults to every configured method) and, as the reference, the same
 // routes with a no-op Lua script, which keeps them on ext_authz (/x, /xa).
-// Format arguments: issuer, audience, JWKS URL, port, upstream address.
+// A template of nativeEnv.policy.
 const mixedNativePolicy = `version: 1
 auth:
   apiKeys: {header: x-api-key}
-  jwt:
-    - name: corp
-      issuer: %q
-      audiences: [%q]
-      jwksUri: %q
-      algorithms: [RS256]
-      claims: {userId: sub, roles: roles, tenant: tid, tier: plan}
+{{.JWT}}
 rateLimits:
   tiers:
     pro: [{requests: 1000, per: minute}]
@@ -36,7 +30,7 @@ rateLimits:
   defaultTier: pro
 gateways:
   - name: public
-    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+    listeners: [{name: http, port: {{.Port}}, address: 127.0.0.1}]
 routes:
   - {name: mixed, match: {pathPrefix: /m/}, backend: echo, auth: {methods: [apiKey, jwt]}}
   - {name: mixed-admin, match: {pathPrefix: /ma/}, backend: echo, auth: {methods: [jwt, apiKey], roles: [admin]}}
@@ -54,7 +48,7 @@ routes:
     lua: |
       function envoy_on_request(h) end
 backends:
-  - {name: echo, endpoints: [%q]}
+  - {name: echo, endpoints: [{{.Upstream}}]}
 `
 
 // startMixedNativeStack starts a control plane with the native key path
@@ -66,16 +60,13 @@ func startMixedNativeStack(t *testing.T) (*authStack, string) {
 
 // startMixedNativeStackMode is startMixedNativeStack with rateLimits.mode.
 func startMixedNativeStackMode(t *testing.T, mode string) (*authStack, string) {
-	p := newIDP(t)
-	up := harness.StartUpstream(t, "echo")
-	r := startRedisServer(t, harness.FreePort(t))
-	seedKeyEpoch(t, r.addr)
+	n := startNativeEnv(t)
 	port := harness.FreePort(t)
-	policy := fmt.Sprintf(mixedNativePolicy, idpIssuer, idpAudience, p.jwksURL(), port, up.Addr())
+	policy := n.policy(t, mixedNativePolicy, port)
 	policy = strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
-	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", keyPepper}})
+	s := n.stack(t, policy)
 	s.envoy("public", "mixed-native-0", "delta")
-	a := &authStack{stack: s, idp: p, redis: r.addr, port: port, client: harness.NewHTTPClient(false)}
+	a := n.authStack(s, port)
 	key := signedKey(t, keyClaims("warmup", "warmup00", "pro"))
 	if err := harness.WaitFor(testCtx(t, 10*time.Second), func() (bool, error) {
 		code, _, _ := a.call(t, "/m/x", map[string]string{"x-api-key": key})
