@@ -31,6 +31,7 @@ var tutorials = []string{"quick-start", "canary-and-rollback", "api-keys-and-tie
 // loop followed by a "# 200 200 ... 429" line) must be what the gateway
 // answered. It skips when one of dev's fixed ports is taken.
 func TestTutorials(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go); dev's fixed ports are below the ephemeral range FreePort draws from
 	for _, p := range devPorts {
 		ln, err := net.Listen("tcp", "127.0.0.1:"+p)
 		if err != nil {
