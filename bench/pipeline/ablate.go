@@ -21,6 +21,7 @@ type ablateOpts struct {
 	dumpOnly  string        // write the quota Envoy's static config here and stop
 	only      string        // comma-separated variant names ("" = all)
 	callgrind bool          // count instructions under valgrind instead
+	consumers int           // distinct credentials (and RLQS buckets) cycled per route
 }
 
 // runAblation starts the quota stack, turns its Envoy's xDS configuration
@@ -42,12 +43,23 @@ func runAblation(w io.Writer, o ablateOpts) error {
 	if err != nil {
 		return fmt.Errorf("quota stack: %w", err)
 	}
-	toks, err := mint(sh.iss, active, func(i int) string { return fmt.Sprintf("user-%d", i%active) })
+	n := o.consumers
+	if n <= 0 || n > active {
+		n = active
+	}
+	// Under callgrind with few consumers, each variant gets consumers of
+	// its own: the RLQS shares of a consumer an earlier variant's (killed)
+	// Envoy used are not this variant's to start with.
+	sets := 1
+	if o.callgrind && n*len(variants()) <= 4*active {
+		sets = len(variants())
+	}
+	toks, err := mint(sh.iss, n*sets+1, func(i int) string { return fmt.Sprintf("user-%d", i) })
 	if err != nil {
 		return err
 	}
-	auth := cycle("Bearer ", toks)
-	if err := loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/jwt/x", qu.port), auth(0), 30*time.Second); err != nil {
+	// The last token only wakes the stack up (its own consumer).
+	if err := loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/jwt/x", qu.port), "Bearer "+toks[n*sets], 30*time.Second); err != nil {
 		return err
 	}
 	cfg, err := staticConfig(qu.envoyAdmin)
@@ -58,23 +70,30 @@ func runAblation(w io.Writer, o ablateOpts) error {
 		b, _ := json.MarshalIndent(cfg, "", " ")
 		return os.WriteFile(o.dumpOnly, b, 0o644)
 	}
-	keys, err := signedKeys(active)
+	keys, err := signedKeys(n * sets)
 	if err != nil {
 		return err
 	}
-	keyAuth := cycle("ApiKey ", keys)
-	// authFor gives the JWT route's variants tokens and the signed-key
-	// route's (path /key) signed API keys.
-	authFor := func(path string) func(int) string {
-		if strings.HasPrefix(path, "/key") {
-			return keyAuth
-		}
-		return auth
-	}
+	authFor := credentialSets(toks, keys, n, sets)
 	if o.callgrind {
 		return ablateCallgrind(w, dir, &ps, sh, cfg, authFor, o)
 	}
 	return ablate(w, dir, &ps, sh, cfg, authFor, o)
+}
+
+// credentialSets returns authFor, which gives the JWT route's variants
+// tokens and the signed-key route's (path /key) signed API keys, n of
+// them cycled; with several sets each call takes the next set.
+func credentialSets(toks, keys []string, n, sets int) func(path string) func(int) string {
+	call := 0
+	return func(path string) func(int) string {
+		i := call % sets
+		call++
+		if strings.HasPrefix(path, "/key") {
+			return cycle("ApiKey ", keys[i*n:(i+1)*n])
+		}
+		return cycle("Bearer ", toks[i*n:(i+1)*n])
+	}
 }
 
 // staticConfig reads an Envoy's config dump (with endpoints) and returns

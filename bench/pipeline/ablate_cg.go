@@ -71,13 +71,13 @@ func callgrindVariant(dir string, ps *procs, sh *shared, cfg map[string]any, v v
 		return 0, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d%s/x", ports[0], v.path)
-	sendN(url, auth, cgRequests, 4) // the first requests may time out while valgrind translates
+	_, _ = sendN(url, auth, cgRequests, 4) // the first requests may time out while valgrind translates
 	if err := exec.Command("callgrind_control", "-i", "on", fmt.Sprint(pid)).Run(); err != nil {
 		return 0, fmt.Errorf("callgrind_control -i on: %w", err)
 	}
 	start := time.Now()
-	if bad := sendN(url, auth, cgRequests, 4); bad > 0 {
-		fmt.Fprintf(os.Stderr, "variant %s: %d non-200 answers\n", v.name, bad)
+	if bad, codes := sendN(url, auth, cgRequests, 4); bad > 0 {
+		fmt.Fprintf(os.Stderr, "variant %s: %d non-200 answers %v\n", v.name, bad, codes)
 	}
 	busyFor := time.Since(start)
 	busy, err := callgrindDump(vdir, pid)
@@ -131,10 +131,12 @@ func callgrindTotal(dir string) (float64, error) {
 }
 
 // sendN sends n requests over conns keep-alive connections and returns
-// how many were not answered 200.
-func sendN(url string, auth func(int) string, n, conns int) int {
+// how many were not answered 200, and the count of each other answer
+// (status code, or -1 for a transport error).
+func sendN(url string, auth func(int) string, n, conns int) (int, map[int]int) {
 	var mu sync.Mutex
 	next, bad := 0, 0
+	codes := map[int]int{}
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Go(func() {
@@ -152,19 +154,21 @@ func sendN(url string, auth func(int) string, n, conns int) int {
 					req.Header.Set("Authorization", a)
 				}
 				resp, err := hc.Do(req)
-				ok := err == nil && resp.StatusCode == http.StatusOK
+				code := -1
 				if err == nil {
+					code = resp.StatusCode
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
-				if !ok {
+				if code != http.StatusOK {
 					mu.Lock()
 					bad++
+					codes[code]++
 					mu.Unlock()
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return bad
+	return bad, codes
 }

@@ -20,10 +20,14 @@ type variant struct {
 	edit             func(hcm map[string]any)
 }
 
-// variants are the ablation's configurations. Each removes one feature
-// from the full configuration; "plain" is the full configuration on the
-// public route (the floor), "none" the JWT route as configured.
-func variants() []variant {
+// variants are the ablation's configurations: baseVariants, then the
+// quota filters' (rlqsVariants).
+func variants() []variant { return append(baseVariants(), rlqsVariants()...) }
+
+// baseVariants each remove one feature from the full configuration;
+// "plain" is the full configuration on the public route (the floor),
+// "none" the JWT route as configured.
+func baseVariants() []variant {
 	jwt := func(h map[string]any) map[string]any { return route(h, "jwt") }
 	return []variant{
 		{"none", "JWT route, full configuration", "/jwt", func(map[string]any) {}},
