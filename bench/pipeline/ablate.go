@@ -51,8 +51,8 @@ func runAblation(w io.Writer, o ablateOpts) error {
 	// its own: the RLQS shares of a consumer an earlier variant's (killed)
 	// Envoy used are not this variant's to start with.
 	sets := 1
-	if o.callgrind && n*len(variants()) <= 4*active {
-		sets = len(variants())
+	if k := len(selected(o.only)); o.callgrind && n*k <= 4*active {
+		sets = k
 	}
 	toks, err := mint(sh.iss, n*sets+1, func(i int) string { return fmt.Sprintf("user-%d", i) })
 	if err != nil {

@@ -29,10 +29,7 @@ func ablateCallgrind(w io.Writer, dir string, ps *procs, sh *shared, cfg map[str
 	fmt.Fprintf(w, "callgrind: %d requests per variant after %d of warm-up, 4 connections\n\n| variant | what | Envoy instructions/request | Δ vs full |\n|---|---|---:|---:|\n",
 		cgRequests, cgRequests)
 	base := 0.0
-	for _, v := range variants() {
-		if v.name != "none" && o.only != "" && !strings.Contains(","+o.only+",", ","+v.name+",") {
-			continue
-		}
+	for _, v := range selected(o.only) {
 		ir, err := callgrindVariant(dir, ps, sh, cfg, v, authFor(v.path))
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", v.name, err)
@@ -43,6 +40,18 @@ func ablateCallgrind(w io.Writer, dir string, ps *procs, sh *shared, cfg map[str
 		fmt.Fprintf(w, "| %s | %s | %.0f | %+.0f |\n", v.name, v.what, ir, ir-base)
 	}
 	return nil
+}
+
+// selected returns the variants named in only (comma-separated; all when
+// empty), always with the full configuration ("none") first.
+func selected(only string) []variant {
+	var out []variant
+	for _, v := range variants() {
+		if v.name == "none" || only == "" || strings.Contains(","+only+",", ","+v.name+",") {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // callgrindVariant starts v under callgrind, warms it up, counts the

@@ -31,13 +31,10 @@ func rlqsVariants() []variant {
 			})
 		}},
 		{"rlqs-id-split", "bucket id's static part as separate kind, route and tier entries (the earlier form)", "/jwt", func(h map[string]any) {
-			editBuckets(h, func(b map[string]any) {
-				id := bucketID(b)
-				delete(id, "bucket")
-				for k, v := range map[string]string{"kind": "consumer", "route": "jwt", "tier": "bench"} {
-					id[k] = map[string]any{"string_value": v}
-				}
-			})
+			splitID(routeBuckets(h, "jwt"), "jwt")
+		}},
+		{"key-rlqs-id-split", "signed-key route, bucket id in the earlier form (as rlqs-id-split)", "/key", func(h map[string]any) {
+			splitID(routeBuckets(h, "key"), "key")
 		}},
 		{"rlqs-id-header", "bucket id's consumer from the x-user-id header instead of filter state", "/jwt", func(h map[string]any) {
 			editBuckets(h, func(b map[string]any) {
@@ -103,6 +100,18 @@ func rlqsVariants() []variant {
 	}
 }
 
+// splitID writes the static part of the buckets' ids as separate kind,
+// route and tier entries (the form before ir.BucketStatic).
+func splitID(buckets []map[string]any, route string) {
+	for _, b := range buckets {
+		id := bucketID(b)
+		delete(id, "bucket")
+		for k, v := range map[string]string{"kind": "consumer", "route": route, "tier": "bench"} {
+			id[k] = map[string]any{"string_value": v}
+		}
+	}
+}
+
 // disableOnRoute turns filter off on the named route.
 func disableOnRoute(h map[string]any, name, filter string) {
 	r := route(h, name)
@@ -127,8 +136,12 @@ func routeMap(h map[string]any) map[string]any {
 // jwtBuckets are the settings of the JWT route's buckets of a consumer:
 // the bench tier's and the default tier's (a copy of the same settings,
 // which tokens without a tier claim reach).
-func jwtBuckets(h map[string]any) []map[string]any {
-	m := routeMap(h)["jwt"]
+func jwtBuckets(h map[string]any) []map[string]any { return routeBuckets(h, "jwt") }
+
+// routeBuckets are the settings of the named route's consumer buckets (as
+// jwtBuckets).
+func routeBuckets(h map[string]any, name string) []map[string]any {
+	m := routeMap(h)[name]
 	fm := list(get(m, "matcher", "matcher_list", "matchers"))[0]
 	tiers := get(fm, "on_match", "matcher").(map[string]any)
 	return []map[string]any{
