@@ -52,3 +52,19 @@ func TestLimitBackstop(t *testing.T) {
 		}
 	}
 }
+
+// TestBucketStaticRoundTrips: the static part of a bucket id parses back
+// to its kind, route and tier (any route name); other values do not parse.
+func TestBucketStaticRoundTrips(t *testing.T) {
+	for _, c := range [][3]string{{BucketKindConsumer, "api", "gold"}, {BucketKindDeny, "api", ""}, {BucketKindAnonymous, "a/b:c", ""}} {
+		k, r, tr, ok := ParseBucketStatic(BucketStatic(c[0], c[1], c[2]))
+		if !ok || k != c[0] || r != c[1] || tr != c[2] {
+			t.Errorf("%v: parsed %q %q %q %v", c, k, r, tr, ok)
+		}
+	}
+	for _, v := range []string{"", "consumer", "consumer/gold", "/gold/api", "consumer//"} {
+		if _, _, _, ok := ParseBucketStatic(v); ok {
+			t.Errorf("%q parsed", v)
+		}
+	}
+}

@@ -38,10 +38,19 @@ type bucket struct {
 }
 
 // parseBucket reads a bucket id built by the translator's matchers (keys
-// ir.BucketKey*) against t. ok is false for an id Tollgate did not build or
-// for a route that is no longer rate limited.
+// ir.BucketKey*: the static part in one ir.BucketKeyBucket entry, or as
+// separate kind, route and tier entries) against t. ok is false for an id
+// Tollgate did not build or for a route that is no longer rate limited.
 func parseBucket(t *ratelimit.Table, id map[string]string) (bucket, bool) {
-	kind, route := id[ir.BucketKeyKind], id[ir.BucketKeyRoute]
+	kind, route, tier := id[ir.BucketKeyKind], id[ir.BucketKeyRoute], id[ir.BucketKeyTier]
+	if v, ok := id[ir.BucketKeyBucket]; ok {
+		if kind != "" || route != "" || tier != "" {
+			return bucket{}, false // both forms at once: not Tollgate's
+		}
+		if kind, route, tier, ok = ir.ParseBucketStatic(v); !ok {
+			return bucket{}, false
+		}
+	}
 	switch kind {
 	case ir.BucketKindUnlimited, ir.BucketKindDeny:
 		return bucket{kind: kind}, true
@@ -49,7 +58,7 @@ func parseBucket(t *ratelimit.Table, id map[string]string) (bucket, bool) {
 		if _, ok := t.Route(route); !ok || id[ir.BucketKeyConsumer] == "" {
 			return bucket{}, false
 		}
-		return bucket{kind: kind, limits: t.Limits(route, id[ir.BucketKeyConsumer], id[ir.BucketKeyTier], id[ir.BucketKeyClientIP])}, true
+		return bucket{kind: kind, limits: t.Limits(route, id[ir.BucketKeyConsumer], tier, id[ir.BucketKeyClientIP])}, true
 	case ir.BucketKindAnonymous:
 		if _, ok := t.Route(route); !ok || id[ir.BucketKeyClientIP] == "" {
 			return bucket{}, false

@@ -66,7 +66,15 @@ func usage(id map[string]string, allowed, denied uint64) *rlqsv3.RateLimitQuotaU
 		BucketId: &rlqsv3.BucketId{Bucket: id}, TimeElapsed: durationpb.New(0), NumRequestsAllowed: allowed, NumRequestsDenied: denied}}}
 }
 
+// consumerBucket is alice's bucket id on route api in tier, as the
+// translator builds it (the static part in one entry).
 func consumerBucket(tier string) map[string]string {
+	return map[string]string{ir.BucketKeyBucket: ir.BucketStatic(ir.BucketKindConsumer, "api", tier), ir.BucketKeyConsumer: "alice"}
+}
+
+// legacyConsumerBucket is the same id with separate kind, route and tier
+// entries (earlier releases' form).
+func legacyConsumerBucket(tier string) map[string]string {
 	return map[string]string{ir.BucketKeyKind: ir.BucketKindConsumer, ir.BucketKeyRoute: "api", ir.BucketKeyTier: tier, ir.BucketKeyConsumer: "alice"}
 }
 
@@ -100,8 +108,14 @@ func TestServerAnswers(t *testing.T) {
 				t.Fatalf("actions %v", as)
 			}
 		}},
+		{"earlier id form", ir.FailOpen, nil, legacyConsumerBucket("tiny"), func(t *testing.T, as []*rlqsv3.RateLimitQuotaResponse_BucketAction) {
+			if len(as) != 2 || as[1].GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket().GetMaxTokens() != 9 {
+				t.Fatalf("actions %v", as)
+			}
+		}},
 		{"unlimited", ir.FailOpen, nil, consumerBucket("ent"), wantBlanket("ALLOW_ALL")},
-		{"deny", ir.FailOpen, nil, map[string]string{ir.BucketKeyKind: ir.BucketKindDeny, ir.BucketKeyRoute: "api"}, wantBlanket("DENY_ALL")},
+		{"deny", ir.FailOpen, nil, map[string]string{ir.BucketKeyBucket: ir.BucketStatic(ir.BucketKindDeny, "api", "")}, wantBlanket("DENY_ALL")},
+		{"deny, earlier id form", ir.FailOpen, nil, map[string]string{ir.BucketKeyKind: ir.BucketKindDeny, ir.BucketKeyRoute: "api"}, wantBlanket("DENY_ALL")},
 		{"account down, open", ir.FailOpen, failingAccount{}, consumerBucket("tiny"), wantBlanket("ALLOW_ALL")},
 		{"account down, closed", ir.FailClosed, failingAccount{}, consumerBucket("tiny"), wantBlanket("DENY_ALL")},
 	}

@@ -172,7 +172,7 @@ func (q *quota) configureRoute(er *routev3.Route, r ir.Route) error {
 // tier) on an authenticated route, by client address on a public one; a
 // missing key goes to the deny bucket.
 func (q *quota) routeMatcher(route string, rr ir.RouteRateLimit) (*xdsmatcherv3.Matcher, error) {
-	deny, err := envoy.QuotaBucketAction(q.bucket(map[string]string{ir.BucketKeyKind: ir.BucketKindDeny, ir.BucketKeyRoute: route},
+	deny, err := envoy.QuotaBucketAction(q.bucket(staticID(ir.BucketKindDeny, route, ""),
 		nil, "unidentified", nil, envoy.DenyAll))
 	if err != nil {
 		return nil, err
@@ -223,7 +223,7 @@ func (q *quota) bucketFor(route string, rr ir.RouteRateLimit, kind, tier string)
 	if tier != "" {
 		t, _ := q.cfg.RateLimits.Tier(tier)
 		if t.Unlimited && len(rr.Extra) == 0 {
-			return envoy.QuotaBucketAction(q.bucket(map[string]string{ir.BucketKeyKind: ir.BucketKindUnlimited, ir.BucketKeyRoute: route},
+			return envoy.QuotaBucketAction(q.bucket(staticID(ir.BucketKindUnlimited, route, ""),
 				nil, tier, nil, envoy.AllowAll))
 		}
 		limits, name = append(named(tier, t.Limits), limits...), tier
@@ -231,11 +231,8 @@ func (q *quota) bucketFor(route string, rr ir.RouteRateLimit, kind, tier string)
 	if kind == ir.BucketKindAnonymous {
 		limits, name = append(named("anonymous", q.cfg.RateLimits.Anonymous), limits...), "anonymous"
 	}
-	static := map[string]string{ir.BucketKeyKind: kind, ir.BucketKeyRoute: route}
+	static := staticID(kind, route, tier)
 	fromState := map[string]string{}
-	if tier != "" {
-		static[ir.BucketKeyTier] = tier
-	}
 	if kind == ir.BucketKindConsumer {
 		fromState[ir.BucketKeyConsumer] = ir.QuotaStateConsumer
 	}
@@ -243,6 +240,12 @@ func (q *quota) bucketFor(route string, rr ir.RouteRateLimit, kind, tier string)
 		fromState[ir.BucketKeyClientIP] = ir.QuotaStateClientIP
 	}
 	return envoy.QuotaBucketAction(q.bucket(static, fromState, name, limits, envoy.AllowAll))
+}
+
+// staticID is the static part of a bucket id: one entry (ir.BucketStatic),
+// as each entry costs Envoy work on every request.
+func staticID(kind, route, tier string) map[string]string {
+	return map[string]string{ir.BucketKeyBucket: ir.BucketStatic(kind, route, tier)}
 }
 
 // named names each of limits name.

@@ -69,7 +69,7 @@ func TestQuotaMatcherCoversEveryLimitedRoute(t *testing.T) {
 			return
 		}
 		deny := bucketSettings(t, m.GetOnNoMatch())
-		if deny.GetBucketIdBuilder().GetBucketIdBuilder()[ir.BucketKeyKind].GetStringValue() != ir.BucketKindDeny ||
+		if deny.GetBucketIdBuilder().GetBucketIdBuilder()[ir.BucketKeyBucket].GetStringValue() != ir.BucketStatic(ir.BucketKindDeny, r.Name, "") ||
 			deny.GetNoAssignmentBehavior().GetFallbackRateLimit().GetBlanketRule() != typev3.RateLimitStrategy_DENY_ALL {
 			t.Errorf("route %q: a missing key goes to %v, want the DENY_ALL deny bucket", r.Name, deny)
 		}
