@@ -34,6 +34,7 @@ const (
 // bucket is what a bucket id says, and the limits it stands for.
 type bucket struct {
 	kind   string
+	route  string
 	limits []ratelimit.KeyedLimit
 }
 
@@ -58,12 +59,12 @@ func parseBucket(t *ratelimit.Table, id map[string]string) (bucket, bool) {
 		if _, ok := t.Route(route); !ok || id[ir.BucketKeyConsumer] == "" {
 			return bucket{}, false
 		}
-		return bucket{kind: kind, limits: t.Limits(route, id[ir.BucketKeyConsumer], tier, id[ir.BucketKeyClientIP])}, true
+		return bucket{kind: kind, route: route, limits: t.Limits(route, id[ir.BucketKeyConsumer], tier, id[ir.BucketKeyClientIP])}, true
 	case ir.BucketKindAnonymous:
 		if _, ok := t.Route(route); !ok || id[ir.BucketKeyClientIP] == "" {
 			return bucket{}, false
 		}
-		return bucket{kind: kind, limits: t.Limits(route, "", "", id[ir.BucketKeyClientIP])}, true
+		return bucket{kind: kind, route: route, limits: t.Limits(route, "", "", id[ir.BucketKeyClientIP])}, true
 	}
 	return bucket{}, false
 }

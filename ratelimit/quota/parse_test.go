@@ -43,6 +43,11 @@ func TestParseBucket(t *testing.T) {
 			if ok != tt.ok || b.kind != tt.kind || len(b.limits) != tt.limits {
 				t.Fatalf("parseBucket(%v) = %q with %d limits, %v; want %q with %d, %v", tt.id, b.kind, len(b.limits), ok, tt.kind, tt.limits, tt.ok)
 			}
+			// The backstop bound counts the route's listeners: a bucket
+			// with limits names its route whichever form its id has.
+			if want := map[string]string{ir.BucketKindConsumer: "api", ir.BucketKindAnonymous: "open"}[b.kind]; tt.limits > 0 && b.route != want {
+				t.Fatalf("parseBucket(%v): route %q, want %q", tt.id, b.route, want)
+			}
 		})
 	}
 }

@@ -162,13 +162,13 @@ func (bs *bucketState) chargeable(t *ratelimit.Table, pushes uint64, swaps *swap
 	switch {
 	case bs.backstop == nil:
 		start := now.Add(-max(0, elapsed) - envoyElapsedStep)
-		bs.backstop = newBackstopBound(b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]), start)
+		bs.backstop = newBackstopBound(b.limits, t.Listeners(b.route), start)
 		if elapsed > 0 { // else Envoy's first report of a bucket it just built, full
 			bs.backstop.addBursts(swaps.since(start.Add(-backstopTolerance)))
 		}
 	case bs.backstopAt != pushes || bs.backstopIn != t: // a report racing a swap may see its count, not yet its table
 		var c uint64
-		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, t.Listeners(bs.id.GetBucket()[ir.BucketKeyRoute]),
+		c, bs.backstop = chargeAfterPushes(bs.backstop, b.limits, t.Listeners(b.route),
 			max(1, pushes-bs.backstopAt), allowed, elapsed, now)
 		bs.backstopAt, bs.backstopIn = pushes, t
 		return c
