@@ -29,8 +29,12 @@ type KeyState struct {
 	// after Used was charged: floor((τ + T − d) / T), ≥ 0 (counter's GCRA).
 	Remaining uint64
 	// Share is the fraction of the limit's rate granted to the
-	// participant, in [0, 1]; the shares of one key never add up to more
-	// than 1.
+	// participant, in [0.1/n, 1] (n live participants of the key): the
+	// shares of one key add up to at most 1, except that a participant
+	// never gets less than its floor 0.1/n even when the others' last
+	// shares leave less (a new Envoy while one Envoy held the whole
+	// limit): the excess lasts until those others next report (one report
+	// interval), who then get min(target, 1 − others' shares).
 	Share float64
 	// Grant is the number of requests the participant may admit at once
 	// from now on (its bucket, refilled at Share of the rate):
@@ -47,10 +51,12 @@ type KeyState struct {
 // Contract: Settle charges Used to every limit (a charge is never refused:
 // a TAT may run ahead of now by up to twice the bucket, a debt paid back
 // by refill), records Demand, drops participants whose hold expired, and
-// grants the participant min(target, 1 − Σ others' shares), where target =
-// 0.9 × Demand/ΣDemand + 0.1/n (n = live participants): every live
-// participant keeps a floor so that its next request is not refused
-// outright. The result has one KeyState per limit, in order. An error
+// grants the participant max(0.1/n, min(target, 1 − Σ others' shares)),
+// where target = 0.9 × Demand/ΣDemand + 0.1/n (n = live participants):
+// every live participant keeps a floor of the rate, so that its requests
+// are not refused outright while others' shares (a lone participant holds
+// 1) or a dead participant's (held until its hold expires) cover the
+// whole limit. The result has one KeyState per limit, in order. An error
 // means the account could not decide (the caller applies the failure
 // mode).
 type Account interface {
@@ -118,7 +124,7 @@ func grant(parts map[string]participant, me string) float64 {
 	} else {
 		target += demandWeight / n
 	}
-	s := max(0, min(target, 1-others))
+	s := max(shareFloor/n, min(target, 1-others))
 	p := parts[me]
 	p.share = s
 	parts[me] = p

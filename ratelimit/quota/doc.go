@@ -26,7 +26,14 @@
 //     Redis holds what every Envoy admitted, and R, what the limit has left;
 //   - the participant's share s of the limit's rate is demand-weighted
 //     (0.9·own demand/total demand + 0.1/n), and never more than what the
-//     other live participants leave: the shares of a key add up to ≤ 1;
+//     other live participants leave, nor less than the floor 0.1/n: the
+//     shares of a key add up to ≤ 1 but for those floors, until the
+//     others next report. Without the floor, a lone Envoy held share 1
+//     and a new Envoy (a replacement of a killed one, a scale-out) got
+//     share 0, DENY_ALL, until the old share expired (15 s after the dead
+//     Envoy's last report) or shrank: 299 of 300 requests refused at
+//     100/s against 100,000,000/minute (e2e
+//     TestQuotaReplacedEnvoyIsNotThrottled);
 //   - its grant g = min(s·R, R − Σ others' holdings), where another
 //     participant holds its last grant plus its share of the refill since
 //     (what it may have admitted without reporting yet).
@@ -62,7 +69,16 @@
 //   - one request per participant that gets its first token bucket while
 //     nothing is left (Envoy builds it full);
 //   - requests admitted between a report and its answer (~1 ms) beyond
-//     the old grant.
+//     the old grant;
+//   - a participant's floor of the rate (0.1/n · r) while the others'
+//     last shares leave it less: at most until they next report (5 s).
+//
+// A participant that no longer reports (a dead Envoy) still holds its
+// share and grant for AssignmentTTL + holdMargin (15 s) after its last
+// report: a replacement gets no tokens of what the dead one held, only
+// its floor of the rate (a one-token bucket; DENY_ALL when the floor is
+// less than one token per fill interval, below 20 per minute with two
+// participants) until then.
 //
 // Measured: two Envoys, 80/20, 60/minute, 30 s: 83–85 admitted for a
 // GCRA bound of 90 (TestQuotaTwoEnvoysShareOneLimit). The shares take one

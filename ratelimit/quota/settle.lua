@@ -56,7 +56,7 @@ for i = 1, #KEYS / 2 do
   else
     target = target + 0.9 / count
   end
-  local share = math.max(0, math.min(target, 1 - others))
+  local share = math.max(0.1 / count, math.min(target, 1 - others))
   local grant = math.max(0, math.min(share * rem, rem - held))
   redis.call('HSET', KEYS[2 * i], me, string.format('%.17g %.17g %d %.17g %d', share, demand, now + hold, grant, now))
   redis.call('PEXPIRE', KEYS[2 * i], string.format('%d', math.ceil(hold / 1000)))
