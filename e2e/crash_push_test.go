@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,10 +40,10 @@ func crashDuringAckWait(t *testing.T, args []string) {
 	snap, _ := nodeVersion(s.waitSynced("crash-0"), "crash-0")
 	before := s.waitSynced("crash-1").Version
 
-	if err := slow.Signal(syscall.SIGSTOP); err != nil {
+	if err := slow.Pause(testCtx(t, 10*time.Second)); err != nil { // every thread stopped: no late ACK
 		t.Fatal(err)
 	}
-	defer slow.Signal(syscall.SIGCONT) //nolint:errcheck // a no-op unless the test failed early
+	defer slow.Resume() //nolint:errcheck // a no-op unless the test failed early
 	next := pushPolicy(port, us["one"].Addr(), us["two"].Addr(), "  - {name: new, match: {pathPrefix: /new}, backend: two, auth: none}")
 	pushed := make(chan string, 1)
 	go func() {
@@ -56,7 +55,7 @@ func crashDuringAckWait(t *testing.T, args []string) {
 	time.Sleep(300 * time.Millisecond) // well inside the 60s ACK wait
 	_ = s.cp.Kill()                    // reports "signal: killed": the point
 	t.Logf("the push's client after the SIGKILL: %s", <-pushed)
-	if err := slow.Signal(syscall.SIGCONT); err != nil {
+	if err := slow.Resume(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,10 +54,10 @@ func (p *lockPair) policy(name string) string {
 func (p *lockPair) holdLock(t *testing.T, args ...string) <-chan string {
 	t.Helper()
 	snap, _ := nodeVersion(p.a.waitSynced("lock-a0"), "lock-a0")
-	if err := p.slow.Signal(syscall.SIGSTOP); err != nil {
+	if err := p.slow.Pause(testCtx(t, 10*time.Second)); err != nil { // every thread stopped: no late ACK
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.slow.Signal(syscall.SIGCONT) })
+	t.Cleanup(func() { _ = p.slow.Resume() })
 	done := make(chan string, 1)
 	go func() {
 		out, errOut, code := p.a.run(args...)
@@ -146,11 +145,11 @@ func TestDeadReplicaPushLockRecoversFast(t *testing.T) {
 func TestStalledReplicaCannotWriteAfterLosingTheLock(t *testing.T) {
 	p := startLockPair(t)
 	changed := p.holdLock(t, "endpoints", "set", "one", p.two)
-	if err := p.a.cp.Signal(syscall.SIGSTOP); err != nil {
+	if err := p.a.cp.Pause(testCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	t.Cleanup(func() { _ = p.a.cp.Signal(syscall.SIGCONT) })
+	t.Cleanup(func() { _ = p.a.cp.Resume() })
 
 	took := p.pushThroughB(t, "next", stopped)
 	t.Logf("replica B pushed %s after the lock holder was SIGSTOPped", took.Round(time.Millisecond))
@@ -158,10 +157,10 @@ func TestStalledReplicaCannotWriteAfterLosingTheLock(t *testing.T) {
 		t.Errorf("replica B pushed after %s, want ≤ %s", took, lockRecoveryBound)
 	}
 	want := p.b.status().Version
-	if err := p.slow.Signal(syscall.SIGCONT); err != nil {
+	if err := p.slow.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.a.cp.Signal(syscall.SIGCONT); err != nil {
+	if err := p.a.cp.Resume(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the stalled endpoint change after SIGCONT: %s", <-changed)
