@@ -45,13 +45,8 @@ backends:
 // ratelimit/quota's backstopBound), not the 14 requests RLQS let through
 // (which would have spent the hour in Redis for every Envoy).
 func TestQuotaBackstopWindows(t *testing.T) {
-	up := harness.StartUpstream(t, "echo")
-	rd := startRedisServer(t, harness.FreePort(t))
-	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(windowsPolicy, port, up.Addr()), stackOptions{
-		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
-	})
-	s.envoy("public", "rlq-windows", "delta")
+	r := startRedisStack(t, "rlq-windows", func(port int, up string) string { return fmt.Sprintf(windowsPolicy, port, up) })
+	rd, port := r.redis, r.port
 	rd.kill(t)
 	c := harness.NewHTTPClient(true)
 	defer c.Close()
@@ -103,22 +98,45 @@ func TestQuotaBackstopWindows(t *testing.T) {
 		// The usage is charged by the recovery push, or by Envoy's next
 		// report when its tick comes after Redis is back: wait for what
 		// the backstop admitted to be charged (or for the time out).
-		var used []int
-		charged := 0
-		ctx := testCtx(t, 10*time.Second)
-		_ = harness.WaitFor(ctx, func() (bool, error) {
-			used, charged = rlqsCharges(s.cp.Logs()), 0
-			for _, u := range used {
-				charged += u
-			}
-			return charged >= 4, nil
-		})
+		charged, used := waitCharged(t, r.stack, 4, 10*time.Second)
 		t.Logf("RLQS allowed 14, the backstop admitted 4; charged %d (settlements %v), %s after Redis came back",
 			charged, used, time.Since(back).Round(10*time.Millisecond))
 		if charged < 4 || charged > 5 {
 			t.Errorf("charged %d, want 4..5 (the backstop admitted 4; the bound adds at most the minute's refill)", charged)
 		}
 	})
+}
+
+// waitCharged waits up to within for the RLQS server to have charged at
+// least want requests in all (the recovery push or Envoy's next report
+// once Redis is back) and returns the total and each settlement, also when
+// the time ran out.
+func waitCharged(t *testing.T, s *stack, want int, within time.Duration) (charged int, used []int) {
+	t.Helper()
+	_ = harness.WaitFor(testCtx(t, within), func() (bool, error) {
+		used, charged = rlqsCharges(s.cp.Logs()), 0
+		for _, u := range used {
+			charged += u
+		}
+		return charged >= want, nil
+	})
+	return charged, used
+}
+
+// countOK sends n GETs to url one after another and counts the 200s.
+func countOK(t *testing.T, c *harness.HTTPClient, url string, n int) int {
+	t.Helper()
+	ok := 0
+	for i := 0; i < n; i++ {
+		resp, err := c.Get(context.Background(), url, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status == 200 {
+			ok++
+		}
+	}
+	return ok
 }
 
 // rlqsCharges returns the used counts of the RLQS server's assignment

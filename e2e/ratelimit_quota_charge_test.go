@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,36 +37,18 @@ backends:
 // since the previous one: ratelimit/quota chargeAfterPushes). Before,
 // 9 admitted were charged 4.
 func TestQuotaBackstopResetByPush(t *testing.T) {
-	up := harness.StartUpstream(t, "echo")
-	rd := startRedisServer(t, harness.FreePort(t))
-	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(resetPolicy, port, "10s", up.Addr()), stackOptions{
-		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
-	})
-	s.envoy("public", "rlq-reset", "delta")
+	r := startRedisStack(t, "rlq-reset", func(port int, up string) string { return fmt.Sprintf(resetPolicy, port, "10s", up) })
+	rd, port := r.redis, r.port
 	rd.kill(t)
 	c := harness.NewHTTPClient(true)
 	defer c.Close()
-	burst := func(n int) int {
-		t.Helper()
-		ok := 0
-		for i := 0; i < n; i++ {
-			resp, err := c.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/open/x", port), "", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.Status == 200 {
-				ok++
-			}
-		}
-		return ok
-	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/open/x", port)
 	start := time.Now()
-	admitted := []int{burst(5)}
+	admitted := []int{countOK(t, c, url, 5)}
 	for i, timeout := range []string{"11s", "12s"} {
-		s.cli(0, "push", writeFile(t, fmt.Sprintf("p%d.yaml", i), fmt.Sprintf(resetPolicy, port, timeout, up.Addr())))
-		s.waitSynced("rlq-reset")
-		admitted = append(admitted, burst(5))
+		r.cli(0, "push", writeFile(t, fmt.Sprintf("p%d.yaml", i), fmt.Sprintf(resetPolicy, port, timeout, r.up)))
+		r.waitSynced("rlq-reset")
+		admitted = append(admitted, countOK(t, c, url, 5))
 	}
 	total := 0
 	for _, a := range admitted {
@@ -76,15 +57,7 @@ func TestQuotaBackstopResetByPush(t *testing.T) {
 	t.Logf("3/minute, Redis down: admitted per burst of 5 (pushes between): %v (%s)", admitted, time.Since(start).Round(10*time.Millisecond))
 	time.Sleep(time.Until(start.Add(5500 * time.Millisecond)))
 	rd.restart(t)
-	var used []int
-	charged := 0
-	_ = harness.WaitFor(testCtx(t, 8*time.Second), func() (bool, error) {
-		used, charged = rlqsCharges(s.cp.Logs()), 0
-		for _, u := range used {
-			charged += u
-		}
-		return charged >= total, nil
-	})
+	charged, used := waitCharged(t, r.stack, total, 8*time.Second)
 	t.Logf("admitted %d, charged %d (settlements %v)", total, charged, used)
 	if total > 3*len(admitted) {
 		t.Errorf("admitted %d with a limit of 3/minute and %d pushes, want at most a burst per push", total, len(admitted)-1)
@@ -117,44 +90,18 @@ backends:
 // local_ratelimit buckets) but one RLQS bucket: once Redis is back the
 // account is charged at least what was admitted.
 func TestQuotaBackstopTwoListeners(t *testing.T) {
-	up := harness.StartUpstream(t, "echo")
-	rd := startRedisServer(t, harness.FreePort(t))
-	pa, pb := harness.FreePort(t), harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(twoListenersPolicy, pa, pb, up.Addr()), stackOptions{
-		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
-	})
-	s.envoy("public", "rlq-two", "delta")
+	pb := harness.FreePort(t)
+	r := startRedisStack(t, "rlq-two", func(pa int, up string) string { return fmt.Sprintf(twoListenersPolicy, pa, pb, up) })
+	rd, pa := r.redis, r.port
 	rd.kill(t)
 	c := harness.NewHTTPClient(true)
 	defer c.Close()
-	burst := func(port, n int) int {
-		t.Helper()
-		ok := 0
-		for i := 0; i < n; i++ {
-			resp, err := c.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/open/x", port), "", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.Status == 200 {
-				ok++
-			}
-		}
-		return ok
-	}
 	start := time.Now()
-	a, b := burst(pa, 5), burst(pb, 5)
+	a, b := countOK(t, c, fmt.Sprintf("http://127.0.0.1:%d/open/x", pa), 5), countOK(t, c, fmt.Sprintf("http://127.0.0.1:%d/open/x", pb), 5)
 	t.Logf("3/minute, Redis down: admitted %d of 5 on listener a, %d of 5 on listener b", a, b)
 	time.Sleep(time.Until(start.Add(5500 * time.Millisecond)))
 	rd.restart(t)
-	var used []int
-	charged := 0
-	_ = harness.WaitFor(testCtx(t, 8*time.Second), func() (bool, error) {
-		used, charged = rlqsCharges(s.cp.Logs()), 0
-		for _, u := range used {
-			charged += u
-		}
-		return charged >= a+b, nil
-	})
+	charged, used := waitCharged(t, r.stack, a+b, 8*time.Second)
 	t.Logf("admitted %d, charged %d (settlements %v)", a+b, charged, used)
 	if charged < a+b || charged > a+b+1 {
 		t.Errorf("charged %d for %d admitted, want %d..%d (RLQS let 10 through)", charged, a+b, a+b, a+b+1)
@@ -188,14 +135,8 @@ backends:
 // address of the route to one counter: the second got 1, under ALLOW_ALL
 // before its first assignment).
 func TestQuotaExtraLimitByClientIP(t *testing.T) {
-	up := harness.StartUpstream(t, "echo")
-	rd := startRedisServer(t, harness.FreePort(t))
-	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(byIPPolicy, port, up.Addr()), stackOptions{
-		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
-	})
-	s.envoy("public", "rlq-ip", "delta")
-	r := &rlStack{stack: s, redis: rd, port: port, up: up.Addr()}
+	r := startRedisStack(t, "rlq-ip", func(port int, up string) string { return fmt.Sprintf(byIPPolicy, port, up) })
+	port := r.port
 	from := func(ip, key string, n int) int {
 		t.Helper()
 		tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}

@@ -123,14 +123,7 @@ backends:
 // drains the longer windows) and what is charged for requests RLQS let
 // through under ALLOW_ALL that the backstop refused.
 func TestQuotaMultiWindow(t *testing.T) {
-	up := harness.StartUpstream(t, "echo")
-	rd := startRedisServer(t, harness.FreePort(t))
-	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(multiWindowPolicy, port, up.Addr()), stackOptions{
-		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
-	})
-	s.envoy("public", "rlq-multi", "delta")
-	r := &rlStack{stack: s, redis: rd, port: port, up: up.Addr()}
+	r := startRedisStack(t, "rlq-multi", func(port int, up string) string { return fmt.Sprintf(multiWindowPolicy, port, up) })
 	key := map[string]string{"x-api-key": r.key(t, "q-multi-1", "multi")}
 	start := time.Now()
 	codes, _ := r.burst(t, 1, 1, "/api/x", key)
@@ -178,7 +171,7 @@ func TestQuotaMultiWindow(t *testing.T) {
 	}
 	if t.Failed() {
 		var rlqs []string
-		for _, l := range strings.Split(s.cp.Logs(), "\n") {
+		for _, l := range strings.Split(r.cp.Logs(), "\n") {
 			if strings.Contains(l, "rlqs: assignment") {
 				rlqs = append(rlqs, l)
 			}

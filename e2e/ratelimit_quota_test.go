@@ -36,14 +36,9 @@ backends:
 `
 
 func startQuotaStack(t *testing.T, failureMode string, anonymous int) *rlStack {
-	up := harness.StartUpstream(t, "echo")
-	r := startRedisServer(t, harness.FreePort(t))
-	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(quotaPolicy, anonymous, failureMode, port, up.Addr()), stackOptions{
-		args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
+	return startRedisStack(t, "rlq-0", func(port int, up string) string {
+		return fmt.Sprintf(quotaPolicy, anonymous, failureMode, port, up)
 	})
-	s.envoy("public", "rlq-0", "delta")
-	return &rlStack{stack: s, redis: r, port: port, up: up.Addr()}
 }
 
 // TestQuotaColdStartBurstIsExact: in quota mode, a burst of twice a never

@@ -56,13 +56,22 @@ type rlStack struct {
 }
 
 func startRateLimitStack(t *testing.T, failureMode string) *rlStack {
+	return startRedisStack(t, "rl-0", func(port int, up string) string {
+		return fmt.Sprintf(rateLimitPolicy, failureMode, port, up)
+	})
+}
+
+// startRedisStack starts an echo upstream, a Redis, a control plane on it
+// serving policy(port, upstream address) and one Envoy (node) of the
+// gateway "public" listening on port.
+func startRedisStack(t *testing.T, node string, policy func(port int, up string) string) *rlStack {
 	up := harness.StartUpstream(t, "echo")
 	r := startRedisServer(t, harness.FreePort(t))
 	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(rateLimitPolicy, failureMode, port, up.Addr()), stackOptions{
+	s := startStackWith(t, policy(port, up.Addr()), stackOptions{
 		args: []string{"--redis", "redis://" + r.addr + "/0", "--key-pepper", "e2e-pepper-0123456789"},
 	})
-	e := s.envoy("public", "rl-0", "delta")
+	e := s.envoy("public", node, "delta")
 	return &rlStack{stack: s, redis: r, port: port, up: up.Addr(), proxy: e}
 }
 

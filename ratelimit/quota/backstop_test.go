@@ -43,12 +43,8 @@ func TestBackstopBound(t *testing.T) {
 		{name: "no limits: never cut", reports: []report{{0, 1000}}, want: []uint64{1000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			limits := make([]ratelimit.KeyedLimit, len(tc.limits))
-			for i, l := range tc.limits {
-				limits[i] = ratelimit.KeyedLimit{Limit: l}
-			}
 			start := time.Unix(1_700_000_000, 0)
-			b := newBackstopBound(limits, 1, start)
+			b := newBackstopBound(keyedLimits(tc.limits), 1, start)
 			var got []uint64
 			for _, r := range tc.reports {
 				got = append(got, b.charge(r.allowed, 0, start.Add(r.at)))
@@ -66,18 +62,9 @@ func TestBackstopBound(t *testing.T) {
 // admissions at every report.
 func TestBackstopBoundNeverBelowAdmitted(t *testing.T) {
 	limits := []ir.Limit{{Requests: 2, Per: time.Second}, {Requests: 4, Per: time.Minute}, {Requests: 50, Per: time.Hour}}
-	keyed := make([]ratelimit.KeyedLimit, len(limits))
-	for i, l := range limits {
-		keyed[i] = ratelimit.KeyedLimit{Limit: l}
-	}
+	keyed := keyedLimits(limits)
 	for seed := uint64(1); seed <= 50; seed++ {
-		rng := seed
-		next := func(n uint64) uint64 { // xorshift
-			rng ^= rng << 13
-			rng ^= rng >> 7
-			rng ^= rng << 17
-			return rng % n
-		}
+		next := xorshift(seed)
 		start := time.Unix(1_700_000_000, 0)
 		levels := []float64{2, 4, 50}
 		rates := []float64{2, 4.0 / 60, 50.0 / 3600}
@@ -150,15 +137,9 @@ func chargeReport(b *backstopBound, admitted uint64, reported time.Duration, now
 // admitted of requests in bursts above the rate between idle spells.
 func TestBackstopBoundNeverBelowAdmittedWithStalls(t *testing.T) {
 	limits := []ir.Limit{{Requests: 10, Per: time.Second, Burst: 20}, {Requests: 6000, Per: time.Hour}}
-	keyed := []ratelimit.KeyedLimit{{Limit: limits[0]}, {Limit: limits[1]}}
+	keyed := keyedLimits(limits)
 	for seed := uint64(1); seed <= 50; seed++ {
-		rng := seed
-		next := func(n uint64) uint64 { // xorshift
-			rng ^= rng << 13
-			rng ^= rng >> 7
-			rng ^= rng << 17
-			return rng % n
-		}
+		next := xorshift(seed)
 		start := time.Unix(1_700_000_000, 0)
 		levels, rates := []float64{20, 6000}, []float64{10, 6000.0 / 3600}
 		b := newBackstopBound(keyed, 1, start)
@@ -202,4 +183,25 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// xorshift returns a deterministic pseudo-random source: next(n) is in
+// [0, n).
+func xorshift(seed uint64) func(n uint64) uint64 {
+	rng := seed
+	return func(n uint64) uint64 {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return rng % n
+	}
+}
+
+// keyedLimits wraps limits as keyed limits without a key.
+func keyedLimits(limits []ir.Limit) []ratelimit.KeyedLimit {
+	keyed := make([]ratelimit.KeyedLimit, len(limits))
+	for i, l := range limits {
+		keyed[i] = ratelimit.KeyedLimit{Limit: l}
+	}
+	return keyed
 }
