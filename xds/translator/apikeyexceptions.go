@@ -173,11 +173,16 @@ func luaString(s string) string {
 //     from the signed claims (tier, roles; roles outside
 //     contract.ValidRole dropped, as ext_authz drops them), tenant from
 //     tnt;
-//   - sets the identity headers (the strip filter removed the client's)
-//     and publishes the identity as the ext_authz filter's metadata
-//     (method apiKey, consumer, user_id, roles, tenant, tier, key_id), so
-//     rate limits, access logs and rbac read what ext_authz would publish,
-//     and the native marker (nativeMarkerKey) that switches ext_authz off;
+//   - sets the identity headers (the strip filter removed the client's;
+//     an empty value removes its header) and publishes as the ext_authz
+//     filter's metadata method apiKey, key_id and the native marker
+//     (nativeMarkerKey) that switches ext_authz off; the identity metadata
+//     filter right after it (nativeJWT.identityMetadata) copies the
+//     headers it set into consumer, user_id, roles, tenant and tier, so
+//     rate limits, access logs and rbac read what ext_authz would publish
+//     (an empty value left out, as on JWT routes): one metadata write
+//     per key from Lua costs more than one header_to_metadata update
+//     of all of them;
 //   - answers 401s with the challenge the route's metadata names under
 //     the filter's name (a mixed route: mixedChallenge), else ext_authz's
 //     API-key challenge.
@@ -281,11 +286,6 @@ function envoy_on_request(h)
   end
   local m = h:streamInfo():dynamicMetadata()
   m:set(AUTHZ, "method", "apiKey")
-  m:set(AUTHZ, "consumer", id.user)
-  m:set(AUTHZ, "user_id", id.user)
-  m:set(AUTHZ, "roles", id.roles)
-  m:set(AUTHZ, "tenant", id.tenant)
-  m:set(AUTHZ, "tier", id.tier)
   m:set(AUTHZ, CHECKED, kid)
   m:set(AUTHZ, NATIVE, "apiKey")
 end

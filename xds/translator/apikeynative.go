@@ -124,7 +124,7 @@ func (n *nativeJWT) nativeKey(r ir.Route) bool {
 }
 
 // configureKeyRoute sets a native key route's optional key requirement,
-// key identity script and rbac rules, and removes the credentials before
+// key identity script, identity metadata rules and rbac rules, and removes the credentials before
 // the upstream unless the route forwards them. The route's ext_authz
 // settings (for opaque keys) are set by the caller.
 func (n *nativeJWT) configureKeyRoute(er *routev3.Route, r ir.Route) error {
@@ -132,6 +132,9 @@ func (n *nativeJWT) configureKeyRoute(er *routev3.Route, r ir.Route) error {
 		return err
 	}
 	if err := envoy.SetRouteFilterConfig(er, KeyIdentityFilter, envoy.LuaPerRouteName(keyIdentityScriptName)); err != nil {
+		return err
+	}
+	if err := envoy.SetRouteFilterConfig(er, identityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata(true))); err != nil {
 		return err
 	}
 	if err := envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(n.keyPolicies(r.Auth))); err != nil {

@@ -72,7 +72,7 @@ func TestHTTPFilterOrder(t *testing.T) {
 		{"minimal", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"routing", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"multi-gateway", []string{envoy.HeaderMutationName, envoy.RouterName}},
-		{"auth", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, jwtIdentityFilter, jwtIdentityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RouterName}},
+		{"auth", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, jwtIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RouterName}},
 		{"ratelimit", []string{envoy.HeaderMutationName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,9 +27,10 @@ const (
 	// jwtIdentityScriptName the script's name in it.
 	jwtIdentityFilter     = "tollgate.jwt_identity"
 	jwtIdentityScriptName = "jwt_identity"
-	// jwtIdentityMetadataFilter (header_to_metadata) publishes the
-	// identity headers the script set as ext_authz's metadata.
-	jwtIdentityMetadataFilter = "tollgate.jwt_identity_metadata"
+	// identityMetadataFilter (header_to_metadata, after both identity
+	// scripts) publishes the identity headers the JWT or the key identity
+	// script set as ext_authz's metadata (identityMetadata).
+	identityMetadataFilter = "tollgate.identity_metadata"
 	// jwksClusterPrefix + provider name is the cluster of a remote JWKS.
 	jwksClusterPrefix = "tollgate_jwks_"
 	// jwtCacheSize is each provider's verified-token cache (Envoy's
@@ -289,10 +290,12 @@ func identityHeadersOrDefault(h ir.IdentityHeaders) ir.IdentityHeaders {
 // native reports whether r is decided in Envoy.
 func (n *nativeJWT) native(r ir.Route) bool { return n.enabled && nativeJWTReason(n.cfg, r) == "" }
 
-// httpFilters returns jwt_authn, the JWT identity script and its metadata
-// filter (with native JWT routes), the key identity filter (with native key routes) and rbac, in
-// that order, when enabled (they go right after the identity strip and
-// CORS).
+// httpFilters returns jwt_authn, the JWT identity script (with native JWT
+// or mixed routes), the key identity filter (with native key or mixed
+// routes), the identity metadata filter and rbac, in that order, when
+// enabled (they go right after the identity strip and CORS). The metadata
+// filter comes after both scripts, whose identity headers it copies, and
+// before rbac, which reads the roles it publishes.
 func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if !n.enabled {
 		return nil, nil
@@ -318,11 +321,7 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		if err != nil {
 			return nil, err
 		}
-		meta, err := envoy.HeaderToMetadataFilter(jwtIdentityMetadataFilter)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, lua, meta)
+		out = append(out, lua)
 	}
 	if n.keys || n.mixed {
 		kf, err := n.keyIdentity.filter()
@@ -331,24 +330,44 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		}
 		out = append(out, kf)
 	}
+	meta, err := envoy.HeaderToMetadataFilter(identityMetadataFilter)
+	if err != nil {
+		return nil, err
+	}
 	rbac, err := envoy.RBACFilter()
 	if err != nil {
 		return nil, err
 	}
-	return append(out, rbac), nil
+	return append(out, meta, rbac), nil
 }
 
-// identityMetadata is the header_to_metadata rules of a native JWT route:
-// the identity headers the script set (it removed the empty ones) become
-// ext_authz's metadata keys, method "jwt" with the user id. One metadata
-// update per request instead of one per key from Lua. The consumer key is
-// the script's own write (jwtidentity.go): header_to_metadata drops values
-// of 8 KiB or more, and the rate-limit key must never be missing.
-func (n *nativeJWT) identityMetadata() []envoy.HeaderMetadata {
+// identityMetadata is the header_to_metadata rules of a native route: the
+// identity headers the identity script set (it removed the empty ones:
+// an empty value is left out of the metadata) become ext_authz's metadata
+// keys. One metadata update per request instead of one per key from Lua.
+//   - On a native JWT route (withKeys false) also method "jwt" with the
+//     user id; the consumer key is the script's own write (jwtidentity.go):
+//     header_to_metadata drops values of 8 KiB or more, and the
+//     rate-limit key must never be missing.
+//   - On a native key or mixed route (withKeys true) also the consumer
+//     from the user id: a signed key's user id is at most a namespace
+//     (a name) and contract.MaxConsumerLen long, never dropped. A JWT's
+//     on a mixed route is written by its script as well (the copy is the
+//     same value, or none). The method is each script's own write there:
+//     this filter runs after both scripts and cannot tell them apart.
+//
+// Nothing else sets these headers before this filter: the edge's first
+// filter removed the client's copies, and only jwt_authn, the identity
+// scripts and CORS run in between.
+func (n *nativeJWT) identityMetadata(withKeys bool) []envoy.HeaderMetadata {
 	h := identityHeadersOrDefault(n.cfg.Auth.IdentityHeaders)
 	ns := envoy.ExtAuthzName
+	first := envoy.HeaderMetadata{Header: h.UserID, Namespace: ns, Key: "method", Value: ir.MethodJWT}
+	if withKeys {
+		first = envoy.HeaderMetadata{Header: h.UserID, Namespace: ns, Key: metadataConsumer}
+	}
 	return []envoy.HeaderMetadata{
-		{Header: h.UserID, Namespace: ns, Key: "method", Value: ir.MethodJWT},
+		first,
 		{Header: h.UserID, Namespace: ns, Key: metadataUserID},
 		{Header: h.Roles, Namespace: ns, Key: metadataRoles},
 		{Header: h.Tenant, Namespace: ns, Key: metadataTenant},
@@ -370,7 +389,7 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 	if err := envoy.SetRouteFilterConfig(er, jwtIdentityFilter, envoy.LuaPerRouteName(jwtIdentityScriptName)); err != nil {
 		return err
 	}
-	if err := envoy.SetRouteFilterConfig(er, jwtIdentityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata())); err != nil {
+	if err := envoy.SetRouteFilterConfig(er, identityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata(false))); err != nil {
 		return err
 	}
 	if err := envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(n.policies(r.Auth))); err != nil {

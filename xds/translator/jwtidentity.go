@@ -32,9 +32,10 @@ import (
 //     after dropping role values that are not visible ASCII without a
 //     comma (contract.ValidRole), logged once per Envoy worker;
 //   - publishes the user id as the consumer key of the ext_authz filter's
-//     dynamic metadata; the header_to_metadata filter right after it
-//     (nativeJWT.identityMetadata) copies the headers it set into the
-//     other keys (method, user_id, roles, tenant, tier), so rate-limit
+//     dynamic metadata; the header_to_metadata filter that follows the
+//     identity scripts (nativeJWT.identityMetadata) copies the headers it
+//     set into the other keys (method, user_id, roles, tenant, tier; on a
+//     mixed route the script writes method itself), so rate-limit
 //     descriptors and access logs read one namespace whichever path
 //     authenticated the request.
 //
@@ -46,7 +47,8 @@ import (
 // without a verified JWT passes untouched (a signed key's or an opaque
 // key's, decided further on), refusals carry the mixed route's challenge,
 // and an accepted token also sets the native marker (nativeMarkerKey) that
-// switches ext_authz off for the request.
+// switches ext_authz off for the request, and the method "jwt" (the
+// metadata filter after both scripts cannot tell a JWT from a key).
 func jwtIdentityScript(providers []ir.JWTProvider, h ir.IdentityHeaders, mixed bool) string {
 	var b strings.Builder
 	b.WriteString("local P = {\n")
@@ -163,8 +165,9 @@ end
 -- identity checks the verified token of provider p (claims c, JOSE header
 -- hd) and publishes the identity: the headers, and the consumer key of
 -- the metadata (the other keys are copied from the headers by the
--- header_to_metadata filter that follows: one metadata write per key
--- from Lua costs more than the rest of the script). Straight-line code:
+-- header_to_metadata filter after the identity scripts: one metadata
+-- write per key from Lua costs more than the rest of the script; on a
+-- mixed route also the method and the native marker). Straight-line code:
 -- no table per request, one concatenation (the user id).
 local function identity(h, m, p, c, hd)
   if hd == nil or not p.algs[hd.alg] then return deny(h, "alg_not_allowed") end
@@ -183,7 +186,10 @@ local function identity(h, m, p, c, hd)
   setHeader(hs, H_TENANT, tenant)
   setHeader(hs, H_TIER, tier)
   m:set(AUTHZ, "consumer", user)
-  if MIXED then m:set(AUTHZ, NATIVE, "jwt") end
+  if MIXED then
+    m:set(AUTHZ, "method", "jwt")
+    m:set(AUTHZ, NATIVE, "jwt")
+  end
 end
 
 function envoy_on_request(h)

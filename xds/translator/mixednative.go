@@ -144,8 +144,8 @@ func (n *nativeJWT) configureMixedRoute(er *routev3.Route, r ir.Route) error {
 	}{
 		{envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(mixedRequirement)},
 		{jwtIdentityFilter, envoy.LuaPerRouteName(jwtIdentityMixedScriptName)},
-		{jwtIdentityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata())},
 		{KeyIdentityFilter, envoy.LuaPerRouteName(keyIdentityScriptName)},
+		{identityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata(true))},
 		{envoy.RBACName, envoy.RBACPerRouteDeny(n.mixedPolicies(r.Auth))},
 	} {
 		if err := envoy.SetRouteFilterConfig(er, c.filter, c.cfg); err != nil {
