@@ -80,6 +80,14 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 	}
 	key := map[string]string{"x-api-key": signedKey(t, keyClaims("kim", "key00001", "pro", "user"))}
 	keyID := map[string]any{"user_id": "kim", "consumer": "kim", "tenant": "t1", "tier": "pro", "auth_method": "apiKey"}
+	// A signed key without a tenant: the key identity script removes the
+	// tenant header and the metadata filter copies nothing, so the
+	// metadata (read on /keys) has no tenant, as on JWT routes, and never
+	// the client's.
+	noTenant := keyClaims("nia", "key00002", "pro", "user")
+	delete(noTenant, "tnt")
+	keyNoTenant := map[string]string{"x-api-key": signedKey(t, noTenant)}
+	keyNoTenantID := map[string]any{"user_id": "nia", "consumer": "nia", "tier": "pro", "auth_method": "apiKey"}
 	opaqueKeys := map[string]string{}
 	// opaque returns the headers of an opaque key (decided by ext_authz)
 	// of consumer, with role user, created once.
@@ -134,6 +142,13 @@ func TestAccessLogIdentityNeverFromClient(t *testing.T) {
 		{name: "signed key, admitted (identity read from the headers)", path: "/knolimit/1", status: 200, headers: key, want: keyID},
 		{name: "signed key, admitted (limits in Envoy or the Check: metadata)", path: "/keys/1", status: 200, headers: key, want: keyID},
 		{name: "signed key, rbac refuses the role", path: "/kadmin/1", status: 403, headers: key, want: keyID},
+		{name: "signed key without a tenant (metadata)", path: "/keys/1", status: 200, headers: keyNoTenant, want: keyNoTenantID},
+		// The identity metadata filter runs on every request of a signed-key
+		// route, also one ext_authz then refuses: the client's identity
+		// headers must not reach it.
+		{name: "signed-key route, no credentials (metadata)", path: "/keys/1", status: 401},
+		{name: "signed-key route, unknown opaque key (metadata)", path: "/keys/1", status: 401,
+			headers: map[string]string{"x-api-key": "tg_unknownunknownunknown0"}},
 		{name: "garbled signed key", path: "/knolimit/1", status: 401, headers: map[string]string{"x-api-key": "tg.x.y.z"}},
 		// Envoy answers an escaped slash with a redirect before any filter
 		// runs: the client's identity headers are still in the request.
