@@ -92,10 +92,16 @@ func rlqsVariants() []variant {
 		{"key-rlqs-off-route", "signed-key route, rate_limit_quota disabled on the route", "/key", func(h map[string]any) {
 			disableOnRoute(h, "key", rlqsName)
 		}},
-		{"key-lua-nometa", "signed-key route, key script without its metadata writes but consumer", "/key", func(h map[string]any) {
+		{"key-lua-nometa", "signed-key route, key script without its identity metadata writes (before the metadata filter: method, user_id, roles, tenant, tier; after: method)", "/key", func(h map[string]any) {
 			editKeyLua(h, func(src string) string {
 				return regexp.MustCompile(`(?m)^  m:set\(AUTHZ, "(method|user_id|roles|tenant|tier)".*$`).ReplaceAllString(src, "")
 			})
+		}},
+		{"key-method-h2m", "signed-key route, method from the identity metadata filter instead of the key script", "/key", func(h map[string]any) {
+			keyMethodFromFilter(h, "")
+		}},
+		{"key-method-h2m-md", "key-method-h2m, the key script reading its route metadata once (how it would tell a mixed route)", "/key", func(h map[string]any) {
+			keyMethodFromFilter(h, "  local mixed = h:metadata():get(\"challenge\")\n")
 		}},
 	}
 }
@@ -193,4 +199,17 @@ func editKeyLua(hcm map[string]any, edit func(string) string) {
 			m["inline_string"] = edit(m["inline_string"].(string))
 		}
 	}
+}
+
+// keyMethodFromFilter removes the key script's method write (replacing it
+// with lua) and has the identity metadata filter write the method of the
+// signed-key route from the user id header.
+func keyMethodFromFilter(h map[string]any, lua string) {
+	editKeyLua(h, func(src string) string {
+		return regexp.MustCompile(`(?m)^  m:set\(AUTHZ, "method".*\n`).ReplaceAllString(src, lua)
+	})
+	cfg := perFilter(route(h, "key"), "tollgate.identity_metadata")
+	rule := map[string]any{"header": "x-user-id", "on_header_present": map[string]any{
+		"metadata_namespace": "envoy.filters.http.ext_authz", "key": "method", "value": "apiKey", "type": "STRING"}}
+	cfg["request_rules"] = append([]any{rule}, list(cfg["request_rules"])...)
 }

@@ -74,6 +74,8 @@ func TestHTTPFilterOrder(t *testing.T) {
 		{"multi-gateway", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"auth", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, jwtIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RouterName}},
 		{"ratelimit", []string{envoy.HeaderMutationName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
+		{"apikey-native", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, KeyIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
+		{"apikey-mixed", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, jwtIdentityFilter, KeyIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := translateCase(t, tt.name)
