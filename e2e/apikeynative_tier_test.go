@@ -69,3 +69,38 @@ func keyRun(t *testing.T, k *keyStack, key string, n int) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// TestAPIKeyNativeQuotaByConsumer: in quota mode a signed key on an
+// API-key-only route spends its own consumer's bucket of its own tier:
+// the bucket's consumer and tier come from the identity metadata filter's
+// copy of the headers the key identity script set, never from the
+// client's. Two consumers of tier tiny (3/day) get 3 each, although every
+// request of the first names the second in x-user-id and claims tier pro,
+// and the upstream sees the key's identity.
+func TestAPIKeyNativeQuotaByConsumer(t *testing.T) {
+	k := startKeyNativeStackMode(t, "quota")
+	k.waitKeyTable(t, k.port)
+	forged := map[string]string{"X-User-ID": "quota-b", "X-Consumer-Tier": "pro", "X-Tenant-ID": "evil"}
+	run := func(consumer, jti string) string {
+		h := map[string]string{"x-api-key": signedKey(t, keyClaims(consumer, jti, "tiny"))}
+		for name, v := range forged {
+			h[name] = v
+		}
+		var out []string
+		for range 4 {
+			code, echo, _ := k.call(t, "/keys/1", h)
+			if echo != nil {
+				out = append(out, fmt.Sprintf("%d %s/%s/%s", code, hdr(echo, "x-user-id"), hdr(echo, "x-consumer-tier"), hdr(echo, "x-tenant-id")))
+			} else {
+				out = append(out, fmt.Sprint(code))
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+	for _, c := range []struct{ consumer, jti string }{{"quota-a", "quotaka1"}, {"quota-b", "quotakb1"}} {
+		want := strings.Repeat("200 "+c.consumer+"/tiny/t1, ", 3) + "429"
+		if got := run(c.consumer, c.jti); got != want {
+			t.Errorf("%s (tiny, 3/day) with forged identity headers: %s, want %s", c.consumer, got, want)
+		}
+	}
+}
