@@ -124,9 +124,10 @@ func (n *nativeJWT) nativeKey(r ir.Route) bool {
 }
 
 // configureKeyRoute sets a native key route's optional key requirement,
-// key identity script, identity metadata rules and rbac rules, and removes the credentials before
-// the upstream unless the route forwards them. The route's ext_authz
-// settings (for opaque keys) are set by the caller.
+// key identity script, identity metadata rules and rbac rules, and
+// removes the credentials before the upstream unless the route forwards
+// them. The route's ext_authz settings (for opaque keys) are set by the
+// caller.
 func (n *nativeJWT) configureKeyRoute(er *routev3.Route, r ir.Route) error {
 	if err := envoy.SetRouteFilterConfig(er, envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(keyRequirement)); err != nil {
 		return err

@@ -26,8 +26,9 @@ func edgeOptions(e ir.Edge) envoy.EdgeOptions {
 
 // httpFilterChain returns the gateway's HTTP filters before the router, in
 // the agreed decode order: header_mutation (identity headers; always) →
-// cors → jwt_authn → jwt identity (Lua) → rbac (those three when a route
-// is decided natively, jwtauthn.go) → ext_authz → ratelimit → compressors
+// cors → jwt_authn → jwt identity (Lua) → key identity (Lua) → identity
+// metadata (header_to_metadata) → rbac (when a route is decided natively,
+// jwtauthn.go) → ext_authz → ratelimit → compressors
 // → lua → identity guard (a
 // second header_mutation that rebuilds the identity headers from ext_authz's
 // metadata, present with lua). Each but the first is present only when a
