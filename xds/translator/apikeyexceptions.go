@@ -263,8 +263,14 @@ for id, kind, tier, roles, exp in string.gmatch(RAW, "([^\t\n]*)\t([^\t\n]*)\t([
   X[id] = {kind=kind, tier=tier, roles=roles, exp=tonumber(exp)}
 end
 
+-- put sets (or, for an empty value, removes) one identity header.
+local function put(hs, name, v)
+  if v ~= "" then hs:replace(name, v) else hs:remove(name) end
+end
+
 function envoy_on_request(h)
-  local md = h:streamInfo():dynamicMetadata():get(JWT)
+  local m = h:streamInfo():dynamicMetadata()
+  local md = m:get(JWT)
   if md == nil then return end
   local c = md[PAYLOAD]
   if c == nil then return end
@@ -281,10 +287,10 @@ function envoy_on_request(h)
     id.tier, id.roles = x.tier, x.roles
   end
   if NS ~= "" then id.user = NS .. ":" .. id.user end
-  for k, name in pairs(H) do
-    if id[k] ~= "" then hs:replace(name, id[k]) else hs:remove(name) end
-  end
-  local m = h:streamInfo():dynamicMetadata()
+  put(hs, H.user, id.user)
+  put(hs, H.roles, id.roles)
+  put(hs, H.tenant, id.tenant)
+  put(hs, H.tier, id.tier)
   m:set(AUTHZ, "method", "apiKey")
   m:set(AUTHZ, CHECKED, kid)
   m:set(AUTHZ, NATIVE, "apiKey")
