@@ -1,14 +1,10 @@
 package translator
 
 import (
-	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
-	commonrlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
-	localrlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	rlqv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rate_limit_quota/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
@@ -135,59 +131,4 @@ func walkBuckets(t *testing.T, m *xdsmatcherv3.Matcher, f func(*rlqv3.RateLimitQ
 		visit(fm.GetOnMatch())
 	}
 	visit(m.GetOnNoMatch())
-}
-
-// TestQuotaBackstopOneFilterPerWindowRank: the backstop is one
-// local_ratelimit filter per window rank right after RLQS; on every route
-// each limit list's windows go shortest first, one per filter (so a
-// request a window refuses never reaches a longer window of its list),
-// and only the first filter writes X-RateLimit-* (one set per response).
-func TestQuotaBackstopOneFilterPerWindowRank(t *testing.T) {
-	tc := loadCase(t, "ratelimit_quota")
-	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := filterNames(decodeHCM(t, r.Listeners[0]))
-	i := slices.Index(names, envoy.RateLimitQuotaName)
-	want := []string{envoy.LocalRateLimitFilterName(0), envoy.LocalRateLimitFilterName(1)}
-	if i < 0 || len(names) < i+3 || !slices.Equal(names[i+1:i+3], want) || slices.Contains(names, envoy.LocalRateLimitFilterName(2)) {
-		t.Fatalf("filters %v, want %v right after RLQS (the longest tier has 2 windows)", names, want)
-	}
-	ranked := 0
-	for _, rc := range r.Routes {
-		for _, vh := range rc.GetVirtualHosts() {
-			for _, rt := range vh.GetRoutes() {
-				last := map[string]time.Duration{} // list (entries but the window) → window of the previous rank
-				for rank := 0; ; rank++ {
-					a := rt.GetTypedPerFilterConfig()[envoy.LocalRateLimitFilterName(rank)]
-					if a == nil {
-						break
-					}
-					ranked = max(ranked, rank+1)
-					var cfg localrlv3.LocalRateLimit
-					if err := a.UnmarshalTo(&cfg); err != nil {
-						t.Fatal(err)
-					}
-					if on := cfg.GetEnableXRatelimitHeaders() == commonrlv3.XRateLimitHeadersRFCVersion_DRAFT_VERSION_03; on != (rank == 0) {
-						t.Errorf("route %s rank %d: X-RateLimit headers %v", rt.GetName(), rank, cfg.GetEnableXRatelimitHeaders())
-					}
-					for _, d := range cfg.GetDescriptors() {
-						w, err := time.ParseDuration(d.GetEntries()[0].GetValue())
-						if err != nil || d.GetEntries()[0].GetKey() != localKeyWindow {
-							t.Fatalf("route %s: descriptor %v does not start with its window", rt.GetName(), d)
-						}
-						list := fmt.Sprint(d.GetEntries()[1:])
-						if prev, ok := last[list]; (rank > 0) != ok || ok && prev >= w {
-							t.Errorf("route %s rank %d: window %s of %s after %s (rank 0: %v)", rt.GetName(), rank, w, list, prev, !ok)
-						}
-						last[list] = w
-					}
-				}
-			}
-		}
-	}
-	if ranked != 2 {
-		t.Fatalf("routes use %d ranks, want 2", ranked)
-	}
 }
