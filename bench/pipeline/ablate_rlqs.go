@@ -1,6 +1,10 @@
 package main
 
-import "regexp"
+import (
+	"fmt"
+	"regexp"
+	"slices"
+)
 
 // Variants that change the quota filters' configuration rather than remove
 // a filter: where rate_limit_quota and its set_filter_state spend their
@@ -9,6 +13,8 @@ import "regexp"
 const (
 	rlqsName  = "envoy.filters.http.rate_limit_quota"
 	stateName = "tollgate.quota_state"
+	// backstopName is the backstop's first filter.
+	backstopName = "envoy.filters.http.local_ratelimit"
 )
 
 // rlqsVariants are the quota variants on the JWT route (and two on the
@@ -89,6 +95,9 @@ func rlqsVariants() []variant {
 			keepState(h, "tollgate.rlq.route", "tollgate.rlq.consumer")
 		}},
 		{"-rlqs-keepstate", "no rate_limit_quota, set_filter_state kept", "/jwt", func(h map[string]any) { dropFilter(h, rlqsName) }},
+		{"+backstop-idle4", "four more backstop filters that the route leaves idle (no per-route config)", "/jwt", func(h map[string]any) {
+			idleBackstops(h, 4)
+		}},
 		{"key-rlqs-off-route", "signed-key route, rate_limit_quota disabled on the route", "/key", func(h map[string]any) {
 			disableOnRoute(h, "key", rlqsName)
 		}},
@@ -115,6 +124,24 @@ func splitID(buckets []map[string]any, route string) {
 		for k, v := range map[string]string{"kind": "consumer", "route": route, "tier": "bench"} {
 			id[k] = map[string]any{"string_value": v}
 		}
+	}
+}
+
+// idleBackstops adds n local_ratelimit filters after the backstop's
+// first, as the translator adds for a route of the gateway with more
+// ranks: disabled unless a route configures them, which none does here.
+func idleBackstops(h map[string]any, n int) {
+	fs := list(h["http_filters"])
+	for i, f := range fs {
+		if get(f, "name") != backstopName {
+			continue
+		}
+		idle := make([]any, n)
+		for j := range idle {
+			idle[j] = map[string]any{"name": fmt.Sprintf("%s.idle%d", backstopName, j), "typed_config": get(f, "typed_config")}
+		}
+		h["http_filters"] = slices.Concat(fs[:i+1], idle, fs[i+1:])
+		return
 	}
 }
 

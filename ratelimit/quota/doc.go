@@ -125,14 +125,19 @@
 //
 // # Several windows and the backstop
 //
-// The translator gives the backstop one local_ratelimit filter per window
-// rank, shortest first (Envoy 1.40 spends a token of every bucket it
-// checked before one refuses, so windows of one list in one filter let a
-// request the minute refused spend an hour token); only the first filter
-// writes X-RateLimit-*, so each response carries one set, of the shortest
-// window. e2e TestQuotaBackstopWindows: with Redis down, 2/s, 4/minute and
-// 5/hour, a refused burst leaves the longer windows (2 of 3 admitted 1.1 s
-// later; 0 with one filter).
+// The translator gives the backstop a chain of local_ratelimit filters: a
+// request meets the buckets of all its limits (its tier's, or the
+// anonymous, and the route's extra limits) in the order they refill from
+// empty, one filter per step (Envoy 1.40 spends a token of every bucket it
+// checked before one refuses, so a minute and a second in one filter let a
+// request the second refused spend a minute token, whichever list each
+// belongs to); only the first filter writes X-RateLimit-*, so each
+// response carries one set, of the shortest window. e2e
+// TestQuotaBackstopWindows: with Redis down, 2/s, 4/minute and 5/hour, a
+// refused burst leaves the longer windows (2 of 3 admitted 1.1 s later; 0
+// with one filter); TestQuotaBackstopListsDoNotDrainEachOther: anonymous
+// 20/minute and a route's 2/second, bursts of 10 admit 2, 2, 2 (2, 2, 0
+// with both in one filter).
 //
 // RLQS runs before the backstop, so requests RLQS let through under a
 // blanket ALLOW_ALL (the ~1 ms before a participant's first assignment,
@@ -171,7 +176,7 @@
 //     TestQuotaBackstopTwoListeners: 6 admitted, 6 charged, 3 before).
 //
 // A backstop reset the server cannot see (the LRU of 100,000 descriptors
-// per route and window rank evicting a client, a push applied by an Envoy
+// per route and backstop filter evicting a client, a push applied by an Envoy
 // after its next report) can still admit one burst uncharged while RLQS
 // is on a blanket rule.
 //

@@ -27,8 +27,9 @@ import (
 //   - the local_ratelimit backstop: per route, one bucket per consumer (or
 //     client address) and window, of the full limit, so that one Envoy
 //     alone never exceeds a limit, whatever RLQS admits (cold start, server
-//     or Redis down, an expired assignment). One filter per rank of window
-//     (shortest first; see backstop), X-RateLimit-* from the first only.
+//     or Redis down, an expired assignment). A request meets the buckets
+//     of all its limits in the order they refill from empty, one filter
+//     per step (see backstop), X-RateLimit-* from the first filter only.
 //
 // The bucket matcher maps every rate-limited route: a route whose key is
 // missing (no consumer value) goes to a deny bucket, never to no bucket,
@@ -81,8 +82,8 @@ type quota struct {
 	cluster string
 	routes  map[string]*xdsmatcherv3.Matcher_OnMatch
 	sources []identitySource
-	// ranks is the number of backstop filters: the most windows of one
-	// limit list on a route.
+	// ranks is the number of backstop filters: the most steps of one
+	// route's backstop (see backstop).
 	ranks int
 }
 
@@ -157,8 +158,8 @@ func (q *quota) configureRoute(er *routev3.Route, r ir.Route) error {
 	ranks := q.backstop(r.Name, rr, src)
 	q.ranks = max(q.ranks, len(ranks))
 	for i, rk := range ranks {
-		// X-RateLimit-* from rank 0 only (the shortest window of each
-		// list): every request the backstop sees passes it, so every
+		// X-RateLimit-* from rank 0 only (every request's shortest
+		// window): every request the backstop sees passes it, so every
 		// response it sees gets exactly one set.
 		cfg := envoy.LocalRateLimitRoute(rk.descs, rk.actions, quotaMaxConsumers, i == 0)
 		if err := envoy.SetRouteFilterConfig(er, envoy.LocalRateLimitFilterName(i), cfg); err != nil {
