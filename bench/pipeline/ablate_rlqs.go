@@ -96,7 +96,10 @@ func rlqsVariants() []variant {
 		}},
 		{"-rlqs-keepstate", "no rate_limit_quota, set_filter_state kept", "/jwt", func(h map[string]any) { dropFilter(h, rlqsName) }},
 		{"+backstop-idle4", "four more backstop filters that the route leaves idle (no per-route config)", "/jwt", func(h map[string]any) {
-			idleBackstops(h, 4)
+			idleBackstops(h, 4, false)
+		}},
+		{"+backstop-idle4-off", "four more backstop filters, disabled by default (HttpFilter.disabled), not enabled by the route", "/jwt", func(h map[string]any) {
+			idleBackstops(h, 4, true)
 		}},
 		{"key-rlqs-off-route", "signed-key route, rate_limit_quota disabled on the route", "/key", func(h map[string]any) {
 			disableOnRoute(h, "key", rlqsName)
@@ -129,8 +132,10 @@ func splitID(buckets []map[string]any, route string) {
 
 // idleBackstops adds n local_ratelimit filters after the backstop's
 // first, as the translator adds for a route of the gateway with more
-// ranks: disabled unless a route configures them, which none does here.
-func idleBackstops(h map[string]any, n int) {
+// ranks: disabled unless a route configures them, which none does here;
+// off: disabled by default in the filter chain (HttpFilter.disabled), so
+// Envoy does not create them for a route that does not enable them.
+func idleBackstops(h map[string]any, n int, off bool) {
 	fs := list(h["http_filters"])
 	for i, f := range fs {
 		if get(f, "name") != backstopName {
@@ -138,7 +143,7 @@ func idleBackstops(h map[string]any, n int) {
 		}
 		idle := make([]any, n)
 		for j := range idle {
-			idle[j] = map[string]any{"name": fmt.Sprintf("%s.idle%d", backstopName, j), "typed_config": get(f, "typed_config")}
+			idle[j] = map[string]any{"name": fmt.Sprintf("%s.idle%d", backstopName, j), "typed_config": get(f, "typed_config"), "disabled": off}
 		}
 		h["http_filters"] = slices.Concat(fs[:i+1], idle, fs[i+1:])
 		return

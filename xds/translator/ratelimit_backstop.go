@@ -64,8 +64,12 @@ func (l limitList) keying(extra limitList) limitList {
 // a request a bucket refuses has spent tokens only of buckets that refill
 // sooner, never of one that refills later, whichever list it belongs to.
 // Buckets of one request that refill in the same time share a filter:
-// the one Envoy checks first refills slower and so holds fewer tokens, and
-// the other never refuses after it admitted. Every request has a bucket
+// the one Envoy checks first refills slower, so (keyed alike, spent by the
+// same requests) it never holds more tokens, and the other never refuses
+// after it admitted. Exact mode takes the limits of one key all or
+// nothing, and limits of different keys (consumer, client address) each
+// on its own; Envoy gives no token back, so a request a bucket refuses may
+// have spent a token of one that refills sooner. Every request has a bucket
 // in the first filter (the X-RateLimit-* one). For every tier (and the
 // anonymous and extra limits) a bucket holds the full limit per consumer
 // (or client address). A consumer without a tier value gets the default

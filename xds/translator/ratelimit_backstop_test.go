@@ -65,18 +65,26 @@ type backstopBucket struct {
 // refills later, of its list or of another. Route orders (tiers of
 // 1 minute and 1 day, extra 20/second) checks the extra second first;
 // route export (extra 500/hour beside an unlimited tier) keys the extra
-// limit by tier, as it takes a different rank for the unlimited tier.
+// limit by tier, as it takes a different rank for the unlimited tier. The
+// filters are disabled in the filter chain: a route enables those it uses
+// (by its config), the others cost it nothing but a skip.
 func TestQuotaBackstopLayout(t *testing.T) {
 	tc := loadCase(t, "ratelimit_quota")
 	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := filterNames(decodeHCM(t, r.Listeners[0]))
+	hcm := decodeHCM(t, r.Listeners[0])
+	names := filterNames(hcm)
 	i := slices.Index(names, envoy.RateLimitQuotaName)
 	want := []string{envoy.LocalRateLimitFilterName(0), envoy.LocalRateLimitFilterName(1), envoy.LocalRateLimitFilterName(2)}
 	if i < 0 || len(names) < i+4 || !slices.Equal(names[i+1:i+4], want) || slices.Contains(names, envoy.LocalRateLimitFilterName(3)) {
 		t.Fatalf("filters %v, want %v right after RLQS", names, want)
+	}
+	for _, f := range hcm.GetHttpFilters()[i+1 : i+4] {
+		if !f.GetDisabled() {
+			t.Errorf("filter %s enabled in the filter chain, want disabled unless a route enables it", f.GetName())
+		}
 	}
 	routes := map[string]ir.RouteRateLimit{}
 	gw, _ := tc.Config.Gateway(tc.Gateway)
