@@ -255,3 +255,92 @@ func actionKeys(rl *routev3.RateLimit) string {
 	}
 	return strings.Join(keys, ",")
 }
+
+// simBucket is a backstop token bucket as Envoy 1.40 keeps it: refilled
+// continuously at rate up to max tokens.
+type simBucket struct{ tokens, max, rate float64 }
+
+func (b *simBucket) refill(dt float64) { b.tokens = min(b.max, b.tokens+b.rate*dt) }
+
+// TestBackstopTierAndExtraLikeExactMode: a consumer of a tier of
+// 100/minute on a route with an extra limit of 5/second (both per
+// consumer: exact mode takes them all or nothing), sending 20 requests a
+// second for 40 s, is admitted by the backstop's filters as Envoy 1.40
+// runs them (simulated: within a filter, matched buckets slowest refill
+// first, each spent until one refuses; filters in order) exactly what
+// exact mode admits, with an all-or-nothing take over the same buckets.
+// Both lists in one filter (the layout before) admitted about half.
+func TestBackstopTierAndExtraLikeExactMode(t *testing.T) {
+	cfg := &ir.Config{RateLimits: ir.RateLimits{Mode: ir.RateLimitQuota, DefaultTier: "t",
+		Tiers: []ir.Tier{{Name: "t", Limits: []ir.Limit{{Requests: 100, Per: time.Minute}}}}}}
+	rr := ir.RouteRateLimit{Enabled: true, Consumer: true, Extra: []ir.Limit{{Requests: 5, Per: time.Second}}}
+	ranks := newQuota(cfg, "rlqs").backstop("api", rr, extAuthzIdentity)
+	var filters [][]*simBucket
+	for _, r := range ranks {
+		var f []*simBucket
+		for _, d := range r.descs {
+			if d.Entries[1].Key == localKeyUnknown { // another consumer's list
+				continue
+			}
+			rate := float64(d.TokensPerFill) / d.FillInterval.Seconds()
+			f = append(f, &simBucket{tokens: float64(d.MaxTokens), max: float64(d.MaxTokens), rate: rate})
+		}
+		slices.SortStableFunc(f, func(a, b *simBucket) int { return cmpFloat(a.rate, b.rate) })
+		filters = append(filters, f)
+	}
+	exact := []*simBucket{{tokens: 100, max: 100, rate: 100.0 / 60}, {tokens: 5, max: 5, rate: 5}}
+	envoyAdmits := func() bool {
+		for _, f := range filters {
+			for _, b := range f {
+				if b.tokens < 1 {
+					return false
+				}
+				b.tokens--
+			}
+		}
+		return true
+	}
+	exactAdmits := func() bool {
+		for _, b := range exact {
+			if b.tokens < 1 {
+				return false
+			}
+		}
+		for _, b := range exact {
+			b.tokens--
+		}
+		return true
+	}
+	admitted, want := 0, 0
+	const dt = 0.05 // 20 requests a second
+	for i := 0; i < 800; i++ {
+		for _, f := range filters {
+			for _, b := range f {
+				b.refill(dt)
+			}
+		}
+		for _, b := range exact {
+			b.refill(dt)
+		}
+		if envoyAdmits() {
+			admitted++
+		}
+		if exactAdmits() {
+			want++
+		}
+	}
+	t.Logf("%d filters; 20/s for 40 s against 100/minute + 5/second: backstop admitted %d, exact mode %d", len(filters), admitted, want)
+	if len(filters) != 2 || admitted != want {
+		t.Fatalf("backstop in %d filters admitted %d, exact mode %d: want 2 filters admitting the same", len(filters), admitted, want)
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
