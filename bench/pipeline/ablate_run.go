@@ -96,7 +96,7 @@ func baseVariants() []variant {
 		{"-limits,lua-noheaders", "no rate limits, Lua script without its header writes", "/jwt", func(h map[string]any) {
 			noLimits(h)
 			editLua(h, func(src string) string {
-				return strings.Replace(src, "if id[k] ~= \"\" then hs:replace(name, id[k]) else hs:remove(name) end", "", 1)
+				return strings.Replace(src, "if v ~= \"\" then hs:replace(name, v) else hs:remove(name) end", "", 1)
 			})
 		}},
 		{"-limits,lua-nochecks", "no rate limits, Lua script without alg and claim checks", "/jwt", func(h map[string]any) {
@@ -280,7 +280,14 @@ func editLua(hcm map[string]any, edit func(string) string) {
 	for _, f := range list(hcm["http_filters"]) {
 		if get(f, "name") == "tollgate.jwt_identity" {
 			m := get(f, "typed_config", "source_codes", "jwt_identity").(map[string]any)
-			m["inline_string"] = edit(m["inline_string"].(string))
+			src := m["inline_string"].(string)
+			out := edit(src)
+			if out == src {
+				// A variant whose text no longer occurs would measure the
+				// full configuration under its own name.
+				panic("ablation: the Lua edit changed nothing (the script changed; update the variant)")
+			}
+			m["inline_string"] = out
 		}
 	}
 }
