@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/tollgate/tollgate/internal/parallel"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -12,7 +13,14 @@ import (
 // diagnostics are sorted by file (in the order given), line and column, and
 // capped at MaxShownDiagnostics (see Diagnostics.Capped).
 func Build(files []File) (*ir.Config, Diagnostics) {
-	p, ds := Load(files)
+	return BuildCached(files, nil)
+}
+
+// BuildCached is Build parsing through cache, which then holds the parse
+// of files' unchanged parts for the next build (see ParseCache; nil is
+// Build). The outcome is Build's: the same config and diagnostics.
+func BuildCached(files []File, cache *ParseCache) (*ir.Config, Diagnostics) {
+	p, ds := loadSpread(files, DefaultLimits(), parallel.Workers, cache)
 	ds = append(ds, p.Validate()...)
 	sortDiagnostics(ds, files)
 	ds = ds.Capped(MaxShownDiagnostics)

@@ -13,7 +13,7 @@ import (
 // and as parseDocs wraps it, differs from the sequential parse's.
 func CompareSplitParse(content []byte, workers int) (split bool, err error) {
 	raw, rawErr := parseOne(bytes.NewReader(content))
-	want, _, wantErr := parseDocs(content, 1)
+	want, _, wantErr := parseDocs(content, 1, nil)
 	doc, ok := parseSplit(content, workers)
 	if !ok {
 		return false, nil
@@ -24,7 +24,7 @@ func CompareSplitParse(content []byte, workers int) (split bool, err error) {
 	if d := nodeDiff(raw, doc, "doc"); d != "" {
 		return true, fmt.Errorf("raw tree differs: %s", d)
 	}
-	got, _, gotErr := parseDocs(content, workers)
+	got, _, gotErr := parseDocs(content, workers, nil)
 	if gotErr != nil || len(got) != 1 || len(want) != 1 {
 		return true, fmt.Errorf("parseDocs: %d documents, %v; sequential %d", len(got), gotErr, len(want))
 	}

@@ -35,16 +35,16 @@ func Load(files []File) (*Policy, Diagnostics) {
 }
 
 func loadLimited(files []File, lim Limits) (*Policy, Diagnostics) {
-	return loadSpread(files, lim, parallel.Workers)
+	return loadSpread(files, lim, parallel.Workers, nil)
 }
 
 // loadSpread is loadLimited loading a long routes list over workers(n,
 // minItems) goroutines (load_routes.go; tests force the parallel path with
-// it).
-func loadSpread(files []File, lim Limits, workers func(n, minItems int) int) (*Policy, Diagnostics) {
+// it), parsing through cache (nil for none; see ParseCache).
+func loadSpread(files []File, lim Limits, workers func(n, minItems int) int, cache *ParseCache) (*Policy, Diagnostics) {
 	p := &Policy{src: newSource()}
 	refused := checkLimits(files, lim)
-	parsed := parseFiles(files, refused)
+	parsed := parseFiles(files, refused, cache)
 	s := newSchema()
 	var ds Diagnostics
 	for i, f := range files {
@@ -70,8 +70,12 @@ type parseResult struct {
 // parseFiles parses every file not refused, concurrently: parsing
 // dominates Load's cost. A large file may be parsed by several goroutines
 // (see parseYAML): as many as its share of the bytes to parse is of
-// GOMAXPROCS, rounded up.
-func parseFiles(files []File, refused []*Diagnostic) []parseResult {
+// GOMAXPROCS, rounded up. With a cache, the parts of the files it takes
+// that did not change since its last build are not parsed again, and the
+// cache then holds this build's parts.
+func parseFiles(files []File, refused []*Diagnostic, cache *ParseCache) []parseResult {
+	sess := cache.begin()
+	defer sess.commit()
 	out := make([]parseResult, len(files))
 	procs := runtime.GOMAXPROCS(0)
 	sem := make(chan struct{}, procs)
@@ -90,7 +94,7 @@ func parseFiles(files []File, refused []*Diagnostic) []parseResult {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i].docs, out[i].anchors, out[i].err = parseYAML(f.Content, workers)
+			out[i].docs, out[i].anchors, out[i].err = parseYAML(f.Content, workers, sess)
 		})
 	}
 	wg.Wait()

@@ -157,8 +157,8 @@ func TestLoadSpreadIsSequential(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, workers := range spreadWorkers() {
 				spread := func(int, int) int { return workers }
-				want, wantDs := loadSpread(files, DefaultLimits(), one)
-				got, ds := loadSpread(files, DefaultLimits(), spread)
+				want, wantDs := loadSpread(files, DefaultLimits(), one, nil)
+				got, ds := loadSpread(files, DefaultLimits(), spread, nil)
 				if !reflect.DeepEqual(got, want) { // before Validate builds the position index
 					t.Fatalf("%d workers: the Policy differs from the sequential load's", workers)
 				}

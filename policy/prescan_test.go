@@ -168,7 +168,7 @@ func FuzzPrescanBounds(f *testing.F) {
 		if len(data) > 4096 || checkText(File{Content: data}) != nil {
 			return // Load refuses these before the prescan
 		}
-		file, _, err := parseYAML(data, 1)
+		file, _, err := parseYAML(data, 1, nil)
 		if err != nil {
 			return
 		}

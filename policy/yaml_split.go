@@ -412,52 +412,76 @@ func parseParts(b []byte, lines []int, s seqSpan, rest []byte, cuts []int) (*yam
 	return doc, true
 }
 
-// parseChunk parses chunk i alone, after a line break (the parser treats
-// comments after a token on the first line apart, and the item's "-"
-// follows a line break in the file too), and returns its items, at the
-// file's lines, if it is one block sequence at the sequence's
-// indentation, without comments of its own (see parseSplit).
+// parseChunk parses chunk i alone (see parseChunkText) and returns its
+// items, at the file's lines.
 func parseChunk(b []byte, lines []int, s seqSpan, cuts []int, i int) ([]*yaml.Node, bool) {
-	end := s.stop
-	if i+1 < len(cuts) {
-		end = cuts[i+1]
-	}
-	chunk := b[lines[cuts[i]]:offsetOf(b, lines, end)]
-	doc, err := parseOne(io.MultiReader(bytes.NewReader([]byte("\n")), bytes.NewReader(chunk)))
-	if err != nil || hasComments(doc) || len(doc.Content) != 1 {
-		return nil, false
-	}
-	root := doc.Content[0]
-	if !isBlockSequenceAt(root, 2, s.indent+1) || hasComments(root) {
+	root, ok := parseChunkText(chunkText(b, lines, s, cuts, i), s.indent)
+	if !ok {
 		return nil, false
 	}
 	return root.Content, shiftLines(root, 0, cuts[i]-1)
 }
 
+// chunkText returns the text of chunk i: from cut i to the next cut, or
+// to the end of the sequence.
+func chunkText(b []byte, lines []int, s seqSpan, cuts []int, i int) []byte {
+	end := s.stop
+	if i+1 < len(cuts) {
+		end = cuts[i+1]
+	}
+	return b[lines[cuts[i]]:offsetOf(b, lines, end)]
+}
+
+// parseChunkText parses a chunk alone, after a line break (the parser
+// treats comments after a token on the first line apart, and the item's
+// "-" follows a line break in the file too), and returns its root
+// sequence, at the chunk's own lines (its first item at line 2), if it is
+// one block sequence at indentation indent, without comments of its own
+// (see parseSplit). The tree is a function of chunk and indent alone.
+func parseChunkText(chunk []byte, indent int) (*yaml.Node, bool) {
+	doc, err := parseOne(io.MultiReader(bytes.NewReader([]byte("\n")), bytes.NewReader(chunk)))
+	if err != nil || hasComments(doc) || len(doc.Content) != 1 {
+		return nil, false
+	}
+	root := doc.Content[0]
+	if !isBlockSequenceAt(root, 2, indent+1) || hasComments(root) {
+		return nil, false
+	}
+	return root, true
+}
+
 // parseRest parses the rest and returns its document and the sequence
 // holding the placeholder, with the suffix's nodes moved to the file's
-// lines, if the placeholder is where the sequence's first item is (see
-// parseSplit).
+// lines (see parseRestText).
 func parseRest(rest []byte, s seqSpan) (doc, seq *yaml.Node, ok bool) {
+	doc, at, ok := parseRestText(rest, s)
+	if !ok {
+		return nil, nil, false
+	}
+	return doc, doc.Content[0].Content[at], shiftLines(doc, s.first+1, s.stop-s.first-1)
+}
+
+// parseRestText parses the rest and returns its document, at the rest's
+// own lines, and the index in its root mapping of the sequence holding
+// the placeholder, if the placeholder is where the sequence's first item
+// is (see parseSplit). The tree is a function of rest and s's key, first
+// and indent alone.
+func parseRestText(rest []byte, s seqSpan) (doc *yaml.Node, at int, ok bool) {
 	doc, err := parseOne(bytes.NewReader(rest))
 	if err != nil || len(doc.Content) != 1 {
-		return nil, nil, false
+		return nil, 0, false
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode || root.Style != 0 || root.Column != 1 {
-		return nil, nil, false
+		return nil, 0, false
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Style == 0 && k.Line == s.key+1 && k.Column == 1 && k.FootComment == "" {
-			seq = v
-			break
+			return doc, i + 1, isPlaceholder(v, s)
 		}
 	}
-	if seq == nil || !isPlaceholder(seq, s) {
-		return nil, nil, false
-	}
-	return doc, seq, shiftLines(doc, s.first+1, s.stop-s.first-1)
+	return nil, 0, false
 }
 
 // isPlaceholder reports whether seq is the rest's sequence as the

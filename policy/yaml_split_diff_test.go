@@ -19,8 +19,10 @@ import (
 // generated files with many items in the shapes YAML allows (comments,
 // block and multi-line scalars, flow collections, blank lines, nested
 // sequences, odd indentations, items at the key's indentation, CRLF) and
-// on malformed variants of those. Under the race detector it checks a
-// sample of the inputs (policy.RaceSample).
+// on malformed variants of those. The same for a ParseCache with small
+// chunks, building each input after the previous one (parts reused where
+// their text recurs). Under the race detector it checks a sample of the
+// inputs (policy.RaceSample).
 func TestParseSplitDifferential(t *testing.T) {
 	var contents [][]byte
 	for _, in := range loadDiffInputs(t) {
@@ -40,8 +42,16 @@ func TestParseSplitDifferential(t *testing.T) {
 	}
 	all := len(contents)
 	contents = policy.RaceSample(contents)
-	splits, cuts := 0, 0
+	splits, cuts, cached, hits := 0, 0, 0, 0
+	cache := policy.NewSmallParseCache(64, 256, 1024)
 	for i, c := range contents {
+		st, err := policy.CompareCachedParse(cache, c, 1+i%2)
+		if err != nil {
+			t.Fatalf("input %d (%d bytes), through the cache: %v\n%s", i, len(c), err, c)
+		}
+		if st.Taken {
+			cached, hits = cached+1, hits+st.Hits
+		}
 		n, err := policy.CompareEachCut(c, 24)
 		if err != nil {
 			t.Fatalf("input %d (%d bytes): %v\n%s", i, len(c), err, c)
@@ -57,7 +67,8 @@ func TestParseSplitDifferential(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d of %d inputs (%d from the loader's corpus), %d parses split and equal, %d single cuts equal", len(contents), all, corpus, splits, cuts)
+	t.Logf("%d of %d inputs (%d from the loader's corpus), %d parses split and equal, %d single cuts equal, %d cached parses equal (%d parts reused)",
+		len(contents), all, corpus, splits, cuts, cached, hits)
 }
 
 // TestParseSplitTakesLargeFiles checks that the generated files that hold

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,7 +12,10 @@ import (
 // FuzzParseSplit checks that parseSplit, forced on whatever the size,
 // gives the sequential parser's tree (every position and comment) or
 // refuses, with the work shared among 2 and 3 goroutines and at each
-// place it may cut. Failing inputs land in testdata/fuzz/FuzzParseSplit.
+// place it may cut; and that a ParseCache with small chunks does too,
+// building the input twice (the second build reuses every part) and then
+// a variant of it (a line doubled: parts reused around it). Failing
+// inputs land in testdata/fuzz/FuzzParseSplit.
 func FuzzParseSplit(f *testing.F) {
 	for _, s := range []string{
 		"routes:\n  - a: 1\n  # c\n  - b: 2\n",
@@ -25,6 +29,10 @@ func FuzzParseSplit(f *testing.F) {
 		"# h\nr: \n\n  - a # c\n  - b\n\n\nz: [1]\n",
 		"r:\n- - a\n  - b\n- - c\n",
 		"r:\r\n  - a: 1\r\n  - b: 2\r\n",
+		"r:\n" + strings.Repeat("  - a: 1\n", 40) + "z: 1\n",
+		"v: 1\nr:\n" + strings.Repeat("  - {n: a, m: {p: /x}}\n  - b: |\n      t\n\n", 12) + "  - c\nb:\n  - d\n",
+		"r:\n" + strings.Repeat("- a\n- - b\n  - c\n- 'q\n\n  r'\n", 10),
+		"r:\n" + strings.Repeat("  - x: 1\n    # h\n    y: 2\n  - z\n", 10) + "\n\nq: [1]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -40,7 +48,20 @@ func FuzzParseSplit(f *testing.F) {
 		if _, err := CompareEachCut(data, 64); err != nil {
 			t.Fatal(err)
 		}
+		c := NewSmallParseCache(16, 64, 256)
+		for i, in := range [][]byte{data, data, doubleMiddleLine(data)} {
+			if _, err := CompareCachedParse(c, in, 1+i%2); err != nil {
+				t.Fatalf("cached build %d: %v", i, err)
+			}
+		}
 	})
+}
+
+// doubleMiddleLine returns b with its middle line written twice.
+func doubleMiddleLine(b []byte) []byte {
+	lines := strings.SplitAfter(string(b), "\n")
+	i := len(lines) / 2
+	return []byte(strings.Join(slices.Insert(lines, i, lines[i]), ""))
 }
 
 // TestSplitRefuses checks the inputs parseSplit leaves to the sequential
@@ -96,7 +117,7 @@ func BenchmarkParseSplit(b *testing.B) {
 			b.Run(fmt.Sprintf("routes=%d/KiB=%d/workers=%d", n, len(content)>>10, w), func(b *testing.B) {
 				start := cpuTime(b)
 				for b.Loop() {
-					if _, _, err := parseDocs(content, w); err != nil {
+					if _, _, err := parseDocs(content, w, nil); err != nil {
 						b.Fatal(err)
 					}
 				}

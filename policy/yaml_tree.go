@@ -35,8 +35,10 @@ const (
 // node has an anchor. A panic in the parser
 // becomes an error: a policy file must never crash the control plane.
 // With workers > 1, a file of splitMinBytes or more may be parsed by that
-// many goroutines (see parseSplit); the result is the same.
-func parseYAML(content []byte, workers int) (docs []*yaml.Node, anchors bool, err error) {
+// many goroutines (see parseSplit); with a session (nil for none), a file
+// it takes reuses the trees of the parts of the last build's files whose
+// text did not change (see ParseCache). The result is the same.
+func parseYAML(content []byte, workers int, sess *parseSession) (docs []*yaml.Node, anchors bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			docs, err = nil, fmt.Errorf("YAML parser failed: %v", r)
@@ -46,7 +48,7 @@ func parseYAML(content []byte, workers int) (docs []*yaml.Node, anchors bool, er
 		workers = 1
 	}
 	for range maxUnknownAliases {
-		docs, anchors, err = parseDocs(content, workers)
+		docs, anchors, err = parseDocs(content, workers, sess)
 		name, ok := unknownAnchor(err)
 		if !ok {
 			return docs, anchors, err
@@ -62,11 +64,12 @@ func parseYAML(content []byte, workers int) (docs []*yaml.Node, anchors bool, er
 // (each costs a parse) before it reports the parser's error.
 const maxUnknownAliases = 8
 
-// parseDocs parses content as parseYAML does, in parallel when workers >
-// 1 and parseSplit can (whatever content's size), else sequentially.
-func parseDocs(content []byte, workers int) ([]*yaml.Node, bool, error) {
+// parseDocs parses content as parseYAML does: through sess when it takes
+// the file, else in parallel when workers > 1 and parseSplit can
+// (whatever content's size), else sequentially.
+func parseDocs(content []byte, workers int, sess *parseSession) ([]*yaml.Node, bool, error) {
 	src := newSourceText(content)
-	if doc, ok := parseSplit(content, workers); ok {
+	if doc, ok := splitParse(content, workers, sess); ok {
 		return []*yaml.Node{src.wrap(doc.Content[0], false)}, src.anchors, nil
 	}
 	var docs []*yaml.Node
@@ -86,6 +89,17 @@ func parseDocs(content []byte, workers int) ([]*yaml.Node, bool, error) {
 		}
 		docs = append(docs, body)
 	}
+}
+
+// splitParse parses content through sess (when not nil) or parseSplit;
+// false when neither takes it.
+func splitParse(content []byte, workers int, sess *parseSession) (*yaml.Node, bool) {
+	if sess != nil {
+		if doc, ok := sess.parse(content, workers); ok {
+			return doc, true
+		}
+	}
+	return parseSplit(content, workers)
 }
 
 // The parser refuses an alias to an anchor it has not seen; the loader

@@ -66,6 +66,10 @@ type Controller struct {
 	// mem sets the collector's target during pushes and returns their
 	// memory to the system after them (gc.go).
 	mem pushMemory
+	// parse keeps the YAML trees of the last compiled policy's parts, so
+	// that a push re-parses only the text it changed. Compiles may run
+	// concurrently (DryRun takes no lock); the cache is safe for that.
+	parse *policy.ParseCache
 }
 
 // served is the policy version being served, with what it compiled to.
@@ -77,7 +81,7 @@ type served struct {
 
 // New returns a Controller serving nothing yet; call Restore first.
 func New(log *slog.Logger, st store.Store, applier Applier, opts Options) *Controller {
-	return &Controller{log: log, store: st, xds: applier, opts: opts, now: time.Now}
+	return &Controller{log: log, store: st, xds: applier, opts: opts, now: time.Now, parse: policy.NewParseCache()}
 }
 
 // RejectedError is a policy that failed validation; nothing changed.
@@ -126,7 +130,7 @@ func (c *Controller) startCompile(files []store.File) (cp *compiled, translated 
 	for i, f := range files {
 		pf[i] = policy.File{Name: f.Name, Content: []byte(f.Content)}
 	}
-	cfg, diags := policy.Build(pf)
+	cfg, diags := policy.BuildCached(pf, c.parse)
 	if diags.HasErrors() {
 		return nil, nil, &RejectedError{Diagnostics: diags}
 	}
