@@ -96,14 +96,13 @@ type partSpec struct {
 
 // cachedPart is one part's tree, as parsed: for a chunk its root
 // sequence, at the chunk's lines; for the rest its document, at the
-// rest's lines. tree is never handed out nor changed: builds get copies.
+// rest's lines. It is immutable: builds get trees built from it.
 type cachedPart struct {
 	text              string
 	rest              bool
 	key, first, inset int
-	tree              *yaml.Node
+	tree              flatTree
 	seqAt             int // rest: the index of the sequence in the root mapping
-	nodes, refs       int // the tree's nodes, and children of all its nodes
 }
 
 // matches reports whether p is the tree of sp.
@@ -278,7 +277,7 @@ func (s *parseSession) materialise(specs []partSpec, parts []*cachedPart, span s
 		} else {
 			delta = cuts[i-1] - 1
 		}
-		trees[i] = copyTree(parts[i], after, delta)
+		trees[i] = parts[i].tree.build(after, delta)
 		return true
 	})
 	return trees, ok
@@ -314,64 +313,19 @@ func forEach(n, workers int, fn func(i int) bool) bool {
 // requires or holds an anchor, an alias or a tag.
 func parsePart(sp partSpec) *cachedPart {
 	p := &cachedPart{text: string(sp.text), rest: sp.rest, key: sp.key, first: sp.first, inset: sp.inset}
+	var tree *yaml.Node
 	ok := false
 	if sp.rest {
-		p.tree, p.seqAt, ok = parseRestText(sp.text, seqSpan{key: sp.key, first: sp.first, indent: sp.inset})
+		tree, p.seqAt, ok = parseRestText(sp.text, seqSpan{key: sp.key, first: sp.first, indent: sp.inset})
 	} else {
-		p.tree, ok = parseChunkText(sp.text, sp.inset)
+		tree, ok = parseChunkText(sp.text, sp.inset)
 	}
-	if !ok || !countTree(p.tree, &p.nodes, &p.refs) {
+	if !ok {
+		return nil
+	}
+	p.tree, ok = flatten(tree)
+	if !ok {
 		return nil
 	}
 	return p
-}
-
-// countTree adds n's tree's nodes and children to nodes and refs; false
-// if a node has an anchor or an explicit tag, or is an alias.
-func countTree(n *yaml.Node, nodes, refs *int) bool {
-	if n.Anchor != "" || n.Kind == yaml.AliasNode || n.Style&yaml.TaggedStyle != 0 {
-		return false
-	}
-	*nodes++
-	*refs += len(n.Content)
-	for _, c := range n.Content {
-		if !countTree(c, nodes, refs) {
-			return false
-		}
-	}
-	return true
-}
-
-// copyTree returns a deep copy of p's tree, with delta added to every
-// line after line after, in two allocations (its nodes, its children).
-// The copy shares nothing the loader may change with p: an empty Content
-// has no capacity, so appending to it cannot write into p's.
-func copyTree(p *cachedPart, after, delta int) *yaml.Node {
-	a := &nodeArena{nodes: make([]yaml.Node, p.nodes), refs: make([]*yaml.Node, p.refs)}
-	return a.copy(p.tree, after, delta)
-}
-
-// nodeArena hands out the nodes and children of one copy.
-type nodeArena struct {
-	nodes []yaml.Node
-	refs  []*yaml.Node
-}
-
-func (a *nodeArena) copy(n *yaml.Node, after, delta int) *yaml.Node {
-	c := &a.nodes[0]
-	a.nodes = a.nodes[1:]
-	*c = *n
-	if c.Line > after {
-		c.Line += delta
-	}
-	if len(n.Content) == 0 {
-		c.Content = n.Content[:0:0]
-		return c
-	}
-	k := len(n.Content)
-	c.Content, a.refs = a.refs[:k:k], a.refs[k:]
-	for i, child := range n.Content {
-		c.Content[i] = a.copy(child, after, delta)
-	}
-	return c
 }

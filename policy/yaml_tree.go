@@ -70,6 +70,7 @@ const maxUnknownAliases = 8
 func parseDocs(content []byte, workers int, sess *parseSession) ([]*yaml.Node, bool, error) {
 	src := newSourceText(content)
 	if doc, ok := splitParse(content, workers, sess); ok {
+		src.noExplicitKeys = true // splittableText refused them
 		return []*yaml.Node{src.wrap(doc.Content[0], false)}, src.anchors, nil
 	}
 	var docs []*yaml.Node
@@ -171,6 +172,9 @@ type sourceText struct {
 	nonASCII   map[int]bool  // lines (0-based) holding a byte >= 0x80
 	runeStarts map[int][]int // for such a line, the offset of each of its characters
 	anchors    bool          // some node has an anchor
+	// noExplicitKeys is set when the text has no "?" that could be an
+	// explicit key's indicator (hasExplicitKey), so wrap need not look.
+	noExplicitKeys bool
 }
 
 func newSourceText(b []byte) *sourceText { return &sourceText{b: b} }
@@ -269,7 +273,7 @@ func (s *sourceText) wrap(n *yaml.Node, isKey bool) *yaml.Node {
 	if n.Anchor != "" || n.Style&yaml.TaggedStyle != 0 {
 		out = s.properties(n)
 	}
-	if isKey && s.explicitKey(out) {
+	if isKey && !s.noExplicitKeys && s.explicitKey(out) {
 		out = &yaml.Node{Kind: explicitKeyNode, Line: out.Line, Column: out.Column, Content: []*yaml.Node{out}}
 		s.moveBack(out)
 	}
