@@ -262,8 +262,9 @@ func TestBuildCachedMatchesBuild(t *testing.T) {
 // TestParseCacheHoldsLastBuildOnly checks the cache's memory bound: after
 // each of many builds of different policies, it holds at most the text of
 // that build's files (and the placeholder the rest holds instead of the
-// sequence), in no more parts than chunks can be cut; a build of
-// a file below its size empties it.
+// sequence), in no more parts than chunks can be cut, and trees of less
+// than eight times that text; a build of a file below its size empties
+// it.
 func TestParseCacheHoldsLastBuildOnly(t *testing.T) {
 	c := policy.NewParseCache()
 	rng := rand.New(rand.NewPCG(3, 9))
@@ -274,14 +275,14 @@ func TestParseCacheHoldsLastBuildOnly(t *testing.T) {
 		if _, ds := policy.BuildCached([]policy.File{{Name: "p.yaml", Content: text}}, c); ds.HasErrors() {
 			t.Fatal(ds.Err())
 		}
-		parts, size := c.Size()
-		if parts == 0 || size > len(text)+16 || parts > len(text)/512+2 {
-			t.Fatalf("build %d (%d bytes): the cache holds %d parts, %d bytes", build, len(text), parts, size)
+		parts, size, trees := c.Size()
+		if parts == 0 || size > len(text)+16 || parts > len(text)/512+2 || trees > 8*len(text) {
+			t.Fatalf("build %d (%d bytes): the cache holds %d parts, %d bytes of text, %d of trees", build, len(text), parts, size, trees)
 		}
 	}
 	policy.BuildCached([]policy.File{{Name: "p.yaml", Content: benchPolicy(10, benchRoute)}}, c)
-	if parts, size := c.Size(); parts != 0 || size != 0 {
-		t.Fatalf("after a small file the cache holds %d parts, %d bytes", parts, size)
+	if parts, size, trees := c.Size(); parts != 0 || size != 0 || trees != 0 {
+		t.Fatalf("after a small file the cache holds %d parts, %d bytes of text, %d of trees", parts, size, trees)
 	}
 }
 

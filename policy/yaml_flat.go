@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"slices"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -17,6 +18,11 @@ type flatTree struct {
 	nodes []flatNode
 	notes []flatNotes // the comments of the nodes that have some
 	strs  string
+}
+
+// bytes returns the memory t holds.
+func (t *flatTree) bytes() int {
+	return len(t.nodes)*int(unsafe.Sizeof(flatNode{})) + len(t.notes)*int(unsafe.Sizeof(flatNotes{})) + len(t.strs)
 }
 
 // flatNode is one node of a flatTree: yaml.Node without its anchor and

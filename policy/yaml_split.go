@@ -94,6 +94,12 @@ import (
 // differential corpus, on generated large files and on fuzzed inputs;
 // without the explicit-key refusal, the leading line break or the comment
 // rules of (4), they fail.
+//
+// Nothing above depends on which of the listed cuts (seqSpan.cuts) are
+// taken, and each part's tree depends on its text alone (and, for the
+// rest, on the lines of the key and the first item, which its text fixes):
+// a ParseCache (yaml_cache.go) cuts at lines chosen by the content and
+// reuses, across builds, the tree of a part whose text did not change.
 
 // splitMinBytes is the size from which parseYAML parses a file in
 // parallel. Measured (callgrind, BenchmarkParseSplit): split in two, the

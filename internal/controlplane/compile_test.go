@@ -84,7 +84,7 @@ func TestPushesReuseTheParse(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if parts, _ := c.parse.Size(); parts < 2 {
+	if parts, _, _ := c.parse.Size(); parts < 2 {
 		t.Fatalf("the parse cache holds %d parts after the pushes", parts)
 	}
 }
