@@ -217,16 +217,29 @@ func withRoute(at int, text string) func(int) string {
 // included), and Build's config and diagnostics (file:line:col), are
 // those of an uncached build: valid policies, load errors (unknown field,
 // wrong type), validation errors (duplicate name, unknown backend), a
-// syntax error, several files.
+// syntax error, several files; an error in a reused chunk that moved.
 func TestBuildCachedMatchesBuild(t *testing.T) {
 	one := func(route func(int) string) []policy.File {
 		return []policy.File{{Name: "p.yaml", Content: benchPolicy(400, route)}}
+	}
+	// after shifts the routes of route down by k new ones, so that the
+	// chunks after them are reused at other lines.
+	after := func(k int, route func(int) string) []policy.File {
+		return []policy.File{{Name: "p.yaml", Content: benchPolicy(400+k, func(i int) string {
+			if i < k {
+				return benchRoute(5000 + i)
+			}
+			return route(i - k)
+		})}}
 	}
 	tests := []struct {
 		name  string
 		files []policy.File
 	}{
 		{"valid", one(benchRoute)},
+		{"an error", one(withRoute(300, "  - {name: r300, match: {pathPrefix: 7}, backend: b0, timeout: [1]}\n"))},
+		{"the error, 10 lines lower", after(10, withRoute(300, "  - {name: r300, match: {pathPrefix: 7}, backend: b0, timeout: [1]}\n"))},
+		{"the error, 3 lines lower", after(3, withRoute(300, "  - {name: r300, match: {pathPrefix: 7}, backend: b0, timeout: [1]}\n"))},
 		{"unknown field", one(withRoute(200, "  - {name: r200, nmae: x, backend: b0}\n"))},
 		{"wrong type", one(withRoute(390, "  - {name: r390, backend: [b0]}\n"))},
 		{"duplicate name", one(withRoute(5, benchRoute(6)))},
