@@ -251,9 +251,10 @@ func partSpecs(b []byte, lines []int, s seqSpan, cuts []int) []partSpec {
 }
 
 // materialise parses the parts missing from parts (nil), storing them
-// there, and returns a copy of every part's tree at the file's lines; the
-// missing parts first, on up to workers goroutines. False if a part does
-// not parse.
+// there, and returns every part's tree at the file's lines, the build's
+// own: a parsed part's as parsed, a cached one's built from its flat
+// form; the missing parts first, on up to workers goroutines. False if a
+// part does not parse.
 func (s *parseSession) materialise(specs []partSpec, parts []*cachedPart, span seqSpan, cuts []int, workers int) ([]*yaml.Node, bool) {
 	order := make([]int, 0, len(parts))
 	for i, p := range parts {
@@ -271,19 +272,18 @@ func (s *parseSession) materialise(specs []partSpec, parts []*cachedPart, span s
 	trees := make([]*yaml.Node, len(parts))
 	ok := forEach(len(order), workers, func(j int) bool {
 		i := order[j]
-		if parts[i] == nil {
-			if parts[i] = parsePart(specs[i]); parts[i] == nil {
-				return false
-			}
-		}
 		after, delta := 0, 0
 		if i == 0 {
 			after, delta = span.first+1, span.stop-span.first-1
 		} else {
 			delta = cuts[i-1] - 1
 		}
-		trees[i] = parts[i].tree.build(after, delta)
-		return true
+		if parts[i] != nil {
+			trees[i] = parts[i].tree.build(after, delta)
+			return true
+		}
+		parts[i], trees[i] = parsePart(specs[i])
+		return parts[i] != nil && shiftLines(trees[i], after, delta)
 	})
 	return trees, ok
 }
@@ -314,9 +314,10 @@ func forEach(n, workers int, fn func(i int) bool) bool {
 	return !failed.Load()
 }
 
-// parsePart parses the part sp; nil if it does not parse as parseSplit
+// parsePart parses the part sp and returns it for the cache and its
+// tree, which nothing else holds; nil if it does not parse as parseSplit
 // requires or holds an anchor, an alias or a tag.
-func parsePart(sp partSpec) *cachedPart {
+func parsePart(sp partSpec) (*cachedPart, *yaml.Node) {
 	p := &cachedPart{text: string(sp.text), rest: sp.rest, key: sp.key, first: sp.first, inset: sp.inset}
 	var tree *yaml.Node
 	ok := false
@@ -326,11 +327,10 @@ func parsePart(sp partSpec) *cachedPart {
 		tree, ok = parseChunkText(sp.text, sp.inset)
 	}
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	p.tree, ok = flatten(tree)
-	if !ok {
-		return nil
+	if p.tree, ok = flatten(tree); !ok {
+		return nil, nil
 	}
-	return p
+	return p, tree
 }
