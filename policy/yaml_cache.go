@@ -329,7 +329,7 @@ func parsePart(sp partSpec) (*cachedPart, *yaml.Node) {
 	if !ok {
 		return nil, nil
 	}
-	if p.tree, ok = flatten(tree); !ok {
+	if p.tree, ok = flatten(tree, len(sp.text)); !ok {
 		return nil, nil
 	}
 	return p, tree

@@ -43,13 +43,26 @@ type strRef struct{ off, n uint32 }
 
 // flatten returns n's tree as a flatTree; false if a node has an anchor
 // or an explicit tag, is an alias or does not fit (a kind, style or
-// position too large: a cached part is far smaller).
-func flatten(n *yaml.Node) (flatTree, bool) {
-	f := flattener{strs: map[string]strRef{}}
+// position too large: a cached part is far smaller). textLen, the size
+// of the text n was parsed from, sizes the strings' buffer.
+func flatten(n *yaml.Node, textLen int) (flatTree, bool) {
+	f := flattener{
+		nodes: make([]flatNode, 0, countNodes(n)),
+		buf:   make([]byte, 0, textLen),
+		strs:  make(map[string]strRef, 64),
+	}
 	if !f.add(n) {
 		return flatTree{}, false
 	}
-	return flatTree{nodes: slices.Clone(f.nodes), notes: slices.Clone(f.notes), strs: string(f.buf)}, true
+	return flatTree{nodes: f.nodes, notes: slices.Clip(f.notes), strs: string(f.buf)}, true
+}
+
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
 }
 
 // flattener builds a flatTree, each distinct string once.
