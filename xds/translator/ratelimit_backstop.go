@@ -133,7 +133,8 @@ func (b *rankBuilder) add(l limitList, ranks []int) {
 
 // primaryLists returns the lists of which one applies to each request of
 // the route: every tier (an unlimited one with no limits) and the unknown
-// tier on an authenticated route, the anonymous limits on a public one.
+// tier (the default tier's limits, none when it is unlimited) on an
+// authenticated route, the anonymous limits on a public one.
 func (q *quota) primaryLists(rr ir.RouteRateLimit, src identitySource) []limitList {
 	var out []limitList
 	consumer := []envoy.DescriptorEntry{{Key: localKeyConsumer}}
@@ -144,8 +145,16 @@ func (q *quota) primaryLists(rr ir.RouteRateLimit, src identitySource) []limitLi
 			out = append(out, limitList{limits: t.Limits, family: "tier", chain: []envoy.DescriptorEntry{{Key: localKeyTier, Value: t.Name}},
 				key: consumer, chainActs: tierAct, keyActs: consumerAct})
 		}
-		if def, ok := q.cfg.RateLimits.Tier(q.cfg.RateLimits.DefaultTier); ok && !def.Unlimited {
-			out = append(out, limitList{limits: def.Limits, family: "unknown", chain: []envoy.DescriptorEntry{{Key: localKeyUnknown, Value: "1"}},
+		// The unknown tier's list even when the default tier is
+		// unlimited (no limits, no buckets of its own): extra limits keyed
+		// by the tier need its chain, else a consumer of an unknown tier
+		// would match no extra bucket at all.
+		if def, ok := q.cfg.RateLimits.Tier(q.cfg.RateLimits.DefaultTier); ok {
+			var limits []ir.Limit
+			if !def.Unlimited {
+				limits = def.Limits
+			}
+			out = append(out, limitList{limits: limits, family: "unknown", chain: []envoy.DescriptorEntry{{Key: localKeyUnknown, Value: "1"}},
 				key: consumer, chainActs: []*routev3.RateLimit_Action{q.unknownTier()}, keyActs: consumerAct})
 		}
 	}

@@ -109,6 +109,35 @@ func TestQuotaBackstopLayout(t *testing.T) {
 	}
 }
 
+// TestQuotaBackstopUnknownTierBesideUnlimitedDefault: with an unlimited
+// default tier beside a limited one, an extra limit takes different ranks
+// for the two and is keyed by the tier; a consumer of a tier the policy
+// does not know (its tier descriptor matches no bucket) still meets the
+// extra limit, in the unknown tier's chain, as RLQS counts it in the
+// default tier with the extra limit. Without that chain the backstop
+// held no extra bucket for it: nothing bounded it per Envoy.
+func TestQuotaBackstopUnknownTierBesideUnlimitedDefault(t *testing.T) {
+	cfg := &ir.Config{RateLimits: ir.RateLimits{Mode: ir.RateLimitQuota, DefaultTier: "internal", Tiers: []ir.Tier{
+		{Name: "internal", Unlimited: true},
+		{Name: "partner", Limits: []ir.Limit{{Requests: 100, Per: time.Second}}},
+	}}}
+	rr := ir.RouteRateLimit{Enabled: true, Consumer: true, Extra: []ir.Limit{{Requests: 3, Per: time.Minute}}, By: []string{byConsumer}}
+	rt := &routev3.Route{Name: "api"}
+	for i, rk := range newQuota(cfg, "rlqs").backstop("api", rr, extAuthzIdentity) {
+		if err := envoy.SetRouteFilterConfig(rt, envoy.LocalRateLimitFilterName(i), envoy.LocalRateLimitRoute(rk.descs, rk.actions, 1, i == 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buckets := routeBuckets(t, rt)
+	chains := layoutChains(cfg, rr)
+	if !slices.Contains(chains, localKeyUnknown+"=1") {
+		t.Fatalf("chains %v: no unknown tier", chains)
+	}
+	for _, chain := range chains {
+		checkChain(t, "api", chain, buckets, chainLimits(cfg, rr, chain))
+	}
+}
+
 // routeBuckets reads the backstop of a route, checking that only the
 // first filter writes X-RateLimit-* and that each descriptor has an
 // action building its entries.
@@ -169,7 +198,7 @@ func layoutChains(cfg *ir.Config, rr ir.RouteRateLimit) []string {
 		for _, t := range cfg.RateLimits.Tiers {
 			out = append(out, localKeyTier+"="+t.Name)
 		}
-		if def, ok := cfg.RateLimits.Tier(cfg.RateLimits.DefaultTier); ok && !def.Unlimited {
+		if _, ok := cfg.RateLimits.Tier(cfg.RateLimits.DefaultTier); ok {
 			out = append(out, localKeyUnknown+"=1")
 		}
 		return out
@@ -188,8 +217,9 @@ func chainLimits(cfg *ir.Config, rr ir.RouteRateLimit, chain string) []ir.Limit 
 	case chain == localKeyAnon:
 		own = cfg.RateLimits.Anonymous
 	case strings.HasPrefix(chain, localKeyUnknown):
-		def, _ := cfg.RateLimits.Tier(cfg.RateLimits.DefaultTier)
-		own = def.Limits
+		if def, _ := cfg.RateLimits.Tier(cfg.RateLimits.DefaultTier); !def.Unlimited {
+			own = def.Limits
+		}
 	case chain != "":
 		tier, _ := cfg.RateLimits.Tier(strings.TrimPrefix(chain, localKeyTier+"="))
 		own = tier.Limits
