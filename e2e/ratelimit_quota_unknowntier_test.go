@@ -33,11 +33,16 @@ backends:
 
 // TestQuotaBackstopExtraForUnknownTier: with Redis down (failure mode
 // open: RLQS admits everything) the backstop alone holds the route's
-// extra 3/minute per consumer, whatever the consumer's tier: one of the
-// unlimited default tier, and one whose token names a tier the policy
-// does not know (counted in the default tier), each get 3 of 5. Before,
-// the extra buckets keyed by tier had none for an unknown tier beside an
-// unlimited default (no unknown-tier chain): it got 5 of 5, unbounded.
+// extra 3/minute per consumer, whatever the consumer's tier: a token
+// naming a tier the policy does not know counts in the default tier, as
+// RLQS counts it (one bucket per route, default tier and consumer). A
+// consumer of the unlimited default tier gets 3 of 5, then 0 of 5 with a
+// token naming an unknown tier; another consumer's unknown-tier token 3 of
+// 5. Before, such a token had no extra bucket at all (keyed by tier,
+// none for an unknown tier beside an unlimited default): 5 of 5; then,
+// with the unknown tier's own buckets, 3 more of 5 for the same consumer
+// (twice the limit on one Envoy, of which the quota server's backstop
+// bound charges one).
 func TestQuotaBackstopExtraForUnknownTier(t *testing.T) {
 	n := startNativeEnv(t)
 	port := harness.FreePort(t)
@@ -45,8 +50,8 @@ func TestQuotaBackstopExtraForUnknownTier(t *testing.T) {
 	s.envoy("public", "rlq-unknown-tier", "delta")
 	a := n.authStack(s, port)
 	n.redis.kill(t)
-	for _, plan := range []string{"internal", "platinum"} {
-		c := a.idp.claims("ut-" + plan)
+	run := func(user, plan string) string {
+		c := a.idp.claims(user)
 		c["plan"] = plan
 		h := bearer(a.idp.rs256("k1", c))
 		var got []string
@@ -54,8 +59,15 @@ func TestQuotaBackstopExtraForUnknownTier(t *testing.T) {
 			code, _, _ := a.call(t, "/api/x", h)
 			got = append(got, fmt.Sprint(code))
 		}
-		if want := "200 200 200 429 429"; strings.Join(got, " ") != want {
-			t.Errorf("tier %s, Redis down, extra 3/minute: %s, want %s", plan, strings.Join(got, " "), want)
+		return strings.Join(got, " ")
+	}
+	for _, tc := range []struct{ user, plan, want string }{
+		{"ut-a", "internal", "200 200 200 429 429"},
+		{"ut-a", "platinum", "429 429 429 429 429"},
+		{"ut-b", "platinum", "200 200 200 429 429"},
+	} {
+		if got := run(tc.user, tc.plan); got != tc.want {
+			t.Errorf("%s, tier %s, Redis down, extra 3/minute: %s, want %s", tc.user, tc.plan, got, tc.want)
 		}
 	}
 }

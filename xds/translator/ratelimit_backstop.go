@@ -27,8 +27,8 @@ type backstopRank struct {
 // limitList is one list of limits on a route (a tier's, the unknown
 // tier's, the anonymous, the route's extra limits) and how the backstop
 // keys its buckets: the descriptor is the window, then chain (the entries
-// that tell which list applies to a request: the tier, the unknown tier,
-// anonymous), then key (the consumer or client address); the actions
+// that tell which list applies to a request: the tier, anonymous), then
+// key (the consumer or client address); the actions
 // building them are chainActs and keyActs. Lists of one family share one
 // action per filter and window (the tiers: the tier entry comes from the
 // identity).
@@ -37,6 +37,9 @@ type limitList struct {
 	family             string
 	chain, key         []envoy.DescriptorEntry
 	chainActs, keyActs []*routev3.RateLimit_Action
+	// alias: the buckets are another list's (the unknown tier's are the
+	// default tier's): only its actions are added.
+	alias bool
 }
 
 func (l limitList) entries(w string) []envoy.DescriptorEntry {
@@ -50,7 +53,7 @@ func (l limitList) actions(w string) []*routev3.RateLimit_Action {
 // keying returns extra's buckets keyed by l's chain too: one extra bucket
 // per list l (see backstop).
 func (l limitList) keying(extra limitList) limitList {
-	extra.family, extra.chain, extra.chainActs = l.family+"+"+extra.family, l.chain, l.chainActs
+	extra.family, extra.chain, extra.chainActs, extra.alias = l.family+"+"+extra.family, l.chain, l.chainActs, l.alias
 	return extra
 }
 
@@ -73,9 +76,12 @@ func (l limitList) keying(extra limitList) limitList {
 // in the first filter (the X-RateLimit-* one). For every tier (and the
 // anonymous and extra limits) a bucket holds the full limit per consumer
 // (or client address). A consumer without a tier value gets the default
-// tier; a tier value the policy does not know matches no tier bucket here
-// but the unknown-tier buckets (the RLQS matcher applies the default tier
-// too).
+// tier; a tier value the policy does not know matches no bucket of its
+// own but, through the unknown tier's actions, the default tier's (the
+// RLQS matcher applies the default tier too): one consumer's requests of
+// the default tier and of unknown tiers share its buckets, as they share
+// RLQS's bucket (whose charges backstopBound caps at what one set of
+// buckets admits).
 func (q *quota) backstop(route string, rr ir.RouteRateLimit, src identitySource) []backstopRank {
 	var b rankBuilder
 	lists := q.primaryLists(rr, src)
@@ -123,7 +129,9 @@ func (b *rankBuilder) add(l limitList, ranks []int) {
 			b.ranks = append(b.ranks, backstopRank{acted: map[string]bool{}})
 		}
 		r, w := &b.ranks[ranks[i]], windowName(lim.Per)
-		r.descs = append(r.descs, localDescriptor(l.entries(w), lim))
+		if !l.alias {
+			r.descs = append(r.descs, localDescriptor(l.entries(w), lim))
+		}
 		if k := l.family + "/" + w; !r.acted[k] {
 			r.acted[k] = true
 			r.actions = append(r.actions, envoy.RouteRateLimit(l.actions(w)...))
@@ -133,8 +141,8 @@ func (b *rankBuilder) add(l limitList, ranks []int) {
 
 // primaryLists returns the lists of which one applies to each request of
 // the route: every tier (an unlimited one with no limits) and the unknown
-// tier (the default tier's limits, none when it is unlimited) on an
-// authenticated route, the anonymous limits on a public one.
+// tier (an alias of the default tier) on an authenticated route, the
+// anonymous limits on a public one.
 func (q *quota) primaryLists(rr ir.RouteRateLimit, src identitySource) []limitList {
 	var out []limitList
 	consumer := []envoy.DescriptorEntry{{Key: localKeyConsumer}}
@@ -145,17 +153,13 @@ func (q *quota) primaryLists(rr ir.RouteRateLimit, src identitySource) []limitLi
 			out = append(out, limitList{limits: t.Limits, family: "tier", chain: []envoy.DescriptorEntry{{Key: localKeyTier, Value: t.Name}},
 				key: consumer, chainActs: tierAct, keyActs: consumerAct})
 		}
-		// The unknown tier's list even when the default tier is
-		// unlimited (no limits, no buckets of its own): extra limits keyed
-		// by the tier need its chain, else a consumer of an unknown tier
-		// would match no extra bucket at all.
+		// The unknown tier: the default tier's buckets (its list above,
+		// and its extra buckets when they are keyed by the tier), reached
+		// by an action of its own; also when the default tier is
+		// unlimited, for the extra limits keyed by the tier.
 		if def, ok := q.cfg.RateLimits.Tier(q.cfg.RateLimits.DefaultTier); ok {
-			var limits []ir.Limit
-			if !def.Unlimited {
-				limits = def.Limits
-			}
-			out = append(out, limitList{limits: limits, family: "unknown", chain: []envoy.DescriptorEntry{{Key: localKeyUnknown, Value: "1"}},
-				key: consumer, chainActs: []*routev3.RateLimit_Action{q.unknownTier()}, keyActs: consumerAct})
+			out = append(out, limitList{limits: def.Limits, family: "unknown", chain: []envoy.DescriptorEntry{{Key: localKeyTier, Value: def.Name}},
+				key: consumer, chainActs: []*routev3.RateLimit_Action{q.unknownTier()}, keyActs: consumerAct, alias: true})
 		}
 	}
 	if rr.Anonymous {
@@ -167,20 +171,23 @@ func (q *quota) primaryLists(rr ir.RouteRateLimit, src identitySource) []limitLi
 	return out
 }
 
-// unknownTier returns the action that marks a consumer whose tier the
+// unknownTier returns the action that gives a consumer whose tier the
 // policy does not know (a tier removed after its keys were issued, a claim
-// naming another tier): RLQS counts such a consumer in the default tier,
-// and without the default tier's buckets for it nothing would bound it
-// before its first assignment or while RLQS is down. It applies only when
-// the gateway-set tier header is present and names no known tier; the
-// tier descriptors then match no bucket.
+// naming another tier) the default tier's tier entry: RLQS counts such a
+// consumer in the default tier, and without the default tier's buckets
+// for it nothing would bound it before its first assignment or while RLQS
+// is down; with buckets of its own, one consumer with a token of the
+// default tier and one of an unknown tier would get twice the limit. It
+// applies only when the gateway-set tier header is present and names no
+// known tier; the descriptors of the tier's own value then match no
+// bucket.
 func (q *quota) unknownTier() *routev3.RateLimit_Action {
 	header := cmp.Or(q.cfg.Auth.IdentityHeaders.Tier, "x-consumer-tier")
 	known := make([]string, 0, len(q.cfg.RateLimits.Tiers))
 	for _, t := range q.cfg.RateLimits.Tiers {
 		known = append(known, regexp.QuoteMeta(t.Name))
 	}
-	return envoy.RateLimitActionHeaderValueMatch(localKeyUnknown, "1",
+	return envoy.RateLimitActionHeaderValueMatch(localKeyTier, q.cfg.RateLimits.DefaultTier,
 		envoy.HeaderMatchPresent(header), envoy.HeaderMatchNotRegex(header, "("+strings.Join(known, "|")+")"))
 }
 

@@ -56,7 +56,7 @@ type backstopBucket struct {
 }
 
 // TestQuotaBackstopLayout: on every route, a request of each limit list
-// (each tier, the unknown tier, anonymous; with the route's extra limits)
+// (each tier, anonymous; with the route's extra limits)
 // meets every one of its limits exactly once, in the order their buckets
 // refill from empty, one filter per step (buckets that refill in the same
 // time share a filter), with a bucket in the first filter, which alone
@@ -67,7 +67,9 @@ type backstopBucket struct {
 // route export (extra 500/hour beside an unlimited tier) keys the extra
 // limit by tier, as it takes a different rank for the unlimited tier. The
 // filters are disabled in the filter chain: a route enables those it uses
-// (by its config), the others cost it nothing but a skip.
+// (by its config), the others cost it nothing but a skip. A consumer of
+// an unknown tier reaches every bucket of the default tier
+// (checkUnknownTier).
 func TestQuotaBackstopLayout(t *testing.T) {
 	tc := loadCase(t, "ratelimit_quota")
 	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
@@ -98,6 +100,9 @@ func TestQuotaBackstopLayout(t *testing.T) {
 				for _, chain := range layoutChains(&tc.Config, rr) {
 					checkChain(t, rt.GetName(), chain, buckets, chainLimits(&tc.Config, rr, chain))
 				}
+				if rr.Consumer {
+					checkUnknownTier(t, rt, tc.Config.RateLimits.DefaultTier)
+				}
 				for _, b := range buckets {
 					keyed = keyed || b.chain != "" && b.extra
 				}
@@ -112,10 +117,11 @@ func TestQuotaBackstopLayout(t *testing.T) {
 // TestQuotaBackstopUnknownTierBesideUnlimitedDefault: with an unlimited
 // default tier beside a limited one, an extra limit takes different ranks
 // for the two and is keyed by the tier; a consumer of a tier the policy
-// does not know (its tier descriptor matches no bucket) still meets the
-// extra limit, in the unknown tier's chain, as RLQS counts it in the
-// default tier with the extra limit. Without that chain the backstop
-// held no extra bucket for it: nothing bounded it per Envoy.
+// does not know (its own tier descriptor matches no bucket) meets the
+// default tier's buckets, its extra bucket included, as RLQS counts it in
+// the default tier. Before, it had no extra bucket at all here; then
+// (with buckets of the unknown tier's own) one consumer with tokens of
+// the default tier and of an unknown one got each limit twice.
 func TestQuotaBackstopUnknownTierBesideUnlimitedDefault(t *testing.T) {
 	cfg := &ir.Config{RateLimits: ir.RateLimits{Mode: ir.RateLimitQuota, DefaultTier: "internal", Tiers: []ir.Tier{
 		{Name: "internal", Unlimited: true},
@@ -129,12 +135,46 @@ func TestQuotaBackstopUnknownTierBesideUnlimitedDefault(t *testing.T) {
 		}
 	}
 	buckets := routeBuckets(t, rt)
-	chains := layoutChains(cfg, rr)
-	if !slices.Contains(chains, localKeyUnknown+"=1") {
-		t.Fatalf("chains %v: no unknown tier", chains)
-	}
-	for _, chain := range chains {
+	for _, chain := range layoutChains(cfg, rr) {
 		checkChain(t, "api", chain, buckets, chainLimits(cfg, rr, chain))
+	}
+	if n := checkUnknownTier(t, rt, cfg.RateLimits.DefaultTier); n != 1 {
+		t.Errorf("%d buckets of the default tier, want 1 (its extra bucket)", n)
+	}
+}
+
+// checkUnknownTier checks that every bucket of the default tier on route
+// rt has, in its filter, an action building its descriptor from the tier
+// header's unknown values (the unknown tier's), and returns how many
+// buckets the default tier has.
+func checkUnknownTier(t *testing.T, rt *routev3.Route, def string) (n int) {
+	t.Helper()
+	for f := 0; ; f++ {
+		a := rt.GetTypedPerFilterConfig()[envoy.LocalRateLimitFilterName(f)]
+		if a == nil {
+			return n
+		}
+		var cfg localrlv3.LocalRateLimit
+		if err := a.UnmarshalTo(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		unknown := map[string]bool{}
+		for _, rl := range cfg.GetRateLimits() {
+			for _, act := range rl.GetActions() {
+				if m := act.GetHeaderValueMatch(); m != nil && m.GetDescriptorKey() == localKeyTier && m.GetDescriptorValue() == def {
+					unknown[actionKeys(rl)] = true
+				}
+			}
+		}
+		for _, d := range cfg.GetDescriptors() {
+			if e := d.GetEntries(); e[1].GetKey() != localKeyTier || e[1].GetValue() != def {
+				continue
+			}
+			n++
+			if !unknown[descriptorKeys(d)] {
+				t.Errorf("route %s filter %d: no unknown-tier action reaches the default tier's bucket %v", rt.GetName(), f, d.GetEntries())
+			}
+		}
 	}
 }
 
@@ -177,7 +217,7 @@ func readBucket(t *testing.T, route string, f int, d *commonrlv3.LocalRateLimitD
 	}
 	b := backstopBucket{filter: f, list: fmt.Sprint(e[1:])}
 	switch e[1].GetKey() {
-	case localKeyTier, localKeyUnknown:
+	case localKeyTier:
 		b.chain, b.list = e[1].GetKey()+"="+e[1].GetValue(), fmt.Sprint(e[2:])
 	case localKeyAnon:
 		b.chain = localKeyAnon
@@ -198,9 +238,6 @@ func layoutChains(cfg *ir.Config, rr ir.RouteRateLimit) []string {
 		for _, t := range cfg.RateLimits.Tiers {
 			out = append(out, localKeyTier+"="+t.Name)
 		}
-		if _, ok := cfg.RateLimits.Tier(cfg.RateLimits.DefaultTier); ok {
-			out = append(out, localKeyUnknown+"=1")
-		}
 		return out
 	case rr.Anonymous:
 		return []string{localKeyAnon}
@@ -216,10 +253,6 @@ func chainLimits(cfg *ir.Config, rr ir.RouteRateLimit, chain string) []ir.Limit 
 	switch {
 	case chain == localKeyAnon:
 		own = cfg.RateLimits.Anonymous
-	case strings.HasPrefix(chain, localKeyUnknown):
-		if def, _ := cfg.RateLimits.Tier(cfg.RateLimits.DefaultTier); !def.Unlimited {
-			own = def.Limits
-		}
 	case chain != "":
 		tier, _ := cfg.RateLimits.Tier(strings.TrimPrefix(chain, localKeyTier+"="))
 		own = tier.Limits
@@ -309,9 +342,6 @@ func TestBackstopTierAndExtraLikeExactMode(t *testing.T) {
 	for _, r := range ranks {
 		var f []*simBucket
 		for _, d := range r.descs {
-			if d.Entries[1].Key == localKeyUnknown { // another consumer's list
-				continue
-			}
 			rate := float64(d.TokensPerFill) / d.FillInterval.Seconds()
 			f = append(f, &simBucket{tokens: float64(d.MaxTokens), max: float64(d.MaxTokens), rate: rate})
 		}

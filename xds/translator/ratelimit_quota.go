@@ -55,7 +55,6 @@ const quotaExpiredFor = 24 * time.Hour
 const (
 	localKeyWindow   = "window"
 	localKeyTier     = "tier"
-	localKeyUnknown  = "unknown_tier"
 	localKeyConsumer = "consumer"
 	localKeyAnon     = "anonymous"
 	localKeyExtra    = "extra"
