@@ -17,7 +17,7 @@ func TestOverLimitShedsRedisLoad(t *testing.T) {
 	}
 	hook := &commandCounter{}
 	client.AddHook(hook)
-	c := NewOverLimitCache(NewRedis(client, RedisOptions{}), time.Now)
+	c := NewOverLimitCache(NewRedis(client, RedisOptions{Timeout: functionalTimeout}), time.Now)
 	limits := []Limit{
 		{Key: "{c:abuse}:s", Requests: 5, Per: time.Second},
 		{Key: "{c:abuse}:d", Requests: 1000, Per: 24 * time.Hour},

@@ -56,7 +56,7 @@ func TestRedisConcurrentReplicasAreExact(t *testing.T) {
 
 func TestRedisKeysExpire(t *testing.T) {
 	client := newTestClient(t, harnessRedis(t))
-	r := NewRedis(client, RedisOptions{})
+	r := NewRedis(client, RedisOptions{Timeout: functionalTimeout})
 	ctx := context.Background()
 	minute := Limit{Key: "{c:x}:m", Requests: 3, Per: time.Minute}
 	short := Limit{Key: "{c:x}:s", Requests: 5, Per: 100 * time.Millisecond}
@@ -89,7 +89,7 @@ func TestRedisOneRoundTripPerTake(t *testing.T) {
 	}
 	hook := &commandCounter{}
 	client.AddHook(hook)
-	r := NewRedis(client, RedisOptions{})
+	r := NewRedis(client, RedisOptions{Timeout: functionalTimeout})
 	ctx := context.Background()
 	limits := []Limit{
 		{Key: "{c:rt}:s", Requests: 1000, Per: time.Second},
@@ -196,7 +196,7 @@ func TestNewRedisWarnsWithoutContextTimeouts(t *testing.T) {
 
 func TestRedisPrefix(t *testing.T) {
 	client := newTestClient(t, harnessRedis(t))
-	r := NewRedis(client, RedisOptions{Prefix: "p:"})
+	r := NewRedis(client, RedisOptions{Prefix: "p:", Timeout: functionalTimeout})
 	if _, _, err := r.Take(context.Background(), []Limit{{Key: "{c:p}:k", Requests: 1, Per: time.Second}}); err != nil {
 		t.Fatal(err)
 	}
