@@ -40,7 +40,8 @@ import (
 // (Limits.MaxNodes), about six times the text's size (the convergence
 // bench's 1,000 routes, 75 KB: 0.5 MB held in all; 10,000: 5.3 MB), so it
 // never grows across builds. Only files of cacheMinBytes or more that
-// parseSplit's checks accept go through it. It is safe for concurrent
+// parseSplit's checks accept, and whose sequence it cuts in two chunks or
+// more, go through it. It is safe for concurrent
 // builds: each looks its parts up in the cache as it is then, and
 // replaces its content when it finishes, the last to finish winning. Create it with
 // NewParseCache; a nil *ParseCache caches nothing.
@@ -206,8 +207,9 @@ func (p chunkPlan) chosen(item []byte) bool {
 
 // parse parses content, one document, through the cache, on up to
 // workers goroutines (this one included). ok is false when the file is
-// below the cache's size, when parseSplit's checks refuse it or when a
-// part does not parse; the caller must then parse otherwise. The document
+// below the cache's size, when parseSplit's checks refuse it, when its
+// sequence is one chunk or when a part does not parse; the caller must
+// then parse otherwise. The document
 // it returns is the build's own: nothing else holds any of its nodes.
 func (s *parseSession) parse(content []byte, workers int) (*yaml.Node, bool) {
 	if len(content) < s.c.minBytes || !splittableText(content) {
@@ -219,6 +221,11 @@ func (s *parseSession) parse(content []byte, workers int) (*yaml.Node, bool) {
 		return nil, false
 	}
 	cuts := s.c.plan.cuts(content, lines, span)
+	if len(cuts) < 2 {
+		// One chunk (no line to cut at, e.g. a comment above every
+		// item): every edit would re-parse it whole, and flatten it too.
+		return nil, false
+	}
 	specs := partSpecs(content, lines, span, cuts)
 	parts := s.lookup(specs)
 	trees, ok := s.materialise(specs, parts, span, cuts, workers)
