@@ -5,6 +5,7 @@
 package top
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -156,18 +157,8 @@ func deltaBuckets(prev, cur map[float64]float64) []Bucket {
 	for ub, c := range cur {
 		out = append(out, Bucket{UpperBound: ub, Count: c - prev[ub]})
 	}
-	slices.SortFunc(out, func(a, b Bucket) int { return cmpFloat(a.UpperBound, b.UpperBound) })
+	slices.SortFunc(out, func(a, b Bucket) int { return cmp.Compare(a.UpperBound, b.UpperBound) })
 	return out
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Quantile estimates the q-quantile of cumulative buckets sorted by upper

@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -345,7 +346,7 @@ func TestBackstopTierAndExtraLikeExactMode(t *testing.T) {
 			rate := float64(d.TokensPerFill) / d.FillInterval.Seconds()
 			f = append(f, &simBucket{tokens: float64(d.MaxTokens), max: float64(d.MaxTokens), rate: rate})
 		}
-		slices.SortStableFunc(f, func(a, b *simBucket) int { return cmpFloat(a.rate, b.rate) })
+		slices.SortStableFunc(f, func(a, b *simBucket) int { return cmp.Compare(a.rate, b.rate) })
 		filters = append(filters, f)
 	}
 	exact := []*simBucket{{tokens: 100, max: 100, rate: 100.0 / 60}, {tokens: 5, max: 5, rate: 5}}
@@ -393,14 +394,4 @@ func TestBackstopTierAndExtraLikeExactMode(t *testing.T) {
 	if len(filters) != 2 || admitted != want {
 		t.Fatalf("backstop in %d filters admitted %d, exact mode %d: want 2 filters admitting the same", len(filters), admitted, want)
 	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
