@@ -66,22 +66,13 @@ func TestBackstopBoundNeverBelowAdmitted(t *testing.T) {
 	for seed := uint64(1); seed <= 50; seed++ {
 		next := xorshift(seed)
 		start := time.Unix(1_700_000_000, 0)
-		levels := []float64{2, 4, 50}
-		rates := []float64{2, 4.0 / 60, 50.0 / 3600}
+		sim := newSimBuckets(limits)
 		b := newBackstopBound(keyed, 1, start)
 		var admitted, charged, allowed uint64
-		last := time.Duration(0)
 		for at := time.Duration(0); at < 10*time.Minute; at += time.Duration(1+next(400)) * time.Millisecond {
-			for i := range levels {
-				levels[i] = min(float64(max(limits[i].Requests, limits[i].Burst)), levels[i]+rates[i]*(at-last).Seconds())
-			}
-			last = at
 			allowed++
-			if levels[0] >= 1 && levels[1] >= 1 {
+			if sim.take(at, 2) {
 				admitted++
-				for i := range levels {
-					levels[i]--
-				}
 			}
 			if at/(5*time.Second) != (at+time.Millisecond)/(5*time.Second) || next(50) == 0 {
 				late := time.Duration(next(200)) * time.Millisecond
@@ -116,18 +107,12 @@ func TestBackstopBoundReportSeenLate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBackstopBound(limits, 1, start)
-			chargeReport(b, 0, 0, start.Add(tc.late))
-			if got := chargeReport(b, 60, 5*time.Second, start.Add(5*time.Second)); got != tc.want {
+			b.charge(0, 0, start.Add(tc.late))
+			if got := b.charge(60, 5*time.Second, start.Add(5*time.Second)); got != tc.want {
 				t.Fatalf("charged %d, want %d", got, tc.want)
 			}
 		})
 	}
-}
-
-// chargeReport charges a report of admitted covering reported (Envoy's
-// time_elapsed) seen at now.
-func chargeReport(b *backstopBound, admitted uint64, reported time.Duration, now time.Time) uint64 {
-	return b.charge(admitted, reported, now)
 }
 
 // TestBackstopBoundNeverBelowAdmittedWithStalls: Envoy reports every 5 s
@@ -141,10 +126,10 @@ func TestBackstopBoundNeverBelowAdmittedWithStalls(t *testing.T) {
 	for seed := uint64(1); seed <= 50; seed++ {
 		next := xorshift(seed)
 		start := time.Unix(1_700_000_000, 0)
-		levels, rates := []float64{20, 6000}, []float64{10, 6000.0 / 3600}
+		sim := newSimBuckets(limits)
 		b := newBackstopBound(keyed, 1, start)
 		var admitted, charged, allowed uint64
-		last, lastReport, seen := time.Duration(0), time.Duration(0), start
+		lastReport, seen := time.Duration(0), start
 		tick := 5*time.Second + time.Duration(next(50))*time.Millisecond
 		gap := func() time.Duration { // mostly bursts above the rate, now and then an idle spell
 			if next(200) == 0 {
@@ -163,19 +148,49 @@ func TestBackstopBoundNeverBelowAdmittedWithStalls(t *testing.T) {
 				allowed, lastReport = 0, tick
 				tick += 5*time.Second + time.Duration(next(50))*time.Millisecond
 			}
-			for i := range levels {
-				levels[i] = min(float64(max(limits[i].Requests, limits[i].Burst)), levels[i]+rates[i]*(at-last).Seconds())
-			}
-			last = at
 			allowed++
-			if levels[0] >= 1 && levels[1] >= 1 {
+			if sim.take(at, 2) {
 				admitted++
-				for i := range levels {
-					levels[i]--
-				}
 			}
 		}
 	}
+}
+
+// simBuckets simulates the backstop's token buckets, one per limit, full
+// at 0.
+type simBuckets struct {
+	limits        []ir.Limit
+	levels, rates []float64
+	last          time.Duration
+}
+
+func newSimBuckets(limits []ir.Limit) *simBuckets {
+	s := &simBuckets{limits: limits}
+	for _, l := range limits {
+		s.levels = append(s.levels, float64(max(l.Requests, l.Burst)))
+		s.rates = append(s.rates, float64(l.Requests)/l.Per.Seconds())
+	}
+	return s
+}
+
+// take refills the buckets up to at and admits a request when each of the
+// first checked buckets holds a token; an admitted request spends a token
+// of every bucket (one not checked only drains: a backstop admitting more
+// makes a never-below-admitted test stricter).
+func (s *simBuckets) take(at time.Duration, checked int) bool {
+	for i, l := range s.limits {
+		s.levels[i] = min(float64(max(l.Requests, l.Burst)), s.levels[i]+s.rates[i]*(at-s.last).Seconds())
+	}
+	s.last = at
+	for _, v := range s.levels[:checked] {
+		if v < 1 {
+			return false
+		}
+	}
+	for i := range s.levels {
+		s.levels[i]--
+	}
+	return true
 }
 
 func maxTime(a, b time.Time) time.Time {
