@@ -9,7 +9,8 @@ import (
 
 // TestRouteStatsOff: with observability.routeStats false, Envoy serves the
 // routes without per-route stats (vhost.<vhost>.route.<route>.*) while the
-// cluster's stats still count the requests; by default the route has them.
+// cluster's stats still count the requests; by default the route has them,
+// without its timeout and retry counters (the cluster has those).
 func TestRouteStatsOff(t *testing.T) {
 	us := upstreams(t, "one", "two")
 	port := harness.FreePort(t)
@@ -43,5 +44,15 @@ func TestRouteStatsOff(t *testing.T) {
 		return len(st) == 1, err
 	}); err != nil {
 		t.Fatalf("no per-route stats by default: %v", err)
+	}
+	// Of a route's counters, the timeout and retry ones are not created
+	// (envoy.RouteCountersNotCreated); the cluster keeps its own.
+	if st, err := e.Stats(ctx, `^vhost\..*\.route\.old\.upstream_rq_(timeout|retry.*)$`); err != nil || len(st) != 0 {
+		t.Errorf("route timeout/retry counters: %v, %v", st, err)
+	}
+	for _, name := range []string{"cluster.one.upstream_rq_timeout", "cluster.one.upstream_rq_retry"} {
+		if _, ok, err := e.Stat(ctx, name); !ok || err != nil {
+			t.Errorf("%s: present %v, %v", name, ok, err)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/config/metrics/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -22,6 +23,7 @@ import (
 type envoyOptions struct {
 	callgrind bool
 	statsTags string // comma-separated default tag names; "" keeps all, "none" none
+	reject    string // a regular expression of stat names Envoy does not create ("" none)
 }
 
 // wrap returns the command line that runs Envoy's args, and the file
@@ -45,6 +47,13 @@ func (o envoyOptions) startTimeout() time.Duration {
 
 // bootstrap applies statsTags to b's stats settings.
 func (o envoyOptions) bootstrap(b *bootstrapv3.Bootstrap) {
+	if o.reject != "" {
+		b.StatsConfig.StatsMatcher = &metricsv3.StatsMatcher{StatsMatcher: &metricsv3.StatsMatcher_ExclusionList{
+			ExclusionList: &matcherv3.ListStringMatcher{Patterns: []*matcherv3.StringMatcher{{
+				MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: o.reject}},
+			}}},
+		}}
+	}
 	if o.statsTags == "" {
 		return
 	}

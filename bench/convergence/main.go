@@ -38,6 +38,7 @@ func main() {
 	var eo envoyOptions
 	flag.BoolVar(&eo.callgrind, "callgrind", false, "with -row: run Envoy under valgrind's callgrind and print its instructions per push")
 	flag.StringVar(&eo.statsTags, "stats-tags", "", "with -row, an ablation: only these of Envoy's default tag extractors (comma-separated tag names, or none)")
+	flag.StringVar(&eo.reject, "stats-reject", "", "with -row, an ablation: a regular expression of stat names Envoy does not create")
 	flag.Parse()
 	var err error
 	if *row > 0 {
