@@ -87,6 +87,22 @@ func TestLoadShapeErrors(t *testing.T) {
 			want: []string{`5:24 error routes[0].backend: unknown alias "nope"`},
 		},
 		{
+			name: "a plain value starting with U+E000 is a string, not an alias",
+			src:  base + "routes:\n  - {name: r, backend: \uE000be, auth: none}\n",
+			want: []string{
+				`3:13 warning backends[0]: backend "be" is not used by any route`,
+				`5:24 error routes[0].backend: backend "\ue000be" is not defined`,
+			},
+		},
+		{
+			name: "a plain value starting with U+E000 beside an unknown alias",
+			src:  base + "routes:\n  - {name: r, backend: *nope, auth: none}\n  - {name: s, backend: \uE000nope, match: {pathPrefix: /s}, auth: none}\n",
+			want: []string{
+				`5:24 error routes[0].backend: unknown alias "nope"`,
+				`6:24 error routes[1].backend: backend "\ue000nope" is not defined`,
+			},
+		},
+		{
 			name: "huge integer",
 			src:  "version: 99999999999999999999999\ngateways: [{name: gw, listeners: [{name: http, port: 80}]}]\n",
 			want: []string{`1:10 error version: expected an integer, got string "99999999999999999999999"`},

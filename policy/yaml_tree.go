@@ -47,8 +47,9 @@ func parseYAML(content []byte, workers int, sess *parseSession) (docs []*yaml.No
 	if len(content) < splitMinBytes {
 		workers = 1
 	}
+	orig := content
 	for range maxUnknownAliases {
-		docs, anchors, err = parseDocs(content, workers, sess)
+		docs, anchors, err = parseMarked(content, orig, workers, sess)
 		name, ok := unknownAnchor(err)
 		if !ok {
 			return docs, anchors, err
@@ -68,7 +69,16 @@ const maxUnknownAliases = 8
 // the file, else in parallel when workers > 1 and parseSplit can
 // (whatever content's size), else sequentially.
 func parseDocs(content []byte, workers int, sess *parseSession) ([]*yaml.Node, bool, error) {
+	return parseMarked(content, content, workers, sess)
+}
+
+// parseMarked is parseDocs of content, which is orig after markAlias (the
+// same text when nothing was marked).
+func parseMarked(content, orig []byte, workers int, sess *parseSession) ([]*yaml.Node, bool, error) {
 	src := newSourceText(content)
+	if len(orig) != len(content) {
+		src.unmarked = newSourceText(orig)
+	}
 	if doc, ok := splitParse(content, workers, sess); ok {
 		src.noExplicitKeys = true // splittableText refused them
 		return []*yaml.Node{src.wrap(doc.Content[0], false)}, src.anchors, nil
@@ -172,6 +182,10 @@ type sourceText struct {
 	nonASCII   map[int]bool  // lines (0-based) holding a byte >= 0x80
 	runeStarts map[int][]int // for such a line, the offset of each of its characters
 	anchors    bool          // some node has an anchor
+	// unmarked is the text before markAlias rewrote aliases (nil when it
+	// did not): a scalar starting with aliasMark is an alias only where
+	// that text has a "*".
+	unmarked *sourceText
 	// noExplicitKeys is set when the text has no "?" that could be an
 	// explicit key's indicator (hasExplicitKey), so wrap need not look.
 	noExplicitKeys bool
@@ -264,7 +278,7 @@ func (s *sourceText) wrap(n *yaml.Node, isKey bool) *yaml.Node {
 			n.Content[i] = s.wrap(item, false)
 		}
 	}
-	if n.Kind == yaml.ScalarNode && n.Style == 0 && strings.HasPrefix(n.Value, aliasMark) {
+	if n.Kind == yaml.ScalarNode && n.Style == 0 && strings.HasPrefix(n.Value, aliasMark) && s.markedAlias(n) {
 		name, _, _ := strings.Cut(n.Value[len(aliasMark):], " ")
 		n.Kind, n.Value = yaml.AliasNode, name
 	}
@@ -278,6 +292,17 @@ func (s *sourceText) wrap(n *yaml.Node, isKey bool) *yaml.Node {
 		s.moveBack(out)
 	}
 	return out
+}
+
+// markedAlias reports whether the plain scalar n, which starts with
+// aliasMark, is an alias markAlias rewrote rather than text that starts
+// with U+E000 (the marking keeps every line and column).
+func (s *sourceText) markedAlias(n *yaml.Node) bool {
+	if s.unmarked == nil {
+		return false
+	}
+	i := s.unmarked.offset(n.Line, n.Column)
+	return i < len(s.unmarked.b) && s.unmarked.b[i] == '*'
 }
 
 // properties wraps n in an anchorNode and a tagNode, in the order they
