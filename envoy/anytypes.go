@@ -1,8 +1,42 @@
 package envoy
 
 import (
+	"maps"
+	"sync"
+	"sync/atomic"
+
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
+
+// AnyTypes is what Validators learn about message types, the fields
+// through which an Any can be reached, kept for the Validators that share
+// it: a type's analysis depends only on its descriptor, so with one
+// AnyTypes per process it is done once per type instead of once per
+// validation (a push validates the same listener, route and cluster types
+// each time). It is safe for concurrent use; the zero value is ready.
+type AnyTypes struct {
+	known atomic.Pointer[anyTypes] // never modified once stored
+	mu    sync.Mutex               // serialises the analyses that add types
+}
+
+// fieldsToAny is anyTypes.fieldsToAny over every type analysed so far by
+// the Validators sharing t.
+func (t *AnyTypes) fieldsToAny(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
+	if known := t.known.Load(); known != nil {
+		if fields, ok := (*known)[md.FullName()]; ok {
+			return fields
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := anyTypes{}
+	if known := t.known.Load(); known != nil {
+		next = maps.Clone(*known)
+	}
+	fields := next.fieldsToAny(md)
+	t.known.Store(&next)
+	return fields
+}
 
 // anyTypes remembers, per message type, the fields through which an Any can
 // be reached. A type absent from the map has not been analysed yet.

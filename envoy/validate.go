@@ -37,13 +37,19 @@ func Validate(m proto.Message) error {
 // fields of each message type can lead to an Any, so that it only walks
 // those. It is not safe for concurrent use.
 type Validator struct {
-	types anyTypes
+	types *AnyTypes
 	path  fieldPath
 }
 
-// NewValidator returns an empty Validator.
+// NewValidator returns a Validator that knows no types yet.
 func NewValidator() *Validator {
-	return &Validator{types: anyTypes{}}
+	return NewValidatorWith(&AnyTypes{})
+}
+
+// NewValidatorWith returns a Validator that learns types into types, and
+// knows those that other Validators sharing it learnt.
+func NewValidatorWith(types *AnyTypes) *Validator {
+	return &Validator{types: types}
 }
 
 // Validate is the package-level Validate.

@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -71,9 +72,14 @@ func TestValidate(t *testing.T) {
 			wantErr: []string{"unknown type type.googleapis.com/no.Such"},
 		},
 	}
+	shared := &AnyTypes{} // what one case's Validator learns serves the next
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Validate(tt.msg(t))
+			msg := tt.msg(t)
+			err := Validate(msg)
+			if serr := NewValidatorWith(shared).Validate(msg); fmt.Sprint(serr) != fmt.Sprint(err) {
+				t.Errorf("with shared AnyTypes: %v; alone: %v", serr, err)
+			}
 			if len(tt.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/policy/ir"
@@ -70,6 +71,9 @@ type Controller struct {
 	// that a push re-parses only the text it changed. Compiles may run
 	// concurrently (DryRun takes no lock); the cache is safe for that.
 	parse *policy.ParseCache
+	// anyTypes is what validating the resources learnt about their message
+	// types (envoy.AnyTypes), kept so each push does not analyse them again.
+	anyTypes *envoy.AnyTypes
 }
 
 // served is the policy version being served, with what it compiled to.
@@ -81,7 +85,8 @@ type served struct {
 
 // New returns a Controller serving nothing yet; call Restore first.
 func New(log *slog.Logger, st store.Store, applier Applier, opts Options) *Controller {
-	return &Controller{log: log, store: st, xds: applier, opts: opts, now: time.Now, parse: policy.NewParseCache()}
+	return &Controller{log: log, store: st, xds: applier, opts: opts, now: time.Now, parse: policy.NewParseCache(),
+		anyTypes: &envoy.AnyTypes{}}
 }
 
 // RejectedError is a policy that failed validation; nothing changed.
@@ -141,7 +146,7 @@ func (c *Controller) startCompile(files []store.File) (cp *compiled, translated 
 	cp = &compiled{cfg: cfg, diags: diags}
 	done := make(chan error, 1)
 	go func() { // cfg is immutable: the hash below reads it meanwhile
-		res, err := translateAll(withOverrides(cfg, overrides), c.opts.Translate) // endpoints.go
+		res, err := c.translateAll(withOverrides(cfg, overrides)) // endpoints.go
 		cp.resources = res
 		done <- err
 	}()
@@ -158,14 +163,14 @@ func (c *Controller) startCompile(files []store.File) (cp *compiled, translated 
 }
 
 // translateAll translates and validates every gateway of cfg.
-func translateAll(cfg *ir.Config, opts translator.Options) (map[string]*translator.Resources, error) {
+func (c *Controller) translateAll(cfg *ir.Config) (map[string]*translator.Resources, error) {
 	out := make(map[string]*translator.Resources, len(cfg.Gateways))
 	for _, g := range cfg.Gateways {
-		r, err := translator.Translate(cfg, g.Name, opts)
+		r, err := translator.Translate(cfg, g.Name, c.opts.Translate)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g.Name, err)
 		}
-		if err := translator.Validate(r); err != nil {
+		if err := translator.ValidateWith(r, c.anyTypes); err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g.Name, err)
 		}
 		out[g.Name] = r

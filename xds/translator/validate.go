@@ -49,16 +49,29 @@ import (
 // A large route table's routes are checked on GOMAXPROCS goroutines
 // (envoy.ValidateRouteTable); the result is the same.
 func Validate(r *Resources) error {
-	return validate(r, func(routes int) int { return parallel.Workers(routes, envoy.ValidateRoutesMin) })
+	return ValidateWith(r, &envoy.AnyTypes{})
+}
+
+// ValidateWith is Validate with the message-type analysis of types, which
+// it extends: a caller that validates again and again (each push) shares
+// one AnyTypes so the types are analysed once (envoy.AnyTypes).
+func ValidateWith(r *Resources, types *envoy.AnyTypes) error {
+	return validateWith(r, types, func(routes int) int { return parallel.Workers(routes, envoy.ValidateRoutesMin) })
 }
 
 // validate is Validate checking a route table of n routes on workers(n)
 // goroutines.
 func validate(r *Resources, workers func(n int) int) error {
+	return validateWith(r, &envoy.AnyTypes{}, workers)
+}
+
+// validateWith is ValidateWith checking a route table of n routes on
+// workers(n) goroutines.
+func validateWith(r *Resources, types *envoy.AnyTypes, workers func(n int) int) error {
 	if r == nil {
 		return errors.New("validate: nil resources")
 	}
-	v := envoy.NewValidator()
+	v := envoy.NewValidatorWith(types)
 	var errs []error
 	errs = append(errs, validateEach(v, "listener", r.Listeners, (*listenerv3.Listener).GetName)...)
 	errs = append(errs, validateEachWith("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName,
