@@ -45,6 +45,16 @@ type step struct {
 // the gateway's connected proxies. If a proxy NACKs, every gateway returns
 // to its previous configuration and Apply returns a *NackError.
 func (s *Server) Apply(ctx context.Context, desired map[string]*translator.Resources) ([]GatewayResult, error) {
+	return s.ApplyThen(ctx, desired, nil)
+}
+
+// ApplyThen is Apply that calls set, unless it is nil, once the first
+// step's snapshots are set on every gateway it changes (the proxies are
+// being sent the update), before that step's ACK wait: a caller starts
+// work that should not compete with the push for the CPU until then. set
+// is called at most once, and not at all when Apply fails before it sets a
+// snapshot or has nothing to change.
+func (s *Server) ApplyThen(ctx context.Context, desired map[string]*translator.Resources, set func()) ([]GatewayResult, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	start := time.Now()
@@ -53,7 +63,7 @@ func (s *Server) Apply(ctx context.Context, desired map[string]*translator.Resou
 		return nil, err
 	}
 	old := s.current()
-	results, err := s.run(ctx, plans, start)
+	results, err := s.run(ctx, plans, start, set)
 	var nack *NackError
 	if errors.As(err, &nack) {
 		s.restore(old, desired)
@@ -197,7 +207,7 @@ func referenced(clusters, cla []types.Resource) []types.Resource {
 
 // run executes the plans step by step: step i of every gateway, then wait
 // (one AckTimeout in all) for all of them, then step i+1.
-func (s *Server) run(ctx context.Context, plans []plan, start time.Time) ([]GatewayResult, error) {
+func (s *Server) run(ctx context.Context, plans []plan, start time.Time, set func()) ([]GatewayResult, error) {
 	results := make([]GatewayResult, len(plans))
 	for i, p := range plans {
 		results[i] = GatewayResult{Gateway: p.gateway}
@@ -216,6 +226,9 @@ func (s *Server) run(ctx context.Context, plans []plan, start time.Time) ([]Gate
 		}
 		if len(active) == 0 {
 			return results, nil
+		}
+		if i == 0 && set != nil {
+			set()
 		}
 		if err := s.awaitStep(ctx, plans, active, i, start, results); err != nil {
 			return results, err

@@ -190,3 +190,30 @@ func checkVersionMap(t *testing.T, what string, ts *typeSet) {
 		}
 	}
 }
+
+// TestApplyThenCallsSetOnceTheSnapshotIsSet: ApplyThen calls set once, when
+// the new snapshot is already the gateway's, and not for an Apply that
+// changes nothing.
+func TestApplyThenCallsSetOnceTheSnapshotIsSet(t *testing.T) {
+	s := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a := gatewayTo(t, map[string]string{"/": "a"})
+	desired := map[string]*translator.Resources{"g": resourcesOf(a)}
+	var calls []string // the gateway's version at each call
+	set := func() { calls = append(calls, s.GatewayVersions()["g"]) }
+	if _, err := s.ApplyThen(context.Background(), desired, set); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(calls, []string{a.version()}) {
+		t.Fatalf("set saw versions %q, want once %q", calls, a.version())
+	}
+	calls = nil
+	if _, err := s.ApplyThen(context.Background(), map[string]*translator.Resources{}, set); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyThen(context.Background(), map[string]*translator.Resources{}, set); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 {
+		t.Fatalf("set called %d times for a removal and a no-op Apply, want 1", len(calls))
+	}
+}

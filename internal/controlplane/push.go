@@ -87,9 +87,10 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 		return nil, err
 	}
 	defer c.prepare(cp.resources)() // hashed for Apply while the push is stored
-	// Describing the changes only informs the pusher: it runs while the
-	// push is applied, and is waited for before returning.
-	changes := describe(prev, cp)
+	// Describing the changes only informs the pusher: it starts once the
+	// proxies are sent the update, runs while they take it, and is waited
+	// for before returning.
+	startDescribe, changes := describe(prev, cp)
 	defer func() { res.Changes = changes() }()
 	if res.Unchanged {
 		return res, nil
@@ -106,7 +107,7 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 		restore()
 		return nil, err
 	}
-	res.Gateways, err = c.xds.Apply(ctx, cp.resources)
+	res.Gateways, err = c.applyThen(ctx, cp.resources, startDescribe)
 	if err != nil {
 		restore()
 		return res, c.failed(base, pending, err)
@@ -154,12 +155,34 @@ func (c *Controller) failed(base string, pending store.Event, cause error) error
 	return errors.Join(cause, err)
 }
 
-// describe starts diffServed(prev, cp) and returns a function that waits
-// for its result.
-func describe(prev *served, cp *compiled) func() []Change {
+// describe returns start, which starts diffServed(prev, cp) on a goroutine
+// of its own (once; later calls do nothing), and wait, which starts it if
+// start was not called and waits for its result.
+func describe(prev *served, cp *compiled) (start func(), wait func() []Change) {
 	done := make(chan []Change, 1)
-	go func() { done <- diffServed(prev, cp) }()
-	return sync.OnceValue(func() []Change { return <-done })
+	start = sync.OnceFunc(func() { go func() { done <- diffServed(prev, cp) }() })
+	wait = sync.OnceValue(func() []Change {
+		start()
+		return <-done
+	})
+	return start, wait
+}
+
+// setNotifier is an Applier that tells when the proxies are being sent
+// the update (*xds.Server).
+type setNotifier interface {
+	ApplyThen(ctx context.Context, desired map[string]*translator.Resources, set func()) ([]xds.GatewayResult, error)
+}
+
+// applyThen applies res and calls set once the first snapshots are set
+// (xds.Server's ApplyThen), or before Apply when the Applier cannot tell;
+// set may not be called if Apply fails early.
+func (c *Controller) applyThen(ctx context.Context, res map[string]*translator.Resources, set func()) ([]xds.GatewayResult, error) {
+	if a, ok := c.xds.(setNotifier); ok {
+		return a.ApplyThen(ctx, res, set)
+	}
+	set()
+	return c.xds.Apply(ctx, res)
 }
 
 // DryRun validates files and returns what pushing them would change.
