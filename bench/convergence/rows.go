@@ -244,6 +244,24 @@ func (s timedStore) Begin(old string, ev store.Event) (store.Event, error) {
 	return s.Store.Begin(old, ev)
 }
 
+// StageBegin times the staging's synchronous part (reading the history;
+// a directory store writes the stage on other goroutines) and the commit.
+func (s timedStore) StageBegin(old string, ev store.Event) store.StagedBegin {
+	defer s.time(time.Now())
+	return timedStage{StagedBegin: s.Store.StageBegin(old, ev), s: s}
+}
+
+// timedStage times a staged Begin's commit.
+type timedStage struct {
+	store.StagedBegin
+	s timedStore
+}
+
+func (t timedStage) Commit() (store.Event, error) {
+	defer t.s.time(time.Now())
+	return t.StagedBegin.Commit()
+}
+
 func (s timedStore) Resolve(r store.Resolution) (store.Event, error) {
 	defer s.time(time.Now())
 	return s.Store.Resolve(r)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -169,6 +170,9 @@ func TestUntranslatablePushChangesNothing(t *testing.T) {
 	}
 	if h, _ := c.History(); len(h) != 1 || h[0].Version != first.Version {
 		t.Fatalf("history = %+v, want only the first push", h)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v (the staged history and pointer)", tmp)
 	}
 	f2 := &fakeApplier{}
 	c2 := newTestController(t, dir, f2)

@@ -78,10 +78,11 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 		res.Previous = prev.version.ID
 		res.Unchanged = prev.version.ID == cp.version.ID && current == cp.version.ID
 	}
-	// The version is stored while the policy is translated: a version
-	// stored for a push that fails is not current and is never served.
+	base := casBase(expect, current)
+	var staged store.StagedBegin
 	if !res.Unchanged {
-		err = c.store.Put(cp.version)
+		staged, err = c.storeAhead(cp.version, base, o)
+		defer staged.Discard()
 	}
 	if err := cmp.Or(translated(), err); err != nil {
 		return nil, err
@@ -101,8 +102,7 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 	}
 	// The version becomes current with a pending event in one step, so a
 	// crash during the ACK wait leaves a history that explains it.
-	base := casBase(expect, current)
-	pending, err := c.store.Begin(base, o.event(cp.version.ID, store.Pending, "", c.now()))
+	pending, err := staged.Commit()
 	if err != nil {
 		restore()
 		return nil, err
@@ -121,6 +121,17 @@ func (c *Controller) PushWith(ctx context.Context, files []store.File, o Origin,
 	res.Applied, res.Event = true, &ev
 	c.log.Info("policy applied", "version", cp.version.ID, "previous", res.Previous, "action", o.Action, "changes", len(changes()))
 	return res, err
+}
+
+// storeAhead stores v and stages the Begin that makes it current with a
+// pending event (Store.StageBegin; a directory store writes the stage
+// while it stores v), while the policy is translated: a version stored
+// for a push that fails is not current and is never served, and a stage
+// is discarded without a trace. The push commits the stage once the
+// translation and the tables succeeded.
+func (c *Controller) storeAhead(v *store.Version, base string, o Origin) (store.StagedBegin, error) {
+	staged := c.store.StageBegin(base, o.event(v.ID, store.Pending, "", c.now()))
+	return staged, c.store.Put(v)
 }
 
 // preparer is an Applier that can hash resources ahead of Apply

@@ -103,18 +103,25 @@ func (d *Dir) History() ([]Event, error) {
 }
 
 func (d *Dir) history() ([]Event, error) {
+	_, h, err := d.readHistory()
+	return h, err
+}
+
+// readHistory returns the history file's bytes (nil when there is none)
+// and its events.
+func (d *Dir) readHistory() ([]byte, []Event, error) {
 	b, err := os.ReadFile(filepath.Join(d.path, "history.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
+		return nil, nil, fmt.Errorf("read history: %w", err)
 	}
 	var h []Event
 	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("decode history: %w", err)
+		return nil, nil, fmt.Errorf("decode history: %w", err)
 	}
-	return h, nil
+	return b, h, nil
 }
 
 // Put stores v. It does not make v current.
@@ -191,9 +198,12 @@ func (d *Dir) versionPath(id string) string {
 }
 
 func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := marshalIndent(v)
 	if err != nil {
 		return err
 	}
 	return atomicfile.Write(path, b)
 }
+
+// marshalIndent is the encoding of the store's files.
+func marshalIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }

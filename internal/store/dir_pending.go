@@ -35,18 +35,13 @@ func (d *Dir) stop(step string) error {
 func (d *Dir) Begin(old string, ev Event) (Event, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cur, err := d.currentID()
-	if err != nil {
-		return ev, fmt.Errorf("read current version: %w", err)
-	}
-	if cur != old {
-		return ev, &ConflictError{Expected: old, Current: cur, Reason: "the current version changed"}
-	}
-	if !versionID.MatchString(ev.Version) {
-		return ev, fmt.Errorf("set current version %q: %w", ev.Version, ErrNotFound)
-	}
-	if _, err := os.Stat(d.versionPath(ev.Version)); err != nil {
-		return ev, fmt.Errorf("set current version %s: %w", ev.Version, ErrNotFound)
+	return d.begin(old, ev)
+}
+
+// begin is Begin with d.mu held.
+func (d *Dir) begin(old string, ev Event) (Event, error) {
+	if err := d.canBegin(old, ev.Version); err != nil {
+		return ev, err
 	}
 	h, err := d.history()
 	if err != nil {
@@ -72,6 +67,25 @@ func (d *Dir) Begin(old string, ev Event) (Event, error) {
 		return ev, fmt.Errorf("store current version: %w", serr)
 	}
 	return ev, d.prune(h)
+}
+
+// canBegin checks what Begin(old, ev) needs, with d.mu held: old is
+// current and the version id is stored.
+func (d *Dir) canBegin(old, id string) error {
+	cur, err := d.currentID()
+	if err != nil {
+		return fmt.Errorf("read current version: %w", err)
+	}
+	if cur != old {
+		return &ConflictError{Expected: old, Current: cur, Reason: "the current version changed"}
+	}
+	if !versionID.MatchString(id) {
+		return fmt.Errorf("set current version %q: %w", id, ErrNotFound)
+	}
+	if _, err := os.Stat(d.versionPath(id)); err != nil {
+		return fmt.Errorf("set current version %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // stageCurrent starts staging the current pointer id (written and synced

@@ -39,6 +39,13 @@ type Store interface {
 	// stale old gives a *ConflictError, an unknown version ErrNotFound; in
 	// both cases nothing changes.
 	Begin(old string, ev Event) (Event, error)
+	// StageBegin prepares Begin(old, ev) ahead of time, as far as it can
+	// without changing anything that a reader, or the store after a
+	// crash, sees (Dir writes and syncs the new history and current
+	// pointer to temporary files; Redis prepares nothing). The returned
+	// StagedBegin's Commit does the rest; its outcome is that of
+	// Begin(old, ev) at the time of Commit, whatever changed in between.
+	StageBegin(old string, ev Event) StagedBegin
 	// Resolve settles the Pending event r.Seq (ErrNotPending when it is not
 	// pending, or no longer in the history) and, if r.Revert and its
 	// version is still current, makes r.Previous current again first, in
@@ -58,6 +65,26 @@ type Store interface {
 	// nil when the store cannot tell (callers poll Current).
 	Changes(ctx context.Context) <-chan struct{}
 }
+
+// StagedBegin is a Begin prepared by Store.StageBegin.
+type StagedBegin interface {
+	// Commit does the Begin: same result, errors and crash states.
+	Commit() (Event, error)
+	// Discard drops what was prepared; it does nothing after Commit. Call
+	// it when Commit is not called.
+	Discard()
+}
+
+// lateBegin is a StagedBegin that prepared nothing: Commit is begin(old,
+// ev).
+type lateBegin struct {
+	begin func(old string, ev Event) (Event, error)
+	old   string
+	ev    Event
+}
+
+func (l lateBegin) Commit() (Event, error) { return l.begin(l.old, l.ev) }
+func (l lateBegin) Discard()               {}
 
 // ErrConflict is wrapped by every *ConflictError.
 var ErrConflict = errors.New("conflict")

@@ -195,6 +195,11 @@ func TestDirCrashBetweenSteps(t *testing.T) {
 			_, err := begin(t, d, "aaaaaa", "bbbbbb")
 			return err
 		}},
+		{stepBeginHistory + " (staged)", func(t *testing.T, d *Dir) error {
+			mustPut(t, d, "bbbbbb")
+			_, err := d.StageBegin("aaaaaa", pendingEvent("bbbbbb")).Commit()
+			return err
+		}},
 		{stepResolveCurrent, func(t *testing.T, d *Dir) error {
 			b, err := begin(t, d, "aaaaaa", "bbbbbb")
 			if err != nil {
@@ -213,7 +218,7 @@ func TestDirCrashBetweenSteps(t *testing.T) {
 			if _, err := d.Resolve(Resolution{Seq: a.Seq, Outcome: Applied}); err != nil {
 				t.Fatal(err)
 			}
-			if tt.step == stepBeginHistory {
+			if strings.HasPrefix(tt.step, stepBeginHistory) {
 				d.stopAfter = stepBeginHistory
 			}
 			if err := tt.run(t, d); !errors.Is(err, errStopped) {

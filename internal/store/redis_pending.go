@@ -59,6 +59,11 @@ func (r *Redis) Begin(old string, ev Event) (Event, error) {
 	return ev, r.pruneAfter(ctx, dropped)
 }
 
+// StageBegin prepares nothing: Begin is one Lua script, which Commit runs.
+func (r *Redis) StageBegin(old string, ev Event) StagedBegin {
+	return lateBegin{begin: r.Begin, old: old, ev: ev}
+}
+
 // resolveScript settles the pending event number ARGV[1] of the history
 // (KEYS[1]): its outcome becomes ARGV[2] and, if ARGV[3] is not empty, its
 // message ARGV[3]. If ARGV[4] is "1" and the event's version is still
