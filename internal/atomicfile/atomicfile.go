@@ -9,24 +9,25 @@ import (
 
 // Write replaces path with b: a temporary file in the same directory (mode
 // 0600), fsync, rename over path, fsync of the directory.
-func Write(path string, b []byte) error { return place(path, b, os.Rename) }
+func Write(path string, b []byte) error { return place(path, b, os.Rename, true) }
 
 // Create writes b to path (mode 0600) only when path does not exist yet,
 // failing with an error that wraps fs.ErrExist otherwise: a temporary
 // file, fsync, a hard link to path, fsync of the directory. Of several
 // writers racing to create path, exactly one wins, and no reader ever sees
 // a partial file.
-func Create(path string, b []byte) error { return place(path, b, os.Link) }
+func Create(path string, b []byte) error { return place(path, b, os.Link, false) }
 
 // place writes b to a synced temporary file beside path, moves it there
-// with move (rename or link) and syncs the directory.
-func place(path string, b []byte, move func(oldpath, newpath string) error) error {
+// with move (rename, or link: then the temporary file is removed) and
+// syncs the directory.
+func place(path string, b []byte, move func(oldpath, newpath string) error, renames bool) error {
 	s, err := Stage(path, b)
 	if err != nil {
 		return err
 	}
 	defer s.Discard()
-	return s.commit(move)
+	return s.commit(move, renames)
 }
 
 // Staged is content written and synced to a temporary file beside its
@@ -37,6 +38,9 @@ func place(path string, b []byte, move func(oldpath, newpath string) error) erro
 // the next.
 type Staged struct {
 	tmp, path string
+	// renamed: Commit moved tmp to path, so the name tmp is no longer
+	// this Staged's (another writer's CreateTemp may reuse it).
+	renamed bool
 }
 
 // Stage writes b to a synced temporary file (mode 0600) in path's
@@ -63,15 +67,23 @@ func Stage(path string, b []byte) (*Staged, error) {
 
 // Commit replaces path with the staged content (rename) and syncs the
 // directory, as Write does after its fsync.
-func (s *Staged) Commit() error { return s.commit(os.Rename) }
+func (s *Staged) Commit() error { return s.commit(os.Rename, true) }
 
-// Discard removes the temporary file if it was not committed.
-func (s *Staged) Discard() { _ = os.Remove(s.tmp) }
+// Discard removes the temporary file if it was not committed; after a
+// Commit that renamed it, it does nothing.
+func (s *Staged) Discard() {
+	if !s.renamed {
+		_ = os.Remove(s.tmp)
+	}
+}
 
-func (s *Staged) commit(move func(oldpath, newpath string) error) error {
+// commit moves tmp to path with move (renames says whether move renames,
+// so that tmp is gone) and syncs the directory.
+func (s *Staged) commit(move func(oldpath, newpath string) error, renames bool) error {
 	if err := move(s.tmp, s.path); err != nil {
 		return err
 	}
+	s.renamed = renames
 	dir, err := os.Open(filepath.Dir(s.path))
 	if err != nil {
 		return err

@@ -53,6 +53,9 @@ func TestCreateOnlyOnce(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Fatalf("directory holds %d entries, want only the file (the linked temporary file removed)", len(entries))
+	}
 }
 
 // TestStageCommitDiscard: staged content is invisible at path until
@@ -85,5 +88,27 @@ func TestStageCommitDiscard(t *testing.T) {
 		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 			t.Errorf("commit %v: directory holds %d entries, want only the file", commit, len(entries))
 		}
+	}
+}
+
+// TestDiscardAfterCommitLeavesTheNameAlone: once committed, a Staged no
+// longer owns its temporary name; another writer's temporary file that
+// happens to get the same name survives Discard.
+func TestDiscardAfterCommitLeavesTheNameAlone(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Stage(filepath.Join(dir, "f"), []byte("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer's CreateTemp picks the now free name.
+	if err := os.WriteFile(s.tmp, []byte("someone else's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Discard()
+	if b, err := os.ReadFile(s.tmp); err != nil || string(b) != "someone else's" {
+		t.Fatalf("another writer's temporary file after Discard: %q, %v; want it untouched", b, err)
 	}
 }
