@@ -33,7 +33,10 @@ type Dir struct {
 var versionID = regexp.MustCompile(`^[0-9a-f]{6,64}$`)
 
 // OpenDir opens (creating it if needed) a store in path that keeps the
-// versions of the last keep events (default 50).
+// versions of the last keep events (default 50). It removes the temporary
+// files (.tmp-*) that a process which died while writing the store left:
+// a directory store has one writer, its control plane, and no file is
+// ever read from a temporary name, so none of them is anyone's.
 func OpenDir(path string, keep int) (*Dir, error) {
 	if keep <= 0 {
 		keep = 50
@@ -41,7 +44,19 @@ func OpenDir(path string, keep int) (*Dir, error) {
 	if err := os.MkdirAll(filepath.Join(path, "versions"), 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	removeTemporaryFiles(path, filepath.Join(path, "versions"))
 	return &Dir{path: path, keep: keep}, nil
+}
+
+// removeTemporaryFiles removes the atomicfile temporary files (.tmp-*) in
+// dirs, best effort.
+func removeTemporaryFiles(dirs ...string) {
+	for _, dir := range dirs {
+		names, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+		for _, name := range names {
+			_ = os.Remove(name)
+		}
+	}
 }
 
 // Current returns the current version, or nil when the store is empty.
