@@ -39,7 +39,7 @@ func convergenceRow(n, pushes int, stats string, m *measure) (string, error) {
 	}
 	defer up.Close()
 	srv := xds.New(ctx, xds.Options{Logger: quiet(), AckTimeout: 10 * time.Second,
-		OnStep: func(_ int, d time.Duration) { m.addStep(d) }})
+		OnStep: func(_ int, d time.Duration) { m.stage("step"); m.addStep(d) }})
 	ctl, err := newController(filepath.Join(dir, "store"), srv, m)
 	if err != nil {
 		return "", err
@@ -83,6 +83,7 @@ func convergenceRow(n, pushes int, stats string, m *measure) (string, error) {
 	}
 	for k := 1; k <= pushes; k++ {
 		cpu0, self0 := procCPU(proxy.Process.Pid), procCPU(os.Getpid())
+		m.last = k == pushes
 		startAt, err := push(k)
 		if err != nil {
 			return "", err

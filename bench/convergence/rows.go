@@ -67,14 +67,18 @@ func convergenceTable(w io.Writer, pushes int, sizes string) error {
 
 // printRow measures n routes (the child side of convergenceTable): the
 // table row, then the breakdown row.
-func printRow(w io.Writer, n, pushes int, stats string, cpuProfile, memProfile string, eo envoyOptions) error {
-	if memProfile != "" {
-		m := &measure{afterPushes: func() { writeHeap(memProfile) }, envoy: eo}
+func printRow(w io.Writer, n, pushes int, stats string, prof profiles, eo envoyOptions) error {
+	if prof.stages != "" {
+		runtime.MemProfileRate = 1 // every allocation: the stages' profiles are compared
+		return emit(w, n, pushes, stats, &measure{stageProfile: prof.stages, envoy: eo}, nil)
+	}
+	if prof.mem != "" {
+		m := &measure{afterPushes: func() { writeHeap(prof.mem) }, envoy: eo}
 		return emit(w, n, pushes, stats, m, nil)
 	}
 	var stop func()
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
+	if prof.cpu != "" {
+		f, err := os.Create(prof.cpu)
 		if err != nil {
 			return err
 		}
@@ -102,12 +106,20 @@ func emit(w io.Writer, n, pushes int, stats string, m *measure, stop func()) err
 	return nil
 }
 
+// profiles are the profiles a row writes (file names; "" for none): CPU
+// during the pushes, the heap after them, the heap at each stage of the
+// last push (a prefix).
+type profiles struct{ cpu, mem, stages string }
+
 // measure collects the stages of each push.
 type measure struct {
 	onFirst     func() // called before the first measured push
 	afterPushes func() // called after the last one, Envoy still serving
-	envoy       envoyOptions
-	envoyIr     int64 // Envoy's instructions per push (callgrind), else 0
+	// stageProfile, when set, is the prefix of the heap profiles written
+	// at the last push's stages (see stage).
+	stageProfile string
+	envoy        envoyOptions
+	envoyIr      int64 // Envoy's instructions per push (callgrind), else 0
 
 	mu                      sync.Mutex
 	store, compile, served  []time.Duration
@@ -116,6 +128,7 @@ type measure struct {
 	steps                   [3][]time.Duration
 	cur                     pushTimes
 	rssServed, rssAfter, hw int64
+	last                    bool // the last push is in progress
 }
 
 // pushTimes are the stages of the push in progress.
@@ -225,6 +238,7 @@ type timedStore struct {
 }
 
 func (s timedStore) Put(v *store.Version) error {
+	s.m.stage("put")
 	defer s.time(time.Now())
 	return s.Store.Put(v)
 }
@@ -240,6 +254,7 @@ func (s timedStore) Append(ev store.Event) (store.Event, error) {
 }
 
 func (s timedStore) Begin(old string, ev store.Event) (store.Event, error) {
+	s.m.stage("begin")
 	defer s.time(time.Now())
 	return s.Store.Begin(old, ev)
 }
@@ -277,6 +292,20 @@ func newController(dir string, srv *xds.Server, m *measure) (*controlplane.Contr
 		return nil, err
 	}
 	return controlplane.New(quiet(), timedStore{Store: st, m: m}, srv, controlplane.Options{}), nil
+}
+
+// stage writes a heap profile of the live objects, named for stage,
+// during the last push when m.stageProfile is set, and prints the live
+// heap there. The collection it runs and the profile's cost are in that
+// push's times.
+func (m *measure) stage(stage string) {
+	if m.stageProfile == "" || !m.last {
+		return
+	}
+	writeHeap(m.stageProfile + "." + stage)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(os.Stderr, "stage %s: %.1f MB live\n", stage, float64(ms.HeapAlloc)/(1<<20))
 }
 
 // writeHeap writes a heap profile of the live objects to path.
