@@ -35,6 +35,7 @@ const compileRoutesMin = 512
 func compile(p *Policy, workers func(n, minItems int) int) *ir.Config {
 	routes := rankRoutes(p.Routes, routeDefaults{methods: p.Auth.methods(), limits: p.RateLimits.routeDefaults()},
 		workers(len(p.Routes), compileRoutesMin))
+	routes.handOver = len(p.Gateways) == 1
 	cfg := &ir.Config{
 		Gateways:      make([]ir.Gateway, 0, len(p.Gateways)),
 		Backends:      make([]ir.Backend, 0, len(p.Backends)),
@@ -54,14 +55,14 @@ func compile(p *Policy, workers func(n, minItems int) int) *ir.Config {
 	return cfg
 }
 
-func compileGateway(g Gateway, routes []rankedRoute) ir.Gateway {
+func compileGateway(g Gateway, routes *rankedRoutes) ir.Gateway {
 	ls := make([]ir.Listener, 0, len(g.Listeners))
 	for _, l := range g.Listeners {
 		ls = append(ls, ir.Listener{Name: l.Name, Address: normalAddress(l.Address), Port: uint32(l.Port)})
 	}
 	slices.SortFunc(ls, func(a, b ir.Listener) int { return strings.Compare(a.Name, b.Name) })
 	vhs := virtualHosts(g.Name, routes)
-	applyGatewayHTTP(g, vhs, ownHTTP(routes))
+	applyGatewayHTTP(g, vhs, routes)
 	return ir.Gateway{
 		Name: g.Name, Listeners: ls, VirtualHosts: vhs, Auth: compileGatewayAuth(g.Auth),
 		HTTP: compileGatewayHTTP(g), Edge: compileEdge(g.Edge),
@@ -86,10 +87,10 @@ func normalAddress(s string) string {
 // and every host-less route, plus the catch-all holding the host-less
 // routes. Each host's list merges two index lists that are already in
 // precedence order, so nothing is sorted twice.
-func virtualHosts(gateway string, routes []rankedRoute) []ir.VirtualHost {
+func virtualHosts(gateway string, routes *rankedRoutes) []ir.VirtualHost {
 	hostless := []int{}
 	byHost := make(map[string][]int)
-	for i, r := range routes {
+	for i, r := range routes.meta {
 		switch {
 		case r.gateway != "" && r.gateway != gateway:
 		case len(r.hosts) == 0:
@@ -102,35 +103,55 @@ func virtualHosts(gateway string, routes []rankedRoute) []ir.VirtualHost {
 	}
 	vhs := make([]ir.VirtualHost, 0, len(byHost)+1)
 	for h, own := range byHost {
-		vhs = append(vhs, ir.VirtualHost{Name: h, Domains: []string{h}, Routes: mergeRoutes(routes, own, hostless)})
+		vhs = append(vhs, ir.VirtualHost{Name: h, Domains: []string{h}, Routes: routes.merge(own, hostless)})
 	}
-	vhs = append(vhs, ir.VirtualHost{Name: catchAll, Domains: []string{"*"}, Routes: mergeRoutes(routes, hostless, nil)})
+	vhs = append(vhs, ir.VirtualHost{Name: catchAll, Domains: []string{"*"}, Routes: routes.merge(hostless, nil)})
 	slices.SortFunc(vhs, func(a, b ir.VirtualHost) int { return strings.Compare(a.Name, b.Name) })
 	return vhs
 }
 
-// mergeRoutes returns the routes at the ascending indices a and b, in index
-// (precedence) order. The result is never nil.
-func mergeRoutes(routes []rankedRoute, a, b []int) []ir.Route {
+// merge returns the routes at the ascending indices a and b, in index
+// (precedence) order. The result is never nil. When a is every route, b
+// is empty and r.handOver is set, it is r.routes itself (once: handOver is
+// cleared), so the common policy of one gateway without hosts does not
+// hold its routes twice while it compiles.
+func (r *rankedRoutes) merge(a, b []int) []ir.Route {
+	if r.handOver && len(a) == len(r.routes) && len(b) == 0 {
+		r.handOver = false
+		return r.routes
+	}
 	out := make([]ir.Route, 0, len(a)+len(b))
 	for len(a) > 0 || len(b) > 0 {
 		if len(b) == 0 || len(a) > 0 && a[0] < b[0] {
-			out = append(out, routes[a[0]].route)
+			out = append(out, r.routes[a[0]])
 			a = a[1:]
 			continue
 		}
-		out = append(out, routes[b[0]].route)
+		out = append(out, r.routes[b[0]])
 		b = b[1:]
 	}
 	return out
 }
 
-// rankedRoute is a compiled route with what virtualHosts needs to place it.
-type rankedRoute struct {
-	route   ir.Route
+// rankedRoutes are a policy's compiled routes in precedence order, with
+// what virtualHosts needs to place each (meta, same indices).
+type rankedRoutes struct {
+	routes []ir.Route
+	meta   []routeMeta
+	// handOver lets merge return routes itself, to the one virtual host
+	// that takes them all: set only when a single gateway's virtual hosts
+	// use them (applyGatewayHTTP changes a gateway's routes in place).
+	handOver bool
+}
+
+// routeMeta is where a compiled route goes and which gateway defaults it
+// takes.
+type routeMeta struct {
 	gateway string
 	hosts   []string
-	http    RouteHTTP // the policy's, for the gateway defaults
+	// ownCORS and ownCompression say that the route sets its own (or
+	// none), so the gateway's does not apply.
+	ownCORS, ownCompression bool
 }
 
 // routeDefaults is what the compiled routes' defaults depend on: the
@@ -144,14 +165,15 @@ type routeDefaults struct {
 // sorts small keys rather than whole routes. The keys are computed and the
 // routes compiled on workers goroutines (each route on its own; the sort
 // is one).
-func rankRoutes(routes []Route, d routeDefaults, workers int) []rankedRoute {
+func rankRoutes(routes []Route, d routeDefaults, workers int) *rankedRoutes {
 	keys := parallel.Map(len(routes), workers, func(i int) precedence { return precedenceOf(i, routes[i]) })
 	slices.SortFunc(keys, comparePrecedence)
-	out := make([]rankedRoute, len(routes))
+	out := &rankedRoutes{routes: make([]ir.Route, len(routes)), meta: make([]routeMeta, len(routes))}
 	parallel.Chunks(len(keys), workers, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			r := routes[keys[i].index]
-			out[i] = rankedRoute{route: compileRoute(r, d), gateway: r.Gateway, hosts: r.Match.Hosts, http: r.RouteHTTP}
+			r := &routes[keys[i].index]
+			out.routes[i] = compileRoute(*r, d)
+			out.meta[i] = routeMeta{gateway: r.Gateway, hosts: r.Match.Hosts, ownCORS: r.CORS != nil, ownCompression: r.Compression != nil}
 		}
 	})
 	return out

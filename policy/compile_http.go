@@ -2,6 +2,7 @@ package policy
 
 import (
 	"cmp"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -21,10 +22,22 @@ const (
 	DefaultIdleTimeout           = time.Hour
 )
 
-// compileRouteHTTP compiles a route's own transformations; the
-// gateway's CORS and compression are applied per gateway by
-// applyGatewayHTTP.
-func compileRouteHTTP(r Route) ir.RouteHTTP {
+// compileRouteHTTP compiles a route's own transformations, nil for none
+// (ir.Route.HTTP); the gateway's CORS and compression are applied per
+// gateway by applyGatewayHTTP.
+func compileRouteHTTP(r Route) *ir.RouteHTTP {
+	if r.RouteHTTP == (RouteHTTP{}) && r.Rewrite == nil {
+		return nil // the common route: nothing to compile
+	}
+	out := routeHTTP(r)
+	if reflect.ValueOf(out).IsZero() {
+		return nil
+	}
+	return &out
+}
+
+// routeHTTP compiles a route's own transformations.
+func routeHTTP(r Route) ir.RouteHTTP {
 	out := ir.RouteHTTP{Lua: r.Lua}
 	if r.Headers != nil {
 		out.Headers = compileHeaderRules(*r.Headers)
@@ -63,17 +76,27 @@ func compileRedirect(r Redirect) *ir.Redirect {
 
 // applyGatewayHTTP gives every route of vhs that sets no CORS policy
 // or compression of its own the gateway's (a route's "none" keeps it off).
-func applyGatewayHTTP(g Gateway, vhs []ir.VirtualHost, own map[string]RouteHTTP) {
+// A gateway with neither changes nothing: a route without its own has
+// none compiled.
+func applyGatewayHTTP(g Gateway, vhs []ir.VirtualHost, routes *rankedRoutes) {
 	cors, comp := compileCORS(g.CORS), compileCompression(g.Compression)
+	if cors == nil && comp == nil {
+		return
+	}
+	own := ownHTTP(routes)
 	for i := range vhs {
 		for j := range vhs[i].Routes {
 			r := &vhs[i].Routes[j]
 			t := own[r.Name]
-			if t.CORS == nil {
-				r.HTTP.CORS = cors
+			if (t.ownCORS || cors == nil) && (t.ownCompression || comp == nil) {
+				continue // nothing to set: a route without its own has none
 			}
-			if t.Compression == nil {
-				r.HTTP.Compression = comp
+			h := r.EditHTTP() // routes copied for other virtual hosts and gateways share it
+			if !t.ownCORS {
+				h.CORS = cors
+			}
+			if !t.ownCompression {
+				h.Compression = comp
 			}
 		}
 	}
@@ -203,11 +226,11 @@ func sortedMapped(in []string, f func(string) string) []string {
 	return slices.Compact(out)
 }
 
-// ownHTTP maps route names to the routes' own transformations.
-func ownHTTP(routes []rankedRoute) map[string]RouteHTTP {
-	out := make(map[string]RouteHTTP, len(routes))
-	for _, r := range routes {
-		out[r.route.Name] = r.http
+// ownHTTP maps route names to what the routes set of their own.
+func ownHTTP(routes *rankedRoutes) map[string]routeMeta {
+	out := make(map[string]routeMeta, len(routes.routes))
+	for i, m := range routes.meta {
+		out[routes.routes[i].Name] = m
 	}
 	return out
 }

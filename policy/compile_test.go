@@ -210,3 +210,46 @@ func TestCompileDefaults(t *testing.T) {
 		t.Errorf("config:\n got %s\nwant %s", got, wantJSON)
 	}
 }
+
+// TestCompileGatewayHTTPPerGateway checks that a gateway's CORS policy and
+// compression reach only its own routes, and not a route that sets its
+// own, when the routes are shared by several gateways and virtual hosts
+// (compiled once, then copied; ir.Route.HTTP is copied on write), and
+// that a route that changes nothing has no RouteHTTP at all.
+func TestCompileGatewayHTTPPerGateway(t *testing.T) {
+	src := `version: 1
+gateways:
+  - {name: pub, listeners: [{name: http, port: 80}], cors: {allowOrigins: ["https://a.example.com"]}, compression: {}}
+  - {name: int, listeners: [{name: http, port: 81}]}
+backends: [{name: be, endpoints: ["10.0.0.1:80"]}]
+routes:
+  - {name: plain, backend: be, auth: none}
+  - {name: own, backend: be, auth: none, cors: none, match: {pathPrefix: /own}}
+  - {name: hosted, backend: be, auth: none, match: {hosts: [a.com], pathPrefix: /h}}
+  - {name: lua, backend: be, auth: none, match: {pathPrefix: /lua}, lua: "function envoy_on_request(h) end"}
+`
+	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
+	type want struct{ cors, compression bool }
+	tests := []struct {
+		gateway string
+		routes  map[string]want
+	}{
+		{gateway: "pub", routes: map[string]want{"plain": {true, true}, "own": {false, true}, "hosted": {true, true}, "lua": {true, true}}},
+		{gateway: "int", routes: map[string]want{"plain": {}, "own": {}, "hosted": {}, "lua": {}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.gateway, func(t *testing.T) {
+			g, _ := cfg.Gateway(tt.gateway)
+			g.EachRoute(func(r *ir.Route) {
+				w := tt.routes[r.Name]
+				h := r.HTTPRules()
+				if got := (want{h.CORS != nil, h.Compression != nil}); got != w {
+					t.Errorf("route %s: CORS, compression set = %v, want %v", r.Name, got, w)
+				}
+				if w == (want{}) && r.Name != "lua" && r.HTTP != nil {
+					t.Errorf("route %s: HTTP = %+v, want nil", r.Name, *r.HTTP)
+				}
+			})
+		})
+	}
+}

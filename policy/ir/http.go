@@ -149,12 +149,12 @@ type Edge struct {
 
 // NeedsCORS reports whether a route of the gateway has a CORS policy.
 func (g *Gateway) NeedsCORS() bool {
-	return g.anyRoute(func(r *Route) bool { return r.HTTP.CORS != nil })
+	return g.anyRoute(func(r *Route) bool { return r.HTTP != nil && r.HTTP.CORS != nil })
 }
 
 // NeedsLua reports whether a route of the gateway runs a Lua script.
 func (g *Gateway) NeedsLua() bool {
-	return g.anyRoute(func(r *Route) bool { return r.HTTP.Lua != "" })
+	return g.anyRoute(func(r *Route) bool { return r.HTTP != nil && r.HTTP.Lua != "" })
 }
 
 // anyRoute reports whether f holds for a route of the gateway.

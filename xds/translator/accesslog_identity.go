@@ -51,7 +51,7 @@ func metadataRoutes(gw *ir.Gateway, a *authz) []string {
 	var out []string
 	for _, vh := range gw.VirtualHosts {
 		for _, r := range vh.Routes {
-			if a.takesLimits(r) || slices.Contains(r.Auth.Methods, ir.MethodOAuth2) || r.HTTP.Lua != "" {
+			if a.takesLimits(r) || slices.Contains(r.Auth.Methods, ir.MethodOAuth2) || r.HTTPRules().Lua != "" {
 				out = append(out, r.Name)
 			}
 		}

@@ -23,7 +23,7 @@ func TestMetadataRoutes(t *testing.T) {
 		{Name: "check-limits", Auth: ir.RouteAuth{Methods: []string{ir.MethodAPIKey, ir.MethodJWT}}, RateLimit: limited},
 		{Name: "authz-nolimit", Auth: ir.RouteAuth{Methods: []string{ir.MethodAPIKey, ir.MethodJWT}}},
 		{Name: "oauth", Auth: ir.RouteAuth{Methods: []string{ir.MethodOAuth2}}},
-		{Name: "lua", Auth: ir.RouteAuth{Public: true}, HTTP: ir.RouteHTTP{Lua: "function envoy_on_request(h) end"}},
+		{Name: "lua", Auth: ir.RouteAuth{Public: true}, HTTP: &ir.RouteHTTP{Lua: "function envoy_on_request(h) end"}},
 		{Name: "public", Auth: ir.RouteAuth{Public: true}, RateLimit: limited},
 	}
 	gw := &ir.Gateway{Name: "g", VirtualHosts: []ir.VirtualHost{{Name: "any", Domains: []string{"*"}, Routes: routes}}}

@@ -139,7 +139,7 @@ func TestACMEChallengeRouteTurnsOffOptionalFilters(t *testing.T) {
 	tc.ExtProcAddress = "127.0.0.1:18004"
 	routes := tc.Config.Gateways[0].VirtualHosts[0].Routes
 	routes[0].Transform = &ir.RouteTransform{Request: "json-to-xml", MaxBodyBytes: 1 << 20}
-	routes[1].HTTP.Compression = &ir.Compression{Algorithms: []string{ir.Gzip}, MinLength: 100}
+	routes[1].EditHTTP().Compression = &ir.Compression{Algorithms: []string{ir.Gzip}, MinLength: 100}
 	routes[1].HTTP.Lua = "function envoy_on_request(h) end"
 	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
 	if err != nil {

@@ -87,7 +87,7 @@ func nativeKeyReason(cfg *ir.Config, r ir.Route, signed bool) string {
 	case !slices.Equal(r.Auth.Methods, []string{ir.MethodAPIKey}):
 		return fmt.Sprintf("accepts %s (signed keys are verified in Envoy on routes accepting apiKey alone or "+
 			"exactly apiKey and jwt; routes that also accept oauth2 stay on ext_authz)", strings.Join(r.Auth.Methods, ", "))
-	case r.HTTP.Lua != "":
+	case r.HTTPRules().Lua != "":
 		return "runs a Lua script (its identity guard reads ext_authz's metadata)"
 	case cfg.Auth.APIKeys == nil:
 		return "no API keys configured"

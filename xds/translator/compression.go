@@ -32,7 +32,7 @@ func compressorsOf(gw *ir.Gateway) ([]compressor, error) {
 	settings := map[string]*ir.Compression{}
 	var err error
 	gw.EachRoute(func(r *ir.Route) {
-		c := r.HTTP.Compression
+		c := r.HTTPRules().Compression
 		if c == nil {
 			return
 		}

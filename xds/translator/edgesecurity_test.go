@@ -120,7 +120,7 @@ func TestPublicRoutesStripAPIKey(t *testing.T) {
 		return out
 	}
 	got := removed(translateAuth(t, func(tc *testCase) {
-		tc.Config.Gateways[0].VirtualHosts[0].Routes[0].HTTP.Query = ir.QueryRules{Remove: []string{"debug"}}
+		tc.Config.Gateways[0].VirtualHosts[0].Routes[0].EditHTTP().Query = ir.QueryRules{Remove: []string{"debug"}}
 	}))
 	want := map[string][]string{"health": {"x-api-key", "query"}, "web": {"x-api-key"}}
 	if len(got) != len(want) || !slices.Equal(got["health"], want["health"]) || !slices.Equal(got["web"], want["web"]) {

@@ -70,7 +70,7 @@ func (t *httpFeatures) lateFilters() ([]*hcmv3.HttpFilter, error) {
 // removed first thing, and query parameters), CORS, compressor and Lua
 // filters.
 func (t *httpFeatures) configureRoute(er *routev3.Route, r ir.Route, strip []string) error {
-	tr := r.HTTP
+	tr := r.HTTPRules()
 	envoy.SetRouteHeaders(er, headerChanges(tr.Headers.Request), headerChanges(tr.Headers.Response))
 	q := envoy.HeaderChanges{Add: headers(tr.Query.Add), Set: headers(tr.Query.Set), Remove: tr.Query.Remove}
 	if hm := envoy.HeaderMutationPerRoute(strip, q); hm != nil {
@@ -112,7 +112,7 @@ func (t *httpFeatures) configureRouteConfigs(rcs []*routev3.RouteConfiguration) 
 func (t *httpFeatures) configureEndpoints(endpoints []*endpointv3.ClusterLoadAssignment) {
 	auto := map[string]bool{}
 	t.gw.EachRoute(func(r *ir.Route) {
-		if r.HTTP.AutoHostRewrite {
+		if r.HTTPRules().AutoHostRewrite {
 			for _, b := range r.Targets() {
 				auto[b] = true
 			}
@@ -143,7 +143,7 @@ func rewriteAction(action *routev3.RouteAction, tr ir.RouteHTTP) error {
 // answerRoute translates a route without a backend: a direct response or
 // a redirect.
 func answerRoute(r ir.Route, match *routev3.RouteMatch) (*routev3.Route, error) {
-	tr := r.HTTP
+	tr := r.HTTPRules()
 	switch {
 	case tr.DirectResponse != nil && tr.Redirect != nil:
 		return nil, errors.New("a direct response and a redirect are exclusive")

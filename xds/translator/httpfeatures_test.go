@@ -100,7 +100,7 @@ func TestIdentityGuardOnlyOnLuaRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	lua := map[string]bool{}
-	tc.Config.Gateways[0].EachRoute(func(r *ir.Route) { lua[r.Name] = r.HTTP.Lua != "" })
+	tc.Config.Gateways[0].EachRoute(func(r *ir.Route) { lua[r.Name] = r.HTTPRules().Lua != "" })
 	for _, rt := range res.Routes[0].GetVirtualHosts()[0].GetRoutes() {
 		for _, name := range []string{envoy.IdentitySnapshotName, envoy.IdentityGuardName} {
 			if _, off := rt.GetTypedPerFilterConfig()[name]; off == lua[rt.GetName()] {

@@ -64,7 +64,7 @@ func (g *identityGuard) around() (before, after []*hcmv3.HttpFilter, err error) 
 // configureRoute turns the snapshot and the guard off on a route without a
 // Lua script.
 func (g *identityGuard) configureRoute(er *routev3.Route, r ir.Route) error {
-	if !g.enabled || r.HTTP.Lua != "" {
+	if !g.enabled || r.HTTPRules().Lua != "" {
 		return nil
 	}
 	for _, name := range []string{envoy.IdentitySnapshotName, envoy.IdentityGuardName} {

@@ -131,7 +131,7 @@ func nativeJWTReason(cfg *ir.Config, r ir.Route) string {
 		return "public"
 	case !slices.Equal(r.Auth.Methods, []string{ir.MethodJWT}):
 		return fmt.Sprintf("accepts %s (only a JWT-only route is decided in Envoy)", strings.Join(r.Auth.Methods, ", "))
-	case r.HTTP.Lua != "":
+	case r.HTTPRules().Lua != "":
 		return "runs a Lua script (its identity guard reads ext_authz's metadata)"
 	case len(cfg.Auth.JWT) == 0:
 		return "no JWT provider"

@@ -81,7 +81,7 @@ func nativeMixedReason(cfg *ir.Config, r ir.Route, signed bool) string {
 	case !isMixed(r.Auth.Methods):
 		return fmt.Sprintf("accepts %s (only routes accepting jwt, apiKey or exactly both are decided in Envoy)",
 			strings.Join(r.Auth.Methods, ", "))
-	case r.HTTP.Lua != "":
+	case r.HTTPRules().Lua != "":
 		why = "runs a Lua script (its identity guard reads ext_authz's metadata)"
 	case cfg.Auth.APIKeys == nil:
 		why = "no API keys configured"

@@ -44,7 +44,7 @@ func TestNativeMixedReason(t *testing.T) {
 	hmac := cfg
 	hmac.Auth.JWT = []ir.JWTProvider{{Name: "h", Issuer: "i", HMACSecretEnv: "S", JWKS: "{}", ClockSkew: 30e9}}
 	lua := r
-	lua.HTTP.Lua = "function envoy_on_request(h) end"
+	lua.EditHTTP().Lua = "function envoy_on_request(h) end"
 	oauth := r
 	oauth.Auth.Methods = []string{ir.MethodJWT, ir.MethodAPIKey, ir.MethodOAuth2}
 	tests := []struct {

@@ -103,7 +103,7 @@ func route(r ir.Route, tr *traffic) (*routev3.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.HTTP.DirectResponse != nil || r.HTTP.Redirect != nil {
+	if h := r.HTTPRules(); h.DirectResponse != nil || h.Redirect != nil {
 		if r.Backend != "" || len(r.Split) > 0 {
 			return nil, errors.New("a backend and a direct response or redirect are exclusive")
 		}
@@ -119,7 +119,7 @@ func route(r ir.Route, tr *traffic) (*routev3.Route, error) {
 	if r.RewritePrefix {
 		rewritePrefix(action, r.Match, r.PrefixRewrite)
 	}
-	if err := rewriteAction(action, r.HTTP); err != nil {
+	if err := rewriteAction(action, r.HTTPRules()); err != nil {
 		return nil, err
 	}
 	return envoy.Route(r.Name, match, action), nil

@@ -71,7 +71,7 @@ func TestTranslateErrors(t *testing.T) {
 			mutate: func(c *ir.Config) {
 				r := firstRoute(c)
 				r.Backend = ""
-				r.HTTP.DirectResponse = &ir.DirectResponse{Status: 200}
+				r.EditHTTP().DirectResponse = &ir.DirectResponse{Status: 200}
 				r.HTTP.Redirect = &ir.Redirect{Status: 301, Path: "/"}
 			},
 			wantErr: `route "web": a direct response and a redirect are exclusive`,
@@ -80,7 +80,7 @@ func TestTranslateErrors(t *testing.T) {
 			name: "direct response status",
 			mutate: func(c *ir.Config) {
 				r := firstRoute(c)
-				r.Backend, r.HTTP.DirectResponse = "", &ir.DirectResponse{Status: 42}
+				r.Backend, r.EditHTTP().DirectResponse = "", &ir.DirectResponse{Status: 42}
 			},
 			wantErr: `route "web": direct response status 42 out of range`,
 		},
@@ -88,7 +88,7 @@ func TestTranslateErrors(t *testing.T) {
 			name: "redirect status",
 			mutate: func(c *ir.Config) {
 				r := firstRoute(c)
-				r.Backend, r.HTTP.Redirect = "", &ir.Redirect{Status: 200, Path: "/"}
+				r.Backend, r.EditHTTP().Redirect = "", &ir.Redirect{Status: 200, Path: "/"}
 			},
 			wantErr: `route "web": redirect status 200 is not 301, 302, 303, 307 or 308`,
 		},
@@ -97,7 +97,7 @@ func TestTranslateErrors(t *testing.T) {
 			mutate: func(c *ir.Config) {
 				r := firstRoute(c)
 				r.RewritePrefix, r.PrefixRewrite = true, "/x"
-				r.HTTP.RegexRewrite = &ir.RegexRewrite{Pattern: "a", Substitution: "b"}
+				r.EditHTTP().RegexRewrite = &ir.RegexRewrite{Pattern: "a", Substitution: "b"}
 			},
 			wantErr: `route "web": a regex rewrite and a prefix rewrite are exclusive`,
 		},
@@ -105,14 +105,15 @@ func TestTranslateErrors(t *testing.T) {
 			name: "literal and automatic host rewrite",
 			mutate: func(c *ir.Config) {
 				r := firstRoute(c)
-				r.HTTP.HostRewrite, r.HTTP.AutoHostRewrite = "a.example", true
+				h := r.EditHTTP()
+				h.HostRewrite, h.AutoHostRewrite = "a.example", true
 			},
 			wantErr: `route "web": a literal and an automatic host rewrite are exclusive`,
 		},
 		{
 			name: "unknown compression algorithm",
 			mutate: func(c *ir.Config) {
-				firstRoute(c).HTTP.Compression = &ir.Compression{Algorithms: []string{"zstd"}}
+				firstRoute(c).EditHTTP().Compression = &ir.Compression{Algorithms: []string{"zstd"}}
 			},
 			wantErr: `route "web": unknown compression algorithm "zstd"`,
 		},
