@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
@@ -67,7 +68,8 @@ type builtRoute struct {
 }
 
 // builtRoutes returns route(r, tr) for every route of every virtual host
-// of in, indexed like in, computed on workers goroutines.
+// of in, indexed like in, computed on workers goroutines, each sharing the
+// actions of its plain routes (see plainAction).
 func builtRoutes(in []ir.VirtualHost, tr *traffic, workers int) [][]builtRoute {
 	type at struct{ vh, route int }
 	flat := make([]at, 0, routeTotal(in))
@@ -79,9 +81,10 @@ func builtRoutes(in []ir.VirtualHost, tr *traffic, workers int) [][]builtRoute {
 		}
 	}
 	parallel.Chunks(len(flat), workers, func(_, lo, hi int) {
+		shared := map[actionKey]*routev3.RouteAction{}
 		for _, a := range flat[lo:hi] {
 			b := &out[a.vh][a.route]
-			b.route, b.err = route(in[a.vh].Routes[a.route], tr)
+			b.route, b.err = route(&in[a.vh].Routes[a.route], tr, shared)
 		}
 	})
 	return out
@@ -96,9 +99,34 @@ func routeTotal(in []ir.VirtualHost) int {
 	return n
 }
 
+// actionKey is what the action of a plain route depends on.
+type actionKey struct {
+	backend string
+	timeout time.Duration
+}
+
+// plainAction returns the key of r's action when the action depends on
+// its backend and timeout alone (no split, retry, idle timeout, mirror,
+// rewrite) and nothing changes it after route: a route with rate limits
+// gets them on its action later (rateLimit.configureRoute). The routes of
+// a large policy mostly are such: their actions are shared, one per
+// backend and timeout, which keeps a 10,000-route configuration ~4 MB
+// smaller (held twice during a push: the served one and the new). A built
+// route's action must therefore never be changed, except as
+// configureRoute does.
+func plainAction(r *ir.Route) (actionKey, bool) {
+	h := r.HTTP
+	plain := r.Backend != "" && len(r.Split) == 0 && r.Retry == nil && r.IdleTimeout == 0 && r.Mirror == nil &&
+		!r.RewritePrefix && !r.RateLimit.Enabled &&
+		(h == nil || h.RegexRewrite == nil && h.HostRewrite == "" && !h.AutoHostRewrite)
+	return actionKey{backend: r.Backend, timeout: r.Timeout}, plain
+}
+
 // route translates one IR route: its match, and an action forwarding to the
-// cluster named after the backend with the route's timeout and rewrite.
-func route(r ir.Route, tr *traffic) (*routev3.Route, error) {
+// cluster named after the backend with the route's timeout and rewrite. A
+// plain route (plainAction) takes the action in shared, if there is one
+// for its key, else stores its own there.
+func route(r *ir.Route, tr *traffic, shared map[actionKey]*routev3.RouteAction) (*routev3.Route, error) {
 	match, err := routeMatch(r.Match)
 	if err != nil {
 		return nil, err
@@ -107,12 +135,16 @@ func route(r ir.Route, tr *traffic) (*routev3.Route, error) {
 		if r.Backend != "" || len(r.Split) > 0 {
 			return nil, errors.New("a backend and a direct response or redirect are exclusive")
 		}
-		return answerRoute(r, match)
+		return answerRoute(*r, match)
 	}
 	if r.Timeout < 0 {
 		return nil, fmt.Errorf("negative timeout %s", r.Timeout)
 	}
-	action, err := tr.routeAction(r)
+	key, plain := plainAction(r)
+	if a := shared[key]; plain && a != nil {
+		return envoy.Route(r.Name, match, a), nil
+	}
+	action, err := tr.routeAction(*r)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +153,9 @@ func route(r ir.Route, tr *traffic) (*routev3.Route, error) {
 	}
 	if err := rewriteAction(action, r.HTTPRules()); err != nil {
 		return nil, err
+	}
+	if plain {
+		shared[key] = action
 	}
 	return envoy.Route(r.Name, match, action), nil
 }
