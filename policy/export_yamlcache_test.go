@@ -30,7 +30,10 @@ type CacheStats struct {
 // node; then it overwrites every node of the tree it got (as no loader
 // would, to show that the cache handed out a copy), parses content again
 // as a second build and compares the tree parseDocs wraps with the
-// sequential one's. It returns what the first build did.
+// sequential one's; then a third build as the loader parses (a lazy
+// session: the routes list's reused chunks are built when read), whose
+// tree, each lazy item taken in a random order, must be the same. It
+// returns what the first build did.
 func CompareCachedParse(c *ParseCache, content []byte, workers int) (CacheStats, error) {
 	raw, rawErr := parseOne(bytes.NewReader(content))
 	sess := c.begin()
@@ -57,7 +60,39 @@ func CompareCachedParse(c *ParseCache, content []byte, workers int) (CacheStats,
 	if d := nodeDiff(want[0], got[0], "body"); d != "" {
 		return st, fmt.Errorf("wrapped tree differs: %s", d)
 	}
+	sess = c.begin()
+	sess.lazy = true
+	res := parseMarked(content, content, workers, sess)
+	sess.commit()
+	if res.err != nil || len(res.docs) != 1 {
+		return st, fmt.Errorf("lazy parse: %d documents, %v", len(res.docs), res.err)
+	}
+	resolveLazy(res.docs[0], res.lazy, len(content))
+	if d := nodeDiff(want[0], res.docs[0], "body"); d != "" {
+		return st, fmt.Errorf("lazily built tree differs: %s", d)
+	}
 	return st, nil
+}
+
+// resolveLazy replaces the lazyNode items of doc's sequences by the items
+// lazy builds, taking them in an order that depends on seed, as the
+// loader's workers may.
+func resolveLazy(doc *yaml.Node, lazy lazyItems, seed int) {
+	if len(lazy) == 0 {
+		return
+	}
+	for _, n := range doc.Content {
+		if n.Kind != yaml.SequenceNode {
+			continue
+		}
+		k := len(n.Content)
+		for j := range k {
+			i := (j*7919 + seed) % k
+			if item := n.Content[i]; item.Kind == lazyNode {
+				n.Content[i] = lazy[item].take(i, j%2 == 0)
+			}
+		}
+	}
 }
 
 // scribble overwrites every node of n's tree.

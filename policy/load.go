@@ -64,7 +64,9 @@ type parseResult struct {
 	// anchors is set when a node has an anchor: an alias may then read a
 	// part of the tree twice, so the loader must not release any of it.
 	anchors bool
-	err     error
+	// lazy builds the lazyNode items of the routes list (nil: none).
+	lazy lazyItems
+	err  error
 }
 
 // parseFiles parses every file not refused, concurrently: parsing
@@ -76,6 +78,9 @@ type parseResult struct {
 func parseFiles(files []File, refused []*Diagnostic, cache *ParseCache) []parseResult {
 	sess := cache.begin()
 	defer sess.commit()
+	if sess != nil {
+		sess.lazy = true // the loader reads lazyNode items (loadItem)
+	}
 	out := make([]parseResult, len(files))
 	procs := runtime.GOMAXPROCS(0)
 	sem := make(chan struct{}, procs)
@@ -94,7 +99,7 @@ func parseFiles(files []File, refused []*Diagnostic, cache *ParseCache) []parseR
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i].docs, out[i].anchors, out[i].err = parseYAML(f.Content, workers, sess)
+			out[i] = parseYAML(f.Content, workers, sess)
 		})
 	}
 	wg.Wait()
@@ -107,7 +112,7 @@ func loadFile(p *Policy, s *schema, f File, res parseResult, workers func(n, min
 		p.src.partial = true
 		return Diagnostics{syntaxDiagnostic(name, f.Content, res.err)}
 	}
-	l := &loader{p: p, schema: s, file: name, keepTree: res.anchors, spread: workers}
+	l := &loader{p: p, schema: s, file: name, keepTree: res.anchors, spread: workers, lazy: res.lazy}
 	empty := true
 	for _, body := range res.docs {
 		if body == nil || isEmptyDocument(body) {
@@ -187,6 +192,8 @@ type loader struct {
 	diags    Diagnostics
 	// spread says how many goroutines load n list items (load_routes.go).
 	spread func(n, minItems int) int
+	// lazy builds the routes list's lazyNode items (loadItem).
+	lazy lazyItems
 }
 
 // field is one allowed key of a mapping that loads into a T.

@@ -97,6 +97,9 @@ func appendList[T any](l *loader, path string, n *yaml.Node, dst []T, fields []f
 // offset+i of the list at path, into dst.
 func loadItem[T any](l *loader, path string, seq *yaml.Node, offset, i int, dst *T, fields []field[T]) {
 	item := seq.Content[i]
+	if item.Kind == lazyNode { // a reused chunk of the routes list, built now (yaml_lazy.go)
+		item = l.lazy[item].take(i, !l.keepTree)
+	}
 	ip := indexPath(path, offset+i)
 	l.record(ip, item)
 	mapping(l, ip, item, dst, fields)

@@ -53,7 +53,7 @@ func (l *loader) chunkLoader() *loader {
 	src := newSource()
 	src.files = slices.Clone(l.p.src.files)
 	return &loader{p: &Policy{src: src}, schema: l.schema, file: l.file, anchors: l.anchors,
-		keepTree: l.keepTree, spread: l.spread}
+		keepTree: l.keepTree, spread: l.spread, lazy: l.lazy}
 }
 
 // absorb merges what the chunk loader sub found into l, as if l had loaded

@@ -168,7 +168,8 @@ func FuzzPrescanBounds(f *testing.F) {
 		if len(data) > 4096 || checkText(File{Content: data}) != nil {
 			return // Load refuses these before the prescan
 		}
-		file, _, err := parseYAML(data, 1, nil)
+		res := parseYAML(data, 1, nil)
+		file, err := res.docs, res.err
 		if err != nil {
 			return
 		}

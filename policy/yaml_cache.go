@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"hash/crc32"
 	"sync"
 	"sync/atomic"
@@ -120,7 +121,10 @@ func (p *cachedPart) matches(sp partSpec) bool {
 // parseSession is one build's use of a ParseCache: the parts its files
 // used, which replace the cache's when the build's parse ends (commit).
 type parseSession struct {
-	c      *ParseCache
+	c *ParseCache
+	// lazy lets parseWith leave the routes list's reused chunks unbuilt
+	// (lazyChunk), for a loader: set before the first parse.
+	lazy   bool
 	mu     sync.Mutex
 	used   map[string]*cachedPart
 	hits   atomic.Int64 // parts reused
@@ -212,38 +216,50 @@ func (p chunkPlan) chosen(item []byte) bool {
 // then parse otherwise. The document
 // it returns is the build's own: nothing else holds any of its nodes.
 func (s *parseSession) parse(content []byte, workers int) (*yaml.Node, bool) {
+	doc, _, ok := s.parseWith(content, workers, false)
+	return doc, ok
+}
+
+// parseWith is parse that, with lazy, leaves the reused chunks of the
+// routes list unbuilt: their items are lazyNode placeholders, which the
+// returned lazyItems build a chunk at a time when the loader reads them,
+// so that a large policy's whole YAML tree (10,000 routes: ~18 MB) is
+// never live at once, only the chunks being loaded. The tree is otherwise
+// parse's, and the built items are those parse would give, wrapped as
+// parseDocs wraps the tree of a text without marked aliases.
+func (s *parseSession) parseWith(content []byte, workers int, lazy bool) (*yaml.Node, lazyItems, bool) {
 	if len(content) < s.c.minBytes || !splittableText(content) {
-		return nil, false
+		return nil, nil, false
 	}
 	lines := lineOffsets(content)
 	span, ok := largestSequence(content, lines)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	cuts := s.c.plan.cuts(content, lines, span)
 	if len(cuts) < 2 {
 		// One chunk (no line to cut at, e.g. a comment above every
 		// item): every edit would re-parse it whole, and flatten it too.
-		return nil, false
+		return nil, nil, false
 	}
 	specs := partSpecs(content, lines, span, cuts)
 	parts := s.lookup(specs)
-	trees, ok := s.materialise(specs, parts, span, cuts, workers)
+	lazy = lazy && string(bytes.TrimRight(lineAt(content, lines, span.key), " ")) == "routes:"
+	trees, deferred, ok := s.materialise(specs, parts, span, cuts, workers, lazy)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	s.keep(parts)
 	doc := trees[0]
-	seq := doc.Content[0].Content[parts[0].seqAt]
-	total := 0
-	for _, chunk := range trees[1:] {
-		total += len(chunk.Content)
+	root := doc.Content[0]
+	seq := root.Content[parts[0].seqAt]
+	if k := root.Content[parts[0].seqAt-1]; len(deferred) > 0 && (k.Kind != yaml.ScalarNode || k.Value != "routes") {
+		for i, c := range deferred { // not the routes list after all: build them now
+			trees[i] = c.tree.build(c.after, c.delta)
+		}
+		deferred = nil
 	}
-	seq.Content = make([]*yaml.Node, 0, total)
-	for _, chunk := range trees[1:] {
-		seq.Content = append(seq.Content, chunk.Content...)
-	}
-	return doc, true
+	return doc, assemble(seq, trees[1:], deferred), true
 }
 
 // partSpecs returns the parts of b cut at cuts: the rest, then the
@@ -262,7 +278,12 @@ func partSpecs(b []byte, lines []int, s seqSpan, cuts []int) []partSpec {
 // own: a parsed part's as parsed, a cached one's built from its flat
 // form; the missing parts first, on up to workers goroutines. False if a
 // part does not parse.
-func (s *parseSession) materialise(specs []partSpec, parts []*cachedPart, span seqSpan, cuts []int, workers int) ([]*yaml.Node, bool) {
+//
+// With lazy, a reused chunk's tree is not built: it is returned in
+// deferred (by its index in parts), to be built by the loader.
+func (s *parseSession) materialise(specs []partSpec, parts []*cachedPart, span seqSpan, cuts []int, workers int, lazy bool) (
+	trees []*yaml.Node, deferred map[int]*lazyChunk, ok bool,
+) {
 	order := make([]int, 0, len(parts))
 	for i, p := range parts {
 		if p == nil {
@@ -276,9 +297,18 @@ func (s *parseSession) materialise(specs []partSpec, parts []*cachedPart, span s
 			order = append(order, i)
 		}
 	}
-	trees := make([]*yaml.Node, len(parts))
-	ok := forEach(len(order), workers, func(j int) bool {
+	trees = make([]*yaml.Node, len(parts))
+	deferred = map[int]*lazyChunk{}
+	for _, i := range order {
+		if lazy && i > 0 && parts[i] != nil {
+			deferred[i] = &lazyChunk{tree: &parts[i].tree, delta: cuts[i-1] - 1, count: parts[i].tree.items()}
+		}
+	}
+	ok = forEach(len(order), workers, func(j int) bool {
 		i := order[j]
+		if deferred[i] != nil {
+			return true
+		}
 		after, delta := 0, 0
 		if i == 0 {
 			after, delta = span.first+1, span.stop-span.first-1
@@ -292,7 +322,7 @@ func (s *parseSession) materialise(specs []partSpec, parts []*cachedPart, span s
 		parts[i], trees[i] = parsePart(specs[i])
 		return parts[i] != nil && shiftLines(trees[i], after, delta)
 	})
-	return trees, ok
+	return trees, deferred, ok
 }
 
 // forEach calls fn(0) … fn(n-1) on up to workers goroutines (this one

@@ -217,10 +217,15 @@ func withRoute(at int, text string) func(int) string {
 // included), and Build's config and diagnostics (file:line:col), are
 // those of an uncached build: valid policies, load errors (unknown field,
 // wrong type), validation errors (duplicate name, unknown backend), a
-// syntax error, several files; an error in a reused chunk that moved.
+// syntax error, several files; an error in a reused chunk that moved; a
+// list long enough to be loaded on several goroutines, whose reused chunks
+// are built as they are loaded (lazyChunk), some shared by two goroutines.
 func TestBuildCachedMatchesBuild(t *testing.T) {
 	one := func(route func(int) string) []policy.File {
 		return []policy.File{{Name: "p.yaml", Content: benchPolicy(400, route)}}
+	}
+	long := func(route func(int) string) []policy.File {
+		return []policy.File{{Name: "p.yaml", Content: benchPolicy(1500, route)}}
 	}
 	// after shifts the routes of route down by k new ones, so that the
 	// chunks after them are reused at other lines.
@@ -246,6 +251,14 @@ func TestBuildCachedMatchesBuild(t *testing.T) {
 		{"unknown backend", one(withRoute(250, "  - {name: r250, backend: nope}\n"))},
 		{"syntax error", one(withRoute(300, "  - {name: r300, backend: b0\n"))},
 		{"valid again", one(benchRoute)},
+		{"long", long(benchRoute)},
+		{"long, again", long(benchRoute)},
+		{"long, an error", long(withRoute(1100, "  - {name: r1100, match: {pathPrefix: 7}, backend: b0, timeout: [1]}\n"))},
+		{"long, unknown field", long(withRoute(700, "  - {name: r700, nmae: x, backend: b0}\n"))},
+		{"long, an unknown alias", long(withRoute(800, "  - {name: r800, backend: *nope}\n"))},
+		{"long, the unknown alias again", long(withRoute(800, "  - {name: r800, backend: *nope}\n"))},
+		{"long, a value starting with U+E000", long(withRoute(600, "  - {name: r600, backend: \uE000nope}\n"))},
+		{"long, that value again", long(withRoute(600, "  - {name: r600, backend: \uE000nope}\n"))},
 		{"two files", append(one(benchRoute), policy.File{Name: "q.yaml", Content: benchPolicy(300, func(i int) string {
 			return benchRoute(1000 + i)
 		})})},

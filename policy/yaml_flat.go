@@ -113,6 +113,14 @@ func (f *flattener) str(s string) strRef {
 	return r
 }
 
+// items returns the children of t's root: a cached chunk's items.
+func (t *flatTree) items() int {
+	if len(t.nodes) == 0 {
+		return 0
+	}
+	return max(int(t.nodes[0].children), 0)
+}
+
 // build returns a new tree equal to t's, with delta added to every line
 // after line after, in two allocations (its nodes, its children). Its
 // strings share t's memory (strings are immutable); nothing else is

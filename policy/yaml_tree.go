@@ -28,6 +28,10 @@ const (
 	tagNode
 	// explicitKeyNode is a key written after "?": Content[0] is the key.
 	explicitKeyNode
+	// lazyNode stands for an item of the routes list that a build through
+	// a ParseCache has not built yet (see lazyChunk); only loadItem reads
+	// it, through loader.item.
+	lazyNode
 )
 
 // parseYAML parses content to one node per document, keeping duplicate
@@ -38,10 +42,10 @@ const (
 // many goroutines (see parseSplit); with a session (nil for none), a file
 // it takes reuses the trees of the parts of the last build's files whose
 // text did not change (see ParseCache). The result is the same.
-func parseYAML(content []byte, workers int, sess *parseSession) (docs []*yaml.Node, anchors bool, err error) {
+func parseYAML(content []byte, workers int, sess *parseSession) (res parseResult) {
 	defer func() {
 		if r := recover(); r != nil {
-			docs, err = nil, fmt.Errorf("YAML parser failed: %v", r)
+			res = parseResult{err: fmt.Errorf("YAML parser failed: %v", r)}
 		}
 	}()
 	if len(content) < splitMinBytes {
@@ -49,16 +53,16 @@ func parseYAML(content []byte, workers int, sess *parseSession) (docs []*yaml.No
 	}
 	orig := content
 	for range maxUnknownAliases {
-		docs, anchors, err = parseMarked(content, orig, workers, sess)
-		name, ok := unknownAnchor(err)
+		res = parseMarked(content, orig, workers, sess)
+		name, ok := unknownAnchor(res.err)
 		if !ok {
-			return docs, anchors, err
+			return res
 		}
 		if content, ok = markAlias(content, name); !ok {
-			return nil, false, err
+			return parseResult{err: res.err}
 		}
 	}
-	return nil, false, err
+	return parseResult{err: res.err}
 }
 
 // maxUnknownAliases bounds how many unknown aliases parseYAML marks
@@ -69,19 +73,24 @@ const maxUnknownAliases = 8
 // the file, else in parallel when workers > 1 and parseSplit can
 // (whatever content's size), else sequentially.
 func parseDocs(content []byte, workers int, sess *parseSession) ([]*yaml.Node, bool, error) {
-	return parseMarked(content, content, workers, sess)
+	res := parseMarked(content, content, workers, sess)
+	return res.docs, res.anchors, res.err
 }
 
 // parseMarked is parseDocs of content, which is orig after markAlias (the
-// same text when nothing was marked).
-func parseMarked(content, orig []byte, workers int, sess *parseSession) ([]*yaml.Node, bool, error) {
+// same text when nothing was marked). With a lazy session
+// (parseSession.lazy) and nothing marked, the routes list may hold
+// lazyNode items, which res.lazy builds (a lazy chunk is wrapped without
+// the unmarked text, which tells marked aliases apart).
+func parseMarked(content, orig []byte, workers int, sess *parseSession) parseResult {
 	src := newSourceText(content)
-	if len(orig) != len(content) {
+	marked := len(orig) != len(content)
+	if marked {
 		src.unmarked = newSourceText(orig)
 	}
-	if doc, ok := splitParse(content, workers, sess); ok {
+	if doc, lazy, ok := splitParse(content, workers, sess, !marked); ok {
 		src.noExplicitKeys = true // splittableText refused them
-		return []*yaml.Node{src.wrap(doc.Content[0], false)}, src.anchors, nil
+		return parseResult{docs: []*yaml.Node{src.wrap(doc.Content[0], false)}, anchors: src.anchors, lazy: lazy}
 	}
 	var docs []*yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(content))
@@ -89,10 +98,10 @@ func parseMarked(content, orig []byte, workers int, sess *parseSession) ([]*yaml
 		doc := new(yaml.Node)
 		err := dec.Decode(doc)
 		if errors.Is(err, io.EOF) {
-			return docs, src.anchors, nil
+			return parseResult{docs: docs, anchors: src.anchors}
 		}
 		if err != nil {
-			return nil, false, err
+			return parseResult{err: err}
 		}
 		var body *yaml.Node
 		if len(doc.Content) > 0 {
@@ -103,14 +112,16 @@ func parseMarked(content, orig []byte, workers int, sess *parseSession) ([]*yaml
 }
 
 // splitParse parses content through sess (when not nil) or parseSplit;
-// false when neither takes it.
-func splitParse(content []byte, workers int, sess *parseSession) (*yaml.Node, bool) {
+// false when neither takes it. With mayDefer, a lazy session may leave
+// the routes list's reused chunks to the loader (parseWith).
+func splitParse(content []byte, workers int, sess *parseSession, mayDefer bool) (*yaml.Node, lazyItems, bool) {
 	if sess != nil {
-		if doc, ok := sess.parse(content, workers); ok {
-			return doc, true
+		if doc, lazy, ok := sess.parseWith(content, workers, sess.lazy && mayDefer); ok {
+			return doc, lazy, true
 		}
 	}
-	return parseSplit(content, workers)
+	doc, ok := parseSplit(content, workers)
+	return doc, nil, ok
 }
 
 // The parser refuses an alias to an anchor it has not seen; the loader
