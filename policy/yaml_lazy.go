@@ -53,8 +53,10 @@ func (c *lazyChunk) take(i int, release bool) *yaml.Node {
 	return n
 }
 
-// build builds the chunk's items, wrapped as parseDocs wraps a tree from
-// parseSplit (a cached tree has no anchor, tag or explicit key).
+// build builds the chunk's items, wrapped as parseMarked wraps a tree
+// from parseSplit: a cached tree has no anchor, tag or explicit key, and
+// a chunk is deferred only when no alias was marked (splitParse), so the
+// unmarked text is not needed.
 func (c *lazyChunk) build() {
 	seq := c.tree.build(c.after, c.delta)
 	w := &sourceText{noExplicitKeys: true}
