@@ -35,7 +35,7 @@ func main() {
 	compile := flag.Bool("compile", true, "print the compile table")
 	cpuProfile := flag.String("cpuprofile", "", "with -row: write a CPU profile of the pushes to this file")
 	memProfile := flag.String("memprofile", "", "with -row: write a heap profile after the pushes to this file")
-	stageProfile := flag.String("stageprofile", "", "with -row: write heap profiles of the live objects at the last push's stages (version stored, pending event begun, make-before-break step applied) to this prefix + .put, .begin, .step")
+	stageProfile := flag.String("stageprofile", "", "with -row: write heap profiles of the live objects at the last push's stages (version stored, pending event begun or its staged Begin committed, make-before-break step applied) to this prefix + .put, .begin, .step")
 	var eo envoyOptions
 	flag.BoolVar(&eo.callgrind, "callgrind", false, "with -row: run Envoy under valgrind's callgrind and print its instructions per push")
 	flag.StringVar(&eo.statsTags, "stats-tags", "", "with -row, an ablation: only these of Envoy's default tag extractors (comma-separated tag names, or none)")

@@ -273,6 +273,7 @@ type timedStage struct {
 }
 
 func (t timedStage) Commit() (store.Event, error) {
+	t.s.m.stage("begin")
 	defer t.s.time(time.Now())
 	return t.StagedBegin.Commit()
 }
