@@ -10,12 +10,13 @@ import (
 
 // compileGCPercent is the collector's target while a policy compiles and
 // a push is applied. Compiling allocates several times what it keeps
-// (10,000 routes: ~90 MB per push; the YAML tree, the Policy, the IR and
-// the Envoy resources of both versions are live at the peak), and at Go's
-// default target of 100 the heap may grow to twice that live peak before
-// a collection: 121-123 MB of resident memory at 10,000 routes. At 75 the
-// peak was 111 MB in the same quiet run, the push as fast (219 against
-// 222-242 ms; bench/README.md).
+// (10,000 routes: ~70 MB per push; the IR and the Envoy resources of both
+// versions and the parse cache are live at the peak, ~33 MB marked), and
+// at Go's default target of 100 the heap may grow to twice that live peak
+// before a collection. Measured at 10,000 routes (bench/README.md, "Push
+// at scale"): at 100, peak RSS 121-123 MB before the sixth session's
+// smaller IR, 108-109 MB after it; at 75, 111 MB before and 89-100 MB
+// after, the push as fast.
 const compileGCPercent = 75
 
 // pushHeapFloor is the heap a push may grow to before a collection when
