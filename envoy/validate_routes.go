@@ -28,19 +28,55 @@ const ValidateRoutesMin = 512
 // route's fields separately. When a part fails, rc is validated again by
 // v alone, so that the error is Validate's, word for word.
 func ValidateRouteTable(v *Validator, rc *routev3.RouteConfiguration, workers int) error {
+	return ValidateRouteTableKnown(v, rc, workers, nil)
+}
+
+// ValidateRouteTableKnown is ValidateRouteTable that does not check the
+// routes for which known returns true (nil: none): the caller vouches
+// that each of them passed Validate before (Validate's result depends on
+// a route's content alone, and a route message is never modified once
+// built). Its result is then ValidateRouteTable's: the same nil, or the
+// same error, as a failure validates rc again in full.
+func ValidateRouteTableKnown(v *Validator, rc *routev3.RouteConfiguration, workers int, known func(*routev3.Route) bool) error {
 	var routes []*routev3.Route
+	all := 0
 	for _, vh := range rc.GetVirtualHosts() {
-		routes = append(routes, vh.GetRoutes()...)
+		for _, r := range vh.GetRoutes() {
+			if known == nil || !known(r) {
+				routes = append(routes, r)
+			}
+		}
+		all += len(vh.GetRoutes())
 	}
-	if workers <= 1 || len(routes) < 2 {
+	if len(routes) == all && (workers <= 1 || len(routes) < 2) {
 		return v.Validate(rc)
 	}
 	// The first route, checked here, teaches v the types of a route and of
 	// its Anys; the workers share what v knows.
-	if v.Validate(withoutRoutes(rc)) != nil || v.Validate(routes[0]) != nil {
+	if v.Validate(withoutRoutes(rc)) != nil || (len(routes) > 0 && v.Validate(routes[0]) != nil) {
 		return v.Validate(rc)
 	}
-	routes = routes[1:]
+	if len(routes) <= 1 {
+		return nil
+	}
+	if !validRoutes(v, routes[1:], workers) {
+		return v.Validate(rc)
+	}
+	return nil
+}
+
+// validRoutes reports whether every route passes Validate, checked on
+// workers goroutines, each with a Validator of its own sharing v's
+// AnyTypes.
+func validRoutes(v *Validator, routes []*routev3.Route, workers int) bool {
+	if workers <= 1 {
+		for _, r := range routes {
+			if v.Validate(r) != nil {
+				return false
+			}
+		}
+		return true
+	}
 	failed := make([]bool, workers)
 	parallel.Chunks(len(routes), workers, func(c, lo, hi int) {
 		cv := NewValidatorWith(v.types)
@@ -51,10 +87,7 @@ func ValidateRouteTable(v *Validator, rc *routev3.RouteConfiguration, workers in
 			}
 		}
 	})
-	if slices.Contains(failed, true) {
-		return v.Validate(rc)
-	}
-	return nil
+	return !slices.Contains(failed, true)
 }
 
 // withoutRoutes returns a shallow copy of rc whose virtual hosts are

@@ -58,7 +58,7 @@ func (c *Controller) RefreshSecrets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refresh secrets of %s: %w", s.version.ID, err)
 	}
-	res, err := c.translateAll(withOverrides(s.cfg, overrides)) // endpoints.go
+	res, err := c.translateAll(withOverrides(s.cfg, overrides), s) // endpoints.go
 	if err != nil {
 		return fmt.Errorf("refresh secrets of %s: %w", s.version.ID, err)
 	}

@@ -144,9 +144,10 @@ func (c *Controller) startCompile(files []store.File) (cp *compiled, translated 
 		return nil, nil, err
 	}
 	cp = &compiled{cfg: cfg, diags: diags}
+	prev := c.cur.Load()
 	done := make(chan error, 1)
 	go func() { // cfg is immutable: the hash below reads it meanwhile
-		res, err := c.translateAll(withOverrides(cfg, overrides)) // endpoints.go
+		res, err := c.translateAll(withOverrides(cfg, overrides), prev) // endpoints.go
 		cp.resources = res
 		done <- err
 	}()
@@ -162,15 +163,18 @@ func (c *Controller) startCompile(files []store.File) (cp *compiled, translated 
 	return cp, translated, nil
 }
 
-// translateAll translates and validates every gateway of cfg.
-func (c *Controller) translateAll(cfg *ir.Config) (map[string]*translator.Resources, error) {
+// translateAll translates and validates every gateway of cfg, sharing the
+// unchanged route messages of prev, the served version (nil for none):
+// translator.TranslateValidated.
+func (c *Controller) translateAll(cfg *ir.Config, prev *served) (map[string]*translator.Resources, error) {
 	out := make(map[string]*translator.Resources, len(cfg.Gateways))
 	for _, g := range cfg.Gateways {
-		r, err := translator.Translate(cfg, g.Name, c.opts.Translate)
-		if err != nil {
-			return nil, fmt.Errorf("gateway %s: %w", g.Name, err)
+		var before *translator.Resources
+		if prev != nil {
+			before = prev.resources[g.Name]
 		}
-		if err := translator.ValidateWith(r, c.anyTypes); err != nil {
+		r, err := translator.TranslateValidated(cfg, g.Name, c.opts.Translate, before, c.anyTypes)
+		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g.Name, err)
 		}
 		out[g.Name] = r

@@ -8,7 +8,6 @@ import (
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tollgate/tollgate/xds/translator"
@@ -90,7 +89,7 @@ func diffResource(a, b types.Resource) (Change, bool) {
 		return Change{Action: "added"}, true
 	case b == nil:
 		return Change{Action: "removed"}, true
-	case proto.Equal(a, b):
+	case equalShared(a.ProtoReflect(), b.ProtoReflect()):
 		return Change{}, false
 	}
 	c := Change{Action: "changed", Fields: changedFields(a, b)}

@@ -8,7 +8,9 @@ import (
 	"slices"
 	"testing"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -166,5 +168,44 @@ func jsonNamedRoutes(vhs json.RawMessage) map[string]json.RawMessage {
 			}
 		}
 	}
+	return out
+}
+
+// TestEqualSharedIsProtoEqual: equalShared decides as proto.Equal does for
+// every pair of same-typed resources of the translator's test cases, each
+// against a deep copy of itself, and for versions that share some
+// messages (the routes) and differ elsewhere.
+func TestEqualSharedIsProtoEqual(t *testing.T) {
+	pairs := 0
+	for typ, rs := range testdataResources(t) {
+		for _, a := range rs {
+			others := append(slices.Clone(rs), proto.Clone(a), sharingRoutes(a))
+			for _, b := range others {
+				pairs++
+				if got, want := equalShared(a.ProtoReflect(), b.ProtoReflect()), proto.Equal(a, b); got != want {
+					t.Errorf("%s %s vs %s: equalShared = %v, proto.Equal = %v", typ,
+						cache.GetResourceName(a), cache.GetResourceName(b), got, want)
+				}
+			}
+		}
+	}
+	if pairs < 100 {
+		t.Fatalf("only %d pairs compared: the test cases were not found", pairs)
+	}
+}
+
+// sharingRoutes returns a copy of r that, for a route configuration,
+// shares r's route messages but names its first virtual host otherwise;
+// other resources are returned as they are.
+func sharingRoutes(r types.Resource) types.Resource {
+	rc, ok := r.(*routev3.RouteConfiguration)
+	if !ok || len(rc.GetVirtualHosts()) == 0 {
+		return r
+	}
+	out := proto.CloneOf(rc)
+	for i, vh := range out.VirtualHosts {
+		vh.Routes = rc.VirtualHosts[i].Routes
+	}
+	out.VirtualHosts[0].Name += "-renamed"
 	return out
 }

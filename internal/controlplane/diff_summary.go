@@ -24,7 +24,7 @@ func changedFields(a, b types.Resource) []string {
 	for _, k := range unionKeys(before, after) {
 		x, inA := before[k]
 		y, inB := after[k]
-		if inA && inB && x.value.Equal(y.value) {
+		if inA && inB && equalValues(x.fd, x.value, y.value) {
 			continue
 		}
 		if k == "virtualHosts" {
@@ -115,15 +115,20 @@ func namedRoutes(vhs protoreflect.Value, ok bool) map[string][]protoreflect.Mess
 // 20,000.
 type encodeBuffers struct{ x, y []byte }
 
-// sameRoutes compares routes by their deterministic encoding (the
-// translator encodes every Any deterministically too), several times
-// faster than a reflective comparison.
+// sameRoutes compares routes by identity, then by their deterministic
+// encoding (the translator encodes every Any deterministically too),
+// several times faster than a reflective comparison. An unchanged route is
+// the served message itself (translator.TranslateValidated), so only new
+// and changed routes are encoded.
 func (bufs *encodeBuffers) sameRoutes(a, b []protoreflect.Message) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	opts := proto.MarshalOptions{Deterministic: true}
 	for i := range a {
+		if a[i].Interface() == b[i].Interface() {
+			continue
+		}
 		var errX, errY error
 		bufs.x, errX = opts.MarshalAppend(bufs.x[:0], a[i].Interface())
 		bufs.y, errY = opts.MarshalAppend(bufs.y[:0], b[i].Interface())

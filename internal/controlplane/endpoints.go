@@ -108,7 +108,7 @@ func (c *Controller) SetEndpoints(ctx context.Context, backend string, eps []str
 // applyOverrides stores next, serves the current policy with it and
 // records the change; on failure the old overrides come back.
 func (c *Controller) applyOverrides(ctx context.Context, s *served, b ir.Backend, old, next map[string]store.EndpointOverride, source string) (*EndpointsView, error) {
-	res, err := c.translateAll(withOverrides(s.cfg, next))
+	res, err := c.translateAll(withOverrides(s.cfg, next), s)
 	if err != nil {
 		return nil, fmt.Errorf("translate with endpoint overrides (a bug in tollgate, please report it): %w", err)
 	}

@@ -11,12 +11,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // TestValidateSpreadIsValidate checks that validating a route table's
-// routes on several goroutines (envoy.ValidateRouteTable) gives exactly
-// the sequential result: nil for a valid table, the same error, word for
+// routes on several goroutines (envoy.ValidateRouteTable), and skipping
+// routes known to validate (envoy.ValidateRouteTableKnown, as
+// TranslateValidated does), gives exactly the sequential result: nil for a valid table, the same error, word for
 // word, for tables broken in a route, in several routes, in a route's
 // per-filter Any, or in a virtual host itself.
 func TestValidateSpreadIsValidate(t *testing.T) {
@@ -48,11 +50,19 @@ func TestValidateSpreadIsValidate(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.mutate(r)
-			seq := validate(r, func(int) int { return 1 })
-			for _, workers := range []int{2, 3, 8} {
-				spread := validate(r, func(int) int { return workers })
-				if (seq == nil) != (spread == nil) || (seq != nil && seq.Error() != spread.Error()) {
-					t.Fatalf("%d workers: %v\nsequential: %v", workers, spread, seq)
+			seq := validate(r, func(int) int { return 1 }, nil)
+			knowns := map[string]func(*routev3.Route) bool{"none": nil, "every valid route": validOnes(r, 1),
+				"every other valid route": validOnes(r, 2)}
+			for kn, known := range knowns {
+				workerCounts := []int{2, 3, 8}
+				if known != nil {
+					workerCounts = []int{1, 3}
+				}
+				for _, workers := range workerCounts {
+					spread := validate(r, func(int) int { return workers }, known)
+					if (seq == nil) != (spread == nil) || (seq != nil && seq.Error() != spread.Error()) {
+						t.Fatalf("%d workers, known %s: %v\nsequential: %v", workers, kn, spread, seq)
+					}
 				}
 			}
 			if (seq == nil) != (tt.name == "valid") {
@@ -60,6 +70,19 @@ func TestValidateSpreadIsValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// validOnes returns a predicate true for every step-th route of r that
+// validates on its own: the routes TranslateValidated may skip.
+func validOnes(r *Resources, step int) func(*routev3.Route) bool {
+	valid := map[*routev3.Route]bool{}
+	v := envoy.NewValidator()
+	for i, rt := range allRoutes(r) {
+		if i%step == 0 && v.Validate(rt) == nil {
+			valid[rt] = true
+		}
+	}
+	return func(rt *routev3.Route) bool { return valid[rt] }
 }
 
 // TestTranslateSpreadIsSequential translates every golden case and a
@@ -115,5 +138,5 @@ func translateEncoded(t *testing.T, cfg *ir.Config, gateway string, opts Options
 			out = append(out, b)
 		}
 	}
-	return out, validate(r, func(int) int { return opts.workers(0, 0) })
+	return out, validate(r, func(int) int { return opts.workers(0, 0) }, nil)
 }

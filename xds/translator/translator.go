@@ -43,6 +43,10 @@ type Resources struct {
 	// table, which the xDS server supplies (it changes without a policy
 	// push).
 	KeyIdentity *KeyIdentity
+
+	// valid is every route by the digest of its encoding, set by
+	// TranslateValidated once the resources validated (reuse.go).
+	valid validRoutes
 }
 
 // Options are the deployment facts the IR does not hold.

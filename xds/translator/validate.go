@@ -56,18 +56,24 @@ func Validate(r *Resources) error {
 // it extends: a caller that validates again and again (each push) shares
 // one AnyTypes so the types are analysed once (envoy.AnyTypes).
 func ValidateWith(r *Resources, types *envoy.AnyTypes) error {
-	return validateWith(r, types, func(routes int) int { return parallel.Workers(routes, envoy.ValidateRoutesMin) })
+	return validateWith(r, types, validateWorkers, nil)
 }
 
+// validateWorkers is how many goroutines Validate checks a route table of
+// n routes on.
+func validateWorkers(n int) int { return parallel.Workers(n, envoy.ValidateRoutesMin) }
+
 // validate is Validate checking a route table of n routes on workers(n)
-// goroutines.
-func validate(r *Resources, workers func(n int) int) error {
-	return validateWith(r, &envoy.AnyTypes{}, workers)
+// goroutines, and not checking the routes for which known returns true.
+func validate(r *Resources, workers func(n int) int, known func(*routev3.Route) bool) error {
+	return validateWith(r, &envoy.AnyTypes{}, workers, known)
 }
 
 // validateWith is ValidateWith checking a route table of n routes on
-// workers(n) goroutines.
-func validateWith(r *Resources, types *envoy.AnyTypes, workers func(n int) int) error {
+// workers(n) goroutines, and not checking the routes for which known
+// returns true (nil: none; see envoy.ValidateRouteTableKnown): routes that
+// passed the same checks before.
+func validateWith(r *Resources, types *envoy.AnyTypes, workers func(n int) int, known func(*routev3.Route) bool) error {
 	if r == nil {
 		return errors.New("validate: nil resources")
 	}
@@ -76,7 +82,7 @@ func validateWith(r *Resources, types *envoy.AnyTypes, workers func(n int) int) 
 	errs = append(errs, validateEach(v, "listener", r.Listeners, (*listenerv3.Listener).GetName)...)
 	errs = append(errs, validateEachWith("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName,
 		func(rc *routev3.RouteConfiguration) error {
-			return envoy.ValidateRouteTable(v, rc, workers(routeCount(rc)))
+			return envoy.ValidateRouteTableKnown(v, rc, workers(routeCount(rc)), known)
 		})...)
 	errs = append(errs, validateEach(v, "cluster", r.Clusters, (*clusterv3.Cluster).GetName)...)
 	errs = append(errs, validateEach(v, "cluster load assignment", r.Endpoints, claName)...)

@@ -1,0 +1,118 @@
+package translator
+
+import (
+	"crypto/sha256"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/parallel"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// routeDigest is the SHA-256 of a route's deterministic protobuf encoding.
+type routeDigest [sha256.Size]byte
+
+// validRoutes is every route of a validated translation by the digest of
+// its encoding. It is never modified once built.
+type validRoutes map[routeDigest]*routev3.Route
+
+// TranslateValidated returns Translate(cfg, gateway, opts) once
+// ValidateWith(types) accepted it (nil types: a fresh AnyTypes), with the route messages of prev (the gateway's resources
+// of an earlier TranslateValidated; nil for none) shared where they can
+// be:
+//   - every route whose deterministic encoding equals that of a route of
+//     prev (same SHA-256) is replaced by prev's message, so the result's
+//     encoding is byte-identical to Translate's, and an unchanged route is
+//     the same pointer in both versions (the served-vs-new diff compares
+//     pointers before encodings);
+//   - such a route is not validated again (Validate's verdict on a route
+//     depends on its content alone: envoy.ValidateRouteTableKnown); every
+//     other check, and every new or changed route, runs as in Validate,
+//     which returns the same error for a table that fails.
+//
+// prev's routes count only if prev came from TranslateValidated, which
+// succeeded: a translation that failed validation returns no resources,
+// so it can never lend a route to a later one. The result remembers its
+// own routes' digests for the next call (about 50 bytes per route).
+func TranslateValidated(cfg *ir.Config, gateway string, opts Options, prev *Resources, types *envoy.AnyTypes) (*Resources, error) {
+	r, err := Translate(cfg, gateway, opts)
+	if err != nil {
+		return nil, err
+	}
+	var known validRoutes
+	if prev != nil {
+		known = prev.valid
+	}
+	index, reused := shareRoutes(r, known)
+	if types == nil {
+		types = &envoy.AnyTypes{}
+	}
+	if err := validateWith(r, types, validateWorkers, func(rt *routev3.Route) bool { return reused[rt] }); err != nil {
+		return nil, err
+	}
+	r.valid = index
+	return r, nil
+}
+
+// routeSlot is the place of one route: index i of a virtual host's routes.
+type routeSlot struct {
+	vh *routev3.VirtualHost
+	i  int
+}
+
+// shareRoutes replaces each route of r whose digest is in known by
+// known's message, and returns r's routes by digest and the set of the
+// routes it took from known. A route that does not encode is left alone
+// (Validate reports it). Digests are computed on several goroutines for a
+// large gateway, as routes are built.
+func shareRoutes(r *Resources, known validRoutes) (validRoutes, map[*routev3.Route]bool) {
+	slots := routeSlots(r)
+	digests := make([]routeDigest, len(slots))
+	encoded := make([]bool, len(slots))
+	parallel.Chunks(len(slots), parallel.Workers(len(slots), translateRoutesMin), func(_, lo, hi int) {
+		opts := proto.MarshalOptions{Deterministic: true}
+		var buf []byte
+		for i := lo; i < hi; i++ {
+			s := slots[i]
+			b, err := opts.MarshalAppend(buf[:0], s.vh.Routes[s.i])
+			if err != nil {
+				continue
+			}
+			buf, digests[i], encoded[i] = b, sha256.Sum256(b), true
+		}
+	})
+	index := make(validRoutes, len(slots))
+	reused := map[*routev3.Route]bool{}
+	for i, s := range slots {
+		if !encoded[i] {
+			continue
+		}
+		if old, ok := known[digests[i]]; ok {
+			s.vh.Routes[s.i] = old
+			reused[old] = true
+		}
+		index[digests[i]] = s.vh.Routes[s.i]
+	}
+	return index, reused
+}
+
+// routeSlots lists the places of r's routes, each virtual host once
+// (route configurations share their virtual hosts).
+func routeSlots(r *Resources) []routeSlot {
+	seen := map[*routev3.VirtualHost]bool{}
+	var out []routeSlot
+	for _, rc := range r.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			if seen[vh] {
+				continue
+			}
+			seen[vh] = true
+			for i := range vh.GetRoutes() {
+				out = append(out, routeSlot{vh, i})
+			}
+		}
+	}
+	return out
+}
