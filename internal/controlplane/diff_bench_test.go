@@ -54,3 +54,19 @@ func BenchmarkCompile10000Routes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompileAfterPush10000Routes: a push's compile step for 10,000
+// routes when a version differing by one route is served (the routes it
+// shares with it are neither kept twice nor validated again).
+func BenchmarkCompileAfterPush10000Routes(b *testing.B) {
+	c := newTestController(b, b.TempDir(), &fakeApplier{})
+	if _, err := c.Push(context.Background(), manyRoutes(10000, 0), "push", "bench"); err != nil {
+		b.Fatal(err)
+	}
+	files := manyRoutes(10000, 1)
+	for b.Loop() {
+		if _, err := c.compile(files); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -208,4 +209,82 @@ func sharingRoutes(r types.Resource) types.Resource {
 	}
 	out.VirtualHosts[0].Name += "-renamed"
 	return out
+}
+
+// TestChangedFieldsOnSharedRoutes: when two route configurations share
+// route messages (a push's unchanged routes, translator.TranslateValidated)
+// changedFields still names exactly what the JSON comparison names, for
+// edits at the start, middle and end of the routes, added and removed
+// routes, reordered ones, and a route name that appears in two virtual
+// hosts with one of its routes shared and the other changed.
+func TestChangedFieldsOnSharedRoutes(t *testing.T) {
+	edits := map[string]func(rc *routev3.RouteConfiguration){
+		"nothing":          func(*routev3.RouteConfiguration) {},
+		"first changed":    func(rc *routev3.RouteConfiguration) { changeRoute(rc, 0, 0) },
+		"middle changed":   func(rc *routev3.RouteConfiguration) { changeRoute(rc, 1, 3) },
+		"last changed":     func(rc *routev3.RouteConfiguration) { changeRoute(rc, 2, 9) },
+		"two changed":      func(rc *routev3.RouteConfiguration) { changeRoute(rc, 0, 2); changeRoute(rc, 2, 5) },
+		"added at the end": func(rc *routev3.RouteConfiguration) { addRoute(rc, 2, 10, "new") },
+		"added first":      func(rc *routev3.RouteConfiguration) { addRoute(rc, 0, 0, "new") },
+		"removed": func(rc *routev3.RouteConfiguration) {
+			vh := rc.VirtualHosts[1]
+			vh.Routes = slices.Delete(slices.Clone(vh.Routes), 4, 5)
+		},
+		"reordered": func(rc *routev3.RouteConfiguration) {
+			vh := rc.VirtualHosts[1]
+			vh.Routes = slices.Clone(vh.Routes)
+			vh.Routes[2], vh.Routes[3] = vh.Routes[3], vh.Routes[2]
+		},
+		"name in two hosts, one changed": func(rc *routev3.RouteConfiguration) {
+			addRoute(rc, 0, 0, "vh1-r5") // the name of a shared route of host 1
+		},
+		"virtual host renamed": func(rc *routev3.RouteConfiguration) { rc.VirtualHosts[1].Name += "-x" },
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			a := sharedRoutesConfig()
+			b := proto.CloneOf(a)
+			for i, vh := range b.VirtualHosts {
+				vh.Routes = a.VirtualHosts[i].Routes // shared messages
+			}
+			edit(b)
+			if got, want := changedFields(a, b), jsonChangedFields(a, b); !slices.Equal(got, want) {
+				t.Fatalf("changedFields = %q, JSON comparison = %q", got, want)
+			}
+			if got, want := equalShared(a.ProtoReflect(), b.ProtoReflect()), proto.Equal(a, b); got != want {
+				t.Fatalf("equalShared = %v, proto.Equal = %v", got, want)
+			}
+		})
+	}
+}
+
+// sharedRoutesConfig is a route configuration of three virtual hosts of
+// ten routes each, named vh<host>-r<route>.
+func sharedRoutesConfig() *routev3.RouteConfiguration {
+	rc := &routev3.RouteConfiguration{Name: "rc"}
+	for v := range 3 {
+		vh := &routev3.VirtualHost{Name: fmt.Sprintf("vh%d", v), Domains: []string{fmt.Sprintf("h%d.example", v)}}
+		for r := range 10 {
+			vh.Routes = append(vh.Routes, &routev3.Route{Name: fmt.Sprintf("vh%d-r%d", v, r),
+				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: fmt.Sprintf("/p%d", r)}}})
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
+	return rc
+}
+
+// changeRoute replaces route i of virtual host v by a changed copy.
+func changeRoute(rc *routev3.RouteConfiguration, v, i int) {
+	vh := rc.VirtualHosts[v]
+	vh.Routes = slices.Clone(vh.Routes)
+	r := proto.CloneOf(vh.Routes[i])
+	r.Match.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: "/changed"}
+	vh.Routes[i] = r
+}
+
+// addRoute inserts a new route named name at index i of virtual host v.
+func addRoute(rc *routev3.RouteConfiguration, v, i int, name string) {
+	vh := rc.VirtualHosts[v]
+	r := &routev3.Route{Name: name, Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: "/new"}}}
+	vh.Routes = slices.Insert(slices.Clone(vh.Routes), i, r)
 }

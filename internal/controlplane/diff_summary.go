@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -61,34 +62,42 @@ func topLevel(m types.Resource) map[string]fieldValue {
 // routeChanges compares the named routes of two virtualHosts lists; it
 // returns nil when only something else about the virtual hosts changed.
 // A list absent on one side (inA or inB false) has no routes.
+//
+// The routes both lists share (the same message at the same place from
+// either end: an unchanged route of a push, translator.TranslateValidated)
+// are left out of the comparison unless one of their names is also among
+// the others', so a push of one route to 10,000 compares a few.
 func routeChanges(a protoreflect.Value, inA bool, b protoreflect.Value, inB bool) []string {
-	before, after := namedRoutes(a, inA), namedRoutes(b, inB)
+	x, y := flatRoutes(a, inA), flatRoutes(b, inB)
+	if mx, my, shared := trimShared(x, y); !namesAmong(shared, mx, my) {
+		x, y = mx, my
+	}
+	before, after := namedRoutes(x), namedRoutes(y)
 	var out []string
 	var bufs encodeBuffers
 	for _, n := range unionKeys(before, after) {
-		x, inX := before[n]
-		y, inY := after[n]
+		xs, inX := before[n]
+		ys, inY := after[n]
 		switch {
 		case !inX:
 			out = append(out, "+"+n)
 		case !inY:
 			out = append(out, "-"+n)
-		case !bufs.sameRoutes(x, y):
+		case !bufs.sameRoutes(xs, ys):
 			out = append(out, "~"+n)
 		}
 	}
 	return out
 }
 
-// namedRoutes returns the routes of every virtual host by name (a route
-// name appearing in several virtual hosts lists all its routes in order).
-// Unnamed routes are left out.
-func namedRoutes(vhs protoreflect.Value, ok bool) map[string][]protoreflect.Message {
+// flatRoutes returns the routes of every virtual host of a virtualHosts
+// list, in order (none when ok is false).
+func flatRoutes(vhs protoreflect.Value, ok bool) []protoreflect.Message {
 	if !ok {
-		return map[string][]protoreflect.Message{}
+		return nil
 	}
 	list := vhs.List()
-	out := make(map[string][]protoreflect.Message, routeCount(list))
+	out := make([]protoreflect.Message, 0, routeCount(list))
 	for i := 0; i < list.Len(); i++ {
 		vh := list.Get(i).Message()
 		rfd := vh.Descriptor().Fields().ByName("routes")
@@ -97,14 +106,63 @@ func namedRoutes(vhs protoreflect.Value, ok bool) map[string][]protoreflect.Mess
 		}
 		routes := vh.Get(rfd).List()
 		for j := 0; j < routes.Len(); j++ {
-			r := routes.Get(j).Message()
-			nfd := r.Descriptor().Fields().ByName("name")
-			if nfd == nil {
-				continue
-			}
-			if name := r.Get(nfd).String(); name != "" {
-				out[name] = append(out[name], r)
-			}
+			out = append(out, routes.Get(j).Message())
+		}
+	}
+	return out
+}
+
+// trimShared returns x and y without their longest common prefix and
+// suffix of identical messages, and those messages (x's).
+func trimShared(x, y []protoreflect.Message) (mx, my, shared []protoreflect.Message) {
+	p := 0
+	for p < min(len(x), len(y)) && x[p].Interface() == y[p].Interface() {
+		p++
+	}
+	s := 0
+	for s < min(len(x), len(y))-p && x[len(x)-1-s].Interface() == y[len(y)-1-s].Interface() {
+		s++
+	}
+	shared = append(x[:p:p], x[len(x)-s:]...)
+	return x[p : len(x)-s], y[p : len(y)-s], shared
+}
+
+// namesAmong reports whether a route of shared has the name of a route of
+// xs or ys: then leaving it out would change the result (namedRoutes
+// lists every route of a name).
+func namesAmong(shared, xs, ys []protoreflect.Message) bool {
+	names := make(map[string]bool, len(xs)+len(ys))
+	for _, m := range append(slices.Clip(xs), ys...) {
+		names[routeName(m)] = true
+	}
+	delete(names, "") // unnamed routes are never compared
+	for _, m := range shared {
+		if names[routeName(m)] {
+			return true
+		}
+	}
+	return false
+}
+
+// routeName returns a route's name ("" for none).
+func routeName(r protoreflect.Message) string {
+	if n, ok := r.Interface().(interface{ GetName() string }); ok {
+		return n.GetName()
+	}
+	if nfd := r.Descriptor().Fields().ByName("name"); nfd != nil {
+		return r.Get(nfd).String()
+	}
+	return ""
+}
+
+// namedRoutes returns routes by name (a route name appearing several
+// times, as in several virtual hosts, lists all its routes in order).
+// Unnamed routes are left out.
+func namedRoutes(routes []protoreflect.Message) map[string][]protoreflect.Message {
+	out := make(map[string][]protoreflect.Message, len(routes))
+	for _, r := range routes {
+		if name := routeName(r); name != "" {
+			out[name] = append(out[name], r)
 		}
 	}
 	return out
