@@ -49,7 +49,8 @@ func TranslateValidated(cfg *ir.Config, gateway string, opts Options, prev *Reso
 	if types == nil {
 		types = &envoy.AnyTypes{}
 	}
-	if err := validateWith(r, types, validateWorkers, func(rt *routev3.Route) bool { return reused[rt] }); err != nil {
+	isReused := func(rt *routev3.Route) bool { _, ok := reused[rt]; return ok }
+	if err := validateWith(r, types, validateWorkers, isReused); err != nil {
 		return nil, err
 	}
 	r.valid = index
@@ -67,10 +68,9 @@ type routeSlot struct {
 // routes it took from known. A route that does not encode is left alone
 // (Validate reports it). Digests are computed on several goroutines for a
 // large gateway, as routes are built.
-func shareRoutes(r *Resources, known validRoutes) (validRoutes, map[*routev3.Route]bool) {
+func shareRoutes(r *Resources, known validRoutes) (validRoutes, map[*routev3.Route]struct{}) {
 	slots := routeSlots(r)
-	digests := make([]routeDigest, len(slots))
-	encoded := make([]bool, len(slots))
+	digests := make([]digested, len(slots))
 	parallel.Chunks(len(slots), parallel.Workers(len(slots), translateRoutesMin), func(_, lo, hi int) {
 		opts := proto.MarshalOptions{Deterministic: true}
 		var buf []byte
@@ -80,29 +80,46 @@ func shareRoutes(r *Resources, known validRoutes) (validRoutes, map[*routev3.Rou
 			if err != nil {
 				continue
 			}
-			buf, digests[i], encoded[i] = b, sha256.Sum256(b), true
+			buf, digests[i] = b, digested{sha256.Sum256(b), true}
 		}
 	})
 	index := make(validRoutes, len(slots))
-	reused := map[*routev3.Route]bool{}
+	reused := make(map[*routev3.Route]struct{}, min(len(known), len(slots)))
 	for i, s := range slots {
-		if !encoded[i] {
+		if !digests[i].ok {
 			continue
 		}
-		if old, ok := known[digests[i]]; ok {
+		if old, ok := known[digests[i].d]; ok {
 			s.vh.Routes[s.i] = old
-			reused[old] = true
+			reused[old] = struct{}{}
 		}
-		index[digests[i]] = s.vh.Routes[s.i]
+		index[digests[i].d] = s.vh.Routes[s.i]
 	}
 	return index, reused
+}
+
+// digested is a route's digest; ok is false for a route that does not
+// encode.
+type digested struct {
+	d  routeDigest
+	ok bool
 }
 
 // routeSlots lists the places of r's routes, each virtual host once
 // (route configurations share their virtual hosts).
 func routeSlots(r *Resources) []routeSlot {
 	seen := map[*routev3.VirtualHost]bool{}
-	var out []routeSlot
+	n := 0
+	for _, rc := range r.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			if !seen[vh] {
+				seen[vh] = true
+				n += len(vh.GetRoutes())
+			}
+		}
+	}
+	clear(seen)
+	out := make([]routeSlot, 0, n)
 	for _, rc := range r.Routes {
 		for _, vh := range rc.GetVirtualHosts() {
 			if seen[vh] {
