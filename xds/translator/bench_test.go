@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -23,6 +24,29 @@ func BenchmarkTranslate(b *testing.B) {
 					b.Fatal(err)
 				}
 				if err := Validate(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTranslateValidated is BenchmarkTranslate through
+// TranslateValidated with the previous version's resources: the same
+// policy with one route more, so every other route is shared and not
+// validated again.
+func BenchmarkTranslateValidated(b *testing.B) {
+	opts, types := Options{AuthzAddress: "10.255.0.1:9191"}, &envoy.AnyTypes{}
+	for _, routes := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("routes=%d", routes), func(b *testing.B) {
+			prev, err := TranslateValidated(benchConfig(routes), "bench", opts, nil, types)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := benchConfig(routes + 1)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := TranslateValidated(cfg, "bench", opts, prev, types); err != nil {
 					b.Fatal(err)
 				}
 			}
