@@ -35,7 +35,9 @@ type validRoutes map[routeDigest]*routev3.Route
 // prev's routes count only if prev came from TranslateValidated, which
 // succeeded: a translation that failed validation returns no resources,
 // so it can never lend a route to a later one. The result remembers its
-// own routes' digests for the next call (about 50 bytes per route).
+// own routes' digests for the next call (about 80 bytes per route: 0.8 MB
+// at 10,000 routes), and shares their messages with prev: a version that
+// keeps most routes of the one before costs little more memory than one.
 func TranslateValidated(cfg *ir.Config, gateway string, opts Options, prev *Resources, types *envoy.AnyTypes) (*Resources, error) {
 	r, err := Translate(cfg, gateway, opts)
 	if err != nil {

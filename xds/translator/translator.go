@@ -30,7 +30,8 @@ import (
 // (ClusterLoadAssignments by cluster_name).
 //
 // Resources may share sub-messages (every RouteConfiguration of a gateway
-// holds the same VirtualHost messages), so neither the slices nor the
+// holds the same VirtualHost messages, and TranslateValidated shares route
+// messages with the previous version), so neither the slices nor the
 // messages may be modified once Translate returns them.
 type Resources struct {
 	Listeners []*listenerv3.Listener
