@@ -51,14 +51,18 @@ func TestValidateSpreadIsValidate(t *testing.T) {
 			}
 			tt.mutate(r)
 			seq := validate(r, func(int) int { return 1 }, nil)
-			knowns := map[string]func(*routev3.Route) bool{"none": nil, "every valid route": validOnes(r, 1),
-				"every other valid route": validOnes(r, 2)}
-			for kn, known := range knowns {
-				workerCounts := []int{2, 3, 8}
-				if known != nil {
-					workerCounts = []int{1, 3}
-				}
-				for _, workers := range workerCounts {
+			knowns := []struct {
+				name    string
+				known   func(*routev3.Route) bool
+				workers []int
+			}{
+				{"none", nil, []int{2, 3, 8}},
+				{"every valid route", validOnes(r, 1), []int{1}},
+				{"every other valid route", validOnes(r, 2), []int{3}},
+			}
+			for _, k := range knowns {
+				kn, known := k.name, k.known
+				for _, workers := range k.workers {
 					spread := validate(r, func(int) int { return workers }, known)
 					if (seq == nil) != (spread == nil) || (seq != nil && seq.Error() != spread.Error()) {
 						t.Fatalf("%d workers, known %s: %v\nsequential: %v", workers, kn, spread, seq)

@@ -11,6 +11,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -32,16 +33,17 @@ type reuseInput struct {
 func TestTranslateValidatedIsTranslate(t *testing.T) {
 	var bases []reuseInput
 	pairs, shared := 0, 0
+	types := &envoy.AnyTypes{} // shared, as a Controller shares it
 	for _, name := range caseNames(t) {
 		variants := []reuseInput{caseInput(t, name, "", nil)}
 		for _, e := range reuseEdits {
 			variants = append(variants, caseInput(t, name, e.name, e.edit))
 		}
 		bases = append(bases, variants[0])
-		p, s := crossCheck(t, variants, variants)
+		p, s := crossCheck(t, variants, variants, types)
 		pairs, shared = pairs+p, shared+s
 	}
-	p, s := crossCheck(t, bases, bases)
+	p, s := crossCheck(t, bases, bases, types)
 	pairs, shared = pairs+p, shared+s
 	if pairs < 900 || shared < 1000 {
 		t.Fatalf("%d pairs, %d routes shared: the test compared too little", pairs, shared)
@@ -51,21 +53,21 @@ func TestTranslateValidatedIsTranslate(t *testing.T) {
 // crossCheck translates every input of afters with the routes of every
 // input of befores of the same gateway (checkSameAsFresh), and returns
 // the pairs checked and the routes shared.
-func crossCheck(t *testing.T, befores, afters []reuseInput) (pairs, shared int) {
+func crossCheck(t *testing.T, befores, afters []reuseInput, types *envoy.AnyTypes) (pairs, shared int) {
 	t.Helper()
 	fresh := make([]freshResult, len(afters))
 	for i, in := range afters {
-		fresh[i] = translateFresh(t, in)
+		fresh[i] = translateFresh(t, in, types)
 	}
 	for _, before := range befores {
-		prev, err := TranslateValidated(before.cfg, before.gateway, before.opts, nil, nil)
+		prev, err := TranslateValidated(before.cfg, before.gateway, before.opts, nil, types)
 		if err != nil {
 			t.Fatalf("%s: %v", before.name, err)
 		}
 		for i, after := range afters {
 			if after.gateway == before.gateway {
 				pairs++
-				shared += checkSameAsFresh(t, after, fresh[i], prev)
+				shared += checkSameAsFresh(t, after, fresh[i], prev, types)
 			}
 		}
 	}
@@ -79,21 +81,21 @@ type freshResult struct {
 }
 
 // translateFresh translates and validates in without any reuse.
-func translateFresh(t *testing.T, in reuseInput) freshResult {
+func translateFresh(t *testing.T, in reuseInput, types *envoy.AnyTypes) freshResult {
 	t.Helper()
 	r, err := Translate(in.cfg, in.gateway, in.opts)
 	if err != nil {
 		t.Fatalf("%s: %v", in.name, err)
 	}
-	return freshResult{encoded: encodeResources(t, r), err: fmt.Sprint(Validate(r))}
+	return freshResult{encoded: encodeResources(t, r), err: fmt.Sprint(ValidateWith(r, types))}
 }
 
 // checkSameAsFresh translates in with prev's routes, fails the test unless
 // the result encodes as the fresh translation want does, and returns how
 // many routes came from prev.
-func checkSameAsFresh(t *testing.T, in reuseInput, want freshResult, prev *Resources) int {
+func checkSameAsFresh(t *testing.T, in reuseInput, want freshResult, prev *Resources, types *envoy.AnyTypes) int {
 	t.Helper()
-	got, err := TranslateValidated(in.cfg, in.gateway, in.opts, prev, nil)
+	got, err := TranslateValidated(in.cfg, in.gateway, in.opts, prev, types)
 	if fmt.Sprint(err) != want.err {
 		t.Fatalf("%s: error %v, fresh translation: %s", in.name, err, want.err)
 	}
