@@ -103,7 +103,7 @@ func checkSameAsFresh(t *testing.T, in reuseInput, want freshResult, prev *Resou
 		return 0
 	}
 	if !slices.EqualFunc(encodeResources(t, got), want.encoded, bytes.Equal) {
-		t.Fatalf("%s after %d routes of another version: resources differ from a fresh translation", in.name, len(prev.valid))
+		t.Fatalf("%s after %d routes of another version: resources differ from a fresh translation", in.name, prev.valid.len())
 	}
 	old := map[*routev3.Route]bool{}
 	for _, rt := range allRoutes(prev) {

@@ -47,7 +47,7 @@ type Resources struct {
 
 	// valid is every route by the digest of its encoding, set by
 	// TranslateValidated once the resources validated (reuse.go).
-	valid validRoutes
+	valid *validRoutes
 }
 
 // Options are the deployment facts the IR does not hold.
