@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tollgate/tollgate/envoy"
@@ -132,15 +130,5 @@ func translateEncoded(t *testing.T, cfg *ir.Config, gateway string, opts Options
 	if err != nil {
 		return nil, err
 	}
-	var out [][]byte
-	for _, typ := range []resource.Type{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType, resource.SecretType} {
-		for _, res := range r.ByType()[typ] {
-			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, b)
-		}
-	}
-	return out, validate(r, func(int) int { return opts.workers(0, 0) }, nil)
+	return encodeResources(t, r), validate(r, func(int) int { return opts.workers(0, 0) }, nil)
 }
