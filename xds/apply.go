@@ -52,8 +52,9 @@ func (s *Server) Apply(ctx context.Context, desired map[string]*translator.Resou
 // step's snapshots are set on every gateway it changes (the proxies are
 // being sent the update), before that step's ACK wait: a caller starts
 // work that should not compete with the push for the CPU until then. set
-// is called at most once, and not at all when Apply fails before it sets a
-// snapshot or has nothing to change.
+// is called at most once, and not at all when Apply has nothing to change
+// or fails before the first step is set on every gateway (a caller that
+// needs the work anyway starts it itself).
 func (s *Server) ApplyThen(ctx context.Context, desired map[string]*translator.Resources, set func()) ([]GatewayResult, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
