@@ -80,7 +80,7 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	bin := redisBin(t)
 	c := &RedisCluster{}
 	for range 6 {
-		c.Nodes = append(c.Nodes, startRedisNode(t, bin, clusterArgs))
+		c.Nodes = append(c.Nodes, startRedisNode(t, bin, clusterArgs(t)))
 	}
 	create := []string{"--cluster", "create"}
 	for _, n := range c.Nodes {
@@ -104,13 +104,21 @@ func replicatedArgs(addr, dir string) []string {
 	return append(redisArgs(addr, dir), "--repl-diskless-sync-delay", "0")
 }
 
-func clusterArgs(addr, dir string) []string {
-	return append(replicatedArgs(addr, dir),
-		"--cluster-enabled", "yes",
-		"--cluster-config-file", "nodes.conf",
-		"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10),
-		// A replica always stands for election, however long its master was gone.
-		"--cluster-replica-validity-factor", "0")
+// clusterArgs returns the args of a cluster node. Each call picks the
+// node's cluster bus port with FreePort too: Redis's default, the client
+// port + 10000, falls in the kernel's ephemeral range, where an outgoing
+// connection of a busy suite can hold it (CI saw three bus binds in a row
+// fail with "Address already in use").
+func clusterArgs(t testing.TB) func(addr, dir string) []string {
+	return func(addr, dir string) []string {
+		return append(replicatedArgs(addr, dir),
+			"--cluster-enabled", "yes",
+			"--cluster-port", strconv.Itoa(FreePort(t)),
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10),
+			// A replica always stands for election, however long its master was gone.
+			"--cluster-replica-validity-factor", "0")
+	}
 }
 
 // WaitHealthy waits until every live node reports cluster_state:ok, knows
