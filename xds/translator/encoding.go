@@ -47,7 +47,8 @@ func encodeRoutes(r *Resources) (enc encodedRoutes, ok bool) {
 			return encodedRoutes{}, false
 		}
 	}
-	enc = encodedRoutes{tables: tables}
+	n := gatewayRouteCount(r)
+	enc = encodedRoutes{tables: tables, slots: make([]routeSlot, 0, n), routes: make([][]byte, 0, n)}
 	vhField := fieldNumber(&routev3.RouteConfiguration{}, "virtual_hosts")
 	routeField := fieldNumber(&routev3.VirtualHost{}, "routes")
 	seen := map[*routev3.VirtualHost]bool{}
@@ -61,8 +62,8 @@ func encodeRoutes(r *Resources) (enc encodedRoutes, ok bool) {
 				continue
 			}
 			seen[vh] = true
-			n := len(enc.routes)
-			if enc.routes, ok = fieldPayloads(enc.routes, vhs[k], routeField); !ok || len(enc.routes)-n != len(vh.GetRoutes()) {
+			before := len(enc.routes)
+			if enc.routes, ok = fieldPayloads(enc.routes, vhs[k], routeField); !ok || len(enc.routes)-before != len(vh.GetRoutes()) {
 				return encodedRoutes{}, false
 			}
 			for j := range vh.GetRoutes() {
@@ -104,4 +105,19 @@ func fieldPayloads(dst [][]byte, b []byte, num protowire.Number) (out [][]byte, 
 		b = b[m:]
 	}
 	return dst, true
+}
+
+// gatewayRouteCount returns the number of routes of r, each virtual host once.
+func gatewayRouteCount(r *Resources) int {
+	seen := map[*routev3.VirtualHost]bool{}
+	n := 0
+	for _, rc := range r.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			if !seen[vh] {
+				seen[vh] = true
+				n += len(vh.GetRoutes())
+			}
+		}
+	}
+	return n
 }
