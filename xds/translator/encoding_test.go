@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"testing"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // routeEncodingsDiffer returns why r.RouteEncodings() is not the
@@ -170,6 +173,48 @@ func TestFieldPayloads(t *testing.T) {
 			}
 			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tt.want) {
 				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSpliceTableIsMarshal: a route table built from its other fields'
+// encoding and its virtual hosts' is its deterministic encoding, with
+// fields numbered below and above virtual_hosts, a map, a wrapper, and
+// none or several virtual hosts (one of them twice).
+func TestSpliceTableIsMarshal(t *testing.T) {
+	a := &routev3.VirtualHost{Name: "a", Domains: []string{"a.example"}, Routes: []*routev3.Route{{Name: "r1"}, {Name: "r2"}}}
+	b := &routev3.VirtualHost{Name: "b", Domains: []string{"*"}}
+	full := func(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
+		rc.InternalOnlyHeaders = []string{"x-internal"}
+		rc.ResponseHeadersToRemove = []string{"server"}
+		rc.MaxDirectResponseBodySizeBytes = wrapperspb.UInt32(4096)
+		rc.TypedPerFilterConfig = map[string]*anypb.Any{"z": {TypeUrl: "t/z"}, "a": {TypeUrl: "t/a"}}
+		return rc
+	}
+	tests := []struct {
+		name string
+		rc   *routev3.RouteConfiguration
+	}{
+		{"name only", &routev3.RouteConfiguration{Name: "t"}},
+		{"no name, virtual hosts", &routev3.RouteConfiguration{VirtualHosts: []*routev3.VirtualHost{a, b}}},
+		{"virtual hosts only after", full(&routev3.RouteConfiguration{VirtualHosts: []*routev3.VirtualHost{b}})},
+		{"every kind of field", full(&routev3.RouteConfiguration{Name: "t", VirtualHosts: []*routev3.VirtualHost{a, b, a}})},
+		{"no virtual host", full(&routev3.RouteConfiguration{Name: "t"})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Resources{Routes: []*routev3.RouteConfiguration{tt.rc}}
+			enc, ok := encodeRoutes(r)
+			if !ok {
+				t.Fatal("not encoded")
+			}
+			want, err := proto.MarshalOptions{Deterministic: true}.Marshal(tt.rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(enc.tables[0], want) {
+				t.Fatalf("spliced %x\nwant    %x", enc.tables[0], want)
 			}
 		})
 	}
