@@ -73,10 +73,10 @@ func (v *validRoutes) len() int {
 // own routes' digests for the next call (about 60 bytes per route: 0.6 MB
 // at 10,000 routes), and shares their messages with prev: a version that
 // keeps most routes of the one before costs little more memory than one.
-// It also keeps the one deterministic encoding of each route table the
-// digests were taken from (RouteEncodings: about 34 bytes per simple
-// route, 0.34 MB at 10,000), which the xDS server hashes and sends instead
-// of encoding the tables again.
+// It also keeps the deterministic encoding of each route table, built
+// from the one encoding of each virtual host the digests were taken from
+// (RouteEncodings: 0.34 MB per table at 10,000 prefix routes), which the
+// xDS server hashes and sends instead of encoding the tables again.
 func TranslateValidated(cfg *ir.Config, gateway string, opts Options, prev *Resources, types *envoy.AnyTypes) (*Resources, error) {
 	r, err := Translate(cfg, gateway, opts)
 	if err != nil {
