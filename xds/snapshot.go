@@ -267,9 +267,10 @@ func (ts *typeSet) version() string {
 
 // snapshot returns the go-control-plane snapshot, each type with its own
 // version, built once, its resources marshalling to the encodings ts
-// hashed (encodedResource: the delta server does not encode them again). It checks the snapshot is consistent (with ADS, an
-// EDS or RDS set that does not match the references exactly leaves Envoy
-// waiting forever) and computes its per-resource version map up front: the
+// hashed (encodedResource: the delta server does not encode them again).
+// It checks the snapshot is consistent (with ADS, an EDS or RDS set that
+// does not match the references exactly leaves Envoy waiting forever)
+// and computes its per-resource version map up front: the
 // cache would otherwise build it lazily on the first delta watch, and two
 // nodes sharing the snapshot would race doing so.
 func (ts *typeSet) snapshot() (*cache.Snapshot, error) {

@@ -106,10 +106,11 @@ type routeSlot struct {
 
 // shareRoutes replaces each route of r whose digest is in known by
 // known's message, and returns r's routes with their digests and the set
-// of the routes it took from known. It encodes each route table of r once
-// (encodeRoutes) and keeps the encodings in r (RouteEncodings): a route
-// replaced by known's message has the same encoding, so they stay r's. When
-// a table does not encode, no route is shared or indexed (Validate reports
+// of the routes it took from known. It encodes each virtual host of r once
+// (encodeRoutes), takes every route's digest from that encoding, and keeps
+// the route tables' encodings in r (RouteEncodings): a route replaced by
+// known's message has the same encoding, so they stay r's. When a virtual
+// host does not encode, no route is shared or indexed (Validate reports
 // the route at fault). Digests are computed on several goroutines for a
 // large gateway.
 func shareRoutes(r *Resources, known *validRoutes) (*validRoutes, map[*routev3.Route]struct{}) {
