@@ -22,6 +22,19 @@ import (
 // (path prefix → backend) pair.
 func gatewayTo(t *testing.T, routes map[string]string) *typeSet {
 	t.Helper()
+	r, err := translator.Translate(gatewayConfig(routes), "g", translator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := newTypeSet(r, translator.KeyExceptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// gatewayConfig is the IR of gatewayTo's gateway.
+func gatewayConfig(routes map[string]string) *ir.Config {
 	cfg := &ir.Config{Gateways: []ir.Gateway{{Name: "g", Listeners: []ir.Listener{{Name: "http", Address: "127.0.0.1", Port: 8080}}}}}
 	vh := ir.VirtualHost{Name: "any", Domains: []string{"*"}}
 	seen := map[string]bool{}
@@ -40,15 +53,22 @@ func gatewayTo(t *testing.T, routes map[string]string) *typeSet {
 	}
 	sort.Slice(cfg.Backends, func(i, j int) bool { return cfg.Backends[i].Name < cfg.Backends[j].Name })
 	cfg.Gateways[0].VirtualHosts = []ir.VirtualHost{vh}
-	r, err := translator.Translate(cfg, "g", translator.Options{})
+	return cfg
+}
+
+// validatedGateway is gatewayTo's gateway through
+// translator.TranslateValidated, with prev's routes (nil for none).
+func validatedGateway(t *testing.T, routes map[string]string, prev *translator.Resources) *translator.Resources {
+	t.Helper()
+	cfg := gatewayConfig(routes)
+	r, err := translator.TranslateValidated(cfg, "g", translator.Options{}, prev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := newTypeSet(r, translator.KeyExceptions{})
-	if err != nil {
-		t.Fatal(err)
+	if r.RouteEncodings() == nil {
+		t.Fatal("TranslateValidated kept no route encoding")
 	}
-	return ts
+	return r
 }
 
 func names(ts *typeSet, typ resource.Type) []string {
@@ -166,6 +186,17 @@ func TestSnapshotVersionMapIsTheCaches(t *testing.T) {
 	for i, st := range append(p.steps, step{set: prev}) {
 		checkVersionMap(t, fmt.Sprintf("step %d", i), st.set)
 	}
+	// Route tables hashed from the encodings TranslateValidated kept, with
+	// routes shared with the version before.
+	before := validatedGateway(t, map[string]string{"/": "a", "/x": "c", "/y": "c"}, nil)
+	after := validatedGateway(t, map[string]string{"/": "b", "/x": "c", "/y": "c"}, before)
+	for _, r := range []*translator.Resources{before, after} {
+		ts, err := newTypeSet(r, translator.KeyExceptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkVersionMap(t, "validated", ts)
+	}
 }
 
 // checkVersionMap fails when ts's snapshot version map differs from the one
@@ -176,7 +207,12 @@ func checkVersionMap(t *testing.T, what string, ts *typeSet) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh := &cache.Snapshot{Resources: snap.Resources}
+	// go-control-plane's own version map, of the typed resources (the
+	// snapshot's marshal to the encodings ts hashed: encodedResource).
+	fresh := &cache.Snapshot{}
+	for _, typ := range allTypes() {
+		fresh.Resources[cache.GetResponseType(typ)] = cache.NewResources(ts.versions[typ], ts.items[typ])
+	}
 	if err := fresh.ConstructVersionMap(); err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,10 @@ type typeSet struct {
 	// snapshot's version map, computed from the encoding hashed for
 	// versions rather than by encoding every resource again.
 	resources map[resource.Type]map[string]string
+	// enc holds each resource's deterministic encoding, index-aligned
+	// with items: the bytes hashed, which the snapshot's resources
+	// marshal to (encodedResource).
+	enc map[resource.Type][][]byte
 
 	once sync.Once
 	snap *cache.Snapshot
@@ -92,20 +96,28 @@ type hashed struct {
 	items     map[resource.Type][]types.Resource
 	versions  map[resource.Type]string
 	resources map[resource.Type]map[string]string
+	enc       map[resource.Type][][]byte
 }
 
-// hashTypes hashes r's resources of every type but ExtensionConfigType.
+// hashTypes hashes r's resources of every type but ExtensionConfigType,
+// the route tables from the encodings the translator kept
+// (translator.Resources.RouteEncodings) when it did.
 func hashTypes(r *translator.Resources) (*hashed, error) {
-	h := &hashed{items: r.ByType(), versions: map[resource.Type]string{}, resources: map[resource.Type]map[string]string{}}
+	h := &hashed{items: r.ByType(), versions: map[resource.Type]string{}, resources: map[resource.Type]map[string]string{},
+		enc: map[resource.Type][][]byte{}}
 	for _, t := range allTypes() {
 		if t == resource.ExtensionConfigType {
 			continue
 		}
-		v, each, err := hashResources(h.items[t])
+		var known [][]byte
+		if t == resource.RouteType {
+			known = r.RouteEncodings()
+		}
+		v, each, enc, err := hashResources(h.items[t], known)
 		if err != nil {
 			return nil, fmt.Errorf("hash %s: %w", shortType(t), err)
 		}
-		h.versions[t], h.resources[t] = v, each
+		h.versions[t], h.resources[t], h.enc[t] = v, each, enc
 	}
 	return h, nil
 }
@@ -115,7 +127,7 @@ func hashTypes(r *translator.Resources) (*hashed, error) {
 // changed: a typeSet gets maps of its own.
 func (h *hashed) typeSet(keys *translator.KeyIdentity, x translator.KeyExceptions) (*typeSet, error) {
 	ts := &typeSet{items: maps.Clone(h.items), versions: maps.Clone(h.versions), keys: keys,
-		resources: maps.Clone(h.resources)}
+		resources: maps.Clone(h.resources), enc: maps.Clone(h.enc)}
 	var ext []types.Resource
 	if keys != nil {
 		e, err := keys.Extension(x)
@@ -132,46 +144,57 @@ func (h *hashed) typeSet(keys *translator.KeyIdentity, x translator.KeyException
 
 // set makes rs ts's resources of type t, with their versions.
 func (ts *typeSet) set(t resource.Type, rs []types.Resource) error {
-	v, each, err := hashResources(rs)
+	v, each, enc, err := hashResources(rs, nil)
 	if err != nil {
 		return err
 	}
-	ts.items[t], ts.versions[t], ts.resources[t] = rs, v, each
+	ts.items[t], ts.versions[t], ts.resources[t], ts.enc[t] = rs, v, each, enc
 	return nil
 }
 
 // hashResources returns a short hex digest of rs' deterministic encoding,
-// and each resource's version by name as go-control-plane computes it
-// (cache.HashResource of cache.MarshalResource), from one encoding.
-func hashResources(rs []types.Resource) (string, map[string]string, error) {
+// each resource's version by name as go-control-plane computes it
+// (cache.HashResource of cache.MarshalResource), and each resource's
+// encoding, from one encoding: known's (index-aligned with rs; nil for
+// none), which must be the resources' deterministic encodings, or its own.
+func hashResources(rs []types.Resource, known [][]byte) (string, map[string]string, [][]byte, error) {
 	h := sha256.New()
 	each := make(map[string]string, len(rs))
+	enc := make([][]byte, len(rs))
 	opts := proto.MarshalOptions{Deterministic: true}
-	var buf []byte
-	for _, r := range rs {
-		b, err := opts.MarshalAppend(buf[:0], r)
-		if err != nil {
-			return "", nil, fmt.Errorf("marshal %s: %w", cache.GetResourceName(r), err)
-		}
-		buf = b
+	for i, r := range rs {
 		name := cache.GetResourceName(r)
+		b, err := encodingOf(opts, r, i, known)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("marshal %s: %w", name, err)
+		}
 		fmt.Fprintf(h, "%d:%s:", len(b), name)
 		h.Write(b)
-		each[name] = cache.HashResource(b)
+		sum := sha256.Sum256(b) // cache.HashResource(b), without its allocations
+		each[name], enc[i] = hex.EncodeToString(sum[:]), b
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), each, nil
+	return hex.EncodeToString(h.Sum(nil)[:8]), each, enc, nil
+}
+
+// encodingOf returns known[i] when known holds rs' encodings, else r's
+// deterministic encoding.
+func encodingOf(opts proto.MarshalOptions, r types.Resource, i int, known [][]byte) ([]byte, error) {
+	if i < len(known) && known[i] != nil {
+		return known[i], nil
+	}
+	return opts.Marshal(r)
 }
 
 // mix returns a typeSet whose types in from come from other and the rest
 // from ts: the building block of a make-before-break push.
 func (ts *typeSet) mix(other *typeSet, from []resource.Type) *typeSet {
 	out := &typeSet{items: map[resource.Type][]types.Resource{}, versions: map[resource.Type]string{}, keys: ts.keys,
-		resources: map[resource.Type]map[string]string{}}
+		resources: map[resource.Type]map[string]string{}, enc: map[resource.Type][][]byte{}}
 	for _, t := range allTypes() {
-		out.items[t], out.versions[t], out.resources[t] = ts.items[t], ts.versions[t], ts.resources[t]
+		out.items[t], out.versions[t], out.resources[t], out.enc[t] = ts.items[t], ts.versions[t], ts.resources[t], ts.enc[t]
 	}
 	for _, t := range from {
-		out.items[t], out.versions[t], out.resources[t] = other.items[t], other.versions[t], other.resources[t]
+		out.items[t], out.versions[t], out.resources[t], out.enc[t] = other.items[t], other.versions[t], other.resources[t], other.enc[t]
 		if t == resource.ExtensionConfigType {
 			out.keys = other.keys
 		}
@@ -191,7 +214,7 @@ func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
 		return nil, err
 	}
 	items := []types.Resource{e}
-	v, each, err := hashResources(items)
+	v, each, enc, err := hashResources(items, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +223,7 @@ func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
 	}
 	out := ts.mix(ts, nil)
 	t := resource.ExtensionConfigType
-	out.items[t], out.versions[t], out.resources[t] = items, v, each
+	out.items[t], out.versions[t], out.resources[t], out.enc[t] = items, v, each, enc
 	return out, nil
 }
 
@@ -243,9 +266,11 @@ func (ts *typeSet) version() string {
 }
 
 // snapshot returns the go-control-plane snapshot, each type with its own
-// version, built once. It checks the snapshot is consistent (with ADS, an
-// EDS or RDS set that does not match the references exactly leaves Envoy
-// waiting forever) and computes its per-resource version map up front: the
+// version, built once, its resources marshalling to the encodings ts
+// hashed (encodedResource: the delta server does not encode them again).
+// It checks the snapshot is consistent (with ADS, an EDS or RDS set that
+// does not match the references exactly leaves Envoy waiting forever)
+// and computes its per-resource version map up front: the
 // cache would otherwise build it lazily on the first delta watch, and two
 // nodes sharing the snapshot would race doing so.
 func (ts *typeSet) snapshot() (*cache.Snapshot, error) {
@@ -254,9 +279,12 @@ func (ts *typeSet) snapshot() (*cache.Snapshot, error) {
 		for _, t := range allTypes() {
 			s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.versions[t], ts.items[t])
 		}
-		if err := s.Consistent(); err != nil {
+		if err := s.Consistent(); err != nil { // of the typed resources: it reads listeners and clusters
 			ts.err = fmt.Errorf("inconsistent snapshot: %w", err)
 			return
+		}
+		for _, t := range allTypes() { // served from the encodings hashed
+			s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.versions[t], encodedAll(ts.items[t], ts.enc[t]))
 		}
 		s.VersionMap = make(map[string]map[string]string, len(ts.resources))
 		for t, each := range ts.resources {

@@ -105,6 +105,9 @@ func checkSameAsFresh(t *testing.T, in reuseInput, want freshResult, prev *Resou
 	if !slices.EqualFunc(encodeResources(t, got), want.encoded, bytes.Equal) {
 		t.Fatalf("%s after %d routes of another version: resources differ from a fresh translation", in.name, prev.valid.len())
 	}
+	if why := routeEncodingsDiffer(got); why != "" {
+		t.Fatalf("%s after %d routes of another version: %s", in.name, prev.valid.len(), why)
+	}
 	old := map[*routev3.Route]bool{}
 	for _, rt := range allRoutes(prev) {
 		old[rt] = true

@@ -48,6 +48,9 @@ type Resources struct {
 	// valid is every route by the digest of its encoding, set by
 	// TranslateValidated once the resources validated (reuse.go).
 	valid *validRoutes
+	// routeEnc is the encoding of each of Routes, set by
+	// TranslateValidated (RouteEncodings).
+	routeEnc [][]byte
 }
 
 // Options are the deployment facts the IR does not hold.
