@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/xds/translator"
 )
 
@@ -32,7 +33,30 @@ func encodedSets(t *testing.T) map[string]*typeSet {
 		out[name] = ts
 	}
 	out["native keys"], _ = newTypeSet(keyGateway(t), translator.KeyExceptions{})
+	out["validated, two listeners"] = twoListenerSet(t)
 	return out
+}
+
+// twoListenerSet returns the typeSet of a validated gateway of two
+// listeners: two route tables (sharing their virtual host), so that a
+// table served with another's encoding shows.
+func twoListenerSet(t *testing.T) *typeSet {
+	t.Helper()
+	cfg := gatewayConfig(map[string]string{"/": "a", "/x": "c"})
+	g := &cfg.Gateways[0]
+	g.Listeners = append(g.Listeners, ir.Listener{Name: "alt", Address: "127.0.0.1", Port: 8081})
+	r, err := translator.TranslateValidated(cfg, "g", translator.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Routes) != 2 || len(r.RouteEncodings()) != 2 {
+		t.Fatalf("%d route tables, %d encodings kept; want 2", len(r.Routes), len(r.RouteEncodings()))
+	}
+	ts, err := newTypeSet(r, translator.KeyExceptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
 }
 
 // TestEncodedResourceMarshalsAsTheMessage: every resource of a snapshot

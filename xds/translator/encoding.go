@@ -101,9 +101,10 @@ func routeTotalOf(vhs []*routev3.VirtualHost) int {
 
 // spliceTable returns rc's deterministic encoding from the encoding of
 // its fields but virtual_hosts and the encodings of its virtual hosts
-// (vhEnc[at[vh]]): the deterministic encoding writes fields in field
-// number order, so the virtual hosts' records go before the first field
-// numbered above theirs.
+// (vhEnc[at[vh]]): the deterministic encoding writes known fields in field
+// number order and then the unknown fields as they are, so the virtual
+// hosts' records go before the first known field numbered above theirs,
+// and before the unknown fields whatever their numbers.
 func spliceTable(rc *routev3.RouteConfiguration, vhEnc [][]byte, at map[*routev3.VirtualHost]int) ([]byte, error) {
 	vhFD := rc.ProtoReflect().Descriptor().Fields().ByName("virtual_hosts")
 	rest, err := proto.MarshalOptions{Deterministic: true}.Marshal(withoutField(rc, vhFD))
@@ -114,6 +115,7 @@ func spliceTable(rc *routev3.RouteConfiguration, vhEnc [][]byte, at map[*routev3
 	if !ok {
 		return nil, errors.New("route table encoding does not parse")
 	}
+	cut = min(cut, len(rest)-len(rc.ProtoReflect().GetUnknown())) // the unknown fields end rest
 	size := len(rest)
 	for _, vh := range rc.GetVirtualHosts() {
 		size += protowire.SizeTag(vhFD.Number()) + protowire.SizeBytes(len(vhEnc[at[vh]]))

@@ -201,6 +201,9 @@ func TestSpliceTableIsMarshal(t *testing.T) {
 		{"virtual hosts only after", full(&routev3.RouteConfiguration{VirtualHosts: []*routev3.VirtualHost{b}})},
 		{"every kind of field", full(&routev3.RouteConfiguration{Name: "t", VirtualHosts: []*routev3.VirtualHost{a, b, a}})},
 		{"no virtual host", full(&routev3.RouteConfiguration{Name: "t"})},
+		{"unknown field numbered below virtual_hosts", withUnknown(&routev3.RouteConfiguration{VirtualHosts: []*routev3.VirtualHost{a}}, 1)},
+		{"unknown field numbered above", withUnknown(&routev3.RouteConfiguration{Name: "t", VirtualHosts: []*routev3.VirtualHost{a}}, 1000)},
+		{"unknown fields and fields above", withUnknown(full(&routev3.RouteConfiguration{Name: "t", VirtualHosts: []*routev3.VirtualHost{b}}), 2)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,4 +221,13 @@ func TestSpliceTableIsMarshal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withUnknown returns rc holding an unknown varint field numbered num (as
+// a field of that number with another wire type decodes): the
+// deterministic encoding writes unknown fields last, whatever their number.
+func withUnknown(rc *routev3.RouteConfiguration, num protowire.Number) *routev3.RouteConfiguration {
+	u := protowire.AppendTag(nil, num, protowire.VarintType)
+	rc.ProtoReflect().SetUnknown(protowire.AppendVarint(u, 7))
+	return rc
 }
