@@ -145,6 +145,12 @@ func (s *source) isTainted(path string) bool {
 	return s != nil && s.tainted[path]
 }
 
+// anyTainted reports whether any path failed to load: without, isTainted
+// is false for every path.
+func (s *source) anyTainted() bool {
+	return s != nil && len(s.tainted) > 0
+}
+
 // isPartial reports whether some names may be missing from the policy.
 func (s *source) isPartial() bool {
 	return s != nil && s.partial
@@ -161,6 +167,25 @@ func fieldPath(base, name string) string {
 // indexPath returns base[i].
 func indexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
+}
+
+// indexPaths returns base[0] … base[n-1], sharing one string's memory.
+func indexPaths(base string, n int) []string {
+	var b strings.Builder
+	b.Grow(n * (len(base) + 8))
+	ends := make([]int, n)
+	for i := range n {
+		b.WriteString(base)
+		b.WriteByte('[')
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte(']')
+		ends[i] = b.Len()
+	}
+	all, out, start := b.String(), make([]string, n), 0
+	for i, end := range ends {
+		out[i], start = all[start:end], end
+	}
+	return out
 }
 
 // parentPath strips the last ".field" or "[i]" from path.

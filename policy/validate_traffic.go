@@ -165,7 +165,9 @@ func (c *checker) routeTraffic(path string, r Route, backends nameSet) {
 	if r.Retries != nil {
 		c.retries(fieldPath(path, "retries"), r)
 	}
-	c.positiveDuration(fieldPath(path, "idleTimeout"), r.IdleTimeout, 0)
+	if r.IdleTimeout != "" { // positiveDuration accepts "" without a word
+		c.positiveDuration(fieldPath(path, "idleTimeout"), r.IdleTimeout, 0)
+	}
 	if r.Mirror != nil {
 		mp := fieldPath(path, "mirror")
 		c.ref(mp, "backend", r.Mirror.Backend, backends, true)
