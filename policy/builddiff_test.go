@@ -20,7 +20,8 @@ var updateBuildDiff = flag.Bool("update-builddiff", false, "rewrite testdata/bui
 // checks built their field paths only when reporting.
 const buildDiffSums = "testdata/builddiff.sum"
 
-// TestBuildDifferential compares what Validate and Compile make of
+// TestBuildDifferential compares what the prescan, Validate and Compile
+// make of
 // TestLoaderDifferential's inputs (fixtures, fuzz corpora, docs blocks
 // and the malformed variants generated from them) with the outcome
 // recorded before the validation's and the hash's hot paths were
@@ -82,10 +83,20 @@ var routeCheckCases = []string{
 	"  - 3\n  - {name: a, match: {pathPrefix: /a}, backend: b, auth: none}\n",
 }
 
-// buildOutcome is Load's and Validate's diagnostics, in their order, and
+// tightLimits make the prescan stop early in most inputs, at the first
+// scalar, list, nesting or node count over them.
+var tightLimits = policy.Limits{MaxBytes: 1 << 20, MaxFiles: 10, MaxDepth: 3, MaxNodes: 60, MaxScalarBytes: 6, MaxItems: 4}
+
+// buildOutcome is the prescan's outcome under the default and tight
+// limits, Load's and Validate's diagnostics, in their order, and
 // when they have no error, the IR's JSON and version id.
 func buildOutcome(files []policy.File) string {
 	var b strings.Builder
+	for _, f := range files {
+		for _, lim := range []policy.Limits{policy.DefaultLimits(), tightLimits} {
+			fmt.Fprintf(&b, "prescan %s: %s\n", f.Name, policy.PrescanOutcome(f.Content, lim))
+		}
+	}
 	p, ds := policy.Load(files)
 	vs := p.Validate()
 	b.WriteString("load:\n")

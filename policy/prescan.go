@@ -117,7 +117,7 @@ func (s *prescanner) blockToken(c byte) {
 			s.i++
 			return
 		}
-		s.plainByte()
+		s.plainRun()
 		return
 	}
 	switch {
@@ -166,7 +166,7 @@ func (s *prescanner) flowToken(c byte) {
 		s.plain = false
 		s.i++
 	case s.plain:
-		s.plainByte()
+		s.plainRun()
 	case c == '"' || c == '\'':
 		s.quoted(c)
 	case c == '&' || c == '*' || c == '!':
@@ -225,6 +225,28 @@ func (s *prescanner) startPlain(col int) {
 func (s *prescanner) plainByte() {
 	s.i++
 	s.checkScalar(s.i - s.plainStart)
+}
+
+// plainRun is plainByte for the byte at i and each byte after it that
+// run would hand to plainByte too, without going through run: up to a
+// space, a line end, a "#", a ":" or a flow indicator, which run handles.
+func (s *prescanner) plainRun() {
+	for {
+		s.plainByte()
+		if s.err != nil || s.i >= len(s.src) || !plainContinues(s.src[s.i]) {
+			return
+		}
+	}
+}
+
+// plainContinues reports whether run hands c to plainByte whenever a plain
+// scalar is open, whatever comes before or after it.
+func plainContinues(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', '#', ':', ',', '[', ']', '{', '}':
+		return false
+	}
+	return true
 }
 
 // quoted skips a single- or double-quoted scalar starting at i, which may

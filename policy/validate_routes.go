@@ -264,6 +264,9 @@ func (c *checker) matchText(path, v string) {
 // matchTextProblem returns matchText's fix and summary for v, or "" and
 // "" when v is fine.
 func matchTextProblem(v string) (fix, summary string) {
+	if len(v) <= maxHeaderValue && printableASCII(v) {
+		return "", "" // no control or bidirectional-text character: the common case, without decoding runes
+	}
 	switch {
 	case len(v) > maxHeaderValue:
 		return fmt.Sprintf("shorten it to at most %d bytes", maxHeaderValue), fmt.Sprintf("value is %d bytes long; no request can match it", len(v))
@@ -274,6 +277,16 @@ func matchTextProblem(v string) (fix, summary string) {
 			fmt.Sprintf("value %q contains a bidirectional-text control character", v)
 	}
 	return "", ""
+}
+
+// printableASCII reports whether every byte of v is from space to "~".
+func printableASCII(v string) bool {
+	for i := range len(v) {
+		if v[i] < 0x20 || v[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +48,46 @@ func TestPlainTextIsPlainKind(t *testing.T) {
 		if got, want := plainKind(v), full(v); got != want {
 			t.Fatalf("plainKind(%q) = %v, want %v", v, got, want)
 		}
+	}
+}
+
+// TestCheckTextIsScanText: checkText's fast acceptance accepts exactly
+// what scanText's rune-by-rune walk accepts, and refuses with its
+// diagnostic, on random texts of ASCII, line ends, NUL, CR and valid and
+// broken UTF-8 sequences.
+func TestCheckTextIsScanText(t *testing.T) {
+	pieces := []string{"a", " ", "\n", "\r\n", "\r", "\x00", "é", "日", "\xff", "\xe6\x97", "\xed\xa0\x80", "\uFFFD", "#", "\t"}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 20000 {
+		var b []byte
+		for range r.IntN(12) {
+			p := pieces[r.IntN(len(pieces))]
+			if r.IntN(3) > 0 {
+				p = pieces[r.IntN(3)] // mostly text, so that many inputs are accepted
+			}
+			b = append(b, p...)
+		}
+		f := File{Name: "f.yaml", Content: b}
+		got, want := checkText(f), scanText(f)
+		if (got == nil) != (want == nil) || got != nil && *got != *want {
+			t.Fatalf("checkText(%q) = %v, scanText = %v", b, got, want)
+		}
+	}
+}
+
+// TestMatchTextProblemFastPath: matchTextProblem's printable-ASCII
+// shortcut finds no problem only where its full checks find none.
+func TestMatchTextProblemFastPath(t *testing.T) {
+	for c := range 256 {
+		for _, v := range []string{string(rune(c)), "/a" + string(rune(c)), "/a" + string([]byte{byte(c)})} {
+			_, summary := matchTextProblem(v)
+			full := len(v) > maxHeaderValue || strings.ContainsFunc(v, isControl) || strings.ContainsFunc(v, isBidiControl)
+			if (summary != "") != full {
+				t.Errorf("matchTextProblem(%q) = %q, full checks say %v", v, summary, full)
+			}
+		}
+	}
+	if _, summary := matchTextProblem(strings.Repeat("a", maxHeaderValue+1)); summary == "" {
+		t.Error("a value over maxHeaderValue passes")
 	}
 }
