@@ -91,3 +91,32 @@ func TestMatchTextProblemFastPath(t *testing.T) {
 		t.Error("a value over maxHeaderValue passes")
 	}
 }
+
+// TestPathArenaIsFieldPath: the arena's paths equal fieldPath's and
+// indexPath's, and stay unchanged while the arena builds more, across
+// blocks and for paths longer than a block.
+func TestPathArenaIsFieldPath(t *testing.T) {
+	var a pathArena
+	type built struct{ got, want string }
+	var all []built
+	r := rand.New(rand.NewPCG(7, 8))
+	base := ""
+	for i := range 20000 {
+		name := []string{"name", "match", "pathPrefix", "", strings.Repeat("x", pathBlock+10)}[r.IntN(5)]
+		if i%2 == 0 {
+			all = append(all, built{a.field(base, name), fieldPath(base, name)})
+		} else {
+			n := r.IntN(100000)
+			all = append(all, built{a.index(base, n), indexPath(base, n)})
+		}
+		base = []string{"", "routes", "routes[3]", all[len(all)-1].want}[r.IntN(4)]
+		if len(base) > 3*pathBlock {
+			base = "routes"
+		}
+	}
+	for i, b := range all {
+		if b.got != b.want {
+			t.Fatalf("path %d = %q, want %q", i, b.got, b.want)
+		}
+	}
+}
