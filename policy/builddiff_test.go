@@ -83,9 +83,28 @@ var routeCheckCases = []string{
 	"  - 3\n  - {name: a, match: {pathPrefix: /a}, backend: b, auth: none}\n",
 }
 
-// tightLimits make the prescan stop early in most inputs, at the first
-// scalar, list, nesting or node count over them.
-var tightLimits = policy.Limits{MaxBytes: 1 << 20, MaxFiles: 10, MaxDepth: 3, MaxNodes: 60, MaxScalarBytes: 6, MaxItems: 4}
+// prescanLimits are the default limits and tight ones, each of which
+// makes the prescan stop in many inputs at the first scalar (of several
+// sizes, so that they stop at different scalars), list, nesting or node
+// count over it.
+func prescanLimits() []policy.Limits {
+	out := []policy.Limits{policy.DefaultLimits()}
+	for _, n := range []int{7, 8, 9, 10, 11, 12, 14, 16, 20, 24, 32} {
+		lim := policy.DefaultLimits()
+		lim.MaxScalarBytes = n
+		out = append(out, lim)
+	}
+	for _, tight := range []func(*policy.Limits){
+		func(l *policy.Limits) { l.MaxDepth = 3 },
+		func(l *policy.Limits) { l.MaxItems = 4 },
+		func(l *policy.Limits) { l.MaxNodes = 60 },
+	} {
+		lim := policy.DefaultLimits()
+		tight(&lim)
+		out = append(out, lim)
+	}
+	return out
+}
 
 // buildOutcome is the prescan's outcome under the default and tight
 // limits, Load's and Validate's diagnostics, in their order, and
@@ -93,7 +112,7 @@ var tightLimits = policy.Limits{MaxBytes: 1 << 20, MaxFiles: 10, MaxDepth: 3, Ma
 func buildOutcome(files []policy.File) string {
 	var b strings.Builder
 	for _, f := range files {
-		for _, lim := range []policy.Limits{policy.DefaultLimits(), tightLimits} {
+		for _, lim := range prescanLimits() {
 			fmt.Fprintf(&b, "prescan %s: %s\n", f.Name, policy.PrescanOutcome(f.Content, lim))
 		}
 	}

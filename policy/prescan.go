@@ -230,13 +230,22 @@ func (s *prescanner) plainByte() {
 // plainRun is plainByte for the byte at i and each byte after it that
 // run would hand to plainByte too, without going through run: up to a
 // space, a line end, a "#", a ":" or a flow indicator, which run handles.
+// The scalar's size is checked once: plainByte would fail at the first
+// byte of the run past plainStart+MaxScalarBytes, so it is called there,
+// if the run gets there. That is the run's first byte when the scalar,
+// continued from an earlier line, is already longer: the spaces and line
+// ends between its lines count but are not checked.
 func (s *prescanner) plainRun() {
-	for {
-		s.plainByte()
-		if s.err != nil || s.i >= len(s.src) || !plainContinues(s.src[s.i]) {
-			return
-		}
+	end := s.i + 1
+	for end < len(s.src) && plainContinues(s.src[end]) {
+		end++
 	}
+	if limit := s.plainStart + s.lim.MaxScalarBytes; end > limit {
+		s.i = max(s.i, limit)
+		s.plainByte()
+		return
+	}
+	s.i = end
 }
 
 // plainContinues reports whether run hands c to plainByte whenever a plain
