@@ -336,11 +336,13 @@ func (c *checker) unusedBackends(p *Policy) {
 		return
 	}
 	used := make(map[string]bool, len(p.Backends))
+	var targets []string
 	for i, r := range p.Routes {
 		if r.Backend == "" && r.Backends == nil || c.routeTargetsTainted(c.routePath(i)) {
 			return // that route may use any backend
 		}
-		for _, b := range routeTargets(r) {
+		targets = appendRouteTargets(targets[:0], r)
+		for _, b := range targets {
 			used[b] = true
 		}
 	}

@@ -456,24 +456,29 @@ func (c *checker) duplicateMatch(routes []Route, i int, key string, allGateways 
 // have equal keys exactly when Envoy would treat them as the same condition.
 func matchKey(m Match) string {
 	cm := compileMatch(m)
-	b := make([]byte, 0, 64)
-	field := func(s string) {
-		b = strconv.AppendInt(b, int64(len(s)), 10)
-		b = append(b, ':')
-		b = append(b, s...)
+	var buf [128]byte
+	hosts := m.Hosts
+	if len(hosts) > 1 {
+		hosts = slices.Sorted(slices.Values(hosts))
 	}
-	hosts := slices.Sorted(slices.Values(m.Hosts))
-	field(strings.Join(hosts, ","))
-	field(cm.Path)
-	field(cm.PathPrefix)
-	field(cm.PathRegex)
-	field(strings.Join(cm.Methods, ","))
+	b := appendKeyField(buf[:0], strings.Join(hosts, ","))
+	b = appendKeyField(b, cm.Path)
+	b = appendKeyField(b, cm.PathPrefix)
+	b = appendKeyField(b, cm.PathRegex)
+	b = appendKeyField(b, strings.Join(cm.Methods, ","))
 	for _, h := range cm.Headers {
-		field(h.Name)
-		field(h.Exact)
-		field(h.Prefix)
-		field(h.Regex)
-		field(strconv.FormatBool(h.Present))
+		b = appendKeyField(b, h.Name)
+		b = appendKeyField(b, h.Exact)
+		b = appendKeyField(b, h.Prefix)
+		b = appendKeyField(b, h.Regex)
+		b = appendKeyField(b, strconv.FormatBool(h.Present))
 	}
 	return string(b)
+}
+
+// appendKeyField appends s to a matchKey, prefixed by its length.
+func appendKeyField(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
 }

@@ -267,10 +267,10 @@ func countSet(conds ...bool) int {
 	return n
 }
 
-// routeTargets returns the backends a route sends requests to: backend,
-// the split's backends and the mirror.
-func routeTargets(r Route) []string {
-	out := []string{r.Backend}
+// appendRouteTargets appends the backends a route sends requests to:
+// backend, the split's backends and the mirror.
+func appendRouteTargets(out []string, r Route) []string {
+	out = append(out, r.Backend)
 	for _, wb := range r.Backends {
 		out = append(out, wb.Name)
 	}

@@ -227,10 +227,11 @@ func (c *Config) Backend(name string) (Backend, bool) {
 // clusters its Envoys need.
 func (g *Gateway) BackendNames() []string {
 	seen := map[string]bool{}
-	var names []string
+	var names, targets []string
 	for _, vh := range g.VirtualHosts {
 		for _, r := range vh.Routes {
-			for _, b := range r.Targets() {
+			targets = r.appendTargets(targets[:0])
+			for _, b := range targets {
 				if !seen[b] {
 					seen[b] = true
 					names = append(names, b)
