@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 var updateBuildDiff = flag.Bool("update-builddiff", false, "rewrite testdata/builddiff.sum with the current outcomes")
@@ -38,8 +39,17 @@ func TestBuildDifferential(t *testing.T) {
 		inputs = append(inputs, loadDiffInput{name: fmt.Sprintf("routecheck/%d", i), files: []policy.File{{Name: "r.yaml", Content: []byte(content)}}})
 	}
 	var lines []string
+	compiled := 0
 	for _, in := range inputs {
-		lines = append(lines, fmt.Sprintf("%s %x", in.name, sha256.Sum256([]byte(buildOutcome(in.files)))))
+		outcome, cfg := buildOutcome(in.files)
+		lines = append(lines, fmt.Sprintf("%s %x", in.name, sha256.Sum256([]byte(outcome))))
+		if cfg != nil {
+			compiled++
+			checkHashIsMarshalSum(t, in.name, cfg)
+		}
+	}
+	if compiled < 150 {
+		t.Errorf("only %d of %d inputs compiled: is the input set right?", compiled, len(inputs))
 	}
 	sort.Strings(lines)
 	if *updateBuildDiff {
@@ -108,8 +118,9 @@ func prescanLimits() []policy.Limits {
 
 // buildOutcome is the prescan's outcome under the default and tight
 // limits, Load's and Validate's diagnostics, in their order, and
-// when they have no error, the IR's JSON and version id.
-func buildOutcome(files []policy.File) string {
+// when they have no error, the IR's JSON and version id; and the IR, nil
+// for none.
+func buildOutcome(files []policy.File) (string, *ir.Config) {
 	var b strings.Builder
 	for _, f := range files {
 		for _, lim := range prescanLimits() {
@@ -123,7 +134,7 @@ func buildOutcome(files []policy.File) string {
 	b.WriteString("validate:\n")
 	writeDiags(&b, vs)
 	if ds.HasErrors() || vs.HasErrors() {
-		return b.String()
+		return b.String(), nil
 	}
 	cfg := policy.Compile(p)
 	j, err := json.Marshal(cfg)
@@ -131,5 +142,5 @@ func buildOutcome(files []policy.File) string {
 		j = []byte(err.Error())
 	}
 	fmt.Fprintf(&b, "ir %s:\n%s\n", cfg.Hash(), j)
-	return b.String()
+	return b.String(), cfg
 }
