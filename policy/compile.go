@@ -217,15 +217,25 @@ func precedenceOf(i int, r Route) precedence {
 // regex (longer first), then prefix (longer first); ties go to the route
 // with hosts, then with more header conditions, then with methods, then to
 // the smaller name.
+// Each criterion is compared only when the ones before tie (the sort of
+// 10,000 routes calls it ~150,000 times).
 func comparePrecedence(a, b precedence) int {
-	return cmp.Or(
-		cmp.Compare(a.kind, b.kind),
-		cmp.Compare(b.length, a.length),
-		-compareBool(a.hasHosts, b.hasHosts),
-		cmp.Compare(b.headers, a.headers),
-		-compareBool(a.hasMethods, b.hasMethods),
-		strings.Compare(a.name, b.name),
-	)
+	if a.kind != b.kind {
+		return cmp.Compare(a.kind, b.kind)
+	}
+	if a.length != b.length {
+		return cmp.Compare(b.length, a.length)
+	}
+	if a.hasHosts != b.hasHosts {
+		return -compareBool(a.hasHosts, b.hasHosts)
+	}
+	if a.headers != b.headers {
+		return cmp.Compare(b.headers, a.headers)
+	}
+	if a.hasMethods != b.hasMethods {
+		return -compareBool(a.hasMethods, b.hasMethods)
+	}
+	return strings.Compare(a.name, b.name)
 }
 
 // compareBool orders false before true.

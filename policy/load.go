@@ -194,6 +194,8 @@ type loader struct {
 	spread func(n, minItems int) int
 	// lazy builds the routes list's lazyNode items (loadItem).
 	lazy lazyItems
+	// paths builds the paths of the values read (entry, loadItem).
+	paths pathArena
 }
 
 // field is one allowed key of a mapping that loads into a T.

@@ -46,7 +46,7 @@ func entry[T any](l *loader, path string, m, k, v *yaml.Node, dst *T, fields []f
 		l.unknownField(path, key, k, fieldNames(fields))
 		return 0
 	}
-	fp := fieldPath(path, key)
+	fp := l.paths.field(path, key)
 	if seen&(1<<i) != 0 {
 		l.duplicateKey(fp, k, firstKey(m, key))
 		return 0
@@ -100,7 +100,7 @@ func loadItem[T any](l *loader, path string, seq *yaml.Node, offset, i int, dst 
 	if item.Kind == lazyNode { // a reused chunk of the routes list, built now (yaml_lazy.go)
 		item = l.lazy[item].take(i, !l.keepTree)
 	}
-	ip := indexPath(path, offset+i)
+	ip := l.paths.index(path, offset+i)
 	l.record(ip, item)
 	mapping(l, ip, item, dst, fields)
 	if !l.keepTree {
@@ -195,7 +195,7 @@ func (l *loader) strings(path string, n *yaml.Node) []string {
 	}
 	out := make([]string, 0, len(seq.Content))
 	for i, item := range seq.Content {
-		ip := indexPath(path, i)
+		ip := l.paths.index(path, i)
 		l.record(ip, item)
 		out = append(out, l.str(ip, item))
 	}

@@ -117,7 +117,7 @@ func (s *prescanner) blockToken(c byte) {
 			s.i++
 			return
 		}
-		s.plainByte()
+		s.plainRun()
 		return
 	}
 	switch {
@@ -166,7 +166,7 @@ func (s *prescanner) flowToken(c byte) {
 		s.plain = false
 		s.i++
 	case s.plain:
-		s.plainByte()
+		s.plainRun()
 	case c == '"' || c == '\'':
 		s.quoted(c)
 	case c == '&' || c == '*' || c == '!':
@@ -225,6 +225,37 @@ func (s *prescanner) startPlain(col int) {
 func (s *prescanner) plainByte() {
 	s.i++
 	s.checkScalar(s.i - s.plainStart)
+}
+
+// plainRun is plainByte for the byte at i and each byte after it that
+// run would hand to plainByte too, without going through run: up to a
+// space, a line end, a "#", a ":" or a flow indicator, which run handles.
+// The scalar's size is checked once: plainByte would fail at the first
+// byte of the run past plainStart+MaxScalarBytes, so it is called there,
+// if the run gets there. That is the run's first byte when the scalar,
+// continued from an earlier line, is already longer: the spaces and line
+// ends between its lines count but are not checked.
+func (s *prescanner) plainRun() {
+	end := s.i + 1
+	for end < len(s.src) && plainContinues(s.src[end]) {
+		end++
+	}
+	if limit := s.plainStart + s.lim.MaxScalarBytes; end > limit {
+		s.i = max(s.i, limit)
+		s.plainByte()
+		return
+	}
+	s.i = end
+}
+
+// plainContinues reports whether run hands c to plainByte whenever a plain
+// scalar is open, whatever comes before or after it.
+func plainContinues(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', '#', ':', ',', '[', ']', '{', '}':
+		return false
+	}
+	return true
 }
 
 // quoted skips a single- or double-quoted scalar starting at i, which may

@@ -34,7 +34,7 @@ func (p *Policy) Validate() Diagnostics {
 // validate is Validate spreading n items over workers(n, minItems)
 // goroutines (tests force the parallel path with it).
 func (p *Policy) validate(workers func(n, minItems int) int) Diagnostics {
-	c := &checker{src: p.src, spread: workers}
+	c := &checker{src: p.src, spread: workers, routePaths: indexPaths("routes", len(p.Routes))}
 	c.version(p.Version)
 	c.gateways(p.Gateways)
 	c.backends(p.Backends)
@@ -58,6 +58,17 @@ type checker struct {
 	diags Diagnostics
 	// spread says how many goroutines check n items (parallel.Workers).
 	spread func(n, minItems int) int
+	// routePaths are the routes' paths, routes[i], built once for the
+	// several passes over the routes (routePath).
+	routePaths []string
+}
+
+// routePath returns the path of route i, routes[i].
+func (c *checker) routePath(i int) string {
+	if i < len(c.routePaths) {
+		return c.routePaths[i]
+	}
+	return indexPath("routes", i)
 }
 
 func (c *checker) errorf(path, fix, format string, args ...any) {
@@ -325,12 +336,13 @@ func (c *checker) unusedBackends(p *Policy) {
 		return
 	}
 	used := make(map[string]bool, len(p.Backends))
+	var targets []string
 	for i, r := range p.Routes {
-		rp := indexPath("routes", i)
-		if r.Backend == "" && r.Backends == nil || c.src.isTainted(fieldPath(rp, "backend")) || c.src.isTainted(fieldPath(rp, "backends")) || c.src.isTainted(fieldPath(rp, "mirror")) {
+		if r.Backend == "" && r.Backends == nil || c.routeTargetsTainted(c.routePath(i)) {
 			return // that route may use any backend
 		}
-		for _, b := range routeTargets(r) {
+		targets = appendRouteTargets(targets[:0], r)
+		for _, b := range targets {
 			used[b] = true
 		}
 	}
@@ -339,6 +351,15 @@ func (c *checker) unusedBackends(p *Policy) {
 			c.warnf(indexPath("backends", i), "route to it, or remove it", "backend %q is not used by any route", b.Name)
 		}
 	}
+}
+
+// routeTargetsTainted reports whether the backend, backends or mirror of
+// the route at rp failed to load, or something under them did.
+func (c *checker) routeTargetsTainted(rp string) bool {
+	if !c.src.anyTainted() {
+		return false // no path to build
+	}
+	return c.src.isTainted(fieldPath(rp, "backend")) || c.src.isTainted(fieldPath(rp, "backends")) || c.src.isTainted(fieldPath(rp, "mirror"))
 }
 
 // validName reports whether s matches ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$.

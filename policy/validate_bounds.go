@@ -42,10 +42,12 @@ func (c *checker) envoyBounds(p *Policy) {
 		c.backendBounds(indexPath("backends", i), b)
 	}
 	for i, r := range p.Routes {
-		c.routeBounds(indexPath("routes", i), r)
+		c.routeBounds(c.routePath(i), r)
 	}
 	for i, r := range p.Routes {
-		c.headersToAdd(fieldPath(indexPath("routes", i), "headers"), r.Headers, 0)
+		if r.Headers != nil { // headersToAdd has nothing to say about none
+			c.headersToAdd(fieldPath(c.routePath(i), "headers"), r.Headers, 0)
+		}
 	}
 	for i, g := range p.Gateways {
 		hsts := 0
@@ -55,27 +57,27 @@ func (c *checker) envoyBounds(p *Policy) {
 		c.headersToAdd(fieldPath(indexPath("gateways", i), "headers"), g.Headers, hsts)
 		if e := g.Edge; e != nil {
 			ep := fieldPath(indexPath("gateways", i), "edge")
-			c.envoyMillis(fieldPath(ep, "requestHeadersTimeout"), e.RequestHeadersTimeout, "no timeout")
-			c.envoyMillis(fieldPath(ep, "streamIdleTimeout"), e.StreamIdleTimeout, "no timeout")
-			c.envoyMillis(fieldPath(ep, "idleTimeout"), e.IdleTimeout, "no timeout")
+			c.envoyMillis(ep, "requestHeadersTimeout", e.RequestHeadersTimeout, "no timeout")
+			c.envoyMillis(ep, "streamIdleTimeout", e.StreamIdleTimeout, "no timeout")
+			c.envoyMillis(ep, "idleTimeout", e.IdleTimeout, "no timeout")
 		}
 	}
 }
 
 func (c *checker) backendBounds(path string, b Backend) {
-	c.envoyMillis(fieldPath(path, "connectTimeout"), b.ConnectTimeout, "fail every connection at once")
+	c.envoyMillis(path, "connectTimeout", b.ConnectTimeout, "fail every connection at once")
 	if h := b.HashOn; h != nil && h.Cookie != nil {
 		c.wholeSeconds(fieldPath(fieldPath(fieldPath(fieldPath(path, "loadBalancing"), "hashOn"), "cookie"), "ttl"), h.Cookie.TTL)
 	}
 	if h := b.HealthCheck; h != nil {
 		hp := fieldPath(path, "healthCheck")
-		c.envoyMillis(fieldPath(hp, "interval"), h.Interval, "check without pause")
-		c.envoyMillis(fieldPath(hp, "timeout"), h.Timeout, "time out every check")
+		c.envoyMillis(hp, "interval", h.Interval, "check without pause")
+		c.envoyMillis(hp, "timeout", h.Timeout, "time out every check")
 	}
 	if o := b.OutlierDetection; o != nil {
 		op := fieldPath(path, "outlierDetection")
-		c.envoyMillis(fieldPath(op, "interval"), o.Interval, "sweep without pause")
-		c.envoyMillis(fieldPath(op, "baseEjectionTime"), o.BaseEjectionTime, "no ejection")
+		c.envoyMillis(op, "interval", o.Interval, "sweep without pause")
+		c.envoyMillis(op, "baseEjectionTime", o.BaseEjectionTime, "no ejection")
 		c.envoyUint32(fieldPath(op, "consecutive5xx"), o.Consecutive5xx)
 	}
 	if cb := b.CircuitBreakers; cb != nil {
@@ -88,15 +90,15 @@ func (c *checker) backendBounds(path string, b Backend) {
 }
 
 func (c *checker) routeBounds(path string, r Route) {
-	c.envoyMillis(fieldPath(path, "timeout"), r.Timeout, "no timeout")
-	c.envoyMillis(fieldPath(path, "idleTimeout"), r.IdleTimeout, "no timeout")
+	c.envoyMillis(path, "timeout", r.Timeout, "no timeout")
+	c.envoyMillis(path, "idleTimeout", r.IdleTimeout, "no timeout")
 	if rt := r.Retries; rt != nil {
 		rp := fieldPath(path, "retries")
-		c.envoyMillis(fieldPath(rp, "perTryTimeout"), rt.PerTryTimeout, "no per-try timeout")
+		c.envoyMillis(rp, "perTryTimeout", rt.PerTryTimeout, "no per-try timeout")
 		if b := rt.Backoff; b != nil {
 			bp := fieldPath(rp, "backoff")
-			c.envoyMillis(fieldPath(bp, "base"), b.Base, "retry without back-off")
-			c.envoyMillis(fieldPath(bp, "max"), b.Max, "retry without back-off")
+			c.envoyMillis(bp, "base", b.Base, "retry without back-off")
+			c.envoyMillis(bp, "max", b.Max, "retry without back-off")
 		}
 	}
 	if rd := r.Redirect; rd != nil && rd.Port == 0 {
@@ -130,16 +132,19 @@ func (c *checker) headersToAdd(path string, h *HeaderRules, extraResponse int) {
 	}
 }
 
-// envoyMillis refuses a duration above 0 and below 1ms: Envoy counts the
-// field in whole milliseconds and would read it as 0, meaning zero. Other
+// envoyMillis refuses a duration above 0 and below 1ms at parent.field:
+// Envoy counts the field in whole milliseconds and would read it as 0, meaning zero. Other
 // problems (syntax, sign, the upper bound) are the field's own check's.
-func (c *checker) envoyMillis(path, s, zero string) {
-	d, err := time.ParseDuration(s)
-	if s == "" || err != nil || d <= 0 || d >= time.Millisecond {
+func (c *checker) envoyMillis(parent, field, s, zero string) {
+	if s == "" {
 		return
 	}
-	c.errorf(path, "use at least 1ms (Envoy counts this duration in whole milliseconds)",
-		"%s %s is below 1ms: Envoy would read it as 0 (%s)", lastSegment(path), s, zero)
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 || d >= time.Millisecond {
+		return
+	}
+	c.errorf(fieldPath(parent, field), "use at least 1ms (Envoy counts this duration in whole milliseconds)",
+		"%s %s is below 1ms: Envoy would read it as 0 (%s)", field, s, zero)
 }
 
 // wholeSeconds refuses a duration that is not a whole number of seconds

@@ -225,7 +225,7 @@ func (c *checker) httpFeatures(p *Policy) {
 		c.gatewayHTTP(indexPath("gateways", i), g, ids)
 	}
 	for i, r := range p.Routes {
-		path := indexPath("routes", i)
+		path := c.routePath(i)
 		if !c.src.isFailed(path) {
 			c.routeHTTP(path, r, ids)
 		}

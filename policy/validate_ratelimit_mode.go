@@ -33,7 +33,7 @@ func (c *checker) quotaRoutes(p *Policy) {
 	}
 	for i, r := range p.Routes {
 		rl := r.RateLimit
-		rp := fieldPath(indexPath("routes", i), "rateLimit")
+		rp := fieldPath(c.routePath(i), "rateLimit")
 		if rl == nil || rl.None || c.src.isFailed(rp) {
 			continue
 		}

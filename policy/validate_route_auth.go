@@ -52,8 +52,11 @@ func (c *checker) authMethods(a *Auth) authMethods {
 // methods. A route without auth, or without auth.methods, accepts every
 // configured method, so the policy must configure one.
 func (c *checker) routeAuth(path string, r Route, m authMethods) {
+	if r.Auth != nil && r.Auth.Public {
+		return
+	}
 	ap := fieldPath(path, "auth")
-	if c.src.isFailed(ap) || r.Auth != nil && r.Auth.Public {
+	if c.src.isFailed(ap) {
 		return
 	}
 	a := r.Auth

@@ -28,9 +28,12 @@ func (c *checker) rateLimitSetup(r *RateLimits, g guardedHeaders) rateLimitSetup
 // routeRateLimit checks the rateLimit of the route at path against the
 // rateLimits section.
 func (c *checker) routeRateLimit(path string, r Route, s rateLimitSetup) {
-	rp := fieldPath(path, "rateLimit")
 	rl := r.RateLimit
-	if rl == nil || rl.None || c.src.isFailed(rp) {
+	if rl == nil || rl.None {
+		return
+	}
+	rp := fieldPath(path, "rateLimit")
+	if c.src.isFailed(rp) {
 		return
 	}
 	authKnown := !c.src.isFailed(fieldPath(path, "auth"))
@@ -166,7 +169,7 @@ func (c *checker) unusedAnonymous(p *Policy) {
 		return
 	}
 	for i, route := range p.Routes {
-		path := indexPath("routes", i)
+		path := c.routePath(i)
 		if c.src.isFailed(path) || c.src.isFailed(fieldPath(path, "auth")) || c.src.isFailed(fieldPath(path, "rateLimit")) {
 			return // that route may be a rate-limited public one
 		}

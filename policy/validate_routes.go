@@ -50,7 +50,7 @@ func (c *checker) routes(p *Policy) {
 		if rc.skip {
 			continue // not a route at all; Load said why
 		}
-		c.name(fieldPath(indexPath("routes", i), "name"), "route", r.Name, seen)
+		c.name(fieldPath(c.routePath(i), "name"), "route", r.Name, seen)
 		c.diags = append(c.diags, rc.diags...)
 		if rc.gwOK && rc.matchOK {
 			c.duplicateMatch(p.Routes, i, rc.matchKey, gateways.list, firstMatch)
@@ -82,7 +82,7 @@ func (c *checker) routeChecks(p *Policy, gateways nameSet) []routeCheck {
 	}
 	env.limits = c.rateLimitSetup(p.RateLimits, env.guarded)
 	return parallel.Map(len(p.Routes), c.spread(len(p.Routes), checkRoutesMin), func(i int) routeCheck {
-		return c.routeOwn(indexPath("routes", i), p.Routes[i], &env)
+		return c.routeOwn(c.routePath(i), p.Routes[i], &env)
 	})
 }
 
@@ -126,14 +126,13 @@ func (c *checker) routeOwn(path string, r Route, env *routeEnv) routeCheck {
 // gateway or backend. It returns whether the reference is usable (an unset
 // optional one is).
 func (c *checker) ref(route, kind, name string, known nameSet, required bool) bool {
-	path := fieldPath(route, kind)
 	if name == "" {
 		if required {
 			fix := fmt.Sprintf("add `%s: <name>`", kind)
 			if kind == "backend" {
 				fix += ", or answer without one with `directResponse` or `redirect`"
 			}
-			c.errorf(path, fix, "route has no %s", kind)
+			c.errorf(fieldPath(route, kind), fix, "route has no %s", kind)
 		}
 		return !required
 	}
@@ -144,7 +143,7 @@ func (c *checker) ref(route, kind, name string, known nameSet, required bool) bo
 	if s, ok := closest(name, known.list); ok {
 		summary += fmt.Sprintf("; did you mean %q?", s)
 	}
-	c.errorf(path, fmt.Sprintf("define %s %q under `%ss:`, or fix the name", kind, name, kind), "%s", summary)
+	c.errorf(fieldPath(route, kind), fmt.Sprintf("define %s %q under `%ss:`, or fix the name", kind, name, kind), "%s", summary)
 	return false
 }
 
@@ -240,10 +239,15 @@ func (c *checker) pathCondition(path string, m Match) {
 // slashPath checks that the field of match, if set, starts with "/" and
 // is text a request path can hold.
 func (c *checker) slashPath(match, field, value string) {
-	if value != "" && !strings.HasPrefix(value, "/") {
+	if value == "" {
+		return // unset; matchText has nothing to say about ""
+	}
+	if !strings.HasPrefix(value, "/") {
 		c.errorf(fieldPath(match, field), fmt.Sprintf("write %q", "/"+value), "%s %q must start with \"/\"", field, value)
 	}
-	c.matchText(fieldPath(match, field), value)
+	if fix, summary := matchTextProblem(value); summary != "" {
+		c.errorf(fieldPath(match, field), fix, "%s", summary)
+	}
 }
 
 // matchText checks a path or header value a request is matched against:
@@ -252,15 +256,37 @@ func (c *checker) slashPath(match, field, value string) {
 // no bidirectional-text controls (they make a policy read differently from
 // what it matches).
 func (c *checker) matchText(path, v string) {
+	if fix, summary := matchTextProblem(v); summary != "" {
+		c.errorf(path, fix, "%s", summary)
+	}
+}
+
+// matchTextProblem returns matchText's fix and summary for v, or "" and
+// "" when v is fine.
+func matchTextProblem(v string) (fix, summary string) {
+	if len(v) <= maxHeaderValue && printableASCII(v) {
+		return "", "" // no control or bidirectional-text character: the common case, without decoding runes
+	}
 	switch {
 	case len(v) > maxHeaderValue:
-		c.errorf(path, fmt.Sprintf("shorten it to at most %d bytes", maxHeaderValue), "value is %d bytes long; no request can match it", len(v))
+		return fmt.Sprintf("shorten it to at most %d bytes", maxHeaderValue), fmt.Sprintf("value is %d bytes long; no request can match it", len(v))
 	case strings.ContainsFunc(v, isControl):
-		c.errorf(path, "remove the control characters (a NUL, a line break, a tab...)", "value %q contains a control character", v)
+		return "remove the control characters (a NUL, a line break, a tab...)", fmt.Sprintf("value %q contains a control character", v)
 	case strings.ContainsFunc(v, isBidiControl):
-		c.errorf(path, "remove the bidirectional-text control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)",
-			"value %q contains a bidirectional-text control character", v)
+		return "remove the bidirectional-text control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)",
+			fmt.Sprintf("value %q contains a bidirectional-text control character", v)
 	}
+	return "", ""
+}
+
+// printableASCII reports whether every byte of v is from space to "~".
+func printableASCII(v string) bool {
+	for i := range len(v) {
+		if v[i] < 0x20 || v[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
@@ -430,24 +456,29 @@ func (c *checker) duplicateMatch(routes []Route, i int, key string, allGateways 
 // have equal keys exactly when Envoy would treat them as the same condition.
 func matchKey(m Match) string {
 	cm := compileMatch(m)
-	b := make([]byte, 0, 64)
-	field := func(s string) {
-		b = strconv.AppendInt(b, int64(len(s)), 10)
-		b = append(b, ':')
-		b = append(b, s...)
+	var buf [128]byte
+	hosts := m.Hosts
+	if len(hosts) > 1 {
+		hosts = slices.Sorted(slices.Values(hosts))
 	}
-	hosts := slices.Sorted(slices.Values(m.Hosts))
-	field(strings.Join(hosts, ","))
-	field(cm.Path)
-	field(cm.PathPrefix)
-	field(cm.PathRegex)
-	field(strings.Join(cm.Methods, ","))
+	b := appendKeyField(buf[:0], strings.Join(hosts, ","))
+	b = appendKeyField(b, cm.Path)
+	b = appendKeyField(b, cm.PathPrefix)
+	b = appendKeyField(b, cm.PathRegex)
+	b = appendKeyField(b, strings.Join(cm.Methods, ","))
 	for _, h := range cm.Headers {
-		field(h.Name)
-		field(h.Exact)
-		field(h.Prefix)
-		field(h.Regex)
-		field(strconv.FormatBool(h.Present))
+		b = appendKeyField(b, h.Name)
+		b = appendKeyField(b, h.Exact)
+		b = appendKeyField(b, h.Prefix)
+		b = appendKeyField(b, h.Regex)
+		b = appendKeyField(b, strconv.FormatBool(h.Present))
 	}
 	return string(b)
+}
+
+// appendKeyField appends s to a matchKey, prefixed by its length.
+func appendKeyField(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
 }

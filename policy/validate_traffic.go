@@ -165,7 +165,9 @@ func (c *checker) routeTraffic(path string, r Route, backends nameSet) {
 	if r.Retries != nil {
 		c.retries(fieldPath(path, "retries"), r)
 	}
-	c.positiveDuration(fieldPath(path, "idleTimeout"), r.IdleTimeout, 0)
+	if r.IdleTimeout != "" { // positiveDuration accepts "" without a word
+		c.positiveDuration(fieldPath(path, "idleTimeout"), r.IdleTimeout, 0)
+	}
 	if r.Mirror != nil {
 		mp := fieldPath(path, "mirror")
 		c.ref(mp, "backend", r.Mirror.Backend, backends, true)
@@ -265,10 +267,10 @@ func countSet(conds ...bool) int {
 	return n
 }
 
-// routeTargets returns the backends a route sends requests to: backend,
-// the split's backends and the mirror.
-func routeTargets(r Route) []string {
-	out := []string{r.Backend}
+// appendRouteTargets appends the backends a route sends requests to:
+// backend, the split's backends and the mirror.
+func appendRouteTargets(out []string, r Route) []string {
+	out = append(out, r.Backend)
 	for _, wb := range r.Backends {
 		out = append(out, wb.Name)
 	}

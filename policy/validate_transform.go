@@ -9,8 +9,11 @@ import (
 
 // routeTransform checks the transform of the route at path.
 func (c *checker) routeTransform(path string, t *RouteTransform) {
+	if t == nil {
+		return
+	}
 	tp := fieldPath(path, "transform")
-	if t == nil || c.src.isFailed(tp) {
+	if c.src.isFailed(tp) {
 		return
 	}
 	if t.Request == "" && t.Response == "" && !c.src.isFailed(fieldPath(tp, "request")) && !c.src.isFailed(fieldPath(tp, "response")) {

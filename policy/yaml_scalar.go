@@ -74,6 +74,9 @@ func scalarKind(n *yaml.Node) kind {
 
 // plainKind types a plain scalar.
 func plainKind(v string) kind {
+	if plainText(v) {
+		return kindString // most scalars of a policy: names, paths
+	}
 	switch v {
 	case "", "null", "Null", "NULL", "~":
 		return kindNull
@@ -93,6 +96,18 @@ func plainKind(v string) kind {
 		return kindInteger
 	}
 	return kindString
+}
+
+// plainText reports whether the plain scalar v is a string for certain:
+// it starts with "/" or with a letter that starts no null, boolean or
+// merge key (numbers, infinities and NaNs start with a digit, a sign, a
+// dot or "_").
+func plainText(v string) bool {
+	if v == "" {
+		return false
+	}
+	c := v[0] | 0x20 // lower case, for letters
+	return v[0] == '/' || c >= 'a' && c <= 'z' && c != 'n' && c != 't' && c != 'f'
 }
 
 // parseNumber parses a plain scalar as a number: an int64 for a negative

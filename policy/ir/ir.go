@@ -15,10 +15,6 @@
 package ir
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	jsonv2 "encoding/json/v2"
 	"slices"
 	"time"
 )
@@ -206,19 +202,6 @@ type Endpoint struct {
 	Zone   string `json:"zone,omitempty"`
 }
 
-// Hash returns a short content hash of the config: equal configs have equal
-// hashes, so it serves as the policy version.
-func (c *Config) Hash() string {
-	h := sha256.New()
-	// The bytes hashed are json.Marshal's (v1 options), streamed into the
-	// hash rather than built whole: ~7 MB fewer per 10,000-route version.
-	if err := jsonv2.MarshalWrite(h, c, json.DefaultOptionsV1()); err != nil {
-		// Config holds only strings, numbers and slices: Marshal cannot fail.
-		panic("ir: marshal config: " + err.Error())
-	}
-	return hex.EncodeToString(h.Sum(nil)[:6])
-}
-
 // Gateway returns the gateway named name, or false.
 func (c *Config) Gateway(name string) (Gateway, bool) {
 	for _, g := range c.Gateways {
@@ -244,10 +227,11 @@ func (c *Config) Backend(name string) (Backend, bool) {
 // clusters its Envoys need.
 func (g *Gateway) BackendNames() []string {
 	seen := map[string]bool{}
-	var names []string
+	var names, targets []string
 	for _, vh := range g.VirtualHosts {
 		for _, r := range vh.Routes {
-			for _, b := range r.Targets() {
+			targets = r.appendTargets(targets[:0])
+			for _, b := range targets {
 				if !seen[b] {
 					seen[b] = true
 					names = append(names, b)

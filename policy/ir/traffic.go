@@ -97,7 +97,11 @@ type Mirror struct {
 // Targets returns the backends a route sends requests to: its backend, or
 // the backends of its split, and its mirror.
 func (r *Route) Targets() []string {
-	var out []string
+	return r.appendTargets(nil)
+}
+
+// appendTargets appends Targets() to out.
+func (r *Route) appendTargets(out []string) []string {
 	if r.Backend != "" {
 		out = append(out, r.Backend)
 	}
