@@ -74,7 +74,15 @@ LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION)
 # Every package except the end-to-end suites runs under the race detector;
 # e2e tests drive real Envoy/Redis processes and run without it to stay
 # within CI's time budget on 2 cores.
-UNIT_PKGS = $(shell $(GO_SHELL) list ./... | grep -Ev '^$(MODULE)/e2e(/|$$)')
+# go test starts the packages' test runs in the order it is given them,
+# -p (GOMAXPROCS, 2 on CI) at a time. UNIT_SLOW, the packages whose tests
+# take longest under -race (longest first), go first, so that the short
+# ones fill the other slot instead of one long package running alone at
+# the end of test-unit (each of the first two keeps one core busy).
+UNIT_SLOW := policy xds/translator internal/controlplane internal/acme internal/cli extauthz/apikey
+slow-first = $(foreach p,$(UNIT_SLOW),$(filter $(MODULE)/$(p),$(1))) \
+	$(filter-out $(addprefix $(MODULE)/,$(UNIT_SLOW)),$(1))
+UNIT_PKGS = $(call slow-first,$(shell $(GO_SHELL) list ./... | grep -Ev '^$(MODULE)/e2e(/|$$)'))
 E2E_PKGS = $(shell $(GO_SHELL) list ./e2e/... 2>/dev/null)
 TEST_TIMEOUT ?= 14m
 RACE ?= -race
