@@ -5,8 +5,8 @@
 #                when everything is already there)
 #   make toolchain  print the Go toolchain the targets use (see below)
 #   make build   build bin/tollgate with the version stamped in
-#   make test    tools + go vet + unit tests with -race (and the policy
-#                package's differential tests once more without it) + short fuzz runs
+#   make test    tools + go vet + unit tests with -race (and the policy and
+#                xds/translator differential tests once more without it) + short fuzz runs
 #                (FUZZTIME_SHORT per target) + e2e tests + a best-effort
 #                govulncheck (see "vuln" below)
 #   make fuzz    every Go fuzz target of the module for FUZZTIME each
@@ -78,8 +78,8 @@ LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION)
 # -p (GOMAXPROCS, 2 on CI) at a time. UNIT_SLOW, the packages whose tests
 # take longest under -race (longest first), go first, so that the short
 # ones fill the other slot instead of one long package running alone at
-# the end of test-unit (each of the first two keeps one core busy).
-UNIT_SLOW := policy xds/translator internal/controlplane internal/acme internal/cli extauthz/apikey
+# the end of test-unit (a test binary mostly keeps one core busy).
+UNIT_SLOW := policy internal/controlplane internal/acme xds/translator internal/cli extauthz/apikey
 slow-first = $(foreach p,$(UNIT_SLOW),$(filter $(MODULE)/$(p),$(1))) \
 	$(filter-out $(addprefix $(MODULE)/,$(UNIT_SLOW)),$(1))
 UNIT_PKGS = $(call slow-first,$(shell $(GO_SHELL) list ./... | grep -Ev '^$(MODULE)/e2e(/|$$)'))
@@ -171,17 +171,21 @@ test: tools vet test-unit test-fuzz test-e2e vuln-soft
 vet: toolchain
 	$(GO) vet ./...
 
-# Under the race detector the policy package's differential tests of its
-# parallel paths check a sample of their inputs (policy.RaceSample: they
-# are 10-20 times slower there and made policy the unit stage's longest
-# package, 115 s); test-unit then runs them in full without it.
-POLICY_FULL_TESTS := ^(TestParseSplitDifferential|TestParseSplitTakesLargeFiles|TestLoadSpreadIsSequential|TestCompileSpreadIsSequential|TestValidateSpreadIsSequential)$$
+# Under the race detector the differential tests of the parallel paths of
+# policy (policy.RaceSample: they are 10-20 times slower there and made
+# policy the unit stage's longest package, 115 s) and of xds/translator's
+# parallel and reuse paths (raceSampler: 96 s of the package's 110 s)
+# check a sample of their inputs; test-unit then runs them in full without
+# it, both packages in one go test run.
+POLICY_FULL_TESTS := TestParseSplitDifferential|TestParseSplitTakesLargeFiles|TestLoadSpreadIsSequential|TestCompileSpreadIsSequential|TestValidateSpreadIsSequential
+TRANSLATOR_FULL_TESTS := TestTranslateValidatedIsTranslate|TestValidateSpreadIsValidate|TestTranslateSpreadIsSequential
+FULL_TESTS := ^($(POLICY_FULL_TESTS)|$(TRANSLATOR_FULL_TESTS))$$
 
 test-unit: toolchain
 	$(GO) test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(UNIT_PKGS)
 	@if [ -n "$(RACE)" ]; then \
-		echo "$(GO) test -count=1 -run '$(POLICY_FULL_TESTS)' ./policy"; \
-		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(POLICY_FULL_TESTS)' ./policy; \
+		echo "$(GO) test -count=1 -run '$(FULL_TESTS)' ./policy ./xds/translator"; \
+		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(FULL_TESTS)' ./policy ./xds/translator; \
 	fi
 
 # The e2e tests marked t.Parallel() wait on timers and assert no latency
