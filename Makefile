@@ -5,8 +5,8 @@
 #                when everything is already there)
 #   make toolchain  print the Go toolchain the targets use (see below)
 #   make build   build bin/tollgate with the version stamped in
-#   make test    tools + go vet + unit tests with -race (and the policy and
-#                xds/translator differential tests once more without it) + short fuzz runs
+#   make test    tools + go vet + unit tests with -race (and the differential
+#                tests they sample, once more in full without it) + short fuzz runs
 #                (FUZZTIME_SHORT per target) + e2e tests + a best-effort
 #                govulncheck (see "vuln" below)
 #   make fuzz    every Go fuzz target of the module for FUZZTIME each
@@ -173,19 +173,22 @@ vet: toolchain
 
 # Under the race detector the differential tests of the parallel paths of
 # policy (policy.RaceSample: they are 10-20 times slower there and made
-# policy the unit stage's longest package, 115 s) and of xds/translator's
-# parallel and reuse paths (raceSampler: 96 s of the package's 110 s)
-# check a sample of their inputs; test-unit then runs them in full without
-# it, both packages in one go test run.
+# policy the unit stage's longest package, 115 s), of xds/translator's
+# parallel and reuse paths (raceSampler: 96 s of the package's 110 s) and
+# internal/controlplane's changedFields (one goroutine: 10-16 s for
+# nothing the detector can find) check a sample of their inputs;
+# test-unit then runs them in full without it, in one go test run.
 POLICY_FULL_TESTS := TestParseSplitDifferential|TestParseSplitTakesLargeFiles|TestLoadSpreadIsSequential|TestCompileSpreadIsSequential|TestValidateSpreadIsSequential
 TRANSLATOR_FULL_TESTS := TestTranslateValidatedIsTranslate|TestValidateSpreadIsValidate|TestTranslateSpreadIsSequential
-FULL_TESTS := ^($(POLICY_FULL_TESTS)|$(TRANSLATOR_FULL_TESTS))$$
+CONTROLPLANE_FULL_TESTS := TestChangedFieldsMatchesJSONComparison
+FULL_TESTS := ^($(POLICY_FULL_TESTS)|$(TRANSLATOR_FULL_TESTS)|$(CONTROLPLANE_FULL_TESTS))$$
+FULL_PKGS := ./policy ./xds/translator ./internal/controlplane
 
 test-unit: toolchain
 	$(GO) test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(UNIT_PKGS)
 	@if [ -n "$(RACE)" ]; then \
-		echo "$(GO) test -count=1 -run '$(FULL_TESTS)' ./policy ./xds/translator"; \
-		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(FULL_TESTS)' ./policy ./xds/translator; \
+		echo "$(GO) test -count=1 -run '$(FULL_TESTS)' $(FULL_PKGS)"; \
+		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(FULL_TESTS)' $(FULL_PKGS); \
 	fi
 
 # The e2e tests marked t.Parallel() wait on timers and assert no latency
