@@ -15,10 +15,11 @@ const raceStride = 8
 // raceSampler picks the inputs a differential test checks: all of them
 // without the race detector; under it, one in raceStride, from an offset
 // that changes from run to run (so that the runs check every input in
-// turn). These tests run 15 times slower under -race (96 s of
-// xds/translator's 110 s in `make test`'s unit stage); a sample still runs
-// every concurrent path under the detector, and `make test` runs the tests
-// again in full without it (TRANSLATOR_FULL_TESTS in the Makefile).
+// turn). These tests run 15 times slower under -race (96 s of the
+// package's 110 s on a busy 2-core machine, 6 s without it); a sample
+// still runs every concurrent path under the detector, and `make test`
+// runs the tests again in full without it (TRANSLATOR_FULL_TESTS in the
+// Makefile).
 type raceSampler struct {
 	offset int // -1: keep every input
 	n      int // inputs offered so far
