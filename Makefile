@@ -5,8 +5,8 @@
 #                when everything is already there)
 #   make toolchain  print the Go toolchain the targets use (see below)
 #   make build   build bin/tollgate with the version stamped in
-#   make test    tools + go vet + unit tests with -race (and the policy
-#                package's differential tests once more without it) + short fuzz runs
+#   make test    tools + go vet + unit tests with -race (and the differential
+#                tests they sample, once more in full without it) + short fuzz runs
 #                (FUZZTIME_SHORT per target) + e2e tests + a best-effort
 #                govulncheck (see "vuln" below)
 #   make fuzz    every Go fuzz target of the module for FUZZTIME each
@@ -74,7 +74,15 @@ LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION)
 # Every package except the end-to-end suites runs under the race detector;
 # e2e tests drive real Envoy/Redis processes and run without it to stay
 # within CI's time budget on 2 cores.
-UNIT_PKGS = $(shell $(GO_SHELL) list ./... | grep -Ev '^$(MODULE)/e2e(/|$$)')
+# go test starts the packages' test runs in the order it is given them,
+# -p (GOMAXPROCS, 2 on CI) at a time. UNIT_SLOW, the packages whose tests
+# take longest under -race (longest first), go first, so that the short
+# ones fill the other slot instead of one long package running alone at
+# the end of test-unit (a test binary mostly keeps one core busy).
+UNIT_SLOW := policy internal/controlplane internal/acme xds/translator internal/cli extauthz/apikey
+slow-first = $(foreach p,$(UNIT_SLOW),$(filter $(MODULE)/$(p),$(1))) \
+	$(filter-out $(addprefix $(MODULE)/,$(UNIT_SLOW)),$(1))
+UNIT_PKGS = $(call slow-first,$(shell $(GO_SHELL) list ./... | grep -Ev '^$(MODULE)/e2e(/|$$)'))
 E2E_PKGS = $(shell $(GO_SHELL) list ./e2e/... 2>/dev/null)
 TEST_TIMEOUT ?= 14m
 RACE ?= -race
@@ -163,17 +171,24 @@ test: tools vet test-unit test-fuzz test-e2e vuln-soft
 vet: toolchain
 	$(GO) vet ./...
 
-# Under the race detector the policy package's differential tests of its
-# parallel paths check a sample of their inputs (policy.RaceSample: they
-# are 10-20 times slower there and made policy the unit stage's longest
-# package, 115 s); test-unit then runs them in full without it.
-POLICY_FULL_TESTS := ^(TestParseSplitDifferential|TestParseSplitTakesLargeFiles|TestLoadSpreadIsSequential|TestCompileSpreadIsSequential|TestValidateSpreadIsSequential)$$
+# Under the race detector the differential tests of the parallel paths of
+# policy (policy.RaceSample: they are 10-20 times slower there and made
+# policy the unit stage's longest package, 115 s), of xds/translator's
+# parallel and reuse paths (raceSampler: 96 s of the package's 110 s) and
+# internal/controlplane's changedFields (one goroutine: 10-16 s for
+# nothing the detector can find) check a sample of their inputs;
+# test-unit then runs them in full without it, in one go test run.
+POLICY_FULL_TESTS := TestParseSplitDifferential|TestParseSplitTakesLargeFiles|TestLoadSpreadIsSequential|TestCompileSpreadIsSequential|TestValidateSpreadIsSequential
+TRANSLATOR_FULL_TESTS := TestTranslateValidatedIsTranslate|TestValidateSpreadIsValidate|TestTranslateSpreadIsSequential
+CONTROLPLANE_FULL_TESTS := TestChangedFieldsMatchesJSONComparison
+FULL_TESTS := ^($(POLICY_FULL_TESTS)|$(TRANSLATOR_FULL_TESTS)|$(CONTROLPLANE_FULL_TESTS))$$
+FULL_PKGS := ./policy ./xds/translator ./internal/controlplane
 
 test-unit: toolchain
 	$(GO) test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(UNIT_PKGS)
 	@if [ -n "$(RACE)" ]; then \
-		echo "$(GO) test -count=1 -run '$(POLICY_FULL_TESTS)' ./policy"; \
-		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(POLICY_FULL_TESTS)' ./policy; \
+		echo "$(GO) test -count=1 -run '$(FULL_TESTS)' $(FULL_PKGS)"; \
+		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(FULL_TESTS)' $(FULL_PKGS); \
 	fi
 
 # The e2e tests marked t.Parallel() wait on timers and assert no latency

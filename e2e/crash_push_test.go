@@ -19,6 +19,7 @@ import (
 // replica's push lock keeps it pending until its lease (3 s) ends, and the
 // restarted replica then settles it on its next Follow tick.
 func TestCrashDuringAckWaitIsExplainedByHistory(t *testing.T) {
+	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
 	for _, store := range []string{"dir", "redis"} {
 		t.Run(store, func(t *testing.T) {
 			var args []string

@@ -82,6 +82,7 @@ func (r *pebbleRig) start(t *testing.T, renewBefore time.Duration, domains ...st
 }
 
 func TestManagerIssuesRenewsAndKeepsLastGoodWithPebble(t *testing.T) {
+	t.Parallel() // waits on Pebble and renewal timers (see TestMain)
 	r := newPebbleRig(t, acmetest.Options{Validity: 9 * time.Second})
 	// The threshold is above the lifetime: renewal at a third of it (3 s).
 	started := time.Now()
@@ -132,6 +133,7 @@ func TestManagerIssuesRenewsAndKeepsLastGoodWithPebble(t *testing.T) {
 }
 
 func TestManagerRestartUsesStoredCertificateAndAccount(t *testing.T) {
+	t.Parallel()                             // waits on Pebble and renewal timers (see TestMain)
 	r := newPebbleRig(t, acmetest.Options{}) // Pebble's default 90 days: no renewal during the test
 	_, got, stop := r.start(t, 0, "api.example.com")
 	first := receive(t, got, 30*time.Second)
@@ -162,6 +164,7 @@ func TestManagerRestartUsesStoredCertificateAndAccount(t *testing.T) {
 }
 
 func TestManagerRegistersAgainWhenTheCAForgetsTheAccount(t *testing.T) {
+	t.Parallel() // waits on Pebble and renewal timers (see TestMain)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -87,6 +87,7 @@ func sharedRig(t *testing.T) (a, b *replica, p *acmetest.Pebble) {
 // certificate; Pebble validates through B's responder, which answers A's
 // tokens from Redis; B adopts A's certificate and its renewal.
 func TestSharedStorageOrderFromAValidatedThroughB(t *testing.T) {
+	t.Parallel() // waits on Pebble and renewal timers (see TestMain)
 	a, b, p := sharedRig(t)
 	a.run(t, p, p.Client, 100*time.Millisecond, false)
 	b.run(t, p, &http.Client{Timeout: 2 * time.Second}, 100*time.Millisecond, false) // system roots: Pebble's TLS fails
@@ -111,6 +112,7 @@ func TestSharedStorageOrderFromAValidatedThroughB(t *testing.T) {
 // minute: the waiting replica learns of the new certificate from the
 // store's change notification.
 func TestSharedStorageOneOrderPerRound(t *testing.T) {
+	t.Parallel() // waits on Pebble and renewal timers (see TestMain)
 	a, b, p := sharedRig(t)
 	a.run(t, p, p.Client, time.Minute, true)
 	b.run(t, p, p.Client, time.Minute, true)
