@@ -29,7 +29,9 @@ func (b block) expired(now int64) bool { return b.horizon <= now }
 // (no replica can be admitted by it before then), and the block is
 // measured from before the round trip, so it ends no later than the
 // backend's. Its Results are the backend's for the blocking limits
-// (RetryAfter and ResetAfter decrease with time); for the other limits
+// (RetryAfter and ResetAfter decrease with time), counted from the end of
+// the round trip, so a client that waits its RetryAfter is never refused
+// for being early (TestOverLimitRetryAfterIsNeverEarly); for the other limits
 // they are computed from the last TAT seen, which admissions on other
 // replicas may have moved since. Entries are dropped when the longest
 // block of their Take ends. It is safe for concurrent use.
@@ -60,16 +62,20 @@ func (c *OverLimitCache) Take(ctx context.Context, limits []Limit) (bool, []Resu
 	if err != nil {
 		return false, nil, err
 	}
-	now := micros(c.now())
-	if results, blocked := c.blocked(limits, gs, now); blocked {
+	start := micros(c.now())
+	if results, blocked := c.blocked(limits, gs, start); blocked {
 		return false, results, nil
 	}
 	allowed, results, err := c.backend.Take(ctx, limits)
 	if err == nil && len(results) == len(limits) {
-		c.remember(limits, results, now, allowed)
+		c.remember(limits, results, trip{start: start, end: micros(c.now())}, allowed)
 	}
 	return allowed, results, err
 }
+
+// trip is when a round trip to the backend started and ended (local µs):
+// the backend decided somewhere between.
+type trip struct{ start, end int64 }
 
 // blocked reports whether a Take at now is known to be rejected (every
 // limit remembered, one blocking), and then the Results of every limit.
@@ -95,9 +101,12 @@ func (c *OverLimitCache) blocked(limits []Limit, gs []gcra, now int64) ([]Result
 	return results, true
 }
 
-// remember records the limits of a rejected Take that started at now, or
-// refreshes the remembered limits an admitted one charged.
-func (c *OverLimitCache) remember(limits []Limit, results []Result, now int64, admitted bool) {
+// remember records the limits of a rejected Take made in the round trip
+// rt, or refreshes the remembered limits an admitted one charged. A block
+// is measured from the trip's start, so it ends no later than the
+// backend's; a TAT from its end, so the RetryAfter computed from it is
+// never earlier than the backend's (later by at most the round trip).
+func (c *OverLimitCache) remember(limits []Limit, results []Result, rt trip, admitted bool) {
 	var longest time.Duration
 	for _, r := range results {
 		longest = max(longest, r.RetryAfter)
@@ -105,10 +114,11 @@ func (c *OverLimitCache) remember(limits []Limit, results []Result, now int64, a
 	if !admitted && longest <= 0 {
 		return // nothing blocks (not a GCRA backend)
 	}
+	now := rt.start
 	horizon := now + longest.Microseconds()
 	set := c.blocks.lock(limits)
 	for i, l := range limits {
-		b := block{tat: now + results[i].ResetAfter.Microseconds(), horizon: horizon}
+		b := block{tat: rt.end + results[i].ResetAfter.Microseconds(), horizon: horizon}
 		if admitted {
 			old, ok := c.blocks.get(l.Key, now)
 			if !ok {

@@ -111,3 +111,50 @@ func cachedHit(c *OverLimitCache, limits []Limit, clock *fakeClock) bool {
 	_, hit := c.blocked(limits, gs, micros(clock.Now()))
 	return hit
 }
+
+// slowBackend is a backend on a fake clock whose round trips take time:
+// the clock moves by before until the backend decides and by after until
+// its answer is back.
+type slowBackend struct {
+	Backend
+	clock         *fakeClock
+	before, after time.Duration
+}
+
+func (b *slowBackend) Take(ctx context.Context, limits []Limit) (bool, []Result, error) {
+	b.clock.Advance(b.before)
+	defer b.clock.Advance(b.after)
+	return b.Backend.Take(ctx, limits)
+}
+
+// TestOverLimitRetryAfterIsNeverEarly: with round trips that take time, a
+// rejection answered from the cache gives a RetryAfter after which the
+// backend admits, late by at most the round trip. It was early by the
+// trip's first half (measured from the trip's start): a client that waited
+// it was refused again (TestContractOverLimitRedis failed so under load).
+func TestOverLimitRetryAfterIsNeverEarly(t *testing.T) {
+	clock := newFakeClock()
+	inner := NewMemory(clock.Now)
+	const half = 3 * time.Millisecond
+	c := NewOverLimitCache(&slowBackend{Backend: inner, clock: clock, before: half, after: half}, clock.Now)
+	l := []Limit{{Key: "{c:e}:k", Requests: 1, Per: 100 * time.Millisecond}}
+	// At 0 ms the first take leaves; the backend admits it at 3 ms (the
+	// next fits at 103 ms). The second leaves at 6 ms and is rejected at 9.
+	for _, want := range []bool{true, false} {
+		if ok, _, err := c.Take(context.Background(), l); err != nil || ok != want {
+			t.Fatalf("take: allowed %v, err %v; want %v", ok, err, want)
+		}
+	}
+	allowed, res, err := c.Take(context.Background(), l) // at 12 ms
+	if err != nil || allowed || !cachedHit(c, l, clock) {
+		t.Fatalf("third take: allowed %v, err %v; want a rejection from the cache", allowed, err)
+	}
+	truth := 103*time.Millisecond - 12*time.Millisecond
+	if got := res[0].RetryAfter; got < truth || got > truth+2*half {
+		t.Fatalf("RetryAfter %v, want from %v (never early) to %v (late by at most the round trip)", got, truth, truth+2*half)
+	}
+	clock.Advance(res[0].RetryAfter)
+	if ok, r, _ := inner.Take(context.Background(), l); !ok {
+		t.Fatalf("the backend refuses after the cache's RetryAfter %v: %+v", res[0].RetryAfter, r[0])
+	}
+}
