@@ -174,7 +174,7 @@ vet: toolchain
 # Under the race detector the differential tests of the parallel paths of
 # policy (policy.RaceSample: they are 10-20 times slower there and made
 # policy the unit stage's longest package, 115 s), of xds/translator's
-# parallel and reuse paths (raceSampler: 96 s of the package's 110 s) and
+# parallel and reuse paths (internal/racesample: 96 s of the package's 110 s) and
 # internal/controlplane's changedFields (one goroutine: 10-16 s for
 # nothing the detector can find) check a sample of their inputs;
 # test-unit then runs them in full without it, in one go test run.

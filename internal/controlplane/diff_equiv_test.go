@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -19,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tollgate/tollgate/internal/racesample"
 	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/xds/translator"
 )
@@ -30,15 +29,11 @@ import (
 //
 // Both are functions of one goroutine, where the race detector has nothing
 // to find and which it slows down tenfold (10-16 s): under it the test
-// compares one pair in raceStride, from a random offset (logged;
-// TOLLGATE_RACE_OFFSET repeats it), and test-unit runs the test in full
-// without it (FULL_TESTS in the Makefile).
+// compares a sample of the pairs (racesample), and test-unit runs the test
+// in full without it (FULL_TESTS in the Makefile).
 func TestChangedFieldsMatchesJSONComparison(t *testing.T) {
 	byType := testdataResources(t)
-	stride, offset := 1, 0
-	if raceDetector {
-		stride, offset = raceStride, raceOffset(t)
-	}
+	sample := racesample.New(t)
 	pairs := 0
 	for _, typ := range slices.Sorted(maps.Keys(byType)) {
 		rs := byType[typ]
@@ -48,7 +43,7 @@ func TestChangedFieldsMatchesJSONComparison(t *testing.T) {
 					continue
 				}
 				pairs++
-				if pairs%stride != offset {
+				if !sample.Keep() {
 					continue
 				}
 				got, want := changedFields(a, b), jsonChangedFields(a, b)
@@ -61,27 +56,6 @@ func TestChangedFieldsMatchesJSONComparison(t *testing.T) {
 	if pairs < 100 {
 		t.Fatalf("only %d pairs compared: the test cases were not found", pairs)
 	}
-}
-
-// raceStride is the share of pairs (one in raceStride) that
-// TestChangedFieldsMatchesJSONComparison compares under the race detector.
-const raceStride = 8
-
-// raceOffset is the first pair compared under the race detector: random,
-// or TOLLGATE_RACE_OFFSET's.
-func raceOffset(t *testing.T) int {
-	t.Helper()
-	offset := rand.IntN(raceStride)
-	if s := os.Getenv("TOLLGATE_RACE_OFFSET"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n >= raceStride {
-			t.Fatalf("TOLLGATE_RACE_OFFSET=%q: want an integer in [0, %d)", s, raceStride)
-		}
-		offset = n
-	}
-	t.Logf("race detector: comparing one pair in %d from offset %d (TOLLGATE_RACE_OFFSET=%d repeats this sample)",
-		raceStride, offset, offset)
-	return offset
 }
 
 // TestMinLinesIsALowerBound: minLines never exceeds the lines render

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/racesample"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -20,9 +21,9 @@ import (
 // TranslateValidated does), gives exactly the sequential result: nil for a valid table, the same error, word for
 // word, for tables broken in a route, in several routes, in a route's
 // per-filter Any, or in a virtual host itself. Under the race detector it
-// checks a sample of the spread validations (raceSampler).
+// checks a sample of the spread validations (racesample).
 func TestValidateSpreadIsValidate(t *testing.T) {
-	sample := newRaceSampler(t)
+	sample := racesample.New(t)
 	route := func(r *Resources, i int) *routev3.Route {
 		vhs := r.Routes[0].GetVirtualHosts()
 		vh := vhs[i%len(vhs)]
@@ -56,7 +57,7 @@ func TestValidateSpreadIsValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kept := slices.DeleteFunc(slices.Clone(spreads), func(spreadCase) bool { return !sample.keep() })
+			kept := slices.DeleteFunc(slices.Clone(spreads), func(spreadCase) bool { return !sample.Keep() })
 			if len(kept) == 0 {
 				t.Skipf("no spread validation of this table in the sample (%s)", sample)
 			}
@@ -100,9 +101,9 @@ func validOnes(r *Resources, step int) func(*routev3.Route) bool {
 // 3,000-route gateway with the routes built on one goroutine and, several
 // times, on several: the resources are byte-identical (deterministic
 // protobuf encoding) and validate alike. Under the race detector it checks
-// a sample of the spread translations (raceSampler).
+// a sample of the spread translations (racesample).
 func TestTranslateSpreadIsSequential(t *testing.T) {
-	sample := newRaceSampler(t)
+	sample := racesample.New(t)
 	type input struct {
 		cfg     *ir.Config
 		gateway string
@@ -116,7 +117,7 @@ func TestTranslateSpreadIsSequential(t *testing.T) {
 	for _, name := range slices.Sorted(maps.Keys(inputs)) { // sorted: TOLLGATE_RACE_OFFSET repeats a sample
 		in := inputs[name]
 		t.Run(name, func(t *testing.T) {
-			kept := slices.DeleteFunc([]int{2, 3, 7, 2, 3, 7}, func(int) bool { return !sample.keep() })
+			kept := slices.DeleteFunc([]int{2, 3, 7, 2, 3, 7}, func(int) bool { return !sample.Keep() })
 			if len(kept) == 0 {
 				t.Skipf("no spread translation of this input in the sample (%s)", sample)
 			}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/racesample"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -31,12 +32,12 @@ type reuseInput struct {
 // limits, transforms, TLS, ACME, native keys), and for each case its
 // route-level and gateway-level edits.
 //
-// Under the race detector it checks a sample of the pairs (raceSampler).
+// Under the race detector it checks a sample of the pairs (racesample).
 func TestTranslateValidatedIsTranslate(t *testing.T) {
 	var bases []reuseInput
 	pairs, shared := 0, 0
 	types := &envoy.AnyTypes{} // shared, as a Controller shares it
-	sample := newRaceSampler(t)
+	sample := racesample.New(t)
 	for _, name := range caseNames(t) {
 		variants := []reuseInput{caseInput(t, name, "", nil)}
 		for _, e := range reuseEdits {
@@ -48,7 +49,7 @@ func TestTranslateValidatedIsTranslate(t *testing.T) {
 	}
 	p, s := crossCheck(t, bases, bases, types, sample)
 	pairs, shared = pairs+p, shared+s
-	if pairs < sample.atLeast(900) || shared < sample.atLeast(1000) {
+	if pairs < sample.AtLeast(900) || shared < sample.AtLeast(1000) {
 		t.Fatalf("%d pairs, %d routes shared (%s): the test compared too little", pairs, shared, sample)
 	}
 }
@@ -56,13 +57,13 @@ func TestTranslateValidatedIsTranslate(t *testing.T) {
 // crossCheck translates every input of afters that sample keeps with the
 // routes of every input of befores of the same gateway (checkSameAsFresh),
 // and returns the pairs checked and the routes shared.
-func crossCheck(t *testing.T, befores, afters []reuseInput, types *envoy.AnyTypes, sample *raceSampler) (pairs, shared int) {
+func crossCheck(t *testing.T, befores, afters []reuseInput, types *envoy.AnyTypes, sample *racesample.Sampler) (pairs, shared int) {
 	t.Helper()
 	fresh := make([]*freshResult, len(afters))
 	for _, before := range befores {
 		var prev *Resources
 		for i, after := range afters {
-			if after.gateway != before.gateway || !sample.keep() {
+			if after.gateway != before.gateway || !sample.Keep() {
 				continue
 			}
 			if prev == nil {
