@@ -60,61 +60,44 @@ func (e *hashEncoder) flush() {
 func (e *hashEncoder) config(c *Config) {
 	outer := *c
 	outer.Gateways = nil
-	e.spliced(&outer, "gateways", func() {
-		if c.Gateways == nil {
-			e.buf = append(e.buf, "null"...)
-			return
-		}
-		e.buf = append(e.buf, '[')
-		for i := range c.Gateways {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.gateway(&c.Gateways[i])
-		}
-		e.buf = append(e.buf, ']')
-	})
+	e.spliced(&outer, "gateways", func() { appendList(e, c.Gateways, e.gateway) })
 }
 
 func (e *hashEncoder) gateway(g *Gateway) {
 	outer := *g
 	outer.VirtualHosts = nil
-	e.spliced(&outer, "virtualHosts", func() {
-		if g.VirtualHosts == nil {
-			e.buf = append(e.buf, "null"...)
-			return
-		}
-		e.buf = append(e.buf, '[')
-		for i := range g.VirtualHosts {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.virtualHost(&g.VirtualHosts[i])
-		}
-		e.buf = append(e.buf, ']')
-	})
+	e.spliced(&outer, "virtualHosts", func() { appendList(e, g.VirtualHosts, e.virtualHost) })
 }
 
 func (e *hashEncoder) virtualHost(vh *VirtualHost) {
 	outer := *vh
 	outer.Routes = nil
-	e.spliced(&outer, "routes", func() {
-		if vh.Routes == nil {
-			e.buf = append(e.buf, "null"...)
-			return
+	e.spliced(&outer, "routes", func() { appendList(e, vh.Routes, e.route) })
+}
+
+// route appends r, and writes the buffer into the hash once it is large.
+func (e *hashEncoder) route(r *Route) {
+	e.buf = appendRoute(e.buf, r)
+	if len(e.buf) >= hashFlush {
+		e.flush()
+	}
+}
+
+// appendList appends json.Marshal's encoding of the slice items, each item
+// by each: null for a nil slice, else an array.
+func appendList[T any](e *hashEncoder, items []T, each func(*T)) {
+	if items == nil {
+		e.buf = append(e.buf, "null"...)
+		return
+	}
+	e.buf = append(e.buf, '[')
+	for i := range items {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
 		}
-		e.buf = append(e.buf, '[')
-		for i := range vh.Routes {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.buf = appendRoute(e.buf, &vh.Routes[i])
-			if len(e.buf) >= hashFlush {
-				e.flush()
-			}
-		}
-		e.buf = append(e.buf, ']')
-	})
+		each(&items[i])
+	}
+	e.buf = append(e.buf, ']')
 }
 
 // spliced appends json.Marshal's encoding of the struct v, whose member
