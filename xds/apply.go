@@ -174,8 +174,8 @@ func planGateway(g string, prev, next *typeSet) (plan, error) {
 // lacks, with exactly the endpoints those clusters reference.
 func unionClusters(next, prev *typeSet) (*typeSet, error) {
 	out := next.mix(next, nil)
-	clusters := mergeByName(next.items[resource.ClusterType], prev.items[resource.ClusterType])
-	cla := mergeByName(next.items[resource.EndpointType], prev.items[resource.EndpointType])
+	clusters := mergeByName(next.of[resource.ClusterType].items, prev.of[resource.ClusterType].items)
+	cla := mergeByName(next.of[resource.EndpointType].items, prev.of[resource.EndpointType].items)
 	cla = referenced(clusters, cla)
 	for t, items := range map[resource.Type][]types.Resource{resource.ClusterType: clusters, resource.EndpointType: cla} {
 		if err := out.set(t, items); err != nil {

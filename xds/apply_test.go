@@ -73,7 +73,7 @@ func validatedGateway(t *testing.T, routes map[string]string, prev *translator.R
 
 func names(ts *typeSet, typ resource.Type) []string {
 	var out []string
-	for _, r := range ts.items[typ] {
+	for _, r := range ts.of[typ].items {
 		out = append(out, cache.GetResourceName(r))
 	}
 	return out
@@ -102,7 +102,7 @@ func TestPlanGatewayMakeBeforeBreak(t *testing.T) {
 		if got := names(st, resource.ClusterType); !slices.Equal(got, w.clusters) {
 			t.Errorf("step %d clusters = %v, want %v", i+1, got, w.clusters)
 		}
-		if st.versions[resource.RouteType] != w.routesLike.versions[resource.RouteType] {
+		if st.of[resource.RouteType].version != w.routesLike.of[resource.RouteType].version {
 			t.Errorf("step %d routes are not the expected version", i+1)
 		}
 		if _, err := st.snapshot(); err != nil {
@@ -157,16 +157,16 @@ func TestApplyWithoutProxiesSetsGateways(t *testing.T) {
 // resourcesOf turns a typeSet back into translator resources.
 func resourcesOf(ts *typeSet) *translator.Resources {
 	r := &translator.Resources{}
-	for _, x := range ts.items[resource.ListenerType] {
+	for _, x := range ts.of[resource.ListenerType].items {
 		r.Listeners = append(r.Listeners, x.(*listenerT))
 	}
-	for _, x := range ts.items[resource.RouteType] {
+	for _, x := range ts.of[resource.RouteType].items {
 		r.Routes = append(r.Routes, x.(*routeT))
 	}
-	for _, x := range ts.items[resource.ClusterType] {
+	for _, x := range ts.of[resource.ClusterType].items {
 		r.Clusters = append(r.Clusters, x.(*clusterT))
 	}
-	for _, x := range ts.items[resource.EndpointType] {
+	for _, x := range ts.of[resource.EndpointType].items {
 		r.Endpoints = append(r.Endpoints, x.(*endpointT))
 	}
 	return r
@@ -211,7 +211,7 @@ func checkVersionMap(t *testing.T, what string, ts *typeSet) {
 	// snapshot's marshal to the encodings ts hashed: encodedResource).
 	fresh := &cache.Snapshot{}
 	for _, typ := range allTypes() {
-		fresh.Resources[cache.GetResponseType(typ)] = cache.NewResources(ts.versions[typ], ts.items[typ])
+		fresh.Resources[cache.GetResponseType(typ)] = cache.NewResources(ts.of[typ].version, ts.of[typ].items)
 	}
 	if err := fresh.ConstructVersionMap(); err != nil {
 		t.Fatal(err)

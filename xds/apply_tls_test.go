@@ -41,11 +41,11 @@ func TestPlanGatewayRotatesSecretsAlone(t *testing.T) {
 		t.Errorf("the step waits for %v, not for secrets", st.wait)
 	}
 	for _, typ := range []resource.Type{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType} {
-		if st.set.versions[typ] != prev.versions[typ] {
+		if st.set.of[typ].version != prev.of[typ].version {
 			t.Errorf("%s version changed by a rotation", shortType(typ))
 		}
 	}
-	if st.set.versions[resource.SecretType] == prev.versions[resource.SecretType] {
+	if st.set.of[resource.SecretType].version == prev.of[resource.SecretType].version {
 		t.Error("the secrets' version did not change")
 	}
 	if _, err := st.set.snapshot(); err != nil {
@@ -61,7 +61,7 @@ func TestPlanGatewayAddsSecretsWithListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, st := range p.steps {
-		has := len(st.set.items[resource.SecretType]) > 0
+		has := len(st.set.of[resource.SecretType].items) > 0
 		if slices.Contains(st.wait, resource.ListenerType) != has {
 			t.Errorf("step %d: secrets present %v, waits %v", i, has, st.wait)
 		}

@@ -90,7 +90,7 @@ func (s *Server) claimDelta(node, gateway, typeURL string, initial map[string]st
 	ts := s.gateways[gateway]
 	s.snapMu.Unlock()
 	if ts != nil && ts.holds(typeURL, initial) {
-		s.tracker.claim(node, typeURL, ts.versions[typeURL])
+		s.tracker.claim(node, typeURL, ts.of[typeURL].version)
 	}
 }
 

@@ -72,11 +72,11 @@ func TestEncodedResourceMarshalsAsTheMessage(t *testing.T) {
 		}
 		for _, typ := range allTypes() {
 			served := snap.GetResources(typ)
-			if len(served) != len(ts.items[typ]) {
-				t.Fatalf("%s, %s: %d resources served, %d typed", name, typ, len(served), len(ts.items[typ]))
+			if len(served) != len(ts.of[typ].items) {
+				t.Fatalf("%s, %s: %d resources served, %d typed", name, typ, len(served), len(ts.of[typ].items))
 			}
-			for i, typed := range ts.items[typ] {
-				checkServedEncoding(t, name, served[cache.GetResourceName(typed)], typed, ts.enc[typ][i])
+			for i, typed := range ts.of[typ].items {
+				checkServedEncoding(t, name, served[cache.GetResourceName(typed)], typed, ts.of[typ].enc[i])
 			}
 		}
 	}
@@ -122,11 +122,11 @@ func TestRouteTablesServedFromTheTranslatorsEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept := r.RouteEncodings()
-	if len(kept) == 0 || len(ts.enc[resource.RouteType]) != len(kept) {
-		t.Fatalf("%d encodings kept, %d hashed", len(kept), len(ts.enc[resource.RouteType]))
+	if len(kept) == 0 || len(ts.of[resource.RouteType].enc) != len(kept) {
+		t.Fatalf("%d encodings kept, %d hashed", len(kept), len(ts.of[resource.RouteType].enc))
 	}
 	for i := range kept {
-		if &ts.enc[resource.RouteType][i][0] != &kept[i][0] {
+		if &ts.of[resource.RouteType].enc[i][0] != &kept[i][0] {
 			t.Fatalf("route table %d encoded again", i)
 		}
 	}
@@ -147,10 +147,10 @@ func TestDeltaResponseIsTheTypedResources(t *testing.T) {
 		}
 		for _, typ := range allTypes() {
 			want := map[string][]byte{}
-			for _, r := range ts.items[typ] {
+			for _, r := range ts.of[typ].items {
 				want[cache.GetResourceName(r)], _ = cache.MarshalResource(r)
 			}
-			checkDeltaResponse(t, name, c, typ, want, ts.resources[typ])
+			checkDeltaResponse(t, name, c, typ, want, ts.of[typ].each)
 		}
 	}
 }

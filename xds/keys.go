@@ -34,7 +34,7 @@ func (s *Server) SetKeyExceptions(x translator.KeyExceptions) {
 			s.setNode(id, next)
 		}
 		s.log.Debug("API-key exceptions table served", "gateway", g, "items", len(x.Items), "fresh", x.Fresh,
-			"version", next.versions[resource.ExtensionConfigType])
+			"version", next.of[resource.ExtensionConfigType].version)
 	}
 }
 
@@ -43,7 +43,7 @@ func (s *Server) SetKeyExceptions(x translator.KeyExceptions) {
 // Callers hold snapMu.
 func (s *Server) withCurrentKeys(gateway string, ts *typeSet) (*typeSet, error) {
 	next, err := ts.withKeys(s.keys)
-	if err != nil || next.keys == nil || next.versions[resource.ExtensionConfigType] != s.keysRejected[gateway] {
+	if err != nil || next.keys == nil || next.of[resource.ExtensionConfigType].version != s.keysRejected[gateway] {
 		return next, err
 	}
 	return ts.withKeys(translator.KeyExceptions{})
@@ -64,7 +64,7 @@ func (s *Server) keyTableRejected(gateway string) {
 	if s.keysRejected == nil {
 		s.keysRejected = map[string]string{}
 	}
-	s.keysRejected[gateway] = ts.versions[resource.ExtensionConfigType]
+	s.keysRejected[gateway] = ts.of[resource.ExtensionConfigType].version
 	next, err := s.withCurrentKeys(gateway, ts)
 	if err == nil && next != ts {
 		_, err = next.snapshot()

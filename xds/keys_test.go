@@ -46,14 +46,14 @@ func TestSetKeyExceptionsChangesOnlyTheExtension(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := s.current()["g"]
-	if len(before.items[resource.ExtensionConfigType]) != 1 {
-		t.Fatalf("%d ECDS resources, want 1", len(before.items[resource.ExtensionConfigType]))
+	if len(before.of[resource.ExtensionConfigType].items) != 1 {
+		t.Fatalf("%d ECDS resources, want 1", len(before.of[resource.ExtensionConfigType].items))
 	}
 	table := translator.KeyExceptions{Loaded: true, Fresh: true, Items: []translator.KeyException{{ID: "k", Revoked: true}}}
 	s.SetKeyExceptions(table)
 	after := s.current()["g"]
 	for _, typ := range allTypes() {
-		changed := before.versions[typ] != after.versions[typ]
+		changed := before.of[typ].version != after.of[typ].version
 		if changed != (typ == resource.ExtensionConfigType) {
 			t.Errorf("%s: version changed %t", shortType(typ), changed)
 		}
@@ -65,7 +65,7 @@ func TestSetKeyExceptionsChangesOnlyTheExtension(t *testing.T) {
 	if _, err := s.Apply(context.Background(), map[string]*translator.Resources{"g": r}); err != nil {
 		t.Fatal(err)
 	}
-	if v := s.current()["g"].versions[resource.ExtensionConfigType]; v != after.versions[resource.ExtensionConfigType] {
+	if v := s.current()["g"].of[resource.ExtensionConfigType].version; v != after.of[resource.ExtensionConfigType].version {
 		t.Fatal("an Apply served another table than the current one")
 	}
 }
@@ -84,9 +84,9 @@ func TestRejectedKeyTableFailsClosed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ts.versions[resource.ExtensionConfigType]
+		return ts.of[resource.ExtensionConfigType].version
 	}
-	served := func() string { return s.current()["g"].versions[resource.ExtensionConfigType] }
+	served := func() string { return s.current()["g"].of[resource.ExtensionConfigType].version }
 	table := translator.KeyExceptions{Loaded: true, Fresh: true, Items: []translator.KeyException{{ID: "k", Revoked: true}}}
 	s.SetKeyExceptions(table)
 	if served() != version(table) {

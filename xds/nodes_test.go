@@ -7,15 +7,14 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
 // fixedSet returns a typeSet with the given version for every type.
 func fixedSet(version string) *typeSet {
-	ts := &typeSet{items: map[resource.Type][]types.Resource{}, versions: map[resource.Type]string{}}
+	ts := &typeSet{of: map[resource.Type]typed{}}
 	for _, t := range allTypes() {
-		ts.versions[t] = version
+		ts.of[t] = typed{version: version}
 	}
 	return ts
 }

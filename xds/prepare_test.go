@@ -53,12 +53,15 @@ func TestPrepareIsPlain(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := plans[0].steps[len(plans[0].steps)-1].set
-			if !maps.Equal(got.versions, want.versions) {
-				t.Errorf("versions %v, want %v", got.versions, want.versions)
+			if len(got.of) != len(want.of) {
+				t.Errorf("%d types, want %d", len(got.of), len(want.of))
 			}
-			for typ, each := range want.resources {
-				if !maps.Equal(got.resources[typ], each) {
-					t.Errorf("%s: resource versions %v, want %v", typ, got.resources[typ], each)
+			for typ, w := range want.of {
+				if got.of[typ].version != w.version {
+					t.Errorf("%s: version %s, want %s", typ, got.of[typ].version, w.version)
+				}
+				if !maps.Equal(got.of[typ].each, w.each) {
+					t.Errorf("%s: resource versions %v, want %v", typ, got.of[typ].each, w.each)
 				}
 			}
 		})
@@ -78,7 +81,7 @@ func TestPreparedHashGateway(t *testing.T) {
 		"other resources": func() (*hashed, error) { return p.hashGateway(other) },
 		"no Prepare":      func() (*hashed, error) { return (*prepared)(nil).hashGateway(r) },
 	} {
-		if got, err := h(); err != nil || got == sentinel || got.versions[resource.RouteType] == "" {
+		if got, err := h(); err != nil || got == sentinel || got.of[resource.RouteType].version == "" {
 			t.Errorf("%s: %+v, %v; want a hashing of its own", name, got, err)
 		}
 	}

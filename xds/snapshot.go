@@ -57,23 +57,28 @@ func allTypes() []resource.Type {
 // of each type's resources. It is immutable once built, and so is the one
 // snapshot object built from it, which every node of the gateway shares.
 type typeSet struct {
-	items    map[resource.Type][]types.Resource
-	versions map[resource.Type]string
+	of map[resource.Type]typed
 	// keys builds the ExtensionConfigType resources from the API-key
 	// exceptions table (nil: the gateway has no native key route).
 	keys *translator.KeyIdentity
-	// resources holds each resource's version by type and name: the
-	// snapshot's version map, computed from the encoding hashed for
-	// versions rather than by encoding every resource again.
-	resources map[resource.Type]map[string]string
-	// enc holds each resource's deterministic encoding, index-aligned
-	// with items: the bytes hashed, which the snapshot's resources
-	// marshal to (encodedResource).
-	enc map[resource.Type][][]byte
 
 	once sync.Once
 	snap *cache.Snapshot
 	err  error
+}
+
+// typed is the resources of one xDS type, hashed from one encoding.
+type typed struct {
+	items   []types.Resource
+	version string // the type's version: a hash of every resource's encoding
+	// each holds each resource's version by name: the snapshot's version
+	// map, computed from the encoding hashed for version rather than by
+	// encoding every resource again.
+	each map[string]string
+	// enc holds each resource's deterministic encoding, index-aligned
+	// with items: the bytes hashed, which the snapshot's resources
+	// marshal to (encodedResource).
+	enc [][]byte
 }
 
 // newTypeSet hashes r's resources per type, with x as the exceptions
@@ -93,18 +98,15 @@ func newTypeSet(r *translator.Resources, x translator.KeyExceptions) (*typeSet, 
 // exceptions table's (ExtensionConfigType), which is built from the table
 // when the resources are applied. Prepare computes it ahead of Apply.
 type hashed struct {
-	items     map[resource.Type][]types.Resource
-	versions  map[resource.Type]string
-	resources map[resource.Type]map[string]string
-	enc       map[resource.Type][][]byte
+	of map[resource.Type]typed
 }
 
 // hashTypes hashes r's resources of every type but ExtensionConfigType,
 // the route tables from the encodings the translator kept
 // (translator.Resources.RouteEncodings) when it did.
 func hashTypes(r *translator.Resources) (*hashed, error) {
-	h := &hashed{items: r.ByType(), versions: map[resource.Type]string{}, resources: map[resource.Type]map[string]string{},
-		enc: map[resource.Type][][]byte{}}
+	byType := r.ByType()
+	h := &hashed{of: map[resource.Type]typed{}}
 	for _, t := range allTypes() {
 		if t == resource.ExtensionConfigType {
 			continue
@@ -113,11 +115,11 @@ func hashTypes(r *translator.Resources) (*hashed, error) {
 		if t == resource.RouteType {
 			known = r.RouteEncodings()
 		}
-		v, each, enc, err := hashResources(h.items[t], known)
+		ty, err := hashResources(byType[t], known)
 		if err != nil {
 			return nil, fmt.Errorf("hash %s: %w", shortType(t), err)
 		}
-		h.versions[t], h.resources[t], h.enc[t] = v, each, enc
+		h.of[t] = ty
 	}
 	return h, nil
 }
@@ -126,8 +128,7 @@ func hashTypes(r *translator.Resources) (*hashed, error) {
 // gateway with native key routes: keys not nil; none otherwise). h is not
 // changed: a typeSet gets maps of its own.
 func (h *hashed) typeSet(keys *translator.KeyIdentity, x translator.KeyExceptions) (*typeSet, error) {
-	ts := &typeSet{items: maps.Clone(h.items), versions: maps.Clone(h.versions), keys: keys,
-		resources: maps.Clone(h.resources), enc: maps.Clone(h.enc)}
+	ts := &typeSet{of: maps.Clone(h.of), keys: keys}
 	var ext []types.Resource
 	if keys != nil {
 		e, err := keys.Extension(x)
@@ -144,20 +145,21 @@ func (h *hashed) typeSet(keys *translator.KeyIdentity, x translator.KeyException
 
 // set makes rs ts's resources of type t, with their versions.
 func (ts *typeSet) set(t resource.Type, rs []types.Resource) error {
-	v, each, enc, err := hashResources(rs, nil)
+	ty, err := hashResources(rs, nil)
 	if err != nil {
 		return err
 	}
-	ts.items[t], ts.versions[t], ts.resources[t], ts.enc[t] = rs, v, each, enc
+	ts.of[t] = ty
 	return nil
 }
 
-// hashResources returns a short hex digest of rs' deterministic encoding,
-// each resource's version by name as go-control-plane computes it
-// (cache.HashResource of cache.MarshalResource), and each resource's
-// encoding, from one encoding: known's (index-aligned with rs; nil for
-// none), which must be the resources' deterministic encodings, or its own.
-func hashResources(rs []types.Resource, known [][]byte) (string, map[string]string, [][]byte, error) {
+// hashResources returns rs typed: the version, a short hex digest of rs'
+// deterministic encoding, each resource's version by name as
+// go-control-plane computes it (cache.HashResource of
+// cache.MarshalResource), and each resource's encoding, from one
+// encoding: known's (index-aligned with rs; nil for none), which must be
+// the resources' deterministic encodings, or its own.
+func hashResources(rs []types.Resource, known [][]byte) (typed, error) {
 	h := sha256.New()
 	each := make(map[string]string, len(rs))
 	enc := make([][]byte, len(rs))
@@ -166,14 +168,14 @@ func hashResources(rs []types.Resource, known [][]byte) (string, map[string]stri
 		name := cache.GetResourceName(r)
 		b, err := encodingOf(opts, r, i, known)
 		if err != nil {
-			return "", nil, nil, fmt.Errorf("marshal %s: %w", name, err)
+			return typed{}, fmt.Errorf("marshal %s: %w", name, err)
 		}
 		fmt.Fprintf(h, "%d:%s:", len(b), name)
 		h.Write(b)
 		sum := sha256.Sum256(b) // cache.HashResource(b), without its allocations
 		each[name], enc[i] = hex.EncodeToString(sum[:]), b
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), each, enc, nil
+	return typed{items: rs, version: hex.EncodeToString(h.Sum(nil)[:8]), each: each, enc: enc}, nil
 }
 
 // encodingOf returns known[i] when known holds rs' encodings, else r's
@@ -188,13 +190,9 @@ func encodingOf(opts proto.MarshalOptions, r types.Resource, i int, known [][]by
 // mix returns a typeSet whose types in from come from other and the rest
 // from ts: the building block of a make-before-break push.
 func (ts *typeSet) mix(other *typeSet, from []resource.Type) *typeSet {
-	out := &typeSet{items: map[resource.Type][]types.Resource{}, versions: map[resource.Type]string{}, keys: ts.keys,
-		resources: map[resource.Type]map[string]string{}, enc: map[resource.Type][][]byte{}}
-	for _, t := range allTypes() {
-		out.items[t], out.versions[t], out.resources[t], out.enc[t] = ts.items[t], ts.versions[t], ts.resources[t], ts.enc[t]
-	}
+	out := &typeSet{of: maps.Clone(ts.of), keys: ts.keys}
 	for _, t := range from {
-		out.items[t], out.versions[t], out.resources[t], out.enc[t] = other.items[t], other.versions[t], other.resources[t], other.enc[t]
+		out.of[t] = other.of[t]
 		if t == resource.ExtensionConfigType {
 			out.keys = other.keys
 		}
@@ -213,17 +211,15 @@ func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	items := []types.Resource{e}
-	v, each, enc, err := hashResources(items, nil)
+	ty, err := hashResources([]types.Resource{e}, nil)
 	if err != nil {
 		return nil, err
 	}
-	if v == ts.versions[resource.ExtensionConfigType] {
+	if ty.version == ts.of[resource.ExtensionConfigType].version {
 		return ts, nil
 	}
 	out := ts.mix(ts, nil)
-	t := resource.ExtensionConfigType
-	out.items[t], out.versions[t], out.resources[t], out.enc[t] = items, v, each, enc
+	out.of[resource.ExtensionConfigType] = ty
 	return out, nil
 }
 
@@ -232,7 +228,7 @@ func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
 func (ts *typeSet) union(other *typeSet) (*typeSet, error) {
 	out := ts.mix(ts, nil)
 	for _, t := range clusterTypes {
-		if err := out.set(t, mergeByName(ts.items[t], other.items[t])); err != nil {
+		if err := out.set(t, mergeByName(ts.of[t].items, other.of[t].items)); err != nil {
 			return nil, err
 		}
 	}
@@ -260,7 +256,7 @@ func mergeByName(a, b []types.Resource) []types.Resource {
 func (ts *typeSet) version() string {
 	h := sha256.New()
 	for _, t := range allTypes() {
-		fmt.Fprintf(h, "%s=%s;", t, ts.versions[t])
+		fmt.Fprintf(h, "%s=%s;", t, ts.of[t].version)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:6])
 }
@@ -277,18 +273,18 @@ func (ts *typeSet) snapshot() (*cache.Snapshot, error) {
 	ts.once.Do(func() {
 		s := &cache.Snapshot{}
 		for _, t := range allTypes() {
-			s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.versions[t], ts.items[t])
+			s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.of[t].version, ts.of[t].items)
 		}
 		if err := s.Consistent(); err != nil { // of the typed resources: it reads listeners and clusters
 			ts.err = fmt.Errorf("inconsistent snapshot: %w", err)
 			return
 		}
 		for _, t := range allTypes() { // served from the encodings hashed
-			s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.versions[t], encodedAll(ts.items[t], ts.enc[t]))
+			s.Resources[cache.GetResponseType(t)] = cache.NewResources(ts.of[t].version, encodedAll(ts.of[t].items, ts.of[t].enc))
 		}
-		s.VersionMap = make(map[string]map[string]string, len(ts.resources))
-		for t, each := range ts.resources {
-			s.VersionMap[t] = each
+		s.VersionMap = make(map[string]map[string]string, len(ts.of))
+		for t, ty := range ts.of {
+			s.VersionMap[t] = ty.each
 		}
 		if err := s.ConstructVersionMap(); err != nil { // a no-op now that VersionMap is set
 			ts.err = fmt.Errorf("snapshot version map: %w", err)
@@ -323,7 +319,7 @@ func (ts *typeSet) holds(t resource.Type, initial map[string]string) bool {
 // changed reports the types whose version differs between ts and other.
 func (ts *typeSet) changed(other *typeSet, among []resource.Type) bool {
 	for _, t := range among {
-		if other == nil || ts.versions[t] != other.versions[t] {
+		if other == nil || ts.of[t].version != other.of[t].version {
 			return true
 		}
 	}

@@ -98,7 +98,7 @@ func pendingTypes(nd *node, target *typeSet, among []resource.Type) []resource.T
 		if !nd.subscribed[t] || skipEmpty(target, t) {
 			continue
 		}
-		if nd.acked[t].Version != target.versions[t] {
+		if nd.acked[t].Version != target.of[t].version {
 			out = append(out, t)
 		}
 	}
@@ -110,5 +110,5 @@ func pendingTypes(nd *node, target *typeSet, among []resource.Type) []resource.T
 // ACK.
 func skipEmpty(target *typeSet, t resource.Type) bool {
 	byName := t == resource.EndpointType || t == resource.RouteType || t == resource.SecretType || t == resource.ExtensionConfigType
-	return byName && len(target.items[t]) == 0
+	return byName && len(target.of[t].items) == 0
 }

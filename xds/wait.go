@@ -19,7 +19,7 @@ func (t *tracker) check(gateway string, target *typeSet, among []resource.Type, 
 			continue
 		}
 		for _, typ := range among {
-			if n, ok := nd.nacks[typ]; ok && n.Version == target.versions[typ] && !n.At.Before(since) {
+			if n, ok := nd.nacks[typ]; ok && n.Version == target.of[typ].version && !n.At.Before(since) {
 				return nil, &NackError{Node: nd.id, Nack: n}
 			}
 		}
