@@ -49,6 +49,7 @@ func compile(p *Policy, workers func(n, minItems int) int) *ir.Config {
 	for _, b := range p.Backends {
 		cfg.Backends = append(cfg.Backends, compileBackend(b))
 	}
+	cfg.RateLimits.Mode = compileRateLimitMode(p, cfg) // validate_ratelimit_mode.go
 	compileTLS(cfg, p)
 	slices.SortFunc(cfg.Gateways, func(a, b ir.Gateway) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(cfg.Backends, func(a, b ir.Backend) int { return strings.Compare(a.Name, b.Name) })

@@ -9,7 +9,8 @@ import (
 )
 
 // compileRateLimits compiles the rateLimits section: tiers sorted by name,
-// limits sorted, the failure mode defaulted. The failure mode has its
+// limits sorted, the failure mode defaulted (the mode is set once the
+// routes are compiled: compileRateLimitMode). The failure mode has its
 // default even without a section: a route's extra limits use the counter
 // store too.
 func compileRateLimits(r *RateLimits) ir.RateLimits {
@@ -19,7 +20,6 @@ func compileRateLimits(r *RateLimits) ir.RateLimits {
 	}
 	out.FailureMode = cmp.Or(r.FailureMode, DefaultFailureMode)
 	out.DefaultTier = r.DefaultTier
-	out.Mode = compileRateLimitMode(r.Mode) // validate_ratelimit_mode.go
 	out.Anonymous = compileLimits(r.Anonymous)
 	for _, t := range r.Tiers {
 		out.Tiers = append(out.Tiers, ir.Tier{Name: t.Name, Unlimited: t.Unlimited, Limits: compileLimits(t.Limits)})

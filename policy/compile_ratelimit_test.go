@@ -48,6 +48,7 @@ rateLimits:
 			{Requests: 1000, Per: 30 * 24 * time.Hour, Unit: "month"},
 		},
 		FailureMode: ir.FailOpen,
+		Mode:        ir.RateLimitQuota, // left out: the default
 	}
 	if !reflect.DeepEqual(cfg.RateLimits, want) {
 		got, _ := json.Marshal(cfg.RateLimits)

@@ -56,7 +56,7 @@ type RateLimits struct {
 	Anonymous []Limit
 	// FailureMode is open, closed or local; empty means open.
 	FailureMode string
-	// Mode is exact or quota; empty means exact (see ir.RateLimitExact).
+	// Mode is exact or quota; empty means Policy.DefaultRateLimitMode.
 	Mode string
 }
 

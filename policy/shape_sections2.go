@@ -175,7 +175,7 @@ func rateLimitsShape() *Shape {
 		"defaultTier": sString("Tier of consumers without a (known) tier; required with tiers."),
 		"anonymous":   sList("Per client IP on public routes.", limitShape()),
 		"failureMode": sEnum("When Redis is down or slow (default open).", "open", "closed", "local"),
-		"mode":        sEnum("exact counts every request in Redis (one call per request, default); quota lets Envoy enforce server-assigned shares of the Redis account (no call per request).", "exact", "quota"),
+		"mode":        sEnum("quota lets Envoy enforce server-assigned shares of the Redis account (no call per request; the default unless a route uses shadow limits or limits keyed by a header); exact counts every request in Redis (one call per request).", "quota", "exact"),
 	})
 }
 

@@ -20,8 +20,9 @@ func (c *checker) rateLimitMode(r *RateLimits) {
 	if s, ok := closest(r.Mode, rateLimitModes); ok {
 		summary += fmt.Sprintf("; did you mean %q?", s)
 	}
-	c.errorf("rateLimits.mode", "use exact (the default: every request is counted in Redis through the rate-limit "+
-		"service) or quota (Envoy enforces server-assigned shares in-process, no call per request)", "%s", summary)
+	c.errorf("rateLimits.mode", "use quota (Envoy enforces server-assigned shares of the Redis account in-process, "+
+		"no call per request; the default) or exact (every request is counted in Redis through the rate-limit service)",
+		"%s", summary)
 }
 
 // quotaRoutes checks, when rateLimits.mode is quota, that every route's
@@ -50,9 +51,39 @@ func (c *checker) quotaRoutes(p *Policy) {
 	}
 }
 
-// compileRateLimitMode returns the IR mode: ir.RateLimitQuota, or empty
-// for exact (the default).
-func compileRateLimitMode(mode string) string {
+// exactOnly reports whether a route's rate limiting can only be enforced
+// by exact mode: shadow mode, a limit keyed by a request header.
+func exactOnly(rl *RouteRateLimit) bool {
+	if rl == nil || rl.None {
+		return false
+	}
+	return rl.Shadow || slices.ContainsFunc(rl.By, func(b string) bool { return strings.HasPrefix(b, byHeaderPrefix) })
+}
+
+// DefaultRateLimitMode is the mode a policy whose rateLimits.mode is left
+// out gets: quota, unless a route's limits can only be enforced by exact
+// mode (shadow mode, limits keyed by a request header: exactOnly).
+func (p *Policy) DefaultRateLimitMode() string {
+	for i := range p.Routes {
+		if exactOnly(p.Routes[i].RateLimit) {
+			return ir.RateLimitExact
+		}
+	}
+	return ir.RateLimitQuota
+}
+
+// compileRateLimitMode returns the IR mode of a policy whose routes are
+// compiled: ir.RateLimitQuota, or empty for exact. A mode left out is
+// DefaultRateLimitMode, and stays empty when no route is rate limited (so
+// that such policies keep the IR, and version, they had).
+func compileRateLimitMode(p *Policy, cfg *ir.Config) string {
+	mode := ""
+	if p.RateLimits != nil {
+		mode = p.RateLimits.Mode
+	}
+	if mode == "" && cfg.RateLimited() {
+		mode = p.DefaultRateLimitMode()
+	}
 	if mode == ir.RateLimitQuota {
 		return ir.RateLimitQuota
 	}

@@ -37,10 +37,40 @@ func TestValidateRateLimitMode(t *testing.T) {
 	})
 }
 
+// modeCases are policies and the IR mode each compiles to ("" is exact).
+var modeCases = []struct {
+	name, src, want string
+}{
+	{name: "exact on purpose", src: moded("exact") + "routes: [{name: r, backend: be}]\n"},
+	{name: "quota on purpose", src: moded("quota") + "routes: [{name: r, backend: be}]\n", want: ir.RateLimitQuota},
+	{name: "left out: quota", src: tiered + "routes: [{name: r, backend: be}]\n", want: ir.RateLimitQuota},
+	{
+		name: "left out, extra limits only: quota",
+		src:  "routes: [{name: r, backend: be, auth: none, rateLimit: {extra: [{requests: 1, per: second}]}}]\n",
+		want: ir.RateLimitQuota,
+	},
+	{name: "left out, nothing limited: empty as before", src: "routes: [{name: r, backend: be, auth: none}]\n"},
+	{
+		name: "left out, a shadow limit: exact",
+		src:  tiered + "routes: [{name: r, backend: be}, {name: s, match: {pathPrefix: /s}, backend: be, rateLimit: {shadow: true}}]\n",
+	},
+	{
+		name: "left out, a limit keyed by a header: exact",
+		src: tiered + "routes: [{name: r, backend: be, " +
+			"rateLimit: {extra: [{requests: 1, per: second}], by: [header:x-id]}}]\n",
+	},
+}
+
 func TestCompileRateLimitMode(t *testing.T) {
-	for in, want := range map[string]string{"": "", ir.RateLimitExact: "", ir.RateLimitQuota: ir.RateLimitQuota} {
-		if got := compileRateLimitMode(in); got != want {
-			t.Errorf("compileRateLimitMode(%q) = %q, want %q", in, got, want)
-		}
+	for _, tc := range modeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds := Build([]File{{Name: "p.yaml", Content: []byte(base + tc.src)}})
+			if errs := ds.Errors(); len(errs) != 0 || cfg == nil {
+				t.Fatalf("diagnostics: %s", render(errs))
+			}
+			if cfg.RateLimits.Mode != tc.want {
+				t.Errorf("mode = %q, want %q", cfg.RateLimits.Mode, tc.want)
+			}
+		})
 	}
 }

@@ -28,6 +28,40 @@ type validateResult struct {
 	// AuthPaths says, per gateway and route, whether Envoy decides the
 	// route's authentication itself or calls ext_authz, and why.
 	AuthPaths map[string][]translator.RouteAuthPath `json:"authPaths,omitempty"`
+	// RateLimits says where the limits are taken: quota or exact, and
+	// why; absent when no route is rate limited.
+	RateLimits *rateLimitPath `json:"rateLimits,omitempty"`
+}
+
+// rateLimitPath is the policy's rate-limit mode as validate reports it.
+type rateLimitPath struct {
+	Mode   string `json:"mode"`
+	Reason string `json:"reason"`
+}
+
+// rateLimitPathOf returns where cfg's limits are taken, nil when no route
+// is rate limited.
+func rateLimitPathOf(cfg *ir.Config) *rateLimitPath {
+	if !cfg.RateLimited() {
+		return nil
+	}
+	if cfg.RateLimits.Quota() {
+		return &rateLimitPath{Mode: ir.RateLimitQuota,
+			Reason: "Envoy enforces server-assigned shares of the Redis account, no call per request"}
+	}
+	for _, g := range cfg.Gateways {
+		for _, vh := range g.VirtualHosts {
+			for _, r := range vh.Routes {
+				if r.RateLimit.NeedsExact() {
+					return &rateLimitPath{Mode: ir.RateLimitExact, Reason: fmt.Sprintf("every request counted in Redis "+
+						"through the rate-limit service (route %s uses shadow limits or limits keyed by a header, which "+
+						"need it)", r.Name)}
+				}
+			}
+		}
+	}
+	return &rateLimitPath{Mode: ir.RateLimitExact,
+		Reason: "every request counted in Redis through the rate-limit service (rateLimits.mode: exact)"}
 }
 
 func newValidateCmd() *cobra.Command {
@@ -104,6 +138,7 @@ func validatePath(path string) (*validateResult, *ir.Config, error) {
 			return nil, nil, fmt.Errorf("policy is valid but its Envoy configuration is not (a bug in tollgate, please report it): %w", err)
 		}
 	}
+	res.RateLimits = rateLimitPathOf(cfg)
 	res.Valid, res.Version = true, cfg.Hash()
 	res.Gateways, res.Routes, res.Backends = len(cfg.Gateways), countRoutes(cfg), len(cfg.Backends)
 	return res, cfg, nil
@@ -146,6 +181,9 @@ func countRoutes(cfg *ir.Config) int {
 func printValidate(w io.Writer, res *validateResult) {
 	printDiagnostics(w, res.Diagnostics)
 	printAuthPaths(w, res.AuthPaths)
+	if rl := res.RateLimits; rl != nil {
+		fmt.Fprintf(w, "  rate limits: %s: %s\n", rl.Mode, rl.Reason)
+	}
 	for _, c := range res.Envoy {
 		if c.OK {
 			fmt.Fprintf(w, "  gateway %s: envoy --mode validate: OK\n", c.Gateway)

@@ -19,8 +19,10 @@ type RateLimits struct {
 	// FailureMode when Redis is down or slow: FailOpen, FailClosed or
 	// FailLocal (per-replica in-memory counting).
 	FailureMode string `json:"failureMode,omitempty"`
-	// Mode is RateLimitQuota, or empty for RateLimitExact (the default;
-	// empty so that exact-mode IRs stay as they were).
+	// Mode is RateLimitQuota, or empty for RateLimitExact (empty so that
+	// exact-mode IRs stay as they were). A policy that leaves the mode out
+	// gets quota unless a route's limits need exact mode (shadow limits,
+	// limits keyed by a request header).
 	Mode string `json:"mode,omitempty"`
 }
 

@@ -1,6 +1,9 @@
 package ir
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Rate-limit modes (RateLimits.Mode).
 //
@@ -84,6 +87,26 @@ const (
 // Quota reports whether the policy enforces its limits in Envoy (RLQS and
 // the local backstop) rather than per request through the RLS.
 func (r RateLimits) Quota() bool { return r.Mode == RateLimitQuota }
+
+// RateLimited reports whether some route of c is rate limited.
+func (c *Config) RateLimited() bool {
+	for _, g := range c.Gateways {
+		for _, vh := range g.VirtualHosts {
+			for _, r := range vh.Routes {
+				if r.RateLimit.Enabled {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// NeedsExact reports whether route limit rr can only be enforced by exact
+// mode: shadow limits, limits keyed by a request header.
+func (rr RouteRateLimit) NeedsExact() bool {
+	return rr.Shadow || slices.ContainsFunc(rr.By, func(b string) bool { return strings.HasPrefix(b, DescriptorHeaderPrefix) })
+}
 
 // Tier returns the named tier, or the default tier for an empty or unknown
 // name (as the rate-limit service resolves it); ok is false when there is
