@@ -24,6 +24,7 @@ rateLimits:
     pro: [{requests: 1000, per: minute}]
     tiny: [{requests: 1, per: minute}]
   defaultTier: pro
+  mode: exact # the ext_authz cases check the decision taken in the Check
 gateways:
   - name: public
     listeners: [{name: http, port: {{.Port}}, address: 127.0.0.1}]

@@ -85,7 +85,10 @@ func startKeyReplicas(t *testing.T, prefix string) (k *keyStack, a, b *stack) {
 	t.Helper()
 	n := startNativeEnv(t)
 	portA, portB := harness.FreePort(t), harness.FreePort(t)
-	policy := n.policy(t, keyNativePolicy, portA, portB)
+	// Exact limits: both Envoys serve each consumer at once, and in quota
+	// mode a consumer's second Envoy is held to its floor share until the
+	// first one reports again (up to 5 s; docs/concepts/rate-limiting.md).
+	policy := strings.Replace(n.policy(t, keyNativePolicy, portA, portB), "rateLimits:\n", "rateLimits:\n  mode: exact\n", 1)
 	store := []string{"--store", "redis://" + n.redis.addr + "/0", "--store-prefix", haPrefix}
 	a, b = n.stack(t, policy, store...), n.stack(t, policy, store...)
 	a.envoy("public", prefix+"-a", "delta")

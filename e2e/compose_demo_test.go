@@ -103,7 +103,11 @@ func TestComposeDemoCredentials(t *testing.T) {
 			t.Errorf("%s: reached %s as user %q, want %s… as %q", tt.name, echo.Upstream, echo.Headers["X-User-Id"], tt.wantUpstream, tt.wantUser)
 		}
 	}
-	// The free tier admits 60 requests a minute per consumer.
+	// The free tier admits 60 requests a minute per consumer. The compose
+	// policy leaves rateLimits.mode out: quota, whose bound over GCRA is
+	// one request per participant that gets its first token bucket while
+	// nothing is left (ratelimit/quota's package documentation): the
+	// consumer used two routes, two participants on this Envoy.
 	admitted, limited := used, 0
 	for range 70 - used {
 		switch status, _ := call("/api/users/1", apiKey); status {
@@ -115,7 +119,7 @@ func TestComposeDemoCredentials(t *testing.T) {
 			t.Fatalf("rate-limited route answered %d", status)
 		}
 	}
-	if admitted != 60 || limited != 70-60 {
-		t.Errorf("free tier: %d admitted, %d limited of 70; want 60 and 10", admitted, limited)
+	if admitted < 60 || admitted > 62 || admitted+limited != 70 {
+		t.Errorf("free tier: %d admitted, %d limited of 70; want 60 (up to 62) admitted, the rest limited", admitted, limited)
 	}
 }

@@ -24,6 +24,7 @@ auth:
 rateLimits:
   tiers: {free: [{requests: 1000, per: minute}]}
   defaultTier: free
+  mode: exact # per-request decisions: the access log's rate_limit, tollgate_ratelimit_decisions_total
 observability:
   accessLog: {grpc: %q}
   tracing: {otlp: %q, sampling: 100%%}

@@ -23,6 +23,7 @@ rateLimits:
     tiny: [{requests: 10, per: minute}, {requests: 3, per: day}]
   defaultTier: meter
   failureMode: %s
+  mode: exact # the failover tests compare the counters with the admitted requests
 gateways:
   - name: public
     listeners: [{name: http, port: %d, address: 127.0.0.1}]

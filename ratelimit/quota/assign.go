@@ -29,6 +29,9 @@ const (
 	// FailureTTL is the time to live of the failure-mode answers given
 	// while the account is down; recovery pushes fresh assignments sooner.
 	FailureTTL = 5 * time.Second
+	// newcomerBurst is how much of its rate a participant that gets its
+	// first token bucket while nothing is left may admit at once.
+	newcomerBurst = 100 * time.Millisecond
 )
 
 // bucket is what a bucket id says, and the limits it stands for.
@@ -146,8 +149,13 @@ func windows(b bucket, states []KeyState) (ws []window, fill time.Duration) {
 //     a new rate rescaled at the same size); it refills at rate. Shrinking
 //     it would throw away the refill under way;
 //   - capacity < 1 and no bucket held: DENY_ALL when rate is 0, otherwise
-//     a one-token bucket, which Envoy builds full: one request beyond the
-//     grant, once per participant.
+//     a bucket of newcomerBurst of its rate (at least one token), which
+//     Envoy builds full: that many requests beyond the grant, once per
+//     participant. A new participant whose limit others hold (an Envoy
+//     that reconnected to a restarted server, a replacement: the old
+//     stream's grant is held 15 s) thus takes requests that arrive
+//     together at its rate; with one token it refused every request but
+//     one of each group arriving closer than 1/rate, far below its rate.
 func assignment(id *rlqsv3.BucketId, capacity, rate float64, fill time.Duration, heldMax uint32) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
 	tb := tokenBucket(capacity, rate, fill)
 	switch {
@@ -158,6 +166,7 @@ func assignment(id *rlqsv3.BucketId, capacity, rate float64, fill time.Duration,
 		tb.MaxTokens = heldMax
 		return []*rlqsv3.RateLimitQuotaResponse_BucketAction{assignAction(id, tb, AssignmentTTL)}
 	case rate*fill.Seconds() >= 1:
+		tb.MaxTokens = uint32(min(math.MaxUint32, max(1, math.Floor(rate*newcomerBurst.Seconds()))))
 		return []*rlqsv3.RateLimitQuotaResponse_BucketAction{assignAction(id, tb, AssignmentTTL)}
 	}
 	return []*rlqsv3.RateLimitQuotaResponse_BucketAction{blanketAction(id, typev3.RateLimitStrategy_DENY_ALL, AssignmentTTL)}

@@ -14,13 +14,15 @@ const RecoverInterval = 500 * time.Millisecond
 // Run pushes fresh assignments, until ctx ends, to every stream holding a
 // bucket that was last answered with the failure mode, as soon as the
 // account settles again: Envoy would otherwise wait for its next report
-// (up to 5 s) to be limited exactly again.
+// (up to 5 s) to be limited exactly again. When ctx ends, Run closes the
+// server (Close).
 func (s *Server) Run(ctx context.Context) {
 	tick := time.NewTicker(RecoverInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			s.Close()
 			return
 		case <-tick.C:
 			s.recoverStreams(ctx)

@@ -14,6 +14,8 @@ import (
 	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tollgate/tollgate/policy/ir"
 	"github.com/tollgate/tollgate/ratelimit"
@@ -50,6 +52,9 @@ type Server struct {
 	// downUntil (unix ns): after an account error the account is skipped
 	// for a moment, so an outage costs one timeout per backoff.
 	downUntil atomic.Int64
+	// closing is closed by Close: streams end, new ones are refused.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a Server that answers nothing until the first Swap.
@@ -57,8 +62,16 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Logger, streams: map[uint64]*stream{}}
+	return &Server{opts: opts, log: opts.Logger, streams: map[uint64]*stream{}, closing: make(chan struct{})}
 }
+
+// Close ends every open stream and refuses new ones (Unavailable). RLQS
+// streams never end by themselves, so a graceful stop of the gRPC server
+// would otherwise wait its whole grace for them; Envoy keeps its
+// assignments (until they expire) and opens a new stream on its next
+// report tick, to whichever server its cluster then reaches. Run calls
+// Close when its context ends.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // Register adds the service to g.
 func (s *Server) Register(g *grpc.Server) { rlqsv3.RegisterRateLimitQuotaServiceServer(g, s) }
@@ -196,6 +209,11 @@ func (bs *bucketState) parse(t *ratelimit.Table) (bucket, []counter.Limit, bool)
 // per reported bucket that Tollgate built (others are not answered, so
 // Envoy applies their no-assignment behaviour).
 func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse]) error {
+	select {
+	case <-s.closing:
+		return errClosing
+	default:
+	}
 	n := s.nextID.Add(1)
 	st := &stream{id: strconv.FormatUint(n, 36) + "." + strconv.FormatInt(time.Now().UnixNano(), 36),
 		send: gs.Send, buckets: map[string]*bucketState{}}
@@ -211,10 +229,17 @@ func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLi
 		s.opts.Metrics.streamClosed(len(st.buckets))
 		st.mu.Unlock()
 	}()
+	in := receive(gs)
 	for {
-		reports, err := gs.Recv()
-		if err != nil {
-			return nil // the stream ended; shares expire with their hold
+		var reports *rlqsv3.RateLimitQuotaUsageReports
+		select {
+		case <-s.closing:
+			return errClosing
+		case r, ok := <-in:
+			if !ok {
+				return nil // the stream ended; shares expire with their hold
+			}
+			reports = r
 		}
 		if reports.GetDomain() != ir.RateLimitQuotaDomain {
 			continue
@@ -225,6 +250,30 @@ func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLi
 			}
 		}
 	}
+}
+
+// errClosing ends the streams of a closed server.
+var errClosing = status.Error(codes.Unavailable, "rlqs: the server is shutting down; reconnect")
+
+// receive returns gs's reports as a channel, closed when the stream ends.
+// Its goroutine ends with the stream (the handler's return cancels it).
+func receive(gs grpc.BidiStreamingServer[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse]) <-chan *rlqsv3.RateLimitQuotaUsageReports {
+	in := make(chan *rlqsv3.RateLimitQuotaUsageReports)
+	go func() {
+		defer close(in)
+		for {
+			r, err := gs.Recv()
+			if err != nil {
+				return
+			}
+			select {
+			case in <- r:
+			case <-gs.Context().Done():
+				return
+			}
+		}
+	}()
+	return in
 }
 
 // sendLocked sends resp on the stream (serialised with other sends).

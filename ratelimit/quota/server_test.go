@@ -2,14 +2,18 @@ package quota
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -41,6 +45,13 @@ func (failingAccount) Settle(context.Context, Settlement) ([]KeyState, error) {
 // dial serves s over an in-memory listener and opens a stream.
 func dial(t *testing.T, s *Server) grpc.BidiStreamingClient[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse] {
 	t.Helper()
+	st, _ := dialServer(t, s)
+	return st
+}
+
+// dialServer is dial returning the gRPC server too.
+func dialServer(t *testing.T, s *Server) (grpc.BidiStreamingClient[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse], *grpc.Server) {
+	t.Helper()
 	l := bufconn.Listen(1 << 20)
 	g := grpc.NewServer()
 	s.Register(g)
@@ -58,7 +69,7 @@ func dial(t *testing.T, s *Server) grpc.BidiStreamingClient[rlqsv3.RateLimitQuot
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st
+	return st, g
 }
 
 func usage(id map[string]string, allowed, denied uint64) *rlqsv3.RateLimitQuotaUsageReports {
@@ -211,4 +222,79 @@ func BenchmarkServerReports(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestCloseEndsStreams: Close ends open streams with Unavailable, so the
+// gRPC server's graceful stop does not wait its grace for streams that
+// never end (before, `tollgate serve` in quota mode took its whole
+// --shutdown-grace to stop); a stream opened after Close is refused.
+func TestCloseEndsStreams(t *testing.T) {
+	s := New(Options{Account: NewMemoryAccount(time.Now)})
+	if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
+		t.Fatal(err)
+	}
+	st, g := dialServer(t, s)
+	if err := st.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != nil {
+		t.Fatalf("first answer: %v", err)
+	}
+	s.Close()
+	if _, err := st.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("after Close: Recv error %v, want Unavailable", err)
+	}
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("GracefulStop still waiting 5 s after Close")
+	}
+	s2 := New(Options{Account: NewMemoryAccount(time.Now)})
+	s2.Close()
+	if _, err := dial(t, s2).Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("stream opened after Close: %v, want Unavailable", err)
+	}
+}
+
+// TestAssignmentOfANewcomer: a participant that gets its first bucket while
+// others hold the whole limit gets 100 ms of its rate at once (at least one
+// token), refilled at its rate; one holding a bucket keeps its size; one
+// without rate is refused.
+func TestAssignmentOfANewcomer(t *testing.T) {
+	id := &rlqsv3.BucketId{Bucket: consumerBucket("tiny")}
+	tests := []struct {
+		name string
+		rate float64
+		held uint32
+		want string
+	}{
+		{name: "833/s: 83 at once", rate: 833.4, want: "bucket 83, 50004 per 1m0s"},
+		{name: "0.5/s: one token", rate: 0.5, want: "bucket 1, 30 per 1m0s"},
+		{name: "holding 7: keeps 7", rate: 833.4, held: 7, want: "bucket 7, 50004 per 1m0s"},
+		{name: "no rate: refused", rate: 0, want: "DENY_ALL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := describeActions(assignment(id, 0.3, tc.rate, time.Minute, tc.held)); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// describeActions renders actions: "DENY_ALL", "ALLOW_ALL", or "bucket
+// <max>, <per fill> per <interval>", joined by "; ".
+func describeActions(as []*rlqsv3.RateLimitQuotaResponse_BucketAction) string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		tb := a.GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket()
+		if tb == nil {
+			out = append(out, blanket(a))
+			continue
+		}
+		out = append(out, fmt.Sprintf("bucket %d, %d per %v", tb.GetMaxTokens(), tb.GetTokensPerFill().GetValue(), tb.GetFillInterval().AsDuration()))
+	}
+	return strings.Join(out, "; ")
 }
