@@ -17,7 +17,9 @@ import (
 func TestAPIKeyNativeUnknownTier(t *testing.T) {
 	withGold := func(p string) string {
 		p = strings.Replace(p, "tiny: [{requests: 3, per: day}]\n", "tiny: [{requests: 3, per: day}]\n    gold: [{requests: 1000, per: minute}]\n", 1)
-		return strings.Replace(p, "defaultTier: pro", "defaultTier: tiny", 1)
+		// Exact mode: the refusals compared are the rate-limit service's
+		// (quota mode's unknown tiers: TestQuotaUnknownTierIsBounded).
+		return strings.Replace(p, "defaultTier: pro", "defaultTier: tiny\n  mode: exact", 1)
 	}
 	k := startKeyNativeStackPolicy(t, withGold)
 	k.waitKeyTable(t, k.port)

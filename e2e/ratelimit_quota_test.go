@@ -97,6 +97,7 @@ rateLimits:
   mode: quota
   tiers:
     shared: [{requests: 60, per: minute}]
+    wide: [{requests: 1000, per: minute}]
   defaultTier: shared
   failureMode: %s
 gateways:
@@ -213,6 +214,35 @@ func TestQuotaTwoEnvoysShareOneLimit(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("control plane log:\n%s", p.cp.LogTail(80))
+	}
+}
+
+// TestQuotaSecondEnvoyIsNotStarved: a consumer far below its limit (20
+// req/s against 1,000 a minute) first seen by Envoy A, then spread over A
+// and B, is refused nowhere. A's first assignment holds everything the
+// limit has left; when B first reports the consumer, the server shrinks
+// A's bucket and assigns B the tokens that freed (package ratelimit/quota,
+// rebalance.go). Before, B was held to its floor share (0.05 of the rate,
+// under one request a second) until A's next report, up to 5 s: most of
+// B's requests in that time were refused.
+func TestQuotaSecondEnvoyIsNotStarved(t *testing.T) {
+	p := startQuotaPair(t, "open")
+	rl := &rlStack{stack: p.stack}
+	key := map[string]string{"x-api-key": rl.key(t, "q-spread-1", "wide")}
+	if codes := load(t, p.portA, key, 100*time.Millisecond, 500*time.Millisecond, time.Now(), nil); codes[200] == 0 || len(codes) != 1 {
+		t.Fatalf("Envoy A alone: %v", codes)
+	}
+	const run = 3 * time.Second
+	start := time.Now()
+	var wg sync.WaitGroup
+	var codesA, codesB map[int]int
+	var secondsB secondCounts
+	wg.Go(func() { codesA = load(t, p.portA, key, 100*time.Millisecond, run, start, nil) })
+	wg.Go(func() { codesB = load(t, p.portB, key, 100*time.Millisecond, run, start, &secondsB) })
+	wg.Wait()
+	t.Logf("spread over two Envoys for %s: A %v, B %v (B per second: %v)", run, codesA, codesB, secondsB.by)
+	if codesA[200] == 0 || codesB[200] == 0 || len(codesA) != 1 || len(codesB) != 1 {
+		t.Errorf("refusals far below the limit: A %v, B %v", codesA, codesB)
 	}
 }
 

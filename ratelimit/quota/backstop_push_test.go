@@ -85,7 +85,7 @@ func TestBackstopChargeAcrossPushesAndStreams(t *testing.T) {
 				}
 				s.answer(context.Background(), st, &rlqsv3.RateLimitQuotaUsageReports{Domain: ir.RateLimitQuotaDomain,
 					BucketQuotaUsages: []*rlqsv3.RateLimitQuotaUsageReports_BucketQuotaUsage{{BucketId: &rlqsv3.BucketId{Bucket: id},
-						TimeElapsed: durationpb.New(r.elapsed), NumRequestsAllowed: r.allowed}}})
+						TimeElapsed: durationpb.New(r.elapsed), NumRequestsAllowed: r.allowed}}}, nil)
 			}
 			if len(acct.used) != len(tc.want) {
 				t.Fatalf("settled %v, want %v", acct.used, tc.want)
@@ -119,7 +119,7 @@ func TestBackstopChargeSeveralListeners(t *testing.T) {
 	for _, allowed := range []uint64{1, 9} {
 		s.answer(context.Background(), st, &rlqsv3.RateLimitQuotaUsageReports{Domain: ir.RateLimitQuotaDomain,
 			BucketQuotaUsages: []*rlqsv3.RateLimitQuotaUsageReports_BucketQuotaUsage{{BucketId: &rlqsv3.BucketId{Bucket: id},
-				TimeElapsed: durationpb.New(0), NumRequestsAllowed: allowed}}})
+				TimeElapsed: durationpb.New(0), NumRequestsAllowed: allowed}}}, nil)
 	}
 	if len(acct.used) != 2 || acct.used[0]+acct.used[1] < 6 {
 		t.Fatalf("charged %v, want at least 6 in all (3 admitted on each listener)", acct.used)

@@ -140,7 +140,7 @@ func TestServerSettlesAReportInOneBatch(t *testing.T) {
 	for round := range 2 {
 		trips.single.Store(0)
 		trips.pipelines.Store(0)
-		resp := s.answer(context.Background(), st, bigReport(300))
+		resp := s.answer(context.Background(), st, bigReport(300), nil)
 		if n := len(resp.GetBucketAction()); n != 600 {
 			t.Fatalf("round %d: %d actions, want 600 (ALLOW_ALL and a token bucket per bucket)", round, n)
 		}

@@ -21,6 +21,7 @@ type Metrics struct {
 	errors      prometheus.Counter
 	failure     *prometheus.CounterVec
 	recoveries  prometheus.Counter
+	rebalances  prometheus.Counter
 	uncharged   prometheus.Counter
 }
 
@@ -49,11 +50,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"mode"}),
 		recoveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_recovery_pushes_total",
 			Help: "Responses pushed without a report once the account was back (fresh assignments after the failure mode)."}),
+		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_rebalance_pushes_total",
+			Help: "Responses pushed without a report when a bucket was first reported by another Envoy (peers shrunk, the newcomer assigned again)."}),
 		uncharged: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_uncharged_requests_total",
 			Help: "Requests reported as allowed but not charged: more than the Envoy's backstop can have admitted (it refused them after RLQS let them through)."}),
 	}
 	reg.MustRegister(m.streams, m.buckets, m.reports, m.requests, m.assignments, m.unknown, m.settle, m.errors,
-		m.failure, m.recoveries, m.uncharged)
+		m.failure, m.recoveries, m.rebalances, m.uncharged)
 	return m
 }
 
@@ -125,6 +128,12 @@ func (m *Metrics) failureMode(mode string) {
 func (m *Metrics) recoveryPush() {
 	if m != nil {
 		m.recoveries.Inc()
+	}
+}
+
+func (m *Metrics) rebalancePush() {
+	if m != nil {
+		m.rebalances.Inc()
 	}
 }
 

@@ -73,14 +73,14 @@ func BenchmarkServerReport1000(b *testing.B) {
 	st := &stream{id: "bench", buckets: map[string]*bucketState{}, send: func(*rlqsv3.RateLimitQuotaResponse) error { return nil }}
 	report := bigReport(1000)
 	ctx := context.Background()
-	if resp := s.answer(ctx, st, report); len(resp.GetBucketAction()) != 2000 {
+	if resp := s.answer(ctx, st, report, nil); len(resp.GetBucketAction()) != 2000 {
 		b.Fatal(fmt.Sprint("first answer: ", len(resp.GetBucketAction()), " actions"))
 	}
 	b.ReportAllocs()
 	cpu0, r0 := processCPU(), redisCPU(b, client)
 	b.ResetTimer()
 	for b.Loop() {
-		if s.answer(ctx, st, report) == nil {
+		if s.answer(ctx, st, report, nil) == nil {
 			b.Fatal("no answer")
 		}
 	}

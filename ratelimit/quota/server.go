@@ -145,6 +145,9 @@ type bucketState struct {
 	// heldMax: the size of the token bucket Envoy holds, 0 for none (see
 	// assignment).
 	heldMax uint32
+	// shrinking: the settlement under way shrinks the bucket of a peer
+	// of a newcomer (rebalance.go): its token bucket alone is sent.
+	shrinking bool
 	// parsed is the bucket as table parsedIn reads it (ok: Tollgate built
 	// it), and limits its counter limits: parsed once per table, not per
 	// report.
@@ -244,10 +247,14 @@ func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLi
 		if reports.GetDomain() != ir.RateLimitQuotaDomain {
 			continue
 		}
-		if resp := s.answer(gs.Context(), st, reports); resp != nil {
+		holders, floor := s.newcomers(st, reports)
+		if resp := s.answer(gs.Context(), st, reports, floor); resp != nil {
 			if err := s.sendLocked(st, resp); err != nil {
 				return err
 			}
+		}
+		if holders != nil {
+			s.rebalance(gs.Context(), st, holders, floor)
 		}
 	}
 }
@@ -285,10 +292,11 @@ func (s *Server) sendLocked(st *stream, resp *rlqsv3.RateLimitQuotaResponse) err
 }
 
 // answer settles every bucket of a report and returns the response, or
-// nil when there is nothing to say. The report's settlements go to the
+// nil when there is nothing to say. A bucket's demand is at least
+// floor[its key] (a newcomer's peers' mean, rebalance.go). The report's settlements go to the
 // account together (one pipelined round trip per chunk with Redis), not
 // one round trip per bucket.
-func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLimitQuotaUsageReports) *rlqsv3.RateLimitQuotaResponse {
+func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLimitQuotaUsageReports, floor map[string]float64) *rlqsv3.RateLimitQuotaResponse {
 	t := s.table.Load()
 	if t == nil {
 		return nil
@@ -310,7 +318,7 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		allowed := u.GetNumRequestsAllowed()
 		s.opts.Metrics.report(allowed, u.GetNumRequestsDenied())
 		covers := u.GetTimeElapsed().AsDuration()
-		bs.demand = float64(allowed+u.GetNumRequestsDenied()) / max(1, covers.Seconds())
+		bs.demand = max(floor[key], float64(allowed+u.GetNumRequestsDenied())/max(1, covers.Seconds()))
 		charged := bs.chargeable(t, pushes, &s.swaps, allowed, covers, now)
 		s.opts.Metrics.notCharged(allowed - charged)
 		bs.pending += charged
@@ -382,6 +390,9 @@ func (s *Server) assign(t *ratelimit.Table, bs *bucketState, used uint64, r sett
 	ws, fill := windows(bs.parsed, r.states)
 	c, rate := combine(ws, AssignmentTTL)
 	actions := assignment(bs.id, c, rate, fill, bs.heldMax)
+	if bs.shrinking {
+		actions = shrunk(actions, c)
+	}
 	bs.heldMax = actions[len(actions)-1].GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket().GetMaxTokens()
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("rlqs: assignment", "participant", bs.participant, "used", used, "demand", bs.demand,

@@ -216,7 +216,7 @@ func BenchmarkServerReports(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				if s.answer(ctx, st, reports[i%len(reports)]) == nil {
+				if s.answer(ctx, st, reports[i%len(reports)], nil) == nil {
 					b.Fatal("no answer")
 				}
 			}

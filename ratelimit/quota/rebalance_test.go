@@ -1,0 +1,78 @@
+package quota
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// TestRebalanceANewcomer: when a consumer's bucket is first reported by a
+// second Envoy while the first holds what the limit has left, the first is
+// pushed a smaller bucket alone (Envoy rescales what it has: no tokens
+// gained) and the second is assigned again with the tokens that freed.
+// Before, the second held one token (its floor share's refill) until the
+// first reported again, up to 5 s later.
+func TestRebalanceANewcomer(t *testing.T) {
+	s := New(Options{Account: NewMemoryAccount(time.Now)})
+	if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
+		t.Fatal(err)
+	}
+	a, b := dial(t, s), dial(t, s)
+	if err := a.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describeActions(first.GetBucketAction()); got != "ALLOW_ALL; bucket 9, 10 per 1m0s" {
+		t.Fatalf("first Envoy: %s, want the 9 left", got)
+	}
+	if err := b.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// The second's own answer (its floor share refills less than a token a
+	// minute: DENY_ALL), the first's shrunk bucket (half of the 8 left),
+	// the second's new bucket (what the first no longer holds, less the
+	// first's refill since: 3.99…).
+	for _, step := range []struct {
+		name string
+		recv func() (*rlqsv3.RateLimitQuotaResponse, error)
+		want string
+	}{
+		{"second's answer", b.Recv, "DENY_ALL"},
+		{"first, shrunk", a.Recv, "bucket 4, 5 per 1m0s"},
+		{"second, rebalanced", b.Recv, "ALLOW_ALL; bucket 3, 5 per 1m0s"},
+	} {
+		resp, err := within(step.recv, 2*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := describeActions(resp.GetBucketAction()); got != step.want {
+			t.Errorf("%s: %s, want %s", step.name, got, step.want)
+		}
+	}
+}
+
+// within returns recv's answer, or an error when none comes within d.
+func within(recv func() (*rlqsv3.RateLimitQuotaResponse, error), d time.Duration) (*rlqsv3.RateLimitQuotaResponse, error) {
+	type answer struct {
+		resp *rlqsv3.RateLimitQuotaResponse
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		resp, err := recv()
+		ch <- answer{resp, err}
+	}()
+	select {
+	case a := <-ch:
+		return a.resp, a.err
+	case <-time.After(d):
+		return nil, fmt.Errorf("no response within %v", d)
+	}
+}
