@@ -117,8 +117,18 @@ func (q *quota) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	// what RLQS admitted (else requests RLQS refuses would spend the
 	// backstop's tokens). What RLQS admitted and the backstop refused is
 	// reported as admitted; the server charges it only up to what the
-	// backstop can have admitted (package ratelimit/quota).
-	return append([]*hcmv3.HttpFilter{state, rlqs}, locals...), nil
+	// backstop can have admitted (package ratelimit/quota). The IETF
+	// headers' filter goes right before the backstop: on the way back it
+	// reads the X-RateLimit-* headers of the backstop's first filter.
+	filters := []*hcmv3.HttpFilter{state, rlqs}
+	if q.cfg.RateLimits.IETFHeaders {
+		h, err := envoy.RateLimitHeadersFilter()
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, h)
+	}
+	return append(filters, locals...), nil
 }
 
 // stateValues are the filter state objects the matchers read. With
@@ -165,7 +175,14 @@ func (q *quota) configureRoute(er *routev3.Route, r ir.Route) error {
 			return err
 		}
 	}
-	return nil
+	if !q.cfg.RateLimits.IETFHeaders {
+		return nil
+	}
+	headers, err := q.ietfHeaders(r.Name, rr)
+	if err != nil {
+		return fmt.Errorf("rate limit quota: %w", err)
+	}
+	return envoy.SetRouteFilterConfig(er, envoy.RateLimitHeadersName, headers)
 }
 
 // routeMatcher puts a request of route into its bucket: by consumer (and
