@@ -6,12 +6,14 @@ import (
 	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 	compositev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/composite/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 )
 
 // TestRateLimitHeadersRoute: a set writes both headers, "%" escaped for
 // the formatter and the RateLimit name quoted; the zero set runs no filter
 // (an undefined chain name, which Envoy skips); without a state key there
-// is no tree, only on_no_match; the filter is disabled in the chain.
+// is no tree, only on_no_match; the static route config writes the same
+// values; both filters are disabled in the chain.
 func TestRateLimitHeadersRoute(t *testing.T) {
 	set := RateLimitHeaderSet{Policy: `"a%b";q=1;w=60`, Name: "a%b"}
 	pr, err := RateLimitHeadersRoute("tollgate.rlq.tier", map[string]RateLimitHeaderSet{"gold": set, "free": {}}, set)
@@ -33,9 +35,14 @@ func TestRateLimitHeadersRoute(t *testing.T) {
 	if err != nil || one.GetMatcher().GetMatcherType() != nil || len(headerValues(t, one.GetMatcher().GetOnNoMatch())) != 2 {
 		t.Errorf("no state key: %v %v, want only on_no_match", one, err)
 	}
-	f, err := RateLimitHeadersFilter()
-	if err != nil || !f.GetDisabled() || f.GetName() != RateLimitHeadersName {
-		t.Errorf("filter %v %v, want %s disabled", f, err, RateLimitHeadersName)
+	static := RateLimitHeadersStaticRoute(set).GetMutations().GetResponseMutations()
+	if len(static) != 2 || static[1].GetAppend().GetHeader().GetValue() != `"a%%b";r=%RESP(x-ratelimit-remaining)%;t=%RESP(x-ratelimit-reset)%` {
+		t.Errorf("static route: %v", static)
+	}
+	for _, mk := range []func() (*hcmv3.HttpFilter, error){RateLimitHeadersFilter, RateLimitHeadersStaticFilter} {
+		if f, err := mk(); err != nil || !f.GetDisabled() {
+			t.Errorf("filter %v %v, want it disabled", f, err)
+		}
 	}
 }
 

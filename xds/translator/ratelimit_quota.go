@@ -126,7 +126,11 @@ func (q *quota) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		if err != nil {
 			return nil, err
 		}
-		filters = append(filters, h)
+		static, err := envoy.RateLimitHeadersStaticFilter()
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, h, static)
 	}
 	return append(filters, locals...), nil
 }
@@ -178,11 +182,10 @@ func (q *quota) configureRoute(er *routev3.Route, r ir.Route) error {
 	if !q.cfg.RateLimits.IETFHeaders {
 		return nil
 	}
-	headers, err := q.ietfHeaders(r.Name, rr)
-	if err != nil {
+	if err := q.ietfHeaders(er, r.Name, rr); err != nil {
 		return fmt.Errorf("rate limit quota: %w", err)
 	}
-	return envoy.SetRouteFilterConfig(er, envoy.RateLimitHeadersName, headers)
+	return nil
 }
 
 // routeMatcher puts a request of route into its bucket: by consumer (and

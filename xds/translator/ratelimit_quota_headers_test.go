@@ -76,20 +76,21 @@ func ietfCase(t *testing.T, name string) *Resources {
 // denials), disabled unless a route enables it; every limited route maps
 // each tier to its headers, an absent or unknown tier (on_no_match) to the
 // default tier's (an unlimited tier on a route without extra limits, which
-// this case lacks, gets none: e2e TestQuotaIETFHeaders); a route without
-// tiers has one set; a route without limits none. Without the
+// this case lacks, gets none: e2e TestQuotaIETFHeaders); a route whose
+// requests all get one set (no tiers: extra or anonymous limits only) has
+// the static filter instead; a route without limits neither. Without the
 // setting there is neither the filter nor a route config.
 func TestIETFHeadersLayout(t *testing.T) {
 	r := ietfCase(t, "ratelimit_quota_ietf")
 	hcm := decodeHCM(t, r.Listeners[0])
 	names := filterNames(hcm)
 	i := slices.Index(names, envoy.RateLimitQuotaName)
-	if i < 0 || len(names) < i+3 || names[i+1] != envoy.RateLimitHeadersName || names[i+2] != envoy.LocalRateLimitFilterName(0) ||
-		!hcm.GetHttpFilters()[i+1].GetDisabled() {
-		t.Fatalf("filters %v, want %s, disabled, between RLQS and the backstop", names, envoy.RateLimitHeadersName)
+	want := []string{envoy.RateLimitQuotaName, envoy.RateLimitHeadersName, envoy.RateLimitHeadersStaticName, envoy.LocalRateLimitFilterName(0)}
+	if i < 0 || len(names) < i+4 || !slices.Equal(names[i:i+4], want) || !hcm.GetHttpFilters()[i+1].GetDisabled() || !hcm.GetHttpFilters()[i+2].GetDisabled() {
+		t.Fatalf("filters %v, want %v, the headers filters disabled", names, want)
 	}
 	free := []string{`"free";q=100;w=60, "free";q=1000;w=86400, "orders";q=20;w=1`, `"orders";r=%RESP(x-ratelimit-remaining)%;t=%RESP(x-ratelimit-reset)%`}
-	want := map[string]map[string][]string{ // route -> tier ("" on_no_match) -> ratelimit-policy, ratelimit
+	wantHeaders := map[string]map[string][]string{ // route -> tier ("" on_no_match) -> ratelimit-policy, ratelimit
 		"orders": {"enterprise": {`"orders";q=20;w=1`, free[1]}, "free": free, "": free,
 			"pro": {`"pro";q=1000;w=60, "orders";q=20;w=1`, free[1]}},
 		"export": {"enterprise": {`"export";q=500;w=3600`, `"export";r=%RESP(x-ratelimit-remaining)%;t=%RESP(x-ratelimit-reset)%`},
@@ -103,21 +104,34 @@ func TestIETFHeadersLayout(t *testing.T) {
 	for _, rc := range r.Routes {
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, rt := range vh.GetRoutes() {
-				if got := ietfRouteHeaders(t, rt.GetTypedPerFilterConfig()[envoy.RateLimitHeadersName]); !equalCases(got, want[rt.GetName()]) {
-					t.Errorf("route %s: %q, want %q", rt.GetName(), got, want[rt.GetName()])
+				pf := rt.GetTypedPerFilterConfig()
+				got := ietfRouteHeaders(t, pf[envoy.RateLimitHeadersName])
+				if static := staticRouteHeaders(t, pf[envoy.RateLimitHeadersStaticName]); static != nil {
+					if got != nil {
+						t.Errorf("route %s: both headers filters configured", rt.GetName())
+					}
+					got = map[string][]string{"": static}
+				}
+				if !equalCases(got, wantHeaders[rt.GetName()]) {
+					t.Errorf("route %s: %q, want %q", rt.GetName(), got, wantHeaders[rt.GetName()])
+				}
+				if tiered := len(wantHeaders[rt.GetName()]) > 1; tiered != (pf[envoy.RateLimitHeadersName] != nil) {
+					t.Errorf("route %s: composite config %v, want it only where the headers depend on the tier", rt.GetName(), !tiered)
 				}
 			}
 		}
 	}
 	off := ietfCase(t, "ratelimit_quota")
-	if slices.Contains(filterNames(decodeHCM(t, off.Listeners[0])), envoy.RateLimitHeadersName) {
-		t.Errorf("ietfHeaders off: the %s filter is in the chain", envoy.RateLimitHeadersName)
-	}
-	for _, rc := range off.Routes {
-		for _, vh := range rc.GetVirtualHosts() {
-			for _, rt := range vh.GetRoutes() {
-				if rt.GetTypedPerFilterConfig()[envoy.RateLimitHeadersName] != nil {
-					t.Errorf("ietfHeaders off: route %s has a %s config", rt.GetName(), envoy.RateLimitHeadersName)
+	for _, name := range []string{envoy.RateLimitHeadersName, envoy.RateLimitHeadersStaticName} {
+		if slices.Contains(filterNames(decodeHCM(t, off.Listeners[0])), name) {
+			t.Errorf("ietfHeaders off: the %s filter is in the chain", name)
+		}
+		for _, rc := range off.Routes {
+			for _, vh := range rc.GetVirtualHosts() {
+				for _, rt := range vh.GetRoutes() {
+					if rt.GetTypedPerFilterConfig()[name] != nil {
+						t.Errorf("ietfHeaders off: route %s has a %s config", rt.GetName(), name)
+					}
 				}
 			}
 		}
@@ -150,6 +164,20 @@ func ietfRouteHeaders(t *testing.T, a *anypb.Any) map[string][]string {
 	return out
 }
 
+// staticRouteHeaders decodes a route's RateLimitHeadersStaticName config
+// (nil without one) as actionHeaders does.
+func staticRouteHeaders(t *testing.T, a *anypb.Any) []string {
+	t.Helper()
+	if a == nil {
+		return nil
+	}
+	var pr headermutationv3.HeaderMutationPerRoute
+	if err := a.UnmarshalTo(&pr); err != nil {
+		t.Fatal(err)
+	}
+	return mutationHeaders(t, pr.GetMutations())
+}
+
 // actionHeaders returns the ratelimit-policy and ratelimit values a
 // composite action writes, failing unless both replace any upstream value;
 // nil for an action that runs no filter.
@@ -166,8 +194,15 @@ func actionHeaders(t *testing.T, on *xdsmatcherv3.Matcher_OnMatch) []string {
 	if err := exec.GetTypedConfig().GetTypedConfig().UnmarshalTo(&hm); err != nil {
 		t.Fatal(err)
 	}
+	return mutationHeaders(t, hm.GetMutations())
+}
+
+// mutationHeaders returns the ratelimit-policy and ratelimit values m
+// writes, failing unless both replace any upstream value.
+func mutationHeaders(t *testing.T, m *headermutationv3.Mutations) []string {
+	t.Helper()
 	var out []string
-	for i, m := range hm.GetMutations().GetResponseMutations() {
+	for i, m := range m.GetResponseMutations() {
 		h := m.GetAppend()
 		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD || h.GetHeader().GetKey() != []string{"ratelimit-policy", "ratelimit"}[i] {
 			t.Errorf("mutation %d: %v, want ratelimit-policy then ratelimit, overwriting", i, h)
