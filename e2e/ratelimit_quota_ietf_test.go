@@ -47,7 +47,8 @@ backends:
 // r and t equal to that response's X-RateLimit-Remaining and Reset (the
 // tier's bucket for tiny, the route's for gold); RLQS's 429s keep their
 // static headers (one of each); an unlimited tier on a route without extra
-// limits, and a 401, get none.
+// limits, and a 401, get none. With Redis down, the backstop's own 429s
+// carry them too.
 func TestQuotaIETFHeaders(t *testing.T) {
 	r := startRedisStack(t, "rlq-ietf", func(port int, up string) string { return fmt.Sprintf(quotaIETFPolicy, port, up) })
 	c := harness.NewHTTPClient(true)
@@ -63,6 +64,7 @@ func TestQuotaIETFHeaders(t *testing.T) {
 	tiny := map[string]string{"x-api-key": r.key(t, "q-ietf-tiny", "tiny")}
 	gold := map[string]string{"x-api-key": r.key(t, "q-ietf-gold", "gold")}
 	ent := map[string]string{"x-api-key": r.key(t, "q-ietf-ent", "enterprise")}
+	fresh := map[string]string{"x-api-key": r.key(t, "q-ietf-fresh", "tiny")}
 	cases := []struct {
 		name, path string
 		headers    map[string]string
@@ -81,18 +83,34 @@ func TestQuotaIETFHeaders(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var statuses []int
+			var statuses []string
 			for i := 0; i < tc.n; i++ {
 				resp := get(tc.path, tc.headers)
-				statuses = append(statuses, resp.Status)
+				kind := ""
+				if resp.Status == 429 {
+					kind = map[bool]string{true: " (RLQS)", false: " (backstop)"}[isRLQSDenial(resp)]
+				}
+				statuses = append(statuses, fmt.Sprint(resp.Status)+kind)
 				checkIETFHeaders(t, resp, tc.policy, tc.limit)
 				if got := resp.Header.Get("X-RateLimit-Limit"); tc.xLimit != "" && !isRLQSDenial(resp) && got != tc.xLimit {
 					t.Errorf("%d: X-RateLimit-Limit %q, want %s (the bucket RateLimit names)", resp.Status, got, tc.xLimit)
 				}
 			}
-			t.Logf("statuses %v", statuses)
+			t.Logf("statuses %s", strings.Join(statuses, ", "))
 		})
 	}
+	// With Redis down (failure mode open) RLQS assigns nothing and lets a
+	// new consumer through: the backstop alone refuses, after 5.
+	r.redis.kill(t)
+	t.Run("the backstop's 429s (Redis down)", func(t *testing.T) {
+		for i := 0; i < 7; i++ {
+			resp := get("/api/x", fresh)
+			if want := map[bool]int{true: 200, false: 429}[i < 5]; resp.Status != want || isRLQSDenial(resp) {
+				t.Fatalf("request %d: %d %s, want %d from the backstop", i+1, resp.Status, resp.Body, want)
+			}
+			checkIETFHeaders(t, resp, `"tiny";q=5;w=60, "tiny";q=50;w=3600, "api";q=20;w=60`, "tiny")
+		}
+	})
 }
 
 // checkIETFHeaders checks resp's RateLimit-Policy (policy, "" none) and
