@@ -20,6 +20,7 @@ func compileRateLimits(r *RateLimits) ir.RateLimits {
 	}
 	out.FailureMode = cmp.Or(r.FailureMode, DefaultFailureMode)
 	out.DefaultTier = r.DefaultTier
+	out.IETFHeaders = r.IETFHeaders != nil && *r.IETFHeaders
 	out.Anonymous = compileLimits(r.Anonymous)
 	for _, t := range r.Tiers {
 		out.Tiers = append(out.Tiers, ir.Tier{Name: t.Name, Unlimited: t.Unlimited, Limits: compileLimits(t.Limits)})

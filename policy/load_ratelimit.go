@@ -51,6 +51,12 @@ func rateLimitsFields() []field[RateLimits] {
 				r.Mode = l.str(path, n)
 			}
 		}},
+		{name: "ietfHeaders", load: func(l *loader, r *RateLimits, path string, n *yaml.Node) {
+			if !l.setTwice(path, n, r.IETFHeaders != nil) {
+				v := l.boolean(path, n)
+				r.IETFHeaders = &v
+			}
+		}},
 	}
 }
 

@@ -58,6 +58,12 @@ type RateLimits struct {
 	FailureMode string
 	// Mode is exact or quota; empty means Policy.DefaultRateLimitMode.
 	Mode string
+	// IETFHeaders (ietfHeaders: true) adds the RateLimit and
+	// RateLimit-Policy headers to quota mode's admitted responses, at a
+	// cost in Envoy CPU per request; nil when not set (false). Exact mode
+	// always sends them. (omitempty: a policy without the field encodes as
+	// before the field existed, as TestLoaderDifferential records it.)
+	IETFHeaders *bool `json:",omitempty"`
 }
 
 // Tier is a named set of limits for consumers: the string "unlimited"

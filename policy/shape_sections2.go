@@ -176,6 +176,7 @@ func rateLimitsShape() *Shape {
 		"anonymous":   sList("Per client IP on public routes.", limitShape()),
 		"failureMode": sEnum("When Redis is down or slow (default open).", "open", "closed", "local"),
 		"mode":        sEnum("quota lets Envoy enforce server-assigned shares of the Redis account (no call per request; the default unless a route uses shadow limits or limits keyed by a header); exact counts every request in Redis (one call per request).", "quota", "exact"),
+		"ietfHeaders": sBool("Quota mode: also send RateLimit and RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers) on admitted responses and the backstop's 429s, beside X-RateLimit-* (default false: it costs Envoy CPU on every rate-limited request). Exact mode always sends them."),
 	})
 }
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/tollgate/tollgate/policy/ir"
@@ -70,6 +71,43 @@ func TestCompileRateLimitMode(t *testing.T) {
 			}
 			if cfg.RateLimits.Mode != tc.want {
 				t.Errorf("mode = %q, want %q", cfg.RateLimits.Mode, tc.want)
+			}
+		})
+	}
+}
+
+// TestIETFHeaders: rateLimits.ietfHeaders compiles to
+// ir.RateLimits.IETFHeaders (false when absent); a non-boolean value and a
+// second setting (another file's section) are errors at their field.
+func TestIETFHeaders(t *testing.T) {
+	src := func(line string) string {
+		return base + "routes: [{name: r, backend: be}]\nauth: {apiKeys: {}}\nrateLimits:\n" +
+			"  tiers: {free: [{requests: 100, per: minute}]}\n  defaultTier: free\n  mode: quota\n" + line
+	}
+	for _, tc := range []struct {
+		name, src, other string
+		want             bool
+		diags            []string
+	}{
+		{name: "absent", src: src("")},
+		{name: "true", src: src("  ietfHeaders: true\n"), want: true},
+		{name: "false", src: src("  ietfHeaders: false\n")},
+		{name: "not a boolean", src: src("  ietfHeaders: yes please\n"),
+			diags: []string{`p.yaml:10:16 rateLimits.ietfHeaders: expected true or false, got string "yes please"`}},
+		{name: "set twice", src: src("  ietfHeaders: true\n"), other: "version: 1\nrateLimits: {ietfHeaders: false}\n",
+			diags: []string{`q.yaml:2:27 rateLimits.ietfHeaders: duplicate field "ietfHeaders" (first set at p.yaml:10:16)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := []File{{Name: "p.yaml", Content: []byte(tc.src)}}
+			if tc.other != "" {
+				files = append(files, File{Name: "q.yaml", Content: []byte(tc.other)})
+			}
+			cfg, ds := Build(files)
+			if got := renderFiles(ds.Errors()); !slices.Equal(got, tc.diags) {
+				t.Fatalf("diagnostics %q, want %q", got, tc.diags)
+			}
+			if tc.diags == nil && cfg.RateLimits.IETFHeaders != tc.want {
+				t.Errorf("IETFHeaders %v, want %v", cfg.RateLimits.IETFHeaders, tc.want)
 			}
 		})
 	}

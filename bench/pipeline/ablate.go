@@ -22,6 +22,7 @@ type ablateOpts struct {
 	only      string        // comma-separated variant names ("" = all)
 	callgrind bool          // count instructions under valgrind instead
 	consumers int           // distinct credentials (and RLQS buckets) cycled per route
+	ietf      bool          // rateLimits.ietfHeaders in the quota stack's policy
 }
 
 // runAblation starts the quota stack, turns its Envoy's xDS configuration
@@ -39,6 +40,7 @@ func runAblation(w io.Writer, o ablateOpts) error {
 	if err != nil {
 		return err
 	}
+	sh.ietfHeaders = o.ietf
 	qu, err := startTollgate(sh, &ps, "quota", 2)
 	if err != nil {
 		return fmt.Errorf("quota stack: %w", err)

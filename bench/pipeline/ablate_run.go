@@ -45,6 +45,10 @@ func baseVariants() []variant {
 			dropFilter(h, "tollgate.quota_state")
 		}},
 		{"-rbac", "no rbac", "/jwt", func(h map[string]any) { dropFilter(h, "envoy.filters.http.rbac") }},
+		{"-ietf-headers", "no RateLimit/RateLimit-Policy filters (run with -ietf-headers)", "/jwt", func(h map[string]any) {
+			dropFilter(h, "tollgate.ratelimit_headers")
+			dropFilter(h, "tollgate.ratelimit_headers_static")
+		}},
 		{"-lua-limits", "no Lua identity script, no rate limits (they read its metadata)", "/jwt", func(h map[string]any) {
 			for _, f := range []string{"tollgate.jwt_identity", "envoy.filters.http.rate_limit_quota", "tollgate.quota_state", "envoy.filters.http.local_ratelimit"} {
 				dropFilter(h, f)

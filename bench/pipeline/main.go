@@ -34,6 +34,7 @@ func main() {
 	flag.StringVar(&o.dumpOnly, "dump", "", "-ablate: write the static Envoy configuration to this file and stop")
 	flag.StringVar(&o.only, "variants", "", "-ablate: comma-separated variants to measure besides the full configuration (default all)")
 	flag.IntVar(&o.consumers, "consumers", active, "-ablate: distinct credentials cycled per route, one RLQS bucket each (fewer make the 5 s RLQS report, which valgrind's slowness overweights, negligible)")
+	flag.BoolVar(&o.ietf, "ietf-headers", false, "-ablate: the quota stack's policy sets rateLimits.ietfHeaders (variant -ietf-headers removes its filter)")
 	flag.BoolVar(&o.callgrind, "callgrind", false, "-ablate: count Envoy's instructions per request under valgrind (one variant at a time)")
 	tail := flag.Bool("tail", false, "trace the latency tail at a fixed rate (-rate, -for, -reps): plain and the quota rows alternately, with per-thread CPU of every process per window")
 	var t tailOpts

@@ -20,7 +20,9 @@ import (
 )
 
 // policy is the gateway every Tollgate stack serves; the mode line
-// (exact or quota) is the only difference between the stacks.
+// (exact or quota) is the only difference between the stacks, besides
+// rateLimits.ietfHeaders when shared.ietfHeaders is set (-ablate
+// -ietf-headers).
 const policy = `version: 1
 auth:
   jwt:
@@ -28,7 +30,7 @@ auth:
   apiKeys: {header: x-api-key}
 rateLimits:
   mode: %s
-  tiers: {bench: [{requests: 100000000, per: minute}]}
+%s  tiers: {bench: [{requests: 100000000, per: minute}]}
   defaultTier: bench
 gateways:
   - {name: bench, listeners: [{name: http, port: %d, address: 127.0.0.1}]}
@@ -39,6 +41,15 @@ routes:
 backends:
   - {name: up, endpoints: [%q]}
 `
+
+// ietfLine is the policy's rateLimits.ietfHeaders line: none when off, so
+// that a release without the field (-tail -before) reads the policy too.
+func ietfLine(on bool) string {
+	if on {
+		return "  ietfHeaders: true\n"
+	}
+	return ""
+}
 
 // procs are the child processes, killed at the end.
 type procs []*exec.Cmd
@@ -76,6 +87,8 @@ type shared struct {
 	redisPort    int
 	redisPID     int
 	iss          *jwttest.Issuer
+	// ietfHeaders sets rateLimits.ietfHeaders in every stack's policy.
+	ietfHeaders bool
 }
 
 // stack is one Envoy in front of its own `tollgate serve` (or, for the
@@ -107,7 +120,7 @@ func startTollgate(sh *shared, ps *procs, mode string, db int) (*stack, error) {
 		return nil, err
 	}
 	pf := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(pf, []byte(fmt.Sprintf(policy, sh.iss.Issuer, sh.iss.Audience, sh.iss.JWKS(), mode, listener, sh.up)), 0o600); err != nil {
+	if err := os.WriteFile(pf, []byte(fmt.Sprintf(policy, sh.iss.Issuer, sh.iss.Audience, sh.iss.JWKS(), mode, ietfLine(sh.ietfHeaders), listener, sh.up)), 0o600); err != nil {
 		return nil, err
 	}
 	if err := seedEpoch(addr(sh.redisPort), db); err != nil {

@@ -24,6 +24,11 @@ type RateLimits struct {
 	// gets quota unless a route's limits need exact mode (shadow limits,
 	// limits keyed by a request header).
 	Mode string `json:"mode,omitempty"`
+	// IETFHeaders, in quota mode, adds RateLimit and RateLimit-Policy to
+	// the responses the backstop saw (xds/translator
+	// ratelimit_quota_headers.go), at a cost in Envoy CPU per request.
+	// Exact mode always sends them.
+	IETFHeaders bool `json:"ietfHeaders,omitempty"`
 }
 
 // Failure modes.

@@ -119,9 +119,12 @@
 // refusing bucket's Retry-After, and every response the backstop saw one
 // set of X-RateLimit-* (draft 03) from its first filter, the shortest
 // window's bucket — this Envoy's view of the full limit: exact with one
-// Envoy, above the truth by what other Envoys admitted otherwise. Admitted responses carry neither RateLimit nor
-// RateLimit-Policy in quota mode (nothing in 1.40 can write a per-request,
-// per-tier value there without a call).
+// Envoy, above the truth by what other Envoys admitted otherwise. Admitted
+// responses carry RateLimit and RateLimit-Policy only with
+// rateLimits.ietfHeaders (off by default: it costs Envoy CPU per request):
+// a composite filter before the backstop picks the tier's values by the
+// tier filter state, and RateLimit copies the backstop's X-RateLimit-*
+// (xds/translator ratelimit_quota_headers.go).
 //
 // # Several windows and the backstop
 //

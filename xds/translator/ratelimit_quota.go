@@ -117,8 +117,22 @@ func (q *quota) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	// what RLQS admitted (else requests RLQS refuses would spend the
 	// backstop's tokens). What RLQS admitted and the backstop refused is
 	// reported as admitted; the server charges it only up to what the
-	// backstop can have admitted (package ratelimit/quota).
-	return append([]*hcmv3.HttpFilter{state, rlqs}, locals...), nil
+	// backstop can have admitted (package ratelimit/quota). The IETF
+	// headers' filter goes right before the backstop: on the way back it
+	// reads the X-RateLimit-* headers of the backstop's first filter.
+	filters := []*hcmv3.HttpFilter{state, rlqs}
+	if q.cfg.RateLimits.IETFHeaders {
+		h, err := envoy.RateLimitHeadersFilter()
+		if err != nil {
+			return nil, err
+		}
+		static, err := envoy.RateLimitHeadersStaticFilter()
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, h, static)
+	}
+	return append(filters, locals...), nil
 }
 
 // stateValues are the filter state objects the matchers read. With
@@ -164,6 +178,12 @@ func (q *quota) configureRoute(er *routev3.Route, r ir.Route) error {
 		if err := envoy.SetRouteFilterConfig(er, envoy.LocalRateLimitFilterName(i), cfg); err != nil {
 			return err
 		}
+	}
+	if !q.cfg.RateLimits.IETFHeaders {
+		return nil
+	}
+	if err := q.ietfHeaders(er, r.Name, rr); err != nil {
+		return fmt.Errorf("rate limit quota: %w", err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/envoy"
@@ -38,15 +37,11 @@ func quotaDenial(limits []namedLimit, fallbackName string) (body string, headers
 	if !ok {
 		return fmt.Sprintf(`{"error":"rate_limited","limit":%q,"retryAfter":%d}`, fallbackName, secs), headers
 	}
-	policies := make([]string, len(limits))
-	for i, l := range limits {
-		policies[i] = fmt.Sprintf("%q;q=%d;w=%d", l.name, l.Requests, int64(l.Per.Seconds()))
-	}
 	headers = append(headers,
 		envoy.Header{Name: "x-ratelimit-limit", Value: strconv.FormatUint(b.Requests, 10)},
 		envoy.Header{Name: "x-ratelimit-remaining", Value: "0"},
 		envoy.Header{Name: "x-ratelimit-reset", Value: ra},
-		envoy.Header{Name: "ratelimit-policy", Value: strings.Join(policies, ", ")},
+		envoy.Header{Name: "ratelimit-policy", Value: policyHeader(limits)},
 		envoy.Header{Name: "ratelimit", Value: fmt.Sprintf("%q;r=0;t=%s", b.name, ra)})
 	return fmt.Sprintf(`{"error":"rate_limited","limit":%q,"retryAfter":%d}`, b.name, secs), headers
 }
