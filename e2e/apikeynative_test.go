@@ -85,10 +85,10 @@ func startKeyReplicas(t *testing.T, prefix string) (k *keyStack, a, b *stack) {
 	t.Helper()
 	n := startNativeEnv(t)
 	portA, portB := harness.FreePort(t), harness.FreePort(t)
-	// Exact limits: both Envoys serve each consumer at once, and in quota
-	// mode a consumer's second Envoy is held to its floor share until the
-	// first one reports again (up to 5 s; docs/concepts/rate-limiting.md).
-	policy := strings.Replace(n.policy(t, keyNativePolicy, portA, portB), "rateLimits:\n", "rateLimits:\n  mode: exact\n", 1)
+	// The default rate-limit mode (quota): both Envoys serve each consumer
+	// at once, each through its own replica, so a consumer's second Envoy
+	// gets its share through the replicas' rebalancing (Redis pub/sub).
+	policy := n.policy(t, keyNativePolicy, portA, portB)
 	store := []string{"--store", "redis://" + n.redis.addr + "/0", "--store-prefix", haPrefix}
 	a, b = n.stack(t, policy, store...), n.stack(t, policy, store...)
 	a.envoy("public", prefix+"-a", "delta")

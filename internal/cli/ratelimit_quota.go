@@ -24,7 +24,8 @@ func newQuotaServer(ctx context.Context, o serveOptions, log *slog.Logger, reg p
 		if err != nil {
 			return nil, &UsageError{fmt.Errorf("--redis: %w", err)}
 		}
-		opts.Account = quota.NewRedisAccount(newRedisClient(ro), "", 0)
+		acc := quota.NewRedisAccount(newRedisClient(ro), "", 0)
+		opts.Account, opts.Notifier = acc, acc
 	}
 	s := quota.New(opts)
 	go s.Run(ctx)

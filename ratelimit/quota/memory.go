@@ -47,8 +47,8 @@ func (m *MemoryAccount) Settle(_ context.Context, s Settlement) ([]KeyState, err
 				delete(parts, id)
 			}
 		}
-		me := parts[s.Participant]
-		me.demand, me.expires = s.Demand, now+s.Hold.Microseconds()
+		me, known := parts[s.Participant]
+		me.demand, me.expires = newcomerDemand(parts, known, s.Demand), now+s.Hold.Microseconds()
 		parts[s.Participant] = me
 		share := grant(parts, s.Participant)
 		others := 0.0
@@ -80,4 +80,18 @@ func params(limits []counter.Limit) ([]gcraParams, error) {
 		out[i] = gcraParams{interval: t, tolerance: tau}
 	}
 	return out, nil
+}
+
+// newcomerDemand is a participant's demand for the share: its own, or for
+// one not among parts (new, or its hold expired) that meets others, at
+// least their mean (a first report says one request; see settle.lua).
+func newcomerDemand(parts map[string]participant, known bool, demand float64) float64 {
+	if known || len(parts) == 0 {
+		return demand
+	}
+	sum := 0.0
+	for _, p := range parts {
+		sum += p.demand
+	}
+	return max(demand, sum/float64(len(parts)))
 }

@@ -181,3 +181,29 @@ func redisAccount(tb testing.TB) Account {
 	tb.Cleanup(func() { _ = client.Close() })
 	return NewRedisAccount(client, "", time.Second)
 }
+
+// TestAccountNewcomerDemand: a participant's first settlement among others
+// counts its demand as at least their mean, so that the next settlement of
+// a busy participant leaves it half the rate (0.05 + 0.9 × 10/20), not
+// the 0.87 its one-request first report would (0.05 + 0.9 × 10/11). Both
+// accounts run the same math.
+func TestAccountNewcomerDemand(t *testing.T) {
+	for name, mk := range accounts(t) {
+		t.Run(name, func(t *testing.T) {
+			a := mk(&fakeClock{now: time.Now()})
+			settle := func(p string, demand float64) KeyState {
+				t.Helper()
+				st, err := a.Settle(context.Background(), Settlement{Participant: p, Limits: []counter.Limit{minuteLimit}, Used: 1, Demand: demand, Hold: time.Minute})
+				if err != nil || len(st) != 1 {
+					t.Fatalf("Settle: %v %v", st, err)
+				}
+				return st[0]
+			}
+			settle("A", 10)
+			settle("C", 1)
+			if got := settle("A", 10).Share; math.Abs(got-0.5) > 1e-9 {
+				t.Errorf("busy participant's share after a newcomer: %v, want 0.5", got)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package quota
 import (
 	"context"
 	"math"
+	"strings"
 
 	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
 
@@ -27,7 +28,14 @@ import (
 //     ratio: a peer never gains tokens it had spent;
 //  3. settles the newcomer again and pushes its bucket.
 //
-// Peers on other replicas are not seen: they shrink at their next report.
+// Holders on other servers sharing the account are reached through the
+// Notifier (Redis pub/sub): when a new bucket's first settlement finds
+// others holding what its share would grant (squeezed), its server
+// publishes "shrink <server> <key>"; every other server shrinks its
+// holders of that key as in step 2 and answers "shrunk <server> <key>";
+// the newcomer's server then settles the bucket again (step 3). The
+// account itself counts a newcomer's demand as at least the others' mean
+// (settle.lua), which step 1 cannot do for holders it does not see.
 // Step 3 builds the newcomer's bucket full: requests it admitted since its
 // first answer (about a millisecond, at most its first grant) may be
 // admitted again.
@@ -145,4 +153,124 @@ func (s *Server) push(st *stream, actions []*rlqsv3.RateLimitQuotaResponse_Bucke
 	if err := s.sendLocked(st, &rlqsv3.RateLimitQuotaResponse{BucketAction: actions}); err != nil {
 		s.log.Debug("rlqs: rebalancing push failed", "err", err)
 	}
+}
+
+// Notifier carries rebalancing messages between the servers sharing an
+// account. Publish sends msg to every subscriber (this server included);
+// Subscribe calls fn with each message until ctx ends.
+type Notifier interface {
+	Publish(ctx context.Context, msg string) error
+	Subscribe(ctx context.Context, fn func(msg string))
+}
+
+// Rebalancing messages: kind, the newcomer's server id, the bucket key.
+const (
+	msgShrink = "shrink"
+	msgShrunk = "shrunk"
+)
+
+// squeezed reports whether a first settlement found others holding more
+// than half of what some limit has left (by at least one token): then the
+// newcomer's grant is short of what a fair split would give it, and their
+// servers are asked to shrink them.
+func squeezed(states []KeyState) bool {
+	for _, k := range states {
+		if k.Grant+1 <= float64(k.Remaining)/2 {
+			return true
+		}
+	}
+	return false
+}
+
+// announce publishes a shrink request for every bucket of reports that
+// st settled for the first time and found squeezed (awaiting).
+func (s *Server) announce(ctx context.Context, st *stream, reports *rlqsv3.RateLimitQuotaUsageReports) {
+	if s.opts.Notifier == nil {
+		return
+	}
+	var keys []string
+	st.mu.Lock()
+	for _, u := range reports.GetBucketQuotaUsages() {
+		key := bucketKey(u.GetBucketId())
+		if bs := st.buckets[key]; bs != nil && bs.awaiting {
+			keys = append(keys, key)
+		}
+	}
+	st.mu.Unlock()
+	for _, key := range keys {
+		s.publish(ctx, msgShrink, key)
+	}
+}
+
+// publish sends one rebalancing message from this server.
+func (s *Server) publish(ctx context.Context, kind, key string) {
+	if err := s.opts.Notifier.Publish(ctx, kind+" "+s.id+" "+key); err != nil {
+		s.log.Debug("rlqs: rebalancing message not sent", "err", err)
+	}
+}
+
+// onMessage handles a rebalancing message: another server's shrink request
+// (shrink this server's holders of the key, then say so), or the answer
+// to one of this server's (settle its squeezed buckets of the key again).
+func (s *Server) onMessage(ctx context.Context, msg string) {
+	kind, rest, _ := strings.Cut(msg, " ")
+	origin, key, ok := strings.Cut(rest, " ")
+	t := s.table.Load()
+	if !ok || t == nil {
+		return
+	}
+	switch {
+	case kind == msgShrink && origin != s.id:
+		if s.shrinkHolders(ctx, t, key) {
+			if err := s.opts.Notifier.Publish(ctx, msgShrunk+" "+origin+" "+key); err != nil {
+				s.log.Debug("rlqs: rebalancing answer not sent", "err", err)
+			}
+		}
+	case kind == msgShrunk && origin == s.id:
+		s.resettleSqueezed(ctx, t, key)
+	}
+}
+
+// shrinkHolders shrinks every local stream's bucket of key (step 2) and
+// reports whether there was one.
+func (s *Server) shrinkHolders(ctx context.Context, t *ratelimit.Table, key string) bool {
+	found := false
+	for _, h := range s.openStreams() {
+		h.mu.Lock()
+		bs := h.buckets[key]
+		holds := bs != nil && bs.heldMax > 0 && !bs.degraded && !bs.awaiting
+		h.mu.Unlock()
+		if holds {
+			s.shrink(ctx, t, h, []string{key})
+			found = true
+		}
+	}
+	return found
+}
+
+// resettleSqueezed settles every local bucket of key that awaits an
+// answer again and pushes the answers (step 3).
+func (s *Server) resettleSqueezed(ctx context.Context, t *ratelimit.Table, key string) {
+	for _, st := range s.openStreams() {
+		st.mu.Lock()
+		bs := st.buckets[key]
+		var actions []*rlqsv3.RateLimitQuotaResponse_BucketAction
+		if bs != nil && bs.awaiting && !bs.degraded {
+			bs.awaiting = false
+			actions = s.decideAll(ctx, t, []*bucketState{bs})
+		}
+		st.mu.Unlock()
+		s.push(st, actions)
+	}
+}
+
+// openStreams returns the open streams.
+func (s *Server) openStreams() []*stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		out = append(out, st)
+	}
+	return out
 }

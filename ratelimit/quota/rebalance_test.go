@@ -1,12 +1,17 @@
 package quota
 
 import (
+	"context"
 	"fmt"
+	"os/exec"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
 
+	"github.com/tollgate/tollgate/e2e/harness"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -75,4 +80,66 @@ func within(recv func() (*rlqsv3.RateLimitQuotaResponse, error), d time.Duration
 	case <-time.After(d):
 		return nil, fmt.Errorf("no response within %v", d)
 	}
+}
+
+// TestRebalanceAcrossServers: the same with the two Envoys on two servers
+// sharing a Redis account: the newcomer's server asks over pub/sub, the
+// holder's server shrinks its Envoy's bucket and answers, and the newcomer
+// is assigned again.
+func TestRebalanceAcrossServers(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	client := redis.NewClient(&redis.Options{Addr: harness.StartRedis(t), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var servers [2]*Server
+	for i := range servers {
+		acc := NewRedisAccount(client, "", time.Second)
+		servers[i] = New(Options{Account: acc, Notifier: acc})
+		if _, err := servers[i].Swap(testConfig(ir.FailOpen)); err != nil {
+			t.Fatal(err)
+		}
+		go servers[i].Run(ctx)
+	}
+	waitSubscribers(t, client, NewRedisAccount(client, "", 0).rebalanceChannel(), 2)
+	a, b := dial(t, servers[0]), dial(t, servers[1])
+	if err := a.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := within(a.Recv, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name string
+		recv func() (*rlqsv3.RateLimitQuotaResponse, error)
+		want string
+	}{
+		{"second's answer", b.Recv, "DENY_ALL"},
+		{"first, shrunk", a.Recv, "bucket 4, 5 per 1m0s"},
+		{"second, rebalanced", b.Recv, "ALLOW_ALL; bucket 3, 5 per 1m0s"},
+	} {
+		resp, err := within(step.recv, 2*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := describeActions(resp.GetBucketAction()); got != step.want {
+			t.Errorf("%s: %s, want %s", step.name, got, step.want)
+		}
+	}
+}
+
+// waitSubscribers waits until channel has n subscribers.
+func waitSubscribers(t *testing.T, c *redis.Client, channel string, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m, err := c.PubSubNumSub(context.Background(), channel).Result(); err == nil && m[channel] >= n {
+			return
+		}
+	}
+	t.Fatalf("fewer than %d subscribers on %s after 5 s", n, channel)
 }

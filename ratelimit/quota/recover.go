@@ -14,9 +14,13 @@ const RecoverInterval = 500 * time.Millisecond
 // Run pushes fresh assignments, until ctx ends, to every stream holding a
 // bucket that was last answered with the failure mode, as soon as the
 // account settles again: Envoy would otherwise wait for its next report
-// (up to 5 s) to be limited exactly again. When ctx ends, Run closes the
-// server (Close).
+// (up to 5 s) to be limited exactly again. With a Notifier it also takes
+// the other servers' rebalancing messages (rebalance.go). When ctx ends,
+// Run closes the server (Close).
 func (s *Server) Run(ctx context.Context) {
+	if s.opts.Notifier != nil {
+		go s.opts.Notifier.Subscribe(ctx, func(msg string) { s.onMessage(ctx, msg) })
+	}
 	tick := time.NewTicker(RecoverInterval)
 	defer tick.Stop()
 	for {

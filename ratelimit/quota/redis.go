@@ -267,3 +267,38 @@ func parseFloat(v any) (float64, error) {
 	}
 	return strconv.ParseFloat(s, 64)
 }
+
+var _ Notifier = (*RedisAccount)(nil)
+
+// rebalanceChannel is the pub/sub channel of rebalancing messages, under
+// the account's prefix.
+func (r *RedisAccount) rebalanceChannel() string { return r.prefix + "rlqs:rebalance" }
+
+// Publish implements Notifier with PUBLISH (broadcast to every node of a
+// Redis Cluster).
+func (r *RedisAccount) Publish(ctx context.Context, msg string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	return r.client.Publish(ctx, r.rebalanceChannel(), msg).Err()
+}
+
+// Subscribe implements Notifier: it calls fn with every message on the
+// channel until ctx ends (go-redis resubscribes after a lost connection;
+// messages published meanwhile are lost, and the bucket then waits for its
+// holders' next report as without rebalancing).
+func (r *RedisAccount) Subscribe(ctx context.Context, fn func(msg string)) {
+	ps := r.client.Subscribe(ctx, r.rebalanceChannel())
+	defer ps.Close()
+	ch := ps.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			fn(m.Payload)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ type Options struct {
 	Local Account
 	// Metrics, nil for none.
 	Metrics *Metrics
+	// Notifier, when set, carries rebalancing messages to the other
+	// servers sharing Account (rebalance.go): RedisAccount's pub/sub.
+	Notifier Notifier
 }
 
 // Server is the RLQS server. It is safe for concurrent use.
@@ -52,6 +56,8 @@ type Server struct {
 	// downUntil (unix ns): after an account error the account is skipped
 	// for a moment, so an outage costs one timeout per backoff.
 	downUntil atomic.Int64
+	// id names this server in rebalancing messages.
+	id string
 	// closing is closed by Close: streams end, new ones are refused.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -62,7 +68,8 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Logger, streams: map[uint64]*stream{}, closing: make(chan struct{})}
+	return &Server{opts: opts, log: opts.Logger, streams: map[uint64]*stream{}, closing: make(chan struct{}),
+		id: strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.FormatUint(rand.Uint64(), 36)}
 }
 
 // Close ends every open stream and refuses new ones (Unavailable). RLQS
@@ -148,6 +155,11 @@ type bucketState struct {
 	// shrinking: the settlement under way shrinks the bucket of a peer
 	// of a newcomer (rebalance.go): its token bucket alone is sent.
 	shrinking bool
+	// fresh: not settled yet on this stream. awaiting: its first
+	// settlement found others holding what its share would grant, and
+	// other servers are asked to shrink them (rebalance.go); cleared when
+	// one answers or at the bucket's next report.
+	fresh, awaiting bool
 	// parsed is the bucket as table parsedIn reads it (ok: Tollgate built
 	// it), and limits its counter limits: parsed once per table, not per
 	// report.
@@ -256,6 +268,7 @@ func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLi
 		if holders != nil {
 			s.rebalance(gs.Context(), st, holders, floor)
 		}
+		s.announce(gs.Context(), st, reports)
 	}
 }
 
@@ -311,10 +324,11 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		key := bucketKey(u.GetBucketId())
 		bs := st.buckets[key]
 		if bs == nil {
-			bs = &bucketState{id: u.GetBucketId(), participant: st.id + "|" + key}
+			bs = &bucketState{id: u.GetBucketId(), participant: st.id + "|" + key, fresh: true}
 			st.buckets[key] = bs
 			s.opts.Metrics.newBucket()
 		}
+		bs.awaiting = false
 		allowed := u.GetNumRequestsAllowed()
 		s.opts.Metrics.report(allowed, u.GetNumRequestsDenied())
 		covers := u.GetTimeElapsed().AsDuration()
@@ -387,6 +401,9 @@ func (s *Server) assign(t *ratelimit.Table, bs *bucketState, used uint64, r sett
 	}
 	bs.pending -= min(bs.pending, used)
 	bs.degraded = r.local
+	if bs.fresh {
+		bs.fresh, bs.awaiting = false, squeezed(r.states)
+	}
 	ws, fill := windows(bs.parsed, r.states)
 	c, rate := combine(ws, AssignmentTTL)
 	actions := assignment(bs.id, c, rate, fill, bs.heldMax)

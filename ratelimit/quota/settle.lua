@@ -9,6 +9,10 @@
 -- ARGV[3+2i]  T of limit i (us)       ARGV[4+2i] tau of limit i (us)
 --
 -- A shares hash maps participant -> "share demand expires_us grant grant_at_us".
+-- A participant absent from a hash (or whose entry expired) that meets
+-- others there is taken to demand at least their mean: its first report
+-- says one request, and the others would otherwise keep nearly all of the
+-- rate until it reports again (rebalance.go).
 -- Reply: per limit, remaining (integer), the share and the grant (strings).
 
 if redis.replicate_commands then
@@ -36,29 +40,34 @@ for i = 1, #KEYS / 2 do
 
   local rem = reply[#reply]
   local all = redis.call('HGETALL', KEYS[2 * i])
-  local total, others, count, held = demand, 0, 1, 0
+  local odemand, others, count, held, known = 0, 0, 1, 0, false
   for j = 1, #all, 2 do
-    if all[j] ~= me then
-      local s, d, e, g, at = string.match(all[j + 1], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
-      if s == nil or tonumber(e) <= now then
-        redis.call('HDEL', KEYS[2 * i], all[j])
-      else
-        total = total + tonumber(d)
-        others = others + tonumber(s)
-        count = count + 1
-        held = held + tonumber(g) + tonumber(s) * math.max(0, now - tonumber(at)) / t
-      end
+    local s, d, e, g, at = string.match(all[j + 1], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
+    if all[j] == me then
+      known = s ~= nil and tonumber(e) > now
+    elseif s == nil or tonumber(e) <= now then
+      redis.call('HDEL', KEYS[2 * i], all[j])
+    else
+      odemand = odemand + tonumber(d)
+      others = others + tonumber(s)
+      count = count + 1
+      held = held + tonumber(g) + tonumber(s) * math.max(0, now - tonumber(at)) / t
     end
   end
+  local mine = demand
+  if not known and count > 1 then
+    mine = math.max(demand, odemand / (count - 1))
+  end
+  local total = mine + odemand
   local target = 0.1 / count
   if total > 0 then
-    target = target + 0.9 * demand / total
+    target = target + 0.9 * mine / total
   else
     target = target + 0.9 / count
   end
   local share = math.max(0.1 / count, math.min(target, 1 - others))
   local grant = math.max(0, math.min(share * rem, rem - held))
-  redis.call('HSET', KEYS[2 * i], me, string.format('%.17g %.17g %d %.17g %d', share, demand, now + hold, grant, now))
+  redis.call('HSET', KEYS[2 * i], me, string.format('%.17g %.17g %d %.17g %d', share, mine, now + hold, grant, now))
   redis.call('PEXPIRE', KEYS[2 * i], string.format('%d', math.ceil(hold / 1000)))
   reply[#reply + 1] = string.format('%.17g', share)
   reply[#reply + 1] = string.format('%.17g', grant)
