@@ -66,8 +66,9 @@
 //
 //   - requests admitted before a participant's first assignment (ALLOW_ALL,
 //     one report round trip, ~1 ms; each Envoy ≤ B by the backstop);
-//   - one request per participant that gets its first token bucket while
-//     nothing is left (Envoy builds it full);
+//   - max(1, ⌊0.1 s × its share of the rate⌋) requests per participant
+//     that gets its first token bucket while nothing is left (Envoy builds
+//     it full; newcomerBurst);
 //   - requests admitted between a report and its answer (~1 ms) beyond
 //     the old grant;
 //   - a participant's floor of the rate (0.1/n · r) while the others'
@@ -76,9 +77,16 @@
 // A participant that no longer reports (a dead Envoy) still holds its
 // share and grant for AssignmentTTL + holdMargin (15 s) after its last
 // report: a replacement gets no tokens of what the dead one held, only
-// its floor of the rate (a one-token bucket; DENY_ALL when the floor is
-// less than one token per fill interval, below 20 per minute with two
-// participants) until then.
+// its floor of the rate (a bucket of 0.1 s of it, at least one token;
+// DENY_ALL when the floor is less than one token per fill interval, below
+// 20 per minute with two participants) until then.
+//
+// A live holder does not wait for its next report to make room: when a
+// bucket is first reported by another Envoy, the holders are shrunk at
+// once, on this server directly and on the others sharing the account
+// through Redis pub/sub, and the newcomer is assigned again with what
+// they freed (rebalance.go; TestRebalanceANewcomer,
+// TestRebalanceAcrossServers, e2e TestQuotaSecondEnvoyIsNotStarved).
 //
 // Measured: two Envoys, 80/20, 60/minute, 30 s: 83–85 admitted for a
 // GCRA bound of 90 (TestQuotaTwoEnvoysShareOneLimit). The shares take one
