@@ -143,8 +143,8 @@ func checkIETFHeaders(t *testing.T, resp *harness.HTTPResponse, policy, limit st
 	}
 }
 
-// isRLQSDenial reports whether resp is an RLQS denial (429, JSON body),
-// not the backstop's (text body).
+// isRLQSDenial reports whether resp is an RLQS denial (429, a JSON body
+// naming the limit), not the backstop's (backstopRefusal: no limit named).
 func isRLQSDenial(resp *harness.HTTPResponse) bool {
-	return resp.Status == 429 && strings.HasPrefix(string(resp.Body), `{"error":"rate_limited"`)
+	return resp.Status == 429 && strings.HasPrefix(string(resp.Body), `{"error":"rate_limited","limit":`)
 }

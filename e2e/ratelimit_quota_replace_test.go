@@ -34,7 +34,7 @@ backends:
 
 // refusals sends GET /api/x with headers to port every interval for d
 // (open loop) and returns the statuses and, per 429, who refused it: the
-// backstop (local_rate_limited) or RLQS (its JSON body).
+// backstop (backstopRefusal) or RLQS (a JSON body naming the limit).
 func refusals(t *testing.T, port int, headers map[string]string, interval, d time.Duration) (codes, by map[string]int) {
 	t.Helper()
 	var mu sync.Mutex
@@ -52,7 +52,7 @@ func refusals(t *testing.T, port int, headers map[string]string, interval, d tim
 			switch {
 			case err != nil:
 				codes["error"]++
-			case resp.Status == 429 && string(resp.Body) == "local_rate_limited":
+			case backstopRefusal(resp):
 				codes["429"]++
 				by["backstop"]++
 			case resp.Status == 429:

@@ -22,8 +22,9 @@ type LocalReplyRewrite struct {
 	Condition string
 	// Status replaces the status; 0 keeps it.
 	Status uint32
-	// Body replaces the body, sent with ContentType. It must not contain
-	// '%' (it is a format string).
+	// Body replaces the body, sent with ContentType. It is a substitution
+	// format string: '%' starts a command operator such as
+	// %RESP(retry-after)% (write %% for a literal '%').
 	Body, ContentType string
 	// Headers are set on the reply, replacing any value a filter set.
 	Headers map[string]string

@@ -1,8 +1,6 @@
 package translator
 
 import (
-	"slices"
-
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/tollgate/tollgate/envoy"
@@ -48,12 +46,6 @@ func (a *authz) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcmv3.H
 	}
 	return func(m *hcmv3.HttpConnectionManager) {
 		next(m)
-		if m.LocalReplyConfig == nil {
-			m.LocalReplyConfig = &hcmv3.LocalReplyConfig{}
-		} else { // shared by the gateway's connection managers: copy
-			m.LocalReplyConfig = &hcmv3.LocalReplyConfig{Mappers: slices.Clone(m.LocalReplyConfig.Mappers),
-				BodyFormat: m.LocalReplyConfig.BodyFormat}
-		}
-		m.LocalReplyConfig.Mappers = append(m.LocalReplyConfig.Mappers, lr.Mappers...)
+		appendLocalReplies(m, lr.Mappers) // ratelimit_quota_reply.go
 	}, nil
 }

@@ -206,6 +206,9 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	if err == nil {
 		decorate, err = authz.decorate(decorate) // authzlocalreply.go
 	}
+	if err == nil {
+		decorate, err = rl.decorate(decorate) // ratelimit_quota_reply.go
+	}
 	if err != nil {
 		return nil, err
 	}
