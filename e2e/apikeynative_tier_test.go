@@ -106,3 +106,27 @@ func TestAPIKeyNativeQuotaByConsumer(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIKeyNativeDefaultPathMakesNoCall: on the default policy path (no
+// rateLimits.mode: quota) a signed key's tier limit holds with no call per
+// request: neither ext_authz nor the rate-limit service is asked.
+func TestAPIKeyNativeDefaultPathMakesNoCall(t *testing.T) {
+	k := startKeyNativeStackPolicy(t, func(p string) string { return p })
+	k.waitKeyTable(t, k.port)
+	key, _ := createKey(t, k.stack, "u-default", "tiny")
+	checks, decisions := k.authzChecks(t), k.rateLimitDecisions(t)
+	codes := make([]int, 0, 5)
+	for range 5 {
+		code, _, _ := k.call(t, "/keys/1", map[string]string{"x-api-key": key})
+		codes = append(codes, code)
+	}
+	if want := []int{200, 200, 200, 429, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Errorf("tiny tier (3/day) over 5 requests: %v, want %v", codes, want)
+	}
+	if n := k.authzChecks(t) - checks; n != 0 {
+		t.Errorf("ext_authz served %d Check calls, want 0", n)
+	}
+	if n := k.rateLimitDecisions(t) - decisions; n != 0 {
+		t.Errorf("the rate-limit service took %d decisions, want 0", n)
+	}
+}

@@ -298,9 +298,12 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 	})
 }
 
+// TestJWTNativeTierLimits: on the default policy path (no rateLimits.mode:
+// quota) a JWT route's tier limit holds per consumer with no call per
+// request: neither ext_authz nor the rate-limit service is asked.
 func TestJWTNativeTierLimits(t *testing.T) {
 	a := startJWTNativeStack(t)
-	before := a.authzChecks(t)
+	before, decisions := a.authzChecks(t), a.rateLimitDecisions(t)
 	tok := a.idp.rs256("k1", with(a.idp.claims("tiny-1", "user"), "plan", "tiny"))
 	codes := map[int]int{}
 	for range 6 {
@@ -317,6 +320,15 @@ func TestJWTNativeTierLimits(t *testing.T) {
 	if after := a.authzChecks(t); after != before {
 		t.Errorf("ext_authz served %d Check calls, want 0", after-before)
 	}
+	if after := a.rateLimitDecisions(t); after != decisions {
+		t.Errorf("the rate-limit service took %d decisions, want 0", after-decisions)
+	}
+}
+
+// rateLimitDecisions is the rate-limit service's decision count (exact
+// mode, in the RLS and in ext_authz calls alike).
+func (a *authStack) rateLimitDecisions(t *testing.T) int {
+	return a.transformMetric(t, "tollgate_ratelimit_decisions_total")
 }
 
 // TestJWTNativeJWKSOutage: the native path answers a JWKS outage as the
