@@ -3,6 +3,7 @@ package quota
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -16,6 +17,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/tollgate/tollgate/policy/ir"
@@ -223,11 +225,20 @@ func (bs *bucketState) parse(t *ratelimit.Table) (bucket, []counter.Limit, bool)
 // is settled against the account and answered at once with an assignment
 // per reported bucket that Tollgate built (others are not answered, so
 // Envoy applies their no-assignment behaviour).
+//
+// The response headers go out as soon as the stream opens (before it is
+// registered for recovery pushes, which may send from other goroutines):
+// Envoy retries an RLQS stream (envoy.RLQSStreamRetryPolicy) only until
+// they arrive, so a report this server has read is never replayed to
+// another server or to this one restarted.
 func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse]) error {
 	select {
 	case <-s.closing:
-		return errClosing
+		return errClosing // before any header: Envoy retries it on another replica
 	default:
+	}
+	if err := gs.SendHeader(metadata.MD{}); err != nil {
+		return fmt.Errorf("rlqs: response headers: %w", err)
 	}
 	n := s.nextID.Add(1)
 	st := &stream{id: strconv.FormatUint(n, 36) + "." + strconv.FormatInt(time.Now().UnixNano(), 36),

@@ -190,6 +190,28 @@ func TestServerIgnoresForeignBuckets(t *testing.T) {
 	}
 }
 
+// TestServerSendsHeadersAtOnce: the response headers arrive before any
+// report is sent, so Envoy's stream retries (envoy.RLQSStreamRetryPolicy)
+// end as soon as a live server has the stream and never replay a report
+// it read.
+func TestServerSendsHeadersAtOnce(t *testing.T) {
+	s := New(Options{Account: NewMemoryAccount(time.Now)})
+	if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
+		t.Fatal(err)
+	}
+	st := dial(t, s)
+	got := make(chan error, 1)
+	go func() { _, err := st.Header(); got <- err }()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("headers: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no response headers before the first report")
+	}
+}
+
 // BenchmarkServerReports is the RLQS server's cost per Envoy usage report
 // of one bucket (settle + assignment + response), against the memory
 // account and a real Redis: b.N reports; CPU per 1,000 reports = ns/op ×
