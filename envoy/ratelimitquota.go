@@ -92,9 +92,11 @@ const (
 // (~0.1–0.6 s after the restart, whatever the tick's phase). Nothing is
 // retried once the server has sent response headers (the RLQS server sends
 // them as soon as the stream opens), so a report a live server has seen is
-// never replayed. 100,000 retries wait hours: an outage longer than that,
-// or reports outgrowing the retry buffer, ends the stream and the next
-// tick opens a new one (Envoy's behaviour without the policy). No
+// never replayed. 100,000 retries wait hours. An outage longer than that,
+// or waiting reports outgrowing Envoy's fixed 64 KiB retry buffer (a
+// report lists every bucket the Envoy has seen, ~70–100 bytes each), ends
+// the stream and the next tick opens a new one (Envoy's behaviour without
+// the policy). No
 // per-try timeout applies: Envoy arms one only when the request ends, and
 // the RLQS stream never does.
 func RLQSStreamRetryPolicy() *corev3.RetryPolicy {
