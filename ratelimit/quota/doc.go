@@ -118,8 +118,8 @@
 // process serving RLQS for 15 s under 20 req/s against 5/s: open admits
 // 5/s throughout (the last assignment, then ALLOW_ALL under the backstop);
 // closed admits 5/s until the assignment expires, then nothing until the
-// restarted process assigns, 0.27 s after its start although it came
-// 0.3 s after Envoy's report tick (4.7 s without the retries); a consumer
+// restarted process assigns, 0.08–0.27 s after its start although it
+// came 0.3 s after Envoy's report tick (4.7 s without the retries); a consumer
 // first seen during the outage gets exactly its limit.
 //
 // Denials are static (deny_response_settings: Envoy 1.40 cannot vary them
