@@ -349,6 +349,12 @@ func quotaRestart(t *testing.T, mode string, outage time.Duration) {
 		mode, total, elapsed.Round(time.Millisecond), bound, freshCodes, ready.Round(10*time.Millisecond), reassigned.Round(10*time.Millisecond))
 	retries, _ := q.proxy.Stats(ctx, `cluster\.tollgate_ratelimit\.upstream_rq_(total|retry|retry_success|retry_limit_exceeded|retry_overflow|per_try_timeout)$`)
 	t.Logf("%s: Envoy's RLQS cluster: %v", mode, retries)
+	// The stream Envoy opened during the outage connected on a retry, and
+	// no per-try timeout (Envoy derives one from the back-off) cut it.
+	const cl = "cluster.tollgate_ratelimit.upstream_rq_"
+	if retries[cl+"retry_success"] < 1 || retries[cl+"per_try_timeout"] > 0 {
+		t.Errorf("Envoy's RLQS stream: %v, want it reconnected by a retry (retry_success ≥ 1) and no per_try_timeout", retries)
+	}
 	if total[0] > 0 || total[503] > 0 || total[500] > 0 {
 		t.Errorf("errors: %v", total)
 	}
