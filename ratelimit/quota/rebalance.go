@@ -26,7 +26,9 @@ import (
 //  2. settles each peer again without usage and pushes it its new bucket
 //     alone (no blanket rule first), which Envoy rescales at the old fill
 //     ratio: a peer never gains tokens it had spent;
-//  3. settles the newcomer again and pushes its bucket.
+//  3. settles the newcomer again and pushes its bucket: alone when its
+//     first answer was a token bucket (rescaled: what it admitted from the
+//     first one is not admitted again), else after ALLOW_ALL.
 //
 // Holders on other servers sharing the account are reached through the
 // Notifier (Redis pub/sub): when a new bucket's first settlement finds
@@ -36,9 +38,6 @@ import (
 // the newcomer's server then settles the bucket again (step 3). The
 // account itself counts a newcomer's demand as at least the others' mean
 // (settle.lua), which step 1 cannot do for holders it does not see.
-// Step 3 builds the newcomer's bucket full: requests it admitted since its
-// first answer (about a millisecond, at most its first grant) may be
-// admitted again.
 
 // newcomers returns, for the buckets of reports that st has not reported
 // before, the other streams holding each (by stream: the keys it holds)
@@ -105,9 +104,25 @@ func (s *Server) rebalance(ctx context.Context, st *stream, holders map[*stream]
 			bss = append(bss, bs)
 		}
 	}
-	actions := s.decideAll(ctx, t, bss)
+	actions := s.resettle(ctx, t, bss)
 	st.mu.Unlock()
 	s.push(st, actions)
+}
+
+// resettle settles bss (buckets of one stream, whose lock is held) again
+// without a report and returns their actions: a bucket Envoy holds as a
+// token bucket gets its new one alone (rescaled by Envoy, see shrunk),
+// one under a blanket rule ALLOW_ALL and the new bucket (built full: it
+// admitted nothing under DENY_ALL).
+func (s *Server) resettle(ctx context.Context, t *ratelimit.Table, bss []*bucketState) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	for _, bs := range bss {
+		bs.unreported = true
+	}
+	actions := s.decideAll(ctx, t, bss)
+	for _, bs := range bss {
+		bs.unreported = false
+	}
+	return actions
 }
 
 // shrink settles h's buckets of keys again without usage (one batch) and
@@ -119,14 +134,10 @@ func (s *Server) shrink(ctx context.Context, t *ratelimit.Table, h *stream, keys
 	bss := make([]*bucketState, 0, len(keys))
 	for _, key := range keys {
 		if bs := h.buckets[key]; bs != nil && bs.heldMax > 0 && !bs.degraded {
-			bs.shrinking = true
 			bss = append(bss, bs)
 		}
 	}
-	actions := s.decideAll(ctx, t, bss)
-	for _, bs := range bss {
-		bs.shrinking = false
-	}
+	actions := s.resettle(ctx, t, bss)
 	h.mu.Unlock()
 	s.push(h, actions)
 }
@@ -257,7 +268,7 @@ func (s *Server) resettleSqueezed(ctx context.Context, t *ratelimit.Table, key s
 		var actions []*rlqsv3.RateLimitQuotaResponse_BucketAction
 		if bs != nil && bs.awaiting && !bs.degraded {
 			bs.awaiting = false
-			actions = s.decideAll(ctx, t, []*bucketState{bs})
+			actions = s.resettle(ctx, t, []*bucketState{bs})
 		}
 		st.mu.Unlock()
 		s.push(st, actions)

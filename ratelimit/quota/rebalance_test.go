@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,4 +143,51 @@ func waitSubscribers(t *testing.T, c *redis.Client, channel string, n int64) {
 		}
 	}
 	t.Fatalf("fewer than %d subscribers on %s after 5 s", n, channel)
+}
+
+// wideConfig is testConfig with a tier "wide" of 1,000 a minute, whose
+// floor share (0.05 of it) refills more than a token per fill interval.
+func wideConfig() *ir.Config {
+	cfg := testConfig(ir.FailOpen)
+	cfg.RateLimits.Tiers = append(cfg.RateLimits.Tiers,
+		ir.Tier{Name: "wide", Limits: []ir.Limit{{Requests: 1000, Per: time.Minute, Unit: "minute"}}})
+	return cfg
+}
+
+// TestRebalancedNewcomerIsRescaled: a newcomer whose first answer was a
+// token bucket is assigned again with that bucket alone (no ALLOW_ALL), so
+// that Envoy rescales it at its fill ratio: requests it admitted from the
+// first bucket are not admitted again. Before, ALLOW_ALL then the bucket
+// made Envoy build it full, and the account (which counts the newcomer as
+// holding only the new grant) never saw them.
+func TestRebalancedNewcomerIsRescaled(t *testing.T) {
+	s := New(Options{Account: NewMemoryAccount(time.Now)})
+	if _, err := s.Swap(wideConfig()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := dial(t, s), dial(t, s)
+	if err := a.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := within(a.Recv, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := within(b.Recv, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describeActions(first.GetBucketAction()); got != "bucket 1, 50 per 1m0s" {
+		t.Fatalf("newcomer's first answer: %s, want its floor share's bucket", got)
+	}
+	again, err := within(b.Recv, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := describeActions(again.GetBucketAction())
+	if strings.HasPrefix(got, "ALLOW_ALL") || !strings.HasPrefix(got, "bucket ") {
+		t.Errorf("newcomer rebalanced: %s, want its token bucket alone (rescaled, not built full)", got)
+	}
 }

@@ -154,9 +154,14 @@ type bucketState struct {
 	// heldMax: the size of the token bucket Envoy holds, 0 for none (see
 	// assignment).
 	heldMax uint32
-	// shrinking: the settlement under way shrinks the bucket of a peer
-	// of a newcomer (rebalance.go): its token bucket alone is sent.
-	shrinking bool
+	// unreported: the settlement under way comes without a report (a
+	// rebalancing, rebalance.go: a newcomer's holder shrunk, or the
+	// newcomer assigned again): when Envoy holds a token bucket, the new
+	// one is sent alone, so that Envoy rescales what it has at its fill
+	// ratio instead of building it full (what Envoy admitted since its
+	// last report is not charged yet, and the account counts the bucket
+	// as holding only the new grant).
+	unreported bool
 	// fresh: not settled yet on this stream. awaiting: its first
 	// settlement found others holding what its share would grant, and
 	// other servers are asked to shrink them (rebalance.go); cleared when
@@ -418,7 +423,7 @@ func (s *Server) assign(t *ratelimit.Table, bs *bucketState, used uint64, r sett
 	ws, fill := windows(bs.parsed, r.states)
 	c, rate := combine(ws, AssignmentTTL)
 	actions := assignment(bs.id, c, rate, fill, bs.heldMax)
-	if bs.shrinking {
+	if bs.unreported && bs.heldMax > 0 {
 		actions = shrunk(actions, c)
 	}
 	bs.heldMax = actions[len(actions)-1].GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket().GetMaxTokens()
