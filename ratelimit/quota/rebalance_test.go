@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,5 +190,65 @@ func TestRebalancedNewcomerIsRescaled(t *testing.T) {
 	got := describeActions(again.GetBucketAction())
 	if strings.HasPrefix(got, "ALLOW_ALL") || !strings.HasPrefix(got, "bucket ") {
 		t.Errorf("newcomer rebalanced: %s, want its token bucket alone (rescaled, not built full)", got)
+	}
+}
+
+// recordingNotifier records what is published (and delivers nothing).
+type recordingNotifier struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (n *recordingNotifier) Publish(_ context.Context, msg string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.msgs = append(n.msgs, msg)
+	return nil
+}
+
+func (n *recordingNotifier) Subscribe(ctx context.Context, _ func(string)) { <-ctx.Done() }
+
+func (n *recordingNotifier) published() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.msgs...)
+}
+
+// TestLocalRebalanceAsksNoOtherServer: a newcomer that this server's own
+// rebalancing gave its share is not squeezed any more, so no other server
+// is asked to shrink holders (before, the first settlement's verdict
+// stood: a message per such bucket, and another server's answer rebuilt
+// the bucket again).
+func TestLocalRebalanceAsksNoOtherServer(t *testing.T) {
+	n := &recordingNotifier{}
+	s := New(Options{Account: NewMemoryAccount(time.Now), Notifier: n})
+	if _, err := s.Swap(wideConfig()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := dial(t, s), dial(t, s)
+	if err := a.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := within(a.Recv, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // its own answer, then the rebalanced one
+		if _, err := within(b.Recv, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The report's handling ends with announce: a third report's answer
+	// comes after it.
+	if err := b.Send(usage(consumerBucket("wide"), 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := within(b.Recv, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.published(); len(got) != 0 {
+		t.Errorf("published %q, want nothing (the newcomer was rebalanced here)", got)
 	}
 }

@@ -163,7 +163,8 @@ type bucketState struct {
 	// as holding only the new grant).
 	unreported bool
 	// fresh: not settled yet on this stream. awaiting: its first
-	// settlement found others holding what its share would grant, and
+	// settlement (or, when this server rebalanced it, the settlement
+	// after that) found others holding what its share would grant, and
 	// other servers are asked to shrink them (rebalance.go); cleared when
 	// one answers or at the bucket's next report.
 	fresh, awaiting bool
@@ -417,7 +418,7 @@ func (s *Server) assign(t *ratelimit.Table, bs *bucketState, used uint64, r sett
 	}
 	bs.pending -= min(bs.pending, used)
 	bs.degraded = r.local
-	if bs.fresh {
+	if bs.fresh || bs.unreported && bs.awaiting { // a first settlement, or a newcomer rebalanced here
 		bs.fresh, bs.awaiting = false, squeezed(r.states)
 	}
 	ws, fill := windows(bs.parsed, r.states)
