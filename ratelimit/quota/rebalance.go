@@ -33,9 +33,10 @@ import (
 // Holders on other servers sharing the account are reached through the
 // Notifier (Redis pub/sub): when a new bucket's first settlement finds
 // others holding what its share would grant (squeezed), its server
-// publishes "shrink <server> <key>"; every other server shrinks its
-// holders of that key as in step 2 and answers "shrunk <server> <key>";
-// the newcomer's server then settles the bucket again (step 3). The
+// publishes "shrink <server>" and the report's squeezed keys; every other
+// server shrinks its holders of those keys as in step 2 and answers
+// "shrunk <server>" and the keys it held; the newcomer's server then
+// settles those buckets again (step 3). The
 // account itself counts a newcomer's demand as at least the others' mean
 // (settle.lua), which step 1 cannot do for holders it does not see.
 
@@ -174,11 +175,25 @@ type Notifier interface {
 	Subscribe(ctx context.Context, fn func(msg string))
 }
 
-// Rebalancing messages: kind, the newcomer's server id, the bucket key.
+// Rebalancing messages: a line "<kind> <the newcomer's server id>", then
+// one bucket key per line (bucket keys are header and filter-state values,
+// which hold no newline), at most maxMessageKeys per message: a report of
+// many new buckets is one message, not one per bucket.
 const (
-	msgShrink = "shrink"
-	msgShrunk = "shrunk"
+	msgShrink      = "shrink"
+	msgShrunk      = "shrunk"
+	maxMessageKeys = 1000
 )
+
+// parseMessage reads a rebalancing message.
+func parseMessage(msg string) (kind, origin string, keys []string, ok bool) {
+	head, body, _ := strings.Cut(msg, "\n")
+	kind, origin, ok = strings.Cut(head, " ")
+	if !ok || body == "" {
+		return "", "", nil, false
+	}
+	return kind, origin, strings.Split(body, "\n"), true
+}
 
 // squeezed reports whether a first settlement found others holding more
 // than half of what some limit has left (by at least one token): then the
@@ -193,8 +208,8 @@ func squeezed(states []KeyState) bool {
 	return false
 }
 
-// announce publishes a shrink request for every bucket of reports that
-// st settled for the first time and found squeezed (awaiting).
+// announce publishes a shrink request for the buckets of reports that st
+// settled for the first time and found squeezed (awaiting).
 func (s *Server) announce(ctx context.Context, st *stream, reports *rlqsv3.RateLimitQuotaUsageReports) {
 	if s.opts.Notifier == nil {
 		return
@@ -208,68 +223,79 @@ func (s *Server) announce(ctx context.Context, st *stream, reports *rlqsv3.RateL
 		}
 	}
 	st.mu.Unlock()
-	for _, key := range keys {
-		s.publish(ctx, msgShrink, key)
-	}
+	s.publish(ctx, msgShrink, s.id, keys)
 }
 
-// publish sends one rebalancing message from this server.
-func (s *Server) publish(ctx context.Context, kind, key string) {
-	if err := s.opts.Notifier.Publish(ctx, kind+" "+s.id+" "+key); err != nil {
-		s.log.Debug("rlqs: rebalancing message not sent", "err", err)
+// publish sends keys in messages of kind for the newcomer's server origin.
+func (s *Server) publish(ctx context.Context, kind, origin string, keys []string) {
+	for lo := 0; lo < len(keys); lo += maxMessageKeys {
+		msg := kind + " " + origin + "\n" + strings.Join(keys[lo:min(len(keys), lo+maxMessageKeys)], "\n")
+		if err := s.opts.Notifier.Publish(ctx, msg); err != nil {
+			s.log.Debug("rlqs: rebalancing message not sent", "kind", kind, "err", err)
+			return
+		}
 	}
 }
 
 // onMessage handles a rebalancing message: another server's shrink request
-// (shrink this server's holders of the key, then say so), or the answer
-// to one of this server's (settle its squeezed buckets of the key again).
+// (shrink this server's holders of the keys, then say which it had), or
+// the answer to one of this server's (settle its squeezed buckets of the
+// keys again).
 func (s *Server) onMessage(ctx context.Context, msg string) {
-	kind, rest, _ := strings.Cut(msg, " ")
-	origin, key, ok := strings.Cut(rest, " ")
+	kind, origin, keys, ok := parseMessage(msg)
 	t := s.table.Load()
 	if !ok || t == nil {
 		return
 	}
 	switch {
 	case kind == msgShrink && origin != s.id:
-		if s.shrinkHolders(ctx, t, key) {
-			if err := s.opts.Notifier.Publish(ctx, msgShrunk+" "+origin+" "+key); err != nil {
-				s.log.Debug("rlqs: rebalancing answer not sent", "err", err)
+		s.publish(ctx, msgShrunk, origin, s.shrinkHolders(ctx, t, keys))
+	case kind == msgShrunk && origin == s.id:
+		s.resettleSqueezed(ctx, t, keys)
+	}
+}
+
+// shrinkHolders shrinks every local stream's buckets of keys (step 2; one
+// batch per stream) and returns the keys it found held.
+func (s *Server) shrinkHolders(ctx context.Context, t *ratelimit.Table, keys []string) []string {
+	found := map[string]bool{}
+	for _, h := range s.openStreams() {
+		var held []string
+		h.mu.Lock()
+		for _, key := range keys {
+			if bs := h.buckets[key]; bs != nil && bs.heldMax > 0 && !bs.degraded && !bs.awaiting {
+				held = append(held, key)
+				found[key] = true
 			}
 		}
-	case kind == msgShrunk && origin == s.id:
-		s.resettleSqueezed(ctx, t, key)
-	}
-}
-
-// shrinkHolders shrinks every local stream's bucket of key (step 2) and
-// reports whether there was one.
-func (s *Server) shrinkHolders(ctx context.Context, t *ratelimit.Table, key string) bool {
-	found := false
-	for _, h := range s.openStreams() {
-		h.mu.Lock()
-		bs := h.buckets[key]
-		holds := bs != nil && bs.heldMax > 0 && !bs.degraded && !bs.awaiting
 		h.mu.Unlock()
-		if holds {
-			s.shrink(ctx, t, h, []string{key})
-			found = true
+		if len(held) > 0 {
+			s.shrink(ctx, t, h, held)
 		}
 	}
-	return found
+	out := make([]string, 0, len(found))
+	for _, key := range keys {
+		if found[key] {
+			out = append(out, key)
+			found[key] = false
+		}
+	}
+	return out
 }
 
-// resettleSqueezed settles every local bucket of key that awaits an
-// answer again and pushes the answers (step 3).
-func (s *Server) resettleSqueezed(ctx context.Context, t *ratelimit.Table, key string) {
+// resettleSqueezed settles every local bucket of keys that awaits an
+// answer again (one batch per stream) and pushes the answers (step 3).
+func (s *Server) resettleSqueezed(ctx context.Context, t *ratelimit.Table, keys []string) {
 	for _, st := range s.openStreams() {
 		st.mu.Lock()
-		bs := st.buckets[key]
-		var actions []*rlqsv3.RateLimitQuotaResponse_BucketAction
-		if bs != nil && bs.awaiting && !bs.degraded {
-			bs.awaiting = false
-			actions = s.resettle(ctx, t, []*bucketState{bs})
+		var bss []*bucketState
+		for _, key := range keys {
+			if bs := st.buckets[key]; bs != nil && bs.awaiting && !bs.degraded {
+				bs.awaiting = false
+				bss = append(bss, bs)
+			}
 		}
+		actions := s.resettle(ctx, t, bss)
 		st.mu.Unlock()
 		s.push(st, actions)
 	}

@@ -252,3 +252,57 @@ func TestLocalRebalanceAsksNoOtherServer(t *testing.T) {
 		t.Errorf("published %q, want nothing (the newcomer was rebalanced here)", got)
 	}
 }
+
+// manyConsumers is a report of n new consumer buckets of tier wide.
+func manyConsumers(n int) *rlqsv3.RateLimitQuotaUsageReports {
+	r := &rlqsv3.RateLimitQuotaUsageReports{Domain: ir.RateLimitQuotaDomain}
+	for i := range n {
+		id := consumerBucket("wide")
+		id[ir.BucketKeyConsumer] = fmt.Sprintf("c%d", i)
+		r.BucketQuotaUsages = append(r.BucketQuotaUsages, usage(id, 1, 0).GetBucketQuotaUsages()...)
+	}
+	return r
+}
+
+// TestSqueezedReportIsOneMessage: a report of many new buckets all held on
+// another server asks that server once (one message naming them all), not
+// once per bucket (a round trip each, in the stream's handler, and as many
+// settlements and answers on every other server).
+func TestSqueezedReportIsOneMessage(t *testing.T) {
+	acc := NewMemoryAccount(time.Now)
+	holder, n := New(Options{Account: acc}), &recordingNotifier{}
+	newcomer := New(Options{Account: acc, Notifier: n})
+	for _, s := range []*Server{holder, newcomer} {
+		if _, err := s.Swap(wideConfig()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const buckets = 300
+	a, b := dial(t, holder), dial(t, newcomer)
+	if err := a.Send(manyConsumers(buckets)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := within(a.Recv, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(manyConsumers(buckets)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := within(b.Recv, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(&rlqsv3.RateLimitQuotaUsageReports{Domain: ir.RateLimitQuotaDomain,
+		BucketQuotaUsages: manyConsumers(1).GetBucketQuotaUsages()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := within(b.Recv, 2*time.Second); err != nil { // after the first report's announce
+		t.Fatal(err)
+	}
+	msgs := n.published()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages published, want 1", len(msgs))
+	}
+	if _, _, keys, ok := parseMessage(msgs[0]); !ok || len(keys) != buckets {
+		t.Errorf("the message names %d buckets (ok %v), want %d", len(keys), ok, buckets)
+	}
+}
