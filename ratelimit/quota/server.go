@@ -63,6 +63,8 @@ type Server struct {
 	// closing is closed by Close: streams end, new ones are refused.
 	closing   chan struct{}
 	closeOnce sync.Once
+	// sendHook, nil but in tests, is called before each response is sent.
+	sendHook func(st *stream, resp *rlqsv3.RateLimitQuotaResponse)
 }
 
 // New returns a Server that answers nothing until the first Swap.
@@ -316,6 +318,9 @@ func receive(gs grpc.BidiStreamingServer[rlqsv3.RateLimitQuotaUsageReports, rlqs
 // sendLocked sends resp on the stream (serialised with other sends).
 func (s *Server) sendLocked(st *stream, resp *rlqsv3.RateLimitQuotaResponse) error {
 	s.opts.Metrics.sent(resp)
+	if s.sendHook != nil {
+		s.sendHook(st, resp)
+	}
 	st.sendMu.Lock()
 	defer st.sendMu.Unlock()
 	return st.send(resp)
