@@ -98,16 +98,17 @@ func (s *Server) rebalance(ctx context.Context, st *stream, holders map[*stream]
 	for h, keys := range holders {
 		s.shrink(ctx, t, h, keys)
 	}
-	st.mu.Lock()
-	bss := make([]*bucketState, 0, len(floor))
-	for key := range floor {
-		if bs := st.buckets[key]; bs != nil && !bs.degraded {
-			bss = append(bss, bs)
+	s.push(st, func() []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		bss := make([]*bucketState, 0, len(floor))
+		for key := range floor {
+			if bs := st.buckets[key]; bs != nil && !bs.degraded {
+				bss = append(bss, bs)
+			}
 		}
-	}
-	actions := s.resettle(ctx, t, bss)
-	st.mu.Unlock()
-	s.push(st, actions)
+		return s.resettle(ctx, t, bss)
+	})
 }
 
 // resettle settles bss (buckets of one stream, whose lock is held) again
@@ -131,16 +132,17 @@ func (s *Server) resettle(ctx context.Context, t *ratelimit.Table, bss []*bucket
 // one token), so that what Envoy holds is what the account counts it as
 // holding.
 func (s *Server) shrink(ctx context.Context, t *ratelimit.Table, h *stream, keys []string) {
-	h.mu.Lock()
-	bss := make([]*bucketState, 0, len(keys))
-	for _, key := range keys {
-		if bs := h.buckets[key]; bs != nil && bs.heldMax > 0 && !bs.degraded {
-			bss = append(bss, bs)
+	s.push(h, func() []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		bss := make([]*bucketState, 0, len(keys))
+		for _, key := range keys {
+			if bs := h.buckets[key]; bs != nil && bs.heldMax > 0 && !bs.degraded {
+				bss = append(bss, bs)
+			}
 		}
-	}
-	actions := s.resettle(ctx, t, bss)
-	h.mu.Unlock()
-	s.push(h, actions)
+		return s.resettle(ctx, t, bss)
+	})
 }
 
 // shrunk returns the token-bucket action of actions (an assignment's last)
@@ -156,13 +158,18 @@ func shrunk(actions []*rlqsv3.RateLimitQuotaResponse_BucketAction, capacity floa
 	return actions[len(actions)-1:]
 }
 
-// push sends actions on st, if any.
-func (s *Server) push(st *stream, actions []*rlqsv3.RateLimitQuotaResponse_BucketAction) {
-	if len(actions) == 0 {
-		return
-	}
-	s.opts.Metrics.rebalancePush()
-	if err := s.sendLocked(st, &rlqsv3.RateLimitQuotaResponse{BucketAction: actions}); err != nil {
+// push settles with settle and sends the actions on st, if any (in
+// settlement order: exchange).
+func (s *Server) push(st *stream, settle func() []*rlqsv3.RateLimitQuotaResponse_BucketAction) {
+	err := s.exchange(st, func() *rlqsv3.RateLimitQuotaResponse {
+		actions := settle()
+		if len(actions) == 0 {
+			return nil
+		}
+		s.opts.Metrics.rebalancePush()
+		return &rlqsv3.RateLimitQuotaResponse{BucketAction: actions}
+	})
+	if err != nil {
 		s.log.Debug("rlqs: rebalancing push failed", "err", err)
 	}
 }
@@ -287,17 +294,18 @@ func (s *Server) shrinkHolders(ctx context.Context, t *ratelimit.Table, keys []s
 // answer again (one batch per stream) and pushes the answers (step 3).
 func (s *Server) resettleSqueezed(ctx context.Context, t *ratelimit.Table, keys []string) {
 	for _, st := range s.openStreams() {
-		st.mu.Lock()
-		var bss []*bucketState
-		for _, key := range keys {
-			if bs := st.buckets[key]; bs != nil && bs.awaiting && !bs.degraded {
-				bs.awaiting = false
-				bss = append(bss, bs)
+		s.push(st, func() []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			var bss []*bucketState
+			for _, key := range keys {
+				if bs := st.buckets[key]; bs != nil && bs.awaiting && !bs.degraded {
+					bs.awaiting = false
+					bss = append(bss, bs)
+				}
 			}
-		}
-		actions := s.resettle(ctx, t, bss)
-		st.mu.Unlock()
-		s.push(st, actions)
+			return s.resettle(ctx, t, bss)
+		})
 	}
 }
 

@@ -306,3 +306,63 @@ func TestSqueezedReportIsOneMessage(t *testing.T) {
 		t.Errorf("the message names %d buckets (ok %v), want %d", len(keys), ok, buckets)
 	}
 }
+
+// TestPushesKeepSettlementOrder: a holder's answer to its own report and a
+// newcomer's shrinking of it reach its Envoy in the order they were
+// settled. Before, each was settled under the stream's lock and sent
+// after it, so the shrink (settled second) could overtake the answer: the
+// Envoy ended with the answer's full bucket (ALLOW_ALL first) while the
+// account counted it as holding the shrunk one.
+func TestPushesKeepSettlementOrder(t *testing.T) {
+	s := New(Options{Account: NewMemoryAccount(time.Now)})
+	if _, err := s.Swap(wideConfig()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := dial(t, s), dial(t, s)
+	if err := a.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := within(a.Recv, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the holder's next answer just before it is sent, until the
+	// newcomer's report has been handled (or 300 ms: its handler may be
+	// waiting for that answer to go out).
+	answering, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.sendHook = func(_ *stream, resp *rlqsv3.RateLimitQuotaResponse) {
+		if strings.HasPrefix(describeActions(resp.GetBucketAction()), "ALLOW_ALL; bucket 99") {
+			once.Do(func() {
+				close(answering)
+				select {
+				case <-release:
+				case <-time.After(300 * time.Millisecond):
+				}
+			})
+		}
+	}
+	if err := a.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	<-answering
+	if err := b.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // its own answer, its rebalanced one
+		if _, err := within(b.Recv, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	var got []string
+	for range 2 { // its answer, its shrink
+		resp, err := within(a.Recv, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, describeActions(resp.GetBucketAction()))
+	}
+	if strings.HasPrefix(got[1], "ALLOW_ALL") {
+		t.Errorf("holder got %q: its own answer last, built full over the shrink settled after it", got)
+	}
+}

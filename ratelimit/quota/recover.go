@@ -50,26 +50,29 @@ func (s *Server) recoverStreams(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, st := range streams {
-		resp := &rlqsv3.RateLimitQuotaResponse{}
-		st.mu.Lock()
-		var degraded []*bucketState
-		for _, bs := range st.buckets {
-			if bs.degraded {
-				degraded = append(degraded, bs)
+		err := s.exchange(st, func() *rlqsv3.RateLimitQuotaResponse {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			var degraded []*bucketState
+			for _, bs := range st.buckets {
+				if bs.degraded {
+					degraded = append(degraded, bs)
+				}
 			}
-		}
-		for _, a := range s.decideAll(ctx, t, degraded) {
-			// only buckets settled with the shared account again
-			if bs := st.buckets[bucketKey(a.GetBucketId())]; bs != nil && !bs.degraded {
-				resp.BucketAction = append(resp.BucketAction, a)
+			resp := &rlqsv3.RateLimitQuotaResponse{}
+			for _, a := range s.decideAll(ctx, t, degraded) {
+				// only buckets settled with the shared account again
+				if bs := st.buckets[bucketKey(a.GetBucketId())]; bs != nil && !bs.degraded {
+					resp.BucketAction = append(resp.BucketAction, a)
+				}
 			}
-		}
-		st.mu.Unlock()
-		if len(resp.BucketAction) > 0 {
-			s.opts.Metrics.recoveryPush()
-			if err := s.sendLocked(st, resp); err != nil {
-				s.log.Debug("rlqs: push after recovery failed", "err", err)
+			if len(resp.BucketAction) > 0 {
+				s.opts.Metrics.recoveryPush()
 			}
+			return resp
+		})
+		if err != nil {
+			s.log.Debug("rlqs: push after recovery failed", "err", err)
 		}
 	}
 }

@@ -279,10 +279,10 @@ func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLi
 			continue
 		}
 		holders, floor := s.newcomers(st, reports)
-		if resp := s.answer(gs.Context(), st, reports, floor); resp != nil {
-			if err := s.sendLocked(st, resp); err != nil {
-				return err
-			}
+		if err := s.exchange(st, func() *rlqsv3.RateLimitQuotaResponse {
+			return s.answer(gs.Context(), st, reports, floor)
+		}); err != nil {
+			return err
 		}
 		if holders != nil {
 			s.rebalance(gs.Context(), st, holders, floor)
@@ -315,14 +315,23 @@ func receive(gs grpc.BidiStreamingServer[rlqsv3.RateLimitQuotaUsageReports, rlqs
 	return in
 }
 
-// sendLocked sends resp on the stream (serialised with other sends).
-func (s *Server) sendLocked(st *stream, resp *rlqsv3.RateLimitQuotaResponse) error {
+// exchange settles with settle and sends its response, if any, holding
+// the stream's send lock throughout: the responses of a stream reach Envoy
+// in the order they were settled (a push settled after an answer is never
+// overtaken by it, which would leave Envoy with the older, larger bucket
+// while the account counts the newer one). Lock order: a stream's sendMu,
+// then its mu; never two streams' sendMu at once.
+func (s *Server) exchange(st *stream, settle func() *rlqsv3.RateLimitQuotaResponse) error {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	resp := settle()
+	if resp == nil || len(resp.GetBucketAction()) == 0 {
+		return nil
+	}
 	s.opts.Metrics.sent(resp)
 	if s.sendHook != nil {
 		s.sendHook(st, resp)
 	}
-	st.sendMu.Lock()
-	defer st.sendMu.Unlock()
 	return st.send(resp)
 }
 
