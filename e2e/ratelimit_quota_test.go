@@ -217,9 +217,9 @@ func TestQuotaTwoEnvoysShareOneLimit(t *testing.T) {
 	}
 }
 
-// TestQuotaSecondEnvoyIsNotStarved: a consumer far below its limit (20
-// req/s against 1,000 a minute) first seen by Envoy A, then spread over A
-// and B, is refused nowhere. A's first assignment holds everything the
+// TestQuotaSecondEnvoyIsNotStarved: a consumer well within its burst (20
+// req/s for 3 s, 10 through each Envoy, against 1,000 a minute) first seen
+// by Envoy A, then spread over A and B, is refused nowhere. A's first assignment holds everything the
 // limit has left; when B first reports the consumer, the server shrinks
 // A's bucket and assigns B the tokens that freed (package ratelimit/quota,
 // rebalance.go). Before, B was held to its floor share (0.05 of the rate,
