@@ -83,12 +83,20 @@ func startKeyNativeStackPolicy(t *testing.T, edit func(string) string) *keyStack
 // listeners of the Envoys on a and on b.
 func startKeyReplicas(t *testing.T, prefix string) (k *keyStack, a, b *stack) {
 	t.Helper()
+	return startKeyReplicasMode(t, prefix, "exact")
+}
+
+// startKeyReplicasMode is startKeyReplicas with rateLimits.mode.
+func startKeyReplicasMode(t *testing.T, prefix, mode string) (k *keyStack, a, b *stack) {
+	t.Helper()
 	n := startNativeEnv(t)
 	portA, portB := harness.FreePort(t), harness.FreePort(t)
-	// The default rate-limit mode (quota): both Envoys serve each consumer
-	// at once, each through its own replica, so a consumer's second Envoy
-	// gets its share through the replicas' rebalancing (Redis pub/sub).
-	policy := n.policy(t, keyNativePolicy, portA, portB)
+	// Exact limits: the tests hammer each consumer through both Envoys at
+	// once, within its burst (1,000) but above its rate (16.7/s); in quota
+	// mode a consumer's second Envoy gets its share of the rate at once
+	// but of the burst only after the first one's next report (up to 5 s;
+	// docs/concepts/rate-limiting.md).
+	policy := strings.Replace(n.policy(t, keyNativePolicy, portA, portB), "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
 	store := []string{"--store", "redis://" + n.redis.addr + "/0", "--store-prefix", haPrefix}
 	a, b = n.stack(t, policy, store...), n.stack(t, policy, store...)
 	a.envoy("public", prefix+"-a", "delta")

@@ -135,6 +135,12 @@ func startQuotaPair(t *testing.T, failureMode string) *quotaPair {
 // the statuses, counted per second since start in perSecond when not nil.
 func load(t *testing.T, port int, headers map[string]string, interval, d time.Duration, start time.Time, perSecond *secondCounts) map[int]int {
 	t.Helper()
+	return loadPath(t, port, "/api/x", headers, interval, d, start, perSecond)
+}
+
+// loadPath is load on path.
+func loadPath(t *testing.T, port int, path string, headers map[string]string, interval, d time.Duration, start time.Time, perSecond *secondCounts) map[int]int {
+	t.Helper()
 	var mu sync.Mutex
 	codes := map[int]int{}
 	var wg sync.WaitGroup
@@ -145,7 +151,7 @@ func load(t *testing.T, port int, headers map[string]string, interval, d time.Du
 	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
 		wg.Go(func() {
 			status := 0
-			if resp, err := c.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/api/x", port), "", headers); err == nil {
+			if resp, err := c.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d%s", port, path), "", headers); err == nil {
 				status = resp.Status
 			}
 			mu.Lock()
@@ -217,14 +223,15 @@ func TestQuotaTwoEnvoysShareOneLimit(t *testing.T) {
 	}
 }
 
-// TestQuotaSecondEnvoyIsNotStarved: a consumer well within its burst (20
-// req/s for 3 s, 10 through each Envoy, against 1,000 a minute) first seen
-// by Envoy A, then spread over A and B, is refused nowhere. A's first assignment holds everything the
-// limit has left; when B first reports the consumer, the server shrinks
-// A's bucket and assigns B the tokens that freed (package ratelimit/quota,
-// rebalance.go). Before, B was held to its floor share (0.05 of the rate,
-// under one request a second) until A's next report, up to 5 s: most of
-// B's requests in that time were refused.
+// TestQuotaSecondEnvoyIsNotStarved: a consumer at 10 req/s for 3 s, 5
+// through each Envoy, against 1,000 a minute (16.7/s), first seen by
+// Envoy A, then spread over A and B, is refused nowhere. A's first
+// assignment holds everything the limit has left at the whole rate; when
+// B first reports the consumer, the server splits the rate at once (A
+// keeps its tokens at half the rate, B gets the other half: package
+// ratelimit/quota, rebalance.go). Before, B was held to its floor share
+// (0.05 of the rate, under one request a second) until A's next report,
+// up to 5 s: most of B's requests in that time were refused.
 func TestQuotaSecondEnvoyIsNotStarved(t *testing.T) {
 	p := startQuotaPair(t, "open")
 	rl := &rlStack{stack: p.stack}
@@ -237,12 +244,39 @@ func TestQuotaSecondEnvoyIsNotStarved(t *testing.T) {
 	var wg sync.WaitGroup
 	var codesA, codesB map[int]int
 	var secondsB secondCounts
-	wg.Go(func() { codesA = load(t, p.portA, key, 100*time.Millisecond, run, start, nil) })
-	wg.Go(func() { codesB = load(t, p.portB, key, 100*time.Millisecond, run, start, &secondsB) })
+	wg.Go(func() { codesA = load(t, p.portA, key, 200*time.Millisecond, run, start, nil) })
+	wg.Go(func() { codesB = load(t, p.portB, key, 200*time.Millisecond, run, start, &secondsB) })
 	wg.Wait()
 	t.Logf("spread over two Envoys for %s: A %v, B %v (B per second: %v)", run, codesA, codesB, secondsB.by)
 	if codesA[200] == 0 || codesB[200] == 0 || len(codesA) != 1 || len(codesB) != 1 {
 		t.Errorf("refusals far below the limit: A %v, B %v", codesA, codesB)
+	}
+}
+
+// TestQuotaRebalanceKeepsTheBound: rebalancing must not free tokens an
+// Envoy may have spent without reporting them. One consumer limited to 60
+// a minute spends its burst through Envoy A in about a second, then sends
+// as fast through Envoy B for a second: over the run the two admit at most
+// the limit plus its refill and the documented allowances (each Envoy's
+// requests before its first assignment, a newcomer's bucket): 66 here, 5%
+// over GCRA's 63. The review of the first rebalancing (which freed half of
+// A's tokens for B) measured 90.
+func TestQuotaRebalanceKeepsTheBound(t *testing.T) {
+	p := startQuotaPair(t, "open")
+	rl := &rlStack{stack: p.stack}
+	key := map[string]string{"x-api-key": rl.key(t, "q-bound-1", "shared")}
+	start := time.Now()
+	codesA := load(t, p.portA, key, 15*time.Millisecond, time.Second, start, nil)
+	codesB := load(t, p.portB, key, 15*time.Millisecond, time.Second, start, nil)
+	elapsed := time.Since(start)
+	admitted := codesA[200] + codesB[200]
+	gcra := 60 + int(elapsed.Seconds())
+	t.Logf("A %v then B %v in %s: %d admitted, GCRA %d", codesA, codesB, elapsed.Round(time.Millisecond), admitted, gcra)
+	if codesA[0]+codesB[0]+codesA[503]+codesB[503] > 0 {
+		t.Fatalf("errors: A %v, B %v", codesA, codesB)
+	}
+	if float64(admitted) > 1.05*float64(gcra) {
+		t.Errorf("admitted %d > %d + 5%%", admitted, gcra)
 	}
 }
 
@@ -320,5 +354,29 @@ func TestQuotaUnknownTierIsBounded(t *testing.T) {
 	busy := map[string]string{"x-api-key": r.key(t, "q-busy-1", "busy")}
 	if codes, _ := r.burst(t, 20, 10, "/api/x", busy); codes[200] != 20 {
 		t.Fatalf("a busy key's burst of 20: %v, want 20×200", codes)
+	}
+}
+
+// TestQuotaSecondEnvoyOnAnotherReplica: as TestQuotaSecondEnvoyIsNotStarved
+// with each Envoy on its own control-plane replica (one Redis): the
+// newcomer's replica asks the other over Redis pub/sub to split the rate.
+// Before, Envoy B was held to its floor share until A's next report.
+func TestQuotaSecondEnvoyOnAnotherReplica(t *testing.T) {
+	k, a, _ := startKeyReplicasMode(t, "spread", "quota")
+	key, _ := createKey(t, a, "spread-1", "pro")
+	h := map[string]string{"x-api-key": key}
+	if codes := loadPath(t, k.port, "/keys/1", h, 100*time.Millisecond, 500*time.Millisecond, time.Now(), nil); codes[200] == 0 || len(codes) != 1 {
+		t.Fatalf("Envoy A alone: %v", codes)
+	}
+	const run = 3 * time.Second
+	start := time.Now()
+	var wg sync.WaitGroup
+	var codesA, codesB map[int]int
+	wg.Go(func() { codesA = loadPath(t, k.port, "/keys/1", h, 200*time.Millisecond, run, start, nil) })
+	wg.Go(func() { codesB = loadPath(t, k.secondPort, "/keys/1", h, 200*time.Millisecond, run, start, nil) })
+	wg.Wait()
+	t.Logf("spread over two Envoys on two replicas for %s: A %v, B %v", run, codesA, codesB)
+	if codesA[200] == 0 || codesB[200] == 0 || len(codesA) != 1 || len(codesB) != 1 {
+		t.Errorf("refusals far below the limit: A %v, B %v", codesA, codesB)
 	}
 }

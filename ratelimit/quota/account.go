@@ -21,6 +21,11 @@ type Settlement struct {
 	// Hold is how long the share granted now stays reserved (the
 	// assignment's time to live plus a margin).
 	Hold time.Duration
+	// Keep: a settlement without a report that changes only the share
+	// (rebalance.go): the participant keeps holding what it held (its
+	// last grant plus its old share's refill since), which it may have
+	// admitted without reporting yet, and the reply's Grant is that.
+	Keep bool
 }
 
 // KeyState is one limit's state after a settlement.

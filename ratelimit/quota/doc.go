@@ -72,18 +72,11 @@
 //   - requests admitted between a report and its answer (~1 ms) beyond
 //     the old grant;
 //   - a participant's floor of the rate (0.1/n · r) while the others'
-//     last shares leave it less: at most until they next report (5 s);
-//   - what a holder shrunk for a newcomer (rebalance.go) had admitted
-//     since its last report: the server sees it only at that report, so
-//     the tokens the shrink frees for the newcomer may have been spent
-//     already: up to the holder's old grant less its new one, per holder
-//     and newcomer, until the holder next reports (5 s; the charge then
-//     runs the TAT ahead and later requests pay it back). With 10 a
-//     minute, a holder that spent its 9 tokens before a second Envoy
-//     came lets the newcomer take 3 more at once (TestRebalanceANewcomer's
-//     numbers): 14 in the minute, not 11. Through two real Envoys, 60 a
-//     minute, the first spending its 59 in 1 s, then the second 1 s at
-//     66/s: 90 admitted in 2.4 s (62 without rebalancing).
+//     last shares leave it less: at most until they next report (5 s).
+//
+// Rebalancing (rebalance.go) adds nothing to it: it moves only shares of
+// the rate, never tokens a holder may have spent without reporting them
+// (e2e TestQuotaRebalanceKeepsTheBound: 62 admitted against GCRA's 62).
 //
 // A participant that no longer reports (a dead Envoy) still holds its
 // share and grant for AssignmentTTL + holdMargin (15 s) after its last
@@ -92,17 +85,16 @@
 // DENY_ALL when the floor is less than one token per fill interval, below
 // 20 per minute with two participants) until then.
 //
-// A live holder does not wait for its next report to make room: when a
-// bucket is first reported by another Envoy, the holders are shrunk at
-// once, on this server directly and on the others sharing the account
+// A live holder does not wait for its next report to share the rate:
+// when a bucket is first reported by another Envoy, the rate is split at
+// once, on this server directly and with the others sharing the account
 // through Redis pub/sub (one message per report, naming its squeezed
-// buckets), and the newcomer is assigned again with what they freed
-// (rebalance.go; TestRebalanceANewcomer, TestRebalanceAcrossServers,
+// buckets); the burst follows at the holders' next reports (rebalance.go;
+// TestRebalanceANewcomer, TestRebalanceAcrossServers,
 // TestRebalancedNewcomerIsRescaled, TestPushesKeepSettlementOrder,
-// TestSqueezedReportIsOneMessage, e2e
-// TestQuotaSecondEnvoyIsNotStarved). The price is the bound's last item;
-// each new Envoy of a bucket also costs one settlement per Envoy already
-// holding it on this server.
+// TestSqueezedReportIsOneMessage, e2e TestQuotaSecondEnvoyIsNotStarved,
+// TestQuotaSecondEnvoyOnAnotherReplica). Each new Envoy of a bucket costs
+// one settlement per Envoy already holding it on this server.
 //
 // Measured: two Envoys, 80/20, 60/minute, 30 s: 83–85 admitted for a
 // GCRA bound of 90 (TestQuotaTwoEnvoysShareOneLimit). The shares take one

@@ -48,6 +48,7 @@ func (m *MemoryAccount) Settle(_ context.Context, s Settlement) ([]KeyState, err
 			}
 		}
 		me, known := parts[s.Participant]
+		held := me.holding(now, gs[i].interval) // before its share changes
 		me.demand, me.expires = newcomerDemand(parts, known, s.Demand), now+s.Hold.Microseconds()
 		parts[s.Participant] = me
 		share := grant(parts, s.Participant)
@@ -59,6 +60,9 @@ func (m *MemoryAccount) Settle(_ context.Context, s Settlement) ([]KeyState, err
 		}
 		me = parts[s.Participant]
 		me.grant, me.at = grantOf(share, rem, others), now
+		if s.Keep && known {
+			me.grant = held
+		}
 		parts[s.Participant] = me
 		out[i] = KeyState{Remaining: rem, Share: share, Grant: me.grant}
 	}

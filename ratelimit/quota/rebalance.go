@@ -2,7 +2,6 @@ package quota
 
 import (
 	"context"
-	"math"
 	"strings"
 
 	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
@@ -13,32 +12,38 @@ import (
 // Rebalancing a newcomer. A participant's grant is what its Envoy may
 // admit at once; the others count it as held until its next report (up
 // to 5 s). A consumer's first Envoy is granted everything the limit has
-// left, so without rebalancing the consumer's second Envoy was held to
-// its floor share (0.1/n of the rate) until the first one reported again:
-// a consumer spread over two Envoys at 10 requests a second against 1,000
-// a minute saw most of the second Envoy's requests refused for up to 5 s.
+// left at the whole rate, so without rebalancing the consumer's second
+// Envoy was held to its floor share (0.1/n of the rate) until the first
+// one reported again: a consumer spread over two Envoys at 5 requests a
+// second each against 1,000 a minute saw most of the second Envoy's
+// requests refused for up to 5 s.
 //
-// When a bucket is first reported on a stream and other streams of this
-// server hold the same bucket (the same route, tier and consumer or client
-// address through other Envoys), the server
+// What a holder admitted since its last report is unknown until that
+// report, so its tokens cannot be handed over safely (a first version did:
+// a holder that had spent its burst let the newcomer admit half of it
+// again, 90 admitted against 60 a minute through two Envoys). Only the
+// rate is rebalanced at once. When a bucket is first reported on a stream
+// and other streams of this server hold the same bucket (the same route,
+// tier and consumer or client address through other Envoys), the server
 //  1. takes the newcomer's demand as at least the mean of those peers'
 //     (a new bucket's first report says one request);
-//  2. settles each peer again without usage and pushes it its new bucket
-//     alone (no blanket rule first), which Envoy rescales at the old fill
-//     ratio: a peer never gains tokens it had spent;
-//  3. settles the newcomer again and pushes its bucket: alone when its
-//     first answer was a token bucket (rescaled: what it admitted from the
-//     first one is not admitted again), else after ALLOW_ALL.
+//  2. settles each peer again without usage keeping what it holds
+//     (Settlement.Keep): only its share changes, and its bucket is pushed
+//     alone at the size Envoy holds (kept), so Envoy keeps its tokens and
+//     refills them at the new rate;
+//  3. settles the newcomer again the same way (kept, when it holds a token
+//     bucket; else its newcomer bucket at its new rate).
+// The tokens follow at the holders' next reports: their grants are then
+// computed from what they really admitted.
 //
 // Holders on other servers sharing the account are reached through the
-// Notifier (Redis pub/sub): when a new bucket's first settlement finds
-// others holding what its share would grant (squeezed), its server
-// publishes "shrink <server>" and the report's squeezed keys; every other
-// server shrinks its holders of those keys as in step 2 and answers
-// "shrunk <server>" and the keys it held; the newcomer's server then
-// settles those buckets again (step 3). The
-// account itself counts a newcomer's demand as at least the others' mean
-// (settle.lua), which step 1 cannot do for holders it does not see.
+// Notifier (Redis pub/sub): when a new bucket's settlement leaves it at a
+// floor share (squeezed), its server publishes "shrink <server>" and the
+// report's squeezed keys; every other server rebalances its holders of
+// those keys as in step 2 and answers "shrunk <server>" and the keys it
+// held; the newcomer's server then settles those buckets again (step 3).
+// The account itself counts a newcomer's demand as at least the others'
+// mean (settle.lua), which step 1 cannot do for holders it does not see.
 
 // newcomers returns, for the buckets of reports that st has not reported
 // before, the other streams holding each (by stream: the keys it holds)
@@ -145,16 +150,17 @@ func (s *Server) shrink(ctx context.Context, t *ratelimit.Table, h *stream, keys
 	})
 }
 
-// shrunk returns the token-bucket action of actions (an assignment's last)
-// alone, sized to capacity (at least one token), or actions unchanged when
-// they end with a blanket rule.
-func shrunk(actions []*rlqsv3.RateLimitQuotaResponse_BucketAction, capacity float64) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+// kept returns the token-bucket action of actions (an assignment's last)
+// alone, of the size Envoy holds (heldMax), or actions unchanged when they
+// end with a blanket rule: Envoy keeps a bucket's tokens when its size
+// does not change and refills them at the new rate.
+func kept(actions []*rlqsv3.RateLimitQuotaResponse_BucketAction, heldMax uint32) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
 	last := actions[len(actions)-1]
 	tb := last.GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket()
 	if tb == nil {
 		return actions
 	}
-	tb.MaxTokens = uint32(min(math.MaxUint32, max(1, math.Floor(capacity))))
+	tb.MaxTokens = heldMax
 	return actions[len(actions)-1:]
 }
 
@@ -202,18 +208,21 @@ func parseMessage(msg string) (kind, origin string, keys []string, ok bool) {
 	return kind, origin, strings.Split(body, "\n"), true
 }
 
-// squeezed reports whether a first settlement found others holding more
-// than half of what some limit has left (by at least one token): then the
-// newcomer's grant is short of what a fair split would give it, and their
-// servers are asked to shrink them.
+// squeezed reports whether a settlement left the participant at a floor
+// share of some limit (0.1/n ≤ 0.1 of its rate: the others' shares hold
+// the rest), so that their servers are asked to rebalance the rate.
 func squeezed(states []KeyState) bool {
 	for _, k := range states {
-		if k.Grant+1 <= float64(k.Remaining)/2 {
+		if k.Share <= squeezedShare {
 			return true
 		}
 	}
 	return false
 }
+
+// squeezedShare is the share at or below which a newcomer is squeezed:
+// the largest floor share, 0.1/n with n ≥ 1.
+const squeezedShare = 0.1
 
 // announce publishes a shrink request for the buckets of reports that st
 // settled for the first time and found squeezed (awaiting).

@@ -18,11 +18,15 @@ import (
 )
 
 // TestRebalanceANewcomer: when a consumer's bucket is first reported by a
-// second Envoy while the first holds what the limit has left, the first is
-// pushed a smaller bucket alone (Envoy rescales what it has: no tokens
-// gained) and the second is assigned again with the tokens that freed.
-// Before, the second held one token (its floor share's refill) until the
-// first reported again, up to 5 s later.
+// second Envoy while the first holds what the limit has left, the rate is
+// split at once: the first is pushed its bucket at the same size (it keeps
+// the tokens it has, which it may have spent without reporting yet) with
+// half the rate, and the second is assigned again with the other half
+// (and, holding nothing, a newcomer's bucket). Before, the second was held
+// to its floor share (0.05 of the rate) until the first reported again,
+// up to 5 s later. Over the minute the two can admit at most 9 + 1 + 1
+// beyond the first request's refill: the bound, not the 14 that freeing
+// the first's tokens allowed (review).
 func TestRebalanceANewcomer(t *testing.T) {
 	s := New(Options{Account: NewMemoryAccount(time.Now)})
 	if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
@@ -43,17 +47,16 @@ func TestRebalanceANewcomer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The second's own answer (its floor share refills less than a token a
-	// minute: DENY_ALL), the first's shrunk bucket (half of the 8 left),
-	// the second's new bucket (what the first no longer holds, less the
-	// first's refill since: 3.99…).
+	// minute: DENY_ALL), the first's bucket at its size with half the
+	// rate, the second's newcomer bucket (one token) with the other half.
 	for _, step := range []struct {
 		name string
 		recv func() (*rlqsv3.RateLimitQuotaResponse, error)
 		want string
 	}{
 		{"second's answer", b.Recv, "DENY_ALL"},
-		{"first, shrunk", a.Recv, "bucket 4, 5 per 1m0s"},
-		{"second, rebalanced", b.Recv, "ALLOW_ALL; bucket 3, 5 per 1m0s"},
+		{"first, rate halved", a.Recv, "bucket 9, 5 per 1m0s"},
+		{"second, rebalanced", b.Recv, "bucket 1, 5 per 1m0s"},
 	} {
 		resp, err := within(step.recv, 2*time.Second)
 		if err != nil {
@@ -122,8 +125,8 @@ func TestRebalanceAcrossServers(t *testing.T) {
 		want string
 	}{
 		{"second's answer", b.Recv, "DENY_ALL"},
-		{"first, shrunk", a.Recv, "bucket 4, 5 per 1m0s"},
-		{"second, rebalanced", b.Recv, "ALLOW_ALL; bucket 3, 5 per 1m0s"},
+		{"first, rate halved", a.Recv, "bucket 9, 5 per 1m0s"},
+		{"second, rebalanced", b.Recv, "bucket 1, 5 per 1m0s"},
 	} {
 		resp, err := within(step.recv, 2*time.Second)
 		if err != nil {

@@ -196,8 +196,12 @@ func (r *RedisAccount) send(ctx context.Context, calls []call, run func(context.
 // tag group of s.
 func (r *RedisAccount) scriptArgs(s Settlement, gs []gcraParams, group []int) ([]string, []any) {
 	keys := make([]string, 0, 2*len(group))
-	args := make([]any, 0, 4+2*len(group))
-	args = append(args, s.Participant, s.Used, strconv.FormatFloat(s.Demand, 'g', -1, 64), s.Hold.Microseconds())
+	args := make([]any, 0, 5+2*len(group))
+	keep := 0
+	if s.Keep {
+		keep = 1
+	}
+	args = append(args, s.Participant, s.Used, strconv.FormatFloat(s.Demand, 'g', -1, 64), s.Hold.Microseconds(), keep)
 	for _, i := range group {
 		k := r.prefix + s.Limits[i].Key
 		keys = append(keys, k, k+sharesSuffix)

@@ -157,12 +157,12 @@ type bucketState struct {
 	// assignment).
 	heldMax uint32
 	// unreported: the settlement under way comes without a report (a
-	// rebalancing, rebalance.go: a newcomer's holder shrunk, or the
-	// newcomer assigned again): when Envoy holds a token bucket, the new
-	// one is sent alone, so that Envoy rescales what it has at its fill
-	// ratio instead of building it full (what Envoy admitted since its
-	// last report is not charged yet, and the account counts the bucket
-	// as holding only the new grant).
+	// rebalancing, rebalance.go: a newcomer's holder, or the newcomer
+	// assigned again): when Envoy holds a token bucket, only the rate
+	// changes: the account keeps counting what the bucket holds
+	// (Settlement.Keep: what Envoy admitted since its last report is not
+	// known yet) and the bucket is sent alone at its size, so Envoy keeps
+	// its tokens and refills them at the new rate.
 	unreported bool
 	// fresh: not settled yet on this stream. awaiting: its first
 	// settlement (or, when this server rebalanced it, the settlement
@@ -396,7 +396,7 @@ func (s *Server) decideAll(ctx context.Context, t *ratelimit.Table, bss []*bucke
 			per[i] = s.blanket(bs, typev3.RateLimitStrategy_ALLOW_ALL, BlanketTTL)
 		default:
 			sts = append(sts, Settlement{Participant: bs.participant, Limits: limits, Used: bs.pending,
-				Demand: bs.demand, Hold: AssignmentTTL + holdMargin})
+				Demand: bs.demand, Hold: AssignmentTTL + holdMargin, Keep: bs.unreported && bs.heldMax > 0})
 			settled = append(settled, i)
 		}
 	}
@@ -439,7 +439,7 @@ func (s *Server) assign(t *ratelimit.Table, bs *bucketState, used uint64, r sett
 	c, rate := combine(ws, AssignmentTTL)
 	actions := assignment(bs.id, c, rate, fill, bs.heldMax)
 	if bs.unreported && bs.heldMax > 0 {
-		actions = shrunk(actions, c)
+		actions = kept(actions, bs.heldMax)
 	}
 	bs.heldMax = actions[len(actions)-1].GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket().GetMaxTokens()
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {

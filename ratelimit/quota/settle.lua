@@ -6,7 +6,8 @@
 --             all keys share one hash slot.
 -- ARGV[1]     the participant id      ARGV[2] requests used since the last report
 -- ARGV[3]     its demand (req/s)      ARGV[4] how long its share is held (us)
--- ARGV[3+2i]  T of limit i (us)       ARGV[4+2i] tau of limit i (us)
+-- ARGV[5]     1: keep what it holds, only its share changes (a rebalancing)
+-- ARGV[4+2i]  T of limit i (us)       ARGV[5+2i] tau of limit i (us)
 --
 -- A shares hash maps participant -> "share demand expires_us grant grant_at_us".
 -- A participant absent from a hash (or whose entry expired) that meets
@@ -25,11 +26,12 @@ local me = ARGV[1]
 local used = tonumber(ARGV[2])
 local demand = tonumber(ARGV[3])
 local hold = tonumber(ARGV[4])
+local keep = ARGV[5] == '1'
 local reply = {}
 
 for i = 1, #KEYS / 2 do
-  local t = tonumber(ARGV[3 + 2 * i])
-  local tau = tonumber(ARGV[4 + 2 * i])
+  local t = tonumber(ARGV[4 + 2 * i])
+  local tau = tonumber(ARGV[5 + 2 * i])
   local tat = tonumber(redis.call('GET', KEYS[2 * i - 1])) or now
   tat = math.min(math.max(tat, now) + used * t, now + 2 * (tau + t))
   if tat > now then
@@ -40,11 +42,14 @@ for i = 1, #KEYS / 2 do
 
   local rem = reply[#reply]
   local all = redis.call('HGETALL', KEYS[2 * i])
-  local odemand, others, count, held, known = 0, 0, 1, 0, false
+  local odemand, others, count, held, known, mine_held = 0, 0, 1, 0, false, 0
   for j = 1, #all, 2 do
     local s, d, e, g, at = string.match(all[j + 1], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
     if all[j] == me then
       known = s ~= nil and tonumber(e) > now
+      if known then
+        mine_held = tonumber(g) + tonumber(s) * math.max(0, now - tonumber(at)) / t
+      end
     elseif s == nil or tonumber(e) <= now then
       redis.call('HDEL', KEYS[2 * i], all[j])
     else
@@ -67,6 +72,9 @@ for i = 1, #KEYS / 2 do
   end
   local share = math.max(0.1 / count, math.min(target, 1 - others))
   local grant = math.max(0, math.min(share * rem, rem - held))
+  if keep and known then
+    grant = mine_held
+  end
   redis.call('HSET', KEYS[2 * i], me, string.format('%.17g %.17g %d %.17g %d', share, mine, now + hold, grant, now))
   redis.call('PEXPIRE', KEYS[2 * i], string.format('%d', math.ceil(hold / 1000)))
   reply[#reply + 1] = string.format('%.17g', share)
