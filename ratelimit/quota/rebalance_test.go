@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
+	"google.golang.org/grpc"
 
 	"github.com/tollgate/tollgate/e2e/harness"
 	"github.com/tollgate/tollgate/policy/ir"
@@ -32,23 +33,20 @@ func TestRebalanceANewcomer(t *testing.T) {
 	if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
 		t.Fatal(err)
 	}
-	a, b := dial(t, s), dial(t, s)
-	if err := a.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	first, err := a.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := describeActions(first.GetBucketAction()); got != "ALLOW_ALL; bucket 9, 10 per 1m0s" {
+	checkNewcomerRebalanced(t, dial(t, s), dial(t, s))
+}
+
+// checkNewcomerRebalanced runs the rebalancing of TestRebalanceANewcomer
+// on streams a (the first Envoy) and b (the second): the first's answer
+// holds the 9 left; then the second's own answer (its floor share refills
+// less than a token a minute: DENY_ALL), the first's bucket at its size
+// with half the rate, the second's newcomer bucket (one token) with the
+// other half.
+func checkNewcomerRebalanced(t *testing.T, a, b grpc.BidiStreamingClient[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse]) {
+	t.Helper()
+	if got := firstThenSecond(t, a, b, "tiny"); got != "ALLOW_ALL; bucket 9, 10 per 1m0s" {
 		t.Fatalf("first Envoy: %s, want the 9 left", got)
 	}
-	if err := b.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	// The second's own answer (its floor share refills less than a token a
-	// minute: DENY_ALL), the first's bucket at its size with half the
-	// rate, the second's newcomer bucket (one token) with the other half.
 	for _, step := range []struct {
 		name string
 		recv func() (*rlqsv3.RateLimitQuotaResponse, error)
@@ -89,8 +87,8 @@ func within(recv func() (*rlqsv3.RateLimitQuotaResponse, error), d time.Duration
 
 // TestRebalanceAcrossServers: the same with the two Envoys on two servers
 // sharing a Redis account: the newcomer's server asks over pub/sub, the
-// holder's server shrinks its Envoy's bucket and answers, and the newcomer
-// is assigned again.
+// holder's server rebalances its Envoy's bucket and answers, and the
+// newcomer is assigned again.
 func TestRebalanceAcrossServers(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
@@ -109,33 +107,7 @@ func TestRebalanceAcrossServers(t *testing.T) {
 		go servers[i].Run(ctx)
 	}
 	waitSubscribers(t, client, NewRedisAccount(client, "", 0).rebalanceChannel(), 2)
-	a, b := dial(t, servers[0]), dial(t, servers[1])
-	if err := a.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := within(a.Recv, 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []struct {
-		name string
-		recv func() (*rlqsv3.RateLimitQuotaResponse, error)
-		want string
-	}{
-		{"second's answer", b.Recv, "DENY_ALL"},
-		{"first, rate halved", a.Recv, "bucket 9, 5 per 1m0s"},
-		{"second, rebalanced", b.Recv, "bucket 1, 5 per 1m0s"},
-	} {
-		resp, err := within(step.recv, 2*time.Second)
-		if err != nil {
-			t.Fatalf("%s: %v", step.name, err)
-		}
-		if got := describeActions(resp.GetBucketAction()); got != step.want {
-			t.Errorf("%s: %s, want %s", step.name, got, step.want)
-		}
-	}
+	checkNewcomerRebalanced(t, dial(t, servers[0]), dial(t, servers[1]))
 }
 
 // waitSubscribers waits until channel has n subscribers.
@@ -170,15 +142,7 @@ func TestRebalancedNewcomerIsRescaled(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := dial(t, s), dial(t, s)
-	if err := a.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := within(a.Recv, 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
-		t.Fatal(err)
-	}
+	firstThenSecond(t, a, b, "wide")
 	first, err := within(b.Recv, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +158,24 @@ func TestRebalancedNewcomerIsRescaled(t *testing.T) {
 	if strings.HasPrefix(got, "ALLOW_ALL") || !strings.HasPrefix(got, "bucket ") {
 		t.Errorf("newcomer rebalanced: %s, want its token bucket alone (rescaled, not built full)", got)
 	}
+}
+
+// firstThenSecond reports alice's bucket of tier on stream a, waits for
+// its answer, then reports it on stream b (a newcomer) and returns the
+// first answer, described.
+func firstThenSecond(t *testing.T, a, b grpc.BidiStreamingClient[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse], tier string) string {
+	t.Helper()
+	if err := a.Send(usage(consumerBucket(tier), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := within(a.Recv, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(usage(consumerBucket(tier), 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return describeActions(first.GetBucketAction())
 }
 
 // recordingNotifier records what is published (and delivers nothing).
@@ -229,15 +211,7 @@ func TestLocalRebalanceAsksNoOtherServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := dial(t, s), dial(t, s)
-	if err := a.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := within(a.Recv, 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Send(usage(consumerBucket("wide"), 1, 0)); err != nil {
-		t.Fatal(err)
-	}
+	firstThenSecond(t, a, b, "wide")
 	for range 2 { // its own answer, then the rebalanced one
 		if _, err := within(b.Recv, 2*time.Second); err != nil {
 			t.Fatal(err)
