@@ -51,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		recoveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_recovery_pushes_total",
 			Help: "Responses pushed without a report once the account was back (fresh assignments after the failure mode)."}),
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_rebalance_pushes_total",
-			Help: "Responses pushed without a report when a bucket was first reported by another Envoy (peers shrunk, the newcomer assigned again)."}),
+			Help: "Responses pushed without a report when a bucket was first reported by another Envoy (the holders' shares of the rate shrunk, the newcomer assigned again)."}),
 		uncharged: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_uncharged_requests_total",
 			Help: "Requests reported as allowed but not charged: more than the Envoy's backstop can have admitted (it refused them after RLQS let them through)."}),
 	}

@@ -92,9 +92,9 @@ func (s *Server) newcomers(st *stream, reports *rlqsv3.RateLimitQuotaUsageReport
 	return holders, floor
 }
 
-// rebalance shrinks the holders' buckets of st's new buckets (one batch
-// per holder), then settles st's new buckets again and pushes the answers
-// (steps 2 and 3 above); keys are floor's.
+// rebalance settles the holders' buckets of st's new buckets again (one
+// batch per holder), then st's new buckets, and pushes the answers (steps
+// 2 and 3 above); keys are floor's.
 func (s *Server) rebalance(ctx context.Context, st *stream, holders map[*stream][]string, floor map[string]float64) {
 	t := s.table.Load()
 	if t == nil {
@@ -118,9 +118,9 @@ func (s *Server) rebalance(ctx context.Context, st *stream, holders map[*stream]
 
 // resettle settles bss (buckets of one stream, whose lock is held) again
 // without a report and returns their actions: a bucket Envoy holds as a
-// token bucket gets its new one alone (rescaled by Envoy, see shrunk),
-// one under a blanket rule ALLOW_ALL and the new bucket (built full: it
-// admitted nothing under DENY_ALL).
+// token bucket keeps what it holds and gets its new rate alone, at its
+// size (Settlement.Keep, kept); one under a blanket rule gets ALLOW_ALL
+// and its new bucket (built full: it admitted nothing under DENY_ALL).
 func (s *Server) resettle(ctx context.Context, t *ratelimit.Table, bss []*bucketState) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
 	for _, bs := range bss {
 		bs.unreported = true
@@ -132,10 +132,9 @@ func (s *Server) resettle(ctx context.Context, t *ratelimit.Table, bss []*bucket
 	return actions
 }
 
-// shrink settles h's buckets of keys again without usage (one batch) and
-// pushes each its new token bucket alone, of the grant's size (at least
-// one token), so that what Envoy holds is what the account counts it as
-// holding.
+// shrink settles h's buckets of keys again without usage, keeping what
+// they hold (one batch), and pushes each its new rate (step 2): a holder's
+// share of the rate shrinks at once, its tokens at its next report.
 func (s *Server) shrink(ctx context.Context, t *ratelimit.Table, h *stream, keys []string) {
 	s.push(h, func() []*rlqsv3.RateLimitQuotaResponse_BucketAction {
 		h.mu.Lock()
