@@ -56,7 +56,8 @@ type RateLimits struct {
 	Anonymous []Limit
 	// FailureMode is open, closed or local; empty means open.
 	FailureMode string
-	// Mode is exact or quota; empty means Policy.DefaultRateLimitMode.
+	// Mode is exact or quota; empty means quota unless a route's limits
+	// need exact mode (see compileRateLimitMode).
 	Mode string
 	// IETFHeaders (ietfHeaders: true) adds the RateLimit and
 	// RateLimit-Policy headers to quota mode's admitted responses, at a

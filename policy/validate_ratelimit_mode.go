@@ -51,38 +51,19 @@ func (c *checker) quotaRoutes(p *Policy) {
 	}
 }
 
-// exactOnly reports whether a route's rate limiting can only be enforced
-// by exact mode: shadow mode, a limit keyed by a request header.
-func exactOnly(rl *RouteRateLimit) bool {
-	if rl == nil || rl.None {
-		return false
-	}
-	return rl.Shadow || slices.ContainsFunc(rl.By, func(b string) bool { return strings.HasPrefix(b, byHeaderPrefix) })
-}
-
-// DefaultRateLimitMode is the mode a policy whose rateLimits.mode is left
-// out gets: quota, unless a route's limits can only be enforced by exact
-// mode (shadow mode, limits keyed by a request header: exactOnly).
-func (p *Policy) DefaultRateLimitMode() string {
-	for i := range p.Routes {
-		if exactOnly(p.Routes[i].RateLimit) {
-			return ir.RateLimitExact
-		}
-	}
-	return ir.RateLimitQuota
-}
-
 // compileRateLimitMode returns the IR mode of a policy whose routes are
 // compiled: ir.RateLimitQuota, or empty for exact. A mode left out is
-// DefaultRateLimitMode, and stays empty when no route is rate limited (so
-// that such policies keep the IR, and version, they had).
+// quota, unless a route's limits need exact mode (cfg.ExactOnlyRoute:
+// shadow limits, limits keyed by a request header); it stays empty when
+// no route is rate limited (so that such policies keep the IR, and
+// version, they had).
 func compileRateLimitMode(p *Policy, cfg *ir.Config) string {
 	mode := ""
 	if p.RateLimits != nil {
 		mode = p.RateLimits.Mode
 	}
-	if mode == "" && cfg.RateLimited() {
-		mode = p.DefaultRateLimitMode()
+	if _, exact := cfg.ExactOnlyRoute(); mode == "" && cfg.RateLimited() && !exact {
+		mode = ir.RateLimitQuota
 	}
 	if mode == ir.RateLimitQuota {
 		return ir.RateLimitQuota

@@ -49,16 +49,10 @@ func rateLimitPathOf(cfg *ir.Config) *rateLimitPath {
 		return &rateLimitPath{Mode: ir.RateLimitQuota,
 			Reason: "Envoy enforces server-assigned shares of the Redis account, no call per request"}
 	}
-	for _, g := range cfg.Gateways {
-		for _, vh := range g.VirtualHosts {
-			for _, r := range vh.Routes {
-				if r.RateLimit.NeedsExact() {
-					return &rateLimitPath{Mode: ir.RateLimitExact, Reason: fmt.Sprintf("every request counted in Redis "+
-						"through the rate-limit service (route %s uses shadow limits or limits keyed by a header, which "+
-						"need it)", r.Name)}
-				}
-			}
-		}
+	if route, ok := cfg.ExactOnlyRoute(); ok {
+		return &rateLimitPath{Mode: ir.RateLimitExact, Reason: fmt.Sprintf("every request counted in Redis "+
+			"through the rate-limit service (route %s uses shadow limits or limits keyed by a header, which "+
+			"need it)", route)}
 	}
 	return &rateLimitPath{Mode: ir.RateLimitExact,
 		Reason: "every request counted in Redis through the rate-limit service (rateLimits.mode: exact)"}

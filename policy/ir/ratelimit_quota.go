@@ -103,9 +103,24 @@ func (c *Config) RateLimited() bool {
 }
 
 // NeedsExact reports whether route limit rr can only be enforced by exact
-// mode: shadow limits, limits keyed by a request header.
+// mode: an enabled limit in shadow mode or keyed by a request header.
 func (rr RouteRateLimit) NeedsExact() bool {
-	return rr.Shadow || slices.ContainsFunc(rr.By, func(b string) bool { return strings.HasPrefix(b, DescriptorHeaderPrefix) })
+	return rr.Enabled && (rr.Shadow || slices.ContainsFunc(rr.By, func(b string) bool { return strings.HasPrefix(b, DescriptorHeaderPrefix) }))
+}
+
+// ExactOnlyRoute returns the first route of c (in gateway, virtual host
+// and precedence order) whose limits need exact mode (NeedsExact).
+func (c *Config) ExactOnlyRoute() (name string, ok bool) {
+	for _, g := range c.Gateways {
+		for _, vh := range g.VirtualHosts {
+			for _, r := range vh.Routes {
+				if r.RateLimit.NeedsExact() {
+					return r.Name, true
+				}
+			}
+		}
+	}
+	return "", false
 }
 
 // Tier returns the named tier, or the default tier for an empty or unknown

@@ -62,17 +62,12 @@ func (s *Server) newcomers(st *stream, reports *rlqsv3.RateLimitQuotaUsageReport
 	if len(fresh) == 0 {
 		return nil, nil
 	}
-	s.mu.Lock()
-	others := make([]*stream, 0, len(s.streams))
-	for _, o := range s.streams {
-		if o != st {
-			others = append(others, o)
-		}
-	}
-	s.mu.Unlock()
 	var holders map[*stream][]string
 	var floor, count map[string]float64
-	for _, o := range others {
+	for _, o := range s.openStreams() {
+		if o == st {
+			continue
+		}
 		o.mu.Lock()
 		for _, key := range fresh {
 			if bs := o.buckets[key]; bs != nil && bs.heldMax > 0 && !bs.degraded {

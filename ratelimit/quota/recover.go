@@ -43,13 +43,7 @@ func (s *Server) recoverStreams(ctx context.Context) {
 	if until := s.downUntil.Load(); until != 0 && time.Now().UnixNano() < until {
 		return
 	}
-	s.mu.Lock()
-	streams := make([]*stream, 0, len(s.streams))
-	for _, st := range s.streams {
-		streams = append(streams, st)
-	}
-	s.mu.Unlock()
-	for _, st := range streams {
+	for _, st := range s.openStreams() {
 		err := s.exchange(st, func() *rlqsv3.RateLimitQuotaResponse {
 			st.mu.Lock()
 			defer st.mu.Unlock()
