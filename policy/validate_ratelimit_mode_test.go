@@ -56,6 +56,12 @@ var modeCases = []struct {
 		src:  tiered + "routes: [{name: r, backend: be}, {name: s, match: {pathPrefix: /s}, backend: be, rateLimit: {shadow: true}}]\n",
 	},
 	{
+		name: "left out, shadow on a route that limits nothing: quota",
+		src: tiered + "routes: [{name: r, backend: be}, " +
+			"{name: s, match: {pathPrefix: /s}, backend: be, rateLimit: {consumer: false, shadow: true}}]\n",
+		want: ir.RateLimitQuota,
+	},
+	{
 		name: "left out, a limit keyed by a header: exact",
 		src: tiered + "routes: [{name: r, backend: be, " +
 			"rateLimit: {extra: [{requests: 1, per: second}], by: [header:x-id]}}]\n",
