@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/e2e/harness"
-	"github.com/tollgate/tollgate/internal/loadgen"
 )
 
 // haLoadPolicy is an API-key route with tier rate limits plus one
@@ -50,11 +49,15 @@ func allocStack(t *testing.T, ports []int) *stack {
 		xdsAddr: addr(0), authzAddr: addr(1), rlAddr: addr(2), adminAddr: addr(3)}
 }
 
-// freePorts returns n distinct free loopback ports.
+// freePorts returns n distinct free loopback ports from the harness
+// (below the kernel's ephemeral range: a port the kernel picked for a
+// listener on :0 could be taken by an outgoing connection before the
+// process listens on it, as a fresh-clone CI run saw: "bind: address
+// already in use" on 43945).
 func freePorts(t *testing.T, n int) []int {
-	ports, err := loadgen.FreePorts(n)
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range ports {
+		ports[i] = harness.FreePort(t)
 	}
 	return ports
 }
