@@ -113,6 +113,9 @@ func runFailover(t *testing.T, ts *topoStack, f failover) failoverReport {
 	if rep.failed > 0 && rep.last > recoverWithin {
 		t.Errorf("%s: requests still failed %s after the kill, want none after %s", f.name, rep.last.Round(time.Millisecond), recoverWithin)
 	}
+	if n := rep.byKind["503 (empty body)"]; n > 0 {
+		t.Errorf("%s: %d answers were Envoy's empty 503, want the JSON body of every refusal", f.name, n)
+	}
 	if d := allowed - charged; d > maxCounterDrift || d < -maxCounterDrift {
 		t.Errorf("%s: the counter is %d off the counted 200s, want at most %d", f.name, d, maxCounterDrift)
 	}

@@ -26,13 +26,48 @@ func backstopReply() envoy.LocalReplyRewrite {
 	}
 }
 
-// decorate returns next followed, in quota mode, by appending
-// backstopReply to the connection manager's local reply mappers.
+// detailsRateLimiterError is the response code details of the ratelimit
+// filter's own answer when the rate-limit call fails and the failure mode
+// is closed (failure_mode_deny): the service is unreachable or did not
+// answer within the timeout on any try.
+const detailsRateLimiterError = "rate_limiter_error"
+
+// rateLimitErrorReply is the local reply mapper that gives that answer
+// (status_on_error, an empty body in Envoy) the body the ext_authz service
+// gives the same failure when it takes the limit in its Check
+// (extauthz/ratelimit.go): JSON
+// {"error":"unavailable","reason":"rate_limit_unavailable"} and
+// cache-control no-store.
+func rateLimitErrorReply() envoy.LocalReplyRewrite {
+	return envoy.LocalReplyRewrite{
+		DetailsPrefix: detailsRateLimiterError,
+		Body:          `{"error":"unavailable","reason":"rate_limit_unavailable"}`,
+		ContentType:   "application/json",
+		Headers:       map[string]string{"cache-control": "no-store"},
+	}
+}
+
+// replies is the local reply mappers of the gateway's limits: in quota
+// mode backstopReply; in exact mode, when the failure mode is closed,
+// rateLimitErrorReply; else none.
+func (rl *rateLimit) replies() []envoy.LocalReplyRewrite {
+	switch {
+	case rl.quota != nil:
+		return []envoy.LocalReplyRewrite{backstopReply()}
+	case rl.enabled && rl.filter.FailureModeDeny:
+		return []envoy.LocalReplyRewrite{rateLimitErrorReply()}
+	}
+	return nil
+}
+
+// decorate returns next followed by appending rl.replies() to the
+// connection manager's local reply mappers.
 func (rl *rateLimit) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcmv3.HttpConnectionManager), error) {
-	if rl.quota == nil {
+	rewrites := rl.replies()
+	if len(rewrites) == 0 {
 		return next, nil
 	}
-	lr, err := envoy.LocalReplyConfig([]envoy.LocalReplyRewrite{backstopReply()})
+	lr, err := envoy.LocalReplyConfig(rewrites)
 	if err != nil {
 		return nil, err
 	}
