@@ -36,8 +36,15 @@ const (
 
 // bucket is what a bucket id says, and the limits it stands for.
 type bucket struct {
-	kind   string
-	route  string
+	kind  string
+	route string
+	// tier is the policy's name of the tier whose limits apply (the
+	// default tier's for a tier the policy does not know), "" for none.
+	// route is a route the policy rate limits, "" for an unknown one
+	// (deny and unlimited buckets are answered whatever their route):
+	// both label the reported requests, so only names from the policy
+	// become label values, never one read from the id alone.
+	tier   string
 	limits []ratelimit.KeyedLimit
 }
 
@@ -57,12 +64,16 @@ func parseBucket(t *ratelimit.Table, id map[string]string) (bucket, bool) {
 	}
 	switch kind {
 	case ir.BucketKindUnlimited, ir.BucketKindDeny:
-		return bucket{kind: kind}, true
+		if _, ok := t.Route(route); !ok {
+			route = ""
+		}
+		return bucket{kind: kind, route: route}, true
 	case ir.BucketKindConsumer:
 		if _, ok := t.Route(route); !ok || id[ir.BucketKeyConsumer] == "" {
 			return bucket{}, false
 		}
-		return bucket{kind: kind, route: route, limits: t.Limits(route, id[ir.BucketKeyConsumer], tier, id[ir.BucketKeyClientIP])}, true
+		return bucket{kind: kind, route: route, tier: tierName(t, tier),
+			limits: t.Limits(route, id[ir.BucketKeyConsumer], tier, id[ir.BucketKeyClientIP])}, true
 	case ir.BucketKindAnonymous:
 		if _, ok := t.Route(route); !ok || id[ir.BucketKeyClientIP] == "" {
 			return bucket{}, false
@@ -70,6 +81,19 @@ func parseBucket(t *ratelimit.Table, id map[string]string) (bucket, bool) {
 		return bucket{kind: kind, route: route, limits: t.Limits(route, "", "", id[ir.BucketKeyClientIP])}, true
 	}
 	return bucket{}, false
+}
+
+// tierName is the policy's name of the tier whose limits a bucket of tier
+// tier meets: tier itself, the default tier for a name the policy does
+// not know (as t.Limits resolves it), "" for no tier or no such tier.
+func tierName(t *ratelimit.Table, tier string) string {
+	if tier == "" {
+		return ""
+	}
+	if ti, ok := t.Tier(tier); ok {
+		return ti.Name
+	}
+	return ""
 }
 
 // window is one limit of a bucket as a participant holds it: its share of

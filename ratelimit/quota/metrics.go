@@ -35,7 +35,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reports: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_reports_total",
 			Help: "Bucket usage reports received (one per bucket per report: at once for a new bucket, then every 5 s)."}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_rlqs_reported_requests_total",
-			Help: "Requests Envoys reported, by what Envoy did (allowed, denied)."}, []string{"outcome"}),
+			Help: "Requests Envoys reported, by the bucket's route and tier (from the policy; empty for a bucket Tollgate did not build) and what RLQS decided in Envoy (allowed, denied)."},
+			[]string{"route", "tier", "outcome"}),
 		assignments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_rlqs_assignments_total",
 			Help: "Bucket assignments sent, by strategy (token_bucket, allow_all, deny_all)."}, []string{"strategy"}),
 		unknown: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_unknown_buckets_total",
@@ -80,11 +81,14 @@ func (m *Metrics) newBucket() {
 	}
 }
 
-func (m *Metrics) report(allowed, denied uint64) {
+// report counts one bucket's usage report: its requests by outcome under
+// the bucket's route and tier (b.route and b.tier: names from the policy,
+// "" for an unknown bucket, so a client never chooses a label value).
+func (m *Metrics) report(b bucket, allowed, denied uint64) {
 	if m != nil {
 		m.reports.Inc()
-		m.requests.WithLabelValues("allowed").Add(float64(allowed))
-		m.requests.WithLabelValues("denied").Add(float64(denied))
+		m.requests.WithLabelValues(b.route, b.tier, "allowed").Add(float64(allowed))
+		m.requests.WithLabelValues(b.route, b.tier, "denied").Add(float64(denied))
 	}
 }
 

@@ -361,7 +361,8 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		}
 		bs.awaiting = false
 		allowed := u.GetNumRequestsAllowed()
-		s.opts.Metrics.report(allowed, u.GetNumRequestsDenied())
+		b, _, _ := bs.parse(t) // the zero bucket (no route, no tier) when not Tollgate's
+		s.opts.Metrics.report(b, allowed, u.GetNumRequestsDenied())
 		covers := u.GetTimeElapsed().AsDuration()
 		bs.demand = max(floor[key], float64(allowed+u.GetNumRequestsDenied())/max(1, covers.Seconds()))
 		charged := bs.chargeable(t, pushes, &s.swaps, allowed, covers, now)
