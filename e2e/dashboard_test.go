@@ -46,15 +46,33 @@ var (
 	labelArg = regexp.MustCompile(`,\s*[A-Za-z_][A-Za-z0-9_]*\s*\)`)
 )
 
-// checkDashboard checks the dashboard JSON: valid, every panel placed and
-// queried, and every query (and template variable) naming only metrics,
-// and labels of them, that fams (a real run's scrapes) hold.
-func checkDashboard(t *testing.T, scrapes ...map[string]*dto.MetricFamily) {
+// modeSeries are the series only one rate-limit mode exports: exact
+// mode's per-request decisions, quota mode's reported usage and Envoy's
+// backstop refusals (only quota mode configures its filters).
+var modeSeries = map[string]string{
+	"tollgate_ratelimit_decisions_total":    "exact",
+	"tollgate_rlqs_reported_requests_total": "quota",
+	backstopRefused:                         "quota",
+}
+
+// checkDashboard checks the dashboard JSON against a real run in
+// rate-limit mode mode ("exact" or "quota"): valid, every panel placed and
+// queried; every query (and template variable) of the panels scope keeps
+// (by title; nil: all) naming only metrics, and labels of them, that the
+// run's scrapes hold (but series modeSeries gives the other mode); and
+// every rate-limit panel with a query whose every metric the run exported
+// (so none is empty in either mode).
+func checkDashboard(t *testing.T, mode string, scope func(title string) bool, scrapes ...map[string]*dto.MetricFamily) {
 	t.Helper()
 	fams := map[string]*dto.MetricFamily{}
 	for _, s := range scrapes {
 		for k, v := range s {
 			fams[k] = v
+		}
+	}
+	for name, m := range modeSeries {
+		if m == mode && family(fams, name) == nil {
+			t.Errorf("%s mode: %s was not exported by the test run", mode, name)
 		}
 	}
 	b, err := os.ReadFile(dashboardPath)
@@ -76,35 +94,54 @@ func checkDashboard(t *testing.T, scrapes ...map[string]*dto.MetricFamily) {
 		if p.Title == "" || len(p.Datasource) == 0 || p.GridPos.W <= 0 || p.GridPos.H <= 0 || len(p.Targets) == 0 {
 			t.Errorf("panel %d %q: needs a title, a datasource, a size and targets", p.ID, p.Title)
 		}
+		if scope != nil && !scope(p.Title) {
+			continue
+		}
+		shown := false
 		for _, tg := range p.Targets {
 			queries++
-			checkDashboardQuery(t, p.Title, tg.Expr, fams)
+			shown = checkDashboardQuery(t, mode, p.Title, tg.Expr, fams) || shown
+		}
+		if rateLimitPanel(p.Title) && !shown {
+			t.Errorf("rate-limit panel %q: no query reads series a %s-mode run exports", p.Title, mode)
 		}
 	}
 	for _, v := range d.Templating.List {
-		if v.Definition != "" {
-			checkDashboardQuery(t, "variable "+v.Name, v.Definition, fams)
+		if v.Definition != "" && scope == nil {
+			checkDashboardQuery(t, mode, "variable "+v.Name, v.Definition, fams)
 		}
 	}
 	t.Logf("%d panels, %d queries checked against %d exported metric families", len(d.Panels), queries, len(fams))
 }
 
+// rateLimitPanel reports whether a panel title is a rate-limit panel's.
+func rateLimitPanel(title string) bool {
+	title = strings.ToLower(title)
+	return strings.Contains(title, "rate limit") || strings.Contains(title, "rate-limit") || strings.Contains(title, "429")
+}
+
 // checkDashboardQuery checks that expr names at least one metric, and that each
-// metric and each label it filters or groups by was exported.
-func checkDashboardQuery(t *testing.T, where, expr string, fams map[string]*dto.MetricFamily) {
+// metric and each label it filters or groups by was exported, but metrics
+// that only the other rate-limit mode exports (modeSeries). It reports
+// whether the run exported every metric of expr.
+func checkDashboardQuery(t *testing.T, mode, where, expr string, fams map[string]*dto.MetricFamily) bool {
 	t.Helper()
 	// Metric names, each with its {matchers}; label names in by (...) and
 	// label_values(metric, label) are not metrics.
 	refs := metricRef.FindAllStringSubmatch(labelArg.ReplaceAllString(byClause.ReplaceAllString(expr, ""), ")"), -1)
 	if len(refs) == 0 {
 		t.Errorf("%s: query %q names no envoy_ or tollgate_ metric", where, expr)
-		return
+		return false
 	}
 	var used []*dto.MetricFamily
+	all := true
 	for _, r := range refs {
 		f := family(fams, r[1])
 		if f == nil {
-			t.Errorf("%s: metric %s was not exported by the test run", where, r[1])
+			all = false
+			if m, ok := modeSeries[r[1]]; !ok || m == mode {
+				t.Errorf("%s: metric %s was not exported by the test run", where, r[1])
+			}
 			continue
 		}
 		used = append(used, f)
@@ -124,11 +161,12 @@ func checkDashboardQuery(t *testing.T, where, expr string, fams map[string]*dto.
 			for _, f := range used {
 				found = found || hasLabel(f, l)
 			}
-			if !found {
+			if !found && len(used) > 0 {
 				t.Errorf("%s: grouping label %q is on none of the query's metrics", where, l)
 			}
 		}
 	}
+	return all
 }
 
 // family returns the family of a series name: the name itself, or a

@@ -256,7 +256,7 @@ func (o *obsStack) testPushMeasured(t *testing.T) {
 
 // testDashboard checks: dashboard queries name exported metrics.
 func (o *obsStack) testDashboard(t *testing.T) {
-	checkDashboard(t, o.envoyStats(t), o.tollgateStats(t))
+	checkDashboard(t, "exact", nil, o.envoyStats(t), o.tollgateStats(t))
 }
 
 // testGRPCAccessLog checks: gRPC access-log service gets the entries with
