@@ -46,10 +46,11 @@ var backstopLabel = map[string]string{"envoy_local_http_ratelimit_prefix": "toll
 // 200s and the backstop's refusals. Then every rate-limit panel of the
 // dashboard reads series this run exported.
 //
-// Consumer a sends one request, then (its token bucket of 9 assigned) a
-// burst of 20: RLQS refuses at least 11. Consumer b sends a cold burst of
-// 20 (RLQS allows all until its first assignment): the backstop refuses
-// what passes RLQS beyond the limit.
+// Consumer a sends one request at a time until RLQS refuses one (its
+// token bucket, assigned after its first report, spent); consumer b then
+// sends a cold burst of 20, which RLQS allows until b's first assignment
+// reaches Envoy and the backstop cuts at the limit (how many each refuses
+// depends on timing: the counts need only agree).
 func TestObservabilityQuota(t *testing.T) {
 	r := startRedisStack(t, "obsq-0", func(port int, up string) string {
 		return fmt.Sprintf(observabilityQuotaPolicy, port, up)
@@ -57,20 +58,17 @@ func TestObservabilityQuota(t *testing.T) {
 	a := map[string]string{"x-api-key": r.key(t, "obsq-a", "tiny")}
 	b := map[string]string{"x-api-key": r.key(t, "obsq-b", "tiny")}
 	var got answerCounts
-	got.add(t, r.port, a, 1, 1)
-	waitTollgate(t, r.stack, "tollgate_rlqs_assignments_total", map[string]string{"strategy": "token_bucket"}, 1)
-	var wg sync.WaitGroup
-	wg.Go(func() { got.add(t, r.port, a, 20, 10) })
-	wg.Go(func() { got.add(t, r.port, b, 20, 10) })
-	wg.Wait()
-	t.Logf("client saw: %d×200, %d×429 from RLQS, %d×429 from the backstop", got.ok, got.rlqs, got.backstop)
-	if got.ok+got.rlqs+got.backstop != 41 || got.ok > 20 || got.rlqs < 11 {
-		t.Fatalf("statuses: %d×200, %d×429 from RLQS, %d×429 from the backstop; want 41 answered, at most 20 (2 × 10) admitted, at least 11 refused by RLQS", got.ok, got.rlqs, got.backstop)
+	for i := 0; got.rlqs == 0; i++ {
+		if i == 30 {
+			t.Fatalf("30 requests of a consumer limited to 10 a minute, none refused by RLQS: %d×200, %d refused by the backstop", got.ok, got.backstop)
+		}
+		got.add(t, r.port, a, 1, 1)
 	}
+	got.add(t, r.port, b, 20, 10)
+	t.Logf("client saw: %d×200, %d×429 from RLQS, %d×429 from the backstop", got.ok, got.rlqs, got.backstop)
 	api := map[string]string{"route": "api", "tier": "tiny"}
-	sent := float64(got.ok + got.rlqs + got.backstop)
 	start := time.Now()
-	waitTollgate(t, r.stack, "tollgate_rlqs_reported_requests_total", api, sent)
+	waitTollgate(t, r.stack, "tollgate_rlqs_reported_requests_total", api, float64(got.ok+got.rlqs+got.backstop))
 	t.Logf("every request reported %v after the last one", time.Since(start).Round(time.Millisecond))
 	fams := scrape(t, "http://"+r.adminAddr+"/metrics", testToken)
 	envoy := scrape(t, r.proxy.AdminURL()+"/stats/prometheus", "")
