@@ -35,15 +35,17 @@ const (
 )
 
 // bucket is what a bucket id says, and the limits it stands for.
+//
+// route and tier label the bucket's reported requests, so both are names
+// the policy holds, never a value read from the id alone.
 type bucket struct {
-	kind  string
+	kind string
+	// route is a route the policy rate limits; "" for a deny or unlimited
+	// bucket of a route it does not (they are answered whatever their
+	// route) and for an id Tollgate did not build.
 	route string
 	// tier is the policy's name of the tier whose limits apply (the
 	// default tier's for a tier the policy does not know), "" for none.
-	// route is a route the policy rate limits, "" for an unknown one
-	// (deny and unlimited buckets are answered whatever their route):
-	// both label the reported requests, so only names from the policy
-	// become label values, never one read from the id alone.
 	tier   string
 	limits []ratelimit.KeyedLimit
 }
