@@ -144,7 +144,7 @@ func (s *Service) decide(ctx context.Context, t *Table, cs []caller) Decision {
 		if !ok {
 			continue
 		}
-		d.route, d.tier, shadow = c.route, c.tier, shadow || rr.Shadow
+		d.route, d.tier, shadow = c.route, tierLabel(t, c), shadow || rr.Shadow
 		d.refs = append(d.refs, limitsFor(t, rr, c)...)
 	}
 	for _, group := range byTag(d.refs) {
@@ -161,6 +161,21 @@ func (s *Service) decide(ctx context.Context, t *Table, cs []caller) Decision {
 		d.allowed, d.shadowed = true, true
 	}
 	return d
+}
+
+// tierLabel is the tier a decision of c is counted under in the metrics:
+// the policy's tier that c's tier resolves to (an unknown tier is the
+// default tier, as for the limits), or "" when c has neither consumer nor
+// tier. It is never the request's own value: the label's values are the
+// policy's tier names whatever a credential's tier claim says.
+func tierLabel(t *Table, c caller) string {
+	if c.consumer == "" && c.tier == "" {
+		return ""
+	}
+	if tier, ok := t.tier(c.tier); ok {
+		return tier.Name
+	}
+	return ""
 }
 
 // byTag groups ref indices by hash tag, in first-seen order.
