@@ -365,7 +365,8 @@ func fromManyIPs(t *testing.T, url string) sender {
 // TestRedisOutageRateLimit does the same on a public, rate-limited route
 // from 250 client addresses (anonymous limit 5/minute each, never reached):
 // during the outage the rate-limit service answers per failure mode (open:
-// admitted; closed: Envoy's 503 status_on_error) within Envoy's 100 ms
+// admitted; closed: 503 rate_limit_unavailable, the service's or Envoy's
+// own status_on_error with the same JSON body) within Envoy's 100 ms
 // rate-limit timeout, so Envoy never times a call out.
 func TestRedisOutageRateLimit(t *testing.T) {
 	for _, tt := range []struct {
@@ -374,7 +375,7 @@ func TestRedisOutageRateLimit(t *testing.T) {
 	}{
 		{"open", "kill", []string{"200", "429"}},
 		{"open", "stop", []string{"200", "429"}},
-		{"closed", "stop", []string{"200", "429", "503 empty"}},
+		{"closed", "stop", []string{"200", "429", "503 rate_limit_unavailable"}},
 	} {
 		t.Run(tt.mode+"/"+tt.kind, func(t *testing.T) {
 			up := harness.StartUpstream(t, "echo")
