@@ -26,6 +26,11 @@ type Settlement struct {
 	// last grant plus its old share's refill since), which it may have
 	// admitted without reporting yet, and the reply's Grant is that.
 	Keep bool
+	// Release: the participant leaves (its Envoy was told to abandon the
+	// bucket, abandon.go): it is dropped from every key's shares at once,
+	// so its share and holding no longer count against the others; no TAT
+	// changes (Used must be 0) and the reply's Share and Grant are 0.
+	Release bool
 }
 
 // KeyState is one limit's state after a settlement.
@@ -61,7 +66,8 @@ type KeyState struct {
 // every live participant keeps a floor of the rate, so that its requests
 // are not refused outright while others' shares (a lone participant holds
 // 1) or a dead participant's (held until its hold expires) cover the
-// whole limit. The result has one KeyState per limit, in order. An error
+// whole limit. A Release settlement only drops the participant from every
+// key's shares. The result has one KeyState per limit, in order. An error
 // means the account could not decide (the caller applies the failure
 // mode).
 type Account interface {

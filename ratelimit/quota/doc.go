@@ -72,7 +72,10 @@
 //   - requests admitted between a report and its answer (~1 ms) beyond
 //     the old grant;
 //   - a participant's floor of the rate (0.1/n · r) while the others'
-//     last shares leave it less: at most until they next report (5 s).
+//     last shares leave it less: at most until they next report (5 s);
+//   - requests an Envoy admits from a bucket between building its idle
+//     report and applying the abandon action that answers it (~1 ms, at
+//     most its grant; abandon.go): Envoy drops them unreported.
 //
 // Rebalancing (rebalance.go) adds nothing to it: it moves only shares of
 // the rate, never tokens a holder may have spent without reporting them
@@ -120,9 +123,10 @@
 // charged late (settle.lua keeps a limit's TAT within two bursts of now).
 // Envoy keeps at most 64 KiB of reports in a waiting stream: the report
 // that overflows it ends the stream, and the next opens a tick later, so
-// an Envoy with many buckets (a report holds every bucket it has seen,
-// ~70–100 bytes each; from ~650–900 on none fits) is reached on its tick
-// for part or all of an outage. TestQuotaRLQSServerRestart kills the
+// an Envoy with many buckets (a report holds every bucket it holds,
+// ~70–100 bytes each; from ~650–900 on none fits; idle buckets are
+// abandoned, abandon.go) is reached on its tick for part or all of an
+// outage. TestQuotaRLQSServerRestart kills the
 // process serving RLQS for 15 s under 20 req/s against 5/s: open admits
 // 5/s throughout (the last assignment, then ALLOW_ALL under the backstop);
 // closed admits 5/s until the assignment expires, then nothing until the
@@ -208,8 +212,16 @@
 // after its next report) can still admit one burst uncharged while RLQS
 // is on a blanket rule.
 //
+// Idle buckets (AbandonAfter reports in a row without a request) are
+// abandoned: Envoy drops them, the account releases their participants,
+// and a returning consumer's bucket is built again as a newcomer's, from
+// the same account (abandon.go; e2e TestQuotaAbandonedBucketComesBackLimited).
+// It adds one term to the bound: what an Envoy admits from a bucket between
+// building its idle report and applying the abandon action (~1 ms) is
+// never reported.
+//
 // Metrics (tollgate_rlqs_*, metrics.go): open streams and reported
 // buckets, reports and reported requests, assignments by strategy,
 // unknown buckets, settle latency and errors, answers per failure mode,
-// recovery pushes.
+// recovery pushes, abandoned buckets.
 package quota

@@ -36,16 +36,22 @@ func (m *MemoryAccount) Settle(_ context.Context, s Settlement) ([]KeyState, err
 	out := make([]KeyState, len(s.Limits))
 	for i, l := range s.Limits {
 		tat, rem := charge(m.tats[l.Key], now, gs[i].interval, gs[i].tolerance, s.Used)
-		m.tats[l.Key] = tat
+		if !s.Release {
+			m.tats[l.Key] = tat
+		}
 		parts := m.parts[l.Key]
 		if parts == nil {
 			parts = map[string]participant{}
 			m.parts[l.Key] = parts
 		}
 		for id, p := range parts {
-			if p.expires <= now {
+			if p.expires <= now || s.Release && id == s.Participant {
 				delete(parts, id)
 			}
+		}
+		if s.Release {
+			out[i] = KeyState{Remaining: rem}
+			continue
 		}
 		me, known := parts[s.Participant]
 		held := me.holding(now, gs[i].interval) // before its share changes

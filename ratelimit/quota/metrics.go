@@ -23,6 +23,7 @@ type Metrics struct {
 	recoveries  prometheus.Counter
 	rebalances  prometheus.Counter
 	uncharged   prometheus.Counter
+	abandons    prometheus.Counter
 }
 
 // NewMetrics registers the RLQS metrics with reg.
@@ -55,9 +56,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Responses pushed without a report when a bucket was first reported by another Envoy (the holders' shares of the rate shrunk, the newcomer assigned again)."}),
 		uncharged: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_uncharged_requests_total",
 			Help: "Requests reported as allowed but not charged: more than the Envoy's backstop can have admitted (it refused them after RLQS let them through)."}),
+		abandons: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_rlqs_abandoned_buckets_total",
+			Help: "Buckets abandoned after AbandonAfter idle reports in a row: Envoy drops them and builds them again at their next request."}),
 	}
 	reg.MustRegister(m.streams, m.buckets, m.reports, m.requests, m.assignments, m.unknown, m.settle, m.errors,
-		m.failure, m.recoveries, m.rebalances, m.uncharged)
+		m.failure, m.recoveries, m.rebalances, m.uncharged, m.abandons)
 	return m
 }
 
@@ -78,6 +81,14 @@ func (m *Metrics) streamClosed(buckets int) {
 func (m *Metrics) newBucket() {
 	if m != nil {
 		m.buckets.Inc()
+	}
+}
+
+// abandoned counts a bucket abandoned and forgets it.
+func (m *Metrics) abandoned() {
+	if m != nil {
+		m.abandons.Inc()
+		m.buckets.Dec()
 	}
 }
 
@@ -109,6 +120,9 @@ func (m *Metrics) unknownBucket() {
 func (m *Metrics) sent(resp *rlqsv3.RateLimitQuotaResponse) {
 	if m != nil {
 		for _, a := range resp.GetBucketAction() {
+			if a.GetAbandonAction() != nil {
+				continue // counted by abandoned
+			}
 			m.assignments.WithLabelValues(strategyName(a.GetQuotaAssignmentAction().GetRateLimitStrategy())).Inc()
 		}
 	}

@@ -198,7 +198,10 @@ func (r *RedisAccount) scriptArgs(s Settlement, gs []gcraParams, group []int) ([
 	keys := make([]string, 0, 2*len(group))
 	args := make([]any, 0, 5+2*len(group))
 	keep := 0
-	if s.Keep {
+	switch {
+	case s.Release:
+		keep = 2
+	case s.Keep:
 		keep = 1
 	}
 	args = append(args, s.Participant, s.Used, strconv.FormatFloat(s.Demand, 'g', -1, 64), s.Hold.Microseconds(), keep)

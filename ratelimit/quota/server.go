@@ -38,6 +38,11 @@ type Options struct {
 	// Notifier, when set, carries rebalancing messages to the other
 	// servers sharing Account (rebalance.go): RedisAccount's pub/sub.
 	Notifier Notifier
+	// AbandonAfter is how many idle reports in a row (no request allowed
+	// or denied) make the server abandon a bucket (abandon.go): Envoy then
+	// drops it and builds it again, as a new bucket, at its next request.
+	// 0 means DefaultAbandonAfter (6: 30 s idle), a negative value never.
+	AbandonAfter int
 }
 
 // Server is the RLQS server. It is safe for concurrent use.
@@ -153,6 +158,9 @@ type bucketState struct {
 	pending uint64
 	// degraded: the last answer applied the failure mode.
 	degraded bool
+	// idle counts the bucket's reports in a row without a request
+	// (abandon.go).
+	idle int
 	// heldMax: the size of the token bucket Envoy holds, 0 for none (see
 	// assignment).
 	heldMax uint32
@@ -349,6 +357,7 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 	usages := reports.GetBucketQuotaUsages()
 	bss := make([]*bucketState, 0, len(usages))
 	now := time.Now()
+	var idle []*bucketState
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, u := range usages {
@@ -364,13 +373,18 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		b, _, _ := bs.parse(t) // the zero bucket (no route, no tier) when not Tollgate's
 		s.opts.Metrics.report(b, allowed, u.GetNumRequestsDenied())
 		covers := u.GetTimeElapsed().AsDuration()
+		if s.idleReport(bs, allowed, u.GetNumRequestsDenied(), covers > 0) {
+			delete(st.buckets, key)
+			idle = append(idle, bs)
+			continue
+		}
 		bs.demand = max(floor[key], float64(allowed+u.GetNumRequestsDenied())/max(1, covers.Seconds()))
 		charged := bs.chargeable(t, pushes, &s.swaps, allowed, covers, now)
 		s.opts.Metrics.notCharged(allowed - charged)
 		bs.pending += charged
 		bss = append(bss, bs)
 	}
-	actions := s.decideAll(ctx, t, bss)
+	actions := append(s.decideAll(ctx, t, bss), s.abandon(ctx, t, idle)...)
 	if len(actions) == 0 {
 		return nil
 	}

@@ -306,11 +306,15 @@ func TestAssignmentOfANewcomer(t *testing.T) {
 	}
 }
 
-// describeActions renders actions: "DENY_ALL", "ALLOW_ALL", or "bucket
+// describeActions renders actions: "DENY_ALL", "ALLOW_ALL", "ABANDON", or "bucket
 // <max>, <per fill> per <interval>", joined by "; ".
 func describeActions(as []*rlqsv3.RateLimitQuotaResponse_BucketAction) string {
 	out := make([]string, 0, len(as))
 	for _, a := range as {
+		if a.GetAbandonAction() != nil {
+			out = append(out, "ABANDON")
+			continue
+		}
 		tb := a.GetQuotaAssignmentAction().GetRateLimitStrategy().GetTokenBucket()
 		if tb == nil {
 			out = append(out, blanket(a))

@@ -6,7 +6,9 @@
 --             all keys share one hash slot.
 -- ARGV[1]     the participant id      ARGV[2] requests used since the last report
 -- ARGV[3]     its demand (req/s)      ARGV[4] how long its share is held (us)
--- ARGV[5]     1: keep what it holds, only its share changes (a rebalancing)
+-- ARGV[5]     1: keep what it holds, only its share changes (a rebalancing);
+--             2: release: the participant leaves every shares hash (an
+--             abandoned bucket); no TAT changes; reply share and grant 0
 -- ARGV[4+2i]  T of limit i (us)       ARGV[5+2i] tau of limit i (us)
 --
 -- A shares hash maps participant -> "share demand expires_us grant grant_at_us".
@@ -28,6 +30,19 @@ local demand = tonumber(ARGV[3])
 local hold = tonumber(ARGV[4])
 local keep = ARGV[5] == '1'
 local reply = {}
+
+if ARGV[5] == '2' then
+  for i = 1, #KEYS / 2 do
+    local t = tonumber(ARGV[4 + 2 * i])
+    local tau = tonumber(ARGV[5 + 2 * i])
+    local tat = math.max(tonumber(redis.call('GET', KEYS[2 * i - 1])) or now, now)
+    redis.call('HDEL', KEYS[2 * i], me)
+    reply[#reply + 1] = math.max(0, math.floor((tau + t - (tat - now)) / t))
+    reply[#reply + 1] = '0'
+    reply[#reply + 1] = '0'
+  end
+  return reply
+end
 
 for i = 1, #KEYS / 2 do
   local t = tonumber(ARGV[4 + 2 * i])

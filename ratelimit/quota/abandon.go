@@ -1,0 +1,129 @@
+package quota
+
+import (
+	"context"
+	"time"
+
+	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
+
+	"github.com/tollgate/tollgate/ratelimit"
+)
+
+// Abandoning idle buckets. Envoy 1.40 never forgets an RLQS bucket by
+// itself: every bucket it built (one per route, tier and consumer or client
+// address) is in every report, every 5 s, for as long as it runs. A report
+// then costs the server and Redis one settlement per consumer ever seen (on
+// a public route, per client address), and from ~650–900 buckets on no
+// report fits the 64 KiB Envoy keeps while it retries a stream to a
+// restarted server.
+//
+// A bucket reported idle (no request allowed or denied) AbandonAfter times
+// in a row is answered with an abandon action instead of an assignment:
+// Envoy 1.40 erases it from its bucket cache (it is no longer reported), and
+// the next request of that consumer builds it again as a new bucket, under
+// its no-assignment behaviour (the translator's ALLOW_ALL, DENY_ALL for a
+// deny bucket) behind the per-Envoy backstop, reported at once and assigned
+// from the account as any newcomer. What stays:
+//
+//   - the account: the limit's TAT (Redis) is never touched by
+//     abandonment, so a returning consumer gets what its limit has left,
+//     not a fresh limit;
+//   - the backstop (local_ratelimit, per Envoy), which knows nothing of
+//     RLQS buckets.
+//
+// What goes: the participant's record in the account (its share, demand
+// and holding, released at once rather than held for AssignmentTTL +
+// holdMargin, so the others' shares of the rate are not held back by a
+// participant that no longer admits anything), and the server's state of
+// the bucket (the tollgate_rlqs_buckets gauge goes down).
+//
+// What it costs: requests Envoy admits from the old bucket between building
+// the idle report and applying the abandon action (~1 ms) are counted in a
+// bucket Envoy then drops, so they are never reported nor charged (each
+// Envoy's backstop still counts them); the returning consumer's first
+// requests pass under the no-assignment behaviour until its assignment
+// lands (~1 ms, bounded per Envoy by the backstop), as for any new
+// consumer.
+
+// DefaultAbandonAfter is Options.AbandonAfter's default: a bucket is
+// abandoned after 6 idle reports (30 s without a request). Keeping an idle
+// bucket costs one settlement per report; abandoning it costs one
+// settlement when its consumer comes back (the new bucket's first report)
+// plus that report's round trip under the no-assignment behaviour. Six
+// reports keep consumers that pause for less than half a minute (a client
+// polling every 10–20 s) from being rebuilt on every request, and bound an
+// Envoy's buckets by the consumers seen in the last 30–35 s instead of all
+// it ever saw.
+const DefaultAbandonAfter = 6
+
+// abandonAfter is the number of idle reports after which a bucket is
+// abandoned, 0 for never.
+func (s *Server) abandonAfter() int {
+	switch n := s.opts.AbandonAfter; {
+	case n < 0:
+		return 0
+	case n == 0:
+		return DefaultAbandonAfter
+	default:
+		return n
+	}
+}
+
+// idleReport records a report of bs (allowed and denied requests, covering
+// a positive time or not) and reports whether the bucket is to be
+// abandoned now: reported idle abandonAfter times in a row, with nothing
+// left to charge and its last answer not a failure mode (a bucket the
+// account could not settle keeps its state until it can).
+func (s *Server) idleReport(bs *bucketState, allowed, denied uint64, covers bool) bool {
+	if allowed != 0 || denied != 0 || !covers {
+		bs.idle = 0
+		return false
+	}
+	bs.idle++
+	n := s.abandonAfter()
+	return n > 0 && bs.idle >= n && bs.pending == 0 && !bs.degraded && !bs.fresh
+}
+
+// abandon forgets the buckets bss of st (whose lock is held; already
+// removed from st.buckets), releases their participants in the account (one
+// batch; a failed release only leaves a share held until its hold
+// expires, as for a dead Envoy) and returns their abandon actions.
+func (s *Server) abandon(ctx context.Context, t *ratelimit.Table, bss []*bucketState) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	if len(bss) == 0 {
+		return nil
+	}
+	var sts []Settlement
+	out := make([]*rlqsv3.RateLimitQuotaResponse_BucketAction, 0, len(bss))
+	for _, bs := range bss {
+		if _, limits, ok := bs.parse(t); ok && len(limits) > 0 {
+			sts = append(sts, Settlement{Participant: bs.participant, Limits: limits, Release: true})
+		}
+		out = append(out, abandonAction(bs.id))
+		s.opts.Metrics.abandoned()
+		s.log.Debug("rlqs: bucket abandoned", "participant", bs.participant, "idle_reports", bs.idle)
+	}
+	if until := s.downUntil.Load(); len(sts) > 0 && (until == 0 || time.Now().UnixNano() >= until) {
+		if _, errs := settleBatch(ctx, s.opts.Account, sts); firstErr(errs) != nil {
+			s.log.Debug("rlqs: abandoned participants not released; their shares expire with their hold", "err", firstErr(errs))
+		}
+	}
+	return out
+}
+
+// abandonAction tells Envoy to drop the bucket id.
+func abandonAction(id *rlqsv3.BucketId) *rlqsv3.RateLimitQuotaResponse_BucketAction {
+	return &rlqsv3.RateLimitQuotaResponse_BucketAction{
+		BucketId:     id,
+		BucketAction: &rlqsv3.RateLimitQuotaResponse_BucketAction_AbandonAction_{AbandonAction: &rlqsv3.RateLimitQuotaResponse_BucketAction_AbandonAction{}},
+	}
+}
+
+// firstErr returns the first non-nil error of errs.
+func firstErr(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+package quota
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/tollgate/tollgate/policy/ir"
+	"github.com/tollgate/tollgate/ratelimit/counter"
+)
+
+// rlqsStream is a client stream of the RLQS service.
+type rlqsStream = grpc.BidiStreamingClient[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse]
+
+// tick is a report of bucket id as Envoy sends it on its 5 s timer.
+func tick(id map[string]string, allowed, denied uint64) *rlqsv3.RateLimitQuotaUsageReports {
+	r := usage(id, allowed, denied)
+	r.BucketQuotaUsages[0].TimeElapsed = durationpb.New(5 * time.Second)
+	return r
+}
+
+// inbox receives st's responses into a channel until the stream ends.
+func inbox(st rlqsStream) <-chan *rlqsv3.RateLimitQuotaResponse {
+	ch := make(chan *rlqsv3.RateLimitQuotaResponse, 64)
+	go func() {
+		defer close(ch)
+		for {
+			resp, err := st.Recv()
+			if err != nil {
+				return
+			}
+			ch <- resp
+		}
+	}()
+	return ch
+}
+
+// exchange sends r on st and returns the next response on in, described.
+func exchange(t *testing.T, st rlqsStream, in <-chan *rlqsv3.RateLimitQuotaResponse, r *rlqsv3.RateLimitQuotaUsageReports) string {
+	t.Helper()
+	if err := st.Send(r); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case resp := <-in:
+		return describeActions(resp.GetBucketAction())
+	case <-time.After(2 * time.Second):
+		t.Fatal("no answer within 2 s")
+		return ""
+	}
+}
+
+// drain discards what in receives within d.
+func drain(in <-chan *rlqsv3.RateLimitQuotaResponse, d time.Duration) {
+	for {
+		select {
+		case <-in:
+		case <-time.After(d):
+			return
+		}
+	}
+}
+
+// TestServerAbandonsIdleBuckets: a bucket reported idle (nothing allowed
+// or denied over a tick) AbandonAfter times in a row is answered with an
+// abandon action alone, counted in tollgate_rlqs_abandoned_buckets_total
+// and taken off tollgate_rlqs_buckets; a report with requests starts the
+// count again, a report covering no time does not count, a negative
+// AbandonAfter never abandons, and a bucket the account could not settle
+// is kept.
+func TestServerAbandonsIdleBuckets(t *testing.T) {
+	type step struct {
+		allowed, denied uint64
+		elapsed         bool
+		want            string // prefix of the described answer
+	}
+	idle, busy := step{elapsed: true, want: "ALLOW_ALL; bucket"}, step{allowed: 1, elapsed: true, want: "ALLOW_ALL; bucket"}
+	gone := step{elapsed: true, want: "ABANDON"}
+	repeat := func(s step, n int) []step {
+		out := make([]step, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		after     int
+		fail      bool
+		steps     []step
+		abandoned float64
+	}{
+		{"default: the 6th idle report", 0, false, append(repeat(idle, DefaultAbandonAfter-1), gone), 1},
+		{"after 1", 1, false, []step{gone}, 1},
+		{"requests start the count again", 2, false, []step{idle, busy, idle, {denied: 3, elapsed: true, want: "ALLOW_ALL; bucket"}, idle, gone}, 1},
+		{"a report covering no time is not idle", 1, false, []step{{want: "ALLOW_ALL; bucket"}, gone}, 1},
+		{"never", -1, false, repeat(idle, 20), 0},
+		{"failure mode: kept", 2, true, repeat(step{elapsed: true, want: "DENY_ALL"}, 4), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			acct := &switchAccount{ok: NewMemoryAccount(time.Now)}
+			s := New(Options{Account: acct, Metrics: NewMetrics(reg), AbandonAfter: tc.after})
+			if _, err := s.Swap(testConfig(ir.FailClosed)); err != nil {
+				t.Fatal(err)
+			}
+			st := dial(t, s)
+			in := inbox(st)
+			id := consumerBucket("tiny")
+			if got := exchange(t, st, in, usage(id, 1, 0)); !strings.HasPrefix(got, "ALLOW_ALL; bucket") {
+				t.Fatalf("first report: %s", got)
+			}
+			acct.fail = tc.fail
+			for i, sp := range tc.steps {
+				r := usage(id, sp.allowed, sp.denied)
+				if sp.elapsed {
+					r = tick(id, sp.allowed, sp.denied)
+				}
+				if got := exchange(t, st, in, r); !strings.HasPrefix(got, sp.want) {
+					t.Fatalf("report %d: %s, want %s…", i+1, got, sp.want)
+				}
+			}
+			got := gather(t, reg)
+			if got["tollgate_rlqs_abandoned_buckets_total"] != tc.abandoned || got["tollgate_rlqs_buckets"] != 1-tc.abandoned {
+				t.Fatalf("abandoned %v, buckets %v; want %v and %v", got["tollgate_rlqs_abandoned_buckets_total"],
+					got["tollgate_rlqs_buckets"], tc.abandoned, 1-tc.abandoned)
+			}
+			if got[`tollgate_rlqs_assignments_total{strategy="allow_all"}`] != float64(len(tc.steps)+1)-tc.abandoned && !tc.fail {
+				t.Errorf("allow_all assignments %v: an abandon action counted as an assignment?", got[`tollgate_rlqs_assignments_total{strategy="allow_all"}`])
+			}
+		})
+	}
+}
+
+// TestAbandonedConsumerComesBackWithItsAccount: the account outlives an
+// abandoned bucket. A consumer that used 4 of 10 a minute, then was idle
+// and abandoned, comes back as a new bucket (its first report: one
+// request) and is granted what the limit has left, 5, not a fresh limit
+// (9); the other buckets of the report are answered as usual.
+func TestAbandonedConsumerComesBackWithItsAccount(t *testing.T) {
+	for name, mk := range accounts(t) {
+		t.Run(name, func(t *testing.T) {
+			s := New(Options{Account: mk(&fakeClock{now: time.Now()}), AbandonAfter: 1})
+			if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
+				t.Fatal(err)
+			}
+			st := dial(t, s)
+			in := inbox(st)
+			alice, bob := consumerBucket("tiny"), consumerBucket("tiny")
+			bob[ir.BucketKeyConsumer] = "bob"
+			if got := exchange(t, st, in, usage(alice, 4, 0)); got != "ALLOW_ALL; bucket 6, 10 per 1m0s" {
+				t.Fatalf("first report: %s", got)
+			}
+			both := tick(alice, 0, 0)
+			both.BucketQuotaUsages = append(both.BucketQuotaUsages, usage(bob, 1, 0).BucketQuotaUsages...)
+			if got := exchange(t, st, in, both); got != "ALLOW_ALL; bucket 9, 10 per 1m0s; ABANDON" {
+				t.Fatalf("alice idle, bob new: %s, want bob's assignment and alice's abandon", got)
+			}
+			if got := exchange(t, st, in, usage(alice, 1, 0)); got != "ALLOW_ALL; bucket 5, 10 per 1m0s" {
+				t.Fatalf("alice back: %s, want what her limit has left (5), not a fresh one", got)
+			}
+		})
+	}
+}
+
+// TestAbandonReleasesTheParticipant: when one Envoy's bucket of a
+// consumer is abandoned, its participant leaves the account's shares at
+// once, so the consumer's other Envoy gets the whole rate at its next
+// report (1000 a minute); kept, the idle participant would hold its share
+// for its hold (15 s) and the other get 0.95 of the rate.
+func TestAbandonReleasesTheParticipant(t *testing.T) {
+	for name, mk := range accounts(t) {
+		for _, tc := range []struct {
+			after int
+			want  string
+		}{{1, "1000 per 1m0s"}, {-1, "950 per 1m0s"}} {
+			t.Run(name+"/"+map[int]string{1: "abandoned", -1: "kept"}[tc.after], func(t *testing.T) {
+				s := New(Options{Account: mk(&fakeClock{now: time.Now()}), AbandonAfter: tc.after})
+				if _, err := s.Swap(wideConfig()); err != nil {
+					t.Fatal(err)
+				}
+				a, b := dial(t, s), dial(t, s)
+				ina, inb := inbox(a), inbox(b)
+				id := consumerBucket("wide")
+				exchange(t, a, ina, usage(id, 1, 0))
+				exchange(t, b, inb, usage(id, 1, 0))
+				drain(ina, 200*time.Millisecond) // the rebalancing pushes
+				drain(inb, 50*time.Millisecond)
+				if got := exchange(t, b, inb, tick(id, 0, 0)); (got == "ABANDON") != (tc.after == 1) {
+					t.Fatalf("b idle: %s", got)
+				}
+				if got := exchange(t, a, ina, tick(id, 5, 0)); !strings.HasSuffix(got, tc.want) {
+					t.Fatalf("a's next report: %s, want a rate of %s", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// TestAccountRelease: a Release settlement drops the participant from
+// every key's shares and charges nothing (both accounts).
+func TestAccountRelease(t *testing.T) {
+	for name, mk := range accounts(t) {
+		t.Run(name, func(t *testing.T) {
+			a := mk(&fakeClock{now: time.Now()})
+			ctx := context.Background()
+			settle := func(s Settlement) KeyState {
+				t.Helper()
+				s.Limits, s.Hold = []counter.Limit{minuteLimit}, time.Minute
+				st, err := a.Settle(ctx, s)
+				if err != nil || len(st) != 1 {
+					t.Fatalf("Settle: %v %v", st, err)
+				}
+				return st[0]
+			}
+			settle(Settlement{Participant: "A", Used: 10, Demand: 1})
+			settle(Settlement{Participant: "B", Used: 0, Demand: 1})
+			if r := settle(Settlement{Participant: "B", Release: true}); r.Remaining != 90 || r.Share != 0 || r.Grant != 0 {
+				t.Fatalf("release: %+v, want 90 remaining (nothing charged), no share, no grant", r)
+			}
+			if r := settle(Settlement{Participant: "A", Used: 0, Demand: 1}); r.Share != 1 || r.Remaining != 90 {
+				t.Fatalf("A after B left: %+v, want the whole share of the 90 left", r)
+			}
+		})
+	}
+}
