@@ -18,7 +18,8 @@ import (
 // until ctx ends. Its metrics (tollgate_rlqs_*) are registered with reg.
 func newQuotaServer(ctx context.Context, o serveOptions, log *slog.Logger, reg prometheus.Registerer) (*quota.Server, error) {
 	local := quota.NewMemoryAccount(time.Now)
-	opts := quota.Options{Logger: log, Account: local, Local: local, Metrics: quota.NewMetrics(reg)}
+	opts := quota.Options{Logger: log, Account: local, Local: local, Metrics: quota.NewMetrics(reg),
+		AbandonAfter: abandonAfter(o.rlqsAbandonAfter)}
 	if o.redisURL != "" {
 		ro, err := redisOptions(o.redisURL)
 		if err != nil {
@@ -30,4 +31,13 @@ func newQuotaServer(ctx context.Context, o serveOptions, log *slog.Logger, reg p
 	s := quota.New(opts)
 	go s.Run(ctx)
 	return s, nil
+}
+
+// abandonAfter is quota.Options.AbandonAfter for the flag value n: 0 or
+// a negative value never abandons.
+func abandonAfter(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
