@@ -44,6 +44,8 @@ type EnvoyOptions struct {
 	// over the bootstrap file (repeated fields are appended), e.g. a
 	// shorter stats_flush_interval.
 	ConfigYAML string
+	// Concurrency is Envoy's --concurrency (worker threads); zero means 1.
+	Concurrency int
 }
 
 // DefaultFileFlushInterval is the access-log flush interval of the Envoys
@@ -60,7 +62,7 @@ type Envoy struct {
 }
 
 // StartEnvoy writes bootstrapYAML to a temporary directory and runs Envoy on
-// it with one worker thread, a 1s drain time (opts.DrainTime), a 100 ms
+// it with one worker thread (opts.Concurrency), a 1s drain time (opts.DrainTime), a 100 ms
 // access-log flush interval (opts.FileFlushInterval) and hot restart
 // disabled. It
 // returns once Envoy has bound its admin port; use WaitReady to wait for
@@ -105,7 +107,7 @@ func envoyArgs(configPath, adminPath string, opts EnvoyOptions) []string {
 	args := append([]string{
 		"-c", configPath}, opts.HotRestart.args()...)
 	args = append(args,
-		"--concurrency", "1",
+		"--concurrency", strconv.Itoa(max(1, opts.Concurrency)),
 		"--drain-time-s", strconv.Itoa(max(1, int(opts.DrainTime/time.Second))),
 		"--file-flush-interval-msec", strconv.FormatInt(flushInterval(opts.FileFlushInterval).Milliseconds(), 10),
 		"-l", level,
