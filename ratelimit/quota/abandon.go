@@ -38,12 +38,14 @@ import (
 // the bucket (the tollgate_rlqs_buckets gauge goes down).
 //
 // What it costs: requests Envoy admits from the old bucket between building
-// the idle report and applying the abandon action (~1 ms) are counted in a
-// bucket Envoy then drops, so they are never reported nor charged (each
-// Envoy's backstop still counts them); the returning consumer's first
-// requests pass under the no-assignment behaviour until its assignment
-// lands (~1 ms, bounded per Envoy by the backstop), as for any new
-// consumer.
+// the idle report and applying the abandon action (2–17 ms after its
+// report tick, measured) are counted in a bucket Envoy then drops, so they
+// are never reported nor charged: at most that bucket's tokens (each
+// Envoy's backstop still counts them). Aimed at that window (AbandonAfter
+// 1, bursts 0–40 ms after each tick) 10 of 299 admitted requests went
+// uncharged over 90 abandons. The returning consumer's first requests
+// pass under the no-assignment behaviour until its assignment lands
+// (~1 ms, bounded per Envoy by the backstop), as for any new consumer.
 
 // DefaultAbandonAfter is Options.AbandonAfter's default: a bucket is
 // abandoned after 6 idle reports (30 s without a request). Keeping an idle

@@ -74,8 +74,8 @@
 //   - a participant's floor of the rate (0.1/n · r) while the others'
 //     last shares leave it less: at most until they next report (5 s);
 //   - requests an Envoy admits from a bucket between building its idle
-//     report and applying the abandon action that answers it (~1 ms, at
-//     most its grant; abandon.go): Envoy drops them unreported.
+//     report and applying the abandon action that answers it (2–17 ms,
+//     at most its grant; abandon.go): Envoy drops them unreported.
 //
 // Rebalancing (rebalance.go) adds nothing to it: it moves only shares of
 // the rate, never tokens a holder may have spent without reporting them
@@ -217,7 +217,7 @@
 // and a returning consumer's bucket is built again as a newcomer's, from
 // the same account (abandon.go; e2e TestQuotaAbandonedBucketComesBackLimited).
 // It adds one term to the bound: what an Envoy admits from a bucket between
-// building its idle report and applying the abandon action (~1 ms) is
+// building its idle report and applying the abandon action (a few ms) is
 // never reported.
 //
 // Metrics (tollgate_rlqs_*, metrics.go): open streams and reported
