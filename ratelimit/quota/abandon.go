@@ -45,7 +45,9 @@ import (
 // 1, bursts 0–40 ms after each tick) 10 of 299 admitted requests went
 // uncharged over 90 abandons. The returning consumer's first requests
 // pass under the no-assignment behaviour until its assignment lands
-// (~1 ms, bounded per Envoy by the backstop), as for any new consumer.
+// (~1 ms, bounded per Envoy by the backstop; reported and charged), as for
+// any new consumer: the newcomer terms of the bound (doc.go) apply again
+// at each return, at most once per AbandonAfter idle reports per Envoy.
 
 // DefaultAbandonAfter is Options.AbandonAfter's default: a bucket is
 // abandoned after 6 idle reports (30 s without a request). Keeping an idle
