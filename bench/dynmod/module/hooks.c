@@ -1,0 +1,137 @@
+// hooks.c: the event hooks Envoy 1.40 resolves in an HTTP-filter module.
+// Only request headers do work; every other hook continues at once in C,
+// so a request crosses into Go at most once (tgIdentify or tgGoEmpty).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tgabi.h"
+#include "ident.h"
+#include "_cgo_export.h"
+
+// The ABI version Envoy 1.40 compares with its own ("v0.2.0": the only
+// string tried that it logs no warning for); a mismatch is only
+// logged (warning), never refused. TG_ABI_VERSION overrides it for the
+// spike's check of which string 1.40 expects.
+const char* envoy_dynamic_module_on_program_init(void) {
+  const char* v = getenv("TG_ABI_VERSION");
+  fprintf(stderr, "tgspike: program init, pid %d\n", (int)getpid());
+  return v != NULL ? v : "v0.2.0";
+}
+
+// Modes, chosen by the filter_config's "mode".
+enum { MODE_C_EMPTY = 1, MODE_GO_EMPTY = 2, MODE_IDENTITY = 3 };
+
+typedef struct {
+  int mode;
+  int no_metadata;  // skip the dynamic-metadata write (ablation)
+  long long handle; // the Go side's config handle
+} tg_config;
+
+void* envoy_dynamic_module_on_http_filter_config_new(void* envoy_config, tg_buf name,
+                                                     tg_buf config) {
+  (void)envoy_config;
+  (void)name;
+  int mode = 0, no_metadata = 0;
+  long long h = tgConfigNew((char*)config.ptr, (long long)config.len, &mode, &no_metadata);
+  if (h <= 0) {
+    return NULL;
+  }
+  tg_config* c = malloc(sizeof(*c));
+  c->mode = mode;
+  c->no_metadata = no_metadata;
+  c->handle = h;
+  return c;
+}
+
+void envoy_dynamic_module_on_http_filter_config_destroy(void* config) {
+  tg_config* c = config;
+  tgConfigDestroy(c->handle);
+  free(c);
+}
+
+// The filter keeps no per-stream state: its module pointer is the config.
+void* envoy_dynamic_module_on_http_filter_new(void* config, void* envoy_filter) {
+  (void)envoy_filter;
+  return config;
+}
+
+static tg_buf lit(const char* s) { return (tg_buf){s, strlen(s)}; }
+
+static void set_or_remove(void* f, const char* name, tg_buf v) {
+  if (v.len == 0) {
+    v.ptr = NULL;
+  }
+  envoy_dynamic_module_callback_http_set_header(f, TG_REQUEST_HEADERS, lit(name), v);
+}
+
+static int deny(void* f, uint32_t status) {
+  tg_header h = {"www-authenticate", 16, "Bearer", 6};
+  envoy_dynamic_module_callback_http_send_response(f, status, &h, 1, lit("unauthorized\n"),
+                                                   lit("tollgate_identity_denied"));
+  return TG_STOP_ITERATION;
+}
+
+// identify reads the one Authorization header, asks Go for the caller's
+// identity, and writes the identity headers, the consumer filter state (the
+// RLQS bucket id source) and one dynamic-metadata key.
+static int identify(void* f, tg_config* c) {
+  tg_buf auth = {0, 0};
+  size_t count = 0;
+  if (!envoy_dynamic_module_callback_http_get_header(f, TG_REQUEST_HEADERS, lit("authorization"),
+                                                     &auth, 0, &count) ||
+      count != 1 || auth.ptr == NULL) {
+    return deny(f, 401);
+  }
+  tg_identity* id = tgIdentify(c->handle, (char*)auth.ptr, (long long)auth.len);
+  if (id == NULL) {
+    return deny(f, 401);
+  }
+  set_or_remove(f, "x-user-id", id->user_id);
+  set_or_remove(f, "x-user-roles", id->roles);
+  set_or_remove(f, "x-tenant-id", id->tenant);
+  set_or_remove(f, "x-consumer-tier", id->tier);
+  envoy_dynamic_module_callback_http_set_filter_state_bytes(f, lit("tollgate.consumer"),
+                                                            id->user_id);
+  if (!c->no_metadata) {
+    envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, lit("tollgate"),
+                                                                   lit("consumer"), id->user_id);
+  }
+  if (id->owned) {
+    tg_identity_free(id);
+  }
+  return TG_CONTINUE;
+}
+
+int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool eos) {
+  (void)eos;
+  tg_config* c = m;
+  switch (c->mode) {
+  case MODE_C_EMPTY:
+    return TG_CONTINUE;
+  case MODE_GO_EMPTY:
+    tgGoEmpty();
+    return TG_CONTINUE;
+  default:
+    return identify(f, c);
+  }
+}
+
+// The remaining hooks Envoy requires: nothing to do.
+int envoy_dynamic_module_on_http_filter_request_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
+int envoy_dynamic_module_on_http_filter_request_trailers(void* f, void* m) { return TG_CONTINUE; }
+int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool eos) { return TG_CONTINUE; }
+int envoy_dynamic_module_on_http_filter_response_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
+int envoy_dynamic_module_on_http_filter_response_trailers(void* f, void* m) { return TG_CONTINUE; }
+void envoy_dynamic_module_on_http_filter_stream_complete(void* f, void* m) {}
+void envoy_dynamic_module_on_http_filter_destroy(void* m) {}
+void envoy_dynamic_module_on_http_filter_http_callout_done(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_headers(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_data(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_trailers(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_complete(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_reset(void) {}
+void envoy_dynamic_module_on_http_filter_scheduled(void) {}
+void envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(void* f, void* m) {}
+void envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(void* f, void* m) {}
