@@ -21,8 +21,11 @@ type variant struct {
 }
 
 // variants are the ablation's configurations: baseVariants, then the
-// quota filters' (rlqsVariants).
-func variants() []variant { return append(baseVariants(), rlqsVariants()...) }
+// quota filters' (rlqsVariants), then the dynamic-module spike's
+// (dynmodVariants).
+func variants() []variant {
+	return append(append(baseVariants(), rlqsVariants()...), dynmodVariants()...)
+}
 
 // baseVariants each remove one feature from the full configuration;
 // "plain" is the full configuration on the public route (the floor),

@@ -19,7 +19,7 @@ func variants() []variant {
 	noMeta := func(mode string) func(c *creds) []any {
 		return func(c *creds) []any {
 			f := moduleFilter(c, mode, false)
-			setSpec(f, "noMetadata", true)
+			setSpec(f, "metadata", "none")
 			return []any{f}
 		}
 	}
@@ -34,6 +34,12 @@ func variants() []variant {
 		{"d-es", "as c, cache off: ES256 signature verified every request", "ES256", dm("verify")},
 		{"d-rs", "as c, cache off: RS256 signature verified every request", "RS256", dm("verify")},
 		{"e1", "jwt_authn alone (jwt_cache_config, ES256)", "ES256", func(c *creds) []any { return []any{jwtAuthn(c)} }},
+		{"e1-fresh-es", "jwt_authn alone, no cache: ES256 verified every request", "ES256", func(c *creds) []any {
+			return []any{noCache(jwtAuthn(c))}
+		}},
+		{"e1-fresh-rs", "jwt_authn alone, no cache: RS256 verified every request", "RS256", func(c *creds) []any {
+			return []any{noCache(jwtAuthn(c))}
+		}},
 		{"e2", "jwt_authn + Lua setting 4 headers from its payload", "ES256", func(c *creds) []any {
 			return []any{jwtAuthn(c), luaFilter(luaHeaders)}
 		}},
@@ -74,6 +80,12 @@ func jwtAuthn(c *creds) map[string]any {
 		}},
 		"rules": []any{map[string]any{"match": map[string]any{"prefix": "/"}, "requires": map[string]any{"provider_name": "idp"}}},
 	}}
+}
+
+func noCache(f map[string]any) map[string]any {
+	p := f["typed_config"].(map[string]any)["providers"].(map[string]any)["idp"].(map[string]any)
+	delete(p, "jwt_cache_config")
+	return f
 }
 
 const luaHeaders = `

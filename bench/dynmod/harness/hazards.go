@@ -154,12 +154,13 @@ func hzTwoModules(o opts, c *creds, upPort int) (string, error) {
 	tc := second["typed_config"].(map[string]any)
 	tc["dynamic_module_config"] = map[string]any{"name": "tgspike2"}
 	second["name"] = "tgspike2"
-	p, err := startPlain(o, "two", []any{moduleFilter(c, "cache", false), second}, upPort, "--concurrency", "1", "--disable-hot-restart")
+	p, err := startPlain(o, "two", []any{moduleFilter(c, "cache", false), second}, upPort, "--concurrency", "2", "--disable-hot-restart")
 	if err != nil {
 		return "", err
 	}
 	defer p.kill()
 	st, uid := identityOK(p.listen, c.es[2])
+	codes := sendN(fmt.Sprintf("http://127.0.0.1:%d/x", p.listen), c.auth("ES256"), 20000, 8)
 	time.Sleep(300 * time.Millisecond)
 	state := "alive"
 	select {
@@ -167,8 +168,8 @@ func hzTwoModules(o opts, c *creds, upPort int) (string, error) {
 		state = fmt.Sprintf("EXITED (%v)", p.cmd.ProcessState)
 	default:
 	}
-	return fmt.Sprintf("libtgspike.so + libtgspike2.so (same Go code, two runtimes): request %d %q; Envoy %s; program inits: %d",
-		st, uid, state, strings.Count(logOf(p), "program init")), nil
+	return fmt.Sprintf("libtgspike.so + libtgspike2.so (same Go code, two runtimes), --concurrency 2: request %d %q; 20000 more %v; Envoy %s; program inits: %d",
+		st, uid, codes, state, strings.Count(logOf(p), "program init")), nil
 }
 
 // ldsBootstrap turns a static bootstrap into one whose listener comes from

@@ -23,24 +23,16 @@ const char* envoy_dynamic_module_on_program_init(void) {
 // Modes, chosen by the filter_config's "mode".
 enum { MODE_C_EMPTY = 1, MODE_GO_EMPTY = 2, MODE_IDENTITY = 3 };
 
-typedef struct {
-  int mode;
-  int no_metadata;  // skip the dynamic-metadata write (ablation)
-  long long handle; // the Go side's config handle
-} tg_config;
-
 void* envoy_dynamic_module_on_http_filter_config_new(void* envoy_config, tg_buf name,
                                                      tg_buf config) {
   (void)envoy_config;
   (void)name;
-  int mode = 0, no_metadata = 0;
-  long long h = tgConfigNew((char*)config.ptr, (long long)config.len, &mode, &no_metadata);
+  tg_config* c = calloc(1, sizeof(*c));
+  long long h = tgConfigNew((char*)config.ptr, (long long)config.len, c);
   if (h <= 0) {
+    free(c);
     return NULL;
   }
-  tg_config* c = malloc(sizeof(*c));
-  c->mode = mode;
-  c->no_metadata = no_metadata;
   c->handle = h;
   return c;
 }
@@ -48,6 +40,8 @@ void* envoy_dynamic_module_on_http_filter_config_new(void* envoy_config, tg_buf 
 void envoy_dynamic_module_on_http_filter_config_destroy(void* config) {
   tg_config* c = config;
   tgConfigDestroy(c->handle);
+  free((void*)c->state_key.ptr);
+  free((void*)c->md_namespace.ptr);
   free(c);
 }
 
@@ -73,9 +67,39 @@ static int deny(void* f, uint32_t status) {
   return TG_STOP_ITERATION;
 }
 
+static void set_md(void* f, tg_config* c, const char* key, tg_buf v) {
+  if (v.len > 0) {
+    envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, c->md_namespace, lit(key), v);
+  }
+}
+
+// publish writes what the chain after the filter reads: the identity
+// headers (set, or removed when empty: the client's copies never pass),
+// the consumer filter state, and the dynamic-metadata keys.
+static void publish(void* f, tg_config* c, const tg_identity* id) {
+  set_or_remove(f, "x-user-id", id->user_id);
+  set_or_remove(f, "x-user-roles", id->roles);
+  set_or_remove(f, "x-tenant-id", id->tenant);
+  set_or_remove(f, "x-consumer-tier", id->tier);
+  if (c->state_key.len > 0) {
+    envoy_dynamic_module_callback_http_set_filter_state_bytes(f, c->state_key, id->user_id);
+  }
+  if (c->metadata >= MD_CONSUMER) {
+    set_md(f, c, "consumer", id->user_id);
+  }
+  if (c->metadata >= MD_MIN) {
+    set_md(f, c, "method", lit("jwt"));
+    set_md(f, c, "tier", id->tier);
+  }
+  if (c->metadata >= MD_FULL) {
+    set_md(f, c, "user_id", id->user_id);
+    set_md(f, c, "roles", id->roles);
+    set_md(f, c, "tenant", id->tenant);
+  }
+}
+
 // identify reads the one Authorization header, asks Go for the caller's
-// identity, and writes the identity headers, the consumer filter state (the
-// RLQS bucket id source) and one dynamic-metadata key.
+// identity and publishes it.
 static int identify(void* f, tg_config* c) {
   tg_buf auth = {0, 0};
   size_t count = 0;
@@ -84,20 +108,20 @@ static int identify(void* f, tg_config* c) {
       count != 1 || auth.ptr == NULL) {
     return deny(f, 401);
   }
+  if (c->deny_ambiguous) {
+    tg_buf key = {0, 0};
+    size_t keys = 0;
+    envoy_dynamic_module_callback_http_get_header(f, TG_REQUEST_HEADERS, lit("x-api-key"), &key, 0,
+                                                  &keys);
+    if (keys > 0 || memchr(auth.ptr, ',', auth.len) != NULL) {
+      return deny(f, 403);
+    }
+  }
   tg_identity* id = tgIdentify(c->handle, (char*)auth.ptr, (long long)auth.len);
   if (id == NULL) {
     return deny(f, 401);
   }
-  set_or_remove(f, "x-user-id", id->user_id);
-  set_or_remove(f, "x-user-roles", id->roles);
-  set_or_remove(f, "x-tenant-id", id->tenant);
-  set_or_remove(f, "x-consumer-tier", id->tier);
-  envoy_dynamic_module_callback_http_set_filter_state_bytes(f, lit("tollgate.consumer"),
-                                                            id->user_id);
-  if (!c->no_metadata) {
-    envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, lit("tollgate"),
-                                                                   lit("consumer"), id->user_id);
-  }
+  publish(f, c, id);
   if (id->owned) {
     tg_identity_free(id);
   }

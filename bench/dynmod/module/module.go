@@ -5,8 +5,7 @@
 // Verifier. hooks.c holds the hooks Envoy calls; this file holds the Go
 // side, reached once per request (tgIdentify) or not at all.
 //
-// filter_config is JSON: {"mode": M, "provider": ir.JWTProvider,
-// "noRecover": bool, "noMetadata": bool}. Modes: "c-empty" (hook returns in C), "go-empty"
+// filter_config is JSON: see spec. Modes: "c-empty" (hook returns in C), "go-empty"
 // (hook calls an empty Go function), "cache" (Verifier with its
 // verification cache: a repeated token is a hash and a map read), "map"
 // (a map keyed by the token string in front of the Verifier: the floor of
@@ -19,6 +18,7 @@ package main
 import "C"
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,10 +36,18 @@ func main() {}
 
 // spec is the filter_config.
 type spec struct {
-	Mode       string         `json:"mode"`
-	Provider   ir.JWTProvider `json:"provider"`
-	NoRecover  bool           `json:"noRecover"`  // hazard test: let a panic escape
-	NoMetadata bool           `json:"noMetadata"` // ablation: no dynamic-metadata write
+	Mode      string         `json:"mode"`
+	Provider  ir.JWTProvider `json:"provider"`
+	NoRecover bool           `json:"noRecover"` // hazard test: let a panic escape
+	// What is written besides the identity headers. Defaults: filter
+	// state "tollgate.consumer", metadata namespace "tollgate", metadata
+	// "consumer" (one key); "none", "min" (consumer, method, tier) and
+	// "full" (min + user_id, roles, tenant: what Tollgate's
+	// header_to_metadata filter writes today) are the other choices.
+	FilterStateKey    *string `json:"filterStateKey"`
+	MetadataNamespace string  `json:"metadataNamespace"`
+	Metadata          string  `json:"metadata"`
+	DenyAmbiguous     bool    `json:"denyAmbiguous"`
 }
 
 // filterConfig is one filter configuration's Go state.
@@ -61,23 +69,23 @@ var (
 )
 
 //export tgConfigNew
-func tgConfigNew(p *C.char, n C.longlong, mode, noMetadata *C.int) C.longlong {
+func tgConfigNew(p *C.char, n C.longlong, out *C.tg_config) C.longlong {
 	var s spec
 	if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &s); err != nil {
 		fmt.Fprintf(os.Stderr, "tgspike: filter_config: %v\n", err)
 		return 0
 	}
-	c := &filterConfig{spec: s, byToken: map[string]*C.tg_identity{}}
-	if s.NoMetadata {
-		*noMetadata = 1
+	if !s.outputs(out) {
+		return 0
 	}
+	c := &filterConfig{spec: s, byToken: map[string]*C.tg_identity{}}
 	switch s.Mode {
 	case "c-empty":
-		*mode = 1
+		out.mode = 1
 	case "go-empty":
-		*mode = 2
+		out.mode = 2
 	case "cache", "map", "verify":
-		*mode = 3
+		out.mode = 3
 		opts := jwt.Options{}
 		if s.Mode == "verify" {
 			opts.CacheSize = -1
@@ -100,6 +108,27 @@ func tgConfigNew(p *C.char, n C.longlong, mode, noMetadata *C.int) C.longlong {
 	configs[h].Store(c)
 	fmt.Fprintf(os.Stderr, "tgspike: filter config %d (mode %s) created, pid %d\n", h, s.Mode, os.Getpid())
 	return C.longlong(h)
+}
+
+// outputs fills the C configuration's outputs from s.
+func (s spec) outputs(out *C.tg_config) bool {
+	levels := map[string]C.int{"none": 0, "consumer": 1, "": 1, "min": 2, "full": 3}
+	md, ok := levels[s.Metadata]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "tgspike: unknown metadata %q\n", s.Metadata)
+		return false
+	}
+	out.metadata = md
+	if s.DenyAmbiguous {
+		out.deny_ambiguous = 1
+	}
+	key := "tollgate.consumer"
+	if s.FilterStateKey != nil {
+		key = *s.FilterStateKey
+	}
+	out.state_key = cbuf(key)
+	out.md_namespace = cbuf(cmp.Or(s.MetadataNamespace, "tollgate"))
+	return true
 }
 
 //export tgConfigDestroy
