@@ -18,6 +18,7 @@ func hazards(o opts, c *creds, upPort int) error {
 		name string
 		f    func(opts, *creds, int) (string, error)
 	}{
+		{"refusals", hzRefusals},
 		{"concurrency-2", hzConcurrency},
 		{"panic-recovered", hzPanic(false)},
 		{"panic-unrecovered", hzPanic(true)},
@@ -294,4 +295,41 @@ func hzHotRestart(o opts, c *creds, upPort int) (string, error) {
 	st1, uid1 := identityOK(listen, c.es[5])
 	return fmt.Sprintf("epoch 0 → %d; epoch 1 started; parent %s; across the restart %v; epoch 1 → %d %q; program inits: parent %d, child %d",
 		st0, parent, during, st1, uid1, strings.Count(logOf(p0), "program init"), strings.Count(logOf(p1), "program init")), nil
+}
+
+func hzRefusals(o opts, c *creds, upPort int) (string, error) {
+	f := moduleFilter(c, "cache", false)
+	setSpec(f, "denyAmbiguous", true)
+	p, err := startPlain(o, "refusals", []any{f}, upPort, "--concurrency", "1", "--disable-hot-restart")
+	if err != nil {
+		return "", err
+	}
+	defer p.kill()
+	url := fmt.Sprintf("http://127.0.0.1:%d/x", p.listen)
+	tampered := c.es[0][:len(c.es[0])-4] + "AAAA"
+	cases := []struct {
+		name string
+		h    http.Header
+	}{
+		{"none", http.Header{}},
+		{"garbage", http.Header{"Authorization": {"Bearer x.y.z"}}},
+		{"bad signature", http.Header{"Authorization": {"Bearer " + tampered}}},
+		{"basic", http.Header{"Authorization": {"Basic " + c.es[0]}}},
+		{"two headers", http.Header{"Authorization": {"Bearer " + c.es[0], "Bearer " + c.es[1]}}},
+		{"comma", http.Header{"Authorization": {"Bearer " + c.es[0] + ",x"}}},
+		{"x-api-key too", http.Header{"Authorization": {"Bearer " + c.es[0]}, "X-Api-Key": {"k"}}},
+		{"valid", http.Header{"Authorization": {"Bearer " + c.es[0]}}},
+	}
+	var out []string
+	for _, tc := range cases {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header = tc.h
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		resp.Body.Close()
+		out = append(out, fmt.Sprintf("%s → %d", tc.name, resp.StatusCode))
+	}
+	return strings.Join(out, ", "), nil
 }

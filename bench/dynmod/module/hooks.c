@@ -10,10 +10,9 @@
 #include "ident.h"
 #include "_cgo_export.h"
 
-// The ABI version Envoy 1.40 compares with its own ("v0.2.0": the only
-// string tried that it logs no warning for); a mismatch is only
-// logged (warning), never refused. TG_ABI_VERSION overrides it for the
-// spike's check of which string 1.40 expects.
+// The ABI version Envoy 1.40 compares with its own: "v0.2.0" is logged
+// as matched; any other string is only a warning, never a refusal.
+// TG_ABI_VERSION overrides it (the spike's check of what 1.40 expects).
 const char* envoy_dynamic_module_on_program_init(void) {
   const char* v = getenv("TG_ABI_VERSION");
   fprintf(stderr, "tgspike: program init, pid %d\n", (int)getpid());
