@@ -24,13 +24,18 @@ import (
 // loses jwt_authn in these variants (only /jwt is measured).
 func dynmodVariants() []variant {
 	v := func(name, what, mode, md string) variant {
-		return variant{name, what, "/jwt", func(h map[string]any) { useModule(h, mode, md) }}
+		return variant{name, what, "/jwt", func(h map[string]any) { useModule(h, mode, md, "") }}
 	}
 	return []variant{
 		v("dynmod", "module instead of jwt_authn+script+h2m+rbac; verification cache; metadata consumer/method/tier", "cache", "min"),
 		v("dynmod-full", "as dynmod, metadata as today (6 keys)", "cache", "full"),
 		v("dynmod-map", "as dynmod, token-string map in front of the cache", "map", "min"),
 		v("dynmod-verify", "as dynmod, no cache: RS256 verified every request", "verify", "min"),
+		{"dynmod-map-state", "as dynmod-map, the module writes the RLQS consumer filter state (quota_state no longer formats it)", "/jwt",
+			func(h map[string]any) {
+				useModule(h, "map", "min", "tollgate.rlq.consumer")
+				dropStateValue(h, "tollgate.rlq.consumer")
+			}},
 	}
 }
 
@@ -39,11 +44,11 @@ func dynmodVariants() []variant {
 // per-route FilterConfig that would enable it on /jwt only, and a
 // per-route module config needs the per-route hooks): only /jwt is
 // measured, other routes answer 401 in these variants.
-func useModule(hcm map[string]any, mode, metadata string) {
+func useModule(hcm map[string]any, mode, metadata, stateKey string) {
 	var chain []any
 	for _, f := range list(hcm["http_filters"]) {
 		if get(f, "name") == "envoy.filters.http.jwt_authn" {
-			chain = append(chain, moduleFilter(f.(map[string]any), mode, metadata))
+			chain = append(chain, moduleFilter(f.(map[string]any), mode, metadata, stateKey))
 		}
 		chain = append(chain, f)
 	}
@@ -55,7 +60,7 @@ func useModule(hcm map[string]any, mode, metadata string) {
 
 // moduleFilter is the module filter verifying the tokens of jwt_authn's
 // "corp" provider, as the identity script maps their claims.
-func moduleFilter(jwtAuthn map[string]any, mode, metadata string) map[string]any {
+func moduleFilter(jwtAuthn map[string]any, mode, metadata, stateKey string) map[string]any {
 	p, _ := get(jwtAuthn, "typed_config", "providers", "corp").(map[string]any)
 	var auds []string
 	for _, a := range list(p["audiences"]) {
@@ -67,11 +72,30 @@ func moduleFilter(jwtAuthn map[string]any, mode, metadata string) map[string]any
 		Algorithms: []string{"RS256"}, ClockSkew: 30 * time.Second, MaxLifetime: 24 * time.Hour,
 		Claims: ir.ClaimMap{UserID: "sub", Roles: "roles"}}
 	spec, _ := json.Marshal(map[string]any{"mode": mode, "provider": prov, "metadata": metadata,
-		"metadataNamespace": "envoy.filters.http.ext_authz", "filterStateKey": "", "denyAmbiguous": true})
+		"metadataNamespace": "envoy.filters.http.ext_authz", "filterStateKey": stateKey, "denyAmbiguous": true})
 	return map[string]any{"name": "tgspike", "typed_config": map[string]any{
 		"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
 		"dynamic_module_config": map[string]any{"name": "tgspike"},
 		"filter_name":           "identity",
 		"filter_config":         map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(spec)},
 	}}
+}
+
+// dropStateValue removes the value written to key from the quota state
+// filter (the module writes it). Without it the RLQS matcher sends the
+// request to the deny bucket: a 429, which the run reports.
+func dropStateValue(hcm map[string]any, key string) {
+	for _, f := range list(hcm["http_filters"]) {
+		if get(f, "name") != "tollgate.quota_state" {
+			continue
+		}
+		tc := get(f, "typed_config").(map[string]any)
+		var kept []any
+		for _, v := range list(tc["on_request_headers"]) {
+			if get(v, "object_key") != key {
+				kept = append(kept, v)
+			}
+		}
+		tc["on_request_headers"] = kept
+	}
 }

@@ -126,10 +126,16 @@ func filterState() map[string]any {
 }
 
 // bootstrap is a static Envoy configuration: one listener whose only route
-// proxies to the echo upstream through filters + router.
-func bootstrap(listen, admin, upstream int, filters []any) ([]byte, error) {
+// proxies to the echo upstream through filters + router (with probe, the
+// route also sends the consumer filter state upstream; smoke runs only).
+func bootstrap(listen, admin, upstream int, filters []any, probe bool) ([]byte, error) {
 	chain := append(filters, map[string]any{"name": "envoy.filters.http.router", "typed_config": map[string]any{
 		"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}})
+	rt := map[string]any{"match": map[string]any{"prefix": "/"}, "route": map[string]any{"cluster": "up"}}
+	if probe { // shows the upstream whether the consumer filter state reads back as a string
+		rt["request_headers_to_add"] = []any{map[string]any{"header": map[string]any{
+			"key": "x-filter-state", "value": "%FILTER_STATE(tollgate.consumer:PLAIN)%"}}}
+	}
 	addr := func(p int) map[string]any {
 		return map[string]any{"socket_address": map[string]any{"address": "127.0.0.1", "port_value": p}}
 	}
@@ -144,7 +150,7 @@ func bootstrap(listen, admin, upstream int, filters []any) ([]byte, error) {
 						"stat_prefix": "in",
 						"route_config": map[string]any{"virtual_hosts": []any{map[string]any{
 							"name": "all", "domains": []string{"*"},
-							"routes": []any{map[string]any{"match": map[string]any{"prefix": "/"}, "route": map[string]any{"cluster": "up"}}},
+							"routes": []any{rt},
 						}}},
 						"http_filters": chain,
 					}}}}}}},

@@ -68,7 +68,7 @@ func startPlain(o opts, name string, filters []any, upPort int, extra ...string)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := bootstrap(listen, adm, upPort, filters)
+	cfg, err := bootstrap(listen, adm, upPort, filters, false)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func hzReload(o opts, c *creds, upPort int) (string, error) {
 	}
 	ldsPath := filepath.Join(dir, "lds.json")
 	write := func(mode string) ([]byte, error) {
-		cfg, err := bootstrap(listen, adm, upPort, []any{moduleFilter(c, mode, false)})
+		cfg, err := bootstrap(listen, adm, upPort, []any{moduleFilter(c, mode, false)}, false)
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +247,7 @@ func hzHotRestart(o opts, c *creds, upPort int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cfg, err := bootstrap(listen, adm, upPort, []any{moduleFilter(c, "cache", false)})
+	cfg, err := bootstrap(listen, adm, upPort, []any{moduleFilter(c, "cache", false)}, false)
 	if err != nil {
 		return "", err
 	}

@@ -87,7 +87,7 @@ func echoUpstream() (net.Listener, error) {
 		return nil, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, h := range []string{"x-user-id", "x-user-roles", "x-tenant-id", "x-consumer-tier"} {
+		for _, h := range []string{"x-user-id", "x-user-roles", "x-tenant-id", "x-consumer-tier", "x-filter-state"} {
 			w.Header().Set("x-echo-"+h, r.Header.Get(h))
 		}
 		_, _ = io.WriteString(w, "ok\n")

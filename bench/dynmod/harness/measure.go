@@ -32,7 +32,7 @@ func measure(o opts, c *creds, upPort int, v variant) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cfg, err := bootstrap(listen, adm, upPort, v.filters(c))
+	cfg, err := bootstrap(listen, adm, upPort, v.filters(c), o.smoke)
 	if err != nil {
 		return 0, err
 	}
@@ -85,8 +85,8 @@ func smokeCheck(url string, auth func(int) string, v variant) error {
 		return err
 	}
 	resp.Body.Close()
-	fmt.Fprintf(os.Stderr, "smoke %s: 200 answers %v; upstream saw user=%q roles=%q tenant=%q tier=%q\n", v.name, codes,
+	fmt.Fprintf(os.Stderr, "smoke %s: 200 answers %v; upstream saw user=%q roles=%q tenant=%q tier=%q filter-state=%q\n", v.name, codes,
 		resp.Header.Get("x-echo-x-user-id"), resp.Header.Get("x-echo-x-user-roles"),
-		resp.Header.Get("x-echo-x-tenant-id"), resp.Header.Get("x-echo-x-consumer-tier"))
+		resp.Header.Get("x-echo-x-tenant-id"), resp.Header.Get("x-echo-x-consumer-tier"), resp.Header.Get("x-echo-x-filter-state"))
 	return nil
 }
