@@ -36,6 +36,11 @@ func dynmodVariants() []variant {
 				useModule(h, "map", "min", "tollgate.rlq.consumer")
 				dropStateValue(h, "tollgate.rlq.consumer")
 			}},
+		{"dynmod-map-nostate", "control for dynmod-map-state: nobody writes the consumer filter state (expect 429s)", "/jwt",
+			func(h map[string]any) {
+				useModule(h, "map", "min", "")
+				dropStateValue(h, "tollgate.rlq.consumer")
+			}},
 	}
 }
 

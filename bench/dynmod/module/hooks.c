@@ -29,6 +29,8 @@ void* envoy_dynamic_module_on_http_filter_config_new(void* envoy_config, tg_buf 
   tg_config* c = calloc(1, sizeof(*c));
   long long h = tgConfigNew((char*)config.ptr, (long long)config.len, c);
   if (h <= 0) {
+    free((void*)c->state_key.ptr);
+    free((void*)c->md_namespace.ptr);
     free(c);
     return NULL;
   }
