@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,17 +15,18 @@ import (
 	"github.com/tollgate/tollgate/e2e/harness"
 )
 
-// abandonPolicy limits every consumer to 6 requests an hour: nothing
-// refills during the test, so what a returning consumer is admitted shows
-// what the account remembers.
+// abandonPolicy limits every consumer to 6 requests a minute: one request
+// refills in 10 s, so an idle bucket that used one is abandoned at Envoy's
+// second report tick (a bucket is abandoned only once its limits have
+// refilled completely).
 const abandonPolicy = `version: 1
 auth:
   apiKeys: {header: x-api-key}
 rateLimits:
   mode: quota
   tiers:
-    hourly: [{requests: 6, per: hour}]
-  defaultTier: hourly
+    minutely: [{requests: 6, per: minute}]
+  defaultTier: minutely
   failureMode: open
 gateways:
   - name: public
@@ -35,16 +37,17 @@ backends:
   - {name: echo, endpoints: [%q]}
 `
 
-// TestQuotaAbandonedBucketComesBackLimited (~8 s: Envoy's first report
-// tick comes 5 s after its first request): with `serve
-// --rlqs-abandon-after 1`, a consumer's bucket reported idle once is
-// abandoned: the server counts it
+// TestQuotaAbandonedBucketComesBackLimited (~13 s: Envoy reports every 5
+// s from its first request; the bucket is idle at the first tick but its
+// limit has refilled only at the second): with `serve
+// --rlqs-abandon-after 1`, a consumer's bucket reported idle, with its
+// limit whole again in the account, is abandoned: the server counts it
 // (tollgate_rlqs_abandoned_buckets_total), forgets it (tollgate_rlqs_buckets
-// back to 0) and releases its participant from the Redis shares, while the
-// limit's TAT stays; Envoy 1.40 (two workers) drops the bucket, so the
-// consumer's next requests build a new one, reported at once, and a burst
-// of twice the limit admits exactly what the limit has left (6 per hour, 1
-// used before: 5), never a fresh limit. Envoy stays up throughout.
+// back to 0) and releases its participant from the Redis shares; Envoy
+// 1.40 (two workers) drops the bucket, so the consumer's next requests
+// build a new one, reported at once, and a burst of twice the limit admits
+// the limit (6; 7 if the burst meets a refill), never more. Envoy stays up
+// throughout.
 func TestQuotaAbandonedBucketComesBackLimited(t *testing.T) {
 	start := time.Now()
 	up := harness.StartUpstream(t, "echo")
@@ -56,31 +59,30 @@ func TestQuotaAbandonedBucketComesBackLimited(t *testing.T) {
 	})
 	e := s.envoyWith("public", "rlq-abandon", harness.EnvoyOptions{Concurrency: 2, ComponentLogLevel: "rate_limit_quota:debug"})
 	r := &rlStack{stack: s, redis: rd, port: port, up: up.Addr(), proxy: e}
-	key := map[string]string{"x-api-key": r.key(t, "q-abandon-1", "hourly")}
+	key := map[string]string{"x-api-key": r.key(t, "q-abandon-1", "minutely")}
 
 	if codes, _ := r.burst(t, 1, 1, "/api/x", key); codes[200] != 1 {
 		t.Fatalf("first request: %v, want 200", codes)
 	}
 	used := time.Now()
-	ctx := testCtx(t, 20*time.Second)
+	ctx := testCtx(t, 25*time.Second)
 	if err := harness.WaitFor(ctx, func() (bool, error) {
 		return s.rlqsMetric(t, "tollgate_rlqs_abandoned_buckets_total") >= 1, nil
 	}); err != nil {
-		t.Fatalf("no bucket abandoned within 20 s of the request: %v\n%s", err, e.LogTail(40))
+		t.Fatalf("no bucket abandoned within 25 s of the request: %v\n%s", err, e.LogTail(40))
 	}
 	t.Logf("abandoned %.1f s after the request", time.Since(used).Seconds())
 	if n := s.rlqsMetric(t, "tollgate_rlqs_buckets"); n != 0 {
 		t.Fatalf("tollgate_rlqs_buckets = %v after the abandonment, want 0", n)
 	}
-	tats, shares := quotaKeys(t, rd.addr)
-	if tats == 0 || shares != 0 {
-		t.Fatalf("Redis after the abandonment: %d TAT keys (want ≥ 1: the account stays), %d share entries (want 0: released)", tats, shares)
+	if _, shares := quotaKeys(t, rd.addr); shares != 0 {
+		t.Fatalf("Redis after the abandonment: %d share entries (want 0: released)", shares)
 	}
 
 	codes, _ := r.burst(t, 12, 6, "/api/x", key)
-	t.Logf("returning consumer, burst of 12 against 6/hour with 1 used: %v", codes)
-	if codes[200] != 5 || codes[429] != 7 {
-		t.Fatalf("statuses %v, want exactly 5×200 and 7×429", codes)
+	t.Logf("returning consumer, burst of 12 against 6/minute: %v", codes)
+	if codes[200] < 6 || codes[200] > 7 || codes[200]+codes[429] != 12 {
+		t.Fatalf("statuses %v, want 6×200 (7 if a refill came during the burst), the rest 429", codes)
 	}
 	if err := harness.WaitFor(testCtx(t, 2*time.Second), func() (bool, error) {
 		return s.rlqsMetric(t, "tollgate_rlqs_buckets") == 1, nil
@@ -133,4 +135,72 @@ func quotaKeys(t *testing.T, addr string) (tats, shares int) {
 		}
 	}
 	return tats, shares
+}
+
+// abandonTwoListenersPolicy is abandonPolicy on a gateway with two
+// listeners: one Envoy, one RLQS bucket per consumer, but two backstops
+// (each listener has its own route configuration).
+const abandonTwoListenersPolicy = `version: 1
+auth:
+  apiKeys: {header: x-api-key}
+rateLimits:
+  mode: quota
+  tiers:
+    hourly: [{requests: 6, per: hour}]
+  defaultTier: hourly
+  failureMode: open
+gateways:
+  - name: public
+    listeners: [{name: http, port: %d, address: 127.0.0.1}, {name: alt, port: %d, address: 127.0.0.1}]
+routes:
+  - {name: api, match: {pathPrefix: /api}, backend: echo}
+backends:
+  - {name: echo, endpoints: [%q]}
+`
+
+// TestQuotaAbandonWaitsForAFullAccount (~9 s): a bucket is abandoned only
+// once its limits have refilled completely in the account. A returning
+// consumer's new bucket passes under ALLOW_ALL until its first
+// assignment, held only by each backstop (the full limit per Envoy and
+// listener); had an idle bucket that still owed been abandoned, each
+// return would let every backstop admit what it holds again. One consumer,
+// 6 an hour, one request on the gateway's first listener, idle past
+// Envoy's report tick (`--rlqs-abandon-after 1`), then a burst of 12 on
+// each listener at once: at most 6 admitted over the whole test (GCRA's
+// 6). Before, the bucket was abandoned at the tick and the bursts admitted
+// 5 and 6: 12 in all, twice the limit (and again at every return, each
+// backstop refilling at the limit's rate).
+func TestQuotaAbandonWaitsForAFullAccount(t *testing.T) {
+	start := time.Now()
+	up := harness.StartUpstream(t, "echo")
+	rd := startRedisServer(t, harness.FreePort(t))
+	pa, pb := harness.FreePort(t), harness.FreePort(t)
+	s := startStackWith(t, fmt.Sprintf(abandonTwoListenersPolicy, pa, pb, up.Addr()), stackOptions{
+		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789",
+			"--rlqs-abandon-after", "1"},
+	})
+	s.envoy("public", "rlq-abandon-full", "delta")
+	ra, rb := &rlStack{stack: s, redis: rd, port: pa}, &rlStack{stack: s, redis: rd, port: pb}
+	key := map[string]string{"x-api-key": ra.key(t, "q-abandon-full", "hourly")}
+	codes, _ := ra.burst(t, 1, 1, "/api/x", key)
+	admitted := codes[200]
+	// Envoy's first report tick (5 s after its first request) reports the
+	// bucket idle: the moment it was abandoned before.
+	if err := harness.WaitFor(testCtx(t, 15*time.Second), func() (bool, error) {
+		return s.rlqsMetric(t, "tollgate_rlqs_reports_total") >= 2, nil // the bucket's first report, then the tick's
+	}); err != nil {
+		t.Fatalf("no report tick within 15 s: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // the answer applied
+	var wg sync.WaitGroup
+	var ca, cb map[int]int
+	wg.Go(func() { ca, _ = ra.burst(t, 12, 12, "/api/x", key) })
+	wg.Go(func() { cb, _ = rb.burst(t, 12, 12, "/api/x", key) })
+	wg.Wait()
+	admitted += ca[200] + cb[200]
+	t.Logf("6/hour, two listeners: bursts of 12 after the tick: %v and %v; %d admitted in all (abandoned buckets %v); test took %.1f s",
+		ca, cb, admitted, s.rlqsMetric(t, "tollgate_rlqs_abandoned_buckets_total"), time.Since(start).Seconds())
+	if admitted > 6 {
+		t.Fatalf("%d admitted against 6 an hour: the abandoned bucket came back with a fresh limit per backstop", admitted)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
 
 	"github.com/tollgate/tollgate/ratelimit"
+	"github.com/tollgate/tollgate/ratelimit/counter"
 )
 
 // Abandoning idle buckets. Envoy 1.40 never forgets an RLQS bucket by
@@ -18,7 +19,9 @@ import (
 // restarted server.
 //
 // A bucket reported idle (no request allowed or denied) AbandonAfter times
-// in a row is answered with an abandon action instead of an assignment:
+// in a row, whose limits have all refilled completely in the account (the
+// settlement of that report finds each limit's whole burst left), is
+// answered with an abandon action instead of an assignment:
 // Envoy 1.40 erases it from its bucket cache (it is no longer reported), and
 // the next request of that consumer builds it again as a new bucket, under
 // its no-assignment behaviour (the translator's ALLOW_ALL, DENY_ALL for a
@@ -48,6 +51,21 @@ import (
 // (~1 ms, bounded per Envoy by the backstop; reported and charged), as for
 // any new consumer: the newcomer terms of the bound (doc.go) apply again
 // at each return, at most once per AbandonAfter idle reports per Envoy.
+//
+// Why only refilled buckets: until its assignment lands, a rebuilt bucket
+// is held only by the backstops of its Envoy (the full limit per Envoy and
+// listener), which refill at the limit's rate whatever the account says.
+// Abandoning any idle bucket let each return admit what every backstop
+// held: 6 an hour, one Envoy with two listeners, one request, idle for one
+// report, then a burst of 12 on each listener: 12 admitted (e2e
+// TestQuotaAbandonWaitsForAFullAccount; 6 now), and with k backstops a
+// consumer returning every 30 s approached k times the limit's rate. Now a
+// return finds the limit's whole burst in the account; the window may
+// still admit up to one burst per backstop (as a first contact does), but
+// it is charged, and the next abandonment waits for the account to refill
+// completely again (up to two bursts' refill time: settle.lua keeps a TAT
+// within two bursts of now). The cost: a bucket that used a long window's
+// limit (6 an hour: 10 minutes per request) is kept until it has refilled.
 
 // DefaultAbandonAfter is Options.AbandonAfter's default: a bucket is
 // abandoned after 6 idle reports (30 s without a request). Keeping an idle
@@ -74,10 +92,11 @@ func (s *Server) abandonAfter() int {
 }
 
 // idleReport records a report of bs (allowed and denied requests, covering
-// a positive time or not) and reports whether the bucket is to be
-// abandoned now: reported idle abandonAfter times in a row, with nothing
-// left to charge and its last answer not a failure mode (a bucket the
-// account could not settle keeps its state until it can).
+// a positive time or not) and reports whether the bucket is ripe for
+// abandoning: reported idle abandonAfter times in a row, with nothing left
+// to charge, its last answer not a failure mode (a bucket the account
+// could not settle keeps its state until it can) and settled before. A
+// ripe bucket is settled as usual; abandon then decides.
 func (s *Server) idleReport(bs *bucketState, allowed, denied uint64, covers bool) bool {
 	if allowed != 0 || denied != 0 || !covers {
 		bs.idle = 0
@@ -88,21 +107,26 @@ func (s *Server) idleReport(bs *bucketState, allowed, denied uint64, covers bool
 	return n > 0 && bs.idle >= n && bs.pending == 0 && !bs.degraded && !bs.fresh
 }
 
-// abandon forgets the buckets bss of st (whose lock is held; already
-// removed from st.buckets), releases their participants in the account (one
-// batch; a failed release only leaves a share held until its hold
-// expires, as for a dead Envoy) and returns their abandon actions.
-func (s *Server) abandon(ctx context.Context, t *ratelimit.Table, bss []*bucketState) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
-	if len(bss) == 0 {
-		return nil
-	}
+// abandon answers the ripe buckets of bss (a report's buckets of st, whose
+// lock is held; per[i] is the answer just settled for bss[i]) that this
+// settlement found owing nothing with an abandon action instead, forgets
+// them and releases their participants in the account (one batch; a failed
+// release only leaves a share held until its hold expires, as for a dead
+// Envoy). A bucket some limit of which has not refilled completely (owes)
+// keeps its assignment: its Envoy's backstops may hold more than the
+// account has left, and a rebuilt bucket passes under its no-assignment
+// rule, held by them alone, until its first assignment.
+func (s *Server) abandon(ctx context.Context, st *stream, t *ratelimit.Table, bss []*bucketState, ripe []bool, per [][]*rlqsv3.RateLimitQuotaResponse_BucketAction) {
 	var sts []Settlement
-	out := make([]*rlqsv3.RateLimitQuotaResponse_BucketAction, 0, len(bss))
-	for _, bs := range bss {
+	for i, bs := range bss {
+		if !ripe[i] || bs.degraded || bs.owes {
+			continue
+		}
+		delete(st.buckets, bucketKey(bs.id))
 		if _, limits, ok := bs.parse(t); ok && len(limits) > 0 {
 			sts = append(sts, Settlement{Participant: bs.participant, Limits: limits, Release: true})
 		}
-		out = append(out, abandonAction(bs.id))
+		per[i] = []*rlqsv3.RateLimitQuotaResponse_BucketAction{abandonAction(bs.id)}
 		s.opts.Metrics.abandoned()
 		s.log.Debug("rlqs: bucket abandoned", "participant", bs.participant, "idle_reports", bs.idle)
 	}
@@ -111,7 +135,21 @@ func (s *Server) abandon(ctx context.Context, t *ratelimit.Table, bss []*bucketS
 			s.log.Debug("rlqs: abandoned participants not released; their shares expire with their hold", "err", firstErr(errs))
 		}
 	}
-	return out
+}
+
+// refilled reports whether every limit's state is its whole burst: the
+// account holds nothing of what the limit admitted (its TAT is past).
+func refilled(limits []counter.Limit, states []KeyState) bool {
+	if len(states) != len(limits) {
+		return false
+	}
+	for i, l := range limits {
+		interval, tolerance, err := counter.Params(l)
+		if err != nil || states[i].Remaining < uint64((tolerance+interval)/interval) {
+			return false
+		}
+	}
+	return true
 }
 
 // abandonAction tells Envoy to drop the bucket id.

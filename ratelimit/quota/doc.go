@@ -212,10 +212,12 @@
 // after its next report) can still admit one burst uncharged while RLQS
 // is on a blanket rule.
 //
-// Idle buckets (AbandonAfter reports in a row without a request) are
-// abandoned: Envoy drops them, the account releases their participants,
-// and a returning consumer's bucket is built again as a newcomer's, from
-// the same account (abandon.go; e2e TestQuotaAbandonedBucketComesBackLimited).
+// Idle buckets (AbandonAfter reports in a row without a request, their
+// limits refilled completely in the account) are abandoned: Envoy drops
+// them, the account releases their participants, and a returning
+// consumer's bucket is built again as a newcomer's, from the same account
+// (abandon.go; e2e TestQuotaAbandonedBucketComesBackLimited,
+// TestQuotaAbandonWaitsForAFullAccount).
 // It adds one term to the bound: what an Envoy admits from a bucket between
 // building its idle report and applying the abandon action (a few ms) is
 // never reported.

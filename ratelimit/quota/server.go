@@ -161,6 +161,9 @@ type bucketState struct {
 	// idle counts the bucket's reports in a row without a request
 	// (abandon.go).
 	idle int
+	// owes: at its last settlement some limit of the bucket had not
+	// refilled completely in the account (abandon.go: not abandoned).
+	owes bool
 	// heldMax: the size of the token bucket Envoy holds, 0 for none (see
 	// assignment).
 	heldMax uint32
@@ -357,7 +360,7 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 	usages := reports.GetBucketQuotaUsages()
 	bss := make([]*bucketState, 0, len(usages))
 	now := time.Now()
-	var idle []*bucketState
+	ripe := make([]bool, 0, len(usages))
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, u := range usages {
@@ -373,18 +376,16 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		b, _, _ := bs.parse(t) // the zero bucket (no route, no tier) when not Tollgate's
 		s.opts.Metrics.report(b, allowed, u.GetNumRequestsDenied())
 		covers := u.GetTimeElapsed().AsDuration()
-		if s.idleReport(bs, allowed, u.GetNumRequestsDenied(), covers > 0) {
-			delete(st.buckets, key)
-			idle = append(idle, bs)
-			continue
-		}
+		ripe = append(ripe, s.idleReport(bs, allowed, u.GetNumRequestsDenied(), covers > 0))
 		bs.demand = max(floor[key], float64(allowed+u.GetNumRequestsDenied())/max(1, covers.Seconds()))
 		charged := bs.chargeable(t, pushes, &s.swaps, allowed, covers, now)
 		s.opts.Metrics.notCharged(allowed - charged)
 		bs.pending += charged
 		bss = append(bss, bs)
 	}
-	actions := append(s.decideAll(ctx, t, bss), s.abandon(ctx, t, idle)...)
+	per := s.decideEach(ctx, t, bss)
+	s.abandon(ctx, st, t, bss, ripe, per)
+	actions := flatten(per)
 	if len(actions) == 0 {
 		return nil
 	}
@@ -395,6 +396,25 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 // in order (none for a bucket Tollgate did not build), settling every
 // bucket with limits in one batch. Called with the stream's lock held.
 func (s *Server) decideAll(ctx context.Context, t *ratelimit.Table, bss []*bucketState) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	return flatten(s.decideEach(ctx, t, bss))
+}
+
+// flatten joins per-bucket actions in order.
+func flatten(per [][]*rlqsv3.RateLimitQuotaResponse_BucketAction) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	n := 0
+	for _, as := range per {
+		n += len(as)
+	}
+	out := make([]*rlqsv3.RateLimitQuotaResponse_BucketAction, 0, n)
+	for _, as := range per {
+		out = append(out, as...)
+	}
+	return out
+}
+
+// decideEach is decideAll with the actions of each bucket apart (per[i]
+// for bss[i]).
+func (s *Server) decideEach(ctx context.Context, t *ratelimit.Table, bss []*bucketState) [][]*rlqsv3.RateLimitQuotaResponse_BucketAction {
 	per := make([][]*rlqsv3.RateLimitQuotaResponse_BucketAction, len(bss))
 	var sts []Settlement
 	var settled []int
@@ -402,6 +422,7 @@ func (s *Server) decideAll(ctx context.Context, t *ratelimit.Table, bss []*bucke
 		b, limits, ok := bs.parse(t)
 		switch {
 		case !ok:
+			bs.owes = false
 			s.log.Debug("rlqs: unknown bucket, not answered", "bucket", bs.id.GetBucket())
 			s.opts.Metrics.unknownBucket()
 		case b.kind == ir.BucketKindDeny:
@@ -416,16 +437,10 @@ func (s *Server) decideAll(ctx context.Context, t *ratelimit.Table, bss []*bucke
 		}
 	}
 	results := s.settleAll(ctx, t, sts)
-	n := 0
 	for j, i := range settled {
 		per[i] = s.assign(t, bss[i], sts[j].Used, results[j])
-		n += len(per[i])
 	}
-	out := make([]*rlqsv3.RateLimitQuotaResponse_BucketAction, 0, n+len(bss)-len(settled))
-	for _, as := range per {
-		out = append(out, as...)
-	}
-	return out
+	return per
 }
 
 // assign returns the actions for a settled bucket bs whose settlement
@@ -447,6 +462,7 @@ func (s *Server) assign(t *ratelimit.Table, bs *bucketState, used uint64, r sett
 	}
 	bs.pending -= min(bs.pending, used)
 	bs.degraded = r.local
+	bs.owes = !refilled(bs.limits, r.states)
 	if bs.fresh || bs.unreported && bs.awaiting { // a first settlement, or a newcomer rebalanced here
 		bs.fresh, bs.awaiting = false, squeezed(r.states)
 	}
@@ -466,7 +482,7 @@ func (s *Server) assign(t *ratelimit.Table, bs *bucketState, used uint64, r sett
 
 // blanket answers bs with a blanket rule.
 func (s *Server) blanket(bs *bucketState, rule typev3.RateLimitStrategy_BlanketRule, ttl time.Duration) []*rlqsv3.RateLimitQuotaResponse_BucketAction {
-	bs.heldMax = 0
+	bs.heldMax, bs.owes = 0, false // a failure mode's answer also sets degraded
 	return []*rlqsv3.RateLimitQuotaResponse_BucketAction{blanketAction(bs.id, rule, ttl)}
 }
 
