@@ -42,7 +42,9 @@ import (
 //
 // What it costs: requests Envoy admits from the old bucket between building
 // the idle report and applying the abandon action (2–17 ms after its
-// report tick, measured) are counted in a bucket Envoy then drops, so they
+// report tick, measured with small reports; the action is sent as soon as
+// the report's ripe buckets are settled, before its other buckets, so the
+// window does not grow with the report) are counted in a bucket Envoy then drops, so they
 // are never reported nor charged: at most that bucket's tokens (each
 // Envoy's backstop still counts them). Aimed at that window (AbandonAfter
 // 1, bursts 0–40 ms after each tick) 10 of 299 admitted requests went
@@ -107,34 +109,59 @@ func (s *Server) idleReport(bs *bucketState, allowed, denied uint64, covers bool
 	return n > 0 && bs.idle >= n && bs.pending == 0 && !bs.degraded && !bs.fresh
 }
 
-// abandon answers the ripe buckets of bss (a report's buckets of st, whose
-// lock is held; per[i] is the answer just settled for bss[i]) that this
-// settlement found owing nothing with an abandon action instead, forgets
-// them and releases their participants in the account (one batch; a failed
-// release only leaves a share held until its hold expires, as for a dead
-// Envoy). A bucket some limit of which has not refilled completely (owes)
-// keeps its assignment: its Envoy's backstops may hold more than the
-// account has left, and a rebuilt bucket passes under its no-assignment
-// rule, held by them alone, until its first assignment.
-func (s *Server) abandon(ctx context.Context, st *stream, t *ratelimit.Table, bss []*bucketState, ripe []bool, per [][]*rlqsv3.RateLimitQuotaResponse_BucketAction) {
-	var sts []Settlement
+// abandon settles the ripe buckets of bss (a report's buckets of st, whose
+// lock and send lock are held) and returns their answers (per[i] for
+// bss[i], nil for the others). Those this settlement found owing nothing
+// are abandoned: sent their abandon actions at once, in a response of
+// their own, before the rest of the report is settled (requests Envoy
+// admits from such a bucket until it applies the action are never
+// reported: the window is one settlement, not the whole report's); then
+// forgotten and their participants released in the account (one batch; a
+// failed release only leaves a share held until its hold expires, as for
+// a dead Envoy). A bucket some limit of which has not refilled completely
+// (owes) keeps its assignment: its Envoy's backstops may hold more than
+// the account has left, and a rebuilt bucket passes under its
+// no-assignment rule, held by them alone, until its first assignment.
+func (s *Server) abandon(ctx context.Context, st *stream, t *ratelimit.Table, bss []*bucketState, ripe []bool) [][]*rlqsv3.RateLimitQuotaResponse_BucketAction {
+	per := make([][]*rlqsv3.RateLimitQuotaResponse_BucketAction, len(bss))
+	var idx []int
+	var ripeBss []*bucketState
 	for i, bs := range bss {
-		if !ripe[i] || bs.degraded || bs.owes {
+		if ripe[i] {
+			idx, ripeBss = append(idx, i), append(ripeBss, bs)
+		}
+	}
+	if len(idx) == 0 {
+		return per
+	}
+	settled := s.decideEach(ctx, t, ripeBss)
+	var gone []*rlqsv3.RateLimitQuotaResponse_BucketAction
+	var sts []Settlement
+	for j, i := range idx {
+		bs := bss[i]
+		if bs.degraded || bs.owes {
+			per[i] = settled[j]
 			continue
 		}
 		delete(st.buckets, bucketKey(bs.id))
 		if _, limits, ok := bs.parse(t); ok && len(limits) > 0 {
 			sts = append(sts, Settlement{Participant: bs.participant, Limits: limits, Release: true})
 		}
-		per[i] = []*rlqsv3.RateLimitQuotaResponse_BucketAction{abandonAction(bs.id)}
+		gone = append(gone, abandonAction(bs.id))
 		s.opts.Metrics.abandoned()
 		s.log.Debug("rlqs: bucket abandoned", "participant", bs.participant, "idle_reports", bs.idle)
+	}
+	if len(gone) > 0 {
+		if err := s.sendLocked(st, &rlqsv3.RateLimitQuotaResponse{BucketAction: gone}); err != nil {
+			s.log.Debug("rlqs: abandon actions not sent", "err", err)
+		}
 	}
 	if until := s.downUntil.Load(); len(sts) > 0 && (until == 0 || time.Now().UnixNano() >= until) {
 		if _, errs := settleBatch(ctx, s.opts.Account, sts); firstErr(errs) != nil {
 			s.log.Debug("rlqs: abandoned participants not released; their shares expire with their hold", "err", firstErr(errs))
 		}
 	}
+	return per
 }
 
 // refilled reports whether every limit's state is its whole burst: the

@@ -339,6 +339,11 @@ func (s *Server) exchange(st *stream, settle func() *rlqsv3.RateLimitQuotaRespon
 	if resp == nil || len(resp.GetBucketAction()) == 0 {
 		return nil
 	}
+	return s.sendLocked(st, resp)
+}
+
+// sendLocked sends resp on st, whose send lock is held.
+func (s *Server) sendLocked(st *stream, resp *rlqsv3.RateLimitQuotaResponse) error {
 	s.opts.Metrics.sent(resp)
 	if s.sendHook != nil {
 		s.sendHook(st, resp)
@@ -383,8 +388,17 @@ func (s *Server) answer(ctx context.Context, st *stream, reports *rlqsv3.RateLim
 		bs.pending += charged
 		bss = append(bss, bs)
 	}
-	per := s.decideEach(ctx, t, bss)
-	s.abandon(ctx, st, t, bss, ripe, per)
+	per := s.abandon(ctx, st, t, bss, ripe)
+	var rest []*bucketState
+	var at []int
+	for i, bs := range bss {
+		if !ripe[i] {
+			rest, at = append(rest, bs), append(at, i)
+		}
+	}
+	for j, as := range s.decideEach(ctx, t, rest) {
+		per[at[j]] = as
+	}
 	actions := flatten(per)
 	if len(actions) == 0 {
 		return nil
