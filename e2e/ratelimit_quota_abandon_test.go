@@ -15,9 +15,9 @@ import (
 	"github.com/tollgate/tollgate/e2e/harness"
 )
 
-// abandonPolicy limits every consumer to 6 requests a minute: one request
-// refills in 10 s, so an idle bucket that used one is abandoned at Envoy's
-// second report tick (a bucket is abandoned only once its limits have
+// abandonPolicy limits every consumer to 30 requests a minute: a request
+// refills in 2 s, so an idle bucket that used one is abandoned at Envoy's
+// first report tick (a bucket is abandoned only once its limits have
 // refilled completely).
 const abandonPolicy = `version: 1
 auth:
@@ -25,7 +25,7 @@ auth:
 rateLimits:
   mode: quota
   tiers:
-    minutely: [{requests: 6, per: minute}]
+    minutely: [{requests: 30, per: minute}]
   defaultTier: minutely
   failureMode: open
 gateways:
@@ -37,17 +37,16 @@ backends:
   - {name: echo, endpoints: [%q]}
 `
 
-// TestQuotaAbandonedBucketComesBackLimited (~13 s: Envoy reports every 5
-// s from its first request; the bucket is idle at the first tick but its
-// limit has refilled only at the second): with `serve
+// TestQuotaAbandonedBucketComesBackLimited (~8 s: Envoy's first report
+// tick comes 5 s after its first request): with `serve
 // --rlqs-abandon-after 1`, a consumer's bucket reported idle, with its
 // limit whole again in the account, is abandoned: the server counts it
 // (tollgate_rlqs_abandoned_buckets_total), forgets it (tollgate_rlqs_buckets
 // back to 0) and releases its participant from the Redis shares; Envoy
 // 1.40 (two workers) drops the bucket, so the consumer's next requests
-// build a new one, reported at once, and a burst of twice the limit admits
-// the limit (6; 7 if the burst meets a refill), never more. Envoy stays up
-// throughout.
+// build a new one, reported at once, and a burst of twice the limit
+// admits the limit (30; 31 if the burst meets a refill), never more.
+// Envoy stays up throughout.
 func TestQuotaAbandonedBucketComesBackLimited(t *testing.T) {
 	start := time.Now()
 	up := harness.StartUpstream(t, "echo")
@@ -79,10 +78,10 @@ func TestQuotaAbandonedBucketComesBackLimited(t *testing.T) {
 		t.Fatalf("Redis after the abandonment: %d share entries (want 0: released)", shares)
 	}
 
-	codes, _ := r.burst(t, 12, 6, "/api/x", key)
-	t.Logf("returning consumer, burst of 12 against 6/minute: %v", codes)
-	if codes[200] < 6 || codes[200] > 7 || codes[200]+codes[429] != 12 {
-		t.Fatalf("statuses %v, want 6×200 (7 if a refill came during the burst), the rest 429", codes)
+	codes, _ := r.burst(t, 60, 10, "/api/x", key)
+	t.Logf("returning consumer, burst of 60 against 30/minute: %v", codes)
+	if codes[200] < 30 || codes[200] > 31 || codes[200]+codes[429] != 60 {
+		t.Fatalf("statuses %v, want 30×200 (31 if a refill came during the burst), the rest 429", codes)
 	}
 	if err := harness.WaitFor(testCtx(t, 2*time.Second), func() (bool, error) {
 		return s.rlqsMetric(t, "tollgate_rlqs_buckets") == 1, nil
