@@ -97,7 +97,7 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 	fl.StringVar(&o.ratelimitAdvertise, "ratelimit-advertise-addr", "", "rate-limit address as Envoys reach it, HOST:PORT (default: --ratelimit-addr)")
 	fl.StringVar(&o.redisURL, "redis", "", "Redis URL for API keys, e.g. redis://127.0.0.1:6379/0 (default: an in-memory store, for one process only)")
 	fl.IntVar(&o.rlqsAbandonAfter, "rlqs-abandon-after", quota.DefaultAbandonAfter,
-		"quota mode: tell Envoy to drop a rate-limit bucket after this many idle usage reports in a row (Envoy reports every 5 s; 0: never); it is built again at its next request, within the same limits")
+		"quota mode: tell Envoy to drop a rate-limit bucket after this many idle usage reports in a row (Envoy reports every 5 s; 0: never), once its limits have refilled completely; it is built again at its next request, within the same limits")
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
 	addExtProcFlags(cmd, &o.extproc)
 	addACMEFlags(fl, o)
