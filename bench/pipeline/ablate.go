@@ -23,6 +23,8 @@ type ablateOpts struct {
 	callgrind bool          // count instructions under valgrind instead
 	consumers int           // distinct credentials (and RLQS buckets) cycled per route
 	ietf      bool          // rateLimits.ietfHeaders in the quota stack's policy
+	idle      time.Duration // CPU mode: measure every Envoy idle this long before and after the rounds
+	envoyEnv  []string      // CPU mode: added to every variant Envoy's environment (e.g. GOMAXPROCS=1 for a Go module)
 }
 
 // runAblation starts the quota stack, turns its Envoy's xDS configuration

@@ -351,10 +351,11 @@ func dropFilter(hcm map[string]any, name string) {
 
 // variantEnvoy is a running variant.
 type variantEnvoy struct {
-	v   variant
-	pid int
-	url string
-	cpu [][2]float64 // per measurement: Envoy µs/request, admitted req/s
+	v      variant
+	pid    int
+	url    string
+	cpu    [][2]float64  // per measurement: Envoy µs/request, admitted req/s
+	rounds []roundSample // the same measurements in detail
 }
 
 // ablate starts one Envoy per selected variant (all at once), warms each
@@ -366,7 +367,7 @@ func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, 
 		if v.name != "none" && o.only != "" && !strings.Contains(","+o.only+",", ","+v.name+",") {
 			continue
 		}
-		ve, err := startVariant(dir, ps, sh, cfg, v)
+		ve, err := startVariant(dir, ps, sh, cfg, v, o.envoyEnv...)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", v.name, err)
 		}
@@ -376,24 +377,25 @@ func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, 
 		loadgen.Open(ve.url, authFor(ve.v.path), 1000, openConns, 0, 2*time.Second)
 	}
 	fmt.Fprintf(w, "machine: %s\nablation: %.0f req/s open loop, %s per measurement, %d rounds; load before: %s\n", machine(), o.rate, o.dur, o.reps, loadavg())
+	if o.idle > 0 {
+		time.Sleep(2 * time.Second)
+		printIdle(w, envs, o.idle, "after warm-up")
+	}
+	round := 0
 	one := func(ve *variantEnvoy) [2]float64 {
-		s := measure(map[string]int{"envoy": ve.pid}, func() loadgen.Result {
-			if o.rate == 0 {
-				return loadgen.Run(ve.url, authFor(ve.v.path), satConns, 0, o.dur)
-			}
-			return loadgen.Open(ve.url, authFor(ve.v.path), o.rate, openConns, 0, o.dur)
-		})
-		if s.res.Bad > 0 {
-			fmt.Fprintf(w, "variant %s: %d non-200 answers\n", ve.v.name, s.res.Bad)
+		s := measureRound(ve, authFor(ve.v.path), o, round)
+		if s.bad > 0 {
+			fmt.Fprintf(w, "variant %s: %d non-200 answers\n", ve.v.name, s.bad)
 		}
-		c := [2]float64{s.cpuUS["envoy"], s.res.RPS}
-		ve.cpu = append(ve.cpu, c)
+		c := [2]float64{s.us, s.rps}
+		ve.cpu, ve.rounds = append(ve.cpu, c), append(ve.rounds, s)
 		return c
 	}
 	// The full configuration runs before every variant: each variant's
 	// difference is taken against the mean of its two neighbours.
 	deltas := map[string][]float64{}
-	for range o.reps {
+	for r := range o.reps {
+		round = r
 		prev := one(envs[0])
 		for _, ve := range envs[1:] {
 			c := one(ve)
@@ -417,17 +419,22 @@ func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, 
 		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %.0f | %+.0f | %s |\n", ve.v.name, ve.v.what, median(xs), strings.Join(runs, " "), median(rps),
 			median(deltas[ve.v.name]), strings.Join(ds, " "))
 	}
+	printRounds(w, envs)
+	if o.idle > 0 {
+		time.Sleep(2 * time.Second)
+		printIdle(w, envs, o.idle, "after the rounds")
+	}
 	return nil
 }
 
 // startVariant writes the variant's bootstrap (own listener and admin
 // ports) and starts its Envoy.
-func startVariant(dir string, ps *procs, sh *shared, cfg map[string]any, v variant) (*variantEnvoy, error) {
+func startVariant(dir string, ps *procs, sh *shared, cfg map[string]any, v variant, env ...string) (*variantEnvoy, error) {
 	vdir, boot, ports, err := variantBootstrap(dir, sh, cfg, v)
 	if err != nil {
 		return nil, err
 	}
-	pid, err := startEnvoy(vdir, ps, boot, ports[1], ports[0])
+	pid, err := startEnvoy(vdir, ps, boot, ports[1], ports[0], env...)
 	if err != nil {
 		return nil, err
 	}

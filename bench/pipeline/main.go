@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,14 @@ func main() {
 	flag.StringVar(&o.only, "variants", "", "-ablate: comma-separated variants to measure besides the full configuration (default all)")
 	flag.IntVar(&o.consumers, "consumers", active, "-ablate: distinct credentials cycled per route, one RLQS bucket each (fewer make the 5 s RLQS report, which valgrind's slowness overweights, negligible)")
 	flag.BoolVar(&o.ietf, "ietf-headers", false, "-ablate: the quota stack's policy sets rateLimits.ietfHeaders (variant -ietf-headers removes its filter)")
+	flag.DurationVar(&o.idle, "idle", 0, "-ablate (CPU mode): also measure every variant's Envoy CPU while idle for this long, before and after the rounds")
+	flag.Func("envoy-env", "-ablate (CPU mode): KEY=VALUE added to every variant Envoy's environment (repeatable; e.g. GOMAXPROCS=1 for the dynamic module's Go runtime)", func(kv string) error {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", kv)
+		}
+		o.envoyEnv = append(o.envoyEnv, kv)
+		return nil
+	})
 	flag.BoolVar(&o.callgrind, "callgrind", false, "-ablate: count Envoy's instructions per request under valgrind (one variant at a time)")
 	tail := flag.Bool("tail", false, "trace the latency tail at a fixed rate (-rate, -for, -reps): plain and the quota rows alternately, with per-thread CPU of every process per window")
 	var t tailOpts

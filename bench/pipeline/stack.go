@@ -154,7 +154,7 @@ func startTollgate(sh *shared, ps *procs, mode string, db int) (*stack, error) {
 
 // startEnvoy runs Envoy (ENVOY_BIN, --concurrency 1) on the bootstrap and
 // waits until it is ready and /plain or /jwt routes answer something.
-func startEnvoy(dir string, ps *procs, boot []byte, adminPort, listener int) (int, error) {
+func startEnvoy(dir string, ps *procs, boot []byte, adminPort, listener int, env ...string) (int, error) {
 	f := filepath.Join(dir, "envoy.yaml")
 	if err := os.WriteFile(f, boot, 0o600); err != nil {
 		return 0, err
@@ -164,7 +164,7 @@ func startEnvoy(dir string, ps *procs, boot []byte, adminPort, listener int) (in
 		bin = ".tools/bin/envoy"
 	}
 	pid, err := ps.start(dir, "envoy", bin, []string{"-c", f, "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn",
-		"--base-id", fmt.Sprint(adminPort)})
+		"--base-id", fmt.Sprint(adminPort)}, env...)
 	if err != nil {
 		return 0, err
 	}
