@@ -21,6 +21,7 @@ type roundSample struct {
 	round         int
 	us, rps       float64
 	wrk, main, ot float64 // µs/req by thread group
+	user, sys     float64 // µs/req in user space and in the kernel (all threads)
 	cpu, wall     time.Duration
 	bad           int
 	load          string
@@ -31,6 +32,7 @@ type roundSample struct {
 // ve and returns it.
 func measureRound(ve *variantEnvoy, auth func(int) string, o ablateOpts, round int) roundSample {
 	t0 := procThreads(ve.pid)
+	u0, k0, _ := cpuUserSys(ve.pid)
 	start := time.Now()
 	s := measure(map[string]int{"envoy": ve.pid}, func() loadgen.Result {
 		if o.rate == 0 {
@@ -41,8 +43,10 @@ func measureRound(ve *variantEnvoy, auth func(int) string, o ablateOpts, round i
 	r := roundSample{round: round, us: s.cpuUS["envoy"], rps: s.res.RPS, cpu: s.cpu["envoy"],
 		wall: time.Since(start), bad: s.res.Bad, load: loadavg()}
 	t1 := procThreads(ve.pid)
+	u1, k1, _ := cpuUserSys(ve.pid)
 	g := groupDelta(ve.pid, t0, t1)
 	if n := float64(s.res.OK); n > 0 {
+		r.user, r.sys = float64((u1-u0).Microseconds())/n, float64((k1-k0).Microseconds())/n
 		r.wrk, r.main, r.ot = g["envoy-wrk"]/1e3/n, g["envoy-main"]/1e3/n, g["envoy-other"]/1e3/n
 		r.top = topThreads(t0, t1, n, 6)
 	}
@@ -86,8 +90,8 @@ func printRounds(w io.Writer, envs []*variantEnvoy) {
 		}
 	}
 	fmt.Fprintln(w, "\nper round (closed loop unless -rate; Envoy µs/req all threads, then worker / main / other threads; ratios to the round's plain):")
-	fmt.Fprintln(w, "\n| round | variant | n | Envoy µs/req | wrk / main / other µs/req | Envoy CPU / wall | req/s | plain µs ÷ variant µs | req/s ÷ plain | load after |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "\n| round | variant | n | Envoy µs/req | user / sys µs/req | wrk / main / other µs/req | Envoy CPU / wall | req/s | plain µs ÷ variant µs | req/s ÷ plain | load after |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---|")
 	rounds := 0
 	for _, s := range envs[len(envs)-1].rounds {
 		rounds = max(rounds, s.round+1)
@@ -107,8 +111,8 @@ func printRounds(w io.Writer, envs []*variantEnvoy) {
 			if base.rps > 0 {
 				cr, tr = fmt.Sprintf("%.3f", base.us/s.us), fmt.Sprintf("%.3f", s.rps/base.rps)
 			}
-			fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.1f / %.1f / %.1f | %.2f | %.0f | %s | %s | %s |\n", r+1, ve.v.name,
-				countRound(ve.rounds, r), s.us, s.wrk, s.main, s.ot, s.cpu.Seconds()/s.wall.Seconds(), s.rps, cr, tr, s.load)
+			fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.0f / %.0f | %.1f / %.1f / %.1f | %.2f | %.0f | %s | %s | %s |\n", r+1, ve.v.name,
+				countRound(ve.rounds, r), s.us, s.user, s.sys, s.wrk, s.main, s.ot, s.cpu.Seconds()/s.wall.Seconds(), s.rps, cr, tr, s.load)
 		}
 	}
 }
@@ -175,4 +179,17 @@ func printTop(w io.Writer, envs []*variantEnvoy, r int) {
 	for _, ve := range envs {
 		fmt.Fprintf(w, "- %s: %s\n", ve.v.name, roundMedian(ve.rounds, r).top)
 	}
+}
+
+// inOrder sorts the variants in the order -variants names them (a check
+// of the position in the round); unnamed ones keep theirs, last.
+func inOrder(envs []*variantEnvoy, only string) {
+	names := strings.Split(only, ",")
+	pos := func(ve *variantEnvoy) int {
+		if i := slices.Index(names, ve.v.name); i >= 0 {
+			return i
+		}
+		return len(names)
+	}
+	sort.SliceStable(envs, func(i, j int) bool { return pos(envs[i]) < pos(envs[j]) })
 }

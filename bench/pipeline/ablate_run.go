@@ -373,6 +373,7 @@ func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, 
 		}
 		envs = append(envs, ve)
 	}
+	inOrder(envs[1:], o.only)
 	for _, ve := range envs { // every token verified and every bucket made
 		loadgen.Open(ve.url, authFor(ve.v.path), 1000, openConns, 0, 2*time.Second)
 	}

@@ -19,21 +19,28 @@ func procNames() []string { return []string{"envoy", "tollgate", "redis", "ratel
 
 // cpuTime returns the user + system CPU time pid has used (all threads).
 func cpuTime(pid int) (time.Duration, error) {
+	u, k, err := cpuUserSys(pid)
+	return u + k, err
+}
+
+// cpuUserSys returns the user and the system CPU time pid has used (all
+// threads).
+func cpuUserSys(pid int) (user, sys time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // f[0] is field 3 (state)
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	k, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
+		return 0, 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
 	}
-	return time.Duration(u+k) * clockTick, nil
+	return time.Duration(u) * clockTick, time.Duration(k) * clockTick, nil
 }
 
 // cpuSnap reads the CPU time of every named process.
