@@ -377,7 +377,11 @@ func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, 
 	for _, ve := range envs { // every token verified and every bucket made
 		loadgen.Open(ve.url, authFor(ve.v.path), 1000, openConns, 0, 2*time.Second)
 	}
-	fmt.Fprintf(w, "machine: %s\nablation: %.0f req/s open loop, %s per measurement, %d rounds; load before: %s\n", machine(), o.rate, o.dur, o.reps, loadavg())
+	mode := fmt.Sprintf("%.0f req/s open loop", o.rate)
+	if o.rate == 0 {
+		mode = fmt.Sprintf("closed loop, %d connections", satConns)
+	}
+	fmt.Fprintf(w, "%s\nablation: %s, %s per measurement, %d rounds; load before: %s\n", machine(), mode, o.dur, o.reps, loadavg())
 	if o.idle > 0 {
 		time.Sleep(2 * time.Second)
 		printIdle(w, envs, o.idle, "after warm-up")
