@@ -9,13 +9,23 @@ import (
 )
 
 // MemoryAccount is an Account in one process: for tests, one replica, and
-// the "local" failure mode. It is safe for concurrent use.
+// the "local" failure mode. It is safe for concurrent use. Its memory is
+// bounded by the keys still in use: a key whose TAT has passed (a full
+// bucket, the same as no entry) and whose participants' holds have all
+// expired is dropped by a sweep that runs whenever the number of keys has
+// doubled since the last one (amortised O(1) per settlement), so client
+// addresses seen once do not accumulate.
 type MemoryAccount struct {
 	now   func() time.Time
 	mu    sync.Mutex
 	tats  map[string]int64
 	parts map[string]map[string]participant
+	// swept is the number of keys the last sweep left.
+	swept int
 }
+
+// minSweep is the number of keys below which the account never sweeps.
+const minSweep = 1024
 
 var _ Account = (*MemoryAccount)(nil)
 
@@ -72,7 +82,38 @@ func (m *MemoryAccount) Settle(_ context.Context, s Settlement) ([]KeyState, err
 		parts[s.Participant] = me
 		out[i] = KeyState{Remaining: rem, Share: share, Grant: me.grant}
 	}
+	if n := max(len(m.tats), len(m.parts)); n >= max(minSweep, 2*m.swept) {
+		m.sweep(now)
+	}
 	return out, nil
+}
+
+// sweep drops (m.mu held) the participants whose hold has expired and the
+// keys left with none whose TAT is not after now; it records what is left.
+func (m *MemoryAccount) sweep(now int64) {
+	for k, parts := range m.parts {
+		for id, p := range parts {
+			if p.expires <= now {
+				delete(parts, id)
+			}
+		}
+		if len(parts) == 0 {
+			delete(m.parts, k)
+		}
+	}
+	for k, tat := range m.tats {
+		if _, live := m.parts[k]; !live && tat <= now {
+			delete(m.tats, k)
+		}
+	}
+	m.swept = max(len(m.tats), len(m.parts))
+}
+
+// keys is the number of keys the account holds (for tests).
+func (m *MemoryAccount) keys() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return max(len(m.tats), len(m.parts))
 }
 
 // gcraParams are one limit's interval T and tolerance τ in µs.

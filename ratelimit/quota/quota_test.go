@@ -207,3 +207,47 @@ func TestAccountNewcomerDemand(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryAccountForgetsIdleKeys: keys whose bucket has refilled and
+// whose participants' holds have passed are dropped (one entry per client
+// address ever seen no longer accumulates), while a key still in use keeps
+// its TAT through the sweeps.
+func TestMemoryAccountForgetsIdleKeys(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	a := NewMemoryAccount(clock.Now)
+	ctx := context.Background()
+	settle := func(key string, used uint64) KeyState {
+		t.Helper()
+		l := minuteLimit
+		l.Key = key
+		st, err := a.Settle(ctx, Settlement{Participant: "envoy-1", Limits: []counter.Limit{l}, Used: used, Demand: 1, Hold: 15 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st[0]
+	}
+	oneOffs := func(prefix string, n int) {
+		for i := range n {
+			settle(fmt.Sprintf("ip:%s.%d.%d", prefix, i/256, i%256), 1)
+		}
+	}
+	settle("busy", 90)
+	oneOffs("192.0", 3*minSweep) // sweeps run; every key is still in use
+	if n := a.keys(); n != 3*minSweep+1 {
+		t.Fatalf("%d keys while all are in use, want %d", n, 3*minSweep+1)
+	}
+	if st := settle("busy", 0); st.Remaining != 10 {
+		t.Fatalf("busy after the sweeps: %+v, want its 10 remaining (its TAT kept)", st)
+	}
+	clock.Advance(2 * time.Minute) // every bucket refilled, every hold passed
+	for round := range 10 {
+		oneOffs(fmt.Sprintf("10.%d", round), minSweep)
+		clock.Advance(2 * time.Minute)
+	}
+	if n := a.keys(); n > 2*minSweep {
+		t.Errorf("%d keys held after %d one-off keys, want at most %d", n, 10*minSweep, 2*minSweep)
+	}
+	if st := settle("busy", 0); st.Remaining != 100 {
+		t.Errorf("busy after its window: %+v, want a full bucket", st)
+	}
+}
