@@ -30,6 +30,7 @@ func dynmodVariants() []variant {
 		v("dynmod", "module instead of jwt_authn+script+h2m+rbac; verification cache; metadata consumer/method/tier", "cache", "min"),
 		v("dynmod-full", "as dynmod, metadata as today (6 keys)", "cache", "full"),
 		v("dynmod-map", "as dynmod, token-string map in front of the cache", "map", "min"),
+		v("dynmod-ctable", "as dynmod, a C table token → identity consulted before Go: a hit never enters Go", "ctable", "min"),
 		v("dynmod-verify", "as dynmod, no cache: RS256 verified every request", "verify", "min"),
 		{"dynmod-map-state", "as dynmod-map, the module writes the RLQS consumer filter state (quota_state no longer formats it)", "/jwt",
 			func(h map[string]any) {

@@ -29,6 +29,7 @@ func variants() []variant {
 		{"b", "module, hook calls an empty Go function", "ES256", dm("go-empty")},
 		{"c", "module: Tollgate Verifier cache hit, 4 headers, filter state, 1 metadata key", "ES256", dm("cache")},
 		{"c-map", "as c, token-string map in front of the Verifier", "ES256", dm("map")},
+		{"c-ctable", "as c, a C table token → identity consulted before Go (a hit stays in C)", "ES256", dm("ctable")},
 		{"c-nometa", "as c without the dynamic-metadata write", "ES256", noMeta("cache")},
 		{"c-map-nometa", "as c-map without the dynamic-metadata write", "ES256", noMeta("map")},
 		{"d-es", "as c, cache off: ES256 signature verified every request", "ES256", dm("verify")},

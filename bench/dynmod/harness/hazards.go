@@ -26,6 +26,10 @@ func hazards(o opts, c *creds, upPort int) error {
 		{"reload-second-config", hzReload},
 		{"hot-restart", hzHotRestart},
 		{"two-go-modules", hzTwoModules},
+		{"ctable-refusals", hzCtableRefusals},
+		{"ctable-concurrency-2", hzCtableConcurrency},
+		{"ctable-eviction", hzCtableEviction},
+		{"ctable-expiry", hzCtableExpiry},
 	}
 	for _, ch := range checks {
 		if o.only != "" && !strings.Contains(","+o.only+",", ","+ch.name+",") {
@@ -300,6 +304,16 @@ func hzHotRestart(o opts, c *creds, upPort int) (string, error) {
 func hzRefusals(o opts, c *creds, upPort int) (string, error) {
 	f := moduleFilter(c, "cache", false)
 	setSpec(f, "denyAmbiguous", true)
+	return refusals(o, c, upPort, f, false)
+}
+
+// hzCtableRefusals: the same cases with the C table, c.es[0] and c.es[1]
+// cached first: a cached token still gets every refusal.
+func hzCtableRefusals(o opts, c *creds, upPort int) (string, error) {
+	return refusals(o, c, upPort, ctableFilter(c, 0, "", time.Minute), true)
+}
+
+func refusals(o opts, c *creds, upPort int, f map[string]any, warm bool) (string, error) {
 	p, err := startPlain(o, "refusals", []any{f}, upPort, "--concurrency", "1", "--disable-hot-restart")
 	if err != nil {
 		return "", err
@@ -315,12 +329,20 @@ func hzRefusals(o opts, c *creds, upPort int) (string, error) {
 		{"garbage", http.Header{"Authorization": {"Bearer x.y.z"}}},
 		{"bad signature", http.Header{"Authorization": {"Bearer " + tampered}}},
 		{"basic", http.Header{"Authorization": {"Basic " + c.es[0]}}},
+		{"bearer, no space", http.Header{"Authorization": {"Bearer" + c.es[0]}}},
+		{"token prefix", http.Header{"Authorization": {"Bearer " + c.es[0][:len(c.es[0])-1]}}},
+		{"token + 1 byte", http.Header{"Authorization": {"Bearer " + c.es[0] + "A"}}},
 		{"two headers", http.Header{"Authorization": {"Bearer " + c.es[0], "Bearer " + c.es[1]}}},
 		{"comma", http.Header{"Authorization": {"Bearer " + c.es[0] + ",x"}}},
 		{"x-api-key too", http.Header{"Authorization": {"Bearer " + c.es[0]}, "X-Api-Key": {"k"}}},
 		{"valid", http.Header{"Authorization": {"Bearer " + c.es[0]}}},
 	}
 	var out []string
+	if warm {
+		st0, _ := identityOK(p.listen, c.es[0])
+		st1, _ := identityOK(p.listen, c.es[1])
+		out = append(out, fmt.Sprintf("cached first: %d, %d", st0, st1))
+	}
 	for _, tc := range cases {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		req.Header = tc.h

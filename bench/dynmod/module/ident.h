@@ -34,5 +34,6 @@ typedef struct {
   tg_buf state_key;    // filter-state key of the consumer ({0} = none)
   tg_buf md_namespace; // dynamic-metadata namespace
   long long handle;    // the Go side's config handle
+  struct tg_table* table; // mode "ctable": token -> identity, consulted before Go (ctable.h)
 } tg_config;
 #endif

@@ -9,11 +9,16 @@
 // (hook calls an empty Go function), "cache" (Verifier with its
 // verification cache: a repeated token is a hash and a map read), "map"
 // (a map keyed by the token string in front of the Verifier: the floor of
-// a cache hit), "verify" (cache off: every request verifies a signature).
+// a cache hit), "verify" (cache off: every request verifies a signature),
+// "ctable" (a C table keyed by the token bytes, ctable.h, consulted by the
+// C hook before Go: a hit never enters Go; on a miss Go verifies with the
+// Verifier (its cache on) and fills the table; "tableSize" and "tableMaxTTL"
+// bound it).
 package main
 
 /*
 #include "ident.h"
+#include "ctable.h"
 */
 import "C"
 
@@ -26,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/tollgate/tollgate/extauthz/jwt"
@@ -48,6 +54,11 @@ type spec struct {
 	MetadataNamespace string  `json:"metadataNamespace"`
 	Metadata          string  `json:"metadata"`
 	DenyAmbiguous     bool    `json:"denyAmbiguous"`
+	// Mode "ctable": entries at most (default 10,000), and the longest an
+	// entry is served before Go verifies the token again (default 5m, a
+	// Go duration), whatever its exp.
+	TableSize   int    `json:"tableSize"`
+	TableMaxTTL string `json:"tableMaxTTL"`
 }
 
 // filterConfig is one filter configuration's Go state.
@@ -59,6 +70,9 @@ type filterConfig struct {
 
 	mu      sync.RWMutex
 	byToken map[string]*C.tg_identity // mode "map"
+
+	table  *C.tg_table  // mode "ctable" (owned by the C config, freed by its destroy hook)
+	misses atomic.Int64 // mode "ctable": calls that reached Go
 }
 
 // configs maps the handles C holds to configurations (cgo needs a
@@ -84,8 +98,11 @@ func tgConfigNew(p *C.char, n C.longlong, out *C.tg_config) C.longlong {
 		out.mode = 1
 	case "go-empty":
 		out.mode = 2
-	case "cache", "map", "verify":
+	case "cache", "map", "verify", "ctable":
 		out.mode = 3
+		if s.Mode == "ctable" && !c.newTable(out) {
+			return 0
+		}
 		opts := jwt.Options{}
 		if s.Mode == "verify" {
 			opts.CacheSize = -1
@@ -136,6 +153,11 @@ func tgConfigDestroy(h C.longlong) {
 	c := configs[h].Swap(nil)
 	if c != nil && c.v != nil {
 		c.v.Close()
+	}
+	if c != nil && c.table != nil {
+		n := C.tg_table_stats(c.table)
+		fmt.Fprintf(os.Stderr, "tgspike: ctable %d: live %d (capacity %d), inserts %d, evictions %d, replaced %d, bytes %d, calls into Go %d\n",
+			h, n.live, n.capacity, n.inserts, n.evictions, n.replaced, n.bytes, c.misses.Load())
 	}
 	fmt.Fprintf(os.Stderr, "tgspike: filter config %d destroyed\n", h)
 }
@@ -191,6 +213,8 @@ func (c *filterConfig) identify(tok string) *C.tg_identity {
 		return id
 	case "verify":
 		return c.verified(strings.Clone(tok), true)
+	case "ctable":
+		return c.fill(tok)
 	default:
 		return c.verified(tok, false)
 	}
@@ -211,6 +235,41 @@ func (c *filterConfig) verified(tok string, owned bool) *C.tg_identity {
 	}
 	ci, _ := c.byIdentity.LoadOrStore(id, cIdentity(id, false))
 	return ci.(*C.tg_identity)
+}
+
+// fill verifies tok (a miss of the C table) and, when it is valid, stores
+// its identity in the table until its exp (the table caps that at its max
+// TTL). The returned identity is the hook's to free: the table holds its
+// own copy, so nothing is shared per Identity (mode "cache"'s sync.Map
+// grows with every token ever seen).
+func (c *filterConfig) fill(tok string) *C.tg_identity {
+	c.misses.Add(1)
+	id, err := c.v.Verify(context.Background(), tok)
+	if err != nil {
+		return nil
+	}
+	ci := cIdentity(id, true)
+	// tok points into Envoy's header buffer (C memory): the table copies it.
+	C.tg_table_put(c.table, (*C.char)(unsafe.Pointer(unsafe.StringData(tok))), C.size_t(len(tok)), ci,
+		C.int64_t(id.Expiry.UnixNano()))
+	return ci
+}
+
+// newTable makes the C table of mode "ctable" and hands it to the C config.
+func (c *filterConfig) newTable(out *C.tg_config) bool {
+	size := cmp.Or(c.TableSize, 10000)
+	ttl, err := time.ParseDuration(cmp.Or(c.TableMaxTTL, "5m"))
+	if err != nil || size < 0 || ttl <= 0 {
+		fmt.Fprintf(os.Stderr, "tgspike: tableSize %d / tableMaxTTL %q: want a size >= 0 and a positive duration (%v)\n",
+			c.TableSize, c.TableMaxTTL, err)
+		return false
+	}
+	c.table = C.tg_table_new(C.size_t(size), C.int64_t(ttl.Nanoseconds()))
+	if c.table == nil {
+		return false
+	}
+	out.table = c.table
+	return true
 }
 
 func bearer(v string) (string, bool) {
