@@ -230,7 +230,7 @@ func hzCtableExpiry(o opts, c *creds, upPort int) (string, error) {
 }
 
 func workerStats(adm int) string {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats?filter=worker_.\\.downstream_rq_total", adm))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats?filter=worker_.\\.downstream_cx_total", adm))
 	if err != nil {
 		return err.Error()
 	}
