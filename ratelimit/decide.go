@@ -164,18 +164,13 @@ func (s *Service) decide(ctx context.Context, t *Table, cs []caller) Decision {
 }
 
 // tierLabel is the tier a decision of c is counted under in the metrics:
-// the policy's tier that c's tier resolves to (an unknown tier is the
-// default tier, as for the limits), or "" when c has neither consumer nor
-// tier. It is never the request's own value: the label's values are the
-// policy's tier names whatever a credential's tier claim says.
+// the policy's tier that c's tier resolves to (Table.TierName), or "" when
+// c has neither consumer nor tier.
 func tierLabel(t *Table, c caller) string {
 	if c.consumer == "" && c.tier == "" {
 		return ""
 	}
-	if tier, ok := t.tier(c.tier); ok {
-		return tier.Name
-	}
-	return ""
+	return t.TierName(c.tier)
 }
 
 // byTag groups ref indices by hash tag, in first-seen order.

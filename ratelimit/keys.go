@@ -41,6 +41,17 @@ func (t *Table) Route(name string) (ir.RouteRateLimit, bool) {
 // unknown name; ok is false when there is neither.
 func (t *Table) Tier(name string) (ir.Tier, bool) { return t.tier(name) }
 
+// TierName is the policy's name of the tier whose limits a caller of tier
+// name meets (Tier's resolution), "" when there is none. Metrics label
+// with it, never with the caller's own value, so a label's values are the
+// policy's tier names whatever a credential claims.
+func (t *Table) TierName(name string) string {
+	if tier, ok := t.tier(name); ok {
+		return tier.Name
+	}
+	return ""
+}
+
 // FailureMode is the policy's rateLimits.failureMode.
 func (t *Table) FailureMode() string { return t.failureMode }
 

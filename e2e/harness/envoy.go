@@ -62,7 +62,7 @@ type Envoy struct {
 }
 
 // StartEnvoy writes bootstrapYAML to a temporary directory and runs Envoy on
-// it with one worker thread (opts.Concurrency), a 1s drain time (opts.DrainTime), a 100 ms
+// it with opts.Concurrency worker threads (one by default), a 1s drain time (opts.DrainTime), a 100 ms
 // access-log flush interval (opts.FileFlushInterval) and hot restart
 // disabled. It
 // returns once Envoy has bound its admin port; use WaitReady to wait for

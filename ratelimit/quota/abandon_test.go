@@ -58,6 +58,20 @@ func exchange(t *testing.T, st rlqsStream, in <-chan *rlqsv3.RateLimitQuotaRespo
 }
 
 // drain discards what in receives within d.
+// abandonStream starts a server on mk's account (a fake clock) that
+// abandons a bucket at its first idle report, and opens a stream to it.
+func abandonStream(t *testing.T, mk func(*fakeClock) Account) (*fakeClock, Account, rlqsStream, <-chan *rlqsv3.RateLimitQuotaResponse) {
+	t.Helper()
+	clock := &fakeClock{now: time.Now()}
+	acct := mk(clock)
+	s := New(Options{Account: acct, AbandonAfter: 1})
+	if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
+		t.Fatal(err)
+	}
+	st := dial(t, s)
+	return clock, acct, st, inbox(st)
+}
+
 func drain(in <-chan *rlqsv3.RateLimitQuotaResponse, d time.Duration) {
 	for {
 		select {
@@ -152,14 +166,7 @@ func TestServerAbandonsIdleBuckets(t *testing.T) {
 func TestAbandonedConsumerComesBackWithItsAccount(t *testing.T) {
 	for name, mk := range accounts(t) {
 		t.Run(name, func(t *testing.T) {
-			clock := &fakeClock{now: time.Now()}
-			acct := mk(clock)
-			s := New(Options{Account: acct, AbandonAfter: 1})
-			if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
-				t.Fatal(err)
-			}
-			st := dial(t, s)
-			in := inbox(st)
+			clock, acct, st, in := abandonStream(t, mk)
 			alice, bob := consumerBucket("tiny"), consumerBucket("tiny")
 			bob[ir.BucketKeyConsumer] = "bob"
 			if got := exchange(t, st, in, usage(alice, 4, 0)); got != "ALLOW_ALL; bucket 6, 10 per 1m0s" {
@@ -193,14 +200,7 @@ func TestAbandonedConsumerComesBackWithItsAccount(t *testing.T) {
 func TestAbandonWaitsForTheRefill(t *testing.T) {
 	for name, mk := range accounts(t) {
 		t.Run(name, func(t *testing.T) {
-			clock := &fakeClock{now: time.Now()}
-			acct := mk(clock)
-			s := New(Options{Account: acct, AbandonAfter: 1})
-			if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
-				t.Fatal(err)
-			}
-			st := dial(t, s)
-			in := inbox(st)
+			clock, acct, st, in := abandonStream(t, mk)
 			id := consumerBucket("tiny")
 			exchange(t, st, in, usage(id, 4, 0))
 			for i := range 3 {

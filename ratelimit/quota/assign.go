@@ -86,16 +86,12 @@ func parseBucket(t *ratelimit.Table, id map[string]string) (bucket, bool) {
 }
 
 // tierName is the policy's name of the tier whose limits a bucket of tier
-// tier meets: tier itself, the default tier for a name the policy does
-// not know (as t.Limits resolves it), "" for no tier or no such tier.
+// tier meets (Table.TierName), "" for a bucket without a tier.
 func tierName(t *ratelimit.Table, tier string) string {
 	if tier == "" {
 		return ""
 	}
-	if ti, ok := t.Tier(tier); ok {
-		return ti.Name
-	}
-	return ""
+	return t.TierName(tier)
 }
 
 // window is one limit of a bucket as a participant holds it: its share of

@@ -110,17 +110,15 @@ func (p *proc) waitReady(d time.Duration) error {
 	return fmt.Errorf("envoy not ready on admin port %d after %s", p.adm, d)
 }
 
-// sendN sends n GETs over conns keep-alive connections, the i-th with
-// auth(i) as its Authorization header, and counts the answers by status
-// (-1: transport error).
-func sendN(url string, auth func(int) string, n, conns int) map[int]int {
+// spread runs do(hc, i) for i in [0, n) over conns workers, each with its
+// own keep-alive client (timeout per request); do guards what it shares.
+func spread(n, conns int, timeout time.Duration, do func(hc *http.Client, i int)) {
 	var mu sync.Mutex
 	next := 0
-	codes := map[int]int{}
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Go(func() {
-			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 60 * time.Second}
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: timeout}
 			for {
 				mu.Lock()
 				i := next
@@ -129,23 +127,34 @@ func sendN(url string, auth func(int) string, n, conns int) map[int]int {
 				if i >= n {
 					return
 				}
-				req, _ := http.NewRequest(http.MethodGet, url, nil)
-				if a := auth(i); a != "" {
-					req.Header.Set("Authorization", a)
-				}
-				code := -1
-				if resp, err := hc.Do(req); err == nil {
-					code = resp.StatusCode
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				mu.Lock()
-				codes[code]++
-				mu.Unlock()
+				do(hc, i)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// sendN sends n GETs over conns keep-alive connections, the i-th with
+// auth(i) as its Authorization header, and counts the answers by status
+// (-1: transport error).
+func sendN(url string, auth func(int) string, n, conns int) map[int]int {
+	var mu sync.Mutex
+	codes := map[int]int{}
+	spread(n, conns, 60*time.Second, func(hc *http.Client, i int) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if a := auth(i); a != "" {
+			req.Header.Set("Authorization", a)
+		}
+		code := -1
+		if resp, err := hc.Do(req); err == nil {
+			code = resp.StatusCode
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		mu.Lock()
+		codes[code]++
+		mu.Unlock()
+	})
 	return codes
 }
 

@@ -48,35 +48,21 @@ func (c *creds) tokenSet(n int, ttl time.Duration) (tokenSet, error) {
 // answers and a description of the first wrong ones.
 func checkN(url string, ts tokenSet, n, conns int) (int, []string) {
 	var mu sync.Mutex
-	next, ok := 0, 0
+	ok := 0
 	var bad []string
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Go(func() {
-			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 30 * time.Second}
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				k := i % len(ts.toks)
-				got := fetch(hc, url, ts.toks[k])
-				j := strings.TrimPrefix(ts.users[k], "idp:ct-")
-				want := fmt.Sprintf("200 %s r%s t%s %s", ts.users[k], j, j, ts.tiers[k])
-				mu.Lock()
-				if got == want {
-					ok++
-				} else if len(bad) < 5 {
-					bad = append(bad, fmt.Sprintf("token %d: got %q want %q", k, got, want))
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	spread(n, conns, 30*time.Second, func(hc *http.Client, i int) {
+		k := i % len(ts.toks)
+		got := fetch(hc, url, ts.toks[k])
+		j := strings.TrimPrefix(ts.users[k], "idp:ct-")
+		want := fmt.Sprintf("200 %s r%s t%s %s", ts.users[k], j, j, ts.tiers[k])
+		mu.Lock()
+		defer mu.Unlock()
+		if got == want {
+			ok++
+		} else if len(bad) < 5 {
+			bad = append(bad, fmt.Sprintf("token %d: got %q want %q", k, got, want))
+		}
+	})
 	return ok, bad
 }
 
