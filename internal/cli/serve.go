@@ -22,6 +22,7 @@ import (
 
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/internal/controlplane"
@@ -44,6 +45,7 @@ type serveOptions struct {
 	only                                           string
 	keep                                           int
 	rlqsAbandonAfter                               int
+	envoyModule                                    string
 	ackTimeout, acmeRetry                          time.Duration
 	certPoll                                       time.Duration
 	logLevel, logFormat                            string
@@ -98,6 +100,8 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 	fl.StringVar(&o.redisURL, "redis", "", "Redis URL for API keys, e.g. redis://127.0.0.1:6379/0 (default: an in-memory store, for one process only)")
 	fl.IntVar(&o.rlqsAbandonAfter, "rlqs-abandon-after", quota.DefaultAbandonAfter,
 		"quota mode: tell Envoy to drop a rate-limit bucket after this many idle usage reports in a row (Envoy reports every 5 s; 0: never), once its limits have refilled completely; it is built again at its next request, within the same limits")
+	fl.StringVar(&o.envoyModule, "envoy-module", "",
+		"path of Tollgate's Envoy module ("+envoymod.LibraryName+", `make module`) on every Envoy host: JWT-only routes are then decided inside Envoy by it instead of jwt_authn (every replica needs the same value)")
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
 	addExtProcFlags(cmd, &o.extproc)
 	addACMEFlags(fl, o)
@@ -208,7 +212,8 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	cp.ctl = controlplane.New(log, st, xsrv, controlplane.Options{
 		Metrics: cpMetrics,
 		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.acme.source,
-			ExtProcAddress: advertisedExtProc(o), ACMEAddress: advertisedACME(o), KeyJWKS: nk.jwks},
+			ExtProcAddress: advertisedExtProc(o), ACMEAddress: advertisedACME(o), KeyJWKS: nk.jwks,
+			EnvoyModule: o.envoyModule},
 		Services: []controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.quota, cp.acme},
 	})
 	cpMetrics.Register(reg, cp.ctl)

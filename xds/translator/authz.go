@@ -160,6 +160,15 @@ func (a *authz) configureRoute(er *routev3.Route, ra ir.RouteAuth, name string, 
 	if ra.Public {
 		return envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteDisabled())
 	}
+	if err := checkListValues(ra); err != nil {
+		return err
+	}
+	return envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteCheck(contextExtensions(ra, name, limits)))
+}
+
+// checkListValues refuses a method, role or scope that the context
+// extensions' comma-joined lists cannot carry (empty, or holding a comma).
+func checkListValues(ra ir.RouteAuth) error {
 	for _, list := range [][]string{ra.Methods, ra.Roles, ra.Scopes} {
 		for _, v := range list {
 			if v == "" || strings.Contains(v, contract.ListSeparator) {
@@ -167,7 +176,7 @@ func (a *authz) configureRoute(er *routev3.Route, ra ir.RouteAuth, name string, 
 			}
 		}
 	}
-	return envoy.SetRouteFilterConfig(er, envoy.ExtAuthzName, envoy.ExtAuthzPerRouteCheck(contextExtensions(ra, name, limits)))
+	return nil
 }
 
 // contextExtensions encodes a route's requirement with the contract's keys:

@@ -191,11 +191,17 @@ type nativeJWT struct {
 	clusters    []*clusterv3.Cluster
 	// scripts are the JWT identity filter's named scripts.
 	scripts map[string]string
+	// module, when set, decides the native JWT routes in place of
+	// jwt_authn, the JWT identity script, header_to_metadata and rbac
+	// (jwtmodule.go).
+	module *jwtModule
 }
 
 // newNativeJWT derives the native paths of gw; keyJWKS is the API-key
-// signer's public JWKS ("" without a signer: no native key path).
-func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, error) {
+// signer's public JWKS ("" without a signer: no native key path);
+// modulePath is Tollgate's Envoy module on the Envoy hosts ("": native
+// JWT routes are decided by jwt_authn and its companions).
+func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath string) (*nativeJWT, error) {
 	n := &nativeJWT{cfg: cfg, keyJWKS: keyJWKS}
 	for rp := range eachAuthPath(cfg, gw, keyJWKS != "") {
 		n.jwtRoutes = n.jwtRoutes || rp.Path == AuthPathEnvoy
@@ -221,7 +227,13 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, e
 		n.providers[keyProvider] = kp
 		n.keyIdentity = newKeyIdentity(cfg)
 	}
-	if !n.jwtRoutes && !n.mixed {
+	if n.jwtRoutes {
+		var err error
+		if n.module, err = newJWTModule(cfg, modulePath, n.keyHeader); err != nil {
+			return nil, err
+		}
+	}
+	if !n.authnJWT() && !n.mixed {
 		return n, nil
 	}
 	for _, p := range cfg.Auth.JWT {
@@ -235,7 +247,7 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS string) (*nativeJWT, e
 	slices.Sort(n.names)
 	h := identityHeadersOrDefault(cfg.Auth.IdentityHeaders)
 	n.scripts = map[string]string{}
-	if n.jwtRoutes {
+	if n.authnJWT() {
 		n.scripts[jwtIdentityScriptName] = jwtIdentityScript(cfg.Auth.JWT, h, false)
 	}
 	if n.mixed {
@@ -287,6 +299,10 @@ func identityHeadersOrDefault(h ir.IdentityHeaders) ir.IdentityHeaders {
 	}
 }
 
+// authnJWT reports whether native JWT routes are decided by jwt_authn
+// and its companions (there are some, and no module decides them).
+func (n *nativeJWT) authnJWT() bool { return n.jwtRoutes && n.module == nil }
+
 // native reports whether r is decided in Envoy.
 func (n *nativeJWT) native(r ir.Route) bool { return n.enabled && nativeJWTReason(n.cfg, r) == "" }
 
@@ -300,8 +316,18 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if !n.enabled {
 		return nil, nil
 	}
+	var out []*hcmv3.HttpFilter
+	if n.module != nil {
+		mf, err := n.module.filter()
+		if err != nil {
+			return nil, err
+		}
+		if out = append(out, mf); !n.keys && !n.mixed {
+			return out, nil
+		}
+	}
 	reqs := map[string][]string{}
-	if n.jwtRoutes {
+	if n.authnJWT() {
 		reqs[jwtRequirement] = n.names
 	}
 	cfg := envoy.JwtAuthentication(n.providers, reqs)
@@ -315,8 +341,8 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []*hcmv3.HttpFilter{jwt}
-	if n.jwtRoutes || n.mixed {
+	out = append(out, jwt)
+	if n.authnJWT() || n.mixed {
 		lua, err := envoy.LuaNamedSourcesFilter(jwtIdentityFilter, n.scripts)
 		if err != nil {
 			return nil, err
@@ -383,6 +409,13 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 	if !n.native(r) {
 		return nil
 	}
+	if n.module != nil {
+		if err := n.module.configureRoute(er, r); err != nil {
+			return err
+		}
+		n.removeCredentials(er, r)
+		return nil
+	}
 	if err := envoy.SetRouteFilterConfig(er, envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(jwtRequirement)); err != nil {
 		return err
 	}
@@ -395,13 +428,20 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 	if err := envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(n.policies(r.Auth))); err != nil {
 		return err
 	}
-	if !r.Auth.ForwardCredentials {
-		er.RequestHeadersToRemove = append(er.RequestHeadersToRemove, headerAuthorization)
-		if n.keyHeader != "" {
-			er.RequestHeadersToRemove = append(er.RequestHeadersToRemove, n.keyHeader)
-		}
-	}
+	n.removeCredentials(er, r)
 	return nil
+}
+
+// removeCredentials removes the credentials before the upstream unless
+// the route forwards them.
+func (n *nativeJWT) removeCredentials(er *routev3.Route, r ir.Route) {
+	if r.Auth.ForwardCredentials {
+		return
+	}
+	er.RequestHeadersToRemove = append(er.RequestHeadersToRemove, headerAuthorization)
+	if n.keyHeader != "" {
+		er.RequestHeadersToRemove = append(er.RequestHeadersToRemove, n.keyHeader)
+	}
 }
 
 // policies returns the route's deny policies: two credentials (an API key
@@ -485,7 +525,7 @@ func (n *nativeJWT) needsExtAuthz(gw *ir.Gateway) bool {
 // decorate returns next followed, when enabled, by setting the local
 // reply mappers that give native refusals ext_authz's answers.
 func (n *nativeJWT) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcmv3.HttpConnectionManager), error) {
-	if !n.enabled {
+	if !n.authnJWT() && !n.keys && !n.mixed {
 		return next, nil
 	}
 	lr, err := jwtLocalReplies(n.keys, n.mixed, n.keyHeader)

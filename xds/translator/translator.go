@@ -83,6 +83,11 @@ type Options struct {
 	// API-key-only routes (apikeynative.go). Empty: every API-key route
 	// calls ext_authz.
 	KeyJWKS string
+	// EnvoyModule is the path of Tollgate's Envoy module
+	// (envoymod.LibraryName) on the gateway's Envoy hosts: native JWT
+	// routes are then decided by it (jwtmodule.go). Empty: by jwt_authn,
+	// a Lua script, header_to_metadata and rbac.
+	EnvoyModule string
 
 	// workers, when set, replaces parallel.Workers in choosing how many
 	// goroutines build n routes (tests force the parallel path with it).
@@ -164,7 +169,7 @@ func Translate(cfg *ir.Config, gateway string, opts Options) (*Resources, error)
 
 // translateGateway builds the unsorted resources of gw.
 func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources, error) {
-	native, err := newNativeJWT(cfg, gw, opts.KeyJWKS)
+	native, err := newNativeJWT(cfg, gw, opts.KeyJWKS, opts.EnvoyModule)
 	if err != nil {
 		return nil, err
 	}

@@ -34,14 +34,18 @@ type testCase struct {
 	// it (see acme_test.go for their certificates).
 	ACMEAddress string `json:"acmeAddress,omitempty"`
 	// KeyJWKS is Options.KeyJWKS (the native API-key path).
-	KeyJWKS string    `json:"keyJWKS,omitempty"`
-	Config  ir.Config `json:"config"`
+	KeyJWKS string `json:"keyJWKS,omitempty"`
+	// EnvoyModule is Options.EnvoyModule (the module path of native JWT
+	// routes).
+	EnvoyModule string    `json:"envoyModule,omitempty"`
+	Config      ir.Config `json:"config"`
 }
 
 // options returns the translation options of the case.
 func (tc testCase) options() Options {
 	return Options{AuthzAddress: tc.AuthzAddress, RateLimitAddress: tc.RateLimitAddress, Certs: tc.certs(),
-		ExtProcAddress: tc.ExtProcAddress, ACMEAddress: tc.ACMEAddress, KeyJWKS: tc.KeyJWKS}
+		ExtProcAddress: tc.ExtProcAddress, ACMEAddress: tc.ACMEAddress, KeyJWKS: tc.KeyJWKS,
+		EnvoyModule: tc.EnvoyModule}
 }
 
 // loadCase reads testdata/in/<name>.json.

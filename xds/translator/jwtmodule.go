@@ -1,0 +1,75 @@
+package translator
+
+import (
+	"encoding/json"
+	"fmt"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// The module path of native JWT routes (Options.EnvoyModule): one filter,
+// Tollgate's Envoy dynamic module (envoymodule/, contract in
+// extauthz/envoymod), replaces jwt_authn, the JWT identity script,
+// header_to_metadata and rbac on the routes that would take them. It
+// decides with the ext_authz service's own code (extauthz.Local): the
+// same refusals, identity headers and metadata (the ext_authz
+// namespace, which rate limits and access logs read), and keeps verified
+// tokens in a bounded C table until their exp, so a repeated token never
+// leaves C. Native key and mixed routes keep their filters.
+
+// moduleFilterName names the module's HTTP filter (and its per-route
+// configurations) in the connection manager.
+const moduleFilterName = "tollgate.identity_module"
+
+// jwtModule is the module of one gateway.
+type jwtModule struct {
+	lib    envoy.DynamicModule
+	config string // the FilterConfig JSON
+}
+
+// newJWTModule returns the module filter's configuration for cfg, or nil
+// when path is "" (jwt_authn decides native JWT routes).
+func newJWTModule(cfg *ir.Config, path, keyHeader string) (*jwtModule, error) {
+	if path == "" {
+		return nil, nil
+	}
+	fc := envoymod.FilterConfig{
+		JWT:             cfg.Auth.JWT,
+		IdentityHeaders: identityHeadersOrDefault(cfg.Auth.IdentityHeaders),
+		KeyHeader:       keyHeader,
+		CacheSize:       jwtCacheSize,
+		CacheMaxTTL:     envoymod.DefaultCacheMaxTTL,
+	}
+	b, err := json.Marshal(fc)
+	if err != nil {
+		return nil, fmt.Errorf("envoy module config: %w", err)
+	}
+	return &jwtModule{lib: envoy.DynamicModule{Path: path, Filter: envoymod.FilterName}, config: string(b)}, nil
+}
+
+// filter is the module's HTTP filter.
+func (m *jwtModule) filter() (*hcmv3.HttpFilter, error) {
+	return envoy.DynamicModuleFilter(moduleFilterName, m.lib, m.config)
+}
+
+// configureRoute hands r to the module: its requirement as the ext_authz
+// service would get it (the rate limits are never taken there).
+func (m *jwtModule) configureRoute(er *routev3.Route, r ir.Route) error {
+	if err := checkListValues(r.Auth); err != nil {
+		return err
+	}
+	b, err := json.Marshal(envoymod.RouteConfig{Extensions: contextExtensions(r.Auth, r.Name, false)})
+	if err != nil {
+		return fmt.Errorf("route %q: envoy module config: %w", r.Name, err)
+	}
+	pr, err := envoy.DynamicModulePerRoute(m.lib, string(b))
+	if err != nil {
+		return fmt.Errorf("route %q: envoy module config: %w", r.Name, err)
+	}
+	return envoy.SetRouteFilterConfig(er, moduleFilterName, pr)
+}
