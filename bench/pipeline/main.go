@@ -122,6 +122,13 @@ func startStacks(sh *shared, ps *procs, w io.Writer) (map[string]*stack, error) 
 		}
 		out[mode] = st
 	}
+	if sh.module != "" {
+		st, err := startTollgateNamed(sh, ps, "quota-module", "quota", 4, "--envoy-module", sh.module)
+		if err != nil {
+			return nil, fmt.Errorf("quota stack with the Envoy module: %w", err)
+		}
+		out["quota-module"] = st
+	}
 	ref := os.Getenv("RATELIMIT_REF_BIN")
 	if ref == "" {
 		ref = filepath.Join(".tools", "bin", "ratelimit")

@@ -58,6 +58,10 @@ func buildRows(stacks map[string]*stack, ts *tokenSet) ([]row, error) {
 		{"signed API key + rate limit, exact", ex, "/key", cycle("ApiKey ", signed)},
 		{"signed API key + rate limit, quota", qu, "/key", cycle("ApiKey ", signed)},
 	}
+	if qm := stacks["quota-module"]; qm != nil {
+		rows = append(rows, row{"JWT + rate limit, quota, Envoy module", qm, "/jwt", cycle("Bearer ", ts.active)},
+			row{"JWT + rate limit, quota, Envoy module, all fresh", qm, "/jwt", cycle("Bearer ", ts.fresh)})
+	}
 	if eg := stacks["eg"]; eg != nil {
 		rows = append(rows, row{"Envoy Gateway shape (jwt_authn + envoyproxy/ratelimit)", eg, "/jwt", cycle("Bearer ", ts.active)},
 			row{"Envoy Gateway shape, all fresh", eg, "/jwt", cycle("Bearer ", ts.fresh)})

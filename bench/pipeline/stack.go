@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/jwttest"
 	"github.com/tollgate/tollgate/internal/loadgen"
@@ -89,6 +90,22 @@ type shared struct {
 	iss          *jwttest.Issuer
 	// ietfHeaders sets rateLimits.ietfHeaders in every stack's policy.
 	ietfHeaders bool
+	// module is Tollgate's Envoy module ("" when it could not be built).
+	module string
+}
+
+// buildModule builds Tollgate's Envoy module (envoymodule/, cgo) into dir
+// and returns its path, or "" when it cannot be built (no C compiler):
+// the module rows are then left out.
+func buildModule(dir string) string {
+	out := filepath.Join(dir, envoymod.LibraryName)
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
+	cmd.Dir = "envoymodule"
+	if b, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "pipeline bench: Envoy module not built, no module rows: %v\n%s", err, b)
+		return ""
+	}
+	return out
 }
 
 // stack is one Envoy in front of its own `tollgate serve` (or, for the
@@ -110,12 +127,18 @@ func addr(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
 // startTollgate starts `tollgate serve` with the policy in mode (on Redis
 // database db) and an Envoy bootstrapped from it.
 func startTollgate(sh *shared, ps *procs, mode string, db int) (*stack, error) {
+	return startTollgateNamed(sh, ps, mode, mode, db)
+}
+
+// startTollgateNamed is startTollgate for the stack name (its directory
+// and Envoy node), with more serve flags.
+func startTollgateNamed(sh *shared, ps *procs, name, mode string, db int, serveArgs ...string) (*stack, error) {
 	ports, err := loadgen.FreePorts(7)
 	if err != nil {
 		return nil, err
 	}
 	listener, xdsP, authzP, rlP, adminP, envoyAdmin, epP := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
-	dir := filepath.Join(sh.dir, mode)
+	dir := filepath.Join(sh.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -130,17 +153,17 @@ func startTollgate(sh *shared, ps *procs, mode string, db int) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	tg, err := ps.start(dir, "tollgate", sh.bin, []string{"serve", "--policy", pf, "--data-dir", filepath.Join(dir, "store"),
+	tg, err := ps.start(dir, "tollgate", sh.bin, append([]string{"serve", "--policy", pf, "--data-dir", filepath.Join(dir, "store"),
 		"--xds-addr", addr(xdsP), "--authz-addr", addr(authzP), "--ratelimit-addr", addr(rlP), "--admin-addr", addr(adminP),
 		"--admin-token", token, "--extproc-addr", addr(epP), "--redis", fmt.Sprintf("redis://%s/%d", addr(sh.redisPort), db),
-		"--key-pepper", benchPepper, "--log-level", "warn"})
+		"--key-pepper", benchPepper, "--log-level", "warn"}, serveArgs...))
 	if err != nil {
 		return nil, err
 	}
 	if err := loadgen.WaitHTTP("http://"+addr(adminP)+"/readyz", "", 30*time.Second); err != nil {
 		return nil, err
 	}
-	boot, err := exec.Command(sh.bin, "bootstrap", "--gateway", "bench", "--node-id", "bench-"+mode, "--xds", addr(xdsP),
+	boot, err := exec.Command(sh.bin, "bootstrap", "--gateway", "bench", "--node-id", "bench-"+name, "--xds", addr(xdsP),
 		"--admin-port", fmt.Sprint(envoyAdmin)).Output()
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
@@ -149,7 +172,7 @@ func startTollgate(sh *shared, ps *procs, mode string, db int) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stack{name: mode, port: listener, envoyAdmin: envoyAdmin, pids: map[string]int{"envoy": ev, "tollgate": tg}, api: admin.NewClient(addr(adminP), token)}, nil
+	return &stack{name: name, port: listener, envoyAdmin: envoyAdmin, pids: map[string]int{"envoy": ev, "tollgate": tg}, api: admin.NewClient(addr(adminP), token)}, nil
 }
 
 // startEnvoy runs Envoy (ENVOY_BIN, --concurrency 1) on the bootstrap and
@@ -201,7 +224,7 @@ func startShared(dir string, ps *procs) (*shared, error) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/tollgate").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build tollgate: %w\n%s", err, out)
 	}
-	sh := &shared{dir: dir, bin: bin, up: up, upAddr: upAddr, redisPort: port, redisPID: pid, iss: iss}
+	sh := &shared{dir: dir, bin: bin, up: up, upAddr: upAddr, redisPort: port, redisPID: pid, iss: iss, module: buildModule(dir)}
 	if err := loadgen.WaitTCP(addr(port), 10*time.Second); err != nil {
 		return sh, err
 	}

@@ -10,13 +10,18 @@ import (
 	"time"
 )
 
-// tollgateBuild is the result of the one build of ./cmd/tollgate per test
-// binary.
-var tollgateBuild struct {
+// artifact is the result of one build per test binary.
+type artifact struct {
 	once sync.Once
-	dir  string // set by Main
 	path string
 	err  error
+}
+
+// builds are this test binary's builds: ./cmd/tollgate and Tollgate's
+// Envoy module, into dir (set by Main).
+var builds struct {
+	dir              string
+	tollgate, module artifact
 }
 
 // Main is a TestMain for packages that use BuildTollgate: it creates a
@@ -33,7 +38,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	tollgateBuild.dir = dir
+	builds.dir = dir
 	return m.Run()
 }
 
@@ -41,10 +46,9 @@ func runMain(m *testing.M) int {
 // first time it is called in this test binary, and returns the binary's
 // path. Later calls return the first call's result, whatever dir they name.
 func BuildOnce(dir string) (string, error) {
-	tollgateBuild.once.Do(func() {
-		tollgateBuild.path, tollgateBuild.err = buildTollgate(dir)
-	})
-	return tollgateBuild.path, tollgateBuild.err
+	b := &builds.tollgate
+	b.once.Do(func() { b.path, b.err = goBuild(dir, ".", "tollgate", "./cmd/tollgate") })
+	return b.path, b.err
 }
 
 // BuildTollgate returns the path of a tollgate binary built from the
@@ -52,35 +56,59 @@ func BuildOnce(dir string) (string, error) {
 // Main, the binary goes to a temporary directory that is not removed.
 func BuildTollgate(t testing.TB) string {
 	t.Helper()
-	dir := tollgateBuild.dir
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "tollgate-e2e-"); err != nil {
-			t.Fatalf("harness: create build directory: %v", err)
-		}
-	}
-	path, err := BuildOnce(dir)
+	path, err := BuildOnce(buildDir(t))
 	if err != nil {
 		t.Fatalf("harness: %v", err)
 	}
 	return path
 }
 
-func buildTollgate(dir string) (string, error) {
+// BuildEnvoyModule returns the path of Tollgate's Envoy module
+// (envoymodule/, a c-shared library; cgo needs a C compiler), built from
+// the repository on first use into the same directory as BuildTollgate's
+// binary.
+func BuildEnvoyModule(t testing.TB) string {
+	t.Helper()
+	b := &builds.module
+	b.once.Do(func() {
+		b.path, b.err = goBuild(buildDir(t), "envoymodule", "libtollgate_envoy.so", "-buildmode=c-shared", ".")
+	})
+	if b.err != nil {
+		t.Fatalf("harness: %v", b.err)
+	}
+	return b.path
+}
+
+// buildDir is Main's build directory, or a temporary directory that is
+// not removed when the test binary runs without Main.
+func buildDir(t testing.TB) string {
+	if builds.dir != "" {
+		return builds.dir
+	}
+	dir, err := os.MkdirTemp("", "tollgate-e2e-")
+	if err != nil {
+		t.Fatalf("harness: create build directory: %v", err)
+	}
+	return dir
+}
+
+// goBuild runs `go build -o dir/name args...` in the repository's
+// directory sub and returns the output's path.
+func goBuild(dir, sub, name string, args ...string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("build tollgate: go toolchain not on PATH: %w", err)
+		return "", fmt.Errorf("build %s: go toolchain not on PATH: %w", name, err)
 	}
-	out := filepath.Join(dir, "tollgate")
-	cmd := exec.Command(goBin, "build", "-o", out, "./cmd/tollgate")
-	cmd.Dir = root
+	out := filepath.Join(dir, name)
+	cmd := exec.Command(goBin, append([]string{"build", "-o", out}, args...)...)
+	cmd.Dir = filepath.Join(root, sub)
 	start := time.Now()
 	if output, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build tollgate: %w\n%s", err, output)
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, output)
 	}
 	fmt.Fprintf(os.Stderr, "harness: built %s in %v\n", out, time.Since(start).Round(time.Millisecond))
 	return out, nil
