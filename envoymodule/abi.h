@@ -49,6 +49,14 @@ bool envoy_dynamic_module_callback_http_set_header(void* filter_envoy_ptr, int h
 void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(void* filter_envoy_ptr,
                                                                     tg_buf ns, tg_buf key,
                                                                     tg_buf value);
+// set_dynamic_metadata_string_batch: sets n string values in namespace ns
+// (merged into it), resolving the namespace once. Declared in 1.40's
+// abi.h; its argument use checked by disassembling the pinned binary
+// (n in r8, entries of 32 bytes: key then value buffers).
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(void* filter_envoy_ptr,
+                                                                          tg_buf ns,
+                                                                          const tg_header* entries,
+                                                                          size_t n);
 void envoy_dynamic_module_callback_http_send_response(void* filter_envoy_ptr, uint32_t status,
                                                       const tg_header* headers, size_t n,
                                                       tg_buf body, tg_buf details);

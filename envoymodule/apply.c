@@ -11,11 +11,13 @@ void tg_set_header(void* filter, const char* name, size_t name_len, const char* 
                                                 (tg_buf){name, name_len}, v);
 }
 
-void tg_set_metadata(void* filter, const char* key, size_t key_len, const char* value,
-                     size_t value_len) {
-  envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
-      filter, (tg_buf){md_namespace, sizeof(md_namespace) - 1}, (tg_buf){key, key_len},
-      (tg_buf){value != NULL ? value : "", value_len});
+void tg_set_metadata_blob(void* filter, const char* blob, size_t len, size_t n) {
+  tg_header md[TG_MAX_METADATA];
+  if (n > TG_MAX_METADATA || tg_blob_headers(blob, len, 0, md, n) == TG_BLOB_BAD || n == 0) {
+    return;
+  }
+  envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(
+      filter, (tg_buf){md_namespace, sizeof(md_namespace) - 1}, md, n);
 }
 
 void tg_send_response(void* filter, uint32_t status, const char* blob, size_t len, size_t n,

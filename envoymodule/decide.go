@@ -89,9 +89,8 @@ func allow(envoyFilter unsafe.Pointer, d extauthz.Decision) {
 	for _, name := range d.Remove {
 		C.tg_set_header(envoyFilter, cstr(name), C.size_t(len(name)), nil, 0, 1)
 	}
-	for _, m := range d.Metadata {
-		C.tg_set_metadata(envoyFilter, cstr(m.Name), C.size_t(len(m.Name)), cstr(m.Value), C.size_t(len(m.Value)))
-	}
+	md := glue.Blob(nil).AddHeaders(d.Metadata)
+	C.tg_set_metadata_blob(envoyFilter, cbytes(md), C.size_t(len(md)), C.size_t(len(d.Metadata)))
 }
 
 // remember puts token's identity (d, allowed) into the C table until its

@@ -151,13 +151,14 @@ static void publish(void* f, const tg_config* c, const tg_route* r, const tg_ide
   }
   envoy_dynamic_module_callback_http_set_header(
       f, TG_REQUEST_HEADERS, (tg_buf){client_ip, sizeof(client_ip) - 1}, (tg_buf){NULL, 0});
-  tg_buf ns = {md_namespace, sizeof(md_namespace) - 1};
-  envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, ns, lit("route"), r->name);
-  for (size_t i = 0; i < id->nmd; i++) {
-    const tg_header* m = &id->md[i];
-    envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
-        f, ns, (tg_buf){m->key, m->key_len}, (tg_buf){m->value != NULL ? m->value : "", m->value_len});
+  tg_header md[TG_MAX_METADATA];
+  size_t n = 0;
+  md[n++] = (tg_header){"route", 5, r->name.ptr, r->name.len};
+  for (size_t i = 0; i < id->nmd && n < TG_MAX_METADATA; i++) {
+    md[n++] = id->md[i];
   }
+  envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(
+      f, (tg_buf){md_namespace, sizeof(md_namespace) - 1}, md, n);
 }
 
 // from_table publishes tok's identity and returns 1 when the table holds

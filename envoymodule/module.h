@@ -67,8 +67,10 @@ tg_route* tg_route_new(uintptr_t handle, int cacheable, int forward, const char*
 // Helpers Go calls to apply its decision (all copy what they are given).
 void tg_set_header(void* filter, const char* name, size_t name_len, const char* value,
                    size_t value_len, int remove);
-void tg_set_metadata(void* filter, const char* key, size_t key_len, const char* value,
-                     size_t value_len);
+// tg_set_metadata_blob writes n key/value pairs decoded from blob into the
+// ext_authz metadata namespace in one call (at most TG_MAX_METADATA).
+#define TG_MAX_METADATA 16
+void tg_set_metadata_blob(void* filter, const char* blob, size_t len, size_t n);
 // tg_send_response sends a local reply with n headers decoded from blob
 // (at most 8; more are dropped).
 void tg_send_response(void* filter, uint32_t status, const char* blob, size_t len, size_t n,

@@ -60,6 +60,8 @@ func (s session) refusals(t *testing.T) {
 			`{"error":"unauthorized","reason":"ambiguous_credentials"}`, `Bearer realm="tollgate", error="invalid_token"`},
 		{"comma after a cached token", "/jwt", map[string]string{"authorization": "Bearer " + valid + ",x"}, 401,
 			`{"error":"unauthorized","reason":"ambiguous_credentials"}`, `Bearer realm="tollgate", error="invalid_token"`},
+		{"route config without a requirement", "/norq", map[string]string{"authorization": "Bearer " + valid}, 403,
+			`{"error":"forbidden","reason":"no_route_requirement"}`, ""},
 		{"cached token minus its last byte", "/jwt", map[string]string{"authorization": "Bearer " + valid[:len(valid)-1]}, 401,
 			`{"error":"unauthorized","reason":"bad_signature"}`, `Bearer realm="tollgate", error="invalid_token"`},
 	}
@@ -90,11 +92,16 @@ func (s session) public(t *testing.T) {
 // Go and from the table alike.
 func (s session) forwarded(t *testing.T) {
 	tok := s.token(t, map[string]any{"sub": "bob"})
+	before := goDecisions(s.p)
 	for i := range 2 {
 		a := get(t, s.p.listen, "/fwd", map[string]string{"authorization": "Bearer " + tok})
 		if a.status != 200 || a.upstream["authorization"] != "Bearer "+tok || a.upstream["x-user-id"] != "corp:bob" ||
 			a.upstream["x-md-route"] != "fwd" {
 			t.Fatalf("request %d: %d %v", i+1, a.status, identityView(a.upstream))
 		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := goDecisions(s.p) - before; n != 1 {
+		t.Errorf("%d decisions in Go for two requests with one token, want 1", n)
 	}
 }

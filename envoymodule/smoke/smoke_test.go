@@ -59,8 +59,9 @@ func plainRoute(prefix string) map[string]any {
 }
 
 // envoyConfig is a static bootstrap: the module filter, then the router;
-// /jwt (any caller), /admin (role admin) and /fwd (credentials forwarded)
-// carry per-route configs, /public none.
+// /jwt (any caller), /admin (role admin), /fwd (credentials forwarded) and
+// /norq (no requirement: fail closed) carry per-route configs, /public
+// none.
 func envoyConfig(fc envoymod.FilterConfig, listen, admin, upstream int) map[string]any {
 	jwt := func(route string, extra ...string) map[string]string {
 		ext := map[string]string{"route": route, "methods": "jwt"}
@@ -74,7 +75,8 @@ func envoyConfig(fc envoymod.FilterConfig, listen, admin, upstream int) map[stri
 		"stat_prefix": "ingress",
 		"route_config": map[string]any{"virtual_hosts": []any{map[string]any{"name": "all", "domains": []string{"*"},
 			"routes": []any{moduleRoute("/jwt", jwt("orders")), moduleRoute("/admin", jwt("admin", "roles", "admin")),
-				moduleRoute("/fwd", jwt("fwd", "forward_credentials", "true")), plainRoute("/public")}}}},
+				moduleRoute("/fwd", jwt("fwd", "forward_credentials", "true")), moduleRoute("/norq", nil),
+				plainRoute("/public")}}}},
 		"http_filters": []any{
 			map[string]any{"name": envoymod.FilterName, "typed_config": map[string]any{
 				"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
