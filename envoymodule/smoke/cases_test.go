@@ -105,3 +105,21 @@ func (s session) forwarded(t *testing.T) {
 		t.Errorf("%d decisions in Go for two requests with one token, want 1", n)
 	}
 }
+
+// shutdown: Envoy logged no ABI version mismatch (1.40 only warns), and
+// SIGTERM runs the filter config's destroy hook without a Go error.
+func (s session) shutdown(t *testing.T) {
+	s.p.stop()
+	log := s.p.log()
+	for _, bad := range []string{"ABI version", "panic", "recovered", "fatal error"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("envoy log mentions %q", bad)
+		}
+	}
+	i := strings.Index(log, `msg="filter config destroyed"`)
+	if i < 0 {
+		t.Fatalf("no destroy hook in the log")
+	}
+	line, _, _ := strings.Cut(log[i:], "\n")
+	t.Log(line)
+}

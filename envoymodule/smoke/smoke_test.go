@@ -183,6 +183,7 @@ func TestModuleInEnvoy(t *testing.T) {
 	t.Run("refusals", s.refusals)
 	t.Run("public route untouched", s.public)
 	t.Run("forwarded credentials", s.forwarded)
+	t.Run("ABI version and shutdown", s.shutdown)
 	if t.Failed() {
 		t.Logf("envoy log:\n%s", p.log())
 	}
