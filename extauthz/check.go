@@ -26,24 +26,29 @@ type verdict struct {
 // error: every failure is a denial with a status.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
-	t := s.table.Load()
-	v := s.decide(ctx, t, req)
-	if v.status != 0 {
-		s.opts.Metrics.check(v, time.Since(start))
-		return denied(v), nil
-	}
-	resp := s.respond(ctx, t, v, req.GetAttributes().GetRequest().GetHttp().GetHeaders()) // ratelimit.go
+	attrs := req.GetAttributes()
+	v, resp := s.check(ctx, s.table.Load(), attrs.GetContextExtensions(), attrs.GetRequest().GetHttp().GetHeaders())
 	s.opts.Metrics.check(v, time.Since(start))
 	return resp, nil
 }
 
+// check decides one request (the route's context extensions ext, its
+// headers as the ext_authz filter sends them) and builds the answer. It is
+// the one decision path of Check and Local.Decide.
+func (s *Service) check(ctx context.Context, t *Table, ext, headers map[string]string) (verdict, *authv3.CheckResponse) {
+	v := s.decide(ctx, t, ext, headers)
+	if v.status != 0 {
+		return v, denied(v)
+	}
+	return v, s.respond(ctx, t, v, headers) // ratelimit.go
+}
+
 // decide authenticates and authorizes one request.
-func (s *Service) decide(ctx context.Context, t *Table, req *authv3.CheckRequest) verdict {
+func (s *Service) decide(ctx context.Context, t *Table, ext, headers map[string]string) verdict {
 	if t == nil {
 		return verdict{status: 503, reason: "not_ready"}
 	}
-	attrs := req.GetAttributes()
-	rq, ok := parseRequirement(attrs.GetContextExtensions())
+	rq, ok := parseRequirement(ext)
 	if !ok {
 		return verdict{status: 403, reason: "no_route_requirement"}
 	}
@@ -51,7 +56,7 @@ func (s *Service) decide(ctx context.Context, t *Table, req *authv3.CheckRequest
 	// never gets here on a route with a CORS policy (Envoy's CORS filter,
 	// before ext_authz, answers it), and elsewhere an OPTIONS is an
 	// ordinary request that reaches the upstream.
-	kind, cred := credential(attrs.GetRequest().GetHttp().GetHeaders(), t.keyHeader)
+	kind, cred := credential(headers, t.keyHeader)
 	v := verdict{req: rq, token: kind != credNone}
 	switch kind {
 	case credNone:
@@ -97,7 +102,8 @@ func (s *Service) verifyJWT(ctx context.Context, t *Table, tok string) (*identit
 	}
 	user := namespaced(id.Namespace, id.UserID)
 	return &identity{method: ir.MethodJWT, provider: id.Provider, userID: user, consumer: user,
-		roles: s.roles(t, id.Provider, id.Roles), scopes: id.Scopes, tenant: id.Tenant, tier: id.Tier}, 0, ""
+		roles: s.roles(t, id.Provider, id.Roles), scopes: id.Scopes, tenant: id.Tenant, tier: id.Tier,
+		expiry: id.Expiry}, 0, ""
 }
 
 // introspect asks the one OAuth 2.0 provider whose token prefix the token
@@ -142,6 +148,9 @@ func (s *Service) oauth2Identity(t *Table, in *oauth2.Introspector, res *oauth2.
 func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key string) (*identity, int, string) {
 	if !rq.allows(ir.MethodAPIKey) || t.keyHeader == "" {
 		return nil, 401, "method_not_allowed"
+	}
+	if s.opts.Keys == nil { // a Local: it decides JWT routes only
+		return nil, 503, "key_store_unavailable"
 	}
 	rec, err := s.opts.Keys.Lookup(ctx, key)
 	switch {

@@ -3,6 +3,7 @@ package extauthz
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/extauthz/contract"
 )
@@ -76,4 +77,5 @@ type identity struct {
 	scopes   []string
 	tenant   string
 	tier     string
+	expiry   time.Time // a JWT's exp; zero for other methods
 }

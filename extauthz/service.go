@@ -86,7 +86,7 @@ func (s *Service) Register(g *grpc.Server) { authv3.RegisterAuthorizationServer(
 // cannot be set up, e.g. an inline JWKS that does not parse or a missing
 // secret.
 func (s *Service) Swap(cfg *ir.Config) (restore func(), err error) {
-	t, err := newTable(s.ctx, cfg, s.opts)
+	t, err := newTable(s.ctx, cfg, s.opts, false)
 	if err != nil {
 		return nil, err
 	}

@@ -29,12 +29,15 @@ type Table struct {
 	cancel context.CancelFunc
 }
 
-// newTable builds the table of cfg and starts its JWKS refreshes.
-func newTable(parent context.Context, cfg *ir.Config, opts Options) (*Table, error) {
+// newTable builds the table of cfg and starts its JWKS refreshes. With
+// storeless (a Local, which decides JWT routes only), API keys may be
+// configured without a key store: the key header still makes a request
+// carrying a key and a token ambiguous, and a key itself is refused.
+func newTable(parent context.Context, cfg *ir.Config, opts Options, storeless bool) (*Table, error) {
 	ctx, cancel := context.WithCancel(parent)
 	t := &Table{identity: cfg.Auth.IdentityHeaders, strip: cfg.Auth.IdentityHeaders.Names(), cancel: cancel}
 	if cfg.Auth.APIKeys != nil {
-		if opts.Keys == nil {
+		if opts.Keys == nil && !storeless {
 			cancel()
 			return nil, fmt.Errorf("the policy configures API keys but the service has no key store")
 		}

@@ -43,8 +43,13 @@ func (i *Issuer) JWKS() string {
 // otherwise identical tokens distinct (a "jti").
 func (i *Issuer) Token(sub string, roles []string, ttl time.Duration, n int) (string, error) {
 	now := time.Now()
-	claims := map[string]any{"iss": i.Issuer, "aud": i.Audience, "sub": sub, "roles": roles,
-		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "jti": fmt.Sprint(n)}
+	return i.Sign(map[string]any{"iss": i.Issuer, "aud": i.Audience, "sub": sub, "roles": roles,
+		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "jti": fmt.Sprint(n)})
+}
+
+// Sign returns an RS256 token with exactly claims (no defaults), for
+// tokens a test shapes itself (expired, another audience, scopes...).
+func (i *Issuer) Sign(claims map[string]any) (string, error) {
 	h, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": i.KID})
 	c, err := json.Marshal(claims)
 	if err != nil {

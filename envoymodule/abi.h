@@ -1,0 +1,68 @@
+// abi.h: the pieces of Envoy 1.40's dynamic-module C ABI this module uses,
+// declared from Envoy's source/extensions/dynamic_modules/abi/abi.h and
+// checked against the pinned binary (.tools/bin/envoy, 1.40.0): the hook
+// names with `strings`, the callbacks with `nm -D`, and every one of them
+// exercised by the smoke test (smoke/). Not Envoy's header: only what the
+// module calls or must export, with our own short type names where C allows
+// it (the layouts are Envoy's).
+//
+// x86-64 System V facts this relies on: a {pointer, length} struct passed
+// by value takes two integer registers (or 16 bytes of stack); enums are
+// 32-bit ints; bool is one byte.
+#ifndef TG_ABI_H
+#define TG_ABI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// envoy_dynamic_module_type_{envoy,module}_buffer: a byte range owned by
+// whoever passes it.
+typedef struct {
+  const char* ptr;
+  size_t len;
+} tg_buf;
+
+// envoy_dynamic_module_type_module_http_header.
+typedef struct {
+  const char* key;
+  size_t key_len;
+  const char* value;
+  size_t value_len;
+} tg_header;
+
+// envoy_dynamic_module_type_http_header_type_RequestHeader.
+enum { TG_REQUEST_HEADERS = 0 };
+
+// envoy_dynamic_module_type_on_http_filter_request_headers_status.
+enum { TG_CONTINUE = 0, TG_STOP_ITERATION = 1 };
+
+// Callbacks Envoy exports (bound by the dynamic linker at dlopen).
+
+// get_header: the index-th value of key, and the number of values in *count.
+bool envoy_dynamic_module_callback_http_get_header(void* filter_envoy_ptr, int header_type,
+                                                   tg_buf key, tg_buf* result, size_t index,
+                                                   size_t* count);
+// set_header: replaces every value of key; value.ptr == NULL removes key.
+bool envoy_dynamic_module_callback_http_set_header(void* filter_envoy_ptr, int header_type,
+                                                   tg_buf key, tg_buf value);
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(void* filter_envoy_ptr,
+                                                                    tg_buf ns, tg_buf key,
+                                                                    tg_buf value);
+// set_dynamic_metadata_string_batch: sets n string values in namespace ns
+// (merged into it), resolving the namespace once. Declared in 1.40's
+// abi.h; its argument use checked by disassembling the pinned binary
+// (n in r8, entries of 32 bytes: key then value buffers).
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(void* filter_envoy_ptr,
+                                                                          tg_buf ns,
+                                                                          const tg_header* entries,
+                                                                          size_t n);
+void envoy_dynamic_module_callback_http_send_response(void* filter_envoy_ptr, uint32_t status,
+                                                      const tg_header* headers, size_t n,
+                                                      tg_buf body, tg_buf details);
+// get_most_specific_route_config: the module pointer that
+// on_http_filter_per_route_config_new returned for the request's route
+// (route, virtual host or route configuration level), or NULL.
+const void* envoy_dynamic_module_callback_get_most_specific_route_config(void* filter_envoy_ptr);
+
+#endif

@@ -1,0 +1,104 @@
+package main
+
+/*
+#include "module.h"
+#include "table.h"
+*/
+import "C"
+
+import (
+	"context"
+	"unsafe"
+
+	"github.com/tollgate/tollgate/envoymodule/glue"
+	"github.com/tollgate/tollgate/extauthz"
+)
+
+// Hook answers (envoy_dynamic_module_type_on_http_filter_request_headers_status).
+const (
+	hookContinue = 0
+	hookStop     = 1
+)
+
+// tgDecide decides a request the C fast path did not: hs[:n] are the
+// values of the headers the decision reads (Authorization, the key header,
+// the client address header), tok[:tokLen] the strict-form bearer token
+// ("" when the request has none). It applies the decision through Envoy's
+// callbacks: a denial is a local reply (stop), an allow sets and removes
+// headers and writes the metadata (continue), and a strict-form token's
+// identity goes into the table. A panic is a 503 (internal_error); an
+// unknown filter or route configuration decides with no requirement (403
+// no_route_requirement): fail closed.
+//
+//export tgDecide
+func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_header, n C.size_t,
+	tok *C.char, tokLen C.size_t) (status C.int) {
+	f, ok := handleValue[*filter](cfgH)
+	if !ok {
+		deny(envoyFilter, extauthz.Unavailable("internal_error"))
+		return hookStop
+	}
+	defer recoverTo(f.log, "decide", func() {
+		deny(envoyFilter, extauthz.Unavailable("internal_error"))
+		status = hookStop
+	})
+	f.calls.Add(1)
+	var ext map[string]string
+	if r, ok := handleValue[*route](routeH); ok {
+		ext = r.ext
+	}
+	// Copies: Envoy's header values change under the mutations below.
+	headers := glue.Headers(headerValues(hs, n))
+	token := C.GoStringN(tok, C.int(tokLen))
+	d := f.local.Decide(context.Background(), ext, headers)
+	f.log.Debug("decided", "route", ext["route"], "status", d.Status, "reason", d.Reason)
+	if d.Status != 0 {
+		deny(envoyFilter, d)
+		return hookStop
+	}
+	allow(envoyFilter, d)
+	if token != "" && !d.Expiry.IsZero() {
+		f.remember(token, d)
+	}
+	return hookContinue
+}
+
+// headerValues copies the C hook's header values.
+func headerValues(hs *C.tg_header, n C.size_t) []glue.HeaderValue {
+	out := make([]glue.HeaderValue, 0, int(n))
+	for _, h := range unsafe.Slice(hs, int(n)) {
+		out = append(out, glue.HeaderValue{Name: C.GoStringN(h.key, C.int(h.key_len)),
+			Value: C.GoStringN(h.value, C.int(h.value_len))})
+	}
+	return out
+}
+
+// deny sends d's local reply.
+func deny(envoyFilter unsafe.Pointer, d extauthz.Decision) {
+	blob := glue.Blob(nil).AddHeaders(d.Headers)
+	details := "tollgate_identity_" + d.Reason
+	C.tg_send_response(envoyFilter, C.uint32_t(d.Status), cbytes(blob), C.size_t(len(blob)), C.size_t(len(d.Headers)),
+		cstr(d.Body), C.size_t(len(d.Body)), cstr(details), C.size_t(len(details)))
+}
+
+// allow applies an allowed decision's header mutations and metadata.
+func allow(envoyFilter unsafe.Pointer, d extauthz.Decision) {
+	for _, h := range d.Set {
+		C.tg_set_header(envoyFilter, cstr(h.Name), C.size_t(len(h.Name)), cstr(h.Value), C.size_t(len(h.Value)), 0)
+	}
+	for _, name := range d.Remove {
+		C.tg_set_header(envoyFilter, cstr(name), C.size_t(len(name)), nil, 0, 1)
+	}
+	md := glue.Blob(nil).AddHeaders(d.Metadata)
+	C.tg_set_metadata_blob(envoyFilter, cbytes(md), C.size_t(len(md)), C.size_t(len(d.Metadata)))
+}
+
+// remember puts token's identity (d, allowed) into the C table until its
+// exp (the table caps that at the configuration's cacheMaxTtl).
+func (f *filter) remember(token string, d extauthz.Decision) {
+	id := glue.IdentityOf(d, f.cfg.IdentityHeaders)
+	blob := glue.Blob(nil).AddOps(id.Ops).AddHeaders(id.Metadata).AddList(d.Roles).AddList(d.Scopes)
+	C.tg_table_put(f.table, cstr(token), C.size_t(len(token)), cbytes(blob), C.size_t(len(blob)),
+		C.size_t(len(id.Ops)), C.size_t(len(id.Metadata)), C.size_t(len(d.Roles)), C.size_t(len(d.Scopes)),
+		C.int64_t(d.Expiry.UnixNano()))
+}

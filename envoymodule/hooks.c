@@ -1,0 +1,239 @@
+// hooks.c: the event hooks Envoy 1.40 resolves in an HTTP-filter module.
+// Only request headers do work: on a route with a per-route config, a
+// token found in the C table (table.h) whose identity meets the route's
+// requirement is published here without entering Go; every other request
+// is decided by Go (tgDecide, module.go). The other hooks continue at once.
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "abi.h"
+#include "module.h"
+#include "table.h"
+#include "_cgo_export.h"
+
+static const char filter_name[] = "tollgate_identity"; // envoymod.FilterName
+static const char md_namespace[] = "envoy.filters.http.ext_authz";
+static const char client_ip[] = "x-tollgate-client-ip"; // contract.HeaderClientIP
+
+static tg_buf lit(const char* s) { return (tg_buf){s, strlen(s)}; }
+
+static int is_filter_name(tg_buf name) {
+  return name.len == sizeof(filter_name) - 1 && memcmp(name.ptr, filter_name, name.len) == 0;
+}
+
+// The ABI version 1.40 compares with its own: "v0.2.0" is logged as
+// matched; any other string is only a warning (bench/dynmod/README.md).
+const char* envoy_dynamic_module_on_program_init(void) { return "v0.2.0"; }
+
+void* envoy_dynamic_module_on_http_filter_config_new(void* envoy_config, tg_buf name,
+                                                     tg_buf config) {
+  (void)envoy_config;
+  if (!is_filter_name(name)) {
+    return NULL;
+  }
+  tg_config* c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    return NULL;
+  }
+  if (!tgConfigNew((char*)config.ptr, config.len, c)) {
+    tg_table_free(c->table);
+    free((void*)c->key_header.ptr);
+    free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void envoy_dynamic_module_on_http_filter_config_destroy(void* config) {
+  tg_config* c = config;
+  tgConfigDestroy(c->handle, c->table);
+  tg_table_free(c->table);
+  free((void*)c->key_header.ptr);
+  free(c);
+}
+
+void* envoy_dynamic_module_on_http_filter_per_route_config_new(tg_buf name, tg_buf config) {
+  if (!is_filter_name(name)) {
+    return NULL;
+  }
+  return tgRouteNew((char*)config.ptr, config.len);
+}
+
+void envoy_dynamic_module_on_http_filter_per_route_config_destroy(void* route) {
+  tg_route* r = route;
+  tgRouteDestroy(r->handle);
+  free(r);
+}
+
+// The filter keeps no per-stream state: its module pointer is the config.
+void* envoy_dynamic_module_on_http_filter_new(void* config, void* envoy_filter) {
+  (void)envoy_filter;
+  return config;
+}
+
+// strict_token finds the C fast path's credential: exactly one
+// Authorization header "Bearer <token>" (scheme in any case, one space),
+// the token of visible ASCII without a comma and with exactly two dots, and
+// no API-key header. Anything else is Go's to decide.
+static int strict_token(void* f, const tg_config* c, tg_buf* tok) {
+  static const size_t prefix = 7; // "bearer "
+  tg_buf auth = {0, 0}, key = {0, 0};
+  size_t n = 0, keys = 0;
+  if (!envoy_dynamic_module_callback_http_get_header(f, TG_REQUEST_HEADERS, lit("authorization"),
+                                                     &auth, 0, &n) ||
+      n != 1 || auth.ptr == NULL || auth.len <= prefix ||
+      strncasecmp(auth.ptr, "bearer ", prefix) != 0) {
+    return 0;
+  }
+  int dots = 0;
+  for (size_t i = prefix; i < auth.len; i++) {
+    unsigned char ch = (unsigned char)auth.ptr[i];
+    if (ch <= ' ' || ch >= 0x7f || ch == ',') {
+      return 0;
+    }
+    dots += ch == '.';
+  }
+  if (dots != 2) {
+    return 0;
+  }
+  if (c->key_header.len > 0) {
+    envoy_dynamic_module_callback_http_get_header(f, TG_REQUEST_HEADERS, c->key_header, &key, 0,
+                                                  &keys);
+    if (keys > 0) {
+      return 0;
+    }
+  }
+  *tok = (tg_buf){auth.ptr + prefix, auth.len - prefix};
+  return 1;
+}
+
+static int has(const tg_buf* list, size_t n, tg_buf want) {
+  for (size_t i = 0; i < n; i++) {
+    if (list[i].len == want.len && memcmp(list[i].ptr, want.ptr, want.len) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// authorized applies the route's requirement as Go's authorize does:
+// roles, any one; scopes, all.
+static int authorized(const tg_route* r, const tg_identity* id) {
+  int any = r->nroles == 0;
+  for (size_t i = 0; i < r->nroles && !any; i++) {
+    any = has(id->roles, id->nroles, r->roles[i]);
+  }
+  for (size_t i = 0; i < r->nscopes && any; i++) {
+    any = has(id->scopes, id->nscopes, r->scopes[i]);
+  }
+  return any;
+}
+
+// publish writes what Go's decision for this token wrote, with the route's
+// part: identity headers, credentials removed unless forwarded, the client
+// address header removed (Go removes it when present: same effect), and
+// the metadata with "route".
+static void publish(void* f, const tg_config* c, const tg_route* r, const tg_identity* id) {
+  for (size_t i = 0; i < id->nops; i++) {
+    const tg_header* h = &id->ops[i];
+    envoy_dynamic_module_callback_http_set_header(f, TG_REQUEST_HEADERS,
+                                                  (tg_buf){h->key, h->key_len},
+                                                  (tg_buf){h->value, h->value_len});
+  }
+  if (!r->forward) {
+    envoy_dynamic_module_callback_http_set_header(f, TG_REQUEST_HEADERS, lit("authorization"),
+                                                  (tg_buf){NULL, 0});
+    if (c->key_header.len > 0) {
+      envoy_dynamic_module_callback_http_set_header(f, TG_REQUEST_HEADERS, c->key_header,
+                                                    (tg_buf){NULL, 0});
+    }
+  }
+  envoy_dynamic_module_callback_http_set_header(
+      f, TG_REQUEST_HEADERS, (tg_buf){client_ip, sizeof(client_ip) - 1}, (tg_buf){NULL, 0});
+  tg_header md[TG_MAX_METADATA];
+  size_t n = 0;
+  md[n++] = (tg_header){"route", 5, r->name.ptr, r->name.len};
+  for (size_t i = 0; i < id->nmd && n < TG_MAX_METADATA; i++) {
+    md[n++] = id->md[i];
+  }
+  envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(
+      f, (tg_buf){md_namespace, sizeof(md_namespace) - 1}, md, n);
+}
+
+// from_table publishes tok's identity and returns 1 when the table holds
+// it and it meets the route's requirement; otherwise 0, nothing written.
+static int from_table(void* f, const tg_config* c, const tg_route* r, tg_buf tok) {
+  tg_shard* held = NULL;
+  const tg_identity* id = tg_table_get(c->table, tok.ptr, tok.len, &held);
+  if (id == NULL) {
+    return 0;
+  }
+  int ok = authorized(r, id);
+  if (ok) {
+    publish(f, c, r, id);
+  }
+  tg_table_release(held);
+  return ok;
+}
+
+enum { MAX_VALUES = 16 };
+
+// collect appends the values of header name (at most MAX_VALUES in all) to
+// hs, as the ext_authz filter would see them (Go joins repeats with ",").
+static size_t collect(void* f, tg_buf name, tg_header* hs, size_t n) {
+  size_t count = 1;
+  for (size_t i = 0; i < count && n < MAX_VALUES; i++) {
+    tg_buf v = {0, 0};
+    if (!envoy_dynamic_module_callback_http_get_header(f, TG_REQUEST_HEADERS, name, &v, i,
+                                                       &count) ||
+        v.ptr == NULL) {
+      break;
+    }
+    hs[n++] = (tg_header){name.ptr, name.len, v.ptr, v.len};
+  }
+  return n;
+}
+
+// decide hands the request to Go, which applies its decision.
+static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok) {
+  tg_header hs[MAX_VALUES];
+  size_t n = collect(f, lit("authorization"), hs, 0);
+  if (c->key_header.len > 0) {
+    n = collect(f, c->key_header, hs, n);
+  }
+  n = collect(f, (tg_buf){client_ip, sizeof(client_ip) - 1}, hs, n);
+  return tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len);
+}
+
+int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool eos) {
+  (void)eos;
+  const tg_config* c = m;
+  const tg_route* r = envoy_dynamic_module_callback_get_most_specific_route_config(f);
+  if (r == NULL) {
+    return TG_CONTINUE;
+  }
+  tg_buf tok = {0, 0};
+  if (strict_token(f, c, &tok) && r->cacheable && from_table(f, c, r, tok)) {
+    return TG_CONTINUE;
+  }
+  return decide(f, c, r, tok);
+}
+
+// The remaining hooks Envoy requires: nothing to do.
+int envoy_dynamic_module_on_http_filter_request_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
+int envoy_dynamic_module_on_http_filter_request_trailers(void* f, void* m) { return TG_CONTINUE; }
+int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool eos) { return TG_CONTINUE; }
+int envoy_dynamic_module_on_http_filter_response_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
+int envoy_dynamic_module_on_http_filter_response_trailers(void* f, void* m) { return TG_CONTINUE; }
+void envoy_dynamic_module_on_http_filter_stream_complete(void* f, void* m) {}
+void envoy_dynamic_module_on_http_filter_destroy(void* m) {}
+void envoy_dynamic_module_on_http_filter_http_callout_done(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_headers(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_data(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_trailers(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_complete(void) {}
+void envoy_dynamic_module_on_http_filter_http_stream_reset(void) {}
+void envoy_dynamic_module_on_http_filter_scheduled(void) {}
+void envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(void* f, void* m) {}
+void envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(void* f, void* m) {}

@@ -1,0 +1,187 @@
+// Command envoymodule is Tollgate's Envoy 1.40 dynamic module (build it
+// with -buildmode=c-shared into libtollgate_envoy.so, see README.md): an
+// HTTP filter named envoymod.FilterName that decides JWT routes inside
+// Envoy with the ext_authz service's own decision code (extauthz.Local).
+// hooks.c holds the hooks Envoy calls and the C fast path (a verified
+// token's identity from table.c); this file is the Go side, reached on a
+// table miss only.
+//
+// Process-wide state: Go hands C cgo.Handle values (the runtime's handle
+// registry, the one global cgo forces: C cannot hold Go pointers) for
+// each filter and route configuration, deleted by the destroy hooks.
+package main
+
+/*
+#include "module.h"
+#include "table.h"
+*/
+import "C"
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/cgo"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/tollgate/tollgate/envoymodule/glue"
+	"github.com/tollgate/tollgate/extauthz"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
+)
+
+func main() {}
+
+// filter is one filter configuration's Go state.
+type filter struct {
+	cfg   envoymod.FilterConfig
+	local *extauthz.Local
+	table *C.tg_table // owned by the C config, freed by its destroy hook
+	log   *slog.Logger
+	calls atomic.Int64 // requests decided in Go
+}
+
+// route is one per-route configuration's Go state.
+type route struct {
+	ext map[string]string
+}
+
+// logger writes to Envoy's stderr; TOLLGATE_MODULE_LOG=debug logs every
+// decision made in Go (route, status, reason; never a credential).
+func logger() *slog.Logger {
+	level := slog.LevelInfo
+	if strings.EqualFold(os.Getenv("TOLLGATE_MODULE_LOG"), "debug") {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("module", "tollgate_envoy")
+}
+
+// tgConfigNew builds a filter configuration from its JSON
+// (envoymod.FilterConfig) into out; 0 refuses it (Envoy rejects the
+// configuration).
+//
+//export tgConfigNew
+func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
+	log := logger()
+	defer recoverTo(log, "filter config", func() { ok = 0 })
+	var cfg envoymod.FilterConfig
+	if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &cfg); err != nil {
+		log.Error("filter config: bad JSON", "err", err)
+		return 0
+	}
+	local, err := extauthz.NewLocal(context.Background(), cfg, extauthz.LocalOptions{Options: extauthz.Options{Logger: log}})
+	if err != nil {
+		log.Error("filter config refused", "err", err)
+		return 0
+	}
+	size := cmp.Or(cfg.CacheSize, envoymod.DefaultCacheSize)
+	ttl := cmp.Or(cfg.CacheMaxTTL, envoymod.DefaultCacheMaxTTL)
+	if size < 0 || ttl < 0 {
+		local.Close()
+		log.Error("filter config refused: negative cacheSize or cacheMaxTtl")
+		return 0
+	}
+	out.table = C.tg_table_new(C.size_t(size), C.int64_t(ttl.Nanoseconds()))
+	if out.table == nil {
+		local.Close()
+		return 0
+	}
+	if cfg.KeyHeader != "" {
+		out.key_header = C.tg_buf{ptr: C.CString(cfg.KeyHeader), len: C.size_t(len(cfg.KeyHeader))}
+	}
+	f := &filter{cfg: cfg, local: local, table: out.table, log: log}
+	out.handle = C.uintptr_t(cgo.NewHandle(f))
+	log.Info("filter config created", "providers", len(cfg.JWT), "cacheSize", size, "cacheMaxTtl", ttl)
+	return 1
+}
+
+// tgConfigDestroy releases a filter configuration's Go state; C frees the
+// table afterwards.
+//
+//export tgConfigDestroy
+func tgConfigDestroy(h C.uintptr_t, t *C.tg_table) {
+	f, _ := handleValue[*filter](h)
+	if f == nil {
+		return
+	}
+	defer recoverTo(f.log, "filter config destroy", func() {})
+	cgo.Handle(h).Delete()
+	f.local.Close()
+	n := C.tg_table_stats(t)
+	f.log.Info("filter config destroyed", "decidedInGo", f.calls.Load(), "tableLive", int64(n.live),
+		"tableInserts", int64(n.inserts), "tableEvictions", int64(n.evictions))
+}
+
+// tgRouteNew builds a per-route configuration from its JSON
+// (envoymod.RouteConfig); nil refuses it.
+//
+//export tgRouteNew
+func tgRouteNew(p *C.char, n C.size_t) (out unsafe.Pointer) {
+	log := logger()
+	defer recoverTo(log, "route config", func() { out = nil })
+	var rc envoymod.RouteConfig
+	if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &rc); err != nil {
+		log.Error("route config: bad JSON", "err", err)
+		return nil
+	}
+	info := glue.RouteOf(rc.Extensions)
+	h := cgo.NewHandle(&route{ext: rc.Extensions})
+	blob := glue.Blob(nil).AddList(info.Roles).AddList(info.Scopes)
+	r := C.tg_route_new(C.uintptr_t(h), cbool(info.Cacheable), cbool(info.Forward), cstr(info.Name),
+		C.size_t(len(info.Name)), cbytes(blob), C.size_t(len(blob)), C.size_t(len(info.Roles)), C.size_t(len(info.Scopes)))
+	if r == nil {
+		h.Delete()
+		return nil
+	}
+	return unsafe.Pointer(r)
+}
+
+// tgRouteDestroy releases a per-route configuration's Go state.
+//
+//export tgRouteDestroy
+func tgRouteDestroy(h C.uintptr_t) {
+	if r, _ := handleValue[*route](h); r != nil {
+		cgo.Handle(h).Delete()
+	}
+}
+
+// handleValue returns the value of handle h, or ok false when h is not a
+// live handle of a T (a panic of cgo.Handle.Value, recovered).
+func handleValue[T any](h C.uintptr_t) (v T, ok bool) {
+	if h == 0 {
+		return v, false
+	}
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	v, ok = cgo.Handle(h).Value().(T)
+	return v, ok
+}
+
+// recoverTo recovers a panic of the calling export, logs it and runs
+// fail: a Go panic escaping into C would abort Envoy.
+func recoverTo(log *slog.Logger, what string, fail func()) {
+	if r := recover(); r != nil {
+		log.Error("recovered from a panic", "in", what, "panic", fmt.Sprint(r))
+		fail()
+	}
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// cstr and cbytes pass Go memory (without Go pointers in it) to a C call
+// that copies it before returning, as the cgo pointer rules allow.
+func cstr(s string) *C.char { return (*C.char)(unsafe.Pointer(unsafe.StringData(s))) }
+
+func cbytes(b []byte) *C.char { return (*C.char)(unsafe.Pointer(unsafe.SliceData(b))) }

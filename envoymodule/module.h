@@ -1,0 +1,80 @@
+// module.h: what the C hooks and the Go side share. C never holds Go
+// pointers: Go hands over cgo.Handle values (integers) and bytes, which C
+// copies into its own memory.
+#ifndef TG_MODULE_H
+#define TG_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi.h"
+
+typedef struct tg_table tg_table;
+
+// tg_config is one filter configuration (envoymod.FilterConfig) as the C
+// hooks see it. Go fills it in tgConfigNew; the config's destroy hook frees
+// it after Go's tgConfigDestroy.
+typedef struct {
+  uintptr_t handle;  // Go's cgo.Handle of its filter state
+  tg_table* table;   // verified tokens -> identity (table.h)
+  tg_buf key_header; // the API-key header ({0}: none), C memory
+} tg_config;
+
+// tg_route is one per-route configuration (envoymod.RouteConfig): what the
+// C fast path checks and publishes. One block of C memory (tg_route_new).
+typedef struct {
+  uintptr_t handle;  // Go's cgo.Handle of the route's context extensions
+  int cacheable;     // methods include jwt and the route takes no limits in the check
+  int forward;       // the route forwards credentials upstream
+  tg_buf name;       // the route name (metadata "route")
+  const tg_buf* roles; // any one of them is needed (none: any caller)
+  size_t nroles;
+  const tg_buf* scopes; // all of them are needed
+  size_t nscopes;
+} tg_route;
+
+// tg_identity is a verified token's part of an allowed request, exactly as
+// Go's decision published it: identity header mutations (value.ptr NULL:
+// remove), ext_authz metadata without "route", and the caller's roles and
+// scopes for other routes' requirements.
+typedef struct {
+  const tg_header* ops;
+  size_t nops;
+  const tg_header* md;
+  size_t nmd;
+  const tg_buf* roles;
+  size_t nroles;
+  const tg_buf* scopes;
+  size_t nscopes;
+} tg_identity;
+
+// Blobs: Go hands lists of strings to C as one byte string: each item a
+// 4-byte little-endian length then its bytes; length 0xffffffff is a NULL
+// item (a header removal). tg_blob_headers decodes n pairs from blob[off:]
+// into out (as tg_header), tg_blob_bufs n items into out; both return the
+// offset after what they read, or TG_BLOB_BAD (also when off already is)
+// when blob is too short. The results point into blob.
+#define TG_BLOB_BAD SIZE_MAX
+size_t tg_blob_headers(const char* blob, size_t len, size_t off, tg_header* out, size_t n);
+size_t tg_blob_bufs(const char* blob, size_t len, size_t off, tg_buf* out, size_t n);
+
+// tg_route_new builds a route from a blob of nroles roles then nscopes
+// scopes (copied); NULL when memory is short or the blob is malformed.
+tg_route* tg_route_new(uintptr_t handle, int cacheable, int forward, const char* name,
+                       size_t name_len, const char* blob, size_t len, size_t nroles,
+                       size_t nscopes);
+
+// Helpers Go calls to apply its decision (all copy what they are given).
+void tg_set_header(void* filter, const char* name, size_t name_len, const char* value,
+                   size_t value_len, int remove);
+// tg_set_metadata_blob writes n key/value pairs decoded from blob into the
+// ext_authz metadata namespace in one call (at most TG_MAX_METADATA).
+#define TG_MAX_METADATA 16
+void tg_set_metadata_blob(void* filter, const char* blob, size_t len, size_t n);
+// tg_send_response sends a local reply with n headers decoded from blob
+// (at most 8; more are dropped).
+void tg_send_response(void* filter, uint32_t status, const char* blob, size_t len, size_t n,
+                      const char* body, size_t body_len, const char* details,
+                      size_t details_len);
+
+#endif

@@ -1,0 +1,105 @@
+package smoke
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/jwttest"
+)
+
+// TestModuleCPU (TOLLGATE_MODULE_CPU=1) is an indicative measurement, not
+// a benchmark: Envoy's CPU time per request (utime+stime of the process,
+// one keep-alive connection, requests in sequence) on /public (the module
+// in the chain, no route config; the same Authorization header), /jwt with a token from the C table, and
+// /jwt decided in Go (the Verifier's cache hit: "Bearer" + two spaces
+// keeps the token off the C fast path), in alternating rounds.
+func TestModuleCPU(t *testing.T) {
+	envoyBin := os.Getenv("ENVOY_BIN")
+	if envoyBin == "" || os.Getenv("TOLLGATE_MODULE_CPU") == "" {
+		t.Skip("set ENVOY_BIN and TOLLGATE_MODULE_CPU=1")
+	}
+	soDir := moduleDir(t)
+	iss, err := jwttest.New("https://idp.test", "api.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := echoUpstream(t)
+	u, _ := url.Parse(up.URL)
+	upPort, _ := strconv.Atoi(u.Port())
+	listen, admin := freePort(t), freePort(t)
+	cfg := envoyConfig(filterConfig(iss), listen, admin, upPort)
+	withoutMetadataHeaders(cfg)
+	p := startEnvoy(t, envoyBin, soDir, cfg, listen, admin)
+	tok, _ := iss.Token("alice", []string{"user"}, time.Hour, 0)
+	kinds := []struct{ name, path, auth string }{
+		{"public", "/public", "Bearer " + tok}, {"jwt, C table", "/jwt", "Bearer " + tok}, {"jwt, Go", "/jwt", "Bearer  " + tok},
+	}
+	const n, rounds = 2000, 4
+	sum := make([]time.Duration, len(kinds))
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	for r := 0; r < rounds; r++ {
+		for i, k := range kinds {
+			send(t, hc, listen, k.path, k.auth, 200) // warm
+			before := cpu(t, p.cmd.Process.Pid)
+			send(t, hc, listen, k.path, k.auth, n)
+			sum[i] += cpu(t, p.cmd.Process.Pid) - before
+		}
+	}
+	for i, k := range kinds {
+		per := sum[i] / (n * rounds)
+		t.Logf("%-14s %6.1f µs Envoy CPU/request, %.2f× of public", k.name, float64(per.Nanoseconds())/1000,
+			float64(sum[0])/float64(sum[i]))
+	}
+}
+
+// withoutMetadataHeaders drops the x-md-* request headers of cfg's routes:
+// the upstream request then differs only by what the module writes.
+func withoutMetadataHeaders(cfg map[string]any) {
+	sr := cfg["static_resources"].(map[string]any)
+	chains := sr["listeners"].([]any)[0].(map[string]any)["filter_chains"].([]any)
+	hcm := chains[0].(map[string]any)["filters"].([]any)[0].(map[string]any)["typed_config"].(map[string]any)
+	vh := hcm["route_config"].(map[string]any)["virtual_hosts"].([]any)[0].(map[string]any)
+	for _, r := range vh["routes"].([]any) {
+		delete(r.(map[string]any), "request_headers_to_add")
+	}
+}
+
+func send(t *testing.T, hc *http.Client, listen int, path, auth string, n int) {
+	t.Helper()
+	for range n {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", listen, path), nil)
+		if auth != "" {
+			req.Header.Set("authorization", auth)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+	}
+}
+
+// cpu is the process's user + system time (/proc/<pid>/stat, clock ticks
+// of 10 ms).
+func cpu(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}

@@ -1,0 +1,57 @@
+// table.h: the C table of verified tokens, so that a repeated token is
+// decided without entering Go. Go fills it after an allowed request; the
+// request-headers hook consults it first.
+//
+// Contract:
+//   - keys are the full token bytes; a hit needs equal length and equal
+//     bytes (memcmp), the seeded hash only picks the shard and the bucket;
+//     only tokens Go verified ever enter, so a forger cannot fill it;
+//   - an entry is served only while now < its deadline, min(the token's
+//     exp, insertion + max TTL) in CLOCK_REALTIME nanoseconds; past it the
+//     entry is a miss (Go then decides, and refuses an expired token);
+//   - at most `capacity` entries (rounded up to a multiple of the shard
+//     count): inserting into a full shard evicts that shard's oldest entry
+//     (insertion order) and frees it at once;
+//   - safe for concurrent use: one pthread rwlock per shard. A hit returns
+//     with the shard's read lock held, so the identity stays valid while
+//     the hook publishes it; the caller must call tg_table_release. A hit
+//     allocates nothing and writes no shared memory but the lock word.
+#ifndef TG_TABLE_H
+#define TG_TABLE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "module.h"
+
+typedef struct tg_shard tg_shard;
+
+// tg_table_new returns an empty table, or NULL when out of memory.
+tg_table* tg_table_new(size_t capacity, int64_t max_ttl_ns);
+
+// tg_table_free frees t and every entry; nobody may use t any more.
+void tg_table_free(tg_table* t);
+
+// tg_table_get returns the identity of token key[:len] and sets *held to
+// the shard whose read lock the caller now holds, or returns NULL (no lock
+// held) when the token is absent or its entry has expired.
+const tg_identity* tg_table_get(tg_table* t, const char* key, size_t len, tg_shard** held);
+
+// tg_table_release releases the read lock tg_table_get took.
+void tg_table_release(tg_shard* held);
+
+// tg_table_put stores token key[:len] with the identity decoded from blob
+// (nops header pairs, nmd metadata pairs, nroles roles, nscopes scopes;
+// see module.h), copied, until min(exp_ns, now + max TTL); it replaces an
+// entry of the same key. Returns 1 when stored, 0 when the deadline has
+// passed, the blob is malformed or memory is short.
+int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, size_t blob_len,
+                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, int64_t exp_ns);
+
+// tg_table_counts: entries now, ever stored, evicted because a shard was
+// full, replaced, bytes held, capacity.
+typedef struct {
+  long long live, inserts, evictions, replaced, bytes, capacity;
+} tg_table_counts;
+tg_table_counts tg_table_stats(tg_table* t);
+
+#endif

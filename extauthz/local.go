@@ -1,0 +1,162 @@
+package extauthz
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/tollgate/tollgate/extauthz/envoymod"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// MetadataNamespace is the dynamic-metadata namespace of the ext_authz
+// filter, under which Decision.Metadata is published.
+const MetadataNamespace = "envoy.filters.http.ext_authz"
+
+// LocalOptions configure a Local. Options.Keys and Options.RateLimit are
+// ignored: a Local has neither (see Local).
+type LocalOptions struct {
+	Options
+	// JWKSWait bounds how long one Decide waits for a remote JWKS fetch (a
+	// token naming an unknown kid, or a provider whose keys were never
+	// loaded). The fetch itself always goes on in the background; a
+	// Decide that stops waiting answers 503 jwks_unavailable, as the
+	// service does when its caller's deadline ends during the fetch. Zero
+	// (the default) never waits: Decide never blocks on the network.
+	JWKSWait time.Duration
+}
+
+// Local decides requests in process with the ext_authz service's own
+// decision code (Service.check), for Tollgate's Envoy dynamic module. It
+// serves one envoymod.FilterConfig: JWT providers and identity headers, no
+// key store, no OAuth 2.0 providers and no rate limiter. So an API key is
+// refused (401 method_not_allowed on a JWT-only route, 503
+// key_store_unavailable on a route that accepts keys), an opaque token is
+// refused (method_not_allowed), and a route that takes its rate limits in
+// the Check is 503 rate_limit_unavailable: the translator hands the module
+// JWT routes without in-Check rate limits only. Safe for concurrent use.
+type Local struct {
+	s    *Service
+	t    *Table
+	wait time.Duration
+	// ended is a context that has already ended: the one a Decide passes
+	// down when it may not wait.
+	ended context.Context
+}
+
+// NewLocal builds a Local for cfg and starts its remote JWKS fetches in
+// the background (until Close or the end of ctx). It fails when a JWT
+// provider cannot be set up.
+func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions) (*Local, error) {
+	o := opts.Options
+	o.Keys, o.RateLimit = nil, nil
+	s := New(ctx, o)
+	auth := ir.Auth{JWT: cfg.JWT, IdentityHeaders: cfg.IdentityHeaders}
+	if cfg.KeyHeader != "" {
+		auth.APIKeys = &ir.APIKeys{Header: cfg.KeyHeader}
+	}
+	t, err := newTable(ctx, &ir.Config{Auth: auth}, s.opts, true)
+	if err != nil {
+		return nil, fmt.Errorf("extauthz: local decisions: %w", err)
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	return &Local{s: s, t: t, wait: max(opts.JWKSWait, 0), ended: ended}, nil
+}
+
+// Close stops the background JWKS fetches.
+func (l *Local) Close() { l.t.close() }
+
+// Header is one header name and value.
+type Header struct {
+	Name, Value string
+}
+
+// Decision is a Local's answer, exactly the content of the CheckResponse
+// the ext_authz service gives the same request.
+type Decision struct {
+	// Status is 0 for an allowed request, else the HTTP status of the
+	// denial (401, 403, 503).
+	Status int
+	// Reason is a denial's short reason code ("" when allowed).
+	Reason string
+	// Body and Headers are a denial's response body and headers
+	// (content-type, cache-control, and www-authenticate for a 401).
+	Body    string
+	Headers []Header
+	// Set are the request headers an allowed request gets (overwriting),
+	// Remove the request headers it loses.
+	Set    []Header
+	Remove []string
+	// Metadata is an allowed request's dynamic metadata in namespace
+	// MetadataNamespace, sorted by key: the identity (route, method,
+	// consumer, user_id, tenant, tier, roles).
+	Metadata []Header
+	// Roles and Scopes are the allowed caller's (roles as published:
+	// invalid ones dropped), for checking another route's requirement
+	// against the same identity.
+	Roles, Scopes []string
+	// Expiry is the verified JWT's exp (zero for other methods): the
+	// identity must not be reused from then on.
+	Expiry time.Time
+}
+
+// Decide decides one request: ext is the route's requirement (the context
+// extensions the ext_authz filter would send, envoymod.RouteConfig),
+// headers the request headers as that filter would send them (lower-case
+// names, repeated headers joined with ","). It never blocks on the network
+// for longer than LocalOptions.JWKSWait.
+func (l *Local) Decide(ctx context.Context, ext, headers map[string]string) Decision {
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	v, resp := l.s.check(ctx, l.t, ext, headers)
+	d := decisionOf(resp)
+	if v.status == 0 && v.id != nil {
+		d.Roles, d.Scopes, d.Expiry = v.id.roles, v.id.scopes, v.id.expiry
+	}
+	return d
+}
+
+// bound limits the wait for a JWKS fetch: with no wait, a context that has
+// already ended (the Verifier then starts or joins the fetch and returns at
+// once; nothing else in a Local's decision reads the context).
+func (l *Local) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if l.wait > 0 {
+		return context.WithTimeout(ctx, l.wait)
+	}
+	return l.ended, func() {}
+}
+
+// Unavailable is the service's 503 denial with reason, for a caller of
+// Decide that cannot decide at all (e.g. an internal error).
+func Unavailable(reason string) Decision {
+	return decisionOf(denied(verdict{status: 503, reason: reason}))
+}
+
+// decisionOf reads a CheckResponse into a Decision.
+func decisionOf(resp *authv3.CheckResponse) Decision {
+	if dr := resp.GetDeniedResponse(); dr != nil {
+		return Decision{Status: int(dr.GetStatus().GetCode()), Reason: resp.GetStatus().GetMessage(),
+			Body: dr.GetBody(), Headers: headersOf(dr.GetHeaders())}
+	}
+	ok := resp.GetOkResponse()
+	d := Decision{Set: headersOf(ok.GetHeaders()), Remove: ok.GetHeadersToRemove()}
+	for k, v := range resp.GetDynamicMetadata().GetFields() {
+		d.Metadata = append(d.Metadata, Header{Name: k, Value: v.GetStringValue()})
+	}
+	slices.SortFunc(d.Metadata, func(a, b Header) int { return cmp.Compare(a.Name, b.Name) })
+	return d
+}
+
+func headersOf(hs []*corev3.HeaderValueOption) []Header {
+	out := make([]Header, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, Header{Name: h.GetHeader().GetKey(), Value: h.GetHeader().GetValue()})
+	}
+	return out
+}
