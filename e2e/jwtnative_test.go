@@ -36,17 +36,42 @@ backends:
   - {name: echo, endpoints: [{{.Upstream}}]}
 `
 
-func startJWTNativeStack(t *testing.T) *authStack {
-	a, _ := startJWTNativeStackEnvoy(t)
+// jwtEngine is one way of deciding native JWT routes in Envoy: its serve
+// flags.
+type jwtEngine struct {
+	name string
+	args func(t *testing.T) []string
+}
+
+// jwtEngines are both: Envoy's filters (jwt_authn, the identity script,
+// header_to_metadata, rbac), and Tollgate's Envoy module (serve
+// --envoy-module), which must answer every case the same way.
+var jwtEngines = []jwtEngine{
+	{"jwt_authn", func(*testing.T) []string { return nil }},
+	{"module", func(t *testing.T) []string { return []string{"--envoy-module", harness.BuildEnvoyModule(t)} }},
+}
+
+// eachJWTEngine runs test once per engine, as parallel subtests.
+func eachJWTEngine(t *testing.T, test func(t *testing.T, e jwtEngine)) {
+	for _, e := range jwtEngines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, e)
+		})
+	}
+}
+
+func startJWTNativeStack(t *testing.T, engine jwtEngine) *authStack {
+	a, _ := startJWTNativeStackEnvoy(t, engine)
 	return a
 }
 
 // startJWTNativeStackEnvoy is startJWTNativeStack, also returning the Envoy
 // (its access log).
-func startJWTNativeStackEnvoy(t *testing.T) (*authStack, *harness.Envoy) {
+func startJWTNativeStackEnvoy(t *testing.T, engine jwtEngine) (*authStack, *harness.Envoy) {
 	n := startNativeEnv(t)
 	port := harness.FreePort(t)
-	s := n.stack(t, n.policy(t, jwtNativePolicy, port))
+	s := n.stack(t, n.policy(t, jwtNativePolicy, port), engine.args(t)...)
 	e := s.envoy("public", "jwt-native-0", "delta")
 	return n.authStack(s, port), e
 }
@@ -56,8 +81,10 @@ func startJWTNativeStackEnvoy(t *testing.T) (*authStack, *harness.Envoy) {
 // consumer the namespaced user id, tenant, tier from the verified claims,
 // never from the client's headers); a token without tenant and tier
 // claims logs neither.
-func TestJWTNativeAccessLogIdentity(t *testing.T) {
-	a, e := startJWTNativeStackEnvoy(t)
+func TestJWTNativeAccessLogIdentity(t *testing.T) { eachJWTEngine(t, testJWTNativeAccessLogIdentity) }
+
+func testJWTNativeAccessLogIdentity(t *testing.T, engine jwtEngine) {
+	a, e := startJWTNativeStackEnvoy(t, engine)
 	valid := a.idp.claims("alice", "user")
 	noTier := a.idp.claims("bob", "user")
 	delete(noTier, "tid")
@@ -136,7 +163,11 @@ func (a *authStack) authzChecks(t *testing.T) int {
 }
 
 func TestJWTNativeAdmitsWithoutExtAuthz(t *testing.T) {
-	a := startJWTNativeStack(t)
+	eachJWTEngine(t, testJWTNativeAdmitsWithoutExtAuthz)
+}
+
+func testJWTNativeAdmitsWithoutExtAuthz(t *testing.T, engine jwtEngine) {
+	a := startJWTNativeStack(t, engine)
 	before := a.authzChecks(t)
 	valid := a.idp.claims("alice", "user", "ops")
 	t.Run("valid token: identity headers from the claims, spoofed ones gone, token stripped", func(t *testing.T) {
@@ -194,8 +225,10 @@ func TestJWTNativeAdmitsWithoutExtAuthz(t *testing.T) {
 	}
 }
 
-func TestJWTNativeRefusesAttacks(t *testing.T) {
-	a := startJWTNativeStack(t)
+func TestJWTNativeRefusesAttacks(t *testing.T) { eachJWTEngine(t, testJWTNativeRefusesAttacks) }
+
+func testJWTNativeRefusesAttacks(t *testing.T, engine jwtEngine) {
+	a := startJWTNativeStack(t, engine)
 	valid := a.idp.claims("alice", "user")
 	now := time.Now()
 	rejected := []struct {
@@ -231,7 +264,16 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 		{"user id with a line feed", a.idp.rs256("k1", with(valid, "sub", "alice\nx-user-roles: admin")), "bad_claim"},
 		{"garbage", "not-a-token", ""},
 	}
+	// The reasons the Envoy module gives where they differ: it runs the
+	// ext_authz service's own verifier, stricter than jwt_authn here (a
+	// non-numeric exp is a bad claim; a token naming a key URL is refused
+	// before any key lookup).
+	moduleReasons := map[string]string{"exp null": "bad_claim", "jku pointing at the attacker's keys": "embedded_key",
+		"x5u pointing at the attacker's cert": "embedded_key"}
 	for _, tt := range rejected {
+		if r, ok := moduleReasons[tt.name]; ok && engine.name == "module" {
+			tt.reason = r
+		}
 		t.Run("401 "+tt.name, func(t *testing.T) {
 			resp, err := a.client.Get(testCtx(t, 10*time.Second), fmt.Sprintf("http://127.0.0.1:%d/users/1", a.port), "", bearer(tt.token))
 			if err != nil {
@@ -301,8 +343,10 @@ func TestJWTNativeRefusesAttacks(t *testing.T) {
 // TestJWTNativeTierLimits: on the default policy path (no rateLimits.mode:
 // quota) a JWT route's tier limit holds per consumer with no call per
 // request: neither ext_authz nor the rate-limit service is asked.
-func TestJWTNativeTierLimits(t *testing.T) {
-	a := startJWTNativeStack(t)
+func TestJWTNativeTierLimits(t *testing.T) { eachJWTEngine(t, testJWTNativeTierLimits) }
+
+func testJWTNativeTierLimits(t *testing.T, engine jwtEngine) {
+	a := startJWTNativeStack(t, engine)
 	before, decisions := a.authzChecks(t), a.rateLimitDecisions(t)
 	tok := a.idp.rs256("k1", with(a.idp.claims("tiny-1", "user"), "plan", "tiny"))
 	codes := map[int]int{}
@@ -343,12 +387,14 @@ func (a *authStack) rateLimitDecisions(t *testing.T) int {
 //     JWKS past its 5-minute cache duration while refetches fail, as the
 //     ext_authz service keeps its keys; checked outside this test with a
 //     4 s cache and a 12 s outage).
-func TestJWTNativeJWKSOutage(t *testing.T) {
+func TestJWTNativeJWKSOutage(t *testing.T) { eachJWTEngine(t, testJWTNativeJWKSOutage) }
+
+func testJWTNativeJWKSOutage(t *testing.T, engine jwtEngine) {
 	n := startNativeEnv(t)
 	p := n.idp
 	p.down.Store(true)
 	port := harness.FreePort(t)
-	s := n.stack(t, n.policy(t, jwtNativePolicy, port))
+	s := n.stack(t, n.policy(t, jwtNativePolicy, port), engine.args(t)...)
 	s.envoy("public", "jwt-native-jwks", "delta")
 	a := n.authStack(s, port)
 	valid := p.claims("alice", "user")
