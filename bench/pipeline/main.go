@@ -27,6 +27,7 @@ const (
 
 func main() {
 	only := flag.String("only", "", "measure only the rows whose name contains this, besides plain proxying (a smoke run; skips the arrivals table)")
+	rounds := flag.Int("rounds", 0, "after the table, measure every row at saturation this many more times in paired rounds and print the ratios to plain (median, quartiles)")
 	var o ablateOpts
 	ab := flag.Bool("ablate", false, "measure Envoy CPU per request of the JWT quota path with one feature removed at a time (bench/README.md, hot path)")
 	flag.Float64Var(&o.rate, "rate", 1000, "-ablate: fixed request rate (0: closed loop at saturation, 16 connections)")
@@ -59,7 +60,7 @@ func main() {
 	} else if *ab {
 		err = runAblation(os.Stdout, o)
 	} else {
-		err = run(os.Stdout, *only)
+		err = run(os.Stdout, *only, *rounds)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline bench:", err)
@@ -67,7 +68,7 @@ func main() {
 	}
 }
 
-func run(w io.Writer, only string) error {
+func run(w io.Writer, only string, rounds int) error {
 	dir, err := os.MkdirTemp("", "tollgate-pipeline-")
 	if err != nil {
 		return err
@@ -101,6 +102,9 @@ func run(w io.Writer, only string) error {
 	rows = onlyRows(rows, only)
 	sat, fixed, rate := runRows(rows, sh.redisPID)
 	report(w, rows, sat, fixed, rate)
+	if rounds > 0 {
+		roundsRun(w, rows, sh.redisPID, rounds)
+	}
 	if only != "" {
 		return nil
 	}
