@@ -7,7 +7,8 @@
 #   make build   build bin/tollgate with the version stamped in
 #   make test    tools + go vet + unit tests with -race (and the differential
 #                tests they sample, once more in full without it) + short fuzz runs
-#                (FUZZTIME_SHORT per target) + e2e tests + a best-effort
+#                (FUZZTIME_SHORT per target) + module-test + e2e tests (the
+#                native JWT suite runs on jwt_authn and on the module) + a best-effort
 #                govulncheck (see "vuln" below)
 #   make fuzz    every Go fuzz target of the module for FUZZTIME each
 #   make vuln    strict govulncheck: fails when the vulnerability database
@@ -171,7 +172,7 @@ build: toolchain
 
 ## ---------------------------------------------------------------- test
 
-test: tools vet test-unit test-fuzz test-e2e vuln-soft
+test: tools vet test-unit test-fuzz module-test test-e2e vuln-soft
 
 vet: toolchain
 	$(GO) vet ./...
@@ -248,6 +249,9 @@ vuln-soft: toolchain $(GOVULNCHECK)
 
 ## ---------------------------------------------------------------- bench
 
+# PIPELINE_ROUNDS: paired saturation rounds after the pipeline table (ratios
+# to plain proxying, median and quartiles: bench/pipeline/rounds.go).
+PIPELINE_ROUNDS ?= 5
 bench: toolchain
 	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./xds/... ./extauthz/jwt/ ./extauthz/apikey/ ./ratelimit/...
 	$(GO) run ./bench/convergence
@@ -256,7 +260,7 @@ bench: toolchain
 	@[ -x "$(TOOLS_BIN)/ratelimit" ] || GOBIN="$(TOOLS_BIN)" $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@latest
 	@[ -x "$(TOOLS_BIN)/ratelimit" ] || mv "$(TOOLS_BIN)/service_cmd" "$(TOOLS_BIN)/ratelimit"
 	RATELIMIT_REF_BIN="$(TOOLS_BIN)/ratelimit" $(GO) run ./bench/ratelimit
-	ENVOY_BIN="$(ENVOY_BIN)" RATELIMIT_REF_BIN="$(TOOLS_BIN)/ratelimit" $(GO) run ./bench/pipeline
+	ENVOY_BIN="$(ENVOY_BIN)" RATELIMIT_REF_BIN="$(TOOLS_BIN)/ratelimit" $(GO) run ./bench/pipeline -rounds $(PIPELINE_ROUNDS)
 
 ## ---------------------------------------------------------------- dev
 
