@@ -1,11 +1,15 @@
 package translator
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +44,9 @@ func TestEnvoyAcceptsTranslation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if m := loadCase(t, name).EnvoyModule; m != "" {
+				y = bytes.ReplaceAll(y, []byte(m), []byte(envoyModule(t)))
+			}
 			path := filepath.Join(t.TempDir(), name+".yaml")
 			if err := os.WriteFile(path, y, 0o600); err != nil {
 				t.Fatal(err)
@@ -55,6 +62,41 @@ func TestEnvoyAcceptsTranslation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// moduleBuild is the one build of Tollgate's Envoy module per test binary.
+var moduleBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// envoyModule returns the path of Tollgate's Envoy module built from
+// ../../envoymodule (cgo: it skips the test without a C compiler), which
+// Envoy's validate mode loads: the cases with Options.EnvoyModule name a
+// path on a deployed host instead.
+func envoyModule(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("cc"); err != nil {
+		t.Skipf("no C compiler to build the Envoy module: %v", err)
+	}
+	moduleBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "tollgate-module-")
+		if err != nil {
+			moduleBuild.err = err
+			return
+		}
+		moduleBuild.path = filepath.Join(dir, "libtollgate_envoy.so")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", moduleBuild.path, ".")
+		cmd.Dir = filepath.Join("..", "..", "envoymodule")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			moduleBuild.err = fmt.Errorf("build the Envoy module: %w\n%s", err, out)
+		}
+	})
+	if moduleBuild.err != nil {
+		t.Fatal(moduleBuild.err)
+	}
+	return moduleBuild.path
 }
 
 // staticBootstrap returns StaticBootstrap(r) or fails the test.
