@@ -33,6 +33,7 @@ type idp struct {
 	ec      *ecdsa.PrivateKey
 	down    atomic.Bool
 	fetches atomic.Int64
+	delay   atomic.Int64 // nanoseconds each JWKS answer waits (a slow IdP)
 
 	tokens         map[string]map[string]any // opaque token → introspection answer
 	introspections atomic.Int64
@@ -80,6 +81,7 @@ func (p *idp) jwks(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	p.fetches.Add(1)
+	time.Sleep(time.Duration(p.delay.Load()))
 	p.mu.Lock()
 	var keys []map[string]string
 	for kid, k := range p.keys {

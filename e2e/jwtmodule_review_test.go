@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/e2e/harness"
+)
+
+// TestJWTNativeListenerUpdate: a push that replaces the gateway's listener
+// (here a JWT provider's clock skew) while the IdP answers its JWKS slowly
+// never refuses a valid token. jwt_authn warms the new listener until its
+// JWKS fetch completes, the old one serving meanwhile; the module's new
+// filter configuration (a new table, a new verifier without keys) must
+// not serve before its first fetch either, or every token on a new
+// connection is a 503 jwks_unavailable until the fetch completes (at
+// each listener update, and at Envoy's start).
+func TestJWTNativeListenerUpdate(t *testing.T) { eachJWTEngine(t, testJWTNativeListenerUpdate) }
+
+func testJWTNativeListenerUpdate(t *testing.T, engine jwtEngine) {
+	n := startNativeEnv(t)
+	port := harness.FreePort(t)
+	policy := n.policy(t, jwtNativePolicy, port)
+	s := n.stack(t, policy, engine.args(t)...)
+	e := s.envoy("public", "jwt-native-update", "delta")
+	a := n.authStack(s, port) // a new connection per request: each meets the newest listener
+	tok := n.idp.rs256("k1", n.idp.claims("alice", "user"))
+	if code, _, body := a.call(t, "/users/1", bearer(tok)); code != 200 {
+		t.Fatalf("before the push: %d %s", code, body)
+	}
+	ctx := testCtx(t, 20*time.Second)
+	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.idp.delay.Store(int64(1500 * time.Millisecond))
+	next := strings.Replace(policy, "algorithms: [RS256]", "algorithms: [RS256]\n      clockSkew: 20s", 1)
+	s.cli(0, "push", writeFile(t, "next.yaml", next))
+	start, served := time.Now(), 0
+	for {
+		code, _, body := a.call(t, "/users/1", bearer(tok))
+		if code != 200 {
+			t.Fatalf("%s after the push (request %d): %d %s, want 200", time.Since(start).Round(time.Millisecond), served+1, code, body)
+		}
+		served++
+		now, _, err := e.Stat(ctx, "listener_manager.listener_modified")
+		warming, _, werr := e.Stat(ctx, "listener_manager.total_listeners_warming")
+		if err != nil || werr != nil {
+			t.Fatal(err, werr)
+		}
+		if now > modified && warming == 0 && served >= 3 {
+			break
+		}
+		if time.Since(start) > 8*time.Second {
+			t.Fatalf("listener not replaced 8 s after the push (listener_modified %d → %d, warming %d)", modified, now, warming)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d requests admitted while the listener was replaced (%s)", served, time.Since(start).Round(time.Millisecond))
+}
+
+// TestJWTModuleWithdrawnKey: once the module's verifier has fetched a JWKS
+// that no longer holds a key, a token signed with that key is refused,
+// though the module's C table served it a moment before: the table is
+// cleared with the verifier's own cache, as the ext_authz service refuses
+// such a token after its refresh. (jwt_authn keeps verified tokens in its
+// cache across JWKS refreshes until their exp, so this is the module's
+// contract only.)
+func TestJWTModuleWithdrawnKey(t *testing.T) {
+	n := startNativeEnv(t)
+	n.idp.addKey("k2")
+	port := harness.FreePort(t)
+	s := n.stack(t, n.policy(t, jwtNativePolicy, port), "--envoy-module", harness.BuildEnvoyModule(t))
+	s.envoy("public", "jwt-module-withdrawn", "delta")
+	a := n.authStack(s, port)
+	claims := n.idp.claims("alice", "user")
+	tok := n.idp.rs256("k2", claims)
+	for i := range 2 { // the second from the table
+		if code, _, body := a.call(t, "/users/1", bearer(tok)); code != 200 {
+			t.Fatalf("request %d with k2: %d %s", i+1, code, body)
+		}
+	}
+	n.idp.mu.Lock()
+	delete(n.idp.keys, "k2")
+	n.idp.mu.Unlock()
+	// A token naming an unknown kid makes the verifier fetch the JWKS (at
+	// most once per 5 s): 401 unknown_kid before, 503 while the fetch
+	// runs, 401 once it is done.
+	unknown := n.idp.rs256Header("rotated", nil, claims)
+	fetches := n.idp.fetches.Load()
+	err := harness.WaitFor(testCtx(t, 15*time.Second), func() (bool, error) {
+		code, _, _ := a.call(t, "/users/1", bearer(unknown))
+		return n.idp.fetches.Load() > fetches && code == 401, nil
+	})
+	if err != nil {
+		t.Fatalf("no JWKS fetch after an unknown kid: %v", err)
+	}
+	code, _, body := a.call(t, "/users/1", bearer(tok))
+	if code != 401 || !strings.Contains(body, "unknown_kid") {
+		t.Fatalf("token signed with the withdrawn key k2: %d %s, want 401 unknown_kid", code, body)
+	}
+}
