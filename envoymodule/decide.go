@@ -50,6 +50,7 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 	// Copies: Envoy's header values change under the mutations below.
 	headers := glue.Headers(headerValues(hs, n))
 	token := C.GoStringN(tok, C.int(tokLen))
+	epoch := C.tg_table_epoch(f.table) // before verifying: see remember
 	d := f.local.Decide(context.Background(), ext, headers)
 	f.log.Debug("decided", "route", ext["route"], "status", d.Status, "reason", d.Reason)
 	if d.Status != 0 {
@@ -58,7 +59,7 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 	}
 	allow(envoyFilter, d)
 	if token != "" && !d.Expiry.IsZero() {
-		f.remember(token, d)
+		f.remember(token, d, epoch)
 	}
 	return hookContinue
 }
@@ -94,11 +95,13 @@ func allow(envoyFilter unsafe.Pointer, d extauthz.Decision) {
 }
 
 // remember puts token's identity (d, allowed) into the C table until its
-// exp (the table caps that at the configuration's cacheMaxTtl).
-func (f *filter) remember(token string, d extauthz.Decision) {
+// exp (the table caps that at the configuration's cacheMaxTtl), unless
+// the table was cleared (a key withdrawn) since epoch, read before d was
+// decided: d may come from a verification the withdrawal invalidated.
+func (f *filter) remember(token string, d extauthz.Decision, epoch C.uint64_t) {
 	id := glue.IdentityOf(d, f.cfg.IdentityHeaders)
 	blob := glue.Blob(nil).AddOps(id.Ops).AddHeaders(id.Metadata).AddList(d.Roles).AddList(d.Scopes)
 	C.tg_table_put(f.table, cstr(token), C.size_t(len(token)), cbytes(blob), C.size_t(len(blob)),
 		C.size_t(len(id.Ops)), C.size_t(len(id.Metadata)), C.size_t(len(d.Roles)), C.size_t(len(d.Scopes)),
-		C.int64_t(d.Expiry.UnixNano()))
+		C.int64_t(d.Expiry.UnixNano()), epoch)
 }

@@ -27,6 +27,7 @@ import (
 	"runtime/cgo"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/tollgate/tollgate/envoymodule/glue"
@@ -60,9 +61,20 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("module", "tollgate_envoy")
 }
 
+// jwksWarmup bounds how long a new filter configuration waits for the
+// first fetch of its remote JWKS (Local.WaitKeys) before Envoy may serve
+// with it: a Local never waits for the network while deciding, so without
+// this every token would be refused with 503 jwks_unavailable until the
+// fetch completes (after each listener update, and at Envoy's start).
+// jwt_authn warms its listener likewise. A fetch is bounded to 5 s.
+const jwksWarmup = 6 * time.Second
+
 // tgConfigNew builds a filter configuration from its JSON
 // (envoymod.FilterConfig) into out; 0 refuses it (Envoy rejects the
-// configuration).
+// configuration). It runs on Envoy's main thread, which it holds until
+// the remote JWKS are fetched or failed (at most jwksWarmup): the
+// configuration it replaces keeps serving meanwhile. On 0 the caller
+// frees out.table and out.key_header.
 //
 //export tgConfigNew
 func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
@@ -73,22 +85,27 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		log.Error("filter config: bad JSON", "err", err)
 		return 0
 	}
-	local, err := extauthz.NewLocal(context.Background(), cfg, extauthz.LocalOptions{Options: extauthz.Options{Logger: log}})
+	size := cmp.Or(cfg.CacheSize, envoymod.DefaultCacheSize)
+	ttl := cmp.Or(cfg.CacheMaxTTL, envoymod.DefaultCacheMaxTTL)
+	if size < 0 || ttl < 0 {
+		log.Error("filter config refused: negative cacheSize or cacheMaxTtl")
+		return 0
+	}
+	// The table first: a provider's withdrawn key clears it (below).
+	if out.table = C.tg_table_new(C.size_t(size), C.int64_t(ttl.Nanoseconds())); out.table == nil {
+		return 0
+	}
+	local, err := extauthz.NewLocal(context.Background(), cfg, extauthz.LocalOptions{Options: extauthz.Options{
+		Logger: log, KeysWithdrawn: withdrawn(log, out.table)}})
 	if err != nil {
 		log.Error("filter config refused", "err", err)
 		return 0
 	}
-	size := cmp.Or(cfg.CacheSize, envoymod.DefaultCacheSize)
-	ttl := cmp.Or(cfg.CacheMaxTTL, envoymod.DefaultCacheMaxTTL)
-	if size < 0 || ttl < 0 {
-		local.Close()
-		log.Error("filter config refused: negative cacheSize or cacheMaxTtl")
-		return 0
-	}
-	out.table = C.tg_table_new(C.size_t(size), C.int64_t(ttl.Nanoseconds()))
-	if out.table == nil {
-		local.Close()
-		return 0
+	ctx, cancel := context.WithTimeout(context.Background(), jwksWarmup)
+	defer cancel()
+	if err := local.WaitKeys(ctx); err != nil {
+		log.Warn("filter config serves without a provider's JWKS: its tokens are refused with 503 jwks_unavailable "+
+			"until a fetch succeeds", "err", err)
 	}
 	if cfg.KeyHeader != "" {
 		out.key_header = C.tg_buf{ptr: C.CString(cfg.KeyHeader), len: C.size_t(len(cfg.KeyHeader))}
@@ -97,6 +114,18 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 	out.handle = C.uintptr_t(cgo.NewHandle(f))
 	log.Info("filter config created", "providers", len(cfg.JWT), "cacheSize", size, "cacheMaxTtl", ttl)
 	return 1
+}
+
+// withdrawn returns the Local's KeysWithdrawn hook: the JWT verifier has
+// purged its own cache, and the table must not serve a token verified with
+// the withdrawn key either (the ext_authz service refuses it from then
+// on). The verifier's goroutines end in Local.Close, before the config's
+// destroy hook frees the table.
+func withdrawn(log *slog.Logger, t *C.tg_table) func(provider string) {
+	return func(provider string) {
+		C.tg_table_clear(t)
+		log.Info("a JWKS key was withdrawn: verified-token table cleared", "provider", provider)
+	}
 }
 
 // tgConfigDestroy releases a filter configuration's Go state; C frees the

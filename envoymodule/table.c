@@ -29,12 +29,13 @@ struct tg_shard {
   tg_entry* oldest;
   tg_entry* newest;
   size_t count, cap;
-  long long inserts, evictions, replaced, bytes;
+  long long inserts, evictions, replaced, bytes, cleared;
 } __attribute__((aligned(64)));
 
 struct tg_table {
   uint64_t seed;
   int64_t max_ttl_ns;
+  uint64_t epoch; // atomic: tg_table_clear advances it before clearing
   tg_shard shards[SHARDS];
 };
 
@@ -204,7 +205,8 @@ static tg_entry* make_entry(uint64_t h, const char* key, size_t len, const char*
 }
 
 int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, size_t blob_len,
-                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, int64_t exp_ns) {
+                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, int64_t exp_ns,
+                 uint64_t epoch) {
   int64_t now = now_ns();
   int64_t deadline = exp_ns;
   if (t->max_ttl_ns > 0 && now + t->max_ttl_ns < deadline) {
@@ -221,6 +223,14 @@ int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, siz
   }
   tg_shard* s = shard_of(t, h);
   pthread_rwlock_wrlock(&s->lock);
+  // Under the shard's lock: a clear that advanced the epoch before this
+  // check clears this shard after the insertion, one that advances it
+  // after finds the entry.
+  if (__atomic_load_n(&t->epoch, __ATOMIC_ACQUIRE) != epoch) {
+    pthread_rwlock_unlock(&s->lock);
+    free(e);
+    return 0;
+  }
   tg_entry* old = find(s, h, key, len);
   if (old != NULL) {
     unlink_entry(s, old);
@@ -247,6 +257,21 @@ int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, siz
   return 1;
 }
 
+uint64_t tg_table_epoch(tg_table* t) { return __atomic_load_n(&t->epoch, __ATOMIC_ACQUIRE); }
+
+void tg_table_clear(tg_table* t) {
+  __atomic_add_fetch(&t->epoch, 1, __ATOMIC_ACQ_REL);
+  for (int i = 0; i < SHARDS; i++) {
+    tg_shard* s = &t->shards[i];
+    pthread_rwlock_wrlock(&s->lock);
+    while (s->oldest != NULL) {
+      unlink_entry(s, s->oldest);
+      s->cleared++;
+    }
+    pthread_rwlock_unlock(&s->lock);
+  }
+}
+
 tg_table_counts tg_table_stats(tg_table* t) {
   tg_table_counts c = {0};
   for (int i = 0; i < SHARDS; i++) {
@@ -258,6 +283,7 @@ tg_table_counts tg_table_stats(tg_table* t) {
     c.evictions += s->evictions;
     c.replaced += s->replaced;
     c.bytes += s->bytes;
+    c.cleared += s->cleared;
     pthread_rwlock_unlock(&s->lock);
   }
   return c;

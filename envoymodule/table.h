@@ -42,15 +42,26 @@ void tg_table_release(tg_shard* held);
 // tg_table_put stores token key[:len] with the identity decoded from blob
 // (nops header pairs, nmd metadata pairs, nroles roles, nscopes scopes;
 // see module.h), copied, until min(exp_ns, now + max TTL); it replaces an
-// entry of the same key. Returns 1 when stored, 0 when the deadline has
-// passed, the blob is malformed or memory is short.
+// entry of the same key. epoch is tg_table_epoch's answer read before the
+// token was verified. Returns 1 when stored, 0 when the deadline has
+// passed, the table was cleared since epoch, the blob is malformed or
+// memory is short.
 int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, size_t blob_len,
-                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, int64_t exp_ns);
+                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, int64_t exp_ns,
+                 uint64_t epoch);
+
+// tg_table_epoch returns the table's epoch, which tg_table_clear advances.
+uint64_t tg_table_epoch(tg_table* t);
+
+// tg_table_clear drops every entry and advances the epoch, so that an
+// identity verified before the call (e.g. with a JWKS key withdrawn since)
+// is never served afterwards, even one whose tg_table_put races the call.
+void tg_table_clear(tg_table* t);
 
 // tg_table_counts: entries now, ever stored, evicted because a shard was
-// full, replaced, bytes held, capacity.
+// full, replaced, bytes held, capacity, dropped by tg_table_clear.
 typedef struct {
-  long long live, inserts, evictions, replaced, bytes, capacity;
+  long long live, inserts, evictions, replaced, bytes, capacity, cleared;
 } tg_table_counts;
 tg_table_counts tg_table_stats(tg_table* t);
 

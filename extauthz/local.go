@@ -72,6 +72,18 @@ func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions)
 // Close stops the background JWKS fetches.
 func (l *Local) Close() { l.t.close() }
 
+// WaitKeys waits until ctx ends for the first fetch of each remote JWKS
+// (see jwt.Verifier.WaitKeys): a Decide never waits for the network, so a
+// Local that serves before its keys arrived refuses every token with 503
+// jwks_unavailable. It returns why a provider's keys are still missing
+// (nil when all are loaded, or the policy has no remote JWKS).
+func (l *Local) WaitKeys(ctx context.Context) error {
+	if l.t.jwt == nil {
+		return nil
+	}
+	return l.t.jwt.WaitKeys(ctx)
+}
+
 // Header is one header name and value.
 type Header struct {
 	Name, Value string

@@ -215,3 +215,41 @@ func newBlockingServer(t *testing.T, block <-chan struct{}) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// TestLocalWaitKeys: a Local whose remote JWKS is still being fetched
+// refuses a token with 503 jwks_unavailable at once; WaitKeys waits for
+// that fetch, after which the same token is allowed.
+func TestLocalWaitKeys(t *testing.T) {
+	iss := newIssuer(t, "https://idp.test")
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = w.Write([]byte(iss.JWKS()))
+	}))
+	t.Cleanup(srv.Close)
+	p := jwtProvider("corp", "corp", iss)
+	p.JWKS, p.JWKSURI = "", srv.URL
+	local, err := NewLocal(context.Background(), envoymod.FilterConfig{JWT: []ir.JWTProvider{p},
+		IdentityHeaders: testIdentityHeaders}, LocalOptions{Options: Options{Logger: quietLogger()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	headers := map[string]string{"authorization": "Bearer " + token(t, iss, "alice")}
+	if d := local.Decide(context.Background(), jwtRoute(nil), headers); d.Status != 503 || d.Reason != "jwks_unavailable" {
+		t.Fatalf("before the fetch: %d %s, want 503 jwks_unavailable", d.Status, d.Reason)
+	}
+	time.AfterFunc(20*time.Millisecond, func() { close(release) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := local.WaitKeys(ctx); err != nil {
+		t.Fatalf("WaitKeys: %v", err)
+	}
+	if d := local.Decide(context.Background(), jwtRoute(nil), headers); d.Status != 0 {
+		t.Fatalf("after WaitKeys: %d %s, want allowed", d.Status, d.Reason)
+	}
+}

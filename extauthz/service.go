@@ -51,6 +51,11 @@ type Options struct {
 	// RateLimit takes the limits of routes marked to take them in the
 	// Check (contract.KeyRateLimit); nil denies such routes with 503.
 	RateLimit RateLimiter
+	// KeysWithdrawn, when set, is told (on a background goroutine) that a
+	// JWT provider's refreshed JWKS lacks a key it had: the JWT verifier
+	// has purged its verification cache, and whoever keeps verified
+	// tokens elsewhere (the Envoy module's table) must drop them too.
+	KeysWithdrawn func(provider string)
 }
 
 // Service is the ext_authz gRPC service.

@@ -1,8 +1,8 @@
 // stress.c: a stand-alone check of ../table.c and ../blob.c under ASan
 // (leaks, use after free, bounds) and TSan (races): 4 threads put and get
-// 1,000 tokens in a 64-entry table and check that every hit is its own
-// token's identity; then expiry, max TTL, exact-length keys and malformed
-// blobs. Not part of the module build (cgo compiles only ..). Run with
+// 1,000 tokens in a 64-entry table, one of them clearing it now and then,
+// and check that every hit is its own token's identity; then expiry, max
+// TTL, exact-length keys, malformed blobs and clearing. Not part of the module build (cgo compiles only ..). Run with
 // `make module-ctest`, or:
 //
 //	cc -O1 -g -fsanitize=address -I.. stress.c ../table.c ../blob.c -o /tmp/tg-stress -lpthread && /tmp/tg-stress
@@ -57,7 +57,7 @@ static size_t blob_of(int i, char* b) {
 static int put(tg_table* t, const char* key, int i, int64_t exp) {
   char b[256];
   size_t n = blob_of(i, b);
-  return tg_table_put(t, key, strlen(key), b, n, 2, 1, 1, 1, exp);
+  return tg_table_put(t, key, strlen(key), b, n, 2, 1, 1, 1, exp, tg_table_epoch(t));
 }
 
 static int right(const tg_identity* id, int i) {
@@ -73,6 +73,9 @@ static void* worker(void* arg) {
   long long w = 0, h = 0;
   for (int r = 0; r < ROUNDS; r++) {
     int i = rand_r(&seed) % TOKENS;
+    if ((size_t)arg == 1 && r % 4096 == 4095) { // now and then a clear (a withdrawn key) races the others
+      tg_table_clear(table);
+    }
     tg_shard* held;
     const tg_identity* id = tg_table_get(table, toks[i], strlen(toks[i]), &held);
     if (id == NULL) {
@@ -99,7 +102,9 @@ static int get_ok(tg_table* t, const char* key, size_t len) {
   return id != NULL;
 }
 
-// edges: expiry, max TTL, exact length, malformed blobs.
+static int cleared(void);
+
+// edges: expiry, max TTL, exact length, malformed blobs, clearing.
 static int edges(void) {
   tg_table* t = tg_table_new(8, 200000000LL); // max TTL 200 ms
   put(t, "short", 1, now_ns() + 100000000LL); // exp in 100 ms
@@ -107,8 +112,9 @@ static int edges(void) {
   int past = put(t, "past", 1, now_ns() - 1);
   char b[256];
   size_t n = blob_of(1, b);
-  int truncated = tg_table_put(t, "bad", 3, b, n - 1, 2, 1, 1, 1, now_ns() + 1000000000LL);
-  int trailing = tg_table_put(t, "bad", 3, b, n, 2, 1, 1, 0, now_ns() + 1000000000LL);
+  uint64_t ep = tg_table_epoch(t);
+  int truncated = tg_table_put(t, "bad", 3, b, n - 1, 2, 1, 1, 1, now_ns() + 1000000000LL, ep);
+  int trailing = tg_table_put(t, "bad", 3, b, n, 2, 1, 1, 0, now_ns() + 1000000000LL, ep);
   int short_now = get_ok(t, "short", 5), prefix = get_ok(t, "shor", 4), longer = get_ok(t, "shortx", 6);
   usleep(120000);
   int short_later = get_ok(t, "short", 5), long_mid = get_ok(t, "long", 4);
@@ -118,7 +124,27 @@ static int edges(void) {
          "at 120 ms %d; long (max TTL 200 ms) at 120 ms %d, at 220 ms %d\n",
          past, truncated, trailing, short_now, prefix, longer, short_later, long_mid, long_late);
   tg_table_free(t);
-  return past || truncated || trailing || !short_now || prefix || longer || short_later || !long_mid || long_late;
+  return past || truncated || trailing || !short_now || prefix || longer || short_later || !long_mid || long_late ||
+         cleared();
+}
+
+// cleared: a clear drops every entry, and a put decided before it (an
+// older epoch) is refused.
+static int cleared(void) {
+  tg_table* t = tg_table_new(8, 0);
+  uint64_t before = tg_table_epoch(t);
+  put(t, "kept", 1, now_ns() + 3600000000000LL);
+  tg_table_clear(t);
+  char b[256];
+  size_t n = blob_of(1, b);
+  int stale = tg_table_put(t, "late", 4, b, n, 2, 1, 1, 1, now_ns() + 3600000000000LL, before);
+  int fresh = put(t, "new", 1, now_ns() + 3600000000000LL);
+  int kept = get_ok(t, "kept", 4), late = get_ok(t, "late", 4), added = get_ok(t, "new", 3);
+  tg_table_counts c = tg_table_stats(t);
+  printf("clear: entry kept %d, stale put stored %d (found %d), put after stored %d (found %d), live %lld, bytes %lld\n",
+         kept, stale, late, fresh, added, c.live, c.bytes);
+  tg_table_free(t);
+  return kept || stale || late || !fresh || !added || c.live != 1;
 }
 
 int main(void) {
@@ -136,9 +162,11 @@ int main(void) {
     pthread_join(th[t], NULL);
   }
   tg_table_counts c = tg_table_stats(table);
-  printf("concurrent: hits %lld, wrong %lld; live %lld (capacity %lld), inserts %lld, evictions %lld, replaced %lld, bytes %lld\n",
-         hits, wrong, c.live, c.capacity, c.inserts, c.evictions, c.replaced, c.bytes);
-  int bad = wrong != 0 || hits == 0 || c.live > c.capacity || c.inserts - c.evictions - c.replaced != c.live;
+  printf("concurrent: hits %lld, wrong %lld; live %lld (capacity %lld), inserts %lld, evictions %lld, replaced %lld, "
+         "cleared %lld, bytes %lld\n",
+         hits, wrong, c.live, c.capacity, c.inserts, c.evictions, c.replaced, c.cleared, c.bytes);
+  int bad = wrong != 0 || hits == 0 || c.live > c.capacity || c.cleared == 0 ||
+            c.inserts - c.evictions - c.replaced - c.cleared != c.live;
   bad |= edges();
   tg_table_free(table);
   printf("%s\n", bad ? "FAIL" : "ok");

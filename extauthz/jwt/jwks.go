@@ -224,6 +224,9 @@ func (v *Verifier) fetch(p *provider) error {
 	if old := p.keys.Swap(ks); old != nil && old.withdrawn(ks) {
 		// Tokens verified with a withdrawn key must not outlive it.
 		v.cache.purge()
+		if v.keysWithdrawn != nil {
+			v.keysWithdrawn(p.name)
+		}
 	}
 	v.log.Debug("jwt: JWKS refreshed", "provider", p.name, "keys", len(ks.all))
 	return nil
@@ -251,6 +254,27 @@ func (v *Verifier) download(ctx context.Context, uri string) ([]byte, error) {
 		return nil, fmt.Errorf("jwks larger than %d bytes", maxJWKSBytes)
 	}
 	return body, nil
+}
+
+// WaitKeys waits, until ctx ends, for the first fetch of every remote
+// JWKS whose keys were never loaded: it joins the fetch under way (Start's)
+// or starts one, unless one was started within MinRefreshGap. It returns
+// the first provider's error (the fetch failed, or ctx ended first); the
+// fetches go on in the background either way. A caller that decides
+// without waiting for the network (a Verify with an ended context) calls
+// it once before serving, as jwt_authn warms its listener until its
+// first fetch completes.
+func (v *Verifier) WaitKeys(ctx context.Context) error {
+	var first error
+	for _, p := range v.providers {
+		if p.remote == nil || p.keys.Load() != nil {
+			continue
+		}
+		if err := v.refresh(ctx, p, false); err != nil && first == nil {
+			first = fmt.Errorf("jwks of provider %s not loaded: %w", p.name, err)
+		}
+	}
+	return first
 }
 
 // refreshLoop fetches p's JWKS now and then every RefreshInterval until

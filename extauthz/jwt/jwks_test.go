@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -225,6 +226,74 @@ func TestJWKSWithdrawnKeyPurgesCache(t *testing.T) {
 	}
 	if _, err := v.Verify(context.Background(), tok); Reason(err) != ReasonUnknownKID {
 		t.Fatalf("cached token of a withdrawn key: %v, want %s", err, ReasonUnknownKID)
+	}
+}
+
+// TestJWKSWithdrawnKeyHook: KeysWithdrawn hears of a refresh that drops
+// a key (after the purge), not of one that keeps every key.
+func TestJWKSWithdrawnKeyHook(t *testing.T) {
+	k := sharedKeys()
+	clock := newClock()
+	srv := newJWKSServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
+	var mu sync.Mutex
+	var told []string
+	v := startedVerifier(t, srv, clock, Options{KeysWithdrawn: func(p string) {
+		mu.Lock()
+		defer mu.Unlock()
+		told = append(told, p)
+	}})
+	for _, tc := range []struct {
+		name string
+		jwks string
+		want []string
+	}{
+		{"same keys", jwks(t, pubJWK(t, "k1", k.rsa, nil)), nil},
+		{"a key added", jwks(t, pubJWK(t, "k1", k.rsa, nil), pubJWK(t, "k2", k.rsaOther, nil)), nil},
+		{"k1 withdrawn", jwks(t, pubJWK(t, "k2", k.rsaOther, nil)), []string{"remote"}},
+	} {
+		srv.serve(tc.jwks)
+		if err := v.refresh(context.Background(), v.providers[0], true); err != nil {
+			t.Fatalf("%s: refresh: %v", tc.name, err)
+		}
+		mu.Lock()
+		got := slices.Clone(told)
+		mu.Unlock()
+		if !slices.Equal(got, tc.want) {
+			t.Fatalf("%s: KeysWithdrawn told %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestJWKSWaitKeys: WaitKeys returns once the initial fetch installed the
+// keys, or with the fetch's error, or when its context ends (the fetch
+// going on), and at once for inline keys or keys already loaded.
+func TestJWKSWaitKeys(t *testing.T) {
+	k := sharedKeys()
+	srv := newJWKSServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
+	hold := make(chan struct{})
+	srv.hold.Store(&hold)
+	v := newTestVerifier(t, []ir.JWTProvider{remoteProvider(srv)}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	v.Start(ctx)
+	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	if err := v.WaitKeys(short); err == nil {
+		t.Fatal("WaitKeys while the fetch is held: nil, want the context's error")
+	}
+	time.AfterFunc(50*time.Millisecond, func() { close(hold) })
+	if err := v.WaitKeys(context.Background()); err != nil || v.providers[0].keys.Load() == nil {
+		t.Fatalf("WaitKeys: %v, keys loaded %t", err, v.providers[0].keys.Load() != nil)
+	}
+	if err := v.WaitKeys(context.Background()); err != nil || srv.fetches.Load() != 1 {
+		t.Fatalf("WaitKeys with keys loaded: %v, %d fetches, want nil and 1", err, srv.fetches.Load())
+	}
+	down := newJWKSServer(t, "")
+	down.down.Store(true)
+	w := newTestVerifier(t, []ir.JWTProvider{remoteProvider(down)}, Options{})
+	w.Start(ctx)
+	if err := w.WaitKeys(context.Background()); err == nil {
+		t.Fatal("WaitKeys with the JWKS endpoint down: nil, want the fetch's error")
 	}
 }
 

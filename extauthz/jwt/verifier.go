@@ -103,6 +103,12 @@ type Options struct {
 	// MaxTokenBytes: longer tokens are refused unparsed (default 8192).
 	MaxTokenBytes int
 	Metrics       Metrics // nil: none
+	// KeysWithdrawn, when set, is called (on a background goroutine)
+	// each time a refreshed JWKS of provider lacks a key the previous one
+	// had, after the verification cache was purged: a caller that keeps
+	// verified tokens elsewhere must drop them too, or tokens signed with
+	// a withdrawn key outlive it there.
+	KeysWithdrawn func(provider string)
 }
 
 // Verifier verifies tokens against one policy version's JWT providers.
@@ -115,6 +121,7 @@ type Verifier struct {
 	minRefreshGap   time.Duration
 	maxTokenBytes   int
 	b64             *base64.Encoding
+	keysWithdrawn   func(provider string) // nil: nobody to tell
 
 	providers []*provider
 	byIssuer  map[string]*provider
@@ -145,6 +152,7 @@ func NewVerifier(providers []ir.JWTProvider, opts Options) (*Verifier, error) {
 		maxTokenBytes:   orDefault(opts.MaxTokenBytes, DefaultMaxTokenBytes),
 		cache:           newVerifyCache(orDefault(opts.CacheSize, DefaultCacheSize)),
 		b64:             newB64URL(),
+		keysWithdrawn:   opts.KeysWithdrawn,
 		byIssuer:        make(map[string]*provider, len(providers)),
 	}
 	v.setDefaults()
