@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/e2e/harness"
+	"github.com/tollgate/tollgate/internal/upstream"
 )
 
 // TestJWTNativeListenerUpdate: a push that replaces the gateway's listener
@@ -100,4 +105,86 @@ func TestJWTModuleWithdrawnKey(t *testing.T) {
 	if code != 401 || !strings.Contains(body, "unknown_kid") {
 		t.Fatalf("token signed with the withdrawn key k2: %d %s, want 401 unknown_kid", code, body)
 	}
+}
+
+// TestJWTNativeCredentialForms: a token both engines admit (the module's
+// C table holds it after the first request) is refused in every form the
+// ext_authz service refuses, over HTTP/1.1 and HTTP/2 (h2c): two
+// Authorization fields (Envoy joins the values of its inline Authorization
+// header with a comma), the key header beside it (empty, or in capitals),
+// a comma after it, the ApiKey scheme. None reaches the upstream. A second,
+// empty Authorization field is dropped by Envoy's header map before any
+// filter (appending an empty value is a no-op): the request is the plain
+// one for every engine and for ext_authz, and the upstream of a route
+// forwarding credentials sees the one value.
+func TestJWTNativeCredentialForms(t *testing.T) { eachJWTEngine(t, testJWTNativeCredentialForms) }
+
+func testJWTNativeCredentialForms(t *testing.T, engine jwtEngine) {
+	n := startNativeEnv(t)
+	port := harness.FreePort(t)
+	policy := strings.Replace(n.policy(t, jwtNativePolicy, port), "auth:\n", "auth:\n  apiKeys: {header: x-api-key}\n", 1)
+	s := n.stack(t, policy, engine.args(t)...)
+	s.envoy("public", "jwt-native-forms", "delta")
+	a := n.authStack(s, port)
+	b := "Bearer " + n.idp.rs256("k1", n.idp.claims("alice", "user"))
+	for i := range 2 { // the second from the module's table
+		if code, _, body := a.call(t, "/users/1", map[string]string{"Authorization": b}); code != 200 {
+			t.Fatalf("plain request %d: %d %s", i+1, code, body)
+		}
+	}
+	h2 := &http.Transport{Protocols: new(http.Protocols)}
+	h2.Protocols.SetUnencryptedHTTP2(true)
+	clients := map[string]*http.Client{"HTTP/1.1": {Transport: &http.Transport{DisableKeepAlives: true}}, "HTTP/2": {Transport: h2}}
+	cases := []struct {
+		name, path string
+		header     http.Header
+		status     int
+		reason     string // the module's (the ext_authz service's); jwt_authn may name another
+	}{
+		{"two Authorization fields", "/users/1", http.Header{"Authorization": {b, b}}, 401, "ambiguous_credentials"},
+		{"the key header beside it, empty", "/users/1", http.Header{"Authorization": {b}, "X-Api-Key": {""}}, 401, "ambiguous_credentials"},
+		{"the key header beside it, in capitals", "/users/1", http.Header{"Authorization": {b}, "X-API-KEY": {"k"}}, 401, "ambiguous_credentials"},
+		{"a comma after the token", "/users/1", http.Header{"Authorization": {b + ",x"}}, 401, "ambiguous_credentials"},
+		{"the ApiKey scheme", "/users/1", http.Header{"Authorization": {"ApiKey " + strings.TrimPrefix(b, "Bearer ")}}, 401, "method_not_allowed"},
+		{"a second, empty Authorization field (dropped by Envoy)", "/raw/x", http.Header{"Authorization": {b, ""}}, 200, ""},
+	}
+	for proto, c := range clients {
+		for _, tc := range cases {
+			resp, body := credentialFormCall(t, c, fmt.Sprintf("http://127.0.0.1:%d%s", port, tc.path), tc.header)
+			bad := resp.ProtoMajor != int(proto[5]-'0') || resp.StatusCode != tc.status
+			switch {
+			case tc.status == 200:
+				var echo upstream.Echo
+				bad = bad || json.Unmarshal(body, &echo) != nil || hdr(&echo, "authorization") != b
+			case resp.Header.Get("X-Upstream") != "":
+				bad = true
+			case engine.name == "module" && !strings.Contains(string(body), `"reason":"`+tc.reason+`"`):
+				bad = true
+			}
+			if bad {
+				t.Errorf("%s %s: %s %d %s, want %d %s", proto, tc.name, resp.Proto, resp.StatusCode, body, tc.status, tc.reason)
+			}
+		}
+	}
+}
+
+// credentialFormCall sends GET url with header as it is (repeated fields
+// kept) and returns the response and its body.
+func credentialFormCall(t *testing.T, c *http.Client, url string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testCtx(t, 10*time.Second), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header.Clone()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
 }
