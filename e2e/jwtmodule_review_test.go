@@ -112,7 +112,8 @@ func TestJWTModuleWithdrawnKey(t *testing.T) {
 // ext_authz service refuses, over HTTP/1.1 and HTTP/2 (h2c): two
 // Authorization fields (Envoy joins the values of its inline Authorization
 // header with a comma), the key header beside it (empty, or in capitals),
-// a comma after it, the ApiKey scheme. None reaches the upstream. A second,
+// a comma after it, the ApiKey scheme, a token over the verifier's bound,
+// a 50 KiB value (under Envoy's 60 KiB). None reaches the upstream. A second,
 // empty Authorization field is dropped by Envoy's header map before any
 // filter (appending an empty value is a no-op): the request is the plain
 // one for every engine and for ext_authz, and the upstream of a route
@@ -146,6 +147,8 @@ func testJWTNativeCredentialForms(t *testing.T, engine jwtEngine) {
 		{"the key header beside it, in capitals", "/users/1", http.Header{"Authorization": {b}, "X-API-KEY": {"k"}}, 401, "ambiguous_credentials"},
 		{"a comma after the token", "/users/1", http.Header{"Authorization": {b + ",x"}}, 401, "ambiguous_credentials"},
 		{"the ApiKey scheme", "/users/1", http.Header{"Authorization": {"ApiKey " + strings.TrimPrefix(b, "Bearer ")}}, 401, "method_not_allowed"},
+		{"a token over the verifier's 8 KiB", "/users/1", http.Header{"Authorization": {b + strings.Repeat("A", 9000)}}, 401, "too_large"},
+		{"a 50 KiB Authorization value", "/users/1", http.Header{"Authorization": {"Bearer " + strings.Repeat("a", 50<<10)}}, 401, "method_not_allowed"},
 		{"a second, empty Authorization field (dropped by Envoy)", "/raw/x", http.Header{"Authorization": {b, ""}}, 200, ""},
 	}
 	for proto, c := range clients {
