@@ -101,6 +101,11 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		log.Error("filter config refused", "err", err)
 		return 0
 	}
+	defer func() { // a panic below: the caller frees the table its hook writes
+		if ok == 0 {
+			local.Close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), jwksWarmup)
 	defer cancel()
 	if err := local.WaitKeys(ctx); err != nil {
