@@ -223,3 +223,50 @@ func credentialFormCall(t *testing.T, c *http.Client, url string, header http.He
 	}
 	return resp, body
 }
+
+// TestJWTModuleConcurrentIdentities: two Envoy workers deciding 40
+// identities' tokens at once, mostly from the module's C table, never
+// hand one caller another's identity: every admitted request reaches the
+// upstream with its own token's user id and tenant.
+func TestJWTModuleConcurrentIdentities(t *testing.T) {
+	n := startNativeEnv(t)
+	port := harness.FreePort(t)
+	engine := jwtEngines[1]
+	s := n.stack(t, n.policy(t, jwtNativePolicy, port), engine.args(t)...)
+	s.envoyWith("public", "jwt-module-workers", harness.EnvoyOptions{Concurrency: 2})
+	a := n.authStack(s, port)
+	const identities, workers, each = 40, 16, 150
+	toks := make([]string, identities)
+	for i := range toks {
+		toks[i] = n.idp.rs256("k1", with(n.idp.claims(fmt.Sprintf("u%d", i), "user"), "tid", fmt.Sprintf("t%d", i)))
+	}
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() { errs <- checkIdentities(t, a, toks, w, each) }()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkIdentities sends count requests cycling through toks from offset w
+// and returns the first whose upstream view is not its token's identity.
+func checkIdentities(t *testing.T, a *authStack, toks []string, w, count int) error {
+	for j := range count {
+		i := (w + j) % len(toks)
+		resp, err := a.client.Do(testCtx(t, 10*time.Second), "GET", fmt.Sprintf("http://127.0.0.1:%d/users/%d", a.port, i), "", bearer(toks[i]), nil)
+		if err != nil {
+			return err
+		}
+		var echo upstream.Echo
+		if resp.Status != 200 || resp.JSON(&echo) != nil {
+			return fmt.Errorf("identity %d: status %d, body %s", i, resp.Status, resp.Body)
+		}
+		if u, tn := hdr(&echo, "x-user-id"), hdr(&echo, "x-tenant-id"); u != fmt.Sprintf("corp:u%d", i) || tn != fmt.Sprintf("t%d", i) {
+			return fmt.Errorf("identity %d reached the upstream as %q of tenant %q", i, u, tn)
+		}
+	}
+	return nil
+}
