@@ -99,7 +99,7 @@ type shared struct {
 // the module rows are then left out.
 func buildModule(dir string) string {
 	out := filepath.Join(dir, envoymod.LibraryName)
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, ".")
 	cmd.Dir = "envoymodule"
 	if b, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "pipeline bench: Envoy module not built, no module rows: %v\n%s", err, b)

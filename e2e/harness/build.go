@@ -66,12 +66,13 @@ func BuildTollgate(t testing.TB) string {
 // BuildEnvoyModule returns the path of Tollgate's Envoy module
 // (envoymodule/, a c-shared library; cgo needs a C compiler), built from
 // the repository on first use into the same directory as BuildTollgate's
-// binary.
+// binary. Its flags are `make module`'s (-trimpath): the c-shared build
+// compiles every package anew, and the same flags share one build cache.
 func BuildEnvoyModule(t testing.TB) string {
 	t.Helper()
 	b := &builds.module
 	b.once.Do(func() {
-		b.path, b.err = goBuild(buildDir(t), "envoymodule", "libtollgate_envoy.so", "-buildmode=c-shared", ".")
+		b.path, b.err = goBuild(buildDir(t), "envoymodule", "libtollgate_envoy.so", "-trimpath", "-buildmode=c-shared", ".")
 	})
 	if b.err != nil {
 		t.Fatalf("harness: %v", b.err)

@@ -87,7 +87,7 @@ func envoyModule(t *testing.T) string {
 			return
 		}
 		moduleBuild.path = filepath.Join(dir, "libtollgate_envoy.so")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", moduleBuild.path, ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", moduleBuild.path, ".")
 		cmd.Dir = filepath.Join("..", "..", "envoymodule")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			moduleBuild.err = fmt.Errorf("build the Envoy module: %w\n%s", err, out)
