@@ -119,6 +119,25 @@ func moduleVariants() []variant {
 			logFields(h, func(k, v string) bool { return !strings.Contains(v, "DYNAMIC_METADATA") })
 			stateFromHeaders(h)
 		}},
+		{"module-alt", "the module library at $ABLATE_MODULE_ALT (e.g. a patched build) instead of the built one; unset: refused (changes nothing)", "/jwt", func(h map[string]any) {
+			if alt := os.Getenv("ABLATE_MODULE_ALT"); alt != "" {
+				renameModuleFile(h, alt)
+			}
+		}},
+		{"module-alt,-backstop,-log-metadata,state-from-headers", "module-alt and the configuration-only variant together", "/jwt", func(h map[string]any) {
+			if alt := os.Getenv("ABLATE_MODULE_ALT"); alt != "" {
+				renameModuleFile(h, alt)
+			}
+			dropFilter(h, "envoy.filters.http.local_ratelimit")
+			logFields(h, func(k, v string) bool { return !strings.Contains(v, "DYNAMIC_METADATA") })
+			stateFromHeaders(h)
+		}},
+		{"module-alt,-limits", "module-alt without rate limits", "/jwt", func(h map[string]any) {
+			if alt := os.Getenv("ABLATE_MODULE_ALT"); alt != "" {
+				renameModuleFile(h, alt)
+			}
+			noLimits(h)
+		}},
 		{"plain-limits-noauth", "public route without the quota filters, requests without Authorization", "/plain", noLimits},
 		{"plain-noauth", "public route, full configuration, requests without Authorization (as the main bench's plain proxying)", "/plain", func(map[string]any) {}},
 		{"plain-bare-noauth", "public route without the access log, the quota filters and the identity strip (as the main bench's plain proxying stack), no Authorization", "/plain",
@@ -154,6 +173,25 @@ func stateFromHeaders(h map[string]any) {
 			if to, ok := from[fmt.Sprint(src["inline_string"])]; ok {
 				src["inline_string"] = to
 			}
+		}
+	}
+}
+
+// renameModuleFile points every module.local.filename naming the module
+// library (envoymod.LibraryName) in v at to.
+func renameModuleFile(v any, to string) {
+	switch m := v.(type) {
+	case map[string]any:
+		for k, x := range m {
+			if s, ok := x.(string); ok && k == "filename" && filepath.Base(s) == envoymod.LibraryName {
+				m[k] = to
+				continue
+			}
+			renameModuleFile(x, to)
+		}
+	case []any:
+		for _, x := range m {
+			renameModuleFile(x, to)
 		}
 	}
 }
