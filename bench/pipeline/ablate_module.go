@@ -245,6 +245,9 @@ func checkVariants(cfgs ablateConfigs, vs []variant) error {
 					v.name, name, v.path)
 			}
 		}
+		if strings.HasPrefix(v.name, "module-alt") && os.Getenv("ABLATE_MODULE_ALT") == "" {
+			return fmt.Errorf("variant %s needs ABLATE_MODULE_ALT (the module library to run instead of the built one)", v.name)
+		}
 		if slices.Contains(unchangedVariants(), v.name) {
 			continue
 		}

@@ -55,9 +55,11 @@ func TestCheckVariants(t *testing.T) {
 		{"module variant without the module", false, "-module", "tollgate.identity_module does not act"},
 		{"absent filter", false, "-ext_authz", "changes nothing"},
 		{"absent filter, module path", true, "-strip,-ext_authz", "variant -ext_authz changes nothing"},
+		{"module-alt without its library", true, "module-alt,-limits", "needs ABLATE_MODULE_ALT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("ABLATE_MODULE_ALT", "")
 			err := checkVariants(ablateConfigs{quota: testConfig(tt.module)}, selected(tt.variants))
 			switch {
 			case tt.wantErr == "" && err != nil:
