@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,7 +25,9 @@ type ablateOpts struct {
 	consumers int           // distinct credentials (and RLQS buckets) cycled per route
 	ietf      bool          // rateLimits.ietfHeaders in the quota stack's policy
 	idle      time.Duration // CPU mode: measure every Envoy idle this long before and after the rounds
-	envoyEnv  []string      // CPU mode: added to every variant Envoy's environment (e.g. GOMAXPROCS=1 for a Go module)
+	envoyEnv  []string      // added to every variant Envoy's environment (e.g. GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1 for the module's Go runtime)
+	cgKeep    string        // callgrind: copy every variant's dumps into this directory
+	module    bool          // the quota stack runs `tollgate serve --envoy-module` (JWT routes decided by Tollgate's Envoy module)
 }
 
 // runAblation starts the quota stack, turns its Envoy's xDS configuration
@@ -43,7 +46,7 @@ func runAblation(w io.Writer, o ablateOpts) error {
 		return err
 	}
 	sh.ietfHeaders = o.ietf
-	qu, err := startTollgate(sh, &ps, "quota", 2)
+	qu, err := startQuota(sh, &ps, o.module)
 	if err != nil {
 		return fmt.Errorf("quota stack: %w", err)
 	}
@@ -71,8 +74,11 @@ func runAblation(w io.Writer, o ablateOpts) error {
 		return err
 	}
 	if o.dumpOnly != "" {
-		b, _ := json.MarshalIndent(cfg, "", " ")
-		return os.WriteFile(o.dumpOnly, b, 0o644)
+		return dumpConfig(o.dumpOnly, cfg, sh.module, o.module)
+	}
+	cfgs, err := ablationConfigs(sh, &ps, cfg, selected(o.only))
+	if err != nil {
+		return err
 	}
 	keys, err := signedKeys(n * sets)
 	if err != nil {
@@ -80,20 +86,46 @@ func runAblation(w io.Writer, o ablateOpts) error {
 	}
 	authFor := credentialSets(toks, keys, n, sets)
 	if o.callgrind {
-		return ablateCallgrind(w, dir, &ps, sh, cfg, authFor, o)
+		return ablateCallgrind(w, dir, &ps, sh, cfgs, authFor, o)
 	}
-	return ablate(w, dir, &ps, sh, cfg, authFor, o)
+	return ablate(w, dir, &ps, sh, cfgs, authFor, o)
+}
+
+// ablationConfigs returns the variants' configurations: the quota stack's
+// (quota) and, when a selected variant needs it, the exact stack's, which
+// it starts. It refuses variants that would not measure what they name
+// (checkVariants).
+func ablationConfigs(sh *shared, ps *procs, quota map[string]any, vs []variant) (ablateConfigs, error) {
+	cfgs := ablateConfigs{quota: quota}
+	if slices.ContainsFunc(vs, fromExact) {
+		ex, err := startTollgate(sh, ps, "exact", 1)
+		if err != nil {
+			return cfgs, fmt.Errorf("exact stack: %w", err)
+		}
+		if err := loadgen.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/plain/x", ex.port), "", 30*time.Second); err != nil {
+			return cfgs, fmt.Errorf("exact stack: %w", err)
+		}
+		if cfgs.exact, err = staticConfig(ex.envoyAdmin); err != nil {
+			return cfgs, fmt.Errorf("exact stack: %w", err)
+		}
+	}
+	return cfgs, checkVariants(cfgs, vs)
 }
 
 // credentialSets returns authFor, which gives the JWT route's variants
 // tokens and the signed-key route's (path /key) signed API keys, n of
-// them cycled; with several sets each call takes the next set.
-func credentialSets(toks, keys []string, n, sets int) func(path string) func(int) string {
+// them cycled; with several sets each call takes the next set. Variants
+// named exact-* or *-noauth send no credentials, as the main bench's
+// plain proxying row; the others on /plain send tokens too.
+func credentialSets(toks, keys []string, n, sets int) func(variant) func(int) string {
 	call := 0
-	return func(path string) func(int) string {
+	return func(v variant) func(int) string {
+		if fromExact(v) || strings.HasSuffix(v.name, "-noauth") {
+			return func(int) string { return "" }
+		}
 		i := call % sets
 		call++
-		if strings.HasPrefix(path, "/key") {
+		if strings.HasPrefix(v.path, "/key") {
 			return cycle("ApiKey ", keys[i*n:(i+1)*n])
 		}
 		return cycle("Bearer ", toks[i*n:(i+1)*n])

@@ -25,17 +25,22 @@ const cgRequests = 2000
 // one at a time, and prints the instructions Envoy executed per request
 // (all threads, user space): deterministic where CPU time on a shared
 // machine is not.
-func ablateCallgrind(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, authFor func(string) func(int) string, o ablateOpts) error {
+func ablateCallgrind(w io.Writer, dir string, ps *procs, sh *shared, cfgs ablateConfigs, authFor func(variant) func(int) string, o ablateOpts) error {
 	fmt.Fprintf(w, "callgrind: %d requests per variant after %d of warm-up, 4 connections\n\n| variant | what | Envoy instructions/request | Δ vs full |\n|---|---|---:|---:|\n",
 		cgRequests, cgRequests)
 	base := 0.0
 	for _, v := range selected(o.only) {
-		ir, err := callgrindVariant(dir, ps, sh, cfg, v, authFor(v.path))
+		ir, err := callgrindVariant(dir, ps, sh, cfgs.of(v), v, authFor(v), o.envoyEnv)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", v.name, err)
 		}
 		if v.name == "none" {
 			base = ir
+		}
+		if o.cgKeep != "" {
+			if err := keepCallgrind(filepath.Join(dir, "variant"+v.name), filepath.Join(o.cgKeep, v.name)); err != nil {
+				return fmt.Errorf("variant %s: %w", v.name, err)
+			}
 		}
 		fmt.Fprintf(w, "| %s | %s | %.0f | %+.0f |\n", v.name, v.what, ir, ir-base)
 	}
@@ -54,9 +59,12 @@ func selected(only string) []variant {
 	return out
 }
 
-// callgrindVariant starts v under callgrind, warms it up, counts the
-// instructions of cgRequests requests and stops it.
-func callgrindVariant(dir string, ps *procs, sh *shared, cfg map[string]any, v variant, auth func(int) string) (float64, error) {
+// callgrindVariant starts v under callgrind (env added to Envoy's
+// environment, after GODEBUG=asyncpreemptoff=1: callgrind aborts on the
+// Go runtime's preemption signal of a Go dynamic module, and an Envoy
+// without Go ignores it), warms it up, counts the instructions of
+// cgRequests requests and stops it.
+func callgrindVariant(dir string, ps *procs, sh *shared, cfg map[string]any, v variant, auth func(int) string, env []string) (float64, error) {
 	vdir, boot, ports, err := variantBootstrap(dir, sh, cfg, v)
 	if err != nil {
 		return 0, err
@@ -71,7 +79,8 @@ func callgrindVariant(dir string, ps *procs, sh *shared, cfg map[string]any, v v
 	}
 	out := filepath.Join(vdir, "cg.out")
 	pid, err := ps.start(vdir, "envoy", "valgrind", []string{"--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=" + out,
-		bin, "-c", f, "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn", "--base-id", fmt.Sprint(ports[1])})
+		bin, "-c", f, "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn", "--base-id", fmt.Sprint(ports[1])},
+		append([]string{"GODEBUG=asyncpreemptoff=1"}, env...)...)
 	if err != nil {
 		return 0, err
 	}
@@ -101,6 +110,27 @@ func callgrindVariant(dir string, ps *procs, sh *shared, cfg map[string]any, v v
 		return 0, err
 	}
 	return (busy - idle) / cgRequests, nil
+}
+
+// keepCallgrind copies the callgrind dumps of the variant directory vdir
+// into dst (for callgrind_annotate; the run's directory is removed at
+// the end). The first dump of the measured period is cg.out.1, the idle
+// period's cg.out.2.
+func keepCallgrind(vdir, dst string) error {
+	files, _ := filepath.Glob(filepath.Join(vdir, "cg.out*"))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // callgrindDump makes callgrind dump (and zero) its counters and returns

@@ -21,10 +21,12 @@ type variant struct {
 }
 
 // variants are the ablation's configurations: baseVariants, then the
-// quota filters' (rlqsVariants), then the dynamic-module spike's
-// (dynmodVariants).
+// quota filters' (rlqsVariants), the dynamic-module spike's
+// (dynmodVariants), those of the quota stack run with Tollgate's Envoy
+// module (moduleVariants, -module), then the exact stack's
+// (exactVariants).
 func variants() []variant {
-	return append(append(baseVariants(), rlqsVariants()...), dynmodVariants()...)
+	return append(append(append(baseVariants(), rlqsVariants()...), dynmodVariants()...), append(moduleVariants(), exactVariants()...)...)
 }
 
 // baseVariants each remove one feature from the full configuration;
@@ -361,13 +363,13 @@ type variantEnvoy struct {
 // ablate starts one Envoy per selected variant (all at once), warms each
 // up, then measures them round-robin o.reps times at o.rate and prints
 // the median Envoy CPU per request of each.
-func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, authFor func(string) func(int) string, o ablateOpts) error {
+func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfgs ablateConfigs, authFor func(variant) func(int) string, o ablateOpts) error {
 	var envs []*variantEnvoy
 	for _, v := range variants() {
 		if v.name != "none" && o.only != "" && !strings.Contains(","+o.only+",", ","+v.name+",") {
 			continue
 		}
-		ve, err := startVariant(dir, ps, sh, cfg, v, o.envoyEnv...)
+		ve, err := startVariant(dir, ps, sh, cfgs.of(v), v, o.envoyEnv...)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", v.name, err)
 		}
@@ -375,7 +377,7 @@ func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, 
 	}
 	inOrder(envs[1:], o.only)
 	for _, ve := range envs { // every token verified and every bucket made
-		loadgen.Open(ve.url, authFor(ve.v.path), 1000, openConns, 0, 2*time.Second)
+		loadgen.Open(ve.url, authFor(ve.v), 1000, openConns, 0, 2*time.Second)
 	}
 	mode := fmt.Sprintf("%.0f req/s open loop", o.rate)
 	if o.rate == 0 {
@@ -388,7 +390,7 @@ func ablate(w io.Writer, dir string, ps *procs, sh *shared, cfg map[string]any, 
 	}
 	round := 0
 	one := func(ve *variantEnvoy) [2]float64 {
-		s := measureRound(ve, authFor(ve.v.path), o, round)
+		s := measureRound(ve, authFor(ve.v), o, round)
 		if s.bad > 0 {
 			fmt.Fprintf(w, "variant %s: %d non-200 answers\n", ve.v.name, s.bad)
 		}

@@ -38,7 +38,8 @@ func main() {
 	flag.IntVar(&o.consumers, "consumers", active, "-ablate: distinct credentials cycled per route, one RLQS bucket each (fewer make the 5 s RLQS report, which valgrind's slowness overweights, negligible)")
 	flag.BoolVar(&o.ietf, "ietf-headers", false, "-ablate: the quota stack's policy sets rateLimits.ietfHeaders (variant -ietf-headers removes its filter)")
 	flag.DurationVar(&o.idle, "idle", 0, "-ablate (CPU mode): also measure every variant's Envoy CPU while idle for this long, before and after the rounds")
-	flag.Func("envoy-env", "-ablate (CPU mode): KEY=VALUE added to every variant Envoy's environment (repeatable; e.g. GOMAXPROCS=1 for the dynamic module's Go runtime)", func(kv string) error {
+	flag.BoolVar(&o.module, "module", false, "-ablate: the quota stack runs tollgate serve --envoy-module (the module, built from envoymodule/, decides the JWT route; variants -module, ...)")
+	flag.Func("envoy-env", "-ablate: KEY=VALUE added to every variant Envoy's environment (repeatable; e.g. GOMAXPROCS=1 for the dynamic module's Go runtime)", func(kv string) error {
 		if !strings.Contains(kv, "=") {
 			return fmt.Errorf("want KEY=VALUE, got %q", kv)
 		}
@@ -46,6 +47,7 @@ func main() {
 		return nil
 	})
 	flag.BoolVar(&o.callgrind, "callgrind", false, "-ablate: count Envoy's instructions per request under valgrind (one variant at a time)")
+	flag.StringVar(&o.cgKeep, "cg-keep", "", "-ablate -callgrind: copy every variant's callgrind dumps into DIR/<variant> (for callgrind_annotate)")
 	tail := flag.Bool("tail", false, "trace the latency tail at a fixed rate (-rate, -for, -reps): plain and the quota rows alternately, with per-thread CPU of every process per window")
 	var t tailOpts
 	flag.DurationVar(&t.win, "window", 100*time.Millisecond, "-tail: window of the slow-window table")
