@@ -216,8 +216,6 @@ func variantNeeds() map[string][]string {
 		switch {
 		case strings.HasPrefix(v.name, "-limits,lua-"):
 			out[v.name] = []string{script}
-		case strings.HasPrefix(v.name, "dynmod"):
-			out[v.name] = []string{jwtAuthn, script, rbac}
 		case strings.HasPrefix(v.name, "-module"):
 			out[v.name] = []string{moduleFilterName}
 		}

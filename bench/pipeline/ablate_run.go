@@ -21,12 +21,11 @@ type variant struct {
 }
 
 // variants are the ablation's configurations: baseVariants, then the
-// quota filters' (rlqsVariants), the dynamic-module spike's
-// (dynmodVariants), those of the quota stack run with Tollgate's Envoy
-// module (moduleVariants, -module), then the exact stack's
-// (exactVariants).
+// quota filters' (rlqsVariants), those of the quota stack run with
+// Tollgate's Envoy module (moduleVariants, -module), then the exact
+// stack's (exactVariants).
 func variants() []variant {
-	return append(append(append(baseVariants(), rlqsVariants()...), dynmodVariants()...), append(moduleVariants(), exactVariants()...)...)
+	return append(append(baseVariants(), rlqsVariants()...), append(moduleVariants(), exactVariants()...)...)
 }
 
 // baseVariants each remove one feature from the full configuration;
