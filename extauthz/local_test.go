@@ -183,14 +183,7 @@ func TestLocalNeverWaitsForJWKS(t *testing.T) {
 	block := make(chan struct{})
 	srv := newBlockingServer(t, block)
 	iss := newIssuer(t, "https://idp.test")
-	p := jwtProvider("corp", "corp", iss)
-	p.JWKS, p.JWKSURI = "", srv.URL
-	local, err := NewLocal(context.Background(), envoymod.FilterConfig{JWT: []ir.JWTProvider{p},
-		IdentityHeaders: testIdentityHeaders}, LocalOptions{Options: Options{Logger: quietLogger()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
+	local := remoteLocal(t, iss, srv.URL)
 	defer close(block)
 	start := time.Now()
 	d := local.Decide(context.Background(), jwtRoute(nil), map[string]string{"authorization": "Bearer " + token(t, iss, "alice")})
@@ -200,6 +193,21 @@ func TestLocalNeverWaitsForJWKS(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("Decide took %v", el)
 	}
+}
+
+// remoteLocal is a Local with one provider of iss whose JWKS is at url,
+// closed when the test ends.
+func remoteLocal(t *testing.T, iss *jwttest.Issuer, url string) *Local {
+	t.Helper()
+	p := jwtProvider("corp", "corp", iss)
+	p.JWKS, p.JWKSURI = "", url
+	local, err := NewLocal(context.Background(), envoymod.FilterConfig{JWT: []ir.JWTProvider{p},
+		IdentityHeaders: testIdentityHeaders}, LocalOptions{Options: Options{Logger: quietLogger()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(local.Close)
+	return local
 }
 
 // newBlockingServer answers every request once block is closed.
@@ -231,14 +239,7 @@ func TestLocalWaitKeys(t *testing.T) {
 		_, _ = w.Write([]byte(iss.JWKS()))
 	}))
 	t.Cleanup(srv.Close)
-	p := jwtProvider("corp", "corp", iss)
-	p.JWKS, p.JWKSURI = "", srv.URL
-	local, err := NewLocal(context.Background(), envoymod.FilterConfig{JWT: []ir.JWTProvider{p},
-		IdentityHeaders: testIdentityHeaders}, LocalOptions{Options: Options{Logger: quietLogger()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
+	local := remoteLocal(t, iss, srv.URL)
 	headers := map[string]string{"authorization": "Bearer " + token(t, iss, "alice")}
 	if d := local.Decide(context.Background(), jwtRoute(nil), headers); d.Status != 503 || d.Reason != "jwks_unavailable" {
 		t.Fatalf("before the fetch: %d %s, want 503 jwks_unavailable", d.Status, d.Reason)

@@ -4,14 +4,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tollgate/tollgate/internal/jwttest"
 )
 
 // TestModuleCPU (TOLLGATE_MODULE_CPU=1) is an indicative measurement, not
@@ -25,18 +22,11 @@ func TestModuleCPU(t *testing.T) {
 	if envoyBin == "" || os.Getenv("TOLLGATE_MODULE_CPU") == "" {
 		t.Skip("set ENVOY_BIN and TOLLGATE_MODULE_CPU=1")
 	}
-	soDir := moduleDir(t)
-	iss, err := jwttest.New("https://idp.test", "api.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := echoUpstream(t)
-	u, _ := url.Parse(up.URL)
-	upPort, _ := strconv.Atoi(u.Port())
-	listen, admin := freePort(t), freePort(t)
-	cfg := envoyConfig(filterConfig(iss), listen, admin, upPort)
+	fx := newFixture(t)
+	cfg := envoyConfig(filterConfig(fx.iss), fx.listen, fx.admin, fx.upstream)
 	withoutMetadataHeaders(cfg)
-	p := startEnvoy(t, envoyBin, soDir, cfg, listen, admin)
+	p := startEnvoy(t, envoyBin, fx.soDir, cfg, fx.listen, fx.admin)
+	iss, listen := fx.iss, fx.listen
 	tok, _ := iss.Token("alice", []string{"user"}, time.Hour, 0)
 	kinds := []struct{ name, path, auth string }{
 		{"public", "/public", "Bearer " + tok}, {"jwt, C table", "/jwt", "Bearer " + tok}, {"jwt, Go", "/jwt", "Bearer  " + tok},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,18 +168,9 @@ func TestModuleInEnvoy(t *testing.T) {
 	if envoyBin == "" {
 		t.Skip("ENVOY_BIN not set")
 	}
-	soDir := moduleDir(t)
-	iss, err := jwttest.New("https://idp.test", "api.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := echoUpstream(t)
-	u, _ := url.Parse(up.URL)
-	var upPort int
-	fmt.Sscan(u.Port(), &upPort)
-	listen, admin := freePort(t), freePort(t)
-	p := startEnvoy(t, envoyBin, soDir, envoyConfig(filterConfig(iss), listen, admin, upPort), listen, admin)
-	s := session{t: t, p: p, iss: iss}
+	fx := newFixture(t)
+	p := startEnvoy(t, envoyBin, fx.soDir, envoyConfig(filterConfig(fx.iss), fx.listen, fx.admin, fx.upstream), fx.listen, fx.admin)
+	s := session{t: t, p: p, iss: fx.iss}
 	t.Run("valid token, then the same token from the table", s.validTwice)
 	t.Run("refusals", s.refusals)
 	t.Run("public route untouched", s.public)
@@ -187,6 +179,31 @@ func TestModuleInEnvoy(t *testing.T) {
 	if t.Failed() {
 		t.Logf("envoy log:\n%s", p.log())
 	}
+}
+
+// fixture is what every smoke test starts from: the module's directory,
+// an issuer, an echo upstream's port and two free ports for Envoy.
+type fixture struct {
+	soDir                   string
+	iss                     *jwttest.Issuer
+	upstream, listen, admin int
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	iss, err := jwttest.New("https://idp.test", "api.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(echoUpstream(t).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture{soDir: moduleDir(t), iss: iss, upstream: port, listen: freePort(t), admin: freePort(t)}
 }
 
 type session struct {
