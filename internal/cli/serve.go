@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -117,6 +118,9 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 func runServe(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	if o.admin.configuredToken() == "" && !admin.IsLoopback(o.adminAddr) {
 		return &UsageError{fmt.Errorf("refusing to serve the admin API on %s without a token: set --admin-token (or %s), or listen on 127.0.0.1", o.adminAddr, envAdminTok)}
+	}
+	if o.envoyModule != "" && !filepath.IsAbs(o.envoyModule) {
+		return &UsageError{fmt.Errorf("--envoy-module %q: give the module's absolute path on the Envoy hosts (Envoy would resolve a relative path against its own working directory)", o.envoyModule)}
 	}
 	if o.redisURL != "" {
 		redis.SetLogger(redisLogger{log}) // go-redis's logger is process-wide
