@@ -75,13 +75,17 @@ func (p *idp) addKey(kid string) {
 func (p *idp) jwksURL() string       { return p.srv.URL + "/jwks.json" }
 func (p *idp) introspectURL() string { return p.srv.URL + "/introspect" }
 
-func (p *idp) jwks(w http.ResponseWriter, _ *http.Request) {
+func (p *idp) jwks(w http.ResponseWriter, r *http.Request) {
 	if p.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
 	p.fetches.Add(1)
-	time.Sleep(time.Duration(p.delay.Load()))
+	select { // a client that gives up ends the wait (and the server's Close)
+	case <-time.After(time.Duration(p.delay.Load())):
+	case <-r.Context().Done():
+		return
+	}
 	p.mu.Lock()
 	var keys []map[string]string
 	for kid, k := range p.keys {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -269,4 +270,46 @@ func checkIdentities(t *testing.T, a *authStack, toks []string, w, count int) er
 		}
 	}
 	return nil
+}
+
+// TestJWTModulePushWhileTheIdPHangs: a push that gives the listener a new
+// module configuration while the IdP's JWKS endpoint hangs takes effect at
+// once and keeps admitting tokens: the new configuration starts with the
+// keys the previous one fetched from the same URI (the module's
+// process-wide JWKS store) instead of holding Envoy's main thread for a
+// fetch (up to 6 s) before the listener can be replaced.
+func TestJWTModulePushWhileTheIdPHangs(t *testing.T) {
+	n := startNativeEnv(t)
+	port := harness.FreePort(t)
+	policy := n.policy(t, jwtNativePolicy, port)
+	s := n.stack(t, policy, jwtEngines[1].args(t)...)
+	e := s.envoy("public", "jwt-module-hung-idp", "delta")
+	a := n.authStack(s, port)
+	tok := n.idp.rs256("k1", n.idp.claims("alice", "user"))
+	if code, _, body := a.call(t, "/users/1", bearer(tok)); code != 200 {
+		t.Fatalf("before the push: %d %s", code, body)
+	}
+	ctx := testCtx(t, 20*time.Second)
+	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.idp.delay.Store(int64(time.Minute))
+	start := time.Now()
+	s.cli(0, "push", writeFile(t, "next.yaml", strings.Replace(policy, "algorithms: [RS256]", "algorithms: [RS256]\n      clockSkew: 20s", 1)))
+	if err := harness.WaitFor(testCtx(t, 3*time.Second), func() (bool, error) {
+		now, _, err := e.Stat(ctx, "listener_manager.listener_modified")
+		warming, _, werr := e.Stat(ctx, "listener_manager.total_listeners_warming")
+		return err == nil && werr == nil && now > modified && warming == 0, errors.Join(err, werr)
+	}); err != nil {
+		t.Fatalf("the listener was not replaced 3 s after the push returned, while the IdP hangs: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("listener replaced %s after the push began", took.Round(time.Millisecond))
+	if took > 3*time.Second {
+		t.Fatalf("the listener took %s to be replaced while the IdP hangs, want < 3 s (no wait for a fetch)", took.Round(time.Millisecond))
+	}
+	if code, _, body := a.call(t, "/users/1", bearer(tok)); code != 200 {
+		t.Fatalf("after the push: %d %s", code, body)
+	}
 }

@@ -96,7 +96,7 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		return 0
 	}
 	local, err := extauthz.NewLocal(context.Background(), cfg, extauthz.LocalOptions{Options: extauthz.Options{
-		Logger: log, KeysWithdrawn: withdrawn(log, out.table)}})
+		Logger: log, KeysWithdrawn: withdrawn(log, out.table), JWKS: processJWKS}})
 	if err != nil {
 		log.Error("filter config refused", "err", err)
 		return 0

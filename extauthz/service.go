@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/extauthz/jwt"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -56,6 +57,11 @@ type Options struct {
 	// has purged its verification cache, and whoever keeps verified
 	// tokens elsewhere (the Envoy module's table) must drop them too.
 	KeysWithdrawn func(provider string)
+	// JWKS, when set, shares remote JWKS bodies between the verifiers of
+	// successive policy versions (jwt.Options.JWKS): the Envoy module's
+	// new filter configurations start with the keys the previous one
+	// fetched.
+	JWKS jwt.JWKSStore
 }
 
 // Service is the ext_authz gRPC service.

@@ -54,7 +54,7 @@ func newTable(parent context.Context, cfg *ir.Config, opts Options, storeless bo
 func (t *Table) buildProviders(ctx context.Context, cfg *ir.Config, opts Options) error {
 	if len(cfg.Auth.JWT) > 0 {
 		v, err := jwt.NewVerifier(cfg.Auth.JWT, jwt.Options{HTTPClient: opts.HTTPClient, Logger: opts.Logger,
-			Getenv: opts.Getenv, Metrics: opts.Metrics.jwtHooks(), KeysWithdrawn: opts.KeysWithdrawn})
+			Getenv: opts.Getenv, Metrics: opts.Metrics.jwtHooks(), KeysWithdrawn: opts.KeysWithdrawn, JWKS: opts.JWKS})
 		if err != nil {
 			return fmt.Errorf("jwt providers: %w", err)
 		}

@@ -221,6 +221,9 @@ func (v *Verifier) fetch(p *provider) error {
 		v.log.Warn("jwt: JWKS refresh failed; keeping the cached keys", "provider", p.name, "error", err)
 		return fmt.Errorf("jwks of provider %s: %w", p.name, err)
 	}
+	if v.jwks != nil {
+		v.jwks.Store(p.remote.uri, body)
+	}
 	if old := p.keys.Swap(ks); old != nil && old.withdrawn(ks) {
 		// Tokens verified with a withdrawn key must not outlive it.
 		v.cache.purge()
@@ -254,6 +257,23 @@ func (v *Verifier) download(ctx context.Context, uri string) ([]byte, error) {
 		return nil, fmt.Errorf("jwks larger than %d bytes", maxJWKSBytes)
 	}
 	return body, nil
+}
+
+// seed gives remote provider p the keys of the JWKS store's body for its
+// URI (one fetched within RefreshInterval by another verifier of the
+// process), if any and if it parses for p's algorithms: WaitKeys then has
+// nothing to wait for, and the background refresh replaces them.
+func (v *Verifier) seed(p *provider) {
+	if v.jwks == nil || p.remote == nil {
+		return
+	}
+	body := v.jwks.Load(p.remote.uri, v.refreshInterval)
+	if body == nil {
+		return
+	}
+	if ks, err := parseKeySet(body, p.algs); err == nil {
+		p.keys.Store(ks)
+	}
 }
 
 // WaitKeys waits, until ctx ends, for the first fetch of every remote

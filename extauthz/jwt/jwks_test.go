@@ -363,3 +363,56 @@ func TestJWKSKeySelection(t *testing.T) {
 		})
 	}
 }
+
+// memJWKS is a JWKSStore in memory.
+type memJWKS struct {
+	mu sync.Mutex
+	m  map[string][]byte
+	at map[string]time.Time
+}
+
+func (s *memJWKS) Load(uri string, maxAge time.Duration) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.at[uri]) > maxAge {
+		return nil
+	}
+	return s.m[uri]
+}
+
+func (s *memJWKS) Store(uri string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[uri], s.at[uri] = body, time.Now()
+}
+
+// TestJWKSStoreSeedsTheNextVerifier: a verifier sharing a JWKSStore with
+// one that fetched from the same URI starts with those keys, so WaitKeys
+// returns at once while the endpoint does not answer (a new Envoy module
+// configuration never holds Envoy's main thread then); a body older than
+// RefreshInterval seeds nothing.
+func TestJWKSStoreSeedsTheNextVerifier(t *testing.T) {
+	k := sharedKeys()
+	srv := newJWKSServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
+	store := &memJWKS{m: map[string][]byte{}, at: map[string]time.Time{}}
+	first := newTestVerifier(t, []ir.JWTProvider{remoteProvider(srv)}, Options{JWKS: store})
+	if err := first.WaitKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	srv.hold.Store(&hold)
+	t.Cleanup(func() { close(hold) })
+	next := newTestVerifier(t, []ir.JWTProvider{remoteProvider(srv)}, Options{JWKS: store})
+	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	if err := next.WaitKeys(short); err != nil || next.providers[0].keys.Load() == nil {
+		t.Fatalf("seeded verifier: WaitKeys %v, keys loaded %t; want nil and true", err, next.providers[0].keys.Load() != nil)
+	}
+	store.mu.Lock()
+	store.at[remoteProvider(srv).JWKSURI] = time.Now().Add(-2 * DefaultRefreshInterval)
+	store.mu.Unlock()
+	stale := newTestVerifier(t, []ir.JWTProvider{remoteProvider(srv)}, Options{JWKS: store})
+	if stale.providers[0].keys.Load() != nil {
+		t.Fatal("a body older than RefreshInterval seeded a verifier")
+	}
+}

@@ -109,6 +109,21 @@ type Options struct {
 	// verified tokens elsewhere must drop them too, or tokens signed with
 	// a withdrawn key outlive it there.
 	KeysWithdrawn func(provider string)
+	// JWKS, when set, shares remote JWKS bodies with other verifiers of
+	// the process: a new verifier starts with the keys another one fetched
+	// from the same URI (within RefreshInterval) instead of none, and
+	// refreshes them in the background as usual.
+	JWKS JWKSStore
+}
+
+// JWKSStore keeps the last JWKS body fetched from each URI. It is safe for
+// concurrent use.
+type JWKSStore interface {
+	// Load returns the body last fetched from uri if it was fetched within
+	// maxAge, else nil.
+	Load(uri string, maxAge time.Duration) []byte
+	// Store records body, just fetched from uri.
+	Store(uri string, body []byte)
 }
 
 // Verifier verifies tokens against one policy version's JWT providers.
@@ -122,6 +137,7 @@ type Verifier struct {
 	maxTokenBytes   int
 	b64             *base64.Encoding
 	keysWithdrawn   func(provider string) // nil: nobody to tell
+	jwks            JWKSStore             // nil: keys are not shared
 
 	providers []*provider
 	byIssuer  map[string]*provider
@@ -153,6 +169,7 @@ func NewVerifier(providers []ir.JWTProvider, opts Options) (*Verifier, error) {
 		cache:           newVerifyCache(orDefault(opts.CacheSize, DefaultCacheSize)),
 		b64:             newB64URL(),
 		keysWithdrawn:   opts.KeysWithdrawn,
+		jwks:            opts.JWKS,
 		byIssuer:        make(map[string]*provider, len(providers)),
 	}
 	v.setDefaults()
@@ -170,6 +187,7 @@ func NewVerifier(providers []ir.JWTProvider, opts Options) (*Verifier, error) {
 		}
 		v.byIssuer[p.issuer] = p
 		v.providers = append(v.providers, p)
+		v.seed(p)
 	}
 	v.life, v.stop = context.WithCancel(context.Background())
 	return v, nil
