@@ -56,24 +56,48 @@ func TestJWTModuleMissingLibraryFailsClosed(t *testing.T) {
 // each listener update, and at Envoy's start).
 func TestJWTNativeListenerUpdate(t *testing.T) { eachJWTEngine(t, testJWTNativeListenerUpdate) }
 
-func testJWTNativeListenerUpdate(t *testing.T, engine jwtEngine) {
-	n := startNativeEnv(t)
+// listenerUpdate is a native JWT stack whose Envoy admitted tok once,
+// before a push that replaces its listener.
+type listenerUpdate struct {
+	n        nativeEnv
+	s        *stack
+	e        *harness.Envoy
+	a        *authStack // a new connection per request: each meets the newest listener
+	policy   string
+	tok      string
+	modified int64 // listener_manager.listener_modified before the push
+}
+
+func startListenerUpdate(t *testing.T, engine jwtEngine, node string) listenerUpdate {
+	t.Helper()
+	u := listenerUpdate{n: startNativeEnv(t)}
 	port := harness.FreePort(t)
-	policy := n.policy(t, jwtNativePolicy, port)
-	s := n.stack(t, policy, engine.args(t)...)
-	e := s.envoy("public", "jwt-native-update", "delta")
-	a := n.authStack(s, port) // a new connection per request: each meets the newest listener
-	tok := n.idp.rs256("k1", n.idp.claims("alice", "user"))
-	if code, _, body := a.call(t, "/users/1", bearer(tok)); code != 200 {
+	u.policy = u.n.policy(t, jwtNativePolicy, port)
+	u.s = u.n.stack(t, u.policy, engine.args(t)...)
+	u.e = u.s.envoy("public", node, "delta")
+	u.a = u.n.authStack(u.s, port)
+	u.tok = u.n.idp.rs256("k1", u.n.idp.claims("alice", "user"))
+	if code, _, body := u.a.call(t, "/users/1", bearer(u.tok)); code != 200 {
 		t.Fatalf("before the push: %d %s", code, body)
 	}
-	ctx := testCtx(t, 20*time.Second)
-	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
-	if err != nil {
+	var err error
+	if u.modified, _, err = u.e.Stat(testCtx(t, 10*time.Second), "listener_manager.listener_modified"); err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+// next is the policy with a change that replaces the listener (a JWT
+// provider's clock skew).
+func (u listenerUpdate) next() string {
+	return strings.Replace(u.policy, "algorithms: [RS256]", "algorithms: [RS256]\n      clockSkew: 20s", 1)
+}
+
+func testJWTNativeListenerUpdate(t *testing.T, engine jwtEngine) {
+	u := startListenerUpdate(t, engine, "jwt-native-update")
+	n, s, e, a, tok, modified, ctx := u.n, u.s, u.e, u.a, u.tok, u.modified, testCtx(t, 20*time.Second)
 	n.idp.delay.Store(int64(1500 * time.Millisecond))
-	next := strings.Replace(policy, "algorithms: [RS256]", "algorithms: [RS256]\n      clockSkew: 20s", 1)
+	next := u.next()
 	s.cli(0, "push", writeFile(t, "next.yaml", next))
 	start, served := time.Now(), 0
 	for {
@@ -279,24 +303,11 @@ func checkIdentities(t *testing.T, a *authStack, toks []string, w, count int) er
 // process-wide JWKS store) instead of holding Envoy's main thread for a
 // fetch (up to 6 s) before the listener can be replaced.
 func TestJWTModulePushWhileTheIdPHangs(t *testing.T) {
-	n := startNativeEnv(t)
-	port := harness.FreePort(t)
-	policy := n.policy(t, jwtNativePolicy, port)
-	s := n.stack(t, policy, jwtEngines[1].args(t)...)
-	e := s.envoy("public", "jwt-module-hung-idp", "delta")
-	a := n.authStack(s, port)
-	tok := n.idp.rs256("k1", n.idp.claims("alice", "user"))
-	if code, _, body := a.call(t, "/users/1", bearer(tok)); code != 200 {
-		t.Fatalf("before the push: %d %s", code, body)
-	}
-	ctx := testCtx(t, 20*time.Second)
-	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.idp.delay.Store(int64(time.Minute))
+	u := startListenerUpdate(t, jwtEngines[1], "jwt-module-hung-idp")
+	e, a, tok, modified, ctx := u.e, u.a, u.tok, u.modified, testCtx(t, 20*time.Second)
+	u.n.idp.delay.Store(int64(time.Minute))
 	start := time.Now()
-	s.cli(0, "push", writeFile(t, "next.yaml", strings.Replace(policy, "algorithms: [RS256]", "algorithms: [RS256]\n      clockSkew: 20s", 1)))
+	u.s.cli(0, "push", writeFile(t, "next.yaml", u.next()))
 	if err := harness.WaitFor(testCtx(t, 3*time.Second), func() (bool, error) {
 		now, _, err := e.Stat(ctx, "listener_manager.listener_modified")
 		warming, _, werr := e.Stat(ctx, "listener_manager.total_listeners_warming")
