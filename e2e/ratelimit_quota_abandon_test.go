@@ -15,27 +15,46 @@ import (
 	"github.com/tollgate/tollgate/e2e/harness"
 )
 
-// abandonPolicy limits every consumer to 30 requests a minute: a request
-// refills in 2 s, so an idle bucket that used one is abandoned at Envoy's
-// first report tick (a bucket is abandoned only once its limits have
-// refilled completely).
+// abandonPolicy is a gateway whose every consumer has one tier, named
+// "abandon", of the limit given first (e.g. "{requests: 30, per: minute}"),
+// then one listener per port given, each with its own route configuration
+// (so its own backstop), and the echo upstream's address.
 const abandonPolicy = `version: 1
 auth:
   apiKeys: {header: x-api-key}
 rateLimits:
   mode: quota
   tiers:
-    minutely: [{requests: 30, per: minute}]
-  defaultTier: minutely
+    abandon: [%s]
+  defaultTier: abandon
   failureMode: open
 gateways:
   - name: public
-    listeners: [{name: http, port: %d, address: 127.0.0.1}]
+    listeners: [%s]
 routes:
   - {name: api, match: {pathPrefix: /api}, backend: echo}
 backends:
   - {name: echo, endpoints: [%q]}
 `
+
+// startAbandonStack starts a control plane serving abandonPolicy with
+// limit and ports on a Redis of its own, abandoning a bucket at its first
+// idle report (`--rlqs-abandon-after 1`), and returns it with its Redis and
+// the upstream's address.
+func startAbandonStack(t *testing.T, limit string, ports ...int) (*stack, *redisServer, string) {
+	t.Helper()
+	up := harness.StartUpstream(t, "echo")
+	rd := startRedisServer(t, harness.FreePort(t))
+	listeners := make([]string, len(ports))
+	for i, p := range ports {
+		listeners[i] = fmt.Sprintf("{name: l%d, port: %d, address: 127.0.0.1}", i, p)
+	}
+	s := startStackWith(t, fmt.Sprintf(abandonPolicy, limit, strings.Join(listeners, ", "), up.Addr()), stackOptions{
+		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789",
+			"--rlqs-abandon-after", "1"},
+	})
+	return s, rd, up.Addr()
+}
 
 // TestQuotaAbandonedBucketComesBackLimited (~8 s: Envoy's first report
 // tick comes 5 s after its first request): with `serve
@@ -49,16 +68,13 @@ backends:
 // Envoy stays up throughout.
 func TestQuotaAbandonedBucketComesBackLimited(t *testing.T) {
 	start := time.Now()
-	up := harness.StartUpstream(t, "echo")
-	rd := startRedisServer(t, harness.FreePort(t))
 	port := harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(abandonPolicy, port, up.Addr()), stackOptions{
-		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789",
-			"--rlqs-abandon-after", "1"},
-	})
+	// 30 a minute: a request refills in 2 s, so the idle bucket that used
+	// one is abandoned at Envoy's first report tick.
+	s, rd, up := startAbandonStack(t, "{requests: 30, per: minute}", port)
 	e := s.envoyWith("public", "rlq-abandon", harness.EnvoyOptions{Concurrency: 2, ComponentLogLevel: "rate_limit_quota:debug"})
-	r := &rlStack{stack: s, redis: rd, port: port, up: up.Addr(), proxy: e}
-	key := map[string]string{"x-api-key": r.key(t, "q-abandon-1", "minutely")}
+	r := &rlStack{stack: s, redis: rd, port: port, up: up, proxy: e}
+	key := map[string]string{"x-api-key": r.key(t, "q-abandon-1", "abandon")}
 
 	if codes, _ := r.burst(t, 1, 1, "/api/x", key); codes[200] != 1 {
 		t.Fatalf("first request: %v, want 200", codes)
@@ -136,27 +152,6 @@ func quotaKeys(t *testing.T, addr string) (tats, shares int) {
 	return tats, shares
 }
 
-// abandonTwoListenersPolicy is abandonPolicy on a gateway with two
-// listeners: one Envoy, one RLQS bucket per consumer, but two backstops
-// (each listener has its own route configuration).
-const abandonTwoListenersPolicy = `version: 1
-auth:
-  apiKeys: {header: x-api-key}
-rateLimits:
-  mode: quota
-  tiers:
-    hourly: [{requests: 6, per: hour}]
-  defaultTier: hourly
-  failureMode: open
-gateways:
-  - name: public
-    listeners: [{name: http, port: %d, address: 127.0.0.1}, {name: alt, port: %d, address: 127.0.0.1}]
-routes:
-  - {name: api, match: {pathPrefix: /api}, backend: echo}
-backends:
-  - {name: echo, endpoints: [%q]}
-`
-
 // TestQuotaAbandonWaitsForAFullAccount (~9 s): a bucket is abandoned only
 // once its limits have refilled completely in the account. A returning
 // consumer's new bucket passes under ALLOW_ALL until its first
@@ -171,16 +166,12 @@ backends:
 // backstop refilling at the limit's rate).
 func TestQuotaAbandonWaitsForAFullAccount(t *testing.T) {
 	start := time.Now()
-	up := harness.StartUpstream(t, "echo")
-	rd := startRedisServer(t, harness.FreePort(t))
 	pa, pb := harness.FreePort(t), harness.FreePort(t)
-	s := startStackWith(t, fmt.Sprintf(abandonTwoListenersPolicy, pa, pb, up.Addr()), stackOptions{
-		args: []string{"--redis", "redis://" + rd.addr + "/0", "--key-pepper", "e2e-pepper-0123456789",
-			"--rlqs-abandon-after", "1"},
-	})
+	// Two listeners: one Envoy, one RLQS bucket per consumer, two backstops.
+	s, rd, _ := startAbandonStack(t, "{requests: 6, per: hour}", pa, pb)
 	s.envoy("public", "rlq-abandon-full", "delta")
 	ra, rb := &rlStack{stack: s, redis: rd, port: pa}, &rlStack{stack: s, redis: rd, port: pb}
-	key := map[string]string{"x-api-key": ra.key(t, "q-abandon-full", "hourly")}
+	key := map[string]string{"x-api-key": ra.key(t, "q-abandon-full", "abandon")}
 	codes, _ := ra.burst(t, 1, 1, "/api/x", key)
 	admitted := codes[200]
 	// Envoy's first report tick (5 s after its first request) reports the

@@ -14,10 +14,6 @@ import (
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
-// MetadataNamespace is the dynamic-metadata namespace of the ext_authz
-// filter, under which Decision.Metadata is published.
-const MetadataNamespace = "envoy.filters.http.ext_authz"
-
 // LocalOptions configure a Local. Options.Keys and Options.RateLimit are
 // ignored: a Local has neither (see Local).
 type LocalOptions struct {
@@ -105,8 +101,8 @@ type Decision struct {
 	// Remove the request headers it loses.
 	Set    []Header
 	Remove []string
-	// Metadata is an allowed request's dynamic metadata in namespace
-	// MetadataNamespace, sorted by key: the identity (route, method,
+	// Metadata is an allowed request's dynamic metadata in the ext_authz
+	// filter's namespace (envoy.ExtAuthzName), sorted by key: the identity (route, method,
 	// consumer, user_id, tenant, tier, roles).
 	Metadata []Header
 	// Roles and Scopes are the allowed caller's (roles as published:

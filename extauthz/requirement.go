@@ -34,6 +34,24 @@ func parseRequirement(ext map[string]string) (requirement, bool) {
 	return r, len(r.methods) > 0
 }
 
+// Requirement is a route's authentication requirement as the service reads
+// it from the route's context extensions: the Envoy module's C fast path
+// takes it from here, so that both paths read a route alike.
+type Requirement struct {
+	Route                  string
+	Methods, Roles, Scopes []string
+	ForwardCredentials     bool
+	RateLimit              bool // the limits are taken in the Check
+}
+
+// ParseRequirement reads ext as Check does; ok is false when Check refuses
+// the route (no_route_requirement).
+func ParseRequirement(ext map[string]string) (Requirement, bool) {
+	r, ok := parseRequirement(ext)
+	return Requirement{Route: r.route, Methods: r.methods, Roles: r.roles, Scopes: r.scopes,
+		ForwardCredentials: r.forwardCreds, RateLimit: r.rateLimit}, ok
+}
+
 func (r requirement) allows(method string) bool { return slices.Contains(r.methods, method) }
 
 func splitList(s string) []string {

@@ -9,7 +9,6 @@ package glue
 import (
 	"encoding/binary"
 	"slices"
-	"strings"
 
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/contract"
@@ -28,22 +27,13 @@ type Route struct {
 	Roles, Scopes []string
 }
 
-// RouteOf reads a route's context extensions as the service's
-// parseRequirement does. A route without a name or methods is not
-// cacheable: Go decides it (403 no_route_requirement).
+// RouteOf reads a route's context extensions with the service's own
+// parser (extauthz.ParseRequirement). A route the service refuses
+// (no_route_requirement) is not cacheable: Go decides it.
 func RouteOf(ext map[string]string) Route {
-	r := Route{Name: ext[contract.KeyRoute], Forward: ext[contract.KeyForwardCredentials] == "true",
-		Roles: split(ext[contract.KeyRoles]), Scopes: split(ext[contract.KeyScopes])}
-	r.Cacheable = r.Name != "" && slices.Contains(split(ext[contract.KeyMethods]), ir.MethodJWT) &&
-		ext[contract.KeyRateLimit] != contract.RateLimitExact
-	return r
-}
-
-func split(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, contract.ListSeparator)
+	rq, ok := extauthz.ParseRequirement(ext)
+	return Route{Name: rq.Route, Forward: rq.ForwardCredentials, Roles: rq.Roles, Scopes: rq.Scopes,
+		Cacheable: ok && slices.Contains(rq.Methods, ir.MethodJWT) && !rq.RateLimit}
 }
 
 // Op is one request-header mutation: set Name to Value, or remove it.
