@@ -54,6 +54,9 @@ type FilterConfig struct {
 	// before it is verified again, whatever its exp; 0 means
 	// DefaultCacheMaxTTL.
 	CacheMaxTTL time.Duration `json:"cacheMaxTtl,omitempty"`
+	// Quota is set when a route of the listener takes its limits in the
+	// module (RouteConfig.Limits).
+	Quota *Quota `json:"quota,omitempty"`
 }
 
 // RouteConfig is the DynamicModuleFilterPerRoute's filter_config (JSON)
@@ -62,4 +65,92 @@ type RouteConfig struct {
 	// Extensions are the route's requirement, exactly the context
 	// extensions the ext_authz filter would send for it (contract.Key*).
 	Extensions map[string]string `json:"extensions"`
+	// Limits are the route's rate limits when the module enforces them
+	// (FilterConfig.Quota is then set); nil: the route has none, or the
+	// filters after the module enforce them.
+	Limits *RouteLimits `json:"limits,omitempty"`
+}
+
+// Quota is FilterConfig's rate-limit settings, set when some of the
+// listener's module routes take their limits in the module (RouteConfig.
+// Limits): the module then enforces those limits itself, with no filter
+// after it and no call per request, and speaks RLQS
+// (envoy.service.rate_limit_quota.v3) to Tollgate's quota server like
+// Envoy's rate_limit_quota filter would: one stream per Envoy process,
+// a usage report at once for a new bucket then every ReportInterval,
+// the server's token-bucket assignments enforced locally.
+//
+// Per request on a limited route (C, next to the identity), a bucket —
+// keyed by LimitBucket.ID and the consumer — admits when every one of its
+// limits admits locally (a GCRA per limit of the full limit: one Envoy
+// alone never exceeds a limit, as the local_ratelimit backstop of the
+// filter path) and its assignment admits:
+//   - before the first assignment: no assignment term (the local limits
+//     bound it, as ALLOW_ALL under the backstop);
+//   - a token bucket assignment: one token per request; a bucket replacing
+//     a blanket rule starts full, a changed bucket keeps its fill ratio
+//     (Envoy 1.40's behaviour, which the server's grants assume);
+//   - ALLOW_ALL / DENY_ALL blanket rules as the server sends them;
+//   - an assignment past its time to live: refused when FailClosed, else
+//     as before the first assignment.
+//
+// Reports carry exactly what the module admitted and refused (a request
+// a local limit refused is reported refused), so the server never needs
+// to cut a report by the backstop's bound.
+type Quota struct {
+	// Address is host:port of the quota (RLQS) server as this Envoy host
+	// reaches it, the rate-limit service's address; several
+	// comma-separated: replicas, tried in turn when a stream fails.
+	Address string `json:"address"`
+	// Domain is the RLQS domain (ir.RateLimitQuotaDomain).
+	Domain string `json:"domain"`
+	// FailClosed is rateLimits.failureMode closed: an expired assignment
+	// refuses; otherwise (open, local) the local limits alone apply.
+	FailClosed bool `json:"failClosed,omitempty"`
+	// ReportInterval is how often every bucket is reported; 0 means
+	// DefaultReportInterval.
+	ReportInterval time.Duration `json:"reportInterval,omitempty"`
+}
+
+// DefaultReportInterval is the quota server's expected report cadence
+// (Envoy 1.40's fixed 5 s).
+const DefaultReportInterval = 5 * time.Second
+
+// RouteLimits are a route's limits as the module enforces them: the
+// bucket of the caller's tier (the identity's "tier" metadata; a tier not
+// in Tiers, or none, takes Default, as exact mode does), keyed by the
+// identity's "consumer" metadata. A request without a consumer is refused
+// with Unidentified's denial: a limited route never lets a request
+// through unlimited.
+type RouteLimits struct {
+	Tiers        map[string]LimitBucket `json:"tiers,omitempty"`
+	Default      LimitBucket            `json:"default"`
+	Unidentified LimitBucket            `json:"unidentified"`
+}
+
+// LimitBucket is one bucket of limits of a route.
+type LimitBucket struct {
+	// ID is the RLQS bucket id's ir.BucketKeyBucket value
+	// (ir.BucketStatic); the module adds ir.BucketKeyConsumer with the
+	// consumer, exactly the id the filter path's matcher builds.
+	ID string `json:"id"`
+	// Unlimited buckets admit everything and are neither counted nor
+	// reported (an unlimited tier without route limits).
+	Unlimited bool `json:"unlimited,omitempty"`
+	// Deny refuses every request (the unidentified bucket).
+	Deny bool `json:"deny,omitempty"`
+	// Limits are every limit of the bucket (the tier's then the route's),
+	// each enforced locally in full.
+	Limits []ir.Limit `json:"limits,omitempty"`
+	// DenyBody and DenyHeaders are the static 429 of the bucket, the
+	// filter path's (Retry-After is the binding limit's emission interval
+	// rounded up: see xds/translator quotaDenial).
+	DenyBody    string   `json:"denyBody"`
+	DenyHeaders []Header `json:"denyHeaders"`
+}
+
+// Header is one response header of a denial.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
