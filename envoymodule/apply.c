@@ -1,5 +1,6 @@
 // apply.c: the helpers Go calls to apply a decision through Envoy's
 // callbacks (module.h).
+#include "limit.h"
 #include "module.h"
 
 static const char md_namespace[] = "envoy.filters.http.ext_authz";
@@ -32,4 +33,21 @@ void tg_send_response(void* filter, uint32_t status, const char* blob, size_t le
   }
   envoy_dynamic_module_callback_http_send_response(filter, status, hs, n, (tg_buf){body, body_len},
                                                    (tg_buf){details, details_len});
+}
+
+void tg_send_limited(void* filter, const void* spec) {
+  static const char details[] = "tollgate_rate_limited";
+  const tg_bucket_spec* s = spec;
+  envoy_dynamic_module_callback_http_send_response(
+      filter, 429, s->headers, s->nheaders, s->body, (tg_buf){details, sizeof(details) - 1});
+}
+
+int tg_route_limit(void* filter, const tg_route_limits* rl, int fail_closed, tg_buf consumer,
+                   tg_buf tier) {
+  const tg_bucket_spec* spec = tg_route_limits_pick(rl, consumer, tier);
+  int res = tg_limits_charge(tg_limits_process(), spec, consumer, fail_closed, tg_monotonic_ns());
+  if (res & TG_CHARGE_REFUSED) {
+    tg_send_limited(filter, spec);
+  }
+  return res;
 }

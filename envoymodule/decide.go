@@ -44,7 +44,8 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 	})
 	f.calls.Add(1)
 	var ext map[string]string
-	if r, ok := handleValue[*route](routeH); ok {
+	r, _ := handleValue[*route](routeH)
+	if r != nil {
 		ext = r.ext
 	}
 	// Copies: Envoy's header values change under the mutations below.
@@ -57,9 +58,15 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 		deny(envoyFilter, d)
 		return hookStop
 	}
-	allow(envoyFilter, d)
+	refused := f.chargeLimits(envoyFilter, r, d) // the 429 sent: nothing written upstream
+	if !refused {
+		allow(envoyFilter, d)
+	}
 	if token != "" && !d.Expiry.IsZero() {
 		f.remember(token, d, epoch)
+	}
+	if refused {
+		return hookStop
 	}
 	return hookContinue
 }

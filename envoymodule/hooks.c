@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "abi.h"
+#include "limit.h"
 #include "module.h"
 #include "table.h"
 #include "_cgo_export.h"
@@ -63,6 +64,7 @@ void* envoy_dynamic_module_on_http_filter_per_route_config_new(tg_buf name, tg_b
 void envoy_dynamic_module_on_http_filter_per_route_config_destroy(void* route) {
   tg_route* r = route;
   tgRouteDestroy(r->handle);
+  tg_route_limits_free(r->limits);
   free(r);
 }
 
@@ -161,20 +163,43 @@ static void publish(void* f, const tg_config* c, const tg_route* r, const tg_ide
       f, (tg_buf){md_namespace, sizeof(md_namespace) - 1}, md, n);
 }
 
-// from_table publishes tok's identity and returns 1 when the table holds
-// it and it meets the route's requirement; otherwise 0, nothing written.
+// Fast path answers: not decided (Go decides), continue, stop (a local
+// reply was sent).
+enum { FAST_MISS = 0, FAST_CONTINUE = 1, FAST_STOP = 2 };
+
+// from_table decides tok from the table: its identity meeting the route's
+// requirement is charged to the route's limits (when it has some), then
+// published, or refused with the bucket's 429. FAST_MISS (nothing
+// written) when the table lacks tok or the requirement is not met.
 static int from_table(void* f, const tg_config* c, const tg_route* r, tg_buf tok) {
   tg_shard* held = NULL;
   const tg_identity* id = tg_table_get(c->table, tok.ptr, tok.len, &held);
   if (id == NULL) {
-    return 0;
+    return FAST_MISS;
   }
-  int ok = authorized(r, id);
-  if (ok) {
+  if (!authorized(r, id)) {
+    tg_table_release(held);
+    return FAST_MISS;
+  }
+  int res = 0;
+  const tg_bucket_spec* spec = NULL;
+  if (r->limits != NULL) { // the consumer's bytes live in the entry: charge under the lock
+    spec = tg_route_limits_pick(r->limits, id->consumer, id->tier);
+    res = tg_limits_charge(tg_limits_process(), spec, id->consumer, c->fail_closed,
+                           tg_monotonic_ns());
+  }
+  if (!(res & TG_CHARGE_REFUSED)) {
     publish(f, c, r, id);
   }
   tg_table_release(held);
-  return ok;
+  if (res & TG_CHARGE_CREATED) {
+    tgLimitNewBucket(c->handle);
+  }
+  if (res & TG_CHARGE_REFUSED) {
+    tg_send_limited(f, spec);
+    return FAST_STOP;
+  }
+  return FAST_CONTINUE;
 }
 
 enum { MAX_VALUES = 16 };
@@ -214,8 +239,13 @@ int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool e
     return TG_CONTINUE;
   }
   tg_buf tok = {0, 0};
-  if (strict_token(f, c, &tok) && r->cacheable && from_table(f, c, r, tok)) {
-    return TG_CONTINUE;
+  if (strict_token(f, c, &tok) && r->cacheable) {
+    switch (from_table(f, c, r, tok)) {
+    case FAST_CONTINUE:
+      return TG_CONTINUE;
+    case FAST_STOP:
+      return TG_STOP_ITERATION;
+    }
   }
   return decide(f, c, r, tok);
 }

@@ -12,6 +12,7 @@
 package main
 
 /*
+#include "limit.h"
 #include "module.h"
 #include "table.h"
 */
@@ -44,11 +45,13 @@ type filter struct {
 	table *C.tg_table // owned by the C config, freed by its destroy hook
 	log   *slog.Logger
 	calls atomic.Int64 // requests decided in Go
+	quota *quotaClient // the RLQS client of cfg.Quota (nil: none)
 }
 
 // route is one per-route configuration's Go state.
 type route struct {
-	ext map[string]string
+	ext    map[string]string
+	limits *C.tg_route_limits // owned by the C route, freed by its destroy hook; nil: none
 }
 
 // logger writes to Envoy's stderr; TOLLGATE_MODULE_LOG=debug logs every
@@ -116,6 +119,7 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		out.key_header = C.tg_buf{ptr: C.CString(cfg.KeyHeader), len: C.size_t(len(cfg.KeyHeader))}
 	}
 	f := &filter{cfg: cfg, local: local, table: out.table, log: log}
+	out.fail_closed = cbool(f.startQuota(log))
 	out.handle = C.uintptr_t(cgo.NewHandle(f))
 	log.Info("filter config created", "providers", len(cfg.JWT), "cacheSize", size, "cacheMaxTtl", ttl)
 	return 1
@@ -145,6 +149,9 @@ func tgConfigDestroy(h C.uintptr_t, t *C.tg_table) {
 	defer recoverTo(f.log, "filter config destroy", func() {})
 	cgo.Handle(h).Delete()
 	f.local.Close()
+	if f.quota != nil {
+		quotas.Release(f.quota)
+	}
 	n := C.tg_table_stats(t)
 	f.log.Info("filter config destroyed", "decidedInGo", f.calls.Load(), "tableLive", int64(n.live),
 		"tableInserts", int64(n.inserts), "tableEvictions", int64(n.evictions))
@@ -162,15 +169,22 @@ func tgRouteNew(p *C.char, n C.size_t) (out unsafe.Pointer) {
 		log.Error("route config: bad JSON", "err", err)
 		return nil
 	}
+	limits, err := routeLimits(rc.Limits)
+	if err != nil {
+		log.Error("route config refused: limits", "route", rc.Extensions["route"], "err", err)
+		return nil
+	}
 	info := glue.RouteOf(rc.Extensions)
-	h := cgo.NewHandle(&route{ext: rc.Extensions})
+	h := cgo.NewHandle(&route{ext: rc.Extensions, limits: limits})
 	blob := glue.Blob(nil).AddList(info.Roles).AddList(info.Scopes)
 	r := C.tg_route_new(C.uintptr_t(h), cbool(info.Cacheable), cbool(info.Forward), cstr(info.Name),
 		C.size_t(len(info.Name)), cbytes(blob), C.size_t(len(blob)), C.size_t(len(info.Roles)), C.size_t(len(info.Scopes)))
 	if r == nil {
 		h.Delete()
+		C.tg_route_limits_free(limits)
 		return nil
 	}
+	r.limits = limits
 	return unsafe.Pointer(r)
 }
 

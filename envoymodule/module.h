@@ -10,6 +10,7 @@
 #include "abi.h"
 
 typedef struct tg_table tg_table;
+typedef struct tg_route_limits tg_route_limits;
 
 // tg_config is one filter configuration (envoymod.FilterConfig) as the C
 // hooks see it. Go fills it in tgConfigNew; the config's destroy hook frees
@@ -18,6 +19,7 @@ typedef struct {
   uintptr_t handle;  // Go's cgo.Handle of its filter state
   tg_table* table;   // verified tokens -> identity (table.h)
   tg_buf key_header; // the API-key header ({0}: none), C memory
+  int fail_closed;   // envoymod.Quota.FailClosed: an expired assignment refuses
 } tg_config;
 
 // tg_route is one per-route configuration (envoymod.RouteConfig): what the
@@ -31,12 +33,15 @@ typedef struct {
   size_t nroles;
   const tg_buf* scopes; // all of them are needed
   size_t nscopes;
+  tg_route_limits* limits; // the route's rate limits (limit.h), NULL: none; freed with the route
 } tg_route;
 
 // tg_identity is a verified token's part of an allowed request, exactly as
 // Go's decision published it: identity header mutations (value.ptr NULL:
 // remove), ext_authz metadata without "route", and the caller's roles and
-// scopes for other routes' requirements.
+// scopes for other routes' requirements; consumer and tier are the values
+// of its "consumer" and "tier" metadata (ptr NULL: absent), found when the
+// entry is built, for the route's rate limits (limit.h).
 typedef struct {
   const tg_header* ops;
   size_t nops;
@@ -46,6 +51,8 @@ typedef struct {
   size_t nroles;
   const tg_buf* scopes;
   size_t nscopes;
+  tg_buf consumer;
+  tg_buf tier;
 } tg_identity;
 
 // Blobs: Go hands lists of strings to C as one byte string: each item a
@@ -65,6 +72,14 @@ tg_route* tg_route_new(uintptr_t handle, int cacheable, int forward, const char*
                        size_t nscopes);
 
 // Helpers Go calls to apply its decision (all copy what they are given).
+// tg_send_limited sends the static 429 of spec (a const tg_bucket_spec*,
+// limit.h), details "tollgate_rate_limited".
+void tg_send_limited(void* filter, const void* spec);
+// tg_route_limit charges a request of consumer (tier.ptr NULL: none) to
+// its bucket of rl in the process-wide table (limit.h) and sends the
+// bucket's 429 when refused; returns tg_limits_charge's bits.
+int tg_route_limit(void* filter, const tg_route_limits* rl, int fail_closed, tg_buf consumer,
+                   tg_buf tier);
 void tg_set_header(void* filter, const char* name, size_t name_len, const char* value,
                    size_t value_len, int remove);
 // tg_set_metadata_blob writes n key/value pairs decoded from blob into the

@@ -55,7 +55,7 @@ static uint64_t mix(uint64_t h) { // splitmix64's finaliser
 
 // hash is a seeded 8-bytes-a-step hash: it only spreads entries, equality
 // is always decided by comparing the bytes.
-static uint64_t hash(uint64_t seed, const char* p, size_t n) {
+uint64_t tg_hash(uint64_t seed, const char* p, size_t n) {
   uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -130,7 +130,7 @@ static tg_entry* find(tg_shard* s, uint64_t h, const char* key, size_t len) {
 }
 
 const tg_identity* tg_table_get(tg_table* t, const char* key, size_t len, tg_shard** held) {
-  uint64_t h = hash(t->seed, key, len);
+  uint64_t h = tg_hash(t->seed, key, len);
   tg_shard* s = shard_of(t, h);
   pthread_rwlock_rdlock(&s->lock);
   tg_entry* e = find(s, h, key, len);
@@ -167,6 +167,17 @@ static void unlink_entry(tg_shard* s, tg_entry* e) {
   free(e);
 }
 
+// md_value is the value of metadata key (ptr NULL: absent).
+static tg_buf md_value(const tg_header* md, size_t n, const char* key) {
+  size_t len = strlen(key);
+  for (size_t i = 0; i < n; i++) {
+    if (md[i].key_len == len && memcmp(md[i].key, key, len) == 0 && md[i].value != NULL) {
+      return (tg_buf){md[i].value, md[i].value_len};
+    }
+  }
+  return (tg_buf){NULL, 0};
+}
+
 // make_entry allocates one block holding the entry, its arrays, the key
 // and a copy of the blob the arrays point into.
 static tg_entry* make_entry(uint64_t h, const char* key, size_t len, const char* blob,
@@ -200,7 +211,9 @@ static tg_entry* make_entry(uint64_t h, const char* key, size_t len, const char*
     free(e);
     return NULL;
   }
-  e->id = (tg_identity){ops, n[0], md, n[1], roles, n[2], scopes, n[3]};
+  e->id = (tg_identity){ops, n[0], md, n[1], roles, n[2], scopes, n[3], {0}, {0}};
+  e->id.consumer = md_value(md, n[1], "consumer");
+  e->id.tier = md_value(md, n[1], "tier");
   return e;
 }
 
@@ -215,7 +228,7 @@ int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, siz
   if (deadline <= now) {
     return 0;
   }
-  uint64_t h = hash(t->seed, key, len);
+  uint64_t h = tg_hash(t->seed, key, len);
   const size_t n[4] = {nops, nmd, nroles, nscopes};
   tg_entry* e = make_entry(h, key, len, blob, blob_len, n, deadline);
   if (e == NULL) {

@@ -65,4 +65,8 @@ typedef struct {
 } tg_table_counts;
 tg_table_counts tg_table_stats(tg_table* t);
 
+// tg_hash is the tables' seeded hash of p[:n] (p non-NULL): it only
+// spreads entries, equality is always decided by comparing the bytes.
+uint64_t tg_hash(uint64_t seed, const char* p, size_t n);
+
 #endif

@@ -1,0 +1,156 @@
+// limit.h: the rate limits the module enforces itself (envoymod.Quota,
+// envoymod.RouteLimits): a route's bucket specs (what the route config
+// says) and the process-wide table of live buckets (what the requests
+// did). No Envoy callback here, so ctest/ links it alone.
+//
+// Contract of the bucket table (tg_limits):
+//   - one bucket per (bucket id, consumer), compared as bytes (a seeded
+//     hash only picks the shard and the chain); an unlimited or deny spec
+//     never has one;
+//   - per bucket, one GCRA per limit of its spec (emission T, tolerance
+//     (burst-1)·T, CLOCK_MONOTONIC nanoseconds): a request is admitted when
+//     every limit and the bucket's assignment admit it, and only then is
+//     anything spent (check all, then commit): a request one limit refuses
+//     spends nothing of the others, nor a token of the assignment;
+//   - the assignment (RLQS, quotaclient.Assignment): none (no term),
+//     allow-all (no term), deny-all (refuses), or a token bucket refilled
+//     continuously at tokens_per_fill per fill_interval, one token per
+//     request. Past its time to live an assignment refuses when the
+//     caller's config fails closed, else it is as none. A token bucket
+//     replacing none, a blanket rule or an expired assignment starts full;
+//     one replacing a live token bucket of other parameters keeps the old
+//     bucket's fill ratio (Envoy 1.40's rescale, which the quota server's
+//     grants assume); an identical one keeps its tokens;
+//   - bounded: at most `capacity` buckets (rounded up to a multiple of the
+//     shard count); creating a bucket in a full shard evicts the shard's
+//     least recently used bucket. Eviction costs what abandoning costs: the
+//     consumer's next request builds the bucket anew, with a full local
+//     burst and no assignment, and the evicted bucket's counts since the
+//     last drain are never reported;
+//   - safe for concurrent use: one mutex per shard, held only inside these
+//     calls (no pointer into a bucket escapes). Charging an existing bucket
+//     allocates nothing; creating one allocates once, outside the lock.
+#ifndef TG_LIMIT_H
+#define TG_LIMIT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi.h"
+
+// Bounds of a spec: limits per bucket, headers of a denial.
+enum { TG_LIMIT_MAX = 8, TG_LIMIT_MAX_HEADERS = 16 };
+
+// Spec flags (envoymod.LimitBucket): unlimited admits everything and is
+// neither counted nor tabled; deny refuses everything, untabled too.
+enum { TG_SPEC_UNLIMITED = 1, TG_SPEC_DENY = 2 };
+
+// tg_gcra is one limit: emission interval T = Per/Requests (rounded up,
+// at least 1 ns) and tolerance (burst-1)·T, in nanoseconds.
+typedef struct {
+  int64_t emission_ns, tolerance_ns;
+} tg_gcra;
+
+// tg_bucket_spec is one envoymod.LimitBucket of a route, in C memory.
+typedef struct {
+  tg_buf tier; // the tier it serves (tiers only)
+  tg_buf id;   // ir.BucketKeyBucket value
+  int flags;   // TG_SPEC_*
+  size_t nlimits;
+  tg_gcra limits[TG_LIMIT_MAX];
+  tg_buf body;                // the static 429's body
+  const tg_header* headers;   // and headers
+  size_t nheaders;
+  void* mem; // the block the strings and headers live in
+} tg_bucket_spec;
+
+// tg_route_limits is a route's envoymod.RouteLimits: specs[0:ntiers] the
+// tiers, then the default, then the unidentified bucket.
+typedef struct tg_route_limits tg_route_limits;
+struct tg_route_limits {
+  size_t ntiers;
+  tg_bucket_spec specs[];
+};
+
+// tg_route_limits_new returns limits for ntiers tiers with every spec
+// empty (unlimited until set), or NULL when memory is short.
+tg_route_limits* tg_route_limits_new(size_t ntiers);
+
+// tg_route_limits_set fills spec i (see tg_route_limits) with copies of
+// its tier name, id and body, the nheaders header pairs of hblob (blob
+// format, module.h) and nlimits (emission, tolerance) pairs of lim. 0 when
+// i, nlimits or nheaders is out of range, a limit is not positive
+// (emission < 1, tolerance < 0), the blob is malformed or memory is short.
+int tg_route_limits_set(tg_route_limits* rl, size_t i, tg_buf tier, tg_buf id, int flags,
+                        const int64_t* lim, size_t nlimits, tg_buf body, const char* hblob,
+                        size_t hlen, size_t nheaders);
+
+// tg_route_limits_free frees rl and its specs' memory (NULL is fine).
+void tg_route_limits_free(tg_route_limits* rl);
+
+// tg_route_limits_pick returns the spec of a caller: the unidentified
+// spec without a consumer (empty), else the tier's (exact bytes), else
+// the default.
+const tg_bucket_spec* tg_route_limits_pick(const tg_route_limits* rl, tg_buf consumer,
+                                           tg_buf tier);
+
+typedef struct tg_limits tg_limits;
+
+// tg_limits_new returns an empty table of at most capacity buckets, or
+// NULL when memory is short.
+tg_limits* tg_limits_new(size_t capacity);
+
+// tg_limits_free frees t and its buckets; nobody may use t any more.
+void tg_limits_free(tg_limits* t);
+
+// TG_LIMITS_CAPACITY bounds the process-wide table.
+enum { TG_LIMITS_CAPACITY = 100000 };
+
+// tg_limits_process returns the process-wide table (created on first
+// use, never freed: it outlives every filter configuration, so a config
+// swap keeps every consumer's state), or NULL when memory is short.
+tg_limits* tg_limits_process(void);
+
+// tg_monotonic_ns is CLOCK_MONOTONIC in nanoseconds: the tables' clock.
+int64_t tg_monotonic_ns(void);
+
+// Charge results (bits).
+enum { TG_CHARGE_REFUSED = 1, TG_CHARGE_CREATED = 2 };
+
+// tg_limits_charge charges one request of consumer to spec's bucket at
+// now: TG_CHARGE_REFUSED when refused (a deny spec, a missing consumer,
+// or when memory for a new bucket is short: a limited route never lets a
+// request through unlimited), plus TG_CHARGE_CREATED when the bucket was
+// created (the quota client reports it at once). An unlimited spec
+// admits without a bucket.
+int tg_limits_charge(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
+                     int fail_closed, int64_t now);
+
+// Assignment kinds: quotaclient.Kind's values.
+enum { TG_ASSIGN_ALLOW_ALL = 0, TG_ASSIGN_DENY_ALL = 1, TG_ASSIGN_TOKEN_BUCKET = 2 };
+
+// tg_limits_assign applies an assignment to bucket (id, consumer) at now
+// (ttl_ns 0: it never expires); 1 when applied, 0 when the table holds no
+// such bucket (evicted or abandoned since it was reported: its next
+// request builds it anew and reports it) or kind is unknown.
+int tg_limits_assign(tg_limits* t, tg_buf id, tg_buf consumer, int kind, uint64_t max_tokens,
+                     uint64_t tokens_per_fill, int64_t fill_ns, int64_t ttl_ns, int64_t now);
+
+// tg_limits_abandon drops bucket (id, consumer); 1 when it existed.
+int tg_limits_abandon(tg_limits* t, tg_buf id, tg_buf consumer);
+
+// tg_limits_drain returns every live bucket's counts since the previous
+// drain and resets them: *n records of id, consumer (blob items, module.h)
+// then allowed and denied as 8-byte little-endian integers, *len bytes, in
+// memory the caller frees with free(). NULL (with *n 0) when the table is
+// empty. When memory is short it returns the shards it could copy: the
+// others keep their counts for the next drain.
+char* tg_limits_drain(tg_limits* t, size_t* len, size_t* n);
+
+// tg_limits_counts: buckets now, created, evicted (a full shard),
+// abandoned, capacity.
+typedef struct {
+  long long live, created, evicted, abandoned, capacity;
+} tg_limits_counts;
+tg_limits_counts tg_limits_stats(tg_limits* t);
+
+#endif

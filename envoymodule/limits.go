@@ -1,0 +1,145 @@
+package main
+
+/*
+#include <stdlib.h>
+#include "limit.h"
+#include "module.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"log/slog"
+	"unsafe"
+
+	"github.com/tollgate/tollgate/envoymodule/glue"
+	"github.com/tollgate/tollgate/extauthz"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
+)
+
+// quotas shares one RLQS client per quota server among the filter
+// configurations of the process: process-wide because the bucket table it
+// reports (limit.c's process table) and the stream must outlive every
+// filter configuration (Envoy rebuilds them on each push), and a
+// configuration is only reached through a cgo handle.
+var quotas = newQuotaRegistry()
+
+// limitStore is the process-wide C bucket table as the RLQS client's
+// Store: its methods are called from the client's goroutine.
+type limitStore struct{ t *C.tg_limits }
+
+var _ Store = limitStore{}
+
+// processStore returns the process-wide table's Store; ok false when C
+// could not allocate it.
+func processStore() (limitStore, bool) {
+	t := C.tg_limits_process()
+	return limitStore{t: t}, t != nil
+}
+
+// gobuf passes a Go string to a C call that copies what it keeps (the
+// pointer may be nil for ""; limit.c accepts that).
+func gobuf(s string) C.tg_buf { return C.tg_buf{ptr: cstr(s), len: C.size_t(len(s))} }
+
+// Drain returns every live bucket's counts since the previous Drain and
+// resets them.
+func (s limitStore) Drain() []Usage {
+	var n, size C.size_t
+	p := C.tg_limits_drain(s.t, &size, &n)
+	if p == nil {
+		return nil
+	}
+	defer C.free(unsafe.Pointer(p))
+	recs, err := glue.ParseDrain(C.GoBytes(unsafe.Pointer(p), C.int(size)), int(n))
+	if err != nil { // C wrote it: a bug, never input
+		panic(err)
+	}
+	out := make([]Usage, len(recs))
+	for i, r := range recs {
+		out[i] = Usage{ID: BucketID{Bucket: r.Bucket, Consumer: r.Consumer}, Allowed: r.Allowed, Denied: r.Denied}
+	}
+	return out
+}
+
+// Assign applies a to its bucket, if the table still holds it.
+func (s limitStore) Assign(a Assignment) {
+	C.tg_limits_assign(s.t, gobuf(a.ID.Bucket), gobuf(a.ID.Consumer), C.int(a.Kind),
+		C.uint64_t(a.MaxTokens), C.uint64_t(a.TokensPerFill), C.int64_t(a.FillInterval.Nanoseconds()),
+		C.int64_t(a.TTL.Nanoseconds()), C.tg_monotonic_ns())
+}
+
+// Abandon drops the bucket: its next request builds it anew.
+func (s limitStore) Abandon(id BucketID) {
+	C.tg_limits_abandon(s.t, gobuf(id.Bucket), gobuf(id.Consumer))
+}
+
+// startQuota takes the RLQS client of cfg.Quota for f (nil Quota: none)
+// and reports whether the config fails closed.
+func (f *filter) startQuota(log *slog.Logger) (failClosed bool) {
+	q := f.cfg.Quota
+	if q == nil {
+		return false
+	}
+	if store, ok := processStore(); ok {
+		f.quota = quotas.Get(*q, store, log)
+	}
+	return q.FailClosed
+}
+
+// tgLimitNewBucket tells the config's RLQS client that the C fast path
+// created a bucket (reported at once). It never blocks.
+//
+//export tgLimitNewBucket
+func tgLimitNewBucket(h C.uintptr_t) {
+	if f, ok := handleValue[*filter](h); ok && f.quota != nil {
+		f.quota.NewBucket()
+	}
+}
+
+var errNoMemory = errors.New("route limits: C memory is short or a spec was refused")
+
+// routeLimits builds the C block of a route's limits (nil: none); an
+// error refuses the route configuration.
+func routeLimits(rl *envoymod.RouteLimits) (*C.tg_route_limits, error) {
+	if rl == nil {
+		return nil, nil
+	}
+	buckets, err := glue.BucketsOf(*rl)
+	if err != nil {
+		return nil, err
+	}
+	c := C.tg_route_limits_new(C.size_t(len(buckets) - 2))
+	if c == nil {
+		return nil, errNoMemory
+	}
+	for i, b := range buckets {
+		lim := b.LimitPairs()
+		hs := glue.Blob(nil).AddHeaders(b.Headers)
+		var limp *C.int64_t
+		if len(lim) > 0 {
+			limp = (*C.int64_t)(unsafe.Pointer(&lim[0]))
+		}
+		if C.tg_route_limits_set(c, C.size_t(i), gobuf(b.Tier), gobuf(b.ID), C.int(b.Flags), limp,
+			C.size_t(len(b.Limits)), gobuf(b.Body), cbytes(hs), C.size_t(len(hs)), C.size_t(len(b.Headers))) == 0 {
+			C.tg_route_limits_free(c)
+			return nil, errNoMemory
+		}
+	}
+	return c, nil
+}
+
+// chargeLimits charges an allowed decision d to route r's limits (Go's
+// path: the C fast path charges in hooks.c); true when refused, the 429
+// sent.
+func (f *filter) chargeLimits(envoyFilter unsafe.Pointer, r *route, d extauthz.Decision) bool {
+	if r == nil || r.limits == nil {
+		return false
+	}
+	consumer, tier := glue.Caller(d.Metadata)
+	res := C.tg_route_limit(envoyFilter, r.limits, cbool(f.cfg.Quota != nil && f.cfg.Quota.FailClosed),
+		gobuf(consumer), gobuf(tier))
+	if res&C.TG_CHARGE_CREATED != 0 && f.quota != nil {
+		f.quota.NewBucket()
+	}
+	return res&C.TG_CHARGE_REFUSED != 0
+}
