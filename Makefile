@@ -299,6 +299,10 @@ module-test: module
 	$(CC) -O1 -g -Wall -Wextra -fsanitize=address,undefined -Ienvoymodule envoymodule/ctest/stress.c \
 		envoymodule/table.c envoymodule/blob.c -o $(MODULE_DIR)/table-stress -lpthread
 	$(MODULE_DIR)/table-stress
+	$(CC) -O1 -g -Wall -Wextra -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ienvoymodule \
+		envoymodule/ctest/limits.c envoymodule/limit.c envoymodule/limitspec.c envoymodule/table.c \
+		envoymodule/blob.c -o $(MODULE_DIR)/limits-test -lpthread -lm
+	$(MODULE_DIR)/limits-test
 	cd envoymodule && ENVOY_BIN=$(ENVOY_BIN) TOLLGATE_MODULE_DIR=$(MODULE_DIR) $(GO) test -count=1 ./smoke
 
 ## ---------------------------------------------------------------- clean

@@ -65,6 +65,6 @@ tg_route* tg_route_new(uintptr_t handle, int cacheable, int forward, const char*
     free(r);
     return NULL;
   }
-  *r = (tg_route){handle, cacheable, forward, {n, name_len}, roles, nroles, scopes, nscopes};
+  *r = (tg_route){handle, cacheable, forward, {n, name_len}, roles, nroles, scopes, nscopes, NULL};
   return r;
 }
