@@ -65,7 +65,8 @@ static int right(const tg_identity* id, int i) {
   return id->nops == 2 && id->ops[0].value_len == n && memcmp(id->ops[0].value, users[i], n) == 0 &&
          id->ops[1].value == NULL && id->nmd == 1 && id->md[0].value_len == n &&
          memcmp(id->md[0].value, users[i], n) == 0 && id->nroles == 1 && id->roles[0].len == 1 &&
-         id->nscopes == 1 && id->scopes[0].ptr[0] == 's';
+         id->nscopes == 1 && id->scopes[0].ptr[0] == 's' && id->tier.len == n &&
+         memcmp(id->tier.ptr, users[i], n) == 0 && id->consumer.ptr == NULL; // found at put time
 }
 
 static void* worker(void* arg) {
@@ -106,7 +107,7 @@ static int cleared(void);
 
 // edges: expiry, max TTL, exact length, malformed blobs, clearing.
 static int edges(void) {
-  tg_table* t = tg_table_new(8, 200000000LL); // max TTL 200 ms
+  tg_table* t = tg_table_new(256, 200000000LL); // max TTL 200 ms; room enough that no shard evicts
   put(t, "short", 1, now_ns() + 100000000LL); // exp in 100 ms
   put(t, "long", 1, now_ns() + 3600000000000LL);
   int past = put(t, "past", 1, now_ns() - 1);
