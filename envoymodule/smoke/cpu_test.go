@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/extauthz/envoymod"
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // TestModuleCPU (TOLLGATE_MODULE_CPU=1) is an indicative measurement, not
@@ -16,7 +19,9 @@ import (
 // one keep-alive connection, requests in sequence) on /public (the module
 // in the chain, no route config; the same Authorization header), /jwt with a token from the C table, and
 // /jwt decided in Go (the Verifier's cache hit: "Bearer" + two spaces
-// keeps the token off the C fast path), in alternating rounds.
+// keeps the token off the C fast path), and both again on /roomy, whose
+// limits the module enforces (every request admitted: 10^9 a second), in
+// alternating rounds.
 func TestModuleCPU(t *testing.T) {
 	envoyBin := os.Getenv("ENVOY_BIN")
 	if envoyBin == "" || os.Getenv("TOLLGATE_MODULE_CPU") == "" {
@@ -24,12 +29,14 @@ func TestModuleCPU(t *testing.T) {
 	}
 	fx := newFixture(t)
 	cfg := envoyConfig(filterConfig(fx.iss), fx.listen, fx.admin, fx.upstream)
-	withoutMetadataHeaders(cfg)
+	withRoomyRoute(cfg)
+	withoutMetadataHeaders(cfg) // after: /roomy too
 	p := startEnvoy(t, envoyBin, fx.soDir, cfg, fx.listen, fx.admin)
 	iss, listen := fx.iss, fx.listen
 	tok, _ := iss.Token("alice", []string{"user"}, time.Hour, 0)
 	kinds := []struct{ name, path, auth string }{
 		{"public", "/public", "Bearer " + tok}, {"jwt, C table", "/jwt", "Bearer " + tok}, {"jwt, Go", "/jwt", "Bearer  " + tok},
+		{"limited, C", "/roomy", "Bearer " + tok}, {"limited, Go", "/roomy", "Bearer  " + tok},
 	}
 	const n, rounds = 2000, 4
 	sum := make([]time.Duration, len(kinds))
@@ -44,7 +51,7 @@ func TestModuleCPU(t *testing.T) {
 	}
 	for i, k := range kinds {
 		per := sum[i] / (n * rounds)
-		t.Logf("%-14s %6.1f µs Envoy CPU/request, %.2f× of public", k.name, float64(per.Nanoseconds())/1000,
+		t.Logf("%-13s %6.1f µs Envoy CPU/request, %.2f× of public", k.name, float64(per.Nanoseconds())/1000,
 			float64(sum[0])/float64(sum[i]))
 	}
 }
@@ -92,4 +99,13 @@ func cpu(t *testing.T, pid int) time.Duration {
 	ut, _ := strconv.Atoi(f[11])
 	st, _ := strconv.Atoi(f[12])
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// withRoomyRoute adds /roomy: a JWT route whose limits (two, 10^9 a second
+// each) the module enforces and every request meets.
+func withRoomyRoute(cfg map[string]any) {
+	roomy := ir.Limit{Requests: 1e9, Per: time.Second}
+	withRoute(cfg, "/roomy", envoymod.RouteConfig{Extensions: map[string]string{"route": "roomy", "methods": "jwt"},
+		Limits: &envoymod.RouteLimits{Default: envoymod.LimitBucket{ID: "tier//roomy", Limits: []ir.Limit{roomy, roomy}},
+			Unidentified: envoymod.LimitBucket{Deny: true}}})
 }

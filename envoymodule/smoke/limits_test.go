@@ -33,13 +33,18 @@ func routeLimits() *envoymod.RouteLimits {
 
 // withLimitedRoute adds /limited (a JWT route with routeLimits) to cfg.
 func withLimitedRoute(cfg map[string]any) {
+	withRoute(cfg, "/limited", envoymod.RouteConfig{Extensions: map[string]string{"route": "limited", "methods": "jwt"},
+		Limits: routeLimits()})
+}
+
+// withRoute puts a module route with rc at prefix first in cfg's routes.
+func withRoute(cfg map[string]any, prefix string, rc envoymod.RouteConfig) {
 	sr := cfg["static_resources"].(map[string]any)
 	chains := sr["listeners"].([]any)[0].(map[string]any)["filter_chains"].([]any)
 	hcm := chains[0].(map[string]any)["filters"].([]any)[0].(map[string]any)["typed_config"].(map[string]any)
 	vh := hcm["route_config"].(map[string]any)["virtual_hosts"].([]any)[0].(map[string]any)
-	r := moduleRoute("/limited", map[string]string{"route": "limited", "methods": "jwt"})
-	r["typed_per_filter_config"].(map[string]any)[envoymod.FilterName].(map[string]any)["filter_config"] =
-		stringValue(envoymod.RouteConfig{Extensions: map[string]string{"route": "limited", "methods": "jwt"}, Limits: routeLimits()})
+	r := moduleRoute(prefix, rc.Extensions)
+	r["typed_per_filter_config"].(map[string]any)[envoymod.FilterName].(map[string]any)["filter_config"] = stringValue(rc)
 	vh["routes"] = append([]any{r}, vh["routes"].([]any)...)
 }
 
