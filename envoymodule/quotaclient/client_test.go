@@ -1,6 +1,7 @@
 package quotaclient
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -220,4 +221,47 @@ func TestStorePanicIsRecovered(t *testing.T) {
 	store.add(bob, 0, 0)
 	c.NewBucket()
 	eventually(t, 5*time.Second, "bob's token bucket after the panic", func() bool { _, ok := store.lastTokenBucket(bob); return ok })
+}
+
+// TestManyBucketsInChunks: a tick with more buckets than one report
+// message carries sends several; every bucket is answered.
+func TestManyBucketsInChunks(t *testing.T) {
+	s := startServer(t, "", nil, 0)
+	store := newFakeStore()
+	const n = 2*reportChunk + 100
+	for i := range n {
+		store.add(consumer(fmt.Sprint("c", i)), 1, 0)
+	}
+	newClient(t, s.addr, time.Minute, store)
+	eventually(t, 10*time.Second, "every bucket assigned", func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return len(store.assigns) == 2*n
+	})
+	if rs := s.reports(); len(rs) != 3 {
+		t.Errorf("%d report messages, want 3", len(rs))
+	}
+}
+
+// TestNewBucketBurstsCoalesce: a burst of NewBucket calls costs a few
+// Drains, not one each, and every new bucket is still reported at once.
+func TestNewBucketBurstsCoalesce(t *testing.T) {
+	s := startServer(t, "", nil, 0)
+	store := newFakeStore()
+	store.add(consumer("first"), 0, 0)
+	c := newClient(t, s.addr, time.Minute, store)
+	eventually(t, 5*time.Second, "the connect report", func() bool { return len(s.reports()) == 1 })
+	const n = 1000
+	for i := range n {
+		store.add(consumer(fmt.Sprint("c", i)), 1, 0)
+		c.NewBucket()
+	}
+	eventually(t, 5*time.Second, "every new bucket reported", func() bool { return s.allowedTotal() == n })
+	store.mu.Lock()
+	drains := store.drains
+	store.mu.Unlock()
+	t.Logf("%d NewBucket calls: %d drains, %d reports", n, drains, len(s.reports()))
+	if drains > n/10 {
+		t.Errorf("%d drains for %d calls", drains, n)
+	}
 }

@@ -231,6 +231,19 @@ func (s *rlqsServer) allowedOf(id BucketID) uint64 {
 	return n
 }
 
+// allowedTotal sums every reported admitted request.
+func (s *rlqsServer) allowedTotal() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n uint64
+	for _, r := range s.got {
+		for _, u := range r.GetBucketQuotaUsages() {
+			n += u.GetNumRequestsAllowed()
+		}
+	}
+	return n
+}
+
 // reports returns the reports received so far.
 func (s *rlqsServer) reports() []*rlqsv3.RateLimitQuotaUsageReports {
 	s.mu.Lock()

@@ -15,6 +15,14 @@ const (
 	maxRetryDelay  = 500 * time.Millisecond
 	attemptTimeout = 2 * time.Second
 	sendTimeout    = 5 * time.Second
+	// newBucketSpacing is the least time between two new-bucket reports:
+	// a burst of new consumers costs a Drain per spacing, not per bucket.
+	newBucketSpacing = 5 * time.Millisecond
+	// eventBuffer holds every response to one tick's reports (at most two
+	// per report message: abandons, then assignments), so the receiver
+	// never waits for the loop while it sends them (which, through gRPC
+	// flow control, could stall the server and then the loop's send).
+	eventBuffer = 2*MaxPendingBuckets/reportChunk + 16
 )
 
 // event is what a stream's receiver hands the loop: a response, or the
@@ -35,14 +43,23 @@ type loop struct {
 	events  chan event
 	pending *pending
 	retry   *time.Timer // armed while no stream is up
+	// failures counts failed attempts since the last stream opened (only
+	// the first is logged as a warning).
+	failures int
+	// kickTimer, armed when kicked, fires a deferred new-bucket report;
+	// kickedAt is when the last one was sent.
+	kickTimer *time.Timer
+	kickArmed bool
+	kickedAt  time.Time
 }
 
 // run is the Client's goroutine: it reports on ticks and NewBucket,
 // keeps a stream up and applies what arrives on it, until Close.
 func (c *Client) run() {
 	defer close(c.done)
-	l := &loop{c: c, conns: newConns(), events: make(chan event, 16), pending: newPending(MaxPendingBuckets),
-		retry: time.NewTimer(0)}
+	l := &loop{c: c, conns: newConns(), events: make(chan event, eventBuffer), pending: newPending(MaxPendingBuckets),
+		retry: time.NewTimer(0), kickTimer: time.NewTimer(time.Hour)}
+	l.kickTimer.Stop()
 	defer l.conns.close()
 	defer l.drop()
 	if len(c.addrs) == 0 {
@@ -64,11 +81,28 @@ func (c *Client) run() {
 				tick.Reset(d)
 			}
 		case <-c.kick:
-			c.safely("new bucket report", func() { l.report(false) })
+			l.newBucket(time.Now())
+		case <-l.kickTimer.C:
+			l.kickArmed = false
+			l.newBucket(time.Now())
 		case ev := <-l.events:
 			c.safely("response", func() { l.handle(ev) })
 		}
 	}
+}
+
+// newBucket sends a new-bucket report, or defers it to newBucketSpacing
+// after the last one.
+func (l *loop) newBucket(now time.Time) {
+	if wait := newBucketSpacing - now.Sub(l.kickedAt); wait > 0 {
+		if !l.kickArmed {
+			l.kickTimer.Reset(wait)
+			l.kickArmed = true
+		}
+		return
+	}
+	l.kickedAt = now
+	l.c.safely("new bucket report", func() { l.report(false) })
 }
 
 // report drains the store into pending and, with a stream up, sends
@@ -124,12 +158,18 @@ func (l *loop) connect() {
 	st, err := l.open(addr)
 	if err != nil {
 		l.next = (l.next + 1) % len(l.c.addrs)
-		l.c.log.Warn("rlqs client: quota server not reached; trying the next address", "address", addr, "err", err)
+		if l.failures++; l.failures == 1 {
+			l.c.log.Warn("rlqs client: quota server not reached; retrying every 0-500 ms, address by address (further failures logged at debug)",
+				"address", addr, "err", err)
+		} else {
+			l.debug("rlqs client: quota server not reached", "address", addr, "err", err, "failures", l.failures)
+		}
 		l.retry.Reset(rand.N(maxRetryDelay))
 		return
 	}
 	l.st = st
-	l.c.log.Info("rlqs client: stream open", "address", addr)
+	l.c.log.Info("rlqs client: stream open", "address", addr, "failed_attempts", l.failures)
+	l.failures = 0
 	l.report(true)
 }
 
