@@ -149,12 +149,14 @@ func (l *loop) handle(ev event) {
 
 // connect tries the next address. Up, it reports every pending bucket at
 // once (the server learns them, and answers, without waiting a tick);
-// failed, it arms the retry timer.
+// failed (or panicking), the retry timer fires again after the retry
+// pause.
 func (l *loop) connect() {
 	if len(l.c.addrs) == 0 {
 		return
 	}
 	addr := l.c.addrs[l.next%len(l.c.addrs)]
+	l.retry.Reset(rand.N(maxRetryDelay)) // armed first: a panic below still retries
 	st, err := l.open(addr)
 	if err != nil {
 		l.next = (l.next + 1) % len(l.c.addrs)
@@ -164,9 +166,9 @@ func (l *loop) connect() {
 		} else {
 			l.debug("rlqs client: quota server not reached", "address", addr, "err", err, "failures", l.failures)
 		}
-		l.retry.Reset(rand.N(maxRetryDelay))
 		return
 	}
+	l.retry.Stop()
 	l.st = st
 	l.c.log.Info("rlqs client: stream open", "address", addr, "failed_attempts", l.failures)
 	l.failures = 0
