@@ -138,6 +138,10 @@ type Client struct {
 // New starts a client of cfg's quota server for store: it connects at
 // once and reports every cfg.ReportInterval (0: DefaultReportInterval).
 // An empty Domain is ir.RateLimitQuotaDomain. log nil is slog.Default().
+// cfg.FailClosed is not the client's business: what an expired
+// assignment means is the Store's, which gets each assignment's TTL.
+// The module takes its clients from a Registry instead (and never Closes
+// one it got there: it Releases it).
 func New(cfg envoymod.Quota, store Store, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.Default()
