@@ -10,6 +10,14 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Keepalive of the connections: a ping after keepaliveTime without
+// activity, the connection closed when unanswered for keepaliveTimeout.
+const (
+	keepaliveTime    = 30 * time.Second
+	keepaliveTimeout = 10 * time.Second
 )
 
 // conns holds one gRPC connection per quota server address, created on
@@ -23,6 +31,9 @@ func newConns() *conns { return &conns{m: map[string]*grpc.ClientConn{}} }
 // get returns addr's connection. Its reconnection backoff is capped at
 // maxRetryDelay, as the stream's retries are: gRPC's default (up to
 // 120 s) would keep a restarted server unreached long after it listens.
+// Keepalive pings (every keepaliveTime while a stream is open) find a
+// server host that vanished without closing the connection; Tollgate's
+// gRPC server accepts pings every 15 s or more (internal/cli/serve.go).
 func (c *conns) get(addr string) (*grpc.ClientConn, error) {
 	if conn, ok := c.m[addr]; ok {
 		return conn, nil
@@ -32,7 +43,8 @@ func (c *conns) get(addr string) (*grpc.ClientConn, error) {
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxRetryDelay},
 			MinConnectTimeout: attemptTimeout,
-		}))
+		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}))
 	if err != nil {
 		return nil, fmt.Errorf("rlqs client: connection to %q: %w", addr, err)
 	}
