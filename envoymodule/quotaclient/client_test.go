@@ -265,3 +265,62 @@ func TestNewBucketBurstsCoalesce(t *testing.T) {
 		t.Errorf("%d drains for %d calls", drains, n)
 	}
 }
+
+// TestFailoverToTheNextReplica: when the replica serving the stream
+// dies, the client moves to the next address and delivers there what
+// the dead one did not get.
+func TestFailoverToTheNextReplica(t *testing.T) {
+	a := startServer(t, "", nil, 0)
+	b := startServer(t, "", nil, 0)
+	store := newFakeStore()
+	alice := consumer("alice")
+	store.add(alice, 1, 0)
+	newClient(t, a.addr+","+b.addr, 100*time.Millisecond, store)
+	eventually(t, 5*time.Second, "alice reported to the first", func() bool { return a.allowedOf(alice) == 1 })
+	a.stop()
+	time.Sleep(50 * time.Millisecond)
+	store.add(alice, 2, 0)
+	took := eventually(t, 3*time.Second, "alice's later usage on the second", func() bool { return b.allowedOf(alice) == 2 })
+	t.Logf("delivered to the second replica %v after the first died", took)
+}
+
+// TestSilentAddressIsLeft: an address that accepts connections but never
+// answers costs one attempt timeout, then the next address serves.
+func TestSilentAddressIsLeft(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 16)
+	t.Cleanup(func() {
+		_ = l.Close()
+		for {
+			select {
+			case conn := <-held:
+				_ = conn.Close()
+			default:
+				return
+			}
+		}
+	})
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case held <- conn:
+			default:
+				_ = conn.Close()
+			}
+		}
+	}()
+	s := startServer(t, "", nil, 0)
+	store := newFakeStore()
+	alice := consumer("alice")
+	store.add(alice, 0, 0)
+	newClient(t, l.Addr().String()+","+s.addr, time.Minute, store)
+	took := eventually(t, attemptTimeout+3*time.Second, "alice's token bucket", func() bool { _, ok := store.lastTokenBucket(alice); return ok })
+	t.Logf("assigned %v after start (attempt timeout %v)", took, attemptTimeout)
+}
