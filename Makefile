@@ -295,7 +295,7 @@ vet-module: toolchain
 	cd envoymodule && $(GO) vet ./...
 
 module-test: module
-	cd envoymodule && $(GO) test -count=1 ./glue
+	cd envoymodule && $(GO) test -count=1 ./glue ./quotaclient
 	$(CC) -O1 -g -Wall -Wextra -fsanitize=address,undefined -Ienvoymodule envoymodule/ctest/stress.c \
 		envoymodule/table.c envoymodule/blob.c -o $(MODULE_DIR)/table-stress -lpthread
 	$(MODULE_DIR)/table-stress

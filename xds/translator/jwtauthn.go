@@ -16,6 +16,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -201,7 +202,7 @@ type nativeJWT struct {
 // signer's public JWKS ("" without a signer: no native key path);
 // modulePath is Tollgate's Envoy module on the Envoy hosts ("": native
 // JWT routes are decided by jwt_authn and its companions).
-func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath string) (*nativeJWT, error) {
+func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath, rateLimitAddress string) (*nativeJWT, error) {
 	n := &nativeJWT{cfg: cfg, keyJWKS: keyJWKS}
 	for rp := range eachAuthPath(cfg, gw, keyJWKS != "") {
 		n.jwtRoutes = n.jwtRoutes || rp.Path == AuthPathEnvoy
@@ -229,7 +230,7 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath string) (*
 	}
 	if n.jwtRoutes {
 		var err error
-		if n.module, err = newJWTModule(cfg, modulePath, n.keyHeader); err != nil {
+		if n.module, err = newJWTModule(cfg, modulePath, n.keyHeader, n.moduleQuota(gw, modulePath, rateLimitAddress)); err != nil {
 			return nil, err
 		}
 	}
@@ -302,6 +303,25 @@ func identityHeadersOrDefault(h ir.IdentityHeaders) ir.IdentityHeaders {
 // authnJWT reports whether native JWT routes are decided by jwt_authn
 // and its companions (there are some, and no module decides them).
 func (n *nativeJWT) authnJWT() bool { return n.jwtRoutes && n.module == nil }
+
+// moduleQuota is the module's rate-limit settings when the module
+// (modulePath) decides a route of gw whose limits it can hold; else nil.
+func (n *nativeJWT) moduleQuota(gw *ir.Gateway, modulePath, rateLimitAddress string) *envoymod.Quota {
+	if modulePath == "" {
+		return nil
+	}
+	for _, vh := range gw.VirtualHosts {
+		for _, r := range vh.Routes {
+			if n.native(r) && moduleTakesLimits(n.cfg, r) {
+				return moduleQuota(n.cfg, rateLimitAddress)
+			}
+		}
+	}
+	return nil
+}
+
+// moduleLimits reports whether the module enforces route r's limits.
+func (n *nativeJWT) moduleLimits(r ir.Route) bool { return n.native(r) && n.module.takesLimits(r) }
 
 // native reports whether r is decided in Envoy.
 func (n *nativeJWT) native(r ir.Route) bool { return n.enabled && nativeJWTReason(n.cfg, r) == "" }

@@ -28,13 +28,19 @@ const moduleFilterName = "tollgate.identity_module"
 
 // jwtModule is the module of one gateway.
 type jwtModule struct {
+	cfg    *ir.Config
 	lib    envoy.DynamicModule
 	config string // the FilterConfig JSON
+	// quota is set when the module enforces some routes' rate limits
+	// (jwtmodule_limits.go).
+	quota *envoymod.Quota
 }
 
 // newJWTModule returns the module filter's configuration for cfg, or nil
-// when path is "" (jwt_authn decides native JWT routes).
-func newJWTModule(cfg *ir.Config, path, keyHeader string) (*jwtModule, error) {
+// when path is "" (jwt_authn decides native JWT routes); quota, when not
+// nil, has the module enforce the rate limits of the routes whose limits
+// it can hold (moduleTakesLimits).
+func newJWTModule(cfg *ir.Config, path, keyHeader string, quota *envoymod.Quota) (*jwtModule, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -44,12 +50,13 @@ func newJWTModule(cfg *ir.Config, path, keyHeader string) (*jwtModule, error) {
 		KeyHeader:       keyHeader,
 		CacheSize:       jwtCacheSize,
 		CacheMaxTTL:     envoymod.DefaultCacheMaxTTL,
+		Quota:           quota,
 	}
 	b, err := json.Marshal(fc)
 	if err != nil {
 		return nil, fmt.Errorf("envoy module config: %w", err)
 	}
-	return &jwtModule{lib: envoy.DynamicModule{Path: path, Filter: envoymod.FilterName}, config: string(b)}, nil
+	return &jwtModule{cfg: cfg, lib: envoy.DynamicModule{Path: path, Filter: envoymod.FilterName}, config: string(b), quota: quota}, nil
 }
 
 // filter is the module's HTTP filter.
@@ -58,12 +65,17 @@ func (m *jwtModule) filter() (*hcmv3.HttpFilter, error) {
 }
 
 // configureRoute hands r to the module: its requirement as the ext_authz
-// service would get it (the rate limits are never taken there).
+// service would get it (the rate limits are never taken there), and its
+// limits when the module enforces them.
 func (m *jwtModule) configureRoute(er *routev3.Route, r ir.Route) error {
 	if err := checkListValues(r.Auth); err != nil {
 		return err
 	}
-	b, err := json.Marshal(envoymod.RouteConfig{Extensions: contextExtensions(r.Auth, r.Name, false)})
+	rc := envoymod.RouteConfig{Extensions: contextExtensions(r.Auth, r.Name, false)}
+	if m.takesLimits(r) {
+		rc.Limits = moduleRouteLimits(m.cfg, r)
+	}
+	b, err := json.Marshal(rc)
 	if err != nil {
 		return fmt.Errorf("route %q: envoy module config: %w", r.Name, err)
 	}
@@ -72,4 +84,10 @@ func (m *jwtModule) configureRoute(er *routev3.Route, r ir.Route) error {
 		return fmt.Errorf("route %q: envoy module config: %w", r.Name, err)
 	}
 	return envoy.SetRouteFilterConfig(er, moduleFilterName, pr)
+}
+
+// takesLimits reports whether the module enforces the limits of r, a
+// route it decides.
+func (m *jwtModule) takesLimits(r ir.Route) bool {
+	return m != nil && m.quota != nil && moduleTakesLimits(m.cfg, r)
 }

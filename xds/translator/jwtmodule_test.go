@@ -1,14 +1,20 @@
 package translator
 
 import (
+	"encoding/json"
 	"testing"
 
+	dmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_modules/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // TestModuleEveryProtectedRouteDecided: with the Envoy module on, every
@@ -107,4 +113,119 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestModuleEveryLimitedRouteLimited: with the Envoy module on, every
+// rate-limited route of every testdata case keeps its limits: the module
+// enforces them (its route config has Limits, in quota mode only), or the
+// filter path does (a backstop on the route and rate_limit_quota on the
+// listener in quota mode; the exact mode as without the module), never
+// neither and never both (a request would be counted twice).
+func TestModuleEveryLimitedRouteLimited(t *testing.T) {
+	byModule, byFilters := 0, 0
+	for _, name := range caseNames(t) {
+		tc := loadCase(t, name)
+		if tc.Gateway == "" || !tc.Config.RateLimits.Quota() {
+			continue
+		}
+		tc.EnvoyModule = "/usr/lib/tollgate/libtollgate_envoy.so"
+		r, err := Translate(&tc.Config, tc.Gateway, tc.options())
+		if err != nil {
+			continue
+		}
+		limited := limitedRoutes(tc.Config.Gateways)
+		rlqs := listenersHave(t, r, envoy.RateLimitQuotaName)
+		for _, er := range allRoutes(r) {
+			if !limited[er.GetName()] {
+				continue
+			}
+			cfg := er.GetTypedPerFilterConfig()
+			inModule := moduleRouteConfig(t, cfg[moduleFilterName]).Limits != nil
+			inFilters := rlqs && cfg[envoy.LocalRateLimitFilterName(0)] != nil
+			if inModule == inFilters {
+				t.Errorf("%s: route %q: limits in the module %v, in the filters %v: want exactly one",
+					name, er.GetName(), inModule, inFilters)
+			}
+			if inModule {
+				byModule++
+			} else {
+				byFilters++
+			}
+		}
+	}
+	if byModule == 0 || byFilters == 0 {
+		t.Fatalf("%d routes limited by the module, %d by the filters: the cases exercise too little", byModule, byFilters)
+	}
+	t.Logf("%d routes limited by the module, %d by the filters", byModule, byFilters)
+}
+
+// TestModuleLimitsOnlyDropTheQuotaFilters: a gateway whose every limited
+// route the module limits runs no set_filter_state, rate_limit_quota or
+// backstop filter (their per-request cost is what the module saves).
+func TestModuleLimitsOnlyDropTheQuotaFilters(t *testing.T) {
+	tc := loadCase(t, "jwt-module-limits")
+	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{envoy.RateLimitQuotaName, envoy.QuotaStateName, envoy.LocalRateLimitFilterName(0)} {
+		if listenersHave(t, r, f) {
+			t.Errorf("a listener runs %s", f)
+		}
+	}
+}
+
+func limitedRoutes(gws []ir.Gateway) map[string]bool {
+	out := map[string]bool{}
+	for _, gw := range gws {
+		for _, vh := range gw.VirtualHosts {
+			for _, rt := range vh.Routes {
+				out[rt.Name] = rt.RateLimit.Enabled
+			}
+		}
+	}
+	return out
+}
+
+// listenersHave reports whether any listener's connection manager runs
+// the HTTP filter named name.
+func listenersHave(t *testing.T, r *Resources, name string) bool {
+	t.Helper()
+	for _, l := range r.Listeners {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				var hcm hcmv3.HttpConnectionManager
+				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+					continue
+				}
+				for _, hf := range hcm.GetHttpFilters() {
+					if hf.GetName() == name {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// moduleRouteConfig decodes a route's module config (zero without one).
+func moduleRouteConfig(t *testing.T, a *anypb.Any) envoymod.RouteConfig {
+	t.Helper()
+	var rc envoymod.RouteConfig
+	if a == nil {
+		return rc
+	}
+	var pr dmfilterv3.DynamicModuleFilterPerRoute
+	if err := a.UnmarshalTo(&pr); err != nil {
+		t.Fatal(err)
+	}
+	var s wrapperspb.StringValue
+	if err := pr.GetFilterConfig().UnmarshalTo(&s); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(s.GetValue()), &rc); err != nil {
+		t.Fatal(err)
+	}
+	return rc
 }

@@ -86,12 +86,20 @@ type quota struct {
 	ranks int
 }
 
+// empty reports whether no route has a bucket.
+func (q *quota) empty() bool { return len(q.routes) == 0 }
+
 func newQuota(cfg *ir.Config, cluster string) *quota {
 	return &quota{cfg: cfg, cluster: cluster, routes: map[string]*xdsmatcherv3.Matcher_OnMatch{}}
 }
 
-// httpFilters returns the quota state, backstop and RLQS filters.
+// httpFilters returns the quota state, backstop and RLQS filters; none
+// when no route has a bucket (the module enforces every limited route's
+// limits: jwtmodule_limits.go). Call it after configureRoute.
 func (q *quota) httpFilters() ([]*hcmv3.HttpFilter, error) {
+	if q.empty() {
+		return nil, nil
+	}
 	state, err := envoy.QuotaStateFilter(q.stateValues())
 	if err != nil {
 		return nil, err

@@ -52,6 +52,8 @@ func rateLimitErrorReply() envoy.LocalReplyRewrite {
 // rateLimitErrorReply; else none.
 func (rl *rateLimit) replies() []envoy.LocalReplyRewrite {
 	switch {
+	case rl.quota != nil && rl.quota.empty():
+		return nil
 	case rl.quota != nil:
 		return []envoy.LocalReplyRewrite{backstopReply()}
 	case rl.enabled && rl.filter.FailureModeDeny:

@@ -30,6 +30,7 @@ func virtualHosts(in []ir.VirtualHost, built [][]builtRoute, authz *authz, nativ
 			er, err := built[vi][ri].route, built[vi][ri].err
 			switch {
 			case err != nil:
+			case native.moduleLimits(r): // the module enforces them (jwtmodule_limits.go)
 			case native.nativeKey(r) && authz.takesLimits(r): // signed keys here, opaque ones in the Check
 				err = rl.configureRoute(er, r.RateLimit, r.Name, keyRateLimitGate())
 			case native.nativeMixed(r) && authz.takesLimits(r): // native decisions here, the others in the Check

@@ -169,7 +169,7 @@ func Translate(cfg *ir.Config, gateway string, opts Options) (*Resources, error)
 
 // translateGateway builds the unsorted resources of gw.
 func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources, error) {
-	native, err := newNativeJWT(cfg, gw, opts.KeyJWKS, opts.EnvoyModule)
+	native, err := newNativeJWT(cfg, gw, opts.KeyJWKS, opts.EnvoyModule, opts.RateLimitAddress)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/e2e/harness"
+)
+
+// jwtModuleLimitsPolicy: JWT-only routes in quota mode, two gateways (one
+// Envoy each) sharing the route api, for Tollgate's Envoy module, which
+// then enforces the limits itself (no set_filter_state, rate_limit_quota
+// or backstop filter; xds/translator jwtmodule_limits.go) and reports to
+// the quota server over its own RLQS stream. FAILURE is the failure mode.
+const jwtModuleLimitsPolicy = `version: 1
+auth:
+{{.JWT}}
+rateLimits:
+  mode: quota
+  tiers:
+    tiny: [{requests: 10, per: minute}]
+    shared: [{requests: 60, per: minute}]
+    busy: [{requests: 600, per: minute}]
+    enterprise: unlimited
+  defaultTier: tiny
+  failureMode: FAILURE
+gateways:
+  - name: a
+    listeners: [{name: http, port: {{.Port}}, address: 127.0.0.1}]
+  - name: b
+    listeners: [{name: http, port: {{.Second}}, address: 127.0.0.1}]
+routes:
+  - {name: api, match: {pathPrefix: /api}, backend: echo, auth: {methods: [jwt]}}
+backends:
+  - {name: echo, endpoints: [{{.Upstream}}]}
+`
+
+// moduleLimits is a control plane serving jwtModuleLimitsPolicy with the
+// module, Envoy A started (B on demand), and its IdP and Redis.
+type moduleLimits struct {
+	*rlStack
+	env          nativeEnv
+	portB        int
+	admissions   func(t *testing.T) int
+	checksBefore int
+}
+
+func startModuleLimits(t *testing.T, failureMode string) *moduleLimits {
+	t.Helper()
+	n := startNativeEnv(t)
+	pa, pb := harness.FreePort(t), harness.FreePort(t)
+	policy := strings.Replace(n.policy(t, jwtModuleLimitsPolicy, pa, pb), "FAILURE", failureMode, 1)
+	s := n.stack(t, policy, "--envoy-module", harness.BuildEnvoyModule(t))
+	e := s.envoy("a", "jm-a", "delta")
+	m := &moduleLimits{rlStack: &rlStack{stack: s, redis: n.redis, port: pa, up: n.upstream.Addr(), proxy: e}, env: n, portB: pb}
+	m.checksBefore = s.transformMetric(t, "tollgate_authz_checks_total")
+	return m
+}
+
+// token is a bearer header of a token for consumer sub of tier.
+func (m *moduleLimits) token(sub, tier string) map[string]string {
+	return bearer(m.env.idp.rs256("k1", with(m.env.idp.claims(sub, "user"), "plan", tier)))
+}
+
+// noExtAuthz fails t when ext_authz was asked anything since the start.
+func (m *moduleLimits) noExtAuthz(t *testing.T) {
+	t.Helper()
+	if n := m.transformMetric(t, "tollgate_authz_checks_total") - m.checksBefore; n != 0 {
+		t.Errorf("ext_authz served %d Check calls, want 0", n)
+	}
+}
+
+// TestJWTModuleLimitsColdStartBurstIsExact: with the module enforcing the
+// limits, a burst of twice a never seen consumer's limit in concurrent
+// requests admits exactly the limit; every 429 carries the bucket's
+// headers and a Retry-After after which a retry is admitted; the module
+// reports to the quota server (the account holds what it admitted) and
+// never calls ext_authz; an unlimited tier is never limited and costs
+// Redis nothing.
+func TestJWTModuleLimitsColdStartBurstIsExact(t *testing.T) {
+	m := startModuleLimits(t, "open")
+	tok := m.token("mtiny-1", "tiny")
+	codes, retry := m.burstHeaders(t, 20, 10, tok)
+	t.Logf("cold-start burst of 20 (limit 10/minute): %v", codes.statuses)
+	if codes.statuses[200] != 10 || codes.statuses[429] != 10 {
+		t.Fatalf("statuses %v, want exactly 10×200 and 10×429", codes.statuses)
+	}
+	for name, want := range map[string]string{"Retry-After": "6", "X-Ratelimit-Limit": "10", "X-Ratelimit-Remaining": "0",
+		"Content-Type": "application/json", "Ratelimit-Policy": `"tiny";q=10;w=60`} {
+		if got := codes.denied.Get(name); got != want {
+			t.Errorf("429 %s = %q, want %q", name, got, want)
+		}
+	}
+	ctx := testCtx(t, 20*time.Second)
+	if err := harness.WaitFor(ctx, func() (bool, error) {
+		return m.transformMetric(t, "tollgate_rlqs_reported_requests_total") >= 20, nil
+	}); err != nil {
+		t.Fatalf("the quota server never saw the module's report of the burst: %v", err)
+	}
+	time.Sleep(time.Duration(maxOf(retry)) * time.Second)
+	if resp, err := harness.HTTPGet(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/api/x", m.port), "", tok); err != nil || resp.Status != 200 {
+		t.Fatalf("after Retry-After %ds: %v %v", maxOf(retry), resp, err)
+	}
+	if codes, _ := m.burst(t, 5, 5, "/api/x", tok); codes[200] != 0 {
+		t.Fatalf("right after the refilled request: %v, want no more 200s", codes)
+	}
+	t.Run("unlimited tier", func(t *testing.T) {
+		ent := m.token("ment-1", "enterprise")
+		before := redisCalls(t, m.redis.addr, "evalsha") + redisCalls(t, m.redis.addr, "eval")
+		if codes, _ := m.burst(t, 200, 10, "/api/x", ent); codes[200] != 200 {
+			t.Fatalf("statuses %v", codes)
+		}
+		if after := redisCalls(t, m.redis.addr, "evalsha") + redisCalls(t, m.redis.addr, "eval"); after != before {
+			t.Errorf("an unlimited tier cost %d Redis scripts", after-before)
+		}
+	})
+	m.noExtAuthz(t)
+}
+
+// deniedBurst is a burst's statuses and the headers of one of its 429s.
+type deniedBurst struct {
+	statuses map[int]int
+	denied   interface{ Get(string) string }
+}
+
+// burstHeaders is burst on /api/x, also keeping a 429's headers.
+func (m *moduleLimits) burstHeaders(t *testing.T, n, workers int, headers map[string]string) (deniedBurst, []int) {
+	t.Helper()
+	var mu sync.Mutex
+	out := deniedBurst{statuses: map[int]int{}}
+	var retry []int
+	var wg sync.WaitGroup
+	jobs := make(chan struct{}, n)
+	for range n {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	for range workers {
+		wg.Go(func() {
+			c := harness.NewHTTPClient(true)
+			defer c.Close()
+			for range jobs {
+				resp, err := c.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/api/x", m.port), "", headers)
+				mu.Lock()
+				switch {
+				case err != nil:
+					out.statuses[0]++
+				default:
+					out.statuses[resp.Status]++
+					if resp.Status == 429 {
+						out.denied = resp.Header
+						var ra int
+						fmt.Sscan(resp.Header.Get("Retry-After"), &ra)
+						retry = append(retry, ra)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if out.denied == nil {
+		out.denied = emptyHeader{}
+	}
+	return out, retry
+}
+
+type emptyHeader struct{}
+
+func (emptyHeader) Get(string) string { return "" }
+
+func maxOf(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+// TestJWTModuleLimitsTwoEnvoysShareOneLimit: as TestQuotaTwoEnvoysShareOneLimit
+// with the module enforcing the limit in both Envoys: one consumer limited
+// to 60/minute sends 8 req/s through Envoy A and 2 through B for 30 s;
+// admitted stays within 5% above GCRA's 60 + 30 and reaches 90% of it.
+func TestJWTModuleLimitsTwoEnvoysShareOneLimit(t *testing.T) {
+	m := startModuleLimits(t, "open")
+	m.envoy("b", "jm-b", "delta")
+	tok := m.token("mshared-1", "shared")
+	const run = 30 * time.Second
+	start := time.Now()
+	var wg sync.WaitGroup
+	var codesA, codesB map[int]int
+	wg.Go(func() { codesA = load(t, m.port, tok, 125*time.Millisecond, run, start, nil) })
+	wg.Go(func() { codesB = load(t, m.portB, tok, 500*time.Millisecond, run, start, nil) })
+	wg.Wait()
+	elapsed := time.Since(start)
+	admitted := codesA[200] + codesB[200]
+	limit := 60 + int(elapsed.Seconds())
+	t.Logf("module, 80/20 over %s: Envoy A %v, Envoy B %v; admitted %d, GCRA bound B+r·t = %d (%.1f%%)",
+		elapsed.Round(time.Millisecond), codesA, codesB, admitted, limit, 100*float64(admitted)/float64(limit))
+	if codesA[0]+codesB[0] > 0 || codesA[503]+codesB[503] > 0 {
+		t.Fatalf("errors: A %v, B %v", codesA, codesB)
+	}
+	if float64(admitted) > 1.05*float64(limit) {
+		t.Errorf("admitted %d > %d + 5%%", admitted, limit)
+	}
+	if float64(admitted) < 0.9*float64(limit) {
+		t.Errorf("admitted %d < 90%% of %d", admitted, limit)
+	}
+	m.noExtAuthz(t)
+}
+
+// TestJWTModuleLimitsRedisOutage: with Redis down the quota server answers
+// the module's reports with the failure mode (closed: DENY_ALL, so 429;
+// open: ALLOW_ALL under the module's local limits, so 200), counted per
+// second; once Redis is back the server pushes fresh assignments over the
+// module's stream: admitted again within 2 s. JWTs need no Redis, so the
+// limited route itself shows it.
+func TestJWTModuleLimitsRedisOutage(t *testing.T) {
+	for _, tt := range []struct {
+		mode       string
+		wantDuring int
+	}{{"closed", 429}, {"open", 200}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			t.Parallel()
+			m := startModuleLimits(t, tt.mode)
+			tok := m.token("mbusy-"+tt.mode, "busy")
+			if codes, _ := m.burst(t, 5, 1, "/api/x", tok); codes[200] != 5 {
+				t.Fatalf("before the outage: %v", codes)
+			}
+			m.redis.kill(t)
+			down := time.Now()
+			var seconds secondCounts
+			for time.Since(down) < 8*time.Second { // the next report (≤ 5 s) meets the dead Redis
+				codes, _ := m.burst(t, 1, 1, "/api/x", tok)
+				seconds.add(time.Since(down), firstStatus(codes))
+				time.Sleep(200 * time.Millisecond)
+			}
+			t.Logf("%s: statuses per second since Redis died: %v", tt.mode, seconds.by)
+			if last := seconds.by[7]; last[tt.wantDuring] == 0 || len(last) != 1 {
+				t.Fatalf("failure mode %s: 7 s into the outage got %v, want only %d", tt.mode, last, tt.wantDuring)
+			}
+			m.redis.restart(t)
+			back := time.Now()
+			ctx := testCtx(t, 20*time.Second)
+			if err := harness.WaitFor(ctx, func() (bool, error) {
+				codes, _ := m.burst(t, 1, 1, "/api/x", tok)
+				return codes[200] == 1, nil
+			}); err != nil {
+				t.Fatalf("not admitted after Redis came back: %v", err)
+			}
+			t.Logf("%s: admitted again %s after Redis came back", tt.mode, time.Since(back).Round(10*time.Millisecond))
+			if time.Since(back) > 2*time.Second {
+				t.Errorf("admitted again only after %s, want within 2 s", time.Since(back))
+			}
+		})
+	}
+}

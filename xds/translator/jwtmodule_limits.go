@@ -1,0 +1,83 @@
+package translator
+
+import (
+	"slices"
+
+	"github.com/tollgate/tollgate/extauthz/envoymod"
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// Rate limits in the module (rateLimits.mode quota with the module): on a
+// route the module decides, whose limits are all keyed by the consumer,
+// the module enforces them itself, next to the identity (envoymod.Quota,
+// RouteLimits): the same buckets (ids, limits, 429s) as the filter path's
+// matcher, a local GCRA of each full limit in place of the backstop, and
+// the quota server's assignments over the module's own RLQS stream. Such
+// a route gets no bucket in the rate_limit_quota matcher and no backstop;
+// a gateway whose every limited route is one has neither filter (nor
+// set_filter_state), which is what makes the module path cheap.
+//
+// The filter path keeps the routes the module cannot hold: limits keyed
+// by the client address or a header, shadow limits, and IETF RateLimit
+// headers on admitted responses (rateLimits.ietfHeaders).
+
+// moduleTakesLimits reports whether the module enforces route r's limits,
+// given that the module decides r: quota mode, limited, every limit keyed
+// by the consumer alone.
+func moduleTakesLimits(cfg *ir.Config, r ir.Route) bool {
+	rr := r.RateLimit
+	if !cfg.RateLimits.Quota() || cfg.RateLimits.IETFHeaders || !rr.Enabled || rr.Shadow || rr.Anonymous {
+		return false
+	}
+	if len(rr.Extra) == 0 {
+		return rr.Consumer
+	}
+	return len(rr.By) == 0 || slices.Equal(rr.By, []string{byConsumer})
+}
+
+// moduleQuota is the module's rate-limit settings: RLQS at address, the
+// policy's failure mode.
+func moduleQuota(cfg *ir.Config, address string) *envoymod.Quota {
+	return &envoymod.Quota{Address: address, Domain: ir.RateLimitQuotaDomain,
+		FailClosed: cfg.RateLimits.FailureMode == ir.FailClosed}
+}
+
+// moduleRouteLimits returns route r's buckets as the module enforces
+// them, built as the filter path's matcher builds them (quota.bucketFor):
+// by tier when the route applies tier limits (an unknown tier takes the
+// default tier's), else one bucket of the route's extra limits.
+func moduleRouteLimits(cfg *ir.Config, r ir.Route) *envoymod.RouteLimits {
+	out := &envoymod.RouteLimits{Unidentified: moduleBucket(ir.BucketKindDeny, r.Name, "", "unidentified", nil)}
+	out.Unidentified.Deny = true
+	extra := named(r.Name, r.RateLimit.Extra)
+	if !r.RateLimit.Consumer {
+		out.Default = moduleBucket(ir.BucketKindConsumer, r.Name, "", r.Name, extra)
+		return out
+	}
+	out.Tiers = map[string]envoymod.LimitBucket{}
+	for _, t := range cfg.RateLimits.Tiers {
+		b := moduleBucket(ir.BucketKindConsumer, r.Name, t.Name, t.Name, append(named(t.Name, t.Limits), extra...))
+		if t.Unlimited && len(extra) == 0 {
+			b = envoymod.LimitBucket{ID: ir.BucketStatic(ir.BucketKindUnlimited, r.Name, ""), Unlimited: true}
+		}
+		out.Tiers[t.Name] = b
+		if t.Name == cfg.RateLimits.DefaultTier {
+			out.Default = b
+		}
+	}
+	return out
+}
+
+// moduleBucket is the bucket of kind on route for tier with limits, and
+// the filter path's denial of it (quotaDenial).
+func moduleBucket(kind, route, tier, name string, limits []namedLimit) envoymod.LimitBucket {
+	body, headers := quotaDenial(limits, name)
+	b := envoymod.LimitBucket{ID: ir.BucketStatic(kind, route, tier), DenyBody: body}
+	for _, l := range limits {
+		b.Limits = append(b.Limits, l.Limit)
+	}
+	for _, h := range headers {
+		b.DenyHeaders = append(b.DenyHeaders, envoymod.Header{Name: h.Name, Value: h.Value})
+	}
+	return b
+}
