@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/tollgate/tollgate/envoymodule/glue"
+	"github.com/tollgate/tollgate/envoymodule/quotaclient"
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/envoymod"
 )
@@ -22,13 +23,13 @@ import (
 // reports (limit.c's process table) and the stream must outlive every
 // filter configuration (Envoy rebuilds them on each push), and a
 // configuration is only reached through a cgo handle.
-var quotas = newQuotaRegistry()
+var quotas = quotaclient.NewRegistry(0)
 
 // limitStore is the process-wide C bucket table as the RLQS client's
 // Store: its methods are called from the client's goroutine.
 type limitStore struct{ t *C.tg_limits }
 
-var _ Store = limitStore{}
+var _ quotaclient.Store = limitStore{}
 
 // processStore returns the process-wide table's Store; ok false when C
 // could not allocate it.
@@ -43,7 +44,7 @@ func gobuf(s string) C.tg_buf { return C.tg_buf{ptr: cstr(s), len: C.size_t(len(
 
 // Drain returns every live bucket's counts since the previous Drain and
 // resets them.
-func (s limitStore) Drain() []Usage {
+func (s limitStore) Drain() []quotaclient.Usage {
 	var n, size C.size_t
 	p := C.tg_limits_drain(s.t, &size, &n)
 	if p == nil {
@@ -54,22 +55,34 @@ func (s limitStore) Drain() []Usage {
 	if err != nil { // C wrote it: a bug, never input
 		panic(err)
 	}
-	out := make([]Usage, len(recs))
+	out := make([]quotaclient.Usage, len(recs))
 	for i, r := range recs {
-		out[i] = Usage{ID: BucketID{Bucket: r.Bucket, Consumer: r.Consumer}, Allowed: r.Allowed, Denied: r.Denied}
+		out[i] = quotaclient.Usage{ID: quotaclient.BucketID{Bucket: r.Bucket, Consumer: r.Consumer},
+			Allowed: r.Allowed, Denied: r.Denied}
 	}
 	return out
 }
 
 // Assign applies a to its bucket, if the table still holds it.
-func (s limitStore) Assign(a Assignment) {
-	C.tg_limits_assign(s.t, gobuf(a.ID.Bucket), gobuf(a.ID.Consumer), C.int(a.Kind),
+func (s limitStore) Assign(a quotaclient.Assignment) {
+	var kind C.int
+	switch a.Kind {
+	case quotaclient.AllowAll:
+		kind = C.TG_ASSIGN_ALLOW_ALL
+	case quotaclient.DenyAll:
+		kind = C.TG_ASSIGN_DENY_ALL
+	case quotaclient.TokenBucket:
+		kind = C.TG_ASSIGN_TOKEN_BUCKET
+	default:
+		return
+	}
+	C.tg_limits_assign(s.t, gobuf(a.ID.Bucket), gobuf(a.ID.Consumer), kind,
 		C.uint64_t(a.MaxTokens), C.uint64_t(a.TokensPerFill), C.int64_t(a.FillInterval.Nanoseconds()),
 		C.int64_t(a.TTL.Nanoseconds()), C.tg_monotonic_ns())
 }
 
 // Abandon drops the bucket: its next request builds it anew.
-func (s limitStore) Abandon(id BucketID) {
+func (s limitStore) Abandon(id quotaclient.BucketID) {
 	C.tg_limits_abandon(s.t, gobuf(id.Bucket), gobuf(id.Consumer))
 }
 

@@ -32,6 +32,7 @@ import (
 	"unsafe"
 
 	"github.com/tollgate/tollgate/envoymodule/glue"
+	"github.com/tollgate/tollgate/envoymodule/quotaclient"
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/envoymod"
 )
@@ -44,8 +45,8 @@ type filter struct {
 	local *extauthz.Local
 	table *C.tg_table // owned by the C config, freed by its destroy hook
 	log   *slog.Logger
-	calls atomic.Int64 // requests decided in Go
-	quota *quotaClient // the RLQS client of cfg.Quota (nil: none)
+	calls atomic.Int64        // requests decided in Go
+	quota *quotaclient.Client // the RLQS client of cfg.Quota, from quotas (nil: none)
 }
 
 // route is one per-route configuration's Go state.

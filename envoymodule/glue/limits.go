@@ -89,13 +89,15 @@ func BucketsOf(rl envoymod.RouteLimits) ([]Bucket, error) {
 	return append(out, def, un), nil
 }
 
-// bucketOf checks and converts one bucket.
+// bucketOf checks and converts one bucket. A bucket without an id nor
+// limits (a RouteLimits.Default left empty) is unlimited; one with limits
+// but no id is refused: it could not be reported.
 func bucketOf(tier string, lb envoymod.LimitBucket) (Bucket, error) {
 	b := Bucket{Tier: tier, ID: lb.ID, Body: lb.DenyBody}
 	switch {
 	case lb.Deny:
 		b.Flags = SpecDeny
-	case lb.Unlimited:
+	case lb.Unlimited, lb.ID == "" && len(lb.Limits) == 0: // nothing to enforce nor report
 		b.Flags = SpecUnlimited
 	case lb.ID == "":
 		return Bucket{}, errors.New("a limited bucket needs an id")

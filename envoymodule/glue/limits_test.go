@@ -119,3 +119,13 @@ func TestParseDrain(t *testing.T) {
 		}
 	}
 }
+
+func TestBucketsOfEmptyDefault(t *testing.T) {
+	got, err := BucketsOf(envoymod.RouteLimits{Unidentified: envoymod.LimitBucket{ID: "deny//r", Deny: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Flags != SpecUnlimited || got[1].Flags != SpecDeny {
+		t.Fatalf("%+v", got)
+	}
+}
