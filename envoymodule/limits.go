@@ -18,25 +18,15 @@ import (
 	"github.com/tollgate/tollgate/extauthz/envoymod"
 )
 
-// quotas shares one RLQS client per quota server among the filter
-// configurations of the process: process-wide because the bucket table it
-// reports (limit.c's process table) and the stream must outlive every
-// filter configuration (Envoy rebuilds them on each push), and a
-// configuration is only reached through a cgo handle.
-var quotas = quotaclient.NewRegistry(0)
-
-// limitStore is the process-wide C bucket table as the RLQS client's
-// Store: its methods are called from the client's goroutine.
-type limitStore struct{ t *C.tg_limits }
-
-var _ quotaclient.Store = limitStore{}
-
-// processStore returns the process-wide table's Store; ok false when C
-// could not allocate it.
-func processStore() (limitStore, bool) {
-	t := C.tg_limits_process()
-	return limitStore{t: t}, t != nil
+// limitStore is the process-wide C bucket table as an RLQS client's
+// Store: its methods are called from the client's goroutine, and do
+// nothing unless its client owns the table (processQuota).
+type limitStore struct {
+	t *C.tg_limits
+	q *processQuota
 }
+
+var _ quotaclient.Store = (*limitStore)(nil)
 
 // gobuf passes a Go string to a C call that copies what it keeps (the
 // pointer may be nil for ""; limit.c accepts that).
@@ -44,7 +34,10 @@ func gobuf(s string) C.tg_buf { return C.tg_buf{ptr: cstr(s), len: C.size_t(len(
 
 // Drain returns every live bucket's counts since the previous Drain and
 // resets them.
-func (s limitStore) Drain() []quotaclient.Usage {
+func (s *limitStore) Drain() []quotaclient.Usage {
+	if !s.q.owns(s) {
+		return nil
+	}
 	var n, size C.size_t
 	p := C.tg_limits_drain(s.t, &size, &n)
 	if p == nil {
@@ -64,7 +57,10 @@ func (s limitStore) Drain() []quotaclient.Usage {
 }
 
 // Assign applies a to its bucket, if the table still holds it.
-func (s limitStore) Assign(a quotaclient.Assignment) {
+func (s *limitStore) Assign(a quotaclient.Assignment) {
+	if !s.q.owns(s) {
+		return
+	}
 	var kind C.int
 	switch a.Kind {
 	case quotaclient.AllowAll:
@@ -82,7 +78,10 @@ func (s limitStore) Assign(a quotaclient.Assignment) {
 }
 
 // Abandon drops the bucket: its next request builds it anew.
-func (s limitStore) Abandon(id quotaclient.BucketID) {
+func (s *limitStore) Abandon(id quotaclient.BucketID) {
+	if !s.q.owns(s) {
+		return
+	}
 	C.tg_limits_abandon(s.t, gobuf(id.Bucket), gobuf(id.Consumer))
 }
 
@@ -93,8 +92,8 @@ func (f *filter) startQuota(log *slog.Logger) (failClosed bool) {
 	if q == nil {
 		return false
 	}
-	if store, ok := processStore(); ok {
-		f.quota = quotas.Get(*q, store, log)
+	if t := C.tg_limits_process(); t != nil {
+		f.quota = quotas.get(*q, t, log)
 	}
 	return q.FailClosed
 }

@@ -151,7 +151,7 @@ func tgConfigDestroy(h C.uintptr_t, t *C.tg_table) {
 	cgo.Handle(h).Delete()
 	f.local.Close()
 	if f.quota != nil {
-		quotas.Release(f.quota)
+		quotas.release(f.quota)
 	}
 	n := C.tg_table_stats(t)
 	f.log.Info("filter config destroyed", "decidedInGo", f.calls.Load(), "tableLive", int64(n.live),
