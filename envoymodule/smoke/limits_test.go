@@ -37,6 +37,17 @@ func withLimitedRoute(cfg map[string]any) {
 		Limits: routeLimits()})
 }
 
+// withAccessLog makes cfg's listener log every request to Envoy's stderr
+// in format.
+func withAccessLog(cfg map[string]any, format string) {
+	sr := cfg["static_resources"].(map[string]any)
+	chains := sr["listeners"].([]any)[0].(map[string]any)["filter_chains"].([]any)
+	hcm := chains[0].(map[string]any)["filters"].([]any)[0].(map[string]any)["typed_config"].(map[string]any)
+	hcm["access_log"] = []any{map[string]any{"name": "envoy.access_loggers.stderr", "typed_config": map[string]any{
+		"@type":      "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog",
+		"log_format": map[string]any{"text_format_source": map[string]any{"inline_string": format}}}}}
+}
+
 // withRoute puts a module route with rc at prefix first in cfg's routes.
 func withRoute(cfg map[string]any, prefix string, rc envoymod.RouteConfig) {
 	sr := cfg["static_resources"].(map[string]any)
@@ -51,8 +62,9 @@ func withRoute(cfg map[string]any, prefix string, rc envoymod.RouteConfig) {
 // TestModuleLimits: the module enforces a route's limits itself, with no
 // quota server reachable (Quota names a closed port): concurrent requests
 // of one token, twice the burst, are admitted exactly the burst, the rest
-// refused with the bucket's static 429; another consumer and another
-// tier have their own buckets.
+// refused with the bucket's static 429 (details tollgate_rate_limited in
+// the access log); another consumer and another tier have their own
+// buckets.
 func TestModuleLimits(t *testing.T) {
 	envoyBin := os.Getenv("ENVOY_BIN")
 	if envoyBin == "" {
@@ -63,11 +75,13 @@ func TestModuleLimits(t *testing.T) {
 	fc.Quota = &envoymod.Quota{Address: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Domain: ir.RateLimitQuotaDomain}
 	cfg := envoyConfig(fc, fx.listen, fx.admin, fx.upstream)
 	withLimitedRoute(cfg)
+	withAccessLog(cfg, "access %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n")
 	p := startEnvoy(t, envoyBin, fx.soDir, cfg, fx.listen, fx.admin)
 	s := session{t: t, p: p, iss: fx.iss}
 	t.Run("twice the burst at once", s.limitedBurst)
 	t.Run("another consumer, another tier", s.limitedOthers)
 	t.Run("unlimited routes untouched", s.limitedNotElsewhere)
+	t.Run("429 details", s.limitedDetails)
 	if t.Failed() {
 		t.Logf("envoy log:\n%s", p.log())
 	}
@@ -138,6 +152,16 @@ func (s session) limitedNotElsewhere(t *testing.T) {
 	tok := s.token(t, map[string]any{"sub": "burst", "tier": "gold"}) // spent on /limited
 	if n := count(concurrently(t, s.p.listen, 5, "/jwt", tok), 200); n != 5 {
 		t.Errorf("/jwt (no limits): %d of 5 admitted", n)
+	}
+}
+
+// limitedDetails stops Envoy (which flushes its access log) and finds
+// each 429 of the tests above logged with details tollgate_rate_limited.
+func (s session) limitedDetails(t *testing.T) {
+	s.p.stop()
+	log := s.p.log()
+	if n, all := strings.Count(log, "access 429 tollgate_rate_limited\n"), strings.Count(log, "access 429 "); n != 6 || all != 6 {
+		t.Errorf("%d of %d logged 429s with details tollgate_rate_limited, want 6 of 6", n, all)
 	}
 }
 
