@@ -196,6 +196,9 @@ type nativeJWT struct {
 	// jwt_authn, the JWT identity script, header_to_metadata and rbac
 	// (jwtmodule.go).
 	module *jwtModule
+	// jwtAuthn, set by httpFilters when a provider's JWKS is remote,
+	// serves jwt_authn's config over ECDS (jwtauthn_ecds.go).
+	jwtAuthn *JWTAuthn
 }
 
 // newNativeJWT derives the native paths of gw; keyJWKS is the API-key
@@ -357,7 +360,7 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	if n.mixed {
 		envoy.AddAnyOrUnverifiedRequirement(cfg, mixedRequirement, append(slices.Clone(n.names), keyProvider))
 	}
-	jwt, err := envoy.JwtAuthnFilter(cfg)
+	jwt, err := n.jwtAuthnFilter(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -385,6 +388,25 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		return nil, err
 	}
 	return append(out, meta, rbac), nil
+}
+
+// jwtAuthnFilter returns the jwt_authn filter of cfg: served over ECDS
+// (n.jwtAuthn, the same for every listener of the gateway) when a provider
+// fetches a remote JWKS, whose withdrawn keys the control plane then
+// flushes from the filter's token cache; inline otherwise (inline JWKS
+// only change with the policy, which replaces the filter anyway).
+func (n *nativeJWT) jwtAuthnFilter(cfg *jwtauthnv3.JwtAuthentication) (*hcmv3.HttpFilter, error) {
+	if !hasRemoteJWKS(cfg) {
+		return envoy.JwtAuthnFilter(cfg)
+	}
+	if n.jwtAuthn == nil {
+		j, err := newJWTAuthn(cfg)
+		if err != nil {
+			return nil, err
+		}
+		n.jwtAuthn = j
+	}
+	return n.jwtAuthn.filter()
 }
 
 // identityMetadata is the header_to_metadata rules of a native route: the

@@ -1,0 +1,101 @@
+package translator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/tollgate/tollgate/envoy"
+)
+
+// The jwt_authn filter of a gateway with a remote JWKS is served over ECDS
+// (JWTAuthn), so that the control plane can empty its verified-token cache.
+const (
+	// JWTAuthnFilterPrefix + a hash of the filter's base config names the
+	// jwt_authn filter and its ECDS resource when the filter is served over
+	// ECDS. A policy that changes the config changes the name, so a new
+	// listener never starts with the previous policy's ECDS config (Envoy
+	// gives a new filter the last config its subscription received, which
+	// for a renamed filter is none: the listener's default config, this
+	// policy's). Per-route configs stay keyed by envoy.JwtAuthnName: Envoy
+	// falls back from a filter's name to its factory's.
+	JWTAuthnFilterPrefix = "tollgate.jwt_authn."
+	// jwksEpochRequirement + the epoch is the requirement the epoch adds to
+	// the served config: no route names it, so it changes what Envoy
+	// compares (a new config, a new token cache) and nothing it enforces.
+	jwksEpochRequirement = "tollgate_jwks_epoch_"
+)
+
+// JWTAuthn builds the jwt_authn filter of one gateway whose providers
+// include a remote JWKS. Envoy keeps jwt_authn's verified tokens across
+// JWKS refreshes until their exp, so a token verified before its signing
+// key was withdrawn would stay admitted. Envoy builds the token caches
+// (JwksCache) with each filter config, so the control plane, when it sees a
+// key withdrawn, serves a config that differs only by its JWKS epoch
+// (Extension): Envoy swaps that one filter's config in place (no listener
+// drain), new requests (on new and existing connections) get empty caches
+// and a JWKS fetched at once; requests already under way finish with the
+// config they started with.
+type JWTAuthn struct {
+	name string
+	base *jwtauthnv3.JwtAuthentication
+}
+
+// newJWTAuthn returns the ECDS-served jwt_authn filter of base.
+func newJWTAuthn(base *jwtauthnv3.JwtAuthentication) (*JWTAuthn, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(base)
+	if err != nil {
+		return nil, fmt.Errorf("jwt_authn config: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return &JWTAuthn{name: JWTAuthnFilterPrefix + hex.EncodeToString(sum[:6]), base: base}, nil
+}
+
+// Name is the filter's name, which is its ECDS resource's.
+func (j *JWTAuthn) Name() string { return j.name }
+
+// Extension returns the ECDS resource of the filter at JWKS epoch epoch:
+// the base config with the epoch's unused requirement, its remote JWKS
+// fetched at once in the background when Envoy builds it (fast_listener:
+// the swap does not wait on a listener's initialisation, which is over;
+// a request arriving before the fetch ends fetches on demand, as jwt_authn
+// does without async fetch). The same epoch always gives byte-identical
+// resources.
+func (j *JWTAuthn) Extension(epoch uint64) (*corev3.TypedExtensionConfig, error) {
+	c := proto.Clone(j.base).(*jwtauthnv3.JwtAuthentication)
+	for _, p := range c.GetProviders() {
+		if r := p.GetRemoteJwks(); r != nil && r.GetAsyncFetch() != nil {
+			r.AsyncFetch.FastListener = true
+		}
+	}
+	if c.RequirementMap == nil {
+		c.RequirementMap = map[string]*jwtauthnv3.JwtRequirement{}
+	}
+	c.RequirementMap[jwksEpochRequirement+strconv.FormatUint(epoch, 10)] = &jwtauthnv3.JwtRequirement{
+		RequiresType: &jwtauthnv3.JwtRequirement_AllowMissing{AllowMissing: &emptypb.Empty{}}}
+	return envoy.ExtensionConfig(j.name, c)
+}
+
+// filter returns the HTTP filter taking its config from ECDS; until the
+// first config arrives it runs the base config, whose remote JWKS warm
+// a new listener as an inline jwt_authn's do.
+func (j *JWTAuthn) filter() (*hcmv3.HttpFilter, error) {
+	return envoy.DiscoveredHTTPFilter(j.name, j.base)
+}
+
+// hasRemoteJWKS reports whether a provider of cfg fetches a remote JWKS.
+func hasRemoteJWKS(cfg *jwtauthnv3.JwtAuthentication) bool {
+	for _, p := range cfg.GetProviders() {
+		if p.GetRemoteJwks() != nil {
+			return true
+		}
+	}
+	return false
+}
