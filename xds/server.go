@@ -66,6 +66,9 @@ type Server struct {
 	// table's ECDS resource a proxy refused: that table is not served
 	// again; the gateway refuses every signed key instead (fail closed).
 	keysRejected map[string]string
+	// jwksEpoch is the JWKS epoch of every gateway whose jwt_authn is
+	// served over ECDS (BumpJWKSEpoch); guarded by snapMu.
+	jwksEpoch uint64
 
 	// applyMu serialises Apply.
 	applyMu sync.Mutex
