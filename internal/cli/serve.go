@@ -27,6 +27,7 @@ import (
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/internal/controlplane"
+	"github.com/tollgate/tollgate/internal/jwkswatch"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/tracing"
 	"github.com/tollgate/tollgate/ratelimit"
@@ -48,6 +49,7 @@ type serveOptions struct {
 	rlqsAbandonAfter                               int
 	envoyModule                                    string
 	ackTimeout, acmeRetry                          time.Duration
+	jwksWatch                                      time.Duration // hidden: jwkswatch's interval (e2e)
 	certPoll                                       time.Duration
 	logLevel, logFormat                            string
 	tracingOTLP                                    string    // tracing.go
@@ -106,6 +108,9 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
 	addExtProcFlags(cmd, &o.extproc)
 	addACMEFlags(fl, o)
+	fl.DurationVar(&o.jwksWatch, "jwks-watch-interval", jwkswatch.DefaultInterval,
+		"how often the remote JWKS of the providers jwt_authn verifies are fetched to find withdrawn keys (and the least time between two jwt_authn cache resets)")
+	_ = fl.MarkHidden("jwks-watch-interval") // for tests: the default is the supported setting
 	fl.StringVar(&o.only, "only", "", "run one part only, following the store in --data-dir: \"authz\", \"ratelimit\" or \"extproc\" (default: everything)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -208,6 +213,13 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
 	nk := openNativeKeys(keys, log) // keynative_apikey.go
+	// jwt_authn's token caches outlive a withdrawn key: the watch resets
+	// them (a new JWKS epoch) when a watched JWKS loses one.
+	watch, err := jwkswatch.New(ctx, jwkswatch.Options{Interval: o.jwksWatch, Logger: log,
+		Bump: func(reason string) { xsrv.BumpJWKSEpoch(reason) }})
+	if err != nil {
+		return nil, &UsageError{err}
+	}
 	cp.certs = certs.NewStore(log)
 	if cp.acme, err = newACME(ctx, o, log, st, cp.certs); err != nil {
 		return nil, err
@@ -218,7 +230,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.acme.source,
 			ExtProcAddress: advertisedExtProc(o), ACMEAddress: advertisedACME(o), KeyJWKS: nk.jwks,
 			EnvoyModule: o.envoyModule},
-		Services: []controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.quota, cp.acme},
+		Services: []controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.quota, cp.acme, watch},
 	})
 	cpMetrics.Register(reg, cp.ctl)
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {

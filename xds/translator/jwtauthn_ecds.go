@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // The jwt_authn filter of a gateway with a remote JWKS is served over ECDS
@@ -98,4 +99,22 @@ func hasRemoteJWKS(cfg *jwtauthnv3.JwtAuthentication) bool {
 		}
 	}
 	return false
+}
+
+// RemoteJWKSProviders returns the providers of cfg whose remote JWKS a
+// gateway's jwt_authn fetches when it decides routes: those with a jwksUri,
+// or none when a provider keeps every JWT route off the native path
+// (providerNativeReason). The control plane watches their JWKS for
+// withdrawn keys (internal/jwkswatch).
+func RemoteJWKSProviders(cfg *ir.Config) []ir.JWTProvider {
+	var out []ir.JWTProvider
+	for _, p := range cfg.Auth.JWT {
+		if providerNativeReason(p) != "" {
+			return nil
+		}
+		if p.JWKSURI != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
