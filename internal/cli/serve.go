@@ -27,7 +27,6 @@ import (
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/certs"
 	"github.com/tollgate/tollgate/internal/controlplane"
-	"github.com/tollgate/tollgate/internal/jwkswatch"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/tracing"
 	"github.com/tollgate/tollgate/ratelimit"
@@ -49,7 +48,6 @@ type serveOptions struct {
 	rlqsAbandonAfter                               int
 	envoyModule                                    string
 	ackTimeout, acmeRetry                          time.Duration
-	jwksWatch                                      time.Duration // hidden: jwkswatch's interval (e2e)
 	certPoll                                       time.Duration
 	logLevel, logFormat                            string
 	tracingOTLP                                    string    // tracing.go
@@ -108,9 +106,6 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
 	addExtProcFlags(cmd, &o.extproc)
 	addACMEFlags(fl, o)
-	fl.DurationVar(&o.jwksWatch, "jwks-watch-interval", jwkswatch.DefaultInterval,
-		"how often the remote JWKS of the providers jwt_authn verifies are fetched to find withdrawn keys (and the least time between two jwt_authn cache resets)")
-	_ = fl.MarkHidden("jwks-watch-interval") // for tests: the default is the supported setting
 	fl.StringVar(&o.only, "only", "", "run one part only, following the store in --data-dir: \"authz\", \"ratelimit\" or \"extproc\" (default: everything)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -215,10 +210,9 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 	nk := openNativeKeys(keys, log) // keynative_apikey.go
 	// jwt_authn's token caches outlive a withdrawn key: the watch resets
 	// them (a new JWKS epoch) when a watched JWKS loses one.
-	watch, err := jwkswatch.New(ctx, jwkswatch.Options{Interval: o.jwksWatch, Logger: log,
-		Bump: func(reason string) { xsrv.BumpJWKSEpoch(reason) }})
+	watch, err := newJWKSWatch(ctx, xsrv, log) // jwkswatch.go
 	if err != nil {
-		return nil, &UsageError{err}
+		return nil, err
 	}
 	cp.certs = certs.NewStore(log)
 	if cp.acme, err = newACME(ctx, o, log, st, cp.certs); err != nil {

@@ -25,8 +25,12 @@ const (
 	// listener never starts with the previous policy's ECDS config (Envoy
 	// gives a new filter the last config its subscription received, which
 	// for a renamed filter is none: the listener's default config, this
-	// policy's). Per-route configs stay keyed by envoy.JwtAuthnName: Envoy
-	// falls back from a filter's name to its factory's.
+	// policy's). Per-route configs are keyed by this name (nativeJWT's
+	// jwtAuthnName): Envoy 1.40 finds a discovered filter's per-route
+	// config by the filter's name only (measured: keyed by
+	// envoy.JwtAuthnName, the route ran without a requirement, so
+	// jwt_authn verified nothing). The verified payload stays in the
+	// metadata namespace envoy.JwtAuthnName, which jwt_authn fixes.
 	JWTAuthnFilterPrefix = "tollgate.jwt_authn."
 	// jwksEpochRequirement + the epoch is the requirement the epoch adds to
 	// the served config: no route names it, so it changes what Envoy

@@ -6,6 +6,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/envoy"
@@ -19,6 +20,21 @@ func sampleJWTAuthnExtension(t *testing.T, j *JWTAuthn) *corev3.TypedExtensionCo
 		t.Fatal(err)
 	}
 	return e
+}
+
+// jwtAuthnNameOf is the name of r's jwt_authn filter, which keys its
+// per-route configs.
+func jwtAuthnNameOf(r *Resources) string {
+	if r.JWTAuthn != nil {
+		return r.JWTAuthn.Name()
+	}
+	return envoy.JwtAuthnName
+}
+
+// discoveredJWTAuthn reports whether f is a jwt_authn filter served over
+// ECDS.
+func discoveredJWTAuthn(f *hcmv3.HttpFilter) bool {
+	return f.GetConfigDiscovery().GetDefaultConfig().MessageIs((*jwtauthnv3.JwtAuthentication)(nil))
 }
 
 // unpackJWTAuthn returns the jwt_authn config of an ECDS resource.

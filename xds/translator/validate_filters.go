@@ -7,13 +7,10 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
-	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
-
-	"github.com/tollgate/tollgate/envoy"
 )
 
 // checkHTTPFilters checks the HTTP filters of the listeners' connection
@@ -59,11 +56,6 @@ func httpFilterNames(hcm *hcmv3.HttpConnectionManager, clusters map[string]bool)
 	names := make(map[string]bool, len(hcm.GetHttpFilters()))
 	for _, f := range hcm.GetHttpFilters() {
 		names[f.GetName()] = true
-		if discoveredJWTAuthn(f) {
-			// Envoy looks a filter's per-route config up by the filter's
-			// name, then by its factory's (jwtauthn_ecds.go).
-			names[envoy.JwtAuthnName] = true
-		}
 		c, err := grpcCluster(f)
 		if err != nil {
 			return names, fmt.Errorf("http filter %q: %w", f.GetName(), err)
@@ -73,12 +65,6 @@ func httpFilterNames(hcm *hcmv3.HttpConnectionManager, clusters map[string]bool)
 		}
 	}
 	return names, nil
-}
-
-// discoveredJWTAuthn reports whether f is a jwt_authn filter served over
-// ECDS.
-func discoveredJWTAuthn(f *hcmv3.HttpFilter) bool {
-	return f.GetConfigDiscovery().GetDefaultConfig().MessageIs((*jwtauthnv3.JwtAuthentication)(nil))
 }
 
 // grpcCluster returns the Envoy gRPC cluster an ext_authz, ratelimit or ext_proc
