@@ -50,7 +50,7 @@ func TestJWTNativeWithdrawnKey(t *testing.T) {
 			t.Fatalf("request %d with k2: %d %s", i+1, code, body)
 		}
 	}
-	churn := listenerChurnOf(t, e)
+	churn, reloads := listenerChurnOf(t, e), jwtAuthnReloads(t, e)
 	// Another user than the k2 token's: each stays far under the pro
 	// tier's 1000 requests a minute.
 	k1 := startKeptAliveLoad(t, fmt.Sprintf("http://127.0.0.1:%d/users/1", port), bearer(n.idp.rs256("k1", n.idp.claims("bob", "user"))))
@@ -77,6 +77,31 @@ func TestJWTNativeWithdrawnKey(t *testing.T) {
 	if after := listenerChurnOf(t, e); after != churn {
 		t.Errorf("listener_modified, lds.update_success went from %v to %v: the epoch touched the listeners", churn, after)
 	}
+	// One withdrawal, one new config (the watch fetched the JWKS about
+	// once a second meanwhile, without k2 each time).
+	if after := jwtAuthnReloads(t, e); after != reloads+1 {
+		t.Errorf("jwt_authn configs loaded over ECDS: %d before the withdrawal, %d after, want one more", reloads, after)
+	}
+}
+
+// jwtAuthnReloads is how often Envoy loaded a jwt_authn config over ECDS.
+func jwtAuthnReloads(t *testing.T, e *harness.Envoy) int64 {
+	t.Helper()
+	st, err := e.Stats(testCtx(t, 5*time.Second), "extension_config_discovery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	found := false
+	for name, v := range st {
+		if strings.Contains(name, ".tollgate.jwt_authn.") && strings.HasSuffix(name, ".config_reload") {
+			n, found = n+v, true
+		}
+	}
+	if !found {
+		t.Fatalf("no ECDS reload stat for jwt_authn: %v", st)
+	}
+	return n
 }
 
 // listenerChurnOf returns Envoy's listener_manager.listener_modified and
