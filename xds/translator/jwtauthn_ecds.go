@@ -53,8 +53,27 @@ type JWTAuthn struct {
 	base *jwtauthnv3.JwtAuthentication
 }
 
-// newJWTAuthn returns the ECDS-served jwt_authn filter of base.
-func newJWTAuthn(base *jwtauthnv3.JwtAuthentication) (*JWTAuthn, error) {
+// newJWTAuthn returns the ECDS-served jwt_authn filter of cfg, whose
+// remote JWKS it fetches without holding a listener back (fast_listener).
+//
+// jwt_authn's async fetch without fast_listener adds an init target to the
+// listener's init manager when the config is built. A config served over
+// ECDS is built when it arrives: on a warming listener, it replaces the
+// default config, whose target is then destroyed unready (measured: the
+// new listener warmed for good, TestJWTNativeListenerUpdate); on a warm
+// listener (every later epoch, and the default config put back when the
+// resource is removed) the target joins an initialised manager, which
+// Envoy treats as a bug (an assertion, fatal in some builds). With
+// fast_listener the fetch starts when the config is built and a request
+// that comes before it ends fetches the JWKS on demand (it waits, it is
+// not refused).
+func newJWTAuthn(cfg *jwtauthnv3.JwtAuthentication) (*JWTAuthn, error) {
+	base := proto.Clone(cfg).(*jwtauthnv3.JwtAuthentication)
+	for _, p := range base.GetProviders() {
+		if r := p.GetRemoteJwks(); r != nil && r.GetAsyncFetch() != nil {
+			r.AsyncFetch.FastListener = true
+		}
+	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(base)
 	if err != nil {
 		return nil, fmt.Errorf("jwt_authn config: %w", err)
@@ -67,19 +86,11 @@ func newJWTAuthn(base *jwtauthnv3.JwtAuthentication) (*JWTAuthn, error) {
 func (j *JWTAuthn) Name() string { return j.name }
 
 // Extension returns the ECDS resource of the filter at JWKS epoch epoch:
-// the base config with the epoch's unused requirement, its remote JWKS
-// fetched at once in the background when Envoy builds it (fast_listener:
-// the swap does not wait on a listener's initialisation, which is over;
-// a request arriving before the fetch ends fetches on demand, as jwt_authn
-// does without async fetch). The same epoch always gives byte-identical
-// resources.
+// the base config with the epoch's unused requirement. Envoy builds it
+// with new token caches and fetches its JWKS at once. The same epoch
+// always gives byte-identical resources.
 func (j *JWTAuthn) Extension(epoch uint64) (*corev3.TypedExtensionConfig, error) {
 	c := proto.Clone(j.base).(*jwtauthnv3.JwtAuthentication)
-	for _, p := range c.GetProviders() {
-		if r := p.GetRemoteJwks(); r != nil && r.GetAsyncFetch() != nil {
-			r.AsyncFetch.FastListener = true
-		}
-	}
 	if c.RequirementMap == nil {
 		c.RequirementMap = map[string]*jwtauthnv3.JwtRequirement{}
 	}
@@ -89,8 +100,7 @@ func (j *JWTAuthn) Extension(epoch uint64) (*corev3.TypedExtensionConfig, error)
 }
 
 // filter returns the HTTP filter taking its config from ECDS; until the
-// first config arrives it runs the base config, whose remote JWKS warm
-// a new listener as an inline jwt_authn's do.
+// first config arrives it runs the base config.
 func (j *JWTAuthn) filter() (*hcmv3.HttpFilter, error) {
 	return envoy.DiscoveredHTTPFilter(j.name, j.base)
 }
