@@ -50,7 +50,8 @@ func TestJWTNativeWithdrawnKey(t *testing.T) {
 			t.Fatalf("request %d with k2: %d %s", i+1, code, body)
 		}
 	}
-	churn, reloads := listenerChurnOf(t, e), jwtAuthnReloads(t, e)
+	churn := listenerChurnOf(t, e)
+	reloads, _ := jwtAuthnReloads(t, e)
 	// Another user than the k2 token's: each stays far under the pro
 	// tier's 1000 requests a minute.
 	k1 := startKeptAliveLoad(t, fmt.Sprintf("http://127.0.0.1:%d/users/1", port), bearer(n.idp.rs256("k1", n.idp.claims("bob", "user"))))
@@ -79,13 +80,14 @@ func TestJWTNativeWithdrawnKey(t *testing.T) {
 	}
 	// One withdrawal, one new config (the watch fetched the JWKS about
 	// once a second meanwhile, without k2 each time).
-	if after := jwtAuthnReloads(t, e); after != reloads+1 {
-		t.Errorf("jwt_authn configs loaded over ECDS: %d before the withdrawal, %d after, want one more", reloads, after)
+	if after, ok := jwtAuthnReloads(t, e); !ok || after != reloads+1 {
+		t.Errorf("jwt_authn configs loaded over ECDS: %d before the withdrawal, %d after (stat found: %v), want one more", reloads, after, ok)
 	}
 }
 
-// jwtAuthnReloads is how often Envoy loaded a jwt_authn config over ECDS.
-func jwtAuthnReloads(t *testing.T, e *harness.Envoy) int64 {
+// jwtAuthnReloads is how often Envoy loaded a jwt_authn config over ECDS,
+// and whether it serves jwt_authn over ECDS at all.
+func jwtAuthnReloads(t *testing.T, e *harness.Envoy) (int64, bool) {
 	t.Helper()
 	st, err := e.Stats(testCtx(t, 5*time.Second), "extension_config_discovery")
 	if err != nil {
@@ -98,10 +100,7 @@ func jwtAuthnReloads(t *testing.T, e *harness.Envoy) int64 {
 			n, found = n+v, true
 		}
 	}
-	if !found {
-		t.Fatalf("no ECDS reload stat for jwt_authn: %v", st)
-	}
-	return n
+	return n, found
 }
 
 // listenerChurnOf returns Envoy's listener_manager.listener_modified and
