@@ -32,15 +32,21 @@ const withdrawnKeyBound = 10 * time.Second
 // (and cached) before is refused, on the connection that carried it,
 // within withdrawnKeyBound, while a k1 token is admitted throughout on one
 // kept-alive connection (no 5xx, no connection error) and no listener is
-// replaced.
+// replaced. Over delta and state-of-the-world ADS.
 func TestJWTNativeWithdrawnKey(t *testing.T) {
+	for _, protocol := range []string{"delta", "sotw"} {
+		t.Run(protocol, func(t *testing.T) { testJWTNativeWithdrawnKey(t, protocol) })
+	}
+}
+
+func testJWTNativeWithdrawnKey(t *testing.T, protocol string) {
 	n := startNativeEnv(t)
 	n.idp.addKey("k2")
 	port := harness.FreePort(t)
 	s := startStackWith(t, n.policy(t, jwtNativePolicy, port), stackOptions{
 		args: []string{"--redis", "redis://" + n.redis.addr + "/0", "--key-pepper", keyPepper},
 		env:  []string{jwksWatchEnv}})
-	e := s.envoy("public", "jwt-native-withdrawn", "delta")
+	e := s.envoy("public", "jwt-native-withdrawn-"+protocol, protocol)
 	a := n.authStack(s, port)
 	a.client = harness.NewHTTPClient(true) // the k2 token's requests share a connection
 	claims := n.idp.claims("alice", "user")
