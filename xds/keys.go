@@ -50,7 +50,7 @@ func (s *Server) serveExtensions(what string, attrs ...any) {
 func (s *Server) withCurrentExtensions(gateway string, ts *typeSet) (*typeSet, error) {
 	in := extInputs{keys: s.keys, epoch: s.jwksEpoch}
 	next, err := ts.withExtensions(in)
-	if err != nil || next.keys == nil || next.of[resource.ExtensionConfigType].version != s.keysRejected[gateway] {
+	if err != nil || next.keys == nil || keyTableVersion(next) != s.keysRejected[gateway] {
 		return next, err
 	}
 	in.keys = translator.KeyExceptions{}
@@ -72,7 +72,7 @@ func (s *Server) keyTableRejected(gateway string) {
 	if s.keysRejected == nil {
 		s.keysRejected = map[string]string{}
 	}
-	s.keysRejected[gateway] = ts.of[resource.ExtensionConfigType].version
+	s.keysRejected[gateway] = keyTableVersion(ts)
 	next, err := s.withCurrentExtensions(gateway, ts)
 	if err == nil && next != ts {
 		_, err = next.snapshot()
@@ -87,6 +87,12 @@ func (s *Server) keyTableRejected(gateway string) {
 	}
 	s.log.Error("a proxy rejected the API-key exceptions table: signed keys are refused (503) until the table changes",
 		"gateway", gateway, "items", len(s.keys.Items))
+}
+
+// keyTableVersion is the version of ts's key identity resource alone (a
+// new JWKS epoch changes jwt_authn's resource, never this one).
+func keyTableVersion(ts *typeSet) string {
+	return ts.of[resource.ExtensionConfigType].each[translator.KeyIdentityFilter]
 }
 
 // keyExceptions returns the current exceptions table.
