@@ -13,9 +13,11 @@
 // Contract:
 //   - A Watch follows the policy (Swap, a controlplane.TableSwapper): it
 //     watches translator.RemoteJWKSProviders of the policy; a policy that
-//     watches the same JWKS keeps the watch and its keys.
+//     watches the same JWKS keeps the watch, and a new watch starts from
+//     the keys last fetched from each URI, so a withdrawal across a policy
+//     change is seen too.
 //   - A withdrawal is seen within Interval of the IdP's change (plus the
-//     fetch); the first fetch of a watch only learns the keys.
+//     fetch); the first fetch of a URI only learns its keys.
 //   - Bump is called at most once per Interval, whatever the number of
 //     providers and withdrawals (a flapping JWKS cannot cause a push storm);
 //     a withdrawal seen within Interval of the last Bump is not dropped but
@@ -67,6 +69,9 @@ type Watch struct {
 	opts Options
 	lim  *limiter
 
+	// bodies keeps the last JWKS fetched from each URI across Swaps.
+	bodies *bodies
+
 	mu      sync.Mutex
 	watched []ir.JWTProvider // the providers watched
 	current *jwt.Verifier    // nil when none is
@@ -87,7 +92,7 @@ func New(ctx context.Context, opts Options) (*Watch, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Watch{ctx: ctx, opts: opts, lim: newLimiter(opts.Interval, opts.Bump)}, nil
+	return &Watch{ctx: ctx, opts: opts, lim: newLimiter(opts.Interval, opts.Bump), bodies: &bodies{m: map[string][]byte{}}}, nil
 }
 
 // Swap watches the JWKS of cfg's jwt_authn providers (see the package
@@ -119,7 +124,8 @@ func (w *Watch) Swap(cfg *ir.Config) (restore func(), err error) {
 }
 
 // replace stops the current verifier and watches providers with a new
-// one, whose first fetch learns their keys. Callers hold mu.
+// one, which starts with the keys last fetched from each URI (bodies), so
+// its first fetch reports a key withdrawn since. Callers hold mu.
 func (w *Watch) replace(providers []ir.JWTProvider) error {
 	next, err := w.start(providers)
 	if err != nil {
@@ -139,7 +145,7 @@ func (w *Watch) start(providers []ir.JWTProvider) (*jwt.Verifier, error) {
 	}
 	v, err := jwt.NewVerifier(providers, jwt.Options{
 		HTTPClient: w.opts.HTTPClient, Logger: w.opts.Logger, RefreshInterval: w.opts.Interval,
-		CacheSize: -1, KeysWithdrawn: w.lim.withdrawn,
+		CacheSize: -1, KeysWithdrawn: w.lim.withdrawn, JWKS: w.bodies,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch jwks: %w", err)
@@ -168,4 +174,26 @@ func watchKey(providers []ir.JWTProvider) string {
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, "\n")
+}
+
+// bodies implements jwt.JWKSStore for the watch's verifiers: the last body
+// fetched from each URI, whatever its age (maxAge is ignored). A verifier
+// that replaces another compares its first fetch with the keys the previous
+// one saw last: a key withdrawn across a Swap is still seen, and an old
+// body can only cause an extra reset, never hide a withdrawal.
+type bodies struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (b *bodies) Load(uri string, _ time.Duration) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m[uri]
+}
+
+func (b *bodies) Store(uri string, body []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.m[uri] = body
 }

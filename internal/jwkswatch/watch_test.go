@@ -126,3 +126,36 @@ func TestWatchRestore(t *testing.T) {
 		t.Fatal("restore did not watch the previous providers")
 	}
 }
+
+// TestWatchSeesAWithdrawalAcrossASwap: a policy that watches the JWKS
+// anew (here another algorithm list) starts from the keys the previous
+// watch saw: a key withdrawn meanwhile makes a Bump at its first fetch.
+func TestWatchSeesAWithdrawalAcrossASwap(t *testing.T) {
+	idp := newJWKSServer(t, "k1", "k2")
+	bumped := make(chan string, 4)
+	w, err := New(context.Background(), Options{Interval: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Bump: func(reason string) { bumped <- reason }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	p := remoteProvider("corp", idp.srv.URL)
+	if _, err := w.Swap(policyWith(p)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for w.bodies.Load(idp.srv.URL, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the first fetch, with k1 and k2
+	}
+	idp.withdraw("k2")
+	p.Algorithms = []string{"RS256", "ES256"}
+	if _, err := w.Swap(policyWith(p)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reason := <-bumped:
+		t.Logf("bumped: %s", reason)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a key withdrawn across a Swap was not reported")
+	}
+}
