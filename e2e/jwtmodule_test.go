@@ -48,8 +48,10 @@ func TestJWTModuleMissingLibraryFailsClosed(t *testing.T) {
 
 // TestJWTNativeListenerUpdate: a push that replaces the gateway's listener
 // (here a JWT provider's clock skew) while the IdP answers its JWKS slowly
-// never refuses a valid token. jwt_authn warms the new listener until its
-// JWKS fetch completes, the old one serving meanwhile; the module's new
+// never refuses a valid token. jwt_authn (served over ECDS, its JWKS
+// fetched with fast_listener: xds/translator/jwtauthn_ecds.go) serves the
+// new listener at once, a request that comes before its JWKS fetch ends
+// waiting for an on-demand fetch; the module's new
 // filter configuration (a new table, a new verifier without keys) must
 // not serve before its first fetch either, or every token on a new
 // connection is a 503 jwks_unavailable until the fetch completes (at

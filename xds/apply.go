@@ -111,7 +111,7 @@ func (s *Server) current() map[string]*typeSet {
 // plan builds the steps for every gateway, old or new, sorted by name.
 func (s *Server) plan(desired map[string]*translator.Resources) ([]plan, error) {
 	old := s.current()
-	keys := s.keyExceptions()
+	in := s.extInputs()
 	prep := s.takePrepared()
 	names := map[string]bool{}
 	for g := range desired {
@@ -130,7 +130,7 @@ func (s *Server) plan(desired map[string]*translator.Resources) ([]plan, error) 
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g, err)
 		}
-		next, err := h.typeSet(r.KeyIdentity, keys)
+		next, err := h.typeSet(r, in)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g, err)
 		}
@@ -261,12 +261,12 @@ func (s *Server) awaitStep(ctx context.Context, plans []plan, active []int, i in
 	return nil
 }
 
-// setGateway makes ts, with the current API-key exceptions table, the
-// gateway's snapshot for every connected node.
+// setGateway makes ts, with the current API-key exceptions table and JWKS
+// epoch, the gateway's snapshot for every connected node.
 func (s *Server) setGateway(gateway string, ts *typeSet) error {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
-	ts, err := s.withCurrentKeys(gateway, ts)
+	ts, err := s.withCurrentExtensions(gateway, ts)
 	if err == nil {
 		_, err = ts.snapshot()
 	}

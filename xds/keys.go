@@ -17,13 +17,20 @@ func (s *Server) SetKeyExceptions(x translator.KeyExceptions) {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	s.keys = x
+	s.serveExtensions("API-key exceptions table", "items", len(x.Items), "fresh", x.Fresh)
+}
+
+// serveExtensions gives every gateway whose ECDS resources changed with
+// the current exceptions table and JWKS epoch its new snapshot; what names
+// the change (and attrs) for the logs. Callers hold snapMu.
+func (s *Server) serveExtensions(what string, attrs ...any) {
 	for g, ts := range s.gateways {
-		next, err := s.withCurrentKeys(g, ts)
+		next, err := s.withCurrentExtensions(g, ts)
 		if err == nil && next != ts {
 			_, err = next.snapshot()
 		}
 		if err != nil {
-			s.log.Error("serve the API-key exceptions table", "gateway", g, "err", err)
+			s.log.Error("serve the "+what, "gateway", g, "err", err)
 			continue
 		}
 		if next == ts {
@@ -33,20 +40,21 @@ func (s *Server) SetKeyExceptions(x translator.KeyExceptions) {
 		for _, id := range s.tracker.nodesOf(g) {
 			s.setNode(id, next)
 		}
-		s.log.Debug("API-key exceptions table served", "gateway", g, "items", len(x.Items), "fresh", x.Fresh,
-			"version", next.of[resource.ExtensionConfigType].version)
+		s.log.Debug(what+" served", append([]any{"gateway", g, "version", next.of[resource.ExtensionConfigType].version}, attrs...)...)
 	}
 }
 
-// withCurrentKeys returns ts enforcing the current table, or refusing every
-// signed key when a proxy of gateway refused that table's resource.
-// Callers hold snapMu.
-func (s *Server) withCurrentKeys(gateway string, ts *typeSet) (*typeSet, error) {
-	next, err := ts.withKeys(s.keys)
-	if err != nil || next.keys == nil || next.of[resource.ExtensionConfigType].version != s.keysRejected[gateway] {
+// withCurrentExtensions returns ts with the current JWKS epoch, enforcing
+// the current table, or refusing every signed key when a proxy of gateway
+// refused that table's resource. Callers hold snapMu.
+func (s *Server) withCurrentExtensions(gateway string, ts *typeSet) (*typeSet, error) {
+	in := extInputs{keys: s.keys, epoch: s.jwksEpoch}
+	next, err := ts.withExtensions(in)
+	if err != nil || next.keys == nil || keyTableVersion(next) != s.keysRejected[gateway] {
 		return next, err
 	}
-	return ts.withKeys(translator.KeyExceptions{})
+	in.keys = translator.KeyExceptions{}
+	return ts.withExtensions(in)
 }
 
 // keyTableRejected handles a proxy's refusal of gateway's exceptions table
@@ -64,8 +72,8 @@ func (s *Server) keyTableRejected(gateway string) {
 	if s.keysRejected == nil {
 		s.keysRejected = map[string]string{}
 	}
-	s.keysRejected[gateway] = ts.of[resource.ExtensionConfigType].version
-	next, err := s.withCurrentKeys(gateway, ts)
+	s.keysRejected[gateway] = keyTableVersion(ts)
+	next, err := s.withCurrentExtensions(gateway, ts)
 	if err == nil && next != ts {
 		_, err = next.snapshot()
 	}
@@ -81,9 +89,20 @@ func (s *Server) keyTableRejected(gateway string) {
 		"gateway", gateway, "items", len(s.keys.Items))
 }
 
+// keyTableVersion is the version of ts's key identity resource alone (a
+// new JWKS epoch changes jwt_authn's resource, never this one).
+func keyTableVersion(ts *typeSet) string {
+	return ts.of[resource.ExtensionConfigType].each[translator.KeyIdentityFilter]
+}
+
 // keyExceptions returns the current exceptions table.
 func (s *Server) keyExceptions() translator.KeyExceptions {
+	return s.extInputs().keys
+}
+
+// extInputs returns the current exceptions table and JWKS epoch.
+func (s *Server) extInputs() extInputs {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
-	return s.keys
+	return extInputs{keys: s.keys, epoch: s.jwksEpoch}
 }

@@ -116,7 +116,7 @@ func TestKeySnapshotVersionMapIsTheCaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkVersionMap(t, "no table", ts)
-	other, err := ts.withKeys(translator.KeyExceptions{Loaded: true, Fresh: true, Items: []translator.KeyException{{ID: "k", Revoked: true}}})
+	other, err := ts.withExtensions(extInputs{keys: translator.KeyExceptions{Loaded: true, Fresh: true, Items: []translator.KeyException{{ID: "k", Revoked: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

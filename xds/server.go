@@ -62,10 +62,14 @@ type Server struct {
 	// keys is the API-key exceptions table every gateway with native key
 	// routes enforces (SetKeyExceptions); guarded by snapMu.
 	keys translator.KeyExceptions
-	// keysRejected holds, per gateway, the version of the exceptions
-	// table's ECDS resource a proxy refused: that table is not served
-	// again; the gateway refuses every signed key instead (fail closed).
+	// keysRejected holds, per gateway, the version of the key identity's
+	// ECDS resource (the exceptions table's) a proxy refused: that table
+	// is not served again; the gateway refuses every signed key instead
+	// (fail closed).
 	keysRejected map[string]string
+	// jwksEpoch is the JWKS epoch of every gateway whose jwt_authn is
+	// served over ECDS (BumpJWKSEpoch); guarded by snapMu.
+	jwksEpoch uint64
 
 	// applyMu serialises Apply.
 	applyMu sync.Mutex

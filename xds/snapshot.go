@@ -25,11 +25,13 @@ import (
 // snapshot, the old one serving meanwhile; a rotation (same names, new
 // content) is a single step that changes only the secrets' version.
 //
-// The key identity filter's ECDS resource (the API-key exceptions table)
-// moves with the listeners too, for the same reason: Envoy subscribes to it
-// once a listener references it. Its filter has a default config that
-// refuses every signed key, so the listener never waits for it. The table
-// also changes on its own (SetKeyExceptions), changing that resource alone.
+// The ECDS resources (the key identity filter's, holding the API-key
+// exceptions table, and jwt_authn's, holding the JWKS epoch) move with the
+// listeners too, for the same reason: Envoy subscribes to them once a
+// listener references them. Their filters have default configs (refusing
+// every signed key; the policy's jwt_authn config), so the listener never
+// waits for them. The table and the epoch also change on their own
+// (SetKeyExceptions, BumpJWKSEpoch), changing those resources alone.
 var (
 	clusterTypes  = []resource.Type{resource.ClusterType, resource.EndpointType}
 	listenerTypes = []resource.Type{resource.ListenerType, resource.RouteType, resource.SecretType, resource.ExtensionConfigType}
@@ -58,9 +60,12 @@ func allTypes() []resource.Type {
 // snapshot object built from it, which every node of the gateway shares.
 type typeSet struct {
 	of map[resource.Type]typed
-	// keys builds the ExtensionConfigType resources from the API-key
-	// exceptions table (nil: the gateway has no native key route).
+	// keys builds the key identity's ExtensionConfigType resource from the
+	// API-key exceptions table (nil: the gateway has no native key route).
 	keys *translator.KeyIdentity
+	// jwt builds jwt_authn's ExtensionConfigType resource from the JWKS
+	// epoch (nil: the gateway's jwt_authn, if any, is inline).
+	jwt *translator.JWTAuthn
 
 	once sync.Once
 	snap *cache.Snapshot
@@ -82,7 +87,7 @@ type typed struct {
 }
 
 // newTypeSet hashes r's resources per type, with x as the exceptions
-// table of a gateway with native key routes. A type's version is the hash
+// table of a gateway with native key routes and JWKS epoch 0. A type's version is the hash
 // of the deterministic encoding of its resources (sorted by name by the
 // translator), so an unchanged type keeps its version and Envoy is not
 // asked to reload it.
@@ -91,7 +96,14 @@ func newTypeSet(r *translator.Resources, x translator.KeyExceptions) (*typeSet, 
 	if err != nil {
 		return nil, err
 	}
-	return h.typeSet(r.KeyIdentity, x)
+	return h.typeSet(r, extInputs{keys: x})
+}
+
+// extInputs are what a gateway's ExtensionConfigType resources are built
+// from besides the policy: the API-key exceptions table and the JWKS epoch.
+type extInputs struct {
+	keys  translator.KeyExceptions
+	epoch uint64
 }
 
 // hashed is a gateway's resources hashed per type, all types but the
@@ -124,23 +136,41 @@ func hashTypes(r *translator.Resources) (*hashed, error) {
 	return h, nil
 }
 
-// typeSet completes h with the exceptions table's resource (x, for a
-// gateway with native key routes: keys not nil; none otherwise). h is not
-// changed: a typeSet gets maps of its own.
-func (h *hashed) typeSet(keys *translator.KeyIdentity, x translator.KeyExceptions) (*typeSet, error) {
-	ts := &typeSet{of: maps.Clone(h.of), keys: keys}
-	var ext []types.Resource
-	if keys != nil {
-		e, err := keys.Extension(x)
-		if err != nil {
-			return nil, err
-		}
-		ext = []types.Resource{e}
+// typeSet completes h, the hashed resources of r, with r's ECDS resources
+// built from in: the key identity's (for a gateway with native key routes),
+// jwt_authn's (for a gateway whose jwt_authn is served over ECDS). h is
+// not changed: a typeSet gets maps of its own.
+func (h *hashed) typeSet(r *translator.Resources, in extInputs) (*typeSet, error) {
+	ts := &typeSet{of: maps.Clone(h.of), keys: r.KeyIdentity, jwt: r.JWTAuthn}
+	ext, err := ts.extensions(in)
+	if err != nil {
+		return nil, err
 	}
 	if err := ts.set(resource.ExtensionConfigType, ext); err != nil {
 		return nil, fmt.Errorf("hash %s: %w", shortType(resource.ExtensionConfigType), err)
 	}
 	return ts, nil
+}
+
+// extensions returns ts's ECDS resources built from in, sorted by name.
+func (ts *typeSet) extensions(in extInputs) ([]types.Resource, error) {
+	var ext []types.Resource
+	if ts.jwt != nil {
+		e, err := ts.jwt.Extension(in.epoch)
+		if err != nil {
+			return nil, err
+		}
+		ext = append(ext, e)
+	}
+	if ts.keys != nil {
+		e, err := ts.keys.Extension(in.keys)
+		if err != nil {
+			return nil, err
+		}
+		ext = append(ext, e)
+	}
+	sortByName(ext)
+	return ext, nil
 }
 
 // set makes rs ts's resources of type t, with their versions.
@@ -190,28 +220,29 @@ func encodingOf(opts proto.MarshalOptions, r types.Resource, i int, known [][]by
 // mix returns a typeSet whose types in from come from other and the rest
 // from ts: the building block of a make-before-break push.
 func (ts *typeSet) mix(other *typeSet, from []resource.Type) *typeSet {
-	out := &typeSet{of: maps.Clone(ts.of), keys: ts.keys}
+	out := &typeSet{of: maps.Clone(ts.of), keys: ts.keys, jwt: ts.jwt}
 	for _, t := range from {
 		out.of[t] = other.of[t]
 		if t == resource.ExtensionConfigType {
-			out.keys = other.keys
+			out.keys, out.jwt = other.keys, other.jwt
 		}
 	}
 	return out
 }
 
-// withKeys returns ts enforcing the exceptions table x: ts itself when it
-// has no native key route or already enforces x (same resource version),
-// else a copy whose ExtensionConfigType resource alone changed.
-func (ts *typeSet) withKeys(x translator.KeyExceptions) (*typeSet, error) {
-	if ts.keys == nil {
+// withExtensions returns ts with its ECDS resources built from in (the
+// exceptions table it enforces, the JWKS epoch of its jwt_authn): ts
+// itself when it has no ECDS resource or already has these (same
+// version), else a copy whose ExtensionConfigType resources alone changed.
+func (ts *typeSet) withExtensions(in extInputs) (*typeSet, error) {
+	if ts.keys == nil && ts.jwt == nil {
 		return ts, nil
 	}
-	e, err := ts.keys.Extension(x)
+	ext, err := ts.extensions(in)
 	if err != nil {
 		return nil, err
 	}
-	ty, err := hashResources([]types.Resource{e}, nil)
+	ty, err := hashResources(ext, nil)
 	if err != nil {
 		return nil, err
 	}

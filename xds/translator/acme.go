@@ -92,7 +92,7 @@ func challengeFiltersOff(a *authz, n *nativeJWT, hf *httpFeatures, tf *transform
 		off[envoy.ExtAuthzName] = envoy.ExtAuthzPerRouteDisabled()
 	}
 	if n.enabled {
-		off[envoy.JwtAuthnName] = envoy.JwtPerRouteDisabled()
+		off[n.jwtAuthnName()] = envoy.JwtPerRouteDisabled()
 		off[envoy.RBACName] = envoy.RBACPerRouteDisabled()
 		off[jwtIdentityFilter] = envoy.LuaPerRouteDisabled()
 	}

@@ -45,7 +45,7 @@ func TestACMEChallengeRoutes(t *testing.T) {
 			first.GetRoute().GetCluster() != ir.ACMEChallengeClusterName {
 			t.Errorf("virtual host %s: first route %s, want the challenge route", vh.GetName(), first.GetName())
 		}
-		if _, ok := first.GetTypedPerFilterConfig()[envoy.JwtAuthnName]; !ok {
+		if _, ok := first.GetTypedPerFilterConfig()[jwtAuthnNameOf(r)]; !ok {
 			t.Errorf("virtual host %s: jwt_authn is not disabled on the challenge route", vh.GetName())
 		}
 	}
@@ -150,7 +150,7 @@ func TestACMEChallengeRouteTurnsOffOptionalFilters(t *testing.T) {
 	}
 	for _, vh := range routeConfig(t, r, "http").GetVirtualHosts() {
 		cfg := vh.GetRoutes()[0].GetTypedPerFilterConfig()
-		for _, name := range []string{envoy.ExtProcName, envoy.JwtAuthnName, envoy.RBACName, jwtIdentityFilter, envoy.LuaName} {
+		for _, name := range []string{envoy.ExtProcName, jwtAuthnNameOf(r), envoy.RBACName, jwtIdentityFilter, envoy.LuaName} {
 			if _, ok := cfg[name]; !ok {
 				t.Errorf("virtual host %s: %s is not disabled on the challenge route", vh.GetName(), name)
 			}

@@ -129,7 +129,7 @@ func (n *nativeJWT) nativeKey(r ir.Route) bool {
 // them. The route's ext_authz settings (for opaque keys) are set by the
 // caller.
 func (n *nativeJWT) configureKeyRoute(er *routev3.Route, r ir.Route) error {
-	if err := envoy.SetRouteFilterConfig(er, envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(keyRequirement)); err != nil {
+	if err := envoy.SetRouteFilterConfig(er, n.jwtAuthnName(), envoy.JwtPerRouteRequirement(keyRequirement)); err != nil {
 		return err
 	}
 	if err := envoy.SetRouteFilterConfig(er, KeyIdentityFilter, envoy.LuaPerRouteName(keyIdentityScriptName)); err != nil {

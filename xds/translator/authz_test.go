@@ -56,10 +56,18 @@ func unpack[M proto.Message](t *testing.T, f *hcmv3.HttpFilter, m M) M {
 	return m
 }
 
+// jwtAuthnECDS stands in filterNames for a jwt_authn served over ECDS,
+// whose name holds a hash of its config.
+const jwtAuthnECDS = "(jwt_authn over ECDS)"
+
 func filterNames(hcm *hcmv3.HttpConnectionManager) []string {
 	var names []string
 	for _, f := range hcm.GetHttpFilters() {
-		names = append(names, f.GetName())
+		name := f.GetName()
+		if strings.HasPrefix(name, JWTAuthnFilterPrefix) && discoveredJWTAuthn(f) {
+			name = jwtAuthnECDS
+		}
+		names = append(names, name)
 	}
 	return names
 }
@@ -72,10 +80,10 @@ func TestHTTPFilterOrder(t *testing.T) {
 		{"minimal", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"routing", []string{envoy.HeaderMutationName, envoy.RouterName}},
 		{"multi-gateway", []string{envoy.HeaderMutationName, envoy.RouterName}},
-		{"auth", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, jwtIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RouterName}},
+		{"auth", []string{envoy.HeaderMutationName, jwtAuthnECDS, jwtIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RouterName}},
 		{"ratelimit", []string{envoy.HeaderMutationName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
 		{"apikey-native", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, KeyIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
-		{"apikey-mixed", []string{envoy.HeaderMutationName, envoy.JwtAuthnName, jwtIdentityFilter, KeyIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
+		{"apikey-mixed", []string{envoy.HeaderMutationName, jwtAuthnECDS, jwtIdentityFilter, KeyIdentityFilter, identityMetadataFilter, envoy.RBACName, envoy.ExtAuthzName, envoy.RateLimitName, envoy.RouterName}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := translateCase(t, tt.name)

@@ -196,6 +196,9 @@ type nativeJWT struct {
 	// jwt_authn, the JWT identity script, header_to_metadata and rbac
 	// (jwtmodule.go).
 	module *jwtModule
+	// jwtAuthn, set when the gateway runs jwt_authn and a provider's JWKS
+	// is remote, serves jwt_authn's config over ECDS (jwtauthn_ecds.go).
+	jwtAuthn *JWTAuthn
 }
 
 // newNativeJWT derives the native paths of gw; keyJWKS is the API-key
@@ -235,7 +238,7 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath, rateLimit
 		}
 	}
 	if !n.authnJWT() && !n.mixed {
-		return n, nil
+		return n, n.serveJWTAuthn()
 	}
 	for _, p := range cfg.Auth.JWT {
 		jp, err := n.provider(p)
@@ -254,7 +257,47 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath, rateLimit
 	if n.mixed {
 		n.scripts[jwtIdentityMixedScriptName] = jwtIdentityScript(cfg.Auth.JWT, h, true)
 	}
-	return n, nil
+	return n, n.serveJWTAuthn()
+}
+
+// serveJWTAuthn sets n.jwtAuthn when the gateway runs jwt_authn with a
+// remote JWKS: its config is then served over ECDS.
+func (n *nativeJWT) serveJWTAuthn() error {
+	if n.module != nil && !n.keys && !n.mixed {
+		return nil // no jwt_authn
+	}
+	cfg := n.authnConfig()
+	if !hasRemoteJWKS(cfg) {
+		return nil
+	}
+	j, err := newJWTAuthn(cfg)
+	n.jwtAuthn = j
+	return err
+}
+
+// authnConfig is the gateway's jwt_authn config.
+func (n *nativeJWT) authnConfig() *jwtauthnv3.JwtAuthentication {
+	reqs := map[string][]string{}
+	if n.authnJWT() {
+		reqs[jwtRequirement] = n.names
+	}
+	cfg := envoy.JwtAuthentication(n.providers, reqs)
+	if n.keys {
+		envoy.AddOptionalRequirement(cfg, keyRequirement, keyProvider)
+	}
+	if n.mixed {
+		envoy.AddAnyOrUnverifiedRequirement(cfg, mixedRequirement, append(slices.Clone(n.names), keyProvider))
+	}
+	return cfg
+}
+
+// jwtAuthnName is the name of the gateway's jwt_authn filter, which keys
+// its per-route configs.
+func (n *nativeJWT) jwtAuthnName() string {
+	if n.jwtAuthn != nil {
+		return n.jwtAuthn.Name()
+	}
+	return envoy.JwtAuthnName
 }
 
 // provider builds p's jwt_authn provider and, for a remote JWKS, its
@@ -346,18 +389,7 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 			return out, nil
 		}
 	}
-	reqs := map[string][]string{}
-	if n.authnJWT() {
-		reqs[jwtRequirement] = n.names
-	}
-	cfg := envoy.JwtAuthentication(n.providers, reqs)
-	if n.keys {
-		envoy.AddOptionalRequirement(cfg, keyRequirement, keyProvider)
-	}
-	if n.mixed {
-		envoy.AddAnyOrUnverifiedRequirement(cfg, mixedRequirement, append(slices.Clone(n.names), keyProvider))
-	}
-	jwt, err := envoy.JwtAuthnFilter(cfg)
+	jwt, err := n.jwtAuthnFilter()
 	if err != nil {
 		return nil, err
 	}
@@ -385,6 +417,18 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		return nil, err
 	}
 	return append(out, meta, rbac), nil
+}
+
+// jwtAuthnFilter returns the gateway's jwt_authn filter: served over ECDS
+// (n.jwtAuthn) when a provider fetches a remote JWKS, whose withdrawn keys
+// the control plane then flushes from the filter's token cache; inline
+// otherwise (inline JWKS only change with the policy, which replaces the
+// filter anyway).
+func (n *nativeJWT) jwtAuthnFilter() (*hcmv3.HttpFilter, error) {
+	if n.jwtAuthn != nil {
+		return n.jwtAuthn.filter()
+	}
+	return envoy.JwtAuthnFilter(n.authnConfig())
 }
 
 // identityMetadata is the header_to_metadata rules of a native route: the
@@ -436,7 +480,7 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 		n.removeCredentials(er, r)
 		return nil
 	}
-	if err := envoy.SetRouteFilterConfig(er, envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(jwtRequirement)); err != nil {
+	if err := envoy.SetRouteFilterConfig(er, n.jwtAuthnName(), envoy.JwtPerRouteRequirement(jwtRequirement)); err != nil {
 		return err
 	}
 	if err := envoy.SetRouteFilterConfig(er, jwtIdentityFilter, envoy.LuaPerRouteName(jwtIdentityScriptName)); err != nil {

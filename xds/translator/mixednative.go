@@ -142,7 +142,7 @@ func (n *nativeJWT) configureMixedRoute(er *routev3.Route, r ir.Route) error {
 		filter string
 		cfg    proto.Message
 	}{
-		{envoy.JwtAuthnName, envoy.JwtPerRouteRequirement(mixedRequirement)},
+		{n.jwtAuthnName(), envoy.JwtPerRouteRequirement(mixedRequirement)},
 		{jwtIdentityFilter, envoy.LuaPerRouteName(jwtIdentityMixedScriptName)},
 		{KeyIdentityFilter, envoy.LuaPerRouteName(keyIdentityScriptName)},
 		{identityMetadataFilter, envoy.HeaderToMetadataPerRoute(n.identityMetadata(true))},

@@ -44,6 +44,11 @@ type Resources struct {
 	// table, which the xDS server supplies (it changes without a policy
 	// push).
 	KeyIdentity *KeyIdentity
+	// JWTAuthn, when the gateway's jwt_authn filter verifies tokens of a
+	// remote JWKS, builds that filter's ECDS resource from the JWKS epoch,
+	// which the xDS server supplies (it changes when a key is withdrawn,
+	// without a policy push).
+	JWTAuthn *JWTAuthn
 
 	// valid is every route by the digest of its encoding, set by
 	// TranslateValidated once the resources validated (reuse.go).
@@ -244,7 +249,7 @@ func translateGateway(cfg *ir.Config, gw *ir.Gateway, opts Options) (*Resources,
 	}
 	clusters = append(clusters, services...)
 	return &Resources{Listeners: listeners, Routes: routes, Clusters: clusters, Endpoints: endpoints, Secrets: secrets,
-		KeyIdentity: native.keyIdentity}, nil
+		KeyIdentity: native.keyIdentity, JWTAuthn: native.jwtAuthn}, nil
 }
 
 // serviceClusters returns the clusters of Tollgate's own services the

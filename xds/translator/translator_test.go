@@ -120,8 +120,15 @@ func TestTranslateGolden(t *testing.T) {
 				"clusters":  renderList(t, r.Clusters),
 				"endpoints": renderList(t, r.Endpoints),
 			}
+			var exts []*corev3.TypedExtensionConfig
+			if r.JWTAuthn != nil { // the ECDS resource at JWKS epoch 1
+				exts = append(exts, sampleJWTAuthnExtension(t, r.JWTAuthn))
+			}
 			if r.KeyIdentity != nil { // the ECDS resource with a sample table
-				rendered["extensions"] = renderList(t, []*corev3.TypedExtensionConfig{sampleKeyExtension(t, r.KeyIdentity)})
+				exts = append(exts, sampleKeyExtension(t, r.KeyIdentity))
+			}
+			if len(exts) > 0 {
+				rendered["extensions"] = renderList(t, exts)
 			}
 			if len(r.Secrets) > 0 { // test-only keys (testdata/in/tls-test-only)
 				rendered["secrets"] = renderList(t, r.Secrets)
