@@ -101,6 +101,23 @@ func (rl *rateLimit) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	return []*hcmv3.HttpFilter{f}, nil
 }
 
+// moduleRoute records er, a route whose limits the Envoy module enforces
+// (quota mode only: see quota.finishRoutes).
+func (rl *rateLimit) moduleRoute(er *routev3.Route) {
+	if rl.quota != nil {
+		rl.quota.moduleRoute(er)
+	}
+}
+
+// finishRoutes completes the routes' settings once every route is
+// configured (quota.finishRoutes).
+func (rl *rateLimit) finishRoutes() error {
+	if rl.quota == nil {
+		return nil
+	}
+	return rl.quota.finishRoutes()
+}
+
 // configureRoute sets the route action's rate_limits when the route is rate
 // limited: one configuration whose actions build one descriptor, entries in
 // this order:

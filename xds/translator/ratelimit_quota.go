@@ -84,6 +84,32 @@ type quota struct {
 	// ranks is the number of backstop filters: the most steps of one
 	// route's backstop (see backstop).
 	ranks int
+	// moduleRoutes are the routes whose limits the Envoy module enforces
+	// (jwtmodule_limits.go): no bucket here, and the quota filters off.
+	moduleRoutes []*routev3.Route
+}
+
+// moduleRoute records er, a route whose limits the Envoy module enforces.
+func (q *quota) moduleRoute(er *routev3.Route) { q.moduleRoutes = append(q.moduleRoutes, er) }
+
+// finishRoutes turns set_filter_state and rate_limit_quota off on the
+// module's routes when the gateway runs them for other routes: they would
+// otherwise cost each of the module's requests their work (the state
+// written, the matcher walked) for no bucket. The backstop filters are off
+// by default and on only where a route configures them. Call it after
+// every route is configured.
+func (q *quota) finishRoutes() error {
+	if q.empty() {
+		return nil
+	}
+	for _, er := range q.moduleRoutes {
+		for _, f := range []string{envoy.QuotaStateName, envoy.RateLimitQuotaName} {
+			if err := envoy.SetRouteFilterConfig(er, f, envoy.FilterDisabled()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // empty reports whether no route has a bucket.

@@ -31,6 +31,7 @@ func virtualHosts(in []ir.VirtualHost, built [][]builtRoute, authz *authz, nativ
 			switch {
 			case err != nil:
 			case native.moduleLimits(r): // the module enforces them (jwtmodule_limits.go)
+				rl.moduleRoute(er)
 			case native.nativeKey(r) && authz.takesLimits(r): // signed keys here, opaque ones in the Check
 				err = rl.configureRoute(er, r.RateLimit, r.Name, keyRateLimitGate())
 			case native.nativeMixed(r) && authz.takesLimits(r): // native decisions here, the others in the Check
@@ -51,6 +52,9 @@ func virtualHosts(in []ir.VirtualHost, built [][]builtRoute, authz *authz, nativ
 			routes = append(routes, er)
 		}
 		out = append(out, envoy.VirtualHost(envoy.StatName(vh.Name), vh.Domains, routes...))
+	}
+	if err := rl.finishRoutes(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
