@@ -15,7 +15,10 @@ import (
 // Envoy each) sharing the route api, for Tollgate's Envoy module, which
 // then enforces the limits itself (no set_filter_state, rate_limit_quota
 // or backstop filter; xds/translator jwtmodule_limits.go) and reports to
-// the quota server over its own RLQS stream. FAILURE is the failure mode.
+// the quota server over its own RLQS stream; perip's limit, keyed by the
+// client address, stays on the filter path (set_filter_state,
+// rate_limit_quota and the backstop run for it, and are turned off on
+// api). FAILURE is the failure mode.
 const jwtModuleLimitsPolicy = `version: 1
 auth:
 {{.JWT}}
@@ -35,6 +38,7 @@ gateways:
     listeners: [{name: http, port: {{.Second}}, address: 127.0.0.1}]
 routes:
   - {name: api, match: {pathPrefix: /api}, backend: echo, auth: {methods: [jwt]}}
+  - {name: perip, match: {pathPrefix: /perip}, backend: echo, auth: {methods: [jwt]}, rateLimit: {consumer: false, extra: [{requests: 3, per: minute}], by: [clientIP]}}
 backends:
   - {name: echo, endpoints: [{{.Upstream}}]}
 `
@@ -258,4 +262,28 @@ func TestJWTModuleLimitsRedisOutage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJWTModuleLimitsBesideTheFilterPath: on one listener, a route whose
+// limits the module enforces (api) and a JWT route whose limit is keyed by
+// the client address, which the quota filters enforce (perip): each holds
+// its own limit exactly from a cold start, and neither counts the other's
+// requests (the quota filters are off on api).
+func TestJWTModuleLimitsBesideTheFilterPath(t *testing.T) {
+	m := startModuleLimits(t, "open")
+	tok := m.token("mperip-1", "busy")
+	if codes, _ := m.burst(t, 8, 4, "/perip/x", tok); codes[200] != 3 || codes[429] != 5 {
+		t.Fatalf("perip (3/minute per client address, filter path): %v, want 3×200 and 5×429", codes)
+	}
+	if codes, _ := m.burst(t, 30, 5, "/api/x", tok); codes[200] != 30 {
+		t.Fatalf("api (busy tier, 600/minute, the module) after perip's refusals: %v, want 30×200", codes)
+	}
+	tiny := m.token("mperip-2", "tiny")
+	if codes, _ := m.burst(t, 20, 10, "/api/x", tiny); codes[200] != 10 || codes[429] != 10 {
+		t.Fatalf("api, tiny tier (10/minute): %v, want 10×200 and 10×429", codes)
+	}
+	if codes, _ := m.burst(t, 2, 1, "/perip/x", tiny); codes[429] != 2 {
+		t.Fatalf("perip after api's requests: %v, want 2×429 (the same client address, its 3 spent)", codes)
+	}
+	m.noExtAuthz(t)
 }
