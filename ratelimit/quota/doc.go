@@ -222,6 +222,17 @@
 // building its idle report and applying the abandon action (a few ms) is
 // never reported.
 //
+// # The Envoy module as a client
+//
+// Tollgate's Envoy module (envoymodule/, serve --envoy-module) speaks the
+// same protocol for the routes whose limits it enforces itself
+// (envoymodule/quotaclient): one stream per Envoy process, the same bucket
+// ids, reports at once for a new bucket and every 5 s. It reports exactly
+// what it admitted (its local limits run with the assignment, not after
+// it), so backstopBound never cuts its reports; it keeps usage it could
+// not deliver and sends it when a stream connects again. Nothing here
+// tells the two kinds of client apart.
+//
 // Metrics (tollgate_rlqs_*, metrics.go): open streams and reported
 // buckets, reports and reported requests, assignments by strategy,
 // unknown buckets, settle latency and errors, answers per failure mode,
