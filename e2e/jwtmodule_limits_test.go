@@ -86,6 +86,7 @@ func (m *moduleLimits) noExtAuthz(t *testing.T) {
 // never calls ext_authz; an unlimited tier is never limited and costs
 // Redis nothing.
 func TestJWTModuleLimitsColdStartBurstIsExact(t *testing.T) {
+	t.Parallel()
 	m := startModuleLimits(t, "open")
 	tok := m.token("mtiny-1", "tiny")
 	codes, retry := m.burstHeaders(t, 20, 10, tok)
@@ -187,13 +188,13 @@ func maxOf(xs []int) int {
 
 // TestJWTModuleLimitsTwoEnvoysShareOneLimit: as TestQuotaTwoEnvoysShareOneLimit
 // with the module enforcing the limit in both Envoys: one consumer limited
-// to 60/minute sends 8 req/s through Envoy A and 2 through B for 30 s;
-// admitted stays within 5% above GCRA's 60 + 30 and reaches 90% of it.
+// to 60/minute sends 8 req/s through Envoy A and 2 through B for 20 s;
+// admitted stays within 5% above GCRA's 60 + 20 and reaches 90% of it.
 func TestJWTModuleLimitsTwoEnvoysShareOneLimit(t *testing.T) {
 	m := startModuleLimits(t, "open")
 	m.envoy("b", "jm-b", "delta")
 	tok := m.token("mshared-1", "shared")
-	const run = 30 * time.Second
+	const run = 20 * time.Second
 	start := time.Now()
 	var wg sync.WaitGroup
 	var codesA, codesB map[int]int
@@ -229,7 +230,6 @@ func TestJWTModuleLimitsRedisOutage(t *testing.T) {
 		wantDuring int
 	}{{"closed", 429}, {"open", 200}} {
 		t.Run(tt.mode, func(t *testing.T) {
-			t.Parallel()
 			m := startModuleLimits(t, tt.mode)
 			tok := m.token("mbusy-"+tt.mode, "busy")
 			if codes, _ := m.burst(t, 5, 1, "/api/x", tok); codes[200] != 5 {
@@ -270,6 +270,7 @@ func TestJWTModuleLimitsRedisOutage(t *testing.T) {
 // its own limit exactly from a cold start, and neither counts the other's
 // requests (the quota filters are off on api).
 func TestJWTModuleLimitsBesideTheFilterPath(t *testing.T) {
+	t.Parallel()
 	m := startModuleLimits(t, "open")
 	tok := m.token("mperip-1", "busy")
 	if codes, _ := m.burst(t, 8, 4, "/perip/x", tok); codes[200] != 3 || codes[429] != 5 {
