@@ -65,4 +65,24 @@ void envoy_dynamic_module_callback_http_send_response(void* filter_envoy_ptr, ui
 // (route, virtual host or route configuration level), or NULL.
 const void* envoy_dynamic_module_callback_get_most_specific_route_config(void* filter_envoy_ptr);
 
+// Metrics (envoy_dynamic_module_type_metrics_result: 0 success, 1 metric
+// not found, 2 invalid labels, 3 frozen). 1.40 folds the *_vec variants
+// of earlier releases into these: label names at definition, label values
+// at increment (none here). Checked by disassembling the pinned binary:
+// define_counter takes name in rsi/rdx, label names in rcx, their count in
+// r8, the id's address in r9, and answers 3 once the config hook has
+// returned (counters are defined there only); increment_counter takes the
+// id in rsi, label values in rdx, their count in rcx, the value in r8, and
+// answers 1 for id 0 (ids start at 1), so an id left 0 by a failed
+// definition only makes its increments no-ops.
+enum { TG_METRICS_SUCCESS = 0 };
+int envoy_dynamic_module_callback_http_filter_config_define_counter(void* filter_config_envoy_ptr,
+                                                                    tg_buf name,
+                                                                    const tg_buf* label_names,
+                                                                    size_t n_labels,
+                                                                    size_t* counter_id);
+int envoy_dynamic_module_callback_http_filter_increment_counter(void* filter_envoy_ptr, size_t id,
+                                                                const tg_buf* label_values,
+                                                                size_t n_labels, uint64_t value);
+
 #endif

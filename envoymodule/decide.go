@@ -14,33 +14,46 @@ import (
 	"github.com/tollgate/tollgate/extauthz"
 )
 
-// Hook answers (envoy_dynamic_module_type_on_http_filter_request_headers_status).
-const (
-	hookContinue = 0
-	hookStop     = 1
-)
+// outcome is a Go decision's TG_OUT_* (stats.h): the C hook counts it
+// and continues the request only when it is allowed.
+func outcome(status int) C.int {
+	switch status {
+	case 0:
+		return C.TG_OUT_ALLOWED
+	case 401:
+		return C.TG_OUT_UNAUTHENTICATED
+	case 403:
+		return C.TG_OUT_FORBIDDEN
+	case 429:
+		return C.TG_OUT_RATE_LIMITED
+	case 503:
+		return C.TG_OUT_UNAVAILABLE
+	}
+	return C.TG_OUT_DENIED_OTHER
+}
 
 // tgDecide decides a request the C fast path did not: hs[:n] are the
 // values of the headers the decision reads (Authorization, the key header,
 // the client address header), tok[:tokLen] the strict-form bearer token
 // ("" when the request has none). It applies the decision through Envoy's
-// callbacks: a denial is a local reply (stop), an allow sets and removes
-// headers and writes the metadata (continue), and a strict-form token's
-// identity goes into the table. A panic is a 503 (internal_error); an
-// unknown filter or route configuration decides with no requirement (403
-// no_route_requirement): fail closed.
+// callbacks: a denial is a local reply, an allow sets and removes
+// headers and writes the metadata, and a strict-form token's identity
+// goes into the table. It returns the outcome (TG_OUT_*, stats.h): every
+// one but TG_OUT_ALLOWED sent a local reply. A panic is a 503
+// (internal_error); an unknown filter or route configuration decides with
+// no requirement (403 no_route_requirement): fail closed.
 //
 //export tgDecide
 func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_header, n C.size_t,
-	tok *C.char, tokLen C.size_t) (status C.int) {
+	tok *C.char, tokLen C.size_t) (out C.int) {
 	f, ok := handleValue[*filter](cfgH)
 	if !ok {
 		deny(envoyFilter, extauthz.Unavailable("internal_error"))
-		return hookStop
+		return C.TG_OUT_UNAVAILABLE
 	}
 	defer recoverTo(f.log, "decide", func() {
 		deny(envoyFilter, extauthz.Unavailable("internal_error"))
-		status = hookStop
+		out = C.TG_OUT_UNAVAILABLE
 	})
 	f.calls.Add(1)
 	var ext map[string]string
@@ -56,7 +69,7 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 	f.log.Debug("decided", "route", ext["route"], "status", d.Status, "reason", d.Reason)
 	if d.Status != 0 {
 		deny(envoyFilter, d)
-		return hookStop
+		return outcome(d.Status)
 	}
 	refused := f.chargeLimits(envoyFilter, r, d) // the 429 sent: nothing written upstream
 	if !refused {
@@ -66,9 +79,9 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 		f.remember(token, d, epoch)
 	}
 	if refused {
-		return hookStop
+		return C.TG_OUT_RATE_LIMITED
 	}
-	return hookContinue
+	return C.TG_OUT_ALLOWED
 }
 
 // headerValues copies the C hook's header values.

@@ -29,7 +29,6 @@ const char* envoy_dynamic_module_on_program_init(void) { return "v0.2.0"; }
 
 void* envoy_dynamic_module_on_http_filter_config_new(void* envoy_config, tg_buf name,
                                                      tg_buf config) {
-  (void)envoy_config;
   if (!is_filter_name(name)) {
     return NULL;
   }
@@ -37,6 +36,7 @@ void* envoy_dynamic_module_on_http_filter_config_new(void* envoy_config, tg_buf 
   if (c == NULL) {
     return NULL;
   }
+  tg_stats_define(envoy_config, c->stats); // only here: Envoy freezes them when the hook returns
   if (!tgConfigNew((char*)config.ptr, config.len, c)) {
     tg_table_free(c->table);
     free((void*)c->key_header.ptr);
@@ -193,12 +193,15 @@ static int from_table(void* f, const tg_config* c, const tg_route* r, tg_buf tok
   }
   tg_table_release(held);
   if (res & TG_CHARGE_CREATED) {
+    tg_stats_charged(f, c->stats, res);
     tgLimitNewBucket(c->handle);
   }
   if (res & TG_CHARGE_REFUSED) {
     tg_send_limited(f, spec);
+    tg_stats_add(f, c->stats, TG_STAT_TABLE_RATE_LIMITED);
     return FAST_STOP;
   }
+  tg_stats_add(f, c->stats, TG_STAT_TABLE_ALLOWED);
   return FAST_CONTINUE;
 }
 
@@ -220,7 +223,8 @@ static size_t collect(void* f, tg_buf name, tg_header* hs, size_t n) {
   return n;
 }
 
-// decide hands the request to Go, which applies its decision.
+// decide hands the request to Go, which applies its decision and names
+// its outcome (TG_OUT_*): counted here, it continues only when allowed.
 static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok) {
   tg_header hs[MAX_VALUES];
   size_t n = collect(f, lit("authorization"), hs, 0);
@@ -228,7 +232,12 @@ static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok) {
     n = collect(f, c->key_header, hs, n);
   }
   n = collect(f, (tg_buf){client_ip, sizeof(client_ip) - 1}, hs, n);
-  return tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len);
+  int out = tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len);
+  if (out < TG_OUT_ALLOWED || out > TG_OUT_DENIED_OTHER) {
+    out = TG_OUT_DENIED_OTHER; // not an outcome: Go stopped the request (every refusal does)
+  }
+  tg_stats_add(f, c->stats, TG_STAT_GO_ALLOWED + out);
+  return out == TG_OUT_ALLOWED ? TG_CONTINUE : TG_STOP_ITERATION;
 }
 
 int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool eos) {

@@ -188,11 +188,13 @@ static tg_lbucket* make_bucket(uint64_t h, tg_buf id, tg_buf consumer) {
 }
 
 // insert adds fresh (not in the table) to s, evicting the least recently
-// used buckets of a full shard.
-static void insert(tg_lshard* s, tg_lbucket* fresh) {
+// used buckets of a full shard; returns whether it evicted one.
+static int insert(tg_lshard* s, tg_lbucket* fresh) {
+  int evicted = 0;
   while (s->count >= s->cap && s->oldest != NULL) {
     drop(s, s->oldest);
     s->evicted++;
+    evicted = 1;
   }
   size_t c = chain_of(s, fresh->hash);
   fresh->chain = s->chains[c];
@@ -201,6 +203,7 @@ static void insert(tg_lshard* s, tg_lbucket* fresh) {
   s->count++;
   s->created++;
   s->key_bytes += fresh->id_len + fresh->consumer_len;
+  return evicted;
 }
 
 // sync_limits makes b's GCRA slots follow spec: a slot whose emission
@@ -306,10 +309,9 @@ int tg_limits_charge(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
   pthread_mutex_lock(&s->mu);
   b = find(s, h, nn(spec->id), consumer); // another worker may have built it meanwhile
   if (b == NULL) {
-    insert(s, fresh);
+    created = TG_CHARGE_CREATED | (insert(s, fresh) ? TG_CHARGE_EVICTED : 0);
     b = fresh;
     fresh = NULL;
-    created = TG_CHARGE_CREATED;
   }
   int res = charge_locked(s, b, spec, fail_closed, now);
   pthread_mutex_unlock(&s->mu);

@@ -114,14 +114,15 @@ tg_limits* tg_limits_process(void);
 int64_t tg_monotonic_ns(void);
 
 // Charge results (bits).
-enum { TG_CHARGE_REFUSED = 1, TG_CHARGE_CREATED = 2 };
+enum { TG_CHARGE_REFUSED = 1, TG_CHARGE_CREATED = 2, TG_CHARGE_EVICTED = 4 };
 
 // tg_limits_charge charges one request of consumer to spec's bucket at
 // now: TG_CHARGE_REFUSED when refused (a deny spec, a missing consumer,
 // or when memory for a new bucket is short: a limited route never lets a
 // request through unlimited), plus TG_CHARGE_CREATED when the bucket was
-// created (the quota client reports it at once). An unlimited spec
-// admits without a bucket.
+// created (the quota client reports it at once), plus TG_CHARGE_EVICTED
+// when creating it evicted another bucket (a full shard). An unlimited
+// spec admits without a bucket.
 int tg_limits_charge(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
                      int fail_closed, int64_t now);
 

@@ -150,8 +150,11 @@ func (f *filter) chargeLimits(envoyFilter unsafe.Pointer, r *route, d extauthz.D
 	consumer, tier := glue.Caller(d.Metadata)
 	res := C.tg_route_limit(envoyFilter, r.limits, cbool(f.cfg.Quota != nil && f.cfg.Quota.FailClosed),
 		gobuf(consumer), gobuf(tier))
-	if res&C.TG_CHARGE_CREATED != 0 && f.quota != nil {
-		f.quota.NewBucket()
+	if res&C.TG_CHARGE_CREATED != 0 {
+		C.tg_stats_charged(envoyFilter, &f.stats[0], res)
+		if f.quota != nil {
+			f.quota.NewBucket()
+		}
 	}
 	return res&C.TG_CHARGE_REFUSED != 0
 }

@@ -45,8 +45,9 @@ type filter struct {
 	local *extauthz.Local
 	table *C.tg_table // owned by the C config, freed by its destroy hook
 	log   *slog.Logger
-	calls atomic.Int64        // requests decided in Go
-	quota *quotaclient.Client // the RLQS client of cfg.Quota, from quotas (nil: none)
+	calls atomic.Int64               // requests decided in Go
+	quota *quotaclient.Client        // the RLQS client of cfg.Quota, from quotas (nil: none)
+	stats *[C.TG_STAT_COUNT]C.size_t // the C config's counter ids (stats.h), C memory freed after tgConfigDestroy
 }
 
 // route is one per-route configuration's Go state.
@@ -119,11 +120,25 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 	if cfg.KeyHeader != "" {
 		out.key_header = C.tg_buf{ptr: C.CString(cfg.KeyHeader), len: C.size_t(len(cfg.KeyHeader))}
 	}
-	f := &filter{cfg: cfg, local: local, table: out.table, log: log}
+	f := &filter{cfg: cfg, local: local, table: out.table, log: log, stats: &out.stats}
+	if undefined := f.undefinedStats(); undefined > 0 {
+		log.Warn("Envoy refused some of the module's counters: they stay at 0", "refused", undefined)
+	}
 	out.fail_closed = cbool(f.startQuota(log))
 	out.handle = C.uintptr_t(cgo.NewHandle(f))
 	log.Info("filter config created", "providers", len(cfg.JWT), "cacheSize", size, "cacheMaxTtl", ttl)
 	return 1
+}
+
+// undefinedStats counts the counters Envoy did not define (id 0).
+func (f *filter) undefinedStats() int {
+	n := 0
+	for _, id := range f.stats {
+		if id == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // withdrawn returns the Local's KeysWithdrawn hook: the JWT verifier has

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "abi.h"
+#include "stats.h"
 
 typedef struct tg_table tg_table;
 typedef struct tg_route_limits tg_route_limits;
@@ -20,6 +21,7 @@ typedef struct {
   tg_table* table;   // verified tokens -> identity (table.h)
   tg_buf key_header; // the API-key header ({0}: none), C memory
   int fail_closed;   // envoymod.Quota.FailClosed: an expired assignment refuses
+  size_t stats[TG_STAT_COUNT]; // the config's counter ids (stats.h), set before tgConfigNew
 } tg_config;
 
 // tg_route is one per-route configuration (envoymod.RouteConfig): what the
