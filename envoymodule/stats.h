@@ -4,8 +4,9 @@
 // process (each listener's, each push's) increments the same counters and
 // a push neither resets nor duplicates them. Names carry no credential,
 // consumer or route: a fixed set, in Envoy's dynamic-module namespace
-// (`/stats` shows them as tollgate_module.<name>, `/stats/prometheus` as
-// tollgate_module_<name>).
+// (`/stats` shows dynamicmodulescustom.tollgate_module.<name>,
+// `/stats/prometheus` envoy_dynamicmodulescustom_tollgate_module_<name>:
+// Envoy 1.40 strips neither the namespace nor adds labels).
 //
 // Contract: a request the module decides (a route with its per-route
 // config) increments exactly one rq_* counter, once; a bucket the charge
@@ -45,8 +46,8 @@ enum {
 
 // tg_stats_define defines every counter in the filter configuration
 // envoy_config (the config hook's argument) and writes their ids to
-// ids[TG_STAT_COUNT] (0 for one Envoy refused: logged by nobody, counted
-// by nothing).
+// ids[TG_STAT_COUNT] (0 for one Envoy refused: tgConfigNew logs a
+// warning, and its increments do nothing).
 void tg_stats_define(void* envoy_config, size_t* ids);
 
 // tg_stats_add adds 1 to counter which (TG_STAT_*) of ids for the request
