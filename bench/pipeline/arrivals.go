@@ -15,11 +15,12 @@ const (
 )
 
 // arrivalsRun sends one request from each of the new consumers (tokens
-// never seen, subjects never seen) to the quota stack within arrivalFor:
-// every request verifies a token and creates an RLQS bucket (and a
-// backstop bucket). It prints the CPU the processes used, per arrival,
-// and then over the next two report ticks (every bucket reported).
-func arrivalsRun(w io.Writer, st *stack, tokens []string, redisPID int) error {
+// never seen, subjects never seen) to a quota stack (named name in the
+// output) within arrivalFor: every request verifies a token and creates a
+// bucket (RLQS and backstop, or the module's), reported at once. It prints
+// the CPU the processes used, per arrival, and then over the next two
+// report ticks (every bucket reported).
+func arrivalsRun(w io.Writer, name string, st *stack, tokens []string, redisPID int) error {
 	if st == nil {
 		return fmt.Errorf("no quota stack")
 	}
@@ -30,7 +31,7 @@ func arrivalsRun(w io.Writer, st *stack, tokens []string, redisPID int) error {
 	s := measure(pids, func() loadgen.Result {
 		return loadgen.Open(url, cycle("Bearer ", tokens), rate, openConns, 0, arrivalFor)
 	})
-	fmt.Fprintf(w, "\nquota mode, %d new consumers within %s (%.0f req/s open loop, one request each):\n\n", len(tokens), arrivalFor, rate)
+	fmt.Fprintf(w, "\n%s, %d new consumers within %s (%.0f req/s open loop, one request each):\n\n", name, len(tokens), arrivalFor, rate)
 	fmt.Fprintln(w, "| | admitted | refused/failed | p50 | p99 | Envoy | tollgate | Redis |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	fmt.Fprintf(w, "| arrivals (CPU per new consumer) | %d | %d | %s | %s | %.0f µs | %.0f µs | %.0f µs |\n", s.res.OK, s.res.Bad,

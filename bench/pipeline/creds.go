@@ -45,9 +45,10 @@ func mint(iss *jwttest.Issuer, n int, sub func(i int) string) ([]string, error) 
 }
 
 // tokenSet is the JWT load: the active population, the fresh pool (same
-// subjects) and the arrivals (all new subjects).
+// subjects) and the arrivals (all new subjects; moduleArrivals others, for
+// the module's stack: the stacks share one Redis account).
 type tokenSet struct {
-	active, fresh, arrivals []string
+	active, fresh, arrivals, moduleArrivals []string
 }
 
 func mintAll(iss *jwttest.Issuer) (*tokenSet, error) {
@@ -60,7 +61,10 @@ func mintAll(iss *jwttest.Issuer) (*tokenSet, error) {
 	if ts.fresh, err = mint(iss, freshTokens, user); err != nil {
 		return nil, err
 	}
-	ts.arrivals, err = mint(iss, arrivals, func(i int) string { return fmt.Sprintf("new-%d", i) })
+	if ts.arrivals, err = mint(iss, arrivals, func(i int) string { return fmt.Sprintf("new-%d", i) }); err != nil {
+		return nil, err
+	}
+	ts.moduleArrivals, err = mint(iss, arrivals, func(i int) string { return fmt.Sprintf("new-module-%d", i) })
 	return &ts, err
 }
 

@@ -110,8 +110,13 @@ func run(w io.Writer, only string, rounds int) error {
 	if only != "" {
 		return nil
 	}
-	if err := arrivalsRun(w, stacks["quota"], ts.arrivals, sh.redisPID); err != nil {
+	if err := arrivalsRun(w, "quota mode", stacks["quota"], ts.arrivals, sh.redisPID); err != nil {
 		return err
+	}
+	if st := stacks["quota-module"]; st != nil {
+		if err := arrivalsRun(w, "quota mode, the Envoy module enforcing the limits", st, ts.moduleArrivals, sh.redisPID); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(w, "\nload after:", loadavg())
 	return nil
