@@ -28,6 +28,10 @@ type limitStore struct {
 
 var _ quotaclient.Store = (*limitStore)(nil)
 
+// The RLQS client must keep every live bucket of the table (a bucket it
+// drops is never reported nor assigned): this fails to compile otherwise.
+const _ = uint(quotaclient.MaxPendingBuckets - C.TG_LIMITS_CAPACITY - 1)
+
 // gobuf passes a Go string to a C call that copies what it keeps (the
 // pointer may be nil for ""; limit.c accepts that).
 func gobuf(s string) C.tg_buf { return C.tg_buf{ptr: cstr(s), len: C.size_t(len(s))} }

@@ -34,8 +34,10 @@
 // keeps each bucket's undelivered counts (pending) and adds them to its
 // next report, so a restarted or failed-over server charges what was
 // admitted meanwhile (late; settle.lua bounds how far back it counts).
-// Memory is bounded: at most MaxPendingBuckets buckets are kept; the
-// counts of buckets beyond it are dropped (logged with their number).
+// Memory is bounded: at most MaxPendingBuckets buckets are kept, more
+// than the Store holds live (every live bucket is reported); beyond it,
+// a new live bucket takes the place of a gone bucket's undelivered
+// counts, and what cannot be kept is dropped (logged with its number).
 // Counts a send accepted are delivered as far as the Client knows: a
 // report gRPC took but the connection lost before the server read it is
 // lost, as with Envoy (at most one report per broken stream).
