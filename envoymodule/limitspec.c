@@ -42,7 +42,8 @@ static tg_buf copy_to(char** p, tg_buf b) {
 
 static int valid_limits(const int64_t* lim, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (lim[2 * i] < 1 || lim[2 * i + 1] < 0) {
+    if (lim[2 * i] < 1 || lim[2 * i] > TG_LIMIT_MAX_NS || lim[2 * i + 1] < 0 ||
+        lim[2 * i + 1] > TG_LIMIT_MAX_NS) {
       return 0;
     }
   }

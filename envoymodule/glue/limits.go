@@ -26,7 +26,9 @@ const (
 )
 
 // maxTolerance caps a limit's tolerance (a burst of 2^64 requests would
-// overflow), far beyond any real window: about 36 years.
+// overflow), far beyond any real window: about 36 years. An emission
+// interval beyond it is refused (limit.h TG_LIMIT_MAX_NS: the C table's
+// times would overflow).
 const maxTolerance = time.Duration(1 << 60)
 
 // GCRA is one limit as the C table enforces it: one request per Emission
@@ -44,6 +46,10 @@ func GCRAOf(l ir.Limit) (GCRA, error) {
 	}
 	per := uint64(l.Per)
 	emission := max(1, per/l.Requests+min(1, per%l.Requests)) // ceil, ≥ 1 ns
+	if emission > uint64(maxTolerance) {
+		return GCRA{}, fmt.Errorf("limit %d per %s: one request per %s is beyond %s", l.Requests, l.Per,
+			time.Duration(emission), maxTolerance)
+	}
 	burst := max(l.Requests, l.Burst)
 	tolerance := maxTolerance
 	if burst-1 <= uint64(maxTolerance)/emission {
