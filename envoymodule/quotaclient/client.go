@@ -15,10 +15,12 @@
 //     the address that served it. A stream is usable once the server's
 //     response headers arrive (the quota server sends them at once).
 //   - Every ReportInterval, one report of every bucket Store.Drain
-//     returns, idle ones included; after NewBucket, at once, a report of
-//     the buckets never reported before (their time_elapsed 0: the server
-//     builds their first bound full), the others' counts waiting for the
-//     next tick, as Envoy reports a new bucket alone.
+//     returns, idle ones included; after NewBucket, at once (at least
+//     5 ms, and ten times the last one's cost, after the previous one: a
+//     report drains the whole store), a report of the buckets never
+//     reported before (their time_elapsed 0: the server builds their
+//     first bound full), the others' counts waiting for the next tick,
+//     as Envoy reports a new bucket alone.
 //   - time_elapsed is per bucket, whole seconds since its last delivered
 //     report (rounded to the nearest second, at least 1 s for a bucket
 //     reported before: 0 tells the server the bucket was just built, and
