@@ -40,6 +40,9 @@
 // Bounds of a spec: limits per bucket, headers of a denial.
 enum { TG_LIMIT_MAX = 8, TG_LIMIT_MAX_HEADERS = 16 };
 
+// TG_ROUTE_MAX_TIERS bounds the tiers of a route's limits.
+enum { TG_ROUTE_MAX_TIERS = 1024 };
+
 // TG_LIMIT_MAX_NS bounds a limit's emission interval and tolerance (2^60
 // ns, 36 years: glue.maxTolerance): a TAT stays far inside int64 (now +
 // tolerance + emission), where a larger one could wrap into the past and

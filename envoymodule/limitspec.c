@@ -7,7 +7,7 @@
 #include "module.h"
 
 tg_route_limits* tg_route_limits_new(size_t ntiers) {
-  if (ntiers > 1024) {
+  if (ntiers > TG_ROUTE_MAX_TIERS) {
     return NULL;
   }
   tg_route_limits* rl = calloc(1, sizeof(*rl) + (ntiers + 2) * sizeof(tg_bucket_spec));

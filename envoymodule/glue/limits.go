@@ -13,10 +13,13 @@ import (
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
-// Bounds of the C bucket specs (limit.h TG_LIMIT_MAX, TG_LIMIT_MAX_HEADERS).
+// Bounds of the C bucket specs (limit.h TG_LIMIT_MAX, TG_LIMIT_MAX_HEADERS,
+// TG_ROUTE_MAX_TIERS; asserted equal in envoymodule/limits.go): the
+// contract's, which the translator keeps to.
 const (
-	MaxLimits      = 8
-	MaxDenyHeaders = 16
+	MaxLimits      = envoymod.MaxBucketLimits
+	MaxDenyHeaders = envoymod.MaxDenyHeaders
+	MaxTiers       = envoymod.MaxTiers
 )
 
 // Spec flags (limit.h TG_SPEC_*).
@@ -75,6 +78,9 @@ type Bucket struct {
 // always refuses (SpecDeny): a request without a consumer is never let
 // through unlimited.
 func BucketsOf(rl envoymod.RouteLimits) ([]Bucket, error) {
+	if len(rl.Tiers) > MaxTiers {
+		return nil, fmt.Errorf("%d tiers, at most %d", len(rl.Tiers), MaxTiers)
+	}
 	var out []Bucket
 	for _, tier := range slices.Sorted(maps.Keys(rl.Tiers)) {
 		b, err := bucketOf(tier, rl.Tiers[tier])
