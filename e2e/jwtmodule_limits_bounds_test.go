@@ -74,3 +74,43 @@ func TestJWTModuleLimitsMoreThanTheModuleHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTModuleLimitsAdmittedAndDenied: on a route whose limits the
+// module enforces, each admitted request reaches the upstream with the
+// caller's identity headers and without its credential (the first one
+// decided in Go, the others in C), and no refused request reaches it:
+// each 429 is the module's, without the upstream's mark.
+func TestJWTModuleLimitsAdmittedAndDenied(t *testing.T) {
+	m := startModuleLimits(t, "open")
+	tok := m.token("mid-1", "tiny")
+	admitted, denied := 0, 0
+	for i := range 14 {
+		resp, err := harness.HTTPGet(context.Background(), fmt.Sprintf("http://127.0.0.1:%d/api/x", m.port), "", tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch resp.Status {
+		case 200:
+			admitted++
+			var echo struct{ Headers map[string]string }
+			if err := resp.JSON(&echo); err != nil {
+				t.Fatal(err)
+			}
+			h := echo.Headers
+			if h["X-User-Id"] == "" || h["X-Consumer-Tier"] != "tiny" || h["Authorization"] != "" {
+				t.Errorf("request %d admitted with headers %v: want the identity, no credential", i, h)
+			}
+		case 429:
+			denied++
+			if resp.Header.Get("X-Upstream") != "" {
+				t.Errorf("request %d: a 429 from the upstream", i)
+			}
+		default:
+			t.Fatalf("request %d: status %d %s", i, resp.Status, resp.Body)
+		}
+	}
+	if admitted != 10 || denied != 4 {
+		t.Fatalf("%d admitted, %d denied; want 10 and 4 (10/minute)", admitted, denied)
+	}
+	m.noExtAuthz(t)
+}
