@@ -362,7 +362,9 @@ int tg_limits_assign(tg_limits* t, tg_buf id, tg_buf consumer, int kind, uint64_
   } else {
     b->kind = kind;
   }
-  b->expires = ttl_ns > 0 ? now + ttl_ns : 0;
+  // A ttl past the clock's range lives as long as the clock runs (now +
+  // ttl would overflow into the past: expired at once).
+  b->expires = ttl_ns <= 0 ? 0 : (ttl_ns > INT64_MAX - now ? INT64_MAX : now + ttl_ns);
   pthread_mutex_unlock(&s->mu);
   return 1;
 }

@@ -40,6 +40,15 @@
 // Bounds of a spec: limits per bucket, headers of a denial.
 enum { TG_LIMIT_MAX = 8, TG_LIMIT_MAX_HEADERS = 16 };
 
+// TG_ROUTE_MAX_TIERS bounds the tiers of a route's limits.
+enum { TG_ROUTE_MAX_TIERS = 1024 };
+
+// TG_LIMIT_MAX_NS bounds a limit's emission interval and tolerance (2^60
+// ns, 36 years: glue.maxTolerance): a TAT stays far inside int64 (now +
+// tolerance + emission), where a larger one could wrap into the past and
+// admit everything.
+#define TG_LIMIT_MAX_NS ((int64_t)1 << 60)
+
 // Spec flags (envoymod.LimitBucket): unlimited admits everything and is
 // neither counted nor tabled; deny refuses everything, untabled too.
 enum { TG_SPEC_UNLIMITED = 1, TG_SPEC_DENY = 2 };
@@ -79,7 +88,8 @@ tg_route_limits* tg_route_limits_new(size_t ntiers);
 // its tier name, id and body, the nheaders header pairs of hblob (blob
 // format, module.h) and nlimits (emission, tolerance) pairs of lim. 0 when
 // i, nlimits or nheaders is out of range, a limit is not positive
-// (emission < 1, tolerance < 0), the blob is malformed or memory is short.
+// (emission < 1, tolerance < 0) or beyond TG_LIMIT_MAX_NS, the blob is
+// malformed or memory is short.
 int tg_route_limits_set(tg_route_limits* rl, size_t i, tg_buf tier, tg_buf id, int flags,
                         const int64_t* lim, size_t nlimits, tg_buf body, const char* hblob,
                         size_t hlen, size_t nheaders);

@@ -28,6 +28,18 @@ type limitStore struct {
 
 var _ quotaclient.Store = (*limitStore)(nil)
 
+// The RLQS client must keep every live bucket of the table (a bucket it
+// drops is never reported nor assigned): this fails to compile otherwise.
+const _ = uint(quotaclient.MaxPendingBuckets - C.TG_LIMITS_CAPACITY - 1)
+
+// The contract's bounds (envoymod.MaxBucketLimits..., which the translator
+// keeps to) are the C route block's: these fail to compile otherwise.
+const (
+	_ = uint(glue.MaxLimits-C.TG_LIMIT_MAX) + uint(C.TG_LIMIT_MAX-glue.MaxLimits)
+	_ = uint(glue.MaxDenyHeaders-C.TG_LIMIT_MAX_HEADERS) + uint(C.TG_LIMIT_MAX_HEADERS-glue.MaxDenyHeaders)
+	_ = uint(glue.MaxTiers-C.TG_ROUTE_MAX_TIERS) + uint(C.TG_ROUTE_MAX_TIERS-glue.MaxTiers)
+)
+
 // gobuf passes a Go string to a C call that copies what it keeps (the
 // pointer may be nil for ""; limit.c accepts that).
 func gobuf(s string) C.tg_buf { return C.tg_buf{ptr: cstr(s), len: C.size_t(len(s))} }

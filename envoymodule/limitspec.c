@@ -7,7 +7,7 @@
 #include "module.h"
 
 tg_route_limits* tg_route_limits_new(size_t ntiers) {
-  if (ntiers > 1024) {
+  if (ntiers > TG_ROUTE_MAX_TIERS) {
     return NULL;
   }
   tg_route_limits* rl = calloc(1, sizeof(*rl) + (ntiers + 2) * sizeof(tg_bucket_spec));
@@ -42,7 +42,8 @@ static tg_buf copy_to(char** p, tg_buf b) {
 
 static int valid_limits(const int64_t* lim, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (lim[2 * i] < 1 || lim[2 * i + 1] < 0) {
+    if (lim[2 * i] < 1 || lim[2 * i] > TG_LIMIT_MAX_NS || lim[2 * i + 1] < 0 ||
+        lim[2 * i + 1] > TG_LIMIT_MAX_NS) {
       return 0;
     }
   }

@@ -156,6 +156,22 @@ static void test_expiry(void) {
   tg_limits_free(t);
 }
 
+// test_huge_ttl: a time to live past the clock's range (a quota server's
+// 300 years: Go's Duration saturates at INT64_MAX) lives as long as the
+// clock runs, instead of overflowing into "expired" (closed: every
+// request refused) or UB.
+static void test_huge_ttl(void) {
+  tg_limits* t = tg_limits_new(1000);
+  const int64_t l[][3] = {{3, 60LL * SEC, 0}};
+  tg_bucket_spec s = spec_of("h", 1, l);
+  burst(t, &s, "c", 1, 1, T0);
+  assign(t, "h", "c", TG_ASSIGN_ALLOW_ALL, 0, 0, 0, INT64_MAX, T0);
+  CHECK(burst(t, &s, "c", 1, 1, T0 + SEC) == 1, "a huge ttl is not expired");
+  assign(t, "h", "c", TG_ASSIGN_ALLOW_ALL, 0, 0, 0, INT64_MAX - T0 + 1, T0);
+  CHECK(burst(t, &s, "c", 1, 1, T0 + SEC) == 1, "a ttl one past the clock's range is not expired");
+  tg_limits_free(t);
+}
+
 // drained finds (id, consumer) in a drain blob.
 static int drained(const char* p, size_t len, size_t n, const char* id, const char* consumer,
                    uint64_t* allowed, uint64_t* denied) {
@@ -229,6 +245,21 @@ static void test_specs(void) {
   CHECK(!tg_route_limits_set(rl, 0, none, none, 0, lim, 1, none, hb, 20, 0), "trailing bytes");
   int64_t bad[] = {0, 0};
   CHECK(!tg_route_limits_set(rl, 0, none, none, 0, bad, 1, none, hb, 0, 0), "zero emission");
+  // Beyond 2^60 ns (36 years) a TAT could overflow into the past and admit
+  // everything: such a spec is refused.
+  tg_route_limits* rl2 = tg_route_limits_new(0);
+  int64_t far[][2] = {{INT64_MAX, 0}, {SEC, INT64_MAX}, {TG_LIMIT_MAX_NS + 1, 0}};
+  for (int i = 0; i < 3; i++) {
+    CHECK(!tg_route_limits_set(rl2, 0, none, str("x"), 0, far[i], 1, none, hb, 0, 0),
+          "limit %d past the clock's range", i);
+  }
+  int64_t edge[] = {TG_LIMIT_MAX_NS, TG_LIMIT_MAX_NS};
+  CHECK(tg_route_limits_set(rl2, 0, none, str("x"), 0, edge, 1, none, hb, 0, 0), "edge limit");
+  tg_limits* t2 = tg_limits_new(10);
+  CHECK(burst(t2, &rl2->specs[0], "edge", 3, 0, INT64_MAX / 4) == 2, "edge burst of 2");
+  CHECK(burst(t2, &rl2->specs[0], "edge", 1, 0, INT64_MAX / 4 + SEC) == 0, "edge limit holds");
+  tg_limits_free(t2);
+  tg_route_limits_free(rl2);
   const tg_bucket_spec* gold = tg_route_limits_pick(rl, str("c"), str("gold"));
   CHECK(gold == &rl->specs[0] && gold->nheaders == 1 && gold->headers[0].value_len == 1, "gold");
   CHECK(tg_route_limits_pick(rl, str("c"), str("silver")) == &rl->specs[2], "default");
@@ -330,6 +361,7 @@ int main(void) {
   test_assignments();
   test_rescale();
   test_expiry();
+  test_huge_ttl();
   test_drain_abandon();
   test_specs();
   test_eviction();

@@ -13,10 +13,13 @@ import (
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
-// Bounds of the C bucket specs (limit.h TG_LIMIT_MAX, TG_LIMIT_MAX_HEADERS).
+// Bounds of the C bucket specs (limit.h TG_LIMIT_MAX, TG_LIMIT_MAX_HEADERS,
+// TG_ROUTE_MAX_TIERS; asserted equal in envoymodule/limits.go): the
+// contract's, which the translator keeps to.
 const (
-	MaxLimits      = 8
-	MaxDenyHeaders = 16
+	MaxLimits      = envoymod.MaxBucketLimits
+	MaxDenyHeaders = envoymod.MaxDenyHeaders
+	MaxTiers       = envoymod.MaxTiers
 )
 
 // Spec flags (limit.h TG_SPEC_*).
@@ -26,7 +29,9 @@ const (
 )
 
 // maxTolerance caps a limit's tolerance (a burst of 2^64 requests would
-// overflow), far beyond any real window: about 36 years.
+// overflow), far beyond any real window: about 36 years. An emission
+// interval beyond it is refused (limit.h TG_LIMIT_MAX_NS: the C table's
+// times would overflow).
 const maxTolerance = time.Duration(1 << 60)
 
 // GCRA is one limit as the C table enforces it: one request per Emission
@@ -44,6 +49,10 @@ func GCRAOf(l ir.Limit) (GCRA, error) {
 	}
 	per := uint64(l.Per)
 	emission := max(1, per/l.Requests+min(1, per%l.Requests)) // ceil, ≥ 1 ns
+	if emission > uint64(maxTolerance) {
+		return GCRA{}, fmt.Errorf("limit %d per %s: one request per %s is beyond %s", l.Requests, l.Per,
+			time.Duration(emission), maxTolerance)
+	}
 	burst := max(l.Requests, l.Burst)
 	tolerance := maxTolerance
 	if burst-1 <= uint64(maxTolerance)/emission {
@@ -69,6 +78,9 @@ type Bucket struct {
 // always refuses (SpecDeny): a request without a consumer is never let
 // through unlimited.
 func BucketsOf(rl envoymod.RouteLimits) ([]Bucket, error) {
+	if len(rl.Tiers) > MaxTiers {
+		return nil, fmt.Errorf("%d tiers, at most %d", len(rl.Tiers), MaxTiers)
+	}
 	var out []Bucket
 	for _, tier := range slices.Sorted(maps.Keys(rl.Tiers)) {
 		b, err := bucketOf(tier, rl.Tiers[tier])

@@ -2,6 +2,7 @@ package glue
 
 import (
 	"encoding/binary"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,6 +29,8 @@ func TestGCRAOf(t *testing.T) {
 		{"huge burst capped", ir.Limit{Requests: 1, Per: time.Hour, Burst: 1 << 62}, GCRA{time.Hour, maxTolerance}, false},
 		{"zero requests", ir.Limit{Per: time.Second}, GCRA{}, true},
 		{"zero per", ir.Limit{Requests: 1}, GCRA{}, true},
+		{"per beyond 36 years", ir.Limit{Requests: 1, Per: math.MaxInt64}, GCRA{}, true}, // limit.h TG_LIMIT_MAX_NS
+		{"per at 2^60 ns", ir.Limit{Requests: 1, Per: maxTolerance}, GCRA{maxTolerance, 0}, false},
 	}
 	for _, tt := range tests {
 		got, err := GCRAOf(tt.l)

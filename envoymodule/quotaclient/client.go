@@ -15,10 +15,12 @@
 //     the address that served it. A stream is usable once the server's
 //     response headers arrive (the quota server sends them at once).
 //   - Every ReportInterval, one report of every bucket Store.Drain
-//     returns, idle ones included; after NewBucket, at once, a report of
-//     the buckets never reported before (their time_elapsed 0: the server
-//     builds their first bound full), the others' counts waiting for the
-//     next tick, as Envoy reports a new bucket alone.
+//     returns, idle ones included; after NewBucket, at once (at least
+//     5 ms, and ten times the last one's cost, after the previous one: a
+//     report drains the whole store), a report of the buckets never
+//     reported before (their time_elapsed 0: the server builds their
+//     first bound full), the others' counts waiting for the next tick,
+//     as Envoy reports a new bucket alone.
 //   - time_elapsed is per bucket, whole seconds since its last delivered
 //     report (rounded to the nearest second, at least 1 s for a bucket
 //     reported before: 0 tells the server the bucket was just built, and
@@ -34,8 +36,10 @@
 // keeps each bucket's undelivered counts (pending) and adds them to its
 // next report, so a restarted or failed-over server charges what was
 // admitted meanwhile (late; settle.lua bounds how far back it counts).
-// Memory is bounded: at most MaxPendingBuckets buckets are kept; the
-// counts of buckets beyond it are dropped (logged with their number).
+// Memory is bounded: at most MaxPendingBuckets buckets are kept, more
+// than the Store holds live (every live bucket is reported); beyond it,
+// a new live bucket takes the place of a gone bucket's undelivered
+// counts, and what cannot be kept is dropped (logged with its number).
 // Counts a send accepted are delivered as far as the Client knows: a
 // report gRPC took but the connection lost before the server read it is
 // lost, as with Envoy (at most one report per broken stream).

@@ -324,3 +324,45 @@ func TestSilentAddressIsLeft(t *testing.T) {
 	took := eventually(t, attemptTimeout+3*time.Second, "alice's token bucket", func() bool { _, ok := store.lastTokenBucket(alice); return ok })
 	t.Logf("assigned %v after start (attempt timeout %v)", took, attemptTimeout)
 }
+
+// slowStore's Drain takes drainTime, as the module's table does when it
+// is full (100,000 buckets: ~13 ms in C, ~30 ms more in Go).
+type slowStore struct {
+	*fakeStore
+	drainTime time.Duration
+}
+
+func (s *slowStore) Drain() []Usage {
+	time.Sleep(s.drainTime)
+	return s.fakeStore.Drain()
+}
+
+// TestNewBucketReportsBoundTheirCost: every new bucket's report drains
+// the whole table; with a large table and a steady stream of new
+// consumers, spacing those reports by a fixed 5 ms kept the client's
+// goroutine draining back to back (one core of Envoy's, and every shard
+// lock of the table, taken per drain). New-bucket reports now take at
+// most about a tenth of the time, and every new bucket is still
+// reported.
+func TestNewBucketReportsBoundTheirCost(t *testing.T) {
+	s := startServer(t, "", nil, 0)
+	store := &slowStore{fakeStore: newFakeStore(), drainTime: 20 * time.Millisecond}
+	store.add(consumer("first"), 0, 0)
+	c := newClient(t, s.addr, time.Minute, store)
+	eventually(t, 5*time.Second, "the connect report", func() bool { return len(s.reports()) == 1 })
+	const span, n = 2 * time.Second, 400
+	for i := range n {
+		store.add(consumer(fmt.Sprint("c", i)), 1, 0)
+		c.NewBucket()
+		time.Sleep(span / n)
+	}
+	eventually(t, 5*time.Second, "every new bucket reported", func() bool { return s.allowedTotal() == n })
+	store.mu.Lock()
+	drains := store.drains
+	store.mu.Unlock()
+	busy := time.Duration(drains) * store.drainTime
+	t.Logf("%d new buckets over %v: %d drains, %v draining", n, span, drains, busy)
+	if busy > span/4 {
+		t.Errorf("%v of %v spent draining for new buckets", busy, span)
+	}
+}

@@ -18,6 +18,12 @@ const (
 	// newBucketSpacing is the least time between two new-bucket reports:
 	// a burst of new consumers costs a Drain per spacing, not per bucket.
 	newBucketSpacing = 5 * time.Millisecond
+	// newBucketShare bounds the time new-bucket reports take: each one
+	// drains the whole store (a full module table: ~40 ms), so the next
+	// waits newBucketShare times as long as the last took (at least
+	// newBucketSpacing), and a steady stream of new consumers keeps the
+	// goroutine busy about 1/newBucketShare of the time, not always.
+	newBucketShare = 10
 	// eventBuffer holds every response to one tick's reports (at most two
 	// per report message: abandons, then assignments), so the receiver
 	// never waits for the loop while it sends them (which, through gRPC
@@ -51,6 +57,10 @@ type loop struct {
 	kickTimer *time.Timer
 	kickArmed bool
 	kickedAt  time.Time
+	// spacing is the least time from the last new-bucket report to the
+	// next (newBucketSpacing, or newBucketShare times its cost, at most
+	// the report interval).
+	spacing time.Duration
 }
 
 // run is the Client's goroutine: it reports on ticks and NewBucket,
@@ -94,7 +104,7 @@ func (c *Client) run() {
 // newBucket sends a new-bucket report, or defers it to newBucketSpacing
 // after the last one.
 func (l *loop) newBucket(now time.Time) {
-	if wait := newBucketSpacing - now.Sub(l.kickedAt); wait > 0 {
+	if wait := max(l.spacing, newBucketSpacing) - now.Sub(l.kickedAt); wait > 0 {
 		if !l.kickArmed {
 			l.kickTimer.Reset(wait)
 			l.kickArmed = true
@@ -103,6 +113,9 @@ func (l *loop) newBucket(now time.Time) {
 	}
 	l.kickedAt = now
 	l.c.safely("new bucket report", func() { l.report(false) })
+	// At most a report interval: a slow send (not CPU) defers new buckets
+	// to the tick's report at worst.
+	l.spacing = min(newBucketShare*time.Since(now), time.Duration(l.c.interval.Load()))
 }
 
 // report drains the store into pending and, with a stream up, sends

@@ -13,9 +13,14 @@ import (
 )
 
 // MaxPendingBuckets bounds the buckets the Client keeps (live ones and
-// those with undelivered counts): beyond it, the counts of buckets it
-// does not know yet are dropped until some leave. ~150 bytes each.
-const MaxPendingBuckets = 65536
+// those with undelivered counts), ~150 bytes each. It must exceed the
+// Store's own bound (the module's table: 100,000 buckets, asserted in
+// envoymodule/limits.go): a live bucket the Client does not keep is never
+// reported, so never assigned, and its requests never reach the account.
+// At the bound a new live bucket takes the place of a bucket the store no
+// longer has (its undelivered counts dropped); only when every kept
+// bucket is live are a new bucket's counts dropped, until some leave.
+const MaxPendingBuckets = 1 << 17
 
 // reportChunk is the most buckets one report message carries (~100
 // bytes each: far below gRPC's 4 MiB default message limit); a tick with
@@ -42,32 +47,68 @@ type pending struct {
 func newPending(max int) *pending { return &pending{m: map[BucketID]*entry{}, max: max} }
 
 // merge adds a Drain's counts, seen at now. Buckets missing from it are
-// forgotten once they have nothing left to deliver. Counts of new buckets
-// beyond max are dropped (and logged).
+// forgotten once they have nothing left to deliver. New buckets beyond
+// max take the places of buckets missing from it (whose undelivered
+// counts are dropped); the counts of those still beyond max are dropped.
+// Drops are logged.
 func (p *pending) merge(us []Usage, now time.Time, log *slog.Logger) {
 	for _, e := range p.m {
 		e.live = false
 	}
-	var dropped uint64
+	var over []Usage // new buckets beyond max
 	for _, u := range us {
 		e := p.m[u.ID]
 		if e == nil {
 			if len(p.m) >= p.max {
-				dropped += u.Allowed + u.Denied
+				over = append(over, u)
 				continue
 			}
 			e = &entry{since: now}
 			p.m[u.ID] = e
 		}
-		e.allowed = addSat(e.allowed, u.Allowed)
-		e.denied = addSat(e.denied, u.Denied)
-		e.live = true
+		e.add(u)
 	}
 	p.forgetDead()
+	dropped := p.admitOver(over, now)
 	if dropped > 0 {
 		p.dropped += dropped
 		log.Warn("rlqs client: too many buckets; usage dropped", "max_buckets", p.max, "requests", dropped)
 	}
+}
+
+// add adds u's counts to e, now live.
+func (e *entry) add(u Usage) {
+	e.allowed = addSat(e.allowed, u.Allowed)
+	e.denied = addSat(e.denied, u.Denied)
+	e.live = true
+}
+
+// admitOver keeps the new live buckets of over in the places of buckets
+// the store no longer has, dropping those buckets' undelivered counts,
+// and drops the counts of the buckets left over; it returns the requests
+// dropped. Called after the Drain's live buckets are marked.
+func (p *pending) admitOver(over []Usage, now time.Time) (dropped uint64) {
+	if len(over) == 0 {
+		return 0
+	}
+	for id, e := range p.m {
+		if len(over) == 0 {
+			break
+		}
+		if e.live {
+			continue
+		}
+		dropped += e.allowed + e.denied
+		delete(p.m, id)
+		ne := &entry{since: now}
+		ne.add(over[0])
+		p.m[over[0].ID] = ne
+		over = over[1:]
+	}
+	for _, u := range over {
+		dropped += u.Allowed + u.Denied
+	}
+	return dropped
 }
 
 // forgetDead forgets buckets the store no longer has and that have

@@ -1,6 +1,7 @@
 package quotaclient
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -73,28 +74,28 @@ func TestAssignmentFromAction(t *testing.T) {
 	}
 }
 
-// TestPendingBoundsAndKeeps: counts accumulate until delivered, a bucket
-// the store dropped is kept until its counts are delivered, and buckets
-// beyond the bound are dropped, counted.
-func TestPendingBoundsAndKeeps(t *testing.T) {
-	p := newPending(2)
+// TestPendingKeeps: counts accumulate until delivered, and a bucket the
+// store dropped is kept until its counts are delivered (the bound:
+// TestPendingLiveBucketsBeatUndelivered).
+func TestPendingKeeps(t *testing.T) {
+	p := newPending(3)
 	a, b, c := consumer("a"), consumer("b"), consumer("c")
 	now := time.Now()
 	p.merge([]Usage{{ID: a, Allowed: 1}, {ID: b, Denied: 2}}, now, discard())
-	p.merge([]Usage{{ID: a, Allowed: 3}, {ID: c, Allowed: 5}}, now, discard()) // b gone from the store, c over the bound
-	if p.dropped != 5 || len(p.m) != 2 || p.m[a].allowed != 4 || p.m[b].denied != 2 {
+	p.merge([]Usage{{ID: a, Allowed: 3}, {ID: c, Allowed: 5}}, now, discard()) // b gone from the store
+	if p.dropped != 0 || len(p.m) != 3 || p.m[a].allowed != 4 || p.m[b].denied != 2 || p.m[c].allowed != 5 {
 		t.Fatalf("after merges: dropped %d, %v", p.dropped, p.m)
 	}
-	if got := p.ids(false); len(got) != 2 {
-		t.Fatalf("new buckets %v, want a and b", got)
+	if got := p.ids(false); len(got) != 3 {
+		t.Fatalf("new buckets %v, want a, b and c", got)
 	}
 	r := p.build("tollgate", p.ids(true), now)
-	if len(r.GetBucketQuotaUsages()) != 2 {
+	if len(r.GetBucketQuotaUsages()) != 3 {
 		t.Fatalf("report %v", r)
 	}
 	p.delivered(p.ids(true), now.Add(time.Second))
-	if len(p.m) != 1 || p.m[a] == nil || p.m[a].allowed != 0 || !p.m[a].reported {
-		t.Fatalf("after delivery: %v; want a alone, reset", p.m)
+	if len(p.m) != 2 || p.m[a] == nil || p.m[a].allowed != 0 || !p.m[a].reported || p.m[b] != nil {
+		t.Fatalf("after delivery: %v; want a and c, reset", p.m)
 	}
 	if got := p.ids(false); len(got) != 0 {
 		t.Fatalf("new buckets after delivery: %v", got)
@@ -143,5 +144,46 @@ func TestRegistry(t *testing.T) {
 	case <-other.done:
 		t.Fatal("a held client was closed")
 	default:
+	}
+}
+
+// moduleTableCapacity is the Envoy module's bucket table's bound
+// (envoymodule/limit.h TG_LIMITS_CAPACITY): every one of its live buckets
+// is in every Drain.
+const moduleTableCapacity = 100000
+
+// TestPendingKeepsEveryLiveBucket: a full module table's buckets are all
+// kept and reported. A live bucket the Client drops is never reported,
+// so never assigned: its consumer passes under the local limits of every
+// Envoy (N Envoys, N times the limit), and none of its requests reach the
+// account.
+func TestPendingKeepsEveryLiveBucket(t *testing.T) {
+	p := newPending(MaxPendingBuckets)
+	us := make([]Usage, moduleTableCapacity)
+	for i := range us {
+		us[i] = Usage{ID: consumer(fmt.Sprint("c", i)), Allowed: 1}
+	}
+	p.merge(us, time.Now(), discard())
+	if got := len(p.ids(false)); got != moduleTableCapacity || p.dropped != 0 {
+		t.Fatalf("%d of %d live buckets to report, %d requests dropped", got, moduleTableCapacity, p.dropped)
+	}
+}
+
+// TestPendingLiveBucketsBeatUndelivered: at the bound, a new live bucket
+// takes the place of a bucket the store no longer has (whose undelivered
+// counts are dropped, counted): losing one report of a gone bucket costs
+// less than never reporting (nor assigning) a live one.
+func TestPendingLiveBucketsBeatUndelivered(t *testing.T) {
+	p := newPending(2)
+	a, b, c := consumer("a"), consumer("b"), consumer("c")
+	now := time.Now()
+	p.merge([]Usage{{ID: a, Allowed: 1}, {ID: b, Denied: 2}}, now, discard())
+	p.merge([]Usage{{ID: a, Allowed: 3}, {ID: c, Allowed: 5}}, now, discard()) // b gone from the store
+	if p.dropped != 2 || len(p.m) != 2 || p.m[a] == nil || p.m[a].allowed != 4 || p.m[c] == nil || p.m[c].allowed != 5 {
+		t.Fatalf("after merges: dropped %d, %v; want a and c kept, b's 2 dropped", p.dropped, p.m)
+	}
+	p.merge([]Usage{{ID: a}, {ID: b, Allowed: 7}, {ID: c}}, now, discard()) // three live: one over the bound
+	if p.dropped != 9 || len(p.m) != 2 {
+		t.Fatalf("three live buckets at a bound of 2: dropped %d, %v", p.dropped, p.m)
 	}
 }

@@ -116,6 +116,18 @@ type Quota struct {
 // (Envoy 1.40's fixed 5 s).
 const DefaultReportInterval = 5 * time.Second
 
+// Bounds of RouteLimits the module holds (its C route block refuses
+// more, and Envoy then rejects the whole route configuration): the
+// translator leaves a route beyond them to the filter path.
+const (
+	// MaxBucketLimits is the most Limits of one LimitBucket.
+	MaxBucketLimits = 8
+	// MaxDenyHeaders is the most DenyHeaders of one LimitBucket.
+	MaxDenyHeaders = 16
+	// MaxTiers is the most Tiers of one RouteLimits.
+	MaxTiers = 1024
+)
+
 // RouteLimits are a route's limits as the module enforces them: the
 // bucket of the caller's tier (the identity's "tier" metadata; a tier not
 // in Tiers, or none, takes Default, as exact mode does), keyed by the

@@ -18,21 +18,40 @@ import (
 // set_filter_state), which is what makes the module path cheap.
 //
 // The filter path keeps the routes the module cannot hold: limits keyed
-// by the client address or a header, shadow limits, and IETF RateLimit
+// by the client address or a header, shadow limits, buckets beyond the
+// module's bounds (moduleHolds), and IETF RateLimit
 // headers on admitted responses (rateLimits.ietfHeaders).
 
 // moduleTakesLimits reports whether the module enforces route r's limits,
 // given that the module decides r: quota mode, limited, every limit keyed
-// by the consumer alone.
+// by the consumer alone, and buckets the module holds (moduleHolds).
 func moduleTakesLimits(cfg *ir.Config, r ir.Route) bool {
 	rr := r.RateLimit
 	if !cfg.RateLimits.Quota() || cfg.RateLimits.IETFHeaders || !rr.Enabled || rr.Shadow || rr.Anonymous {
 		return false
 	}
 	if len(rr.Extra) == 0 {
-		return rr.Consumer
+		return rr.Consumer && moduleHolds(cfg, r)
 	}
-	return len(rr.By) == 0 || slices.Equal(rr.By, []string{byConsumer})
+	return (len(rr.By) == 0 || slices.Equal(rr.By, []string{byConsumer})) && moduleHolds(cfg, r)
+}
+
+// moduleHolds reports whether route r's buckets are within the bounds of
+// the module's route block (envoymod.MaxBucketLimits, MaxTiers): the
+// module refuses a route configuration beyond them, and Envoy then
+// rejects the whole route configuration. A bucket has its tier's limits
+// (on a route that applies them) and the route's extra limits.
+func moduleHolds(cfg *ir.Config, r ir.Route) bool {
+	most := 0
+	if r.RateLimit.Consumer {
+		if len(cfg.RateLimits.Tiers) > envoymod.MaxTiers {
+			return false
+		}
+		for _, t := range cfg.RateLimits.Tiers {
+			most = max(most, len(t.Limits))
+		}
+	}
+	return most+len(r.RateLimit.Extra) <= envoymod.MaxBucketLimits
 }
 
 // moduleQuota is the module's rate-limit settings: RLQS at address, the

@@ -2,7 +2,10 @@ package translator
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"testing"
+	"time"
 
 	dmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_modules/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
@@ -228,4 +231,64 @@ func moduleRouteConfig(t *testing.T, a *anypb.Any) envoymod.RouteConfig {
 		t.Fatal(err)
 	}
 	return rc
+}
+
+// TestModuleLimitsWithinTheModuleBounds: a route whose buckets exceed
+// what the module holds (envoymod.MaxBucketLimits: here the free tier's
+// two limits, two more, and the route's five extra) keeps its limits on
+// the filter path: the module refuses such a route's configuration, and
+// Envoy then rejects the whole route configuration (every route of the
+// gateway 404, e2e TestJWTModuleLimitsMoreThanTheModuleHolds). Every
+// module route config of every case stays within the bounds.
+func TestModuleLimitsWithinTheModuleBounds(t *testing.T) {
+	tc := loadCase(t, "jwt-module-limits")
+	units := map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour,
+		"day": 24 * time.Hour, "month": 30 * 24 * time.Hour}
+	var extra []ir.Limit
+	for u, per := range units {
+		extra = append(extra, ir.Limit{Requests: 1000, Per: per, Unit: u})
+	}
+	for i, tier := range tc.Config.RateLimits.Tiers {
+		if tier.Name == "free" {
+			tc.Config.RateLimits.Tiers[i].Limits = append(tier.Limits,
+				ir.Limit{Requests: 10, Per: time.Second, Unit: "second"}, ir.Limit{Requests: 10000, Per: time.Hour, Unit: "hour"})
+		}
+	}
+	tooMany := false
+	for gi := range tc.Config.Gateways {
+		for vi := range tc.Config.Gateways[gi].VirtualHosts {
+			for ri, rt := range tc.Config.Gateways[gi].VirtualHosts[vi].Routes {
+				if rt.Name == "admin" {
+					tc.Config.Gateways[gi].VirtualHosts[vi].Routes[ri].RateLimit.Extra = extra
+					tooMany = true
+				}
+			}
+		}
+	}
+	if !tooMany {
+		t.Fatal("the case has no route admin")
+	}
+	r, err := Translate(&tc.Config, tc.Gateway, tc.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rlqs := listenersHave(t, r, envoy.RateLimitQuotaName)
+	for _, er := range allRoutes(r) {
+		cfg := er.GetTypedPerFilterConfig()
+		rc := moduleRouteConfig(t, cfg[moduleFilterName])
+		if er.GetName() == "admin" && (rc.Limits != nil || !rlqs || cfg[envoy.LocalRateLimitFilterName(0)] == nil) {
+			t.Errorf("route admin (9 limits in the free tier's bucket): in the module %v, want the filter path", rc.Limits != nil)
+		}
+		if rc.Limits == nil {
+			continue
+		}
+		if len(rc.Limits.Tiers) > envoymod.MaxTiers {
+			t.Errorf("route %q: %d tiers", er.GetName(), len(rc.Limits.Tiers))
+		}
+		for _, b := range append(slices.Collect(maps.Values(rc.Limits.Tiers)), rc.Limits.Default, rc.Limits.Unidentified) {
+			if len(b.Limits) > envoymod.MaxBucketLimits || len(b.DenyHeaders) > envoymod.MaxDenyHeaders {
+				t.Errorf("route %q: bucket %q: %d limits, %d deny headers", er.GetName(), b.ID, len(b.Limits), len(b.DenyHeaders))
+			}
+		}
+	}
 }
