@@ -293,35 +293,44 @@ func TestQuotaRedisOutage(t *testing.T) {
 	}{{"closed", 429}, {"open", 200}} {
 		t.Run(tt.mode, func(t *testing.T) {
 			r := startQuotaStack(t, tt.mode, 600)
-			if codes, _ := r.burst(t, 5, 1, "/open/x", nil); codes[200] != 5 {
-				t.Fatalf("before the outage: %v", codes)
-			}
-			r.redis.kill(t)
-			down := time.Now()
-			var seconds secondCounts
-			for time.Since(down) < 8*time.Second { // the next report (≤ 5 s) meets the dead Redis
-				codes, _ := r.burst(t, 1, 1, "/open/x", nil)
-				seconds.add(time.Since(down), firstStatus(codes))
-				time.Sleep(200 * time.Millisecond)
-			}
-			t.Logf("%s: statuses per second since Redis died: %v", tt.mode, seconds.by)
-			if last := seconds.by[7]; last[tt.wantDuring] == 0 || len(last) != 1 {
-				t.Fatalf("failure mode %s: 7 s into the outage got %v, want only %d", tt.mode, last, tt.wantDuring)
-			}
-			r.redis.restart(t)
-			back := time.Now()
-			ctx := testCtx(t, 20*time.Second)
-			if err := harness.WaitFor(ctx, func() (bool, error) {
-				codes, _ := r.burst(t, 1, 1, "/open/x", nil)
-				return codes[200] == 1, nil
-			}); err != nil {
-				t.Fatalf("not admitted after Redis came back: %v", err)
-			}
-			t.Logf("%s: admitted again %s after Redis came back", tt.mode, time.Since(back).Round(10*time.Millisecond))
-			if time.Since(back) > 2*time.Second {
-				t.Errorf("admitted again only after %s, want within 2 s", time.Since(back))
-			}
+			checkRedisOutage(t, r, tt.mode, tt.wantDuring, "/open/x", nil)
 		})
+	}
+}
+
+// checkRedisOutage sends GET path with headers through r's Envoy: 5
+// admitted before Redis dies; 7 s into the outage only wantDuring (the
+// failure mode's answer, counted per second); admitted again within 2 s
+// of Redis's return.
+func checkRedisOutage(t *testing.T, r *rlStack, mode string, wantDuring int, path string, headers map[string]string) {
+	t.Helper()
+	if codes, _ := r.burst(t, 5, 1, path, headers); codes[200] != 5 {
+		t.Fatalf("before the outage: %v", codes)
+	}
+	r.redis.kill(t)
+	down := time.Now()
+	var seconds secondCounts
+	for time.Since(down) < 8*time.Second { // the next report (≤ 5 s) meets the dead Redis
+		codes, _ := r.burst(t, 1, 1, path, headers)
+		seconds.add(time.Since(down), firstStatus(codes))
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("%s: statuses per second since Redis died: %v", mode, seconds.by)
+	if last := seconds.by[7]; last[wantDuring] == 0 || len(last) != 1 {
+		t.Fatalf("failure mode %s: 7 s into the outage got %v, want only %d", mode, last, wantDuring)
+	}
+	r.redis.restart(t)
+	back := time.Now()
+	ctx := testCtx(t, 20*time.Second)
+	if err := harness.WaitFor(ctx, func() (bool, error) {
+		codes, _ := r.burst(t, 1, 1, path, headers)
+		return codes[200] == 1, nil
+	}); err != nil {
+		t.Fatalf("not admitted after Redis came back: %v", err)
+	}
+	t.Logf("%s: admitted again %s after Redis came back", mode, time.Since(back).Round(10*time.Millisecond))
+	if time.Since(back) > 2*time.Second {
+		t.Errorf("admitted again only after %s, want within 2 s", time.Since(back))
 	}
 }
 
