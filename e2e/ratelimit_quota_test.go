@@ -130,6 +130,34 @@ func startQuotaPair(t *testing.T, failureMode string) *quotaPair {
 	return &quotaPair{stack: s, redis: r, portA: pa, portB: pb}
 }
 
+// checkEightyTwenty sends GET /api/x with headers, 8 req/s to portA and 2
+// to portB for run, one consumer limited to 60/minute (burst 60, then
+// 1/s): admitted must stay within 5% above GCRA's B + r·t and reach 90% of
+// it, with no error.
+func checkEightyTwenty(t *testing.T, portA, portB int, headers map[string]string, run time.Duration) {
+	t.Helper()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var codesA, codesB map[int]int
+	wg.Go(func() { codesA = load(t, portA, headers, 125*time.Millisecond, run, start, nil) })
+	wg.Go(func() { codesB = load(t, portB, headers, 500*time.Millisecond, run, start, nil) })
+	wg.Wait()
+	elapsed := time.Since(start)
+	admitted := codesA[200] + codesB[200]
+	limit := 60 + int(elapsed.Seconds())
+	t.Logf("80/20 over %s: Envoy A %v, Envoy B %v; admitted %d, GCRA bound B+r·t = %d (%.1f%%)",
+		elapsed.Round(time.Millisecond), codesA, codesB, admitted, limit, 100*float64(admitted)/float64(limit))
+	if codesA[0]+codesB[0] > 0 || codesA[503]+codesB[503] > 0 {
+		t.Fatalf("errors: A %v, B %v", codesA, codesB)
+	}
+	if float64(admitted) > 1.05*float64(limit) {
+		t.Errorf("admitted %d > %d + 5%%", admitted, limit)
+	}
+	if float64(admitted) < 0.9*float64(limit) {
+		t.Errorf("admitted %d < 90%% of %d", admitted, limit)
+	}
+}
+
 // load sends GET /api/x with headers to port every interval for d
 // (open loop: a slow answer does not delay the next request) and returns
 // the statuses, counted per second since start in perSecond when not nil.
@@ -197,27 +225,7 @@ func TestQuotaTwoEnvoysShareOneLimit(t *testing.T) {
 	p := startQuotaPair(t, "open")
 	rl := &rlStack{stack: p.stack}
 	key := map[string]string{"x-api-key": rl.key(t, "q-shared-1", "shared")}
-	const run = 30 * time.Second
-	start := time.Now()
-	var wg sync.WaitGroup
-	var codesA, codesB map[int]int
-	wg.Go(func() { codesA = load(t, p.portA, key, 125*time.Millisecond, run, start, nil) })
-	wg.Go(func() { codesB = load(t, p.portB, key, 500*time.Millisecond, run, start, nil) })
-	wg.Wait()
-	elapsed := time.Since(start)
-	admitted := codesA[200] + codesB[200]
-	limit := 60 + int(elapsed.Seconds())
-	t.Logf("80/20 over %s: Envoy A %v, Envoy B %v; admitted %d, GCRA bound B+r·t = %d (%.1f%%)",
-		elapsed.Round(time.Millisecond), codesA, codesB, admitted, limit, 100*float64(admitted)/float64(limit))
-	if codesA[0]+codesB[0] > 0 || codesA[503]+codesB[503] > 0 {
-		t.Fatalf("errors: A %v, B %v", codesA, codesB)
-	}
-	if float64(admitted) > 1.05*float64(limit) {
-		t.Errorf("admitted %d > %d + 5%%", admitted, limit)
-	}
-	if float64(admitted) < 0.9*float64(limit) {
-		t.Errorf("admitted %d < 90%% of %d", admitted, limit)
-	}
+	checkEightyTwenty(t, p.portA, p.portB, key, 30*time.Second)
 	if t.Failed() {
 		t.Logf("control plane log:\n%s", p.cp.LogTail(80))
 	}
