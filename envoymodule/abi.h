@@ -31,8 +31,9 @@ typedef struct {
   size_t value_len;
 } tg_header;
 
-// envoy_dynamic_module_type_http_header_type_RequestHeader.
-enum { TG_REQUEST_HEADERS = 0 };
+// envoy_dynamic_module_type_http_header_type_RequestHeader and
+// _ResponseHeader.
+enum { TG_REQUEST_HEADERS = 0, TG_RESPONSE_HEADERS = 2 };
 
 // envoy_dynamic_module_type_on_http_filter_request_headers_status.
 enum { TG_CONTINUE = 0, TG_STOP_ITERATION = 1 };

@@ -43,9 +43,10 @@ void tg_send_limited(void* filter, const void* spec) {
 }
 
 int tg_route_limit(void* filter, const tg_route_limits* rl, int fail_closed, tg_buf consumer,
-                   tg_buf tier) {
+                   tg_buf tier, tg_rl_report* report) {
   const tg_bucket_spec* spec = tg_route_limits_pick(rl, consumer, tier);
-  int res = tg_limits_charge(tg_limits_process(), spec, consumer, fail_closed, tg_monotonic_ns());
+  int res = tg_limits_charge_report(tg_limits_process(), spec, consumer, fail_closed,
+                                    tg_monotonic_ns(), report);
   if (res & TG_CHARGE_REFUSED) {
     tg_send_limited(filter, spec);
   }

@@ -35,7 +35,9 @@ func outcome(status int) C.int {
 // tgDecide decides a request the C fast path did not: hs[:n] are the
 // values of the headers the decision reads (Authorization, the key header,
 // the client address header), tok[:tokLen] the strict-form bearer token
-// ("" when the request has none). It applies the decision through Envoy's
+// ("" when the request has none), report the stream's rate-limit report
+// (filled when the request is admitted on a limited route: its response
+// carries it). It applies the decision through Envoy's
 // callbacks: a denial is a local reply, an allow sets and removes
 // headers and writes the metadata, and a strict-form token's identity
 // goes into the table. It returns the outcome (TG_OUT_*, stats.h): every
@@ -45,7 +47,7 @@ func outcome(status int) C.int {
 //
 //export tgDecide
 func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_header, n C.size_t,
-	tok *C.char, tokLen C.size_t) (out C.int) {
+	tok *C.char, tokLen C.size_t, report *C.tg_rl_report) (out C.int) {
 	f, ok := handleValue[*filter](cfgH)
 	if !ok {
 		deny(envoyFilter, extauthz.Unavailable("internal_error"))
@@ -71,7 +73,7 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 		deny(envoyFilter, d)
 		return outcome(d.Status)
 	}
-	refused := f.chargeLimits(envoyFilter, r, d) // the 429 sent: nothing written upstream
+	refused := f.chargeLimits(envoyFilter, r, d, report) // the 429 sent: nothing written upstream
 	if !refused {
 		allow(envoyFilter, d)
 	}

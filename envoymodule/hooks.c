@@ -2,7 +2,9 @@
 // Only request headers do work: on a route with a per-route config, a
 // token found in the C table (table.h) whose identity meets the route's
 // requirement is published here without entering Go; every other request
-// is decided by Go (tgDecide, module.go). The other hooks continue at once.
+// is decided by Go (tgDecide, module.go). Response headers write the
+// rate-limit report of an admitted request on a limited route (tg_stream);
+// the other hooks continue at once.
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,10 +70,18 @@ void envoy_dynamic_module_on_http_filter_per_route_config_destroy(void* route) {
   free(r);
 }
 
-// The filter keeps no per-stream state: its module pointer is the config.
+// A stream's module pointer is its tg_stream: the config, and the rate
+// limit report its response writes (one small allocation per stream,
+// freed by the filter's destroy hook).
 void* envoy_dynamic_module_on_http_filter_new(void* config, void* envoy_filter) {
   (void)envoy_filter;
-  return config;
+  tg_stream* s = malloc(sizeof(*s));
+  if (s == NULL) {
+    return NULL;
+  }
+  s->config = config;
+  s->report.set = 0;
+  return s;
 }
 
 // strict_token finds the C fast path's credential: exactly one
@@ -171,7 +181,8 @@ enum { FAST_MISS = 0, FAST_CONTINUE = 1, FAST_STOP = 2 };
 // requirement is charged to the route's limits (when it has some), then
 // published, or refused with the bucket's 429. FAST_MISS (nothing
 // written) when the table lacks tok or the requirement is not met.
-static int from_table(void* f, const tg_config* c, const tg_route* r, tg_buf tok) {
+static int from_table(void* f, const tg_config* c, const tg_route* r, tg_buf tok,
+                      tg_rl_report* report) {
   tg_shard* held = NULL;
   const tg_identity* id = tg_table_get(c->table, tok.ptr, tok.len, &held);
   if (id == NULL) {
@@ -185,8 +196,8 @@ static int from_table(void* f, const tg_config* c, const tg_route* r, tg_buf tok
   const tg_bucket_spec* spec = NULL;
   if (r->limits != NULL) { // the consumer's bytes live in the entry: charge under the lock
     spec = tg_route_limits_pick(r->limits, id->consumer, id->tier);
-    res = tg_limits_charge(tg_limits_process(), spec, id->consumer, c->fail_closed,
-                           tg_monotonic_ns());
+    res = tg_limits_charge_report(tg_limits_process(), spec, id->consumer, c->fail_closed,
+                                  tg_monotonic_ns(), report);
   }
   if (!(res & TG_CHARGE_REFUSED)) {
     publish(f, c, r, id);
@@ -225,14 +236,16 @@ static size_t collect(void* f, tg_buf name, tg_header* hs, size_t n) {
 
 // decide hands the request to Go, which applies its decision and names
 // its outcome (TG_OUT_*): counted here, it continues only when allowed.
-static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok) {
+// Go fills *report when it admits the request on a limited route.
+static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok,
+                  tg_rl_report* report) {
   tg_header hs[MAX_VALUES];
   size_t n = collect(f, lit("authorization"), hs, 0);
   if (c->key_header.len > 0) {
     n = collect(f, c->key_header, hs, n);
   }
   n = collect(f, (tg_buf){client_ip, sizeof(client_ip) - 1}, hs, n);
-  int out = tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len);
+  int out = tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len, report);
   if (out < TG_OUT_ALLOWED || out > TG_OUT_DENIED_OTHER) {
     out = TG_OUT_DENIED_OTHER; // not an outcome: Go stopped the request (every refusal does)
   }
@@ -242,31 +255,62 @@ static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok) {
 
 int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool eos) {
   (void)eos;
-  const tg_config* c = m;
+  tg_stream* s = m;
+  const tg_config* c = s->config;
   const tg_route* r = envoy_dynamic_module_callback_get_most_specific_route_config(f);
   if (r == NULL) {
     return TG_CONTINUE;
   }
   tg_buf tok = {0, 0};
   if (strict_token(f, c, &tok) && r->cacheable) {
-    switch (from_table(f, c, r, tok)) {
+    switch (from_table(f, c, r, tok, &s->report)) {
     case FAST_CONTINUE:
       return TG_CONTINUE;
     case FAST_STOP:
       return TG_STOP_ITERATION;
     }
   }
-  return decide(f, c, r, tok);
+  return decide(f, c, r, tok, &s->report);
+}
+
+// put_u64 writes v in decimal at the end of buf[0:20]; returns its start.
+static char* put_u64(char* end, uint64_t v) {
+  do {
+    *--end = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  return end;
+}
+
+static void set_response(void* f, const char* name, uint64_t v) {
+  char buf[20];
+  char* p = put_u64(buf + sizeof(buf), v);
+  envoy_dynamic_module_callback_http_set_header(f, TG_RESPONSE_HEADERS, lit(name),
+                                                (tg_buf){p, (size_t)(buf + sizeof(buf) - p)});
+}
+
+// An admitted request of a limited route: its response carries the
+// reported limit's draft-03 headers, as the filter path's local_ratelimit
+// backstop writes them (replacing any upstream copy); every other
+// response passes untouched (a 429 of the module keeps its static ones).
+int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool eos) {
+  (void)eos;
+  const tg_stream* s = m;
+  if (s->report.set) {
+    set_response(f, "x-ratelimit-limit", s->report.limit);
+    set_response(f, "x-ratelimit-remaining", s->report.remaining);
+    set_response(f, "x-ratelimit-reset", s->report.reset);
+  }
+  return TG_CONTINUE;
 }
 
 // The remaining hooks Envoy requires: nothing to do.
 int envoy_dynamic_module_on_http_filter_request_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
 int envoy_dynamic_module_on_http_filter_request_trailers(void* f, void* m) { return TG_CONTINUE; }
-int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool eos) { return TG_CONTINUE; }
 int envoy_dynamic_module_on_http_filter_response_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
 int envoy_dynamic_module_on_http_filter_response_trailers(void* f, void* m) { return TG_CONTINUE; }
 void envoy_dynamic_module_on_http_filter_stream_complete(void* f, void* m) {}
-void envoy_dynamic_module_on_http_filter_destroy(void* m) {}
+void envoy_dynamic_module_on_http_filter_destroy(void* m) { free(m); }
 void envoy_dynamic_module_on_http_filter_http_callout_done(void) {}
 void envoy_dynamic_module_on_http_filter_http_stream_headers(void) {}
 void envoy_dynamic_module_on_http_filter_http_stream_data(void) {}

@@ -264,9 +264,29 @@ static int admit(tg_lbucket* b, const tg_bucket_spec* spec, int fail_closed, int
   return 1;
 }
 
-// charge_locked charges b (locked) and counts the answer.
+tg_rl_report tg_rl_report_of(tg_gcra g, uint64_t limit, int64_t tat, int64_t now) {
+  // The limit as a token bucket of burst = tolerance/T + 1 tokens: it
+  // holds (tolerance + T - (tat - now)) / T tokens at now.
+  tg_rl_report r = {1, limit, 0, 0};
+  int64_t d = tat - now; // ≥ T after an admission
+  int64_t left = g.tolerance_ns + g.emission_ns - d;
+  if (left > 0) {
+    r.remaining = (uint64_t)(left / g.emission_ns);
+  }
+  if (limit > 0 && r.remaining > limit) {
+    r.remaining = limit;
+  }
+  int64_t wait = d - g.tolerance_ns; // until a whole token is back
+  if (r.remaining == 0 && wait > 0) {
+    r.reset = (uint64_t)(wait / 1000000000LL) + (wait % 1000000000LL != 0);
+  }
+  return r;
+}
+
+// charge_locked charges b (locked) and counts the answer; an admitted
+// request's report goes to *report (when not NULL).
 static int charge_locked(tg_lshard* s, tg_lbucket* b, const tg_bucket_spec* spec,
-                         int fail_closed, int64_t now) {
+                         int fail_closed, int64_t now, tg_rl_report* report) {
   if (s->newest != b) {
     lru_unlink(s, b);
     lru_push_newest(s, b);
@@ -274,6 +294,10 @@ static int charge_locked(tg_lshard* s, tg_lbucket* b, const tg_bucket_spec* spec
   sync_limits(b, spec);
   if (admit(b, spec, fail_closed, now)) {
     b->allowed++;
+    if (report != NULL && spec->reported < spec->nlimits) {
+      *report = tg_rl_report_of(spec->limits[spec->reported], spec->report_limit,
+                                b->tat[spec->reported], now);
+    }
     return 0;
   }
   b->denied++;
@@ -282,6 +306,14 @@ static int charge_locked(tg_lshard* s, tg_lbucket* b, const tg_bucket_spec* spec
 
 int tg_limits_charge(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
                      int fail_closed, int64_t now) {
+  return tg_limits_charge_report(t, spec, consumer, fail_closed, now, NULL);
+}
+
+int tg_limits_charge_report(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
+                            int fail_closed, int64_t now, tg_rl_report* report) {
+  if (report != NULL) {
+    report->set = 0;
+  }
   if (consumer.ptr == NULL || consumer.len == 0 || (spec->flags & TG_SPEC_DENY)) {
     return TG_CHARGE_REFUSED;
   }
@@ -296,7 +328,7 @@ int tg_limits_charge(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
   pthread_mutex_lock(&s->mu);
   tg_lbucket* b = find(s, h, nn(spec->id), consumer);
   if (b != NULL) {
-    int res = charge_locked(s, b, spec, fail_closed, now);
+    int res = charge_locked(s, b, spec, fail_closed, now, report);
     pthread_mutex_unlock(&s->mu);
     return res;
   }
@@ -313,7 +345,7 @@ int tg_limits_charge(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
     b = fresh;
     fresh = NULL;
   }
-  int res = charge_locked(s, b, spec, fail_closed, now);
+  int res = charge_locked(s, b, spec, fail_closed, now, report);
   pthread_mutex_unlock(&s->mu);
   free(fresh);
   return res | created;

@@ -70,6 +70,12 @@ typedef struct {
   const tg_header* headers;   // and headers
   size_t nheaders;
   void* mem; // the block the strings and headers live in
+  // The limit whose state an admitted response reports (X-RateLimit-*,
+  // envoymod.LimitBucket.ReportedLimit): limits[reported], whose
+  // X-RateLimit-Limit is report_limit (max(requests, burst)). No report
+  // when reported >= nlimits (a bucket without local limits).
+  size_t reported;
+  uint64_t report_limit;
 } tg_bucket_spec;
 
 // tg_route_limits is a route's envoymod.RouteLimits: specs[0:ntiers] the
@@ -94,6 +100,12 @@ int tg_route_limits_set(tg_route_limits* rl, size_t i, tg_buf tier, tg_buf id, i
                         const int64_t* lim, size_t nlimits, tg_buf body, const char* hblob,
                         size_t hlen, size_t nheaders);
 
+// tg_route_limits_report sets which limit spec i's admitted responses
+// report (tg_bucket_spec.reported) and its X-RateLimit-Limit value; 0 when
+// i or reported is out of range (reported must be < the spec's nlimits,
+// or 0 for a spec without limits).
+int tg_route_limits_report(tg_route_limits* rl, size_t i, size_t reported, uint64_t limit);
+
 // tg_route_limits_free frees rl and its specs' memory (NULL is fine).
 void tg_route_limits_free(tg_route_limits* rl);
 
@@ -104,6 +116,23 @@ const tg_bucket_spec* tg_route_limits_pick(const tg_route_limits* rl, tg_buf con
                                            tg_buf tier);
 
 typedef struct tg_limits tg_limits;
+
+// tg_rl_report is what an admitted response's draft-03 headers say of the
+// reported limit (x-ratelimit-limit, -remaining, -reset), with Envoy
+// 1.40's local_ratelimit meaning (its token bucket of the same limit,
+// max(requests, burst) tokens refilled at requests/per): remaining is the
+// whole requests the limit still admits at once after this one; reset is
+// 0 when remaining > 0, else the seconds until the next request is
+// admitted again, rounded up. set is 0 when there is nothing to report
+// (not admitted, unlimited, no local limit).
+typedef struct {
+  int set;
+  uint64_t limit, remaining, reset;
+} tg_rl_report;
+
+// tg_rl_report_of computes the report of limit g (X-RateLimit-Limit
+// limit) whose TAT after the admitted request is tat, at now. Pure.
+tg_rl_report tg_rl_report_of(tg_gcra g, uint64_t limit, int64_t tat, int64_t now);
 
 // tg_limits_new returns an empty table of at most capacity buckets, or
 // NULL when memory is short.
@@ -135,6 +164,12 @@ enum { TG_CHARGE_REFUSED = 1, TG_CHARGE_CREATED = 2, TG_CHARGE_EVICTED = 4 };
 // spec admits without a bucket.
 int tg_limits_charge(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
                      int fail_closed, int64_t now);
+
+// tg_limits_charge_report is tg_limits_charge that also fills *report
+// (when not NULL) for an admitted request of a bucket with local limits
+// (tg_rl_report; set 0 otherwise), under the bucket's lock.
+int tg_limits_charge_report(tg_limits* t, const tg_bucket_spec* spec, tg_buf consumer,
+                            int fail_closed, int64_t now, tg_rl_report* report);
 
 // Assignment kinds: quotaclient.Kind's values.
 enum { TG_ASSIGN_ALLOW_ALL = 0, TG_ASSIGN_DENY_ALL = 1, TG_ASSIGN_TOKEN_BUCKET = 2 };

@@ -144,7 +144,8 @@ func routeLimits(rl *envoymod.RouteLimits) (*C.tg_route_limits, error) {
 			limp = (*C.int64_t)(unsafe.Pointer(&lim[0]))
 		}
 		if C.tg_route_limits_set(c, C.size_t(i), gobuf(b.Tier), gobuf(b.ID), C.int(b.Flags), limp,
-			C.size_t(len(b.Limits)), gobuf(b.Body), cbytes(hs), C.size_t(len(hs)), C.size_t(len(b.Headers))) == 0 {
+			C.size_t(len(b.Limits)), gobuf(b.Body), cbytes(hs), C.size_t(len(hs)), C.size_t(len(b.Headers))) == 0 ||
+			C.tg_route_limits_report(c, C.size_t(i), C.size_t(b.Reported), C.uint64_t(b.ReportLimit)) == 0 {
 			C.tg_route_limits_free(c)
 			return nil, errNoMemory
 		}
@@ -154,14 +155,14 @@ func routeLimits(rl *envoymod.RouteLimits) (*C.tg_route_limits, error) {
 
 // chargeLimits charges an allowed decision d to route r's limits (Go's
 // path: the C fast path charges in hooks.c); true when refused, the 429
-// sent.
-func (f *filter) chargeLimits(envoyFilter unsafe.Pointer, r *route, d extauthz.Decision) bool {
+// sent. An admitted request's report goes to *report (C memory).
+func (f *filter) chargeLimits(envoyFilter unsafe.Pointer, r *route, d extauthz.Decision, report *C.tg_rl_report) bool {
 	if r == nil || r.limits == nil {
 		return false
 	}
 	consumer, tier := glue.Caller(d.Metadata)
 	res := C.tg_route_limit(envoyFilter, r.limits, cbool(f.cfg.Quota != nil && f.cfg.Quota.FailClosed),
-		gobuf(consumer), gobuf(tier))
+		gobuf(consumer), gobuf(tier), report)
 	if res&C.TG_CHARGE_CREATED != 0 {
 		C.tg_stats_charged(envoyFilter, &f.stats[0], res)
 		if f.quota != nil {

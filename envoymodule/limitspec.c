@@ -87,8 +87,24 @@ int tg_route_limits_set(tg_route_limits* rl, size_t i, tg_buf tier, tg_buf id, i
   s.headers = hs;
   s.nheaders = nheaders;
   s.mem = mem;
+  if (nlimits > 0) { // report the first limit until told otherwise (tg_route_limits_report)
+    s.report_limit = (uint64_t)(s.limits[0].tolerance_ns / s.limits[0].emission_ns) + 1;
+  }
   free(rl->specs[i].mem);
   rl->specs[i] = s;
+  return 1;
+}
+
+int tg_route_limits_report(tg_route_limits* rl, size_t i, size_t reported, uint64_t limit) {
+  if (rl == NULL || i >= rl->ntiers + 2) {
+    return 0;
+  }
+  tg_bucket_spec* s = &rl->specs[i];
+  if (reported >= s->nlimits && !(reported == 0 && s->nlimits == 0)) {
+    return 0;
+  }
+  s->reported = reported;
+  s->report_limit = limit;
   return 1;
 }
 

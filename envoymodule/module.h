@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "abi.h"
+#include "limit.h"
 #include "stats.h"
 
 typedef struct tg_table tg_table;
@@ -23,6 +24,14 @@ typedef struct {
   int fail_closed;   // envoymod.Quota.FailClosed: an expired assignment refuses
   size_t stats[TG_STAT_COUNT]; // the config's counter ids (stats.h), set before tgConfigNew
 } tg_config;
+
+// tg_stream is one stream's module filter (on_http_filter_new): its
+// configuration and what its admitted response reports of the route's
+// rate limit (report.set 0: nothing, the response passes untouched).
+typedef struct {
+  const tg_config* config;
+  tg_rl_report report;
+} tg_stream;
 
 // tg_route is one per-route configuration (envoymod.RouteConfig): what the
 // C fast path checks and publishes. One block of C memory (tg_route_new).
@@ -79,9 +88,10 @@ tg_route* tg_route_new(uintptr_t handle, int cacheable, int forward, const char*
 void tg_send_limited(void* filter, const void* spec);
 // tg_route_limit charges a request of consumer (tier.ptr NULL: none) to
 // its bucket of rl in the process-wide table (limit.h) and sends the
-// bucket's 429 when refused; returns tg_limits_charge's bits.
+// bucket's 429 when refused; returns tg_limits_charge's bits. An
+// admitted request's report goes to *report (tg_limits_charge_report).
 int tg_route_limit(void* filter, const tg_route_limits* rl, int fail_closed, tg_buf consumer,
-                   tg_buf tier);
+                   tg_buf tier, tg_rl_report* report);
 void tg_set_header(void* filter, const char* name, size_t name_len, const char* value,
                    size_t value_len, int remove);
 // tg_set_metadata_blob writes n key/value pairs decoded from blob into the

@@ -355,8 +355,79 @@ static void test_threads(void) {
   tg_limits_free(t);
 }
 
+// test_report: the X-RateLimit-* an admitted request reports, with Envoy
+// 1.40's local_ratelimit meaning (checked against the pinned binary: a
+// 5-token bucket refilled 1 per 12 s answers remaining 4,3,2,1,0 with
+// reset 0,0,0,0,12 to five requests at once, and 0/11 to one 13 s later).
+static void test_report(void) {
+  const tg_gcra g = {12 * SEC, 48 * SEC}; // 5/minute
+  const struct {
+    int64_t d; // tat - now after the admission
+    uint64_t remaining, reset;
+  } cases[] = {
+      {12 * SEC, 4, 0},    {24 * SEC, 3, 0}, {48 * SEC, 1, 0},
+      {60 * SEC, 0, 12},   {60 * SEC - 1, 0, 12}, {57 * SEC, 0, 9},
+      {49 * SEC, 0, 1},    {48 * SEC + 1, 0, 1}, {59 * SEC, 0, 11},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    tg_rl_report r = tg_rl_report_of(g, 5, T0 + cases[i].d, T0);
+    CHECK(r.set && r.limit == 5 && r.remaining == cases[i].remaining && r.reset == cases[i].reset,
+          "d %lld: %llu/%llu/%llu, want 5/%llu/%llu", (long long)cases[i].d,
+          (unsigned long long)r.limit, (unsigned long long)r.remaining,
+          (unsigned long long)r.reset, (unsigned long long)cases[i].remaining,
+          (unsigned long long)cases[i].reset);
+  }
+  tg_rl_report big = tg_rl_report_of((tg_gcra){SEC, 9 * SEC}, 3, T0 + SEC, T0);
+  CHECK(big.remaining == 3, "remaining capped at the limit: %llu", (unsigned long long)big.remaining);
+
+  tg_limits* t = tg_limits_new(1000);
+  const int64_t l[][3] = {{10, SEC, 0}, {5, 60 * SEC, 0}}; // 10/s and 5/minute
+  tg_bucket_spec s = spec_of("rep", 2, l);
+  s.reported = 1;
+  s.report_limit = 5;
+  const uint64_t want[][2] = {{4, 0}, {3, 0}, {2, 0}, {1, 0}, {0, 12}};
+  for (int i = 0; i < 5; i++) {
+    tg_rl_report r = {0};
+    int res = tg_limits_charge_report(t, &s, str("alice"), 0, T0 + i * 100 * MS, &r);
+    CHECK(!(res & TG_CHARGE_REFUSED) && r.set && r.limit == 5 && r.remaining == want[i][0] &&
+              r.reset == want[i][1],
+          "request %d: %d %llu/%llu/%llu", i + 1, res, (unsigned long long)r.limit,
+          (unsigned long long)r.remaining, (unsigned long long)r.reset);
+  }
+  tg_rl_report r = {1, 0, 0, 0};
+  CHECK(tg_limits_charge_report(t, &s, str("alice"), 0, T0 + 3 * SEC, &r) & TG_CHARGE_REFUSED,
+        "sixth refused");
+  CHECK(!r.set, "a refusal reports nothing");
+  CHECK(!(tg_limits_charge_report(t, &s, str("alice"), 0, T0 + 13 * SEC, &r) & TG_CHARGE_REFUSED) &&
+            r.set && r.remaining == 0 && r.reset == 11,
+        "13 s later: %llu/%llu", (unsigned long long)r.remaining, (unsigned long long)r.reset);
+  tg_bucket_spec un = {.flags = TG_SPEC_UNLIMITED};
+  r.set = 1;
+  CHECK(tg_limits_charge_report(t, &un, str("alice"), 0, T0, &r) == 0 && !r.set,
+        "unlimited: admitted, nothing reported");
+  tg_bucket_spec none = {.id = {"n", 1}}; // an RLQS-only bucket: no local limit
+  r.set = 1;
+  CHECK(tg_limits_charge_report(t, &none, str("alice"), 0, T0, &r) == TG_CHARGE_CREATED && !r.set,
+        "no local limit: nothing reported");
+  tg_limits_free(t);
+
+  tg_route_limits* rl = tg_route_limits_new(0);
+  const int64_t lim[] = {12 * SEC, 48 * SEC, SEC, 0};
+  CHECK(tg_route_limits_set(rl, 0, str(""), str("d"), 0, lim, 2, str(""), "", 0, 0), "set");
+  CHECK(rl->specs[0].reported == 0 && rl->specs[0].report_limit == 5, "first limit by default: %llu",
+        (unsigned long long)rl->specs[0].report_limit);
+  CHECK(tg_route_limits_report(rl, 0, 1, 1) && rl->specs[0].reported == 1 &&
+            rl->specs[0].report_limit == 1,
+        "report the second");
+  CHECK(!tg_route_limits_report(rl, 0, 2, 1), "beyond the limits");
+  CHECK(!tg_route_limits_report(rl, 2, 0, 1), "beyond the specs");
+  CHECK(tg_route_limits_report(rl, 1, 0, 0), "a spec without limits: 0");
+  tg_route_limits_free(rl);
+}
+
 int main(void) {
   test_gcra();
+  test_report();
   test_limits_do_not_drain_each_other();
   test_assignments();
   test_rescale();

@@ -71,6 +71,12 @@ type Bucket struct {
 	Limits  []GCRA
 	Body    string
 	Headers []extauthz.Header
+	// Reported is the index in Limits of the limit an admitted response's
+	// X-RateLimit-* report (envoymod.LimitBucket.ReportedLimit), and
+	// ReportLimit its X-RateLimit-Limit: max(requests, burst), as the
+	// filter path's backstop bucket holds (ir.Limit.Backstop).
+	Reported    int
+	ReportLimit uint64
 }
 
 // BucketsOf is rl as the C route block orders it: the tiers (by name),
@@ -126,6 +132,13 @@ func bucketOf(tier string, lb envoymod.LimitBucket) (Bucket, error) {
 			return Bucket{}, err
 		}
 		b.Limits = append(b.Limits, g)
+	}
+	if lb.ReportedLimit < 0 || lb.ReportedLimit >= max(1, len(lb.Limits)) {
+		return Bucket{}, fmt.Errorf("reported limit %d of %d limits", lb.ReportedLimit, len(lb.Limits))
+	}
+	if len(lb.Limits) > 0 {
+		maxTokens, _, _ := lb.Limits[lb.ReportedLimit].Backstop()
+		b.Reported, b.ReportLimit = lb.ReportedLimit, uint64(maxTokens)
 	}
 	for _, h := range lb.DenyHeaders {
 		b.Headers = append(b.Headers, extauthz.Header{Name: h.Name, Value: h.Value})

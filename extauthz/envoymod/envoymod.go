@@ -154,6 +154,14 @@ type LimitBucket struct {
 	// Limits are every limit of the bucket (the tier's then the route's),
 	// each enforced locally in full.
 	Limits []ir.Limit `json:"limits,omitempty"`
+	// ReportedLimit is the index in Limits of the limit whose local state
+	// an admitted response reports in X-RateLimit-Limit, -Remaining and
+	// -Reset (draft 03, replacing any upstream copy), the one the filter
+	// path's backstop reports (xds/translator reportedLimit): of the
+	// limits whose bucket refills from empty soonest, the smallest fill
+	// rate, the first among equals. 0 (the first) when omitted; it must
+	// name one of Limits when there are some.
+	ReportedLimit int `json:"reportedLimit,omitempty"`
 	// DenyBody and DenyHeaders are the static 429 of the bucket, the
 	// filter path's (Retry-After is the binding limit's emission interval
 	// rounded up: see xds/translator quotaDenial).

@@ -20,7 +20,10 @@ import (
 // The filter path keeps the routes the module cannot hold: limits keyed
 // by the client address or a header, shadow limits, buckets beyond the
 // module's bounds (moduleHolds), and IETF RateLimit
-// headers on admitted responses (rateLimits.ietfHeaders).
+// headers on admitted responses (rateLimits.ietfHeaders). Admitted
+// responses of the module's routes carry the draft-03 X-RateLimit-* the
+// backstop would have written, of the same limit (LimitBucket.
+// ReportedLimit, reportedLimit), from the module's local state.
 
 // moduleTakesLimits reports whether the module enforces route r's limits,
 // given that the module decides r: quota mode, limited, every limit keyed
@@ -94,6 +97,9 @@ func moduleBucket(kind, route, tier, name string, limits []namedLimit) envoymod.
 	b := envoymod.LimitBucket{ID: ir.BucketStatic(kind, route, tier), DenyBody: body}
 	for _, l := range limits {
 		b.Limits = append(b.Limits, l.Limit)
+	}
+	if len(limits) > 0 { // the X-RateLimit-* of admitted responses: the backstop's (ietfHeaders)
+		b.ReportedLimit = reportedLimit(limits)
 	}
 	for _, h := range headers {
 		b.DenyHeaders = append(b.DenyHeaders, envoymod.Header{Name: h.Name, Value: h.Value})
