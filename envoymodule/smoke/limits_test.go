@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,12 +21,16 @@ const limitsDenyBody = `{"error":"rate_limited","limit":"gold","retryAfter":20}`
 var limitsDenyHeaders = []envoymod.Header{{Name: "retry-after", Value: "20"}, {Name: "content-type", Value: "application/json"},
 	{Name: "x-ratelimit-limit", Value: "3"}, {Name: "x-ratelimit-remaining", Value: "0"}}
 
-// routeLimits are /limited's limits: gold 3 a minute, everyone else 100 a
-// minute, the unidentified refused.
+// routeLimits are /limited's limits: gold 3 a minute, bronze 1,000 an
+// hour and 5 a minute (reporting the minute: the backstop's choice),
+// free unlimited, everyone else 100 a minute, the unidentified refused.
 func routeLimits() *envoymod.RouteLimits {
 	return &envoymod.RouteLimits{
 		Tiers: map[string]envoymod.LimitBucket{"gold": {ID: "tier/gold/limited", Limits: []ir.Limit{{Requests: 3, Per: time.Minute}},
-			DenyBody: limitsDenyBody, DenyHeaders: limitsDenyHeaders}},
+			DenyBody: limitsDenyBody, DenyHeaders: limitsDenyHeaders},
+			"bronze": {ID: "tier/bronze/limited", Limits: []ir.Limit{{Requests: 1000, Per: time.Hour}, {Requests: 5, Per: time.Minute}},
+				ReportedLimit: 1, DenyBody: "bronze", DenyHeaders: []envoymod.Header{{Name: "x-ratelimit-reset", Value: "12"}}},
+			"free": {ID: "unlimited//limited", Unlimited: true}},
 		Default:      envoymod.LimitBucket{ID: "tier//limited", Limits: []ir.Limit{{Requests: 100, Per: time.Minute}}, DenyBody: "default"},
 		Unidentified: envoymod.LimitBucket{ID: "anonymous//limited", Deny: true, DenyBody: "unidentified"},
 	}
@@ -35,6 +40,25 @@ func routeLimits() *envoymod.RouteLimits {
 func withLimitedRoute(cfg map[string]any) {
 	withRoute(cfg, "/limited", envoymod.RouteConfig{Extensions: map[string]string{"route": "limited", "methods": "jwt"},
 		Limits: routeLimits()})
+}
+
+// withUpstreamRateLimitHeaders makes the route at prefix answer with its
+// own X-RateLimit-* (as an upstream that sets them): the module's replace them.
+func withUpstreamRateLimitHeaders(cfg map[string]any, prefix string) {
+	sr := cfg["static_resources"].(map[string]any)
+	chains := sr["listeners"].([]any)[0].(map[string]any)["filter_chains"].([]any)
+	hcm := chains[0].(map[string]any)["filters"].([]any)[0].(map[string]any)["typed_config"].(map[string]any)
+	for _, r := range hcm["route_config"].(map[string]any)["virtual_hosts"].([]any)[0].(map[string]any)["routes"].([]any) {
+		r := r.(map[string]any)
+		if r["match"].(map[string]any)["prefix"] != prefix {
+			continue
+		}
+		var add []any
+		for _, h := range []string{"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} {
+			add = append(add, map[string]any{"header": map[string]any{"key": h, "value": "999"}, "append_action": "APPEND_IF_EXISTS_OR_ADD"})
+		}
+		r["response_headers_to_add"] = add
+	}
 }
 
 // withAccessLog makes cfg's listener log every request to Envoy's stderr
@@ -75,9 +99,13 @@ func TestModuleLimits(t *testing.T) {
 	fc.Quota = &envoymod.Quota{Address: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Domain: ir.RateLimitQuotaDomain}
 	cfg := envoyConfig(fc, fx.listen, fx.admin, fx.upstream)
 	withLimitedRoute(cfg)
+	withRoute(cfg, "/reported", envoymod.RouteConfig{Extensions: map[string]string{"route": "limited", "methods": "jwt"},
+		Limits: routeLimits()})
+	withUpstreamRateLimitHeaders(cfg, "/reported")
 	withAccessLog(cfg, "access %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n")
 	p := startEnvoy(t, envoyBin, fx.soDir, cfg, fx.listen, fx.admin)
 	s := session{t: t, p: p, iss: fx.iss}
+	t.Run("admitted responses' headers", s.limitedHeaders)
 	t.Run("twice the burst at once", s.limitedBurst)
 	t.Run("another consumer, another tier", s.limitedOthers)
 	t.Run("unlimited routes untouched", s.limitedNotElsewhere)
@@ -104,6 +132,48 @@ func concurrently(t *testing.T, listen, n int, path, tok string) []answer {
 	close(start)
 	wg.Wait()
 	return out
+}
+
+// limitedHeaders: the admitted responses of a fresh consumer carry
+// exactly one set of X-RateLimit-* of the reported limit (bronze's 5 a
+// minute, not its hour), replacing the upstream's: remaining 4,3,2,1,0 and
+// reset 0 until the last (12 s: one request per 12 s), as Envoy's
+// local_ratelimit backstop answers; the first decided in Go, the others
+// from the C table. The 429 keeps its static headers; an unlimited tier
+// and a route without limits get none.
+func (s session) limitedHeaders(t *testing.T) {
+	tok := s.token(t, map[string]any{"sub": "headers", "tier": "bronze"})
+	auth := map[string]string{"authorization": "Bearer " + tok}
+	for i := range 5 {
+		a := get(t, s.p.listen, "/reported/x", auth)
+		want := map[string]string{"X-Ratelimit-Limit": "5", "X-Ratelimit-Remaining": fmt.Sprint(4 - i), "X-Ratelimit-Reset": "0"}
+		if i == 4 {
+			want["X-Ratelimit-Reset"] = "12"
+		}
+		if a.status != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i+1, a.status, a.body)
+		}
+		for h, v := range want {
+			if got := a.header.Values(h); len(got) != 1 || got[0] != v {
+				t.Errorf("request %d: %s %q, want exactly %q", i+1, h, got, v)
+			}
+		}
+	}
+	// Envoy adds the route's response headers (the stand-in upstream
+	// copy) to local replies too: the module adds nothing to its 429.
+	a := get(t, s.p.listen, "/reported/x", auth)
+	if a.status != http.StatusTooManyRequests || a.body != "bronze" ||
+		!slices.Equal(a.header.Values("X-Ratelimit-Reset"), []string{"999", "12"}) ||
+		!slices.Equal(a.header.Values("X-Ratelimit-Limit"), []string{"999"}) {
+		t.Errorf("the sixth: %d %q %v, want the static 429 (and the route's additions)", a.status, a.body, a.header)
+	}
+	free := s.token(t, map[string]any{"sub": "headers", "tier": "free"})
+	for _, path := range []string{"/limited/x", "/jwt"} {
+		a := get(t, s.p.listen, path, map[string]string{"authorization": "Bearer " + free})
+		if a.status != http.StatusOK || a.header.Get("X-Ratelimit-Limit") != "" || a.header.Get("X-Ratelimit-Remaining") != "" {
+			t.Errorf("%s, unlimited tier: %d %v, want 200 without X-RateLimit-*", path, a.status, a.header)
+		}
+	}
 }
 
 func (s session) limitedBurst(t *testing.T) {
@@ -160,8 +230,8 @@ func (s session) limitedNotElsewhere(t *testing.T) {
 func (s session) limitedDetails(t *testing.T) {
 	s.p.stop()
 	log := s.p.log()
-	if n, all := strings.Count(log, "access 429 tollgate_rate_limited\n"), strings.Count(log, "access 429 "); n != 6 || all != 6 {
-		t.Errorf("%d of %d logged 429s with details tollgate_rate_limited, want 6 of 6", n, all)
+	if n, all := strings.Count(log, "access 429 tollgate_rate_limited\n"), strings.Count(log, "access 429 "); n != 7 || all != 7 {
+		t.Errorf("%d of %d logged 429s with details tollgate_rate_limited, want 7 of 7", n, all)
 	}
 }
 
