@@ -44,8 +44,8 @@ func TestBucketsOf(t *testing.T) {
 	deny := []envoymod.Header{{Name: "retry-after", Value: "1"}, {Name: "content-type", Value: "application/json"}}
 	rl := envoymod.RouteLimits{
 		Tiers: map[string]envoymod.LimitBucket{
-			"gold": {ID: "tier/gold/r", Limits: []ir.Limit{{Requests: 10, Per: time.Second}, {Requests: 100, Per: time.Minute}},
-				DenyBody: `{"error":"rate_limited"}`, DenyHeaders: deny},
+			"gold": {ID: "tier/gold/r", Limits: []ir.Limit{{Requests: 10, Per: time.Second}, {Requests: 100, Per: time.Minute, Burst: 150}},
+				ReportedLimit: 1, DenyBody: `{"error":"rate_limited"}`, DenyHeaders: deny},
 			"free": {ID: "tier/free/r", Unlimited: true},
 		},
 		Default:      envoymod.LimitBucket{ID: "tier//r", Limits: []ir.Limit{{Requests: 1, Per: time.Second}}, DenyBody: "d"},
@@ -59,14 +59,15 @@ func TestBucketsOf(t *testing.T) {
 	want := []Bucket{
 		{Tier: "free", ID: "tier/free/r", Flags: SpecUnlimited},
 		{Tier: "gold", ID: "tier/gold/r", Limits: []GCRA{{100 * time.Millisecond, 900 * time.Millisecond},
-			{600 * time.Millisecond, 99 * 600 * time.Millisecond}}, Body: `{"error":"rate_limited"}`, Headers: hs},
-		{ID: "tier//r", Limits: []GCRA{{time.Second, 0}}, Body: "d"},
+			{600 * time.Millisecond, 149 * 600 * time.Millisecond}}, Body: `{"error":"rate_limited"}`, Headers: hs,
+			Reported: 1, ReportLimit: 150},
+		{ID: "tier//r", Limits: []GCRA{{time.Second, 0}}, Body: "d", ReportLimit: 1},
 		{ID: "anon//r", Flags: SpecDeny, Body: "u"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%+v\nwant %+v", got, want)
 	}
-	if p := got[1].LimitPairs(); !reflect.DeepEqual(p, []int64{1e8, 9e8, 6e8, 99 * 6e8}) {
+	if p := got[1].LimitPairs(); !reflect.DeepEqual(p, []int64{1e8, 9e8, 6e8, 149 * 6e8}) {
 		t.Errorf("pairs %v", p)
 	}
 }
@@ -86,6 +87,12 @@ func TestBucketsOfRefuses(t *testing.T) {
 		{"bad limit", envoymod.RouteLimits{Default: envoymod.LimitBucket{ID: "x", Limits: []ir.Limit{{Per: time.Second}}}}, "requests and per must be positive"},
 		{"too many headers", envoymod.RouteLimits{Default: envoymod.LimitBucket{Unlimited: true},
 			Unidentified: envoymod.LimitBucket{Deny: true, DenyHeaders: make([]envoymod.Header, MaxDenyHeaders+1)}}, "unidentified bucket: 17 deny headers"},
+		{"reported beyond the limits", envoymod.RouteLimits{Default: envoymod.LimitBucket{ID: "x", Limits: many[:2], ReportedLimit: 2}},
+			"default bucket: reported limit 2 of 2 limits"},
+		{"reported negative", envoymod.RouteLimits{Default: envoymod.LimitBucket{ID: "x", Limits: many[:1], ReportedLimit: -1}},
+			"reported limit -1"},
+		{"reported without limits", envoymod.RouteLimits{Default: envoymod.LimitBucket{Unlimited: true, ReportedLimit: 1}},
+			"reported limit 1 of 0 limits"},
 	}
 	for _, tt := range tests {
 		_, err := BucketsOf(tt.rl)
