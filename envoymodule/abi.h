@@ -47,6 +47,9 @@ bool envoy_dynamic_module_callback_http_get_header(void* filter_envoy_ptr, int h
 // set_header: replaces every value of key; value.ptr == NULL removes key.
 bool envoy_dynamic_module_callback_http_set_header(void* filter_envoy_ptr, int header_type,
                                                    tg_buf key, tg_buf value);
+// add_header: adds a value of key (keeping the others).
+bool envoy_dynamic_module_callback_http_add_header(void* filter_envoy_ptr, int header_type,
+                                                   tg_buf key, tg_buf value);
 void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(void* filter_envoy_ptr,
                                                                     tg_buf ns, tg_buf key,
                                                                     tg_buf value);

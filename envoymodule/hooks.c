@@ -273,7 +273,8 @@ int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool e
   return decide(f, c, r, tok, &s->report);
 }
 
-// put_u64 writes v in decimal at the end of buf[0:20]; returns its start.
+// put_u64 writes v in decimal ending at end; returns its start (20
+// bytes before end suffice).
 static char* put_u64(char* end, uint64_t v) {
   do {
     *--end = (char)('0' + v % 10);
@@ -282,17 +283,22 @@ static char* put_u64(char* end, uint64_t v) {
   return end;
 }
 
+// set_response adds response header name = v. add_header, not
+// set_header: ~950 Envoy instructions against ~2,200 (set_header looks
+// for copies to replace; a get_header probe costs as much), so an
+// upstream's own X-RateLimit-* stay beside the module's, exactly as the
+// filter path's local_ratelimit adds its own (addReferenceKey).
 static void set_response(void* f, const char* name, uint64_t v) {
   char buf[20];
   char* p = put_u64(buf + sizeof(buf), v);
-  envoy_dynamic_module_callback_http_set_header(f, TG_RESPONSE_HEADERS, lit(name),
+  envoy_dynamic_module_callback_http_add_header(f, TG_RESPONSE_HEADERS, lit(name),
                                                 (tg_buf){p, (size_t)(buf + sizeof(buf) - p)});
 }
 
 // An admitted request of a limited route: its response carries the
 // reported limit's draft-03 headers, as the filter path's local_ratelimit
-// backstop writes them (replacing any upstream copy); every other
-// response passes untouched (a 429 of the module keeps its static ones).
+// backstop writes them; every other response passes untouched (a 429 of
+// the module keeps its static headers).
 int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool eos) {
   (void)eos;
   const tg_stream* s = m;
