@@ -27,6 +27,7 @@ rateLimits:
     tiny: [{requests: 10, per: minute}]
     shared: [{requests: 60, per: minute}]
     busy: [{requests: 600, per: minute}]
+    three: [{requests: 3, per: minute}]
     enterprise: unlimited
   defaultTier: tiny
   failureMode: FAILURE
@@ -164,6 +165,42 @@ func TestJWTModuleLimitsRedisOutage(t *testing.T) {
 			checkRedisOutage(t, m.rlStack, tt.mode, tt.wantDuring, "/api/x", m.token("mbusy-"+tt.mode, "busy"))
 		})
 	}
+}
+
+// TestJWTModuleLimitsAdmittedHeaders: the module's admitted responses
+// carry the X-RateLimit-* the filter path's backstop gives for the same
+// sequence: a fresh consumer of 3/minute on api (the module) and a fresh
+// client address under perip's 3/minute (the filter path: local_ratelimit
+// draft 03) both answer Limit 3, Remaining 2, 1, 0 and Reset 0, 0, 20
+// (seconds until the next request is admitted), one value each.
+func TestJWTModuleLimitsAdmittedHeaders(t *testing.T) {
+	t.Parallel()
+	m := startModuleLimits(t, "open")
+	tok := m.token("mheaders-1", "three")
+	c := harness.NewHTTPClient(true)
+	defer c.Close()
+	for i := range 3 {
+		var got [2][3]string
+		for k, path := range []string{"/api/x", "/perip/x"} {
+			resp, err := c.Get(context.Background(), fmt.Sprintf("http://127.0.0.1:%d%s", m.port, path), "", tok)
+			if err != nil || resp.Status != 200 {
+				t.Fatalf("request %d on %s: %v %v", i+1, path, resp, err)
+			}
+			for j, h := range []string{"X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"} {
+				if vs := resp.Header.Values(h); len(vs) == 1 {
+					got[k][j] = vs[0]
+				}
+			}
+		}
+		want := [3]string{"3", fmt.Sprint(2 - i), "0"}
+		if i == 2 {
+			want[2] = "20"
+		}
+		if got[0] != want || got[1] != want {
+			t.Errorf("request %d: module %v, filter path %v, want both %v (one value each)", i+1, got[0], got[1], want)
+		}
+	}
+	m.noExtAuthz(t)
 }
 
 // TestJWTModuleLimitsBesideTheFilterPath: on one listener, a route whose
