@@ -253,9 +253,21 @@ static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok,
   return out == TG_OUT_ALLOWED ? TG_CONTINUE : TG_STOP_ITERATION;
 }
 
+// no_stream answers a request whose per-stream state could not be
+// allocated (filter_new found memory short): 503, never an undecided pass.
+static int no_stream(void* f) {
+  static const char body[] = "{\"error\":\"unavailable\",\"reason\":\"internal_error\"}";
+  static const char details[] = "tollgate_identity_internal_error";
+  tg_send_response(f, 503, NULL, 0, 0, body, sizeof(body) - 1, details, sizeof(details) - 1);
+  return TG_STOP_ITERATION;
+}
+
 int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool eos) {
   (void)eos;
   tg_stream* s = m;
+  if (s == NULL) {
+    return no_stream(f);
+  }
   const tg_config* c = s->config;
   const tg_route* r = envoy_dynamic_module_callback_get_most_specific_route_config(f);
   if (r == NULL) {
@@ -302,7 +314,7 @@ static void set_response(void* f, const char* name, uint64_t v) {
 int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool eos) {
   (void)eos;
   const tg_stream* s = m;
-  if (s->report.set) {
+  if (s != NULL && s->report.set) {
     set_response(f, "x-ratelimit-limit", s->report.limit);
     set_response(f, "x-ratelimit-remaining", s->report.remaining);
     set_response(f, "x-ratelimit-reset", s->report.reset);
