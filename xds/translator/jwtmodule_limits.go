@@ -33,10 +33,9 @@ func moduleTakesLimits(cfg *ir.Config, r ir.Route) bool {
 	if !cfg.RateLimits.Quota() || cfg.RateLimits.IETFHeaders || !rr.Enabled || rr.Shadow || rr.Anonymous {
 		return false
 	}
-	if len(rr.Extra) == 0 {
-		return rr.Consumer && moduleHolds(cfg, r)
-	}
-	return (len(rr.By) == 0 || slices.Equal(rr.By, []string{byConsumer})) && moduleHolds(cfg, r)
+	byConsumerOnly := len(rr.By) == 0 || slices.Equal(rr.By, []string{byConsumer})
+	keyed := (len(rr.Extra) == 0 && rr.Consumer) || (len(rr.Extra) > 0 && byConsumerOnly)
+	return keyed && moduleHolds(cfg, r)
 }
 
 // moduleHolds reports whether route r's buckets are within the bounds of
