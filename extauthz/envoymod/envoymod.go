@@ -57,7 +57,65 @@ type FilterConfig struct {
 	// Quota is set when a route of the listener takes its limits in the
 	// module (RouteConfig.Limits).
 	Quota *Quota `json:"quota,omitempty"`
+	// Keys is set when the module decides signed API keys (see Keys).
+	Keys *Keys `json:"keys,omitempty"`
 }
+
+// Keys is FilterConfig's signed API keys ("tg." + an EdDSA compact JWS,
+// extauthz/apikey): with it, on a route whose requirement accepts apiKey,
+//   - a request whose credential is an API key in signed form is decided
+//     by the module: the signature verified with PublicKey, the claims
+//     checked as the key store checks them, refused when not Fresh (503
+//     key_store_unavailable), when its ep claim is not Epoch (401
+//     unknown_key), when its exp passed (401 expired_key), when an
+//     exception revokes it (401 revoked_key) or its current expiry passed
+//     (401 expired_key); an exception's tier and roles replace the
+//     signed ones; the bodies and headers are the ext_authz service's;
+//   - a request whose credential is an API key in any other form (an
+//     opaque "tg_" key) passes the module undecided and untouched, to the
+//     ext_authz filter after it;
+//   - every request the module admits carries the native marker
+//     (NativeMarkerKey in the ext_authz metadata namespace, the method as
+//     value), which switches that ext_authz filter off for it.
+//
+// The control plane serves the filter configuration over ECDS and serves
+// a new one whenever the exceptions table or its freshness changes; the
+// module then builds a new configuration (its verified-credential table
+// starts empty), so a revocation reaches every Envoy with that push.
+type Keys struct {
+	// PublicKey is the signer's Ed25519 public key, unpadded base64url
+	// (the "x" of its JWKS).
+	PublicKey string `json:"publicKey"`
+	// Namespace is the policy's apiKeys.namespace ("" for none): a key's
+	// consumer is "<namespace>:<sub>".
+	Namespace string `json:"namespace,omitempty"`
+	// Fresh is false until the control plane read the exceptions table,
+	// and while it cannot refresh it: every signed key is then refused.
+	Fresh bool `json:"fresh"`
+	// Epoch is the key store's epoch; "" refuses every signed key.
+	Epoch string `json:"epoch"`
+	// Exceptions are the signed keys whose claims no longer hold.
+	Exceptions []KeyException `json:"exceptions,omitempty"`
+}
+
+// KeyException is one signed key revoked or updated since it was signed.
+type KeyException struct {
+	// ID is the key's id (its jti).
+	ID      string `json:"id"`
+	Revoked bool   `json:"revoked,omitempty"`
+	// Tier and Roles replace the signed ones.
+	Tier  string   `json:"tier,omitempty"`
+	Roles []string `json:"roles,omitempty"`
+	// ExpiresAt is the key's current expiry in Unix seconds (0: none
+	// besides the signed exp).
+	ExpiresAt int64 `json:"exp,omitempty"`
+}
+
+// NativeMarkerKey is the ext_authz-namespace metadata key that marks a
+// request decided in Envoy (its value the method): the ext_authz filter
+// skips a request that carries it (filter_enabled_metadata). The ext_authz
+// service never writes it.
+const NativeMarkerKey = "native"
 
 // RouteConfig is the DynamicModuleFilterPerRoute's filter_config (JSON)
 // of a route the module decides.
