@@ -36,15 +36,26 @@ func (m DynamicModule) config() *dmv3.DynamicModuleConfig {
 // DynamicModuleFilter is the HTTP filter named name running m's filter with
 // config (a string the module parses, passed as a StringValue).
 func DynamicModuleFilter(name string, m DynamicModule, config string) (*hcmv3.HttpFilter, error) {
-	c, err := Any(wrapperspb.String(config))
+	f, err := DynamicModuleFilterConfig(m, config)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dynamic module filter %s: %w", name, err)
 	}
-	a, err := Any(&dmfilterv3.DynamicModuleFilter{DynamicModuleConfig: m.config(), FilterName: m.Filter, FilterConfig: c})
+	a, err := Any(f)
 	if err != nil {
 		return nil, fmt.Errorf("dynamic module filter %s: %w", name, err)
 	}
 	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
+}
+
+// DynamicModuleFilterConfig is the configuration of m's filter with config
+// (a string the module parses, passed as a StringValue): a
+// DynamicModuleFilter's typed config, or its ECDS resource's.
+func DynamicModuleFilterConfig(m DynamicModule, config string) (*dmfilterv3.DynamicModuleFilter, error) {
+	c, err := Any(wrapperspb.String(config))
+	if err != nil {
+		return nil, err
+	}
+	return &dmfilterv3.DynamicModuleFilter{DynamicModuleConfig: m.config(), FilterName: m.Filter, FilterConfig: c}, nil
 }
 
 // DynamicModulePerRoute is a route's configuration of m's filter: config

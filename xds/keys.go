@@ -92,7 +92,7 @@ func (s *Server) keyTableRejected(gateway string) {
 // keyTableVersion is the version of ts's key identity resource alone (a
 // new JWKS epoch changes jwt_authn's resource, never this one).
 func keyTableVersion(ts *typeSet) string {
-	return ts.of[resource.ExtensionConfigType].each[translator.KeyIdentityFilter]
+	return ts.of[resource.ExtensionConfigType].each[ts.keys.Name()]
 }
 
 // keyExceptions returns the current exceptions table.

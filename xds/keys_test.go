@@ -14,7 +14,17 @@ import (
 )
 
 // keyGateway translates a gateway with one native key route.
-func keyGateway(t *testing.T) *translator.Resources {
+func keyGateway(t *testing.T) *translator.Resources { return keyGatewayWith(t, "") }
+
+// keyPaths are the two native key paths: the key identity filter, and
+// Tollgate's Envoy module (a library path), whose own filter config
+// carries the table.
+var keyPaths = []struct{ name, module string }{{"filters", ""}, {"module", "/usr/lib/tollgate/libtollgate_envoy.so"}}
+
+// keyGatewayWith translates a gateway with one native key route, decided
+// by the Envoy module at path module ("": by jwt_authn and the key
+// identity filter).
+func keyGatewayWith(t *testing.T, module string) *translator.Resources {
 	t.Helper()
 	cfg := &ir.Config{
 		Auth: ir.Auth{APIKeys: &ir.APIKeys{Header: "x-api-key"}},
@@ -26,7 +36,8 @@ func keyGateway(t *testing.T) *translator.Resources {
 		Backends: []ir.Backend{{Name: "b", Endpoints: []ir.Endpoint{{Host: "127.0.0.1", Port: 9000}}, LoadBalancing: ir.RoundRobin, ConnectTimeout: time.Second}},
 	}
 	r, err := translator.Translate(cfg, "g", translator.Options{AuthzAddress: "127.0.0.1:9191",
-		KeyJWKS: `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`})
+		KeyJWKS: `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`,
+		EnvoyModule: module})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +51,13 @@ func keyGateway(t *testing.T) *translator.Resources {
 // ECDS resource's version and no other type's; the same table again
 // changes nothing; an Apply after it serves the current table.
 func TestSetKeyExceptionsChangesOnlyTheExtension(t *testing.T) {
+	for _, p := range keyPaths {
+		t.Run(p.name, func(t *testing.T) { checkKeyExceptionsChangeOnlyTheExtension(t, keyGatewayWith(t, p.module)) })
+	}
+}
+
+func checkKeyExceptionsChangeOnlyTheExtension(t *testing.T, r *translator.Resources) {
 	s := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AckTimeout: time.Second})
-	r := keyGateway(t)
 	if _, err := s.Apply(context.Background(), map[string]*translator.Resources{"g": r}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +90,13 @@ func TestSetKeyExceptionsChangesOnlyTheExtension(t *testing.T) {
 // table, the gateway is served the table that refuses every signed key,
 // until the table changes.
 func TestRejectedKeyTableFailsClosed(t *testing.T) {
+	for _, p := range keyPaths {
+		t.Run(p.name, func(t *testing.T) { checkRejectedKeyTableFailsClosed(t, keyGatewayWith(t, p.module)) })
+	}
+}
+
+func checkRejectedKeyTableFailsClosed(t *testing.T, r *translator.Resources) {
 	s := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AckTimeout: time.Second})
-	r := keyGateway(t)
 	if _, err := s.Apply(context.Background(), map[string]*translator.Resources{"g": r}); err != nil {
 		t.Fatal(err)
 	}

@@ -51,10 +51,14 @@ type KeyException struct {
 // whose config (the script with the exceptions table inlined) Envoy
 // receives by ECDS, so a changed table reloads that filter alone, never a
 // listener or a route table.
+//
+// With the Envoy module deciding signed keys (jwtmodule_keys.go), the
+// ECDS resource is the module's filter config holding the table instead.
 type KeyIdentity struct {
 	namespace string
 	keyHeader string
 	headers   ir.IdentityHeaders
+	module    *jwtModule // set: the module enforces the table
 }
 
 // newKeyIdentity returns the key identity of cfg's API keys.
@@ -63,9 +67,21 @@ func newKeyIdentity(cfg *ir.Config) *KeyIdentity {
 		headers: identityHeadersOrDefault(cfg.Auth.IdentityHeaders)}
 }
 
-// Extension returns the ECDS resource (named KeyIdentityFilter) enforcing
-// x. The same x always gives byte-identical resources.
+// Name is the name of the ECDS resource enforcing the table:
+// KeyIdentityFilter, or the module's filter name.
+func (k *KeyIdentity) Name() string {
+	if k.module != nil {
+		return k.module.name
+	}
+	return KeyIdentityFilter
+}
+
+// Extension returns the ECDS resource (named Name) enforcing x. The same x
+// always gives byte-identical resources.
 func (k *KeyIdentity) Extension(x KeyExceptions) (*corev3.TypedExtensionConfig, error) {
+	if k.module != nil {
+		return k.module.extension(x)
+	}
 	return envoy.ExtensionConfig(KeyIdentityFilter, envoy.LuaNamedSources(map[string]string{keyIdentityScriptName: k.script(x)}))
 }
 
@@ -89,10 +105,8 @@ func (k *KeyIdentity) script(x KeyExceptions) string {
 		luaString(envoy.ExtAuthzName), luaString(jwtPayloadKey(keyProvider)), luaString(keyCheckedKey), luaString(nativeMarkerKey))
 	fmt.Fprintf(&b, "local KEYH, MAXKEY, MAXSUB, KIDLEN = %s, %d, %d, %d\n", luaString(k.keyHeader), contract.MaxSignedKeyLen,
 		contract.MaxConsumerLen, contract.KeyIDLen)
-	items := slices.Clone(x.Items)
-	slices.SortFunc(items, func(a, b KeyException) int { return cmp.Compare(a.ID, b.ID) })
 	var raw strings.Builder
-	for _, it := range items {
+	for _, it := range sortedExceptions(x.Items) {
 		raw.WriteString(tableLine(it))
 	}
 	// One string constant, parsed when the script loads: a table
@@ -101,6 +115,13 @@ func (k *KeyIdentity) script(x KeyExceptions) string {
 	fmt.Fprintf(&b, "local RAW = %s\n", luaString(raw.String()))
 	b.WriteString(keyIdentityBody)
 	return b.String()
+}
+
+// sortedExceptions returns a copy of items sorted by id.
+func sortedExceptions(items []KeyException) []KeyException {
+	out := slices.Clone(items)
+	slices.SortFunc(out, func(a, b KeyException) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }
 
 // tableLine is one entry of the table as keyIdentityBody parses it: five

@@ -183,7 +183,13 @@ func (n *nativeJWT) keyPolicies(ra ir.RouteAuth) map[string]*rbacconfigv3.Princi
 // configuration: without a verified signed key there is no descriptor, so
 // the ratelimit filter makes no call (ext_authz takes those requests'
 // limits in its Check).
-func keyRateLimitGate() *routev3.RateLimit_Action {
+//
+// With the Envoy module deciding the keys there is no jwt_authn payload:
+// the gate is the native marker the module writes (mixedRateLimitGate).
+func (n *nativeJWT) keyRateLimitGate() *routev3.RateLimit_Action {
+	if n.module != nil {
+		return mixedRateLimitGate()
+	}
 	return envoy.RateLimitActionMetadataRequired(keyGateDescriptor, envoy.JwtAuthnName, keyVerifiedPath()...)
 }
 

@@ -222,6 +222,9 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath, rateLimit
 	if k := cfg.Auth.APIKeys; k != nil {
 		n.keyHeader = k.Header
 	}
+	if modulePath != "" {
+		return n, n.newModule(gw, modulePath, rateLimitAddress)
+	}
 	n.providers = map[string]*jwtauthnv3.JwtProvider{}
 	if n.keys || n.mixed {
 		kp, err := keyProviderConfig(n.keyHeader, keyJWKS)
@@ -230,12 +233,6 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath, rateLimit
 		}
 		n.providers[keyProvider] = kp
 		n.keyIdentity = newKeyIdentity(cfg)
-	}
-	if n.jwtRoutes {
-		var err error
-		if n.module, err = newJWTModule(cfg, modulePath, n.keyHeader, n.moduleQuota(gw, modulePath, rateLimitAddress)); err != nil {
-			return nil, err
-		}
 	}
 	if !n.authnJWT() && !n.mixed {
 		return n, n.serveJWTAuthn()
@@ -260,12 +257,31 @@ func newNativeJWT(cfg *ir.Config, gw *ir.Gateway, keyJWKS, modulePath, rateLimit
 	return n, n.serveJWTAuthn()
 }
 
+// newModule has Tollgate's Envoy module (modulePath) decide every native
+// route of gw: JWT, key and mixed routes (jwtmodule.go,
+// jwtmodule_keys.go); no jwt_authn runs.
+func (n *nativeJWT) newModule(gw *ir.Gateway, modulePath, rateLimitAddress string) error {
+	var keys *envoymod.Keys
+	if n.keys || n.mixed {
+		var err error
+		if keys, err = moduleKeys(n.cfg, n.keyJWKS); err != nil {
+			return err
+		}
+	}
+	m, err := newJWTModule(n.cfg, modulePath, n.keyHeader, n.moduleQuota(gw, rateLimitAddress), keys)
+	if err != nil {
+		return err
+	}
+	n.module = m
+	if m.decidesKeys() {
+		n.keyIdentity = &KeyIdentity{module: m}
+	}
+	return nil
+}
+
 // serveJWTAuthn sets n.jwtAuthn when the gateway runs jwt_authn with a
 // remote JWKS: its config is then served over ECDS.
 func (n *nativeJWT) serveJWTAuthn() error {
-	if n.module != nil && !n.keys && !n.mixed {
-		return nil // no jwt_authn
-	}
 	cfg := n.authnConfig()
 	if !hasRemoteJWKS(cfg) {
 		return nil
@@ -348,14 +364,11 @@ func identityHeadersOrDefault(h ir.IdentityHeaders) ir.IdentityHeaders {
 func (n *nativeJWT) authnJWT() bool { return n.jwtRoutes && n.module == nil }
 
 // moduleQuota is the module's rate-limit settings when the module
-// (modulePath) decides a route of gw whose limits it can hold; else nil.
-func (n *nativeJWT) moduleQuota(gw *ir.Gateway, modulePath, rateLimitAddress string) *envoymod.Quota {
-	if modulePath == "" {
-		return nil
-	}
+// decides a route of gw whose limits it can hold; else nil.
+func (n *nativeJWT) moduleQuota(gw *ir.Gateway, rateLimitAddress string) *envoymod.Quota {
 	for _, vh := range gw.VirtualHosts {
 		for _, r := range vh.Routes {
-			if n.native(r) && moduleTakesLimits(n.cfg, r) {
+			if n.anyNative(r) && moduleTakesLimits(n.cfg, r) {
 				return moduleQuota(n.cfg, rateLimitAddress)
 			}
 		}
@@ -363,8 +376,20 @@ func (n *nativeJWT) moduleQuota(gw *ir.Gateway, modulePath, rateLimitAddress str
 	return nil
 }
 
+// anyNative reports whether r is a native JWT, key or mixed route: with
+// the module, a route it decides.
+func (n *nativeJWT) anyNative(r ir.Route) bool { return n.native(r) || n.nativeKey(r) || n.nativeMixed(r) }
+
 // moduleLimits reports whether the module enforces route r's limits.
-func (n *nativeJWT) moduleLimits(r ir.Route) bool { return n.native(r) && n.module.takesLimits(r) }
+func (n *nativeJWT) moduleLimits(r ir.Route) bool {
+	return n.module != nil && n.anyNative(r) && n.module.takesLimits(r)
+}
+
+// moduleKeyRoute reports whether the module decides r's signed keys (a
+// native key or mixed route), passing its opaque keys to ext_authz.
+func (n *nativeJWT) moduleKeyRoute(r ir.Route) bool {
+	return n.module != nil && (n.nativeKey(r) || n.nativeMixed(r))
+}
 
 // native reports whether r is decided in Envoy.
 func (n *nativeJWT) native(r ir.Route) bool { return n.enabled && nativeJWTReason(n.cfg, r) == "" }
@@ -385,9 +410,7 @@ func (n *nativeJWT) httpFilters() ([]*hcmv3.HttpFilter, error) {
 		if err != nil {
 			return nil, err
 		}
-		if out = append(out, mf); !n.keys && !n.mixed {
-			return out, nil
-		}
+		return append(out, mf), nil // the module decides every native route
 	}
 	jwt, err := n.jwtAuthnFilter()
 	if err != nil {
@@ -474,11 +497,7 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 		return nil
 	}
 	if n.module != nil {
-		if err := n.module.configureRoute(er, r); err != nil {
-			return err
-		}
-		n.removeCredentials(er, r)
-		return nil
+		return n.configureModuleRoute(er, r)
 	}
 	if err := envoy.SetRouteFilterConfig(er, n.jwtAuthnName(), envoy.JwtPerRouteRequirement(jwtRequirement)); err != nil {
 		return err
@@ -490,6 +509,16 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 		return err
 	}
 	if err := envoy.SetRouteFilterConfig(er, envoy.RBACName, envoy.RBACPerRouteDeny(n.policies(r.Auth))); err != nil {
+		return err
+	}
+	n.removeCredentials(er, r)
+	return nil
+}
+
+// configureModuleRoute hands r to the module and removes the credentials
+// before the upstream unless the route forwards them.
+func (n *nativeJWT) configureModuleRoute(er *routev3.Route, r ir.Route) error {
+	if err := n.module.configureRoute(er, r); err != nil {
 		return err
 	}
 	n.removeCredentials(er, r)
@@ -589,7 +618,7 @@ func (n *nativeJWT) needsExtAuthz(gw *ir.Gateway) bool {
 // decorate returns next followed, when enabled, by setting the local
 // reply mappers that give native refusals ext_authz's answers.
 func (n *nativeJWT) decorate(next func(*hcmv3.HttpConnectionManager)) (func(*hcmv3.HttpConnectionManager), error) {
-	if !n.authnJWT() && !n.keys && !n.mixed {
+	if n.module != nil || (!n.authnJWT() && !n.keys && !n.mixed) {
 		return next, nil
 	}
 	lr, err := jwtLocalReplies(n.keys, n.mixed, n.keyHeader)
@@ -613,6 +642,8 @@ func configureRouteAuth(er *routev3.Route, r ir.Route, a *authz, n *nativeJWT) e
 		switch {
 		case err != nil:
 			return err
+		case n.moduleKeyRoute(r):
+			return n.configureModuleRoute(er, r)
 		case n.nativeKey(r):
 			return n.configureKeyRoute(er, r)
 		case n.nativeMixed(r):

@@ -28,8 +28,12 @@ const moduleFilterName = "tollgate.identity_module"
 
 // jwtModule is the module of one gateway.
 type jwtModule struct {
-	cfg    *ir.Config
-	lib    envoy.DynamicModule
+	cfg *ir.Config
+	lib envoy.DynamicModule
+	fc  envoymod.FilterConfig // without the exceptions table (fc.Keys holds none)
+	// name names the filter, its per-route configs and, when the module
+	// decides signed keys, its ECDS resource (jwtmodule_keys.go).
+	name   string
 	config string // the FilterConfig JSON
 	// quota is set when the module enforces some routes' rate limits
 	// (jwtmodule_limits.go).
@@ -39,8 +43,9 @@ type jwtModule struct {
 // newJWTModule returns the module filter's configuration for cfg, or nil
 // when path is "" (jwt_authn decides native JWT routes); quota, when not
 // nil, has the module enforce the rate limits of the routes whose limits
-// it can hold (moduleTakesLimits).
-func newJWTModule(cfg *ir.Config, path, keyHeader string, quota *envoymod.Quota) (*jwtModule, error) {
+// it can hold (moduleTakesLimits); keys, when not nil, has it decide
+// signed API keys (jwtmodule_keys.go).
+func newJWTModule(cfg *ir.Config, path, keyHeader string, quota *envoymod.Quota, keys *envoymod.Keys) (*jwtModule, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -51,17 +56,27 @@ func newJWTModule(cfg *ir.Config, path, keyHeader string, quota *envoymod.Quota)
 		CacheSize:       jwtCacheSize,
 		CacheMaxTTL:     envoymod.DefaultCacheMaxTTL,
 		Quota:           quota,
+		Keys:            keys,
 	}
 	b, err := json.Marshal(fc)
 	if err != nil {
 		return nil, fmt.Errorf("envoy module config: %w", err)
 	}
-	return &jwtModule{cfg: cfg, lib: envoy.DynamicModule{Path: path, Filter: envoymod.FilterName}, config: string(b), quota: quota}, nil
+	m := &jwtModule{cfg: cfg, lib: envoy.DynamicModule{Path: path, Filter: envoymod.FilterName}, fc: fc,
+		name: moduleFilterName, config: string(b), quota: quota}
+	if keys != nil {
+		m.name = moduleKeysFilterName(b)
+	}
+	return m, nil
 }
 
-// filter is the module's HTTP filter.
+// filter is the module's HTTP filter: served over ECDS when it decides
+// signed keys.
 func (m *jwtModule) filter() (*hcmv3.HttpFilter, error) {
-	return envoy.DynamicModuleFilter(moduleFilterName, m.lib, m.config)
+	if m.fc.Keys != nil {
+		return m.discoveredFilter()
+	}
+	return envoy.DynamicModuleFilter(m.name, m.lib, m.config)
 }
 
 // configureRoute hands r to the module: its requirement as the ext_authz
@@ -83,7 +98,7 @@ func (m *jwtModule) configureRoute(er *routev3.Route, r ir.Route) error {
 	if err != nil {
 		return fmt.Errorf("route %q: envoy module config: %w", r.Name, err)
 	}
-	return envoy.SetRouteFilterConfig(er, moduleFilterName, pr)
+	return envoy.SetRouteFilterConfig(er, m.name, pr)
 }
 
 // takesLimits reports whether the module enforces the limits of r, a

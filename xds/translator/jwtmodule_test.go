@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/extauthz/contract"
 	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/policy/ir"
 )
@@ -56,10 +58,10 @@ func TestModuleEveryProtectedRouteDecided(t *testing.T) {
 					}
 					cfg := er.GetTypedPerFilterConfig()
 					checked++
-					if cfg[moduleFilterName] != nil {
+					if moduleConfigOf(cfg) != nil {
 						byModule++
 					}
-					decided := cfg[moduleFilterName] != nil || cfg[envoy.JwtAuthnName] != nil ||
+					decided := moduleConfigOf(cfg) != nil || cfg[envoy.JwtAuthnName] != nil ||
 						(extAuthz && !extAuthzDisabled(t, cfg[envoy.ExtAuthzName].GetValue()))
 					if !decided {
 						t.Errorf("%s: protected route %q reaches the upstream undecided (per-filter configs %v)",
@@ -96,6 +98,29 @@ func listenersHaveExtAuthz(t *testing.T, r *Resources) bool {
 		}
 	}
 	return all
+}
+
+// moduleConfigOf returns the module's per-route config among a route's
+// per-filter configs (keyed moduleFilterName, or the ECDS-served filter's
+// name when the module decides signed keys), nil when there is none.
+func moduleConfigOf(cfg map[string]*anypb.Any) *anypb.Any {
+	for name, a := range cfg {
+		if name == moduleFilterName || strings.HasPrefix(name, moduleKeysFilterPrefix) {
+			return a
+		}
+	}
+	return nil
+}
+
+// checkExtensions returns the context extensions of an ext_authz
+// per-route config.
+func checkExtensions(t *testing.T, b []byte) map[string]string {
+	t.Helper()
+	var pr extauthzv3.ExtAuthzPerRoute
+	if err := proto.Unmarshal(b, &pr); err != nil {
+		t.Fatal(err)
+	}
+	return pr.GetCheckSettings().GetContextExtensions()
 }
 
 func extAuthzDisabled(t *testing.T, b []byte) bool {
@@ -143,11 +168,18 @@ func TestModuleEveryLimitedRouteLimited(t *testing.T) {
 				continue
 			}
 			cfg := er.GetTypedPerFilterConfig()
-			inModule := moduleRouteConfig(t, cfg[moduleFilterName]).Limits != nil
+			inModule := moduleRouteConfig(t, moduleConfigOf(cfg)).Limits != nil
 			inFilters := rlqs && cfg[envoy.LocalRateLimitFilterName(0)] != nil
 			if inModule == inFilters {
 				t.Errorf("%s: route %q: limits in the module %v, in the filters %v: want exactly one",
 					name, er.GetName(), inModule, inFilters)
+			}
+			// What the module passes (opaque keys) goes to ext_authz,
+			// which must then take the limits in its Check.
+			if ea := cfg[envoy.ExtAuthzName].GetValue(); inModule && ea != nil && !extAuthzDisabled(t, ea) &&
+				checkExtensions(t, ea)[contract.KeyRateLimit] != contract.RateLimitExact {
+				t.Errorf("%s: route %q: limits in the module, but the requests it passes to ext_authz are not limited there",
+					name, er.GetName())
 			}
 			if inModule {
 				byModule++
@@ -275,7 +307,7 @@ func TestModuleLimitsWithinTheModuleBounds(t *testing.T) {
 	rlqs := listenersHave(t, r, envoy.RateLimitQuotaName)
 	for _, er := range allRoutes(r) {
 		cfg := er.GetTypedPerFilterConfig()
-		rc := moduleRouteConfig(t, cfg[moduleFilterName])
+		rc := moduleRouteConfig(t, moduleConfigOf(cfg))
 		if er.GetName() == "admin" && (rc.Limits != nil || !rlqs || cfg[envoy.LocalRateLimitFilterName(0)] == nil) {
 			t.Errorf("route admin (9 limits in the free tier's bucket): in the module %v, want the filter path", rc.Limits != nil)
 		}

@@ -31,8 +31,15 @@ import (
 // takesLimits reports whether route r takes its rate limits in the
 // ext_authz Check: it is rate limited, counted exactly (not rateLimits.mode
 // quota) and served by ext_authz.
+//
+// On a route whose signed keys the Envoy module decides and whose limits
+// it takes, the Check takes the limits of the opaque keys the module
+// passes, in either mode (jwtmodule_keys.go).
 func (a *authz) takesLimits(r ir.Route) bool {
-	return a.enabled && !a.quota && r.RateLimit.Enabled && !r.Auth.Public && !a.native.native(r)
+	if !a.enabled || !r.RateLimit.Enabled || r.Auth.Public {
+		return false
+	}
+	return (!a.quota && !a.native.native(r)) || (a.native.moduleKeyRoute(r) && a.native.moduleLimits(r))
 }
 
 // checkLimitHeaders returns the request headers the ext_authz service needs
@@ -64,7 +71,8 @@ func (a *authz) checkLimitHeaders(gw *ir.Gateway) []string {
 func (a *authz) needsRateLimitFilter(gw *ir.Gateway) bool {
 	for _, vh := range gw.VirtualHosts {
 		for _, r := range vh.Routes {
-			if r.RateLimit.Enabled && (!a.takesLimits(r) || a.native.nativeKey(r) || a.native.nativeMixed(r)) {
+			if r.RateLimit.Enabled && !a.native.moduleLimits(r) &&
+				(!a.takesLimits(r) || a.native.nativeKey(r) || a.native.nativeMixed(r)) {
 				return true
 			}
 		}

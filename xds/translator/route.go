@@ -33,7 +33,7 @@ func virtualHosts(in []ir.VirtualHost, built [][]builtRoute, authz *authz, nativ
 			case native.moduleLimits(r): // the module enforces them (jwtmodule_limits.go)
 				rl.moduleRoute(er)
 			case native.nativeKey(r) && authz.takesLimits(r): // signed keys here, opaque ones in the Check
-				err = rl.configureRoute(er, r.RateLimit, r.Name, keyRateLimitGate())
+				err = rl.configureRoute(er, r.RateLimit, r.Name, native.keyRateLimitGate())
 			case native.nativeMixed(r) && authz.takesLimits(r): // native decisions here, the others in the Check
 				err = rl.configureRoute(er, r.RateLimit, r.Name, mixedRateLimitGate())
 			case !authz.takesLimits(r): // else ext_authz takes them
