@@ -61,8 +61,10 @@ var oddValues = []struct {
 // ext_authz sends it (TestAPIKeyNativeTenantAsExtAuthz) unless it holds a
 // control character (401); a role outside the role rule is dropped, as
 // ext_authz drops it. No value makes a header of its own.
-func TestAPIKeyNativeOddClaims(t *testing.T) {
-	k := startKeyNativeStack(t)
+func TestAPIKeyNativeOddClaims(t *testing.T) { eachJWTEngine(t, testAPIKeyNativeOddClaims) }
+
+func testAPIKeyNativeOddClaims(t *testing.T, engine jwtEngine) {
+	k := startKeyNativeStackEngine(t, engine, exactMode)
 	k.waitKeyTable(t, k.port)
 	n := 0
 	for _, field := range []string{"jti", "sub", "tier", "tnt", "roles"} {
@@ -144,7 +146,11 @@ func validTierName(s string) bool {
 // character is refused when the key is created, whatever its format.
 func TestAPIKeyNativeTenantAsExtAuthz(t *testing.T) {
 	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
-	k := startKeyNativeStack(t)
+	eachJWTEngine(t, testAPIKeyNativeTenantAsExtAuthz)
+}
+
+func testAPIKeyNativeTenantAsExtAuthz(t *testing.T, engine jwtEngine) {
+	k := startKeyNativeStackEngine(t, engine, exactMode)
 	k.waitKeyTable(t, k.port)
 	type seen struct{ rid, header string }
 	tenants := []string{"a\tb", "\tab ", "a\u202eb", "a\u2066b", "a\u0085b", "Zürich", strings.Repeat("z", 500)}

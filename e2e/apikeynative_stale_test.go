@@ -17,7 +17,11 @@ import (
 // not revoked gets 503 during the outage and 200 after it.
 func TestAPIKeyNativeRevokedWhileStale(t *testing.T) {
 	t.Parallel() // waits on timers and asserts no latency (e2e/doc.go)
-	k := startKeyNativeStack(t)
+	eachJWTEngine(t, testAPIKeyNativeRevokedWhileStale)
+}
+
+func testAPIKeyNativeRevokedWhileStale(t *testing.T, engine jwtEngine) {
+	k := startKeyNativeStackEngine(t, engine, exactMode)
 	k.waitKeyTable(t, k.port)
 	revoked, id := createKey(t, k.stack, "gone", "pro")
 	live, _ := createKey(t, k.stack, "live", "pro")

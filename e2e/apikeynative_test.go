@@ -55,22 +55,35 @@ type keyStack struct {
 	policy     string // the policy it started with
 }
 
-func startKeyNativeStack(t *testing.T) *keyStack { return startKeyNativeStackMode(t, "exact") }
+func startKeyNativeStack(t *testing.T) *keyStack { return startKeyNativeStackPolicy(t, exactMode) }
+
+// exactMode sets rateLimits.mode exact in a key policy.
+func exactMode(policy string) string { return withMode(policy, "exact") }
+
+// withMode sets rateLimits.mode in a key policy.
+func withMode(policy, mode string) string {
+	return strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
+}
 
 // startKeyNativeStackMode is startKeyNativeStack with rateLimits.mode.
 func startKeyNativeStackMode(t *testing.T, mode string) *keyStack {
-	return startKeyNativeStackPolicy(t, func(policy string) string {
-		return strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
-	})
+	return startKeyNativeStackPolicy(t, func(policy string) string { return withMode(policy, mode) })
 }
 
 // startKeyNativeStackPolicy is startKeyNativeStack with keyNativePolicy
 // changed by edit; the stack's policy field holds the result.
 func startKeyNativeStackPolicy(t *testing.T, edit func(string) string) *keyStack {
+	return startKeyNativeStackEngine(t, jwtEngines[0], edit)
+}
+
+// startKeyNativeStackEngine is startKeyNativeStackPolicy with the native
+// routes decided by engine: jwt_authn and the key identity filter, or
+// Tollgate's Envoy module.
+func startKeyNativeStackEngine(t *testing.T, engine jwtEngine, edit func(string) string) *keyStack {
 	n := startNativeEnv(t)
 	port, second := harness.FreePort(t), harness.FreePort(t)
 	policy := edit(n.policy(t, keyNativePolicy, port, second))
-	s := n.stack(t, policy)
+	s := n.stack(t, policy, engine.args(t)...)
 	e := s.envoy("public", "key-native-0", "delta")
 	return &keyStack{authStack: n.authStack(s, port), redis: n.redis, secondPort: second, proxy: e, policy: policy}
 }
@@ -182,8 +195,10 @@ func (k *keyStack) waitKeyTable(t *testing.T, port int) {
 	}
 }
 
-func TestAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T) {
-	k := startKeyNativeStack(t)
+func TestAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T) { eachJWTEngine(t, testAPIKeyNativeAdmitsWithoutExtAuthz) }
+
+func testAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T, engine jwtEngine) {
+	k := startKeyNativeStackEngine(t, engine, exactMode)
 	k.waitKeyTable(t, k.port)
 	before := k.authzChecks(t)
 	key := signedKey(t, keyClaims("acme", "key00001", "pro", "user", "admin"))
@@ -246,8 +261,10 @@ func TestAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T) {
 	})
 }
 
-func TestAPIKeyNativeRefusesAttacks(t *testing.T) {
-	k := startKeyNativeStack(t)
+func TestAPIKeyNativeRefusesAttacks(t *testing.T) { eachJWTEngine(t, testAPIKeyNativeRefusesAttacks) }
+
+func testAPIKeyNativeRefusesAttacks(t *testing.T, engine jwtEngine) {
+	k := startKeyNativeStackEngine(t, engine, exactMode)
 	k.waitKeyTable(t, k.port)
 	valid := keyClaims("acme", "key00001", "pro", "admin")
 	good := signedKey(t, valid)
@@ -320,8 +337,10 @@ func TestAPIKeyNativeRefusesAttacks(t *testing.T) {
 
 // TestAPIKeyNativeExceptions: a revocation, a tier update and a Redis
 // outage reach Envoy through the exceptions table (ECDS) alone.
-func TestAPIKeyNativeExceptions(t *testing.T) {
-	k := startKeyNativeStack(t)
+func TestAPIKeyNativeExceptions(t *testing.T) { eachJWTEngine(t, testAPIKeyNativeExceptions) }
+
+func testAPIKeyNativeExceptions(t *testing.T, engine jwtEngine) {
+	k := startKeyNativeStackEngine(t, engine, exactMode)
 	k.waitKeyTable(t, k.port)
 	e := k.proxy
 	lds := envoyVersions(t, e)
@@ -475,8 +494,8 @@ func envoyVersions(t *testing.T, e *harness.Envoy) string {
 	return strings.Join(slices.Sorted(slices.Values(parts)), " ")
 }
 
-// keyTableReloads is how often Envoy loaded the key identity filter's
-// config over ECDS.
+// keyTableReloads is how often Envoy loaded the exceptions table's filter
+// config over ECDS: the key identity filter's, or the Envoy module's.
 func keyTableReloads(t *testing.T, e *harness.Envoy) int64 {
 	t.Helper()
 	st, err := e.Stats(testCtx(t, 5*time.Second), "extension_config_discovery")
@@ -484,7 +503,8 @@ func keyTableReloads(t *testing.T, e *harness.Envoy) int64 {
 		t.Fatal(err)
 	}
 	for name, v := range st {
-		if strings.HasSuffix(name, "tollgate.key_identity.config_reload") {
+		if strings.HasSuffix(name, ".config_reload") &&
+			(strings.Contains(name, "tollgate.key_identity") || strings.Contains(name, "tollgate.identity_module.")) {
 			return v
 		}
 	}

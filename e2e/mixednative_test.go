@@ -55,16 +55,21 @@ backends:
 // (key pepper, Redis), the IdP and one Envoy, and waits until a signed key
 // is admitted on /m (the first exceptions table reached Envoy).
 func startMixedNativeStack(t *testing.T) (*authStack, string) {
-	return startMixedNativeStackMode(t, "exact")
+	return startMixedNativeStackEngine(t, jwtEngines[0], "exact")
 }
 
 // startMixedNativeStackMode is startMixedNativeStack with rateLimits.mode.
 func startMixedNativeStackMode(t *testing.T, mode string) (*authStack, string) {
+	return startMixedNativeStackEngine(t, jwtEngines[0], mode)
+}
+
+// startMixedNativeStackEngine is startMixedNativeStackMode with the
+// native routes decided by engine.
+func startMixedNativeStackEngine(t *testing.T, engine jwtEngine, mode string) (*authStack, string) {
 	n := startNativeEnv(t)
 	port := harness.FreePort(t)
-	policy := n.policy(t, mixedNativePolicy, port)
-	policy = strings.Replace(policy, "rateLimits:\n", "rateLimits:\n  mode: "+mode+"\n", 1)
-	s := n.stack(t, policy)
+	policy := withMode(n.policy(t, mixedNativePolicy, port), mode)
+	s := n.stack(t, policy, engine.args(t)...)
 	s.envoy("public", "mixed-native-0", "delta")
 	a := n.authStack(s, port)
 	key := signedKey(t, keyClaims("warmup", "warmup00", "pro"))
@@ -110,8 +115,10 @@ func opaqueKey(t *testing.T, s *stack, consumer string, roles string) string {
 // JWTs, a JWT of the configured provider and a signed key are admitted by
 // Envoy with no ext_authz Check and the identity ext_authz would set; an
 // opaque key makes exactly one Check.
-func TestMixedNativeAdmitsWithoutExtAuthz(t *testing.T) {
-	a, policy := startMixedNativeStack(t)
+func TestMixedNativeAdmitsWithoutExtAuthz(t *testing.T) { eachJWTEngine(t, testMixedNativeAdmitsWithoutExtAuthz) }
+
+func testMixedNativeAdmitsWithoutExtAuthz(t *testing.T, engine jwtEngine) {
+	a, policy := startMixedNativeStackEngine(t, engine, "exact")
 	path := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
@@ -180,8 +187,10 @@ func TestMixedNativeAdmitsWithoutExtAuthz(t *testing.T) {
 // TestMixedNativeRefusesAsExtAuthz sends every refusal case to the native
 // mixed routes and to the same routes on ext_authz, and wants the same
 // status, body and WWW-Authenticate from both, never the upstream.
-func TestMixedNativeRefusesAsExtAuthz(t *testing.T) {
-	a, _ := startMixedNativeStack(t)
+func TestMixedNativeRefusesAsExtAuthz(t *testing.T) { eachJWTEngine(t, testMixedNativeRefusesAsExtAuthz) }
+
+func testMixedNativeRefusesAsExtAuthz(t *testing.T, engine jwtEngine) {
+	a, _ := startMixedNativeStackEngine(t, engine, "exact")
 	// Keys from the key store: ext_authz refuses a signed key whose record
 	// it does not hold (unknown_key), Envoy checks the signature and the
 	// exceptions table.

@@ -59,8 +59,14 @@ func buildRows(stacks map[string]*stack, ts *tokenSet) ([]row, error) {
 		{"signed API key + rate limit, quota", qu, "/key", cycle("ApiKey ", signed)},
 	}
 	if qm := stacks["quota-module"]; qm != nil {
+		keysQm, err := createKeys(qm.api)
+		if err != nil {
+			return nil, err
+		}
 		rows = append(rows, row{"JWT + rate limit, quota, Envoy module", qm, "/jwt", cycle("Bearer ", ts.active)},
-			row{"JWT + rate limit, quota, Envoy module, all fresh", qm, "/jwt", cycle("Bearer ", ts.fresh)})
+			row{"JWT + rate limit, quota, Envoy module, all fresh", qm, "/jwt", cycle("Bearer ", ts.fresh)},
+			row{"signed API key + rate limit, quota, Envoy module", qm, "/key", cycle("ApiKey ", signed)},
+			row{"API key + rate limit, quota, Envoy module", qm, "/key", cycle("ApiKey ", keysQm)})
 	}
 	if eg := stacks["eg"]; eg != nil {
 		rows = append(rows, row{"Envoy Gateway shape (jwt_authn + envoyproxy/ratelimit)", eg, "/jwt", cycle("Bearer ", ts.active)},
