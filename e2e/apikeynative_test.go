@@ -195,7 +195,9 @@ func (k *keyStack) waitKeyTable(t *testing.T, port int) {
 	}
 }
 
-func TestAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T) { eachJWTEngine(t, testAPIKeyNativeAdmitsWithoutExtAuthz) }
+func TestAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T) {
+	eachJWTEngine(t, testAPIKeyNativeAdmitsWithoutExtAuthz)
+}
 
 func testAPIKeyNativeAdmitsWithoutExtAuthz(t *testing.T, engine jwtEngine) {
 	k := startKeyNativeStackEngine(t, engine, exactMode)

@@ -115,7 +115,9 @@ func opaqueKey(t *testing.T, s *stack, consumer string, roles string) string {
 // JWTs, a JWT of the configured provider and a signed key are admitted by
 // Envoy with no ext_authz Check and the identity ext_authz would set; an
 // opaque key makes exactly one Check.
-func TestMixedNativeAdmitsWithoutExtAuthz(t *testing.T) { eachJWTEngine(t, testMixedNativeAdmitsWithoutExtAuthz) }
+func TestMixedNativeAdmitsWithoutExtAuthz(t *testing.T) {
+	eachJWTEngine(t, testMixedNativeAdmitsWithoutExtAuthz)
+}
 
 func testMixedNativeAdmitsWithoutExtAuthz(t *testing.T, engine jwtEngine) {
 	a, policy := startMixedNativeStackEngine(t, engine, "exact")
@@ -187,7 +189,9 @@ func testMixedNativeAdmitsWithoutExtAuthz(t *testing.T, engine jwtEngine) {
 // TestMixedNativeRefusesAsExtAuthz sends every refusal case to the native
 // mixed routes and to the same routes on ext_authz, and wants the same
 // status, body and WWW-Authenticate from both, never the upstream.
-func TestMixedNativeRefusesAsExtAuthz(t *testing.T) { eachJWTEngine(t, testMixedNativeRefusesAsExtAuthz) }
+func TestMixedNativeRefusesAsExtAuthz(t *testing.T) {
+	eachJWTEngine(t, testMixedNativeRefusesAsExtAuthz)
+}
 
 func testMixedNativeRefusesAsExtAuthz(t *testing.T, engine jwtEngine) {
 	a, _ := startMixedNativeStackEngine(t, engine, "exact")

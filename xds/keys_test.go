@@ -36,7 +36,7 @@ func keyGatewayWith(t *testing.T, module string) *translator.Resources {
 		Backends: []ir.Backend{{Name: "b", Endpoints: []ir.Endpoint{{Host: "127.0.0.1", Port: 9000}}, LoadBalancing: ir.RoundRobin, ConnectTimeout: time.Second}},
 	}
 	r, err := translator.Translate(cfg, "g", translator.Options{AuthzAddress: "127.0.0.1:9191",
-		KeyJWKS: `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`,
+		KeyJWKS:     `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`,
 		EnvoyModule: module})
 	if err != nil {
 		t.Fatal(err)

@@ -378,7 +378,9 @@ func (n *nativeJWT) moduleQuota(gw *ir.Gateway, rateLimitAddress string) *envoym
 
 // anyNative reports whether r is a native JWT, key or mixed route: with
 // the module, a route it decides.
-func (n *nativeJWT) anyNative(r ir.Route) bool { return n.native(r) || n.nativeKey(r) || n.nativeMixed(r) }
+func (n *nativeJWT) anyNative(r ir.Route) bool {
+	return n.native(r) || n.nativeKey(r) || n.nativeMixed(r)
+}
 
 // moduleLimits reports whether the module enforces route r's limits.
 func (n *nativeJWT) moduleLimits(r ir.Route) bool {
