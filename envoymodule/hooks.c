@@ -1,8 +1,9 @@
 // hooks.c: the event hooks Envoy 1.40 resolves in an HTTP-filter module.
 // Only request headers do work: on a route with a per-route config, a
-// token found in the C table (table.h) whose identity meets the route's
-// requirement is published here without entering Go; every other request
-// is decided by Go (tgDecide, module.go). Response headers write the
+// token (or, with signed keys, a signed API key) found in the C table
+// (table.h) whose identity meets the route's requirement is published
+// here without entering Go; every other request is decided by Go
+// (tgDecide, module.go). Response headers write the
 // rate-limit report of an admitted request on a limited route (tg_stream);
 // the other hooks continue at once.
 #include <stdlib.h>
