@@ -25,14 +25,16 @@ type keySet struct {
 	keys                                            *envoymod.Keys
 	valid, updated, revoked, shortened, expired     string
 	foreign, tampered, limited, limitedOther, other string
+	fresh                                           []string // more valid keys, of consumers of their own
 }
 
 // mintKeys creates the keys and the filter config's Keys: valid (gold,
 // role user), updated (its exception: tier basic, role admin), revoked,
 // shortened (its exception's expiry passed), expired (its exp passed),
 // foreign (another store's epoch), tampered (valid's signature altered),
-// limited and limitedOther (gold, consumers of their own), other.
-func mintKeys(t *testing.T) keySet {
+// limited and limitedOther (gold, consumers of their own), other, and
+// fresh more.
+func mintKeys(t *testing.T, fresh int) keySet {
 	t.Helper()
 	sig, err := apikey.NewSigner(keyPepper)
 	if err != nil {
@@ -59,6 +61,10 @@ func mintKeys(t *testing.T) keySet {
 	ks.limited, _ = create(store, apikey.Record{Consumer: "limited", Tier: "gold"})
 	ks.limitedOther, _ = create(store, apikey.Record{Consumer: "limited-other", Tier: "gold"})
 	ks.other, _ = create(store, apikey.Record{Consumer: "other"})
+	for i := range fresh {
+		k, _ := create(store, apikey.Record{Consumer: fmt.Sprintf("bulk-%d", i), Tier: "gold", Roles: []string{"user"}})
+		ks.fresh = append(ks.fresh, k)
+	}
 	parts := strings.Split(ks.valid, ".")
 	ks.tampered = strings.Join([]string{parts[0], parts[1], parts[2], strings.Repeat("A", len(parts[3]))}, ".")
 	x, err := store.Exceptions(context.Background())
@@ -110,7 +116,7 @@ func TestModuleKeys(t *testing.T) {
 		t.Skip("ENVOY_BIN not set")
 	}
 	fx := newFixture(t)
-	ks := mintKeys(t)
+	ks := mintKeys(t, 0)
 	fc := filterConfig(fx.iss)
 	fc.Keys = ks.keys
 	fc.Quota = &envoymod.Quota{Address: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Domain: ir.RateLimitQuotaDomain}
