@@ -9,7 +9,8 @@
 // Envoy 1.40 strips neither the namespace nor adds labels).
 //
 // Contract: a request the module decides (a route with its per-route
-// config) increments exactly one rq_* counter, once; a bucket the charge
+// config) increments exactly one rq_* counter, once (rq_go_passed when Go
+// passes it on undecided: an opaque API key); a bucket the charge
 // created, and one it evicted doing so, add one to limit_buckets_created
 // and limit_buckets_evicted. An increment is one call into Envoy (an
 // atomic add); a counter whose definition failed has id 0, and its

@@ -61,11 +61,15 @@ type Local struct {
 
 // NewLocal builds a Local for cfg and starts its remote JWKS fetches in
 // the background (until Close or the end of ctx). It fails when a JWT
-// provider cannot be set up.
+// provider cannot be set up, or cfg.Keys is set without cfg.KeyHeader or
+// with a public key that is not an Ed25519 key.
 func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions) (*Local, error) {
 	o := opts.Options
 	o.Keys, o.RateLimit = nil, nil
 	if cfg.Keys != nil {
+		if cfg.KeyHeader == "" {
+			return nil, fmt.Errorf("extauthz: local decisions: signed keys without a key header (API keys not configured)")
+		}
 		v, err := offlineKeys(*cfg.Keys, opts.Now)
 		if err != nil {
 			return nil, fmt.Errorf("extauthz: local decisions: %w", err)

@@ -207,12 +207,23 @@ func TestLocalPassesOpaqueKeys(t *testing.T) {
 	}
 }
 
-// TestNewLocalRefusesABadPublicKey: a Keys whose public key is not an
-// Ed25519 key refuses the configuration.
-func TestNewLocalRefusesABadPublicKey(t *testing.T) {
-	_, err := NewLocal(context.Background(), envoymod.FilterConfig{KeyHeader: "x-api-key",
-		Keys: &envoymod.Keys{PublicKey: "short", Fresh: true, Epoch: "e"}}, LocalOptions{Options: Options{Logger: quietLogger()}})
-	if err == nil {
-		t.Fatal("NewLocal accepted a bad public key")
+// TestNewLocalRefusesBadKeys: a Keys whose public key is not an Ed25519
+// key, or without a key header, refuses the configuration.
+func TestNewLocalRefusesBadKeys(t *testing.T) {
+	good := base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	for _, fc := range []envoymod.FilterConfig{
+		{KeyHeader: "x-api-key", Keys: &envoymod.Keys{PublicKey: "short", Fresh: true, Epoch: "e"}},
+		{Keys: &envoymod.Keys{PublicKey: good, Fresh: true, Epoch: "e"}},
+	} {
+		if l, err := NewLocal(context.Background(), fc, LocalOptions{Options: Options{Logger: quietLogger()}}); err == nil {
+			l.Close()
+			t.Errorf("NewLocal accepted %+v", *fc.Keys)
+		}
 	}
+	l, err := NewLocal(context.Background(), envoymod.FilterConfig{KeyHeader: "x-api-key",
+		Keys: &envoymod.Keys{PublicKey: good}}, LocalOptions{Options: Options{Logger: quietLogger()}})
+	if err != nil {
+		t.Fatalf("a valid Keys refused: %v", err)
+	}
+	l.Close()
 }
