@@ -197,3 +197,44 @@ func TestNewOfflineRefusesBadKeys(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOfflineLookup: Lookup never panics; an error is one of its
+// contract's; it accepts only a key whose signature verifies (the fuzzer
+// cannot forge one: an accepted input is a seed's signing input with its
+// signature), and a record it returns holds claims a key identity script
+// would accept.
+func FuzzOfflineLookup(f *testing.F) {
+	sig := mustSigner(f, testPepper)
+	o, err := NewOffline(OfflineConfig{PublicKey: b64(sig.PublicKey()), Epoch: offlineEpoch, Fresh: true,
+		Exceptions: []Exception{{ID: "Revoked1", Revoked: true}}, Now: func() time.Time { return offlineNow }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range []map[string]any{baseClaims(nil), baseClaims(map[string]any{"jti": "Revoked1"}),
+		baseClaims(map[string]any{"roles": "a,b c"}), baseClaims(map[string]any{"tier": 1})} {
+		p, _ := json.Marshal(c)
+		input := sig.header + "." + b64(p)
+		f.Add(SignedKeyPrefix + input + "." + b64(ed25519.Sign(sig.priv, []byte(input))))
+	}
+	f.Add("tg.a.b.c")
+	f.Add("tg_27rPErmv_" + strings.Repeat("a", 32) + "_000000")
+	f.Fuzz(func(t *testing.T, key string) {
+		rec, err := o.Lookup(context.Background(), key)
+		if err != nil {
+			for _, s := range []error{ErrNotSigned, ErrMalformed, ErrNotFound, ErrExpired, ErrRevoked, ErrUnavailable} {
+				if errors.Is(err, s) {
+					return
+				}
+			}
+			t.Fatalf("error %v is none of Lookup's", err)
+		}
+		dot := strings.LastIndexByte(key, '.')
+		s, _ := base64.RawURLEncoding.DecodeString(key[dot+1:])
+		if !ed25519.Verify(sig.PublicKey(), []byte(key[len(SignedKeyPrefix):dot]), s) {
+			t.Fatalf("accepted %q without a valid signature", key)
+		}
+		if !validID(rec.ID) || rec.Consumer == "" || !validTierName(rec.Tier) || hasControl(strings.ReplaceAll(rec.Tenant, "\t", "")) {
+			t.Fatalf("accepted record %+v", rec)
+		}
+	})
+}
