@@ -1,14 +1,11 @@
 package apikey
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -20,29 +17,37 @@ import (
 // An Offline verifier decides a signed key without the store: with the
 // Signer's public key, the store's epoch, its exceptions table and that
 // table's freshness, as the gateway's Envoy decides it on routes whose
-// keys it verifies itself (jwt_authn, then the key identity script of
-// xds/translator, or Tollgate's Envoy module). It refuses and accepts
-// exactly the cases that filter path does, in its order:
+// keys it verifies itself (jwt_authn, its refusals rewritten to
+// ext_authz's reasons, then the key identity script of xds/translator; or
+// Tollgate's Envoy module). It refuses and accepts exactly the cases that
+// filter path does, in its order:
 //
-//  1. the syntax (parseSigned): ErrMalformed;
-//  2. the Ed25519 signature over "header.payload" with the public key:
+//  1. jwt_authn's parse (parseOffline): three base64url parts, a JSON
+//     header with alg EdDSA (kid a string), a JSON object payload in
+//     valid UTF-8 without lone surrogate escapes, iss, sub and jti
+//     strings, aud a string or strings, iat, nbf and exp non-negative
+//     integers, iss SignedKeyIssuer: else ErrMalformed; a key longer than
+//     MaxSignedKeyLen is ErrMalformed first;
+//  2. jwt_authn's times, with its clock skew (OfflineClockSkew): a future
+//     nbf (now + skew < nbf) ErrNotFound ("Jwt_not_yet_valid", rewritten
+//     to unknown_key), an exp passed (now > exp + skew, whole seconds)
+//     ErrExpired;
+//  3. the Ed25519 signature over "header.payload" with the public key:
 //     ErrNotFound when it does not verify (the store finds no record for
 //     an altered or foreign key either);
-//  3. the exp claim, with jwt_authn's clock skew (OfflineClockSkew):
-//     ErrExpired once now > exp + skew (whole seconds);
-//  4. the claims the control plane never signs: sub outside
+//  4. the claims the control plane never signs (the key identity
+//     script): a jti that is not a key id, sub outside
 //     contract.ValidConsumer, a tier that is not a tier name, tnt or tier
-//     holding a control character, claims of the wrong type (roles a
-//     list with a non-string, a number...): ErrMalformed; invalid roles
-//     are dropped, a roles string is split on spaces and commas;
+//     holding a control character other than tab, claims of the wrong
+//     type (roles a list with a non-string, a number...): ErrMalformed;
+//     invalid roles are dropped, a roles string is split on spaces and
+//     commas;
 //  5. a table that is not fresh: an error wrapping ErrUnavailable (503
 //     key_store_unavailable), never a verdict on the key;
 //  6. an ep claim that is not the epoch (or an empty epoch): ErrNotFound;
 //  7. the key's exception: revoked, ErrRevoked; a tier with a control
 //     character, ErrMalformed; its expiry passed, ErrExpired; else its
 //     tier and roles replace the signed ones.
-//
-// An nbf or iat claim is not checked (the signer never writes nbf).
 const OfflineClockSkew = time.Second
 
 // ErrNotSigned is Offline.Lookup's answer to a key that is not in signed
@@ -106,52 +111,39 @@ func (o *Offline) Lookup(_ context.Context, key string) (*Record, error) {
 	if !IsSigned(key) {
 		return nil, ErrNotSigned
 	}
-	id, ep, err := parseSigned(key)
-	if err != nil {
-		return nil, err
+	if len(key) > MaxSignedKeyLen {
+		return nil, fmt.Errorf("%w: signed key longer than %d bytes", ErrMalformed, MaxSignedKeyLen)
 	}
-	payload, err := o.verify(key, id)
+	tok, err := parseOffline(key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	now := o.now()
-	c, err := decodeOfflineClaims(payload)
+	now := o.now().Unix()
+	skew := int64(OfflineClockSkew / time.Second)
+	switch {
+	case tok.nbf != 0 && now+skew < tok.nbf:
+		return nil, fmt.Errorf("%w (a signed key not valid yet)", ErrNotFound)
+	case tok.exp != 0 && now > tok.exp+skew:
+		return nil, fmt.Errorf("%w (a signed key past its exp)", ErrExpired)
+	case !ed25519.Verify(o.pub, []byte(tok.input), tok.sig):
+		return nil, fmt.Errorf("%w (the signed key's signature does not verify)", ErrNotFound)
+	}
+	rec, err := tok.record()
 	if err != nil {
-		return nil, fmt.Errorf("%w (id %s): %w", ErrMalformed, id, err)
-	}
-	if c.exp != 0 && now.Unix() > c.exp+int64(OfflineClockSkew/time.Second) {
-		return nil, fmt.Errorf("%w (id %s)", ErrExpired, id)
-	}
-	rec, err := c.record(id)
-	if err != nil {
-		return nil, fmt.Errorf("%w (id %s): %w", ErrMalformed, id, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if !o.fresh {
 		return nil, fmt.Errorf("%w: the signed keys' exceptions table is not fresh", ErrUnavailable)
 	}
-	if err := checkEpoch(id, ep, o.epoch); err != nil {
+	if err := checkEpoch(rec.ID, tok.ep, o.epoch); err != nil {
 		return nil, err
 	}
 	return o.except(rec, now)
 }
 
-// verify checks the signature of key (parsed) and returns its decoded
-// payload.
-func (o *Offline) verify(key, id string) ([]byte, error) {
-	input := key[len(SignedKeyPrefix):strings.LastIndexByte(key, '.')]
-	sig, err := base64.RawURLEncoding.DecodeString(key[strings.LastIndexByte(key, '.')+1:])
-	if err != nil || !ed25519.Verify(o.pub, []byte(input), sig) {
-		return nil, fmt.Errorf("%w (id %s: the signature does not verify)", ErrNotFound, id)
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(input[strings.IndexByte(input, '.')+1:])
-	if err != nil { // parseSigned decoded it already
-		return nil, fmt.Errorf("%w (id %s): claims", ErrMalformed, id)
-	}
-	return payload, nil
-}
-
-// except applies the key's exception, if any, to rec.
-func (o *Offline) except(rec *Record, now time.Time) (*Record, error) {
+// except applies the key's exception, if any, to rec at now (Unix
+// seconds).
+func (o *Offline) except(rec *Record, now int64) (*Record, error) {
 	x, ok := o.exc[rec.ID]
 	if !ok {
 		return rec, nil
@@ -161,7 +153,7 @@ func (o *Offline) except(rec *Record, now time.Time) (*Record, error) {
 		return nil, fmt.Errorf("%w (id %s)", ErrRevoked, rec.ID)
 	case hasControl(x.Tier):
 		return nil, fmt.Errorf("%w (id %s): its exception's tier", ErrMalformed, rec.ID)
-	case !x.ExpiresAt.IsZero() && now.Unix() >= x.ExpiresAt.Unix():
+	case !x.ExpiresAt.IsZero() && now >= x.ExpiresAt.Unix():
 		return nil, fmt.Errorf("%w (id %s)", ErrExpired, rec.ID)
 	}
 	rec.Tier, rec.Roles = x.Tier, validRoles(x.Roles)
@@ -169,113 +161,6 @@ func (o *Offline) except(rec *Record, now time.Time) (*Record, error) {
 		rec.ExpiresAt = x.ExpiresAt.UTC()
 	}
 	return rec, nil
-}
-
-// offlineClaims are a signed key's claims as the key identity script
-// reads them: each as JSON decoded it, typed later.
-type offlineClaims struct {
-	sub              string
-	iat, exp         int64
-	tier, tnt, roles any
-}
-
-// decodeOfflineClaims decodes payload; exp and iat must be integers when
-// present (jwt_authn refuses another exp).
-func decodeOfflineClaims(payload []byte) (offlineClaims, error) {
-	var raw struct {
-		Sub   string `json:"sub"`
-		Iat   any    `json:"iat"`
-		Exp   any    `json:"exp"`
-		Tier  any    `json:"tier"`
-		Tnt   any    `json:"tnt"`
-		Roles any    `json:"roles"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return offlineClaims{}, errors.New("claims of the wrong type")
-	}
-	c := offlineClaims{sub: raw.Sub, tier: raw.Tier, tnt: raw.Tnt, roles: raw.Roles}
-	var err error
-	if c.exp, err = seconds(raw.Exp); err != nil {
-		return offlineClaims{}, fmt.Errorf("exp: %w", err)
-	}
-	if c.iat, err = seconds(raw.Iat); err != nil {
-		return offlineClaims{}, fmt.Errorf("iat: %w", err)
-	}
-	return c, nil
-}
-
-// seconds reads a NumericDate claim (absent or null: 0), decoded with
-// UseNumber.
-func seconds(claim any) (int64, error) {
-	if claim == nil {
-		return 0, nil
-	}
-	n, ok := claim.(json.Number)
-	if !ok {
-		return 0, errors.New("not a number")
-	}
-	v, err := n.Int64()
-	if err != nil || v < 0 || v > math.MaxInt64/2 {
-		return 0, errors.New("not a non-negative integer")
-	}
-	return v, nil
-}
-
-// record checks the claims as the key identity script does and returns
-// the key's record.
-func (c offlineClaims) record(id string) (*Record, error) {
-	if !contract.ValidConsumer(c.sub) {
-		return nil, errors.New("sub is not a valid consumer")
-	}
-	tier, ok1 := claimString(c.tier)
-	tenant, ok2 := claimString(c.tnt)
-	roles, ok3 := claimRoles(c.roles)
-	if !ok1 || !ok2 || !ok3 || !validTierName(tier) {
-		return nil, errors.New("tier, tnt or roles of the wrong type or form")
-	}
-	rec := &Record{ID: id, Consumer: c.sub, Tenant: tenant, Tier: tier, Roles: roles, Format: FormatSigned,
-		CreatedAt: time.Unix(c.iat, 0).UTC()}
-	if c.exp != 0 {
-		rec.ExpiresAt = time.Unix(c.exp, 0).UTC()
-		rec.TokenExpiresAt = rec.ExpiresAt
-	}
-	return rec, nil
-}
-
-// claimString is a string claim: absent (or null) is "", a string holding
-// a control character other than tab, or another type, is refused.
-func claimString(v any) (string, bool) {
-	if v == nil {
-		return "", true
-	}
-	s, ok := v.(string)
-	return s, ok && contract.HeaderSafe(s)
-}
-
-// claimRoles is the roles claim: absent is none; a string is split on
-// spaces and commas; a list must hold strings only; the invalid ones
-// (contract.ValidRole) are dropped. A JSON object gives no roles: the key
-// identity script reads it as a Lua table without list items.
-func claimRoles(v any) ([]string, bool) {
-	switch r := v.(type) {
-	case nil, map[string]any:
-		return nil, true
-	case string:
-		return validRoles(strings.FieldsFunc(r, func(c rune) bool { return c == ' ' || c == ',' })), true
-	case []any:
-		out := make([]string, 0, len(r))
-		for _, item := range r {
-			s, ok := item.(string)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, s)
-		}
-		return validRoles(out), true
-	}
-	return nil, false
 }
 
 // validRoles returns the valid roles of roles (nil for none).

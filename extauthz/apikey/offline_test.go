@@ -37,6 +37,18 @@ func signClaims(t *testing.T, sig *Signer, header map[string]any, claims map[str
 	return SignedKeyPrefix + input + "." + b64(ed25519.Sign(sig.priv, []byte(input)))
 }
 
+// signRaw signs payload kept byte for byte (invalid UTF-8 and escapes
+// survive) under sig's header.
+func signRaw(sig *Signer, payload string) string {
+	input := sig.header + "." + b64([]byte(payload))
+	return SignedKeyPrefix + input + "." + b64(ed25519.Sign(sig.priv, []byte(input)))
+}
+
+// rawPayload is a valid payload whose tnt is the raw JSON string body v.
+func rawPayload(v string) string {
+	return `{"iss":"tollgate:keys","sub":"alice","jti":"27rPErmv","iat":1,"tnt":"` + v + `","ep":"` + offlineEpoch + `"}`
+}
+
 // baseClaims are valid claims, changed by over (a nil value deletes).
 func baseClaims(over map[string]any) map[string]any {
 	c := map[string]any{"iss": SignedKeyIssuer, "sub": "alice", "jti": "27rPErmv", "iat": offlineNow.Add(-time.Hour).Unix(),
@@ -118,6 +130,28 @@ func TestOfflineLookup(t *testing.T) {
 			with(func(r *Record) {
 				r.ExpiresAt, r.TokenExpiresAt = offlineNow.Add(-time.Second), offlineNow.Add(-time.Second)
 			}), nil},
+		{"tenant with a surrogate pair", signRaw(sig, rawPayload(`a\ud83d\ude00b`)), nil, &Record{ID: "27rPErmv", Consumer: "alice",
+			Tenant: "a\U0001F600b", Format: FormatSigned, CreatedAt: time.Unix(1, 0).UTC()}, nil},
+		{"nbf within the skew", signClaims(t, sig, nil, baseClaims(map[string]any{"nbf": offlineNow.Add(time.Second).Unix()})), nil, want, nil},
+		{"tenant not UTF-8", signRaw(sig, rawPayload("a\xffb")), nil, nil, ErrMalformed},
+		{"tenant overlong UTF-8", signRaw(sig, rawPayload("a\xc0\xafb")), nil, nil, ErrMalformed},
+		{"tenant with a lone surrogate", signRaw(sig, rawPayload(`a\ud800b`)), nil, nil, ErrMalformed},
+		{"tenant with a lone low surrogate", signRaw(sig, rawPayload(`a\udc00b`)), nil, nil, ErrMalformed},
+		{"an escaped backslash before u", signRaw(sig, rawPayload(`a\\ud800b`)), nil, &Record{ID: "27rPErmv", Consumer: "alice",
+			Tenant: `a\ud800b`, Format: FormatSigned, CreatedAt: time.Unix(1, 0).UTC()}, nil},
+		{"claims not an object", signRaw(sig, `["a"]`), nil, nil, ErrMalformed},
+		{"trailing data after the claims", signRaw(sig, rawPayload("t")+"{}"), nil, nil, ErrMalformed},
+		{"aud a number", signClaims(t, sig, nil, baseClaims(map[string]any{"aud": 1})), nil, nil, ErrMalformed},
+		{"aud strings", signClaims(t, sig, nil, baseClaims(map[string]any{"aud": []string{"a", "b"}})), nil, want, nil},
+		{"kid a number", signClaims(t, sig, map[string]any{"alg": "EdDSA", "kid": 1}, baseClaims(nil)), nil, nil, ErrMalformed},
+		{"jti a number", signClaims(t, sig, nil, baseClaims(map[string]any{"jti": 12345678})), nil, nil, ErrMalformed},
+		{"iat negative", signClaims(t, sig, nil, baseClaims(map[string]any{"iat": -1})), nil, nil, ErrMalformed},
+		{"nbf in the future", signClaims(t, sig, nil, baseClaims(map[string]any{"nbf": offlineNow.Add(2 * time.Second).Unix()})), nil, nil, ErrNotFound},
+		{"expired before the signature", strings.Join(append(strings.Split(signClaims(t, sig, nil,
+			baseClaims(map[string]any{"exp": offlineNow.Add(-time.Hour).Unix()})), ".")[:3], strings.Repeat("A", 86)), "."), nil, nil, ErrExpired},
+		{"forged and malformed: the signature first", strings.Join(append(strings.Split(signClaims(t, sig, nil,
+			baseClaims(map[string]any{"jti": "bad"})), ".")[:3], strings.Repeat("A", 86)), "."), nil, nil, ErrNotFound},
+		{"a short signature", strings.Join(append(parts[:3:3], "AAAA"), "."), nil, nil, ErrNotFound},
 		{"opaque", "tg_27rPErmv_" + strings.Repeat("a", 32) + "_000000", nil, nil, ErrNotSigned},
 		{"tampered signature", tamperedSig, nil, nil, ErrNotFound},
 		{"tampered claims", tamperedClaims, nil, nil, ErrNotFound},
