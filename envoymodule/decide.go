@@ -35,13 +35,18 @@ func outcome(status int) C.int {
 // tgDecide decides a request the C fast path did not: hs[:n] are the
 // values of the headers the decision reads (Authorization, the key header,
 // the client address header), tok[:tokLen] the strict-form bearer token
-// ("" when the request has none), report the stream's rate-limit report
+// or signed key (hooks.c strict_token; "" when the request has none), report the stream's rate-limit report
 // (filled when the request is admitted on a limited route: its response
 // carries it). It applies the decision through Envoy's
 // callbacks: a denial is a local reply, an allow sets and removes
 // headers and writes the metadata, and a strict-form token's identity
-// goes into the table. It returns the outcome (TG_OUT_*, stats.h): every
-// one but TG_OUT_ALLOWED sent a local reply. A panic is a 503
+// goes into the table. With signed keys (FilterConfig.Keys) an allow also
+// writes the native marker (envoymod.NativeMarkerKey = the method, kept in
+// the table's identity so that the C fast path writes it too), and a
+// request Local passes (Decision.Pass: an API key not in signed form) is
+// TG_OUT_PASS: nothing written, no limit charged, the filters after the
+// module decide it. It returns the outcome (TG_OUT_*, stats.h): every one
+// but TG_OUT_ALLOWED and TG_OUT_PASS sent a local reply. A panic is a 503
 // (internal_error); an unknown filter or route configuration decides with
 // no requirement (403 no_route_requirement): fail closed.
 //
@@ -68,10 +73,17 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 	token := C.GoStringN(tok, C.int(tokLen))
 	epoch := C.tg_table_epoch(f.table) // before verifying: see remember
 	d := f.local.Decide(context.Background(), ext, headers)
+	if d.Pass { // an opaque API key: the ext_authz filter after the module decides it
+		f.log.Debug("passed", "route", ext["route"])
+		return C.TG_OUT_PASS
+	}
 	f.log.Debug("decided", "route", ext["route"], "status", d.Status, "reason", d.Reason)
 	if d.Status != 0 {
 		deny(envoyFilter, d)
 		return outcome(d.Status)
+	}
+	if f.cfg.Keys != nil { // the marker switches the ext_authz filter after the module off
+		d.Metadata = glue.WithMarker(d.Metadata)
 	}
 	refused := f.chargeLimits(envoyFilter, r, d, report) // the 429 sent: nothing written upstream
 	if !refused {

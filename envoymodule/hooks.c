@@ -1,8 +1,9 @@
 // hooks.c: the event hooks Envoy 1.40 resolves in an HTTP-filter module.
 // Only request headers do work: on a route with a per-route config, a
-// token found in the C table (table.h) whose identity meets the route's
-// requirement is published here without entering Go; every other request
-// is decided by Go (tgDecide, module.go). Response headers write the
+// token (or, with signed keys, a signed API key) found in the C table
+// (table.h) whose identity meets the route's requirement is published
+// here without entering Go; every other request is decided by Go
+// (tgDecide, module.go). Response headers write the
 // rate-limit report of an admitted request on a limited route (tg_stream);
 // the other hooks continue at once.
 #include <stdlib.h>
@@ -84,40 +85,70 @@ void* envoy_dynamic_module_on_http_filter_new(void* config, void* envoy_filter) 
   return s;
 }
 
-// strict_token finds the C fast path's credential: exactly one
-// Authorization header "Bearer <token>" (scheme in any case, one space),
-// the token of visible ASCII without a comma and with exactly two dots, and
-// no API-key header. Anything else is Go's to decide.
-static int strict_token(void* f, const tg_config* c, tg_buf* tok) {
-  static const size_t prefix = 7; // "bearer "
-  tg_buf auth = {0, 0}, key = {0, 0};
-  size_t n = 0, keys = 0;
-  if (!envoy_dynamic_module_callback_http_get_header(f, TG_REQUEST_HEADERS, lit("authorization"),
-                                                     &auth, 0, &n) ||
-      n != 1 || auth.ptr == NULL || auth.len <= prefix ||
-      strncasecmp(auth.ptr, "bearer ", prefix) != 0) {
-    return 0;
-  }
+// visible_dots returns the number of dots of p[:n], or -1 when it holds
+// a byte outside visible ASCII or a comma.
+static int visible_dots(const char* p, size_t n) {
   int dots = 0;
-  for (size_t i = prefix; i < auth.len; i++) {
-    unsigned char ch = (unsigned char)auth.ptr[i];
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)p[i];
     if (ch <= ' ' || ch >= 0x7f || ch == ',') {
-      return 0;
+      return -1;
     }
     dots += ch == '.';
   }
-  if (dots != 2) {
+  return dots;
+}
+
+// signed_key reports whether v is a strict signed API key: "tg." then
+// visible ASCII without a comma, three dots in all (apikey.IsSigned's
+// prefix, a compact JWS after it).
+static int signed_key(tg_buf v) {
+  return v.ptr != NULL && v.len > 3 && memcmp(v.ptr, "tg.", 3) == 0 &&
+         visible_dots(v.ptr, v.len) == 3;
+}
+
+// strict_token finds the C fast path's credential and returns its kind
+// (TG_CACHE_JWT, TG_CACHE_KEY; 0: none), the credential in *tok:
+//   - exactly one Authorization header "Bearer <token>" (scheme in any
+//     case, one space), the token of visible ASCII without a comma and
+//     with exactly two dots, and no API-key header: TG_CACHE_JWT;
+//   - with signed keys (c->keys): exactly one Authorization header
+//     "ApiKey <key>" (scheme in any case, one space) and no key header,
+//     or exactly one key header and no Authorization, the key a strict
+//     signed key (signed_key): TG_CACHE_KEY.
+// A token has two dots and a key three, so their table entries never
+// meet. Anything else is Go's to decide. A request with neither header
+// and no signed keys reads one header, as before keys.
+static int strict_token(void* f, const tg_config* c, tg_buf* tok) {
+  static const size_t prefix = 7; // "bearer ", "apikey "
+  tg_buf auth = {0, 0}, key = {0, 0};
+  size_t nauth = 0, nkey = 0;
+  envoy_dynamic_module_callback_http_get_header(f, TG_REQUEST_HEADERS, lit("authorization"), &auth,
+                                                0, &nauth);
+  if ((nauth != 1 && !c->keys) || nauth > 1) {
     return 0;
   }
   if (c->key_header.len > 0) {
     envoy_dynamic_module_callback_http_get_header(f, TG_REQUEST_HEADERS, c->key_header, &key, 0,
-                                                  &keys);
-    if (keys > 0) {
-      return 0;
-    }
+                                                  &nkey);
   }
-  *tok = (tg_buf){auth.ptr + prefix, auth.len - prefix};
-  return 1;
+  if (nauth == 1 && nkey == 0 && auth.ptr != NULL && auth.len > prefix) {
+    tg_buf v = {auth.ptr + prefix, auth.len - prefix};
+    if (strncasecmp(auth.ptr, "bearer ", prefix) == 0 && visible_dots(v.ptr, v.len) == 2) {
+      *tok = v;
+      return TG_CACHE_JWT;
+    }
+    if (c->keys && strncasecmp(auth.ptr, "apikey ", prefix) == 0 && signed_key(v)) {
+      *tok = v;
+      return TG_CACHE_KEY;
+    }
+    return 0;
+  }
+  if (c->keys && nauth == 0 && nkey == 1 && signed_key(key)) {
+    *tok = key;
+    return TG_CACHE_KEY;
+  }
+  return 0;
 }
 
 static int has(const tg_buf* list, size_t n, tg_buf want) {
@@ -235,7 +266,9 @@ static size_t collect(void* f, tg_buf name, tg_header* hs, size_t n) {
 }
 
 // decide hands the request to Go, which applies its decision and names
-// its outcome (TG_OUT_*): counted here, it continues only when allowed.
+// its outcome (TG_OUT_*): counted here, it continues only when allowed or
+// passed (TG_OUT_PASS: Go wrote nothing, the filters after the module
+// decide).
 // Go fills *report when it admits the request on a limited route.
 static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok,
                   tg_rl_report* report) {
@@ -246,11 +279,11 @@ static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok,
   }
   n = collect(f, (tg_buf){client_ip, sizeof(client_ip) - 1}, hs, n);
   int out = tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len, report);
-  if (out < TG_OUT_ALLOWED || out > TG_OUT_DENIED_OTHER) {
+  if (out < TG_OUT_ALLOWED || out > TG_OUT_PASS) {
     out = TG_OUT_DENIED_OTHER; // not an outcome: Go stopped the request (every refusal does)
   }
   tg_stats_add(f, c->stats, TG_STAT_GO_ALLOWED + out);
-  return out == TG_OUT_ALLOWED ? TG_CONTINUE : TG_STOP_ITERATION;
+  return out == TG_OUT_ALLOWED || out == TG_OUT_PASS ? TG_CONTINUE : TG_STOP_ITERATION;
 }
 
 // no_stream answers a request whose per-stream state could not be
@@ -274,7 +307,7 @@ int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool e
     return TG_CONTINUE;
   }
   tg_buf tok = {0, 0};
-  if (strict_token(f, c, &tok) && r->cacheable) {
+  if (strict_token(f, c, &tok) & r->cacheable) {
     switch (from_table(f, c, r, tok, &s->report)) {
     case FAST_CONTINUE:
       return TG_CONTINUE;

@@ -1,10 +1,11 @@
 // Command envoymodule is Tollgate's Envoy 1.40 dynamic module (build it
 // with -buildmode=c-shared into libtollgate_envoy.so, see README.md): an
-// HTTP filter named envoymod.FilterName that decides JWT routes inside
-// Envoy with the ext_authz service's own decision code (extauthz.Local).
-// hooks.c holds the hooks Envoy calls and the C fast path (a verified
-// token's identity from table.c); this file is the Go side, reached on a
-// table miss only.
+// HTTP filter named envoymod.FilterName that decides JWT routes, and with
+// FilterConfig.Keys signed API keys, inside Envoy with the ext_authz
+// service's own decision code (extauthz.Local). hooks.c holds the hooks
+// Envoy calls and the C fast path (a verified token's or signed key's
+// identity from table.c); this file is the Go side, reached on a table
+// miss only.
 //
 // Process-wide state: Go hands C cgo.Handle values (the runtime's handle
 // registry, the one global cgo forces: C cannot hold Go pointers) for
@@ -125,8 +126,10 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		log.Warn("Envoy refused some of the module's counters: they stay at 0", "refused", undefined)
 	}
 	out.fail_closed = cbool(f.startQuota(log))
+	out.keys = cbool(cfg.Keys != nil)
 	out.handle = C.uintptr_t(cgo.NewHandle(f))
-	log.Info("filter config created", "providers", len(cfg.JWT), "cacheSize", size, "cacheMaxTtl", ttl)
+	log.Info("filter config created", "providers", len(cfg.JWT), "signedKeys", cfg.Keys != nil, "cacheSize", size,
+		"cacheMaxTtl", ttl)
 	return 1
 }
 
@@ -193,7 +196,8 @@ func tgRouteNew(p *C.char, n C.size_t) (out unsafe.Pointer) {
 	info := glue.RouteOf(rc.Extensions)
 	h := cgo.NewHandle(&route{ext: rc.Extensions, limits: limits})
 	blob := glue.Blob(nil).AddList(info.Roles).AddList(info.Scopes)
-	r := C.tg_route_new(C.uintptr_t(h), cbool(info.Cacheable), cbool(info.Forward), cstr(info.Name),
+	cacheable := cbool(info.Cacheable)*C.TG_CACHE_JWT | cbool(info.KeyCacheable)*C.TG_CACHE_KEY
+	r := C.tg_route_new(C.uintptr_t(h), cacheable, cbool(info.Forward), cstr(info.Name),
 		C.size_t(len(info.Name)), cbytes(blob), C.size_t(len(blob)), C.size_t(len(info.Roles)), C.size_t(len(info.Scopes)))
 	if r == nil {
 		h.Delete()

@@ -22,6 +22,7 @@ typedef struct {
   tg_table* table;   // verified tokens -> identity (table.h)
   tg_buf key_header; // the API-key header ({0}: none), C memory
   int fail_closed;   // envoymod.Quota.FailClosed: an expired assignment refuses
+  int keys;          // envoymod.FilterConfig.Keys is set: signed API keys are decided (and cached)
   size_t stats[TG_STAT_COUNT]; // the config's counter ids (stats.h), set before tgConfigNew
 } tg_config;
 
@@ -33,11 +34,16 @@ typedef struct {
   tg_rl_report report;
 } tg_stream;
 
+// Bits of tg_route.cacheable: the route takes no limits in the check and
+// its methods include jwt (a cached bearer token may decide it), apiKey (a
+// cached signed key may).
+enum { TG_CACHE_JWT = 1, TG_CACHE_KEY = 2 };
+
 // tg_route is one per-route configuration (envoymod.RouteConfig): what the
 // C fast path checks and publishes. One block of C memory (tg_route_new).
 typedef struct {
   uintptr_t handle;  // Go's cgo.Handle of the route's context extensions
-  int cacheable;     // methods include jwt and the route takes no limits in the check
+  int cacheable;     // TG_CACHE_* bits: which cached credentials may decide the route in C
   int forward;       // the route forwards credentials upstream
   tg_buf name;       // the route name (metadata "route")
   const tg_buf* roles; // any one of them is needed (none: any caller)

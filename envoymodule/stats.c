@@ -17,6 +17,7 @@ static const char* const tg_stat_names[TG_STAT_COUNT] = {
     [TG_STAT_GO_FORBIDDEN] = "tollgate_module.rq_go_forbidden",
     [TG_STAT_GO_UNAVAILABLE] = "tollgate_module.rq_go_unavailable",
     [TG_STAT_GO_DENIED_OTHER] = "tollgate_module.rq_go_denied_other",
+    [TG_STAT_GO_PASSED] = "tollgate_module.rq_go_passed",
     [TG_STAT_BUCKETS_CREATED] = "tollgate_module.limit_buckets_created",
     [TG_STAT_BUCKETS_EVICTED] = "tollgate_module.limit_buckets_evicted",
 };

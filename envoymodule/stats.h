@@ -9,7 +9,8 @@
 // Envoy 1.40 strips neither the namespace nor adds labels).
 //
 // Contract: a request the module decides (a route with its per-route
-// config) increments exactly one rq_* counter, once; a bucket the charge
+// config) increments exactly one rq_* counter, once (rq_go_passed when Go
+// passes it on undecided: an opaque API key); a bucket the charge
 // created, and one it evicted doing so, add one to limit_buckets_created
 // and limit_buckets_evicted. An increment is one call into Envoy (an
 // atomic add); a counter whose definition failed has id 0, and its
@@ -28,13 +29,15 @@ enum {
   TG_STAT_GO_FORBIDDEN,       // decided in Go, refused 403
   TG_STAT_GO_UNAVAILABLE,     // decided in Go, refused 503 (JWKS, key store, internal error)
   TG_STAT_GO_DENIED_OTHER,    // decided in Go, refused with another status
+  TG_STAT_GO_PASSED,          // seen by Go, not decided: passed on untouched (an opaque API key)
   TG_STAT_BUCKETS_CREATED,    // rate-limit buckets created (limit.h)
   TG_STAT_BUCKETS_EVICTED,    // rate-limit buckets evicted by a full shard
   TG_STAT_COUNT
 };
 
 // Outcomes of a decision made in Go (tgDecide): TG_STAT_GO_* minus
-// TG_STAT_GO_ALLOWED, so that the hook counts and answers in C.
+// TG_STAT_GO_ALLOWED, so that the hook counts and answers in C. Only
+// TG_OUT_ALLOWED and TG_OUT_PASS continue the request.
 enum {
   TG_OUT_ALLOWED = 0,
   TG_OUT_RATE_LIMITED = TG_STAT_GO_RATE_LIMITED - TG_STAT_GO_ALLOWED,
@@ -42,6 +45,7 @@ enum {
   TG_OUT_FORBIDDEN = TG_STAT_GO_FORBIDDEN - TG_STAT_GO_ALLOWED,
   TG_OUT_UNAVAILABLE = TG_STAT_GO_UNAVAILABLE - TG_STAT_GO_ALLOWED,
   TG_OUT_DENIED_OTHER = TG_STAT_GO_DENIED_OTHER - TG_STAT_GO_ALLOWED,
+  TG_OUT_PASS = TG_STAT_GO_PASSED - TG_STAT_GO_ALLOWED,
 };
 
 // tg_stats_define defines every counter in the filter configuration

@@ -149,7 +149,7 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 	if !rq.allows(ir.MethodAPIKey) || t.keyHeader == "" {
 		return nil, 401, "method_not_allowed"
 	}
-	if s.opts.Keys == nil { // a Local: it decides JWT routes only
+	if s.opts.Keys == nil { // a Local without signed keys: it decides JWT routes only
 		return nil, 503, "key_store_unavailable"
 	}
 	rec, err := s.opts.Keys.Lookup(ctx, key)
@@ -160,7 +160,7 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 			consumer = namespaced(t.keyNamespace, consumer)
 		}
 		return &identity{method: ir.MethodAPIKey, provider: apiKeyProvider, userID: consumer, consumer: consumer,
-			roles: s.roles(t, apiKeyProvider, rec.Roles), tenant: rec.Tenant, tier: rec.Tier}, 0, ""
+			roles: s.roles(t, apiKeyProvider, rec.Roles), tenant: rec.Tenant, tier: rec.Tier, expiry: keyExpiry(rec)}, 0, ""
 	case errors.Is(err, apikey.ErrMalformed):
 		return nil, 401, "malformed_key"
 	case errors.Is(err, apikey.ErrNotFound):
@@ -174,6 +174,20 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 	// (apikey.RedisStore's circuit breaker), not once per request.
 	s.log.Debug("api key store unavailable", "err", err)
 	return nil, 503, "key_store_unavailable"
+}
+
+// noKeyExpiry is the expiry (Unix seconds, 2100-01-01) of a key that never
+// expires: far enough that any cache bound (the Envoy module's
+// cacheMaxTtl) comes first, near enough to fit int64 nanoseconds.
+const noKeyExpiry = 4102444800
+
+// keyExpiry is the identity expiry of an API key's record: its ExpiresAt,
+// or noKeyExpiry for a key without one.
+func keyExpiry(rec *apikey.Record) time.Time {
+	if rec.ExpiresAt.IsZero() {
+		return time.Unix(noKeyExpiry, 0).UTC()
+	}
+	return rec.ExpiresAt
 }
 
 // namespaced is the identity id in namespace ns: "<ns>:<id>". Namespaces

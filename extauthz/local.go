@@ -10,12 +10,13 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // LocalOptions configure a Local. Options.Keys and Options.RateLimit are
-// ignored: a Local has neither (see Local).
+// ignored: a Local has no key store and no rate limiter (see Local).
 type LocalOptions struct {
 	Options
 	// JWKSWait bounds how long one Decide waits for a remote JWKS fetch (a
@@ -25,20 +26,33 @@ type LocalOptions struct {
 	// service does when its caller's deadline ends during the fetch. Zero
 	// (the default) never waits: Decide never blocks on the network.
 	JWKSWait time.Duration
+	// Now is the clock of signed keys' expiries; nil means time.Now.
+	Now func() time.Time
 }
 
 // Local decides requests in process with the ext_authz service's own
 // decision code (Service.check), for Tollgate's Envoy dynamic module. It
-// serves one envoymod.FilterConfig: JWT providers and identity headers, no
-// key store, no OAuth 2.0 providers and no rate limiter. So an API key is
-// refused (401 method_not_allowed on a JWT-only route, 503
-// key_store_unavailable on a route that accepts keys), an opaque token is
-// refused (method_not_allowed), and a route that takes its rate limits in
-// the Check is 503 rate_limit_unavailable: the translator hands the module
-// JWT routes without in-Check rate limits only. Safe for concurrent use.
+// serves one envoymod.FilterConfig: JWT providers, identity headers and,
+// with FilterConfig.Keys, signed API keys (apikey.Offline over the
+// config's public key, epoch, freshness and exceptions, in the place of
+// the key store); no key store, no OAuth 2.0 providers and no rate
+// limiter. So:
+//   - without Keys, an API key is refused (401 method_not_allowed on a
+//     route that does not accept keys, 503 key_store_unavailable on one
+//     that does);
+//   - with Keys, on a route that accepts keys, a signed key is decided
+//     offline and any other API key passes undecided (Decision.Pass), for
+//     the ext_authz filter after the module;
+//   - an opaque bearer token is refused (method_not_allowed), and a route
+//     that takes its rate limits in the Check is 503
+//     rate_limit_unavailable: the translator hands the module no such
+//     route.
+//
+// Safe for concurrent use.
 type Local struct {
 	s    *Service
 	t    *Table
+	keys bool // FilterConfig.Keys is set: other API keys pass
 	wait time.Duration
 	// ended is a context that has already ended: the one a Decide passes
 	// down when it may not wait.
@@ -47,14 +61,28 @@ type Local struct {
 
 // NewLocal builds a Local for cfg and starts its remote JWKS fetches in
 // the background (until Close or the end of ctx). It fails when a JWT
-// provider cannot be set up.
+// provider cannot be set up, or cfg.Keys is set without cfg.KeyHeader or
+// with a public key that is not an Ed25519 key.
 func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions) (*Local, error) {
 	o := opts.Options
 	o.Keys, o.RateLimit = nil, nil
+	if cfg.Keys != nil {
+		if cfg.KeyHeader == "" {
+			return nil, fmt.Errorf("extauthz: local decisions: signed keys without a key header (API keys not configured)")
+		}
+		v, err := offlineKeys(*cfg.Keys, opts.Now)
+		if err != nil {
+			return nil, fmt.Errorf("extauthz: local decisions: %w", err)
+		}
+		o.Keys = v
+	}
 	s := New(ctx, o)
 	auth := ir.Auth{JWT: cfg.JWT, IdentityHeaders: cfg.IdentityHeaders}
 	if cfg.KeyHeader != "" {
 		auth.APIKeys = &ir.APIKeys{Header: cfg.KeyHeader}
+		if cfg.Keys != nil {
+			auth.APIKeys.Namespace = cfg.Keys.Namespace
+		}
 	}
 	t, err := newTable(ctx, &ir.Config{Auth: auth}, s.opts, true)
 	if err != nil {
@@ -62,7 +90,25 @@ func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions)
 	}
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
-	return &Local{s: s, t: t, wait: max(opts.JWKSWait, 0), ended: ended}, nil
+	return &Local{s: s, t: t, keys: cfg.Keys != nil, wait: max(opts.JWKSWait, 0), ended: ended}, nil
+}
+
+// offlineKeys is the verifier of k's signed keys.
+func offlineKeys(k envoymod.Keys, now func() time.Time) (*apikey.Offline, error) {
+	exc := make([]apikey.Exception, 0, len(k.Exceptions))
+	for _, x := range k.Exceptions {
+		e := apikey.Exception{ID: x.ID, Revoked: x.Revoked, Tier: x.Tier, Roles: x.Roles}
+		if x.ExpiresAt != 0 {
+			e.ExpiresAt = time.Unix(x.ExpiresAt, 0).UTC()
+		}
+		exc = append(exc, e)
+	}
+	v, err := apikey.NewOffline(apikey.OfflineConfig{PublicKey: k.PublicKey, Epoch: k.Epoch, Fresh: k.Fresh,
+		Exceptions: exc, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("signed keys: %w", err)
+	}
+	return v, nil
 }
 
 // Close stops the background JWKS fetches.
@@ -109,9 +155,15 @@ type Decision struct {
 	// invalid ones dropped), for checking another route's requirement
 	// against the same identity.
 	Roles, Scopes []string
-	// Expiry is the verified JWT's exp (zero for other methods): the
-	// identity must not be reused from then on.
+	// Expiry is when the identity must no longer be reused: the verified
+	// JWT's exp, a signed key's expiry (its exp or its exception's, the
+	// earliest; a far time, after any cache bound, for a key without one);
+	// zero for other methods.
 	Expiry time.Time
+	// Pass: the module does not decide this request (an API key not in
+	// signed form on a route that accepts keys, with FilterConfig.Keys):
+	// it goes on untouched to the ext_authz filter. Nothing else is set.
+	Pass bool
 }
 
 // Decide decides one request: ext is the route's requirement (the context
@@ -120,6 +172,9 @@ type Decision struct {
 // names, repeated headers joined with ","). It never blocks on the network
 // for longer than LocalOptions.JWKSWait.
 func (l *Local) Decide(ctx context.Context, ext, headers map[string]string) Decision {
+	if l.passes(ext, headers) {
+		return Decision{Pass: true}
+	}
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
 	v, resp := l.s.check(ctx, l.t, ext, headers)
@@ -128,6 +183,21 @@ func (l *Local) Decide(ctx context.Context, ext, headers map[string]string) Deci
 		d.Roles, d.Scopes, d.Expiry = v.id.roles, v.id.scopes, v.id.expiry
 	}
 	return d
+}
+
+// passes reports whether the request is not the Local's to decide: with
+// signed keys configured, its credential is an API key not in signed form
+// and its route accepts keys (where the service would look the key up).
+func (l *Local) passes(ext, headers map[string]string) bool {
+	if !l.keys || l.t.keyHeader == "" {
+		return false
+	}
+	kind, key := credential(headers, l.t.keyHeader)
+	if kind != credAPIKey || apikey.IsSigned(key) {
+		return false
+	}
+	rq, ok := parseRequirement(ext)
+	return ok && rq.allows(ir.MethodAPIKey)
 }
 
 // bound limits the wait for a JWKS fetch: with no wait, a context that has

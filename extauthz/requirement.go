@@ -95,5 +95,5 @@ type identity struct {
 	scopes   []string
 	tenant   string
 	tier     string
-	expiry   time.Time // a JWT's exp; zero for other methods
+	expiry   time.Time // a JWT's exp, an API key's expiry (noKeyExpiry: none); zero for OAuth 2.0
 }

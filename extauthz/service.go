@@ -42,8 +42,9 @@ import (
 // Options configure a Service.
 type Options struct {
 	Logger *slog.Logger
-	// Keys is the API-key store; nil when API keys are not used.
-	Keys apikey.Store
+	// Keys authenticates API keys (an apikey.Store, or a Local's offline
+	// verifier of signed keys); nil when API keys are not used.
+	Keys KeyLookup
 	// HTTPClient fetches JWKS and calls introspection endpoints.
 	HTTPClient *http.Client
 	// Getenv reads the secrets policies name by environment variable.
@@ -62,6 +63,14 @@ type Options struct {
 	// new filter configurations start with the keys the previous one
 	// fetched.
 	JWKS jwt.JWKSStore
+}
+
+// KeyLookup is what the service needs of an API-key store: its Lookup,
+// with apikey.Store.Lookup's contract (errors wrapping apikey.ErrMalformed,
+// ErrNotFound, ErrExpired, ErrRevoked are verdicts; any other error is
+// 503 key_store_unavailable).
+type KeyLookup interface {
+	Lookup(ctx context.Context, key string) (*apikey.Record, error)
 }
 
 // Service is the ext_authz gRPC service.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/extauthz"
 	"github.com/tollgate/tollgate/extauthz/contract"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/policy/ir"
 )
 
@@ -22,6 +23,10 @@ type Route struct {
 	// Cacheable: a token's cached identity may decide this route in C: it
 	// accepts JWTs and does not take its rate limits in the check.
 	Cacheable bool
+	// KeyCacheable: a signed API key's cached identity may decide this
+	// route in C: it accepts API keys and does not take its rate limits in
+	// the check (the C hook serves keys only with FilterConfig.Keys).
+	KeyCacheable bool
 	// Forward: the route keeps the credentials on the upstream request.
 	Forward       bool
 	Roles, Scopes []string
@@ -33,7 +38,25 @@ type Route struct {
 func RouteOf(ext map[string]string) Route {
 	rq, ok := extauthz.ParseRequirement(ext)
 	return Route{Name: rq.Route, Forward: rq.ForwardCredentials, Roles: rq.Roles, Scopes: rq.Scopes,
-		Cacheable: ok && slices.Contains(rq.Methods, ir.MethodJWT) && !rq.RateLimit}
+		Cacheable:    ok && slices.Contains(rq.Methods, ir.MethodJWT) && !rq.RateLimit,
+		KeyCacheable: ok && slices.Contains(rq.Methods, ir.MethodAPIKey) && !rq.RateLimit}
+}
+
+// metadataMethod is the ext_authz metadata key of the method (extauthz
+// response.go).
+const metadataMethod = "method"
+
+// WithMarker returns md (an allowed Decision's metadata) with the native
+// marker (envoymod.NativeMarkerKey) whose value is the decision's method:
+// the ext_authz filter after the module skips a request carrying it. md
+// without a method is returned as it is (never the case for an allow).
+func WithMarker(md []extauthz.Header) []extauthz.Header {
+	for _, h := range md {
+		if h.Name == metadataMethod {
+			return append(slices.Clip(md), extauthz.Header{Name: envoymod.NativeMarkerKey, Value: h.Value})
+		}
+	}
+	return md
 }
 
 // Op is one request-header mutation: set Name to Value, or remove it.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"maps"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/tollgate/tollgate/extauthz"
@@ -19,8 +20,10 @@ func TestRouteOf(t *testing.T) {
 		{"jwt route", map[string]string{"route": "r", "methods": "jwt", "roles": "a,b", "scopes": "s"},
 			Route{Name: "r", Cacheable: true, Roles: []string{"a", "b"}, Scopes: []string{"s"}}},
 		{"jwt among methods, forwarded", map[string]string{"route": "r", "methods": "apiKey,jwt", "forward_credentials": "true"},
-			Route{Name: "r", Cacheable: true, Forward: true}},
-		{"no jwt", map[string]string{"route": "r", "methods": "apiKey"}, Route{Name: "r"}},
+			Route{Name: "r", Cacheable: true, KeyCacheable: true, Forward: true}},
+		{"api keys only", map[string]string{"route": "r", "methods": "apiKey"}, Route{Name: "r", KeyCacheable: true}},
+		{"oauth2 only", map[string]string{"route": "r", "methods": "oauth2"}, Route{Name: "r"}},
+		{"keys, limits in the check", map[string]string{"route": "r", "methods": "apiKey", "rate_limit": "exact"}, Route{Name: "r"}},
 		{"limits in the check", map[string]string{"route": "r", "methods": "jwt", "rate_limit": "exact"}, Route{Name: "r"}},
 		{"no route name", map[string]string{"methods": "jwt"}, Route{}},
 		{"nothing", nil, Route{}},
@@ -47,6 +50,18 @@ func TestIdentityOf(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%+v\nwant %+v", got, want)
+	}
+}
+
+func TestWithMarker(t *testing.T) {
+	md := []extauthz.Header{{Name: "consumer", Value: "acme"}, {Name: "method", Value: "apiKey"}}
+	got := WithMarker(md[:2:2])
+	want := append(slices.Clone(md), extauthz.Header{Name: "native", Value: "apiKey"})
+	if !reflect.DeepEqual(got, want) || len(md) != 2 {
+		t.Fatalf("%v, want %v", got, want)
+	}
+	if got := WithMarker(md[:1]); !reflect.DeepEqual(got, md[:1]) {
+		t.Fatalf("without a method: %v", got)
 	}
 }
 

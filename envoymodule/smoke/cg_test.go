@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 )
 
 // TestModuleCallgrind (TOLLGATE_MODULE_CALLGRIND=1, valgrind on PATH)
@@ -25,6 +27,71 @@ func TestModuleCallgrind(t *testing.T) {
 	if envoyBin == "" || os.Getenv("TOLLGATE_MODULE_CALLGRIND") == "" {
 		t.Skip("set ENVOY_BIN and TOLLGATE_MODULE_CALLGRIND=1")
 	}
+	fx := newFixture(t)
+	cfg := envoyConfig(filterConfig(fx.iss), fx.listen, fx.admin, fx.upstream)
+	withRoomyRoute(cfg)
+	withoutMetadataHeaders(cfg) // after: /roomy too
+	cg := startCallgrind(t, envoyBin, fx, cfg)
+	tok, _ := fx.iss.Token("alice", []string{"user"}, time.Hour, 0)
+	send(t, cg.hc, fx.listen, "/roomy", "Bearer "+tok, 10)
+	cgControl(t, "-i on", cg.pid)
+	for _, path := range []string{"/jwt", "/roomy", "/jwt", "/roomy"} {
+		cg.measure(t, path, func(n int) { send(t, cg.hc, fx.listen, path, "Bearer "+tok, n) })
+	}
+}
+
+// TestModuleCallgrindKeys (as TestModuleCallgrind) counts Envoy's
+// instructions per request with signed keys configured: /jwt with a token
+// from the C table (the marker now written too), /keys with a signed key
+// from the table ("ApiKey <key>"), and /keys with a new signed key each
+// request (decided in Go).
+func TestModuleCallgrindKeys(t *testing.T) {
+	envoyBin := os.Getenv("ENVOY_BIN")
+	if envoyBin == "" || os.Getenv("TOLLGATE_MODULE_CALLGRIND") == "" {
+		t.Skip("set ENVOY_BIN and TOLLGATE_MODULE_CALLGRIND=1")
+	}
+	fx := newFixture(t)
+	ks := mintKeys(t, 2*(cgRequests+cgWarm))
+	fc := filterConfig(fx.iss)
+	fc.Keys = ks.keys
+	cfg := envoyConfig(fc, fx.listen, fx.admin, fx.upstream)
+	withRoute(cfg, "/keys", envoymod.RouteConfig{Extensions: map[string]string{"route": "keys", "methods": "apiKey"}})
+	withoutMetadataHeaders(cfg)
+	cg := startCallgrind(t, envoyBin, fx, cfg)
+	tok, _ := fx.iss.Token("alice", []string{"user"}, time.Hour, 0)
+	fresh := ks.fresh
+	cgControl(t, "-i on", cg.pid)
+	for range 2 {
+		cg.measure(t, "/jwt", func(n int) { send(t, cg.hc, fx.listen, "/jwt", "Bearer "+tok, n) })
+		cg.measure(t, "/keys", func(n int) { send(t, cg.hc, fx.listen, "/keys", "ApiKey "+ks.valid, n) })
+		cg.measure(t, "/keys new", func(n int) {
+			for _, k := range fresh[:n] {
+				send(t, cg.hc, fx.listen, "/keys", "ApiKey "+k, 1)
+			}
+			fresh = fresh[n:]
+		})
+	}
+}
+
+// Requests per measured and warm-up period.
+const (
+	cgRequests = 1000
+	cgWarm     = 300
+)
+
+// callgrind is an Envoy under callgrind and a client of one connection.
+type callgrind struct {
+	dir    string
+	pid    int
+	listen int
+	hc     *http.Client
+}
+
+// startCallgrind runs Envoy with cfg under callgrind, instrumentation
+// off until the caller turns it on (cgControl "-i on").
+// TOLLGATE_MODULE_CG_KEEP=DIR keeps the dumps.
+func startCallgrind(t *testing.T, envoyBin string, fx fixture, cfg map[string]any) callgrind {
+	t.Helper()
 	dir := t.TempDir()
 	if keep := os.Getenv("TOLLGATE_MODULE_CG_KEEP"); keep != "" { // the dumps, for callgrind_annotate
 		dir = keep
@@ -36,28 +103,26 @@ func TestModuleCallgrind(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("GODEBUG", "asyncpreemptoff=1") // callgrind aborts on the Go runtime's preemption signal
-	fx := newFixture(t)
-	cfg := envoyConfig(filterConfig(fx.iss), fx.listen, fx.admin, fx.upstream)
-	withRoomyRoute(cfg)
-	withoutMetadataHeaders(cfg) // after: /roomy too
 	p := startEnvoy(t, wrapper, fx.soDir, cfg, fx.listen, fx.admin)
-	pid := p.cmd.Process.Pid
-	tok, _ := fx.iss.Token("alice", []string{"user"}, time.Hour, 0)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: time.Minute}
-	const n = 1000
-	send(t, hc, fx.listen, "/roomy", "Bearer "+tok, 10)
-	cgControl(t, "-i on", pid)
-	for _, path := range []string{"/jwt", "/roomy", "/jwt", "/roomy"} {
-		send(t, hc, fx.listen, path, "Bearer "+tok, 300) // warm (valgrind translates)
-		cgControl(t, "-z", pid)
-		start := time.Now()
-		send(t, hc, fx.listen, path, "Bearer "+tok, n)
-		busyFor := time.Since(start)
-		busy := cgDump(t, dir, pid)
-		time.Sleep(busyFor)
-		idle := cgDump(t, dir, pid)
-		t.Logf("%-7s %8.0f instructions/request (busy %.0f, idle %.0f over %s)", path, (busy-idle)/n, busy/n, idle/n, busyFor.Round(time.Millisecond))
-	}
+	return callgrind{dir: dir, pid: p.cmd.Process.Pid, listen: fx.listen,
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: time.Minute}}
+}
+
+// measure warms up with cgWarm requests (valgrind translates), then logs
+// the instructions per request of cgRequests sent by send, minus an idle
+// period as long.
+func (cg callgrind) measure(t *testing.T, name string, send func(n int)) {
+	t.Helper()
+	send(cgWarm)
+	cgControl(t, "-z", cg.pid)
+	start := time.Now()
+	send(cgRequests)
+	busyFor := time.Since(start)
+	busy := cgDump(t, cg.dir, cg.pid)
+	time.Sleep(busyFor)
+	idle := cgDump(t, cg.dir, cg.pid)
+	t.Logf("%-9s %8.0f instructions/request (busy %.0f, idle %.0f over %s)", name, (busy-idle)/cgRequests, busy/cgRequests,
+		idle/cgRequests, busyFor.Round(time.Millisecond))
 }
 
 func cgControl(t *testing.T, flag string, pid int) {

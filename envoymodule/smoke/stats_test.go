@@ -17,7 +17,7 @@ import (
 // statNames are the module's counters (stats.c) as Envoy's /stats names
 // them.
 var statNames = []string{"rq_table_allowed", "rq_table_rate_limited", "rq_go_allowed", "rq_go_rate_limited",
-	"rq_go_unauthenticated", "rq_go_forbidden", "rq_go_unavailable", "rq_go_denied_other",
+	"rq_go_unauthenticated", "rq_go_forbidden", "rq_go_unavailable", "rq_go_denied_other", "rq_go_passed",
 	"limit_buckets_created", "limit_buckets_evicted"}
 
 // TestModuleStats: after known requests, Envoy's admin shows each of the
