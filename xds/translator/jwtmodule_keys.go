@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	dmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_modules/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/tollgate/tollgate/envoy"
@@ -95,13 +96,9 @@ func (m *jwtModule) withExceptions(x KeyExceptions) (string, error) {
 // extension returns the module's ECDS resource enforcing x. The same x
 // always gives byte-identical resources.
 func (m *jwtModule) extension(x KeyExceptions) (*corev3.TypedExtensionConfig, error) {
-	c, err := m.withExceptions(x)
+	f, err := m.filterConfig(x)
 	if err != nil {
 		return nil, err
-	}
-	f, err := envoy.DynamicModuleFilterConfig(m.lib, c)
-	if err != nil {
-		return nil, fmt.Errorf("envoy module config: %w", err)
 	}
 	return envoy.ExtensionConfig(m.name, f)
 }
@@ -110,7 +107,16 @@ func (m *jwtModule) extension(x KeyExceptions) (*corev3.TypedExtensionConfig, er
 // until the first config arrives it refuses every signed key (a table not
 // loaded) and decides JWTs as usual.
 func (m *jwtModule) discoveredFilter() (*hcmv3.HttpFilter, error) {
-	c, err := m.withExceptions(KeyExceptions{})
+	f, err := m.filterConfig(KeyExceptions{})
+	if err != nil {
+		return nil, err
+	}
+	return envoy.DiscoveredHTTPFilter(m.name, f)
+}
+
+// filterConfig is the module's filter configuration enforcing x.
+func (m *jwtModule) filterConfig(x KeyExceptions) (*dmfilterv3.DynamicModuleFilter, error) {
+	c, err := m.withExceptions(x)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +124,7 @@ func (m *jwtModule) discoveredFilter() (*hcmv3.HttpFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("envoy module config: %w", err)
 	}
-	return envoy.DiscoveredHTTPFilter(m.name, f)
+	return f, nil
 }
 
 // decidesKeys reports whether the module decides signed keys.
