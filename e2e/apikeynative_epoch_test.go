@@ -81,8 +81,10 @@ const unknownKey = `{"error":"unauthorized","reason":"unknown_key"}`
 // admitted after the flush; an opaque key's record is gone as before
 // (ext_authz: unknown_key); a key minted after the flush works on both.
 // Before the key-store epoch, A and B got 200 on the native path for ever.
-func TestAPIKeyNativeEpochFlush(t *testing.T) {
-	a, _ := startMixedNativeStack(t)
+func TestAPIKeyNativeEpochFlush(t *testing.T) { eachJWTEngine(t, testAPIKeyNativeEpochFlush) }
+
+func testAPIKeyNativeEpochFlush(t *testing.T, engine jwtEngine) {
+	a, _ := startMixedNativeStackEngine(t, engine, "exact")
 	keyA, idA := createKey(t, a.stack, "acme", "pro")
 	keyB, _ := createKey(t, a.stack, "bob", "pro")
 	opaque := opaqueKey(t, a.stack, "carol", "user")

@@ -14,14 +14,16 @@ import (
 // unknown one"): admitted, limited as the default tier (counted apart from
 // its old tier's counter), its own tier name in the tier header, the same
 // 429 body naming the default tier.
-func TestAPIKeyNativeUnknownTier(t *testing.T) {
+func TestAPIKeyNativeUnknownTier(t *testing.T) { eachJWTEngine(t, testAPIKeyNativeUnknownTier) }
+
+func testAPIKeyNativeUnknownTier(t *testing.T, engine jwtEngine) {
 	withGold := func(p string) string {
 		p = strings.Replace(p, "tiny: [{requests: 3, per: day}]\n", "tiny: [{requests: 3, per: day}]\n    gold: [{requests: 1000, per: minute}]\n", 1)
 		// Exact mode: the refusals compared are the rate-limit service's
 		// (quota mode's unknown tiers: TestQuotaUnknownTierIsBounded).
 		return strings.Replace(p, "defaultTier: pro", "defaultTier: tiny\n  mode: exact", 1)
 	}
-	k := startKeyNativeStackPolicy(t, withGold)
+	k := startKeyNativeStackEngine(t, engine, withGold)
 	k.waitKeyTable(t, k.port)
 	keys := map[string]string{ // name -> key
 		"signed gold": createFormatKey(t, k, "u-signed", "t1", "signed", "gold"),
@@ -79,8 +81,10 @@ func keyRun(t *testing.T, k *keyStack, key string, n int) string {
 // client's. Two consumers of tier tiny (3/day) get 3 each, although every
 // request of the first names the second in x-user-id and claims tier pro,
 // and the upstream sees the key's identity.
-func TestAPIKeyNativeQuotaByConsumer(t *testing.T) {
-	k := startKeyNativeStackMode(t, "quota")
+func TestAPIKeyNativeQuotaByConsumer(t *testing.T) { eachJWTEngine(t, testAPIKeyNativeQuotaByConsumer) }
+
+func testAPIKeyNativeQuotaByConsumer(t *testing.T, engine jwtEngine) {
+	k := startKeyNativeStackEngine(t, engine, func(p string) string { return withMode(p, "quota") })
 	k.waitKeyTable(t, k.port)
 	forged := map[string]string{"X-User-ID": "quota-b", "X-Consumer-Tier": "pro", "X-Tenant-ID": "evil"}
 	run := func(consumer, jti string) string {
@@ -111,7 +115,11 @@ func TestAPIKeyNativeQuotaByConsumer(t *testing.T) {
 // rateLimits.mode: quota) a signed key's tier limit holds with no call per
 // request: neither ext_authz nor the rate-limit service is asked.
 func TestAPIKeyNativeDefaultPathMakesNoCall(t *testing.T) {
-	k := startKeyNativeStackPolicy(t, func(p string) string { return p })
+	eachJWTEngine(t, testAPIKeyNativeDefaultPathMakesNoCall)
+}
+
+func testAPIKeyNativeDefaultPathMakesNoCall(t *testing.T, engine jwtEngine) {
+	k := startKeyNativeStackEngine(t, engine, func(p string) string { return p })
 	k.waitKeyTable(t, k.port)
 	key, _ := createKey(t, k.stack, "u-default", "tiny")
 	checks, decisions := k.authzChecks(t), k.rateLimitDecisions(t)
