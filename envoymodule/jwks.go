@@ -14,17 +14,20 @@ import (
 // for and refreshes in the background. Process-wide like the cgo handle
 // registry: the keys must outlive the configuration that fetched them.
 // One entry per JWKS URI a policy ever named (each body at most 1 MiB).
-var processJWKS = &jwksBodies{m: map[string]jwksBody{}}
+var processJWKS = &jwksBodies{m: map[string]jwksBody{}, failed: map[string]time.Time{}}
 
 type jwksBody struct {
 	body []byte
 	at   time.Time
 }
 
-// jwksBodies implements jwt.JWKSStore.
+// jwksBodies implements jwt.JWKSStore and jwt.JWKSFailures: a new
+// configuration does not wait for an endpoint whose last fetch failed
+// (one entry per URI as well).
 type jwksBodies struct {
-	mu sync.Mutex
-	m  map[string]jwksBody
+	mu     sync.Mutex
+	m      map[string]jwksBody
+	failed map[string]time.Time // URI -> when its last fetch failed, none succeeding since
 }
 
 // Load returns uri's body if it was stored within maxAge.
@@ -43,4 +46,21 @@ func (s *jwksBodies) Store(uri string, body []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[uri] = jwksBody{body: body, at: time.Now()}
+	delete(s.failed, uri)
+}
+
+// Failed records that a fetch from uri just failed.
+func (s *jwksBodies) Failed(uri string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed[uri] = time.Now()
+}
+
+// FailedWithin reports whether uri's last fetch failed less than d ago
+// with no success since.
+func (s *jwksBodies) FailedWithin(uri string, d time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.failed[uri]
+	return ok && time.Since(at) < d
 }

@@ -219,6 +219,9 @@ func (v *Verifier) fetch(p *provider) error {
 	v.metrics.JWKSRefresh(p.name, err == nil)
 	if err != nil {
 		v.log.Warn("jwt: JWKS refresh failed; keeping the cached keys", "provider", p.name, "error", err)
+		if f, ok := v.jwks.(JWKSFailures); ok && v.life.Err() == nil { // not a fetch Close cut short
+			f.Failed(p.remote.uri)
+		}
 		return fmt.Errorf("jwks of provider %s: %w", p.name, err)
 	}
 	if v.jwks != nil {
@@ -283,11 +286,19 @@ func (v *Verifier) seed(p *provider) {
 // fetches go on in the background either way. A caller that decides
 // without waiting for the network (a Verify with an ended context) calls
 // it once before serving, as jwt_authn warms its listener until its
-// first fetch completes.
+// first fetch completes. A provider whose endpoint's last fetch in the
+// process failed within RefreshInterval (JWKSFailures) is not waited for:
+// its error is returned at once and its fetch goes on in the background.
 func (v *Verifier) WaitKeys(ctx context.Context) error {
 	var first error
 	for _, p := range v.providers {
 		if p.remote == nil || p.keys.Load() != nil {
+			continue
+		}
+		if f, ok := v.jwks.(JWKSFailures); ok && f.FailedWithin(p.remote.uri, v.refreshInterval) {
+			if first == nil {
+				first = fmt.Errorf("jwks of provider %s not loaded: its last fetch failed", p.name)
+			}
 			continue
 		}
 		if err := v.refresh(ctx, p, false); err != nil && first == nil {

@@ -126,6 +126,19 @@ type JWKSStore interface {
 	Store(uri string, body []byte)
 }
 
+// JWKSFailures may also be implemented by a JWKSStore: it records the
+// fetches that failed, so that WaitKeys does not hold a new verifier for
+// an endpoint another verifier of the process has just found failing (a
+// hung IdP would otherwise cost every new Envoy module configuration, and
+// so every exceptions-table push, the whole warm-up wait).
+type JWKSFailures interface {
+	// Failed records that a fetch from uri just failed.
+	Failed(uri string)
+	// FailedWithin reports whether the last fetch from uri failed less
+	// than d ago, no fetch from it having succeeded (Store) since.
+	FailedWithin(uri string, d time.Duration) bool
+}
+
 // Verifier verifies tokens against one policy version's JWT providers.
 type Verifier struct {
 	log             *slog.Logger

@@ -1,0 +1,84 @@
+package jwt
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/policy/ir"
+)
+
+// failingJWKS is a memJWKS that also records failed fetches.
+type failingJWKS struct {
+	memJWKS
+	fmu    sync.Mutex
+	failed map[string]time.Time
+}
+
+func (s *failingJWKS) Store(uri string, body []byte) {
+	s.memJWKS.Store(uri, body)
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	delete(s.failed, uri)
+}
+
+func (s *failingJWKS) Failed(uri string) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.failed[uri] = time.Now()
+}
+
+func (s *failingJWKS) FailedWithin(uri string, d time.Duration) bool {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	at, ok := s.failed[uri]
+	return ok && time.Since(at) < d
+}
+
+// TestWaitKeysSkipsAFailingEndpoint: once a verifier's fetch from an
+// endpoint failed, a new verifier of the same store does not wait for
+// that endpoint (WaitKeys returns its error at once, the fetch goes on in
+// the background); a store that records no failures still waits; a
+// success clears the failure, and the next verifier is seeded.
+func TestWaitKeysSkipsAFailingEndpoint(t *testing.T) {
+	k := sharedKeys()
+	srv := newJWKSServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
+	srv.down.Store(true)
+	store := &failingJWKS{memJWKS: memJWKS{m: map[string][]byte{}, at: map[string]time.Time{}}, failed: map[string]time.Time{}}
+	providers := []ir.JWTProvider{remoteProvider(srv)}
+	first := newTestVerifier(t, providers, Options{JWKS: store})
+	if err := first.WaitKeys(context.Background()); err == nil {
+		t.Fatal("WaitKeys on a failing endpoint: nil error")
+	}
+	hold := make(chan struct{})
+	srv.hold.Store(&hold)
+	wait := func(opts Options) (time.Duration, error) {
+		v := newTestVerifier(t, providers, opts)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := v.WaitKeys(ctx)
+		return time.Since(start), err
+	}
+	if took, err := wait(Options{JWKS: store}); err == nil || took > 100*time.Millisecond {
+		t.Errorf("after a failed fetch: WaitKeys took %s (%v), want an error at once", took, err)
+	}
+	plain := &memJWKS{m: map[string][]byte{}, at: map[string]time.Time{}}
+	if took, _ := wait(Options{JWKS: plain}); took < 250*time.Millisecond {
+		t.Errorf("a store without failures: WaitKeys took %s, want it to wait for the fetch", took)
+	}
+	srv.hold.Store(nil)
+	close(hold)
+	srv.down.Store(false)
+	if err := newTestVerifier(t, providers, Options{}).WaitKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ok := newTestVerifier(t, providers, Options{JWKS: store, MinRefreshGap: time.Nanosecond})
+	if err := ok.refresh(context.Background(), ok.providers[0], true); err != nil {
+		t.Fatal(err)
+	}
+	if store.FailedWithin(providers[0].JWKSURI, time.Hour) {
+		t.Error("a successful fetch left the failure recorded")
+	}
+}
