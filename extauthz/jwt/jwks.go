@@ -262,15 +262,27 @@ func (v *Verifier) download(ctx context.Context, uri string) ([]byte, error) {
 	return body, nil
 }
 
+// maxDuration is the longest time.Duration: Load's "any age".
+const maxDuration = time.Duration(1<<63 - 1)
+
 // seed gives remote provider p the keys of the JWKS store's body for its
 // URI (one fetched within RefreshInterval by another verifier of the
-// process), if any and if it parses for p's algorithms: WaitKeys then has
+// process, or, with JWKSFailures, an older one when every fetch since
+// failed), if any and if it parses for p's algorithms: WaitKeys then has
 // nothing to wait for, and the background refresh replaces them.
 func (v *Verifier) seed(p *provider) {
 	if v.jwks == nil || p.remote == nil {
 		return
 	}
 	body := v.jwks.Load(p.remote.uri, v.refreshInterval)
+	if f, ok := v.jwks.(JWKSFailures); ok && body == nil && f.FailedWithin(p.remote.uri, 2*v.refreshInterval) {
+		// The endpoint has been failing since that body: every verifier
+		// of the process that fetched it still holds its keys (a failed
+		// refresh keeps them), so a new one must not refuse what they
+		// admit. Twice the interval: a failing endpoint is retried at
+		// least once per RefreshInterval (plus the fetch's timeout).
+		body = v.jwks.Load(p.remote.uri, maxDuration)
+	}
 	if body == nil {
 		return
 	}

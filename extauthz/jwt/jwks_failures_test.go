@@ -82,3 +82,27 @@ func TestWaitKeysSkipsAFailingEndpoint(t *testing.T) {
 		t.Error("a successful fetch left the failure recorded")
 	}
 }
+
+// TestSeedWhileTheEndpointFails: a body older than RefreshInterval seeds
+// a new verifier when the endpoint's fetches have failed since (the
+// process's other verifiers still hold those keys), and only then.
+func TestSeedWhileTheEndpointFails(t *testing.T) {
+	k := sharedKeys()
+	srv := newJWKSServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
+	store := &failingJWKS{memJWKS: memJWKS{m: map[string][]byte{}, at: map[string]time.Time{}}, failed: map[string]time.Time{}}
+	providers := []ir.JWTProvider{remoteProvider(srv)}
+	if err := newTestVerifier(t, providers, Options{JWKS: store}).WaitKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	uri := providers[0].JWKSURI
+	store.mu.Lock()
+	store.at[uri] = time.Now().Add(-2 * DefaultRefreshInterval)
+	store.mu.Unlock()
+	if newTestVerifier(t, providers, Options{JWKS: store}).providers[0].keys.Load() != nil {
+		t.Fatal("a stale body seeded a verifier though no fetch failed")
+	}
+	store.Failed(uri)
+	if newTestVerifier(t, providers, Options{JWKS: store}).providers[0].keys.Load() == nil {
+		t.Fatal("the endpoint failing since its last body: the new verifier has no keys")
+	}
+}
