@@ -292,10 +292,12 @@ func testMixedNativeRefusesAsExtAuthz(t *testing.T, engine jwtEngine) {
 // kind of credential, counted once: in Envoy's ratelimit filter for a JWT
 // or a signed key (no Check), in the Check for an opaque key (not again by
 // the filter); in quota mode, by Envoy's quota filter for all three.
-func TestMixedNativeTierLimits(t *testing.T) {
+func TestMixedNativeTierLimits(t *testing.T) { eachJWTEngine(t, testMixedNativeTierLimits) }
+
+func testMixedNativeTierLimits(t *testing.T, engine jwtEngine) {
 	for _, mode := range []string{"exact", "quota"} {
 		t.Run(mode, func(t *testing.T) {
-			a, _ := startMixedNativeStackMode(t, mode)
+			a, _ := startMixedNativeStackEngine(t, engine, mode)
 			signed, _ := createKey(t, a.stack, "signed-tiny", "tiny")
 			var created struct{ Key string }
 			out := a.cli(0, "keys", "create", "--consumer", "opaque-tiny", "--tier", "tiny", "-o", "json", "--format", "opaque")
