@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
 	"github.com/tollgate/tollgate/extauthz/envoymod"
+	"github.com/tollgate/tollgate/internal/racesample"
 )
 
 // TestLocalKeysLargeTableCost measures what the Envoy module does on
@@ -18,7 +19,8 @@ import (
 // (apikey.MaxExceptions): decode the FilterConfig JSON and build the
 // Local (tgConfigNew). It logs the JSON size, the time and the heap kept;
 // it fails only when one push holds the main thread for more than a
-// second (a rough budget: every revocation pushes the whole table).
+// second (a rough budget: every revocation pushes the whole table), and
+// not under the race detector (about ten times slower).
 func TestLocalKeysLargeTableCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a table of apikey.MaxExceptions entries")
@@ -60,7 +62,7 @@ func TestLocalKeysLargeTableCost(t *testing.T) {
 	t.Logf("%d exceptions: config JSON %.1f MB; decode %s, decode+NewLocal %s; heap kept %.1f MB",
 		len(k.Exceptions), float64(len(b))/1e6, decoded.Round(time.Millisecond), took.Round(time.Millisecond),
 		float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/1e6)
-	if took > time.Second {
+	if took > time.Second && !racesample.Enabled {
 		t.Errorf("one exceptions push holds Envoy's main thread %s, budget 1s", took.Round(time.Millisecond))
 	}
 }
