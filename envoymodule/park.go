@@ -85,9 +85,11 @@ func (p *parker) acquire() bool {
 func (p *parker) release() { p.n.Add(-1) }
 
 // waitsForJWKS reports whether d is the refusal a parked request could
-// avoid: the JWKS fetch its token needs is under way.
-func waitsForJWKS(d extauthz.Decision) bool {
-	return d.Status == 503 && d.Reason == jwt.ReasonJWKSUnavailable
+// avoid: 503 jwks_unavailable while a JWKS fetch is under way (the one
+// the decision started or joined). Without a fetch (the provider has no
+// keys and its fetches are rate-limited) the refusal stands at once.
+func (f *filter) waitsForJWKS(d extauthz.Decision) bool {
+	return d.Status == 503 && d.Reason == jwt.ReasonJWKSUnavailable && f.local.JWKSFetching()
 }
 
 // park parks rq when the bound allows (see the contract above): true when

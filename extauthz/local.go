@@ -126,6 +126,14 @@ func (l *Local) WaitKeys(ctx context.Context) error {
 	return l.t.jwt.WaitKeys(ctx)
 }
 
+// JWKSFetching reports whether a remote JWKS fetch is under way (see
+// jwt.Verifier.Fetching): a Decide that answered 503 jwks_unavailable
+// without waiting (JWKSWait elapsed, or its context had ended) would be
+// decided by that fetch, and a Decide that may wait joins it.
+func (l *Local) JWKSFetching() bool {
+	return l.t.jwt != nil && l.t.jwt.Fetching()
+}
+
 // Header is one header name and value.
 type Header struct {
 	Name, Value string
