@@ -68,7 +68,7 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 	}
 	epoch := C.tg_table_epoch(f.table) // before verifying: see remember
 	d := f.local.Decide(f.ended, rq.ext, rq.headers)
-	if f.waitsForJWKS(d) && f.park(envoyFilter, rq, park) {
+	if f.waitsForJWKS(d) && f.park(envoyFilter, rq, epoch, park) {
 		return C.TG_OUT_PARKED
 	}
 	return f.apply(envoyFilter, r, rq, d, epoch, report)

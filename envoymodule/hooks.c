@@ -3,9 +3,11 @@
 // token (or, with signed keys, a signed API key) found in the C table
 // (table.h) whose identity meets the route's requirement is published
 // here without entering Go; every other request is decided by Go
-// (tgDecide, module.go). Response headers write the
-// rate-limit report of an admitted request on a limited route (tg_stream);
-// the other hooks continue at once.
+// (tgDecide, decide.go), which may park it while a JWKS fetch runs
+// (park.go): the scheduled hook then decides it (tgResume) and the destroy
+// hook tells Go when a parked stream goes (tgParkRelease). Response headers
+// write the rate-limit report of an admitted request on a limited route
+// (tg_stream); the other hooks continue at once.
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -369,9 +371,22 @@ int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool 
   return TG_CONTINUE;
 }
 
+// A parked request's body and trailers wait for its decision: the headers
+// hook's StopAllIterationAndBuffer keeps Envoy from calling these until
+// the stream continues (smoke: a POST's body reaches the upstream after
+// the decision), and should one come anyway, a Continue here would resume
+// the request undecided, so they stop (StopIterationAndBuffer, for
+// trailers StopIteration: both 1) while the stream is parked.
+int envoy_dynamic_module_on_http_filter_request_body(void* f, void* m, bool eos) {
+  const tg_stream* s = m;
+  return s != NULL && s->park != 0 ? TG_STOP_ITERATION : TG_CONTINUE;
+}
+int envoy_dynamic_module_on_http_filter_request_trailers(void* f, void* m) {
+  const tg_stream* s = m;
+  return s != NULL && s->park != 0 ? TG_STOP_ITERATION : TG_CONTINUE;
+}
+
 // The remaining hooks Envoy requires: nothing to do.
-int envoy_dynamic_module_on_http_filter_request_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
-int envoy_dynamic_module_on_http_filter_request_trailers(void* f, void* m) { return TG_CONTINUE; }
 int envoy_dynamic_module_on_http_filter_response_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
 int envoy_dynamic_module_on_http_filter_response_trailers(void* f, void* m) { return TG_CONTINUE; }
 void envoy_dynamic_module_on_http_filter_stream_complete(void* f, void* m) {}

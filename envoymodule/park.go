@@ -62,9 +62,9 @@ type parked struct {
 
 	mu    sync.Mutex
 	gone  bool // the stream was destroyed: never commit
-	done  bool // the waiter decided: d and epoch are set
+	done  bool // the waiter decided: d is set
 	d     extauthz.Decision
-	epoch C.uint64_t
+	epoch C.uint64_t // the table's epoch before the first decision (see remember)
 }
 
 // parker bounds one filter configuration's parked requests.
@@ -96,7 +96,11 @@ func (f *filter) waitsForJWKS(d extauthz.Decision) bool {
 // parked (*out holds the park's handle), false when it is refused 503 as
 // before (counted in jwks_park_full when the bound was reached; a nil out
 // means parking is not allowed here).
-func (f *filter) park(envoyFilter unsafe.Pointer, rq request, out *C.uintptr_t) bool {
+//
+// epoch is the table's epoch read before the first decision (on the
+// worker: the waiter must not read the C table, which the configuration's
+// destroy hook may free once the stream is gone).
+func (f *filter) park(envoyFilter unsafe.Pointer, rq request, epoch C.uint64_t, out *C.uintptr_t) bool {
 	if out == nil || f.parks.max <= 0 {
 		return false
 	}
@@ -109,7 +113,7 @@ func (f *filter) park(envoyFilter unsafe.Pointer, rq request, out *C.uintptr_t) 
 		f.parks.release()
 		return false
 	}
-	p := &parked{rq: rq, sched: sched}
+	p := &parked{rq: rq, sched: sched, epoch: epoch}
 	*out = C.uintptr_t(cgo.NewHandle(p))
 	f.log.Debug("parked until the JWKS fetch ends", "route", rq.ext["route"])
 	go f.wait(p)
@@ -118,13 +122,14 @@ func (f *filter) park(envoyFilter unsafe.Pointer, rq request, out *C.uintptr_t) 
 
 // wait decides p once its provider's JWKS fetch ends (or parkWait
 // passes), then wakes its stream through the scheduler unless the stream
-// is gone, and deletes the scheduler. Runs on its own goroutine.
+// is gone, and deletes the scheduler. Runs on its own goroutine; it may
+// outlive the stream and the filter configuration's C memory (the table),
+// so it touches nothing of C but the scheduler (Local works after Close).
 func (f *filter) wait(p *parked) {
 	defer f.parks.release()
-	epoch := C.tg_table_epoch(f.table) // before verifying: see remember
 	d := f.decideWaiting(p.rq)
 	p.mu.Lock()
-	p.d, p.epoch, p.done = d, epoch, true
+	p.d, p.done = d, true
 	if !p.gone {
 		C.envoy_dynamic_module_callback_http_filter_scheduler_commit(p.sched, 0)
 	}
@@ -161,13 +166,13 @@ func tgResume(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, park C.uintp
 		out = C.TG_OUT_UNAVAILABLE
 	})
 	p.mu.Lock()
-	d, epoch, done := p.d, p.epoch, p.done
+	d, done := p.d, p.done
 	p.mu.Unlock()
 	if !done { // never: the waiter commits after deciding
 		d = extauthz.Unavailable(jwt.ReasonJWKSUnavailable)
 	}
 	r, _ := handleValue[*route](routeH)
-	return f.apply(envoyFilter, r, p.rq, d, epoch, report)
+	return f.apply(envoyFilter, r, p.rq, d, p.epoch, report)
 }
 
 // tgParkRelease: the parked stream is being destroyed (the destroy hook,

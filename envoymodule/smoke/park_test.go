@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -133,10 +134,10 @@ func (s parkSession) rotation(t *testing.T) {
 	s.jwks.quiet()
 	s.jwks.set(jwksOf(t, s.iss, k2), time.Second)
 	start := time.Now()
-	a := get(t, s.listen, "/jwt", s.bearer(t, k2))
+	a := post(t, s.listen, "/jwt", s.bearer(t, k2), "a body held with the request")
 	took := time.Since(start)
-	if a.status != http.StatusOK || a.upstream["x-user-id"] != "corp:alice" {
-		t.Fatalf("new kid during rotation: %d %s, want 200 after the fetch", a.status, a.body)
+	if a.status != http.StatusOK || a.upstream["x-user-id"] != "corp:alice" || a.upstream["x-body"] != "a body held with the request" {
+		t.Fatalf("new kid during rotation: %d %s, want 200 after the fetch with the body upstream", a.status, a.body)
 	}
 	if took < 900*time.Millisecond || took > 3*time.Second {
 		t.Errorf("parked request took %v, want about the fetch's 1 s", took)
@@ -169,6 +170,29 @@ func (s parkSession) unknownAfterFetch(t *testing.T) {
 		time.Since(start) > 200*time.Millisecond {
 		t.Errorf("again within the gap: %d in %v, want 401 at once", a.status, time.Since(start))
 	}
+}
+
+// post sends a POST with body; the echo upstream puts the body it got in
+// x-body of its answer.
+func post(t *testing.T, listen int, path string, headers map[string]string, body string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d%s", listen, path), strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	if a.status == http.StatusOK {
+		if err := json.Unmarshal(b, &a.upstream); err != nil {
+			t.Fatalf("%s: upstream answer %q: %v", path, b, err)
+		}
+	}
+	return a
 }
 
 func jsonReason(body, reason string) bool {
