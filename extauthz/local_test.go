@@ -195,6 +195,37 @@ func TestLocalNeverWaitsForJWKS(t *testing.T) {
 	}
 }
 
+// TestLocalJWKSFetching: while the fetch a Decide left behind runs,
+// JWKSFetching is true; once it ended (here: failed), false. A Local
+// without remote JWKS never fetches.
+func TestLocalJWKSFetching(t *testing.T) {
+	block := make(chan struct{})
+	srv := newBlockingServer(t, block)
+	iss := newIssuer(t, "https://idp.test")
+	local := remoteLocal(t, iss, srv.URL)
+	d := local.Decide(context.Background(), jwtRoute(nil), map[string]string{"authorization": "Bearer " + token(t, iss, "alice")})
+	if d.Status != 503 || !local.JWKSFetching() {
+		t.Fatalf("during the fetch: %d %s, fetching %v; want 503 and a fetch under way", d.Status, d.Reason, local.JWKSFetching())
+	}
+	close(block)
+	deadline := time.Now().Add(5 * time.Second)
+	for local.JWKSFetching() {
+		if time.Now().After(deadline) {
+			t.Fatal("JWKSFetching still true 5 s after the fetch was answered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	inline, err := NewLocal(context.Background(), envoymod.FilterConfig{JWT: []ir.JWTProvider{jwtProvider("corp", "corp", iss)},
+		IdentityHeaders: testIdentityHeaders}, LocalOptions{Options: Options{Logger: quietLogger()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inline.Close()
+	if inline.JWKSFetching() {
+		t.Fatal("an inline JWKS is never fetched")
+	}
+}
+
 // remoteLocal is a Local with one provider of iss whose JWKS is at url,
 // closed when the test ends.
 func remoteLocal(t *testing.T, iss *jwttest.Issuer, url string) *Local {

@@ -111,12 +111,13 @@ func TestModuleParksForJWKS(t *testing.T) {
 	t.Cleanup(idp.Close)
 	fc := filterConfig(fx.iss)
 	fc.JWT[0].JWKS, fc.JWT[0].JWKSURI = "", idp.URL+"/jwks"
-	fc.MaxParked = 3
+	fc.MaxParked = 40
 	p := startEnvoy(t, envoyBin, fx.soDir, envoyConfig(fc, fx.listen, fx.admin, fx.upstream), fx.listen, fx.admin)
 	s := parkSession{session: session{t: t, p: p, iss: fx.iss}, jwks: j, listen: fx.listen, admin: fx.admin}
 	t.Run("rotated key admitted after the fetch", s.rotation)
 	t.Run("kid unknown after the fetch", s.unknownAfterFetch)
 	t.Run("client gone while parked", s.reset)
+	t.Run("clients gone as the fetch ends", s.resetRace)
 	t.Run("flood beyond the bound", s.flood)
 	if t.Failed() {
 		t.Logf("envoy log:\n%s", p.log())
@@ -235,8 +236,48 @@ func (s parkSession) reset(t *testing.T) {
 	}
 }
 
-// flood: 10 tokens of a new kid at once with MaxParked 3: 3 wait for the
-// fetch and are admitted, 7 are refused 503 jwks_unavailable at once.
+// resetRace: 40 parked clients give up between 100 ms before and 95 ms
+// after the 1 s fetch ends, racing the waiters' commits and Envoy's
+// scheduled events against the streams' destruction; Envoy serves on.
+func (s parkSession) resetRace(t *testing.T) {
+	k6 := rotated(t, s.iss, "k6")
+	s.jwks.quiet()
+	s.jwks.set(jwksOf(t, s.iss, k6), time.Second)
+	h := s.bearer(t, k6)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 40}}
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	var gone, answered atomic.Int64
+	for i := range 40 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond+time.Duration(i)*5*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/jwt", s.listen), nil)
+			req.Header.Set("authorization", h["authorization"])
+			resp, err := client.Do(req)
+			if err != nil {
+				gone.Add(1)
+				return
+			}
+			resp.Body.Close()
+			answered.Add(1)
+		})
+	}
+	wg.Wait()
+	t.Logf("%d clients gone before their answer, %d answered", gone.Load(), answered.Load())
+	time.Sleep(200 * time.Millisecond)
+	for _, iss := range []*jwttest.Issuer{s.iss, k6} {
+		if a := get(t, s.listen, "/jwt", s.bearer(t, iss)); a.status != http.StatusOK {
+			t.Errorf("after the racing resets, kid %s: %d %s", iss.KID, a.status, a.body)
+		}
+	}
+	if st := moduleStats(t, s.admin); st["jwks_parked"] < 40 {
+		t.Errorf("stats %v: want the 40 requests parked", st)
+	}
+}
+
+// flood: 50 tokens of a new kid at once with MaxParked 40: 40 wait for the
+// fetch and are admitted, 10 are refused 503 jwks_unavailable at once.
 func (s parkSession) flood(t *testing.T) {
 	k5 := rotated(t, s.iss, "k5")
 	s.jwks.quiet()
@@ -246,9 +287,9 @@ func (s parkSession) flood(t *testing.T) {
 		status int
 		took   time.Duration
 	}
-	results := make(chan result, 10)
+	results := make(chan result, 50)
 	var wg sync.WaitGroup
-	for range 10 {
+	for range 50 {
 		h := s.bearer(t, k5)
 		wg.Go(func() {
 			start := time.Now()
@@ -268,14 +309,14 @@ func (s parkSession) flood(t *testing.T) {
 			t.Errorf("an admitted request took %v: want it parked for the fetch", r.took)
 		}
 	}
-	if count[http.StatusOK] != 3 || count[http.StatusServiceUnavailable] != 7 {
-		t.Errorf("answers %v: want 3 admitted after the fetch, 7 refused 503", count)
+	if count[http.StatusOK] != 40 || count[http.StatusServiceUnavailable] != 10 {
+		t.Errorf("answers %v: want 40 admitted after the fetch, 10 refused 503", count)
 	}
 	after := moduleStats(t, s.admin)
-	if d := after["jwks_park_full"] - before["jwks_park_full"]; d != 7 {
-		t.Errorf("jwks_park_full grew by %d, want 7", d)
+	if d := after["jwks_park_full"] - before["jwks_park_full"]; d != 10 {
+		t.Errorf("jwks_park_full grew by %d, want 10", d)
 	}
-	if d := after["jwks_parked"] - before["jwks_parked"]; d != 3 {
-		t.Errorf("jwks_parked grew by %d, want 3", d)
+	if d := after["jwks_parked"] - before["jwks_parked"]; d != 40 {
+		t.Errorf("jwks_parked grew by %d, want 40", d)
 	}
 }
