@@ -27,8 +27,9 @@ const parkWait = 5 * time.Second
 
 // Parking, the contract (hooks.c, park.go):
 //   - A request whose decision on the worker (which never waits) is 503
-//     jwks_unavailable has started or joined its provider's JWKS fetch.
-//     While fewer than the configuration's MaxParked are parked, it is
+//     jwks_unavailable while a JWKS fetch is under way (Local.JWKSFetching:
+//     the fetch the decision started or joined) may be parked; without a
+//     fetch in flight the 503 stands at once. While fewer than the configuration's MaxParked are parked, it is
 //     parked: tgDecide creates the stream's scheduler (on the worker, as
 //     the ABI requires), hands C the park's handle (tg_stream.park) and
 //     starts a waiter goroutine; the C hook stops the stream
@@ -38,7 +39,10 @@ const parkWait = 5 * time.Second
 //     (Local.Decide bounded by parkWait): it joins the fetch under way, or
 //     (the fetch already over) sees its result at once; a kid still unknown
 //     after the fetch is 401 unknown_kid, a failed or timed-out fetch 503
-//     jwks_unavailable, as the ext_authz service answers. No second wait:
+//     jwks_unavailable, as the ext_authz service answers (a waiter that
+//     comes after a failed fetch ended sees the rate limit and the old
+//     keys: 401 unknown_kid, as a service call arriving then would). No
+//     second wait:
 //     the Verifier's per-provider rate limit (one fetch per 5 s for unknown
 //     kids) still applies.
 //   - The waiter then, under the park's lock, commits the scheduler unless
