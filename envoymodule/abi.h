@@ -35,8 +35,11 @@ typedef struct {
 // _ResponseHeader.
 enum { TG_REQUEST_HEADERS = 0, TG_RESPONSE_HEADERS = 2 };
 
-// envoy_dynamic_module_type_on_http_filter_request_headers_status.
-enum { TG_CONTINUE = 0, TG_STOP_ITERATION = 1 };
+// envoy_dynamic_module_type_on_http_filter_request_headers_status
+// (Continue, StopIteration, ContinueAndDontEndStream,
+// StopAllIterationAndBuffer: no filter, this one included, sees the body
+// until the filter continues; the body is buffered meanwhile).
+enum { TG_CONTINUE = 0, TG_STOP_ITERATION = 1, TG_STOP_ALL_BUFFER = 3 };
 
 // Callbacks Envoy exports (bound by the dynamic linker at dlopen).
 
@@ -88,5 +91,22 @@ int envoy_dynamic_module_callback_http_filter_config_define_counter(void* filter
 int envoy_dynamic_module_callback_http_filter_increment_counter(void* filter_envoy_ptr, size_t id,
                                                                 const tg_buf* label_values,
                                                                 size_t n_labels, uint64_t value);
+
+// The per-stream scheduler (1.40's filter.h DynamicModuleHttpFilterScheduler):
+// scheduler_new, called on the stream's worker thread, returns a scheduler
+// holding a weak reference to the stream's filter and its worker's
+// dispatcher; scheduler_commit, callable from any thread, posts event_id to
+// that dispatcher, which calls envoy_dynamic_module_on_http_filter_scheduled
+// on the worker only if the filter is still alive and its module pointer not
+// destroyed (DynamicModuleHttpFilter::onScheduled); scheduler_delete frees
+// the scheduler (a posted event keeps its own weak reference, so deleting
+// right after a commit is safe). The dispatcher is referenced, not owned: a
+// commit must happen while the stream lives (its worker then does).
+void* envoy_dynamic_module_callback_http_filter_scheduler_new(void* filter_envoy_ptr);
+void envoy_dynamic_module_callback_http_filter_scheduler_delete(void* scheduler);
+void envoy_dynamic_module_callback_http_filter_scheduler_commit(void* scheduler, uint64_t event_id);
+// continue_decoding resumes a stream whose request headers hook stopped it
+// (on the worker thread, e.g. from the scheduled hook).
+void envoy_dynamic_module_callback_http_filter_continue_decoding(void* filter_envoy_ptr);
 
 #endif

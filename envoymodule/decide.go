@@ -7,7 +7,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"unsafe"
 
 	"github.com/tollgate/tollgate/envoymodule/glue"
@@ -38,21 +37,19 @@ func outcome(status int) C.int {
 // or signed key (hooks.c strict_token; "" when the request has none), report the stream's rate-limit report
 // (filled when the request is admitted on a limited route: its response
 // carries it). It applies the decision through Envoy's
-// callbacks: a denial is a local reply, an allow sets and removes
-// headers and writes the metadata, and a strict-form token's identity
-// goes into the table. With signed keys (FilterConfig.Keys) an allow also
-// writes the native marker (envoymod.NativeMarkerKey = the method, kept in
-// the table's identity so that the C fast path writes it too), and a
-// request Local passes (Decision.Pass: an API key not in signed form) is
-// TG_OUT_PASS: nothing written, no limit charged, the filters after the
-// module decide it. It returns the outcome (TG_OUT_*, stats.h): every one
-// but TG_OUT_ALLOWED and TG_OUT_PASS sent a local reply. A panic is a 503
-// (internal_error); an unknown filter or route configuration decides with
-// no requirement (403 no_route_requirement): fail closed.
+// callbacks (apply). A request whose decision is 503 jwks_unavailable
+// while its provider's JWKS fetch is under way is parked instead, when the
+// configuration's bound allows (park.go): nothing is written, *park gets
+// the park's handle, and TG_OUT_PARKED is returned; tgResume decides it
+// when the fetch ends. It returns the outcome (TG_OUT_*, stats.h): every
+// one but TG_OUT_ALLOWED, TG_OUT_PASS and TG_OUT_PARKED sent a local
+// reply. A panic is a 503 (internal_error); an unknown filter or route
+// configuration decides with no requirement (403 no_route_requirement):
+// fail closed.
 //
 //export tgDecide
 func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_header, n C.size_t,
-	tok *C.char, tokLen C.size_t, report *C.tg_rl_report) (out C.int) {
+	tok *C.char, tokLen C.size_t, report *C.tg_rl_report, park *C.uintptr_t) (out C.int) {
 	f, ok := handleValue[*filter](cfgH)
 	if !ok {
 		deny(envoyFilter, extauthz.Unavailable("internal_error"))
@@ -63,21 +60,44 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 		out = C.TG_OUT_UNAVAILABLE
 	})
 	f.calls.Add(1)
-	var ext map[string]string
 	r, _ := handleValue[*route](routeH)
-	if r != nil {
-		ext = r.ext
-	}
 	// Copies: Envoy's header values change under the mutations below.
-	headers := glue.Headers(headerValues(hs, n))
-	token := C.GoStringN(tok, C.int(tokLen))
+	rq := request{headers: glue.Headers(headerValues(hs, n)), token: C.GoStringN(tok, C.int(tokLen))}
+	if r != nil {
+		rq.ext = r.ext
+	}
 	epoch := C.tg_table_epoch(f.table) // before verifying: see remember
-	d := f.local.Decide(context.Background(), ext, headers)
+	d := f.local.Decide(f.ended, rq.ext, rq.headers)
+	if f.waitsForJWKS(d) && f.park(envoyFilter, rq, epoch, park) {
+		return C.TG_OUT_PARKED
+	}
+	return f.apply(envoyFilter, r, rq, d, epoch, report)
+}
+
+// request is what a decision reads of one request (copied from Envoy's).
+type request struct {
+	ext     map[string]string // the route's requirement; nil: none
+	headers map[string]string
+	token   string // the strict-form credential, "" when none
+}
+
+// apply applies decision d of request rq on route r (nil: unknown) through
+// Envoy's callbacks, on the stream's worker thread: a denial is a local
+// reply, an allow sets and removes headers and writes the metadata, and a
+// strict-form token's identity goes into the table (unless the table was
+// cleared since epoch). With signed keys (FilterConfig.Keys) an allow also
+// writes the native marker (envoymod.NativeMarkerKey = the method, kept in
+// the table's identity so that the C fast path writes it too), and a
+// request Local passes (Decision.Pass: an API key not in signed form) is
+// TG_OUT_PASS: nothing written, no limit charged, the filters after the
+// module decide it. It returns the outcome (TG_OUT_*).
+func (f *filter) apply(envoyFilter unsafe.Pointer, r *route, rq request, d extauthz.Decision, epoch C.uint64_t,
+	report *C.tg_rl_report) C.int {
 	if d.Pass { // an opaque API key: the ext_authz filter after the module decides it
-		f.log.Debug("passed", "route", ext["route"])
+		f.log.Debug("passed", "route", rq.ext["route"])
 		return C.TG_OUT_PASS
 	}
-	f.log.Debug("decided", "route", ext["route"], "status", d.Status, "reason", d.Reason)
+	f.log.Debug("decided", "route", rq.ext["route"], "status", d.Status, "reason", d.Reason)
 	if d.Status != 0 {
 		deny(envoyFilter, d)
 		return outcome(d.Status)
@@ -89,8 +109,8 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 	if !refused {
 		allow(envoyFilter, d)
 	}
-	if token != "" && !d.Expiry.IsZero() {
-		f.remember(token, d, epoch)
+	if rq.token != "" && !d.Expiry.IsZero() {
+		f.remember(rq.token, d, epoch)
 	}
 	if refused {
 		return C.TG_OUT_RATE_LIMITED

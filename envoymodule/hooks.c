@@ -3,9 +3,11 @@
 // token (or, with signed keys, a signed API key) found in the C table
 // (table.h) whose identity meets the route's requirement is published
 // here without entering Go; every other request is decided by Go
-// (tgDecide, module.go). Response headers write the
-// rate-limit report of an admitted request on a limited route (tg_stream);
-// the other hooks continue at once.
+// (tgDecide, decide.go), which may park it while a JWKS fetch runs
+// (park.go): the scheduled hook then decides it (tgResume) and the destroy
+// hook tells Go when a parked stream goes (tgParkRelease). Response headers
+// write the rate-limit report of an admitted request on a limited route
+// (tg_stream); the other hooks continue at once.
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -82,6 +84,7 @@ void* envoy_dynamic_module_on_http_filter_new(void* config, void* envoy_filter) 
   }
   s->config = config;
   s->report.set = 0;
+  s->park = 0;
   return s;
 }
 
@@ -265,25 +268,38 @@ static size_t collect(void* f, tg_buf name, tg_header* hs, size_t n) {
   return n;
 }
 
+// counted counts Go's outcome (TG_OUT_*, an unknown value as
+// TG_OUT_DENIED_OTHER: Go stopped the request, as every refusal does) and
+// reports whether the request continues: allowed, or passed (TG_OUT_PASS:
+// Go wrote nothing, the filters after the module decide).
+static int counted(void* f, const tg_config* c, int out) {
+  if (out < TG_OUT_ALLOWED || out > TG_OUT_PASS) {
+    out = TG_OUT_DENIED_OTHER;
+  }
+  tg_stats_add(f, c->stats, TG_STAT_GO_ALLOWED + out);
+  return out == TG_OUT_ALLOWED || out == TG_OUT_PASS;
+}
+
 // decide hands the request to Go, which applies its decision and names
 // its outcome (TG_OUT_*): counted here, it continues only when allowed or
-// passed (TG_OUT_PASS: Go wrote nothing, the filters after the module
-// decide).
-// Go fills *report when it admits the request on a limited route.
-static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok,
-                  tg_rl_report* report) {
+// passed. Go fills *report when it admits the request on a limited route.
+// TG_OUT_PARKED: Go holds the request until its provider's JWKS fetch
+// ends (s->park set, nothing written): the stream stops with its body
+// buffered (StopAllIterationAndBuffer: no filter sees the body before the
+// decision) and the scheduled hook decides it.
+static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok, tg_stream* s) {
   tg_header hs[MAX_VALUES];
   size_t n = collect(f, lit("authorization"), hs, 0);
   if (c->key_header.len > 0) {
     n = collect(f, c->key_header, hs, n);
   }
   n = collect(f, (tg_buf){client_ip, sizeof(client_ip) - 1}, hs, n);
-  int out = tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len, report);
-  if (out < TG_OUT_ALLOWED || out > TG_OUT_PASS) {
-    out = TG_OUT_DENIED_OTHER; // not an outcome: Go stopped the request (every refusal does)
+  int out = tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len, &s->report, &s->park);
+  if (out == TG_OUT_PARKED) {
+    tg_stats_add(f, c->stats, TG_STAT_JWKS_PARKED);
+    return TG_STOP_ALL_BUFFER;
   }
-  tg_stats_add(f, c->stats, TG_STAT_GO_ALLOWED + out);
-  return out == TG_OUT_ALLOWED || out == TG_OUT_PASS ? TG_CONTINUE : TG_STOP_ITERATION;
+  return counted(f, c, out) ? TG_CONTINUE : TG_STOP_ITERATION;
 }
 
 // no_stream answers a request whose per-stream state could not be
@@ -315,7 +331,7 @@ int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool e
       return TG_STOP_ITERATION;
     }
   }
-  return decide(f, c, r, tok, &s->report);
+  return decide(f, c, r, tok, s);
 }
 
 // put_u64 writes v in decimal ending at end; returns its start (20
@@ -355,19 +371,63 @@ int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool 
   return TG_CONTINUE;
 }
 
+// A parked request's body and trailers wait for its decision: the headers
+// hook's StopAllIterationAndBuffer keeps Envoy from calling these until
+// the stream continues (smoke: a POST's body reaches the upstream after
+// the decision), and should one come anyway, a Continue here would resume
+// the request undecided, so they stop (StopIterationAndBuffer, for
+// trailers StopIteration: both 1) while the stream is parked.
+int envoy_dynamic_module_on_http_filter_request_body(void* f, void* m, bool eos) {
+  const tg_stream* s = m;
+  return s != NULL && s->park != 0 ? TG_STOP_ITERATION : TG_CONTINUE;
+}
+int envoy_dynamic_module_on_http_filter_request_trailers(void* f, void* m) {
+  const tg_stream* s = m;
+  return s != NULL && s->park != 0 ? TG_STOP_ITERATION : TG_CONTINUE;
+}
+
 // The remaining hooks Envoy requires: nothing to do.
-int envoy_dynamic_module_on_http_filter_request_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
-int envoy_dynamic_module_on_http_filter_request_trailers(void* f, void* m) { return TG_CONTINUE; }
 int envoy_dynamic_module_on_http_filter_response_body(void* f, void* m, bool eos) { return TG_CONTINUE; }
 int envoy_dynamic_module_on_http_filter_response_trailers(void* f, void* m) { return TG_CONTINUE; }
 void envoy_dynamic_module_on_http_filter_stream_complete(void* f, void* m) {}
-void envoy_dynamic_module_on_http_filter_destroy(void* m) { free(m); }
+// A stream destroyed while parked (the client reset it, Envoy's timeout,
+// shutdown): Go's waiter learns it (tgParkRelease) before the stream's
+// memory goes, and commits nothing afterwards; an event already posted
+// finds the filter gone and is dropped by Envoy.
+void envoy_dynamic_module_on_http_filter_destroy(void* m) {
+  tg_stream* s = m;
+  if (s != NULL && s->park != 0) {
+    tgParkRelease(s->config->handle, s->park);
+  }
+  free(m);
+}
 void envoy_dynamic_module_on_http_filter_http_callout_done(void) {}
 void envoy_dynamic_module_on_http_filter_http_stream_headers(void) {}
 void envoy_dynamic_module_on_http_filter_http_stream_data(void) {}
 void envoy_dynamic_module_on_http_filter_http_stream_trailers(void) {}
 void envoy_dynamic_module_on_http_filter_http_stream_complete(void) {}
 void envoy_dynamic_module_on_http_filter_http_stream_reset(void) {}
-void envoy_dynamic_module_on_http_filter_scheduled(void) {}
 void envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(void* f, void* m) {}
 void envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(void* f, void* m) {}
+
+// The JWKS fetch a parked request waited for ended (Go's waiter committed
+// the stream's scheduler): on the stream's worker thread, Go applies the
+// decision it made when the fetch ended (tgResume: a local reply, or the
+// identity written), counted here; an admitted request continues. Envoy
+// calls this only while the filter lives; an event without a park (none
+// is ever committed twice) does nothing.
+void envoy_dynamic_module_on_http_filter_scheduled(void* f, void* m, uint64_t event_id) {
+  (void)event_id;
+  tg_stream* s = m;
+  if (s == NULL || s->park == 0) {
+    return;
+  }
+  uintptr_t park = s->park;
+  s->park = 0;
+  const tg_config* c = s->config;
+  const tg_route* r = envoy_dynamic_module_callback_get_most_specific_route_config(f);
+  int out = tgResume(c->handle, r != NULL ? r->handle : 0, f, park, &s->report);
+  if (counted(f, c, out)) {
+    envoy_dynamic_module_callback_http_filter_continue_decoding(f);
+  }
+}

@@ -49,6 +49,10 @@ type filter struct {
 	calls atomic.Int64               // requests decided in Go
 	quota *quotaclient.Client        // the RLQS client of cfg.Quota, from quotas (nil: none)
 	stats *[C.TG_STAT_COUNT]C.size_t // the C config's counter ids (stats.h), C memory freed after tgConfigDestroy
+	// ended has ended: the context of a decision on a worker, which never
+	// waits for the network (Local's JWKSWait is for parked requests).
+	ended context.Context
+	parks parker // requests waiting for a JWKS fetch (park.go)
 }
 
 // route is one per-route configuration's Go state.
@@ -69,10 +73,11 @@ func logger() *slog.Logger {
 
 // jwksWarmup bounds how long a new filter configuration waits for the
 // first fetch of its remote JWKS (Local.WaitKeys) before Envoy may serve
-// with it: a Local never waits for the network while deciding, so without
-// this every token would be refused with 503 jwks_unavailable until the
-// fetch completes (after each listener update, and at Envoy's start).
-// jwt_authn warms its listener likewise. A fetch is bounded to 5 s.
+// with it: a worker never waits for the network while deciding, so without
+// this every token would be parked (park.go), or beyond MaxParked refused
+// with 503 jwks_unavailable, until the fetch completes (after each
+// listener update, and at Envoy's start). jwt_authn warms its listener
+// likewise. A fetch is bounded to 5 s.
 const jwksWarmup = 6 * time.Second
 
 // tgConfigNew builds a filter configuration from its JSON
@@ -102,7 +107,7 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		return 0
 	}
 	local, err := extauthz.NewLocal(context.Background(), cfg, extauthz.LocalOptions{Options: extauthz.Options{
-		Logger: log, KeysWithdrawn: withdrawn(log, out.table), JWKS: processJWKS}})
+		Logger: log, KeysWithdrawn: withdrawn(log, out.table), JWKS: processJWKS}, JWKSWait: parkWait})
 	if err != nil {
 		log.Error("filter config refused", "err", err)
 		return 0
@@ -121,7 +126,10 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 	if cfg.KeyHeader != "" {
 		out.key_header = C.tg_buf{ptr: C.CString(cfg.KeyHeader), len: C.size_t(len(cfg.KeyHeader))}
 	}
-	f := &filter{cfg: cfg, local: local, table: out.table, log: log, stats: &out.stats}
+	ended, end := context.WithCancel(context.Background())
+	end()
+	f := &filter{cfg: cfg, local: local, table: out.table, log: log, stats: &out.stats, ended: ended}
+	f.parks.max = int64(cmp.Or(cfg.MaxParked, envoymod.DefaultMaxParked))
 	if undefined := f.undefinedStats(); undefined > 0 {
 		log.Warn("Envoy refused some of the module's counters: they stay at 0", "refused", undefined)
 	}

@@ -27,11 +27,16 @@ typedef struct {
 } tg_config;
 
 // tg_stream is one stream's module filter (on_http_filter_new): its
-// configuration and what its admitted response reports of the route's
-// rate limit (report.set 0: nothing, the response passes untouched).
+// configuration, what its admitted response reports of the route's
+// rate limit (report.set 0: nothing, the response passes untouched), and
+// its park: the cgo.Handle of Go's parked request while the request waits
+// for a JWKS fetch (0: not parked). Only the worker thread reads or
+// writes it: the scheduled hook takes it (tgResume), the destroy hook
+// releases it (tgParkRelease) if still set.
 typedef struct {
   const tg_config* config;
   tg_rl_report report;
+  uintptr_t park;
 } tg_stream;
 
 // Bits of tg_route.cacheable: the route takes no limits in the check and

@@ -20,6 +20,8 @@ static const char* const tg_stat_names[TG_STAT_COUNT] = {
     [TG_STAT_GO_PASSED] = "tollgate_module.rq_go_passed",
     [TG_STAT_BUCKETS_CREATED] = "tollgate_module.limit_buckets_created",
     [TG_STAT_BUCKETS_EVICTED] = "tollgate_module.limit_buckets_evicted",
+    [TG_STAT_JWKS_PARKED] = "tollgate_module.jwks_parked",
+    [TG_STAT_JWKS_PARK_FULL] = "tollgate_module.jwks_park_full",
 };
 
 void tg_stats_define(void* envoy_config, size_t* ids) {

@@ -9,7 +9,8 @@
 // Envoy 1.40 strips neither the namespace nor adds labels).
 //
 // Contract: a request the module decides (a route with its per-route
-// config) increments exactly one rq_* counter, once (rq_go_passed when Go
+// config) increments exactly one rq_* counter, once (a parked request
+// when it is decided, besides jwks_parked) (rq_go_passed when Go
 // passes it on undecided: an opaque API key); a bucket the charge
 // created, and one it evicted doing so, add one to limit_buckets_created
 // and limit_buckets_evicted. An increment is one call into Envoy (an
@@ -32,6 +33,9 @@ enum {
   TG_STAT_GO_PASSED,          // seen by Go, not decided: passed on untouched (an opaque API key)
   TG_STAT_BUCKETS_CREATED,    // rate-limit buckets created (limit.h)
   TG_STAT_BUCKETS_EVICTED,    // rate-limit buckets evicted by a full shard
+  TG_STAT_JWKS_PARKED,        // requests held while their provider's JWKS was fetched (each is also
+                              // counted in one rq_go_* counter when decided)
+  TG_STAT_JWKS_PARK_FULL,     // requests refused 503 at once: the parked bound was reached
   TG_STAT_COUNT
 };
 
@@ -46,6 +50,9 @@ enum {
   TG_OUT_UNAVAILABLE = TG_STAT_GO_UNAVAILABLE - TG_STAT_GO_ALLOWED,
   TG_OUT_DENIED_OTHER = TG_STAT_GO_DENIED_OTHER - TG_STAT_GO_ALLOWED,
   TG_OUT_PASS = TG_STAT_GO_PASSED - TG_STAT_GO_ALLOWED,
+  // Not a decision: Go parked the request until its provider's JWKS
+  // fetch ends (module.h tg_stream.park); nothing was written.
+  TG_OUT_PARKED = 100,
 };
 
 // tg_stats_define defines every counter in the filter configuration

@@ -24,7 +24,10 @@ type LocalOptions struct {
 	// loaded). The fetch itself always goes on in the background; a
 	// Decide that stops waiting answers 503 jwks_unavailable, as the
 	// service does when its caller's deadline ends during the fetch. Zero
-	// (the default) never waits: Decide never blocks on the network.
+	// (the default) never waits: Decide never blocks on the network. A
+	// Decide whose context has already ended never waits either (the Envoy
+	// module's workers decide so, and park the request while the fetch
+	// runs, then decide it again with a context that may wait).
 	JWKSWait time.Duration
 	// Now is the clock of signed keys' expiries; nil means time.Now.
 	Now func() time.Time
@@ -126,6 +129,14 @@ func (l *Local) WaitKeys(ctx context.Context) error {
 	return l.t.jwt.WaitKeys(ctx)
 }
 
+// JWKSFetching reports whether a remote JWKS fetch is under way (see
+// jwt.Verifier.Fetching): a Decide that answered 503 jwks_unavailable
+// without waiting (JWKSWait elapsed, or its context had ended) would be
+// decided by that fetch, and a Decide that may wait joins it.
+func (l *Local) JWKSFetching() bool {
+	return l.t.jwt != nil && l.t.jwt.Fetching()
+}
+
 // Header is one header name and value.
 type Header struct {
 	Name, Value string
@@ -203,11 +214,17 @@ func (l *Local) passes(ext, headers map[string]string) bool {
 // bound limits the wait for a JWKS fetch: with no wait, a context that has
 // already ended (the Verifier then starts or joins the fetch and returns at
 // once; nothing else in a Local's decision reads the context).
+//
+// A ctx that has already ended is used as it is (no timer): a caller with
+// a JWKSWait that must not wait for this decision passes one.
 func (l *Local) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if l.wait > 0 {
-		return context.WithTimeout(ctx, l.wait)
+	switch {
+	case l.wait <= 0:
+		return l.ended, func() {}
+	case ctx.Err() != nil:
+		return ctx, func() {}
 	}
-	return l.ended, func() {}
+	return context.WithTimeout(ctx, l.wait)
 }
 
 // Unavailable is the service's 503 denial with reason, for a caller of

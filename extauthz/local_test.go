@@ -195,6 +195,67 @@ func TestLocalNeverWaitsForJWKS(t *testing.T) {
 	}
 }
 
+// TestLocalJWKSFetching: while the fetch a Decide left behind runs,
+// JWKSFetching is true; once it ended (here: failed), false. A Local
+// without remote JWKS never fetches.
+func TestLocalJWKSFetching(t *testing.T) {
+	block := make(chan struct{})
+	srv := newBlockingServer(t, block)
+	iss := newIssuer(t, "https://idp.test")
+	local := remoteLocal(t, iss, srv.URL)
+	d := local.Decide(context.Background(), jwtRoute(nil), map[string]string{"authorization": "Bearer " + token(t, iss, "alice")})
+	if d.Status != 503 || !local.JWKSFetching() {
+		t.Fatalf("during the fetch: %d %s, fetching %v; want 503 and a fetch under way", d.Status, d.Reason, local.JWKSFetching())
+	}
+	close(block)
+	deadline := time.Now().Add(5 * time.Second)
+	for local.JWKSFetching() {
+		if time.Now().After(deadline) {
+			t.Fatal("JWKSFetching still true 5 s after the fetch was answered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	inline, err := NewLocal(context.Background(), envoymod.FilterConfig{JWT: []ir.JWTProvider{jwtProvider("corp", "corp", iss)},
+		IdentityHeaders: testIdentityHeaders}, LocalOptions{Options: Options{Logger: quietLogger()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inline.Close()
+	if inline.JWKSFetching() {
+		t.Fatal("an inline JWKS is never fetched")
+	}
+}
+
+// TestLocalEndedContextNeverWaits: with a JWKSWait, a Decide whose
+// context has already ended answers at once; one whose context may wait
+// waits for the fetch (here: until it is answered, a failure: 503).
+func TestLocalEndedContextNeverWaits(t *testing.T) {
+	block := make(chan struct{})
+	srv := newBlockingServer(t, block)
+	iss := newIssuer(t, "https://idp.test")
+	p := jwtProvider("corp", "corp", iss)
+	p.JWKS, p.JWKSURI = "", srv.URL
+	local, err := NewLocal(context.Background(), envoymod.FilterConfig{JWT: []ir.JWTProvider{p},
+		IdentityHeaders: testIdentityHeaders}, LocalOptions{Options: Options{Logger: quietLogger()}, JWKSWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	headers := map[string]string{"authorization": "Bearer " + token(t, iss, "alice")}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if d := local.Decide(ended, jwtRoute(nil), headers); d.Status != 503 || time.Since(start) > time.Second {
+		t.Fatalf("ended context: %d %s after %v, want 503 at once", d.Status, d.Reason, time.Since(start))
+	}
+	time.AfterFunc(200*time.Millisecond, func() { close(block) })
+	start = time.Now()
+	d := local.Decide(context.Background(), jwtRoute(nil), headers)
+	if took := time.Since(start); d.Status != 503 || took < 150*time.Millisecond || took > 4*time.Second {
+		t.Fatalf("waiting context: %d %s after %v, want 503 once the fetch is answered (200 ms)", d.Status, d.Reason, took)
+	}
+}
+
 // remoteLocal is a Local with one provider of iss whose JWKS is at url,
 // closed when the test ends.
 func remoteLocal(t *testing.T, iss *jwttest.Issuer, url string) *Local {

@@ -6,6 +6,7 @@ package smoke
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -124,13 +125,17 @@ func (p *envoyProc) waitReady(admin int, d time.Duration) error {
 }
 
 // echoUpstream answers every request with its request headers as JSON
-// (one value per name, repeated values joined with ",").
+// (one value per name, repeated values joined with ","), and a request's
+// body, if any, as "x-body".
 func echoUpstream(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := map[string]string{}
 		for k, v := range r.Header {
 			h[strings.ToLower(k)] = strings.Join(v, ",")
+		}
+		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
+			h["x-body"] = string(b)
 		}
 		w.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(w).Encode(h)

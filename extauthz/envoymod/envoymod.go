@@ -31,6 +31,9 @@ const LibraryName = "libtollgate_envoy.so"
 const (
 	DefaultCacheSize   = 10000
 	DefaultCacheMaxTTL = 5 * time.Minute
+	// DefaultMaxParked bounds the requests one filter configuration holds
+	// while their provider's JWKS is fetched (FilterConfig.MaxParked).
+	DefaultMaxParked = 1000
 )
 
 // FilterConfig is the DynamicModuleFilter's filter_config (JSON, in a
@@ -54,6 +57,13 @@ type FilterConfig struct {
 	// before it is verified again, whatever its exp; 0 means
 	// DefaultCacheMaxTTL.
 	CacheMaxTTL time.Duration `json:"cacheMaxTtl,omitempty"`
+	// MaxParked bounds the requests the module holds (parks) while the
+	// JWKS fetch their token needs is under way (an unknown kid, or a
+	// provider whose keys are not loaded yet); each is decided when the
+	// fetch ends, at most 5 s later. Beyond it such a request is refused
+	// at once with 503 jwks_unavailable. 0 means DefaultMaxParked; a
+	// negative value parks nothing.
+	MaxParked int `json:"maxParked,omitempty"`
 	// Quota is set when a route of the listener takes its limits in the
 	// module (RouteConfig.Limits).
 	Quota *Quota `json:"quota,omitempty"`

@@ -291,6 +291,27 @@ func (v *Verifier) seed(p *provider) {
 	}
 }
 
+// Fetching reports whether a fetch of some provider's remote JWKS is under
+// way: a Verify that returned jwks_unavailable because its context ended
+// while it waited would be decided by that fetch (a caller that decides
+// without waiting may hold the request until the fetch ends, then Verify
+// again with a context that may wait: it joins the fetch, or sees its
+// result at once).
+func (v *Verifier) Fetching() bool {
+	for _, p := range v.providers {
+		if p.remote == nil {
+			continue
+		}
+		p.remote.mu.Lock()
+		f := p.remote.flight
+		p.remote.mu.Unlock()
+		if f != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // WaitKeys waits, until ctx ends, for the first fetch of every remote
 // JWKS whose keys were never loaded: it joins the fetch under way (Start's)
 // or starts one, unless one was started within MinRefreshGap. It returns

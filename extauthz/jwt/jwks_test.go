@@ -134,6 +134,35 @@ func TestJWKSRefreshWaitEndsWithContext(t *testing.T) {
 	}
 }
 
+// TestJWKSFetching: Fetching is true exactly while a fetch is under way,
+// the one a Verify with an ended context started and left.
+func TestJWKSFetching(t *testing.T) {
+	k := sharedKeys()
+	clock := newClock()
+	srv := newJWKSServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
+	v := startedVerifier(t, srv, clock, Options{})
+	if v.Fetching() {
+		t.Fatal("Fetching after the initial fetch ended")
+	}
+	clock.Advance(DefaultMinRefreshGap)
+	release := make(chan struct{})
+	srv.hold.Store(&release)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := v.Verify(ended, remoteToken(t, clock, "k2")); Reason(err) != ReasonJWKSUnavailable {
+		t.Fatalf("Verify of an unknown kid with an ended context: %v, want %s", err, ReasonJWKSUnavailable)
+	}
+	if !v.Fetching() {
+		t.Fatal("Fetching false while the fetch the Verify started is held")
+	}
+	srv.serve(jwks(t, pubJWK(t, "k1", k.rsa, nil), pubJWK(t, "k2", k.rsa, nil)))
+	close(release)
+	waitFor(t, "the fetch's end", func() bool { return !v.Fetching() })
+	if _, err := v.Verify(context.Background(), remoteToken(t, clock, "k2")); err != nil {
+		t.Fatalf("Verify after the fetch: %v", err)
+	}
+}
+
 func TestJWKSUnavailable(t *testing.T) {
 	clock := newClock()
 	srv := newJWKSServer(t, "")
