@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -177,23 +176,7 @@ func (s parkSession) unknownAfterFetch(t *testing.T) {
 // x-body of its answer.
 func post(t *testing.T, listen int, path string, headers map[string]string, body string) answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d%s", listen, path), strings.NewReader(body))
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, header: resp.Header, body: string(b)}
-	if a.status == http.StatusOK {
-		if err := json.Unmarshal(b, &a.upstream); err != nil {
-			t.Fatalf("%s: upstream answer %q: %v", path, b, err)
-		}
-	}
-	return a
+	return do(t, listen, http.MethodPost, path, headers, strings.NewReader(body))
 }
 
 func jsonReason(body, reason string) bool {

@@ -116,7 +116,14 @@ type answer struct {
 
 func get(t *testing.T, listen int, path string, headers map[string]string) answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", listen, path), nil)
+	return do(t, listen, http.MethodGet, path, headers, nil)
+}
+
+// do sends a request with method and body (nil: none) to the Envoy
+// listening on listen; an upstream answer (200) is decoded.
+func do(t *testing.T, listen int, method, path string, headers map[string]string, body io.Reader) answer {
+	t.Helper()
+	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", listen, path), body)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
