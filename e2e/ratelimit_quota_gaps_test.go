@@ -123,6 +123,7 @@ backends:
 // drains the longer windows) and what is charged for requests RLQS let
 // through under ALLOW_ALL that the backstop refused.
 func TestQuotaMultiWindow(t *testing.T) {
+	t.Parallel() // 40 s of one burst a second: it waits on timers and asserts admissions, not latency (e2e/doc.go)
 	r := startRedisStack(t, "rlq-multi", func(port int, up string) string { return fmt.Sprintf(multiWindowPolicy, port, up) })
 	key := map[string]string{"x-api-key": r.key(t, "q-multi-1", "multi")}
 	start := time.Now()
@@ -305,7 +306,10 @@ func TestQuotaRLQSServerRestart(t *testing.T) {
 		mode   string
 		outage time.Duration
 	}{{"open", 15 * time.Second}, {"closed", 16300 * time.Millisecond}} {
-		t.Run(tt.mode, func(t *testing.T) { quotaRestart(t, tt.mode, tt.outage) })
+		t.Run(tt.mode, func(t *testing.T) {
+			t.Parallel() // each mode waits out its outage (timers, 20 req/s): the two overlap
+			quotaRestart(t, tt.mode, tt.outage)
+		})
 	}
 }
 
