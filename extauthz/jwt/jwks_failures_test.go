@@ -2,39 +2,11 @@ package jwt
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/policy/ir"
 )
-
-// failingJWKS is a memJWKS that also records failed fetches.
-type failingJWKS struct {
-	memJWKS
-	fmu    sync.Mutex
-	failed map[string]time.Time
-}
-
-func (s *failingJWKS) Store(uri string, body []byte) {
-	s.memJWKS.Store(uri, body)
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	delete(s.failed, uri)
-}
-
-func (s *failingJWKS) Failed(uri string) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	s.failed[uri] = time.Now()
-}
-
-func (s *failingJWKS) FailedWithin(uri string, d time.Duration) bool {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	at, ok := s.failed[uri]
-	return ok && time.Since(at) < d
-}
 
 // TestWaitKeysSkipsAFailingEndpoint: once a verifier's fetch from an
 // endpoint failed, a new verifier of the same store does not wait for
@@ -45,7 +17,7 @@ func TestWaitKeysSkipsAFailingEndpoint(t *testing.T) {
 	k := sharedKeys()
 	srv := newJWKSServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
 	srv.down.Store(true)
-	store := &failingJWKS{memJWKS: memJWKS{m: map[string][]byte{}, at: map[string]time.Time{}}, failed: map[string]time.Time{}}
+	store := NewMemoryJWKS()
 	providers := []ir.JWTProvider{remoteProvider(srv)}
 	first := newTestVerifier(t, providers, Options{JWKS: store})
 	if err := first.WaitKeys(context.Background()); err == nil {
@@ -89,14 +61,16 @@ func TestWaitKeysSkipsAFailingEndpoint(t *testing.T) {
 func TestSeedWhileTheEndpointFails(t *testing.T) {
 	k := sharedKeys()
 	srv := newJWKSServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
-	store := &failingJWKS{memJWKS: memJWKS{m: map[string][]byte{}, at: map[string]time.Time{}}, failed: map[string]time.Time{}}
+	store := NewMemoryJWKS()
 	providers := []ir.JWTProvider{remoteProvider(srv)}
 	if err := newTestVerifier(t, providers, Options{JWKS: store}).WaitKeys(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	uri := providers[0].JWKSURI
 	store.mu.Lock()
-	store.at[uri] = time.Now().Add(-2 * DefaultRefreshInterval)
+	b := store.bodies[uri]
+	b.at = time.Now().Add(-2 * DefaultRefreshInterval)
+	store.bodies[uri] = b
 	store.mu.Unlock()
 	if newTestVerifier(t, providers, Options{JWKS: store}).providers[0].keys.Load() != nil {
 		t.Fatal("a stale body seeded a verifier though no fetch failed")
