@@ -130,7 +130,7 @@ func (s *Server) plan(desired map[string]*translator.Resources) ([]plan, error) 
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g, err)
 		}
-		next, err := h.typeSet(r, in)
+		next, err := h.typeSet(r, in, old[g])
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", g, err)
 		}

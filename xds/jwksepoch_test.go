@@ -17,7 +17,13 @@ import (
 // provider's JWKS is remote (jwksURI) or inline.
 func jwtGateway(t *testing.T, remote bool) *translator.Resources {
 	t.Helper()
-	p := ir.JWTProvider{Name: "corp", Issuer: "https://id.example.com/", Algorithms: []string{"RS256"}, ClockSkew: 30 * time.Second}
+	return jwtGatewaySkew(t, remote, 30*time.Second)
+}
+
+// jwtGatewaySkew is jwtGateway whose provider allows a clock skew of skew.
+func jwtGatewaySkew(t *testing.T, remote bool, skew time.Duration) *translator.Resources {
+	t.Helper()
+	p := ir.JWTProvider{Name: "corp", Issuer: "https://id.example.com/", Algorithms: []string{"RS256"}, ClockSkew: skew}
 	if remote {
 		p.JWKSURI = "https://id.example.com/jwks.json"
 	} else {

@@ -60,16 +60,60 @@ func allTypes() []resource.Type {
 // snapshot object built from it, which every node of the gateway shares.
 type typeSet struct {
 	of map[resource.Type]typed
+	ecdsFilters
+
+	once sync.Once
+	snap *cache.Snapshot
+	err  error
+}
+
+// ecdsFilters build a gateway's ExtensionConfigType resources.
+type ecdsFilters struct {
 	// keys builds the key identity's ExtensionConfigType resource from the
 	// API-key exceptions table (nil: the gateway has no native key route).
 	keys *translator.KeyIdentity
 	// jwt builds jwt_authn's ExtensionConfigType resource from the JWKS
 	// epoch (nil: the gateway's jwt_authn, if any, is inline).
 	jwt *translator.JWTAuthn
+	// retiredKeys and retiredJWT build the resources of filters an earlier
+	// policy version named otherwise (retire), from the same inputs.
+	retiredKeys *translator.KeyIdentity
+	retiredJWT  *translator.JWTAuthn
+}
 
-	once sync.Once
-	snap *cache.Snapshot
-	err  error
+// retire keeps prev's ECDS-served filters that f renames, until a later
+// version renames them again (an unchanged policy pushed again keeps
+// them: the same snapshot). A renamed filter means a new listener: the
+// old one's filter chain drains, its connections (HTTP/1.1 keep-alive,
+// HTTP/2 streams under way) still running the old filter. Were its
+// resource removed, Envoy would put that filter's default config back on
+// them: a jwt_authn config with an empty JWKS cache (every request waits
+// for a fetch, or is cut by the drain's end when the IdP is slow), a key
+// identity config refusing every signed key (503). The retired resources
+// are built from the current exceptions table and JWKS epoch, so a
+// revocation reaches the draining connections too. A proxy that no longer
+// runs the old filter does not subscribe to its resource, and is sent
+// nothing.
+func (f ecdsFilters) retire(prev ecdsFilters) ecdsFilters {
+	f.retiredKeys = retired(f.keys, prev.keys, prev.retiredKeys)
+	f.retiredJWT = retired(f.jwt, prev.jwt, prev.retiredJWT)
+	return f
+}
+
+// retired returns the filter to keep beside cur: prev when cur renames
+// it, else prevRetired unless cur has its name again; nil for none.
+func retired[F interface {
+	*translator.KeyIdentity | *translator.JWTAuthn
+	Name() string
+}](cur, prev, prevRetired F) F {
+	named := func(f F) bool { return f != nil && (cur == nil || f.Name() != cur.Name()) }
+	switch {
+	case named(prev):
+		return prev
+	case named(prevRetired):
+		return prevRetired
+	}
+	return nil
 }
 
 // typed is the resources of one xDS type, hashed from one encoding.
@@ -96,7 +140,7 @@ func newTypeSet(r *translator.Resources, x translator.KeyExceptions) (*typeSet, 
 	if err != nil {
 		return nil, err
 	}
-	return h.typeSet(r, extInputs{keys: x})
+	return h.typeSet(r, extInputs{keys: x}, nil)
 }
 
 // extInputs are what a gateway's ExtensionConfigType resources are built
@@ -140,8 +184,11 @@ func hashTypes(r *translator.Resources) (*hashed, error) {
 // built from in: the key identity's (for a gateway with native key routes),
 // jwt_authn's (for a gateway whose jwt_authn is served over ECDS). h is
 // not changed: a typeSet gets maps of its own.
-func (h *hashed) typeSet(r *translator.Resources, in extInputs) (*typeSet, error) {
-	ts := &typeSet{of: maps.Clone(h.of), keys: r.KeyIdentity, jwt: r.JWTAuthn}
+func (h *hashed) typeSet(r *translator.Resources, in extInputs, prev *typeSet) (*typeSet, error) {
+	ts := &typeSet{of: maps.Clone(h.of), ecdsFilters: ecdsFilters{keys: r.KeyIdentity, jwt: r.JWTAuthn}}
+	if prev != nil {
+		ts.ecdsFilters = ts.retire(prev.ecdsFilters)
+	}
 	ext, err := ts.extensions(in)
 	if err != nil {
 		return nil, err
@@ -155,15 +202,21 @@ func (h *hashed) typeSet(r *translator.Resources, in extInputs) (*typeSet, error
 // extensions returns ts's ECDS resources built from in, sorted by name.
 func (ts *typeSet) extensions(in extInputs) ([]types.Resource, error) {
 	var ext []types.Resource
-	if ts.jwt != nil {
-		e, err := ts.jwt.Extension(in.epoch)
+	for _, j := range []*translator.JWTAuthn{ts.jwt, ts.retiredJWT} {
+		if j == nil {
+			continue
+		}
+		e, err := j.Extension(in.epoch)
 		if err != nil {
 			return nil, err
 		}
 		ext = append(ext, e)
 	}
-	if ts.keys != nil {
-		e, err := ts.keys.Extension(in.keys)
+	for _, k := range []*translator.KeyIdentity{ts.keys, ts.retiredKeys} {
+		if k == nil {
+			continue
+		}
+		e, err := k.Extension(in.keys)
 		if err != nil {
 			return nil, err
 		}
@@ -220,11 +273,11 @@ func encodingOf(opts proto.MarshalOptions, r types.Resource, i int, known [][]by
 // mix returns a typeSet whose types in from come from other and the rest
 // from ts: the building block of a make-before-break push.
 func (ts *typeSet) mix(other *typeSet, from []resource.Type) *typeSet {
-	out := &typeSet{of: maps.Clone(ts.of), keys: ts.keys, jwt: ts.jwt}
+	out := &typeSet{of: maps.Clone(ts.of), ecdsFilters: ts.ecdsFilters}
 	for _, t := range from {
 		out.of[t] = other.of[t]
 		if t == resource.ExtensionConfigType {
-			out.keys, out.jwt = other.keys, other.jwt
+			out.ecdsFilters = other.ecdsFilters
 		}
 	}
 	return out
@@ -235,7 +288,7 @@ func (ts *typeSet) mix(other *typeSet, from []resource.Type) *typeSet {
 // itself when it has no ECDS resource or already has these (same
 // version), else a copy whose ExtensionConfigType resources alone changed.
 func (ts *typeSet) withExtensions(in extInputs) (*typeSet, error) {
-	if ts.keys == nil && ts.jwt == nil {
+	if ts.ecdsFilters == (ecdsFilters{}) {
 		return ts, nil
 	}
 	ext, err := ts.extensions(in)
