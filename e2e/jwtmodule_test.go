@@ -130,13 +130,17 @@ func testJWTNativeListenerUpdate(t *testing.T, engine jwtEngine) {
 // cleared with the verifier's own cache, as the ext_authz service refuses
 // such a token after its refresh. (jwt_authn keeps verified tokens in its
 // cache across JWKS refreshes until their exp, so this is the module's
-// contract only.)
+// contract only; the control plane's own JWKS watch, there for jwt_authn,
+// does not run with the module.)
 func TestJWTModuleWithdrawnKey(t *testing.T) {
 	n := startNativeEnv(t)
 	n.idp.addKey("k2")
 	port := harness.FreePort(t)
 	s := n.stack(t, n.policy(t, jwtNativePolicy, port), "--envoy-module", harness.BuildEnvoyModule(t))
 	s.envoy("public", "jwt-module-withdrawn", "delta")
+	if strings.Contains(s.cp.Logs(), "watching JWKS for withdrawn keys") {
+		t.Error("the control plane watches the JWKS for jwt_authn, which the module replaces")
+	}
 	a := n.authStack(s, port)
 	claims := n.idp.claims("alice", "user")
 	tok := n.idp.rs256("k2", claims)

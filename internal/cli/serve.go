@@ -207,10 +207,8 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		return nil, err
 	}
 	xsrv := xds.New(ctx, xds.Options{Logger: log, AckTimeout: o.ackTimeout, Metrics: xds.NewMetrics(reg)})
-	nk := openNativeKeys(keys, log) // keynative_apikey.go
-	// jwt_authn's token caches outlive a withdrawn key: the watch resets
-	// them (a new JWKS epoch) when a watched JWKS loses one.
-	watch, err := newJWKSWatch(ctx, xsrv, log) // jwkswatch.go
+	nk := openNativeKeys(keys, log)                                // keynative_apikey.go
+	watch, err := jwksWatchSwappers(ctx, o.envoyModule, xsrv, log) // jwkswatch.go
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +222,7 @@ func startControlPlane(ctx context.Context, o serveOptions, log *slog.Logger) (*
 		Translate: translator.Options{AuthzAddress: advertised(o), RateLimitAddress: advertisedRateLimit(o), Certs: cp.acme.source,
 			ExtProcAddress: advertisedExtProc(o), ACMEAddress: advertisedACME(o), KeyJWKS: nk.jwks,
 			EnvoyModule: o.envoyModule},
-		Services: []controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.quota, cp.acme, watch},
+		Services: append([]controlplane.TableSwapper{cp.authz, cp.ratelimit, cp.quota, cp.acme}, watch...),
 	})
 	cpMetrics.Register(reg, cp.ctl)
 	if err := restore(ctx, cp.ctl, o.policyPath); err != nil {
