@@ -100,8 +100,8 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 	log := logger()
 	defer recoverTo(log, "filter config", func() { ok = 0 })
 	start := time.Now()
-	var cfg envoymod.FilterConfig
-	if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &cfg); err != nil {
+	cfg, err := envoymod.DecodeFilterConfig(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))) // copies what it keeps
+	if err != nil {
 		log.Error("filter config: bad JSON", "err", err)
 		return 0
 	}

@@ -35,7 +35,9 @@ func LineageOf(cfg envoymod.FilterConfig) envoymod.FilterConfig {
 
 // SameLineage reports whether a and b differ at most in their signed keys'
 // freshness, epoch and exceptions (see Derive).
-func SameLineage(a, b envoymod.FilterConfig) bool { return reflect.DeepEqual(LineageOf(a), LineageOf(b)) }
+func SameLineage(a, b envoymod.FilterConfig) bool {
+	return reflect.DeepEqual(LineageOf(a), LineageOf(b))
+}
 
 // Derive returns a Local serving cfg, a successor of l's configuration
 // (SameLineage): it shares l's JWT verifiers and their keys (it starts no

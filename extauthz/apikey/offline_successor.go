@@ -16,8 +16,8 @@ func (o *Offline) Continues(prev *Offline) bool {
 // SameException reports whether o and prev hold the same exception for key
 // id id (revoked, tier, roles and expiry all equal), or none both.
 func (o *Offline) SameException(prev *Offline, id string) bool {
-	a, inA := o.exc[id]
-	b, inB := prev.exc[id]
+	a, inA := o.exception(id)
+	b, inB := prev.exception(id)
 	if inA != inB {
 		return false
 	}
