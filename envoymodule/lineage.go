@@ -28,8 +28,8 @@ import (
 // the rest of it is the same (the xDS side names the filter after a hash
 // of the configuration without the table). Such configurations form a
 // lineage, identified here by a hash of extauthz.LineageOf. A new
-// configuration whose lineage has a live member (its predecessor: the
-// member created last) in tgConfigNew, on Envoy's main thread, before it
+// configuration whose lineage has a live member (its predecessor, see
+// lineages.get) in tgConfigNew, on Envoy's main thread, before it
 // serves any request:
 //   - shares the predecessor's JWT verifiers (extauthz.Local.Derive): no
 //     JWKS work, no warm-up wait;
@@ -44,7 +44,9 @@ import (
 // A configuration with no live predecessor (the first, or one Envoy built
 // after destroying every other member) starts as before: its own
 // verifiers, warmed up, and an empty table; it never depends on having
-// seen a predecessor.
+// seen a predecessor. Several members may live at once (each listener
+// update builds the default configuration and the last served one again);
+// the predecessor is the latest of the new one's key-store epoch.
 //
 // Memory: a lineage holds its live members only (tgConfigDestroy removes
 // one, and the lineage when it is the last); the shared verifiers close
@@ -86,8 +88,12 @@ func lineageKey(cfg envoymod.FilterConfig) (string, error) {
 	return string(sum[:]), nil
 }
 
-// get returns the lineage of key and its latest member (nil, nil: none).
-func (ls *lineages) get(key string) (*lineage, *filter) {
+// get returns the lineage of key (nil: none) and the predecessor of a new
+// configuration cfg in it: its latest member of cfg's key-store epoch (a
+// listener update also builds the default configuration, which has no
+// epoch), else its latest member (nil: none). Any member is a safe source:
+// what a copy keeps is decided between that member and cfg alone.
+func (ls *lineages) get(key string, cfg envoymod.FilterConfig) (*lineage, *filter) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	lin := ls.m[key]
@@ -96,6 +102,11 @@ func (ls *lineages) get(key string) (*lineage, *filter) {
 	}
 	lin.mu.Lock()
 	defer lin.mu.Unlock()
+	for i := len(lin.members) - 1; i >= 0; i-- {
+		if sameEpoch(lin.members[i].cfg, cfg) {
+			return lin, lin.members[i]
+		}
+	}
 	if len(lin.members) == 0 {
 		return lin, nil
 	}

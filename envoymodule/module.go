@@ -120,7 +120,7 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		log.Error("filter config refused", "err", err)
 		return 0
 	}
-	lin, pred := processLineages.get(key)
+	lin, pred := processLineages.get(key, cfg)
 	local, lin, derived := buildLocal(log, cfg, key, lin, pred, out.table)
 	if local == nil {
 		return 0
@@ -131,6 +131,11 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		}
 	}()
 	f := newFilter(log, cfg, local, out)
+	defer func() { // a panic after the join: the caller frees the table, no withdrawal may clear it
+		if ok == 0 {
+			processLineages.leave(f)
+		}
+	}()
 	var in inherited
 	if lin != nil { // last: nothing fails after the join, so a refused config never is a member
 		f.lineage = lin

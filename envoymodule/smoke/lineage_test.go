@@ -3,13 +3,17 @@ package smoke
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/extauthz/envoymod"
+	"github.com/tollgate/tollgate/internal/jwttest"
 )
 
 // TestModuleExceptionsPush: the module's filter config served over ECDS
@@ -206,3 +210,107 @@ func waitLogCount(t *testing.T, p *envoyProc, s string, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestModuleWithdrawnKeyAfterPush: a token the predecessor verified with
+// JWKS key k2 is served from the successor's table (copied at the push);
+// once the shared verifier's refreshed JWKS lacks k2, the successor's
+// table is cleared with it (the lineage's hook, not the table of the
+// destroyed configuration that built the verifier) and the token is
+// refused 401 unknown_kid.
+func TestModuleWithdrawnKeyAfterPush(t *testing.T) {
+	envoyBin := os.Getenv("ENVOY_BIN")
+	if envoyBin == "" {
+		t.Skip("ENVOY_BIN not set")
+	}
+	fx := newFixture(t)
+	k2, err := jwttest.New(fx.iss.Issuer, fx.iss.Audience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2.KID = "k2"
+	idp := newRotatingJWKS(t, fx.iss, k2)
+	ks := mintKeys(t, 1)
+	fc := filterConfig(fx.iss)
+	fc.JWT[0].JWKS, fc.JWT[0].JWKSURI = "", idp.url
+	fc.Keys = ks.keys
+	cfg := envoyConfig(fc, fx.listen, fx.admin, fx.upstream)
+	withKeyRoute(cfg, "/keys", envoymod.RouteConfig{Extensions: map[string]string{"route": "keys", "methods": "apiKey"}})
+	ecds := withECDS(t, cfg, fc)
+	p := startEnvoy(t, envoyBin, fx.soDir, cfg, fx.listen, fx.admin)
+	s := session{t: t, p: p, iss: k2}
+	claims := map[string]any{"sub": "rotated"}
+	h := map[string]string{"authorization": "Bearer " + s.token(t, claims)}
+	waitStatus(t, fx.listen, "/keys", map[string]string{"x-api-key": ks.valid}, 200) // the ECDS config serves
+	expectStatus(t, fx.listen, "/jwt", h, 200)
+	revoked := *ks.keys
+	revoked.Exceptions = append(append([]envoymod.KeyException(nil), ks.keys.Exceptions...),
+		envoymod.KeyException{ID: keyID(t, ks.fresh[0]), Revoked: true})
+	fc.Keys = &revoked
+	ecds.push(t, fc)
+	waitStatus(t, fx.listen, "/keys", map[string]string{"x-api-key": ks.fresh[0]}, 401) // the successor serves
+	waitLogCount(t, p, "filter config destroyed", 2)                                     // default, then the predecessor
+	before := moduleStats(t, fx.admin)
+	expectStatus(t, fx.listen, "/jwt", h, 200)
+	if after := moduleStats(t, fx.admin); after["rq_table_allowed"] != before["rq_table_allowed"]+1 {
+		t.Fatalf("k2's token after the push: table allowed %d → %d, want +1 (copied)", before["rq_table_allowed"],
+			after["rq_table_allowed"])
+	}
+	idp.withdraw()
+	rotated, err := jwttest.New(fx.iss.Issuer, fx.iss.Audience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated.KID = "rotated" // unknown: the verifier fetches the JWKS (at most once per 5 s)
+	fetches := idp.fetches.Load()
+	u := map[string]string{"authorization": "Bearer " + session{t: t, p: p, iss: rotated}.token(t, claims)}
+	deadline := time.Now().Add(15 * time.Second)
+	for a := get(t, fx.listen, "/jwt", u); idp.fetches.Load() == fetches || a.status != 401; a = get(t, fx.listen, "/jwt", u) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no JWKS fetch after an unknown kid: %d %s", a.status, a.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if a := get(t, fx.listen, "/jwt", h); a.status != 401 || !strings.Contains(a.body, "unknown_kid") {
+		t.Fatalf("k2's token after k2 was withdrawn: %d %s, want 401 unknown_kid", a.status, a.body)
+	}
+	if t.Failed() {
+		t.Logf("envoy log:\n%s", p.log())
+	}
+}
+
+// rotatingJWKS serves the JWKS of its issuers until withdraw, then the
+// first one's alone.
+type rotatingJWKS struct {
+	url     string
+	fetches atomic.Int64
+	gone    atomic.Bool
+}
+
+func newRotatingJWKS(t *testing.T, keep, drop *jwttest.Issuer) *rotatingJWKS {
+	t.Helper()
+	r := &rotatingJWKS{}
+	keys := func(i *jwttest.Issuer) []any {
+		var set struct {
+			Keys []any `json:"keys"`
+		}
+		if err := json.Unmarshal([]byte(i.JWKS()), &set); err != nil {
+			t.Fatal(err)
+		}
+		return set.Keys
+	}
+	both, _ := json.Marshal(map[string]any{"keys": append(keys(keep), keys(drop)...)})
+	one := keep.JWKS()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		r.fetches.Add(1)
+		if r.gone.Load() {
+			_, _ = w.Write([]byte(one))
+			return
+		}
+		_, _ = w.Write(both)
+	}))
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	return r
+}
+
+func (r *rotatingJWKS) withdraw() { r.gone.Store(true) }
