@@ -248,7 +248,7 @@ func TestModuleWithdrawnKeyAfterPush(t *testing.T) {
 	fc.Keys = &revoked
 	ecds.push(t, fc)
 	waitStatus(t, fx.listen, "/keys", map[string]string{"x-api-key": ks.fresh[0]}, 401) // the successor serves
-	waitLogCount(t, p, "filter config destroyed", 2)                                     // default, then the predecessor
+	waitLogCount(t, p, "filter config destroyed", 2)                                    // default, then the predecessor
 	before := moduleStats(t, fx.admin)
 	expectStatus(t, fx.listen, "/jwt", h, 200)
 	if after := moduleStats(t, fx.admin); after["rq_table_allowed"] != before["rq_table_allowed"]+1 {
