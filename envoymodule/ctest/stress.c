@@ -216,6 +216,41 @@ static int copied(void) {
          k2 != 0 || k3 != 0 || k10 != 1 || cn.copied != 2 || cn.dropped != 4 || cb.copied != 2 || cb.dropped != 4;
 }
 
+// copy_cost: a successor's copy of a full default-size table (10,000
+// tokens and keys, less what full shards evicted; every second key kept),
+// timed (reported, not checked: it runs on Envoy's main thread at each
+// push).
+static int copy_cost(void) {
+  enum { N = 10000 };
+  tg_table* src = tg_table_new(N, 0);
+  int64_t hour = now_ns() + 3600000000000LL;
+  char key[64], kid[32], keep[N / 2 * 40];
+  size_t off = 0;
+  for (int i = 0; i < N; i++) {
+    if (i % 2 == 0) {
+      snprintf(key, sizeof(key), "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.sig-%06d", i);
+      put(src, key, i % TOKENS, hour);
+      continue;
+    }
+    snprintf(key, sizeof(key), "tg.eyJhbGciOiJFZERTQSJ9.eyJqdGkiOiJrIn0.sig-%06d", i);
+    snprintf(kid, sizeof(kid), "k%021d", i);
+    put_key(src, key, kid, i % TOKENS, hour);
+    if (i % 4 == 1) {
+      off = add(keep, off, kid);
+    }
+  }
+  tg_table* dst = tg_table_new(N, 0);
+  int64_t start = now_ns();
+  tg_table_copied c = tg_table_copy(dst, src, keep, off, N / 4);
+  int64_t took = now_ns() - start;
+  tg_table_counts n = tg_table_stats(src);
+  printf("copy cost: %lld of %lld entries copied, %lld left behind, in %lld us\n", c.copied, n.live, c.dropped,
+         (long long)(took / 1000));
+  tg_table_free(src);
+  tg_table_free(dst);
+  return c.copied + c.dropped != n.live || c.dropped == 0 || c.copied == 0;
+}
+
 int main(void) {
   for (int i = 0; i < TOKENS; i++) {
     // Tokens share long prefixes and differ late, as JWTs of one issuer do.
@@ -237,6 +272,7 @@ int main(void) {
   int bad = wrong != 0 || hits == 0 || c.live > c.capacity || c.cleared == 0 ||
             c.inserts - c.evictions - c.replaced - c.cleared != c.live;
   bad |= edges();
+  bad |= copy_cost();
   tg_table_free(table);
   printf("%s\n", bad ? "FAIL" : "ok");
   return bad;
