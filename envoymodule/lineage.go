@@ -26,8 +26,10 @@ import (
 // The control plane serves a new filter configuration for every change of
 // the signed keys' exceptions table or of its freshness (envoymod.Keys);
 // the rest of it is the same (the xDS side names the filter after a hash
-// of the configuration without the table). Such configurations form a
-// lineage, identified here by a hash of extauthz.LineageOf. A new
+// of the configuration without the table). Such configurations (and equal
+// ones: a listener update that leaves the module's configuration as it
+// was) form a lineage, identified here by a hash of extauthz.LineageOf. A
+// new
 // configuration whose lineage has a live member (its predecessor, see
 // lineages.get) in tgConfigNew, on Envoy's main thread, before it
 // serves any request:
@@ -57,6 +59,15 @@ import (
 // A JWKS key withdrawn from a shared verifier clears every member's table
 // (withdrawn), under the lineage's lock, which a copy holds too: a copy
 // never carries a token verified with the withdrawn key past the clear.
+//
+// Revocations: the successor's table never holds an entry of a key whose
+// exception changed (the copy leaves it behind, and only the successor's
+// own Go decisions, with its own exceptions, fill its table), so from its
+// first request no worker serves such a key from the successor's table;
+// the predecessor keeps deciding with its own table and exceptions until
+// Envoy stops giving it requests, as before. A configuration whose table
+// is not fresh serves no key from its C table at all (tg_config
+// keys_cached), whatever it holds.
 
 // lineages is the process's live lineages, by key. Process-wide like the
 // cgo handle registry it serves: a configuration is only reached through
