@@ -149,7 +149,8 @@ func allow(envoyFilter unsafe.Pointer, d extauthz.Decision) {
 }
 
 // remember puts token's identity (d, allowed) into the C table until its
-// exp (the table caps that at the configuration's cacheMaxTtl), unless
+// exp (the table caps that at the configuration's cacheMaxTtl), with a
+// signed key's id (d.KeyID: a successor keeps the entry by it), unless
 // the table was cleared (a key withdrawn) since epoch, read before d was
 // decided: d may come from a verification the withdrawal invalidated.
 func (f *filter) remember(token string, d extauthz.Decision, epoch C.uint64_t) {
@@ -157,5 +158,5 @@ func (f *filter) remember(token string, d extauthz.Decision, epoch C.uint64_t) {
 	blob := glue.Blob(nil).AddOps(id.Ops).AddHeaders(id.Metadata).AddList(d.Roles).AddList(d.Scopes)
 	C.tg_table_put(f.table, cstr(token), C.size_t(len(token)), cbytes(blob), C.size_t(len(blob)),
 		C.size_t(len(id.Ops)), C.size_t(len(id.Metadata)), C.size_t(len(d.Roles)), C.size_t(len(d.Scopes)),
-		C.int64_t(d.Expiry.UnixNano()), epoch)
+		cstr(d.KeyID), C.size_t(len(d.KeyID)), C.int64_t(d.Expiry.UnixNano()), epoch)
 }

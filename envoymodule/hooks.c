@@ -323,7 +323,11 @@ int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool e
     return TG_CONTINUE;
   }
   tg_buf tok = {0, 0};
-  if (strict_token(f, c, &tok) & r->cacheable) {
+  int kind = strict_token(f, c, &tok);
+  if (kind == TG_CACHE_KEY && !c->keys_cached) {
+    kind = 0; // a stale table or no epoch: Go refuses every signed key, cached or not
+  }
+  if (kind & r->cacheable) {
     switch (from_table(f, c, r, tok, &s->report)) {
     case FAST_CONTINUE:
       return TG_CONTINUE;

@@ -40,7 +40,8 @@ import (
 
 func main() {}
 
-// filter is one filter configuration's Go state.
+// filter is one filter configuration's Go state. cfg is the
+// configuration without its signed keys' exceptions.
 type filter struct {
 	cfg   envoymod.FilterConfig
 	local *extauthz.Local
@@ -53,6 +54,9 @@ type filter struct {
 	// waits for the network (Local's JWKSWait is for parked requests).
 	ended context.Context
 	parks parker // requests waiting for a JWKS fetch (park.go)
+	// lineage is the configurations f succeeds or precedes (lineage.go);
+	// nil: none (set before f serves, then read-only).
+	lineage *lineage
 }
 
 // route is one per-route configuration's Go state.
@@ -82,17 +86,22 @@ const jwksWarmup = 6 * time.Second
 
 // tgConfigNew builds a filter configuration from its JSON
 // (envoymod.FilterConfig) into out; 0 refuses it (Envoy rejects the
-// configuration). It runs on Envoy's main thread, which it holds until
-// the remote JWKS are fetched or failed (at most jwksWarmup): the
-// configuration it replaces keeps serving meanwhile. On 0 the caller
-// frees out.table and out.key_header.
+// configuration). It runs on Envoy's main thread. A successor of a live
+// configuration of its lineage (lineage.go: only the exceptions table or
+// its freshness differ) shares its JWT verifiers and starts with the
+// entries of its table that still hold; any other configuration builds
+// its own verifiers and holds the main thread until their remote JWKS are
+// fetched or failed (at most jwksWarmup): the configuration it replaces
+// keeps serving meanwhile. On 0 the caller frees out.table and
+// out.key_header.
 //
 //export tgConfigNew
 func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 	log := logger()
 	defer recoverTo(log, "filter config", func() { ok = 0 })
-	var cfg envoymod.FilterConfig
-	if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &cfg); err != nil {
+	start := time.Now()
+	cfg, err := envoymod.DecodeFilterConfig(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))) // copies what it keeps
+	if err != nil {
 		log.Error("filter config: bad JSON", "err", err)
 		return 0
 	}
@@ -106,10 +115,14 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 	if out.table = C.tg_table_new(C.size_t(size), C.int64_t(ttl.Nanoseconds())); out.table == nil {
 		return 0
 	}
-	local, err := extauthz.NewLocal(context.Background(), cfg, extauthz.LocalOptions{Options: extauthz.Options{
-		Logger: log, KeysWithdrawn: withdrawn(log, out.table), JWKS: processJWKS}, JWKSWait: parkWait})
+	key, err := lineageKey(cfg)
 	if err != nil {
 		log.Error("filter config refused", "err", err)
+		return 0
+	}
+	lin, pred := processLineages.get(key, cfg)
+	local, lin, derived := buildLocal(log, cfg, key, lin, pred, out.table)
+	if local == nil {
 		return 0
 	}
 	defer func() { // a panic below: the caller frees the table its hook writes
@@ -117,14 +130,76 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 			local.Close()
 		}
 	}()
+	f := newFilter(log, cfg, local, out)
+	defer func() { // a panic after the join: the caller frees the table, no withdrawal may clear it
+		if ok == 0 {
+			processLineages.leave(f)
+		}
+	}()
+	var in inherited
+	if lin != nil { // last: nothing fails after the join, so a refused config never is a member
+		f.lineage = lin
+		if !derived {
+			pred = nil
+		}
+		in = processLineages.join(lin, f, pred)
+	}
+	out.handle = C.uintptr_t(cgo.NewHandle(f))
+	log.Info("filter config created", "providers", len(cfg.JWT), "signedKeys", cfg.Keys != nil, "cacheSize", size,
+		"cacheMaxTtl", ttl, "successor", derived, "inherited", in.copied, "leftBehind", in.dropped,
+		"keptKeys", in.keptKeys, "copyTook", in.took, "took", time.Since(start))
+	return 1
+}
+
+// buildLocal returns the Local of cfg (nil: refused, logged) and the
+// lineage the filter joins (nil: none): derived from pred's when cfg
+// succeeds a live member of its lineage (derived true), else a new one
+// whose JWKS are waited for (jwksWarmup) and whose withdrawn keys clear
+// the lineage's tables (or t alone when the derivation failed).
+func buildLocal(log *slog.Logger, cfg envoymod.FilterConfig, key string, lin *lineage, pred *filter,
+	t *C.tg_table) (*extauthz.Local, *lineage, bool) {
+	if pred != nil {
+		local, err := pred.local.Derive(cfg)
+		if err == nil {
+			return local, lin, true
+		}
+		log.Warn("filter config: not derived from its predecessor: built on its own", "err", err)
+		lin = nil
+	} else {
+		lin = processLineages.ensure(key)
+	}
+	hook := withdrawn(log, t)
+	if lin != nil {
+		hook = lin.withdrawn
+	}
+	local, err := extauthz.NewLocal(context.Background(), cfg, extauthz.LocalOptions{Options: extauthz.Options{
+		Logger: log, KeysWithdrawn: hook, JWKS: processJWKS}, JWKSWait: parkWait})
+	if err != nil {
+		log.Error("filter config refused", "err", err)
+		return nil, nil, false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), jwksWarmup)
 	defer cancel()
 	if err := local.WaitKeys(ctx); err != nil {
 		log.Warn("filter config serves without a provider's JWKS: its tokens are refused with 503 jwks_unavailable "+
 			"until a fetch succeeds", "err", err)
 	}
+	return local, lin, false
+}
+
+// newFilter returns the Go state of cfg served by local and fills out's
+// flags, key header and quota. The filter keeps cfg without its exceptions
+// (local's verifier holds them).
+func newFilter(log *slog.Logger, cfg envoymod.FilterConfig, local *extauthz.Local, out *C.tg_config) *filter {
 	if cfg.KeyHeader != "" {
 		out.key_header = C.tg_buf{ptr: C.CString(cfg.KeyHeader), len: C.size_t(len(cfg.KeyHeader))}
+	}
+	out.keys = cbool(cfg.Keys != nil)
+	if cfg.Keys != nil {
+		out.keys_cached = cbool(cfg.Keys.Fresh && cfg.Keys.Epoch != "")
+		k := *cfg.Keys
+		k.Exceptions = nil
+		cfg.Keys = &k
 	}
 	ended, end := context.WithCancel(context.Background())
 	end()
@@ -134,11 +209,7 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		log.Warn("Envoy refused some of the module's counters: they stay at 0", "refused", undefined)
 	}
 	out.fail_closed = cbool(f.startQuota(log))
-	out.keys = cbool(cfg.Keys != nil)
-	out.handle = C.uintptr_t(cgo.NewHandle(f))
-	log.Info("filter config created", "providers", len(cfg.JWT), "signedKeys", cfg.Keys != nil, "cacheSize", size,
-		"cacheMaxTtl", ttl)
-	return 1
+	return f
 }
 
 // undefinedStats counts the counters Envoy did not define (id 0).
@@ -152,11 +223,11 @@ func (f *filter) undefinedStats() int {
 	return n
 }
 
-// withdrawn returns the Local's KeysWithdrawn hook: the JWT verifier has
-// purged its own cache, and the table must not serve a token verified with
-// the withdrawn key either (the ext_authz service refuses it from then
-// on). The verifier's goroutines end in Local.Close, before the config's
-// destroy hook frees the table.
+// withdrawn returns the KeysWithdrawn hook of a Local in no lineage (see
+// lineage.withdrawn): the JWT verifier has purged its own cache, and the
+// table must not serve a token verified with the withdrawn key either (the
+// ext_authz service refuses it from then on). The verifier's goroutines
+// end in Local.Close, before the config's destroy hook frees the table.
 func withdrawn(log *slog.Logger, t *C.tg_table) func(provider string) {
 	return func(provider string) {
 		C.tg_table_clear(t)
@@ -175,6 +246,7 @@ func tgConfigDestroy(h C.uintptr_t, t *C.tg_table) {
 	}
 	defer recoverTo(f.log, "filter config destroy", func() {})
 	cgo.Handle(h).Delete()
+	processLineages.leave(f) // before Close: a withdrawal may be clearing the lineage's tables
 	f.local.Close()
 	if f.quota != nil {
 		quotas.release(f.quota)

@@ -23,6 +23,8 @@ typedef struct {
   tg_buf key_header; // the API-key header ({0}: none), C memory
   int fail_closed;   // envoymod.Quota.FailClosed: an expired assignment refuses
   int keys;          // envoymod.FilterConfig.Keys is set: signed API keys are decided (and cached)
+  int keys_cached;   // signed keys may be served from the table: Keys is Fresh with an epoch (else
+                     // Go refuses every signed key, 503/401, whatever the table holds)
   size_t stats[TG_STAT_COUNT]; // the config's counter ids (stats.h), set before tgConfigNew
 } tg_config;
 

@@ -18,8 +18,14 @@ typedef struct tg_entry {
   int64_t deadline_ns;
   const char* key; // into data
   size_t key_len, size;
+  const char* kid; // a signed key's id, into data (kid_len 0: none)
+  size_t kid_len;
+  int is_key;          // a signed key's entry (a kid, or the key's "tg." form)
+  const char* blob;    // the identity's blob, into data (tg_table_copy decodes it again)
+  size_t blob_len;
+  size_t counts[4];    // the blob's nops, nmd, nroles, nscopes
   tg_identity id; // its arrays and strings point into data
-  char data[];    // the arrays (aligned), the key, then the blob
+  char data[];    // the arrays (aligned), the key, the kid, then the blob
 } tg_entry;
 
 struct tg_shard {
@@ -178,12 +184,12 @@ static tg_buf md_value(const tg_header* md, size_t n, const char* key) {
   return (tg_buf){NULL, 0};
 }
 
-// make_entry allocates one block holding the entry, its arrays, the key
-// and a copy of the blob the arrays point into.
-static tg_entry* make_entry(uint64_t h, const char* key, size_t len, const char* blob,
+// make_entry allocates one block holding the entry, its arrays, the key,
+// the kid and a copy of the blob the arrays point into.
+static tg_entry* make_entry(uint64_t h, const char* key, size_t len, tg_buf kid, const char* blob,
                             size_t blob_len, const size_t n[4], int64_t deadline) {
   size_t arrays = (n[0] + n[1]) * sizeof(tg_header) + (n[2] + n[3]) * sizeof(tg_buf);
-  size_t size = sizeof(tg_entry) + arrays + len + blob_len;
+  size_t size = sizeof(tg_entry) + arrays + len + kid.len + blob_len;
   tg_entry* e = malloc(size);
   if (e == NULL) {
     return NULL;
@@ -198,10 +204,20 @@ static tg_entry* make_entry(uint64_t h, const char* key, size_t len, const char*
   tg_buf* roles = (tg_buf*)(md + n[1]);
   tg_buf* scopes = roles + n[2];
   char* k = e->data + arrays;
-  char* b = k + len;
+  char* kd = k + len;
+  char* b = kd + kid.len;
   memcpy(k, key, len);
   e->key = k;
+  if (kid.len > 0) {
+    memcpy(kd, kid.ptr, kid.len);
+  }
+  e->kid = kd;
+  e->kid_len = kid.len;
+  e->is_key = kid.len > 0 || (len >= 3 && memcmp(key, "tg.", 3) == 0);
   memcpy(b, blob, blob_len);
+  e->blob = b;
+  e->blob_len = blob_len;
+  memcpy(e->counts, n, sizeof(e->counts));
   size_t off = 0;
   off = tg_blob_headers(b, blob_len, off, ops, n[0]);
   off = tg_blob_headers(b, blob_len, off, md, n[1]);
@@ -217,9 +233,36 @@ static tg_entry* make_entry(uint64_t h, const char* key, size_t len, const char*
   return e;
 }
 
+// link inserts e into s, evicting the shard's oldest entries while it is
+// full (and an entry of the same key); the caller holds s's write lock.
+static void link_entry(tg_shard* s, tg_entry* e) {
+  tg_entry* old = find(s, e->hash, e->key, e->key_len);
+  if (old != NULL) {
+    unlink_entry(s, old);
+    s->replaced++;
+  }
+  while (s->count >= s->cap && s->oldest != NULL) {
+    unlink_entry(s, s->oldest);
+    s->evictions++;
+  }
+  size_t b = bucket_of(s, e->hash);
+  e->chain = s->buckets[b];
+  s->buckets[b] = e;
+  e->older = s->newest;
+  if (s->newest != NULL) {
+    s->newest->newer = e;
+  } else {
+    s->oldest = e;
+  }
+  s->newest = e;
+  s->count++;
+  s->inserts++;
+  s->bytes += (long long)e->size;
+}
+
 int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, size_t blob_len,
-                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, int64_t exp_ns,
-                 uint64_t epoch) {
+                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, const char* kid,
+                 size_t kid_len, int64_t exp_ns, uint64_t epoch) {
   int64_t now = now_ns();
   int64_t deadline = exp_ns;
   if (t->max_ttl_ns > 0 && now + t->max_ttl_ns < deadline) {
@@ -230,7 +273,7 @@ int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, siz
   }
   uint64_t h = tg_hash(t->seed, key, len);
   const size_t n[4] = {nops, nmd, nroles, nscopes};
-  tg_entry* e = make_entry(h, key, len, blob, blob_len, n, deadline);
+  tg_entry* e = make_entry(h, key, len, (tg_buf){kid, kid_len}, blob, blob_len, n, deadline);
   if (e == NULL) {
     return 0;
   }
@@ -244,28 +287,7 @@ int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, siz
     free(e);
     return 0;
   }
-  tg_entry* old = find(s, h, key, len);
-  if (old != NULL) {
-    unlink_entry(s, old);
-    s->replaced++;
-  }
-  while (s->count >= s->cap && s->oldest != NULL) {
-    unlink_entry(s, s->oldest);
-    s->evictions++;
-  }
-  size_t b = bucket_of(s, h);
-  e->chain = s->buckets[b];
-  s->buckets[b] = e;
-  e->older = s->newest;
-  if (s->newest != NULL) {
-    s->newest->newer = e;
-  } else {
-    s->oldest = e;
-  }
-  s->newest = e;
-  s->count++;
-  s->inserts++;
-  s->bytes += (long long)e->size;
+  link_entry(s, e);
   pthread_rwlock_unlock(&s->lock);
   return 1;
 }
@@ -299,5 +321,132 @@ tg_table_counts tg_table_stats(tg_table* t) {
     c.cleared += s->cleared;
     pthread_rwlock_unlock(&s->lock);
   }
+  return c;
+}
+
+// put_item appends one blob item (a 4-byte little-endian length, then p[:n]).
+static char* put_item(char* out, const char* p, size_t n) {
+  uint32_t len = (uint32_t)n;
+  unsigned char le[4] = {(unsigned char)len, (unsigned char)(len >> 8), (unsigned char)(len >> 16),
+                         (unsigned char)(len >> 24)};
+  memcpy(out, le, 4);
+  memcpy(out + 4, p, n);
+  return out + 4 + n;
+}
+
+// shard_key_ids appends the kids of s's key entries to *out (grown as
+// needed: *cap bytes, *len used); 0 when memory is short. The caller holds
+// s's read lock.
+static int shard_key_ids(tg_shard* s, char** out, size_t* len, size_t* cap, size_t* n) {
+  for (tg_entry* e = s->oldest; e != NULL; e = e->newer) {
+    if (e->kid_len == 0) {
+      continue;
+    }
+    if (*len + 4 + e->kid_len > *cap) {
+      size_t grown = (*cap + 4 + e->kid_len) * 2;
+      char* p = realloc(*out, grown);
+      if (p == NULL) {
+        return 0;
+      }
+      *out = p;
+      *cap = grown;
+    }
+    *len = (size_t)(put_item(*out + *len, e->kid, e->kid_len) - *out);
+    (*n)++;
+  }
+  return 1;
+}
+
+char* tg_table_key_ids(tg_table* t, size_t* len, size_t* n) {
+  char* out = NULL;
+  size_t cap = 0;
+  *len = 0;
+  *n = 0;
+  for (int i = 0; i < SHARDS; i++) {
+    tg_shard* s = &t->shards[i];
+    pthread_rwlock_rdlock(&s->lock);
+    int ok = shard_key_ids(s, &out, len, &cap, n);
+    pthread_rwlock_unlock(&s->lock);
+    if (!ok) {
+      free(out);
+      *len = 0;
+      *n = 0;
+      return NULL;
+    }
+  }
+  return out;
+}
+
+static int buf_cmp(const void* a, const void* b) {
+  const tg_buf* x = a;
+  const tg_buf* y = b;
+  if (x->len != y->len) {
+    return x->len < y->len ? -1 : 1;
+  }
+  return x->len == 0 ? 0 : memcmp(x->ptr, y->ptr, x->len);
+}
+
+// kept reports whether e may enter a successor's table: a token always,
+// a signed key only when its kid is one of keep[:n] (sorted by buf_cmp).
+static int kept(const tg_entry* e, const tg_buf* keep, size_t n) {
+  if (!e->is_key) {
+    return 1;
+  }
+  if (e->kid_len == 0 || n == 0) {
+    return 0;
+  }
+  tg_buf kid = {e->kid, e->kid_len};
+  return bsearch(&kid, keep, n, sizeof(tg_buf), buf_cmp) != NULL;
+}
+
+// copy_shard copies src shard s's live kept entries into dst, oldest
+// first, each with its deadline; the caller holds s's read lock.
+static void copy_shard(tg_table* dst, tg_shard* s, const tg_buf* keep, size_t n, int64_t now,
+                       tg_table_copied* c) {
+  for (tg_entry* e = s->oldest; e != NULL; e = e->newer) {
+    if (e->deadline_ns <= now) {
+      continue;
+    }
+    if (!kept(e, keep, n)) {
+      c->dropped++;
+      continue;
+    }
+    uint64_t h = tg_hash(dst->seed, e->key, e->key_len);
+    tg_entry* d = make_entry(h, e->key, e->key_len, (tg_buf){e->kid, e->kid_len}, e->blob,
+                             e->blob_len, e->counts, e->deadline_ns);
+    if (d == NULL) {
+      c->failed++;
+      continue;
+    }
+    tg_shard* ds = shard_of(dst, h);
+    pthread_rwlock_wrlock(&ds->lock);
+    link_entry(ds, d);
+    pthread_rwlock_unlock(&ds->lock);
+    c->copied++;
+  }
+}
+
+tg_table_copied tg_table_copy(tg_table* dst, tg_table* src, const char* keep, size_t keep_len,
+                              size_t nkeep) {
+  tg_table_copied c = {0};
+  tg_buf* ids = NULL;
+  if (nkeep > 0) {
+    ids = malloc(nkeep * sizeof(tg_buf));
+    if (ids == NULL || tg_blob_bufs(keep, keep_len, 0, ids, nkeep) != keep_len) {
+      free(ids); // memory short or a malformed blob: keep no key
+      ids = NULL;
+      nkeep = 0;
+    } else {
+      qsort(ids, nkeep, sizeof(tg_buf), buf_cmp);
+    }
+  }
+  int64_t now = now_ns();
+  for (int i = 0; i < SHARDS; i++) {
+    tg_shard* s = &src->shards[i];
+    pthread_rwlock_rdlock(&s->lock);
+    copy_shard(dst, s, ids, nkeep, now, &c);
+    pthread_rwlock_unlock(&s->lock);
+  }
+  free(ids);
   return c;
 }

@@ -42,13 +42,44 @@ void tg_table_release(tg_shard* held);
 // tg_table_put stores token key[:len] with the identity decoded from blob
 // (nops header pairs, nmd metadata pairs, nroles roles, nscopes scopes;
 // see module.h), copied, until min(exp_ns, now + max TTL); it replaces an
-// entry of the same key. epoch is tg_table_epoch's answer read before the
+// entry of the same key. kid[:kid_len] is a signed API key's id (its jti;
+// kid_len 0 for a JWT): tg_table_copy keeps a key's entry only by its id.
+// A key in signed form ("tg." prefix) stored without a kid is a key entry
+// that no copy keeps. epoch is tg_table_epoch's answer read before the
 // token was verified. Returns 1 when stored, 0 when the deadline has
 // passed, the table was cleared since epoch, the blob is malformed or
 // memory is short.
 int tg_table_put(tg_table* t, const char* key, size_t len, const char* blob, size_t blob_len,
-                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, int64_t exp_ns,
-                 uint64_t epoch);
+                 size_t nops, size_t nmd, size_t nroles, size_t nscopes, const char* kid,
+                 size_t kid_len, int64_t exp_ns, uint64_t epoch);
+
+// tg_table_key_ids returns the kids of t's signed-key entries (*n of them,
+// duplicates possible) in the blob format (module.h), *len bytes, malloc'd
+// (the caller frees it); NULL with *n 0 when there are none or memory is
+// short. Entries may be added or removed meanwhile: the list is a snapshot
+// shard by shard.
+char* tg_table_key_ids(tg_table* t, size_t* len, size_t* n);
+
+// tg_table_copied counts a tg_table_copy: entries copied, dropped (a
+// signed key whose kid is not kept), failed (memory short).
+typedef struct {
+  long long copied, dropped, failed;
+} tg_table_copied;
+
+// tg_table_copy copies src's live entries into dst (a successor
+// configuration's table, not yet serving; the tables' max TTLs and seeds
+// may differ): every token entry, and a signed key's entry only when its
+// kid is one of the nkeep ids of keep[:keep_len] (blob format, any order;
+// a malformed blob keeps no key); a key entry without a kid is never kept.
+// Each copy keeps its entry's deadline (never extended), and dst's bound
+// applies (a full shard evicts its oldest). Entries src gains during the
+// copy may or may not be copied; a key's entry whose kid is not in keep
+// never is, so the caller decides which ids to keep (default: none). The
+// caller must exclude tg_table_clear of src and dst during the call (the
+// module's lineage lock): a clear racing it could leave in dst an entry
+// the clear dropped from src.
+tg_table_copied tg_table_copy(tg_table* dst, tg_table* src, const char* keep, size_t keep_len,
+                              size_t nkeep);
 
 // tg_table_epoch returns the table's epoch, which tg_table_clear advances.
 uint64_t tg_table_epoch(tg_table* t);

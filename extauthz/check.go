@@ -160,7 +160,8 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 			consumer = namespaced(t.keyNamespace, consumer)
 		}
 		return &identity{method: ir.MethodAPIKey, provider: apiKeyProvider, userID: consumer, consumer: consumer,
-			roles: s.roles(t, apiKeyProvider, rec.Roles), tenant: rec.Tenant, tier: rec.Tier, expiry: keyExpiry(rec)}, 0, ""
+			roles: s.roles(t, apiKeyProvider, rec.Roles), tenant: rec.Tenant, tier: rec.Tier, expiry: keyExpiry(rec),
+			keyID: rec.ID}, 0, ""
 	case errors.Is(err, apikey.ErrMalformed):
 		return nil, 401, "malformed_key"
 	case errors.Is(err, apikey.ErrNotFound):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -60,6 +61,14 @@ type Local struct {
 	// ended is a context that has already ended: the one a Decide passes
 	// down when it may not wait.
 	ended context.Context
+	// Successors (local_derive.go): the config without its exceptions
+	// table (LineageOf), the signed-key verifier (nil without Keys), the
+	// Table's holders (it is closed when the last Local using it closes).
+	base    envoymod.FilterConfig
+	offline *apikey.Offline
+	now     func() time.Time
+	holders *tableHolders
+	closed  atomic.Bool
 }
 
 // NewLocal builds a Local for cfg and starts its remote JWKS fetches in
@@ -80,6 +89,21 @@ func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions)
 		o.Keys = v
 	}
 	s := New(ctx, o)
+	t, err := localTable(ctx, cfg, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	l := &Local{s: s, t: t, keys: cfg.Keys != nil, wait: max(opts.JWKSWait, 0), ended: ended, base: LineageOf(cfg),
+		now: opts.Now, holders: &tableHolders{}}
+	l.offline, _ = o.Keys.(*apikey.Offline)
+	l.holders.n.Store(1)
+	return l, nil
+}
+
+// localTable builds the Table of a Local serving cfg.
+func localTable(ctx context.Context, cfg envoymod.FilterConfig, opts Options) (*Table, error) {
 	auth := ir.Auth{JWT: cfg.JWT, IdentityHeaders: cfg.IdentityHeaders}
 	if cfg.KeyHeader != "" {
 		auth.APIKeys = &ir.APIKeys{Header: cfg.KeyHeader}
@@ -87,13 +111,11 @@ func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions)
 			auth.APIKeys.Namespace = cfg.Keys.Namespace
 		}
 	}
-	t, err := newTable(ctx, &ir.Config{Auth: auth}, s.opts, true)
+	t, err := newTable(ctx, &ir.Config{Auth: auth}, opts, true)
 	if err != nil {
 		return nil, fmt.Errorf("extauthz: local decisions: %w", err)
 	}
-	ended, cancel := context.WithCancel(context.Background())
-	cancel()
-	return &Local{s: s, t: t, keys: cfg.Keys != nil, wait: max(opts.JWKSWait, 0), ended: ended}, nil
+	return t, nil
 }
 
 // offlineKeys is the verifier of k's signed keys.
@@ -114,8 +136,16 @@ func offlineKeys(k envoymod.Keys, now func() time.Time) (*apikey.Offline, error)
 	return v, nil
 }
 
-// Close stops the background JWKS fetches.
-func (l *Local) Close() { l.t.close() }
+// Close releases the Local; the background JWKS fetches stop when the
+// last Local sharing them (Derive) is closed. A second Close does nothing.
+func (l *Local) Close() {
+	if l.closed.Swap(true) {
+		return
+	}
+	if l.holders.n.Add(-1) == 0 {
+		l.t.close()
+	}
+}
 
 // WaitKeys waits until ctx ends for the first fetch of each remote JWKS
 // (see jwt.Verifier.WaitKeys): a Decide never waits for the network, so a
@@ -171,6 +201,9 @@ type Decision struct {
 	// earliest; a far time, after any cache bound, for a key without one);
 	// zero for other methods.
 	Expiry time.Time
+	// KeyID is an allowed API key's id (its jti for a signed key; "" for
+	// other methods): what a revocation or update of the key names.
+	KeyID string
 	// Pass: the module does not decide this request (an API key not in
 	// signed form on a route that accepts keys, with FilterConfig.Keys):
 	// it goes on untouched to the ext_authz filter. Nothing else is set.
@@ -191,7 +224,7 @@ func (l *Local) Decide(ctx context.Context, ext, headers map[string]string) Deci
 	v, resp := l.s.check(ctx, l.t, ext, headers)
 	d := decisionOf(resp)
 	if v.status == 0 && v.id != nil {
-		d.Roles, d.Scopes, d.Expiry = v.id.roles, v.id.scopes, v.id.expiry
+		d.Roles, d.Scopes, d.Expiry, d.KeyID = v.id.roles, v.id.scopes, v.id.expiry, v.id.keyID
 	}
 	return d
 }

@@ -96,4 +96,5 @@ type identity struct {
 	tenant   string
 	tier     string
 	expiry   time.Time // a JWT's exp, an API key's expiry (noKeyExpiry: none); zero for OAuth 2.0
+	keyID    string    // an API key's id ("" for other methods)
 }

@@ -90,8 +90,12 @@ type FilterConfig struct {
 //
 // The control plane serves the filter configuration over ECDS and serves
 // a new one whenever the exceptions table or its freshness changes; the
-// module then builds a new configuration (its verified-credential table
-// starts empty), so a revocation reaches every Envoy with that push.
+// module then builds a new configuration, so a revocation reaches every
+// Envoy with that push. Its verified-credential table starts with the
+// predecessor's entries that the change leaves valid (the module's
+// lineage.go): every token, and the keys whose exception is unchanged,
+// both tables fresh and of the same Epoch; a configuration that is not
+// Fresh serves no key from it.
 type Keys struct {
 	// PublicKey is the signer's Ed25519 public key, unpadded base64url
 	// (the "x" of its JWKS).

@@ -27,10 +27,11 @@ import (
 // roles or expiry) is the key store's exceptions table, which changes on
 // its own: the module's filter config is served over ECDS (KeyIdentity
 // with a module), and every change of the table or of its freshness
-// serves a new config, so Envoy rebuilds that one filter config (its
-// verified-credential table starts empty) without touching a listener or
-// a route table. The filter is named after a hash of its config without
-// the table (moduleKeysFilterPrefix): a policy that changes the config
+// serves a new config, so Envoy rebuilds that one filter config (the
+// module keeps the verified credentials the change leaves valid: see
+// envoymod.Keys) without touching a listener or a route table. The
+// filter is named after a hash of its config without the table
+// (moduleKeysFilterPrefix): a policy that changes the config
 // renames it, so a new listener never starts with the previous policy's
 // ECDS config (see JWTAuthnFilterPrefix), and the routes' per-route
 // configs are keyed by that name.
