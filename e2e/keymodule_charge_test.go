@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"maps"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// moduleStat is the Envoy module's counter name (stats.c) in Envoy's
+// /stats.
+func moduleStat(name string) string { return "dynamicmodulescustom.tollgate_module." + name }
+
+// TestKeyModuleOpaqueKeyLimited: with the Envoy module deciding signed
+// keys and taking the route's limits (quota mode), an opaque key (passed
+// by the module, decided by ext_authz) is limited by the module's charger
+// after ext_authz, to the bucket of the identity ext_authz verified:
+//   - tier tiny (3 a day): 3 admitted with the module's X-RateLimit-*
+//     (3/2/0, 3/1/0, 3/0/…), the 4th refused with the bucket's 429
+//     (Retry-After, X-RateLimit-*), though every request carries forged
+//     identity headers naming another consumer and tier, the native
+//     marker and metadata-looking headers;
+//   - the consumer those headers name keeps its own 3: the bucket is the
+//     verified key's, never the client's say;
+//   - a signed key of a third consumer is decided and charged by the
+//     first instance only: its 3 are admitted (a second charge by the
+//     charger would refuse the 2nd), the charger counts none of them;
+//   - the Check takes no limit (tollgate_ratelimit_decisions_total does
+//     not move) and each opaque request costs one Check.
+func TestKeyModuleOpaqueKeyLimited(t *testing.T) {
+	k := startKeyNativeStackEngine(t, jwtEngines[1], func(p string) string { return withMode(p, "quota") })
+	k.waitKeyTable(t, k.port)
+	victim, other := createOpaqueKey(t, k, "opaque-a", "tiny"), createOpaqueKey(t, k, "opaque-b", "tiny")
+	signed, _ := createKey(t, k.stack, "signed-c", "tiny")
+	forged := map[string]string{"x-user-id": "opaque-b", "x-consumer-tier": "pro", "x-tenant-id": "t9",
+		"x-user-roles": "admin", "native": "apiKey", "x-md-native": "apiKey", "consumer": "opaque-b", "tier": "pro",
+		"x-tollgate-consumer": "opaque-b", "x-tollgate-client-ip": "10.9.9.9", "x-envoy-dynamic-metadata": `{"native":"apiKey"}`}
+	checks, decisions := k.authzChecks(t), k.transformMetric(t, "tollgate_ratelimit_decisions_total")
+	charged := k.chargerStats(t)
+
+	k.wantLimited(t, victim, forged, "opaque key with forged identity headers")
+	k.wantLimited(t, other, nil, "the consumer the forged headers named")
+	if d := k.chargerStats(t); d[0]-charged[0] != 6 || d[1]-charged[1] != 2 {
+		t.Errorf("the charger counted %d admitted and %d refused, want 6 and 2", d[0]-charged[0], d[1]-charged[1])
+	}
+	before := k.chargerStats(t)
+	k.wantLimited(t, signed, nil, "a signed key (the first instance charges it)")
+	if after := k.chargerStats(t); after != before {
+		t.Errorf("the charger charged signed keys: %v → %v", before, after)
+	}
+	if n := k.authzChecks(t) - checks; n != 8 {
+		t.Errorf("%d Checks, want 8 (one per opaque request, none for signed keys)", n)
+	}
+	if d := k.transformMetric(t, "tollgate_ratelimit_decisions_total") - decisions; d != 0 {
+		t.Errorf("the Check took %d rate-limit decisions, want 0", d)
+	}
+}
+
+// wantLimited sends key (with extra headers) to /keys 4 times against tier
+// tiny (3 a day): 3 admitted with X-RateLimit-Limit 3 and Remaining 2, 1,
+// 0, then the bucket's 429 with Retry-After and X-RateLimit-Remaining 0.
+func (k *keyStack) wantLimited(t *testing.T, key string, extra map[string]string, what string) {
+	t.Helper()
+	h := map[string]string{"x-api-key": key}
+	maps.Copy(h, extra)
+	for i := range 3 {
+		resp := k.get(t, k.port, "/keys/1", h)
+		limit, remaining := resp.Header.Get("X-RateLimit-Limit"), resp.Header.Get("X-RateLimit-Remaining")
+		if resp.Status != 200 || limit != "3" || remaining != strconv.Itoa(2-i) {
+			t.Fatalf("%s: request %d: %d, X-RateLimit-Limit %q Remaining %q, want 200, 3, %d: %s",
+				what, i+1, resp.Status, limit, remaining, 2-i, resp.Body)
+		}
+	}
+	resp := k.get(t, k.port, "/keys/1", h)
+	if resp.Status != 429 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("X-RateLimit-Remaining") != "0" ||
+		!strings.Contains(string(resp.Body), "rate_limited") {
+		t.Fatalf("%s: request 4: %d (Retry-After %q, X-RateLimit-Remaining %q) %s, want the bucket's 429",
+			what, resp.Status, resp.Header.Get("Retry-After"), resp.Header.Get("X-RateLimit-Remaining"), resp.Body)
+	}
+}
+
+// chargerStats reads the charger's counters (rq_charged_allowed,
+// rq_charged_rate_limited) from the stack's Envoy.
+func (k *keyStack) chargerStats(t *testing.T) [2]int64 {
+	t.Helper()
+	var out [2]int64
+	for i, n := range []string{"rq_charged_allowed", "rq_charged_rate_limited"} {
+		v, _, err := k.proxy.Stat(testCtx(t, 10*time.Second), moduleStat(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = v
+	}
+	return out
+}
