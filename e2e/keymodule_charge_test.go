@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/e2e/harness"
 )
 
 // moduleStat is the Envoy module's counter name (stats.c) in Envoy's
@@ -93,4 +96,55 @@ func (k *keyStack) chargerStats(t *testing.T) [2]int64 {
 		out[i] = v
 	}
 	return out
+}
+
+// TestKeyModuleChargerDrainingConnection: the push that first gives a
+// gateway the module's charger (here rateLimits.mode exact → quota)
+// replaces the listener, and a connection opened before it drains on the
+// old filter chain, which has no charger. It is not left unlimited: a
+// route configuration is named after its listener's filters
+// (translator.bindRouteConfig), so the draining connection keeps the old
+// route table, whose Check still takes the opaque keys' limits exactly.
+// An opaque key of 3 a day used once before the push gets 2 more on the
+// draining connection, then 429; had the old chain taken the new routes
+// (no limit in the Check, no charger), every request there would pass
+// until the drain ended.
+func TestKeyModuleChargerDrainingConnection(t *testing.T) {
+	n := startNativeEnv(t)
+	port, second := harness.FreePort(t), harness.FreePort(t)
+	policy := withMode(n.policy(t, keyNativePolicy, port, second), "exact")
+	s := n.stack(t, policy, jwtEngines[1].args(t)...)
+	e := s.envoyWith("public", "charger-drain", harness.EnvoyOptions{DrainTime: time.Minute})
+	k := &keyStack{authStack: n.authStack(s, port), redis: n.redis, secondPort: second, proxy: e, policy: policy}
+	k.waitKeyTable(t, port)
+	key := map[string]string{"x-api-key": createOpaqueKey(t, k, "drain-opaque", "tiny")}
+	conn := dialKeepAliveConn(t, port)
+	if resp := conn.get(t, "/keys/1", key); resp.StatusCode != 200 {
+		t.Fatalf("before the push: %d", resp.StatusCode)
+	}
+	ctx := testCtx(t, 20*time.Second)
+	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cli(0, "push", writeFile(t, "quota.yaml", strings.Replace(policy, "mode: exact", "mode: quota", 1)))
+	if err := harness.WaitFor(ctx, func() (bool, error) {
+		now, _, err := e.Stat(ctx, "listener_manager.listener_modified")
+		warming, _, werr := e.Stat(ctx, "listener_manager.total_listeners_warming")
+		return err == nil && werr == nil && now > modified && warming == 0, nil
+	}); err != nil {
+		t.Fatalf("the listener was not replaced: %v", err)
+	}
+	var got []int
+	for i := range 4 {
+		resp := conn.get(t, "/keys/1", key)
+		got = append(got, resp.StatusCode)
+		if i == 0 && resp.Header.Get("RateLimit-Policy") == "" { // the Check's exact answer, not the charger's
+			t.Errorf("the draining connection's first answer has no RateLimit-Policy (the Check's): %v", resp.Header)
+		}
+	}
+	t.Logf("opaque key of 3 a day, 1 used before the push, on a draining connection: %v", got)
+	if fmt.Sprint(got) != fmt.Sprint([]int{200, 200, 429, 429}) {
+		t.Errorf("on the draining connection: %v, want 2 more admitted then 429", got)
+	}
 }
