@@ -148,3 +148,29 @@ func TestKeyModuleChargerDrainingConnection(t *testing.T) {
 		t.Errorf("on the draining connection: %v, want 2 more admitted then 429", got)
 	}
 }
+
+// TestKeyModuleOpaqueKeyUnknownTier: an opaque key whose tier the policy
+// no longer defines (removed after the key was issued) is never unbucketed
+// by the charger: ext_authz admits it with its own tier name, the charger
+// finds no bucket of that tier on the route and charges the default tier's
+// (tiny, 3 a day), as the module does for a signed key and the filter
+// path for any key: 3 admitted, then tiny's 429.
+func TestKeyModuleOpaqueKeyUnknownTier(t *testing.T) {
+	withGold := func(p string) string {
+		p = strings.Replace(p, "tiny: [{requests: 3, per: day}]\n", "tiny: [{requests: 3, per: day}]\n    gold: [{requests: 1000, per: minute}]\n", 1)
+		return withMode(strings.Replace(p, "defaultTier: pro", "defaultTier: tiny", 1), "quota")
+	}
+	k := startKeyNativeStackEngine(t, jwtEngines[1], withGold)
+	k.waitKeyTable(t, k.port)
+	key := createFormatKey(t, k, "u-opaque-unknown", "t1", "opaque", "gold")
+	if got := keyRun(t, k, key, 1); got != "200 gold" {
+		t.Fatalf("opaque key while gold is defined: %s", got)
+	}
+	k.cli(0, "push", writeFile(t, "removed.yaml", strings.Replace(k.policy, "    gold: [{requests: 1000, per: minute}]\n", "", 1)))
+	k.waitSynced("key-native-0")
+	got := keyRun(t, k, key, 4)
+	t.Logf("after gold was removed: %s", got)
+	if want := "200 gold, 200 gold, 200 gold, 429 " + limited; got != want {
+		t.Errorf("gold removed: %q, want %q", got, want)
+	}
+}
