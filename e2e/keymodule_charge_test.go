@@ -11,10 +11,6 @@ import (
 	"github.com/tollgate/tollgate/e2e/harness"
 )
 
-// moduleStat is the Envoy module's counter name (stats.c) in Envoy's
-// /stats.
-func moduleStat(name string) string { return "dynamicmodulescustom.tollgate_module." + name }
-
 // TestKeyModuleOpaqueKeyLimited: with the Envoy module deciding signed
 // keys and taking the route's limits (quota mode), an opaque key (passed
 // by the module, decided by ext_authz) is limited by the module's charger
@@ -89,7 +85,7 @@ func (k *keyStack) chargerStats(t *testing.T) [2]int64 {
 	t.Helper()
 	var out [2]int64
 	for i, n := range []string{"rq_charged_allowed", "rq_charged_rate_limited"} {
-		v, _, err := k.proxy.Stat(testCtx(t, 10*time.Second), moduleStat(n))
+		v, _, err := k.proxy.Stat(testCtx(t, 10*time.Second), moduleStatPrefix+n)
 		if err != nil {
 			t.Fatal(err)
 		}
