@@ -64,6 +64,14 @@ void envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(void* 
                                                                           tg_buf ns,
                                                                           const tg_header* entries,
                                                                           size_t n);
+// get_metadata_string: the string value of key in namespace ns of the
+// metadata of source (TG_METADATA_DYNAMIC: the stream's dynamic metadata,
+// envoy_dynamic_module_type_metadata_source_Dynamic) in *result, owned by
+// Envoy and valid until the hook returns or metadata is set; false when
+// the namespace or key is absent or the value is not a string.
+enum { TG_METADATA_DYNAMIC = 0 };
+bool envoy_dynamic_module_callback_http_get_metadata_string(void* filter_envoy_ptr, int source,
+                                                            tg_buf ns, tg_buf key, tg_buf* result);
 void envoy_dynamic_module_callback_http_send_response(void* filter_envoy_ptr, uint32_t status,
                                                       const tg_header* headers, size_t n,
                                                       tg_buf body, tg_buf details);

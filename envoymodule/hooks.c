@@ -7,7 +7,9 @@
 // (park.go): the scheduled hook then decides it (tgResume) and the destroy
 // hook tells Go when a parked stream goes (tgParkRelease). Response headers
 // write the rate-limit report of an admitted request on a limited route
-// (tg_stream); the other hooks continue at once.
+// (tg_stream); the other hooks continue at once. A charger configuration
+// (tg_config.charge: the instance after ext_authz) decides nothing: it
+// charges the requests ext_authz admitted (charge_admitted).
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -311,6 +313,49 @@ static int no_stream(void* f) {
   return TG_STOP_ITERATION;
 }
 
+// ext_authz_md reads key of the ext_authz metadata namespace (the Check
+// response's identity, the first instance's marker) into *v; {NULL, 0}
+// when absent or not a string.
+static tg_buf ext_authz_md(void* f, const char* key) {
+  tg_buf v = {NULL, 0};
+  if (!envoy_dynamic_module_callback_http_get_metadata_string(
+          f, TG_METADATA_DYNAMIC, (tg_buf){md_namespace, sizeof(md_namespace) - 1}, lit(key), &v)) {
+    return (tg_buf){NULL, 0};
+  }
+  return v;
+}
+
+// charge_admitted is the charger (envoymod.FilterConfig.Charge), after
+// the ext_authz filter: on a route with limits, a request the first
+// instance decided (its native marker; it charged it already) continues
+// untouched; any other one reached here admitted by ext_authz, and is
+// charged to the route's bucket of the identity ext_authz wrote (consumer,
+// tier: Envoy's dynamic metadata from the Check response, never a client's
+// header), in the process-wide table the first instance charges, and
+// refused with the bucket's 429 as the first instance refuses. No consumer
+// there picks the unidentified bucket, which refuses: never unlimited.
+static int charge_admitted(void* f, const tg_config* c, const tg_route* r, tg_stream* s) {
+  if (r->limits == NULL || ext_authz_md(f, "native").ptr != NULL) {
+    return TG_CONTINUE;
+  }
+  tg_buf consumer = ext_authz_md(f, "consumer");
+  tg_buf tier = ext_authz_md(f, "tier");
+  const tg_bucket_spec* spec = tg_route_limits_pick(r->limits, consumer, tier);
+  int res = tg_limits_charge_report(tg_limits_process(), spec, consumer, c->fail_closed,
+                                    tg_monotonic_ns(), &s->report);
+  if (res & TG_CHARGE_CREATED) {
+    tg_stats_charged(f, c->stats, res);
+    tgLimitNewBucket(c->handle);
+  }
+  if (res & TG_CHARGE_REFUSED) {
+    tg_send_limited(f, spec);
+    tg_stats_add(f, c->stats, TG_STAT_CHARGED_RATE_LIMITED);
+    return TG_STOP_ITERATION;
+  }
+  tg_stats_add(f, c->stats, TG_STAT_CHARGED_ALLOWED);
+  return TG_CONTINUE;
+}
+
 int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool eos) {
   (void)eos;
   tg_stream* s = m;
@@ -321,6 +366,9 @@ int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool e
   const tg_route* r = envoy_dynamic_module_callback_get_most_specific_route_config(f);
   if (r == NULL) {
     return TG_CONTINUE;
+  }
+  if (c->charge) {
+    return charge_admitted(f, c, r, s);
   }
   tg_buf tok = {0, 0};
   int kind = strict_token(f, c, &tok);

@@ -105,6 +105,9 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		log.Error("filter config: bad JSON", "err", err)
 		return 0
 	}
+	if cfg.Charge {
+		return newCharger(cfg, out, log)
+	}
 	size := cmp.Or(cfg.CacheSize, envoymod.DefaultCacheSize)
 	ttl := cmp.Or(cfg.CacheMaxTTL, envoymod.DefaultCacheMaxTTL)
 	if size < 0 || ttl < 0 {
@@ -212,6 +215,23 @@ func newFilter(log *slog.Logger, cfg envoymod.FilterConfig, local *extauthz.Loca
 	return f
 }
 
+// newCharger builds a charger configuration (envoymod.FilterConfig.Charge)
+// into out: the quota client and the counters, no table, no decision
+// state (hooks.c charge_admitted charges in C). A charger without Quota
+// is refused: it would have no account to charge.
+func newCharger(cfg envoymod.FilterConfig, out *C.tg_config, log *slog.Logger) C.int {
+	if cfg.Quota == nil || cfg.Keys != nil || len(cfg.JWT) > 0 {
+		log.Error("charger config refused: it needs quota, and decides no credential")
+		return 0
+	}
+	f := &filter{cfg: cfg, log: log, stats: &out.stats}
+	out.fail_closed = cbool(f.startQuota(log))
+	out.charge = 1
+	out.handle = C.uintptr_t(cgo.NewHandle(f))
+	log.Info("charger config created")
+	return 1
+}
+
 // undefinedStats counts the counters Envoy did not define (id 0).
 func (f *filter) undefinedStats() int {
 	n := 0
@@ -246,6 +266,13 @@ func tgConfigDestroy(h C.uintptr_t, t *C.tg_table) {
 	}
 	defer recoverTo(f.log, "filter config destroy", func() {})
 	cgo.Handle(h).Delete()
+	if f.local == nil { // a charger: no table, no lineage
+		if f.quota != nil {
+			quotas.release(f.quota)
+		}
+		f.log.Info("charger config destroyed")
+		return
+	}
 	processLineages.leave(f) // before Close: a withdrawal may be clearing the lineage's tables
 	f.local.Close()
 	if f.quota != nil {

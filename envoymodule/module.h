@@ -25,6 +25,8 @@ typedef struct {
   int keys;          // envoymod.FilterConfig.Keys is set: signed API keys are decided (and cached)
   int keys_cached;   // signed keys may be served from the table: Keys is Fresh with an epoch (else
                      // Go refuses every signed key, 503/401, whatever the table holds)
+  int charge;        // envoymod.FilterConfig.Charge: the charger after ext_authz (hooks.c charge_admitted);
+                     // table is NULL, nothing is decided
   size_t stats[TG_STAT_COUNT]; // the config's counter ids (stats.h), set before tgConfigNew
 } tg_config;
 

@@ -22,6 +22,8 @@ static const char* const tg_stat_names[TG_STAT_COUNT] = {
     [TG_STAT_BUCKETS_EVICTED] = "tollgate_module.limit_buckets_evicted",
     [TG_STAT_JWKS_PARKED] = "tollgate_module.jwks_parked",
     [TG_STAT_JWKS_PARK_FULL] = "tollgate_module.jwks_park_full",
+    [TG_STAT_CHARGED_ALLOWED] = "tollgate_module.rq_charged_allowed",
+    [TG_STAT_CHARGED_RATE_LIMITED] = "tollgate_module.rq_charged_rate_limited",
 };
 
 void tg_stats_define(void* envoy_config, size_t* ids) {

@@ -67,6 +67,25 @@ type FilterConfig struct {
 	// Quota is set when a route of the listener takes its limits in the
 	// module (RouteConfig.Limits).
 	Quota *Quota `json:"quota,omitempty"`
+	// Charge makes this instance the charger, placed after the ext_authz
+	// filter (the translator adds it where the module passes opaque API
+	// keys on routes whose limits it holds; Quota is then required): it
+	// decides nothing and keeps no table. On a route with a RouteConfig
+	// whose Limits are set,
+	//   - a request carrying the native marker (NativeMarkerKey: the first
+	//     instance decided it, and charged it) passes untouched;
+	//   - any other request (one the ext_authz filter admitted) is charged
+	//     to the route's bucket of the identity the ext_authz filter wrote
+	//     in its metadata namespace (ChargeMetadataNamespace: "consumer",
+	//     "tier"; written by Envoy from the Check response, never from the
+	//     client), in the same process-wide bucket table as the first
+	//     instance, and refused with the bucket's 429 as the first
+	//     instance refuses its own; without a consumer there it takes the
+	//     Unidentified bucket, which refuses: a limited route never passes
+	//     a request unlimited.
+	// A route without Limits passes untouched. Its RouteConfig needs only
+	// Extensions["route"] and Limits.
+	Charge bool `json:"charge,omitempty"`
 	// Keys is set when the module decides signed API keys (see Keys).
 	Keys *Keys `json:"keys,omitempty"`
 }
@@ -130,6 +149,12 @@ type KeyException struct {
 // skips a request that carries it (filter_enabled_metadata). The ext_authz
 // service never writes it.
 const NativeMarkerKey = "native"
+
+// ChargeMetadataNamespace is the dynamic-metadata namespace the charger
+// (FilterConfig.Charge) reads the identity and the native marker from:
+// the ext_authz filter's, where it writes the Check response's metadata
+// and the module's first instance writes its own.
+const ChargeMetadataNamespace = "envoy.filters.http.ext_authz"
 
 // RouteConfig is the DynamicModuleFilterPerRoute's filter_config (JSON)
 // of a route the module decides.

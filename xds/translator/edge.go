@@ -28,7 +28,8 @@ func edgeOptions(e ir.Edge) envoy.EdgeOptions {
 // the agreed decode order: header_mutation (identity headers; always) →
 // cors → jwt_authn → jwt identity (Lua) → key identity (Lua) → identity
 // metadata (header_to_metadata) → rbac (when a route is decided natively,
-// jwtauthn.go) → ext_authz → ratelimit → compressors
+// jwtauthn.go) → ext_authz → the module's charger (jwtmodule_charge.go) →
+// ratelimit → compressors
 // → lua → identity guard (a
 // second header_mutation that rebuilds the identity headers from ext_authz's
 // metadata, present with lua). Each but the first is present only when a
@@ -50,11 +51,16 @@ func httpFilterChain(authz *authz, native *nativeJWT, rl *rateLimit, hf *httpFea
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*hcmv3.HttpFilter, 0, len(authzFilters)+len(rlFilters)+len(late)+1)
+	charge, err := native.chargeFilters() // the module's charger (jwtmodule_charge.go)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*hcmv3.HttpFilter, 0, len(authzFilters)+len(rlFilters)+len(late)+2)
 	out = append(out, authzFilters[0])
 	out = append(out, hf.corsFilters()...)
 	out = append(out, jwtFilters...)
 	out = append(out, authzFilters[1:]...)
+	out = append(out, charge...)    // right after ext_authz: reads its metadata
 	out = append(out, rlFilters...) // after ext_authz: reads its metadata
 	return append(out, late...), nil
 }

@@ -196,6 +196,9 @@ type nativeJWT struct {
 	// jwt_authn, the JWT identity script, header_to_metadata and rbac
 	// (jwtmodule.go).
 	module *jwtModule
+	// charges: the module's charger takes the limits of a route of the
+	// gateway (jwtmodule_charge.go).
+	charges bool
 	// jwtAuthn, set when the gateway runs jwt_authn and a provider's JWKS
 	// is remote, serves jwt_authn's config over ECDS (jwtauthn_ecds.go).
 	jwtAuthn *JWTAuthn
@@ -276,6 +279,7 @@ func (n *nativeJWT) newModule(gw *ir.Gateway, modulePath, rateLimitAddress strin
 	if m.decidesKeys() {
 		n.keyIdentity = &KeyIdentity{module: m}
 	}
+	n.charges = n.anyModuleCharges(gw)
 	return nil
 }
 
@@ -522,6 +526,11 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 func (n *nativeJWT) configureModuleRoute(er *routev3.Route, r ir.Route) error {
 	if err := n.module.configureRoute(er, r); err != nil {
 		return err
+	}
+	if n.moduleCharges(r) {
+		if err := n.configureChargeRoute(er, r); err != nil {
+			return err
+		}
 	}
 	n.removeCredentials(er, r)
 	return nil

@@ -26,6 +26,12 @@ import (
 // configurations) in the connection manager.
 const moduleFilterName = "tollgate.identity_module"
 
+// moduleChargeFilterName names the module's second instance, the charger
+// (envoymod.FilterConfig.Charge), after the ext_authz filter, and its
+// per-route configurations (jwtmodule_charge.go). Not under
+// moduleKeysFilterPrefix: its config is inline, never served over ECDS.
+const moduleChargeFilterName = "tollgate.module_charge"
+
 // jwtModule is the module of one gateway.
 type jwtModule struct {
 	cfg *ir.Config

@@ -38,9 +38,9 @@ import (
 //
 // The limits of such a route, when the module takes them
 // (moduleTakesLimits), are charged by the module for the credentials it
-// decides and by the ext_authz Check for the opaque keys it passes
-// (authz.takesLimits): one account in Redis, the exact mode's keys, which
-// the quota server settles the module's reports against.
+// decides and, for the opaque keys it passes, by the module's charger
+// after the ext_authz filter (jwtmodule_charge.go): one bucket table, one
+// RLQS stream, and Redis the shared account.
 const moduleKeysFilterPrefix = moduleFilterName + "."
 
 // moduleKeysFilterName names the module filter whose config (base, the

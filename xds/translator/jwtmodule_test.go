@@ -3,6 +3,7 @@ package translator
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -174,12 +175,10 @@ func TestModuleEveryLimitedRouteLimited(t *testing.T) {
 				t.Errorf("%s: route %q: limits in the module %v, in the filters %v: want exactly one",
 					name, er.GetName(), inModule, inFilters)
 			}
-			// What the module passes (opaque keys) goes to ext_authz,
-			// which must then take the limits in its Check.
-			if ea := cfg[envoy.ExtAuthzName].GetValue(); inModule && ea != nil && !extAuthzDisabled(t, ea) &&
-				checkExtensions(t, ea)[contract.KeyRateLimit] != contract.RateLimitExact {
-				t.Errorf("%s: route %q: limits in the module, but the requests it passes to ext_authz are not limited there",
-					name, er.GetName())
+			// What the module passes (opaque keys) goes to ext_authz: the
+			// charger after it takes the same limits, the Check none.
+			if ea := cfg[envoy.ExtAuthzName].GetValue(); inModule && ea != nil && !extAuthzDisabled(t, ea) {
+				checkCharged(t, name, r, er.GetName(), cfg, checkExtensions(t, ea))
 			}
 			if inModule {
 				byModule++
@@ -192,6 +191,46 @@ func TestModuleEveryLimitedRouteLimited(t *testing.T) {
 		t.Fatalf("%d routes limited by the module, %d by the filters: the cases exercise too little", byModule, byFilters)
 	}
 	t.Logf("%d routes limited by the module, %d by the filters", byModule, byFilters)
+}
+
+// checkCharged checks that route's requests admitted by ext_authz are
+// charged by the module's charger (right after ext_authz on every
+// listener) to the buckets the module charges its own decisions to, and
+// not again in the Check (ext: its context extensions).
+func checkCharged(t *testing.T, name string, r *Resources, route string, cfg map[string]*anypb.Any, ext map[string]string) {
+	t.Helper()
+	if ext[contract.KeyRateLimit] != "" {
+		t.Errorf("%s: route %q: limits in the module, and in the Check too (%s)", name, route, ext[contract.KeyRateLimit])
+	}
+	charged := moduleRouteConfig(t, cfg[moduleChargeFilterName]).Limits
+	if own := moduleRouteConfig(t, moduleConfigOf(cfg)).Limits; charged == nil || !reflect.DeepEqual(charged, own) {
+		t.Errorf("%s: route %q: the charger's limits %+v, want the module's %+v", name, route, charged, own)
+	}
+	if !filterFollows(t, r, envoy.ExtAuthzName, moduleChargeFilterName) {
+		t.Errorf("%s: route %q: a listener lacks the charger right after ext_authz", name, route)
+	}
+}
+
+// filterFollows reports whether every listener's connection manager runs
+// filter next right after filter first.
+func filterFollows(t *testing.T, r *Resources, first, next string) bool {
+	t.Helper()
+	for _, l := range r.Listeners {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				var hcm hcmv3.HttpConnectionManager
+				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+					continue
+				}
+				hfs := hcm.GetHttpFilters()
+				i := slices.IndexFunc(hfs, func(hf *hcmv3.HttpFilter) bool { return hf.GetName() == first })
+				if i < 0 || i+1 >= len(hfs) || hfs[i+1].GetName() != next {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // TestModuleLimitsOnlyDropTheQuotaFilters: a gateway whose every limited

@@ -33,13 +33,13 @@ import (
 // quota) and served by ext_authz.
 //
 // On a route whose signed keys the Envoy module decides and whose limits
-// it takes, the Check takes the limits of the opaque keys the module
-// passes, in either mode (jwtmodule_keys.go).
+// it takes (quota mode), the opaque keys the module passes are charged
+// after the Check by the module's charger (jwtmodule_charge.go), not in it.
 func (a *authz) takesLimits(r ir.Route) bool {
 	if !a.enabled || !r.RateLimit.Enabled || r.Auth.Public {
 		return false
 	}
-	return (!a.quota && !a.native.native(r)) || (a.native.moduleKeyRoute(r) && a.native.moduleLimits(r))
+	return !a.quota && !a.native.native(r)
 }
 
 // checkLimitHeaders returns the request headers the ext_authz service needs
