@@ -27,7 +27,7 @@ func DecodeFilterConfig(b []byte) (FilterConfig, error) {
 	type keysPlain Keys
 	type keysWire struct {
 		keysPlain
-		Exceptions json.RawMessage `json:"exceptions"` // dominates keysPlain's
+		Exceptions exceptionsText `json:"exceptions"` // dominates keysPlain's
 	}
 	var w struct {
 		FilterConfig
@@ -40,9 +40,16 @@ func DecodeFilterConfig(b []byte) (FilterConfig, error) {
 	if w.Keys == nil {
 		return cfg, nil
 	}
+	if w.Keys.Exceptions.n > 1 { // a repeated field: encoding/json's own merge (exceptionsText)
+		var cfg FilterConfig
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			return FilterConfig{}, fmt.Errorf("envoymod: filter config: %w", err)
+		}
+		return cfg, nil
+	}
 	k := Keys(w.Keys.keysPlain)
 	cfg.Keys = &k
-	if raw := w.Keys.Exceptions; raw != nil {
+	if raw := w.Keys.Exceptions.raw; raw != nil {
 		if exc, ok := decodeExceptions(raw); ok {
 			k.Exceptions = exc
 		} else if err := json.Unmarshal(raw, &k.Exceptions); err != nil {
@@ -50,6 +57,25 @@ func DecodeFilterConfig(b []byte) (FilterConfig, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// exceptionsText is the text of the keys' exceptions field and how many
+// times the field came (the keys object repeated counts too: encoding/json
+// decodes a repeated object into the same Keys). A repeated array is not
+// "the last one wins" for encoding/json: it decodes into the elements the
+// first left (golang/go#21092), so {"id":"k1","revoked":true} then
+// {"id":"k1"} stays revoked; DecodeFilterConfig leaves a repeated field to
+// encoding/json whole (json.Marshal never writes one).
+type exceptionsText struct {
+	raw json.RawMessage
+	n   int
+}
+
+// UnmarshalJSON keeps a copy of b (null included, as json.RawMessage).
+func (x *exceptionsText) UnmarshalJSON(b []byte) error {
+	x.n++
+	x.raw = append(x.raw[:0:0], b...)
+	return nil
 }
 
 // scanner reads json.Marshal's output for []KeyException; any other text
@@ -120,8 +146,16 @@ func (s *scanner) finish(out []KeyException) {
 	}
 }
 
-// countObjects is an upper bound of the objects in b: its '{' bytes.
-func countObjects(b []byte) int { return bytes.Count(b, []byte("{")) }
+// countObjects is an upper bound of the objects in b: its '{' bytes, at
+// most one per minObjectLen bytes (the shortest element json.Marshal
+// writes, `{"id":""}`, and its comma): a '{' inside a string counts too,
+// and a table of ids made of '{' must not make the scanner reserve ~140
+// bytes per byte of text before reading it (a shorter element, `{}`, only
+// grows the slices as append does).
+func countObjects(b []byte) int { return min(bytes.Count(b, []byte("{")), len(b)/minObjectLen+1) }
+
+// minObjectLen is the length of `{"id":""},`.
+const minObjectLen = 10
 
 // lit consumes lit when b continues with it.
 func (s *scanner) lit(lit string) bool {

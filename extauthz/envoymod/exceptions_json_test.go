@@ -3,6 +3,7 @@ package envoymod
 import (
 	"encoding/json"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -81,5 +82,72 @@ func TestDecodeExceptionsReadsMarshal(t *testing.T) {
 	}
 	if _, ok := decodeExceptions(b); ok || !strings.Contains(string(b), `\u003c`) {
 		t.Fatalf("%s: the scanner read an escape", b)
+	}
+}
+
+// repeatedExceptionDocs repeat the exceptions field (or the keys object):
+// encoding/json decodes the second array into the elements of the first,
+// so the first's revocation stays; json.Marshal never writes these, but
+// DecodeFilterConfig must not read a table without that revocation.
+var repeatedExceptionDocs = []string{
+	`{"keys":{"publicKey":"pk","fresh":true,"epoch":"e","exceptions":[{"id":"k1","revoked":true}],` +
+		`"exceptions":[{"id":"k1"}]}}`,
+	`{"keys":{"publicKey":"pk","fresh":true,"epoch":"e","exceptions":[{"id":"k1","revoked":true}]},` +
+		`"keys":{"exceptions":[{"id":"k1"}]}}`,
+	`{"keys":{"exceptions":[{"id":"k1","revoked":true}],"exceptions":null,"exceptions":[{"id":"k1"}]}}`,
+	`{"keys":{"exceptions":[{"id":"k1","revoked":true}]},"keys":null,"keys":{"exceptions":[{"id":"k1"}]}}`,
+	`{"keys":{"exceptions":[{"id":"k1","revoked":true}]},"keys":{"fresh":true}}`,
+	`{"keys":{"Exceptions":[{"id":"k1","tier":"pro"}],"exceptions":[{"id":"k1"}]}}`,
+}
+
+// TestDecodeFilterConfigRepeatedExceptions: a repeated exceptions field
+// decodes as encoding/json decodes it (the revocation kept).
+func TestDecodeFilterConfigRepeatedExceptions(t *testing.T) {
+	for _, doc := range repeatedExceptionDocs {
+		got, gotErr := DecodeFilterConfig([]byte(doc))
+		var want FilterConfig
+		wantErr := json.Unmarshal([]byte(doc), &want)
+		if gotErr != nil || wantErr != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %#v (%v), encoding/json %#v (%v)", doc, got.Keys, gotErr, want.Keys, wantErr)
+		}
+	}
+}
+
+// FuzzDecodeFilterConfig: DecodeFilterConfig accepts what json.Unmarshal
+// accepts, with the same FilterConfig.
+func FuzzDecodeFilterConfig(f *testing.F) {
+	for _, s := range exceptionSeeds {
+		f.Add([]byte(`{"keys":{"publicKey":"pk","fresh":true,"epoch":"e1","exceptions":` + s + `}}`))
+	}
+	for _, s := range repeatedExceptionDocs {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gotErr := DecodeFilterConfig(b)
+		var want FilterConfig
+		wantErr := json.Unmarshal(b, &want)
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v, encoding/json's %v", b, gotErr, wantErr)
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: %#v, encoding/json %#v", b, got, want)
+		}
+	})
+}
+
+// TestDecodeExceptionsBracesInStrings: ids made of '{' (a 1 MB table of
+// them) do not make the scanner reserve room for a million entries before
+// reading one.
+func TestDecodeExceptionsBracesInStrings(t *testing.T) {
+	b := []byte(`[{"id":"` + strings.Repeat("{", 1<<20) + `"}]`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, ok := decodeExceptions(b)
+	runtime.ReadMemStats(&after)
+	if !ok || len(got) != 1 || len(got[0].ID) != 1<<20 {
+		t.Fatalf("ok %v, %d entries", ok, len(got))
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 40<<20 {
+		t.Errorf("decoding 1 MB allocated %d MB, want at most 40", d>>20)
 	}
 }
