@@ -4,7 +4,7 @@
 // and check that every hit is its own token's identity; then expiry, max
 // TTL, exact-length keys, malformed blobs, clearing, a successor's copy (and copies racing
 // writers of key entries the copy must leave behind). Not part of the module build (cgo compiles only ..). Run with
-// `make module-ctest`, or:
+// `make module-test` (which also runs the smoke tests), or:
 //
 //	cc -O1 -g -fsanitize=address -I.. stress.c ../table.c ../blob.c -o /tmp/tg-stress -lpthread && /tmp/tg-stress
 #define _DEFAULT_SOURCE
