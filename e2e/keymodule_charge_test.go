@@ -170,3 +170,24 @@ func TestKeyModuleOpaqueKeyUnknownTier(t *testing.T) {
 		t.Errorf("gold removed: %q, want %q", got, want)
 	}
 }
+
+// TestKeyModuleChargerClientIPHeader: on a gateway whose opaque keys the
+// charger limits (no Check takes limits, so the edge no longer sets
+// x-tollgate-client-ip), a client's copy of that internal header never
+// reaches the upstream, with an opaque key (decided by ext_authz, which
+// no longer sees it) as with a signed key (the module removes it). Before,
+// the opaque key's request carried the client's value upstream.
+func TestKeyModuleChargerClientIPHeader(t *testing.T) {
+	k := startKeyNativeStackEngine(t, jwtEngines[1], func(p string) string { return withMode(p, "quota") })
+	k.waitKeyTable(t, k.port)
+	signed, _ := createKey(t, k.stack, "ip-signed", "pro")
+	for what, key := range map[string]string{"opaque": createOpaqueKey(t, k, "ip-opaque", "pro"), "signed": signed} {
+		code, echo, body := k.call(t, "/keys/1", map[string]string{"x-api-key": key, "x-tollgate-client-ip": "10.9.9.9"})
+		if code != 200 || echo == nil {
+			t.Fatalf("%s key: %d %s", what, code, body)
+		}
+		if v := hdr(echo, "x-tollgate-client-ip"); v != "" {
+			t.Errorf("%s key: the upstream got the client's x-tollgate-client-ip %q", what, v)
+		}
+	}
+}

@@ -21,8 +21,7 @@ typedef struct tg_lbucket {
   uint64_t hash;
   uint32_t id_len, consumer_len;
   uint64_t allowed, denied; // since the last drain
-  size_t nlimits;
-  int64_t emission[TG_LIMIT_MAX]; // the spec's T each TAT was kept for
+  int64_t emission[TG_LIMIT_MAX]; // the spec's T each TAT was kept for (0: slot never used)
   int64_t tat[TG_LIMIT_MAX];      // GCRA theoretical arrival times
   int kind;                       // KIND_NONE or TG_ASSIGN_*
   int64_t expires;                // 0: never
@@ -206,16 +205,32 @@ static int insert(tg_lshard* s, tg_lbucket* fresh) {
   return evicted;
 }
 
-// sync_limits makes b's GCRA slots follow spec: a slot whose emission
-// interval changed (a new policy) starts afresh; the others keep their TAT.
-static void sync_limits(tg_lbucket* b, const tg_bucket_spec* spec) {
+// sync_limits makes b's GCRA slots follow spec at now. A slot whose
+// emission interval changed (another policy: after a push, or the route
+// table of a replaced listener whose connections drain beside its
+// successor's, each charging the bucket in turn) keeps the requests its
+// backlog stands for, counted at the new interval: two live policies
+// charged in turn never hand the consumer a fresh burst at each switch
+// (starting afresh did: every request admitted), and switching back and
+// forth loses nothing. The price: a push that moves a slot to a limit of
+// a smaller burst makes a consumer that used more of the old one wait
+// for the excess at the new rate (at most (old burst - new burst) × T).
+// A slot never used (emission 0) has no backlog.
+static void sync_limits(tg_lbucket* b, const tg_bucket_spec* spec, int64_t now) {
   for (size_t i = 0; i < spec->nlimits; i++) {
-    if (i >= b->nlimits || b->emission[i] != spec->limits[i].emission_ns) {
-      b->emission[i] = spec->limits[i].emission_ns;
-      b->tat[i] = 0;
+    const tg_gcra* g = &spec->limits[i];
+    if (b->emission[i] == g->emission_ns) {
+      continue;
     }
+    if (b->emission[i] > 0 && b->tat[i] > now) {
+      // At most 2 × TG_LIMIT_MAX_NS (a tolerance and T of the limits
+      // charged since): a TAT stays far inside int64 (limit.h).
+      double requests = (double)(b->tat[i] - now) / (double)b->emission[i];
+      double backlog = fmin(requests * (double)g->emission_ns, (double)(2 * TG_LIMIT_MAX_NS));
+      b->tat[i] = now + (int64_t)backlog;
+    }
+    b->emission[i] = g->emission_ns;
   }
-  b->nlimits = spec->nlimits;
 }
 
 static int expired(const tg_lbucket* b, int64_t now) {
@@ -291,7 +306,7 @@ static int charge_locked(tg_lshard* s, tg_lbucket* b, const tg_bucket_spec* spec
     lru_unlink(s, b);
     lru_push_newest(s, b);
   }
-  sync_limits(b, spec);
+  sync_limits(b, spec, now);
   if (admit(b, spec, fail_closed, now)) {
     b->allowed++;
     if (report != NULL && spec->reported < spec->nlimits) {

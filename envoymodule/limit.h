@@ -11,7 +11,12 @@
 //     (burst-1)·T, CLOCK_MONOTONIC nanoseconds): a request is admitted when
 //     every limit and the bucket's assignment admit it, and only then is
 //     anything spent (check all, then commit): a request one limit refuses
-//     spends nothing of the others, nor a token of the assignment;
+//     spends nothing of the others, nor a token of the assignment; a
+//     limit charged with another emission interval than its slot's (a
+//     push changed it, or two route tables of one bucket live at once,
+//     a replaced listener's draining connections and its successor's)
+//     keeps the requests the slot's backlog stands for, at the new
+//     interval: specs charged in turn never restart each other's burst;
 //   - the assignment (RLQS, quotaclient.Assignment): none (no term),
 //     allow-all (no term), deny-all (refuses), or a token bucket refilled
 //     continuously at tokens_per_fill per fill_interval, one token per

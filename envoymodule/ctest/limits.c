@@ -1,6 +1,7 @@
 // limits.c: unit tests of ../limit.c and ../limitspec.c under ASan/UBSan
 // (make module-test): GCRA bursts and refill, limits that do not drain
-// each other, assignments (kinds, rescale, expiry open and closed), drain
+// each other, assignments (kinds, rescale, expiry open and closed), two
+// policies of one bucket charged in turn, drain
 // and abandon, route specs, the eviction bound, and threads charging one
 // bucket against the real clock (admitted ≤ burst + refill). Or:
 //
@@ -136,6 +137,47 @@ static void test_rescale(void) {
   CHECK(burst(t, &s, "c", 20, 0, T0) == 0, "rescaled from empty: empty");
   assign(t, "r", "c", TG_ASSIGN_TOKEN_BUCKET, 4, 1, 3600LL * SEC, SEC, T0 + 2 * SEC);
   CHECK(burst(t, &s, "c", 20, 0, T0 + 2 * SEC) == 4, "replacing an expired bucket: full");
+  tg_limits_free(t);
+}
+
+// test_two_policies: two live specs of one bucket with other limits (the
+// route tables of a listener a push replaced, whose connections drain,
+// and of its successor) charged in turn never hand the consumer a fresh
+// burst at each switch: a slot whose emission interval changed keeps the
+// requests its backlog stands for, at the new interval. Before, it
+// started afresh: alternating 3/day and 4/day admitted every request.
+static void test_two_policies(void) {
+  tg_limits* t = tg_limits_new(1000);
+  const int64_t day = 86400LL * SEC;
+  const int64_t la[][3] = {{3, day, 0}}, lb[][3] = {{4, day, 0}};
+  tg_bucket_spec a = spec_of("p", 1, la), b = spec_of("p", 1, lb);
+  int ok = 0;
+  for (int i = 0; i < 100; i++) {
+    ok += burst(t, i % 2 ? &b : &a, "c", 1, 0, T0 + i * MS);
+  }
+  CHECK(ok <= 4, "alternating 3/day and 4/day admitted %d of 100, want at most 4", ok);
+  CHECK(burst(t, &b, "c", 10, 0, T0 + day / 4 + SEC) == 1, "4/day: one more after 6 h");
+  // Another number of limits: [minute, day] and [day] in turn.
+  const int64_t lc[][3] = {{10, 60LL * SEC, 0}, {5, day, 0}}, ld[][3] = {{5, day, 0}};
+  tg_bucket_spec c = spec_of("q", 2, lc), d = spec_of("q", 1, ld);
+  ok = 0;
+  for (int i = 0; i < 100; i++) {
+    ok += burst(t, i % 2 ? &d : &c, "c", 1, 0, T0 + i * MS);
+  }
+  CHECK(ok <= 10, "alternating [10/minute, 5/day] and [5/day] admitted %d of 100, want at most 10", ok);
+  // The requests used carry over to another limit, never the backlog of
+  // a long window on a short one: 3 of 3/day used, then 10/s has 7 left.
+  const int64_t le[][3] = {{10, SEC, 0}};
+  tg_bucket_spec f = spec_of("r3", 1, la), g = spec_of("r3", 1, le);
+  CHECK(burst(t, &f, "x", 5, 0, T0) == 3, "3/day");
+  CHECK(burst(t, &g, "x", 20, 0, T0) == 7, "then 10/s at once: the 3 used carry over");
+  CHECK(burst(t, &g, "x", 20, 0, T0 + SEC + 1) == 10, "and a full burst a second later");
+  // Extreme limits (1 ns and 2^60 ns emission intervals) keep the TAT in
+  // range (UBSan: no overflow).
+  const int64_t lx[][3] = {{1000000000, SEC, 0}}, ly[][3] = {{1, TG_LIMIT_MAX_NS, 0}};
+  tg_bucket_spec x = spec_of("x", 1, lx), y = spec_of("x", 1, ly);
+  CHECK(burst(t, &x, "x", 1000, 0, T0) == 1000, "1e9/s");
+  CHECK(burst(t, &y, "x", 2, 0, T0) == 0, "then 1 per 2^60 ns: the backlog is far beyond");
   tg_limits_free(t);
 }
 
@@ -431,6 +473,7 @@ int main(void) {
   test_limits_do_not_drain_each_other();
   test_assignments();
   test_rescale();
+  test_two_policies();
   test_expiry();
   test_huge_ttl();
   test_drain_abandon();

@@ -115,8 +115,17 @@ func checkGatewayAuth(ga ir.GatewayAuth) error {
 
 // httpFilters returns the gateway's HTTP filters before the router:
 // header_mutation first, always, then ext_authz when enabled.
+//
+// Where no Check takes limits but the module's charger does (the gateway
+// had the edge set contract.HeaderClientIP before the charger), the edge
+// still removes a client's copy of that header: the opaque keys' requests
+// go through ext_authz, which no longer sees it, so nothing else would.
 func (a *authz) httpFilters() ([]*hcmv3.HttpFilter, error) {
-	strip, err := envoy.EdgeHeaderMutationFilter(a.identityHeaders, a.stripInternal)
+	removed := a.identityHeaders
+	if !a.clientIP && a.native != nil && a.native.charges {
+		removed = append(slices.Clip(removed), contract.HeaderClientIP)
+	}
+	strip, err := envoy.EdgeHeaderMutationFilter(removed, a.stripInternal)
 	if err == nil && a.clientIP {
 		err = envoy.SetClientAddressHeader(strip, contract.HeaderClientIP)
 	}

@@ -151,7 +151,7 @@ func keys[V any](m map[string]V) []string {
 // listener in quota mode; the exact mode as without the module), never
 // neither and never both (a request would be counted twice).
 func TestModuleEveryLimitedRouteLimited(t *testing.T) {
-	byModule, byFilters := 0, 0
+	byModule, byFilters, charged := 0, 0, 0
 	for _, name := range caseNames(t) {
 		tc := loadCase(t, name)
 		if tc.Gateway == "" || !tc.Config.RateLimits.Quota() {
@@ -164,6 +164,7 @@ func TestModuleEveryLimitedRouteLimited(t *testing.T) {
 		}
 		limited := limitedRoutes(tc.Config.Gateways)
 		rlqs := listenersHave(t, r, envoy.RateLimitQuotaName)
+		authz := listenersHave(t, r, envoy.ExtAuthzName)
 		for _, er := range allRoutes(r) {
 			if !limited[er.GetName()] {
 				continue
@@ -175,10 +176,13 @@ func TestModuleEveryLimitedRouteLimited(t *testing.T) {
 				t.Errorf("%s: route %q: limits in the module %v, in the filters %v: want exactly one",
 					name, er.GetName(), inModule, inFilters)
 			}
-			// What the module passes (opaque keys) goes to ext_authz: the
-			// charger after it takes the same limits, the Check none.
-			if ea := cfg[envoy.ExtAuthzName].GetValue(); inModule && ea != nil && !extAuthzDisabled(t, ea) {
+			// What the module passes (opaque keys) goes to ext_authz, which
+			// runs on a route unless its per-route config turns it off
+			// (none: it runs, with no context extensions): the charger
+			// after it takes the same limits, the Check none.
+			if ea := cfg[envoy.ExtAuthzName].GetValue(); inModule && authz && !extAuthzDisabled(t, ea) {
 				checkCharged(t, name, r, er.GetName(), cfg, checkExtensions(t, ea))
+				charged++
 			}
 			if inModule {
 				byModule++
@@ -187,10 +191,11 @@ func TestModuleEveryLimitedRouteLimited(t *testing.T) {
 			}
 		}
 	}
-	if byModule == 0 || byFilters == 0 {
-		t.Fatalf("%d routes limited by the module, %d by the filters: the cases exercise too little", byModule, byFilters)
+	if byModule == 0 || byFilters == 0 || charged == 0 {
+		t.Fatalf("%d routes limited by the module (%d charged after ext_authz), %d by the filters: the cases exercise too little",
+			byModule, charged, byFilters)
 	}
-	t.Logf("%d routes limited by the module, %d by the filters", byModule, byFilters)
+	t.Logf("%d routes limited by the module (%d charged after ext_authz), %d by the filters", byModule, charged, byFilters)
 }
 
 // checkCharged checks that route's requests admitted by ext_authz are
@@ -209,6 +214,44 @@ func checkCharged(t *testing.T, name string, r *Resources, route string, cfg map
 	if !filterFollows(t, r, envoy.ExtAuthzName, moduleChargeFilterName) {
 		t.Errorf("%s: route %q: a listener lacks the charger right after ext_authz", name, route)
 	}
+	if err := chargersCharge(t, r); err != "" {
+		t.Errorf("%s: route %q: %s", name, route, err)
+	}
+}
+
+// chargersCharge returns why a listener's charger filter would not charge
+// ("" when every one does): it is turned off in the chain, or its config
+// is not a charger's (FilterConfig.Charge, with Quota).
+func chargersCharge(t *testing.T, r *Resources) string {
+	t.Helper()
+	for _, l := range r.Listeners {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				var hcm hcmv3.HttpConnectionManager
+				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+					continue
+				}
+				for _, hf := range hcm.GetHttpFilters() {
+					if hf.GetName() != moduleChargeFilterName {
+						continue
+					}
+					var dm dmfilterv3.DynamicModuleFilter
+					var s wrapperspb.StringValue
+					var fcfg envoymod.FilterConfig
+					switch {
+					case hf.GetDisabled():
+						return "the charger is disabled in " + l.GetName() + "'s chain"
+					case hf.GetTypedConfig().UnmarshalTo(&dm) != nil || dm.GetFilterConfig().UnmarshalTo(&s) != nil ||
+						json.Unmarshal([]byte(s.GetValue()), &fcfg) != nil:
+						return "the charger's config does not decode"
+					case !fcfg.Charge || fcfg.Quota == nil || dm.GetFilterName() != envoymod.FilterName:
+						return "the charger's config is not a charger's: " + s.GetValue()
+					}
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // filterFollows reports whether every listener's connection manager runs
