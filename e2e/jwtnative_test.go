@@ -173,11 +173,13 @@ func testJWTNativeAdmitsWithoutExtAuthz(t *testing.T, engine jwtEngine) {
 	t.Run("valid token: identity headers from the claims, spoofed ones gone, token stripped", func(t *testing.T) {
 		h := bearer(a.idp.rs256("k1", valid))
 		h["X-User-ID"], h["X-User-Roles"], h["X-Consumer-Tier"] = "mallory", "admin", "enterprise"
+		h["X-Tollgate-Client-IP"] = "10.9.9.9" // internal: only the edge sets it, where a Check takes limits
 		code, echo, body := a.call(t, "/users/1", h)
 		if code != 200 || echo == nil {
 			t.Fatalf("status %d, body %s", code, body)
 		}
-		want := map[string]string{"x-user-id": "corp:alice", "x-user-roles": "user,ops", "x-tenant-id": "acme", "x-consumer-tier": "pro", "authorization": ""}
+		want := map[string]string{"x-user-id": "corp:alice", "x-user-roles": "user,ops", "x-tenant-id": "acme", "x-consumer-tier": "pro", "authorization": "",
+			"x-tollgate-client-ip": ""}
 		for k, v := range want {
 			if got := hdr(echo, k); got != v {
 				t.Errorf("upstream header %s = %q, want %q (all: %v)", k, got, v, echo.Headers)

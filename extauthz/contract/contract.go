@@ -50,9 +50,8 @@ const MetadataRateLimit = "rate_limit"
 // overwriting any value the client sent, on every gateway with a
 // KeyRateLimit route; the translator adds it to the ext_authz filter's
 // allowed and mutable headers. The service reads it only on such routes
-// and removes it from every request it allows. A gateway without such a
-// route but with the Envoy module's charger has the edge only remove a
-// client's copy (the module removes it from the requests it admits).
+// and removes it from every request it allows. On every other gateway the
+// edge removes a client's copy.
 const HeaderClientIP = "x-tollgate-client-ip"
 
 // ListSeparator joins the values of the list keys.

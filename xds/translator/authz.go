@@ -116,13 +116,13 @@ func checkGatewayAuth(ga ir.GatewayAuth) error {
 // httpFilters returns the gateway's HTTP filters before the router:
 // header_mutation first, always, then ext_authz when enabled.
 //
-// Where no Check takes limits but the module's charger does (the gateway
-// had the edge set contract.HeaderClientIP before the charger), the edge
-// still removes a client's copy of that header: the opaque keys' requests
-// go through ext_authz, which no longer sees it, so nothing else would.
+// The edge sets contract.HeaderClientIP where a Check takes limits
+// (a.clientIP) and removes a client's copy everywhere else: the header
+// names Envoy's trusted client address to Tollgate's services, so no
+// upstream may see a value the client chose.
 func (a *authz) httpFilters() ([]*hcmv3.HttpFilter, error) {
 	removed := a.identityHeaders
-	if !a.clientIP && a.native != nil && a.native.charges {
+	if !a.clientIP {
 		removed = append(slices.Clip(removed), contract.HeaderClientIP)
 	}
 	strip, err := envoy.EdgeHeaderMutationFilter(removed, a.stripInternal)

@@ -114,12 +114,13 @@ func TestIdentityHeadersStripped(t *testing.T) {
 		return names
 	}
 	custom := strip(translateAuth(t, nil))
-	// x-envoy-original-path too: only Envoy's router may set it.
-	if want := []string{"x-auth-roles", "x-auth-tenant", "x-auth-tier", "x-auth-user", "x-envoy-original-path"}; !slices.Equal(custom, want) {
+	// x-envoy-original-path too: only Envoy's router may set it; and
+	// x-tollgate-client-ip, which only the edge sets (where a Check takes limits).
+	if want := []string{"x-auth-roles", "x-auth-tenant", "x-auth-tier", "x-auth-user", "x-envoy-original-path", "x-tollgate-client-ip"}; !slices.Equal(custom, want) {
 		t.Errorf("custom identity headers removed = %v, want %v", custom, want)
 	}
 	defaults := strip(translateAuth(t, func(tc *testCase) { tc.Config.Auth.IdentityHeaders = ir.IdentityHeaders{} }))
-	if want := []string{"x-consumer-tier", "x-envoy-original-path", "x-tenant-id", "x-user-id", "x-user-roles"}; !slices.Equal(defaults, want) {
+	if want := []string{"x-consumer-tier", "x-envoy-original-path", "x-tenant-id", "x-tollgate-client-ip", "x-user-id", "x-user-roles"}; !slices.Equal(defaults, want) {
 		t.Errorf("default identity headers removed = %v, want %v", defaults, want)
 	}
 }
