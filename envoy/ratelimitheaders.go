@@ -76,6 +76,14 @@ func RateLimitHeadersStaticRoute(set RateLimitHeaderSet) *headermutationv3.Heade
 // writes it). The zero value writes nothing.
 type RateLimitHeaderSet struct{ Policy, Name string }
 
+// RateLimitParts are the literal parts of set's RateLimit value around its
+// two numbers: beforeR, X-RateLimit-Remaining, beforeT, X-RateLimit-Reset.
+// The filter path's formatter and the Envoy module (envoymod.IETFHeaders)
+// both write it from these.
+func (set RateLimitHeaderSet) RateLimitParts() (beforeR, beforeT string) {
+	return strconv.Quote(set.Name) + ";r=", ";t="
+}
+
 // RateLimitHeadersRoute returns the per-route config of the
 // RateLimitHeadersName filter: the set of the case named by the string
 // filter state object stateKey (cases), else def (an absent or unknown
@@ -125,9 +133,10 @@ func rateLimitHeadersAction(set RateLimitHeaderSet) (*xdsmatcherv3.Matcher_OnMat
 
 // rateLimitMutations write set's headers, replacing any upstream value.
 func rateLimitMutations(set RateLimitHeaderSet) *headermutationv3.Mutations {
+	beforeR, beforeT := set.RateLimitParts()
 	return &headermutationv3.Mutations{ResponseMutations: []*mutationrulesv3.HeaderMutation{
 		overwriteHeader("ratelimit-policy", formatterLiteral(set.Policy)),
-		overwriteHeader("ratelimit", formatterLiteral(strconv.Quote(set.Name))+";r=%RESP(x-ratelimit-remaining)%;t=%RESP(x-ratelimit-reset)%"),
+		overwriteHeader("ratelimit", formatterLiteral(beforeR)+"%RESP(x-ratelimit-remaining)%"+formatterLiteral(beforeT)+"%RESP(x-ratelimit-reset)%"),
 	}}
 }
 

@@ -408,10 +408,47 @@ static void set_response(void* f, const char* name, uint64_t v) {
                                                 (tg_buf){p, (size_t)(buf + sizeof(buf) - p)});
 }
 
+// put_buf copies b to p; returns the end.
+static char* put_buf(char* p, tg_buf b) {
+  if (b.len > 0) {
+    memcpy(p, b.ptr, b.len);
+  }
+  return p + b.len;
+}
+
+// set_ietf writes the IETF headers h of report r (tg_ietf): RateLimit-
+// Policy, then RateLimit with r's remaining and reset. set_header, as the
+// filter path's header_mutation (OVERWRITE_IF_EXISTS_OR_ADD) replaces an
+// upstream's. The value is built on the stack unless its tier name is
+// long (one allocation then; none sent when memory is short).
+static void set_ietf(void* f, const tg_ietf* h, const tg_rl_report* r) {
+  char stack[256];
+  size_t n = h->rate_r.len + h->rate_t.len + 40;
+  char* buf = n <= sizeof(stack) ? stack : malloc(n);
+  if (buf == NULL) {
+    return;
+  }
+  char num[20];
+  char* end = num + sizeof(num);
+  char* d = put_u64(end, r->remaining);
+  char* p = put_buf(put_buf(buf, h->rate_r), (tg_buf){d, (size_t)(end - d)});
+  d = put_u64(end, r->reset);
+  p = put_buf(put_buf(p, h->rate_t), (tg_buf){d, (size_t)(end - d)});
+  envoy_dynamic_module_callback_http_set_header(f, TG_RESPONSE_HEADERS, lit("ratelimit-policy"),
+                                                h->policy);
+  envoy_dynamic_module_callback_http_set_header(f, TG_RESPONSE_HEADERS, lit("ratelimit"),
+                                                (tg_buf){buf, (size_t)(p - buf)});
+  if (buf != stack) {
+    free(buf);
+  }
+}
+
 // An admitted request of a limited route: its response carries the
 // reported limit's draft-03 headers, as the filter path's local_ratelimit
-// backstop writes them; every other response passes untouched (a 429 of
-// the module keeps its static headers).
+// backstop writes them, and with rateLimits.ietfHeaders the IETF headers
+// the filter path's header filter writes after them; every other
+// response passes untouched (a 429 of the module keeps its static
+// headers, as the filter path's RLQS denial does).
 int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool eos) {
   (void)eos;
   const tg_stream* s = m;
@@ -419,6 +456,9 @@ int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool 
     set_response(f, "x-ratelimit-limit", s->report.limit);
     set_response(f, "x-ratelimit-remaining", s->report.remaining);
     set_response(f, "x-ratelimit-reset", s->report.reset);
+    if (s->report.ietf != NULL) {
+      set_ietf(f, s->report.ietf, &s->report);
+    }
   }
   return TG_CONTINUE;
 }

@@ -282,7 +282,7 @@ static int admit(tg_lbucket* b, const tg_bucket_spec* spec, int fail_closed, int
 tg_rl_report tg_rl_report_of(tg_gcra g, uint64_t limit, int64_t tat, int64_t now) {
   // The limit as a token bucket of burst = tolerance/T + 1 tokens: it
   // holds (tolerance + T - (tat - now)) / T tokens at now.
-  tg_rl_report r = {1, limit, 0, 0};
+  tg_rl_report r = {1, limit, 0, 0, NULL};
   int64_t d = tat - now; // ≥ T after an admission
   int64_t left = g.tolerance_ns + g.emission_ns - d;
   if (left > 0) {
@@ -312,6 +312,7 @@ static int charge_locked(tg_lshard* s, tg_lbucket* b, const tg_bucket_spec* spec
     if (report != NULL && spec->reported < spec->nlimits) {
       *report = tg_rl_report_of(spec->limits[spec->reported], spec->report_limit,
                                 b->tat[spec->reported], now);
+      report->ietf = spec->ietf;
     }
     return 0;
   }

@@ -64,6 +64,14 @@ typedef struct {
   int64_t emission_ns, tolerance_ns;
 } tg_gcra;
 
+// tg_ietf is a bucket's IETF RateLimit headers on admitted responses
+// (envoymod.IETFHeaders, rateLimits.ietfHeaders): RateLimit-Policy is
+// policy; RateLimit is rate_r, the report's remaining, rate_t, its reset.
+// The translator formats every byte but the two numbers.
+typedef struct {
+  tg_buf policy, rate_r, rate_t;
+} tg_ietf;
+
 // tg_bucket_spec is one envoymod.LimitBucket of a route, in C memory.
 typedef struct {
   tg_buf tier; // the tier it serves (tiers only)
@@ -81,6 +89,9 @@ typedef struct {
   // when reported >= nlimits (a bucket without local limits).
   size_t reported;
   uint64_t report_limit;
+  // The IETF headers written beside the report (NULL: none), in ietf_mem.
+  const tg_ietf* ietf;
+  void* ietf_mem;
 } tg_bucket_spec;
 
 // tg_route_limits is a route's envoymod.RouteLimits: specs[0:ntiers] the
@@ -111,6 +122,13 @@ int tg_route_limits_set(tg_route_limits* rl, size_t i, tg_buf tier, tg_buf id, i
 // or 0 for a spec without limits).
 int tg_route_limits_report(tg_route_limits* rl, size_t i, size_t reported, uint64_t limit);
 
+// tg_route_limits_ietf gives spec i (set before: tg_route_limits_set
+// drops them) the IETF headers policy and RateLimit's parts rate_r,
+// rate_t (copied); 0 when i is out of range, the spec has no limits to
+// report or memory is short.
+int tg_route_limits_ietf(tg_route_limits* rl, size_t i, tg_buf policy, tg_buf rate_r,
+                         tg_buf rate_t);
+
 // tg_route_limits_free frees rl and its specs' memory (NULL is fine).
 void tg_route_limits_free(tg_route_limits* rl);
 
@@ -129,10 +147,13 @@ typedef struct tg_limits tg_limits;
 // whole requests the limit still admits at once after this one; reset is
 // 0 when remaining > 0, else the seconds until the next request is
 // admitted again, rounded up. set is 0 when there is nothing to report
-// (not admitted, unlimited, no local limit).
+// (not admitted, unlimited, no local limit). ietf is the spec's IETF
+// headers (NULL: none; set by the charge, not tg_rl_report_of), valid as
+// long as the route configuration that holds the spec.
 typedef struct {
   int set;
   uint64_t limit, remaining, reset;
+  const tg_ietf* ietf;
 } tg_rl_report;
 
 // tg_rl_report_of computes the report of limit g (X-RateLimit-Limit

@@ -145,7 +145,9 @@ func routeLimits(rl *envoymod.RouteLimits) (*C.tg_route_limits, error) {
 		}
 		if C.tg_route_limits_set(c, C.size_t(i), gobuf(b.Tier), gobuf(b.ID), C.int(b.Flags), limp,
 			C.size_t(len(b.Limits)), gobuf(b.Body), cbytes(hs), C.size_t(len(hs)), C.size_t(len(b.Headers))) == 0 ||
-			C.tg_route_limits_report(c, C.size_t(i), C.size_t(b.Reported), C.uint64_t(b.ReportLimit)) == 0 {
+			C.tg_route_limits_report(c, C.size_t(i), C.size_t(b.Reported), C.uint64_t(b.ReportLimit)) == 0 ||
+			b.IETF != nil && C.tg_route_limits_ietf(c, C.size_t(i), gobuf(b.IETF.Policy), gobuf(b.IETF.RateLimitR),
+				gobuf(b.IETF.RateLimitT)) == 0 {
 			C.tg_route_limits_free(c)
 			return nil, errNoMemory
 		}

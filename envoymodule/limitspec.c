@@ -27,6 +27,7 @@ void tg_route_limits_free(tg_route_limits* rl) {
   }
   for (size_t i = 0; i < rl->ntiers + 2; i++) {
     free(rl->specs[i].mem);
+    free(rl->specs[i].ietf_mem);
   }
   free(rl);
 }
@@ -91,7 +92,29 @@ int tg_route_limits_set(tg_route_limits* rl, size_t i, tg_buf tier, tg_buf id, i
     s.report_limit = (uint64_t)(s.limits[0].tolerance_ns / s.limits[0].emission_ns) + 1;
   }
   free(rl->specs[i].mem);
+  free(rl->specs[i].ietf_mem);
   rl->specs[i] = s;
+  return 1;
+}
+
+int tg_route_limits_ietf(tg_route_limits* rl, size_t i, tg_buf policy, tg_buf rate_r,
+                         tg_buf rate_t) {
+  if (rl == NULL || i >= rl->ntiers + 2 || rl->specs[i].nlimits == 0) {
+    return 0;
+  }
+  char* mem = malloc(sizeof(tg_ietf) + policy.len + rate_r.len + rate_t.len + 1);
+  if (mem == NULL) {
+    return 0;
+  }
+  tg_ietf* h = (tg_ietf*)mem;
+  char* p = mem + sizeof(tg_ietf);
+  h->policy = copy_to(&p, policy);
+  h->rate_r = copy_to(&p, rate_r);
+  h->rate_t = copy_to(&p, rate_t);
+  tg_bucket_spec* s = &rl->specs[i];
+  free(s->ietf_mem);
+  s->ietf = h;
+  s->ietf_mem = mem;
   return 1;
 }
 

@@ -436,7 +436,7 @@ static void test_report(void) {
           "request %d: %d %llu/%llu/%llu", i + 1, res, (unsigned long long)r.limit,
           (unsigned long long)r.remaining, (unsigned long long)r.reset);
   }
-  tg_rl_report r = {1, 0, 0, 0};
+  tg_rl_report r = {1, 0, 0, 0, NULL};
   CHECK(tg_limits_charge_report(t, &s, str("alice"), 0, T0 + 3 * SEC, &r) & TG_CHARGE_REFUSED,
         "sixth refused");
   CHECK(!r.set, "a refusal reports nothing");
@@ -467,9 +467,45 @@ static void test_report(void) {
   tg_route_limits_free(rl);
 }
 
+// test_ietf: a spec's IETF headers are copied, reach an admitted
+// request's report (nothing else), and go with the spec they belong to.
+static void test_ietf(void) {
+  tg_route_limits* rl = tg_route_limits_new(0);
+  const int64_t lim[] = {SEC, 0};
+  CHECK(!tg_route_limits_ietf(rl, 0, str("p"), str("r"), str("t")), "no limits to report");
+  CHECK(tg_route_limits_set(rl, 0, str(""), str("i"), 0, lim, 1, str(""), "", 0, 0), "set");
+  char policy[] = "\"gold\";q=1;w=1";
+  CHECK(tg_route_limits_ietf(rl, 0, str(policy), str("\"gold\";r="), str(";t=")) &&
+            tg_route_limits_ietf(rl, 0, str(policy), str("\"gold\";r="), str(";t=")),
+        "ietf, twice");
+  CHECK(!tg_route_limits_ietf(rl, 2, str(""), str(""), str("")), "beyond the specs");
+  policy[1] = 'x'; // copied
+  const tg_ietf* h = rl->specs[0].ietf;
+  CHECK(h != NULL && h->policy.len == 14 && memcmp(h->policy.ptr, "\"gold\";q=1;w=1", 14) == 0 &&
+            h->rate_r.len == 9 && h->rate_t.len == 3,
+        "copied");
+  tg_limits* t = tg_limits_new(100);
+  tg_rl_report r = {0};
+  CHECK(tg_limits_charge_report(t, &rl->specs[0], str("alice"), 0, T0, &r) == TG_CHARGE_CREATED &&
+            r.set && r.ietf == h,
+        "admitted: the spec's headers");
+  r.ietf = NULL;
+  CHECK(tg_limits_charge_report(t, &rl->specs[0], str("alice"), 0, T0, &r) & TG_CHARGE_REFUSED,
+        "refused");
+  CHECK(!r.set, "a refusal reports nothing");
+  CHECK(tg_route_limits_set(rl, 0, str(""), str("i"), 0, lim, 1, str(""), "", 0, 0) &&
+            rl->specs[0].ietf == NULL,
+        "a new spec drops them");
+  CHECK(tg_route_limits_ietf(rl, 1, str("p"), str("r"), str("t")) == 0, "the default has no limits");
+  CHECK(tg_route_limits_ietf(rl, 0, str("p"), str("r"), str("t")), "set again, freed with rl");
+  tg_limits_free(t);
+  tg_route_limits_free(rl);
+}
+
 int main(void) {
   test_gcra();
   test_report();
+  test_ietf();
   test_limits_do_not_drain_each_other();
   test_assignments();
   test_rescale();

@@ -77,6 +77,9 @@ type Bucket struct {
 	// filter path's backstop bucket holds (ir.Limit.Backstop).
 	Reported    int
 	ReportLimit uint64
+	// IETF is the bucket's RateLimit-Policy and RateLimit parts
+	// (envoymod.LimitBucket.IETF; nil: none), written beside the report.
+	IETF *envoymod.IETFHeaders
 }
 
 // BucketsOf is rl as the C route block orders it: the tiers (by name),
@@ -140,6 +143,10 @@ func bucketOf(tier string, lb envoymod.LimitBucket) (Bucket, error) {
 		maxTokens, _, _ := lb.Limits[lb.ReportedLimit].Backstop()
 		b.Reported, b.ReportLimit = lb.ReportedLimit, uint64(maxTokens)
 	}
+	if lb.IETF != nil && len(lb.Limits) == 0 {
+		return Bucket{}, errors.New("IETF headers need limits to report")
+	}
+	b.IETF = lb.IETF
 	for _, h := range lb.DenyHeaders {
 		b.Headers = append(b.Headers, extauthz.Header{Name: h.Name, Value: h.Value})
 	}

@@ -42,10 +42,11 @@ func TestGCRAOf(t *testing.T) {
 
 func TestBucketsOf(t *testing.T) {
 	deny := []envoymod.Header{{Name: "retry-after", Value: "1"}, {Name: "content-type", Value: "application/json"}}
+	ietf := &envoymod.IETFHeaders{Policy: `"gold";q=10;w=1`, RateLimitR: `"gold";r=`, RateLimitT: ";t="}
 	rl := envoymod.RouteLimits{
 		Tiers: map[string]envoymod.LimitBucket{
 			"gold": {ID: "tier/gold/r", Limits: []ir.Limit{{Requests: 10, Per: time.Second}, {Requests: 100, Per: time.Minute, Burst: 150}},
-				ReportedLimit: 1, DenyBody: `{"error":"rate_limited"}`, DenyHeaders: deny},
+				ReportedLimit: 1, DenyBody: `{"error":"rate_limited"}`, DenyHeaders: deny, IETF: ietf},
 			"free": {ID: "tier/free/r", Unlimited: true},
 		},
 		Default:      envoymod.LimitBucket{ID: "tier//r", Limits: []ir.Limit{{Requests: 1, Per: time.Second}}, DenyBody: "d"},
@@ -60,7 +61,7 @@ func TestBucketsOf(t *testing.T) {
 		{Tier: "free", ID: "tier/free/r", Flags: SpecUnlimited},
 		{Tier: "gold", ID: "tier/gold/r", Limits: []GCRA{{100 * time.Millisecond, 900 * time.Millisecond},
 			{600 * time.Millisecond, 149 * 600 * time.Millisecond}}, Body: `{"error":"rate_limited"}`, Headers: hs,
-			Reported: 1, ReportLimit: 150},
+			Reported: 1, ReportLimit: 150, IETF: ietf},
 		{ID: "tier//r", Limits: []GCRA{{time.Second, 0}}, Body: "d", ReportLimit: 1},
 		{ID: "anon//r", Flags: SpecDeny, Body: "u"},
 	}
@@ -93,6 +94,8 @@ func TestBucketsOfRefuses(t *testing.T) {
 			"reported limit -1"},
 		{"reported without limits", envoymod.RouteLimits{Default: envoymod.LimitBucket{Unlimited: true, ReportedLimit: 1}},
 			"reported limit 1 of 0 limits"},
+		{"IETF headers without limits", envoymod.RouteLimits{Default: envoymod.LimitBucket{ID: "x", IETF: &envoymod.IETFHeaders{Policy: "p"}}},
+			"default bucket: IETF headers need limits"},
 	}
 	for _, tt := range tests {
 		_, err := BucketsOf(tt.rl)

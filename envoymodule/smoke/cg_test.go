@@ -18,10 +18,12 @@ import (
 // TestModuleCallgrind (TOLLGATE_MODULE_CALLGRIND=1, valgrind on PATH)
 // counts Envoy's instructions per request under callgrind, as
 // TestModuleCPU's kinds: /jwt and /roomy (the same route with limits the
-// module enforces, every request admitted) with a token from the C table,
-// each minus an idle period as long. The difference is what the limiter
+// module enforces, every request admitted) and /roomy-ietf (the same
+// limits writing the IETF RateLimit headers too) with a token from the C
+// table, each minus an idle period as long. The difference is what the limiter
 // costs on the C fast path, lookup included. TOLLGATE_MODULE_CG_KEEP=DIR
-// keeps the dumps (cg.out.1: the first /jwt period, .3 the first /roomy).
+// keeps the dumps (cg.out.1: the first /jwt period, .3 the first /roomy,
+// .5 the first /roomy-ietf).
 func TestModuleCallgrind(t *testing.T) {
 	envoyBin := os.Getenv("ENVOY_BIN")
 	if envoyBin == "" || os.Getenv("TOLLGATE_MODULE_CALLGRIND") == "" {
@@ -30,12 +32,14 @@ func TestModuleCallgrind(t *testing.T) {
 	fx := newFixture(t)
 	cfg := envoyConfig(filterConfig(fx.iss), fx.listen, fx.admin, fx.upstream)
 	withRoomyRoute(cfg)
+	withRoomyIETFRoute(cfg)
 	withoutMetadataHeaders(cfg) // after: /roomy too
 	cg := startCallgrind(t, envoyBin, fx, cfg)
 	tok, _ := fx.iss.Token("alice", []string{"user"}, time.Hour, 0)
 	send(t, cg.hc, fx.listen, "/roomy", "Bearer "+tok, 10)
+	send(t, cg.hc, fx.listen, "/roomy-ietf", "Bearer "+tok, 10)
 	cgControl(t, "-i on", cg.pid)
-	for _, path := range []string{"/jwt", "/roomy", "/jwt", "/roomy"} {
+	for _, path := range []string{"/jwt", "/roomy", "/roomy-ietf", "/jwt", "/roomy", "/roomy-ietf"} {
 		cg.measure(t, path, func(n int) { send(t, cg.hc, fx.listen, path, "Bearer "+tok, n) })
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,7 +21,7 @@ const chargerName = "charger"
 // "consumer" and "tier" into ext_authz's metadata namespace, as the
 // ext_authz filter writes a Check response's identity) and the charger
 // (FilterConfig.Charge with quota q); /charged is a key route limited by
-// routeLimits in both instances.
+// ietfLimits in both instances.
 func withCharger(cfg map[string]any, q *envoymod.Quota) {
 	sr := cfg["static_resources"].(map[string]any)
 	chains := sr["listeners"].([]any)[0].(map[string]any)["filter_chains"].([]any)
@@ -41,14 +42,14 @@ func withCharger(cfg map[string]any, q *envoymod.Quota) {
 	fs := hcm["http_filters"].([]any)
 	hcm["http_filters"] = append([]any{fs[0], stand, charger}, fs[1:]...)
 	withKeyRoute(cfg, "/charged", envoymod.RouteConfig{Extensions: map[string]string{"route": "charged", "methods": "apiKey"},
-		Limits: routeLimits()})
+		Limits: ietfLimits()})
 	r := hcm["route_config"].(map[string]any)["virtual_hosts"].([]any)[0].(map[string]any)["routes"].([]any)[0].(map[string]any)
 	r["typed_per_filter_config"].(map[string]any)[chargerName] = map[string]any{
 		"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilterPerRoute",
 		"dynamic_module_config": map[string]any{"name": "tollgate_envoy", "do_not_close": true},
 		"filter_name":           envoymod.FilterName,
 		"filter_config": stringValue(envoymod.RouteConfig{Extensions: map[string]string{"route": "charged"},
-			Limits: routeLimits()}),
+			Limits: ietfLimits()}),
 	}
 }
 
@@ -75,6 +76,7 @@ func TestModuleCharge(t *testing.T) {
 	opaque := "tg_27rPErmv_" + strings.Repeat("b", 32) + "_000000"
 	s := chargeSession{session: session{t: t, p: p, iss: fx.iss}, admin: fx.admin, opaque: opaque, ks: ks}
 	t.Run("opaque key charged to its identity's bucket", s.charged)
+	t.Run("IETF headers", s.chargedIETF)
 	t.Run("no identity: refused", s.unidentified)
 	t.Run("unlimited tier", s.unlimited)
 	t.Run("decided by the module: untouched", s.decided)
@@ -113,6 +115,24 @@ func (s chargeSession) charged(t *testing.T) {
 	if after["rq_charged_allowed"]-before["rq_charged_allowed"] != 3 ||
 		after["rq_charged_rate_limited"]-before["rq_charged_rate_limited"] != 1 {
 		t.Errorf("charger counters %v → %v, want +3 allowed, +1 rate limited", before, after)
+	}
+}
+
+// chargedIETF: the charger writes a bucket's IETF headers as the first
+// instance does (bronze: 5 a minute reported), on admitted responses only.
+func (s chargeSession) chargedIETF(t *testing.T) {
+	h := map[string]string{"x-api-key": s.opaque, "x-test-consumer": "dave", "x-test-tier": "bronze"}
+	policy := ietfLimits().Tiers["bronze"].IETF.Policy
+	for i := range 5 {
+		a := s.send(t, h)
+		want := fmt.Sprintf(`"bronze";r=%d;t=%s`, 4-i, map[bool]string{true: "12", false: "0"}[i == 4])
+		if a.status != http.StatusOK || !slices.Equal(a.header.Values("ratelimit"), []string{want}) ||
+			!slices.Equal(a.header.Values("ratelimit-policy"), []string{policy}) {
+			t.Errorf("request %d: %d %v, want RateLimit %q", i+1, a.status, a.header, want)
+		}
+	}
+	if a := s.send(t, h); a.status != 429 || a.body != "bronze" || a.header.Get("ratelimit") != "" {
+		t.Errorf("request 6: %d %q %v, want bronze's static 429", a.status, a.body, a.header)
 	}
 }
 

@@ -101,6 +101,16 @@ func cpu(t *testing.T, pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
+// withRoomyIETFRoute adds /roomy-ietf: /roomy's limits (its own bucket)
+// writing the IETF RateLimit headers too (rateLimits.ietfHeaders).
+func withRoomyIETFRoute(cfg map[string]any) {
+	roomy := ir.Limit{Requests: 1e9, Per: time.Second}
+	ietf := &envoymod.IETFHeaders{Policy: `"roomy";q=1000000000;w=1, "roomy";q=1000000000;w=1`, RateLimitR: `"roomy";r=`, RateLimitT: ";t="}
+	withRoute(cfg, "/roomy-ietf", envoymod.RouteConfig{Extensions: map[string]string{"route": "roomy", "methods": "jwt"},
+		Limits: &envoymod.RouteLimits{Default: envoymod.LimitBucket{ID: "tier//roomy-ietf", Limits: []ir.Limit{roomy, roomy}, IETF: ietf},
+			Unidentified: envoymod.LimitBucket{Deny: true}}})
+}
+
 // withRoomyRoute adds /roomy: a JWT route whose limits (two, 10^9 a second
 // each) the module enforces and every request meets.
 func withRoomyRoute(cfg map[string]any) {

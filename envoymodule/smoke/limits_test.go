@@ -36,6 +36,16 @@ func routeLimits() *envoymod.RouteLimits {
 	}
 }
 
+// ietfLimits are routeLimits with bronze's bucket writing the IETF
+// RateLimit headers (rateLimits.ietfHeaders) as the translator gives them.
+func ietfLimits() *envoymod.RouteLimits {
+	rl := routeLimits()
+	b := rl.Tiers["bronze"]
+	b.IETF = &envoymod.IETFHeaders{Policy: `"bronze";q=1000;w=3600, "bronze";q=5;w=60`, RateLimitR: `"bronze";r=`, RateLimitT: ";t="}
+	rl.Tiers["bronze"] = b
+	return rl
+}
+
 // withLimitedRoute adds /limited (a JWT route with routeLimits) to cfg.
 func withLimitedRoute(cfg map[string]any) {
 	withRoute(cfg, "/limited", envoymod.RouteConfig{Extensions: map[string]string{"route": "limited", "methods": "jwt"},
@@ -44,7 +54,9 @@ func withLimitedRoute(cfg map[string]any) {
 
 // withUpstreamRateLimitHeaders makes the route at prefix answer with its
 // own X-RateLimit-* 999 (as an upstream that sets them): the module adds
-// its own after them, as the filter path's local_ratelimit does.
+// its own after them, as the filter path's local_ratelimit does, and its
+// own RateLimit and RateLimit-Policy 999, which the module's IETF headers
+// replace, as the filter path's header_mutation does.
 func withUpstreamRateLimitHeaders(cfg map[string]any, prefix string) {
 	sr := cfg["static_resources"].(map[string]any)
 	chains := sr["listeners"].([]any)[0].(map[string]any)["filter_chains"].([]any)
@@ -55,7 +67,7 @@ func withUpstreamRateLimitHeaders(cfg map[string]any, prefix string) {
 			continue
 		}
 		var add []any
-		for _, h := range []string{"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} {
+		for _, h := range []string{"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "ratelimit", "ratelimit-policy"} {
 			add = append(add, map[string]any{"header": map[string]any{"key": h, "value": "999"}, "append_action": "APPEND_IF_EXISTS_OR_ADD"})
 		}
 		r["response_headers_to_add"] = add
@@ -103,10 +115,14 @@ func TestModuleLimits(t *testing.T) {
 	withRoute(cfg, "/reported", envoymod.RouteConfig{Extensions: map[string]string{"route": "limited", "methods": "jwt"},
 		Limits: routeLimits()})
 	withUpstreamRateLimitHeaders(cfg, "/reported")
+	withRoute(cfg, "/ietf", envoymod.RouteConfig{Extensions: map[string]string{"route": "limited", "methods": "jwt"},
+		Limits: ietfLimits()})
+	withUpstreamRateLimitHeaders(cfg, "/ietf")
 	withAccessLog(cfg, "access %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n")
 	p := startEnvoy(t, envoyBin, fx.soDir, cfg, fx.listen, fx.admin)
 	s := session{t: t, p: p, iss: fx.iss}
 	t.Run("admitted responses' headers", s.limitedHeaders)
+	t.Run("IETF headers", s.limitedIETF)
 	t.Run("twice the burst at once", s.limitedBurst)
 	t.Run("another consumer, another tier", s.limitedOthers)
 	t.Run("unlimited routes untouched", s.limitedNotElsewhere)
@@ -177,6 +193,42 @@ func (s session) limitedHeaders(t *testing.T) {
 	}
 }
 
+// limitedIETF: on a bucket with IETF headers the admitted responses of a
+// fresh consumer also carry RateLimit-Policy as given and RateLimit with
+// the X-RateLimit-Remaining and -Reset of the same response, each
+// replacing the upstream's (999), after the X-RateLimit-*; the 429 keeps
+// its static headers (the module adds no RateLimit: the route's 999
+// stays alone); an unlimited tier and a bucket without IETF get none.
+func (s session) limitedIETF(t *testing.T) {
+	tok := s.token(t, map[string]any{"sub": "ietf", "tier": "bronze"})
+	auth := map[string]string{"authorization": "Bearer " + tok}
+	policy := ietfLimits().Tiers["bronze"].IETF.Policy
+	for i := range 5 {
+		a := get(t, s.p.listen, "/ietf/x", auth)
+		reset := map[bool]string{true: "12", false: "0"}[i == 4]
+		want := fmt.Sprintf(`"bronze";r=%d;t=%s`, 4-i, reset)
+		if a.status != http.StatusOK || !slices.Equal(a.header.Values("Ratelimit"), []string{want}) ||
+			!slices.Equal(a.header.Values("Ratelimit-Policy"), []string{policy}) ||
+			!slices.Equal(a.header.Values("X-Ratelimit-Remaining"), []string{"999", fmt.Sprint(4 - i)}) ||
+			!slices.Equal(a.header.Values("X-Ratelimit-Reset"), []string{"999", reset}) {
+			t.Errorf("request %d: %d %v, want RateLimit %q and RateLimit-Policy %q alone", i+1, a.status, a.header, want, policy)
+		}
+	}
+	a := get(t, s.p.listen, "/ietf/x", auth)
+	if a.status != http.StatusTooManyRequests || a.body != "bronze" || !slices.Equal(a.header.Values("Ratelimit"), []string{"999"}) ||
+		!slices.Equal(a.header.Values("Ratelimit-Policy"), []string{"999"}) {
+		t.Errorf("the sixth: %d %q %v, want the static 429 (and the route's additions)", a.status, a.body, a.header)
+	}
+	free := s.token(t, map[string]any{"sub": "ietf", "tier": "free"})
+	silver := s.token(t, map[string]any{"sub": "ietf", "tier": "silver"})
+	for _, tok := range []string{free, silver} {
+		a := get(t, s.p.listen, "/ietf/x", map[string]string{"authorization": "Bearer " + tok})
+		if a.status != http.StatusOK || !slices.Equal(a.header.Values("Ratelimit"), []string{"999"}) {
+			t.Errorf("a bucket without IETF headers: %d %v, want 200 with the upstream's RateLimit alone", a.status, a.header)
+		}
+	}
+}
+
 func (s session) limitedBurst(t *testing.T) {
 	tok := s.token(t, map[string]any{"sub": "burst", "tier": "gold"})
 	answers := concurrently(t, s.p.listen, 6, "/limited/x", tok)
@@ -231,8 +283,8 @@ func (s session) limitedNotElsewhere(t *testing.T) {
 func (s session) limitedDetails(t *testing.T) {
 	s.p.stop()
 	log := s.p.log()
-	if n, all := strings.Count(log, "access 429 tollgate_rate_limited\n"), strings.Count(log, "access 429 "); n != 7 || all != 7 {
-		t.Errorf("%d of %d logged 429s with details tollgate_rate_limited, want 7 of 7", n, all)
+	if n, all := strings.Count(log, "access 429 tollgate_rate_limited\n"), strings.Count(log, "access 429 "); n != 8 || all != 8 {
+		t.Errorf("%d of %d logged 429s with details tollgate_rate_limited, want 8 of 8", n, all)
 	}
 }
 

@@ -259,11 +259,30 @@ type LimitBucket struct {
 	// rate, the first among equals. 0 (the first) when omitted; it must
 	// name one of Limits when there are some.
 	ReportedLimit int `json:"reportedLimit,omitempty"`
+	// IETF, when set (rateLimits.ietfHeaders), are the IETF RateLimit
+	// headers an admitted response carries besides the X-RateLimit-*, as
+	// the filter path's header_mutation filter writes them; nil: none. It
+	// needs Limits (the numbers are the reported limit's).
+	IETF *IETFHeaders `json:"ietf,omitempty"`
 	// DenyBody and DenyHeaders are the static 429 of the bucket, the
 	// filter path's (Retry-After is the binding limit's emission interval
 	// rounded up: see xds/translator quotaDenial).
 	DenyBody    string   `json:"denyBody"`
 	DenyHeaders []Header `json:"denyHeaders"`
+}
+
+// IETFHeaders are a bucket's RateLimit-Policy and RateLimit
+// (draft-ietf-httpapi-ratelimit-headers) on admitted responses, computed
+// by the translator (xds/translator headerSet): the module writes Policy
+// as is, and RateLimit as RateLimitR, the X-RateLimit-Remaining value,
+// RateLimitT, the X-RateLimit-Reset value (envoy.RateLimitHeaderSet.
+// RateLimitParts); each replaces any upstream value of the same name. A
+// module older than this field ignores it (encoding/json) and writes no
+// IETF header: the module and the control plane ship together.
+type IETFHeaders struct {
+	Policy     string `json:"policy"`
+	RateLimitR string `json:"rateLimitR"`
+	RateLimitT string `json:"rateLimitT"`
 }
 
 // Header is one response header of a denial.

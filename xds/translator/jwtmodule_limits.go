@@ -3,6 +3,7 @@ package translator
 import (
 	"slices"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/policy/ir"
 )
@@ -19,18 +20,21 @@ import (
 //
 // The filter path keeps the routes the module cannot hold: limits keyed
 // by the client address or a header, shadow limits, buckets beyond the
-// module's bounds (moduleHolds), and IETF RateLimit
-// headers on admitted responses (rateLimits.ietfHeaders). Admitted
-// responses of the module's routes carry the draft-03 X-RateLimit-* the
-// backstop would have written, of the same limit (LimitBucket.
-// ReportedLimit, reportedLimit), from the module's local state.
+// module's bounds (moduleHolds). Admitted responses of the module's
+// routes carry the draft-03 X-RateLimit-* the backstop would have
+// written, of the same limit (LimitBucket.ReportedLimit, reportedLimit),
+// from the module's local state, and with rateLimits.ietfHeaders the
+// RateLimit-Policy and RateLimit the filter path's header filter would
+// have written (LimitBucket.IETF, headerSet). The module's 429s carry the
+// static headers of the filter path's quota denial (quotaDenial), which
+// hold RateLimit-Policy and RateLimit with or without ietfHeaders.
 
 // moduleTakesLimits reports whether the module enforces route r's limits,
 // given that the module decides r: quota mode, limited, every limit keyed
 // by the consumer alone, and buckets the module holds (moduleHolds).
 func moduleTakesLimits(cfg *ir.Config, r ir.Route) bool {
 	rr := r.RateLimit
-	if !cfg.RateLimits.Quota() || cfg.RateLimits.IETFHeaders || !rr.Enabled || rr.Shadow || rr.Anonymous {
+	if !cfg.RateLimits.Quota() || !rr.Enabled || rr.Shadow || rr.Anonymous {
 		return false
 	}
 	byConsumerOnly := len(rr.By) == 0 || slices.Equal(rr.By, []string{byConsumer})
@@ -68,16 +72,17 @@ func moduleQuota(cfg *ir.Config, address string) *envoymod.Quota {
 // by tier when the route applies tier limits (an unknown tier takes the
 // default tier's), else one bucket of the route's extra limits.
 func moduleRouteLimits(cfg *ir.Config, r ir.Route) *envoymod.RouteLimits {
-	out := &envoymod.RouteLimits{Unidentified: moduleBucket(ir.BucketKindDeny, r.Name, "", "unidentified", nil)}
+	ietf := cfg.RateLimits.IETFHeaders
+	out := &envoymod.RouteLimits{Unidentified: moduleBucket(ir.BucketKindDeny, r.Name, "", "unidentified", nil, false)}
 	out.Unidentified.Deny = true
 	extra := named(r.Name, r.RateLimit.Extra)
 	if !r.RateLimit.Consumer {
-		out.Default = moduleBucket(ir.BucketKindConsumer, r.Name, "", r.Name, extra)
+		out.Default = moduleBucket(ir.BucketKindConsumer, r.Name, "", r.Name, extra, ietf)
 		return out
 	}
 	out.Tiers = map[string]envoymod.LimitBucket{}
 	for _, t := range cfg.RateLimits.Tiers {
-		b := moduleBucket(ir.BucketKindConsumer, r.Name, t.Name, t.Name, append(named(t.Name, t.Limits), extra...))
+		b := moduleBucket(ir.BucketKindConsumer, r.Name, t.Name, t.Name, append(named(t.Name, t.Limits), extra...), ietf)
 		if t.Unlimited && len(extra) == 0 {
 			b = envoymod.LimitBucket{ID: ir.BucketStatic(ir.BucketKindUnlimited, r.Name, ""), Unlimited: true}
 		}
@@ -89,9 +94,11 @@ func moduleRouteLimits(cfg *ir.Config, r ir.Route) *envoymod.RouteLimits {
 	return out
 }
 
-// moduleBucket is the bucket of kind on route for tier with limits, and
-// the filter path's denial of it (quotaDenial).
-func moduleBucket(kind, route, tier, name string, limits []namedLimit) envoymod.LimitBucket {
+// moduleBucket is the bucket of kind on route for tier with limits (the
+// tier's then the route's extra ones), the filter path's denial of it
+// (quotaDenial) and, with ietf, the IETF headers the filter path's header
+// filter writes on its admitted responses (headerSet: none without limits).
+func moduleBucket(kind, route, tier, name string, limits []namedLimit, ietf bool) envoymod.LimitBucket {
 	body, headers := quotaDenial(limits, name)
 	b := envoymod.LimitBucket{ID: ir.BucketStatic(kind, route, tier), DenyBody: body}
 	for _, l := range limits {
@@ -99,6 +106,10 @@ func moduleBucket(kind, route, tier, name string, limits []namedLimit) envoymod.
 	}
 	if len(limits) > 0 { // the X-RateLimit-* of admitted responses: the backstop's (ietfHeaders)
 		b.ReportedLimit = reportedLimit(limits)
+	}
+	if set := headerSet(limits, nil); ietf && set != (envoy.RateLimitHeaderSet{}) {
+		beforeR, beforeT := set.RateLimitParts()
+		b.IETF = &envoymod.IETFHeaders{Policy: set.Policy, RateLimitR: beforeR, RateLimitT: beforeT}
 	}
 	for _, h := range headers {
 		b.DenyHeaders = append(b.DenyHeaders, envoymod.Header{Name: h.Name, Value: h.Value})
