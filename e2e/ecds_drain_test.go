@@ -47,20 +47,8 @@ func testDrainingConnectionKeepsECDSConfig(t *testing.T, engine jwtEngine) {
 			t.Fatalf("GET %s before the push: %d", r.path, resp.StatusCode)
 		}
 	}
-	ctx := testCtx(t, 20*time.Second)
-	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
-	if err != nil {
-		t.Fatal(err)
-	}
 	n.idp.delay.Store(int64(3 * time.Second))
-	s.cli(0, "push", writeFile(t, "next.yaml", strings.Replace(policy, "algorithms: [RS256]", "algorithms: [RS256]\n      clockSkew: 20s", 1)))
-	if err := harness.WaitFor(ctx, func() (bool, error) {
-		now, _, err := e.Stat(ctx, "listener_manager.listener_modified")
-		warming, _, werr := e.Stat(ctx, "listener_manager.total_listeners_warming")
-		return err == nil && werr == nil && now > modified && warming == 0, nil
-	}); err != nil {
-		t.Fatalf("the listener was not replaced: %v", err)
-	}
+	pushReplacingListener(t, s, e, strings.Replace(policy, "algorithms: [RS256]", "algorithms: [RS256]\n      clockSkew: 20s", 1))
 	for _, r := range requests {
 		start := time.Now()
 		resp := r.conn.get(t, r.path, r.headers)
@@ -70,5 +58,25 @@ func testDrainingConnectionKeepsECDSConfig(t *testing.T, engine jwtEngine) {
 			t.Errorf("GET %s on a draining connection: %d in %s, want 200 at once (the IdP answers in 3 s)",
 				r.path, resp.StatusCode, took.Round(time.Millisecond))
 		}
+	}
+}
+
+// pushReplacingListener pushes policy (a change that replaces the
+// listener) through s and waits until e has replaced its listener:
+// listener_modified grew and no listener is warming.
+func pushReplacingListener(t *testing.T, s *stack, e *harness.Envoy, policy string) {
+	t.Helper()
+	ctx := testCtx(t, 30*time.Second)
+	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cli(0, "push", writeFile(t, "replacing.yaml", policy))
+	if err := harness.WaitFor(ctx, func() (bool, error) {
+		now, _, err := e.Stat(ctx, "listener_manager.listener_modified")
+		warming, _, werr := e.Stat(ctx, "listener_manager.total_listeners_warming")
+		return err == nil && werr == nil && now > modified && warming == 0, nil
+	}); err != nil {
+		t.Fatalf("the listener was not replaced: %v", err)
 	}
 }

@@ -32,22 +32,10 @@ func TestJWTModuleLimitsTwoRouteTablesInTurn(t *testing.T) {
 	if resp := old.get(t, "/api/x", tok); resp.StatusCode != 200 {
 		t.Fatalf("before the push: %d", resp.StatusCode)
 	}
-	ctx := testCtx(t, 30*time.Second)
-	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
-	if err != nil {
-		t.Fatal(err)
-	}
 	pushed := strings.Replace(policy, "three: [{requests: 3, per: minute}]", "three: [{requests: 4, per: minute}]", 1)
 	pushed = strings.Replace(pushed, "backend: echo, auth: {methods: [jwt]}}",
 		`backend: echo, auth: {methods: [jwt]}, cors: {allowOrigins: ["https://app.example.com"], allowMethods: [GET]}}`, 1)
-	s.cli(0, "push", writeFile(t, "pushed.yaml", pushed))
-	if err := harness.WaitFor(ctx, func() (bool, error) {
-		now, _, err := e.Stat(ctx, "listener_manager.listener_modified")
-		warming, _, werr := e.Stat(ctx, "listener_manager.total_listeners_warming")
-		return err == nil && werr == nil && now > modified && warming == 0, nil
-	}); err != nil {
-		t.Fatalf("the listener was not replaced: %v", err)
-	}
+	pushReplacingListener(t, s, e, pushed)
 	reports := s.transformMetric(t, "tollgate_rlqs_reports_total")
 	m.redis.kill(t)
 	// The module's next report (≤ 5 s) meets the dead Redis: the answer is

@@ -118,19 +118,7 @@ func TestKeyModuleChargerDrainingConnection(t *testing.T) {
 	if resp := conn.get(t, "/keys/1", key); resp.StatusCode != 200 {
 		t.Fatalf("before the push: %d", resp.StatusCode)
 	}
-	ctx := testCtx(t, 20*time.Second)
-	modified, _, err := e.Stat(ctx, "listener_manager.listener_modified")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cli(0, "push", writeFile(t, "quota.yaml", strings.Replace(policy, "mode: exact", "mode: quota", 1)))
-	if err := harness.WaitFor(ctx, func() (bool, error) {
-		now, _, err := e.Stat(ctx, "listener_manager.listener_modified")
-		warming, _, werr := e.Stat(ctx, "listener_manager.total_listeners_warming")
-		return err == nil && werr == nil && now > modified && warming == 0, nil
-	}); err != nil {
-		t.Fatalf("the listener was not replaced: %v", err)
-	}
+	pushReplacingListener(t, s, e, strings.Replace(policy, "mode: exact", "mode: quota", 1))
 	var got []int
 	for i := range 4 {
 		resp := conn.get(t, "/keys/1", key)
