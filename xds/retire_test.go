@@ -18,7 +18,9 @@ import (
 // resource beside the new one, for the replaced listener's draining
 // connections; a new JWKS epoch rebuilds both; the same policy again
 // changes nothing; the next rename retires the previous name and drops the
-// one before; a policy without the filter keeps its last name.
+// one before; a policy without the filter keeps its last name, which a new
+// epoch still rebuilds without changing the type's version; a proxy that
+// does not hold the retired resource is in sync.
 func TestRenamedECDSFilterIsRetired(t *testing.T) {
 	s := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AckTimeout: time.Second})
 	apply := func(r *translator.Resources) {
@@ -66,6 +68,19 @@ func TestRenamedECDSFilterIsRetired(t *testing.T) {
 	}
 	apply(c)
 	want("renamed again", b, c)
+	ecds := func() typed { return s.current()["g"].of[resource.ExtensionConfigType] }
+	held := map[string]string{c.JWTAuthn.Name(): ecds().each[c.JWTAuthn.Name()]}
+	if !s.current()["g"].holds(resource.ExtensionConfigType, held) {
+		t.Error("a proxy holding the current resource, not the retired one, is not in sync")
+	}
 	apply(jwtGateway(t, false))
 	want("filter gone", c)
+	// The retired resource alone changes: its subscribers get it (its own
+	// version), the type's version (what proxies ACK) stays.
+	version, each := ecds().version, ecds().each[c.JWTAuthn.Name()]
+	s.BumpJWKSEpoch("test")
+	if ecds().each[c.JWTAuthn.Name()] == each || ecds().version != version {
+		t.Errorf("a new epoch for the retired filter alone: resource %s → %s, type version %s → %s",
+			each, ecds().each[c.JWTAuthn.Name()], version, ecds().version)
+	}
 }

@@ -100,6 +100,39 @@ func (f ecdsFilters) retire(prev ecdsFilters) ecdsFilters {
 	return f
 }
 
+// retiredName reports whether name is the resource of a retired filter
+// (never a current one's: retire keeps only renamed filters).
+func (f ecdsFilters) retiredName(name string) bool {
+	return f.retiredKeys != nil && f.retiredKeys.Name() == name || f.retiredJWT != nil && f.retiredJWT.Name() == name
+}
+
+// hashExtensions hashes ext, f's ECDS resources, as hashResources does,
+// but for the type's version, which covers the current filters' resources
+// alone. So a proxy's ACKed version (the type's version in the responses
+// it gets) never goes stale for a resource it does not subscribe to (a
+// retired filter's, once its listener has drained), and a snapshot
+// without a retired filter keeps hashResources' version. A retired
+// resource changes alone only when the policy no longer has its filter
+// (a revocation for a removed gateway's draining connections): the delta
+// server still sends it to a proxy that subscribes to it (it compares
+// each resource's version); a state-of-the-world proxy gets it with the
+// next change of a current filter.
+func (f ecdsFilters) hashExtensions(ext []types.Resource) (typed, error) {
+	ty, err := hashResources(ext, nil)
+	if err != nil {
+		return ty, err
+	}
+	h := sha256.New()
+	for i, r := range ext {
+		if name := cache.GetResourceName(r); !f.retiredName(name) {
+			fmt.Fprintf(h, "%d:%s:", len(ty.enc[i]), name)
+			h.Write(ty.enc[i])
+		}
+	}
+	ty.version = hex.EncodeToString(h.Sum(nil)[:8])
+	return ty, nil
+}
+
 // retired returns the filter to keep beside cur: prev when cur renames
 // it, else prevRetired unless cur has its name again; nil for none.
 func retired[F interface {
@@ -193,9 +226,11 @@ func (h *hashed) typeSet(r *translator.Resources, in extInputs, prev *typeSet) (
 	if err != nil {
 		return nil, err
 	}
-	if err := ts.set(resource.ExtensionConfigType, ext); err != nil {
+	ty, err := ts.hashExtensions(ext)
+	if err != nil {
 		return nil, fmt.Errorf("hash %s: %w", shortType(resource.ExtensionConfigType), err)
 	}
+	ts.of[resource.ExtensionConfigType] = ty
 	return ts, nil
 }
 
@@ -295,11 +330,11 @@ func (ts *typeSet) withExtensions(in extInputs) (*typeSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	ty, err := hashResources(ext, nil)
+	ty, err := ts.hashExtensions(ext)
 	if err != nil {
 		return nil, err
 	}
-	if ty.version == ts.of[resource.ExtensionConfigType].version {
+	if maps.Equal(ty.each, ts.of[resource.ExtensionConfigType].each) {
 		return ts, nil
 	}
 	out := ts.mix(ts, nil)
@@ -381,19 +416,22 @@ func (ts *typeSet) snapshot() (*cache.Snapshot, error) {
 
 // holds reports whether a proxy that says it has the resources in initial
 // (name → version, as a delta request's initial_resource_versions carries
-// them) has every resource of type t in ts: then the server sends nothing
-// and the proxy will not ACK, yet it is in sync.
+// them) has every resource of type t in ts, but perhaps a retired filter's
+// (it subscribes to that one only while its old listener drains): then
+// the server sends nothing and the proxy will not ACK, yet it is in sync.
 func (ts *typeSet) holds(t resource.Type, initial map[string]string) bool {
 	snap, err := ts.snapshot()
 	if err != nil || len(initial) == 0 {
 		return false
 	}
 	want := snap.GetVersionMap(t)
-	if len(want) != len(initial) {
-		return false
+	for name := range initial {
+		if _, ok := want[name]; !ok {
+			return false
+		}
 	}
 	for name, v := range want {
-		if initial[name] != v {
+		if v2, ok := initial[name]; v2 != v && (ok || !ts.retiredName(name)) {
 			return false
 		}
 	}
