@@ -99,7 +99,7 @@ RACE ?= -race
 # e.g. FUZZFLAGS=-parallel=1 on a busy machine. A failing input is written
 # to the package's testdata/fuzz/<target>/ and replays in every go test.
 FUZZTIME ?= 60s
-FUZZTIME_SHORT ?= 3s
+FUZZTIME_SHORT ?= 1s
 FUZZFLAGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -133,6 +133,7 @@ func testJWTNativeListenerUpdate(t *testing.T, engine jwtEngine) {
 // contract only; the control plane's own JWKS watch, there for jwt_authn,
 // does not run with the module.)
 func TestJWTModuleWithdrawnKey(t *testing.T) {
+	t.Parallel() // waits on timers (the 5 s refetch bound) and asserts no latency (e2e/doc.go)
 	n := startNativeEnv(t)
 	n.idp.addKey("k2")
 	port := harness.FreePort(t)
