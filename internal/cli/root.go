@@ -88,7 +88,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(), newDevCmd(), newValidateCmd(), newBootstrapCmd(),
 		newPushCmd(), newDiffCmd(), newGetCmd(), newHistoryCmd(), newRollbackCmd(), newStatusCmd(),
 		newVersionCmd(), newDemoUpstreamCmd(), newKeysCmd(), newEndpointsCmd(),
-		newProbeCmd(),
+		newProbeCmd(), newEnvoyModuleCmd(),
 		newTopCmd(),
 		newSchemaCmd(), newDocsCmd(),
 	)
