@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
+	composecli "github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/goccy/go-yaml"
 
+	"github.com/tollgate/tollgate/internal/cli"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -33,8 +34,8 @@ func loadCompose(t *testing.T) *types.Project {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, composeFile)},
-		cli.WithWorkingDirectory(root), cli.WithEnv([]string{}), cli.WithResolvedPaths(true), cli.WithConsistency(true))
+	opts, err := composecli.NewProjectOptions([]string{filepath.Join(root, composeFile)},
+		composecli.WithWorkingDirectory(root), composecli.WithEnv([]string{}), composecli.WithResolvedPaths(true), composecli.WithConsistency(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestComposeServices(t *testing.T) {
 	p := loadCompose(t)
 	wantImages := map[string]string{
 		"redis": "redis:8.2-alpine", "tollgate": tollgateImage, "users-1": tollgateImage, "users-2": tollgateImage,
-		"orders-1": tollgateImage, "envoy": "envoyproxy/envoy:v1.40.0", "demo-key": tollgateImage,
+		"orders-1": tollgateImage, "envoy": "envoyproxy/envoy:v1.40.0", "demo-key": tollgateImage, "envoy-module": tollgateImage,
 		"prometheus": "prom/prometheus:v3.5.0", "grafana": "grafana/grafana:12.1.0",
 		"otel-collector": "otel/opentelemetry-collector-contrib:0.130.0", "jaeger": "jaegertracing/jaeger:2.8.0",
 	}
@@ -72,7 +73,7 @@ func TestComposeServices(t *testing.T) {
 	}
 	wantDeps := map[string]map[string]string{
 		"tollgate":   {"redis": types.ServiceConditionHealthy},
-		"envoy":      {"tollgate": types.ServiceConditionHealthy, "users-1": types.ServiceConditionHealthy, "users-2": types.ServiceConditionHealthy, "orders-1": types.ServiceConditionHealthy},
+		"envoy":      {"envoy-module": types.ServiceConditionCompletedSuccessfully, "tollgate": types.ServiceConditionHealthy, "users-1": types.ServiceConditionHealthy, "users-2": types.ServiceConditionHealthy, "orders-1": types.ServiceConditionHealthy},
 		"demo-key":   {"tollgate": types.ServiceConditionHealthy},
 		"prometheus": {"tollgate": types.ServiceConditionHealthy, "envoy": types.ServiceConditionHealthy},
 		"grafana":    {"prometheus": types.ServiceConditionHealthy},
@@ -146,8 +147,8 @@ func TestComposeCommandLines(t *testing.T) {
 			checkTollgateArgs(t, "compose service "+name+" healthcheck", hc.Test[2:])
 		}
 	}
-	if n != 5 {
-		t.Errorf("%d services run the tollgate image, want 5", n)
+	if n != 6 {
+		t.Errorf("%d services run the tollgate image, want 6", n)
 	}
 }
 
@@ -394,4 +395,67 @@ func checkComposeServeMounts(t *testing.T, name string, s types.ServiceConfig) {
 			t.Errorf("service %s: %s is not a %s mount", name, path, typ)
 		}
 	}
+}
+
+// TestComposeEnvoyModule checks the Envoy module's wiring: serve's
+// --envoy-module names libtollgate_envoy.so in a named volume that Envoy
+// mounts read-only; a one-shot service of the same image installs the
+// library into that volume (`envoy-module install --to`, mounted
+// read-write on the image's nonroot-owned empty directory, so the new
+// volume is writable by uid 65532, and not over the library's own
+// directory in the image); Envoy starts once it completed and restarts
+// when it is updated.
+func TestComposeEnvoyModule(t *testing.T) {
+	p := loadCompose(t)
+	module := flagValue(p.Services["tollgate"].Command, "--envoy-module")
+	if filepath.Base(module) != cli.EnvoyModuleFile {
+		t.Fatalf("serve --envoy-module %q, want a path to %s", module, cli.EnvoyModuleFile)
+	}
+	volume := namedVolumeAt(t, p.Services["envoy"], filepath.Dir(module))
+	if volume == nil || !volume.ReadOnly {
+		t.Fatalf("envoy does not mount a named volume read-only at %s (serve --envoy-module %s): %+v", filepath.Dir(module), module, volume)
+	}
+	var installer string
+	for name, s := range p.Services {
+		if len(s.Command) >= 2 && s.Command[0] == "envoy-module" && s.Command[1] == "install" {
+			installer = name
+		}
+	}
+	s := p.Services[installer]
+	if installer == "" || s.Image != p.Services["tollgate"].Image {
+		t.Fatalf("no service of the control plane's image %q runs envoy-module install (%q: %q)", p.Services["tollgate"].Image, installer, s.Image)
+	}
+	to := flagValue(s.Command, "--to")
+	if v := namedVolumeAt(t, s, to); v == nil || v.Source != volume.Source || v.ReadOnly {
+		t.Errorf("%s installs into %s, which is not volume %s mounted read-write: %+v", installer, to, volume.Source, v)
+	}
+	if c := stageCopies(t)["module:/out/envoy-module"]; to != c.dst || c.chown != "65532:65532" {
+		t.Errorf("%s installs into %s; the image's empty nonroot-owned directory is %s (chown %s)", installer, to, c.dst, c.chown)
+	}
+	from := flagValue(s.Command, "--from")
+	if from == "" {
+		from = cli.DefaultEnvoyModulePath
+	}
+	for _, v := range s.Volumes {
+		if from == v.Target || strings.HasPrefix(from, v.Target+"/") {
+			t.Errorf("%s mounts %s over its source %s", installer, v.Target, from)
+		}
+	}
+	if dep := p.Services["envoy"].DependsOn[installer]; dep.Condition != types.ServiceConditionCompletedSuccessfully || !dep.Restart {
+		t.Errorf("envoy depends on %s with %+v, want service_completed_successfully and restart: true", installer, dep)
+	}
+	if s.Restart != "no" {
+		t.Errorf("%s restarts %q; a one-shot must not (restart: \"no\")", installer, s.Restart)
+	}
+}
+
+// namedVolumeAt returns s's mount of a named volume at target, or nil.
+func namedVolumeAt(t *testing.T, s types.ServiceConfig, target string) *types.ServiceVolumeConfig {
+	t.Helper()
+	for i, v := range s.Volumes {
+		if v.Target == target && v.Type == types.VolumeTypeVolume {
+			return &s.Volumes[i]
+		}
+	}
+	return nil
 }

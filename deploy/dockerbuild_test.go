@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/cli"
 )
 
 // TestDockerfileBuildCommand runs the builder stage's `go build` command on
@@ -22,31 +25,8 @@ import (
 // build cache with the other tests, so a cold run recompiles everything
 // (measured 190 s on the shared 2-core development machine; 5 s warm).
 func TestDockerfileBuildCommand(t *testing.T) {
-	if os.Getenv("DEPLOY_BUILD_TEST") != "1" {
-		t.Skip("set DEPLOY_BUILD_TEST=1 to run the Dockerfile's go build on the host")
-	}
-	ins := parseDockerfile(t, string(readFile(t, "Dockerfile")))
-	var build string
-	env := os.Environ()
-	for _, in := range ins {
-		switch {
-		case in.cmd == "ENV":
-			env = append(env, strings.Fields(in.args)...)
-		case in.cmd == "RUN" && strings.Contains(in.args, "go build"):
-			build, _, _ = strings.Cut(in.args, " && ")
-		}
-	}
-	if build == "" {
-		t.Fatal("no go build in the Dockerfile")
-	}
-	ctxDir, out := t.TempDir(), t.TempDir()
-	copyContext(t, ctxDir)
-	build = strings.NewReplacer("${VERSION}", "deploy-test-1.2.3", "/out/", out+"/").Replace(build)
-	cmd := exec.Command("sh", "-c", build)
-	cmd.Dir, cmd.Env = ctxDir, append(env, "GOFLAGS=-buildvcs=false")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", build, err, b)
-	}
+	optInBuildTest(t)
+	out := runStageBuild(t, dockerStages(t)[0])
 	bin := filepath.Join(out, "tollgate")
 	v, err := exec.Command(bin, "version").CombinedOutput()
 	if err != nil || !strings.Contains(string(v), "tollgate deploy-test-1.2.3 ") {
@@ -62,6 +42,116 @@ func TestDockerfileBuildCommand(t *testing.T) {
 			t.Errorf("the binary is dynamically linked; the distroless static image has no libc")
 		}
 	}
+}
+
+// maxGlibc is the newest glibc symbol version the Envoy module may need:
+// Envoy's own binary needs 2.30, the Envoy 1.40 images have 2.39 (Ubuntu
+// noble) and 2.36 (distroless, Debian 12); a build on Debian bookworm
+// needs 2.34.
+const maxGlibc = "GLIBC_2.34"
+
+// TestDockerfileModuleBuildCommand runs the module stage's build (`make
+// module`'s go build, TestDockerfile) on the host like
+// TestDockerfileBuildCommand: the context holds everything the cgo
+// library needs (envoymodule/ is its own Go module, replacing this one
+// with ..), and the result is an ELF shared object exporting Envoy's
+// dynamic-module entry point, needing no glibc symbol newer than maxGlibc,
+// that `tollgate envoy-module install` accepts. The host's glibc and C
+// compiler stand in for the bookworm image's (this development machine is
+// bookworm). Opt in with DEPLOY_BUILD_TEST=1.
+func TestDockerfileModuleBuildCommand(t *testing.T) {
+	optInBuildTest(t)
+	out := runStageBuild(t, dockerStages(t)[1])
+	lib := filepath.Join(out, strings.TrimPrefix(moduleOut, "/out/"))
+	f, err := elf.Open(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Type != elf.ET_DYN {
+		t.Errorf("%s: ELF type %s, want a shared object", lib, f.Type)
+	}
+	if !exportsFunc(t, f, "envoy_dynamic_module_on_program_init") {
+		t.Errorf("%s does not export envoy_dynamic_module_on_program_init", lib)
+	}
+	if v := newestGlibc(t, f); glibcLess(maxGlibc, v) {
+		t.Errorf("%s needs %s; the module must load with glibc %s", lib, v, strings.TrimPrefix(maxGlibc, "GLIBC_"))
+	} else {
+		t.Logf("%s needs %s at most", lib, v)
+	}
+	var msg strings.Builder
+	if code := cli.Execute([]string{"envoy-module", "install", "--from", lib, "--to", t.TempDir()}, &msg, &msg); code != cli.ExitOK {
+		t.Errorf("tollgate envoy-module install refuses the built library: exit %d: %s", code, msg.String())
+	}
+}
+
+// optInBuildTest skips unless DEPLOY_BUILD_TEST=1.
+func optInBuildTest(t *testing.T) {
+	t.Helper()
+	if os.Getenv("DEPLOY_BUILD_TEST") != "1" {
+		t.Skip("set DEPLOY_BUILD_TEST=1 to run the Dockerfile's go build on the host")
+	}
+}
+
+// runStageBuild runs the stage's go build RUN (with what follows it on
+// the line) in a copy of the build context with the stage's ENV, /out/
+// being a temporary directory it returns, and VERSION deploy-test-1.2.3.
+func runStageBuild(t *testing.T, s stage) string {
+	t.Helper()
+	build := s.goBuild()
+	if build == "" {
+		t.Fatalf("no go build in the Dockerfile's stage %q", s.name)
+	}
+	ctxDir, out := t.TempDir(), t.TempDir()
+	copyContext(t, ctxDir)
+	build = strings.NewReplacer("${VERSION}", "deploy-test-1.2.3", "/out/", out+"/").Replace(build)
+	cmd := exec.Command("sh", "-c", build)
+	cmd.Dir, cmd.Env = ctxDir, append(append(os.Environ(), s.env()...), "GOFLAGS=-buildvcs=false")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", build, err, b)
+	}
+	return out
+}
+
+// exportsFunc reports whether f defines the dynamic function symbol name.
+func exportsFunc(t *testing.T, f *elf.File, name string) bool {
+	t.Helper()
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if s.Name == name && s.Section != elf.SHN_UNDEF && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+			return true
+		}
+	}
+	return false
+}
+
+// newestGlibc returns the newest GLIBC_x.y version f's imported symbols
+// need.
+func newestGlibc(t *testing.T, f *elf.File) string {
+	t.Helper()
+	imps, err := f.ImportedSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := "GLIBC_2.0"
+	for _, s := range imps {
+		if strings.HasPrefix(s.Version, "GLIBC_2.") && glibcLess(newest, s.Version) {
+			newest = s.Version
+		}
+	}
+	return newest
+}
+
+// glibcLess compares two GLIBC_2.N versions by N.
+func glibcLess(a, b string) bool {
+	minor := func(v string) int {
+		n, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(v, "GLIBC_2."), ".", 2)[0])
+		return n
+	}
+	return minor(a) < minor(b)
 }
 
 // copyContext copies the repository into dir, leaving out what

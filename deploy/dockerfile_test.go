@@ -4,8 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/cli"
 )
 
 // instruction is one Dockerfile instruction with its line continuations
@@ -60,47 +63,90 @@ func parseDockerfile(t *testing.T, src string) []instruction {
 	return out
 }
 
+// stage is one build stage of the Dockerfile: its FROM arguments and its
+// instructions after FROM.
+type stage struct {
+	from instruction
+	name string // the AS name; "" for the last (runtime) stage
+	ins  []instruction
+}
+
+// stages splits the Dockerfile's instructions at each FROM.
+func stages(t *testing.T, ins []instruction) []stage {
+	t.Helper()
+	var out []stage
+	for _, in := range ins {
+		if in.cmd == "FROM" {
+			_, name, _ := strings.Cut(in.args, " AS ")
+			out = append(out, stage{from: in, name: name})
+			continue
+		}
+		if len(out) == 0 {
+			t.Fatalf("Dockerfile:%d: %s before the first FROM", in.line, in.cmd)
+		}
+		out[len(out)-1].ins = append(out[len(out)-1].ins, in)
+	}
+	return out
+}
+
+// dockerStages parses the repository's Dockerfile into its stages.
+func dockerStages(t *testing.T) []stage {
+	t.Helper()
+	return stages(t, parseDockerfile(t, string(readFile(t, "Dockerfile"))))
+}
+
+// env returns the stage's ENV settings (KEY=VALUE).
+func (s stage) env() []string {
+	var out []string
+	for _, in := range s.ins {
+		if in.cmd == "ENV" {
+			out = append(out, strings.Fields(in.args)...)
+		}
+	}
+	return out
+}
+
+// goBuild returns the stage's RUN that runs go build ("" if none).
+func (s stage) goBuild() string {
+	for _, in := range s.ins {
+		if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
+			return in.args
+		}
+	}
+	return ""
+}
+
 // TestDockerfile checks the tollgate image's build: a pinned golang:1.27
 // builder (the release go.mod's go line names: the image's Go does not
-// download toolchains) with CGO off and the version ldflags, a distroless
-// static nonroot runtime that runs as nonroot, and COPY sources that exist
-// (in the build context, which .dockerignore must not hide).
+// download toolchains) with CGO off and the version ldflags; a bookworm
+// builder of the Envoy module with cgo, running `make module`'s go build;
+// a distroless static nonroot runtime that runs as nonroot; and COPY
+// sources that exist (in the build context, which .dockerignore must not
+// hide).
 func TestDockerfile(t *testing.T) {
-	ins := parseDockerfile(t, string(readFile(t, "Dockerfile")))
-	var froms, copies []instruction
-	var user, entrypoint, buildRun string
-	env := map[string]bool{}
-	for _, in := range ins {
+	st := dockerStages(t)
+	wantFroms := []string{"golang:" + goModRelease(t, "go.mod") + " AS build",
+		"golang:" + goModRelease(t, "envoymodule/go.mod") + "-bookworm AS module",
+		"gcr.io/distroless/static-debian12:nonroot"}
+	if len(st) != len(wantFroms) {
+		t.Fatalf("%d stages, want %d: %v", len(st), len(wantFroms), st)
+	}
+	for i, s := range st {
+		if s.from.args != wantFroms[i] {
+			t.Errorf("Dockerfile:%d: FROM %s, want FROM %s (go.mod's and envoymodule/go.mod's go lines)", s.from.line, s.from.args, wantFroms[i])
+		}
+	}
+	build, module, runtime := st[0], st[1], st[2]
+	checkBinaryStage(t, build)
+	checkModuleStage(t, module)
+	var user, entrypoint string
+	for _, in := range runtime.ins {
 		switch in.cmd {
-		case "FROM":
-			froms = append(froms, in)
-		case "COPY":
-			copies = append(copies, in)
 		case "USER":
 			user = in.args
 		case "ENTRYPOINT":
 			entrypoint = in.args
-		case "ENV":
-			for _, kv := range strings.Fields(in.args) {
-				env[kv] = true
-			}
-		case "RUN":
-			if strings.Contains(in.args, "go build") {
-				buildRun = in.args
-			}
 		}
-	}
-	wantFroms := []string{"golang:1.27 AS build", "gcr.io/distroless/static-debian12:nonroot"}
-	if len(froms) != len(wantFroms) {
-		t.Fatalf("%d stages, want %d: %v", len(froms), len(wantFroms), froms)
-	}
-	for i, f := range froms {
-		if f.args != wantFroms[i] {
-			t.Errorf("Dockerfile:%d: FROM %s, want FROM %s", f.line, f.args, wantFroms[i])
-		}
-	}
-	if want := "golang:" + goModRelease(t) + " AS build"; froms[0].args != want {
-		t.Errorf("Dockerfile:%d: FROM %s, but go.mod's go line needs FROM %s", froms[0].line, froms[0].args, want)
 	}
 	if user != "nonroot:nonroot" {
 		t.Errorf("the last USER is %q, want nonroot:nonroot", user)
@@ -108,57 +154,131 @@ func TestDockerfile(t *testing.T) {
 	if entrypoint != `["/usr/local/bin/tollgate"]` {
 		t.Errorf("ENTRYPOINT %s, want [\"/usr/local/bin/tollgate\"] (compose health checks call that path)", entrypoint)
 	}
-	for _, kv := range []string{"CGO_ENABLED=0"} {
-		if !env[kv] {
-			t.Errorf("the builder does not set ENV %s", kv)
-		}
-	}
-	for _, want := range []string{"-trimpath", "-X github.com/tollgate/tollgate/internal/version.Version=${VERSION}", "./cmd/tollgate", "-o /out/tollgate"} {
-		if !strings.Contains(buildRun, want) {
-			t.Errorf("go build line %q lacks %q", buildRun, want)
+	var copies []instruction
+	for _, s := range st {
+		for _, in := range s.ins {
+			if in.cmd == "COPY" {
+				copies = append(copies, in)
+			}
 		}
 	}
 	checkCopies(t, copies)
 }
 
-// goModRelease returns the Go release (major.minor, e.g. 1.27) of go.mod's
-// go line.
-func goModRelease(t *testing.T) string {
+// checkBinaryStage: the binary's builder is static (CGO_ENABLED=0) and
+// stamps the version.
+func checkBinaryStage(t *testing.T, s stage) {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(readFile(t, "go.mod"))
+	if !slices.Contains(s.env(), "CGO_ENABLED=0") {
+		t.Errorf("stage build does not set ENV CGO_ENABLED=0")
+	}
+	buildRun := s.goBuild()
+	for _, want := range []string{"-trimpath", "-X github.com/tollgate/tollgate/internal/version.Version=${VERSION}", "./cmd/tollgate", "-o /out/tollgate"} {
+		if !strings.Contains(buildRun, want) {
+			t.Errorf("go build line %q lacks %q", buildRun, want)
+		}
+	}
+}
+
+// moduleOut is where the module stage writes the library.
+const moduleOut = "/out/libtollgate_envoy.so"
+
+// checkModuleStage: the module's builder has cgo on and runs exactly the
+// go build of the Makefile's module target, into moduleOut.
+func checkModuleStage(t *testing.T, s stage) {
+	t.Helper()
+	if !slices.Contains(s.env(), "CGO_ENABLED=1") {
+		t.Errorf("stage module does not set ENV CGO_ENABLED=1 (the module is cgo)")
+	}
+	want := makeModuleBuild(t)
+	if run := s.goBuild(); run != want && !strings.HasPrefix(run, want+" && ") {
+		t.Errorf("stage module runs %q, want `make module`'s %q first", run, want)
+	}
+}
+
+// makeModuleBuild returns the Makefile's module target's go build recipe
+// line with $(GO) as go and $(MODULE_LIB) as moduleOut.
+func makeModuleBuild(t *testing.T) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^module:.*\n(?:\t.*\n)*?\t(cd envoymodule && \$\(GO\) build .*)$`).FindSubmatch(readFile(t, "Makefile"))
 	if m == nil {
-		t.Fatal("go.mod has no go line")
+		t.Fatal("the Makefile's module target has no `cd envoymodule && $(GO) build` line")
+	}
+	return strings.NewReplacer("$(GO)", "go", "$(MODULE_LIB)", moduleOut).Replace(strings.TrimSpace(string(m[1])))
+}
+
+// goModRelease returns the Go release (major.minor, e.g. 1.27) of a go.mod's
+// go line.
+func goModRelease(t *testing.T, gomod string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(readFile(t, gomod))
+	if m == nil {
+		t.Fatalf("%s has no go line", gomod)
 	}
 	return string(m[1])
 }
 
+// imageCopy is a COPY --from=<stage> of the Dockerfile.
+type imageCopy struct {
+	dst   string
+	chown string // the --chown value, "" without
+}
+
+// stageCopies returns the Dockerfile's COPY --from=<stage> instructions,
+// keyed by "<stage>:<source>".
+func stageCopies(t *testing.T) map[string]imageCopy {
+	t.Helper()
+	out := map[string]imageCopy{}
+	for _, s := range dockerStages(t) {
+		for _, in := range s.ins {
+			opts, paths := copyArgs(in)
+			from, chown := "", ""
+			for _, o := range opts {
+				if v, ok := strings.CutPrefix(o, "--from="); ok {
+					from = v
+				}
+				if v, ok := strings.CutPrefix(o, "--chown="); ok {
+					chown = v
+				}
+			}
+			if in.cmd == "COPY" && from != "" && len(paths) == 2 {
+				out[from+":"+paths[0]] = imageCopy{dst: paths[1], chown: chown}
+			}
+		}
+	}
+	return out
+}
+
+// copyArgs splits a COPY's arguments into options (--x=y) and paths.
+func copyArgs(c instruction) (opts, paths []string) {
+	for _, f := range strings.Fields(c.args) {
+		if strings.HasPrefix(f, "--") {
+			opts = append(opts, f)
+		} else {
+			paths = append(paths, f)
+		}
+	}
+	return opts, paths
+}
+
 // checkCopies checks that COPY from the context names files that exist and
-// are not excluded by .dockerignore, and that COPY --from=build copies the
-// binary and the data directory the builder makes.
+// are not excluded by .dockerignore, and that the runtime image gets the
+// binary, the data directory the builder makes (owned by nonroot), the
+// Envoy module where `tollgate envoy-module install` reads it by default,
+// and the nonroot-owned directory compose mounts the module's volume on.
 func checkCopies(t *testing.T, copies []instruction) {
 	t.Helper()
 	ignored := dockerignore(t)
-	fromBuild := map[string]string{}
 	for _, c := range copies {
-		fields := strings.Fields(c.args)
-		var opts, paths []string
-		for _, f := range fields {
-			if strings.HasPrefix(f, "--") {
-				opts = append(opts, f)
-			} else {
-				paths = append(paths, f)
-			}
-		}
+		opts, paths := copyArgs(c)
 		if len(paths) < 2 {
 			t.Errorf("Dockerfile:%d: COPY needs a source and a destination", c.line)
 			continue
 		}
-		src, dst := paths[:len(paths)-1], paths[len(paths)-1]
-		if slicesContains(opts, "--from=build") {
-			fromBuild[src[0]] = dst
+		if slices.ContainsFunc(opts, func(o string) bool { return strings.HasPrefix(o, "--from=") }) {
 			continue
 		}
-		for _, s := range src {
+		for _, s := range paths[:len(paths)-1] {
 			if s == "." {
 				continue
 			}
@@ -170,18 +290,30 @@ func checkCopies(t *testing.T, copies []instruction) {
 			}
 		}
 	}
-	want := map[string]string{"/out/tollgate": "/usr/local/bin/tollgate", "/out/data": "/var/lib/tollgate"}
-	for src, dst := range want {
-		if fromBuild[src] != dst {
-			t.Errorf("COPY --from=build %s %s is missing (got %v)", src, dst, fromBuild)
+	got := stageCopies(t)
+	want := map[string]imageCopy{
+		"build:/out/tollgate":      {dst: "/usr/local/bin/tollgate"},
+		"build:/out/data":          {dst: "/var/lib/tollgate", chown: "65532:65532"},
+		"module:" + moduleOut:      {dst: cli.DefaultEnvoyModulePath},
+		"module:/out/envoy-module": {dst: imageModuleVolumeDir, chown: "65532:65532"},
+	}
+	for src, w := range want {
+		if got[src] != w {
+			t.Errorf("COPY --from=%s: got %+v, want %+v", src, got[src], w)
 		}
 	}
-	for _, must := range []string{"go.mod", "go.sum", "cmd", "internal", "envoy", "policy", "xds", "extauthz", "ratelimit"} {
+	for _, must := range []string{"go.mod", "go.sum", "cmd", "internal", "envoy", "policy", "xds", "extauthz", "ratelimit", "envoymodule"} {
 		if ignored[must] {
 			t.Errorf(".dockerignore excludes %s, which the build needs", must)
 		}
 	}
 }
+
+// imageModuleVolumeDir is the image's empty, nonroot-owned directory that
+// the compose file mounts the Envoy module's volume on in the install
+// service: Docker initialises an empty named volume from it, so uid 65532
+// can write there.
+const imageModuleVolumeDir = "/var/lib/tollgate-envoy-module"
 
 // dockerignore returns the patterns of .dockerignore (this repository uses
 // plain paths only).
@@ -200,13 +332,4 @@ func dockerignore(t *testing.T) map[string]bool {
 		out[l] = true
 	}
 	return out
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

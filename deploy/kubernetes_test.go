@@ -175,7 +175,8 @@ func TestKubernetesWorkloads(t *testing.T) {
 }
 
 // checkPodSpec: every container has readiness and liveness probes, CPU and
-// memory requests, and runs as non-root without privilege escalation.
+// memory requests, and runs as non-root without privilege escalation; every
+// init container has CPU and memory requests and a strict security context.
 func checkPodSpec(t *testing.T, where string, spec *corev1.PodSpec) {
 	t.Helper()
 	for _, c := range spec.Containers {
@@ -193,6 +194,14 @@ func checkPodSpec(t *testing.T, where string, spec *corev1.PodSpec) {
 		}
 		checkProbePort(t, where, c, c.ReadinessProbe)
 		checkProbePort(t, where, c, c.LivenessProbe)
+	}
+	for _, c := range spec.InitContainers {
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
+			t.Errorf("%s: init container %s has no CPU and memory requests", where, c.Name)
+		}
+		if !strictSecurityContext(c.SecurityContext) {
+			t.Errorf("%s: init container %s must set allowPrivilegeEscalation: false, readOnlyRootFilesystem: true and drop ALL capabilities", where, c.Name)
+		}
 	}
 	if sc := spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
 		t.Errorf("%s: the pod must run as a numeric non-root user (runAsNonRoot with runAsUser)", where)
@@ -277,13 +286,14 @@ func selects(selector, labels map[string]string) bool {
 	return true
 }
 
-// checkTollgateContainerArgs runs every container of the tollgate image
-// through the real command tree, with $(VAR) references replaced.
+// checkTollgateContainerArgs runs every container (init containers too) of
+// the tollgate image through the real command tree, with $(VAR) references
+// replaced.
 func checkTollgateContainerArgs(t *testing.T, m *manifests) {
 	t.Helper()
 	n := 0
 	for name, d := range m.deployments {
-		for _, c := range d.Spec.Template.Spec.Containers {
+		for _, c := range append(d.Spec.Template.Spec.InitContainers, d.Spec.Template.Spec.Containers...) {
 			if !strings.Contains(c.Image, "tollgate") {
 				continue
 			}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +17,12 @@ import (
 // compose" curl lines do, without Docker: the compose demo policy (its
 // listener and the demo upstreams' fixed addresses mapped to loopback), a
 // real Redis, the demo-key service's own command line, and the committed
-// demo JWT, through a real Envoy.
+// demo JWT, through a real Envoy. As in compose, serve gets --envoy-module
+// when the compose file gives it one, with the library installed the way
+// the envoy-module service installs it (`tollgate envoy-module install`
+// into a directory, named by the same file name), and the module's
+// counters must then show that it decided the demo's JWT and signed-key
+// requests and their 429s.
 func TestComposeDemoCredentials(t *testing.T) {
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -46,8 +52,13 @@ func TestComposeDemoCredentials(t *testing.T) {
 	}
 	policy := strings.NewReplacer(repl...).Replace(string(src))
 	redisAddr := harness.StartRedis(t)
-	s := startStackWith(t, policy, stackOptions{args: []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}})
-	s.envoy("public", "compose-0", "delta")
+	args := []string{"--redis", "redis://" + redisAddr + "/0", "--key-pepper", "e2e-pepper-0123456789"}
+	module := composeEnvoyModule(t, compose.Services["tollgate"].Command)
+	if module != "" {
+		args = append(args, "--envoy-module", module)
+	}
+	s := startStackWith(t, policy, stackOptions{args: args})
+	e := s.envoy("public", "compose-0", "delta")
 
 	keyCmd := compose.Services["demo-key"].Command
 	for i, a := range keyCmd {
@@ -122,4 +133,40 @@ func TestComposeDemoCredentials(t *testing.T) {
 	if admitted < 60 || admitted > 62 || admitted+limited != 70 {
 		t.Errorf("free tier: %d admitted, %d limited of 70; want 60 (up to 62) admitted, the rest limited", admitted, limited)
 	}
+	if module != "" {
+		c := moduleCounters(t, e)
+		if decided := c["rq_go_allowed"] + c["rq_table_allowed"]; decided != int64(admitted+1) ||
+			c["rq_table_rate_limited"]+c["rq_go_rate_limited"] != int64(limited) {
+			t.Errorf("module counters %v: want %d admitted (the key's and the JWT's) and %d rate limited, decided by the module", c, admitted+1, limited)
+		}
+	}
+}
+
+// composeEnvoyModule returns "" when the compose file's serve command line
+// has no --envoy-module; otherwise the path of the module installed as the
+// compose file's envoy-module service installs it, by `tollgate
+// envoy-module install` into a directory, under the file name serve names.
+func composeEnvoyModule(t *testing.T, serve []string) string {
+	t.Helper()
+	var named string
+	for i, a := range serve {
+		if v, ok := strings.CutPrefix(a, "--envoy-module="); ok {
+			named = v
+		} else if a == "--envoy-module" && i+1 < len(serve) {
+			named = serve[i+1]
+		}
+	}
+	if named == "" {
+		return ""
+	}
+	dir := t.TempDir()
+	out, err := exec.Command(harness.BuildTollgate(t), "envoy-module", "install", "--from", harness.BuildEnvoyModule(t), "--to", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tollgate envoy-module install: %v\n%s", err, out)
+	}
+	installed := filepath.Join(dir, filepath.Base(named))
+	if _, err := os.Stat(installed); err != nil {
+		t.Fatalf("the install put no %s where serve names it: %v (%s)", filepath.Base(named), err, out)
+	}
+	return installed
 }
