@@ -12,6 +12,8 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 )
 
 const (
@@ -21,7 +23,7 @@ const (
 	DefaultEnvoyModulePath = "/usr/lib/tollgate/" + EnvoyModuleFile
 	// EnvoyModuleFile is the name `envoy-module install` gives the library
 	// in its target directory, whatever the source is called.
-	EnvoyModuleFile = "libtollgate_envoy.so"
+	EnvoyModuleFile = envoymod.LibraryName
 	// envoyModuleInitSymbol is the function every Envoy dynamic module
 	// exports (Envoy's ABI, envoymodule/hooks.c): a shared object without
 	// it is not a module Envoy can load.

@@ -102,7 +102,7 @@ func bindServeFlags(cmd *cobra.Command) *serveOptions {
 	fl.IntVar(&o.rlqsAbandonAfter, "rlqs-abandon-after", quota.DefaultAbandonAfter,
 		"quota mode: tell Envoy to drop a rate-limit bucket after this many idle usage reports in a row (Envoy reports every 5 s; 0: never), once its limits have refilled completely; it is built again at its next request, within the same limits")
 	fl.StringVar(&o.envoyModule, "envoy-module", "",
-		"path of Tollgate's Envoy module ("+envoymod.LibraryName+", `make module`) on every Envoy host: JWT-only routes are then decided inside Envoy by it instead of jwt_authn (every replica needs the same value)")
+		"absolute path of Tollgate's Envoy module ("+envoymod.LibraryName+": `make module`, or `tollgate envoy-module install` from the tollgate image) on every Envoy host: JWT and signed API-key routes are then decided inside Envoy by it instead of Envoy's own filters (every replica needs the same value; the shipped compose file and Kubernetes manifests set it)")
 	fl.StringVar(&o.keyPepper, "key-pepper", "", "secret mixed into API-key HMACs (env "+envPepper+"); required with --redis")
 	addExtProcFlags(cmd, &o.extproc)
 	addACMEFlags(fl, o)
