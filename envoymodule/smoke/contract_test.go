@@ -41,7 +41,7 @@ func withoutContract(t *testing.T, v any) map[string]any {
 }
 
 // TestModuleContractECDS: a filter configuration of another contract (a
-// wrong one, then none) served over ECDS is refused by the module, one log
+// wrong one, none, a wrong one that does not even decode) served over ECDS is refused by the module, one log
 // line naming both contracts and the fix, and rejected by Envoy (its ECDS
 // config_fail counter: a NACK to a control plane); the previous
 // configuration keeps serving (the key both would have revoked is still
@@ -68,12 +68,15 @@ func TestModuleContractECDS(t *testing.T) {
 	next.Keys = &revoked
 	wrong := next
 	wrong.Contract = wrongContract
+	undecodable := withoutContract(t, next) // what this module cannot decode: the contract is still named
+	undecodable["contract"], undecodable["cacheSize"] = wrongContract, "many"
 	failed := "extension_config_discovery.http_filter." + envoymod.FilterName + ".config_fail"
 	for i, push := range []struct {
 		name   string
 		config any
 		got    string
-	}{{"wrong contract", wrong, wrongContract}, {"no contract", withoutContract(t, next), "contract none,"}} {
+	}{{"wrong contract", wrong, wrongContract}, {"no contract", withoutContract(t, next), "contract none,"},
+		{"wrong contract, a field of another type", undecodable, wrongContract}} {
 		ecds.push(t, push.config)
 		waitStat(t, fx.admin, failed, i+1)
 		refusedLine(t, p, "filter config refused", i+1, push.got)
@@ -85,8 +88,11 @@ func TestModuleContractECDS(t *testing.T) {
 	if a := waitStatus(t, fx.listen, "/keys", victim, 401); !strings.Contains(a.body, "revoked_key") {
 		t.Fatalf("revoked key: %d %s, want 401 revoked_key", a.status, a.body)
 	}
-	if n := envoyStat(t, fx.admin, failed); n != 2 {
-		t.Errorf("%s: %d, want 2", failed, n)
+	if n := envoyStat(t, fx.admin, failed); n != 3 {
+		t.Errorf("%s: %d, want 3", failed, n)
+	}
+	if strings.Contains(p.log(), "bad JSON") {
+		t.Errorf("a configuration of another contract logged as bad JSON:\n%s", p.log())
 	}
 	if t.Failed() {
 		t.Logf("envoy log:\n%s", p.log())
