@@ -102,15 +102,8 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 	log := logger()
 	defer recoverTo(log, "filter config", func() { ok = 0 })
 	start := time.Now()
-	b := unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
-	cfg, err := envoymod.DecodeFilterConfig(b) // copies what it keeps
-	if err != nil {
-		if !contractRefusedJSON(log, "filter config", b) {
-			log.Error("filter config: bad JSON", "err", err)
-		}
-		return 0
-	}
-	if contractRefused(log, "filter config", cfg.Contract) {
+	cfg, decoded := decodeFilterConfig(log, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	if !decoded {
 		return 0
 	}
 	if cfg.Charge {
@@ -160,6 +153,22 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		"cacheMaxTtl", ttl, "successor", derived, "inherited", in.copied, "leftBehind", in.dropped,
 		"keptKeys", in.keptKeys, "copyTook", in.took, "took", time.Since(start))
 	return 1
+}
+
+// decodeFilterConfig decodes b (copying what it keeps); false when it is
+// not a configuration of the module's contract (logged).
+func decodeFilterConfig(log *slog.Logger, b []byte) (envoymod.FilterConfig, bool) {
+	cfg, err := envoymod.DecodeFilterConfig(b)
+	if err != nil {
+		if !contractRefusedJSON(log, "filter config", b) {
+			log.Error("filter config: bad JSON", "err", err)
+		}
+		return envoymod.FilterConfig{}, false
+	}
+	if contractRefused(log, "filter config", cfg.Contract) {
+		return envoymod.FilterConfig{}, false
+	}
+	return cfg, true
 }
 
 // buildLocal returns the Local of cfg (nil: refused, logged) and the
