@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -34,6 +35,7 @@ type stack struct {
 
 // stackOptions are extra settings of `tollgate serve`.
 type stackOptions struct {
+	bin  string   // the tollgate binary; "": harness.BuildTollgate's
 	args []string // extra flags
 	env  []string // extra environment
 	// generatedToken starts serve without --admin-token: it generates the
@@ -52,7 +54,7 @@ func startStackWith(t *testing.T, policy string, opts stackOptions) *stack {
 	t.Helper()
 	s := &stack{
 		t:         t,
-		bin:       harness.BuildTollgate(t),
+		bin:       cmp.Or(opts.bin, harness.BuildTollgate(t)),
 		dataDir:   filepath.Join(t.TempDir(), "store"),
 		xdsAddr:   fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		authzAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),

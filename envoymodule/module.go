@@ -86,7 +86,9 @@ const jwksWarmup = 6 * time.Second
 
 // tgConfigNew builds a filter configuration from its JSON
 // (envoymod.FilterConfig) into out; 0 refuses it (Envoy rejects the
-// configuration). It runs on Envoy's main thread. A successor of a live
+// configuration). It runs on Envoy's main thread. A configuration of
+// another contract than the module's (envoymod.CheckContract: a control
+// plane of another Tollgate version) is refused first. A successor of a live
 // configuration of its lineage (lineage.go: only the exceptions table or
 // its freshness differ) shares its JWT verifiers and starts with the
 // entries of its table that still hold; any other configuration builds
@@ -100,9 +102,8 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 	log := logger()
 	defer recoverTo(log, "filter config", func() { ok = 0 })
 	start := time.Now()
-	cfg, err := envoymod.DecodeFilterConfig(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))) // copies what it keeps
-	if err != nil {
-		log.Error("filter config: bad JSON", "err", err)
+	cfg, decoded := decodeFilterConfig(log, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	if !decoded {
 		return 0
 	}
 	if cfg.Charge {
@@ -152,6 +153,22 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		"cacheMaxTtl", ttl, "successor", derived, "inherited", in.copied, "leftBehind", in.dropped,
 		"keptKeys", in.keptKeys, "copyTook", in.took, "took", time.Since(start))
 	return 1
+}
+
+// decodeFilterConfig decodes b (copying what it keeps); false when it is
+// not a configuration of the module's contract (logged).
+func decodeFilterConfig(log *slog.Logger, b []byte) (envoymod.FilterConfig, bool) {
+	cfg, err := envoymod.DecodeFilterConfig(b)
+	if err != nil {
+		if !contractRefusedJSON(log, "filter config", b) {
+			log.Error("filter config: bad JSON", "err", err)
+		}
+		return envoymod.FilterConfig{}, false
+	}
+	if contractRefused(log, "filter config", cfg.Contract) {
+		return envoymod.FilterConfig{}, false
+	}
+	return cfg, true
 }
 
 // buildLocal returns the Local of cfg (nil: refused, logged) and the
@@ -284,15 +301,22 @@ func tgConfigDestroy(h C.uintptr_t, t *C.tg_table) {
 }
 
 // tgRouteNew builds a per-route configuration from its JSON
-// (envoymod.RouteConfig); nil refuses it.
+// (envoymod.RouteConfig); nil refuses it (Envoy rejects the route
+// configuration), as it does one of another contract.
 //
 //export tgRouteNew
 func tgRouteNew(p *C.char, n C.size_t) (out unsafe.Pointer) {
 	log := logger()
 	defer recoverTo(log, "route config", func() { out = nil })
 	var rc envoymod.RouteConfig
-	if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &rc); err != nil {
-		log.Error("route config: bad JSON", "err", err)
+	b := C.GoBytes(unsafe.Pointer(p), C.int(n))
+	if err := json.Unmarshal(b, &rc); err != nil {
+		if !contractRefusedJSON(log, "route config", b) {
+			log.Error("route config: bad JSON", "err", err)
+		}
+		return nil
+	}
+	if contractRefused(log, "route config", rc.Contract) {
 		return nil
 	}
 	limits, err := routeLimits(rc.Limits)
@@ -322,6 +346,31 @@ func tgRouteDestroy(h C.uintptr_t) {
 	if r, _ := handleValue[*route](h); r != nil {
 		cgo.Handle(h).Delete()
 	}
+}
+
+// contractRefused reports whether a configuration (what: "filter config"
+// or "route config") whose Contract is got is of another contract than
+// the module's (envoymod.CheckContract; an empty one included), logging
+// then one line that names both contracts and the fix.
+func contractRefused(log *slog.Logger, what, got string) bool {
+	if err := envoymod.CheckContract(got); err != nil {
+		log.Error(what+" refused", "err", err)
+		return true
+	}
+	return false
+}
+
+// contractRefusedJSON is contractRefused for a configuration's JSON b that
+// did not decode (one of another contract may not): its "contract" field
+// alone is read; false when b is not JSON at all.
+func contractRefusedJSON(log *slog.Logger, what string, b []byte) bool {
+	var c struct {
+		Contract string `json:"contract"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return false
+	}
+	return contractRefused(log, what, c.Contract)
 }
 
 // handleValue returns the value of handle h, or ok false when h is not a

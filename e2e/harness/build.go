@@ -1,10 +1,13 @@
 package harness
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,8 +23,8 @@ type artifact struct {
 // builds are this test binary's builds: ./cmd/tollgate and Tollgate's
 // Envoy module, into dir (set by Main).
 var builds struct {
-	dir              string
-	tollgate, module artifact
+	dir                             string
+	tollgate, module, otherContract artifact
 }
 
 // Main is a TestMain for packages that use BuildTollgate: it creates a
@@ -78,6 +81,74 @@ func BuildEnvoyModule(t testing.TB) string {
 		t.Fatalf("harness: %v", b.err)
 	}
 	return b.path
+}
+
+// OtherContract is a tollgate binary and Tollgate's Envoy module of
+// another Tollgate version than the tree's: built from it as
+// BuildTollgate and BuildEnvoyModule build them, but with
+// envoymod.ContractRevision raised by 1000 (a go build -overlay of
+// extauthz/envoymod/contract.go; the tree is untouched), so their
+// contract differs from the tree's and they accept each other only.
+type OtherContract struct{ Tollgate, Module string }
+
+// BuildOtherContract returns the OtherContract builds, made on first use
+// into a subdirectory of BuildTollgate's directory.
+func BuildOtherContract(t testing.TB) OtherContract {
+	t.Helper()
+	b := &builds.otherContract
+	b.once.Do(func() {
+		dir := filepath.Join(buildDir(t), "other-contract")
+		overlay, err := contractOverlay(dir)
+		if err == nil {
+			b.path, err = goBuild(dir, ".", "tollgate", "-overlay", overlay, "./cmd/tollgate")
+		}
+		if err == nil {
+			_, err = goBuild(dir, "envoymodule", "libtollgate_envoy.so", "-trimpath", "-buildmode=c-shared",
+				"-overlay", overlay, ".")
+		}
+		b.err = err
+	})
+	if b.err != nil {
+		t.Fatalf("harness: %v", b.err)
+	}
+	return OtherContract{Tollgate: b.path, Module: filepath.Join(filepath.Dir(b.path), "libtollgate_envoy.so")}
+}
+
+// contractOverlay writes into dir a copy of extauthz/envoymod/contract.go
+// whose ContractRevision is 1000 higher and the go build -overlay file
+// that puts it in the original's place, and returns the overlay's path.
+func contractOverlay(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(root, "extauthz", "envoymod", "contract.go")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("contract overlay: %w", err)
+	}
+	re := regexp.MustCompile(`(?m)^const ContractRevision = (\d+)$`)
+	m := re.FindSubmatch(b)
+	if m == nil {
+		return "", fmt.Errorf("contract overlay: no %q in %s", re, src)
+	}
+	rev, _ := strconv.Atoi(string(m[1]))
+	b = re.ReplaceAll(b, []byte(fmt.Sprintf("const ContractRevision = %d", rev+1000)))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("contract overlay: %w", err)
+	}
+	copyPath, overlay := filepath.Join(dir, "contract.go"), filepath.Join(dir, "overlay.json")
+	doc, err := json.Marshal(map[string]any{"Replace": map[string]string{src: copyPath}})
+	if err != nil {
+		return "", fmt.Errorf("contract overlay: %w", err)
+	}
+	if err := os.WriteFile(copyPath, b, 0o600); err != nil {
+		return "", fmt.Errorf("contract overlay: %w", err)
+	}
+	if err := os.WriteFile(overlay, doc, 0o600); err != nil {
+		return "", fmt.Errorf("contract overlay: %w", err)
+	}
+	return overlay, nil
 }
 
 // buildDir is Main's build directory, or a temporary directory that is

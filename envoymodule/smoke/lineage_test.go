@@ -131,16 +131,17 @@ func withECDS(t *testing.T, cfg map[string]any, fc envoymod.FilterConfig) *ecdsF
 
 const moduleFilterType = "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
 
-// moduleFilter is the module's DynamicModuleFilter with fc.
-func moduleFilter(fc envoymod.FilterConfig) map[string]any {
+// moduleFilter is the module's DynamicModuleFilter with fc (a FilterConfig,
+// or its JSON as a map: see stringValue).
+func moduleFilter(fc any) map[string]any {
 	return map[string]any{"@type": moduleFilterType,
 		"dynamic_module_config": map[string]any{"name": "tollgate_envoy", "do_not_close": true},
 		"filter_name":           envoymod.FilterName, "filter_config": stringValue(fc)}
 }
 
-// push serves fc as the next version (written aside, then renamed over the
-// watched file).
-func (e *ecdsFile) push(t *testing.T, fc envoymod.FilterConfig) {
+// push serves fc (a FilterConfig, or its JSON as a map: see stringValue)
+// as the next version (written aside, then renamed over the watched file).
+func (e *ecdsFile) push(t *testing.T, fc any) {
 	t.Helper()
 	e.version++
 	doc := map[string]any{"version_info": time.Now().Format(time.RFC3339Nano), "resources": []any{map[string]any{

@@ -1,6 +1,7 @@
 package smoke
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,7 +33,19 @@ func filterConfig(iss *jwttest.Issuer) envoymod.FilterConfig {
 	}
 }
 
+// stringValue is v's JSON in a google.protobuf.StringValue. A FilterConfig
+// or RouteConfig without a Contract gets this build's (ContractID), as the
+// translator writes it; a wrong one is kept (contract_test.go), and a
+// configuration without one is sent as a map.
 func stringValue(v any) map[string]any {
+	switch c := v.(type) {
+	case envoymod.FilterConfig:
+		c.Contract = cmp.Or(c.Contract, envoymod.ContractID())
+		v = c
+	case envoymod.RouteConfig:
+		c.Contract = cmp.Or(c.Contract, envoymod.ContractID())
+		v = c
+	}
 	b, _ := json.Marshal(v)
 	return map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(b)}
 }

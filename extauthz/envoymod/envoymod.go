@@ -40,6 +40,11 @@ const (
 // google.protobuf.StringValue): what the module needs of one policy
 // version, for all of a listener's routes.
 type FilterConfig struct {
+	// Contract is the ContractID of the control plane that wrote the
+	// configuration: the module refuses one that is not its own
+	// (contract.go), so Envoy rejects it and keeps the last one it
+	// accepted.
+	Contract string `json:"contract"`
 	// JWT holds the policy's JWT providers, as the ext_authz service gets
 	// them.
 	JWT []ir.JWTProvider `json:"jwt"`
@@ -159,6 +164,10 @@ const ChargeMetadataNamespace = "envoy.filters.http.ext_authz"
 // RouteConfig is the DynamicModuleFilterPerRoute's filter_config (JSON)
 // of a route the module decides.
 type RouteConfig struct {
+	// Contract is as FilterConfig's: the module refuses a route
+	// configuration of another contract (route configurations reach Envoy
+	// over RDS, apart from the filter's listener or ECDS resource).
+	Contract string `json:"contract"`
 	// Extensions are the route's requirement, exactly the context
 	// extensions the ext_authz filter would send for it (contract.Key*).
 	Extensions map[string]string `json:"extensions"`
@@ -277,8 +286,9 @@ type LimitBucket struct {
 // as is, and RateLimit as RateLimitR, the X-RateLimit-Remaining value,
 // RateLimitT, the X-RateLimit-Reset value (envoy.RateLimitHeaderSet.
 // RateLimitParts); each replaces any upstream value of the same name. A
-// module older than this field ignores it (encoding/json) and writes no
-// IETF header: the module and the control plane ship together.
+// module built before this field would ignore it (encoding/json) and
+// write no IETF header; a module refuses a configuration of another
+// contract (ContractID), so this cannot happen with modules that check it.
 type IETFHeaders struct {
 	Policy     string `json:"policy"`
 	RateLimitR string `json:"rateLimitR"`

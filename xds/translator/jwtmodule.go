@@ -56,6 +56,7 @@ func newJWTModule(cfg *ir.Config, path, keyHeader string, quota *envoymod.Quota,
 		return nil, nil
 	}
 	fc := envoymod.FilterConfig{
+		Contract:        envoymod.ContractID(),
 		JWT:             cfg.Auth.JWT,
 		IdentityHeaders: identityHeadersOrDefault(cfg.Auth.IdentityHeaders),
 		KeyHeader:       keyHeader,
@@ -92,7 +93,7 @@ func (m *jwtModule) configureRoute(er *routev3.Route, r ir.Route) error {
 	if err := checkListValues(r.Auth); err != nil {
 		return err
 	}
-	rc := envoymod.RouteConfig{Extensions: contextExtensions(r.Auth, r.Name, false)}
+	rc := envoymod.RouteConfig{Contract: envoymod.ContractID(), Extensions: contextExtensions(r.Auth, r.Name, false)}
 	if m.takesLimits(r) {
 		rc.Limits = moduleRouteLimits(m.cfg, r)
 	}

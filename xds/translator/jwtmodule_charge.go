@@ -54,7 +54,7 @@ func (n *nativeJWT) chargeFilters() ([]*hcmv3.HttpFilter, error) {
 	if !n.charges {
 		return nil, nil
 	}
-	b, err := json.Marshal(envoymod.FilterConfig{Charge: true, Quota: n.module.quota})
+	b, err := json.Marshal(envoymod.FilterConfig{Contract: envoymod.ContractID(), Charge: true, Quota: n.module.quota})
 	if err != nil {
 		return nil, fmt.Errorf("envoy module charger config: %w", err)
 	}
@@ -68,7 +68,8 @@ func (n *nativeJWT) chargeFilters() ([]*hcmv3.HttpFilter, error) {
 // configureChargeRoute gives the charger route r's limits, the first
 // instance's buckets.
 func (n *nativeJWT) configureChargeRoute(er *routev3.Route, r ir.Route) error {
-	rc := envoymod.RouteConfig{Extensions: map[string]string{"route": r.Name}, Limits: moduleRouteLimits(n.cfg, r)}
+	rc := envoymod.RouteConfig{Contract: envoymod.ContractID(), Extensions: map[string]string{"route": r.Name},
+		Limits: moduleRouteLimits(n.cfg, r)}
 	b, err := json.Marshal(rc)
 	if err != nil {
 		return fmt.Errorf("route %q: envoy module charger config: %w", r.Name, err)

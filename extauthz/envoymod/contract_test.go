@@ -1,0 +1,157 @@
+package envoymod
+
+import (
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The shapes TestContractOf compares: base, and one change each.
+type (
+	shapeLeaf struct {
+		N    int           `json:"n"`
+		Wait time.Duration `json:"wait,omitempty"`
+	}
+	shapeBase struct {
+		Name   string               `json:"name"`
+		Leaves []shapeLeaf          `json:"leaves"`
+		ByName map[string]shapeLeaf `json:"byName,omitempty"`
+		hidden int                  // unexported: not encoded
+		Skip   string               `json:"-"`
+	}
+	// Same wire shape: fields reordered, a Go-only rename, another
+	// unexported field and another "-" field.
+	shapeSame struct {
+		ByName map[string]shapeLeaf `json:"byName,omitempty"`
+		Leaves []shapeLeaf          `json:"leaves"`
+		Title  string               `json:"name"`
+		other  bool                 // unexported: not encoded
+		Gone   int                  `json:"-"`
+	}
+	shapeAdded struct {
+		Name   string               `json:"name"`
+		Leaves []shapeLeaf          `json:"leaves"`
+		ByName map[string]shapeLeaf `json:"byName,omitempty"`
+		Charge bool                 `json:"charge,omitempty"`
+	}
+	shapeRenamed struct {
+		Label  string               `json:"label"`
+		Leaves []shapeLeaf          `json:"leaves"`
+		ByName map[string]shapeLeaf `json:"byName,omitempty"`
+	}
+	shapeRetyped struct {
+		Name   []string             `json:"name"`
+		Leaves []shapeLeaf          `json:"leaves"`
+		ByName map[string]shapeLeaf `json:"byName,omitempty"`
+	}
+	shapeOption struct {
+		Name   string               `json:"name,omitempty"`
+		Leaves []shapeLeaf          `json:"leaves"`
+		ByName map[string]shapeLeaf `json:"byName,omitempty"`
+	}
+	// A field added two levels down (in the leaf type).
+	shapeDeepLeaf struct {
+		N    int           `json:"n"`
+		Wait time.Duration `json:"wait,omitempty"`
+		IETF *struct {
+			Policy string `json:"policy"`
+		} `json:"ietf,omitempty"`
+	}
+	shapeDeep struct {
+		Name   string                   `json:"name"`
+		Leaves []shapeDeepLeaf          `json:"leaves"`
+		ByName map[string]shapeDeepLeaf `json:"byName,omitempty"`
+	}
+	// A duration read as an int of seconds: same JSON kind family, another
+	// meaning.
+	shapeUnitLeaf struct {
+		N    int   `json:"n"`
+		Wait int64 `json:"wait,omitempty"`
+	}
+	shapeUnit struct {
+		Name   string                   `json:"name"`
+		Leaves []shapeUnitLeaf          `json:"leaves"`
+		ByName map[string]shapeUnitLeaf `json:"byName,omitempty"`
+	}
+	// A recursive type.
+	shapeTree struct {
+		Name     string      `json:"name"`
+		Children []shapeTree `json:"children"`
+	}
+	// Custom JSON: only the type's name shows.
+	shapeCustom struct {
+		At time.Time `json:"at"`
+	}
+)
+
+// TestContractOf: the identifier is stable across calls and for a shape
+// that encodes the same JSON (fields reordered, Go-only renames, fields
+// encoding/json skips), and changes when a field is added (also deep
+// down), renamed in JSON, retyped, given another tag option, when a
+// duration becomes a plain integer, with the revision, and with the
+// second type. A recursive type terminates.
+func TestContractOf(t *testing.T) {
+	of := func(v any) string { return contractOf(1, reflect.TypeOf(v)) }
+	base := of(shapeBase{})
+	if !regexp.MustCompile(`^r1-[0-9a-f]{16}$`).MatchString(base) {
+		t.Fatalf("contract %q, want r1- and 16 hex digits", base)
+	}
+	if again := of(shapeBase{}); again != base {
+		t.Fatalf("not stable: %s then %s", base, again)
+	}
+	if same := of(shapeSame{}); same != base {
+		t.Errorf("same JSON shape: %s, want %s\n%s\n%s", same, base,
+			shapeOf(reflect.TypeFor[shapeBase](), nil), shapeOf(reflect.TypeFor[shapeSame](), nil))
+	}
+	changed := map[string]string{
+		"field added":        of(shapeAdded{}),
+		"field renamed":      of(shapeRenamed{}),
+		"field retyped":      of(shapeRetyped{}),
+		"tag option":         of(shapeOption{}),
+		"deep field added":   of(shapeDeep{}),
+		"duration to int64":  of(shapeUnit{}),
+		"revision":           contractOf(2, reflect.TypeFor[shapeBase]()),
+		"with a second type": contractOf(1, reflect.TypeFor[shapeBase](), reflect.TypeFor[shapeLeaf]()),
+	}
+	seen := map[string]string{base: "base"}
+	for what, c := range changed {
+		if prev, dup := seen[c]; dup {
+			t.Errorf("%s: contract %s, the same as %s", what, c, prev)
+		}
+		seen[c] = what
+	}
+	if s := shapeOf(reflect.TypeFor[shapeTree](), nil); !strings.Contains(s, "ref(envoymod.shapeTree)") {
+		t.Errorf("recursive type: shape %s, want a reference", s)
+	}
+	if s := shapeOf(reflect.TypeFor[shapeCustom](), nil); !strings.Contains(s, "custom(time.Time)") {
+		t.Errorf("custom JSON: shape %s, want custom(time.Time)", s)
+	}
+}
+
+// TestContractID: this build's identifier is stable, of the current
+// revision, and CheckContract accepts it alone (an empty one, an older
+// one and a changed shape's are refused, the error naming both and the
+// fix).
+func TestContractID(t *testing.T) {
+	id := ContractID()
+	if ContractID() != id || !strings.HasPrefix(id, "r1-") {
+		t.Fatalf("ContractID %q then %q, want a stable r1-…", id, ContractID())
+	}
+	if err := CheckContract(id); err != nil {
+		t.Fatalf("own contract refused: %v", err)
+	}
+	older := contractOf(ContractRevision, reflect.TypeFor[shapeBase]())
+	for _, got := range []string{"", older, "r0-" + strings.TrimPrefix(id, "r1-")} {
+		err := CheckContract(got)
+		if err == nil {
+			t.Fatalf("contract %q accepted", got)
+		}
+		for _, want := range []string{id, "same Tollgate version"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("contract %q: %v, want it to name %q", got, err, want)
+			}
+		}
+	}
+}
