@@ -322,7 +322,7 @@ func (v *Verifier) Fetching() bool {
 // without waiting for the network (a Verify with an ended context) calls
 // it once before serving, as jwt_authn warms its listener until its
 // first fetch completes. A provider whose endpoint's last fetch in the
-// process failed within its refresh interval (JWKSFailures) is not waited for:
+// process failed within its refresh interval plus a fetch's timeout (JWKSFailures) is not waited for:
 // its error is returned at once and its fetch goes on in the background.
 func (v *Verifier) WaitKeys(ctx context.Context) error {
 	var first error
@@ -330,7 +330,9 @@ func (v *Verifier) WaitKeys(ctx context.Context) error {
 		if p.remote == nil || p.keys.Load() != nil {
 			continue
 		}
-		if f, ok := v.jwks.(JWKSFailures); ok && f.FailedWithin(p.remote.uri, p.refresh) {
+		// A failing endpoint's fetches end at most an interval plus a
+		// fetch's timeout apart (refreshLoop retries within the interval).
+		if f, ok := v.jwks.(JWKSFailures); ok && f.FailedWithin(p.remote.uri, p.refresh+fetchTimeout) {
 			if first == nil {
 				first = fmt.Errorf("jwks of provider %s not loaded: its last fetch failed", p.name)
 			}

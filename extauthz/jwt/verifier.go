@@ -123,7 +123,8 @@ type Options struct {
 	KeysWithdrawn func(provider string)
 	// JWKS, when set, shares remote JWKS bodies with other verifiers of
 	// the process: a new verifier starts with the keys another one fetched
-	// from the same URI (within its refresh interval) instead of none, and
+	// from the same URI (within its refresh interval plus a fetch's
+	// timeout) instead of none, and
 	// refreshes them in the background as usual.
 	JWKS JWKSStore
 }
