@@ -124,8 +124,8 @@ type Options struct {
 	// JWKS, when set, shares remote JWKS bodies with other verifiers of
 	// the process: a new verifier starts with the keys another one fetched
 	// from the same URI (within its refresh interval plus a fetch's
-	// timeout) instead of none, and
-	// refreshes them in the background as usual.
+	// timeout) instead of none, and refreshes them in the background as
+	// usual.
 	JWKS JWKSStore
 }
 
