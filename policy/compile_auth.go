@@ -86,7 +86,8 @@ func compileJWT(j JWTProvider) ir.JWTProvider {
 			Tenant: j.Claims.Tenant,
 			Tier:   j.Claims.Tier,
 		},
-		Insecure: j.Insecure,
+		Insecure:    j.Insecure,
+		JWKSRefresh: durationOr(j.JWKSRefresh, 0), // 0: the verifier's default
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,25 @@ func TestCompileJWKSIsCompactJSON(t *testing.T) {
 				t.Errorf("JWKS = %s, want %s", got, want)
 			}
 		})
+	}
+}
+
+// TestCompileJWKSRefresh: a provider's jwksRefresh reaches the IR; left
+// out it is 0 there (the verifier's default, 30 s), so the IR, and the
+// version id, of a policy without it are what they were before the field.
+func TestCompileJWKSRefresh(t *testing.T) {
+	src := base + "routes: [{name: r, backend: be}]\nauth:\n  jwt:\n" +
+		"    - {name: a, issuer: https://a/, jwksUri: https://a/k, jwksRefresh: 10s}\n" +
+		"    - {name: b, issuer: https://b/, jwksUri: https://b/k}\n"
+	cfg := buildValid(t, []File{{Name: "p.yaml", Content: []byte(src)}})
+	if a, b := cfg.Auth.JWT[0].JWKSRefresh, cfg.Auth.JWT[1].JWKSRefresh; a != 10*time.Second || b != 0 {
+		t.Errorf("jwksRefresh compiled to %s and %s, want 10s and 0", a, b)
+	}
+	j, err := json.Marshal(cfg.Auth.JWT[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(j), "jwksRefresh") {
+		t.Errorf("a provider without jwksRefresh encodes it: %s", j)
 	}
 }

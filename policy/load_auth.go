@@ -91,6 +91,7 @@ func jwtFields() []field[JWTProvider] {
 		stringField("hmacSecretEnv", func(j *JWTProvider) *string { return &j.HMACSecretEnv }),
 		stringField("clockSkew", func(j *JWTProvider) *string { return &j.ClockSkew }),
 		stringField("maxLifetime", func(j *JWTProvider) *string { return &j.MaxLifetime }),
+		stringField("jwksRefresh", func(j *JWTProvider) *string { return &j.JWKSRefresh }),
 		{name: "claims", load: func(l *loader, j *JWTProvider, path string, n *yaml.Node) {
 			mapping(l, path, n, &j.Claims, l.schema.auth.claims)
 		}},

@@ -23,7 +23,13 @@ const (
 
 // Limits of the auth durations and statuses Validate accepts.
 const (
-	maxClockSkew    = 5 * time.Minute
+	maxClockSkew = 5 * time.Minute
+	// minJWKSRefresh and maxJWKSRefresh bound a provider's jwksRefresh:
+	// below 5 s (the verifier's least gap between two fetches for an
+	// unknown kid) the IdP pays for little; above 5 min a withdrawn key's
+	// tokens outlive jwt_authn's own JWKS cache duration.
+	minJWKSRefresh  = 5 * time.Second
+	maxJWKSRefresh  = 5 * time.Minute
 	maxCacheTTL     = 10 * time.Minute
 	minAuthTimeout  = 10 * time.Millisecond
 	maxAuthTimeout  = 5 * time.Second
@@ -70,6 +76,12 @@ type JWTProvider struct {
 	// Insecure allows a plain http:// JWKSURI on a host other than
 	// loopback (Validate warns).
 	Insecure bool
+	// JWKSRefresh is the time between two fetches of JWKSURI (a Go
+	// duration string, empty meaning the verifier's default, 30s): the
+	// longest a token signed with a withdrawn key stays admitted.
+	// (omitempty: a policy without the field encodes as before the field
+	// existed, as TestLoaderDifferential records it.)
+	JWKSRefresh string `json:",omitempty"`
 }
 
 // ClaimMap names the token claims identity comes from; UserID empty means

@@ -146,6 +146,8 @@ func authShape() *Shape {
 			"hmacSecretEnv": sString("Environment variable holding the HMAC secret (HS256/384/512)."),
 			"clockSkew":     sDuration("Default 30s."),
 			"maxLifetime":   sDuration("Largest exp - iat (default 24h)."),
+			"jwksRefresh": sDuration("Time between two fetches of jwksUri, 5s to 5m (default 30s): a token signed with a key " +
+				"withdrawn from the JWKS is refused within it, on every path."),
 			"claims": object("ClaimMap", "Claims of the user id, roles, tenant and tier.", claimFields(), map[string]*Shape{
 				"userId": sString("Default sub."), "roles": sString(""), "tenant": sString(""), "tier": sString(""),
 			}),

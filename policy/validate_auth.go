@@ -52,11 +52,26 @@ func (c *checker) jwtProviders(ps []JWTProvider) {
 		c.keySource(path, j)
 		c.algorithms(path, j)
 		c.durationIn(fieldPath(path, "clockSkew"), "clockSkew", j.ClockSkew, 0, maxClockSkew)
+		c.jwksRefresh(path, j)
 		if d, ok := c.duration(fieldPath(path, "maxLifetime"), j.MaxLifetime); ok && d <= 0 {
 			c.errorf(fieldPath(path, "maxLifetime"), "use a positive duration such as 1h",
 				"maxLifetime must be greater than 0, got %s", j.MaxLifetime)
 		}
 	}
+}
+
+// jwksRefresh checks a provider's jwksRefresh: within [5s, 5m], and only
+// with a jwksUri (an inline JWKS is never fetched).
+func (c *checker) jwksRefresh(path string, j JWTProvider) {
+	if j.JWKSRefresh == "" {
+		return
+	}
+	rp := fieldPath(path, "jwksRefresh")
+	if j.JWKSURI == "" {
+		c.errorf(rp, "remove jwksRefresh: only a jwksUri is fetched", "jwt provider %q sets jwksRefresh without jwksUri", j.Name)
+		return
+	}
+	c.durationIn(rp, "jwksRefresh", j.JWKSRefresh, minJWKSRefresh, maxJWKSRefresh)
 }
 
 // issuer checks that a provider has an issuer no other provider has:

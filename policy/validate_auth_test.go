@@ -94,6 +94,19 @@ func TestValidateJWT(t *testing.T) {
 			},
 		},
 		{
+			name: "jwksRefresh",
+			src: "  jwt:\n    - {name: a, issuer: https://a/, jwksUri: https://a/k, jwksRefresh: 1s}\n" +
+				"    - {name: b, issuer: https://b/, jwksUri: https://b/k, jwksRefresh: 10m}\n" +
+				"    - {name: c, issuer: https://c/, jwks: {keys: []}, jwksRefresh: 30s}\n" +
+				"    - {name: d, issuer: https://d/, jwksUri: https://d/k, jwksRefresh: 5s}\n",
+			want: []string{
+				`7:72 error auth.jwt[0].jwksRefresh: jwksRefresh must be between 5s and 5m, got 1s`,
+				`8:72 error auth.jwt[1].jwksRefresh: jwksRefresh must be between 5s and 5m, got 10m`,
+				`9:44 error auth.jwt[2].jwks: jwks "keys" is empty`,
+				`9:68 error auth.jwt[2].jwksRefresh: jwt provider "c" sets jwksRefresh without jwksUri`,
+			},
+		},
+		{
 			name: "audiences",
 			src: jwt("jwksUri: https://idp/k, audiences: []") +
 				"  oauth2: [{name: p, introspectionUrl: https://p/i, clientId: c, clientSecretEnv: S, audiences: [a, b, a]}]\n",

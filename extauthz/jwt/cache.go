@@ -3,6 +3,7 @@ package jwt
 import (
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -38,6 +39,9 @@ type cacheShard struct {
 type verifyCache struct {
 	shards   [cacheShards]cacheShard
 	perShard int
+	// gen counts the purges: put caches nothing verified before the
+	// latest (its caller read gen before it read the keys).
+	gen atomic.Uint64
 }
 
 // newVerifyCache returns a cache of about size entries, nil for size <= 0.
@@ -71,14 +75,29 @@ func (c *verifyCache) get(k *cacheKey, now int64) *Identity {
 	return e.id
 }
 
-// put caches id for k until the Unix nanosecond until.
-func (c *verifyCache) put(k *cacheKey, id *Identity, until, now int64) {
+// generation returns the number of purges so far, for put.
+func (c *verifyCache) generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.gen.Load()
+}
+
+// put caches id for k until the Unix nanosecond until, unless the cache
+// was purged since gen (generation, read before id was verified): id may
+// then come from a withdrawn key. purge raises gen before it clears a
+// shard and put reads it under the shard's lock, so an entry put with an
+// old gen is refused or cleared.
+func (c *verifyCache) put(k *cacheKey, id *Identity, until, now int64, gen uint64) {
 	if c == nil || until <= now {
 		return
 	}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
 	if _, ok := s.m[*k]; !ok && len(s.m) >= c.perShard {
 		s.evict(now, c.perShard)
 	}
@@ -105,6 +124,7 @@ func (c *verifyCache) purge() {
 	if c == nil {
 		return
 	}
+	c.gen.Add(1)
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()

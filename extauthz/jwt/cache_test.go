@@ -64,7 +64,7 @@ func TestVerifyCacheBounded(t *testing.T) {
 	id := &Identity{UserID: "u"}
 	for i := range 5000 {
 		k := keyOf(fmt.Sprint("token-", i))
-		c.put(&k, id, 10, 0)
+		c.put(&k, id, 10, 0, 0)
 	}
 	total := 0
 	for i := range c.shards {
@@ -88,7 +88,7 @@ func TestVerifyCacheDisabled(t *testing.T) {
 	}
 	var c *verifyCache
 	k := keyOf("t")
-	c.put(&k, &Identity{}, 10, 0)
+	c.put(&k, &Identity{}, 10, 0, 0)
 	if c.get(&k, 0) != nil {
 		t.Fatal("a disabled cache returned an entry")
 	}

@@ -266,7 +266,7 @@ func (v *Verifier) download(ctx context.Context, uri string) ([]byte, error) {
 const maxDuration = time.Duration(1<<63 - 1)
 
 // seed gives remote provider p the keys of the JWKS store's body for its
-// URI (one fetched within RefreshInterval by another verifier of the
+// URI (one fetched within its refresh interval, plus a fetch's timeout, by another verifier of the
 // process, or, with JWKSFailures, an older one when every fetch since
 // failed), if any and if it parses for p's algorithms: WaitKeys then has
 // nothing to wait for, and the background refresh replaces them.
@@ -274,13 +274,15 @@ func (v *Verifier) seed(p *provider) {
 	if v.jwks == nil || p.remote == nil {
 		return
 	}
-	body := v.jwks.Load(p.remote.uri, v.refreshInterval)
-	if f, ok := v.jwks.(JWKSFailures); ok && body == nil && f.FailedWithin(p.remote.uri, 2*v.refreshInterval) {
+	// The interval plus a fetch: a refreshing verifier stores a body at
+	// least that often.
+	body := v.jwks.Load(p.remote.uri, p.refresh+fetchTimeout)
+	if f, ok := v.jwks.(JWKSFailures); ok && body == nil && f.FailedWithin(p.remote.uri, 2*(p.refresh+fetchTimeout)) {
 		// The endpoint has been failing since that body: every verifier
 		// of the process that fetched it still holds its keys (a failed
 		// refresh keeps them), so a new one must not refuse what they
 		// admit. Twice the interval: a failing endpoint is retried at
-		// least once per RefreshInterval (plus the fetch's timeout).
+		// least once per refresh interval plus the fetch's timeout.
 		body = v.jwks.Load(p.remote.uri, maxDuration)
 	}
 	if body == nil {
@@ -320,7 +322,7 @@ func (v *Verifier) Fetching() bool {
 // without waiting for the network (a Verify with an ended context) calls
 // it once before serving, as jwt_authn warms its listener until its
 // first fetch completes. A provider whose endpoint's last fetch in the
-// process failed within RefreshInterval (JWKSFailures) is not waited for:
+// process failed within its refresh interval plus a fetch's timeout (JWKSFailures) is not waited for:
 // its error is returned at once and its fetch goes on in the background.
 func (v *Verifier) WaitKeys(ctx context.Context) error {
 	var first error
@@ -328,7 +330,9 @@ func (v *Verifier) WaitKeys(ctx context.Context) error {
 		if p.remote == nil || p.keys.Load() != nil {
 			continue
 		}
-		if f, ok := v.jwks.(JWKSFailures); ok && f.FailedWithin(p.remote.uri, v.refreshInterval) {
+		// A failing endpoint's fetches end at most an interval plus a
+		// fetch's timeout apart (refreshLoop retries within the interval).
+		if f, ok := v.jwks.(JWKSFailures); ok && f.FailedWithin(p.remote.uri, p.refresh+fetchTimeout) {
 			if first == nil {
 				first = fmt.Errorf("jwks of provider %s not loaded: its last fetch failed", p.name)
 			}
@@ -341,13 +345,13 @@ func (v *Verifier) WaitKeys(ctx context.Context) error {
 	return first
 }
 
-// refreshLoop fetches p's JWKS now and then every RefreshInterval until
-// ctx or the verifier ends. After a failure it retries sooner: after
-// MinRefreshGap, doubling up to RefreshInterval.
+// refreshLoop fetches p's JWKS now and then every p.refresh until ctx or
+// the verifier ends. After a failure it retries sooner: after
+// MinRefreshGap, doubling up to p.refresh.
 func (v *Verifier) refreshLoop(ctx context.Context, p *provider) {
 	failures := 0
 	for {
-		wait := v.refreshInterval
+		wait := p.refresh
 		if err := v.refresh(ctx, p, true); err != nil {
 			failures++
 			wait = min(wait, v.minRefreshGap<<min(failures-1, 16))

@@ -75,6 +75,11 @@ type provider struct {
 	maxLifetime time.Duration
 	claims      ir.ClaimMap // UserID defaulted
 
+	// refresh is the time between two fetches of the remote JWKS and the
+	// longest a verification stays cached (JWKSRefresh, else the
+	// verifier's RefreshInterval).
+	refresh time.Duration
+
 	keys   atomic.Pointer[keySet] // nil until a JWKS is loaded
 	remote *remoteJWKS            // nil for an inline JWKS or HS* only
 }
@@ -85,8 +90,8 @@ func newProvider(cfg ir.JWTProvider, getenv func(string) string) (*provider, err
 	if cfg.Issuer == "" {
 		return nil, errors.New("issuer is empty")
 	}
-	if cfg.ClockSkew < 0 || cfg.MaxLifetime < 0 {
-		return nil, errors.New("clockSkew and maxLifetime must not be negative")
+	if cfg.ClockSkew < 0 || cfg.MaxLifetime < 0 || cfg.JWKSRefresh < 0 {
+		return nil, errors.New("clockSkew, maxLifetime and jwksRefresh must not be negative")
 	}
 	p := &provider{
 		name: cfg.Name, namespace: cmp.Or(cfg.Namespace, cfg.Name), issuer: cfg.Issuer, audiences: cfg.Audiences,

@@ -19,10 +19,18 @@
 //   - JWKS keys are read through an atomic pointer. A token naming an
 //     unknown "kid" triggers one refresh per provider at a time, and at
 //     most one per MinRefreshGap; a failed refresh keeps the cached keys.
+//   - A remote JWKS is fetched every refresh interval of its provider
+//     (ir.JWTProvider.JWKSRefresh, else RefreshInterval: 30 s by default).
+//     A fetch that lacks a key the previous one had purges the whole
+//     verification cache (and calls KeysWithdrawn): a token signed with a
+//     withdrawn key is refused within one refresh interval (plus the
+//     fetch) of the IdP's change, never later. A failed fetch keeps the
+//     keys.
 //   - Successful verifications are cached by the token's SHA-256 until
-//     min(exp, now+RefreshInterval), so a repeated token costs a hash and a
-//     map read. Failures are never cached. Tokens and secrets are never
-//     logged.
+//     min(exp, now+the provider's refresh interval), so a repeated token
+//     costs a hash and a map read. A verification that read the keys
+//     before a purge is not cached after it. Failures are never cached.
+//     Tokens and secrets are never logged.
 package jwt
 
 import (
@@ -42,7 +50,10 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultRefreshInterval = 5 * time.Minute
+	// DefaultRefreshInterval bounds how long a withdrawn key's tokens stay
+	// admitted (see the package contract); the control plane's JWKS watch
+	// for jwt_authn (internal/jwkswatch) uses the same interval.
+	DefaultRefreshInterval = 30 * time.Second
 	DefaultMinRefreshGap   = 5 * time.Second
 	DefaultCacheSize       = 10000
 	DefaultMaxTokenBytes   = 8192
@@ -91,8 +102,9 @@ type Options struct {
 	Now        func() time.Time
 	// Getenv reads the HMAC secrets (HMACSecretEnv); nil: os.Getenv.
 	Getenv func(string) string
-	// RefreshInterval between background JWKS fetches, and the longest a
-	// verification stays cached (default 5m).
+	// RefreshInterval between background JWKS fetches of a provider
+	// without its own JWKSRefresh, and the longest its verifications stay
+	// cached (default DefaultRefreshInterval, 30s).
 	RefreshInterval time.Duration
 	// MinRefreshGap is the least time between two fetches of one
 	// provider's JWKS triggered by unknown key ids (default 5s).
@@ -111,8 +123,9 @@ type Options struct {
 	KeysWithdrawn func(provider string)
 	// JWKS, when set, shares remote JWKS bodies with other verifiers of
 	// the process: a new verifier starts with the keys another one fetched
-	// from the same URI (within RefreshInterval) instead of none, and
-	// refreshes them in the background as usual.
+	// from the same URI (within its refresh interval plus a fetch's
+	// timeout) instead of none, and refreshes them in the background as
+	// usual.
 	JWKS JWKSStore
 }
 
@@ -195,6 +208,7 @@ func NewVerifier(providers []ir.JWTProvider, opts Options) (*Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jwt provider %q: %w", cfg.Name, err)
 		}
+		p.refresh = orDefault(cfg.JWKSRefresh, v.refreshInterval)
 		if _, dup := v.byIssuer[p.issuer]; dup {
 			return nil, fmt.Errorf("jwt provider %q: issuer %q is configured twice", cfg.Name, p.issuer)
 		}
@@ -230,8 +244,8 @@ func orDefault[T int | time.Duration](v, def T) T {
 
 // Start fetches every remote JWKS now (a failure is logged, not fatal:
 // tokens of that provider fail with jwks_unavailable until a fetch
-// succeeds) and then every RefreshInterval until ctx ends or Close. Calls
-// after the first do nothing.
+// succeeds) and then every refresh interval of its provider until ctx ends
+// or Close. Calls after the first do nothing.
 func (v *Verifier) Start(ctx context.Context) {
 	v.startOnce.Do(func() {
 		for _, p := range v.providers {
@@ -272,48 +286,54 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 	}
 	now := v.now()
 	var key cacheKey
+	var gen uint64
 	if v.cache != nil {
 		key = keyOf(token)
+		// Before the keys are read: a purge after this read (a key
+		// withdrawn meanwhile) keeps this verification out of the cache.
+		gen = v.cache.generation()
 		id := v.cache.get(&key, now.UnixNano())
 		v.metrics.CacheHit(id != nil)
 		if id != nil {
 			return id, nil
 		}
 	}
-	id, rerr := v.verify(ctx, token, now)
+	id, p, rerr := v.verify(ctx, token, now)
 	if rerr != nil {
 		return nil, rerr
 	}
-	until := now.Add(v.refreshInterval)
+	until := now.Add(p.refresh)
 	if id.Expiry.Before(until) {
 		until = id.Expiry
 	}
-	v.cache.put(&key, id, until.UnixNano(), now.UnixNano())
+	v.cache.put(&key, id, until.UnixNano(), now.UnixNano(), gen)
 	return id, nil
 }
 
-// verify does the work of an uncached Verify.
-func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Identity, *Error) {
+// verify does the work of an uncached Verify; it also returns the token's
+// provider.
+func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Identity, *provider, *Error) {
 	t, err := parseToken(raw, v.b64)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := v.byIssuer[t.iss]
 	if p == nil {
-		return nil, rejectf(ReasonUnknownIssuer, errors.New("no provider for the token's issuer"))
+		return nil, nil, rejectf(ReasonUnknownIssuer, errors.New("no provider for the token's issuer"))
 	}
 	if _, ok := p.algs[t.alg]; !ok {
-		return nil, rejectf(ReasonAlgNotAllowed, fmt.Errorf("provider %s does not allow the token's alg", p.name))
+		return nil, nil, rejectf(ReasonAlgNotAllowed, fmt.Errorf("provider %s does not allow the token's alg", p.name))
 	}
 	if err := v.verifySignature(ctx, p, t); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	exp, err := p.validateTimes(t.claims, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.validateAudience(t.claims); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return p.identity(t.claims, exp)
+	id, err := p.identity(t.claims, exp)
+	return id, p, err
 }

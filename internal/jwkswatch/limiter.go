@@ -12,16 +12,16 @@ import (
 // bumped once at the end of that interval, together with every other
 // withdrawal seen meanwhile (none is dropped).
 type limiter struct {
-	interval time.Duration
-	bump     func(reason string)
-	now      func() time.Time
-	after    func(time.Duration, func()) *time.Timer
+	bump  func(reason string)
+	now   func() time.Time
+	after func(time.Duration, func()) *time.Timer
 
-	mu      sync.Mutex
-	last    time.Time       // the last bump, zero before the first
-	pending map[string]bool // providers awaiting the timer's bump
-	timer   *time.Timer     // set while a bump is pending
-	stopped bool
+	mu       sync.Mutex
+	interval time.Duration   // the least time between two bumps
+	last     time.Time       // the last bump, zero before the first
+	pending  map[string]bool // providers awaiting the timer's bump
+	timer    *time.Timer     // set while a bump is pending
+	stopped  bool
 }
 
 func newLimiter(interval time.Duration, bump func(string)) *limiter {
@@ -78,6 +78,14 @@ func (l *limiter) takeLocked(now time.Time) string {
 	slices.Sort(names)
 	l.pending, l.last = nil, now
 	return "keys withdrawn from the JWKS of provider(s) " + strings.Join(names, ", ")
+}
+
+// setInterval makes interval the least time between two bumps from now on
+// (a bump already scheduled keeps its time).
+func (l *limiter) setInterval(interval time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.interval = interval
 }
 
 // stop cancels a pending bump; later withdrawals are ignored.

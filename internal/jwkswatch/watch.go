@@ -16,14 +16,18 @@
 //     watches the same JWKS keeps the watch, and a new watch starts from
 //     the keys last fetched from each URI, so a withdrawal across a policy
 //     change is seen too.
-//   - A withdrawal is seen within Interval of the IdP's change (plus the
-//     fetch); the first fetch of a URI only learns its keys.
-//   - Bump is called at most once per Interval, whatever the number of
-//     providers and withdrawals (a flapping JWKS cannot cause a push storm);
-//     a withdrawal seen within Interval of the last Bump is not dropped but
-//     bumped once at that interval's end. A withdrawal is so served within
-//     2 × Interval at worst, within Interval when nothing was withdrawn in
-//     the interval before.
+//   - Each JWKS is fetched every refresh interval of its provider: its
+//     JWKSRefresh (the policy's jwksRefresh), else Interval. A withdrawal
+//     is seen within that interval of the IdP's change (plus the fetch);
+//     the first fetch of a URI only learns its keys.
+//   - Bump is called at most once per bump interval, the shortest of
+//     Interval and the watched providers' JWKSRefresh, whatever the number
+//     of providers and withdrawals (a flapping JWKS cannot cause a push
+//     storm); a withdrawal seen within the bump interval of the last Bump
+//     is not dropped but bumped once at that interval's end. A withdrawal
+//     is so served within its provider's interval plus the bump interval
+//     at worst, within its provider's interval when nothing was withdrawn
+//     in the bump interval before.
 //   - A failed fetch keeps the keys (no withdrawal), and is retried sooner
 //     (the verifier's backoff, at most Interval).
 package jwkswatch
@@ -44,16 +48,19 @@ import (
 )
 
 // DefaultInterval is the default time between two fetches of a watched
-// JWKS (Options.Interval). It is well under jwt_authn's JWKS cache_duration
-// (5 min, translator.jwksCacheDuration), so the watch, not Envoy's refresh,
-// bounds how long a withdrawn key's tokens stay admitted: a Bump also makes
-// Envoy fetch the JWKS again.
-const DefaultInterval = 30 * time.Second
+// JWKS (Options.Interval): the ext_authz service's and the Envoy module's
+// (jwt.DefaultRefreshInterval), so that a withdrawn key's tokens are
+// refused within the same bound on every path. It is well under
+// jwt_authn's JWKS cache_duration (5 min, translator.jwksCacheDuration),
+// so the watch, not Envoy's refresh, bounds how long they stay admitted:
+// a Bump also makes Envoy fetch the JWKS again.
+const DefaultInterval = jwt.DefaultRefreshInterval
 
 // Options configure a Watch.
 type Options struct {
-	// Interval between two fetches of each watched JWKS, and the least time
-	// between two Bump calls (default DefaultInterval).
+	// Interval between two fetches of each watched JWKS whose provider sets
+	// no JWKSRefresh (default DefaultInterval); the least time between two
+	// Bump calls is at most Interval.
 	Interval time.Duration
 	// Bump is told that keys were withdrawn (required); reason names the
 	// providers. It must not call back into the Watch.
@@ -110,7 +117,8 @@ func (w *Watch) Swap(cfg *ir.Config) (restore func(), err error) {
 	if err := w.replace(providers); err != nil {
 		return nil, err
 	}
-	w.opts.Logger.Info("watching JWKS for withdrawn keys", "providers", len(providers), "interval", w.opts.Interval)
+	w.opts.Logger.Info("watching JWKS for withdrawn keys", "providers", len(providers), "interval", w.opts.Interval,
+		"bumpInterval", bumpInterval(w.opts.Interval, providers))
 	return func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -135,7 +143,20 @@ func (w *Watch) replace(providers []ir.JWTProvider) error {
 		w.current.Close()
 	}
 	w.watched, w.current = providers, next
+	w.lim.setInterval(bumpInterval(w.opts.Interval, providers))
 	return nil
+}
+
+// bumpInterval is the least time between two Bump calls for providers: the
+// shortest of interval and their JWKSRefresh, so that a provider refreshed
+// more often than interval has its withdrawals served as often.
+func bumpInterval(interval time.Duration, providers []ir.JWTProvider) time.Duration {
+	for _, p := range providers {
+		if p.JWKSRefresh > 0 {
+			interval = min(interval, p.JWKSRefresh)
+		}
+	}
+	return interval
 }
 
 // start returns a started verifier for providers, nil for none.
@@ -166,11 +187,12 @@ func (w *Watch) Close() {
 }
 
 // watchKey identifies what a verifier of providers watches: each one's
-// name, issuer, JWKS URI and algorithms (the keys it keeps).
+// name, issuer, JWKS URI and algorithms (the keys it keeps) and refresh
+// interval.
 func watchKey(providers []ir.JWTProvider) string {
 	parts := make([]string, 0, len(providers))
 	for _, p := range providers {
-		parts = append(parts, fmt.Sprintf("%q %q %q %q", p.Name, p.Issuer, p.JWKSURI, p.Algorithms))
+		parts = append(parts, fmt.Sprintf("%q %q %q %q %d", p.Name, p.Issuer, p.JWKSURI, p.Algorithms, p.JWKSRefresh))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, "\n")

@@ -159,3 +159,54 @@ func TestWatchSeesAWithdrawalAcrossASwap(t *testing.T) {
 		t.Fatal("a key withdrawn across a Swap was not reported")
 	}
 }
+
+// TestWatchFollowsTheProviderRefresh: a provider's JWKSRefresh, not the
+// watch's Interval (a minute here), sets how often its JWKS is fetched and
+// how soon Bump may follow the last one: two withdrawals a moment apart
+// make two Bumps within seconds. A Swap that changes only the refresh
+// watches anew.
+func TestWatchFollowsTheProviderRefresh(t *testing.T) {
+	idp := newJWKSServer(t, "k1", "k2", "k3")
+	bumped := make(chan string, 4)
+	w, err := New(context.Background(), Options{Interval: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Bump: func(reason string) { bumped <- reason }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	p := remoteProvider("corp", idp.srv.URL)
+	p.JWKSRefresh = 100 * time.Millisecond
+	if _, err := w.Swap(policyWith(p)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for w.bodies.Load(idp.srv.URL, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the first fetch, with every key
+	}
+	for _, kid := range []string{"k2", "k3"} {
+		idp.withdraw(kid)
+		start := time.Now()
+		select {
+		case <-bumped:
+			t.Logf("%s withdrawn: bumped after %s", kid, time.Since(start).Round(time.Millisecond))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s withdrawn: no Bump within 5 s (the watch's Interval is a minute, the provider's 100ms)", kid)
+		}
+	}
+	before := w.current
+	p.JWKSRefresh = 200 * time.Millisecond
+	if _, err := w.Swap(policyWith(p)); err != nil || w.current == before {
+		t.Fatalf("a Swap changing jwksRefresh kept the watch (%v)", err)
+	}
+}
+
+func TestBumpInterval(t *testing.T) {
+	a, b := remoteProvider("a", "https://a/k"), remoteProvider("b", "https://b/k")
+	if got := bumpInterval(time.Minute, []ir.JWTProvider{a, b}); got != time.Minute {
+		t.Errorf("no jwksRefresh: %s, want the Interval", got)
+	}
+	a.JWKSRefresh, b.JWKSRefresh = 10*time.Second, 2*time.Minute
+	if got := bumpInterval(time.Minute, []ir.JWTProvider{a, b}); got != 10*time.Second {
+		t.Errorf("jwksRefresh 10s and 2m: %s, want 10s", got)
+	}
+}

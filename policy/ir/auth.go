@@ -52,6 +52,13 @@ type JWTProvider struct {
 	// Insecure: JWKSURI may be plain http on a host other than loopback
 	// (the policy said so explicitly).
 	Insecure bool `json:"insecure,omitempty"`
+	// JWKSRefresh is the time between two fetches of JWKSURI, and so the
+	// longest a token signed with a key withdrawn from it stays admitted,
+	// on every path (the ext_authz service, the Envoy module, the control
+	// plane's watch for jwt_authn); 0 means the default (30 s, the
+	// verifier's DefaultRefreshInterval). Validate keeps it within
+	// [5s, 5m] and unset without JWKSURI.
+	JWKSRefresh time.Duration `json:"jwksRefresh,omitempty"`
 }
 
 // ClaimMap names the token claims identity comes from.
