@@ -25,6 +25,7 @@ import (
 // --ack-timeout naming it). Once an Envoy with the module of the control
 // plane's version replaces it, the pushed policy applies (403).
 func TestJWTModuleOtherContractKeepsServing(t *testing.T) {
+	t.Parallel() // waits on a push's ack timeout and on rollouts; asserts no latency
 	n := startNativeEnv(t)
 	port := harness.FreePort(t)
 	policy := n.policy(t, contractPolicy, port)
@@ -71,6 +72,7 @@ func TestJWTModuleOtherContractKeepsServing(t *testing.T) {
 // and the control plane match: an Envoy restarted with the module of the
 // control plane's version admits the key again.
 func TestKeyModuleOtherContract(t *testing.T) {
+	t.Parallel() // waits on a push's ack timeout and on rollouts; asserts no latency
 	n := startNativeEnv(t)
 	port := harness.FreePort(t)
 	k := startSkew(t, n, n.policy(t, contractKeyPolicy, port), "key-module-contract")
