@@ -66,8 +66,9 @@ func runTail(w io.Writer, o tailOpts) error {
 	return nil
 }
 
-// tailRows starts the stacks (exact for plain proxying, quota, and the
-// before stack when before names a binary), lists the rows in the order
+// tailRows starts the stacks (exact for plain proxying, quota, the
+// before stack when before names a binary, and quota with the Envoy
+// module when it was built), lists the rows in the order
 // they run and warms each up; quota are the quota stacks.
 func tailRows(sh *shared, ps *procs, before string) (rows []row, quota []*stack, err error) {
 	ex, err := startTollgate(sh, ps, "exact", 1)
@@ -99,6 +100,15 @@ func tailRows(sh *shared, ps *procs, before string) (rows []row, quota []*stack,
 	rows = append(rows, row{"JWT quota", qu, "/jwt", cycle("Bearer ", toks)}, row{"signed key quota", qu, "/key", cycle("ApiKey ", signed)})
 	if before != "" {
 		rows = append(rows, row{"signed key quota (before)", quota[1], "/key", cycle("ApiKey ", signed)})
+	}
+	if sh.module != "" {
+		mq, err := startTollgateNamed(sh, ps, "quota-module", "quota", 4, "--envoy-module", sh.module)
+		if err != nil {
+			return nil, nil, fmt.Errorf("quota stack with the Envoy module: %w", err)
+		}
+		quota = append(quota, mq)
+		rows = append(rows, row{"JWT quota, module", mq, "/jwt", cycle("Bearer ", toks)},
+			row{"signed key quota, module", mq, "/key", cycle("ApiKey ", signed)})
 	}
 	for _, r := range rows {
 		if err := loadgen.WaitHTTP(r.url(), r.auth(0), 30*time.Second); err != nil {
