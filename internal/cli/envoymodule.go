@@ -89,7 +89,9 @@ type installedModule struct {
 // src must pass checkEnvoyModule; the copy goes to a temporary file in dir,
 // made 0644 and fsynced, then renamed over the target and the directory
 // fsynced. On failure the target is unchanged and no temporary file is
-// left.
+// left, except when the directory's fsync fails after the rename: the new
+// library is then in place (visible, perhaps not durable) and the error
+// says so.
 func installEnvoyModule(src, dir string) (installedModule, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return installedModule{}, fmt.Errorf("envoy-module install: target directory: %w", err)
@@ -109,7 +111,7 @@ func installEnvoyModule(src, dir string) (installedModule, error) {
 		return installedModule{}, fmt.Errorf("envoy-module install: %w", err)
 	}
 	if err := syncDir(dir); err != nil {
-		return installedModule{}, fmt.Errorf("envoy-module install: %w", err)
+		return installedModule{}, fmt.Errorf("envoy-module install: %s installed, but: %w", dst, err)
 	}
 	return installedModule{Path: dst, Size: size, SHA256: sum}, nil
 }
