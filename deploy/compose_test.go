@@ -188,6 +188,12 @@ func TestComposeEnvoy(t *testing.T) {
 			t.Errorf("envoy does not publish port %d", want)
 		}
 	}
+	// Envoy's /ready is LIVE with its configuration refused and nothing
+	// listening: the health check connects to the listener too (run against
+	// a real Envoy by e2e TestDeployEnvoyScripts).
+	if s.HealthCheck == nil || !strings.Contains(strings.Join(s.HealthCheck.Test, " "), "/dev/tcp/127.0.0.1/8080") {
+		t.Errorf("envoy's health check does not connect to the policy's listener 8080")
+	}
 }
 
 // TestComposePolicy checks that the mounted demo policy is valid, that its

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -40,7 +41,35 @@ func TestKubernetesEnvoyModule(t *testing.T) {
 				t.Fatalf("no init container of the envoy pods runs envoy-module install")
 			}
 			checkModuleInstaller(t, spec, spec.InitContainers[i], tg, volume.Name)
+			checkListenerStartupProbe(t, spec.Containers[0])
 		})
+	}
+}
+
+// checkListenerStartupProbe: the Envoy container is not ready before the
+// policy's listener accepts connections. Envoy's /ready (the readiness
+// probe) turns 200 once its first LDS response was handled, accepted or
+// not: an Envoy whose module refuses the control plane's configuration (a
+// module of another contract, a missing library) binds no listener yet
+// reports LIVE (envoymodule/smoke TestModuleContractLDS). Without this
+// probe such a pod turns Ready and a rolling update replaces the serving
+// Envoys with ones that refuse every connection.
+func checkListenerStartupProbe(t *testing.T, c corev1.Container) {
+	t.Helper()
+	p := c.StartupProbe
+	if p == nil || p.TCPSocket == nil {
+		t.Fatalf("envoy container %s: no TCP startup probe on the listener port (startupProbe %+v)", c.Name, p)
+	}
+	port := p.TCPSocket.Port.String()
+	i := slices.IndexFunc(c.Ports, func(cp corev1.ContainerPort) bool {
+		return cp.Name == port || strconv.Itoa(int(cp.ContainerPort)) == port
+	})
+	if i < 0 || c.Ports[i].Name != "http" {
+		t.Errorf("envoy container %s: startup probe on port %q, want the policy's listener port http", c.Name, port)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/ready" {
+		t.Errorf("envoy container %s: readiness probe %+v, want GET /ready (it turns 503 during the drain)",
+			c.Name, c.ReadinessProbe)
 	}
 }
 

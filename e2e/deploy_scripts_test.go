@@ -86,15 +86,18 @@ func bashScript(t *testing.T, cmd []string) string {
 }
 
 // runScript runs script with bash after pointing it at adminPort instead
-// of the deployment's 9901.
-func runScript(ctx context.Context, script string, adminPort int) ([]byte, error) {
+// of the deployment's 9901, and at listenPort instead of its listener's
+// 8080.
+func runScript(ctx context.Context, script string, adminPort, listenPort int) ([]byte, error) {
 	script = strings.ReplaceAll(script, "/dev/tcp/127.0.0.1/9901", fmt.Sprintf("/dev/tcp/127.0.0.1/%d", adminPort))
+	script = strings.ReplaceAll(script, "/dev/tcp/127.0.0.1/8080", fmt.Sprintf("/dev/tcp/127.0.0.1/%d", listenPort))
 	return exec.CommandContext(ctx, "bash", "-c", script).CombinedOutput()
 }
 
 // TestDeployEnvoyScripts runs the compose health check, the Kubernetes
 // liveness probe and the preStop drain hook against a real Envoy: the
-// checks pass on a ready Envoy; after the drain hook, a kept-alive HTTP/1.1
+// checks pass on a ready Envoy; the health check fails when nothing
+// listens on the gateway's port; after the drain hook, a kept-alive HTTP/1.1
 // connection is told "Connection: close", the stats port's /ready stops
 // answering 200, and the listener stops accepting within the drain time
 // (the harness runs Envoy with --drain-time-s 1).
@@ -114,15 +117,21 @@ func TestDeployEnvoyScripts(t *testing.T) {
 		t.Fatalf("envoy not ready: %v", err)
 	}
 	for name, script := range map[string]string{"compose health check": scripts.composeHealth, "liveness probe": scripts.liveness} {
-		if b, err := runScript(ctx, script, admin); err != nil {
+		if b, err := runScript(ctx, script, admin, port); err != nil {
 			t.Errorf("%s failed on a ready Envoy: %v\n%s", name, err, b)
 		}
+	}
+	// Envoy's /ready is 200 with no listener at all (its configuration
+	// refused: envoymodule/smoke TestModuleContractLDS): the health check
+	// must also find the listener, here a port nothing listens on.
+	if b, err := runScript(ctx, scripts.composeHealth, admin, harness.FreePort(t)); err == nil {
+		t.Errorf("compose health check passed with nothing listening on the gateway's port\n%s", b)
 	}
 	conn, rd := dialKeepAlive(t, port)
 	if resp := keepAliveGet(t, conn, rd); resp.StatusCode != 200 || resp.Close {
 		t.Fatalf("before the drain: %d, close=%t", resp.StatusCode, resp.Close)
 	}
-	if b, err := runScript(ctx, scripts.preStop, admin); err != nil {
+	if b, err := runScript(ctx, scripts.preStop, admin, port); err != nil {
 		t.Fatalf("preStop hook: %v\n%s", err, b)
 	}
 	if resp := keepAliveGet(t, conn, rd); resp.StatusCode != 200 || !resp.Close {

@@ -127,6 +127,10 @@ func TestModuleContractLDS(t *testing.T) {
 		c.Close()
 		t.Fatalf("a listener of another contract at Envoy's start: port %d accepts connections", fx.listen)
 	}
+	if st := adminStatus(t, fx.admin, "/ready"); st != 200 {
+		t.Errorf("GET /ready with the only listener refused: %d, want 200 (Envoy reports LIVE: a readiness "+
+			"probe on /ready alone admits such an Envoy, see deploy/kubernetes_module_test.go)", st)
+	}
 	s := session{t: t, p: p, iss: fx.iss}
 	user := map[string]string{"authorization": "Bearer " + s.token(t, nil)} // roles: user
 	lds.push(t, l.build(t, false, ""))
@@ -313,4 +317,16 @@ func refusedLine(t *testing.T, p *envoyProc, what string, n int, got string) {
 		}
 	}
 	t.Log(last)
+}
+
+// adminStatus is the status of GET path on Envoy's admin interface.
+func adminStatus(t *testing.T, admin int, path string) int {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", admin, path))
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
 }

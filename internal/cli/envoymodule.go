@@ -87,9 +87,12 @@ type installedModule struct {
 
 // installEnvoyModule copies the module src into dir as EnvoyModuleFile:
 // src must pass checkEnvoyModule; the copy goes to a temporary file in dir,
-// made 0644 and fsynced, then renamed over the target and the directory
+// made 0644 and fsynced, which must pass checkEnvoyModule too (src may
+// change meanwhile), then is renamed over the target and the directory
 // fsynced. On failure the target is unchanged and no temporary file is
-// left.
+// left, except when the directory's fsync fails after the rename: the new
+// library is then in place (visible, perhaps not durable) and the error
+// says so.
 func installEnvoyModule(src, dir string) (installedModule, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return installedModule{}, fmt.Errorf("envoy-module install: target directory: %w", err)
@@ -104,12 +107,18 @@ func installEnvoyModule(src, dir string) (installedModule, error) {
 	if err != nil {
 		return installedModule{}, fmt.Errorf("envoy-module install: %w", err)
 	}
+	// The copy too: src may have changed since it was checked (replaced, or
+	// written in place); what is renamed into place is what was checked.
+	if err := checkEnvoyModule(tmp); err != nil {
+		_ = os.Remove(tmp)
+		return installedModule{}, fmt.Errorf("envoy-module install: %s changed while it was copied: %w", src, err)
+	}
 	if err := os.Rename(tmp, dst); err != nil {
 		_ = os.Remove(tmp)
 		return installedModule{}, fmt.Errorf("envoy-module install: %w", err)
 	}
 	if err := syncDir(dir); err != nil {
-		return installedModule{}, fmt.Errorf("envoy-module install: %w", err)
+		return installedModule{}, fmt.Errorf("envoy-module install: %s installed, but: %w", dst, err)
 	}
 	return installedModule{Path: dst, Size: size, SHA256: sum}, nil
 }

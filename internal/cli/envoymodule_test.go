@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // buildSharedObject compiles C source into a shared object in a temporary
@@ -170,4 +171,56 @@ func TestEnvoyModuleInstallDefaultSource(t *testing.T) {
 	if got := cmd.Flags().Lookup("from").DefValue; got != "/usr/lib/tollgate/libtollgate_envoy.so" {
 		t.Errorf("--from defaults to %q", got)
 	}
+}
+
+// TestEnvoyModuleInstallChecksWhatItInstalls: the source is swapped
+// (renamed over) between a module and a text file while install runs
+// again and again; whatever each run installs is an Envoy module, never
+// the text file: the check covers the bytes copied, not only the file the
+// path named when it was checked.
+func TestEnvoyModuleInstallChecksWhatItInstalls(t *testing.T) {
+	module, err := os.ReadFile(fakeModule(t, "v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcDir, dir := t.TempDir(), t.TempDir()
+	src := filepath.Join(srcDir, "lib.so")
+	write := func(name string, b []byte) string {
+		p := filepath.Join(srcDir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Error(err)
+		}
+		return p
+	}
+	good, bad := write("good", module), write("bad", []byte("not a library, a text file of some length\n"))
+	done := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() { // link each version in turn, then rename it over src
+		defer close(swapped)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			from := []string{good, bad}[i%2]
+			tmp := filepath.Join(srcDir, fmt.Sprintf("next%d", i))
+			if os.Link(from, tmp) != nil || os.Rename(tmp, src) != nil {
+				t.Error("swap failed")
+				return
+			}
+		}
+	}()
+	defer func() { close(done); <-swapped }()
+	installed := 0
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		if _, err := installEnvoyModule(src, dir); err != nil {
+			continue // refused: fine
+		}
+		installed++
+		if err := checkEnvoyModule(filepath.Join(dir, EnvoyModuleFile)); err != nil {
+			t.Fatalf("install %d succeeded but installed something else: %v", installed, err)
+		}
+	}
+	t.Logf("%d installs succeeded, each an Envoy module", installed)
 }
