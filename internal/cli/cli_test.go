@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 )
 
 func writePolicy(t *testing.T, content string) string {
@@ -36,6 +38,7 @@ func TestExitCodes(t *testing.T) {
 		{"bootstrap needs a gateway", []string{"bootstrap", "--node-id", "n"}, ExitUsage, "--gateway"},
 		{"bootstrap", []string{"bootstrap", "--gateway", "g", "--node-id", "n"}, ExitOK, "DELTA_GRPC"},
 		{"version", []string{"version"}, ExitOK, "dev"},
+		{"version names the module contract", []string{"version"}, ExitOK, "envoy module contract " + envoymod.ContractID() + "\n"},
 		{"unknown command", []string{"frobnicate"}, ExitUsage, "unknown command"},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/internal/version"
 )
 
@@ -107,12 +108,18 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the version, and the Envoy release it is built and tested for",
+		Use:   "version",
+		Short: "Print the version, the Envoy release it is built and tested for, and its Envoy module contract",
+		Long: `Print the version, the Envoy release it is built and tested for, and the
+contract of the Envoy module configuration it writes: an Envoy whose module
+(libtollgate_envoy.so) was built with another contract refuses this control
+plane's configuration. Two releases with the same contract can be rolled in
+any order.`,
 		Example: `  tollgate version`,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintln(cmd.OutOrStdout(), version.String())
+			fmt.Fprintln(cmd.OutOrStdout(), "envoy module contract", envoymod.ContractID())
 			return nil
 		},
 	}
