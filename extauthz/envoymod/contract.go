@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/tollgate/tollgate/extauthz/contract"
 )
 
 // The contract identifier: which version of this package's JSON both the
@@ -26,9 +28,11 @@ import (
 // shape does not (the shape's own changes are caught by ContractID):
 //   - a field's values are read differently (a unit, a default, what 0 or
 //     "" means, an enum's new value);
-//   - the module must act on something the shape cannot show: a new key or
-//     value of RouteConfig.Extensions (contract.Key*), a new request or
-//     metadata the module must handle, a header it must now write;
+//   - the module must act on something the shape cannot show: a new value
+//     of RouteConfig.Extensions, a new request or metadata the module must
+//     handle, a header it must now write (the shared constants' names and
+//     values, contract.Key* among them, are in the identifier already:
+//     vocabulary);
 //   - a type of the configuration gets its own MarshalJSON/UnmarshalJSON
 //     or MarshalText/UnmarshalText, or such a method's format changes (the
 //     shape then shows only the type's name).
@@ -40,18 +44,48 @@ const ContractRevision = 1
 
 // ContractID returns the contract identifier of this build: "r" +
 // ContractRevision + "-" + 16 hex digits of a SHA-256 over the JSON shape
-// of FilterConfig and RouteConfig (shapeOf). It is computed once.
+// of FilterConfig and RouteConfig (shapeOf) and the names and values of
+// the constants both sides share (vocabulary). It is computed once.
 func ContractID() string { return contractID() }
 
 // contractID caches ContractID (a read-only function value, not state).
 var contractID = sync.OnceValue(func() string {
-	return contractOf(ContractRevision, reflect.TypeFor[FilterConfig](), reflect.TypeFor[RouteConfig]())
+	return contractOf(ContractRevision, vocabulary(), reflect.TypeFor[FilterConfig](), reflect.TypeFor[RouteConfig]())
 })
 
-// contractOf is the contract identifier of revision and the JSON shape of
-// types, in order.
-func contractOf(revision int, types ...reflect.Type) string {
+// vocabulary is every exported constant of this package and of
+// extauthz/contract as "name=value", the names and bounds the translator
+// writes and the module reads besides the configuration's shape (the
+// context-extension keys, the marker, the metadata namespace, the limits'
+// bounds): a changed value changes ContractID. TestVocabularyIsComplete
+// fails when a constant of either package is missing here, so a new one
+// joins the identifier too.
+func vocabulary() []string {
+	return []string{
+		"ClusterName=" + contract.ClusterName, "KeyRoute=" + contract.KeyRoute, "KeyMethods=" + contract.KeyMethods,
+		"KeyRoles=" + contract.KeyRoles, "KeyScopes=" + contract.KeyScopes,
+		"KeyForwardCredentials=" + contract.KeyForwardCredentials, "KeyRateLimit=" + contract.KeyRateLimit,
+		"RateLimitExact=" + contract.RateLimitExact, "MetadataRateLimit=" + contract.MetadataRateLimit,
+		"HeaderClientIP=" + contract.HeaderClientIP, "ListSeparator=" + contract.ListSeparator,
+		fmt.Sprint("MaxSignedKeyLen=", contract.MaxSignedKeyLen), fmt.Sprint("KeyIDLen=", contract.KeyIDLen),
+		fmt.Sprint("MaxConsumerLen=", contract.MaxConsumerLen),
+		"FilterName=" + FilterName, "LibraryName=" + LibraryName, "NativeMarkerKey=" + NativeMarkerKey,
+		"ChargeMetadataNamespace=" + ChargeMetadataNamespace,
+		fmt.Sprint("DefaultCacheSize=", DefaultCacheSize), fmt.Sprint("DefaultCacheMaxTTL=", int64(DefaultCacheMaxTTL)),
+		fmt.Sprint("DefaultMaxParked=", DefaultMaxParked), fmt.Sprint("DefaultReportInterval=", int64(DefaultReportInterval)),
+		fmt.Sprint("MaxBucketLimits=", MaxBucketLimits), fmt.Sprint("MaxDenyHeaders=", MaxDenyHeaders),
+		fmt.Sprint("MaxTiers=", MaxTiers),
+		fmt.Sprint("ContractRevision=", ContractRevision),
+	}
+}
+
+// contractOf is the contract identifier of revision, the shared constants
+// vocab and the JSON shape of types, in order.
+func contractOf(revision int, vocab []string, types ...reflect.Type) string {
 	h := sha256.New()
+	for _, v := range vocab {
+		fmt.Fprintf(h, "%s\n", v)
+	}
 	for _, t := range types {
 		fmt.Fprintf(h, "%s\n", shapeOf(t, nil))
 	}

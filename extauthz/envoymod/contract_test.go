@@ -1,8 +1,13 @@
 package envoymod
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +98,7 @@ type (
 // duration becomes a plain integer, with the revision, and with the
 // second type. A recursive type terminates.
 func TestContractOf(t *testing.T) {
-	of := func(v any) string { return contractOf(1, reflect.TypeOf(v)) }
+	of := func(v any) string { return contractOf(1, nil, reflect.TypeOf(v)) }
 	base := of(shapeBase{})
 	if !regexp.MustCompile(`^r1-[0-9a-f]{16}$`).MatchString(base) {
 		t.Fatalf("contract %q, want r1- and 16 hex digits", base)
@@ -112,8 +117,9 @@ func TestContractOf(t *testing.T) {
 		"tag option":         of(shapeOption{}),
 		"deep field added":   of(shapeDeep{}),
 		"duration to int64":  of(shapeUnit{}),
-		"revision":           contractOf(2, reflect.TypeFor[shapeBase]()),
-		"with a second type": contractOf(1, reflect.TypeFor[shapeBase](), reflect.TypeFor[shapeLeaf]()),
+		"revision":           contractOf(2, nil, reflect.TypeFor[shapeBase]()),
+		"with a second type": contractOf(1, nil, reflect.TypeFor[shapeBase](), reflect.TypeFor[shapeLeaf]()),
+		"a shared constant":  contractOf(1, []string{"KeyRoute=route"}, reflect.TypeFor[shapeBase]()),
 	}
 	seen := map[string]string{base: "base"}
 	for what, c := range changed {
@@ -142,7 +148,7 @@ func TestContractID(t *testing.T) {
 	if err := CheckContract(id); err != nil {
 		t.Fatalf("own contract refused: %v", err)
 	}
-	older := contractOf(ContractRevision, reflect.TypeFor[shapeBase]())
+	older := contractOf(ContractRevision, vocabulary(), reflect.TypeFor[shapeBase]())
 	for _, got := range []string{"", older, "r0-" + strings.TrimPrefix(id, "r1-")} {
 		err := CheckContract(got)
 		if err == nil {
@@ -154,4 +160,61 @@ func TestContractID(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestVocabularyIsComplete: every exported constant of this package and
+// of extauthz/contract (read from their source files) is in vocabulary,
+// so a new shared name or bound changes ContractID without a hand-made
+// bump, and no name is listed twice.
+func TestVocabularyIsComplete(t *testing.T) {
+	want := append(exportedConsts(t, "."), exportedConsts(t, "../contract")...)
+	var got []string
+	for _, v := range vocabulary() {
+		name, _, _ := strings.Cut(v, "=")
+		got = append(got, name)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("vocabulary names %v\nexported constants %v", got, want)
+	}
+}
+
+// exportedConsts lists the exported constants declared in dir's non-test
+// Go files.
+func exportedConsts(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range af.Decls {
+			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
+				names = append(names, exportedNames(g)...)
+			}
+		}
+	}
+	return names
+}
+
+// exportedNames lists the exported names a const declaration declares.
+func exportedNames(g *ast.GenDecl) []string {
+	var names []string
+	for _, spec := range g.Specs {
+		for _, n := range spec.(*ast.ValueSpec).Names {
+			if n.IsExported() {
+				names = append(names, n.Name)
+			}
+		}
+	}
+	return names
 }

@@ -11,7 +11,8 @@
 // untouched (as jwt_authn without a requirement), so the translator gives
 // one to every route it hands to the module.
 //
-// It imports only the IR, so both sides can depend on it.
+// It imports only the IR and extauthz/contract, so both sides can depend
+// on it.
 package envoymod
 
 import (
