@@ -81,14 +81,6 @@ func New(opts Options) *Server {
 		id: strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.FormatUint(rand.Uint64(), 36)}
 }
 
-// Close ends every open stream and refuses new ones (Unavailable). RLQS
-// streams never end by themselves, so a graceful stop of the gRPC server
-// would otherwise wait its whole grace for them; Envoy keeps its
-// assignments (until they expire) and opens a new stream on its next
-// report tick, to whichever server its cluster then reaches. Run calls
-// Close when its context ends.
-func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
-
 // Register adds the service to g.
 func (s *Server) Register(g *grpc.Server) { rlqsv3.RegisterRateLimitQuotaServiceServer(g, s) }
 
