@@ -33,7 +33,8 @@
 // # One participant across streams
 //
 // Every stream a Client opens carries its id (random, fixed for the
-// Client's life) in the metadata ir.RateLimitQuotaClientHeader, so the
+// Client's life; a Registry's clients, the module's, share one per
+// process) in the metadata ir.RateLimitQuotaClientHeader, so the
 // server counts its buckets as the same participants of the account on
 // every stream and replica: a restarted or failed-over server gives a
 // reconnected module the share its usage earns, where a new stream was a
@@ -140,7 +141,8 @@ type Store interface {
 // until Close.
 type Client struct {
 	// id names the client to the server on every stream it opens
-	// (ir.RateLimitQuotaClientHeader): random, fixed for the Client's life.
+	// (ir.RateLimitQuotaClientHeader): random, fixed for the Client's life
+	// (a Registry's clients share the Registry's).
 	id       string
 	addrs    []string
 	domain   string
@@ -162,11 +164,16 @@ type Client struct {
 // The module takes its clients from a Registry instead (and never Closes
 // one it got there: it Releases it).
 func New(cfg envoymod.Quota, store Store, log *slog.Logger) *Client {
+	return start(cfg, store, log, newClientID())
+}
+
+// start is New with the client id id (Registry: one per process).
+func start(cfg envoymod.Quota, store Store, log *slog.Logger, id string) *Client {
 	if log == nil {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{id: newClientID(), addrs: addresses(cfg.Address), domain: domain(cfg.Domain), store: store,
+	c := &Client{id: id, addrs: addresses(cfg.Address), domain: domain(cfg.Domain), store: store,
 		log: log.With("component", "rlqs-client"), kick: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	c.setInterval(cfg.ReportInterval)
