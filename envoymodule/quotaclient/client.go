@@ -30,6 +30,17 @@
 //     one bucket in one response, meaning "a bucket holding exactly its
 //     grant".
 //
+// # One participant across streams
+//
+// Every stream a Client opens carries its id (random, fixed for the
+// Client's life; a Registry's clients, the module's, share one per
+// process) in the metadata ir.RateLimitQuotaClientHeader, so the
+// server counts its buckets as the same participants of the account on
+// every stream and replica: a restarted or failed-over server gives a
+// reconnected module the share its usage earns, where a new stream was a
+// newcomer's, held to its floor share while the ended stream's share was
+// held (ratelimit/quota participant).
+//
 // # Better than Envoy: usage survives an outage
 //
 // Envoy 1.40 drops the usage of reports it could not send. The Client
@@ -55,6 +66,8 @@ package quotaclient
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -127,6 +140,10 @@ type Store interface {
 // and applies the answers. Create it with New (or Registry.Get); it runs
 // until Close.
 type Client struct {
+	// id names the client to the server on every stream it opens
+	// (ir.RateLimitQuotaClientHeader): random, fixed for the Client's life
+	// (a Registry's clients share the Registry's).
+	id       string
 	addrs    []string
 	domain   string
 	store    Store
@@ -147,16 +164,29 @@ type Client struct {
 // The module takes its clients from a Registry instead (and never Closes
 // one it got there: it Releases it).
 func New(cfg envoymod.Quota, store Store, log *slog.Logger) *Client {
+	return start(cfg, store, log, newClientID())
+}
+
+// start is New with the client id id (Registry: one per process).
+func start(cfg envoymod.Quota, store Store, log *slog.Logger, id string) *Client {
 	if log == nil {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{addrs: addresses(cfg.Address), domain: domain(cfg.Domain), store: store,
+	c := &Client{id: id, addrs: addresses(cfg.Address), domain: domain(cfg.Domain), store: store,
 		log: log.With("component", "rlqs-client"), kick: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	c.setInterval(cfg.ReportInterval)
 	go c.run()
 	return c
+}
+
+// newClientID returns a random client id: 32 hex digits (128 bits), never
+// the same for two clients.
+func newClientID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // never fails (crypto/rand.Read panics instead)
+	return hex.EncodeToString(b[:])
 }
 
 // NewBucket tells the client a bucket was created: it reports the new

@@ -366,3 +366,32 @@ func TestNewBucketReportsBoundTheirCost(t *testing.T) {
 		t.Errorf("%v of %v spent draining for new buckets", busy, span)
 	}
 }
+
+// TestServerRestartKeepsTheShare: a server restarted on the same account
+// (Redis in production) counts the reconnected client's buckets as the
+// same participants as before: alice, who used 2 of her 10 a minute, gets
+// a bucket of the 8 left at the whole rate, not a newcomer's floor share
+// (0.05 of the rate: under one token a minute, so DENY_ALL) while the
+// ended stream's participant holds the 8 for its 15 s (ratelimit/quota
+// participant).
+func TestServerRestartKeepsTheShare(t *testing.T) {
+	acct := quota.NewMemoryAccount(time.Now)
+	s := startServer(t, "", acct, 0)
+	store := newFakeStore()
+	alice := consumer("alice")
+	store.add(alice, 2, 0)
+	newClient(t, s.addr, 100*time.Millisecond, store)
+	eventually(t, 5*time.Second, "alice's token bucket", func() bool {
+		tb, ok := store.lastTokenBucket(alice)
+		return ok && tb.MaxTokens == 8
+	})
+	s.stop()
+	before := len(store.assignsOf(alice))
+	startServer(t, s.addr, acct, 0)
+	eventually(t, 5*time.Second, "an assignment of the restarted server", func() bool { return len(store.assignsOf(alice)) > before })
+	time.Sleep(300 * time.Millisecond) // three reports more
+	as := store.assignsOf(alice)
+	if tb := as[len(as)-1]; tb.Kind != TokenBucket || tb.MaxTokens != 8 || tb.TokensPerFill != 10 || tb.FillInterval != time.Minute {
+		t.Errorf("alice's last assignment after the restart: %+v; want a token bucket of 8, 10 per minute (the whole rate)", tb)
+	}
+}

@@ -195,7 +195,7 @@ func (l *loop) open(addr string) (*stream, error) {
 		return nil, err
 	}
 	l.gen++
-	return openStream(l.c.ctx, conn, addr, l.gen, l.events, l.c.safely)
+	return openStream(l.c.ctx, conn, addr, l.c.id, l.gen, l.events, l.c.safely)
 }
 
 // down drops the stream and schedules a new attempt on the address that

@@ -35,8 +35,12 @@ const DefaultLinger = time.Minute
 // envoymodule/jwks.go). A Registry is safe for concurrent use.
 type Registry struct {
 	linger time.Duration
-	mu     sync.Mutex
-	m      map[registryKey]*registered
+	// id is every client's id (Client.id): the process is one participant
+	// of the account per bucket, also when the policy moves it to another
+	// quota server address (a new client, the bucket table handed over).
+	id string
+	mu sync.Mutex
+	m  map[registryKey]*registered
 }
 
 type registryKey struct{ address, domain string }
@@ -53,7 +57,7 @@ func NewRegistry(linger time.Duration) *Registry {
 	if linger <= 0 {
 		linger = DefaultLinger
 	}
-	return &Registry{linger: linger, m: map[registryKey]*registered{}}
+	return &Registry{linger: linger, id: newClientID(), m: map[registryKey]*registered{}}
 }
 
 // Get returns the client of cfg's Address and Domain, starting it with
@@ -67,7 +71,7 @@ func (r *Registry) Get(cfg envoymod.Quota, store Store, log *slog.Logger) *Clien
 	defer r.mu.Unlock()
 	e := r.m[k]
 	if e == nil {
-		e = &registered{c: New(cfg, store, log)}
+		e = &registered{c: start(cfg, store, log, r.id)}
 		r.m[k] = e
 	}
 	if e.timer != nil {

@@ -11,6 +11,9 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // Keepalive of the connections: a ping after keepaliveTime without
@@ -69,14 +72,15 @@ type stream struct {
 
 var errAttemptTimeout = errors.New("no response headers in time")
 
-// openStream opens an RLQS stream on conn and waits for the server's
+// openStream opens an RLQS stream on conn, naming the client client
+// (ir.RateLimitQuotaClientHeader), and waits for the server's
 // response headers (at most attemptTimeout: an unreachable address must
 // not hold the loop); its receiver then hands every response, and the
 // error that ends the stream, to events tagged gen. The stream lives
 // until close or until parent ends.
-func openStream(parent context.Context, conn *grpc.ClientConn, addr string, gen uint64, events chan<- event,
+func openStream(parent context.Context, conn *grpc.ClientConn, addr, client string, gen uint64, events chan<- event,
 	safely func(string, func())) (*stream, error) {
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(parent, ir.RateLimitQuotaClientHeader, client))
 	conn.ResetConnectBackoff() // this attempt, not gRPC's backoff, decides when to dial
 	timer := time.AfterFunc(attemptTimeout, cancel)
 	s, err := rlqsv3.NewRateLimitQuotaServiceClient(conn).StreamRateLimitQuotas(ctx)

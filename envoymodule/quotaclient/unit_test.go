@@ -125,6 +125,11 @@ func TestRegistry(t *testing.T) {
 	if c1 != c2 || c1 == other {
 		t.Fatal("want one client per address and domain")
 	}
+	own := New(cfg, store, discard())
+	own.Close()
+	if len(c1.id) != 32 || other.id != c1.id || own.id == c1.id {
+		t.Fatalf("client ids %q and %q: want one 32-digit id per registry, another for a Client of its own", c1.id, other.id)
+	}
 	r.Release(c1)
 	r.Release(c2)
 	time.Sleep(20 * time.Millisecond)

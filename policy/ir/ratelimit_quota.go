@@ -23,6 +23,16 @@ const (
 // RateLimitQuotaDomain is the RLQS domain of every Tollgate bucket.
 const RateLimitQuotaDomain = "tollgate"
 
+// RateLimitQuotaClientHeader is the gRPC metadata key under which an RLQS
+// client names itself for as long as it runs (Tollgate's Envoy module: a
+// random id per quota client, the same on every stream it opens): the
+// quota server then counts a reconnected stream's buckets as the same
+// participants of the account as before, not as a newcomer's while the
+// stream that ended still holds their shares. Values are 16 to 64 of
+// [0-9A-Za-z_-]; a stream without one (Envoy's rate_limit_quota filter) is
+// its own participant.
+const RateLimitQuotaClientHeader = "tollgate-rlqs-client"
+
 // Keys of the RLQS bucket ids Envoy builds (BucketId.bucket), the contract
 // between the translator's bucket matchers and the quota server's table.
 //

@@ -10,7 +10,11 @@
 // consumer, or a route and client address; ids built by the translator
 // from ir.BucketKey*), the requests it admitted and denied: at once for a
 // new bucket, then every 5 s (Envoy 1.40 ignores reporting_interval). A
-// participant is one bucket of one stream. Every report is settled
+// participant is one bucket of one client: of one stream, or of every
+// stream of a client that names itself (ir.RateLimitQuotaClientHeader:
+// Tollgate's Envoy module), on any server sharing the account, so a
+// reconnected module is the participant it was (server.go participant;
+// TestReconnectedClientKeepsItsShare). Every report is settled
 // (Account) against each limit of the bucket, under the same Redis keys and
 // GCRA as the exact mode's rate-limit service (package counter); the
 // buckets of one report are settled as one batch (BatchAccount: with Redis,
@@ -75,7 +79,11 @@
 //     last shares leave it less: at most until they next report (5 s);
 //   - requests an Envoy admits from a bucket between building its idle
 //     report and applying the abandon action that answers it (2–17 ms,
-//     at most its grant; abandon.go): Envoy drops them unreported.
+//     at most its grant; abandon.go): Envoy drops them unreported;
+//   - once per graceful stop of a server (Close), the tokens the Envoys
+//     of its unnamed streams hold: released, they no longer count
+//     against the consumer's other Envoys until those Envoys report on
+//     their next stream (at most 5 s); what they admit is charged then.
 //
 // Rebalancing (rebalance.go) adds nothing to it: it moves only shares of
 // the rate, never tokens a holder may have spent without reporting them
@@ -86,7 +94,14 @@
 // report: a replacement gets no tokens of what the dead one held, only
 // its floor of the rate (a bucket of 0.1 s of it, at least one token;
 // DENY_ALL when the floor is less than one token per fill interval, below
-// 20 per minute with two participants) until then.
+// 20 per minute with two participants) until then. That was also every
+// reconnected Envoy's lot (its new stream a newcomer, its old one holding
+// the limit: 1 admitted a second of 20 against 1,000 a minute for 12 s
+// after a restart of serve, e2e TestQuotaModuleReconnectKeepsTheShare);
+// now a named client's new stream is its old participant, and a server
+// stopping gracefully releases the participants of its unnamed streams
+// (close.go; e2e TestQuotaFilterReconnectKeepsTheShare). A killed server
+// releases nothing: Envoy's filter, reconnected, waits out the hold.
 //
 // A live holder does not wait for its next report to share the rate:
 // when a bucket is first reported by another Envoy, the rate is split at
@@ -230,8 +245,9 @@
 // ids, reports at once for a new bucket and every 5 s. It reports exactly
 // what it admitted (its local limits run with the assignment, not after
 // it), so backstopBound never cuts its reports; it keeps usage it could
-// not deliver and sends it when a stream connects again. Nothing here
-// tells the two kinds of client apart.
+// not deliver and sends it when a stream connects again. It names its
+// client on every stream (ir.RateLimitQuotaClientHeader), which Envoy's
+// filter cannot; nothing else here tells the two kinds of client apart.
 //
 // Metrics (tollgate_rlqs_*, metrics.go): open streams and reported
 // buckets, reports and reported requests, assignments by strategy,

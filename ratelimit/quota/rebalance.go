@@ -65,7 +65,7 @@ func (s *Server) newcomers(st *stream, reports *rlqsv3.RateLimitQuotaUsageReport
 	var holders map[*stream][]string
 	var floor, count map[string]float64
 	for _, o := range s.openStreams() {
-		if o == st {
+		if o == st || o.sameClient(st) {
 			continue
 		}
 		o.mu.Lock()
