@@ -2,16 +2,11 @@ package quota
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/tollgate/tollgate/policy/ir"
 )
@@ -22,26 +17,7 @@ import (
 // process.
 func dialAs(t *testing.T, s *Server, client string) (st rlqsStream, kill func()) {
 	t.Helper()
-	l := bufconn.Listen(1 << 20)
-	g := grpc.NewServer()
-	s.Register(g)
-	go func() { _ = g.Serve(l) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient("passthrough:///buf", grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.DialContext(ctx) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if client != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, ir.RateLimitQuotaClientHeader, client)
-	}
-	st, err = rlqsv3.NewRateLimitQuotaServiceClient(conn).StreamRateLimitQuotas(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, g := dialServerAs(t, s, client)
 	return st, g.Stop
 }
 

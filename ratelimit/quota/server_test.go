@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -45,12 +46,13 @@ func (failingAccount) Settle(context.Context, Settlement) ([]KeyState, error) {
 // dial serves s over an in-memory listener and opens a stream.
 func dial(t *testing.T, s *Server) grpc.BidiStreamingClient[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse] {
 	t.Helper()
-	st, _ := dialServer(t, s)
+	st, _ := dialAs(t, s, "")
 	return st
 }
 
-// dialServer is dial returning the gRPC server too.
-func dialServer(t *testing.T, s *Server) (grpc.BidiStreamingClient[rlqsv3.RateLimitQuotaUsageReports, rlqsv3.RateLimitQuotaResponse], *grpc.Server) {
+// dialServerAs serves s over an in-memory listener and opens a stream
+// naming its client client ("" for none), returning the gRPC server too.
+func dialServerAs(t *testing.T, s *Server, client string) (rlqsStream, *grpc.Server) {
 	t.Helper()
 	l := bufconn.Listen(1 << 20)
 	g := grpc.NewServer()
@@ -65,6 +67,9 @@ func dialServer(t *testing.T, s *Server) (grpc.BidiStreamingClient[rlqsv3.RateLi
 	t.Cleanup(func() { conn.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	if client != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, ir.RateLimitQuotaClientHeader, client)
+	}
 	st, err := rlqsv3.NewRateLimitQuotaServiceClient(conn).StreamRateLimitQuotas(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +260,7 @@ func TestCloseEndsStreams(t *testing.T) {
 	if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
 		t.Fatal(err)
 	}
-	st, g := dialServer(t, s)
+	st, g := dialServerAs(t, s, "")
 	if err := st.Send(usage(consumerBucket("tiny"), 1, 0)); err != nil {
 		t.Fatal(err)
 	}
