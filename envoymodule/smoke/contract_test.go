@@ -224,18 +224,8 @@ func newLDSFile(t *testing.T) *ldsFile { return &ldsFile{dir: t.TempDir()} }
 // over the watched file).
 func (f *ldsFile) push(t *testing.T, listener map[string]any) {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"version_info": time.Now().Format(time.RFC3339Nano),
+	writeDiscovery(t, f.dir, "lds.json", map[string]any{"version_info": time.Now().Format(time.RFC3339Nano),
 		"resources": []any{listener}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(f.dir, "next.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(f.dir, "lds.json")); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // fresh sends GET path on a new connection (a replaced listener's

@@ -147,15 +147,22 @@ func (e *ecdsFile) push(t *testing.T, fc any) {
 	doc := map[string]any{"version_info": time.Now().Format(time.RFC3339Nano), "resources": []any{map[string]any{
 		"@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig", "name": envoymod.FilterName,
 		"typed_config": moduleFilter(fc)}}}
+	writeDiscovery(t, e.dir, "ecds.json", doc)
+}
+
+// writeDiscovery writes doc as JSON to dir/name, aside first and then
+// renamed over it, so a watching Envoy reads the whole file.
+func writeDiscovery(t *testing.T, dir, name string, doc any) {
+	t.Helper()
 	b, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(e.dir, "next.tmp")
+	tmp := filepath.Join(dir, "next.tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, filepath.Join(e.dir, "ecds.json")); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
 	}
 }
