@@ -178,11 +178,16 @@ func (k skew) upgradeControlPlane(t *testing.T) {
 	t.Log(line)
 }
 
-// contractPolicy is one JWT route without rate limits (a restarted quota
-// server's first assignments are not this test's subject).
+// contractPolicy is one JWT route limited in the module (1,000 a minute:
+// the upgraded control plane is a restarted quota server, whose first
+// assignments must not cut the caller, TestQuotaModuleReconnectKeepsTheShare).
 const contractPolicy = `version: 1
 auth:
 {{.JWT}}
+rateLimits:
+  tiers:
+    pro: [{requests: 1000, per: minute}]
+  defaultTier: pro
 gateways:
   - name: public
     listeners: [{name: http, port: {{.Port}}, address: 127.0.0.1}]
@@ -192,21 +197,21 @@ backends:
   - {name: echo, endpoints: [{{.Upstream}}]}
 `
 
-// contractKeyPolicy is one route for a signed API key or a JWT, without
-// rate limits.
+// contractKeyPolicy is one route for a signed API key or a JWT, limited in
+// the module as contractPolicy.
 const contractKeyPolicy = `version: 1
 auth:
   apiKeys: {header: x-api-key}
 {{.JWT}}
 rateLimits:
   tiers:
-    pro: [{requests: 100000, per: minute}]
+    pro: [{requests: 1000, per: minute}]
   defaultTier: pro
 gateways:
   - name: public
     listeners: [{name: http, port: {{.Port}}, address: 127.0.0.1}]
 routes:
-  - {name: mixed, match: {pathPrefix: /m/}, backend: echo, auth: {methods: [apiKey, jwt]}, rateLimit: none}
+  - {name: mixed, match: {pathPrefix: /m/}, backend: echo, auth: {methods: [apiKey, jwt]}}
 backends:
   - {name: echo, endpoints: [{{.Upstream}}]}
 `
