@@ -30,6 +30,10 @@
 //     in the bump interval before.
 //   - A failed fetch keeps the keys (no withdrawal), and is retried sooner
 //     (the verifier's backoff, at most Interval).
+//   - Fetches are conditional (the verifier's periodic refresh): a 304 Not
+//     Modified keeps the keys (no withdrawal), and the validators are kept
+//     with each body across Swaps, so a new watch's first fetch of an
+//     unchanged JWKS is a 304 too.
 package jwkswatch
 
 import (
