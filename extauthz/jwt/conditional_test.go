@@ -27,6 +27,7 @@ type condServer struct {
 	lastModified string
 	noETag       bool // serve no ETag (Last-Modified only)
 	always304    bool // a broken cache: 304 to every request
+	down         bool // 503 to every request
 	ok, notMod   int
 	asked        []string // each request's "If-None-Match|If-Modified-Since"
 }
@@ -44,6 +45,10 @@ func (s *condServer) handle(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	inm, ims := r.Header.Get("If-None-Match"), r.Header.Get("If-Modified-Since")
 	s.asked = append(s.asked, inm+"|"+ims)
+	if s.down {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	etag := s.etag
 	if etag == "" {
 		etag = fmt.Sprintf("%q", fmt.Sprintf("%x", sha256.Sum256([]byte(s.body))))
@@ -180,6 +185,38 @@ func TestUnexpected304Refused(t *testing.T) {
 	want := []string{"|", "|", "|", "|"} // first, 200, unknown kid, periodic: none conditional
 	if fmt.Sprint(asked) != fmt.Sprint(want) {
 		t.Errorf("requests' validators %q, want %q", asked, want)
+	}
+}
+
+// TestFailedFetchForgetsValidators: after a failed refresh the next one
+// is unconditional (a 200), and the one after it conditional again.
+func TestFailedFetchForgetsValidators(t *testing.T) {
+	k := sharedKeys()
+	srv := newCondServer(t, jwks(t, pubJWK(t, "k1", k.rsa, nil)))
+	v := newTestVerifier(t, []ir.JWTProvider{condProvider(srv)}, Options{})
+	if err := periodic(v); err != nil {
+		t.Fatal(err)
+	}
+	srv.set(func(s *condServer) { s.down = true })
+	if err := periodic(v); err == nil {
+		t.Fatal("a 503 was a successful refresh")
+	}
+	srv.set(func(s *condServer) { s.down = false })
+	for range 2 {
+		if err := periodic(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok, notMod, asked := srv.counts()
+	conditional := []bool{}
+	for _, a := range asked {
+		conditional = append(conditional, a != "|")
+	}
+	if ok != 2 || notMod != 1 || fmt.Sprint(conditional) != "[false true false true]" {
+		t.Errorf("%d 200s, %d 304s, conditional requests %v; want 2, 1, [false true false true]", ok, notMod, conditional)
+	}
+	if v.providers[0].keys.Load() == nil {
+		t.Error("keys lost")
 	}
 }
 

@@ -163,7 +163,7 @@ type remoteJWKS struct {
 	mu     sync.Mutex
 	flight *flight   // the fetch under way, nil when none
 	last   time.Time // when the last fetch started
-	held   *heldJWKS // the body of the provider's keys; nil when none or unknown
+	held   *heldJWKS // the body of the provider's keys; nil when none, unknown, or after a failed fetch
 }
 
 // heldJWKS is the JWKS body whose keys a provider holds, with the
@@ -247,8 +247,10 @@ func (v *Verifier) runFlight(p *provider, f *flight, conditional bool) {
 // ETag or a Last-Modified, the request carries If-None-Match and
 // If-Modified-Since, and a 304 Not Modified is a successful fetch of that
 // same body: p keeps its keys (no parse, no purge) and the store records
-// the body as just fetched. A 304 to any other request is a failed fetch
-// that also forgets the validators: the next fetch is unconditional.
+// the body as just fetched. A 304 to any other request is a failed fetch.
+// A failed fetch forgets the validators: the next one is unconditional (a
+// server that fails conditional requests, or answers them wrongly, costs
+// one full download, not every refresh).
 func (v *Verifier) fetch(p *provider, conditional bool) error {
 	ctx, cancel := context.WithTimeout(v.life, fetchTimeout)
 	defer cancel()
@@ -261,12 +263,7 @@ func (v *Verifier) fetch(p *provider, conditional bool) error {
 		cond = held
 	}
 	got, err := v.download(ctx, r.uri, cond)
-	switch {
-	case errors.Is(err, errUnexpected304):
-		r.mu.Lock()
-		r.held = nil
-		r.mu.Unlock()
-	case err == nil && got == cond: // 304 Not Modified
+	if err == nil && got == cond { // 304 Not Modified
 		return v.revalidated(p, got)
 	}
 	var ks *keySet
@@ -275,6 +272,9 @@ func (v *Verifier) fetch(p *provider, conditional bool) error {
 	}
 	v.metrics.JWKSRefresh(p.name, err == nil)
 	if err != nil {
+		r.mu.Lock()
+		r.held = nil // p keeps its keys, but no 304 is taken for them
+		r.mu.Unlock()
 		return v.fetchFailed(p, err)
 	}
 	v.install(p, got, ks)
