@@ -357,6 +357,7 @@ func (v *Verifier) download(ctx context.Context, uri string, cond *heldJWKS) (*h
 	return newHeld(body, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")), nil
 }
 
+// setIf sets header name to value unless value is "".
 func setIf(h http.Header, name, value string) {
 	if value != "" {
 		h.Set(name, value)
