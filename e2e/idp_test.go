@@ -10,11 +10,14 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,7 +25,10 @@ import (
 )
 
 // idp is an identity provider run by the test: a JWKS endpoint whose keys
-// can rotate or go down, and an RFC 7662 introspection endpoint.
+// can rotate or go down, and an RFC 7662 introspection endpoint. The JWKS
+// is served with an ETag (its body's hash: the keys, sorted by kid, are
+// serialized the same way each time) and a request whose If-None-Match
+// names it gets 304 Not Modified, as from a real IdP or CDN.
 type idp struct {
 	t      *testing.T
 	srv    *httptest.Server
@@ -32,7 +38,9 @@ type idp struct {
 	keys    map[string]*rsa.PrivateKey // kid → key, served in the JWKS
 	ec      *ecdsa.PrivateKey
 	down    atomic.Bool
-	fetches atomic.Int64
+	fetches atomic.Int64 // JWKS requests answered (200 and 304)
+	full    atomic.Int64 // of which 200s with the body
+	notMod  atomic.Int64 // of which 304s
 	delay   atomic.Int64 // nanoseconds each JWKS answer waits (a slow IdP)
 
 	tokens         map[string]map[string]any // opaque token → introspection answer
@@ -86,17 +94,38 @@ func (p *idp) jwks(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
+	body := p.jwksBody()
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		p.notMod.Add(1)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	p.full.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+// jwksBody is the JWKS of the current keys, the same bytes for the same
+// keys.
+func (p *idp) jwksBody() []byte {
 	p.mu.Lock()
-	var keys []map[string]string
-	for kid, k := range p.keys {
+	defer p.mu.Unlock()
+	keys := []map[string]string{}
+	for _, kid := range slices.Sorted(maps.Keys(p.keys)) {
+		k := p.keys[kid]
 		keys = append(keys, map[string]string{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
 			"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())})
 	}
 	x, y := p.ec.X.FillBytes(make([]byte, 32)), p.ec.Y.FillBytes(make([]byte, 32))
 	keys = append(keys, map[string]string{"kty": "EC", "kid": "ec1", "use": "sig", "alg": "ES256", "crv": "P-256", "x": b64(x), "y": b64(y)})
-	p.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
+	body, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		panic(err) // strings only
+	}
+	return body
 }
 
 func (p *idp) introspect(w http.ResponseWriter, r *http.Request) {

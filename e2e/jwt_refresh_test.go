@@ -63,6 +63,9 @@ func withJWKSRefresh(policy string, d time.Duration) string {
 // provider's interval (no test interval set), then a new JWKS epoch;
 // module: the module's own refresh clears its table; ext_authz: the
 // service's refresh purges its cache. The IdP's JWKS fetch rate is logged.
+// With the module, the refreshes of the unchanged JWKS before the
+// withdrawal are 304 Not Modified (checkRevalidated), and the withdrawal,
+// a new body with a new ETag, is still seen within refreshBound.
 func TestJWTWithdrawnKeyRefresh(t *testing.T) {
 	t.Run("jwt_authn and ext_authz", func(t *testing.T) {
 		t.Parallel()
@@ -98,7 +101,10 @@ func testJWTWithdrawnKeyRefresh(t *testing.T, engine jwtEngine, paths map[string
 			t.Fatalf("module: the k2 token's second request was not served by the C table: %v", c)
 		}
 	}
-	fetches, withdrawn := n.idp.fetches.Load(), time.Now()
+	if _, module := paths["module"]; module {
+		checkRevalidated(t, n.idp)
+	}
+	fetches, full, withdrawn := n.idp.fetches.Load(), n.idp.full.Load(), time.Now()
 	n.idp.mu.Lock()
 	delete(n.idp.keys, "k2")
 	n.idp.mu.Unlock()
@@ -128,14 +134,37 @@ func testJWTWithdrawnKeyRefresh(t *testing.T, engine jwtEngine, paths map[string
 		}
 		t.Logf("%s: k2 token refused %s after k2 left the JWKS (jwksRefresh %s)", path, d.Round(time.Millisecond), testJWKSRefresh)
 	}
-	t.Logf("IdP: %d JWKS fetches in the %s after the withdrawal (every fetcher of the stack, at jwksRefresh %s)",
-		n.idp.fetches.Load()-fetches, took.Round(time.Millisecond), testJWKSRefresh)
+	t.Logf("IdP: %d JWKS fetches (%d of them 200s, the others 304s) in the %s after the withdrawal (every fetcher of the stack, at jwksRefresh %s)",
+		n.idp.fetches.Load()-fetches, n.idp.full.Load()-full, took.Round(time.Millisecond), testJWKSRefresh)
 	k1 := bearer(n.idp.rs256("k1", n.idp.claims("bob", "user")))
 	for path, route := range paths {
 		if code, _, body := a.call(t, route, k1); code != 200 {
 			t.Errorf("%s: a k1 token after k2's withdrawal: %d %s, want 200", path, code, body)
 		}
 	}
+}
+
+// checkRevalidated watches the IdP for a full jwksRefresh (and a margin)
+// while its JWKS does not change: every fetcher of the stack (the Envoy
+// module's verifier and the ext_authz service's, each refreshing every
+// testJWKSRefresh) revalidates it, so the IdP answers at least two 304s
+// and not one 200. A fetcher that downloaded the JWKS unconditionally
+// would be a 200 within that window.
+func checkRevalidated(t *testing.T, p *idp) {
+	t.Helper()
+	full, notMod, start := p.full.Load(), p.notMod.Load(), time.Now()
+	window := testJWKSRefresh + time.Second
+	for time.Since(start) < window || p.notMod.Load()-notMod < 2 {
+		if time.Since(start) > refreshBound {
+			t.Fatalf("IdP: %d 304s in %s of an unchanged JWKS, want at least 2 (one per fetcher)", p.notMod.Load()-notMod, refreshBound)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(start).Round(time.Millisecond)
+	if n := p.full.Load() - full; n != 0 {
+		t.Fatalf("IdP: %d 200s (full downloads) in %s of an unchanged JWKS, want none: every refresh revalidates", n, took)
+	}
+	t.Logf("IdP: %d 304s and no 200 in %s of an unchanged JWKS (jwksRefresh %s)", p.notMod.Load()-notMod, took, testJWKSRefresh)
 }
 
 // jwtCacheHits is the ext_authz service's JWT verification cache hits.

@@ -25,11 +25,15 @@ const (
 	maxJWKSBytes = 1 << 20
 	// maxJWKSKeys caps the entries of a JWKS that are parsed at all.
 	maxJWKSKeys = 1000
+	// maxValidatorBytes caps a remembered ETag or Last-Modified: a longer
+	// one is ignored, as if the response had none.
+	maxValidatorBytes = 1 << 10
 )
 
 var (
 	errRefreshRateLimited = errors.New("jwks refresh rate-limited")
 	errClosed             = errors.New("verifier closed")
+	errUnexpected304      = errors.New("get: status 304 to a request with no remembered body")
 )
 
 // pubKey is one verification key of a provider's JWKS.
@@ -159,6 +163,32 @@ type remoteJWKS struct {
 	mu     sync.Mutex
 	flight *flight   // the fetch under way, nil when none
 	last   time.Time // when the last fetch started
+	held   *heldJWKS // the body of the provider's keys; nil when none, unknown, or after a failed fetch
+}
+
+// heldJWKS is the JWKS body whose keys a provider holds, with the
+// validators of the response that carried it (each "" when absent or
+// longer than maxValidatorBytes). It is immutable.
+type heldJWKS struct {
+	body               []byte
+	etag, lastModified string
+}
+
+// validated reports whether a conditional request can revalidate h.
+func (h *heldJWKS) validated() bool {
+	return h != nil && (h.etag != "" || h.lastModified != "")
+}
+
+// newHeld returns the heldJWKS of body served with etag and lastModified,
+// dropping a validator longer than maxValidatorBytes.
+func newHeld(body []byte, etag, lastModified string) *heldJWKS {
+	if len(etag) > maxValidatorBytes {
+		etag = ""
+	}
+	if len(lastModified) > maxValidatorBytes {
+		lastModified = ""
+	}
+	return &heldJWKS{body: body, etag: etag, lastModified: lastModified}
 }
 
 // flight is one JWKS fetch that concurrent callers share.
@@ -170,7 +200,11 @@ type flight struct {
 // refresh fetches p's JWKS or joins the fetch under way, and waits for it
 // or for ctx. Unless force is set (the periodic refresh), a new fetch
 // starts at most once per MinRefreshGap: within the gap refresh returns
-// errRefreshRateLimited at once.
+// errRefreshRateLimited at once. The periodic refresh is conditional (see
+// fetch); the others (an unknown kid, the first keys) are not: an unknown
+// kid asks the server, or a cache before it, for the whole JWKS, so a
+// cache that wrongly answers 304 cannot hide a rotation from it (a caller
+// that joins a periodic fetch under way gets that fetch's answer).
 func (v *Verifier) refresh(ctx context.Context, p *provider, force bool) error {
 	r := p.remote
 	r.mu.Lock()
@@ -184,7 +218,7 @@ func (v *Verifier) refresh(ctx context.Context, p *provider, force bool) error {
 		f = &flight{done: make(chan struct{})}
 		// The fetch runs on its own goroutine so that a caller whose
 		// context ends does not cut it short for the others.
-		if !v.spawn(func() { v.runFlight(p, f) }) {
+		if !v.spawn(func() { v.runFlight(p, f, force) }) {
 			r.mu.Unlock()
 			return errClosed
 		}
@@ -199,8 +233,8 @@ func (v *Verifier) refresh(ctx context.Context, p *provider, force bool) error {
 	}
 }
 
-func (v *Verifier) runFlight(p *provider, f *flight) {
-	f.err = v.fetch(p)
+func (v *Verifier) runFlight(p *provider, f *flight, conditional bool) {
+	f.err = v.fetch(p, conditional)
 	p.remote.mu.Lock()
 	p.remote.flight = nil
 	p.remote.mu.Unlock()
@@ -208,25 +242,73 @@ func (v *Verifier) runFlight(p *provider, f *flight) {
 }
 
 // fetch downloads and installs p's JWKS. On failure p keeps its keys.
-func (v *Verifier) fetch(p *provider) error {
+//
+// When conditional is set and p's keys came from a body served with an
+// ETag or a Last-Modified, the request carries If-None-Match and
+// If-Modified-Since, and a 304 Not Modified is a successful fetch of that
+// same body: p keeps its keys (no parse, no purge) and the store records
+// the body as just fetched. A 304 to any other request is a failed fetch.
+// A failed fetch forgets the validators: the next one is unconditional (a
+// server that fails conditional requests, or answers them wrongly, costs
+// one full download, not every refresh).
+func (v *Verifier) fetch(p *provider, conditional bool) error {
 	ctx, cancel := context.WithTimeout(v.life, fetchTimeout)
 	defer cancel()
-	body, err := v.download(ctx, p.remote.uri)
+	r := p.remote
+	r.mu.Lock()
+	held := r.held
+	r.mu.Unlock()
+	var cond *heldJWKS
+	if conditional && held.validated() {
+		cond = held
+	}
+	got, err := v.download(ctx, r.uri, cond)
+	if err == nil && got == cond { // 304 Not Modified
+		return v.revalidated(p, got)
+	}
 	var ks *keySet
 	if err == nil {
-		ks, err = parseKeySet(body, p.algs)
+		ks, err = parseKeySet(got.body, p.algs)
 	}
 	v.metrics.JWKSRefresh(p.name, err == nil)
 	if err != nil {
-		v.log.Warn("jwt: JWKS refresh failed; keeping the cached keys", "provider", p.name, "error", err)
-		if f, ok := v.jwks.(JWKSFailures); ok && v.life.Err() == nil { // not a fetch Close cut short
-			f.Failed(p.remote.uri)
-		}
-		return fmt.Errorf("jwks of provider %s: %w", p.name, err)
+		r.mu.Lock()
+		r.held = nil // p keeps its keys, but no 304 is taken for them
+		r.mu.Unlock()
+		return v.fetchFailed(p, err)
 	}
+	v.install(p, got, ks)
+	return nil
+}
+
+// revalidated records a 304 Not Modified to p's conditional fetch of held,
+// the body of its keys: a successful fetch of held again.
+func (v *Verifier) revalidated(p *provider, held *heldJWKS) error {
+	v.metrics.JWKSRefresh(p.name, true)
 	if v.jwks != nil {
-		v.jwks.Store(p.remote.uri, body)
+		storeHeld(v.jwks, p.remote.uri, held)
 	}
+	v.log.Debug("jwt: JWKS not modified", "provider", p.name)
+	return nil
+}
+
+// fetchFailed logs and records p's failed fetch, and returns its error.
+func (v *Verifier) fetchFailed(p *provider, err error) error {
+	v.log.Warn("jwt: JWKS refresh failed; keeping the cached keys", "provider", p.name, "error", err)
+	if f, ok := v.jwks.(JWKSFailures); ok && v.life.Err() == nil { // not a fetch Close cut short
+		f.Failed(p.remote.uri)
+	}
+	return fmt.Errorf("jwks of provider %s: %w", p.name, err)
+}
+
+// install gives p the keys ks parsed from got, just fetched.
+func (v *Verifier) install(p *provider, got *heldJWKS, ks *keySet) {
+	if v.jwks != nil {
+		storeHeld(v.jwks, p.remote.uri, got)
+	}
+	p.remote.mu.Lock()
+	p.remote.held = got
+	p.remote.mu.Unlock()
 	if old := p.keys.Swap(ks); old != nil && old.withdrawn(ks) {
 		// Tokens verified with a withdrawn key must not outlive it.
 		v.cache.purge()
@@ -235,21 +317,34 @@ func (v *Verifier) fetch(p *provider) error {
 		}
 	}
 	v.log.Debug("jwt: JWKS refreshed", "provider", p.name, "keys", len(ks.all))
-	return nil
 }
 
-func (v *Verifier) download(ctx context.Context, uri string) ([]byte, error) {
+// download GETs uri. With cond it asks for the body only if it is no
+// longer cond's (If-None-Match, If-Modified-Since) and returns cond itself
+// on a 304 Not Modified; a 304 to a request without cond is
+// errUnexpected304. Otherwise it returns the body of a 200 (at most
+// maxJWKSBytes) with the response's validators.
+func (v *Verifier) download(ctx context.Context, uri string, cond *heldJWKS) (*heldJWKS, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return nil, fmt.Errorf("new request: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	if cond != nil {
+		setIf(req.Header, "If-None-Match", cond.etag)
+		setIf(req.Header, "If-Modified-Since", cond.lastModified)
+	}
 	resp, err := v.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode == http.StatusNotModified && cond != nil:
+		return cond, nil
+	case resp.StatusCode == http.StatusNotModified:
+		return nil, errUnexpected304
+	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("get: status %d", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
@@ -259,7 +354,14 @@ func (v *Verifier) download(ctx context.Context, uri string) ([]byte, error) {
 	if len(body) > maxJWKSBytes {
 		return nil, fmt.Errorf("jwks larger than %d bytes", maxJWKSBytes)
 	}
-	return body, nil
+	return newHeld(body, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")), nil
+}
+
+// setIf sets header name to value unless value is "".
+func setIf(h http.Header, name, value string) {
+	if value != "" {
+		h.Set(name, value)
+	}
 }
 
 // maxDuration is the longest time.Duration: Load's "any age".
@@ -276,21 +378,48 @@ func (v *Verifier) seed(p *provider) {
 	}
 	// The interval plus a fetch: a refreshing verifier stores a body at
 	// least that often.
-	body := v.jwks.Load(p.remote.uri, p.refresh+fetchTimeout)
-	if f, ok := v.jwks.(JWKSFailures); ok && body == nil && f.FailedWithin(p.remote.uri, 2*(p.refresh+fetchTimeout)) {
+	held := loadHeld(v.jwks, p.remote.uri, p.refresh+fetchTimeout)
+	if f, ok := v.jwks.(JWKSFailures); ok && held == nil && f.FailedWithin(p.remote.uri, 2*(p.refresh+fetchTimeout)) {
 		// The endpoint has been failing since that body: every verifier
 		// of the process that fetched it still holds its keys (a failed
 		// refresh keeps them), so a new one must not refuse what they
 		// admit. Twice the interval: a failing endpoint is retried at
 		// least once per refresh interval plus the fetch's timeout.
-		body = v.jwks.Load(p.remote.uri, maxDuration)
+		held = loadHeld(v.jwks, p.remote.uri, maxDuration)
 	}
-	if body == nil {
+	if held == nil {
 		return
 	}
-	if ks, err := parseKeySet(body, p.algs); err == nil {
+	if ks, err := parseKeySet(held.body, p.algs); err == nil {
 		p.keys.Store(ks)
+		p.remote.held = held // its validators make the first refresh conditional
 	}
+}
+
+// loadHeld loads uri's body from s, with its validators when s keeps them
+// (JWKSValidators); nil when s has none within maxAge.
+func loadHeld(s JWKSStore, uri string, maxAge time.Duration) *heldJWKS {
+	if vs, ok := s.(JWKSValidators); ok {
+		body, etag, lastModified := vs.LoadValidated(uri, maxAge)
+		if body == nil {
+			return nil
+		}
+		return newHeld(body, etag, lastModified)
+	}
+	if body := s.Load(uri, maxAge); body != nil {
+		return &heldJWKS{body: body}
+	}
+	return nil
+}
+
+// storeHeld stores h, just fetched from uri, in s, with its validators
+// when s keeps them (JWKSValidators).
+func storeHeld(s JWKSStore, uri string, h *heldJWKS) {
+	if vs, ok := s.(JWKSValidators); ok {
+		vs.StoreValidated(uri, h.body, h.etag, h.lastModified)
+		return
+	}
+	s.Store(uri, h.body)
 }
 
 // Fetching reports whether a fetch of some provider's remote JWKS is under

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// MemoryJWKS is a JWKSStore and JWKSFailures in memory: the last body
-// fetched from each URI, and when each URI's last fetch failed with no
+// MemoryJWKS is a JWKSStore, JWKSValidators and JWKSFailures in memory:
+// the last body fetched from each URI with its validators, and when each URI's last fetch failed with no
 // success since. One entry per URI ever stored. Safe for concurrent use.
 type MemoryJWKS struct {
 	mu     sync.Mutex
@@ -15,8 +15,9 @@ type MemoryJWKS struct {
 }
 
 type memoryBody struct {
-	body []byte
-	at   time.Time
+	body               []byte
+	etag, lastModified string
+	at                 time.Time
 }
 
 // NewMemoryJWKS returns an empty MemoryJWKS.
@@ -26,20 +27,35 @@ func NewMemoryJWKS() *MemoryJWKS {
 
 // Load returns uri's body if it was stored within maxAge.
 func (s *MemoryJWKS) Load(uri string, maxAge time.Duration) []byte {
+	body, _, _ := s.LoadValidated(uri, maxAge)
+	return body
+}
+
+// LoadValidated returns uri's body and its validators if it was stored
+// within maxAge.
+func (s *MemoryJWKS) LoadValidated(uri string, maxAge time.Duration) (body []byte, etag, lastModified string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.bodies[uri]
 	if !ok || time.Since(b.at) > maxAge {
-		return nil
+		return nil, "", ""
 	}
-	return b.body
+	return b.body, b.etag, b.lastModified
 }
 
-// Store records uri's body, fetched now, which ends uri's failures.
+// Store records uri's body, fetched now, without validators; it ends uri's
+// failures.
 func (s *MemoryJWKS) Store(uri string, body []byte) {
+	s.StoreValidated(uri, body, "", "")
+}
+
+// StoreValidated records uri's body, fetched (or revalidated) now, with
+// its validators; it ends uri's failures. The caller bounds the
+// validators' length (the verifier keeps none over 1 KiB).
+func (s *MemoryJWKS) StoreValidated(uri string, body []byte, etag, lastModified string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.bodies[uri] = memoryBody{body: body, at: time.Now()}
+	s.bodies[uri] = memoryBody{body: body, etag: etag, lastModified: lastModified, at: time.Now()}
 	delete(s.failed, uri)
 }
 

@@ -139,6 +139,19 @@ type JWKSStore interface {
 	Store(uri string, body []byte)
 }
 
+// JWKSValidators may also be implemented by a JWKSStore: it keeps, with
+// each body, the validators of the response that carried it (ETag and
+// Last-Modified, each "" when absent), so that a verifier seeded with the
+// body revalidates it with a conditional request instead of downloading it
+// again. A body stored with Store has no validators.
+type JWKSValidators interface {
+	// StoreValidated records body, just fetched from uri (or revalidated:
+	// a 304 Not Modified to a conditional request), with its validators.
+	StoreValidated(uri string, body []byte, etag, lastModified string)
+	// LoadValidated is Load with the body's validators.
+	LoadValidated(uri string, maxAge time.Duration) (body []byte, etag, lastModified string)
+}
+
 // JWKSFailures may also be implemented by a JWKSStore: it records the
 // fetches that failed, so that WaitKeys does not hold a new verifier for
 // an endpoint another verifier of the process has just found failing (a

@@ -30,6 +30,10 @@
 //     in the bump interval before.
 //   - A failed fetch keeps the keys (no withdrawal), and is retried sooner
 //     (the verifier's backoff, at most Interval).
+//   - Fetches are conditional (the verifier's periodic refresh): a 304 Not
+//     Modified keeps the keys (no withdrawal), and the validators are kept
+//     with each body across Swaps, so a new watch's first fetch of an
+//     unchanged JWKS is a 304 too.
 package jwkswatch
 
 import (
@@ -99,7 +103,7 @@ func New(ctx context.Context, opts Options) (*Watch, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Watch{ctx: ctx, opts: opts, lim: newLimiter(opts.Interval, opts.Bump), bodies: &bodies{m: map[string][]byte{}}}, nil
+	return &Watch{ctx: ctx, opts: opts, lim: newLimiter(opts.Interval, opts.Bump), bodies: &bodies{m: map[string]body{}}}, nil
 }
 
 // Swap watches the JWKS of cfg's jwt_authn providers (see the package
@@ -198,24 +202,39 @@ func watchKey(providers []ir.JWTProvider) string {
 	return strings.Join(parts, "\n")
 }
 
-// bodies implements jwt.JWKSStore for the watch's verifiers: the last body
-// fetched from each URI, whatever its age (maxAge is ignored). A verifier
-// that replaces another compares its first fetch with the keys the previous
-// one saw last: a key withdrawn across a Swap is still seen, and an old
-// body can only cause an extra reset, never hide a withdrawal.
+// bodies implements jwt.JWKSStore and jwt.JWKSValidators for the watch's
+// verifiers: the last body fetched from each URI, with its validators,
+// whatever its age (maxAge is ignored). A verifier that replaces another
+// compares its first fetch with the keys the previous one saw last: a key
+// withdrawn across a Swap is still seen, and an old body can only cause an
+// extra reset, never hide a withdrawal (its validators make the first
+// fetch conditional: a 304 means the IdP still serves that very body).
 type bodies struct {
 	mu sync.Mutex
-	m  map[string][]byte
+	m  map[string]body
 }
 
-func (b *bodies) Load(uri string, _ time.Duration) []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.m[uri]
+type body struct {
+	data               []byte
+	etag, lastModified string
 }
 
-func (b *bodies) Store(uri string, body []byte) {
+func (b *bodies) Load(uri string, maxAge time.Duration) []byte {
+	data, _, _ := b.LoadValidated(uri, maxAge)
+	return data
+}
+
+func (b *bodies) Store(uri string, data []byte) { b.StoreValidated(uri, data, "", "") }
+
+func (b *bodies) LoadValidated(uri string, _ time.Duration) (data []byte, etag, lastModified string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.m[uri] = body
+	e := b.m[uri]
+	return e.data, e.etag, e.lastModified
+}
+
+func (b *bodies) StoreValidated(uri string, data []byte, etag, lastModified string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.m[uri] = body{data: data, etag: etag, lastModified: lastModified}
 }
