@@ -2,14 +2,10 @@ package quota
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	rlqsv3 "github.com/envoyproxy/go-control-plane/envoy/service/rate_limit_quota/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/tollgate/tollgate/policy/ir"
 )
@@ -28,30 +24,6 @@ func (a slowRelease) Settle(ctx context.Context, s Settlement) ([]KeyState, erro
 	return a.Account.Settle(ctx, s)
 }
 
-// serveOn serves s over an in-memory listener with the gRPC server it
-// returns and opens an unnamed stream to it (Envoy's filter).
-func serveOn(t *testing.T, s *Server) (*grpc.Server, rlqsStream) {
-	t.Helper()
-	l := bufconn.Listen(1 << 20)
-	g := grpc.NewServer()
-	s.Register(g)
-	go func() { _ = g.Serve(l) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient("passthrough:///buf", grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.DialContext(ctx) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, err := rlqsv3.NewRateLimitQuotaServiceClient(conn).StreamRateLimitQuotas(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, st
-}
-
 // startedOn is a server on acct with the test table.
 func startedOn(t *testing.T, acct Account) *Server {
 	t.Helper()
@@ -66,7 +38,7 @@ func startedOn(t *testing.T, acct Account) *Server {
 // assigned for alice's bucket (10 a minute, 2 charged before).
 func afterRestart(t *testing.T, acct Account) string {
 	t.Helper()
-	_, st := serveOn(t, startedOn(t, acct))
+	st, _ := dialServerAs(t, startedOn(t, acct), "")
 	return exchange(t, st, inbox(st), tick(consumerBucket("tiny"), 0, 0))
 }
 
@@ -90,7 +62,7 @@ func TestGracefulStopReleasesBeforeItEnds(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			ran := make(chan struct{})
 			go func() { defer close(ran); first.Run(ctx) }()
-			g, st := serveOn(t, first)
+			st, g := dialServerAs(t, first, "")
 			if got := exchange(t, st, inbox(st), usage(consumerBucket("tiny"), 2, 0)); got != "ALLOW_ALL; bucket 8, 10 per 1m0s" {
 				t.Fatalf("first server: %s", got)
 			}
@@ -117,7 +89,7 @@ func TestClosedStreamIsNotSettledAgain(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			acct := acct()
 			first := startedOn(t, acct)
-			_, st := serveOn(t, first)
+			st, _ := dialServerAs(t, first, "")
 			if got := exchange(t, st, inbox(st), usage(consumerBucket("tiny"), 2, 0)); got != "ALLOW_ALL; bucket 8, 10 per 1m0s" {
 				t.Fatalf("first server: %s", got)
 			}
