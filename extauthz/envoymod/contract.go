@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/tollgate/tollgate/extauthz/contract"
+	"github.com/tollgate/tollgate/policy/ir"
 )
 
 // The contract identifier: which version of this package's JSON both the
@@ -57,9 +58,13 @@ var contractID = sync.OnceValue(func() string {
 // extauthz/contract as "name=value", the names and bounds the translator
 // writes and the module reads besides the configuration's shape (the
 // context-extension keys, the marker, the metadata namespace, the limits'
-// bounds): a changed value changes ContractID. TestVocabularyIsComplete
-// fails when a constant of either package is missing here, so a new one
-// joins the identifier too.
+// bounds), and as "ir.name=value" the policy/ir constants the module's
+// code compares with what the control plane writes or signs (the method
+// names of contract.KeyMethods' values, the signed keys' issuer): a
+// changed value changes ContractID. TestVocabularyIsComplete fails when a
+// constant of either package is missing here, TestVocabularyCoversIRConstants
+// when an ir constant the module's code names is (but the RLQS protocol's),
+// so a new one joins the identifier too.
 func vocabulary() []string {
 	return []string{
 		"ClusterName=" + contract.ClusterName, "KeyRoute=" + contract.KeyRoute, "KeyMethods=" + contract.KeyMethods,
@@ -76,6 +81,8 @@ func vocabulary() []string {
 		fmt.Sprint("MaxBucketLimits=", MaxBucketLimits), fmt.Sprint("MaxDenyHeaders=", MaxDenyHeaders),
 		fmt.Sprint("MaxTiers=", MaxTiers),
 		fmt.Sprint("ContractRevision=", ContractRevision),
+		"ir.MethodJWT=" + ir.MethodJWT, "ir.MethodAPIKey=" + ir.MethodAPIKey, "ir.MethodOAuth2=" + ir.MethodOAuth2,
+		"ir.SignedKeyIssuer=" + ir.SignedKeyIssuer,
 	}
 }
 

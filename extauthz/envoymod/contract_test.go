@@ -4,6 +4,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -170,8 +172,9 @@ func TestVocabularyIsComplete(t *testing.T) {
 	want := append(exportedConsts(t, "."), exportedConsts(t, "../contract")...)
 	var got []string
 	for _, v := range vocabulary() {
-		name, _, _ := strings.Cut(v, "=")
-		got = append(got, name)
+		if name, _, _ := strings.Cut(v, "="); !strings.HasPrefix(name, "ir.") {
+			got = append(got, name)
+		}
 	}
 	slices.Sort(want)
 	slices.Sort(got)
@@ -217,4 +220,55 @@ func exportedNames(g *ast.GenDecl) []string {
 		}
 	}
 	return names
+}
+
+// rlqsConstants are policy/ir constants the module's code names that are
+// not read from the configuration: the RLQS protocol between the module
+// and the quota server (bucket id keys, the domain, the client id
+// metadata), whose skew docs/operations/envoy-module.md describes; the
+// contract identifier covers only what the translator writes.
+var rlqsConstants = map[string]bool{
+	"BucketKeyBucket": true, "BucketKeyConsumer": true, "RateLimitQuotaDomain": true,
+	"RateLimitQuotaClientHeader": true,
+}
+
+// TestVocabularyCoversIRConstants: every policy/ir constant named in the
+// code the module runs (extauthz, whose decisions it makes, and
+// envoymodule) is in vocabulary, but for the RLQS protocol's: the method
+// names the module compares with contract.KeyMethods' values, the signed
+// keys' issuer it verifies. A renamed ir.MethodJWT changed what a route's
+// methods mean to a module of another build without changing ContractID
+// (a module of the older build would refuse the renamed method: 401s
+// instead of a NACK).
+func TestVocabularyCoversIRConstants(t *testing.T) {
+	inVocab := map[string]bool{}
+	for _, v := range vocabulary() {
+		name, _, _ := strings.Cut(v, "=")
+		inVocab[name] = true
+	}
+	irConsts := map[string]bool{}
+	for _, n := range exportedConsts(t, "../../policy/ir") {
+		irConsts[n] = true
+	}
+	ref := regexp.MustCompile(`\bir\.([A-Z][A-Za-z0-9]*)`)
+	for _, root := range []string{"../../extauthz", "../../envoymodule"} {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range ref.FindAllSubmatch(src, -1) {
+				if n := string(m[1]); irConsts[n] && !inVocab["ir."+n] && !rlqsConstants[n] {
+					t.Errorf("%s names ir.%s, which is not in vocabulary", path, n)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }

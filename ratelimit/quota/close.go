@@ -5,8 +5,12 @@ import (
 	"time"
 )
 
-// releaseTimeout bounds the account calls of Close.
-const releaseTimeout = 2 * time.Second
+// releaseTimeout bounds the account calls of a stream's release (leave),
+// and closeWait how long Close waits for its streams to end.
+const (
+	releaseTimeout = 2 * time.Second
+	closeWait      = releaseTimeout + time.Second
+)
 
 // Close ends every open stream and refuses new ones (Unavailable). RLQS
 // streams never end by themselves, so a graceful stop of the gRPC server
@@ -15,60 +19,87 @@ const releaseTimeout = 2 * time.Second
 // report tick, to whichever server its cluster then reaches. Run calls
 // Close when its context ends.
 //
-// Before it returns, Close releases from the account (Settlement.Release,
-// at most releaseTimeout) the participants of the streams that named no
-// client (Envoy's rate_limit_quota filter): each of them is its stream's
-// alone (participant), so the stream its Envoy opens next, here restarted
-// or on another replica, would otherwise be a newcomer held to its floor
-// share, with no tokens, while the ended stream's participant held the
-// limit for AssignmentTTL + holdMargin (one consumer at 20 req/s against
-// 1,000 a minute through Envoy's filter: 1 admitted a second for 12 s
-// after a restart of serve; e2e TestQuotaFilterReconnectKeepsTheShare).
-// A named client's participants are kept: its next stream is the same
-// participant. What a released Envoy admitted since its last report is
-// charged when its next stream reports it; until then other Envoys of the
-// same consumer may be granted the tokens it still holds (package doc,
-// the bound). A process that dies without Close releases nothing: its
-// unnamed participants hold their shares until their hold expires.
+// Each stream's handler, as it ends on Close, releases from the account
+// (Settlement.Release, at most releaseTimeout) the participants of its
+// stream if it named no client (Envoy's rate_limit_quota filter): each of
+// them is its stream's alone (participant), so the stream its Envoy opens
+// next, here restarted or on another replica, would otherwise be a
+// newcomer held to its floor share, with no tokens, while the ended
+// stream's participant held the limit for AssignmentTTL + holdMargin (one
+// consumer at 20 req/s against 1,000 a minute through Envoy's filter: 1
+// admitted a second for 12 s after a restart of serve; e2e
+// TestQuotaFilterReconnectKeepsTheShare). The handler releases after any
+// report it settled and before it returns, so a graceful stop of the gRPC
+// server (which waits for the handlers) ends after the releases, and the
+// process may exit then (TestGracefulStopReleasesBeforeItEnds); Close
+// itself returns once its streams' handlers have ended (at most
+// closeWait). A named client's participants are kept: its next stream is
+// the same participant. What a released Envoy admitted since its last
+// report is charged when its next stream reports it; until then other
+// Envoys of the same consumer may be granted the tokens it still holds
+// (package doc, the bound). A process that dies without Close releases
+// nothing: its unnamed participants hold their shares until their hold
+// expires.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		open := s.openStreams()
 		close(s.closing)
-		s.release(open)
+		timeout := time.NewTimer(closeWait)
+		defer timeout.Stop()
+		for _, st := range s.openStreams() {
+			select {
+			case <-st.done:
+			case <-timeout.C:
+				s.log.Warn("rlqs: streams still open after the stop's wait; their shares expire with their hold")
+				return
+			}
+		}
 	})
 }
 
-// release drops the participants of the unnamed streams among sts from
-// the account, once each stream's settlement under way (if any) is done.
-func (s *Server) release(sts []*stream) {
+// end marks st ended: no settlement or send on it from now on (exchange),
+// so a push racing its end (another stream's rebalancing, a recovery)
+// cannot put a participant it released back in the account
+// (TestClosedStreamIsNotSettledAgain). When the server is closing, it
+// first releases st's participants if st named no client (Close).
+func (s *Server) end(st *stream) {
+	st.sendMu.Lock() // an exchange under way settles first
+	defer st.sendMu.Unlock()
+	st.ended = true
+	select {
+	case <-s.closing:
+	default:
+		return
+	}
+	if st.client != "" {
+		return
+	}
+	s.releaseLocked(st)
+}
+
+// releaseLocked drops st's participants from the account; st's send lock
+// is held.
+func (s *Server) releaseLocked(st *stream) {
 	t := s.table.Load()
 	if t == nil {
 		return
 	}
 	var rel []Settlement
-	for _, st := range sts {
-		if st.client != "" {
-			continue
+	st.mu.Lock()
+	for _, bs := range st.buckets {
+		if _, limits, ok := bs.parse(t); ok && len(limits) > 0 {
+			rel = append(rel, Settlement{Participant: bs.participant, Limits: limits, Release: true})
 		}
-		st.sendMu.Lock() // an exchange under way settles first
-		st.mu.Lock()
-		for _, bs := range st.buckets {
-			if _, limits, ok := bs.parse(t); ok && len(limits) > 0 {
-				rel = append(rel, Settlement{Participant: bs.participant, Limits: limits, Release: true})
-			}
-		}
-		st.mu.Unlock()
-		st.sendMu.Unlock()
 	}
+	st.mu.Unlock()
 	if len(rel) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	if _, errs := settleBatch(ctx, s.opts.Account, rel); firstErr(errs) != nil {
-		s.log.Warn("rlqs: the stopping server could not release its streams' shares; they expire with their hold",
+		s.log.Warn("rlqs: a stopping server could not release a stream's shares; they expire with their hold",
 			"participants", len(rel), "err", firstErr(errs))
 		return
 	}
-	s.log.Info("rlqs: released the shares of the stopping server's streams", "participants", len(rel))
+	s.log.Debug("rlqs: released the shares of a stopping server's stream", "participants", len(rel))
 }

@@ -81,9 +81,10 @@
 //     report and applying the abandon action that answers it (2–17 ms,
 //     at most its grant; abandon.go): Envoy drops them unreported;
 //   - once per graceful stop of a server (Close), the tokens the Envoys
-//     of its unnamed streams hold: released, they no longer count
-//     against the consumer's other Envoys until those Envoys report on
-//     their next stream (at most 5 s); what they admit is charged then.
+//     of its unnamed streams hold, and their shares' refill: released,
+//     they no longer count against the consumer's other Envoys until those
+//     Envoys report on their next stream (at most 5 s once a server is
+//     reachable); what they admit is charged then.
 //
 // Rebalancing (rebalance.go) adds nothing to it: it moves only shares of
 // the rate, never tokens a holder may have spent without reporting them

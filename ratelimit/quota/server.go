@@ -134,8 +134,14 @@ type stream struct {
 	id string
 	// client is the id the stream's client declared
 	// (ir.RateLimitQuotaClientHeader), "" for none: see participant.
-	client  string
-	sendMu  sync.Mutex
+	client string
+	// done is closed when the stream's handler has returned (Close waits
+	// for it).
+	done   chan struct{}
+	sendMu sync.Mutex
+	// ended (under sendMu): the handler is ending; nothing is settled or
+	// sent on the stream any more (end).
+	ended   bool
 	send    func(*rlqsv3.RateLimitQuotaResponse) error
 	mu      sync.Mutex
 	buckets map[string]*bucketState
@@ -256,18 +262,20 @@ func (s *Server) StreamRateLimitQuotas(gs grpc.BidiStreamingServer[rlqsv3.RateLi
 	}
 	n := s.nextID.Add(1)
 	st := &stream{id: strconv.FormatUint(n, 36) + "." + strconv.FormatInt(time.Now().UnixNano(), 36),
-		client: clientOf(gs.Context()), send: gs.Send, buckets: map[string]*bucketState{}}
+		client: clientOf(gs.Context()), done: make(chan struct{}), send: gs.Send, buckets: map[string]*bucketState{}}
 	s.mu.Lock()
 	s.streams[n] = st
 	s.mu.Unlock()
 	s.opts.Metrics.streamOpened()
 	defer func() {
+		s.end(st)
 		s.mu.Lock()
 		delete(s.streams, n)
 		s.mu.Unlock()
 		st.mu.Lock()
 		s.opts.Metrics.streamClosed(len(st.buckets))
 		st.mu.Unlock()
+		close(st.done)
 	}()
 	in := receive(gs)
 	for {
@@ -368,11 +376,15 @@ func receive(gs grpc.BidiStreamingServer[rlqsv3.RateLimitQuotaUsageReports, rlqs
 // the stream's send lock throughout: the responses of a stream reach Envoy
 // in the order they were settled (a push settled after an answer is never
 // overtaken by it, which would leave Envoy with the older, larger bucket
-// while the account counts the newer one). Lock order: a stream's sendMu,
-// then its mu; never two streams' sendMu at once.
+// while the account counts the newer one). Once st ended (end), it
+// neither settles nor sends. Lock order: a stream's sendMu, then its mu;
+// never two streams' sendMu at once.
 func (s *Server) exchange(st *stream, settle func() *rlqsv3.RateLimitQuotaResponse) error {
 	st.sendMu.Lock()
 	defer st.sendMu.Unlock()
+	if st.ended {
+		return nil
+	}
 	resp := settle()
 	if resp == nil || len(resp.GetBucketAction()) == 0 {
 		return nil
