@@ -4,7 +4,7 @@
 //
 // Tests run one at a time, except those marked t.Parallel(): go test runs
 // them after all the others, -parallel at a time (GOMAXPROCS by default;
-// `make test` runs four: E2E_PARALLEL in the Makefile).
+// `make test` runs six: E2E_PARALLEL in the Makefile).
 // Only a test that spends its time waiting on timers (certificate renewal,
 // a JWKS refetch, a staleness window) and asserts no latency, request
 // rate or deadline may be parallel: a test that measures how fast something
