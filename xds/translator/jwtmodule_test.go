@@ -83,22 +83,35 @@ func TestModuleEveryProtectedRouteDecided(t *testing.T) {
 func listenersHaveExtAuthz(t *testing.T, r *Resources) bool {
 	t.Helper()
 	all := len(r.Listeners) > 0
-	for _, l := range r.Listeners {
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				var hcm hcmv3.HttpConnectionManager
-				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
-					continue
-				}
-				has := false
-				for _, hf := range hcm.GetHttpFilters() {
-					has = has || hf.GetName() == envoy.ExtAuthzName
-				}
-				all = all && has
-			}
-		}
+	for _, m := range listenerHCMs(t, r) {
+		all = all && slices.ContainsFunc(m.hcm.GetHttpFilters(), func(hf *hcmv3.HttpFilter) bool {
+			return hf.GetName() == envoy.ExtAuthzName
+		})
 	}
 	return all
+}
+
+// listenerHCM is one HTTP connection manager of a listener's filter chain.
+type listenerHCM struct {
+	listener string
+	hcm      *hcmv3.HttpConnectionManager
+}
+
+// listenerHCMs lists the HTTP connection managers of every filter chain
+// of r's listeners, in order (connectionManagers, validate.go).
+func listenerHCMs(t *testing.T, r *Resources) []listenerHCM {
+	t.Helper()
+	var out []listenerHCM
+	for _, l := range r.Listeners {
+		hcms, err := connectionManagers(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, hcm := range hcms {
+			out = append(out, listenerHCM{l.GetName(), hcm})
+		}
+	}
+	return out
 }
 
 // moduleConfigOf returns the module's per-route config among a route's
@@ -224,30 +237,22 @@ func checkCharged(t *testing.T, name string, r *Resources, route string, cfg map
 // is not a charger's (FilterConfig.Charge, with Quota).
 func chargersCharge(t *testing.T, r *Resources) string {
 	t.Helper()
-	for _, l := range r.Listeners {
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				var hcm hcmv3.HttpConnectionManager
-				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
-					continue
-				}
-				for _, hf := range hcm.GetHttpFilters() {
-					if hf.GetName() != moduleChargeFilterName {
-						continue
-					}
-					var dm dmfilterv3.DynamicModuleFilter
-					var s wrapperspb.StringValue
-					var fcfg envoymod.FilterConfig
-					switch {
-					case hf.GetDisabled():
-						return "the charger is disabled in " + l.GetName() + "'s chain"
-					case hf.GetTypedConfig().UnmarshalTo(&dm) != nil || dm.GetFilterConfig().UnmarshalTo(&s) != nil ||
-						json.Unmarshal([]byte(s.GetValue()), &fcfg) != nil:
-						return "the charger's config does not decode"
-					case !fcfg.Charge || fcfg.Quota == nil || dm.GetFilterName() != envoymod.FilterName:
-						return "the charger's config is not a charger's: " + s.GetValue()
-					}
-				}
+	for _, m := range listenerHCMs(t, r) {
+		for _, hf := range m.hcm.GetHttpFilters() {
+			if hf.GetName() != moduleChargeFilterName {
+				continue
+			}
+			var dm dmfilterv3.DynamicModuleFilter
+			var s wrapperspb.StringValue
+			var fcfg envoymod.FilterConfig
+			switch {
+			case hf.GetDisabled():
+				return "the charger is disabled in " + m.listener + "'s chain"
+			case hf.GetTypedConfig().UnmarshalTo(&dm) != nil || dm.GetFilterConfig().UnmarshalTo(&s) != nil ||
+				json.Unmarshal([]byte(s.GetValue()), &fcfg) != nil:
+				return "the charger's config does not decode"
+			case !fcfg.Charge || fcfg.Quota == nil || dm.GetFilterName() != envoymod.FilterName:
+				return "the charger's config is not a charger's: " + s.GetValue()
 			}
 		}
 	}
@@ -258,19 +263,11 @@ func chargersCharge(t *testing.T, r *Resources) string {
 // filter next right after filter first.
 func filterFollows(t *testing.T, r *Resources, first, next string) bool {
 	t.Helper()
-	for _, l := range r.Listeners {
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				var hcm hcmv3.HttpConnectionManager
-				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
-					continue
-				}
-				hfs := hcm.GetHttpFilters()
-				i := slices.IndexFunc(hfs, func(hf *hcmv3.HttpFilter) bool { return hf.GetName() == first })
-				if i < 0 || i+1 >= len(hfs) || hfs[i+1].GetName() != next {
-					return false
-				}
-			}
+	for _, m := range listenerHCMs(t, r) {
+		hfs := m.hcm.GetHttpFilters()
+		i := slices.IndexFunc(hfs, func(hf *hcmv3.HttpFilter) bool { return hf.GetName() == first })
+		if i < 0 || i+1 >= len(hfs) || hfs[i+1].GetName() != next {
+			return false
 		}
 	}
 	return true
@@ -308,19 +305,9 @@ func limitedRoutes(gws []ir.Gateway) map[string]bool {
 // the HTTP filter named name.
 func listenersHave(t *testing.T, r *Resources, name string) bool {
 	t.Helper()
-	for _, l := range r.Listeners {
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				var hcm hcmv3.HttpConnectionManager
-				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
-					continue
-				}
-				for _, hf := range hcm.GetHttpFilters() {
-					if hf.GetName() == name {
-						return true
-					}
-				}
-			}
+	for _, m := range listenerHCMs(t, r) {
+		if slices.ContainsFunc(m.hcm.GetHttpFilters(), func(hf *hcmv3.HttpFilter) bool { return hf.GetName() == name }) {
+			return true
 		}
 	}
 	return false
