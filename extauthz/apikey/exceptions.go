@@ -10,17 +10,23 @@ import (
 	"time"
 )
 
-// Exceptions of signed keys.
+// Exceptions of API keys.
 //
 // Envoy verifies a signed key by itself and takes its consumer, tier and
 // roles from the claims. What the claims cannot say — that the key was
 // revoked, or that its tier, roles or expiry changed — is pushed to Envoy
-// as a small table of exceptions: Revoke and Update of a signed key record
-// its current state there and bump the table's version. Opaque keys never
-// create exceptions (ext_authz reads their record on every request).
+// as a small table of exceptions: Revoke and Update of a key record its
+// current state there and bump the table's version.
 //
-// An entry stays until the token's own exp (enforced by Envoy) has passed
-// by ExceptionPruneGrace; a token without exp keeps its entry for ever.
+// Opaque keys have entries too, for the Envoy module's learned records
+// (extauthz.Local.Learn): the module keeps an opaque key's record, as the
+// ext_authz service answered it, for at most LearnedRecordTTL, and the
+// exceptions table overrides it as it overrides a signed key's claims.
+//
+// A signed key's entry stays until the token's own exp (enforced by Envoy)
+// has passed by ExceptionPruneGrace; a token without exp keeps its entry
+// for ever. An opaque key's entry stays OpaqueExceptionLife after its last
+// change: longer than any record learned before the change can be served.
 // An entry's ExpiresAt may be earlier than the token's exp (a shortened
 // key), so whoever applies the table must deny an entry whose ExpiresAt
 // has passed, not only a revoked one.
@@ -33,6 +39,16 @@ const (
 	// kept: more than jwt_authn's default clock skew (60 s), so Envoy has
 	// refused the token by itself before the entry goes.
 	ExceptionPruneGrace = 10 * time.Minute
+	// LearnedRecordTTL bounds how long the Envoy module serves an opaque
+	// key's record learned from one ext_authz answer before it asks
+	// ext_authz again (extauthz.Local.Learn).
+	LearnedRecordTTL = 5 * time.Minute
+	// OpaqueExceptionLife is how long an opaque key's entry stays after
+	// its last change: a learned record (LearnedRecordTTL) read from a
+	// replica's cache (DefaultCacheTTL, MaxStaleness) just before the
+	// change is gone from every Envoy long before, with
+	// ExceptionPruneGrace to spare.
+	OpaqueExceptionLife = LearnedRecordTTL + ExceptionPruneGrace
 	// maxPrunePerCall bounds the entries one call removes.
 	maxPrunePerCall = 1000
 )
@@ -82,7 +98,7 @@ type exceptionEntry struct {
 	Rev       int64    `json:"rev"`
 }
 
-// exceptionOf returns the entry of a signed key's record at revision rev.
+// exceptionOf returns the entry of a key's record at revision rev.
 func exceptionOf(rec Record, rev int64) exceptionEntry {
 	e := exceptionEntry{Revoked: rec.Revoked, Tier: rec.Tier, Roles: slices.Clone(rec.Roles), Rev: rev}
 	if !rec.ExpiresAt.IsZero() {
@@ -91,9 +107,14 @@ func exceptionOf(rec Record, rev int64) exceptionEntry {
 	return e
 }
 
-// pruneAt returns the unix time after which the entry of rec may go; 0
-// for never (the token has no exp).
-func pruneAt(rec Record) int64 {
+// pruneAt returns the unix time after which the entry of rec, changed at
+// now, may go: a signed key's token exp plus ExceptionPruneGrace (0, for
+// never, when the token has no exp), an opaque key's change plus
+// OpaqueExceptionLife.
+func pruneAt(rec Record, now time.Time) int64 {
+	if rec.Format != FormatSigned {
+		return now.Add(OpaqueExceptionLife).Unix()
+	}
 	if rec.TokenExpiresAt.IsZero() {
 		return 0
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,8 @@ func testExceptions(t *testing.T, open backend) {
 		name string
 		run  func(t *testing.T, open backend)
 	}{
-		{"revoke and update record signed keys only", exceptionsRecordChanges},
+		{"revoke and update record every key", exceptionsRecordChanges},
+		{"an opaque key's entry pruned after its life", exceptionsPruneOpaque},
 		{"expiry can only be shortened", exceptionsExpiryRefusal},
 		{"pruned after the token's exp", exceptionsPrune},
 	}
@@ -57,15 +59,21 @@ func exceptionsRecordChanges(t *testing.T, open backend) {
 	_, k1 := mustCreate(t, s, Record{Consumer: "a", Tier: "free", Roles: []string{"user"}, ExpiresAt: clock.Now().Add(time.Hour)})
 	_, k2 := mustCreate(t, s, Record{Consumer: "a"})
 	_, opaque := mustCreate(t, s, Record{Consumer: "a", Format: FormatOpaque})
+	if got := readExceptions(t, s); !reflect.DeepEqual(got, start) {
+		t.Fatalf("after creating keys: %+v, want the table unchanged %+v", got, start)
+	}
 	pro, none := "pro", []string{}
 	if _, err := s.Update(testContext(t), opaque.ID, Change{Tier: &pro}); err != nil {
 		t.Fatal(err)
 	}
+	afterOpaque := readExceptions(t, s)
+	wantOpaque := append(slices.Clone(start.Items), Exception{ID: opaque.ID, Tier: "pro"})
+	if afterOpaque.Version <= start.Version || !reflect.DeepEqual(afterOpaque.Items, wantOpaque) {
+		t.Fatalf("after an opaque key's update: %+v, want a later version than %d and %+v (the Envoy module's "+
+			"learned records)", afterOpaque, start.Version, wantOpaque)
+	}
 	if err := s.Revoke(testContext(t), opaque.ID); err != nil {
 		t.Fatal(err)
-	}
-	if got := readExceptions(t, s); !reflect.DeepEqual(got, start) {
-		t.Fatalf("after creating keys and changing an opaque one: %+v, want the table unchanged %+v", got, start)
 	}
 	if _, err := s.Update(testContext(t), k1.ID, Change{Tier: &pro, Roles: &none}); err != nil {
 		t.Fatal(err)
@@ -77,10 +85,11 @@ func exceptionsRecordChanges(t *testing.T, open backend) {
 		t.Fatalf("Update of a revoked key = %v, want ErrRevoked", err)
 	}
 	got := readExceptions(t, s)
-	want := append(start.Items, Exception{ID: k1.ID, Tier: "pro", ExpiresAt: k1.ExpiresAt}, Exception{ID: k2.ID, Revoked: true})
+	want := append(slices.Clone(start.Items), Exception{ID: k1.ID, Tier: "pro", ExpiresAt: k1.ExpiresAt},
+		Exception{ID: k2.ID, Revoked: true}, Exception{ID: opaque.ID, Revoked: true, Tier: "pro"})
 	sortExceptions(want)
-	if got.Version <= start.Version || !reflect.DeepEqual(got.Items, want) {
-		t.Fatalf("Exceptions = %+v, want a later version than %d and %+v", got, start.Version, want)
+	if got.Version <= afterOpaque.Version || !reflect.DeepEqual(got.Items, want) {
+		t.Fatalf("Exceptions = %+v, want a later version than %d and %+v", got, afterOpaque.Version, want)
 	}
 	if err := s.Revoke(testContext(t), k1.ID); err != nil {
 		t.Fatal(err)
@@ -179,6 +188,39 @@ func exceptionsPrune(t *testing.T, open backend) {
 	clock.Advance(2 * time.Hour)
 	if got := ids(readExceptions(t, s)); !reflect.DeepEqual(got, []string{forever.ID}) {
 		t.Fatalf("past the shortened key's token exp + grace: %v, want only the key without exp", got)
+	}
+}
+
+// exceptionsPruneOpaque: an opaque key's entry stays OpaqueExceptionLife
+// after its last change (the Envoy module's learned records are older
+// than LearnedRecordTTL), then goes; a later change restarts its life.
+func exceptionsPruneOpaque(t *testing.T, open backend) {
+	clock := newFakeClock()
+	s := open(t, testPepper, clock)
+	_, k := mustCreate(t, s, Record{Consumer: "a", Format: FormatOpaque})
+	has := func() bool { return slicesIndex(readExceptions(t, s).Items, k.ID) >= 0 }
+	pro, gold := "pro", "gold"
+	if _, err := s.Update(testContext(t), k.ID, Change{Tier: &pro}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(OpaqueExceptionLife - time.Second)
+	if !has() {
+		t.Fatalf("within its life: the opaque key's entry is gone")
+	}
+	if _, err := s.Update(testContext(t), k.ID, Change{Tier: &gold}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(OpaqueExceptionLife - time.Second)
+	if !has() {
+		t.Fatalf("within its life after a second change: the entry is gone")
+	}
+	clock.Advance(2 * time.Second)
+	if has() {
+		t.Fatalf("past its life: the opaque key's entry is still there")
+	}
+	if OpaqueExceptionLife < LearnedRecordTTL+DefaultCacheTTL+time.Minute {
+		t.Errorf("OpaqueExceptionLife %v does not outlive a learned record (%v) read from a cache (%v)",
+			OpaqueExceptionLife, LearnedRecordTTL, DefaultCacheTTL)
 	}
 }
 

@@ -142,16 +142,13 @@ func (s *MemoryStore) Revoke(_ context.Context, id string) error {
 	return nil
 }
 
-// putException records the state of a signed key in the exceptions table
-// (nothing for an opaque key); a revoked entry is final. s.mu is held.
+// putException records the state of a key in the exceptions table; a
+// revoked entry is final. s.mu is held.
 func (s *MemoryStore) putException(rec Record) {
-	if rec.Format != FormatSigned {
-		return
-	}
 	if cur, ok := s.exc[rec.ID]; ok && cur.entry.Revoked {
 		return
 	}
-	s.exc[rec.ID] = memException{entry: exceptionOf(rec, 0), pruneAt: pruneAt(rec)}
+	s.exc[rec.ID] = memException{entry: exceptionOf(rec, 0), pruneAt: pruneAt(rec, s.now())}
 	s.excVersion++
 	s.pruneLocked()
 }

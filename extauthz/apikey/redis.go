@@ -330,7 +330,7 @@ func (s *RedisStore) Revoke(ctx context.Context, id string) error {
 }
 
 // revokeException records the revocation of the key stored under h in the
-// exceptions table when it is a signed key.
+// exceptions table (signed or opaque: see Exceptions).
 func (s *RedisStore) revokeException(ctx context.Context, h, id string) error {
 	fields, err := s.client.HGetAll(ctx, recordKey(h)).Result()
 	if err != nil {

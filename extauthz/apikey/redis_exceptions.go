@@ -71,12 +71,9 @@ if n > tonumber(ARGV[2]) then return {-1, n} end
 local v = tonumber(redis.call('GET', KEYS[2]) or '0')
 return {v, redis.call('HGETALL', KEYS[1]), ep}`)
 
-// putException records the state of a signed key (record rec at revision
-// rev) in the exceptions table; nothing for an opaque key.
+// putException records the state of a key (record rec at revision rev)
+// in the exceptions table.
 func (s *RedisStore) putException(ctx context.Context, rec Record, rev int64) error {
-	if rec.Format != FormatSigned {
-		return nil
-	}
 	js, err := json.Marshal(exceptionOf(rec, rev))
 	if err != nil {
 		return fmt.Errorf("apikey: key %s: encode exception: %w", rec.ID, err)
@@ -85,7 +82,7 @@ func (s *RedisStore) putException(ctx context.Context, rec Record, rev int64) er
 	if rec.Revoked {
 		revoked = "1"
 	}
-	err = excPutScript.Run(ctx, s.client, excKeys(), rec.ID, string(js), rev, revoked, pruneAt(rec),
+	err = excPutScript.Run(ctx, s.client, excKeys(), rec.ID, string(js), rev, revoked, pruneAt(rec, s.now()),
 		s.now().Unix(), maxPrunePerCall).Err()
 	if err != nil {
 		return fmt.Errorf("apikey: key %s: record exception: %w", rec.ID, err)
