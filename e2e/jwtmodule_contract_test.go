@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/e2e/harness"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 )
 
 // TestJWTModuleOtherContractKeepsServing: version skew between the control
@@ -170,7 +172,9 @@ func (k skew) upgradeControlPlane(t *testing.T) {
 		t.Fatalf("no refusal in Envoy's log: %v\n%s", err, e.LogTail(40))
 	}
 	line := refusalLine(e.Logs())
-	for _, want := range []string{"configuration contract r1-", "this module's is r1001-", "same Tollgate version"} {
+	rev := envoymod.ContractRevision
+	for _, want := range []string{fmt.Sprintf("configuration contract r%d-", rev),
+		fmt.Sprintf("this module's is r%d-", rev+1000), "same Tollgate version"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("module's log line %q does not name %q", line, want)
 		}

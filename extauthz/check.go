@@ -2,12 +2,14 @@ package extauthz
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 	"github.com/tollgate/tollgate/extauthz/jwt"
 	"github.com/tollgate/tollgate/extauthz/oauth2"
 	"github.com/tollgate/tollgate/policy/ir"
@@ -159,9 +161,13 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 		if t.keyNamespace != "" {
 			consumer = namespaced(t.keyNamespace, consumer)
 		}
-		return &identity{method: ir.MethodAPIKey, provider: apiKeyProvider, userID: consumer, consumer: consumer,
+		id := &identity{method: ir.MethodAPIKey, provider: apiKeyProvider, userID: consumer, consumer: consumer,
 			roles: s.roles(t, apiKeyProvider, rec.Roles), tenant: rec.Tenant, tier: rec.Tier, expiry: keyExpiry(rec),
-			keyID: rec.ID}, 0, ""
+			keyID: rec.ID}
+		if t.keyRecords && !apikey.IsSigned(key) {
+			id.keyRecord = keyRecordOf(rec)
+		}
+		return id, 0, ""
 	case errors.Is(err, apikey.ErrMalformed):
 		return nil, 401, "malformed_key"
 	case errors.Is(err, apikey.ErrNotFound):
@@ -175,6 +181,15 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 	// (apikey.RedisStore's circuit breaker), not once per request.
 	s.log.Debug("api key store unavailable", "err", err)
 	return nil, 503, "key_store_unavailable"
+}
+
+// keyRecordOf is rec as the Envoy module learns it (envoymod.KeyRecord
+// JSON).
+func keyRecordOf(rec *apikey.Record) string {
+	kr := envoymod.KeyRecord{ID: rec.ID, Consumer: rec.Consumer, Tenant: rec.Tenant, Tier: rec.Tier, Roles: rec.Roles,
+		ExpiresAt: rec.ExpiresAt}
+	b, _ := json.Marshal(kr) // strings and a UTC time of a stored record: never fails
+	return string(b)
 }
 
 // noKeyExpiry is the expiry (Unix seconds, 2100-01-01) of a key that never

@@ -69,6 +69,9 @@ type Local struct {
 	now     func() time.Time
 	holders *tableHolders
 	closed  atomic.Bool
+	// learned is the lineage's learned opaque keys (local_learned.go);
+	// nil without signed keys.
+	learned *learnedKeys
 }
 
 // NewLocal builds a Local for cfg and starts its remote JWKS fetches in
@@ -86,7 +89,7 @@ func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions)
 		if err != nil {
 			return nil, fmt.Errorf("extauthz: local decisions: %w", err)
 		}
-		o.Keys = v
+		o.Keys = localKeys{v}
 	}
 	s := New(ctx, o)
 	t, err := localTable(ctx, cfg, s.opts)
@@ -97,7 +100,9 @@ func NewLocal(ctx context.Context, cfg envoymod.FilterConfig, opts LocalOptions)
 	cancel()
 	l := &Local{s: s, t: t, keys: cfg.Keys != nil, wait: max(opts.JWKSWait, 0), ended: ended, base: LineageOf(cfg),
 		now: opts.Now, holders: &tableHolders{}}
-	l.offline, _ = o.Keys.(*apikey.Offline)
+	if k, ok := o.Keys.(localKeys); ok {
+		l.offline, l.learned = k.offline, newLearnedKeys(cmp.Or(cfg.CacheSize, envoymod.DefaultCacheSize))
+	}
 	l.holders.n.Store(1)
 	return l, nil
 }
@@ -215,33 +220,52 @@ type Decision struct {
 // headers the request headers as that filter would send them (lower-case
 // names, repeated headers joined with ","). It never blocks on the network
 // for longer than LocalOptions.JWKSWait.
+//
+// An opaque API key the Local learned (Learn) is decided with its learned
+// record, and its Decision.Expiry is at the latest the record's end of
+// use; one it did not learn passes (Decision.Pass).
 func (l *Local) Decide(ctx context.Context, ext, headers map[string]string) Decision {
-	if l.passes(ext, headers) {
+	hit, pass := l.passes(ext, headers)
+	if pass {
 		return Decision{Pass: true}
 	}
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
+	if hit != nil {
+		ctx = context.WithValue(ctx, learnedCtxKey{}, *hit)
+	}
 	v, resp := l.s.check(ctx, l.t, ext, headers)
 	d := decisionOf(resp)
 	if v.status == 0 && v.id != nil {
 		d.Roles, d.Scopes, d.Expiry, d.KeyID = v.id.roles, v.id.scopes, v.id.expiry, v.id.keyID
+		if hit != nil && d.Expiry.After(hit.lk.until) {
+			d.Expiry = hit.lk.until
+		}
 	}
 	return d
 }
 
 // passes reports whether the request is not the Local's to decide: with
-// signed keys configured, its credential is an API key not in signed form
-// and its route accepts keys (where the service would look the key up).
-func (l *Local) passes(ext, headers map[string]string) bool {
+// signed keys configured, its credential is an API key not in signed form,
+// which the Local has not learned (learnedFor), and its route accepts keys
+// (where the service would look the key up). A learned key's record is
+// returned for the decision.
+func (l *Local) passes(ext, headers map[string]string) (*learnedHit, bool) {
 	if !l.keys || l.t.keyHeader == "" {
-		return false
+		return nil, false
 	}
 	kind, key := credential(headers, l.t.keyHeader)
 	if kind != credAPIKey || apikey.IsSigned(key) {
-		return false
+		return nil, false
 	}
 	rq, ok := parseRequirement(ext)
-	return ok && rq.allows(ir.MethodAPIKey)
+	if !ok || !rq.allows(ir.MethodAPIKey) {
+		return nil, false
+	}
+	if lk, ok := l.learnedFor(key); ok {
+		return &learnedHit{key: key, lk: lk}, false
+	}
+	return nil, true
 }
 
 // bound limits the wait for a JWKS fetch: with no wait, a context that has

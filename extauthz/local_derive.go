@@ -59,7 +59,7 @@ func (l *Local) Derive(cfg envoymod.FilterConfig) (*Local, error) {
 		if err != nil {
 			return nil, fmt.Errorf("extauthz: local decisions: %w", err)
 		}
-		o.Keys, offline = v, v
+		o.Keys, offline = localKeys{v}, v
 	}
 	for n := l.holders.n.Load(); ; n = l.holders.n.Load() { // never revive a closed Table
 		if n <= 0 {
@@ -70,7 +70,7 @@ func (l *Local) Derive(cfg envoymod.FilterConfig) (*Local, error) {
 		}
 	}
 	return &Local{s: New(l.s.ctx, o), t: l.t, keys: l.keys, wait: l.wait, ended: l.ended, base: l.base,
-		offline: offline, now: l.now, holders: l.holders}, nil
+		offline: offline, now: l.now, holders: l.holders, learned: l.learned}, nil
 }
 
 // KeptKeys returns those of ids (signed keys' ids) that prev's verifier

@@ -44,6 +44,18 @@ func newKeyFixture(t *testing.T) keyFixture {
 // newLocal is a Local over the store's current exceptions.
 func (f keyFixture) newLocal(t *testing.T, fresh bool) *Local {
 	t.Helper()
+	local, err := NewLocal(context.Background(), f.filterConfig(t, fresh), LocalOptions{Options: Options{Logger: quietLogger()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(local.Close)
+	return local
+}
+
+// filterConfig is the module's filter configuration with the store's
+// current exceptions, as the control plane serves it.
+func (f keyFixture) filterConfig(t *testing.T, fresh bool) envoymod.FilterConfig {
+	t.Helper()
 	x, err := f.store.Exceptions(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -56,13 +68,7 @@ func (f keyFixture) newLocal(t *testing.T, fresh bool) *Local {
 		}
 		k.Exceptions = append(k.Exceptions, e)
 	}
-	local, err := NewLocal(context.Background(), envoymod.FilterConfig{IdentityHeaders: testIdentityHeaders,
-		KeyHeader: "x-api-key", Keys: k}, LocalOptions{Options: Options{Logger: quietLogger()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(local.Close)
-	return local
+	return envoymod.FilterConfig{IdentityHeaders: testIdentityHeaders, KeyHeader: "x-api-key", Keys: k}
 }
 
 func (f keyFixture) create(t *testing.T, rec apikey.Record) (string, apikey.Record) {

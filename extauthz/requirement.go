@@ -97,4 +97,7 @@ type identity struct {
 	tier     string
 	expiry   time.Time // a JWT's exp, an API key's expiry (noKeyExpiry: none); zero for OAuth 2.0
 	keyID    string    // an API key's id ("" for other methods)
+	// keyRecord is an opaque API key's record (envoymod.KeyRecord JSON)
+	// for the Envoy module to learn; "" for other credentials.
+	keyRecord string
 }

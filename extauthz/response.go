@@ -9,6 +9,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tollgate/tollgate/extauthz/envoymod"
 )
 
 // allowed builds the OK response: identity headers set (overwriting, never
@@ -68,6 +70,9 @@ func metadata(v verdict, roles string) *structpb.Struct {
 		// roles exactly as the roles header: the gateway's identity guard
 		// rebuilds that header from it.
 		f["roles"] = structpb.NewStringValue(roles)
+		if id.keyRecord != "" {
+			f[envoymod.MetadataKeyRecord] = structpb.NewStringValue(id.keyRecord)
+		}
 	}
 	return &structpb.Struct{Fields: f}
 }

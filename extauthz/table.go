@@ -25,7 +25,11 @@ type Table struct {
 	// logged, so each is logged once per policy version.
 	droppedRolesLogged sync.Map
 	// strip lists the identity header names, precomputed for responses.
-	strip  []string
+	strip []string
+	// keyRecords: an admitted opaque API key's answer carries its record
+	// (envoymod.MetadataKeyRecord) for the Envoy module to learn; a
+	// service's table, never a Local's.
+	keyRecords bool
 	cancel context.CancelFunc
 }
 
@@ -35,7 +39,8 @@ type Table struct {
 // carrying a key and a token ambiguous, and a key itself is refused.
 func newTable(parent context.Context, cfg *ir.Config, opts Options, storeless bool) (*Table, error) {
 	ctx, cancel := context.WithCancel(parent)
-	t := &Table{identity: cfg.Auth.IdentityHeaders, strip: cfg.Auth.IdentityHeaders.Names(), cancel: cancel}
+	t := &Table{identity: cfg.Auth.IdentityHeaders, strip: cfg.Auth.IdentityHeaders.Names(), cancel: cancel,
+		keyRecords: !storeless}
 	if cfg.Auth.APIKeys != nil {
 		if opts.Keys == nil && !storeless {
 			cancel()

@@ -41,7 +41,7 @@ import (
 // Never lower it; when unsure, bump it: the only cost is that a module
 // and a control plane of the two builds refuse each other, which they
 // must be deployed together to avoid anyway.
-const ContractRevision = 1
+const ContractRevision = 2
 
 // ContractID returns the contract identifier of this build: "r" +
 // ContractRevision + "-" + 16 hex digits of a SHA-256 over the JSON shape
@@ -51,7 +51,8 @@ func ContractID() string { return contractID() }
 
 // contractID caches ContractID (a read-only function value, not state).
 var contractID = sync.OnceValue(func() string {
-	return contractOf(ContractRevision, vocabulary(), reflect.TypeFor[FilterConfig](), reflect.TypeFor[RouteConfig]())
+	return contractOf(ContractRevision, vocabulary(), reflect.TypeFor[FilterConfig](), reflect.TypeFor[RouteConfig](),
+		reflect.TypeFor[KeyRecord]())
 })
 
 // vocabulary is every exported constant of this package and of
@@ -75,7 +76,8 @@ func vocabulary() []string {
 		fmt.Sprint("MaxSignedKeyLen=", contract.MaxSignedKeyLen), fmt.Sprint("KeyIDLen=", contract.KeyIDLen),
 		fmt.Sprint("MaxConsumerLen=", contract.MaxConsumerLen),
 		"FilterName=" + FilterName, "LibraryName=" + LibraryName, "NativeMarkerKey=" + NativeMarkerKey,
-		"ChargeMetadataNamespace=" + ChargeMetadataNamespace,
+		"ChargeMetadataNamespace=" + ChargeMetadataNamespace, "MetadataKeyRecord=" + MetadataKeyRecord,
+		fmt.Sprint("MaxKeyRecordLen=", MaxKeyRecordLen),
 		fmt.Sprint("DefaultCacheSize=", DefaultCacheSize), fmt.Sprint("DefaultCacheMaxTTL=", int64(DefaultCacheMaxTTL)),
 		fmt.Sprint("DefaultMaxParked=", DefaultMaxParked), fmt.Sprint("DefaultReportInterval=", int64(DefaultReportInterval)),
 		fmt.Sprint("MaxBucketLimits=", MaxBucketLimits), fmt.Sprint("MaxDenyHeaders=", MaxDenyHeaders),

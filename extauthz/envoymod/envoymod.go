@@ -108,7 +108,16 @@ type FilterConfig struct {
 //     signed ones; the bodies and headers are the ext_authz service's;
 //   - a request whose credential is an API key in any other form (an
 //     opaque "tg_" key) passes the module undecided and untouched, to the
-//     ext_authz filter after it;
+//     ext_authz filter after it, unless the module learned the key: when
+//     that filter admits such a key, the ext_authz service's answer
+//     carries the key's record (MetadataKeyRecord, a KeyRecord), which the
+//     module keeps for at most apikey.LearnedRecordTTL (and its
+//     configuration's CacheMaxTTL) in a table shared by the lineage,
+//     tagged with Epoch; the key's later requests are then decided by the
+//     module like a signed key's claims: the key's exception, if any, is
+//     its current state (revoked: 401 revoked_key; else its tier, roles
+//     and expiry), a table that is not Fresh or of another Epoch passes
+//     the key to the ext_authz filter again;
 //   - every request the module admits carries the native marker
 //     (NativeMarkerKey in the ext_authz metadata namespace, the method as
 //     value), which switches that ext_authz filter off for it.
@@ -148,6 +157,31 @@ type KeyException struct {
 	// ExpiresAt is the key's current expiry in Unix seconds (0: none
 	// besides the signed exp).
 	ExpiresAt int64 `json:"exp,omitempty"`
+}
+
+// MetadataKeyRecord is the ext_authz-namespace metadata key under which
+// the ext_authz service's answer admitting an opaque API key carries the
+// key's record (KeyRecord JSON), for the module to learn (Keys). Envoy
+// writes it from the Check response only; the module never writes it.
+const MetadataKeyRecord = "key_record"
+
+// MaxKeyRecordLen bounds a KeyRecord's JSON: the module refuses to learn
+// a longer one.
+const MaxKeyRecordLen = 4096
+
+// KeyRecord is an opaque API key's record as the ext_authz service read
+// it from the key store (apikey.Record): what the module needs to decide
+// the key's later requests as the service decides them.
+type KeyRecord struct {
+	// ID is the key's id: the module learns the record only for a key
+	// whose own id (apikey.Parse) it is.
+	ID       string   `json:"id"`
+	Consumer string   `json:"consumer"`
+	Tenant   string   `json:"tenant,omitempty"`
+	Tier     string   `json:"tier,omitempty"`
+	Roles    []string `json:"roles,omitempty"`
+	// ExpiresAt is the key's expiry (zero: none), as stored.
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // NativeMarkerKey is the ext_authz-namespace metadata key that marks a
