@@ -160,3 +160,25 @@ func (f *filter) remember(token string, d extauthz.Decision, epoch C.uint64_t) {
 		C.size_t(len(id.Ops)), C.size_t(len(id.Metadata)), C.size_t(len(d.Roles)), C.size_t(len(d.Scopes)),
 		cstr(d.KeyID), C.size_t(len(d.KeyID)), C.int64_t(d.Expiry.UnixNano()), epoch)
 }
+
+// tgLearn hands the Local of configuration cfgH the record rec[:recLen]
+// (envoymod.KeyRecord JSON) that the ext_authz service's answer admitting
+// the opaque API key key[:keyLen] carried, which the module had passed
+// on (hooks.c learn): the key's later requests are decided in the module
+// (extauthz.Local.Learn). It returns 1 when the record was learned, 0 when
+// Learn refused it (logged at debug level, without the key) or the
+// configuration is gone. A panic learns nothing.
+//
+//export tgLearn
+func tgLearn(cfgH C.uintptr_t, key *C.char, keyLen C.size_t, rec *C.char, recLen C.size_t) (ok C.int) {
+	f, found := handleValue[*filter](cfgH)
+	if !found || f.local == nil {
+		return 0
+	}
+	defer recoverTo(f.log, "learn", func() { ok = 0 })
+	if err := f.local.Learn(C.GoStringN(key, C.int(keyLen)), C.GoStringN(rec, C.int(recLen))); err != nil {
+		f.log.Debug("api key not learned", "err", err)
+		return 0
+	}
+	return 1
+}

@@ -87,6 +87,8 @@ void* envoy_dynamic_module_on_http_filter_new(void* config, void* envoy_filter) 
   s->config = config;
   s->report.set = 0;
   s->park = 0;
+  s->learn = NULL;
+  s->learn_len = 0;
   return s;
 }
 
@@ -112,6 +114,18 @@ static int signed_key(tg_buf v) {
          visible_dots(v.ptr, v.len) == 3;
 }
 
+// MAX_OPAQUE_KEY bounds the opaque keys the table may hold (an opaque key
+// is ~50 bytes: apikey.Generate).
+enum { MAX_OPAQUE_KEY = 256 };
+
+// api_key reports whether v is a strict API key: a strict signed key, or
+// an opaque one of visible ASCII without a comma or a dot, at most
+// MAX_OPAQUE_KEY bytes (Go learns only keys apikey.Parse accepts).
+static int api_key(tg_buf v) {
+  return signed_key(v) ||
+         (v.ptr != NULL && v.len > 0 && v.len <= MAX_OPAQUE_KEY && visible_dots(v.ptr, v.len) == 0);
+}
+
 // strict_token finds the C fast path's credential and returns its kind
 // (TG_CACHE_JWT, TG_CACHE_KEY; 0: none), the credential in *tok:
 //   - exactly one Authorization header "Bearer <token>" (scheme in any
@@ -120,10 +134,11 @@ static int signed_key(tg_buf v) {
 //   - with signed keys (c->keys): exactly one Authorization header
 //     "ApiKey <key>" (scheme in any case, one space) and no key header,
 //     or exactly one key header and no Authorization, the key a strict
-//     signed key (signed_key): TG_CACHE_KEY.
-// A token has two dots and a key three, so their table entries never
-// meet. Anything else is Go's to decide. A request with neither header
-// and no signed keys reads one header, as before keys.
+//     API key (api_key: signed, or opaque): TG_CACHE_KEY.
+// A token has two dots, a signed key three and an opaque key none, so
+// their table entries never meet. Anything else is Go's to decide. A
+// request with neither header and no signed keys reads one header, as
+// before keys.
 static int strict_token(void* f, const tg_config* c, tg_buf* tok) {
   static const size_t prefix = 7; // "bearer ", "apikey "
   tg_buf auth = {0, 0}, key = {0, 0};
@@ -143,13 +158,13 @@ static int strict_token(void* f, const tg_config* c, tg_buf* tok) {
       *tok = v;
       return TG_CACHE_JWT;
     }
-    if (c->keys && strncasecmp(auth.ptr, "apikey ", prefix) == 0 && signed_key(v)) {
+    if (c->keys && strncasecmp(auth.ptr, "apikey ", prefix) == 0 && api_key(v)) {
       *tok = v;
       return TG_CACHE_KEY;
     }
     return 0;
   }
-  if (c->keys && nauth == 0 && nkey == 1 && signed_key(key)) {
+  if (c->keys && nauth == 0 && nkey == 1 && api_key(key)) {
     *tok = key;
     return TG_CACHE_KEY;
   }
@@ -282,6 +297,18 @@ static int counted(void* f, const tg_config* c, int out) {
   return out == TG_OUT_ALLOWED || out == TG_OUT_PASS;
 }
 
+// keep_to_learn keeps a copy of tok, the opaque API key Go passed on, for
+// the response hook (learn); nothing when memory is short (the key is
+// then not learned: ext_authz decides it again next time).
+static void keep_to_learn(tg_stream* s, tg_buf tok) {
+  free(s->learn);
+  s->learn = malloc(tok.len);
+  s->learn_len = s->learn != NULL ? tok.len : 0;
+  if (s->learn != NULL) {
+    memcpy(s->learn, tok.ptr, tok.len);
+  }
+}
+
 // decide hands the request to Go, which applies its decision and names
 // its outcome (TG_OUT_*): counted here, it continues only when allowed or
 // passed. Go fills *report when it admits the request on a limited route.
@@ -297,6 +324,9 @@ static int decide(void* f, const tg_config* c, const tg_route* r, tg_buf tok, tg
   }
   n = collect(f, (tg_buf){client_ip, sizeof(client_ip) - 1}, hs, n);
   int out = tgDecide(c->handle, r->handle, f, hs, n, (char*)tok.ptr, tok.len, &s->report, &s->park);
+  if (out == TG_OUT_PASS && tok.len > 0) {
+    keep_to_learn(s, tok);
+  }
   if (out == TG_OUT_PARKED) {
     tg_stats_add(f, c->stats, TG_STAT_JWKS_PARKED);
     return TG_STOP_ALL_BUFFER;
@@ -354,6 +384,22 @@ static int charge_admitted(void* f, const tg_config* c, const tg_route* r, tg_st
   }
   tg_stats_add(f, c->stats, TG_STAT_CHARGED_ALLOWED);
   return TG_CONTINUE;
+}
+
+// learn hands the opaque API key the request carried (s->learn: Go passed
+// it on) and the record the ext_authz service's answer admitting it
+// carries (envoymod.MetadataKeyRecord in the ext_authz namespace, written
+// by Envoy from the Check response; absent when ext_authz refused it or
+// did not run) to Go, which learns it (tgLearn: the key's later requests
+// are decided in the module), then frees the copy.
+static void learn(void* f, tg_stream* s) {
+  tg_buf rec = ext_authz_md(f, "key_record");
+  if (rec.ptr != NULL && tgLearn(s->config->handle, s->learn, s->learn_len, (char*)rec.ptr, rec.len)) {
+    tg_stats_add(f, s->config->stats, TG_STAT_KEYS_LEARNED);
+  }
+  free(s->learn);
+  s->learn = NULL;
+  s->learn_len = 0;
 }
 
 int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool eos) {
@@ -451,7 +497,10 @@ static void set_ietf(void* f, const tg_ietf* h, const tg_rl_report* r) {
 // headers, as the filter path's RLQS denial does).
 int envoy_dynamic_module_on_http_filter_response_headers(void* f, void* m, bool eos) {
   (void)eos;
-  const tg_stream* s = m;
+  tg_stream* s = m;
+  if (s != NULL && s->learn != NULL) {
+    learn(f, s);
+  }
   if (s != NULL && s->report.set) {
     set_response(f, "x-ratelimit-limit", s->report.limit);
     set_response(f, "x-ratelimit-remaining", s->report.remaining);
@@ -490,6 +539,9 @@ void envoy_dynamic_module_on_http_filter_destroy(void* m) {
   tg_stream* s = m;
   if (s != NULL && s->park != 0) {
     tgParkRelease(s->config->handle, s->park);
+  }
+  if (s != NULL) {
+    free(s->learn);
   }
   free(m);
 }

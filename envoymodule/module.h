@@ -36,16 +36,21 @@ typedef struct {
 // its park: the cgo.Handle of Go's parked request while the request waits
 // for a JWKS fetch (0: not parked). Only the worker thread reads or
 // writes it: the scheduled hook takes it (tgResume), the destroy hook
-// releases it (tgParkRelease) if still set.
+// releases it (tgParkRelease) if still set. learn is a copy of the opaque
+// API key Go passed on (NULL: none; learn_len bytes), which the response
+// hook hands to Go with the record ext_authz's answer carried (hooks.c
+// learn); the destroy hook frees it.
 typedef struct {
   const tg_config* config;
   tg_rl_report report;
   uintptr_t park;
+  char* learn;
+  size_t learn_len;
 } tg_stream;
 
 // Bits of tg_route.cacheable: the route takes no limits in the check and
 // its methods include jwt (a cached bearer token may decide it), apiKey (a
-// cached signed key may).
+// cached signed key, or a learned opaque key, may).
 enum { TG_CACHE_JWT = 1, TG_CACHE_KEY = 2 };
 
 // tg_route is one per-route configuration (envoymod.RouteConfig): what the

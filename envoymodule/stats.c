@@ -24,6 +24,7 @@ static const char* const tg_stat_names[TG_STAT_COUNT] = {
     [TG_STAT_JWKS_PARK_FULL] = "tollgate_module.jwks_park_full",
     [TG_STAT_CHARGED_ALLOWED] = "tollgate_module.rq_charged_allowed",
     [TG_STAT_CHARGED_RATE_LIMITED] = "tollgate_module.rq_charged_rate_limited",
+    [TG_STAT_KEYS_LEARNED] = "tollgate_module.keys_learned",
 };
 
 void tg_stats_define(void* envoy_config, size_t* ids) {

@@ -13,7 +13,9 @@
 // when it is decided, besides jwks_parked) (rq_go_passed when Go
 // passes it on undecided: an opaque API key); a request the charger
 // (envoymod.FilterConfig.Charge) charges increments exactly one
-// rq_charged_* counter (one it passes untouched, none); a bucket the charge
+// rq_charged_* counter (one it passes untouched, none); a passed opaque
+// key whose record the module learned from ext_authz's answer adds one to
+// keys_learned (hooks.c learn); a bucket the charge
 // created, and one it evicted doing so, add one to limit_buckets_created
 // and limit_buckets_evicted. An increment is one call into Envoy (an
 // atomic add); a counter whose definition failed has id 0, and its
@@ -40,6 +42,7 @@ enum {
   TG_STAT_JWKS_PARK_FULL,     // requests refused 503 at once: the parked bound was reached
   TG_STAT_CHARGED_ALLOWED,    // the charger (after ext_authz): an admitted request charged, admitted
   TG_STAT_CHARGED_RATE_LIMITED, // the charger: refused by the route's limits (429)
+  TG_STAT_KEYS_LEARNED,       // opaque API keys learned from the ext_authz answer admitting them
   TG_STAT_COUNT
 };
 

@@ -19,7 +19,7 @@ import (
 var statNames = []string{"rq_table_allowed", "rq_table_rate_limited", "rq_go_allowed", "rq_go_rate_limited",
 	"rq_go_unauthenticated", "rq_go_forbidden", "rq_go_unavailable", "rq_go_denied_other", "rq_go_passed",
 	"limit_buckets_created", "limit_buckets_evicted", "jwks_parked", "jwks_park_full", "rq_charged_allowed",
-	"rq_charged_rate_limited"}
+	"rq_charged_rate_limited", "keys_learned"}
 
 // TestModuleStats: after known requests, Envoy's admin shows each of the
 // module's counters at its exact count, the same in /stats and
