@@ -7,6 +7,7 @@ package main
 import "C"
 
 import (
+	"context"
 	"unsafe"
 
 	"github.com/tollgate/tollgate/envoymodule/glue"
@@ -64,10 +65,10 @@ func tgDecide(cfgH, routeH C.uintptr_t, envoyFilter unsafe.Pointer, hs *C.tg_hea
 	// Copies: Envoy's header values change under the mutations below.
 	rq := request{headers: glue.Headers(headerValues(hs, n)), token: C.GoStringN(tok, C.int(tokLen))}
 	if r != nil {
-		rq.ext = r.ext
+		rq.ext, rq.checkLimits = r.ext, r.checkLimits
 	}
 	epoch := C.tg_table_epoch(f.table) // before verifying: see remember
-	d := f.local.Decide(f.ended, rq.ext, rq.headers)
+	d := f.decide(f.ended, rq)
 	if f.waitsForJWKS(d) && f.park(envoyFilter, rq, epoch, park) {
 		return C.TG_OUT_PARKED
 	}
@@ -79,6 +80,17 @@ type request struct {
 	ext     map[string]string // the route's requirement; nil: none
 	headers map[string]string
 	token   string // the strict-form credential, "" when none
+	// checkLimits: the route's limits are the Check's for what the module
+	// passes (envoymod.RouteConfig.CheckLimits): no learned opaque key.
+	checkLimits bool
+}
+
+// decide decides rq with the Local (ctx: see extauthz.Local.Decide).
+func (f *filter) decide(ctx context.Context, rq request) extauthz.Decision {
+	if rq.checkLimits {
+		return f.local.DecideUnlearned(ctx, rq.ext, rq.headers)
+	}
+	return f.local.Decide(ctx, rq.ext, rq.headers)
 }
 
 // apply applies decision d of request rq on route r (nil: unknown) through
@@ -164,15 +176,17 @@ func (f *filter) remember(token string, d extauthz.Decision, epoch C.uint64_t) {
 // tgLearn hands the Local of configuration cfgH the record rec[:recLen]
 // (envoymod.KeyRecord JSON) that the ext_authz service's answer admitting
 // the opaque API key key[:keyLen] carried, which the module had passed
-// on (hooks.c learn): the key's later requests are decided in the module
-// (extauthz.Local.Learn). It returns 1 when the record was learned, 0 when
-// Learn refused it (logged at debug level, without the key) or the
-// configuration is gone. A panic learns nothing.
+// on at passed (CLOCK_MONOTONIC ns; hooks.c learn): the key's later
+// requests are decided in the module (extauthz.Local.Learn). It returns 1
+// when the record was learned, 0 when Learn refused it (logged at debug
+// level, without the key), when the key store's epoch changed too
+// recently (learn.go) or the configuration is gone. A panic learns
+// nothing.
 //
 //export tgLearn
-func tgLearn(cfgH C.uintptr_t, key *C.char, keyLen C.size_t, rec *C.char, recLen C.size_t) (ok C.int) {
+func tgLearn(cfgH C.uintptr_t, key *C.char, keyLen C.size_t, rec *C.char, recLen C.size_t, passed C.int64_t) (ok C.int) {
 	f, found := handleValue[*filter](cfgH)
-	if !found || f.local == nil {
+	if !found || f.local == nil || f.cfg.Keys == nil || !processEpochs.learnable(f.cfg.Keys.Epoch, int64(passed)) {
 		return 0
 	}
 	defer recoverTo(f.log, "learn", func() { ok = 0 })

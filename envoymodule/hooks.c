@@ -118,23 +118,29 @@ static int signed_key(tg_buf v) {
 // is ~50 bytes: apikey.Generate).
 enum { MAX_OPAQUE_KEY = 256 };
 
-// api_key reports whether v is a strict API key: a strict signed key, or
-// an opaque one of visible ASCII without a comma or a dot, at most
-// MAX_OPAQUE_KEY bytes (Go learns only keys apikey.Parse accepts).
-static int api_key(tg_buf v) {
-  return signed_key(v) ||
-         (v.ptr != NULL && v.len > 0 && v.len <= MAX_OPAQUE_KEY && visible_dots(v.ptr, v.len) == 0);
+// opaque_key reports whether v is a strict opaque API key: visible ASCII
+// without a comma or a dot, at most MAX_OPAQUE_KEY bytes (Go learns only
+// keys apikey.Parse accepts).
+static int opaque_key(tg_buf v) {
+  return v.ptr != NULL && v.len > 0 && v.len <= MAX_OPAQUE_KEY && visible_dots(v.ptr, v.len) == 0;
+}
+
+// key_kind is the kind of API key v: TG_CACHE_KEY (strict signed),
+// TG_CACHE_OPAQUE (strict opaque), 0 (neither).
+static int key_kind(tg_buf v) {
+  return signed_key(v) ? TG_CACHE_KEY : opaque_key(v) ? TG_CACHE_OPAQUE : 0;
 }
 
 // strict_token finds the C fast path's credential and returns its kind
-// (TG_CACHE_JWT, TG_CACHE_KEY; 0: none), the credential in *tok:
+// (TG_CACHE_JWT, TG_CACHE_KEY, TG_CACHE_OPAQUE; 0: none), the credential
+// in *tok:
 //   - exactly one Authorization header "Bearer <token>" (scheme in any
 //     case, one space), the token of visible ASCII without a comma and
 //     with exactly two dots, and no API-key header: TG_CACHE_JWT;
 //   - with signed keys (c->keys): exactly one Authorization header
 //     "ApiKey <key>" (scheme in any case, one space) and no key header,
 //     or exactly one key header and no Authorization, the key a strict
-//     API key (api_key: signed, or opaque): TG_CACHE_KEY.
+//     signed key (TG_CACHE_KEY) or a strict opaque one (TG_CACHE_OPAQUE).
 // A token has two dots, a signed key three and an opaque key none, so
 // their table entries never meet. Anything else is Go's to decide. A
 // request with neither header and no signed keys reads one header, as
@@ -158,17 +164,17 @@ static int strict_token(void* f, const tg_config* c, tg_buf* tok) {
       *tok = v;
       return TG_CACHE_JWT;
     }
-    if (c->keys && strncasecmp(auth.ptr, "apikey ", prefix) == 0 && api_key(v)) {
+    int kind = c->keys && strncasecmp(auth.ptr, "apikey ", prefix) == 0 ? key_kind(v) : 0;
+    if (kind != 0) {
       *tok = v;
-      return TG_CACHE_KEY;
     }
-    return 0;
+    return kind;
   }
-  if (c->keys && nauth == 0 && nkey == 1 && api_key(key)) {
+  int kind = c->keys && nauth == 0 && nkey == 1 ? key_kind(key) : 0;
+  if (kind != 0) {
     *tok = key;
-    return TG_CACHE_KEY;
   }
-  return 0;
+  return kind;
 }
 
 static int has(const tg_buf* list, size_t n, tg_buf want) {
@@ -307,6 +313,7 @@ static void keep_to_learn(tg_stream* s, tg_buf tok) {
   if (s->learn != NULL) {
     memcpy(s->learn, tok.ptr, tok.len);
   }
+  s->learn_at = tg_monotonic_ns();
 }
 
 // decide hands the request to Go, which applies its decision and names
@@ -394,7 +401,8 @@ static int charge_admitted(void* f, const tg_config* c, const tg_route* r, tg_st
 // are decided in the module), then frees the copy.
 static void learn(void* f, tg_stream* s) {
   tg_buf rec = ext_authz_md(f, "key_record");
-  if (rec.ptr != NULL && tgLearn(s->config->handle, s->learn, s->learn_len, (char*)rec.ptr, rec.len)) {
+  if (rec.ptr != NULL && tgLearn(s->config->handle, s->learn, s->learn_len, (char*)rec.ptr, rec.len,
+                                   s->learn_at)) {
     tg_stats_add(f, s->config->stats, TG_STAT_KEYS_LEARNED);
   }
   free(s->learn);
@@ -418,8 +426,8 @@ int envoy_dynamic_module_on_http_filter_request_headers(void* f, void* m, bool e
   }
   tg_buf tok = {0, 0};
   int kind = strict_token(f, c, &tok);
-  if (kind == TG_CACHE_KEY && !c->keys_cached) {
-    kind = 0; // a stale table or no epoch: Go refuses every signed key, cached or not
+  if ((kind == TG_CACHE_KEY || kind == TG_CACHE_OPAQUE) && !c->keys_cached) {
+    kind = 0; // a stale table or no epoch: Go refuses every signed key and passes every opaque one
   }
   if (kind & r->cacheable) {
     switch (from_table(f, c, r, tok, &s->report)) {

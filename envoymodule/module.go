@@ -61,8 +61,9 @@ type filter struct {
 
 // route is one per-route configuration's Go state.
 type route struct {
-	ext    map[string]string
-	limits *C.tg_route_limits // owned by the C route, freed by its destroy hook; nil: none
+	ext         map[string]string
+	checkLimits bool               // envoymod.RouteConfig.CheckLimits
+	limits      *C.tg_route_limits // owned by the C route, freed by its destroy hook; nil: none
 }
 
 // logger writes to Envoy's stderr; TOLLGATE_MODULE_LOG=debug logs every
@@ -135,6 +136,9 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		}
 	}()
 	f := newFilter(log, cfg, local, out)
+	if cfg.Keys != nil {
+		processEpochs.saw(cfg.Keys.Epoch)
+	}
 	defer func() { // a panic after the join: the caller frees the table, no withdrawal may clear it
 		if ok == 0 {
 			processLineages.leave(f)
@@ -325,9 +329,10 @@ func tgRouteNew(p *C.char, n C.size_t) (out unsafe.Pointer) {
 		return nil
 	}
 	info := glue.RouteOf(rc.Extensions)
-	h := cgo.NewHandle(&route{ext: rc.Extensions, limits: limits})
+	h := cgo.NewHandle(&route{ext: rc.Extensions, limits: limits, checkLimits: rc.CheckLimits})
 	blob := glue.Blob(nil).AddList(info.Roles).AddList(info.Scopes)
-	cacheable := cbool(info.Cacheable)*C.TG_CACHE_JWT | cbool(info.KeyCacheable)*C.TG_CACHE_KEY
+	cacheable := cbool(info.Cacheable)*C.TG_CACHE_JWT | cbool(info.KeyCacheable)*C.TG_CACHE_KEY |
+		cbool(info.KeyCacheable && !rc.CheckLimits)*C.TG_CACHE_OPAQUE
 	r := C.tg_route_new(C.uintptr_t(h), cacheable, cbool(info.Forward), cstr(info.Name),
 		C.size_t(len(info.Name)), cbytes(blob), C.size_t(len(blob)), C.size_t(len(info.Roles)), C.size_t(len(info.Scopes)))
 	if r == nil {

@@ -46,12 +46,15 @@ typedef struct {
   uintptr_t park;
   char* learn;
   size_t learn_len;
+  int64_t learn_at; // when Go passed it on (tg_monotonic_ns)
 } tg_stream;
 
 // Bits of tg_route.cacheable: the route takes no limits in the check and
 // its methods include jwt (a cached bearer token may decide it), apiKey (a
-// cached signed key, or a learned opaque key, may).
-enum { TG_CACHE_JWT = 1, TG_CACHE_KEY = 2 };
+// cached signed key may), and the Check does not take its limits for what
+// the module passes (envoymod.RouteConfig.CheckLimits: a cached learned
+// opaque key may).
+enum { TG_CACHE_JWT = 1, TG_CACHE_KEY = 2, TG_CACHE_OPAQUE = 4 };
 
 // tg_route is one per-route configuration (envoymod.RouteConfig): what the
 // C fast path checks and publishes. One block of C memory (tg_route_new).

@@ -145,7 +145,7 @@ func (f *filter) wait(p *parked) {
 // 503 internal_error, so that the parked stream is always woken.
 func (f *filter) decideWaiting(rq request) (d extauthz.Decision) {
 	defer recoverTo(f.log, "parked decide", func() { d = extauthz.Unavailable("internal_error") })
-	return f.local.Decide(context.Background(), rq.ext, rq.headers)
+	return f.decide(context.Background(), rq)
 }
 
 // tgResume applies a parked request's decision on its stream's worker

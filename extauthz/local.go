@@ -225,7 +225,19 @@ type Decision struct {
 // record, and its Decision.Expiry is at the latest the record's end of
 // use; one it did not learn passes (Decision.Pass).
 func (l *Local) Decide(ctx context.Context, ext, headers map[string]string) Decision {
-	hit, pass := l.passes(ext, headers)
+	return l.decide(ctx, ext, headers, true)
+}
+
+// DecideUnlearned is Decide using no learned record: every opaque API key
+// passes (a route whose limits the ext_authz Check takes:
+// envoymod.RouteConfig.CheckLimits).
+func (l *Local) DecideUnlearned(ctx context.Context, ext, headers map[string]string) Decision {
+	return l.decide(ctx, ext, headers, false)
+}
+
+// decide is Decide, with learned records when learned is set.
+func (l *Local) decide(ctx context.Context, ext, headers map[string]string, learned bool) Decision {
+	hit, pass := l.passes(ext, headers, learned)
 	if pass {
 		return Decision{Pass: true}
 	}
@@ -250,7 +262,7 @@ func (l *Local) Decide(ctx context.Context, ext, headers map[string]string) Deci
 // which the Local has not learned (learnedFor), and its route accepts keys
 // (where the service would look the key up). A learned key's record is
 // returned for the decision.
-func (l *Local) passes(ext, headers map[string]string) (*learnedHit, bool) {
+func (l *Local) passes(ext, headers map[string]string, learned bool) (*learnedHit, bool) {
 	if !l.keys || l.t.keyHeader == "" {
 		return nil, false
 	}
@@ -262,7 +274,7 @@ func (l *Local) passes(ext, headers map[string]string) (*learnedHit, bool) {
 	if !ok || !rq.allows(ir.MethodAPIKey) {
 		return nil, false
 	}
-	if lk, ok := l.learnedFor(key); ok {
+	if lk, ok := l.learnedFor(key); ok && learned {
 		return &learnedHit{key: key, lk: lk}, false
 	}
 	return nil, true

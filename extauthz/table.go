@@ -30,7 +30,7 @@ type Table struct {
 	// (envoymod.MetadataKeyRecord) for the Envoy module to learn; a
 	// service's table, never a Local's.
 	keyRecords bool
-	cancel context.CancelFunc
+	cancel     context.CancelFunc
 }
 
 // newTable builds the table of cfg and starts its JWKS refreshes. With

@@ -210,6 +210,12 @@ type RouteConfig struct {
 	// (FilterConfig.Quota is then set); nil: the route has none, or the
 	// filters after the module enforce them.
 	Limits *RouteLimits `json:"limits,omitempty"`
+	// CheckLimits: the ext_authz Check takes the route's limits for the
+	// requests the module passes (rateLimits.mode exact), so the module
+	// decides no opaque API key here, learned or not (Keys): each one
+	// keeps its one Check, which takes its identity and its limit
+	// together, exactly.
+	CheckLimits bool `json:"checkLimits,omitempty"`
 }
 
 // Quota is FilterConfig's rate-limit settings, set when some of the

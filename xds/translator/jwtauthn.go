@@ -503,7 +503,7 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 		return nil
 	}
 	if n.module != nil {
-		return n.configureModuleRoute(er, r)
+		return n.configureModuleRoute(er, r, false)
 	}
 	if err := envoy.SetRouteFilterConfig(er, n.jwtAuthnName(), envoy.JwtPerRouteRequirement(jwtRequirement)); err != nil {
 		return err
@@ -522,9 +522,10 @@ func (n *nativeJWT) configureRoute(er *routev3.Route, r ir.Route) error {
 }
 
 // configureModuleRoute hands r to the module and removes the credentials
-// before the upstream unless the route forwards them.
-func (n *nativeJWT) configureModuleRoute(er *routev3.Route, r ir.Route) error {
-	if err := n.module.configureRoute(er, r); err != nil {
+// before the upstream unless the route forwards them; checkLimits: the
+// ext_authz Check takes r's limits for the opaque keys the module passes.
+func (n *nativeJWT) configureModuleRoute(er *routev3.Route, r ir.Route, checkLimits bool) error {
+	if err := n.module.configureRoute(er, r, checkLimits); err != nil {
 		return err
 	}
 	if n.moduleCharges(r) {
@@ -654,7 +655,7 @@ func configureRouteAuth(er *routev3.Route, r ir.Route, a *authz, n *nativeJWT) e
 		case err != nil:
 			return err
 		case n.moduleKeyRoute(r):
-			return n.configureModuleRoute(er, r)
+			return n.configureModuleRoute(er, r, a.takesLimits(r))
 		case n.nativeKey(r):
 			return n.configureKeyRoute(er, r)
 		case n.nativeMixed(r):

@@ -87,13 +87,16 @@ func (m *jwtModule) filter() (*hcmv3.HttpFilter, error) {
 }
 
 // configureRoute hands r to the module: its requirement as the ext_authz
-// service would get it (the rate limits are never taken there), and its
-// limits when the module enforces them.
-func (m *jwtModule) configureRoute(er *routev3.Route, r ir.Route) error {
+// service would get it (the rate limits are never taken there), its
+// limits when the module enforces them, and checkLimits when the ext_authz
+// Check takes them for the opaque keys the module passes (exact mode:
+// RouteConfig.CheckLimits).
+func (m *jwtModule) configureRoute(er *routev3.Route, r ir.Route, checkLimits bool) error {
 	if err := checkListValues(r.Auth); err != nil {
 		return err
 	}
-	rc := envoymod.RouteConfig{Contract: envoymod.ContractID(), Extensions: contextExtensions(r.Auth, r.Name, false)}
+	rc := envoymod.RouteConfig{Contract: envoymod.ContractID(), Extensions: contextExtensions(r.Auth, r.Name, false),
+		CheckLimits: checkLimits}
 	if m.takesLimits(r) {
 		rc.Limits = moduleRouteLimits(m.cfg, r)
 	}
