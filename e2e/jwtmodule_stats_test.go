@@ -60,8 +60,8 @@ func moduleCounters(t *testing.T, e *harness.Envoy) map[string]int64 {
 	for name, v := range stats {
 		out[strings.TrimPrefix(name, moduleStatPrefix)] = v
 	}
-	if len(out) != 15 { // envoymodule/stats.c: tg_stat_names
-		t.Errorf("%d module counters, want 15: %v", len(out), out)
+	if len(out) != 16 { // envoymodule/stats.c: tg_stat_names
+		t.Errorf("%d module counters, want 16: %v", len(out), out)
 	}
 	return out
 }

@@ -26,7 +26,10 @@ import (
 //     first instance only: its 3 are admitted (a second charge by the
 //     charger would refuse the 2nd), the charger counts none of them;
 //   - the Check takes no limit (tollgate_ratelimit_decisions_total does
-//     not move) and each opaque request costs one Check.
+//     not move); each opaque key costs one Check, its first request's:
+//     the module learns the key's record from that answer and decides
+//     (and charges) its later requests itself, so the charger counts the
+//     first request of each key only.
 func TestKeyModuleOpaqueKeyLimited(t *testing.T) {
 	k := startKeyNativeStackEngine(t, jwtEngines[1], func(p string) string { return withMode(p, "quota") })
 	k.waitKeyTable(t, k.port)
@@ -40,16 +43,17 @@ func TestKeyModuleOpaqueKeyLimited(t *testing.T) {
 
 	k.wantLimited(t, victim, forged, "opaque key with forged identity headers")
 	k.wantLimited(t, other, nil, "the consumer the forged headers named")
-	if d := k.chargerStats(t); d[0]-charged[0] != 6 || d[1]-charged[1] != 2 {
-		t.Errorf("the charger counted %d admitted and %d refused, want 6 and 2", d[0]-charged[0], d[1]-charged[1])
+	if d := k.chargerStats(t); d[0]-charged[0] != 2 || d[1]-charged[1] != 0 {
+		t.Errorf("the charger counted %d admitted and %d refused, want 2 and 0 (each key's first request)",
+			d[0]-charged[0], d[1]-charged[1])
 	}
 	before := k.chargerStats(t)
 	k.wantLimited(t, signed, nil, "a signed key (the first instance charges it)")
 	if after := k.chargerStats(t); after != before {
 		t.Errorf("the charger charged signed keys: %v → %v", before, after)
 	}
-	if n := k.authzChecks(t) - checks; n != 8 {
-		t.Errorf("%d Checks, want 8 (one per opaque request, none for signed keys)", n)
+	if n := k.authzChecks(t) - checks; n != 2 {
+		t.Errorf("%d Checks, want 2 (one per opaque key, learned from it; none for signed keys)", n)
 	}
 	if d := k.transformMetric(t, "tollgate_ratelimit_decisions_total") - decisions; d != 0 {
 		t.Errorf("the Check took %d rate-limit decisions, want 0", d)
