@@ -3,7 +3,6 @@ package smoke
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -61,14 +60,7 @@ func withCharger(cfg map[string]any, q *envoymod.Quota) {
 // tier, and passes untouched what the module decided (a signed key: the
 // module's own 3 then its 429, the charger counting none of them).
 func TestModuleCharge(t *testing.T) {
-	envoyBin := os.Getenv("ENVOY_BIN")
-	if envoyBin == "" {
-		t.Skip("ENVOY_BIN not set")
-	}
-	fx := newFixture(t)
-	ks := mintKeys(t, 0)
-	fc := filterConfig(fx.iss)
-	fc.Keys = ks.keys
+	envoyBin, fx, ks, fc := keyedFixture(t)
 	fc.Quota = &envoymod.Quota{Address: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Domain: ir.RateLimitQuotaDomain}
 	cfg := envoyConfig(fc, fx.listen, fx.admin, fx.upstream)
 	withCharger(cfg, fc.Quota)

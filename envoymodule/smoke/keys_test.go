@@ -77,6 +77,22 @@ func mintKeys(t *testing.T, fresh int) keySet {
 	return ks
 }
 
+// keyedFixture starts a key test: the Envoy binary (the test is skipped
+// without ENVOY_BIN), a fixture, keys minted by mintKeys and the filter
+// config deciding them.
+func keyedFixture(t *testing.T) (string, fixture, keySet, envoymod.FilterConfig) {
+	t.Helper()
+	envoyBin := os.Getenv("ENVOY_BIN")
+	if envoyBin == "" {
+		t.Skip("ENVOY_BIN not set")
+	}
+	fx := newFixture(t)
+	ks := mintKeys(t, 0)
+	fc := filterConfig(fx.iss)
+	fc.Keys = ks.keys
+	return envoyBin, fx, ks, fc
+}
+
 // withNativeHeader makes the first route of cfg's first listener copy the
 // native marker into x-md-native.
 func withNativeHeader(cfg map[string]any) {
@@ -111,14 +127,7 @@ func withListenerFilterConfig(cfg map[string]any, i int, fc envoymod.FilterConfi
 // route's limits; a second listener whose exceptions table is not fresh
 // refuses every signed key with 503.
 func TestModuleKeys(t *testing.T) {
-	envoyBin := os.Getenv("ENVOY_BIN")
-	if envoyBin == "" {
-		t.Skip("ENVOY_BIN not set")
-	}
-	fx := newFixture(t)
-	ks := mintKeys(t, 0)
-	fc := filterConfig(fx.iss)
-	fc.Keys = ks.keys
+	envoyBin, fx, ks, fc := keyedFixture(t)
 	fc.Quota = &envoymod.Quota{Address: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Domain: ir.RateLimitQuotaDomain}
 	cfg := envoyConfig(fc, fx.listen, fx.admin, fx.upstream)
 	ext := func(route, methods string, extra ...string) map[string]string {

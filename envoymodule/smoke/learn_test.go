@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"os"
 	"testing"
 
 	"github.com/tollgate/tollgate/extauthz/apikey"
@@ -51,14 +50,7 @@ func opaqueKey(t *testing.T) (key, id, record string) {
 // is not learned; a learned key whose exception revokes it is refused
 // with the service's 401.
 func TestModuleLearnsOpaqueKeys(t *testing.T) {
-	envoyBin := os.Getenv("ENVOY_BIN")
-	if envoyBin == "" {
-		t.Skip("ENVOY_BIN not set")
-	}
-	fx := newFixture(t)
-	ks := mintKeys(t, 0)
-	fc := filterConfig(fx.iss)
-	fc.Keys = ks.keys
+	envoyBin, fx, _, fc := keyedFixture(t)
 	revoked, revokedID, revokedRecord := opaqueKey(t)
 	fc.Keys.Exceptions = append(fc.Keys.Exceptions, envoymod.KeyException{ID: revokedID, Revoked: true})
 	cfg := envoyConfig(fc, fx.listen, fx.admin, fx.upstream)
