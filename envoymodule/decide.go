@@ -1,6 +1,7 @@
 package main
 
 /*
+#include "limit.h"
 #include "module.h"
 #include "table.h"
 */
@@ -8,6 +9,7 @@ import "C"
 
 import (
 	"context"
+	"time"
 	"unsafe"
 
 	"github.com/tollgate/tollgate/envoymodule/glue"
@@ -177,11 +179,12 @@ func (f *filter) remember(token string, d extauthz.Decision, epoch C.uint64_t) {
 // (envoymod.KeyRecord JSON) that the ext_authz service's answer admitting
 // the opaque API key key[:keyLen] carried, which the module had passed
 // on at passed (CLOCK_MONOTONIC ns; hooks.c learn): the key's later
-// requests are decided in the module (extauthz.Local.Learn). It returns 1
-// when the record was learned, 0 when Learn refused it (logged at debug
-// level, without the key), when the key store's epoch changed too
-// recently (learn.go) or the configuration is gone. A panic learns
-// nothing.
+// requests are decided in the module (extauthz.Local.Learn, given how
+// long ago the request was passed on: an answer older than
+// extauthz.MaxLearnAge is not learned). It returns 1 when the record was
+// learned, 0 when Learn refused it (logged at debug level, without the
+// key), when the key store's epoch changed too recently (learn.go) or the
+// configuration is gone. A panic learns nothing.
 //
 //export tgLearn
 func tgLearn(cfgH C.uintptr_t, key *C.char, keyLen C.size_t, rec *C.char, recLen C.size_t, passed C.int64_t) (ok C.int) {
@@ -190,7 +193,8 @@ func tgLearn(cfgH C.uintptr_t, key *C.char, keyLen C.size_t, rec *C.char, recLen
 		return 0
 	}
 	defer recoverTo(f.log, "learn", func() { ok = 0 })
-	if err := f.local.Learn(C.GoStringN(key, C.int(keyLen)), C.GoStringN(rec, C.int(recLen))); err != nil {
+	age := time.Duration(int64(C.tg_monotonic_ns()) - int64(passed))
+	if err := f.local.Learn(C.GoStringN(key, C.int(keyLen)), C.GoStringN(rec, C.int(recLen)), age); err != nil {
 		f.log.Debug("api key not learned", "err", err)
 		return 0
 	}

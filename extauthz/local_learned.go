@@ -29,6 +29,13 @@ import (
 // store. The table is shared by a lineage's Locals (Derive) and bounded
 // (the configuration's CacheSize, oldest learned first out).
 
+// MaxLearnAge bounds how long after the module passed a request on it may
+// learn from the ext_authz answer to it (the answer comes with the
+// response's headers, which a slow upstream or a slow client's body may
+// delay at will): an older answer could hold a record whose change has
+// since left the exceptions table (apikey.OpaqueExceptionLife).
+const MaxLearnAge = 10 * time.Second
+
 // errNotLearning is Learn's answer when the Local cannot use a record.
 var errNotLearning = errors.New("extauthz: local decisions: not learning API keys (no signed keys, or their table is not fresh)")
 
@@ -79,14 +86,19 @@ func (t *learnedKeys) get(h [sha256.Size]byte, now time.Time) (learnedKey, bool)
 }
 
 // Learn keeps record (envoymod.KeyRecord JSON: the ext_authz service's
-// answer admitting key, an opaque API key) so that the key's later
-// requests are decided here (see Decide). It refuses, and keeps nothing,
-// when the Local has no signed keys or a table that is not fresh, when
-// key is not an opaque key, or when record is malformed, longer than
+// answer admitting key, an opaque API key, to a request passed on age
+// ago) so that the key's later requests are decided here (see Decide),
+// until LearnedRecordTTL (at most) after the request was passed on. It
+// refuses, and keeps nothing, when the Local has no signed keys or a
+// table that is not fresh, when age is negative or above MaxLearnAge,
+// when key is not an opaque key, or when record is malformed, longer than
 // envoymod.MaxKeyRecordLen, or not the record of key's own id.
-func (l *Local) Learn(key, record string) error {
+func (l *Local) Learn(key, record string, age time.Duration) error {
 	if l.offline == nil || !l.offline.Fresh() || l.learned == nil {
 		return errNotLearning
+	}
+	if age < 0 || age > MaxLearnAge {
+		return fmt.Errorf("extauthz: learn: an answer %v old (the bound is %v)", age, MaxLearnAge)
 	}
 	id, err := apikey.Parse(key)
 	if err != nil || apikey.IsSigned(key) {
@@ -103,7 +115,8 @@ func (l *Local) Learn(key, record string) error {
 	if d := l.base.CacheMaxTTL; d > 0 && d < ttl {
 		ttl = d
 	}
-	l.learned.put(sha256.Sum256([]byte(key)), learnedKey{rec: rec, epoch: l.offline.Epoch(), until: l.clock().Add(ttl)})
+	until := l.clock().Add(ttl - age)
+	l.learned.put(sha256.Sum256([]byte(key)), learnedKey{rec: rec, epoch: l.offline.Epoch(), until: until})
 	return nil
 }
 

@@ -30,7 +30,7 @@ func learnFromService(t *testing.T, f keyFixture, l *Local, key string) {
 	if rec == "" {
 		t.Fatalf("the service's answer for an opaque key carries no %s: %v", envoymod.MetadataKeyRecord, resp)
 	}
-	if err := l.Learn(key, rec); err != nil {
+	if err := l.Learn(key, rec, 0); err != nil {
 		t.Fatalf("Learn: %v", err)
 	}
 }
@@ -176,6 +176,26 @@ func TestLocalLearnedKeyBounds(t *testing.T) {
 	if d := decide(l, keys[2]); !d.Pass {
 		t.Errorf("past LearnedRecordTTL: %+v, want a pass", d)
 	}
+	// An answer to a request passed on 8 s ago serves until
+	// LearnedRecordTTL after the request, not after the answer.
+	rec := keyRecordOfResponse(mustCheck(t, f.svc, checkReq(ext, "GET", map[string]string{"x-api-key": keys[1]})))
+	if err := l.Learn(keys[1], rec, 8*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := decide(l, keys[1]); d.Pass || !d.Expiry.Equal(now.Add(apikey.LearnedRecordTTL-8*time.Second)) {
+		t.Errorf("learned 8 s after its request: %+v, want allowed until %v", d, now.Add(apikey.LearnedRecordTTL-8*time.Second))
+	}
+}
+
+// TestOpaqueExceptionsOutliveLearnedRecords: an opaque key's change stays
+// in the exceptions table longer than a record read before it can be in
+// use: read from a replica's cache, learned at most MaxLearnAge after its
+// request, used LearnedRecordTTL from the request.
+func TestOpaqueExceptionsOutliveLearnedRecords(t *testing.T) {
+	if in := apikey.DefaultCacheTTL + MaxLearnAge + apikey.LearnedRecordTTL; apikey.OpaqueExceptionLife < in+30*time.Second {
+		t.Errorf("OpaqueExceptionLife %v, a learned record may be in use %v after its change: want 30 s to spare",
+			apikey.OpaqueExceptionLife, in)
+	}
 }
 
 // TestLocalLearnRefuses: Learn keeps nothing for a record that is not the
@@ -199,20 +219,23 @@ func TestLocalLearnRefuses(t *testing.T) {
 		name        string
 		local       *Local
 		key, record string
+		age         time.Duration
 	}{
-		{"another key's record", f.local, key, record(other)},
-		{"malformed", f.local, key, `{"id":`},
-		{"unknown field", f.local, key, strings.Replace(record(key), `{`, `{"x":1,`, 1)},
-		{"no consumer", f.local, key, strings.Replace(record(key), `"consumer":"acme"`, `"consumer":""`, 1)},
-		{"oversized", f.local, key, record(key)[:len(record(key))-1] + `,"tenant":"` + strings.Repeat("a", envoymod.MaxKeyRecordLen) + `"}`},
-		{"a signed key", f.local, signed, record(key)},
-		{"not an API key", f.local, "nonsense", record(key)},
-		{"no signed keys", without, key, record(key)},
-		{"a table not fresh", f.newLocal(t, false), key, record(key)},
+		{"another key's record", f.local, key, record(other), 0},
+		{"malformed", f.local, key, `{"id":`, 0},
+		{"unknown field", f.local, key, strings.Replace(record(key), `{`, `{"x":1,`, 1), 0},
+		{"no consumer", f.local, key, strings.Replace(record(key), `"consumer":"acme"`, `"consumer":""`, 1), 0},
+		{"oversized", f.local, key, record(key)[:len(record(key))-1] + `,"tenant":"` + strings.Repeat("a", envoymod.MaxKeyRecordLen) + `"}`, 0},
+		{"a signed key", f.local, signed, record(key), 0},
+		{"not an API key", f.local, "nonsense", record(key), 0},
+		{"no signed keys", without, key, record(key), 0},
+		{"a table not fresh", f.newLocal(t, false), key, record(key), 0},
+		{"an answer older than MaxLearnAge (a slow response)", f.local, key, record(key), MaxLearnAge + time.Millisecond},
+		{"a negative age", f.local, key, record(key), -time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.local.Learn(tt.key, tt.record); err == nil {
+			if err := tt.local.Learn(tt.key, tt.record, tt.age); err == nil {
 				t.Fatalf("Learn accepted it")
 			}
 			if d := tt.local.Decide(context.Background(), keyRoute("apiKey", nil), map[string]string{"x-api-key": key}); d.Status == 0 && !d.Pass {

@@ -44,11 +44,13 @@ const (
 	// ext_authz again (extauthz.Local.Learn).
 	LearnedRecordTTL = 5 * time.Minute
 	// OpaqueExceptionLife is how long an opaque key's entry stays after
-	// its last change: a learned record (LearnedRecordTTL) read from a
-	// replica's cache (DefaultCacheTTL, MaxStaleness) just before the
-	// change is gone from every Envoy long before, with
-	// ExceptionPruneGrace to spare.
-	OpaqueExceptionLife = LearnedRecordTTL + ExceptionPruneGrace
+	// its last change: a record read (from a replica's cache,
+	// DefaultCacheTTL) just before the change, learned at most 10 s after
+	// (extauthz.MaxLearnAge) and used for LearnedRecordTTL from the
+	// request, is gone from every Envoy long before. Kept short: every
+	// entry travels in every push of the table to every Envoy, and the
+	// table's bound (MaxExceptions) counts opaque entries too.
+	OpaqueExceptionLife = LearnedRecordTTL + time.Minute
 	// maxPrunePerCall bounds the entries one call removes.
 	maxPrunePerCall = 1000
 )

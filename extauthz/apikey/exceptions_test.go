@@ -218,10 +218,6 @@ func exceptionsPruneOpaque(t *testing.T, open backend) {
 	if has() {
 		t.Fatalf("past its life: the opaque key's entry is still there")
 	}
-	if OpaqueExceptionLife < LearnedRecordTTL+DefaultCacheTTL+time.Minute {
-		t.Errorf("OpaqueExceptionLife %v does not outlive a learned record (%v) read from a cache (%v)",
-			OpaqueExceptionLife, LearnedRecordTTL, DefaultCacheTTL)
-	}
 }
 
 func sortIDs(ids []string) {
