@@ -136,9 +136,6 @@ func tgConfigNew(p *C.char, n C.size_t, out *C.tg_config) (ok C.int) {
 		}
 	}()
 	f := newFilter(log, cfg, local, out)
-	if cfg.Keys != nil {
-		processEpochs.saw(cfg.Keys.Epoch)
-	}
 	defer func() { // a panic after the join: the caller frees the table, no withdrawal may clear it
 		if ok == 0 {
 			processLineages.leave(f)

@@ -164,7 +164,7 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 		id := &identity{method: ir.MethodAPIKey, provider: apiKeyProvider, userID: consumer, consumer: consumer,
 			roles: s.roles(t, apiKeyProvider, rec.Roles), tenant: rec.Tenant, tier: rec.Tier, expiry: keyExpiry(rec),
 			keyID: rec.ID}
-		if t.keyRecords && !apikey.IsSigned(key) {
+		if t.keyRecords && !apikey.IsSigned(key) && rec.Epoch != "" {
 			id.keyRecord = keyRecordOf(rec)
 		}
 		return id, 0, ""
@@ -184,10 +184,10 @@ func (s *Service) apiKey(ctx context.Context, t *Table, rq requirement, key stri
 }
 
 // keyRecordOf is rec as the Envoy module learns it (envoymod.KeyRecord
-// JSON).
+// JSON; a record whose epoch the store could not tell is not published).
 func keyRecordOf(rec *apikey.Record) string {
 	kr := envoymod.KeyRecord{ID: rec.ID, Consumer: rec.Consumer, Tenant: rec.Tenant, Tier: rec.Tier, Roles: rec.Roles,
-		ExpiresAt: rec.ExpiresAt}
+		ExpiresAt: rec.ExpiresAt, Epoch: rec.Epoch}
 	b, _ := json.Marshal(kr) // strings and a UTC time of a stored record: never fails
 	return string(b)
 }

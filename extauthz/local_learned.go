@@ -92,7 +92,8 @@ func (t *learnedKeys) get(h [sha256.Size]byte, now time.Time) (learnedKey, bool)
 // refuses, and keeps nothing, when the Local has no signed keys or a
 // table that is not fresh, when age is negative or above MaxLearnAge,
 // when key is not an opaque key, or when record is malformed, longer than
-// envoymod.MaxKeyRecordLen, or not the record of key's own id.
+// envoymod.MaxKeyRecordLen, not the record of key's own id, or read in
+// another key-store epoch than the Local's.
 func (l *Local) Learn(key, record string, age time.Duration) error {
 	if l.offline == nil || !l.offline.Fresh() || l.learned == nil {
 		return errNotLearning
@@ -111,12 +112,15 @@ func (l *Local) Learn(key, record string, age time.Duration) error {
 	if rec.ID != id {
 		return fmt.Errorf("extauthz: learn key %s: the record is key %s's", id, rec.ID)
 	}
+	if rec.Epoch != l.offline.Epoch() {
+		return fmt.Errorf("extauthz: learn key %s: a record read in another key-store epoch", id)
+	}
 	ttl := apikey.LearnedRecordTTL
 	if d := l.base.CacheMaxTTL; d > 0 && d < ttl {
 		ttl = d
 	}
 	until := l.clock().Add(ttl - age)
-	l.learned.put(sha256.Sum256([]byte(key)), learnedKey{rec: rec, epoch: l.offline.Epoch(), until: until})
+	l.learned.put(sha256.Sum256([]byte(key)), learnedKey{rec: rec, epoch: rec.Epoch, until: until})
 	return nil
 }
 
@@ -135,7 +139,7 @@ func parseKeyRecord(record string) (apikey.Record, error) {
 		return apikey.Record{}, fmt.Errorf("a record without a consumer, or one longer than %d bytes", contract.MaxConsumerLen)
 	}
 	return apikey.Record{ID: kr.ID, Consumer: kr.Consumer, Tenant: kr.Tenant, Tier: kr.Tier, Roles: kr.Roles,
-		ExpiresAt: kr.ExpiresAt.UTC(), Format: apikey.FormatOpaque}, nil
+		ExpiresAt: kr.ExpiresAt.UTC(), Format: apikey.FormatOpaque, Epoch: kr.Epoch}, nil
 }
 
 // learnedFor returns the record learned for the opaque API key key, while

@@ -2,6 +2,7 @@ package extauthz
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,21 @@ func learnFromService(t *testing.T, f keyFixture, l *Local, key string) {
 	if err := l.Learn(key, rec, 0); err != nil {
 		t.Fatalf("Learn: %v", err)
 	}
+}
+
+// withRecordEpoch is record (envoymod.KeyRecord JSON) read in epoch.
+func withRecordEpoch(t *testing.T, record, epoch string) string {
+	t.Helper()
+	var kr envoymod.KeyRecord
+	if err := json.Unmarshal([]byte(record), &kr); err != nil {
+		t.Fatal(err)
+	}
+	kr.Epoch = epoch
+	b, err := json.Marshal(kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // withoutKeyRecord is d without the learnable record, which only the
@@ -226,6 +242,8 @@ func TestLocalLearnRefuses(t *testing.T) {
 		{"unknown field", f.local, key, strings.Replace(record(key), `{`, `{"x":1,`, 1), 0},
 		{"no consumer", f.local, key, strings.Replace(record(key), `"consumer":"acme"`, `"consumer":""`, 1), 0},
 		{"oversized", f.local, key, record(key)[:len(record(key))-1] + `,"tenant":"` + strings.Repeat("a", envoymod.MaxKeyRecordLen) + `"}`, 0},
+		{"a record of another key-store epoch", f.local, key, withRecordEpoch(t, record(key), "another"), 0},
+		{"a record without an epoch", f.local, key, withRecordEpoch(t, record(key), ""), 0},
 		{"a signed key", f.local, signed, record(key), 0},
 		{"not an API key", f.local, "nonsense", record(key), 0},
 		{"no signed keys", without, key, record(key), 0},

@@ -29,14 +29,16 @@ func withKeyRecordStandIn(cfg map[string]any) {
 }
 
 // opaqueKey is a new opaque API key and its record's JSON as the ext_authz
-// service publishes it (consumer acme, tier gold, role user).
-func opaqueKey(t *testing.T) (key, id, record string) {
+// service publishes it, read in key-store epoch epoch (consumer acme, tier
+// gold, role user).
+func opaqueKey(t *testing.T, epoch string) (key, id, record string) {
 	t.Helper()
 	key, id, err := apikey.Generate(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(envoymod.KeyRecord{ID: id, Consumer: "acme", Tenant: "t1", Tier: "gold", Roles: []string{"user"}})
+	b, err := json.Marshal(envoymod.KeyRecord{ID: id, Consumer: "acme", Tenant: "t1", Tier: "gold", Roles: []string{"user"},
+		Epoch: epoch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,14 +53,15 @@ func opaqueKey(t *testing.T) (key, id, record string) {
 // with the service's 401.
 func TestModuleLearnsOpaqueKeys(t *testing.T) {
 	envoyBin, fx, _, fc := keyedFixture(t)
-	revoked, revokedID, revokedRecord := opaqueKey(t)
+	revoked, revokedID, revokedRecord := opaqueKey(t, fc.Keys.Epoch)
 	fc.Keys.Exceptions = append(fc.Keys.Exceptions, envoymod.KeyException{ID: revokedID, Revoked: true})
 	cfg := envoyConfig(fc, fx.listen, fx.admin, fx.upstream)
 	withKeyRecordStandIn(cfg)
 	withKeyRoute(cfg, "/learn", envoymod.RouteConfig{Extensions: map[string]string{"route": "learn", "methods": "apiKey"}})
 	p := startEnvoy(t, envoyBin, fx.soDir, cfg, fx.listen, fx.admin)
-	key, _, record := opaqueKey(t)
-	other, _, _ := opaqueKey(t)
+	key, _, record := opaqueKey(t, fc.Keys.Epoch)
+	other, _, _ := opaqueKey(t, fc.Keys.Epoch)
+	stale, _, staleRecord := opaqueKey(t, "another-epoch")
 	send := func(t *testing.T, h map[string]string) answer {
 		t.Helper()
 		return get(t, p.listen, "/learn", h)
@@ -99,6 +102,14 @@ func TestModuleLearnsOpaqueKeys(t *testing.T) {
 			delta(before, "rq_go_passed") != 2 {
 			t.Errorf("%d marker %q, keys_learned +%d, rq_go_passed +%d; want both requests passed, nothing learned",
 				a.status, a.upstream["x-md-native"], delta(before, "keys_learned"), delta(before, "rq_go_passed"))
+		}
+	})
+	t.Run("a record of another key-store epoch is not learned", func(t *testing.T) {
+		before := moduleStats(t, fx.admin)
+		send(t, map[string]string{"x-api-key": stale, "x-test-key-record": staleRecord})
+		if a := send(t, map[string]string{"x-api-key": stale}); a.upstream["x-md-native"] != "" || delta(before, "keys_learned") != 0 {
+			t.Errorf("marker %q, keys_learned +%d; want the key passed again, nothing learned", a.upstream["x-md-native"],
+				delta(before, "keys_learned"))
 		}
 	})
 	t.Run("a learned key revoked by its exception", func(t *testing.T) {

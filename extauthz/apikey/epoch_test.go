@@ -166,3 +166,57 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestLookupCarriesEpoch: a record found by Lookup carries the key-store
+// epoch it was read in — the memory store's always; the Redis store's for
+// a signed key always, for an opaque key when the epoch was read within
+// epochCheckInterval (the exceptions watcher keeps it so), else none —
+// and keeps it when served from the cache after the store lost its data
+// (the Envoy module then refuses to learn it: extauthz.Local.Learn).
+func TestLookupCarriesEpoch(t *testing.T) {
+	mem := NewMemoryStore(testPepper)
+	key, _, err := mem.Create(testContext(t), Record{Consumer: "a", Format: FormatOpaque})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := mem.Lookup(testContext(t), key); err != nil || rec.Epoch == "" || rec.Epoch != mustExceptions(t, mem).Epoch {
+		t.Errorf("memory store: %+v, %v; want its epoch", rec, err)
+	}
+	c, _ := newRedisClient(t, harness.StartRedis(t))
+	rs := newRedisStore(t, c, testPepper, RedisOptions{Now: newFakeClock().Now})
+	waitFresh(t, rs) // the cache serves
+	key, _, err = rs.Create(testContext(t), Record{Consumer: "a", Format: FormatOpaque})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := mustExceptions(t, rs).Epoch // creates the epoch and reads it: as the watcher does
+	if rec, err := rs.Lookup(testContext(t), key); err != nil || rec.Epoch != ep {
+		t.Errorf("redis store, epoch just read: %+v, %v; want epoch %s", rec, err, ep)
+	}
+	if err := rs.client.FlushAll(testContext(t)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if next := mustExceptions(t, rs).Epoch; next == ep {
+		t.Fatalf("the epoch did not change with the data: %s", next)
+	}
+	if rec, err := rs.Lookup(testContext(t), key); err == nil && rec.Epoch != ep {
+		t.Errorf("a record cached before the flush: epoch %q, want the old %s", rec.Epoch, ep)
+	}
+	time.Sleep(epochCheckInterval)
+	other, _, err := rs.Create(testContext(t), Record{Consumer: "b", Format: FormatOpaque})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := rs.Lookup(testContext(t), other); err != nil || rec.Epoch != "" {
+		t.Errorf("epoch not read for %v: %+v, %v; want no epoch (no command added for it)", epochCheckInterval, rec, err)
+	}
+}
+
+func mustExceptions(t *testing.T, s ExceptionSource) Exceptions {
+	t.Helper()
+	x, err := s.Exceptions(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}

@@ -120,7 +120,11 @@ func (s *MemoryStore) Lookup(_ context.Context, key string) (*Record, error) {
 	h := s.hash.sum(key)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return verdict(s.byHash[h], id, s.now())
+	rec, err := verdict(s.byHash[h], id, s.now())
+	if err == nil {
+		rec.Epoch = s.epoch
+	}
+	return rec, err
 }
 
 // Revoke implements Store.

@@ -212,15 +212,19 @@ func (s *RedisStore) write(ctx context.Context, h string, rec Record) error {
 // Lookup implements Store. A malformed key costs no Redis command; a
 // cached one none either; otherwise one HGETALL. A signed key from
 // another key-store epoch than the current one (read at most
-// epochCheckInterval ago: a GET at most that often) is ErrNotFound.
+// epochCheckInterval ago: a GET at most that often) is ErrNotFound. The
+// record carries the epoch current when it was fetched (Record.Epoch; for
+// an opaque key, the epoch last read if within epochCheckInterval — the
+// exceptions watcher of `tollgate serve` keeps it so — else "": no
+// command is added for it).
 func (s *RedisStore) Lookup(ctx context.Context, key string) (*Record, error) {
 	id, ep, err := parse(key)
 	if err != nil {
 		return nil, err
 	}
+	cur := ""
 	if IsSigned(key) {
-		cur, err := s.currentEpoch(ctx)
-		if err != nil {
+		if cur, err = s.currentEpoch(ctx); err != nil {
 			return nil, fmt.Errorf("apikey: look up key %s: %w", id, err)
 		}
 		if err := checkEpoch(id, ep, cur); err != nil {
@@ -230,7 +234,7 @@ func (s *RedisStore) Lookup(ctx context.Context, key string) (*Record, error) {
 	h := s.hash.sum(key)
 	c := s.cache
 	if c == nil || !s.sub.fresh() {
-		rec, err := s.fetch(ctx, h, id)
+		rec, err := s.fetchIn(ctx, h, id, cur)
 		if err != nil {
 			return nil, err
 		}
@@ -241,12 +245,29 @@ func (s *RedisStore) Lookup(ctx context.Context, key string) (*Record, error) {
 		return verdict(rec, id, s.now())
 	}
 	gen := c.generation()
-	rec, err := s.fetch(ctx, h, id)
+	rec, err := s.fetchIn(ctx, h, id, cur)
 	if err != nil {
 		return nil, err
 	}
 	c.put(h, rec, gen, mono)
 	return verdict(rec, id, s.now())
+}
+
+// fetchIn is fetch with the record's Epoch: cur, or when cur is "" the
+// epoch last read if recent enough ("" otherwise). Either was read before
+// the record, so a record is never tagged with an epoch that began after
+// it was read: data lost in between is gone from the read too.
+func (s *RedisStore) fetchIn(ctx context.Context, h, id, cur string) (*Record, error) {
+	if cur == "" {
+		if ep, ok := s.epochs.get(time.Now()); ok {
+			cur = ep
+		}
+	}
+	rec, err := s.fetch(ctx, h, id)
+	if rec != nil {
+		rec.Epoch = cur
+	}
+	return rec, err
 }
 
 // fetch reads the record stored under h; nil when there is none.

@@ -42,6 +42,12 @@ type Record struct {
 	// TokenExpiresAt is the exp claim of a signed key (zero: none). Envoy
 	// enforces it, so ExpiresAt can never be later.
 	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
+	// Epoch is the key-store epoch the record was read in, set by a
+	// store's Lookup ("" when it could not tell): the Envoy module learns
+	// an opaque key's record only in that epoch (extauthz.Local.Learn), so
+	// a record cached before the store lost its data is never learned
+	// after. Never stored or encoded.
+	Epoch string `json:"-"`
 }
 
 // Store keeps API-key records, indexed by an HMAC of the key: the

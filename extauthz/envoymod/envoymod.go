@@ -111,9 +111,9 @@ type FilterConfig struct {
 //     ext_authz filter after it, unless the module learned the key: when
 //     that filter admits such a key, the ext_authz service's answer
 //     carries the key's record (MetadataKeyRecord, a KeyRecord), which the
-//     module keeps for at most apikey.LearnedRecordTTL (and its
-//     configuration's CacheMaxTTL) in a table shared by the lineage,
-//     tagged with Epoch; the key's later requests are then decided by the
+//     module keeps, when the record was read in Epoch, for at most
+//     apikey.LearnedRecordTTL (and its configuration's CacheMaxTTL) in a
+//     table shared by the lineage; the key's later requests are then decided by the
 //     module like a signed key's claims: the key's exception, if any, is
 //     its current state (revoked: 401 revoked_key; else its tier, roles
 //     and expiry), a table that is not Fresh or of another Epoch passes
@@ -182,6 +182,11 @@ type KeyRecord struct {
 	Roles    []string `json:"roles,omitempty"`
 	// ExpiresAt is the key's expiry (zero: none), as stored.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	// Epoch is the key-store epoch the record was read in
+	// (apikey.Record.Epoch): the module learns it only in a configuration
+	// of that epoch (Keys.Epoch), so a record a replica cached before the
+	// store lost its data is never learned after.
+	Epoch string `json:"epoch"`
 }
 
 // NativeMarkerKey is the ext_authz-namespace metadata key that marks a
