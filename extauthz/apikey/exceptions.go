@@ -47,10 +47,12 @@ const (
 	// its last change: a record read (from a replica's cache,
 	// DefaultCacheTTL) just before the change, learned at most 10 s after
 	// (extauthz.MaxLearnAge) and used for LearnedRecordTTL from the
-	// request, is gone from every Envoy long before. Kept short: every
-	// entry travels in every push of the table to every Envoy, and the
-	// table's bound (MaxExceptions) counts opaque entries too.
-	OpaqueExceptionLife = LearnedRecordTTL + time.Minute
+	// request, is gone from every Envoy before, with two and a half
+	// minutes to spare for the control-plane replicas' clocks (the writer's
+	// sets the prune time, any replica's prunes). Kept short otherwise:
+	// every entry travels in every push of the table to every Envoy, and
+	// the table's bound (MaxExceptions) counts opaque entries too.
+	OpaqueExceptionLife = LearnedRecordTTL + 3*time.Minute
 	// maxPrunePerCall bounds the entries one call removes.
 	maxPrunePerCall = 1000
 )

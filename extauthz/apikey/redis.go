@@ -213,10 +213,11 @@ func (s *RedisStore) write(ctx context.Context, h string, rec Record) error {
 // cached one none either; otherwise one HGETALL. A signed key from
 // another key-store epoch than the current one (read at most
 // epochCheckInterval ago: a GET at most that often) is ErrNotFound. The
-// record carries the epoch current when it was fetched (Record.Epoch; for
-// an opaque key, the epoch last read if within epochCheckInterval — the
-// exceptions watcher of `tollgate serve` keeps it so — else "": no
-// command is added for it).
+// record carries the epoch current when it was fetched (Record.Epoch;
+// for an opaque key too, read as for a signed key: a GET at most every
+// epochCheckInterval, none while the exceptions watcher of `tollgate
+// serve` keeps it current; "" when that read fails, and the lookup goes
+// on without it).
 func (s *RedisStore) Lookup(ctx context.Context, key string) (*Record, error) {
 	id, ep, err := parse(key)
 	if err != nil {
@@ -254,14 +255,12 @@ func (s *RedisStore) Lookup(ctx context.Context, key string) (*Record, error) {
 }
 
 // fetchIn is fetch with the record's Epoch: cur, or when cur is "" the
-// epoch last read if recent enough ("" otherwise). Either was read before
-// the record, so a record is never tagged with an epoch that began after
-// it was read: data lost in between is gone from the read too.
+// current epoch (currentEpoch; "" when it cannot be read). Either was read
+// before the record, so a record is never tagged with an epoch that began
+// after it was read: data lost in between is gone from the read too.
 func (s *RedisStore) fetchIn(ctx context.Context, h, id, cur string) (*Record, error) {
 	if cur == "" {
-		if ep, ok := s.epochs.get(time.Now()); ok {
-			cur = ep
-		}
+		cur, _ = s.currentEpoch(ctx) // best effort: a record without an epoch is only not learned
 	}
 	rec, err := s.fetch(ctx, h, id)
 	if rec != nil {
