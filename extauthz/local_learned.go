@@ -112,7 +112,7 @@ func (l *Local) Learn(key, record string, age time.Duration) error {
 	if rec.ID != id {
 		return fmt.Errorf("extauthz: learn key %s: the record is key %s's", id, rec.ID)
 	}
-	if rec.Epoch != l.offline.Epoch() {
+	if rec.Epoch == "" || rec.Epoch != l.offline.Epoch() {
 		return fmt.Errorf("extauthz: learn key %s: a record read in another key-store epoch", id)
 	}
 	ttl := apikey.LearnedRecordTTL
@@ -132,8 +132,11 @@ func parseKeyRecord(record string) (apikey.Record, error) {
 	var kr envoymod.KeyRecord
 	dec := json.NewDecoder(strings.NewReader(record))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&kr); err != nil || dec.More() {
+	if err := dec.Decode(&kr); err != nil {
 		return apikey.Record{}, fmt.Errorf("malformed record: %w", err)
+	}
+	if dec.More() {
+		return apikey.Record{}, fmt.Errorf("malformed record: data after it")
 	}
 	if kr.Consumer == "" || len(kr.Consumer) > contract.MaxConsumerLen {
 		return apikey.Record{}, fmt.Errorf("a record without a consumer, or one longer than %d bytes", contract.MaxConsumerLen)

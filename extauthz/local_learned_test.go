@@ -232,6 +232,13 @@ func TestLocalLearnRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(without.Close)
+	cfg := f.filterConfig(t, true)
+	cfg.Keys.Epoch = ""
+	noEpoch, err := NewLocal(context.Background(), cfg, LocalOptions{Options: Options{Logger: quietLogger()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(noEpoch.Close)
 	tests := []struct {
 		name        string
 		local       *Local
@@ -240,6 +247,7 @@ func TestLocalLearnRefuses(t *testing.T) {
 	}{
 		{"another key's record", f.local, key, record(other), 0},
 		{"malformed", f.local, key, `{"id":`, 0},
+		{"two records", f.local, key, record(key) + record(key), 0},
 		{"unknown field", f.local, key, strings.Replace(record(key), `{`, `{"x":1,`, 1), 0},
 		{"no consumer", f.local, key, strings.Replace(record(key), `"consumer":"acme"`, `"consumer":""`, 1), 0},
 		{"oversized", f.local, key, record(key)[:len(record(key))-1] + `,"tenant":"` + strings.Repeat("a", envoymod.MaxKeyRecordLen) + `"}`, 0},
@@ -249,6 +257,7 @@ func TestLocalLearnRefuses(t *testing.T) {
 		{"not an API key", f.local, "nonsense", record(key), 0},
 		{"no signed keys", without, key, record(key), 0},
 		{"a table not fresh", f.newLocal(t, false), key, record(key), 0},
+		{"no epoch on either side", noEpoch, key, withRecordEpoch(t, record(key), ""), 0},
 		{"an answer older than MaxLearnAge (a slow response)", f.local, key, record(key), MaxLearnAge + time.Millisecond},
 		{"a negative age", f.local, key, record(key), -time.Second},
 	}
