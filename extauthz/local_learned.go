@@ -48,11 +48,10 @@ type learnedKeys struct {
 	next  int
 }
 
-// learnedKey is one learned record: rec as the store gave it at epoch
-// (the key store's), usable until until.
+// learnedKey is one learned record: rec as the store gave it (in the key
+// store's epoch rec.Epoch), usable until until.
 type learnedKey struct {
 	rec   apikey.Record
-	epoch string
 	until time.Time
 }
 
@@ -120,7 +119,7 @@ func (l *Local) Learn(key, record string, age time.Duration) error {
 		ttl = d
 	}
 	until := l.clock().Add(ttl - age)
-	l.learned.put(sha256.Sum256([]byte(key)), learnedKey{rec: rec, epoch: rec.Epoch, until: until})
+	l.learned.put(sha256.Sum256([]byte(key)), learnedKey{rec: rec, until: until})
 	return nil
 }
 
@@ -153,7 +152,7 @@ func (l *Local) learnedFor(key string) (learnedKey, bool) {
 		return learnedKey{}, false
 	}
 	lk, ok := l.learned.get(sha256.Sum256([]byte(key)), l.clock())
-	return lk, ok && lk.epoch == l.offline.Epoch()
+	return lk, ok && lk.rec.Epoch == l.offline.Epoch()
 }
 
 // clock is the Local's clock.
@@ -182,7 +181,7 @@ type localKeys struct{ offline *apikey.Offline }
 // Lookup implements KeyLookup.
 func (k localKeys) Lookup(ctx context.Context, key string) (*apikey.Record, error) {
 	if hit, ok := ctx.Value(learnedCtxKey{}).(learnedHit); ok && hit.key == key {
-		return k.offline.Learned(hit.lk.rec, hit.lk.epoch)
+		return k.offline.Learned(hit.lk.rec)
 	}
 	return k.offline.Lookup(ctx, key)
 }

@@ -2,22 +2,22 @@ package apikey
 
 import "fmt"
 
-// Learned decides the record of an opaque key that the key store gave at
-// epoch (the Envoy module learned it from the ext_authz service's answer:
+// Learned decides the record of an opaque key that the key store gave in
+// its epoch rec.Epoch (the Envoy module learned it from the ext_authz service's answer:
 // extauthz.Local.Learn) as the store would decide it now, given the
 // exceptions table: an error wrapping ErrUnavailable when the table is
-// not fresh, ErrNotFound when epoch is not the table's (the store lost its
+// not fresh, ErrNotFound when rec.Epoch is not the table's (the store lost its
 // records since), ErrRevoked when the key's exception revokes it,
 // ErrMalformed when the exception's tier holds a control character, and
 // ErrExpired when its expiry has passed. An opaque key's exception is its
 // whole current state, so its tier, roles and expiry replace the
 // record's (a lengthened expiry too, unlike a signed key's, whose token
 // exp stays). It returns a copy; rec is not changed.
-func (o *Offline) Learned(rec Record, epoch string) (*Record, error) {
+func (o *Offline) Learned(rec Record) (*Record, error) {
 	switch {
 	case !o.fresh:
 		return nil, fmt.Errorf("%w: the keys' exceptions table is not fresh", ErrUnavailable)
-	case epoch == "" || epoch != o.epoch:
+	case rec.Epoch == "" || rec.Epoch != o.epoch:
 		return nil, fmt.Errorf("%w (id %s): learned in another key-store epoch", ErrNotFound, rec.ID)
 	}
 	out := cloneRecord(rec)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/metadata"
 
@@ -64,10 +63,7 @@ func restartedAs(t *testing.T, acct Account, a, b string, graceful bool) string 
 func TestReconnectedClientKeepsItsShare(t *testing.T) {
 	const id = "0123456789abcdef0123456789abcdef"
 	const full, floor = "ALLOW_ALL; bucket 8, 10 per 1m0s", "DENY_ALL"
-	for name, acct := range map[string]func() Account{
-		"memory": func() Account { return NewMemoryAccount(time.Now) },
-		"redis":  func() Account { return redisAccount(t) },
-	} {
+	for name, acct := range accountKinds(t) {
 		t.Run(name, func(t *testing.T) {
 			for _, tt := range []struct {
 				name, a, b string

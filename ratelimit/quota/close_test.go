@@ -52,10 +52,7 @@ func afterRestart(t *testing.T, acct Account) string {
 // prevent), and `tollgate serve --only ratelimit` exits right after
 // GracefulStop.
 func TestGracefulStopReleasesBeforeItEnds(t *testing.T) {
-	for name, acct := range map[string]func() Account{
-		"memory": func() Account { return NewMemoryAccount(time.Now) },
-		"redis":  func() Account { return redisAccount(t) },
-	} {
+	for name, acct := range accountKinds(t) {
 		t.Run(name, func(t *testing.T) {
 			acct := acct()
 			first := startedOn(t, slowRelease{acct, 200 * time.Millisecond})
@@ -82,10 +79,7 @@ func TestGracefulStopReleasesBeforeItEnds(t *testing.T) {
 // back in the account, held for AssignmentTTL + holdMargin: its Envoy,
 // reconnected, was a newcomer again, DENY_ALL.
 func TestClosedStreamIsNotSettledAgain(t *testing.T) {
-	for name, acct := range map[string]func() Account{
-		"memory": func() Account { return NewMemoryAccount(time.Now) },
-		"redis":  func() Account { return redisAccount(t) },
-	} {
+	for name, acct := range accountKinds(t) {
 		t.Run(name, func(t *testing.T) {
 			acct := acct()
 			first := startedOn(t, acct)

@@ -172,6 +172,15 @@ func TestByTag(t *testing.T) {
 }
 
 // redisAccount is a RedisAccount on a throw-away redis-server, or skips.
+// accountKinds builds, by name, the two Accounts the tests that hold for
+// both run against: memory, and Redis (skipped without redis-server).
+func accountKinds(tb testing.TB) map[string]func() Account {
+	return map[string]func() Account{
+		"memory": func() Account { return NewMemoryAccount(time.Now) },
+		"redis":  func() Account { return redisAccount(tb) },
+	}
+}
+
 func redisAccount(tb testing.TB) Account {
 	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {

@@ -222,10 +222,7 @@ func TestServerSendsHeadersAtOnce(t *testing.T) {
 // account and a real Redis: b.N reports; CPU per 1,000 reports = ns/op ×
 // 1,000 (the Redis column includes the round trip, not Redis's CPU).
 func BenchmarkServerReports(b *testing.B) {
-	for name, acct := range map[string]func() Account{
-		"memory": func() Account { return NewMemoryAccount(time.Now) },
-		"redis":  func() Account { return redisAccount(b) },
-	} {
+	for name, acct := range accountKinds(b) {
 		b.Run(name, func(b *testing.B) {
 			s := New(Options{Account: acct()})
 			if _, err := s.Swap(testConfig(ir.FailOpen)); err != nil {
